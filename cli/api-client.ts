@@ -1,0 +1,173 @@
+// The CLI's one door to registry-api: typed calls on protocol/api.ts paths, requests checked before they leave,
+// answers validated before anything trusts them, and failures that say which URL and what the API said.
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import {
+  CreateFleetRequestSchema,
+  CreateReleaseRequestSchema,
+  DeviceSummarySchema,
+  FleetSchema,
+  InfoSchema,
+  PinRequestSchema,
+  ProblemSchema,
+  ReleaseSchema,
+  paths,
+  type CreateFleetRequest,
+  type CreateReleaseRequest,
+  type DeviceSummary,
+  type Fleet,
+  type Info,
+  type Problem,
+  type Release,
+} from '../protocol/api.js';
+import { DeviceDetailSchema, type DeviceDetail } from '../protocol/device-detail.js';
+import { check, parse } from '../protocol/validate.js';
+
+/** The API answered with an RFC 9457 problem. */
+export class ApiProblemError extends Error {
+  constructor(readonly request: string, readonly problem: Problem) {
+    super(`${request}: ${problem.title}: ${problem.detail}`);
+    this.name = 'ApiProblemError';
+  }
+}
+
+/** No HTTP answer at all: refused, DNS, TLS, timeout. */
+export class ApiUnreachableError extends Error {
+  constructor(readonly url: string, readonly reason: string) {
+    super(`could not reach the Skiff API at ${url}: ${reason}`);
+    this.name = 'ApiUnreachableError';
+  }
+}
+
+/** An HTTP answer the contract does not allow: an error without a problem body, or a body of the wrong shape. */
+export class ApiAnswerError extends Error {
+  constructor(readonly request: string, detail: string) {
+    super(`${request}: ${detail}`);
+    this.name = 'ApiAnswerError';
+  }
+}
+
+export type FetchLike = (input: string, init: RequestInit) => Promise<Response>;
+
+export interface ApiClientOptions {
+  baseUrl: string;
+  token: string | null;
+  timeoutMs?: number;
+  fetch?: FetchLike;
+}
+
+const DEFAULT_TIMEOUT_MS = 30_000;
+// Built once: validators are compiled per schema object.
+const FleetListSchema = Type.Array(FleetSchema);
+const ReleaseListSchema = Type.Array(ReleaseSchema);
+const DeviceListSchema = Type.Array(DeviceSummarySchema);
+
+/** Why a fetch() threw, in words: undici hides the socket error in `cause`. */
+function reasonOf(err: unknown): string {
+  if (err instanceof Error) {
+    if (err.name === 'TimeoutError' || err.name === 'AbortError') return 'no answer in time';
+    const cause = (err as Error & { cause?: unknown }).cause;
+    if (cause instanceof Error) return cause.message || ((cause as NodeJS.ErrnoException).code ?? cause.name);
+    return err.message;
+  }
+  return String(err);
+}
+
+export class ApiClient {
+  private readonly baseUrl: string;
+  private readonly token: string | null;
+  private readonly timeoutMs: number;
+  private readonly fetchFn: FetchLike;
+
+  constructor(options: ApiClientOptions) {
+    this.baseUrl = options.baseUrl.replace(/\/+$/, '');
+    this.token = options.token;
+    this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.fetchFn = options.fetch ?? ((input, init) => fetch(input, init));
+  }
+
+  async info(): Promise<Info> {
+    return this.call('GET', paths.info, InfoSchema);
+  }
+
+  async listFleets(): Promise<Fleet[]> {
+    return this.call('GET', paths.fleets, FleetListSchema);
+  }
+
+  async getFleet(name: string): Promise<Fleet> {
+    return this.call('GET', paths.fleet(name), FleetSchema);
+  }
+
+  async createFleet(request: CreateFleetRequest): Promise<Fleet> {
+    const body = parse(CreateFleetRequestSchema, request, 'the new fleet');
+    return this.call('POST', paths.fleets, FleetSchema, body);
+  }
+
+  async listReleases(fleet: string): Promise<Release[]> {
+    return this.call('GET', paths.releases(fleet), ReleaseListSchema);
+  }
+
+  async createRelease(fleet: string, request: CreateReleaseRequest): Promise<Release> {
+    const body = parse(CreateReleaseRequestSchema, request, 'the new release');
+    return this.call('POST', paths.releases(fleet), ReleaseSchema, body);
+  }
+
+  /** `release` is a release id or version. */
+  async pin(fleet: string, release: string): Promise<Fleet> {
+    const body = parse(PinRequestSchema, { release }, 'the pin request');
+    return this.call('POST', paths.pin(fleet), FleetSchema, body);
+  }
+
+  async trackLatest(fleet: string): Promise<Fleet> {
+    return this.call('POST', paths.trackLatest(fleet), FleetSchema, {});
+  }
+
+  async listDevices(fleet?: string): Promise<DeviceSummary[]> {
+    const query = fleet === undefined ? '' : `?fleet=${encodeURIComponent(fleet)}`;
+    return this.call('GET', `${paths.devices}${query}`, DeviceListSchema);
+  }
+
+  async getDevice(uuid: string): Promise<DeviceDetail> {
+    return this.call('GET', paths.device(uuid), DeviceDetailSchema);
+  }
+
+  private async call<T extends TSchema>(method: string, path: string, schema: T, body?: unknown): Promise<Static<T>> {
+    const url = `${this.baseUrl}${path}`;
+    const request = `${method} ${url}`;
+    const headers: Record<string, string> = { accept: 'application/json, application/problem+json' };
+    if (this.token !== null) headers.authorization = `Bearer ${this.token}`;
+    if (body !== undefined) headers['content-type'] = 'application/json';
+
+    let response: Response;
+    let text: string;
+    try {
+      response = await this.fetchFn(url, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
+      text = await response.text();
+    } catch (err) {
+      throw new ApiUnreachableError(url, reasonOf(err));
+    }
+
+    const json = parseJson(text);
+    if (!response.ok) {
+      if (json.ok && check(ProblemSchema, json.value).length === 0) {
+        throw new ApiProblemError(request, json.value as Problem);
+      }
+      const snippet = text.trim().slice(0, 200) || '(empty body)';
+      throw new ApiAnswerError(request, `HTTP ${response.status} ${response.statusText}: ${snippet}`);
+    }
+    if (!json.ok) throw new ApiAnswerError(request, `the answer is not JSON (${json.error})`);
+    return parse(schema, json.value, `the answer to ${request}`);
+  }
+}
+
+function parseJson(text: string): { ok: true; value: unknown } | { ok: false; error: string } {
+  try {
+    return { ok: true, value: JSON.parse(text) as unknown };
+  } catch (err) {
+    return { ok: false, error: err instanceof Error ? err.message : String(err) };
+  }
+}

@@ -1,0 +1,22 @@
+// The `skiff` command tree. Global --api/--token are read by every command through session.ts.
+import { Command } from 'commander';
+import { registerDevices } from './commands/devices.js';
+import { registerFleets } from './commands/fleets.js';
+import { registerLogin } from './commands/login.js';
+import { registerPush } from './commands/push.js';
+import { registerReleases } from './commands/releases.js';
+import type { Io } from './session.js';
+
+export function buildProgram(io: Io): Command {
+  const program = new Command('skiff')
+    .description('Skiff fleet CLI: push releases, pin fleets, watch devices')
+    .option('--api <url>', 'Skiff API base URL (else SKIFF_API_URL, else the saved login)')
+    .option('--token <token>', 'API token (else SKIFF_API_TOKEN, else the saved login)')
+    .showHelpAfterError('(run with --help for usage)');
+  registerLogin(program, io);
+  registerFleets(program, io);
+  registerPush(program, io);
+  registerReleases(program, io);
+  registerDevices(program, io);
+  return program;
+}

@@ -1,0 +1,108 @@
+// The people-facing renderings of the API's objects: which columns, in which order, how short.
+import type { DeviceSummary, Fleet, Release, ReleasePolicy } from '../protocol/api.js';
+import type { DeviceDetail } from '../protocol/device-detail.js';
+import type { DeviceMetrics } from '../protocol/state-report.js';
+import { formatBytes, relativeTime, renderFields, renderTable, truncate, utcTime } from './output.js';
+
+const SHORT_UUID = 7;
+const ERROR_WIDTH = 40;
+
+export function shortUuid(uuid: string): string {
+  return uuid.slice(0, SHORT_UUID);
+}
+
+export function policyText(policy: ReleasePolicy): string {
+  return policy.mode === 'latest' ? 'latest' : `pinned to ${policy.releaseId}`;
+}
+
+export function fleetsTable(fleets: Fleet[]): string {
+  return renderTable(
+    ['NAME', 'DEVICE TYPE', 'RELEASE POLICY', 'POLL', 'CREATED'],
+    fleets.map((f) => [f.name, f.deviceType, policyText(f.releasePolicy), `${f.pollIntervalSeconds}s`, utcTime(f.createdAt)]),
+  );
+}
+
+export function fleetDetail(fleet: Fleet): string {
+  return renderFields([
+    ['Name', fleet.name],
+    ['Device type', fleet.deviceType],
+    ['Release policy', policyText(fleet.releasePolicy)],
+    ['Poll interval', `${fleet.pollIntervalSeconds}s`],
+    ['Provisioning key', fleet.provisioningKey],
+    ['Created', utcTime(fleet.createdAt)],
+  ]);
+}
+
+export function releasesTable(releases: Release[], now: Date = new Date()): string {
+  return renderTable(
+    ['ID', 'VERSION', 'STATUS', 'CREATED', 'SERVICES'],
+    releases.map((r) => [
+      r.id,
+      r.version,
+      r.status,
+      `${utcTime(r.createdAt)} (${relativeTime(r.createdAt, now)})`,
+      r.services.join(', '),
+    ]),
+  );
+}
+
+export function devicesTable(devices: DeviceSummary[], now: Date = new Date()): string {
+  return renderTable(
+    ['UUID', 'NAME', 'FLEET', 'STATUS', 'TARGET', 'RUNNING', 'UPDATE', 'LAST SEEN', 'ERROR'],
+    devices.map((d) => [
+      shortUuid(d.uuid),
+      d.name,
+      d.fleet,
+      d.online ? 'online' : 'offline',
+      d.targetRelease,
+      d.runningRelease,
+      d.updateStatus,
+      relativeTime(d.lastSeen, now),
+      d.error === null ? null : truncate(d.error, ERROR_WIDTH),
+    ]),
+  );
+}
+
+function metricsText(m: DeviceMetrics): string {
+  const temperature = m.temperatureCelsius === null ? '' : `, ${m.temperatureCelsius.toFixed(1)} °C`;
+  return `cpu ${m.cpuPercent.toFixed(0)}%, memory ${formatBytes(m.memoryUsedBytes)}/${formatBytes(m.memoryTotalBytes)}, `
+    + `disk ${formatBytes(m.diskUsedBytes)}/${formatBytes(m.diskTotalBytes)}${temperature}`;
+}
+
+export function deviceDetail(device: DeviceDetail, now: Date = new Date()): string {
+  const report = device.lastReport;
+  const lastSeen = device.lastSeen === null ? 'never' : `${utcTime(device.lastSeen)} (${relativeTime(device.lastSeen, now)})`;
+  let text = renderFields([
+    ['UUID', device.uuid],
+    ['Name', device.name],
+    ['Fleet', device.fleet],
+    ['Device type', device.deviceType],
+    ['Status', device.online ? 'online' : 'offline'],
+    ['Last seen', lastSeen],
+    ['Target release', device.targetRelease],
+    ['Running release', device.runningRelease],
+    ['Update status', device.updateStatus],
+    ['Error', device.error],
+    ...(report === null ? [] : [
+      ['Supervisor', report.supervisorVersion],
+      ['OS', report.osVersion ?? null],
+      ['Reported', `${utcTime(report.reportedAt)} (${relativeTime(report.reportedAt, now)})`],
+      ['Metrics', report.metrics === undefined ? null : metricsText(report.metrics)],
+    ] satisfies Array<[string, string | null]>),
+  ]);
+  text += '\n';
+  if (report === null) return `${text}No state report yet.\n`;
+  if (report.services.length === 0) return `${text}No services reported.\n`;
+  return text + renderTable(
+    ['SERVICE', 'STATE', 'HEALTH', 'EXIT', 'RELEASE', 'CONTAINER', 'IMAGE'],
+    report.services.map((s) => [
+      s.name,
+      s.state,
+      s.health,
+      s.exitCode,
+      s.releaseId,
+      s.containerId === null ? null : s.containerId.slice(0, 12),
+      s.image,
+    ]),
+  );
+}

@@ -1,0 +1,313 @@
+// The compose file's short syntaxes, each turned into its one long form: durations, shell-style command strings,
+// port and volume strings, device strings, KEY=VALUE lists. Inputs have passed the compose JSON schema already;
+// what these check is what the schema leaves open (a string is a string to it).
+import { isIP } from 'node:net';
+import { ComposeIssue, type ComposePath } from './compose-path.js';
+import type { PortMapping, VolumeMount } from './target-state.js';
+
+const DURATION_UNITS: Readonly<Record<string, number>> = {
+  ns: 1e-9, us: 1e-6, 'µs': 1e-6, ms: 1e-3, s: 1, m: 60, h: 3600,
+};
+const DURATION_PART = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)/y;
+
+/** A Go duration as compose writes them ("1m30s", "500ms", "0") in seconds. */
+export function durationSeconds(text: string, at: ComposePath): number {
+  const trimmed = text.trim();
+  if (trimmed === '0') return 0;
+  let seconds = 0;
+  let index = 0;
+  DURATION_PART.lastIndex = 0;
+  while (index < trimmed.length) {
+    DURATION_PART.lastIndex = index;
+    const match = DURATION_PART.exec(trimmed);
+    if (!match) break;
+    seconds += Number(match[1]) * (DURATION_UNITS[match[2] ?? ''] ?? Number.NaN);
+    index = DURATION_PART.lastIndex;
+  }
+  if (trimmed === '' || index !== trimmed.length || !Number.isFinite(seconds)) {
+    throw new ComposeIssue(at, `'${text}' is not a duration (write e.g. 10s, 1m30s, 500ms)`);
+  }
+  // Sub-nanosecond float noise ("0.1s" + "0.2s") would make equal durations compare unequal downstream.
+  return Math.round(seconds * 1e9) / 1e9;
+}
+
+/**
+ * Splits a command string into words the way a POSIX shell would for simple cases: blanks separate, single quotes
+ * are literal, double quotes allow \" \\ \$ \`, a backslash outside quotes escapes the next character. No
+ * expansion of any kind: compose does none either.
+ */
+export function shellWords(text: string, at: ComposePath): string[] {
+  const words: string[] = [];
+  let word = '';
+  let inWord = false;
+  let quote: "'" | '"' | null = null;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i] ?? '';
+    if (quote === "'") {
+      if (c === "'") quote = null;
+      else word += c;
+    } else if (quote === '"') {
+      if (c === '"') quote = null;
+      else if (c === '\\' && i + 1 < text.length && '"\\$`'.includes(text[i + 1] ?? '')) word += text[++i];
+      else word += c;
+    } else if (c === "'" || c === '"') {
+      quote = c;
+      inWord = true;
+    } else if (c === '\\') {
+      if (i + 1 >= text.length) throw new ComposeIssue(at, `'${text}' ends with a lone backslash`);
+      word += text[++i];
+      inWord = true;
+    } else if (c === ' ' || c === '\t' || c === '\n' || c === '\r') {
+      if (inWord) words.push(word);
+      word = '';
+      inWord = false;
+    } else {
+      word += c;
+      inWord = true;
+    }
+  }
+  if (quote !== null) throw new ComposeIssue(at, `'${text}' has an unterminated ${quote === '"' ? 'double' : 'single'} quote`);
+  if (inWord) words.push(word);
+  return words;
+}
+
+/** `KEY=VALUE` lists and maps, the two forms of environment and labels. */
+export function keyValues(
+  value: readonly string[] | Readonly<Record<string, string | number | boolean | null>>,
+  at: ComposePath,
+  withoutValue: 'error' | 'empty',
+): Record<string, string> {
+  const out: Record<string, string> = {};
+  const missing = (key: string, where: ComposePath): string => {
+    if (withoutValue === 'empty') return '';
+    // Compose would take the value from the shell that runs `docker compose`; a device has no such shell.
+    throw new ComposeIssue(where, `'${key}' has no value; Skiff has no shell environment to take it from (write '${key}=' for an empty value)`);
+  };
+  if (Array.isArray(value)) {
+    (value as readonly string[]).forEach((entry, i) => {
+      const eq = entry.indexOf('=');
+      const key = eq < 0 ? entry : entry.slice(0, eq);
+      if (key === '') throw new ComposeIssue([...at, i], `'${entry}' has no name before '='`);
+      out[key] = eq < 0 ? missing(key, [...at, i]) : entry.slice(eq + 1);
+    });
+    return out;
+  }
+  for (const [key, raw] of Object.entries(value as Readonly<Record<string, string | number | boolean | null>>)) {
+    out[key] = raw === null ? missing(key, [...at, key]) : String(raw);
+  }
+  return out;
+}
+
+/** Compose accepts booleans as YAML booleans or as the strings "true"/"false" (left by interpolation). */
+export function booleanOf(value: boolean | string, at: ComposePath): boolean {
+  if (typeof value === 'boolean') return value;
+  if (value === 'true') return true;
+  if (value === 'false') return false;
+  throw new ComposeIssue(at, `'${value}' is not a boolean (write true or false)`);
+}
+
+// ---- ports ----
+
+/** Port ranges expand to one mapping per port: a device binds each, so a huge range is almost surely a typo. */
+const MAX_PORT_RANGE = 1024;
+
+interface PortRange { first: number; count: number }
+
+function portRange(text: string, what: string, at: ComposePath): PortRange {
+  const match = /^(\d+)(?:-(\d+))?$/.exec(text.trim());
+  const first = Number(match?.[1]);
+  const last = match?.[2] === undefined ? first : Number(match[2]);
+  if (!match || !inPortRange(first) || !inPortRange(last)) {
+    throw new ComposeIssue(at, `${what} '${text}' is not a port or port range (1-65535)`);
+  }
+  if (last < first) throw new ComposeIssue(at, `${what} range '${text}' ends before it starts`);
+  if (last - first + 1 > MAX_PORT_RANGE) {
+    throw new ComposeIssue(at, `${what} range '${text}' spans more than ${MAX_PORT_RANGE} ports`);
+  }
+  return { first, count: last - first + 1 };
+}
+
+function inPortRange(n: number): boolean {
+  return Number.isInteger(n) && n >= 1 && n <= 65535;
+}
+
+function protocolOf(text: string | undefined, at: ComposePath): PortMapping['protocol'] {
+  const protocol = (text ?? 'tcp').toLowerCase();
+  if (protocol === 'tcp' || protocol === 'udp') return protocol;
+  throw new ComposeIssue(at, `protocol '${text ?? ''}' is not supported by Skiff (tcp or udp)`);
+}
+
+function hostIpOf(text: string, at: ComposePath): string {
+  if (isIP(text) === 0) throw new ComposeIssue(at, `host IP '${text}' is not an IPv4 or IPv6 address`);
+  return text;
+}
+
+/** "80", "8080:80", "127.0.0.1:8080:80/udp", "[::1]::80", "9000-9001:8000-8001", or a bare number. */
+export function shortPorts(entry: string | number, at: ComposePath): PortMapping[] {
+  if (typeof entry === 'number') return [{ target: portRange(String(entry), 'container port', at).first, protocol: 'tcp' }];
+  const slash = entry.lastIndexOf('/');
+  const protocol = protocolOf(slash < 0 ? undefined : entry.slice(slash + 1), at);
+  const spec = slash < 0 ? entry : entry.slice(0, slash);
+
+  let hostIp: string | undefined;
+  let rest = spec;
+  if (spec.startsWith('[')) {
+    const close = spec.indexOf(']:');
+    if (close < 0) throw new ComposeIssue(at, `'${entry}' has an unclosed [IPv6] host address`);
+    hostIp = hostIpOf(spec.slice(1, close), at);
+    rest = spec.slice(close + 2);
+  }
+  const parts = rest.split(':');
+  let published: string | undefined;
+  let target: string;
+  if (hostIp !== undefined) {
+    if (parts.length !== 2) throw new ComposeIssue(at, `'${entry}' is not [HOST_IP]:[PUBLISHED]:TARGET`);
+    [published, target] = parts as [string, string];
+  } else if (parts.length === 1) {
+    target = parts[0] ?? '';
+  } else if (parts.length === 2) {
+    [published, target] = parts as [string, string];
+  } else if (parts.length === 3) {
+    hostIp = hostIpOf(parts[0] ?? '', at);
+    [, published, target] = parts as [string, string, string];
+  } else {
+    throw new ComposeIssue(at, `'${entry}' is not [[HOST_IP:]PUBLISHED:]TARGET[/PROTOCOL] (IPv6 host addresses go in brackets)`);
+  }
+  return expandPorts(target, published === '' ? undefined : published, hostIp, protocol, at);
+}
+
+function expandPorts(
+  targetText: string, publishedText: string | undefined, hostIp: string | undefined,
+  protocol: PortMapping['protocol'], at: ComposePath,
+): PortMapping[] {
+  const target = portRange(targetText, 'container port', at);
+  const published = publishedText === undefined ? undefined : portRange(publishedText, 'published port', at);
+  if (published !== undefined && published.count !== target.count) {
+    throw new ComposeIssue(at,
+      `published ports (${published.count}) and container ports (${target.count}) differ in number; Skiff maps them one to one`);
+  }
+  return Array.from({ length: target.count }, (_, i) => ({
+    target: target.first + i,
+    ...(published === undefined ? {} : { published: published.first + i }),
+    ...(hostIp === undefined ? {} : { hostIp }),
+    protocol,
+  }));
+}
+
+export interface LongPort {
+  target: number | string;
+  published?: number | string;
+  host_ip?: string;
+  protocol?: string;
+  mode?: string;
+}
+
+export function longPort(entry: LongPort, at: ComposePath): PortMapping[] {
+  if (entry.mode !== undefined && entry.mode !== 'host') {
+    throw new ComposeIssue([...at, 'mode'], `mode '${entry.mode}' is not supported by Skiff (only host: a device is no swarm)`);
+  }
+  const protocol = protocolOf(entry.protocol, [...at, 'protocol']);
+  const hostIp = entry.host_ip === undefined ? undefined : hostIpOf(entry.host_ip, [...at, 'host_ip']);
+  const published = entry.published === undefined || entry.published === '' ? undefined : String(entry.published);
+  return expandPorts(String(entry.target), published, hostIp, protocol, at);
+}
+
+// ---- volumes ----
+
+function absoluteTarget(target: string | undefined, at: ComposePath): string {
+  if (target === undefined || !target.startsWith('/')) {
+    throw new ComposeIssue(at, `container path '${target ?? ''}' must be absolute`);
+  }
+  return target;
+}
+
+function sourceKind(source: string, at: ComposePath): 'bind' | 'volume' {
+  if (source.startsWith('/')) return 'bind';
+  if (source.startsWith('.') || source.startsWith('~')) {
+    throw new ComposeIssue(at, `host path '${source}' is relative; a device has no project folder, use an absolute path`);
+  }
+  return 'volume';
+}
+
+/** "name:/path[:ro]" or "/host/path:/path[:rw]". */
+export function shortVolume(entry: string, at: ComposePath): VolumeMount {
+  const parts = entry.split(':');
+  if (parts.length === 1) {
+    throw new ComposeIssue(at, `'${entry}' is an anonymous volume, which Skiff does not support: `
+      + `name it ('data:${entry}') and declare it under the top-level volumes`);
+  }
+  if (parts.length > 3) throw new ComposeIssue(at, `'${entry}' is not SOURCE:TARGET[:MODE]`);
+  const [source = '', target, mode] = parts;
+  let readOnly = false;
+  for (const flag of (mode ?? '').split(',').filter((f) => f !== '')) {
+    if (flag === 'ro' || flag === 'rw') readOnly = flag === 'ro';
+    else throw new ComposeIssue(at, `volume mode '${flag}' is not supported by Skiff (ro or rw)`);
+  }
+  return { type: sourceKind(source, at), source, target: absoluteTarget(target, at), readOnly };
+}
+
+export interface LongVolume {
+  type: string;
+  source?: string;
+  target?: string;
+  read_only?: boolean | string;
+}
+
+export function longVolume(entry: LongVolume, at: ComposePath): VolumeMount {
+  const readOnly = entry.read_only === undefined ? false : booleanOf(entry.read_only, [...at, 'read_only']);
+  const target = absoluteTarget(entry.target, [...at, 'target']);
+  switch (entry.type) {
+    case 'tmpfs':
+      if (entry.source !== undefined) throw new ComposeIssue([...at, 'source'], 'a tmpfs mount has no source');
+      return { type: 'tmpfs', target, readOnly };
+    case 'bind':
+    case 'volume': {
+      if (entry.source === undefined || entry.source === '') {
+        throw new ComposeIssue([...at, 'source'], entry.type === 'volume'
+          ? 'anonymous volumes are not supported by Skiff: name the volume and declare it under the top-level volumes'
+          : 'a bind mount needs the host path as source');
+      }
+      const kind = sourceKind(entry.source, [...at, 'source']);
+      if (kind !== entry.type) {
+        throw new ComposeIssue([...at, 'source'], entry.type === 'bind'
+          ? `bind source '${entry.source}' must be an absolute host path`
+          : `volume source '${entry.source}' must be a volume name, not a path`);
+      }
+      return { type: entry.type, source: entry.source, target, readOnly };
+    }
+    default:
+      throw new ComposeIssue([...at, 'type'], `mount type '${entry.type}' is not supported by Skiff yet (volume, bind or tmpfs)`);
+  }
+}
+
+/** The service-level `tmpfs: /run` shorthand; mount options after ':' are not supported yet. */
+export function tmpfsMount(entry: string, at: ComposePath): VolumeMount {
+  if (entry.includes(':')) throw new ComposeIssue(at, `tmpfs options ('${entry}') are not supported by Skiff yet`);
+  return { type: 'tmpfs', target: absoluteTarget(entry, at), readOnly: false };
+}
+
+// ---- devices ----
+
+const DEVICE_PERMISSIONS = /^[rwm]{1,3}$/;
+
+/** "/dev/ttyUSB0", "/dev/ttyUSB0:/dev/meter", "/dev/ttyUSB0:/dev/meter:rw", or the long form -> HOST:CONTAINER[:PERMS]. */
+export function deviceMapping(
+  entry: string | { source: string; target?: string; permissions?: string },
+  at: ComposePath,
+): string {
+  const [source = '', target, permissions] = typeof entry === 'string'
+    ? entry.split(':')
+    : [entry.source, entry.target, entry.permissions];
+  if (typeof entry === 'string' && entry.split(':').length > 3) {
+    throw new ComposeIssue(at, `'${entry}' is not HOST_PATH[:CONTAINER_PATH[:PERMISSIONS]]`);
+  }
+  if (!source.startsWith('/')) {
+    throw new ComposeIssue(at, `device '${source}' must be an absolute host path (CDI device names are not supported by Skiff yet)`);
+  }
+  const inside = target === undefined || target === '' ? source : target;
+  if (!inside.startsWith('/')) throw new ComposeIssue(at, `device container path '${inside}' must be absolute`);
+  if (permissions !== undefined && !DEVICE_PERMISSIONS.test(permissions)) {
+    throw new ComposeIssue(at, `device permissions '${permissions}' must be made of r, w and m`);
+  }
+  return permissions === undefined ? `${source}:${inside}` : `${source}:${inside}:${permissions}`;
+}

@@ -1,0 +1,14 @@
+// The answer to GET paths.device(uuid): the device's summary plus the state report it sent last, so people see
+// per-service state without a second call.
+import { Type, type Static } from '@sinclair/typebox';
+import { DeviceSummarySchema } from './api.js';
+import { StateReportSchema } from './state-report.js';
+
+export const DeviceDetailSchema = Type.Composite([
+  DeviceSummarySchema,
+  Type.Object({
+    /** The last state report the device sent; null before its first report. */
+    lastReport: Type.Union([StateReportSchema, Type.Null()]),
+  }),
+]);
+export type DeviceDetail = Static<typeof DeviceDetailSchema>;

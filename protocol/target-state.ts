@@ -1,0 +1,121 @@
+// The target state a device converges to. The API computes it; the supervisor validates it on receipt
+// and again when it reads its persisted copy, so a damaged file never reaches the planner.
+import { Type, type Static } from '@sinclair/typebox';
+
+const Name = Type.String({ minLength: 1, maxLength: 128, pattern: '^[a-zA-Z0-9][a-zA-Z0-9_.-]*$' });
+const StringMap = Type.Record(Type.String(), Type.String());
+
+export const VolumeMountSchema = Type.Object({
+  type: Type.Union([Type.Literal('volume'), Type.Literal('bind'), Type.Literal('tmpfs')]),
+  /** Volume name (type volume) or host path (type bind); absent for tmpfs. */
+  source: Type.Optional(Type.String({ minLength: 1 })),
+  target: Type.String({ minLength: 1 }),
+  readOnly: Type.Boolean(),
+}, { additionalProperties: false });
+export type VolumeMount = Static<typeof VolumeMountSchema>;
+
+export const PortMappingSchema = Type.Object({
+  target: Type.Integer({ minimum: 1, maximum: 65535 }),
+  published: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
+  hostIp: Type.Optional(Type.String()),
+  protocol: Type.Union([Type.Literal('tcp'), Type.Literal('udp')]),
+}, { additionalProperties: false });
+export type PortMapping = Static<typeof PortMappingSchema>;
+
+export const DependencyConditionSchema = Type.Union([
+  Type.Literal('service_started'),
+  Type.Literal('service_healthy'),
+  Type.Literal('service_completed_successfully'),
+]);
+
+export const HealthcheckSchema = Type.Object({
+  test: Type.Array(Type.String()),
+  intervalSeconds: Type.Optional(Type.Number({ minimum: 0 })),
+  timeoutSeconds: Type.Optional(Type.Number({ minimum: 0 })),
+  retries: Type.Optional(Type.Integer({ minimum: 0 })),
+  startPeriodSeconds: Type.Optional(Type.Number({ minimum: 0 })),
+}, { additionalProperties: false });
+
+export const RestartPolicySchema = Type.Union([
+  Type.Literal('no'),
+  Type.Literal('always'),
+  Type.Literal('unless-stopped'),
+  Type.Literal('on-failure'),
+]);
+
+/**
+ * One service of a release, normalised from its compose definition: long forms only, image pinned by digest.
+ * The supervisor maps it to engine create options; fields grow with the compose support.
+ */
+export const ServiceSpecSchema = Type.Object({
+  name: Name,
+  /** Always a digest reference: REGISTRY/REPO@sha256:HEX. */
+  image: Type.String({ pattern: '@sha256:[a-f0-9]{64}$' }),
+  command: Type.Optional(Type.Array(Type.String())),
+  entrypoint: Type.Optional(Type.Array(Type.String())),
+  environment: StringMap,
+  labels: StringMap,
+  volumes: Type.Array(VolumeMountSchema),
+  ports: Type.Array(PortMappingSchema),
+  /** Network name (as in the compose file) to aliases. Empty when networkMode is set. */
+  networks: Type.Record(Type.String(), Type.Object({ aliases: Type.Array(Type.String()) }, { additionalProperties: false })),
+  networkMode: Type.Optional(Type.String()),
+  restart: RestartPolicySchema,
+  privileged: Type.Boolean(),
+  /** host-path:container-path[:permissions] */
+  devices: Type.Array(Type.String()),
+  dependsOn: Type.Record(Type.String(), DependencyConditionSchema),
+  healthcheck: Type.Optional(HealthcheckSchema),
+  workingDir: Type.Optional(Type.String()),
+  user: Type.Optional(Type.String()),
+  hostname: Type.Optional(Type.String()),
+  stopSignal: Type.Optional(Type.String()),
+  stopGracePeriodSeconds: Type.Optional(Type.Number({ minimum: 0 })),
+}, { additionalProperties: false });
+export type ServiceSpec = Static<typeof ServiceSpecSchema>;
+
+export const UpdateWindowSchema = Type.Object({
+  /** Five-field cron expression for when the window opens. */
+  cron: Type.String({ minLength: 9 }),
+  durationMinutes: Type.Integer({ minimum: 1, maximum: 1440 }),
+  /** IANA timezone name, e.g. Europe/Amsterdam. */
+  timezone: Type.String({ minLength: 1 }),
+}, { additionalProperties: false });
+export type UpdateWindow = Static<typeof UpdateWindowSchema>;
+
+export const DeviceConfigSchema = Type.Object({
+  pollIntervalSeconds: Type.Integer({ minimum: 1, maximum: 86400 }),
+  updateWindow: Type.Union([UpdateWindowSchema, Type.Null()]),
+  bandwidthCapBytesPerSecond: Type.Union([Type.Integer({ minimum: 1 }), Type.Null()]),
+  /** Config vars (fleet, overridden by device); injected into every service's environment. */
+  env: StringMap,
+}, { additionalProperties: false });
+export type DeviceConfig = Static<typeof DeviceConfigSchema>;
+
+export const ReleaseRefSchema = Type.Object({
+  id: Type.String({ minLength: 1 }),
+  version: Type.String({ minLength: 1 }),
+}, { additionalProperties: false });
+export type ReleaseRef = Static<typeof ReleaseRefSchema>;
+
+export const TargetStateSchema = Type.Object({
+  schemaVersion: Type.Literal(1),
+  device: Type.Object({ uuid: Type.String({ minLength: 1 }), name: Type.String() }, { additionalProperties: false }),
+  fleet: Type.Object({ name: Name }, { additionalProperties: false }),
+  /** Null when the fleet has no release yet: the device then runs nothing. */
+  release: Type.Union([ReleaseRefSchema, Type.Null()]),
+  services: Type.Array(ServiceSpecSchema),
+  /** Named volumes the release declares; they are created if missing and never removed implicitly. */
+  volumes: Type.Array(Name),
+  /** Networks the release declares, by their compose name. */
+  networks: Type.Array(Name),
+  config: DeviceConfigSchema,
+}, { additionalProperties: false });
+export type TargetState = Static<typeof TargetStateSchema>;
+
+export const DEFAULT_DEVICE_CONFIG: DeviceConfig = {
+  pollIntervalSeconds: 60,
+  updateWindow: null,
+  bandwidthCapBytesPerSecond: null,
+  env: {},
+};

@@ -1,0 +1,38 @@
+// How a device looks to people: online or not, what it should run and what it runs, how its update goes.
+import type { DeviceSummary } from '../protocol/api.js';
+import type { DeviceView, FleetRecord } from './store/index.js';
+
+/** A device that missed three polls in a row (plus slack for a slow network) counts as offline. */
+const MISSED_POLLS = 3;
+const SLACK_SECONDS = 30;
+
+export function isOnline(lastSeen: string | null, pollIntervalSeconds: number, now: Date): boolean {
+  if (lastSeen === null) return false;
+  const ageMs = now.getTime() - Date.parse(lastSeen);
+  return ageMs <= (MISSED_POLLS * pollIntervalSeconds + SLACK_SECONDS) * 1000;
+}
+
+export interface SummaryFacts {
+  device: DeviceView;
+  fleet: FleetRecord;
+  /** Version of the release the device should run. */
+  targetVersion: string | null;
+  /** Version of the release the device reports running in full; null if mixed, unknown or not reported. */
+  runningVersion: string | null;
+  now: Date;
+}
+
+export function summaryOf({ device, fleet, targetVersion, runningVersion, now }: SummaryFacts): DeviceSummary {
+  return {
+    uuid: device.uuid,
+    name: device.name,
+    fleet: device.fleet,
+    deviceType: device.deviceType,
+    online: isOnline(device.lastSeen, fleet.pollIntervalSeconds, now),
+    lastSeen: device.lastSeen,
+    targetRelease: targetVersion,
+    runningRelease: runningVersion,
+    updateStatus: device.lastReport?.updateStatus ?? null,
+    error: device.lastReport?.error ?? null,
+  };
+}

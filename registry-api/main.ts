@@ -1,0 +1,83 @@
+// registry-api entry point: configuration from the environment, the SQLite store under the data dir, the HTTP
+// server, and a graceful stop on SIGTERM/SIGINT (finish answers in flight, close the database, exit 0).
+import { mkdirSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { createLogger } from '../lib/logger.js';
+import { messageOf } from '../lib/errors.js';
+import { adminTokenOf, type AdminToken } from './admin-token.js';
+import { createApp } from './app.js';
+import { configFromEnv, type ApiConfig } from './config.js';
+import type { Store } from './store/index.js';
+import { openSqliteStore } from './store/sqlite.js';
+import { skiffVersion } from './version.js';
+
+/** How long answers in flight get to finish before their connections are cut. */
+const SHUTDOWN_GRACE_MS = 10_000;
+
+const logger = createLogger('registry-api');
+
+function fatal(what: string, err: unknown): never {
+  logger.fatal({ err }, `${what}: ${messageOf(err)}`);
+  process.exit(1);
+}
+
+let config: ApiConfig;
+try {
+  config = configFromEnv();
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+} catch (err) {
+  fatal('invalid configuration', err);
+}
+
+const database = path.join(config.dataDir, 'skiff.db');
+let store: Store;
+let admin: AdminToken;
+try {
+  store = openSqliteStore(database);
+  admin = adminTokenOf(config.dataDir, config.adminToken);
+} catch (err) {
+  fatal('cannot start', err);
+}
+logger.info({ database, adminToken: admin.source, adminTokenFile: admin.file }, 'store open');
+
+const app = createApp({
+  store,
+  adminToken: admin.token,
+  registry: config.registry,
+  version: skiffVersion(),
+  logger,
+});
+const server = createServer(app.callback());
+
+server.on('error', (err) => fatal(`cannot listen on ${config.host}:${config.port}`, err));
+server.listen(config.port, config.host, () => {
+  const { address, port } = server.address() as AddressInfo;
+  const host = address.includes(':') ? `[${address}]` : address;
+  logger.info({ url: `http://${host}:${port}`, registry: config.registry }, 'listening');
+});
+
+let stopping = false;
+function shutdown(signal: NodeJS.Signals): void {
+  if (stopping) return;
+  stopping = true;
+  logger.info({ signal }, 'shutting down');
+  const force = setTimeout(() => {
+    logger.warn({ graceMs: SHUTDOWN_GRACE_MS }, 'requests still open after the grace period: closing their connections');
+    server.closeAllConnections();
+  }, SHUTDOWN_GRACE_MS);
+  force.unref();
+  server.close(() => {
+    store.close()
+      .then(() => {
+        logger.info('stopped');
+        process.exit(0);
+      })
+      .catch((err: unknown) => fatal('closing the database failed', err));
+  });
+  // Keep-alive connections with no request in flight would hold close() open until they time out.
+  server.closeIdleConnections();
+}
+process.on('SIGTERM', shutdown);
+process.on('SIGINT', shutdown);

@@ -1,0 +1,86 @@
+// The database schema as numbered steps. A step, once released, never changes: a later change is a new step.
+// Each runs in its own transaction together with its row in schema_migrations, so a crash leaves either the
+// step fully applied or not at all.
+import type BetterSqlite3 from 'better-sqlite3';
+
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'fleets, releases, devices, device state',
+    sql: `
+      CREATE TABLE fleets (
+        name TEXT PRIMARY KEY,
+        device_type TEXT NOT NULL,
+        provisioning_key TEXT NOT NULL,
+        policy_mode TEXT NOT NULL CHECK (policy_mode IN ('latest', 'pinned')),
+        pinned_release_id TEXT REFERENCES releases (id),
+        poll_interval_seconds INTEGER NOT NULL,
+        created_at TEXT NOT NULL,
+        CHECK ((policy_mode = 'pinned') = (pinned_release_id IS NOT NULL))
+      );
+      CREATE TABLE releases (
+        id TEXT PRIMARY KEY,
+        fleet TEXT NOT NULL REFERENCES fleets (name),
+        seq INTEGER NOT NULL,
+        version TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('pending', 'ready', 'failed')),
+        compose TEXT NOT NULL,
+        spec TEXT NOT NULL,
+        images TEXT NOT NULL,
+        notes TEXT,
+        created_at TEXT NOT NULL,
+        UNIQUE (fleet, version),
+        UNIQUE (fleet, seq)
+      );
+      CREATE TABLE devices (
+        uuid TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        fleet TEXT NOT NULL REFERENCES fleets (name),
+        device_type TEXT NOT NULL,
+        key_hash TEXT NOT NULL UNIQUE,
+        pinned_release_id TEXT REFERENCES releases (id),
+        created_at TEXT NOT NULL,
+        last_seen TEXT
+      );
+      CREATE INDEX devices_by_fleet ON devices (fleet);
+      CREATE TABLE device_state (
+        uuid TEXT PRIMARY KEY REFERENCES devices (uuid) ON DELETE CASCADE,
+        report TEXT NOT NULL,
+        received_at TEXT NOT NULL
+      );
+    `,
+  },
+];
+
+/** Applies the steps the database lacks, in order; returns the versions applied now. */
+export function migrateSqlite(db: BetterSqlite3.Database, migrations: readonly Migration[] = MIGRATIONS): number[] {
+  db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+    version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL
+  )`);
+  const applied = new Set(
+    db.prepare('SELECT version FROM schema_migrations').all().map((row) => (row as { version: number }).version),
+  );
+  const newest = Math.max(0, ...migrations.map((m) => m.version));
+  const unknown = [...applied].filter((v) => v > newest);
+  if (unknown.length > 0) {
+    // A newer Skiff wrote this database: running old code on it could corrupt it.
+    throw new Error(`database schema version ${Math.max(...unknown)} is newer than this Skiff knows (${newest}); upgrade Skiff`);
+  }
+  const record = db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)');
+  const done: number[] = [];
+  for (const migration of [...migrations].sort((a, b) => a.version - b.version)) {
+    if (applied.has(migration.version)) continue;
+    db.transaction(() => {
+      db.exec(migration.sql);
+      record.run(migration.version, migration.name, new Date().toISOString());
+    })();
+    done.push(migration.version);
+  }
+  return done;
+}

@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# Starts and stops one Skiff environment: two private Docker Engines (a developer's build engine and a
+# device's engine), the distribution registry and Redis, each on its own socket, port and directory under
+# .skiff/ENV. Idempotent both ways. Nothing system-wide is used or touched.
+#
+#   bash scripts/env.sh up ENV       # ENV: demo | test | e2e
+#   bash scripts/env.sh down ENV
+#   bash scripts/env.sh status ENV
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+cmd=${1:-}; env=${2:-}
+case "$env" in
+  demo) idx=1 ;; test) idx=2 ;; e2e) idx=3 ;;
+  *) die "usage: scripts/env.sh up|down|status demo|test|e2e" ;;
+esac
+
+root="$SKIFF_REPO/.skiff/$env"
+# Unix socket paths are limited to 108 bytes: engine run state lives under a short path of its own.
+run_base="/run/skiff-$(printf '%s' "$SKIFF_REPO" | sha256sum | cut -c1-8)/$env"
+port_base=$((47000 + idx * 100))
+registry_port=$port_base
+redis_port=$((port_base + 1))
+api_port=$((port_base + 2))
+device_api_port=$((port_base + 3))
+
+engine_sock() { echo "$run_base/$1/docker.sock"; }
+
+engine_up() {
+  local name=$1 bridge=$2 bip=$3 pool=$4
+  local dir="$root/engines/$name" run="$run_base/$name" sock
+  sock=$(engine_sock "$name")
+  if curl -sf --unix-socket "$sock" http://engine/_ping >/dev/null 2>&1; then
+    say "engine $name already running ($sock)"; return 0
+  fi
+  mkdir -p "$dir/data" "$run"
+  if ! ip link show "$bridge" >/dev/null 2>&1; then
+    ip link add "$bridge" type bridge
+    ip addr add "$bip" dev "$bridge"
+  fi
+  ip link set "$bridge" up
+  # Two engines starting at once race on creating their iptables chains: start them one at a time.
+  (
+    flock 9
+    setsid dockerd --data-root "$dir/data" --exec-root "$run/exec" -H "unix://$sock" \
+      --pidfile "$run/dockerd.pid" --bridge "$bridge" --default-address-pool "base=$pool,size=24" \
+      --log-level warn >"$dir/dockerd.log" 2>&1 </dev/null 9>&- &
+    wait_for "engine $name" 90 curl -sf --unix-socket "$sock" http://engine/_ping ||
+      { tail -20 "$dir/dockerd.log" >&2; die "engine $name did not start (log: $dir/dockerd.log)"; }
+  ) 9>/tmp/skiff-dockerd.lock
+}
+
+engine_down() {
+  local name=$1 bridge=$2
+  stop_pid "$run_base/$name/dockerd.pid" 60
+  ip link show "$bridge" >/dev/null 2>&1 && ip link delete "$bridge" 2>/dev/null || true
+}
+
+registry_up() {
+  local dir="$root/registry"
+  if curl -sf "http://127.0.0.1:$registry_port/v2/" >/dev/null 2>&1; then
+    say "registry already running (127.0.0.1:$registry_port)"; return 0
+  fi
+  mkdir -p "$dir/data"
+  cat >"$dir/config.yml" <<EOF
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: $dir/data
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:$registry_port
+EOF
+  setsid docker-registry serve "$dir/config.yml" >"$dir/registry.log" 2>&1 </dev/null &
+  echo $! >"$dir/registry.pid"
+  wait_for "registry" 30 curl -sf "http://127.0.0.1:$registry_port/v2/" ||
+    { tail -20 "$dir/registry.log" >&2; die "registry did not start (log: $dir/registry.log)"; }
+}
+
+redis_up() {
+  local dir="$root/redis"
+  if redis-cli -p "$redis_port" ping >/dev/null 2>&1; then
+    say "redis already running (127.0.0.1:$redis_port)"; return 0
+  fi
+  mkdir -p "$dir"
+  redis-server --daemonize yes --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no \
+    --dir "$dir" --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" >/dev/null
+  wait_for "redis" 20 redis-cli -p "$redis_port" ping || die "redis did not start (log: $dir/redis.log)"
+}
+
+write_env_json() {
+  cat >"$root/env.json" <<EOF
+{
+  "root": "$root",
+  "devDockerHost": "unix://$(engine_sock dev)",
+  "deviceDockerHost": "unix://$(engine_sock device)",
+  "registry": "127.0.0.1:$registry_port",
+  "redisUrl": "redis://127.0.0.1:$redis_port",
+  "apiPort": $api_port,
+  "deviceApiPort": $device_api_port
+}
+EOF
+}
+
+case "$cmd" in
+  up)
+    [ "$(id -u)" -eq 0 ] || die "the private engines need root (dockerd, bridges, iptables); run as root"
+    need_packages docker.io docker-registry redis-server busybox-static iproute2 curl openssh-client autossh
+    mkdir -p "$root"
+    engine_up dev "sk-$env-dev" "10.24$idx.0.1/24" "10.24$idx.16.0/20"
+    engine_up device "sk-$env-dvc" "10.24$idx.1.1/24" "10.24$idx.32.0/20"
+    registry_up
+    redis_up
+    write_env_json
+    DOCKER_HOST="unix://$(engine_sock dev)" bash "$SKIFF_REPO/scripts/base-images.sh"
+    say "environment '$env' is up: $root/env.json"
+    ;;
+  down)
+    [ -f "$root/redis/redis.pid" ] && stop_pid "$root/redis/redis.pid" 10
+    stop_pid "$root/registry/registry.pid" 10
+    engine_down device "sk-$env-dvc"
+    engine_down dev "sk-$env-dev"
+    rm -f "$root/env.json"
+    say "environment '$env' is down"
+    ;;
+  status)
+    for e in dev device; do
+      if curl -sf --unix-socket "$(engine_sock $e)" http://engine/_ping >/dev/null 2>&1; then s=up; else s=down; fi
+      printf 'engine %-7s %-5s %s\n' "$e" "$s" "$(engine_sock $e)"
+    done
+    if curl -sf "http://127.0.0.1:$registry_port/v2/" >/dev/null 2>&1; then s=up; else s=down; fi
+    printf 'registry       %-5s 127.0.0.1:%s\n' "$s" "$registry_port"
+    if redis-cli -p "$redis_port" ping >/dev/null 2>&1; then s=up; else s=down; fi
+    printf 'redis          %-5s 127.0.0.1:%s\n' "$s" "$redis_port"
+    ;;
+  *) die "usage: scripts/env.sh up|down|status demo|test|e2e" ;;
+esac

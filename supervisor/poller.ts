@@ -1,0 +1,96 @@
+// Asks the API for the target: at the interval the target itself sets, with jitter so a fleet spreads its requests,
+// and with a capped exponential backoff while the API fails. Each new target goes to `onTarget`.
+import type { TargetState } from '../protocol/target-state.js';
+import { DEFAULT_DEVICE_CONFIG } from '../protocol/target-state.js';
+import type { Logger } from '../lib/logger.js';
+import { messageOf } from '../lib/errors.js';
+import type { ApiClient } from './api-client.js';
+import { backoffDelay, withJitter } from './backoff.js';
+import { Wakeup } from './wakeup.js';
+
+export interface PollerOptions {
+  api: ApiClient;
+  uuid: string;
+  log: Logger;
+  onTarget: (target: TargetState) => Promise<void>;
+  /** Called after every poll with what went wrong, or null when it succeeded. */
+  onOutcome?: (error: unknown) => void;
+  /** Replaces the target's interval (demos, tests). */
+  intervalOverrideMs?: number;
+  /** The interval before any target is known. */
+  initialIntervalSeconds?: number;
+  jitterFraction?: number;
+}
+
+const MAX_BACKOFF_MS = 300_000;
+
+export class Poller {
+  private readonly wakeup = new Wakeup();
+  private etag: string | null = null;
+  private intervalSeconds: number;
+  private failures = 0;
+  private stopped = false;
+  private running: Promise<void> | undefined;
+
+  constructor(private readonly options: PollerOptions) {
+    this.intervalSeconds = options.initialIntervalSeconds ?? DEFAULT_DEVICE_CONFIG.pollIntervalSeconds;
+  }
+
+  start(): void {
+    if (this.running !== undefined) return;
+    this.stopped = false;
+    this.running = this.loop();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.wakeup.wake();
+    await this.running;
+    this.running = undefined;
+  }
+
+  /** Polls now instead of at the next interval (e.g. an "update now" nudge). */
+  pollNow(): void {
+    this.wakeup.wake();
+  }
+
+  private intervalMs(): number {
+    return this.options.intervalOverrideMs ?? this.intervalSeconds * 1000;
+  }
+
+  private async loop(): Promise<void> {
+    while (!this.stopped) {
+      const delay = await this.pollOnce();
+      if (this.stopped) break;
+      await this.wakeup.wait(delay);
+    }
+  }
+
+  /** One request; returns the delay before the next. */
+  async pollOnce(): Promise<number> {
+    const { api, uuid, log } = this.options;
+    try {
+      const answer = await api.fetchTarget(uuid, this.etag);
+      if (answer.changed) {
+        await this.options.onTarget(answer.target);
+        // Only a target that was handed over is remembered; a refused one is asked for again.
+        this.etag = answer.etag;
+        this.intervalSeconds = answer.target.config.pollIntervalSeconds;
+      }
+      this.failures = 0;
+      this.options.onOutcome?.(null);
+      return withJitter(this.intervalMs(), this.options.jitterFraction ?? 0.1);
+    } catch (err) {
+      this.failures++;
+      // Start retrying no later than the normal interval; never wait more than 16 intervals or 5 minutes.
+      const interval = this.intervalMs();
+      const delay = backoffDelay(this.failures, {
+        initialMs: Math.min(interval, 5_000),
+        maxMs: Math.max(interval, Math.min(MAX_BACKOFF_MS, interval * 16)),
+      });
+      log.warn({ err: messageOf(err), attempt: this.failures, retryInMs: delay }, 'target poll failed');
+      this.options.onOutcome?.(err);
+      return withJitter(delay, this.options.jitterFraction ?? 0.1);
+    }
+  }
+}

@@ -1,0 +1,259 @@
+import assert from 'node:assert/strict';
+import type { TargetState } from '../../protocol/target-state.js';
+import type { CurrentState, ObservedContainer } from '../../supervisor/current-state.js';
+import { desiredState } from '../../supervisor/desired-state.js';
+import { plan, waitingFor, type Step } from '../../supervisor/planner.js';
+import { fakeImage, serviceSpec, targetState } from '../support/supervisor-targets.js';
+
+let ids = 0;
+
+/** A container exactly as the supervisor would have created it for `service` of `target`. */
+function containerFor(target: TargetState, service: string, extra: Partial<ObservedContainer> = {}): ObservedContainer {
+  const d = desiredState(target).containers.find((c) => c.service === service);
+  assert.ok(d, `no service ${service} in target`);
+  ids++;
+  return {
+    id: `c${String(ids).padStart(3, '0')}`.padEnd(64, '0'),
+    name: d.name,
+    service,
+    releaseId: target.release?.id ?? null,
+    configHash: d.configHash,
+    image: d.image,
+    state: 'running',
+    health: null,
+    exitCode: null,
+    createdAt: new Date(Date.UTC(2026, 0, 1, 0, 0, ids)).toISOString(),
+    networks: d.networks,
+    stopTimeoutSeconds: null,
+    ...extra,
+  };
+}
+
+/** The engine after `target` was applied: its images, networks and volumes exist, plus `containers`. */
+function engineWith(target: TargetState, containers: ObservedContainer[], extra: Partial<CurrentState> = {}): CurrentState {
+  const desired = desiredState(target);
+  return {
+    containers,
+    images: desired.containers.map((c) => c.image),
+    networks: desired.networks.map((n, i) => ({ id: `net${i}`, name: n.name, managed: true, inUse: false })),
+    volumes: desired.volumes.map((v) => v.name),
+    ...extra,
+  };
+}
+
+const empty: CurrentState = { containers: [], images: [], networks: [], volumes: [] };
+
+function kinds(steps: Step[]): string[] {
+  return steps.map((s) => s.kind);
+}
+
+function startedServices(steps: Step[]): string[] {
+  return steps.flatMap((s) => (s.kind === 'startService' ? [s.container.service] : [])).sort();
+}
+
+function touchedContainers(steps: Step[]): string[] {
+  return steps.flatMap((s) =>
+    s.kind === 'stopContainer' || s.kind === 'removeContainer' || s.kind === 'startContainer' ? [s.containerId] : []);
+}
+
+const imgA1 = fakeImage('a', 'a1');
+const imgB1 = fakeImage('b', 'b1');
+const imgB2 = fakeImage('b', 'b2');
+
+const v1 = targetState([serviceSpec('a', imgA1), serviceSpec('b', imgB1)], { releaseId: 'r1' });
+
+describe('planner', () => {
+  it('creates everything from empty, fetching images before anything starts', () => {
+    const first = plan(empty, v1);
+    assert.deepEqual(kinds(first).sort(), ['createNetwork', 'fetchImage', 'fetchImage']);
+    assert.deepEqual(first.flatMap((s) => (s.kind === 'fetchImage' ? [s.image] : [])).sort(), [imgA1, imgB1].sort());
+
+    const withImages: CurrentState = { ...empty, images: [imgA1, imgB1] };
+    const second = plan(withImages, v1);
+    assert.deepEqual(kinds(second), ['createNetwork', 'startService', 'startService']);
+    assert.deepEqual(startedServices(second), ['a', 'b']);
+  });
+
+  it('is empty when the engine runs the target', () => {
+    const current = engineWith(v1, [containerFor(v1, 'a'), containerFor(v1, 'b')]);
+    assert.deepEqual(plan(current, v1), []);
+    assert.deepEqual(waitingFor(current, v1), []);
+  });
+
+  it('replaces only the service whose definition changed', () => {
+    const a = containerFor(v1, 'a');
+    const b = containerFor(v1, 'b', { stopTimeoutSeconds: 7 });
+    const v2 = targetState([serviceSpec('a', imgA1), serviceSpec('b', imgB2)], { releaseId: 'r2' });
+    const steps = plan(engineWith(v2, [a, b]), v2);
+    assert.deepEqual(steps, [
+      { kind: 'stopContainer', service: 'b', containerId: b.id, timeoutSeconds: 7 },
+      { kind: 'removeContainer', service: 'b', containerId: b.id },
+      { kind: 'startService', container: desiredState(v2).containers[1] },
+    ]);
+    assert.ok(!touchedContainers(steps).includes(a.id));
+  });
+
+  it('keeps a container created by an older release when its definition is unchanged', () => {
+    const v2 = targetState(v1.services, { releaseId: 'r2' });
+    assert.deepEqual(plan(engineWith(v2, [containerFor(v1, 'a'), containerFor(v1, 'b')]), v2), []);
+  });
+
+  it('replaces a container when only the injected config env changed', () => {
+    const withEnv = targetState(v1.services, { releaseId: 'r1', env: { METER_PORT: '/dev/ttyUSB1' } });
+    const steps = plan(engineWith(withEnv, [containerFor(v1, 'a'), containerFor(v1, 'b')]), withEnv);
+    assert.deepEqual(startedServices(steps), ['a', 'b']);
+  });
+
+  it('while an image is missing, only fetches and touches no container', () => {
+    const a = containerFor(v1, 'a');
+    const b = containerFor(v1, 'b');
+    const v2 = targetState([serviceSpec('a', imgA1)], { releaseId: 'r2', volumes: ['data'] });
+    const v3 = targetState([serviceSpec('a', imgA1), serviceSpec('b', imgB2)], { releaseId: 'r3', volumes: ['data'] });
+    const current = engineWith(v1, [a, b]);
+    const steps = plan(current, v3);
+    assert.deepEqual(kinds(steps), ['fetchImage', 'createVolume']);
+    assert.deepEqual(steps[0], { kind: 'fetchImage', image: imgB2 });
+    assert.deepEqual(touchedContainers(steps), []);
+    // Once the image is there, the same target removes and starts.
+    const afterFetch = plan({ ...current, images: [imgA1, imgB2], volumes: ['skiff_data'] }, v3);
+    assert.deepEqual(kinds(afterFetch), ['stopContainer', 'removeContainer', 'startService']);
+    // v2 only drops a service: no image is missing, so the removal happens right away.
+    assert.deepEqual(kinds(plan(engineWith(v2, [a, b]), v2)), ['stopContainer', 'removeContainer']);
+  });
+
+  it('removes the containers of a service dropped from the target', () => {
+    const a = containerFor(v1, 'a');
+    const b = containerFor(v1, 'b');
+    const stopped = containerFor(v1, 'b', { state: 'exited', exitCode: 0 });
+    const v2 = targetState([serviceSpec('a', imgA1)], { releaseId: 'r2' });
+    const steps = plan(engineWith(v2, [a, b, stopped]), v2);
+    assert.deepEqual(steps, [
+      { kind: 'stopContainer', service: 'b', containerId: b.id, timeoutSeconds: 10 },
+      { kind: 'removeContainer', service: 'b', containerId: b.id },
+      { kind: 'removeContainer', service: 'b', containerId: stopped.id },
+    ]);
+  });
+
+  it('removes managed containers that belong to no service', () => {
+    const orphan = containerFor(v1, 'a', { service: null, state: 'exited', exitCode: 1 });
+    const steps = plan(engineWith(v1, [containerFor(v1, 'a'), containerFor(v1, 'b'), orphan]), v1);
+    assert.deepEqual(steps, [{ kind: 'removeContainer', service: null, containerId: orphan.id }]);
+  });
+
+  it('starts a service only when its dependencies satisfy their condition', () => {
+    const t = targetState([
+      serviceSpec('api', imgA1, { dependsOn: { db: 'service_healthy', migrate: 'service_completed_successfully' } }),
+      serviceSpec('db', imgB1, { healthcheck: { test: ['CMD', 'true'] } }),
+      serviceSpec('migrate', imgB2, { restart: 'no', dependsOn: { db: 'service_started' } }),
+    ]);
+    const fresh = engineWith(t, []);
+    assert.deepEqual(startedServices(plan(fresh, t)), ['db']);
+
+    const dbStarting = containerFor(t, 'db', { health: 'starting' });
+    const s1 = engineWith(t, [dbStarting]);
+    assert.deepEqual(startedServices(plan(s1, t)), ['migrate']);
+    assert.deepEqual(waitingFor(s1, t).filter((w) => w.service === 'api').map((w) => w.dependency).sort(), ['db', 'migrate']);
+
+    const migrateRunning = containerFor(t, 'migrate');
+    const dbHealthy = { ...dbStarting, health: 'healthy' as const };
+    assert.deepEqual(plan(engineWith(t, [dbHealthy, migrateRunning]), t), []);
+    assert.deepEqual(waitingFor(engineWith(t, [dbHealthy, migrateRunning]), t), [
+      { service: 'api', dependency: 'migrate', condition: 'service_completed_successfully' },
+    ]);
+
+    const migrateFailed = { ...migrateRunning, state: 'exited' as const, exitCode: 1 };
+    assert.deepEqual(plan(engineWith(t, [dbHealthy, migrateFailed]), t), []);
+
+    const migrateDone = { ...migrateRunning, state: 'exited' as const, exitCode: 0 };
+    assert.deepEqual(startedServices(plan(engineWith(t, [dbHealthy, migrateDone]), t)), ['api']);
+  });
+
+  it('holds back a dependent while its dependency is being replaced', () => {
+    const t1 = targetState([serviceSpec('api', imgA1, { dependsOn: { db: 'service_started' } }), serviceSpec('db', imgB1)]);
+    const t2 = targetState([serviceSpec('api', imgA1, { dependsOn: { db: 'service_started' }, environment: { X: '1' } }), serviceSpec('db', imgB2)]);
+    const current = engineWith(t2, [containerFor(t1, 'api'), containerFor(t1, 'db')]);
+    const steps = plan(current, t2);
+    assert.deepEqual(kinds(steps), ['stopContainer', 'removeContainer', 'stopContainer', 'removeContainer', 'startService']);
+    assert.deepEqual(startedServices(steps), ['db']);
+  });
+
+  it('removes duplicate containers of a service, keeping the running one', () => {
+    const running = containerFor(v1, 'a');
+    const older = containerFor(v1, 'a', { state: 'exited', exitCode: 0, createdAt: '2020-01-01T00:00:00Z' });
+    const alsoRunning = containerFor(v1, 'a', { createdAt: '2020-01-01T00:00:00Z' });
+    const steps = plan(engineWith(v1, [older, running, alsoRunning, containerFor(v1, 'b')]), v1);
+    assert.deepEqual(steps, [
+      { kind: 'removeContainer', service: 'a', containerId: older.id },
+      { kind: 'stopContainer', service: 'a', containerId: alsoRunning.id, timeoutSeconds: 10 },
+      { kind: 'removeContainer', service: 'a', containerId: alsoRunning.id },
+    ]);
+    assert.ok(!touchedContainers(steps).includes(running.id));
+  });
+
+  it('never removes volumes, also not those the target dropped', () => {
+    const t1 = targetState([serviceSpec('db', imgB1, { volumes: [{ type: 'volume', source: 'data', target: '/data', readOnly: false }] })], { volumes: ['data'] });
+    const t2 = targetState([serviceSpec('a', imgA1)], { releaseId: 'r2' });
+    const current = engineWith(t1, [containerFor(t1, 'db')], { images: [imgA1, imgB1], volumes: ['skiff_data', 'unrelated'] });
+    const steps = plan(current, t2);
+    assert.deepEqual(kinds(steps), ['stopContainer', 'removeContainer', 'startService']);
+    assert.ok(steps.every((s) => !JSON.stringify(s).includes('skiff_data')));
+  });
+
+  it('creates the named volumes and networks a service uses', () => {
+    const t = targetState([
+      serviceSpec('db', imgB1, {
+        volumes: [{ type: 'volume', source: 'data', target: '/data', readOnly: false }],
+        networks: { backend: { aliases: ['database'] } },
+      }),
+    ]);
+    const steps = plan({ ...empty, images: [imgB1] }, t);
+    assert.deepEqual(steps.flatMap((s) => (s.kind === 'createNetwork' ? [s.network.name] : s.kind === 'createVolume' ? [s.volume.name] : [])), ['skiff_backend', 'skiff_data']);
+  });
+
+  it('starts a stopped container of the right definition instead of recreating it', () => {
+    const created = containerFor(v1, 'a', { state: 'created' });
+    const exited = containerFor(v1, 'b', { state: 'exited', exitCode: 137 });
+    assert.deepEqual(plan(engineWith(v1, [created, exited]), v1), [
+      { kind: 'startContainer', service: 'a', containerId: created.id },
+      { kind: 'startContainer', service: 'b', containerId: exited.id },
+    ]);
+  });
+
+  it('leaves a finished one-shot container alone', () => {
+    const t = targetState([serviceSpec('once', imgA1, { restart: 'no' }), serviceSpec('retry', imgB1, { restart: 'on-failure' })]);
+    const current = engineWith(t, [
+      containerFor(t, 'once', { state: 'exited', exitCode: 0 }),
+      containerFor(t, 'retry', { state: 'exited', exitCode: 0 }),
+    ]);
+    assert.deepEqual(plan(current, t), []);
+  });
+
+  it('recreates a container that lost one of its networks', () => {
+    const a = containerFor(v1, 'a', { networks: [] });
+    const steps = plan(engineWith(v1, [a, containerFor(v1, 'b')]), v1);
+    assert.deepEqual(kinds(steps), ['stopContainer', 'removeContainer', 'startService']);
+  });
+
+  it('removes a managed network the target no longer has, once nothing is attached', () => {
+    const old = { id: 'netold', name: 'skiff_legacy', managed: true, inUse: false };
+    const a = containerFor(v1, 'a');
+    const b = containerFor(v1, 'b');
+    const base = engineWith(v1, [a, b]);
+    assert.deepEqual(plan({ ...base, networks: [...base.networks, old] }, v1), [
+      { kind: 'removeNetwork', networkId: 'netold', name: 'skiff_legacy' },
+    ]);
+    assert.deepEqual(plan({ ...base, networks: [...base.networks, { ...old, inUse: true }] }, v1), []);
+    const attachedB = { ...b, networks: [...b.networks, 'skiff_legacy'] };
+    assert.deepEqual(plan({ ...base, containers: [a, attachedB], networks: [...base.networks, old] }, v1), []);
+    const foreign = { id: 'bridge0', name: 'bridge', managed: false, inUse: false };
+    assert.deepEqual(plan({ ...base, networks: [...base.networks, foreign] }, v1), []);
+  });
+
+  it('uses a network of the wanted name that Skiff did not create, instead of creating it again', () => {
+    const a = containerFor(v1, 'a');
+    const b = containerFor(v1, 'b');
+    const base = engineWith(v1, [a, b]);
+    const unlabelled = base.networks.map((n) => ({ ...n, managed: false }));
+    assert.deepEqual(plan({ ...base, networks: unlabelled }, v1), []);
+  });
+});

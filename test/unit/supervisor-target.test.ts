@@ -1,0 +1,84 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { ValidationError } from '../../protocol/validate.js';
+import { acceptTarget } from '../../supervisor/target.js';
+import { TargetStore } from '../../supervisor/target-store.js';
+import { fakeImage, serviceSpec, targetState, TEST_DEVICE_UUID } from '../support/supervisor-targets.js';
+
+const img = fakeImage('a', 'a1');
+
+function issuesOf(value: unknown, uuid = TEST_DEVICE_UUID): string[] {
+  try {
+    acceptTarget(value, uuid);
+  } catch (err) {
+    assert.ok(err instanceof ValidationError, String(err));
+    return err.issues.map((i) => `${i.path}: ${i.message}`);
+  }
+  return [];
+}
+
+describe('target acceptance', () => {
+  it('accepts a valid target for this device', () => {
+    const t = targetState([serviceSpec('a', img), serviceSpec('b', img, { dependsOn: { a: 'service_healthy' } })]);
+    assert.deepEqual(acceptTarget(JSON.parse(JSON.stringify(t)), TEST_DEVICE_UUID), t);
+  });
+
+  it('refuses what the schema refuses, with the path', () => {
+    const t = targetState([serviceSpec('a', 'busybox:latest')]);
+    assert.ok(issuesOf(t).some((i) => i.startsWith('/services/0/image')));
+    assert.ok(issuesOf({ ...t, extra: 1 }).some((i) => i.includes("'extra'")));
+  });
+
+  it('refuses a target for another device', () => {
+    assert.deepEqual(issuesOf(targetState([]), 'another-device'), [`/device/uuid: is for device ${TEST_DEVICE_UUID}, this is another-device`]);
+  });
+
+  it('refuses duplicate services, unknown dependencies and dependency cycles', () => {
+    assert.deepEqual(issuesOf(targetState([serviceSpec('a', img), serviceSpec('a', img)])), ["/services/1/name: duplicate service 'a'"]);
+    assert.deepEqual(issuesOf(targetState([serviceSpec('a', img, { dependsOn: { db: 'service_started' } })])), ["/services/0/dependsOn/db: unknown service 'db'"]);
+    const cyclic = targetState([
+      serviceSpec('a', img, { dependsOn: { b: 'service_started' } }),
+      serviceSpec('b', img, { dependsOn: { c: 'service_started' } }),
+      serviceSpec('c', img, { dependsOn: { a: 'service_healthy' } }),
+    ]);
+    assert.deepEqual(issuesOf(cyclic), ['/services: dependency cycle a -> b -> c -> a']);
+  });
+
+  it('refuses mounts and network modes it cannot run', () => {
+    const t = targetState([serviceSpec('a', img, {
+      networkMode: 'service:b',
+      volumes: [{ type: 'bind', target: '/x', readOnly: false }, { type: 'tmpfs', source: 'y', target: '/y', readOnly: false }],
+    })]);
+    assert.deepEqual(issuesOf(t).sort(), [
+      "/services/0/networkMode: 'service:b' is not supported yet",
+      '/services/0/volumes/0/source: a bind mount needs a source',
+      '/services/0/volumes/1/source: a tmpfs mount has no source',
+    ]);
+  });
+});
+
+describe('target store', () => {
+  it('round-trips a target atomically and leaves no temporary file', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'skiff-store-'));
+    const store = new TargetStore(dir, TEST_DEVICE_UUID);
+    assert.equal(await store.load(), null);
+    const t1 = targetState([serviceSpec('a', img)], { releaseId: 'r1' });
+    const t2 = targetState([serviceSpec('a', img)], { releaseId: 'r2' });
+    await store.save(t1);
+    await store.save(t2);
+    assert.deepEqual(await store.load(), t2);
+    assert.deepEqual(await readdir(dir), ['target.json']);
+    assert.equal(JSON.parse(await readFile(store.file, 'utf8')).release.id, 'r2');
+  });
+
+  it('refuses a torn or invalid file instead of returning something', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'skiff-store-'));
+    const store = new TargetStore(dir, TEST_DEVICE_UUID);
+    await writeFile(store.file, '{"schemaVersion": 1, "dev');
+    await assert.rejects(store.load(), /is not JSON/);
+    await writeFile(store.file, JSON.stringify({ ...targetState([]), schemaVersion: 2 }));
+    await assert.rejects(store.load(), (err: unknown) => err instanceof ValidationError && /schemaVersion/.test(err.message));
+  });
+});
