@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ValidationError } from '../../protocol/validate.js';
@@ -60,8 +60,18 @@ describe('target acceptance', () => {
 });
 
 describe('target store', () => {
-  it('round-trips a target atomically and leaves no temporary file', async () => {
+  const dirs: string[] = [];
+  const tempDir = async (): Promise<string> => {
     const dir = await mkdtemp(path.join(tmpdir(), 'skiff-store-'));
+    dirs.push(dir);
+    return dir;
+  };
+  after(async () => {
+    await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+  });
+
+  it('round-trips a target atomically and leaves no temporary file', async () => {
+    const dir = await tempDir();
     const store = new TargetStore(dir, TEST_DEVICE_UUID);
     assert.equal(await store.load(), null);
     const t1 = targetState([serviceSpec('a', img)], { releaseId: 'r1' });
@@ -74,7 +84,7 @@ describe('target store', () => {
   });
 
   it('refuses a torn or invalid file instead of returning something', async () => {
-    const dir = await mkdtemp(path.join(tmpdir(), 'skiff-store-'));
+    const dir = await tempDir();
     const store = new TargetStore(dir, TEST_DEVICE_UUID);
     await writeFile(store.file, '{"schemaVersion": 1, "dev');
     await assert.rejects(store.load(), /is not JSON/);

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Everything Skiff needs on a fresh Debian machine: Debian packages, npm packages, the compiled tree.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$SKIFF_REPO"
+
+command -v node >/dev/null || die "Node.js 20 or newer is needed (node not found on PATH)"
+major=$(node -p 'process.versions.node.split(".")[0]')
+[ "$major" -ge 20 ] || die "Node.js 20 or newer is needed (found $(node --version))"
+
+need_packages docker.io docker-registry redis-server busybox-static iproute2 curl openssh-client autossh
+
+# npm ci only when the lock file changed since the last install: it takes a minute (better-sqlite3 builds).
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  say "installing npm packages (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+say "compiling TypeScript"
+rm -rf dist
+npx tsc -p tsconfig.json
