@@ -19,6 +19,19 @@ import {
   type Problem,
   type Release,
 } from '../protocol/api.js';
+import {
+  ApiTokenSchema,
+  AuditEntrySchema,
+  CreateTokenRequestSchema,
+  CreateUserRequestSchema,
+  NewApiTokenSchema,
+  UserSchema,
+  type ApiToken,
+  type AuditEntry,
+  type CreateUserRequest,
+  type NewApiToken,
+  type User,
+} from '../protocol/access.js';
 import { DeviceDetailSchema, type DeviceDetail } from '../protocol/device-detail.js';
 import { check, parse } from '../protocol/validate.js';
 
@@ -60,6 +73,17 @@ const DEFAULT_TIMEOUT_MS = 30_000;
 const FleetListSchema = Type.Array(FleetSchema);
 const ReleaseListSchema = Type.Array(ReleaseSchema);
 const DeviceListSchema = Type.Array(DeviceSummarySchema);
+const UserListSchema = Type.Array(UserSchema);
+const TokenListSchema = Type.Array(ApiTokenSchema);
+const AuditListSchema = Type.Array(AuditEntrySchema);
+
+export interface AuditFilter {
+  fleet?: string;
+  device?: string;
+  limit?: number;
+  /** Entries older than this entry id. */
+  before?: number;
+}
 
 /** Why a fetch() threw, in words: undici hides the socket error in `cause`. */
 function reasonOf(err: unknown): string {
@@ -128,6 +152,58 @@ export class ApiClient {
 
   async getDevice(uuid: string): Promise<DeviceDetail> {
     return this.call('GET', paths.device(uuid), DeviceDetailSchema);
+  }
+
+  /** `release` is a release id or version of the device's fleet. */
+  async pinDevice(uuid: string, release: string): Promise<DeviceDetail> {
+    const body = parse(PinRequestSchema, { release }, 'the pin request');
+    return this.call('POST', paths.devicePin(uuid), DeviceDetailSchema, body);
+  }
+
+  async trackFleet(uuid: string): Promise<DeviceDetail> {
+    return this.call('POST', paths.deviceTrackFleet(uuid), DeviceDetailSchema, {});
+  }
+
+  async revokeDevice(uuid: string): Promise<DeviceDetail> {
+    return this.call('POST', paths.deviceRevoke(uuid), DeviceDetailSchema, {});
+  }
+
+  async acceptDevice(uuid: string): Promise<DeviceDetail> {
+    return this.call('POST', paths.deviceAccept(uuid), DeviceDetailSchema, {});
+  }
+
+  async me(): Promise<User> {
+    return this.call('GET', paths.me, UserSchema);
+  }
+
+  async listUsers(): Promise<User[]> {
+    return this.call('GET', paths.users, UserListSchema);
+  }
+
+  async createUser(request: CreateUserRequest): Promise<User> {
+    const body = parse(CreateUserRequestSchema, request, 'the new user');
+    return this.call('POST', paths.users, UserSchema, body);
+  }
+
+  async listTokens(user: string): Promise<ApiToken[]> {
+    return this.call('GET', paths.userTokens(user), TokenListSchema);
+  }
+
+  /** The answer holds the token itself: the only time the API shows it. */
+  async createToken(user: string, label?: string): Promise<NewApiToken> {
+    const body = parse(CreateTokenRequestSchema, label === undefined ? {} : { label }, 'the new token');
+    return this.call('POST', paths.userTokens(user), NewApiTokenSchema, body);
+  }
+
+  async revokeToken(user: string, tokenId: string): Promise<ApiToken> {
+    return this.call('DELETE', paths.userToken(user, tokenId), ApiTokenSchema);
+  }
+
+  async listAudit(filter: AuditFilter = {}): Promise<AuditEntry[]> {
+    const query = new URLSearchParams();
+    for (const [key, value] of Object.entries(filter)) if (value !== undefined) query.set(key, String(value));
+    const text = query.toString();
+    return this.call('GET', text === '' ? paths.audit : `${paths.audit}?${text}`, AuditListSchema);
   }
 
   private async call<T extends TSchema>(method: string, path: string, schema: T, body?: unknown): Promise<Static<T>> {

@@ -1,10 +1,14 @@
 // The `skiff` command tree. Global --api/--token are read by every command through session.ts.
 import { Command } from 'commander';
+import { registerAudit } from './commands/audit.js';
+import { registerDeviceAdmin } from './commands/device-admin.js';
 import { registerDevices } from './commands/devices.js';
 import { registerFleets } from './commands/fleets.js';
 import { registerLogin } from './commands/login.js';
 import { registerPush } from './commands/push.js';
 import { registerReleases } from './commands/releases.js';
+import { registerTokens } from './commands/tokens.js';
+import { registerUsers } from './commands/users.js';
 import type { Io } from './session.js';
 
 export function buildProgram(io: Io): Command {
@@ -18,5 +22,9 @@ export function buildProgram(io: Io): Command {
   registerPush(program, io);
   registerReleases(program, io);
   registerDevices(program, io);
+  registerDeviceAdmin(program, io);
+  registerUsers(program, io);
+  registerTokens(program, io);
+  registerAudit(program, io);
   return program;
 }

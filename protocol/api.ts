@@ -7,6 +7,7 @@ const Name = Type.String({ minLength: 1, maxLength: 64, pattern: '^[a-z0-9][a-z0
 export const paths = {
   info: '/v1/info',
   register: '/v1/device/register',
+  /** 200 answers are signed: Skiff-Signature header, see protocol/signature.ts. */
   target: (uuid: string) => `/v1/device/${encodeURIComponent(uuid)}/target`,
   state: (uuid: string) => `/v1/device/${encodeURIComponent(uuid)}/state`,
   fleets: '/v1/fleets',
@@ -16,6 +17,20 @@ export const paths = {
   trackLatest: (fleet: string) => `/v1/fleets/${encodeURIComponent(fleet)}/track-latest`,
   devices: '/v1/devices',
   device: (uuid: string) => `/v1/devices/${encodeURIComponent(uuid)}`,
+  /** One device on one release whatever its fleet's policy says; track-fleet undoes it. */
+  devicePin: (uuid: string) => `/v1/devices/${encodeURIComponent(uuid)}/pin`,
+  deviceTrackFleet: (uuid: string) => `/v1/devices/${encodeURIComponent(uuid)}/track-fleet`,
+  /** The device's key stops working at once and it cannot register again until accepted. */
+  deviceRevoke: (uuid: string) => `/v1/devices/${encodeURIComponent(uuid)}/revoke`,
+  /** Lets a revoked device register again (for a new key); its old key stays dead. */
+  deviceAccept: (uuid: string) => `/v1/devices/${encodeURIComponent(uuid)}/accept`,
+  /** The caller's own user (protocol/access.ts). */
+  me: '/v1/me',
+  users: '/v1/users',
+  userTokens: (user: string) => `/v1/users/${encodeURIComponent(user)}/tokens`,
+  userToken: (user: string, tokenId: string) => `/v1/users/${encodeURIComponent(user)}/tokens/${encodeURIComponent(tokenId)}`,
+  /** Query: fleet, device, before (an entry id), limit; newest first. */
+  audit: '/v1/audit',
 } as const;
 
 export const InfoSchema = Type.Object({
@@ -23,6 +38,11 @@ export const InfoSchema = Type.Object({
   version: Type.String(),
   /** host:port of the image registry releases are pushed to; null if none is configured. */
   registry: Type.Union([Type.String(), Type.Null()]),
+  /**
+   * The Ed25519 public key target states are signed with: base64 of its SPKI DER (protocol/signature.ts). Optional
+   * so a newer CLI still talks to an API from before signing; this API always sends it.
+   */
+  signingKey: Type.Optional(Type.String()),
 });
 export type Info = Static<typeof InfoSchema>;
 
@@ -41,6 +61,8 @@ export const RegisterResponseSchema = Type.Object({
   name: Type.String(),
   fleet: Type.String(),
   deviceKey: Type.String(),
+  /** The Ed25519 public key the device verifies its target states with: base64 of its SPKI DER. */
+  signingKey: Type.String(),
 });
 export type RegisterResponse = Static<typeof RegisterResponseSchema>;
 
@@ -60,6 +82,10 @@ export type CreateFleetRequest = Static<typeof CreateFleetRequestSchema>;
 export const FleetSchema = Type.Object({
   name: Type.String(),
   deviceType: Type.String(),
+  /**
+   * What devices register with. Empty for callers whose role may not provision devices (viewer, developer): the
+   * key lets its holder register, and re-register, any device of the fleet.
+   */
   provisioningKey: Type.String(),
   releasePolicy: ReleasePolicySchema,
   pollIntervalSeconds: Type.Integer(),
@@ -110,8 +136,24 @@ export const DeviceSummarySchema = Type.Object({
   runningRelease: Type.Union([Type.String(), Type.Null()]),
   updateStatus: Type.Union([Type.String(), Type.Null()]),
   error: Type.Union([Type.String(), Type.Null()]),
+  /** Version of the release this device is pinned to, overriding its fleet; null when it follows its fleet. */
+  pinnedRelease: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+  /** When its key was revoked; null while it may talk to the API. */
+  revokedAt: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+  note: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+  tags: Type.Optional(Type.Array(Type.String())),
 });
 export type DeviceSummary = Static<typeof DeviceSummarySchema>;
+
+/** What people may change about a device; at least one field. */
+export const UpdateDeviceRequestSchema = Type.Object({
+  name: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+  /** Free text for people, e.g. where the box hangs; null clears it. */
+  note: Type.Optional(Type.Union([Type.String({ maxLength: 2000 }), Type.Null()])),
+  /** Replaces the device's tags. */
+  tags: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9._:-]+$' }), { maxItems: 32, uniqueItems: true })),
+}, { additionalProperties: false, minProperties: 1 });
+export type UpdateDeviceRequest = Static<typeof UpdateDeviceRequestSchema>;
 
 /** RFC 9457 problem details: every error answer of the API has this shape. */
 export const ProblemSchema = Type.Object({

@@ -2,25 +2,31 @@
 // the problem boundary turns every failure below it into problem+json, the router answers 405 for wrong methods.
 import Koa from 'koa';
 import Router from '@koa/router';
-import type { ApiState } from './auth.js';
+import { accessControl, type ApiState } from './auth.js';
 import type { AppDeps, RouteDeps } from './deps.js';
 import { problems } from './problem.js';
 import { requestLog } from './request-log.js';
+import { auditRoutes } from './routes/audit.js';
 import { deviceApiRoutes } from './routes/device-api.js';
 import { deviceRoutes } from './routes/devices.js';
 import { fleetRoutes } from './routes/fleets.js';
 import { infoRoutes } from './routes/info.js';
 import { releaseRoutes } from './routes/releases.js';
+import { userRoutes } from './routes/users.js';
 
 export type { AppDeps } from './deps.js';
 
 export function createApp(appDeps: AppDeps): Koa<ApiState> {
   const deps: RouteDeps = { now: () => new Date(), ...appDeps };
   const router = new Router<ApiState>();
+  // Every people's route names its action class; roles.ts says which roles may do it.
+  const access = accessControl(deps);
   infoRoutes(router, deps);
-  fleetRoutes(router, deps);
-  releaseRoutes(router, deps);
-  deviceRoutes(router, deps);
+  fleetRoutes(router, deps, access);
+  releaseRoutes(router, deps, access);
+  deviceRoutes(router, deps, access);
+  userRoutes(router, deps, access);
+  auditRoutes(router, deps, access);
   deviceApiRoutes(router, deps);
 
   const app = new Koa<ApiState>();

@@ -1,14 +1,24 @@
-// Who is calling: people and scripts with the admin token, devices with their own key. A device key opens only its
-// own device's routes.
+// Who is calling: people and scripts with an API token of a user (roles.ts says what each role may do), devices
+// with their own key. A device key opens only its own device's routes, and nothing once the device is revoked.
 import type { Context } from 'koa';
 import type { RouterMiddleware } from '@koa/router';
+import type { RouteDeps } from './deps.js';
 import { forbidden, unauthorized } from './problem.js';
-import { hashSecret, sameSecret } from './secrets.js';
-import type { DeviceRecord, DeviceStore } from './store/index.js';
+import { permits, requirementText, type Action } from './roles.js';
+import { hashSecret } from './secrets.js';
+import type { DeviceRecord, DeviceStore, Stamp, UserRecord } from './store/index.js';
+
+export interface Caller {
+  user: UserRecord;
+  /** Id of the API token the request came with. */
+  tokenId: string;
+}
 
 export interface ApiState {
   /** The device the request's key belongs to, on device routes. */
   device?: DeviceRecord;
+  /** The user the request's API token belongs to, on people's routes. */
+  caller?: Caller;
 }
 
 function bearerOf(ctx: Context): string | null {
@@ -16,13 +26,70 @@ function bearerOf(ctx: Context): string | null {
   return match?.[1] ?? null;
 }
 
-export function requireAdmin(adminToken: string): RouterMiddleware<ApiState> {
-  return async (ctx, next) => {
+/** A request once access control let it through. */
+export type AuthedContext = { state: ApiState; path: string };
+
+export interface AccessControl {
+  /** Authenticates the API token, then lets the request through only if the user's role may do `action`. */
+  allow(action: Action): RouterMiddleware<ApiState>;
+  /** Whether the authenticated caller may also do `action` (e.g. see a provisioning key on a read). */
+  may(ctx: AuthedContext, action: Action): boolean;
+}
+
+/**
+ * The bootstrap token (SKIFF_ADMIN_TOKEN or the admin-token file) is registered as a token of the first admin when
+ * the app is built; requests wait for that, so the token works from the first request on.
+ */
+export function accessControl(deps: Pick<RouteDeps, 'store' | 'adminToken' | 'now' | 'logger'>): AccessControl {
+  const { store, logger } = deps;
+  const bootstrapped = store.users.bootstrapAdmin(hashSecret(deps.adminToken), deps.now().toISOString()).then((outcome) => {
+    if (outcome.kind === 'registered') {
+      logger.info({ user: outcome.user, replaced: outcome.replaced }, 'bootstrap admin token registered');
+    } else if (outcome.kind === 'revoked') {
+      logger.warn({ user: outcome.user, revokedAt: outcome.revokedAt },
+        'the bootstrap admin token was revoked through the API and stays revoked; delete the admin-token file (or change SKIFF_ADMIN_TOKEN) for a new one');
+    }
+  });
+  bootstrapped.catch((err: unknown) => logger.error({ err }, 'cannot register the bootstrap admin token: every authenticated request will fail'));
+
+  async function authenticate(ctx: Context): Promise<Caller> {
+    await bootstrapped;
     const token = bearerOf(ctx);
-    if (token === null) throw unauthorized(`${ctx.method} ${ctx.path} needs the admin token as 'Authorization: Bearer <token>'`);
-    if (!sameSecret(token, adminToken)) throw unauthorized(`the token sent to ${ctx.method} ${ctx.path} is not the admin token`);
-    await next();
+    if (token === null) throw unauthorized(`${ctx.method} ${ctx.path} needs an API token as 'Authorization: Bearer <token>'`);
+    const found = await store.users.authenticate(hashSecret(token), deps.now().toISOString());
+    if (!found) throw unauthorized(`the token sent to ${ctx.method} ${ctx.path} is not a valid API token`);
+    if (found.token.revokedAt !== null) {
+      throw unauthorized(`the token sent to ${ctx.method} ${ctx.path} (id ${found.token.id} of user '${found.user.name}') was revoked at ${found.token.revokedAt}`);
+    }
+    return { user: found.user, tokenId: found.token.id };
+  }
+
+  return {
+    allow(action) {
+      return async (ctx, next) => {
+        const caller = await authenticate(ctx);
+        if (!permits(caller.user, action, ctx.params.name)) {
+          throw forbidden(`${ctx.method} ${ctx.path} (${action}) needs the role ${requirementText(action)}; user '${caller.user.name}' is ${caller.user.role}`);
+        }
+        ctx.state.caller = caller;
+        await next();
+      };
+    },
+    may(ctx, action) {
+      return permits(authenticatedCaller(ctx).user, action);
+    },
   };
+}
+
+/** The user access control authenticated; calling this on a route without it is a programming error. */
+export function authenticatedCaller(ctx: AuthedContext): Caller {
+  if (!ctx.state.caller) throw new Error(`${ctx.path} reads the calling user but does not authenticate one`);
+  return ctx.state.caller;
+}
+
+/** Who made a change and when, for the audit log. */
+export function stampOf(ctx: AuthedContext, now: () => Date): Stamp {
+  return { actor: authenticatedCaller(ctx).user.name, at: now().toISOString() };
 }
 
 /** Authenticates the device key and checks it belongs to the route's `:uuid`. */
@@ -32,6 +99,8 @@ export function requireDevice(devices: DeviceStore): RouterMiddleware<ApiState> 
     if (key === null) throw unauthorized(`${ctx.method} ${ctx.path} needs the device key as 'Authorization: Bearer <key>'`);
     const device = await devices.byKeyHash(hashSecret(key));
     if (!device) throw unauthorized(`the key sent to ${ctx.method} ${ctx.path} is no device's current key (re-registering replaces it)`);
+    // Checked on every request, not cached: a revoked device is refused from its next request on.
+    if (device.revokedAt !== null) throw unauthorized(`device '${device.uuid}' was revoked at ${device.revokedAt}`);
     const uuid = ctx.params.uuid;
     if (device.uuid !== uuid) throw forbidden(`the key of device '${device.uuid}' cannot act for device '${uuid ?? ''}'`);
     ctx.state.device = device;
@@ -40,7 +109,7 @@ export function requireDevice(devices: DeviceStore): RouterMiddleware<ApiState> 
 }
 
 /** The device requireDevice authenticated; calling this on a route without it is a programming error. */
-export function authenticatedDevice(ctx: { state: ApiState; path: string }): DeviceRecord {
+export function authenticatedDevice(ctx: AuthedContext): DeviceRecord {
   if (!ctx.state.device) throw new Error(`${ctx.path} reads the authenticated device but does not require one`);
   return ctx.state.device;
 }

@@ -4,12 +4,14 @@
 export interface ApiConfig {
   host: string;
   port: number;
-  /** Holds skiff.db and, if generated, admin-token. */
+  /** Holds skiff.db and, if generated, admin-token and signing-key.pem. */
   dataDir: string;
   /** host:port advertised in /v1/info; null when not set. */
   registry: string | null;
   /** From SKIFF_ADMIN_TOKEN; null means: use (or create) DATA_DIR/admin-token. */
   adminToken: string | null;
+  /** From SKIFF_SIGNING_KEY_FILE (an Ed25519 PKCS#8 PEM); null means: use (or create) DATA_DIR/signing-key.pem. */
+  signingKeyFile: string | null;
 }
 
 export class ConfigError extends Error {
@@ -39,5 +41,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ApiConfig {
     throw new ConfigError(`SKIFF_ADMIN_TOKEN is shorter than ${MIN_TOKEN_LENGTH} characters; use a long random token`);
   }
 
-  return { host: env.SKIFF_API_HOST?.trim() || '127.0.0.1', port, dataDir, registry, adminToken };
+  const signingKeyFile = env.SKIFF_SIGNING_KEY_FILE?.trim() || null;
+
+  return { host: env.SKIFF_API_HOST?.trim() || '127.0.0.1', port, dataDir, registry, adminToken, signingKeyFile };
 }

@@ -9,6 +9,7 @@ import { messageOf } from '../lib/errors.js';
 import { adminTokenOf, type AdminToken } from './admin-token.js';
 import { createApp } from './app.js';
 import { configFromEnv, type ApiConfig } from './config.js';
+import { signingKeyOf, type SigningKey } from './signing-key.js';
 import type { Store } from './store/index.js';
 import { openSqliteStore } from './store/sqlite.js';
 import { skiffVersion } from './version.js';
@@ -34,19 +35,24 @@ try {
 const database = path.join(config.dataDir, 'skiff.db');
 let store: Store;
 let admin: AdminToken;
+let signingKey: SigningKey;
 try {
   store = openSqliteStore(database);
   admin = adminTokenOf(config.dataDir, config.adminToken);
+  signingKey = signingKeyOf(config.dataDir, config.signingKeyFile);
 } catch (err) {
   fatal('cannot start', err);
 }
 logger.info({ database, adminToken: admin.source, adminTokenFile: admin.file }, 'store open');
+// The public key is no secret: logged so it can be compared with what devices were provisioned with.
+logger.info({ source: signingKey.source, file: signingKey.file, publicKey: signingKey.publicKey }, 'target signing key loaded');
 
 const app = createApp({
   store,
   adminToken: admin.token,
   registry: config.registry,
   version: skiffVersion(),
+  signingKey,
   logger,
 });
 const server = createServer(app.callback());

@@ -16,5 +16,5 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   npm ci --no-audit --no-fund --loglevel=error
 fi
 say "compiling TypeScript"
-rm -rf dist
+rm -rf dist  # a deleted source must not leave its compiled test behind
 npx tsc -p tsconfig.json

@@ -11,6 +11,10 @@ trap 'bash scripts/env.sh down test >/dev/null 2>&1 || true' EXIT
 
 out=$(mktemp)
 set +e
+# Unit tests first: they fail fast and need nothing running.
+if [ $# -eq 0 ]; then
+  set -- 'dist/test/unit/**/*.test.js' 'dist/test/integration/**/*.test.js' 'dist/test/e2e/**/*.test.js'
+fi
 npx mocha "$@" 2>&1 | tee "$out"
 status=${PIPESTATUS[0]}
 set -e

@@ -1,11 +1,11 @@
 // The supervisor's side of the device API (protocol/api.ts): register, fetch the target, report state. Every
 // answer is validated here, at the edge; callers get typed values or an ApiError that says what failed where.
 import { paths, RegisterResponseSchema, type RegisterRequest, type RegisterResponse } from '../protocol/api.js';
+import { SIGNATURE_HEADER } from '../protocol/signature.js';
 import type { StateReport } from '../protocol/state-report.js';
-import type { TargetState } from '../protocol/target-state.js';
 import { parse } from '../protocol/validate.js';
 import { messageOf } from '../lib/errors.js';
-import { acceptTarget } from './target.js';
+import { acceptSignedTarget, type SignedTarget, type TargetKey } from './target.js';
 
 export class ApiError extends Error {
   constructor(
@@ -21,12 +21,14 @@ export class ApiError extends Error {
 }
 
 export type TargetFetch =
-  | { changed: true; target: TargetState; etag: string | null }
+  | ({ changed: true; etag: string | null } & SignedTarget)
   | { changed: false };
 
 export interface ApiClientOptions {
   baseUrl: string;
   deviceKey?: string;
+  /** What target states must be signed with; without it (null or absent) every target is refused. */
+  targetKey?: TargetKey;
   timeoutMs?: number;
 }
 
@@ -50,8 +52,9 @@ export class ApiClient {
     this.timeoutMs = options.timeoutMs ?? 30_000;
   }
 
-  withDeviceKey(deviceKey: string): ApiClient {
-    return new ApiClient({ ...this.options, deviceKey });
+  /** The client a registered device uses: its key on every request, targets checked against the API's key. */
+  forDevice(deviceKey: string, targetKey: TargetKey): ApiClient {
+    return new ApiClient({ ...this.options, deviceKey, targetKey });
   }
 
   private async request(method: string, pathname: string, init: { body?: unknown; headers?: Record<string, string> } = {}): Promise<Response> {
@@ -90,13 +93,19 @@ export class ApiClient {
     return parse(RegisterResponseSchema, await this.json(response, 'POST'), 'registration answer');
   }
 
-  /** 304 means the target behind `etag` still holds; a 200 body must pass acceptTarget. */
+  /** 304 means the target behind `etag` still holds; a 200 answer must pass acceptSignedTarget. */
   async fetchTarget(uuid: string, etag: string | null): Promise<TargetFetch> {
     const headers: Record<string, string> = etag === null ? {} : { 'if-none-match': etag };
     const response = await this.request('GET', paths.target(uuid), { headers });
     if (response.status === 304) return { changed: false };
-    const target = acceptTarget(await this.json(response, 'GET'), uuid, 'target state from the API');
-    return { changed: true, target, etag: response.headers.get('etag') };
+    const signed = acceptSignedTarget(
+      await this.json(response, 'GET'),
+      response.headers.get(SIGNATURE_HEADER),
+      this.options.targetKey ?? null,
+      uuid,
+      'target state from the API',
+    );
+    return { changed: true, ...signed, etag: response.headers.get('etag') };
   }
 
   async reportState(uuid: string, report: StateReport): Promise<void> {

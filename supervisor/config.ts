@@ -1,10 +1,11 @@
 // The device's own settings: DATA_DIR/config.json. Written by whoever provisions the device (image builder, CLI)
-// and completed by the supervisor itself (uuid on first start, deviceKey after registration).
-import { randomUUID } from 'node:crypto';
+// and completed by the supervisor itself (uuid on first start, deviceKey and apiSigningKey after registration).
+import { randomUUID, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Type, type Static } from '@sinclair/typebox';
-import { parse } from '../protocol/validate.js';
+import { decodePublicKey } from '../protocol/signature.js';
+import { parse, ValidationError } from '../protocol/validate.js';
 import { messageOf } from '../lib/errors.js';
 import { writeFileAtomic } from './atomic-file.js';
 
@@ -23,9 +24,20 @@ export const SupervisorConfigSchema = Type.Object({
   dockerHost: Type.Optional(Type.String({ minLength: 1 })),
   /** Issued by the API at registration. */
   deviceKey: Type.Optional(Type.String({ minLength: 1 })),
+  /**
+   * The API's Ed25519 public key (base64 SPKI DER) every target state must be signed with. Learnt at registration,
+   * or written here beforehand to pin it (registration then fails if the API presents another). A device that has
+   * a deviceKey but none of this was provisioned before targets were signed: it refuses every target and says so.
+   */
+  apiSigningKey: Type.Optional(Type.String({ minLength: 1 })),
 });
 export type SupervisorConfig = Static<typeof SupervisorConfigSchema>;
 export type IdentifiedConfig = SupervisorConfig & { uuid: string };
+
+/** The API's target signing key as a key object; null when the config has none (checked by loadConfig). */
+export function apiSigningKeyOf(config: SupervisorConfig): KeyObject | null {
+  return config.apiSigningKey === undefined ? null : decodePublicKey(config.apiSigningKey, 'apiSigningKey');
+}
 
 export function configFile(dataDir: string): string {
   return path.join(dataDir, CONFIG_FILE);
@@ -45,6 +57,13 @@ export async function loadConfig(dataDir: string): Promise<IdentifiedConfig> {
     throw new Error(`cannot read device config ${file}: ${messageOf(err)}`, { cause: err });
   }
   const config = parse(SupervisorConfigSchema, value, `device config ${file}`);
+  if (config.apiSigningKey !== undefined) {
+    try {
+      decodePublicKey(config.apiSigningKey, 'apiSigningKey');
+    } catch (err) {
+      throw new ValidationError(`device config ${file}`, [{ path: '/apiSigningKey', message: messageOf(err) }]);
+    }
+  }
   if (config.uuid !== undefined) return { ...config, uuid: config.uuid };
   const identified = { ...config, uuid: randomUUID() };
   await saveConfig(dataDir, identified);

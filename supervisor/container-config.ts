@@ -1,7 +1,7 @@
 // How one service of a target becomes engine create options, and the hash that says whether a container
 // still matches them. Pure: the same target always gives the same options, names and hashes.
 import type { ServiceSpec, TargetState, VolumeMount, PortMapping } from '../protocol/target-state.js';
-import { canonicalJson, sha256Hex } from './canonical-json.js';
+import { canonicalJson, sha256Hex } from '../protocol/canonical-json.js';
 import type { ContainerCreateOptions } from './engine.js';
 import { DEFAULT_NETWORK, LABELS, containerName, networkName, volumeName } from './naming.js';
 

@@ -1,18 +1,18 @@
 // Asks the API for the target: at the interval the target itself sets, with jitter so a fleet spreads its requests,
 // and with a capped exponential backoff while the API fails. Each new target goes to `onTarget`.
-import type { TargetState } from '../protocol/target-state.js';
 import { DEFAULT_DEVICE_CONFIG } from '../protocol/target-state.js';
 import type { Logger } from '../lib/logger.js';
 import { messageOf } from '../lib/errors.js';
 import type { ApiClient } from './api-client.js';
 import { backoffDelay, withJitter } from './backoff.js';
+import type { SignedTarget } from './target.js';
 import { Wakeup } from './wakeup.js';
 
 export interface PollerOptions {
   api: ApiClient;
   uuid: string;
   log: Logger;
-  onTarget: (target: TargetState) => Promise<void>;
+  onTarget: (signed: SignedTarget) => Promise<void>;
   /** Called after every poll with what went wrong, or null when it succeeded. */
   onOutcome?: (error: unknown) => void;
   /** Replaces the target's interval (demos, tests). */
@@ -72,7 +72,7 @@ export class Poller {
     try {
       const answer = await api.fetchTarget(uuid, this.etag);
       if (answer.changed) {
-        await this.options.onTarget(answer.target);
+        await this.options.onTarget({ target: answer.target, signature: answer.signature });
         // Only a target that was handed over is remembered; a refused one is asked for again.
         this.etag = answer.etag;
         this.intervalSeconds = answer.target.config.pollIntervalSeconds;

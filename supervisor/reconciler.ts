@@ -6,7 +6,7 @@ import type { TargetState } from '../protocol/target-state.js';
 import type { Logger } from '../lib/logger.js';
 import { messageOf } from '../lib/errors.js';
 import { backoffDelay, type BackoffPolicy } from './backoff.js';
-import { canonicalJson } from './canonical-json.js';
+import { canonicalJson } from '../protocol/canonical-json.js';
 import { readCurrentState } from './current-state.js';
 import { imagesOf } from './desired-state.js';
 import type { Engine } from './engine.js';

@@ -7,7 +7,7 @@ import type { Logger } from '../lib/logger.js';
 import { messageOf } from '../lib/errors.js';
 import { assign } from './assignment.js';
 import { backoffDelay } from './backoff.js';
-import { canonicalJson } from './canonical-json.js';
+import { canonicalJson } from '../protocol/canonical-json.js';
 import type { CurrentState, ObservedContainer } from './current-state.js';
 import { desiredState } from './desired-state.js';
 import type { ReconcilePhase, ReconcileStatus } from './reconciler.js';

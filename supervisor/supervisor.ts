@@ -1,18 +1,19 @@
 // The device daemon assembled: the reconciler starts at once from the persisted target (a device without network
 // still converges), and the online part (registration, polling, reporting) comes up beside it when it can.
-import type { TargetState } from '../protocol/target-state.js';
+import { SignatureError } from '../protocol/signature.js';
 import { ValidationError } from '../protocol/validate.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 import { messageOf } from '../lib/errors.js';
 import { ApiClient } from './api-client.js';
-import { canonicalJson } from './canonical-json.js';
-import { loadConfig, saveConfig, type IdentifiedConfig } from './config.js';
+import { canonicalJson } from '../protocol/canonical-json.js';
+import { apiSigningKeyOf, loadConfig, saveConfig, type IdentifiedConfig } from './config.js';
 import { readCurrentState } from './current-state.js';
 import { dockerEngine, type Engine } from './engine.js';
 import { Poller } from './poller.js';
 import { ensureProvisioned } from './provision.js';
 import { Reconciler } from './reconciler.js';
 import { Reporter } from './reporter.js';
+import type { SignedTarget } from './target.js';
 import { TargetStore } from './target-store.js';
 import { SUPERVISOR_VERSION } from './version.js';
 
@@ -54,10 +55,10 @@ export class Supervisor {
 
   async start(): Promise<void> {
     try {
-      const target = await this.store.load();
-      if (target !== null) {
-        this.reconciler.setTarget(target);
-        this.log.info({ release: target.release?.id ?? null }, 'persisted target loaded');
+      const signed = await this.store.load(apiSigningKeyOf(this.config));
+      if (signed !== null) {
+        this.reconciler.setTarget(signed.target);
+        this.log.info({ release: signed.target.release?.id ?? null }, 'persisted target loaded');
       } else {
         this.log.info('no persisted target: waiting for one from the API');
       }
@@ -88,7 +89,11 @@ export class Supervisor {
       signal: this.shutdown.signal,
     });
     if (this.shutdown.signal.aborted) return;
-    const deviceApi = api.withDeviceKey(provisioned.deviceKey);
+    const targetKey = apiSigningKeyOf(provisioned);
+    if (targetKey === null) {
+      this.log.error('no apiSigningKey in the config (provisioned before target states were signed): every target will be refused');
+    }
+    const deviceApi = api.forDevice(provisioned.deviceKey, targetKey);
     const uuid = this.config.uuid;
     const reporter = new Reporter({
       observe: () => readCurrentState(this.engine, []),
@@ -106,10 +111,10 @@ export class Supervisor {
       api: deviceApi,
       uuid,
       log: this.log.child({ component: 'poller' }),
-      onTarget: (target) => this.accept(target),
+      onTarget: (signed) => this.accept(signed),
       onOutcome: (err) => {
         if (err === null) this.targetError = null;
-        else if (err instanceof ValidationError) this.targetError = messageOf(err);
+        else if (err instanceof ValidationError || err instanceof SignatureError) this.targetError = messageOf(err);
         reporter.trigger();
       },
       intervalOverrideMs: this.options.pollIntervalMs,
@@ -122,10 +127,11 @@ export class Supervisor {
     poller.start();
   }
 
-  /** A validated target from the API: persisted first, so a crash right after still converges to it. */
-  private async accept(target: TargetState): Promise<void> {
+  /** A verified, validated target from the API: persisted first, so a crash right after still converges to it. */
+  private async accept(signed: SignedTarget): Promise<void> {
+    const { target } = signed;
     if (canonicalJson(target) === canonicalJson(this.reconciler.currentTarget())) return;
-    await this.store.save(target);
+    await this.store.save(signed);
     this.reconciler.setTarget(target);
     this.log.info({ release: target.release?.id ?? null }, 'new target accepted');
   }

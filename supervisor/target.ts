@@ -1,6 +1,8 @@
-// The gate every target passes before the planner sees it, whether it comes from the API or from disk: the wire
-// schema, then the rules the schema cannot express. A target that fails here is refused as a whole, and the
-// device keeps running what it runs.
+// The gate every target passes before the planner sees it, whether it comes from the API or from disk: the API's
+// signature, then the wire schema, then the rules the schema cannot express. A target that fails here is refused
+// as a whole, and the device keeps running what it runs.
+import type { KeyObject } from 'node:crypto';
+import { SignatureError, verifyTarget } from '../protocol/signature.js';
 import { TargetStateSchema, type TargetState } from '../protocol/target-state.js';
 import { parse, ValidationError, type Issue } from '../protocol/validate.js';
 
@@ -58,4 +60,32 @@ export function acceptTarget(value: unknown, deviceUuid: string, what = 'target 
   const issues = semanticIssues(target, deviceUuid);
   if (issues.length > 0) throw new ValidationError(what, issues);
   return target;
+}
+
+/** A target with the Skiff-Signature value that vouches for it: kept together, so it can be checked again later. */
+export interface SignedTarget {
+  target: TargetState;
+  signature: string;
+}
+
+/** The API's public key targets must be signed with; null on a device provisioned before targets were signed. */
+export type TargetKey = KeyObject | null;
+
+/**
+ * The signature is checked first, on the value as parsed, so nothing of an altered or unsigned target is looked at;
+ * then acceptTarget. A device without a key refuses every target: it has no way to tell the API's from another.
+ */
+export function acceptSignedTarget(
+  value: unknown,
+  signature: string | null,
+  key: TargetKey,
+  deviceUuid: string,
+  what = 'target state',
+): SignedTarget {
+  if (key === null) {
+    throw new SignatureError(what, 'this device has no apiSigningKey in its config (it was provisioned before target '
+      + 'states were signed): provision it again, e.g. remove deviceKey from its config.json so it registers and learns the key');
+  }
+  verifyTarget(key, value, signature, what);
+  return { target: acceptTarget(value, deviceUuid, what), signature };
 }

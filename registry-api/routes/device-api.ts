@@ -1,7 +1,8 @@
-// What devices call: register with their fleet's provisioning key, poll their target state (ETag, 304), report
-// their state. A device key opens only its own device's routes.
+// What devices call: register with their fleet's provisioning key, poll their target state (signed, ETag, 304),
+// report their state. A device key opens only its own device's routes.
 import type Router from '@koa/router';
 import { RegisterRequestSchema, type RegisterResponse } from '../../protocol/api.js';
+import { SIGNATURE_HEADER } from '../../protocol/signature.js';
 import { StateReportSchema } from '../../protocol/state-report.js';
 import { authenticatedDevice, requireDevice, type ApiState } from '../auth.js';
 import type { RouteDeps } from '../deps.js';
@@ -35,7 +36,13 @@ export function deviceApiRoutes(router: Router<ApiState>, deps: RouteDeps): void
     });
     logger.info({ uuid: registered.uuid, fleet: fleet.name, created }, created ? 'device registered' : 'device re-registered, key replaced');
     ctx.status = created ? 201 : 200;
-    ctx.body = { uuid: registered.uuid, name: registered.name, fleet: fleet.name, deviceKey } satisfies RegisterResponse;
+    ctx.body = {
+      uuid: registered.uuid,
+      name: registered.name,
+      fleet: fleet.name,
+      deviceKey,
+      signingKey: deps.signingKey.publicKey,
+    } satisfies RegisterResponse;
   });
 
   router.get('/v1/device/:uuid/target', device, async (ctx) => {
@@ -51,6 +58,7 @@ export function deviceApiRoutes(router: Router<ApiState>, deps: RouteDeps): void
       ctx.status = 304;
       return;
     }
+    ctx.set(SIGNATURE_HEADER, deps.signingKey.sign(target));
     ctx.body = target;
   });
 

@@ -3,18 +3,17 @@ import type Router from '@koa/router';
 import { CreateReleaseRequestSchema } from '../../protocol/api.js';
 import { normalizeCompose } from '../../protocol/compose.js';
 import { ValidationError } from '../../protocol/validate.js';
-import { requireAdmin, type ApiState } from '../auth.js';
+import { stampOf, type AccessControl, type ApiState } from '../auth.js';
 import type { RouteDeps } from '../deps.js';
 import { badRequest } from '../problem.js';
 import { readBody } from '../request-body.js';
 import { releaseView } from '../views.js';
 import { fleetOr404 } from './fleets.js';
 
-export function releaseRoutes(router: Router<ApiState>, deps: RouteDeps): void {
+export function releaseRoutes(router: Router<ApiState>, deps: RouteDeps, access: AccessControl): void {
   const { store, logger } = deps;
-  const admin = requireAdmin(deps.adminToken);
 
-  router.post('/v1/fleets/:fleet/releases', admin, async (ctx) => {
+  router.post('/v1/fleets/:fleet/releases', access.allow('release.push'), async (ctx) => {
     const fleet = await fleetOr404(store.fleets, ctx.params.fleet);
     const body = await readBody(ctx, CreateReleaseRequestSchema, 'the new release');
     let normalized;
@@ -36,13 +35,13 @@ export function releaseRoutes(router: Router<ApiState>, deps: RouteDeps): void {
       images: Object.fromEntries(normalized.services.map((s) => [s.name, s.image])),
       notes: body.notes ?? null,
       createdAt: deps.now().toISOString(),
-    });
+    }, stampOf(ctx, deps.now));
     logger.info({ fleet: fleet.name, release: release.id, version: release.version, services: release.services.length }, 'release created');
     ctx.status = 201;
     ctx.body = releaseView(release);
   });
 
-  router.get('/v1/fleets/:fleet/releases', admin, async (ctx) => {
+  router.get('/v1/fleets/:fleet/releases', access.allow('read'), async (ctx) => {
     const fleet = await fleetOr404(store.fleets, ctx.params.fleet);
     ctx.body = (await store.releases.list(fleet.name)).map(releaseView);
   });

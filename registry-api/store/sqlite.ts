@@ -1,16 +1,20 @@
 // The Store on SQLite (better-sqlite3): one file under the data dir, WAL so device polls (reads) never wait for
-// a release being written. Every multi-statement change runs in one transaction.
+// a release being written. Every multi-statement change runs in one transaction, with its audit entry. Devices,
+// users and the audit log live in sqlite-devices.ts, sqlite-users.ts and sqlite-audit.ts.
 import { randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
 import type { ReleasePolicy } from '../../protocol/api.js';
-import type { StateReport } from '../../protocol/state-report.js';
 import type { ServiceSpec } from '../../protocol/target-state.js';
 import { migrateSqlite } from './migrations.js';
 import {
   ConflictError,
-  type DeviceRecord, type DeviceStore, type DeviceView, type FleetRecord, type FleetStore, type NewFleet,
-  type NewRelease, type Registration, type ReleaseRecord, type ReleaseStatus, type ReleaseStore, type Store,
+  type FleetRecord, type FleetStore, type NewFleet, type NewRelease, type ReleaseRecord, type ReleaseStatus,
+  type ReleaseStore, type Stamp, type Store,
 } from './index.js';
+import { sqliteAudit } from './sqlite-audit.js';
+import { sqliteDevices } from './sqlite-devices.js';
+import { isUniqueViolation } from './sqlite-errors.js';
+import { sqliteUsers } from './sqlite-users.js';
 
 interface FleetRow {
   name: string;
@@ -32,21 +36,6 @@ interface ReleaseRow {
   images: string;
   notes: string | null;
   created_at: string;
-}
-
-interface DeviceRow {
-  uuid: string;
-  name: string;
-  fleet: string;
-  device_type: string;
-  key_hash: string;
-  pinned_release_id: string | null;
-  created_at: string;
-  last_seen: string | null;
-}
-
-interface DeviceViewRow extends DeviceRow {
-  report: string | null;
 }
 
 /** What a release's `spec` column holds: the normalised compose file. */
@@ -87,29 +76,6 @@ function releaseOf(row: ReleaseRow): ReleaseRecord {
   };
 }
 
-function deviceOf(row: DeviceRow): DeviceRecord {
-  return {
-    uuid: row.uuid,
-    name: row.name,
-    fleet: row.fleet,
-    deviceType: row.device_type,
-    keyHash: row.key_hash,
-    pinnedReleaseId: row.pinned_release_id,
-    createdAt: row.created_at,
-    lastSeen: row.last_seen,
-  };
-}
-
-function deviceViewOf(row: DeviceViewRow): DeviceView {
-  return { ...deviceOf(row), lastReport: row.report === null ? null : (JSON.parse(row.report) as StateReport) };
-}
-
-function isUniqueViolation(err: unknown): boolean {
-  return err instanceof Database.SqliteError && (err.code === 'SQLITE_CONSTRAINT_UNIQUE' || err.code === 'SQLITE_CONSTRAINT_PRIMARYKEY');
-}
-
-const DEVICE_VIEW = `SELECT d.*, s.report FROM devices d LEFT JOIN device_state s ON s.uuid = d.uuid`;
-
 /** Opens (creating if needed) the database at `file` and brings its schema up to date. */
 export function openSqliteStore(file: string): Store {
   const db = new Database(file);
@@ -142,28 +108,45 @@ export function openSqliteStore(file: string): Store {
     releaseLatestReady: db.prepare<[string], ReleaseRow>(
       `SELECT * FROM releases WHERE fleet = ? AND status = 'ready' ORDER BY seq DESC LIMIT 1`),
     releaseList: db.prepare<[string], ReleaseRow>('SELECT * FROM releases WHERE fleet = ? ORDER BY seq DESC'),
-    deviceGetRow: db.prepare<[string], DeviceRow>('SELECT * FROM devices WHERE uuid = ?'),
-    deviceInsert: db.prepare(`INSERT INTO devices (uuid, name, fleet, device_type, key_hash, pinned_release_id,
-      created_at, last_seen) VALUES (@uuid, @name, @fleet, @deviceType, @keyHash, NULL, @at, NULL)`),
-    deviceRekey: db.prepare('UPDATE devices SET name = @name, device_type = @deviceType, key_hash = @keyHash WHERE uuid = @uuid'),
-    deviceByKey: db.prepare<[string], DeviceRow>('SELECT * FROM devices WHERE key_hash = ?'),
-    deviceView: db.prepare<[string], DeviceViewRow>(`${DEVICE_VIEW} WHERE d.uuid = ?`),
-    deviceViewAll: db.prepare<[], DeviceViewRow>(`${DEVICE_VIEW} ORDER BY d.fleet, d.name, d.uuid`),
-    deviceViewFleet: db.prepare<[string], DeviceViewRow>(`${DEVICE_VIEW} WHERE d.fleet = ? ORDER BY d.name, d.uuid`),
-    deviceTouch: db.prepare('UPDATE devices SET last_seen = ? WHERE uuid = ?'),
-    stateUpsert: db.prepare(`INSERT INTO device_state (uuid, report, received_at) VALUES (?, ?, ?)
-      ON CONFLICT (uuid) DO UPDATE SET report = excluded.report, received_at = excluded.received_at`),
   };
 
+  const audit = sqliteAudit(db);
+
+  const createFleet = db.transaction((fleet: NewFleet, stamp: Stamp): FleetRecord => {
+    try {
+      q.fleetInsert.run(fleet);
+    } catch (err) {
+      if (isUniqueViolation(err)) throw new ConflictError(`fleet '${fleet.name}' already exists`);
+      throw err;
+    }
+    audit.record(stamp, { action: 'fleet.create', target: `fleet:${fleet.name}`, fleet: fleet.name, detail: { deviceType: fleet.deviceType } });
+    return fleetOf(q.fleetGet.get(fleet.name) as FleetRow);
+  });
+
+  const setPolicy = db.transaction((name: string, policy: ReleasePolicy, stamp: Stamp): FleetRecord | null => {
+    const before = q.fleetGet.get(name);
+    if (!before) return null;
+    const pinnedId = policy.mode === 'pinned' ? policy.releaseId : null;
+    if (before.policy_mode === policy.mode && before.pinned_release_id === pinnedId) return fleetOf(before);
+    q.fleetPolicy.run(policy.mode, pinnedId, name);
+    const versionOf = (id: string | null): string | null => (id === null ? null : q.releaseGet.get(id)?.version ?? null);
+    audit.record(stamp, {
+      action: policy.mode === 'pinned' ? 'fleet.pin' : 'fleet.track-latest',
+      target: `fleet:${name}`,
+      fleet: name,
+      detail: {
+        ...(pinnedId === null ? {} : { releaseId: pinnedId, version: versionOf(pinnedId) }),
+        previous: before.pinned_release_id === null
+          ? { mode: 'latest' }
+          : { mode: 'pinned', releaseId: before.pinned_release_id, version: versionOf(before.pinned_release_id) },
+      },
+    });
+    return fleetOf(q.fleetGet.get(name) as FleetRow);
+  });
+
   const fleets: FleetStore = {
-    async create(fleet: NewFleet) {
-      try {
-        q.fleetInsert.run(fleet);
-      } catch (err) {
-        if (isUniqueViolation(err)) throw new ConflictError(`fleet '${fleet.name}' already exists`);
-        throw err;
-      }
-      return fleetOf(q.fleetGet.get(fleet.name) as FleetRow);
+    async create(fleet, stamp) {
+      return createFleet.immediate(fleet, stamp);
     },
     async get(name) {
       const row = q.fleetGet.get(name);
@@ -172,14 +155,12 @@ export function openSqliteStore(file: string): Store {
     async list() {
       return q.fleetList.all().map(fleetOf);
     },
-    async setPolicy(name, policy) {
-      q.fleetPolicy.run(policy.mode, policy.mode === 'pinned' ? policy.releaseId : null, name);
-      const row = q.fleetGet.get(name);
-      return row ? fleetOf(row) : null;
+    async setPolicy(name, policy, stamp) {
+      return setPolicy.immediate(name, policy, stamp);
     },
   };
 
-  const createRelease = db.transaction((release: NewRelease): ReleaseRecord => {
+  const createRelease = db.transaction((release: NewRelease, stamp: Stamp): ReleaseRecord => {
     const seq = (q.releaseNextSeq.get(release.fleet) as { next: number }).next;
     const version = release.version ?? nextVersion(q.releaseVersions.all(release.fleet).map((r) => r.version));
     if (q.releaseByVersion.get(release.fleet, version)) {
@@ -198,12 +179,18 @@ export function openSqliteStore(file: string): Store {
       notes: release.notes,
       createdAt: release.createdAt,
     });
+    audit.record(stamp, {
+      action: 'release.create',
+      target: `release:${id}`,
+      fleet: release.fleet,
+      detail: { version, status: release.status, images: release.images },
+    });
     return releaseOf(q.releaseGet.get(id) as ReleaseRow);
   });
 
   const releases: ReleaseStore = {
-    async create(release) {
-      return createRelease.immediate(release);
+    async create(release, stamp) {
+      return createRelease.immediate(release, stamp);
     },
     async get(id) {
       const row = q.releaseGet.get(id);
@@ -222,51 +209,15 @@ export function openSqliteStore(file: string): Store {
     },
   };
 
-  const register = db.transaction((r: Registration): { device: DeviceRecord; created: boolean } => {
-    const existing = q.deviceGetRow.get(r.uuid);
-    if (existing && existing.fleet !== r.fleet) {
-      throw new ConflictError(`device '${r.uuid}' is registered in fleet '${existing.fleet}', not '${r.fleet}'`);
-    }
-    if (existing) {
-      q.deviceRekey.run({ uuid: r.uuid, name: r.name ?? existing.name, deviceType: r.deviceType, keyHash: r.keyHash });
-    } else {
-      q.deviceInsert.run({ uuid: r.uuid, name: r.name ?? r.uuid, fleet: r.fleet, deviceType: r.deviceType, keyHash: r.keyHash, at: r.at });
-    }
-    return { device: deviceOf(q.deviceGetRow.get(r.uuid) as DeviceRow), created: !existing };
-  });
-
-  const saveReport = db.transaction((uuid: string, report: StateReport, at: string) => {
-    q.stateUpsert.run(uuid, JSON.stringify(report), at);
-    q.deviceTouch.run(at, uuid);
-  });
-
-  const devices: DeviceStore = {
-    async register(registration) {
-      return register.immediate(registration);
-    },
-    async byKeyHash(keyHash) {
-      const row = q.deviceByKey.get(keyHash);
-      return row ? deviceOf(row) : null;
-    },
-    async get(uuid) {
-      const row = q.deviceView.get(uuid);
-      return row ? deviceViewOf(row) : null;
-    },
-    async list(fleet) {
-      return (fleet === undefined ? q.deviceViewAll.all() : q.deviceViewFleet.all(fleet)).map(deviceViewOf);
-    },
-    async touch(uuid, at) {
-      q.deviceTouch.run(at, uuid);
-    },
-    async saveReport(uuid, report, at) {
-      saveReport(uuid, report, at);
-    },
-  };
+  const devices = sqliteDevices(db, audit);
+  const users = sqliteUsers(db, audit);
 
   return {
     fleets,
     releases,
     devices,
+    users,
+    audit,
     async close() {
       db.close();
     },

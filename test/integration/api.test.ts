@@ -17,10 +17,12 @@ import {
 import { DeviceDetailSchema } from '../../protocol/device-detail.js';
 import type { StateReport } from '../../protocol/state-report.js';
 import { TargetStateSchema, type TargetState } from '../../protocol/target-state.js';
+import { decodePublicKey, SIGNATURE_HEADER, verifyTarget } from '../../protocol/signature.js';
 import { parse } from '../../protocol/validate.js';
 import { createLogger } from '../../lib/logger.js';
 import { createApp } from '../../registry-api/app.js';
 import type { Store } from '../../registry-api/store/index.js';
+import { signingKeyOf, type SigningKey } from '../../registry-api/signing-key.js';
 import { openSqliteStore } from '../../registry-api/store/sqlite.js';
 import { repoRoot } from '../support/env.js';
 
@@ -103,6 +105,7 @@ describe('registry-api over HTTP', function () {
   let deviceB: RegisterResponse;
   let release1: Release;
   let release2: Release;
+  let signingKey: SigningKey;
 
   const DEVICE_A = 'aaaaaaaa-0000-4000-8000-000000000001';
   const DEVICE_B = 'bbbbbbbb-0000-4000-8000-000000000002';
@@ -112,7 +115,8 @@ describe('registry-api over HTTP', function () {
     store = openSqliteStore(path.join(dir, 'skiff.db'));
     const logger = createLogger('registry-api-test');
     logger.level = process.env.SKIFF_LOG_LEVEL ?? 'warn';
-    const app = createApp({ store, adminToken: ADMIN_TOKEN, registry: '127.0.0.1:5000', version: '9.9.9', logger, now: () => clock });
+    signingKey = signingKeyOf(dir, null);
+    const app = createApp({ store, adminToken: ADMIN_TOKEN, registry: '127.0.0.1:5000', version: '9.9.9', signingKey, logger, now: () => clock });
     server = app.listen(0, '127.0.0.1');
     await once(server, 'listening');
     api = new Api(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
@@ -129,15 +133,15 @@ describe('registry-api over HTTP', function () {
 
   it('tells who it is without auth', async () => {
     const info = await api.expect(200, InfoSchema, 'GET', paths.info);
-    assert.deepEqual(info, { name: 'skiff', version: '9.9.9', registry: '127.0.0.1:5000' });
+    assert.deepEqual(info, { name: 'skiff', version: '9.9.9', registry: '127.0.0.1:5000', signingKey: signingKey.publicKey });
   });
 
-  it('refuses admin routes without the admin token', async () => {
+  it("refuses people's routes without a valid API token", async () => {
     const missing = await api.call('GET', paths.fleets);
     assert.equal(missing.status, 401);
     assert.match(missing.headers.get('www-authenticate') ?? '', /^Bearer/);
     const wrong = await api.problem(401, 'GET', paths.fleets, { token: 'not-the-admin-token-at-all' });
-    assert.match(wrong.detail, /not the admin token/);
+    assert.match(wrong.detail, /not a valid API token/);
   });
 
   it('creates a fleet with a provisioning key, once', async () => {
@@ -164,7 +168,7 @@ describe('registry-api over HTTP', function () {
       ({ fleet: 'meters', provisioningKey: key, uuid, deviceType: 'raspberrypi4-64' });
     deviceA = await api.expect(201, RegisterResponseSchema, 'POST', paths.register, { body: { ...registration(DEVICE_A), name: 'kitchen' } });
     deviceB = await api.expect(201, RegisterResponseSchema, 'POST', paths.register, { body: registration(DEVICE_B) });
-    assert.deepEqual({ ...deviceA, deviceKey: '' }, { uuid: DEVICE_A, name: 'kitchen', fleet: 'meters', deviceKey: '' });
+    assert.deepEqual({ ...deviceA, deviceKey: '' }, { uuid: DEVICE_A, name: 'kitchen', fleet: 'meters', deviceKey: '', signingKey: signingKey.publicKey });
     assert.match(deviceA.deviceKey, /^[A-Za-z0-9_-]{43}$/);
     assert.notEqual(deviceA.deviceKey, deviceB.deviceKey);
     await api.problem(401, 'POST', paths.register, { body: registration('cccccccc-1', 'wrong-provisioning-key-xxxx') });
@@ -186,6 +190,8 @@ describe('registry-api over HTTP', function () {
     assert.deepEqual(target.services, []);
     assert.deepEqual(target.device, { uuid: DEVICE_A, name: 'kitchen' });
     assert.equal(target.config.pollIntervalSeconds, 30);
+    const answer = await api.call('GET', paths.target(DEVICE_A), { token: deviceA.deviceKey });
+    verifyTarget(decodePublicKey(deviceA.signingKey), answer.json, answer.headers.get(SIGNATURE_HEADER));
   });
 
   it('refuses an invalid compose file, naming the field', async () => {
@@ -367,13 +373,17 @@ describe('registry-api process', function () {
     };
   }
 
-  it('generates an admin token once, keeps it private, reuses it, and stops cleanly on SIGTERM', async () => {
+  it('generates an admin token and a signing key once, keeps them private, reuses them, and stops cleanly on SIGTERM', async () => {
     const first = await start({ SKIFF_DATA_DIR: dir, SKIFF_REGISTRY: '127.0.0.1:5999' });
     const tokenFile = path.join(dir, 'admin-token');
     const token = (await readFile(tokenFile, 'utf8')).trim();
     assert.equal((await stat(tokenFile)).mode & 0o777, 0o600);
     const info = await fetch(`${first.url}${paths.info}`).then((r) => r.json());
-    assert.deepEqual(info, { name: 'skiff', version: JSON.parse(await readFile(path.join(repoRoot, 'package.json'), 'utf8')).version, registry: '127.0.0.1:5999' });
+    const keyFile = path.join(dir, 'signing-key.pem');
+    assert.equal((await stat(keyFile)).mode & 0o777, 0o600);
+    const { signingKey } = info as { signingKey: string };
+    decodePublicKey(signingKey);
+    assert.deepEqual(info, { name: 'skiff', version: JSON.parse(await readFile(path.join(repoRoot, 'package.json'), 'utf8')).version, registry: '127.0.0.1:5999', signingKey });
     const created = await fetch(`${first.url}${paths.fleets}`, {
       method: 'POST',
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
@@ -387,6 +397,8 @@ describe('registry-api process', function () {
     const fleets = await fetch(`${second.url}${paths.fleets}`, { headers: { authorization: `Bearer ${token}` } });
     assert.equal(fleets.status, 200);
     assert.deepEqual(((await fleets.json()) as Fleet[]).map((f) => f.name), ['restart-test']);
+    const again = (await fetch(`${second.url}${paths.info}`).then((r) => r.json())) as { signingKey: string };
+    assert.equal(again.signingKey, signingKey, 'the signing key is reused');
     assert.equal(await second.stop(), 0);
     assert.ok(second.lines.some((l) => /"msg":"stopped"/.test(l)));
   });

@@ -1,21 +1,23 @@
 // The supervisor as the device runs it: a process (node dist/supervisor/main.js) with a data dir, killed and
-// restarted, offline or talking to an API over HTTP.
+// restarted, offline or talking to the real registry-api (in this process, over HTTP, on a real SQLite file).
 import assert from 'node:assert/strict';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { paths } from '../../protocol/api.js';
 import type { TargetState } from '../../protocol/target-state.js';
 import { createLogger } from '../../lib/logger.js';
-import type { SupervisorConfig } from '../../supervisor/config.js';
+import { apiSigningKeyOf, type SupervisorConfig } from '../../supervisor/config.js';
 import { desiredState } from '../../supervisor/desired-state.js';
 import { DockerEngine } from '../../supervisor/engine.js';
 import { Reconciler } from '../../supervisor/reconciler.js';
 import { TargetStore } from '../../supervisor/target-store.js';
+import { ApiServer, type ObservedRequest } from '../support/api-server.js';
 import { loadTestEnv } from '../support/env.js';
 import { buildTestImage, SLOW_STOP_COMMAND } from '../support/images.js';
 import { cleanDevice, deviceDocker, eventually, managedContainers, type RunningContainer } from '../support/supervisor-device.js';
-import { FakeDeviceApi } from '../support/supervisor-fake-api.js';
 import { makeDataDir as makeDir, SupervisorProcess } from '../support/supervisor-process.js';
-import { serviceSpec, targetState, TEST_DEVICE_UUID } from '../support/supervisor-targets.js';
+import { TamperingProxy } from '../support/supervisor-tampering-proxy.js';
+import { serviceSpec, signedTarget, targetState, TEST_API_SIGNING_KEY, TEST_DEVICE_UUID } from '../support/supervisor-targets.js';
 
 const env = loadTestEnv();
 const docker = deviceDocker(env);
@@ -33,7 +35,8 @@ async function makeDataDir(config: SupervisorConfig): Promise<string> {
 /** Nothing listens there: the device is offline. */
 const UNREACHABLE_API = 'http://127.0.0.1:9';
 
-function deviceConfig(extra: Partial<SupervisorConfig> = {}): SupervisorConfig {
+/** A device provisioned earlier, now offline: it has its uuid and trusts the test signing key. */
+function offlineDeviceConfig(): SupervisorConfig {
   return {
     apiUrl: UNREACHABLE_API,
     fleet: 'meters',
@@ -41,7 +44,7 @@ function deviceConfig(extra: Partial<SupervisorConfig> = {}): SupervisorConfig {
     deviceType: 'raspberrypi4-64',
     uuid: TEST_DEVICE_UUID,
     dockerHost: env.deviceDockerHost,
-    ...extra,
+    apiSigningKey: TEST_API_SIGNING_KEY,
   };
 }
 
@@ -53,6 +56,26 @@ async function convergeInProcess(target: TargetState): Promise<void> {
     assert.notEqual(reconciler.currentStatus().phase, 'error', reconciler.currentStatus().error ?? '');
   }
   assert.equal(reconciler.currentStatus().phase, 'converged');
+}
+
+/** A compose file as the CLI pushes it: every service is built, its image comes from the release's images map. */
+function composeOf(services: string[]): string {
+  return ['services:', ...services.flatMap((name) => [`  ${name}:`, `    build: ./${name}`, '    restart: always']), ''].join('\n');
+}
+
+/** A device's config once it registered: its uuid and the key the API gave it. */
+async function registeredAs(dataDir: string): Promise<{ uuid: string; deviceKey: string }> {
+  return eventually('the device to register', 30_000, async () => {
+    const saved = JSON.parse(await readFile(path.join(dataDir, 'config.json'), 'utf8')) as SupervisorConfig;
+    return saved.uuid !== undefined && saved.deviceKey !== undefined ? { uuid: saved.uuid, deviceKey: saved.deviceKey } : undefined;
+  });
+}
+
+/** The release of the target the device persisted, read as the supervisor reads it (signature checked). */
+async function persistedRelease(dataDir: string): Promise<string | null | undefined> {
+  const config = JSON.parse(await readFile(path.join(dataDir, 'config.json'), 'utf8')) as SupervisorConfig;
+  const signed = await new TargetStore(dataDir, config.uuid ?? '').load(apiSigningKeyOf(config));
+  return signed?.target.release?.id;
 }
 
 /** The engine runs exactly the target: one running container per service with the desired hash, nothing else. */
@@ -104,8 +127,8 @@ describe('supervisor process', function () {
     await convergeInProcess(r1);
     const old = await managedContainers(docker);
 
-    const dataDir = await makeDataDir(deviceConfig());
-    await new TargetStore(dataDir, TEST_DEVICE_UUID).save(r2);
+    const dataDir = await makeDataDir(offlineDeviceConfig());
+    await new TargetStore(dataDir, TEST_DEVICE_UUID).save(signedTarget(r2));
     const first = start(dataDir);
     const oldA = old.find((c) => c.service === 'a');
     assert.ok(oldA);
@@ -135,10 +158,11 @@ describe('supervisor process', function () {
     await convergeInProcess(r1);
     const before = await managedContainers(docker);
 
-    const broken = { ...r1, release: { id: 'r2', version: 'r2' }, services: [{ ...r1.services[0], image: 'busybox:latest' }] };
-    const invalidDir = await makeDataDir(deviceConfig());
-    await writeFile(path.join(invalidDir, 'target.json'), JSON.stringify(broken));
-    const tornDir = await makeDataDir(deviceConfig());
+    // Signed with the key the device trusts, so what is refused is the content: an image not pinned by digest.
+    const broken = targetState([serviceSpec('a', 'busybox:latest')], { releaseId: 'r2' });
+    const invalidDir = await makeDataDir(offlineDeviceConfig());
+    await new TargetStore(invalidDir, TEST_DEVICE_UUID).save(signedTarget(broken));
+    const tornDir = await makeDataDir(offlineDeviceConfig());
     await writeFile(path.join(tornDir, 'target.json'), JSON.stringify(targetState([], { releaseId: 'r3' })).slice(0, 40));
 
     const invalid = start(invalidDir);
@@ -147,6 +171,7 @@ describe('supervisor process', function () {
       await eventually('the refusal to be logged', 15_000, async () => (p.hasLogged('persisted target refused; running containers are left alone') ? true : undefined));
     }
     assert.match(invalid.logText(), /services\/0\/image/);
+    assert.doesNotMatch(invalid.logText(), /signature invalid/);
     assert.match(torn.logText(), /is not JSON/);
     // Give a wrongly acting supervisor the time to do damage, then look.
     await new Promise((r) => setTimeout(r, 2_000));
@@ -155,79 +180,178 @@ describe('supervisor process', function () {
     assert.equal(await torn.stop('SIGTERM'), 0);
   });
 
-  describe('with an API', () => {
-    const api = new FakeDeviceApi();
-    let apiUrl: string;
+  describe('with the real registry-api', () => {
+    let api: ApiServer;
 
     before(async () => {
-      apiUrl = await api.listen();
+      api = await ApiServer.start({ registry: env.registry });
+    });
+
+    afterEach(function () {
+      if (this.currentTest?.state === 'failed') {
+        console.error(`--- requests the API answered ---\n${api.requests.map((r) => `${r.method} ${r.path} ${r.status}`).join('\n')}`);
+      }
     });
 
     after(async () => {
-      await api.close();
+      await api.stop();
     });
 
-    it('registers, follows its target from the API and reports what it runs', async () => {
+    /** A fresh device of `fleet`: no uuid, no keys, only what an installer's image carries. */
+    function newDevice(fleet: { name: string; provisioningKey: string }, apiUrl = api.url): SupervisorConfig {
+      return {
+        apiUrl,
+        fleet: fleet.name,
+        provisioningKey: fleet.provisioningKey,
+        deviceType: 'raspberrypi4-64',
+        name: 'meter-north-1',
+        dockerHost: env.deviceDockerHost,
+      };
+    }
+
+    it('registers, follows release 1, then 2, then a pin back to 1, and reports what it runs', async () => {
       const [a1, b1, b2] = await Promise.all([
         buildTestImage(env, { repo: 'a' }), buildTestImage(env, { repo: 'b' }), buildTestImage(env, { repo: 'b' }),
       ]);
-      let served = (uuid: string): TargetState =>
-        targetState([serviceSpec('a', a1), serviceSpec('b', b1)], { releaseId: 'r1', uuid });
-      api.target = (uuid) => served(uuid);
-      // No uuid and no device key: the device names itself and registers.
-      const config: SupervisorConfig = { ...deviceConfig({ apiUrl, name: 'meter-north-1' }), uuid: undefined };
-      const dataDir = await makeDataDir(config);
-      start(dataDir);
+      const fleet = await api.createFleet('meters');
+      const release1 = await api.createRelease(fleet.name, composeOf(['a', 'b']), { a: a1, b: b1 });
+      const dataDir = await makeDataDir(newDevice(fleet));
+      // The API is shared by this describe's tests: count only this device's registrations.
+      const registeredEarlier = api.requestsTo('POST', paths.register).length;
+      const registrations = (): ObservedRequest[] => api.requestsTo('POST', paths.register).slice(registeredEarlier);
+      const first = start(dataDir);
 
-      const report1 = await eventually('a converged r1 report', 30_000, async () => {
-        const last = api.lastReport();
-        return last?.updateStatus === 'converged' && last.releaseId === 'r1' ? last : undefined;
-      });
+      // Registration with the fleet's provisioning key; the device key and the API's signing key are kept.
+      const { uuid, deviceKey } = await registeredAs(dataDir);
       const saved = JSON.parse(await readFile(path.join(dataDir, 'config.json'), 'utf8')) as SupervisorConfig;
-      assert.equal(saved.deviceKey, api.deviceKey);
-      assert.match(saved.uuid ?? '', /^[0-9a-f-]{36}$/);
-      assert.deepEqual(report1.services.map((s) => [s.name, s.state, s.releaseId]), [['a', 'running', 'r1'], ['b', 'running', 'r1']]);
-      assert.equal(report1.targetReleaseId, 'r1');
-      assert.ok(api.reports.some((r) => r.updateStatus === 'downloading'), 'the download phase was reported');
-      await eventually('a poll answered 304', 10_000, async () => (api.count('GET', '/target', 304) > 0 ? true : undefined));
-      const before = await managedContainers(docker);
+      assert.equal(saved.apiSigningKey, api.signingKey);
+      assert.deepEqual(registrations().map((r) => r.status), [201]);
+      const listed = await api.admin.listDevices(fleet.name);
+      assert.deepEqual(listed.map((d) => [d.uuid, d.name, d.fleet]), [[uuid, 'meter-north-1', fleet.name]]);
 
-      served = (uuid) => targetState([serviceSpec('a', a1), serviceSpec('b', b2)], { releaseId: 'r2', uuid });
-      await eventually('a converged r2 report', 30_000, async () => {
-        const last = api.lastReport();
-        return last?.updateStatus === 'converged' && last.releaseId === 'r2' ? last : undefined;
-      });
-      const after = await managedContainers(docker);
-      assert.equal(after.find((c) => c.service === 'a')?.id, before.find((c) => c.service === 'a')?.id);
-      const persisted = JSON.parse(await readFile(path.join(dataDir, 'target.json'), 'utf8')) as TargetState;
-      assert.equal(persisted.release?.id, 'r2');
-      assert.deepEqual(api.invalidReports, []);
+      // Release 1 runs, and the API knows it from the device's reports.
+      const converged = (version: string) => async () => {
+        const device = await api.device(uuid);
+        return device.updateStatus === 'converged' && device.runningRelease === version ? device : undefined;
+      };
+      const device1 = await eventually('the API to see release 1 converged', 60_000, converged(release1.version));
+      assert.equal(device1.targetRelease, release1.version);
+      assert.equal(device1.error, null);
+      assert.equal(device1.online, true);
+      assert.equal(device1.lastReport?.targetReleaseId, release1.id);
+      assert.deepEqual(device1.lastReport?.services.map((s) => [s.name, s.state, s.releaseId, s.image]),
+        [['a', 'running', release1.id, a1], ['b', 'running', release1.id, b1]]);
+      assert.ok(await runsExactly(await api.deviceTarget(uuid, deviceKey)), 'the engine runs exactly the target the API serves');
+
+      // Unchanged target: polls revalidate with the ETag and cost a 304.
+      const polls = (): ObservedRequest[] => api.requestsTo('GET', paths.target(uuid));
+      const etag1 = polls().find((p) => p.status === 200)?.etag;
+      assert.ok(etag1, 'the first target answer carried an ETag');
+      await eventually('a poll answered 304', 10_000, async () =>
+        (polls().some((p) => p.status === 304 && p.ifNoneMatch === etag1) ? true : undefined));
+      const before2 = await managedContainers(docker);
+
+      // Release 2 is pushed: the next poll with the old ETag gets the new target, the device follows.
+      const release2 = await api.createRelease(fleet.name, composeOf(['a', 'b']), { a: a1, b: b2 });
+      const device2 = await eventually('the API to see release 2 converged', 60_000, converged(release2.version));
+      assert.ok(polls().some((p) => p.status === 200 && p.ifNoneMatch === etag1 && p.etag !== etag1));
+      assert.deepEqual(device2.lastReport?.services.map((s) => [s.name, s.state, s.releaseId, s.image]),
+        [['a', 'running', release2.id, a1], ['b', 'running', release2.id, b2]]);
+      const after2 = await managedContainers(docker);
+      assert.equal(after2.find((c) => c.service === 'a')?.id, before2.find((c) => c.service === 'a')?.id, 'a did not change: kept');
+      assert.notEqual(after2.find((c) => c.service === 'b')?.id, before2.find((c) => c.service === 'b')?.id);
+      assert.ok(await runsExactly(await api.deviceTarget(uuid, deviceKey)));
+      assert.equal(await persistedRelease(dataDir), release2.id);
+
+      // The device is off while the fleet is pinned back to release 1; it comes back with its key and converges.
+      assert.equal(await first.stop('SIGTERM'), 0);
+      await api.admin.pin(fleet.name, release1.version);
+      const second = start(dataDir);
+      const device3 = await eventually('the API to see release 1 converged again', 60_000, converged(release1.version));
+      assert.equal(device3.targetRelease, release1.version);
+      assert.deepEqual(device3.lastReport?.services.map((s) => [s.name, s.state, s.releaseId, s.image]),
+        [['a', 'running', release1.id, a1], ['b', 'running', release1.id, b1]]);
+      const after3 = await managedContainers(docker);
+      assert.equal(after3.find((c) => c.service === 'a')?.id, before2.find((c) => c.service === 'a')?.id);
+      assert.ok(await runsExactly(await api.deviceTarget(uuid, deviceKey)));
+      assert.ok(second.hasLogged('persisted target loaded'));
+      assert.equal(registrations().length, 1, 'a restart does not register again');
+
+      // Every device request the API got was accepted: reports match StateReportSchema, the key always worked.
+      const refused = api.requests.filter((r) => r.path.startsWith(`/v1/device/${uuid}/`) && r.status >= 400);
+      assert.deepEqual(refused, []);
+      assert.ok(api.requestsTo('PATCH', paths.state(uuid)).length >= 3);
     });
 
-    it('refuses an invalid target from the API, keeps running and says why', async () => {
-      const a = await buildTestImage(env, { repo: 'a' });
-      const r1 = targetState([serviceSpec('a', a)], { releaseId: 'r1' });
-      await convergeInProcess(r1);
-      const before = await managedContainers(docker);
-      const dataDir = await makeDataDir(deviceConfig({ apiUrl, deviceKey: api.deviceKey }));
-      await new TargetStore(dataDir, TEST_DEVICE_UUID).save(r1);
-      // A target whose service depends on itself: valid JSON schema-wise, impossible to run.
-      api.target = () => targetState([serviceSpec('a', a, { dependsOn: { a: 'service_started' } })], { releaseId: 'r2' });
-      const polledBefore = api.count('GET', '/target');
+    it('does not register with a wrong provisioning key, and keeps trying', async () => {
+      const fleet = await api.createFleet('wrong-key');
+      const dataDir = await makeDataDir(newDevice({ name: fleet.name, provisioningKey: 'not-the-fleet-key-0123456789' }));
+      const device = start(dataDir);
+      await eventually('two refused registrations', 20_000, async () =>
+        (device.logs().filter((l) => l.msg === 'registration failed').length >= 2 ? true : undefined));
+      assert.match(device.logText(), /answered 401: the provisioning key is not the one of fleet 'wrong-key'/);
+      assert.ok(api.requestsTo('POST', paths.register).filter((r) => r.status === 401).length >= 2);
+      assert.deepEqual(await api.admin.listDevices(fleet.name), []);
+      const saved = JSON.parse(await readFile(path.join(dataDir, 'config.json'), 'utf8')) as SupervisorConfig;
+      assert.equal(saved.deviceKey, undefined);
+      assert.equal(await device.stop('SIGTERM'), 0);
+    });
 
-      start(dataDir);
-      const report = await eventually('a report with the refusal', 30_000, async () => {
-        const last = api.lastReport();
-        return last?.error?.includes('dependency cycle') === true && last.releaseId === 'r1' ? last : undefined;
-      });
-      assert.equal(report.updateStatus, 'error');
-      assert.equal(report.targetReleaseId, 'r1');
-      assert.deepEqual(report.services.map((s) => [s.name, s.state, s.releaseId]), [['a', 'running', 'r1']]);
-      assert.match(report.error ?? '', /target state from the API is invalid/);
-      await eventually('more polls', 10_000, async () => (api.count('GET', '/target') > polledBefore + 2 ? true : undefined));
-      assert.deepEqual(await managedContainers(docker), before);
-      const persisted = JSON.parse(await readFile(path.join(dataDir, 'target.json'), 'utf8')) as TargetState;
-      assert.equal(persisted.release?.id, 'r1');
+    // The real API only serves targets it built from a valid compose file, so the refused target is made by a
+    // pass-through proxy that rewrites the API's answer and signs it with the API's own key: what an API with a bug
+    // (or one newer than the device) would serve. Registration and reports still reach the real API. Targets
+    // altered in transit (signature no longer fits) are signed-target.test.ts's subject.
+    it('refuses an invalid target the API signed, keeps running, says why, and recovers', async () => {
+      const [a1, a2] = await Promise.all([buildTestImage(env, { repo: 'a' }), buildTestImage(env, { repo: 'a' })]);
+      const fleet = await api.createFleet('refusals');
+      const release1 = await api.createRelease(fleet.name, composeOf(['a']), { a: a1 });
+      const proxy = new TamperingProxy(api.url);
+      const proxyUrl = await proxy.listen();
+      try {
+        const dataDir = await makeDataDir(newDevice(fleet, proxyUrl));
+        start(dataDir);
+        const { uuid } = await registeredAs(dataDir);
+        await eventually('release 1 converged', 60_000, async () => {
+          const device = await api.device(uuid);
+          return device.updateStatus === 'converged' && device.runningRelease === release1.version ? true : undefined;
+        });
+        const before = await managedContainers(docker);
+
+        // A service that depends on itself: valid against the schema, impossible to run.
+        proxy.tamper = (value) => {
+          const target = structuredClone(value) as TargetState;
+          for (const s of target.services) s.dependsOn = { [s.name]: 'service_started' };
+          return target;
+        };
+        proxy.sign = (target) => api.signAsApi(target);
+        const release2 = await api.createRelease(fleet.name, composeOf(['a']), { a: a2 });
+        const refusing = await eventually('the API to see the refusal', 30_000, async () => {
+          const device = await api.device(uuid);
+          return device.updateStatus === 'error' ? device : undefined;
+        });
+        assert.match(refusing.error ?? '', /target state from the API is invalid: \/services: dependency cycle a -> a/);
+        assert.equal(refusing.runningRelease, release1.version);
+        assert.equal(refusing.targetRelease, release2.version, 'the API says what the device should run');
+        assert.equal(refusing.lastReport?.targetReleaseId, release1.id, 'the device says what it runs to');
+        assert.deepEqual(refusing.lastReport?.services.map((s) => [s.name, s.state, s.releaseId]), [['a', 'running', release1.id]]);
+
+        // It keeps asking (a refused target is not remembered) and touches nothing meanwhile.
+        const polled = api.requestsTo('GET', paths.target(uuid)).length;
+        await eventually('more polls', 10_000, async () => (api.requestsTo('GET', paths.target(uuid)).length > polled + 2 ? true : undefined));
+        assert.deepEqual(await managedContainers(docker), before);
+        assert.equal(await persistedRelease(dataDir), release1.id);
+
+        // The API's own answer is valid: once it gets through, the device follows and the error clears.
+        proxy.tamper = null;
+        proxy.sign = null;
+        const recovered = await eventually('release 2 converged', 60_000, async () => {
+          const device = await api.device(uuid);
+          return device.updateStatus === 'converged' && device.runningRelease === release2.version ? device : undefined;
+        });
+        assert.equal(recovered.error, null);
+      } finally {
+        await proxy.close();
+      }
     });
   });
 });

@@ -1,6 +1,8 @@
 // A stand-in for registry-api's device endpoints, speaking protocol/api.ts over real HTTP: registration, target
 // with ETag, state reports (validated against StateReportSchema, so the supervisor's side of the contract is
-// checked too). For supervisor tests that must not depend on the API being built at the same time.
+// checked too). No test uses it any more (they run the real API, test/support/api-server.ts); it stays only because
+// bench/support/memory.ts imports it. It serves unsigned targets, which a supervisor refuses since targets are
+// signed (protocol/signature.ts): the bench should move to api-server.ts, and this file then be deleted.
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';

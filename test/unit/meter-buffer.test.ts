@@ -140,19 +140,22 @@ describe('meter reader delivery', () => {
     for (const seq of range(3, 9)) s.submit({ seq });
     await until('readings 3-9 buffered', () => buffer.pending === 7);
     assert.ok(logLines.some((l) => l.msg === 'endpoint unreachable; buffering readings'));
-    assert.equal(readFileSync(path.join(dir, 'readings.jsonl'), 'utf8').trim().split('\n').length, 7);
+    // During the outage a reading is on disk as soon as it is submitted: a crash now loses nothing.
+    s.submit({ seq: 10 });
+    assert.equal(buffer.pending, 8);
+    assert.equal(readFileSync(path.join(dir, 'readings.jsonl'), 'utf8').trim().split('\n').length, 8);
 
     await endpoint.start(port);
     // New readings keep arriving while the backlog drains: they must land behind it.
-    for (const seq of range(10, 12)) s.submit({ seq });
-    await until('all 12 readings delivered', () => endpoint.received.length >= 12);
+    for (const seq of range(11, 13)) s.submit({ seq });
+    await until('all 13 readings delivered', () => endpoint.received.length >= 13);
     await until('buffer emptied', () => buffer.pending === 0);
-    assert.deepEqual(seqs(endpoint.received), range(1, 12));
+    assert.deepEqual(seqs(endpoint.received), range(1, 13));
     assert.ok(logLines.some((l) => l.msg === 'buffer flushed; sending readings directly again'));
     assert.ok(endpoint.authorizations.every((a) => a === 'Bearer secret-token'));
 
-    s.submit({ seq: 13 });
-    await until('reading 13 delivered directly', () => endpoint.received.length === 13);
+    s.submit({ seq: 14 });
+    await until('reading 14 delivered directly', () => endpoint.received.length === 14);
     assert.equal(buffer.pending, 0);
   });
 

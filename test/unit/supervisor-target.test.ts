@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { SignatureError, signTarget } from '../../protocol/signature.js';
+import type { TargetState } from '../../protocol/target-state.js';
 import { ValidationError } from '../../protocol/validate.js';
 import { acceptTarget } from '../../supervisor/target.js';
 import { TargetStore } from '../../supervisor/target-store.js';
@@ -60,6 +63,8 @@ describe('target acceptance', () => {
 });
 
 describe('target store', () => {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  const signed = (target: TargetState) => ({ target, signature: signTarget(privateKey, target) });
   const dirs: string[] = [];
   const tempDir = async (): Promise<string> => {
     const dir = await mkdtemp(path.join(tmpdir(), 'skiff-store-'));
@@ -73,22 +78,39 @@ describe('target store', () => {
   it('round-trips a target atomically and leaves no temporary file', async () => {
     const dir = await tempDir();
     const store = new TargetStore(dir, TEST_DEVICE_UUID);
-    assert.equal(await store.load(), null);
-    const t1 = targetState([serviceSpec('a', img)], { releaseId: 'r1' });
-    const t2 = targetState([serviceSpec('a', img)], { releaseId: 'r2' });
+    assert.equal(await store.load(publicKey), null);
+    const t1 = signed(targetState([serviceSpec('a', img)], { releaseId: 'r1' }));
+    const t2 = signed(targetState([serviceSpec('a', img)], { releaseId: 'r2' }));
     await store.save(t1);
     await store.save(t2);
-    assert.deepEqual(await store.load(), t2);
+    assert.deepEqual(await store.load(publicKey), t2);
     assert.deepEqual(await readdir(dir), ['target.json']);
-    assert.equal(JSON.parse(await readFile(store.file, 'utf8')).release.id, 'r2');
+    assert.equal(JSON.parse(await readFile(store.file, 'utf8')).target.release.id, 'r2');
   });
 
   it('refuses a torn or invalid file instead of returning something', async () => {
     const dir = await tempDir();
     const store = new TargetStore(dir, TEST_DEVICE_UUID);
     await writeFile(store.file, '{"schemaVersion": 1, "dev');
-    await assert.rejects(store.load(), /is not JSON/);
-    await writeFile(store.file, JSON.stringify({ ...targetState([]), schemaVersion: 2 }));
-    await assert.rejects(store.load(), (err: unknown) => err instanceof ValidationError && /schemaVersion/.test(err.message));
+    await assert.rejects(store.load(publicKey), /is not JSON/);
+    // Signed, so only the validation can refuse it.
+    await store.save(signed({ ...targetState([]), schemaVersion: 2 } as unknown as TargetState));
+    await assert.rejects(store.load(publicKey), (err: unknown) => err instanceof ValidationError && /schemaVersion/.test(err.message));
+  });
+
+  it('refuses a file altered on disk, an unsigned one, and any file on a device without a key', async () => {
+    const dir = await tempDir();
+    const store = new TargetStore(dir, TEST_DEVICE_UUID);
+    const t1 = signed(targetState([serviceSpec('a', img)], { releaseId: 'r1', env: { SITE: 'north' } }));
+    await store.save(t1);
+    const text = await readFile(store.file, 'utf8');
+    await writeFile(store.file, text.replace('"north"', '"south"'));
+    await assert.rejects(store.load(publicKey), (err: unknown) => err instanceof SignatureError && /does not match/.test(err.message));
+    // The format of before signing: the bare target.
+    await writeFile(store.file, JSON.stringify(t1.target));
+    await assert.rejects(store.load(publicKey), (err: unknown) => err instanceof SignatureError && /not signed/.test(err.message));
+    await store.save(t1);
+    await assert.rejects(store.load(null), (err: unknown) => err instanceof SignatureError && /no apiSigningKey/.test(err.message));
+    assert.deepEqual(await store.load(publicKey), t1);
   });
 });

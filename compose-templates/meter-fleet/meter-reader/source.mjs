@@ -1,12 +1,17 @@
 // @ts-check
 // Where telegram bytes come from: the P1 port (a serial device, e.g. a USB P1 cable at /dev/ttyUSB0) or a
 // simulated meter. Both are async streams of byte chunks, ended by the abort signal.
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
-import { spawnSync } from 'node:child_process';
+import net from 'node:net';
 import { addAbortSignal } from 'node:stream';
+import tty from 'node:tty';
+import { promisify } from 'node:util';
 import { pause } from './abortable.mjs';
 import { messageOf } from './log.mjs';
 import { SimulatedMeter } from './simulator.mjs';
+
+const run = promisify(execFile);
 
 /** @typedef {import('./config.mjs').Config['source']} SourceConfig */
 /** @typedef {import('./config.mjs').SerialSettings} SerialSettings */
@@ -64,8 +69,8 @@ export async function* deviceChunks({ device, serial, log, signal }) {
   let retryMs = 1000;
   while (!signal.aborted) {
     try {
-      configureSerial(device, serial, log);
-      const stream = addAbortSignal(signal, fs.createReadStream(device, { highWaterMark: 4096 }));
+      await configureSerial(device, serial, log, signal);
+      const stream = addAbortSignal(signal, openDevice(device));
       log.info('reading meter', { device });
       for await (const chunk of stream) {
         retryMs = 1000;
@@ -82,21 +87,46 @@ export async function* deviceChunks({ device, serial, log, signal }) {
 }
 
 /**
+ * Opens the device so that reading it never blocks a libuv worker thread. Node joins its worker threads on
+ * exit, so a read blocked on a quiet serial line would hold SIGTERM up until the next telegram, or for ever
+ * with the cable pulled. A tty (the USB P1 cable) and a FIFO are read through the event loop instead.
+ * @param {string} device
+ * @returns {import('node:stream').Readable}
+ */
+function openDevice(device) {
+  const { O_RDONLY, O_RDWR, O_NONBLOCK, O_NOCTTY } = fs.constants;
+  // A FIFO opened read-write has a writer as long as it is open: no end-of-file between two writers.
+  const fifo = fs.statSync(device).isFIFO();
+  const fd = fs.openSync(device, (fifo ? O_RDWR : O_RDONLY) | O_NONBLOCK | O_NOCTTY);
+  try {
+    if (tty.isatty(fd)) return new tty.ReadStream(fd);
+    if (fifo) return new net.Socket({ fd, readable: true, writable: false });
+    return fs.createReadStream(device, { fd, highWaterMark: 4096 });
+  } catch (err) {
+    fs.closeSync(fd);
+    throw err;
+  }
+}
+
+/**
  * Sets line speed and framing with stty: Node has no serial API of its own. Only for character devices, so a
  * FIFO or file can stand in for the port.
  * @param {string} device
  * @param {SerialSettings} serial
  * @param {Log} log
+ * @param {AbortSignal} signal
  */
-function configureSerial(device, serial, log) {
+async function configureSerial(device, serial, log, signal) {
   if (!fs.statSync(device).isCharacterDevice()) return;
   const parity = serial.parity === 'none' ? ['-parenb'] : ['parenb', serial.parity === 'odd' ? 'parodd' : '-parodd'];
   const args = ['-F', device, String(serial.baud), `cs${serial.dataBits}`, ...parity,
     serial.stopBits === 2 ? 'cstopb' : '-cstopb', 'raw', '-echo', 'clocal', 'cread'];
-  const result = spawnSync('stty', args, { encoding: 'utf8', timeout: 5000 });
-  if (result.error || result.status !== 0) {
+  try {
+    await run('stty', args, { timeout: 5000, signal });
+  } catch (err) {
+    if (signal.aborted) throw err;
     log.warn('cannot set serial line settings; reading with the current ones', {
-      device, command: `stty ${args.join(' ')}`, error: result.error?.message ?? result.stderr.trim(),
+      device, command: `stty ${args.join(' ')}`, error: messageOf(err),
     });
   }
 }

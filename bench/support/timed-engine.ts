@@ -1,0 +1,58 @@
+// An Engine that records every call it forwards (what, when it started, how long it took), so the bench can show
+// where a convergence spends its time: reads versus writes, parallel versus one after another.
+import type { ContainerCreateOptions, Engine, EngineContainer, EngineNetwork } from '../../supervisor/engine.js';
+import { round } from './stats.js';
+
+export interface EngineCall {
+  call: string;
+  /** Milliseconds since the recording began. */
+  startMs: number;
+  ms: number;
+}
+
+export class TimedEngine implements Engine {
+  private calls: EngineCall[] = [];
+  private origin = performance.now();
+
+  constructor(private readonly inner: Engine) {}
+
+  /** Starts a new recording. */
+  reset(): void {
+    this.calls = [];
+    this.origin = performance.now();
+  }
+
+  recorded(): EngineCall[] {
+    return [...this.calls].sort((a, b) => a.startMs - b.startMs);
+  }
+
+  private async timed<T>(call: string, op: () => Promise<T>): Promise<T> {
+    const started = performance.now();
+    try {
+      return await op();
+    } finally {
+      this.calls.push({ call, startMs: round(started - this.origin, 1), ms: round(performance.now() - started, 1) });
+    }
+  }
+
+  listContainers(filter: string): Promise<EngineContainer[]> { return this.timed('listContainers', () => this.inner.listContainers(filter)); }
+  hasImage(ref: string): Promise<boolean> { return this.timed('hasImage', () => this.inner.hasImage(ref)); }
+  pullImage(ref: string): Promise<void> { return this.timed('pullImage', () => this.inner.pullImage(ref)); }
+  createContainer(name: string, options: ContainerCreateOptions): Promise<string> {
+    return this.timed(`createContainer ${name}`, () => this.inner.createContainer(name, options));
+  }
+  startContainer(id: string): Promise<void> { return this.timed(`startContainer ${id.slice(0, 12)}`, () => this.inner.startContainer(id)); }
+  stopContainer(id: string, timeoutSeconds: number): Promise<void> {
+    return this.timed(`stopContainer ${id.slice(0, 12)}`, () => this.inner.stopContainer(id, timeoutSeconds));
+  }
+  removeContainer(id: string): Promise<void> { return this.timed(`removeContainer ${id.slice(0, 12)}`, () => this.inner.removeContainer(id)); }
+  listNetworks(): Promise<EngineNetwork[]> { return this.timed('listNetworks', () => this.inner.listNetworks()); }
+  createNetwork(name: string, labels: Record<string, string>): Promise<void> {
+    return this.timed(`createNetwork ${name}`, () => this.inner.createNetwork(name, labels));
+  }
+  removeNetwork(id: string): Promise<void> { return this.timed(`removeNetwork ${id.slice(0, 12)}`, () => this.inner.removeNetwork(id)); }
+  listVolumes(): Promise<string[]> { return this.timed('listVolumes', () => this.inner.listVolumes()); }
+  createVolume(name: string, labels: Record<string, string>): Promise<void> {
+    return this.timed(`createVolume ${name}`, () => this.inner.createVolume(name, labels));
+  }
+}

@@ -1,0 +1,80 @@
+// Users and their API tokens. Admins create users; a token is shown once, in the answer that created it, and only
+// its sha256 is kept. Every user may manage their own tokens; admins manage everyone's.
+import type Router from '@koa/router';
+import { CreateTokenRequestSchema, CreateUserRequestSchema, type ApiToken, type NewApiToken, type User } from '../../protocol/access.js';
+import { paths } from '../../protocol/api.js';
+import { authenticatedCaller, stampOf, type AccessControl, type ApiState } from '../auth.js';
+import type { RouteDeps } from '../deps.js';
+import { badRequest, notFound } from '../problem.js';
+import { readBody } from '../request-body.js';
+import { hashSecret, newSecret } from '../secrets.js';
+import type { TokenRecord, UserRecord, UserStore } from '../store/index.js';
+
+/** Names the audit log uses for actors that are no user. */
+const RESERVED_NAMES: readonly string[] = ['system'];
+
+function userView(user: UserRecord): User {
+  return { name: user.name, role: user.role, createdAt: user.createdAt };
+}
+
+function tokenView(token: TokenRecord): ApiToken {
+  return {
+    id: token.id,
+    user: token.user,
+    label: token.label,
+    createdAt: token.createdAt,
+    lastUsedAt: token.lastUsedAt,
+    revokedAt: token.revokedAt,
+  };
+}
+
+async function userOr404(users: UserStore, name: string | undefined): Promise<UserRecord> {
+  const user = name === undefined ? null : await users.get(name);
+  if (!user) throw notFound(`user '${name ?? ''}' does not exist`);
+  return user;
+}
+
+export function userRoutes(router: Router<ApiState>, deps: RouteDeps, access: AccessControl): void {
+  const { store, logger } = deps;
+
+  router.get(paths.me, access.allow('read'), (ctx) => {
+    ctx.body = userView(authenticatedCaller(ctx).user);
+  });
+
+  router.get(paths.users, access.allow('user.manage'), async (ctx) => {
+    ctx.body = (await store.users.list()).map(userView);
+  });
+
+  router.post(paths.users, access.allow('user.manage'), async (ctx) => {
+    const body = await readBody(ctx, CreateUserRequestSchema, 'the new user');
+    if (RESERVED_NAMES.includes(body.name)) throw badRequest('reserved-name', `'${body.name}' is reserved: the audit log names the API itself so`);
+    const user = await store.users.create({ name: body.name, role: body.role, createdAt: deps.now().toISOString() }, stampOf(ctx, deps.now));
+    logger.info({ user: user.name, role: user.role, by: authenticatedCaller(ctx).user.name }, 'user created');
+    ctx.status = 201;
+    ctx.body = userView(user);
+  });
+
+  router.get('/v1/users/:name/tokens', access.allow('token.manage'), async (ctx) => {
+    const user = await userOr404(store.users, ctx.params.name);
+    ctx.body = (await store.users.tokens(user.name)).map(tokenView);
+  });
+
+  router.post('/v1/users/:name/tokens', access.allow('token.manage'), async (ctx) => {
+    const user = await userOr404(store.users, ctx.params.name);
+    const { label } = await readBody(ctx, CreateTokenRequestSchema, 'the new token');
+    const secret = newSecret();
+    const token = await store.users.createToken(user.name, { hash: hashSecret(secret), label: label ?? null }, stampOf(ctx, deps.now));
+    if (!token) throw notFound(`user '${user.name}' does not exist`);
+    logger.info({ user: user.name, token: token.id, by: authenticatedCaller(ctx).user.name }, 'api token created');
+    ctx.status = 201;
+    ctx.body = { ...tokenView(token), token: secret } satisfies NewApiToken;
+  });
+
+  router.delete('/v1/users/:name/tokens/:id', access.allow('token.manage'), async (ctx) => {
+    const user = await userOr404(store.users, ctx.params.name);
+    const token = await store.users.revokeToken(user.name, ctx.params.id ?? '', stampOf(ctx, deps.now));
+    if (!token) throw notFound(`user '${user.name}' has no token '${ctx.params.id ?? ''}'`);
+    logger.info({ user: user.name, token: token.id, by: authenticatedCaller(ctx).user.name }, 'api token revoked');
+    ctx.body = tokenView(token);
+  });
+}

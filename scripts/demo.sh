@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# A local fleet on real components: private engines, registry and Redis (scripts/env.sh), registry-api, one
+# device supervisor managing its own engine, and the meter fleet's release pushed with the CLI.
+#
+#   bash scripts/demo.sh up      # install and compile (scripts/deps.sh), then start
+#   bash scripts/demo.sh start   # start everything, push, wait until the device runs the release
+#   bash scripts/demo.sh down    # stop it all (data stays in .skiff/ENV for the next run)
+#
+# SKIFF_DEMO_ENV picks the environment (default demo; the end-to-end test uses e2e).
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$SKIFF_REPO"
+
+env=${SKIFF_DEMO_ENV:-demo}
+fleet=${SKIFF_DEMO_FLEET:-meter-fleet}
+root="$SKIFF_REPO/.skiff/$env"
+api_dir="$root/api"
+device_dir="$root/device"
+
+skiff() { node "$SKIFF_REPO/dist/cli/main.js" "$@"; }
+json_field() { node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const v=JSON.parse(s);const r=new Function("v","return "+process.argv[1])(v);console.log(r===undefined||r===null?"":r)})' "$1"; }
+
+api_up() {
+  local port=$1 registry=$2
+  export SKIFF_API_URL="http://127.0.0.1:$port"
+  if curl -sf "$SKIFF_API_URL/v1/info" >/dev/null 2>&1; then
+    say "registry-api already running ($SKIFF_API_URL)"
+  else
+    mkdir -p "$api_dir"
+    SKIFF_DATA_DIR="$api_dir" SKIFF_API_PORT="$port" SKIFF_REGISTRY="$registry" \
+      setsid node dist/registry-api/main.js >>"$api_dir/api.log" 2>&1 </dev/null &
+    echo $! >"$api_dir/api.pid"
+    wait_for "registry-api" 30 curl -sf "$SKIFF_API_URL/v1/info" ||
+      { tail -20 "$api_dir/api.log" >&2; die "registry-api did not start (log: $api_dir/api.log)"; }
+  fi
+  SKIFF_API_TOKEN=$(cat "$api_dir/admin-token")
+  export SKIFF_API_TOKEN
+}
+
+device_up() {
+  local device_docker_host=$1
+  mkdir -p "$device_dir"
+  if pid_alive "$device_dir/supervisor.pid"; then
+    say "device supervisor already running (pid $(cat "$device_dir/supervisor.pid"))"; return 0
+  fi
+  if [ ! -f "$device_dir/config.json" ]; then
+    local key
+    key=$(skiff fleet show "$fleet" --json | json_field 'v.provisioningKey')
+    # What an installer's provisioning step leaves on the device: where the API is and how to join the fleet.
+    cat >"$device_dir/config.json" <<EOF
+{
+  "apiUrl": "$SKIFF_API_URL",
+  "fleet": "$fleet",
+  "provisioningKey": "$key",
+  "deviceType": "raspberrypi4-64",
+  "name": "demo-pi-1",
+  "dockerHost": "$device_docker_host"
+}
+EOF
+  fi
+  SKIFF_REPORT_INTERVAL_MS=1000 setsid node dist/supervisor/main.js --data-dir "$device_dir" \
+    >>"$device_dir/supervisor.log" 2>&1 </dev/null &
+  echo $! >"$device_dir/supervisor.pid"
+  say "device supervisor started (log: $device_dir/supervisor.log)"
+}
+
+wait_converged() {
+  local version=$1 deadline=$((SECONDS + ${SKIFF_DEMO_TIMEOUT:-300})) line
+  say "waiting for the device to run release $version"
+  while :; do
+    line=$(skiff devices --fleet "$fleet" --json 2>/dev/null |
+      json_field 'v.map(d=>[d.runningRelease,d.updateStatus,d.error].join("|")).join(" ")' || true)
+    case " $line " in *" $version|converged|"*) say "device runs release $version"; return 0 ;; esac
+    if [ $SECONDS -ge $deadline ]; then
+      skiff devices --fleet "$fleet" >&2 || true
+      tail -20 "$device_dir/supervisor.log" >&2
+      die "the device did not converge to release $version in time (supervisor log: $device_dir/supervisor.log)"
+    fi
+    sleep 2
+  done
+}
+
+start() {
+  bash scripts/env.sh up "$env"
+  local envjson="$root/env.json" registry dev device port
+  registry=$(json_field 'v.registry' <"$envjson")
+  dev=$(json_field 'v.devDockerHost' <"$envjson")
+  device=$(json_field 'v.deviceDockerHost' <"$envjson")
+  port=$(json_field 'v.apiPort' <"$envjson")
+
+  api_up "$port" "$registry"
+  if ! skiff fleet show "$fleet" >/dev/null 2>&1; then
+    skiff fleet create "$fleet" --device-type raspberrypi4-64 --poll-interval 5 >/dev/null
+    say "fleet $fleet created"
+  fi
+  device_up "$device"
+
+  say "pushing compose-templates/meter-fleet as a release of $fleet"
+  local version
+  version=$(skiff push compose-templates/meter-fleet --fleet "$fleet" --docker-host "$dev" --json | json_field 'v.version')
+  [ -n "$version" ] || die "push did not return a release version"
+  wait_converged "$version"
+
+  echo
+  echo "== Devices =="
+  skiff devices --fleet "$fleet"
+  echo
+  echo "== Containers on the device's engine =="
+  DOCKER_HOST="$device" docker ps --format 'table {{.Names}}\t{{.Status}}\t{{.Image}}' | cut -c1-150
+  cat <<EOF
+
+The local fleet runs. Try:
+  export SKIFF_API_URL=$SKIFF_API_URL SKIFF_API_TOKEN=\$(cat $api_dir/admin-token)
+  node dist/cli/main.js devices            # fleet status
+  node dist/cli/main.js releases $fleet    # releases; pin one with: node dist/cli/main.js pin $fleet VERSION
+  DOCKER_HOST=$device docker logs -f \$(DOCKER_HOST=$device docker ps -qf label=io.skiff.service=meter-reader)
+Logs: $api_dir/api.log, $device_dir/supervisor.log
+Stop everything: SKIFF_DEMO_ENV=$env bash scripts/demo.sh down   (make demo-stop for the default demo)
+EOF
+}
+
+down() {
+  stop_pid "$device_dir/supervisor.pid" 15
+  stop_pid "$api_dir/api.pid" 15
+  bash scripts/env.sh down "$env"
+}
+
+case "${1:-}" in
+  up) bash scripts/deps.sh; start ;;
+  start) start ;;
+  down) down ;;
+  *) die "usage: scripts/demo.sh up|start|down" ;;
+esac

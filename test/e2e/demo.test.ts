@@ -1,0 +1,108 @@
+// The README's demo flow, end to end, in its own environment ('e2e'): engines, registry and Redis started by
+// the project's scripts, registry-api and a device supervisor as real processes, the meter fleet pushed with the
+// CLI. Asserted from the device's engine and from the API, not from the script's own output.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import Docker from 'dockerode';
+import { paths, type DeviceSummary, type Release } from '../../protocol/api.js';
+import { repoRoot, type TestEnv } from '../support/env.js';
+
+const run = promisify(execFile);
+const ENV = 'e2e';
+const FLEET = 'meter-fleet';
+const SERVICES = ['logger', 'meter-reader', 'tunnel'];
+
+function dockerFor(host: string): Docker {
+  return new Docker({ socketPath: host.replace(/^unix:\/\//, '') });
+}
+
+async function demo(action: 'start' | 'down'): Promise<string> {
+  const { stdout } = await run('bash', [path.join(repoRoot, 'scripts', 'demo.sh'), action], {
+    cwd: repoRoot,
+    env: { ...process.env, SKIFF_DEMO_ENV: ENV },
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  return stdout;
+}
+
+describe('end to end: the local fleet demo', function () {
+  this.timeout(900_000);
+  let env: TestEnv;
+  let api: string;
+  let token: string;
+
+  async function get<T>(p: string): Promise<T> {
+    const res = await fetch(`${api}${p}`, { headers: { authorization: `Bearer ${token}` } });
+    assert.equal(res.status, 200, `GET ${p} answered ${res.status}: ${await res.clone().text()}`);
+    return (await res.json()) as T;
+  }
+
+  before(async function () {
+    // A fresh fleet: no API data or device identity left from an earlier run of this environment.
+    const root = path.join(repoRoot, '.skiff', ENV);
+    await demo('down');
+    await rm(path.join(root, 'api'), { recursive: true, force: true });
+    await rm(path.join(root, 'device'), { recursive: true, force: true });
+    const output = await demo('start');
+    assert.match(output, /The local fleet runs/);
+    env = JSON.parse(readFileSync(path.join(root, 'env.json'), 'utf8')) as TestEnv;
+    api = `http://127.0.0.1:${env.apiPort}`;
+    token = readFileSync(path.join(root, 'api', 'admin-token'), 'utf8').trim();
+  });
+
+  after(async function () {
+    await demo('down');
+  });
+
+  it('the API shows the device online, running the pushed release', async function () {
+    const releases = await get<Release[]>(paths.releases(FLEET));
+    const latest = releases[0];
+    assert.ok(latest, 'the fleet has a release');
+    assert.deepEqual([...latest.services].sort(), SERVICES);
+    const devices = await get<DeviceSummary[]>(`${paths.devices}?fleet=${FLEET}`);
+    assert.equal(devices.length, 1);
+    const [device] = devices;
+    assert.equal(device?.online, true);
+    assert.equal(device?.targetRelease, latest.version);
+    assert.equal(device?.runningRelease, latest.version);
+    assert.equal(device?.updateStatus, 'converged');
+  });
+
+  it("the device's engine runs each service from the release's image digest, labelled with the release", async function () {
+    const [latest] = await get<Release[]>(paths.releases(FLEET));
+    assert.ok(latest);
+    const docker = dockerFor(env.deviceDockerHost);
+    const containers = await docker.listContainers({ filters: { label: ['io.skiff.managed=true'] } });
+    const byService = new Map(containers.map((c) => [c.Labels['io.skiff.service'], c]));
+    assert.deepEqual([...byService.keys()].sort(), SERVICES);
+    for (const service of SERVICES) {
+      const info = await docker.getContainer(byService.get(service)!.Id).inspect();
+      assert.equal(info.State.Running, true, `${service} is running`);
+      assert.equal(info.Config.Image, latest.images[service], `${service} runs the release's digest`);
+      assert.equal(info.Config.Labels['io.skiff.release'], latest.id);
+      assert.equal(info.Config.Labels['io.skiff.fleet'], FLEET);
+    }
+    // The device pulled by digest from the registry: it never saw the build engine's tags.
+    const deviceImages = await docker.listImages();
+    const buildTags = deviceImages.flatMap((i) => i.RepoTags ?? []).filter((t) => t.includes(`/${FLEET}/`));
+    assert.deepEqual(buildTags, []);
+  });
+
+  it('the meter reader produces readings from simulated DSMR telegrams', async function () {
+    const docker = dockerFor(env.deviceDockerHost);
+    const [reader] = await docker.listContainers({ filters: { label: ['io.skiff.service=meter-reader'] } });
+    assert.ok(reader);
+    const deadline = Date.now() + 60_000;
+    let logs = '';
+    while (Date.now() < deadline) {
+      logs = (await docker.getContainer(reader.Id).logs({ stdout: true, stderr: true, tail: 200 })).toString('utf8');
+      if (/"msg":"reading"/.test(logs)) break;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    assert.match(logs, /"msg":"reading".*"deliveredTariff1Kwh":\d/);
+  });
+});

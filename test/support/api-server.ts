@@ -1,0 +1,151 @@
+// registry-api for real, inside the test process: the Koa app of registry-api/app.ts over a SQLite file in a temp
+// data dir, an admin token and a target signing key generated there as main.ts does, on 127.0.0.1 and a port the
+// OS picks. Administration goes through the real HTTP endpoints with the CLI's client. Every request that reaches
+// the server is recorded (method, path, status, ETag headers), so a test can see what went over the wire without
+// standing in for the API.
+import { once } from 'node:events';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { paths, type Fleet, type Release } from '../../protocol/api.js';
+import type { DeviceDetail } from '../../protocol/device-detail.js';
+import { TargetStateSchema, type TargetState } from '../../protocol/target-state.js';
+import { parse } from '../../protocol/validate.js';
+import { messageOf } from '../../lib/errors.js';
+import { createLogger } from '../../lib/logger.js';
+import { ApiClient } from '../../cli/api-client.js';
+import { adminTokenOf } from '../../registry-api/admin-token.js';
+import { signingKeyOf, type SigningKey } from '../../registry-api/signing-key.js';
+import { createApp } from '../../registry-api/app.js';
+import type { Store } from '../../registry-api/store/index.js';
+import { openSqliteStore } from '../../registry-api/store/sqlite.js';
+import { skiffVersion } from '../../registry-api/version.js';
+
+export interface ObservedRequest {
+  method: string;
+  /** The request target as sent (path and query). */
+  path: string;
+  status: number;
+  ifNoneMatch: string | null;
+  /** The ETag the answer carried. */
+  etag: string | null;
+}
+
+export interface ApiServerOptions {
+  /** host:port advertised in /v1/info. */
+  registry?: string | null;
+}
+
+export interface NewFleetOptions {
+  deviceType?: string;
+  pollIntervalSeconds?: number;
+}
+
+export interface NewReleaseOptions {
+  version?: string;
+  notes?: string;
+}
+
+export class ApiServer {
+  /** The admin's view, over HTTP like the CLI's. */
+  readonly admin: ApiClient;
+
+  private constructor(
+    readonly url: string,
+    readonly adminToken: string,
+    readonly dataDir: string,
+    /** The public key targets are signed with (base64 SPKI DER), as devices get it at registration. */
+    readonly signingKey: string,
+    /** Every request answered so far, oldest first. */
+    readonly requests: readonly ObservedRequest[],
+    private readonly server: Server,
+    private readonly store: Store,
+    private readonly signer: SigningKey,
+  ) {
+    this.admin = new ApiClient({ baseUrl: url, token: adminToken });
+  }
+
+  static async start(options: ApiServerOptions = {}): Promise<ApiServer> {
+    const dataDir = await mkdtemp(path.join(tmpdir(), 'skiff-api-'));
+    const store = openSqliteStore(path.join(dataDir, 'skiff.db'));
+    const { token } = adminTokenOf(dataDir, null);
+    const logger = createLogger('registry-api', { test: true });
+    // Per-request info lines would drown the test's output; SKIFF_LOG_LEVEL=debug brings them back.
+    logger.level = process.env.SKIFF_LOG_LEVEL ?? 'warn';
+    const signingKey = signingKeyOf(dataDir, null);
+    const app = createApp({ store, adminToken: token, registry: options.registry ?? null, version: skiffVersion(), signingKey, logger });
+    const handle = app.callback();
+    const requests: ObservedRequest[] = [];
+    const server = createServer((req, res) => {
+      res.on('finish', () => {
+        const etag = res.getHeader('etag');
+        requests.push({
+          method: req.method ?? '',
+          path: req.url ?? '',
+          status: res.statusCode,
+          ifNoneMatch: req.headers['if-none-match'] ?? null,
+          etag: typeof etag === 'string' ? etag : null,
+        });
+      });
+      void handle(req, res);
+    });
+    try {
+      server.listen(0, '127.0.0.1');
+      await once(server, 'listening');
+    } catch (err) {
+      await store.close();
+      await rm(dataDir, { recursive: true, force: true });
+      throw new Error(`registry-api could not listen on 127.0.0.1: ${messageOf(err)}`, { cause: err });
+    }
+    const { port } = server.address() as AddressInfo;
+    return new ApiServer(`http://127.0.0.1:${port}`, token, dataDir, signingKey.publicKey, requests, server, store, signingKey);
+  }
+
+  async stop(): Promise<void> {
+    // Supervisors keep connections alive between polls; close() alone would wait for them.
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve, reject) => this.server.close((err) => (err ? reject(err) : resolve())));
+    await this.store.close();
+    await rm(this.dataDir, { recursive: true, force: true });
+  }
+
+  async createFleet(name: string, options: NewFleetOptions = {}): Promise<Fleet> {
+    return this.admin.createFleet({
+      name,
+      deviceType: options.deviceType ?? 'raspberrypi4-64',
+      ...(options.pollIntervalSeconds === undefined ? {} : { pollIntervalSeconds: options.pollIntervalSeconds }),
+    });
+  }
+
+  /** Pushes a release the way the CLI does: the compose text and, per service, the digest reference it runs. */
+  async createRelease(fleet: string, compose: string, images: Record<string, string>, options: NewReleaseOptions = {}): Promise<Release> {
+    return this.admin.createRelease(fleet, { compose, images, ...options });
+  }
+
+  async device(uuid: string): Promise<DeviceDetail> {
+    return this.admin.getDevice(uuid);
+  }
+
+  /** The target the API serves the device, fetched with the device's own key as the device would. */
+  async deviceTarget(uuid: string, deviceKey: string): Promise<TargetState> {
+    const response = await fetch(`${this.url}${paths.target(uuid)}`, { headers: { authorization: `Bearer ${deviceKey}` } });
+    const text = await response.text();
+    if (response.status !== 200) throw new Error(`GET ${paths.target(uuid)} answered ${response.status}: ${text}`);
+    return parse(TargetStateSchema, JSON.parse(text), `the target of device ${uuid}`);
+  }
+
+  /**
+   * The Skiff-Signature this API would send with `target`: for tests of what a device does with a target the API
+   * signed but should never have served.
+   */
+  signAsApi(target: TargetState): string {
+    return this.signer.sign(target);
+  }
+
+  /** The recorded requests with this method and path (e.g. paths.target(uuid)), oldest first. */
+  requestsTo(method: string, requestPath: string): ObservedRequest[] {
+    return this.requests.filter((r) => r.method === method && r.path === requestPath);
+  }
+}
