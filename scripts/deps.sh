@@ -10,10 +10,12 @@ major=$(node -p 'process.versions.node.split(".")[0]')
 
 need_packages docker.io docker-registry redis-server busybox-static iproute2 curl openssh-client autossh
 
-# npm ci only when the lock file changed since the last install: it takes a minute (better-sqlite3 builds).
+# Install only when the lock file changed since the last install: it takes minutes (better-sqlite3 builds from
+# source). `npm install`, not `npm ci`: npm 11 here records no entries for other platforms' optional binaries
+# (msgpackr-extract), and `npm ci` refuses such a lock file as out of sync.
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  say "installing npm packages (npm ci)"
-  npm ci --no-audit --no-fund --loglevel=error
+  say "installing npm packages"
+  npm install --no-audit --no-fund --loglevel=error
 fi
 say "compiling TypeScript"
 rm -rf dist  # a deleted source must not leave its compiled test behind
