@@ -18,8 +18,10 @@ fi
 npx mocha "$@" 2>&1 | tee "$out"
 status=${PIPESTATUS[0]}
 set -e
-passed=$(grep -Eo '^ +[0-9]+ passing' "$out" | grep -Eo '[0-9]+' | tail -1)
-failed=$(grep -Eo '^ +[0-9]+ failing' "$out" | grep -Eo '[0-9]+' | tail -1)
+# Mocha colours its summary; strip escape codes before reading the counts.
+counts=$(sed 's/\x1b\[[0-9;]*m//g' "$out")
+passed=$(grep -Eo '^ *[0-9]+ passing' <<<"$counts" | grep -Eo '[0-9]+' | tail -1 || true)
+failed=$(grep -Eo '^ *[0-9]+ failing' <<<"$counts" | grep -Eo '[0-9]+' | tail -1 || true)
 rm -f "$out"
 echo "${passed:-0} passed, ${failed:-0} failed"
 [ "${passed:-0}" -gt 0 ] || { say "no test ran"; exit 1; }
