@@ -24,7 +24,10 @@ const CONVERGE_TIMEOUT_MS = 60_000;
 
 export interface MemoryOptions {
   soakMinutes: number;
-  /** Quiet time after convergence before sampling: start-up garbage is collected, timers settle. */
+  /**
+   * Quiet time after convergence before sampling. V8's memory reducer shrinks the heap some 15-20 s after the
+   * allocation rate drops (seen here: 93 -> 75 MB at 20 s); sampling before that measures start-up garbage.
+   */
   settleMs: number;
   samples: number;
   progress: (line: string) => void;
@@ -38,7 +41,8 @@ export interface Retained extends Pick<GcReport, 'heapUsed' | 'external'> {
 export interface MemoryFigures {
   bareRssBytes: number;
   supervisorRssBytes: number;
-  /** The soaking supervisor right after a full GC, before the soak and after it. */
+  /** The soaking supervisor right after a full GC: just converged, warmed up (soak start), and after the soak. */
+  soakCold: Retained;
   soakStart: Retained;
   soakEnd: Retained;
   soakReleases: number;
@@ -48,7 +52,7 @@ export interface MemoryFigures {
 /** A supervisor process of a new device in `fleet`, with what it needs to find out how it is doing. */
 class Device {
   private constructor(
-    readonly process: SupervisorProcess,
+    readonly supervisor: SupervisorProcess,
     readonly dataDir: string,
     private readonly api: ApiServer,
     private readonly docker: Docker,
@@ -62,18 +66,18 @@ class Device {
       deviceType: fleet.deviceType,
       dockerHost: env.deviceDockerHost,
     });
-    const process = new SupervisorProcess(dataDir, {
+    const supervisor = new SupervisorProcess(dataDir, {
       // What a device runs at: per-step info lines are part of the cost.
       SKIFF_LOG_LEVEL: 'info',
       SKIFF_REPORT_INTERVAL_MS: '1000',
       // Lets the bench ask for a full GC before a growth sample; the supervisor's code is unchanged.
       NODE_OPTIONS: `--expose-gc --import=${GC_PRELOAD}`,
     });
-    return new Device(process, dataDir, api, docker);
+    return new Device(supervisor, dataDir, api, docker);
   }
 
   get pid(): number {
-    const pid = this.process.child.pid;
+    const pid = this.supervisor.child.pid;
     if (pid === undefined) throw new Error('the supervisor process did not start');
     return pid;
   }
@@ -94,13 +98,13 @@ class Device {
         return runsExactly(this.docker, await this.api.deviceTarget(id.uuid, id.deviceKey));
       });
     } catch (err) {
-      throw new Error(`${String(err)}\nlast supervisor log lines:\n${this.process.logText().split('\n').slice(-15).join('\n')}`, { cause: err });
+      throw new Error(`${String(err)}\nlast supervisor log lines:\n${this.supervisor.logText().split('\n').slice(-15).join('\n')}`, { cause: err });
     }
   }
 
   /** After a full GC: the RSS the process retains, and the process's own breakdown of it. */
   async retained(samples: number): Promise<Retained> {
-    const reports = (): GcReport[] => this.process.logs().flatMap((l) => gcReportOf(l) ?? []);
+    const reports = (): GcReport[] => this.supervisor.logs().flatMap((l) => gcReportOf(l) ?? []);
     const before = reports().length;
     process.kill(this.pid, 'SIGUSR2');
     await sleep(2_000);
@@ -112,7 +116,7 @@ class Device {
   }
 
   async stop(): Promise<void> {
-    await this.process.stop('SIGTERM');
+    await this.supervisor.stop('SIGTERM');
     await rm(this.dataDir, { recursive: true, force: true });
   }
 }
@@ -121,7 +125,8 @@ async function push(api: ApiServer, fleet: Fleet, release: Release, version: str
   return (await api.createRelease(fleet.name, release.compose, release.images, { version })).version;
 }
 
-async function idleFigures(api: ApiServer, docker: Docker, env: TestEnv, images: FixtureImages, options: MemoryOptions) {
+async function idleFigures(api: ApiServer, docker: Docker, env: TestEnv, images: FixtureImages, options: MemoryOptions)
+  : Promise<{ bareRss: number; supervisorRss: number }> {
   const fleet = await api.createFleet('bench-idle');
   const version = await push(api, fleet, fixtureRelease(images, images.meter), 'idle-1');
   const bare = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1e9)'], { stdio: 'ignore' });
@@ -130,7 +135,7 @@ async function idleFigures(api: ApiServer, docker: Docker, env: TestEnv, images:
     await device.converged(version);
     options.progress(`idle device converged release ${version}; settling ${options.settleMs / 1000} s`);
     await sleep(options.settleMs);
-    const [bareRss = 0, supervisorRss = 0] = await medianRss([bare.pid ?? 0, device.pid], options.samples, 1_000);
+    const [bareRss = 0, supervisorRss = 0] = await medianRss([bare.pid ?? 0, device.pid], options.samples, 2_000);
     return { bareRss, supervisorRss };
   } finally {
     bare.kill('SIGKILL');
@@ -138,37 +143,56 @@ async function idleFigures(api: ApiServer, docker: Docker, env: TestEnv, images:
   }
 }
 
-async function soakFigures(api: ApiServer, docker: Docker, env: TestEnv, images: FixtureImages, options: MemoryOptions) {
+/** Pushes releases until `until`, each replacing the meter (a new image or a new environment, alternately). */
+async function pushReleases(device: Device, api: ApiServer, fleet: Fleet, images: FixtureImages, from: number, until: number,
+  progress: (line: string) => void): Promise<number> {
+  let releases = from;
+  let nextLine = Date.now() + 60_000;
+  while (Date.now() < until) {
+    releases++;
+    const meter = releases % 2 === 1 ? images.meterNext : images.meter;
+    await device.converged(await push(api, fleet, fixtureRelease(images, meter, releases), `soak-${releases}`));
+    if (Date.now() >= nextLine) {
+      nextLine += 60_000;
+      progress(`soak: ${releases} releases, RSS ${mb(await rssBytes(device.pid))} MB`);
+    }
+  }
+  return releases;
+}
+
+interface SoakFigures {
+  cold: Retained;
+  start: Retained;
+  end: Retained;
+  releases: number;
+  seconds: number;
+}
+
+async function soakFigures(api: ApiServer, docker: Docker, env: TestEnv, images: FixtureImages, options: MemoryOptions): Promise<SoakFigures> {
   const fleet = await api.createFleet('bench-soak', { pollIntervalSeconds: 1 });
   const first = await push(api, fleet, fixtureRelease(images, images.meter), 'soak-0');
   const device = await Device.start(api, docker, env, fleet);
   try {
     await device.converged(first);
     await sleep(options.settleMs);
+    const cold = await device.retained(options.samples);
+    // Growth is measured from a warm process: JIT code, feedback vectors and bounded buffers (e.g. Node's 250
+    // resource timing entries of fetch) fill in the first minutes and then stay; that is not a leak.
+    const warmUpMs = Math.max(60_000, options.soakMinutes * 6_000);
+    options.progress(`soak: warming up for ${warmUpMs / 60_000} min, then pushing releases for ${options.soakMinutes} min`);
+    const warmed = await pushReleases(device, api, fleet, images, 0, Date.now() + warmUpMs, options.progress);
     const start = await device.retained(options.samples);
-    options.progress(`soak: pushing releases for ${options.soakMinutes} min`);
     const started = Date.now();
-    const deadline = started + options.soakMinutes * 60_000;
-    let releases = 0;
-    let nextLine = started + 60_000;
-    while (Date.now() < deadline) {
-      releases++;
-      // Every release replaces the meter: a new image or a new environment, alternately.
-      const meter = releases % 2 === 1 ? images.meterNext : images.meter;
-      await device.converged(await push(api, fleet, fixtureRelease(images, meter, releases), `soak-${releases}`));
-      if (Date.now() >= nextLine) {
-        nextLine += 60_000;
-        options.progress(`soak: ${releases} releases in ${Math.round((Date.now() - started) / 1000)} s, RSS ${mb(await rssBytes(device.pid))} MB`);
-      }
-    }
+    let releases = await pushReleases(device, api, fleet, images, warmed, started + options.soakMinutes * 60_000, options.progress);
     const seconds = (Date.now() - started) / 1000;
-    // Back to the first release's definition, so both samples are taken running the same containers.
+    // Back to the first release's definition, so every sample is taken running the same containers.
     releases++;
     await device.converged(await push(api, fleet, fixtureRelease(images, images.meter), `soak-${releases}`));
-    options.progress(`soak done: ${releases} releases in ${Math.round(seconds)} s; settling ${options.settleMs / 1000} s`);
+    options.progress(`soak done: ${releases - warmed} releases in ${Math.round(seconds)} s after ${warmed} to warm up; `
+      + `settling ${options.settleMs / 1000} s`);
     await sleep(options.settleMs);
     const end = await device.retained(options.samples);
-    return { start, end, releases, seconds };
+    return { cold, start, end, releases: releases - warmed, seconds };
   } finally {
     await device.stop();
   }
@@ -184,6 +208,7 @@ export async function measureMemory(env: TestEnv, docker: Docker, images: Fixtur
     return {
       bareRssBytes: idle.bareRss,
       supervisorRssBytes: idle.supervisorRss,
+      soakCold: soak.cold,
       soakStart: soak.start,
       soakEnd: soak.end,
       soakReleases: soak.releases,

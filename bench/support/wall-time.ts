@@ -23,8 +23,18 @@ export interface Timing {
 }
 
 export interface WallTimeFigures {
+  /** Kept runs, in round order: index i of every method is the same round. */
   runs: Record<Method, Timing[]>;
   medians: Record<Method, Timing>;
+}
+
+/**
+ * Median over rounds of method/baseline within the round: a slow phase of the machine that spans a round cancels
+ * out. Shown beside the ratio of medians as a check on noise.
+ */
+export function pairedRatio(figures: WallTimeFigures, method: Method, baseline: Method, of: keyof Timing): number {
+  const base = figures.runs[baseline];
+  return median(figures.runs[method].map((t, i) => t[of] / (base[i]?.[of] ?? Number.NaN)));
 }
 
 export interface WallTimeOptions {
@@ -74,8 +84,8 @@ async function composeRun(options: WallTimeOptions): Promise<Timing> {
   }
 }
 
-async function skiffRun(options: WallTimeOptions, engine = new DockerEngine(options.docker, options.log)): Promise<Timing> {
-  const reconciler = new TimedReconciler(engine, options.log);
+async function skiffRun(options: WallTimeOptions): Promise<Timing> {
+  const reconciler = new TimedReconciler(new DockerEngine(options.docker, options.log), options.log);
   const upMs = await reconciler.converge(options.first);
   await sleep(SETTLE_BEFORE_UPDATE_MS);
   const updateMs = await reconciler.converge(options.next);
