@@ -80,13 +80,31 @@ export const UpdateWindowSchema = Type.Object({
   durationMinutes: Type.Integer({ minimum: 1, maximum: 1440 }),
   /** IANA timezone name, e.g. Europe/Amsterdam. */
   timezone: Type.String({ minLength: 1 }),
+  /** True: download whenever the link is up, apply only inside the window. Absent: both only inside it. */
+  downloadOutsideWindow: Type.Optional(Type.Boolean()),
 }, { additionalProperties: false });
 export type UpdateWindow = Static<typeof UpdateWindowSchema>;
+
+/** A different cap for part of the day, e.g. full speed at night. Times are local to `timezone`. */
+export const BandwidthPeriodSchema = Type.Object({
+  from: Type.String({ pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$' }),
+  to: Type.String({ pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$' }),
+  timezone: Type.String({ minLength: 1 }),
+  /** Null: no cap during the period. */
+  bytesPerSecond: Type.Union([Type.Integer({ minimum: 1 }), Type.Null()]),
+}, { additionalProperties: false });
+export type BandwidthPeriod = Static<typeof BandwidthPeriodSchema>;
 
 export const DeviceConfigSchema = Type.Object({
   pollIntervalSeconds: Type.Integer({ minimum: 1, maximum: 86400 }),
   updateWindow: Type.Union([UpdateWindowSchema, Type.Null()]),
   bandwidthCapBytesPerSecond: Type.Union([Type.Integer({ minimum: 1 }), Type.Null()]),
+  /** Periods that override the cap; the first that contains the current time wins. */
+  bandwidthSchedule: Type.Optional(Type.Array(BandwidthPeriodSchema)),
+  /** An operator's "update now": until this instant the update window is ignored. */
+  forceUpdateUntil: Type.Optional(Type.Union([Type.String({ format: 'date-time' }), Type.Null()])),
+  /** An operator's override: update locks held by services are ignored. */
+  overrideLocks: Type.Optional(Type.Boolean()),
   /** Config vars (fleet, overridden by device); injected into every service's environment. */
   env: StringMap,
 }, { additionalProperties: false });

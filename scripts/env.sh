@@ -3,7 +3,7 @@
 # device's engine), the distribution registry and Redis, each on its own socket, port and directory under
 # .skiff/ENV. Idempotent both ways. Nothing system-wide is used or touched.
 #
-#   bash scripts/env.sh up ENV       # ENV: demo | test | e2e
+#   bash scripts/env.sh up ENV       # ENV: demo | test | e2e | h1..h8 (one per parallel developer or helper)
 #   bash scripts/env.sh down ENV
 #   bash scripts/env.sh status ENV
 set -euo pipefail
@@ -12,7 +12,8 @@ source "$(dirname "$0")/lib.sh"
 cmd=${1:-}; env=${2:-}
 case "$env" in
   demo) idx=1 ;; test) idx=2 ;; e2e) idx=3 ;;
-  *) die "usage: scripts/env.sh up|down|status demo|test|e2e" ;;
+  h[1-8]) idx=$((3 + ${env#h})) ;;
+  *) die "usage: scripts/env.sh up|down|status demo|test|e2e|h1..h8" ;;
 esac
 
 root="$SKIFF_REPO/.skiff/$env"
@@ -110,8 +111,10 @@ case "$cmd" in
     [ "$(id -u)" -eq 0 ] || die "the private engines need root (dockerd, bridges, iptables); run as root"
     need_packages docker.io docker-registry redis-server busybox-static iproute2 curl openssh-client autossh
     mkdir -p "$root"
-    engine_up dev "sk-$env-dev" "10.24$idx.0.1/24" "10.24$idx.16.0/20"
-    engine_up device "sk-$env-dvc" "10.24$idx.1.1/24" "10.24$idx.32.0/20"
+    # One /16 per environment (10.231 to 10.241), clear of the 172.17/16 and 192.168/16 a LAN tends to use.
+    net="10.$((230 + idx))"
+    engine_up dev "sk-$env-dev" "$net.0.1/24" "$net.16.0/20"
+    engine_up device "sk-$env-dvc" "$net.1.1/24" "$net.32.0/20"
     registry_up
     redis_up
     write_env_json
@@ -136,5 +139,5 @@ case "$cmd" in
     if redis-cli -p "$redis_port" ping >/dev/null 2>&1; then s=up; else s=down; fi
     printf 'redis          %-5s 127.0.0.1:%s\n' "$s" "$redis_port"
     ;;
-  *) die "usage: scripts/env.sh up|down|status demo|test|e2e" ;;
+  *) die "usage: scripts/env.sh up|down|status demo|test|e2e|h1..h8" ;;
 esac
