@@ -10,7 +10,9 @@ import {
   PinRequestSchema,
   ProblemSchema,
   ReleaseSchema,
+  UpdateDeviceRequestSchema,
   paths,
+  type UpdateDeviceRequest,
   type CreateFleetRequest,
   type CreateReleaseRequest,
   type DeviceSummary,
@@ -33,6 +35,11 @@ import {
   type User,
 } from '../protocol/access.js';
 import { DeviceDetailSchema, type DeviceDetail } from '../protocol/device-detail.js';
+import { PreauthorizeRequestSchema, type PreauthorizeRequest } from '../protocol/device-auth.js';
+import {
+  ConfigVarsSchema, DeviceConfigViewSchema, DeviceSettingsChangeSchema, FleetSettingsChangeSchema, configPaths,
+  type ConfigVars, type DeviceConfigView, type DeviceSettingsChange, type FleetSettingsChange,
+} from '../protocol/fleet-config.js';
 import { check, parse } from '../protocol/validate.js';
 
 /** The API answered with an RFC 9457 problem. */
@@ -145,8 +152,10 @@ export class ApiClient {
     return this.call('POST', paths.trackLatest(fleet), FleetSchema, {});
   }
 
-  async listDevices(fleet?: string): Promise<DeviceSummary[]> {
-    const query = fleet === undefined ? '' : `?fleet=${encodeURIComponent(fleet)}`;
+  /** `status`: only devices in this admission status (pending, preauthorized, accepted, rejected). */
+  async listDevices(fleet?: string, status?: string): Promise<DeviceSummary[]> {
+    const params = new URLSearchParams({ ...(fleet === undefined ? {} : { fleet }), ...(status === undefined ? {} : { status }) }).toString();
+    const query = params === '' ? '' : `?${params}`;
     return this.call('GET', `${paths.devices}${query}`, DeviceListSchema);
   }
 
@@ -170,6 +179,22 @@ export class ApiClient {
 
   async acceptDevice(uuid: string): Promise<DeviceDetail> {
     return this.call('POST', paths.deviceAccept(uuid), DeviceDetailSchema, {});
+  }
+
+  async rejectDevice(uuid: string): Promise<DeviceDetail> {
+    return this.call('POST', paths.deviceReject(uuid), DeviceDetailSchema, {});
+  }
+
+  /** Name, note (null clears it) or tags (replacing them). */
+  async updateDevice(uuid: string, change: UpdateDeviceRequest): Promise<DeviceDetail> {
+    const body = parse(UpdateDeviceRequestSchema, change, 'the device change');
+    return this.call('PATCH', paths.device(uuid), DeviceDetailSchema, body);
+  }
+
+  /** Admits a device's public key before it calls: it is accepted on first contact. */
+  async preauthorizeDevice(request: PreauthorizeRequest): Promise<DeviceDetail> {
+    const body = parse(PreauthorizeRequestSchema, request, 'the pre-authorization');
+    return this.call('POST', paths.devices, DeviceDetailSchema, body);
   }
 
   async me(): Promise<User> {
@@ -204,6 +229,54 @@ export class ApiClient {
     for (const [key, value] of Object.entries(filter)) if (value !== undefined) query.set(key, String(value));
     const text = query.toString();
     return this.call('GET', text === '' ? paths.audit : `${paths.audit}?${text}`, AuditListSchema);
+  }
+
+  /** `release` is a release id or version; the answer has its image verification. */
+  async getRelease(fleet: string, release: string): Promise<Release> {
+    return this.call('GET', paths.release(fleet, release), ReleaseSchema);
+  }
+
+  async updateFleet(fleet: string, change: FleetSettingsChange): Promise<Fleet> {
+    const body = parse(FleetSettingsChangeSchema, change, 'the fleet change');
+    return this.call('PATCH', paths.fleet(fleet), FleetSchema, body);
+  }
+
+  /** Devices of the fleet ignore their update window for `minutes` (the API's default when absent). */
+  async fleetUpdateNow(fleet: string, minutes?: number): Promise<Fleet> {
+    return this.call('POST', configPaths.fleetUpdateNow(fleet), FleetSchema, minutes === undefined ? {} : { minutes });
+  }
+
+  async fleetVars(fleet: string): Promise<ConfigVars> {
+    return this.call('GET', configPaths.fleetVars(fleet), ConfigVarsSchema);
+  }
+
+  async setFleetVar(fleet: string, name: string, value: string): Promise<ConfigVars> {
+    return this.call('PUT', configPaths.fleetVar(fleet, name), ConfigVarsSchema, { value });
+  }
+
+  async unsetFleetVar(fleet: string, name: string): Promise<ConfigVars> {
+    return this.call('DELETE', configPaths.fleetVar(fleet, name), ConfigVarsSchema);
+  }
+
+  async deviceConfig(uuid: string): Promise<DeviceConfigView> {
+    return this.call('GET', configPaths.device(uuid), DeviceConfigViewSchema);
+  }
+
+  async updateDeviceConfig(uuid: string, change: DeviceSettingsChange): Promise<DeviceConfigView> {
+    const body = parse(DeviceSettingsChangeSchema, change, 'the device settings change');
+    return this.call('PATCH', configPaths.device(uuid), DeviceConfigViewSchema, body);
+  }
+
+  async deviceUpdateNow(uuid: string, minutes?: number): Promise<DeviceConfigView> {
+    return this.call('POST', configPaths.deviceUpdateNow(uuid), DeviceConfigViewSchema, minutes === undefined ? {} : { minutes });
+  }
+
+  async setDeviceVar(uuid: string, name: string, value: string): Promise<DeviceConfigView> {
+    return this.call('PUT', configPaths.deviceVar(uuid, name), DeviceConfigViewSchema, { value });
+  }
+
+  async unsetDeviceVar(uuid: string, name: string): Promise<DeviceConfigView> {
+    return this.call('DELETE', configPaths.deviceVar(uuid, name), DeviceConfigViewSchema);
   }
 
   private async call<T extends TSchema>(method: string, path: string, schema: T, body?: unknown): Promise<Static<T>> {

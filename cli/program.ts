@@ -1,6 +1,8 @@
 // The `skiff` command tree. Global --api/--token are read by every command through session.ts.
 import { Command } from 'commander';
 import { registerAudit } from './commands/audit.js';
+import { registerConfig } from './commands/config.js';
+import { registerDeviceConfig } from './commands/device-config.js';
 import { registerDeviceAdmin } from './commands/device-admin.js';
 import { registerDevices } from './commands/devices.js';
 import { registerFleets } from './commands/fleets.js';
@@ -23,6 +25,8 @@ export function buildProgram(io: Io): Command {
   registerReleases(program, io);
   registerDevices(program, io);
   registerDeviceAdmin(program, io);
+  registerDeviceConfig(program, io);
+  registerConfig(program, io);
   registerUsers(program, io);
   registerTokens(program, io);
   registerAudit(program, io);

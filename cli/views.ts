@@ -35,25 +35,58 @@ export function fleetDetail(fleet: Fleet): string {
 
 export function releasesTable(releases: Release[], now: Date = new Date()): string {
   return renderTable(
-    ['ID', 'VERSION', 'STATUS', 'CREATED', 'SERVICES'],
+    ['ID', 'VERSION', 'STATUS', 'PUSHED BY', 'CREATED', 'SERVICES'],
     releases.map((r) => [
       r.id,
       r.version,
-      r.status,
+      r.status === 'failed' && r.verification?.failure ? `failed (${r.verification.failure.service})` : r.status,
+      r.pushedBy ?? null,
       `${utcTime(r.createdAt)} (${relativeTime(r.createdAt, now)})`,
       r.services.join(', '),
     ]),
   );
 }
 
+/** One release with its verification: what a failed one is missing, and where. */
+export function releaseDetail(release: Release, now: Date = new Date()): string {
+  const verification = release.verification;
+  const verified = verification === undefined || verification === null
+    ? (release.status === 'pending' ? 'in progress' : null)
+    : verification.failure === null
+      ? `every image found (${utcTime(verification.checkedAt)})`
+      : `failed at ${utcTime(verification.checkedAt)}: service ${verification.failure.service}, image ${verification.failure.image}: ${verification.failure.reason}`;
+  return renderFields([
+    ['ID', release.id],
+    ['Fleet', release.fleet],
+    ['Version', release.version],
+    ['Status', release.status],
+    ['Verification', verified],
+    ['Pushed by', release.pushedBy ?? null],
+    ['Created', `${utcTime(release.createdAt)} (${relativeTime(release.createdAt, now)})`],
+    ['Notes', release.notes],
+  ]) + '\n' + renderTable(['SERVICE', 'IMAGE'], Object.entries(release.images).map(([service, image]) => [service, image]));
+}
+
+/** online/offline for an admitted device; otherwise where its admission stands (pending, revoked...). */
+export function deviceStatusText(d: DeviceSummary): string {
+  if (d.revokedAt) return 'revoked';
+  if (d.authStatus !== undefined && d.authStatus !== 'accepted') return d.authStatus;
+  return d.online ? 'online' : 'offline';
+}
+
+/** The id people use: the short id of the label, or (from an older API) the start of the uuid. */
+export function deviceId(d: Pick<DeviceSummary, 'uuid' | 'shortId'>): string {
+  return d.shortId ?? shortUuid(d.uuid);
+}
+
 export function devicesTable(devices: DeviceSummary[], now: Date = new Date()): string {
   return renderTable(
-    ['UUID', 'NAME', 'FLEET', 'STATUS', 'TARGET', 'RUNNING', 'UPDATE', 'LAST SEEN', 'ERROR'],
+    ['ID', 'NAME', 'FLEET', 'STATUS', 'TARGET', 'RUNNING', 'UPDATE', 'LAST SEEN', 'ERROR'],
     devices.map((d) => [
-      shortUuid(d.uuid),
+      deviceId(d),
       d.name,
       d.fleet,
-      d.online ? 'online' : 'offline',
+      deviceStatusText(d),
       d.targetRelease,
       d.runningRelease,
       d.updateStatus,
@@ -74,10 +107,14 @@ export function deviceDetail(device: DeviceDetail, now: Date = new Date()): stri
   const lastSeen = device.lastSeen === null ? 'never' : `${utcTime(device.lastSeen)} (${relativeTime(device.lastSeen, now)})`;
   let text = renderFields([
     ['UUID', device.uuid],
+    ['Short id', device.shortId ?? null],
     ['Name', device.name],
     ['Fleet', device.fleet],
     ['Device type', device.deviceType],
-    ['Status', device.online ? 'online' : 'offline'],
+    ['Status', deviceStatusText(device)],
+    ['Tags', device.tags === undefined || device.tags.length === 0 ? null : device.tags.join(', ')],
+    ['Note', device.note ?? null],
+    ['Pinned release', device.pinnedRelease ?? null],
     ['Last seen', lastSeen],
     ['Target release', device.targetRelease],
     ['Running release', device.runningRelease],

@@ -1,12 +1,17 @@
 // The HTTP contract between registry-api and its clients (supervisor, cli): paths, bodies, answers.
-// Auth: devices send `Authorization: Bearer <deviceKey>`; people and scripts send `Authorization: Bearer <apiToken>`.
+// Auth: devices send `Authorization: Bearer <device token>` (protocol/device-auth.ts says how they get one); people
+// and scripts send `Authorization: Bearer <apiToken>`.
 import { Type, type Static } from '@sinclair/typebox';
+import { FleetSettingsSchema } from './fleet-config.js';
 
 const Name = Type.String({ minLength: 1, maxLength: 64, pattern: '^[a-z0-9][a-z0-9-]*$' });
 
 export const paths = {
   info: '/v1/info',
-  register: '/v1/device/register',
+  /** A device asks for a token, signed with its own key: protocol/device-auth.ts. */
+  deviceAuth: '/v1/device/auth',
+  /** A device replaces its key pair: signed by the old key and the new one (protocol/device-auth.ts). */
+  rotateKey: (uuid: string) => `/v1/device/${encodeURIComponent(uuid)}/rotate-key`,
   /** 200 answers are signed: Skiff-Signature header, see protocol/signature.ts. */
   target: (uuid: string) => `/v1/device/${encodeURIComponent(uuid)}/target`,
   state: (uuid: string) => `/v1/device/${encodeURIComponent(uuid)}/state`,
@@ -14,16 +19,24 @@ export const paths = {
   fleet: (fleet: string) => `/v1/fleets/${encodeURIComponent(fleet)}`,
   releases: (fleet: string) => `/v1/fleets/${encodeURIComponent(fleet)}/releases`,
   pin: (fleet: string) => `/v1/fleets/${encodeURIComponent(fleet)}/pin`,
+  /** One release by id or version, with its verification result. */
+  release: (fleet: string, release: string) => `/v1/fleets/${encodeURIComponent(fleet)}/releases/${encodeURIComponent(release)}`,
+  /** Prometheus text format; an admin's API token or SKIFF_METRICS_TOKEN. */
+  metrics: '/metrics',
   trackLatest: (fleet: string) => `/v1/fleets/${encodeURIComponent(fleet)}/track-latest`,
+  /** GET lists (query: fleet, status); POST pre-authorizes a device's public key (protocol/device-auth.ts). */
   devices: '/v1/devices',
+  /** Every /v1/devices/{id} route takes the uuid or the device's short id. */
   device: (uuid: string) => `/v1/devices/${encodeURIComponent(uuid)}`,
   /** One device on one release whatever its fleet's policy says; track-fleet undoes it. */
   devicePin: (uuid: string) => `/v1/devices/${encodeURIComponent(uuid)}/pin`,
   deviceTrackFleet: (uuid: string) => `/v1/devices/${encodeURIComponent(uuid)}/track-fleet`,
-  /** The device's key stops working at once and it cannot register again until accepted. */
+  /** The device's tokens stop working at once and it cannot authenticate until accepted again. */
   deviceRevoke: (uuid: string) => `/v1/devices/${encodeURIComponent(uuid)}/revoke`,
-  /** Lets a revoked device register again (for a new key); its old key stays dead. */
+  /** Admits a pending device, or takes a rejected or revoked one back (with the public key it has). */
   deviceAccept: (uuid: string) => `/v1/devices/${encodeURIComponent(uuid)}/accept`,
+  /** Refuses a pending device: its key is answered 403 until an operator accepts it. */
+  deviceReject: (uuid: string) => `/v1/devices/${encodeURIComponent(uuid)}/reject`,
   /** The caller's own user (protocol/access.ts). */
   me: '/v1/me',
   users: '/v1/users',
@@ -46,26 +59,6 @@ export const InfoSchema = Type.Object({
 });
 export type Info = Static<typeof InfoSchema>;
 
-export const RegisterRequestSchema = Type.Object({
-  fleet: Name,
-  provisioningKey: Type.String({ minLength: 16 }),
-  /** Chosen by the device so a retried registration is idempotent. */
-  uuid: Type.String({ minLength: 8, maxLength: 64, pattern: '^[a-zA-Z0-9-]+$' }),
-  name: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
-  deviceType: Type.String({ minLength: 1, maxLength: 64 }),
-}, { additionalProperties: false });
-export type RegisterRequest = Static<typeof RegisterRequestSchema>;
-
-export const RegisterResponseSchema = Type.Object({
-  uuid: Type.String(),
-  name: Type.String(),
-  fleet: Type.String(),
-  deviceKey: Type.String(),
-  /** The Ed25519 public key the device verifies its target states with: base64 of its SPKI DER. */
-  signingKey: Type.String(),
-});
-export type RegisterResponse = Static<typeof RegisterResponseSchema>;
-
 export const ReleasePolicySchema = Type.Union([
   Type.Object({ mode: Type.Literal('latest') }),
   Type.Object({ mode: Type.Literal('pinned'), releaseId: Type.String() }),
@@ -83,13 +76,15 @@ export const FleetSchema = Type.Object({
   name: Type.String(),
   deviceType: Type.String(),
   /**
-   * What devices register with. Empty for callers whose role may not provision devices (viewer, developer): the
-   * key lets its holder register, and re-register, any device of the fleet.
+   * What devices are admitted with. Empty for callers whose role may not provision devices (viewer, developer):
+   * the key admits any new device to the fleet (never a known uuid with another public key).
    */
   provisioningKey: Type.String(),
   releasePolicy: ReleasePolicySchema,
   pollIntervalSeconds: Type.Integer(),
   createdAt: Type.String(),
+  /** The fleet's settings besides the poll interval (protocol/fleet-config.ts), defaults filled in. */
+  settings: Type.Optional(FleetSettingsSchema),
 });
 export type Fleet = Static<typeof FleetSchema>;
 
@@ -105,6 +100,18 @@ export type CreateReleaseRequest = Static<typeof CreateReleaseRequestSchema>;
 
 export const ReleaseStatusSchema = Type.Union([Type.Literal('pending'), Type.Literal('ready'), Type.Literal('failed')]);
 
+/** What the check of a release's images at their registry found; a release is ready only once none is missing. */
+export const ReleaseVerificationSchema = Type.Object({
+  checkedAt: Type.String(),
+  /** The first image that is not there (or could not be checked); null: every image was found. */
+  failure: Type.Union([Type.Object({
+    service: Type.String(),
+    image: Type.String(),
+    reason: Type.String(),
+  }), Type.Null()]),
+});
+export type ReleaseVerification = Static<typeof ReleaseVerificationSchema>;
+
 export const ReleaseSchema = Type.Object({
   id: Type.String(),
   fleet: Type.String(),
@@ -114,6 +121,10 @@ export const ReleaseSchema = Type.Object({
   images: Type.Record(Type.String(), Type.String()),
   notes: Type.Union([Type.String(), Type.Null()]),
   createdAt: Type.String(),
+  /** The user who pushed it; null for releases from before this was recorded. */
+  pushedBy: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+  /** Null while pending. */
+  verification: Type.Optional(Type.Union([ReleaseVerificationSchema, Type.Null()])),
 });
 export type Release = Static<typeof ReleaseSchema>;
 
@@ -125,6 +136,10 @@ export type PinRequest = Static<typeof PinRequestSchema>;
 
 export const DeviceSummarySchema = Type.Object({
   uuid: Type.String(),
+  /** 8 characters of Crockford base32, for a printed label; accepted wherever a uuid is. */
+  shortId: Type.Optional(Type.String()),
+  /** preauthorized, pending, accepted or rejected (protocol/device-auth.ts); revoked ones are rejected. */
+  authStatus: Type.Optional(Type.String()),
   name: Type.String(),
   fleet: Type.String(),
   deviceType: Type.String(),
@@ -138,7 +153,7 @@ export const DeviceSummarySchema = Type.Object({
   error: Type.Union([Type.String(), Type.Null()]),
   /** Version of the release this device is pinned to, overriding its fleet; null when it follows its fleet. */
   pinnedRelease: Type.Optional(Type.Union([Type.String(), Type.Null()])),
-  /** When its key was revoked; null while it may talk to the API. */
+  /** When it was revoked; null while it may talk to the API. */
   revokedAt: Type.Optional(Type.Union([Type.String(), Type.Null()])),
   note: Type.Optional(Type.Union([Type.String(), Type.Null()])),
   tags: Type.Optional(Type.Array(Type.String())),

@@ -11,7 +11,8 @@ export const SUPPORTED = {
   service: [
     'image', 'build', 'command', 'entrypoint', 'environment', 'labels', 'ports', 'volumes', 'tmpfs', 'networks',
     'network_mode', 'restart', 'privileged', 'devices', 'depends_on', 'healthcheck', 'working_dir', 'user',
-    'hostname', 'stop_signal', 'stop_grace_period',
+    'hostname', 'stop_signal', 'stop_grace_period', 'cap_add', 'cap_drop', 'extra_hosts', 'dns', 'init', 'shm_size',
+    'read_only', 'security_opt', 'sysctls', 'ulimits', 'mem_limit', 'cpus', 'logging',
   ],
   /** Top-level `volumes.<name>`: only local volumes the device creates itself. */
   volume: ['driver'],

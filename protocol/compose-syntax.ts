@@ -280,12 +280,6 @@ export function longVolume(entry: LongVolume, at: ComposePath): VolumeMount {
   }
 }
 
-/** The service-level `tmpfs: /run` shorthand; mount options after ':' are not supported yet. */
-export function tmpfsMount(entry: string, at: ComposePath): VolumeMount {
-  if (entry.includes(':')) throw new ComposeIssue(at, `tmpfs options ('${entry}') are not supported by Skiff yet`);
-  return { type: 'tmpfs', target: absoluteTarget(entry, at), readOnly: false };
-}
-
 // ---- devices ----
 
 const DEVICE_PERMISSIONS = /^[rwm]{1,3}$/;
@@ -310,4 +304,74 @@ export function deviceMapping(
     throw new ComposeIssue(at, `device permissions '${permissions}' must be made of r, w and m`);
   }
   return permissions === undefined ? `${source}:${inside}` : `${source}:${inside}:${permissions}`;
+}
+
+// ---- resources and host settings ----
+
+/** Docker's byte units, powers of 1024 as the docker CLI and compose read them ("64m" is 64 MiB). */
+const BYTE_UNITS: Readonly<Record<string, number>> = { b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
+const BYTE_SIZE = /^(\d+(?:\.\d+)?)\s*([bkmg])?b?$/i;
+
+/** "64m", "1.5g", "512k", "100b", or a number of bytes. */
+export function byteSize(value: string | number, at: ComposePath): number {
+  if (typeof value === 'number') {
+    if (Number.isInteger(value) && value >= 0) return value;
+    throw new ComposeIssue(at, `'${value}' is not a whole number of bytes`);
+  }
+  const match = BYTE_SIZE.exec(value.trim());
+  if (!match) throw new ComposeIssue(at, `'${value}' is not a size (write e.g. 64m, 1g, 512k or a number of bytes)`);
+  return Math.floor(Number(match[1]) * (BYTE_UNITS[(match[2] ?? 'b').toLowerCase()] ?? 1));
+}
+
+export interface Ulimit { name: string; soft: number; hard: number }
+
+/** `nofile: 1024` (soft = hard) or `nofile: {soft: 1024, hard: 2048}`. */
+export function ulimits(
+  value: Readonly<Record<string, number | string | { soft: number | string; hard: number | string }>>,
+  at: ComposePath,
+): Ulimit[] {
+  const whole = (raw: number | string, where: ComposePath): number => {
+    const n = Number(raw);
+    if (!Number.isInteger(n)) throw new ComposeIssue(where, `'${String(raw)}' is not a whole number`);
+    return n;
+  };
+  return Object.entries(value).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([name, limit]) => {
+    if (typeof limit === 'object') {
+      const soft = whole(limit.soft, [...at, name, 'soft']);
+      const hard = whole(limit.hard, [...at, name, 'hard']);
+      if (soft > hard) throw new ComposeIssue([...at, name], `soft limit ${soft} is above the hard limit ${hard}`);
+      return { name, soft, hard };
+    }
+    const both = whole(limit, [...at, name]);
+    return { name, soft: both, hard: both };
+  });
+}
+
+/**
+ * extra_hosts as the engine wants them, HOST:IP. Lists take "HOST:IP" or "HOST=IP" (IPv6 addresses contain ':'
+ * themselves, so only the first separator counts); maps take HOST: IP. A list of several IPs per host is not allowed.
+ */
+export function extraHosts(value: readonly string[] | Readonly<Record<string, string | readonly string[]>>, at: ComposePath): string[] {
+  const one = (host: string, ip: string, where: ComposePath): string => {
+    const bare = ip.startsWith('[') && ip.endsWith(']') ? ip.slice(1, -1) : ip;
+    if (host === '') throw new ComposeIssue(where, `'${host}:${ip}' has no host name`);
+    if (isIP(bare) === 0 && bare !== 'host-gateway') throw new ComposeIssue(where, `'${ip}' is not an IP address (or host-gateway)`);
+    return `${host}:${bare}`;
+  };
+  if (Array.isArray(value)) {
+    return (value as readonly string[]).map((entry, i) => {
+      const sep = /[=:]/.exec(entry);
+      if (!sep) throw new ComposeIssue([...at, i], `'${entry}' is not HOST:IP`);
+      return one(entry.slice(0, sep.index), entry.slice(sep.index + 1), [...at, i]);
+    });
+  }
+  return Object.entries(value as Readonly<Record<string, string | readonly string[]>>).flatMap(([host, ips]) =>
+    (typeof ips === 'string' ? [ips] : ips).map((ip) => one(host, ip, [...at, host])));
+}
+
+/** The service-level `tmpfs: /run` or `/run:size=64m,mode=1777` -> mount point and mount options. */
+export function tmpfsEntry(entry: string, at: ComposePath): [string, string] {
+  const colon = entry.indexOf(':');
+  const target = colon < 0 ? entry : entry.slice(0, colon);
+  return [absoluteTarget(target, at), colon < 0 ? '' : entry.slice(colon + 1)];
 }

@@ -8,17 +8,21 @@
 // - A service with neither `networks` nor `network_mode` joins the network `default`, as in compose; `default` is
 //   then part of the release's networks. `network_mode: service:x` implies `depends_on: x`, as in compose.
 // - `restart` defaults to "no", as in compose.
-// - Variable interpolation ($VAR, ${VAR}) is an error: there is no environment to take values from; `$$` is a `$`.
+// - Variable interpolation ($VAR, ${VAR}) and env_file are resolved by `skiff push` on the developer's machine
+//   (compose-resolution.ts): a file that still holds them here is an error, since a device has no environment or
+//   project folder to take values from. `$$` is a `$`.
+// - network_mode `service:NAME` is refused: the container would have to be recreated whenever NAME's is.
 // - Services, volumes and networks come out sorted by name, so equal files give equal target states.
 import { isMap, isNode, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
 import { check, ValidationError, type Issue } from './validate.js';
 import { ServiceSpecSchema, type ServiceSpec } from './target-state.js';
 import { ComposeIssue, formatPath, type ComposePath } from './compose-path.js';
 import { checkComposeSchema } from './compose-schema.js';
+import { hasVariables } from './compose-interpolation.js';
 import { SUPPORTED, unsupportedKeys, type SupportedServiceKey } from './compose-support.js';
 import {
   booleanOf, deviceMapping, durationSeconds, keyValues, longPort, longVolume, shellWords, shortPorts, shortVolume,
-  tmpfsMount, type LongPort, type LongVolume,
+  byteSize, extraHosts, tmpfsEntry, ulimits, type LongPort, type LongVolume,
 } from './compose-syntax.js';
 
 export interface NormalizedCompose {
@@ -111,9 +115,10 @@ function toIssue(issue: ComposeIssue, offset: number | undefined, lines: LineCou
 /** Finds $VAR / ${VAR} (unsupported) and turns $$ into $, in every value Skiff reads (not build, not x-*). */
 function withoutInterpolation(value: Json, at: ComposePath, issues: ComposeIssue[]): Json {
   if (typeof value === 'string') {
-    if (/\$(\{|[A-Za-z_])/.test(value.replace(/\$\$/g, ''))) {
+    if (hasVariables(value)) {
       issues.push(new ComposeIssue(at,
-        `variable interpolation is not supported by Skiff yet ('${value}'): write the value itself, or $$ for a literal $`));
+        `'${value}' holds a variable: push with \`skiff push\`, which resolves variables from its environment and the `
+        + '.env file next to the compose file; or write the value itself, and $$ for a literal $'));
       return value;
     }
     return value.replace(/\$\$/g, '$');
@@ -186,7 +191,10 @@ function normalizeService(
   const base: ComposePath = ['services', name];
   const before = issues.length;
   if (!NAME.test(name)) issues.push(new ComposeIssue(base, `service name '${name}' must start with a letter or digit (at most 128 characters)`));
-  issues.push(...unsupportedKeys(service, SUPPORTED.service, base));
+  issues.push(...unsupportedKeys(service, SUPPORTED.service, base).map((issue) => (
+    issue.path.at(-1) === 'env_file' ? new ComposeIssue(issue.path, 'env files are read by `skiff push` on the developer\'s '
+      + 'machine and sent as environment; the device has no such file: push with `skiff push`, or write environment')
+      : issue)));
   if (service.network_mode !== undefined && service.networks !== undefined) {
     issues.push(new ComposeIssue([...base, 'network_mode'], 'network_mode and networks exclude each other'));
   }
@@ -315,10 +323,11 @@ const SERVICE_FIELDS: Readonly<Record<SupportedServiceKey, FieldRule>> = {
       return [mount];
     }),
   }),
+  // HostConfig.Tmpfs (not Mounts), as compose does for this key: it takes mount options such as size=64m.
   tmpfs: (value, f) => ({
-    volumes: typeof value === 'string'
-      ? [tmpfsMount(value, f.at)]
-      : eachEntry(value, f, (entry, at) => [tmpfsMount(entry as string, at)]),
+    tmpfs: Object.fromEntries(typeof value === 'string'
+      ? [tmpfsEntry(value, f.at)]
+      : eachEntry(value, f, (entry, at) => [tmpfsEntry(entry as string, at)])),
   }),
   networks: (value, f) => {
     const networks: ServiceSpec['networks'] = {};
@@ -340,19 +349,17 @@ const SERVICE_FIELDS: Readonly<Record<SupportedServiceKey, FieldRule>> = {
   network_mode: (value, f) => {
     const mode = value as string;
     if (mode === 'host' || mode === 'none' || mode === 'bridge') return { networkMode: mode, networks: {} };
-    if (mode.startsWith('service:')) {
-      const other = mode.slice('service:'.length);
-      f.refer('service', other, f.at);
-      return { networkMode: mode, networks: {}, dependsOn: { [other]: 'service_started' } };
+    if (mode.startsWith('service:') || mode.startsWith('container:')) {
+      return fail(f.at, `network_mode '${mode}' is not supported by Skiff: sharing another container's network stack would `
+        + 'need this container recreated whenever that one is; put both services on one network instead');
     }
-    return fail(f.at, `network_mode '${mode}' is not supported by Skiff yet (host, none, bridge or service:NAME)`);
+    return fail(f.at, `network_mode '${mode}' is not supported by Skiff yet (host, none or bridge)`);
   },
   restart: (value, f) => {
     const policy = RESTART_POLICIES.find((p) => p === value);
     if (policy) return { restart: policy };
-    if (typeof value === 'string' && value.startsWith('on-failure:')) {
-      return fail(f.at, `'${value}': a retry limit on on-failure is not supported by Skiff yet`);
-    }
+    const retries = typeof value === 'string' ? /^on-failure:(\d+)$/.exec(value)?.[1] : undefined;
+    if (retries !== undefined) return { restart: 'on-failure', restartMaxRetries: Number(retries) };
     return fail(f.at, `'${String(value)}' is not a restart policy (${RESTART_POLICIES.join(', ')})`);
   },
   privileged: (value, f) => ({ privileged: booleanOf(value as boolean | string, f.at) }),
@@ -417,6 +424,31 @@ const SERVICE_FIELDS: Readonly<Record<SupportedServiceKey, FieldRule>> = {
   hostname: (value) => ({ hostname: value as string }),
   stop_signal: (value) => ({ stopSignal: value as string }),
   stop_grace_period: (value, f) => ({ stopGracePeriodSeconds: durationSeconds(value as string, f.at) }),
+  cap_add: (value) => ({ capAdd: value as string[] }),
+  cap_drop: (value) => ({ capDrop: value as string[] }),
+  extra_hosts: (value, f) => ({ extraHosts: extraHosts(value as Parameters<typeof extraHosts>[0], f.at) }),
+  dns: (value) => ({ dns: typeof value === 'string' ? [value] : (value as string[]) }),
+  init: (value, f) => ({ init: booleanOf(value as boolean | string, f.at) }),
+  shm_size: (value, f) => ({ shmSizeBytes: byteSize(value as string | number, f.at) }),
+  read_only: (value, f) => ({ readOnly: booleanOf(value as boolean | string, f.at) }),
+  security_opt: (value) => ({ securityOpt: value as string[] }),
+  sysctls: (value, f) => ({ sysctls: keyValues(value as KeyValues, f.at, 'error') }),
+  ulimits: (value, f) => ({ ulimits: ulimits(value as Parameters<typeof ulimits>[0], f.at) }),
+  mem_limit: (value, f) => ({ memoryBytes: byteSize(value as string | number, f.at) }),
+  cpus: (value, f) => {
+    const cpus = Number(value);
+    if (!Number.isFinite(cpus) || cpus < 0) return fail(f.at, `'${String(value)}' is not a number of CPUs (e.g. 0.5)`);
+    return { cpus };
+  },
+  logging: (value, f) => {
+    const logging = value as { driver?: string; options?: Record<string, string | number | null> };
+    const options: Record<string, string> = {};
+    for (const [key, option] of Object.entries(logging.options ?? {})) {
+      if (option === null) return fail([...f.at, 'options', key], 'has no value');
+      options[key] = String(option);
+    }
+    return { logging: { ...(logging.driver === undefined ? {} : { driver: logging.driver }), options } };
+  },
 };
 
 /** depends_on must form no cycle, or no service of the cycle could ever start. */

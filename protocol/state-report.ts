@@ -23,6 +23,8 @@ export const ServiceReportSchema = Type.Object({
   state: ServiceStateSchema,
   health: Type.Union([Type.Literal('healthy'), Type.Literal('unhealthy'), Type.Literal('starting'), Type.Null()]),
   exitCode: Type.Union([Type.Integer(), Type.Null()]),
+  /** The service holds its update lock and so holds back the update (supervisor/update-lock.ts). */
+  locked: Type.Optional(Type.Boolean()),
 }, { additionalProperties: false });
 export type ServiceReport = Static<typeof ServiceReportSchema>;
 
@@ -44,8 +46,65 @@ export const DeviceMetricsSchema = Type.Object({
   diskUsedBytes: Type.Integer({ minimum: 0 }),
   diskTotalBytes: Type.Integer({ minimum: 0 }),
   uptimeSeconds: Type.Number({ minimum: 0 }),
+  /** The Pi's firmware saw the supply drop below 4.63 V since boot; absent where the firmware does not say. */
+  undervoltage: Type.Optional(Type.Boolean()),
 }, { additionalProperties: false });
 export type DeviceMetrics = Static<typeof DeviceMetricsSchema>;
+
+export const UpdateProgressSchema = Type.Object({
+  imagesPresent: Type.Integer({ minimum: 0 }),
+  imagesTotal: Type.Integer({ minimum: 0 }),
+}, { additionalProperties: false });
+export type UpdateProgress = Static<typeof UpdateProgressSchema>;
+
+/** Where a host OS update stands (supervisor/os-update): idle, a step of the update, or how the last one ended. */
+export const OsUpdateStateSchema = Type.Union([
+  Type.Literal('idle'),
+  Type.Literal('download'),
+  Type.Literal('verify'),
+  Type.Literal('install'),
+  Type.Literal('reboot'),
+  Type.Literal('verify-boot'),
+  Type.Literal('commit'),
+  Type.Literal('rollback'),
+  Type.Literal('rollback-reboot'),
+  Type.Literal('committed'),
+  Type.Literal('failed'),
+]);
+export type OsUpdateState = Static<typeof OsUpdateStateSchema>;
+
+export const HostOsReportSchema = Type.Object({
+  /** The OS version the booted slot runs; null when unknown. */
+  version: Type.Union([Type.String(), Type.Null()]),
+  /** The booted A/B slot's bootname. */
+  slot: Type.Union([Type.String(), Type.Null()]),
+  updateState: OsUpdateStateSchema,
+  /** Why the last OS update failed or was rolled back (RAUC's own words where it refused a bundle). */
+  lastError: Type.Union([Type.String(), Type.Null()]),
+}, { additionalProperties: false });
+export type HostOsReport = Static<typeof HostOsReportSchema>;
+
+/** One image being delivered, for the services that need it (issue #5). */
+export const ImageDownloadSchema = Type.Object({
+  services: Type.Array(Type.String({ minLength: 1 })),
+  image: Type.String(),
+  /** delta: binary patches against layers the device has; full: whole layers. */
+  source: Type.Union([Type.Literal('delta'), Type.Literal('full')]),
+  bytesDone: Type.Integer({ minimum: 0 }),
+  bytesTotal: Type.Integer({ minimum: 0 }),
+  percent: Type.Number({ minimum: 0, maximum: 100 }),
+}, { additionalProperties: false });
+export type ImageDownload = Static<typeof ImageDownloadSchema>;
+
+/** The update window as the device judges it now (supervisor/update-window.ts). */
+export const UpdateWindowReportSchema = Type.Object({
+  state: Type.Union([Type.Literal('none'), Type.Literal('open'), Type.Literal('closed'), Type.Literal('forced')]),
+  downloadAllowed: Type.Boolean(),
+  applyAllowed: Type.Boolean(),
+  closesAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  nextOpening: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+}, { additionalProperties: false });
+export type UpdateWindowReport = Static<typeof UpdateWindowReportSchema>;
 
 export const StateReportSchema = Type.Object({
   supervisorVersion: Type.String(),
@@ -57,7 +116,22 @@ export const StateReportSchema = Type.Object({
   services: Type.Array(ServiceReportSchema),
   error: Type.Union([Type.String(), Type.Null()]),
   metrics: Type.Optional(DeviceMetricsSchema),
+  /** While downloading: how many of the target's images the engine has. */
+  progress: Type.Optional(UpdateProgressSchema),
+  /** The device runs a developer's compose file (local mode) and ignores its fleet's target meanwhile. */
+  localMode: Type.Optional(Type.Boolean()),
   osVersion: Type.Optional(Type.String()),
+  hostOs: Type.Optional(HostOsReportSchema),
   reportedAt: Type.String({ format: 'date-time' }),
+  downloads: Type.Optional(Type.Array(ImageDownloadSchema)),
+  updateWindow: Type.Optional(UpdateWindowReportSchema),
 }, { additionalProperties: false });
 export type StateReport = Static<typeof StateReportSchema>;
+
+/**
+ * What a device sends once the API holds a report of it: only the fields that changed, each whole (a changed
+ * service list is sent as the whole list). Sent with If-Match: the ETag the API gave the report it is based on;
+ * the API answers 412 when it holds another one, 409 when it holds none, and the device then sends a full report.
+ */
+export const PartialStateReportSchema = Type.Partial(StateReportSchema, { additionalProperties: false });
+export type PartialStateReport = Static<typeof PartialStateReportSchema>;

@@ -43,6 +43,18 @@ export const RestartPolicySchema = Type.Union([
   Type.Literal('on-failure'),
 ]);
 
+export const UlimitSchema = Type.Object({
+  name: Type.String({ minLength: 1 }),
+  soft: Type.Integer(),
+  hard: Type.Integer(),
+}, { additionalProperties: false });
+
+export const LoggingSchema = Type.Object({
+  /** Absent: the engine's default driver, with these options. */
+  driver: Type.Optional(Type.String({ minLength: 1 })),
+  options: StringMap,
+}, { additionalProperties: false });
+
 /**
  * One service of a release, normalised from its compose definition: long forms only, image pinned by digest.
  * The supervisor maps it to engine create options; fields grow with the compose support.
@@ -71,6 +83,27 @@ export const ServiceSpecSchema = Type.Object({
   hostname: Type.Optional(Type.String()),
   stopSignal: Type.Optional(Type.String()),
   stopGracePeriodSeconds: Type.Optional(Type.Number({ minimum: 0 })),
+  // Added with the fuller compose support: all optional, so targets persisted before them stay valid and an absent
+  // field leaves the create options (and so the config hash) exactly as they were.
+  /** on-failure:N: how often the engine restarts the container before giving up. */
+  restartMaxRetries: Type.Optional(Type.Integer({ minimum: 0 })),
+  /** Mount point to tmpfs options (`size=64m,mode=1777`, or empty), from the service-level `tmpfs`. */
+  tmpfs: Type.Optional(StringMap),
+  capAdd: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
+  capDrop: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
+  /** HOST:IP, as the engine writes /etc/hosts lines. */
+  extraHosts: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
+  dns: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
+  init: Type.Optional(Type.Boolean()),
+  shmSizeBytes: Type.Optional(Type.Integer({ minimum: 0 })),
+  readOnly: Type.Optional(Type.Boolean()),
+  securityOpt: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
+  sysctls: Type.Optional(StringMap),
+  ulimits: Type.Optional(Type.Array(UlimitSchema)),
+  memoryBytes: Type.Optional(Type.Integer({ minimum: 0 })),
+  /** CPUs as compose writes them (0.5 = half a CPU). */
+  cpus: Type.Optional(Type.Number({ minimum: 0 })),
+  logging: Type.Optional(LoggingSchema),
 }, { additionalProperties: false });
 export type ServiceSpec = Static<typeof ServiceSpecSchema>;
 
@@ -116,6 +149,17 @@ export const ReleaseRefSchema = Type.Object({
 }, { additionalProperties: false });
 export type ReleaseRef = Static<typeof ReleaseRefSchema>;
 
+/** A host OS release the device's A/B slots should run: a signed RAUC bundle for the device type. */
+export const HostOsReleaseSchema = Type.Object({
+  version: Type.String({ minLength: 1, maxLength: 64 }),
+  /** sha256 of the whole bundle file, checked before RAUC sees it. */
+  digest: Type.String({ pattern: '^sha256:[a-f0-9]{64}$' }),
+  size: Type.Integer({ minimum: 1 }),
+  /** Where to download the bundle: absolute, or relative to the API's base URL. */
+  url: Type.String({ minLength: 1 }),
+}, { additionalProperties: false });
+export type HostOsRelease = Static<typeof HostOsReleaseSchema>;
+
 export const TargetStateSchema = Type.Object({
   schemaVersion: Type.Literal(1),
   device: Type.Object({ uuid: Type.String({ minLength: 1 }), name: Type.String() }, { additionalProperties: false }),
@@ -128,6 +172,8 @@ export const TargetStateSchema = Type.Object({
   /** Networks the release declares, by their compose name. */
   networks: Type.Array(Name),
   config: DeviceConfigSchema,
+  /** The host OS the device should run; absent: leave the host OS alone. */
+  hostOs: Type.Optional(HostOsReleaseSchema),
 }, { additionalProperties: false });
 export type TargetState = Static<typeof TargetStateSchema>;
 

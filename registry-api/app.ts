@@ -4,36 +4,54 @@ import Koa from 'koa';
 import Router from '@koa/router';
 import { accessControl, type ApiState } from './auth.js';
 import type { AppDeps, RouteDeps } from './deps.js';
+import { DEFAULT_RETRY } from './jobs/index.js';
+import { startInProcessJobs } from './jobs/in-process.js';
+import { jobHandlers } from './jobs/start.js';
+import { ApiMetrics } from './metrics.js';
 import { problems } from './problem.js';
 import { requestLog } from './request-log.js';
 import { auditRoutes } from './routes/audit.js';
+import { configRoutes } from './routes/config.js';
 import { deviceApiRoutes } from './routes/device-api.js';
+import { deviceEventRoutes } from './routes/device-events.js';
 import { deviceRoutes } from './routes/devices.js';
 import { fleetRoutes } from './routes/fleets.js';
 import { infoRoutes } from './routes/info.js';
+import { metricsRoutes } from './routes/metrics.js';
+import { openApiRoutes } from './routes/openapi.js';
+import { registryTokenRoutes } from './routes/registry-token.js';
 import { releaseRoutes } from './routes/releases.js';
 import { userRoutes } from './routes/users.js';
 
 export type { AppDeps } from './deps.js';
 
 export function createApp(appDeps: AppDeps): Koa<ApiState> {
-  const deps: RouteDeps = { now: () => new Date(), ...appDeps };
+  const now = appDeps.now ?? (() => new Date());
+  const jobs = appDeps.jobs ?? startInProcessJobs(jobHandlers({ store: appDeps.store, logger: appDeps.logger, now }), DEFAULT_RETRY, appDeps.logger);
+  const metrics = appDeps.metrics ?? new ApiMetrics({ store: appDeps.store, jobs, now });
+  const deps: RouteDeps = { registryToken: null, metricsToken: null, ...appDeps, now, jobs, metrics };
   const router = new Router<ApiState>();
   // Every people's route names its action class; roles.ts says which roles may do it.
   const access = accessControl(deps);
   infoRoutes(router, deps);
+  openApiRoutes(router, deps);
+  registryTokenRoutes(router, deps);
   fleetRoutes(router, deps, access);
   releaseRoutes(router, deps, access);
+  configRoutes(router, deps, access);
+  metricsRoutes(router, deps, access);
   deviceRoutes(router, deps, access);
   userRoutes(router, deps, access);
   auditRoutes(router, deps, access);
   deviceApiRoutes(router, deps);
+  deviceEventRoutes(router, deps);
 
   const app = new Koa<ApiState>();
   // Koa's own error printer would bypass the structured log; the problem boundary handles request errors, this
   // sees what happens outside it (e.g. a client hanging up mid-answer).
   app.on('error', (err: unknown) => deps.logger.warn({ err }, 'http error outside a request handler'));
   app.use(requestLog(deps.logger));
+  app.use(metrics.middleware());
   app.use(problems(deps.logger));
   app.use(router.routes());
   app.use(router.allowedMethods());

@@ -1,12 +1,13 @@
 // Who is calling: people and scripts with an API token of a user (roles.ts says what each role may do), devices
-// with their own key. A device key opens only its own device's routes, and nothing once the device is revoked.
+// with a token they got by signing an auth request with their own key (routes/device-api.ts). A device token opens
+// only its own device's routes, only while the device is accepted, and only until it expires.
 import type { Context } from 'koa';
 import type { RouterMiddleware } from '@koa/router';
 import type { RouteDeps } from './deps.js';
 import { forbidden, unauthorized } from './problem.js';
 import { permits, requirementText, type Action } from './roles.js';
 import { hashSecret } from './secrets.js';
-import type { DeviceRecord, DeviceStore, Stamp, UserRecord } from './store/index.js';
+import type { DeviceRecord, DeviceStore, Stamp, Store, UserRecord } from './store/index.js';
 
 export interface Caller {
   user: UserRecord;
@@ -92,18 +93,30 @@ export function stampOf(ctx: AuthedContext, now: () => Date): Stamp {
   return { actor: authenticatedCaller(ctx).user.name, at: now().toISOString() };
 }
 
-/** Authenticates the device key and checks it belongs to the route's `:uuid`. */
-export function requireDevice(devices: DeviceStore): RouterMiddleware<ApiState> {
+/**
+ * The device a bearer token belongs to, if the token is live (issued, not expired, not dropped by a revocation or
+ * key rotation) and the device is accepted; null otherwise. For every place that takes device tokens (the device
+ * routes, the image registry's token service).
+ */
+export async function deviceFromToken(store: Pick<Store, 'devices'>, token: string, now: Date = new Date()): Promise<DeviceRecord | null> {
+  const device = await store.devices.byToken(hashSecret(token), now.toISOString());
+  return device !== null && device.authStatus === 'accepted' ? device : null;
+}
+
+/** Authenticates the device token and checks it belongs to the route's `:uuid`. */
+export function requireDevice(devices: DeviceStore, now: () => Date = () => new Date()): RouterMiddleware<ApiState> {
   return async (ctx, next) => {
-    const key = bearerOf(ctx);
-    if (key === null) throw unauthorized(`${ctx.method} ${ctx.path} needs the device key as 'Authorization: Bearer <key>'`);
-    const device = await devices.byKeyHash(hashSecret(key));
-    if (!device) throw unauthorized(`the key sent to ${ctx.method} ${ctx.path} is no device's current key (re-registering replaces it)`);
-    // Checked on every request, not cached: a revoked device is refused from its next request on.
-    if (device.revokedAt !== null) throw unauthorized(`device '${device.uuid}' was revoked at ${device.revokedAt}`);
+    const token = bearerOf(ctx);
+    if (token === null) throw unauthorized(`${ctx.method} ${ctx.path} needs a device token as 'Authorization: Bearer <token>' (from POST /v1/device/auth)`);
+    // Looked up on every request, not cached: a revoked device is refused from its next request on.
+    const owner = await devices.byToken(hashSecret(token), now().toISOString());
+    if (!owner) throw unauthorized(`the token sent to ${ctx.method} ${ctx.path} is no live device token (expired, revoked or unknown): authenticate again`);
+    if (owner.authStatus !== 'accepted') {
+      throw unauthorized(`device '${owner.uuid}' is ${owner.revokedAt === null ? owner.authStatus : `revoked (at ${owner.revokedAt})`}`);
+    }
     const uuid = ctx.params.uuid;
-    if (device.uuid !== uuid) throw forbidden(`the key of device '${device.uuid}' cannot act for device '${uuid ?? ''}'`);
-    ctx.state.device = device;
+    if (owner.uuid !== uuid) throw forbidden(`the token of device '${owner.uuid}' cannot act for device '${uuid ?? ''}'`);
+    ctx.state.device = owner;
     await next();
   };
 }

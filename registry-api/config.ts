@@ -12,6 +12,19 @@ export interface ApiConfig {
   adminToken: string | null;
   /** From SKIFF_SIGNING_KEY_FILE (an Ed25519 PKCS#8 PEM); null means: use (or create) DATA_DIR/signing-key.pem. */
   signingKeyFile: string | null;
+  /**
+   * The image registry's token auth (SKIFF_REGISTRY_TOKEN_KEY_FILE: an EC P-256 PEM whose certificate is the
+   * registry's rootcertbundle; _SERVICE and _ISSUER as in the registry's `auth: token`); null: no token server.
+   */
+  registryToken: { keyFile: string; service: string; issuer: string } | null;
+  /** SKIFF_REDIS_URL: background jobs on BullMQ there; null: jobs run inside the API process. */
+  redisUrl: string | null;
+  /** SKIFF_REDIS_PREFIX (default skiff): namespaces the queue's keys when deployments share a Redis. */
+  redisPrefix: string;
+  /** SKIFF_METRICS_TOKEN: a bearer token for GET /metrics only; null: admins' API tokens only. */
+  metricsToken: string | null;
+  /** SKIFF_INSECURE_REGISTRIES: comma-separated host:port reached over plain HTTP (loopback always is). */
+  insecureRegistries: string[];
 }
 
 export class ConfigError extends Error {
@@ -43,5 +56,31 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ApiConfig {
 
   const signingKeyFile = env.SKIFF_SIGNING_KEY_FILE?.trim() || null;
 
-  return { host: env.SKIFF_API_HOST?.trim() || '127.0.0.1', port, dataDir, registry, adminToken, signingKeyFile };
+  const tokenKeyFile = env.SKIFF_REGISTRY_TOKEN_KEY_FILE?.trim() || null;
+  const registryToken = tokenKeyFile === null ? null : {
+    keyFile: tokenKeyFile,
+    service: env.SKIFF_REGISTRY_TOKEN_SERVICE?.trim() || 'skiff-registry',
+    issuer: env.SKIFF_REGISTRY_TOKEN_ISSUER?.trim() || 'skiff-registry-api',
+  };
+
+  const redisUrl = env.SKIFF_REDIS_URL?.trim() || null;
+  if (redisUrl !== null && !/^rediss?:\/\//.test(redisUrl)) {
+    throw new ConfigError(`SKIFF_REDIS_URL must start with redis:// or rediss://, e.g. redis://127.0.0.1:6379`);
+  }
+  const redisPrefix = env.SKIFF_REDIS_PREFIX?.trim() || 'skiff';
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(redisPrefix)) throw new ConfigError(`SKIFF_REDIS_PREFIX '${redisPrefix}' may hold only letters, digits, _ . -`);
+
+  const metricsToken = env.SKIFF_METRICS_TOKEN?.trim() || null;
+  if (metricsToken !== null && metricsToken.length < MIN_TOKEN_LENGTH) {
+    throw new ConfigError(`SKIFF_METRICS_TOKEN is shorter than ${MIN_TOKEN_LENGTH} characters; use a long random token`);
+  }
+
+  const insecureRegistries = (env.SKIFF_INSECURE_REGISTRIES ?? '').split(',').map((r) => r.trim()).filter((r) => r !== '');
+  const notHostPort = insecureRegistries.find((r) => !/^[^\s/]+:\d+$/.test(r));
+  if (notHostPort !== undefined) throw new ConfigError(`SKIFF_INSECURE_REGISTRIES: '${notHostPort}' is not host:port`);
+
+  return {
+    host: env.SKIFF_API_HOST?.trim() || '127.0.0.1', port, dataDir, registry, adminToken, signingKeyFile, registryToken,
+    redisUrl, redisPrefix, metricsToken, insecureRegistries,
+  };
 }

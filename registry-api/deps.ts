@@ -1,5 +1,8 @@
 // What the HTTP layer is given; main.ts builds it from the environment, tests from a temp dir.
 import type { Logger } from '../lib/logger.js';
+import type { Jobs } from './jobs/index.js';
+import type { ApiMetrics } from './metrics.js';
+import type { RegistryTokenIssuer } from './registry-token.js';
 import type { SigningKey } from './signing-key.js';
 import type { Store } from './store/index.js';
 
@@ -14,6 +17,14 @@ export interface AppDeps {
   logger: Logger;
   /** The clock; tests move it to see devices go offline. */
   now?: () => Date;
+  /** Background jobs (release verification); absent: an in-process queue (jobs/in-process.ts). */
+  jobs?: Jobs;
+  /** Absent: a registry of the app's own. */
+  metrics?: ApiMetrics;
+  /** A bearer token that opens GET /metrics only (SKIFF_METRICS_TOKEN); null: admins' API tokens only. */
+  metricsToken?: string | null;
+  /** Signs the image registry's bearer tokens (routes/registry-token.ts); null: this API issues none. */
+  registryToken?: RegistryTokenIssuer | null;
 }
 
 export type RouteDeps = Required<AppDeps>;

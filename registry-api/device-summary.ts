@@ -25,6 +25,8 @@ export interface SummaryFacts {
 export function summaryOf({ device, fleet, targetVersion, runningVersion, now }: SummaryFacts): DeviceSummary {
   return {
     uuid: device.uuid,
+    shortId: device.shortId,
+    authStatus: device.authStatus,
     name: device.name,
     fleet: device.fleet,
     deviceType: device.deviceType,

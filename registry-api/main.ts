@@ -9,6 +9,10 @@ import { messageOf } from '../lib/errors.js';
 import { adminTokenOf, type AdminToken } from './admin-token.js';
 import { createApp } from './app.js';
 import { configFromEnv, type ApiConfig } from './config.js';
+import type { Jobs } from './jobs/index.js';
+import { startJobs } from './jobs/start.js';
+import { resumePendingVerifications } from './jobs/verify-release.js';
+import { registryTokenIssuerOf, type RegistryTokenIssuer } from './registry-token.js';
 import { signingKeyOf, type SigningKey } from './signing-key.js';
 import type { Store } from './store/index.js';
 import { openSqliteStore } from './store/sqlite.js';
@@ -36,16 +40,34 @@ const database = path.join(config.dataDir, 'skiff.db');
 let store: Store;
 let admin: AdminToken;
 let signingKey: SigningKey;
+let registryToken: RegistryTokenIssuer | null;
 try {
   store = openSqliteStore(database);
   admin = adminTokenOf(config.dataDir, config.adminToken);
   signingKey = signingKeyOf(config.dataDir, config.signingKeyFile);
+  registryToken = config.registryToken === null ? null : registryTokenIssuerOf(config.registryToken);
 } catch (err) {
   fatal('cannot start', err);
 }
 logger.info({ database, adminToken: admin.source, adminTokenFile: admin.file }, 'store open');
 // The public key is no secret: logged so it can be compared with what devices were provisioned with.
 logger.info({ source: signingKey.source, file: signingKey.file, publicKey: signingKey.publicKey }, 'target signing key loaded');
+
+// Without Redis the queue lives in this process; either way, releases still pending are queued again here.
+let jobs: Jobs;
+try {
+  jobs = await startJobs({
+    store,
+    logger,
+    redisUrl: config.redisUrl,
+    redisPrefix: config.redisPrefix,
+    insecureRegistries: config.insecureRegistries,
+  });
+  const resumed = await resumePendingVerifications(store, jobs);
+  logger.info({ backend: jobs.backend, resumedVerifications: resumed }, 'background jobs started');
+} catch (err) {
+  fatal('cannot start the background jobs', err);
+}
 
 const app = createApp({
   store,
@@ -54,6 +76,9 @@ const app = createApp({
   version: skiffVersion(),
   signingKey,
   logger,
+  registryToken,
+  jobs,
+  metricsToken: config.metricsToken,
 });
 const server = createServer(app.callback());
 
@@ -75,12 +100,14 @@ function shutdown(signal: NodeJS.Signals): void {
   }, SHUTDOWN_GRACE_MS);
   force.unref();
   server.close(() => {
-    store.close()
+    // Running jobs finish (or, on BullMQ, go back to the queue) before the database they write to closes.
+    jobs.close()
+      .then(() => store.close())
       .then(() => {
         logger.info('stopped');
         process.exit(0);
       })
-      .catch((err: unknown) => fatal('closing the database failed', err));
+      .catch((err: unknown) => fatal('closing the job queue or the database failed', err));
   });
   // Keep-alive connections with no request in flight would hold close() open until they time out.
   server.closeIdleConnections();

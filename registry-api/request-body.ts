@@ -1,11 +1,13 @@
-// Request bodies: JSON only, read by the route that wants one (after its authentication: nobody unauthenticated
-// gets megabytes parsed) and validated against the protocol schema it must match. Malformed, oversized or
-// non-JSON bodies are 4xx problems that say so, never a 500.
+// Request bodies and queries: JSON only, read by the route that wants one (after its authentication: nobody
+// unauthenticated gets megabytes parsed) and validated against the schema its entry in the route table
+// (route-table.ts) documents. Malformed, oversized or non-JSON bodies are 4xx problems that say so, never a 500.
 import type { Context, Middleware } from 'koa';
 import bodyParser from 'koa-bodyparser';
 import type { Static, TSchema } from '@sinclair/typebox';
 import { parse, ValidationError } from '../protocol/validate.js';
 import { badRequest, ProblemError } from './problem.js';
+import { routeLabel, type RouteSpec } from './route-spec.js';
+import { routeList } from './route-table.js';
 
 /** A release carries its compose file (at most 1 MB of text) inside JSON, where escaping can grow it. */
 const JSON_LIMIT = '4mb';
@@ -26,8 +28,46 @@ const parseJson: Middleware = bodyParser({
   },
 });
 
-/** The body narrowed to `schema`, or a 400 problem listing every issue with its JSON pointer. */
-export async function readBody<T extends TSchema>(ctx: Context, schema: T, what: string): Promise<Static<T>> {
+/** A route entry that reads a body / a query. */
+type WithBody = RouteSpec & { body: TSchema };
+type WithQuery = RouteSpec & { query: TSchema };
+
+const byLabel = new Map(routeList().map((r) => [routeLabel(r), r]));
+
+function matchedLabel(ctx: Context): string {
+  return `${ctx.method} ${String((ctx as { _matchedRoute?: unknown })._matchedRoute)}`;
+}
+
+/**
+ * The table entry must be the one the router matched: a handler reading another route's schema would enforce
+ * something the document does not say. That is a programming error, so it is thrown as one (a 500 with its log).
+ */
+function assertMatched(ctx: Context, route: RouteSpec): void {
+  if (matchedLabel(ctx) !== routeLabel(route)) {
+    throw new Error(`the handler of ${matchedLabel(ctx)} validates with the route table entry of ${routeLabel(route)}`);
+  }
+}
+
+/** The matched route's table entry, which must document `schema` as its body. */
+function entryWithBody(ctx: Context, schema: TSchema): WithBody {
+  const entry = byLabel.get(matchedLabel(ctx));
+  if (!entry) throw new Error(`${matchedLabel(ctx)} reads a body but has no entry in registry-api/route-table.ts: add one`);
+  if (entry.body !== schema) throw new Error(`${matchedLabel(ctx)} reads a body with another schema than its route-table.ts entry documents`);
+  return { ...entry, body: schema };
+}
+
+/** The body narrowed to the route's schema, or a 400 problem listing every issue with its JSON pointer. */
+export async function readBody<R extends WithBody>(ctx: Context, route: R): Promise<Static<R['body']>>;
+/** Older form: `schema` must be the body the matched route's table entry documents. */
+export async function readBody<T extends TSchema>(ctx: Context, schema: T, what: string): Promise<Static<T>>;
+export async function readBody(ctx: Context, routeOrSchema: WithBody | TSchema, what?: string): Promise<unknown> {
+  let route: WithBody;
+  if (what === undefined) {
+    route = routeOrSchema as WithBody;
+    assertMatched(ctx, route);
+  } else {
+    route = { ...entryWithBody(ctx, routeOrSchema as TSchema), bodyName: what };
+  }
   // is() answers false only when there is a body and it is not JSON (null when there is none).
   if (ctx.request.is('json', '+json') === false) {
     throw new ProblemError(415, 'unsupported-media-type',
@@ -35,9 +75,20 @@ export async function readBody<T extends TSchema>(ctx: Context, schema: T, what:
   }
   await parseJson(ctx, async () => {});
   try {
-    return parse(schema, ctx.request.body ?? {}, what);
+    return parse(route.body, ctx.request.body ?? {}, route.bodyName ?? `the body of ${ctx.method} ${ctx.path}`);
   } catch (err) {
     if (err instanceof ValidationError) throw badRequest('invalid-body', err.message, err.issues);
+    throw err;
+  }
+}
+
+/** The query narrowed to the route's schema (values are strings, repeated ones arrays), or a 400 naming them. */
+export function readQuery<R extends WithQuery>(ctx: Context, route: R): Static<R['query']> {
+  assertMatched(ctx, route);
+  try {
+    return parse(route.query, { ...ctx.query }, `the query of ${ctx.method} ${ctx.path}`);
+  } catch (err) {
+    if (err instanceof ValidationError) throw badRequest('invalid-query', err.message, err.issues.map((i) => ({ ...i, path: `?${i.path.replace(/^\//, '')}` })));
     throw err;
   }
 }

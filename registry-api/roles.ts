@@ -15,6 +15,8 @@ export type Action =
   /** Pin one device, let it track its fleet, rename, revoke, accept. */
   | 'device.manage'
   | 'audit.read'
+  /** Scrape /metrics with an API token (SKIFF_METRICS_TOKEN is the other way in). */
+  | 'metrics.read'
   /** Create and list users. */
   | 'user.manage'
   /** Create, list and revoke the API tokens of the user named in the path. */
@@ -34,6 +36,7 @@ export const ACCESS: Readonly<Record<Action, AccessRule>> = {
   'fleet.rollout': { minimum: 'operator' },
   'device.manage': { minimum: 'operator' },
   'audit.read': { minimum: 'operator' },
+  'metrics.read': { minimum: 'admin' },
   'user.manage': { minimum: 'admin' },
   'token.manage': { minimum: 'admin', self: true },
 };

@@ -1,5 +1,5 @@
-// The API's secrets: provisioning keys, device keys, the admin token. Random, URL-safe, compared in constant time;
-// device keys are kept only as their sha256, so a leaked database does not let anyone act as a device.
+// The API's secrets: provisioning keys, device tokens, API tokens, the admin token. Random, URL-safe, compared in
+// constant time; tokens are kept only as their sha256, so a leaked database does not let anyone act as a device.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 export function newSecret(): string {

@@ -1,5 +1,6 @@
 // Stored records as the protocol shows them.
 import type { Fleet, Release } from '../protocol/api.js';
+import type { FleetSettings } from '../protocol/fleet-config.js';
 import type { FleetRecord, ReleaseRecord } from './store/index.js';
 
 export function fleetView(fleet: FleetRecord): Fleet {
@@ -10,6 +11,19 @@ export function fleetView(fleet: FleetRecord): Fleet {
     releasePolicy: fleet.policy,
     pollIntervalSeconds: fleet.pollIntervalSeconds,
     createdAt: fleet.createdAt,
+    settings: fleetSettingsOf(fleet),
+  };
+}
+
+/** The fleet's settings with the defaults filled in for what it does not set. */
+export function fleetSettingsOf(fleet: FleetRecord): FleetSettings {
+  const s = fleet.settings;
+  return {
+    updateWindow: s.updateWindow ?? null,
+    bandwidthCapBytesPerSecond: s.bandwidthCapBytesPerSecond ?? null,
+    bandwidthSchedule: s.bandwidthSchedule ?? [],
+    forceUpdateUntil: s.forceUpdateUntil ?? null,
+    overrideLocks: s.overrideLocks ?? false,
   };
 }
 
@@ -23,5 +37,7 @@ export function releaseView(release: ReleaseRecord): Release {
     images: release.images,
     notes: release.notes,
     createdAt: release.createdAt,
+    pushedBy: release.pushedBy,
+    verification: release.verification,
   };
 }

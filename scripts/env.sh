@@ -3,7 +3,7 @@
 # device's engine), the distribution registry and Redis, each on its own socket, port and directory under
 # .skiff/ENV. Idempotent both ways. Nothing system-wide is used or touched.
 #
-#   bash scripts/env.sh up ENV       # ENV: demo | test | e2e | h1..h8 (one per parallel developer or helper)
+#   bash scripts/env.sh up ENV       # ENV: demo | test | e2e | h1..h9 (one per parallel developer or helper)
 #   bash scripts/env.sh down ENV
 #   bash scripts/env.sh status ENV
 set -euo pipefail
@@ -12,8 +12,8 @@ source "$(dirname "$0")/lib.sh"
 cmd=${1:-}; env=${2:-}
 case "$env" in
   demo) idx=1 ;; test) idx=2 ;; e2e) idx=3 ;;
-  h[1-8]) idx=$((3 + ${env#h})) ;;
-  *) die "usage: scripts/env.sh up|down|status demo|test|e2e|h1..h8" ;;
+  h[1-9]) idx=$((3 + ${env#h})) ;;
+  *) die "usage: scripts/env.sh up|down|status demo|test|e2e|h1..h9" ;;
 esac
 
 root="$SKIFF_REPO/.skiff/$env"
@@ -24,6 +24,11 @@ registry_port=$port_base
 redis_port=$((port_base + 1))
 api_port=$((port_base + 2))
 device_api_port=$((port_base + 3))
+# A second registry with token auth: registry-api on api_port is its token server (routes/registry-token.ts).
+auth_registry_port=$((port_base + 4))
+auth_dir="$root/registry-auth"
+auth_service=skiff-registry
+auth_issuer=skiff-registry-api
 
 engine_sock() { echo "$run_base/$1/docker.sock"; }
 
@@ -81,6 +86,51 @@ EOF
     { tail -20 "$dir/registry.log" >&2; die "registry did not start (log: $dir/registry.log)"; }
 }
 
+# The token signing key (EC P-256, for ES256) and its self-signed certificate, the registry's rootcertbundle.
+registry_auth_keys() {
+  [ -s "$auth_dir/token-key.pem" ] && [ -s "$auth_dir/token-cert.pem" ] && return 0
+  mkdir -p "$auth_dir"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 \
+    -subj "/CN=skiff registry token signer" -keyout "$auth_dir/token-key.pem" -out "$auth_dir/token-cert.pem" 2>/dev/null ||
+    die "openssl could not make the registry token key in $auth_dir"
+  chmod 600 "$auth_dir/token-key.pem"
+}
+
+# Without credentials the token-auth registry answers 401 with its Bearer challenge: that is "up".
+auth_registry_answers() {
+  [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$auth_registry_port/v2/" 2>/dev/null)" = 401 ]
+}
+
+auth_registry_up() {
+  if auth_registry_answers; then
+    say "token-auth registry already running (127.0.0.1:$auth_registry_port)"; return 0
+  fi
+  registry_auth_keys
+  mkdir -p "$auth_dir/data"
+  cat >"$auth_dir/config.yml" <<EOF
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: $auth_dir/data
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:$auth_registry_port
+auth:
+  token:
+    realm: http://127.0.0.1:$api_port/v1/registry/token
+    service: $auth_service
+    issuer: $auth_issuer
+    rootcertbundle: $auth_dir/token-cert.pem
+EOF
+  setsid docker-registry serve "$auth_dir/config.yml" >"$auth_dir/registry.log" 2>&1 </dev/null &
+  echo $! >"$auth_dir/registry.pid"
+  wait_for "token-auth registry" 30 auth_registry_answers ||
+    { tail -20 "$auth_dir/registry.log" >&2; die "token-auth registry did not start (log: $auth_dir/registry.log)"; }
+}
+
 redis_up() {
   local dir="$root/redis"
   if redis-cli -p "$redis_port" ping >/dev/null 2>&1; then
@@ -101,7 +151,13 @@ write_env_json() {
   "registry": "127.0.0.1:$registry_port",
   "redisUrl": "redis://127.0.0.1:$redis_port",
   "apiPort": $api_port,
-  "deviceApiPort": $device_api_port
+  "deviceApiPort": $device_api_port,
+  "authRegistry": {
+    "address": "127.0.0.1:$auth_registry_port",
+    "service": "$auth_service",
+    "issuer": "$auth_issuer",
+    "tokenKeyFile": "$auth_dir/token-key.pem"
+  }
 }
 EOF
 }
@@ -109,13 +165,14 @@ EOF
 case "$cmd" in
   up)
     [ "$(id -u)" -eq 0 ] || die "the private engines need root (dockerd, bridges, iptables); run as root"
-    need_packages docker.io docker-registry redis-server busybox-static iproute2 curl openssh-client autossh
+    need_packages docker.io docker-registry redis-server busybox-static iproute2 curl openssh-client autossh openssl
     mkdir -p "$root"
     # One /16 per environment (10.231 to 10.241), clear of the 172.17/16 and 192.168/16 a LAN tends to use.
     net="10.$((230 + idx))"
     engine_up dev "sk-$env-dev" "$net.0.1/24" "$net.16.0/20"
     engine_up device "sk-$env-dvc" "$net.1.1/24" "$net.32.0/20"
     registry_up
+    auth_registry_up
     redis_up
     write_env_json
     DOCKER_HOST="unix://$(engine_sock dev)" bash "$SKIFF_REPO/scripts/base-images.sh"
@@ -124,6 +181,7 @@ case "$cmd" in
   down)
     [ -f "$root/redis/redis.pid" ] && stop_pid "$root/redis/redis.pid" 10
     stop_pid "$root/registry/registry.pid" 10
+    [ -f "$auth_dir/registry.pid" ] && stop_pid "$auth_dir/registry.pid" 10
     engine_down device "sk-$env-dvc"
     engine_down dev "sk-$env-dev"
     rm -f "$root/env.json"
@@ -136,8 +194,10 @@ case "$cmd" in
     done
     if curl -sf "http://127.0.0.1:$registry_port/v2/" >/dev/null 2>&1; then s=up; else s=down; fi
     printf 'registry       %-5s 127.0.0.1:%s\n' "$s" "$registry_port"
+    if auth_registry_answers; then s=up; else s=down; fi
+    printf 'auth registry  %-5s 127.0.0.1:%s\n' "$s" "$auth_registry_port"
     if redis-cli -p "$redis_port" ping >/dev/null 2>&1; then s=up; else s=down; fi
     printf 'redis          %-5s 127.0.0.1:%s\n' "$s" "$redis_port"
     ;;
-  *) die "usage: scripts/env.sh up|down|status demo|test|e2e|h1..h8" ;;
+  *) die "usage: scripts/env.sh up|down|status demo|test|e2e|h1..h9" ;;
 esac

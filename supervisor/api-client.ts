@@ -1,8 +1,13 @@
-// The supervisor's side of the device API (protocol/api.ts): register, fetch the target, report state. Every
+// The supervisor's side of the device API (protocol/api.ts): authenticate, fetch the target, report state. Every
 // answer is validated here, at the edge; callers get typed values or an ApiError that says what failed where.
-import { paths, RegisterResponseSchema, type RegisterRequest, type RegisterResponse } from '../protocol/api.js';
+import { paths } from '../protocol/api.js';
+import {
+  DEVICE_SIGNATURE_HEADER, DeviceAuthPendingSchema, DeviceAuthResponseSchema,
+  type DeviceAuthPending, type DeviceAuthResponse,
+} from '../protocol/device-auth.js';
 import { SIGNATURE_HEADER } from '../protocol/signature.js';
-import type { StateReport } from '../protocol/state-report.js';
+import { eventPaths } from '../protocol/device-events.js';
+import type { PartialStateReport, StateReport } from '../protocol/state-report.js';
 import { parse } from '../protocol/validate.js';
 import { messageOf } from '../lib/errors.js';
 import { acceptSignedTarget, type SignedTarget, type TargetKey } from './target.js';
@@ -14,6 +19,10 @@ export class ApiError extends Error {
     /** Null when no answer arrived (refused, timed out, DNS). */
     readonly status: number | null,
     readonly detail: string,
+    /** The problem's type (urn:skiff:problem:KIND), when the answer was a problem. */
+    readonly problemType: string | null = null,
+    /** The answer's Date header: the API's clock, for a device whose own clock is off. */
+    readonly serverDate: Date | null = null,
   ) {
     super(`${method} ${url} ${status === null ? 'failed' : `answered ${status}`}: ${detail}`);
     this.name = 'ApiError';
@@ -24,25 +33,41 @@ export type TargetFetch =
   | ({ changed: true; etag: string | null } & SignedTarget)
   | { changed: false };
 
+/** Where a device client gets its bearer token, and a new one when the API refuses it (device-session.ts). */
+export interface DeviceCredentials {
+  token(): string;
+  /** Authenticates again; resolves with the new token. */
+  renew(): Promise<string>;
+}
+
+export type AuthAnswer =
+  | { kind: 'accepted'; answer: DeviceAuthResponse }
+  | { kind: 'pending'; answer: DeviceAuthPending };
+
 export interface ApiClientOptions {
   baseUrl: string;
-  deviceKey?: string;
+  credentials?: DeviceCredentials;
   /** What target states must be signed with; without it (null or absent) every target is refused. */
   targetKey?: TargetKey;
   timeoutMs?: number;
 }
 
-/** The `detail` of a problem answer, else the start of the body. */
-async function detailOf(response: Response): Promise<string> {
+/** The error for a 4xx/5xx answer: the problem's `detail` (else the start of the body) and type, the API's clock. */
+async function errorOf(method: string, url: string, response: Response): Promise<ApiError> {
   const text = await response.text().catch(() => '');
+  const dateHeader = response.headers.get('date');
+  const serverDate = dateHeader === null || Number.isNaN(Date.parse(dateHeader)) ? null : new Date(dateHeader);
+  let detail = text.slice(0, 500) || response.statusText;
+  let problemType: string | null = null;
   try {
-    const problem = JSON.parse(text) as { detail?: unknown; title?: unknown };
-    if (typeof problem.detail === 'string') return problem.detail;
-    if (typeof problem.title === 'string') return problem.title;
+    const problem = JSON.parse(text) as { detail?: unknown; title?: unknown; type?: unknown };
+    if (typeof problem.detail === 'string') detail = problem.detail;
+    else if (typeof problem.title === 'string') detail = problem.title;
+    if (typeof problem.type === 'string') problemType = problem.type;
   } catch {
     // Not JSON: the text itself is the best detail there is.
   }
-  return text.slice(0, 500) || response.statusText;
+  return new ApiError(method, url, response.status, detail, problemType, serverDate);
 }
 
 export class ApiClient {
@@ -52,16 +77,28 @@ export class ApiClient {
     this.timeoutMs = options.timeoutMs ?? 30_000;
   }
 
-  /** The client a registered device uses: its key on every request, targets checked against the API's key. */
-  forDevice(deviceKey: string, targetKey: TargetKey): ApiClient {
-    return new ApiClient({ ...this.options, deviceKey, targetKey });
+  /** The client an admitted device uses: its token on every request, targets checked against the API's key. */
+  forDevice(credentials: DeviceCredentials, targetKey: TargetKey): ApiClient {
+    return new ApiClient({ ...this.options, credentials, targetKey });
   }
 
-  private async request(method: string, pathname: string, init: { body?: unknown; headers?: Record<string, string> } = {}): Promise<Response> {
+  private async request(method: string, pathname: string, init: { body?: unknown; headers?: Record<string, string>; signal?: AbortSignal } = {}): Promise<Response> {
+    const credentials = this.options.credentials;
+    if (credentials === undefined) return this.send(method, pathname, init);
+    try {
+      return await this.send(method, pathname, { ...init, headers: { ...init.headers, authorization: `Bearer ${credentials.token()}` } });
+    } catch (err) {
+      // An expired or revoked token: authenticate again once, then repeat the request with the new token.
+      if (!(err instanceof ApiError) || err.status !== 401) throw err;
+      const renewed = await credentials.renew();
+      return this.send(method, pathname, { ...init, headers: { ...init.headers, authorization: `Bearer ${renewed}` } });
+    }
+  }
+
+  private async send(method: string, pathname: string, init: { body?: unknown; headers?: Record<string, string>; signal?: AbortSignal } = {}): Promise<Response> {
     // Joined as text, not resolved as a URL, so an API behind a path prefix (https://host/skiff) keeps it.
     const url = `${this.options.baseUrl.replace(/\/+$/, '')}${pathname}`;
     const headers: Record<string, string> = { accept: 'application/json', ...init.headers };
-    if (this.options.deviceKey !== undefined) headers.authorization = `Bearer ${this.options.deviceKey}`;
     if (init.body !== undefined) headers['content-type'] = 'application/json';
     let response: Response;
     try {
@@ -69,14 +106,15 @@ export class ApiClient {
         method,
         headers,
         body: init.body === undefined ? undefined : JSON.stringify(init.body),
-        signal: AbortSignal.timeout(this.timeoutMs),
+        // A stream (the events channel) brings its own signal: a timeout would cut it mid-stream.
+        signal: init.signal ?? AbortSignal.timeout(this.timeoutMs),
       });
     } catch (err) {
       // fetch hides the system error (ECONNREFUSED...) in `cause`.
       const cause = err instanceof Error && err.cause !== undefined ? `: ${messageOf(err.cause)}` : '';
       throw new ApiError(method, url, null, `${messageOf(err)}${cause}`);
     }
-    if (response.status >= 400) throw new ApiError(method, url, response.status, await detailOf(response));
+    if (response.status >= 400) throw await errorOf(method, url, response);
     return response;
   }
 
@@ -88,9 +126,18 @@ export class ApiClient {
     }
   }
 
-  async register(request: RegisterRequest): Promise<RegisterResponse> {
-    const response = await this.request('POST', paths.register, { body: request });
-    return parse(RegisterResponseSchema, await this.json(response, 'POST'), 'registration answer');
+  /**
+   * POST paths.deviceAuth with a body the caller signed (`signature`, protocol/device-auth.ts). `legacyKey`: the
+   * bearer key of a device from before device keys, proving it is that device. 4xx answers throw an ApiError.
+   */
+  async authenticate(body: unknown, signature: string, legacyKey?: string): Promise<AuthAnswer> {
+    const headers: Record<string, string> = { [DEVICE_SIGNATURE_HEADER]: signature };
+    if (legacyKey !== undefined) headers.authorization = `Bearer ${legacyKey}`;
+    const response = await this.send('POST', paths.deviceAuth, { body, headers });
+    const answer = await this.json(response, 'POST');
+    return response.status === 202
+      ? { kind: 'pending', answer: parse(DeviceAuthPendingSchema, answer, 'the pending answer to auth') }
+      : { kind: 'accepted', answer: parse(DeviceAuthResponseSchema, answer, 'the answer to auth') };
   }
 
   /** 304 means the target behind `etag` still holds; a 200 answer must pass acceptSignedTarget. */
@@ -108,8 +155,25 @@ export class ApiClient {
     return { changed: true, ...signed, etag: response.headers.get('etag') };
   }
 
-  async reportState(uuid: string, report: StateReport): Promise<void> {
-    const response = await this.request('PATCH', paths.state(uuid), { body: report });
+  /**
+   * Sends a full report, or (with `basedOn`, the ETag of the report it was computed against) only the fields that
+   * changed. Returns the ETag of the report the API now holds; null from an API that gives none.
+   */
+  async reportState(uuid: string, report: StateReport | PartialStateReport, basedOn: string | null = null): Promise<string | null> {
+    const headers: Record<string, string> = basedOn === null ? {} : { 'if-match': basedOn };
+    const response = await this.request('PATCH', paths.state(uuid), { body: report, headers });
     await response.body?.cancel();
+    return response.headers.get('etag');
+  }
+
+  /** Opens the push channel (protocol/device-events.ts); the body is the event stream, ended by `signal`. */
+  async openEvents(uuid: string, signal: AbortSignal): Promise<ReadableStream<Uint8Array>> {
+    const response = await this.request('GET', eventPaths.events(uuid), { headers: { accept: 'text/event-stream' }, signal });
+    const type = response.headers.get('content-type') ?? '';
+    if (response.body === null || !type.startsWith('text/event-stream')) {
+      await response.body?.cancel();
+      throw new ApiError('GET', response.url, response.status, `expected an event stream, got '${type || 'no body'}'`);
+    }
+    return response.body;
   }
 }

@@ -1,5 +1,6 @@
 // The device's own settings: DATA_DIR/config.json. Written by whoever provisions the device (image builder, CLI)
-// and completed by the supervisor itself (uuid on first start, deviceKey and apiSigningKey after registration).
+// and completed by the supervisor itself (uuid on first start, its token and apiSigningKey once the API admits it).
+// The device's private key is not here but in DATA_DIR/device-key.pem (device-identity.ts).
 import { randomUUID, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -14,22 +15,35 @@ export const CONFIG_FILE = 'config.json';
 export const SupervisorConfigSchema = Type.Object({
   /** Base URL of registry-api, e.g. https://skiff.example.com */
   apiUrl: Type.String({ minLength: 1 }),
-  fleet: Type.String({ minLength: 1 }),
-  provisioningKey: Type.String({ minLength: 16 }),
+  /** The fleet to join. Optional for a device whose key an operator pre-authorized. */
+  fleet: Type.Optional(Type.String({ minLength: 1 })),
+  /** Admits the device at once; without it the device waits as pending until an operator accepts it. */
+  provisioningKey: Type.Optional(Type.String({ minLength: 16 })),
   deviceType: Type.String({ minLength: 1 }),
   /** Chosen by the device once and kept, so a repeated registration is the same device. */
   uuid: Type.Optional(Type.String({ minLength: 8, maxLength: 64, pattern: '^[a-zA-Z0-9-]+$' })),
   name: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
   /** DOCKER_HOST-style address of the engine to manage; the environment's DOCKER_HOST when absent. */
   dockerHost: Type.Optional(Type.String({ minLength: 1 })),
-  /** Issued by the API at registration. */
+  /**
+   * The bearer key of a device registered before device keys: sent once, with the first signed auth request, to
+   * prove it is the same device; removed after.
+   */
   deviceKey: Type.Optional(Type.String({ minLength: 1 })),
+  /** The last token the API gave; used until it expires or the API refuses it, also while the API is away. */
+  deviceToken: Type.Optional(Type.String({ minLength: 1 })),
+  deviceTokenExpiresAt: Type.Optional(Type.String({ minLength: 1 })),
   /**
    * The API's Ed25519 public key (base64 SPKI DER) every target state must be signed with. Learnt at registration,
    * or written here beforehand to pin it (registration then fails if the API presents another). A device that has
    * a deviceKey but none of this was provisioned before targets were signed: it refuses every target and says so.
    */
   apiSigningKey: Type.Optional(Type.String({ minLength: 1 })),
+  /** The device-local API (local-api/): loopback only unless a technician's network needs it. */
+  localApiHost: Type.Optional(Type.String({ minLength: 1 })),
+  localApiPort: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
+  /** What POST /v1/reboot of the local API runs (argv, no shell); `reboot` when absent. */
+  rebootCommand: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })),
 });
 export type SupervisorConfig = Static<typeof SupervisorConfigSchema>;
 export type IdentifiedConfig = SupervisorConfig & { uuid: string };

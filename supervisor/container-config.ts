@@ -4,6 +4,8 @@ import type { ServiceSpec, TargetState, VolumeMount, PortMapping } from '../prot
 import { canonicalJson, sha256Hex } from '../protocol/canonical-json.js';
 import type { ContainerCreateOptions } from './engine.js';
 import { DEFAULT_NETWORK, LABELS, containerName, networkName, volumeName } from './naming.js';
+import { LOCK_DIR_IN_CONTAINER, lockDir } from './update-lock.js';
+import { handoverTimeoutSeconds, updateStrategy, type UpdateStrategy } from './update-strategy.js';
 
 export type DependencyCondition = ServiceSpec['dependsOn'][string];
 export type RestartPolicy = ServiceSpec['restart'];
@@ -20,12 +22,22 @@ export interface DesiredContainer {
   networks: string[];
   dependsOn: Record<string, DependencyCondition>;
   restart: RestartPolicy;
+  strategy: UpdateStrategy;
+  handoverTimeoutSeconds: number;
+}
+
+/** Facts of the device (not of the release) that go into create options. */
+export interface HostContext {
+  /** Host directory holding one update-lock directory per service; without it containers get no lock mount. */
+  lockRoot?: string;
 }
 
 /** Docker's own default, used when a service sets no stop grace period. */
 export const DEFAULT_STOP_TIMEOUT_SECONDS = 10;
 
 const NANOS_PER_SECOND = 1e9;
+/** The engine counts CPU quota in billionths of a CPU. */
+const NANO_CPUS_PER_CPU = 1e9;
 
 function seconds(value: number | undefined): number | undefined {
   return value === undefined ? undefined : Math.round(value * NANOS_PER_SECOND);
@@ -42,6 +54,7 @@ function environment(spec: ServiceSpec, target: TargetState): string[] {
     SKIFF_DEVICE_UUID: target.device.uuid,
     SKIFF_FLEET_NAME: target.fleet.name,
     SKIFF_SERVICE_NAME: spec.name,
+    SKIFF_LOCK_DIR: LOCK_DIR_IN_CONTAINER,
   };
   return Object.keys(env).sort().map((k) => `${k}=${env[k] ?? ''}`);
 }
@@ -158,16 +171,34 @@ function hashedOptions(spec: ServiceSpec, target: TargetState): ContainerCreateO
       Binds,
       Mounts,
       PortBindings,
-      RestartPolicy: { Name: spec.restart },
+      RestartPolicy: spec.restartMaxRetries === undefined
+        ? { Name: spec.restart }
+        : { Name: spec.restart, MaximumRetryCount: spec.restartMaxRetries },
       Privileged: spec.privileged,
       Devices: devices(spec),
       NetworkMode: spec.networkMode ?? Object.keys(networks)[0],
+      // Each absent in the spec stays undefined, which the hash leaves out: services that do not use these fields
+      // keep the hash they had before the fields existed, and are not recreated by a supervisor update.
+      Tmpfs: spec.tmpfs,
+      CapAdd: spec.capAdd,
+      CapDrop: spec.capDrop,
+      ExtraHosts: spec.extraHosts,
+      Dns: spec.dns,
+      Init: spec.init,
+      ShmSize: spec.shmSizeBytes,
+      ReadonlyRootfs: spec.readOnly,
+      SecurityOpt: spec.securityOpt,
+      Sysctls: spec.sysctls,
+      Ulimits: spec.ulimits?.map((u) => ({ Name: u.name, Soft: u.soft, Hard: u.hard })),
+      Memory: spec.memoryBytes,
+      NanoCpus: spec.cpus === undefined ? undefined : Math.round(spec.cpus * NANO_CPUS_PER_CPU),
+      LogConfig: spec.logging === undefined ? undefined : { Type: spec.logging.driver ?? '', Config: spec.logging.options },
     },
     NetworkingConfig: { EndpointsConfig: networks },
   };
 }
 
-export function desiredContainer(spec: ServiceSpec, target: TargetState): DesiredContainer {
+export function desiredContainer(spec: ServiceSpec, target: TargetState, host: HostContext = {}): DesiredContainer {
   const options = hashedOptions(spec, target);
   const configHash = sha256Hex(canonicalJson(options));
   options.Labels = {
@@ -175,6 +206,10 @@ export function desiredContainer(spec: ServiceSpec, target: TargetState): Desire
     [LABELS.release]: target.release?.id ?? '',
     [LABELS.configHash]: configHash,
   };
+  if (host.lockRoot !== undefined && options.HostConfig !== undefined) {
+    // Outside the hash: where the device keeps its lock directories is no part of the release's definition.
+    options.HostConfig.Binds = [...(options.HostConfig.Binds ?? []), `${lockDir(host.lockRoot, spec.name)}:${LOCK_DIR_IN_CONTAINER}`];
+  }
   return {
     service: spec.name,
     name: containerName(spec.name, configHash),
@@ -184,5 +219,7 @@ export function desiredContainer(spec: ServiceSpec, target: TargetState): Desire
     networks: serviceNetworks(spec).map(networkName),
     dependsOn: spec.dependsOn,
     restart: spec.restart,
+    strategy: updateStrategy(spec),
+    handoverTimeoutSeconds: handoverTimeoutSeconds(spec),
   };
 }

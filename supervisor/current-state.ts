@@ -1,6 +1,7 @@
 // What the engine runs right now, as plain data the planner and the reporter consume. Read fresh before every
 // plan: the engine is the only source of truth about containers.
 import type { ContainerHealth, ContainerRunState, Engine } from './engine.js';
+import { resolveLocalImage } from './local-image.js';
 import { LABELS, MANAGED_FILTER } from './naming.js';
 
 export interface ObservedContainer {
@@ -44,7 +45,8 @@ export async function readCurrentState(engine: Engine, imageRefs: string[]): Pro
     engine.listContainers(MANAGED_FILTER),
     engine.listNetworks(),
     engine.listVolumes(),
-    Promise.all(imageRefs.map(async (ref) => ((await engine.hasImage(ref)) ? ref : null))),
+    // Pulled (digest reference) or loaded by Skiff's downloader (local tag): see local-image.ts.
+    Promise.all(imageRefs.map(async (ref) => ((await resolveLocalImage(engine, ref)) !== undefined ? ref : null))),
   ]);
   return {
     containers: containers.map((c) => ({

@@ -1,7 +1,7 @@
 // The target translated into engine objects: containers with their options and hashes, and the networks and
 // volumes they need. Pure.
 import type { TargetState } from '../protocol/target-state.js';
-import { desiredContainer, serviceNetworks, type DesiredContainer } from './container-config.js';
+import { desiredContainer, serviceNetworks, type DesiredContainer, type HostContext } from './container-config.js';
 import { LABELS, networkName, volumeName } from './naming.js';
 
 /** A network or volume the engine must have, with the labels it is created with. */
@@ -21,7 +21,7 @@ function uniqueSorted(names: Iterable<string>): string[] {
   return [...new Set(names)].sort();
 }
 
-export function desiredState(target: TargetState): DesiredState {
+export function desiredState(target: TargetState, host: HostContext = {}): DesiredState {
   // Declared and used names both count: a release that uses a name it did not declare still gets it created.
   const networks = uniqueSorted([...target.networks, ...target.services.flatMap(serviceNetworks)]);
   const volumes = uniqueSorted([
@@ -31,7 +31,7 @@ export function desiredState(target: TargetState): DesiredState {
   const fleet = target.fleet.name;
   return {
     releaseId: target.release?.id ?? null,
-    containers: target.services.map((s) => desiredContainer(s, target)),
+    containers: target.services.map((s) => desiredContainer(s, target, host)),
     networks: networks.map((n) => ({
       name: networkName(n),
       labels: { [LABELS.managed]: 'true', [LABELS.fleet]: fleet, [LABELS.network]: n },

@@ -1,13 +1,28 @@
-// The engine answers long operations (pull, push, build) with a stream of JSON lines; a failure arrives as a line
-// with `error`, after an HTTP 200. Reading the stream to its end is the only way to know the operation finished.
+// The engine answers long operations (pull, push, build, load) with a stream of JSON lines; a failure arrives as
+// a line with `error`, after an HTTP 200. Reading the stream to its end is the only way to know the operation
+// finished.
 
 export interface EngineEvent {
   status?: string;
   id?: string;
   error?: string;
   errorDetail?: { message?: string };
+  progressDetail?: { current?: number; total?: number };
   aux?: Record<string, unknown>;
   stream?: string;
+}
+
+function eventOf(text: string): EngineEvent {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new Error(`engine progress line is not JSON (${String(err)}): ${text.slice(0, 200)}`);
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new Error(`engine progress line is not a JSON object: ${text.slice(0, 200)}`);
+  }
+  return parsed as EngineEvent;
 }
 
 export async function readJsonLines(stream: NodeJS.ReadableStream, onEvent: (event: EngineEvent) => void): Promise<void> {
@@ -16,7 +31,7 @@ export async function readJsonLines(stream: NodeJS.ReadableStream, onEvent: (eve
   const handle = (line: string): void => {
     const text = line.trim();
     if (text === '') return;
-    const event = JSON.parse(text) as EngineEvent;
+    const event = eventOf(text);
     if (event.error !== undefined || event.errorDetail?.message !== undefined) {
       failure ??= event.errorDetail?.message ?? event.error;
     }

@@ -1,15 +1,19 @@
 // The plan from what runs to what should run: a pure function of two plain values. It plans only what can be done
 // now; the reconciler applies it, reads the engine again and plans again until the plan is empty.
 //
-// Rules: download-then-kill (while an image is missing, only fetch and create networks/volumes; no running
-// container is touched); replace out-of-date containers (stop, remove, then start the new one); remove containers
-// of services the target dropped and duplicates; start a service only once its dependencies satisfy their
-// condition; never remove volumes; remove managed networks the target no longer has once nothing uses them.
+// Rules: a release is applied as a whole: while an image that can be fetched beforehand is missing, only fetch and
+// create networks/volumes, no running container is touched (each service's update strategy, update-strategy.ts,
+// says which images can); replace out-of-date containers (stop, remove, then start the new one, or for hand-over
+// the other way round); a service holding its update lock holds back every stop; remove containers of services the
+// target dropped and duplicates; start a service only once its dependencies satisfy their condition; never remove
+// volumes; remove managed networks the target no longer has once nothing uses them; never fetch what does not fit
+// on the disk (disk-space.ts).
 import type { TargetState } from '../protocol/target-state.js';
 import { assign, type Assignment } from './assignment.js';
-import { DEFAULT_STOP_TIMEOUT_SECONDS, type DependencyCondition, type DesiredContainer } from './container-config.js';
+import { DEFAULT_STOP_TIMEOUT_SECONDS, type DependencyCondition, type DesiredContainer, type HostContext } from './container-config.js';
 import type { CurrentState, ObservedContainer } from './current-state.js';
 import { desiredState, type DesiredResource } from './desired-state.js';
+import { roomFor, type DiskFacts } from './disk-space.js';
 
 export type Step =
   | { kind: 'fetchImage'; image: string }
@@ -18,6 +22,8 @@ export type Step =
   | { kind: 'stopContainer'; service: string | null; containerId: string; timeoutSeconds: number }
   | { kind: 'removeContainer'; service: string | null; containerId: string }
   | { kind: 'removeNetwork'; networkId: string; name: string }
+  /** Remove an image no container uses any more (an id, or the reference a container was created from). */
+  | { kind: 'removeImage'; image: string; reason: 'room for the update' | 'delete-then-download' | 'old release' }
   /** Create and start a container for the service. */
   | { kind: 'startService'; container: DesiredContainer }
   /** Start an existing container that already matches its service. */
@@ -40,6 +46,7 @@ export function describeStep(step: Step): string {
     case 'stopContainer': return `stop container ${step.containerId.slice(0, 12)} (service ${step.service ?? '?'})`;
     case 'removeContainer': return `remove container ${step.containerId.slice(0, 12)} (service ${step.service ?? '?'})`;
     case 'removeNetwork': return `remove network ${step.name}`;
+    case 'removeImage': return `remove image ${step.image} (${step.reason})`;
     case 'startService': return `start service ${step.container.service} as ${step.container.name}`;
     case 'startContainer': return `start container ${step.containerId.slice(0, 12)} (service ${step.service})`;
   }
@@ -90,34 +97,130 @@ function retireSteps(container: ObservedContainer): Step[] {
   return steps;
 }
 
-export function plan(current: CurrentState, target: TargetState): Step[] {
-  const desired = desiredState(target);
+/** Facts besides the engine's containers that decide the plan; gathered by the reconciler, plain data here. */
+export interface PlanContext {
+  /** Services that hold their update lock (update-lock.ts). */
+  locks: ReadonlySet<string>;
+  /** Per hand-over service: when it last wrote its hand-over file. */
+  handovers: ReadonlyMap<string, Date>;
+  now: Date;
+  /** Absent: no disk check (nothing is missing, or the facts could not be had). */
+  disk?: DiskFacts;
+  host?: HostContext;
+}
+
+export const NO_CONTEXT: PlanContext = { locks: new Set(), handovers: new Map(), now: new Date(0) };
+
+export interface Plan {
+  steps: Step[];
+  /** Services held back by dependencies that are not ready yet. */
+  waiting: Waiting[];
+  /** Services whose update lock holds the release back. */
+  locked: string[];
+  /** Hand-over services whose new container runs next to the old one, not ready yet. */
+  handingOver: string[];
+  /** Why nothing can be done (e.g. the release does not fit on the disk); the steps are then empty. */
+  error: string | null;
+}
+
+function isActive(c: ObservedContainer): boolean {
+  return c.state === 'running' || c.state === 'restarting' || c.state === 'paused';
+}
+
+function handoverReady(kept: ObservedContainer, desired: DesiredContainer, context: PlanContext): boolean {
+  if (kept.state !== 'running') return false;
+  if (kept.health === 'healthy') return true;
+  const created = Date.parse(kept.createdAt);
+  const written = context.handovers.get(desired.service);
+  // Only a file written after this container was created: one left by an earlier hand-over does not count.
+  if (written !== undefined && written.getTime() >= created - 1_000) return true;
+  return context.now.getTime() - created >= desired.handoverTimeoutSeconds * 1_000;
+}
+
+/**
+ * The next steps from what runs to what should run. Stages, each planned only once the one before is done:
+ * 1. fetch every image that can be fetched while the old release runs (all but those of kill-/delete-then-download
+ *    services that still have an old container), create networks and volumes: nothing running is touched;
+ * 2. retire old containers (those of hand-over services only once their successor is ready), remove the images a
+ *    delete-then-download service gives up, start new containers whose dependencies are satisfied;
+ * 3. the kill-/delete-then-download services now have no container: their images are fetched as in stage 1.
+ * A lock held by any service that would be stopped holds back every stop of the release.
+ */
+export function planUpdate(current: CurrentState, target: TargetState, context: PlanContext = NO_CONTEXT): Plan {
+  const desired = desiredState(target, context.host);
   const networkNames = new Set(current.networks.map((n) => n.name));
   const volumeNames = new Set(current.volumes);
   const images = new Set(current.images);
+  const assignment = assign(current.containers, desired.containers);
+  const result: Plan = { steps: [], waiting: [], locked: [], handingOver: [], error: null };
+
+  const retiredOf = (service: string): ObservedContainer[] => assignment.retired.filter((c) => c.service === service);
+  const killsFirst = (d: DesiredContainer): boolean =>
+    (d.strategy === 'kill-then-download' || d.strategy === 'delete-then-download') && !assignment.kept.has(d.service)
+    && retiredOf(d.service).some((c) => c.state !== 'removing');
+  const missing = [...new Set(desired.containers.map((c) => c.image))].filter((image) => !images.has(image)).sort();
+  const fetchNow = missing.filter((image) => desired.containers.some((d) => d.image === image && !killsFirst(d)));
+
+  if (context.disk !== undefined && missing.length > 0) {
+    const disk = context.disk;
+    const targetImages = new Set(desired.containers.map((d) => d.image));
+    // What delete-then-download services give up before their own images are fetched.
+    const givenUp = new Set(desired.containers.filter((d) => d.strategy === 'delete-then-download' && killsFirst(d))
+      .flatMap((d) => retiredOf(d.service).map((c) => c.image)).filter((image) => !targetImages.has(image)));
+    const laterFreed = [...givenUp].reduce((sum, image) => sum + (disk.inUse[image] ?? 0), 0);
+    // The whole release first: an update that cannot finish is not begun.
+    const whole = roomFor(missing, disk, laterFreed);
+    if (whole.kind === 'short') return { ...result, error: whole.message };
+    const now = roomFor(fetchNow, disk);
+    if (now.kind === 'short') return { ...result, error: now.message };
+    if (now.kind === 'reclaim') {
+      return { ...result, steps: now.remove.map((i): Step => ({ kind: 'removeImage', image: i.id, reason: 'room for the update' })) };
+    }
+  }
 
   const prepare: Step[] = [
-    ...[...new Set(desired.containers.map((c) => c.image))]
-      .filter((image) => !images.has(image))
-      .sort()
-      .map((image): Step => ({ kind: 'fetchImage', image })),
+    ...fetchNow.map((image): Step => ({ kind: 'fetchImage', image })),
     ...desired.networks.filter((n) => !networkNames.has(n.name)).map((network): Step => ({ kind: 'createNetwork', network })),
     ...desired.volumes.filter((v) => !volumeNames.has(v.name)).map((volume): Step => ({ kind: 'createVolume', volume })),
   ];
-  if (prepare.some((s) => s.kind === 'fetchImage')) return prepare;
+  if (fetchNow.length > 0) return { ...result, steps: prepare };
 
-  const assignment = assign(current.containers, desired.containers);
-  const retire = assignment.retired.flatMap(retireSteps);
+  const desiredByService = new Map(desired.containers.map((d) => [d.service, d]));
+  const overrideLocks = target.config.overrideLocks === true;
+  // Old containers a hand-over keeps running until their successor is ready.
+  const handingOver = new Set<string>();
+  for (const d of desired.containers) {
+    if (d.strategy !== 'hand-over' || !retiredOf(d.service).some(isActive)) continue;
+    const kept = assignment.kept.get(d.service);
+    if (kept === undefined || !handoverReady(kept, d, context)) handingOver.add(d.service);
+  }
+  const retiring = assignment.retired.filter((c) => c.service === null || !handingOver.has(c.service));
+  const locked = overrideLocks ? [] : [...new Set(retiring
+    .filter((c) => isActive(c) && c.service !== null && context.locks.has(c.service))
+    .map((c) => c.service ?? ''))].sort();
 
   const start: Step[] = [];
   for (const d of [...desired.containers].sort((a, b) => a.service.localeCompare(b.service))) {
     const kept = assignment.kept.get(d.service);
     if (kept !== undefined && !needsStart(kept, d)) continue;
     if (unmetDependencies(d, assignment).length > 0) continue;
+    if (kept === undefined && !images.has(d.image)) continue;
+    // While a lock holds the release back, only repairs run: a new container would mix the releases.
+    if (kept === undefined && locked.length > 0) continue;
     start.push(kept === undefined
       ? { kind: 'startService', container: d }
       : { kind: 'startContainer', service: d.service, containerId: kept.id });
   }
+
+  const retire = locked.length > 0 ? [] : retiring.flatMap(retireSteps);
+  const stillUsed = new Set([...desired.containers.map((d) => d.image), ...current.containers
+    .filter((c) => !retiring.includes(c)).map((c) => c.image)]);
+  const giveUp = locked.length > 0 ? [] : [...new Set(retiring
+    .filter((c) => c.service !== null && desiredByService.get(c.service)?.strategy === 'delete-then-download')
+    .map((c) => c.image))]
+    .filter((image) => !stillUsed.has(image))
+    .sort()
+    .map((image): Step => ({ kind: 'removeImage', image, reason: 'delete-then-download' }));
 
   // Retired containers still hold their networks in this state; such a network goes in a later pass.
   const wantedNetworks = new Set(desired.networks.map((n) => n.name));
@@ -127,17 +230,30 @@ export function plan(current: CurrentState, target: TargetState): Step[] {
     .sort((a, b) => a.name.localeCompare(b.name))
     .map((n): Step => ({ kind: 'removeNetwork', networkId: n.id, name: n.name }));
 
-  return [...prepare, ...retire, ...removeNetworks, ...start];
+  return {
+    steps: [...prepare, ...retire, ...giveUp, ...removeNetworks, ...start],
+    waiting: waitingOf(desired.containers, assignment),
+    locked,
+    handingOver: [...handingOver].sort(),
+    error: null,
+  };
 }
 
-/** Services that have no running container yet only because a dependency is not ready. */
-export function waitingFor(current: CurrentState, target: TargetState): Waiting[] {
-  const desired = desiredState(target);
-  const assignment = assign(current.containers, desired.containers);
-  return desired.containers
+export function plan(current: CurrentState, target: TargetState, context: PlanContext = NO_CONTEXT): Step[] {
+  return planUpdate(current, target, context).steps;
+}
+
+function waitingOf(desired: DesiredContainer[], assignment: Assignment): Waiting[] {
+  return desired
     .filter((d) => {
       const kept = assignment.kept.get(d.service);
       return kept === undefined || needsStart(kept, d);
     })
     .flatMap((d) => unmetDependencies(d, assignment));
+}
+
+/** Services that have no running container yet only because a dependency is not ready. */
+export function waitingFor(current: CurrentState, target: TargetState): Waiting[] {
+  const desired = desiredState(target);
+  return waitingOf(desired.containers, assign(current.containers, desired.containers));
 }

@@ -49,6 +49,11 @@ export class Poller {
     this.running = undefined;
   }
 
+  /** The ETag of the last target handed over; null before the first. */
+  knownEtag(): string | null {
+    return this.etag;
+  }
+
   /** Polls now instead of at the next interval (e.g. an "update now" nudge). */
   pollNow(): void {
     this.wakeup.wake();

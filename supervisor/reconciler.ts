@@ -7,11 +7,14 @@ import type { Logger } from '../lib/logger.js';
 import { messageOf } from '../lib/errors.js';
 import { backoffDelay, type BackoffPolicy } from './backoff.js';
 import { canonicalJson } from '../protocol/canonical-json.js';
-import { readCurrentState } from './current-state.js';
+import { readCurrentState, type CurrentState } from './current-state.js';
 import { imagesOf } from './desired-state.js';
+import type { DiskFacts } from './disk-space.js';
 import type { Engine } from './engine.js';
 import { execute, StepError } from './executor.js';
-import { plan, waitingFor, type Step, type Waiting } from './planner.js';
+import { planUpdate, type PlanContext, type Step, type Waiting } from './planner.js';
+import { handoverWrittenAt, heldLocks } from './update-lock.js';
+import { msUntilChange, stepsAllowed, updateWindowState } from './update-window.js';
 import { Wakeup } from './wakeup.js';
 
 export type ReconcilePhase =
@@ -27,6 +30,10 @@ export interface ReconcileStatus {
   error: string | null;
   /** Services held back by dependencies that are not ready yet. */
   waiting: Waiting[];
+  /** Services whose update lock holds the release back (absent: none). */
+  locked?: string[];
+  /** The pending update waits for the update window (phase says what waits: downloading or applying). */
+  heldByWindow?: { nextOpening: string | null };
 }
 
 export interface ReconcilerOptions {
@@ -39,6 +46,17 @@ export interface ReconcilerOptions {
   /** How soon to look again while services wait for a dependency to become ready. */
   dependencyRecheckMs?: number;
   retry?: BackoffPolicy;
+  /** Where the services' update-lock directories are (the supervisor's data dir); without it, no locks. */
+  lockRoot?: string;
+  /** Disk facts for the images a plan would fetch; without it, no disk check. */
+  diskFacts?: (missing: string[], current: CurrentState, target: TargetState) => Promise<DiskFacts | undefined>;
+  /** After a converged pass: removes images of releases before the one just replaced. */
+  cleanup?: (current: CurrentState, target: TargetState) => Promise<void>;
+  // --- image delivery and update window (helper G) ---
+  /** Delivers an image (ImageFetcher.fetch); without it the engine pulls. */
+  fetchImage?: (image: string, signal?: AbortSignal) => Promise<void>;
+  /** The wall clock the update window is judged by (tests inject one). */
+  clock?: () => Date;
 }
 
 function summary(steps: Step[]): Record<string, number> {
@@ -130,21 +148,39 @@ export class Reconciler {
         // Re-read every iteration: a target that arrived during the last apply wins from here on.
         const target = this.target;
         const current = await readCurrentState(engine, imagesOf(target));
-        const steps = plan(current, target);
+        const { steps, waiting, locked, handingOver, error } = planUpdate(current, target, await this.context(current, target));
+        if (error !== null) throw new Error(error);
         if (steps.length === 0) {
           this.failures = 0;
-          const waiting = waitingFor(current, target);
-          if (waiting.length > 0) {
-            this.setStatus({ phase: 'applying', error: null, waiting });
+          if (waiting.length > 0 || locked.length > 0 || handingOver.length > 0) {
+            if (locked.length > 0) log.info({ locked }, 'update held back by update locks');
+            this.setStatus({ phase: 'applying', error: null, waiting, ...(locked.length > 0 ? { locked } : {}) });
             return this.dependencyRecheckMs;
           }
+          await this.options.cleanup?.(current, target);
           this.setStatus({ phase: 'converged', error: null, waiting: [] });
           return this.resyncIntervalMs;
         }
         const downloading = steps.some((s) => s.kind === 'fetchImage');
+        // --- update window gate (helper G): outside the window nothing is applied, and nothing is downloaded
+        // unless downloadOutsideWindow; a download the window allowed is aborted when the window closes.
+        const now = this.options.clock?.() ?? new Date();
+        const window = updateWindowState(target.config, now);
+        const allowed = stepsAllowed(steps, window);
+        if (allowed.length === 0) {
+          this.setStatus({ phase: downloading ? 'downloading' : 'applying', error: null, waiting: [], heldByWindow: { nextOpening: window.nextOpening?.toISOString() ?? null } });
+          return Math.min(this.resyncIntervalMs, msUntilChange(window, now) ?? this.resyncIntervalMs);
+        }
+        const closesInMs = (window.phase === 'open' || window.phase === 'forced') && window.closesAt !== null
+          ? window.closesAt.getTime() - now.getTime() : null;
+        const signal = closesInMs === null ? undefined : AbortSignal.timeout(Math.max(1, closesInMs));
+        // --- end of the window gate
         this.setStatus({ phase: downloading ? 'downloading' : 'applying', error: null, waiting: [] });
-        log.info({ release: target.release?.id ?? null, iteration, steps: summary(steps) }, 'applying plan');
-        await execute(steps, engine, log);
+        log.info({ release: target.release?.id ?? null, iteration, steps: summary(allowed) }, 'applying plan');
+        await execute(allowed, {
+          engine, log, lockRoot: this.options.lockRoot, overrideLocks: target.config.overrideLocks === true,
+          fetchImage: this.options.fetchImage, signal,
+        });
       }
       throw new Error(`target did not converge after ${this.maxIterations} plans`);
     } catch (err) {
@@ -159,6 +195,28 @@ export class Reconciler {
       this.setStatus({ phase: 'error', error: messageOf(err), waiting: [] });
       return delay;
     }
+  }
+
+  /** What besides the engine the planner needs: locks and hand-over files on disk, disk space. */
+  private async context(current: CurrentState, target: TargetState): Promise<PlanContext> {
+    const { lockRoot } = this.options;
+    const services = [...new Set([...target.services.map((s) => s.name), ...current.containers.flatMap((c) => (c.service === null ? [] : [c.service]))])];
+    const handovers = new Map<string, Date>();
+    if (lockRoot !== undefined) {
+      for (const service of services) {
+        const at = await handoverWrittenAt(lockRoot, service);
+        if (at !== null) handovers.set(service, at);
+      }
+    }
+    const present = new Set(current.images);
+    const missing = imagesOf(target).filter((i) => !present.has(i));
+    return {
+      locks: lockRoot === undefined ? new Set() : await heldLocks(lockRoot, services),
+      handovers,
+      now: new Date(),
+      disk: missing.length === 0 ? undefined : await this.options.diskFacts?.(missing, current, target),
+      host: lockRoot === undefined ? undefined : { lockRoot },
+    };
   }
 
   private setStatus(status: ReconcileStatus): void {

@@ -1,15 +1,19 @@
-// Tells the API what the device runs. The report is built from the engine (what runs) and the reconciler (how the
-// update goes); it is sent only when it changed, and at most once per minimum interval, so a flapping container
-// cannot flood the API.
-import type { ServiceReport, StateReport, UpdateStatus } from '../protocol/state-report.js';
+// Tells the API what the device runs. The report is built from the engine (what runs), the reconciler (how the
+// update goes) and, at most every few minutes, the device's metrics. Only what changed since the report the API
+// acknowledged is sent (with If-Match naming that report), at most once per minimum interval, so a flapping
+// container cannot flood the API and a metered link carries no repeats. When the API holds another report than
+// the device thinks (412), or none (409), the next report is full.
+import type { DeviceMetrics, PartialStateReport, ServiceReport, StateReport, UpdateStatus } from '../protocol/state-report.js';
 import type { TargetState } from '../protocol/target-state.js';
 import type { Logger } from '../lib/logger.js';
 import { messageOf } from '../lib/errors.js';
+import { ApiError } from './api-client.js';
 import { assign } from './assignment.js';
 import { backoffDelay } from './backoff.js';
 import { canonicalJson } from '../protocol/canonical-json.js';
 import type { CurrentState, ObservedContainer } from './current-state.js';
-import { desiredState } from './desired-state.js';
+import { desiredState, imagesOf } from './desired-state.js';
+import { bucketKey } from './metrics.js';
 import type { ReconcilePhase, ReconcileStatus } from './reconciler.js';
 import { Wakeup } from './wakeup.js';
 
@@ -21,6 +25,9 @@ export interface ReportInput {
   targetError: string | null;
   supervisorVersion: string;
   now: Date;
+  metrics?: DeviceMetrics;
+  /** The device runs a local target (local mode). */
+  localMode?: boolean;
 }
 
 const UPDATE_STATUS: Record<ReconcilePhase, UpdateStatus> = {
@@ -88,42 +95,92 @@ export function buildReport(input: ReportInput): StateReport {
     updateStatus: input.targetError !== null && status.error === null ? 'error' : UPDATE_STATUS[status.phase],
     targetReleaseId: target?.release?.id ?? null,
     releaseId,
-    services,
+    // A service whose update lock holds the update back says so (locked: true).
+    services: services.map((s) => (status.locked?.includes(s.name) === true ? { ...s, locked: true } : s)),
     error: status.error ?? input.targetError,
+    ...(target === null ? {} : { progress: progressOf(target, current) }),
+    ...(input.metrics === undefined ? {} : { metrics: input.metrics }),
+    ...(input.localMode === true ? { localMode: true } : {}),
     reportedAt: input.now.toISOString(),
   };
+}
+
+function progressOf(target: TargetState, current: CurrentState): { imagesPresent: number; imagesTotal: number } {
+  const wanted = new Set(imagesOf(target));
+  return { imagesPresent: current.images.filter((i) => wanted.has(i)).length, imagesTotal: wanted.size };
+}
+
+function sameField(field: string, a: unknown, b: unknown): boolean {
+  if (field === 'metrics' && a !== undefined && b !== undefined) return bucketKey(a as DeviceMetrics) === bucketKey(b as DeviceMetrics);
+  return canonicalJson(a) === canonicalJson(b);
+}
+
+/**
+ * The fields of `after` that differ from `before` (metrics by their buckets), without reportedAt; null when
+ * `after` drops a field `before` had: a partial report cannot remove one, so a full report is due.
+ */
+export function reportChanges(before: StateReport, after: StateReport): PartialStateReport | null {
+  const changes: Record<string, unknown> = {};
+  const was: Record<string, unknown> = { ...before };
+  const now: Record<string, unknown> = { ...after };
+  if (Object.keys(was).some((field) => now[field] === undefined)) return null;
+  for (const [field, value] of Object.entries(now)) {
+    if (field !== 'reportedAt' && !sameField(field, was[field], value)) changes[field] = value;
+  }
+  return changes as PartialStateReport;
 }
 
 export interface ReporterOptions {
   observe: () => Promise<CurrentState>;
   /** What the reconciler and poller know right now. */
-  situation: () => Pick<ReportInput, 'target' | 'status' | 'targetError'>;
-  send: (report: StateReport) => Promise<void>;
+  situation: () => Pick<ReportInput, 'target' | 'status' | 'targetError' | 'localMode'>;
+  /** Sends a full report, or a partial one based on the report with ETag `basedOn`; resolves to the new ETag. */
+  send: (report: StateReport | PartialStateReport, basedOn: string | null) => Promise<string | null>;
   log: Logger;
   supervisorVersion: string;
+  /** Samples the device's metrics (metrics.ts); without it reports carry none. */
+  metrics?: () => Promise<DeviceMetrics>;
+  /** Metrics are sampled at most this often. */
+  metricsIntervalMs?: number;
   /** At most one report per this interval. */
   minIntervalMs?: number;
   /** Without a trigger, the engine is looked at this often (containers change on their own). */
   checkIntervalMs?: number;
 }
 
+/** The last report the API acknowledged, and the ETag it gave it (null from an API that gives none). */
+interface Acknowledged {
+  report: StateReport;
+  etag: string | null;
+}
+
 export class Reporter {
   private readonly wakeup = new Wakeup();
-  private lastSent: string | null = null;
+  private acked: Acknowledged | null = null;
   private lastSentAt = 0;
   private failures = 0;
+  private metrics: DeviceMetrics | undefined;
+  private metricsAt = Number.NEGATIVE_INFINITY;
   private stopped = false;
   private running: Promise<void> | undefined;
   private readonly minIntervalMs: number;
   private readonly checkIntervalMs: number;
+  private readonly metricsIntervalMs: number;
 
   constructor(private readonly options: ReporterOptions) {
     this.minIntervalMs = options.minIntervalMs ?? 10_000;
     this.checkIntervalMs = options.checkIntervalMs ?? 30_000;
+    this.metricsIntervalMs = options.metricsIntervalMs ?? 300_000;
   }
 
   /** Something changed: look again now (the rate limit still applies). */
   trigger(): void {
+    this.wakeup.wake();
+  }
+
+  /** The next report is full (e.g. the API may have lost what it had). */
+  resend(): void {
+    this.acked = null;
     this.wakeup.wake();
   }
 
@@ -148,32 +205,64 @@ export class Reporter {
     }
   }
 
-  /** Sends the report if it changed and the rate limit allows; returns the delay before the next look. */
+  private async sampleMetrics(): Promise<void> {
+    const sample = this.options.metrics;
+    if (sample === undefined || Date.now() - this.metricsAt < this.metricsIntervalMs) return;
+    this.metricsAt = Date.now();
+    try {
+      this.metrics = await sample();
+    } catch (err) {
+      // Reports matter more than metrics: go on with the last sample.
+      this.options.log.warn({ err: messageOf(err) }, 'metrics sample failed');
+    }
+  }
+
+  /** Sends what changed if the rate limit allows; returns the delay before the next look. */
   async reportOnce(): Promise<number> {
     const { log } = this.options;
     try {
+      await this.sampleMetrics();
       const report = buildReport({
         ...this.options.situation(),
         current: await this.options.observe(),
         supervisorVersion: this.options.supervisorVersion,
         now: new Date(),
+        ...(this.metrics === undefined ? {} : { metrics: this.metrics }),
       });
-      const key = canonicalJson({ ...report, reportedAt: undefined });
-      if (key === this.lastSent) return this.checkIntervalMs;
+      const acked = this.acked;
+      const changes = acked === null ? null : reportChanges(acked.report, report);
+      if (changes !== null && Object.keys(changes).length === 0) return this.untilNextMetrics();
       const wait = this.lastSentAt + this.minIntervalMs - Date.now();
       // Too soon: come back when allowed and build it afresh then (it may have changed again).
       if (wait > 0) return wait;
-      await this.options.send(report);
-      this.lastSent = key;
+      const partial = acked !== null && acked.etag !== null && changes !== null;
+      const etag = partial
+        ? await this.options.send({ ...changes, reportedAt: report.reportedAt }, acked.etag)
+        : await this.options.send(report, null);
+      // What was not sent (metrics within their bucket) stays as acknowledged, so drift is measured from there.
+      this.acked = { report: partial ? { ...acked.report, ...changes, reportedAt: report.reportedAt } : report, etag };
       this.lastSentAt = Date.now();
       this.failures = 0;
-      log.info({ updateStatus: report.updateStatus, releaseId: report.releaseId, services: report.services.length }, 'state reported');
-      return this.checkIntervalMs;
+      log.info({
+        updateStatus: report.updateStatus, releaseId: report.releaseId,
+        fields: partial ? Object.keys(changes) : 'all',
+      }, 'state reported');
+      return this.untilNextMetrics();
     } catch (err) {
+      if (err instanceof ApiError && (err.status === 409 || err.status === 412) && this.acked !== null) {
+        log.info({ status: err.status, detail: err.detail }, 'the API holds another report: sending a full one');
+        this.acked = null;
+        return 0;
+      }
       this.failures++;
       const delay = backoffDelay(this.failures, { initialMs: this.minIntervalMs, maxMs: 300_000 });
       log.warn({ err: messageOf(err), attempt: this.failures, retryInMs: delay }, 'state report failed');
       return delay;
     }
+  }
+
+  private untilNextMetrics(): number {
+    if (this.options.metrics === undefined) return this.checkIntervalMs;
+    return Math.max(0, Math.min(this.checkIntervalMs, this.metricsAt + this.metricsIntervalMs - Date.now()));
   }
 }

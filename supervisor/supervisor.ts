@@ -1,21 +1,39 @@
 // The device daemon assembled: the reconciler starts at once from the persisted target (a device without network
-// still converges), and the online part (registration, polling, reporting) comes up beside it when it can.
+// still converges), and the online part (authentication, polling, reporting) comes up beside it when it can.
+// The device-local API starts with the reconciler and needs no network; the push channel (target-events.ts) only
+// shortens the wait for a new target. In local mode the reconciler runs the developer's target, not the fleet's.
+import path from 'node:path';
 import { SignatureError } from '../protocol/signature.js';
 import { ValidationError } from '../protocol/validate.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 import { messageOf } from '../lib/errors.js';
-import { ApiClient } from './api-client.js';
+import { ApiClient, ApiError } from './api-client.js';
 import { canonicalJson } from '../protocol/canonical-json.js';
 import { apiSigningKeyOf, loadConfig, saveConfig, type IdentifiedConfig } from './config.js';
 import { readCurrentState } from './current-state.js';
+import { imagesOf } from './desired-state.js';
 import { dockerEngine, type Engine } from './engine.js';
+import { localApiKey } from './local-api/key.js';
+import { startLocalApi, type DeviceControl, type LocalApi } from './local-api/server.js';
+import { runReboot, serviceAction, serviceLogs } from './local-api/services.js';
+import { LocalTargetFile, localTargetOf } from './local-mode.js';
+import { sampleMetrics } from './metrics.js';
+import { MANAGED_FILTER } from './naming.js';
+import { DEFAULT_LOCAL_API_PORT, type Health, type LocalState, type LocalTargetRequest } from '../protocol/local-api.js';
+import type { TargetState } from '../protocol/target-state.js';
 import { Poller } from './poller.js';
+import { loadOrCreateIdentity } from './device-identity.js';
+import { DeviceSession } from './device-session.js';
 import { ensureProvisioned } from './provision.js';
 import { Reconciler } from './reconciler.js';
-import { Reporter } from './reporter.js';
+import { buildReport, Reporter, type ReportInput } from './reporter.js';
+import { TargetEvents } from './target-events.js';
 import type { SignedTarget } from './target.js';
 import { TargetStore } from './target-store.js';
 import { SUPERVISOR_VERSION } from './version.js';
+import { startHostOs } from './os-update/host-os.js';
+import type { OsUpdater } from './os-update/os-updater.js';
+import type { PartialStateReport, StateReport } from '../protocol/state-report.js';
 
 export interface SupervisorOptions {
   dataDir: string;
@@ -24,6 +42,8 @@ export interface SupervisorOptions {
   pollIntervalMs?: number;
   /** Minimum time between two state reports. */
   reportIntervalMs?: number;
+  /** Metrics are sampled for reports at most this often. */
+  metricsIntervalMs?: number;
 }
 
 export class Supervisor {
@@ -32,6 +52,17 @@ export class Supervisor {
   private readonly store: TargetStore;
   private poller: Poller | undefined;
   private reporter: Reporter | undefined;
+  /** Host OS updates (A/B with RAUC); null on a device whose image does not configure them. */
+  private osUpdater: OsUpdater | null = null;
+  private events: TargetEvents | undefined;
+  private localApi: LocalApi | undefined;
+  private readonly localFile: LocalTargetFile;
+  /** The developer's target while in local mode; null otherwise. */
+  private local: { request: LocalTargetRequest; target: TargetState } | null = null;
+  /** The last fleet target accepted: what runs again when local mode ends. */
+  private fleetTarget: TargetState | null = null;
+  /** Whether the last poll reached the API; null before the first. */
+  private apiReachable: boolean | null = null;
   private online: Promise<void> | undefined;
   /** Why the last target offered (from disk or the API) was refused; cleared by the next accepted one. */
   private targetError: string | null = null;
@@ -43,7 +74,12 @@ export class Supervisor {
     private readonly log: Logger,
   ) {
     this.store = new TargetStore(options.dataDir, config.uuid);
-    this.reconciler = new Reconciler({ engine, log: log.child({ component: 'reconciler' }) });
+    this.localFile = new LocalTargetFile(options.dataDir);
+    this.reconciler = new Reconciler({
+      engine,
+      log: log.child({ component: 'reconciler' }),
+      lockRoot: path.join(options.dataDir, 'locks'),
+    });
   }
 
   static async create(options: SupervisorOptions): Promise<Supervisor> {
@@ -57,6 +93,7 @@ export class Supervisor {
     try {
       const signed = await this.store.load(apiSigningKeyOf(this.config));
       if (signed !== null) {
+        this.fleetTarget = signed.target;
         this.reconciler.setTarget(signed.target);
         this.log.info({ release: signed.target.release?.id ?? null }, 'persisted target loaded');
       } else {
@@ -67,7 +104,9 @@ export class Supervisor {
       this.targetError = messageOf(err);
       this.log.error({ err: messageOf(err) }, 'persisted target refused; running containers are left alone');
     }
+    await this.resumeLocalMode();
     this.reconciler.start();
+    await this.startLocalApi();
     this.online = this.goOnline().catch((err: unknown) => {
       if (!this.shutdown.signal.aborted) this.log.error({ err: messageOf(err) }, 'online part stopped');
     });
@@ -76,33 +115,36 @@ export class Supervisor {
   /** Ends every loop; containers keep running. */
   async stop(): Promise<void> {
     this.shutdown.abort(new Error('supervisor stopping'));
-    await Promise.all([this.poller?.stop(), this.reporter?.stop(), this.reconciler.stop()]);
+    await Promise.all([
+      this.poller?.stop(), this.reporter?.stop(), this.events?.stop(), this.reconciler.stop(), this.localApi?.close(),
+      this.osUpdater?.stop(),
+    ]);
     await this.online;
   }
 
   private async goOnline(): Promise<void> {
     const api = new ApiClient({ baseUrl: this.config.apiUrl });
-    const provisioned = await ensureProvisioned(this.config, {
+    const session = new DeviceSession({
       api,
-      log: this.log.child({ component: 'provision' }),
+      identity: await loadOrCreateIdentity(this.options.dataDir),
+      config: this.config,
       save: (c) => saveConfig(this.options.dataDir, c),
-      signal: this.shutdown.signal,
+      log: this.log.child({ component: 'auth' }),
     });
+    await ensureProvisioned(session, { log: this.log.child({ component: 'provision' }), signal: this.shutdown.signal });
     if (this.shutdown.signal.aborted) return;
-    const targetKey = apiSigningKeyOf(provisioned);
+    const targetKey = apiSigningKeyOf(session.current());
     if (targetKey === null) {
       this.log.error('no apiSigningKey in the config (provisioned before target states were signed): every target will be refused');
     }
-    const deviceApi = api.forDevice(provisioned.deviceKey, targetKey);
+    const deviceApi = api.forDevice(session, targetKey);
     const uuid = this.config.uuid;
     const reporter = new Reporter({
-      observe: () => readCurrentState(this.engine, []),
-      situation: () => ({
-        target: this.reconciler.currentTarget(),
-        status: this.reconciler.currentStatus(),
-        targetError: this.targetError,
-      }),
-      send: (report) => deviceApi.reportState(uuid, report),
+      observe: () => this.observe(),
+      situation: () => this.situation(),
+      send: (report, basedOn) => deviceApi.reportState(uuid, this.withHostOs(report), basedOn),
+      metrics: () => sampleMetrics({ dataDir: this.options.dataDir }),
+      metricsIntervalMs: this.options.metricsIntervalMs,
       log: this.log.child({ component: 'reporter' }),
       supervisorVersion: SUPERVISOR_VERSION,
       minIntervalMs: this.options.reportIntervalMs,
@@ -113,6 +155,7 @@ export class Supervisor {
       log: this.log.child({ component: 'poller' }),
       onTarget: (signed) => this.accept(signed),
       onOutcome: (err) => {
+        this.apiReachable = err === null || !(err instanceof ApiError && err.status === null);
         if (err === null) this.targetError = null;
         else if (err instanceof ValidationError || err instanceof SignatureError) this.targetError = messageOf(err);
         reporter.trigger();
@@ -121,18 +164,164 @@ export class Supervisor {
       initialIntervalSeconds: this.reconciler.currentTarget()?.config.pollIntervalSeconds,
     });
     this.reconciler.onStatus(() => reporter.trigger());
+    const events = new TargetEvents({
+      api: deviceApi,
+      uuid,
+      log: this.log.child({ component: 'push' }),
+      knownEtag: () => poller.knownEtag(),
+      onStale: () => poller.pollNow(),
+    });
     this.reporter = reporter;
     this.poller = poller;
+    this.events = events;
     reporter.start();
     poller.start();
+    events.start();
+    // After the poller, so that an OS update resumed in verify-boot finds the API being reached.
+    this.osUpdater = await startHostOs({
+      dataDir: this.options.dataDir,
+      apiBaseUrl: this.config.apiUrl,
+      requestHeaders: () => ({ authorization: `Bearer ${session.token()}` }),
+      engine: this.engine,
+      reachApi: async () => { await deviceApi.fetchTarget(uuid, null); },
+      target: () => this.reconciler.currentTarget(),
+      log: this.log.child({ component: 'os-update' }),
+      onChange: () => reporter.trigger(),
+    }).catch((err: unknown) => {
+      this.log.error({ err: messageOf(err) }, 'host OS updates unavailable');
+      return null;
+    });
+    this.osUpdater?.offer(this.fleetTarget?.hostOs);
+  }
+
+  /** The reporter does not know the host OS: it is added to every report sent, full or partial. */
+  private withHostOs<R extends StateReport | PartialStateReport>(report: R): R {
+    return this.osUpdater === null ? report : { ...report, hostOs: this.osUpdater.report() };
   }
 
   /** A verified, validated target from the API: persisted first, so a crash right after still converges to it. */
   private async accept(signed: SignedTarget): Promise<void> {
     const { target } = signed;
-    if (canonicalJson(target) === canonicalJson(this.reconciler.currentTarget())) return;
+    if (canonicalJson(target) === canonicalJson(this.fleetTarget)) return;
     await this.store.save(signed);
+    this.fleetTarget = target;
+    this.osUpdater?.offer(target.hostOs);
+    if (this.local !== null) {
+      this.log.info({ release: target.release?.id ?? null }, 'new fleet target kept for after local mode');
+      return;
+    }
     this.reconciler.setTarget(target);
     this.log.info({ release: target.release?.id ?? null }, 'new target accepted');
+  }
+
+  private async observe(): ReturnType<typeof readCurrentState> {
+    const target = this.reconciler.currentTarget();
+    return readCurrentState(this.engine, target === null ? [] : imagesOf(target));
+  }
+
+  private situation(): Pick<ReportInput, 'target' | 'status' | 'targetError' | 'localMode'> {
+    return {
+      target: this.reconciler.currentTarget(),
+      status: this.reconciler.currentStatus(),
+      targetError: this.targetError,
+      localMode: this.local !== null,
+    };
+  }
+
+  /** A device that was in local mode when it stopped stays in it. */
+  private async resumeLocalMode(): Promise<void> {
+    try {
+      const request = await this.localFile.load();
+      if (request === null) return;
+      this.local = { request, target: this.localTargetFor(request) };
+      this.reconciler.setTarget(this.local.target);
+      this.log.warn({ release: this.local.target.release?.id }, 'in local mode: the fleet target is not applied until local mode is left');
+    } catch (err) {
+      this.log.error({ err: messageOf(err), file: this.localFile.file }, 'local target refused; running the fleet target');
+    }
+  }
+
+  private localTargetFor(request: LocalTargetRequest): TargetState {
+    return localTargetOf(request, {
+      uuid: this.config.uuid,
+      name: this.config.name ?? this.fleetTarget?.device.name ?? this.config.uuid,
+      fleet: this.fleetTarget?.fleet.name ?? this.config.fleet ?? 'local',
+      config: this.fleetTarget?.config ?? null,
+    });
+  }
+
+  private async startLocalApi(): Promise<void> {
+    const host = this.config.localApiHost ?? '127.0.0.1';
+    const port = this.config.localApiPort ?? DEFAULT_LOCAL_API_PORT;
+    try {
+      this.localApi = await startLocalApi({
+        control: this.control(),
+        key: await localApiKey(this.options.dataDir),
+        log: this.log.child({ component: 'local-api' }),
+        host,
+        port,
+      });
+    } catch (err) {
+      // The device's real work goes on without its local API.
+      this.log.error({ err: messageOf(err), host, port }, 'local API not started');
+    }
+  }
+
+  private control(): DeviceControl {
+    const engine = this.engine;
+    return {
+      health: async (): Promise<Health> => {
+        // Only what the supervisor itself needs: an unreachable API is the normal life of a device, not ill health.
+        let engineCheck: string | null = null;
+        try {
+          await engine.listContainers(MANAGED_FILTER);
+        } catch (err) {
+          engineCheck = `the container engine does not answer: ${messageOf(err)}`;
+        }
+        const stopping = this.shutdown.signal.aborted ? 'the supervisor is stopping' : null;
+        return { healthy: engineCheck === null && stopping === null, checks: { engine: engineCheck, supervisor: stopping } };
+      },
+      state: async (): Promise<LocalState> => ({
+        uuid: this.config.uuid,
+        report: buildReport({
+          ...this.situation(),
+          current: await this.observe(),
+          supervisorVersion: SUPERVISOR_VERSION,
+          now: new Date(),
+        }),
+        localMode: this.local !== null,
+        apiReachable: this.apiReachable,
+        pushConnected: this.events?.isConnected() ?? false,
+      }),
+      serviceAction: (service, action) => serviceAction(engine, service, action),
+      serviceLogs: (service, tail) => serviceLogs(engine, service, tail),
+      reboot: async () => {
+        const command = this.config.rebootCommand ?? ['reboot'];
+        this.log.warn({ command }, 'reboot asked through the local API');
+        await runReboot(command);
+        return command;
+      },
+      localTarget: () => this.local?.request ?? null,
+      enterLocalMode: async (request) => {
+        const target = this.localTargetFor(request);
+        await this.localFile.save(request);
+        this.local = { request, target };
+        this.reconciler.setTarget(target);
+        this.reporter?.trigger();
+        this.log.warn({ release: target.release?.id, services: target.services.length }, 'local mode: running a local target');
+        return { releaseId: target.release?.id ?? '', services: target.services.map((s) => s.name) };
+      },
+      leaveLocalMode: async () => {
+        if (this.local === null) return false;
+        await this.localFile.remove();
+        this.local = null;
+        if (this.fleetTarget !== null) this.reconciler.setTarget(this.fleetTarget);
+        else this.log.warn('left local mode with no fleet target yet: what runs stays until one arrives');
+        this.reporter?.trigger();
+        this.poller?.pollNow();
+        this.log.warn({ release: this.fleetTarget?.release?.id ?? null }, 'local mode left: back to the fleet target');
+        return true;
+      },
+    };
   }
 }

@@ -5,6 +5,7 @@ import type { KeyObject } from 'node:crypto';
 import { SignatureError, verifyTarget } from '../protocol/signature.js';
 import { TargetStateSchema, type TargetState } from '../protocol/target-state.js';
 import { parse, ValidationError, type Issue } from '../protocol/validate.js';
+import { strategyIssues } from './update-strategy.js';
 
 function dependencyCycle(target: TargetState): string[] | null {
   const deps = new Map(target.services.map((s) => [s.name, Object.keys(s.dependsOn)]));
@@ -36,8 +37,9 @@ function semanticIssues(target: TargetState, deviceUuid: string): Issue[] {
     const at = `/services/${i}`;
     if (names.has(s.name)) issues.push({ path: `${at}/name`, message: `duplicate service '${s.name}'` });
     names.add(s.name);
-    if (s.networkMode?.startsWith('service:')) {
-      issues.push({ path: `${at}/networkMode`, message: `'${s.networkMode}' is not supported yet` });
+    // The compose normaliser refuses these at push already; a target carrying one did not come from a release.
+    if (s.networkMode?.startsWith('service:') || s.networkMode?.startsWith('container:')) {
+      issues.push({ path: `${at}/networkMode`, message: `'${s.networkMode}' is not supported (only host, none, bridge or networks)` });
     }
     s.volumes.forEach((v, j) => {
       if (v.type === 'bind' && v.source === undefined) issues.push({ path: `${at}/volumes/${j}/source`, message: 'a bind mount needs a source' });
@@ -51,6 +53,7 @@ function semanticIssues(target: TargetState, deviceUuid: string): Issue[] {
   });
   const cycle = dependencyCycle(target);
   if (cycle !== null) issues.push({ path: '/services', message: `dependency cycle ${cycle.join(' -> ')}` });
+  issues.push(...strategyIssues(target));
   return issues;
 }
 

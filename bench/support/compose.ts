@@ -4,7 +4,8 @@
 import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type Docker from 'dockerode';
+import type { EngineClient } from '../../supervisor/engine-client.js';
+import { removeLabelled } from '../../test/support/supervisor-device.js';
 import { stringify } from 'yaml';
 import type { TargetState } from '../../protocol/target-state.js';
 import { desiredState } from '../../supervisor/desired-state.js';
@@ -87,11 +88,6 @@ function runCompose(args: string[], dockerHost: string | undefined): Promise<str
 }
 
 /** Removes the compose project's containers, networks and volumes. */
-export async function cleanCompose(docker: Docker): Promise<void> {
-  const containers = await docker.listContainers({ all: true, filters: { label: [PROJECT_LABEL] } });
-  await Promise.all(containers.map((c) => docker.getContainer(c.Id).remove({ force: true, v: true })));
-  const networks = await docker.listNetworks({ filters: { label: [PROJECT_LABEL] } });
-  await Promise.all(networks.map((n) => docker.getNetwork(n.Id).remove()));
-  const { Volumes } = await docker.listVolumes({ filters: { label: [PROJECT_LABEL] } });
-  await Promise.all((Volumes ?? []).map((v) => docker.getVolume(v.Name).remove()));
+export async function cleanCompose(docker: EngineClient): Promise<void> {
+  await removeLabelled(docker, PROJECT_LABEL);
 }

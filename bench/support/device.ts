@@ -1,22 +1,22 @@
 // The device engine between bench runs: emptied of everything any baseline created, and watched until it runs
 // exactly what a release asks for.
-import type Docker from 'dockerode';
 import type { TargetState } from '../../protocol/target-state.js';
 import { desiredState } from '../../supervisor/desired-state.js';
-import { cleanDevice, managedContainers } from '../../test/support/supervisor-device.js';
+import type { EngineClient } from '../../supervisor/engine-client.js';
+import { cleanDevice, inspectContainer, managedContainers } from '../../test/support/supervisor-device.js';
 import { cleanCompose } from './compose.js';
 import { sleep } from './stats.js';
 
-export async function emptyDevice(docker: Docker): Promise<void> {
+export async function emptyDevice(docker: EngineClient): Promise<void> {
   await cleanDevice(docker, { volumes: true });
   await cleanCompose(docker);
 }
 
 /** True when the managed containers are exactly the release's, each running. */
-export async function runsExactly(docker: Docker, target: TargetState): Promise<boolean> {
+export async function runsExactly(docker: EngineClient, target: TargetState): Promise<boolean> {
   const wanted = desiredState(target).containers.map((c) => c.name).sort();
   const running = await managedContainers(docker);
-  const names = await Promise.all(running.map(async (c) => (await docker.getContainer(c.id).inspect()).Name.replace(/^\//, '')));
+  const names = await Promise.all(running.map(async (c) => (await inspectContainer(docker, c.id)).Name.replace(/^\//, '')));
   return running.every((c) => c.state === 'running') && JSON.stringify(names.sort()) === JSON.stringify(wanted);
 }
 

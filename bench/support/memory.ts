@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import type Docker from 'dockerode';
+import type { EngineClient } from '../../supervisor/engine-client.js';
 import type { Fleet } from '../../protocol/api.js';
 import type { SupervisorConfig } from '../../supervisor/config.js';
 import { ApiServer } from '../../test/support/api-server.js';
@@ -55,10 +55,10 @@ class Device {
     readonly supervisor: SupervisorProcess,
     readonly dataDir: string,
     private readonly api: ApiServer,
-    private readonly docker: Docker,
+    private readonly docker: EngineClient,
   ) {}
 
-  static async start(api: ApiServer, docker: Docker, env: TestEnv, fleet: Fleet): Promise<Device> {
+  static async start(api: ApiServer, docker: EngineClient, env: TestEnv, fleet: Fleet): Promise<Device> {
     const dataDir = await makeDataDir({
       apiUrl: api.url,
       fleet: fleet.name,
@@ -84,7 +84,7 @@ class Device {
 
   private async identity(): Promise<{ uuid: string; deviceKey: string } | undefined> {
     const config = JSON.parse(await readFile(path.join(this.dataDir, 'config.json'), 'utf8')) as SupervisorConfig;
-    return config.uuid !== undefined && config.deviceKey !== undefined ? { uuid: config.uuid, deviceKey: config.deviceKey } : undefined;
+    return config.uuid !== undefined && config.deviceToken !== undefined ? { uuid: config.uuid, deviceKey: config.deviceToken } : undefined;
   }
 
   /** Until the API sees `version` converged and the engine runs exactly the target the API serves. */
@@ -125,7 +125,7 @@ async function push(api: ApiServer, fleet: Fleet, release: Release, version: str
   return (await api.createRelease(fleet.name, release.compose, release.images, { version })).version;
 }
 
-async function idleFigures(api: ApiServer, docker: Docker, env: TestEnv, images: FixtureImages, options: MemoryOptions)
+async function idleFigures(api: ApiServer, docker: EngineClient, env: TestEnv, images: FixtureImages, options: MemoryOptions)
   : Promise<{ bareRss: number; supervisorRss: number }> {
   const fleet = await api.createFleet('bench-idle');
   const version = await push(api, fleet, fixtureRelease(images, images.meter), 'idle-1');
@@ -168,7 +168,7 @@ interface SoakFigures {
   seconds: number;
 }
 
-async function soakFigures(api: ApiServer, docker: Docker, env: TestEnv, images: FixtureImages, options: MemoryOptions): Promise<SoakFigures> {
+async function soakFigures(api: ApiServer, docker: EngineClient, env: TestEnv, images: FixtureImages, options: MemoryOptions): Promise<SoakFigures> {
   const fleet = await api.createFleet('bench-soak', { pollIntervalSeconds: 1 });
   const first = await push(api, fleet, fixtureRelease(images, images.meter), 'soak-0');
   const device = await Device.start(api, docker, env, fleet);
@@ -198,7 +198,7 @@ async function soakFigures(api: ApiServer, docker: Docker, env: TestEnv, images:
   }
 }
 
-export async function measureMemory(env: TestEnv, docker: Docker, images: FixtureImages, options: MemoryOptions): Promise<MemoryFigures> {
+export async function measureMemory(env: TestEnv, docker: EngineClient, images: FixtureImages, options: MemoryOptions): Promise<MemoryFigures> {
   const api = await ApiServer.start({ registry: env.registry });
   try {
     await emptyDevice(docker);

@@ -1,6 +1,10 @@
 // An Engine that records every call it forwards (what, when it started, how long it took), so the bench can show
 // where a convergence spends its time: reads versus writes, parallel versus one after another.
-import type { ContainerCreateOptions, Engine, EngineContainer, EngineNetwork } from '../../supervisor/engine.js';
+import type { Readable } from 'node:stream';
+import type {
+  ContainerCreateOptions, ContainerLogLine, DataRootSpace, Engine, EngineContainer, EngineDiskUsage, EngineImage,
+  EngineImageSummary, EngineNetwork, ImageRemoval, LogOptions, PullProgress, RegistryAuth,
+} from '../../supervisor/engine.js';
 import { round } from './stats.js';
 
 export interface EngineCall {
@@ -37,7 +41,22 @@ export class TimedEngine implements Engine {
 
   listContainers(filter: string): Promise<EngineContainer[]> { return this.timed('listContainers', () => this.inner.listContainers(filter)); }
   hasImage(ref: string): Promise<boolean> { return this.timed('hasImage', () => this.inner.hasImage(ref)); }
-  pullImage(ref: string): Promise<void> { return this.timed('pullImage', () => this.inner.pullImage(ref)); }
+  pullImage(ref: string, auth?: RegistryAuth, onProgress?: (progress: PullProgress) => void): Promise<void> {
+    return this.timed('pullImage', () => this.inner.pullImage(ref, auth, onProgress));
+  }
+  inspectImage(ref: string): Promise<EngineImage | undefined> { return this.timed('inspectImage', () => this.inner.inspectImage(ref)); }
+  listImages(): Promise<EngineImageSummary[]> { return this.timed('listImages', () => this.inner.listImages()); }
+  removeImage(ref: string): Promise<ImageRemoval> { return this.timed('removeImage', () => this.inner.removeImage(ref)); }
+  diskUsage(): Promise<EngineDiskUsage> { return this.timed('diskUsage', () => this.inner.diskUsage()); }
+  dataRootSpace(): Promise<DataRootSpace | undefined> { return this.timed('dataRootSpace', () => this.inner.dataRootSpace()); }
+  saveImages(refs: string[]): Promise<Readable> { return this.timed('saveImages', () => this.inner.saveImages(refs)); }
+  loadImage(tar: Readable): Promise<string[]> { return this.timed('loadImage', () => this.inner.loadImage(tar)); }
+  restartContainer(id: string, timeoutSeconds: number): Promise<void> {
+    return this.timed(`restartContainer ${id.slice(0, 12)}`, () => this.inner.restartContainer(id, timeoutSeconds));
+  }
+  containerLogs(id: string, options?: LogOptions): Promise<ContainerLogLine[]> {
+    return this.timed(`containerLogs ${id.slice(0, 12)}`, () => this.inner.containerLogs(id, options));
+  }
   createContainer(name: string, options: ContainerCreateOptions): Promise<string> {
     return this.timed(`createContainer ${name}`, () => this.inner.createContainer(name, options));
   }

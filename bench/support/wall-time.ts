@@ -4,7 +4,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type Docker from 'dockerode';
+import type { EngineClient } from '../../supervisor/engine-client.js';
+import { containersLabelled } from '../../test/support/supervisor-device.js';
 import type { TargetState } from '../../protocol/target-state.js';
 import { DockerEngine } from '../../supervisor/engine.js';
 import type { Logger } from '../../lib/logger.js';
@@ -38,7 +39,7 @@ export function pairedRatio(figures: WallTimeFigures, method: Method, baseline: 
 }
 
 export interface WallTimeOptions {
-  docker: Docker;
+  docker: EngineClient;
   dockerHost: string;
   log: Logger;
   first: TargetState;
@@ -102,7 +103,7 @@ const RUNNERS: Record<Method, (options: WallTimeOptions) => Promise<Timing>> = {
 async function verify(method: Method, options: WallTimeOptions): Promise<void> {
   const { docker, next } = options;
   if (method === 'compose') {
-    const containers = await docker.listContainers({ all: true, filters: { label: ['com.docker.compose.project'] } });
+    const containers = await containersLabelled(docker, 'com.docker.compose.project');
     const meter = containers.find((c) => c.Labels['com.docker.compose.service'] === 'meter');
     const ok = containers.length === next.services.length
       && containers.every((c) => c.State === 'running')

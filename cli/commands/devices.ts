@@ -1,4 +1,5 @@
-// `skiff devices` and `skiff device show`: where each device is, what it runs, how its update goes.
+// `skiff devices` and `skiff device show`: where each device is, what it runs, how its update goes, and which
+// devices wait for an operator (`--status pending`).
 import type { Command } from 'commander';
 import type { DeviceDetail } from '../../protocol/device-detail.js';
 import { ApiClient, ApiProblemError } from '../api-client.js';
@@ -7,19 +8,20 @@ import { clientFor, type Io } from '../session.js';
 import { deviceDetail, devicesTable } from '../views.js';
 
 /**
- * A device by full UUID, or by the short prefix `skiff devices` shows, as long as exactly one device has it.
+ * A device by full uuid or short id (the API resolves both), or by the start of its uuid, as long as exactly one
+ * device has it.
  */
-async function findDevice(client: ApiClient, uuid: string): Promise<DeviceDetail> {
+export async function findDevice(client: ApiClient, given: string): Promise<DeviceDetail> {
   try {
-    return await client.getDevice(uuid);
+    return await client.getDevice(given);
   } catch (err) {
     if (!(err instanceof ApiProblemError) || err.problem.status !== 404) throw err;
-    const matches = (await client.listDevices()).filter((d) => d.uuid.startsWith(uuid));
+    const matches = (await client.listDevices()).filter((d) => d.uuid.startsWith(given));
     if (matches.length === 1) return client.getDevice(matches[0]!.uuid);
     if (matches.length > 1) {
-      throw new Error(`'${uuid}' is the start of ${matches.length} device UUIDs (${matches.map((d) => d.uuid).join(', ')}); give more of it`);
+      throw new Error(`'${given}' is the start of ${matches.length} device UUIDs (${matches.map((d) => d.uuid).join(', ')}); give more of it`);
     }
-    throw err;
+    throw new Error(`no device has the short id or a uuid starting with '${given}'`);
   }
 }
 
@@ -28,20 +30,21 @@ export function registerDevices(program: Command, io: Io): void {
     .command('devices')
     .description('list devices with their release and update status')
     .option('--fleet <name>', 'only the devices of this fleet')
+    .option('--status <status>', 'only devices that are preauthorized, pending, accepted or rejected')
     .option('--json', 'print JSON instead of a table')
-    .action(async (opts: { fleet?: string; json?: boolean }, cmd: Command) => {
-      const devices = await (await clientFor(cmd, io)).listDevices(opts.fleet);
+    .action(async (opts: { fleet?: string; status?: string; json?: boolean }, cmd: Command) => {
+      const devices = await (await clientFor(cmd, io)).listDevices(opts.fleet, opts.status);
       if (opts.json) io.stdout(toJson(devices));
       else io.stdout(devices.length === 0 ? 'No devices.\n' : devicesTable(devices, io.now()));
     });
 
-  const device = program.command('device').description('show one device');
+  const device = program.command('device').description('show or manage one device (by uuid, short id or uuid prefix)');
   device
-    .command('show <uuid>')
-    .description('show a device and the state of each service it reported last (a unique UUID prefix will do)')
+    .command('show <device>')
+    .description('show a device and the state of each service it reported last')
     .option('--json', 'print JSON')
-    .action(async (uuid: string, opts: { json?: boolean }, cmd: Command) => {
-      const found = await findDevice(await clientFor(cmd, io), uuid);
+    .action(async (given: string, opts: { json?: boolean }, cmd: Command) => {
+      const found = await findDevice(await clientFor(cmd, io), given);
       io.stdout(opts.json ? toJson(found) : deviceDetail(found, io.now()));
     });
 }

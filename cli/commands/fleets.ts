@@ -1,17 +1,18 @@
-// `skiff fleets`, `skiff fleet create`, `skiff fleet show`: the fleets devices join and releases go to.
-import { InvalidArgumentError, type Command } from 'commander';
+// `skiff fleets`, `skiff fleet create|show|set|update-now`: the fleets devices join and releases go to, and the
+// settings every device of a fleet gets unless it overrides them.
+import type { Command } from 'commander';
+import type { Fleet } from '../../protocol/api.js';
 import { toJson } from '../output.js';
 import { clientFor, type Io } from '../session.js';
+import { addSettingsOptions, settingsChangeOf, settingsText, wholeNumber, type SettingsOptions } from '../settings-options.js';
 import { fleetDetail, fleetsTable } from '../views.js';
-
-function positiveInteger(raw: string): number {
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < 1) throw new InvalidArgumentError('must be a whole number of seconds, at least 1');
-  return value;
-}
 
 interface JsonOption {
   json?: boolean;
+}
+
+function fleetText(fleet: Fleet): string {
+  return fleetDetail(fleet) + (fleet.settings ? settingsText(fleet.settings) : '');
 }
 
 export function registerFleets(program: Command, io: Io): void {
@@ -24,13 +25,13 @@ export function registerFleets(program: Command, io: Io): void {
       io.stdout(opts.json ? toJson(fleets) : fleets.length === 0 ? 'No fleets.\n' : fleetsTable(fleets));
     });
 
-  const fleet = program.command('fleet').description('create or show one fleet');
+  const fleet = program.command('fleet').description('create, show or change one fleet');
 
   fleet
     .command('create <name>')
     .description('create a fleet and print its provisioning key')
     .requiredOption('--device-type <type>', 'device type of the fleet, e.g. raspberrypi4-64')
-    .option('--poll-interval <seconds>', 'how often devices poll for their target state', positiveInteger)
+    .option('--poll-interval <seconds>', 'how often devices poll for their target state', wholeNumber('the poll interval', 1))
     .option('--json', 'print JSON')
     .action(async (name: string, opts: JsonOption & { deviceType: string; pollInterval?: number }, cmd: Command) => {
       const client = await clientFor(cmd, io);
@@ -39,15 +40,36 @@ export function registerFleets(program: Command, io: Io): void {
         deviceType: opts.deviceType,
         ...(opts.pollInterval === undefined ? {} : { pollIntervalSeconds: opts.pollInterval }),
       });
-      io.stdout(opts.json ? toJson(created) : fleetDetail(created));
+      io.stdout(opts.json ? toJson(created) : fleetText(created));
     });
 
   fleet
     .command('show <name>')
-    .description('show a fleet, with its provisioning key')
+    .description('show a fleet, with its provisioning key and settings')
     .option('--json', 'print JSON')
     .action(async (name: string, opts: JsonOption, cmd: Command) => {
       const found = await (await clientFor(cmd, io)).getFleet(name);
-      io.stdout(opts.json ? toJson(found) : fleetDetail(found));
+      io.stdout(opts.json ? toJson(found) : fleetText(found));
+    });
+
+  addSettingsOptions(fleet
+    .command('set <name>')
+    .description("change a fleet's poll interval, update window, bandwidth cap or lock override (devices may override)"))
+    .option('--json', 'print JSON')
+    .action(async (name: string, opts: JsonOption & SettingsOptions, cmd: Command) => {
+      const change = settingsChangeOf(opts);
+      if (Object.keys(change).length === 0) throw new Error('nothing to change: give at least one option (see --help)');
+      const updated = await (await clientFor(cmd, io)).updateFleet(name, change);
+      io.stdout(opts.json ? toJson(updated) : fleetText(updated));
+    });
+
+  fleet
+    .command('update-now <name>')
+    .description("let every device of the fleet update now, whatever its update window (for an hour by default)")
+    .option('--minutes <minutes>', 'how long the window is ignored', wholeNumber('the minutes', 1))
+    .option('--json', 'print JSON')
+    .action(async (name: string, opts: JsonOption & { minutes?: number }, cmd: Command) => {
+      const updated = await (await clientFor(cmd, io)).fleetUpdateNow(name, opts.minutes);
+      io.stdout(opts.json ? toJson(updated) : `Fleet ${updated.name}: updates apply now, windows ignored until ${updated.settings?.forceUpdateUntil ?? '?'}\n`);
     });
 }

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { toJson } from '../output.js';
 import { parseBuildArg } from '../push/compose-build.js';
 import { pushRelease } from '../push/push-release.js';
-import { clientFor, type Io } from '../session.js';
+import { clientFor, configFor, type Io } from '../session.js';
 
 interface PushOptions {
   fleet: string;
@@ -34,7 +34,13 @@ export function registerPush(program: Command, io: Io): void {
           ...(opts.notes === undefined ? {} : { notes: opts.notes }),
           ...(opts.dockerHost === undefined ? {} : { dockerHost: opts.dockerHost }),
         },
-        { client: await clientFor(cmd, io), env: io.env, now: io.now(), progress: (line) => io.stderr(`${line}\n`) },
+        {
+          client: await clientFor(cmd, io),
+          apiToken: (await configFor(cmd, io)).apiToken?.value ?? null,
+          env: io.env,
+          now: io.now(),
+          progress: (line) => io.stderr(`${line}\n`),
+        },
       );
       if (opts.json) {
         io.stdout(toJson(release));

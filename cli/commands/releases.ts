@@ -1,13 +1,14 @@
-// `skiff releases`, `skiff pin`, `skiff track-latest`: what a fleet may run and which release it runs.
+// `skiff releases`, `skiff release show`, `skiff pin`, `skiff track-latest`: what a fleet may run (ready releases,
+// whose images were verified in the registry) and which release it runs.
 import type { Command } from 'commander';
 import { toJson } from '../output.js';
 import { clientFor, type Io } from '../session.js';
-import { policyText, releasesTable } from '../views.js';
+import { policyText, releaseDetail, releasesTable } from '../views.js';
 
 export function registerReleases(program: Command, io: Io): void {
   program
     .command('releases <fleet>')
-    .description("list a fleet's releases")
+    .description("list a fleet's releases with their status and who pushed them")
     .option('--json', 'print JSON instead of a table')
     .action(async (fleet: string, opts: { json?: boolean }, cmd: Command) => {
       const releases = await (await clientFor(cmd, io)).listReleases(fleet);
@@ -15,18 +16,31 @@ export function registerReleases(program: Command, io: Io): void {
     });
 
   program
+    .command('release')
+    .description('show one release')
+    .command('show <fleet> <release>')
+    .description('show a release (its id or version) with the result of its image verification')
+    .option('--json', 'print JSON')
+    .action(async (fleet: string, release: string, opts: { json?: boolean }, cmd: Command) => {
+      const found = await (await clientFor(cmd, io)).getRelease(fleet, release);
+      io.stdout(opts.json ? toJson(found) : releaseDetail(found, io.now()));
+    });
+
+  program
     .command('pin <fleet> <release>')
-    .description('pin a fleet to one release (its id or version)')
-    .action(async (fleet: string, release: string, _opts: unknown, cmd: Command) => {
+    .description('pin a fleet to one ready release (its id or version)')
+    .option('--json', 'print JSON')
+    .action(async (fleet: string, release: string, opts: { json?: boolean }, cmd: Command) => {
       const updated = await (await clientFor(cmd, io)).pin(fleet, release);
-      io.stdout(`Fleet ${updated.name}: release policy is now ${policyText(updated.releasePolicy)}\n`);
+      io.stdout(opts.json ? toJson(updated) : `Fleet ${updated.name}: release policy is now ${policyText(updated.releasePolicy)}\n`);
     });
 
   program
     .command('track-latest <fleet>')
-    .description('let a fleet follow its latest release again')
-    .action(async (fleet: string, _opts: unknown, cmd: Command) => {
+    .description('let a fleet follow its latest ready release again')
+    .option('--json', 'print JSON')
+    .action(async (fleet: string, opts: { json?: boolean }, cmd: Command) => {
       const updated = await (await clientFor(cmd, io)).trackLatest(fleet);
-      io.stdout(`Fleet ${updated.name}: release policy is now ${policyText(updated.releasePolicy)}\n`);
+      io.stdout(opts.json ? toJson(updated) : `Fleet ${updated.name}: release policy is now ${policyText(updated.releasePolicy)}\n`);
     });
 }

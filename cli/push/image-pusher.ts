@@ -92,20 +92,37 @@ export function digestFromRepoDigests(repoDigests: string[] | undefined, reposit
   return null;
 }
 
+/**
+ * What the engine logs in to the registry with. A registry with token auth sends the engine to the API's token
+ * server, which takes the user's name and API token (registry-api/routes/registry-token.ts).
+ */
+export interface RegistryCredentials {
+  username: string;
+  password: string;
+  /** host:port of the registry. */
+  serveraddress: string;
+}
+
+export interface PushOptions {
+  intervalMs?: number;
+  /** None: anonymous, for a registry without auth. */
+  credentials?: RegistryCredentials;
+}
+
 /** Pushes `repository:tag`; returns the digest reference `repository@sha256:...`. */
 export async function pushImage(
   docker: Docker,
   repository: string,
   tag: string,
   show: (line: string) => void,
-  intervalMs: number = DEFAULT_PROGRESS_INTERVAL_MS,
+  options: PushOptions = {},
 ): Promise<string> {
-  const tracker = new PushTracker(intervalMs);
+  const tracker = new PushTracker(options.intervalMs ?? DEFAULT_PROGRESS_INTERVAL_MS);
   const image = docker.getImage(repository);
   let stream: NodeJS.ReadableStream;
   try {
     // The engine API asks for an X-Registry-Auth header on push; an empty config means anonymous access.
-    stream = await image.push({ tag, authconfig: {} });
+    stream = await image.push({ tag, authconfig: options.credentials ?? {} });
   } catch (err) {
     throw new Error(`the engine refused to push ${repository}:${tag}: ${err instanceof Error ? err.message : String(err)}`);
   }

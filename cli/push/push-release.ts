@@ -7,6 +7,7 @@ import type { Release } from '../../protocol/api.js';
 import type { ApiClient } from '../api-client.js';
 import { InContext } from '../failure.js';
 import { imageTag, planBuilds } from './compose-build.js';
+import { resolveComposeForPush } from './compose-variables.js';
 import { connectEngine, DEFAULT_DOCKER_HOST } from './engine.js';
 import { buildImage } from './image-builder.js';
 import { pushImage } from './image-pusher.js';
@@ -25,6 +26,8 @@ export interface PushRequest {
 
 export interface PushContext {
   client: ApiClient;
+  /** The API token the client sends: with the user's name, the registry's token server takes it for the push. */
+  apiToken: string | null;
   env: NodeJS.ProcessEnv;
   now: Date;
   /** One progress line for the person watching. */
@@ -51,7 +54,9 @@ function displayPath(target: string): string {
 
 export async function pushRelease(request: PushRequest, ctx: PushContext): Promise<Release> {
   const dir = path.resolve(request.dir);
-  const { file, text } = await readComposeFile(dir);
+  const { file, text: written } = await readComposeFile(dir);
+  // Variables and env files exist only here, on the developer's machine: the release carries them resolved.
+  const text = resolveComposeForPush(written, path.dirname(file), ctx.env);
   // Before any build: a wrong fleet, a taken version or a registry-less API should not cost minutes of building.
   const info = await ctx.client.info();
   await ctx.client.getFleet(request.fleet);
@@ -78,13 +83,16 @@ export async function pushRelease(request: PushRequest, ctx: PushContext): Promi
   if (plan.builds.length > 0) {
     const host = request.dockerHost ?? ctx.env.DOCKER_HOST ?? DEFAULT_DOCKER_HOST;
     const docker: Docker = await connectEngine(host);
+    // A registry without auth ignores them; one with token auth needs them.
+    const credentials = ctx.apiToken === null || info.registry === null ? undefined
+      : { username: (await ctx.client.me()).name, password: ctx.apiToken, serveraddress: info.registry };
     for (const build of plan.builds) {
       const show = (line: string): void => ctx.progress(`[${build.service}] ${line}`);
       try {
         show(`building ${build.repository}:${build.tag} from ${displayPath(build.context)}`);
         const imageId = await buildImage(docker, build, show);
         show(`built ${imageId.replace(/^sha256:/, '').slice(0, 12)}; pushing`);
-        images[build.service] = await pushImage(docker, build.repository, build.tag, show);
+        images[build.service] = await pushImage(docker, build.repository, build.tag, show, credentials ? { credentials } : {});
         show(`pushed ${images[build.service]}`);
       } catch (err) {
         throw new InContext(`service '${build.service}'`, err);

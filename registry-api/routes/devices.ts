@@ -1,17 +1,24 @@
-// Devices as people see them: summaries per fleet, one device with the last state report it sent; and what
-// operators do to one device: pin it to a release over its fleet's policy, let it follow its fleet again, rename
-// it, revoke its key, accept it back.
+// Devices as people see them: summaries per fleet (or per admission status), one device with the last state report
+// it sent; and what operators do to one device: pre-authorize its key, accept, reject or revoke it, pin it to a
+// release over its fleet's policy, let it follow its fleet again, rename, tag and annotate it. Every /:uuid route
+// takes the device's short id too.
 import type Router from '@koa/router';
-import { PinRequestSchema, UpdateDeviceRequestSchema, paths, type DeviceSummary } from '../../protocol/api.js';
+import { randomUUID } from 'node:crypto';
+import type { Static } from '@sinclair/typebox';
+import type { DeviceSummary } from '../../protocol/api.js';
 import type { DeviceDetail } from '../../protocol/device-detail.js';
+import { decodePublicKey } from '../../protocol/signature.js';
 import { stampOf, type AccessControl, type ApiState } from '../auth.js';
+import type { Action } from '../roles.js';
 import type { RouteDeps } from '../deps.js';
 import { summaryOf } from '../device-summary.js';
 import { badRequest, conflict, notFound } from '../problem.js';
-import { readBody } from '../request-body.js';
-import type { DeviceRecord, DeviceView, Store } from '../store/index.js';
+import { readBody, readQuery } from '../request-body.js';
+import { ROUTES } from '../route-table.js';
+import type { RouteSpec } from '../route-spec.js';
+import type { DeviceRecord, DeviceView, Stamp, Store } from '../store/index.js';
 import { targetReleaseOf } from '../target-state.js';
-import { EmptyBodySchema, fleetOr404 } from './fleets.js';
+import { fleetOr404 } from './fleets.js';
 
 /** Caches each key's first answer: a list of devices reads each fleet and release once. */
 function memo<V>(load: (key: string) => Promise<V>): (key: string) => Promise<V> {
@@ -63,14 +70,34 @@ function summarizer(store: Store, now: Date): (device: DeviceView) => Promise<De
 
 async function deviceOr404(store: Store, uuid: string | undefined): Promise<DeviceView> {
   const device = uuid === undefined ? null : await store.devices.get(uuid);
-  if (!device) throw notFound(`device '${uuid ?? ''}' is not registered`);
+  if (!device) throw notFound(`no device has the uuid or short id '${uuid ?? ''}'`);
   return device;
 }
 
 /** A store change answered null: the device went away between the lookup and the change. */
 function changed(uuid: string, device: DeviceRecord | null): DeviceRecord {
-  if (!device) throw notFound(`device '${uuid}' is not registered`);
+  if (!device) throw notFound(`device '${uuid}' is gone`);
   return device;
+}
+
+type ActionRoute = RouteSpec & { body: NonNullable<RouteSpec['body']> };
+
+/** One thing an operator does to one device: POST /v1/devices/:uuid/<action> with the route's body. */
+interface DeviceAction<R extends ActionRoute> {
+  route: R;
+  change: (device: DeviceView, body: Static<R['body']>, stamp: Stamp) => Promise<DeviceRecord | null>;
+  /** The log line, from the device after the change. */
+  logged: (device: DeviceRecord) => [Record<string, unknown>, string];
+}
+
+function action<R extends ActionRoute>(definition: DeviceAction<R>): DeviceAction<ActionRoute> {
+  return definition as unknown as DeviceAction<ActionRoute>;
+}
+
+/** The action class the table says a people's route needs. */
+function accessAction(route: RouteSpec): Action {
+  if (typeof route.access !== 'object') throw new Error(`${route.method} ${route.path} is no people's route`);
+  return route.access.action;
 }
 
 export function deviceRoutes(router: Router<ApiState>, deps: RouteDeps, access: AccessControl): void {
@@ -82,59 +109,90 @@ export function deviceRoutes(router: Router<ApiState>, deps: RouteDeps, access: 
     return { ...summary, lastReport: device.lastReport };
   };
 
-  router.get(paths.devices, access.allow('read'), async (ctx) => {
-    const { fleet: fleetName } = ctx.query;
-    if (Array.isArray(fleetName)) throw badRequest('invalid-query', `${ctx.path} takes one fleet, not ${fleetName.length}`);
+  router.get(ROUTES.listDevices.path, access.allow('read'), async (ctx) => {
+    const { fleet: fleetName, status } = readQuery(ctx, ROUTES.listDevices);
     if (fleetName !== undefined) await fleetOr404(store.fleets, fleetName);
-    ctx.body = await Promise.all((await store.devices.list(fleetName)).map(summarizer(store, deps.now())));
+    const devices = await store.devices.list({
+      ...(fleetName === undefined ? {} : { fleet: fleetName }),
+      ...(status === undefined ? {} : { status }),
+    });
+    ctx.body = await Promise.all(devices.map(summarizer(store, deps.now())));
   });
 
-  router.get('/v1/devices/:uuid', access.allow('read'), async (ctx) => {
+  router.post(ROUTES.preauthorizeDevice.path, access.allow('device.manage'), async (ctx) => {
+    const body = await readBody(ctx, ROUTES.preauthorizeDevice);
+    try {
+      decodePublicKey(body.publicKey, 'publicKey');
+    } catch (err) {
+      throw badRequest('invalid-body', `the pre-authorization: ${err instanceof Error ? err.message : String(err)}`, [{ path: '/publicKey', message: 'is not an Ed25519 public key (base64 SPKI DER)' }]);
+    }
+    const fleet = await fleetOr404(store.fleets, body.fleet);
+    const device = await store.devices.preauthorize({
+      uuid: body.uuid ?? randomUUID(),
+      fleet: fleet.name,
+      deviceType: fleet.deviceType,
+      publicKey: body.publicKey,
+      ...(body.name === undefined ? {} : { name: body.name }),
+    }, stampOf(ctx, deps.now));
+    logger.info({ uuid: device.uuid, fleet: fleet.name }, 'device pre-authorized');
+    ctx.status = 201;
+    ctx.body = await detailOf(device.uuid);
+  });
+
+  router.get(ROUTES.getDevice.path, access.allow('read'), async (ctx) => {
     ctx.body = await detailOf(ctx.params.uuid ?? '');
   });
 
-  router.patch('/v1/devices/:uuid', access.allow('device.manage'), async (ctx) => {
+  router.patch(ROUTES.updateDevice.path, access.allow('device.manage'), async (ctx) => {
     const device = await deviceOr404(store, ctx.params.uuid);
-    const change = await readBody(ctx, UpdateDeviceRequestSchema, 'the device change');
+    const change = await readBody(ctx, ROUTES.updateDevice);
     changed(device.uuid, await store.devices.update(device.uuid, change, stampOf(ctx, deps.now)));
     logger.info({ uuid: device.uuid, fields: Object.keys(change) }, 'device updated');
     ctx.body = await detailOf(device.uuid);
   });
 
-  router.post('/v1/devices/:uuid/pin', access.allow('device.manage'), async (ctx) => {
-    const device = await deviceOr404(store, ctx.params.uuid);
-    const { release: wanted } = await readBody(ctx, PinRequestSchema, 'the pin request');
-    const release = await store.releases.find(device.fleet, wanted);
-    if (!release) throw notFound(`fleet '${device.fleet}' of device '${device.uuid}' has no release with id or version '${wanted}'`);
-    if (release.status !== 'ready') {
-      throw conflict(`release ${release.version} of fleet '${device.fleet}' is ${release.status}, not ready: the device cannot run it`);
-    }
-    changed(device.uuid, await store.devices.setPin(device.uuid, release.id, stampOf(ctx, deps.now)));
-    logger.info({ uuid: device.uuid, release: release.id, version: release.version }, 'device pinned');
-    ctx.body = await detailOf(device.uuid);
-  });
+  const actions = [
+    action({
+      route: ROUTES.pinDevice,
+      change: async (device, { release: wanted }, stamp) => {
+        const release = await store.releases.find(device.fleet, wanted);
+        if (!release) throw notFound(`fleet '${device.fleet}' of device '${device.uuid}' has no release with id or version '${wanted}'`);
+        if (release.status !== 'ready') {
+          throw conflict(`release ${release.version} of fleet '${device.fleet}' is ${release.status}, not ready: the device cannot run it`);
+        }
+        return store.devices.setPin(device.uuid, release.id, stamp);
+      },
+      logged: (d) => [{ uuid: d.uuid, release: d.pinnedReleaseId }, 'device pinned'],
+    }),
+    action({
+      route: ROUTES.deviceTrackFleet,
+      change: (device, _body, stamp) => store.devices.setPin(device.uuid, null, stamp),
+      logged: (d) => [{ uuid: d.uuid }, 'device follows its fleet'],
+    }),
+    action({
+      route: ROUTES.acceptDevice,
+      change: (device, _body, stamp) => store.devices.accept(device.uuid, stamp),
+      logged: (d) => [{ uuid: d.uuid, fleet: d.fleet }, 'device accepted'],
+    }),
+    action({
+      route: ROUTES.rejectDevice,
+      change: (device, _body, stamp) => store.devices.reject(device.uuid, stamp),
+      logged: (d) => [{ uuid: d.uuid, fleet: d.fleet }, 'device rejected'],
+    }),
+    action({
+      route: ROUTES.revokeDevice,
+      change: (device, _body, stamp) => store.devices.revoke(device.uuid, stamp),
+      logged: (d) => [{ uuid: d.uuid, fleet: d.fleet }, 'device revoked'],
+    }),
+  ];
 
-  router.post('/v1/devices/:uuid/track-fleet', access.allow('device.manage'), async (ctx) => {
-    const device = await deviceOr404(store, ctx.params.uuid);
-    await readBody(ctx, EmptyBodySchema, 'the track-fleet request');
-    changed(device.uuid, await store.devices.setPin(device.uuid, null, stampOf(ctx, deps.now)));
-    logger.info({ uuid: device.uuid }, 'device follows its fleet');
-    ctx.body = await detailOf(device.uuid);
-  });
-
-  router.post('/v1/devices/:uuid/revoke', access.allow('device.manage'), async (ctx) => {
-    const device = await deviceOr404(store, ctx.params.uuid);
-    await readBody(ctx, EmptyBodySchema, 'the revoke request');
-    changed(device.uuid, await store.devices.revoke(device.uuid, stampOf(ctx, deps.now)));
-    logger.warn({ uuid: device.uuid, fleet: device.fleet }, 'device revoked');
-    ctx.body = await detailOf(device.uuid);
-  });
-
-  router.post('/v1/devices/:uuid/accept', access.allow('device.manage'), async (ctx) => {
-    const device = await deviceOr404(store, ctx.params.uuid);
-    await readBody(ctx, EmptyBodySchema, 'the accept request');
-    changed(device.uuid, await store.devices.accept(device.uuid, stampOf(ctx, deps.now)));
-    logger.info({ uuid: device.uuid, fleet: device.fleet }, 'revoked device accepted: it may register again');
-    ctx.body = await detailOf(device.uuid);
-  });
+  for (const { route, change, logged } of actions) {
+    router.post(route.path, access.allow(accessAction(route)), async (ctx) => {
+      const device = await deviceOr404(store, ctx.params.uuid);
+      const body = await readBody(ctx, route);
+      const after = changed(device.uuid, await change(device, body, stampOf(ctx, deps.now)));
+      logger.info(...logged(after));
+      ctx.body = await detailOf(device.uuid);
+    });
+  }
 }

@@ -1,21 +1,23 @@
 // Releases of a fleet: a compose file normalised into service specs with pinned images, versioned per fleet.
+// A release is created pending and queued for verification (jobs/verify-release.ts); it becomes ready, and
+// reachable for devices, only once every image it names was found in its registry.
 import type Router from '@koa/router';
-import { CreateReleaseRequestSchema } from '../../protocol/api.js';
 import { normalizeCompose } from '../../protocol/compose.js';
 import { ValidationError } from '../../protocol/validate.js';
 import { stampOf, type AccessControl, type ApiState } from '../auth.js';
 import type { RouteDeps } from '../deps.js';
-import { badRequest } from '../problem.js';
+import { badRequest, notFound } from '../problem.js';
 import { readBody } from '../request-body.js';
+import { ROUTES } from '../route-table.js';
 import { releaseView } from '../views.js';
 import { fleetOr404 } from './fleets.js';
 
 export function releaseRoutes(router: Router<ApiState>, deps: RouteDeps, access: AccessControl): void {
-  const { store, logger } = deps;
+  const { store, logger, jobs } = deps;
 
   router.post('/v1/fleets/:fleet/releases', access.allow('release.push'), async (ctx) => {
     const fleet = await fleetOr404(store.fleets, ctx.params.fleet);
-    const body = await readBody(ctx, CreateReleaseRequestSchema, 'the new release');
+    const body = await readBody(ctx, ROUTES.createRelease);
     let normalized;
     try {
       normalized = normalizeCompose(body.compose, body.images);
@@ -26,8 +28,7 @@ export function releaseRoutes(router: Router<ApiState>, deps: RouteDeps, access:
     const release = await store.releases.create({
       fleet: fleet.name,
       ...(body.version === undefined ? {} : { version: body.version }),
-      // Ready at once for now; registry verification of every image will move this through 'pending'.
-      status: 'ready',
+      status: 'pending',
       compose: body.compose,
       services: normalized.services,
       volumes: normalized.volumes,
@@ -36,7 +37,13 @@ export function releaseRoutes(router: Router<ApiState>, deps: RouteDeps, access:
       notes: body.notes ?? null,
       createdAt: deps.now().toISOString(),
     }, stampOf(ctx, deps.now));
-    logger.info({ fleet: fleet.name, release: release.id, version: release.version, services: release.services.length }, 'release created');
+    // Should queueing fail (Redis down), the release stays pending and is queued again at the next start.
+    try {
+      await jobs.verifyRelease(release.id);
+    } catch (err) {
+      logger.error({ err, fleet: fleet.name, release: release.id }, 'cannot queue the verification of a new release: it stays pending until the API restarts');
+    }
+    logger.info({ fleet: fleet.name, release: release.id, version: release.version, services: release.services.length }, 'release created, verification queued');
     ctx.status = 201;
     ctx.body = releaseView(release);
   });
@@ -44,5 +51,13 @@ export function releaseRoutes(router: Router<ApiState>, deps: RouteDeps, access:
   router.get('/v1/fleets/:fleet/releases', access.allow('read'), async (ctx) => {
     const fleet = await fleetOr404(store.fleets, ctx.params.fleet);
     ctx.body = (await store.releases.list(fleet.name)).map(releaseView);
+  });
+
+  router.get('/v1/fleets/:fleet/releases/:release', access.allow('read'), async (ctx) => {
+    const fleet = await fleetOr404(store.fleets, ctx.params.fleet);
+    const wanted = ctx.params.release ?? '';
+    const release = await store.releases.find(fleet.name, wanted);
+    if (!release) throw notFound(`fleet '${fleet.name}' has no release with id or version '${wanted}'`);
+    ctx.body = releaseView(release);
   });
 }

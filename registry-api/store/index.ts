@@ -2,7 +2,9 @@
 // (store/sqlite.ts), PostgreSQL later, without a route changing. Methods are async for that reason even though
 // SQLite answers synchronously.
 import type { AuditEntry, Role } from '../../protocol/access.js';
-import type { ReleasePolicy } from '../../protocol/api.js';
+import type { ReleasePolicy, ReleaseVerification } from '../../protocol/api.js';
+import type { ConfigVars, DeviceSettingsChange, FleetSettingsChange, Settings } from '../../protocol/fleet-config.js';
+import type { DeviceAuthStatus } from '../../protocol/device-auth.js';
 import type { StateReport } from '../../protocol/state-report.js';
 import type { ServiceSpec } from '../../protocol/target-state.js';
 
@@ -12,6 +14,8 @@ export interface FleetRecord {
   provisioningKey: string;
   policy: ReleasePolicy;
   pollIntervalSeconds: number;
+  /** What the fleet sets besides its poll interval; absent fields take the defaults. */
+  settings: Settings;
   createdAt: string;
 }
 
@@ -31,20 +35,27 @@ export interface ReleaseRecord {
   images: Record<string, string>;
   notes: string | null;
   createdAt: string;
+  /** The user who pushed it (the stamp's actor); null for releases from before this was recorded. */
+  pushedBy: string | null;
+  /** Null while pending, and for releases from before verification. */
+  verification: ReleaseVerification | null;
 }
 
 export interface DeviceRecord {
   uuid: string;
+  /** 8 characters of Crockford base32, unique (registry-api/short-id.ts). */
+  shortId: string;
   name: string;
   fleet: string;
   deviceType: string;
-  /** sha256 of the device key; the key itself is never stored. */
-  keyHash: string;
+  /** The device's Ed25519 public key (base64 SPKI DER): its identity. Null for a device from before device keys. */
+  publicKey: string | null;
+  authStatus: DeviceAuthStatus;
   /** A release this one device runs whatever its fleet's policy says. */
   pinnedReleaseId: string | null;
   createdAt: string;
   lastSeen: string | null;
-  /** Set: its key opens nothing and it cannot register again until accepted. */
+  /** Set: it is rejected, its tokens are gone, and it stays out until an operator accepts it. */
   revokedAt: string | null;
   note: string | null;
   tags: string[];
@@ -86,6 +97,8 @@ export interface FleetStore {
   get(name: string): Promise<FleetRecord | null>;
   list(): Promise<FleetRecord[]>;
   setPolicy(name: string, policy: ReleasePolicy, stamp: Stamp): Promise<FleetRecord | null>;
+  /** Replaces the given fields (null values too: they mean "none"); null if no such fleet. */
+  updateSettings(name: string, change: FleetSettingsChange, stamp: Stamp): Promise<FleetRecord | null>;
 }
 
 export interface NewRelease {
@@ -111,16 +124,29 @@ export interface ReleaseStore {
   latestReady(fleet: string): Promise<ReleaseRecord | null>;
   /** Newest first. */
   list(fleet: string): Promise<ReleaseRecord[]>;
+  /**
+   * Settles a pending release: ready when the verification found no failure, else failed. A release that is no
+   * longer pending is left as it is (a second verification of the same release); null if there is no such release.
+   */
+  settle(id: string, verification: ReleaseVerification, stamp: Stamp): Promise<ReleaseRecord | null>;
+  /** Every pending release of every fleet, oldest first: what verification still owes. */
+  pending(): Promise<ReleaseRecord[]>;
+  countByStatus(): Promise<Record<ReleaseStatus, number>>;
 }
 
-export interface Registration {
-  uuid: string;
-  /** Absent keeps the current name of a known device, or names a new one after its uuid. */
-  name?: string;
-  fleet: string;
-  deviceType: string;
-  keyHash: string;
-  at: string;
+/** Where config vars live: on a fleet, or on one device (which wins). */
+export type ConfigScope = { fleet: string } | { device: string };
+
+export interface ConfigStore {
+  /** The scope's own vars, by name. */
+  vars(scope: ConfigScope): Promise<ConfigVars>;
+  /** Creates or replaces; audited only when the value changes. */
+  setVar(scope: ConfigScope, name: string, value: string, stamp: Stamp): Promise<void>;
+  /** False when the scope had no such var. */
+  unsetVar(scope: ConfigScope, name: string, stamp: Stamp): Promise<boolean>;
+  /** What the device overrides of its fleet's settings. */
+  deviceSettings(uuid: string): Promise<Settings>;
+  updateDeviceSettings(uuid: string, change: DeviceSettingsChange, stamp: Stamp): Promise<Settings>;
 }
 
 export interface DeviceChange {
@@ -129,22 +155,93 @@ export interface DeviceChange {
   tags?: string[];
 }
 
+/** A signed auth request that passed its signature check, with what the route found out about it. */
+export interface AuthAttempt {
+  uuid: string;
+  publicKey: string;
+  deviceType: string;
+  name?: string;
+  /** The fleet it asks to join; checked to exist. Absent: only a pre-authorization can admit it. */
+  fleet?: string;
+  /** It sent its fleet's provisioning key, checked: admitted at once unless rejected. */
+  provisioned: boolean;
+  /** sha256 of the bearer key it sent alongside, for a device from before device keys to prove it is itself. */
+  legacyKeyHash: string | null;
+  /** The signed timestamp, normalised: it must be later than the last one the device used. */
+  timestamp: string;
+  /** The token to hand out if it is admitted: its sha256, and when it expires. */
+  token: NewDeviceToken;
+  at: string;
+}
+
+export interface NewDeviceToken {
+  hash: string;
+  expiresAt: string;
+}
+
+export type AuthOutcome =
+  /** The token was stored. `how` says what admitted it, for the log and the audit. */
+  | { kind: 'accepted'; device: DeviceRecord; how: 'known' | 'provisioning-key' | 'preauthorized' | 'legacy-key' }
+  | { kind: 'pending'; device: DeviceRecord; created: boolean }
+  | { kind: 'rejected'; device: DeviceRecord }
+  /** The uuid is known with another key, or the key belongs to another device: nothing changed. */
+  | { kind: 'conflict'; reason: string }
+  /** The timestamp is not later than the last one this device signed: a replay, or a clock gone back. */
+  | { kind: 'replayed'; last: string }
+  /** Nothing admits it and it names no fleet to wait in. */
+  | { kind: 'no-fleet' };
+
+export interface KeyRotation {
+  uuid: string;
+  oldPublicKey: string;
+  newPublicKey: string;
+  timestamp: string;
+  token: NewDeviceToken;
+  at: string;
+}
+
+export type RotationOutcome =
+  | { kind: 'rotated'; device: DeviceRecord }
+  | { kind: 'refused'; status: 401 | 403 | 404 | 409; reason: string };
+
+export interface Preauthorization {
+  uuid: string;
+  fleet: string;
+  deviceType: string;
+  publicKey: string;
+  name?: string;
+}
+
+export interface DeviceQuery {
+  fleet?: string;
+  status?: DeviceAuthStatus;
+}
+
 export interface DeviceStore {
   /**
-   * Creates the device, or, for a uuid already registered in the same fleet, replaces its key (the old one stops
-   * working). Throws ConflictError if the uuid belongs to another fleet or was revoked. Audited as the device.
+   * Decides, in one transaction, what a signed auth request gets (registry-api/admission.ts has the rules): a
+   * token for an admitted device, a pending record for an unknown one, never a known uuid with another key.
+   * Admissions are audited as the device itself.
    */
-  register(registration: Registration): Promise<{ device: DeviceRecord; created: boolean }>;
+  authenticate(attempt: AuthAttempt): Promise<AuthOutcome>;
+  /** Replaces an accepted device's key; its tokens die and `token` becomes its only one. Audited as the device. */
+  rotateKey(rotation: KeyRotation): Promise<RotationOutcome>;
+  /** Throws ConflictError if the uuid or the public key is known already. */
+  preauthorize(preauthorization: Preauthorization, stamp: Stamp): Promise<DeviceRecord>;
+  /** The device a live (unexpired) token belongs to, whatever its status: the caller checks that. */
+  byToken(tokenHash: string, at: string): Promise<DeviceRecord | null>;
   /** Pins the device to a release of its fleet, or (null) lets it follow its fleet again. Null if no such device. */
   setPin(uuid: string, releaseId: string | null, stamp: Stamp): Promise<DeviceRecord | null>;
-  /** Idempotent: a second revoke keeps the first time and writes no entry. */
+  /** Rejects the device and drops its tokens at once. Idempotent: a second revoke keeps the first time. */
   revoke(uuid: string, stamp: Stamp): Promise<DeviceRecord | null>;
-  /** Lifts a revocation and kills the old key, so the device must register again. Idempotent. */
+  /** Admits a pending, pre-authorized, rejected or revoked device with the key it has. Idempotent. */
   accept(uuid: string, stamp: Stamp): Promise<DeviceRecord | null>;
+  /** Refuses a pending or pre-authorized device. Throws ConflictError for an accepted one (that is revoke). */
+  reject(uuid: string, stamp: Stamp): Promise<DeviceRecord | null>;
   update(uuid: string, change: DeviceChange, stamp: Stamp): Promise<DeviceRecord | null>;
-  byKeyHash(keyHash: string): Promise<DeviceRecord | null>;
-  get(uuid: string): Promise<DeviceView | null>;
-  list(fleet?: string): Promise<DeviceView[]>;
+  /** By uuid, or by short id (any case, Crockford's look-alike letters allowed). */
+  get(uuidOrShortId: string): Promise<DeviceView | null>;
+  list(query?: DeviceQuery): Promise<DeviceView[]>;
   touch(uuid: string, at: string): Promise<void>;
   /** Keeps only the latest report; also counts as the device being seen. */
   saveReport(uuid: string, report: StateReport, at: string): Promise<void>;
@@ -215,6 +312,7 @@ export interface AuditStore {
 export interface Store {
   readonly fleets: FleetStore;
   readonly releases: ReleaseStore;
+  readonly config: ConfigStore;
   readonly devices: DeviceStore;
   readonly users: UserStore;
   readonly audit: AuditStore;

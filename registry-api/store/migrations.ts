@@ -104,6 +104,62 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE devices ADD COLUMN tags TEXT NOT NULL DEFAULT '[]';
     `,
   },
+  {
+    version: 4,
+    name: 'device identity keys, admission status, short ids, device tokens',
+    // key_hash stays for devices from before device keys (they prove themselves with it once); new devices get
+    // a value no sha256 can match. short_id is filled in by the store for rows from before (it hashes the uuid).
+    sql: `
+      ALTER TABLE devices ADD COLUMN public_key TEXT;
+      ALTER TABLE devices ADD COLUMN auth_status TEXT NOT NULL DEFAULT 'accepted'
+        CHECK (auth_status IN ('preauthorized', 'pending', 'accepted', 'rejected'));
+      ALTER TABLE devices ADD COLUMN short_id TEXT;
+      ALTER TABLE devices ADD COLUMN auth_timestamp TEXT;
+      UPDATE devices SET auth_status = 'rejected' WHERE revoked_at IS NOT NULL;
+      CREATE UNIQUE INDEX devices_by_public_key ON devices (public_key);
+      CREATE UNIQUE INDEX devices_by_short_id ON devices (short_id);
+      CREATE INDEX devices_by_auth_status ON devices (auth_status);
+      CREATE TABLE device_tokens (
+        hash TEXT PRIMARY KEY,
+        uuid TEXT NOT NULL REFERENCES devices (uuid) ON DELETE CASCADE,
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL
+      );
+      CREATE INDEX device_tokens_by_uuid ON device_tokens (uuid);
+    `,
+  },
+  {
+    version: 5,
+    name: 'fleet and device settings, config vars, release verification',
+    // settings columns hold only the fields set at that level, as JSON: absent means inherited. Releases pushed
+    // before verification existed keep their status; their verification stays unknown (NULL).
+    sql: `
+      ALTER TABLE fleets ADD COLUMN settings TEXT NOT NULL DEFAULT '{}';
+      ALTER TABLE releases ADD COLUMN pushed_by TEXT;
+      ALTER TABLE releases ADD COLUMN verified_at TEXT;
+      ALTER TABLE releases ADD COLUMN failure TEXT;
+      CREATE INDEX releases_by_status ON releases (status);
+      CREATE TABLE device_settings (
+        uuid TEXT PRIMARY KEY REFERENCES devices (uuid) ON DELETE CASCADE,
+        settings TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+      );
+      CREATE TABLE fleet_config_vars (
+        fleet TEXT NOT NULL REFERENCES fleets (name),
+        name TEXT NOT NULL,
+        value TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (fleet, name)
+      );
+      CREATE TABLE device_config_vars (
+        uuid TEXT NOT NULL REFERENCES devices (uuid) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        value TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (uuid, name)
+      );
+    `,
+  },
 ];
 
 /** Applies the steps the database lacks, in order; returns the versions applied now. */

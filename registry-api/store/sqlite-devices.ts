@@ -1,20 +1,28 @@
-// Devices on SQLite: registration, the last state report, and what operators change (pin, revoke, accept, name,
-// note, tags), each change audited in its own transaction.
-import { randomUUID } from 'node:crypto';
+// Devices on SQLite: admission by signed auth request (rules in ../admission.ts), their tokens, the last state
+// report, and what operators change (pre-authorize, accept, reject, revoke, pin, name, note, tags), each change
+// audited in its own transaction.
 import type BetterSqlite3 from 'better-sqlite3';
+import type { DeviceAuthStatus } from '../../protocol/device-auth.js';
 import type { StateReport } from '../../protocol/state-report.js';
+import { decideAdmission } from '../admission.js';
+import { normalizeShortId, shortIdOf } from '../short-id.js';
 import {
   ConflictError,
-  type DeviceChange, type DeviceRecord, type DeviceStore, type DeviceView, type Registration, type Stamp,
+  type AuthAttempt, type AuthOutcome, type DeviceChange, type DeviceQuery, type DeviceRecord, type DeviceStore,
+  type DeviceView, type KeyRotation, type NewDeviceToken, type Preauthorization, type RotationOutcome, type Stamp,
 } from './index.js';
 import type { SqliteAudit } from './sqlite-audit.js';
 
 interface DeviceRow {
   uuid: string;
+  short_id: string | null;
   name: string;
   fleet: string;
   device_type: string;
   key_hash: string;
+  public_key: string | null;
+  auth_status: DeviceAuthStatus;
+  auth_timestamp: string | null;
   pinned_release_id: string | null;
   created_at: string;
   last_seen: string | null;
@@ -30,10 +38,13 @@ interface DeviceViewRow extends DeviceRow {
 function deviceOf(row: DeviceRow): DeviceRecord {
   return {
     uuid: row.uuid,
+    // Filled in for every row when the store opens; a null here would be a row written behind its back.
+    shortId: row.short_id ?? shortIdOf(row.uuid),
     name: row.name,
     fleet: row.fleet,
     deviceType: row.device_type,
-    keyHash: row.key_hash,
+    publicKey: row.public_key,
+    authStatus: row.auth_status,
     pinnedReleaseId: row.pinned_release_id,
     createdAt: row.created_at,
     lastSeen: row.last_seen,
@@ -47,56 +58,186 @@ function deviceViewOf(row: DeviceViewRow): DeviceView {
   return { ...deviceOf(row), lastReport: row.report === null ? null : (JSON.parse(row.report) as StateReport) };
 }
 
-/** key_hash is NOT NULL UNIQUE; this value is unique and no sha256 hex, so no key can ever match it. */
-function deadKeyHash(): string {
-  return `dead:${randomUUID()}`;
+/**
+ * key_hash is NOT NULL UNIQUE from before device keys (a bearer key's sha256); devices admitted by key get this,
+ * unique and no sha256 hex, so no bearer key can ever match it.
+ */
+function noLegacyKey(uuid: string): string {
+  return `none:${uuid}`;
 }
 
 const DEVICE_VIEW = `SELECT d.*, s.report FROM devices d LEFT JOIN device_state s ON s.uuid = d.uuid`;
+const deviceTarget = (uuid: string): string => `device:${uuid}`;
 
 export function sqliteDevices(db: BetterSqlite3.Database, audit: SqliteAudit): DeviceStore {
   const q = {
     getRow: db.prepare<[string], DeviceRow>('SELECT * FROM devices WHERE uuid = ?'),
-    insert: db.prepare(`INSERT INTO devices (uuid, name, fleet, device_type, key_hash, pinned_release_id,
-      created_at, last_seen) VALUES (@uuid, @name, @fleet, @deviceType, @keyHash, NULL, @at, NULL)`),
-    rekey: db.prepare('UPDATE devices SET name = @name, device_type = @deviceType, key_hash = @keyHash WHERE uuid = @uuid'),
-    byKey: db.prepare<[string], DeviceRow>('SELECT * FROM devices WHERE key_hash = ?'),
+    byKey: db.prepare<[string], DeviceRow>('SELECT * FROM devices WHERE public_key = ?'),
+    byShortId: db.prepare<[string], { uuid: string }>('SELECT uuid FROM devices WHERE short_id = ?'),
+    withoutShortId: db.prepare<[], { uuid: string }>('SELECT uuid FROM devices WHERE short_id IS NULL'),
+    setShortId: db.prepare('UPDATE devices SET short_id = ? WHERE uuid = ?'),
+    insert: db.prepare(`INSERT INTO devices (uuid, short_id, name, fleet, device_type, key_hash, public_key, auth_status,
+      auth_timestamp, pinned_release_id, created_at, last_seen) VALUES (@uuid, @shortId, @name, @fleet, @deviceType,
+      @keyHash, @publicKey, @status, @timestamp, NULL, @at, @lastSeen)`),
+    adopt: db.prepare(`UPDATE devices SET uuid = @uuid, short_id = @shortId, key_hash = @keyHash WHERE uuid = @old`),
+    contact: db.prepare(`UPDATE devices SET auth_timestamp = @timestamp, last_seen = @at, device_type = @deviceType
+      WHERE uuid = @uuid`),
+    setStatus: db.prepare('UPDATE devices SET auth_status = ?, revoked_at = ? WHERE uuid = ?'),
+    bindKey: db.prepare('UPDATE devices SET public_key = ?, key_hash = ? WHERE uuid = ?'),
+    rotate: db.prepare('UPDATE devices SET public_key = ?, auth_timestamp = ?, last_seen = ? WHERE uuid = ?'),
+    tokenInsert: db.prepare('INSERT INTO device_tokens (hash, uuid, created_at, expires_at) VALUES (?, ?, ?, ?)'),
+    tokensExpired: db.prepare('DELETE FROM device_tokens WHERE uuid = ? AND expires_at <= ?'),
+    tokensDrop: db.prepare('DELETE FROM device_tokens WHERE uuid = ?'),
+    byToken: db.prepare<[string, string], DeviceRow>(`SELECT d.* FROM device_tokens t JOIN devices d ON d.uuid = t.uuid
+      WHERE t.hash = ? AND t.expires_at > ?`),
     view: db.prepare<[string], DeviceViewRow>(`${DEVICE_VIEW} WHERE d.uuid = ?`),
-    viewAll: db.prepare<[], DeviceViewRow>(`${DEVICE_VIEW} ORDER BY d.fleet, d.name, d.uuid`),
-    viewFleet: db.prepare<[string], DeviceViewRow>(`${DEVICE_VIEW} WHERE d.fleet = ? ORDER BY d.name, d.uuid`),
     touch: db.prepare('UPDATE devices SET last_seen = ? WHERE uuid = ?'),
     stateUpsert: db.prepare(`INSERT INTO device_state (uuid, report, received_at) VALUES (?, ?, ?)
       ON CONFLICT (uuid) DO UPDATE SET report = excluded.report, received_at = excluded.received_at`),
     setPin: db.prepare('UPDATE devices SET pinned_release_id = ? WHERE uuid = ?'),
     releaseVersion: db.prepare<[string], { version: string }>('SELECT version FROM releases WHERE id = ?'),
-    revoke: db.prepare('UPDATE devices SET revoked_at = ? WHERE uuid = ?'),
-    accept: db.prepare('UPDATE devices SET revoked_at = NULL, key_hash = ? WHERE uuid = ?'),
     update: db.prepare('UPDATE devices SET name = @name, note = @note, tags = @tags WHERE uuid = @uuid'),
   };
+  // One prepared list statement per filter combination, from fixed fragments.
+  const lists = new Map<string, BetterSqlite3.Statement<Record<string, string>, DeviceViewRow>>();
+  const listFor = (query: DeviceQuery): BetterSqlite3.Statement<Record<string, string>, DeviceViewRow> => {
+    const conditions = [
+      ...(query.fleet === undefined ? [] : ['d.fleet = @fleet']),
+      ...(query.status === undefined ? [] : ['d.auth_status = @status']),
+    ];
+    const where = conditions.length === 0 ? '' : `WHERE ${conditions.join(' AND ')}`;
+    let statement = lists.get(where);
+    if (!statement) {
+      statement = db.prepare<Record<string, string>, DeviceViewRow>(`${DEVICE_VIEW} ${where} ORDER BY d.fleet, d.name, d.uuid`);
+      lists.set(where, statement);
+    }
+    return statement;
+  };
 
-  const deviceTarget = (uuid: string): string => `device:${uuid}`;
+  /** The first free short id for `uuid` (its own, unless another device has it already). */
+  const freeShortId = (uuid: string): string => {
+    for (let attempt = 0; ; attempt++) {
+      const id = shortIdOf(uuid, attempt);
+      const holder = q.byShortId.get(id);
+      if (!holder || holder.uuid === uuid) return id;
+    }
+  };
 
-  const register = db.transaction((r: Registration): { device: DeviceRecord; created: boolean } => {
-    const existing = q.getRow.get(r.uuid);
-    if (existing && existing.fleet !== r.fleet) {
-      throw new ConflictError(`device '${r.uuid}' is registered in fleet '${existing.fleet}', not '${r.fleet}'`);
-    }
-    if (existing?.revoked_at) {
-      throw new ConflictError(`device '${r.uuid}' was revoked at ${existing.revoked_at}: an operator must accept it before it can register again`);
-    }
-    if (existing) {
-      q.rekey.run({ uuid: r.uuid, name: r.name ?? existing.name, deviceType: r.deviceType, keyHash: r.keyHash });
-    } else {
-      q.insert.run({ uuid: r.uuid, name: r.name ?? r.uuid, fleet: r.fleet, deviceType: r.deviceType, keyHash: r.keyHash, at: r.at });
-    }
-    // The device acts for itself here: the provisioning key is its credential, no person is involved.
-    audit.record({ actor: deviceTarget(r.uuid), at: r.at }, {
-      action: existing ? 'device.rekey' : 'device.register',
-      target: deviceTarget(r.uuid),
-      fleet: r.fleet,
-      detail: { deviceType: r.deviceType },
+  db.transaction(() => {
+    for (const { uuid } of q.withoutShortId.all()) q.setShortId.run(freeShortId(uuid), uuid);
+  }).immediate();
+
+  const row = (uuid: string): DeviceRecord => {
+    const found = q.getRow.get(uuid);
+    if (!found) throw new Error(`device '${uuid}' vanished inside its own transaction`);
+    return deviceOf(found);
+  };
+
+  const issueToken = (uuid: string, token: NewDeviceToken, at: string): void => {
+    q.tokensExpired.run(uuid, at);
+    q.tokenInsert.run(token.hash, uuid, at, token.expiresAt);
+  };
+
+  const authenticate = db.transaction((a: AuthAttempt): AuthOutcome => {
+    const byUuidRow = q.getRow.get(a.uuid);
+    const byKeyRow = q.byKey.get(a.publicKey);
+    const byUuid = byUuidRow ? deviceOf(byUuidRow) : null;
+    // The device this key already is: its last signed timestamp bounds what it may send next (no replay).
+    const last = (byKeyRow ?? (byUuidRow?.public_key === a.publicKey ? byUuidRow : undefined))?.auth_timestamp ?? null;
+    if (last !== null && Date.parse(a.timestamp) <= Date.parse(last)) return { kind: 'replayed', last };
+    const decision = decideAdmission({
+      attempt: a,
+      byUuid,
+      byKey: byKeyRow ? deviceOf(byKeyRow) : null,
+      legacyKeyMatches: a.legacyKeyHash !== null && byUuidRow?.key_hash === a.legacyKeyHash,
     });
-    return { device: deviceOf(q.getRow.get(r.uuid) as DeviceRow), created: !existing };
+    const self = { actor: deviceTarget(a.uuid), at: a.at };
+    const contact = (): void => {
+      q.contact.run({ uuid: a.uuid, timestamp: a.timestamp, at: a.at, deviceType: a.deviceType });
+    };
+    const admitted = (uuid: string, how: 'known' | 'provisioning-key' | 'preauthorized' | 'legacy-key'): AuthOutcome => {
+      issueToken(uuid, a.token, a.at);
+      return { kind: 'accepted', device: row(uuid), how };
+    };
+    switch (decision.kind) {
+      case 'conflict':
+        return { kind: 'conflict', reason: decision.reason };
+      case 'no-fleet':
+        return { kind: 'no-fleet' };
+      case 'rejected':
+        contact();
+        return { kind: 'rejected', device: row(a.uuid) };
+      case 'still-pending':
+        contact();
+        return { kind: 'pending', device: row(a.uuid), created: false };
+      case 'token':
+        contact();
+        return admitted(a.uuid, 'known');
+      case 'create': {
+        q.insert.run({
+          uuid: a.uuid, shortId: freeShortId(a.uuid), name: a.name ?? a.uuid, fleet: decision.fleet, deviceType: a.deviceType,
+          keyHash: noLegacyKey(a.uuid), publicKey: a.publicKey, status: decision.status, timestamp: a.timestamp, at: a.at, lastSeen: a.at,
+        });
+        audit.record(self, {
+          action: decision.status === 'accepted' ? 'device.register' : 'device.request',
+          target: deviceTarget(a.uuid),
+          fleet: decision.fleet,
+          detail: { deviceType: a.deviceType, publicKey: a.publicKey, ...(decision.status === 'accepted' ? { by: 'provisioning-key' } : {}) },
+        });
+        return decision.status === 'accepted' ? admitted(a.uuid, 'provisioning-key') : { kind: 'pending', device: row(a.uuid), created: true };
+      }
+      case 'adopt': {
+        const old = decision.preauthorized.uuid;
+        q.adopt.run({ uuid: a.uuid, old, shortId: freeShortId(a.uuid), keyHash: noLegacyKey(a.uuid) });
+        q.setStatus.run('accepted', null, a.uuid);
+        contact();
+        audit.record(self, { action: 'device.register', target: deviceTarget(a.uuid), fleet: decision.preauthorized.fleet, detail: { by: 'preauthorized', preauthorizedAs: old } });
+        return admitted(a.uuid, 'preauthorized');
+      }
+      case 'admit': {
+        q.setStatus.run('accepted', null, a.uuid);
+        contact();
+        audit.record(self, { action: 'device.register', target: deviceTarget(a.uuid), fleet: decision.device.fleet, detail: { by: decision.how } });
+        return admitted(a.uuid, decision.how);
+      }
+      case 'bind-legacy': {
+        q.bindKey.run(a.publicKey, noLegacyKey(a.uuid), a.uuid);
+        contact();
+        audit.record(self, { action: 'device.bind-key', target: deviceTarget(a.uuid), fleet: decision.device.fleet, detail: { publicKey: a.publicKey } });
+        return admitted(a.uuid, 'legacy-key');
+      }
+    }
+  });
+
+  const rotateKey = db.transaction((r: KeyRotation): RotationOutcome => {
+    const before = q.getRow.get(r.uuid);
+    if (!before) return { kind: 'refused', status: 404, reason: `device '${r.uuid}' is not known` };
+    if (before.public_key !== r.oldPublicKey) return { kind: 'refused', status: 401, reason: `the old key is not the current key of device '${r.uuid}'` };
+    if (before.auth_status !== 'accepted') return { kind: 'refused', status: 403, reason: `device '${r.uuid}' is ${before.auth_status}, not accepted` };
+    if (before.auth_timestamp !== null && Date.parse(r.timestamp) <= Date.parse(before.auth_timestamp)) {
+      return { kind: 'refused', status: 401, reason: `timestamp ${r.timestamp} is not later than the last one device '${r.uuid}' signed (${before.auth_timestamp})` };
+    }
+    const holder = q.byKey.get(r.newPublicKey);
+    if (holder) return { kind: 'refused', status: 409, reason: `the new public key is already the key of device '${holder.uuid}'` };
+    q.rotate.run(r.newPublicKey, r.timestamp, r.at, r.uuid);
+    q.tokensDrop.run(r.uuid);
+    issueToken(r.uuid, r.token, r.at);
+    audit.record({ actor: deviceTarget(r.uuid), at: r.at }, {
+      action: 'device.rotate-key', target: deviceTarget(r.uuid), fleet: before.fleet, detail: { from: r.oldPublicKey, to: r.newPublicKey },
+    });
+    return { kind: 'rotated', device: row(r.uuid) };
+  });
+
+  const preauthorize = db.transaction((p: Preauthorization, stamp: Stamp): DeviceRecord => {
+    if (q.getRow.get(p.uuid)) throw new ConflictError(`device '${p.uuid}' exists already`);
+    const holder = q.byKey.get(p.publicKey);
+    if (holder) throw new ConflictError(`the public key is already the key of device '${holder.uuid}'`);
+    q.insert.run({
+      uuid: p.uuid, shortId: freeShortId(p.uuid), name: p.name ?? p.uuid, fleet: p.fleet, deviceType: p.deviceType,
+      keyHash: noLegacyKey(p.uuid), publicKey: p.publicKey, status: 'preauthorized', timestamp: null, at: stamp.at, lastSeen: null,
+    });
+    audit.record(stamp, { action: 'device.preauthorize', target: deviceTarget(p.uuid), fleet: p.fleet, detail: { publicKey: p.publicKey } });
+    return row(p.uuid);
   });
 
   const saveReport = db.transaction((uuid: string, report: StateReport, at: string) => {
@@ -119,28 +260,43 @@ export function sqliteDevices(db: BetterSqlite3.Database, audit: SqliteAudit): D
         previous: before.pinned_release_id === null ? null : { releaseId: before.pinned_release_id, version: versionOf(before.pinned_release_id) },
       },
     });
-    return deviceOf(q.getRow.get(uuid) as DeviceRow);
+    return row(uuid);
   });
 
   const revoke = db.transaction((uuid: string, stamp: Stamp): DeviceRecord | null => {
     const before = q.getRow.get(uuid);
     if (!before) return null;
     if (before.revoked_at === null) {
-      q.revoke.run(stamp.at, uuid);
-      audit.record(stamp, { action: 'device.revoke', target: deviceTarget(uuid), fleet: before.fleet, detail: {} });
+      q.setStatus.run('rejected', stamp.at, uuid);
+      q.tokensDrop.run(uuid);
+      audit.record(stamp, { action: 'device.revoke', target: deviceTarget(uuid), fleet: before.fleet, detail: { was: before.auth_status } });
     }
-    return deviceOf(q.getRow.get(uuid) as DeviceRow);
+    return row(uuid);
   });
 
   const accept = db.transaction((uuid: string, stamp: Stamp): DeviceRecord | null => {
     const before = q.getRow.get(uuid);
     if (!before) return null;
-    if (before.revoked_at !== null) {
-      // The key it had when revoked may be the reason it was revoked: it never works again.
-      q.accept.run(deadKeyHash(), uuid);
-      audit.record(stamp, { action: 'device.accept', target: deviceTarget(uuid), fleet: before.fleet, detail: { revokedAt: before.revoked_at } });
+    if (before.auth_status !== 'accepted') {
+      q.setStatus.run('accepted', null, uuid);
+      audit.record(stamp, {
+        action: 'device.accept', target: deviceTarget(uuid), fleet: before.fleet,
+        detail: { was: before.auth_status, ...(before.revoked_at === null ? {} : { revokedAt: before.revoked_at }) },
+      });
     }
-    return deviceOf(q.getRow.get(uuid) as DeviceRow);
+    return row(uuid);
+  });
+
+  const reject = db.transaction((uuid: string, stamp: Stamp): DeviceRecord | null => {
+    const before = q.getRow.get(uuid);
+    if (!before) return null;
+    if (before.auth_status === 'accepted') throw new ConflictError(`device '${uuid}' is accepted: revoke it to shut it out`);
+    if (before.auth_status !== 'rejected') {
+      q.setStatus.run('rejected', null, uuid);
+      q.tokensDrop.run(uuid);
+      audit.record(stamp, { action: 'device.reject', target: deviceTarget(uuid), fleet: before.fleet, detail: { was: before.auth_status } });
+    }
+    return row(uuid);
   });
 
   const update = db.transaction((uuid: string, change: DeviceChange, stamp: Stamp): DeviceRecord | null => {
@@ -156,23 +312,33 @@ export function sqliteDevices(db: BetterSqlite3.Database, audit: SqliteAudit): D
       q.update.run({ uuid, name: next.name, note: next.note, tags: JSON.stringify(next.tags) });
       audit.record(stamp, { action: 'device.update', target: deviceTarget(uuid), fleet: before.fleet, detail: changed });
     }
-    return deviceOf(q.getRow.get(uuid) as DeviceRow);
+    return row(uuid);
   });
 
   return {
-    async register(registration) {
-      return register.immediate(registration);
+    async authenticate(attempt) {
+      return authenticate.immediate(attempt);
     },
-    async byKeyHash(keyHash) {
-      const row = q.byKey.get(keyHash);
-      return row ? deviceOf(row) : null;
+    async rotateKey(rotation) {
+      return rotateKey.immediate(rotation);
     },
-    async get(uuid) {
-      const row = q.view.get(uuid);
-      return row ? deviceViewOf(row) : null;
+    async preauthorize(preauthorization, stamp) {
+      return preauthorize.immediate(preauthorization, stamp);
     },
-    async list(fleet) {
-      return (fleet === undefined ? q.viewAll.all() : q.viewFleet.all(fleet)).map(deviceViewOf);
+    async byToken(tokenHash, at) {
+      const found = q.byToken.get(tokenHash, at);
+      return found ? deviceOf(found) : null;
+    },
+    async get(uuidOrShortId) {
+      const direct = q.view.get(uuidOrShortId);
+      if (direct) return deviceViewOf(direct);
+      const shortId = normalizeShortId(uuidOrShortId);
+      const uuid = shortId === null ? undefined : q.byShortId.get(shortId)?.uuid;
+      const found = uuid === undefined ? undefined : q.view.get(uuid);
+      return found ? deviceViewOf(found) : null;
+    },
+    async list(query = {}) {
+      return listFor(query).all({ ...query }).map(deviceViewOf);
     },
     async touch(uuid, at) {
       q.touch.run(at, uuid);
@@ -188,6 +354,9 @@ export function sqliteDevices(db: BetterSqlite3.Database, audit: SqliteAudit): D
     },
     async accept(uuid, stamp) {
       return accept.immediate(uuid, stamp);
+    },
+    async reject(uuid, stamp) {
+      return reject.immediate(uuid, stamp);
     },
     async update(uuid, change, stamp) {
       return update.immediate(uuid, change, stamp);

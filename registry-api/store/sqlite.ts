@@ -1,9 +1,11 @@
 // The Store on SQLite (better-sqlite3): one file under the data dir, WAL so device polls (reads) never wait for
 // a release being written. Every multi-statement change runs in one transaction, with its audit entry. Devices,
-// users and the audit log live in sqlite-devices.ts, sqlite-users.ts and sqlite-audit.ts.
+// users and the audit log live in sqlite-devices.ts, sqlite-users.ts and sqlite-audit.ts; config vars and device
+// settings in sqlite-config.ts.
 import { randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
-import type { ReleasePolicy } from '../../protocol/api.js';
+import type { ReleasePolicy, ReleaseVerification } from '../../protocol/api.js';
+import type { FleetSettingsChange, Settings } from '../../protocol/fleet-config.js';
 import type { ServiceSpec } from '../../protocol/target-state.js';
 import { migrateSqlite } from './migrations.js';
 import {
@@ -12,6 +14,7 @@ import {
   type ReleaseStore, type Stamp, type Store,
 } from './index.js';
 import { sqliteAudit } from './sqlite-audit.js';
+import { sqliteConfig } from './sqlite-config.js';
 import { sqliteDevices } from './sqlite-devices.js';
 import { isUniqueViolation } from './sqlite-errors.js';
 import { sqliteUsers } from './sqlite-users.js';
@@ -23,6 +26,7 @@ interface FleetRow {
   policy_mode: 'latest' | 'pinned';
   pinned_release_id: string | null;
   poll_interval_seconds: number;
+  settings: string;
   created_at: string;
 }
 
@@ -36,6 +40,10 @@ interface ReleaseRow {
   images: string;
   notes: string | null;
   created_at: string;
+  pushed_by: string | null;
+  verified_at: string | null;
+  /** JSON of ReleaseVerification['failure'] when the verification failed. */
+  failure: string | null;
 }
 
 /** What a release's `spec` column holds: the normalised compose file. */
@@ -55,6 +63,7 @@ function fleetOf(row: FleetRow): FleetRecord {
     provisioningKey: row.provisioning_key,
     policy,
     pollIntervalSeconds: row.poll_interval_seconds,
+    settings: JSON.parse(row.settings) as Settings,
     createdAt: row.created_at,
   };
 }
@@ -73,6 +82,11 @@ function releaseOf(row: ReleaseRow): ReleaseRecord {
     images: JSON.parse(row.images) as Record<string, string>,
     notes: row.notes,
     createdAt: row.created_at,
+    pushedBy: row.pushed_by,
+    verification: row.verified_at === null ? null : {
+      checkedAt: row.verified_at,
+      failure: row.failure === null ? null : JSON.parse(row.failure) as ReleaseVerification['failure'],
+    },
   };
 }
 
@@ -98,10 +112,17 @@ export function openSqliteStore(file: string): Store {
     fleetGet: db.prepare<[string], FleetRow>('SELECT * FROM fleets WHERE name = ?'),
     fleetList: db.prepare<[], FleetRow>('SELECT * FROM fleets ORDER BY name'),
     fleetPolicy: db.prepare('UPDATE fleets SET policy_mode = ?, pinned_release_id = ? WHERE name = ?'),
+    fleetSettings: db.prepare('UPDATE fleets SET poll_interval_seconds = ?, settings = ? WHERE name = ?'),
     releaseNextSeq: db.prepare<[string], { next: number }>('SELECT COALESCE(MAX(seq), 0) + 1 AS next FROM releases WHERE fleet = ?'),
     releaseVersions: db.prepare<[string], { version: string }>('SELECT version FROM releases WHERE fleet = ?'),
     releaseInsert: db.prepare(`INSERT INTO releases (id, fleet, seq, version, status, compose, spec, images, notes,
-      created_at) VALUES (@id, @fleet, @seq, @version, @status, @compose, @spec, @images, @notes, @createdAt)`),
+      created_at, pushed_by) VALUES (@id, @fleet, @seq, @version, @status, @compose, @spec, @images, @notes, @createdAt,
+      @pushedBy)`),
+    releaseSettle: db.prepare(`UPDATE releases SET status = @status, verified_at = @verifiedAt, failure = @failure
+      WHERE id = @id AND status = 'pending'`),
+    releasePending: db.prepare<[], ReleaseRow>(`SELECT * FROM releases WHERE status = 'pending' ORDER BY created_at, seq`),
+    releaseCounts: db.prepare<[], { status: ReleaseStatus; count: number }>(
+      'SELECT status, COUNT(*) AS count FROM releases GROUP BY status'),
     releaseGet: db.prepare<[string], ReleaseRow>('SELECT * FROM releases WHERE id = ?'),
     releaseById: db.prepare<[string, string], ReleaseRow>('SELECT * FROM releases WHERE fleet = ? AND id = ?'),
     releaseByVersion: db.prepare<[string, string], ReleaseRow>('SELECT * FROM releases WHERE fleet = ? AND version = ?'),
@@ -144,6 +165,17 @@ export function openSqliteStore(file: string): Store {
     return fleetOf(q.fleetGet.get(name) as FleetRow);
   });
 
+  const updateSettings = db.transaction((name: string, change: FleetSettingsChange, stamp: Stamp): FleetRecord | null => {
+    const before = q.fleetGet.get(name);
+    if (!before) return null;
+    const { pollIntervalSeconds, ...rest } = change;
+    const settings: Settings = { ...(JSON.parse(before.settings) as Settings), ...rest };
+    const poll = pollIntervalSeconds ?? before.poll_interval_seconds;
+    q.fleetSettings.run(poll, JSON.stringify(settings), name);
+    audit.record(stamp, { action: 'fleet.settings', target: `fleet:${name}`, fleet: name, detail: { change } });
+    return fleetOf(q.fleetGet.get(name) as FleetRow);
+  });
+
   const fleets: FleetStore = {
     async create(fleet, stamp) {
       return createFleet.immediate(fleet, stamp);
@@ -157,6 +189,9 @@ export function openSqliteStore(file: string): Store {
     },
     async setPolicy(name, policy, stamp) {
       return setPolicy.immediate(name, policy, stamp);
+    },
+    async updateSettings(name, change, stamp) {
+      return updateSettings.immediate(name, change, stamp);
     },
   };
 
@@ -178,12 +213,34 @@ export function openSqliteStore(file: string): Store {
       images: JSON.stringify(release.images),
       notes: release.notes,
       createdAt: release.createdAt,
+      pushedBy: stamp.actor,
     });
     audit.record(stamp, {
       action: 'release.create',
       target: `release:${id}`,
       fleet: release.fleet,
       detail: { version, status: release.status, images: release.images },
+    });
+    return releaseOf(q.releaseGet.get(id) as ReleaseRow);
+  });
+
+  const settle = db.transaction((id: string, verification: ReleaseVerification, stamp: Stamp): ReleaseRecord | null => {
+    const before = q.releaseGet.get(id);
+    if (!before) return null;
+    if (before.status !== 'pending') return releaseOf(before);
+    const status: ReleaseStatus = verification.failure === null ? 'ready' : 'failed';
+    q.releaseSettle.run({
+      id,
+      status,
+      verifiedAt: verification.checkedAt,
+      failure: verification.failure === null ? null : JSON.stringify(verification.failure),
+    });
+    // A fleet tracking its latest release moves with this: the entry says so in the fleet's history.
+    audit.record(stamp, {
+      action: status === 'ready' ? 'release.ready' : 'release.failed',
+      target: `release:${id}`,
+      fleet: before.fleet,
+      detail: { version: before.version, ...(verification.failure === null ? {} : { failure: verification.failure }) },
     });
     return releaseOf(q.releaseGet.get(id) as ReleaseRow);
   });
@@ -207,6 +264,17 @@ export function openSqliteStore(file: string): Store {
     async list(fleet) {
       return q.releaseList.all(fleet).map(releaseOf);
     },
+    async settle(id, verification, stamp) {
+      return settle.immediate(id, verification, stamp);
+    },
+    async pending() {
+      return q.releasePending.all().map(releaseOf);
+    },
+    async countByStatus() {
+      const counts: Record<ReleaseStatus, number> = { pending: 0, ready: 0, failed: 0 };
+      for (const row of q.releaseCounts.all()) counts[row.status] = row.count;
+      return counts;
+    },
   };
 
   const devices = sqliteDevices(db, audit);
@@ -215,6 +283,7 @@ export function openSqliteStore(file: string): Store {
   return {
     fleets,
     releases,
+    config: sqliteConfig(db, audit),
     devices,
     users,
     audit,

@@ -7,8 +7,9 @@ import { readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import Docker from 'dockerode';
 import { paths, type DeviceSummary, type Release } from '../../protocol/api.js';
+import { createLogger } from '../../lib/logger.js';
+import { dockerEngine, type Engine } from '../../supervisor/engine.js';
 import { repoRoot, type TestEnv } from '../support/env.js';
 
 const run = promisify(execFile);
@@ -16,8 +17,8 @@ const ENV = 'e2e';
 const FLEET = 'meter-fleet';
 const SERVICES = ['logger', 'meter-reader', 'tunnel'];
 
-function dockerFor(host: string): Docker {
-  return new Docker({ socketPath: host.replace(/^unix:\/\//, '') });
+function engineAt(host: string): Engine {
+  return dockerEngine(host, createLogger('test-demo', { test: 'e2e' }));
 }
 
 async function demo(action: 'start' | 'down'): Promise<string> {
@@ -75,31 +76,31 @@ describe('end to end: the local fleet demo', function () {
   it("the device's engine runs each service from the release's image digest, labelled with the release", async function () {
     const [latest] = await get<Release[]>(paths.releases(FLEET));
     assert.ok(latest);
-    const docker = dockerFor(env.deviceDockerHost);
-    const containers = await docker.listContainers({ filters: { label: ['io.skiff.managed=true'] } });
-    const byService = new Map(containers.map((c) => [c.Labels['io.skiff.service'], c]));
+    const engine = engineAt(env.deviceDockerHost);
+    const containers = await engine.listContainers('io.skiff.managed=true');
+    const byService = new Map(containers.map((c) => [c.labels['io.skiff.service'], c]));
     assert.deepEqual([...byService.keys()].sort(), SERVICES);
     for (const service of SERVICES) {
-      const info = await docker.getContainer(byService.get(service)!.Id).inspect();
-      assert.equal(info.State.Running, true, `${service} is running`);
-      assert.equal(info.Config.Image, latest.images[service], `${service} runs the release's digest`);
-      assert.equal(info.Config.Labels['io.skiff.release'], latest.id);
-      assert.equal(info.Config.Labels['io.skiff.fleet'], FLEET);
+      const info = byService.get(service)!;
+      assert.equal(info.state, 'running', `${service} is running`);
+      assert.equal(info.image, latest.images[service], `${service} runs the release's digest`);
+      assert.equal(info.labels['io.skiff.release'], latest.id);
+      assert.equal(info.labels['io.skiff.fleet'], FLEET);
     }
     // The device pulled by digest from the registry: it never saw the build engine's tags.
-    const deviceImages = await docker.listImages();
-    const buildTags = deviceImages.flatMap((i) => i.RepoTags ?? []).filter((t) => t.includes(`/${FLEET}/`));
+    const deviceImages = await engine.listImages();
+    const buildTags = deviceImages.flatMap((i) => i.repoTags).filter((t) => t.includes(`/${FLEET}/`));
     assert.deepEqual(buildTags, []);
   });
 
   it('the meter reader produces readings from simulated DSMR telegrams', async function () {
-    const docker = dockerFor(env.deviceDockerHost);
-    const [reader] = await docker.listContainers({ filters: { label: ['io.skiff.service=meter-reader'] } });
+    const engine = engineAt(env.deviceDockerHost);
+    const [reader] = await engine.listContainers('io.skiff.service=meter-reader');
     assert.ok(reader);
     const deadline = Date.now() + 60_000;
     let logs = '';
     while (Date.now() < deadline) {
-      logs = (await docker.getContainer(reader.Id).logs({ stdout: true, stderr: true, tail: 200 })).toString('utf8');
+      logs = (await engine.containerLogs(reader.id, { tail: 200 })).map((l) => l.text).join('\n');
       if (/"msg":"reading"/.test(logs)) break;
       await new Promise((r) => setTimeout(r, 1000));
     }

@@ -15,8 +15,9 @@ import {
   ApiTokenSchema, AuditEntrySchema, NewApiTokenSchema, UserSchema, type AuditEntry, type Role,
 } from '../../protocol/access.js';
 import {
-  FleetSchema, ProblemSchema, RegisterResponseSchema, ReleaseSchema, paths, type Fleet, type RegisterResponse,
+  FleetSchema, ProblemSchema, ReleaseSchema, paths, type Fleet,
 } from '../../protocol/api.js';
+import { signDeviceRequest, type DeviceAuthResponse } from '../../protocol/device-auth.js';
 import { DeviceDetailSchema } from '../../protocol/device-detail.js';
 import type { StateReport } from '../../protocol/state-report.js';
 import { TargetStateSchema } from '../../protocol/target-state.js';
@@ -27,6 +28,7 @@ import { signingKeyOf } from '../../registry-api/signing-key.js';
 import type { Store } from '../../registry-api/store/index.js';
 import { MIGRATIONS, migrateSqlite } from '../../registry-api/store/migrations.js';
 import { openSqliteStore } from '../../registry-api/store/sqlite.js';
+import { TestDevice } from '../support/test-device.js';
 
 const BOOTSTRAP_TOKEN = 'authz-bootstrap-admin-token-0123456789';
 const IMAGE = `127.0.0.1:5000/meters/reader@sha256:${'a'.repeat(64)}`;
@@ -122,8 +124,9 @@ describe('registry-api authorization', function () {
   let fleet: Fleet;
   const tokens = {} as Record<Role, string>;
   let victimTokenId: string;
-  let deviceA: RegisterResponse;
-  let deviceB: RegisterResponse;
+  let deviceA: DeviceAuthResponse;
+  let deviceB: DeviceAuthResponse;
+  const keys = { a: TestDevice.create(DEVICE_A), b: TestDevice.create(DEVICE_B), c: TestDevice.create(DEVICE_C) };
   const logger = createLogger('registry-api-authz-test');
   logger.level = process.env.SKIFF_LOG_LEVEL ?? 'silent';
 
@@ -134,8 +137,7 @@ describe('registry-api authorization', function () {
     return listening;
   }
 
-  const register = (uuid: string, key = fleet.provisioningKey) =>
-    api.call('POST', paths.register, { body: { fleet: fleet.name, provisioningKey: key, uuid, deviceType: 'raspberrypi4-64' } });
+  const join = (device: TestDevice) => device.auth(api.base, { fleet: fleet.name, provisioningKey: fleet.provisioningKey });
 
   async function newestAuditId(): Promise<number> {
     return (await store.audit.list({ limit: 1 }))[0]?.id ?? 0;
@@ -165,9 +167,9 @@ describe('registry-api authorization', function () {
       await api.expect(201, ReleaseSchema, 'POST', paths.releases('meters'), { ...admin, body: { compose: COMPOSE, images: { reader: IMAGE }, version } });
     }
     await api.expect(201, ReleaseSchema, 'POST', paths.releases('other'), { ...admin, body: { compose: COMPOSE, images: { reader: IMAGE }, version: 'elsewhere' } });
-    deviceA = parse(RegisterResponseSchema, (await register(DEVICE_A)).json, 'device A');
-    deviceB = parse(RegisterResponseSchema, (await register(DEVICE_B)).json, 'device B');
-    assert.equal((await register(DEVICE_C)).status, 201);
+    deviceA = await keys.a.token(api.base, { fleet: fleet.name, provisioningKey: fleet.provisioningKey });
+    deviceB = await keys.b.token(api.base, { fleet: fleet.name, provisioningKey: fleet.provisioningKey });
+    assert.equal((await join(keys.c)).status, 200);
   });
 
   after(async () => {
@@ -219,6 +221,18 @@ describe('registry-api authorization', function () {
         { method: 'POST', url: paths.deviceRevoke(DEVICE_C), body: {}, ok: 200 },
         { method: 'POST', url: paths.deviceAccept(DEVICE_C), body: {}, ok: 200 },
       ],
+    },
+    {
+      name: 'admit devices: pre-authorize a key, reject, accept',
+      allowed: ['operator', 'admin'],
+      probes: (role) => {
+        const uuid = `eeeeeeee-0000-4000-8000-${role.padStart(12, '0')}`;
+        return [
+          { method: 'POST', url: paths.devices, body: { fleet: 'meters', publicKey: TestDevice.create(uuid).publicKey, uuid }, ok: 201 },
+          { method: 'POST', url: paths.deviceReject(uuid), body: {}, ok: 200 },
+          { method: 'POST', url: paths.deviceAccept(uuid), body: {}, ok: 200 },
+        ];
+      },
     },
     {
       name: 'read the audit log',
@@ -289,7 +303,7 @@ describe('registry-api authorization', function () {
           const body = probe.body === undefined ? {} : { body: probe.body };
           await api.problem(401, probe.method, probe.url, body);
           await api.problem(401, probe.method, probe.url, { ...body, token: 'no-such-token-0123456789abcdef' });
-          await api.problem(401, probe.method, probe.url, { ...body, token: deviceA.deviceKey });
+          await api.problem(401, probe.method, probe.url, { ...body, token: deviceA.token });
         }
       });
     }
@@ -346,15 +360,15 @@ describe('registry-api authorization', function () {
     });
 
     it("keeps device A's key away from device B's target and state", async () => {
-      const target = await api.problem(403, 'GET', paths.target(DEVICE_B), { token: deviceA.deviceKey });
+      const target = await api.problem(403, 'GET', paths.target(DEVICE_B), { token: deviceA.token });
       assert.match(target.detail, new RegExp(`${DEVICE_A}.*${DEVICE_B}`));
-      await api.problem(403, 'PATCH', paths.state(DEVICE_B), { token: deviceA.deviceKey, body: report(null) });
+      await api.problem(403, 'PATCH', paths.state(DEVICE_B), { token: deviceA.token, body: report(null) });
       assert.equal((await store.devices.get(DEVICE_B))?.lastReport, null, "B's state is untouched");
-      await api.problem(401, 'GET', paths.target(DEVICE_B), { token: `${deviceA.deviceKey}x` });
+      await api.problem(401, 'GET', paths.target(DEVICE_B), { token: `${deviceA.token}x` });
       await api.problem(401, 'GET', paths.target(DEVICE_A), { token: tokens.admin });
       await api.problem(401, 'PATCH', paths.state(DEVICE_A), { token: BOOTSTRAP_TOKEN, body: report(null) });
       // Its own routes still open.
-      await api.expect(200, TargetStateSchema, 'GET', paths.target(DEVICE_A), { token: deviceA.deviceKey });
+      await api.expect(200, TargetStateSchema, 'GET', paths.target(DEVICE_A), { token: deviceA.token });
     });
 
     it('pins one device over its fleet, and track-fleet undoes it', async () => {
@@ -366,8 +380,8 @@ describe('registry-api authorization', function () {
       const pinned = await api.expect(200, DeviceDetailSchema, 'POST', paths.devicePin(DEVICE_A), { ...operator, body: { release: '1' } });
       assert.equal(pinned.pinnedRelease, '1');
       assert.equal(pinned.targetRelease, '1');
-      const targetA = await api.expect(200, TargetStateSchema, 'GET', paths.target(DEVICE_A), { token: deviceA.deviceKey });
-      const targetB = await api.expect(200, TargetStateSchema, 'GET', paths.target(DEVICE_B), { token: deviceB.deviceKey });
+      const targetA = await api.expect(200, TargetStateSchema, 'GET', paths.target(DEVICE_A), { token: deviceA.token });
+      const targetB = await api.expect(200, TargetStateSchema, 'GET', paths.target(DEVICE_B), { token: deviceB.token });
       assert.equal(targetA.release?.version, '1');
       assert.equal(targetB.release?.version, latest, 'the rest of the fleet is unaffected');
 
@@ -378,7 +392,7 @@ describe('registry-api authorization', function () {
       const following = await api.expect(200, DeviceDetailSchema, 'POST', paths.deviceTrackFleet(DEVICE_A), { ...operator, body: {} });
       assert.equal(following.pinnedRelease, null);
       assert.equal(following.targetRelease, latest);
-      const back = await api.expect(200, TargetStateSchema, 'GET', paths.target(DEVICE_A), { token: deviceA.deviceKey });
+      const back = await api.expect(200, TargetStateSchema, 'GET', paths.target(DEVICE_A), { token: deviceA.token });
       assert.equal(back.release?.version, latest);
 
       const trail = await api.expect(200, Type.Array(AuditEntrySchema), 'GET', `${paths.audit}?device=${DEVICE_A}`, operator);
@@ -390,31 +404,62 @@ describe('registry-api authorization', function () {
       assert.deepEqual(trail.map((e) => e.id), [...trail.map((e) => e.id)].sort((a, b) => b - a), 'newest first');
     });
 
-    it('refuses a revoked device at once, on target and state, until it is accepted and registers again', async () => {
-      await api.expect(200, TargetStateSchema, 'GET', paths.target(DEVICE_B), { token: deviceB.deviceKey });
+    it('refuses a revoked device at once, tokens and auth, until an operator accepts it again', async () => {
+      await api.expect(200, TargetStateSchema, 'GET', paths.target(DEVICE_B), { token: deviceB.token });
       const revoked = await api.expect(200, DeviceDetailSchema, 'POST', paths.deviceRevoke(DEVICE_B), { token: tokens.operator, body: {} });
       assert.ok(revoked.revokedAt);
+      assert.equal(revoked.authStatus, 'rejected');
 
-      const refused = await api.problem(401, 'GET', paths.target(DEVICE_B), { token: deviceB.deviceKey });
-      assert.match(refused.detail, /revoked/);
-      await api.problem(401, 'PATCH', paths.state(DEVICE_B), { token: deviceB.deviceKey, body: report(null) });
-      const again = await register(DEVICE_B);
-      assert.equal(again.status, 409, again.text);
+      await api.problem(401, 'GET', paths.target(DEVICE_B), { token: deviceB.token });
+      await api.problem(401, 'PATCH', paths.state(DEVICE_B), { token: deviceB.token, body: report(null) });
+      const again = await join(keys.b);
+      assert.equal(again.status, 403, again.text);
       assert.match(parse(ProblemSchema, again.json, 'the problem').detail, /revoked/);
 
       await api.expect(200, DeviceDetailSchema, 'POST', paths.deviceAccept(DEVICE_B), { token: tokens.admin, body: {} });
-      await api.problem(401, 'GET', paths.target(DEVICE_B), { token: deviceB.deviceKey });
-      const rejoined = parse(RegisterResponseSchema, (await register(DEVICE_B)).json, 'the new registration');
-      await api.problem(401, 'GET', paths.target(DEVICE_B), { token: deviceB.deviceKey });
-      await api.expect(200, TargetStateSchema, 'GET', paths.target(DEVICE_B), { token: rejoined.deviceKey });
+      await api.problem(401, 'GET', paths.target(DEVICE_B), { token: deviceB.token });
+      const rejoined = await keys.b.token(api.base, { fleet: fleet.name, provisioningKey: fleet.provisioningKey });
+      await api.problem(401, 'GET', paths.target(DEVICE_B), { token: deviceB.token });
+      await api.expect(200, TargetStateSchema, 'GET', paths.target(DEVICE_B), { token: rejoined.token });
       deviceB = rejoined;
 
-      const trail = await api.expect(200, Type.Array(AuditEntrySchema), 'GET', `${paths.audit}?device=${DEVICE_B}&limit=3`, { token: tokens.admin });
+      const trail = await api.expect(200, Type.Array(AuditEntrySchema), 'GET', `${paths.audit}?device=${DEVICE_B}&limit=2`, { token: tokens.admin });
       assert.deepEqual(trail.map((e) => [e.action, e.actor]), [
-        ['device.rekey', `device:${DEVICE_B}`],
         ['device.accept', 'adele'],
         ['device.revoke', 'otto'],
       ]);
+    });
+
+    it("keeps device A's key away from device B's identity: no takeover, no rotation, no signature of another", async () => {
+      const impostor = TestDevice.create(DEVICE_B);
+      const taken = await impostor.auth(api.base, { fleet: fleet.name, provisioningKey: fleet.provisioningKey });
+      assert.equal(taken.status, 409, taken.text);
+      // A's key signing a request that claims B's key.
+      const forged = await keys.b.auth(api.base, { fleet: fleet.name, provisioningKey: fleet.provisioningKey, signWith: keys.a.privateKey });
+      assert.equal(forged.status, 401, forged.text);
+      // A's key presented under B's uuid: the key belongs to A.
+      const aAsB = TestDevice.create(DEVICE_B);
+      Object.assign(aAsB, { privateKey: keys.a.privateKey, publicKey: keys.a.publicKey });
+      assert.equal((await aAsB.auth(api.base, { fleet: fleet.name, provisioningKey: fleet.provisioningKey })).status, 409);
+      // Rotating B's key with A's signature.
+      const rotation = await aAsB.rotate(api.base);
+      assert.equal(rotation.status, 401, rotation.text);
+      // B is untouched and still works.
+      await api.expect(200, TargetStateSchema, 'GET', paths.target(DEVICE_B), { token: deviceB.token });
+      assert.equal((await store.devices.get(DEVICE_B))?.publicKey, keys.b.publicKey);
+    });
+
+    it('refuses a replayed auth request and a stale timestamp', async () => {
+      const body = keys.a.authBody({ fleet: fleet.name, provisioningKey: fleet.provisioningKey });
+      const signed = { 'content-type': 'application/json', 'Skiff-Device-Signature': signDeviceRequest(keys.a.privateKey, body) };
+      const first = await fetch(`${api.base}${paths.deviceAuth}`, { method: 'POST', headers: signed, body: JSON.stringify(body) });
+      assert.equal(first.status, 200);
+      const replayed = await fetch(`${api.base}${paths.deviceAuth}`, { method: 'POST', headers: signed, body: JSON.stringify(body) });
+      assert.equal(replayed.status, 401);
+      assert.match(await replayed.text(), /replay/);
+      const stale = await keys.a.auth(api.base, { timestamp: new Date(Date.now() - 3600_000).toISOString() });
+      assert.equal(stale.status, 401, stale.text);
+      assert.match(stale.text, /stale-timestamp/);
     });
   });
 

@@ -10,19 +10,17 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { TSchema } from '@sinclair/typebox';
-import { CreateTokenRequestSchema, CreateUserRequestSchema, NewApiTokenSchema } from '../../protocol/access.js';
-import {
-  CreateFleetRequestSchema, CreateReleaseRequestSchema, FleetSchema, PinRequestSchema, ProblemSchema, RegisterRequestSchema,
-  RegisterResponseSchema, UpdateDeviceRequestSchema, paths, type Fleet,
-} from '../../protocol/api.js';
-import { StateReportSchema } from '../../protocol/state-report.js';
+import { NewApiTokenSchema } from '../../protocol/access.js';
+import { FleetSchema, ProblemSchema, paths, type Fleet } from '../../protocol/api.js';
 import { check, parse } from '../../protocol/validate.js';
 import { createLogger } from '../../lib/logger.js';
 import { createApp } from '../../registry-api/app.js';
-import { EmptyBodySchema } from '../../registry-api/routes/fleets.js';
 import { signingKeyOf } from '../../registry-api/signing-key.js';
 import type { Store } from '../../registry-api/store/index.js';
 import { openSqliteStore } from '../../registry-api/store/sqlite.js';
+import { pathParameters, routeLabel } from '../../registry-api/route-spec.js';
+import { routeList } from '../../registry-api/route-table.js';
+import { TestDevice } from '../support/test-device.js';
 
 const ADMIN_TOKEN = 'malformed-admin-token-0123456789abcdef';
 const SEED = 0x5eed_2026;
@@ -166,51 +164,36 @@ describe('registry-api under malformed input', function () {
     await json('POST', paths.releases('meters'), { compose: 'services:\n  r:\n    build: .\n', images: { r: IMAGE }, version: '1' }, ADMIN_TOKEN);
     await json('POST', paths.users, { name: 'vera', role: 'viewer' }, ADMIN_TOKEN);
     tokenId = parse(NewApiTokenSchema, await json('POST', paths.userTokens('vera'), {}, ADMIN_TOKEN), 'the token').id;
-    const registration = { fleet: 'meters', provisioningKey: fleet.provisioningKey, deviceType: 'rpi4' };
-    deviceKey = parse(RegisterResponseSchema, await json('POST', paths.register, { ...registration, uuid: DEVICE_A }), 'device A').deviceKey;
-    await json('POST', paths.register, { ...registration, uuid: DEVICE_B });
+    const join = { fleet: 'meters', provisioningKey: fleet.provisioningKey, deviceType: 'rpi4' };
+    deviceKey = (await TestDevice.create(DEVICE_A).token(base.origin, join)).token;
+    await TestDevice.create(DEVICE_B).token(base.origin, join);
 
-    const report = {
-      supervisorVersion: '0.1.0', updateStatus: 'converged', targetReleaseId: null, releaseId: null, services: [],
-      error: null, reportedAt: '2026-01-01T00:00:00.000Z',
-    };
-    const fleetRoute = (method: string, suffix: string, extra: Partial<Route> = {}): Route =>
-      ({ method, path: (id) => `/v1/fleets/${id}${suffix}`, validId: 'meters', hasId: true, auth: 'admin', ...extra });
-    const deviceRoute = (method: string, suffix: string, extra: Partial<Route> = {}): Route =>
-      ({ method, path: (id) => `/v1/devices/${id}${suffix}`, validId: DEVICE_A, hasId: true, auth: 'admin', ...extra });
-    const fixed = (method: string, url: string, auth: Auth, extra: Partial<Route> = {}): Route =>
-      ({ method, path: () => url, validId: '', hasId: false, auth, ...extra });
-    routes = [
-      fixed('GET', paths.fleets, 'admin'),
-      fixed('POST', paths.fleets, 'admin', { body: CreateFleetRequestSchema, sample: { name: 'new-fleet', deviceType: 'rpi4', pollIntervalSeconds: 30 } }),
-      fleetRoute('GET', ''),
-      fleetRoute('GET', '/releases'),
-      fleetRoute('POST', '/releases', { body: CreateReleaseRequestSchema, sample: { compose: 'services:\n  r:\n    build: .\n', images: { r: IMAGE }, version: 'x', notes: 'n' } }),
-      fleetRoute('POST', '/pin', { body: PinRequestSchema, sample: { release: '1' } }),
-      fleetRoute('POST', '/track-latest', { body: EmptyBodySchema, sample: {} }),
-      fixed('GET', paths.devices, 'admin'),
-      deviceRoute('GET', ''),
-      deviceRoute('PATCH', '', { body: UpdateDeviceRequestSchema, sample: { name: 'kitchen', note: 'n', tags: ['a'] } }),
-      deviceRoute('POST', '/pin', { body: PinRequestSchema, sample: { release: '1' } }),
-      deviceRoute('POST', '/track-fleet', { body: EmptyBodySchema, sample: {} }),
-      // Revoke on B, so device A's key stays good for the device routes.
-      deviceRoute('POST', '/revoke', { body: EmptyBodySchema, sample: {}, validId: DEVICE_B }),
-      deviceRoute('POST', '/accept', { body: EmptyBodySchema, sample: {}, validId: DEVICE_B }),
-      fixed('GET', paths.me, 'admin'),
-      fixed('GET', paths.users, 'admin'),
-      fixed('POST', paths.users, 'admin', { body: CreateUserRequestSchema, sample: { name: 'new-user', role: 'viewer' } }),
-      { method: 'GET', path: (id) => `/v1/users/${id}/tokens`, validId: 'vera', hasId: true, auth: 'admin' },
-      { method: 'POST', path: (id) => `/v1/users/${id}/tokens`, validId: 'vera', hasId: true, auth: 'admin', body: CreateTokenRequestSchema, sample: { label: 'ci' } },
-      { method: 'DELETE', path: (id) => `/v1/users/vera/tokens/${id}`, validId: tokenId, hasId: true, auth: 'admin' },
-      { method: 'DELETE', path: (id) => `/v1/users/${id}/tokens/${tokenId}`, validId: 'vera', hasId: true, auth: 'admin' },
-      fixed('GET', paths.audit, 'admin'),
-      fixed('POST', paths.register, 'none', {
-        body: RegisterRequestSchema,
-        sample: { fleet: 'meters', provisioningKey: fleet.provisioningKey, uuid: 'cccccccc-0000-4000-8000-0000000000cc', deviceType: 'rpi4' },
-      }),
-      { method: 'GET', path: (id) => `/v1/device/${id}/target`, validId: DEVICE_A, hasId: true, auth: 'device' },
-      { method: 'PATCH', path: (id) => `/v1/device/${id}/state`, validId: DEVICE_A, hasId: true, auth: 'device', body: StateReportSchema, sample: report },
-    ];
+    // Every route of the table (what the API documents and enforces), so a route added there is fuzzed too. The
+    // last path parameter is the one the bad-id tests vary; the others take a valid value.
+    const validIds: Record<string, string> = { fleet: 'meters', uuid: DEVICE_A, name: 'vera', id: tokenId };
+    // Revoking, rejecting and accepting act on B, so device A's token stays good for the device routes.
+    const onDeviceB = new Set(['/v1/devices/:uuid/revoke', '/v1/devices/:uuid/reject', '/v1/devices/:uuid/accept']);
+    routes = routeList().map((spec): Route => {
+      const params = pathParameters(spec.path);
+      // Only parameters that name something that must exist (a fleet, device, user, token); a free key such as a
+      // config variable's name is no bad id.
+      const last = params.at(-1);
+      const names = (param: string): boolean => param in validIds && (param !== 'name' || spec.path.startsWith('/v1/users/'));
+      const varied = last !== undefined && names(last) ? last : undefined;
+      const validId = varied === undefined ? '' : onDeviceB.has(spec.path) ? DEVICE_B : (validIds[varied] ?? '');
+      if (spec.body !== undefined && spec.example === undefined) throw new Error(`${routeLabel(spec)} has a body but no example in route-table.ts`);
+      return {
+        method: spec.method,
+        path: (id) => spec.path.replace(/:([A-Za-z0-9_]+)/g, (_, param: string) => (param === varied ? id : e(names(param) ? validIds[param]! : 'key1'))),
+        validId,
+        hasId: varied !== undefined,
+        auth: spec.access === 'device' ? 'device' : typeof spec.access === 'object' ? 'admin' : 'none',
+        ...(spec.body === undefined ? {} : { body: spec.body, sample: spec.example as Record<string, unknown> }),
+      };
+    });
+    // Signed requests carry their key in the body: a fresh device's valid sample, so mutations start from one.
+    const signedJoin = TestDevice.create('cccccccc-0000-4000-8000-0000000000cc').authBody({ fleet: 'meters', provisioningKey: fleet.provisioningKey });
+    for (const route of routes.filter((r) => r.path('x') === paths.deviceAuth)) route.sample = { ...signedJoin };
   });
 
   after(async () => {
@@ -403,7 +386,7 @@ describe('registry-api under malformed input', function () {
       requests.push({ label: `path ${raw.slice(0, 40)}`, method: 'GET', path: raw, headers: authHeader('admin') });
     }
     for (const [method, url] of [['DELETE', paths.fleets], ['PUT', paths.fleet('meters')], ['DELETE', paths.audit], ['PATCH', paths.users],
-      ['POST', paths.target(DEVICE_A)], ['GET', paths.register], ['PUT', paths.state(DEVICE_A)], ['DELETE', paths.info]] as const) {
+      ['POST', paths.target(DEVICE_A)], ['GET', paths.deviceAuth], ['PUT', paths.state(DEVICE_A)], ['DELETE', paths.info]] as const) {
       requests.push({ label: 'wrong method', method, path: url, headers: authHeader('admin') });
     }
     for (const query of ['fleet=', 'fleet=nope', 'fleet=meters&fleet=meters', `fleet=${e('\u4e2d'.repeat(100))}`, 'fleet=%zz%']) {

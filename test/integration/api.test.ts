@@ -11,9 +11,10 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { Type, type TSchema } from '@sinclair/typebox';
 import {
-  DeviceSummarySchema, FleetSchema, InfoSchema, ProblemSchema, RegisterResponseSchema, ReleaseSchema, paths,
-  type Fleet, type Problem, type RegisterResponse, type Release,
+  DeviceSummarySchema, FleetSchema, InfoSchema, ProblemSchema, ReleaseSchema, paths,
+  type Fleet, type Problem, type Release,
 } from '../../protocol/api.js';
+import type { DeviceAuthResponse } from '../../protocol/device-auth.js';
 import { DeviceDetailSchema } from '../../protocol/device-detail.js';
 import type { StateReport } from '../../protocol/state-report.js';
 import { TargetStateSchema, type TargetState } from '../../protocol/target-state.js';
@@ -24,12 +25,14 @@ import { createApp } from '../../registry-api/app.js';
 import type { Store } from '../../registry-api/store/index.js';
 import { signingKeyOf, type SigningKey } from '../../registry-api/signing-key.js';
 import { openSqliteStore } from '../../registry-api/store/sqlite.js';
-import { repoRoot } from '../support/env.js';
+import { loadTestEnv, repoRoot } from '../support/env.js';
+import { buildTestImage } from '../support/images.js';
+import { TestDevice } from '../support/test-device.js';
 
 const ADMIN_TOKEN = 'test-admin-token-0123456789';
-const digest = (c: string): string => `sha256:${c.repeat(64)}`;
-const READER_1 = `127.0.0.1:5000/meters/reader@${digest('1')}`;
-const READER_2 = `127.0.0.1:5000/meters/reader@${digest('2')}`;
+// Real images in the environment's registry: a release becomes ready only once the API found them there.
+let READER_1 = '';
+let READER_2 = '';
 
 function composeWith(port: string): string {
   return [
@@ -101,16 +104,20 @@ describe('registry-api over HTTP', function () {
   let api: Api;
   let clock = new Date('2026-01-01T12:00:00Z');
   let fleet: Fleet;
-  let deviceA: RegisterResponse;
-  let deviceB: RegisterResponse;
+  let deviceA: DeviceAuthResponse;
+  let deviceB: DeviceAuthResponse;
   let release1: Release;
   let release2: Release;
   let signingKey: SigningKey;
 
   const DEVICE_A = 'aaaaaaaa-0000-4000-8000-000000000001';
   const DEVICE_B = 'bbbbbbbb-0000-4000-8000-000000000002';
+  const keysA = TestDevice.create(DEVICE_A, () => clock);
+  const keysB = TestDevice.create(DEVICE_B, () => clock);
 
   before(async () => {
+    const env = loadTestEnv();
+    [READER_1, READER_2] = [await buildTestImage(env, { repo: 'reader' }), await buildTestImage(env, { repo: 'reader' })];
     dir = await mkdtemp(path.join(os.tmpdir(), 'skiff-api-'));
     store = openSqliteStore(path.join(dir, 'skiff.db'));
     const logger = createLogger('registry-api-test');
@@ -163,34 +170,42 @@ describe('registry-api over HTTP', function () {
     assert.ok(problem.errors?.some((e) => /extra/.test(e.message)), JSON.stringify(problem.errors));
   });
 
-  it('registers devices with the provisioning key only', async () => {
-    const registration = (uuid: string, key = fleet.provisioningKey) =>
-      ({ fleet: 'meters', provisioningKey: key, uuid, deviceType: 'raspberrypi4-64' });
-    deviceA = await api.expect(201, RegisterResponseSchema, 'POST', paths.register, { body: { ...registration(DEVICE_A), name: 'kitchen' } });
-    deviceB = await api.expect(201, RegisterResponseSchema, 'POST', paths.register, { body: registration(DEVICE_B) });
-    assert.deepEqual({ ...deviceA, deviceKey: '' }, { uuid: DEVICE_A, name: 'kitchen', fleet: 'meters', deviceKey: '', signingKey: signingKey.publicKey });
-    assert.match(deviceA.deviceKey, /^[A-Za-z0-9_-]{43}$/);
-    assert.notEqual(deviceA.deviceKey, deviceB.deviceKey);
-    await api.problem(401, 'POST', paths.register, { body: registration('cccccccc-1', 'wrong-provisioning-key-xxxx') });
-    await api.problem(404, 'POST', paths.register, { body: { ...registration('cccccccc-1'), fleet: 'elsewhere' } });
+  it('admits devices that sign with their own key and bring the provisioning key', async () => {
+    const join = { fleet: 'meters', provisioningKey: fleet.provisioningKey };
+    deviceA = await keysA.token(api.base, { ...join, name: 'kitchen' });
+    deviceB = await keysB.token(api.base, join);
+    assert.deepEqual({ ...deviceA, token: '', expiresAt: '', shortId: '' },
+      { uuid: DEVICE_A, name: 'kitchen', fleet: 'meters', token: '', expiresAt: '', shortId: '', signingKey: signingKey.publicKey });
+    assert.match(deviceA.token, /^[A-Za-z0-9_-]{43}$/);
+    assert.match(deviceA.shortId, /^[0-9A-HJKMNP-TV-Z]{8}$/);
+    assert.ok(Date.parse(deviceA.expiresAt) > clock.getTime() + 6 * 24 * 3600 * 1000, 'a token lasts about a week');
+    assert.notEqual(deviceA.token, deviceB.token);
+    const stranger = TestDevice.create('cccccccc-1', () => clock);
+    assert.equal((await stranger.auth(api.base, { fleet: 'meters', provisioningKey: 'wrong-provisioning-key-xxxx' })).status, 401);
+    assert.equal((await stranger.auth(api.base, { fleet: 'elsewhere', provisioningKey: fleet.provisioningKey })).status, 404);
   });
 
-  it('rotates the key when a device registers again', async () => {
-    const again = await api.expect(200, RegisterResponseSchema, 'POST', paths.register,
-      { body: { fleet: 'meters', provisioningKey: fleet.provisioningKey, uuid: DEVICE_A, deviceType: 'raspberrypi4-64' } });
+  it('never hands a known uuid to another key, provisioning key or not', async () => {
+    const impostor = TestDevice.create(DEVICE_A, () => clock);
+    const taken = await impostor.auth(api.base, { fleet: 'meters', provisioningKey: fleet.provisioningKey, name: 'evil' });
+    assert.equal(taken.status, 409, taken.text);
+    assert.match(taken.text, /another public key/);
+    const again = await keysA.token(api.base, { fleet: 'meters', provisioningKey: fleet.provisioningKey });
     assert.equal(again.name, 'kitchen', 'the name is kept');
-    assert.notEqual(again.deviceKey, deviceA.deviceKey);
-    await api.problem(401, 'GET', paths.target(DEVICE_A), { token: deviceA.deviceKey });
+    assert.notEqual(again.token, deviceA.token);
+    // Both of its own tokens work: a new auth does not log out a request in flight.
+    await api.expect(200, TargetStateSchema, 'GET', paths.target(DEVICE_A), { token: deviceA.token });
+    await api.expect(200, TargetStateSchema, 'GET', paths.target(DEVICE_A), { token: again.token });
     deviceA = again;
   });
 
   it('gives an empty target before the first release', async () => {
-    const target = await api.expect(200, TargetStateSchema, 'GET', paths.target(DEVICE_A), { token: deviceA.deviceKey });
+    const target = await api.expect(200, TargetStateSchema, 'GET', paths.target(DEVICE_A), { token: deviceA.token });
     assert.equal(target.release, null);
     assert.deepEqual(target.services, []);
     assert.deepEqual(target.device, { uuid: DEVICE_A, name: 'kitchen' });
     assert.equal(target.config.pollIntervalSeconds, 30);
-    const answer = await api.call('GET', paths.target(DEVICE_A), { token: deviceA.deviceKey });
+    const answer = await api.call('GET', paths.target(DEVICE_A), { token: deviceA.token });
     verifyTarget(decodePublicKey(deviceA.signingKey), answer.json, answer.headers.get(SIGNATURE_HEADER));
   });
 
@@ -213,7 +228,15 @@ describe('registry-api over HTTP', function () {
     release1 = await api.expect(201, ReleaseSchema, 'POST', paths.releases('meters'), create(READER_1, { notes: 'first' }));
     release2 = await api.expect(201, ReleaseSchema, 'POST', paths.releases('meters'), create(READER_2));
     assert.deepEqual([release1.version, release2.version], ['1', '2']);
-    assert.equal(release1.status, 'ready');
+    assert.equal(release1.status, 'pending', 'ready only once its images are verified');
+    for (const release of [release1, release2]) {
+      let seen = release;
+      for (let i = 0; i < 200 && seen.status === 'pending'; i += 1) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        seen = await api.expect(200, ReleaseSchema, 'GET', paths.release('meters', release.version), { token: ADMIN_TOKEN });
+      }
+      assert.equal(seen.status, 'ready', `release ${release.version}: ${JSON.stringify(seen.verification)}`);
+    }
     assert.deepEqual(release1.services, ['meter-reader']);
     assert.deepEqual(release1.images, { 'meter-reader': READER_1 });
     assert.equal(release1.notes, 'first');
@@ -226,7 +249,7 @@ describe('registry-api over HTTP', function () {
   let etagLatest: string;
 
   it('serves the latest release as target with an ETag, and 304 when unchanged', async () => {
-    const first = await api.call('GET', paths.target(DEVICE_A), { token: deviceA.deviceKey });
+    const first = await api.call('GET', paths.target(DEVICE_A), { token: deviceA.token });
     assert.equal(first.status, 200);
     const target: TargetState = parse(TargetStateSchema, first.json, 'the target');
     assert.deepEqual(target.release, { id: release2.id, version: '2' });
@@ -236,7 +259,7 @@ describe('registry-api over HTTP', function () {
     etagLatest = first.headers.get('etag') ?? '';
     assert.match(etagLatest, /^"[a-f0-9]{64}"$/);
 
-    const again = await api.call('GET', paths.target(DEVICE_A), { token: deviceA.deviceKey, headers: { 'if-none-match': etagLatest } });
+    const again = await api.call('GET', paths.target(DEVICE_A), { token: deviceA.token, headers: { 'if-none-match': etagLatest } });
     assert.equal(again.status, 304);
     assert.equal(again.text, '');
     assert.equal(again.headers.get('etag'), etagLatest);
@@ -248,7 +271,7 @@ describe('registry-api over HTTP', function () {
 
     const pinned = await api.expect(200, FleetSchema, 'POST', paths.pin('meters'), { token: ADMIN_TOKEN, body: { release: '1' } });
     assert.deepEqual(pinned.releasePolicy, { mode: 'pinned', releaseId: release1.id });
-    const onPin = await api.call('GET', paths.target(DEVICE_A), { token: deviceA.deviceKey, headers: { 'if-none-match': etagLatest } });
+    const onPin = await api.call('GET', paths.target(DEVICE_A), { token: deviceA.token, headers: { 'if-none-match': etagLatest } });
     assert.equal(onPin.status, 200);
     assert.deepEqual(parse(TargetStateSchema, onPin.json, 'the target').release, { id: release1.id, version: '1' });
     assert.notEqual(onPin.headers.get('etag'), etagLatest);
@@ -258,14 +281,14 @@ describe('registry-api over HTTP', function () {
 
     const tracking = await api.expect(200, FleetSchema, 'POST', paths.trackLatest('meters'), { token: ADMIN_TOKEN, body: {} });
     assert.deepEqual(tracking.releasePolicy, { mode: 'latest' });
-    const back = await api.call('GET', paths.target(DEVICE_A), { token: deviceA.deviceKey, headers: { 'if-none-match': etagLatest } });
+    const back = await api.call('GET', paths.target(DEVICE_A), { token: deviceA.token, headers: { 'if-none-match': etagLatest } });
     assert.equal(back.status, 304, 'the same target gives the same ETag');
   });
 
   it("keeps a device's key to its own device", async () => {
-    const other = await api.problem(403, 'GET', paths.target(DEVICE_B), { token: deviceA.deviceKey });
+    const other = await api.problem(403, 'GET', paths.target(DEVICE_B), { token: deviceA.token });
     assert.match(other.detail, new RegExp(DEVICE_A));
-    await api.problem(403, 'PATCH', paths.state(DEVICE_B), { token: deviceA.deviceKey, body: {} });
+    await api.problem(403, 'PATCH', paths.state(DEVICE_B), { token: deviceA.token, body: {} });
     await api.problem(401, 'GET', paths.target(DEVICE_A), { token: 'a-key-nobody-was-ever-given' });
     await api.problem(401, 'GET', paths.target(DEVICE_A));
     await api.problem(401, 'GET', paths.target(DEVICE_A), { token: ADMIN_TOKEN });
@@ -281,10 +304,10 @@ describe('registry-api over HTTP', function () {
       error: null,
       reportedAt: '2026-01-01T12:00:05.000Z',
     };
-    const answer = await api.call('PATCH', paths.state(DEVICE_A), { token: deviceA.deviceKey, body: report });
+    const answer = await api.call('PATCH', paths.state(DEVICE_A), { token: deviceA.token, body: report });
     assert.equal(answer.status, 204, answer.text);
 
-    const bad = await api.problem(400, 'PATCH', paths.state(DEVICE_A), { token: deviceA.deviceKey, body: { ...report, updateStatus: 'bored' } });
+    const bad = await api.problem(400, 'PATCH', paths.state(DEVICE_A), { token: deviceA.token, body: { ...report, updateStatus: 'bored' } });
     assert.ok(bad.errors?.some((e) => e.path === '/updateStatus'), JSON.stringify(bad.errors));
 
     const detail = await api.expect(200, DeviceDetailSchema, 'GET', paths.device(DEVICE_A), { token: ADMIN_TOKEN });

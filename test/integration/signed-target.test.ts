@@ -10,7 +10,7 @@ import type { SupervisorConfig } from '../../supervisor/config.js';
 import { ApiServer } from '../support/api-server.js';
 import { loadTestEnv } from '../support/env.js';
 import { buildTestImage } from '../support/images.js';
-import { cleanDevice, deviceDocker, eventually, managedContainers, type RunningContainer } from '../support/supervisor-device.js';
+import { cleanDevice, deviceDocker, eventually, inspectContainer, managedContainers, type RunningContainer } from '../support/supervisor-device.js';
 import { makeDataDir, SupervisorProcess } from '../support/supervisor-process.js';
 import { TamperingProxy } from '../support/supervisor-tampering-proxy.js';
 
@@ -56,6 +56,7 @@ describe('signed target states', function () {
 
   beforeEach(async () => {
     proxy.tamper = null;
+    proxy.unsigned = false;
     await cleanDevice(docker);
   });
 
@@ -95,7 +96,7 @@ describe('signed target states', function () {
     const supervisor = start(dataDir);
     const saved = await eventually('the device to register', 30_000, async () => {
       const c = JSON.parse(await readFile(path.join(dataDir, 'config.json'), 'utf8')) as SupervisorConfig;
-      return c.deviceKey !== undefined && c.uuid !== undefined ? c : undefined;
+      return c.deviceToken !== undefined && c.uuid !== undefined ? c : undefined;
     });
     // The key to verify targets with comes with the registration.
     assert.equal(saved.apiSigningKey, api.signingKey);
@@ -118,7 +119,7 @@ describe('signed target states', function () {
     await convergedTo(uuid, release1.version);
     const running = await managedContainers(docker);
     assert.deepEqual(running.map((c) => [c.service, c.state, c.labels['io.skiff.release']]), [['meter', 'running', release1.id]]);
-    const inspected = await docker.getContainer(running[0]?.id ?? '').inspect();
+    const inspected = await inspectContainer(docker, running[0]?.id ?? '');
     assert.ok(inspected.Config.Env.includes('SITE=north'));
     const accepted = (): number => supervisor.logs().filter((l) => l.msg === 'new target accepted').length;
     const acceptedBefore = accepted();
@@ -162,6 +163,34 @@ describe('signed target states', function () {
     assert.notEqual(updated[0]?.id, running[0]?.id);
     assert.equal((await api.device(uuid)).error, null);
     assert.equal((await persistedTarget(dataDir)).target.release?.id, release2.id);
+  });
+
+  it('an unsigned target is refused, the running release is untouched, the API is told', async () => {
+    const [meter1, meter2] = await Promise.all([buildTestImage(env, { repo: 'meter' }), buildTestImage(env, { repo: 'meter' })]);
+    const fleet = await api.createFleet('signed-unsigned');
+    const release1 = await api.createRelease(fleet.name, compose('north'), { meter: meter1 });
+    const { dataDir, uuid, supervisor } = await newDevice(fleet);
+    await convergedTo(uuid, release1.version);
+    const running = await managedContainers(docker);
+
+    // The content is exactly what the API serves; only the signature header is missing.
+    proxy.unsigned = true;
+    const release2 = await api.createRelease(fleet.name, compose('south'), { meter: meter2 });
+    const refused = await eventually('the refusal to reach the API', 30_000, async () => {
+      const device = await api.device(uuid);
+      return device.updateStatus === 'error' && device.error !== null ? device : undefined;
+    });
+    assert.match(refused.error ?? '', /^target state from the API: signature invalid: it is not signed \(no Skiff-Signature\)/);
+    assert.equal(refused.targetRelease, release2.version);
+    assert.equal(refused.runningRelease, release1.version);
+    assert.equal(refused.lastReport?.targetReleaseId, release1.id);
+    await new Promise((r) => setTimeout(r, 2_000));
+    assert.deepEqual(idsAndStates(await managedContainers(docker)), idsAndStates(running), 'the same containers run');
+    assert.equal((await persistedTarget(dataDir)).target.release?.id, release1.id);
+    assert.ok(!supervisor.logs().some((l) => l.msg === 'new target accepted' && l.release === release2.id));
+
+    proxy.unsigned = false;
+    await convergedTo(uuid, release2.version);
   });
 
   it('refuses a persisted target altered on disk and leaves the running release alone', async () => {

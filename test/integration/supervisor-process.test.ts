@@ -1,7 +1,7 @@
 // The supervisor as the device runs it: a process (node dist/supervisor/main.js) with a data dir, killed and
 // restarted, offline or talking to the real registry-api (in this process, over HTTP, on a real SQLite file).
 import assert from 'node:assert/strict';
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { paths } from '../../protocol/api.js';
 import type { TargetState } from '../../protocol/target-state.js';
@@ -63,11 +63,11 @@ function composeOf(services: string[]): string {
   return ['services:', ...services.flatMap((name) => [`  ${name}:`, `    build: ./${name}`, '    restart: always']), ''].join('\n');
 }
 
-/** A device's config once it registered: its uuid and the key the API gave it. */
+/** A device's config once the API admitted it: its uuid and the token the API gave it. */
 async function registeredAs(dataDir: string): Promise<{ uuid: string; deviceKey: string }> {
-  return eventually('the device to register', 30_000, async () => {
+  return eventually('the device to be admitted', 30_000, async () => {
     const saved = JSON.parse(await readFile(path.join(dataDir, 'config.json'), 'utf8')) as SupervisorConfig;
-    return saved.uuid !== undefined && saved.deviceKey !== undefined ? { uuid: saved.uuid, deviceKey: saved.deviceKey } : undefined;
+    return saved.uuid !== undefined && saved.deviceToken !== undefined ? { uuid: saved.uuid, deviceKey: saved.deviceToken } : undefined;
   });
 }
 
@@ -217,15 +217,17 @@ describe('supervisor process', function () {
       const release1 = await api.createRelease(fleet.name, composeOf(['a', 'b']), { a: a1, b: b1 });
       const dataDir = await makeDataDir(newDevice(fleet));
       // The API is shared by this describe's tests: count only this device's registrations.
-      const registeredEarlier = api.requestsTo('POST', paths.register).length;
-      const registrations = (): ObservedRequest[] => api.requestsTo('POST', paths.register).slice(registeredEarlier);
+      const registeredEarlier = api.requestsTo('POST', paths.deviceAuth).length;
+      const registrations = (): ObservedRequest[] => api.requestsTo('POST', paths.deviceAuth).slice(registeredEarlier);
       const first = start(dataDir);
 
       // Registration with the fleet's provisioning key; the device key and the API's signing key are kept.
       const { uuid, deviceKey } = await registeredAs(dataDir);
       const saved = JSON.parse(await readFile(path.join(dataDir, 'config.json'), 'utf8')) as SupervisorConfig;
       assert.equal(saved.apiSigningKey, api.signingKey);
-      assert.deepEqual(registrations().map((r) => r.status), [201]);
+      assert.deepEqual(registrations().map((r) => r.status), [200]);
+      const key = await stat(path.join(dataDir, 'device-key.pem'));
+      assert.equal(key.mode & 0o777, 0o600, 'the private key is for the supervisor only');
       const listed = await api.admin.listDevices(fleet.name);
       assert.deepEqual(listed.map((d) => [d.uuid, d.name, d.fleet]), [[uuid, 'meter-north-1', fleet.name]]);
 
@@ -288,12 +290,12 @@ describe('supervisor process', function () {
       const dataDir = await makeDataDir(newDevice({ name: fleet.name, provisioningKey: 'not-the-fleet-key-0123456789' }));
       const device = start(dataDir);
       await eventually('two refused registrations', 20_000, async () =>
-        (device.logs().filter((l) => l.msg === 'registration failed').length >= 2 ? true : undefined));
+        (device.logs().filter((l) => l.msg === 'authentication failed').length >= 2 ? true : undefined));
       assert.match(device.logText(), /answered 401: the provisioning key is not the one of fleet 'wrong-key'/);
-      assert.ok(api.requestsTo('POST', paths.register).filter((r) => r.status === 401).length >= 2);
+      assert.ok(api.requestsTo('POST', paths.deviceAuth).filter((r) => r.status === 401).length >= 2);
       assert.deepEqual(await api.admin.listDevices(fleet.name), []);
       const saved = JSON.parse(await readFile(path.join(dataDir, 'config.json'), 'utf8')) as SupervisorConfig;
-      assert.equal(saved.deviceKey, undefined);
+      assert.equal(saved.deviceToken, undefined);
       assert.equal(await device.stop('SIGTERM'), 0);
     });
 

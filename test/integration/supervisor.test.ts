@@ -11,7 +11,7 @@ import { Reconciler } from '../../supervisor/reconciler.js';
 import { buildReport } from '../../supervisor/reporter.js';
 import { loadTestEnv } from '../support/env.js';
 import { buildTestImage } from '../support/images.js';
-import { cleanDevice, deviceDocker, execIn, managedContainers } from '../support/supervisor-device.js';
+import { cleanDevice, deviceDocker, execIn, inspectContainer, inspectVolume, listNetworks, managedContainers } from '../support/supervisor-device.js';
 import { serviceSpec, targetState } from '../support/supervisor-targets.js';
 
 const env = loadTestEnv();
@@ -67,7 +67,7 @@ describe('supervisor on a real engine', function () {
       ['api', 'running', 'r1'],
       ['meter', 'running', 'r1'],
     ]);
-    const meterInfo = await docker.getContainer(idsByService(running).meter ?? '').inspect();
+    const meterInfo = await inspectContainer(docker, idsByService(running).meter ?? '');
     assert.ok(meterInfo.Config.Env.includes('MODE=p1'));
     assert.ok(meterInfo.Config.Env.includes('SITE=north'));
     assert.deepEqual(Object.keys(meterInfo.NetworkSettings.Networks), ['skiff_default']);
@@ -97,7 +97,7 @@ describe('supervisor on a real engine', function () {
     assert.equal(after.a, before.a, 'unchanged service keeps its container');
     assert.notEqual(after.b, before.b, 'changed service gets a new container');
     assert.ok(afterList.every((c) => c.state === 'running'));
-    const bInfo = await docker.getContainer(after.b ?? '').inspect();
+    const bInfo = await inspectContainer(docker, after.b ?? '');
     assert.equal(bInfo.Config.Image, b2);
 
     // a was created by r1 but matches r2's definition: the device runs r2 in full.
@@ -121,13 +121,13 @@ describe('supervisor on a real engine', function () {
       serviceSpec('b', b, { networks: { sensors: { aliases: ['reader'] } } }),
     ], { releaseId: 'r1', networks: ['sensors'] }));
     const before = idsByService(await managedContainers(docker));
-    assert.ok((await docker.listNetworks()).some((n) => n.Name === 'skiff_sensors'));
+    assert.ok((await listNetworks(docker)).some((n) => n.Name === 'skiff_sensors'));
 
     await converge(reconciler, targetState([serviceSpec('a', a)], { releaseId: 'r2' }));
 
     const after = await managedContainers(docker);
     assert.deepEqual(after.map((c) => [c.service, c.id]), [['a', before.a]]);
-    assert.ok(!(await docker.listNetworks()).some((n) => n.Name === 'skiff_sensors'));
+    assert.ok(!(await listNetworks(docker)).some((n) => n.Name === 'skiff_sensors'));
   });
 
   it('keeps the files of a named volume across an update', async () => {
@@ -147,7 +147,7 @@ describe('supervisor on a real engine', function () {
     assert.notEqual(second.id, first.id);
     const read = await execIn(docker, second.id, ['cat', '/data/marker']);
     assert.equal(read.output.trim(), 'readings-2026');
-    const volume = await docker.getVolume('skiff_data').inspect();
+    const volume = await inspectVolume(docker, 'skiff_data');
     assert.equal(volume.Labels?.['io.skiff.managed'], 'true');
   });
 
@@ -157,7 +157,7 @@ describe('supervisor on a real engine', function () {
     await converge(reconciler, target);
     const [before] = await managedContainers(docker);
     assert.ok(before);
-    await docker.getContainer(before.id).stop({ t: 5 });
+    await docker.json('POST', `/containers/${before.id}/stop`, { query: { t: 5 } });
 
     await converge(reconciler, target);
 
@@ -191,8 +191,8 @@ describe('supervisor on a real engine', function () {
     await converge(reconciler, target);
 
     const ids = idsByService(await managedContainers(docker));
-    const db = await docker.getContainer(ids.db ?? '').inspect();
-    const api = await docker.getContainer(ids.api ?? '').inspect();
+    const db = await inspectContainer(docker, ids.db ?? '');
+    const api = await inspectContainer(docker, ids.api ?? '');
     assert.equal(db.State.Health?.Status, 'healthy');
     const firstPass = db.State.Health?.Log.find((l) => l.ExitCode === 0);
     assert.ok(firstPass, 'db has a passing health check');
@@ -211,12 +211,12 @@ describe('supervisor on a real engine', function () {
   });
 
   it('uses a network of the wanted name that it did not create, and converges', async () => {
-    await docker.createNetwork({ Name: 'skiff_default', Driver: 'bridge', CheckDuplicate: true });
+    await docker.json('POST', '/networks/create', { body: { Name: 'skiff_default', Driver: 'bridge', CheckDuplicate: true } });
     const a = await buildTestImage(env, { repo: 'a' });
     await converge(reconciler, targetState([serviceSpec('a', a)], { releaseId: 'r1' }));
     const [only] = await managedContainers(docker);
     assert.ok(only);
-    const info = await docker.getContainer(only.id).inspect();
+    const info = await inspectContainer(docker, only.id);
     assert.deepEqual(Object.keys(info.NetworkSettings.Networks), ['skiff_default']);
   });
 

@@ -7,8 +7,11 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import Docker from 'dockerode';
+import { createLogger } from '../../lib/logger.js';
+import { connectEngine, DockerEngine, type ContainerCreateOptions, type EngineClient } from '../../supervisor/engine.js';
+import { buildImage } from '../support/engine-build.js';
 import { loadTestEnv, repoRoot } from '../support/env.js';
+import { execIn, inspectContainer } from '../support/supervisor-device.js';
 
 const run = promisify(execFile);
 const templateDir = path.join(repoRoot, 'compose-templates', 'meter-fleet');
@@ -18,16 +21,7 @@ const STOP_BUDGET_MS = 3000;
 
 interface LogLine { level?: string; msg?: string; reason?: string; reading?: { receivedAt: string; deliveredTariff1Kwh: number; deliveredTariff2Kwh: number; returnedTariff1Kwh: number; returnedTariff2Kwh: number; timestamp: string } }
 
-/** The engine's log stream for a non-TTY container: 8-byte frame headers (stream, size) before each chunk. */
-function demux(raw: Buffer): string {
-  const parts: Buffer[] = [];
-  for (let at = 0; at + 8 <= raw.length;) {
-    const size = raw.readUInt32BE(at + 4);
-    parts.push(raw.subarray(at + 8, at + 8 + size));
-    at += 8 + size;
-  }
-  return Buffer.concat(parts).toString('utf8');
-}
+interface Container { id: string }
 
 function jsonLines(text: string): LogLine[] {
   return text.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as LogLine);
@@ -58,9 +52,10 @@ process.on('SIGTERM', () => process.exit(0));
 
 describe('meter-fleet template images', function () {
   this.timeout(120_000);
-  let docker: Docker;
+  let docker: EngineClient;
+  let engine: DockerEngine;
   const images = {} as Record<ServiceName, string>;
-  const created: Docker.Container[] = [];
+  const created: Container[] = [];
   const suffix = `${process.pid}-${Date.now().toString(36)}`;
   let keyDir = '';
 
@@ -68,7 +63,8 @@ describe('meter-fleet template images', function () {
     // A fresh machine installs busybox-static, openssh-client and autossh first.
     this.timeout(900_000);
     const env = loadTestEnv();
-    docker = new Docker({ socketPath: env.devDockerHost.replace(/^unix:\/\//, '') });
+    docker = connectEngine(env.devDockerHost);
+    engine = new DockerEngine(docker, createLogger('test-templates', { test: 'integration' }));
     await run('bash', [path.join(repoRoot, 'scripts', 'base-images.sh')], {
       env: { ...process.env, DOCKER_HOST: env.devDockerHost }, timeout: 850_000, maxBuffer: 16 * 1024 * 1024,
     });
@@ -81,7 +77,7 @@ describe('meter-fleet template images', function () {
 
   after(async () => {
     for (const container of created.splice(0)) {
-      await container.remove({ force: true, v: true }).catch(() => undefined);
+      await docker.json('DELETE', `/containers/${container.id}`, { query: { force: 'true', v: 'true' } }).catch(() => undefined);
     }
     if (keyDir) rmSync(keyDir, { recursive: true, force: true });
   });
@@ -89,46 +85,38 @@ describe('meter-fleet template images', function () {
   async function build(service: ServiceName, base: string): Promise<string> {
     const tag = `skiff-test/meter-fleet-${service}:it`;
     const context = path.join(templateDir, service);
-    const stream = await docker.buildImage({ context, src: readdirSync(context) }, { t: tag, buildargs: { BASE: base }, forcerm: true });
-    const output = await new Promise<unknown[]>((resolve, reject) => {
-      docker.modem.followProgress(stream, (err: unknown, result: unknown[]) => (err ? reject(err) : resolve(result)));
-    });
-    const failure = output.find((o): o is { error: string } => typeof o === 'object' && o !== null && 'error' in o);
-    if (failure) throw new Error(`building ${service} on ${base}: ${failure.error}`);
+    await buildImage(docker, context, readdirSync(context), { tag, buildArgs: { BASE: base } });
     return tag;
   }
 
-  async function start(name: string, options: Docker.ContainerCreateOptions): Promise<Docker.Container> {
-    const container = await docker.createContainer({
-      ...options,
-      name: `skiff-it-${name}-${suffix}`,
-      HostConfig: { NetworkMode: 'none', ...options.HostConfig },
-    });
+  async function start(name: string, options: ContainerCreateOptions): Promise<Container> {
+    const container = {
+      id: await engine.createContainer(`skiff-it-${name}-${suffix}`, {
+        ...options,
+        HostConfig: { NetworkMode: 'none', ...options.HostConfig },
+      }),
+    };
     created.push(container);
-    await container.start();
+    await engine.startContainer(container.id);
     return container;
   }
 
-  async function logs(container: Docker.Container): Promise<string> {
-    return demux(await container.logs({ stdout: true, stderr: true, follow: false }));
+  async function logs(container: Container): Promise<string> {
+    return (await engine.containerLogs(container.id)).map((l) => `${l.text}\n`).join('');
   }
 
-  async function exec(container: Docker.Container, cmd: string[]): Promise<string> {
-    const e = await container.exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
-    const stream = await e.start({ hijack: true, stdin: false });
-    const chunks: Buffer[] = [];
-    stream.on('data', (c: Buffer) => chunks.push(c));
-    await new Promise((resolve) => stream.on('end', resolve));
-    return demux(Buffer.concat(chunks));
+  async function exec(container: Container, cmd: string[]): Promise<string> {
+    // execIn runs with a TTY, which ends lines with CR LF.
+    return (await execIn(docker, container.id, cmd)).output.replace(/\r\n/g, '\n');
   }
 
   /** docker stop, timed; the container must end on SIGTERM well before the engine's SIGKILL. */
-  async function stopQuickly(container: Docker.Container, what: string): Promise<number> {
+  async function stopQuickly(container: Container, what: string): Promise<number> {
     const started = Date.now();
-    await container.stop({ t: 10 });
+    await engine.stopContainer(container.id, 10);
     const took = Date.now() - started;
     assert.ok(took < STOP_BUDGET_MS, `${what} took ${took} ms to stop`);
-    const state = (await container.inspect()).State;
+    const state = (await inspectContainer(docker, container.id)).State;
     assert.equal(state.Running, false);
     return state.ExitCode;
   }
@@ -207,7 +195,7 @@ describe('meter-fleet template images', function () {
     const tunnel = await start('tunnel-idle', { Image: images.tunnel });
     await until('the idle line', async () => ((await logs(tunnel)).includes('TUNNEL_HOST is not set') ? true : undefined));
     await new Promise((r) => setTimeout(r, 1000));
-    assert.equal((await tunnel.inspect()).State.Running, true, 'idling, not exiting');
+    assert.equal((await inspectContainer(docker, tunnel.id)).State.Running, true, 'idling, not exiting');
     assert.equal(await stopQuickly(tunnel, 'idle tunnel'), 0);
   });
 

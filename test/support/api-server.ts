@@ -9,6 +9,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import type Koa from 'koa';
 import { paths, type Fleet, type Release } from '../../protocol/api.js';
 import type { DeviceDetail } from '../../protocol/device-detail.js';
 import { TargetStateSchema, type TargetState } from '../../protocol/target-state.js';
@@ -17,11 +18,15 @@ import { messageOf } from '../../lib/errors.js';
 import { createLogger } from '../../lib/logger.js';
 import { ApiClient } from '../../cli/api-client.js';
 import { adminTokenOf } from '../../registry-api/admin-token.js';
+import { registryTokenIssuerOf, type RegistryTokenConfig } from '../../registry-api/registry-token.js';
 import { signingKeyOf, type SigningKey } from '../../registry-api/signing-key.js';
 import { createApp } from '../../registry-api/app.js';
 import type { Store } from '../../registry-api/store/index.js';
 import { openSqliteStore } from '../../registry-api/store/sqlite.js';
 import { skiffVersion } from '../../registry-api/version.js';
+import type { Jobs, RetryPolicy } from '../../registry-api/jobs/index.js';
+import { startJobs } from '../../registry-api/jobs/start.js';
+import { loadTestEnv } from './env.js';
 
 export interface ObservedRequest {
   method: string;
@@ -36,6 +41,14 @@ export interface ObservedRequest {
 export interface ApiServerOptions {
   /** host:port advertised in /v1/info. */
   registry?: string | null;
+  /** Redis of the job worker (BullMQ); default the environment's (env.json redisUrl); null: jobs in-process. */
+  redisUrl?: string | null;
+  /** How release verification retries an unreachable registry; default the API's. */
+  retry?: RetryPolicy;
+  /** Port to listen on (a registry's token realm points at it); 0, the default, lets the OS pick. */
+  port?: number;
+  /** Makes the API the token server of a registry with `auth: token`. */
+  registryToken?: RegistryTokenConfig;
 }
 
 export interface NewFleetOptions {
@@ -51,6 +64,8 @@ export interface NewReleaseOptions {
 export class ApiServer {
   /** The admin's view, over HTTP like the CLI's. */
   readonly admin: ApiClient;
+  /** The job queue the server was started with; set once by start(). */
+  private jobs: Jobs | null = null;
 
   private constructor(
     readonly url: string,
@@ -63,6 +78,8 @@ export class ApiServer {
     private readonly server: Server,
     private readonly store: Store,
     private readonly signer: SigningKey,
+    /** The Koa app itself, for tests that look at its router. */
+    readonly app: Koa<never>,
   ) {
     this.admin = new ApiClient({ baseUrl: url, token: adminToken });
   }
@@ -75,7 +92,15 @@ export class ApiServer {
     // Per-request info lines would drown the test's output; SKIFF_LOG_LEVEL=debug brings them back.
     logger.level = process.env.SKIFF_LOG_LEVEL ?? 'warn';
     const signingKey = signingKeyOf(dataDir, null);
-    const app = createApp({ store, adminToken: token, registry: options.registry ?? null, version: skiffVersion(), signingKey, logger });
+    const registryToken = options.registryToken ? registryTokenIssuerOf(options.registryToken) : null;
+    // A Redis key prefix of its own: servers of parallel tests share the environment's Redis, never their jobs.
+    const jobs = await startJobs({
+      store, logger,
+      redisUrl: options.redisUrl === undefined ? loadTestEnv().redisUrl : options.redisUrl,
+      redisPrefix: `skiff-test-${path.basename(dataDir).replace(/[^A-Za-z0-9]/g, '')}`,
+      ...(options.retry ? { retry: options.retry } : {}),
+    });
+    const app = createApp({ store, adminToken: token, registry: options.registry ?? null, version: skiffVersion(), signingKey, logger, registryToken, jobs });
     const handle = app.callback();
     const requests: ObservedRequest[] = [];
     const server = createServer((req, res) => {
@@ -92,21 +117,25 @@ export class ApiServer {
       void handle(req, res);
     });
     try {
-      server.listen(0, '127.0.0.1');
+      server.listen(options.port ?? 0, '127.0.0.1');
       await once(server, 'listening');
     } catch (err) {
+      await jobs.close();
       await store.close();
       await rm(dataDir, { recursive: true, force: true });
       throw new Error(`registry-api could not listen on 127.0.0.1: ${messageOf(err)}`, { cause: err });
     }
     const { port } = server.address() as AddressInfo;
-    return new ApiServer(`http://127.0.0.1:${port}`, token, dataDir, signingKey.publicKey, requests, server, store, signingKey);
+    const api = new ApiServer(`http://127.0.0.1:${port}`, token, dataDir, signingKey.publicKey, requests, server, store, signingKey, app as unknown as Koa<never>);
+    api.jobs = jobs;
+    return api;
   }
 
   async stop(): Promise<void> {
     // Supervisors keep connections alive between polls; close() alone would wait for them.
     this.server.closeAllConnections();
     await new Promise<void>((resolve, reject) => this.server.close((err) => (err ? reject(err) : resolve())));
+    await this.jobs?.close();
     await this.store.close();
     await rm(this.dataDir, { recursive: true, force: true });
   }
@@ -120,8 +149,28 @@ export class ApiServer {
   }
 
   /** Pushes a release the way the CLI does: the compose text and, per service, the digest reference it runs. */
+  /**
+   * Pushes a release the way the CLI does: the compose text and, per service, the digest reference it runs; then
+   * waits until the API verified its images (ready), so devices can get it. A failed verification throws.
+   */
   async createRelease(fleet: string, compose: string, images: Record<string, string>, options: NewReleaseOptions = {}): Promise<Release> {
-    return this.admin.createRelease(fleet, { compose, images, ...options });
+    const created = await this.admin.createRelease(fleet, { compose, images, ...options });
+    const settled = await this.releaseSettled(fleet, created.id);
+    if (settled.status !== 'ready') {
+      throw new Error(`release ${settled.version} of fleet ${fleet} failed verification: ${JSON.stringify(settled.verification?.failure)}`);
+    }
+    return settled;
+  }
+
+  /** The release once its verification is done (ready or failed); throws after `timeoutMs`. */
+  async releaseSettled(fleet: string, release: string, timeoutMs = 30_000): Promise<Release> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = await this.admin.getRelease(fleet, release);
+      if (found.status !== 'pending') return found;
+      if (Date.now() > deadline) throw new Error(`release ${found.version} of fleet ${fleet} still pending after ${timeoutMs} ms`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
   }
 
   async device(uuid: string): Promise<DeviceDetail> {

@@ -17,6 +17,15 @@ export interface TestEnv {
   /** Ports reserved for this environment's API and device-local API. */
   apiPort: number;
   deviceApiPort: number;
+  /** The second registry, with token auth: registry-api on apiPort is its token server. */
+  authRegistry: {
+    /** host:port, bound to 127.0.0.1. */
+    address: string;
+    service: string;
+    issuer: string;
+    /** EC P-256 key whose certificate the registry trusts (SKIFF_REGISTRY_TOKEN_KEY_FILE). */
+    tokenKeyFile: string;
+  };
 }
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');

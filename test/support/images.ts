@@ -4,8 +4,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { connectDocker } from '../../supervisor/engine.js';
-import { readJsonLines } from '../../supervisor/json-lines.js';
+import { connectEngine } from '../../supervisor/engine.js';
+import { buildImage, pushImage } from './engine-build.js';
 import type { TestEnv } from './env.js';
 
 export const BASE_IMAGE = 'skiff/busybox:base';
@@ -23,7 +23,7 @@ export interface TestImageOptions {
 }
 
 export async function buildTestImage(env: TestEnv, options: TestImageOptions = {}): Promise<string> {
-  const docker = connectDocker(env.devDockerHost);
+  const docker = connectEngine(env.devDockerHost);
   const repo = `${env.registry}/skiff-test/${options.repo ?? 'app'}`;
   const nonce = randomBytes(8).toString('hex');
   const tag = `${repo}:${nonce}`;
@@ -36,19 +36,12 @@ export async function buildTestImage(env: TestEnv, options: TestImageOptions = {
       `CMD ${JSON.stringify(options.cmd ?? PROMPT_STOP_COMMAND)}`,
       '',
     ].join('\n'));
-    const build = await docker.buildImage({ context: dir, src: ['Dockerfile', 'nonce'] }, { t: tag });
-    await readJsonLines(build, () => undefined);
+    await buildImage(docker, dir, ['Dockerfile', 'nonce'], { tag });
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
-  let digest: string | undefined;
-  // The engine insists on an X-Registry-Auth header even for an anonymous registry.
-  const push = await docker.getImage(tag).push({ authconfig: { serveraddress: env.registry } });
-  await readJsonLines(push, (event) => {
-    if (typeof event.aux?.Digest === 'string') digest = event.aux.Digest;
-  });
+  const digest = await pushImage(docker, tag, env.registry);
   // The registry holds it now; the dev engine needs no copy of every test image.
-  await docker.getImage(tag).remove();
-  if (digest === undefined) throw new Error(`push of ${tag} reported no digest`);
+  await docker.json('DELETE', `/images/${tag}`);
   return `${repo}@${digest}`;
 }

@@ -18,6 +18,8 @@ export class TamperingProxy {
   tamper: ((target: unknown) => unknown) | null = null;
   /** Signs a rewritten target (a Skiff-Signature value); unset, the API's own signature passes through unchanged. */
   sign: ((target: TargetState) => string) | null = null;
+  /** Drops the Skiff-Signature header from target answers: an unsigned target, as a rogue server would serve it. */
+  unsigned = false;
   private server: Server | undefined;
 
   constructor(private readonly upstream: string) {}
@@ -66,6 +68,10 @@ export class TamperingProxy {
       // The API's tag names the content it sent, not this one.
       delete out.etag;
       if (this.sign !== null) out[SIGNATURE_HEADER.toLowerCase()] = this.sign(rewritten as TargetState);
+    }
+    if (this.unsigned && method === 'GET' && TARGET_PATH.test(req.url ?? '')) {
+      delete out[SIGNATURE_HEADER.toLowerCase()];
+      delete out.etag;
     }
     res.writeHead(answer.status, out);
     res.end(body);

@@ -106,7 +106,9 @@ describe('compose normalisation', () => {
 
     it('turns $$ into $ and refuses variable interpolation', () => {
       assert.deepEqual(service(oneService('    environment: [PRICE=$$5]')).environment, { PRICE: '$5' });
-      assertIssue(issuesOf(oneService('    environment: ["TAG=${TAG}"]')), 'services.reader.environment[0]', /interpolation is not supported/);
+      assertIssue(issuesOf(oneService('    environment: ["TAG=${TAG}"]')), 'services.reader.environment[0]',
+        /'TAG=\$\{TAG\}' holds a variable: push with `skiff push`/);
+      assertIssue(issuesOf(oneService('    command: echo $HOME')), 'services.reader.command', /holds a variable/);
     });
   });
 
@@ -145,7 +147,7 @@ describe('compose normalisation', () => {
         + '      - {type: volume, source: data, target: /backup, read_only: "true"}\n'
         + '      - {type: bind, source: /etc/meters, target: /etc/meters}\n'
         + '      - {type: tmpfs, target: /cache}\n'
-        + '    tmpfs: [/run, /tmp]',
+        + '    tmpfs: [/run, "/tmp:size=64m,mode=1777"]',
         'volumes:\n  data: {driver: local}\n',
       ));
       assert.deepEqual(spec.volumes, [
@@ -154,9 +156,11 @@ describe('compose normalisation', () => {
         { type: 'volume', source: 'data', target: '/backup', readOnly: true },
         { type: 'bind', source: '/etc/meters', target: '/etc/meters', readOnly: false },
         { type: 'tmpfs', target: '/cache', readOnly: false },
-        { type: 'tmpfs', target: '/run', readOnly: false },
-        { type: 'tmpfs', target: '/tmp', readOnly: false },
       ]);
+      // The service-level key keeps its own field, with mount options, as compose passes it to the engine.
+      assert.deepEqual(spec.tmpfs, { '/run': '', '/tmp': 'size=64m,mode=1777' });
+      assert.deepEqual(service(oneService('    tmpfs: /run')).tmpfs, { '/run': '' });
+      assertIssue(issuesOf(oneService('    tmpfs: [run]')), 'services.reader.tmpfs[0]', /container path 'run' must be absolute/);
     });
 
     it('refuses an undeclared named volume, naming where it is used', () => {
@@ -188,9 +192,10 @@ describe('compose normalisation', () => {
       assert.deepEqual(normalizeCompose(oneService('    network_mode: host'), {}).networks, []);
     });
 
-    it('makes network_mode service:x depend on x', () => {
+    it('refuses network_mode service:x and container:x, saying why', () => {
       const yaml = `services:\n  vpn:\n    image: ${IMAGE}\n  reader:\n    image: ${IMAGE}\n    network_mode: "service:vpn"\n`;
-      assert.deepEqual(service(yaml).dependsOn, { vpn: 'service_started' });
+      assertIssue(issuesOf(yaml), 'services.reader.network_mode', /'service:vpn' is not supported by Skiff: .*recreated/);
+      assertIssue(issuesOf(oneService('    network_mode: "container:abc"')), 'services.reader.network_mode', /'container:abc' is not supported/);
     });
 
     it('refuses undeclared and external networks', () => {
@@ -254,11 +259,103 @@ describe('compose normalisation', () => {
     });
   });
 
+  describe('host, security and resource fields', () => {
+    it('maps capabilities, security options, init, read_only, dns and extra_hosts', () => {
+      const spec = service(oneService([
+        '    cap_add: [NET_ADMIN, SYS_TIME]',
+        '    cap_drop: [MKNOD]',
+        '    security_opt: ["no-new-privileges:true", "apparmor=unconfined"]',
+        '    init: true',
+        '    read_only: "true"',
+        '    dns: 1.1.1.1',
+        '    extra_hosts: ["broker:10.0.0.5", "v6host=::1", "gw:host-gateway"]',
+      ].join('\n')));
+      assert.deepEqual(spec.capAdd, ['NET_ADMIN', 'SYS_TIME']);
+      assert.deepEqual(spec.capDrop, ['MKNOD']);
+      assert.deepEqual(spec.securityOpt, ['no-new-privileges:true', 'apparmor=unconfined']);
+      assert.equal(spec.init, true);
+      assert.equal(spec.readOnly, true);
+      assert.deepEqual(spec.dns, ['1.1.1.1']);
+      assert.deepEqual(spec.extraHosts, ['broker:10.0.0.5', 'v6host:::1', 'gw:host-gateway']);
+      const maps = service(oneService('    dns: [9.9.9.9, 1.0.0.1]\n    extra_hosts:\n      broker: 10.0.0.5\n      multi: ["10.0.0.6", "[::2]"]'));
+      assert.deepEqual(maps.dns, ['9.9.9.9', '1.0.0.1']);
+      assert.deepEqual(maps.extraHosts, ['broker:10.0.0.5', 'multi:10.0.0.6', 'multi:::2']);
+    });
+
+    it('reads sizes, cpus, sysctls and ulimits in both forms', () => {
+      const spec = service(oneService([
+        '    mem_limit: 64m',
+        '    shm_size: 1.5k',
+        '    cpus: "0.5"',
+        '    sysctls:\n      net.core.somaxconn: 1024\n      net.ipv4.tcp_syncookies: "0"',
+        '    ulimits:\n      nproc: 65535\n      nofile: {soft: 1024, hard: 2048}',
+      ].join('\n')));
+      assert.equal(spec.memoryBytes, 64 * 1024 * 1024);
+      assert.equal(spec.shmSizeBytes, 1536);
+      assert.equal(spec.cpus, 0.5);
+      assert.deepEqual(spec.sysctls, { 'net.core.somaxconn': '1024', 'net.ipv4.tcp_syncookies': '0' });
+      assert.deepEqual(spec.ulimits, [{ name: 'nofile', soft: 1024, hard: 2048 }, { name: 'nproc', soft: 65535, hard: 65535 }]);
+      const other = service(oneService('    mem_limit: 1048576\n    shm_size: 1g\n    cpus: 2\n    sysctls: [net.ipv4.ip_forward=1]'));
+      assert.equal(other.memoryBytes, 1048576);
+      assert.equal(other.shmSizeBytes, 1024 ** 3);
+      assert.equal(other.cpus, 2);
+      assert.deepEqual(other.sysctls, { 'net.ipv4.ip_forward': '1' });
+    });
+
+    it('reads logging with and without a driver', () => {
+      assert.deepEqual(service(oneService('    logging:\n      driver: json-file\n      options:\n        max-size: 10m\n        max-file: 3')).logging,
+        { driver: 'json-file', options: { 'max-size': '10m', 'max-file': '3' } });
+      assert.deepEqual(service(oneService('    logging:\n      options: {max-size: 1m}')).logging, { options: { 'max-size': '1m' } });
+    });
+
+    it('reads on-failure with a retry limit', () => {
+      const spec = service(oneService('    restart: on-failure:3'));
+      assert.equal(spec.restart, 'on-failure');
+      assert.equal(spec.restartMaxRetries, 3);
+      assert.equal(service(oneService('    restart: on-failure')).restartMaxRetries, undefined);
+    });
+
+    it('names the bad value of each field', () => {
+      const issues = issuesOf(oneService([
+        '    mem_limit: lots',
+        '    shm_size: 64x',
+        '    cpus: half',
+        '    extra_hosts: ["nocolon", "h:not-an-ip"]',
+        '    ulimits:\n      nofile: {soft: 4096, hard: 1024}',
+        '    sysctls: [net.ipv4.ip_forward]',
+        '    init: maybe',
+        '    restart: on-failure:x',
+      ].join('\n')));
+      assertIssue(issues, 'services.reader.mem_limit', /'lots' is not a size/);
+      assertIssue(issues, 'services.reader.shm_size', /'64x' is not a size/);
+      assertIssue(issues, 'services.reader.cpus', /'half' is not a number of CPUs/);
+      assertIssue(issues, 'services.reader.extra_hosts[0]', /'nocolon' is not HOST:IP/);
+      assertIssue(issues, 'services.reader.ulimits.nofile', /soft limit 4096 is above the hard limit 1024/);
+      assertIssue(issues, 'services.reader.sysctls[0]', /'net.ipv4.ip_forward' has no value/);
+      assertIssue(issues, 'services.reader.init', /'maybe' is not a boolean/);
+      assertIssue(issues, 'services.reader.restart', /'on-failure:x' is not a restart policy/);
+      const second = issuesOf(oneService('    extra_hosts: ["h:not-an-ip"]'));
+      assertIssue(second, 'services.reader.extra_hosts[0]', /'not-an-ip' is not an IP address/);
+    });
+
+    it('refuses env_file, which only skiff push can read', () => {
+      assertIssue(issuesOf(oneService('    env_file: .env.meter')), 'services.reader.env_file', /read by `skiff push`.*device has no such file/);
+    });
+
+    it('leaves the fields out when the file does not use them', () => {
+      const spec = service(oneService(''));
+      for (const key of ['tmpfs', 'capAdd', 'capDrop', 'extraHosts', 'dns', 'init', 'shmSizeBytes', 'readOnly', 'securityOpt',
+        'sysctls', 'ulimits', 'memoryBytes', 'cpus', 'logging', 'restartMaxRetries'] as const) {
+        assert.equal(key in spec, false, key);
+      }
+    });
+  });
+
   describe('errors', () => {
     it('names every unsupported field with its service and line', () => {
-      const issues = issuesOf(oneService('    deploy:\n      replicas: 2\n    cap_add: [NET_ADMIN]', 'secrets:\n  token:\n    file: ./token\n'));
+      const issues = issuesOf(oneService('    deploy:\n      replicas: 2\n    pid: host', 'secrets:\n  token:\n    file: ./token\n'));
       assertIssue(issues, 'services.reader.deploy', /^is not supported by Skiff yet \(line 4, column 5\)$/);
-      assertIssue(issues, 'services.reader.cap_add', /not supported by Skiff yet/);
+      assertIssue(issues, 'services.reader.pid', /not supported by Skiff yet/);
       assertIssue(issues, 'secrets', /not supported by Skiff yet/);
     });
 

@@ -2,7 +2,10 @@ import assert from 'node:assert/strict';
 import type { TargetState } from '../../protocol/target-state.js';
 import type { CurrentState, ObservedContainer } from '../../supervisor/current-state.js';
 import { desiredState } from '../../supervisor/desired-state.js';
-import { plan, waitingFor, type Step } from '../../supervisor/planner.js';
+import { NO_CONTEXT, plan, planUpdate, waitingFor, type PlanContext, type Step } from '../../supervisor/planner.js';
+import type { DiskFacts } from '../../supervisor/disk-space.js';
+import { RESERVE_BYTES } from '../../supervisor/disk-space.js';
+import { strategyIssues } from '../../supervisor/update-strategy.js';
 import { fakeImage, serviceSpec, targetState } from '../support/supervisor-targets.js';
 
 let ids = 0;
@@ -255,5 +258,128 @@ describe('planner', () => {
     const base = engineWith(v1, [a, b]);
     const unlabelled = base.networks.map((n) => ({ ...n, managed: false }));
     assert.deepEqual(plan({ ...base, networks: unlabelled }, v1), []);
+  });
+
+  describe('update strategies, locks and disk space', () => {
+    const imgA2 = fakeImage('a', 'a2');
+    const strategy = (name: string): Record<string, string> => ({ 'io.skiff.update-strategy': name });
+    const withStrategy = (name: string, image: string, releaseId: string): TargetState =>
+      targetState([serviceSpec('a', image, { labels: strategy(name) }), serviceSpec('b', imgB1)], { releaseId });
+    const ctx = (extra: Partial<PlanContext> = {}): PlanContext => ({ ...NO_CONTEXT, now: new Date(Date.UTC(2026, 0, 1, 0, 1)), ...extra });
+
+    it('kill-then-download stops the old container before fetching, after every other image is there', () => {
+      const t1 = withStrategy('kill-then-download', imgA1, 'r1');
+      const t2 = targetState([serviceSpec('a', imgA2, { labels: strategy('kill-then-download') }), serviceSpec('b', imgB2)], { releaseId: 'r2' });
+      const a = containerFor(t1, 'a');
+      const b = containerFor(t1, 'b');
+      const base = engineWith(t1, [a, b]);
+      // b (download-then-kill) first: only b's image is fetched, nothing is touched.
+      assert.deepEqual(plan(base, t2), [{ kind: 'fetchImage', image: imgB2 }]);
+      // Then both old containers go, b's successor starts; a's image is not fetched yet.
+      const afterB = { ...base, images: [...base.images, imgB2] };
+      const steps = plan(afterB, t2);
+      assert.deepEqual(kinds(steps), ['stopContainer', 'removeContainer', 'stopContainer', 'removeContainer', 'startService']);
+      assert.deepEqual(startedServices(steps), ['b']);
+      // With a gone, its image is fetched, then a starts.
+      assert.deepEqual(plan({ ...afterB, containers: [containerFor(t2, 'b')] }, t2), [{ kind: 'fetchImage', image: imgA2 }]);
+    });
+
+    it('delete-then-download also removes the old image, unless something still uses it', () => {
+      const t1 = withStrategy('delete-then-download', imgA1, 'r1');
+      const t2 = withStrategy('delete-then-download', imgA2, 'r2');
+      const a = containerFor(t1, 'a');
+      const b = containerFor(t1, 'b');
+      const steps = plan(engineWith(t1, [a, b]), t2);
+      assert.deepEqual(steps, [
+        { kind: 'stopContainer', service: 'a', containerId: a.id, timeoutSeconds: 10 },
+        { kind: 'removeContainer', service: 'a', containerId: a.id },
+        { kind: 'removeImage', image: imgA1, reason: 'delete-then-download' },
+      ]);
+      // b runs imgA1 too: the image stays.
+      const bOnA = containerFor(t1, 'b', { image: imgA1 });
+      assert.ok(!kinds(plan(engineWith(t1, [a, bOnA]), t2)).includes('removeImage'));
+    });
+
+    it('hand-over starts the new container first and stops the old one once it is ready', () => {
+      const t1 = withStrategy('hand-over', imgA1, 'r1');
+      const t2 = targetState([serviceSpec('a', imgA2, { labels: { ...strategy('hand-over'), 'io.skiff.handover-timeout': '30' } }), serviceSpec('b', imgB1)], { releaseId: 'r2' });
+      const a = containerFor(t1, 'a');
+      const b = containerFor(t1, 'b');
+      const base = { ...engineWith(t1, [a, b]), images: [imgA1, imgA2, imgB1] };
+      const first = planUpdate(base, t2, ctx());
+      assert.deepEqual(kinds(first.steps), ['startService']);
+      assert.deepEqual(first.handingOver, ['a']);
+
+      const created = new Date(Date.UTC(2026, 0, 1, 0, 0, 50));
+      const next = containerFor(t2, 'a', { createdAt: created.toISOString() });
+      const both = { ...base, containers: [a, next, b] };
+      const waiting = planUpdate(both, t2, ctx({ now: new Date(created.getTime() + 5_000) }));
+      assert.deepEqual(waiting.steps, []);
+      assert.deepEqual(waiting.handingOver, ['a']);
+      // A hand-over file older than the new container does not count; a fresh one does.
+      const stale = planUpdate(both, t2, ctx({ now: new Date(created.getTime() + 5_000), handovers: new Map([['a', new Date(created.getTime() - 60_000)]]) }));
+      assert.deepEqual(stale.steps, []);
+      const signalled = planUpdate(both, t2, ctx({ now: new Date(created.getTime() + 5_000), handovers: new Map([['a', new Date(created.getTime() + 2_000)]]) }));
+      assert.deepEqual(kinds(signalled.steps), ['stopContainer', 'removeContainer']);
+      assert.deepEqual(touchedContainers(signalled.steps), [a.id, a.id]);
+      // Healthy counts as ready, and so does the timeout.
+      assert.deepEqual(kinds(plan({ ...both, containers: [a, { ...next, health: 'healthy' }, b] }, t2, ctx({ now: created }))), ['stopContainer', 'removeContainer']);
+      assert.deepEqual(kinds(plan(both, t2, ctx({ now: new Date(created.getTime() + 30_000) }))), ['stopContainer', 'removeContainer']);
+    });
+
+    it('refuses hand-over for a service that publishes host ports, and unknown strategies', () => {
+      const t = targetState([
+        serviceSpec('web', imgA1, { labels: strategy('hand-over'), ports: [{ target: 80, published: 8080, protocol: 'tcp' }] }),
+        serviceSpec('x', imgB1, { labels: strategy('eventually') }),
+        serviceSpec('ok', imgB2, { labels: strategy('hand-over'), ports: [{ target: 80, protocol: 'tcp' }] }),
+      ]);
+      const issues = strategyIssues(t);
+      assert.equal(issues.length, 2);
+      assert.match(issues[0]?.message ?? '', /both would publish host port\(s\) 8080:80\/tcp/);
+      assert.equal(issues[0]?.path, '/services/0/labels/io.skiff.update-strategy');
+      assert.match(issues[1]?.message ?? '', /'eventually' is not an update strategy/);
+    });
+
+    it('a service holding its lock holds back every stop of the release, not the services that stay', () => {
+      const a = containerFor(v1, 'a');
+      const b = containerFor(v1, 'b');
+      const v2 = targetState([serviceSpec('a', imgA2), serviceSpec('b', imgB2)], { releaseId: 'r2' });
+      const current = { ...engineWith(v1, [a, b]), images: [imgA1, imgB1, imgA2, imgB2] };
+      const held = planUpdate(current, v2, ctx({ locks: new Set(['b']) }));
+      assert.deepEqual(held.steps, []);
+      assert.deepEqual(held.locked, ['b']);
+      // The operator's override, and a lock of a service the release does not change, let it go ahead.
+      const overridden = { ...v2, config: { ...v2.config, overrideLocks: true } };
+      assert.deepEqual(kinds(plan(current, overridden, ctx({ locks: new Set(['b']) }))).filter((k) => k === 'stopContainer'), ['stopContainer', 'stopContainer']);
+      const onlyA = targetState([serviceSpec('a', imgA2), serviceSpec('b', imgB1)], { releaseId: 'r2' });
+      const free = planUpdate(current, onlyA, ctx({ locks: new Set(['b']) }));
+      assert.deepEqual(free.locked, []);
+      assert.deepEqual(touchedContainers(free.steps), [a.id, a.id]);
+      // A stopped container's lock is stale: nothing runs that could be in a critical section.
+      const exited = { ...b, state: 'exited' as const, exitCode: 0 };
+      assert.deepEqual(planUpdate({ ...current, containers: [a, exited] }, v2, ctx({ locks: new Set(['b']) })).locked, []);
+    });
+
+    it('fetches only what fits, removing unused images first, and refuses an update that cannot fit', () => {
+      const MB = 1024 * 1024;
+      const a = containerFor(v1, 'a');
+      const b = containerFor(v1, 'b');
+      const v2 = targetState([serviceSpec('a', imgA2), serviceSpec('b', imgB2)], { releaseId: 'r2' });
+      const current = engineWith(v1, [a, b]);
+      const disk = (freeMb: number, unused: [string, number][] = []): DiskFacts => ({
+        path: '/var/lib/docker',
+        freeBytes: freeMb * MB + RESERVE_BYTES,
+        needs: { [imgA2]: 30 * MB, [imgB2]: 20 * MB },
+        unused: unused.map(([id, mb]) => ({ id, bytes: mb * MB })),
+        inUse: {},
+      });
+      assert.deepEqual(kinds(plan(current, v2, ctx({ disk: disk(60) }))), ['fetchImage', 'fetchImage']);
+      assert.deepEqual(plan(current, v2, ctx({ disk: disk(40, [['sha256:small', 5], ['sha256:big', 15], ['sha256:more', 10]]) })), [
+        { kind: 'removeImage', image: 'sha256:big', reason: 'room for the update' },
+      ]);
+      const short = planUpdate(current, v2, ctx({ disk: disk(10, [['sha256:old', 5]]) }));
+      assert.deepEqual(short.steps, []);
+      assert.match(short.error ?? '', /needs 50 MB \(\+64 MB kept free\), 74 MB free on \/var\/lib\/docker, 5 MB more after removing/);
+    });
   });
 });

@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
-import { StateReportSchema } from '../../protocol/state-report.js';
+import { DeviceMetricsSchema, StateReportSchema, type DeviceMetrics } from '../../protocol/state-report.js';
 import { check } from '../../protocol/validate.js';
 import type { ObservedContainer } from '../../supervisor/current-state.js';
 import { desiredState } from '../../supervisor/desired-state.js';
 import type { ReconcileStatus } from '../../supervisor/reconciler.js';
-import { buildReport, type ReportInput } from '../../supervisor/reporter.js';
+import { buildReport, reportChanges, type ReportInput } from '../../supervisor/reporter.js';
+import { bucketKey, sampleMetrics, undervoltageOf } from '../../supervisor/metrics.js';
+import { mergeReport } from '../../registry-api/report-merge.js';
 import type { TargetState } from '../../protocol/target-state.js';
 import { fakeImage, serviceSpec, targetState } from '../support/supervisor-targets.js';
 
@@ -81,5 +83,65 @@ describe('state report', () => {
     assert.equal(report([container(r1, 'a'), container(r1, 'b')], null).releaseId, 'r1');
     assert.equal(report([container(r1, 'a'), container(r2, 'b')], null).releaseId, null);
     assert.equal(report([], null).releaseId, null);
+  });
+});
+
+describe('partial reports', () => {
+  const metrics = (cpuPercent: number, temperatureCelsius: number | null = 50): DeviceMetrics => ({
+    cpuPercent, memoryUsedBytes: 300, memoryTotalBytes: 1000, temperatureCelsius,
+    diskUsedBytes: 10, diskTotalBytes: 100, uptimeSeconds: 5,
+  });
+
+  it('carries only the fields that changed, never reportedAt', () => {
+    const before = report([container(r1, 'a'), container(r1, 'b')], r1);
+    const after = report([container(r1, 'a'), container(r1, 'b', { state: 'exited', exitCode: 137 })], r1,
+      { now: new Date('2026-02-03T04:06:00.000Z') });
+    const changes = reportChanges(before, after);
+    assert.deepEqual(Object.keys(changes ?? {}), ['services']);
+    assert.deepEqual(changes?.services?.find((s) => s.name === 'b'), { ...after.services[1] });
+    assert.deepEqual(reportChanges(before, { ...before, reportedAt: '2027-01-01T00:00:00.000Z' }), {});
+  });
+
+  it('sends metrics only when a bucket changes, and asks for a full report when a field disappears', () => {
+    const base = report([container(r1, 'a'), container(r1, 'b')], r1, { metrics: metrics(21) });
+    assert.deepEqual(reportChanges(base, { ...base, metrics: { ...metrics(39), uptimeSeconds: 900 } }), {});
+    assert.deepEqual(Object.keys(reportChanges(base, { ...base, metrics: metrics(41) }) ?? {}), ['metrics']);
+    assert.deepEqual(Object.keys(reportChanges(base, { ...base, metrics: metrics(21, 56) }) ?? {}), ['metrics']);
+    const { metrics: _dropped, ...without } = base;
+    assert.equal(reportChanges(base, without), null);
+  });
+
+  it('merges a partial report into the stored one on the API side', () => {
+    const stored = report([container(r1, 'a'), container(r1, 'b')], r1);
+    const merged = mergeReport(stored, { updateStatus: 'downloading', reportedAt: '2026-02-03T05:00:00.000Z' });
+    assert.deepEqual(merged, { ...stored, updateStatus: 'downloading', reportedAt: '2026-02-03T05:00:00.000Z' });
+    assert.throws(() => mergeReport(stored, { updateStatus: 'sleeping' as 'error' }), /updateStatus/);
+  });
+});
+
+describe('device metrics', () => {
+  it('reads the under-voltage flag from get_throttled (now or since boot)', () => {
+    assert.equal(undervoltageOf('0x0\n'), false);
+    assert.equal(undervoltageOf('0x50005\n'), true);
+    assert.equal(undervoltageOf('throttled=0x10000'), true);
+    assert.equal(undervoltageOf('throttled=0x4'), false);
+    assert.equal(undervoltageOf('garbage'), undefined);
+  });
+
+  it('buckets cpu by 20%, memory by 10% and temperature by 5 C; uptime never counts', () => {
+    const m: DeviceMetrics = { cpuPercent: 25, memoryUsedBytes: 310, memoryTotalBytes: 1000, temperatureCelsius: 51,
+      diskUsedBytes: 10, diskTotalBytes: 100, uptimeSeconds: 5 };
+    assert.equal(bucketKey({ ...m, cpuPercent: 39.9, memoryUsedBytes: 390, temperatureCelsius: 54.9, uptimeSeconds: 99 }), bucketKey(m));
+    assert.notEqual(bucketKey({ ...m, cpuPercent: 40 }), bucketKey(m));
+    assert.notEqual(bucketKey({ ...m, memoryUsedBytes: 400 }), bucketKey(m));
+    assert.notEqual(bucketKey({ ...m, temperatureCelsius: 55 }), bucketKey(m));
+    assert.notEqual(bucketKey({ ...m, undervoltage: true }), bucketKey(m));
+  });
+
+  it('samples this machine with systeminformation', async function () {
+    this.timeout(20_000);
+    const sample = await sampleMetrics({ dataDir: process.cwd(), throttledFile: '/nonexistent/get_throttled' });
+    assert.deepEqual(check(DeviceMetricsSchema, sample), []);
+    assert.ok(sample.memoryTotalBytes > 0 && sample.diskTotalBytes > 0 && sample.uptimeSeconds > 0);
   });
 });

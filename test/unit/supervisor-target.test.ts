@@ -55,7 +55,7 @@ describe('target acceptance', () => {
       volumes: [{ type: 'bind', target: '/x', readOnly: false }, { type: 'tmpfs', source: 'y', target: '/y', readOnly: false }],
     })]);
     assert.deepEqual(issuesOf(t).sort(), [
-      "/services/0/networkMode: 'service:b' is not supported yet",
+      "/services/0/networkMode: 'service:b' is not supported (only host, none, bridge or networks)",
       '/services/0/volumes/0/source: a bind mount needs a source',
       '/services/0/volumes/1/source: a tmpfs mount has no source',
     ]);

@@ -1,0 +1,88 @@
+// `skiff device config|set|update-now|override-locks`: one device's settings over its fleet's. Added to the
+// `device` command that commands/devices.ts creates.
+import type { Command } from 'commander';
+import type { DeviceConfigView, SettingName } from '../../protocol/fleet-config.js';
+import { renderFields, toJson } from '../output.js';
+import { clientFor, type Io } from '../session.js';
+import { addSettingsOptions, onOff, settingsChangeOf, settingsFields, wholeNumber, type SettingsOptions } from '../settings-options.js';
+
+const INHERITABLE: Readonly<Record<string, SettingName>> = {
+  'poll-interval': 'pollIntervalSeconds',
+  window: 'updateWindow',
+  'bandwidth-cap': 'bandwidthCapBytesPerSecond',
+  'bandwidth-schedule': 'bandwidthSchedule',
+  'update-now': 'forceUpdateUntil',
+  'override-locks': 'overrideLocks',
+};
+
+function inheritOf(raw: string, previous: SettingName[] = []): SettingName[] {
+  const name = INHERITABLE[raw];
+  if (name === undefined) throw new Error(`--inherit takes one of ${Object.keys(INHERITABLE).join(', ')}, not '${raw}'`);
+  return [...previous, name];
+}
+
+function deviceCommand(program: Command): Command {
+  return program.commands.find((c) => c.name() === 'device') ?? program.command('device').description('show or manage one device');
+}
+
+function configText(view: DeviceConfigView): string {
+  const own = new Set(Object.keys(view.settings));
+  const from = (field: SettingName): string => (own.has(field) ? ' (device)' : '');
+  const e = view.effective;
+  const fields = settingsFields(e).map(([label, value], i): [string, string | number | null] => {
+    const field = (['updateWindow', 'bandwidthCapBytesPerSecond', 'bandwidthSchedule', 'forceUpdateUntil', 'overrideLocks'] as const)[i]!;
+    return [label, value === null ? null : `${value}${from(field)}`];
+  });
+  return renderFields([
+    ['Device', view.uuid],
+    ['Fleet', view.fleet],
+    ['Poll interval', `${e.pollIntervalSeconds}s${from('pollIntervalSeconds')}`],
+    ...fields,
+    ['Config vars', Object.keys(e.env).length === 0 ? null : Object.keys(e.env).sort().join(', ')],
+  ]);
+}
+
+export function registerDeviceConfig(program: Command, io: Io): void {
+  const device = deviceCommand(program);
+
+  device
+    .command('config <uuid>')
+    .description('show what a device gets: its own settings over its fleet\'s, and its config vars')
+    .option('--json', 'print JSON')
+    .action(async (uuid: string, opts: { json?: boolean }, cmd: Command) => {
+      const view = await (await clientFor(cmd, io)).deviceConfig(uuid);
+      io.stdout(opts.json ? toJson(view) : configText(view));
+    });
+
+  addSettingsOptions(device
+    .command('set <uuid>')
+    .description("override the fleet's settings for one device"))
+    .option('--inherit <setting>', `follow the fleet again for a setting (${Object.keys(INHERITABLE).join(', ')}); repeatable`, inheritOf)
+    .option('--json', 'print JSON')
+    .action(async (uuid: string, opts: SettingsOptions & { inherit?: SettingName[]; json?: boolean }, cmd: Command) => {
+      const change = { ...settingsChangeOf(opts), ...(opts.inherit ? { inherit: opts.inherit } : {}) };
+      if (Object.keys(change).length === 0) throw new Error('nothing to change: give at least one option (see --help)');
+      const view = await (await clientFor(cmd, io)).updateDeviceConfig(uuid, change);
+      io.stdout(opts.json ? toJson(view) : configText(view));
+    });
+
+  device
+    .command('update-now <uuid>')
+    .description('let the device update now, whatever its update window (for an hour by default)')
+    .option('--minutes <minutes>', 'how long the window is ignored', wholeNumber('the minutes', 1))
+    .option('--json', 'print JSON')
+    .action(async (uuid: string, opts: { minutes?: number; json?: boolean }, cmd: Command) => {
+      const view = await (await clientFor(cmd, io)).deviceUpdateNow(uuid, opts.minutes);
+      io.stdout(opts.json ? toJson(view) : `Device ${view.uuid}: updates apply now, window ignored until ${view.effective.forceUpdateUntil ?? '?'}\n`);
+    });
+
+  device
+    .command('override-locks <uuid> <state>')
+    .description("on: the device ignores its services' update locks; off: it honours them again")
+    .option('--json', 'print JSON')
+    .action(async (uuid: string, state: string, opts: { json?: boolean }, cmd: Command) => {
+      if (state !== 'on' && state !== 'off') throw new Error(`override-locks takes 'on' or 'off', not '${state}'`);
+      const view = await (await clientFor(cmd, io)).updateDeviceConfig(uuid, { overrideLocks: onOff(state) });
+      io.stdout(opts.json ? toJson(view) : `Device ${view.uuid}: update locks ${view.effective.overrideLocks ? 'overridden' : 'honoured'}\n`);
+    });
+}

@@ -1,0 +1,148 @@
+// The compose file as `skiff push` sends it: everything that depends on the developer's machine resolved, so the
+// release holds what devices will run and nothing a device could not know.
+// - Variables ($VAR, ${VAR:-default}, ...) in values are replaced (compose-interpolation.ts); keys are never
+//   interpolated, as in compose.
+// - `env_file` files are read and merged into `environment` (the file's entries first, `environment` wins, as in
+//   compose); their values are literal (not interpolated), so their `$` are escaped.
+// - `environment` entries without a value (`- KEY`, `KEY:`) take the variable's value when it is set, as compose
+//   takes them from the shell; unset ones stay and the normaliser reports them.
+// The YAML document is edited in place, so comments and layout survive in the release's compose text.
+import {
+  isMap, isPair, isScalar, isSeq, parseDocument, visit, type Document, type Node, type Pair, type Scalar, type YAMLMap,
+} from 'yaml';
+import { ComposeIssue, formatPath, type ComposePath } from './compose-path.js';
+import { escapeDollars, interpolate, type Variables } from './compose-interpolation.js';
+import { ValidationError } from './validate.js';
+
+export interface ResolutionInput {
+  variables: Variables;
+  /** Reads one env_file (as written in the compose file, relative to its folder) into its entries. */
+  readEnvFile(file: string, at: ComposePath): Record<string, string>;
+}
+
+export function resolveCompose(yamlText: string, input: ResolutionInput): string {
+  const doc = parseDocument(yamlText, { merge: true, uniqueKeys: true });
+  // Syntax errors are the normaliser's to report, with lines; send such a file as it is.
+  if (doc.errors.length > 0) return yamlText;
+  const issues: ComposeIssue[] = [];
+  const attempt = (fn: () => void): void => {
+    try {
+      fn();
+    } catch (err) {
+      if (!(err instanceof ComposeIssue)) throw err;
+      issues.push(err);
+    }
+  };
+
+  visit(doc, {
+    Scalar(key, node, ancestors) {
+      if (key === 'key' || typeof node.value !== 'string' || !node.value.includes('$')) return;
+      const value = node.value;
+      attempt(() => {
+        const resolved = interpolate(value, input.variables, pathOf(ancestors, node));
+        if (resolved === value) return;
+        node.value = resolved;
+        // Quoted: a resolved "8080:80" must stay the string compose would read, whatever the YAML version.
+        node.type = 'QUOTE_DOUBLE';
+      });
+    },
+  });
+
+  const services = doc.get('services', true);
+  if (isMap(services)) {
+    for (const pair of services.items) {
+      const { key, value: service } = pair;
+      if (!isScalar(key) || !isMap(service)) continue;
+      attempt(() => resolveEnvironment(doc, String(key.value), service, input));
+    }
+  }
+  if (issues.length > 0) {
+    throw new ValidationError('compose file', issues.map((i) => ({ path: formatPath(i.path), message: i.message })));
+  }
+  return doc.toString();
+}
+
+function resolveEnvironment(doc: Document, service: string, node: YAMLMap, input: ResolutionInput): void {
+  const at = ['services', service];
+  const envFile = node.get('env_file', true);
+  const environment = node.get('environment', true);
+  const fromFiles: Record<string, string> = {};
+  if (envFile !== undefined) {
+    for (const [file, where] of envFiles(envFile, [...at, 'env_file'])) {
+      for (const [key, value] of Object.entries(input.readEnvFile(file, where))) fromFiles[key] = escapeDollars(value);
+    }
+  }
+  const own = environmentEntries(environment, [...at, 'environment']);
+  let changed = envFile !== undefined;
+  for (const [key, value] of Object.entries(own)) {
+    if (value !== null) continue;
+    const fromShell = input.variables[key];
+    if (fromShell !== undefined) {
+      own[key] = escapeDollars(fromShell);
+      changed = true;
+    }
+  }
+  if (!changed) return;
+  node.delete('env_file');
+  node.set('environment', doc.createNode({ ...fromFiles, ...own }));
+}
+
+/** env_file: a path, a list of paths, or (compose spec) a list of {path, required}. */
+function envFiles(value: unknown, at: ComposePath): [string, ComposePath][] {
+  if (isScalar(value) && typeof value.value === 'string') return [[value.value, at]];
+  if (!isSeq(value)) throw new ComposeIssue(at, 'must be a path or a list of paths');
+  return value.items.flatMap((item, i): [string, ComposePath][] => {
+    const where = [...at, i];
+    if (isScalar(item) && typeof item.value === 'string') return [[item.value, where]];
+    if (isMap(item)) {
+      const file = item.get('path');
+      if (typeof file !== 'string') throw new ComposeIssue([...where, 'path'], 'must be the path of the file');
+      if (item.get('required') === false) {
+        throw new ComposeIssue([...where, 'required'], 'optional env files (required: false) are not supported by Skiff yet');
+      }
+      return [[file, where]];
+    }
+    throw new ComposeIssue(where, 'must be a path');
+  });
+}
+
+/** environment in either form as KEY -> value text, null for a KEY without a value. */
+function environmentEntries(value: unknown, at: ComposePath): Record<string, string | null> {
+  const out: Record<string, string | null> = {};
+  if (value === undefined) return out;
+  if (isMap(value)) {
+    for (const pair of value.items) {
+      if (!isScalar(pair.key)) throw new ComposeIssue(at, 'keys must be variable names');
+      out[String(pair.key.value)] = isScalar(pair.value) && pair.value.value !== null ? String(pair.value.value) : null;
+    }
+    return out;
+  }
+  if (isSeq(value)) {
+    value.items.forEach((item, i) => {
+      if (!isScalar(item)) throw new ComposeIssue([...at, i], 'must be KEY=VALUE');
+      const entry = String(item.value);
+      const eq = entry.indexOf('=');
+      out[eq < 0 ? entry : entry.slice(0, eq)] = eq < 0 ? null : entry.slice(eq + 1);
+    });
+    return out;
+  }
+  throw new ComposeIssue(at, 'must be a map or a list of KEY=VALUE');
+}
+
+/** The compose path of `node` from visit's ancestors: map keys and sequence indexes. */
+function pathOf(ancestors: readonly unknown[], node: Scalar): ComposePath {
+  const path: (string | number)[] = [];
+  const chain = [...ancestors, node];
+  for (let i = 0; i < chain.length - 1; i++) {
+    const parent = chain[i];
+    const child = chain[i + 1];
+    if (isPair(parent)) continue;
+    if (isMap(parent) && isPair(child)) {
+      const key = (child as Pair).key;
+      path.push(isScalar(key) ? String(key.value) : '?');
+    } else if (isSeq(parent)) {
+      path.push(parent.items.indexOf(child as Node));
+    }
+  }
+  return path;
+}

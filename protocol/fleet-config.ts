@@ -1,0 +1,91 @@
+// How people shape what devices get besides the release: settings (poll interval, update window, bandwidth cap,
+// "update now", lock override) and config vars, each at fleet level and per device, the device's value winning.
+// The merged result is the target state's `config` (target-state.ts DeviceConfig).
+import { Type, type Static } from '@sinclair/typebox';
+import { BandwidthPeriodSchema, DeviceConfigSchema, UpdateWindowSchema } from './target-state.js';
+
+/** Environment variable syntax, so every service can read it as one. */
+export const ConfigVarNameSchema = Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z_][A-Za-z0-9_]*$' });
+
+/** Names Skiff keeps for what it injects itself; a config var may not start with it. */
+export const RESERVED_CONFIG_PREFIX = 'SKIFF_';
+
+export const ConfigVarsSchema = Type.Record(Type.String(), Type.String());
+export type ConfigVars = Static<typeof ConfigVarsSchema>;
+
+export const SetConfigVarRequestSchema = Type.Object({
+  value: Type.String({ maxLength: 65_536 }),
+}, { additionalProperties: false });
+export type SetConfigVarRequest = Static<typeof SetConfigVarRequestSchema>;
+
+const settingFields = {
+  pollIntervalSeconds: Type.Integer({ minimum: 1, maximum: 86400 }),
+  /** Null: no window, updates apply whenever they arrive. */
+  updateWindow: Type.Union([UpdateWindowSchema, Type.Null()]),
+  /** Null: no cap. */
+  bandwidthCapBytesPerSecond: Type.Union([Type.Integer({ minimum: 1 }), Type.Null()]),
+  bandwidthSchedule: Type.Array(BandwidthPeriodSchema, { maxItems: 48 }),
+  /** Until this instant the update window is ignored; null: no such override. */
+  forceUpdateUntil: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  overrideLocks: Type.Boolean(),
+};
+
+export const SettingNameSchema = Type.KeyOf(Type.Object(settingFields));
+export type SettingName = Static<typeof SettingNameSchema>;
+
+/** Settings set at one level; a field that is absent is inherited (device from fleet, fleet from the defaults). */
+export const SettingsSchema = Type.Partial(Type.Object(settingFields), { additionalProperties: false });
+export type Settings = Static<typeof SettingsSchema>;
+
+/** A fleet's settings as shown, defaults filled in (its poll interval is a field of the fleet itself). */
+export const FleetSettingsSchema = Type.Object({
+  updateWindow: settingFields.updateWindow,
+  bandwidthCapBytesPerSecond: settingFields.bandwidthCapBytesPerSecond,
+  bandwidthSchedule: settingFields.bandwidthSchedule,
+  forceUpdateUntil: settingFields.forceUpdateUntil,
+  overrideLocks: settingFields.overrideLocks,
+});
+export type FleetSettings = Static<typeof FleetSettingsSchema>;
+
+/** PATCH of a fleet's settings: the fields given replace the fleet's. */
+export const FleetSettingsChangeSchema = Type.Partial(Type.Object(settingFields), { additionalProperties: false, minProperties: 1 });
+export type FleetSettingsChange = Static<typeof FleetSettingsChangeSchema>;
+
+/** PATCH of a device's settings: the fields given override its fleet's; `inherit` drops overrides again. */
+export const DeviceSettingsChangeSchema = Type.Object({
+  ...Type.Partial(Type.Object(settingFields)).properties,
+  inherit: Type.Optional(Type.Array(SettingNameSchema, { uniqueItems: true, minItems: 1 })),
+}, { additionalProperties: false, minProperties: 1 });
+export type DeviceSettingsChange = Static<typeof DeviceSettingsChangeSchema>;
+
+/** An operator's "update now": windows are ignored for this long from the API's clock. */
+export const UpdateNowRequestSchema = Type.Object({
+  minutes: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_080 })),
+}, { additionalProperties: false });
+export type UpdateNowRequest = Static<typeof UpdateNowRequestSchema>;
+export const DEFAULT_UPDATE_NOW_MINUTES = 60;
+
+/** One device's config as people see it: what it sets itself, what its fleet sets, and what it gets. */
+export const DeviceConfigViewSchema = Type.Object({
+  uuid: Type.String(),
+  fleet: Type.String(),
+  /** The settings this device overrides. */
+  settings: SettingsSchema,
+  /** The device's own config vars. */
+  vars: ConfigVarsSchema,
+  fleetVars: ConfigVarsSchema,
+  /** What the device's target state carries. */
+  effective: DeviceConfigSchema,
+});
+export type DeviceConfigView = Static<typeof DeviceConfigViewSchema>;
+
+export const configPaths = {
+  fleetVars: (fleet: string) => `/v1/fleets/${encodeURIComponent(fleet)}/config/vars`,
+  fleetVar: (fleet: string, name: string) => `/v1/fleets/${encodeURIComponent(fleet)}/config/vars/${encodeURIComponent(name)}`,
+  fleetUpdateNow: (fleet: string) => `/v1/fleets/${encodeURIComponent(fleet)}/update-now`,
+  /** GET: DeviceConfigView; PATCH: DeviceSettingsChange. */
+  device: (uuid: string) => `/v1/devices/${encodeURIComponent(uuid)}/config`,
+  deviceVars: (uuid: string) => `/v1/devices/${encodeURIComponent(uuid)}/config/vars`,
+  deviceVar: (uuid: string, name: string) => `/v1/devices/${encodeURIComponent(uuid)}/config/vars/${encodeURIComponent(name)}`,
+  deviceUpdateNow: (uuid: string) => `/v1/devices/${encodeURIComponent(uuid)}/update-now`,
+} as const;

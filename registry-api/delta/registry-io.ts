@@ -1,0 +1,104 @@
+// What delta generation needs from a distribution registry: manifests and blobs to read, patch blobs and the delta
+// artifact's manifest to write. The API is the registry's token server, so it signs its own token for the
+// repository (pull,push) when the registry asks for one; an anonymous registry needs none.
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import { MANIFEST_ACCEPT } from '../image-check.js';
+
+export interface RepositoryRef {
+  /** host:port */
+  registry: string;
+  repository: string;
+}
+
+/** Bearer token for `repository` with pull and push, or null when the API signs no registry tokens. */
+export type TokenSource = (ref: RepositoryRef) => Promise<string | null>;
+
+export interface RegistryIoOptions {
+  insecureRegistries?: readonly string[];
+  tokenFor?: TokenSource;
+}
+
+function isLoopback(registry: string): boolean {
+  const host = registry.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
+}
+
+export class RegistryIo {
+  constructor(private readonly options: RegistryIoOptions = {}) {}
+
+  private base(ref: RepositoryRef): string {
+    const plain = isLoopback(ref.registry) || (this.options.insecureRegistries ?? []).includes(ref.registry);
+    return `${plain ? 'http' : 'https'}://${ref.registry}/v2/${ref.repository}`;
+  }
+
+  private async send(ref: RepositoryRef, url: string, init: RequestInit = {}): Promise<Response> {
+    const token = await this.options.tokenFor?.(ref) ?? null;
+    const headers = new Headers(init.headers);
+    if (token !== null) headers.set('authorization', `Bearer ${token}`);
+    return fetch(url, { ...init, headers, ...(init.body instanceof Readable ? { duplex: 'half' } : {}) } as RequestInit);
+  }
+
+  private static async fail(what: string, response: Response): Promise<never> {
+    const text = (await response.text().catch(() => '')).slice(0, 300);
+    throw new Error(`${what}: ${response.status} ${response.statusText}${text === '' ? '' : `: ${text}`}`);
+  }
+
+  /** The manifest named by digest or tag; null when the registry has none under that name. */
+  async manifest(ref: RepositoryRef, reference: string): Promise<{ mediaType: string; body: Buffer } | null> {
+    const url = `${this.base(ref)}/manifests/${reference}`;
+    const response = await this.send(ref, url, { headers: { accept: MANIFEST_ACCEPT } });
+    if (response.status === 404) {
+      await response.body?.cancel();
+      return null;
+    }
+    if (!response.ok) return RegistryIo.fail(`GET ${url}`, response);
+    const body = Buffer.from(await response.arrayBuffer());
+    return { mediaType: response.headers.get('content-type')?.split(';')[0]?.trim() ?? '', body };
+  }
+
+  async blobBytes(ref: RepositoryRef, digest: string): Promise<Buffer> {
+    const url = `${this.base(ref)}/blobs/${digest}`;
+    const response = await this.send(ref, url);
+    if (!response.ok) return RegistryIo.fail(`GET ${url}`, response);
+    return Buffer.from(await response.arrayBuffer());
+  }
+
+  async blobStream(ref: RepositoryRef, digest: string): Promise<Readable> {
+    const url = `${this.base(ref)}/blobs/${digest}`;
+    const response = await this.send(ref, url);
+    if (!response.ok || response.body === null) return RegistryIo.fail(`GET ${url}`, response);
+    return Readable.fromWeb(response.body as import('node:stream/web').ReadableStream<Uint8Array>);
+  }
+
+  async hasBlob(ref: RepositoryRef, digest: string): Promise<boolean> {
+    const url = `${this.base(ref)}/blobs/${digest}`;
+    const response = await this.send(ref, url, { method: 'HEAD' });
+    return response.ok;
+  }
+
+  /** Uploads a blob (monolithic: POST for a session, PUT with the digest) unless the repository has it. */
+  async pushBlob(ref: RepositoryRef, digest: string, source: { path: string } | { bytes: Buffer }): Promise<void> {
+    if (await this.hasBlob(ref, digest)) return;
+    const start = await this.send(ref, `${this.base(ref)}/blobs/uploads/`, { method: 'POST' });
+    const location = start.headers.get('location');
+    if (start.status !== 202 || location === null) return RegistryIo.fail(`blob upload to ${ref.registry}/${ref.repository}`, start);
+    const url = new URL(location, this.base(ref));
+    url.searchParams.set('digest', digest);
+    const size = 'bytes' in source ? source.bytes.length : (await stat(source.path)).size;
+    const body = 'bytes' in source ? new Uint8Array(source.bytes) : createReadStream(source.path);
+    const put = await this.send(ref, url.toString(), {
+      method: 'PUT',
+      body: body as BodyInit,
+      headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) },
+    });
+    if (put.status !== 201) return RegistryIo.fail(`PUT blob ${digest} to ${ref.registry}/${ref.repository}`, put);
+  }
+
+  async putManifest(ref: RepositoryRef, tag: string, mediaType: string, body: Buffer): Promise<void> {
+    const url = `${this.base(ref)}/manifests/${tag}`;
+    const response = await this.send(ref, url, { method: 'PUT', body: new Uint8Array(body), headers: { 'content-type': mediaType } });
+    if (response.status !== 201) return RegistryIo.fail(`PUT ${url}`, response);
+  }
+}

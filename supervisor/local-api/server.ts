@@ -1,0 +1,154 @@
+// The device-local API over HTTP (protocol/local-api.ts): Koa, loopback by default, the key on every route but
+// ping and healthy (a watchdog or a container HEALTHCHECK must not need a secret). Nothing here needs the network:
+// a technician on site gets answers while the API is unreachable.
+import { once } from 'node:events';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import Koa from 'koa';
+import Router, { type RouterMiddleware } from '@koa/router';
+import bodyParser from 'koa-bodyparser';
+import { Type } from '@sinclair/typebox';
+import {
+  localPaths, LocalTargetRequestSchema, type Health, type LocalState, type LocalTargetAnswer, type LocalTargetRequest,
+  type ServiceActionAnswer,
+} from '../../protocol/local-api.js';
+import { parse, ValidationError } from '../../protocol/validate.js';
+import type { Logger } from '../../lib/logger.js';
+import { messageOf } from '../../lib/errors.js';
+import type { ContainerLogLine } from '../engine.js';
+import { sameKey } from './key.js';
+
+/** An answer other than 200 the device chose on purpose (no such service, not in local mode...). */
+export class LocalApiError extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message);
+    this.name = 'LocalApiError';
+  }
+}
+
+export type ServiceAction = 'restart' | 'stop' | 'start';
+
+/** What the supervisor lets the local API see and do. */
+export interface DeviceControl {
+  state(): Promise<LocalState>;
+  health(): Promise<Health>;
+  serviceAction(service: string, action: ServiceAction): Promise<string>;
+  serviceLogs(service: string, tail: number): Promise<ContainerLogLine[]>;
+  reboot(): Promise<string[]>;
+  enterLocalMode(request: LocalTargetRequest): Promise<LocalTargetAnswer>;
+  /** False when the device was not in local mode. */
+  leaveLocalMode(): Promise<boolean>;
+  localTarget(): LocalTargetRequest | null;
+}
+
+export interface LocalApiOptions {
+  control: DeviceControl;
+  key: string;
+  log: Logger;
+  host: string;
+  port: number;
+}
+
+const TailSchema = Type.Object({ tail: Type.Optional(Type.String({ pattern: '^[0-9]{1,5}$' })) });
+
+function bearerOf(ctx: Koa.Context): string | null {
+  return /^Bearer\s+(\S+)\s*$/i.exec(ctx.get('Authorization'))?.[1] ?? null;
+}
+
+export function localApiApp({ control, key, log }: Pick<LocalApiOptions, 'control' | 'key' | 'log'>): Koa {
+  const app = new Koa();
+  const router = new Router();
+  const authed: RouterMiddleware = async (ctx, next) => {
+    const given = bearerOf(ctx);
+    if (given === null || !sameKey(given, key)) {
+      throw new LocalApiError(401, `${ctx.method} ${ctx.path} needs the local API key (data dir's local-api.key) as 'Authorization: Bearer <key>'`);
+    }
+    await next();
+  };
+  const json = bodyParser({ enableTypes: ['json'], jsonLimit: '4mb', strict: true });
+
+  router.get(localPaths.ping, (ctx) => {
+    ctx.type = 'text/plain';
+    ctx.body = 'OK';
+  });
+  router.get(localPaths.healthy, async (ctx) => {
+    const health = await control.health();
+    ctx.status = health.healthy ? 200 : 503;
+    ctx.body = health;
+  });
+  router.get(localPaths.state, authed, async (ctx) => {
+    ctx.body = await control.state();
+  });
+  for (const action of ['restart', 'stop', 'start'] as const) {
+    router.post(`/v1/services/:service/${action}`, authed, async (ctx) => {
+      const service = ctx.params.service ?? '';
+      const answer: ServiceActionAnswer = { service, containerId: await control.serviceAction(service, action) };
+      log.info({ service, action }, 'local API: service action');
+      ctx.body = answer;
+    });
+  }
+  router.get('/v1/services/:service/logs', authed, async (ctx) => {
+    const { tail } = parse(TailSchema, { ...ctx.query }, `the query of ${ctx.path}`);
+    ctx.body = await control.serviceLogs(ctx.params.service ?? '', tail === undefined ? 200 : Number(tail));
+  });
+  router.post(localPaths.reboot, authed, async (ctx) => {
+    const command = await control.reboot();
+    ctx.status = 202;
+    ctx.body = { rebooting: true, command };
+  });
+  router.get(localPaths.localTarget, authed, (ctx) => {
+    const local = control.localTarget();
+    if (local === null) throw new LocalApiError(404, 'the device is not in local mode');
+    ctx.body = local;
+  });
+  router.put(localPaths.localTarget, authed, json, async (ctx) => {
+    const request = parse(LocalTargetRequestSchema, ctx.request.body ?? {}, 'the local target');
+    ctx.body = await control.enterLocalMode(request);
+    ctx.status = 202;
+  });
+  router.delete(localPaths.localTarget, authed, async (ctx) => {
+    if (!(await control.leaveLocalMode())) throw new LocalApiError(404, 'the device is not in local mode');
+    ctx.status = 204;
+  });
+
+  app.use(async (ctx, next) => {
+    try {
+      await next();
+    } catch (err) {
+      const status = err instanceof LocalApiError ? err.status
+        : err instanceof ValidationError ? 400
+          : typeof (err as { status?: unknown }).status === 'number' ? (err as { status: number }).status : 500;
+      if (status >= 500) log.error({ err: messageOf(err), path: ctx.path }, 'local API request failed');
+      ctx.status = status;
+      ctx.body = { error: messageOf(err), ...(err instanceof ValidationError ? { issues: err.issues } : {}) };
+    }
+  });
+  app.use(router.routes());
+  app.use(router.allowedMethods());
+  return app;
+}
+
+export interface LocalApi {
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function startLocalApi(options: LocalApiOptions): Promise<LocalApi> {
+  const server: Server = createServer(localApiApp(options).callback());
+  server.listen(options.port, options.host);
+  try {
+    await once(server, 'listening');
+  } catch (err) {
+    throw new Error(`the local API cannot listen on ${options.host}:${options.port}: ${messageOf(err)}`, { cause: err });
+  }
+  const { address, port } = server.address() as AddressInfo;
+  const url = `http://${address.includes(':') ? `[${address}]` : address}:${port}`;
+  options.log.info({ url }, 'local API listening');
+  return {
+    url,
+    close: () => new Promise<void>((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    }),
+  };
+}

@@ -1,0 +1,204 @@
+// Image delivery through Skiff's own downloader, against the real registry and the device's real engine: the image
+// arrives with the right ID under its local tag, layers the engine has are not fetched, and through a proxy that
+// cuts and corrupts, the bytes on the link stay near what the image needed; a fetcher process killed mid-download
+// resumes where it was.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createLogger } from '../../lib/logger.js';
+import { BlobStore } from '../../supervisor/download/blob-store.js';
+import { partialBytes } from '../../supervisor/download/partial-file.js';
+import { TokenBucket } from '../../supervisor/download/token-bucket.js';
+import { dockerEngine, type Engine } from '../../supervisor/engine.js';
+import { ImageFetcher, type FetchResult } from '../../supervisor/image-fetcher.js';
+import { localImageRef } from '../../supervisor/local-image.js';
+import { RegistryClient } from '../../supervisor/registry-client.js';
+import { loadTestEnv, repoRoot, type TestEnv } from '../support/env.js';
+import { FaultProxy } from '../support/fault-proxy.js';
+import { buildLayeredImage, type LayeredImage } from '../support/layered-image.js';
+
+const KB = 1024;
+const log = createLogger('test-image-delivery');
+log.level = process.env.SKIFF_LOG_LEVEL ?? 'warn';
+
+function viaProxy(image: LayeredImage, proxy: FaultProxy): string {
+  return `${proxy.address()}/${image.repository}@${image.digest}`;
+}
+
+function blobBytes(image: LayeredImage, skipped = 0): number {
+  return image.config.size + image.layers.slice(skipped).reduce((sum, l) => sum + l.size, 0);
+}
+
+describe('image delivery (real registry and engine)', function () {
+  this.timeout(240_000);
+  let env: TestEnv;
+  let engine: Engine;
+  let dataDir: string;
+  const loaded: string[] = [];
+
+  before(async () => {
+    env = loadTestEnv();
+    engine = dockerEngine(env.deviceDockerHost, log);
+    // Images an interrupted earlier run left behind would make layers count as present.
+    for (const image of await engine.listImages()) {
+      if (image.repoTags.some((t) => /\/skiff-test\/(layered|window):/.test(t))) await engine.removeImage(image.id);
+    }
+  });
+
+  beforeEach(async () => {
+    dataDir = await mkdtemp(path.join(tmpdir(), 'skiff-delivery-'));
+  });
+
+  afterEach(async () => {
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  after(async () => {
+    for (const ref of loaded) await engine.removeImage(ref).catch(() => undefined);
+  });
+
+  function fetcher(cap: number | null = null): ImageFetcher {
+    return new ImageFetcher({
+      engine,
+      registry: new RegistryClient({ log }),
+      store: new BlobStore(path.join(dataDir, 'blobs')),
+      bucket: new TokenBucket(cap),
+      log,
+      retry: { initialMs: 20, maxMs: 200 },
+    });
+  }
+
+  it('loads the image under its local tag with the config digest as ID, and skips layers the engine has', async () => {
+    const first = await buildLayeredImage(env, [300 * KB]);
+    const result = await fetcher().fetch(first.ref);
+    loaded.push(result.localRef);
+    assert.equal(result.localRef, localImageRef(first.ref));
+    assert.equal(result.imageId, first.config.digest);
+    assert.equal((await engine.inspectImage(result.localRef))?.id, first.config.digest);
+    assert.equal(result.neededBytes, blobBytes(first));
+    assert.equal(result.layersSkipped, 0);
+
+    // Same base layer, one new layer: only the new one (and the config) crosses the link.
+    const second = await buildLayeredImage(env, [200 * KB]);
+    const again = await fetcher().fetch(second.ref);
+    loaded.push(again.localRef);
+    assert.equal(again.imageId, second.config.digest);
+    assert.equal(again.layersSkipped, 1);
+    assert.equal(again.neededBytes, blobBytes(second, 1));
+    assert.equal(again.fetchedBytes, again.neededBytes);
+
+    // A container is created from the local tag and runs.
+    const id = await engine.createContainer(`skiff-delivery-${Date.now()}`, { Image: again.localRef, Cmd: ['sh', '-c', 'test -f /blob0'] });
+    try {
+      await engine.startContainer(id);
+    } finally {
+      await engine.removeContainer(id).catch(() => undefined);
+    }
+    // Present now: a second fetch moves nothing.
+    const third = await fetcher().fetch(second.ref);
+    assert.equal(third.fetchedBytes, 0);
+  });
+
+  it('through cuts at random offsets and a corrupted blob, arrives with at most 1.1x the needed bytes', async () => {
+    const image = await buildLayeredImage(env, [2048 * KB, 1536 * KB, 1024 * KB, 256 * KB]);
+    const smallest = image.layers[image.layers.length - 1];
+    assert.ok(smallest !== undefined);
+    const proxy = new FaultProxy(env.registry, { cutProbability: 0.35, corruptOnce: new Set([smallest.digest]), seed: 7 });
+    await proxy.start();
+    try {
+      // A cap keeps requests to 256 KiB chunks, so there are many responses to cut.
+      const result = await fetcher(8 * 1024 * KB).fetch(viaProxy(image, proxy));
+      loaded.push(result.localRef);
+      assert.equal(result.imageId, image.config.digest);
+      const blobRequests = proxy.requests.filter((r) => r.path.includes('/blobs/'));
+      const cuts = blobRequests.filter((r) => r.cut).length;
+      assert.ok(cuts >= 3, `expected several cut responses, got ${cuts}`);
+      assert.ok(blobRequests.some((r) => r.corrupted), 'the proxy corrupted a response');
+      assert.equal(result.digestMismatches, 1, 'the corrupted blob was detected once and fetched again');
+      // The base layer is skipped when an earlier test left an image with it in the engine.
+      const needed = blobBytes(image, result.layersSkipped);
+      assert.equal(result.neededBytes, needed);
+      const onLink = proxy.bodyBytes((r) => r.path.includes('/blobs/'));
+      assert.ok(onLink <= 1.1 * needed, `link carried ${onLink} bytes for ${needed} needed (${(onLink / needed).toFixed(3)}x)`);
+      log.warn({ needed, onLink, ratio: onLink / needed, cuts, requests: blobRequests.length }, 'fault run');
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  it('a fetcher process killed mid-download resumes: bytes before the kill are not fetched again', async () => {
+    const image = await buildLayeredImage(env, [3072 * KB, 3072 * KB]);
+    const proxy = new FaultProxy(env.registry, { cutProbability: 0, seed: 1 });
+    await proxy.start();
+    try {
+      const job = { image: viaProxy(image, proxy), dataDir, dockerHost: env.deviceDockerHost, capBytesPerSecond: 2 * 1024 * KB };
+      // Kill threshold only; what the image needed is what the second process reports.
+      const estimate = blobBytes(image, 1);
+      const first = startFetchProcess(job);
+      // Kill once about half the image has crossed the link.
+      while (proxy.bodyBytes() < estimate / 2) {
+        if (first.exited) throw new Error(`fetch process ended before it was killed: ${first.output()}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      first.child.kill('SIGKILL');
+      await first.done.catch(() => undefined);
+      const requestsBefore = proxy.requests.length;
+      const blobDir = path.join(dataDir, 'blobs');
+      const held = new Map<string, number>();
+      for (const l of image.layers) held.set(l.digest, (await new BlobStore(blobDir).bytesHeld(l.digest, l.size)));
+      const onDisk = [...held.values()].reduce((a, b) => a + b, 0);
+      assert.ok(onDisk > estimate / 3, `about half the image is on disk at the kill (${onDisk} of ${estimate})`);
+
+      const second = startFetchProcess(job);
+      const result = JSON.parse(await second.done) as FetchResult;
+      loaded.push(result.localRef);
+      assert.equal(result.imageId, image.config.digest);
+      assert.ok(result.resumedBytes > 0);
+      const needed = result.neededBytes;
+      // Every blob the second process asked for starts where the partial file ended.
+      for (const r of proxy.requests.slice(requestsBefore)) {
+        const digest = /\/blobs\/(sha256:[a-f0-9]{64})$/.exec(r.path)?.[1];
+        if (digest === undefined || r.range === null) continue;
+        const start = Number(/^bytes=(\d+)-/.exec(r.range)?.[1]);
+        assert.ok(start >= (held.get(digest) ?? 0), `second process asked for ${digest.slice(7, 19)} from ${start}, had ${held.get(digest) ?? 0} on disk`);
+      }
+      const onLink = proxy.bodyBytes((r) => r.path.includes('/blobs/'));
+      assert.ok(onLink <= 1.1 * needed, `link carried ${onLink} bytes for ${needed} needed`);
+      log.warn({ needed, onLink, ratio: onLink / needed, onDiskAtKill: onDisk }, 'restart run');
+      assert.equal(await partialBytes(path.join(blobDir, 'partial'), image.layers[1]?.digest ?? ''), 0, 'no partial file is left');
+    } finally {
+      await proxy.stop();
+    }
+  });
+});
+
+interface FetchProcess {
+  child: ReturnType<typeof spawn>;
+  done: Promise<string>;
+  exited: boolean;
+  output(): string;
+}
+
+function startFetchProcess(job: object): FetchProcess {
+  const script = path.join(repoRoot, 'dist', 'test', 'support', 'image-fetch-process.js');
+  const child = spawn(process.execPath, [script, JSON.stringify(job)], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SKIFF_LOG_LEVEL: 'warn' } });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => { stdout += d.toString('utf8'); });
+  child.stderr.on('data', (d: Buffer) => { stderr += d.toString('utf8'); });
+  const proc: FetchProcess = {
+    child,
+    exited: false,
+    output: () => `${stdout}\n${stderr}`.trim(),
+    done: new Promise<string>((resolve, reject) => {
+      child.on('close', (code, signal) => {
+        proc.exited = true;
+        if (code === 0) resolve(stdout.trim());
+        else reject(new Error(`fetch process ended with ${code ?? signal}: ${stderr.slice(-2000)}`));
+      });
+    }),
+  };
+  return proc;
+}
