@@ -48,8 +48,11 @@ async function freePort(): Promise<number> {
   });
 }
 
-function describe(name: string, r: WrkResult): string {
+type Round = WrkResult & { cpuUsPerRequest: number };
+
+function describe(name: string, r: Round): string {
   return `  ${name.padEnd(9)} ${r.requestsPerSecond.toFixed(0).padStart(7)} req/s  p50 ${r.p50Ms.toFixed(2)} ms  p99 ${r.p99Ms.toFixed(2)} ms`
+    + `  ${r.cpuUsPerRequest.toFixed(0)} us CPU/answer`
     + `  (${r.status304} x 304, ${r.status200} x 200, ${r.statusOther} other, ${r.socketErrors} socket errors)`;
 }
 
@@ -84,18 +87,22 @@ async function main(): Promise<void> {
     // The baseline gets the same requests (headers and all) so wrk does the same work for both.
     const koaTargets: WrkTarget[] = fleet.targets;
 
-    const load = (url: string, targets: WrkTarget[], secs: number): Promise<WrkResult> =>
-      runWrk({ url, targets, seconds: secs, connections, threads: 1, fullEvery: FULL_EVERY, dir: work });
+    /** A round of load, with the CPU time the server spent per answer (robust where other processes share the CPU). */
+    const load = async (server: ServerProcess, targets: WrkTarget[], secs: number): Promise<Round> => {
+      const cpuBefore = await server.cpuSeconds();
+      const result = await runWrk({ url: server.url, targets, seconds: secs, connections, threads: 1, fullEvery: FULL_EVERY, dir: work });
+      return { ...result, cpuUsPerRequest: ((await server.cpuSeconds()) - cpuBefore) * 1e6 / result.requests };
+    };
     // Warm-up: JIT, SQLite page cache, connection setup.
-    await load(koa.url, koaTargets, 2);
-    await load(api.url, fleet.targets, 3);
+    await load(koa, koaTargets, 2);
+    await load(api, fleet.targets, 3);
 
-    const koaRuns: WrkResult[] = [];
-    const apiRuns: WrkResult[] = [];
+    const koaRuns: Round[] = [];
+    const apiRuns: Round[] = [];
     for (let i = 0; i < runs; i += 1) {
-      koaRuns.push(await load(koa.url, koaTargets, seconds));
+      koaRuns.push(await load(koa, koaTargets, seconds));
       say(describe('bare Koa', koaRuns.at(-1)!));
-      apiRuns.push(await load(api.url, fleet.targets, seconds));
+      apiRuns.push(await load(api, fleet.targets, seconds));
       say(describe('API', apiRuns.at(-1)!));
     }
     const failed = apiRuns.reduce((n, r) => n + r.statusOther + r.socketErrors, 0);
@@ -109,6 +116,10 @@ async function main(): Promise<void> {
       ratioVsBareKoa: ratio(apiRps, koaRps),
       apiP99Ms: round(median(apiRuns.map((r) => r.p99Ms)), 2),
       bareKoaP99Ms: round(median(koaRuns.map((r) => r.p99Ms)), 2),
+      apiCpuUsPerRequest: round(median(apiRuns.map((r) => r.cpuUsPerRequest)), 1),
+      bareKoaCpuUsPerRequest: round(median(koaRuns.map((r) => r.cpuUsPerRequest)), 1),
+      /** The same ratio from CPU time per answer: what the rate ratio would be with a core to itself. */
+      cpuRatioVsBareKoa: ratio(median(koaRuns.map((r) => r.cpuUsPerRequest)), median(apiRuns.map((r) => r.cpuUsPerRequest))),
       share304: round(share304, 3),
       failedAnswers: failed,
     };

@@ -41,6 +41,9 @@ import {
   type ConfigVars, type DeviceConfigView, type DeviceSettingsChange, type FleetSettingsChange,
 } from '../protocol/fleet-config.js';
 import { check, parse } from '../protocol/validate.js';
+import {
+  OsPinRequestSchema, OsPinSchema, OsReleaseSchema, OsUploadQuerySchema, osPaths, type OsPin, type OsRelease,
+} from '../protocol/os-release.js';
 
 /** The API answered with an RFC 9457 problem. */
 export class ApiProblemError extends Error {
@@ -83,6 +86,15 @@ const DeviceListSchema = Type.Array(DeviceSummarySchema);
 const UserListSchema = Type.Array(UserSchema);
 const TokenListSchema = Type.Array(ApiTokenSchema);
 const AuditListSchema = Type.Array(AuditEntrySchema);
+const OsReleaseListSchema = Type.Array(OsReleaseSchema);
+/** A bundle of gigabytes over a slow uplink: the upload gets hours, not the usual seconds. */
+const UPLOAD_TIMEOUT_MS = 6 * 3600 * 1000;
+
+/** A body that is no JSON: a file, streamed from disk. */
+interface RawBody {
+  body: Blob;
+  type: string;
+}
 
 export interface AuditFilter {
   fleet?: string;
@@ -279,12 +291,54 @@ export class ApiClient {
     return this.call('DELETE', configPaths.deviceVar(uuid, name), DeviceConfigViewSchema);
   }
 
-  private async call<T extends TSchema>(method: string, path: string, schema: T, body?: unknown): Promise<Static<T>> {
+  /** A signed RAUC bundle (its file, streamed) as host OS release `version` of `deviceType`. */
+  async uploadOsRelease(bundle: Blob, deviceType: string, version: string): Promise<OsRelease> {
+    const query = new URLSearchParams(parse(OsUploadQuerySchema, { deviceType, version }, 'the host OS release')).toString();
+    return this.call('POST', `${osPaths.releases}?${query}`, OsReleaseSchema, undefined, { body: bundle, type: 'application/octet-stream' });
+  }
+
+  async listOsReleases(deviceType?: string): Promise<OsRelease[]> {
+    const query = deviceType === undefined ? '' : `?${new URLSearchParams({ deviceType }).toString()}`;
+    return this.call('GET', `${osPaths.releases}${query}`, OsReleaseListSchema);
+  }
+
+  async deleteOsRelease(id: string): Promise<OsRelease> {
+    return this.call('DELETE', osPaths.release(id), OsReleaseSchema);
+  }
+
+  /** `release`: a host OS release id or version of the fleet's device type. */
+  async pinFleetOs(fleet: string, release: string): Promise<OsPin> {
+    return this.call('PUT', osPaths.fleetPin(fleet), OsPinSchema, parse(OsPinRequestSchema, { release }, 'the host OS pin'));
+  }
+
+  async unpinFleetOs(fleet: string): Promise<OsPin> {
+    return this.call('DELETE', osPaths.fleetPin(fleet), OsPinSchema);
+  }
+
+  async fleetOs(fleet: string): Promise<OsPin> {
+    return this.call('GET', osPaths.fleetPin(fleet), OsPinSchema);
+  }
+
+  /** `release`: a host OS release id or version of the device's type. */
+  async pinDeviceOs(uuid: string, release: string): Promise<OsPin> {
+    return this.call('PUT', osPaths.devicePin(uuid), OsPinSchema, parse(OsPinRequestSchema, { release }, 'the host OS pin'));
+  }
+
+  async unpinDeviceOs(uuid: string): Promise<OsPin> {
+    return this.call('DELETE', osPaths.devicePin(uuid), OsPinSchema);
+  }
+
+  async deviceOs(uuid: string): Promise<OsPin> {
+    return this.call('GET', osPaths.devicePin(uuid), OsPinSchema);
+  }
+
+  private async call<T extends TSchema>(method: string, path: string, schema: T, body?: unknown, raw?: RawBody): Promise<Static<T>> {
     const url = `${this.baseUrl}${path}`;
     const request = `${method} ${url}`;
     const headers: Record<string, string> = { accept: 'application/json, application/problem+json' };
     if (this.token !== null) headers.authorization = `Bearer ${this.token}`;
     if (body !== undefined) headers['content-type'] = 'application/json';
+    if (raw !== undefined) headers['content-type'] = raw.type;
 
     let response: Response;
     let text: string;
@@ -292,8 +346,8 @@ export class ApiClient {
       response = await this.fetchFn(url, {
         method,
         headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(this.timeoutMs),
+        body: raw !== undefined ? raw.body : body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(raw === undefined ? this.timeoutMs : Math.max(this.timeoutMs, UPLOAD_TIMEOUT_MS)),
       });
       text = await response.text();
     } catch (err) {

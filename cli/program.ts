@@ -7,6 +7,7 @@ import { registerDeviceAdmin } from './commands/device-admin.js';
 import { registerDevices } from './commands/devices.js';
 import { registerFleets } from './commands/fleets.js';
 import { registerLogin } from './commands/login.js';
+import { registerOs } from './commands/os.js';
 import { registerPush } from './commands/push.js';
 import { registerReleases } from './commands/releases.js';
 import { registerTokens } from './commands/tokens.js';
@@ -30,5 +31,6 @@ export function buildProgram(io: Io): Command {
   registerUsers(program, io);
   registerTokens(program, io);
   registerAudit(program, io);
+  registerOs(program, io);
   return program;
 }

@@ -79,6 +79,7 @@ function bracedVariable(text: string, start: number, variables: Variables, at: C
   const name = text.slice(start, j);
   const value = variables[name];
   if (text[j] === '}') return { out: escapeDollars(required(name, variables, at)), end: j };
+  if (j >= text.length) throw new ComposeIssue(at, `'${text}' has a '\${' without its closing '}'`);
 
   const op = /^(:-|-|:\?|\?|:\+|\+)/.exec(text.slice(j))?.[1];
   if (op === undefined) {

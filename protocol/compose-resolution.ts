@@ -25,6 +25,7 @@ export function resolveCompose(yamlText: string, input: ResolutionInput): string
   // Syntax errors are the normaliser's to report, with lines; send such a file as it is.
   if (doc.errors.length > 0) return yamlText;
   const issues: ComposeIssue[] = [];
+  let changed = false;
   const attempt = (fn: () => void): void => {
     try {
       fn();
@@ -42,6 +43,7 @@ export function resolveCompose(yamlText: string, input: ResolutionInput): string
         const resolved = interpolate(value, input.variables, pathOf(ancestors, node));
         if (resolved === value) return;
         node.value = resolved;
+        changed = true;
         // Quoted: a resolved "8080:80" must stay the string compose would read, whatever the YAML version.
         node.type = 'QUOTE_DOUBLE';
       });
@@ -53,16 +55,20 @@ export function resolveCompose(yamlText: string, input: ResolutionInput): string
     for (const pair of services.items) {
       const { key, value: service } = pair;
       if (!isScalar(key) || !isMap(service)) continue;
-      attempt(() => resolveEnvironment(doc, String(key.value), service, input));
+      attempt(() => {
+        if (resolveEnvironment(doc, String(key.value), service, input)) changed = true;
+      });
     }
   }
   if (issues.length > 0) {
     throw new ValidationError('compose file', issues.map((i) => ({ path: formatPath(i.path), message: i.message })));
   }
-  return doc.toString();
+  // A file with nothing to resolve goes out byte for byte as written.
+  return changed ? doc.toString() : yamlText;
 }
 
-function resolveEnvironment(doc: Document, service: string, node: YAMLMap, input: ResolutionInput): void {
+/** True when it changed the service. */
+function resolveEnvironment(doc: Document, service: string, node: YAMLMap, input: ResolutionInput): boolean {
   const at = ['services', service];
   const envFile = node.get('env_file', true);
   const environment = node.get('environment', true);
@@ -82,9 +88,10 @@ function resolveEnvironment(doc: Document, service: string, node: YAMLMap, input
       changed = true;
     }
   }
-  if (!changed) return;
+  if (!changed) return false;
   node.delete('env_file');
   node.set('environment', doc.createNode({ ...fromFiles, ...own }));
+  return true;
 }
 
 /** env_file: a path, a list of paths, or (compose spec) a list of {path, required}. */

@@ -335,7 +335,8 @@ export function ulimits(
     if (!Number.isInteger(n)) throw new ComposeIssue(where, `'${String(raw)}' is not a whole number`);
     return n;
   };
-  return Object.entries(value).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([name, limit]) => {
+  // In the file's order, as compose passes them: the engine does not care, and equal files still give equal specs.
+  return Object.entries(value).map(([name, limit]) => {
     if (typeof limit === 'object') {
       const soft = whole(limit.soft, [...at, name, 'soft']);
       const hard = whole(limit.hard, [...at, name, 'hard']);

@@ -19,6 +19,7 @@ import { fleetRoutes } from './routes/fleets.js';
 import { infoRoutes } from './routes/info.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { openApiRoutes } from './routes/openapi.js';
+import { osReleaseRoutes } from './routes/os-releases.js';
 import { registryTokenRoutes } from './routes/registry-token.js';
 import { releaseRoutes } from './routes/releases.js';
 import { userRoutes } from './routes/users.js';
@@ -29,7 +30,7 @@ export function createApp(appDeps: AppDeps): Koa<ApiState> {
   const now = appDeps.now ?? (() => new Date());
   const jobs = appDeps.jobs ?? startInProcessJobs(jobHandlers({ store: appDeps.store, logger: appDeps.logger, now }), DEFAULT_RETRY, appDeps.logger);
   const metrics = appDeps.metrics ?? new ApiMetrics({ store: appDeps.store, jobs, now });
-  const deps: RouteDeps = { registryToken: null, metricsToken: null, ...appDeps, now, jobs, metrics };
+  const deps: RouteDeps = { registryToken: null, metricsToken: null, osBundles: null, ...appDeps, now, jobs, metrics };
   const router = new Router<ApiState>();
   // Every people's route names its action class; roles.ts says which roles may do it.
   const access = accessControl(deps);
@@ -43,6 +44,7 @@ export function createApp(appDeps: AppDeps): Koa<ApiState> {
   deviceRoutes(router, deps, access);
   userRoutes(router, deps, access);
   auditRoutes(router, deps, access);
+  osReleaseRoutes(router, deps, access);
   deviceApiRoutes(router, deps);
   deviceEventRoutes(router, deps);
 

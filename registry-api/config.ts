@@ -25,6 +25,8 @@ export interface ApiConfig {
   metricsToken: string | null;
   /** SKIFF_INSECURE_REGISTRIES: comma-separated host:port reached over plain HTTP (loopback always is). */
   insecureRegistries: string[];
+  /** SKIFF_OS_BUNDLE_KEYRING: CA certificate uploaded host OS bundles are checked against (`rauc info`); null: unchecked. */
+  osBundleKeyring: string | null;
 }
 
 export class ConfigError extends Error {
@@ -81,6 +83,6 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ApiConfig {
 
   return {
     host: env.SKIFF_API_HOST?.trim() || '127.0.0.1', port, dataDir, registry, adminToken, signingKeyFile, registryToken,
-    redisUrl, redisPrefix, metricsToken, insecureRegistries,
+    redisUrl, redisPrefix, metricsToken, insecureRegistries, osBundleKeyring: env.SKIFF_OS_BUNDLE_KEYRING?.trim() || null,
   };
 }

@@ -1,5 +1,6 @@
 // What the HTTP layer is given; main.ts builds it from the environment, tests from a temp dir.
 import type { Logger } from '../lib/logger.js';
+import type { OsBundleSettings } from './os-bundles.js';
 import type { Jobs } from './jobs/index.js';
 import type { ApiMetrics } from './metrics.js';
 import type { RegistryTokenIssuer } from './registry-token.js';
@@ -25,6 +26,8 @@ export interface AppDeps {
   metricsToken?: string | null;
   /** Signs the image registry's bearer tokens (routes/registry-token.ts); null: this API issues none. */
   registryToken?: RegistryTokenIssuer | null;
+  /** Where host OS bundles are kept (routes/os-releases.ts); null: uploads are refused (501). */
+  osBundles?: OsBundleSettings | null;
 }
 
 export type RouteDeps = Required<AppDeps>;

@@ -8,6 +8,7 @@ import { createLogger } from '../lib/logger.js';
 import { messageOf } from '../lib/errors.js';
 import { adminTokenOf, type AdminToken } from './admin-token.js';
 import { createApp } from './app.js';
+import { DEFAULT_MAX_BUNDLE_BYTES } from './os-bundles.js';
 import { configFromEnv, type ApiConfig } from './config.js';
 import type { Jobs } from './jobs/index.js';
 import { startJobs } from './jobs/start.js';
@@ -62,6 +63,7 @@ try {
     redisUrl: config.redisUrl,
     redisPrefix: config.redisPrefix,
     insecureRegistries: config.insecureRegistries,
+    registryToken,
   });
   const resumed = await resumePendingVerifications(store, jobs);
   logger.info({ backend: jobs.backend, resumedVerifications: resumed }, 'background jobs started');
@@ -79,6 +81,7 @@ const app = createApp({
   registryToken,
   jobs,
   metricsToken: config.metricsToken,
+  osBundles: { dir: path.join(config.dataDir, 'os-bundles'), keyring: config.osBundleKeyring, maxBytes: DEFAULT_MAX_BUNDLE_BYTES },
 });
 const server = createServer(app.callback());
 

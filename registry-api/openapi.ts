@@ -62,6 +62,10 @@ function operationOf(name: string, route: RouteSpec): Record<string, unknown> {
     responses['413'] = problemAnswer('The body is too large');
     responses['415'] = problemAnswer('The body is not JSON');
   }
+  if (route.rawBody) {
+    responses['413'] = problemAnswer('The body is too large');
+    responses['415'] = problemAnswer(`The body is not ${route.rawBody.mediaType}`);
+  }
   const parameters = [
     ...pathParameters(route.path).map((p) => ({ name: p, in: 'path', required: true, schema: { type: 'string' } })),
     ...queryParameters(route),
@@ -76,6 +80,13 @@ function operationOf(name: string, route: RouteSpec): Record<string, unknown> {
       requestBody: {
         required: true,
         content: { 'application/json': { schema: plain(route.body), ...(route.example === undefined ? {} : { example: route.example }) } },
+      },
+    } : {}),
+    ...(route.rawBody ? {
+      requestBody: {
+        required: true,
+        description: route.rawBody.description,
+        content: { [route.rawBody.mediaType]: { schema: { type: 'string', contentMediaType: route.rawBody.mediaType } } },
       },
     } : {}),
     responses,

@@ -30,6 +30,8 @@ export interface RouteSpec {
   body?: TSchema;
   /** What the body is, for error messages ("the new fleet is invalid: /name: ..."). */
   bodyName?: string;
+  /** A body that is no JSON (a file upload), streamed by the handler itself: its media type and what it is. */
+  rawBody?: { mediaType: string; description: string };
   /** A body that is valid: shown in the document, and the start of the malformed-input tests' mutations. */
   example?: unknown;
   /** The query parameters (all strings on the wire); readQuery validates against it. */

@@ -19,6 +19,7 @@ import { PartialStateReportSchema } from '../protocol/state-report.js';
 import { TargetStateSchema } from '../protocol/target-state.js';
 import type { RouteSpec } from './route-spec.js';
 import { CONFIG_ROUTES } from './route-table-config.js';
+import { OS_ROUTES } from './route-table-os.js';
 
 /** The body of actions that need none: `{}` and nothing in it. */
 export const EmptyBodySchema = Type.Object({}, { additionalProperties: false });
@@ -224,6 +225,7 @@ export const ROUTES = {
     responses: { 200: listOf('The entries', AuditEntrySchema) },
   },
   ...CONFIG_ROUTES,
+  ...OS_ROUTES,
 } as const satisfies Record<string, RouteSpec>;
 
 export type RouteName = keyof typeof ROUTES;

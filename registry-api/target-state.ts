@@ -2,13 +2,20 @@
 // vars, its own settings and vars, the releases), so the same facts always give the same target state and the
 // same ETag. Optional config fields appear only when set: a fleet that never used them keeps its old ETags.
 import type { ConfigVars, Settings } from '../protocol/fleet-config.js';
-import { DEFAULT_DEVICE_CONFIG, type DeviceConfig, type TargetState } from '../protocol/target-state.js';
-import type { ConfigStore, DeviceRecord, FleetRecord, ReleaseRecord, ReleaseStore } from './store/index.js';
+import { osPaths } from '../protocol/os-release.js';
+import { DEFAULT_DEVICE_CONFIG, type DeviceConfig, type HostOsRelease, type TargetState } from '../protocol/target-state.js';
+import type { ConfigStore, DeviceRecord, FleetRecord, OsReleaseRecord, OsReleaseStore, ReleaseRecord, ReleaseStore } from './store/index.js';
 
 /** The reads a target needs; a caller computing many targets at once may hand in caching ones. */
 export interface TargetSources {
   releases: Pick<ReleaseStore, 'get' | 'latestReady'>;
   config: Pick<ConfigStore, 'vars' | 'deviceSettings'>;
+  osReleases: Pick<OsReleaseStore, 'targetFor'>;
+}
+
+/** The host OS part of a device's target: the pinned bundle, downloaded from the device's own bundle route. */
+export function hostOsOf(device: Pick<DeviceRecord, 'uuid'>, release: OsReleaseRecord): HostOsRelease {
+  return { version: release.version, digest: release.digest, size: release.size, url: osPaths.bundle(device.uuid, release.id) };
 }
 
 /** The device's own pin, else its fleet's pin, else the fleet's newest ready release; null if there is none. */
@@ -65,7 +72,10 @@ export async function deviceConfigFor(
 
 export function targetStateOf(
   device: DeviceRecord, fleet: FleetRecord, release: ReleaseRecord | null, config: DeviceConfig,
+  hostOs: OsReleaseRecord | null = null,
 ): TargetState {
+  // Absent when unpinned, so fleets without host OS updates keep their ETags.
+  const os = hostOs === null ? {} : { hostOs: hostOsOf(device, hostOs) };
   return {
     schemaVersion: 1,
     device: { uuid: device.uuid, name: device.name },
@@ -75,14 +85,16 @@ export function targetStateOf(
     volumes: release?.volumes ?? [],
     networks: release?.networks ?? [],
     config,
+    ...os,
   };
 }
 
 /** The target GET /v1/device/{uuid}/target serves, and what anything comparing ETags must compute. */
 export async function targetFor(sources: TargetSources, device: DeviceRecord, fleet: FleetRecord): Promise<TargetState> {
-  const [release, config] = await Promise.all([
+  const [release, config, hostOs] = await Promise.all([
     targetReleaseOf(sources.releases, fleet, device),
     deviceConfigFor(sources.config, device, fleet),
+    sources.osReleases.targetFor(device),
   ]);
-  return targetStateOf(device, fleet, release, config);
+  return targetStateOf(device, fleet, release, config, hostOs);
 }

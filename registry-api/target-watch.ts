@@ -114,7 +114,7 @@ export class TargetWatch {
       fleetReads.set(name, known);
       return known;
     };
-    const sources: TargetSources = { releases: memoized(store.releases), config: store.config };
+    const sources: TargetSources = { releases: memoized(store.releases), config: store.config, osReleases: store.osReleases };
     for (const connection of connections) {
       if (!this.connections.has(connection)) continue;
       try {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Starts and stops one Skiff environment: two private Docker Engines (a developer's build engine and a
-# device's engine), the distribution registry and Redis, each on its own socket, port and directory under
+# device's engine), the distribution registry, Redis and PostgreSQL, each on its own socket, port and directory under
 # .skiff/ENV. Idempotent both ways. Nothing system-wide is used or touched.
 #
 #   bash scripts/env.sh up ENV       # ENV: demo | test | e2e | h1..h9 (one per parallel developer or helper)
@@ -26,6 +26,10 @@ api_port=$((port_base + 2))
 device_api_port=$((port_base + 3))
 # A second registry with token auth: registry-api on api_port is its token server (routes/registry-token.ts).
 auth_registry_port=$((port_base + 4))
+# PostgreSQL for the store's second backend (SKIFF_DATABASE_URL); the tests' servers make their own databases in it.
+postgres_port=$((port_base + 5))
+pg_bin=/usr/lib/postgresql/15/bin
+pg_dir="$root/postgres"
 auth_dir="$root/registry-auth"
 auth_service=skiff-registry
 auth_issuer=skiff-registry-api
@@ -142,6 +146,37 @@ redis_up() {
   wait_for "redis" 20 redis-cli -p "$redis_port" ping || die "redis did not start (log: $dir/redis.log)"
 }
 
+# A private cluster for tests only: trust auth on 127.0.0.1 and fsync off. A production deployment points
+# SKIFF_DATABASE_URL at its own server, with a password and fsync on. initdb refuses root: the cluster belongs to
+# the 'postgres' user. The C.UTF-8 locale makes ORDER BY on text sort by code point, as SQLite does.
+postgres_answers() { "$pg_bin/pg_isready" -q -h 127.0.0.1 -p "$postgres_port"; }
+
+postgres_up() {
+  local data="$pg_dir/data" sock="$run_base/postgres"
+  if postgres_answers; then
+    say "postgres already running (127.0.0.1:$postgres_port)"; return 0
+  fi
+  mkdir -p "$pg_dir" "$sock"
+  chown postgres:postgres "$pg_dir" "$sock"
+  if [ ! -s "$data/PG_VERSION" ]; then
+    runuser -u postgres -- "$pg_bin/initdb" -D "$data" -U postgres --auth=trust --encoding=UTF8 --locale=C.UTF-8 \
+      >"$pg_dir/initdb.log" 2>&1 || { tail -20 "$pg_dir/initdb.log" >&2; die "initdb failed (log: $pg_dir/initdb.log)"; }
+  fi
+  runuser -u postgres -- "$pg_bin/pg_ctl" -D "$data" -l "$pg_dir/postgres.log" -w -t 60 \
+    -o "-c listen_addresses=127.0.0.1 -p $postgres_port -c unix_socket_directories=$sock -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+    start >/dev/null || { tail -20 "$pg_dir/postgres.log" >&2; die "postgres did not start (log: $pg_dir/postgres.log)"; }
+  wait_for "postgres" 30 postgres_answers || die "postgres did not answer (log: $pg_dir/postgres.log)"
+  if [ "$(psql -h 127.0.0.1 -p "$postgres_port" -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'skiff'")" != 1 ]; then
+    psql -h 127.0.0.1 -p "$postgres_port" -U postgres -qc "CREATE DATABASE skiff" >/dev/null ||
+      die "could not create the database 'skiff' on 127.0.0.1:$postgres_port"
+  fi
+}
+
+postgres_down() {
+  [ -s "$pg_dir/data/postmaster.pid" ] || return 0
+  runuser -u postgres -- "$pg_bin/pg_ctl" -D "$pg_dir/data" -m fast -w -t 60 stop >/dev/null 2>&1 || true
+}
+
 write_env_json() {
   cat >"$root/env.json" <<EOF
 {
@@ -150,6 +185,7 @@ write_env_json() {
   "deviceDockerHost": "unix://$(engine_sock device)",
   "registry": "127.0.0.1:$registry_port",
   "redisUrl": "redis://127.0.0.1:$redis_port",
+  "postgresUrl": "postgres://postgres@127.0.0.1:$postgres_port/skiff",
   "apiPort": $api_port,
   "deviceApiPort": $device_api_port,
   "authRegistry": {
@@ -165,7 +201,7 @@ EOF
 case "$cmd" in
   up)
     [ "$(id -u)" -eq 0 ] || die "the private engines need root (dockerd, bridges, iptables); run as root"
-    need_packages docker.io docker-registry redis-server busybox-static iproute2 curl openssh-client autossh openssl
+    need_packages docker.io docker-registry redis-server busybox-static iproute2 curl openssh-client autossh openssl postgresql
     mkdir -p "$root"
     # One /16 per environment (10.231 to 10.241), clear of the 172.17/16 and 192.168/16 a LAN tends to use.
     net="10.$((230 + idx))"
@@ -174,12 +210,14 @@ case "$cmd" in
     registry_up
     auth_registry_up
     redis_up
+    postgres_up
     write_env_json
     DOCKER_HOST="unix://$(engine_sock dev)" bash "$SKIFF_REPO/scripts/base-images.sh"
     say "environment '$env' is up: $root/env.json"
     ;;
   down)
     [ -f "$root/redis/redis.pid" ] && stop_pid "$root/redis/redis.pid" 10
+    postgres_down
     stop_pid "$root/registry/registry.pid" 10
     [ -f "$auth_dir/registry.pid" ] && stop_pid "$auth_dir/registry.pid" 10
     engine_down device "sk-$env-dvc"
@@ -198,6 +236,8 @@ case "$cmd" in
     printf 'auth registry  %-5s 127.0.0.1:%s\n' "$s" "$auth_registry_port"
     if redis-cli -p "$redis_port" ping >/dev/null 2>&1; then s=up; else s=down; fi
     printf 'redis          %-5s 127.0.0.1:%s\n' "$s" "$redis_port"
+    if postgres_answers; then s=up; else s=down; fi
+    printf 'postgres       %-5s 127.0.0.1:%s\n' "$s" "$postgres_port"
     ;;
   *) die "usage: scripts/env.sh up|down|status demo|test|e2e|h1..h9" ;;
 esac

@@ -17,6 +17,7 @@ import type { TokenBucket } from './download/token-bucket.js';
 import type { Engine } from './engine.js';
 import { localImageRef, resolveLocalImage } from './local-image.js';
 import { parseDigestReference, type DigestReference, type RegistryClient } from './registry-client.js';
+import type { DeltaRebuilder, Rebuilt } from './delta/rebuild.js';
 
 export type ImageEngine = Pick<Engine, 'inspectImage' | 'listImages' | 'loadImage'>;
 
@@ -41,6 +42,8 @@ export interface FetchResult {
   /** Bytes that were on disk from an earlier, interrupted attempt. */
   resumedBytes: number;
   layersSkipped: number;
+  /** Layers rebuilt from delta patches instead of downloaded (absent: none). */
+  layersPatched?: number;
   digestMismatches: number;
 }
 
@@ -54,6 +57,8 @@ export interface ImageFetcherOptions {
   log: Logger;
   retry?: BackoffPolicy;
   idleTimeoutMs?: number;
+  /** Rebuilds layers from the registry's delta patches (issue #5); absent: whole layers only. */
+  deltas?: DeltaRebuilder;
 }
 
 /** The platform Node runs on, in registry terms. */
@@ -148,9 +153,17 @@ export class ImageFetcher {
         throw new Error(`${image}: the manifest lists ${manifest.layers.length} layers, its config ${diffIds.length} diff_ids`);
       }
       const chains = await this.localChains();
-      const missing = manifest.layers.filter((_, i) => !chains.has(diffIds.slice(0, i + 1).join(',')));
-      progress.bytesTotal = manifest.config.size + missing.reduce((sum, l) => sum + l.size, 0);
-      let doneBefore = manifest.config.size;
+      const missingAt = manifest.layers.map((_, i) => i).filter((i) => !chains.has(diffIds.slice(0, i + 1).join(',')));
+      // --- delta path (helper J, issue #5): layers rebuilt from patches are not downloaded; any failure of the
+      // rebuilt image falls back to whole layers below. ---
+      const rebuilt = await this.rebuildFromDeltas(ref, manifest.config.digest, new Map(missingAt.map((i) => [i, diffIds[i]!])), progress, signal);
+      tally.fetchedBytes += rebuilt.fetchedBytes;
+      tally.resumedBytes += rebuilt.resumedBytes;
+      tally.digestMismatches += rebuilt.digestMismatches;
+      // --- end delta path ---
+      const missing = missingAt.filter((i) => !rebuilt.layers.has(i)).map((i) => manifest.layers[i]!);
+      progress.bytesTotal = manifest.config.size + rebuilt.patchBytes + missing.reduce((sum, l) => sum + l.size, 0);
+      let doneBefore = manifest.config.size + rebuilt.patchBytes;
       const update = (done: number): void => {
         progress.bytesDone = doneBefore + done;
         progress.percent = Math.floor((progress.bytesDone / Math.max(1, progress.bytesTotal)) * 1000) / 10;
@@ -162,27 +175,75 @@ export class ImageFetcher {
         update(0);
       }
       const localRef = localImageRef(image);
-      const files: ArchiveFile[] = [
-        { name: 'manifest.json', source: { bytes: Buffer.from(JSON.stringify([{
-          Config: `${hexOf(manifest.config.digest)}.json`,
-          RepoTags: [localRef],
-          Layers: manifest.layers.map((l) => `${hexOf(l.digest)}.layer`),
-        }])) } },
-        { name: `${hexOf(manifest.config.digest)}.json`, source: { path: store.pathOf(manifest.config.digest) } },
-        ...missing.map((l): ArchiveFile => ({ name: `${hexOf(l.digest)}.layer`, source: { path: store.pathOf(l.digest) } })),
-      ];
-      await engine.loadImage(dockerArchive(files));
-      const loaded = await engine.inspectImage(localRef);
-      if (loaded?.id !== manifest.config.digest) {
-        throw new Error(`${image}: loading gave image ${loaded?.id ?? 'none'} under ${localRef}, expected ${manifest.config.digest}`);
+      const load = async (patched: Map<number, string>): Promise<string | undefined> => {
+        const layerFile = (l: Descriptor, i: number): ArchiveFile => {
+          const path = patched.get(i);
+          return path === undefined
+            ? { name: `${hexOf(l.digest)}.layer`, source: { path: store.pathOf(l.digest) } }
+            : { name: `${hexOf(diffIds[i]!)}.tar`, source: { path } };
+        };
+        const files: ArchiveFile[] = [
+          { name: 'manifest.json', source: { bytes: Buffer.from(JSON.stringify([{
+            Config: `${hexOf(manifest.config.digest)}.json`,
+            RepoTags: [localRef],
+            Layers: manifest.layers.map((l, i) => layerFile(l, i).name),
+          }])) } },
+          { name: `${hexOf(manifest.config.digest)}.json`, source: { path: store.pathOf(manifest.config.digest) } },
+          ...missingAt.map((i) => layerFile(manifest.layers[i]!, i)),
+        ];
+        await engine.loadImage(dockerArchive(files));
+        return (await engine.inspectImage(localRef))?.id;
+      };
+      let loadedId: string | undefined;
+      try {
+        loadedId = await load(rebuilt.layers).catch((err: unknown) => {
+          if (rebuilt.layers.size === 0) throw err;
+          this.options.log.warn({ image, err }, 'loading the image rebuilt from patches failed');
+          return undefined;
+        });
+        if (loadedId !== manifest.config.digest && rebuilt.layers.size > 0) {
+          // The patched image is not the release's: fetch the rebuilt layers whole and load again.
+          this.options.log.warn({ image, loaded: loadedId ?? 'none', expected: manifest.config.digest }, 'image rebuilt from patches is not the release\'s: pulling whole layers');
+          progress.source = 'full';
+          for (const i of rebuilt.layers.keys()) {
+            const layer = manifest.layers[i]!;
+            progress.bytesTotal += layer.size;
+            await this.download(ref, layer, tally, update, signal);
+            doneBefore += layer.size;
+            missing.push(layer);
+          }
+          loadedId = await load(new Map());
+        }
+      } finally {
+        await rebuilt.dispose();
       }
+      if (loadedId !== manifest.config.digest) {
+        throw new Error(`${image}: loading gave image ${loadedId ?? 'none'} under ${localRef}, expected ${manifest.config.digest}`);
+      }
+      const loaded = { id: loadedId };
       await Promise.all([manifest.config, ...missing].map((d) => store.remove(d.digest)));
       return {
-        image, localRef, imageId: loaded.id, neededBytes: progress.bytesTotal, ...tally, layersSkipped: manifest.layers.length - missing.length,
+        image, localRef, imageId: loaded.id, neededBytes: progress.bytesTotal, ...tally, layersSkipped: manifest.layers.length - missingAt.length,
+        layersPatched: progress.source === 'delta' ? rebuilt.layers.size : 0,
       };
     } finally {
       this.inFlight.delete(image);
     }
+  }
+
+  /** Layers the delta rebuilder could make from patches (none without a rebuilder or patches). */
+  private async rebuildFromDeltas(
+    ref: DigestReference, configDigest: string, needed: Map<number, string>, progress: ImageProgress, signal?: AbortSignal,
+  ): Promise<Rebuilt> {
+    const none: Rebuilt = {
+      layers: new Map(), patchBytes: 0, fetchedBytes: 0, resumedBytes: 0, digestMismatches: 0, dispose: () => Promise.resolve(),
+    };
+    if (this.options.deltas === undefined || needed.size === 0) return none;
+    const rebuilt = await this.options.deltas.rebuild({
+      ref, configDigest, needed, signal, onProgress: (bytes) => { progress.bytesDone = progress.bytesTotal + bytes; },
+    });
+    if (rebuilt.layers.size > 0) progress.source = 'delta';
+    return rebuilt;
   }
 
   private async download(

@@ -31,7 +31,8 @@ export interface RegistryCredentials {
 }
 
 export interface RegistryClientOptions {
-  credentials?: RegistryCredentials;
+  /** A function where the credentials change (a device's token is renewed); read at each use. */
+  credentials?: RegistryCredentials | (() => RegistryCredentials | undefined);
   /** Registries spoken to over plain HTTP; loopback addresses always are (as the engine treats them). */
   insecureRegistries?: string[];
   log?: Logger;
@@ -77,6 +78,11 @@ export class RegistryClient {
 
   constructor(private readonly options: RegistryClientOptions = {}) {}
 
+  private credentials(): RegistryCredentials | undefined {
+    const { credentials } = this.options;
+    return typeof credentials === 'function' ? credentials() : credentials;
+  }
+
   baseUrl(registry: string): string {
     const insecure = isLoopback(registry) || (this.options.insecureRegistries ?? []).includes(registry);
     return `${insecure ? 'http' : 'https'}://${registry}/v2`;
@@ -120,7 +126,7 @@ export class RegistryClient {
   private headersFor(registry: string, key: string): Record<string, string> {
     const cached = this.tokens.get(key);
     if (cached !== undefined && cached.expiresAt > Date.now()) return { authorization: `Bearer ${cached.token}` };
-    const credentials = this.options.credentials;
+    const credentials = this.credentials();
     if (this.basic.has(registry) && credentials !== undefined) {
       return { authorization: `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}` };
     }
@@ -131,7 +137,7 @@ export class RegistryClient {
     const challenge = header === null ? null : parseChallenge(header);
     if (challenge === null) return false;
     if (challenge.scheme === 'basic') {
-      if (this.options.credentials === undefined || this.basic.has(registry)) return false;
+      if (this.credentials() === undefined || this.basic.has(registry)) return false;
       this.basic.add(registry);
       return true;
     }
@@ -143,7 +149,7 @@ export class RegistryClient {
     // The scope the registry names is authoritative; without one, ask for pull on the repository.
     tokenUrl.searchParams.set('scope', challenge.params.scope ?? `repository:${key.slice(registry.length + 1)}:pull`);
     const headers: Record<string, string> = {};
-    const credentials = this.options.credentials;
+    const credentials = this.credentials();
     if (credentials !== undefined) {
       headers.authorization = `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`;
     }

@@ -3,7 +3,9 @@
 // acknowledged is sent (with If-Match naming that report), at most once per minimum interval, so a flapping
 // container cannot flood the API and a metered link carries no repeats. When the API holds another report than
 // the device thinks (412), or none (409), the next report is full.
-import type { DeviceMetrics, PartialStateReport, ServiceReport, StateReport, UpdateStatus } from '../protocol/state-report.js';
+import type {
+  DeviceMetrics, HostOsReport, ImageDownload, PartialStateReport, ServiceReport, StateReport, UpdateStatus, UpdateWindowReport,
+} from '../protocol/state-report.js';
 import type { TargetState } from '../protocol/target-state.js';
 import type { Logger } from '../lib/logger.js';
 import { messageOf } from '../lib/errors.js';
@@ -28,6 +30,12 @@ export interface ReportInput {
   metrics?: DeviceMetrics;
   /** The device runs a local target (local mode). */
   localMode?: boolean;
+  /** Images being delivered now (empty when none: a partial report cannot drop a field). */
+  downloads?: ImageDownload[];
+  /** The update window as the device judges it now. */
+  updateWindow?: UpdateWindowReport;
+  /** Host OS and its update (A/B with RAUC); absent on a device without host OS updates. */
+  hostOs?: HostOsReport;
 }
 
 const UPDATE_STATUS: Record<ReconcilePhase, UpdateStatus> = {
@@ -101,6 +109,10 @@ export function buildReport(input: ReportInput): StateReport {
     ...(target === null ? {} : { progress: progressOf(target, current) }),
     ...(input.metrics === undefined ? {} : { metrics: input.metrics }),
     ...(input.localMode === true ? { localMode: true } : {}),
+    ...(input.downloads === undefined ? {} : { downloads: input.downloads }),
+    ...(input.updateWindow === undefined ? {} : { updateWindow: input.updateWindow }),
+    // Compared with the acknowledged report like the rest, so an OS update's progress alone is reported too.
+    // MUTATION
     reportedAt: input.now.toISOString(),
   };
 }
@@ -133,7 +145,7 @@ export function reportChanges(before: StateReport, after: StateReport): PartialS
 export interface ReporterOptions {
   observe: () => Promise<CurrentState>;
   /** What the reconciler and poller know right now. */
-  situation: () => Pick<ReportInput, 'target' | 'status' | 'targetError' | 'localMode'>;
+  situation: () => Pick<ReportInput, 'target' | 'status' | 'targetError' | 'localMode' | 'downloads' | 'updateWindow' | 'hostOs'>;
   /** Sends a full report, or a partial one based on the report with ETag `basedOn`; resolves to the new ETag. */
   send: (report: StateReport | PartialStateReport, basedOn: string | null) => Promise<string | null>;
   log: Logger;
@@ -231,7 +243,7 @@ export class Reporter {
       });
       const acked = this.acked;
       const changes = acked === null ? null : reportChanges(acked.report, report);
-      if (changes !== null && Object.keys(changes).length === 0) return this.untilNextMetrics();
+      if (changes !== null && Object.keys(changes).length === 0) return this.untilNextLook(report);
       const wait = this.lastSentAt + this.minIntervalMs - Date.now();
       // Too soon: come back when allowed and build it afresh then (it may have changed again).
       if (wait > 0) return wait;
@@ -247,7 +259,7 @@ export class Reporter {
         updateStatus: report.updateStatus, releaseId: report.releaseId,
         fields: partial ? Object.keys(changes) : 'all',
       }, 'state reported');
-      return this.untilNextMetrics();
+      return this.untilNextLook(report);
     } catch (err) {
       if (err instanceof ApiError && (err.status === 409 || err.status === 412) && this.acked !== null) {
         log.info({ status: err.status, detail: err.detail }, 'the API holds another report: sending a full one');
@@ -259,6 +271,12 @@ export class Reporter {
       log.warn({ err: messageOf(err), attempt: this.failures, retryInMs: delay }, 'state report failed');
       return delay;
     }
+  }
+
+  /** While images download, their progress is news: look again as soon as a report may go. */
+  private untilNextLook(report: StateReport): number {
+    const next = this.untilNextMetrics();
+    return (report.downloads?.length ?? 0) > 0 ? Math.min(next, this.minIntervalMs) : next;
   }
 
   private untilNextMetrics(): number {

@@ -16,7 +16,8 @@ import { dockerEngine, type Engine } from './engine.js';
 import { localApiKey } from './local-api/key.js';
 import { startLocalApi, type DeviceControl, type LocalApi } from './local-api/server.js';
 import { runReboot, serviceAction, serviceLogs } from './local-api/services.js';
-import { LocalTargetFile, localTargetOf } from './local-mode.js';
+import { ImageDelivery } from './image-delivery.js';
+import { LocalTargetFile } from './local-mode.js';
 import { sampleMetrics } from './metrics.js';
 import { MANAGED_FILTER } from './naming.js';
 import { DEFAULT_LOCAL_API_PORT, type Health, type LocalState, type LocalTargetRequest } from '../protocol/local-api.js';
@@ -30,10 +31,10 @@ import { buildReport, Reporter, type ReportInput } from './reporter.js';
 import { TargetEvents } from './target-events.js';
 import type { SignedTarget } from './target.js';
 import { TargetStore } from './target-store.js';
+import { updateWindowState, windowReport } from './update-window.js';
 import { SUPERVISOR_VERSION } from './version.js';
 import { startHostOs } from './os-update/host-os.js';
 import type { OsUpdater } from './os-update/os-updater.js';
-import type { PartialStateReport, StateReport } from '../protocol/state-report.js';
 
 export interface SupervisorOptions {
   dataDir: string;
@@ -50,6 +51,9 @@ export class Supervisor {
   private readonly shutdown = new AbortController();
   private readonly reconciler: Reconciler;
   private readonly store: TargetStore;
+  private readonly delivery: ImageDelivery;
+  /** The device's session with the API once online: where its current token is. */
+  private session: DeviceSession | undefined;
   private poller: Poller | undefined;
   private reporter: Reporter | undefined;
   /** Host OS updates (A/B with RAUC); null on a device whose image does not configure them. */
@@ -75,10 +79,21 @@ export class Supervisor {
   ) {
     this.store = new TargetStore(options.dataDir, config.uuid);
     this.localFile = new LocalTargetFile(options.dataDir);
+    this.delivery = new ImageDelivery({
+      engine,
+      dataDir: options.dataDir,
+      // The registry's token server knows the device by uuid and its API token, the one the session renews.
+      credentials: () => {
+        const token = (this.session?.current() ?? this.config).deviceToken;
+        return token === undefined ? undefined : { username: this.config.uuid, password: token };
+      },
+      log: log.child({ component: 'images' }),
+    });
     this.reconciler = new Reconciler({
       engine,
       log: log.child({ component: 'reconciler' }),
       lockRoot: path.join(options.dataDir, 'locks'),
+      fetchImage: (image, signal) => this.delivery.fetch(image, signal),
     });
   }
 
@@ -94,7 +109,7 @@ export class Supervisor {
       const signed = await this.store.load(apiSigningKeyOf(this.config));
       if (signed !== null) {
         this.fleetTarget = signed.target;
-        this.reconciler.setTarget(signed.target);
+        this.run(signed.target);
         this.log.info({ release: signed.target.release?.id ?? null }, 'persisted target loaded');
       } else {
         this.log.info('no persisted target: waiting for one from the API');
@@ -119,7 +134,14 @@ export class Supervisor {
       this.poller?.stop(), this.reporter?.stop(), this.events?.stop(), this.reconciler.stop(), this.localApi?.close(),
       this.osUpdater?.stop(),
     ]);
+    this.delivery.stop();
     await this.online;
+  }
+
+  /** The target the reconciler converges to from now on; its config also sets the download cap. */
+  private run(target: TargetState): void {
+    this.reconciler.setTarget(target);
+    this.delivery.follow(target);
   }
 
   private async goOnline(): Promise<void> {
@@ -131,6 +153,7 @@ export class Supervisor {
       save: (c) => saveConfig(this.options.dataDir, c),
       log: this.log.child({ component: 'auth' }),
     });
+    this.session = session;
     await ensureProvisioned(session, { log: this.log.child({ component: 'provision' }), signal: this.shutdown.signal });
     if (this.shutdown.signal.aborted) return;
     const targetKey = apiSigningKeyOf(session.current());
@@ -142,7 +165,7 @@ export class Supervisor {
     const reporter = new Reporter({
       observe: () => this.observe(),
       situation: () => this.situation(),
-      send: (report, basedOn) => deviceApi.reportState(uuid, this.withHostOs(report), basedOn),
+      send: (report, basedOn) => deviceApi.reportState(uuid, report, basedOn),
       metrics: () => sampleMetrics({ dataDir: this.options.dataDir }),
       metricsIntervalMs: this.options.metricsIntervalMs,
       log: this.log.child({ component: 'reporter' }),
@@ -194,11 +217,6 @@ export class Supervisor {
     this.osUpdater?.offer(this.fleetTarget?.hostOs);
   }
 
-  /** The reporter does not know the host OS: it is added to every report sent, full or partial. */
-  private withHostOs<R extends StateReport | PartialStateReport>(report: R): R {
-    return this.osUpdater === null ? report : { ...report, hostOs: this.osUpdater.report() };
-  }
-
   /** A verified, validated target from the API: persisted first, so a crash right after still converges to it. */
   private async accept(signed: SignedTarget): Promise<void> {
     const { target } = signed;
@@ -210,7 +228,7 @@ export class Supervisor {
       this.log.info({ release: target.release?.id ?? null }, 'new fleet target kept for after local mode');
       return;
     }
-    this.reconciler.setTarget(target);
+    this.run(target);
     this.log.info({ release: target.release?.id ?? null }, 'new target accepted');
   }
 
@@ -219,13 +237,26 @@ export class Supervisor {
     return readCurrentState(this.engine, target === null ? [] : imagesOf(target));
   }
 
-  private situation(): Pick<ReportInput, 'target' | 'status' | 'targetError' | 'localMode'> {
+  private situation(): Pick<ReportInput, 'target' | 'status' | 'targetError' | 'localMode' | 'downloads' | 'updateWindow' | 'hostOs'> {
+    const target = this.reconciler.currentTarget();
     return {
-      target: this.reconciler.currentTarget(),
+      target,
       status: this.reconciler.currentStatus(),
       targetError: this.targetError,
       localMode: this.local !== null,
+      ...(target === null ? {} : { downloads: this.delivery.downloads(target), updateWindow: this.windowNow(target) }),
+      // In the report itself (not added when sending), so a change of the OS update alone is a change to report.
+      ...(this.osUpdater === null ? {} : { hostOs: this.osUpdater.report() }),
     };
+  }
+
+  /** A window the device cannot judge (a bad cron) is left out of the report; the reconciler's error says why. */
+  private windowNow(target: TargetState): ReportInput['updateWindow'] {
+    try {
+      return windowReport(updateWindowState(target.config, new Date()));
+    } catch {
+      return undefined;
+    }
   }
 
   /** A device that was in local mode when it stopped stays in it. */
@@ -233,15 +264,17 @@ export class Supervisor {
     try {
       const request = await this.localFile.load();
       if (request === null) return;
-      this.local = { request, target: this.localTargetFor(request) };
-      this.reconciler.setTarget(this.local.target);
+      this.local = { request, target: await this.localTargetFor(request) };
+      this.run(this.local.target);
       this.log.warn({ release: this.local.target.release?.id }, 'in local mode: the fleet target is not applied until local mode is left');
     } catch (err) {
       this.log.error({ err: messageOf(err), file: this.localFile.file }, 'local target refused; running the fleet target');
     }
   }
 
-  private localTargetFor(request: LocalTargetRequest): TargetState {
+  /** The compose normaliser (and its YAML parser) is loaded only when a device is in local mode. */
+  private async localTargetFor(request: LocalTargetRequest): Promise<TargetState> {
+    const { localTargetOf } = await import('./local-target.js');
     return localTargetOf(request, {
       uuid: this.config.uuid,
       name: this.config.name ?? this.fleetTarget?.device.name ?? this.config.uuid,
@@ -303,10 +336,10 @@ export class Supervisor {
       },
       localTarget: () => this.local?.request ?? null,
       enterLocalMode: async (request) => {
-        const target = this.localTargetFor(request);
+        const target = await this.localTargetFor(request);
         await this.localFile.save(request);
         this.local = { request, target };
-        this.reconciler.setTarget(target);
+        this.run(target);
         this.reporter?.trigger();
         this.log.warn({ release: target.release?.id, services: target.services.length }, 'local mode: running a local target');
         return { releaseId: target.release?.id ?? '', services: target.services.map((s) => s.name) };
@@ -315,7 +348,7 @@ export class Supervisor {
         if (this.local === null) return false;
         await this.localFile.remove();
         this.local = null;
-        if (this.fleetTarget !== null) this.reconciler.setTarget(this.fleetTarget);
+        if (this.fleetTarget !== null) this.run(this.fleetTarget);
         else this.log.warn('left local mode with no fleet target yet: what runs stays until one arrives');
         this.reporter?.trigger();
         this.poller?.pollNow();

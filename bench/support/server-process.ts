@@ -2,12 +2,25 @@
 // and stopped with SIGTERM, its stderr kept for when it fails.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { readFile } from 'node:fs/promises';
 import { sleep } from './stats.js';
 
 export interface ServerProcess {
   url: string;
   pid: number;
+  /** CPU seconds (user + system) the process has used so far. */
+  cpuSeconds(): Promise<number>;
   stop(): Promise<void>;
+}
+
+/** Linux reports process times in clock ticks; USER_HZ is 100 on every architecture Debian ships. */
+const TICKS_PER_SECOND = 100;
+
+async function cpuSecondsOf(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may hold spaces) start at field 3; utime and stime are fields 14 and 15.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
 }
 
 export interface ServerStart {
@@ -51,6 +64,7 @@ export async function startServer(start: ServerStart): Promise<ServerProcess> {
   return {
     url,
     pid: child.pid ?? -1,
+    cpuSeconds: () => cpuSecondsOf(child.pid ?? -1),
     async stop() {
       if (child.exitCode !== null) return;
       child.kill('SIGTERM');

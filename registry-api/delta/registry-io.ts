@@ -12,8 +12,11 @@ export interface RepositoryRef {
   repository: string;
 }
 
-/** Bearer token for `repository` with pull and push, or null when the API signs no registry tokens. */
-export type TokenSource = (ref: RepositoryRef) => Promise<string | null>;
+/**
+ * A Bearer token for `ref` (pull and push) when the registry's challenge names a service this API signs tokens for;
+ * null otherwise (the request then fails with the registry's 401).
+ */
+export type TokenSource = (ref: RepositoryRef, challenge: { service?: string }) => Promise<string | null>;
 
 export interface RegistryIoOptions {
   insecureRegistries?: readonly string[];
@@ -26,6 +29,9 @@ function isLoopback(registry: string): boolean {
 }
 
 export class RegistryIo {
+  /** Tokens by registry/repository, obtained after a 401 and reused until shortly before they run out. */
+  private readonly tokens = new Map<string, { token: string; until: number }>();
+
   constructor(private readonly options: RegistryIoOptions = {}) {}
 
   private base(ref: RepositoryRef): string {
@@ -33,11 +39,24 @@ export class RegistryIo {
     return `${plain ? 'http' : 'https'}://${ref.registry}/v2/${ref.repository}`;
   }
 
-  private async send(ref: RepositoryRef, url: string, init: RequestInit = {}): Promise<Response> {
-    const token = await this.options.tokenFor?.(ref) ?? null;
-    const headers = new Headers(init.headers);
-    if (token !== null) headers.set('authorization', `Bearer ${token}`);
-    return fetch(url, { ...init, headers, ...(init.body instanceof Readable ? { duplex: 'half' } : {}) } as RequestInit);
+  private async send(ref: RepositoryRef, url: string, init: RequestInit = {}, replayable = true): Promise<Response> {
+    const key = `${ref.registry}/${ref.repository}`;
+    for (let renewed = false; ; renewed = true) {
+      const headers = new Headers(init.headers);
+      const cached = this.tokens.get(key);
+      if (cached !== undefined && cached.until > Date.now()) headers.set('authorization', `Bearer ${cached.token}`);
+      const response = await fetch(url, { ...init, headers, ...(init.body instanceof Readable ? { duplex: 'half' } : {}) } as RequestInit);
+      if (response.status !== 401 || renewed || !replayable || this.options.tokenFor === undefined) return response;
+      const challenge = /^Bearer\s/i.exec(response.headers.get('www-authenticate') ?? '') === null
+        ? null
+        : Object.fromEntries([...(response.headers.get('www-authenticate') ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1]!, m[2]!]));
+      if (challenge === null) return response;
+      const token = await this.options.tokenFor(ref, { service: challenge.service });
+      if (token === null) return response;
+      await response.body?.cancel();
+      // Tokens live minutes; a minute is safely inside that.
+      this.tokens.set(key, { token, until: Date.now() + 60_000 });
+    }
   }
 
   private static async fail(what: string, response: Response): Promise<never> {
@@ -88,11 +107,12 @@ export class RegistryIo {
     url.searchParams.set('digest', digest);
     const size = 'bytes' in source ? source.bytes.length : (await stat(source.path)).size;
     const body = 'bytes' in source ? new Uint8Array(source.bytes) : createReadStream(source.path);
+    // The POST above obtained any token needed; a file stream cannot be sent twice.
     const put = await this.send(ref, url.toString(), {
       method: 'PUT',
       body: body as BodyInit,
       headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) },
-    });
+    }, 'bytes' in source);
     if (put.status !== 201) return RegistryIo.fail(`PUT blob ${digest} to ${ref.registry}/${ref.repository}`, put);
   }
 

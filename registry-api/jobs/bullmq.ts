@@ -4,7 +4,7 @@ import { Queue, Worker, type Job } from 'bullmq';
 import type { Logger } from '../../lib/logger.js';
 import { parse } from '../../protocol/validate.js';
 import {
-  JOB_NAMES, JOB_STATES, QUEUE_NAME, VerifyReleaseJobSchema, jobIdOf,
+  GenerateDeltasJobSchema, JOB_NAMES, JOB_STATES, QUEUE_NAME, VerifyReleaseJobSchema, jobIdOf,
   type Attempt, type JobCounts, type JobHandlers, type Jobs, type RetryPolicy,
 } from './index.js';
 
@@ -66,6 +66,8 @@ export async function startBullmqJobs(options: BullmqOptions): Promise<Jobs> {
     switch (job.name) {
       case JOB_NAMES.verifyRelease:
         return handlers.verifyRelease(parse(VerifyReleaseJobSchema, job.data, `data of job ${job.id ?? '?'} (${job.name})`), attempt);
+      case JOB_NAMES.generateDeltas:
+        return handlers.generateDeltas(parse(GenerateDeltasJobSchema, job.data, `data of job ${job.id ?? '?'} (${job.name})`), attempt);
       default:
         // A job a newer API version queued: fail it loudly rather than guess.
         throw new Error(`job ${job.id ?? '?'} has the unknown name '${job.name}' (queue ${QUEUE_NAME} at ${where})`);
@@ -96,6 +98,12 @@ export async function startBullmqJobs(options: BullmqOptions): Promise<Jobs> {
       const earlier = await queue.getJob(jobId);
       if (earlier && await earlier.isFailed()) await earlier.remove();
       await queue.add(JOB_NAMES.verifyRelease, { releaseId }, { jobId });
+    },
+    async generateDeltas(releaseId) {
+      const jobId = jobIdOf(JOB_NAMES.generateDeltas, releaseId);
+      const earlier = await queue.getJob(jobId);
+      if (earlier && await earlier.isFailed()) await earlier.remove();
+      await queue.add(JOB_NAMES.generateDeltas, { releaseId }, { jobId });
     },
     async counts() {
       const raw = await queue.getJobCounts(...JOB_STATES);

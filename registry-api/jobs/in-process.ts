@@ -62,6 +62,9 @@ export function startInProcessJobs(handlers: JobHandlers, retry: RetryPolicy, lo
     async verifyRelease(releaseId) {
       enqueue(jobIdOf(JOB_NAMES.verifyRelease, releaseId), (attempt) => handlers.verifyRelease({ releaseId }, attempt));
     },
+    async generateDeltas(releaseId) {
+      enqueue(jobIdOf(JOB_NAMES.generateDeltas, releaseId), (attempt) => handlers.generateDeltas({ releaseId }, attempt));
+    },
     async counts() {
       return { ...counts };
     },

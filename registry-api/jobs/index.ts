@@ -11,10 +11,13 @@ export const QUEUE_NAME = 'skiff-jobs';
 
 export const JOB_NAMES = {
   verifyRelease: 'verify-release',
+  generateDeltas: 'generate-deltas',
 } as const;
 
 export const VerifyReleaseJobSchema = Type.Object({ releaseId: Type.String({ minLength: 1 }) }, { additionalProperties: false });
 export type VerifyReleaseJob = Static<typeof VerifyReleaseJobSchema>;
+/** Delta patches for a ready release (jobs/delta-release.ts). */
+export const GenerateDeltasJobSchema = VerifyReleaseJobSchema;
 
 export interface RetryPolicy {
   /** Tries in all, the first included. */
@@ -38,6 +41,7 @@ export interface Attempt {
 
 export interface JobHandlers {
   verifyRelease(job: VerifyReleaseJob, attempt: Attempt): Promise<void>;
+  generateDeltas(job: VerifyReleaseJob, attempt: Attempt): Promise<void>;
 }
 
 export const JOB_STATES = ['waiting', 'active', 'delayed', 'completed', 'failed'] as const;
@@ -48,6 +52,8 @@ export interface Jobs {
   readonly backend: 'bullmq' | 'in-process';
   /** Queues the verification of a release; one already queued or running is not queued twice. */
   verifyRelease(releaseId: string): Promise<void>;
+  /** Queues delta patch generation for a ready release. */
+  generateDeltas(releaseId: string): Promise<void>;
   /** Jobs by state, for /metrics; completed and failed are what the backend still remembers. */
   counts(): Promise<JobCounts>;
   /** Stops taking jobs and waits for the running ones. */

@@ -20,6 +20,8 @@ export interface VerificationDeps {
   checkImage(reference: string): Promise<ImageCheck>;
   now(): Date;
   logger: Logger;
+  /** Called once a release turned ready (queues its delta patches). */
+  onReady?(releaseId: string): Promise<void>;
 }
 
 /** What the check of all images found: the first failing service in name order, or none. */
@@ -51,6 +53,10 @@ export function verificationHandlers(deps: VerificationDeps): Pick<JobHandlers, 
       const settled = await deps.store.releases.settle(release.id, { checkedAt: at, failure }, { actor: 'system', at });
       const fields = { fleet: release.fleet, release: release.id, version: release.version, status: settled?.status };
       if (failure === null) deps.logger.info(fields, 'release verified: every image is in its registry');
+      if (failure === null && settled?.status === 'ready') {
+        // Deltas are an optimisation: not queueing them must not fail the verification.
+        await deps.onReady?.(release.id).catch((err: unknown) => deps.logger.warn({ ...fields, err }, 'could not queue delta generation'));
+      }
       else deps.logger.warn({ ...fields, failure }, 'release failed verification');
     },
   };

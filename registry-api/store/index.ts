@@ -309,6 +309,62 @@ export interface AuditStore {
   list(query: AuditQuery): Promise<AuditEntry[]>;
 }
 
+/** A host OS release: a signed RAUC bundle for one device type, kept under the API's os-bundles dir. */
+export interface OsReleaseRecord {
+  id: string;
+  deviceType: string;
+  version: string;
+  /** sha256:HEX of the whole bundle file. */
+  digest: string;
+  size: number;
+  /** The bundle manifest's compatible as `rauc info` read it; null when the API did not check it. */
+  compatible: string | null;
+  /** The bundle's file name inside the os-bundles dir. */
+  file: string;
+  createdAt: string;
+  /** The user who uploaded it (the stamp's actor). */
+  uploadedBy: string;
+}
+
+export interface NewOsRelease {
+  deviceType: string;
+  version: string;
+  digest: string;
+  size: number;
+  compatible: string | null;
+  file: string;
+  createdAt: string;
+}
+
+/** Where a host OS pin lives: on a fleet, or on one device (which wins). */
+export type OsPinScope = { fleet: string } | { device: string };
+
+export type OsPinOutcome =
+  | { kind: 'pinned'; release: OsReleaseRecord | null }
+  /** No such fleet or device. */
+  | { kind: 'no-scope' }
+  | { kind: 'no-release' }
+  /** The release is for another device type than the fleet's or the device's. */
+  | { kind: 'wrong-type'; expected: string; got: string };
+
+export interface OsReleaseStore {
+  /** Throws ConflictError if the device type has that version already. */
+  create(release: NewOsRelease, stamp: Stamp): Promise<OsReleaseRecord>;
+  get(id: string): Promise<OsReleaseRecord | null>;
+  /** By id, else by version, within one device type. */
+  find(deviceType: string, idOrVersion: string): Promise<OsReleaseRecord | null>;
+  /** Newest first; of one device type, or all. */
+  list(deviceType?: string): Promise<OsReleaseRecord[]>;
+  /** Throws ConflictError while a fleet or device is pinned to it; null if there is no such release. */
+  remove(id: string, stamp: Stamp): Promise<OsReleaseRecord | null>;
+  /** Pins the scope to a release of its device type, or (null) removes its pin. */
+  pin(scope: OsPinScope, releaseId: string | null, stamp: Stamp): Promise<OsPinOutcome>;
+  /** The scope's own pin; null when it has none. */
+  pinOf(scope: OsPinScope): Promise<OsReleaseRecord | null>;
+  /** What the device should run: its own pin, else its fleet's, if of its device type; null: leave the OS alone. */
+  targetFor(device: Pick<DeviceRecord, 'uuid' | 'fleet' | 'deviceType'>): Promise<OsReleaseRecord | null>;
+}
+
 export interface Store {
   readonly fleets: FleetStore;
   readonly releases: ReleaseStore;
@@ -316,5 +372,6 @@ export interface Store {
   readonly devices: DeviceStore;
   readonly users: UserStore;
   readonly audit: AuditStore;
+  readonly osReleases: OsReleaseStore;
   close(): Promise<void>;
 }

@@ -160,6 +160,38 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 6,
+    name: 'host OS releases and their fleet and device pins',
+    // The bundle bytes live in files (os-bundles dir); a row names its file. A pin references its release, so a
+    // pinned release cannot be deleted; no pin row means: leave the host OS alone.
+    sql: `
+      CREATE TABLE os_releases (
+        id TEXT PRIMARY KEY,
+        device_type TEXT NOT NULL,
+        version TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        size INTEGER NOT NULL CHECK (size > 0),
+        compatible TEXT,
+        file TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        uploaded_by TEXT NOT NULL,
+        UNIQUE (device_type, version)
+      );
+      CREATE TABLE fleet_os_pins (
+        fleet TEXT PRIMARY KEY REFERENCES fleets (name),
+        os_release_id TEXT NOT NULL REFERENCES os_releases (id),
+        pinned_at TEXT NOT NULL
+      );
+      CREATE INDEX fleet_os_pins_by_release ON fleet_os_pins (os_release_id);
+      CREATE TABLE device_os_pins (
+        uuid TEXT PRIMARY KEY REFERENCES devices (uuid) ON DELETE CASCADE,
+        os_release_id TEXT NOT NULL REFERENCES os_releases (id),
+        pinned_at TEXT NOT NULL
+      );
+      CREATE INDEX device_os_pins_by_release ON device_os_pins (os_release_id);
+    `,
+  },
 ];
 
 /** Applies the steps the database lacks, in order; returns the versions applied now. */

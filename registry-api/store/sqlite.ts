@@ -16,6 +16,7 @@ import {
 import { sqliteAudit } from './sqlite-audit.js';
 import { sqliteConfig } from './sqlite-config.js';
 import { sqliteDevices } from './sqlite-devices.js';
+import { sqliteOsReleases } from './sqlite-os.js';
 import { isUniqueViolation } from './sqlite-errors.js';
 import { sqliteUsers } from './sqlite-users.js';
 
@@ -287,6 +288,7 @@ export function openSqliteStore(file: string): Store {
     devices,
     users,
     audit,
+    osReleases: sqliteOsReleases(db, audit),
     async close() {
       db.close();
     },

@@ -10,6 +10,8 @@ export interface RaucOptions {
   configPath?: string;
   /** D-Bus system bus address of `rauc service`; the environment's when absent. */
   busAddress?: string;
+  /** CA certificate(s) bundles must be signed by, instead of system.conf's keyring (the API checks uploads so). */
+  keyring?: string;
   /** The rauc executable. */
   command?: string;
   /** An install of a large bundle on an SD card takes minutes. */
@@ -78,7 +80,10 @@ export class Rauc {
   constructor(private readonly options: RaucOptions = {}) {}
 
   private run(operation: string, args: string[], timeoutMs = 60_000): Promise<string> {
-    const conf = this.options.configPath === undefined ? [] : [`--conf=${this.options.configPath}`];
+    const conf = [
+      ...(this.options.configPath === undefined ? [] : [`--conf=${this.options.configPath}`]),
+      ...(this.options.keyring === undefined ? [] : [`--keyring=${this.options.keyring}`]),
+    ];
     const env = this.options.busAddress === undefined
       ? process.env
       : { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: this.options.busAddress };

@@ -59,6 +59,14 @@ async function convergeInProcess(target: TargetState): Promise<void> {
   assert.equal(reconciler.currentStatus().phase, 'converged');
 }
 
+/** Waits for the engine to run `target`; fails at once if the supervisor exits meanwhile. */
+async function runsWhileAlive(supervisor: SupervisorProcess, target: TargetState, what: string): Promise<RunningContainer[]> {
+  const died = supervisor.exited.then((code) => {
+    throw new Error(`the supervisor exited (${code ?? supervisor.child.signalCode ?? '?'}) before ${what}:\n${supervisor.logText()}`);
+  });
+  return Promise.race([eventually(what, 60_000, () => runsExactly(target)), died]);
+}
+
 async function markerIn(containers: RunningContainer[]): Promise<string> {
   const db = containers.find((c) => c.service === 'db');
   assert.ok(db, 'a db container runs');
@@ -142,7 +150,7 @@ describe('update fault injection (supervisor killed mid-update)', function () {
 
     // A clean run of the same update counts its steps: two kill points per step.
     const reference = start(await deviceWithTarget2());
-    await eventually('the reference update to converge', 60_000, () => runsExactly(r2));
+    await runsWhileAlive(reference, r2, 'the reference update converged');
     const steps = reference.logs().filter((l) => typeof l.step === 'string' && typeof l.ms === 'number').length;
     assert.equal(await reference.stop('SIGTERM'), 0);
     assert.ok(steps * 2 >= KILL_POINTS, `the update has only ${steps} steps`);
@@ -165,7 +173,7 @@ describe('update fault injection (supervisor killed mid-update)', function () {
       assert.ok(faulted.hasLogged('fault injection: killing myself'));
 
       const restarted = start(dataDir);
-      const final = await eventually(`r2 to run after a kill at point ${point}`, 60_000, () => runsExactly(r2));
+      const final = await runsWhileAlive(restarted, r2, `r2 ran after a kill at point ${point}`);
       assert.equal(await markerIn(final), MARKER, `volume file after a kill at point ${point}`);
       assert.equal(await restarted.stop('SIGTERM'), 0);
       processes.splice(0);

@@ -21,6 +21,7 @@ import { adminTokenOf } from '../../registry-api/admin-token.js';
 import { registryTokenIssuerOf, type RegistryTokenConfig } from '../../registry-api/registry-token.js';
 import { signingKeyOf, type SigningKey } from '../../registry-api/signing-key.js';
 import { createApp } from '../../registry-api/app.js';
+import { DEFAULT_MAX_BUNDLE_BYTES } from '../../registry-api/os-bundles.js';
 import type { Store } from '../../registry-api/store/index.js';
 import { openSqliteStore } from '../../registry-api/store/sqlite.js';
 import { skiffVersion } from '../../registry-api/version.js';
@@ -49,6 +50,8 @@ export interface ApiServerOptions {
   port?: number;
   /** Makes the API the token server of a registry with `auth: token`. */
   registryToken?: RegistryTokenConfig;
+  /** CA certificate host OS bundle uploads are checked against with `rauc info`; absent: unchecked. */
+  osBundleKeyring?: string;
 }
 
 export interface NewFleetOptions {
@@ -100,7 +103,8 @@ export class ApiServer {
       redisPrefix: `skiff-test-${path.basename(dataDir).replace(/[^A-Za-z0-9]/g, '')}`,
       ...(options.retry ? { retry: options.retry } : {}),
     });
-    const app = createApp({ store, adminToken: token, registry: options.registry ?? null, version: skiffVersion(), signingKey, logger, registryToken, jobs });
+    const osBundles = { dir: path.join(dataDir, 'os-bundles'), keyring: options.osBundleKeyring ?? null, maxBytes: DEFAULT_MAX_BUNDLE_BYTES };
+    const app = createApp({ store, adminToken: token, registry: options.registry ?? null, version: skiffVersion(), signingKey, logger, registryToken, jobs, osBundles });
     const handle = app.callback();
     const requests: ObservedRequest[] = [];
     const server = createServer((req, res) => {

@@ -14,6 +14,8 @@ export interface TestEnv {
   /** host:port of the distribution registry, bound to 127.0.0.1. */
   registry: string;
   redisUrl: string;
+  /** The environment's PostgreSQL (database 'skiff', trust auth on 127.0.0.1): the store's second backend. */
+  postgresUrl: string;
   /** Ports reserved for this environment's API and device-local API. */
   apiPort: number;
   deviceApiPort: number;
@@ -28,7 +30,9 @@ export interface TestEnv {
   };
 }
 
-export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+/** The compiled tree this code runs from (dist/, or a private dist-NAME/ a developer built beside it). */
+export const distRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const repoRoot = path.resolve(distRoot, '..');
 
 export function loadTestEnv(): TestEnv {
   const file = process.env.SKIFF_ENV_FILE ?? path.join(repoRoot, '.skiff', 'test', 'env.json');

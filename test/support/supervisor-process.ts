@@ -5,9 +5,9 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { SupervisorConfig } from '../../supervisor/config.js';
-import { repoRoot } from './env.js';
+import { distRoot } from './env.js';
 
-export const SUPERVISOR_MAIN = path.join(repoRoot, 'dist', 'supervisor', 'main.js');
+export const SUPERVISOR_MAIN = path.join(distRoot, 'supervisor', 'main.js');
 
 export async function makeDataDir(config: SupervisorConfig): Promise<string> {
   const dir = await mkdtemp(path.join(tmpdir(), 'skiff-device-'));

@@ -294,7 +294,7 @@ describe('compose normalisation', () => {
       assert.equal(spec.shmSizeBytes, 1536);
       assert.equal(spec.cpus, 0.5);
       assert.deepEqual(spec.sysctls, { 'net.core.somaxconn': '1024', 'net.ipv4.tcp_syncookies': '0' });
-      assert.deepEqual(spec.ulimits, [{ name: 'nofile', soft: 1024, hard: 2048 }, { name: 'nproc', soft: 65535, hard: 65535 }]);
+      assert.deepEqual(spec.ulimits, [{ name: 'nproc', soft: 65535, hard: 65535 }, { name: 'nofile', soft: 1024, hard: 2048 }]);
       const other = service(oneService('    mem_limit: 1048576\n    shm_size: 1g\n    cpus: 2\n    sysctls: [net.ipv4.ip_forward=1]'));
       assert.equal(other.memoryBytes, 1048576);
       assert.equal(other.shmSizeBytes, 1024 ** 3);

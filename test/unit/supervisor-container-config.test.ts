@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { desiredContainer } from '../../supervisor/container-config.js';
+import type { ServiceSpec } from '../../protocol/target-state.js';
 import { fakeImage, serviceSpec, targetState } from '../support/supervisor-targets.js';
 
 const image = fakeImage('meter', 'm1');
@@ -38,7 +39,8 @@ describe('container config', () => {
     assert.equal(o.Image, image);
     assert.deepEqual(o.Cmd, ['run', '--port', '/dev/ttyUSB0']);
     assert.deepEqual(o.Entrypoint, ['/bin/meter']);
-    assert.deepEqual(o.Env, ['MODE=p1', 'SITE=north', 'SKIFF_DEVICE_UUID=device-0000-test', 'SKIFF_FLEET_NAME=meters', 'SKIFF_SERVICE_NAME=meter']);
+    assert.deepEqual(o.Env, ['MODE=p1', 'SITE=north', 'SKIFF_DEVICE_UUID=device-0000-test', 'SKIFF_FLEET_NAME=meters', 'SKIFF_LOCK_DIR=/run/skiff/lock',
+      'SKIFF_SERVICE_NAME=meter']);
     assert.deepEqual(o.Labels, {
       team: 'energy',
       'io.skiff.managed': 'true',
@@ -93,6 +95,46 @@ describe('container config', () => {
     assert.deepEqual(d.networks, []);
   });
 
+  it('maps the host, security and resource fields to HostConfig', () => {
+    const spec = serviceSpec('meter', image, {
+      restart: 'on-failure',
+      restartMaxRetries: 3,
+      tmpfs: { '/run': '', '/tmp': 'size=64m' },
+      capAdd: ['NET_ADMIN'],
+      capDrop: ['MKNOD'],
+      extraHosts: ['broker:10.0.0.5'],
+      dns: ['1.1.1.1'],
+      init: true,
+      shmSizeBytes: 1024,
+      readOnly: true,
+      securityOpt: ['no-new-privileges:true'],
+      sysctls: { 'net.core.somaxconn': '1024' },
+      ulimits: [{ name: 'nofile', soft: 1024, hard: 2048 }],
+      memoryBytes: 64 * 1024 * 1024,
+      cpus: 0.5,
+      logging: { driver: 'json-file', options: { 'max-size': '1m' } },
+    });
+    const h = desiredContainer(spec, targetState([spec])).options.HostConfig;
+    assert.deepEqual(h?.RestartPolicy, { Name: 'on-failure', MaximumRetryCount: 3 });
+    assert.deepEqual(h?.Tmpfs, { '/run': '', '/tmp': 'size=64m' });
+    assert.deepEqual(h?.CapAdd, ['NET_ADMIN']);
+    assert.deepEqual(h?.CapDrop, ['MKNOD']);
+    assert.deepEqual(h?.ExtraHosts, ['broker:10.0.0.5']);
+    assert.deepEqual(h?.Dns, ['1.1.1.1']);
+    assert.equal(h?.Init, true);
+    assert.equal(h?.ShmSize, 1024);
+    assert.equal(h?.ReadonlyRootfs, true);
+    assert.deepEqual(h?.SecurityOpt, ['no-new-privileges:true']);
+    assert.deepEqual(h?.Sysctls, { 'net.core.somaxconn': '1024' });
+    assert.deepEqual(h?.Ulimits, [{ Name: 'nofile', Soft: 1024, Hard: 2048 }]);
+    assert.equal(h?.Memory, 64 * 1024 * 1024);
+    assert.equal(h?.NanoCpus, 5e8);
+    assert.deepEqual(h?.LogConfig, { Type: 'json-file', Config: { 'max-size': '1m' } });
+    const noDriver = serviceSpec('meter', image, { logging: { options: { 'max-size': '1m' } } });
+    assert.deepEqual(desiredContainer(noDriver, targetState([noDriver])).options.HostConfig?.LogConfig,
+      { Type: '', Config: { 'max-size': '1m' } });
+  });
+
   describe('config hash', () => {
     const spec = serviceSpec('api', image, { environment: { A: '1', B: '2' } });
     const hash = (s = spec, extras: Parameters<typeof targetState>[1] = {}): string =>
@@ -109,6 +151,26 @@ describe('container config', () => {
       assert.notEqual(hash(serviceSpec('api', image, { environment: { A: '1', B: '3' } })), base);
       assert.notEqual(hash(spec, { env: { TARIFF: 'night' } }), base);
       assert.notEqual(hash(spec, { fleet: 'other-fleet' }), base);
+    });
+
+    it('changes with each of the newer fields, and is the old hash when none is set', () => {
+      const base = hash();
+      // The hash of a spec without the newer fields, pinned: a supervisor update must not recreate such containers.
+      const unchanged = desiredContainer(spec, targetState([spec])).options.HostConfig ?? {};
+      for (const key of ['Tmpfs', 'CapAdd', 'CapDrop', 'ExtraHosts', 'Dns', 'Init', 'ShmSize', 'ReadonlyRootfs', 'SecurityOpt',
+        'Sysctls', 'Ulimits', 'Memory', 'NanoCpus', 'LogConfig'] as const) {
+        assert.equal(unchanged[key], undefined, key);
+      }
+      assert.deepEqual(unchanged.RestartPolicy, { Name: 'always' });
+      const variants: Partial<ServiceSpec>[] = [
+        { restartMaxRetries: 2 }, { tmpfs: { '/run': '' } }, { capAdd: ['NET_ADMIN'] }, { capDrop: ['MKNOD'] },
+        { extraHosts: ['a:10.0.0.1'] }, { dns: ['1.1.1.1'] }, { init: true }, { init: false }, { shmSizeBytes: 1 },
+        { readOnly: true }, { securityOpt: ['no-new-privileges:true'] }, { sysctls: { 'net.core.somaxconn': '1' } },
+        { ulimits: [{ name: 'nofile', soft: 1, hard: 1 }] }, { memoryBytes: 1 }, { cpus: 1 }, { logging: { options: {} } },
+      ];
+      const hashes = variants.map((v) => hash(serviceSpec('api', image, { environment: spec.environment, ...v })));
+      hashes.forEach((h, i) => assert.notEqual(h, base, JSON.stringify(variants[i])));
+      assert.equal(new Set(hashes).size, hashes.length);
     });
   });
 });

@@ -1,0 +1,105 @@
+// The query layer on SQLite (better-sqlite3): one file, WAL so readers in other processes never wait for a
+// writer, one connection shared by the whole process. better-sqlite3 answers synchronously; statements are queued
+// behind a lock only so that a transaction's awaits cannot let other statements into it.
+import BetterSqlite3 from 'better-sqlite3';
+import type { Static, TSchema } from '@sinclair/typebox';
+import { rowsOf, type Database, type Queryable, type RunResult, type SqlParams } from './database.js';
+import { sqliteErrorOf } from './errors.js';
+import { insideTransaction, refuseInsideTransaction, SerialLock } from './serial.js';
+
+interface SyncHandle {
+  all<S extends TSchema>(row: S, sql: string, params?: SqlParams): Static<S>[];
+  run(sql: string, params?: SqlParams): RunResult;
+  exec(script: string): void;
+}
+
+export function openSqlite(file: string): Database {
+  let db: BetterSqlite3.Database;
+  try {
+    db = new BetterSqlite3(file);
+    db.pragma('journal_mode = WAL');
+    db.pragma('foreign_keys = ON');
+    // Another process (a backup, a second API during a restart) may hold the write lock for a moment.
+    db.pragma('busy_timeout = 5000');
+    db.pragma('synchronous = NORMAL');
+  } catch (err) {
+    throw new Error(`cannot open the SQLite database ${file}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
+  const conn = db;
+  const statements = new Map<string, BetterSqlite3.Statement<unknown[], unknown>>();
+  const prepare = (sql: string): BetterSqlite3.Statement<unknown[], unknown> => {
+    let statement = statements.get(sql);
+    if (!statement) {
+      statement = conn.prepare<unknown[], unknown>(sql);
+      statements.set(sql, statement);
+    }
+    return statement;
+  };
+  // better-sqlite3 takes positional values spread out, named ones as one object.
+  const bind = (params: SqlParams | undefined): unknown[] => (params === undefined ? [] : Array.isArray(params) ? params : [params]);
+  const guarded = <T>(sql: string, work: () => T): T => {
+    try {
+      return work();
+    } catch (err) {
+      throw sqliteErrorOf(err, sql);
+    }
+  };
+  const sync: SyncHandle = {
+    all: (row, sql, params) => guarded(sql, () => rowsOf(row, prepare(sql).all(...bind(params)), sql)),
+    run: (sql, params) => guarded(sql, () => ({ changes: prepare(sql).run(...bind(params)).changes })),
+    exec: (script) => guarded(script, () => { conn.exec(script); }),
+  };
+
+  const lock = new SerialLock();
+  const database: Database = {
+    dialect: 'sqlite',
+    all(row, sql, params) {
+      refuseInsideTransaction(database, 'a query');
+      return lock.run(() => sync.all(row, sql, params));
+    },
+    async get(row, sql, params) {
+      return (await database.all(row, sql, params))[0] ?? null;
+    },
+    run(sql, params) {
+      refuseInsideTransaction(database, 'a statement');
+      return lock.run(() => sync.run(sql, params));
+    },
+    exec(script) {
+      refuseInsideTransaction(database, 'a script');
+      return lock.run(() => sync.exec(script));
+    },
+    transaction(fn) {
+      refuseInsideTransaction(database, 'a nested transaction');
+      return lock.run(async () => {
+        let open = true;
+        const live = (): SyncHandle => {
+          if (!open) throw new Error('a statement on a transaction that has already ended');
+          return sync;
+        };
+        const tx: Queryable = {
+          dialect: 'sqlite',
+          all: async (row, sql, params) => live().all(row, sql, params),
+          get: async (row, sql, params) => live().all(row, sql, params)[0] ?? null,
+          run: async (sql, params) => live().run(sql, params),
+          exec: async (script) => live().exec(script),
+        };
+        // IMMEDIATE takes the write lock now, so a second process cannot make this transaction fail half-way.
+        sync.exec('BEGIN IMMEDIATE');
+        try {
+          const result = await insideTransaction(database, () => fn(tx));
+          sync.exec('COMMIT');
+          return result;
+        } catch (err) {
+          if (conn.inTransaction) conn.exec('ROLLBACK');
+          throw err;
+        } finally {
+          open = false;
+        }
+      });
+    },
+    close() {
+      return lock.run(() => { conn.close(); });
+    },
+  };
+  return database;
+}
