@@ -1,5 +1,5 @@
-// registry-api entry point: configuration from the environment, the SQLite store under the data dir, the HTTP
-// server, and a graceful stop on SIGTERM/SIGINT (finish answers in flight, close the database, exit 0).
+// registry-api entry point: configuration from the environment, the store (SQLite under the data dir, or
+// PostgreSQL when SKIFF_DATABASE_URL is a postgres:// URL), the HTTP server, and a graceful stop on SIGTERM/SIGINT (finish answers in flight, close the database, exit 0).
 import { mkdirSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -16,7 +16,9 @@ import { resumePendingVerifications } from './jobs/verify-release.js';
 import { registryTokenIssuerOf, type RegistryTokenIssuer } from './registry-token.js';
 import { signingKeyOf, type SigningKey } from './signing-key.js';
 import type { Store } from './store/index.js';
-import { openSqliteStore } from './store/sqlite.js';
+import { openStore } from './store/open.js';
+import { isPostgresUrl } from './store/sql/open.js';
+import { redacted } from './store/sql/postgres.js';
 import { skiffVersion } from './version.js';
 
 /** How long answers in flight get to finish before their connections are cut. */
@@ -37,20 +39,25 @@ try {
   fatal('invalid configuration', err);
 }
 
-const database = path.join(config.dataDir, 'skiff.db');
+// The data dir still holds the admin token and the signing key when the database is PostgreSQL.
+const databaseUrl = process.env.SKIFF_DATABASE_URL?.trim() ?? '';
+if (databaseUrl !== '' && !isPostgresUrl(databaseUrl)) {
+  fatal('invalid configuration', new Error(`SKIFF_DATABASE_URL must be a postgres:// or postgresql:// URL, got '${redacted(databaseUrl)}'`));
+}
+const database = databaseUrl === '' ? path.join(config.dataDir, 'skiff.db') : databaseUrl;
 let store: Store;
 let admin: AdminToken;
 let signingKey: SigningKey;
 let registryToken: RegistryTokenIssuer | null;
 try {
-  store = openSqliteStore(database);
+  store = await openStore(database, logger);
   admin = adminTokenOf(config.dataDir, config.adminToken);
   signingKey = signingKeyOf(config.dataDir, config.signingKeyFile);
   registryToken = config.registryToken === null ? null : registryTokenIssuerOf(config.registryToken);
 } catch (err) {
   fatal('cannot start', err);
 }
-logger.info({ database, adminToken: admin.source, adminTokenFile: admin.file }, 'store open');
+logger.info({ database: databaseUrl === '' ? database : redacted(databaseUrl), adminToken: admin.source, adminTokenFile: admin.file }, 'store open');
 // The public key is no secret: logged so it can be compared with what devices were provisioned with.
 logger.info({ source: signingKey.source, file: signingKey.file, publicKey: signingKey.publicKey }, 'target signing key loaded');
 

@@ -7,7 +7,6 @@ import type { Static, TSchema } from '@sinclair/typebox';
 import { parse, ValidationError } from '../protocol/validate.js';
 import { badRequest, ProblemError } from './problem.js';
 import { routeLabel, type RouteSpec } from './route-spec.js';
-import { routeList } from './route-table.js';
 
 /** A release carries its compose file (at most 1 MB of text) inside JSON, where escaping can grow it. */
 const JSON_LIMIT = '4mb';
@@ -32,8 +31,6 @@ const parseJson: Middleware = bodyParser({
 type WithBody = RouteSpec & { body: TSchema };
 type WithQuery = RouteSpec & { query: TSchema };
 
-const byLabel = new Map(routeList().map((r) => [routeLabel(r), r]));
-
 function matchedLabel(ctx: Context): string {
   return `${ctx.method} ${String((ctx as { _matchedRoute?: unknown })._matchedRoute)}`;
 }
@@ -48,26 +45,9 @@ function assertMatched(ctx: Context, route: RouteSpec): void {
   }
 }
 
-/** The matched route's table entry, which must document `schema` as its body. */
-function entryWithBody(ctx: Context, schema: TSchema): WithBody {
-  const entry = byLabel.get(matchedLabel(ctx));
-  if (!entry) throw new Error(`${matchedLabel(ctx)} reads a body but has no entry in registry-api/route-table.ts: add one`);
-  if (entry.body !== schema) throw new Error(`${matchedLabel(ctx)} reads a body with another schema than its route-table.ts entry documents`);
-  return { ...entry, body: schema };
-}
-
 /** The body narrowed to the route's schema, or a 400 problem listing every issue with its JSON pointer. */
-export async function readBody<R extends WithBody>(ctx: Context, route: R): Promise<Static<R['body']>>;
-/** Older form: `schema` must be the body the matched route's table entry documents. */
-export async function readBody<T extends TSchema>(ctx: Context, schema: T, what: string): Promise<Static<T>>;
-export async function readBody(ctx: Context, routeOrSchema: WithBody | TSchema, what?: string): Promise<unknown> {
-  let route: WithBody;
-  if (what === undefined) {
-    route = routeOrSchema as WithBody;
-    assertMatched(ctx, route);
-  } else {
-    route = { ...entryWithBody(ctx, routeOrSchema as TSchema), bodyName: what };
-  }
+export async function readBody<R extends WithBody>(ctx: Context, route: R): Promise<Static<R['body']>> {
+  assertMatched(ctx, route);
   // is() answers false only when there is a body and it is not JSON (null when there is none).
   if (ctx.request.is('json', '+json') === false) {
     throw new ProblemError(415, 'unsupported-media-type',

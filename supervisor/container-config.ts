@@ -184,7 +184,7 @@ function hashedOptions(spec: ServiceSpec, target: TargetState): ContainerCreateO
       CapDrop: spec.capDrop,
       ExtraHosts: spec.extraHosts,
       Dns: spec.dns,
-      Init: undefined,
+      Init: spec.init,
       ShmSize: spec.shmSizeBytes,
       ReadonlyRootfs: spec.readOnly,
       SecurityOpt: spec.securityOpt,

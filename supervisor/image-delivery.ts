@@ -7,6 +7,7 @@ import type { Logger } from '../lib/logger.js';
 import type { ImageDownload } from '../protocol/state-report.js';
 import type { TargetState } from '../protocol/target-state.js';
 import { BandwidthGovernor } from './bandwidth-governor.js';
+import { DeltaRebuilder } from './delta/rebuild.js';
 import { BlobStore } from './download/blob-store.js';
 import { TokenBucket } from './download/token-bucket.js';
 import type { Engine } from './engine.js';
@@ -37,12 +38,15 @@ export class ImageDelivery {
     // One bucket for the device: every download shares the link's cap.
     const bucket = new TokenBucket(null);
     this.store = new BlobStore(path.join(options.dataDir, 'blobs'));
+    const registry = new RegistryClient({ credentials: options.credentials, log });
     this.fetcher = new ImageFetcher({
       engine: options.engine,
-      registry: new RegistryClient({ credentials: options.credentials, log }),
+      registry,
       store: this.store,
       bucket,
       log,
+      // Delta patches (issue #5, helper J): layers rebuilt from what the engine has, else pulled whole.
+      deltas: new DeltaRebuilder({ engine: options.engine, registry, store: this.store, bucket, log, workDir: path.join(options.dataDir, 'delta') }),
     });
     this.governor = new BandwidthGovernor({ bucket, log });
   }

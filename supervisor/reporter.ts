@@ -112,7 +112,7 @@ export function buildReport(input: ReportInput): StateReport {
     ...(input.downloads === undefined ? {} : { downloads: input.downloads }),
     ...(input.updateWindow === undefined ? {} : { updateWindow: input.updateWindow }),
     // Compared with the acknowledged report like the rest, so an OS update's progress alone is reported too.
-    // MUTATION
+    ...(input.hostOs === undefined ? {} : { hostOs: input.hostOs }),
     reportedAt: input.now.toISOString(),
   };
 }

@@ -17,6 +17,9 @@ import { localApiKey } from './local-api/key.js';
 import { startLocalApi, type DeviceControl, type LocalApi } from './local-api/server.js';
 import { runReboot, serviceAction, serviceLogs } from './local-api/services.js';
 import { ImageDelivery } from './image-delivery.js';
+import { gatherDiskFacts } from './disk-facts.js';
+import { IMAGE_HISTORY_FILE, ImageCleanup } from './image-cleanup.js';
+import { RegistryClient } from './registry-client.js';
 import { LocalTargetFile } from './local-mode.js';
 import { sampleMetrics } from './metrics.js';
 import { MANAGED_FILTER } from './naming.js';
@@ -89,13 +92,33 @@ export class Supervisor {
       },
       log: log.child({ component: 'images' }),
     });
+    // --- disk check (issue #4, helper E2)
+    const diskRegistry = new RegistryClient({ credentials: () => this.registryCredentials(), log });
+    // --- end disk check
     this.reconciler = new Reconciler({
       engine,
       log: log.child({ component: 'reconciler' }),
       lockRoot: path.join(options.dataDir, 'locks'),
       fetchImage: (image, signal) => this.delivery.fetch(image, signal),
+      // --- disk check and image clean-up (issue #4, helper E2)
+      diskFacts: (missing, current, target) => gatherDiskFacts({
+        engine,
+        registry: diskRegistry,
+        log: log.child({ component: 'disk' }),
+      }, missing, current, target),
+      cleanup: async (current, target) => {
+        await new ImageCleanup(path.join(options.dataDir, IMAGE_HISTORY_FILE), engine, log.child({ component: 'images' })).afterConverged(current, target);
+      },
+      // --- end disk check and image clean-up
     });
   }
+
+  // --- disk check (issue #4, helper E2): the registry knows the device as the image delivery does.
+  private registryCredentials(): { username: string; password: string } | undefined {
+    const token = (this.session?.current() ?? this.config).deviceToken;
+    return token === undefined ? undefined : { username: this.config.uuid, password: token };
+  }
+  // --- end disk check
 
   static async create(options: SupervisorOptions): Promise<Supervisor> {
     const log = options.log ?? createLogger('supervisor');

@@ -10,7 +10,6 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Type, type TSchema } from '@sinclair/typebox';
-import Database from 'better-sqlite3';
 import {
   ApiTokenSchema, AuditEntrySchema, NewApiTokenSchema, UserSchema, type AuditEntry, type Role,
 } from '../../protocol/access.js';
@@ -26,12 +25,18 @@ import { createLogger } from '../../lib/logger.js';
 import { createApp } from '../../registry-api/app.js';
 import { signingKeyOf } from '../../registry-api/signing-key.js';
 import type { Store } from '../../registry-api/store/index.js';
-import { MIGRATIONS, migrateSqlite } from '../../registry-api/store/migrations.js';
-import { openSqliteStore } from '../../registry-api/store/sqlite.js';
+import { MIGRATIONS } from '../../registry-api/store/migrations.js';
+import { migrate } from '../../registry-api/store/sql/migrate.js';
+import { openDatabase } from '../../registry-api/store/sql/open.js';
+import { openStore } from '../../registry-api/store/open.js';
+import { testStoreLocation, type TestStoreLocation } from '../support/test-store.js';
+import { loadTestEnv } from '../support/env.js';
+import { buildTestImage } from '../support/images.js';
 import { TestDevice } from '../support/test-device.js';
 
 const BOOTSTRAP_TOKEN = 'authz-bootstrap-admin-token-0123456789';
-const IMAGE = `127.0.0.1:5000/meters/reader@sha256:${'a'.repeat(64)}`;
+/** A real image in the environment's registry: a release becomes ready only once its digests are verified there. */
+let IMAGE = '';
 const COMPOSE = 'services:\n  reader:\n    build: ./reader\n';
 
 const DEVICE_A = 'aaaaaaaa-0000-4000-8000-00000000000a';
@@ -119,6 +124,7 @@ interface EndpointClass {
 describe('registry-api authorization', function () {
   let dir: string;
   let store: Store;
+  let database: TestStoreLocation | undefined;
   let server: Server;
   let api: Api;
   let fleet: Fleet;
@@ -147,9 +153,23 @@ describe('registry-api authorization', function () {
     return (await store.audit.list({ limit: 1000 })).filter((e) => e.id > id);
   }
 
+  /** Until the verification job has found the release's images in the registry. */
+  async function waitReady(fleetName: string, version: string): Promise<void> {
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const release = await api.expect(200, ReleaseSchema, 'GET', paths.release(fleetName, version), { token: BOOTSTRAP_TOKEN });
+      if (release.status === 'ready') return;
+      assert.notEqual(release.status, 'failed', `release ${version} of ${fleetName} failed verification: ${JSON.stringify(release)}`);
+      assert.ok(Date.now() < deadline, `release ${version} of ${fleetName} still ${release.status} after 60 s`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+
   before(async () => {
+    IMAGE = await buildTestImage(loadTestEnv(), { repo: 'authz-reader' });
     dir = await mkdtemp(path.join(os.tmpdir(), 'skiff-authz-'));
-    store = openSqliteStore(path.join(dir, 'skiff.db'));
+    database = await testStoreLocation(dir);
+    store = await openStore(database.location);
     server = await start(BOOTSTRAP_TOKEN);
     api = new Api(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
 
@@ -167,6 +187,7 @@ describe('registry-api authorization', function () {
       await api.expect(201, ReleaseSchema, 'POST', paths.releases('meters'), { ...admin, body: { compose: COMPOSE, images: { reader: IMAGE }, version } });
     }
     await api.expect(201, ReleaseSchema, 'POST', paths.releases('other'), { ...admin, body: { compose: COMPOSE, images: { reader: IMAGE }, version: 'elsewhere' } });
+    for (const [fleetName, version] of [['meters', '1'], ['meters', '2'], ['other', 'elsewhere']] as const) await waitReady(fleetName, version);
     deviceA = await keys.a.token(api.base, { fleet: fleet.name, provisioningKey: fleet.provisioningKey });
     deviceB = await keys.b.token(api.base, { fleet: fleet.name, provisioningKey: fleet.provisioningKey });
     assert.equal((await join(keys.c)).status, 200);
@@ -176,6 +197,7 @@ describe('registry-api authorization', function () {
     server?.close();
     server?.closeAllConnections();
     await store?.close();
+    await database?.dispose();
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
@@ -322,15 +344,15 @@ describe('registry-api authorization', function () {
 
   describe('a database from before users existed', () => {
     it('migrates, keeps its devices, and lets its admin token in as the first admin', async () => {
-      const file = path.join(dir, 'v1.db');
-      const old = new Database(file);
-      migrateSqlite(old, MIGRATIONS.filter((m) => m.version === 1));
-      old.prepare(`INSERT INTO fleets VALUES ('legacy', 'rpi4', 'legacy-provisioning-key-0123', 'latest', NULL, 60, '2025-01-01T00:00:00Z')`).run();
-      old.prepare(`INSERT INTO devices VALUES ('dddddddd-0000-4000-8000-00000000000d', 'old', 'legacy', 'rpi4', ?, NULL, '2025-01-01T00:00:00Z', NULL)`)
-        .run('f'.repeat(64));
-      old.close();
+      const v1 = await testStoreLocation(dir, 'v1.db');
+      const old = await openDatabase(v1.location);
+      await migrate(old, MIGRATIONS.filter((m) => m.version === 1));
+      await old.run(`INSERT INTO fleets VALUES ('legacy', 'rpi4', 'legacy-provisioning-key-0123', 'latest', NULL, 60, '2025-01-01T00:00:00Z')`);
+      await old.run(`INSERT INTO devices VALUES ('dddddddd-0000-4000-8000-00000000000d', 'old', 'legacy', 'rpi4', ?, NULL, '2025-01-01T00:00:00Z', NULL)`,
+        ['f'.repeat(64)]);
+      await old.close();
 
-      const upgraded = openSqliteStore(file);
+      const upgraded = await openStore(v1.location);
       const legacyToken = 'legacy-admin-token-from-the-admin-token-file';
       const app = createApp({ store: upgraded, adminToken: legacyToken, registry: null, version: '0.0.0-test', signingKey: signingKeyOf(dir, null), logger });
       const legacy = app.listen(0, '127.0.0.1');
@@ -344,6 +366,7 @@ describe('registry-api authorization', function () {
         legacy.close();
         legacy.closeAllConnections();
         await upgraded.close();
+        await v1.dispose();
       }
     });
   });
@@ -514,7 +537,7 @@ describe('registry-api authorization', function () {
       assert.deepEqual(ids, [...ids].sort((a, b) => b - a));
       assert.equal(new Set(ids).size, 6);
       const fleetOnly = await api.expect(200, Type.Array(AuditEntrySchema), 'GET', `${paths.audit}?fleet=other`, admin);
-      assert.deepEqual(fleetOnly.map((e) => e.action).sort(), ['fleet.create', 'release.create']);
+      assert.deepEqual(fleetOnly.map((e) => e.action).sort(), ['fleet.create', 'release.create', 'release.ready']);
       await api.problem(400, 'GET', `${paths.audit}?limit=0`, admin);
       await api.problem(400, 'GET', `${paths.audit}?limit=1001`, admin);
       await api.problem(400, 'GET', `${paths.audit}?fleet=a&fleet=b`, admin);

@@ -12,7 +12,8 @@ import { createLogger } from '../../lib/logger.js';
 import type { Jobs } from '../../registry-api/jobs/index.js';
 import { startJobs } from '../../registry-api/jobs/start.js';
 import { resumePendingVerifications } from '../../registry-api/jobs/verify-release.js';
-import { openSqliteStore } from '../../registry-api/store/sqlite.js';
+import { openStore } from '../../registry-api/store/open.js';
+import { testStoreLocation } from '../support/test-store.js';
 import { buildProgram } from '../../cli/program.js';
 import type { Io } from '../../cli/session.js';
 import { paths, type Fleet } from '../../protocol/api.js';
@@ -267,7 +268,8 @@ describe('release verification without Redis (in-process) and after a restart', 
     it(`queues releases left pending by an earlier run when the jobs start (${backend})`, async () => {
       const env = loadTestEnv();
       const dir = await mkdtemp(path.join(tmpdir(), 'skiff-resume-'));
-      const store = openSqliteStore(path.join(dir, 'skiff.db'));
+      const database = await testStoreLocation(dir);
+      const store = await openStore(database.location);
       const logger = createLogger('resume-test');
       logger.level = 'silent';
       let jobs: Jobs | null = null;
@@ -289,6 +291,7 @@ describe('release verification without Redis (in-process) and after a restart', 
       } finally {
         await jobs?.close();
         await store.close();
+        await database.dispose();
         await rm(dir, { recursive: true, force: true });
       }
     });

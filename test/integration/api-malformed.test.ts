@@ -4,7 +4,8 @@
 // against the protocol schema before they are sent, so only requests that are really invalid are counted.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -15,9 +16,11 @@ import { FleetSchema, ProblemSchema, paths, type Fleet } from '../../protocol/ap
 import { check, parse } from '../../protocol/validate.js';
 import { createLogger } from '../../lib/logger.js';
 import { createApp } from '../../registry-api/app.js';
+import { registryTokenIssuerOf } from '../../registry-api/registry-token.js';
 import { signingKeyOf } from '../../registry-api/signing-key.js';
 import type { Store } from '../../registry-api/store/index.js';
-import { openSqliteStore } from '../../registry-api/store/sqlite.js';
+import { openStore } from '../../registry-api/store/open.js';
+import { testStoreLocation, type TestStoreLocation } from '../support/test-store.js';
 import { pathParameters, routeLabel } from '../../registry-api/route-spec.js';
 import { routeList } from '../../registry-api/route-table.js';
 import { TestDevice } from '../support/test-device.js';
@@ -131,6 +134,7 @@ describe('registry-api under malformed input', function () {
   this.timeout(120_000);
   let dir: string;
   let store: Store;
+  let database: TestStoreLocation | undefined;
   let server: Server;
   let base: URL;
   let fleet: Fleet;
@@ -143,10 +147,14 @@ describe('registry-api under malformed input', function () {
 
   before(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'skiff-malformed-'));
-    store = openSqliteStore(path.join(dir, 'skiff.db'));
+    database = await testStoreLocation(dir);
+    store = await openStore(database.location);
     const logger = createLogger('registry-api-malformed-test');
     logger.level = process.env.SKIFF_LOG_LEVEL ?? 'silent';
-    const app = createApp({ store, adminToken: ADMIN_TOKEN, registry: null, version: '0.0.0-test', signingKey: signingKeyOf(dir, null), logger });
+    const tokenKeyFile = path.join(dir, 'registry-token-key.pem');
+    await writeFile(tokenKeyFile, generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey.export({ format: 'pem', type: 'pkcs8' }));
+    const registryToken = registryTokenIssuerOf({ keyFile: tokenKeyFile, service: 'skiff-registry', issuer: 'skiff-registry-api' });
+    const app = createApp({ store, adminToken: ADMIN_TOKEN, registry: null, version: '0.0.0-test', signingKey: signingKeyOf(dir, null), logger, registryToken });
     server = app.listen(0, '127.0.0.1');
     await once(server, 'listening');
     base = new URL(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
@@ -200,6 +208,7 @@ describe('registry-api under malformed input', function () {
     server?.close();
     server?.closeAllConnections();
     await store?.close();
+    await database?.dispose();
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
@@ -395,6 +404,19 @@ describe('registry-api under malformed input', function () {
     for (const query of ['limit=0', 'limit=-1', 'limit=abc', 'limit=1e3', 'limit=1001', 'limit=99999999999999999999', 'before=0', 'before=-5',
       'before=1.5', 'limit=1&limit=2', 'device=', `device=${'d'.repeat(100)}`, 'fleet=a&fleet=b', 'unknown=1', 'limit=%00', 'limit=%zz']) {
       requests.push({ label: `audit query ${query}`, method: 'GET', path: `${paths.audit}?${query}`, headers: authHeader('admin') });
+    }
+    // The registry's token server: odd queries, with odd Basic credentials or none.
+    const basic = (text: string): Record<string, string> => ({ authorization: `Basic ${Buffer.from(text).toString('base64')}` });
+    const tokenQueries = ['', 'service=', 'service=elsewhere', 'service=skiff-registry&scope=', 'service=skiff-registry&scope=repository',
+      'service=skiff-registry&scope=repository::', `service=skiff-registry&scope=${'r'.repeat(600)}`, 'service=skiff-registry&service=x',
+      `service=skiff-registry${'&scope=repository:a/b:pull'.repeat(40)}`, 'service=skiff-registry&account=someone-else', 'service=%zz'];
+    const tokenCredentials = [{}, basic(''), basic(':'), basic('admin'), basic(`admin:${ADMIN_TOKEN}x`), basic(`${DEVICE_A}:${ADMIN_TOKEN}`),
+      { authorization: 'Basic !!!' }, { authorization: `Bearer ${ADMIN_TOKEN}` }, basic(`\u0000:${'x'.repeat(5000)}`)];
+    for (const query of tokenQueries) {
+      requests.push({ label: `token query ${query.slice(0, 40)}`, method: 'GET', path: `/v1/registry/token?${query}`, headers: gen.pick(tokenCredentials) });
+    }
+    for (const headers of tokenCredentials) {
+      requests.push({ label: 'token credentials', method: 'GET', path: '/v1/registry/token?service=skiff-registry&scope=repository:meters/r:pull', headers });
     }
     assert.ok(requests.length >= 300, `only ${requests.length} bad ids generated`);
     await run(requests);

@@ -24,8 +24,9 @@ import { createLogger } from '../../lib/logger.js';
 import { createApp } from '../../registry-api/app.js';
 import type { Store } from '../../registry-api/store/index.js';
 import { signingKeyOf, type SigningKey } from '../../registry-api/signing-key.js';
-import { openSqliteStore } from '../../registry-api/store/sqlite.js';
-import { loadTestEnv, repoRoot } from '../support/env.js';
+import { openStore } from '../../registry-api/store/open.js';
+import { testStoreLocation, type TestStoreLocation } from '../support/test-store.js';
+import { distRoot, loadTestEnv, repoRoot } from '../support/env.js';
 import { buildTestImage } from '../support/images.js';
 import { TestDevice } from '../support/test-device.js';
 
@@ -100,6 +101,7 @@ class Api {
 describe('registry-api over HTTP', function () {
   let dir: string;
   let store: Store;
+  let database: TestStoreLocation | undefined;
   let server: Server;
   let api: Api;
   let clock = new Date('2026-01-01T12:00:00Z');
@@ -119,7 +121,8 @@ describe('registry-api over HTTP', function () {
     const env = loadTestEnv();
     [READER_1, READER_2] = [await buildTestImage(env, { repo: 'reader' }), await buildTestImage(env, { repo: 'reader' })];
     dir = await mkdtemp(path.join(os.tmpdir(), 'skiff-api-'));
-    store = openSqliteStore(path.join(dir, 'skiff.db'));
+    database = await testStoreLocation(dir);
+    store = await openStore(database.location);
     const logger = createLogger('registry-api-test');
     logger.level = process.env.SKIFF_LOG_LEVEL ?? 'warn';
     signingKey = signingKeyOf(dir, null);
@@ -133,6 +136,7 @@ describe('registry-api over HTTP', function () {
     server?.close();
     server?.closeAllConnections();
     await store?.close();
+    await database?.dispose();
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
@@ -322,9 +326,10 @@ describe('registry-api over HTTP', function () {
 
   it('lists devices per fleet, and shows them offline after three missed polls', async () => {
     const listed = await api.expect(200, Type.Array(DeviceSummarySchema), 'GET', `${paths.devices}?fleet=meters`, { token: ADMIN_TOKEN });
-    // Sorted by name: B is named after its uuid ("bbbbbbbb-..."), A is "kitchen".
+    // Sorted by name: B is named after its uuid ("bbbbbbbb-..."), A is "kitchen". B has only authenticated, which
+    // is contact too: it is online without a report.
     assert.deepEqual(listed.map((d) => [d.name, d.online, d.runningRelease, d.targetRelease]), [
-      [DEVICE_B, false, null, '2'],
+      [DEVICE_B, true, null, '2'],
       ['kitchen', true, '2', '2'],
     ]);
     await api.problem(404, 'GET', `${paths.devices}?fleet=nope`, { token: ADMIN_TOKEN });
@@ -345,7 +350,8 @@ describe('registry-api over HTTP', function () {
   });
 
   it('keeps everything across a reopen of the database', async () => {
-    const reopened = openSqliteStore(path.join(dir, 'skiff.db'));
+    assert.ok(database);
+    const reopened = await openStore(database.location);
     try {
       assert.deepEqual((await reopened.fleets.list()).map((f) => f.name), ['meters']);
       assert.equal((await reopened.releases.latestReady('meters'))?.id, release2.id);
@@ -370,7 +376,7 @@ describe('registry-api process', function () {
 
   /** Starts main.js, waits for its "listening" line, returns the URL and a stop() that sends SIGTERM. */
   async function start(env: Record<string, string>) {
-    const child = spawn(process.execPath, [path.join(repoRoot, 'dist', 'registry-api', 'main.js')], {
+    const child = spawn(process.execPath, [path.join(distRoot, 'registry-api', 'main.js')], {
       env: { ...process.env, SKIFF_LOG_LEVEL: 'info', SKIFF_API_PORT: '0', ...env },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
@@ -427,7 +433,7 @@ describe('registry-api process', function () {
   });
 
   it('refuses to start without a data dir, saying which variable is missing', async () => {
-    const child = spawn(process.execPath, [path.join(repoRoot, 'dist', 'registry-api', 'main.js')], {
+    const child = spawn(process.execPath, [path.join(distRoot, 'registry-api', 'main.js')], {
       env: { ...process.env, SKIFF_DATA_DIR: '' },
       stdio: ['ignore', 'ignore', 'pipe'],
     });

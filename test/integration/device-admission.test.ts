@@ -7,17 +7,19 @@ import { createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import Database from 'better-sqlite3';
 import { paths, type Fleet } from '../../protocol/api.js';
 import { DeviceDetailSchema } from '../../protocol/device-detail.js';
 import { DeviceAuthPendingSchema } from '../../protocol/device-auth.js';
 import { parse } from '../../protocol/validate.js';
 import { buildProgram } from '../../cli/program.js';
 import type { Io } from '../../cli/session.js';
-import { MIGRATIONS, migrateSqlite } from '../../registry-api/store/migrations.js';
-import { openSqliteStore } from '../../registry-api/store/sqlite.js';
+import { MIGRATIONS } from '../../registry-api/store/migrations.js';
+import { openStore } from '../../registry-api/store/open.js';
+import { migrate } from '../../registry-api/store/sql/migrate.js';
+import { openDatabase } from '../../registry-api/store/sql/open.js';
 import { hashSecret } from '../../registry-api/secrets.js';
 import { ApiServer } from '../support/api-server.js';
+import { testStoreLocation, type TestStoreLocation } from '../support/test-store.js';
 import { TestDevice } from '../support/test-device.js';
 
 async function skiff(api: ApiServer, ...args: string[]): Promise<string> {
@@ -141,41 +143,44 @@ describe('device admission', function () {
   });
 });
 
+/** A database as Skiff left it before device keys (schema 3): fleet 'legacy' with one device and its bearer key. */
+async function databaseBeforeDeviceKeys(dir: string, legacyKey: string): Promise<TestStoreLocation> {
+  const database = await testStoreLocation(dir);
+  const old = await openDatabase(database.location);
+  try {
+    await migrate(old, MIGRATIONS.filter((m) => m.version <= 3));
+    await old.run(`INSERT INTO fleets VALUES ('legacy', 'rpi4', 'legacy-provisioning-key-0123', 'latest', NULL, 60, '2025-01-01T00:00:00Z')`);
+    await old.run(`INSERT INTO devices (uuid, name, fleet, device_type, key_hash, pinned_release_id, created_at, last_seen)
+      VALUES ('dddddddd-0000-4000-8000-00000000000d', 'old', 'legacy', 'rpi4', ?, NULL, '2025-01-01T00:00:00Z', NULL)`, [hashSecret(legacyKey)]);
+  } finally {
+    await old.close();
+  }
+  return database;
+}
+
 describe('a device from before device keys', function () {
   this.timeout(30_000);
 
   it('keeps its place after the upgrade: accepted, with a short id', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'skiff-legacy-'));
+    const database = await databaseBeforeDeviceKeys(dir, 'the-old-device-key-of-device-dddd');
     try {
-      const file = path.join(dir, 'skiff.db');
-      const old = new Database(file);
-      migrateSqlite(old, MIGRATIONS.filter((m) => m.version <= 3));
-      old.prepare(`INSERT INTO fleets VALUES ('legacy', 'rpi4', 'legacy-provisioning-key-0123', 'latest', NULL, 60, '2025-01-01T00:00:00Z')`).run();
-      const legacyKey = 'the-old-device-key-of-device-dddd';
-      old.prepare(`INSERT INTO devices (uuid, name, fleet, device_type, key_hash, pinned_release_id, created_at, last_seen)
-        VALUES ('dddddddd-0000-4000-8000-00000000000d', 'old', 'legacy', 'rpi4', ?, NULL, '2025-01-01T00:00:00Z', NULL)`).run(hashSecret(legacyKey));
-      old.close();
       // The upgraded store gives the old device a short id.
-      const upgraded = openSqliteStore(file);
+      const upgraded = await openStore(database.location);
       const device = await upgraded.devices.get('dddddddd-0000-4000-8000-00000000000d');
       assert.match(device?.shortId ?? '', /^[0-9A-Z]{8}$/);
       assert.equal(device?.authStatus, 'accepted');
       await upgraded.close();
     } finally {
+      await database.dispose();
       await rm(dir, { recursive: true, force: true });
     }
   });
 
   it('with its old key and a new public key, over the store', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'skiff-legacy-'));
-    const file = path.join(dir, 'skiff.db');
-    const old = new Database(file);
-    migrateSqlite(old, MIGRATIONS.filter((m) => m.version <= 3));
-    old.prepare(`INSERT INTO fleets VALUES ('legacy', 'rpi4', 'legacy-provisioning-key-0123', 'latest', NULL, 60, '2025-01-01T00:00:00Z')`).run();
-    old.prepare(`INSERT INTO devices (uuid, name, fleet, device_type, key_hash, pinned_release_id, created_at, last_seen)
-      VALUES ('dddddddd-0000-4000-8000-00000000000d', 'old', 'legacy', 'rpi4', ?, NULL, '2025-01-01T00:00:00Z', NULL)`).run(hashSecret('old-key'));
-    old.close();
-    const store = openSqliteStore(file);
+    const database = await databaseBeforeDeviceKeys(dir, 'old-key');
+    const store = await openStore(database.location);
     try {
       const attempt = (publicKey: string, legacyKeyHash: string | null, ms: number) => store.devices.authenticate({
         uuid: 'dddddddd-0000-4000-8000-00000000000d', publicKey, deviceType: 'rpi4', fleet: 'legacy', provisioned: true,
@@ -193,6 +198,7 @@ describe('a device from before device keys', function () {
       assert.equal((await attempt(key(), hashSecret('old-key'), 4000)).kind, 'conflict', 'the old key binds once');
     } finally {
       await store.close();
+      await database.dispose();
       await rm(dir, { recursive: true, force: true });
     }
   });

@@ -15,7 +15,7 @@ import { dockerEngine, type Engine } from '../../supervisor/engine.js';
 import { ImageFetcher, type FetchResult } from '../../supervisor/image-fetcher.js';
 import { localImageRef } from '../../supervisor/local-image.js';
 import { RegistryClient } from '../../supervisor/registry-client.js';
-import { loadTestEnv, repoRoot, type TestEnv } from '../support/env.js';
+import { distRoot, loadTestEnv, repoRoot, type TestEnv } from '../support/env.js';
 import { FaultProxy } from '../support/fault-proxy.js';
 import { buildLayeredImage, type LayeredImage } from '../support/layered-image.js';
 
@@ -182,7 +182,7 @@ interface FetchProcess {
 }
 
 function startFetchProcess(job: object): FetchProcess {
-  const script = path.join(repoRoot, 'dist', 'test', 'support', 'image-fetch-process.js');
+  const script = path.join(distRoot, 'test', 'support', 'image-fetch-process.js');
   const child = spawn(process.execPath, [script, JSON.stringify(job)], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SKIFF_LOG_LEVEL: 'warn' } });
   let stdout = '';
   let stderr = '';

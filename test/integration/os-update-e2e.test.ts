@@ -15,12 +15,12 @@ import type { HostOsReport } from '../../protocol/state-report.js';
 import { parse } from '../../protocol/validate.js';
 import type { HostOsSettings } from '../../supervisor/os-update/settings.js';
 import { ApiServer } from '../support/api-server.js';
-import { loadTestEnv, repoRoot } from '../support/env.js';
+import { distRoot, loadTestEnv, repoRoot } from '../support/env.js';
 import { buildBundle, loadRaucEnv, raucEnv, sha256File, type RaucEnv } from '../support/rauc-device.js';
 import { makeDataDir, SupervisorProcess } from '../support/supervisor-process.js';
 
 const run = promisify(execFile);
-const CLI = path.join(repoRoot, 'dist', 'cli', 'main.js');
+const CLI = path.join(distRoot, 'cli', 'main.js');
 const TYPE = 'skiff-test-device';
 
 async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | null>, logs: () => string = () => ''): Promise<T> {

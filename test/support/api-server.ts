@@ -1,8 +1,8 @@
-// registry-api for real, inside the test process: the Koa app of registry-api/app.ts over a SQLite file in a temp
-// data dir, an admin token and a target signing key generated there as main.ts does, on 127.0.0.1 and a port the
-// OS picks. Administration goes through the real HTTP endpoints with the CLI's client. Every request that reaches
-// the server is recorded (method, path, status, ETag headers), so a test can see what went over the wire without
-// standing in for the API.
+// registry-api for real, inside the test process: the Koa app of registry-api/app.ts over its store (a SQLite file
+// in a temp data dir, or with SKIFF_TEST_STORE=postgres a PostgreSQL database of its own), an admin token and a
+// target signing key generated there as main.ts does, on 127.0.0.1 and a port the OS picks. Administration goes
+// through the real HTTP endpoints with the CLI's client. Every request that reaches the server is recorded
+// (method, path, status, ETag headers), so a test can see what went over the wire without standing in for the API.
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
@@ -23,11 +23,12 @@ import { signingKeyOf, type SigningKey } from '../../registry-api/signing-key.js
 import { createApp } from '../../registry-api/app.js';
 import { DEFAULT_MAX_BUNDLE_BYTES } from '../../registry-api/os-bundles.js';
 import type { Store } from '../../registry-api/store/index.js';
-import { openSqliteStore } from '../../registry-api/store/sqlite.js';
+import { openStore } from '../../registry-api/store/open.js';
 import { skiffVersion } from '../../registry-api/version.js';
 import type { Jobs, RetryPolicy } from '../../registry-api/jobs/index.js';
 import { startJobs } from '../../registry-api/jobs/start.js';
 import { loadTestEnv } from './env.js';
+import { testStoreLocation, type TestStoreLocation } from './test-store.js';
 
 export interface ObservedRequest {
   method: string;
@@ -69,6 +70,8 @@ export class ApiServer {
   readonly admin: ApiClient;
   /** The job queue the server was started with; set once by start(). */
   private jobs: Jobs | null = null;
+  /** Where its store lives; set once by start(). */
+  private database: TestStoreLocation | null = null;
 
   private constructor(
     readonly url: string,
@@ -89,7 +92,9 @@ export class ApiServer {
 
   static async start(options: ApiServerOptions = {}): Promise<ApiServer> {
     const dataDir = await mkdtemp(path.join(tmpdir(), 'skiff-api-'));
-    const store = openSqliteStore(path.join(dataDir, 'skiff.db'));
+    // SQLite in the data dir, or a PostgreSQL database of its own (SKIFF_TEST_STORE=postgres).
+    const database = await testStoreLocation(dataDir);
+    const store = await openStore(database.location);
     const { token } = adminTokenOf(dataDir, null);
     const logger = createLogger('registry-api', { test: true });
     // Per-request info lines would drown the test's output; SKIFF_LOG_LEVEL=debug brings them back.
@@ -126,12 +131,14 @@ export class ApiServer {
     } catch (err) {
       await jobs.close();
       await store.close();
+      await database.dispose();
       await rm(dataDir, { recursive: true, force: true });
       throw new Error(`registry-api could not listen on 127.0.0.1: ${messageOf(err)}`, { cause: err });
     }
     const { port } = server.address() as AddressInfo;
     const api = new ApiServer(`http://127.0.0.1:${port}`, token, dataDir, signingKey.publicKey, requests, server, store, signingKey, app as unknown as Koa<never>);
     api.jobs = jobs;
+    api.database = database;
     return api;
   }
 
@@ -141,6 +148,7 @@ export class ApiServer {
     await new Promise<void>((resolve, reject) => this.server.close((err) => (err ? reject(err) : resolve())));
     await this.jobs?.close();
     await this.store.close();
+    await this.database?.dispose();
     await rm(this.dataDir, { recursive: true, force: true });
   }
 

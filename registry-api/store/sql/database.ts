@@ -2,7 +2,7 @@
 // PostgreSQL (postgres.ts). Store code writes one SQL text for both (placeholders `?` with an array, or `@name`
 // with an object) and names the shape of the rows it expects: rows are checked against that schema where they
 // leave the driver, so nothing downstream trusts a cast.
-import type { Static, TSchema } from '@sinclair/typebox';
+import { Type, type Static, type TNull, type TSchema, type TUnion } from '@sinclair/typebox';
 import { check } from '../../../protocol/validate.js';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -54,4 +54,9 @@ export function rowsOf<S extends TSchema>(row: S, rows: readonly unknown[], sql:
 export function oneLine(sql: string): string {
   const flat = sql.replace(/\s+/g, ' ').trim();
   return flat.length > 200 ? `${flat.slice(0, 197)}...` : flat;
+}
+
+/** A column that may be NULL, for row schemas. */
+export function Nullable<T extends TSchema>(schema: T): TUnion<[T, TNull]> {
+  return Type.Union([schema, Type.Null()]);
 }

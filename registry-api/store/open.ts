@@ -1,0 +1,50 @@
+// The Store on the query layer: SQLite (a file under the data dir, the embedded default) or PostgreSQL (a
+// postgres:// URL), with one implementation of every table's logic for both. Opening brings the schema up to date.
+import type { Logger } from '../../lib/logger.js';
+import { auditLog } from './audit.js';
+import { configOn } from './config-vars.js';
+import { devicesOn, fillShortIds } from './devices.js';
+import { fleetsOn } from './fleets.js';
+import type { Store } from './index.js';
+import { MIGRATIONS } from './migrations.js';
+import { osReleasesOn } from './os-releases.js';
+import { releasesOn } from './releases.js';
+import type { Database } from './sql/database.js';
+import { migrate } from './sql/migrate.js';
+import { isPostgresUrl, openDatabase } from './sql/open.js';
+import { redacted } from './sql/postgres.js';
+import { usersOn } from './users.js';
+
+/** The store over an open database whose schema is up to date. */
+export function storeOn(db: Database): Store {
+  const audit = auditLog(db);
+  return {
+    fleets: fleetsOn(db, audit),
+    releases: releasesOn(db, audit),
+    config: configOn(db, audit),
+    devices: devicesOn(db, audit),
+    users: usersOn(db, audit),
+    audit,
+    osReleases: osReleasesOn(db, audit),
+    close: () => db.close(),
+  };
+}
+
+/** Opens (creating if needed) the database at `location`, a SQLite file or a postgres:// URL, and migrates it. */
+export async function openStore(location: string, logger?: Logger): Promise<Store> {
+  const where = isPostgresUrl(location) ? redacted(location) : location;
+  let db: Database;
+  try {
+    db = await openDatabase(location, logger);
+  } catch (err) {
+    throw new Error(`cannot open the database ${where}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
+  try {
+    await migrate(db, MIGRATIONS);
+    await fillShortIds(db);
+  } catch (err) {
+    await db.close().catch(() => undefined);
+    throw new Error(`cannot bring the database ${where} up to date: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
+  return storeOn(db);
+}

@@ -1,0 +1,161 @@
+// Releases of a fleet: the compose file as pushed, its normalised services and image digests, numbered per fleet
+// (seq) and settled by verification from pending to ready or failed. Each change is audited in its transaction.
+import { randomUUID } from 'node:crypto';
+import { Type } from '@sinclair/typebox';
+import { ReleaseStatusSchema, type ReleaseVerification } from '../../protocol/api.js';
+import type { ServiceSpec } from '../../protocol/target-state.js';
+import type { Audit } from './audit.js';
+import { ConflictError, type ReleaseRecord, type ReleaseStatus, type ReleaseStore } from './index.js';
+import { Nullable, type Database, type Queryable } from './sql/database.js';
+
+const ReleaseRow = Type.Object({
+  id: Type.String(),
+  fleet: Type.String(),
+  version: Type.String(),
+  status: ReleaseStatusSchema,
+  compose: Type.String(),
+  spec: Type.String(),
+  images: Type.String(),
+  notes: Nullable(Type.String()),
+  created_at: Type.String(),
+  pushed_by: Nullable(Type.String()),
+  verified_at: Nullable(Type.String()),
+  /** JSON of ReleaseVerification['failure'] when the verification failed. */
+  failure: Nullable(Type.String()),
+});
+type ReleaseRow = typeof ReleaseRow.static;
+// Only the columns releaseOf reads: `seq` stays inside the store.
+const RELEASE_COLUMNS = 'id, fleet, version, status, compose, spec, images, notes, created_at, pushed_by, verified_at, failure';
+
+/** What a release's `spec` column holds: the normalised compose file. */
+interface ReleaseSpec {
+  services: ServiceSpec[];
+  volumes: string[];
+  networks: string[];
+}
+
+function releaseOf(row: ReleaseRow): ReleaseRecord {
+  const spec = JSON.parse(row.spec) as ReleaseSpec;
+  return {
+    id: row.id,
+    fleet: row.fleet,
+    version: row.version,
+    status: row.status,
+    compose: row.compose,
+    services: spec.services,
+    volumes: spec.volumes,
+    networks: spec.networks,
+    images: JSON.parse(row.images) as Record<string, string>,
+    notes: row.notes,
+    createdAt: row.created_at,
+    pushedBy: row.pushed_by,
+    verification: row.verified_at === null ? null : {
+      checkedAt: row.verified_at,
+      failure: row.failure === null ? null : JSON.parse(row.failure) as ReleaseVerification['failure'],
+    },
+  };
+}
+
+/** "1", "2", ...: one more than the highest whole-number version, ignoring versions people named otherwise. */
+function nextVersion(versions: readonly string[]): string {
+  const numbers = versions.filter((v) => /^[1-9]\d{0,14}$/.test(v)).map(Number);
+  return String(Math.max(0, ...numbers) + 1);
+}
+
+const rowOf = (q: Queryable, id: string) => q.get(ReleaseRow, `SELECT ${RELEASE_COLUMNS} FROM releases WHERE id = ?`, [id]);
+const rowByVersion = (q: Queryable, fleet: string, version: string) =>
+  q.get(ReleaseRow, `SELECT ${RELEASE_COLUMNS} FROM releases WHERE fleet = ? AND version = ?`, [fleet, version]);
+
+async function recordOf(tx: Queryable, id: string): Promise<ReleaseRecord> {
+  const row = await rowOf(tx, id);
+  if (!row) throw new Error(`release '${id}' vanished inside its own transaction`);
+  return releaseOf(row);
+}
+
+export function releasesOn(db: Database, audit: Audit): ReleaseStore {
+  return {
+    async create(release, stamp) {
+      return db.transaction(async (tx) => {
+        const seq = (await tx.get(Type.Object({ next: Type.Integer() }),
+          'SELECT COALESCE(MAX(seq), 0) + 1 AS next FROM releases WHERE fleet = ?', [release.fleet]))?.next ?? 1;
+        const version = release.version ?? nextVersion(
+          (await tx.all(Type.Object({ version: Type.String() }), 'SELECT version FROM releases WHERE fleet = ?', [release.fleet])).map((r) => r.version));
+        if (await rowByVersion(tx, release.fleet, version)) {
+          throw new ConflictError(`fleet '${release.fleet}' already has a release with version '${version}'`);
+        }
+        const id = randomUUID();
+        await tx.run(`INSERT INTO releases (id, fleet, seq, version, status, compose, spec, images, notes, created_at,
+          pushed_by) VALUES (@id, @fleet, @seq, @version, @status, @compose, @spec, @images, @notes, @createdAt, @pushedBy)`, {
+          id,
+          fleet: release.fleet,
+          seq,
+          version,
+          status: release.status,
+          compose: release.compose,
+          spec: JSON.stringify({ services: release.services, volumes: release.volumes, networks: release.networks } satisfies ReleaseSpec),
+          images: JSON.stringify(release.images),
+          notes: release.notes,
+          createdAt: release.createdAt,
+          pushedBy: stamp.actor,
+        });
+        await audit.record(tx, stamp, {
+          action: 'release.create',
+          target: `release:${id}`,
+          fleet: release.fleet,
+          detail: { version, status: release.status, images: release.images },
+        });
+        return recordOf(tx, id);
+      });
+    },
+    async get(id) {
+      const row = await rowOf(db, id);
+      return row ? releaseOf(row) : null;
+    },
+    async find(fleet, idOrVersion) {
+      const row = await db.get(ReleaseRow, `SELECT ${RELEASE_COLUMNS} FROM releases WHERE fleet = ? AND id = ?`, [fleet, idOrVersion])
+        ?? await rowByVersion(db, fleet, idOrVersion);
+      return row ? releaseOf(row) : null;
+    },
+    async latestReady(fleet) {
+      const row = await db.get(ReleaseRow,
+        `SELECT ${RELEASE_COLUMNS} FROM releases WHERE fleet = ? AND status = 'ready' ORDER BY seq DESC LIMIT 1`, [fleet]);
+      return row ? releaseOf(row) : null;
+    },
+    async list(fleet) {
+      return (await db.all(ReleaseRow, `SELECT ${RELEASE_COLUMNS} FROM releases WHERE fleet = ? ORDER BY seq DESC`, [fleet])).map(releaseOf);
+    },
+    async settle(id, verification, stamp) {
+      return db.transaction(async (tx) => {
+        const before = await rowOf(tx, id);
+        if (!before) return null;
+        if (before.status !== 'pending') return releaseOf(before);
+        const status: ReleaseStatus = verification.failure === null ? 'ready' : 'failed';
+        await tx.run(`UPDATE releases SET status = @status, verified_at = @verifiedAt, failure = @failure
+          WHERE id = @id AND status = 'pending'`, {
+          id,
+          status,
+          verifiedAt: verification.checkedAt,
+          failure: verification.failure === null ? null : JSON.stringify(verification.failure),
+        });
+        // A fleet tracking its latest release moves with this: the entry says so in the fleet's history.
+        await audit.record(tx, stamp, {
+          action: status === 'ready' ? 'release.ready' : 'release.failed',
+          target: `release:${id}`,
+          fleet: before.fleet,
+          detail: { version: before.version, ...(verification.failure === null ? {} : { failure: verification.failure }) },
+        });
+        return recordOf(tx, id);
+      });
+    },
+    async pending() {
+      return (await db.all(ReleaseRow, `SELECT ${RELEASE_COLUMNS} FROM releases WHERE status = 'pending' ORDER BY created_at, seq`)).map(releaseOf);
+    },
+    async countByStatus() {
+      const counts: Record<ReleaseStatus, number> = { pending: 0, ready: 0, failed: 0 };
+      const rows = await db.all(Type.Object({ status: ReleaseStatusSchema, count: Type.Integer() }),
+        'SELECT status, COUNT(*) AS count FROM releases GROUP BY status');
+      for (const row of rows) counts[row.status] = row.count;
+      return counts;
+    },
+  };
+}
