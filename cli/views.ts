@@ -1,7 +1,7 @@
 // The people-facing renderings of the API's objects: which columns, in which order, how short.
 import type { DeviceSummary, Fleet, Release, ReleasePolicy } from '../protocol/api.js';
 import type { DeviceDetail } from '../protocol/device-detail.js';
-import type { DeviceMetrics } from '../protocol/state-report.js';
+import type { DeviceMetrics, ImageDownload } from '../protocol/state-report.js';
 import { formatBytes, relativeTime, renderFields, renderTable, truncate, utcTime } from './output.js';
 
 const SHORT_UUID = 7;
@@ -89,10 +89,30 @@ export function devicesTable(devices: DeviceSummary[], now: Date = new Date()): 
       deviceStatusText(d),
       d.targetRelease,
       d.runningRelease,
-      d.updateStatus,
+      updateText(d),
       relativeTime(d.lastSeen, now),
       d.error === null ? null : truncate(d.error, ERROR_WIDTH),
     ]),
+  );
+}
+
+/** The update status; while images come in, how far and how: "downloading 42% (delta)". */
+export function updateText(d: Pick<DeviceSummary, 'updateStatus' | 'download'>): string | null {
+  if (d.download === undefined) return d.updateStatus;
+  return `downloading ${Math.floor(d.download.percent)}% (${d.download.source})`;
+}
+
+/** Per service: how much of its image is here, of how much, and whether as delta patches or whole layers. */
+function downloadsTable(downloads: ImageDownload[]): string {
+  return renderTable(
+    ['SERVICE', 'SOURCE', 'BYTES', 'PERCENT', 'IMAGE'],
+    downloads.flatMap((d) => (d.services.length === 0 ? ['-'] : d.services).map((service) => [
+      service,
+      d.source,
+      `${formatBytes(d.bytesDone)}/${formatBytes(d.bytesTotal)}`,
+      `${d.percent.toFixed(1)}%`,
+      d.image,
+    ])),
   );
 }
 
@@ -129,6 +149,7 @@ export function deviceDetail(device: DeviceDetail, now: Date = new Date()): stri
   ]);
   text += '\n';
   if (report === null) return `${text}No state report yet.\n`;
+  if ((report.downloads ?? []).length > 0) text += `Downloading:\n${downloadsTable(report.downloads ?? [])}\n`;
   if (report.services.length === 0) return `${text}No services reported.\n`;
   return text + renderTable(
     ['SERVICE', 'STATE', 'HEALTH', 'EXIT', 'RELEASE', 'CONTAINER', 'IMAGE'],

@@ -134,6 +134,15 @@ export const PinRequestSchema = Type.Object({
 }, { additionalProperties: false });
 export type PinRequest = Static<typeof PinRequestSchema>;
 
+/** All of a device's image downloads as one figure; source 'delta' when any image comes as patches. */
+export const DownloadSummarySchema = Type.Object({
+  source: Type.Union([Type.Literal('delta'), Type.Literal('full')]),
+  bytesDone: Type.Integer({ minimum: 0 }),
+  bytesTotal: Type.Integer({ minimum: 0 }),
+  percent: Type.Number({ minimum: 0, maximum: 100 }),
+});
+export type DownloadSummary = Static<typeof DownloadSummarySchema>;
+
 export const DeviceSummarySchema = Type.Object({
   uuid: Type.String(),
   /** 8 characters of Crockford base32, for a printed label; accepted wherever a uuid is. */
@@ -157,6 +166,8 @@ export const DeviceSummarySchema = Type.Object({
   revokedAt: Type.Optional(Type.Union([Type.String(), Type.Null()])),
   note: Type.Optional(Type.Union([Type.String(), Type.Null()])),
   tags: Type.Optional(Type.Array(Type.String())),
+  /** Images in flight in the last report, summed (issue #5); absent when nothing is downloading. */
+  download: Type.Optional(DownloadSummarySchema),
 });
 export type DeviceSummary = Static<typeof DeviceSummarySchema>;
 

@@ -4,9 +4,7 @@ import Koa from 'koa';
 import Router from '@koa/router';
 import { accessControl, type ApiState } from './auth.js';
 import type { AppDeps, RouteDeps } from './deps.js';
-import { DEFAULT_RETRY } from './jobs/index.js';
-import { startInProcessJobs } from './jobs/in-process.js';
-import { jobHandlers } from './jobs/start.js';
+import { startInProcessQueue } from './jobs/start.js';
 import { ApiMetrics } from './metrics.js';
 import { problems } from './problem.js';
 import { requestLog } from './request-log.js';
@@ -28,7 +26,7 @@ export type { AppDeps } from './deps.js';
 
 export function createApp(appDeps: AppDeps): Koa<ApiState> {
   const now = appDeps.now ?? (() => new Date());
-  const jobs = appDeps.jobs ?? startInProcessJobs(jobHandlers({ store: appDeps.store, logger: appDeps.logger, now }), DEFAULT_RETRY, appDeps.logger);
+  const jobs = appDeps.jobs ?? startInProcessQueue({ store: appDeps.store, logger: appDeps.logger, now, registryToken: appDeps.registryToken ?? null });
   const metrics = appDeps.metrics ?? new ApiMetrics({ store: appDeps.store, jobs, now });
   const deps: RouteDeps = { registryToken: null, metricsToken: null, osBundles: null, ...appDeps, now, jobs, metrics };
   const router = new Router<ApiState>();

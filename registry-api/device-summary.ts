@@ -1,5 +1,6 @@
 // How a device looks to people: online or not, what it should run and what it runs, how its update goes.
-import type { DeviceSummary } from '../protocol/api.js';
+import type { DeviceSummary, DownloadSummary } from '../protocol/api.js';
+import type { ImageDownload } from '../protocol/state-report.js';
 import type { DeviceView, FleetRecord } from './store/index.js';
 
 /** A device that missed three polls in a row (plus slack for a slow network) counts as offline. */
@@ -10,6 +11,19 @@ export function isOnline(lastSeen: string | null, pollIntervalSeconds: number, n
   if (lastSeen === null) return false;
   const ageMs = now.getTime() - Date.parse(lastSeen);
   return ageMs <= (MISSED_POLLS * pollIntervalSeconds + SLACK_SECONDS) * 1000;
+}
+
+/** The report's downloads as one figure, for a table row; undefined when none is in flight. */
+export function downloadSummaryOf(downloads: readonly ImageDownload[] | undefined): DownloadSummary | undefined {
+  if (downloads === undefined || downloads.length === 0) return undefined;
+  const bytesDone = downloads.reduce((sum, d) => sum + d.bytesDone, 0);
+  const bytesTotal = downloads.reduce((sum, d) => sum + d.bytesTotal, 0);
+  return {
+    source: downloads.some((d) => d.source === 'delta') ? 'delta' : 'full',
+    bytesDone,
+    bytesTotal,
+    percent: Math.min(100, Math.floor((bytesDone / Math.max(1, bytesTotal)) * 1000) / 10),
+  };
 }
 
 export interface SummaryFacts {
@@ -23,6 +37,7 @@ export interface SummaryFacts {
 }
 
 export function summaryOf({ device, fleet, targetVersion, runningVersion, now }: SummaryFacts): DeviceSummary {
+  const download = downloadSummaryOf(device.lastReport?.downloads);
   return {
     uuid: device.uuid,
     shortId: device.shortId,
@@ -36,5 +51,6 @@ export function summaryOf({ device, fleet, targetVersion, runningVersion, now }:
     runningRelease: runningVersion,
     updateStatus: device.lastReport?.updateStatus ?? null,
     error: device.lastReport?.error ?? null,
+    ...(download === undefined ? {} : { download }),
   };
 }

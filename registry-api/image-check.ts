@@ -43,6 +43,11 @@ export interface ImageCheckOptions {
   insecureRegistries?: readonly string[];
   timeoutMs?: number;
   fetch?: (url: string, init: RequestInit) => Promise<Response>;
+  /**
+   * A pull token the API issues itself for a registry whose token server it is (challenge service matches), so
+   * releases in a registry with token auth verify; null falls back to the anonymous token dance.
+   */
+  tokenFor?: (repository: string, service: string | undefined) => string | null;
 }
 
 function isLoopback(host: string): boolean {
@@ -89,7 +94,10 @@ export async function checkImage(reference: string, options: ImageCheckOptions =
   try {
     response = await head(null);
     const challenge = response.status === 401 ? bearerChallenge(response.headers.get('www-authenticate')) : null;
-    if (challenge) {
+    const own = challenge ? options.tokenFor?.(ref.repository, challenge.service) ?? null : null;
+    if (own !== null) {
+      response = await head(own);
+    } else if (challenge) {
       const tokenUrl = new URL(challenge.realm!);
       if (challenge.service) tokenUrl.searchParams.set('service', challenge.service);
       tokenUrl.searchParams.set('scope', `repository:${ref.repository}:pull`);

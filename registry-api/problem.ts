@@ -5,6 +5,7 @@ import type { Problem } from '../protocol/api.js';
 import type { Issue } from '../protocol/validate.js';
 import type { Logger } from '../lib/logger.js';
 import { ConflictError } from './store/index.js';
+import { SqlError } from './store/sql/errors.js';
 
 const TYPE_PREFIX = 'urn:skiff:problem:';
 
@@ -77,6 +78,9 @@ export function problems(logger: Logger): Middleware {
         problem = err;
       } else if (err instanceof ConflictError) {
         problem = conflict(err.message);
+      } else if (err instanceof SqlError && err.kind === 'invalid-text') {
+        // A NUL in a name or id: no database row can hold one, so it is bad input, not a failure of the API.
+        problem = badRequest('invalid-text', `${ctx.method} ${ctx.path}: a value contains the NUL character`);
       } else if (status !== null) {
         problem = new ProblemError(status, 'bad-request', `${ctx.method} ${ctx.path}: ${err instanceof Error ? err.message : String(err)}`);
       } else {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite on real components: unit, integration and end-to-end. Starts the private 'test'
-# environment (engines, registry, Redis) and stops it afterwards.
+# environment (engines, registry, Redis, PostgreSQL) and stops it afterwards. The API and store suites run twice:
+# on SQLite, then on PostgreSQL (SKIFF_TEST_STORE=postgres).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$SKIFF_REPO"
@@ -12,16 +13,25 @@ trap 'bash scripts/env.sh down test >/dev/null 2>&1 || true' EXIT
 out=$(mktemp)
 set +e
 # Unit tests first: they fail fast and need nothing running.
+whole=false
 if [ $# -eq 0 ]; then
+  whole=true
   set -- 'dist/test/unit/**/*.test.js' 'dist/test/integration/**/*.test.js' 'dist/test/e2e/**/*.test.js'
 fi
 npx mocha "$@" 2>&1 | tee "$out"
 status=${PIPESTATUS[0]}
+# The store's second backend: the API and store suites once more, on PostgreSQL (SQLite above).
+if $whole; then
+  say "API and store suites on PostgreSQL (SKIFF_TEST_STORE=postgres)"
+  SKIFF_TEST_STORE=postgres npx mocha 'dist/test/integration/api*.test.js' dist/test/integration/store-sql.test.js \
+    dist/test/integration/device-admission.test.js 2>&1 | tee -a "$out"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+fi
 set -e
 # Mocha colours its summary; strip escape codes before reading the counts.
 counts=$(sed 's/\x1b\[[0-9;]*m//g' "$out")
-passed=$(grep -Eo '^ *[0-9]+ passing' <<<"$counts" | grep -Eo '[0-9]+' | tail -1 || true)
-failed=$(grep -Eo '^ *[0-9]+ failing' <<<"$counts" | grep -Eo '[0-9]+' | tail -1 || true)
+passed=$(grep -Eo '^ *[0-9]+ passing' <<<"$counts" | awk '{ n += $1 } END { print n + 0 }')
+failed=$(grep -Eo '^ *[0-9]+ failing' <<<"$counts" | awk '{ n += $1 } END { print n + 0 }')
 rm -f "$out"
 echo "${passed:-0} passed, ${failed:-0} failed"
 [ "${passed:-0}" -gt 0 ] || { say "no test ran"; exit 1; }

@@ -46,7 +46,8 @@ function seg(value: string): string {
 }
 
 function registryAuthHeader(auth: RegistryAuth): string {
-  return Buffer.from(JSON.stringify(auth)).toString('base64url');
+  // URL-safe alphabet WITH padding: Engine 20.10 fails to decode unpadded base64url and then pulls anonymously.
+  return Buffer.from(JSON.stringify(auth)).toString('base64').replace(/\+/g, '-').replace(/\//g, '_');
 }
 
 function sum(values: (number | undefined)[]): number {

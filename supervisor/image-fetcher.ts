@@ -80,6 +80,11 @@ export function pickPlatform<T extends { platform?: Platform }>(entries: T[], pl
     ?? (platform.architecture === 'arm64' ? candidates[0] : undefined);
 }
 
+/** Percent with one decimal, rounded down: 100 only once every byte is there. */
+function percentOf(done: number, total: number): number {
+  return Math.floor((done / Math.max(1, total)) * 1000) / 10;
+}
+
 export class ImageFetcher {
   private readonly inFlight = new Map<string, ImageProgress>();
 
@@ -166,7 +171,7 @@ export class ImageFetcher {
       let doneBefore = manifest.config.size + rebuilt.patchBytes;
       const update = (done: number): void => {
         progress.bytesDone = doneBefore + done;
-        progress.percent = Math.floor((progress.bytesDone / Math.max(1, progress.bytesTotal)) * 1000) / 10;
+        progress.percent = percentOf(progress.bytesDone, progress.bytesTotal);
       };
       update(0);
       for (const layer of missing) {
@@ -239,10 +244,18 @@ export class ImageFetcher {
       layers: new Map(), patchBytes: 0, fetchedBytes: 0, resumedBytes: 0, digestMismatches: 0, dispose: () => Promise.resolve(),
     };
     if (this.options.deltas === undefined || needed.size === 0) return none;
+    // While patches come in, the total is what they weigh: whole layers are counted once the rebuild says which.
+    const base = progress.bytesTotal;
     const rebuilt = await this.options.deltas.rebuild({
-      ref, configDigest, needed, signal, onProgress: (bytes) => { progress.bytesDone = progress.bytesTotal + bytes; },
+      ref, configDigest, needed, signal,
+      onProgress: (bytes, total) => {
+        progress.source = 'delta';
+        progress.bytesTotal = base + total;
+        progress.bytesDone = base + bytes;
+        progress.percent = percentOf(progress.bytesDone, progress.bytesTotal);
+      },
     });
-    if (rebuilt.layers.size > 0) progress.source = 'delta';
+    progress.source = rebuilt.layers.size > 0 ? 'delta' : 'full';
     return rebuilt;
   }
 

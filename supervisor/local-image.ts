@@ -22,3 +22,9 @@ export async function resolveLocalImage(engine: Pick<Engine, 'inspectImage'>, di
   if (await engine.inspectImage(digestRef) !== undefined) return digestRef;
   return undefined;
 }
+
+/** The digest reference a container's image stands for: the inverse of localImageRef, other references as they are. */
+export function digestRefOf(imageRef: string): string {
+  const match = /^(.+):sha256-([a-f0-9]{64})$/.exec(imageRef);
+  return match === null ? imageRef : `${match[1]}@sha256:${match[2]}`;
+}

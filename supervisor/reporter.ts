@@ -15,6 +15,7 @@ import { backoffDelay } from './backoff.js';
 import { canonicalJson } from '../protocol/canonical-json.js';
 import type { CurrentState, ObservedContainer } from './current-state.js';
 import { desiredState, imagesOf } from './desired-state.js';
+import { digestRefOf } from './local-image.js';
 import { bucketKey } from './metrics.js';
 import type { ReconcilePhase, ReconcileStatus } from './reconciler.js';
 import { Wakeup } from './wakeup.js';
@@ -50,7 +51,8 @@ function serviceReport(name: string, container: ObservedContainer, releaseId: st
   return {
     name,
     releaseId,
-    image: container.image,
+    // The release's digest reference, also for an image Skiff loaded itself under its local tag.
+    image: digestRefOf(container.image),
     containerId: container.id,
     state: container.state,
     health: container.health,

@@ -1,12 +1,13 @@
-// Delta generation, queued once a release is ready: patches from the images of the fleet's earlier ready releases
-// (what its devices run, or ran until lately) to this release's images, per service. The release is ready before and
-// whatever happens here: a failure only means devices pull whole layers, so a last failed attempt is logged, not
-// recorded on the release.
+// Delta generation, queued once a release is ready: patches from the images of the releases the fleet's devices
+// report running, and of its earlier ready releases (jobs/delta-sources.ts), to this release's images, per service.
+// The release is ready before and whatever happens here: a failure only means devices pull whole layers, so a last
+// failed attempt is logged, not recorded on the release.
 import type { Logger } from '../../lib/logger.js';
 import { messageOf } from '../../lib/errors.js';
 import { generateImageDeltas, type DeltaSettings } from '../delta/generate.js';
 import type { RegistryIo } from '../delta/registry-io.js';
-import type { ReleaseRecord, Store } from '../store/index.js';
+import type { Store } from '../store/index.js';
+import { DEFAULT_MAX_SOURCES, deltaSources } from './delta-sources.js';
 import type { Attempt } from './index.js';
 
 export interface DeltaJobDeps {
@@ -14,7 +15,7 @@ export interface DeltaJobDeps {
   io: RegistryIo;
   settings: DeltaSettings;
   logger: Logger;
-  /** How many earlier ready releases count as sources. */
+  /** How many releases at most count as sources (DEFAULT_MAX_SOURCES). */
   sourceReleases?: number;
 }
 
@@ -22,25 +23,18 @@ export interface DeltaJob {
   releaseId: string;
 }
 
-/** The fleet's ready releases older than `release`, newest first. */
-async function earlierReleases(store: Store, release: ReleaseRecord, limit: number): Promise<ReleaseRecord[]> {
-  const all = await store.releases.list(release.fleet);
-  return all
-    .filter((r) => r.id !== release.id && r.status === 'ready' && r.createdAt <= release.createdAt)
-    .slice(0, limit);
-}
-
 export function deltaHandlers(deps: DeltaJobDeps): { generateDeltas(job: DeltaJob, attempt: Attempt): Promise<void> } {
   return {
     async generateDeltas({ releaseId }, attempt) {
       const release = await deps.store.releases.get(releaseId);
       if (release === null || release.status !== 'ready') return;
-      const sources = await earlierReleases(deps.store, release, deps.sourceReleases ?? 2);
+      const sources = await deltaSources(deps.store, release, deps.sourceReleases ?? DEFAULT_MAX_SOURCES);
       const fields = { fleet: release.fleet, release: release.id, version: release.version };
       if (sources.length === 0) {
-        deps.logger.info(fields, 'no earlier ready release: no delta patches to make');
+        deps.logger.info(fields, 'no release runs on the fleet\'s devices and none is earlier: no delta patches to make');
         return;
       }
+      deps.logger.info({ ...fields, sources: sources.map((r) => r.version) }, 'delta sources');
       let failed: string | null = null;
       for (const [service, image] of Object.entries(release.images).sort(([a], [b]) => a.localeCompare(b))) {
         const from = [...new Set(sources.map((r) => r.images[service]).filter((i): i is string => i !== undefined && i !== image))];

@@ -1,4 +1,5 @@
-// Builds the API's job queue with its handlers: BullMQ when a Redis URL is given, else in-process.
+// Builds the API's job queue with its handlers: BullMQ when a Redis URL is given, else in-process. This is the one
+// place handlers are wired to a queue (createApp's default queue comes from here too).
 import type { Logger } from '../../lib/logger.js';
 import { checkImage } from '../image-check.js';
 import type { Store } from '../store/index.js';
@@ -30,14 +31,19 @@ export interface JobsOptions {
   onReleaseReady?(releaseId: string): Promise<void>;
 }
 
-export function jobHandlers(options: JobsOptions): JobHandlers {
-  const insecureRegistries = options.insecureRegistries ?? [];
+/** The delta job's registry access: anonymous, or with its own pull,push token where this API is the token server. */
+export function deltaRegistryIo(options: Pick<JobsOptions, 'insecureRegistries' | 'registryToken'>): RegistryIo {
   const issuer = options.registryToken ?? null;
-  const io = new RegistryIo({
-    insecureRegistries,
+  return new RegistryIo({
+    insecureRegistries: options.insecureRegistries ?? [],
     tokenFor: (ref, challenge) => Promise.resolve(issuer === null || challenge.service !== issuer.service ? null
       : issueToken(issuer, 'skiff-delta-job', [{ type: 'repository', name: ref.repository, actions: ['pull', 'push'] }], new Date()).token),
   });
+}
+
+function jobHandlers(options: JobsOptions): JobHandlers {
+  const insecureRegistries = options.insecureRegistries ?? [];
+  const io = deltaRegistryIo(options);
   const deltas = options.deltas ?? DEFAULT_DELTA_SETTINGS;
   return {
     ...verificationHandlers({
@@ -51,15 +57,31 @@ export function jobHandlers(options: JobsOptions): JobHandlers {
   };
 }
 
+/**
+ * Handlers with the ready -> deltas hook wired to the queue they run on: both backends get the same ones, so a
+ * release that turns ready queues its delta patches whether jobs run on Redis or in this process.
+ */
+function wiredHandlers(options: JobsOptions): { handlers: JobHandlers; attach(jobs: Jobs): void } {
+  let queue: Jobs | null = null;
+  const handlers = jobHandlers({ ...options, onReleaseReady: (id) => queue?.generateDeltas(id) ?? Promise.resolve() });
+  return { handlers, attach: (jobs) => { queue = jobs; } };
+}
+
+/** The in-process queue (no Redis), ready at once: what createApp builds when it is given no queue. */
+export function startInProcessQueue(options: JobsOptions): Jobs {
+  const { handlers, attach } = wiredHandlers(options);
+  const jobs = startInProcessJobs(handlers, options.retry ?? DEFAULT_RETRY, options.logger.child({ component: 'jobs' }));
+  attach(jobs);
+  return jobs;
+}
+
 export async function startJobs(options: JobsOptions): Promise<Jobs> {
-  let jobs: Jobs | null = null;
-  const handlers = jobHandlers({ ...options, onReleaseReady: (id) => jobs?.generateDeltas(id) ?? Promise.resolve() });
+  if (!options.redisUrl) return startInProcessQueue(options);
+  const { handlers, attach } = wiredHandlers(options);
   const retry = options.retry ?? DEFAULT_RETRY;
-  const logger = options.logger.child({ component: 'jobs' });
-  if (options.redisUrl) {
-    jobs = await startBullmqJobs({ redisUrl: options.redisUrl, prefix: options.redisPrefix ?? 'skiff', handlers, retry, logger });
-    return jobs;
-  }
-  jobs = startInProcessJobs(handlers, retry, logger);
+  const jobs = await startBullmqJobs({
+    redisUrl: options.redisUrl, prefix: options.redisPrefix ?? 'skiff', handlers, retry, logger: options.logger.child({ component: 'jobs' }),
+  });
+  attach(jobs);
   return jobs;
 }

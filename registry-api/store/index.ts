@@ -1,6 +1,5 @@
-// What the API keeps, and the one interface it is kept behind. Routes see only this: SQLite today
-// (store/sqlite.ts), PostgreSQL later, without a route changing. Methods are async for that reason even though
-// SQLite answers synchronously.
+// What the API keeps, and the one interface it is kept behind. Routes see only this; store/open.ts implements it
+// once, over the query layer in store/sql/, for SQLite (embedded, the default) and PostgreSQL alike.
 import type { AuditEntry, Role } from '../../protocol/access.js';
 import type { ReleasePolicy, ReleaseVerification } from '../../protocol/api.js';
 import type { ConfigVars, DeviceSettingsChange, FleetSettingsChange, Settings } from '../../protocol/fleet-config.js';

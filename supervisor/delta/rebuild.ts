@@ -29,7 +29,12 @@ export interface DeltaRebuilderOptions {
   log: Logger;
   retry?: BackoffPolicy;
   idleTimeoutMs?: number;
+  /** Corrupt complete downloads of one patch before its layer is pulled whole instead (PATCH_DIGEST_ATTEMPTS). */
+  patchDigestAttempts?: number;
 }
+
+/** A patch that keeps arriving corrupt costs more than its layer soon: three tries, then the whole layer. */
+export const PATCH_DIGEST_ATTEMPTS = 3;
 
 export interface RebuildRequest {
   ref: DigestReference;
@@ -37,7 +42,8 @@ export interface RebuildRequest {
   /** diffIDs of the layers to rebuild, by their index in the image. */
   needed: Map<number, string>;
   signal?: AbortSignal;
-  onProgress?: (bytes: number) => void;
+  /** Patch bytes held so far of `total`, the patches chosen (called once with 0 before the first byte). */
+  onProgress?: (bytes: number, total: number) => void;
 }
 
 export interface Rebuilt {
@@ -94,10 +100,22 @@ export class DeltaRebuilder {
     result.dispose = () => rm(work, { recursive: true, force: true });
     try {
       let done = 0;
+      let total = [...new Set(chosen.values())].reduce((sum, p) => sum + p.size, 0);
+      request.onProgress?.(0, total);
       for (const patch of new Set(chosen.values())) {
-        await this.download(request, patch, result, (bytes) => request.onProgress?.(done + bytes));
-        done += patch.size;
+        try {
+          await this.download(request, patch, result, (bytes) => request.onProgress?.(done + bytes, total));
+          done += patch.size;
+        } catch (err) {
+          if (request.signal?.aborted === true) throw err;
+          // This patch only: its layers come whole, the other patches still count.
+          log.warn({ image: where, patch: patch.digest, err: messageOf(err) }, 'patch download failed: pulling its layer whole');
+          for (const [index, p] of chosen) if (p === patch) chosen.delete(index);
+          total -= patch.size;
+          request.onProgress?.(done, total);
+        }
       }
+      if (chosen.size === 0) return result;
       const bases = new Set([...chosen.values()].map((p) => p.fromDiffId));
       const images = [...new Set([...bases].map((d) => holders.get(d)!))];
       const extracted = await extractLayers(await this.options.engine.saveImages(images), bases, work);
@@ -119,6 +137,10 @@ export class DeltaRebuilder {
       await Promise.all([...extracted.values()].map((f) => unlink(f).catch(() => undefined)));
       await Promise.all([...new Set(chosen.values())].map((p) => store.remove(p.digest)));
     } catch (err) {
+      if (request.signal?.aborted === true) {
+        await result.dispose();
+        throw err;
+      }
       log.warn({ image: where, err: messageOf(err) }, 'delta rebuild failed: pulling whole layers');
       result.layers.clear();
       result.patchBytes = 0;
@@ -130,6 +152,7 @@ export class DeltaRebuilder {
     const { registry, store, bucket, log, retry, idleTimeoutMs } = this.options;
     const fetched = await store.fetch(registry.blobUrl(request.ref, patch.digest), {
       digest: patch.digest, size: patch.size, bucket, auth: registry.authFor(request.ref), signal: request.signal, retry, idleTimeoutMs, log,
+      maxDigestMismatches: this.options.patchDigestAttempts ?? PATCH_DIGEST_ATTEMPTS,
       onProgress: (p) => onBytes(p.done),
     });
     if (fetched === null) return;

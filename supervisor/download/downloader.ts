@@ -2,7 +2,8 @@
 // file that survives restarts, hashed while written and checked against the expected digest. Every failure that
 // can pass (cut connection, 5xx, timeout, corrupted bytes) is retried with backoff until the caller's signal
 // aborts (e.g. the update window closed); only answers that cannot change by retrying (404, 403, a final 401)
-// end the download with an error.
+// end the download with an error, and, when the caller has a fallback (a delta patch has its whole layer), bytes
+// that keep arriving corrupt.
 import type { Logger } from '../../lib/logger.js';
 import { messageOf } from '../../lib/errors.js';
 import { backoffDelay, withJitter, type BackoffPolicy } from '../backoff.js';
@@ -35,6 +36,11 @@ export interface DownloadOptions {
   log?: Logger;
   onProgress?: (progress: DownloadProgress) => void;
   clock?: Clock;
+  /**
+   * Complete downloads that may fail their digest before the download gives up with a DownloadError; absent: no
+   * limit (a layer has no other source, so it is fetched again until the signal aborts).
+   */
+  maxDigestMismatches?: number;
 }
 
 export interface DownloadResult {
@@ -93,8 +99,11 @@ export async function downloadToFile(url: string, dest: string, options: Downloa
         }
         digestMismatches++;
         failures++;
-        options.log?.warn({ url, expected: options.digest, actual, size: session.size }, 'downloaded bytes do not match their digest: fetching again');
         await partial.reset();
+        if (options.maxDigestMismatches !== undefined && digestMismatches >= options.maxDigestMismatches) {
+          throw new DownloadError(`GET ${url}: ${digestMismatches} complete downloads hashed to ${actual}, not ${options.digest}: giving up`);
+        }
+        options.log?.warn({ url, expected: options.digest, actual, size: session.size }, 'downloaded bytes do not match their digest: fetching again');
         await clock.sleep(withJitter(backoffDelay(failures, retry), 0.2), options.signal);
         continue;
       }

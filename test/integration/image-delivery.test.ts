@@ -77,8 +77,10 @@ describe('image delivery (real registry and engine)', function () {
     assert.equal(result.localRef, localImageRef(first.ref));
     assert.equal(result.imageId, first.config.digest);
     assert.equal((await engine.inspectImage(result.localRef))?.id, first.config.digest);
-    assert.equal(result.neededBytes, blobBytes(first));
-    assert.equal(result.layersSkipped, 0);
+    // The base layer (skiff/busybox:base) is on the device engine already when an earlier test of this environment
+    // ran a busybox image there; the random layer never is.
+    assert.ok(result.layersSkipped === 0 || result.layersSkipped === 1, `skipped ${result.layersSkipped} layers`);
+    assert.equal(result.neededBytes, blobBytes(first, result.layersSkipped));
 
     // Same base layer, one new layer: only the new one (and the config) crosses the link.
     const second = await buildLayeredImage(env, [200 * KB]);

@@ -111,6 +111,15 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
       assert.equal(await kindOf('INSERT INTO things (id, name) VALUES (?, ?)', [6, 'fine']), 'none');
     });
 
+    it('refuses text with a NUL character on both databases, before the database sees it', async () => {
+      // PostgreSQL cannot hold NUL in text at all; SQLite could, and is held to the same rule so both answer alike.
+      await assert.rejects(db.get(Thing, 'SELECT id, name, note FROM things WHERE name = ?', ['meters\u0000']),
+        (err: unknown) => err instanceof SqlError && err.kind === 'invalid-text' && /NUL character/.test(err.message));
+      await assert.rejects(db.run('INSERT INTO things (id, name) VALUES (@id, @name)', { id: 1, name: 'a\u0000b' }),
+        (err: unknown) => err instanceof SqlError && err.kind === 'invalid-text');
+      assert.deepEqual(await db.get(Count, 'SELECT COUNT(*) AS n FROM things'), { n: 0 });
+    });
+
     it('commits a transaction that resolves and keeps nothing of one that throws', async () => {
       const result = await db.transaction(async (tx) => {
         await tx.run('INSERT INTO things (id, name) VALUES (?, ?)', [1, 'kept']);

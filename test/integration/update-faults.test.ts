@@ -185,6 +185,10 @@ describe('update fault injection (supervisor killed mid-update)', function () {
       const restarted = start(dataDir);
       const final = await runsWhileAlive(restarted, r2, `r2 ran after a kill at point ${point}`);
       assert.equal(await markerIn(final), MARKER, `volume file after a kill at point ${point}`);
+      // The engine may run r2 before the restarted process is up (a kill after the last step): it must also see
+      // that it converged, and only then can it take SIGTERM as a shutdown.
+      await eventually(`the restarted supervisor reports convergence after a kill at point ${point}`, 30_000, async () =>
+        restarted.logs().some((l) => l.msg === 'status' && l.phase === 'converged') ? true : undefined);
       assert.equal(await restarted.stop('SIGTERM'), 0);
       processes.splice(0);
     }

@@ -107,6 +107,8 @@ export class ApiServer {
       redisUrl: options.redisUrl === undefined ? loadTestEnv().redisUrl : options.redisUrl,
       redisPrefix: `skiff-test-${path.basename(dataDir).replace(/[^A-Za-z0-9]/g, '')}`,
       ...(options.retry ? { retry: options.retry } : {}),
+      // The delta job signs its own registry tokens with the same key the token route uses.
+      registryToken,
     });
     const osBundles = { dir: path.join(dataDir, 'os-bundles'), keyring: options.osBundleKeyring ?? null, maxBytes: DEFAULT_MAX_BUNDLE_BYTES };
     const app = createApp({ store, adminToken: token, registry: options.registry ?? null, version: skiffVersion(), signingKey, logger, registryToken, jobs, osBundles });

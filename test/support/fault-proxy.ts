@@ -9,6 +9,8 @@ export interface FaultPlan {
   cutProbability: number;
   /** Flips one byte at a random offset of the first response for each listed blob digest. */
   corruptOnce?: Set<string>;
+  /** Flips one byte in every response for each listed blob digest: a blob that never arrives intact. */
+  corruptAlways?: Set<string>;
   seed: number;
 }
 
@@ -81,7 +83,8 @@ export class FaultProxy {
       this.requests.push(record);
       const faulty = blob !== undefined && (answer.statusCode === 200 || answer.statusCode === 206) && length > 1;
       const cutAt = faulty && this.random() < this.plan.cutProbability ? Math.floor(this.random() * length) : -1;
-      const corruptAt = faulty && this.corruptPending.has(blob) ? Math.floor(this.random() * length) : -1;
+      const corrupts = faulty && (this.corruptPending.has(blob) || this.plan.corruptAlways?.has(blob) === true);
+      const corruptAt = corrupts ? Math.floor(this.random() * length) : -1;
       res.writeHead(answer.statusCode ?? 502, answer.headers);
       let sent = 0;
       answer.on('data', (data: Buffer) => {

@@ -48,7 +48,7 @@ describe('cli output', () => {
   describe('devices table', () => {
     const devices: DeviceSummary[] = [
       {
-        uuid: '4f1c2a9be0d34f7c8a11', name: 'meter-kitchen', fleet: 'meters', deviceType: 'rpi4', online: true,
+        uuid: '4f1c2a9be0d34f7c8a11', shortId: 'K7M2Q9XD', name: 'meter-kitchen', fleet: 'meters', deviceType: 'rpi4', online: true,
         lastSeen: ago(12), targetRelease: '1.2.0', runningRelease: '1.2.0', updateStatus: 'converged', error: null,
       },
       {
@@ -58,11 +58,11 @@ describe('cli output', () => {
       },
     ];
 
-    it('shows one row per device with short UUID, status, releases, age and a cut error', () => {
+    it('shows one row per device with its short id (else a short uuid), status, releases, age and a cut error', () => {
       const lines = devicesTable(devices, NOW).trimEnd().split('\n');
       assert.equal(lines.length, 3);
-      assert.deepEqual(lines[0]!.split(/\s{2,}/), ['UUID', 'NAME', 'FLEET', 'STATUS', 'TARGET', 'RUNNING', 'UPDATE', 'LAST SEEN', 'ERROR']);
-      assert.deepEqual(lines[1]!.split(/\s{2,}/), ['4f1c2a9', 'meter-kitchen', 'meters', 'online', '1.2.0', '1.2.0', 'converged', '12s ago', '-']);
+      assert.deepEqual(lines[0]!.split(/\s{2,}/), ['ID', 'NAME', 'FLEET', 'STATUS', 'TARGET', 'RUNNING', 'UPDATE', 'LAST SEEN', 'ERROR']);
+      assert.deepEqual(lines[1]!.split(/\s{2,}/), ['K7M2Q9XD', 'meter-kitchen', 'meters', 'online', '1.2.0', '1.2.0', 'converged', '12s ago', '-']);
       const barn = lines[2]!.split(/\s{2,}/);
       assert.deepEqual(barn.slice(0, 8), ['9a7e55d', 'meter-barn', 'meters', 'offline', '1.2.0', '-', 'error', 'never']);
       assert.equal(barn[8]!.length, 40);

@@ -1,14 +1,28 @@
 // Database errors as the store tells them apart, the same on SQLite and PostgreSQL, with the statement that
 // failed in the message.
-import { oneLine } from './database.js';
+import { oneLine, type SqlParams, type SqlValue } from './database.js';
 
 /** The constraint a statement broke; 'other' for anything that is not a constraint violation. */
-export type SqlErrorKind = 'unique' | 'foreign-key' | 'check' | 'not-null' | 'other';
+export type SqlErrorKind = 'unique' | 'foreign-key' | 'check' | 'not-null' | 'invalid-text' | 'other';
 
 export class SqlError extends Error {
   constructor(readonly kind: SqlErrorKind, message: string, readonly sql: string, options?: { cause?: unknown }) {
     super(`${message} (in \`${oneLine(sql)}\`)`, options);
     this.name = 'SqlError';
+  }
+}
+
+/**
+ * PostgreSQL text cannot hold NUL; SQLite's can. Both drivers refuse such a value before the database sees it, so
+ * the two answer alike (a name with NUL in it is bad input, never a row).
+ */
+export function refuseNul(sql: string, params: SqlParams | undefined): void {
+  if (params === undefined) return;
+  const values: readonly SqlValue[] = Array.isArray(params) ? params : Object.values(params);
+  for (const value of values) {
+    if (typeof value === 'string' && value.includes('\u0000')) {
+      throw new SqlError('invalid-text', `a text value contains the NUL character, which the database cannot hold: ${JSON.stringify(value.slice(0, 80))}`, sql);
+    }
   }
 }
 

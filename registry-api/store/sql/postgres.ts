@@ -6,7 +6,7 @@ import pg from 'pg';
 import type { TSchema } from '@sinclair/typebox';
 import { createLogger, type Logger } from '../../../lib/logger.js';
 import { rowsOf, type Database, type Queryable, type SqlParams } from './database.js';
-import { postgresErrorOf } from './errors.js';
+import { postgresErrorOf, refuseNul } from './errors.js';
 import { toNumbered } from './placeholders.js';
 import { insideTransaction, refuseInsideTransaction } from './serial.js';
 
@@ -44,6 +44,7 @@ function handleOn(client: Client, live: () => void): Queryable {
     live();
     let result: pg.QueryResult;
     try {
+      refuseNul(sql, params);
       const { text, values } = toNumbered(sql, params);
       result = await client.query(text, values);
     } catch (err) {
@@ -58,6 +59,7 @@ function handleOn(client: Client, live: () => void): Queryable {
     async run(sql, params) {
       live();
       try {
+        refuseNul(sql, params);
         const { text, values } = toNumbered(sql, params);
         const result = await client.query(text, values);
         return { changes: result.rowCount ?? 0 };
@@ -81,7 +83,11 @@ function handleOn(client: Client, live: () => void): Queryable {
 export async function openPostgres(url: string, options: PostgresOptions = {}): Promise<Database> {
   const pool = new pg.Pool({ connectionString: url, max: options.max ?? 10, types });
   const logger = options.logger ?? createLogger('registry-api', { component: 'postgres' });
-  pool.on('error', (err) => logger.error({ err }, `an idle PostgreSQL connection failed: ${err.message}`));
+  let closed = false;
+  // Connections still shutting down after close() may be cut by the server (a dropped database): nobody cares then.
+  pool.on('error', (err) => {
+    if (!closed) logger.error({ err }, `an idle PostgreSQL connection failed: ${err.message}`);
+  });
   try {
     await pool.query('SELECT 1');
   } catch (err) {
@@ -115,6 +121,7 @@ export async function openPostgres(url: string, options: PostgresOptions = {}): 
       }
     },
     async close() {
+      closed = true;
       await pool.end();
     },
   };

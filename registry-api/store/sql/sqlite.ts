@@ -4,7 +4,7 @@
 import BetterSqlite3 from 'better-sqlite3';
 import type { Static, TSchema } from '@sinclair/typebox';
 import { rowsOf, type Database, type Queryable, type RunResult, type SqlParams } from './database.js';
-import { sqliteErrorOf } from './errors.js';
+import { refuseNul, sqliteErrorOf } from './errors.js';
 import { insideTransaction, refuseInsideTransaction, SerialLock } from './serial.js';
 
 interface SyncHandle {
@@ -45,8 +45,14 @@ export function openSqlite(file: string): Database {
     }
   };
   const sync: SyncHandle = {
-    all: (row, sql, params) => guarded(sql, () => rowsOf(row, prepare(sql).all(...bind(params)), sql)),
-    run: (sql, params) => guarded(sql, () => ({ changes: prepare(sql).run(...bind(params)).changes })),
+    all: (row, sql, params) => guarded(sql, () => {
+      refuseNul(sql, params);
+      return rowsOf(row, prepare(sql).all(...bind(params)), sql);
+    }),
+    run: (sql, params) => guarded(sql, () => {
+      refuseNul(sql, params);
+      return { changes: prepare(sql).run(...bind(params)).changes };
+    }),
     exec: (script) => guarded(script, () => { conn.exec(script); }),
   };
 
