@@ -6,6 +6,7 @@ import { registerDeviceConfig } from './commands/device-config.js';
 import { registerDeviceAdmin } from './commands/device-admin.js';
 import { registerDevices } from './commands/devices.js';
 import { registerFleets } from './commands/fleets.js';
+import { registerLocal } from './commands/local.js';
 import { registerLogin } from './commands/login.js';
 import { registerOs } from './commands/os.js';
 import { registerPush } from './commands/push.js';
@@ -23,6 +24,7 @@ export function buildProgram(io: Io): Command {
   registerLogin(program, io);
   registerFleets(program, io);
   registerPush(program, io);
+  registerLocal(program, io);
   registerReleases(program, io);
   registerDevices(program, io);
   registerDeviceAdmin(program, io);

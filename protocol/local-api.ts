@@ -48,6 +48,13 @@ export const LocalTargetAnswerSchema = Type.Object({
 }, { additionalProperties: false });
 export type LocalTargetAnswer = Static<typeof LocalTargetAnswerSchema>;
 
+/** Every answer of 400 and up: what is wrong, and for a refused body each field at fault. */
+export const LocalApiErrorBodySchema = Type.Object({
+  error: Type.String(),
+  issues: Type.Optional(Type.Array(Type.Object({ path: Type.String(), message: Type.String() }))),
+});
+export type LocalApiErrorBody = Static<typeof LocalApiErrorBodySchema>;
+
 export const ServiceActionAnswerSchema = Type.Object({
   service: Type.String(),
   containerId: Type.String(),

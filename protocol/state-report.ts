@@ -25,6 +25,8 @@ export const ServiceReportSchema = Type.Object({
   exitCode: Type.Union([Type.Integer(), Type.Null()]),
   /** The service holds its update lock and so holds back the update (supervisor/update-lock.ts). */
   locked: Type.Optional(Type.Boolean()),
+  /** Stopped on purpose through the device-local API: the supervisor does not start it until told to. */
+  held: Type.Optional(Type.Boolean()),
 }, { additionalProperties: false });
 export type ServiceReport = Static<typeof ServiceReportSchema>;
 

@@ -16,7 +16,8 @@ set +e
 whole=false
 if [ $# -eq 0 ]; then
   whole=true
-  set -- 'dist/test/unit/**/*.test.js' 'dist/test/integration/**/*.test.js' 'dist/test/e2e/**/*.test.js'
+  set -- 'dist/test/unit/**/*.test.js' 'dist/test/integration/**/*.test.js' 'dist/test/e2e/**/*.test.js' \
+    --ignore 'dist/test/integration/*-qemu.test.js'
 fi
 npx mocha "$@" 2>&1 | tee "$out"
 status=${PIPESTATUS[0]}
@@ -25,6 +26,12 @@ if $whole; then
   say "API and store suites on PostgreSQL (SKIFF_TEST_STORE=postgres)"
   SKIFF_TEST_STORE=postgres npx mocha 'dist/test/integration/api*.test.js' dist/test/integration/store-sql.test.js \
     dist/test/integration/device-admission.test.js 2>&1 | tee -a "$out"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+fi
+# Step "slow": a whole A/B device in qemu (about 4 minutes), on its own after the rest.
+if $whole; then
+  say "step slow: the OS update cycle in qemu (dist/test/integration/*-qemu.test.js)"
+  npx mocha 'dist/test/integration/*-qemu.test.js' 2>&1 | tee -a "$out"
   [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 fi
 set -e

@@ -2,6 +2,7 @@
 // the plan (nothing is started after a failed removal); the reconciler re-reads the engine and plans again.
 import type { Logger } from '../lib/logger.js';
 import { messageOf } from '../lib/errors.js';
+import type { DesiredContainer } from './container-config.js';
 import type { Engine } from './engine.js';
 import { killPoint } from './kill-point.js';
 import { resolveLocalImage } from './local-image.js';
@@ -24,6 +25,7 @@ const PHASE_OF: Record<StepKind, number> = {
   removeNetwork: 3,
   startService: 4,
   startContainer: 4,
+  createService: 4,
 };
 const PHASE_COUNT = Math.max(...Object.values(PHASE_OF)) + 1;
 
@@ -65,16 +67,21 @@ async function apply(step: Step, context: ExecutionContext): Promise<void> {
       return;
     }
     case 'removeNetwork': return engine.removeNetwork(step.networkId);
-    case 'startService': {
-      if (lockRoot !== undefined) await ensureLockDir(lockRoot, step.container.service);
-      // A loaded image answers to its local tag, not to the digest reference (local-image.ts).
-      const image = step.container.options.Image;
-      const local = image === undefined ? undefined : await resolveLocalImage(engine, image);
-      const id = await engine.createContainer(step.container.name, { ...step.container.options, Image: local ?? image });
-      return engine.startContainer(id);
+    case 'startService': return engine.startContainer(await createServiceContainer(step.container, context));
+    case 'createService': {
+      await createServiceContainer(step.container, context);
+      return;
     }
     case 'startContainer': return engine.startContainer(step.containerId);
   }
+}
+
+async function createServiceContainer(container: DesiredContainer, { engine, lockRoot }: ExecutionContext): Promise<string> {
+  if (lockRoot !== undefined) await ensureLockDir(lockRoot, container.service);
+  // A loaded image answers to its local tag, not to the digest reference (local-image.ts).
+  const image = container.options.Image;
+  const local = image === undefined ? undefined : await resolveLocalImage(engine, image);
+  return engine.createContainer(container.name, { ...container.options, Image: local ?? image });
 }
 
 async function applyLogged(step: Step, context: ExecutionContext): Promise<void> {

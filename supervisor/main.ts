@@ -28,6 +28,7 @@ async function main(): Promise<void> {
     pollIntervalMs: envMs('SKIFF_POLL_INTERVAL_MS'),
     reportIntervalMs: envMs('SKIFF_REPORT_INTERVAL_MS'),
     metricsIntervalMs: envMs('SKIFF_METRICS_INTERVAL_MS'),
+    resyncIntervalMs: envMs('SKIFF_RESYNC_INTERVAL_MS'),
   });
   let stopping = false;
   const stop = (signal: string): void => {

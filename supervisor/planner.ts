@@ -7,7 +7,8 @@
 // the other way round); a service holding its update lock holds back every stop; remove containers of services the
 // target dropped and duplicates; start a service only once its dependencies satisfy their condition; never remove
 // volumes; remove managed networks the target no longer has once nothing uses them; never fetch what does not fit
-// on the disk (disk-space.ts).
+// on the disk (disk-space.ts). A service an operator stopped (held-services.ts) is never started: an update still
+// replaces its container, but the new one is only created, so the release is applied and the service stays down.
 import type { TargetState } from '../protocol/target-state.js';
 import { assign, type Assignment } from './assignment.js';
 import { DEFAULT_STOP_TIMEOUT_SECONDS, type DependencyCondition, type DesiredContainer, type HostContext } from './container-config.js';
@@ -26,6 +27,8 @@ export type Step =
   | { kind: 'removeImage'; image: string; reason: 'room for the update' | 'delete-then-download' | 'old release' }
   /** Create and start a container for the service. */
   | { kind: 'startService'; container: DesiredContainer }
+  /** Create a held service's container without starting it. */
+  | { kind: 'createService'; container: DesiredContainer }
   /** Start an existing container that already matches its service. */
   | { kind: 'startContainer'; service: string; containerId: string };
 
@@ -48,6 +51,7 @@ export function describeStep(step: Step): string {
     case 'removeNetwork': return `remove network ${step.name}`;
     case 'removeImage': return `remove image ${step.image} (${step.reason})`;
     case 'startService': return `start service ${step.container.service} as ${step.container.name}`;
+    case 'createService': return `create service ${step.container.service} as ${step.container.name} (held: not started)`;
     case 'startContainer': return `start container ${step.containerId.slice(0, 12)} (service ${step.service})`;
   }
 }
@@ -107,6 +111,8 @@ export interface PlanContext {
   /** Absent: no disk check (nothing is missing, or the facts could not be had). */
   disk?: DiskFacts;
   host?: HostContext;
+  /** Services stopped on purpose through the local API (held-services.ts); absent: none. */
+  held?: ReadonlySet<string>;
 }
 
 export const NO_CONTEXT: PlanContext = { locks: new Set(), handovers: new Map(), now: new Date(0) };
@@ -199,14 +205,20 @@ export function planUpdate(current: CurrentState, target: TargetState, context: 
     .filter((c) => isActive(c) && c.service !== null && context.locks.has(c.service))
     .map((c) => c.service ?? ''))].sort();
 
+  const held = context.held ?? new Set<string>();
   const start: Step[] = [];
   for (const d of [...desired.containers].sort((a, b) => a.service.localeCompare(b.service))) {
     const kept = assignment.kept.get(d.service);
-    if (kept !== undefined && !needsStart(kept, d)) continue;
-    if (unmetDependencies(d, assignment).length > 0) continue;
+    if (kept !== undefined && (held.has(d.service) || !needsStart(kept, d))) continue;
     if (kept === undefined && !images.has(d.image)) continue;
     // While a lock holds the release back, only repairs run: a new container would mix the releases.
     if (kept === undefined && locked.length > 0) continue;
+    // A container that is only created waits for no dependency: nothing of it runs.
+    if (kept === undefined && held.has(d.service)) {
+      start.push({ kind: 'createService', container: d });
+      continue;
+    }
+    if (unmetDependencies(d, assignment).length > 0) continue;
     start.push(kept === undefined
       ? { kind: 'startService', container: d }
       : { kind: 'startContainer', service: d.service, containerId: kept.id });
@@ -232,7 +244,7 @@ export function planUpdate(current: CurrentState, target: TargetState, context: 
 
   return {
     steps: [...prepare, ...retire, ...giveUp, ...removeNetworks, ...start],
-    waiting: waitingOf(desired.containers, assignment),
+    waiting: waitingOf(desired.containers, assignment, held),
     locked,
     handingOver: [...handingOver].sort(),
     error: null,
@@ -243,9 +255,10 @@ export function plan(current: CurrentState, target: TargetState, context: PlanCo
   return planUpdate(current, target, context).steps;
 }
 
-function waitingOf(desired: DesiredContainer[], assignment: Assignment): Waiting[] {
+function waitingOf(desired: DesiredContainer[], assignment: Assignment, held: ReadonlySet<string> = new Set()): Waiting[] {
   return desired
     .filter((d) => {
+      if (held.has(d.service)) return false;
       const kept = assignment.kept.get(d.service);
       return kept === undefined || needsStart(kept, d);
     })

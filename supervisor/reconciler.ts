@@ -57,6 +57,8 @@ export interface ReconcilerOptions {
   fetchImage?: (image: string, signal?: AbortSignal) => Promise<void>;
   /** The wall clock the update window is judged by (tests inject one). */
   clock?: () => Date;
+  /** Services stopped on purpose through the local API (held-services.ts), read at every plan. */
+  held?: () => ReadonlySet<string>;
 }
 
 function summary(steps: Step[]): Record<string, number> {
@@ -151,6 +153,7 @@ export class Reconciler {
         const { steps, waiting, locked, handingOver, error } = planUpdate(current, target, await this.context(current, target));
         if (error !== null) throw new Error(error);
         if (steps.length === 0) {
+          log.debug({ iteration }, 'nothing to do');
           this.failures = 0;
           if (waiting.length > 0 || locked.length > 0 || handingOver.length > 0) {
             if (locked.length > 0) log.info({ locked }, 'update held back by update locks');
@@ -216,6 +219,7 @@ export class Reconciler {
       now: new Date(),
       disk: missing.length === 0 ? undefined : await this.options.diskFacts?.(missing, current, target),
       host: lockRoot === undefined ? undefined : { lockRoot },
+      held: this.options.held?.(),
     };
   }
 

@@ -37,6 +37,8 @@ export interface ReportInput {
   updateWindow?: UpdateWindowReport;
   /** Host OS and its update (A/B with RAUC); absent on a device without host OS updates. */
   hostOs?: HostOsReport;
+  /** Services stopped on purpose through the local API (held-services.ts). */
+  held?: ReadonlySet<string>;
 }
 
 const UPDATE_STATUS: Record<ReconcilePhase, UpdateStatus> = {
@@ -106,7 +108,8 @@ export function buildReport(input: ReportInput): StateReport {
     targetReleaseId: target?.release?.id ?? null,
     releaseId,
     // A service whose update lock holds the update back says so (locked: true).
-    services: services.map((s) => (status.locked?.includes(s.name) === true ? { ...s, locked: true } : s)),
+    services: services.map((s) => (status.locked?.includes(s.name) === true ? { ...s, locked: true } : s))
+      .map((s) => (input.held?.has(s.name) === true ? { ...s, held: true } : s)),
     error: status.error ?? input.targetError,
     ...(target === null ? {} : { progress: progressOf(target, current) }),
     ...(input.metrics === undefined ? {} : { metrics: input.metrics }),

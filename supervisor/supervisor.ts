@@ -13,6 +13,7 @@ import { apiSigningKeyOf, loadConfig, saveConfig, type IdentifiedConfig } from '
 import { readCurrentState } from './current-state.js';
 import { imagesOf } from './desired-state.js';
 import { dockerEngine, type Engine } from './engine.js';
+import { HeldServices } from './held-services.js';
 import { localApiKey } from './local-api/key.js';
 import { startLocalApi, type DeviceControl, type LocalApi } from './local-api/server.js';
 import { runReboot, serviceAction, serviceLogs } from './local-api/services.js';
@@ -48,6 +49,8 @@ export interface SupervisorOptions {
   reportIntervalMs?: number;
   /** Metrics are sampled for reports at most this often. */
   metricsIntervalMs?: number;
+  /** A converged device re-reads its engine this often (tests). */
+  resyncIntervalMs?: number;
 }
 
 export class Supervisor {
@@ -64,6 +67,8 @@ export class Supervisor {
   private events: TargetEvents | undefined;
   private localApi: LocalApi | undefined;
   private readonly localFile: LocalTargetFile;
+  /** Services stopped through the local API: not started again until started through it. */
+  private readonly held: HeldServices;
   /** The developer's target while in local mode; null otherwise. */
   private local: { request: LocalTargetRequest; target: TargetState } | null = null;
   /** The last fleet target accepted: what runs again when local mode ends. */
@@ -82,6 +87,7 @@ export class Supervisor {
   ) {
     this.store = new TargetStore(options.dataDir, config.uuid);
     this.localFile = new LocalTargetFile(options.dataDir);
+    this.held = new HeldServices(options.dataDir);
     this.delivery = new ImageDelivery({
       engine,
       dataDir: options.dataDir,
@@ -100,6 +106,8 @@ export class Supervisor {
       log: log.child({ component: 'reconciler' }),
       lockRoot: path.join(options.dataDir, 'locks'),
       fetchImage: (image, signal) => this.delivery.fetch(image, signal),
+      held: () => this.held.current(),
+      resyncIntervalMs: options.resyncIntervalMs,
       // --- disk check and image clean-up (issue #4, helper E2)
       diskFacts: (missing, current, target) => gatherDiskFacts({
         engine,
@@ -128,6 +136,13 @@ export class Supervisor {
   }
 
   async start(): Promise<void> {
+    try {
+      const held = await this.held.load();
+      if (held.size > 0) this.log.info({ held: [...held] }, 'services held stopped through the local API');
+    } catch (err) {
+      // Holding nothing is the device's ordinary work: its services run. The next hold rewrites the file.
+      this.log.error({ err: messageOf(err) }, 'held services refused; no service is held');
+    }
     try {
       const signed = await this.store.load(apiSigningKeyOf(this.config));
       if (signed !== null) {
@@ -260,13 +275,14 @@ export class Supervisor {
     return readCurrentState(this.engine, target === null ? [] : imagesOf(target));
   }
 
-  private situation(): Pick<ReportInput, 'target' | 'status' | 'targetError' | 'localMode' | 'downloads' | 'updateWindow' | 'hostOs'> {
+  private situation(): Pick<ReportInput, 'target' | 'status' | 'targetError' | 'localMode' | 'downloads' | 'updateWindow' | 'hostOs' | 'held'> {
     const target = this.reconciler.currentTarget();
     return {
       target,
       status: this.reconciler.currentStatus(),
       targetError: this.targetError,
       localMode: this.local !== null,
+      held: this.held.current(),
       ...(target === null ? {} : { downloads: this.delivery.downloads(target), updateWindow: this.windowNow(target) }),
       // In the report itself (not added when sending), so a change of the OS update alone is a change to report.
       ...(this.osUpdater === null ? {} : { hostOs: this.osUpdater.report() }),
@@ -349,7 +365,15 @@ export class Supervisor {
         apiReachable: this.apiReachable,
         pushConnected: this.events?.isConnected() ?? false,
       }),
-      serviceAction: (service, action) => serviceAction(engine, service, action),
+      serviceAction: async (service, action) => {
+        try {
+          return await serviceAction(engine, this.held, service, action);
+        } finally {
+          // A hold taken or released changes the plan and the report.
+          this.reconciler.resync();
+          this.reporter?.trigger();
+        }
+      },
       serviceLogs: (service, tail) => serviceLogs(engine, service, tail),
       reboot: async () => {
         const command = this.config.rebootCommand ?? ['reboot'];

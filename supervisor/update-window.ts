@@ -1,7 +1,8 @@
 // When a device may download and apply an update: the target's update window (a cron expression for the opening,
 // a duration, a timezone), the operator's "update now" (forceUpdateUntil) and downloadOutsideWindow. Pure: the
 // clock is an argument, so tests can walk through a day.
-import { CronExpressionParser } from 'cron-parser';
+import { createRequire } from 'node:module';
+import type { CronExpressionParser } from 'cron-parser';
 import type { UpdateWindowReport } from '../protocol/state-report.js';
 import type { DeviceConfig } from '../protocol/target-state.js';
 
@@ -27,9 +28,20 @@ export interface WindowState {
 
 type Config = Pick<DeviceConfig, 'updateWindow' | 'forceUpdateUntil'>;
 
+let cronParser: typeof CronExpressionParser | undefined;
+
+/**
+ * cron-parser (with luxon, some 6 MB resident) is loaded at the first window a device is given, not at start: most
+ * devices never have one. It is CommonJS, so require keeps this module synchronous and pure.
+ */
+function parser(): typeof CronExpressionParser {
+  cronParser ??= (createRequire(import.meta.url)('cron-parser') as typeof import('cron-parser')).CronExpressionParser;
+  return cronParser;
+}
+
 function parseWindow(cron: string, timezone: string, now: Date): ReturnType<typeof CronExpressionParser.parse> {
   try {
-    return CronExpressionParser.parse(cron, { currentDate: now, tz: timezone });
+    return parser().parse(cron, { currentDate: now, tz: timezone });
   } catch (err) {
     throw new Error(`update window cron '${cron}' (timezone ${timezone}) is invalid: ${err instanceof Error ? err.message : String(err)}`);
   }

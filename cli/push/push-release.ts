@@ -1,18 +1,12 @@
 // `skiff push` from start to end: read the compose file, build and push every service that has `build`,
 // then create the release with the compose text and each built service's digest reference.
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import type Docker from 'dockerode';
 import type { Release } from '../../protocol/api.js';
 import type { ApiClient } from '../api-client.js';
 import { InContext } from '../failure.js';
+import { buildAndPush, readComposeFile } from './build-services.js';
 import { imageTag, planBuilds } from './compose-build.js';
 import { resolveComposeForPush } from './compose-variables.js';
-import { connectEngine, DEFAULT_DOCKER_HOST } from './engine.js';
-import { buildImage } from './image-builder.js';
-import { pushImage } from './image-pusher.js';
-
-export const COMPOSE_FILE_NAMES = ['docker-compose.yml', 'docker-compose.yaml', 'compose.yaml', 'compose.yml'] as const;
 
 export interface PushRequest {
   dir: string;
@@ -32,24 +26,6 @@ export interface PushContext {
   now: Date;
   /** One progress line for the person watching. */
   progress(line: string): void;
-}
-
-async function readComposeFile(dir: string): Promise<{ file: string; text: string }> {
-  for (const name of COMPOSE_FILE_NAMES) {
-    const file = path.join(dir, name);
-    try {
-      return { file, text: await readFile(file, 'utf8') };
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`cannot read ${file}: ${(err as Error).message}`);
-    }
-  }
-  throw new Error(`no compose file in ${dir} (looked for ${COMPOSE_FILE_NAMES.join(', ')})`);
-}
-
-/** Relative to the working folder when inside it, so progress lines stay short. */
-function displayPath(target: string): string {
-  const relative = path.relative(process.cwd(), target);
-  return relative === '' ? '.' : relative.startsWith('..') ? target : relative;
 }
 
 export async function pushRelease(request: PushRequest, ctx: PushContext): Promise<Release> {
@@ -79,28 +55,16 @@ export async function pushRelease(request: PushRequest, ctx: PushContext): Promi
     throw new Error(`the API has no image registry configured, so the built services (${plan.builds.map((b) => b.service).join(', ')}) cannot be pushed`);
   }
 
-  const images: Record<string, string> = {};
-  if (plan.builds.length > 0) {
-    const host = request.dockerHost ?? ctx.env.DOCKER_HOST ?? DEFAULT_DOCKER_HOST;
-    const docker: Docker = await connectEngine(host);
-    // A registry without auth ignores them; one with token auth needs them.
-    const credentials = ctx.apiToken === null || info.registry === null ? undefined
-      : { username: (await ctx.client.me()).name, password: ctx.apiToken, serveraddress: info.registry };
-    for (const build of plan.builds) {
-      const show = (line: string): void => ctx.progress(`[${build.service}] ${line}`);
-      try {
-        show(`building ${build.repository}:${build.tag} from ${displayPath(build.context)}`);
-        const imageId = await buildImage(docker, build, show);
-        show(`built ${imageId.replace(/^sha256:/, '').slice(0, 12)}; pushing`);
-        images[build.service] = await pushImage(docker, build.repository, build.tag, show, credentials ? { credentials } : {});
-        show(`pushed ${images[build.service]}`);
-      } catch (err) {
-        throw new InContext(`service '${build.service}'`, err);
-      }
-    }
-  } else {
-    ctx.progress('no service has `build`; nothing to build');
-  }
+  // A registry without auth ignores them; one with token auth needs them.
+  const credentials = plan.builds.length === 0 || ctx.apiToken === null || info.registry === null ? undefined
+    : { username: (await ctx.client.me()).name, password: ctx.apiToken, serveraddress: info.registry };
+  if (plan.builds.length === 0) ctx.progress('no service has `build`; nothing to build');
+  const images = await buildAndPush(plan.builds, {
+    ...(request.dockerHost === undefined ? {} : { dockerHost: request.dockerHost }),
+    env: ctx.env,
+    ...(credentials === undefined ? {} : { credentials }),
+    progress: ctx.progress,
+  });
 
   try {
     return await ctx.client.createRelease(request.fleet, {

@@ -134,7 +134,8 @@ bundle_dev=$(disk skiff-bundle) && mount -t ext4 -o ro "$bundle_dev" /bundle && 
     finish reboot
   fi
   log_lines </tmp/install.log
-  say "event=install-failed reason=\"$(grep -v '^installing' /tmp/install.log | tail -1)\""
+  reason=$(sed -n 's/^LastError: //p' /tmp/install.log | tail -1 | tr '"' "'")
+  say "event=install-failed reason=\"${reason:-$(tail -1 /tmp/install.log)}\""
   dmesg | grep -iE 'verity|squashfs|I/O error' | tail -5 | log_lines
 done
 

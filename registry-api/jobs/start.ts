@@ -32,6 +32,12 @@ export interface JobsOptions {
 }
 
 /** The delta job's registry access: anonymous, or with its own pull,push token where this API is the token server. */
+/** A pull-only token for the registry whose token server this API is; null for any other registry. */
+function verificationTokenFor(issuer: RegistryTokenIssuer | null): (repository: string, service: string | undefined) => string | null {
+  return (repository, service) => (issuer === null || service !== issuer.service ? null
+    : issueToken(issuer, 'skiff-release-verification', [{ type: 'repository', name: repository, actions: ['pull'] }], new Date()).token);
+}
+
 export function deltaRegistryIo(options: Pick<JobsOptions, 'insecureRegistries' | 'registryToken'>): RegistryIo {
   const issuer = options.registryToken ?? null;
   return new RegistryIo({
@@ -48,7 +54,7 @@ function jobHandlers(options: JobsOptions): JobHandlers {
   return {
     ...verificationHandlers({
       store: options.store,
-      checkImage: (reference) => checkImage(reference, { insecureRegistries }),
+      checkImage: (reference) => checkImage(reference, { insecureRegistries, tokenFor: verificationTokenFor(options.registryToken ?? null) }),
       now: options.now ?? (() => new Date()),
       logger: options.logger,
       onReady: deltas === false ? undefined : options.onReleaseReady,

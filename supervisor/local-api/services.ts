@@ -1,6 +1,7 @@
 // What the local API does to one service's container: found by its labels, like everything the supervisor manages.
 import { spawn } from 'node:child_process';
 import type { ContainerLogLine, Engine, EngineContainer } from '../engine.js';
+import type { HeldServices } from '../held-services.js';
 import { LABELS, MANAGED_FILTER } from '../naming.js';
 import { LocalApiError, type ServiceAction } from './server.js';
 
@@ -16,15 +17,20 @@ export async function serviceContainer(engine: Engine, service: string): Promise
 }
 
 /**
- * Runs `action` on the service's container; returns its id. A stopped service with `restart: always` is started
- * again by the reconciler's next pass: stop is for a moment's quiet, not for keeping a service down.
+ * Runs `action` on the service's container; returns its id. Stop holds the service (persisted before the
+ * container stops, so no reconcile pass in between starts it again) until start or restart releases it; a
+ * service without a container has its hold released all the same before the 404.
  */
-export async function serviceAction(engine: Engine, service: string, action: ServiceAction): Promise<string> {
+export async function serviceAction(engine: Engine, held: HeldServices, service: string, action: ServiceAction): Promise<string> {
+  if (action !== 'stop') await held.release(service);
   const container = await serviceContainer(engine, service);
   const seconds = container.stopTimeoutSeconds ?? DEFAULT_STOP_SECONDS;
   if (action === 'restart') await engine.restartContainer(container.id, seconds);
-  else if (action === 'stop') await engine.stopContainer(container.id, seconds);
-  else await engine.startContainer(container.id);
+  else if (action === 'start') await engine.startContainer(container.id);
+  else {
+    await held.hold(service);
+    await engine.stopContainer(container.id, seconds);
+  }
   return container.id;
 }
 

@@ -95,6 +95,11 @@ describe('registry token auth (real registry, real engines)', function () {
     assert.match(pushed.alpha, new RegExp(`^${registry}/${alpha}/app@sha256:[a-f0-9]{64}$`));
   });
 
+  it('verifies a release whose images are in this registry with a pull token the API issues itself', async () => {
+    const release = await api.createRelease(alpha, 'services:\n  app:\n    image: app\n', { app: pushed.alpha! });
+    assert.equal(release.status, 'ready');
+  });
+
   it('refuses a push by a viewer, at the registry', async () => {
     await assert.rejects(push(alpha, viewer), /denied|unauthorized|authentication required/i);
     const answer = await token(viewer, `service=${env.authRegistry.service}&scope=repository:${alpha}/app:push,pull`);

@@ -162,7 +162,6 @@ export class ApiServer {
     });
   }
 
-  /** Pushes a release the way the CLI does: the compose text and, per service, the digest reference it runs. */
   /**
    * Pushes a release the way the CLI does: the compose text and, per service, the digest reference it runs; then
    * waits until the API verified its images (ready), so devices can get it. A failed verification throws.

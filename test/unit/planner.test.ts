@@ -382,4 +382,60 @@ describe('planner', () => {
       assert.match(short.error ?? '', /needs 50 MB \(\+64 MB kept free\), 74 MB free on \/var\/lib\/docker, 5 MB more after removing/);
     });
   });
+
+  describe('services held stopped through the local API', () => {
+    const held = (...services: string[]): PlanContext => ({ ...NO_CONTEXT, held: new Set(services) });
+    const stopped = (c: ObservedContainer): ObservedContainer => ({ ...c, state: 'exited', exitCode: 137 });
+
+    it('never starts a held service, and starts it again once released', () => {
+      const a = containerFor(v1, 'a');
+      const b = stopped(containerFor(v1, 'b'));
+      const current = engineWith(v1, [a, b]);
+      // restart: always brings a stopped container back unless it is held.
+      assert.deepEqual(plan(current, v1), [{ kind: 'startContainer', service: 'b', containerId: b.id }]);
+      const heldPlan = planUpdate(current, v1, held('b'));
+      assert.deepEqual(heldPlan.steps, []);
+      assert.deepEqual(heldPlan.waiting, []);
+      // A container that was only created stays so as well.
+      const created = { ...b, state: 'created' as const, exitCode: null };
+      assert.deepEqual(plan(engineWith(v1, [a, created]), v1, held('b')), []);
+      assert.deepEqual(plan(engineWith(v1, [a, created]), v1), [{ kind: 'startContainer', service: 'b', containerId: b.id }]);
+    });
+
+    it('applies an update of a held service by creating its new container without starting it', () => {
+      const a = containerFor(v1, 'a');
+      const b = stopped(containerFor(v1, 'b'));
+      const v2 = targetState([serviceSpec('a', imgA1), serviceSpec('b', imgB2)], { releaseId: 'r2' });
+      const current = engineWith(v1, [a, b]);
+      assert.deepEqual(plan(current, v2, held('b')), [{ kind: 'fetchImage', image: imgB2 }]);
+      const fetched = { ...current, images: [...current.images, imgB2] };
+      const newB = desiredState(v2).containers.find((c) => c.service === 'b');
+      assert.ok(newB);
+      assert.deepEqual(plan(fetched, v2, held('b')), [
+        { kind: 'removeContainer', service: 'b', containerId: b.id },
+        { kind: 'createService', container: newB },
+      ]);
+      // Created: nothing more to do while held; the same plan without the hold starts the service.
+      const createdB = { ...containerFor(v2, 'b'), state: 'created' as const };
+      const after = { ...fetched, containers: [a, createdB] };
+      assert.deepEqual(plan(after, v2, held('b')), []);
+      assert.deepEqual(plan(fetched, v2).map((s) => s.kind), ['removeContainer', 'startService']);
+    });
+
+    it('creates a held service regardless of its dependencies, and its dependents wait for it', () => {
+      const t = targetState([
+        serviceSpec('db', imgA1),
+        serviceSpec('app', imgB1, { dependsOn: { db: 'service_started' } }),
+      ], { releaseId: 'r1' });
+      const steps = planUpdate(engineWith(t, []), t, held('app', 'db'));
+      assert.deepEqual(steps.steps.map((s) => [s.kind, s.kind === 'createService' ? s.container.service : '']),
+        [['createService', 'app'], ['createService', 'db']]);
+      assert.deepEqual(steps.waiting, []);
+      // Only db held: app waits for a db that stays down, and says so.
+      const dbCreated = { ...containerFor(t, 'db'), state: 'created' as const };
+      const onlyDb = planUpdate(engineWith(t, [dbCreated]), t, held('db'));
+      assert.deepEqual(onlyDb.steps, []);
+      assert.deepEqual(onlyDb.waiting, [{ service: 'app', dependency: 'db', condition: 'service_started' }]);
+    });
+  });
 });

@@ -61,18 +61,18 @@ export function openSqlite(file: string): Database {
     dialect: 'sqlite',
     all(row, sql, params) {
       refuseInsideTransaction(database, 'a query');
-      return lock.run(() => sync.all(row, sql, params));
+      return lock.runSync(() => sync.all(row, sql, params));
     },
     async get(row, sql, params) {
       return (await database.all(row, sql, params))[0] ?? null;
     },
     run(sql, params) {
       refuseInsideTransaction(database, 'a statement');
-      return lock.run(() => sync.run(sql, params));
+      return lock.runSync(() => sync.run(sql, params));
     },
     exec(script) {
       refuseInsideTransaction(database, 'a script');
-      return lock.run(() => sync.exec(script));
+      return lock.runSync(() => sync.exec(script));
     },
     transaction(fn) {
       refuseInsideTransaction(database, 'a nested transaction');
