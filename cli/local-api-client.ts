@@ -152,8 +152,10 @@ export class LocalApiClient {
 
   private answerError(request: string, status: number, value: unknown, text: string): LocalApiAnswerError {
     const body = check(LocalApiErrorBodySchema, value).length === 0 ? parse(LocalApiErrorBodySchema, value, 'the error answer') : null;
-    const said = body?.error ?? (text.trim().slice(0, 200) || 'no reason given');
     const issues = body?.issues ?? [];
+    const error = body?.error ?? (text.trim().slice(0, 200) || 'no reason given');
+    // A refused body's message lists its issues too; they follow one a line.
+    const said = issues.length > 0 ? error.replace(/ is invalid: [\s\S]*$/, ' is invalid:') : error;
     const lines = [`the device refused ${request} (HTTP ${status}): ${said}`];
     for (const issue of issues) lines.push(`  ${issue.path || '/'}: ${issue.message}`);
     if (status === 401) lines.push(`  hint: wrong or missing key: ${KEY_HINT}`);

@@ -22,7 +22,9 @@ export function judge(state: LocalState, releaseId: string, staleError: string |
   const services = report.services.map((s) => `${s.name} ${s.state}`).join(', ');
   const progress = report.progress === undefined ? '' : ` (${report.progress.imagesPresent}/${report.progress.imagesTotal} images)`;
   const downloads = (report.downloads ?? []).map((d) => ` ${d.services.join('+')} ${Math.floor(d.percent)}%`).join('');
-  return { kind: 'waiting', line: `${report.updateStatus}${progress}${downloads}: ${services || 'no services'}` };
+  // Right after the target arrives the status still speaks of the last target until the first pass: not "converged".
+  const phase = report.updateStatus === 'converged' || report.updateStatus === 'error' ? 'pending' : report.updateStatus;
+  return { kind: 'waiting', line: `${phase}${progress}${downloads}: ${services || 'no services'}` };
 }
 
 export interface FollowOptions {

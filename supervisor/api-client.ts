@@ -10,6 +10,7 @@ import { eventPaths } from '../protocol/device-events.js';
 import type { PartialStateReport, StateReport } from '../protocol/state-report.js';
 import { parse } from '../protocol/validate.js';
 import { messageOf } from '../lib/errors.js';
+import { httpRequest, type HttpResponse } from './http-request.js';
 import { acceptSignedTarget, type SignedTarget, type TargetKey } from './target.js';
 
 export class ApiError extends Error {
@@ -53,7 +54,7 @@ export interface ApiClientOptions {
 }
 
 /** The error for a 4xx/5xx answer: the problem's `detail` (else the start of the body) and type, the API's clock. */
-async function errorOf(method: string, url: string, response: Response): Promise<ApiError> {
+async function errorOf(method: string, url: string, response: HttpResponse): Promise<ApiError> {
   const text = await response.text().catch(() => '');
   const dateHeader = response.headers.get('date');
   const serverDate = dateHeader === null || Number.isNaN(Date.parse(dateHeader)) ? null : new Date(dateHeader);
@@ -82,7 +83,7 @@ export class ApiClient {
     return new ApiClient({ ...this.options, credentials, targetKey });
   }
 
-  private async request(method: string, pathname: string, init: { body?: unknown; headers?: Record<string, string>; signal?: AbortSignal } = {}): Promise<Response> {
+  private async request(method: string, pathname: string, init: { body?: unknown; headers?: Record<string, string>; signal?: AbortSignal } = {}): Promise<HttpResponse> {
     const credentials = this.options.credentials;
     if (credentials === undefined) return this.send(method, pathname, init);
     try {
@@ -95,14 +96,14 @@ export class ApiClient {
     }
   }
 
-  private async send(method: string, pathname: string, init: { body?: unknown; headers?: Record<string, string>; signal?: AbortSignal } = {}): Promise<Response> {
+  private async send(method: string, pathname: string, init: { body?: unknown; headers?: Record<string, string>; signal?: AbortSignal } = {}): Promise<HttpResponse> {
     // Joined as text, not resolved as a URL, so an API behind a path prefix (https://host/skiff) keeps it.
     const url = `${this.options.baseUrl.replace(/\/+$/, '')}${pathname}`;
     const headers: Record<string, string> = { accept: 'application/json', ...init.headers };
     if (init.body !== undefined) headers['content-type'] = 'application/json';
-    let response: Response;
+    let response: HttpResponse;
     try {
-      response = await fetch(url, {
+      response = await httpRequest(url, {
         method,
         headers,
         body: init.body === undefined ? undefined : JSON.stringify(init.body),
@@ -110,7 +111,7 @@ export class ApiClient {
         signal: init.signal ?? AbortSignal.timeout(this.timeoutMs),
       });
     } catch (err) {
-      // fetch hides the system error (ECONNREFUSED...) in `cause`.
+      // The system error (ECONNREFUSED...) is the `cause`.
       const cause = err instanceof Error && err.cause !== undefined ? `: ${messageOf(err.cause)}` : '';
       throw new ApiError(method, url, null, `${messageOf(err)}${cause}`);
     }
@@ -167,7 +168,7 @@ export class ApiClient {
   }
 
   /** Opens the push channel (protocol/device-events.ts); the body is the event stream, ended by `signal`. */
-  async openEvents(uuid: string, signal: AbortSignal): Promise<ReadableStream<Uint8Array>> {
+  async openEvents(uuid: string, signal: AbortSignal): Promise<NonNullable<HttpResponse['body']>> {
     const response = await this.request('GET', eventPaths.events(uuid), { headers: { accept: 'text/event-stream' }, signal });
     const type = response.headers.get('content-type') ?? '';
     if (response.body === null || !type.startsWith('text/event-stream')) {

@@ -6,6 +6,7 @@ import { MANIFEST_ACCEPT, RegistryTokenSchema } from '../protocol/oci-image.js';
 import { parse } from '../protocol/validate.js';
 import type { Logger } from '../lib/logger.js';
 import type { HttpAuth } from './download/http-auth.js';
+import { httpRequest } from './http-request.js';
 
 export interface DigestReference {
   /** host[:port] */
@@ -106,7 +107,7 @@ export class RegistryClient {
     const url = `${this.baseUrl(ref.registry)}/${ref.repository}/manifests/${digest}`;
     const auth = this.authFor(ref);
     for (let renewed = false; ; renewed = true) {
-      const response = await fetch(url, { headers: { accept: MANIFEST_ACCEPT, ...(await auth.headers(url, signal)) }, signal });
+      const response = await httpRequest(url, { headers: { accept: MANIFEST_ACCEPT, ...(await auth.headers(url, signal)) }, signal });
       if (response.status === 401 && !renewed) {
         await response.body?.cancel();
         if (await auth.renew(url, response.headers.get('www-authenticate'), signal)) continue;
@@ -153,7 +154,7 @@ export class RegistryClient {
     if (credentials !== undefined) {
       headers.authorization = `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`;
     }
-    const response = await fetch(tokenUrl, { headers, signal });
+    const response = await httpRequest(tokenUrl, { headers, signal });
     if (!response.ok) {
       const text = (await response.text().catch(() => '')).slice(0, 300);
       throw new Error(`token request to ${tokenUrl.origin}${tokenUrl.pathname} for ${key}: ${response.status} ${response.statusText}${text === '' ? '' : `: ${text}`}`);

@@ -8,6 +8,7 @@ import type { Logger } from '../../lib/logger.js';
 import { messageOf } from '../../lib/errors.js';
 import { backoffDelay, withJitter, type BackoffPolicy } from '../backoff.js';
 import type { HttpAuth } from './http-auth.js';
+import { httpRequest, type HttpResponse } from '../http-request.js';
 import { PartialFile } from './partial-file.js';
 import { realClock, type Clock, type TokenBucket } from './token-bucket.js';
 
@@ -179,7 +180,7 @@ async function fetchChunk(session: Session): Promise<number> {
   }
 }
 
-async function request(session: Session, range: string): Promise<Response> {
+async function request(session: Session, range: string): Promise<HttpResponse> {
   const { url, options } = session;
   for (let renewed = false; ; renewed = true) {
     session.requests++;
@@ -189,7 +190,7 @@ async function request(session: Session, range: string): Promise<Response> {
       // A proxy that compresses would break byte offsets.
       'accept-encoding': 'identity',
     };
-    const response = await fetch(url, { headers, signal: options.signal, redirect: 'follow' });
+    const response = await httpRequest(url, { headers, signal: options.signal, redirect: 'follow' });
     if (response.status === 401 && options.auth !== undefined && !renewed) {
       await response.body?.cancel();
       if (await options.auth.renew(url, response.headers.get('www-authenticate'), options.signal)) continue;
