@@ -119,7 +119,7 @@ export class ApiClient {
     return response;
   }
 
-  private async json(response: Response, method: string): Promise<unknown> {
+  private async json(response: HttpResponse, method: string): Promise<unknown> {
     try {
       return await response.json();
     } catch (err) {

@@ -3,11 +3,9 @@
 // use: a method, headers, a text body, an AbortSignal, redirects followed for GET; the answer offers the subset of
 // fetch's Response they read (status, headers.get, a web ReadableStream body, text, json, arrayBuffer). Bodies are
 // not decompressed: the supervisor never asks for compression.
-import { request as httpRequestOf, type IncomingMessage, type RequestOptions } from 'node:http';
+import { request as httpRequestOf, STATUS_CODES, type IncomingMessage, type RequestOptions } from 'node:http';
 import { request as httpsRequestOf } from 'node:https';
 import { Readable } from 'node:stream';
-import type { ReadableStream } from 'node:stream/web';
-import { STATUS_CODES } from 'node:http';
 
 export interface HttpRequestInit {
   method?: string;
@@ -97,7 +95,8 @@ function responseOf(message: IncomingMessage, url: string, method: string): Http
   const status = message.statusCode ?? 0;
   const empty = method === 'HEAD' || status === 204 || status === 304;
   if (empty) message.resume();
-  const body = empty ? null : (Readable.toWeb(message) as ReadableStream<Uint8Array>);
+  // The global ReadableStream type, as fetch's body: node:stream/web's declares the same class apart.
+  const body = empty ? null : (Readable.toWeb(message) as unknown as ReadableStream<Uint8Array>);
   const bytes = async (): Promise<Buffer> => {
     if (body === null) return Buffer.alloc(0);
     const chunks: Buffer[] = [];

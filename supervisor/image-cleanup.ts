@@ -70,12 +70,12 @@ export class ImageCleanup {
 
   /**
    * After `target` converged: records its images and removes those of releases before the previous one that
-   * neither a kept release nor a container uses. An image still in use stays in the history for the next time.
+   * neither a kept release, a container nor `alsoKeep` (the fleet's target while in local mode) uses. An image still in use stays in the history for the next time.
    */
-  async afterConverged(current: CurrentState, target: TargetState): Promise<string[]> {
+  async afterConverged(current: CurrentState, target: TargetState, alsoKeep: readonly string[] = []): Promise<string[]> {
     const before = await this.history();
     const { kept, dropped } = recordRelease(before, releaseKey(target), imagesOf(target));
-    const keep = new Set([...kept.flatMap((h) => h.images), ...current.containers.map((c) => c.image)]);
+    const keep = new Set([...kept.flatMap((h) => h.images), ...current.containers.map((c) => c.image), ...alsoKeep]);
     const removed: string[] = [];
     const retry: History = [];
     for (const entry of dropped) {

@@ -115,7 +115,9 @@ export class Supervisor {
         log: log.child({ component: 'disk' }),
       }, missing, current, target),
       cleanup: async (current, target) => {
-        await new ImageCleanup(path.join(options.dataDir, IMAGE_HISTORY_FILE), engine, log.child({ component: 'images' })).afterConverged(current, target);
+        // In local mode the fleet's target comes back when local mode ends, possibly offline: keep its images.
+        const fleetImages = this.local !== null && this.fleetTarget !== null ? imagesOf(this.fleetTarget) : [];
+        await new ImageCleanup(path.join(options.dataDir, IMAGE_HISTORY_FILE), engine, log.child({ component: 'images' })).afterConverged(current, target, fleetImages);
       },
       // --- end disk check and image clean-up
     });
