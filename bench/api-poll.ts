@@ -16,22 +16,12 @@ import { preparePollFleet } from './support/poll-fleet.js';
 import { startServer, type ServerProcess } from './support/server-process.js';
 import { median, ratio, round } from './support/stats.js';
 import { runWrk, type WrkResult, type WrkTarget } from './support/wrk.js';
+import { positiveInteger } from './support/settings.js';
+import { say } from './support/say.js';
 
 const GOALS = { ratioVsBareKoa: 0.7 } as const;
 const ADMIN_TOKEN = 'bench-api-poll-admin-token-0123456789';
 const FULL_EVERY = 20;
-
-function positiveInteger(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value <= 0) throw new Error(`${name} must be a positive integer, got '${raw}'`);
-  return value;
-}
-
-function say(line: string): void {
-  process.stdout.write(`${line}\n`);
-}
 
 const distDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 

@@ -14,20 +14,10 @@ import { downloadToFile } from '../supervisor/download/downloader.js';
 import { TokenBucket } from '../supervisor/download/token-bucket.js';
 import { RegistryClient } from '../supervisor/registry-client.js';
 import { loadTestEnv } from '../test/support/env.js';
+import { positiveNumber } from './support/settings.js';
+import { say } from './support/say.js';
 
 const GOALS = { error_percent: 5, first_second_ratio: 1.5 } as const;
-
-function positiveNumber(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number, got '${raw}'`);
-  return value;
-}
-
-function say(line: string): void {
-  process.stdout.write(`${line}\n`);
-}
 
 /** Pushes `bytes` as a blob of `repository` (monolithic upload) and returns its digest. */
 async function pushBlob(registry: string, repository: string, bytes: Buffer): Promise<string> {

@@ -20,6 +20,7 @@ import { RegistryClient } from '../supervisor/registry-client.js';
 import { loadTestEnv } from '../test/support/env.js';
 import { buildReleasePair, treeBytes } from './support/delta-images.js';
 import { repoRoot } from '../test/support/env.js';
+import { say } from './support/say.js';
 
 const GOALS = { deltaVsFull: 0.01 } as const;
 const PACKAGES = [
@@ -27,10 +28,6 @@ const PACKAGES = [
   'diff', 'systeminformation', 'workerpool', 'minimatch', 'qs', 'yargs',
 ];
 const BUMPED = 'ioredis';
-
-function say(line: string): void {
-  process.stdout.write(`${line}\n`);
-}
 
 function ratio(part: number, whole: number): number {
   return Math.round((part / whole) * 100_000) / 100_000;

@@ -19,6 +19,8 @@ import { measureMemory } from './support/memory.js';
 import { mb, median, ratio, round } from './support/stats.js';
 import type { EngineCall } from './support/timed-engine.js';
 import { measureWallTime, pairedRatio, profileSkiff, type Method, type Timing } from './support/wall-time.js';
+import { positiveNumber } from './support/settings.js';
+import { say } from './support/say.js';
 
 const GOALS = {
   rss_ratio: 1.5,
@@ -26,18 +28,6 @@ const GOALS = {
   up_ratio: 1.2,
   update_ratio: 1.2,
 } as const;
-
-function positiveNumber(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number, got '${raw}'`);
-  return value;
-}
-
-function say(line: string): void {
-  process.stdout.write(`${line}\n`);
-}
 
 function printCalls(title: string, ms: number, calls: EngineCall[]): void {
   say(`  ${title}: ${ms.toFixed(0)} ms, ${calls.length} engine calls`);

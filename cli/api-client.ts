@@ -44,6 +44,7 @@ import { check, parse } from '../protocol/validate.js';
 import {
   OsPinRequestSchema, OsPinSchema, OsReleaseSchema, OsUploadQuerySchema, osPaths, type OsPin, type OsRelease,
 } from '../protocol/os-release.js';
+import { fetchFailureReason } from '../lib/errors.js';
 
 /** The API answered with an RFC 9457 problem. */
 export class ApiProblemError extends Error {
@@ -102,17 +103,6 @@ export interface AuditFilter {
   limit?: number;
   /** Entries older than this entry id. */
   before?: number;
-}
-
-/** Why a fetch() threw, in words: undici hides the socket error in `cause`. */
-function reasonOf(err: unknown): string {
-  if (err instanceof Error) {
-    if (err.name === 'TimeoutError' || err.name === 'AbortError') return 'no answer in time';
-    const cause = (err as Error & { cause?: unknown }).cause;
-    if (cause instanceof Error) return cause.message || ((cause as NodeJS.ErrnoException).code ?? cause.name);
-    return err.message;
-  }
-  return String(err);
 }
 
 export class ApiClient {
@@ -351,7 +341,7 @@ export class ApiClient {
       });
       text = await response.text();
     } catch (err) {
-      throw new ApiUnreachableError(url, reasonOf(err));
+      throw new ApiUnreachableError(url, fetchFailureReason(err));
     }
 
     const json = parseJson(text);

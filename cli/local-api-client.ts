@@ -7,6 +7,7 @@ import {
   localPaths, type LocalState, type LocalTargetAnswer, type LocalTargetRequest,
 } from '../protocol/local-api.js';
 import { check, parse } from '../protocol/validate.js';
+import { fetchFailureReason } from '../lib/errors.js';
 
 export const LOCAL_KEY_ENV = 'SKIFF_LOCAL_API_KEY';
 const DEFAULT_TIMEOUT_MS = 30_000;
@@ -63,17 +64,6 @@ export async function resolveLocalKey(options: KeyOptions, env: NodeJS.ProcessEn
   throw new Error(`the device's local API needs its key: ${KEY_HINT}`);
 }
 
-/** Why a fetch() threw, in words: undici hides the socket error in `cause`. */
-function reasonOf(err: unknown): string {
-  if (err instanceof Error) {
-    if (err.name === 'TimeoutError' || err.name === 'AbortError') return 'no answer in time';
-    const cause = (err as Error & { cause?: unknown }).cause;
-    if (cause instanceof Error) return cause.message || ((cause as NodeJS.ErrnoException).code ?? cause.name);
-    return err.message;
-  }
-  return String(err);
-}
-
 /** The device answered with an error status; `issues` name the fields of a refused body. */
 export class LocalApiAnswerError extends Error {
   constructor(readonly request: string, readonly status: number, readonly issues: { path: string; message: string }[], message: string) {
@@ -127,7 +117,7 @@ export class LocalApiClient {
         signal: AbortSignal.timeout(this.timeoutMs),
       });
     } catch (err) {
-      const reason = reasonOf(err);
+      const reason = fetchFailureReason(err);
       // fetch() will not open the ports browsers block (e.g. 9, 22, 25): say so rather than the bare "bad port".
       const why = reason === 'bad port' ? `port ${new URL(this.baseUrl).port} is one fetch() refuses to use; choose another` : reason;
       throw new Error(`could not reach the device's local API at ${this.baseUrl}: ${why}\n  hint: ${REACH_HINT}`);

@@ -49,6 +49,12 @@ export function addSettingsOptions(cmd: Command): Command {
     .option('--override-locks <on|off>', "ignore the services' update locks", onOff);
 }
 
+/** `change` itself, or an error when a `set` command was given nothing to change. */
+export function someChange<T extends object>(change: T): T {
+  if (Object.keys(change).length === 0) throw new Error('nothing to change: give at least one option (see --help)');
+  return change;
+}
+
 /** The change the options ask for; throws when they contradict each other or leave the window half given. */
 export function settingsChangeOf(opts: SettingsOptions): FleetSettingsChange {
   const change: FleetSettingsChange = {};

@@ -16,6 +16,7 @@
 # The RAUC system.conf and the tryboot backend are installed into the rootfs.
 set -euo pipefail
 source "$(dirname "$0")/../scripts/lib.sh"
+source "$SKIFF_REPO/os-image/rauc-config.sh"
 
 rootfs='' provisioning='' out='' boot_files='' rootfs_mb=1024 data_mb=512 keyring='' compatible=''
 while [ $# -gt 0 ]; do
@@ -52,28 +53,8 @@ fi
 # What every image needs for updates, whatever the base: RAUC's config, the tryboot backend, the keyring.
 install -D -m 0755 "$SKIFF_REPO/os-image/bootloader/tryboot-backend.sh" "$rootfs/usr/lib/skiff/tryboot-backend"
 mkdir -p "$rootfs/etc/rauc"
-cat >"$rootfs/etc/rauc/system.conf" <<CONF
-[system]
-compatible=$compatible
-bootloader=custom
-statusfile=/var/lib/skiff/rauc.status
-
-[handlers]
-bootloader-custom-backend=/usr/lib/skiff/tryboot-backend
-
-[keyring]
-path=/etc/rauc/ca.cert.pem
-
-[slot.rootfs.0]
-device=/dev/mmcblk0p2
-type=ext4
-bootname=A
-
-[slot.rootfs.1]
-device=/dev/mmcblk0p3
-type=ext4
-bootname=B
-CONF
+rauc_system_conf "$compatible" /usr/lib/skiff/tryboot-backend /etc/rauc/ca.cert.pem /var/lib/skiff/rauc.status \
+  /dev/mmcblk0p2 /dev/mmcblk0p3 >"$rootfs/etc/rauc/system.conf"
 [ -z "$keyring" ] || cp "$keyring" "$rootfs/etc/rauc/ca.cert.pem"
 
 # Data partition: the supervisor's data dir, provisioned.

@@ -18,6 +18,12 @@ export const EMPTY_CONFIG = {
 export const DELTA_TOOLS = ['zstd', 'xdelta3'] as const;
 export type DeltaTool = (typeof DELTA_TOOLS)[number];
 
+/**
+ * xdelta3's source window (-B), which the server's encoder and the device's decoder must agree on: 64 MiB keeps
+ * applying a patch near 86 MB of memory on the device.
+ */
+export const XDELTA3_WINDOW = 64 * 1024 * 1024;
+
 export const PATCH_MEDIA_TYPES: Record<DeltaTool, string> = {
   zstd: 'application/vnd.skiff.delta.patch.v1.zstd',
   xdelta3: 'application/vnd.skiff.delta.patch.v1.xdelta3',

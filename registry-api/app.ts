@@ -21,6 +21,7 @@ import { osReleaseRoutes } from './routes/os-releases.js';
 import { registryTokenRoutes } from './routes/registry-token.js';
 import { releaseRoutes } from './routes/releases.js';
 import { userRoutes } from './routes/users.js';
+import { TargetCache } from './target-cache.js';
 
 export type { AppDeps } from './deps.js';
 
@@ -28,7 +29,8 @@ export function createApp(appDeps: AppDeps): Koa<ApiState> {
   const now = appDeps.now ?? (() => new Date());
   const jobs = appDeps.jobs ?? startInProcessQueue({ store: appDeps.store, logger: appDeps.logger, now, registryToken: appDeps.registryToken ?? null });
   const metrics = appDeps.metrics ?? new ApiMetrics({ store: appDeps.store, jobs, now });
-  const deps: RouteDeps = { registryToken: null, metricsToken: null, osBundles: null, ...appDeps, now, jobs, metrics };
+  const targetCache = appDeps.targetCache ?? new TargetCache({ store: appDeps.store, signingKey: appDeps.signingKey });
+  const deps: RouteDeps = { registryToken: null, metricsToken: null, osBundles: null, ...appDeps, now, jobs, metrics, targetCache };
   const router = new Router<ApiState>();
   // Every people's route names its action class; roles.ts says which roles may do it.
   const access = accessControl(deps);

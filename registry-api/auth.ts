@@ -7,7 +7,7 @@ import type { RouteDeps } from './deps.js';
 import { forbidden, unauthorized } from './problem.js';
 import { permits, requirementText, type Action } from './roles.js';
 import { hashSecret } from './secrets.js';
-import type { DeviceRecord, DeviceStore, Stamp, Store, UserRecord } from './store/index.js';
+import type { DeviceRecord, DeviceStore, Stamp, Store, TargetGeneration, UserRecord } from './store/index.js';
 
 export interface Caller {
   user: UserRecord;
@@ -18,6 +18,8 @@ export interface Caller {
 export interface ApiState {
   /** The device the request's key belongs to, on device routes. */
   device?: DeviceRecord;
+  /** The target generation read with the device's token (target-cache.ts), on device routes. */
+  targetGeneration?: TargetGeneration;
   /** The user the request's API token belongs to, on people's routes. */
   caller?: Caller;
 }
@@ -103,22 +105,36 @@ export async function deviceFromToken(store: Pick<Store, 'devices'>, token: stri
   return device !== null && device.authStatus === 'accepted' ? device : null;
 }
 
-/** Authenticates the device token and checks it belongs to the route's `:uuid`. */
-export function requireDevice(devices: DeviceStore, now: () => Date = () => new Date()): RouterMiddleware<ApiState> {
+/**
+ * Authenticates the device token and checks it belongs to the route's `:uuid`.
+ * The token is looked up in the database on every request, never remembered: revoking a device, rejecting it and
+ * rotating its key delete its tokens in the database, so the next request through ANY API instance over that
+ * database gets 401, with nothing to invalidate between instances. It is one indexed read (the token's primary
+ * key, the device's, the fleet's) that also brings the target generation, so a poll answered from the target
+ * cache costs the database nothing more.
+ */
+export function requireDevice(devices: Pick<DeviceStore, 'byTokenWithGeneration'>, now: () => Date = () => new Date()): RouterMiddleware<ApiState> {
   return async (ctx, next) => {
     const token = bearerOf(ctx);
     if (token === null) throw unauthorized(`${ctx.method} ${ctx.path} needs a device token as 'Authorization: Bearer <token>' (from POST /v1/device/auth)`);
-    // Looked up on every request, not cached: a revoked device is refused from its next request on.
-    const owner = await devices.byToken(hashSecret(token), now().toISOString());
-    if (!owner) throw unauthorized(`the token sent to ${ctx.method} ${ctx.path} is no live device token (expired, revoked or unknown): authenticate again`);
+    const found = await devices.byTokenWithGeneration(hashSecret(token), now().toISOString());
+    if (!found) throw unauthorized(`the token sent to ${ctx.method} ${ctx.path} is no live device token (expired, revoked or unknown): authenticate again`);
+    const owner = found.device;
     if (owner.authStatus !== 'accepted') {
       throw unauthorized(`device '${owner.uuid}' is ${owner.revokedAt === null ? owner.authStatus : `revoked (at ${owner.revokedAt})`}`);
     }
     const uuid = ctx.params.uuid;
     if (owner.uuid !== uuid) throw forbidden(`the token of device '${owner.uuid}' cannot act for device '${uuid ?? ''}'`);
     ctx.state.device = owner;
+    ctx.state.targetGeneration = found.generation;
     await next();
   };
+}
+
+/** The target generation requireDevice read; calling this on a route without it is a programming error. */
+export function authenticatedGeneration(ctx: AuthedContext): TargetGeneration {
+  if (!ctx.state.targetGeneration) throw new Error(`${ctx.path} reads the target generation but does not require a device`);
+  return ctx.state.targetGeneration;
 }
 
 /** The device requireDevice authenticated; calling this on a route without it is a programming error. */

@@ -6,6 +6,7 @@ import type { ApiMetrics } from './metrics.js';
 import type { RegistryTokenIssuer } from './registry-token.js';
 import type { SigningKey } from './signing-key.js';
 import type { Store } from './store/index.js';
+import type { TargetCache } from './target-cache.js';
 
 export interface AppDeps {
   store: Store;
@@ -28,6 +29,8 @@ export interface AppDeps {
   registryToken?: RegistryTokenIssuer | null;
   /** Where host OS bundles are kept (routes/os-releases.ts); null: uploads are refused (501). */
   osBundles?: OsBundleSettings | null;
+  /** Computed targets by device and target generation (target-cache.ts); absent: one of the app's own. */
+  targetCache?: TargetCache;
 }
 
 export type RouteDeps = Required<AppDeps>;

@@ -1,18 +1,15 @@
-// Tells connected devices when their target changed. Nothing signals it: once a second the watcher recomputes the
-// target ETag of every device holding an events connection, with the same code the target route uses, and sends
-// to those whose ETag moved. Chosen over a notifier that store writes call because
+// Tells connected devices when their target changed. Nothing signals it: once a second the watcher reads the
+// connected devices with their target generations (store/target-generation.ts; one read per 512 connections) and
+// asks the target cache for their ETags, the same cache and code the target route uses, and sends to those whose
+// ETag moved. While nothing changed that is a map look-up per connection: no target is recomputed. Chosen over a
+// notifier that store writes call because
 // - no route (pin, track-latest, device pin, config, a release turning ready, anything added later) has to
-//   remember to signal: what changes the target changes the ETag, by construction;
-// - several API instances over one database need nothing between them: each re-checks its own connections, so a
-//   pin made through instance A reaches a device connected to instance B within a tick. Redis pub/sub (redisUrl)
-//   would only be needed for a signalling design, or to cut the tick's reads once connections reach tens of
-//   thousands per instance.
-// Cost per tick: per connection one device read and its config reads, plus one fleet and one latest-release read
-// per fleet (shared by that fleet's devices within the tick), all indexed SQLite reads.
+//   remember to signal: every audited change moves a generation, and a moved generation recomputes the ETag;
+// - several API instances over one database need nothing between them: the generations live in the database, so a
+//   pin made through instance A reaches a device connected to instance B within a tick.
 import type { Logger } from '../lib/logger.js';
-import { etagOf } from './etag.js';
-import type { DeviceRecord, FleetRecord, ReleaseRecord, Store } from './store/index.js';
-import { targetFor, type TargetSources } from './target-state.js';
+import type { DeviceRecord, DeviceWithGeneration, Store } from './store/index.js';
+import type { TargetCache } from './target-cache.js';
 
 export interface Watcher {
   /** Called with the device's current target ETag: at once, then whenever it changes. */
@@ -22,9 +19,11 @@ export interface Watcher {
 }
 
 export interface TargetWatchOptions {
-  store: Store;
+  store: Pick<Store, 'devices'>;
+  /** The app's target cache: a tick with nothing changed computes nothing. */
+  targets: TargetCache;
   logger: Logger;
-  /** How often connected devices' targets are recomputed. */
+  /** How often connected devices' targets are checked. */
   intervalMs?: number;
 }
 
@@ -32,33 +31,6 @@ interface Connection {
   uuid: string;
   watcher: Watcher;
   etag: string | null;
-}
-
-/** Releases read at most once per tick, whatever the number of devices of the fleet. */
-function memoized(releases: TargetSources['releases']): TargetSources['releases'] {
-  const byId = new Map<string, Promise<ReleaseRecord | null>>();
-  const latest = new Map<string, Promise<ReleaseRecord | null>>();
-  return {
-    get: (id) => {
-      const known = byId.get(id) ?? releases.get(id);
-      byId.set(id, known);
-      return known;
-    },
-    latestReady: (fleet) => {
-      const known = latest.get(fleet) ?? releases.latestReady(fleet);
-      latest.set(fleet, known);
-      return known;
-    },
-  };
-}
-
-/** The ETag GET /v1/device/{uuid}/target would answer with; null for a device that may not ask any more. */
-async function targetEtag(
-  device: DeviceRecord, fleets: (name: string) => Promise<FleetRecord | null>, sources: TargetSources,
-): Promise<string | null> {
-  const fleet = await fleets(device.fleet);
-  if (fleet === null) return null;
-  return etagOf(await targetFor(sources, device, fleet));
 }
 
 export class TargetWatch {
@@ -107,30 +79,32 @@ export class TargetWatch {
   }
 
   private async check(connections: Connection[]): Promise<void> {
-    const { store, logger } = this.options;
-    const fleetReads = new Map<string, Promise<FleetRecord | null>>();
-    const fleets = (name: string): Promise<FleetRecord | null> => {
-      const known = fleetReads.get(name) ?? store.fleets.get(name);
-      fleetReads.set(name, known);
-      return known;
-    };
-    const sources: TargetSources = { releases: memoized(store.releases), config: store.config, osReleases: store.osReleases };
+    const { store, targets, logger } = this.options;
+    let found: Map<string, DeviceWithGeneration>;
+    try {
+      const rows = await store.devices.withGenerations([...new Set(connections.map((c) => c.uuid))]);
+      found = new Map(rows.map((row) => [row.device.uuid, row]));
+    } catch (err) {
+      // A database hiccup: the next tick tries again.
+      logger.warn({ err, connections: connections.length }, 'target watch: cannot read the connected devices');
+      return;
+    }
     for (const connection of connections) {
       if (!this.connections.has(connection)) continue;
       try {
-        const device = await store.devices.get(connection.uuid);
-        const gone = device === null ? 'the device no longer exists'
-          : device.revokedAt !== null ? `the device was revoked at ${device.revokedAt}`
+        const current = found.get(connection.uuid);
+        const gone = current === undefined ? 'the device no longer exists'
+          : current.device.revokedAt !== null ? `the device was revoked at ${current.device.revokedAt}`
             : null;
-        const etag = device === null || gone !== null ? null : await targetEtag(device, fleets, sources);
-        if (gone !== null || etag === null) {
+        const served = current === undefined || gone !== null ? null : await targets.targetOf(current.device, current.generation);
+        if (gone !== null || served === null) {
           this.connections.delete(connection);
           connection.watcher.onGone(gone ?? `fleet of device '${connection.uuid}' no longer exists`);
           continue;
         }
-        if (etag !== connection.etag) {
-          connection.etag = etag;
-          connection.watcher.onTarget(etag);
+        if (served.etag !== connection.etag) {
+          connection.etag = served.etag;
+          connection.watcher.onTarget(served.etag);
         }
       } catch (err) {
         // One device's failure (a database hiccup) must not starve the others; the next tick tries again.

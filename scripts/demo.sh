@@ -6,18 +6,20 @@
 #   bash scripts/demo.sh start   # start everything, push, wait until the device runs the release
 #   bash scripts/demo.sh down    # stop it all (data stays in .skiff/ENV for the next run)
 #
-# SKIFF_DEMO_ENV picks the environment (default demo; the end-to-end test uses e2e).
+# SKIFF_DEMO_ENV picks the environment (default demo; the end-to-end test uses e2e); SKIFF_DIST the compiled tree
+# (default dist/; a test runs the tree it was compiled in).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$SKIFF_REPO"
 
 env=${SKIFF_DEMO_ENV:-demo}
 fleet=${SKIFF_DEMO_FLEET:-meter-fleet}
+dist=${SKIFF_DIST:-$SKIFF_REPO/dist}
 root="$SKIFF_REPO/.skiff/$env"
 api_dir="$root/api"
 device_dir="$root/device"
 
-skiff() { node "$SKIFF_REPO/dist/cli/main.js" "$@"; }
+skiff() { node "$dist/cli/main.js" "$@"; }
 json_field() { node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const v=JSON.parse(s);const r=new Function("v","return "+process.argv[1])(v);console.log(r===undefined||r===null?"":r)})' "$1"; }
 
 api_up() {
@@ -28,7 +30,7 @@ api_up() {
   else
     mkdir -p "$api_dir"
     SKIFF_DATA_DIR="$api_dir" SKIFF_API_PORT="$port" SKIFF_REGISTRY="$registry" \
-      setsid node dist/registry-api/main.js >>"$api_dir/api.log" 2>&1 </dev/null &
+      setsid node "$dist/registry-api/main.js" >>"$api_dir/api.log" 2>&1 </dev/null &
     echo $! >"$api_dir/api.pid"
     wait_for "registry-api" 30 curl -sf "$SKIFF_API_URL/v1/info" ||
       { tail -20 "$api_dir/api.log" >&2; die "registry-api did not start (log: $api_dir/api.log)"; }
@@ -58,7 +60,7 @@ device_up() {
 }
 EOF
   fi
-  SKIFF_REPORT_INTERVAL_MS=1000 setsid node dist/supervisor/main.js --data-dir "$device_dir" \
+  SKIFF_REPORT_INTERVAL_MS=1000 setsid node "$dist/supervisor/main.js" --data-dir "$device_dir" \
     >>"$device_dir/supervisor.log" 2>&1 </dev/null &
   echo $! >"$device_dir/supervisor.pid"
   say "device supervisor started (log: $device_dir/supervisor.log)"

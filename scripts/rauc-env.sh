@@ -12,6 +12,7 @@
 # DIR/env.json says where everything is (bus address, system.conf, keys, slot devices) for the tests.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
+source "$SKIFF_REPO/os-image/rauc-config.sh"
 
 cmd=${1:-}; dir=${2:-}
 [ -n "$cmd" ] && [ -n "$dir" ] || die "usage: scripts/rauc-env.sh up|boot|crash|down DIR [COMPATIBLE]"
@@ -44,20 +45,6 @@ unmount_leftovers() {
   done
 }
 
-make_pki() {
-  local ca=$1 days=3650
-  mkdir -p "$ca"
-  [ -f "$ca/signer.cert.pem" ] && return 0
-  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$ca/ca.key.pem" \
-    -out "$ca/ca.cert.pem" -days $days -subj "/O=Skiff test/CN=$(basename "$ca") CA" \
-    -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null
-  openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$ca/signer.key.pem" \
-    -out "$ca/signer.csr" -subj "/O=Skiff test/CN=$(basename "$ca") bundle signer" 2>/dev/null
-  printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n' >"$ca/ext.cnf"
-  openssl x509 -req -in "$ca/signer.csr" -CA "$ca/ca.cert.pem" -CAkey "$ca/ca.key.pem" -CAcreateserial \
-    -out "$ca/signer.cert.pem" -days $days -extfile "$ca/ext.cnf" 2>/dev/null
-}
-
 # make_slot NAME VERSION : an ext4 slot image holding a minimal rootfs that says which OS version it is.
 make_slot() {
   local img="$dir/slots/$1.img" root="$dir/slots/$1.root"
@@ -82,8 +69,8 @@ up() {
   need_packages rauc dbus openssl e2fsprogs
   [ "$(id -u)" -eq 0 ] || die "rauc-env needs root (loop devices, mounts)"
   mkdir -p "$dir/run" "$dir/mnt" "$dir/data" "$dir/slots" "$dir/boot"
-  make_pki "$dir/pki/trusted"
-  make_pki "$dir/pki/untrusted"
+  bash "$SKIFF_REPO/os-image/signing-pki.sh" "$dir/pki/trusted" trusted
+  bash "$SKIFF_REPO/os-image/signing-pki.sh" "$dir/pki/untrusted" untrusted
   make_slot A 1.0.0
   make_slot B 0.0.0
   local a b
@@ -91,51 +78,9 @@ up() {
   trap 'say "rauc-env up failed: detaching slots"; detach_all' ERR
   a=$(attach_slot A)
   b=$(attach_slot B)
-  cat >"$dir/system.conf" <<CONF
-[system]
-compatible=$compatible
-bootloader=custom
-mountprefix=$dir/mnt
-statusfile=$dir/data/central.raucs
-max-bundle-download-size=268435456
-
-[handlers]
-bootloader-custom-backend=$backend
-
-[keyring]
-path=$dir/pki/trusted/ca.cert.pem
-
-[slot.rootfs.0]
-device=$a
-type=ext4
-bootname=A
-
-[slot.rootfs.1]
-device=$b
-type=ext4
-bootname=B
-CONF
-  cat >"$dir/dbus.conf" <<CONF
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>$bus</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <allow own="*"/>
-    <allow send_type="method_call"/>
-    <allow send_type="signal"/>
-    <allow send_type="method_return"/>
-    <allow send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="signal"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-  </policy>
-</busconfig>
-CONF
+  rauc_system_conf "$compatible" "$backend" "$dir/pki/trusted/ca.cert.pem" "$dir/data/central.raucs" "$a" "$b" \
+    "$dir/mnt" 268435456 >"$dir/system.conf"
+  dbus_system_conf "$bus" >"$dir/dbus.conf"
   if ! pid_alive "$dir/run/dbus.pid"; then
     rm -f "$dir/run/system_bus_socket"
     dbus-daemon --config-file="$dir/dbus.conf" --fork --print-pid >"$dir/run/dbus.pid"

@@ -10,7 +10,7 @@ import { eventPaths } from '../protocol/device-events.js';
 import type { PartialStateReport, StateReport } from '../protocol/state-report.js';
 import { parse } from '../protocol/validate.js';
 import { messageOf } from '../lib/errors.js';
-import { httpRequest, type HttpResponse } from './http-request.js';
+import { httpRequest, HttpRequestError, type HttpResponse } from './http-request.js';
 import { acceptSignedTarget, type SignedTarget, type TargetKey } from './target.js';
 
 export class ApiError extends Error {
@@ -111,9 +111,8 @@ export class ApiClient {
         signal: init.signal ?? AbortSignal.timeout(this.timeoutMs),
       });
     } catch (err) {
-      // The system error (ECONNREFUSED...) is the `cause`.
-      const cause = err instanceof Error && err.cause !== undefined ? `: ${messageOf(err.cause)}` : '';
-      throw new ApiError(method, url, null, `${messageOf(err)}${cause}`);
+      // No answer: the system error (ECONNREFUSED...) or the timeout.
+      throw new ApiError(method, url, null, messageOf(err instanceof HttpRequestError ? err.cause : err));
     }
     if (response.status >= 400) throw await errorOf(method, url, response);
     return response;

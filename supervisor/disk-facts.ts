@@ -14,6 +14,7 @@ import { isSkiffImage } from './image-cleanup.js';
 import { hostPlatform, pickPlatform } from './image-fetcher.js';
 import { localImageRef } from './local-image.js';
 import { parseDigestReference, type DigestReference, type RegistryClient } from './registry-client.js';
+import { httpRequest } from './http-request.js';
 
 export interface DiskFactsOptions {
   engine: Pick<Engine, 'dataRootSpace' | 'diskUsage' | 'listImages' | 'inspectImage'>;
@@ -28,7 +29,7 @@ async function registryJson(registry: RegistryClient, ref: DigestReference, dige
   const url = registry.blobUrl(ref, digest);
   const auth = registry.authFor(ref);
   for (let renewed = false; ; renewed = true) {
-    const response = await fetch(url, { headers: await auth.headers(url, signal), signal });
+    const response = await httpRequest(url, { headers: await auth.headers(url, signal), signal });
     if (response.status === 401 && !renewed) {
       await response.body?.cancel();
       if (await auth.renew(url, response.headers.get('www-authenticate'), signal)) continue;

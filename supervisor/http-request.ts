@@ -6,6 +6,7 @@
 import { request as httpRequestOf, STATUS_CODES, type IncomingMessage, type RequestOptions } from 'node:http';
 import { request as httpsRequestOf } from 'node:https';
 import { Readable } from 'node:stream';
+import { messageOf } from '../lib/errors.js';
 
 export interface HttpRequestInit {
   method?: string;
@@ -41,7 +42,7 @@ const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 /** Thrown for a request that got no answer; `cause` is the system error (ECONNREFUSED...), as with fetch. */
 export class HttpRequestError extends TypeError {
   constructor(method: string, url: string, cause: unknown) {
-    super(`${method} ${url} failed`, { cause });
+    super(`${method} ${url}: ${messageOf(cause)}`, { cause });
     this.name = 'HttpRequestError';
   }
 }

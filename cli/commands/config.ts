@@ -3,20 +3,8 @@
 import type { Command } from 'commander';
 import type { ConfigVars } from '../../protocol/fleet-config.js';
 import { renderTable, toJson } from '../output.js';
+import { scopeOf, type ScopeOptions } from '../scope-options.js';
 import { clientFor, type Io } from '../session.js';
-
-interface ScopeOptions {
-  fleet?: string;
-  device?: string;
-  json?: boolean;
-}
-
-type Scope = { fleet: string } | { device: string };
-
-function scopeOf(opts: ScopeOptions): Scope {
-  if ((opts.fleet === undefined) === (opts.device === undefined)) throw new Error('say where: give exactly one of --fleet F or --device D');
-  return opts.fleet !== undefined ? { fleet: opts.fleet } : { device: opts.device! };
-}
 
 function withScope(cmd: Command): Command {
   return cmd

@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import type { DeviceConfigView, SettingName } from '../../protocol/fleet-config.js';
 import { renderFields, toJson } from '../output.js';
 import { clientFor, type Io } from '../session.js';
-import { addSettingsOptions, onOff, settingsChangeOf, settingsFields, wholeNumber, type SettingsOptions } from '../settings-options.js';
+import { addSettingsOptions, onOff, settingsChangeOf, settingsFields, type SettingsOptions, someChange, wholeNumber } from '../settings-options.js';
 
 const INHERITABLE: Readonly<Record<string, SettingName>> = {
   'poll-interval': 'pollIntervalSeconds',
@@ -60,8 +60,7 @@ export function registerDeviceConfig(program: Command, io: Io): void {
     .option('--inherit <setting>', `follow the fleet again for a setting (${Object.keys(INHERITABLE).join(', ')}); repeatable`, inheritOf)
     .option('--json', 'print JSON')
     .action(async (uuid: string, opts: SettingsOptions & { inherit?: SettingName[]; json?: boolean }, cmd: Command) => {
-      const change = { ...settingsChangeOf(opts), ...(opts.inherit ? { inherit: opts.inherit } : {}) };
-      if (Object.keys(change).length === 0) throw new Error('nothing to change: give at least one option (see --help)');
+      const change = someChange({ ...settingsChangeOf(opts), ...(opts.inherit ? { inherit: opts.inherit } : {}) });
       const view = await (await clientFor(cmd, io)).updateDeviceConfig(uuid, change);
       io.stdout(opts.json ? toJson(view) : configText(view));
     });

@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import type { Fleet } from '../../protocol/api.js';
 import { toJson } from '../output.js';
 import { clientFor, type Io } from '../session.js';
-import { addSettingsOptions, settingsChangeOf, settingsText, wholeNumber, type SettingsOptions } from '../settings-options.js';
+import { addSettingsOptions, settingsChangeOf, type SettingsOptions, settingsText, someChange, wholeNumber } from '../settings-options.js';
 import { fleetDetail, fleetsTable } from '../views.js';
 
 interface JsonOption {
@@ -57,8 +57,7 @@ export function registerFleets(program: Command, io: Io): void {
     .description("change a fleet's poll interval, update window, bandwidth cap or lock override (devices may override)"))
     .option('--json', 'print JSON')
     .action(async (name: string, opts: JsonOption & SettingsOptions, cmd: Command) => {
-      const change = settingsChangeOf(opts);
-      if (Object.keys(change).length === 0) throw new Error('nothing to change: give at least one option (see --help)');
+      const change = someChange(settingsChangeOf(opts));
       const updated = await (await clientFor(cmd, io)).updateFleet(name, change);
       io.stdout(opts.json ? toJson(updated) : fleetText(updated));
     });

@@ -4,20 +4,10 @@ import { openAsBlob } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { Command } from 'commander';
 import type { OsPin, OsRelease } from '../../protocol/os-release.js';
+import type { ApiClient } from '../api-client.js';
 import { formatBytes, relativeTime, renderFields, renderTable, toJson } from '../output.js';
+import { scopeOf, type Scope, type ScopeOptions } from '../scope-options.js';
 import { clientFor, type Io } from '../session.js';
-
-interface ScopeOptions {
-  fleet?: string;
-  device?: string;
-  json?: boolean;
-}
-
-/** Exactly one of --fleet and --device. */
-function scopeOf(opts: ScopeOptions): { fleet: string } | { device: string } {
-  if ((opts.fleet === undefined) === (opts.device === undefined)) throw new Error('give exactly one of --fleet FLEET and --device UUID');
-  return opts.fleet !== undefined ? { fleet: opts.fleet } : { device: opts.device as string };
-}
 
 function releasesTable(releases: OsRelease[], now: Date): string {
   return renderTable(['ID', 'DEVICE TYPE', 'VERSION', 'SIZE', 'DIGEST', 'CHECKED', 'UPLOADED', 'BY'], releases.map((r) => [
@@ -34,6 +24,13 @@ function pinText(what: string, pin: OsPin): string {
     ['Pinned', versionOf(pin.pinned) ?? 'none'],
     ['Gets', versionOf(pin.effective) ?? 'no host OS update'],
   ]);
+}
+
+/** What `os pin|unpin|show` do alike: resolve the scope, ask the API about its pin, print the answer. */
+async function printPin(io: Io, cmd: Command, opts: ScopeOptions, ask: (client: ApiClient, scope: Scope) => Promise<OsPin>): Promise<void> {
+  const scope = scopeOf(opts);
+  const pin = await ask(await clientFor(cmd, io), scope);
+  io.stdout(opts.json ? toJson(pin) : pinText('fleet' in scope ? `Fleet ${scope.fleet}` : `Device ${scope.device}`, pin));
 }
 
 export function registerOs(program: Command, io: Io): void {
@@ -86,12 +83,8 @@ export function registerOs(program: Command, io: Io): void {
     .option('--fleet <fleet>', 'every device of this fleet')
     .option('--device <uuid>', 'this one device (uuid or short id)')
     .option('--json', 'print JSON')
-    .action(async (release: string, opts: ScopeOptions, cmd: Command) => {
-      const scope = scopeOf(opts);
-      const client = await clientFor(cmd, io);
-      const pin = 'fleet' in scope ? await client.pinFleetOs(scope.fleet, release) : await client.pinDeviceOs(scope.device, release);
-      io.stdout(opts.json ? toJson(pin) : pinText('fleet' in scope ? `Fleet ${scope.fleet}` : `Device ${scope.device}`, pin));
-    });
+    .action((release: string, opts: ScopeOptions, cmd: Command) => printPin(io, cmd, opts, (client, scope) =>
+      ('fleet' in scope ? client.pinFleetOs(scope.fleet, release) : client.pinDeviceOs(scope.device, release))));
 
   os
     .command('unpin')
@@ -99,12 +92,8 @@ export function registerOs(program: Command, io: Io): void {
     .option('--fleet <fleet>', 'the fleet')
     .option('--device <uuid>', 'the device (uuid or short id)')
     .option('--json', 'print JSON')
-    .action(async (opts: ScopeOptions, cmd: Command) => {
-      const scope = scopeOf(opts);
-      const client = await clientFor(cmd, io);
-      const pin = 'fleet' in scope ? await client.unpinFleetOs(scope.fleet) : await client.unpinDeviceOs(scope.device);
-      io.stdout(opts.json ? toJson(pin) : pinText('fleet' in scope ? `Fleet ${scope.fleet}` : `Device ${scope.device}`, pin));
-    });
+    .action((opts: ScopeOptions, cmd: Command) => printPin(io, cmd, opts, (client, scope) =>
+      ('fleet' in scope ? client.unpinFleetOs(scope.fleet) : client.unpinDeviceOs(scope.device))));
 
   os
     .command('show')
@@ -112,10 +101,6 @@ export function registerOs(program: Command, io: Io): void {
     .option('--fleet <fleet>', 'the fleet')
     .option('--device <uuid>', 'the device (uuid or short id)')
     .option('--json', 'print JSON')
-    .action(async (opts: ScopeOptions, cmd: Command) => {
-      const scope = scopeOf(opts);
-      const client = await clientFor(cmd, io);
-      const pin = 'fleet' in scope ? await client.fleetOs(scope.fleet) : await client.deviceOs(scope.device);
-      io.stdout(opts.json ? toJson(pin) : pinText('fleet' in scope ? `Fleet ${scope.fleet}` : `Device ${scope.device}`, pin));
-    });
+    .action((opts: ScopeOptions, cmd: Command) => printPin(io, cmd, opts, (client, scope) =>
+      ('fleet' in scope ? client.fleetOs(scope.fleet) : client.deviceOs(scope.device))));
 }

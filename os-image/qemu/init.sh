@@ -18,6 +18,7 @@ export PATH=/bin:/sbin:/usr/bin:/usr/sbin
 export SKIFF_TEST_BOOT_STATE=/data/boot-state
 export DBUS_SYSTEM_BUS_ADDRESS=unix:path=/run/dbus/system_bus_socket
 RAUC_CONF=/run/rauc/system.conf
+. /usr/lib/skiff/rauc-config.sh
 
 say() { echo "SKIFF $* uptime=$(cut -d' ' -f1 /proc/uptime)"; }
 log_lines() { sed 's/^/SKIFF-LOG /'; }
@@ -73,29 +74,8 @@ say "event=booted slot=$slot version=$version"
 
 if [ "$slot" = A ]; then a_dev=$slot_dev; b_dev=$other_dev; else a_dev=$other_dev; b_dev=$slot_dev; fi
 mkdir -p /run/rauc /run/dbus /run/rauc-mnt
-cat >"$RAUC_CONF" <<CONF
-[system]
-compatible=$(cat /etc/skiff/compatible)
-bootloader=custom
-mountprefix=/run/rauc-mnt
-statusfile=/data/central.raucs
-
-[handlers]
-bootloader-custom-backend=/usr/lib/skiff/test-backend
-
-[keyring]
-path=/etc/rauc/ca.cert.pem
-
-[slot.rootfs.0]
-device=$a_dev
-type=ext4
-bootname=A
-
-[slot.rootfs.1]
-device=$b_dev
-type=ext4
-bootname=B
-CONF
+rauc_system_conf "$(cat /etc/skiff/compatible)" /usr/lib/skiff/test-backend /etc/rauc/ca.cert.pem \
+  /data/central.raucs "$a_dev" "$b_dev" /run/rauc-mnt >"$RAUC_CONF"
 dbus-daemon --config-file=/etc/dbus-1/skiff-system.conf --fork --nopidfile || fail "dbus-daemon did not start"
 rauc service --conf="$RAUC_CONF" --override-boot-slot="$slot" >/tmp/rauc.log 2>&1 &
 rauc_pid=$!

@@ -9,6 +9,7 @@
 # TREE is what os-image/qemu/kernel.sh prints.
 set -euo pipefail
 source "$(dirname "$0")/../../scripts/lib.sh"
+source "$SKIFF_REPO/os-image/rauc-config.sh"
 
 tree='' keyring='' compatible='' out=''
 while [ $# -gt 0 ]; do
@@ -75,27 +76,8 @@ cp "$keyring" "$root/etc/rauc/ca.cert.pem"
 echo "$compatible" >"$root/etc/skiff/compatible"
 printf 'root:x:0:0:root:/root:/bin/sh\n' >"$root/etc/passwd"
 printf 'root:x:0:\n' >"$root/etc/group"
-cat >"$root/etc/dbus-1/skiff-system.conf" <<'CONF'
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path=/run/dbus/system_bus_socket</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <allow own="*"/>
-    <allow send_type="method_call"/>
-    <allow send_type="signal"/>
-    <allow send_type="method_return"/>
-    <allow send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="signal"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-  </policy>
-</busconfig>
-CONF
+dbus_system_conf unix:path=/run/dbus/system_bus_socket >"$root/etc/dbus-1/skiff-system.conf"
+install -m 0644 "$SKIFF_REPO/os-image/rauc-config.sh" "$root/usr/lib/skiff/rauc-config.sh"
 
 mkdir -p "$(dirname "$out")"
 (cd "$root" && find . | LC_ALL=C sort | /bin/busybox cpio -o -H newc 2>/dev/null) >"$out.tmp"

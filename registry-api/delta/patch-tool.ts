@@ -2,13 +2,11 @@
 // The tool is chosen for the device's memory, not for the smallest patch: applying a zstd patch holds about twice
 // the base layer in memory, xdelta3 with a 64 MiB source window stays near 86 MB (measured, see
 // notes/image-delivery.md), and a Raspberry Pi may have 1 GB for everything.
-import { spawn } from 'node:child_process';
-import type { DeltaTool } from '../../protocol/delta.js';
+import { XDELTA3_WINDOW, type DeltaTool } from '../../protocol/delta.js';
+import { runTool } from '../../lib/run-tool.js';
 
 /** Largest base layer patched with zstd: about 256 MB to apply. Larger bases go to xdelta3. */
 export const ZSTD_MAX_BASE_BYTES = 128 * 1024 * 1024;
-/** xdelta3's source window, on both sides (the device passes the same -B). */
-export const XDELTA3_WINDOW = 64 * 1024 * 1024;
 
 export function toolFor(baseBytes: number): DeltaTool {
   return baseBytes <= ZSTD_MAX_BASE_BYTES ? 'zstd' : 'xdelta3';
@@ -17,19 +15,6 @@ export function toolFor(baseBytes: number): DeltaTool {
 /** zstd's window must cover the base and the target: the smallest power of two that does. */
 export function zstdWindowLog(baseBytes: number, targetBytes: number): number {
   return Math.min(31, Math.max(20, Math.ceil(Math.log2(Math.max(1, baseBytes, targetBytes) + 1))));
-}
-
-function run(command: string, args: string[], what: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => { stderr = (stderr + chunk.toString('utf8')).slice(-2000); });
-    child.on('error', (err) => reject(new Error(`${what}: cannot start ${command}: ${err.message}`)));
-    child.on('close', (code, signal) => {
-      if (code === 0) resolve();
-      else reject(new Error(`${what}: ${command} ${signal === null ? `exited ${code}` : `was killed by ${signal}`}: ${stderr.trim()}`));
-    });
-  });
 }
 
 export interface PatchJob {
@@ -45,8 +30,8 @@ export async function makePatch(job: PatchJob): Promise<void> {
   const what = `patch ${job.base.path} -> ${job.target.path}`;
   if (job.tool === 'zstd') {
     const windowLog = zstdWindowLog(job.base.size, job.target.size);
-    await run('zstd', ['-q', '-f', `-${job.level ?? 19}`, `--long=${windowLog}`, `--patch-from=${job.base.path}`, job.target.path, '-o', job.out], what);
+    await runTool('zstd', ['-q', '-f', `-${job.level ?? 19}`, `--long=${windowLog}`, `--patch-from=${job.base.path}`, job.target.path, '-o', job.out], what);
   } else {
-    await run('xdelta3', ['-e', '-f', '-9', '-B', String(XDELTA3_WINDOW), '-s', job.base.path, job.target.path, job.out], what);
+    await runTool('xdelta3', ['-e', '-f', '-9', '-B', String(XDELTA3_WINDOW), '-s', job.base.path, job.target.path, job.out], what);
   }
 }

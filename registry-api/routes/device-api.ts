@@ -8,16 +8,16 @@ import {
   DEVICE_SIGNATURE_HEADER, NEW_KEY_SIGNATURE_HEADER, deviceSignatureProblem, type DeviceAuthPending, type DeviceAuthResponse,
 } from '../../protocol/device-auth.js';
 import { SIGNATURE_HEADER } from '../../protocol/signature.js';
-import { authenticatedDevice, requireDevice, type ApiState } from '../auth.js';
+import { authenticatedDevice, authenticatedGeneration, requireDevice, type ApiState } from '../auth.js';
 import type { RouteDeps } from '../deps.js';
-import { etagOf, isFresh } from '../etag.js';
+import { isFresh } from '../etag.js';
+import { lastSeenIsStale } from '../last-seen.js';
 import { badRequest, conflict, forbidden, notFound, ProblemError, unauthorized } from '../problem.js';
 import { receiveReport } from '../report-merge.js';
 import { readBody } from '../request-body.js';
 import { ROUTES } from '../route-table.js';
 import { hashSecret, newSecret, sameSecret } from '../secrets.js';
 import type { DeviceRecord, NewDeviceToken } from '../store/index.js';
-import { targetFor } from '../target-state.js';
 import { fleetOr404 } from './fleets.js';
 
 /** Long enough that a device on a flaky link rarely re-authenticates, short enough that a stolen token fades. */
@@ -147,19 +147,21 @@ export function deviceApiRoutes(router: Router<ApiState>, deps: RouteDeps): void
 
   router.get(ROUTES.deviceTarget.path, device, async (ctx) => {
     const me = authenticatedDevice(ctx);
-    const fleet = await fleetOr404(store.fleets, me.fleet);
-    const target = await targetFor(store, me, fleet);
-    await store.devices.touch(me.uuid, deps.now().toISOString());
-    const etag = etagOf(target);
-    ctx.set('ETag', etag);
+    const served = await deps.targetCache.targetOf(me, authenticatedGeneration(ctx));
+    if (served === null) throw notFound(`fleet '${me.fleet}' does not exist`);
+    const now = deps.now();
+    if (lastSeenIsStale(me.lastSeen, served.target.config.pollIntervalSeconds, now)) await store.devices.touch(me.uuid, now.toISOString());
+    ctx.set('ETag', served.etag);
     // Devices must revalidate every time: a cached target would hide a new release.
     ctx.set('Cache-Control', 'no-cache');
-    if (isFresh(ctx.get('If-None-Match') || undefined, etag)) {
+    if (isFresh(ctx.get('If-None-Match') || undefined, served.etag)) {
       ctx.status = 304;
       return;
     }
-    ctx.set(SIGNATURE_HEADER, deps.signingKey.sign(target));
-    ctx.body = target;
+    const { body, signature } = served.signed();
+    ctx.set(SIGNATURE_HEADER, signature);
+    ctx.type = 'application/json';
+    ctx.body = body;
   });
 
   router.patch(ROUTES.deviceState.path, device, async (ctx) => {

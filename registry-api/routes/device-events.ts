@@ -16,7 +16,7 @@ export interface DeviceEventOptions {
 export function deviceEventRoutes(router: Router<ApiState>, deps: RouteDeps, options: DeviceEventOptions = {}): TargetWatch {
   const { store, logger } = deps;
   const heartbeatMs = options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
-  const watch = new TargetWatch({ store, logger, intervalMs: options.checkIntervalMs });
+  const watch = new TargetWatch({ store, targets: deps.targetCache, logger, intervalMs: options.checkIntervalMs });
 
   router.get(ROUTES.deviceEvents.path, requireDevice(store.devices, deps.now), async (ctx) => {
     const me = authenticatedDevice(ctx);

@@ -9,7 +9,7 @@ import { normalizeShortId, shortIdOf } from '../short-id.js';
 import type { Audit } from './audit.js';
 import {
   ConflictError,
-  type AuthAttempt, type AuthOutcome, type DeviceChange, type DeviceRecord, type DeviceStore,
+  type AuthAttempt, type AuthOutcome, type DeviceChange, type DeviceRecord, type DeviceStore, type DeviceWithGeneration,
   type DeviceView, type KeyRotation, type NewDeviceToken, type Stamp,
 } from './index.js';
 import { Nullable, type Database, type Queryable } from './sql/database.js';
@@ -34,6 +34,22 @@ const deviceColumns = {
 const DeviceRow = Type.Object(deviceColumns);
 type DeviceRow = typeof DeviceRow.static;
 const DeviceViewRow = Type.Object({ ...deviceColumns, report: Nullable(Type.String()) });
+/** A device row with its own and its fleet's target generation (null: the fleet does not exist). */
+const GenerationRow = Type.Object({ ...deviceColumns, target_generation: Type.Integer(), fleet_generation: Nullable(Type.Integer()) });
+type GenerationRow = typeof GenerationRow.static;
+const WITH_GENERATION = 'SELECT d.*, f.target_generation AS fleet_generation FROM devices d LEFT JOIN fleets f ON f.name = d.fleet';
+/** Uuids per read of withGenerations: well below SQLite's and PostgreSQL's limits on parameters. */
+const UUIDS_PER_READ = 512;
+
+/**
+ * The chunk padded (with its last uuid) to a power of two, so the reads use a handful of distinct statements and
+ * the prepared-statement cache stays small whatever the number of connected devices.
+ */
+function padded(chunk: readonly string[]): string[] {
+  let size = 1;
+  while (size < chunk.length) size *= 2;
+  return [...chunk, ...Array.from({ length: size - chunk.length }, () => chunk.at(-1) ?? '')];
+}
 type DeviceViewRow = typeof DeviceViewRow.static;
 const Uuid = Type.Object({ uuid: Type.String() });
 const Version = Type.Object({ version: Type.String() });
@@ -55,6 +71,10 @@ function deviceOf(row: DeviceRow): DeviceRecord {
     note: row.note,
     tags: JSON.parse(row.tags) as string[],
   };
+}
+
+function withGenerationOf(row: GenerationRow): DeviceWithGeneration {
+  return { device: deviceOf(row), generation: { device: row.target_generation, fleet: row.fleet_generation } };
 }
 
 function deviceViewOf(row: DeviceViewRow): DeviceView {
@@ -253,6 +273,20 @@ export function devicesOn(db: Database, audit: Audit): DeviceStore {
       const found = await db.get(DeviceRow, `SELECT d.* FROM device_tokens t JOIN devices d ON d.uuid = t.uuid
         WHERE t.hash = ? AND t.expires_at > ?`, [tokenHash, at]);
       return found ? deviceOf(found) : null;
+    },
+    async byTokenWithGeneration(tokenHash, at) {
+      const found = await db.get(GenerationRow, `SELECT d.*, f.target_generation AS fleet_generation FROM device_tokens t
+        JOIN devices d ON d.uuid = t.uuid LEFT JOIN fleets f ON f.name = d.fleet WHERE t.hash = ? AND t.expires_at > ?`, [tokenHash, at]);
+      return found ? withGenerationOf(found) : null;
+    },
+    async withGenerations(uuids) {
+      const found: DeviceWithGeneration[] = [];
+      for (let start = 0; start < uuids.length; start += UUIDS_PER_READ) {
+        const chunk = padded(uuids.slice(start, start + UUIDS_PER_READ));
+        const rows = await db.all(GenerationRow, `${WITH_GENERATION} WHERE d.uuid IN (${chunk.map(() => '?').join(', ')})`, chunk);
+        found.push(...rows.map(withGenerationOf));
+      }
+      return found;
     },
     async get(uuidOrShortId) {
       const direct = await viewOf(db, uuidOrShortId);

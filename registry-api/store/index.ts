@@ -6,6 +6,9 @@ import type { ConfigVars, DeviceSettingsChange, FleetSettingsChange, Settings } 
 import type { DeviceAuthStatus } from '../../protocol/device-auth.js';
 import type { StateReport } from '../../protocol/state-report.js';
 import type { ServiceSpec } from '../../protocol/target-state.js';
+import type { TargetGeneration } from './target-generation.js';
+
+export type { TargetGeneration } from './target-generation.js';
 
 export interface FleetRecord {
   name: string;
@@ -58,6 +61,12 @@ export interface DeviceRecord {
   revokedAt: string | null;
   note: string | null;
   tags: string[];
+}
+
+/** A device with the target generation its row and its fleet's row carry now (store/target-generation.ts). */
+export interface DeviceWithGeneration {
+  device: DeviceRecord;
+  generation: TargetGeneration;
 }
 
 export interface DeviceView extends DeviceRecord {
@@ -229,6 +238,10 @@ export interface DeviceStore {
   preauthorize(preauthorization: Preauthorization, stamp: Stamp): Promise<DeviceRecord>;
   /** The device a live (unexpired) token belongs to, whatever its status: the caller checks that. */
   byToken(tokenHash: string, at: string): Promise<DeviceRecord | null>;
+  /** byToken with the device's target generation, in one indexed read: what a poll costs the database. */
+  byTokenWithGeneration(tokenHash: string, at: string): Promise<DeviceWithGeneration | null>;
+  /** The devices with these uuids (unknown ones are left out), with their target generations, in few reads. */
+  withGenerations(uuids: readonly string[]): Promise<DeviceWithGeneration[]>;
   /** Pins the device to a release of its fleet, or (null) lets it follow its fleet again. Null if no such device. */
   setPin(uuid: string, releaseId: string | null, stamp: Stamp): Promise<DeviceRecord | null>;
   /** Rejects the device and drops its tokens at once. Idempotent: a second revoke keeps the first time. */

@@ -278,4 +278,14 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX device_os_pins_by_release ON device_os_pins (os_release_id);
     `,
   },
+  {
+    version: 7,
+    name: 'target generations of fleets and devices',
+    // Bumped in the transaction of every change that can shape a target (store/target-generation.ts), so an API
+    // instance may keep computed targets in memory and still see another instance's pin on the next poll.
+    sql: `
+      ALTER TABLE fleets ADD COLUMN target_generation INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE devices ADD COLUMN target_generation INTEGER NOT NULL DEFAULT 0;
+    `,
+  },
 ];

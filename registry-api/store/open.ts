@@ -9,6 +9,7 @@ import type { Store } from './index.js';
 import { MIGRATIONS } from './migrations.js';
 import { osReleasesOn } from './os-releases.js';
 import { releasesOn } from './releases.js';
+import { bumpingTargetGenerations } from './target-generation.js';
 import type { Database } from './sql/database.js';
 import { migrate } from './sql/migrate.js';
 import { isPostgresUrl, openDatabase } from './sql/open.js';
@@ -17,7 +18,8 @@ import { usersOn } from './users.js';
 
 /** The store over an open database whose schema is up to date. */
 export function storeOn(db: Database): Store {
-  const audit = auditLog(db);
+  // Every audited change also moves the target generation it touches (target-generation.ts).
+  const audit = bumpingTargetGenerations(auditLog(db));
   return {
     fleets: fleetsOn(db, audit),
     releases: releasesOn(db, audit),

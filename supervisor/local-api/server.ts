@@ -6,7 +6,6 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Koa from 'koa';
 import Router, { type RouterMiddleware } from '@koa/router';
-import bodyParser from 'koa-bodyparser';
 import { Type } from '@sinclair/typebox';
 import {
   localPaths, LocalTargetRequestSchema, type Health, type LocalState, type LocalTargetAnswer, type LocalTargetRequest,
@@ -65,7 +64,13 @@ export function localApiApp({ control, key, log }: Pick<LocalApiOptions, 'contro
     }
     await next();
   };
-  const json = bodyParser({ enableTypes: ['json'], jsonLimit: '4mb', strict: true });
+  // The body parser (co-body, iconv-lite, qs: some MB resident) only for the one route with a body, and only once
+  // it is used: a device mostly never enters local mode.
+  let parser: Koa.Middleware | undefined;
+  const json: RouterMiddleware = async (ctx, next) => {
+    parser ??= (await import('koa-bodyparser')).default({ enableTypes: ['json'], jsonLimit: '4mb', strict: true });
+    await parser(ctx, next);
+  };
 
   router.get(localPaths.ping, (ctx) => {
     ctx.type = 'text/plain';

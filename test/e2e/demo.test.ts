@@ -10,7 +10,8 @@ import { promisify } from 'node:util';
 import { paths, type DeviceSummary, type Release } from '../../protocol/api.js';
 import { createLogger } from '../../lib/logger.js';
 import { dockerEngine, type Engine } from '../../supervisor/engine.js';
-import { repoRoot, type TestEnv } from '../support/env.js';
+import { localImageRef } from '../../supervisor/local-image.js';
+import { distRoot, repoRoot, type TestEnv } from '../support/env.js';
 
 const run = promisify(execFile);
 const ENV = 'e2e';
@@ -24,7 +25,7 @@ function engineAt(host: string): Engine {
 async function demo(action: 'start' | 'down'): Promise<string> {
   const { stdout } = await run('bash', [path.join(repoRoot, 'scripts', 'demo.sh'), action], {
     cwd: repoRoot,
-    env: { ...process.env, SKIFF_DEMO_ENV: ENV },
+    env: { ...process.env, SKIFF_DEMO_ENV: ENV, SKIFF_DIST: distRoot },
     maxBuffer: 64 * 1024 * 1024,
   });
   return stdout;
@@ -83,14 +84,17 @@ describe('end to end: the local fleet demo', function () {
     for (const service of SERVICES) {
       const info = byService.get(service)!;
       assert.equal(info.state, 'running', `${service} is running`);
-      assert.equal(info.image, latest.images[service], `${service} runs the release's digest`);
+      // Skiff's own downloader fetched the image by digest and loaded it under its local tag (REPO:sha256-HEX).
+      assert.equal(info.image, localImageRef(latest.images[service]!), `${service} runs the release's digest`);
       assert.equal(info.labels['io.skiff.release'], latest.id);
       assert.equal(info.labels['io.skiff.fleet'], FLEET);
     }
-    // The device pulled by digest from the registry: it never saw the build engine's tags.
+    // The device fetched by digest from the registry: it never saw the build engine's tags, only the local tags of
+    // the release's digests.
     const deviceImages = await engine.listImages();
-    const buildTags = deviceImages.flatMap((i) => i.repoTags).filter((t) => t.includes(`/${FLEET}/`));
-    assert.deepEqual(buildTags, []);
+    const fleetTags = deviceImages.flatMap((i) => i.repoTags).filter((t) => t.includes(`/${FLEET}/`));
+    assert.deepEqual(fleetTags.filter((t) => !/:sha256-[a-f0-9]{64}$/.test(t)), [], 'no build tags on the device');
+    for (const s of SERVICES) assert.ok(fleetTags.includes(localImageRef(latest.images[s]!)), `${s}'s image is on the device`);
   });
 
   it('the meter reader produces readings from simulated DSMR telegrams', async function () {

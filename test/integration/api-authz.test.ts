@@ -33,6 +33,7 @@ import { testStoreLocation, type TestStoreLocation } from '../support/test-store
 import { loadTestEnv } from '../support/env.js';
 import { buildTestImage } from '../support/images.js';
 import { TestDevice } from '../support/test-device.js';
+import { readAnswerBody } from '../support/http-answer.js';
 
 const BOOTSTRAP_TOKEN = 'authz-bootstrap-admin-token-0123456789';
 /** A real image in the environment's registry: a release becomes ready only once its digests are verified there. */
@@ -69,13 +70,7 @@ class Api {
       headers,
       body: request.body === undefined ? undefined : JSON.stringify(request.body),
     });
-    const text = await response.text();
-    let json: unknown = null;
-    try {
-      json = text === '' ? null : JSON.parse(text);
-    } catch {
-      json = null;
-    }
+    const { text, json } = await readAnswerBody(response);
     return {
       status: response.status,
       contentType: response.headers.get('content-type') ?? '',

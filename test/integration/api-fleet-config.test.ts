@@ -14,11 +14,10 @@ import { startJobs } from '../../registry-api/jobs/start.js';
 import { resumePendingVerifications } from '../../registry-api/jobs/verify-release.js';
 import { openStore } from '../../registry-api/store/open.js';
 import { testStoreLocation } from '../support/test-store.js';
-import { buildProgram } from '../../cli/program.js';
-import type { Io } from '../../cli/session.js';
 import { paths, type Fleet } from '../../protocol/api.js';
 import type { DeviceAuthResponse } from '../../protocol/device-auth.js';
 import { ApiServer } from '../support/api-server.js';
+import { skiff } from '../support/skiff-cli.js';
 import { loadTestEnv, type TestEnv } from '../support/env.js';
 import { buildTestImage } from '../support/images.js';
 import { TestDevice } from '../support/test-device.js';
@@ -45,19 +44,6 @@ async function closedPort(): Promise<number> {
   server.close();
   await once(server, 'close');
   return port;
-}
-
-/** Runs `skiff ...` in-process against the API and returns what it printed. */
-async function skiff(api: ApiServer, ...args: string[]): Promise<string> {
-  let out = '';
-  const io: Io = {
-    stdout: (text) => { out += text; },
-    stderr: () => undefined,
-    env: { SKIFF_API_URL: api.url, SKIFF_API_TOKEN: api.adminToken, HOME: api.dataDir },
-    now: () => new Date(),
-  };
-  await buildProgram(io).exitOverride().parseAsync(['node', 'skiff', ...args]);
-  return out;
 }
 
 describe('fleet settings, config vars and release verification (BullMQ on Redis)', function () {

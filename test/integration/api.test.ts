@@ -29,6 +29,7 @@ import { testStoreLocation, type TestStoreLocation } from '../support/test-store
 import { distRoot, loadTestEnv, repoRoot } from '../support/env.js';
 import { buildTestImage } from '../support/images.js';
 import { TestDevice } from '../support/test-device.js';
+import { readAnswerBody } from '../support/http-answer.js';
 
 const ADMIN_TOKEN = 'test-admin-token-0123456789';
 // Real images in the environment's registry: a release becomes ready only once the API found them there.
@@ -70,13 +71,7 @@ class Api {
       body = options.raw ?? JSON.stringify(options.body);
     }
     const response = await fetch(`${this.base}${url}`, { method, headers, body });
-    const text = await response.text();
-    let json: unknown = null;
-    try {
-      json = text === '' ? null : JSON.parse(text);
-    } catch {
-      json = null;
-    }
+    const { text, json } = await readAnswerBody(response);
     return { status: response.status, headers: response.headers, text, json };
   }
 

@@ -14,8 +14,8 @@ import { TargetStore } from '../../supervisor/target-store.js';
 import { distRoot, loadTestEnv } from '../support/env.js';
 import { BASE_IMAGE, buildTestImage } from '../support/images.js';
 import { cleanDevice, deviceDocker, eventually, managedContainers, type RunningContainer } from '../support/supervisor-device.js';
-import { makeDataDir, SupervisorProcess } from '../support/supervisor-process.js';
-import { serviceSpec, signedTarget, targetState, TEST_API_SIGNING_KEY, TEST_DEVICE_UUID } from '../support/supervisor-targets.js';
+import { makeDataDir, offlineDeviceConfig, printLogsIfFailed, SupervisorProcess } from '../support/supervisor-process.js';
+import { serviceSpec, signedTarget, targetState, TEST_DEVICE_UUID } from '../support/supervisor-targets.js';
 
 const env = loadTestEnv();
 const docker = deviceDocker(env);
@@ -89,11 +89,7 @@ describe('skiff push --local and skiff local (CLI process, real supervisor)', fu
     await cleanDevice(docker);
     work = await mkdtemp(path.join(tmpdir(), 'skiff-cli-local-'));
     const fleetImage = await buildTestImage(env, { repo: 'cli-local-fleet' });
-    const config: SupervisorConfig = {
-      apiUrl: 'http://127.0.0.1:9', fleet: 'meters', provisioningKey: 'provisioning-key-0123456789',
-      deviceType: 'raspberrypi4-64', uuid: TEST_DEVICE_UUID, dockerHost: env.deviceDockerHost,
-      apiSigningKey: TEST_API_SIGNING_KEY, localApiPort: env.deviceApiPort,
-    };
+    const config: SupervisorConfig = offlineDeviceConfig(env, { localApiPort: env.deviceApiPort });
     dataDir = await makeDataDir(config);
     keyFile = path.join(dataDir, LOCAL_API_KEY_FILE);
     await new TargetStore(dataDir, TEST_DEVICE_UUID).save(signedTarget(targetState([serviceSpec('f', fleetImage)], { releaseId: 'fleet-r1' })));
@@ -105,7 +101,7 @@ describe('skiff push --local and skiff local (CLI process, real supervisor)', fu
   });
 
   afterEach(function () {
-    if (this.currentTest?.state === 'failed' && supervisor !== undefined) console.error(`--- supervisor log ---\n${supervisor.logText()}`);
+    printLogsIfFailed(this.currentTest, supervisor);
   });
 
   after(async () => {

@@ -7,8 +7,6 @@ import { randomUUID } from 'node:crypto';
 import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { createLogger } from '../../lib/logger.js';
-import { buildProgram } from '../../cli/program.js';
-import type { Io } from '../../cli/session.js';
 import { deltaTagOf } from '../../protocol/delta.js';
 import type { DeviceSummary } from '../../protocol/api.js';
 import { RegistryIo } from '../../registry-api/delta/registry-io.js';
@@ -17,9 +15,10 @@ import { dockerEngine } from '../../supervisor/engine.js';
 import { localImageRef } from '../../supervisor/local-image.js';
 import { buildReleasePair, type PushedImage } from '../../bench/support/delta-images.js';
 import { ApiServer } from '../support/api-server.js';
+import { skiff } from '../support/skiff-cli.js';
 import { loadTestEnv } from '../support/env.js';
 import { cleanDevice, deviceDocker, eventually } from '../support/supervisor-device.js';
-import { makeDataDir, SupervisorProcess } from '../support/supervisor-process.js';
+import { makeDataDir, printLogsIfFailed, SupervisorProcess } from '../support/supervisor-process.js';
 
 const env = loadTestEnv();
 const docker = deviceDocker(env);
@@ -28,18 +27,6 @@ log.level = process.env.SKIFF_LOG_LEVEL ?? 'warn';
 const COMPOSE = 'services:\n  app:\n    build: ./app\n    restart: always\n';
 /** Slow enough that the patches take seconds: the reports catch them in flight. */
 const CAP_BYTES_PER_SECOND = 1_500;
-
-async function skiff(api: ApiServer, ...args: string[]): Promise<string> {
-  let out = '';
-  const io: Io = {
-    stdout: (text) => { out += text; },
-    stderr: () => undefined,
-    env: { SKIFF_API_URL: api.url, SKIFF_API_TOKEN: api.adminToken, HOME: api.dataDir },
-    now: () => new Date(),
-  };
-  await buildProgram(io).exitOverride().parseAsync(['node', 'skiff', ...args]);
-  return out;
-}
 
 describe('delta download progress (supervisor process, real API, registry, engine, CLI)', function () {
   this.timeout(300_000);
@@ -54,7 +41,7 @@ describe('delta download progress (supervisor process, real API, registry, engin
   });
 
   afterEach(async function () {
-    if (this.currentTest?.state === 'failed' && device !== undefined) console.error(`--- supervisor log ---\n${device.logText()}`);
+    printLogsIfFailed(this.currentTest, device);
     await device?.stop('SIGKILL');
     device = undefined;
   });

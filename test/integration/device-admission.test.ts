@@ -11,28 +11,15 @@ import { paths, type Fleet } from '../../protocol/api.js';
 import { DeviceDetailSchema } from '../../protocol/device-detail.js';
 import { DeviceAuthPendingSchema } from '../../protocol/device-auth.js';
 import { parse } from '../../protocol/validate.js';
-import { buildProgram } from '../../cli/program.js';
-import type { Io } from '../../cli/session.js';
 import { MIGRATIONS } from '../../registry-api/store/migrations.js';
 import { openStore } from '../../registry-api/store/open.js';
 import { migrate } from '../../registry-api/store/sql/migrate.js';
 import { openDatabase } from '../../registry-api/store/sql/open.js';
 import { hashSecret } from '../../registry-api/secrets.js';
 import { ApiServer } from '../support/api-server.js';
+import { skiff } from '../support/skiff-cli.js';
 import { testStoreLocation, type TestStoreLocation } from '../support/test-store.js';
 import { TestDevice } from '../support/test-device.js';
-
-async function skiff(api: ApiServer, ...args: string[]): Promise<string> {
-  let out = '';
-  const io: Io = {
-    stdout: (text) => { out += text; },
-    stderr: () => undefined,
-    env: { SKIFF_API_URL: api.url, SKIFF_API_TOKEN: api.adminToken, HOME: api.dataDir },
-    now: () => new Date(),
-  };
-  await buildProgram(io).exitOverride().parseAsync(['node', 'skiff', ...args]);
-  return out;
-}
 
 async function targetStatus(api: ApiServer, uuid: string, token: string): Promise<number> {
   const response = await fetch(`${api.url}${paths.target(uuid)}`, { headers: { authorization: `Bearer ${token}` } });

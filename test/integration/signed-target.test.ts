@@ -2,7 +2,7 @@
 // process verifies against the key it got at registration, on the real device engine. A tampering proxy between
 // them alters targets in transit; a test also alters the device's persisted copy on disk.
 import assert from 'node:assert/strict';
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Fleet } from '../../protocol/api.js';
 import type { TargetState } from '../../protocol/target-state.js';
@@ -11,14 +11,11 @@ import { ApiServer } from '../support/api-server.js';
 import { loadTestEnv } from '../support/env.js';
 import { buildTestImage } from '../support/images.js';
 import { cleanDevice, deviceDocker, eventually, inspectContainer, managedContainers, type RunningContainer } from '../support/supervisor-device.js';
-import { makeDataDir, SupervisorProcess } from '../support/supervisor-process.js';
+import { SupervisorProcess, SupervisorProcesses, UNREACHABLE_API } from '../support/supervisor-process.js';
 import { TamperingProxy } from '../support/supervisor-tampering-proxy.js';
 
 const env = loadTestEnv();
 const docker = deviceDocker(env);
-
-/** Nothing listens there: the device is offline. */
-const UNREACHABLE_API = 'http://127.0.0.1:9';
 
 /** One service `meter`, built, with SITE in its environment: the value the tampering changes. */
 function compose(site: string): string {
@@ -45,8 +42,7 @@ describe('signed target states', function () {
   let api: ApiServer;
   let proxy: TamperingProxy;
   let proxyUrl: string;
-  const processes: SupervisorProcess[] = [];
-  const dataDirs: string[] = [];
+  const devices = new SupervisorProcesses();
 
   before(async () => {
     api = await ApiServer.start({ registry: env.registry });
@@ -61,24 +57,18 @@ describe('signed target states', function () {
   });
 
   afterEach(async function () {
-    const running = processes.splice(0);
-    if (this.currentTest?.state === 'failed') {
-      for (const p of running) console.error(`--- supervisor log ---\n${p.logText()}`);
-    }
-    await Promise.all(running.map((p) => p.stop('SIGKILL')));
+    await devices.stopAll(this.currentTest);
   });
 
   after(async () => {
     await proxy.close();
     await api.stop();
     await cleanDevice(docker);
-    await Promise.all(dataDirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
+    await devices.removeDataDirs();
   });
 
   function start(dataDir: string): SupervisorProcess {
-    const p = new SupervisorProcess(dataDir, { SKIFF_POLL_INTERVAL_MS: '300', SKIFF_REPORT_INTERVAL_MS: '200' });
-    processes.push(p);
-    return p;
+    return devices.start(dataDir, { SKIFF_POLL_INTERVAL_MS: '300', SKIFF_REPORT_INTERVAL_MS: '200' });
   }
 
   /** A fresh device of `fleet` talking to the API through the proxy; returns its data dir once it registered. */
@@ -91,8 +81,7 @@ describe('signed target states', function () {
       name: `device-of-${fleet.name}`,
       dockerHost: env.deviceDockerHost,
     };
-    const dataDir = await makeDataDir(config);
-    dataDirs.push(dataDir);
+    const dataDir = await devices.dataDir(config);
     const supervisor = start(dataDir);
     const saved = await eventually('the device to register', 30_000, async () => {
       const c = JSON.parse(await readFile(path.join(dataDir, 'config.json'), 'utf8')) as SupervisorConfig;

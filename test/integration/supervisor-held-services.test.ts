@@ -12,8 +12,8 @@ import { TargetStore } from '../../supervisor/target-store.js';
 import { loadTestEnv } from '../support/env.js';
 import { buildTestImage, PROMPT_STOP_COMMAND } from '../support/images.js';
 import { cleanDevice, deviceDocker, eventually, managedContainers, type RunningContainer } from '../support/supervisor-device.js';
-import { makeDataDir, SupervisorProcess } from '../support/supervisor-process.js';
-import { serviceSpec, signedTarget, targetState, TEST_API_SIGNING_KEY, TEST_DEVICE_UUID } from '../support/supervisor-targets.js';
+import { makeDataDir, offlineDeviceConfig, printLogsIfFailed, SupervisorProcess } from '../support/supervisor-process.js';
+import { serviceSpec, signedTarget, targetState, TEST_DEVICE_UUID } from '../support/supervisor-targets.js';
 
 const env = loadTestEnv();
 const docker = deviceDocker(env);
@@ -49,7 +49,7 @@ describe('services held stopped through the device-local API', function () {
   });
 
   afterEach(async function () {
-    if (this.currentTest?.state === 'failed' && device !== undefined) console.error(`--- supervisor log ---\n${device.logText()}`);
+    printLogsIfFailed(this.currentTest, device);
   });
 
   after(async () => {
@@ -63,11 +63,7 @@ describe('services held stopped through the device-local API', function () {
       buildTestImage(env, { repo: 'held-a', cmd: PROMPT_STOP_COMMAND }),
       buildTestImage(env, { repo: 'held-b', cmd: PROMPT_STOP_COMMAND }),
     ]);
-    const config: SupervisorConfig = {
-      apiUrl: 'http://127.0.0.1:9', fleet: 'meters', provisioningKey: 'provisioning-key-0123456789',
-      deviceType: 'raspberrypi4-64', uuid: TEST_DEVICE_UUID, dockerHost: env.deviceDockerHost,
-      apiSigningKey: TEST_API_SIGNING_KEY, localApiPort: env.deviceApiPort,
-    };
+    const config: SupervisorConfig = offlineDeviceConfig(env, { localApiPort: env.deviceApiPort });
     dataDir = await makeDataDir(config);
     const store = new TargetStore(dataDir, TEST_DEVICE_UUID);
     // Both restart: always (serviceSpec's default): the policy under which a stopped container used to come back.

@@ -26,7 +26,7 @@ import { FaultProxy } from '../support/fault-proxy.js';
 import { buildLayeredImage } from '../support/layered-image.js';
 import { BASE_IMAGE, PROMPT_STOP_COMMAND } from '../support/images.js';
 import { cleanDevice, deviceDocker, eventually } from '../support/supervisor-device.js';
-import { makeDataDir, SupervisorProcess } from '../support/supervisor-process.js';
+import { makeDataDir, printLogsIfFailed, SupervisorProcess } from '../support/supervisor-process.js';
 
 const env = loadTestEnv();
 const docker = deviceDocker(env);
@@ -65,7 +65,7 @@ describe('supervisor image delivery (real API, token-auth registry, engine; capp
   });
 
   afterEach(async function () {
-    if (this.currentTest?.state === 'failed' && device !== undefined) console.error(`--- supervisor log ---\n${device.logText()}`);
+    printLogsIfFailed(this.currentTest, device);
     await device?.stop('SIGKILL');
     device = undefined;
   });

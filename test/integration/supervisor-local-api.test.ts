@@ -11,8 +11,8 @@ import { TargetStore } from '../../supervisor/target-store.js';
 import { loadTestEnv } from '../support/env.js';
 import { buildTestImage } from '../support/images.js';
 import { cleanDevice, deviceDocker, eventually, inspectContainer, managedContainers } from '../support/supervisor-device.js';
-import { makeDataDir, SupervisorProcess } from '../support/supervisor-process.js';
-import { serviceSpec, signedTarget, targetState, TEST_API_SIGNING_KEY, TEST_DEVICE_UUID } from '../support/supervisor-targets.js';
+import { makeDataDir, offlineDeviceConfig, printLogsIfFailed, SupervisorProcess } from '../support/supervisor-process.js';
+import { serviceSpec, signedTarget, targetState, TEST_DEVICE_UUID } from '../support/supervisor-targets.js';
 
 const env = loadTestEnv();
 const docker = deviceDocker(env);
@@ -38,7 +38,7 @@ describe('device-local API', function () {
   });
 
   afterEach(async function () {
-    if (this.currentTest?.state === 'failed' && device !== undefined) console.error(`--- supervisor log ---\n${device.logText()}`);
+    printLogsIfFailed(this.currentTest, device);
   });
 
   after(async () => {
@@ -49,11 +49,7 @@ describe('device-local API', function () {
 
   it('answers with the API unreachable: health, state, restart, logs, reboot, local mode', async () => {
     const [a, b] = await Promise.all([buildTestImage(env, { repo: 'a', cmd: CHATTY }), buildTestImage(env, { repo: 'b' })]);
-    const config: SupervisorConfig = {
-      apiUrl: 'http://127.0.0.1:9', fleet: 'meters', provisioningKey: 'provisioning-key-0123456789',
-      deviceType: 'raspberrypi4-64', uuid: TEST_DEVICE_UUID, dockerHost: env.deviceDockerHost,
-      apiSigningKey: TEST_API_SIGNING_KEY, localApiPort: env.deviceApiPort,
-    };
+    const config: SupervisorConfig = offlineDeviceConfig(env, { localApiPort: env.deviceApiPort });
     dataDir = await makeDataDir(config);
     const marker = path.join(dataDir, 'rebooted');
     const rebootScript = path.join(dataDir, 'reboot.sh');

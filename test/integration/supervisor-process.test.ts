@@ -1,7 +1,7 @@
 // The supervisor as the device runs it: a process (node dist/supervisor/main.js) with a data dir, killed and
 // restarted, offline or talking to the real registry-api (in this process, over HTTP, on a real SQLite file).
 import assert from 'node:assert/strict';
-import { readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { paths } from '../../protocol/api.js';
 import type { TargetState } from '../../protocol/target-state.js';
@@ -15,38 +15,17 @@ import { ApiServer, type ObservedRequest } from '../support/api-server.js';
 import { loadTestEnv } from '../support/env.js';
 import { buildTestImage, SLOW_STOP_COMMAND } from '../support/images.js';
 import { cleanDevice, deviceDocker, eventually, managedContainers, type RunningContainer } from '../support/supervisor-device.js';
-import { makeDataDir as makeDir, SupervisorProcess } from '../support/supervisor-process.js';
+import { offlineDeviceConfig, SupervisorProcess, SupervisorProcesses, UNREACHABLE_API } from '../support/supervisor-process.js';
 import { TamperingProxy } from '../support/supervisor-tampering-proxy.js';
-import { serviceSpec, signedTarget, targetState, TEST_API_SIGNING_KEY, TEST_DEVICE_UUID } from '../support/supervisor-targets.js';
+import { serviceSpec, signedTarget, targetState, TEST_DEVICE_UUID } from '../support/supervisor-targets.js';
 
 const env = loadTestEnv();
 const docker = deviceDocker(env);
 const log = createLogger('test-supervisor', { test: 'process' });
 const engine = new DockerEngine(docker, log);
 
-const dataDirs: string[] = [];
-
-async function makeDataDir(config: SupervisorConfig): Promise<string> {
-  const dir = await makeDir(config);
-  dataDirs.push(dir);
-  return dir;
-}
-
-/** Nothing listens there: the device is offline. */
-const UNREACHABLE_API = 'http://127.0.0.1:9';
-
-/** A device provisioned earlier, now offline: it has its uuid and trusts the test signing key. */
-function offlineDeviceConfig(): SupervisorConfig {
-  return {
-    apiUrl: UNREACHABLE_API,
-    fleet: 'meters',
-    provisioningKey: 'provisioning-key-0123456789',
-    deviceType: 'raspberrypi4-64',
-    uuid: TEST_DEVICE_UUID,
-    dockerHost: env.deviceDockerHost,
-    apiSigningKey: TEST_API_SIGNING_KEY,
-  };
-}
+const devices = new SupervisorProcesses();
+const makeDataDir = (config: SupervisorConfig): Promise<string> => devices.dataDir(config);
 
 async function convergeInProcess(target: TargetState): Promise<void> {
   const reconciler = new Reconciler({ engine, log });
@@ -89,28 +68,20 @@ async function runsExactly(target: TargetState): Promise<RunningContainer[] | un
 
 describe('supervisor process', function () {
   this.timeout(120_000);
-  const processes: SupervisorProcess[] = [];
-  const start = (dataDir: string, extraEnv: Record<string, string> = {}): SupervisorProcess => {
-    const p = new SupervisorProcess(dataDir, { SKIFF_POLL_INTERVAL_MS: '300', SKIFF_REPORT_INTERVAL_MS: '200', ...extraEnv });
-    processes.push(p);
-    return p;
-  };
+  const start = (dataDir: string, extraEnv: Record<string, string> = {}): SupervisorProcess =>
+    devices.start(dataDir, { SKIFF_POLL_INTERVAL_MS: '300', SKIFF_REPORT_INTERVAL_MS: '200', ...extraEnv });
 
   beforeEach(async () => {
     await cleanDevice(docker);
   });
 
   afterEach(async function () {
-    const running = processes.splice(0);
-    if (this.currentTest?.state === 'failed') {
-      for (const p of running) console.error(`--- supervisor log ---\n${p.logText()}`);
-    }
-    await Promise.all(running.map((p) => p.stop('SIGKILL')));
+    await devices.stopAll(this.currentTest);
   });
 
   after(async () => {
     await cleanDevice(docker);
-    await Promise.all(dataDirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
+    await devices.removeDataDirs();
   });
 
   it('offline, killed with SIGKILL in the middle of an update, converges after a restart', async () => {
@@ -127,7 +98,7 @@ describe('supervisor process', function () {
     await convergeInProcess(r1);
     const old = await managedContainers(docker);
 
-    const dataDir = await makeDataDir(offlineDeviceConfig());
+    const dataDir = await makeDataDir(offlineDeviceConfig(env));
     await new TargetStore(dataDir, TEST_DEVICE_UUID).save(signedTarget(r2));
     const first = start(dataDir);
     const oldA = old.find((c) => c.service === 'a');
@@ -160,9 +131,9 @@ describe('supervisor process', function () {
 
     // Signed with the key the device trusts, so what is refused is the content: an image not pinned by digest.
     const broken = targetState([serviceSpec('a', 'busybox:latest')], { releaseId: 'r2' });
-    const invalidDir = await makeDataDir(offlineDeviceConfig());
+    const invalidDir = await makeDataDir(offlineDeviceConfig(env));
     await new TargetStore(invalidDir, TEST_DEVICE_UUID).save(signedTarget(broken));
-    const tornDir = await makeDataDir(offlineDeviceConfig());
+    const tornDir = await makeDataDir(offlineDeviceConfig(env));
     await writeFile(path.join(tornDir, 'target.json'), JSON.stringify(targetState([], { releaseId: 'r3' })).slice(0, 40));
 
     const invalid = start(invalidDir);

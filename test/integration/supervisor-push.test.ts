@@ -11,7 +11,7 @@ import { ApiServer } from '../support/api-server.js';
 import { loadTestEnv } from '../support/env.js';
 import { buildTestImage } from '../support/images.js';
 import { cleanDevice, deviceDocker, eventually } from '../support/supervisor-device.js';
-import { makeDataDir, SupervisorProcess, type LogLine } from '../support/supervisor-process.js';
+import { makeDataDir, printLogsIfFailed, SupervisorProcess, type LogLine } from '../support/supervisor-process.js';
 
 const env = loadTestEnv();
 const docker = deviceDocker(env);
@@ -33,8 +33,8 @@ describe('supervisor push channel and partial reports', function () {
   });
 
   afterEach(async function () {
-    if (this.currentTest?.state === 'failed' && device !== undefined) {
-      console.error(`--- supervisor log ---\n${device.logText()}`);
+    printLogsIfFailed(this.currentTest, device);
+    if (this.currentTest?.state === 'failed') {
       console.error(`--- requests ---\n${api.requests.map((r) => `${r.method} ${r.path} ${r.status}`).join('\n')}`);
     }
     await device?.stop('SIGKILL');

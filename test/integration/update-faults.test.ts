@@ -4,10 +4,8 @@
 // creates, stops, removals and starts. Each time a restarted supervisor must converge to the new release, and a
 // file written into a named volume before the first update must be intact.
 import assert from 'node:assert/strict';
-import { rm } from 'node:fs/promises';
 import type { TargetState } from '../../protocol/target-state.js';
 import { createLogger } from '../../lib/logger.js';
-import type { SupervisorConfig } from '../../supervisor/config.js';
 import { desiredState } from '../../supervisor/desired-state.js';
 import { DockerEngine } from '../../supervisor/engine.js';
 import { resolveLocalImage } from '../../supervisor/local-image.js';
@@ -16,8 +14,8 @@ import { TargetStore } from '../../supervisor/target-store.js';
 import { loadTestEnv } from '../support/env.js';
 import { buildTestImage } from '../support/images.js';
 import { cleanDevice, deviceDocker, eventually, execIn, managedContainers, type RunningContainer } from '../support/supervisor-device.js';
-import { makeDataDir, SupervisorProcess } from '../support/supervisor-process.js';
-import { serviceSpec, signedTarget, targetState, TEST_API_SIGNING_KEY, TEST_DEVICE_UUID } from '../support/supervisor-targets.js';
+import { offlineDeviceConfig, SupervisorProcess, SupervisorProcesses } from '../support/supervisor-process.js';
+import { serviceSpec, signedTarget, targetState, TEST_DEVICE_UUID } from '../support/supervisor-targets.js';
 
 const env = loadTestEnv();
 const docker = deviceDocker(env);
@@ -26,18 +24,6 @@ const engine = new DockerEngine(docker, log);
 
 const KILL_POINTS = 20;
 const MARKER = 'meter-readings-before-update';
-
-function offlineConfig(): SupervisorConfig {
-  return {
-    apiUrl: 'http://127.0.0.1:9',
-    fleet: 'meters',
-    provisioningKey: 'provisioning-key-0123456789',
-    deviceType: 'raspberrypi4-64',
-    uuid: TEST_DEVICE_UUID,
-    dockerHost: env.deviceDockerHost,
-    apiSigningKey: TEST_API_SIGNING_KEY,
-  };
-}
 
 /** Every service of `target` has exactly one container, running, of the target's definition and release. */
 async function runsExactly(target: TargetState): Promise<RunningContainer[] | undefined> {
@@ -83,8 +69,7 @@ function spread(total: number, count: number): number[] {
 
 describe('update fault injection (supervisor killed mid-update)', function () {
   this.timeout(600_000);
-  const dataDirs: string[] = [];
-  const processes: SupervisorProcess[] = [];
+  const devices = new SupervisorProcesses();
   let r1: TargetState;
   let r2: TargetState;
 
@@ -107,22 +92,16 @@ describe('update fault injection (supervisor killed mid-update)', function () {
   });
 
   afterEach(async function () {
-    const running = processes.splice(0);
-    if (this.currentTest?.state === 'failed') {
-      for (const p of running) console.error(`--- supervisor log ---\n${p.logText()}`);
-    }
-    await Promise.all(running.map((p) => p.stop('SIGKILL')));
+    await devices.stopAll(this.currentTest);
   });
 
   after(async () => {
     await cleanDevice(docker, { volumes: true });
-    await Promise.all(dataDirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
+    await devices.removeDataDirs();
   });
 
   function start(dataDir: string, extraEnv: Record<string, string> = {}): SupervisorProcess {
-    const p = new SupervisorProcess(dataDir, { SKIFF_LOG_LEVEL: 'info', ...extraEnv });
-    processes.push(p);
-    return p;
+    return devices.start(dataDir, { SKIFF_LOG_LEVEL: 'info', ...extraEnv });
   }
 
   /** The device runs r1 with the marker in its volume, r2's images, network and new volume are gone. */
@@ -141,8 +120,7 @@ describe('update fault injection (supervisor killed mid-update)', function () {
 
   /** A data dir whose persisted target is r2, as a device has it right after accepting the update. */
   async function deviceWithTarget2(): Promise<string> {
-    const dataDir = await makeDataDir(offlineConfig());
-    dataDirs.push(dataDir);
+    const dataDir = await devices.dataDir(offlineDeviceConfig(env));
     await new TargetStore(dataDir, TEST_DEVICE_UUID).save(signedTarget(r2));
     return dataDir;
   }
@@ -190,7 +168,7 @@ describe('update fault injection (supervisor killed mid-update)', function () {
       await eventually(`the restarted supervisor reports convergence after a kill at point ${point}`, 30_000, async () =>
         restarted.logs().some((l) => l.msg === 'status' && l.phase === 'converged') ? true : undefined);
       assert.equal(await restarted.stop('SIGTERM'), 0);
-      processes.splice(0);
+      await devices.stopAll(undefined);
     }
   });
 });

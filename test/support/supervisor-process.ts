@@ -1,11 +1,12 @@
 // The supervisor as a real process (node dist/supervisor/main.js), the way a device runs it: for tests that kill
 // it, restart it, or talk to it over HTTP.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { SupervisorConfig } from '../../supervisor/config.js';
-import { distRoot } from './env.js';
+import { distRoot, type TestEnv } from './env.js';
+import { TEST_API_SIGNING_KEY, TEST_DEVICE_UUID } from './supervisor-targets.js';
 
 export const SUPERVISOR_MAIN = path.join(distRoot, 'supervisor', 'main.js');
 
@@ -13,6 +14,23 @@ export async function makeDataDir(config: SupervisorConfig): Promise<string> {
   const dir = await mkdtemp(path.join(tmpdir(), 'skiff-device-'));
   await writeFile(path.join(dir, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
   return dir;
+}
+
+/** Nothing listens there: a device with this API URL is offline. */
+export const UNREACHABLE_API = 'http://127.0.0.1:9';
+
+/** A device provisioned earlier, now offline: it has its uuid and trusts the test signing key. */
+export function offlineDeviceConfig(env: TestEnv, extra: Partial<SupervisorConfig> = {}): SupervisorConfig {
+  return {
+    apiUrl: UNREACHABLE_API,
+    fleet: 'meters',
+    provisioningKey: 'provisioning-key-0123456789',
+    deviceType: 'raspberrypi4-64',
+    uuid: TEST_DEVICE_UUID,
+    dockerHost: env.deviceDockerHost,
+    apiSigningKey: TEST_API_SIGNING_KEY,
+    ...extra,
+  };
 }
 
 export interface LogLine {
@@ -66,5 +84,43 @@ export class SupervisorProcess {
   async stop(signal: NodeJS.Signals): Promise<number | null> {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
     return this.exited;
+  }
+}
+
+/** For an afterEach hook: the supervisors' logs on stderr when the test failed, the only trace of why. */
+export function printLogsIfFailed(test: Mocha.Test | undefined, ...processes: (SupervisorProcess | undefined)[]): void {
+  if (test?.state !== 'failed') return;
+  for (const p of processes) if (p !== undefined) console.error(`--- supervisor log ---\n${p.logText()}`);
+}
+
+/**
+ * The supervisor processes and data dirs a suite starts: each test's processes are killed after it (logs printed
+ * when it failed), the data dirs are removed after the suite.
+ */
+export class SupervisorProcesses {
+  private readonly running: SupervisorProcess[] = [];
+  private readonly dataDirs: string[] = [];
+
+  start(dataDir: string, env: Record<string, string> = {}): SupervisorProcess {
+    const p = new SupervisorProcess(dataDir, env);
+    this.running.push(p);
+    return p;
+  }
+
+  async dataDir(config: SupervisorConfig): Promise<string> {
+    const dir = await makeDataDir(config);
+    this.dataDirs.push(dir);
+    return dir;
+  }
+
+  /** For afterEach: SIGKILLs every process started since the last call, after printing their logs if `test` failed. */
+  async stopAll(test: Mocha.Test | undefined): Promise<void> {
+    const running = this.running.splice(0);
+    printLogsIfFailed(test, ...running);
+    await Promise.all(running.map((p) => p.stop('SIGKILL')));
+  }
+
+  async removeDataDirs(): Promise<void> {
+    await Promise.all(this.dataDirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
   }
 }

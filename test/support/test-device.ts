@@ -10,6 +10,7 @@ import {
 import { paths } from '../../protocol/api.js';
 import { encodePublicKey } from '../../protocol/signature.js';
 import { parse } from '../../protocol/validate.js';
+import { readAnswerBody } from './http-answer.js';
 
 export interface AuthAnswer {
   status: number;
@@ -102,12 +103,6 @@ async function send(baseUrl: string, path: string, body: unknown, headers: Recor
     headers: { 'content-type': 'application/json', ...headers },
     body: JSON.stringify(body),
   });
-  const text = await response.text();
-  let json: unknown = null;
-  try {
-    json = text === '' ? null : JSON.parse(text);
-  } catch {
-    json = null;
-  }
+  const { text, json } = await readAnswerBody(response);
   return { status: response.status, text, json };
 }

@@ -1,0 +1,180 @@
+// Two registry-api instances over ONE database (SQLite file, or PostgreSQL with SKIFF_TEST_STORE=postgres), each
+// with its own in-memory target cache (registry-api/target-cache.ts): what one instance changes, the other must
+// serve on the very next poll (target generations in the database), and a device revoked through one is refused by
+// the other at once (tokens are read per request). Also: polls write last-seen at most once per lag, not each time.
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { ApiClient } from '../../cli/api-client.js';
+import { createLogger } from '../../lib/logger.js';
+import { paths } from '../../protocol/api.js';
+import { TargetStateSchema, type TargetState } from '../../protocol/target-state.js';
+import { parse } from '../../protocol/validate.js';
+import { createApp } from '../../registry-api/app.js';
+import { startInProcessQueue } from '../../registry-api/jobs/start.js';
+import { lastSeenLagMs } from '../../registry-api/last-seen.js';
+import { signingKeyOf } from '../../registry-api/signing-key.js';
+import type { ReleaseRecord, Store } from '../../registry-api/store/index.js';
+import { openStore } from '../../registry-api/store/open.js';
+import { testStoreLocation, type TestStoreLocation } from '../support/test-store.js';
+import { TestDevice } from '../support/test-device.js';
+
+const ADMIN_TOKEN = 'two-instances-admin-token-0123456789abcdef';
+
+interface Instance {
+  url: string;
+  admin: ApiClient;
+  store: Store;
+  server: Server;
+  close(): Promise<void>;
+}
+
+interface Poll {
+  status: number;
+  etag: string | null;
+  target: TargetState | null;
+}
+
+async function poll(instance: Instance, uuid: string, token: string, etag?: string | null): Promise<Poll> {
+  const response = await fetch(`${instance.url}${paths.target(uuid)}`, {
+    headers: { authorization: `Bearer ${token}`, ...(etag ? { 'if-none-match': etag } : {}) },
+  });
+  const text = await response.text();
+  return {
+    status: response.status,
+    etag: response.headers.get('etag'),
+    target: response.status === 200 ? parse(TargetStateSchema, JSON.parse(text), 'the target') : null,
+  };
+}
+
+describe('registry-api: two instances over one database', function () {
+  this.timeout(60_000);
+  let dataDir: string;
+  let database: TestStoreLocation;
+  let a: Instance;
+  let b: Instance;
+  let clock = new Date();
+  let release1: ReleaseRecord;
+  let release2: ReleaseRecord;
+  const device = TestDevice.create('twoinst-0000-4000-8000-000000000001');
+  let token: string;
+
+  async function start(): Promise<Instance> {
+    const store = await openStore(database.location);
+    const logger = createLogger('registry-api', { test: true });
+    logger.level = process.env.SKIFF_LOG_LEVEL ?? 'warn';
+    const now = (): Date => clock;
+    const jobs = startInProcessQueue({ store, logger, now, registryToken: null });
+    // The same data dir: one signing key, as instances behind one load balancer have.
+    const app = createApp({ store, adminToken: ADMIN_TOKEN, registry: null, version: '0.0.0', signingKey: signingKeyOf(dataDir, null), logger, now, jobs });
+    const server = createServer(app.callback());
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    return {
+      url, store, server,
+      admin: new ApiClient({ baseUrl: url, token: ADMIN_TOKEN }),
+      async close() {
+        server.closeAllConnections();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+        await jobs.close();
+        await store.close();
+      },
+    };
+  }
+
+  before(async () => {
+    dataDir = await mkdtemp(path.join(tmpdir(), 'skiff-two-instances-'));
+    database = await testStoreLocation(dataDir);
+    a = await start();
+    b = await start();
+    const fleet = await a.admin.createFleet({ name: 'meters', deviceType: 'raspberrypi4-64' });
+    // Ready releases straight through the store: their images are not what this test is about.
+    const stamp = { actor: 'admin', at: clock.toISOString() };
+    const release = (version: string) => a.store.releases.create({
+      fleet: 'meters', version, status: 'ready', compose: 'services: {}\n', services: [], volumes: [], networks: [], images: {}, notes: null,
+      createdAt: clock.toISOString(),
+    }, stamp);
+    release1 = await release('1');
+    release2 = await release('2');
+    token = (await device.token(a.url, { fleet: 'meters', provisioningKey: fleet.provisioningKey })).token;
+  });
+
+  after(async () => {
+    await a?.close();
+    await b?.close();
+    await database?.dispose();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('serves a pin made through one instance on the very next poll through the other', async () => {
+    // Both instances have computed (and keep) the target of the latest release.
+    const first = await poll(b, device.uuid, token);
+    assert.equal(first.status, 200);
+    assert.deepEqual(first.target?.release, { id: release2.id, version: '2' });
+    assert.equal((await poll(a, device.uuid, token, first.etag)).status, 304);
+    assert.equal((await poll(b, device.uuid, token, first.etag)).status, 304);
+
+    await a.admin.pin('meters', '1');
+    const pinned = await poll(b, device.uuid, token, first.etag);
+    assert.equal(pinned.status, 200, 'the fleet pin through A changes what B serves at once');
+    assert.deepEqual(pinned.target?.release, { id: release1.id, version: '1' });
+    assert.notEqual(pinned.etag, first.etag);
+
+    // A device pin through B, a config var through A, back and forth.
+    await b.admin.pinDevice(device.uuid, '2');
+    const devicePinned = await poll(a, device.uuid, token, pinned.etag);
+    assert.equal(devicePinned.status, 200);
+    assert.deepEqual(devicePinned.target?.release, { id: release2.id, version: '2' });
+    await a.admin.setFleetVar('meters', 'METER_PORT', '/dev/ttyUSB1');
+    const configured = await poll(b, device.uuid, token, devicePinned.etag);
+    assert.equal(configured.status, 200);
+    assert.equal(configured.target?.config.env.METER_PORT, '/dev/ttyUSB1');
+    assert.equal((await poll(a, device.uuid, token, configured.etag)).status, 304, 'both instances agree on the ETag');
+  });
+
+  it('serves a release that turned ready through the other instance on the next poll', async () => {
+    await a.admin.trackLatest('meters');
+    await a.admin.trackFleet(device.uuid);
+    const before = await poll(b, device.uuid, token);
+    assert.deepEqual(before.target?.release, { id: release2.id, version: '2' });
+    const stamp = { actor: 'system', at: clock.toISOString() };
+    const pending = await a.store.releases.create({
+      fleet: 'meters', version: '3', status: 'pending', compose: 'services: {}\n', services: [], volumes: [], networks: [], images: {}, notes: null,
+      createdAt: clock.toISOString(),
+    }, stamp);
+    assert.equal((await poll(b, device.uuid, token, before.etag)).status, 304, 'a pending release is no target');
+    await a.store.releases.settle(pending.id, { checkedAt: clock.toISOString(), failure: null }, stamp);
+    const ready = await poll(b, device.uuid, token, before.etag);
+    assert.equal(ready.status, 200);
+    assert.deepEqual(ready.target?.release, { id: pending.id, version: '3' });
+  });
+
+  it('writes last-seen on a poll only once it lags by more than its bound', async () => {
+    const seenAt = async (): Promise<string | null> => (await a.admin.getDevice(device.uuid)).lastSeen;
+    const lag = lastSeenLagMs(60);
+    clock = new Date(clock.getTime() + 2 * lag);
+    assert.equal((await poll(b, device.uuid, token)).status, 200);
+    const written = clock.toISOString();
+    assert.equal(await seenAt(), written);
+    clock = new Date(clock.getTime() + lag - 1000);
+    await poll(a, device.uuid, token);
+    assert.equal(await seenAt(), written, 'a poll within the lag writes nothing');
+    clock = new Date(clock.getTime() + 1000);
+    await poll(a, device.uuid, token);
+    assert.equal(await seenAt(), clock.toISOString());
+    assert.equal((await a.admin.getDevice(device.uuid)).online, true);
+  });
+
+  it('refuses a device revoked through one instance at once through the other', async () => {
+    const current = await poll(a, device.uuid, token);
+    assert.equal((await poll(b, device.uuid, token, current.etag)).status, 304);
+    await a.admin.revokeDevice(device.uuid);
+    assert.equal((await poll(b, device.uuid, token, current.etag)).status, 401);
+    assert.equal((await poll(a, device.uuid, token, current.etag)).status, 401);
+  });
+});
