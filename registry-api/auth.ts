@@ -24,7 +24,8 @@ export interface ApiState {
   caller?: Caller;
 }
 
-function bearerOf(ctx: Context): string | null {
+/** The token of an 'Authorization: Bearer <token>' header; null without one. */
+export function bearerOf(ctx: Pick<Context, 'get'>): string | null {
   const match = /^Bearer\s+(\S+)\s*$/i.exec(ctx.get('Authorization'));
   return match?.[1] ?? null;
 }

@@ -104,11 +104,16 @@ export class ApiMetrics {
         await next();
       } finally {
         const matched = (ctx as { _matchedRoute?: unknown })._matchedRoute;
-        const series = this.seriesOf(ctx.method, typeof matched === 'string' ? matched : 'unmatched', ctx.status);
-        series.latency.observe((performance.now() - started) / 1000);
-        series.count.inc();
+        this.observe(ctx.method, typeof matched === 'string' ? matched : 'unmatched', ctx.status, started);
       }
     };
+  }
+
+  /** Counts one request answered outside the middleware (poll-fast-path.ts); `started` is its performance.now(). */
+  observe(method: string, route: string, status: number, started: number): void {
+    const series = this.seriesOf(method, route, status);
+    series.latency.observe((performance.now() - started) / 1000);
+    series.count.inc();
   }
 
   async text(): Promise<{ contentType: string; body: string }> {

@@ -1,7 +1,5 @@
 // Entry point: node dist/supervisor/main.js --data-dir DIR (DIR holds config.json).
 // SIGTERM/SIGINT end the loops but leave every container running: the device keeps working without us.
-// First: sets V8's flags before anything else is compiled.
-import './memory-flags.js';
 import { parseArgs } from 'node:util';
 import { createLogger } from '../lib/logger.js';
 import { messageOf } from '../lib/errors.js';

@@ -1,0 +1,87 @@
+// The target poll, answered ahead of the router. Every device polls every interval, nearly always for a 304, so
+// this one request is most of the API's traffic; going through the whole middleware chain and matching it against
+// every route costs more than answering it. Only a plain, successful poll is answered here, by the same code as the
+// route (servePoll) and with the same single authenticating read (nothing about auth is remembered: a revoked
+// device gets its 401 on the next poll). Anything else - no or dead token, another device's uuid, an encoded or
+// odd path, a missing fleet, a failing read - goes on to the router untouched, so every error answer still comes
+// from the one problem boundary and is logged and counted there.
+import type { Context, Middleware } from 'koa';
+import { SIGNATURE_HEADER } from '../protocol/signature.js';
+import type { Logger } from '../lib/logger.js';
+import { bearerOf, type ApiState } from './auth.js';
+import type { RouteDeps } from './deps.js';
+import { isFresh } from './etag.js';
+import { lastSeenIsStale } from './last-seen.js';
+import type { ApiMetrics } from './metrics.js';
+import { ROUTES } from './route-table.js';
+import { hashSecret } from './secrets.js';
+import type { DeviceRecord, TargetGeneration } from './store/index.js';
+
+const PREFIX = '/v1/device/';
+const SUFFIX = '/target';
+
+/**
+ * Answers a poll of `device` (authenticated, read at `generation`): 304 when If-None-Match names the current
+ * ETag, else the signed target. False, with nothing set, when the device's fleet does not exist.
+ */
+export async function servePoll(
+  deps: Pick<RouteDeps, 'targetCache' | 'store' | 'now'>, ctx: Context, device: DeviceRecord, generation: TargetGeneration,
+): Promise<boolean> {
+  const served = await deps.targetCache.targetOf(device, generation);
+  if (served === null) return false;
+  const now = deps.now();
+  if (lastSeenIsStale(device.lastSeen, served.target.config.pollIntervalSeconds, now)) await deps.store.devices.touch(device.uuid, now.toISOString());
+  ctx.set('ETag', served.etag);
+  // Devices must revalidate every time: a cached target would hide a new release.
+  ctx.set('Cache-Control', 'no-cache');
+  if (isFresh(ctx.get('If-None-Match') || undefined, served.etag)) {
+    ctx.status = 304;
+    return true;
+  }
+  const { body, signature } = served.signed();
+  ctx.set(SIGNATURE_HEADER, signature);
+  ctx.type = 'application/json';
+  ctx.body = body;
+  return true;
+}
+
+/**
+ * The uuid of a `GET /v1/device/<uuid>/target` path, exactly as the router spells the route; null for any other
+ * path and for a uuid the router would have to decode (a '%'), which the router then handles.
+ */
+export function polledUuid(path: string): string | null {
+  if (!path.startsWith(PREFIX) || !path.endsWith(SUFFIX)) return null;
+  const uuid = path.slice(PREFIX.length, path.length - SUFFIX.length);
+  if (uuid === '' || uuid.includes('/') || uuid.includes('%')) return null;
+  return uuid;
+}
+
+/** The first middleware of the app: answers plain polls, passes everything else on. */
+export function pollFastPath(deps: Pick<RouteDeps, 'targetCache' | 'store' | 'now'> & { logger: Logger; metrics: ApiMetrics }): Middleware<ApiState> {
+  const { store, logger, metrics } = deps;
+  const route = ROUTES.deviceTarget.path;
+  const answered = async (ctx: Context, uuid: string): Promise<boolean> => {
+    const token = bearerOf(ctx);
+    if (token === null) return false;
+    const found = await store.devices.byTokenWithGeneration(hashSecret(token), deps.now().toISOString());
+    if (found === null || found.device.authStatus !== 'accepted' || found.device.uuid !== uuid) return false;
+    return servePoll(deps, ctx, found.device, found.generation);
+  };
+  return async (ctx, next) => {
+    const uuid = ctx.method === 'GET' ? polledUuid(ctx.path) : null;
+    if (uuid === null) return next();
+    const started = performance.now();
+    let done: boolean;
+    try {
+      done = await answered(ctx, uuid);
+    } catch {
+      // The router asks again and answers (and logs) the failure through the problem boundary.
+      done = false;
+    }
+    if (!done) return next();
+    metrics.observe('GET', route, ctx.status, started);
+    if (logger.isLevelEnabled('debug')) {
+      logger.debug({ method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round((performance.now() - started) * 10) / 10 }, 'request');
+    }
+  };
+}
