@@ -34,6 +34,10 @@ import {
   type NewApiToken,
   type User,
 } from '../protocol/access.js';
+import {
+  CreateProvisioningKeyRequestSchema, NewProvisioningKeySchema, ProvisioningKeySchema, provisioningKeyPaths,
+  type CreateProvisioningKeyRequest, type NewProvisioningKey, type ProvisioningKey,
+} from '../protocol/provisioning-keys.js';
 import { DeviceDetailSchema, type DeviceDetail } from '../protocol/device-detail.js';
 import { PreauthorizeRequestSchema, type PreauthorizeRequest } from '../protocol/device-auth.js';
 import {
@@ -86,6 +90,7 @@ const ReleaseListSchema = Type.Array(ReleaseSchema);
 const DeviceListSchema = Type.Array(DeviceSummarySchema);
 const UserListSchema = Type.Array(UserSchema);
 const TokenListSchema = Type.Array(ApiTokenSchema);
+const ProvisioningKeyListSchema = Type.Array(ProvisioningKeySchema);
 const AuditListSchema = Type.Array(AuditEntrySchema);
 const OsReleaseListSchema = Type.Array(OsReleaseSchema);
 /** A bundle of gigabytes over a slow uplink: the upload gets hours, not the usual seconds. */
@@ -224,6 +229,20 @@ export class ApiClient {
 
   async revokeToken(user: string, tokenId: string): Promise<ApiToken> {
     return this.call('DELETE', paths.userToken(user, tokenId), ApiTokenSchema);
+  }
+
+  async listProvisioningKeys(fleet: string): Promise<ProvisioningKey[]> {
+    return this.call('GET', provisioningKeyPaths.keys(fleet), ProvisioningKeyListSchema);
+  }
+
+  /** The answer holds the key's secret: the only time the API shows it. */
+  async createProvisioningKey(fleet: string, request: CreateProvisioningKeyRequest): Promise<NewProvisioningKey> {
+    const body = parse(CreateProvisioningKeyRequestSchema, request, 'the new provisioning key');
+    return this.call('POST', provisioningKeyPaths.keys(fleet), NewProvisioningKeySchema, body);
+  }
+
+  async revokeProvisioningKey(fleet: string, id: string): Promise<ProvisioningKey> {
+    return this.call('DELETE', provisioningKeyPaths.key(fleet, id), ProvisioningKeySchema);
   }
 
   async listAudit(filter: AuditFilter = {}): Promise<AuditEntry[]> {

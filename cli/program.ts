@@ -6,6 +6,7 @@ import { registerDeviceConfig } from './commands/device-config.js';
 import { registerDeviceAdmin } from './commands/device-admin.js';
 import { registerDevices } from './commands/devices.js';
 import { registerFleets } from './commands/fleets.js';
+import { registerKeys } from './commands/keys.js';
 import { registerLocal } from './commands/local.js';
 import { registerLogin } from './commands/login.js';
 import { registerOs } from './commands/os.js';
@@ -23,6 +24,7 @@ export function buildProgram(io: Io): Command {
     .showHelpAfterError('(run with --help for usage)');
   registerLogin(program, io);
   registerFleets(program, io);
+  registerKeys(program, io);
   registerPush(program, io);
   registerLocal(program, io);
   registerReleases(program, io);

@@ -28,7 +28,10 @@ export function fleetDetail(fleet: Fleet): string {
     ['Device type', fleet.deviceType],
     ['Release policy', policyText(fleet.releasePolicy)],
     ['Poll interval', `${fleet.pollIntervalSeconds}s`],
-    ['Provisioning key', fleet.provisioningKey],
+    // The API keeps keys hashed: only the answer that created the fleet carries its first key.
+    ['Provisioning key', fleet.provisioningKey !== ''
+      ? `${fleet.provisioningKey} (shown once: store it now)`
+      : `not shown: keys are stored hashed (list: skiff keys list ${fleet.name}, new one: skiff keys create ${fleet.name})`],
     ['Created', utcTime(fleet.createdAt)],
   ]);
 }

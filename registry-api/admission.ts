@@ -4,7 +4,43 @@
 //
 // The one rule above all: a known uuid is never handed to another key. A provisioning key admits new devices, it
 // does not vouch for "I am device X", so a device with the fleet's key cannot take over another's identity.
-import type { AuthAttempt, DeviceRecord } from './store/index.js';
+import { unauthorized } from './problem.js';
+import { hashSecret } from './secrets.js';
+import type { AuthAttempt, DeviceRecord, ProvisioningKeyRecord, Store } from './store/index.js';
+
+/**
+ * Why a provisioning key presented for `fleet` does not admit, or null when it does. The answer names only the
+ * presented key's own state, never the fleet's other keys: whoever holds a revoked key learns no more than that.
+ */
+export function provisioningKeyRefusal(key: ProvisioningKeyRecord | null, fleet: string, at: string): string | null {
+  if (key === null) return `the provisioning key is not a key of fleet '${fleet}'`;
+  if (key.revokedAt !== null) return `the provisioning key was revoked for fleet '${fleet}' at ${key.revokedAt}; ask an operator for a current key`;
+  if (key.expiresAt !== null && key.expiresAt <= at) return `the provisioning key of fleet '${fleet}' expired at ${key.expiresAt}; ask an operator for a current key`;
+  return null;
+}
+
+export interface PresentedKey {
+  fleet: string;
+  uuid: string;
+  publicKey: string;
+  /** The provisioning key's secret as the device sent it. */
+  secret: string;
+}
+
+/**
+ * Throws the 401 unless the secret is a valid, unexpired, unrevoked key of the fleet. A device already accepted
+ * into that fleet with this public key passes whatever its key's state: devices resend the key they were installed
+ * with at every auth, and revoking a leaked key must not lock out the devices it admitted (their signature, checked
+ * before this, is what proves them).
+ */
+export async function checkProvisioningKey(store: Pick<Store, 'provisioningKeys' | 'devices'>, presented: PresentedKey, at: string): Promise<void> {
+  const refusal = provisioningKeyRefusal(await store.provisioningKeys.byHash(presented.fleet, hashSecret(presented.secret)), presented.fleet, at);
+  if (refusal === null) return;
+  const known = await store.devices.get(presented.uuid);
+  const admitted = known !== null && known.uuid === presented.uuid && known.publicKey === presented.publicKey
+    && known.fleet === presented.fleet && known.authStatus === 'accepted';
+  if (!admitted) throw unauthorized(refusal);
+}
 
 export type AdmissionDecision =
   /** Known device with this key, accepted: hand out the token. */

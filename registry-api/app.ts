@@ -6,6 +6,7 @@ import { accessControl, type ApiState } from './auth.js';
 import type { AppDeps, RouteDeps } from './deps.js';
 import { startInProcessQueue } from './jobs/start.js';
 import { ApiMetrics } from './metrics.js';
+import { pollFastPath } from './poll-fast-path.js';
 import { problems } from './problem.js';
 import { requestLog } from './request-log.js';
 import { auditRoutes } from './routes/audit.js';
@@ -52,6 +53,8 @@ export function createApp(appDeps: AppDeps): Koa<ApiState> {
   // Koa's own error printer would bypass the structured log; the problem boundary handles request errors, this
   // sees what happens outside it (e.g. a client hanging up mid-answer).
   app.on('error', (err: unknown) => deps.logger.warn({ err }, 'http error outside a request handler'));
+  // Plain target polls, most of the traffic, are answered before all of the below; everything else passes on.
+  app.use(pollFastPath(deps));
   app.use(requestLog(deps.logger));
   app.use(metrics.middleware());
   app.use(problems(deps.logger));

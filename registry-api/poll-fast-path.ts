@@ -75,7 +75,9 @@ export function pollFastPath(deps: Pick<RouteDeps, 'targetCache' | 'store' | 'no
     try {
       done = await answered(ctx, uuid);
     } catch {
-      // The router asks again and answers (and logs) the failure through the problem boundary.
+      // The router asks again and answers (and logs) the failure through the problem boundary, without what this
+      // attempt may have set.
+      for (const header of ['ETag', 'Cache-Control', SIGNATURE_HEADER]) ctx.remove(header);
       done = false;
     }
     if (!done) return next();

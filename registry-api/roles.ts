@@ -8,6 +8,8 @@ export type Action =
   | 'read'
   /** Seeing a fleet's provisioning key: it registers (and re-registers) devices. */
   | 'provisioning-key.read'
+  /** Create and revoke a fleet's provisioning keys. */
+  | 'provisioning-key.manage'
   | 'fleet.create'
   | 'release.push'
   /** Pin a fleet, let it track its latest release. */
@@ -31,6 +33,7 @@ export interface AccessRule {
 export const ACCESS: Readonly<Record<Action, AccessRule>> = {
   'read': { minimum: 'viewer' },
   'provisioning-key.read': { minimum: 'operator' },
+  'provisioning-key.manage': { minimum: 'operator' },
   'fleet.create': { minimum: 'admin' },
   'release.push': { minimum: 'developer' },
   'fleet.rollout': { minimum: 'operator' },

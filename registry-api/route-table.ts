@@ -20,6 +20,7 @@ import { TargetStateSchema } from '../protocol/target-state.js';
 import type { RouteSpec } from './route-spec.js';
 import { CONFIG_ROUTES } from './route-table-config.js';
 import { OS_ROUTES } from './route-table-os.js';
+import { PROVISIONING_KEY_ROUTES } from './route-table-provisioning-keys.js';
 
 /** The body of actions that need none: `{}` and nothing in it. */
 export const EmptyBodySchema = Type.Object({}, { additionalProperties: false });
@@ -226,6 +227,7 @@ export const ROUTES = {
   },
   ...CONFIG_ROUTES,
   ...OS_ROUTES,
+  ...PROVISIONING_KEY_ROUTES,
 } as const satisfies Record<string, RouteSpec>;
 
 export type RouteName = keyof typeof ROUTES;

@@ -7,7 +7,8 @@ export function fleetView(fleet: FleetRecord): Fleet {
   return {
     name: fleet.name,
     deviceType: fleet.deviceType,
-    provisioningKey: fleet.provisioningKey,
+    // Kept hashed (store/provisioning-keys.ts): only the answer that creates the fleet carries its first key.
+    provisioningKey: '',
     releasePolicy: fleet.policy,
     pollIntervalSeconds: fleet.pollIntervalSeconds,
     createdAt: fleet.createdAt,

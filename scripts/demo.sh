@@ -47,7 +47,8 @@ device_up() {
   fi
   if [ ! -f "$device_dir/config.json" ]; then
     local key
-    key=$(skiff fleet show "$fleet" --json | json_field 'v.provisioningKey')
+    # Keys are kept hashed, so the demo makes a key of its own for its device.
+    key=$(skiff keys create "$fleet" --label demo-device --json | json_field 'v.key')
     # What an installer's provisioning step leaves on the device: where the API is and how to join the fleet.
     cat >"$device_dir/config.json" <<EOF
 {

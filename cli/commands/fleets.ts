@@ -29,7 +29,7 @@ export function registerFleets(program: Command, io: Io): void {
 
   fleet
     .command('create <name>')
-    .description('create a fleet and print its provisioning key')
+    .description('create a fleet and print its first provisioning key (once: only its hash is kept)')
     .requiredOption('--device-type <type>', 'device type of the fleet, e.g. raspberrypi4-64')
     .option('--poll-interval <seconds>', 'how often devices poll for their target state', wholeNumber('the poll interval', 1))
     .option('--json', 'print JSON')
@@ -45,7 +45,7 @@ export function registerFleets(program: Command, io: Io): void {
 
   fleet
     .command('show <name>')
-    .description('show a fleet, with its provisioning key and settings')
+    .description('show a fleet and its settings (its provisioning keys: skiff keys list)')
     .option('--json', 'print JSON')
     .action(async (name: string, opts: JsonOption, cmd: Command) => {
       const found = await (await clientFor(cmd, io)).getFleet(name);

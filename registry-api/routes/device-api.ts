@@ -7,16 +7,15 @@ import { paths } from '../../protocol/api.js';
 import {
   DEVICE_SIGNATURE_HEADER, NEW_KEY_SIGNATURE_HEADER, deviceSignatureProblem, type DeviceAuthPending, type DeviceAuthResponse,
 } from '../../protocol/device-auth.js';
-import { SIGNATURE_HEADER } from '../../protocol/signature.js';
+import { checkProvisioningKey } from '../admission.js';
 import { authenticatedDevice, authenticatedGeneration, requireDevice, type ApiState } from '../auth.js';
 import type { RouteDeps } from '../deps.js';
-import { isFresh } from '../etag.js';
-import { lastSeenIsStale } from '../last-seen.js';
 import { badRequest, conflict, forbidden, notFound, ProblemError, unauthorized } from '../problem.js';
+import { servePoll } from '../poll-fast-path.js';
 import { receiveReport } from '../report-merge.js';
 import { readBody } from '../request-body.js';
 import { ROUTES } from '../route-table.js';
-import { hashSecret, newSecret, sameSecret } from '../secrets.js';
+import { hashSecret, newSecret } from '../secrets.js';
 import type { DeviceRecord, NewDeviceToken } from '../store/index.js';
 import { fleetOr404 } from './fleets.js';
 
@@ -72,7 +71,7 @@ export function deviceApiRoutes(router: Router<ApiState>, deps: RouteDeps): void
     const fleet = body.fleet === undefined ? null : await fleetOr404(store.fleets, body.fleet);
     if (body.provisioningKey !== undefined) {
       if (fleet === null) throw badRequest('invalid-body', `${who} carries a provisioning key but names no fleet`);
-      if (!sameSecret(body.provisioningKey, fleet.provisioningKey)) throw unauthorized(`the provisioning key is not the one of fleet '${fleet.name}'`);
+      await checkProvisioningKey(store, { fleet: fleet.name, uuid: body.uuid, publicKey: body.publicKey, secret: body.provisioningKey }, deps.now().toISOString());
     }
     const legacyKey = bearerOf(ctx);
     const token = newToken();
@@ -146,22 +145,9 @@ export function deviceApiRoutes(router: Router<ApiState>, deps: RouteDeps): void
   });
 
   router.get(ROUTES.deviceTarget.path, device, async (ctx) => {
+    // Plain polls are answered by poll-fast-path.ts before the router; this is the same answer for the rest.
     const me = authenticatedDevice(ctx);
-    const served = await deps.targetCache.targetOf(me, authenticatedGeneration(ctx));
-    if (served === null) throw notFound(`fleet '${me.fleet}' does not exist`);
-    const now = deps.now();
-    if (lastSeenIsStale(me.lastSeen, served.target.config.pollIntervalSeconds, now)) await store.devices.touch(me.uuid, now.toISOString());
-    ctx.set('ETag', served.etag);
-    // Devices must revalidate every time: a cached target would hide a new release.
-    ctx.set('Cache-Control', 'no-cache');
-    if (isFresh(ctx.get('If-None-Match') || undefined, served.etag)) {
-      ctx.status = 304;
-      return;
-    }
-    const { body, signature } = served.signed();
-    ctx.set(SIGNATURE_HEADER, signature);
-    ctx.type = 'application/json';
-    ctx.body = body;
+    if (!(await servePoll(deps, ctx, me, authenticatedGeneration(ctx)))) throw notFound(`fleet '${me.fleet}' does not exist`);
   });
 
   router.patch(ROUTES.deviceState.path, device, async (ctx) => {

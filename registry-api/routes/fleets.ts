@@ -1,19 +1,20 @@
 // Fleets, their release policy (track the newest ready release, or stay on one) and their settings (poll
 // interval, update window, bandwidth cap, "update now", lock override). Creating a fleet is for admins, rolling
-// out and changing settings for operators; a fleet's provisioning key is shown only to those who may provision.
+// out and changing settings for operators. A fleet's provisioning keys are kept hashed: the first one's secret is in
+// the answer that created the fleet only (later keys: routes/provisioning-keys.ts).
 import type Router from '@koa/router';
-import type { Fleet } from '../../protocol/api.js';
 import { DEFAULT_UPDATE_NOW_MINUTES } from '../../protocol/fleet-config.js';
 import { DEFAULT_DEVICE_CONFIG } from '../../protocol/target-state.js';
-import { stampOf, type AccessControl, type ApiState, type AuthedContext } from '../auth.js';
+import { stampOf, type AccessControl, type ApiState } from '../auth.js';
 import type { RouteDeps } from '../deps.js';
 import { badRequest, conflict, notFound } from '../problem.js';
 import { readBody } from '../request-body.js';
 import { ROUTES } from '../route-table.js';
-import { newSecret } from '../secrets.js';
+import { hashSecret, newSecret } from '../secrets.js';
 import { settingsIssues } from '../settings-check.js';
 import type { FleetRecord, FleetStore, ReleaseRecord } from '../store/index.js';
 import { fleetView } from '../views.js';
+import { provisioningKeyRoutes } from './provisioning-keys.js';
 
 // Kept here too for the routes that imported it from this module; one schema object, as the route table wants.
 export { EmptyBodySchema } from '../route-table.js';
@@ -43,12 +44,6 @@ export function minutesFrom(now: Date, minutes: number | undefined): string {
 export function fleetRoutes(router: Router<ApiState>, deps: RouteDeps, access: AccessControl): void {
   const { store, logger } = deps;
 
-  /** The fleet as this caller may see it: the provisioning key registers devices, so only operators see it. */
-  const viewFor = (ctx: AuthedContext) => (fleet: FleetRecord): Fleet => {
-    const view = fleetView(fleet);
-    return access.may(ctx, 'provisioning-key.read') ? view : { ...view, provisioningKey: '' };
-  };
-
   /** A store change answered null: the fleet went away between the lookup and the change. */
   const changed = (name: string, fleet: FleetRecord | null): FleetRecord => {
     if (!fleet) throw notFound(`fleet '${name}' does not exist`);
@@ -57,24 +52,26 @@ export function fleetRoutes(router: Router<ApiState>, deps: RouteDeps, access: A
 
   router.post('/v1/fleets', access.allow('fleet.create'), async (ctx) => {
     const body = await readBody(ctx, ROUTES.createFleet);
+    const firstKey = newSecret();
     const fleet = await store.fleets.create({
       name: body.name,
       deviceType: body.deviceType,
-      provisioningKey: newSecret(),
+      provisioningKeyHash: hashSecret(firstKey),
       pollIntervalSeconds: body.pollIntervalSeconds ?? DEFAULT_DEVICE_CONFIG.pollIntervalSeconds,
       createdAt: deps.now().toISOString(),
     }, stampOf(ctx, deps.now));
     logger.info({ fleet: fleet.name, deviceType: fleet.deviceType }, 'fleet created');
     ctx.status = 201;
-    ctx.body = viewFor(ctx)(fleet);
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = { ...fleetView(fleet), provisioningKey: firstKey };
   });
 
   router.get('/v1/fleets', access.allow('read'), async (ctx) => {
-    ctx.body = (await store.fleets.list()).map(viewFor(ctx));
+    ctx.body = (await store.fleets.list()).map(fleetView);
   });
 
   router.get('/v1/fleets/:fleet', access.allow('read'), async (ctx) => {
-    ctx.body = viewFor(ctx)(await fleetOr404(store.fleets, ctx.params.fleet));
+    ctx.body = fleetView(await fleetOr404(store.fleets, ctx.params.fleet));
   });
 
   router.patch('/v1/fleets/:fleet', access.allow('fleet.rollout'), async (ctx) => {
@@ -84,7 +81,7 @@ export function fleetRoutes(router: Router<ApiState>, deps: RouteDeps, access: A
     if (issues.length > 0) throw badRequest('invalid-settings', `the settings for fleet '${fleet.name}' are invalid`, issues);
     const updated = changed(fleet.name, await store.fleets.updateSettings(fleet.name, change, stampOf(ctx, deps.now)));
     logger.info({ fleet: fleet.name, fields: Object.keys(change) }, 'fleet settings changed');
-    ctx.body = viewFor(ctx)(updated);
+    ctx.body = fleetView(updated);
   });
 
   router.post('/v1/fleets/:fleet/update-now', access.allow('fleet.rollout'), async (ctx) => {
@@ -93,7 +90,7 @@ export function fleetRoutes(router: Router<ApiState>, deps: RouteDeps, access: A
     const until = minutesFrom(deps.now(), minutes);
     const updated = changed(fleet.name, await store.fleets.updateSettings(fleet.name, { forceUpdateUntil: until }, stampOf(ctx, deps.now)));
     logger.info({ fleet: fleet.name, until }, 'fleet updates now, whatever its window');
-    ctx.body = viewFor(ctx)(updated);
+    ctx.body = fleetView(updated);
   });
 
   router.post('/v1/fleets/:fleet/pin', access.allow('fleet.rollout'), async (ctx) => {
@@ -104,7 +101,7 @@ export function fleetRoutes(router: Router<ApiState>, deps: RouteDeps, access: A
     refuseUnready(release, `fleet '${fleet.name}'`);
     const updated = await store.fleets.setPolicy(fleet.name, { mode: 'pinned', releaseId: release.id }, stampOf(ctx, deps.now));
     logger.info({ fleet: fleet.name, release: release.id, version: release.version }, 'fleet pinned');
-    ctx.body = viewFor(ctx)(changed(fleet.name, updated));
+    ctx.body = fleetView(changed(fleet.name, updated));
   });
 
   router.post('/v1/fleets/:fleet/track-latest', access.allow('fleet.rollout'), async (ctx) => {
@@ -112,6 +109,8 @@ export function fleetRoutes(router: Router<ApiState>, deps: RouteDeps, access: A
     await readBody(ctx, ROUTES.trackLatest);
     const updated = await store.fleets.setPolicy(fleet.name, { mode: 'latest' }, stampOf(ctx, deps.now));
     logger.info({ fleet: fleet.name }, 'fleet tracks its latest release');
-    ctx.body = viewFor(ctx)(changed(fleet.name, updated));
+    ctx.body = fleetView(changed(fleet.name, updated));
   });
+
+  provisioningKeyRoutes(router, deps, access);
 }

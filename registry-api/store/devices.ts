@@ -33,11 +33,17 @@ const deviceColumns = {
 };
 const DeviceRow = Type.Object(deviceColumns);
 type DeviceRow = typeof DeviceRow.static;
+/** The columns a DeviceRecord is made of (no key hash, no auth timestamp): what the busiest reads select. */
+const { key_hash: _keyHash, auth_timestamp: _authTimestamp, ...recordColumns } = deviceColumns;
+type RecordRow = Omit<DeviceRow, 'key_hash' | 'auth_timestamp'>;
+/** recordColumns as a select list on the alias `d`. */
+const RECORD_SELECT = Object.keys(recordColumns).map((column) => `d.${column}`).join(', ');
 const DeviceViewRow = Type.Object({ ...deviceColumns, report: Nullable(Type.String()) });
 /** A device row with its own and its fleet's target generation (null: the fleet does not exist). */
-const GenerationRow = Type.Object({ ...deviceColumns, target_generation: Type.Integer(), fleet_generation: Nullable(Type.Integer()) });
+const GenerationRow = Type.Object({ ...recordColumns, target_generation: Type.Integer(), fleet_generation: Nullable(Type.Integer()) });
 type GenerationRow = typeof GenerationRow.static;
-const WITH_GENERATION = 'SELECT d.*, f.target_generation AS fleet_generation FROM devices d LEFT JOIN fleets f ON f.name = d.fleet';
+const WITH_GENERATION_COLUMNS = `${RECORD_SELECT}, d.target_generation, f.target_generation AS fleet_generation`;
+const WITH_GENERATION = `SELECT ${WITH_GENERATION_COLUMNS} FROM devices d LEFT JOIN fleets f ON f.name = d.fleet`;
 /** Uuids per read of withGenerations: well below SQLite's and PostgreSQL's limits on parameters. */
 const UUIDS_PER_READ = 512;
 
@@ -54,7 +60,7 @@ type DeviceViewRow = typeof DeviceViewRow.static;
 const Uuid = Type.Object({ uuid: Type.String() });
 const Version = Type.Object({ version: Type.String() });
 
-function deviceOf(row: DeviceRow): DeviceRecord {
+function deviceOf(row: RecordRow): DeviceRecord {
   return {
     uuid: row.uuid,
     // Filled in for every row when the store opens; a null here would be a row written behind its back.
@@ -275,7 +281,7 @@ export function devicesOn(db: Database, audit: Audit): DeviceStore {
       return found ? deviceOf(found) : null;
     },
     async byTokenWithGeneration(tokenHash, at) {
-      const found = await db.get(GenerationRow, `SELECT d.*, f.target_generation AS fleet_generation FROM device_tokens t
+      const found = await db.get(GenerationRow, `SELECT ${WITH_GENERATION_COLUMNS} FROM device_tokens t
         JOIN devices d ON d.uuid = t.uuid LEFT JOIN fleets f ON f.name = d.fleet WHERE t.hash = ? AND t.expires_at > ?`, [tokenHash, at]);
       return found ? withGenerationOf(found) : null;
     },

@@ -1,17 +1,17 @@
-// Fleets: their device type, provisioning key, release policy (latest or pinned) and settings, each change
+// Fleets: their device type, release policy (latest or pinned) and settings, each change
 // audited in its own transaction.
 import { Type } from '@sinclair/typebox';
 import type { ReleasePolicy } from '../../protocol/api.js';
 import type { Settings } from '../../protocol/fleet-config.js';
 import type { Audit } from './audit.js';
 import { ConflictError, type FleetRecord, type FleetStore } from './index.js';
+import { insertProvisioningKey } from './provisioning-keys.js';
 import { Nullable, type Database, type Queryable } from './sql/database.js';
 import { isUniqueViolation } from './sql/errors.js';
 
 const FleetRow = Type.Object({
   name: Type.String(),
   device_type: Type.String(),
-  provisioning_key: Type.String(),
   policy_mode: Type.Union([Type.Literal('latest'), Type.Literal('pinned')]),
   pinned_release_id: Nullable(Type.String()),
   poll_interval_seconds: Type.Integer(),
@@ -28,7 +28,6 @@ function fleetOf(row: FleetRow): FleetRecord {
   return {
     name: row.name,
     deviceType: row.device_type,
-    provisioningKey: row.provisioning_key,
     policy,
     pollIntervalSeconds: row.poll_interval_seconds,
     settings: JSON.parse(row.settings) as Settings,
@@ -50,13 +49,16 @@ export function fleetsOn(db: Database, audit: Audit): FleetStore {
       return db.transaction(async (tx) => {
         try {
           await tx.run(`INSERT INTO fleets (name, device_type, provisioning_key, policy_mode, pinned_release_id,
-            poll_interval_seconds, created_at) VALUES (@name, @deviceType, @provisioningKey, 'latest', NULL,
-            @pollIntervalSeconds, @createdAt)`, { ...fleet });
+            poll_interval_seconds, created_at) VALUES (@name, @deviceType, '', 'latest', NULL,
+            @pollIntervalSeconds, @createdAt)`, { name: fleet.name, deviceType: fleet.deviceType, pollIntervalSeconds: fleet.pollIntervalSeconds, createdAt: fleet.createdAt });
         } catch (err) {
           if (isUniqueViolation(err)) throw new ConflictError(`fleet '${fleet.name}' already exists`);
           throw err;
         }
         await audit.record(tx, stamp, { action: 'fleet.create', target: `fleet:${fleet.name}`, fleet: fleet.name, detail: { deviceType: fleet.deviceType } });
+        await insertProvisioningKey(tx, audit, {
+          fleet: fleet.name, hash: fleet.provisioningKeyHash, label: 'first key', createdAt: fleet.createdAt, expiresAt: null,
+        }, stamp.actor);
         return recordOf(tx, fleet.name);
       });
     },

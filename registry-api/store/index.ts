@@ -13,7 +13,6 @@ export type { TargetGeneration } from './target-generation.js';
 export interface FleetRecord {
   name: string;
   deviceType: string;
-  provisioningKey: string;
   policy: ReleasePolicy;
   pollIntervalSeconds: number;
   /** What the fleet sets besides its poll interval; absent fields take the defaults. */
@@ -94,9 +93,40 @@ export interface Stamp {
 export interface NewFleet {
   name: string;
   deviceType: string;
-  provisioningKey: string;
+  /** sha256 of the fleet's first provisioning key, made with it (its secret is shown once, by the route). */
+  provisioningKeyHash: string;
   pollIntervalSeconds: number;
   createdAt: string;
+}
+
+export interface ProvisioningKeyRecord {
+  id: string;
+  fleet: string;
+  label: string | null;
+  createdBy: string;
+  createdAt: string;
+  expiresAt: string | null;
+  revokedAt: string | null;
+}
+
+export interface NewProvisioningKey {
+  fleet: string;
+  /** sha256 of the secret; the secret itself is never stored. */
+  hash: string;
+  label: string | null;
+  createdAt: string;
+  expiresAt: string | null;
+}
+
+export interface ProvisioningKeyStore {
+  /** Oldest first, revoked and expired ones too. */
+  list(fleet: string): Promise<ProvisioningKeyRecord[]>;
+  /** Null if there is no such fleet. */
+  create(key: NewProvisioningKey, stamp: Stamp): Promise<ProvisioningKeyRecord | null>;
+  /** Idempotent (a second revoke keeps the first time); null if the fleet has no key with that id. */
+  revoke(fleet: string, id: string, stamp: Stamp): Promise<ProvisioningKeyRecord | null>;
+  /** The fleet's key with this hash, whatever its state: admission.ts decides. */
+  byHash(fleet: string, hash: string): Promise<ProvisioningKeyRecord | null>;
 }
 
 export interface FleetStore {
@@ -379,6 +409,7 @@ export interface OsReleaseStore {
 
 export interface Store {
   readonly fleets: FleetStore;
+  readonly provisioningKeys: ProvisioningKeyStore;
   readonly releases: ReleaseStore;
   readonly config: ConfigStore;
   readonly devices: DeviceStore;

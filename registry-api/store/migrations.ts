@@ -288,4 +288,23 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE devices ADD COLUMN target_generation INTEGER NOT NULL DEFAULT 0;
     `,
   },
+  {
+    version: 8,
+    name: 'provisioning keys as records, stored hashed',
+    // SQL cannot hash on SQLite, so a fleet's clear key (fleets.provisioning_key) becomes a record after the
+    // migration, in code: store/provisioning-keys.ts hashLegacyProvisioningKeys, which then blanks the column.
+    sql: `
+      CREATE TABLE provisioning_keys (
+        id TEXT PRIMARY KEY,
+        fleet TEXT NOT NULL REFERENCES fleets (name),
+        hash TEXT NOT NULL UNIQUE,
+        label TEXT,
+        created_by TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        expires_at TEXT,
+        revoked_at TEXT
+      );
+      CREATE INDEX provisioning_keys_by_fleet ON provisioning_keys (fleet);
+    `,
+  },
 ];

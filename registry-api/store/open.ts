@@ -8,6 +8,7 @@ import { fleetsOn } from './fleets.js';
 import type { Store } from './index.js';
 import { MIGRATIONS } from './migrations.js';
 import { osReleasesOn } from './os-releases.js';
+import { hashLegacyProvisioningKeys, provisioningKeysOn } from './provisioning-keys.js';
 import { releasesOn } from './releases.js';
 import { bumpingTargetGenerations } from './target-generation.js';
 import type { Database } from './sql/database.js';
@@ -22,6 +23,7 @@ export function storeOn(db: Database): Store {
   const audit = bumpingTargetGenerations(auditLog(db));
   return {
     fleets: fleetsOn(db, audit),
+    provisioningKeys: provisioningKeysOn(db, audit),
     releases: releasesOn(db, audit),
     config: configOn(db, audit),
     devices: devicesOn(db, audit),
@@ -44,6 +46,7 @@ export async function openStore(location: string, logger?: Logger): Promise<Stor
   try {
     await migrate(db, MIGRATIONS);
     await fillShortIds(db);
+    await hashLegacyProvisioningKeys(db);
   } catch (err) {
     await db.close().catch(() => undefined);
     throw new Error(`cannot bring the database ${where} up to date: ${err instanceof Error ? err.message : String(err)}`, { cause: err });

@@ -268,7 +268,7 @@ describe('release verification without Redis (in-process) and after a restart', 
       let jobs: Jobs | null = null;
       try {
         const stamp = { actor: 'admin', at: new Date().toISOString() };
-        await store.fleets.create({ name: 'resume', deviceType: 'rpi4', provisioningKey: 'k'.repeat(32), pollIntervalSeconds: 60, createdAt: stamp.at }, stamp);
+        await store.fleets.create({ name: 'resume', deviceType: 'rpi4', provisioningKeyHash: 'k'.repeat(64), pollIntervalSeconds: 60, createdAt: stamp.at }, stamp);
         const image = await buildTestImage(env, { repo: 'resume' });
         // As a crash between the insert and the queueing leaves it: pending, and no job anywhere.
         const release = await store.releases.create({

@@ -157,7 +157,7 @@ describe('delta sources (real store)', () => {
     dir = await mkdtemp(path.join(tmpdir(), 'skiff-delta-sources-'));
     database = await testStoreLocation(dir);
     store = await openStore(database.location);
-    await store.fleets.create({ name: fleet, deviceType: 'raspberrypi4-64', provisioningKey: 'k', pollIntervalSeconds: 60, createdAt: stamp.at }, stamp);
+    await store.fleets.create({ name: fleet, deviceType: 'raspberrypi4-64', provisioningKeyHash: 'k'.repeat(64), pollIntervalSeconds: 60, createdAt: stamp.at }, stamp);
   });
 
   afterEach(async () => {
