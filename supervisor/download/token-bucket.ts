@@ -48,24 +48,28 @@ export class TokenBucket {
   }
 
   /**
-   * A new cap (e.g. a schedule period began). The bucket keeps at most a quarter second of the new rate, so a
-   * drop in the cap holds at once.
+   * A new cap (e.g. a schedule period began). The bucket starts with (or keeps at most) a quarter second of the new
+   * rate, so a new or lower cap holds at once: a bucket filled to its capacity would let a whole chunk through
+   * before a single token had accrued, which under a cap of a few kB/s is seconds of traffic at link speed.
    */
   setRate(rate: Rate): void {
     if (rate !== null && (!Number.isFinite(rate) || rate <= 0)) throw new Error(`bandwidth cap must be a positive number of bytes per second, got ${rate}`);
     this.refill();
     const wasUncapped = this.rate === null;
     this.rate = rate;
-    if (rate !== null) this.tokens = wasUncapped ? this.capacity() : Math.min(this.tokens, this.capacity());
+    if (rate !== null) this.tokens = Math.min(wasUncapped ? Infinity : this.tokens, Math.floor(rate / 4));
   }
 
   /**
    * The chunk a download should ask for at the current rate: a quarter second of it (so the first second stays
-   * near the cap), at least 16 KiB (request headers stay under 3% of the bytes), at most 256 KiB.
+   * near the cap), at most 256 KiB. Below 64 kB/s a quarter second is under 16 KiB, where request headers start
+   * to weigh (over 3% of the bytes); the chunk then grows towards 16 KiB but never past one second of the cap,
+   * since a chunk is granted whole and a larger one would break the cap in its first second.
    */
   chunkSize(): number {
     if (this.rate === null) return UNCAPPED_CHUNK;
-    return Math.max(MIN_CHUNK, Math.min(MAX_CHUNK, Math.floor(this.rate / 4)));
+    const quarter = Math.floor(this.rate / 4);
+    return Math.max(1, Math.min(MAX_CHUNK, Math.max(quarter, Math.min(MIN_CHUNK, Math.floor(this.rate)))));
   }
 
   /** Waits until `bytes` may be sent, then takes them. Uncapped: returns at once. */

@@ -138,26 +138,36 @@ describe('image delivery (real registry and engine)', function () {
       const job = { image: viaProxy(image, proxy), dataDir, dockerHost: env.deviceDockerHost, capBytesPerSecond: 2 * 1024 * KB };
       // Kill threshold only; what the image needed is what the second process reports.
       const estimate = blobBytes(image, 1);
+      const blobDir = path.join(dataDir, 'blobs');
+      const store = new BlobStore(blobDir);
+      const last = image.layers[image.layers.length - 1];
+      assert.ok(last !== undefined);
       const first = startFetchProcess(job);
-      // Kill once about half the image has crossed the link.
-      while (proxy.bodyBytes() < estimate / 2) {
+      // Kill once the last layer's partial file holds a third of it: a byte count at the proxy runs ahead of the disk
+      // (socket buffers), and half the link's bytes is just where the first layer ends, so a kill there could find
+      // every blob either complete or not begun, with nothing to resume.
+      while (await partialBytes(store.partialDir, last.digest) < last.size / 3) {
         if (first.exited) throw new Error(`fetch process ended before it was killed: ${first.output()}`);
         await new Promise((r) => setTimeout(r, 20));
       }
       first.child.kill('SIGKILL');
       await first.done.catch(() => undefined);
       const requestsBefore = proxy.requests.length;
-      const blobDir = path.join(dataDir, 'blobs');
       const held = new Map<string, number>();
-      for (const l of image.layers) held.set(l.digest, (await new BlobStore(blobDir).bytesHeld(l.digest, l.size)));
+      for (const l of image.layers) held.set(l.digest, await store.bytesHeld(l.digest, l.size));
       const onDisk = [...held.values()].reduce((a, b) => a + b, 0);
       assert.ok(onDisk > estimate / 3, `about half the image is on disk at the kill (${onDisk} of ${estimate})`);
+      const partialAtKill = await partialBytes(store.partialDir, last.digest);
+      assert.ok(partialAtKill >= last.size / 3 && partialAtKill < last.size, `last layer partly on disk at the kill: ${partialAtKill} of ${last.size}`);
+      let partialsAtKill = 0;
+      for (const l of image.layers) partialsAtKill += (await store.has(l.digest)) ? 0 : await partialBytes(store.partialDir, l.digest);
 
       const second = startFetchProcess(job);
       const result = JSON.parse(await second.done) as FetchResult;
       loaded.push(result.localRef);
       assert.equal(result.imageId, image.config.digest);
-      assert.ok(result.resumedBytes > 0);
+      // The second process resumed from exactly what the partial files held at the kill.
+      assert.equal(result.resumedBytes, partialsAtKill);
       const needed = result.neededBytes;
       // Every blob the second process asked for starts where the partial file ended.
       for (const r of proxy.requests.slice(requestsBefore)) {
