@@ -4,6 +4,8 @@ import Koa from 'koa';
 import Router from '@koa/router';
 import { accessControl, type ApiState } from './auth.js';
 import type { AppDeps, RouteDeps } from './deps.js';
+import { DeviceSessions } from './device-sessions.js';
+import { localInvalidation } from './invalidation.js';
 import { startInProcessQueue } from './jobs/start.js';
 import { ApiMetrics } from './metrics.js';
 import { pollFastPath } from './poll-fast-path.js';
@@ -31,7 +33,9 @@ export function createApp(appDeps: AppDeps): Koa<ApiState> {
   const jobs = appDeps.jobs ?? startInProcessQueue({ store: appDeps.store, logger: appDeps.logger, now, registryToken: appDeps.registryToken ?? null });
   const metrics = appDeps.metrics ?? new ApiMetrics({ store: appDeps.store, jobs, now });
   const targetCache = appDeps.targetCache ?? new TargetCache({ store: appDeps.store, signingKey: appDeps.signingKey });
-  const deps: RouteDeps = { registryToken: null, metricsToken: null, osBundles: null, ...appDeps, now, jobs, metrics, targetCache };
+  const invalidation = appDeps.invalidation ?? localInvalidation(appDeps.store.changes);
+  const deps: RouteDeps = { registryToken: null, metricsToken: null, osBundles: null, ...appDeps, now, jobs, metrics, targetCache, invalidation };
+  const sessions = new DeviceSessions({ store: deps.store, bus: invalidation, now });
   const router = new Router<ApiState>();
   // Every people's route names its action class; roles.ts says which roles may do it.
   const access = accessControl(deps);
@@ -54,7 +58,7 @@ export function createApp(appDeps: AppDeps): Koa<ApiState> {
   // sees what happens outside it (e.g. a client hanging up mid-answer).
   app.on('error', (err: unknown) => deps.logger.warn({ err }, 'http error outside a request handler'));
   // Plain target polls, most of the traffic, are answered before all of the below; everything else passes on.
-  app.use(pollFastPath(deps));
+  app.use(pollFastPath({ ...deps, sessions }));
   app.use(requestLog(deps.logger));
   app.use(metrics.middleware());
   app.use(problems(deps.logger));

@@ -1,6 +1,7 @@
 // What the HTTP layer is given; main.ts builds it from the environment, tests from a temp dir.
 import type { Logger } from '../lib/logger.js';
 import type { OsBundleSettings } from './os-bundles.js';
+import type { InvalidationBus } from './invalidation.js';
 import type { Jobs } from './jobs/index.js';
 import type { ApiMetrics } from './metrics.js';
 import type { RegistryTokenIssuer } from './registry-token.js';
@@ -31,6 +32,11 @@ export interface AppDeps {
   osBundles?: OsBundleSettings | null;
   /** Computed targets by device and target generation (target-cache.ts); absent: one of the app's own. */
   targetCache?: TargetCache;
+  /**
+   * How this instance hears of committed changes to devices and fleets, its own and (Redis) every other
+   * instance's; absent: this store's own only, which is right for a single instance only.
+   */
+  invalidation?: InvalidationBus;
 }
 
 export type RouteDeps = Required<AppDeps>;

@@ -8,6 +8,7 @@ import { createLogger } from '../lib/logger.js';
 import { messageOf } from '../lib/errors.js';
 import { adminTokenOf, type AdminToken } from './admin-token.js';
 import { createApp } from './app.js';
+import { localInvalidation, redisInvalidation, type InvalidationBus } from './invalidation.js';
 import { DEFAULT_MAX_BUNDLE_BYTES } from './os-bundles.js';
 import { configFromEnv, type ApiConfig } from './config.js';
 import type { Jobs } from './jobs/index.js';
@@ -44,6 +45,11 @@ const databaseUrl = process.env.SKIFF_DATABASE_URL?.trim() ?? '';
 if (databaseUrl !== '' && !isPostgresUrl(databaseUrl)) {
   fatal('invalid configuration', new Error(`SKIFF_DATABASE_URL must be a postgres:// or postgresql:// URL, got '${redacted(databaseUrl)}'`));
 }
+// Several instances over one PostgreSQL database keep device sessions and targets in memory and hear each other's
+// changes only through Redis (invalidation.ts): without it a revoked device could go on polling another instance.
+if (databaseUrl !== '' && config.redisUrl === null) {
+  fatal('invalid configuration', new Error('SKIFF_DATABASE_URL (PostgreSQL, for several API instances) needs SKIFF_REDIS_URL: instances hear each other\'s revocations and target changes through Redis'));
+}
 const database = databaseUrl === '' ? path.join(config.dataDir, 'skiff.db') : databaseUrl;
 let store: Store;
 let admin: AdminToken;
@@ -78,6 +84,16 @@ try {
   fatal('cannot start the background jobs', err);
 }
 
+let invalidation: InvalidationBus;
+try {
+  invalidation = config.redisUrl === null
+    ? localInvalidation(store.changes)
+    : await redisInvalidation({ changes: store.changes, redisUrl: config.redisUrl, channel: `${config.redisPrefix}:invalidation`, logger });
+  logger.info({ shared: invalidation.shared }, 'invalidation bus ready');
+} catch (err) {
+  fatal('cannot subscribe to the invalidation bus on Redis', err);
+}
+
 const app = createApp({
   store,
   adminToken: admin.token,
@@ -88,6 +104,7 @@ const app = createApp({
   registryToken,
   jobs,
   metricsToken: config.metricsToken,
+  invalidation,
   osBundles: { dir: path.join(config.dataDir, 'os-bundles'), keyring: config.osBundleKeyring, maxBytes: DEFAULT_MAX_BUNDLE_BYTES },
 });
 const server = createServer(app.callback());
@@ -112,6 +129,7 @@ function shutdown(signal: NodeJS.Signals): void {
   server.close(() => {
     // Running jobs finish (or, on BullMQ, go back to the queue) before the database they write to closes.
     jobs.close()
+      .then(() => invalidation.close())
       .then(() => store.close())
       .then(() => {
         logger.info('stopped');

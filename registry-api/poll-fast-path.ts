@@ -1,21 +1,23 @@
 // The target poll, answered ahead of the router. Every device polls every interval, nearly always for a 304, so
 // this one request is most of the API's traffic; going through the whole middleware chain and matching it against
 // every route costs more than answering it. Only a plain, successful poll is answered here, by the same code as the
-// route (servePoll) and with the same single authenticating read (nothing about auth is remembered: a revoked
-// device gets its 401 on the next poll). Anything else - no or dead token, another device's uuid, an encoded or
-// odd path, a missing fleet, a failing read - goes on to the router untouched, so every error answer still comes
-// from the one problem boundary and is logged and counted there.
+// route (servePoll), from the device's session kept in memory (device-sessions.ts: dropped on every instance by the
+// invalidation bus when the device is revoked, rotated, re-pinned...) and its cached target. Anything else - no or
+// dead token, a device not accepted, another device's uuid, an encoded or odd path, a missing fleet, a failing
+// read - goes on to the router untouched, which reads the database itself, so every error answer still comes from
+// the one problem boundary and is logged and counted there.
 import type { Context, Middleware } from 'koa';
 import { SIGNATURE_HEADER } from '../protocol/signature.js';
 import type { Logger } from '../lib/logger.js';
 import { bearerOf, type ApiState } from './auth.js';
+import type { DeviceSessions } from './device-sessions.js';
 import type { RouteDeps } from './deps.js';
 import { isFresh } from './etag.js';
 import { lastSeenIsStale } from './last-seen.js';
 import type { ApiMetrics } from './metrics.js';
 import { ROUTES } from './route-table.js';
-import { hashSecret } from './secrets.js';
 import type { DeviceRecord, TargetGeneration } from './store/index.js';
+import type { ServedTarget } from './target-cache.js';
 
 const PREFIX = '/v1/device/';
 const SUFFIX = '/target';
@@ -26,23 +28,33 @@ const SUFFIX = '/target';
  */
 export async function servePoll(
   deps: Pick<RouteDeps, 'targetCache' | 'store' | 'now'>, ctx: Context, device: DeviceRecord, generation: TargetGeneration,
+  touched?: (uuid: string, at: string) => void,
 ): Promise<boolean> {
   const served = await deps.targetCache.targetOf(device, generation);
   if (served === null) return false;
   const now = deps.now();
-  if (lastSeenIsStale(device.lastSeen, served.target.config.pollIntervalSeconds, now)) await deps.store.devices.touch(device.uuid, now.toISOString());
+  if (lastSeenIsStale(device.lastSeen, served.target.config.pollIntervalSeconds, now)) {
+    const at = now.toISOString();
+    await deps.store.devices.touch(device.uuid, at);
+    touched?.(device.uuid, at);
+  }
+  answer(ctx, served);
+  return true;
+}
+
+/** Sets the answer to a poll for `served`: 304 if If-None-Match names it, else the signed target. */
+function answer(ctx: Context, served: ServedTarget): void {
   ctx.set('ETag', served.etag);
   // Devices must revalidate every time: a cached target would hide a new release.
   ctx.set('Cache-Control', 'no-cache');
   if (isFresh(ctx.get('If-None-Match') || undefined, served.etag)) {
     ctx.status = 304;
-    return true;
+    return;
   }
   const { body, signature } = served.signed();
   ctx.set(SIGNATURE_HEADER, signature);
   ctx.type = 'application/json';
   ctx.body = body;
-  return true;
 }
 
 /**
@@ -57,20 +69,52 @@ export function polledUuid(path: string): string | null {
 }
 
 /** The first middleware of the app: answers plain polls, passes everything else on. */
-export function pollFastPath(deps: Pick<RouteDeps, 'targetCache' | 'store' | 'now'> & { logger: Logger; metrics: ApiMetrics }): Middleware<ApiState> {
-  const { store, logger, metrics } = deps;
+export function pollFastPath(
+  deps: Pick<RouteDeps, 'targetCache' | 'store' | 'now'> & { logger: Logger; metrics: ApiMetrics; sessions: DeviceSessions },
+): Middleware<ApiState> {
+  const { sessions, logger, metrics } = deps;
+  const touched = (uuid: string, at: string): void => sessions.touched(uuid, at);
   const route = ROUTES.deviceTarget.path;
   const answered = async (ctx: Context, uuid: string): Promise<boolean> => {
     const token = bearerOf(ctx);
     if (token === null) return false;
-    const found = await store.devices.byTokenWithGeneration(hashSecret(token), deps.now().toISOString());
+    const found = await sessions.find(token);
     if (found === null || found.device.authStatus !== 'accepted' || found.device.uuid !== uuid) return false;
-    return servePoll(deps, ctx, found.device, found.generation);
+    return servePoll(deps, ctx, found.device, found.generation, touched);
   };
-  return async (ctx, next) => {
+  const observed = (ctx: Context, started: number): void => {
+    metrics.observe('GET', route, ctx.status, started);
+    if (logger.isLevelEnabled('debug')) {
+      logger.debug({ method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round((performance.now() - started) * 10) / 10 }, 'request');
+    }
+  };
+  /**
+   * The common case with no promise at all: session and target in memory, last-seen fresh enough. Every promise
+   * costs here (the store's AsyncLocalStorage makes Node track each one).
+   */
+  const answeredFromMemory = (ctx: Context, uuid: string): boolean => {
+    const token = bearerOf(ctx);
+    if (token === null) return false;
+    const now = deps.now();
+    const session = sessions.kept(token, now.getTime());
+    if (session === null || session.device.authStatus !== 'accepted' || session.device.uuid !== uuid) return false;
+    const served = deps.targetCache.settledTarget(session.device, session.generation);
+    if (served === null || served === undefined) return false;
+    if (lastSeenIsStale(session.device.lastSeen, served.target.config.pollIntervalSeconds, now)) return false;
+    answer(ctx, served);
+    return true;
+  };
+  return (ctx, next) => {
     const uuid = ctx.method === 'GET' ? polledUuid(ctx.path) : null;
     if (uuid === null) return next();
     const started = performance.now();
+    if (answeredFromMemory(ctx, uuid)) {
+      observed(ctx, started);
+      return undefined;
+    }
+    return answeredOrPassed(ctx, next, uuid, started);
+  };
+  async function answeredOrPassed(ctx: Context, next: () => Promise<unknown>, uuid: string, started: number): Promise<unknown> {
     let done: boolean;
     try {
       done = await answered(ctx, uuid);
@@ -81,9 +125,7 @@ export function pollFastPath(deps: Pick<RouteDeps, 'targetCache' | 'store' | 'no
       done = false;
     }
     if (!done) return next();
-    metrics.observe('GET', route, ctx.status, started);
-    if (logger.isLevelEnabled('debug')) {
-      logger.debug({ method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round((performance.now() - started) * 10) / 10 }, 'request');
-    }
-  };
+    observed(ctx, started);
+    return undefined;
+  }
 }

@@ -7,7 +7,8 @@
 // What a fleet contributes (its record, config vars, newest ready release) is kept per fleet generation, so the
 // poll after a fleet-wide change costs each device only its own reads. Releases are kept by id: what a target takes
 // from a release (version, services, volumes, networks) never changes after it is pushed.
-// Authentication is NOT cached here: auth.ts reads the token on every request (a revoked device gets 401 at once).
+// Which generation a poll brings is the device session's business (device-sessions.ts): sessions are dropped by
+// the invalidation bus when a generation moves, so the next poll reads the new one.
 import type { ConfigVars } from '../protocol/fleet-config.js';
 import type { TargetState } from '../protocol/target-state.js';
 import { etagOf } from './etag.js';
@@ -30,9 +31,20 @@ export interface TargetCacheOptions {
   maxDevices?: number;
 }
 
-interface DeviceEntry {
-  key: string;
+/** Everything the target depends on that is not covered by a generation, or cheap to compare anyway. */
+interface DeviceKey {
+  deviceGeneration: number;
+  fleetGeneration: number;
+  fleet: string;
+  deviceType: string;
+  name: string;
+  pin: string | null;
+}
+
+interface DeviceEntry extends DeviceKey {
   served: Promise<ServedTarget | null>;
+  /** `served` once it has resolved, for answers that need no promise at all. */
+  settled?: ServedTarget | null;
 }
 
 interface FleetFacts {
@@ -54,10 +66,17 @@ function servedOf(target: TargetState, signingKey: Pick<SigningKey, 'sign'>): Se
   };
 }
 
-/** Everything the target depends on that is not covered by a generation, or cheap to compare anyway. */
-function keyOf(device: DeviceRecord, generation: TargetGeneration): string {
-  // NUL cannot occur in stored text (the store refuses it), so the parts cannot run into each other.
-  return [generation.device, generation.fleet, device.fleet, device.deviceType, device.name, device.pinnedReleaseId ?? ''].join('\u0000');
+function keyOf(device: DeviceRecord, generation: TargetGeneration & { fleet: number }): DeviceKey {
+  return {
+    deviceGeneration: generation.device, fleetGeneration: generation.fleet,
+    fleet: device.fleet, deviceType: device.deviceType, name: device.name, pin: device.pinnedReleaseId,
+  };
+}
+
+/** Compared field by field: a poll answered from memory builds nothing. */
+function sameKey(entry: DeviceKey, device: DeviceRecord, generation: TargetGeneration): boolean {
+  return entry.deviceGeneration === generation.device && entry.fleetGeneration === generation.fleet && entry.fleet === device.fleet
+    && entry.deviceType === device.deviceType && entry.name === device.name && entry.pin === device.pinnedReleaseId;
 }
 
 /** Keeps a settled promise; forgets a rejected one so the next caller tries again. */
@@ -93,21 +112,27 @@ export class TargetCache {
    */
   targetOf(device: DeviceRecord, generation: TargetGeneration): Promise<ServedTarget | null> {
     if (generation.fleet === null) return Promise.resolve(null);
-    const key = keyOf(device, generation);
     const known = this.devices.get(device.uuid);
-    if (known?.key === key) return known.served;
+    if (known !== undefined && sameKey(known, device, generation)) return known.served;
     const served = this.compute(device, generation.fleet);
-    const entry: DeviceEntry = { key, served };
+    const entry: DeviceEntry = { ...keyOf(device, { device: generation.device, fleet: generation.fleet }), served };
     this.devices.delete(device.uuid);
     this.devices.set(device.uuid, entry);
     if (this.devices.size > this.maxDevices) {
       const oldest = this.devices.keys().next();
       if (!oldest.done) this.devices.delete(oldest.value);
     }
-    served.catch(() => {
+    served.then((value) => { entry.settled = value; }, () => {
       if (this.devices.get(device.uuid) === entry) this.devices.delete(device.uuid);
     });
     return served;
+  }
+
+  /** The target targetOf would give, if it is computed already; undefined if it would have to be (or is being). */
+  settledTarget(device: DeviceRecord, generation: TargetGeneration): ServedTarget | null | undefined {
+    if (generation.fleet === null) return null;
+    const known = this.devices.get(device.uuid);
+    return known !== undefined && sameKey(known, device, generation) ? known.settled : undefined;
   }
 
   private async compute(device: DeviceRecord, fleetGeneration: number): Promise<ServedTarget | null> {

@@ -13,6 +13,7 @@ import {
   type DeviceView, type KeyRotation, type NewDeviceToken, type Stamp,
 } from './index.js';
 import { Nullable, type Database, type Queryable } from './sql/database.js';
+import { noteTargetChange } from './target-generation.js';
 
 const deviceColumns = {
   uuid: Type.String(),
@@ -42,6 +43,7 @@ const DeviceViewRow = Type.Object({ ...deviceColumns, report: Nullable(Type.Stri
 /** A device row with its own and its fleet's target generation (null: the fleet does not exist). */
 const GenerationRow = Type.Object({ ...recordColumns, target_generation: Type.Integer(), fleet_generation: Nullable(Type.Integer()) });
 type GenerationRow = typeof GenerationRow.static;
+const SessionRow = Type.Object({ ...GenerationRow.properties, token_expires_at: Type.String() });
 const WITH_GENERATION_COLUMNS = `${RECORD_SELECT}, d.target_generation, f.target_generation AS fleet_generation`;
 const WITH_GENERATION = `SELECT ${WITH_GENERATION_COLUMNS} FROM devices d LEFT JOIN fleets f ON f.name = d.fleet`;
 /** Uuids per read of withGenerations: well below SQLite's and PostgreSQL's limits on parameters. */
@@ -170,6 +172,8 @@ async function authenticate(tx: Queryable, audit: Audit, a: AuthAttempt): Promis
   });
   const self = { actor: deviceTarget(a.uuid), at: a.at };
   const contact = async (): Promise<void> => {
+    // Not audited, yet the device type shapes its target: sessions the API keeps of it must be read again.
+    noteTargetChange(tx, { kind: 'device', uuid: a.uuid });
     await tx.run('UPDATE devices SET auth_timestamp = @timestamp, last_seen = @at, device_type = @deviceType WHERE uuid = @uuid',
       { uuid: a.uuid, timestamp: a.timestamp, at: a.at, deviceType: a.deviceType });
   };
@@ -281,9 +285,9 @@ export function devicesOn(db: Database, audit: Audit): DeviceStore {
       return found ? deviceOf(found) : null;
     },
     async byTokenWithGeneration(tokenHash, at) {
-      const found = await db.get(GenerationRow, `SELECT ${WITH_GENERATION_COLUMNS} FROM device_tokens t
+      const found = await db.get(SessionRow, `SELECT ${WITH_GENERATION_COLUMNS}, t.expires_at AS token_expires_at FROM device_tokens t
         JOIN devices d ON d.uuid = t.uuid LEFT JOIN fleets f ON f.name = d.fleet WHERE t.hash = ? AND t.expires_at > ?`, [tokenHash, at]);
-      return found ? withGenerationOf(found) : null;
+      return found ? { ...withGenerationOf(found), tokenExpiresAt: found.token_expires_at } : null;
     },
     async withGenerations(uuids) {
       const found: DeviceWithGeneration[] = [];

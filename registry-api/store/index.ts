@@ -6,9 +6,9 @@ import type { ConfigVars, DeviceSettingsChange, FleetSettingsChange, Settings } 
 import type { DeviceAuthStatus } from '../../protocol/device-auth.js';
 import type { StateReport } from '../../protocol/state-report.js';
 import type { ServiceSpec } from '../../protocol/target-state.js';
-import type { TargetGeneration } from './target-generation.js';
+import type { TargetChanges, TargetGeneration } from './target-generation.js';
 
-export type { TargetGeneration } from './target-generation.js';
+export type { TargetChange, TargetChanges, TargetGeneration } from './target-generation.js';
 
 export interface FleetRecord {
   name: string;
@@ -66,6 +66,11 @@ export interface DeviceRecord {
 export interface DeviceWithGeneration {
   device: DeviceRecord;
   generation: TargetGeneration;
+}
+
+/** A device as its token finds it: with its target generation and when that token expires. */
+export interface DeviceSession extends DeviceWithGeneration {
+  tokenExpiresAt: string;
 }
 
 export interface DeviceView extends DeviceRecord {
@@ -269,7 +274,7 @@ export interface DeviceStore {
   /** The device a live (unexpired) token belongs to, whatever its status: the caller checks that. */
   byToken(tokenHash: string, at: string): Promise<DeviceRecord | null>;
   /** byToken with the device's target generation, in one indexed read: what a poll costs the database. */
-  byTokenWithGeneration(tokenHash: string, at: string): Promise<DeviceWithGeneration | null>;
+  byTokenWithGeneration(tokenHash: string, at: string): Promise<DeviceSession | null>;
   /** The devices with these uuids (unknown ones are left out), with their target generations, in few reads. */
   withGenerations(uuids: readonly string[]): Promise<DeviceWithGeneration[]>;
   /** Pins the device to a release of its fleet, or (null) lets it follow its fleet again. Null if no such device. */
@@ -416,5 +421,7 @@ export interface Store {
   readonly users: UserStore;
   readonly audit: AuditStore;
   readonly osReleases: OsReleaseStore;
+  /** Committed changes to targets, tokens and admission, announced after their commit (target-generation.ts). */
+  readonly changes: TargetChanges;
   close(): Promise<void>;
 }

@@ -10,7 +10,7 @@ import { MIGRATIONS } from './migrations.js';
 import { osReleasesOn } from './os-releases.js';
 import { hashLegacyProvisioningKeys, provisioningKeysOn } from './provisioning-keys.js';
 import { releasesOn } from './releases.js';
-import { bumpingTargetGenerations } from './target-generation.js';
+import { bumpingTargetGenerations, TargetChanges } from './target-generation.js';
 import type { Database } from './sql/database.js';
 import { migrate } from './sql/migrate.js';
 import { isPostgresUrl, openDatabase } from './sql/open.js';
@@ -18,8 +18,10 @@ import { redacted } from './sql/postgres.js';
 import { usersOn } from './users.js';
 
 /** The store over an open database whose schema is up to date. */
-export function storeOn(db: Database): Store {
-  // Every audited change also moves the target generation it touches (target-generation.ts).
+export function storeOn(database: Database): Store {
+  // Every audited change also moves the target generation it touches, announced once committed (target-generation.ts).
+  const changes = new TargetChanges();
+  const db = changes.tracking(database);
   const audit = bumpingTargetGenerations(auditLog(db));
   return {
     fleets: fleetsOn(db, audit),
@@ -30,6 +32,7 @@ export function storeOn(db: Database): Store {
     users: usersOn(db, audit),
     audit,
     osReleases: osReleasesOn(db, audit),
+    changes,
     close: () => db.close(),
   };
 }

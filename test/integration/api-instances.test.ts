@@ -1,7 +1,9 @@
 // Two registry-api instances over ONE database (SQLite file, or PostgreSQL with SKIFF_TEST_STORE=postgres), each
-// with its own in-memory target cache (registry-api/target-cache.ts): what one instance changes, the other must
-// serve on the very next poll (target generations in the database), and a device revoked through one is refused by
-// the other at once (tokens are read per request). Also: polls write last-seen at most once per lag, not each time.
+// with its own device sessions and target cache in memory (device-sessions.ts, target-cache.ts) and both on the
+// env's Redis for the invalidation bus (a channel of this run's own): what one instance changes, the other must
+// serve on the very next poll, and a device revoked or rotated through one is refused by the other at once.
+// Also: a single instance with no Redis drops its sessions on its own changes; polls write last-seen at most once
+// per lag, not each time.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -9,17 +11,21 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { Redis } from 'ioredis';
 import { ApiClient } from '../../cli/api-client.js';
 import { createLogger } from '../../lib/logger.js';
 import { paths } from '../../protocol/api.js';
 import { TargetStateSchema, type TargetState } from '../../protocol/target-state.js';
 import { parse } from '../../protocol/validate.js';
+import { DeviceAuthResponseSchema } from '../../protocol/device-auth.js';
 import { createApp } from '../../registry-api/app.js';
+import { redisInvalidation, type InvalidationBus } from '../../registry-api/invalidation.js';
 import { startInProcessQueue } from '../../registry-api/jobs/start.js';
 import { lastSeenLagMs } from '../../registry-api/last-seen.js';
 import { signingKeyOf } from '../../registry-api/signing-key.js';
 import type { ReleaseRecord, Store } from '../../registry-api/store/index.js';
 import { openStore } from '../../registry-api/store/open.js';
+import { loadTestEnv } from '../support/env.js';
 import { testStoreLocation, type TestStoreLocation } from '../support/test-store.js';
 import { TestDevice } from '../support/test-device.js';
 
@@ -62,15 +68,22 @@ describe('registry-api: two instances over one database', function () {
   let release2: ReleaseRecord;
   const device = TestDevice.create('twoinst-0000-4000-8000-000000000001');
   let token: string;
+  let provisioningKey: string;
 
-  async function start(): Promise<Instance> {
+  /** `shared`: on the env's Redis, as every instance of a multi-instance deployment must be; else alone. */
+  async function start(shared = true): Promise<Instance> {
     const store = await openStore(database.location);
     const logger = createLogger('registry-api', { test: true });
     logger.level = process.env.SKIFF_LOG_LEVEL ?? 'warn';
     const now = (): Date => clock;
     const jobs = startInProcessQueue({ store, logger, now, registryToken: null });
+    const invalidation: InvalidationBus | undefined = shared
+      ? await redisInvalidation({ changes: store.changes, redisUrl: loadTestEnv().redisUrl, channel: `skiff-test-${path.basename(dataDir)}:invalidation`, logger })
+      : undefined;
     // The same data dir: one signing key, as instances behind one load balancer have.
-    const app = createApp({ store, adminToken: ADMIN_TOKEN, registry: null, version: '0.0.0', signingKey: signingKeyOf(dataDir, null), logger, now, jobs });
+    const app = createApp({
+      store, adminToken: ADMIN_TOKEN, registry: null, version: '0.0.0', signingKey: signingKeyOf(dataDir, null), logger, now, jobs, invalidation,
+    });
     const server = createServer(app.callback());
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
@@ -82,6 +95,7 @@ describe('registry-api: two instances over one database', function () {
         server.closeAllConnections();
         await new Promise<void>((resolve) => server.close(() => resolve()));
         await jobs.close();
+        await invalidation?.close();
         await store.close();
       },
     };
@@ -101,7 +115,8 @@ describe('registry-api: two instances over one database', function () {
     }, stamp);
     release1 = await release('1');
     release2 = await release('2');
-    token = (await device.token(a.url, { fleet: 'meters', provisioningKey: fleet.provisioningKey })).token;
+    provisioningKey = fleet.provisioningKey;
+    token = (await device.token(a.url, { fleet: 'meters', provisioningKey })).token;
   });
 
   after(async () => {
@@ -170,11 +185,66 @@ describe('registry-api: two instances over one database', function () {
     assert.equal((await a.admin.getDevice(device.uuid)).online, true);
   });
 
+  it('refuses the old token of a device that rotated its key through one instance at once through the other', async () => {
+    const current = await poll(b, device.uuid, token);
+    assert.equal(current.status, 200);
+    assert.equal((await poll(b, device.uuid, token, current.etag)).status, 304, 'B keeps the session of the old token');
+    const rotated = await device.rotate(a.url);
+    assert.equal(rotated.status, 200, rotated.text);
+    const fresh = parse(DeviceAuthResponseSchema, rotated.json, 'the rotation answer').token;
+    assert.equal((await poll(b, device.uuid, token, current.etag)).status, 401, 'the old token is dead on B at once');
+    assert.equal((await poll(a, device.uuid, token, current.etag)).status, 401);
+    assert.equal((await poll(b, device.uuid, fresh, current.etag)).status, 304, 'the new token works on B');
+    token = fresh;
+  });
+
   it('refuses a device revoked through one instance at once through the other', async () => {
     const current = await poll(a, device.uuid, token);
     assert.equal((await poll(b, device.uuid, token, current.etag)).status, 304);
     await a.admin.revokeDevice(device.uuid);
     assert.equal((await poll(b, device.uuid, token, current.etag)).status, 401);
     assert.equal((await poll(a, device.uuid, token, current.etag)).status, 401);
+  });
+
+  it('drops every kept session when its subscriber reconnects to Redis, since messages may have been missed', async () => {
+    const other = TestDevice.create('twoinst-0000-4000-8000-000000000003');
+    const otherToken = (await other.token(a.url, { fleet: 'meters', provisioningKey })).token;
+    const first = await poll(b, other.uuid, otherToken);
+    assert.equal(first.status, 200);
+    // A revoke no instance hears of: through a store of its own, as if its message had been lost.
+    const unheard = await openStore(database.location);
+    try {
+      await unheard.devices.revoke(other.uuid, { actor: 'admin', at: clock.toISOString() });
+    } finally {
+      await unheard.close();
+    }
+    assert.equal((await poll(b, other.uuid, otherToken, first.etag)).status, 304, 'B still trusts its session (the clock stands still: no TTL)');
+    const redis = new Redis(loadTestEnv().redisUrl);
+    try {
+      await redis.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
+    } finally {
+      redis.disconnect();
+    }
+    let status = 0;
+    for (const deadline = Date.now() + 10_000; Date.now() < deadline && status !== 401;) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      status = (await poll(b, other.uuid, otherToken, first.etag)).status;
+    }
+    assert.equal(status, 401, 'after resubscribing, B reads the session again');
+  });
+
+  it('a single instance without Redis refuses a device it revoked at once', async () => {
+    const alone = await start(false);
+    try {
+      const other = TestDevice.create('twoinst-0000-4000-8000-000000000002');
+      const otherToken = (await other.token(alone.url, { fleet: 'meters', provisioningKey })).token;
+      const first = await poll(alone, other.uuid, otherToken);
+      assert.equal(first.status, 200);
+      assert.equal((await poll(alone, other.uuid, otherToken, first.etag)).status, 304, 'the session is kept');
+      await alone.admin.revokeDevice(other.uuid);
+      assert.equal((await poll(alone, other.uuid, otherToken, first.etag)).status, 401);
+    } finally {
+      await alone.close();
+    }
   });
 });

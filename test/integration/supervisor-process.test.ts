@@ -262,7 +262,7 @@ describe('supervisor process', function () {
       const device = start(dataDir);
       await eventually('two refused registrations', 20_000, async () =>
         (device.logs().filter((l) => l.msg === 'authentication failed').length >= 2 ? true : undefined));
-      assert.match(device.logText(), /answered 401: the provisioning key is not the one of fleet 'wrong-key'/);
+      assert.match(device.logText(), /answered 401: the provisioning key is not a key of fleet 'wrong-key'/);
       assert.ok(api.requestsTo('POST', paths.deviceAuth).filter((r) => r.status === 401).length >= 2);
       assert.deepEqual(await api.admin.listDevices(fleet.name), []);
       const saved = JSON.parse(await readFile(path.join(dataDir, 'config.json'), 'utf8')) as SupervisorConfig;
