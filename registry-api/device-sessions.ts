@@ -25,8 +25,14 @@ export interface DeviceSessionsOptions {
   maxSessions?: number;
 }
 
-interface Entry {
+/** A session as memory keeps it, with its times parsed once. */
+export interface KeptSession {
   session: DeviceSession;
+  /** The device's last-seen time, ms since the epoch; null if never seen. */
+  lastSeenMs: number | null;
+}
+
+interface Entry extends KeptSession {
   expiresAtMs: number;
   trustedUntilMs: number;
 }
@@ -50,10 +56,10 @@ export class DeviceSessions {
   }
 
   /** The session of `token` kept in memory and still live at `nowMs`; null if there is none (find reads it). */
-  kept(token: string, nowMs: number): DeviceSession | null {
+  kept(token: string, nowMs: number): KeptSession | null {
     const known = this.byToken.get(token);
     if (known === undefined) return null;
-    if (nowMs < known.expiresAtMs && nowMs < known.trustedUntilMs) return known.session;
+    if (nowMs < known.expiresAtMs && nowMs < known.trustedUntilMs) return known;
     this.forget(token, known.session.device.uuid);
     return null;
   }
@@ -62,7 +68,7 @@ export class DeviceSessions {
   async find(token: string): Promise<DeviceSession | null> {
     const nowMs = this.options.now().getTime();
     const known = this.kept(token, nowMs);
-    if (known !== null) return known;
+    if (known !== null) return known.session;
     const epoch = this.epoch;
     const found = await this.options.store.devices.byTokenWithGeneration(hashSecret(token), new Date(nowMs).toISOString());
     if (found !== null && epoch === this.epoch) this.keep(token, found, nowMs);
@@ -73,13 +79,16 @@ export class DeviceSessions {
   touched(uuid: string, at: string): void {
     for (const token of this.tokensOf.get(uuid) ?? []) {
       const entry = this.byToken.get(token);
-      if (entry !== undefined) entry.session = { ...entry.session, device: { ...entry.session.device, lastSeen: at } };
+      if (entry === undefined) continue;
+      entry.session = { ...entry.session, device: { ...entry.session.device, lastSeen: at } };
+      entry.lastSeenMs = Date.parse(at);
     }
   }
 
   private keep(token: string, session: DeviceSession, nowMs: number): void {
     const uuid = session.device.uuid;
-    this.byToken.set(token, { session, expiresAtMs: Date.parse(session.tokenExpiresAt), trustedUntilMs: nowMs + this.ttlMs });
+    const lastSeenMs = session.device.lastSeen === null ? null : Date.parse(session.device.lastSeen);
+    this.byToken.set(token, { session, lastSeenMs, expiresAtMs: Date.parse(session.tokenExpiresAt), trustedUntilMs: nowMs + this.ttlMs });
     let tokens = this.tokensOf.get(uuid);
     if (tokens === undefined) this.tokensOf.set(uuid, (tokens = new Set()));
     tokens.add(token);

@@ -14,6 +14,11 @@ export function lastSeenLagMs(pollIntervalSeconds: number): number {
 
 /** Whether a poll at `now` must write the last-seen time (the stored one is `lastSeen`). */
 export function lastSeenIsStale(lastSeen: string | null, pollIntervalSeconds: number, now: Date): boolean {
-  if (lastSeen === null) return true;
-  return now.getTime() - Date.parse(lastSeen) >= lastSeenLagMs(pollIntervalSeconds);
+  return lastSeenIsStaleAt(lastSeen === null ? null : Date.parse(lastSeen), pollIntervalSeconds, now.getTime());
+}
+
+/** lastSeenIsStale on times already parsed (ms since the epoch), for polls answered from memory. */
+export function lastSeenIsStaleAt(lastSeenMs: number | null, pollIntervalSeconds: number, nowMs: number): boolean {
+  if (lastSeenMs === null) return true;
+  return nowMs - lastSeenMs >= lastSeenLagMs(pollIntervalSeconds);
 }

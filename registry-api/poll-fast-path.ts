@@ -13,7 +13,7 @@ import { bearerOf, type ApiState } from './auth.js';
 import type { DeviceSessions } from './device-sessions.js';
 import type { RouteDeps } from './deps.js';
 import { isFresh } from './etag.js';
-import { lastSeenIsStale } from './last-seen.js';
+import { lastSeenIsStale, lastSeenIsStaleAt } from './last-seen.js';
 import type { ApiMetrics } from './metrics.js';
 import { ROUTES } from './route-table.js';
 import type { DeviceRecord, TargetGeneration } from './store/index.js';
@@ -95,12 +95,14 @@ export function pollFastPath(
   const answeredFromMemory = (ctx: Context, uuid: string): boolean => {
     const token = bearerOf(ctx);
     if (token === null) return false;
-    const now = deps.now();
-    const session = sessions.kept(token, now.getTime());
-    if (session === null || session.device.authStatus !== 'accepted' || session.device.uuid !== uuid) return false;
-    const served = deps.targetCache.settledTarget(session.device, session.generation);
+    const nowMs = deps.now().getTime();
+    const kept = sessions.kept(token, nowMs);
+    if (kept === null) return false;
+    const { device, generation } = kept.session;
+    if (device.authStatus !== 'accepted' || device.uuid !== uuid) return false;
+    const served = deps.targetCache.settledTarget(device, generation);
     if (served === null || served === undefined) return false;
-    if (lastSeenIsStale(session.device.lastSeen, served.target.config.pollIntervalSeconds, now)) return false;
+    if (lastSeenIsStaleAt(kept.lastSeenMs, served.target.config.pollIntervalSeconds, nowMs)) return false;
     answer(ctx, served);
     return true;
   };

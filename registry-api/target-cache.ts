@@ -45,6 +45,9 @@ interface DeviceEntry extends DeviceKey {
   served: Promise<ServedTarget | null>;
   /** `served` once it has resolved, for answers that need no promise at all. */
   settled?: ServedTarget | null;
+  /** The device and generation objects (a kept session's) last found to match: the next poll compares identity. */
+  matchedDevice?: DeviceRecord;
+  matchedGeneration?: TargetGeneration;
 }
 
 interface FleetFacts {
@@ -115,7 +118,9 @@ export class TargetCache {
     const known = this.devices.get(device.uuid);
     if (known !== undefined && sameKey(known, device, generation)) return known.served;
     const served = this.compute(device, generation.fleet);
-    const entry: DeviceEntry = { ...keyOf(device, { device: generation.device, fleet: generation.fleet }), served };
+    const entry: DeviceEntry = {
+      ...keyOf(device, { device: generation.device, fleet: generation.fleet }), served, settled: undefined, matchedDevice: undefined, matchedGeneration: undefined,
+    };
     this.devices.delete(device.uuid);
     this.devices.set(device.uuid, entry);
     if (this.devices.size > this.maxDevices) {
@@ -132,7 +137,12 @@ export class TargetCache {
   settledTarget(device: DeviceRecord, generation: TargetGeneration): ServedTarget | null | undefined {
     if (generation.fleet === null) return null;
     const known = this.devices.get(device.uuid);
-    return known !== undefined && sameKey(known, device, generation) ? known.settled : undefined;
+    if (known === undefined) return undefined;
+    if (known.matchedDevice === device && known.matchedGeneration === generation) return known.settled;
+    if (!sameKey(known, device, generation)) return undefined;
+    known.matchedDevice = device;
+    known.matchedGeneration = generation;
+    return known.settled;
   }
 
   private async compute(device: DeviceRecord, fleetGeneration: number): Promise<ServedTarget | null> {
