@@ -4,12 +4,11 @@
 // only `start` or `restart` through the local API releases a hold: a new release does not (an operator who stopped
 // the meter reader before a site visit does not want an update to start it behind their back). The planner
 // creates a held service's new container on an update but does not start it.
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Type } from '@sinclair/typebox';
 import { parse } from '../protocol/validate.js';
-import { messageOf } from '../lib/errors.js';
 import { writeFileAtomic } from './atomic-file.js';
+import { readStateFile } from './state-file.js';
 
 export const HELD_SERVICES_FILE = 'held-services.json';
 
@@ -29,19 +28,8 @@ export class HeldServices {
 
   /** Reads the file (absent: nothing held); throws on a file that is not a valid set, naming the file. */
   async load(): Promise<ReadonlySet<string>> {
-    let text: string;
-    try {
-      text = await readFile(this.file, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return this.held;
-      throw new Error(`cannot read ${this.file}: ${messageOf(err)}`, { cause: err });
-    }
-    let value: unknown;
-    try {
-      value = JSON.parse(text);
-    } catch (err) {
-      throw new Error(`held services ${this.file} is not JSON: ${messageOf(err)}`, { cause: err });
-    }
+    const value = await readStateFile(this.file, 'held services');
+    if (value === null) return this.held;
     this.held = new Set(parse(HeldServicesFileSchema, value, `held services ${this.file}`).services);
     return this.held;
   }

@@ -2,12 +2,12 @@
 // (compose file + image digests; local-target.ts turns it into a target) is kept in DATA_DIR/local-target.json, so
 // the device stays in local mode across restarts until it is told to leave. Meanwhile fleet targets are still
 // fetched, verified and persisted, just not applied; leaving local mode applies the latest of them.
-import { readFile, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { LocalTargetRequestSchema, type LocalTargetRequest } from '../protocol/local-api.js';
 import { parse } from '../protocol/validate.js';
-import { messageOf } from '../lib/errors.js';
 import { writeFileAtomic } from './atomic-file.js';
+import { readStateFile } from './state-file.js';
 
 export const LOCAL_TARGET_FILE = 'local-target.json';
 
@@ -20,19 +20,8 @@ export class LocalTargetFile {
 
   /** The request the device is in local mode with; null when it is not. */
   async load(): Promise<LocalTargetRequest | null> {
-    let text: string;
-    try {
-      text = await readFile(this.file, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw new Error(`cannot read ${this.file}: ${messageOf(err)}`, { cause: err });
-    }
-    let value: unknown;
-    try {
-      value = JSON.parse(text);
-    } catch (err) {
-      throw new Error(`local target ${this.file} is not JSON: ${messageOf(err)}`, { cause: err });
-    }
+    const value = await readStateFile(this.file, 'local target');
+    if (value === null) return null;
     return parse(LocalTargetRequestSchema, value, `local target ${this.file}`);
   }
 

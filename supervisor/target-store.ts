@@ -1,11 +1,10 @@
 // The last accepted target, kept on disk so a device that restarts without network converges to it anyway. It is
 // stored with the API's signature and passes the same gate at load as on receipt, so a file altered on disk is
 // refused like a target altered in transit.
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { messageOf } from '../lib/errors.js';
 import { writeFileAtomic } from './atomic-file.js';
 import { acceptSignedTarget, type SignedTarget, type TargetKey } from './target.js';
+import { readStateFile } from './state-file.js';
 
 export const TARGET_FILE = 'target.json';
 
@@ -32,19 +31,8 @@ export class TargetStore {
    * `key` (the API's key the device has now).
    */
   async load(key: TargetKey): Promise<SignedTarget | null> {
-    let text: string;
-    try {
-      text = await readFile(this.file, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw new Error(`cannot read ${this.file}: ${messageOf(err)}`, { cause: err });
-    }
-    let value: unknown;
-    try {
-      value = JSON.parse(text);
-    } catch (err) {
-      throw new Error(`persisted target ${this.file} is not JSON: ${messageOf(err)}`, { cause: err });
-    }
+    const value = await readStateFile(this.file, 'persisted target');
+    if (value === null) return null;
     const what = `persisted target ${this.file}`;
     // A file of the unsigned format (written before targets were signed) is refused by the signature check.
     const persisted = isPersistedTarget(value) ? value : { signature: null, target: value };

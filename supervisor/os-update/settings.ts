@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Type, type Static } from '@sinclair/typebox';
 import { parse } from '../../protocol/validate.js';
-import { messageOf } from '../../lib/errors.js';
+import { readStateFile } from '../state-file.js';
 
 export const HostOsSettingsSchema = Type.Object({
   /** RAUC's system.conf; RAUC's default when absent. */
@@ -22,19 +22,8 @@ export type HostOsSettings = Static<typeof HostOsSettingsSchema>;
 
 export async function loadHostOsSettings(dataDir: string): Promise<HostOsSettings | null> {
   const file = path.join(dataDir, 'host-os.json');
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw new Error(`cannot read host OS settings ${file}: ${messageOf(err)}`, { cause: err });
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (err) {
-    throw new Error(`host OS settings ${file} is not JSON: ${messageOf(err)}`, { cause: err });
-  }
+  const value = await readStateFile(file, 'host OS settings');
+  if (value === null) return null;
   return parse(HostOsSettingsSchema, value, `host OS settings ${file}`);
 }
 

@@ -1,20 +1,9 @@
 // Caps of a few kB/s (a metered link, the delta-progress test's 1,500 B/s): the cap must hold from the first second
 // for a small blob (a delta patch) as for a large one, also when the cap is set on a bucket that was uncapped.
 import assert from 'node:assert/strict';
-import { TokenBucket, type Clock } from '../../supervisor/download/token-bucket.js';
+import { TokenBucket } from '../../supervisor/download/token-bucket.js';
+import { fakeClock } from '../support/fake-clock.js';
 
-/** Time moves only when someone sleeps. */
-function fakeClock(): Clock & { t: number } {
-  const clock = {
-    t: 0,
-    now: () => clock.t,
-    sleep: (ms: number) => {
-      clock.t += ms;
-      return Promise.resolve();
-    },
-  };
-  return clock;
-}
 
 /** Takes `size` bytes the way the downloader does (chunk by chunk); returns when each chunk was granted. */
 async function takeBlob(bucket: TokenBucket, clock: { t: number }, size: number): Promise<{ t: number; bytes: number }[]> {

@@ -1,18 +1,7 @@
 import assert from 'node:assert/strict';
-import { TokenBucket, type Clock } from '../../supervisor/download/token-bucket.js';
+import { TokenBucket } from '../../supervisor/download/token-bucket.js';
+import { fakeClock } from '../support/fake-clock.js';
 
-/** Time moves only when someone sleeps. */
-function fakeClock(): Clock & { t: number } {
-  const clock = {
-    t: 0,
-    now: () => clock.t,
-    sleep: (ms: number) => {
-      clock.t += ms;
-      return Promise.resolve();
-    },
-  };
-  return clock;
-}
 
 describe('token bucket', () => {
   it('holds the cap from the first second: at most a quarter second ahead, then exactly the rate', async () => {
