@@ -95,8 +95,24 @@ export class ImageFetcher {
     return [...this.inFlight.values()].map((p) => ({ ...p }));
   }
 
-  /** Makes the engine have `image` (REGISTRY/REPO@sha256:...); returns at once if it has it already. */
-  async fetch(image: string, signal?: AbortSignal): Promise<FetchResult> {
+  /**
+   * Makes the engine have `image` (REGISTRY/REPO@sha256:...); returns at once if it has it already. Images are
+   * delivered one at a time: images of a release share layers (a base image), and two deliveries at once would
+   * write and then delete the same blob files under each other. One at a time also lets the second image skip the
+   * layers the first just loaded, and the link is shared through one bandwidth cap anyway.
+   */
+  fetch(image: string, signal?: AbortSignal): Promise<FetchResult> {
+    const turn = this.queue.then(() => {
+      signal?.throwIfAborted();
+      return this.fetchNow(image, signal);
+    });
+    this.queue = turn.catch(() => undefined);
+    return turn;
+  }
+
+  private queue: Promise<unknown> = Promise.resolve();
+
+  private async fetchNow(image: string, signal?: AbortSignal): Promise<FetchResult> {
     const { engine, log } = this.options;
     const present = await resolveLocalImage(engine, image);
     if (present !== undefined) {

@@ -11,7 +11,7 @@ import { createLogger } from '../../lib/logger.js';
 import { BlobStore } from '../../supervisor/download/blob-store.js';
 import { partialBytes } from '../../supervisor/download/partial-file.js';
 import { TokenBucket } from '../../supervisor/download/token-bucket.js';
-import { dockerEngine, type Engine } from '../../supervisor/engine.js';
+import { connectEngine, dockerEngine, type Engine } from '../../supervisor/engine.js';
 import { ImageFetcher, type FetchResult } from '../../supervisor/image-fetcher.js';
 import { localImageRef } from '../../supervisor/local-image.js';
 import { RegistryClient } from '../../supervisor/registry-client.js';
@@ -101,6 +101,28 @@ describe('image delivery (real registry and engine)', function () {
     // Present now: a second fetch moves nothing.
     const third = await fetcher().fetch(second.ref);
     assert.equal(third.fetchedBytes, 0);
+  });
+
+  it('delivers images that share a layer when asked for at once, fetching the shared layer once', async () => {
+    // A fresh random layer under both images: no earlier test can have left it on the device engine.
+    const base = await buildLayeredImage(env, [400 * KB], 'shared-base', { keep: true });
+    try {
+      const [a, b] = await Promise.all([
+        buildLayeredImage(env, [100 * KB], 'shared-a', { base: base.tag }),
+        buildLayeredImage(env, [120 * KB], 'shared-b', { base: base.tag }),
+      ]);
+      const shared = fetcher();
+      const [ra, rb] = await Promise.all([shared.fetch(a.ref), shared.fetch(b.ref)]);
+      loaded.push(ra.localRef, rb.localRef);
+      assert.equal(ra.imageId, a.config.digest);
+      assert.equal(rb.imageId, b.config.digest);
+      const sharedLayer = base.layers[base.layers.length - 1]!;
+      // One of the two brought the shared layer; the other found its chain on the engine and skipped it.
+      const withShared = [ra, rb].filter((r) => r.neededBytes >= sharedLayer.size);
+      assert.equal(withShared.length, 1, `needed ${ra.neededBytes} and ${rb.neededBytes} bytes; shared layer ${sharedLayer.size}`);
+    } finally {
+      await connectEngine(env.devDockerHost).json('DELETE', `/images/${base.tag}`).catch(() => undefined);
+    }
   });
 
   it('through cuts at random offsets and a corrupted blob, arrives with at most 1.1x the needed bytes', async () => {

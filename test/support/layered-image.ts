@@ -20,7 +20,15 @@ export interface LayeredImage {
   layers: { digest: string; size: number }[];
 }
 
-export async function buildLayeredImage(env: TestEnv, layerSizes: number[], repo = 'layered'): Promise<LayeredImage> {
+export interface LayeredImageOptions {
+  /** An image of the build engine to build on (another layered image's tag); skiff/busybox:base if absent. */
+  base?: string;
+  /** Keep the tag in the build engine, to build on it; the caller removes it. */
+  keep?: boolean;
+}
+
+export async function buildLayeredImage(env: TestEnv, layerSizes: number[], repo = 'layered', options: LayeredImageOptions = {}): Promise<LayeredImage & { tag: string }> {
+  const base = options.base ?? BASE_IMAGE;
   const docker = connectEngine(env.devDockerHost);
   const repository = `skiff-test/${repo}`;
   const tag = `${env.registry}/${repository}:${randomBytes(6).toString('hex')}`;
@@ -29,7 +37,7 @@ export async function buildLayeredImage(env: TestEnv, layerSizes: number[], repo
     const names = layerSizes.map((_, i) => `blob${i}`);
     await Promise.all(layerSizes.map((size, i) => writeFile(path.join(dir, `blob${i}`), randomBytes(size))));
     await writeFile(path.join(dir, 'Dockerfile'), [
-      `FROM ${BASE_IMAGE}`,
+      `FROM ${base}`,
       ...names.map((n) => `COPY ${n} /${n}`),
       `CMD ${JSON.stringify(PROMPT_STOP_COMMAND)}`,
       '',
@@ -39,10 +47,11 @@ export async function buildLayeredImage(env: TestEnv, layerSizes: number[], repo
     await rm(dir, { recursive: true, force: true });
   }
   const digest = await pushImage(docker, tag, env.registry);
-  await docker.json('DELETE', `/images/${tag}`);
+  if (options.keep !== true) await docker.json('DELETE', `/images/${tag}`);
   const response = await fetch(`http://${env.registry}/v2/${repository}/manifests/${digest}`, { headers: { accept: MANIFEST_ACCEPT } });
   const manifest = await response.json() as { config: { digest: string; size: number }; layers: { digest: string; size: number }[] };
   return {
+    tag,
     ref: `${env.registry}/${repository}@${digest}`,
     repository,
     digest,
