@@ -12,6 +12,23 @@ export const MEDIA_TYPES = {
 /** Every manifest type a device understands; asked only for OCI, distribution 2.8 answers with schema 1. */
 export const MANIFEST_ACCEPT = Object.values(MEDIA_TYPES).join(', ');
 
+/** A WWW-Authenticate challenge of a 401 answer (RFC 7235): the registry's way to say where tokens come from. */
+export interface Challenge {
+  scheme: string;
+  params: Record<string, string>;
+}
+
+/** Parses `Bearer realm="x",service="y",scope="z"` (quoted or bare values). */
+export function parseChallenge(header: string): Challenge | null {
+  const match = /^\s*(\w+)\s*(.*)$/.exec(header);
+  if (match === null || match[1] === undefined) return null;
+  const params: Record<string, string> = {};
+  for (const p of (match[2] ?? '').matchAll(/(\w+)=(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))/g)) {
+    if (p[1] !== undefined) params[p[1].toLowerCase()] = (p[2] ?? p[3] ?? '').replace(/\\(.)/g, '$1');
+  }
+  return { scheme: match[1].toLowerCase(), params };
+}
+
 const Digest = Type.String({ pattern: '^sha256:[a-f0-9]{64}$' });
 
 export const DescriptorSchema = Type.Object({

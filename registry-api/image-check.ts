@@ -1,14 +1,7 @@
 // Whether an image a release names exists in its registry: HEAD of the manifest by digest (distribution API v2),
 // with the full Accept list (asked only for OCI, distribution 2.8 answers with a schema1 manifest), and the
 // anonymous bearer-token dance for registries that ask for one. Absent is final; unreachable is worth a retry.
-
-/** Every manifest kind a digest can name: single-platform and multi-platform, Docker and OCI. */
-export const MANIFEST_ACCEPT = [
-  'application/vnd.docker.distribution.manifest.v2+json',
-  'application/vnd.docker.distribution.manifest.list.v2+json',
-  'application/vnd.oci.image.manifest.v1+json',
-  'application/vnd.oci.image.index.v1+json',
-].join(', ');
+import { MANIFEST_ACCEPT, parseChallenge } from '../protocol/oci-image.js';
 
 export type ImageCheck =
   | { kind: 'present' }
@@ -71,10 +64,8 @@ function causeOf(err: unknown): string {
 
 /** The parameters of a `Bearer realm="...",service="...",scope="..."` challenge; null for other schemes. */
 function bearerChallenge(header: string | null): Record<string, string> | null {
-  if (header === null || !/^Bearer\s/i.test(header)) return null;
-  const params: Record<string, string> = {};
-  for (const m of header.slice(7).matchAll(/(\w+)="([^"]*)"/g)) params[m[1]!] = m[2]!;
-  return params.realm ? params : null;
+  const challenge = header === null ? null : parseChallenge(header);
+  return challenge?.scheme === 'bearer' && challenge.params.realm ? challenge.params : null;
 }
 
 export async function checkImage(reference: string, options: ImageCheckOptions = {}): Promise<ImageCheck> {

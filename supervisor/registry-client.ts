@@ -2,7 +2,7 @@
 // downloader, and the registry's token dance (401 + WWW-Authenticate: Bearer realm,service,scope -> GET realm with
 // the device's credentials -> a token per repository), or Basic auth where the registry asks for it.
 import { createHash } from 'node:crypto';
-import { MANIFEST_ACCEPT, RegistryTokenSchema } from '../protocol/oci-image.js';
+import { MANIFEST_ACCEPT, parseChallenge, RegistryTokenSchema } from '../protocol/oci-image.js';
 import { parse } from '../protocol/validate.js';
 import type { Logger } from '../lib/logger.js';
 import type { HttpAuth } from './download/http-auth.js';
@@ -43,22 +43,6 @@ export interface FetchedManifest {
   mediaType: string;
   digest: string;
   body: Buffer;
-}
-
-interface Challenge {
-  scheme: string;
-  params: Record<string, string>;
-}
-
-/** Parses `Bearer realm="x",service="y",scope="z"` (quoted or bare values). */
-export function parseChallenge(header: string): Challenge | null {
-  const match = /^\s*(\w+)\s*(.*)$/.exec(header);
-  if (match === null || match[1] === undefined) return null;
-  const params: Record<string, string> = {};
-  for (const p of (match[2] ?? '').matchAll(/(\w+)=(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))/g)) {
-    if (p[1] !== undefined) params[p[1].toLowerCase()] = (p[2] ?? p[3] ?? '').replace(/\\(.)/g, '$1');
-  }
-  return { scheme: match[1].toLowerCase(), params };
 }
 
 function isLoopback(registry: string): boolean {

@@ -4,7 +4,7 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import { MANIFEST_ACCEPT } from '../image-check.js';
+import { MANIFEST_ACCEPT, parseChallenge } from '../../protocol/oci-image.js';
 
 export interface RepositoryRef {
   /** host:port */
@@ -47,11 +47,9 @@ export class RegistryIo {
       if (cached !== undefined && cached.until > Date.now()) headers.set('authorization', `Bearer ${cached.token}`);
       const response = await fetch(url, { ...init, headers, ...(init.body instanceof Readable ? { duplex: 'half' } : {}) } as RequestInit);
       if (response.status !== 401 || renewed || !replayable || this.options.tokenFor === undefined) return response;
-      const challenge = /^Bearer\s/i.exec(response.headers.get('www-authenticate') ?? '') === null
-        ? null
-        : Object.fromEntries([...(response.headers.get('www-authenticate') ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1]!, m[2]!]));
-      if (challenge === null) return response;
-      const token = await this.options.tokenFor(ref, { service: challenge.service });
+      const challenge = parseChallenge(response.headers.get('www-authenticate') ?? '');
+      if (challenge === null || challenge.scheme !== 'bearer') return response;
+      const token = await this.options.tokenFor(ref, { service: challenge.params.service });
       if (token === null) return response;
       await response.body?.cancel();
       // Tokens live minutes; a minute is safely inside that.
