@@ -32,6 +32,8 @@ export class ImageDelivery {
   private readonly fetcher: ImageFetcher;
   private readonly governor: BandwidthGovernor;
   readonly store: BlobStore;
+  /** The device's one registry client: its token cache also serves the disk check's manifest reads. */
+  readonly registry: RegistryClient;
 
   constructor(private readonly options: ImageDeliveryOptions) {
     const log = options.log;
@@ -39,6 +41,7 @@ export class ImageDelivery {
     const bucket = new TokenBucket(null);
     this.store = new BlobStore(path.join(options.dataDir, 'blobs'));
     const registry = new RegistryClient({ credentials: options.credentials, log });
+    this.registry = registry;
     this.fetcher = new ImageFetcher({
       engine: options.engine,
       registry,

@@ -20,7 +20,6 @@ import { runReboot, serviceAction, serviceLogs } from './local-api/services.js';
 import { ImageDelivery } from './image-delivery.js';
 import { gatherDiskFacts } from './disk-facts.js';
 import { IMAGE_HISTORY_FILE, ImageCleanup } from './image-cleanup.js';
-import { RegistryClient } from './registry-client.js';
 import { LocalTargetFile } from './local-mode.js';
 import { sampleMetrics } from './metrics.js';
 import { MANAGED_FILTER } from './naming.js';
@@ -91,16 +90,9 @@ export class Supervisor {
     this.delivery = new ImageDelivery({
       engine,
       dataDir: options.dataDir,
-      // The registry's token server knows the device by uuid and its API token, the one the session renews.
-      credentials: () => {
-        const token = (this.session?.current() ?? this.config).deviceToken;
-        return token === undefined ? undefined : { username: this.config.uuid, password: token };
-      },
+      credentials: () => this.registryCredentials(),
       log: log.child({ component: 'images' }),
     });
-    // --- disk check (issue #4, helper E2)
-    const diskRegistry = new RegistryClient({ credentials: () => this.registryCredentials(), log });
-    // --- end disk check
     this.reconciler = new Reconciler({
       engine,
       log: log.child({ component: 'reconciler' }),
@@ -111,7 +103,7 @@ export class Supervisor {
       // --- disk check and image clean-up (issue #4, helper E2)
       diskFacts: (missing, current, target) => gatherDiskFacts({
         engine,
-        registry: diskRegistry,
+        registry: this.delivery.registry,
         log: log.child({ component: 'disk' }),
       }, missing, current, target),
       cleanup: async (current, target) => {
@@ -123,12 +115,11 @@ export class Supervisor {
     });
   }
 
-  // --- disk check (issue #4, helper E2): the registry knows the device as the image delivery does.
+  /** The registry's token server knows the device by uuid and its API token, the one the session renews. */
   private registryCredentials(): { username: string; password: string } | undefined {
     const token = (this.session?.current() ?? this.config).deviceToken;
     return token === undefined ? undefined : { username: this.config.uuid, password: token };
   }
-  // --- end disk check
 
   static async create(options: SupervisorOptions): Promise<Supervisor> {
     const log = options.log ?? createLogger('supervisor');
