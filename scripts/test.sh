@@ -40,6 +40,12 @@ counts=$(sed 's/\x1b\[[0-9;]*m//g' "$out")
 # No "failing" line at all is the good case: grep's exit 1 must not end the script (pipefail, set -e).
 passed=$( { grep -Eo '^ *[0-9]+ passing' <<<"$counts" || true; } | awk '{ n += $1 } END { print n + 0 }')
 failed=$( { grep -Eo '^ *[0-9]+ failing' <<<"$counts" || true; } | awk '{ n += $1 } END { print n + 0 }')
+# CI shows only the tail of the output: repeat each failure's title and first lines of its error just above the
+# counts, so a red run says which test failed without scrolling back through the whole log.
+if [ "${failed:-0}" -gt 0 ]; then
+  say "failures (repeated from above)"
+  awk '/^ *[0-9]+ failing/ { on = 1; n = 0 } on && n < 80 && !/^ +at / { print; n++ } /^ *[0-9]+ passing/ { on = 0 }' <<<"$counts"
+fi
 rm -f "$out"
 echo "${passed:-0} passed, ${failed:-0} failed"
 [ "${passed:-0}" -gt 0 ] || { say "no test ran"; exit 1; }
