@@ -44,7 +44,7 @@ failed=$( { grep -Eo '^ *[0-9]+ failing' <<<"$counts" || true; } | awk '{ n += $
 # counts, so a red run says which test failed without scrolling back through the whole log.
 if [ "${failed:-0}" -gt 0 ]; then
   say "failures (repeated from above)"
-  awk '/^ *[0-9]+ failing/ { on = 1; n = 0 } on && n < 80 && !/^ +at / { print; n++ } /^ *[0-9]+ passing/ { on = 0 }' <<<"$counts"
+  awk '/^ *[0-9]+ failing/ { on = 1; n = 0 } on && n < 80 && !/^ +at / { print; n++ } /^ *[0-9]+ passing/ || /^npm warn/ { on = 0 }' <<<"$counts"
 fi
 rm -f "$out"
 echo "${passed:-0} passed, ${failed:-0} failed"
