@@ -2,10 +2,13 @@
 // the token expires, as the database answered the first poll with that token. A plain 304 poll is then answered
 // without touching the database or hashing the token. Correctness comes from the invalidation bus
 // (invalidation.ts): every committed change to a device's tokens, admission or target, and every fleet-wide target
-// change, drops the sessions concerned on every instance, so the next poll reads the database again.
+// change, drops the sessions concerned on every instance before the change is answered, so the next poll reads the
+// database again.
 // - Revoke, reject, key rotation: dropped at once through the bus. A reconnect to Redis drops every session
-//   (messages may have been missed meanwhile); if a publish itself fails, SAFETY_TTL_MS bounds the damage: every
-//   session is read again after it anyway.
+//   (messages may have been missed meanwhile). Only a PUBLISH that failed outright (logged as an error) leaves the
+//   other instances to SAFETY_TTL_MS: every session is read again after it anyway. It is longer than a poll
+//   interval (60 s by default) on purpose: a bound shorter than the interval would make nearly every real poll
+//   read the database.
 // - Expiry is checked in memory against the token's own expiresAt.
 // Keyed by the token itself, not its hash: the process holds every token it is sent anyway, and not hashing is
 // most of what makes a cached poll cheap. Nothing here is ever written anywhere.
@@ -14,7 +17,7 @@ import { hashSecret } from './secrets.js';
 import type { DeviceSession, Store } from './store/index.js';
 
 /** How long a session is trusted without hearing of a change: the bound if a bus message is lost. */
-export const SAFETY_TTL_MS = 10_000;
+export const SAFETY_TTL_MS = 5 * 60_000;
 
 export interface DeviceSessionsOptions {
   store: Pick<Store, 'devices'>;
@@ -25,14 +28,8 @@ export interface DeviceSessionsOptions {
   maxSessions?: number;
 }
 
-/** A session as memory keeps it, with its times parsed once. */
-export interface KeptSession {
+interface Entry {
   session: DeviceSession;
-  /** The device's last-seen time, ms since the epoch; null if never seen. */
-  lastSeenMs: number | null;
-}
-
-interface Entry extends KeptSession {
   expiresAtMs: number;
   trustedUntilMs: number;
 }
@@ -56,10 +53,10 @@ export class DeviceSessions {
   }
 
   /** The session of `token` kept in memory and still live at `nowMs`; null if there is none (find reads it). */
-  kept(token: string, nowMs: number): KeptSession | null {
+  kept(token: string, nowMs: number): DeviceSession | null {
     const known = this.byToken.get(token);
     if (known === undefined) return null;
-    if (nowMs < known.expiresAtMs && nowMs < known.trustedUntilMs) return known;
+    if (nowMs < known.expiresAtMs && nowMs < known.trustedUntilMs) return known.session;
     this.forget(token, known.session.device.uuid);
     return null;
   }
@@ -68,27 +65,16 @@ export class DeviceSessions {
   async find(token: string): Promise<DeviceSession | null> {
     const nowMs = this.options.now().getTime();
     const known = this.kept(token, nowMs);
-    if (known !== null) return known.session;
+    if (known !== null) return known;
     const epoch = this.epoch;
     const found = await this.options.store.devices.byTokenWithGeneration(hashSecret(token), new Date(nowMs).toISOString());
     if (found !== null && epoch === this.epoch) this.keep(token, found, nowMs);
     return found;
   }
 
-  /** The poll wrote the device's last-seen time: kept sessions say so, or every poll would write it again. */
-  touched(uuid: string, at: string): void {
-    for (const token of this.tokensOf.get(uuid) ?? []) {
-      const entry = this.byToken.get(token);
-      if (entry === undefined) continue;
-      entry.session = { ...entry.session, device: { ...entry.session.device, lastSeen: at } };
-      entry.lastSeenMs = Date.parse(at);
-    }
-  }
-
   private keep(token: string, session: DeviceSession, nowMs: number): void {
     const uuid = session.device.uuid;
-    const lastSeenMs = session.device.lastSeen === null ? null : Date.parse(session.device.lastSeen);
-    this.byToken.set(token, { session, lastSeenMs, expiresAtMs: Date.parse(session.tokenExpiresAt), trustedUntilMs: nowMs + this.ttlMs });
+    this.byToken.set(token, { session, expiresAtMs: Date.parse(session.tokenExpiresAt), trustedUntilMs: nowMs + this.ttlMs });
     let tokens = this.tokensOf.get(uuid);
     if (tokens === undefined) this.tokensOf.set(uuid, (tokens = new Set()));
     tokens.add(token);

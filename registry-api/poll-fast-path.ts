@@ -13,7 +13,6 @@ import { bearerOf, type ApiState } from './auth.js';
 import type { DeviceSessions } from './device-sessions.js';
 import type { RouteDeps } from './deps.js';
 import { isFresh } from './etag.js';
-import { lastSeenIsStale, lastSeenIsStaleAt } from './last-seen.js';
 import type { ApiMetrics } from './metrics.js';
 import { ROUTES } from './route-table.js';
 import type { DeviceRecord, TargetGeneration } from './store/index.js';
@@ -28,16 +27,10 @@ const SUFFIX = '/target';
  */
 export async function servePoll(
   deps: Pick<RouteDeps, 'targetCache' | 'store' | 'now'>, ctx: Context, device: DeviceRecord, generation: TargetGeneration,
-  touched?: (uuid: string, at: string) => void,
 ): Promise<boolean> {
   const served = await deps.targetCache.targetOf(device, generation);
   if (served === null) return false;
-  const now = deps.now();
-  if (lastSeenIsStale(device.lastSeen, served.target.config.pollIntervalSeconds, now)) {
-    const at = now.toISOString();
-    await deps.store.devices.touch(device.uuid, at);
-    touched?.(device.uuid, at);
-  }
+  deps.store.devices.seen(device.uuid, deps.now().getTime());
   answer(ctx, served);
   return true;
 }
@@ -73,14 +66,13 @@ export function pollFastPath(
   deps: Pick<RouteDeps, 'targetCache' | 'store' | 'now'> & { logger: Logger; metrics: ApiMetrics; sessions: DeviceSessions },
 ): Middleware<ApiState> {
   const { sessions, logger, metrics } = deps;
-  const touched = (uuid: string, at: string): void => sessions.touched(uuid, at);
   const route = ROUTES.deviceTarget.path;
   const answered = async (ctx: Context, uuid: string): Promise<boolean> => {
     const token = bearerOf(ctx);
     if (token === null) return false;
     const found = await sessions.find(token);
     if (found === null || found.device.authStatus !== 'accepted' || found.device.uuid !== uuid) return false;
-    return servePoll(deps, ctx, found.device, found.generation, touched);
+    return servePoll(deps, ctx, found.device, found.generation);
   };
   const observed = (ctx: Context, started: number): void => {
     metrics.observe('GET', route, ctx.status, started);
@@ -89,20 +81,20 @@ export function pollFastPath(
     }
   };
   /**
-   * The common case with no promise at all: session and target in memory, last-seen fresh enough. Every promise
-   * costs here (the store's AsyncLocalStorage makes Node track each one).
+   * The common case with no promise at all: session and target in memory, last contact noted for a batched write.
+   * Every promise costs here (the store's AsyncLocalStorage makes Node track each one).
    */
   const answeredFromMemory = (ctx: Context, uuid: string): boolean => {
     const token = bearerOf(ctx);
     if (token === null) return false;
     const nowMs = deps.now().getTime();
-    const kept = sessions.kept(token, nowMs);
-    if (kept === null) return false;
-    const { device, generation } = kept.session;
+    const session = sessions.kept(token, nowMs);
+    if (session === null) return false;
+    const { device, generation } = session;
     if (device.authStatus !== 'accepted' || device.uuid !== uuid) return false;
     const served = deps.targetCache.settledTarget(device, generation);
     if (served === null || served === undefined) return false;
-    if (lastSeenIsStaleAt(kept.lastSeenMs, served.target.config.pollIntervalSeconds, nowMs)) return false;
+    deps.store.devices.seen(uuid, nowMs);
     answer(ctx, served);
     return true;
   };

@@ -12,6 +12,7 @@ import {
   type AuthAttempt, type AuthOutcome, type DeviceChange, type DeviceRecord, type DeviceStore, type DeviceWithGeneration,
   type DeviceView, type KeyRotation, type NewDeviceToken, type Stamp,
 } from './index.js';
+import type { LastSeenBuffer } from './last-seen.js';
 import { Nullable, type Database, type Queryable } from './sql/database.js';
 import { noteTargetChange } from './target-generation.js';
 
@@ -234,7 +235,7 @@ async function authenticate(tx: Queryable, audit: Audit, a: AuthAttempt): Promis
   }
 }
 
-export function devicesOn(db: Database, audit: Audit): DeviceStore {
+export function devicesOn(db: Database, audit: Audit, lastSeen: LastSeenBuffer): DeviceStore {
   /** Runs `change` on the device's row in a transaction; null if there is no such device. */
   const changing = <T>(uuid: string, change: (tx: Queryable, before: DeviceRow) => Promise<T>): Promise<T | null> =>
     db.transaction(async (tx) => {
@@ -299,6 +300,7 @@ export function devicesOn(db: Database, audit: Audit): DeviceStore {
       return found;
     },
     async get(uuidOrShortId) {
+      await lastSeen.flushQuietly();
       const direct = await viewOf(db, uuidOrShortId);
       if (direct) return deviceViewOf(direct);
       const shortId = normalizeShortId(uuidOrShortId);
@@ -307,6 +309,7 @@ export function devicesOn(db: Database, audit: Audit): DeviceStore {
       return found ? deviceViewOf(found) : null;
     },
     async list(query = {}) {
+      await lastSeen.flushQuietly();
       const conditions = [
         ...(query.fleet === undefined ? [] : ['d.fleet = @fleet']),
         ...(query.status === undefined ? [] : ['d.auth_status = @status']),
@@ -318,6 +321,9 @@ export function devicesOn(db: Database, audit: Audit): DeviceStore {
     },
     async touch(uuid, at) {
       await db.run('UPDATE devices SET last_seen = ? WHERE uuid = ?', [at, uuid]);
+    },
+    seen(uuid, atMs) {
+      lastSeen.note(uuid, atMs);
     },
     async saveReport(uuid, report, at) {
       await db.transaction(async (tx) => {

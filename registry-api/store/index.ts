@@ -290,6 +290,11 @@ export interface DeviceStore {
   get(uuidOrShortId: string): Promise<DeviceView | null>;
   list(query?: DeviceQuery): Promise<DeviceView[]>;
   touch(uuid: string, at: string): Promise<void>;
+  /**
+   * A target poll's contact at `atMs` (ms since the epoch), written behind in batches (store/last-seen.ts):
+   * get and list of this store include it at once, other instances' within seconds.
+   */
+  seen(uuid: string, atMs: number): void;
   /** Keeps only the latest report; also counts as the device being seen. */
   saveReport(uuid: string, report: StateReport, at: string): Promise<void>;
 }

@@ -1,10 +1,11 @@
 // The Store on the query layer: SQLite (a file under the data dir, the embedded default) or PostgreSQL (a
 // postgres:// URL), with one implementation of every table's logic for both. Opening brings the schema up to date.
-import type { Logger } from '../../lib/logger.js';
+import { createLogger, type Logger } from '../../lib/logger.js';
 import { auditLog } from './audit.js';
 import { configOn } from './config-vars.js';
 import { devicesOn, fillShortIds } from './devices.js';
 import { fleetsOn } from './fleets.js';
+import { LastSeenBuffer } from './last-seen.js';
 import type { Store } from './index.js';
 import { MIGRATIONS } from './migrations.js';
 import { osReleasesOn } from './os-releases.js';
@@ -18,22 +19,27 @@ import { redacted } from './sql/postgres.js';
 import { usersOn } from './users.js';
 
 /** The store over an open database whose schema is up to date. */
-export function storeOn(database: Database): Store {
+export function storeOn(database: Database, logger: Logger = createLogger('registry-api')): Store {
   // Every audited change also moves the target generation it touches, announced once committed (target-generation.ts).
   const changes = new TargetChanges();
   const db = changes.tracking(database);
   const audit = bumpingTargetGenerations(auditLog(db));
+  const lastSeen = new LastSeenBuffer(db, (err) => logger.warn({ err }, 'cannot write devices\' last contact; kept for the next try'));
   return {
     fleets: fleetsOn(db, audit),
     provisioningKeys: provisioningKeysOn(db, audit),
     releases: releasesOn(db, audit),
     config: configOn(db, audit),
-    devices: devicesOn(db, audit),
+    devices: devicesOn(db, audit, lastSeen),
     users: usersOn(db, audit),
     audit,
     osReleases: osReleasesOn(db, audit),
     changes,
-    close: () => db.close(),
+    async close() {
+      // What polls noted goes in before the database closes; failing that, the next poll notes it again.
+      await lastSeen.close().catch((err: unknown) => logger.warn({ err }, 'cannot write devices\' last contact before closing'));
+      await db.close();
+    },
   };
 }
 
@@ -54,5 +60,5 @@ export async function openStore(location: string, logger?: Logger): Promise<Stor
     await db.close().catch(() => undefined);
     throw new Error(`cannot bring the database ${where} up to date: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
-  return storeOn(db);
+  return storeOn(db, logger);
 }

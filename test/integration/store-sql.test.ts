@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import { Type } from '@sinclair/typebox';
 import { parse } from '../../protocol/validate.js';
 import type { Database, Dialect } from '../../registry-api/store/sql/database.js';
+import { LastSeenBuffer } from '../../registry-api/store/last-seen.js';
 import { SqlError } from '../../registry-api/store/sql/errors.js';
 import { migrate, type Migration } from '../../registry-api/store/sql/migrate.js';
 import { openDatabase } from '../../registry-api/store/sql/open.js';
@@ -187,6 +188,60 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
       assert.ok(leaked);
       await assert.rejects(leaked.run('INSERT INTO things (id, name) VALUES (?, ?)', [2, 'late']), /transaction that has already ended/);
       assert.deepEqual(await db.get(Count, 'SELECT COUNT(*) AS n FROM things'), { n: 0 });
+    });
+  });
+
+  describe(`devices' last contact written behind on ${dialect}`, () => {
+    let backend: Backend;
+    let db: Database;
+    let buffer: LastSeenBuffer;
+    const failures: unknown[] = [];
+    const Seen = Type.Object({ uuid: Type.String(), last_seen: Type.Union([Type.String(), Type.Null()]) });
+    const seenOf = async (): Promise<Map<string, string | null>> =>
+      new Map((await db.all(Seen, 'SELECT uuid, last_seen FROM devices')).map((r) => [r.uuid, r.last_seen]));
+    const uuids = Array.from({ length: 1234 }, (_, i) => `dev-${i}`);
+
+    beforeEach(async () => {
+      backend = await backends[dialect]();
+      db = await openDatabase(backend.location);
+      await db.exec('CREATE TABLE devices (uuid TEXT PRIMARY KEY, last_seen TEXT)');
+      for (const uuid of uuids) await db.run('INSERT INTO devices (uuid, last_seen) VALUES (?, NULL)', [uuid]);
+      // Hours: the timer never fires during a test; flush() is called.
+      buffer = new LastSeenBuffer(db, (err) => failures.push(err), 3_600_000);
+    });
+
+    afterEach(async () => {
+      await buffer.close().catch(() => undefined);
+      await db.close();
+      await backend.dispose();
+      failures.length = 0;
+    });
+
+    it('writes every noted device in one flush (several statements), the latest note winning, never a time back', async () => {
+      const t = Date.parse('2026-06-01T10:00:00.000Z');
+      await db.run('UPDATE devices SET last_seen = ? WHERE uuid = ?', ['2026-06-01T11:00:00.000Z', 'dev-0']);
+      for (const uuid of uuids) buffer.note(uuid, t);
+      buffer.note('dev-1', t + 5_000);
+      buffer.note('dev-1', t + 1_000);
+      await buffer.flush();
+      const seen = await seenOf();
+      assert.equal(seen.get('dev-0'), '2026-06-01T11:00:00.000Z', 'a later stored time (a state report) is kept');
+      assert.equal(seen.get('dev-1'), '2026-06-01T10:00:05.000Z');
+      assert.equal(seen.get('dev-1233'), '2026-06-01T10:00:00.000Z');
+      assert.equal([...seen.values()].filter((v) => v === '2026-06-01T10:00:00.000Z').length, 1232);
+      await buffer.flush();
+      assert.deepEqual(await seenOf(), seen, 'a flush with nothing noted writes nothing');
+    });
+
+    it('keeps what a failed write held and writes it on the next flush', async () => {
+      await db.exec('ALTER TABLE devices RENAME TO devices_away');
+      buffer.note('dev-7', Date.parse('2026-06-01T10:00:00.000Z'));
+      await assert.rejects(buffer.flush());
+      await buffer.flushQuietly();
+      assert.equal(failures.length, 1, 'flushQuietly hands its failure to the callback instead of throwing');
+      await db.exec('ALTER TABLE devices_away RENAME TO devices');
+      await buffer.flush();
+      assert.equal((await seenOf()).get('dev-7'), '2026-06-01T10:00:00.000Z');
     });
   });
 
