@@ -4,6 +4,7 @@
 // from Debian's wrk in another (scripts/deps.sh installs it), rotating through every device's token and ETag;
 // every 20th poll asks without If-None-Match and gets the full signed target. Rounds alternate baseline and API
 // and the medians count, so a noisy neighbour hits both alike.
+// Needs a test environment's registry (SKIFF_ENV_FILE or .skiff/test) for the release's images.
 // Readable lines on stdout, then exactly one JSON line. Environment: SKIFF_BENCH_DEVICES (10000),
 // SKIFF_BENCH_SECONDS per round (10), SKIFF_BENCH_RUNS (3), SKIFF_BENCH_CONNECTIONS (64),
 // SKIFF_BENCH_CPU_PROF=DIR to profile the API process (node --cpu-prof) into DIR.
@@ -12,6 +13,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { messageOf } from '../lib/errors.js';
+import { loadTestEnv } from '../test/support/env.js';
 import { preparePollFleet } from './support/poll-fleet.js';
 import { startServer, type ServerProcess } from './support/server-process.js';
 import { median, ratio, round } from './support/stats.js';
@@ -72,7 +74,7 @@ async function main(): Promise<void> {
     });
     servers.push(koa);
 
-    const fleet = await preparePollFleet(api.url, ADMIN_TOKEN, devices, (line) => say(`  ${line}`));
+    const fleet = await preparePollFleet(api.url, ADMIN_TOKEN, loadTestEnv().registry, devices, (line) => say(`  ${line}`));
     say(`  release status: ${fleet.releaseStatus}; every device has its token and ETag`);
     // The baseline gets the same requests (headers and all) so wrk does the same work for both.
     const koaTargets: WrkTarget[] = fleet.targets;

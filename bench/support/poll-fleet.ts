@@ -1,6 +1,9 @@
-// The fleet bench/api-poll polls with: one fleet with a release, N devices admitted over the real HTTP API (each
-// with its own Ed25519 key, as supervisors do), and each device's token and current target ETag.
-import { generateKeyPairSync } from 'node:crypto';
+// The fleet bench/api-poll polls with: one fleet with a ready release whose images are in the environment's real
+// registry, N devices admitted over the real HTTP API (each with its own Ed25519 key, as supervisors do), and each
+// device's token and current target ETag.
+import { createHash, generateKeyPairSync } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
+import { RegistryIo } from '../../registry-api/delta/registry-io.js';
 import { ApiClient } from '../../cli/api-client.js';
 import { paths } from '../../protocol/api.js';
 import { DEVICE_SIGNATURE_HEADER, DeviceAuthResponseSchema, signDeviceRequest } from '../../protocol/device-auth.js';
@@ -8,17 +11,44 @@ import { encodePublicKey } from '../../protocol/signature.js';
 import { parse } from '../../protocol/validate.js';
 import type { WrkTarget } from './wrk.js';
 
-const COMPOSE = `services:
+const sha256 = (bytes: Buffer): string => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+
+/**
+ * Pushes a minimal, well-formed image (one empty layer) to `registry`/`repository` and returns its manifest
+ * digest: release verification finds it by digest, as it finds a developer's pushed images.
+ */
+async function pushTinyImage(registry: string, repository: string): Promise<string> {
+  const io = new RegistryIo();
+  const ref = { registry, repository };
+  const tar = Buffer.alloc(1024);
+  const layer = gzipSync(tar);
+  const config = Buffer.from(JSON.stringify({ architecture: 'arm64', os: 'linux', rootfs: { type: 'layers', diff_ids: [sha256(tar)] } }));
+  await io.pushBlob(ref, sha256(layer), { bytes: layer });
+  await io.pushBlob(ref, sha256(config), { bytes: config });
+  const mediaType = 'application/vnd.docker.distribution.manifest.v2+json';
+  const manifest = Buffer.from(JSON.stringify({
+    schemaVersion: 2,
+    mediaType,
+    config: { mediaType: 'application/vnd.docker.container.image.v1+json', size: config.length, digest: sha256(config) },
+    layers: [{ mediaType: 'application/vnd.docker.image.rootfs.diff.tar.gzip', size: layer.length, digest: sha256(layer) }],
+  }));
+  await io.putManifest(ref, 'bench', mediaType, manifest);
+  return sha256(manifest);
+}
+
+function composeOf(reader: string, uploader: string): string {
+  return `services:
   meter-reader:
-    image: 127.0.0.1:5000/meters/reader@sha256:${'a'.repeat(64)}
+    image: ${reader}
     restart: always
     environment:
       METER_PORT: /dev/ttyUSB0
   uploader:
-    image: 127.0.0.1:5000/meters/uploader@sha256:${'b'.repeat(64)}
+    image: ${uploader}
     restart: always
     depends_on: [meter-reader]
 `;
+}
 
 /** Runs `work` on every item, `concurrency` at a time. */
 async function eachLimited<T, R>(items: readonly T[], concurrency: number, work: (item: T) => Promise<R>): Promise<R[]> {
@@ -38,10 +68,13 @@ export interface PollFleet {
   releaseStatus: string;
 }
 
-export async function preparePollFleet(apiUrl: string, adminToken: string, devices: number, progress: (line: string) => void): Promise<PollFleet> {
+/** `registry`: host:port of a plain-HTTP registry on loopback (the environment's). */
+export async function preparePollFleet(apiUrl: string, adminToken: string, registry: string, devices: number, progress: (line: string) => void): Promise<PollFleet> {
   const admin = new ApiClient({ baseUrl: apiUrl, token: adminToken });
   const fleet = await admin.createFleet({ name: 'bench-meters', deviceType: 'raspberrypi4-64' });
-  const release = await admin.createRelease(fleet.name, { compose: COMPOSE, images: {}, version: '1.0.0' });
+  const reader = `${registry}/bench-meters/reader@${await pushTinyImage(registry, 'bench-meters/reader')}`;
+  const uploader = `${registry}/bench-meters/uploader@${await pushTinyImage(registry, 'bench-meters/uploader')}`;
+  const release = await admin.createRelease(fleet.name, { compose: composeOf(reader, uploader), images: {}, version: '1.0.0' });
 
   const started = Date.now();
   const uuids = Array.from({ length: devices }, (_, i) => `bench-${String(i).padStart(6, '0')}-0000-4000-8000-000000000000`);
@@ -61,6 +94,15 @@ export async function preparePollFleet(apiUrl: string, adminToken: string, devic
     return parse(DeviceAuthResponseSchema, JSON.parse(text), `the auth answer for ${uuid}`).token;
   });
   progress(`${devices} devices admitted in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  // Polls must get the release's real signed target, as devices of a live fleet do, not the empty one of a fleet
+  // whose release is still being verified.
+  const deadline = Date.now() + 60_000;
+  let status = release.status;
+  while (status === 'pending' && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    status = (await admin.getRelease(fleet.name, release.version)).status;
+  }
+  if (status !== 'ready') throw new Error(`release ${release.version} is ${status}, not ready: polls would not get its target`);
 
   const targets = await eachLimited(uuids.map((uuid, i) => ({ uuid, token: tokens[i]! })), 16, async ({ uuid, token }) => {
     const response = await fetch(`${apiUrl}${paths.target(uuid)}`, { headers: { authorization: `Bearer ${token}` } });
@@ -69,5 +111,5 @@ export async function preparePollFleet(apiUrl: string, adminToken: string, devic
     if (response.status !== 200 || etag === null) throw new Error(`the target of ${uuid} answered ${response.status} with ETag ${etag}`);
     return { target: paths.target(uuid), token, etag };
   });
-  return { targets, releaseStatus: release.status };
+  return { targets, releaseStatus: status };
 }

@@ -51,8 +51,7 @@ export function deviceEventRoutes(router: Router<ApiState>, deps: RouteDeps, opt
     const heartbeat = setInterval(() => {
       stream.write(': heartbeat\n\n');
       // An open connection is a device that is there: it counts as seen without polling.
-      store.devices.touch(me.uuid, deps.now().toISOString()).catch((err: unknown) =>
-        logger.warn({ err, uuid: me.uuid }, 'events: cannot note the device as seen'));
+      store.devices.seen(me.uuid, deps.now().getTime());
     }, heartbeatMs);
     const unwatch = watch.watch(me, {
       onTarget: (etag) => {

@@ -9,7 +9,7 @@ import type { Database } from './sql/database.js';
 
 export const FLUSH_EVERY_MS = 5_000;
 /** Devices per UPDATE statement: two parameters each, far below SQLite's and PostgreSQL's limits. */
-const ROWS_PER_STATEMENT = 500;
+const ROWS_PER_STATEMENT = 250;
 
 export class LastSeenBuffer {
   private pending = new Map<string, number>();
@@ -55,17 +55,19 @@ export class LastSeenBuffer {
 
   private async write(batch: ReadonlyMap<string, number>): Promise<void> {
     const rows = [...batch].map(([uuid, atMs]) => [uuid, new Date(atMs).toISOString()] as const);
-    await this.db.transaction(async (tx) => {
-      for (let i = 0; i < rows.length; i += ROWS_PER_STATEMENT) {
-        const chunk = rows.slice(i, i + ROWS_PER_STATEMENT);
-        // VALUES names its columns column1, column2 in both SQLite and PostgreSQL. ISO times of one format
-        // compare as text.
-        await tx.run(
-          `UPDATE devices SET last_seen = v.column2 FROM (VALUES ${chunk.map(() => '(?, ?)').join(', ')}) AS v
-            WHERE devices.uuid = v.column1 AND (devices.last_seen IS NULL OR devices.last_seen < v.column2)`,
-          chunk.flat(),
-        );
-      }
-    });
+    for (let i = 0; i < rows.length; i += ROWS_PER_STATEMENT) {
+      // One statement at a time with a turn of the event loop between: SQLite runs on this thread, and one
+      // statement for 10,000 devices would hold every poll up for tens of milliseconds. Each statement stands on
+      // its own; a failure keeps the whole batch noted, and writing a time twice is harmless.
+      if (i > 0) await new Promise((resolve) => setImmediate(resolve));
+      const chunk = rows.slice(i, i + ROWS_PER_STATEMENT);
+      // VALUES names its columns column1, column2 in both SQLite and PostgreSQL. ISO times of one format compare as
+      // text.
+      await this.db.run(
+        `UPDATE devices SET last_seen = v.column2 FROM (VALUES ${chunk.map(() => '(?, ?)').join(', ')}) AS v
+          WHERE devices.uuid = v.column1 AND (devices.last_seen IS NULL OR devices.last_seen < v.column2)`,
+        chunk.flat(),
+      );
+    }
   }
 }
