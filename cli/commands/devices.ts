@@ -40,8 +40,9 @@ export function registerDevices(program: Command, io: Io): void {
 
   const device = program.command('device').description('show or manage one device (by uuid, short id or uuid prefix)');
   device
-    .command('show <device>')
-    .description('show a device and the state of each service it reported last')
+    // `skiff device X` shows X, as people type it first.
+    .command('show <device>', { isDefault: true })
+    .description('show a device and the state of each service it reported last (the default: `skiff device X`)')
     .option('--json', 'print JSON')
     .action(async (given: string, opts: { json?: boolean }, cmd: Command) => {
       const found = await findDevice(await clientFor(cmd, io), given);

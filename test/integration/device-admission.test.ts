@@ -122,6 +122,7 @@ describe('device admission', function () {
     await skiff(api, 'device', 'note', admitted.shortId, 'behind the boiler');
     const shown = parse(DeviceDetailSchema, JSON.parse(await skiff(api, 'device', 'show', admitted.shortId, '--json')), 'the device');
     assert.deepEqual([shown.name, shown.tags, shown.note], ['cellar', ['basement', 'customer:42'], 'behind the boiler']);
+    assert.match(await skiff(api, 'device', admitted.shortId), /Name:\s+cellar\n/, '`skiff device X` shows X');
 
     assert.equal(await targetStatus(api, device.uuid, admitted.token), 200);
     assert.match(await skiff(api, 'device', 'revoke', admitted.shortId), /revoked at/);
