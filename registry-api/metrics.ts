@@ -16,7 +16,7 @@ export interface MetricsSources {
 /** Device polls take milliseconds, a release push with a 1 MB compose file up to a second or so. */
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
-interface RequestSeries {
+export interface RequestSeries {
   latency: { observe(seconds: number): void };
   count: { inc(): void };
 }
@@ -85,7 +85,7 @@ export class ApiMetrics {
   }
 
   /** The series of one (method, route, status), found once: prom-client would hash the labels on every request. */
-  private seriesOf(method: string, route: string, status: number): RequestSeries {
+  seriesOf(method: string, route: string, status: number): RequestSeries {
     const key = `${method} ${status} ${route}`;
     let series = this.series.get(key);
     if (!series) {
