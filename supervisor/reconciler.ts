@@ -20,6 +20,11 @@ import { Wakeup } from './wakeup.js';
 export type ReconcilePhase =
   /** No target yet: nothing is managed, nothing is touched. */
   | 'idle'
+  /**
+   * A new target was taken and no pass has judged it yet: the last pass's status spoke of the target before, so
+   * it is dropped here rather than shown for the new one until the next pass (reporter.ts says what is pending).
+   */
+  | 'pending'
   | 'converged'
   | 'downloading'
   | 'applying'
@@ -95,10 +100,16 @@ export class Reconciler {
     return this.status;
   }
 
-  /** Takes a target that already passed acceptTarget; the running pass picks it up at its next iteration. */
+  /**
+   * Takes a target that already passed acceptTarget; the running pass picks it up at its next iteration. A target
+   * that differs from the one held makes the status pending at once, in the same turn, so whoever reads target and
+   * status together never pairs the new target with the verdict on the old one.
+   */
   setTarget(target: TargetState): void {
+    const changed = canonicalJson(target) !== canonicalJson(this.target);
     this.target = target;
     this.failures = 0;
+    if (changed) this.setStatus({ phase: 'pending', error: null, waiting: [] });
     this.wakeup.wake();
   }
 
@@ -144,14 +155,19 @@ export class Reconciler {
       this.setStatus({ phase: 'idle', error: null, waiting: [] });
       return this.resyncIntervalMs;
     }
+    let planned: TargetState = this.target;
+    // A verdict reached on a target that was replaced meanwhile is not published: the new one is planned instead.
+    const replaced = (): boolean => planned !== this.target;
     try {
       for (let iteration = 1; iteration <= this.maxIterations; iteration++) {
         if (this.stopped) return 0;
         // Re-read every iteration: a target that arrived during the last apply wins from here on.
         const target = this.target;
+        planned = target;
         const current = await readCurrentState(engine, imagesOf(target));
         const { steps, waiting, locked, handingOver, error } = planUpdate(current, target, await this.context(current, target));
         if (error !== null) throw new Error(error);
+        if (replaced()) continue;
         if (steps.length === 0) {
           log.debug({ iteration }, 'nothing to do');
           this.failures = 0;
@@ -161,6 +177,7 @@ export class Reconciler {
             return this.dependencyRecheckMs;
           }
           await this.options.cleanup?.(current, target);
+          if (replaced()) continue;
           this.setStatus({ phase: 'converged', error: null, waiting: [] });
           return this.resyncIntervalMs;
         }
@@ -187,6 +204,10 @@ export class Reconciler {
       }
       throw new Error(`target did not converge after ${this.maxIterations} plans`);
     } catch (err) {
+      if (replaced() && !this.stopped) {
+        log.info({ err: messageOf(err), release: planned.release?.id ?? null }, 'pass on a replaced target failed; planning the new one');
+        return 0;
+      }
       this.failures++;
       const delay = backoffDelay(this.failures, this.retry);
       log.error({

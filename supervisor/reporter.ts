@@ -4,7 +4,8 @@
 // container cannot flood the API and a metered link carries no repeats. When the API holds another report than
 // the device thinks (412), or none (409), the next report is full.
 import type {
-  DeviceMetrics, HostOsReport, ImageDownload, PartialStateReport, ServiceReport, StateReport, UpdateStatus, UpdateWindowReport,
+  DeviceMetrics, HostOsReport, ImageDownload, PartialStateReport, ServiceReport, StateReport, UpdateProgress, UpdateStatus,
+  UpdateWindowReport,
 } from '../protocol/state-report.js';
 import type { TargetState } from '../protocol/target-state.js';
 import type { Logger } from '../lib/logger.js';
@@ -41,13 +42,23 @@ export interface ReportInput {
   held?: ReadonlySet<string>;
 }
 
-const UPDATE_STATUS: Record<ReconcilePhase, UpdateStatus> = {
+const UPDATE_STATUS: Record<Exclude<ReconcilePhase, 'pending'>, UpdateStatus> = {
   idle: 'converged',
   converged: 'converged',
   downloading: 'downloading',
   applying: 'applying',
   error: 'error',
 };
+
+/**
+ * The status of a target no reconcile pass has judged yet, from the engine as observed now: converged only if the
+ * device already runs the target's release in full (e.g. a change of config alone), downloading while any of its
+ * images is missing, applying otherwise. Never the verdict on the target before: that one is no longer the target.
+ */
+export function pendingUpdateStatus(runsTarget: boolean, imagesMissing: boolean): UpdateStatus {
+  if (runsTarget) return 'converged';
+  return imagesMissing ? 'downloading' : 'applying';
+}
 
 function serviceReport(name: string, container: ObservedContainer, releaseId: string | null): ServiceReport {
   return {
@@ -92,8 +103,9 @@ export function buildReport(input: ReportInput): StateReport {
   }
 
   let releaseId: string | null = null;
+  let complete = false;
   if (desired !== null) {
-    const complete = wanted.every((d) => kept.has(d.service)) && retired.length === 0;
+    complete = wanted.every((d) => kept.has(d.service)) && retired.length === 0;
     releaseId = complete ? desired.releaseId : null;
   } else {
     const releases = new Set(current.containers.map((c) => c.releaseId));
@@ -101,17 +113,21 @@ export function buildReport(input: ReportInput): StateReport {
     releaseId = releases.size === 1 && only !== undefined ? only : null;
   }
 
+  const progress = target === null ? undefined : progressOf(target, current);
+  const phaseStatus = status.phase === 'pending'
+    ? pendingUpdateStatus(complete, progress !== undefined && progress.imagesPresent < progress.imagesTotal)
+    : UPDATE_STATUS[status.phase];
   return {
     supervisorVersion: input.supervisorVersion,
     // A refused target is a failed update too: the device is not running what it was told to.
-    updateStatus: input.targetError !== null && status.error === null ? 'error' : UPDATE_STATUS[status.phase],
+    updateStatus: input.targetError !== null && status.error === null ? 'error' : phaseStatus,
     targetReleaseId: target?.release?.id ?? null,
     releaseId,
     // A service whose update lock holds the update back says so (locked: true).
     services: services.map((s) => (status.locked?.includes(s.name) === true ? { ...s, locked: true } : s))
       .map((s) => (input.held?.has(s.name) === true ? { ...s, held: true } : s)),
     error: status.error ?? input.targetError,
-    ...(target === null ? {} : { progress: progressOf(target, current) }),
+    ...(progress === undefined ? {} : { progress }),
     ...(input.metrics === undefined ? {} : { metrics: input.metrics }),
     ...(input.localMode === true ? { localMode: true } : {}),
     ...(input.downloads === undefined ? {} : { downloads: input.downloads }),
@@ -122,7 +138,7 @@ export function buildReport(input: ReportInput): StateReport {
   };
 }
 
-function progressOf(target: TargetState, current: CurrentState): { imagesPresent: number; imagesTotal: number } {
+function progressOf(target: TargetState, current: CurrentState): UpdateProgress {
   const wanted = new Set(imagesOf(target));
   return { imagesPresent: current.images.filter((i) => wanted.has(i)).length, imagesTotal: wanted.size };
 }
