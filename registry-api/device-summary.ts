@@ -31,12 +31,25 @@ export interface SummaryFacts {
   fleet: FleetRecord;
   /** Version of the release the device should run. */
   targetVersion: string | null;
+  /** Id of that release (null: none); a report about another target is not news of this one. */
+  targetReleaseId: string | null;
   /** Version of the release the device reports running in full; null if mixed, unknown or not reported. */
   runningVersion: string | null;
   now: Date;
 }
 
-export function summaryOf({ device, fleet, targetVersion, runningVersion, now }: SummaryFacts): DeviceSummary {
+/**
+ * What the device's last report says of its update, as people should read it: between a pin and the device's
+ * first report on the new target, the report still speaks of the old one ("converged" with the old release),
+ * which would say the pin is done. That time shows as 'pending'.
+ */
+export function updateStatusOf(device: DeviceView, targetReleaseId: string | null): string | null {
+  const report = device.lastReport;
+  if (report === null) return null;
+  return report.targetReleaseId === targetReleaseId ? report.updateStatus : 'pending';
+}
+
+export function summaryOf({ device, fleet, targetVersion, targetReleaseId, runningVersion, now }: SummaryFacts): DeviceSummary {
   const download = downloadSummaryOf(device.lastReport?.downloads);
   return {
     uuid: device.uuid,
@@ -49,7 +62,7 @@ export function summaryOf({ device, fleet, targetVersion, runningVersion, now }:
     lastSeen: device.lastSeen,
     targetRelease: targetVersion,
     runningRelease: runningVersion,
-    updateStatus: device.lastReport?.updateStatus ?? null,
+    updateStatus: updateStatusOf(device, targetReleaseId),
     error: device.lastReport?.error ?? null,
     ...(download === undefined ? {} : { download }),
   };

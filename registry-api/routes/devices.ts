@@ -57,6 +57,7 @@ function summarizer(store: Store, now: Date): (device: DeviceView) => Promise<De
         device,
         fleet,
         targetVersion: target?.version ?? null,
+        targetReleaseId: target?.id ?? null,
         runningVersion: running && running.fleet === fleet.name ? running.version : null,
         now,
       }),

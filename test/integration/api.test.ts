@@ -319,6 +319,13 @@ describe('registry-api over HTTP', function () {
     assert.equal(detail.updateStatus, 'converged');
     assert.equal(detail.lastSeen, clock.toISOString());
     await api.problem(404, 'GET', paths.device('cccccccc-none'), { token: ADMIN_TOKEN });
+
+    // Pinned to another release, the device's last report speaks of the old target: not "converged" any more, but
+    // pending until the device reports on the new one.
+    const pinned = await api.expect(200, DeviceDetailSchema, 'POST', paths.devicePin(DEVICE_A), { token: ADMIN_TOKEN, body: { release: '1' } });
+    assert.deepEqual([pinned.targetRelease, pinned.runningRelease, pinned.updateStatus], ['1', '2', 'pending']);
+    const back = await api.expect(200, DeviceDetailSchema, 'POST', paths.deviceTrackFleet(DEVICE_A), { token: ADMIN_TOKEN, body: {} });
+    assert.deepEqual([back.targetRelease, back.updateStatus], ['2', 'converged']);
   });
 
   it('lists devices per fleet, and shows them offline after three missed polls', async () => {
