@@ -105,7 +105,9 @@ describe('device-local API', function () {
     // Reboot runs the configured command.
     const reboot = await call('POST', localPaths.reboot);
     assert.equal(reboot.status, 202);
-    assert.equal(await eventually('the reboot marker', 10_000, async () => readFile(marker, 'utf8').catch(() => undefined)), 'now\n');
+    // The script's shell creates the file before it writes the line: an empty file is not the marker yet.
+    const written = async (): Promise<string | undefined> => (await readFile(marker, 'utf8').catch(() => '')) || undefined;
+    assert.equal(await eventually('the reboot marker', 10_000, written), 'now\n');
 
     // Local mode: b from a compose file replaces the fleet's a, and stays across a restart.
     const bad = await call('PUT', localPaths.localTarget, { compose: 'services:\n  b:\n    build: ./b\n    ports: ["nope"]\n', images: { b } });
