@@ -41,12 +41,14 @@ export interface SummaryFacts {
 /**
  * What the device's last report says of its update, as people should read it: between a pin and the device's
  * first report on the new target, the report still speaks of the old one ("converged" with the old release),
- * which would say the pin is done. That time shows as 'pending'.
+ * which would say the pin is done. That time shows as 'pending'. An error always shows: a target the device
+ * refused (bad signature, invalid) is reported against the release it keeps running, and is news of this target.
  */
 export function updateStatusOf(device: DeviceView, targetReleaseId: string | null): string | null {
   const report = device.lastReport;
   if (report === null) return null;
-  return report.targetReleaseId === targetReleaseId ? report.updateStatus : 'pending';
+  if (report.updateStatus === 'error' || report.targetReleaseId === targetReleaseId) return report.updateStatus;
+  return 'pending';
 }
 
 export function summaryOf({ device, fleet, targetVersion, targetReleaseId, runningVersion, now }: SummaryFacts): DeviceSummary {
