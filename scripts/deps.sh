@@ -8,7 +8,7 @@ command -v node >/dev/null || die "Node.js 20 or newer is needed (node not found
 major=$(node -p 'process.versions.node.split(".")[0]')
 [ "$major" -ge 20 ] || die "Node.js 20 or newer is needed (found $(node --version))"
 
-need_packages docker.io docker-registry redis-server busybox-static iproute2 curl openssh-client autossh \
+need_packages docker.io docker-registry redis-server busybox-static iproute2 curl openssh-client openssh-server autossh \
   rauc dbus openssl squashfs-tools e2fsprogs libubootenv-tool fdisk dosfstools mtools qemu-system-x86 wrk docker-compose postgresql zstd xdelta3
 
 # Install only when the lock file changed since the last install: it takes minutes (better-sqlite3 builds from
