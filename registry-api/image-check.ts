@@ -2,6 +2,7 @@
 // with the full Accept list (asked only for OCI, distribution 2.8 answers with a schema1 manifest), and the
 // anonymous bearer-token dance for registries that ask for one. Absent is final; unreachable is worth a retry.
 import { MANIFEST_ACCEPT, parseChallenge } from '../protocol/oci-image.js';
+import { registryScheme, tlsFailureOf } from '../lib/insecure-registries.js';
 
 export type ImageCheck =
   | { kind: 'present' }
@@ -43,15 +44,9 @@ export interface ImageCheckOptions {
   tokenFor?: (repository: string, service: string | undefined) => string | null;
 }
 
-function isLoopback(host: string): boolean {
-  const bare = host.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
-  return bare === 'localhost' || bare === '::1' || /^127\.\d+\.\d+\.\d+$/.test(bare);
-}
-
 function baseUrlOf(registry: string, insecure: readonly string[]): string {
   if (registry === 'docker.io') return 'https://registry-1.docker.io';
-  const scheme = isLoopback(registry) || insecure.includes(registry) ? 'http' : 'https';
-  return `${scheme}://${registry}`;
+  return `${registryScheme(registry, insecure)}://${registry}`;
 }
 
 function causeOf(err: unknown): string {
@@ -100,7 +95,7 @@ export async function checkImage(reference: string, options: ImageCheckOptions =
       }
     }
   } catch (err) {
-    return { kind: 'unreachable', reason: `registry ${ref.registry} did not answer HEAD ${url}: ${causeOf(err)}` };
+    return { kind: 'unreachable', reason: `registry ${ref.registry} did not answer HEAD ${url}: ${tlsFailureOf(err, ref.registry) ?? causeOf(err)}` };
   }
 
   if (response.ok) {

@@ -8,6 +8,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { decodePublicKey } from '../protocol/signature.js';
 import { parse, ValidationError } from '../protocol/validate.js';
 import { messageOf } from '../lib/errors.js';
+import { parseInsecureRegistries } from '../lib/insecure-registries.js';
 import { writeFileAtomic } from './atomic-file.js';
 
 export const CONFIG_FILE = 'config.json';
@@ -82,4 +83,16 @@ export async function loadConfig(dataDir: string): Promise<IdentifiedConfig> {
   const identified = { ...config, uuid: randomUUID() };
   await saveConfig(dataDir, identified);
   return identified;
+}
+
+/** The environment variable listing the registries the device speaks plain HTTP to besides loopback ones. */
+export const INSECURE_REGISTRIES_ENV = 'SKIFF_INSECURE_REGISTRIES';
+
+/**
+ * SKIFF_INSECURE_REGISTRIES (host or host:port, comma-separated, as image references name them): registries on a
+ * LAN without TLS. An operator's setting for this device's network, not the fleet's, so it comes from the
+ * environment and never enters config.json. Read at start; throws naming the first bad entry.
+ */
+export function insecureRegistriesOf(env: NodeJS.ProcessEnv): string[] {
+  return parseInsecureRegistries(env[INSECURE_REGISTRIES_ENV], INSECURE_REGISTRIES_ENV);
 }

@@ -1,7 +1,9 @@
 // How the device gets its images: Skiff's own fetcher (resumable, under the device's one bandwidth cap, blobs in
 // DATA_DIR/blobs), authenticated towards the registry as the device itself (uuid + its current API token, read at
 // each token request so a renewed token is used at once). A reference that names no registry host (Docker Hub
-// short names) is left to the engine's pull: the fetcher only speaks to registries it can address.
+// short names) is left to the engine's pull: the fetcher only speaks to registries it can address. That pull is
+// always Docker Hub over TLS, so SKIFF_INSECURE_REGISTRIES never needs handing to the engine (whose own list is
+// daemon configuration, not a pull parameter).
 import path from 'node:path';
 import type { Logger } from '../lib/logger.js';
 import type { ImageDownload } from '../protocol/state-report.js';
@@ -19,6 +21,8 @@ export interface ImageDeliveryOptions {
   dataDir: string;
   /** The device's registry credentials now; undefined before it has a token (anonymous pulls only). */
   credentials: () => RegistryCredentials | undefined;
+  /** Registries spoken to over plain HTTP besides loopback ones (SKIFF_INSECURE_REGISTRIES). */
+  insecureRegistries?: readonly string[];
   log: Logger;
 }
 
@@ -40,7 +44,9 @@ export class ImageDelivery {
     // One bucket for the device: every download shares the link's cap.
     const bucket = new TokenBucket(null);
     this.store = new BlobStore(path.join(options.dataDir, 'blobs'));
-    const registry = new RegistryClient({ credentials: options.credentials, log });
+    const insecureRegistries = options.insecureRegistries ?? [];
+    if (insecureRegistries.length > 0) log.warn({ registries: insecureRegistries }, 'registries spoken to over plain HTTP (SKIFF_INSECURE_REGISTRIES)');
+    const registry = new RegistryClient({ credentials: options.credentials, insecureRegistries, log });
     this.registry = registry;
     this.fetcher = new ImageFetcher({
       engine: options.engine,

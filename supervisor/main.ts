@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { createLogger } from '../lib/logger.js';
 import { messageOf } from '../lib/errors.js';
 import { Supervisor } from './supervisor.js';
+import { insecureRegistriesOf } from './config.js';
 
 /** How long a step in flight (a pull, a stop) may delay shutdown; the next start re-plans anyway. */
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -29,6 +30,7 @@ async function main(): Promise<void> {
     reportIntervalMs: envMs('SKIFF_REPORT_INTERVAL_MS'),
     metricsIntervalMs: envMs('SKIFF_METRICS_INTERVAL_MS'),
     resyncIntervalMs: envMs('SKIFF_RESYNC_INTERVAL_MS'),
+    insecureRegistries: insecureRegistriesOf(process.env),
   });
   let stopping = false;
   const stop = (signal: string): void => {

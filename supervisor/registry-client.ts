@@ -5,8 +5,10 @@ import { createHash } from 'node:crypto';
 import { MANIFEST_ACCEPT, parseChallenge, RegistryTokenSchema } from '../protocol/oci-image.js';
 import { parse } from '../protocol/validate.js';
 import type { Logger } from '../lib/logger.js';
+import { registryScheme, tlsFailureOf } from '../lib/insecure-registries.js';
 import type { HttpAuth } from './download/http-auth.js';
-import { httpRequest } from './http-request.js';
+import { httpRequest, type HttpResponse } from './http-request.js';
+import { ManifestCache } from './manifest-cache.js';
 
 export interface DigestReference {
   /** host[:port] */
@@ -34,8 +36,8 @@ export interface RegistryCredentials {
 export interface RegistryClientOptions {
   /** A function where the credentials change (a device's token is renewed); read at each use. */
   credentials?: RegistryCredentials | (() => RegistryCredentials | undefined);
-  /** Registries spoken to over plain HTTP; loopback addresses always are (as the engine treats them). */
-  insecureRegistries?: string[];
+  /** Registries (host[:port]) spoken to over plain HTTP; loopback addresses always are (as the engine treats them). */
+  insecureRegistries?: readonly string[];
   log?: Logger;
 }
 
@@ -43,11 +45,6 @@ export interface FetchedManifest {
   mediaType: string;
   digest: string;
   body: Buffer;
-}
-
-function isLoopback(registry: string): boolean {
-  const host = registry.replace(/:\d+$/, '');
-  return host === 'localhost' || /^127\./.test(host) || host === '[::1]';
 }
 
 interface CachedToken {
@@ -60,6 +57,8 @@ export class RegistryClient {
   private readonly tokens = new Map<string, CachedToken>();
   /** Registries that asked for Basic auth. */
   private readonly basic = new Set<string>();
+  /** Manifests by digest: the disk check and the fetcher read the same ones, and the link is metered. */
+  private readonly manifests = new ManifestCache();
 
   constructor(private readonly options: RegistryClientOptions = {}) {}
 
@@ -69,8 +68,7 @@ export class RegistryClient {
   }
 
   baseUrl(registry: string): string {
-    const insecure = isLoopback(registry) || (this.options.insecureRegistries ?? []).includes(registry);
-    return `${insecure ? 'http' : 'https'}://${registry}/v2`;
+    return `${registryScheme(registry, this.options.insecureRegistries ?? [])}://${registry}/v2`;
   }
 
   blobUrl(ref: Pick<DigestReference, 'registry' | 'repository'>, digest: string): string {
@@ -86,12 +84,17 @@ export class RegistryClient {
     };
   }
 
-  /** The manifest (or index) `digest` of `ref`'s repository; its bytes must hash to the digest asked for. */
+  /**
+   * The manifest (or index) `digest` of `ref`'s repository; its bytes must hash to the digest asked for. Read from
+   * the registry once: later calls for the same digest are answered from the cache.
+   */
   async getManifest(ref: Pick<DigestReference, 'registry' | 'repository'>, digest: string, signal?: AbortSignal): Promise<FetchedManifest> {
+    const cached = this.manifests.get(ref.registry, ref.repository, digest);
+    if (cached !== undefined) return cached;
     const url = `${this.baseUrl(ref.registry)}/${ref.repository}/manifests/${digest}`;
     const auth = this.authFor(ref);
     for (let renewed = false; ; renewed = true) {
-      const response = await httpRequest(url, { headers: { accept: MANIFEST_ACCEPT, ...(await auth.headers(url, signal)) }, signal });
+      const response = await this.request(ref.registry, url, { accept: MANIFEST_ACCEPT, ...(await auth.headers(url, signal)) }, signal);
       if (response.status === 401 && !renewed) {
         await response.body?.cancel();
         if (await auth.renew(url, response.headers.get('www-authenticate'), signal)) continue;
@@ -104,7 +107,20 @@ export class RegistryClient {
       const actual = `sha256:${createHash('sha256').update(body).digest('hex')}`;
       if (actual !== digest) throw new Error(`GET ${url}: manifest bytes hash to ${actual}, not the digest asked for`);
       const mediaType = response.headers.get('content-type')?.split(';')[0]?.trim() ?? '';
-      return { mediaType, digest, body };
+      const manifest = { mediaType, digest, body };
+      this.manifests.set(ref.registry, ref.repository, manifest);
+      return manifest;
+    }
+  }
+
+  /** A GET that, failing in the TLS handshake, says so and what to do (the usual cause: a plain-HTTP registry not listed). */
+  private async request(registry: string, url: string, headers: Record<string, string>, signal?: AbortSignal): Promise<HttpResponse> {
+    try {
+      return await httpRequest(url, { headers, signal });
+    } catch (err) {
+      const tls = signal?.aborted === true ? null : tlsFailureOf(err, registry);
+      if (tls === null) throw err;
+      throw new Error(`GET ${url}: ${tls}`, { cause: err });
     }
   }
 

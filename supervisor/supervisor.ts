@@ -50,6 +50,8 @@ export interface SupervisorOptions {
   metricsIntervalMs?: number;
   /** A converged device re-reads its engine this often (tests). */
   resyncIntervalMs?: number;
+  /** Registries spoken to over plain HTTP besides loopback ones (SKIFF_INSECURE_REGISTRIES, config.ts). */
+  insecureRegistries?: readonly string[];
 }
 
 export class Supervisor {
@@ -91,6 +93,7 @@ export class Supervisor {
       engine,
       dataDir: options.dataDir,
       credentials: () => this.registryCredentials(),
+      insecureRegistries: options.insecureRegistries,
       log: log.child({ component: 'images' }),
     });
     this.reconciler = new Reconciler({

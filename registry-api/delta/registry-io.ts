@@ -5,6 +5,7 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { MANIFEST_ACCEPT, parseChallenge } from '../../protocol/oci-image.js';
+import { registryScheme } from '../../lib/insecure-registries.js';
 
 export interface RepositoryRef {
   /** host:port */
@@ -23,11 +24,6 @@ export interface RegistryIoOptions {
   tokenFor?: TokenSource;
 }
 
-function isLoopback(registry: string): boolean {
-  const host = registry.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
-  return host === 'localhost' || host === '::1' || /^127\./.test(host);
-}
-
 export class RegistryIo {
   /** Tokens by registry/repository, obtained after a 401 and reused until shortly before they run out. */
   private readonly tokens = new Map<string, { token: string; until: number }>();
@@ -35,8 +31,7 @@ export class RegistryIo {
   constructor(private readonly options: RegistryIoOptions = {}) {}
 
   private base(ref: RepositoryRef): string {
-    const plain = isLoopback(ref.registry) || (this.options.insecureRegistries ?? []).includes(ref.registry);
-    return `${plain ? 'http' : 'https'}://${ref.registry}/v2/${ref.repository}`;
+    return `${registryScheme(ref.registry, this.options.insecureRegistries ?? [])}://${ref.registry}/v2/${ref.repository}`;
   }
 
   private async send(ref: RepositoryRef, url: string, init: RequestInit = {}, replayable = true): Promise<Response> {
