@@ -9,6 +9,7 @@ import { registerFleets } from './commands/fleets.js';
 import { registerKeys } from './commands/keys.js';
 import { registerLocal } from './commands/local.js';
 import { registerLogin } from './commands/login.js';
+import { registerLogs } from './commands/logs.js';
 import { registerOs } from './commands/os.js';
 import { registerPush } from './commands/push.js';
 import { registerReleases } from './commands/releases.js';
@@ -31,6 +32,7 @@ export function buildProgram(io: Io): Command {
   registerDevices(program, io);
   registerDeviceAdmin(program, io);
   registerDeviceConfig(program, io);
+  registerLogs(program, io);
   registerConfig(program, io);
   registerUsers(program, io);
   registerTokens(program, io);

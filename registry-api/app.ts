@@ -4,6 +4,7 @@ import Koa from 'koa';
 import Router from '@koa/router';
 import { accessControl, type ApiState } from './auth.js';
 import type { AppDeps, RouteDeps } from './deps.js';
+import { DeviceLogs } from './device-logs.js';
 import { DeviceSessions } from './device-sessions.js';
 import { localInvalidation } from './invalidation.js';
 import { startInProcessQueue } from './jobs/start.js';
@@ -16,6 +17,7 @@ import { configRoutes } from './routes/config.js';
 import { deviceApiRoutes } from './routes/device-api.js';
 import { deviceEventRoutes } from './routes/device-events.js';
 import { deviceRoutes } from './routes/devices.js';
+import { deviceLogRoutes } from './routes/logs.js';
 import { fleetRoutes } from './routes/fleets.js';
 import { infoRoutes } from './routes/info.js';
 import { metricsRoutes } from './routes/metrics.js';
@@ -34,7 +36,8 @@ export function createApp(appDeps: AppDeps): Koa<ApiState> {
   const metrics = appDeps.metrics ?? new ApiMetrics({ store: appDeps.store, jobs, now });
   const targetCache = appDeps.targetCache ?? new TargetCache({ store: appDeps.store, signingKey: appDeps.signingKey });
   const invalidation = appDeps.invalidation ?? localInvalidation(appDeps.store.changes);
-  const deps: RouteDeps = { registryToken: null, metricsToken: null, osBundles: null, ...appDeps, now, jobs, metrics, targetCache, invalidation };
+  const deps: RouteDeps = { registryToken: null, metricsToken: null, osBundles: null, deviceLogs: {}, ...appDeps, now, jobs, metrics, targetCache, invalidation };
+  const deviceLogs = new DeviceLogs(deps.deviceLogs, deps.logger);
   const sessions = new DeviceSessions({ store: deps.store, bus: invalidation, now });
   const router = new Router<ApiState>();
   // Every people's route names its action class; roles.ts says which roles may do it.
@@ -50,8 +53,9 @@ export function createApp(appDeps: AppDeps): Koa<ApiState> {
   userRoutes(router, deps, access);
   auditRoutes(router, deps, access);
   osReleaseRoutes(router, deps, access);
+  deviceLogRoutes(router, deps, access, deviceLogs);
   deviceApiRoutes(router, deps);
-  deviceEventRoutes(router, deps);
+  deviceEventRoutes(router, deps, { logs: deviceLogs });
 
   const app = new Koa<ApiState>();
   // Koa's own error printer would bypass the structured log; the problem boundary handles request errors, this

@@ -1,5 +1,6 @@
 // What the HTTP layer is given; main.ts builds it from the environment, tests from a temp dir.
 import type { Logger } from '../lib/logger.js';
+import type { DeviceLogsOptions } from './device-logs.js';
 import type { OsBundleSettings } from './os-bundles.js';
 import type { InvalidationBus } from './invalidation.js';
 import type { Jobs } from './jobs/index.js';
@@ -37,6 +38,8 @@ export interface AppDeps {
    * instance's; absent: this store's own only, which is right for a single instance only.
    */
   invalidation?: InvalidationBus;
+  /** Fleet logs (device-logs.ts): with several instances, a Redis relay between them; absent: this one alone. */
+  deviceLogs?: DeviceLogsOptions;
 }
 
 export type RouteDeps = Required<AppDeps>;

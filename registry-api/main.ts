@@ -8,6 +8,7 @@ import { createLogger } from '../lib/logger.js';
 import { messageOf } from '../lib/errors.js';
 import { adminTokenOf, type AdminToken } from './admin-token.js';
 import { createApp } from './app.js';
+import { redisLogRelay, type LogRelay } from './device-log-relay.js';
 import { localInvalidation, redisInvalidation, type InvalidationBus } from './invalidation.js';
 import { DEFAULT_MAX_BUNDLE_BYTES } from './os-bundles.js';
 import { configFromEnv, type ApiConfig } from './config.js';
@@ -94,6 +95,16 @@ try {
   fatal('cannot subscribe to the invalidation bus on Redis', err);
 }
 
+// Fleet logs: with Redis, the instance a device posts to and the one a person follows through may differ.
+let logRelay: LogRelay | undefined;
+try {
+  if (config.redisUrl !== null) {
+    logRelay = await redisLogRelay({ redisUrl: config.redisUrl, channel: `${config.redisPrefix}:device-logs`, logger });
+  }
+} catch (err) {
+  fatal('cannot subscribe to the device log relay on Redis', err);
+}
+
 const app = createApp({
   store,
   adminToken: admin.token,
@@ -105,6 +116,7 @@ const app = createApp({
   jobs,
   metricsToken: config.metricsToken,
   invalidation,
+  deviceLogs: logRelay === undefined ? {} : { relay: logRelay },
   osBundles: { dir: path.join(config.dataDir, 'os-bundles'), keyring: config.osBundleKeyring, maxBytes: DEFAULT_MAX_BUNDLE_BYTES },
 });
 const server = createServer(app.callback());
@@ -130,6 +142,7 @@ function shutdown(signal: NodeJS.Signals): void {
     // Running jobs finish (or, on BullMQ, go back to the queue) before the database they write to closes.
     jobs.close()
       .then(() => invalidation.close())
+      .then(() => logRelay?.close())
       .then(() => store.close())
       .then(() => {
         logger.info('stopped');

@@ -22,12 +22,16 @@ export type Action =
   /** Create and list users. */
   | 'user.manage'
   /** Create, list and revoke the API tokens of the user named in the path. */
-  | 'token.manage';
+  | 'token.manage'
+  /** Read a device's service logs: they may carry secrets and household data, so not every viewer. */
+  | 'device.logs';
 
 export interface AccessRule {
   minimum: Role;
   /** Also allowed when the user named in the request path is the caller, whatever the caller's role. */
   self?: boolean;
+  /** Roles beside the diamond's path from `minimum` (a developer and an operator both debug devices). */
+  also?: readonly Role[];
 }
 
 export const ACCESS: Readonly<Record<Action, AccessRule>> = {
@@ -42,6 +46,7 @@ export const ACCESS: Readonly<Record<Action, AccessRule>> = {
   'metrics.read': { minimum: 'admin' },
   'user.manage': { minimum: 'admin' },
   'token.manage': { minimum: 'admin', self: true },
+  'device.logs': { minimum: 'operator', also: ['developer'] },
 };
 
 /** Whether `role` is `minimum` or above it in the diamond. */
@@ -57,12 +62,13 @@ export interface Principal {
 /** `subject`: the user the request is about (the path's `:name`), for rules that allow the user themself. */
 export function permits(caller: Principal, action: Action, subject?: string): boolean {
   const rule = ACCESS[action];
-  return includes(caller.role, rule.minimum) || (rule.self === true && subject === caller.name);
+  return includes(caller.role, rule.minimum) || (rule.also?.includes(caller.role) ?? false) || (rule.self === true && subject === caller.name);
 }
 
 /** "operator or admin", "admin, or the user themself": for the 403 a caller reads. */
 export function requirementText(action: Action): string {
   const rule = ACCESS[action];
-  const roles = rule.minimum === 'admin' ? 'admin' : rule.minimum === 'viewer' ? 'any role' : `${rule.minimum} or admin`;
+  const roles = rule.minimum === 'admin' ? 'admin' : rule.minimum === 'viewer' ? 'any role'
+    : `${[...(rule.also ?? []), rule.minimum].join(', ')} or admin`;
   return rule.self ? `${roles}, or the user themself` : roles;
 }

@@ -19,6 +19,7 @@ import { PartialStateReportSchema } from '../protocol/state-report.js';
 import { TargetStateSchema } from '../protocol/target-state.js';
 import type { RouteSpec } from './route-spec.js';
 import { CONFIG_ROUTES } from './route-table-config.js';
+import { LOG_ROUTES } from './route-table-logs.js';
 import { OS_ROUTES } from './route-table-os.js';
 import { PROVISIONING_KEY_ROUTES } from './route-table-provisioning-keys.js';
 
@@ -228,6 +229,7 @@ export const ROUTES = {
   ...CONFIG_ROUTES,
   ...OS_ROUTES,
   ...PROVISIONING_KEY_ROUTES,
+  ...LOG_ROUTES,
 } as const satisfies Record<string, RouteSpec>;
 
 export type RouteName = keyof typeof ROUTES;

@@ -7,6 +7,7 @@ import {
 } from '../protocol/device-auth.js';
 import { SIGNATURE_HEADER } from '../protocol/signature.js';
 import { eventPaths } from '../protocol/device-events.js';
+import { deviceLogPaths, type LogBatch } from '../protocol/device-logs.js';
 import type { PartialStateReport, StateReport } from '../protocol/state-report.js';
 import { parse } from '../protocol/validate.js';
 import { messageOf } from '../lib/errors.js';
@@ -164,6 +165,12 @@ export class ApiClient {
     const response = await this.request('PATCH', paths.state(uuid), { body: report, headers });
     await response.body?.cancel();
     return response.headers.get('etag');
+  }
+
+  /** Sends a batch of log lines someone asked for (protocol/device-logs.ts). */
+  async postLogs(uuid: string, batch: LogBatch): Promise<void> {
+    const response = await this.request('POST', deviceLogPaths.batches(uuid), { body: batch });
+    await response.body?.cancel();
   }
 
   /** Opens the push channel (protocol/device-events.ts); the body is the event stream, ended by `signal`. */

@@ -32,6 +32,7 @@ import { ensureProvisioned } from './provision.js';
 import { Reconciler } from './reconciler.js';
 import { buildReport, Reporter, type ReportInput } from './reporter.js';
 import { TargetEvents } from './target-events.js';
+import { LogShipper } from './log-shipper.js';
 import type { SignedTarget } from './target.js';
 import { TargetStore } from './target-store.js';
 import { updateWindowState, windowReport } from './update-window.js';
@@ -66,6 +67,8 @@ export class Supervisor {
   /** Host OS updates (A/B with RAUC); null on a device whose image does not configure them. */
   private osUpdater: OsUpdater | null = null;
   private events: TargetEvents | undefined;
+  /** Fleet logs: ships service logs only while someone asks through the API (log-shipper.ts). */
+  private logShipper: LogShipper | undefined;
   private localApi: LocalApi | undefined;
   private readonly localFile: LocalTargetFile;
   /** Services stopped through the local API: not started again until started through it. */
@@ -166,6 +169,7 @@ export class Supervisor {
     this.shutdown.abort(new Error('supervisor stopping'));
     await Promise.all([
       this.poller?.stop(), this.reporter?.stop(), this.events?.stop(), this.reconciler.stop(), this.localApi?.close(),
+      this.logShipper?.stop(),
       this.osUpdater?.stop(),
     ]);
     this.delivery.stop();
@@ -221,12 +225,20 @@ export class Supervisor {
       initialIntervalSeconds: this.reconciler.currentTarget()?.config.pollIntervalSeconds,
     });
     this.reconciler.onStatus(() => reporter.trigger());
+    const logShipper = new LogShipper({
+      engine: this.engine,
+      send: (batch) => deviceApi.postLogs(uuid, batch),
+      log: this.log.child({ component: 'logs' }),
+    });
+    this.logShipper = logShipper;
+    logShipper.start();
     const events = new TargetEvents({
       api: deviceApi,
       uuid,
       log: this.log.child({ component: 'push' }),
       knownEtag: () => poller.knownEtag(),
       onStale: () => poller.pollNow(),
+      onLogs: (data) => logShipper.onEvent(data),
     });
     this.reporter = reporter;
     this.poller = poller;

@@ -3,6 +3,7 @@
 // comes signed through the poll; this only removes the wait. A dropped or silent connection is reopened with
 // backoff; polling goes on meanwhile, so losing the channel only costs latency.
 import { DEFAULT_HEARTBEAT_MS, TARGET_EVENT, TargetEventSchema } from '../protocol/device-events.js';
+import { LOGS_EVENT } from '../protocol/device-logs.js';
 import { parse } from '../protocol/validate.js';
 import type { Logger } from '../lib/logger.js';
 import { messageOf } from '../lib/errors.js';
@@ -19,6 +20,8 @@ export interface TargetEventsOptions {
   knownEtag: () => string | null;
   /** The API's target differs from the one the device holds. */
   onStale: (etag: string) => void;
+  /** The `data` of a `logs` event (protocol/device-logs.ts): someone asks for this device's logs. */
+  onLogs?: (data: string) => void;
   /** Silence longer than this means a dead connection (a NAT that dropped it without a word). */
   idleTimeoutMs?: number;
   connectTimeoutMs?: number;
@@ -98,6 +101,10 @@ export class TargetEvents {
         clearTimeout(idle);
         idle = silence();
         for (const event of parser.push(decoder.decode(chunk, { stream: true }))) {
+          if (event.event === LOGS_EVENT) {
+            this.options.onLogs?.(event.data);
+            continue;
+          }
           if (event.event !== TARGET_EVENT) continue;
           const { etag } = parse(TargetEventSchema, JSON.parse(event.data), 'target event from the API');
           if (etag !== this.options.knownEtag()) {

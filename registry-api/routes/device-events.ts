@@ -4,6 +4,8 @@ import type Router from '@koa/router';
 import { DEFAULT_HEARTBEAT_MS, TARGET_EVENT, type TargetEvent } from '../../protocol/device-events.js';
 import { authenticatedDevice, requireDevice, type ApiState } from '../auth.js';
 import type { RouteDeps } from '../deps.js';
+import { LOGS_EVENT } from '../../protocol/device-logs.js';
+import type { DeviceLogs } from '../device-logs.js';
 import { ROUTES } from '../route-table.js';
 import { TargetWatch } from '../target-watch.js';
 
@@ -11,6 +13,8 @@ export interface DeviceEventOptions {
   heartbeatMs?: number;
   /** How often connected devices' targets are recomputed (target-watch.ts). */
   checkIntervalMs?: number;
+  /** Fleet logs: `logs` events reach the device through its channel (device-logs.ts). */
+  logs?: DeviceLogs;
 }
 
 export function deviceEventRoutes(router: Router<ApiState>, deps: RouteDeps, options: DeviceEventOptions = {}): TargetWatch {
@@ -46,6 +50,7 @@ export function deviceEventRoutes(router: Router<ApiState>, deps: RouteDeps, opt
       ended = true;
       clearInterval(heartbeat);
       unwatch();
+      detachLogs?.();
       stream.end();
     };
     const heartbeat = setInterval(() => {
@@ -64,6 +69,7 @@ export function deviceEventRoutes(router: Router<ApiState>, deps: RouteDeps, opt
         end();
       },
     });
+    const detachLogs = options.logs?.attach(me.uuid, (event) => stream.write(`event: ${LOGS_EVENT}\ndata: ${JSON.stringify(event)}\n\n`));
     ctx.req.on('close', end);
     res.on('close', end);
     res.on('error', end);

@@ -18,6 +18,7 @@ import {
 } from '../../protocol/api.js';
 import { signDeviceRequest, type DeviceAuthResponse } from '../../protocol/device-auth.js';
 import { DeviceDetailSchema } from '../../protocol/device-detail.js';
+import { DeviceLogsSchema, deviceLogPaths } from '../../protocol/device-logs.js';
 import type { StateReport } from '../../protocol/state-report.js';
 import { TargetStateSchema } from '../../protocol/target-state.js';
 import { parse } from '../../protocol/validate.js';
@@ -34,6 +35,7 @@ import { loadTestEnv } from '../support/env.js';
 import { buildTestImage } from '../support/images.js';
 import { TestDevice } from '../support/test-device.js';
 import { readAnswerBody } from '../support/http-answer.js';
+import { LogResponder } from '../support/log-responder.js';
 
 const BOOTSTRAP_TOKEN = 'authz-bootstrap-admin-token-0123456789';
 /** A real image in the environment's registry: a release becomes ready only once its digests are verified there. */
@@ -127,6 +129,8 @@ describe('registry-api authorization', function () {
   let victimTokenId: string;
   let deviceA: DeviceAuthResponse;
   let deviceB: DeviceAuthResponse;
+  /** Device A's push channel, answering log requests: the logs probes get the device's (empty) answer. */
+  let responderA: LogResponder | undefined;
   const keys = { a: TestDevice.create(DEVICE_A), b: TestDevice.create(DEVICE_B), c: TestDevice.create(DEVICE_C) };
   const logger = createLogger('registry-api-authz-test');
   logger.level = process.env.SKIFF_LOG_LEVEL ?? 'silent';
@@ -186,9 +190,11 @@ describe('registry-api authorization', function () {
     deviceA = await keys.a.token(api.base, { fleet: fleet.name, provisioningKey: fleet.provisioningKey });
     deviceB = await keys.b.token(api.base, { fleet: fleet.name, provisioningKey: fleet.provisioningKey });
     assert.equal((await join(keys.c)).status, 200);
+    responderA = await LogResponder.open(api.base, DEVICE_A, deviceA.token);
   });
 
   after(async () => {
+    await responderA?.close();
     server?.close();
     server?.closeAllConnections();
     await store?.close();
@@ -257,6 +263,13 @@ describe('registry-api authorization', function () {
       probes: () => [
         { method: 'GET', url: paths.audit, ok: 200 },
         { method: 'GET', url: `${paths.audit}?fleet=meters&limit=5`, ok: 200 },
+      ],
+    },
+    {
+      name: "read a device's logs",
+      allowed: ['developer', 'operator', 'admin'],
+      probes: () => [
+        { method: 'GET', url: `${deviceLogPaths.logs(DEVICE_A)}?tail=1`, ok: 200 },
       ],
     },
     {
@@ -393,6 +406,24 @@ describe('registry-api authorization', function () {
       await api.problem(401, 'PATCH', paths.state(DEVICE_A), { token: BOOTSTRAP_TOKEN, body: report(null) });
       // Its own routes still open.
       await api.expect(200, TargetStateSchema, 'GET', paths.target(DEVICE_A), { token: deviceA.token });
+    });
+
+    it("keeps device A's key away from device B's logs, and refuses a malformed batch naming the field", async () => {
+      const batch = { lines: [{ service: 'reader', containerId: 'a'.repeat(64), timestamp: '2026-01-01T00:00:00.5Z', stream: 'stdout', text: 'hello' }] };
+      const posted = await api.problem(403, 'POST', deviceLogPaths.batches(DEVICE_B), { token: deviceA.token, body: batch });
+      assert.match(posted.detail, new RegExp(`${DEVICE_A}.*${DEVICE_B}`));
+      await api.problem(401, 'GET', deviceLogPaths.logs(DEVICE_B), { token: deviceA.token });
+      await api.problem(401, 'GET', deviceLogPaths.follow(DEVICE_B), { token: deviceA.token });
+      await api.problem(401, 'POST', deviceLogPaths.batches(DEVICE_A), { token: tokens.admin, body: batch });
+      const bad = await api.problem(400, 'POST', deviceLogPaths.batches(DEVICE_A), {
+        token: deviceA.token, body: { lines: [{ ...batch.lines[0], stream: 'stdin' }] },
+      });
+      assert.ok(bad.errors?.some((e) => e.path === '/lines/0/stream'), JSON.stringify(bad.errors));
+      assert.equal((await api.call('POST', deviceLogPaths.batches(DEVICE_A), { token: deviceA.token, body: batch })).status, 204);
+      // What a person reads of A is what A answered, through A's own channel only.
+      const logs = await api.expect(200, DeviceLogsSchema, 'GET', deviceLogPaths.logs(DEVICE_A), { token: tokens.developer });
+      assert.deepEqual([logs.uuid, logs.lines], [DEVICE_A, []]);
+      await api.problem(409, 'GET', deviceLogPaths.logs(DEVICE_B), { token: tokens.developer });
     });
 
     it('pins one device over its fleet, and track-fleet undoes it', async () => {

@@ -22,6 +22,7 @@ import { registryTokenIssuerOf, type RegistryTokenConfig } from '../../registry-
 import { signingKeyOf, type SigningKey } from '../../registry-api/signing-key.js';
 import { createApp } from '../../registry-api/app.js';
 import { DEFAULT_MAX_BUNDLE_BYTES } from '../../registry-api/os-bundles.js';
+import type { DeviceLogsOptions } from '../../registry-api/device-logs.js';
 import type { Store } from '../../registry-api/store/index.js';
 import { openStore } from '../../registry-api/store/open.js';
 import { skiffVersion } from '../../registry-api/version.js';
@@ -53,6 +54,8 @@ export interface ApiServerOptions {
   registryToken?: RegistryTokenConfig;
   /** CA certificate host OS bundle uploads are checked against with `rauc info`; absent: unchecked. */
   osBundleKeyring?: string;
+  /** Fleet logs' timings (registry-api/device-logs.ts); default the API's. */
+  deviceLogs?: DeviceLogsOptions;
 }
 
 export interface NewFleetOptions {
@@ -111,7 +114,10 @@ export class ApiServer {
       registryToken,
     });
     const osBundles = { dir: path.join(dataDir, 'os-bundles'), keyring: options.osBundleKeyring ?? null, maxBytes: DEFAULT_MAX_BUNDLE_BYTES };
-    const app = createApp({ store, adminToken: token, registry: options.registry ?? null, version: skiffVersion(), signingKey, logger, registryToken, jobs, osBundles });
+    const app = createApp({
+      store, adminToken: token, registry: options.registry ?? null, version: skiffVersion(), signingKey, logger, registryToken, jobs, osBundles,
+      ...(options.deviceLogs === undefined ? {} : { deviceLogs: options.deviceLogs }),
+    });
     const handle = app.callback();
     const requests: ObservedRequest[] = [];
     const server = createServer((req, res) => {
