@@ -12,7 +12,7 @@ import { messageOf } from '../lib/errors.js';
 import type { ContainerLogLine, Engine, EngineContainer } from './engine.js';
 import { followBatches, snapshotBatches, wireLine } from './log-batches.js';
 import { LABELS, MANAGED_FILTER } from './naming.js';
-import { Wakeup } from './wakeup.js';
+import { PassLoop } from './wakeup.js';
 
 export const DEFAULT_FOLLOW_INTERVAL_MS = 1_000;
 /** Lines per service per read while following. */
@@ -57,7 +57,7 @@ export function containerPerService(containers: readonly EngineContainer[], serv
 }
 
 export class LogShipper {
-  private readonly wakeup = new Wakeup();
+  private readonly passes = new PassLoop(() => this.shipOnce());
   private readonly wants = new Map<string, Want>();
   private readonly snapshots: LogsEvent[] = [];
   private readonly heard: string[] = [];
@@ -65,8 +65,6 @@ export class LogShipper {
   private readonly cursors = new Map<string, bigint>();
   /** Lines before this were not asked for: where a container first seen while following starts. */
   private followSince: bigint | null = null;
-  private running: Promise<void> | undefined;
-  private stopped = false;
   private readonly intervalMs: number;
   private readonly readLimit: number;
 
@@ -113,36 +111,30 @@ export class LogShipper {
       else this.snapshots.push(event);
     }
     log.debug({ request: event.request, services: event.services, tail: event.tail, followMs: event.followMs }, 'logs asked');
-    this.wakeup.wake();
+    this.passes.wake();
   }
 
   start(): void {
-    if (this.running !== undefined) return;
-    this.stopped = false;
-    this.running = this.loop();
+    this.passes.start();
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    this.wakeup.wake();
-    await this.running;
-    this.running = undefined;
+  stop(): Promise<void> {
+    return this.passes.stop();
   }
 
-  private async loop(): Promise<void> {
-    while (!this.stopped) {
-      let followed: readonly string[] | null | undefined;
-      try {
-        for (let next = this.snapshots.shift(); next !== undefined && !this.stopped; next = this.snapshots.shift()) await this.snapshot(next);
-        followed = this.followed();
-        if (followed === undefined) this.forget();
-        else await this.follow(followed);
-      } catch (err) {
-        // The engine away for a moment: the next pass tries again, the asker sees a gap or a timeout.
-        this.options.log.warn({ err: messageOf(err) }, 'logs: cannot read the services\' logs');
-      }
-      await this.wakeup.wait(followed === undefined ? IDLE_WAIT_MS : this.intervalMs);
+  /** Answers queued snapshots, then ships what followers want; returns how long to wait before the next pass. */
+  private async shipOnce(): Promise<number> {
+    let followed: readonly string[] | null | undefined;
+    try {
+      for (let next = this.snapshots.shift(); next !== undefined && !this.passes.stopped; next = this.snapshots.shift()) await this.snapshot(next);
+      followed = this.followed();
+      if (followed === undefined) this.forget();
+      else await this.follow(followed);
+    } catch (err) {
+      // The engine away for a moment: the next pass tries again, the asker sees a gap or a timeout.
+      this.options.log.warn({ err: messageOf(err) }, 'logs: cannot read the services\' logs');
     }
+    return followed === undefined ? IDLE_WAIT_MS : this.intervalMs;
   }
 
   /** The services followed now (null: all); undefined when no want is live. */

@@ -6,7 +6,7 @@ import { messageOf } from '../lib/errors.js';
 import type { ApiClient } from './api-client.js';
 import { backoffDelay, withJitter } from './backoff.js';
 import type { SignedTarget } from './target.js';
-import { Wakeup } from './wakeup.js';
+import { PassLoop } from './wakeup.js';
 
 export interface PollerOptions {
   api: ApiClient;
@@ -25,28 +25,21 @@ export interface PollerOptions {
 const MAX_BACKOFF_MS = 300_000;
 
 export class Poller {
-  private readonly wakeup = new Wakeup();
+  private readonly passes = new PassLoop(() => this.pollOnce());
   private etag: string | null = null;
   private intervalSeconds: number;
   private failures = 0;
-  private stopped = false;
-  private running: Promise<void> | undefined;
 
   constructor(private readonly options: PollerOptions) {
     this.intervalSeconds = options.initialIntervalSeconds ?? DEFAULT_DEVICE_CONFIG.pollIntervalSeconds;
   }
 
   start(): void {
-    if (this.running !== undefined) return;
-    this.stopped = false;
-    this.running = this.loop();
+    this.passes.start();
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    this.wakeup.wake();
-    await this.running;
-    this.running = undefined;
+  stop(): Promise<void> {
+    return this.passes.stop();
   }
 
   /** The ETag of the last target handed over; null before the first. */
@@ -56,19 +49,11 @@ export class Poller {
 
   /** Polls now instead of at the next interval (e.g. an "update now" nudge). */
   pollNow(): void {
-    this.wakeup.wake();
+    this.passes.wake();
   }
 
   private intervalMs(): number {
     return this.options.intervalOverrideMs ?? this.intervalSeconds * 1000;
-  }
-
-  private async loop(): Promise<void> {
-    while (!this.stopped) {
-      const delay = await this.pollOnce();
-      if (this.stopped) break;
-      await this.wakeup.wait(delay);
-    }
   }
 
   /** One request; returns the delay before the next. */

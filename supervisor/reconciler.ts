@@ -15,7 +15,7 @@ import { execute, StepError } from './executor.js';
 import { planUpdate, type PlanContext, type Step, type Waiting } from './planner.js';
 import { handoverWrittenAt, heldLocks } from './update-lock.js';
 import { msUntilChange, stepsAllowed, updateWindowState } from './update-window.js';
-import { Wakeup } from './wakeup.js';
+import { PassLoop } from './wakeup.js';
 
 export type ReconcilePhase =
   /** No target yet: nothing is managed, nothing is touched. */
@@ -75,11 +75,9 @@ function summary(steps: Step[]): Record<string, number> {
 export class Reconciler {
   private target: TargetState | null = null;
   private status: ReconcileStatus = { phase: 'idle', error: null, waiting: [] };
-  private readonly wakeup = new Wakeup();
+  private readonly passes = new PassLoop(() => this.runPass());
   private readonly listeners = new Set<(status: ReconcileStatus) => void>();
   private failures = 0;
-  private stopped = false;
-  private running: Promise<void> | undefined;
   private readonly maxIterations: number;
   private readonly resyncIntervalMs: number;
   private readonly dependencyRecheckMs: number;
@@ -110,12 +108,12 @@ export class Reconciler {
     this.target = target;
     this.failures = 0;
     if (changed) this.setStatus({ phase: 'pending', error: null, waiting: [] });
-    this.wakeup.wake();
+    this.passes.wake();
   }
 
   /** Asks for a pass now (e.g. after the engine restarted). */
   resync(): void {
-    this.wakeup.wake();
+    this.passes.wake();
   }
 
   onStatus(listener: (status: ReconcileStatus) => void): () => void {
@@ -124,25 +122,12 @@ export class Reconciler {
   }
 
   start(): void {
-    if (this.running !== undefined) return;
-    this.stopped = false;
-    this.running = this.loop();
+    this.passes.start();
   }
 
   /** Ends the loop after the step in flight; containers keep running. */
-  async stop(): Promise<void> {
-    this.stopped = true;
-    this.wakeup.wake();
-    await this.running;
-    this.running = undefined;
-  }
-
-  private async loop(): Promise<void> {
-    while (!this.stopped) {
-      const delay = await this.runPass();
-      if (this.stopped) break;
-      await this.wakeup.wait(delay);
-    }
+  stop(): Promise<void> {
+    return this.passes.stop();
   }
 
   /**
@@ -160,7 +145,7 @@ export class Reconciler {
     const replaced = (): boolean => planned !== this.target;
     try {
       for (let iteration = 1; iteration <= this.maxIterations; iteration++) {
-        if (this.stopped) return 0;
+        if (this.passes.stopped) return 0;
         // Re-read every iteration: a target that arrived during the last apply wins from here on.
         const target = this.target;
         planned = target;
@@ -204,7 +189,7 @@ export class Reconciler {
       }
       throw new Error(`target did not converge after ${this.maxIterations} plans`);
     } catch (err) {
-      if (replaced() && !this.stopped) {
+      if (replaced() && !this.passes.stopped) {
         log.info({ err: messageOf(err), release: planned.release?.id ?? null }, 'pass on a replaced target failed; planning the new one');
         return 0;
       }

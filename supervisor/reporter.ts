@@ -19,7 +19,7 @@ import { desiredState, imagesOf } from './desired-state.js';
 import { digestRefOf } from './local-image.js';
 import { bucketKey } from './metrics.js';
 import type { ReconcilePhase, ReconcileStatus } from './reconciler.js';
-import { Wakeup } from './wakeup.js';
+import { PassLoop } from './wakeup.js';
 
 export interface ReportInput {
   current: CurrentState;
@@ -188,14 +188,12 @@ interface Acknowledged {
 }
 
 export class Reporter {
-  private readonly wakeup = new Wakeup();
+  private readonly passes = new PassLoop(() => this.reportOnce());
   private acked: Acknowledged | null = null;
   private lastSentAt = 0;
   private failures = 0;
   private metrics: DeviceMetrics | undefined;
   private metricsAt = Number.NEGATIVE_INFINITY;
-  private stopped = false;
-  private running: Promise<void> | undefined;
   private readonly minIntervalMs: number;
   private readonly checkIntervalMs: number;
   private readonly metricsIntervalMs: number;
@@ -208,34 +206,21 @@ export class Reporter {
 
   /** Something changed: look again now (the rate limit still applies). */
   trigger(): void {
-    this.wakeup.wake();
+    this.passes.wake();
   }
 
   /** The next report is full (e.g. the API may have lost what it had). */
   resend(): void {
     this.acked = null;
-    this.wakeup.wake();
+    this.passes.wake();
   }
 
   start(): void {
-    if (this.running !== undefined) return;
-    this.stopped = false;
-    this.running = this.loop();
+    this.passes.start();
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    this.wakeup.wake();
-    await this.running;
-    this.running = undefined;
-  }
-
-  private async loop(): Promise<void> {
-    while (!this.stopped) {
-      const delay = await this.reportOnce();
-      if (this.stopped) break;
-      await this.wakeup.wait(delay);
-    }
+  stop(): Promise<void> {
+    return this.passes.stop();
   }
 
   private async sampleMetrics(): Promise<void> {

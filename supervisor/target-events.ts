@@ -10,7 +10,7 @@ import { messageOf } from '../lib/errors.js';
 import type { ApiClient } from './api-client.js';
 import { backoffDelay, withJitter } from './backoff.js';
 import { SseParser } from './sse.js';
-import { Wakeup } from './wakeup.js';
+import { PassLoop } from './wakeup.js';
 
 export interface TargetEventsOptions {
   api: ApiClient;
@@ -29,9 +29,7 @@ export interface TargetEventsOptions {
 }
 
 export class TargetEvents {
-  private readonly wakeup = new Wakeup();
-  private stopped = false;
-  private running: Promise<void> | undefined;
+  private readonly passes = new PassLoop(() => this.connectOnce());
   private current: AbortController | undefined;
   private failures = 0;
   private connected = false;
@@ -44,39 +42,34 @@ export class TargetEvents {
   }
 
   start(): void {
-    if (this.running !== undefined) return;
-    this.stopped = false;
-    this.running = this.loop();
+    this.passes.start();
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
+    const stopped = this.passes.stop();
     this.current?.abort(new Error('supervisor stopping'));
-    this.wakeup.wake();
-    await this.running;
-    this.running = undefined;
+    await stopped;
   }
 
-  private async loop(): Promise<void> {
+  /** One connection, held until it ends; returns how long to wait before the next. */
+  private async connectOnce(): Promise<number> {
     const retry = this.options.retry ?? { initialMs: 1_000, maxMs: 300_000 };
-    while (!this.stopped) {
-      const started = Date.now();
-      let reason: string;
-      try {
-        await this.listen();
-        reason = 'the API ended the stream';
-      } catch (err) {
-        reason = messageOf(err);
-      }
-      this.connected = false;
-      if (this.stopped) break;
-      // A connection that held for a while was fine: the next one starts the backoff afresh.
-      if (Date.now() - started > 60_000) this.failures = 0;
-      this.failures++;
-      const delay = withJitter(backoffDelay(this.failures, retry), 0.2);
-      this.options.log.info({ reason, attempt: this.failures, retryInMs: delay }, 'push channel closed; polling goes on');
-      await this.wakeup.wait(delay);
+    const started = Date.now();
+    let reason: string;
+    try {
+      await this.listen();
+      reason = 'the API ended the stream';
+    } catch (err) {
+      reason = messageOf(err);
     }
+    this.connected = false;
+    if (this.passes.stopped) return 0;
+    // A connection that held for a while was fine: the next one starts the backoff afresh.
+    if (Date.now() - started > 60_000) this.failures = 0;
+    this.failures++;
+    const delay = withJitter(backoffDelay(this.failures, retry), 0.2);
+    this.options.log.info({ reason, attempt: this.failures, retryInMs: delay }, 'push channel closed; polling goes on');
+    return delay;
   }
 
   private async listen(): Promise<void> {

@@ -27,3 +27,46 @@ export class Wakeup {
     });
   }
 }
+
+/**
+ * The supervisor's background loops (poller, reporter, reconciler, push channel, log shipper): run a pass, wait
+ * as long as it asks or until woken, again, until stopped. stop() lets the pass in flight finish.
+ */
+export class PassLoop {
+  private readonly wakeup = new Wakeup();
+  private stopping = false;
+  private running: Promise<void> | undefined;
+
+  /** `pass` returns how long to wait before the next one (ms). */
+  constructor(private readonly pass: () => Promise<number>) {}
+
+  get stopped(): boolean {
+    return this.stopping;
+  }
+
+  /** Runs the next pass now, or right after the one in flight. */
+  wake(): void {
+    this.wakeup.wake();
+  }
+
+  start(): void {
+    if (this.running !== undefined) return;
+    this.stopping = false;
+    this.running = this.loop();
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.wakeup.wake();
+    await this.running;
+    this.running = undefined;
+  }
+
+  private async loop(): Promise<void> {
+    while (!this.stopping) {
+      const delay = await this.pass();
+      if (this.stopping) break;
+      await this.wakeup.wait(delay);
+    }
+  }
+}
