@@ -18,11 +18,26 @@ need_packages() {
   fi
   say "installing Debian packages: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
+  # Skiff runs its own private daemons and never the system's: Debian's policy-rc.d hook (exit 101) keeps the
+  # packages' services (docker, redis, postgresql, sshd on port 22...) from being started by the install.
+  local policy=/usr/sbin/policy-rc.d own_policy=false
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\n# Written by Skiff scripts/lib.sh during apt-get install; removed after it.\nexit 101\n' >"$policy"
+    chmod 755 "$policy"
+    own_policy=true
+  fi
+  local status=0
   # A fresh machine has no package lists; an old list may lack a package: update once and retry.
   if ! apt-get install -y -qq "${missing[@]}" >/dev/null 2>&1; then
-    apt-get update -qq >/dev/null 2>&1 || die "apt-get update failed"
-    apt-get install -y -qq "${missing[@]}" >/dev/null || die "apt-get install ${missing[*]} failed"
+    if apt-get update -qq >/dev/null 2>&1; then
+      apt-get install -y -qq "${missing[@]}" >/dev/null || status=2
+    else
+      status=1
+    fi
   fi
+  if $own_policy; then rm -f "$policy"; fi
+  [ "$status" -ne 1 ] || die "apt-get update failed"
+  [ "$status" -ne 2 ] || die "apt-get install ${missing[*]} failed"
 }
 
 # wait_for DESCRIPTION SECONDS CMD... : poll CMD until it succeeds or the time is up.
