@@ -1,11 +1,9 @@
-// Runtime validation of wire data against the protocol's schemas: one compiled validator per schema,
-// errors as (path, message) pairs that say what is wrong and where.
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import addFormatsModule from 'ajv-formats';
+// Runtime validation of wire data against the protocol's schemas: one validator per schema, precompiled at
+// build time where the build made one, else compiled by ajv at first use (schema-compiler.ts); errors as
+// (path, message) pairs that say what is wrong and where.
+import type { Ajv, ErrorObject, ValidateFunction } from 'ajv';
 import type { Static, TSchema } from '@sinclair/typebox';
-
-// ajv-formats ships CommonJS with a default export; under NodeNext it arrives as the module object.
-const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
+import { createAjv, precompiledValidator, schemaKey } from './schema-compiler.js';
 
 export interface Issue {
   /** JSON pointer into the validated value ("" is the value itself). */
@@ -20,8 +18,10 @@ export class ValidationError extends Error {
   }
 }
 
-const ajv = addFormats(new Ajv({ allErrors: true, strict: false }));
+let ajv: Ajv | undefined;
 const compiled = new WeakMap<TSchema, ValidateFunction>();
+/** By schema key too: a schema built anew on every call (a query's row type) is still compiled only once. */
+const byKey = new Map<string, ValidateFunction>();
 
 export function issuesOf(errors: ErrorObject[] | null | undefined): Issue[] {
   return (errors ?? []).map((e) => {
@@ -37,7 +37,9 @@ export function issuesOf(errors: ErrorObject[] | null | undefined): Issue[] {
 function validatorFor(schema: TSchema): ValidateFunction {
   let v = compiled.get(schema);
   if (!v) {
-    v = ajv.compile(schema);
+    const key = schemaKey(schema);
+    v = byKey.get(key) ?? precompiledValidator(key) ?? (ajv ??= createAjv()).compile(schema);
+    byKey.set(key, v);
     compiled.set(schema, v);
   }
   return v;

@@ -21,3 +21,5 @@ fi
 say "compiling TypeScript"
 rm -rf dist  # a deleted source must not leave its compiled test behind
 npx tsc -p tsconfig.json
+# The device's validators as plain functions (protocol/validators-build.ts): the supervisor never loads ajv's compiler.
+node dist/protocol/validators-build.js

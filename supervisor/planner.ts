@@ -10,6 +10,7 @@
 // on the disk (disk-space.ts). A service an operator stopped (held-services.ts) is never started: an update still
 // replaces its container, but the new one is only created, so the release is applied and the service stays down.
 import type { TargetState } from '../protocol/target-state.js';
+import { byCodePoint } from '../lib/code-point-order.js';
 import { assign, type Assignment } from './assignment.js';
 import { DEFAULT_STOP_TIMEOUT_SECONDS, type DependencyCondition, type DesiredContainer, type HostContext } from './container-config.js';
 import type { CurrentState, ObservedContainer } from './current-state.js';
@@ -207,7 +208,7 @@ export function planUpdate(current: CurrentState, target: TargetState, context: 
 
   const held = context.held ?? new Set<string>();
   const start: Step[] = [];
-  for (const d of [...desired.containers].sort((a, b) => a.service.localeCompare(b.service))) {
+  for (const d of [...desired.containers].sort((a, b) => byCodePoint(a.service, b.service))) {
     const kept = assignment.kept.get(d.service);
     if (kept !== undefined && (held.has(d.service) || !needsStart(kept, d))) continue;
     if (kept === undefined && !images.has(d.image)) continue;
@@ -239,7 +240,7 @@ export function planUpdate(current: CurrentState, target: TargetState, context: 
   const attached = new Set(current.containers.flatMap((c) => c.networks));
   const removeNetworks = current.networks
     .filter((n) => n.managed && !wantedNetworks.has(n.name) && !n.inUse && !attached.has(n.name))
-    .sort((a, b) => a.name.localeCompare(b.name))
+    .sort((a, b) => byCodePoint(a.name, b.name))
     .map((n): Step => ({ kind: 'removeNetwork', networkId: n.id, name: n.name }));
 
   return {
