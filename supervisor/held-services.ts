@@ -12,7 +12,7 @@ import { readStateFile } from './state-file.js';
 
 export const HELD_SERVICES_FILE = 'held-services.json';
 
-const HeldServicesFileSchema = Type.Object({
+export const HeldServicesFileSchema = Type.Object({
   services: Type.Array(Type.String({ minLength: 1, maxLength: 255 }), { uniqueItems: true }),
 }, { additionalProperties: false });
 

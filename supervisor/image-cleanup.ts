@@ -21,7 +21,7 @@ export const IMAGE_HISTORY_FILE = 'image-history.json';
 /** Releases whose images are kept: the running one and the one before it. */
 export const RELEASES_KEPT = 2;
 
-const HistorySchema = Type.Array(Type.Object({
+export const HistorySchema = Type.Array(Type.Object({
   /** The release id, or the image list itself for a target without a release. */
   release: Type.String(),
   images: Type.Array(Type.String()),
