@@ -7,7 +7,7 @@ import {
 import { ProblemSchema, type Problem } from '../protocol/api.js';
 import { check, parse, ValidationError } from '../protocol/validate.js';
 import { fetchFailureReason } from '../lib/errors.js';
-import { SseParser } from '../supervisor/sse.js';
+import { SseParser } from '../lib/sse.js';
 import { ApiAnswerError, ApiProblemError, ApiUnreachableError } from './api-client.js';
 
 export interface LogsQuery {

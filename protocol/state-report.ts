@@ -23,7 +23,7 @@ export const ServiceReportSchema = Type.Object({
   state: ServiceStateSchema,
   health: Type.Union([Type.Literal('healthy'), Type.Literal('unhealthy'), Type.Literal('starting'), Type.Null()]),
   exitCode: Type.Union([Type.Integer(), Type.Null()]),
-  /** The service holds its update lock and so holds back the update (supervisor/update-lock.ts). */
+  /** The service holds its update lock and so holds back the update (supervisor/reconcile/update-lock.ts). */
   locked: Type.Optional(Type.Boolean()),
   /** Stopped on purpose through the device-local API: the supervisor does not start it until told to. */
   held: Type.Optional(Type.Boolean()),
@@ -98,7 +98,7 @@ export const ImageDownloadSchema = Type.Object({
 }, { additionalProperties: false });
 export type ImageDownload = Static<typeof ImageDownloadSchema>;
 
-/** The update window as the device judges it now (supervisor/update-window.ts). */
+/** The update window as the device judges it now (supervisor/reconcile/update-window.ts). */
 export const UpdateWindowReportSchema = Type.Object({
   state: Type.Union([Type.Literal('none'), Type.Literal('open'), Type.Literal('closed'), Type.Literal('forced')]),
   downloadAllowed: Type.Boolean(),

@@ -1,14 +1,14 @@
 // What the HTTP layer is given; main.ts builds it from the environment, tests from a temp dir.
 import type { Logger } from '../lib/logger.js';
-import type { DeviceLogsOptions } from './device-logs.js';
-import type { OsBundleSettings } from './os-bundles.js';
-import type { InvalidationBus } from './invalidation.js';
+import type { DeviceLogsOptions } from './logs/device-logs.js';
+import type { OsBundleSettings } from './os/bundles.js';
+import type { InvalidationBus } from './fleet/invalidation.js';
 import type { Jobs } from './jobs/index.js';
-import type { ApiMetrics } from './metrics.js';
-import type { RegistryTokenIssuer } from './registry-token.js';
-import type { SigningKey } from './signing-key.js';
+import type { ApiMetrics } from './http/metrics.js';
+import type { RegistryTokenIssuer } from './delivery/registry-token.js';
+import type { SigningKey } from './keys/signing-key.js';
 import type { Store } from './store/index.js';
-import type { TargetCache } from './target-cache.js';
+import type { TargetCache } from './fleet/target-cache.js';
 
 export interface AppDeps {
   store: Store;
@@ -27,18 +27,18 @@ export interface AppDeps {
   metrics?: ApiMetrics;
   /** A bearer token that opens GET /metrics only (SKIFF_METRICS_TOKEN); null: admins' API tokens only. */
   metricsToken?: string | null;
-  /** Signs the image registry's bearer tokens (routes/registry-token.ts); null: this API issues none. */
+  /** Signs the image registry's bearer tokens (http/routes/registry-token.ts); null: this API issues none. */
   registryToken?: RegistryTokenIssuer | null;
-  /** Where host OS bundles are kept (routes/os-releases.ts); null: uploads are refused (501). */
+  /** Where host OS bundles are kept (http/routes/os-releases.ts); null: uploads are refused (501). */
   osBundles?: OsBundleSettings | null;
-  /** Computed targets by device and target generation (target-cache.ts); absent: one of the app's own. */
+  /** Computed targets by device and target generation (fleet/target-cache.ts); absent: one of the app's own. */
   targetCache?: TargetCache;
   /**
    * How this instance hears of committed changes to devices and fleets, its own and (Redis) every other
    * instance's; absent: this store's own only, which is right for a single instance only.
    */
   invalidation?: InvalidationBus;
-  /** Fleet logs (device-logs.ts): with several instances, a Redis relay between them; absent: this one alone. */
+  /** Fleet logs (logs/device-logs.ts): with several instances, a Redis relay between them; absent: this one alone. */
   deviceLogs?: DeviceLogsOptions;
 }
 

@@ -6,17 +6,17 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { createLogger } from '../lib/logger.js';
 import { messageOf } from '../lib/errors.js';
-import { adminTokenOf, type AdminToken } from './admin-token.js';
-import { createApp } from './app.js';
-import { redisLogRelay, type LogRelay } from './device-log-relay.js';
-import { localInvalidation, redisInvalidation, type InvalidationBus } from './invalidation.js';
-import { DEFAULT_MAX_BUNDLE_BYTES } from './os-bundles.js';
+import { adminTokenOf, type AdminToken } from './keys/admin-token.js';
+import { createApp } from './http/app.js';
+import { redisLogRelay, type LogRelay } from './logs/relay.js';
+import { localInvalidation, redisInvalidation, type InvalidationBus } from './fleet/invalidation.js';
+import { DEFAULT_MAX_BUNDLE_BYTES } from './os/bundles.js';
 import { configFromEnv, type ApiConfig } from './config.js';
 import type { Jobs } from './jobs/index.js';
 import { startJobs } from './jobs/start.js';
 import { resumePendingVerifications } from './jobs/verify-release.js';
-import { registryTokenIssuerOf, type RegistryTokenIssuer } from './registry-token.js';
-import { signingKeyOf, type SigningKey } from './signing-key.js';
+import { registryTokenIssuerOf, type RegistryTokenIssuer } from './delivery/registry-token.js';
+import { signingKeyOf, type SigningKey } from './keys/signing-key.js';
 import type { Store } from './store/index.js';
 import { openStore } from './store/open.js';
 import { isPostgresUrl } from './store/sql/open.js';
@@ -47,7 +47,7 @@ if (databaseUrl !== '' && !isPostgresUrl(databaseUrl)) {
   fatal('invalid configuration', new Error(`SKIFF_DATABASE_URL must be a postgres:// or postgresql:// URL, got '${redacted(databaseUrl)}'`));
 }
 // Several instances over one PostgreSQL database keep device sessions and targets in memory and hear each other's
-// changes only through Redis (invalidation.ts): without it a revoked device could go on polling another instance.
+// changes only through Redis (fleet/invalidation.ts): without it a revoked device could go on polling another instance.
 if (databaseUrl !== '' && config.redisUrl === null) {
   fatal('invalid configuration', new Error('SKIFF_DATABASE_URL (PostgreSQL, for several API instances) needs SKIFF_REDIS_URL: instances hear each other\'s revocations and target changes through Redis'));
 }

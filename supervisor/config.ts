@@ -1,6 +1,6 @@
 // The device's own settings: DATA_DIR/config.json. Written by whoever provisions the device (image builder, CLI)
 // and completed by the supervisor itself (uuid on first start, its token and apiSigningKey once the API admits it).
-// The device's private key is not here but in DATA_DIR/device-key.pem (device-identity.ts).
+// The device's private key is not here but in DATA_DIR/device-key.pem (device/identity.ts).
 import { randomUUID, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -9,7 +9,7 @@ import { decodePublicKey } from '../protocol/signature.js';
 import { parse, ValidationError } from '../protocol/validate.js';
 import { messageOf } from '../lib/errors.js';
 import { parseInsecureRegistries } from '../lib/insecure-registries.js';
-import { writeFileAtomic } from './atomic-file.js';
+import { writeFileAtomic } from './device/atomic-file.js';
 
 export const CONFIG_FILE = 'config.json';
 

@@ -1,41 +1,41 @@
 // The device daemon assembled: the reconciler starts at once from the persisted target (a device without network
 // still converges), and the online part (authentication, polling, reporting) comes up beside it when it can.
-// The device-local API starts with the reconciler and needs no network; the push channel (target-events.ts) only
+// The device-local API starts with the reconciler and needs no network; the push channel (online/push-channel.ts) only
 // shortens the wait for a new target. In local mode the reconciler runs the developer's target, not the fleet's.
 import path from 'node:path';
 import { SignatureError } from '../protocol/signature.js';
 import { ValidationError } from '../protocol/validate.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 import { messageOf } from '../lib/errors.js';
-import { ApiClient, ApiError } from './api-client.js';
+import { ApiClient, ApiError } from './online/api-client.js';
 import { canonicalJson } from '../protocol/canonical-json.js';
 import { apiSigningKeyOf, loadConfig, saveConfig, type IdentifiedConfig } from './config.js';
-import { readCurrentState } from './current-state.js';
-import { imagesOf } from './desired-state.js';
-import { dockerEngine, type Engine } from './engine.js';
-import { HeldServices } from './held-services.js';
+import { readCurrentState } from './reconcile/current-state.js';
+import { imagesOf } from './plan/desired-state.js';
+import { dockerEngine, type Engine } from './engine/engine.js';
+import { HeldServices } from './reconcile/held-services.js';
 import { localApiKey } from './local-api/key.js';
 import { startLocalApi, type DeviceControl, type LocalApi } from './local-api/server.js';
 import { runReboot, serviceAction, serviceLogs } from './local-api/services.js';
-import { ImageDelivery } from './image-delivery.js';
-import { gatherDiskFacts } from './disk-facts.js';
-import { IMAGE_HISTORY_FILE, ImageCleanup } from './image-cleanup.js';
-import { LocalTargetFile } from './local-mode.js';
-import { sampleMetrics } from './metrics.js';
-import { MANAGED_FILTER } from './naming.js';
+import { ImageDelivery } from './images/delivery.js';
+import { gatherDiskFacts } from './images/disk-facts.js';
+import { IMAGE_HISTORY_FILE, ImageCleanup } from './images/cleanup.js';
+import { LocalTargetFile } from './local-api/local-mode.js';
+import { sampleMetrics } from './device/metrics.js';
+import { MANAGED_FILTER } from './plan/naming.js';
 import { DEFAULT_LOCAL_API_PORT, type Health, type LocalState, type LocalTargetRequest } from '../protocol/local-api.js';
 import type { TargetState } from '../protocol/target-state.js';
-import { Poller } from './poller.js';
-import { loadOrCreateIdentity } from './device-identity.js';
-import { DeviceSession } from './device-session.js';
-import { ensureProvisioned } from './provision.js';
-import { Reconciler } from './reconciler.js';
-import { buildReport, Reporter, type ReportInput } from './reporter.js';
-import { TargetEvents } from './target-events.js';
-import { LogShipper } from './log-shipper.js';
-import type { SignedTarget } from './target.js';
-import { TargetStore } from './target-store.js';
-import { updateWindowState, windowReport } from './update-window.js';
+import { Poller } from './online/poller.js';
+import { loadOrCreateIdentity } from './device/identity.js';
+import { DeviceSession } from './online/session.js';
+import { ensureProvisioned } from './online/provision.js';
+import { Reconciler } from './reconcile/reconciler.js';
+import { buildReport, Reporter, type ReportInput } from './online/reporter.js';
+import { TargetEvents } from './online/push-channel.js';
+import { LogShipper } from './online/log-shipper.js';
+import type { SignedTarget } from './target/gate.js';
+import { TargetStore } from './target/store.js';
+import { updateWindowState, windowReport } from './reconcile/update-window.js';
 import { SUPERVISOR_VERSION } from './version.js';
 import { startHostOs } from './os-update/host-os.js';
 import type { OsUpdater } from './os-update/os-updater.js';
@@ -67,7 +67,7 @@ export class Supervisor {
   /** Host OS updates (A/B with RAUC); null on a device whose image does not configure them. */
   private osUpdater: OsUpdater | null = null;
   private events: TargetEvents | undefined;
-  /** Fleet logs: ships service logs only while someone asks through the API (log-shipper.ts). */
+  /** Fleet logs: ships service logs only while someone asks through the API (online/log-shipper.ts). */
   private logShipper: LogShipper | undefined;
   private localApi: LocalApi | undefined;
   private readonly localFile: LocalTargetFile;
@@ -321,7 +321,7 @@ export class Supervisor {
 
   /** The compose normaliser (and its YAML parser) is loaded only when a device is in local mode. */
   private async localTargetFor(request: LocalTargetRequest): Promise<TargetState> {
-    const { localTargetOf } = await import('./local-target.js');
+    const { localTargetOf } = await import('./target/local-target.js');
     return localTargetOf(request, {
       uuid: this.config.uuid,
       name: this.config.name ?? this.fleetTarget?.device.name ?? this.config.uuid,

@@ -4,12 +4,12 @@
 import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { EngineClient } from '../../supervisor/engine-client.js';
+import type { EngineClient } from '../../supervisor/engine/client.js';
 import { removeLabelled } from '../../test/support/supervisor-device.js';
 import { stringify } from 'yaml';
 import type { TargetState } from '../../protocol/target-state.js';
-import { desiredState } from '../../supervisor/desired-state.js';
-import { LABELS } from '../../supervisor/naming.js';
+import { desiredState } from '../../supervisor/plan/desired-state.js';
+import { LABELS } from '../../supervisor/plan/naming.js';
 
 export const COMPOSE_PROJECT = 'skiffbench';
 const PROJECT_LABEL = `com.docker.compose.project=${COMPOSE_PROJECT}`;

@@ -8,7 +8,7 @@ import { cp, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { MANIFEST_ACCEPT, type Descriptor } from '../../protocol/oci-image.js';
-import { connectEngine } from '../../supervisor/engine.js';
+import { connectEngine } from '../../supervisor/engine/engine.js';
 import { buildImage, pushImage } from '../../test/support/engine-build.js';
 import type { TestEnv } from '../../test/support/env.js';
 import { repoRoot } from '../../test/support/env.js';

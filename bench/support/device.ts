@@ -1,8 +1,8 @@
 // The device engine between bench runs: emptied of everything any baseline created, and watched until it runs
 // exactly what a release asks for.
 import type { TargetState } from '../../protocol/target-state.js';
-import { desiredState } from '../../supervisor/desired-state.js';
-import type { EngineClient } from '../../supervisor/engine-client.js';
+import { desiredState } from '../../supervisor/plan/desired-state.js';
+import type { EngineClient } from '../../supervisor/engine/client.js';
 import { cleanDevice, inspectContainer, managedContainers } from '../../test/support/supervisor-device.js';
 import { cleanCompose } from './compose.js';
 import { sleep } from './stats.js';

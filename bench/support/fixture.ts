@@ -5,7 +5,7 @@
 // The same text feeds the API (memory soak), the in-process reconciler and the docker-compose baseline.
 import { normalizeCompose } from '../../protocol/compose.js';
 import type { TargetState } from '../../protocol/target-state.js';
-import { DockerEngine } from '../../supervisor/engine.js';
+import { DockerEngine } from '../../supervisor/engine/engine.js';
 import type { Logger } from '../../lib/logger.js';
 import type { TestEnv } from '../../test/support/env.js';
 import { buildTestImage } from '../../test/support/images.js';

@@ -2,9 +2,9 @@
 // with identical create options, labels and names), made directly with raw engine API calls and nothing else: no reads, no
 // planning, every independent call in parallel. No supervisor can converge faster than this.
 import type { TargetState } from '../../protocol/target-state.js';
-import type { DesiredContainer } from '../../supervisor/container-config.js';
-import type { EngineClient } from '../../supervisor/engine-client.js';
-import { desiredState } from '../../supervisor/desired-state.js';
+import type { DesiredContainer } from '../../supervisor/plan/container-config.js';
+import type { EngineClient } from '../../supervisor/engine/client.js';
+import { desiredState } from '../../supervisor/plan/desired-state.js';
 
 function idOf(answer: unknown, what: string): string {
   if (answer !== null && typeof answer === 'object' && 'Id' in answer && typeof answer.Id === 'string') return answer.Id;

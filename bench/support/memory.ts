@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import type { EngineClient } from '../../supervisor/engine-client.js';
+import type { EngineClient } from '../../supervisor/engine/client.js';
 import type { Fleet } from '../../protocol/api.js';
 import type { SupervisorConfig } from '../../supervisor/config.js';
 import { ApiServer } from '../../test/support/api-server.js';

@@ -3,7 +3,7 @@
 // device's token and current target ETag.
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
-import { RegistryIo } from '../../registry-api/delta/registry-io.js';
+import { RegistryIo } from '../../registry-api/delivery/delta/registry-io.js';
 import { ApiClient } from '../../cli/api-client.js';
 import { paths } from '../../protocol/api.js';
 import { DEVICE_SIGNATURE_HEADER, DeviceAuthResponseSchema, signDeviceRequest } from '../../protocol/device-auth.js';

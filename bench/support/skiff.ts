@@ -1,8 +1,8 @@
 // Skiff's reconciler in-process, timed from "target accepted" (setTarget) to "plan empty" (a pass ends converged):
 // process start-up, polling and reporting are not part of the figure, only reading, planning and applying.
 import type { TargetState } from '../../protocol/target-state.js';
-import type { Engine } from '../../supervisor/engine.js';
-import { Reconciler } from '../../supervisor/reconciler.js';
+import type { Engine } from '../../supervisor/engine/engine.js';
+import { Reconciler } from '../../supervisor/reconcile/reconciler.js';
 import type { Logger } from '../../lib/logger.js';
 import { elapsedMs } from './stats.js';
 

@@ -4,7 +4,7 @@ import type { Readable } from 'node:stream';
 import type {
   ContainerCreateOptions, ContainerLogLine, DataRootSpace, Engine, EngineContainer, EngineDiskUsage, EngineImage,
   EngineImageSummary, EngineNetwork, ImageRemoval, LogOptions, PullProgress, RegistryAuth,
-} from '../../supervisor/engine.js';
+} from '../../supervisor/engine/engine.js';
 import { round } from './stats.js';
 
 export interface EngineCall {

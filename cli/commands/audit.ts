@@ -2,7 +2,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { AUDIT_MAX_LIMIT, type AuditEntry } from '../../protocol/access.js';
 import type { AuditFilter } from '../api-client.js';
-import { renderTable, toJson, truncate, utcTime } from '../output.js';
+import { renderTable, toJson, truncate, utcTime } from '../views/output.js';
 import { clientFor, type Io } from '../session.js';
 
 const DETAIL_WIDTH = 60;

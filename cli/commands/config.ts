@@ -2,8 +2,8 @@
 // A device's own value wins over its fleet's; `list --device` shows both and what the device gets.
 import type { Command } from 'commander';
 import type { ConfigVars } from '../../protocol/fleet-config.js';
-import { renderTable, toJson } from '../output.js';
-import { scopeOf, type ScopeOptions } from '../scope-options.js';
+import { renderTable, toJson } from '../views/output.js';
+import { scopeOf, type ScopeOptions } from '../options/scope.js';
 import { clientFor, type Io } from '../session.js';
 
 function withScope(cmd: Command): Command {

@@ -5,9 +5,9 @@ import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import type { DeviceDetail } from '../../protocol/device-detail.js';
 import type { ApiClient } from '../api-client.js';
-import { toJson } from '../output.js';
+import { toJson } from '../views/output.js';
 import { clientFor, type Io } from '../session.js';
-import { deviceId } from '../views.js';
+import { deviceId } from '../views/api-objects.js';
 import { findDevice } from './devices.js';
 
 function deviceCommand(program: Command): Command {

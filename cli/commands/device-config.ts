@@ -2,9 +2,9 @@
 // `device` command that commands/devices.ts creates.
 import type { Command } from 'commander';
 import type { DeviceConfigView, SettingName } from '../../protocol/fleet-config.js';
-import { renderFields, toJson } from '../output.js';
+import { renderFields, toJson } from '../views/output.js';
 import { clientFor, type Io } from '../session.js';
-import { addSettingsOptions, onOff, settingsChangeOf, settingsFields, type SettingsOptions, someChange, wholeNumber } from '../settings-options.js';
+import { addSettingsOptions, onOff, settingsChangeOf, settingsFields, type SettingsOptions, someChange, wholeNumber } from '../options/settings.js';
 
 const INHERITABLE: Readonly<Record<string, SettingName>> = {
   'poll-interval': 'pollIntervalSeconds',

@@ -3,9 +3,9 @@
 import type { Command } from 'commander';
 import type { DeviceDetail } from '../../protocol/device-detail.js';
 import { ApiClient, ApiProblemError } from '../api-client.js';
-import { toJson } from '../output.js';
+import { toJson } from '../views/output.js';
 import { clientFor, type Io } from '../session.js';
-import { deviceDetail, devicesTable } from '../views.js';
+import { deviceDetail, devicesTable } from '../views/api-objects.js';
 
 /**
  * A device by full uuid or short id (the API resolves both), or by the start of its uuid, as long as exactly one

@@ -2,10 +2,10 @@
 // settings every device of a fleet gets unless it overrides them.
 import type { Command } from 'commander';
 import type { Fleet } from '../../protocol/api.js';
-import { toJson } from '../output.js';
+import { toJson } from '../views/output.js';
 import { clientFor, type Io } from '../session.js';
-import { addSettingsOptions, settingsChangeOf, type SettingsOptions, settingsText, someChange, wholeNumber } from '../settings-options.js';
-import { fleetDetail, fleetsTable } from '../views.js';
+import { addSettingsOptions, settingsChangeOf, type SettingsOptions, settingsText, someChange, wholeNumber } from '../options/settings.js';
+import { fleetDetail, fleetsTable } from '../views/api-objects.js';
 
 interface JsonOption {
   json?: boolean;

@@ -2,9 +2,9 @@
 // to stdout alone, so `KEY=$(skiff keys create meters)` works; everything for the person watching goes to stderr.
 import type { Command } from 'commander';
 import type { ProvisioningKey } from '../../protocol/provisioning-keys.js';
-import { renderTable, toJson, utcTime } from '../output.js';
+import { renderTable, toJson, utcTime } from '../views/output.js';
 import { clientFor, type Io } from '../session.js';
-import { wholeNumber } from '../settings-options.js';
+import { wholeNumber } from '../options/settings.js';
 
 function stateOf(key: ProvisioningKey, now: Date): string {
   if (key.revokedAt !== null) return `revoked ${utcTime(key.revokedAt)}`;

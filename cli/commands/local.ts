@@ -1,9 +1,9 @@
 // `skiff local status DEVICE` and `skiff local leave DEVICE`: one device's local mode, through its local API
 // (`skiff push --local` enters it). DEVICE is the local API's address: HOST[:PORT], port 48484 by default.
 import type { Command } from 'commander';
-import { LocalApiClient, resolveLocalKey, type KeyOptions } from '../local-api-client.js';
-import { localStateView } from '../local-views.js';
-import { toJson } from '../output.js';
+import { LocalApiClient, resolveLocalKey, type KeyOptions } from '../local/client.js';
+import { localStateView } from '../views/local.js';
+import { toJson } from '../views/output.js';
 import type { Io } from '../session.js';
 
 /** The key options every local-API command takes. */

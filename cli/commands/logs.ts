@@ -2,8 +2,8 @@
 // shipped from a device until someone runs this; `--follow` keeps it shipping while the command runs.
 import type { Command } from 'commander';
 import { DeviceLogsClient, type LogsQuery } from '../device-logs-client.js';
-import { formatLines, serviceWidth } from '../log-view.js';
-import { toJson } from '../output.js';
+import { formatLines, serviceWidth } from '../views/logs.js';
+import { toJson } from '../views/output.js';
 import { clientFor, configFor, type Io } from '../session.js';
 import { normalizeApiUrl } from '../config.js';
 import { findDevice } from './devices.js';

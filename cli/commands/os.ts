@@ -5,8 +5,8 @@ import { stat } from 'node:fs/promises';
 import type { Command } from 'commander';
 import type { OsPin, OsRelease } from '../../protocol/os-release.js';
 import type { ApiClient } from '../api-client.js';
-import { formatBytes, relativeTime, renderFields, renderTable, toJson } from '../output.js';
-import { scopeOf, type Scope, type ScopeOptions } from '../scope-options.js';
+import { formatBytes, relativeTime, renderFields, renderTable, toJson } from '../views/output.js';
+import { scopeOf, type Scope, type ScopeOptions } from '../options/scope.js';
 import { clientFor, type Io } from '../session.js';
 
 function releasesTable(releases: OsRelease[], now: Date): string {

@@ -1,9 +1,9 @@
 // `skiff push DIR --fleet NAME`: build, push and release; progress on stderr, the release on stdout.
 // `skiff push --local DEVICE DIR`: the same build and push, then the compose file straight to one device (local mode).
 import type { Command } from 'commander';
-import { followLocalTarget } from '../local-follow.js';
-import { localStateView } from '../local-views.js';
-import { toJson } from '../output.js';
+import { followLocalTarget } from '../local/follow.js';
+import { localStateView } from '../views/local.js';
+import { toJson } from '../views/output.js';
 import { parseBuildArg } from '../push/compose-build.js';
 import { LOCAL_NAMESPACE, pushLocal, type FleetLogin } from '../push/push-local.js';
 import { pushRelease } from '../push/push-release.js';

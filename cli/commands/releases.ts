@@ -1,9 +1,9 @@
 // `skiff releases`, `skiff release show`, `skiff pin`, `skiff track-latest`: what a fleet may run (ready releases,
 // whose images were verified in the registry) and which release it runs.
 import type { Command } from 'commander';
-import { toJson } from '../output.js';
+import { toJson } from '../views/output.js';
 import { clientFor, type Io } from '../session.js';
-import { policyText, releaseDetail, releasesTable } from '../views.js';
+import { policyText, releaseDetail, releasesTable } from '../views/api-objects.js';
 
 export function registerReleases(program: Command, io: Io): void {
   program

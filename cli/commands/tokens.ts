@@ -2,7 +2,7 @@
 // alone, so `TOKEN=$(skiff token create ci)` works; everything for the person watching goes to stderr.
 import type { Command } from 'commander';
 import type { ApiToken } from '../../protocol/access.js';
-import { relativeTime, renderTable, toJson, utcTime } from '../output.js';
+import { relativeTime, renderTable, toJson, utcTime } from '../views/output.js';
 import { clientFor, type Io } from '../session.js';
 
 function tokensTable(tokens: ApiToken[], now: Date): string {

@@ -1,7 +1,7 @@
 // `skiff users`, `skiff user create`, `skiff whoami`: who may use the API, with which role.
 import { InvalidArgumentError, type Command } from 'commander';
 import { ROLES, type Role, type User } from '../../protocol/access.js';
-import { renderTable, toJson, utcTime } from '../output.js';
+import { renderTable, toJson, utcTime } from '../views/output.js';
 import { clientFor, type Io } from '../session.js';
 
 function role(raw: string): Role {

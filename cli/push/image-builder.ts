@@ -1,7 +1,7 @@
 // Builds one service image with the engine and tells the person what happens: each Dockerfile step as it
 // starts, and on failure the step that failed, the engine's reason and the step's last output lines.
 import type Docker from 'dockerode';
-import { truncate } from '../output.js';
+import { truncate } from '../views/output.js';
 import type { ServiceBuild } from './compose-build.js';
 import { listContextFiles } from './build-context.js';
 import { readProgressStream } from './engine.js';

@@ -1,7 +1,7 @@
 // Pushes one built image to the registry and finds the digest the registry stored it under, showing progress
 // per layer in bytes at most once per interval (plus each layer's final state), so a push reads as a few lines.
 import type Docker from 'dockerode';
-import { formatBytes } from '../output.js';
+import { formatBytes } from '../views/output.js';
 import { readProgressStream } from './engine.js';
 
 export const DEFAULT_PROGRESS_INTERVAL_MS = 2000;
@@ -94,7 +94,7 @@ export function digestFromRepoDigests(repoDigests: string[] | undefined, reposit
 
 /**
  * What the engine logs in to the registry with. A registry with token auth sends the engine to the API's token
- * server, which takes the user's name and API token (registry-api/routes/registry-token.ts).
+ * server, which takes the user's name and API token (registry-api/http/routes/registry-token.ts).
  */
 export interface RegistryCredentials {
   username: string;

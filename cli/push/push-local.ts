@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { LocalState, LocalTargetAnswer } from '../../protocol/local-api.js';
 import type { ApiClient } from '../api-client.js';
 import { InContext } from '../failure.js';
-import type { LocalApiClient } from '../local-api-client.js';
+import type { LocalApiClient } from '../local/client.js';
 import { buildAndPush, readComposeFile } from './build-services.js';
 import { imageTag, planBuilds } from './compose-build.js';
 import { resolveComposeForPush } from './compose-variables.js';

@@ -4,8 +4,8 @@
 // failed attempt is logged, not recorded on the release.
 import type { Logger } from '../../lib/logger.js';
 import { messageOf } from '../../lib/errors.js';
-import { generateImageDeltas, type DeltaSettings } from '../delta/generate.js';
-import type { RegistryIo } from '../delta/registry-io.js';
+import { generateImageDeltas, type DeltaSettings } from '../delivery/delta/generate.js';
+import type { RegistryIo } from '../delivery/delta/registry-io.js';
 import type { Store } from '../store/index.js';
 import { DEFAULT_MAX_SOURCES, deltaSources } from './delta-sources.js';
 import type { Attempt } from './index.js';

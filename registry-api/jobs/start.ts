@@ -1,15 +1,15 @@
 // Builds the API's job queue with its handlers: BullMQ when a Redis URL is given, else in-process. This is the one
 // place handlers are wired to a queue (createApp's default queue comes from here too).
 import type { Logger } from '../../lib/logger.js';
-import { checkImage } from '../image-check.js';
+import { checkImage } from '../delivery/image-check.js';
 import type { Store } from '../store/index.js';
 import { startBullmqJobs } from './bullmq.js';
 import { DEFAULT_RETRY, type JobHandlers, type Jobs, type RetryPolicy } from './index.js';
 import { startInProcessJobs } from './in-process.js';
 import { verificationHandlers } from './verify-release.js';
-import { DEFAULT_DELTA_SETTINGS, type DeltaSettings } from '../delta/generate.js';
-import { RegistryIo } from '../delta/registry-io.js';
-import { issueToken, type RegistryTokenIssuer } from '../registry-token.js';
+import { DEFAULT_DELTA_SETTINGS, type DeltaSettings } from '../delivery/delta/generate.js';
+import { RegistryIo } from '../delivery/delta/registry-io.js';
+import { issueToken, type RegistryTokenIssuer } from '../delivery/registry-token.js';
 import { deltaHandlers } from './delta-release.js';
 
 export interface JobsOptions {

@@ -3,7 +3,7 @@
 // registry that cannot be reached is asked again on the next attempt, and fails the release only on the last.
 import type { Logger } from '../../lib/logger.js';
 import type { ReleaseVerification } from '../../protocol/api.js';
-import type { ImageCheck } from '../image-check.js';
+import type { ImageCheck } from '../delivery/image-check.js';
 import type { Store } from '../store/index.js';
 import type { Attempt, JobHandlers, Jobs } from './index.js';
 

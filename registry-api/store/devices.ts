@@ -1,11 +1,11 @@
-// Devices: admission by signed auth request (rules in ../admission.ts), their tokens, the last state report, and
+// Devices: admission by signed auth request (rules in ../devices/admission.ts), their tokens, the last state report, and
 // what operators change (pre-authorize, accept, reject, revoke, pin, name, note, tags), each change audited in
 // its own transaction.
 import { Type } from '@sinclair/typebox';
 import { DeviceAuthStatusSchema } from '../../protocol/device-auth.js';
 import type { StateReport } from '../../protocol/state-report.js';
-import { decideAdmission } from '../admission.js';
-import { normalizeShortId, shortIdOf } from '../short-id.js';
+import { decideAdmission } from '../devices/admission.js';
+import { normalizeShortId, shortIdOf } from '../devices/short-id.js';
 import type { Audit } from './audit.js';
 import {
   ConflictError,

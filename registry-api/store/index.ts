@@ -44,7 +44,7 @@ export interface ReleaseRecord {
 
 export interface DeviceRecord {
   uuid: string;
-  /** 8 characters of Crockford base32, unique (registry-api/short-id.ts). */
+  /** 8 characters of Crockford base32, unique (registry-api/devices/short-id.ts). */
   shortId: string;
   name: string;
   fleet: string;
@@ -262,7 +262,7 @@ export interface DeviceQuery {
 
 export interface DeviceStore {
   /**
-   * Decides, in one transaction, what a signed auth request gets (registry-api/admission.ts has the rules): a
+   * Decides, in one transaction, what a signed auth request gets (registry-api/devices/admission.ts has the rules): a
    * token for an admitted device, a pending record for an unknown one, never a known uuid with another key.
    * Admissions are audited as the device itself.
    */

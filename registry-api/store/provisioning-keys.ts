@@ -2,7 +2,7 @@
 // tell a device why its key no longer admits it; each create and revoke is audited in its own transaction.
 import { randomBytes } from 'node:crypto';
 import { Type } from '@sinclair/typebox';
-import { hashSecret } from '../secrets.js';
+import { hashSecret } from '../keys/secrets.js';
 import type { Audit } from './audit.js';
 import type { NewProvisioningKey, ProvisioningKeyRecord, ProvisioningKeyStore } from './index.js';
 import { Nullable, type Database, type Queryable } from './sql/database.js';

@@ -1,5 +1,5 @@
 // Target generations: a counter on each fleet and each device, bumped in the same transaction as every change that
-// can shape a target, so a computed target may be kept in memory (../target-cache.ts) for as long as the counters
+// can shape a target, so a computed target may be kept in memory (../fleet/target-cache.ts) for as long as the counters
 // it was computed under stay where they are, by any number of API instances over one database.
 // The bump rides on the audit entry every such change writes already (the store's rule: a change that shapes
 // what devices run takes a Stamp and is audited in its transaction), so no store method has to remember a
@@ -10,7 +10,7 @@
 // - entries naming no fleet (users, tokens, OS release uploads) shape no target and bump nothing.
 // Bumping more than needed costs a recomputation on the next poll, never a wrong answer.
 // Each bump is also announced as a TargetChange once its transaction has COMMITTED (TargetChanges): the API keeps
-// device sessions and targets in memory and drops them on these announcements (../invalidation.ts), so an
+// device sessions and targets in memory and drops them on these announcements (../fleet/invalidation.ts), so an
 // announcement must never run ahead of what a fresh read would see.
 import type { Audit } from './audit.js';
 import type { Database, Queryable } from './sql/database.js';

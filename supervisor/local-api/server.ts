@@ -14,7 +14,7 @@ import {
 import { parse, ValidationError } from '../../protocol/validate.js';
 import type { Logger } from '../../lib/logger.js';
 import { messageOf } from '../../lib/errors.js';
-import type { ContainerLogLine } from '../engine.js';
+import type { ContainerLogLine } from '../engine/engine.js';
 import { sameKey } from './key.js';
 
 /** An answer other than 200 the device chose on purpose (no such service, not in local mode...). */

@@ -1,8 +1,8 @@
 // What the local API does to one service's container: found by its labels, like everything the supervisor manages.
 import { spawn } from 'node:child_process';
-import type { ContainerLogLine, Engine, EngineContainer } from '../engine.js';
-import type { HeldServices } from '../held-services.js';
-import { LABELS, MANAGED_FILTER } from '../naming.js';
+import type { ContainerLogLine, Engine, EngineContainer } from '../engine/engine.js';
+import type { HeldServices } from '../reconcile/held-services.js';
+import { LABELS, MANAGED_FILTER } from '../plan/naming.js';
 import { LocalApiError, type ServiceAction } from './server.js';
 
 const DEFAULT_STOP_SECONDS = 10;

@@ -1,7 +1,7 @@
 // Getting the bundle onto the device. The updater needs only "this URL into that file, resumable, and it must have
 // this digest"; the delivery downloader (supervisor/download) is meant to provide that with bandwidth caps. Until
 // its whole-file API lands, this fetcher does it with plain Range requests on the same resumable partial file.
-import { PartialFile } from '../download/partial-file.js';
+import { PartialFile } from '../images/download/partial-file.js';
 
 export interface BundleRequest {
   url: string;

@@ -1,11 +1,11 @@
 // What "the new OS is well" means on a device: the engine answers, the supervisor reaches the API, and every
 // service of the target's release runs (and is healthy where it has a health check).
 import type { TargetState } from '../../protocol/target-state.js';
-import { assign } from '../assignment.js';
-import { readCurrentState } from '../current-state.js';
-import { desiredState } from '../desired-state.js';
-import type { Engine } from '../engine.js';
-import { MANAGED_FILTER } from '../naming.js';
+import { assign } from '../plan/assignment.js';
+import { readCurrentState } from '../reconcile/current-state.js';
+import { desiredState } from '../plan/desired-state.js';
+import type { Engine } from '../engine/engine.js';
+import { MANAGED_FILTER } from '../plan/naming.js';
 import type { HealthCheck } from './health.js';
 
 export interface DeviceHealthInputs {

@@ -7,7 +7,7 @@ import { messageOf } from '../../lib/errors.js';
 import { RangeBundleFetcher } from './bundle-fetcher.js';
 import { deviceHealthChecks, type DeviceHealthInputs } from './device-health.js';
 import { OsUpdater } from './os-updater.js';
-import { Rauc } from './rauc.js';
+import { Rauc } from '../../lib/rauc.js';
 import { FileRecordStore } from './record-store.js';
 import { loadHostOsSettings, osReleaseVersion, type HostOsSettings } from './settings.js';
 

@@ -11,7 +11,7 @@ import type { Logger } from '../../lib/logger.js';
 import { messageOf } from '../../lib/errors.js';
 import type { BundleFetcher } from './bundle-fetcher.js';
 import { checkHealth, type HealthCheck } from './health.js';
-import type { Rauc, RaucStatus } from './rauc.js';
+import type { Rauc, RaucStatus } from '../../lib/rauc.js';
 import type { OsUpdateRecordStore } from './record-store.js';
 import { begin, enter, isFinal, resumeState, type OsUpdatePhase, type OsUpdateRecord, type OsUpdateStep } from './state-machine.js';
 

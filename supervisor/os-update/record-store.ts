@@ -2,9 +2,9 @@
 // cut leaves the last state entered. Validated when read: a damaged file is reported, not acted on.
 import path from 'node:path';
 import { parse } from '../../protocol/validate.js';
-import { writeFileAtomic } from '../atomic-file.js';
+import { writeFileAtomic } from '../device/atomic-file.js';
 import { OsUpdateRecordSchema, type OsUpdateRecord } from './state-machine.js';
-import { readStateFile } from '../state-file.js';
+import { readStateFile } from '../device/state-file.js';
 
 export interface OsUpdateRecordStore {
   load(): Promise<OsUpdateRecord | null>;

@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Type, type Static } from '@sinclair/typebox';
 import { parse } from '../../protocol/validate.js';
-import { readStateFile } from '../state-file.js';
+import { readStateFile } from '../device/state-file.js';
 
 export const HostOsSettingsSchema = Type.Object({
   /** RAUC's system.conf; RAUC's default when absent. */

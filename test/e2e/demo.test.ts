@@ -9,8 +9,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { paths, type DeviceSummary, type Release } from '../../protocol/api.js';
 import { createLogger } from '../../lib/logger.js';
-import { dockerEngine, type Engine } from '../../supervisor/engine.js';
-import { localImageRef } from '../../supervisor/local-image.js';
+import { dockerEngine, type Engine } from '../../supervisor/engine/engine.js';
+import { localImageRef } from '../../supervisor/images/local-image.js';
 import { distRoot, repoRoot, type TestEnv } from '../support/env.js';
 
 const run = promisify(execFile);

@@ -1,6 +1,6 @@
 // Who may do what, for real: the registry-api app over a SQLite file, users of every role with their own API
 // tokens, and every endpoint class called by every role. The expected matrix is written out here, from the issue,
-// not derived from registry-api/roles.ts, so a wrong role table fails this test. Then devices against each other,
+// not derived from registry-api/http/roles.ts, so a wrong role table fails this test. Then devices against each other,
 // revocation, per-device pins and the audit trail those changes leave.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -23,8 +23,8 @@ import type { StateReport } from '../../protocol/state-report.js';
 import { TargetStateSchema } from '../../protocol/target-state.js';
 import { parse } from '../../protocol/validate.js';
 import { createLogger } from '../../lib/logger.js';
-import { createApp } from '../../registry-api/app.js';
-import { signingKeyOf } from '../../registry-api/signing-key.js';
+import { createApp } from '../../registry-api/http/app.js';
+import { signingKeyOf } from '../../registry-api/keys/signing-key.js';
 import type { Store } from '../../registry-api/store/index.js';
 import { MIGRATIONS } from '../../registry-api/store/migrations.js';
 import { migrate } from '../../registry-api/store/sql/migrate.js';

@@ -11,8 +11,8 @@ import type Koa from 'koa';
 import { parse as parseYaml } from 'yaml';
 import { ProblemSchema, paths } from '../../protocol/api.js';
 import { parse } from '../../protocol/validate.js';
-import { openApiPath } from '../../registry-api/openapi.js';
-import { ROUTES } from '../../registry-api/route-table.js';
+import { openApiPath } from '../../registry-api/http/openapi.js';
+import { ROUTES } from '../../registry-api/http/route-table.js';
 import { ApiServer } from '../support/api-server.js';
 import { repoRoot } from '../support/env.js';
 
@@ -98,8 +98,8 @@ describe('registry-api OpenAPI document', function () {
   it('lists exactly the routes the router serves', () => {
     const served = routerRoutes(api.app).sort();
     const documented = documentedRoutes(doc).sort();
-    assert.deepEqual(served.filter((r) => !documented.includes(r)), [], 'served but not in registry-api/route-table.ts');
-    assert.deepEqual(documented.filter((r) => !served.includes(r)), [], 'in registry-api/route-table.ts but not served');
+    assert.deepEqual(served.filter((r) => !documented.includes(r)), [], 'served but not in registry-api/http/route-table.ts');
+    assert.deepEqual(documented.filter((r) => !served.includes(r)), [], 'in registry-api/http/route-table.ts but not served');
     assert.equal(new Set(served).size, served.length, 'a route is registered twice');
     assert.equal(documented.length, Object.keys(ROUTES).length);
   });

@@ -21,9 +21,9 @@ import { TargetStateSchema, type TargetState } from '../../protocol/target-state
 import { decodePublicKey, SIGNATURE_HEADER, verifyTarget } from '../../protocol/signature.js';
 import { parse } from '../../protocol/validate.js';
 import { createLogger } from '../../lib/logger.js';
-import { createApp } from '../../registry-api/app.js';
+import { createApp } from '../../registry-api/http/app.js';
 import type { Store } from '../../registry-api/store/index.js';
-import { signingKeyOf, type SigningKey } from '../../registry-api/signing-key.js';
+import { signingKeyOf, type SigningKey } from '../../registry-api/keys/signing-key.js';
 import { openStore } from '../../registry-api/store/open.js';
 import { testStoreLocation, type TestStoreLocation } from '../support/test-store.js';
 import { distRoot, loadTestEnv, repoRoot } from '../support/env.js';

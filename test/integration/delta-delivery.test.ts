@@ -1,5 +1,5 @@
 // Delta patches end to end on the real registry and the device's real engine: release 1 runs (is loaded) on the
-// device, patches to release 2 are generated (by the delta module the job runs: registry-api/delta/generate.ts),
+// device, patches to release 2 are generated (by the delta module the job runs: registry-api/delivery/delta/generate.ts),
 // and the device rebuilds release 2 from them with the same image ID a full pull gives, for a fraction of the bytes.
 // A patch that does not produce its layer, and a source image the registry lacks, both end in whole layers.
 import assert from 'node:assert/strict';
@@ -10,14 +10,14 @@ import path from 'node:path';
 import { createLogger } from '../../lib/logger.js';
 import { DeltaManifestSchema, deltaTagOf, EMPTY_CONFIG, type DeltaManifest } from '../../protocol/delta.js';
 import { parse } from '../../protocol/validate.js';
-import { DEFAULT_DELTA_SETTINGS, generateImageDeltas } from '../../registry-api/delta/generate.js';
-import { RegistryIo } from '../../registry-api/delta/registry-io.js';
-import { DeltaRebuilder } from '../../supervisor/delta/rebuild.js';
-import { BlobStore } from '../../supervisor/download/blob-store.js';
-import { TokenBucket } from '../../supervisor/download/token-bucket.js';
-import { dockerEngine, type Engine } from '../../supervisor/engine.js';
-import { ImageFetcher } from '../../supervisor/image-fetcher.js';
-import { RegistryClient } from '../../supervisor/registry-client.js';
+import { DEFAULT_DELTA_SETTINGS, generateImageDeltas } from '../../registry-api/delivery/delta/generate.js';
+import { RegistryIo } from '../../registry-api/delivery/delta/registry-io.js';
+import { DeltaRebuilder } from '../../supervisor/images/delta/rebuild.js';
+import { BlobStore } from '../../supervisor/images/download/blob-store.js';
+import { TokenBucket } from '../../supervisor/images/bandwidth/token-bucket.js';
+import { dockerEngine, type Engine } from '../../supervisor/engine/engine.js';
+import { ImageFetcher } from '../../supervisor/images/fetcher.js';
+import { RegistryClient } from '../../supervisor/registry/client.js';
 import { buildReleasePair, type PushedImage } from '../../bench/support/delta-images.js';
 import { loadTestEnv, type TestEnv } from '../support/env.js';
 

@@ -13,12 +13,12 @@ import { DeltaManifestSchema, deltaTagOf, patchesOf, type LayerPatch } from '../
 import { ImageConfigSchema, ImageManifestSchema } from '../../protocol/oci-image.js';
 import type { StateReport } from '../../protocol/state-report.js';
 import { parse } from '../../protocol/validate.js';
-import { DEFAULT_DELTA_SETTINGS, generateImageDeltas } from '../../registry-api/delta/generate.js';
-import { RegistryIo, type RepositoryRef } from '../../registry-api/delta/registry-io.js';
+import { DEFAULT_DELTA_SETTINGS, generateImageDeltas } from '../../registry-api/delivery/delta/generate.js';
+import { RegistryIo, type RepositoryRef } from '../../registry-api/delivery/delta/registry-io.js';
 import { deltaSources } from '../../registry-api/jobs/delta-sources.js';
 import { JOB_NAMES, QUEUE_NAME, jobIdOf } from '../../registry-api/jobs/index.js';
 import { deltaRegistryIo } from '../../registry-api/jobs/start.js';
-import { registryTokenIssuerOf } from '../../registry-api/registry-token.js';
+import { registryTokenIssuerOf } from '../../registry-api/delivery/registry-token.js';
 import type { ReleaseRecord, Store } from '../../registry-api/store/index.js';
 import { openStore } from '../../registry-api/store/open.js';
 import { buildReleasePair, type PushedImage } from '../../bench/support/delta-images.js';

@@ -15,7 +15,7 @@ import { MIGRATIONS } from '../../registry-api/store/migrations.js';
 import { openStore } from '../../registry-api/store/open.js';
 import { migrate } from '../../registry-api/store/sql/migrate.js';
 import { openDatabase } from '../../registry-api/store/sql/open.js';
-import { hashSecret } from '../../registry-api/secrets.js';
+import { hashSecret } from '../../registry-api/keys/secrets.js';
 import { ApiServer } from '../support/api-server.js';
 import { skiff } from '../support/skiff-cli.js';
 import { testStoreLocation, type TestStoreLocation } from '../support/test-store.js';

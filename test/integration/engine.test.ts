@@ -1,8 +1,8 @@
 // Every Engine method against the real device engine, images from the real registry.
 import assert from 'node:assert/strict';
 import { createLogger } from '../../lib/logger.js';
-import { connectEngine, DockerEngine, EngineError } from '../../supervisor/engine.js';
-import type { ContainerCreateOptions, PullProgress } from '../../supervisor/engine.js';
+import { connectEngine, DockerEngine, EngineError } from '../../supervisor/engine/engine.js';
+import type { ContainerCreateOptions, PullProgress } from '../../supervisor/engine/engine.js';
 import { loadTestEnv } from '../support/env.js';
 import { buildTestImage } from '../support/images.js';
 import { inspectContainer } from '../support/supervisor-device.js';

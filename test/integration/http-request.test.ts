@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { httpRequest, HttpRequestError } from '../../supervisor/http-request.js';
+import { httpRequest, HttpRequestError } from '../../lib/http-request.js';
 
 interface Seen {
   method: string;

@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
-import { redisInvalidation, type BusMessage, type Invalidation, type InvalidationBus } from '../../registry-api/invalidation.js';
+import { redisInvalidation, type BusMessage, type Invalidation, type InvalidationBus } from '../../registry-api/fleet/invalidation.js';
 import { TargetChanges } from '../../registry-api/store/target-generation.js';
 import { loadTestEnv } from '../support/env.js';
 

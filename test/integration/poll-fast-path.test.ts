@@ -1,4 +1,4 @@
-// The target poll's fast path (registry-api/poll-fast-path.ts) against a real API: a plain poll answered before
+// The target poll's fast path (registry-api/fleet/poll-fast-path.ts) against a real API: a plain poll answered before
 // the router gives exactly the answer the router gives, is counted in /metrics under the route's template like any
 // request, and a poll it does not answer (an encoded path, a revoked device) still gets the router's answer.
 import assert from 'node:assert/strict';

@@ -9,7 +9,7 @@ import { paths } from '../../protocol/api.js';
 import { createLogger } from '../../lib/logger.js';
 import { connectEngine as connectCliEngine } from '../../cli/push/engine.js';
 import { pushImage, type RegistryCredentials } from '../../cli/push/image-pusher.js';
-import { dockerEngine, type Engine } from '../../supervisor/engine.js';
+import { dockerEngine, type Engine } from '../../supervisor/engine/engine.js';
 import { ApiServer } from '../support/api-server.js';
 import { loadTestEnv, type TestEnv } from '../support/env.js';
 import { BASE_IMAGE } from '../support/images.js';

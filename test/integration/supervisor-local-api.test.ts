@@ -7,7 +7,7 @@ import path from 'node:path';
 import { localPaths, type Health, type LocalState } from '../../protocol/local-api.js';
 import type { SupervisorConfig } from '../../supervisor/config.js';
 import { LOCAL_API_KEY_FILE } from '../../supervisor/local-api/key.js';
-import { TargetStore } from '../../supervisor/target-store.js';
+import { TargetStore } from '../../supervisor/target/store.js';
 import { loadTestEnv } from '../support/env.js';
 import { buildTestImage } from '../support/images.js';
 import { cleanDevice, deviceDocker, eventually, inspectContainer, managedContainers } from '../support/supervisor-device.js';

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { createLogger } from '../../lib/logger.js';
-import { connectEngine, DockerEngine, type ContainerCreateOptions, type EngineClient } from '../../supervisor/engine.js';
+import { connectEngine, DockerEngine, type ContainerCreateOptions, type EngineClient } from '../../supervisor/engine/engine.js';
 import { buildImage } from '../support/engine-build.js';
 import { loadTestEnv, repoRoot } from '../support/env.js';
 import { execIn, inspectContainer } from '../support/supervisor-device.js';

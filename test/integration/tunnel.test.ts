@@ -14,7 +14,7 @@ import { promisify } from 'node:util';
 import { Type } from '@sinclair/typebox';
 import { createLogger } from '../../lib/logger.js';
 import { parse } from '../../protocol/validate.js';
-import { connectEngine, DockerEngine, type EngineClient } from '../../supervisor/engine.js';
+import { connectEngine, DockerEngine, type EngineClient } from '../../supervisor/engine/engine.js';
 import { buildImage } from '../support/engine-build.js';
 import { loadTestEnv, repoRoot } from '../support/env.js';
 import { fingerprint, freePort, newKey, SshServer } from '../support/jump-host.js';

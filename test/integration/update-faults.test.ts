@@ -1,16 +1,16 @@
 // Crash safety under fault injection: the supervisor process (node dist/supervisor/main.js) updates a 3-service
 // release with a network and a volume change on the real engine and is SIGKILLed by its own kill-point hook
-// (SKIFF_FAULT_KILL_AT, supervisor/kill-point.ts) at 20 different points of the update: before and after fetches,
+// (SKIFF_FAULT_KILL_AT, supervisor/reconcile/kill-point.ts) at 20 different points of the update: before and after fetches,
 // creates, stops, removals and starts. Each time a restarted supervisor must converge to the new release, and a
 // file written into a named volume before the first update must be intact.
 import assert from 'node:assert/strict';
 import type { TargetState } from '../../protocol/target-state.js';
 import { createLogger } from '../../lib/logger.js';
-import { desiredState } from '../../supervisor/desired-state.js';
-import { DockerEngine } from '../../supervisor/engine.js';
-import { resolveLocalImage } from '../../supervisor/local-image.js';
-import { Reconciler } from '../../supervisor/reconciler.js';
-import { TargetStore } from '../../supervisor/target-store.js';
+import { desiredState } from '../../supervisor/plan/desired-state.js';
+import { DockerEngine } from '../../supervisor/engine/engine.js';
+import { resolveLocalImage } from '../../supervisor/images/local-image.js';
+import { Reconciler } from '../../supervisor/reconcile/reconciler.js';
+import { TargetStore } from '../../supervisor/target/store.js';
 import { loadTestEnv } from '../support/env.js';
 import { buildTestImage } from '../support/images.js';
 import { cleanDevice, deviceDocker, eventually, execIn, managedContainers, type RunningContainer } from '../support/supervisor-device.js';

@@ -1,4 +1,4 @@
-// registry-api for real, inside the test process: the Koa app of registry-api/app.ts over its store (a SQLite file
+// registry-api for real, inside the test process: the Koa app of registry-api/http/app.ts over its store (a SQLite file
 // in a temp data dir, or with SKIFF_TEST_STORE=postgres a PostgreSQL database of its own), an admin token and a
 // target signing key generated there as main.ts does, on 127.0.0.1 and a port the OS picks. Administration goes
 // through the real HTTP endpoints with the CLI's client. Every request that reaches the server is recorded
@@ -17,12 +17,12 @@ import { parse } from '../../protocol/validate.js';
 import { messageOf } from '../../lib/errors.js';
 import { createLogger } from '../../lib/logger.js';
 import { ApiClient } from '../../cli/api-client.js';
-import { adminTokenOf } from '../../registry-api/admin-token.js';
-import { registryTokenIssuerOf, type RegistryTokenConfig } from '../../registry-api/registry-token.js';
-import { signingKeyOf, type SigningKey } from '../../registry-api/signing-key.js';
-import { createApp } from '../../registry-api/app.js';
-import { DEFAULT_MAX_BUNDLE_BYTES } from '../../registry-api/os-bundles.js';
-import type { DeviceLogsOptions } from '../../registry-api/device-logs.js';
+import { adminTokenOf } from '../../registry-api/keys/admin-token.js';
+import { registryTokenIssuerOf, type RegistryTokenConfig } from '../../registry-api/delivery/registry-token.js';
+import { signingKeyOf, type SigningKey } from '../../registry-api/keys/signing-key.js';
+import { createApp } from '../../registry-api/http/app.js';
+import { DEFAULT_MAX_BUNDLE_BYTES } from '../../registry-api/os/bundles.js';
+import type { DeviceLogsOptions } from '../../registry-api/logs/device-logs.js';
 import type { Store } from '../../registry-api/store/index.js';
 import { openStore } from '../../registry-api/store/open.js';
 import { skiffVersion } from '../../registry-api/version.js';
@@ -54,7 +54,7 @@ export interface ApiServerOptions {
   registryToken?: RegistryTokenConfig;
   /** CA certificate host OS bundle uploads are checked against with `rauc info`; absent: unchecked. */
   osBundleKeyring?: string;
-  /** Fleet logs' timings (registry-api/device-logs.ts); default the API's. */
+  /** Fleet logs' timings (registry-api/logs/device-logs.ts); default the API's. */
   deviceLogs?: DeviceLogsOptions;
 }
 

@@ -3,11 +3,11 @@
 // Prints the FetchResult as one JSON line on stdout when the image is in the engine.
 import path from 'node:path';
 import { createLogger } from '../../lib/logger.js';
-import { BlobStore } from '../../supervisor/download/blob-store.js';
-import { TokenBucket } from '../../supervisor/download/token-bucket.js';
-import { dockerEngine } from '../../supervisor/engine.js';
-import { ImageFetcher } from '../../supervisor/image-fetcher.js';
-import { RegistryClient } from '../../supervisor/registry-client.js';
+import { BlobStore } from '../../supervisor/images/download/blob-store.js';
+import { TokenBucket } from '../../supervisor/images/bandwidth/token-bucket.js';
+import { dockerEngine } from '../../supervisor/engine/engine.js';
+import { ImageFetcher } from '../../supervisor/images/fetcher.js';
+import { RegistryClient } from '../../supervisor/registry/client.js';
 
 interface Job {
   image: string;

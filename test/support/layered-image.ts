@@ -6,7 +6,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { MANIFEST_ACCEPT } from '../../protocol/oci-image.js';
-import { connectEngine } from '../../supervisor/engine.js';
+import { connectEngine } from '../../supervisor/engine/engine.js';
 import { buildImage, pushImage } from './engine-build.js';
 import type { TestEnv } from './env.js';
 import { BASE_IMAGE, PROMPT_STOP_COMMAND } from './images.js';

@@ -6,7 +6,7 @@ import {
   LOGS_EVENT, LogsEventSchema, deviceLogPaths, type DeviceLogLine, type LogBatch, type LogsEvent,
 } from '../../protocol/device-logs.js';
 import { parse } from '../../protocol/validate.js';
-import { SseParser } from '../../supervisor/sse.js';
+import { SseParser } from '../../lib/sse.js';
 
 export interface ResponderOptions {
   /** The snapshot's lines; none by default. */

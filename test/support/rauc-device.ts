@@ -14,7 +14,7 @@ import { createLogger } from '../../lib/logger.js';
 import { RangeBundleFetcher } from '../../supervisor/os-update/bundle-fetcher.js';
 import type { HealthCheck } from '../../supervisor/os-update/health.js';
 import { OsUpdater } from '../../supervisor/os-update/os-updater.js';
-import { Rauc } from '../../supervisor/os-update/rauc.js';
+import { Rauc } from '../../lib/rauc.js';
 import { FileRecordStore, type OsUpdateRecordStore } from '../../supervisor/os-update/record-store.js';
 import type { OsUpdateRecord } from '../../supervisor/os-update/state-machine.js';
 import { repoRoot } from './env.js';

@@ -4,7 +4,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { encodePublicKey, signTarget } from '../../protocol/signature.js';
 import type { ServiceSpec, TargetState } from '../../protocol/target-state.js';
 import { DEFAULT_DEVICE_CONFIG } from '../../protocol/target-state.js';
-import type { SignedTarget } from '../../supervisor/target.js';
+import type { SignedTarget } from '../../supervisor/target/gate.js';
 
 export const TEST_DEVICE_UUID = 'device-0000-test';
 

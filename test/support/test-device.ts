@@ -1,6 +1,6 @@
 // A device as the API sees one, for tests of the device routes: its own Ed25519 key pair, signed auth requests
 // (protocol/device-auth.ts) over real HTTP, and the token it gets. The supervisor does the same in
-// supervisor/device-session.ts; this one lets a test send what a supervisor never would (bad signatures, old
+// supervisor/online/session.ts; this one lets a test send what a supervisor never would (bad signatures, old
 // timestamps, someone else's uuid).
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import {

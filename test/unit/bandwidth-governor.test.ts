@@ -2,8 +2,8 @@
 // and the next minute boundary as the moment a schedule is looked at again.
 import assert from 'node:assert/strict';
 import { createLogger } from '../../lib/logger.js';
-import { BandwidthGovernor, msToNextMinute } from '../../supervisor/bandwidth-governor.js';
-import { TokenBucket } from '../../supervisor/download/token-bucket.js';
+import { BandwidthGovernor, msToNextMinute } from '../../supervisor/images/bandwidth/governor.js';
+import { TokenBucket } from '../../supervisor/images/bandwidth/token-bucket.js';
 
 const log = createLogger('test-governor');
 log.level = 'silent';

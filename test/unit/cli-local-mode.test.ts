@@ -3,8 +3,8 @@
 import assert from 'node:assert/strict';
 import type { LocalState } from '../../protocol/local-api.js';
 import type { StateReport } from '../../protocol/state-report.js';
-import { judge } from '../../cli/local-follow.js';
-import { localApiUrl, resolveLocalKey } from '../../cli/local-api-client.js';
+import { judge } from '../../cli/local/follow.js';
+import { localApiUrl, resolveLocalKey } from '../../cli/local/client.js';
 
 function state(report: Partial<StateReport>): LocalState {
   return {

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import type { DeviceSummary } from '../../protocol/api.js';
 import type { DeviceDetail } from '../../protocol/device-detail.js';
-import { formatBytes, relativeTime, renderTable, truncate, utcTime } from '../../cli/output.js';
-import { deviceDetail, devicesTable } from '../../cli/views.js';
+import { formatBytes, relativeTime, renderTable, truncate, utcTime } from '../../cli/views/output.js';
+import { deviceDetail, devicesTable } from '../../cli/views/api-objects.js';
 
 const NOW = new Date('2025-11-23T12:00:00.000Z');
 const ago = (seconds: number): string => new Date(NOW.getTime() - seconds * 1000).toISOString();

@@ -7,9 +7,9 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { extractLayers, fileNameOf } from '../../supervisor/delta/docker-save.js';
-import { readTar } from '../../supervisor/delta/tar-reader.js';
-import { dockerArchive, tarHeader } from '../../supervisor/docker-archive.js';
+import { extractLayers, fileNameOf } from '../../supervisor/images/delta/docker-save.js';
+import { readTar } from '../../supervisor/images/delta/tar-reader.js';
+import { dockerArchive, tarHeader } from '../../supervisor/images/docker-archive.js';
 
 function digestOf(bytes: Buffer): string {
   return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;

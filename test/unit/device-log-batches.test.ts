@@ -3,10 +3,10 @@ import {
   LogBatchSchema, MAX_LOG_LINE_CHARS, byTime, timestampNanos, type DeviceLogLine,
 } from '../../protocol/device-logs.js';
 import { check } from '../../protocol/validate.js';
-import { chunk, followBatches, snapshotBatches, wireLine } from '../../supervisor/log-batches.js';
-import { containerPerService } from '../../supervisor/log-shipper.js';
-import type { EngineContainer } from '../../supervisor/engine.js';
-import { LABELS } from '../../supervisor/naming.js';
+import { chunk, followBatches, snapshotBatches, wireLine } from '../../supervisor/online/log-batches.js';
+import { containerPerService } from '../../supervisor/online/log-shipper.js';
+import type { EngineContainer } from '../../supervisor/engine/engine.js';
+import { LABELS } from '../../supervisor/plan/naming.js';
 
 const ID = 'c'.repeat(64);
 const line = (text: string, timestamp = '2026-01-01T00:00:00.000000001Z'): DeviceLogLine => ({

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import type { DeviceLogLine } from '../../protocol/device-logs.js';
-import { DeviceLogRing } from '../../registry-api/device-log-ring.js';
+import { DeviceLogRing } from '../../registry-api/logs/ring.js';
 
 const line = (service: string, text: string): DeviceLogLine => ({
   service, containerId: 'a'.repeat(64), timestamp: '2026-01-01T00:00:00.5Z', stream: 'stdout', text,

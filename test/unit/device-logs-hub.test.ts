@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
 import type { DeviceLogLine, LogsEvent } from '../../protocol/device-logs.js';
-import { DeviceLogs, DeviceNotConnected, DeviceSilent } from '../../registry-api/device-logs.js';
+import { DeviceLogs, DeviceNotConnected, DeviceSilent } from '../../registry-api/logs/device-logs.js';
 
 const A = 'aaaaaaaa-0000-4000-8000-00000000000a';
 const B = 'bbbbbbbb-0000-4000-8000-00000000000b';

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DEFAULT_DEVICE_CONFIG, type TargetState } from '../../protocol/target-state.js';
 import { createLogger } from '../../lib/logger.js';
-import type { EngineImage } from '../../supervisor/engine.js';
-import { ImageCleanup, isSkiffImage, recordRelease, RELEASES_KEPT } from '../../supervisor/image-cleanup.js';
+import type { EngineImage } from '../../supervisor/engine/engine.js';
+import { ImageCleanup, isSkiffImage, recordRelease, RELEASES_KEPT } from '../../supervisor/images/cleanup.js';
 
 describe('image history (which releases keep their images)', () => {
   it('keeps the running and the previous release, dropping older ones', () => {

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { isLoopbackRegistry, parseInsecureRegistries, registryScheme, tlsFailureOf } from '../../lib/insecure-registries.js';
 import { insecureRegistriesOf } from '../../supervisor/config.js';
-import { ManifestCache } from '../../supervisor/manifest-cache.js';
-import { RegistryClient } from '../../supervisor/registry-client.js';
+import { ManifestCache } from '../../supervisor/registry/manifest-cache.js';
+import { RegistryClient } from '../../supervisor/registry/client.js';
 
 describe('SKIFF_INSECURE_REGISTRIES', () => {
   it('is empty when unset or blank: loopback only, as before', () => {

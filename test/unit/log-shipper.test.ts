@@ -4,9 +4,9 @@
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
 import type { LogBatch } from '../../protocol/device-logs.js';
-import type { ContainerLogLine, EngineContainer, LogOptions } from '../../supervisor/engine.js';
-import { LogShipper } from '../../supervisor/log-shipper.js';
-import { LABELS } from '../../supervisor/naming.js';
+import type { ContainerLogLine, EngineContainer, LogOptions } from '../../supervisor/engine/engine.js';
+import { LogShipper } from '../../supervisor/online/log-shipper.js';
+import { LABELS } from '../../supervisor/plan/naming.js';
 
 const ID = 'd'.repeat(64);
 

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import type { TargetState } from '../../protocol/target-state.js';
-import type { CurrentState, ObservedContainer } from '../../supervisor/current-state.js';
-import { desiredState } from '../../supervisor/desired-state.js';
-import { NO_CONTEXT, plan, planUpdate, waitingFor, type PlanContext, type Step } from '../../supervisor/planner.js';
-import type { DiskFacts } from '../../supervisor/disk-space.js';
-import { RESERVE_BYTES } from '../../supervisor/disk-space.js';
-import { strategyIssues } from '../../supervisor/update-strategy.js';
+import type { CurrentState, ObservedContainer } from '../../supervisor/reconcile/current-state.js';
+import { desiredState } from '../../supervisor/plan/desired-state.js';
+import { NO_CONTEXT, plan, planUpdate, waitingFor, type PlanContext, type Step } from '../../supervisor/plan/planner.js';
+import type { DiskFacts } from '../../supervisor/plan/disk-space.js';
+import { RESERVE_BYTES } from '../../supervisor/plan/disk-space.js';
+import { strategyIssues } from '../../supervisor/plan/update-strategy.js';
 import { fakeImage, serviceSpec, targetState } from '../support/supervisor-targets.js';
 
 let ids = 0;

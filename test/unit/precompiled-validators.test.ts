@@ -12,7 +12,7 @@ import { exportedSchemas, writeValidators, type FoundSchema } from '../../protoc
 import { createAjv, PRECOMPILED_DIR, precompiledValidator, schemaKey } from '../../protocol/schema-compiler.js';
 import { check, issuesOf, type Issue } from '../../protocol/validate.js';
 import { SupervisorConfigSchema } from '../../supervisor/config.js';
-import { ContainerInspect, ContainerSummaries, ImageInspect } from '../../supervisor/engine-schemas.js';
+import { ContainerInspect, ContainerSummaries, ImageInspect } from '../../supervisor/engine/schemas.js';
 import { distRoot } from '../support/env.js';
 import { fakeImage, serviceSpec, targetState } from '../support/supervisor-targets.js';
 
@@ -89,7 +89,7 @@ describe('precompiled validators', () => {
     const probe = `
       import { createRequire } from 'node:module';
       const { check } = await import(${JSON.stringify(path.join(distRoot, 'protocol', 'validate.js'))});
-      const schemas = await Promise.all(${JSON.stringify(['protocol/target-state.js', 'supervisor/config.js', 'supervisor/engine-schemas.js', 'protocol/device-auth.js'])}
+      const schemas = await Promise.all(${JSON.stringify(['protocol/target-state.js', 'supervisor/config.js', 'supervisor/engine/schemas.js', 'protocol/device-auth.js'])}
         .map((m) => import(${JSON.stringify(distRoot)} + '/' + m)));
       const { TargetStateSchema } = schemas[0], { SupervisorConfigSchema } = schemas[1];
       const { ContainerInspect, ContainerSummaries } = schemas[2], { DeviceAuthResponseSchema } = schemas[3];

@@ -2,8 +2,8 @@
 // registry verifies (checked here with node:crypto's own verifier, independent of the signer's code path).
 import assert from 'node:assert/strict';
 import { createPublicKey, generateKeyPairSync, verify } from 'node:crypto';
-import { es256Signer, libtrustKeyId } from '../../registry-api/jwt.js';
-import { fleetOfRepository, grant, issueToken, parseScope, type RegistryPrincipal } from '../../registry-api/registry-token.js';
+import { es256Signer, libtrustKeyId } from '../../registry-api/keys/jwt.js';
+import { fleetOfRepository, grant, issueToken, parseScope, type RegistryPrincipal } from '../../registry-api/delivery/registry-token.js';
 
 const user = (role: 'viewer' | 'developer' | 'operator' | 'admin'): RegistryPrincipal => ({ kind: 'user', user: { name: role, role } });
 const device: RegistryPrincipal = { kind: 'device', uuid: 'dev-1', fleet: 'meters' };

@@ -3,7 +3,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { canonicalJson } from '../../protocol/canonical-json.js';
 import { decodePublicKey, encodePublicKey, SignatureError, signTarget, verifyTarget } from '../../protocol/signature.js';
 import type { TargetState } from '../../protocol/target-state.js';
-import { acceptSignedTarget } from '../../supervisor/target.js';
+import { acceptSignedTarget } from '../../supervisor/target/gate.js';
 import { fakeImage, serviceSpec, targetState, TEST_DEVICE_UUID } from '../support/supervisor-targets.js';
 
 const { privateKey, publicKey } = generateKeyPairSync('ed25519');

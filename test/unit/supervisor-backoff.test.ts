@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { backoffDelay, withJitter } from '../../supervisor/backoff.js';
-import { Wakeup } from '../../supervisor/wakeup.js';
+import { backoffDelay, withJitter } from '../../lib/backoff.js';
+import { Wakeup } from '../../supervisor/device/wakeup.js';
 
 describe('backoff', () => {
   it('doubles from the initial delay up to the cap', () => {

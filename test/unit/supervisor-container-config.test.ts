@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { desiredContainer } from '../../supervisor/container-config.js';
+import { desiredContainer } from '../../supervisor/plan/container-config.js';
 import type { ServiceSpec } from '../../protocol/target-state.js';
 import { fakeImage, serviceSpec, targetState } from '../support/supervisor-targets.js';
 

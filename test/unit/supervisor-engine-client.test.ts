@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { engineAddress } from '../../supervisor/engine-client.js';
-import { parseLogFrames } from '../../supervisor/engine-log-frames.js';
+import { engineAddress } from '../../supervisor/engine/client.js';
+import { parseLogFrames } from '../../supervisor/engine/log-frames.js';
 
 function frame(stream: number, text: string): Buffer {
   const payload = Buffer.from(text, 'utf8');

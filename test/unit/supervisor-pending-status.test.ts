@@ -4,11 +4,11 @@ import assert from 'node:assert/strict';
 import { StateReportSchema } from '../../protocol/state-report.js';
 import { check } from '../../protocol/validate.js';
 import { createLogger } from '../../lib/logger.js';
-import type { CurrentState, ObservedContainer } from '../../supervisor/current-state.js';
-import { desiredState, imagesOf } from '../../supervisor/desired-state.js';
-import { dockerEngine } from '../../supervisor/engine.js';
-import { Reconciler, type ReconcileStatus } from '../../supervisor/reconciler.js';
-import { buildReport, pendingUpdateStatus } from '../../supervisor/reporter.js';
+import type { CurrentState, ObservedContainer } from '../../supervisor/reconcile/current-state.js';
+import { desiredState, imagesOf } from '../../supervisor/plan/desired-state.js';
+import { dockerEngine } from '../../supervisor/engine/engine.js';
+import { Reconciler, type ReconcileStatus } from '../../supervisor/reconcile/reconciler.js';
+import { buildReport, pendingUpdateStatus } from '../../supervisor/online/reporter.js';
 import type { TargetState } from '../../protocol/target-state.js';
 import { fakeImage, serviceSpec, targetState } from '../support/supervisor-targets.js';
 

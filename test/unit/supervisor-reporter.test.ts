@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { DeviceMetricsSchema, StateReportSchema, type DeviceMetrics } from '../../protocol/state-report.js';
 import { check } from '../../protocol/validate.js';
-import type { ObservedContainer } from '../../supervisor/current-state.js';
-import { desiredState } from '../../supervisor/desired-state.js';
-import type { ReconcileStatus } from '../../supervisor/reconciler.js';
-import { buildReport, reportChanges, type ReportInput } from '../../supervisor/reporter.js';
-import { bucketKey, sampleMetrics, undervoltageOf } from '../../supervisor/metrics.js';
-import { mergeReport } from '../../registry-api/report-merge.js';
+import type { ObservedContainer } from '../../supervisor/reconcile/current-state.js';
+import { desiredState } from '../../supervisor/plan/desired-state.js';
+import type { ReconcileStatus } from '../../supervisor/reconcile/reconciler.js';
+import { buildReport, reportChanges, type ReportInput } from '../../supervisor/online/reporter.js';
+import { bucketKey, sampleMetrics, undervoltageOf } from '../../supervisor/device/metrics.js';
+import { mergeReport } from '../../registry-api/devices/report-merge.js';
 import type { TargetState } from '../../protocol/target-state.js';
 import { fakeImage, serviceSpec, targetState } from '../support/supervisor-targets.js';
 

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { SseParser } from '../../supervisor/sse.js';
+import { SseParser } from '../../lib/sse.js';
 
 describe('server-sent events parser', () => {
   it('frames events, joins data lines, skips comments', () => {

@@ -6,8 +6,8 @@ import path from 'node:path';
 import { SignatureError, signTarget } from '../../protocol/signature.js';
 import type { TargetState } from '../../protocol/target-state.js';
 import { ValidationError } from '../../protocol/validate.js';
-import { acceptTarget } from '../../supervisor/target.js';
-import { TargetStore } from '../../supervisor/target-store.js';
+import { acceptTarget } from '../../supervisor/target/gate.js';
+import { TargetStore } from '../../supervisor/target/store.js';
 import { fakeImage, serviceSpec, targetState, TEST_DEVICE_UUID } from '../support/supervisor-targets.js';
 
 const img = fakeImage('a', 'a1');

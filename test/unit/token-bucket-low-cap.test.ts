@@ -1,7 +1,7 @@
 // Caps of a few kB/s (a metered link, the delta-progress test's 1,500 B/s): the cap must hold from the first second
 // for a small blob (a delta patch) as for a large one, also when the cap is set on a bucket that was uncapped.
 import assert from 'node:assert/strict';
-import { TokenBucket } from '../../supervisor/download/token-bucket.js';
+import { TokenBucket } from '../../supervisor/images/bandwidth/token-bucket.js';
 import { fakeClock } from '../support/fake-clock.js';
 
 

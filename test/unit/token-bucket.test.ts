@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { TokenBucket } from '../../supervisor/download/token-bucket.js';
+import { TokenBucket } from '../../supervisor/images/bandwidth/token-bucket.js';
 import { fakeClock } from '../support/fake-clock.js';
 
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { bandwidthCapAt, periodContains } from '../../supervisor/bandwidth-cap.js';
-import { msUntilChange, updateWindowState } from '../../supervisor/update-window.js';
+import { bandwidthCapAt, periodContains } from '../../supervisor/images/bandwidth/cap.js';
+import { msUntilChange, updateWindowState } from '../../supervisor/reconcile/update-window.js';
 
 // 02:00-04:00 in Amsterdam (UTC+1 in January): 01:00Z-03:00Z.
 const window = { cron: '0 2 * * *', durationMinutes: 120, timezone: 'Europe/Amsterdam' };

@@ -1,0 +1,109 @@
+// The options that change settings, shared by `skiff fleet set` and `skiff device set`: poll interval, update
+// window (cron, duration, time zone), bandwidth cap, lock override. Parsed here into the protocol's change; the
+// API checks the rest (a cron it cannot read, a time zone that does not exist) and says where.
+import { InvalidArgumentError, type Command } from 'commander';
+import type { FleetSettings, FleetSettingsChange, Settings } from '../../protocol/fleet-config.js';
+import type { DeviceConfig } from '../../protocol/target-state.js';
+import { renderFields, utcTime, type Cell } from '../views/output.js';
+
+export interface SettingsOptions {
+  pollInterval?: number;
+  window?: string;
+  windowDuration?: number;
+  windowTimezone?: string;
+  downloadOutsideWindow?: boolean;
+  clearWindow?: boolean;
+  /** 'none': no cap (commander turns a null from a parser into ''). */
+  bandwidthCap?: number | 'none';
+  overrideLocks?: boolean;
+}
+
+export function wholeNumber(what: string, min: number) {
+  return (raw: string): number => {
+    const value = Number(raw);
+    if (!/^\d+$/.test(raw.trim()) || value < min) throw new InvalidArgumentError(`${what} must be a whole number, at least ${min}`);
+    return value;
+  };
+}
+
+function capOf(raw: string): number | 'none' {
+  if (raw === 'none') return 'none';
+  return wholeNumber('the cap (bytes per second, or none)', 1)(raw);
+}
+
+export function onOff(raw: string): boolean {
+  if (raw === 'on') return true;
+  if (raw === 'off') return false;
+  throw new InvalidArgumentError("must be 'on' or 'off'");
+}
+
+export function addSettingsOptions(cmd: Command): Command {
+  return cmd
+    .option('--poll-interval <seconds>', 'how often devices poll for their target state', wholeNumber('the poll interval', 1))
+    .option('--window <cron>', "when the update window opens, five cron fields, e.g. '0 2 * * *'")
+    .option('--window-duration <minutes>', 'how long the window stays open', wholeNumber('the window duration', 1))
+    .option('--window-timezone <zone>', 'IANA time zone of the window, e.g. Europe/Amsterdam')
+    .option('--download-outside-window', 'download any time, apply only inside the window')
+    .option('--clear-window', 'no update window: updates apply whenever they arrive')
+    .option('--bandwidth-cap <bytesPerSecond>', "download cap in bytes per second, or 'none'", capOf)
+    .option('--override-locks <on|off>', "ignore the services' update locks", onOff);
+}
+
+/** `change` itself, or an error when a `set` command was given nothing to change. */
+export function someChange<T extends object>(change: T): T {
+  if (Object.keys(change).length === 0) throw new Error('nothing to change: give at least one option (see --help)');
+  return change;
+}
+
+/** The change the options ask for; throws when they contradict each other or leave the window half given. */
+export function settingsChangeOf(opts: SettingsOptions): FleetSettingsChange {
+  const change: FleetSettingsChange = {};
+  if (opts.pollInterval !== undefined) change.pollIntervalSeconds = opts.pollInterval;
+  const windowParts = [opts.window, opts.windowDuration, opts.windowTimezone];
+  if (opts.clearWindow) {
+    if (windowParts.some((p) => p !== undefined)) throw new Error('--clear-window cannot go with --window, --window-duration or --window-timezone');
+    change.updateWindow = null;
+  } else if (windowParts.some((p) => p !== undefined)) {
+    if (opts.window === undefined || opts.windowDuration === undefined || opts.windowTimezone === undefined) {
+      throw new Error('an update window needs all of --window, --window-duration and --window-timezone');
+    }
+    change.updateWindow = {
+      cron: opts.window,
+      durationMinutes: opts.windowDuration,
+      timezone: opts.windowTimezone,
+      ...(opts.downloadOutsideWindow ? { downloadOutsideWindow: true } : {}),
+    };
+  } else if (opts.downloadOutsideWindow) {
+    throw new Error('--download-outside-window belongs to a window: give --window, --window-duration and --window-timezone too');
+  }
+  if (opts.bandwidthCap !== undefined) change.bandwidthCapBytesPerSecond = opts.bandwidthCap === 'none' ? null : opts.bandwidthCap;
+  if (opts.overrideLocks !== undefined) change.overrideLocks = opts.overrideLocks;
+  return change;
+}
+
+function windowText(window: DeviceConfig['updateWindow'] | undefined): string | null {
+  if (window === undefined) return null;
+  if (window === null) return 'none (updates apply when they arrive)';
+  return `'${window.cron}' for ${window.durationMinutes} min, ${window.timezone}${window.downloadOutsideWindow ? ', downloads any time' : ''}`;
+}
+
+function capText(cap: number | null | undefined): string | null {
+  if (cap === undefined) return null;
+  return cap === null ? 'none' : `${cap} B/s`;
+}
+
+/** The settings lines of `fleet show` and `device config`; undefined fields (inherited) show as "-". */
+export function settingsFields(s: Settings | FleetSettings | DeviceConfig): Array<[string, Cell]> {
+  return [
+    ['Update window', windowText(s.updateWindow)],
+    ['Bandwidth cap', capText(s.bandwidthCapBytesPerSecond)],
+    ['Bandwidth schedule', s.bandwidthSchedule === undefined || s.bandwidthSchedule.length === 0 ? null
+      : s.bandwidthSchedule.map((p) => `${p.from}-${p.to} ${p.timezone}: ${capText(p.bytesPerSecond) ?? '-'}`).join('; ')],
+    ['Update now until', s.forceUpdateUntil === undefined || s.forceUpdateUntil === null ? null : utcTime(s.forceUpdateUntil)],
+    ['Override locks', s.overrideLocks === undefined ? null : s.overrideLocks ? 'on' : 'off'],
+  ];
+}
+
+export function settingsText(s: Settings | FleetSettings | DeviceConfig): string {
+  return renderFields(settingsFields(s));
+}

@@ -1,0 +1,169 @@
+// The people-facing renderings of the API's objects: which columns, in which order, how short.
+import type { DeviceSummary, Fleet, Release, ReleasePolicy } from '../../protocol/api.js';
+import type { DeviceDetail } from '../../protocol/device-detail.js';
+import type { DeviceMetrics, ImageDownload } from '../../protocol/state-report.js';
+import { formatBytes, relativeTime, renderFields, renderTable, truncate, utcTime } from './output.js';
+
+const SHORT_UUID = 7;
+const ERROR_WIDTH = 40;
+
+export function shortUuid(uuid: string): string {
+  return uuid.slice(0, SHORT_UUID);
+}
+
+export function policyText(policy: ReleasePolicy): string {
+  return policy.mode === 'latest' ? 'latest' : `pinned to ${policy.releaseId}`;
+}
+
+export function fleetsTable(fleets: Fleet[]): string {
+  return renderTable(
+    ['NAME', 'DEVICE TYPE', 'RELEASE POLICY', 'POLL', 'CREATED'],
+    fleets.map((f) => [f.name, f.deviceType, policyText(f.releasePolicy), `${f.pollIntervalSeconds}s`, utcTime(f.createdAt)]),
+  );
+}
+
+export function fleetDetail(fleet: Fleet): string {
+  return renderFields([
+    ['Name', fleet.name],
+    ['Device type', fleet.deviceType],
+    ['Release policy', policyText(fleet.releasePolicy)],
+    ['Poll interval', `${fleet.pollIntervalSeconds}s`],
+    // The API keeps keys hashed: only the answer that created the fleet carries its first key.
+    ['Provisioning key', fleet.provisioningKey !== ''
+      ? `${fleet.provisioningKey} (shown once: store it now)`
+      : `not shown: keys are stored hashed (list: skiff keys list ${fleet.name}, new one: skiff keys create ${fleet.name})`],
+    ['Created', utcTime(fleet.createdAt)],
+  ]);
+}
+
+export function releasesTable(releases: Release[], now: Date = new Date()): string {
+  return renderTable(
+    ['ID', 'VERSION', 'STATUS', 'PUSHED BY', 'CREATED', 'SERVICES'],
+    releases.map((r) => [
+      r.id,
+      r.version,
+      r.status === 'failed' && r.verification?.failure ? `failed (${r.verification.failure.service})` : r.status,
+      r.pushedBy ?? null,
+      `${utcTime(r.createdAt)} (${relativeTime(r.createdAt, now)})`,
+      r.services.join(', '),
+    ]),
+  );
+}
+
+/** One release with its verification: what a failed one is missing, and where. */
+export function releaseDetail(release: Release, now: Date = new Date()): string {
+  const verification = release.verification;
+  const verified = verification === undefined || verification === null
+    ? (release.status === 'pending' ? 'in progress' : null)
+    : verification.failure === null
+      ? `every image found (${utcTime(verification.checkedAt)})`
+      : `failed at ${utcTime(verification.checkedAt)}: service ${verification.failure.service}, image ${verification.failure.image}: ${verification.failure.reason}`;
+  return renderFields([
+    ['ID', release.id],
+    ['Fleet', release.fleet],
+    ['Version', release.version],
+    ['Status', release.status],
+    ['Verification', verified],
+    ['Pushed by', release.pushedBy ?? null],
+    ['Created', `${utcTime(release.createdAt)} (${relativeTime(release.createdAt, now)})`],
+    ['Notes', release.notes],
+  ]) + '\n' + renderTable(['SERVICE', 'IMAGE'], Object.entries(release.images).map(([service, image]) => [service, image]));
+}
+
+/** online/offline for an admitted device; otherwise where its admission stands (pending, revoked...). */
+export function deviceStatusText(d: DeviceSummary): string {
+  if (d.revokedAt) return 'revoked';
+  if (d.authStatus !== undefined && d.authStatus !== 'accepted') return d.authStatus;
+  return d.online ? 'online' : 'offline';
+}
+
+/** The id people use: the short id of the label, or (from an older API) the start of the uuid. */
+export function deviceId(d: Pick<DeviceSummary, 'uuid' | 'shortId'>): string {
+  return d.shortId ?? shortUuid(d.uuid);
+}
+
+export function devicesTable(devices: DeviceSummary[], now: Date = new Date()): string {
+  return renderTable(
+    ['ID', 'NAME', 'FLEET', 'STATUS', 'TARGET', 'RUNNING', 'UPDATE', 'LAST SEEN', 'ERROR'],
+    devices.map((d) => [
+      deviceId(d),
+      d.name,
+      d.fleet,
+      deviceStatusText(d),
+      d.targetRelease,
+      d.runningRelease,
+      updateText(d),
+      relativeTime(d.lastSeen, now),
+      d.error === null ? null : truncate(d.error, ERROR_WIDTH),
+    ]),
+  );
+}
+
+/** The update status; while images come in, how far and how: "downloading 42% (delta)". */
+export function updateText(d: Pick<DeviceSummary, 'updateStatus' | 'download'>): string | null {
+  if (d.download === undefined) return d.updateStatus;
+  return `downloading ${Math.floor(d.download.percent)}% (${d.download.source})`;
+}
+
+/** Per service: how much of its image is here, of how much, and whether as delta patches or whole layers. */
+function downloadsTable(downloads: ImageDownload[]): string {
+  return renderTable(
+    ['SERVICE', 'SOURCE', 'BYTES', 'PERCENT', 'IMAGE'],
+    downloads.flatMap((d) => (d.services.length === 0 ? ['-'] : d.services).map((service) => [
+      service,
+      d.source,
+      `${formatBytes(d.bytesDone)}/${formatBytes(d.bytesTotal)}`,
+      `${d.percent.toFixed(1)}%`,
+      d.image,
+    ])),
+  );
+}
+
+function metricsText(m: DeviceMetrics): string {
+  const temperature = m.temperatureCelsius === null ? '' : `, ${m.temperatureCelsius.toFixed(1)} °C`;
+  return `cpu ${m.cpuPercent.toFixed(0)}%, memory ${formatBytes(m.memoryUsedBytes)}/${formatBytes(m.memoryTotalBytes)}, `
+    + `disk ${formatBytes(m.diskUsedBytes)}/${formatBytes(m.diskTotalBytes)}${temperature}`;
+}
+
+export function deviceDetail(device: DeviceDetail, now: Date = new Date()): string {
+  const report = device.lastReport;
+  const lastSeen = device.lastSeen === null ? 'never' : `${utcTime(device.lastSeen)} (${relativeTime(device.lastSeen, now)})`;
+  let text = renderFields([
+    ['UUID', device.uuid],
+    ['Short id', device.shortId ?? null],
+    ['Name', device.name],
+    ['Fleet', device.fleet],
+    ['Device type', device.deviceType],
+    ['Status', deviceStatusText(device)],
+    ['Tags', device.tags === undefined || device.tags.length === 0 ? null : device.tags.join(', ')],
+    ['Note', device.note ?? null],
+    ['Pinned release', device.pinnedRelease ?? null],
+    ['Last seen', lastSeen],
+    ['Target release', device.targetRelease],
+    ['Running release', device.runningRelease],
+    ['Update status', device.updateStatus],
+    ['Error', device.error],
+    ...(report === null ? [] : [
+      ['Supervisor', report.supervisorVersion],
+      ['OS', report.osVersion ?? null],
+      ['Reported', `${utcTime(report.reportedAt)} (${relativeTime(report.reportedAt, now)})`],
+      ['Metrics', report.metrics === undefined ? null : metricsText(report.metrics)],
+    ] satisfies Array<[string, string | null]>),
+  ]);
+  text += '\n';
+  if (report === null) return `${text}No state report yet.\n`;
+  if ((report.downloads ?? []).length > 0) text += `Downloading:\n${downloadsTable(report.downloads ?? [])}\n`;
+  if (report.services.length === 0) return `${text}No services reported.\n`;
+  return text + renderTable(
+    ['SERVICE', 'STATE', 'HEALTH', 'EXIT', 'RELEASE', 'CONTAINER', 'IMAGE'],
+    report.services.map((s) => [
+      s.name,
+      s.state,
+      s.health,
+      s.exitCode,
+      s.releaseId,
+      s.containerId === null ? null : s.containerId.slice(0, 12),
+      s.image,
+    ]),
+  );
+}

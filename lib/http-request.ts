@@ -1,0 +1,121 @@
+// The supervisor's HTTP client on node:http(s), in place of the global fetch: fetch brings undici, which stays
+// resident (some 8 MB measured) in a daemon that must idle small on a 1 GB Pi. Only what the supervisor's clients
+// use: a method, headers, a text body, an AbortSignal, redirects followed for GET; the answer offers the subset of
+// fetch's Response they read (status, headers.get, a web ReadableStream body, text, json, arrayBuffer). Bodies are
+// not decompressed: the supervisor never asks for compression.
+import { request as httpRequestOf, STATUS_CODES, type IncomingMessage, type RequestOptions } from 'node:http';
+import { request as httpsRequestOf } from 'node:https';
+import { Readable } from 'node:stream';
+import { messageOf } from './errors.js';
+
+export interface HttpRequestInit {
+  method?: string;
+  headers?: Record<string, string>;
+  body?: string;
+  signal?: AbortSignal;
+  /** 'follow' (the default, as fetch): 301/302/303/307/308 are followed, at most MAX_REDIRECTS times. */
+  redirect?: 'follow' | 'manual';
+}
+
+export interface HttpHeaders {
+  /** The header's value (repeated ones joined with ', '), null when absent: as fetch's Headers.get. */
+  get(name: string): string | null;
+}
+
+export interface HttpResponse {
+  readonly status: number;
+  readonly statusText: string;
+  readonly ok: boolean;
+  /** The URL that answered (after redirects). */
+  readonly url: string;
+  readonly headers: HttpHeaders;
+  /** Null for a HEAD request and for 204/304 answers. */
+  readonly body: ReadableStream<Uint8Array> | null;
+  text(): Promise<string>;
+  json(): Promise<unknown>;
+  arrayBuffer(): Promise<ArrayBuffer>;
+}
+
+const MAX_REDIRECTS = 20;
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+
+/** Thrown for a request that got no answer; `cause` is the system error (ECONNREFUSED...), as with fetch. */
+export class HttpRequestError extends TypeError {
+  constructor(method: string, url: string, cause: unknown) {
+    super(`${method} ${url}: ${messageOf(cause)}`, { cause });
+    this.name = 'HttpRequestError';
+  }
+}
+
+function headersOf(message: IncomingMessage): HttpHeaders {
+  return {
+    get: (name) => {
+      const value = message.headers[name.toLowerCase()];
+      if (value === undefined) return null;
+      return Array.isArray(value) ? value.join(', ') : value;
+    },
+  };
+}
+
+function send(url: URL, init: HttpRequestInit): Promise<IncomingMessage> {
+  const method = init.method ?? 'GET';
+  const headers: Record<string, string> = { ...init.headers };
+  if (init.body !== undefined) headers['content-length'] = String(Buffer.byteLength(init.body));
+  const options: RequestOptions = { method, headers, signal: init.signal };
+  const start = url.protocol === 'https:' ? httpsRequestOf : url.protocol === 'http:' ? httpRequestOf : null;
+  if (start === null) return Promise.reject(new HttpRequestError(method, url.href, new Error(`unsupported protocol ${url.protocol}`)));
+  return new Promise((resolve, reject) => {
+    const req = start(url, options, resolve);
+    req.once('error', (err) => reject(init.signal?.aborted === true ? init.signal.reason : new HttpRequestError(method, url.href, err)));
+    req.end(init.body);
+  });
+}
+
+export async function httpRequest(target: string | URL, init: HttpRequestInit = {}): Promise<HttpResponse> {
+  let url = new URL(target);
+  let current = init;
+  let message = await send(url, current);
+  for (let hops = 0; REDIRECTS.has(message.statusCode ?? 0) && init.redirect !== 'manual'; hops++) {
+    const location = message.headers.location;
+    if (location === undefined) break;
+    message.resume();
+    if (hops >= MAX_REDIRECTS) throw new HttpRequestError(current.method ?? 'GET', url.href, new Error(`more than ${MAX_REDIRECTS} redirects`));
+    const next = new URL(location, url);
+    // As fetch: 303 (and 301/302 after a POST) turn into a GET without body; credentials stay on the same origin only.
+    const toGet = message.statusCode === 303 || ((message.statusCode === 301 || message.statusCode === 302) && current.method === 'POST');
+    const headers = { ...current.headers };
+    if (next.origin !== url.origin) delete headers.authorization;
+    current = toGet ? { ...current, method: 'GET', body: undefined, headers } : { ...current, headers };
+    url = next;
+    message = await send(url, current);
+  }
+  return responseOf(message, url.href, current.method ?? 'GET');
+}
+
+function responseOf(message: IncomingMessage, url: string, method: string): HttpResponse {
+  const status = message.statusCode ?? 0;
+  const empty = method === 'HEAD' || status === 204 || status === 304;
+  if (empty) message.resume();
+  // The global ReadableStream type, as fetch's body: node:stream/web's declares the same class apart.
+  const body = empty ? null : (Readable.toWeb(message) as unknown as ReadableStream<Uint8Array>);
+  const bytes = async (): Promise<Buffer> => {
+    if (body === null) return Buffer.alloc(0);
+    const chunks: Buffer[] = [];
+    for await (const chunk of body) chunks.push(Buffer.from(chunk));
+    return Buffer.concat(chunks);
+  };
+  return {
+    status,
+    statusText: message.statusMessage ?? STATUS_CODES[status] ?? '',
+    ok: status >= 200 && status < 300,
+    url,
+    headers: headersOf(message),
+    body,
+    text: async () => (await bytes()).toString('utf8'),
+    json: async () => JSON.parse((await bytes()).toString('utf8')) as unknown,
+    arrayBuffer: async () => {
+      const buffer = await bytes();
+      return buffer.buffer.slice(buffer.byteOffset, buffer.byteOffset + buffer.byteLength) as ArrayBuffer;
+    },
+  };
+}

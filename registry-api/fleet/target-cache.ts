@@ -1,0 +1,194 @@
+// Targets kept in memory between polls. A device's target is computed (reads, canonical JSON, sha256 for the
+// ETag) once per target generation (store/target-generation.ts): the poll reads the device's and its fleet's
+// generation together with its token, and as long as both stay where they were, the target and its ETag are the
+// ones computed before. Every change that shapes a target bumps a generation in its own transaction, in the
+// database, so a pin made through another API instance is seen by this one on the very next poll; nothing here
+// has to be told, and nothing expires on a timer.
+// What a fleet contributes (its record, config vars, newest ready release) is kept per fleet generation, so the
+// poll after a fleet-wide change costs each device only its own reads. Releases are kept by id: what a target takes
+// from a release (version, services, volumes, networks) never changes after it is pushed.
+// Which generation a poll brings is the device session's business (../devices/sessions.ts): sessions are dropped by
+// the invalidation bus when a generation moves, so the next poll reads the new one.
+import type { ConfigVars } from '../../protocol/fleet-config.js';
+import type { TargetState } from '../../protocol/target-state.js';
+import { etagOf } from '../http/etag.js';
+import type { SigningKey } from '../keys/signing-key.js';
+import type { DeviceRecord, FleetRecord, ReleaseRecord, Store, TargetGeneration } from '../store/index.js';
+import { targetFor, type TargetSources } from './target-state.js';
+
+/** A device's current target as served: content, ETag, and (made on the first full answer) body and signature. */
+export interface ServedTarget {
+  readonly target: TargetState;
+  readonly etag: string;
+  /** The JSON body and its signature header; computed once per target. */
+  signed(): { body: string; signature: string };
+}
+
+export interface TargetCacheOptions {
+  store: Pick<Store, 'fleets' | 'releases' | 'config' | 'osReleases'>;
+  signingKey: Pick<SigningKey, 'sign'>;
+  /** Devices whose targets are kept; beyond that the oldest entries go (default 100,000). */
+  maxDevices?: number;
+}
+
+/** Everything the target depends on that is not covered by a generation, or cheap to compare anyway. */
+interface DeviceKey {
+  deviceGeneration: number;
+  fleetGeneration: number;
+  fleet: string;
+  deviceType: string;
+  name: string;
+  pin: string | null;
+}
+
+interface DeviceEntry extends DeviceKey {
+  served: Promise<ServedTarget | null>;
+  /** `served` once it has resolved, for answers that need no promise at all. */
+  settled?: ServedTarget | null;
+  /** The device and generation objects (a kept session's) last found to match: the next poll compares identity. */
+  matchedDevice?: DeviceRecord;
+  matchedGeneration?: TargetGeneration;
+}
+
+interface FleetFacts {
+  generation: number;
+  fleet: Promise<FleetRecord | null>;
+  vars: Promise<ConfigVars>;
+  latestReady: Promise<ReleaseRecord | null>;
+}
+
+/** Releases kept by id at most; a fleet pushes a few a week, so this holds every release a device still runs. */
+const MAX_RELEASES = 1_000;
+
+function servedOf(target: TargetState, signingKey: Pick<SigningKey, 'sign'>): ServedTarget {
+  let signed: { body: string; signature: string } | undefined;
+  return {
+    target,
+    etag: etagOf(target),
+    signed: () => (signed ??= { body: JSON.stringify(target), signature: signingKey.sign(target) }),
+  };
+}
+
+function keyOf(device: DeviceRecord, generation: TargetGeneration & { fleet: number }): DeviceKey {
+  return {
+    deviceGeneration: generation.device, fleetGeneration: generation.fleet,
+    fleet: device.fleet, deviceType: device.deviceType, name: device.name, pin: device.pinnedReleaseId,
+  };
+}
+
+/** Compared field by field: a poll answered from memory builds nothing. */
+function sameKey(entry: DeviceKey, device: DeviceRecord, generation: TargetGeneration): boolean {
+  return entry.deviceGeneration === generation.device && entry.fleetGeneration === generation.fleet && entry.fleet === device.fleet
+    && entry.deviceType === device.deviceType && entry.name === device.name && entry.pin === device.pinnedReleaseId;
+}
+
+/** Keeps a settled promise; forgets a rejected one so the next caller tries again. */
+function remembered<K, V>(map: Map<K, Promise<V>>, key: K, make: () => Promise<V>): Promise<V> {
+  const known = map.get(key);
+  if (known) return known;
+  const made = make();
+  map.set(key, made);
+  made.catch(() => {
+    if (map.get(key) === made) map.delete(key);
+  });
+  return made;
+}
+
+export class TargetCache {
+  private readonly devices = new Map<string, DeviceEntry>();
+  private readonly fleets = new Map<string, FleetFacts>();
+  private readonly releases = new Map<string, Promise<ReleaseRecord | null>>();
+  private readonly maxDevices: number;
+
+  constructor(private readonly options: TargetCacheOptions) {
+    this.maxDevices = options.maxDevices ?? 100_000;
+  }
+
+  /** Devices with a kept target, for tests and metrics. */
+  get size(): number {
+    return this.devices.size;
+  }
+
+  /**
+   * The target of `device` as its row and its fleet's row stand at `generation` (read together with the device);
+   * null when its fleet does not exist.
+   */
+  targetOf(device: DeviceRecord, generation: TargetGeneration): Promise<ServedTarget | null> {
+    if (generation.fleet === null) return Promise.resolve(null);
+    const known = this.devices.get(device.uuid);
+    if (known !== undefined && sameKey(known, device, generation)) return known.served;
+    const served = this.compute(device, generation.fleet);
+    const entry: DeviceEntry = {
+      ...keyOf(device, { device: generation.device, fleet: generation.fleet }), served, settled: undefined, matchedDevice: undefined, matchedGeneration: undefined,
+    };
+    this.devices.delete(device.uuid);
+    this.devices.set(device.uuid, entry);
+    if (this.devices.size > this.maxDevices) {
+      const oldest = this.devices.keys().next();
+      if (!oldest.done) this.devices.delete(oldest.value);
+    }
+    served.then((value) => { entry.settled = value; }, () => {
+      if (this.devices.get(device.uuid) === entry) this.devices.delete(device.uuid);
+    });
+    return served;
+  }
+
+  /** The target targetOf would give, if it is computed already; undefined if it would have to be (or is being). */
+  settledTarget(device: DeviceRecord, generation: TargetGeneration): ServedTarget | null | undefined {
+    if (generation.fleet === null) return null;
+    const known = this.devices.get(device.uuid);
+    if (known === undefined) return undefined;
+    if (known.matchedDevice === device && known.matchedGeneration === generation) return known.settled;
+    if (!sameKey(known, device, generation)) return undefined;
+    known.matchedDevice = device;
+    known.matchedGeneration = generation;
+    return known.settled;
+  }
+
+  private async compute(device: DeviceRecord, fleetGeneration: number): Promise<ServedTarget | null> {
+    const facts = this.fleetFacts(device.fleet, fleetGeneration);
+    const fleet = await facts.fleet;
+    if (fleet === null) return null;
+    const { store, signingKey } = this.options;
+    const sources: TargetSources = {
+      releases: {
+        get: (id) => this.release(id),
+        latestReady: (name) => (name === fleet.name ? facts.latestReady : store.releases.latestReady(name)),
+      },
+      config: {
+        vars: (scope) => ('fleet' in scope && scope.fleet === fleet.name ? facts.vars : store.config.vars(scope)),
+        deviceSettings: (uuid) => store.config.deviceSettings(uuid),
+      },
+      osReleases: store.osReleases,
+    };
+    return servedOf(await targetFor(sources, device, fleet), signingKey);
+  }
+
+  private fleetFacts(name: string, generation: number): FleetFacts {
+    const known = this.fleets.get(name);
+    if (known?.generation === generation) return known;
+    const { store } = this.options;
+    const facts: FleetFacts = {
+      generation,
+      fleet: store.fleets.get(name),
+      vars: store.config.vars({ fleet: name }),
+      latestReady: store.releases.latestReady(name),
+    };
+    this.fleets.set(name, facts);
+    // A failed read must not stay: the next poll reads again.
+    Promise.all([facts.fleet, facts.vars, facts.latestReady]).catch(() => {
+      if (this.fleets.get(name) === facts) this.fleets.delete(name);
+    });
+    return facts;
+  }
+
+  private release(id: string): Promise<ReleaseRecord | null> {
+    if (this.releases.size >= MAX_RELEASES) this.releases.clear();
+    const found = remembered(this.releases, id, () => this.options.store.releases.get(id));
+    // An unknown id is not kept: nothing is learnt by remembering it.
+    void found.then((release) => {
+      if (release === null && this.releases.get(id) === found) this.releases.delete(id);
+    }, () => undefined);
+    return found;
+  }
+}

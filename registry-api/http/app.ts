@@ -1,0 +1,72 @@
+// The registry-api HTTP application: middleware order is the contract here. Logging sees the final status,
+// the problem boundary turns every failure below it into problem+json, the router answers 405 for wrong methods.
+import Koa from 'koa';
+import Router from '@koa/router';
+import { accessControl, type ApiState } from './auth.js';
+import type { AppDeps, RouteDeps } from '../deps.js';
+import { DeviceLogs } from '../logs/device-logs.js';
+import { DeviceSessions } from '../devices/sessions.js';
+import { localInvalidation } from '../fleet/invalidation.js';
+import { startInProcessQueue } from '../jobs/start.js';
+import { ApiMetrics } from './metrics.js';
+import { pollFastPath } from '../fleet/poll-fast-path.js';
+import { problems } from './problem.js';
+import { requestLog } from './request-log.js';
+import { auditRoutes } from './routes/audit.js';
+import { configRoutes } from './routes/config.js';
+import { deviceApiRoutes } from './routes/device-api.js';
+import { deviceEventRoutes } from './routes/device-events.js';
+import { deviceRoutes } from './routes/devices.js';
+import { deviceLogRoutes } from './routes/logs.js';
+import { fleetRoutes } from './routes/fleets.js';
+import { infoRoutes } from './routes/info.js';
+import { metricsRoutes } from './routes/metrics.js';
+import { openApiRoutes } from './routes/openapi.js';
+import { osReleaseRoutes } from './routes/os-releases.js';
+import { registryTokenRoutes } from './routes/registry-token.js';
+import { releaseRoutes } from './routes/releases.js';
+import { userRoutes } from './routes/users.js';
+import { TargetCache } from '../fleet/target-cache.js';
+
+export type { AppDeps } from '../deps.js';
+
+export function createApp(appDeps: AppDeps): Koa<ApiState> {
+  const now = appDeps.now ?? (() => new Date());
+  const jobs = appDeps.jobs ?? startInProcessQueue({ store: appDeps.store, logger: appDeps.logger, now, registryToken: appDeps.registryToken ?? null });
+  const metrics = appDeps.metrics ?? new ApiMetrics({ store: appDeps.store, jobs, now });
+  const targetCache = appDeps.targetCache ?? new TargetCache({ store: appDeps.store, signingKey: appDeps.signingKey });
+  const invalidation = appDeps.invalidation ?? localInvalidation(appDeps.store.changes);
+  const deps: RouteDeps = { registryToken: null, metricsToken: null, osBundles: null, deviceLogs: {}, ...appDeps, now, jobs, metrics, targetCache, invalidation };
+  const deviceLogs = new DeviceLogs(deps.deviceLogs, deps.logger);
+  const sessions = new DeviceSessions({ store: deps.store, bus: invalidation, now });
+  const router = new Router<ApiState>();
+  // Every people's route names its action class; roles.ts says which roles may do it.
+  const access = accessControl(deps);
+  infoRoutes(router, deps);
+  openApiRoutes(router, deps);
+  registryTokenRoutes(router, deps);
+  fleetRoutes(router, deps, access);
+  releaseRoutes(router, deps, access);
+  configRoutes(router, deps, access);
+  metricsRoutes(router, deps, access);
+  deviceRoutes(router, deps, access);
+  userRoutes(router, deps, access);
+  auditRoutes(router, deps, access);
+  osReleaseRoutes(router, deps, access);
+  deviceLogRoutes(router, deps, access, deviceLogs);
+  deviceApiRoutes(router, deps);
+  deviceEventRoutes(router, deps, { logs: deviceLogs });
+
+  const app = new Koa<ApiState>();
+  // Koa's own error printer would bypass the structured log; the problem boundary handles request errors, this
+  // sees what happens outside it (e.g. a client hanging up mid-answer).
+  app.on('error', (err: unknown) => deps.logger.warn({ err }, 'http error outside a request handler'));
+  // Plain target polls, most of the traffic, are answered before all of the below; everything else passes on.
+  app.use(pollFastPath({ ...deps, sessions }));
+  app.use(requestLog(deps.logger));
+  app.use(metrics.middleware());
+  app.use(problems(deps.logger));
+  app.use(router.routes());
+  app.use(router.allowedMethods());
+  return app;
+}

@@ -1,0 +1,79 @@
+// GET /v1/device/{uuid}/events: the push channel (protocol/device-events.ts). Authenticated like every device
+// route; the stream stays open until the device hangs up, the API stops, or the device may no longer listen.
+import type Router from '@koa/router';
+import { DEFAULT_HEARTBEAT_MS, TARGET_EVENT, type TargetEvent } from '../../../protocol/device-events.js';
+import { authenticatedDevice, requireDevice, type ApiState } from '../auth.js';
+import type { RouteDeps } from '../../deps.js';
+import { LOGS_EVENT } from '../../../protocol/device-logs.js';
+import type { DeviceLogs } from '../../logs/device-logs.js';
+import { ROUTES } from '../route-table.js';
+import { TargetWatch } from '../../fleet/target-watch.js';
+
+export interface DeviceEventOptions {
+  heartbeatMs?: number;
+  /** How often connected devices' targets are recomputed (target-watch.ts). */
+  checkIntervalMs?: number;
+  /** Fleet logs: `logs` events reach the device through its channel (device-logs.ts). */
+  logs?: DeviceLogs;
+}
+
+export function deviceEventRoutes(router: Router<ApiState>, deps: RouteDeps, options: DeviceEventOptions = {}): TargetWatch {
+  const { store, logger } = deps;
+  const heartbeatMs = options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
+  const watch = new TargetWatch({ store, targets: deps.targetCache, logger, intervalMs: options.checkIntervalMs });
+
+  router.get(ROUTES.deviceEvents.path, requireDevice(store.devices, deps.now), async (ctx) => {
+    const me = authenticatedDevice(ctx);
+    await store.devices.touch(me.uuid, deps.now().toISOString());
+    const socket = ctx.req.socket;
+    // The connection is meant to idle for minutes; heartbeats, not socket timeouts, decide when it is dead.
+    socket.setTimeout(0);
+    socket.setNoDelay(true);
+    socket.setKeepAlive(true, heartbeatMs);
+
+    // Written to the socket directly: a stream body would make Koa report every device hanging up as an error.
+    ctx.respond = false;
+    ctx.status = 200;
+    const res = ctx.res;
+    res.writeHead(200, {
+      'Content-Type': 'text/event-stream; charset=utf-8',
+      'Cache-Control': 'no-cache, no-transform',
+      // nginx buffers answers by default, which would hold events back until the buffer fills.
+      'X-Accel-Buffering': 'no',
+    });
+    res.flushHeaders();
+    const stream = { write: (text: string): void => void (res.writableEnded || res.write(text)), end: (): void => void res.end() };
+
+    let ended = false;
+    const end = (): void => {
+      if (ended) return;
+      ended = true;
+      clearInterval(heartbeat);
+      unwatch();
+      detachLogs?.();
+      stream.end();
+    };
+    const heartbeat = setInterval(() => {
+      stream.write(': heartbeat\n\n');
+      // An open connection is a device that is there: it counts as seen without polling.
+      store.devices.seen(me.uuid, deps.now().getTime());
+    }, heartbeatMs);
+    const unwatch = watch.watch(me, {
+      onTarget: (etag) => {
+        const event: TargetEvent = { etag };
+        stream.write(`event: ${TARGET_EVENT}\ndata: ${JSON.stringify(event)}\n\n`);
+        logger.debug({ uuid: me.uuid, etag }, 'events: target changed');
+      },
+      onGone: (reason) => {
+        logger.info({ uuid: me.uuid, reason }, 'events: connection closed by the API');
+        end();
+      },
+    });
+    const detachLogs = options.logs?.attach(me.uuid, (event) => stream.write(`event: ${LOGS_EVENT}\ndata: ${JSON.stringify(event)}\n\n`));
+    ctx.req.on('close', end);
+    res.on('close', end);
+    res.on('error', end);
+    logger.debug({ uuid: me.uuid, connections: watch.size }, 'events: device connected');
+  });
+  return watch;
+}

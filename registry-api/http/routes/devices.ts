@@ -1,0 +1,199 @@
+// Devices as people see them: summaries per fleet (or per admission status), one device with the last state report
+// it sent; and what operators do to one device: pre-authorize its key, accept, reject or revoke it, pin it to a
+// release over its fleet's policy, let it follow its fleet again, rename, tag and annotate it. Every /:uuid route
+// takes the device's short id too.
+import type Router from '@koa/router';
+import { randomUUID } from 'node:crypto';
+import type { Static } from '@sinclair/typebox';
+import type { DeviceSummary } from '../../../protocol/api.js';
+import type { DeviceDetail } from '../../../protocol/device-detail.js';
+import { decodePublicKey } from '../../../protocol/signature.js';
+import { stampOf, type AccessControl, type ApiState } from '../auth.js';
+import type { Action } from '../roles.js';
+import type { RouteDeps } from '../../deps.js';
+import { summaryOf } from '../../devices/summary.js';
+import { badRequest, conflict, notFound } from '../problem.js';
+import { readBody, readQuery } from '../request-body.js';
+import { ROUTES } from '../route-table.js';
+import type { RouteSpec } from '../route-spec.js';
+import type { DeviceRecord, DeviceView, Stamp, Store } from '../../store/index.js';
+import { targetReleaseOf } from '../../fleet/target-state.js';
+import { fleetOr404 } from './fleets.js';
+
+/** Caches each key's first answer: a list of devices reads each fleet and release once. */
+function memo<V>(load: (key: string) => Promise<V>): (key: string) => Promise<V> {
+  const cache = new Map<string, Promise<V>>();
+  return (key) => {
+    let value = cache.get(key);
+    if (!value) {
+      value = load(key);
+      cache.set(key, value);
+    }
+    return value;
+  };
+}
+
+/** Describes devices, reading each fleet, fleet target and release once however many devices share them. */
+function summarizer(store: Store, now: Date): (device: DeviceView) => Promise<DeviceSummary> {
+  const fleetOf = memo((name) => store.fleets.get(name));
+  const releaseOf = memo((id) => store.releases.get(id));
+  // What every device of a fleet without a pin of its own should run.
+  const fleetTargetOf = memo(async (name) => {
+    const fleet = await fleetOf(name);
+    return fleet ? targetReleaseOf(store.releases, fleet, { pinnedReleaseId: null }) : null;
+  });
+  return async (device) => {
+    const fleet = await fleetOf(device.fleet);
+    // Devices reference their fleet by foreign key: a missing fleet is a broken database, not bad input.
+    if (!fleet) throw new Error(`device '${device.uuid}' belongs to fleet '${device.fleet}', which does not exist`);
+    const target = device.pinnedReleaseId === null
+      ? await fleetTargetOf(fleet.name)
+      : await targetReleaseOf(store.releases, fleet, device);
+    const runningId = device.lastReport?.releaseId ?? null;
+    const running = runningId === null ? null : await releaseOf(runningId);
+    const pinned = device.pinnedReleaseId === null ? null : await releaseOf(device.pinnedReleaseId);
+    return {
+      ...summaryOf({
+        device,
+        fleet,
+        targetVersion: target?.version ?? null,
+        targetReleaseId: target?.id ?? null,
+        runningVersion: running && running.fleet === fleet.name ? running.version : null,
+        now,
+      }),
+      pinnedRelease: pinned && pinned.fleet === fleet.name ? pinned.version : null,
+      revokedAt: device.revokedAt,
+      note: device.note,
+      tags: device.tags,
+    };
+  };
+}
+
+async function deviceOr404(store: Store, uuid: string | undefined): Promise<DeviceView> {
+  const device = uuid === undefined ? null : await store.devices.get(uuid);
+  if (!device) throw notFound(`no device has the uuid or short id '${uuid ?? ''}'`);
+  return device;
+}
+
+/** A store change answered null: the device went away between the lookup and the change. */
+function changed(uuid: string, device: DeviceRecord | null): DeviceRecord {
+  if (!device) throw notFound(`device '${uuid}' is gone`);
+  return device;
+}
+
+type ActionRoute = RouteSpec & { body: NonNullable<RouteSpec['body']> };
+
+/** One thing an operator does to one device: POST /v1/devices/:uuid/<action> with the route's body. */
+interface DeviceAction<R extends ActionRoute> {
+  route: R;
+  change: (device: DeviceView, body: Static<R['body']>, stamp: Stamp) => Promise<DeviceRecord | null>;
+  /** The log line, from the device after the change. */
+  logged: (device: DeviceRecord) => [Record<string, unknown>, string];
+}
+
+function action<R extends ActionRoute>(definition: DeviceAction<R>): DeviceAction<ActionRoute> {
+  return definition as unknown as DeviceAction<ActionRoute>;
+}
+
+/** The action class the table says a people's route needs. */
+function accessAction(route: RouteSpec): Action {
+  if (typeof route.access !== 'object') throw new Error(`${route.method} ${route.path} is no people's route`);
+  return route.access.action;
+}
+
+export function deviceRoutes(router: Router<ApiState>, deps: RouteDeps, access: AccessControl): void {
+  const { store, logger } = deps;
+
+  const detailOf = async (uuid: string): Promise<DeviceDetail> => {
+    const device = await deviceOr404(store, uuid);
+    const summary = await summarizer(store, deps.now())(device);
+    return { ...summary, lastReport: device.lastReport };
+  };
+
+  router.get(ROUTES.listDevices.path, access.allow('read'), async (ctx) => {
+    const { fleet: fleetName, status } = readQuery(ctx, ROUTES.listDevices);
+    if (fleetName !== undefined) await fleetOr404(store.fleets, fleetName);
+    const devices = await store.devices.list({
+      ...(fleetName === undefined ? {} : { fleet: fleetName }),
+      ...(status === undefined ? {} : { status }),
+    });
+    ctx.body = await Promise.all(devices.map(summarizer(store, deps.now())));
+  });
+
+  router.post(ROUTES.preauthorizeDevice.path, access.allow('device.manage'), async (ctx) => {
+    const body = await readBody(ctx, ROUTES.preauthorizeDevice);
+    try {
+      decodePublicKey(body.publicKey, 'publicKey');
+    } catch (err) {
+      throw badRequest('invalid-body', `the pre-authorization: ${err instanceof Error ? err.message : String(err)}`, [{ path: '/publicKey', message: 'is not an Ed25519 public key (base64 SPKI DER)' }]);
+    }
+    const fleet = await fleetOr404(store.fleets, body.fleet);
+    const device = await store.devices.preauthorize({
+      uuid: body.uuid ?? randomUUID(),
+      fleet: fleet.name,
+      deviceType: fleet.deviceType,
+      publicKey: body.publicKey,
+      ...(body.name === undefined ? {} : { name: body.name }),
+    }, stampOf(ctx, deps.now));
+    logger.info({ uuid: device.uuid, fleet: fleet.name }, 'device pre-authorized');
+    ctx.status = 201;
+    ctx.body = await detailOf(device.uuid);
+  });
+
+  router.get(ROUTES.getDevice.path, access.allow('read'), async (ctx) => {
+    ctx.body = await detailOf(ctx.params.uuid ?? '');
+  });
+
+  router.patch(ROUTES.updateDevice.path, access.allow('device.manage'), async (ctx) => {
+    const device = await deviceOr404(store, ctx.params.uuid);
+    const change = await readBody(ctx, ROUTES.updateDevice);
+    changed(device.uuid, await store.devices.update(device.uuid, change, stampOf(ctx, deps.now)));
+    logger.info({ uuid: device.uuid, fields: Object.keys(change) }, 'device updated');
+    ctx.body = await detailOf(device.uuid);
+  });
+
+  const actions = [
+    action({
+      route: ROUTES.pinDevice,
+      change: async (device, { release: wanted }, stamp) => {
+        const release = await store.releases.find(device.fleet, wanted);
+        if (!release) throw notFound(`fleet '${device.fleet}' of device '${device.uuid}' has no release with id or version '${wanted}'`);
+        if (release.status !== 'ready') {
+          throw conflict(`release ${release.version} of fleet '${device.fleet}' is ${release.status}, not ready: the device cannot run it`);
+        }
+        return store.devices.setPin(device.uuid, release.id, stamp);
+      },
+      logged: (d) => [{ uuid: d.uuid, release: d.pinnedReleaseId }, 'device pinned'],
+    }),
+    action({
+      route: ROUTES.deviceTrackFleet,
+      change: (device, _body, stamp) => store.devices.setPin(device.uuid, null, stamp),
+      logged: (d) => [{ uuid: d.uuid }, 'device follows its fleet'],
+    }),
+    action({
+      route: ROUTES.acceptDevice,
+      change: (device, _body, stamp) => store.devices.accept(device.uuid, stamp),
+      logged: (d) => [{ uuid: d.uuid, fleet: d.fleet }, 'device accepted'],
+    }),
+    action({
+      route: ROUTES.rejectDevice,
+      change: (device, _body, stamp) => store.devices.reject(device.uuid, stamp),
+      logged: (d) => [{ uuid: d.uuid, fleet: d.fleet }, 'device rejected'],
+    }),
+    action({
+      route: ROUTES.revokeDevice,
+      change: (device, _body, stamp) => store.devices.revoke(device.uuid, stamp),
+      logged: (d) => [{ uuid: d.uuid, fleet: d.fleet }, 'device revoked'],
+    }),
+  ];
+
+  for (const { route, change, logged } of actions) {
+    router.post(route.path, access.allow(accessAction(route)), async (ctx) => {
+      const device = await deviceOr404(store, ctx.params.uuid);
+      const body = await readBody(ctx, route);
+      const after = changed(device.uuid, await change(device, body, stampOf(ctx, deps.now)));
+      logger.info(...logged(after));
+      ctx.body = await detailOf(device.uuid);
+    });
+  }
+}

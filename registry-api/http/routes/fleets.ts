@@ -1,0 +1,116 @@
+// Fleets, their release policy (track the newest ready release, or stay on one) and their settings (poll
+// interval, update window, bandwidth cap, "update now", lock override). Creating a fleet is for admins, rolling
+// out and changing settings for operators. A fleet's provisioning keys are kept hashed: the first one's secret is in
+// the answer that created the fleet only (later keys: routes/provisioning-keys.ts).
+import type Router from '@koa/router';
+import { DEFAULT_UPDATE_NOW_MINUTES } from '../../../protocol/fleet-config.js';
+import { DEFAULT_DEVICE_CONFIG } from '../../../protocol/target-state.js';
+import { stampOf, type AccessControl, type ApiState } from '../auth.js';
+import type { RouteDeps } from '../../deps.js';
+import { badRequest, conflict, notFound } from '../problem.js';
+import { readBody } from '../request-body.js';
+import { ROUTES } from '../route-table.js';
+import { hashSecret, newSecret } from '../../keys/secrets.js';
+import { settingsIssues } from '../../fleet/settings-check.js';
+import type { FleetRecord, FleetStore, ReleaseRecord } from '../../store/index.js';
+import { fleetView } from '../views.js';
+import { provisioningKeyRoutes } from './provisioning-keys.js';
+
+// Kept here too for the routes that imported it from this module; one schema object, as the route table wants.
+export { EmptyBodySchema } from '../route-table.js';
+
+export async function fleetOr404(fleets: FleetStore, name: string | undefined): Promise<FleetRecord> {
+  const fleet = name === undefined ? null : await fleets.get(name);
+  if (!fleet) throw notFound(`fleet '${name ?? ''}' does not exist`);
+  return fleet;
+}
+
+/** Devices can run only ready releases: a 409 that says why this one is not. */
+export function refuseUnready(release: ReleaseRecord, who: string): void {
+  if (release.status === 'ready') return;
+  const why = release.status === 'pending'
+    ? 'its images are still being verified in the registry'
+    : `its verification failed: ${release.verification?.failure
+      ? `service ${release.verification.failure.service} (${release.verification.failure.image}): ${release.verification.failure.reason}`
+      : 'no reason recorded'}`;
+  throw conflict(`release ${release.version} of fleet '${release.fleet}' is ${release.status}, not ready, so ${who} cannot run it: ${why}`);
+}
+
+/** An instant `minutes` from now, as the API's clock sees it (device clocks may be off). */
+export function minutesFrom(now: Date, minutes: number | undefined): string {
+  return new Date(now.getTime() + (minutes ?? DEFAULT_UPDATE_NOW_MINUTES) * 60_000).toISOString();
+}
+
+export function fleetRoutes(router: Router<ApiState>, deps: RouteDeps, access: AccessControl): void {
+  const { store, logger } = deps;
+
+  /** A store change answered null: the fleet went away between the lookup and the change. */
+  const changed = (name: string, fleet: FleetRecord | null): FleetRecord => {
+    if (!fleet) throw notFound(`fleet '${name}' does not exist`);
+    return fleet;
+  };
+
+  router.post('/v1/fleets', access.allow('fleet.create'), async (ctx) => {
+    const body = await readBody(ctx, ROUTES.createFleet);
+    const firstKey = newSecret();
+    const fleet = await store.fleets.create({
+      name: body.name,
+      deviceType: body.deviceType,
+      provisioningKeyHash: hashSecret(firstKey),
+      pollIntervalSeconds: body.pollIntervalSeconds ?? DEFAULT_DEVICE_CONFIG.pollIntervalSeconds,
+      createdAt: deps.now().toISOString(),
+    }, stampOf(ctx, deps.now));
+    logger.info({ fleet: fleet.name, deviceType: fleet.deviceType }, 'fleet created');
+    ctx.status = 201;
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = { ...fleetView(fleet), provisioningKey: firstKey };
+  });
+
+  router.get('/v1/fleets', access.allow('read'), async (ctx) => {
+    ctx.body = (await store.fleets.list()).map(fleetView);
+  });
+
+  router.get('/v1/fleets/:fleet', access.allow('read'), async (ctx) => {
+    ctx.body = fleetView(await fleetOr404(store.fleets, ctx.params.fleet));
+  });
+
+  router.patch('/v1/fleets/:fleet', access.allow('fleet.rollout'), async (ctx) => {
+    const fleet = await fleetOr404(store.fleets, ctx.params.fleet);
+    const change = await readBody(ctx, ROUTES.updateFleet);
+    const issues = settingsIssues(change);
+    if (issues.length > 0) throw badRequest('invalid-settings', `the settings for fleet '${fleet.name}' are invalid`, issues);
+    const updated = changed(fleet.name, await store.fleets.updateSettings(fleet.name, change, stampOf(ctx, deps.now)));
+    logger.info({ fleet: fleet.name, fields: Object.keys(change) }, 'fleet settings changed');
+    ctx.body = fleetView(updated);
+  });
+
+  router.post('/v1/fleets/:fleet/update-now', access.allow('fleet.rollout'), async (ctx) => {
+    const fleet = await fleetOr404(store.fleets, ctx.params.fleet);
+    const { minutes } = await readBody(ctx, ROUTES.fleetUpdateNow);
+    const until = minutesFrom(deps.now(), minutes);
+    const updated = changed(fleet.name, await store.fleets.updateSettings(fleet.name, { forceUpdateUntil: until }, stampOf(ctx, deps.now)));
+    logger.info({ fleet: fleet.name, until }, 'fleet updates now, whatever its window');
+    ctx.body = fleetView(updated);
+  });
+
+  router.post('/v1/fleets/:fleet/pin', access.allow('fleet.rollout'), async (ctx) => {
+    const fleet = await fleetOr404(store.fleets, ctx.params.fleet);
+    const { release: wanted } = await readBody(ctx, ROUTES.pinFleet);
+    const release = await store.releases.find(fleet.name, wanted);
+    if (!release) throw notFound(`fleet '${fleet.name}' has no release with id or version '${wanted}'`);
+    refuseUnready(release, `fleet '${fleet.name}'`);
+    const updated = await store.fleets.setPolicy(fleet.name, { mode: 'pinned', releaseId: release.id }, stampOf(ctx, deps.now));
+    logger.info({ fleet: fleet.name, release: release.id, version: release.version }, 'fleet pinned');
+    ctx.body = fleetView(changed(fleet.name, updated));
+  });
+
+  router.post('/v1/fleets/:fleet/track-latest', access.allow('fleet.rollout'), async (ctx) => {
+    const fleet = await fleetOr404(store.fleets, ctx.params.fleet);
+    await readBody(ctx, ROUTES.trackLatest);
+    const updated = await store.fleets.setPolicy(fleet.name, { mode: 'latest' }, stampOf(ctx, deps.now));
+    logger.info({ fleet: fleet.name }, 'fleet tracks its latest release');
+    ctx.body = fleetView(changed(fleet.name, updated));
+  });
+
+  provisioningKeyRoutes(router, deps, access);
+}

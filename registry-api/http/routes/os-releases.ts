@@ -1,0 +1,242 @@
+// Host OS releases: developers upload signed RAUC bundles per device type, operators pin a fleet or one device to
+// one (the device's pin wins; no pin: the host OS is left alone), and devices download the bundle their target
+// names, resuming with Range. The pin becomes the target's hostOs (target-state.ts), signed with the rest.
+import { createReadStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import type Router from '@koa/router';
+import type { Context } from 'koa';
+import type { OsPin, OsRelease } from '../../../protocol/os-release.js';
+import { authenticatedDevice, requireDevice, stampOf, type AccessControl, type ApiState } from '../auth.js';
+import { rangeAnswer } from '../byte-range.js';
+import type { RouteDeps } from '../../deps.js';
+import { isFresh } from '../etag.js';
+import {
+  BundleRefusedError, BundleTooLargeError, bundlePath, bundleSize, checkBundle, keepBundle, receiveBundle, type OsBundleSettings,
+} from '../../os/bundles.js';
+import { badRequest, notFound, ProblemError } from '../problem.js';
+import { readBody, readQuery } from '../request-body.js';
+import { ROUTES } from '../route-table.js';
+import type { OsPinOutcome, OsPinScope, OsReleaseRecord, Store } from '../../store/index.js';
+import { fleetOr404 } from './fleets.js';
+
+export function osReleaseView(release: OsReleaseRecord): OsRelease {
+  return {
+    id: release.id,
+    deviceType: release.deviceType,
+    version: release.version,
+    digest: release.digest,
+    size: release.size,
+    compatible: release.compatible,
+    createdAt: release.createdAt,
+    uploadedBy: release.uploadedBy,
+  };
+}
+
+const pinView = (pinned: OsReleaseRecord | null, effective: OsReleaseRecord | null): OsPin => ({
+  pinned: pinned === null ? null : osReleaseView(pinned),
+  effective: effective === null ? null : osReleaseView(effective),
+});
+
+function bundlesOf(settings: OsBundleSettings | null, ctx: Context): OsBundleSettings {
+  if (settings === null) {
+    throw new ProblemError(501, 'no-bundle-storage', `${ctx.method} ${ctx.path}: this API keeps no host OS bundles (started without a bundle directory)`);
+  }
+  return settings;
+}
+
+async function osReleaseOr404(store: Store, id: string | undefined): Promise<OsReleaseRecord> {
+  const release = id === undefined ? null : await store.osReleases.get(id);
+  if (!release) throw notFound(`no host OS release has the id '${id ?? ''}'`);
+  return release;
+}
+
+async function deviceOr404(store: Store, uuid: string | undefined) {
+  const device = uuid === undefined ? null : await store.devices.get(uuid);
+  if (!device) throw notFound(`no device has the uuid or short id '${uuid ?? ''}'`);
+  return device;
+}
+
+/** The pin outcome as an answer: the scope's pin, or the problem that stopped it. */
+function pinnedOr4xx(outcome: OsPinOutcome, what: string): OsReleaseRecord | null {
+  switch (outcome.kind) {
+    case 'pinned': return outcome.release;
+    case 'no-scope': throw notFound(`${what} is gone`);
+    case 'no-release': throw notFound(`the host OS release to pin ${what} to is gone`);
+    case 'wrong-type':
+      throw new ProblemError(409, 'conflict', `${what} is of device type '${outcome.expected}', the host OS release is for '${outcome.got}'`);
+  }
+}
+
+/** Removes a bundle file no release refers to any more (two releases may share the same bytes). */
+async function dropUnusedFile(store: Store, settings: OsBundleSettings | null, file: string): Promise<void> {
+  if (settings === null) return;
+  const users = (await store.osReleases.list()).filter((r) => r.file === file);
+  if (users.length === 0) await rm(bundlePath(settings, file), { force: true });
+}
+
+export function osReleaseRoutes(router: Router<ApiState>, deps: RouteDeps, access: AccessControl): void {
+  const { store, logger } = deps;
+
+  router.post(ROUTES.uploadOsRelease.path, access.allow('release.push'), async (ctx) => {
+    const settings = bundlesOf(deps.osBundles, ctx);
+    const query = readQuery(ctx, ROUTES.uploadOsRelease);
+    const what = `host OS release ${query.version} of device type '${query.deviceType}'`;
+    if (ctx.request.is('application/octet-stream') === false) {
+      throw new ProblemError(415, 'unsupported-media-type',
+        `the body of ${ctx.method} ${ctx.path} must be the bundle as application/octet-stream, not ${ctx.request.type || 'untyped'}`);
+    }
+    const declared = Number(ctx.get('Content-Length') || '0');
+    if (declared > settings.maxBytes) throw new ProblemError(413, 'too-large', `${what}: the bundle (${declared} bytes) is larger than ${settings.maxBytes} bytes`);
+    // Refused before the upload, so nobody streams gigabytes only to hear the version is taken.
+    if (await store.osReleases.find(query.deviceType, query.version)) {
+      throw new ProblemError(409, 'conflict', `device type '${query.deviceType}' already has a host OS release with version '${query.version}'`);
+    }
+    let received;
+    try {
+      received = await receiveBundle(settings, ctx.req);
+    } catch (err) {
+      if (err instanceof BundleTooLargeError) throw new ProblemError(413, 'too-large', `${what}: ${err.message}`);
+      throw err;
+    }
+    let compatible: string | null = null;
+    try {
+      if (received.size === 0) throw badRequest('empty-bundle', `${what}: the body is empty; send the .raucb file`);
+      if (settings.keyring !== null) {
+        const manifest = await checkBundle(settings.keyring, received.tempFile);
+        const rauc = `rauc info: compatible '${manifest.compatible}', version '${manifest.version ?? '(none)'}'`;
+        if (manifest.compatible !== query.deviceType) {
+          throw badRequest('compatible-mismatch', `${what}: the bundle is for another device type (${rauc}); devices of type '${query.deviceType}' would refuse it`);
+        }
+        if (manifest.version !== null && manifest.version !== query.version) {
+          throw badRequest('version-mismatch', `${what}: the bundle says another version (${rauc})`);
+        }
+        compatible = manifest.compatible;
+      }
+    } catch (err) {
+      await rm(received.tempFile, { force: true });
+      if (err instanceof BundleRefusedError) throw badRequest('bundle-refused', `${what}: ${err.message}`);
+      throw err;
+    }
+    const file = await keepBundle(settings, received);
+    let release: OsReleaseRecord;
+    try {
+      release = await store.osReleases.create({
+        deviceType: query.deviceType, version: query.version, digest: received.digest, size: received.size, compatible, file,
+        createdAt: deps.now().toISOString(),
+      }, stampOf(ctx, deps.now));
+    } catch (err) {
+      await dropUnusedFile(store, settings, file);
+      throw err;
+    }
+    logger.info({ osRelease: release.id, deviceType: release.deviceType, version: release.version, size: release.size, checked: compatible !== null },
+      'host OS release uploaded');
+    ctx.status = 201;
+    ctx.body = osReleaseView(release);
+  });
+
+  router.get(ROUTES.listOsReleases.path, access.allow('read'), async (ctx) => {
+    const query = readQuery(ctx, ROUTES.listOsReleases);
+    ctx.body = (await store.osReleases.list(query.deviceType)).map(osReleaseView);
+  });
+
+  router.get(ROUTES.getOsRelease.path, access.allow('read'), async (ctx) => {
+    ctx.body = osReleaseView(await osReleaseOr404(store, ctx.params.id));
+  });
+
+  router.delete(ROUTES.deleteOsRelease.path, access.allow('release.push'), async (ctx) => {
+    const release = await osReleaseOr404(store, ctx.params.id);
+    const removed = await store.osReleases.remove(release.id, stampOf(ctx, deps.now));
+    if (removed === null) throw notFound(`host OS release '${release.id}' is gone`);
+    await dropUnusedFile(store, deps.osBundles, removed.file);
+    logger.info({ osRelease: removed.id, deviceType: removed.deviceType, version: removed.version }, 'host OS release deleted');
+    ctx.body = osReleaseView(removed);
+  });
+
+  /** Pins `scope` (of `deviceType`) to the release the body names, by id or version. */
+  const pinTo = async (ctx: Context, scope: OsPinScope, deviceType: string, wanted: string, what: string) => {
+    const release = await store.osReleases.find(deviceType, wanted);
+    if (!release) throw notFound(`device type '${deviceType}' of ${what} has no host OS release with id or version '${wanted}'`);
+    const pinned = pinnedOr4xx(await store.osReleases.pin(scope, release.id, stampOf(ctx, deps.now)), what);
+    logger.info({ ...scope, osRelease: release.id, version: release.version }, 'host OS pinned');
+    return pinned;
+  };
+
+  router.get(ROUTES.fleetOs.path, access.allow('read'), async (ctx) => {
+    const fleet = await fleetOr404(store.fleets, ctx.params.fleet);
+    const pinned = await store.osReleases.pinOf({ fleet: fleet.name });
+    ctx.body = pinView(pinned, pinned);
+  });
+
+  router.put(ROUTES.pinFleetOs.path, access.allow('fleet.rollout'), async (ctx) => {
+    const fleet = await fleetOr404(store.fleets, ctx.params.fleet);
+    const body = await readBody(ctx, ROUTES.pinFleetOs);
+    const pinned = await pinTo(ctx, { fleet: fleet.name }, fleet.deviceType, body.release, `fleet '${fleet.name}'`);
+    ctx.body = pinView(pinned, pinned);
+  });
+
+  router.delete(ROUTES.unpinFleetOs.path, access.allow('fleet.rollout'), async (ctx) => {
+    const fleet = await fleetOr404(store.fleets, ctx.params.fleet);
+    pinnedOr4xx(await store.osReleases.pin({ fleet: fleet.name }, null, stampOf(ctx, deps.now)), `fleet '${fleet.name}'`);
+    ctx.body = pinView(null, null);
+  });
+
+  router.get(ROUTES.deviceOs.path, access.allow('read'), async (ctx) => {
+    const device = await deviceOr404(store, ctx.params.uuid);
+    ctx.body = pinView(await store.osReleases.pinOf({ device: device.uuid }), await store.osReleases.targetFor(device));
+  });
+
+  router.put(ROUTES.pinDeviceOs.path, access.allow('device.manage'), async (ctx) => {
+    const device = await deviceOr404(store, ctx.params.uuid);
+    const body = await readBody(ctx, ROUTES.pinDeviceOs);
+    const pinned = await pinTo(ctx, { device: device.uuid }, device.deviceType, body.release, `device '${device.uuid}'`);
+    ctx.body = pinView(pinned, await store.osReleases.targetFor(device));
+  });
+
+  router.delete(ROUTES.unpinDeviceOs.path, access.allow('device.manage'), async (ctx) => {
+    const device = await deviceOr404(store, ctx.params.uuid);
+    pinnedOr4xx(await store.osReleases.pin({ device: device.uuid }, null, stampOf(ctx, deps.now)), `device '${device.uuid}'`);
+    ctx.body = pinView(null, await store.osReleases.targetFor(device));
+  });
+
+  router.get(ROUTES.osBundle.path, requireDevice(store.devices, deps.now), async (ctx) => {
+    const me = authenticatedDevice(ctx);
+    const release = await store.osReleases.get(ctx.params.id ?? '');
+    // A bundle for another board is no business of this device: it does not exist for it.
+    if (!release || release.deviceType !== me.deviceType) {
+      throw notFound(`device type '${me.deviceType}' has no host OS release '${ctx.params.id ?? ''}'`);
+    }
+    const settings = bundlesOf(deps.osBundles, ctx);
+    const size = await bundleSize(settings, release.file);
+    if (size === null) {
+      logger.error({ osRelease: release.id, file: bundlePath(settings, release.file) }, 'host OS bundle file missing');
+      throw notFound(`the bundle of host OS release ${release.version} (${release.id}) is missing on the server`);
+    }
+    // Content-addressed: the digest is the entity tag, strong, the same on every API instance.
+    const etag = `"${release.digest.replace(/^sha256:/, '')}"`;
+    ctx.set('ETag', etag);
+    ctx.set('Accept-Ranges', 'bytes');
+    ctx.set('Cache-Control', 'private, no-transform');
+    if (isFresh(ctx.get('If-None-Match') || undefined, etag)) {
+      ctx.status = 304;
+      return;
+    }
+    const answer = rangeAnswer(ctx.get('Range') || undefined, size, etag, ctx.get('If-Range') || undefined);
+    if (answer.kind === 'unsatisfiable') {
+      throw new ProblemError(416, 'range-not-satisfiable', `${ctx.get('Range')} lies outside the bundle of ${size} bytes`,
+        undefined, { 'Content-Range': `bytes */${size}`, 'Accept-Ranges': 'bytes' });
+    }
+    const file = bundlePath(settings, release.file);
+    ctx.type = 'application/octet-stream';
+    if (answer.kind === 'partial') {
+      const { start, end } = answer.range;
+      ctx.status = 206;
+      ctx.set('Content-Range', `bytes ${start}-${end}/${size}`);
+      ctx.body = createReadStream(file, { start, end });
+      ctx.length = end - start + 1;
+    } else {
+      ctx.status = 200;
+      ctx.body = createReadStream(file);
+      ctx.length = size;
+    }
+  });
+}

@@ -1,0 +1,95 @@
+// How the device gets its images: Skiff's own fetcher (resumable, under the device's one bandwidth cap, blobs in
+// DATA_DIR/blobs), authenticated towards the registry as the device itself (uuid + its current API token, read at
+// each token request so a renewed token is used at once). A reference that names no registry host (Docker Hub
+// short names) is left to the engine's pull: the fetcher only speaks to registries it can address. That pull is
+// always Docker Hub over TLS, so SKIFF_INSECURE_REGISTRIES never needs handing to the engine (whose own list is
+// daemon configuration, not a pull parameter).
+import path from 'node:path';
+import type { Logger } from '../../lib/logger.js';
+import type { ImageDownload } from '../../protocol/state-report.js';
+import type { TargetState } from '../../protocol/target-state.js';
+import { BandwidthGovernor } from './bandwidth/governor.js';
+import { DeltaRebuilder } from './delta/rebuild.js';
+import { BlobStore } from './download/blob-store.js';
+import { TokenBucket } from './bandwidth/token-bucket.js';
+import type { Engine } from '../engine/engine.js';
+import { ImageFetcher } from './fetcher.js';
+import { RegistryClient, type RegistryCredentials } from '../registry/client.js';
+
+export interface ImageDeliveryOptions {
+  engine: Engine;
+  dataDir: string;
+  /** The device's registry credentials now; undefined before it has a token (anonymous pulls only). */
+  credentials: () => RegistryCredentials | undefined;
+  /** Registries spoken to over plain HTTP besides loopback ones (SKIFF_INSECURE_REGISTRIES). */
+  insecureRegistries?: readonly string[];
+  log: Logger;
+}
+
+/** REGISTRY/REPO@sha256:HEX whose first part is a host (has a dot or port, or is localhost). */
+export function namesRegistryHost(image: string): boolean {
+  const first = image.split('/')[0] ?? '';
+  return image.includes('/') && /@sha256:[a-f0-9]{64}$/.test(image) && (/[.:]/.test(first) || first === 'localhost');
+}
+
+export class ImageDelivery {
+  private readonly fetcher: ImageFetcher;
+  private readonly governor: BandwidthGovernor;
+  readonly store: BlobStore;
+  /** The device's one registry client: its token cache also serves the disk check's manifest reads. */
+  readonly registry: RegistryClient;
+
+  constructor(private readonly options: ImageDeliveryOptions) {
+    const log = options.log;
+    // One bucket for the device: every download shares the link's cap.
+    const bucket = new TokenBucket(null);
+    this.store = new BlobStore(path.join(options.dataDir, 'blobs'));
+    const insecureRegistries = options.insecureRegistries ?? [];
+    if (insecureRegistries.length > 0) log.warn({ registries: insecureRegistries }, 'registries spoken to over plain HTTP (SKIFF_INSECURE_REGISTRIES)');
+    const registry = new RegistryClient({ credentials: options.credentials, insecureRegistries, log });
+    this.registry = registry;
+    this.fetcher = new ImageFetcher({
+      engine: options.engine,
+      registry,
+      store: this.store,
+      bucket,
+      log,
+      // Delta patches (issue #5, helper J): layers rebuilt from what the engine has, else pulled whole.
+      deltas: new DeltaRebuilder({ engine: options.engine, registry, store: this.store, bucket, log, workDir: path.join(options.dataDir, 'delta') }),
+    });
+    this.governor = new BandwidthGovernor({ bucket, log });
+  }
+
+  /** The target now being run: its config sets the cap. */
+  follow(target: TargetState | null): void {
+    this.governor.follow(target?.config ?? null);
+  }
+
+  async fetch(image: string, signal?: AbortSignal): Promise<void> {
+    if (!namesRegistryHost(image)) {
+      await this.options.engine.pullImage(image);
+      return;
+    }
+    await this.fetcher.fetch(image, signal);
+  }
+
+  /** Images in flight, each with the target's services that need it. */
+  downloads(target: TargetState | null): ImageDownload[] {
+    return this.fetcher.progress().map((p) => ({
+      services: (target?.services ?? []).filter((s) => s.image === p.image).map((s) => s.name),
+      image: p.image,
+      source: p.source,
+      bytesDone: p.bytesDone,
+      bytesTotal: p.bytesTotal,
+      percent: Math.min(100, p.percent),
+    }));
+  }
+
+  busy(): boolean {
+    return this.fetcher.progress().length > 0;
+  }
+
+  stop(): void {
+    this.governor.stop();
+  }
+}

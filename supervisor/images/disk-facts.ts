@@ -1,0 +1,112 @@
+// Gathers the facts ../plan/disk-space.ts judges by, from the registry and the engine: what each missing image needs (its
+// manifest's compressed layer sizes, minus layers the engine already has, matched by the uncompressed digests its
+// config lists), how much is free where the engine keeps its data, and which of Skiff's images no container uses.
+// An optional image quota caps the space Skiff may fill with images on a disk it shares with other data.
+import { ImageConfigSchema, ImageIndexSchema, ImageManifestSchema, MEDIA_TYPES, type ImageManifest, type Platform } from '../../protocol/oci-image.js';
+import type { TargetState } from '../../protocol/target-state.js';
+import { parse } from '../../protocol/validate.js';
+import type { Logger } from '../../lib/logger.js';
+import { messageOf } from '../../lib/errors.js';
+import type { CurrentState } from '../reconcile/current-state.js';
+import { UNPACK_FACTOR, type DiskFacts, type RemovableImage } from '../plan/disk-space.js';
+import type { Engine, EngineImage } from '../engine/engine.js';
+import { isSkiffImage } from './cleanup.js';
+import { hostPlatform, pickPlatform } from './fetcher.js';
+import { localImageRef } from './local-image.js';
+import { parseDigestReference, type DigestReference, type RegistryClient } from '../registry/client.js';
+import { httpRequest } from '../../lib/http-request.js';
+
+export interface DiskFactsOptions {
+  engine: Pick<Engine, 'dataRootSpace' | 'diskUsage' | 'listImages' | 'inspectImage'>;
+  registry: RegistryClient;
+  log: Logger;
+  platform?: Platform;
+  /** Bytes all images together may take; free space is then the smaller of the disk's and the quota's. */
+  imageQuotaBytes?: number;
+}
+
+async function registryJson(registry: RegistryClient, ref: DigestReference, digest: string, signal?: AbortSignal): Promise<unknown> {
+  const url = registry.blobUrl(ref, digest);
+  const auth = registry.authFor(ref);
+  for (let renewed = false; ; renewed = true) {
+    const response = await httpRequest(url, { headers: await auth.headers(url, signal), signal });
+    if (response.status === 401 && !renewed) {
+      await response.body?.cancel();
+      if (await auth.renew(url, response.headers.get('www-authenticate'), signal)) continue;
+    }
+    if (!response.ok) throw new Error(`GET ${url}: ${response.status} ${response.statusText}`);
+    return response.json();
+  }
+}
+
+async function manifestOf(registry: RegistryClient, ref: DigestReference, platform: Platform): Promise<ImageManifest> {
+  const top = await registry.getManifest(ref, ref.digest);
+  const doc: unknown = JSON.parse(top.body.toString('utf8'));
+  const where = `${ref.registry}/${ref.repository}@${ref.digest}`;
+  if (top.mediaType !== MEDIA_TYPES.dockerManifestList && top.mediaType !== MEDIA_TYPES.ociIndex) {
+    return parse(ImageManifestSchema, doc, `manifest ${where}`);
+  }
+  const entry = pickPlatform(parse(ImageIndexSchema, doc, `manifest list ${where}`).manifests, platform);
+  if (entry === undefined) throw new Error(`manifest list ${where} has no image for ${platform.os}/${platform.architecture}`);
+  const chosen = await registry.getManifest(ref, entry.digest);
+  return parse(ImageManifestSchema, JSON.parse(chosen.body.toString('utf8')), `manifest ${where} (${entry.digest})`);
+}
+
+/** Bytes `image` needs on disk at the peak of its delivery; layers whose content the engine has cost nothing. */
+export async function bytesImageNeeds(registry: RegistryClient, image: string, presentLayers: ReadonlySet<string>, platform: Platform): Promise<number> {
+  const ref = parseDigestReference(image);
+  const manifest = await manifestOf(registry, ref, platform);
+  const config = parse(ImageConfigSchema, await registryJson(registry, ref, manifest.config.digest), `image config ${manifest.config.digest}`);
+  const diffIds = config.rootfs.diff_ids;
+  const missing = manifest.layers.filter((_, i) => diffIds[i] === undefined || !presentLayers.has(diffIds[i]));
+  return manifest.config.size + UNPACK_FACTOR * missing.reduce((sum, layer) => sum + layer.size, 0);
+}
+
+/** The facts for the images `missing`; undefined when the engine's data root cannot be measured from here. */
+export async function gatherDiskFacts(options: DiskFactsOptions, missing: string[], current: CurrentState, target: TargetState): Promise<DiskFacts | undefined> {
+  const { engine, registry, log } = options;
+  const space = await engine.dataRootSpace();
+  if (space === undefined) return undefined;
+  let freeBytes = space.freeBytes;
+  if (options.imageQuotaBytes !== undefined) {
+    const { imagesBytes } = await engine.diskUsage();
+    freeBytes = Math.max(0, Math.min(freeBytes, options.imageQuotaBytes - imagesBytes));
+  }
+  const summaries = await engine.listImages();
+  const inspected = (await Promise.all(summaries.map((s) => engine.inspectImage(s.id)))).filter((i): i is EngineImage => i !== undefined);
+  const presentLayers = new Set(inspected.flatMap((i) => i.diffIds));
+  const platform = options.platform ?? hostPlatform();
+  const needs: Record<string, number | null> = {};
+  for (const image of missing) {
+    try {
+      needs[image] = await bytesImageNeeds(registry, image, presentLayers, platform);
+    } catch (err) {
+      log.warn({ image, err: messageOf(err) }, 'cannot tell how much disk the image needs');
+      needs[image] = null;
+    }
+  }
+  // Containers name their image by the reference they were created from; the engine knows it by id.
+  const inUse: Record<string, number> = {};
+  const usedIds = new Set<string>();
+  for (const ref of new Set(current.containers.map((c) => c.image))) {
+    const image = await engine.inspectImage(ref);
+    if (image === undefined) continue;
+    inUse[ref] = image.size;
+    usedIds.add(image.id);
+  }
+  const targetImages = new Set(target.services.map((s) => s.image));
+  const unused: RemovableImage[] = summaries
+    .filter((s) => !usedIds.has(s.id) && isSkiffImage(s) && ![...s.repoTags, ...s.repoDigests].some((r) => targetImages.has(r)))
+    .filter((s) => !target.services.some((svc) => s.repoTags.includes(localTagOf(svc.image))))
+    .map((s) => ({ id: s.id, bytes: s.size }));
+  return { path: space.path, freeBytes, needs, unused, inUse };
+}
+
+/** The tag Skiff's fetcher gives the image, or the reference itself when it names no registry by digest. */
+function localTagOf(image: string): string {
+  try {
+    return localImageRef(image);
+  } catch {
+    return image;
+  }
+}

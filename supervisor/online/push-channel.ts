@@ -1,0 +1,121 @@
+// The device's end of the push channel (protocol/device-events.ts): keeps GET .../events open and, when the API
+// says the target's ETag is not the one the device holds, has the poller fetch it now. The target itself still
+// comes signed through the poll; this only removes the wait. A dropped or silent connection is reopened with
+// backoff; polling goes on meanwhile, so losing the channel only costs latency.
+import { DEFAULT_HEARTBEAT_MS, TARGET_EVENT, TargetEventSchema } from '../../protocol/device-events.js';
+import { LOGS_EVENT } from '../../protocol/device-logs.js';
+import { parse } from '../../protocol/validate.js';
+import type { Logger } from '../../lib/logger.js';
+import { messageOf } from '../../lib/errors.js';
+import type { ApiClient } from './api-client.js';
+import { backoffDelay, withJitter } from '../../lib/backoff.js';
+import { SseParser } from '../../lib/sse.js';
+import { PassLoop } from '../device/wakeup.js';
+
+export interface TargetEventsOptions {
+  api: ApiClient;
+  uuid: string;
+  log: Logger;
+  /** The ETag of the target the device holds (null: none yet). */
+  knownEtag: () => string | null;
+  /** The API's target differs from the one the device holds. */
+  onStale: (etag: string) => void;
+  /** The `data` of a `logs` event (protocol/device-logs.ts): someone asks for this device's logs. */
+  onLogs?: (data: string) => void;
+  /** Silence longer than this means a dead connection (a NAT that dropped it without a word). */
+  idleTimeoutMs?: number;
+  connectTimeoutMs?: number;
+  retry?: { initialMs: number; maxMs: number };
+}
+
+export class TargetEvents {
+  private readonly passes = new PassLoop(() => this.connectOnce());
+  private current: AbortController | undefined;
+  private failures = 0;
+  private connected = false;
+
+  constructor(private readonly options: TargetEventsOptions) {}
+
+  /** Whether the channel is open right now. */
+  isConnected(): boolean {
+    return this.connected;
+  }
+
+  start(): void {
+    this.passes.start();
+  }
+
+  async stop(): Promise<void> {
+    const stopped = this.passes.stop();
+    this.current?.abort(new Error('supervisor stopping'));
+    await stopped;
+  }
+
+  /** One connection, held until it ends; returns how long to wait before the next. */
+  private async connectOnce(): Promise<number> {
+    const retry = this.options.retry ?? { initialMs: 1_000, maxMs: 300_000 };
+    const started = Date.now();
+    let reason: string;
+    try {
+      await this.listen();
+      reason = 'the API ended the stream';
+    } catch (err) {
+      reason = messageOf(err);
+    }
+    this.connected = false;
+    if (this.passes.stopped) return 0;
+    // A connection that held for a while was fine: the next one starts the backoff afresh.
+    if (Date.now() - started > 60_000) this.failures = 0;
+    this.failures++;
+    const delay = withJitter(backoffDelay(this.failures, retry), 0.2);
+    this.options.log.info({ reason, attempt: this.failures, retryInMs: delay }, 'push channel closed; polling goes on');
+    return delay;
+  }
+
+  private async listen(): Promise<void> {
+    const { api, uuid, log } = this.options;
+    const idleTimeoutMs = this.options.idleTimeoutMs ?? 3 * DEFAULT_HEARTBEAT_MS;
+    const controller = new AbortController();
+    this.current = controller;
+    const silence = (): NodeJS.Timeout => setTimeout(() =>
+      controller.abort(new Error(`no byte from the API for ${idleTimeoutMs} ms`)), idleTimeoutMs);
+    const connectTimer = setTimeout(() => controller.abort(new Error('the API did not answer the events request in time')),
+      this.options.connectTimeoutMs ?? 30_000);
+    let idle: NodeJS.Timeout | undefined;
+    try {
+      const body = await api.openEvents(uuid, controller.signal);
+      clearTimeout(connectTimer);
+      this.connected = true;
+      log.info('push channel open');
+      const parser = new SseParser();
+      const decoder = new TextDecoder();
+      idle = silence();
+      for await (const chunk of body) {
+        clearTimeout(idle);
+        idle = silence();
+        for (const event of parser.push(decoder.decode(chunk, { stream: true }))) {
+          if (event.event === LOGS_EVENT) {
+            this.options.onLogs?.(event.data);
+            continue;
+          }
+          if (event.event !== TARGET_EVENT) continue;
+          const { etag } = parse(TargetEventSchema, JSON.parse(event.data), 'target event from the API');
+          if (etag !== this.options.knownEtag()) {
+            log.info({ etag }, 'pushed: target changed');
+            this.options.onStale(etag);
+          }
+          // Only an event that arrived proves the channel works end to end.
+          this.failures = 0;
+        }
+      }
+    } catch (err) {
+      // The abort reason (silence, shutdown) says more than fetch's generic AbortError.
+      if (controller.signal.aborted) throw controller.signal.reason instanceof Error ? controller.signal.reason : err;
+      throw err;
+    } finally {
+      clearTimeout(connectTimer);
+      clearTimeout(idle);
+      controller.abort();
+    }
+  }
+}
