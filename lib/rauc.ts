@@ -2,7 +2,7 @@
 // signature, install, mark slots good or bad. RAUC's own words are kept in the errors: they are what the operator
 // sees in the state report when a bundle is refused.
 import { execFile } from 'node:child_process';
-import { Type, type Static } from '@sinclair/typebox';
+import { Type, } from '@sinclair/typebox';
 import { parse } from '../protocol/validate.js';
 
 export interface RaucOptions {

@@ -312,7 +312,7 @@ const SERVICE_FIELDS: Readonly<Record<SupportedServiceKey, FieldRule>> = {
   }),
   volumes: (value, f) => ({
     volumes: eachEntry(value, f, (entry, at) => {
-      let mount;
+      let mount: ReturnType<typeof shortVolume>;
       if (typeof entry === 'string') {
         mount = shortVolume(entry, at);
       } else {

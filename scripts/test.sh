@@ -7,6 +7,9 @@ source "$(dirname "$0")/lib.sh"
 cd "$SKIFF_REPO"
 
 bash scripts/deps.sh
+# The lint and format gate (biome.jsonc) first: a violation fails the run before any environment starts.
+say "lint and format check (npm run lint)"
+npm run --silent lint
 bash scripts/env.sh up test
 trap 'bash scripts/env.sh down test >/dev/null 2>&1 || true' EXIT
 

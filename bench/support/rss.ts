@@ -20,7 +20,9 @@ export async function medianRss(pids: readonly number[], count: number, everyMs:
   for (let i = 0; i < count; i++) {
     if (i > 0) await sleep(everyMs);
     const now = await Promise.all(pids.map(rssBytes));
-    now.forEach((bytes, j) => samples[j]?.push(bytes));
+    now.forEach((bytes, j) => {
+      samples[j]?.push(bytes);
+    });
   }
   return samples.map((s) => median(s));
 }

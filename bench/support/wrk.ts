@@ -90,7 +90,7 @@ export async function runWrk(options: WrkOptions): Promise<WrkResult> {
   const script = path.join(options.dir, 'rotate-targets.lua');
   const targets = path.join(options.dir, `targets-${options.targets.length}.txt`);
   await writeFile(script, SCRIPT);
-  await writeFile(targets, options.targets.map((t) => `${t.target} ${t.token} ${t.etag}`).join('\n') + '\n');
+  await writeFile(targets, `${options.targets.map((t) => `${t.target} ${t.token} ${t.etag}`).join('\n')}\n`);
   const { stdout } = await run('wrk', [
     '-t', String(options.threads), '-c', String(options.connections), '-d', `${options.seconds}s`, '--timeout', '5s',
     '-s', script, options.url, '--', targets, String(options.fullEvery),

@@ -2,7 +2,7 @@
 // devices wait for an operator (`--status pending`).
 import type { Command } from 'commander';
 import type { DeviceDetail } from '../../protocol/device-detail.js';
-import { ApiClient, ApiProblemError } from '../api-client.js';
+import { type ApiClient, ApiProblemError } from '../api-client.js';
 import { toJson } from '../views/output.js';
 import { clientFor, type Io } from '../session.js';
 import { deviceDetail, devicesTable } from '../views/api-objects.js';

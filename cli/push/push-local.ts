@@ -98,7 +98,7 @@ export async function pushLocal(request: LocalPushRequest, ctx: LocalPushContext
   });
   // Which services to build is known before the registry is: a compose file of ready images needs none.
   const draft = plan(request.registry ?? 'registry.invalid');
-  draft.warnings.forEach((w) => ctx.progress(`warning: ${w}`));
+  for (const w of draft.warnings) ctx.progress(`warning: ${w}`);
   let images: Record<string, string> = {};
   if (draft.builds.length === 0) {
     ctx.progress('no service has `build`; nothing to build');

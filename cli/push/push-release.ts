@@ -50,7 +50,7 @@ export async function pushRelease(request: PushRequest, ctx: PushContext): Promi
     buildArgOverrides: request.buildArgs,
     env: ctx.env,
   });
-  plan.warnings.forEach((w) => ctx.progress(`warning: ${w}`));
+  for (const w of plan.warnings) ctx.progress(`warning: ${w}`);
   if (plan.builds.length > 0 && info.registry === null) {
     throw new Error(`the API has no image registry configured, so the built services (${plan.builds.map((b) => b.service).join(', ')}) cannot be pushed`);
   }

@@ -58,7 +58,7 @@ export function releaseDetail(release: Release, now: Date = new Date()): string 
     : verification.failure === null
       ? `every image found (${utcTime(verification.checkedAt)})`
       : `failed at ${utcTime(verification.checkedAt)}: service ${verification.failure.service}, image ${verification.failure.image}: ${verification.failure.reason}`;
-  return renderFields([
+  return `${renderFields([
     ['ID', release.id],
     ['Fleet', release.fleet],
     ['Version', release.version],
@@ -67,7 +67,7 @@ export function releaseDetail(release: Release, now: Date = new Date()): string 
     ['Pushed by', release.pushedBy ?? null],
     ['Created', `${utcTime(release.createdAt)} (${relativeTime(release.createdAt, now)})`],
     ['Notes', release.notes],
-  ]) + '\n' + renderTable(['SERVICE', 'IMAGE'], Object.entries(release.images).map(([service, image]) => [service, image]));
+  ])}\n${renderTable(['SERVICE', 'IMAGE'], Object.entries(release.images).map(([service, image]) => [service, image]))}`;
 }
 
 /** online/offline for an admitted device; otherwise where its admission stands (pending, revoked...). */

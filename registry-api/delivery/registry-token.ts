@@ -119,7 +119,7 @@ export function registryTokenIssuerOf(config: RegistryTokenConfig): RegistryToke
   } catch (err) {
     throw new Error(`cannot read the registry token key ${config.keyFile}: ${messageOf(err)}`, { cause: err });
   }
-  let key;
+  let key: ReturnType<typeof createPrivateKey>;
   try {
     key = createPrivateKey(pem);
   } catch (err) {

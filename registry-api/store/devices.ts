@@ -10,7 +10,7 @@ import type { Audit } from './audit.js';
 import {
   ConflictError,
   type AuthAttempt, type AuthOutcome, type DeviceChange, type DeviceRecord, type DeviceStore, type DeviceWithGeneration,
-  type DeviceView, type KeyRotation, type NewDeviceToken, type Stamp,
+  type DeviceView, type NewDeviceToken, type Stamp,
 } from './index.js';
 import type { LastSeenBuffer } from './last-seen.js';
 import { Nullable, type Database, type Queryable } from './sql/database.js';

@@ -148,7 +148,7 @@ export function usersOn(db: Database, audit: Audit): UserStore {
           await createUser(tx, { name: BOOTSTRAP_USER, role: 'admin', createdAt: at }, SYSTEM);
         }
         const admin = await userNamed(tx, BOOTSTRAP_USER);
-        if (!admin || admin.role !== 'admin') {
+        if (admin?.role !== 'admin') {
           throw new Error(`cannot register the bootstrap admin token: there are users but no admin user '${BOOTSTRAP_USER}'`);
         }
         // A changed SKIFF_ADMIN_TOKEN (or a regenerated admin-token file) replaces the old one rather than adding to it.

@@ -81,7 +81,7 @@ export async function withUpdateLock<T>(lockRoot: string, service: string, overr
   const dir = lockDir(lockRoot, service);
   const file = path.join(dir, LOCK_FILE);
   await mkdir(dir, { recursive: true });
-  let handle;
+  let handle: Awaited<ReturnType<typeof open>>;
   try {
     handle = await open(file, 'wx');
   } catch (err) {

@@ -43,7 +43,7 @@ describe('end to end: the local fleet demo', function () {
     return (await res.json()) as T;
   }
 
-  before(async function () {
+  before(async () => {
     // A fresh fleet: no API data or device identity left from an earlier run of this environment.
     const root = path.join(repoRoot, '.skiff', ENV);
     await demo('down');
@@ -56,11 +56,11 @@ describe('end to end: the local fleet demo', function () {
     token = readFileSync(path.join(root, 'api', 'admin-token'), 'utf8').trim();
   });
 
-  after(async function () {
+  after(async () => {
     await demo('down');
   });
 
-  it('the API shows the device online, running the pushed release', async function () {
+  it('the API shows the device online, running the pushed release', async () => {
     const releases = await get<Release[]>(paths.releases(FLEET));
     const latest = releases[0];
     assert.ok(latest, 'the fleet has a release');
@@ -74,7 +74,7 @@ describe('end to end: the local fleet demo', function () {
     assert.equal(device?.updateStatus, 'converged');
   });
 
-  it("the device's engine runs each service from the release's image digest, labelled with the release", async function () {
+  it("the device's engine runs each service from the release's image digest, labelled with the release", async () => {
     const [latest] = await get<Release[]>(paths.releases(FLEET));
     assert.ok(latest);
     const engine = engineAt(env.deviceDockerHost);
@@ -97,7 +97,7 @@ describe('end to end: the local fleet demo', function () {
     for (const s of SERVICES) assert.ok(fleetTags.includes(localImageRef(latest.images[s]!)), `${s}'s image is on the device`);
   });
 
-  it('the meter reader produces readings from simulated DSMR telegrams', async function () {
+  it('the meter reader produces readings from simulated DSMR telegrams', async () => {
     const engine = engineAt(env.deviceDockerHost);
     const [reader] = await engine.listContainers('io.skiff.service=meter-reader');
     assert.ok(reader);

@@ -118,7 +118,7 @@ interface EndpointClass {
   probes(role: Role): Probe[];
 }
 
-describe('registry-api authorization', function () {
+describe('registry-api authorization', () => {
   let dir: string;
   let store: Store;
   let database: TestStoreLocation | undefined;

@@ -23,7 +23,7 @@ import { buildTestImage } from '../support/images.js';
 import { TestDevice } from '../support/test-device.js';
 
 const compose = (services: string[]): string =>
-  ['services:', ...services.flatMap((s) => [`  ${s}:`, '    build: .', '    restart: always'])].join('\n') + '\n';
+  `${['services:', ...services.flatMap((s) => [`  ${s}:`, '    build: .', '    restart: always'])].join('\n')}\n`;
 
 /** What the API answered with as a problem, or a failure if it did not refuse. */
 async function refusal(call: Promise<unknown>): Promise<ApiProblemError> {

@@ -93,7 +93,7 @@ class Api {
   }
 }
 
-describe('registry-api over HTTP', function () {
+describe('registry-api over HTTP', () => {
   let dir: string;
   let store: Store;
   let database: TestStoreLocation | undefined;

@@ -15,7 +15,7 @@ import { connectEngine, dockerEngine, type Engine } from '../../supervisor/engin
 import { ImageFetcher, type FetchResult } from '../../supervisor/images/fetcher.js';
 import { localImageRef } from '../../supervisor/images/local-image.js';
 import { RegistryClient } from '../../supervisor/registry/client.js';
-import { distRoot, loadTestEnv, repoRoot, type TestEnv } from '../support/env.js';
+import { distRoot, loadTestEnv, type TestEnv } from '../support/env.js';
 import { FaultProxy } from '../support/fault-proxy.js';
 import { buildLayeredImage, type LayeredImage } from '../support/layered-image.js';
 

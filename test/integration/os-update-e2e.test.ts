@@ -15,7 +15,7 @@ import type { HostOsReport } from '../../protocol/state-report.js';
 import { parse } from '../../protocol/validate.js';
 import type { HostOsSettings } from '../../supervisor/os-update/settings.js';
 import { ApiServer } from '../support/api-server.js';
-import { distRoot, loadTestEnv, repoRoot } from '../support/env.js';
+import { distRoot, loadTestEnv, } from '../support/env.js';
 import { buildBundle, loadRaucEnv, raucEnv, sha256File, type RaucEnv } from '../support/rauc-device.js';
 import { makeDataDir, SupervisorProcess } from '../support/supervisor-process.js';
 

@@ -11,7 +11,7 @@ import { ApiServer } from '../support/api-server.js';
 import { loadTestEnv } from '../support/env.js';
 import { buildTestImage } from '../support/images.js';
 import { cleanDevice, deviceDocker, eventually, inspectContainer, managedContainers, type RunningContainer } from '../support/supervisor-device.js';
-import { SupervisorProcess, SupervisorProcesses, UNREACHABLE_API } from '../support/supervisor-process.js';
+import { type SupervisorProcess, SupervisorProcesses, UNREACHABLE_API } from '../support/supervisor-process.js';
 import { TamperingProxy } from '../support/supervisor-tampering-proxy.js';
 
 const env = loadTestEnv();

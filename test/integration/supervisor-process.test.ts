@@ -15,7 +15,7 @@ import { ApiServer, type ObservedRequest } from '../support/api-server.js';
 import { loadTestEnv } from '../support/env.js';
 import { buildTestImage, SLOW_STOP_COMMAND } from '../support/images.js';
 import { cleanDevice, deviceDocker, eventually, managedContainers, type RunningContainer } from '../support/supervisor-device.js';
-import { offlineDeviceConfig, SupervisorProcess, SupervisorProcesses, UNREACHABLE_API } from '../support/supervisor-process.js';
+import { offlineDeviceConfig, type SupervisorProcess, SupervisorProcesses, } from '../support/supervisor-process.js';
 import { TamperingProxy } from '../support/supervisor-tampering-proxy.js';
 import { serviceSpec, signedTarget, targetState, TEST_DEVICE_UUID } from '../support/supervisor-targets.js';
 

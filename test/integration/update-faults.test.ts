@@ -14,7 +14,7 @@ import { TargetStore } from '../../supervisor/target/store.js';
 import { loadTestEnv } from '../support/env.js';
 import { buildTestImage } from '../support/images.js';
 import { cleanDevice, deviceDocker, eventually, execIn, managedContainers, type RunningContainer } from '../support/supervisor-device.js';
-import { offlineDeviceConfig, SupervisorProcess, SupervisorProcesses } from '../support/supervisor-process.js';
+import { offlineDeviceConfig, type SupervisorProcess, SupervisorProcesses } from '../support/supervisor-process.js';
 import { serviceSpec, signedTarget, targetState, TEST_DEVICE_UUID } from '../support/supervisor-targets.js';
 
 const env = loadTestEnv();

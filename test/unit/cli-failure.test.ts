@@ -46,7 +46,7 @@ describe('cli failures', () => {
         type: 'about:blank', title: 'Unauthorized', status: 401, detail: 'unknown token',
       });
       const text = describeFailure(new InContext("creating the release in fleet 'meters'", err));
-      assert.match(text, /^creating the release in fleet 'meters': Unauthorized \(HTTP 401 from GET http:\/\/api\/v1\/devices\)\n  unknown token\n  hint: .*SKIFF_API_TOKEN/);
+      assert.match(text, /^creating the release in fleet 'meters': Unauthorized \(HTTP 401 from GET http:\/\/api\/v1\/devices\)\n {2}unknown token\n {2}hint: .*SKIFF_API_TOKEN/);
     });
   });
 

@@ -65,7 +65,7 @@ describe('compose resolution for push', () => {
       '# the meter fleet',
       'services:',
       '  reader:',
-      '    image: ${REPO}@sha256:' + 'a'.repeat(64) + '  # pinned',
+      `    image: \${REPO}@sha256:${'a'.repeat(64)}  # pinned`,
       '    ports: ["${PORT:-8080}:80"]',
       '    environment:',
       '      ${KEY}: literal key',

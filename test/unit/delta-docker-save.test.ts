@@ -61,9 +61,9 @@ describe('delta: layers out of docker save streams', () => {
     const lying = randomBytes(1000);
     const lyingName = hex(digestOf(randomBytes(8)));
     const save = dockerArchive([
-      { name: 'blobs/sha256/' + hex(otherId), source: { bytes: other } },
-      { name: 'blobs/sha256/' + hex(baseId), source: { bytes: base } },
-      { name: 'blobs/sha256/' + hex(digestOf(config)), source: { bytes: config } },
+      { name: `blobs/sha256/${hex(otherId)}`, source: { bytes: other } },
+      { name: `blobs/sha256/${hex(baseId)}`, source: { bytes: base } },
+      { name: `blobs/sha256/${hex(digestOf(config))}`, source: { bytes: config } },
       // Named like a wanted layer, but its bytes are something else (a compressed blob, a corrupt export).
       { name: `blobs/sha256/${lyingName}`, source: { bytes: lying } },
       { name: 'index.json', source: { bytes: Buffer.from('{"schemaVersion":2,"manifests":[]}') } },
@@ -115,7 +115,7 @@ describe('delta: layers out of docker save streams', () => {
   });
 
   it('rejects a stream that ends inside an entry, with the entry named', async () => {
-    const whole = await collect(dockerArchive([{ name: 'blobs/sha256/' + hex(baseId), source: { bytes: base } }]));
+    const whole = await collect(dockerArchive([{ name: `blobs/sha256/${hex(baseId)}`, source: { bytes: base } }]));
     const cut = Readable.from([whole.subarray(0, 512 + 1000)]);
     await assert.rejects(extractLayers(cut, new Set([baseId]), dir), /ended inside entry blobs\/sha256\//);
   });

@@ -19,7 +19,9 @@ class EngineLogs {
   print(...texts: string[]): void {
     this.second += 1;
     const at = new Date(this.second * 1000).toISOString().replace('.000Z', '');
-    texts.forEach((text, i) => this.lines.push({ stream: 'stdout', timestamp: `${at}.${String(i + 1).padStart(9, '0')}Z`, text }));
+    texts.forEach((text, i) => {
+      this.lines.push({ stream: 'stdout', timestamp: `${at}.${String(i + 1).padStart(9, '0')}Z`, text });
+    });
   }
 
   async listContainers(): Promise<EngineContainer[]> {

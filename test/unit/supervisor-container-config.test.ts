@@ -169,7 +169,9 @@ describe('container config', () => {
         { ulimits: [{ name: 'nofile', soft: 1, hard: 1 }] }, { memoryBytes: 1 }, { cpus: 1 }, { logging: { options: {} } },
       ];
       const hashes = variants.map((v) => hash(serviceSpec('api', image, { environment: spec.environment, ...v })));
-      hashes.forEach((h, i) => assert.notEqual(h, base, JSON.stringify(variants[i])));
+      hashes.forEach((h, i) => {
+        assert.notEqual(h, base, JSON.stringify(variants[i]));
+      });
       assert.equal(new Set(hashes).size, hashes.length);
     });
   });

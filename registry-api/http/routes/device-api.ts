@@ -3,7 +3,6 @@
 // device's routes.
 import type { Context } from 'koa';
 import type Router from '@koa/router';
-import { paths } from '../../../protocol/api.js';
 import {
   DEVICE_SIGNATURE_HEADER, NEW_KEY_SIGNATURE_HEADER, deviceSignatureProblem, type DeviceAuthPending, type DeviceAuthResponse,
 } from '../../../protocol/device-auth.js';

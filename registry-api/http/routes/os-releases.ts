@@ -91,7 +91,7 @@ export function osReleaseRoutes(router: Router<ApiState>, deps: RouteDeps, acces
     if (await store.osReleases.find(query.deviceType, query.version)) {
       throw new ProblemError(409, 'conflict', `device type '${query.deviceType}' already has a host OS release with version '${query.version}'`);
     }
-    let received;
+    let received: Awaited<ReturnType<typeof receiveBundle>>;
     try {
       received = await receiveBundle(settings, ctx.req);
     } catch (err) {

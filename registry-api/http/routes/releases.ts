@@ -18,7 +18,7 @@ export function releaseRoutes(router: Router<ApiState>, deps: RouteDeps, access:
   router.post('/v1/fleets/:fleet/releases', access.allow('release.push'), async (ctx) => {
     const fleet = await fleetOr404(store.fleets, ctx.params.fleet);
     const body = await readBody(ctx, ROUTES.createRelease);
-    let normalized;
+    let normalized: ReturnType<typeof normalizeCompose>;
     try {
       normalized = normalizeCompose(body.compose, body.images);
     } catch (err) {
