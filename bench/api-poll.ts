@@ -35,7 +35,9 @@ async function freePort(): Promise<number> {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => {
       const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      );
     });
   });
 }
@@ -43,9 +45,11 @@ async function freePort(): Promise<number> {
 type Round = WrkResult & { cpuUsPerRequest: number };
 
 function describe(name: string, r: Round): string {
-  return `  ${name.padEnd(9)} ${r.requestsPerSecond.toFixed(0).padStart(7)} req/s  p50 ${r.p50Ms.toFixed(2)} ms  p99 ${r.p99Ms.toFixed(2)} ms`
-    + `  ${r.cpuUsPerRequest.toFixed(0)} us CPU/answer`
-    + `  (${r.status304} x 304, ${r.status200} x 200, ${r.statusOther} other, ${r.socketErrors} socket errors)`;
+  return (
+    `  ${name.padEnd(9)} ${r.requestsPerSecond.toFixed(0).padStart(7)} req/s  p50 ${r.p50Ms.toFixed(2)} ms  p99 ${r.p99Ms.toFixed(2)} ms` +
+    `  ${r.cpuUsPerRequest.toFixed(0)} us CPU/answer` +
+    `  (${r.status304} x 304, ${r.status200} x 200, ${r.statusOther} other, ${r.socketErrors} socket errors)`
+  );
 }
 
 async function main(): Promise<void> {
@@ -56,13 +60,20 @@ async function main(): Promise<void> {
   const profileDir = process.env.SKIFF_BENCH_CPU_PROF || null;
   const work = await mkdtemp(path.join(tmpdir(), 'skiff-bench-api-poll-'));
   const servers: ServerProcess[] = [];
-  say(`bench api-poll: node ${process.version}, ${devices} devices, ${runs} rounds of ${seconds} s, ${connections} connections, 1 in ${FULL_EVERY} polls unconditional`);
+  say(
+    `bench api-poll: node ${process.version}, ${devices} devices, ${runs} rounds of ${seconds} s, ${connections} connections, 1 in ${FULL_EVERY} polls unconditional`,
+  );
   try {
     const apiPort = await freePort();
     const api = await startServer({
       name: 'registry-api',
       args: [path.join(distDir, 'registry-api', 'main.js')],
-      env: { SKIFF_DATA_DIR: path.join(work, 'api'), SKIFF_API_PORT: String(apiPort), SKIFF_ADMIN_TOKEN: ADMIN_TOKEN, SKIFF_REDIS_URL: '' },
+      env: {
+        SKIFF_DATA_DIR: path.join(work, 'api'),
+        SKIFF_API_PORT: String(apiPort),
+        SKIFF_ADMIN_TOKEN: ADMIN_TOKEN,
+        SKIFF_REDIS_URL: '',
+      },
       port: apiPort,
       readyPath: '/v1/info',
       nodeFlags: profileDir === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`],
@@ -70,11 +81,16 @@ async function main(): Promise<void> {
     servers.push(api);
     const koaPort = await freePort();
     const koa = await startServer({
-      name: 'bare Koa', args: [path.join(distDir, 'bench', 'support', 'bare-koa.js'), String(koaPort)], port: koaPort, readyPath: '/',
+      name: 'bare Koa',
+      args: [path.join(distDir, 'bench', 'support', 'bare-koa.js'), String(koaPort)],
+      port: koaPort,
+      readyPath: '/',
     });
     servers.push(koa);
 
-    const fleet = await preparePollFleet(api.url, ADMIN_TOKEN, loadTestEnv().registry, devices, (line) => say(`  ${line}`));
+    const fleet = await preparePollFleet(api.url, ADMIN_TOKEN, loadTestEnv().registry, devices, (line) =>
+      say(`  ${line}`),
+    );
     say(`  release status: ${fleet.releaseStatus}; every device has its token and ETag`);
     // The baseline gets the same requests (headers and all) so wrk does the same work for both.
     const koaTargets: WrkTarget[] = fleet.targets;
@@ -82,8 +98,16 @@ async function main(): Promise<void> {
     /** A round of load, with the CPU time the server spent per answer (robust where other processes share the CPU). */
     const load = async (server: ServerProcess, targets: WrkTarget[], secs: number): Promise<Round> => {
       const cpuBefore = await server.cpuSeconds();
-      const result = await runWrk({ url: server.url, targets, seconds: secs, connections, threads: 1, fullEvery: FULL_EVERY, dir: work });
-      return { ...result, cpuUsPerRequest: ((await server.cpuSeconds()) - cpuBefore) * 1e6 / result.requests };
+      const result = await runWrk({
+        url: server.url,
+        targets,
+        seconds: secs,
+        connections,
+        threads: 1,
+        fullEvery: FULL_EVERY,
+        dir: work,
+      });
+      return { ...result, cpuUsPerRequest: (((await server.cpuSeconds()) - cpuBefore) * 1e6) / result.requests };
     };
     // Warm-up: JIT, SQLite page cache, connection setup.
     await load(koa, koaTargets, 2);
@@ -111,11 +135,16 @@ async function main(): Promise<void> {
       apiCpuUsPerRequest: round(median(apiRuns.map((r) => r.cpuUsPerRequest)), 1),
       bareKoaCpuUsPerRequest: round(median(koaRuns.map((r) => r.cpuUsPerRequest)), 1),
       /** The same ratio from CPU time per answer: what the rate ratio would be with a core to itself. */
-      cpuRatioVsBareKoa: ratio(median(koaRuns.map((r) => r.cpuUsPerRequest)), median(apiRuns.map((r) => r.cpuUsPerRequest))),
+      cpuRatioVsBareKoa: ratio(
+        median(koaRuns.map((r) => r.cpuUsPerRequest)),
+        median(apiRuns.map((r) => r.cpuUsPerRequest)),
+      ),
       share304: round(share304, 3),
       failedAnswers: failed,
     };
-    say(`API / bare Koa: ${figures.ratioVsBareKoa} (goal >= ${GOALS.ratioVsBareKoa}); API p99 ${figures.apiP99Ms} ms; ${failed} answers neither 200 nor 304`);
+    say(
+      `API / bare Koa: ${figures.ratioVsBareKoa} (goal >= ${GOALS.ratioVsBareKoa}); API p99 ${figures.apiP99Ms} ms; ${failed} answers neither 200 nor 304`,
+    );
     // Wrong answers at any speed are no result.
     const met = failed === 0 && figures.ratioVsBareKoa >= GOALS.ratioVsBareKoa;
     process.stdout.write(`${JSON.stringify({ bench: 'api-poll', figures, goals: GOALS, met })}\n`);

@@ -24,11 +24,17 @@ async function pushBlob(registry: string, repository: string, bytes: Buffer): Pr
   const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
   const start = await fetch(`http://${registry}/v2/${repository}/blobs/uploads/`, { method: 'POST' });
   const location = start.headers.get('location');
-  if (start.status !== 202 || location === null) throw new Error(`blob upload to ${registry}/${repository} refused: ${start.status}`);
+  if (start.status !== 202 || location === null)
+    throw new Error(`blob upload to ${registry}/${repository} refused: ${start.status}`);
   const url = new URL(location, `http://${registry}`);
   url.searchParams.set('digest', digest);
-  const put = await fetch(url, { method: 'PUT', body: new Uint8Array(bytes), headers: { 'content-type': 'application/octet-stream' } });
-  if (put.status !== 201) throw new Error(`blob upload to ${registry}/${repository} failed: ${put.status} ${await put.text()}`);
+  const put = await fetch(url, {
+    method: 'PUT',
+    body: new Uint8Array(bytes),
+    headers: { 'content-type': 'application/octet-stream' },
+  });
+  if (put.status !== 201)
+    throw new Error(`blob upload to ${registry}/${repository} failed: ${put.status} ${await put.text()}`);
   return digest;
 }
 
@@ -41,7 +47,9 @@ async function main(): Promise<void> {
   const repository = 'skiff-bench/bandwidth';
   // 20% more than the run can take, so the cap, not the blob's end, decides the figures.
   const size = Math.ceil(cap * seconds * 1.2);
-  say(`bench bandwidth: node ${process.version}, cap ${cap} B/s for ${seconds} s, blob of ${size} bytes in ${env.registry}/${repository}`);
+  say(
+    `bench bandwidth: node ${process.version}, cap ${cap} B/s for ${seconds} s, blob of ${size} bytes in ${env.registry}/${repository}`,
+  );
   const digest = await pushBlob(env.registry, repository, randomBytes(size));
   const registry = new RegistryClient({ log });
   const dir = await mkdtemp(path.join(tmpdir(), 'skiff-bench-bandwidth-'));
@@ -66,30 +74,34 @@ async function main(): Promise<void> {
     clearTimeout(timer);
     await rm(dir, { recursive: true, force: true });
   }
-  const bytesBy = (ms: number): number => samples.filter((s) => s.ms <= ms).reduce((max, s) => Math.max(max, s.bytes), 0);
+  const bytesBy = (ms: number): number =>
+    samples.filter((s) => s.ms <= ms).reduce((max, s) => Math.max(max, s.bytes), 0);
   const total = bytesBy(seconds * 1000);
   const rate = total / seconds;
   const firstSecond = bytesBy(1000);
-  for (let s = 1; s <= Math.min(5, seconds); s++) say(`  second ${s}: ${bytesBy(s * 1000) - bytesBy((s - 1) * 1000)} bytes`);
+  for (let s = 1; s <= Math.min(5, seconds); s++)
+    say(`  second ${s}: ${bytesBy(s * 1000) - bytesBy((s - 1) * 1000)} bytes`);
   const errorPercent = ((rate - cap) / cap) * 100;
   const firstRatio = firstSecond / cap;
   say(`  ${total} bytes in ${seconds} s: ${rate.toFixed(0)} B/s, ${errorPercent.toFixed(2)}% against the cap`);
   say(`  first second: ${firstSecond} bytes, ${firstRatio.toFixed(2)}x the cap`);
   const met = Math.abs(errorPercent) <= GOALS.error_percent && firstRatio <= GOALS.first_second_ratio;
-  say(JSON.stringify({
-    bench: 'bandwidth',
-    figures: {
-      cap_bytes_per_second: cap,
-      seconds,
-      bytes: total,
-      measured_bytes_per_second: Math.round(rate),
-      error_percent: Math.round(errorPercent * 100) / 100,
-      first_second_bytes: firstSecond,
-      first_second_ratio: Math.round(firstRatio * 1000) / 1000,
-    },
-    goals: GOALS,
-    met,
-  }));
+  say(
+    JSON.stringify({
+      bench: 'bandwidth',
+      figures: {
+        cap_bytes_per_second: cap,
+        seconds,
+        bytes: total,
+        measured_bytes_per_second: Math.round(rate),
+        error_percent: Math.round(errorPercent * 100) / 100,
+        first_second_bytes: firstSecond,
+        first_second_ratio: Math.round(firstRatio * 1000) / 1000,
+      },
+      goals: GOALS,
+      met,
+    }),
+  );
 }
 
 main().catch((err: unknown) => {

@@ -24,8 +24,24 @@ import { say } from './support/say.js';
 
 const GOALS = { deltaVsFull: 0.01 } as const;
 const PACKAGES = [
-  'bullmq', 'lru-cache', 'protobufjs', 'ajv', 'msgpackr', 'glob', 'mocha', 'js-yaml', 'ioredis', 'ssh2', 'yaml', 'pino',
-  'diff', 'systeminformation', 'workerpool', 'minimatch', 'qs', 'yargs',
+  'bullmq',
+  'lru-cache',
+  'protobufjs',
+  'ajv',
+  'msgpackr',
+  'glob',
+  'mocha',
+  'js-yaml',
+  'ioredis',
+  'ssh2',
+  'yaml',
+  'pino',
+  'diff',
+  'systeminformation',
+  'workerpool',
+  'minimatch',
+  'qs',
+  'yargs',
 ];
 const BUMPED = 'ioredis';
 
@@ -40,8 +56,15 @@ async function main(): Promise<void> {
   const base = process.env.SKIFF_BENCH_BASE ?? 'skiff/node:base';
   let modules = 0;
   for (const p of PACKAGES) modules += await treeBytes(path.join(repoRoot, 'node_modules', p));
-  say(`bench delta: node ${process.version}, base ${base}, node_modules of ${PACKAGES.length} packages (${(modules / 1e6).toFixed(1)} MB), ${BUMPED} bumped`);
-  const { first, second } = await buildReleasePair(env, { base, packages: PACKAGES, bumped: BUMPED, repository: 'skiff-bench/delta' });
+  say(
+    `bench delta: node ${process.version}, base ${base}, node_modules of ${PACKAGES.length} packages (${(modules / 1e6).toFixed(1)} MB), ${BUMPED} bumped`,
+  );
+  const { first, second } = await buildReleasePair(env, {
+    base,
+    packages: PACKAGES,
+    bumped: BUMPED,
+    repository: 'skiff-bench/delta',
+  });
   const engine = dockerEngine(env.deviceDockerHost, log);
   const dir = await mkdtemp(path.join(tmpdir(), 'skiff-bench-delta-'));
   const fetcher = (deltas: boolean): ImageFetcher => {
@@ -49,19 +72,32 @@ async function main(): Promise<void> {
     const store = new BlobStore(path.join(dir, 'blobs'));
     const bucket = new TokenBucket(null);
     return new ImageFetcher({
-      engine, registry, store, bucket, log,
-      deltas: deltas ? new DeltaRebuilder({ engine, registry, store, bucket, log, workDir: path.join(dir, 'delta') }) : undefined,
+      engine,
+      registry,
+      store,
+      bucket,
+      log,
+      deltas: deltas
+        ? new DeltaRebuilder({ engine, registry, store, bucket, log, workDir: path.join(dir, 'delta') })
+        : undefined,
     });
   };
   try {
     await fetcher(false).fetch(first.ref);
     const generationStarted = performance.now();
-    const [generated] = await generateImageDeltas(new RegistryIo(), second.ref, [first.ref], DEFAULT_DELTA_SETTINGS, log);
+    const [generated] = await generateImageDeltas(
+      new RegistryIo(),
+      second.ref,
+      [first.ref],
+      DEFAULT_DELTA_SETTINGS,
+      log,
+    );
     const generationMs = Math.round(performance.now() - generationStarted);
     const applyStarted = performance.now();
     const delta = await fetcher(true).fetch(second.ref);
     const applyMs = Math.round(performance.now() - applyStarted);
-    if (delta.imageId !== second.config.digest) throw new Error(`delta gave image ${delta.imageId}, release 2 is ${second.config.digest}`);
+    if (delta.imageId !== second.config.digest)
+      throw new Error(`delta gave image ${delta.imageId}, release 2 is ${second.config.digest}`);
     await engine.removeImage(second.config.digest);
     const changed = await fetcher(false).fetch(second.ref);
     if (changed.imageId !== second.config.digest) throw new Error(`changed-layer pull gave image ${changed.imageId}`);
@@ -80,8 +116,12 @@ async function main(): Promise<void> {
       deviceDeltaFetchMs: applyMs,
     };
     say(`full pull            ${full.toLocaleString('en')} bytes  100%`);
-    say(`changed-layer pull   ${changed.fetchedBytes.toLocaleString('en')} bytes  ${(figures.changedVsFull * 100).toFixed(2)}%`);
-    say(`skiff delta          ${delta.fetchedBytes.toLocaleString('en')} bytes  ${(figures.deltaVsFull * 100).toFixed(3)}% (${figures.patchedLayers} layers from ${figures.patches} patches; ${(figures.deltaVsChanged * 100).toFixed(2)}% of the changed layers)`);
+    say(
+      `changed-layer pull   ${changed.fetchedBytes.toLocaleString('en')} bytes  ${(figures.changedVsFull * 100).toFixed(2)}%`,
+    );
+    say(
+      `skiff delta          ${delta.fetchedBytes.toLocaleString('en')} bytes  ${(figures.deltaVsFull * 100).toFixed(3)}% (${figures.patchedLayers} layers from ${figures.patches} patches; ${(figures.deltaVsChanged * 100).toFixed(2)}% of the changed layers)`,
+    );
     say(`patch generation ${generationMs} ms (server job); device delta fetch + apply + load ${applyMs} ms`);
     const met = figures.deltaVsFull <= GOALS.deltaVsFull;
     say(JSON.stringify({ bench: 'delta', figures, goals: GOALS, met }));

@@ -31,7 +31,8 @@ const GOALS = {
 
 function printCalls(title: string, ms: number, calls: EngineCall[]): void {
   say(`  ${title}: ${ms.toFixed(0)} ms, ${calls.length} engine calls`);
-  for (const c of calls) say(`    +${c.startMs.toFixed(0).padStart(5)} ms ${c.ms.toFixed(0).padStart(5)} ms  ${c.call}`);
+  for (const c of calls)
+    say(`    +${c.startMs.toFixed(0).padStart(5)} ms ${c.ms.toFixed(0).padStart(5)} ms  ${c.call}`);
 }
 
 async function main(): Promise<void> {
@@ -43,11 +44,15 @@ async function main(): Promise<void> {
   const log = createLogger('bench-supervisor');
   log.level = process.env.SKIFF_LOG_LEVEL ?? 'warn';
 
-  say(`bench supervisor: node ${process.version}, ${runs} runs, soak ${soakMinutes} min, device engine ${env.deviceDockerHost}`);
+  say(
+    `bench supervisor: node ${process.version}, ${runs} runs, soak ${soakMinutes} min, device engine ${env.deviceDockerHost}`,
+  );
   const compose = await composeVersion();
-  say(compose === null
-    ? 'docker-compose not found: its reference figures are left out (apt-get install docker-compose)'
-    : `docker-compose ${compose}`);
+  say(
+    compose === null
+      ? 'docker-compose not found: its reference figures are left out (apt-get install docker-compose)'
+      : `docker-compose ${compose}`,
+  );
   const images = await prepareImages(env, log);
   say('fixture images built, pushed and present on the device engine');
   const { first, next } = targetPair(images);
@@ -77,8 +82,10 @@ async function main(): Promise<void> {
   const updateRatio = ratio(skiff.updateMs, floor.updateMs);
   const upPaired = round(pairedRatio(wall, 'skiff', 'floor', 'upMs'), 3);
   const updatePaired = round(pairedRatio(wall, 'skiff', 'floor', 'updateMs'), 3);
-  say(`  skiff / floor (ratio of medians): up ${upRatio}x, update ${updateRatio}x (goal <= ${GOALS.up_ratio}x); `
-    + `median of per-round ratios: up ${upPaired}x, update ${updatePaired}x`);
+  say(
+    `  skiff / floor (ratio of medians): up ${upRatio}x, update ${updateRatio}x (goal <= ${GOALS.up_ratio}x); ` +
+      `median of per-round ratios: up ${upPaired}x, update ${updatePaired}x`,
+  );
 
   say('-- where skiff spends its time (one extra run, every engine call timed)');
   const profile = await profileSkiff(wallOptions);
@@ -95,10 +102,14 @@ async function main(): Promise<void> {
   const rssRatio = ratio(memory.supervisorRssBytes, memory.bareRssBytes);
   const { soakCold, soakStart, soakEnd } = memory;
   const growth = ratio(soakEnd.rss, soakStart.rss);
-  say(`  idle RSS: bare node ${mb(memory.bareRssBytes)} MB, supervisor ${mb(memory.supervisorRssBytes)} MB: ${rssRatio}x (goal <= ${GOALS.rss_ratio}x)`);
-  say(`  soak: ${memory.soakReleases} releases in ${Math.round(memory.soakSeconds)} s; after a full GC: RSS ${mb(soakStart.rss)} -> `
-    + `${mb(soakEnd.rss)} MB: ${growth}x (goal <= ${GOALS.rss_growth}x); JS heap used ${mb(soakStart.heapUsed)} -> ${mb(soakEnd.heapUsed)} MB, `
-    + `external ${mb(soakStart.external)} -> ${mb(soakEnd.external)} MB`);
+  say(
+    `  idle RSS: bare node ${mb(memory.bareRssBytes)} MB, supervisor ${mb(memory.supervisorRssBytes)} MB: ${rssRatio}x (goal <= ${GOALS.rss_ratio}x)`,
+  );
+  say(
+    `  soak: ${memory.soakReleases} releases in ${Math.round(memory.soakSeconds)} s; after a full GC: RSS ${mb(soakStart.rss)} -> ` +
+      `${mb(soakEnd.rss)} MB: ${growth}x (goal <= ${GOALS.rss_growth}x); JS heap used ${mb(soakStart.heapUsed)} -> ${mb(soakEnd.heapUsed)} MB, ` +
+      `external ${mb(soakStart.external)} -> ${mb(soakEnd.external)} MB`,
+  );
   say(`  (from the cold start, before warm-up: RSS ${mb(soakCold.rss)} MB, JS heap ${mb(soakCold.heapUsed)} MB)`);
 
   const figures = {
@@ -128,10 +139,11 @@ async function main(): Promise<void> {
     update_compose_ratio: composeMedian === null ? null : ratio(composeMedian.updateMs, floor.updateMs),
     runs,
   };
-  const met = figures.rss_ratio <= GOALS.rss_ratio
-    && figures.rss_growth <= GOALS.rss_growth
-    && figures.up_ratio <= GOALS.up_ratio
-    && figures.update_ratio <= GOALS.update_ratio;
+  const met =
+    figures.rss_ratio <= GOALS.rss_ratio &&
+    figures.rss_growth <= GOALS.rss_growth &&
+    figures.up_ratio <= GOALS.up_ratio &&
+    figures.update_ratio <= GOALS.update_ratio;
   say(met ? 'all goals met' : 'goals NOT met');
   say(JSON.stringify({ bench: 'supervisor', figures, goals: GOALS, met }));
 }

@@ -35,24 +35,45 @@ import {
   type User,
 } from '../protocol/access.js';
 import {
-  CreateProvisioningKeyRequestSchema, NewProvisioningKeySchema, ProvisioningKeySchema, provisioningKeyPaths,
-  type CreateProvisioningKeyRequest, type NewProvisioningKey, type ProvisioningKey,
+  CreateProvisioningKeyRequestSchema,
+  NewProvisioningKeySchema,
+  ProvisioningKeySchema,
+  provisioningKeyPaths,
+  type CreateProvisioningKeyRequest,
+  type NewProvisioningKey,
+  type ProvisioningKey,
 } from '../protocol/provisioning-keys.js';
 import { DeviceDetailSchema, type DeviceDetail } from '../protocol/device-detail.js';
 import { PreauthorizeRequestSchema, type PreauthorizeRequest } from '../protocol/device-auth.js';
 import {
-  ConfigVarsSchema, DeviceConfigViewSchema, DeviceSettingsChangeSchema, FleetSettingsChangeSchema, configPaths,
-  type ConfigVars, type DeviceConfigView, type DeviceSettingsChange, type FleetSettingsChange,
+  ConfigVarsSchema,
+  DeviceConfigViewSchema,
+  DeviceSettingsChangeSchema,
+  FleetSettingsChangeSchema,
+  configPaths,
+  type ConfigVars,
+  type DeviceConfigView,
+  type DeviceSettingsChange,
+  type FleetSettingsChange,
 } from '../protocol/fleet-config.js';
 import { check, parse } from '../protocol/validate.js';
 import {
-  OsPinRequestSchema, OsPinSchema, OsReleaseSchema, OsUploadQuerySchema, osPaths, type OsPin, type OsRelease,
+  OsPinRequestSchema,
+  OsPinSchema,
+  OsReleaseSchema,
+  OsUploadQuerySchema,
+  osPaths,
+  type OsPin,
+  type OsRelease,
 } from '../protocol/os-release.js';
 import { fetchFailureReason } from '../lib/errors.js';
 
 /** The API answered with an RFC 9457 problem. */
 export class ApiProblemError extends Error {
-  constructor(readonly request: string, readonly problem: Problem) {
+  constructor(
+    readonly request: string,
+    readonly problem: Problem,
+  ) {
     super(`${request}: ${problem.title}: ${problem.detail}`);
     this.name = 'ApiProblemError';
   }
@@ -60,7 +81,10 @@ export class ApiProblemError extends Error {
 
 /** No HTTP answer at all: refused, DNS, TLS, timeout. */
 export class ApiUnreachableError extends Error {
-  constructor(readonly url: string, readonly reason: string) {
+  constructor(
+    readonly url: string,
+    readonly reason: string,
+  ) {
     super(`could not reach the Skiff API at ${url}: ${reason}`);
     this.name = 'ApiUnreachableError';
   }
@@ -68,7 +92,10 @@ export class ApiUnreachableError extends Error {
 
 /** An HTTP answer the contract does not allow: an error without a problem body, or a body of the wrong shape. */
 export class ApiAnswerError extends Error {
-  constructor(readonly request: string, detail: string) {
+  constructor(
+    readonly request: string,
+    detail: string,
+  ) {
     super(`${request}: ${detail}`);
     this.name = 'ApiAnswerError';
   }
@@ -161,7 +188,10 @@ export class ApiClient {
 
   /** `status`: only devices in this admission status (pending, preauthorized, accepted, rejected). */
   async listDevices(fleet?: string, status?: string): Promise<DeviceSummary[]> {
-    const params = new URLSearchParams({ ...(fleet === undefined ? {} : { fleet }), ...(status === undefined ? {} : { status }) }).toString();
+    const params = new URLSearchParams({
+      ...(fleet === undefined ? {} : { fleet }),
+      ...(status === undefined ? {} : { status }),
+    }).toString();
     const query = params === '' ? '' : `?${params}`;
     return this.call('GET', `${paths.devices}${query}`, DeviceListSchema);
   }
@@ -289,7 +319,12 @@ export class ApiClient {
   }
 
   async deviceUpdateNow(uuid: string, minutes?: number): Promise<DeviceConfigView> {
-    return this.call('POST', configPaths.deviceUpdateNow(uuid), DeviceConfigViewSchema, minutes === undefined ? {} : { minutes });
+    return this.call(
+      'POST',
+      configPaths.deviceUpdateNow(uuid),
+      DeviceConfigViewSchema,
+      minutes === undefined ? {} : { minutes },
+    );
   }
 
   async setDeviceVar(uuid: string, name: string, value: string): Promise<DeviceConfigView> {
@@ -302,8 +337,13 @@ export class ApiClient {
 
   /** A signed RAUC bundle (its file, streamed) as host OS release `version` of `deviceType`. */
   async uploadOsRelease(bundle: Blob, deviceType: string, version: string): Promise<OsRelease> {
-    const query = new URLSearchParams(parse(OsUploadQuerySchema, { deviceType, version }, 'the host OS release')).toString();
-    return this.call('POST', `${osPaths.releases}?${query}`, OsReleaseSchema, undefined, { body: bundle, type: 'application/octet-stream' });
+    const query = new URLSearchParams(
+      parse(OsUploadQuerySchema, { deviceType, version }, 'the host OS release'),
+    ).toString();
+    return this.call('POST', `${osPaths.releases}?${query}`, OsReleaseSchema, undefined, {
+      body: bundle,
+      type: 'application/octet-stream',
+    });
   }
 
   async listOsReleases(deviceType?: string): Promise<OsRelease[]> {
@@ -317,7 +357,12 @@ export class ApiClient {
 
   /** `release`: a host OS release id or version of the fleet's device type. */
   async pinFleetOs(fleet: string, release: string): Promise<OsPin> {
-    return this.call('PUT', osPaths.fleetPin(fleet), OsPinSchema, parse(OsPinRequestSchema, { release }, 'the host OS pin'));
+    return this.call(
+      'PUT',
+      osPaths.fleetPin(fleet),
+      OsPinSchema,
+      parse(OsPinRequestSchema, { release }, 'the host OS pin'),
+    );
   }
 
   async unpinFleetOs(fleet: string): Promise<OsPin> {
@@ -330,7 +375,12 @@ export class ApiClient {
 
   /** `release`: a host OS release id or version of the device's type. */
   async pinDeviceOs(uuid: string, release: string): Promise<OsPin> {
-    return this.call('PUT', osPaths.devicePin(uuid), OsPinSchema, parse(OsPinRequestSchema, { release }, 'the host OS pin'));
+    return this.call(
+      'PUT',
+      osPaths.devicePin(uuid),
+      OsPinSchema,
+      parse(OsPinRequestSchema, { release }, 'the host OS pin'),
+    );
   }
 
   async unpinDeviceOs(uuid: string): Promise<OsPin> {
@@ -341,7 +391,13 @@ export class ApiClient {
     return this.call('GET', osPaths.devicePin(uuid), OsPinSchema);
   }
 
-  private async call<T extends TSchema>(method: string, path: string, schema: T, body?: unknown, raw?: RawBody): Promise<Static<T>> {
+  private async call<T extends TSchema>(
+    method: string,
+    path: string,
+    schema: T,
+    body?: unknown,
+    raw?: RawBody,
+  ): Promise<Static<T>> {
     const url = `${this.baseUrl}${path}`;
     const request = `${method} ${url}`;
     const headers: Record<string, string> = { accept: 'application/json, application/problem+json' };

@@ -39,8 +39,16 @@ function pick(candidates: Array<[string | undefined, Source]>): Setting | null {
 
 export function resolveConfig({ flags, env, file }: ConfigInputs): ResolvedConfig {
   return {
-    apiUrl: pick([[flags.api, 'flag'], [env.SKIFF_API_URL, 'env'], [file.apiUrl, 'file']]),
-    apiToken: pick([[flags.token, 'flag'], [env.SKIFF_API_TOKEN, 'env'], [file.apiToken, 'file']]),
+    apiUrl: pick([
+      [flags.api, 'flag'],
+      [env.SKIFF_API_URL, 'env'],
+      [file.apiUrl, 'file'],
+    ]),
+    apiToken: pick([
+      [flags.token, 'flag'],
+      [env.SKIFF_API_TOKEN, 'env'],
+      [file.apiToken, 'file'],
+    ]),
   };
 }
 

@@ -1,8 +1,16 @@
 // The CLI's side of fleet logs (protocol/device-logs.ts): a device's last lines as JSON, or the follow stream's
 // server-sent events, each validated before it is shown. Failures are the API client's (api-client.ts) kinds.
 import {
-  DEFAULT_WAIT_SECONDS, DeviceLogsSchema, GAP_EVENT, GapEventSchema, LINES_EVENT, LinesEventSchema, deviceLogPaths,
-  type DeviceLogs, type GapEvent, type LinesEvent,
+  DEFAULT_WAIT_SECONDS,
+  DeviceLogsSchema,
+  GAP_EVENT,
+  GapEventSchema,
+  LINES_EVENT,
+  LinesEventSchema,
+  deviceLogPaths,
+  type DeviceLogs,
+  type GapEvent,
+  type LinesEvent,
 } from '../protocol/device-logs.js';
 import { ProblemSchema, type Problem } from '../protocol/api.js';
 import { check, parse, ValidationError } from '../protocol/validate.js';
@@ -41,26 +49,40 @@ async function failureOf(request: string, response: Response): Promise<Error> {
   } catch {
     json = undefined;
   }
-  if (json !== undefined && check(ProblemSchema, json).length === 0) return new ApiProblemError(request, json as Problem);
-  return new ApiAnswerError(request, `HTTP ${response.status} ${response.statusText}: ${text.trim().slice(0, 200) || '(empty body)'}`);
+  if (json !== undefined && check(ProblemSchema, json).length === 0)
+    return new ApiProblemError(request, json as Problem);
+  return new ApiAnswerError(
+    request,
+    `HTTP ${response.status} ${response.statusText}: ${text.trim().slice(0, 200) || '(empty body)'}`,
+  );
 }
 
 function jsonOf(request: string, text: string): unknown {
   try {
     return JSON.parse(text) as unknown;
   } catch (err) {
-    throw new ApiAnswerError(request, `an answer that is not JSON (${err instanceof Error ? err.message : String(err)})`);
+    throw new ApiAnswerError(
+      request,
+      `an answer that is not JSON (${err instanceof Error ? err.message : String(err)})`,
+    );
   }
 }
 
 export class DeviceLogsClient {
   private readonly baseUrl: string;
 
-  constructor(baseUrl: string, private readonly token: string | null) {
+  constructor(
+    baseUrl: string,
+    private readonly token: string | null,
+  ) {
     this.baseUrl = baseUrl.replace(/\/+$/, '');
   }
 
-  private async open(path: string, accept: string, signal: AbortSignal): Promise<{ request: string; response: Response }> {
+  private async open(
+    path: string,
+    accept: string,
+    signal: AbortSignal,
+  ): Promise<{ request: string; response: Response }> {
     const url = `${this.baseUrl}${path}`;
     const request = `GET ${url}`;
     const headers: Record<string, string> = { accept: `${accept}, application/problem+json` };
@@ -79,7 +101,11 @@ export class DeviceLogsClient {
   async snapshot(uuid: string, query: LogsQuery): Promise<DeviceLogs> {
     const waitMs = (Number(query.wait ?? DEFAULT_WAIT_SECONDS) || DEFAULT_WAIT_SECONDS) * 1000;
     const signal = AbortSignal.timeout(waitMs + ANSWER_MARGIN_MS);
-    const { request, response } = await this.open(`${deviceLogPaths.logs(uuid)}${queryOf(query)}`, 'application/json', signal);
+    const { request, response } = await this.open(
+      `${deviceLogPaths.logs(uuid)}${queryOf(query)}`,
+      'application/json',
+      signal,
+    );
     let text: string;
     try {
       text = await response.text();
@@ -97,12 +123,19 @@ export class DeviceLogsClient {
     let silence: NodeJS.Timeout | undefined;
     const listen = (): void => {
       clearTimeout(silence);
-      silence = setTimeout(() => connection.abort(new Error(`no byte from the API for ${FOLLOW_SILENCE_MS / 1000} s`)), FOLLOW_SILENCE_MS);
+      silence = setTimeout(
+        () => connection.abort(new Error(`no byte from the API for ${FOLLOW_SILENCE_MS / 1000} s`)),
+        FOLLOW_SILENCE_MS,
+      );
     };
     // The headers come once the device's snapshot is in: the API's own wait bounds that part.
     let opened: { request: string; response: Response };
     try {
-      opened = await this.open(`${deviceLogPaths.follow(uuid)}${queryOf(query)}`, 'text/event-stream', connection.signal);
+      opened = await this.open(
+        `${deviceLogPaths.follow(uuid)}${queryOf(query)}`,
+        'text/event-stream',
+        connection.signal,
+      );
     } catch (err) {
       signal.removeEventListener('abort', hangUp);
       throw err;
@@ -117,16 +150,23 @@ export class DeviceLogsClient {
         listen();
         for (const event of parser.push(decoder.decode(chunk, { stream: true }))) {
           if (event.event === LINES_EVENT) {
-            yield { kind: 'lines', event: parse(LinesEventSchema, jsonOf(request, event.data), `a '${LINES_EVENT}' event of ${request}`) };
+            yield {
+              kind: 'lines',
+              event: parse(LinesEventSchema, jsonOf(request, event.data), `a '${LINES_EVENT}' event of ${request}`),
+            };
           } else if (event.event === GAP_EVENT) {
-            yield { kind: 'gap', event: parse(GapEventSchema, jsonOf(request, event.data), `a '${GAP_EVENT}' event of ${request}`) };
+            yield {
+              kind: 'gap',
+              event: parse(GapEventSchema, jsonOf(request, event.data), `a '${GAP_EVENT}' event of ${request}`),
+            };
           }
         }
       }
     } catch (err) {
       if (signal.aborted) return;
       if (err instanceof ValidationError || err instanceof ApiAnswerError) throw err;
-      const reason = connection.signal.reason instanceof Error ? connection.signal.reason.message : fetchFailureReason(err);
+      const reason =
+        connection.signal.reason instanceof Error ? connection.signal.reason.message : fetchFailureReason(err);
       throw new ApiUnreachableError(response.url, reason);
     } finally {
       clearTimeout(silence);

@@ -5,7 +5,10 @@ import { ApiAnswerError, ApiProblemError, ApiUnreachableError } from './api-clie
 
 /** Puts what was being done in front of whatever went wrong doing it, keeping the cause's own shape. */
 export class InContext extends Error {
-  constructor(readonly context: string, override readonly cause: unknown) {
+  constructor(
+    readonly context: string,
+    override readonly cause: unknown,
+  ) {
     super(`${context}: ${cause instanceof Error ? cause.message : String(cause)}`);
     this.name = 'InContext';
   }

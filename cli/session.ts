@@ -37,7 +37,9 @@ export async function configFor(cmd: Command, io: Io): Promise<ResolvedConfig> {
 export async function clientFor(cmd: Command, io: Io): Promise<ApiClient> {
   const config = await configFor(cmd, io);
   if (config.apiUrl === null) {
-    throw new Error('no Skiff API is configured: pass --api URL, set SKIFF_API_URL, or run `skiff login --api URL --token TOKEN`');
+    throw new Error(
+      'no Skiff API is configured: pass --api URL, set SKIFF_API_URL, or run `skiff login --api URL --token TOKEN`',
+    );
   }
   return new ApiClient({ baseUrl: normalizeApiUrl(config.apiUrl.value), token: config.apiToken?.value ?? null });
 }

@@ -63,10 +63,13 @@ function send(url: URL, init: HttpRequestInit): Promise<IncomingMessage> {
   if (init.body !== undefined) headers['content-length'] = String(Buffer.byteLength(init.body));
   const options: RequestOptions = { method, headers, signal: init.signal };
   const start = url.protocol === 'https:' ? httpsRequestOf : url.protocol === 'http:' ? httpRequestOf : null;
-  if (start === null) return Promise.reject(new HttpRequestError(method, url.href, new Error(`unsupported protocol ${url.protocol}`)));
+  if (start === null)
+    return Promise.reject(new HttpRequestError(method, url.href, new Error(`unsupported protocol ${url.protocol}`)));
   return new Promise((resolve, reject) => {
     const req = start(url, options, resolve);
-    req.once('error', (err) => reject(init.signal?.aborted === true ? init.signal.reason : new HttpRequestError(method, url.href, err)));
+    req.once('error', (err) =>
+      reject(init.signal?.aborted === true ? init.signal.reason : new HttpRequestError(method, url.href, err)),
+    );
     req.end(init.body);
   });
 }
@@ -79,10 +82,13 @@ export async function httpRequest(target: string | URL, init: HttpRequestInit = 
     const location = message.headers.location;
     if (location === undefined) break;
     message.resume();
-    if (hops >= MAX_REDIRECTS) throw new HttpRequestError(current.method ?? 'GET', url.href, new Error(`more than ${MAX_REDIRECTS} redirects`));
+    if (hops >= MAX_REDIRECTS)
+      throw new HttpRequestError(current.method ?? 'GET', url.href, new Error(`more than ${MAX_REDIRECTS} redirects`));
     const next = new URL(location, url);
     // As fetch: 303 (and 301/302 after a POST) turn into a GET without body; credentials stay on the same origin only.
-    const toGet = message.statusCode === 303 || ((message.statusCode === 301 || message.statusCode === 302) && current.method === 'POST');
+    const toGet =
+      message.statusCode === 303 ||
+      ((message.statusCode === 301 || message.statusCode === 302) && current.method === 'POST');
     const headers = { ...current.headers };
     if (next.origin !== url.origin) delete headers.authorization;
     current = toGet ? { ...current, method: 'GET', body: undefined, headers } : { ...current, headers };

@@ -29,16 +29,22 @@ const IPV6 = /^[0-9a-f:.]+$/;
 
 /** Why ENTRY is not host[:port]; null when it is. */
 function problemOf(entry: string): string | null {
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(entry)) return 'has a scheme: give host:port only (a listed registry is spoken to over http://)';
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(entry))
+    return 'has a scheme: give host:port only (a listed registry is spoken to over http://)';
   if (entry.includes('/')) {
-    return /^[\d.]+\/\d+$/.test(entry) ? 'is a network: list each registry as host:port (networks are not supported)' : 'has a path: give host:port only';
+    return /^[\d.]+\/\d+$/.test(entry)
+      ? 'is a network: list each registry as host:port (networks are not supported)'
+      : 'has a path: give host:port only';
   }
   const match = /^(\[[^\]]*\]|[^:]*)(?::(\d*))?$/.exec(entry);
   if (match === null) return 'is not host[:port] (write an IPv6 address in brackets: [fd00::5]:5000)';
   const [, host = '', port] = match;
-  if (port !== undefined && !(/^\d{1,5}$/.test(port) && Number(port) >= 1 && Number(port) <= 65535)) return `has port '${port}', not 1-65535`;
+  if (port !== undefined && !(/^\d{1,5}$/.test(port) && Number(port) >= 1 && Number(port) <= 65535))
+    return `has port '${port}', not 1-65535`;
   const bare = host.startsWith('[') ? host.slice(1, -1) : host;
-  const valid = host.startsWith('[') ? IPV6.test(bare) && bare.includes(':') : IPV4.test(bare) || (DNS_NAME.test(bare) && !/^[\d.]+$/.test(bare));
+  const valid = host.startsWith('[')
+    ? IPV6.test(bare) && bare.includes(':')
+    : IPV4.test(bare) || (DNS_NAME.test(bare) && !/^[\d.]+$/.test(bare));
   return valid ? null : `has '${host}', which is not a host name or IP address`;
 }
 
@@ -47,7 +53,10 @@ function problemOf(entry: string): string | null {
  * blanks around entries and empty entries are ignored. Throws naming the first bad entry and what is wrong with it.
  */
 export function parseInsecureRegistries(raw: string | undefined, name: string): string[] {
-  const entries = (raw ?? '').split(',').map((e) => e.trim()).filter((e) => e !== '');
+  const entries = (raw ?? '')
+    .split(',')
+    .map((e) => e.trim())
+    .filter((e) => e !== '');
   entries.forEach((entry, i) => {
     const problem = problemOf(entry.toLowerCase());
     if (problem !== null) throw new Error(`${name}: entry ${i + 1} '${entry}' ${problem}`);
@@ -70,14 +79,19 @@ export function tlsFailureOf(err: unknown, registry: string, setting = 'SKIFF_IN
     const code = codeOf(e);
     const detail = /:SSL routines:[^:]*:([^:]+)/.exec(e.message)?.[1] ?? e.message;
     if (/wrong version number|packet length too long/i.test(e.message) || code === 'ERR_SSL_WRONG_VERSION_NUMBER') {
-      return `TLS handshake with registry ${registry} failed (${detail}): it seems to speak plain HTTP; `
-        + `if it is meant to, list it in ${setting}`;
+      return (
+        `TLS handshake with registry ${registry} failed (${detail}): it seems to speak plain HTTP; ` +
+        `if it is meant to, list it in ${setting}`
+      );
     }
     if (/CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|ERR_TLS_/.test(code)) {
-      return `TLS handshake with registry ${registry} failed: its certificate is not trusted (${code}: ${e.message}); `
-        + 'give its CA to Node with NODE_EXTRA_CA_CERTS';
+      return (
+        `TLS handshake with registry ${registry} failed: its certificate is not trusted (${code}: ${e.message}); ` +
+        'give its CA to Node with NODE_EXTRA_CA_CERTS'
+      );
     }
-    if (code === 'EPROTO' || code.startsWith('ERR_SSL_')) return `TLS handshake with registry ${registry} failed (${code}: ${detail})`;
+    if (code === 'EPROTO' || code.startsWith('ERR_SSL_'))
+      return `TLS handshake with registry ${registry} failed (${code}: ${detail})`;
   }
   return null;
 }

@@ -2,7 +2,7 @@
 // signature, install, mark slots good or bad. RAUC's own words are kept in the errors: they are what the operator
 // sees in the state report when a bundle is refused.
 import { execFile } from 'node:child_process';
-import { Type, } from '@sinclair/typebox';
+import { Type } from '@sinclair/typebox';
 import { parse } from '../protocol/validate.js';
 
 export interface RaucOptions {
@@ -42,7 +42,10 @@ export interface RaucBundleInfo {
 }
 
 export class RaucError extends Error {
-  constructor(readonly operation: string, readonly reason: string) {
+  constructor(
+    readonly operation: string,
+    readonly reason: string,
+  ) {
     super(`rauc ${operation}: ${reason}`);
     this.name = 'RaucError';
   }
@@ -52,9 +55,11 @@ const SlotJson = Type.Object({
   bootname: Type.Optional(Type.Union([Type.String(), Type.Null()])),
   state: Type.String(),
   boot_status: Type.Optional(Type.Union([Type.String(), Type.Null()])),
-  slot_status: Type.Optional(Type.Object({
-    bundle: Type.Optional(Type.Object({ version: Type.Optional(Type.Union([Type.String(), Type.Null()])) })),
-  })),
+  slot_status: Type.Optional(
+    Type.Object({
+      bundle: Type.Optional(Type.Object({ version: Type.Optional(Type.Union([Type.String(), Type.Null()])) })),
+    }),
+  ),
 });
 const StatusJson = Type.Object({
   compatible: Type.String(),
@@ -71,7 +76,9 @@ const InfoJson = Type.Object({
 export function reasonOf(stdout: string, stderr: string): string {
   const lastError = /^LastError: (.+)$/m.exec(stdout);
   if (lastError?.[1] !== undefined) return lastError[1].trim();
-  const lines = stderr.split('\n').map((l) => l.trim())
+  const lines = stderr
+    .split('\n')
+    .map((l) => l.trim())
     .filter((l) => l !== '' && !l.startsWith('rauc-Message:') && !/^Installing .* failed$/.test(l));
   return lines.at(-1) ?? (stderr.trim() || 'no reason given');
 }
@@ -84,29 +91,37 @@ export class Rauc {
       ...(this.options.configPath === undefined ? [] : [`--conf=${this.options.configPath}`]),
       ...(this.options.keyring === undefined ? [] : [`--keyring=${this.options.keyring}`]),
     ];
-    const env = this.options.busAddress === undefined
-      ? process.env
-      : { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: this.options.busAddress };
+    const env =
+      this.options.busAddress === undefined
+        ? process.env
+        : { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: this.options.busAddress };
     return new Promise((resolve, reject) => {
-      execFile(this.options.command ?? 'rauc', [...conf, ...args], { env, timeout: timeoutMs, maxBuffer: 16 << 20 },
+      execFile(
+        this.options.command ?? 'rauc',
+        [...conf, ...args],
+        { env, timeout: timeoutMs, maxBuffer: 16 << 20 },
         (err, stdout, stderr) => {
           if (err === null) resolve(stdout);
           else reject(new RaucError(operation, reasonOf(stdout, stderr)));
-        });
+        },
+      );
     });
   }
 
   async status(): Promise<RaucStatus> {
     const out = await this.run('status', ['status', '--detailed', '--output-format=json']);
     const json = parse(StatusJson, JSON.parse(out), 'rauc status output');
-    const slots: RaucSlot[] = json.slots.flatMap((entry) => Object.entries(entry)).map(([name, s]) => ({
-      name,
-      bootname: s.bootname ?? null,
-      state: s.state,
-      bootStatus: s.boot_status ?? null,
-      bundleVersion: s.slot_status?.bundle?.version ?? null,
-    }));
-    const primary = json.boot_primary === null ? null : slots.find((s) => s.name === json.boot_primary)?.bootname ?? null;
+    const slots: RaucSlot[] = json.slots
+      .flatMap((entry) => Object.entries(entry))
+      .map(([name, s]) => ({
+        name,
+        bootname: s.bootname ?? null,
+        state: s.state,
+        bootStatus: s.boot_status ?? null,
+        bundleVersion: s.slot_status?.bundle?.version ?? null,
+      }));
+    const primary =
+      json.boot_primary === null ? null : (slots.find((s) => s.name === json.boot_primary)?.bootname ?? null);
     return { compatible: json.compatible, booted: json.booted, primary, slots };
   }
 

@@ -10,11 +10,18 @@ export function runTool(command: string, args: string[], what: string): Promise<
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => { stderr = (stderr + chunk.toString('utf8')).slice(-STDERR_TAIL_CHARS); });
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr = (stderr + chunk.toString('utf8')).slice(-STDERR_TAIL_CHARS);
+    });
     child.on('error', (err) => reject(new Error(`${what}: cannot start ${command}: ${err.message}`)));
     child.on('close', (code, signal) => {
       if (code === 0) resolve();
-      else reject(new Error(`${what}: ${command} ${signal === null ? `exited ${code}` : `was killed by ${signal}`}: ${stderr.trim()}`));
+      else
+        reject(
+          new Error(
+            `${what}: ${command} ${signal === null ? `exited ${code}` : `was killed by ${signal}`}: ${stderr.trim()}`,
+          ),
+        );
     });
   });
 }

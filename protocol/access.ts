@@ -19,16 +19,22 @@ export const UserSchema = Type.Object({
 });
 export type User = Static<typeof UserSchema>;
 
-export const CreateUserRequestSchema = Type.Object({
-  name: UserName,
-  role: RoleSchema,
-}, { additionalProperties: false });
+export const CreateUserRequestSchema = Type.Object(
+  {
+    name: UserName,
+    role: RoleSchema,
+  },
+  { additionalProperties: false },
+);
 export type CreateUserRequest = Static<typeof CreateUserRequestSchema>;
 
-export const CreateTokenRequestSchema = Type.Object({
-  /** What the token is for, e.g. "ci" or "laptop", to tell tokens apart when revoking. */
-  label: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
-}, { additionalProperties: false });
+export const CreateTokenRequestSchema = Type.Object(
+  {
+    /** What the token is for, e.g. "ci" or "laptop", to tell tokens apart when revoking. */
+    label: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+  },
+  { additionalProperties: false },
+);
 export type CreateTokenRequest = Static<typeof CreateTokenRequestSchema>;
 
 /** An API token as listed: never the secret itself, which exists only in the answer that created it. */
@@ -45,10 +51,7 @@ export const ApiTokenSchema = Type.Object({
 export type ApiToken = Static<typeof ApiTokenSchema>;
 
 /** The answer to creating a token: the only time the secret is shown. */
-export const NewApiTokenSchema = Type.Composite([
-  ApiTokenSchema,
-  Type.Object({ token: Type.String() }),
-]);
+export const NewApiTokenSchema = Type.Composite([ApiTokenSchema, Type.Object({ token: Type.String() })]);
 export type NewApiToken = Static<typeof NewApiTokenSchema>;
 
 export const AuditEntrySchema = Type.Object({

@@ -20,7 +20,8 @@ export const paths = {
   releases: (fleet: string) => `/v1/fleets/${encodeURIComponent(fleet)}/releases`,
   pin: (fleet: string) => `/v1/fleets/${encodeURIComponent(fleet)}/pin`,
   /** One release by id or version, with its verification result. */
-  release: (fleet: string, release: string) => `/v1/fleets/${encodeURIComponent(fleet)}/releases/${encodeURIComponent(release)}`,
+  release: (fleet: string, release: string) =>
+    `/v1/fleets/${encodeURIComponent(fleet)}/releases/${encodeURIComponent(release)}`,
   /** Prometheus text format; an admin's API token or SKIFF_METRICS_TOKEN. */
   metrics: '/metrics',
   trackLatest: (fleet: string) => `/v1/fleets/${encodeURIComponent(fleet)}/track-latest`,
@@ -41,7 +42,8 @@ export const paths = {
   me: '/v1/me',
   users: '/v1/users',
   userTokens: (user: string) => `/v1/users/${encodeURIComponent(user)}/tokens`,
-  userToken: (user: string, tokenId: string) => `/v1/users/${encodeURIComponent(user)}/tokens/${encodeURIComponent(tokenId)}`,
+  userToken: (user: string, tokenId: string) =>
+    `/v1/users/${encodeURIComponent(user)}/tokens/${encodeURIComponent(tokenId)}`,
   /** Query: fleet, device, before (an entry id), limit; newest first. */
   audit: '/v1/audit',
 } as const;
@@ -65,11 +67,14 @@ export const ReleasePolicySchema = Type.Union([
 ]);
 export type ReleasePolicy = Static<typeof ReleasePolicySchema>;
 
-export const CreateFleetRequestSchema = Type.Object({
-  name: Name,
-  deviceType: Type.String({ minLength: 1, maxLength: 64 }),
-  pollIntervalSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 86400 })),
-}, { additionalProperties: false });
+export const CreateFleetRequestSchema = Type.Object(
+  {
+    name: Name,
+    deviceType: Type.String({ minLength: 1, maxLength: 64 }),
+    pollIntervalSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 86400 })),
+  },
+  { additionalProperties: false },
+);
 export type CreateFleetRequest = Static<typeof CreateFleetRequestSchema>;
 
 export const FleetSchema = Type.Object({
@@ -88,14 +93,17 @@ export const FleetSchema = Type.Object({
 });
 export type Fleet = Static<typeof FleetSchema>;
 
-export const CreateReleaseRequestSchema = Type.Object({
-  /** The compose file as YAML text. Services with `build` need an entry in `images`. */
-  compose: Type.String({ minLength: 1, maxLength: 1_000_000 }),
-  /** Service name to image digest reference (REGISTRY/REPO@sha256:HEX). */
-  images: Type.Record(Type.String(), Type.String({ pattern: '@sha256:[a-f0-9]{64}$' })),
-  version: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
-  notes: Type.Optional(Type.String({ maxLength: 10_000 })),
-}, { additionalProperties: false });
+export const CreateReleaseRequestSchema = Type.Object(
+  {
+    /** The compose file as YAML text. Services with `build` need an entry in `images`. */
+    compose: Type.String({ minLength: 1, maxLength: 1_000_000 }),
+    /** Service name to image digest reference (REGISTRY/REPO@sha256:HEX). */
+    images: Type.Record(Type.String(), Type.String({ pattern: '@sha256:[a-f0-9]{64}$' })),
+    version: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+    notes: Type.Optional(Type.String({ maxLength: 10_000 })),
+  },
+  { additionalProperties: false },
+);
 export type CreateReleaseRequest = Static<typeof CreateReleaseRequestSchema>;
 
 export const ReleaseStatusSchema = Type.Union([Type.Literal('pending'), Type.Literal('ready'), Type.Literal('failed')]);
@@ -104,11 +112,14 @@ export const ReleaseStatusSchema = Type.Union([Type.Literal('pending'), Type.Lit
 export const ReleaseVerificationSchema = Type.Object({
   checkedAt: Type.String(),
   /** The first image that is not there (or could not be checked); null: every image was found. */
-  failure: Type.Union([Type.Object({
-    service: Type.String(),
-    image: Type.String(),
-    reason: Type.String(),
-  }), Type.Null()]),
+  failure: Type.Union([
+    Type.Object({
+      service: Type.String(),
+      image: Type.String(),
+      reason: Type.String(),
+    }),
+    Type.Null(),
+  ]),
 });
 export type ReleaseVerification = Static<typeof ReleaseVerificationSchema>;
 
@@ -128,10 +139,13 @@ export const ReleaseSchema = Type.Object({
 });
 export type Release = Static<typeof ReleaseSchema>;
 
-export const PinRequestSchema = Type.Object({
-  /** Release id or version. */
-  release: Type.String({ minLength: 1 }),
-}, { additionalProperties: false });
+export const PinRequestSchema = Type.Object(
+  {
+    /** Release id or version. */
+    release: Type.String({ minLength: 1 }),
+  },
+  { additionalProperties: false },
+);
 export type PinRequest = Static<typeof PinRequestSchema>;
 
 /** All of a device's image downloads as one figure; source 'delta' when any image comes as patches. */
@@ -172,13 +186,21 @@ export const DeviceSummarySchema = Type.Object({
 export type DeviceSummary = Static<typeof DeviceSummarySchema>;
 
 /** What people may change about a device; at least one field. */
-export const UpdateDeviceRequestSchema = Type.Object({
-  name: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
-  /** Free text for people, e.g. where the box hangs; null clears it. */
-  note: Type.Optional(Type.Union([Type.String({ maxLength: 2000 }), Type.Null()])),
-  /** Replaces the device's tags. */
-  tags: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9._:-]+$' }), { maxItems: 32, uniqueItems: true })),
-}, { additionalProperties: false, minProperties: 1 });
+export const UpdateDeviceRequestSchema = Type.Object(
+  {
+    name: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+    /** Free text for people, e.g. where the box hangs; null clears it. */
+    note: Type.Optional(Type.Union([Type.String({ maxLength: 2000 }), Type.Null()])),
+    /** Replaces the device's tags. */
+    tags: Type.Optional(
+      Type.Array(Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9._:-]+$' }), {
+        maxItems: 32,
+        uniqueItems: true,
+      }),
+    ),
+  },
+  { additionalProperties: false, minProperties: 1 },
+);
 export type UpdateDeviceRequest = Static<typeof UpdateDeviceRequestSchema>;
 
 /** RFC 9457 problem details: every error answer of the API has this shape. */

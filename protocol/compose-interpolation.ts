@@ -35,7 +35,13 @@ export function interpolate(text: string, variables: Variables, at: ComposePath)
 }
 
 /** Expands from `start` up to the end of `text`, or (nested) up to the `}` that closes a default; returns where it stopped. */
-function expand(text: string, start: number, variables: Variables, at: ComposePath, nested: boolean): { out: string; end: number } {
+function expand(
+  text: string,
+  start: number,
+  variables: Variables,
+  at: ComposePath,
+  nested: boolean,
+): { out: string; end: number } {
   let out = '';
   let i = start;
   while (i < text.length) {
@@ -70,7 +76,12 @@ function expand(text: string, start: number, variables: Variables, at: ComposePa
 }
 
 /** `${NAME[op word]}` from just after `${`; `end` is the index of the closing `}`. */
-function bracedVariable(text: string, start: number, variables: Variables, at: ComposePath): { out: string; end: number } {
+function bracedVariable(
+  text: string,
+  start: number,
+  variables: Variables,
+  at: ComposePath,
+): { out: string; end: number } {
   let j = start;
   if (!NAME_START.test(text[j] ?? '')) {
     throw new ComposeIssue(at, `'${text}' has '\${' without a variable name after it (write $$ for a literal $)`);
@@ -83,7 +94,10 @@ function bracedVariable(text: string, start: number, variables: Variables, at: C
 
   const op = /^(:-|-|:\?|\?|:\+|\+)/.exec(text.slice(j))?.[1];
   if (op === undefined) {
-    throw new ComposeIssue(at, `'${text}': '\${${name}' is followed by '${text[j] ?? ''}', not by }, :-, -, :?, ?, :+ or +`);
+    throw new ComposeIssue(
+      at,
+      `'${text}': '\${${name}' is followed by '${text[j] ?? ''}', not by }, :-, -, :?, ?, :+ or +`,
+    );
   }
   const word = expand(text, j + op.length, variables, at, true);
   const unsetOrEmpty = value === undefined || value === '';
@@ -95,7 +109,10 @@ function bracedVariable(text: string, start: number, variables: Variables, at: C
     case ':?':
     case '?':
       if (missing) {
-        throw new ComposeIssue(at, `variable ${name} is ${value === undefined ? 'not set' : 'empty'}: ${word.out.replace(/\$\$/g, '$') || 'it is required'}`);
+        throw new ComposeIssue(
+          at,
+          `variable ${name} is ${value === undefined ? 'not set' : 'empty'}: ${word.out.replace(/\$\$/g, '$') || 'it is required'}`,
+        );
       }
       return { out: escapeDollars(value ?? ''), end: word.end };
     default:
@@ -106,8 +123,11 @@ function bracedVariable(text: string, start: number, variables: Variables, at: C
 function required(name: string, variables: Variables, at: ComposePath): string {
   const value = variables[name];
   if (value === undefined) {
-    throw new ComposeIssue(at, `variable ${name} is not set in the environment of \`skiff push\` nor in the .env file `
-      + `next to the compose file (write \${${name}:-} for an empty default)`);
+    throw new ComposeIssue(
+      at,
+      `variable ${name} is not set in the environment of \`skiff push\` nor in the .env file ` +
+        `next to the compose file (write \${${name}:-} for an empty default)`,
+    );
   }
   return value;
 }

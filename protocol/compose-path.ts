@@ -5,7 +5,10 @@ export type ComposePath = readonly (string | number)[];
 
 /** A problem at one place of a compose file; the normaliser collects these into one ValidationError. */
 export class ComposeIssue extends Error {
-  constructor(readonly path: ComposePath, message: string) {
+  constructor(
+    readonly path: ComposePath,
+    message: string,
+  ) {
     super(message);
     this.name = 'ComposeIssue';
   }

@@ -8,7 +8,17 @@
 //   takes them from the shell; unset ones stay and the normaliser reports them.
 // The YAML document is edited in place, so comments and layout survive in the release's compose text.
 import {
-  isMap, isPair, isScalar, isSeq, parseDocument, visit, type Document, type Node, type Pair, type Scalar, type YAMLMap,
+  isMap,
+  isPair,
+  isScalar,
+  isSeq,
+  parseDocument,
+  visit,
+  type Document,
+  type Node,
+  type Pair,
+  type Scalar,
+  type YAMLMap,
 } from 'yaml';
 import { ComposeIssue, formatPath, type ComposePath } from './compose-path.js';
 import { escapeDollars, interpolate, type Variables } from './compose-interpolation.js';
@@ -61,7 +71,10 @@ export function resolveCompose(yamlText: string, input: ResolutionInput): string
     }
   }
   if (issues.length > 0) {
-    throw new ValidationError('compose file', issues.map((i) => ({ path: formatPath(i.path), message: i.message })));
+    throw new ValidationError(
+      'compose file',
+      issues.map((i) => ({ path: formatPath(i.path), message: i.message })),
+    );
   }
   // A file with nothing to resolve goes out byte for byte as written.
   return changed ? doc.toString() : yamlText;
@@ -105,7 +118,10 @@ function envFiles(value: unknown, at: ComposePath): [string, ComposePath][] {
       const file = item.get('path');
       if (typeof file !== 'string') throw new ComposeIssue([...where, 'path'], 'must be the path of the file');
       if (item.get('required') === false) {
-        throw new ComposeIssue([...where, 'required'], 'optional env files (required: false) are not supported by Skiff yet');
+        throw new ComposeIssue(
+          [...where, 'required'],
+          'optional env files (required: false) are not supported by Skiff yet',
+        );
       }
       return [[file, where]];
     }

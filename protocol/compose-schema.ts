@@ -20,7 +20,11 @@ export function checkComposeSchema(value: unknown): SchemaIssue[] {
   }));
 }
 
-interface Group { pointer: string; extraKey?: string; message: string }
+interface Group {
+  pointer: string;
+  extraKey?: string;
+  message: string;
+}
 
 /**
  * ajv reports every failed branch of every oneOf. People need the branch they meant: drop the oneOf summaries and
@@ -63,7 +67,10 @@ function relevant(errors: readonly ErrorObject[]): Group[] {
   }
   for (const [p, types] of typesAt) {
     const unique = [...new Set(types)];
-    groups.push({ pointer: p, message: `must be ${unique.length > 1 ? `${unique.slice(0, -1).join(', ')} or ${unique.at(-1)}` : unique[0]}` });
+    groups.push({
+      pointer: p,
+      message: `must be ${unique.length > 1 ? `${unique.slice(0, -1).join(', ')} or ${unique.at(-1)}` : unique[0]}`,
+    });
   }
   const seen = new Set<string>();
   return groups.filter((g) => {

@@ -6,7 +6,13 @@ import { ComposeIssue, type ComposePath } from './compose-path.js';
 import type { PortMapping, VolumeMount } from './target-state.js';
 
 const DURATION_UNITS: Readonly<Record<string, number>> = {
-  ns: 1e-9, us: 1e-6, 'µs': 1e-6, ms: 1e-3, s: 1, m: 60, h: 3600,
+  ns: 1e-9,
+  us: 1e-6,
+  µs: 1e-6,
+  ms: 1e-3,
+  s: 1,
+  m: 60,
+  h: 3600,
 };
 const DURATION_PART = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)/y;
 
@@ -66,7 +72,8 @@ export function shellWords(text: string, at: ComposePath): string[] {
       inWord = true;
     }
   }
-  if (quote !== null) throw new ComposeIssue(at, `'${text}' has an unterminated ${quote === '"' ? 'double' : 'single'} quote`);
+  if (quote !== null)
+    throw new ComposeIssue(at, `'${text}' has an unterminated ${quote === '"' ? 'double' : 'single'} quote`);
   if (inWord) words.push(word);
   return words;
 }
@@ -81,7 +88,10 @@ export function keyValues(
   const missing = (key: string, where: ComposePath): string => {
     if (withoutValue === 'empty') return '';
     // Compose would take the value from the shell that runs `docker compose`; a device has no such shell.
-    throw new ComposeIssue(where, `'${key}' has no value; Skiff has no shell environment to take it from (write '${key}=' for an empty value)`);
+    throw new ComposeIssue(
+      where,
+      `'${key}' has no value; Skiff has no shell environment to take it from (write '${key}=' for an empty value)`,
+    );
   };
   if (Array.isArray(value)) {
     (value as readonly string[]).forEach((entry, i) => {
@@ -111,7 +121,10 @@ export function booleanOf(value: boolean | string, at: ComposePath): boolean {
 /** Port ranges expand to one mapping per port: a device binds each, so a huge range is almost surely a typo. */
 const MAX_PORT_RANGE = 1024;
 
-interface PortRange { first: number; count: number }
+interface PortRange {
+  first: number;
+  count: number;
+}
 
 function portRange(text: string, what: string, at: ComposePath): PortRange {
   const match = /^(\d+)(?:-(\d+))?$/.exec(text.trim());
@@ -144,7 +157,8 @@ function hostIpOf(text: string, at: ComposePath): string {
 
 /** "80", "8080:80", "127.0.0.1:8080:80/udp", "[::1]::80", "9000-9001:8000-8001", or a bare number. */
 export function shortPorts(entry: string | number, at: ComposePath): PortMapping[] {
-  if (typeof entry === 'number') return [{ target: portRange(String(entry), 'container port', at).first, protocol: 'tcp' }];
+  if (typeof entry === 'number')
+    return [{ target: portRange(String(entry), 'container port', at).first, protocol: 'tcp' }];
   const slash = entry.lastIndexOf('/');
   const protocol = protocolOf(slash < 0 ? undefined : entry.slice(slash + 1), at);
   const spec = slash < 0 ? entry : entry.slice(0, slash);
@@ -171,20 +185,28 @@ export function shortPorts(entry: string | number, at: ComposePath): PortMapping
     hostIp = hostIpOf(parts[0] ?? '', at);
     [, published, target] = parts as [string, string, string];
   } else {
-    throw new ComposeIssue(at, `'${entry}' is not [[HOST_IP:]PUBLISHED:]TARGET[/PROTOCOL] (IPv6 host addresses go in brackets)`);
+    throw new ComposeIssue(
+      at,
+      `'${entry}' is not [[HOST_IP:]PUBLISHED:]TARGET[/PROTOCOL] (IPv6 host addresses go in brackets)`,
+    );
   }
   return expandPorts(target, published === '' ? undefined : published, hostIp, protocol, at);
 }
 
 function expandPorts(
-  targetText: string, publishedText: string | undefined, hostIp: string | undefined,
-  protocol: PortMapping['protocol'], at: ComposePath,
+  targetText: string,
+  publishedText: string | undefined,
+  hostIp: string | undefined,
+  protocol: PortMapping['protocol'],
+  at: ComposePath,
 ): PortMapping[] {
   const target = portRange(targetText, 'container port', at);
   const published = publishedText === undefined ? undefined : portRange(publishedText, 'published port', at);
   if (published !== undefined && published.count !== target.count) {
-    throw new ComposeIssue(at,
-      `published ports (${published.count}) and container ports (${target.count}) differ in number; Skiff maps them one to one`);
+    throw new ComposeIssue(
+      at,
+      `published ports (${published.count}) and container ports (${target.count}) differ in number; Skiff maps them one to one`,
+    );
   }
   return Array.from({ length: target.count }, (_, i) => ({
     target: target.first + i,
@@ -204,7 +226,10 @@ export interface LongPort {
 
 export function longPort(entry: LongPort, at: ComposePath): PortMapping[] {
   if (entry.mode !== undefined && entry.mode !== 'host') {
-    throw new ComposeIssue([...at, 'mode'], `mode '${entry.mode}' is not supported by Skiff (only host: a device is no swarm)`);
+    throw new ComposeIssue(
+      [...at, 'mode'],
+      `mode '${entry.mode}' is not supported by Skiff (only host: a device is no swarm)`,
+    );
   }
   const protocol = protocolOf(entry.protocol, [...at, 'protocol']);
   const hostIp = entry.host_ip === undefined ? undefined : hostIpOf(entry.host_ip, [...at, 'host_ip']);
@@ -224,7 +249,10 @@ function absoluteTarget(target: string | undefined, at: ComposePath): string {
 function sourceKind(source: string, at: ComposePath): 'bind' | 'volume' {
   if (source.startsWith('/')) return 'bind';
   if (source.startsWith('.') || source.startsWith('~')) {
-    throw new ComposeIssue(at, `host path '${source}' is relative; a device has no project folder, use an absolute path`);
+    throw new ComposeIssue(
+      at,
+      `host path '${source}' is relative; a device has no project folder, use an absolute path`,
+    );
   }
   return 'volume';
 }
@@ -233,8 +261,11 @@ function sourceKind(source: string, at: ComposePath): 'bind' | 'volume' {
 export function shortVolume(entry: string, at: ComposePath): VolumeMount {
   const parts = entry.split(':');
   if (parts.length === 1) {
-    throw new ComposeIssue(at, `'${entry}' is an anonymous volume, which Skiff does not support: `
-      + `name it ('data:${entry}') and declare it under the top-level volumes`);
+    throw new ComposeIssue(
+      at,
+      `'${entry}' is an anonymous volume, which Skiff does not support: ` +
+        `name it ('data:${entry}') and declare it under the top-level volumes`,
+    );
   }
   if (parts.length > 3) throw new ComposeIssue(at, `'${entry}' is not SOURCE:TARGET[:MODE]`);
   const [source = '', target, mode] = parts;
@@ -263,20 +294,29 @@ export function longVolume(entry: LongVolume, at: ComposePath): VolumeMount {
     case 'bind':
     case 'volume': {
       if (entry.source === undefined || entry.source === '') {
-        throw new ComposeIssue([...at, 'source'], entry.type === 'volume'
-          ? 'anonymous volumes are not supported by Skiff: name the volume and declare it under the top-level volumes'
-          : 'a bind mount needs the host path as source');
+        throw new ComposeIssue(
+          [...at, 'source'],
+          entry.type === 'volume'
+            ? 'anonymous volumes are not supported by Skiff: name the volume and declare it under the top-level volumes'
+            : 'a bind mount needs the host path as source',
+        );
       }
       const kind = sourceKind(entry.source, [...at, 'source']);
       if (kind !== entry.type) {
-        throw new ComposeIssue([...at, 'source'], entry.type === 'bind'
-          ? `bind source '${entry.source}' must be an absolute host path`
-          : `volume source '${entry.source}' must be a volume name, not a path`);
+        throw new ComposeIssue(
+          [...at, 'source'],
+          entry.type === 'bind'
+            ? `bind source '${entry.source}' must be an absolute host path`
+            : `volume source '${entry.source}' must be a volume name, not a path`,
+        );
       }
       return { type: entry.type, source: entry.source, target, readOnly };
     }
     default:
-      throw new ComposeIssue([...at, 'type'], `mount type '${entry.type}' is not supported by Skiff yet (volume, bind or tmpfs)`);
+      throw new ComposeIssue(
+        [...at, 'type'],
+        `mount type '${entry.type}' is not supported by Skiff yet (volume, bind or tmpfs)`,
+      );
   }
 }
 
@@ -289,14 +329,16 @@ export function deviceMapping(
   entry: string | { source: string; target?: string; permissions?: string },
   at: ComposePath,
 ): string {
-  const [source = '', target, permissions] = typeof entry === 'string'
-    ? entry.split(':')
-    : [entry.source, entry.target, entry.permissions];
+  const [source = '', target, permissions] =
+    typeof entry === 'string' ? entry.split(':') : [entry.source, entry.target, entry.permissions];
   if (typeof entry === 'string' && entry.split(':').length > 3) {
     throw new ComposeIssue(at, `'${entry}' is not HOST_PATH[:CONTAINER_PATH[:PERMISSIONS]]`);
   }
   if (!source.startsWith('/')) {
-    throw new ComposeIssue(at, `device '${source}' must be an absolute host path (CDI device names are not supported by Skiff yet)`);
+    throw new ComposeIssue(
+      at,
+      `device '${source}' must be an absolute host path (CDI device names are not supported by Skiff yet)`,
+    );
   }
   const inside = target === undefined || target === '' ? source : target;
   if (!inside.startsWith('/')) throw new ComposeIssue(at, `device container path '${inside}' must be absolute`);
@@ -323,7 +365,11 @@ export function byteSize(value: string | number, at: ComposePath): number {
   return Math.floor(Number(match[1]) * (BYTE_UNITS[(match[2] ?? 'b').toLowerCase()] ?? 1));
 }
 
-export interface Ulimit { name: string; soft: number; hard: number }
+export interface Ulimit {
+  name: string;
+  soft: number;
+  hard: number;
+}
 
 /** `nofile: 1024` (soft = hard) or `nofile: {soft: 1024, hard: 2048}`. */
 export function ulimits(
@@ -352,11 +398,15 @@ export function ulimits(
  * extra_hosts as the engine wants them, HOST:IP. Lists take "HOST:IP" or "HOST=IP" (IPv6 addresses contain ':'
  * themselves, so only the first separator counts); maps take HOST: IP. A list of several IPs per host is not allowed.
  */
-export function extraHosts(value: readonly string[] | Readonly<Record<string, string | readonly string[]>>, at: ComposePath): string[] {
+export function extraHosts(
+  value: readonly string[] | Readonly<Record<string, string | readonly string[]>>,
+  at: ComposePath,
+): string[] {
   const one = (host: string, ip: string, where: ComposePath): string => {
     const bare = ip.startsWith('[') && ip.endsWith(']') ? ip.slice(1, -1) : ip;
     if (host === '') throw new ComposeIssue(where, `'${host}:${ip}' has no host name`);
-    if (isIP(bare) === 0 && bare !== 'host-gateway') throw new ComposeIssue(where, `'${ip}' is not an IP address (or host-gateway)`);
+    if (isIP(bare) === 0 && bare !== 'host-gateway')
+      throw new ComposeIssue(where, `'${ip}' is not an IP address (or host-gateway)`);
     return `${host}:${bare}`;
   };
   if (Array.isArray(value)) {
@@ -367,7 +417,8 @@ export function extraHosts(value: readonly string[] | Readonly<Record<string, st
     });
   }
   return Object.entries(value as Readonly<Record<string, string | readonly string[]>>).flatMap(([host, ips]) =>
-    (typeof ips === 'string' ? [ips] : ips).map((ip) => one(host, ip, [...at, host])));
+    (typeof ips === 'string' ? [ips] : ips).map((ip) => one(host, ip, [...at, host])),
+  );
 }
 
 /** The service-level `tmpfs: /run` or `/run:size=64m,mode=1777` -> mount point and mount options. */

@@ -21,8 +21,21 @@ import { checkComposeSchema } from './compose-schema.js';
 import { hasVariables } from './compose-interpolation.js';
 import { SUPPORTED, unsupportedKeys, type SupportedServiceKey } from './compose-support.js';
 import {
-  booleanOf, deviceMapping, durationSeconds, keyValues, longPort, longVolume, shellWords, shortPorts, shortVolume,
-  byteSize, extraHosts, tmpfsEntry, ulimits, type LongPort, type LongVolume,
+  booleanOf,
+  deviceMapping,
+  durationSeconds,
+  keyValues,
+  longPort,
+  longVolume,
+  shellWords,
+  shortPorts,
+  shortVolume,
+  byteSize,
+  extraHosts,
+  tmpfsEntry,
+  ulimits,
+  type LongPort,
+  type LongVolume,
 } from './compose-syntax.js';
 
 export interface NormalizedCompose {
@@ -43,7 +56,11 @@ type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
 type JsonObject = { [key: string]: Json };
 
 /** A reference from a service to a top-level declaration, kept with its place for the error if it dangles. */
-interface Reference { kind: 'volume' | 'network' | 'service'; name: string; at: ComposePath }
+interface Reference {
+  kind: 'volume' | 'network' | 'service';
+  name: string;
+  at: ComposePath;
+}
 
 interface FieldContext {
   at: ComposePath;
@@ -64,10 +81,13 @@ export function normalizeCompose(yamlText: string, images: Readonly<Record<strin
   const lines = new LineCounter();
   const doc = parseDocument(yamlText, { lineCounter: lines, merge: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
-    throw new ValidationError(WHAT, doc.errors.map((e) => ({
-      path: e.linePos ? `line ${e.linePos[0].line}, column ${e.linePos[0].col}` : '',
-      message: `YAML syntax error: ${(e.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '')}`,
-    })));
+    throw new ValidationError(
+      WHAT,
+      doc.errors.map((e) => ({
+        path: e.linePos ? `line ${e.linePos[0].line}, column ${e.linePos[0].col}` : '',
+        message: `YAML syntax error: ${(e.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '')}`,
+      })),
+    );
   }
   let raw: unknown;
   try {
@@ -87,7 +107,10 @@ export function normalizeCompose(yamlText: string, images: Readonly<Record<strin
   // In the order of the file, so people can fix them top to bottom.
   const located = issues.map((issue) => ({ issue, offset: offsetOf(issue.path, doc) }));
   located.sort((a, b) => (a.offset ?? Infinity) - (b.offset ?? Infinity));
-  throw new ValidationError(WHAT, located.map(({ issue, offset }) => toIssue(issue, offset, lines)));
+  throw new ValidationError(
+    WHAT,
+    located.map(({ issue, offset }) => toIssue(issue, offset, lines)),
+  );
 }
 
 /**
@@ -99,7 +122,8 @@ function offsetOf(path: ComposePath, doc: ReturnType<typeof parseDocument>): num
   const parent = path.length === 1 ? doc.contents : doc.getIn(path.slice(0, -1), true);
   const last = path[path.length - 1];
   let node: unknown;
-  if (isMap(parent)) node = parent.items.find((pair) => isScalar(pair.key) && String(pair.key.value) === String(last))?.key;
+  if (isMap(parent))
+    node = parent.items.find((pair) => isScalar(pair.key) && String(pair.key.value) === String(last))?.key;
   else if (isSeq(parent) && typeof last === 'number') node = parent.items[last];
   return isNode(node) ? node.range?.[0] : undefined;
 }
@@ -116,9 +140,13 @@ function toIssue(issue: ComposeIssue, offset: number | undefined, lines: LineCou
 function withoutInterpolation(value: Json, at: ComposePath, issues: ComposeIssue[]): Json {
   if (typeof value === 'string') {
     if (hasVariables(value)) {
-      issues.push(new ComposeIssue(at,
-        `'${value}' holds a variable: push with \`skiff push\`, which resolves variables from its environment and the `
-        + '.env file next to the compose file; or write the value itself, and $$ for a literal $'));
+      issues.push(
+        new ComposeIssue(
+          at,
+          `'${value}' holds a variable: push with \`skiff push\`, which resolves variables from its environment and the ` +
+            '.env file next to the compose file; or write the value itself, and $$ for a literal $',
+        ),
+      );
       return value;
     }
     return value.replace(/\$\$/g, '$');
@@ -128,13 +156,16 @@ function withoutInterpolation(value: Json, at: ComposePath, issues: ComposeIssue
   const out: JsonObject = {};
   const inService = at.length === 2 && at[0] === 'services';
   for (const [key, item] of Object.entries(value)) {
-    out[key] = key.startsWith('x-') || (inService && key === 'build') ? item : withoutInterpolation(item, [...at, key], issues);
+    out[key] =
+      key.startsWith('x-') || (inService && key === 'build') ? item : withoutInterpolation(item, [...at, key], issues);
   }
   return out;
 }
 
 function normalizeDocument(
-  file: JsonObject, images: Readonly<Record<string, string>>, issues: ComposeIssue[],
+  file: JsonObject,
+  images: Readonly<Record<string, string>>,
+  issues: ComposeIssue[],
 ): NormalizedCompose {
   issues.push(...unsupportedKeys(file, SUPPORTED.topLevel, []));
   const volumes = declarations(file.volumes, 'volumes', SUPPORTED.volume, 'local', issues);
@@ -153,11 +184,17 @@ function normalizeDocument(
     if (spec) specs.push(spec);
   }
 
-  const declared = { volume: new Set(volumes), network: new Set([...networks, DEFAULT_NETWORK]), service: new Set(names) };
+  const declared = {
+    volume: new Set(volumes),
+    network: new Set([...networks, DEFAULT_NETWORK]),
+    service: new Set(names),
+  };
   const plural = { volume: 'volumes', network: 'networks', service: 'services' } as const;
   for (const ref of references) {
     if (!declared[ref.kind].has(ref.name)) {
-      issues.push(new ComposeIssue(ref.at, `${ref.kind} '${ref.name}' is not declared under the top-level ${plural[ref.kind]}`));
+      issues.push(
+        new ComposeIssue(ref.at, `${ref.kind} '${ref.name}' is not declared under the top-level ${plural[ref.kind]}`),
+      );
     }
   }
   issues.push(...dependencyCycles(specs));
@@ -169,39 +206,71 @@ function normalizeDocument(
 
 /** Top-level volumes or networks: names only, since Skiff creates them with the engine's defaults. */
 function declarations(
-  value: Json | undefined, section: 'volumes' | 'networks', supported: readonly string[], driver: string,
+  value: Json | undefined,
+  section: 'volumes' | 'networks',
+  supported: readonly string[],
+  driver: string,
   issues: ComposeIssue[],
 ): string[] {
   const entries = (value ?? {}) as Record<string, JsonObject | null>;
   for (const [name, config] of Object.entries(entries)) {
     const at = [section, name];
-    if (!NAME.test(name)) issues.push(new ComposeIssue(at, `'${name}' must start with a letter or digit (at most 128 characters)`));
+    if (!NAME.test(name))
+      issues.push(new ComposeIssue(at, `'${name}' must start with a letter or digit (at most 128 characters)`));
     if (config === null) continue;
     issues.push(...unsupportedKeys(config, supported, at));
     if (config.driver !== undefined && config.driver !== driver) {
-      issues.push(new ComposeIssue([...at, 'driver'], `driver '${String(config.driver)}' is not supported by Skiff yet (only ${driver})`));
+      issues.push(
+        new ComposeIssue(
+          [...at, 'driver'],
+          `driver '${String(config.driver)}' is not supported by Skiff yet (only ${driver})`,
+        ),
+      );
     }
   }
   return Object.keys(entries);
 }
 
 function normalizeService(
-  name: string, service: JsonObject, pinned: string | undefined, references: Reference[], issues: ComposeIssue[],
+  name: string,
+  service: JsonObject,
+  pinned: string | undefined,
+  references: Reference[],
+  issues: ComposeIssue[],
 ): ServiceSpec | null {
   const base: ComposePath = ['services', name];
   const before = issues.length;
-  if (!NAME.test(name)) issues.push(new ComposeIssue(base, `service name '${name}' must start with a letter or digit (at most 128 characters)`));
-  issues.push(...unsupportedKeys(service, SUPPORTED.service, base).map((issue) => (
-    issue.path.at(-1) === 'env_file' ? new ComposeIssue(issue.path, 'env files are read by `skiff push` on the developer\'s '
-      + 'machine and sent as environment; the device has no such file: push with `skiff push`, or write environment')
-      : issue)));
+  if (!NAME.test(name))
+    issues.push(
+      new ComposeIssue(base, `service name '${name}' must start with a letter or digit (at most 128 characters)`),
+    );
+  issues.push(
+    ...unsupportedKeys(service, SUPPORTED.service, base).map((issue) =>
+      issue.path.at(-1) === 'env_file'
+        ? new ComposeIssue(
+            issue.path,
+            "env files are read by `skiff push` on the developer's " +
+              'machine and sent as environment; the device has no such file: push with `skiff push`, or write environment',
+          )
+        : issue,
+    ),
+  );
   if (service.network_mode !== undefined && service.networks !== undefined) {
     issues.push(new ComposeIssue([...base, 'network_mode'], 'network_mode and networks exclude each other'));
   }
 
   let spec: ServiceSpec = {
-    name, image: '', environment: {}, labels: {}, volumes: [], ports: [], networks: {}, restart: 'no',
-    privileged: false, devices: [], dependsOn: {},
+    name,
+    image: '',
+    environment: {},
+    labels: {},
+    volumes: [],
+    ports: [],
+    networks: {},
+    restart: 'no',
+    privileged: false,
+    devices: [],
+    dependsOn: {},
   };
   const context = (key: string): FieldContext => ({
     at: [...base, key],
@@ -232,7 +301,12 @@ function normalizeService(
 
   // The contract's own schema is the last word: anything that slipped through above is caught here, not on a device.
   for (const issue of check(ServiceSpecSchema, spec)) {
-    issues.push(new ComposeIssue([...base, ...issue.path.split('/').filter((s) => s !== '')], `normalised service ${issue.message}`));
+    issues.push(
+      new ComposeIssue(
+        [...base, ...issue.path.split('/').filter((s) => s !== '')],
+        `normalised service ${issue.message}`,
+      ),
+    );
   }
   return issues.length > before ? null : spec;
 }
@@ -249,18 +323,25 @@ function merge(spec: ServiceSpec, part: Partial<ServiceSpec>): ServiceSpec {
 
 function imageOf(name: string, service: JsonObject, pinned: string | undefined): string {
   if (pinned !== undefined) {
-    if (!DIGEST_REF.test(pinned)) throw new ComposeIssue(['images', name], `'${pinned}' is not a digest reference (REPOSITORY@sha256:<64 hex>)`);
+    if (!DIGEST_REF.test(pinned))
+      throw new ComposeIssue(['images', name], `'${pinned}' is not a digest reference (REPOSITORY@sha256:<64 hex>)`);
     return pinned;
   }
   const image = service.image;
   if (typeof image === 'string' && DIGEST_REF.test(image)) return image;
   if (service.build !== undefined) {
-    return fail(['services', name, 'build'], `service '${name}' is built from source but no image digest was given `
-      + 'for it: push the release with the Skiff CLI, which builds, pushes and pins it');
+    return fail(
+      ['services', name, 'build'],
+      `service '${name}' is built from source but no image digest was given ` +
+        'for it: push the release with the Skiff CLI, which builds, pushes and pins it',
+    );
   }
   if (typeof image === 'string') {
-    return fail(['services', name, 'image'], `image '${image}' of service '${name}' is not pinned by digest: write it `
-      + 'as REPOSITORY@sha256:<64 hex> (devices must run exactly what was released)');
+    return fail(
+      ['services', name, 'image'],
+      `image '${image}' of service '${name}' is not pinned by digest: write it ` +
+        'as REPOSITORY@sha256:<64 hex> (devices must run exactly what was released)',
+    );
   }
   return fail(['services', name], `service '${name}' has neither image nor build`);
 }
@@ -325,9 +406,11 @@ const SERVICE_FIELDS: Readonly<Record<SupportedServiceKey, FieldRule>> = {
   }),
   // HostConfig.Tmpfs (not Mounts), as compose does for this key: it takes mount options such as size=64m.
   tmpfs: (value, f) => ({
-    tmpfs: Object.fromEntries(typeof value === 'string'
-      ? [tmpfsEntry(value, f.at)]
-      : eachEntry(value, f, (entry, at) => [tmpfsEntry(entry as string, at)])),
+    tmpfs: Object.fromEntries(
+      typeof value === 'string'
+        ? [tmpfsEntry(value, f.at)]
+        : eachEntry(value, f, (entry, at) => [tmpfsEntry(entry as string, at)]),
+    ),
   }),
   networks: (value, f) => {
     const networks: ServiceSpec['networks'] = {};
@@ -350,8 +433,11 @@ const SERVICE_FIELDS: Readonly<Record<SupportedServiceKey, FieldRule>> = {
     const mode = value as string;
     if (mode === 'host' || mode === 'none' || mode === 'bridge') return { networkMode: mode, networks: {} };
     if (mode.startsWith('service:') || mode.startsWith('container:')) {
-      return fail(f.at, `network_mode '${mode}' is not supported by Skiff: sharing another container's network stack would `
-        + 'need this container recreated whenever that one is; put both services on one network instead');
+      return fail(
+        f.at,
+        `network_mode '${mode}' is not supported by Skiff: sharing another container's network stack would ` +
+          'need this container recreated whenever that one is; put both services on one network instead',
+      );
     }
     return fail(f.at, `network_mode '${mode}' is not supported by Skiff yet (host, none or bridge)`);
   },
@@ -381,7 +467,8 @@ const SERVICE_FIELDS: Readonly<Record<SupportedServiceKey, FieldRule>> = {
     for (const [other, config] of Object.entries(value as Record<string, JsonObject>)) {
       const at = [...f.at, other];
       only(config, SUPPORTED.dependency, at);
-      if (config.required === false) fail([...at, 'required'], 'optional dependencies (required: false) are not supported by Skiff yet');
+      if (config.required === false)
+        fail([...at, 'required'], 'optional dependencies (required: false) are not supported by Skiff yet');
       f.refer('service', other, at);
       dependsOn[other] = config.condition as ServiceSpec['dependsOn'][string];
     }
@@ -395,7 +482,7 @@ const SERVICE_FIELDS: Readonly<Record<SupportedServiceKey, FieldRule>> = {
     }
     const test = hc.test;
     if (test === undefined) {
-      return fail(f.at, 'a healthcheck without test (keeping the image\'s own check) is not supported by Skiff yet');
+      return fail(f.at, "a healthcheck without test (keeping the image's own check) is not supported by Skiff yet");
     }
     const words = typeof test === 'string' ? ['CMD-SHELL', test] : (test as string[]);
     if (!HEALTHCHECK_KINDS.includes(words[0] ?? '')) {

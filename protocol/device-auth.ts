@@ -26,16 +26,19 @@ const PublicKey = Type.String({ minLength: 40, maxLength: 200, pattern: '^[A-Za-
 /** ISO 8601 time the device signed at; each must be later than the previous one the API accepted. */
 const Timestamp = Type.String({ format: 'date-time' });
 
-export const DeviceAuthRequestSchema = Type.Object({
-  uuid: Uuid,
-  publicKey: PublicKey,
-  deviceType: Type.String({ minLength: 1, maxLength: 64 }),
-  name: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
-  /** With provisioningKey: admission at once. Without: the device waits for an operator (or a pre-authorization). */
-  fleet: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
-  provisioningKey: Type.Optional(Type.String({ minLength: 16 })),
-  timestamp: Timestamp,
-}, { additionalProperties: false });
+export const DeviceAuthRequestSchema = Type.Object(
+  {
+    uuid: Uuid,
+    publicKey: PublicKey,
+    deviceType: Type.String({ minLength: 1, maxLength: 64 }),
+    name: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+    /** With provisioningKey: admission at once. Without: the device waits for an operator (or a pre-authorization). */
+    fleet: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+    provisioningKey: Type.Optional(Type.String({ minLength: 16 })),
+    timestamp: Timestamp,
+  },
+  { additionalProperties: false },
+);
 export type DeviceAuthRequest = Static<typeof DeviceAuthRequestSchema>;
 
 export const DeviceAuthResponseSchema = Type.Object({
@@ -60,10 +63,13 @@ export const DeviceAuthPendingSchema = Type.Object({
 export type DeviceAuthPending = Static<typeof DeviceAuthPendingSchema>;
 
 /** POST paths.rotateKey(uuid): signed by the current key (DEVICE_SIGNATURE_HEADER) and the new one. */
-export const RotateKeyRequestSchema = Type.Object({
-  newPublicKey: PublicKey,
-  timestamp: Timestamp,
-}, { additionalProperties: false });
+export const RotateKeyRequestSchema = Type.Object(
+  {
+    newPublicKey: PublicKey,
+    timestamp: Timestamp,
+  },
+  { additionalProperties: false },
+);
 export type RotateKeyRequest = Static<typeof RotateKeyRequestSchema>;
 
 /** Where a device stands with the API; revoked devices are rejected ones with a revokedAt. */
@@ -72,17 +78,21 @@ export const DeviceAuthStatusSchema = Type.Union(DEVICE_AUTH_STATUSES.map((s) =>
 export type DeviceAuthStatus = Static<typeof DeviceAuthStatusSchema>;
 
 /** An operator admits a device by its public key before it ever calls: it is accepted on first contact. */
-export const PreauthorizeRequestSchema = Type.Object({
-  fleet: Type.String({ minLength: 1, maxLength: 64 }),
-  publicKey: PublicKey,
-  uuid: Type.Optional(Uuid),
-  name: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
-}, { additionalProperties: false });
+export const PreauthorizeRequestSchema = Type.Object(
+  {
+    fleet: Type.String({ minLength: 1, maxLength: 64 }),
+    publicKey: PublicKey,
+    uuid: Type.Optional(Uuid),
+    name: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+  },
+  { additionalProperties: false },
+);
 export type PreauthorizeRequest = Static<typeof PreauthorizeRequestSchema>;
 
 /** The header value signing `body` (any JSON value) with `privateKey`. */
 export function signDeviceRequest(privateKey: KeyObject, body: unknown): string {
-  if (privateKey.asymmetricKeyType !== 'ed25519') throw new Error(`the device key is ${privateKey.asymmetricKeyType ?? privateKey.type}, not Ed25519`);
+  if (privateKey.asymmetricKeyType !== 'ed25519')
+    throw new Error(`the device key is ${privateKey.asymmetricKeyType ?? privateKey.type}, not Ed25519`);
   return `${SCHEME}=${sign(null, Buffer.from(canonicalJson(body), 'utf8'), privateKey).toString('base64')}`;
 }
 
@@ -95,12 +105,15 @@ export function deviceSignatureProblem(publicKey: string, body: unknown, header:
   const match = /^\s*ed25519=([A-Za-z0-9+/]+={0,2})\s*$/i.exec(header);
   if (match === null) return `the signature header is not of the form ${SCHEME}=<base64>`;
   const bytes = Buffer.from(match[1] ?? '', 'base64');
-  if (bytes.length !== SIGNATURE_BYTES) return `the signature is ${bytes.length} bytes, an Ed25519 signature is ${SIGNATURE_BYTES}`;
+  if (bytes.length !== SIGNATURE_BYTES)
+    return `the signature is ${bytes.length} bytes, an Ed25519 signature is ${SIGNATURE_BYTES}`;
   let key: KeyObject;
   try {
     key = decodePublicKey(publicKey, 'the public key');
   } catch (err) {
     return err instanceof Error ? err.message : String(err);
   }
-  return verify(null, Buffer.from(canonicalJson(body), 'utf8'), key, bytes) ? null : 'the signature does not match the body and the public key';
+  return verify(null, Buffer.from(canonicalJson(body), 'utf8'), key, bytes)
+    ? null
+    : 'the signature does not match the body and the public key';
 }

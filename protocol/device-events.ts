@@ -11,10 +11,13 @@ export const eventPaths = {
 
 export const TARGET_EVENT = 'target';
 
-export const TargetEventSchema = Type.Object({
-  /** The ETag GET /v1/device/{uuid}/target answers with now. */
-  etag: Type.String({ minLength: 1 }),
-}, { additionalProperties: false });
+export const TargetEventSchema = Type.Object(
+  {
+    /** The ETag GET /v1/device/{uuid}/target answers with now. */
+    etag: Type.String({ minLength: 1 }),
+  },
+  { additionalProperties: false },
+);
 export type TargetEvent = Static<typeof TargetEventSchema>;
 
 /** How often the API sends a heartbeat; a device that hears nothing for 3 of these reconnects. */

@@ -13,9 +13,12 @@ export const RESERVED_CONFIG_PREFIX = 'SKIFF_';
 export const ConfigVarsSchema = Type.Record(Type.String(), Type.String());
 export type ConfigVars = Static<typeof ConfigVarsSchema>;
 
-export const SetConfigVarRequestSchema = Type.Object({
-  value: Type.String({ maxLength: 65_536 }),
-}, { additionalProperties: false });
+export const SetConfigVarRequestSchema = Type.Object(
+  {
+    value: Type.String({ maxLength: 65_536 }),
+  },
+  { additionalProperties: false },
+);
 export type SetConfigVarRequest = Static<typeof SetConfigVarRequestSchema>;
 
 const settingFields = {
@@ -48,20 +51,29 @@ export const FleetSettingsSchema = Type.Object({
 export type FleetSettings = Static<typeof FleetSettingsSchema>;
 
 /** PATCH of a fleet's settings: the fields given replace the fleet's. */
-export const FleetSettingsChangeSchema = Type.Partial(Type.Object(settingFields), { additionalProperties: false, minProperties: 1 });
+export const FleetSettingsChangeSchema = Type.Partial(Type.Object(settingFields), {
+  additionalProperties: false,
+  minProperties: 1,
+});
 export type FleetSettingsChange = Static<typeof FleetSettingsChangeSchema>;
 
 /** PATCH of a device's settings: the fields given override its fleet's; `inherit` drops overrides again. */
-export const DeviceSettingsChangeSchema = Type.Object({
-  ...Type.Partial(Type.Object(settingFields)).properties,
-  inherit: Type.Optional(Type.Array(SettingNameSchema, { uniqueItems: true, minItems: 1 })),
-}, { additionalProperties: false, minProperties: 1 });
+export const DeviceSettingsChangeSchema = Type.Object(
+  {
+    ...Type.Partial(Type.Object(settingFields)).properties,
+    inherit: Type.Optional(Type.Array(SettingNameSchema, { uniqueItems: true, minItems: 1 })),
+  },
+  { additionalProperties: false, minProperties: 1 },
+);
 export type DeviceSettingsChange = Static<typeof DeviceSettingsChangeSchema>;
 
 /** An operator's "update now": windows are ignored for this long from the API's clock. */
-export const UpdateNowRequestSchema = Type.Object({
-  minutes: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_080 })),
-}, { additionalProperties: false });
+export const UpdateNowRequestSchema = Type.Object(
+  {
+    minutes: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_080 })),
+  },
+  { additionalProperties: false },
+);
 export type UpdateNowRequest = Static<typeof UpdateNowRequestSchema>;
 export const DEFAULT_UPDATE_NOW_MINUTES = 60;
 
@@ -81,11 +93,13 @@ export type DeviceConfigView = Static<typeof DeviceConfigViewSchema>;
 
 export const configPaths = {
   fleetVars: (fleet: string) => `/v1/fleets/${encodeURIComponent(fleet)}/config/vars`,
-  fleetVar: (fleet: string, name: string) => `/v1/fleets/${encodeURIComponent(fleet)}/config/vars/${encodeURIComponent(name)}`,
+  fleetVar: (fleet: string, name: string) =>
+    `/v1/fleets/${encodeURIComponent(fleet)}/config/vars/${encodeURIComponent(name)}`,
   fleetUpdateNow: (fleet: string) => `/v1/fleets/${encodeURIComponent(fleet)}/update-now`,
   /** GET: DeviceConfigView; PATCH: DeviceSettingsChange. */
   device: (uuid: string) => `/v1/devices/${encodeURIComponent(uuid)}/config`,
   deviceVars: (uuid: string) => `/v1/devices/${encodeURIComponent(uuid)}/config/vars`,
-  deviceVar: (uuid: string, name: string) => `/v1/devices/${encodeURIComponent(uuid)}/config/vars/${encodeURIComponent(name)}`,
+  deviceVar: (uuid: string, name: string) =>
+    `/v1/devices/${encodeURIComponent(uuid)}/config/vars/${encodeURIComponent(name)}`,
   deviceUpdateNow: (uuid: string) => `/v1/devices/${encodeURIComponent(uuid)}/update-now`,
 } as const;

@@ -10,42 +10,55 @@ export const localPaths = {
   ping: '/ping',
   healthy: '/v1/healthy',
   state: '/v1/state',
-  service: (service: string, action: 'restart' | 'stop' | 'start') => `/v1/services/${encodeURIComponent(service)}/${action}`,
+  service: (service: string, action: 'restart' | 'stop' | 'start') =>
+    `/v1/services/${encodeURIComponent(service)}/${action}`,
   logs: (service: string) => `/v1/services/${encodeURIComponent(service)}/logs`,
   reboot: '/v1/reboot',
   /** PUT enters local mode with a compose file, DELETE leaves it, GET shows it. */
   localTarget: '/v1/local/target',
 } as const;
 
-export const HealthSchema = Type.Object({
-  healthy: Type.Boolean(),
-  /** Each check by name: null when it passed, else what is wrong. The network is not among them. */
-  checks: Type.Record(Type.String(), Type.Union([Type.String(), Type.Null()])),
-}, { additionalProperties: false });
+export const HealthSchema = Type.Object(
+  {
+    healthy: Type.Boolean(),
+    /** Each check by name: null when it passed, else what is wrong. The network is not among them. */
+    checks: Type.Record(Type.String(), Type.Union([Type.String(), Type.Null()])),
+  },
+  { additionalProperties: false },
+);
 export type Health = Static<typeof HealthSchema>;
 
-export const LocalStateSchema = Type.Object({
-  uuid: Type.String(),
-  report: StateReportSchema,
-  localMode: Type.Boolean(),
-  /** Whether the last target poll reached the API; null before the first. */
-  apiReachable: Type.Union([Type.Boolean(), Type.Null()]),
-  pushConnected: Type.Boolean(),
-}, { additionalProperties: false });
+export const LocalStateSchema = Type.Object(
+  {
+    uuid: Type.String(),
+    report: StateReportSchema,
+    localMode: Type.Boolean(),
+    /** Whether the last target poll reached the API; null before the first. */
+    apiReachable: Type.Union([Type.Boolean(), Type.Null()]),
+    pushConnected: Type.Boolean(),
+  },
+  { additionalProperties: false },
+);
 export type LocalState = Static<typeof LocalStateSchema>;
 
-export const LocalTargetRequestSchema = Type.Object({
-  /** A compose file, normalised on the device exactly as the API normalises a release's. */
-  compose: Type.String({ minLength: 1, maxLength: 1_000_000 }),
-  /** Service name to the digest reference it runs (what the CLI built and pushed). */
-  images: Type.Record(Type.String(), Type.String({ pattern: '@sha256:[a-f0-9]{64}$' })),
-}, { additionalProperties: false });
+export const LocalTargetRequestSchema = Type.Object(
+  {
+    /** A compose file, normalised on the device exactly as the API normalises a release's. */
+    compose: Type.String({ minLength: 1, maxLength: 1_000_000 }),
+    /** Service name to the digest reference it runs (what the CLI built and pushed). */
+    images: Type.Record(Type.String(), Type.String({ pattern: '@sha256:[a-f0-9]{64}$' })),
+  },
+  { additionalProperties: false },
+);
 export type LocalTargetRequest = Static<typeof LocalTargetRequestSchema>;
 
-export const LocalTargetAnswerSchema = Type.Object({
-  releaseId: Type.String(),
-  services: Type.Array(Type.String()),
-}, { additionalProperties: false });
+export const LocalTargetAnswerSchema = Type.Object(
+  {
+    releaseId: Type.String(),
+    services: Type.Array(Type.String()),
+  },
+  { additionalProperties: false },
+);
 export type LocalTargetAnswer = Static<typeof LocalTargetAnswerSchema>;
 
 /** Every answer of 400 and up: what is wrong, and for a refused body each field at fault. */
@@ -55,14 +68,20 @@ export const LocalApiErrorBodySchema = Type.Object({
 });
 export type LocalApiErrorBody = Static<typeof LocalApiErrorBodySchema>;
 
-export const ServiceActionAnswerSchema = Type.Object({
-  service: Type.String(),
-  containerId: Type.String(),
-}, { additionalProperties: false });
+export const ServiceActionAnswerSchema = Type.Object(
+  {
+    service: Type.String(),
+    containerId: Type.String(),
+  },
+  { additionalProperties: false },
+);
 export type ServiceActionAnswer = Static<typeof ServiceActionAnswerSchema>;
 
-export const LogLineSchema = Type.Object({
-  stream: Type.Union([Type.Literal('stdout'), Type.Literal('stderr')]),
-  timestamp: Type.String(),
-  text: Type.String(),
-}, { additionalProperties: false });
+export const LogLineSchema = Type.Object(
+  {
+    stream: Type.Union([Type.Literal('stdout'), Type.Literal('stderr')]),
+    timestamp: Type.String(),
+    text: Type.String(),
+  },
+  { additionalProperties: false },
+);

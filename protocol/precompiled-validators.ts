@@ -27,14 +27,17 @@ async function modulesUnder(dir: string): Promise<string[]> {
   const files: string[] = [];
   for (const entry of await readdir(dir, { withFileTypes: true })) {
     const file = path.join(dir, entry.name);
-    if (entry.isDirectory()) files.push(...await modulesUnder(file));
+    if (entry.isDirectory()) files.push(...(await modulesUnder(file)));
     else if (entry.isFile() && entry.name.endsWith('.js')) files.push(file);
   }
   return files.sort();
 }
 
 /** Every schema exported by a module under `folders` of the compiled tree `root`, once per key. */
-export async function exportedSchemas(root: string, folders: readonly string[] = DEVICE_SIDE): Promise<Map<string, FoundSchema>> {
+export async function exportedSchemas(
+  root: string,
+  folders: readonly string[] = DEVICE_SIDE,
+): Promise<Map<string, FoundSchema>> {
   const found = new Map<string, FoundSchema>();
   for (const folder of folders) {
     for (const file of await modulesUnder(path.join(root, folder))) {
@@ -42,9 +45,12 @@ export async function exportedSchemas(root: string, folders: readonly string[] =
       if (ENTRY_POINTS.has(path.basename(file))) continue;
       let exports: Record<string, unknown>;
       try {
-        exports = await import(pathToFileURL(file).href) as Record<string, unknown>;
+        exports = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
       } catch (err) {
-        throw new Error(`cannot import ${relative} to find its schemas: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+        throw new Error(
+          `cannot import ${relative} to find its schemas: ${err instanceof Error ? err.message : String(err)}`,
+          { cause: err },
+        );
       }
       for (const [name, value] of Object.entries(exports)) {
         if (!isSchema(value)) continue;
@@ -65,7 +71,9 @@ export async function writeValidators(dir: string, schemas: Map<string, FoundSch
     try {
       code = standaloneValidatorCode(schema);
     } catch (err) {
-      throw new Error(`cannot precompile the schema ${where}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+      throw new Error(`cannot precompile the schema ${where}: ${err instanceof Error ? err.message : String(err)}`, {
+        cause: err,
+      });
     }
     await writeFile(path.join(dir, `${key}.cjs`), `// ${where}, precompiled by validators-build.js\n${code}\n`);
   }

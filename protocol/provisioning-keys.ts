@@ -17,20 +17,21 @@ export const ProvisioningKeySchema = Type.Object({
 export type ProvisioningKey = Static<typeof ProvisioningKeySchema>;
 
 /** The answer to creating a key: the only time the secret is shown. */
-export const NewProvisioningKeySchema = Type.Composite([
-  ProvisioningKeySchema,
-  Type.Object({ key: Type.String() }),
-]);
+export const NewProvisioningKeySchema = Type.Composite([ProvisioningKeySchema, Type.Object({ key: Type.String() })]);
 export type NewProvisioningKey = Static<typeof NewProvisioningKeySchema>;
 
-export const CreateProvisioningKeyRequestSchema = Type.Object({
-  /** What the key is for, e.g. "batch 2026-03 Utrecht", to tell keys apart when revoking. */
-  label: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
-  expiresInDays: Type.Optional(Type.Integer({ minimum: 1, maximum: 3650 })),
-}, { additionalProperties: false });
+export const CreateProvisioningKeyRequestSchema = Type.Object(
+  {
+    /** What the key is for, e.g. "batch 2026-03 Utrecht", to tell keys apart when revoking. */
+    label: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+    expiresInDays: Type.Optional(Type.Integer({ minimum: 1, maximum: 3650 })),
+  },
+  { additionalProperties: false },
+);
 export type CreateProvisioningKeyRequest = Static<typeof CreateProvisioningKeyRequestSchema>;
 
 export const provisioningKeyPaths = {
   keys: (fleet: string) => `/v1/fleets/${encodeURIComponent(fleet)}/provisioning-keys`,
-  key: (fleet: string, id: string) => `/v1/fleets/${encodeURIComponent(fleet)}/provisioning-keys/${encodeURIComponent(id)}`,
+  key: (fleet: string, id: string) =>
+    `/v1/fleets/${encodeURIComponent(fleet)}/provisioning-keys/${encodeURIComponent(id)}`,
 };

@@ -35,13 +35,15 @@ export function precompiledValidator(key: string, dir: string = PRECOMPILED_DIR)
   const file = path.join(dir, `${key}.cjs`);
   if (!existsSync(file)) return undefined;
   const validate = requireHere(file) as unknown;
-  if (typeof validate !== 'function') throw new Error(`${file} does not export a validator: rebuild it (node dist/protocol/validators-build.js)`);
+  if (typeof validate !== 'function')
+    throw new Error(`${file} does not export a validator: rebuild it (node dist/protocol/validators-build.js)`);
   return validate as ValidateFunction;
 }
 
 /** ajv's standalone code for `schema`: a CommonJS module that exports its validator. */
 export function standaloneValidatorCode(schema: TSchema): string {
-  const standaloneCode = (requireHere('ajv/dist/standalone/index.js') as typeof import('ajv/dist/standalone/index.js')).default;
+  const standaloneCode = (requireHere('ajv/dist/standalone/index.js') as typeof import('ajv/dist/standalone/index.js'))
+    .default;
   const ajv = createAjv({ code: { source: true } });
   // Compiled from the JSON, the very text its key hashes, so the code cannot depend on anything the key leaves out.
   return standaloneCode(ajv, ajv.compile(JSON.parse(JSON.stringify(schema)) as TSchema));

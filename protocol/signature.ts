@@ -24,14 +24,18 @@ const SCHEME = 'ed25519';
 const SIGNATURE_BYTES = 64;
 
 export class SignatureError extends Error {
-  constructor(readonly what: string, readonly reason: string) {
+  constructor(
+    readonly what: string,
+    readonly reason: string,
+  ) {
     super(`${what}: signature invalid: ${reason}`);
     this.name = 'SignatureError';
   }
 }
 
 function requireEd25519(key: KeyObject, what: string): KeyObject {
-  if (key.asymmetricKeyType !== 'ed25519') throw new Error(`${what} is a ${key.asymmetricKeyType ?? key.type} key, not Ed25519`);
+  if (key.asymmetricKeyType !== 'ed25519')
+    throw new Error(`${what} is a ${key.asymmetricKeyType ?? key.type} key, not Ed25519`);
   return key;
 }
 
@@ -47,7 +51,9 @@ export function decodePublicKey(text: string, what = 'the signing key'): KeyObje
   try {
     key = createPublicKey({ key: Buffer.from(text, 'base64'), format: 'der', type: 'spki' });
   } catch (err) {
-    throw new Error(`${what} is not a DER SPKI public key: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    throw new Error(`${what} is not a DER SPKI public key: ${err instanceof Error ? err.message : String(err)}`, {
+      cause: err,
+    });
   }
   return requireEd25519(key, what);
 }
@@ -74,12 +80,17 @@ export function verifyTarget(
     throw new SignatureError(what, `it is not signed (no ${SIGNATURE_HEADER})`);
   }
   const match = /^\s*([A-Za-z0-9-]+)=([A-Za-z0-9+/]+={0,2})\s*$/.exec(signature);
-  if (match === null) throw new SignatureError(what, `'${signature.slice(0, 120)}' is not of the form ${SCHEME}=<base64>`);
+  if (match === null)
+    throw new SignatureError(what, `'${signature.slice(0, 120)}' is not of the form ${SCHEME}=<base64>`);
   const [, scheme = '', encoded = ''] = match;
   if (scheme.toLowerCase() !== SCHEME) throw new SignatureError(what, `scheme '${scheme}' is not ${SCHEME}`);
   const bytes = Buffer.from(encoded, 'base64');
-  if (bytes.length !== SIGNATURE_BYTES) throw new SignatureError(what, `it is ${bytes.length} bytes, an Ed25519 signature is ${SIGNATURE_BYTES}`);
+  if (bytes.length !== SIGNATURE_BYTES)
+    throw new SignatureError(what, `it is ${bytes.length} bytes, an Ed25519 signature is ${SIGNATURE_BYTES}`);
   if (!verify(null, Buffer.from(canonicalJson(target), 'utf8'), publicKey, bytes)) {
-    throw new SignatureError(what, 'it does not match the content and the API\'s signing key (altered, or signed by another key)');
+    throw new SignatureError(
+      what,
+      "it does not match the content and the API's signing key (altered, or signed by another key)",
+    );
   }
 }

@@ -14,20 +14,23 @@ export const ServiceStateSchema = Type.Union([
 ]);
 export type ServiceState = Static<typeof ServiceStateSchema>;
 
-export const ServiceReportSchema = Type.Object({
-  name: Type.String({ minLength: 1 }),
-  /** The release whose definition this container runs; null for a container of no known release. */
-  releaseId: Type.Union([Type.String(), Type.Null()]),
-  image: Type.String(),
-  containerId: Type.Union([Type.String(), Type.Null()]),
-  state: ServiceStateSchema,
-  health: Type.Union([Type.Literal('healthy'), Type.Literal('unhealthy'), Type.Literal('starting'), Type.Null()]),
-  exitCode: Type.Union([Type.Integer(), Type.Null()]),
-  /** The service holds its update lock and so holds back the update (supervisor/reconcile/update-lock.ts). */
-  locked: Type.Optional(Type.Boolean()),
-  /** Stopped on purpose through the device-local API: the supervisor does not start it until told to. */
-  held: Type.Optional(Type.Boolean()),
-}, { additionalProperties: false });
+export const ServiceReportSchema = Type.Object(
+  {
+    name: Type.String({ minLength: 1 }),
+    /** The release whose definition this container runs; null for a container of no known release. */
+    releaseId: Type.Union([Type.String(), Type.Null()]),
+    image: Type.String(),
+    containerId: Type.Union([Type.String(), Type.Null()]),
+    state: ServiceStateSchema,
+    health: Type.Union([Type.Literal('healthy'), Type.Literal('unhealthy'), Type.Literal('starting'), Type.Null()]),
+    exitCode: Type.Union([Type.Integer(), Type.Null()]),
+    /** The service holds its update lock and so holds back the update (supervisor/reconcile/update-lock.ts). */
+    locked: Type.Optional(Type.Boolean()),
+    /** Stopped on purpose through the device-local API: the supervisor does not start it until told to. */
+    held: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
 export type ServiceReport = Static<typeof ServiceReportSchema>;
 
 export const UpdateStatusSchema = Type.Union([
@@ -40,23 +43,29 @@ export const UpdateStatusSchema = Type.Union([
 ]);
 export type UpdateStatus = Static<typeof UpdateStatusSchema>;
 
-export const DeviceMetricsSchema = Type.Object({
-  cpuPercent: Type.Number(),
-  memoryUsedBytes: Type.Integer({ minimum: 0 }),
-  memoryTotalBytes: Type.Integer({ minimum: 0 }),
-  temperatureCelsius: Type.Union([Type.Number(), Type.Null()]),
-  diskUsedBytes: Type.Integer({ minimum: 0 }),
-  diskTotalBytes: Type.Integer({ minimum: 0 }),
-  uptimeSeconds: Type.Number({ minimum: 0 }),
-  /** The Pi's firmware saw the supply drop below 4.63 V since boot; absent where the firmware does not say. */
-  undervoltage: Type.Optional(Type.Boolean()),
-}, { additionalProperties: false });
+export const DeviceMetricsSchema = Type.Object(
+  {
+    cpuPercent: Type.Number(),
+    memoryUsedBytes: Type.Integer({ minimum: 0 }),
+    memoryTotalBytes: Type.Integer({ minimum: 0 }),
+    temperatureCelsius: Type.Union([Type.Number(), Type.Null()]),
+    diskUsedBytes: Type.Integer({ minimum: 0 }),
+    diskTotalBytes: Type.Integer({ minimum: 0 }),
+    uptimeSeconds: Type.Number({ minimum: 0 }),
+    /** The Pi's firmware saw the supply drop below 4.63 V since boot; absent where the firmware does not say. */
+    undervoltage: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
 export type DeviceMetrics = Static<typeof DeviceMetricsSchema>;
 
-export const UpdateProgressSchema = Type.Object({
-  imagesPresent: Type.Integer({ minimum: 0 }),
-  imagesTotal: Type.Integer({ minimum: 0 }),
-}, { additionalProperties: false });
+export const UpdateProgressSchema = Type.Object(
+  {
+    imagesPresent: Type.Integer({ minimum: 0 }),
+    imagesTotal: Type.Integer({ minimum: 0 }),
+  },
+  { additionalProperties: false },
+);
 export type UpdateProgress = Static<typeof UpdateProgressSchema>;
 
 /** Where a host OS update stands (supervisor/os-update): idle, a step of the update, or how the last one ended. */
@@ -75,59 +84,71 @@ export const OsUpdateStateSchema = Type.Union([
 ]);
 export type OsUpdateState = Static<typeof OsUpdateStateSchema>;
 
-export const HostOsReportSchema = Type.Object({
-  /** The OS version the booted slot runs; null when unknown. */
-  version: Type.Union([Type.String(), Type.Null()]),
-  /** The booted A/B slot's bootname. */
-  slot: Type.Union([Type.String(), Type.Null()]),
-  updateState: OsUpdateStateSchema,
-  /** Why the last OS update failed or was rolled back (RAUC's own words where it refused a bundle). */
-  lastError: Type.Union([Type.String(), Type.Null()]),
-}, { additionalProperties: false });
+export const HostOsReportSchema = Type.Object(
+  {
+    /** The OS version the booted slot runs; null when unknown. */
+    version: Type.Union([Type.String(), Type.Null()]),
+    /** The booted A/B slot's bootname. */
+    slot: Type.Union([Type.String(), Type.Null()]),
+    updateState: OsUpdateStateSchema,
+    /** Why the last OS update failed or was rolled back (RAUC's own words where it refused a bundle). */
+    lastError: Type.Union([Type.String(), Type.Null()]),
+  },
+  { additionalProperties: false },
+);
 export type HostOsReport = Static<typeof HostOsReportSchema>;
 
 /** One image being delivered, for the services that need it (issue #5). */
-export const ImageDownloadSchema = Type.Object({
-  services: Type.Array(Type.String({ minLength: 1 })),
-  image: Type.String(),
-  /** delta: binary patches against layers the device has; full: whole layers. */
-  source: Type.Union([Type.Literal('delta'), Type.Literal('full')]),
-  bytesDone: Type.Integer({ minimum: 0 }),
-  bytesTotal: Type.Integer({ minimum: 0 }),
-  percent: Type.Number({ minimum: 0, maximum: 100 }),
-}, { additionalProperties: false });
+export const ImageDownloadSchema = Type.Object(
+  {
+    services: Type.Array(Type.String({ minLength: 1 })),
+    image: Type.String(),
+    /** delta: binary patches against layers the device has; full: whole layers. */
+    source: Type.Union([Type.Literal('delta'), Type.Literal('full')]),
+    bytesDone: Type.Integer({ minimum: 0 }),
+    bytesTotal: Type.Integer({ minimum: 0 }),
+    percent: Type.Number({ minimum: 0, maximum: 100 }),
+  },
+  { additionalProperties: false },
+);
 export type ImageDownload = Static<typeof ImageDownloadSchema>;
 
 /** The update window as the device judges it now (supervisor/reconcile/update-window.ts). */
-export const UpdateWindowReportSchema = Type.Object({
-  state: Type.Union([Type.Literal('none'), Type.Literal('open'), Type.Literal('closed'), Type.Literal('forced')]),
-  downloadAllowed: Type.Boolean(),
-  applyAllowed: Type.Boolean(),
-  closesAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
-  nextOpening: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
-}, { additionalProperties: false });
+export const UpdateWindowReportSchema = Type.Object(
+  {
+    state: Type.Union([Type.Literal('none'), Type.Literal('open'), Type.Literal('closed'), Type.Literal('forced')]),
+    downloadAllowed: Type.Boolean(),
+    applyAllowed: Type.Boolean(),
+    closesAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+    nextOpening: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  },
+  { additionalProperties: false },
+);
 export type UpdateWindowReport = Static<typeof UpdateWindowReportSchema>;
 
-export const StateReportSchema = Type.Object({
-  supervisorVersion: Type.String(),
-  updateStatus: UpdateStatusSchema,
-  /** The release the device was told to run; null if it has no target yet. */
-  targetReleaseId: Type.Union([Type.String(), Type.Null()]),
-  /** The release every service runs; null while services are of mixed or unknown releases. */
-  releaseId: Type.Union([Type.String(), Type.Null()]),
-  services: Type.Array(ServiceReportSchema),
-  error: Type.Union([Type.String(), Type.Null()]),
-  metrics: Type.Optional(DeviceMetricsSchema),
-  /** While downloading: how many of the target's images the engine has. */
-  progress: Type.Optional(UpdateProgressSchema),
-  /** The device runs a developer's compose file (local mode) and ignores its fleet's target meanwhile. */
-  localMode: Type.Optional(Type.Boolean()),
-  osVersion: Type.Optional(Type.String()),
-  hostOs: Type.Optional(HostOsReportSchema),
-  reportedAt: Type.String({ format: 'date-time' }),
-  downloads: Type.Optional(Type.Array(ImageDownloadSchema)),
-  updateWindow: Type.Optional(UpdateWindowReportSchema),
-}, { additionalProperties: false });
+export const StateReportSchema = Type.Object(
+  {
+    supervisorVersion: Type.String(),
+    updateStatus: UpdateStatusSchema,
+    /** The release the device was told to run; null if it has no target yet. */
+    targetReleaseId: Type.Union([Type.String(), Type.Null()]),
+    /** The release every service runs; null while services are of mixed or unknown releases. */
+    releaseId: Type.Union([Type.String(), Type.Null()]),
+    services: Type.Array(ServiceReportSchema),
+    error: Type.Union([Type.String(), Type.Null()]),
+    metrics: Type.Optional(DeviceMetricsSchema),
+    /** While downloading: how many of the target's images the engine has. */
+    progress: Type.Optional(UpdateProgressSchema),
+    /** The device runs a developer's compose file (local mode) and ignores its fleet's target meanwhile. */
+    localMode: Type.Optional(Type.Boolean()),
+    osVersion: Type.Optional(Type.String()),
+    hostOs: Type.Optional(HostOsReportSchema),
+    reportedAt: Type.String({ format: 'date-time' }),
+    downloads: Type.Optional(Type.Array(ImageDownloadSchema)),
+    updateWindow: Type.Optional(UpdateWindowReportSchema),
+  },
+  { additionalProperties: false },
+);
 export type StateReport = Static<typeof StateReportSchema>;
 
 /**

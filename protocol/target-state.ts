@@ -5,21 +5,27 @@ import { Type, type Static } from '@sinclair/typebox';
 const Name = Type.String({ minLength: 1, maxLength: 128, pattern: '^[a-zA-Z0-9][a-zA-Z0-9_.-]*$' });
 const StringMap = Type.Record(Type.String(), Type.String());
 
-export const VolumeMountSchema = Type.Object({
-  type: Type.Union([Type.Literal('volume'), Type.Literal('bind'), Type.Literal('tmpfs')]),
-  /** Volume name (type volume) or host path (type bind); absent for tmpfs. */
-  source: Type.Optional(Type.String({ minLength: 1 })),
-  target: Type.String({ minLength: 1 }),
-  readOnly: Type.Boolean(),
-}, { additionalProperties: false });
+export const VolumeMountSchema = Type.Object(
+  {
+    type: Type.Union([Type.Literal('volume'), Type.Literal('bind'), Type.Literal('tmpfs')]),
+    /** Volume name (type volume) or host path (type bind); absent for tmpfs. */
+    source: Type.Optional(Type.String({ minLength: 1 })),
+    target: Type.String({ minLength: 1 }),
+    readOnly: Type.Boolean(),
+  },
+  { additionalProperties: false },
+);
 export type VolumeMount = Static<typeof VolumeMountSchema>;
 
-export const PortMappingSchema = Type.Object({
-  target: Type.Integer({ minimum: 1, maximum: 65535 }),
-  published: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
-  hostIp: Type.Optional(Type.String()),
-  protocol: Type.Union([Type.Literal('tcp'), Type.Literal('udp')]),
-}, { additionalProperties: false });
+export const PortMappingSchema = Type.Object(
+  {
+    target: Type.Integer({ minimum: 1, maximum: 65535 }),
+    published: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
+    hostIp: Type.Optional(Type.String()),
+    protocol: Type.Union([Type.Literal('tcp'), Type.Literal('udp')]),
+  },
+  { additionalProperties: false },
+);
 export type PortMapping = Static<typeof PortMappingSchema>;
 
 export const DependencyConditionSchema = Type.Union([
@@ -28,13 +34,16 @@ export const DependencyConditionSchema = Type.Union([
   Type.Literal('service_completed_successfully'),
 ]);
 
-export const HealthcheckSchema = Type.Object({
-  test: Type.Array(Type.String()),
-  intervalSeconds: Type.Optional(Type.Number({ minimum: 0 })),
-  timeoutSeconds: Type.Optional(Type.Number({ minimum: 0 })),
-  retries: Type.Optional(Type.Integer({ minimum: 0 })),
-  startPeriodSeconds: Type.Optional(Type.Number({ minimum: 0 })),
-}, { additionalProperties: false });
+export const HealthcheckSchema = Type.Object(
+  {
+    test: Type.Array(Type.String()),
+    intervalSeconds: Type.Optional(Type.Number({ minimum: 0 })),
+    timeoutSeconds: Type.Optional(Type.Number({ minimum: 0 })),
+    retries: Type.Optional(Type.Integer({ minimum: 0 })),
+    startPeriodSeconds: Type.Optional(Type.Number({ minimum: 0 })),
+  },
+  { additionalProperties: false },
+);
 
 export const RestartPolicySchema = Type.Union([
   Type.Literal('no'),
@@ -43,138 +52,168 @@ export const RestartPolicySchema = Type.Union([
   Type.Literal('on-failure'),
 ]);
 
-export const UlimitSchema = Type.Object({
-  name: Type.String({ minLength: 1 }),
-  soft: Type.Integer(),
-  hard: Type.Integer(),
-}, { additionalProperties: false });
+export const UlimitSchema = Type.Object(
+  {
+    name: Type.String({ minLength: 1 }),
+    soft: Type.Integer(),
+    hard: Type.Integer(),
+  },
+  { additionalProperties: false },
+);
 
-export const LoggingSchema = Type.Object({
-  /** Absent: the engine's default driver, with these options. */
-  driver: Type.Optional(Type.String({ minLength: 1 })),
-  options: StringMap,
-}, { additionalProperties: false });
+export const LoggingSchema = Type.Object(
+  {
+    /** Absent: the engine's default driver, with these options. */
+    driver: Type.Optional(Type.String({ minLength: 1 })),
+    options: StringMap,
+  },
+  { additionalProperties: false },
+);
 
 /**
  * One service of a release, normalised from its compose definition: long forms only, image pinned by digest.
  * The supervisor maps it to engine create options; fields grow with the compose support.
  */
-export const ServiceSpecSchema = Type.Object({
-  name: Name,
-  /** Always a digest reference: REGISTRY/REPO@sha256:HEX. */
-  image: Type.String({ pattern: '@sha256:[a-f0-9]{64}$' }),
-  command: Type.Optional(Type.Array(Type.String())),
-  entrypoint: Type.Optional(Type.Array(Type.String())),
-  environment: StringMap,
-  labels: StringMap,
-  volumes: Type.Array(VolumeMountSchema),
-  ports: Type.Array(PortMappingSchema),
-  /** Network name (as in the compose file) to aliases. Empty when networkMode is set. */
-  networks: Type.Record(Type.String(), Type.Object({ aliases: Type.Array(Type.String()) }, { additionalProperties: false })),
-  networkMode: Type.Optional(Type.String()),
-  restart: RestartPolicySchema,
-  privileged: Type.Boolean(),
-  /** host-path:container-path[:permissions] */
-  devices: Type.Array(Type.String()),
-  dependsOn: Type.Record(Type.String(), DependencyConditionSchema),
-  healthcheck: Type.Optional(HealthcheckSchema),
-  workingDir: Type.Optional(Type.String()),
-  user: Type.Optional(Type.String()),
-  hostname: Type.Optional(Type.String()),
-  stopSignal: Type.Optional(Type.String()),
-  stopGracePeriodSeconds: Type.Optional(Type.Number({ minimum: 0 })),
-  // Added with the fuller compose support: all optional, so targets persisted before them stay valid and an absent
-  // field leaves the create options (and so the config hash) exactly as they were.
-  /** on-failure:N: how often the engine restarts the container before giving up. */
-  restartMaxRetries: Type.Optional(Type.Integer({ minimum: 0 })),
-  /** Mount point to tmpfs options (`size=64m,mode=1777`, or empty), from the service-level `tmpfs`. */
-  tmpfs: Type.Optional(StringMap),
-  capAdd: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
-  capDrop: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
-  /** HOST:IP, as the engine writes /etc/hosts lines. */
-  extraHosts: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
-  dns: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
-  init: Type.Optional(Type.Boolean()),
-  shmSizeBytes: Type.Optional(Type.Integer({ minimum: 0 })),
-  readOnly: Type.Optional(Type.Boolean()),
-  securityOpt: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
-  sysctls: Type.Optional(StringMap),
-  ulimits: Type.Optional(Type.Array(UlimitSchema)),
-  memoryBytes: Type.Optional(Type.Integer({ minimum: 0 })),
-  /** CPUs as compose writes them (0.5 = half a CPU). */
-  cpus: Type.Optional(Type.Number({ minimum: 0 })),
-  logging: Type.Optional(LoggingSchema),
-}, { additionalProperties: false });
+export const ServiceSpecSchema = Type.Object(
+  {
+    name: Name,
+    /** Always a digest reference: REGISTRY/REPO@sha256:HEX. */
+    image: Type.String({ pattern: '@sha256:[a-f0-9]{64}$' }),
+    command: Type.Optional(Type.Array(Type.String())),
+    entrypoint: Type.Optional(Type.Array(Type.String())),
+    environment: StringMap,
+    labels: StringMap,
+    volumes: Type.Array(VolumeMountSchema),
+    ports: Type.Array(PortMappingSchema),
+    /** Network name (as in the compose file) to aliases. Empty when networkMode is set. */
+    networks: Type.Record(
+      Type.String(),
+      Type.Object({ aliases: Type.Array(Type.String()) }, { additionalProperties: false }),
+    ),
+    networkMode: Type.Optional(Type.String()),
+    restart: RestartPolicySchema,
+    privileged: Type.Boolean(),
+    /** host-path:container-path[:permissions] */
+    devices: Type.Array(Type.String()),
+    dependsOn: Type.Record(Type.String(), DependencyConditionSchema),
+    healthcheck: Type.Optional(HealthcheckSchema),
+    workingDir: Type.Optional(Type.String()),
+    user: Type.Optional(Type.String()),
+    hostname: Type.Optional(Type.String()),
+    stopSignal: Type.Optional(Type.String()),
+    stopGracePeriodSeconds: Type.Optional(Type.Number({ minimum: 0 })),
+    // Added with the fuller compose support: all optional, so targets persisted before them stay valid and an absent
+    // field leaves the create options (and so the config hash) exactly as they were.
+    /** on-failure:N: how often the engine restarts the container before giving up. */
+    restartMaxRetries: Type.Optional(Type.Integer({ minimum: 0 })),
+    /** Mount point to tmpfs options (`size=64m,mode=1777`, or empty), from the service-level `tmpfs`. */
+    tmpfs: Type.Optional(StringMap),
+    capAdd: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
+    capDrop: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
+    /** HOST:IP, as the engine writes /etc/hosts lines. */
+    extraHosts: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
+    dns: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
+    init: Type.Optional(Type.Boolean()),
+    shmSizeBytes: Type.Optional(Type.Integer({ minimum: 0 })),
+    readOnly: Type.Optional(Type.Boolean()),
+    securityOpt: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
+    sysctls: Type.Optional(StringMap),
+    ulimits: Type.Optional(Type.Array(UlimitSchema)),
+    memoryBytes: Type.Optional(Type.Integer({ minimum: 0 })),
+    /** CPUs as compose writes them (0.5 = half a CPU). */
+    cpus: Type.Optional(Type.Number({ minimum: 0 })),
+    logging: Type.Optional(LoggingSchema),
+  },
+  { additionalProperties: false },
+);
 export type ServiceSpec = Static<typeof ServiceSpecSchema>;
 
-export const UpdateWindowSchema = Type.Object({
-  /** Five-field cron expression for when the window opens. */
-  cron: Type.String({ minLength: 9 }),
-  durationMinutes: Type.Integer({ minimum: 1, maximum: 1440 }),
-  /** IANA timezone name, e.g. Europe/Amsterdam. */
-  timezone: Type.String({ minLength: 1 }),
-  /** True: download whenever the link is up, apply only inside the window. Absent: both only inside it. */
-  downloadOutsideWindow: Type.Optional(Type.Boolean()),
-}, { additionalProperties: false });
+export const UpdateWindowSchema = Type.Object(
+  {
+    /** Five-field cron expression for when the window opens. */
+    cron: Type.String({ minLength: 9 }),
+    durationMinutes: Type.Integer({ minimum: 1, maximum: 1440 }),
+    /** IANA timezone name, e.g. Europe/Amsterdam. */
+    timezone: Type.String({ minLength: 1 }),
+    /** True: download whenever the link is up, apply only inside the window. Absent: both only inside it. */
+    downloadOutsideWindow: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
 export type UpdateWindow = Static<typeof UpdateWindowSchema>;
 
 /** A different cap for part of the day, e.g. full speed at night. Times are local to `timezone`. */
-export const BandwidthPeriodSchema = Type.Object({
-  from: Type.String({ pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$' }),
-  to: Type.String({ pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$' }),
-  timezone: Type.String({ minLength: 1 }),
-  /** Null: no cap during the period. */
-  bytesPerSecond: Type.Union([Type.Integer({ minimum: 1 }), Type.Null()]),
-}, { additionalProperties: false });
+export const BandwidthPeriodSchema = Type.Object(
+  {
+    from: Type.String({ pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$' }),
+    to: Type.String({ pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$' }),
+    timezone: Type.String({ minLength: 1 }),
+    /** Null: no cap during the period. */
+    bytesPerSecond: Type.Union([Type.Integer({ minimum: 1 }), Type.Null()]),
+  },
+  { additionalProperties: false },
+);
 export type BandwidthPeriod = Static<typeof BandwidthPeriodSchema>;
 
-export const DeviceConfigSchema = Type.Object({
-  pollIntervalSeconds: Type.Integer({ minimum: 1, maximum: 86400 }),
-  updateWindow: Type.Union([UpdateWindowSchema, Type.Null()]),
-  bandwidthCapBytesPerSecond: Type.Union([Type.Integer({ minimum: 1 }), Type.Null()]),
-  /** Periods that override the cap; the first that contains the current time wins. */
-  bandwidthSchedule: Type.Optional(Type.Array(BandwidthPeriodSchema)),
-  /** An operator's "update now": until this instant the update window is ignored. */
-  forceUpdateUntil: Type.Optional(Type.Union([Type.String({ format: 'date-time' }), Type.Null()])),
-  /** An operator's override: update locks held by services are ignored. */
-  overrideLocks: Type.Optional(Type.Boolean()),
-  /** Config vars (fleet, overridden by device); injected into every service's environment. */
-  env: StringMap,
-}, { additionalProperties: false });
+export const DeviceConfigSchema = Type.Object(
+  {
+    pollIntervalSeconds: Type.Integer({ minimum: 1, maximum: 86400 }),
+    updateWindow: Type.Union([UpdateWindowSchema, Type.Null()]),
+    bandwidthCapBytesPerSecond: Type.Union([Type.Integer({ minimum: 1 }), Type.Null()]),
+    /** Periods that override the cap; the first that contains the current time wins. */
+    bandwidthSchedule: Type.Optional(Type.Array(BandwidthPeriodSchema)),
+    /** An operator's "update now": until this instant the update window is ignored. */
+    forceUpdateUntil: Type.Optional(Type.Union([Type.String({ format: 'date-time' }), Type.Null()])),
+    /** An operator's override: update locks held by services are ignored. */
+    overrideLocks: Type.Optional(Type.Boolean()),
+    /** Config vars (fleet, overridden by device); injected into every service's environment. */
+    env: StringMap,
+  },
+  { additionalProperties: false },
+);
 export type DeviceConfig = Static<typeof DeviceConfigSchema>;
 
-export const ReleaseRefSchema = Type.Object({
-  id: Type.String({ minLength: 1 }),
-  version: Type.String({ minLength: 1 }),
-}, { additionalProperties: false });
+export const ReleaseRefSchema = Type.Object(
+  {
+    id: Type.String({ minLength: 1 }),
+    version: Type.String({ minLength: 1 }),
+  },
+  { additionalProperties: false },
+);
 export type ReleaseRef = Static<typeof ReleaseRefSchema>;
 
 /** A host OS release the device's A/B slots should run: a signed RAUC bundle for the device type. */
-export const HostOsReleaseSchema = Type.Object({
-  version: Type.String({ minLength: 1, maxLength: 64 }),
-  /** sha256 of the whole bundle file, checked before RAUC sees it. */
-  digest: Type.String({ pattern: '^sha256:[a-f0-9]{64}$' }),
-  size: Type.Integer({ minimum: 1 }),
-  /** Where to download the bundle: absolute, or relative to the API's base URL. */
-  url: Type.String({ minLength: 1 }),
-}, { additionalProperties: false });
+export const HostOsReleaseSchema = Type.Object(
+  {
+    version: Type.String({ minLength: 1, maxLength: 64 }),
+    /** sha256 of the whole bundle file, checked before RAUC sees it. */
+    digest: Type.String({ pattern: '^sha256:[a-f0-9]{64}$' }),
+    size: Type.Integer({ minimum: 1 }),
+    /** Where to download the bundle: absolute, or relative to the API's base URL. */
+    url: Type.String({ minLength: 1 }),
+  },
+  { additionalProperties: false },
+);
 export type HostOsRelease = Static<typeof HostOsReleaseSchema>;
 
-export const TargetStateSchema = Type.Object({
-  schemaVersion: Type.Literal(1),
-  device: Type.Object({ uuid: Type.String({ minLength: 1 }), name: Type.String() }, { additionalProperties: false }),
-  fleet: Type.Object({ name: Name }, { additionalProperties: false }),
-  /** Null when the fleet has no release yet: the device then runs nothing. */
-  release: Type.Union([ReleaseRefSchema, Type.Null()]),
-  services: Type.Array(ServiceSpecSchema),
-  /** Named volumes the release declares; they are created if missing and never removed implicitly. */
-  volumes: Type.Array(Name),
-  /** Networks the release declares, by their compose name. */
-  networks: Type.Array(Name),
-  config: DeviceConfigSchema,
-  /** The host OS the device should run; absent: leave the host OS alone. */
-  hostOs: Type.Optional(HostOsReleaseSchema),
-}, { additionalProperties: false });
+export const TargetStateSchema = Type.Object(
+  {
+    schemaVersion: Type.Literal(1),
+    device: Type.Object({ uuid: Type.String({ minLength: 1 }), name: Type.String() }, { additionalProperties: false }),
+    fleet: Type.Object({ name: Name }, { additionalProperties: false }),
+    /** Null when the fleet has no release yet: the device then runs nothing. */
+    release: Type.Union([ReleaseRefSchema, Type.Null()]),
+    services: Type.Array(ServiceSpecSchema),
+    /** Named volumes the release declares; they are created if missing and never removed implicitly. */
+    volumes: Type.Array(Name),
+    /** Networks the release declares, by their compose name. */
+    networks: Type.Array(Name),
+    config: DeviceConfigSchema,
+    /** The host OS the device should run; absent: leave the host OS alone. */
+    hostOs: Type.Optional(HostOsReleaseSchema),
+  },
+  { additionalProperties: false },
+);
 export type TargetState = Static<typeof TargetStateSchema>;
 
 export const DEFAULT_DEVICE_CONFIG: DeviceConfig = {

@@ -12,7 +12,10 @@ export interface Issue {
 }
 
 export class ValidationError extends Error {
-  constructor(readonly what: string, readonly issues: Issue[]) {
+  constructor(
+    readonly what: string,
+    readonly issues: Issue[],
+  ) {
     super(`${what} is invalid: ${issues.map((i) => `${i.path || '/'}: ${i.message}`).join('; ')}`);
     this.name = 'ValidationError';
   }
@@ -25,11 +28,12 @@ const byKey = new Map<string, ValidateFunction>();
 
 export function issuesOf(errors: ErrorObject[] | null | undefined): Issue[] {
   return (errors ?? []).map((e) => {
-    const extra = e.keyword === 'additionalProperties'
-      ? `: '${String((e.params as { additionalProperty: string }).additionalProperty)}'`
-      : e.keyword === 'enum' || e.keyword === 'const'
-        ? ` (${JSON.stringify(e.params)})`
-        : '';
+    const extra =
+      e.keyword === 'additionalProperties'
+        ? `: '${String((e.params as { additionalProperty: string }).additionalProperty)}'`
+        : e.keyword === 'enum' || e.keyword === 'const'
+          ? ` (${JSON.stringify(e.params)})`
+          : '';
     return { path: e.instancePath, message: `${e.message ?? 'is invalid'}${extra}` };
   });
 }

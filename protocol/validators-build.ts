@@ -12,7 +12,9 @@ async function main(): Promise<void> {
   const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
   const schemas = await exportedSchemas(root);
   await writeValidators(PRECOMPILED_DIR, schemas);
-  process.stdout.write(`validators-build: ${schemas.size} schemas precompiled into ${path.relative(process.cwd(), PRECOMPILED_DIR) || '.'}\n`);
+  process.stdout.write(
+    `validators-build: ${schemas.size} schemas precompiled into ${path.relative(process.cwd(), PRECOMPILED_DIR) || '.'}\n`,
+  );
 }
 
 main().catch((err: unknown) => {

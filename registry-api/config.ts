@@ -44,7 +44,8 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ApiConfig {
 
   const portText = env.SKIFF_API_PORT?.trim() || '4810';
   const port = Number(portText);
-  if (!/^\d+$/.test(portText) || port > 65535) throw new ConfigError(`SKIFF_API_PORT '${portText}' is not a port (0-65535)`);
+  if (!/^\d+$/.test(portText) || port > 65535)
+    throw new ConfigError(`SKIFF_API_PORT '${portText}' is not a port (0-65535)`);
 
   const registry = env.SKIFF_REGISTRY?.trim() || null;
   if (registry !== null && !/^[^\s/]+:\d+$/.test(registry)) {
@@ -59,30 +60,49 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ApiConfig {
   const signingKeyFile = env.SKIFF_SIGNING_KEY_FILE?.trim() || null;
 
   const tokenKeyFile = env.SKIFF_REGISTRY_TOKEN_KEY_FILE?.trim() || null;
-  const registryToken = tokenKeyFile === null ? null : {
-    keyFile: tokenKeyFile,
-    service: env.SKIFF_REGISTRY_TOKEN_SERVICE?.trim() || 'skiff-registry',
-    issuer: env.SKIFF_REGISTRY_TOKEN_ISSUER?.trim() || 'skiff-registry-api',
-  };
+  const registryToken =
+    tokenKeyFile === null
+      ? null
+      : {
+          keyFile: tokenKeyFile,
+          service: env.SKIFF_REGISTRY_TOKEN_SERVICE?.trim() || 'skiff-registry',
+          issuer: env.SKIFF_REGISTRY_TOKEN_ISSUER?.trim() || 'skiff-registry-api',
+        };
 
   const redisUrl = env.SKIFF_REDIS_URL?.trim() || null;
   if (redisUrl !== null && !/^rediss?:\/\//.test(redisUrl)) {
     throw new ConfigError(`SKIFF_REDIS_URL must start with redis:// or rediss://, e.g. redis://127.0.0.1:6379`);
   }
   const redisPrefix = env.SKIFF_REDIS_PREFIX?.trim() || 'skiff';
-  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(redisPrefix)) throw new ConfigError(`SKIFF_REDIS_PREFIX '${redisPrefix}' may hold only letters, digits, _ . -`);
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(redisPrefix))
+    throw new ConfigError(`SKIFF_REDIS_PREFIX '${redisPrefix}' may hold only letters, digits, _ . -`);
 
   const metricsToken = env.SKIFF_METRICS_TOKEN?.trim() || null;
   if (metricsToken !== null && metricsToken.length < MIN_TOKEN_LENGTH) {
-    throw new ConfigError(`SKIFF_METRICS_TOKEN is shorter than ${MIN_TOKEN_LENGTH} characters; use a long random token`);
+    throw new ConfigError(
+      `SKIFF_METRICS_TOKEN is shorter than ${MIN_TOKEN_LENGTH} characters; use a long random token`,
+    );
   }
 
-  const insecureRegistries = (env.SKIFF_INSECURE_REGISTRIES ?? '').split(',').map((r) => r.trim()).filter((r) => r !== '');
+  const insecureRegistries = (env.SKIFF_INSECURE_REGISTRIES ?? '')
+    .split(',')
+    .map((r) => r.trim())
+    .filter((r) => r !== '');
   const notHostPort = insecureRegistries.find((r) => !/^[^\s/]+:\d+$/.test(r));
   if (notHostPort !== undefined) throw new ConfigError(`SKIFF_INSECURE_REGISTRIES: '${notHostPort}' is not host:port`);
 
   return {
-    host: env.SKIFF_API_HOST?.trim() || '127.0.0.1', port, dataDir, registry, adminToken, signingKeyFile, registryToken,
-    redisUrl, redisPrefix, metricsToken, insecureRegistries, osBundleKeyring: env.SKIFF_OS_BUNDLE_KEYRING?.trim() || null,
+    host: env.SKIFF_API_HOST?.trim() || '127.0.0.1',
+    port,
+    dataDir,
+    registry,
+    adminToken,
+    signingKeyFile,
+    registryToken,
+    redisUrl,
+    redisPrefix,
+    metricsToken,
+    insecureRegistries,
+    osBundleKeyring: env.SKIFF_OS_BUNDLE_KEYRING?.trim() || null,
   };
 }

@@ -44,12 +44,20 @@ try {
 // The data dir still holds the admin token and the signing key when the database is PostgreSQL.
 const databaseUrl = process.env.SKIFF_DATABASE_URL?.trim() ?? '';
 if (databaseUrl !== '' && !isPostgresUrl(databaseUrl)) {
-  fatal('invalid configuration', new Error(`SKIFF_DATABASE_URL must be a postgres:// or postgresql:// URL, got '${redacted(databaseUrl)}'`));
+  fatal(
+    'invalid configuration',
+    new Error(`SKIFF_DATABASE_URL must be a postgres:// or postgresql:// URL, got '${redacted(databaseUrl)}'`),
+  );
 }
 // Several instances over one PostgreSQL database keep device sessions and targets in memory and hear each other's
 // changes only through Redis (fleet/invalidation.ts): without it a revoked device could go on polling another instance.
 if (databaseUrl !== '' && config.redisUrl === null) {
-  fatal('invalid configuration', new Error('SKIFF_DATABASE_URL (PostgreSQL, for several API instances) needs SKIFF_REDIS_URL: instances hear each other\'s revocations and target changes through Redis'));
+  fatal(
+    'invalid configuration',
+    new Error(
+      "SKIFF_DATABASE_URL (PostgreSQL, for several API instances) needs SKIFF_REDIS_URL: instances hear each other's revocations and target changes through Redis",
+    ),
+  );
 }
 const database = databaseUrl === '' ? path.join(config.dataDir, 'skiff.db') : databaseUrl;
 let store: Store;
@@ -64,9 +72,19 @@ try {
 } catch (err) {
   fatal('cannot start', err);
 }
-logger.info({ database: databaseUrl === '' ? database : redacted(databaseUrl), adminToken: admin.source, adminTokenFile: admin.file }, 'store open');
+logger.info(
+  {
+    database: databaseUrl === '' ? database : redacted(databaseUrl),
+    adminToken: admin.source,
+    adminTokenFile: admin.file,
+  },
+  'store open',
+);
 // The public key is no secret: logged so it can be compared with what devices were provisioned with.
-logger.info({ source: signingKey.source, file: signingKey.file, publicKey: signingKey.publicKey }, 'target signing key loaded');
+logger.info(
+  { source: signingKey.source, file: signingKey.file, publicKey: signingKey.publicKey },
+  'target signing key loaded',
+);
 
 // Without Redis the queue lives in this process; either way, releases still pending are queued again here.
 let jobs: Jobs;
@@ -87,9 +105,15 @@ try {
 
 let invalidation: InvalidationBus;
 try {
-  invalidation = config.redisUrl === null
-    ? localInvalidation(store.changes)
-    : await redisInvalidation({ changes: store.changes, redisUrl: config.redisUrl, channel: `${config.redisPrefix}:invalidation`, logger });
+  invalidation =
+    config.redisUrl === null
+      ? localInvalidation(store.changes)
+      : await redisInvalidation({
+          changes: store.changes,
+          redisUrl: config.redisUrl,
+          channel: `${config.redisPrefix}:invalidation`,
+          logger,
+        });
   logger.info({ shared: invalidation.shared }, 'invalidation bus ready');
 } catch (err) {
   fatal('cannot subscribe to the invalidation bus on Redis', err);
@@ -117,7 +141,11 @@ const app = createApp({
   metricsToken: config.metricsToken,
   invalidation,
   deviceLogs: logRelay === undefined ? {} : { relay: logRelay },
-  osBundles: { dir: path.join(config.dataDir, 'os-bundles'), keyring: config.osBundleKeyring, maxBytes: DEFAULT_MAX_BUNDLE_BYTES },
+  osBundles: {
+    dir: path.join(config.dataDir, 'os-bundles'),
+    keyring: config.osBundleKeyring,
+    maxBytes: DEFAULT_MAX_BUNDLE_BYTES,
+  },
 });
 const server = createServer(app.callback());
 
@@ -134,13 +162,17 @@ function shutdown(signal: NodeJS.Signals): void {
   stopping = true;
   logger.info({ signal }, 'shutting down');
   const force = setTimeout(() => {
-    logger.warn({ graceMs: SHUTDOWN_GRACE_MS }, 'requests still open after the grace period: closing their connections');
+    logger.warn(
+      { graceMs: SHUTDOWN_GRACE_MS },
+      'requests still open after the grace period: closing their connections',
+    );
     server.closeAllConnections();
   }, SHUTDOWN_GRACE_MS);
   force.unref();
   server.close(() => {
     // Running jobs finish (or, on BullMQ, go back to the queue) before the database they write to closes.
-    jobs.close()
+    jobs
+      .close()
       .then(() => invalidation.close())
       .then(() => logRelay?.close())
       .then(() => store.close())

@@ -13,7 +13,8 @@ function envMs(name: string): number | undefined {
   const raw = process.env[name];
   if (raw === undefined || raw === '') return undefined;
   const ms = Number(raw);
-  if (!Number.isInteger(ms) || ms < 1) throw new Error(`${name} must be a positive integer (milliseconds), got '${raw}'`);
+  if (!Number.isInteger(ms) || ms < 1)
+    throw new Error(`${name} must be a positive integer (milliseconds), got '${raw}'`);
   return ms;
 }
 
@@ -42,10 +43,13 @@ async function main(): Promise<void> {
       process.exit(0);
     }, SHUTDOWN_GRACE_MS);
     grace.unref();
-    supervisor.stop().then(() => process.exit(0), (err: unknown) => {
-      log.error({ err: messageOf(err) }, 'error while stopping');
-      process.exit(1);
-    });
+    supervisor.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error({ err: messageOf(err) }, 'error while stopping');
+        process.exit(1);
+      },
+    );
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));

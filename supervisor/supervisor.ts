@@ -23,7 +23,12 @@ import { IMAGE_HISTORY_FILE, ImageCleanup } from './images/cleanup.js';
 import { LocalTargetFile } from './local-api/local-mode.js';
 import { sampleMetrics } from './device/metrics.js';
 import { MANAGED_FILTER } from './plan/naming.js';
-import { DEFAULT_LOCAL_API_PORT, type Health, type LocalState, type LocalTargetRequest } from '../protocol/local-api.js';
+import {
+  DEFAULT_LOCAL_API_PORT,
+  type Health,
+  type LocalState,
+  type LocalTargetRequest,
+} from '../protocol/local-api.js';
 import type { TargetState } from '../protocol/target-state.js';
 import { Poller } from './online/poller.js';
 import { loadOrCreateIdentity } from './device/identity.js';
@@ -107,15 +112,25 @@ export class Supervisor {
       held: () => this.held.current(),
       resyncIntervalMs: options.resyncIntervalMs,
       // --- disk check and image clean-up (issue #4, helper E2)
-      diskFacts: (missing, current, target) => gatherDiskFacts({
-        engine,
-        registry: this.delivery.registry,
-        log: log.child({ component: 'disk' }),
-      }, missing, current, target),
+      diskFacts: (missing, current, target) =>
+        gatherDiskFacts(
+          {
+            engine,
+            registry: this.delivery.registry,
+            log: log.child({ component: 'disk' }),
+          },
+          missing,
+          current,
+          target,
+        ),
       cleanup: async (current, target) => {
         // In local mode the fleet's target comes back when local mode ends, possibly offline: keep its images.
         const fleetImages = this.local !== null && this.fleetTarget !== null ? imagesOf(this.fleetTarget) : [];
-        await new ImageCleanup(path.join(options.dataDir, IMAGE_HISTORY_FILE), engine, log.child({ component: 'images' })).afterConverged(current, target, fleetImages);
+        await new ImageCleanup(
+          path.join(options.dataDir, IMAGE_HISTORY_FILE),
+          engine,
+          log.child({ component: 'images' }),
+        ).afterConverged(current, target, fleetImages);
       },
       // --- end disk check and image clean-up
     });
@@ -168,7 +183,11 @@ export class Supervisor {
   async stop(): Promise<void> {
     this.shutdown.abort(new Error('supervisor stopping'));
     await Promise.all([
-      this.poller?.stop(), this.reporter?.stop(), this.events?.stop(), this.reconciler.stop(), this.localApi?.close(),
+      this.poller?.stop(),
+      this.reporter?.stop(),
+      this.events?.stop(),
+      this.reconciler.stop(),
+      this.localApi?.close(),
       this.logShipper?.stop(),
       this.osUpdater?.stop(),
     ]);
@@ -196,7 +215,9 @@ export class Supervisor {
     if (this.shutdown.signal.aborted) return;
     const targetKey = apiSigningKeyOf(session.current());
     if (targetKey === null) {
-      this.log.error('no apiSigningKey in the config (provisioned before target states were signed): every target will be refused');
+      this.log.error(
+        'no apiSigningKey in the config (provisioned before target states were signed): every target will be refused',
+      );
     }
     const deviceApi = api.forDevice(session, targetKey);
     const uuid = this.config.uuid;
@@ -252,7 +273,9 @@ export class Supervisor {
       apiBaseUrl: this.config.apiUrl,
       requestHeaders: () => ({ authorization: `Bearer ${session.token()}` }),
       engine: this.engine,
-      reachApi: async () => { await deviceApi.fetchTarget(uuid, null); },
+      reachApi: async () => {
+        await deviceApi.fetchTarget(uuid, null);
+      },
       target: () => this.reconciler.currentTarget(),
       log: this.log.child({ component: 'os-update' }),
       onChange: () => reporter.trigger(),
@@ -283,7 +306,10 @@ export class Supervisor {
     return readCurrentState(this.engine, target === null ? [] : imagesOf(target));
   }
 
-  private situation(): Pick<ReportInput, 'target' | 'status' | 'targetError' | 'localMode' | 'downloads' | 'updateWindow' | 'hostOs' | 'held'> {
+  private situation(): Pick<
+    ReportInput,
+    'target' | 'status' | 'targetError' | 'localMode' | 'downloads' | 'updateWindow' | 'hostOs' | 'held'
+  > {
     const target = this.reconciler.currentTarget();
     return {
       target,
@@ -313,9 +339,15 @@ export class Supervisor {
       if (request === null) return;
       this.local = { request, target: await this.localTargetFor(request) };
       this.run(this.local.target);
-      this.log.warn({ release: this.local.target.release?.id }, 'in local mode: the fleet target is not applied until local mode is left');
+      this.log.warn(
+        { release: this.local.target.release?.id },
+        'in local mode: the fleet target is not applied until local mode is left',
+      );
     } catch (err) {
-      this.log.error({ err: messageOf(err), file: this.localFile.file }, 'local target refused; running the fleet target');
+      this.log.error(
+        { err: messageOf(err), file: this.localFile.file },
+        'local target refused; running the fleet target',
+      );
     }
   }
 
@@ -359,7 +391,10 @@ export class Supervisor {
           engineCheck = `the container engine does not answer: ${messageOf(err)}`;
         }
         const stopping = this.shutdown.signal.aborted ? 'the supervisor is stopping' : null;
-        return { healthy: engineCheck === null && stopping === null, checks: { engine: engineCheck, supervisor: stopping } };
+        return {
+          healthy: engineCheck === null && stopping === null,
+          checks: { engine: engineCheck, supervisor: stopping },
+        };
       },
       state: async (): Promise<LocalState> => ({
         uuid: this.config.uuid,
@@ -396,7 +431,10 @@ export class Supervisor {
         this.local = { request, target };
         this.run(target);
         this.reporter?.trigger();
-        this.log.warn({ release: target.release?.id, services: target.services.length }, 'local mode: running a local target');
+        this.log.warn(
+          { release: target.release?.id, services: target.services.length },
+          'local mode: running a local target',
+        );
         return { releaseId: target.release?.id ?? '', services: target.services.map((s) => s.name) };
       },
       leaveLocalMode: async () => {

@@ -39,7 +39,9 @@ export function composeFile(target: TargetState): string {
       restart: spec.restart,
     };
     if (spec.ports.length > 0) {
-      service.ports = spec.ports.map((p) => `${p.hostIp === undefined ? '' : `${p.hostIp}:`}${p.published ?? ''}:${p.target}/${p.protocol}`);
+      service.ports = spec.ports.map(
+        (p) => `${p.hostIp === undefined ? '' : `${p.hostIp}:`}${p.published ?? ''}:${p.target}/${p.protocol}`,
+      );
     }
     const mounts = spec.volumes.filter((v) => v.type === 'volume' && v.source !== undefined);
     if (mounts.length > 0) {

@@ -36,7 +36,7 @@ async function filesUnder(dir: string): Promise<string[]> {
   const out: string[] = [];
   for (const entry of await readdir(dir, { withFileTypes: true })) {
     const full = path.join(dir, entry.name);
-    if (entry.isDirectory()) out.push(...await filesUnder(full));
+    if (entry.isDirectory()) out.push(...(await filesUnder(full)));
     else if (entry.isFile()) out.push(full);
   }
   return out.sort();
@@ -48,26 +48,43 @@ async function bumpPackage(dir: string): Promise<void> {
     if (!/\.(js|cjs|mjs|ts|json|md)$/.test(file)) continue;
     const text = await readFile(file, 'utf8');
     const lines = text.split('\n').map((line, i) => (i % 40 === 7 ? `${line} // patched` : line));
-    const bumped = lines.join('\n').replace(/"version":\s*"(\d+)\.(\d+)\.(\d+)"/, (_m, a: string, b: string, c: string) => `"version": "${a}.${b}.${Number(c) + 1}"`);
+    const bumped = lines
+      .join('\n')
+      .replace(
+        /"version":\s*"(\d+)\.(\d+)\.(\d+)"/,
+        (_m, a: string, b: string, c: string) => `"version": "${a}.${b}.${Number(c) + 1}"`,
+      );
     await writeFile(file, bumped);
   }
 }
 
 async function appSource(version: number): Promise<string> {
   const lines = [`// service release ${version}`, "import http from 'node:http';"];
-  for (let i = 0; i < 3000; i++) lines.push(`export function handler${i}(req) { return { route: '/r${i}', version: ${version}, at: ${i * 7} }; }`);
+  for (let i = 0; i < 3000; i++)
+    lines.push(`export function handler${i}(req) { return { route: '/r${i}', version: ${version}, at: ${i * 7} }; }`);
   lines.push(`http.createServer((q, s) => s.end('release ${version}')).listen(8080);`);
   return `${lines.join('\n')}\n`;
 }
 
 async function manifestOf(env: TestEnv, repository: string, digest: string): Promise<PushedImage> {
-  const response = await fetch(`http://${env.registry}/v2/${repository}/manifests/${digest}`, { headers: { accept: MANIFEST_ACCEPT } });
+  const response = await fetch(`http://${env.registry}/v2/${repository}/manifests/${digest}`, {
+    headers: { accept: MANIFEST_ACCEPT },
+  });
   if (!response.ok) throw new Error(`manifest ${repository}@${digest}: ${response.status}`);
-  const manifest = await response.json() as { config: Descriptor; layers: Descriptor[] };
-  return { ref: `${env.registry}/${repository}@${digest}`, repository, digest, config: manifest.config, layers: manifest.layers };
+  const manifest = (await response.json()) as { config: Descriptor; layers: Descriptor[] };
+  return {
+    ref: `${env.registry}/${repository}@${digest}`,
+    repository,
+    digest,
+    config: manifest.config,
+    layers: manifest.layers,
+  };
 }
 
-export async function buildReleasePair(env: TestEnv, options: ReleasePairOptions): Promise<{ first: PushedImage; second: PushedImage }> {
+export async function buildReleasePair(
+  env: TestEnv,
+  options: ReleasePairOptions,
+): Promise<{ first: PushedImage; second: PushedImage }> {
   const docker = connectEngine(env.devDockerHost);
   const work = await mkdtemp(path.join(tmpdir(), 'skiff-delta-pair-'));
   const nonce = randomBytes(4).toString('hex');
@@ -78,20 +95,34 @@ export async function buildReleasePair(env: TestEnv, options: ReleasePairOptions
       await mkdir(path.join(dir, 'node_modules'), { recursive: true });
       await mkdir(path.join(dir, 'app'), { recursive: true });
       for (const name of options.packages) {
-        await cp(path.join(repoRoot, 'node_modules', name), path.join(dir, 'node_modules', name), { recursive: true, preserveTimestamps: true, dereference: true });
+        await cp(path.join(repoRoot, 'node_modules', name), path.join(dir, 'node_modules', name), {
+          recursive: true,
+          preserveTimestamps: true,
+          dereference: true,
+        });
       }
       if (version === 2) await bumpPackage(path.join(dir, 'node_modules', options.bumped));
       // Unchanged files keep the first build's timestamps; edited ones get a new one, as after an npm install.
-      await writeFile(path.join(dir, 'package.json'), JSON.stringify({ name: 'svc', version: '1.0.0', dependencies: Object.fromEntries(options.packages.map((p) => [p, '*'])) }, null, 2));
+      await writeFile(
+        path.join(dir, 'package.json'),
+        JSON.stringify(
+          { name: 'svc', version: '1.0.0', dependencies: Object.fromEntries(options.packages.map((p) => [p, '*'])) },
+          null,
+          2,
+        ),
+      );
       await writeFile(path.join(dir, 'app', 'main.js'), await appSource(version + Number.parseInt(nonce, 16)));
-      await writeFile(path.join(dir, 'Dockerfile'), [
-        `FROM ${options.base}`,
-        'COPY package.json /app/package.json',
-        'COPY node_modules /app/node_modules',
-        'COPY app /app/src',
-        'CMD ["sh", "-c", "trap \\"exit 0\\" TERM; while :; do sleep 1 & wait $!; done"]',
-        '',
-      ].join('\n'));
+      await writeFile(
+        path.join(dir, 'Dockerfile'),
+        [
+          `FROM ${options.base}`,
+          'COPY package.json /app/package.json',
+          'COPY node_modules /app/node_modules',
+          'COPY app /app/src',
+          'CMD ["sh", "-c", "trap \\"exit 0\\" TERM; while :; do sleep 1 & wait $!; done"]',
+          '',
+        ].join('\n'),
+      );
       const tag = `${env.registry}/${options.repository}:${nonce}-v${version}`;
       await buildImage(docker, dir, ['Dockerfile', 'package.json', 'node_modules', 'app'], { tag });
       const digest = await pushImage(docker, tag, env.registry);

@@ -14,9 +14,13 @@ export async function emptyDevice(docker: EngineClient): Promise<void> {
 
 /** True when the managed containers are exactly the release's, each running. */
 export async function runsExactly(docker: EngineClient, target: TargetState): Promise<boolean> {
-  const wanted = desiredState(target).containers.map((c) => c.name).sort();
+  const wanted = desiredState(target)
+    .containers.map((c) => c.name)
+    .sort();
   const running = await managedContainers(docker);
-  const names = await Promise.all(running.map(async (c) => (await inspectContainer(docker, c.id)).Name.replace(/^\//, '')));
+  const names = await Promise.all(
+    running.map(async (c) => (await inspectContainer(docker, c.id)).Name.replace(/^\//, '')),
+  );
   return running.every((c) => c.state === 'running') && JSON.stringify(names.sort()) === JSON.stringify(wanted);
 }
 

@@ -13,7 +13,13 @@ export interface GcReport {
 export function gcReportOf(line: Record<string, unknown>): GcReport | undefined {
   if (line.msg !== GC_REPORT_MSG) return undefined;
   const { rss, heapTotal, heapUsed, external, arrayBuffers } = line;
-  if (typeof rss !== 'number' || typeof heapTotal !== 'number' || typeof heapUsed !== 'number'
-    || typeof external !== 'number' || typeof arrayBuffers !== 'number') return undefined;
+  if (
+    typeof rss !== 'number' ||
+    typeof heapTotal !== 'number' ||
+    typeof heapUsed !== 'number' ||
+    typeof external !== 'number' ||
+    typeof arrayBuffers !== 'number'
+  )
+    return undefined;
   return { rss, heapTotal, heapUsed, external, arrayBuffers };
 }

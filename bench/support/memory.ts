@@ -84,7 +84,9 @@ class Device {
 
   private async identity(): Promise<{ uuid: string; deviceKey: string } | undefined> {
     const config = JSON.parse(await readFile(path.join(this.dataDir, 'config.json'), 'utf8')) as SupervisorConfig;
-    return config.uuid !== undefined && config.deviceToken !== undefined ? { uuid: config.uuid, deviceKey: config.deviceToken } : undefined;
+    return config.uuid !== undefined && config.deviceToken !== undefined
+      ? { uuid: config.uuid, deviceKey: config.deviceToken }
+      : undefined;
   }
 
   /** Until the API sees `version` converged and the engine runs exactly the target the API serves. */
@@ -98,7 +100,10 @@ class Device {
         return runsExactly(this.docker, await this.api.deviceTarget(id.uuid, id.deviceKey));
       });
     } catch (err) {
-      throw new Error(`${String(err)}\nlast supervisor log lines:\n${this.supervisor.logText().split('\n').slice(-15).join('\n')}`, { cause: err });
+      throw new Error(
+        `${String(err)}\nlast supervisor log lines:\n${this.supervisor.logText().split('\n').slice(-15).join('\n')}`,
+        { cause: err },
+      );
     }
   }
 
@@ -111,7 +116,8 @@ class Device {
     const [rss = 0] = await medianRss([this.pid], samples, 500);
     const after = reports();
     const report = after.length > before ? after.at(-1) : undefined;
-    if (report === undefined) throw new Error('the supervisor did not answer SIGUSR2 with a memory report (is the GC preload loaded?)');
+    if (report === undefined)
+      throw new Error('the supervisor did not answer SIGUSR2 with a memory report (is the GC preload loaded?)');
     return { rss, heapUsed: report.heapUsed, external: report.external };
   }
 
@@ -125,8 +131,13 @@ async function push(api: ApiServer, fleet: Fleet, release: Release, version: str
   return (await api.createRelease(fleet.name, release.compose, release.images, { version })).version;
 }
 
-async function idleFigures(api: ApiServer, docker: EngineClient, env: TestEnv, images: FixtureImages, options: MemoryOptions)
-  : Promise<{ bareRss: number; supervisorRss: number }> {
+async function idleFigures(
+  api: ApiServer,
+  docker: EngineClient,
+  env: TestEnv,
+  images: FixtureImages,
+  options: MemoryOptions,
+): Promise<{ bareRss: number; supervisorRss: number }> {
   const fleet = await api.createFleet('bench-idle');
   const version = await push(api, fleet, fixtureRelease(images, images.meter), 'idle-1');
   const bare = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1e9)'], { stdio: 'ignore' });
@@ -144,8 +155,15 @@ async function idleFigures(api: ApiServer, docker: EngineClient, env: TestEnv, i
 }
 
 /** Pushes releases until `until`, each replacing the meter (a new image or a new environment, alternately). */
-async function pushReleases(device: Device, api: ApiServer, fleet: Fleet, images: FixtureImages, from: number, until: number,
-  progress: (line: string) => void): Promise<number> {
+async function pushReleases(
+  device: Device,
+  api: ApiServer,
+  fleet: Fleet,
+  images: FixtureImages,
+  from: number,
+  until: number,
+  progress: (line: string) => void,
+): Promise<number> {
   let releases = from;
   let nextLine = Date.now() + 60_000;
   while (Date.now() < until) {
@@ -168,7 +186,13 @@ interface SoakFigures {
   seconds: number;
 }
 
-async function soakFigures(api: ApiServer, docker: EngineClient, env: TestEnv, images: FixtureImages, options: MemoryOptions): Promise<SoakFigures> {
+async function soakFigures(
+  api: ApiServer,
+  docker: EngineClient,
+  env: TestEnv,
+  images: FixtureImages,
+  options: MemoryOptions,
+): Promise<SoakFigures> {
   const fleet = await api.createFleet('bench-soak', { pollIntervalSeconds: 1 });
   const first = await push(api, fleet, fixtureRelease(images, images.meter), 'soak-0');
   const device = await Device.start(api, docker, env, fleet);
@@ -179,17 +203,29 @@ async function soakFigures(api: ApiServer, docker: EngineClient, env: TestEnv, i
     // Growth is measured from a warm process: JIT code, feedback vectors and bounded buffers (e.g. Node's 250
     // resource timing entries of fetch) fill in the first minutes and then stay; that is not a leak.
     const warmUpMs = Math.max(60_000, options.soakMinutes * 6_000);
-    options.progress(`soak: warming up for ${warmUpMs / 60_000} min, then pushing releases for ${options.soakMinutes} min`);
+    options.progress(
+      `soak: warming up for ${warmUpMs / 60_000} min, then pushing releases for ${options.soakMinutes} min`,
+    );
     const warmed = await pushReleases(device, api, fleet, images, 0, Date.now() + warmUpMs, options.progress);
     const start = await device.retained(options.samples);
     const started = Date.now();
-    let releases = await pushReleases(device, api, fleet, images, warmed, started + options.soakMinutes * 60_000, options.progress);
+    let releases = await pushReleases(
+      device,
+      api,
+      fleet,
+      images,
+      warmed,
+      started + options.soakMinutes * 60_000,
+      options.progress,
+    );
     const seconds = (Date.now() - started) / 1000;
     // Back to the first release's definition, so every sample is taken running the same containers.
     releases++;
     await device.converged(await push(api, fleet, fixtureRelease(images, images.meter), `soak-${releases}`));
-    options.progress(`soak done: ${releases - warmed} releases in ${Math.round(seconds)} s after ${warmed} to warm up; `
-      + `settling ${options.settleMs / 1000} s`);
+    options.progress(
+      `soak done: ${releases - warmed} releases in ${Math.round(seconds)} s after ${warmed} to warm up; ` +
+        `settling ${options.settleMs / 1000} s`,
+    );
     await sleep(options.settleMs);
     const end = await device.retained(options.samples);
     return { cold, start, end, releases: releases - warmed, seconds };
@@ -198,7 +234,12 @@ async function soakFigures(api: ApiServer, docker: EngineClient, env: TestEnv, i
   }
 }
 
-export async function measureMemory(env: TestEnv, docker: EngineClient, images: FixtureImages, options: MemoryOptions): Promise<MemoryFigures> {
+export async function measureMemory(
+  env: TestEnv,
+  docker: EngineClient,
+  images: FixtureImages,
+  options: MemoryOptions,
+): Promise<MemoryFigures> {
   const api = await ApiServer.start({ registry: env.registry });
   try {
     await emptyDevice(docker);

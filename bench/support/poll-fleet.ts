@@ -22,16 +22,26 @@ async function pushTinyImage(registry: string, repository: string): Promise<stri
   const ref = { registry, repository };
   const tar = Buffer.alloc(1024);
   const layer = gzipSync(tar);
-  const config = Buffer.from(JSON.stringify({ architecture: 'arm64', os: 'linux', rootfs: { type: 'layers', diff_ids: [sha256(tar)] } }));
+  const config = Buffer.from(
+    JSON.stringify({ architecture: 'arm64', os: 'linux', rootfs: { type: 'layers', diff_ids: [sha256(tar)] } }),
+  );
   await io.pushBlob(ref, sha256(layer), { bytes: layer });
   await io.pushBlob(ref, sha256(config), { bytes: config });
   const mediaType = 'application/vnd.docker.distribution.manifest.v2+json';
-  const manifest = Buffer.from(JSON.stringify({
-    schemaVersion: 2,
-    mediaType,
-    config: { mediaType: 'application/vnd.docker.container.image.v1+json', size: config.length, digest: sha256(config) },
-    layers: [{ mediaType: 'application/vnd.docker.image.rootfs.diff.tar.gzip', size: layer.length, digest: sha256(layer) }],
-  }));
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType,
+      config: {
+        mediaType: 'application/vnd.docker.container.image.v1+json',
+        size: config.length,
+        digest: sha256(config),
+      },
+      layers: [
+        { mediaType: 'application/vnd.docker.image.rootfs.diff.tar.gzip', size: layer.length, digest: sha256(layer) },
+      ],
+    }),
+  );
   await io.putManifest(ref, 'bench', mediaType, manifest);
   return sha256(manifest);
 }
@@ -51,15 +61,21 @@ function composeOf(reader: string, uploader: string): string {
 }
 
 /** Runs `work` on every item, `concurrency` at a time. */
-async function eachLimited<T, R>(items: readonly T[], concurrency: number, work: (item: T) => Promise<R>): Promise<R[]> {
+async function eachLimited<T, R>(
+  items: readonly T[],
+  concurrency: number,
+  work: (item: T) => Promise<R>,
+): Promise<R[]> {
   const results: R[] = new Array<R>(items.length);
   let next = 0;
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await work(items[i]!);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        results[i] = await work(items[i]!);
+      }
+    }),
+  );
   return results;
 }
 
@@ -69,20 +85,37 @@ export interface PollFleet {
 }
 
 /** `registry`: host:port of a plain-HTTP registry on loopback (the environment's). */
-export async function preparePollFleet(apiUrl: string, adminToken: string, registry: string, devices: number, progress: (line: string) => void): Promise<PollFleet> {
+export async function preparePollFleet(
+  apiUrl: string,
+  adminToken: string,
+  registry: string,
+  devices: number,
+  progress: (line: string) => void,
+): Promise<PollFleet> {
   const admin = new ApiClient({ baseUrl: apiUrl, token: adminToken });
   const fleet = await admin.createFleet({ name: 'bench-meters', deviceType: 'raspberrypi4-64' });
   const reader = `${registry}/bench-meters/reader@${await pushTinyImage(registry, 'bench-meters/reader')}`;
   const uploader = `${registry}/bench-meters/uploader@${await pushTinyImage(registry, 'bench-meters/uploader')}`;
-  const release = await admin.createRelease(fleet.name, { compose: composeOf(reader, uploader), images: {}, version: '1.0.0' });
+  const release = await admin.createRelease(fleet.name, {
+    compose: composeOf(reader, uploader),
+    images: {},
+    version: '1.0.0',
+  });
 
   const started = Date.now();
-  const uuids = Array.from({ length: devices }, (_, i) => `bench-${String(i).padStart(6, '0')}-0000-4000-8000-000000000000`);
+  const uuids = Array.from(
+    { length: devices },
+    (_, i) => `bench-${String(i).padStart(6, '0')}-0000-4000-8000-000000000000`,
+  );
   const tokens = await eachLimited(uuids, 16, async (uuid) => {
     const { privateKey, publicKey } = generateKeyPairSync('ed25519');
     const body = {
-      uuid, publicKey: encodePublicKey(publicKey), deviceType: 'raspberrypi4-64', fleet: fleet.name,
-      provisioningKey: fleet.provisioningKey, timestamp: new Date().toISOString(),
+      uuid,
+      publicKey: encodePublicKey(publicKey),
+      deviceType: 'raspberrypi4-64',
+      fleet: fleet.name,
+      provisioningKey: fleet.provisioningKey,
+      timestamp: new Date().toISOString(),
     };
     const response = await fetch(`${apiUrl}${paths.deviceAuth}`, {
       method: 'POST',
@@ -102,14 +135,20 @@ export async function preparePollFleet(apiUrl: string, adminToken: string, regis
     await new Promise((resolve) => setTimeout(resolve, 200));
     status = (await admin.getRelease(fleet.name, release.version)).status;
   }
-  if (status !== 'ready') throw new Error(`release ${release.version} is ${status}, not ready: polls would not get its target`);
+  if (status !== 'ready')
+    throw new Error(`release ${release.version} is ${status}, not ready: polls would not get its target`);
 
-  const targets = await eachLimited(uuids.map((uuid, i) => ({ uuid, token: tokens[i]! })), 16, async ({ uuid, token }) => {
-    const response = await fetch(`${apiUrl}${paths.target(uuid)}`, { headers: { authorization: `Bearer ${token}` } });
-    await response.arrayBuffer();
-    const etag = response.headers.get('etag');
-    if (response.status !== 200 || etag === null) throw new Error(`the target of ${uuid} answered ${response.status} with ETag ${etag}`);
-    return { target: paths.target(uuid), token, etag };
-  });
+  const targets = await eachLimited(
+    uuids.map((uuid, i) => ({ uuid, token: tokens[i]! })),
+    16,
+    async ({ uuid, token }) => {
+      const response = await fetch(`${apiUrl}${paths.target(uuid)}`, { headers: { authorization: `Bearer ${token}` } });
+      await response.arrayBuffer();
+      const etag = response.headers.get('etag');
+      if (response.status !== 200 || etag === null)
+        throw new Error(`the target of ${uuid} answered ${response.status} with ETag ${etag}`);
+      return { target: paths.target(uuid), token, etag };
+    },
+  );
   return { targets, releaseStatus: status };
 }

@@ -47,7 +47,8 @@ export async function startServer(start: ServerStart): Promise<ServerProcess> {
   const url = `http://127.0.0.1:${start.port}`;
   const deadline = Date.now() + 30_000;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`${start.name} exited with ${child.exitCode} before answering: ${stderr}`);
+    if (child.exitCode !== null)
+      throw new Error(`${start.name} exited with ${child.exitCode} before answering: ${stderr}`);
     try {
       const response = await fetch(`${url}${start.readyPath}`);
       await response.arrayBuffer();

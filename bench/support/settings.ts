@@ -6,7 +6,8 @@ function positive(name: string, fallback: number, integer: boolean): number {
   if (raw === undefined || raw === '') return fallback;
   const value = Number(raw);
   const valid = integer ? Number.isInteger(value) : Number.isFinite(value);
-  if (!valid || value <= 0) throw new Error(`${name} must be a positive ${integer ? 'integer' : 'number'}, got '${raw}'`);
+  if (!valid || value <= 0)
+    throw new Error(`${name} must be a positive ${integer ? 'integer' : 'number'}, got '${raw}'`);
   return value;
 }
 

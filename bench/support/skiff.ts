@@ -25,8 +25,11 @@ export class TimedReconciler {
       await this.reconciler.runPass();
       const status = this.reconciler.currentStatus();
       if (status.phase === 'converged') return elapsedMs(started);
-      if (status.phase === 'error') throw new Error(`skiff failed to converge release ${target.release?.id ?? '?'}: ${status.error ?? ''}`);
+      if (status.phase === 'error')
+        throw new Error(`skiff failed to converge release ${target.release?.id ?? '?'}: ${status.error ?? ''}`);
     }
-    throw new Error(`skiff did not converge release ${target.release?.id ?? '?'} in ${MAX_PASSES} passes: ${JSON.stringify(this.reconciler.currentStatus())}`);
+    throw new Error(
+      `skiff did not converge release ${target.release?.id ?? '?'} in ${MAX_PASSES} passes: ${JSON.stringify(this.reconciler.currentStatus())}`,
+    );
   }
 }

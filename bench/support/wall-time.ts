@@ -105,10 +105,12 @@ async function verify(method: Method, options: WallTimeOptions): Promise<void> {
   if (method === 'compose') {
     const containers = await containersLabelled(docker, 'com.docker.compose.project');
     const meter = containers.find((c) => c.Labels['com.docker.compose.service'] === 'meter');
-    const ok = containers.length === next.services.length
-      && containers.every((c) => c.State === 'running')
-      && meter?.Image === next.services.find((s) => s.name === 'meter')?.image;
-    if (!ok) throw new Error(`docker-compose left ${JSON.stringify(containers.map((c) => [c.Names, c.State, c.Image]))}`);
+    const ok =
+      containers.length === next.services.length &&
+      containers.every((c) => c.State === 'running') &&
+      meter?.Image === next.services.find((s) => s.name === 'meter')?.image;
+    if (!ok)
+      throw new Error(`docker-compose left ${JSON.stringify(containers.map((c) => [c.Names, c.State, c.Image]))}`);
     return;
   }
   await waitFor(`${method} to run release ${next.release?.id ?? ''}`, 1_000, () => runsExactly(docker, next));
@@ -128,12 +130,15 @@ export async function measureWallTime(options: WallTimeOptions): Promise<WallTim
       if (round > 0) runs[method].push(timing);
       line.push(`${method} ${timing.upMs.toFixed(0)}/${timing.updateMs.toFixed(0)}`);
     }
-    options.progress(`${round === 0 ? 'warm-up' : `round ${round}/${options.runs}`}: ${line.join(', ')} ms (up/update)`);
+    options.progress(
+      `${round === 0 ? 'warm-up' : `round ${round}/${options.runs}`}: ${line.join(', ')} ms (up/update)`,
+    );
   }
   await emptyDevice(options.docker);
-  const medianOf = (list: Timing[]): Timing => list.length === 0
-    ? { upMs: Number.NaN, updateMs: Number.NaN }
-    : { upMs: median(list.map((t) => t.upMs)), updateMs: median(list.map((t) => t.updateMs)) };
+  const medianOf = (list: Timing[]): Timing =>
+    list.length === 0
+      ? { upMs: Number.NaN, updateMs: Number.NaN }
+      : { upMs: median(list.map((t) => t.upMs)), updateMs: median(list.map((t) => t.updateMs)) };
   return {
     runs,
     medians: { floor: medianOf(runs.floor), compose: medianOf(runs.compose), skiff: medianOf(runs.skiff) },

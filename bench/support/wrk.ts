@@ -91,15 +91,37 @@ export async function runWrk(options: WrkOptions): Promise<WrkResult> {
   const targets = path.join(options.dir, `targets-${options.targets.length}.txt`);
   await writeFile(script, SCRIPT);
   await writeFile(targets, `${options.targets.map((t) => `${t.target} ${t.token} ${t.etag}`).join('\n')}\n`);
-  const { stdout } = await run('wrk', [
-    '-t', String(options.threads), '-c', String(options.connections), '-d', `${options.seconds}s`, '--timeout', '5s',
-    '-s', script, options.url, '--', targets, String(options.fullEvery),
-  ], { maxBuffer: 1 << 20 });
+  const { stdout } = await run(
+    'wrk',
+    [
+      '-t',
+      String(options.threads),
+      '-c',
+      String(options.connections),
+      '-d',
+      `${options.seconds}s`,
+      '--timeout',
+      '5s',
+      '-s',
+      script,
+      options.url,
+      '--',
+      targets,
+      String(options.fullEvery),
+    ],
+    { maxBuffer: 1 << 20 },
+  );
   const line = stdout.split('\n').find((l) => l.startsWith('{"requests"'));
   if (!line) throw new Error(`wrk printed no result line:\n${stdout}`);
   const raw = JSON.parse(line) as {
-    requests: number; durationUs: number; p50Us: number; p99Us: number; socketErrors: number;
-    status200: number; status304: number; statusOther: number;
+    requests: number;
+    durationUs: number;
+    p50Us: number;
+    p99Us: number;
+    socketErrors: number;
+    status200: number;
+    status304: number;
+    statusOther: number;
   };
   return {
     requestsPerSecond: raw.requests / (raw.durationUs / 1e6),

@@ -10,7 +10,8 @@ const DETAIL_WIDTH = 60;
 function positive(max: number): (raw: string) => number {
   return (raw) => {
     const value = Number(raw);
-    if (!Number.isInteger(value) || value < 1 || value > max) throw new InvalidArgumentError(`must be a whole number from 1 to ${max}`);
+    if (!Number.isInteger(value) || value < 1 || value > max)
+      throw new InvalidArgumentError(`must be a whole number from 1 to ${max}`);
     return value;
   };
 }
@@ -18,7 +19,14 @@ function positive(max: number): (raw: string) => number {
 function auditTable(entries: AuditEntry[]): string {
   return renderTable(
     ['ID', 'AT', 'ACTOR', 'ACTION', 'TARGET', 'DETAIL'],
-    entries.map((e) => [e.id, utcTime(e.at), e.actor, e.action, e.target, Object.keys(e.detail).length === 0 ? null : truncate(JSON.stringify(e.detail), DETAIL_WIDTH)]),
+    entries.map((e) => [
+      e.id,
+      utcTime(e.at),
+      e.actor,
+      e.action,
+      e.target,
+      Object.keys(e.detail).length === 0 ? null : truncate(JSON.stringify(e.detail), DETAIL_WIDTH),
+    ]),
   );
 }
 
@@ -36,7 +44,11 @@ export function registerAudit(program: Command, io: Io): void {
     .description('show the audit log, newest first (operator, admin)')
     .option('--fleet <name>', 'only changes concerning this fleet and its devices')
     .option('--device <uuid>', 'only changes to this device')
-    .option('--limit <n>', `at most this many entries (default 100, at most ${AUDIT_MAX_LIMIT})`, positive(AUDIT_MAX_LIMIT))
+    .option(
+      '--limit <n>',
+      `at most this many entries (default 100, at most ${AUDIT_MAX_LIMIT})`,
+      positive(AUDIT_MAX_LIMIT),
+    )
     .option('--before <id>', 'only entries older than this entry id (the next page)', positive(Number.MAX_SAFE_INTEGER))
     .option('--json', 'print JSON instead of a table')
     .action(async (opts: AuditOptions, cmd: Command) => {

@@ -11,7 +11,10 @@ import { deviceId } from '../views/api-objects.js';
 import { findDevice } from './devices.js';
 
 function deviceCommand(program: Command): Command {
-  return program.commands.find((c) => c.name() === 'device') ?? program.command('device').description('show or manage one device');
+  return (
+    program.commands.find((c) => c.name() === 'device') ??
+    program.command('device').description('show or manage one device')
+  );
 }
 
 function said(device: DeviceDetail): string {
@@ -27,7 +30,9 @@ type Change = (client: ApiClient, uuid: string) => Promise<DeviceDetail>;
 async function publicKeyFrom(given: string): Promise<string> {
   if (/^[A-Za-z0-9+/]+={0,2}$/.test(given) && given.length >= 40) return given;
   const pem = await readFile(given, 'utf8').catch((err: unknown) => {
-    throw new Error(`'${given}' is neither a base64 public key nor a readable PEM file: ${err instanceof Error ? err.message : String(err)}`);
+    throw new Error(
+      `'${given}' is neither a base64 public key nor a readable PEM file: ${err instanceof Error ? err.message : String(err)}`,
+    );
   });
   return createPublicKey(pem).export({ format: 'der', type: 'spki' }).toString('base64');
 }
@@ -35,7 +40,8 @@ async function publicKeyFrom(given: string): Promise<string> {
 export function registerDeviceAdmin(program: Command, io: Io): void {
   const device = deviceCommand(program);
 
-  const run = (change: Change, describe: (d: DeviceDetail) => string) =>
+  const run =
+    (change: Change, describe: (d: DeviceDetail) => string) =>
     async (given: string, opts: { json?: boolean }, cmd: Command): Promise<void> => {
       const client = await clientFor(cmd, io);
       const changed = await change(client, (await findDevice(client, given)).uuid);
@@ -47,67 +53,107 @@ export function registerDeviceAdmin(program: Command, io: Io): void {
     .description("pin one device to a release (id or version) of its fleet, whatever the fleet's policy")
     .option('--json', 'print JSON')
     .action(async (given: string, release: string, opts: { json?: boolean }, cmd: Command) =>
-      run((client, found) => client.pinDevice(found, release), (d) => `pinned to release ${d.pinnedRelease ?? release}`)(given, opts, cmd));
+      run(
+        (client, found) => client.pinDevice(found, release),
+        (d) => `pinned to release ${d.pinnedRelease ?? release}`,
+      )(given, opts, cmd),
+    );
 
   device
     .command('track-fleet <device>')
     .description("drop a device's own pin: it runs what its fleet runs again")
     .option('--json', 'print JSON')
-    .action(run((client, found) => client.trackFleet(found), (d) => `follows fleet ${d.fleet} (target release ${d.targetRelease ?? 'none'})`));
+    .action(
+      run(
+        (client, found) => client.trackFleet(found),
+        (d) => `follows fleet ${d.fleet} (target release ${d.targetRelease ?? 'none'})`,
+      ),
+    );
 
   device
     .command('rename <device> <name>')
     .description('give a device a new name')
     .option('--json', 'print JSON')
     .action(async (given: string, name: string, opts: { json?: boolean }, cmd: Command) =>
-      run((client, found) => client.updateDevice(found, { name }), (d) => `renamed to ${d.name}`)(given, opts, cmd));
+      run(
+        (client, found) => client.updateDevice(found, { name }),
+        (d) => `renamed to ${d.name}`,
+      )(given, opts, cmd),
+    );
 
   device
     .command('tag <device> [tags...]')
     .description("replace a device's tags (none: remove them all)")
     .option('--json', 'print JSON')
     .action(async (given: string, tags: string[], opts: { json?: boolean }, cmd: Command) =>
-      run((client, found) => client.updateDevice(found, { tags }), (d) => `tags ${d.tags?.join(', ') || 'none'}`)(given, opts, cmd));
+      run(
+        (client, found) => client.updateDevice(found, { tags }),
+        (d) => `tags ${d.tags?.join(', ') || 'none'}`,
+      )(given, opts, cmd),
+    );
 
   device
     .command('note <device> [text]')
     .description('set where a device is or whose it is, for people (no text: clear it)')
     .option('--json', 'print JSON')
     .action(async (given: string, text: string | undefined, opts: { json?: boolean }, cmd: Command) =>
-      run((client, found) => client.updateDevice(found, { note: text ?? null }), (d) => (d.note === null || d.note === undefined ? 'note cleared' : `note: ${d.note}`))(given, opts, cmd));
+      run(
+        (client, found) => client.updateDevice(found, { note: text ?? null }),
+        (d) => (d.note === null || d.note === undefined ? 'note cleared' : `note: ${d.note}`),
+      )(given, opts, cmd),
+    );
 
   device
     .command('accept <device>')
     .description('admit a pending device, or take a rejected or revoked one back with the key it has')
     .option('--json', 'print JSON')
-    .action(run((client, found) => client.acceptDevice(found), () => 'accepted: it gets a token when it next asks'));
+    .action(
+      run(
+        (client, found) => client.acceptDevice(found),
+        () => 'accepted: it gets a token when it next asks',
+      ),
+    );
 
   device
     .command('reject <device>')
     .description('refuse a pending device: its key is refused until it is accepted')
     .option('--json', 'print JSON')
-    .action(run((client, found) => client.rejectDevice(found), () => 'rejected'));
+    .action(
+      run(
+        (client, found) => client.rejectDevice(found),
+        () => 'rejected',
+      ),
+    );
 
   device
     .command('revoke <device>')
     .description('revoke a device: its tokens stop working at once and it is refused until accepted again')
     .option('--json', 'print JSON')
-    .action(run((client, found) => client.revokeDevice(found), (d) => `revoked at ${d.revokedAt ?? '?'}`));
+    .action(
+      run(
+        (client, found) => client.revokeDevice(found),
+        (d) => `revoked at ${d.revokedAt ?? '?'}`,
+      ),
+    );
 
   device
     .command('preauthorize <fleet> <public-key>')
-    .description("admit a device's public key (base64 SPKI DER, or a PEM file) before it calls: it is accepted on first contact")
+    .description(
+      "admit a device's public key (base64 SPKI DER, or a PEM file) before it calls: it is accepted on first contact",
+    )
     .option('--uuid <uuid>', 'the uuid the device will use (else the device brings its own)')
     .option('--name <name>', 'its name')
     .option('--json', 'print JSON')
-    .action(async (fleet: string, key: string, opts: { uuid?: string; name?: string; json?: boolean }, cmd: Command) => {
-      const client = await clientFor(cmd, io);
-      const made = await client.preauthorizeDevice({
-        fleet,
-        publicKey: await publicKeyFrom(key),
-        ...(opts.uuid === undefined ? {} : { uuid: opts.uuid }),
-        ...(opts.name === undefined ? {} : { name: opts.name }),
-      });
-      io.stdout(opts.json ? toJson(made) : `${said(made)}: pre-authorized in fleet ${made.fleet}\n`);
-    });
+    .action(
+      async (fleet: string, key: string, opts: { uuid?: string; name?: string; json?: boolean }, cmd: Command) => {
+        const client = await clientFor(cmd, io);
+        const made = await client.preauthorizeDevice({
+          fleet,
+          publicKey: await publicKeyFrom(key),
+          ...(opts.uuid === undefined ? {} : { uuid: opts.uuid }),
+          ...(opts.name === undefined ? {} : { name: opts.name }),
+        });
+        io.stdout(opts.json ? toJson(made) : `${said(made)}: pre-authorized in fleet ${made.fleet}\n`);
+      },
+    );
 }

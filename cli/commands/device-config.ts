@@ -4,7 +4,15 @@ import type { Command } from 'commander';
 import type { DeviceConfigView, SettingName } from '../../protocol/fleet-config.js';
 import { renderFields, toJson } from '../views/output.js';
 import { clientFor, type Io } from '../session.js';
-import { addSettingsOptions, onOff, settingsChangeOf, settingsFields, type SettingsOptions, someChange, wholeNumber } from '../options/settings.js';
+import {
+  addSettingsOptions,
+  onOff,
+  settingsChangeOf,
+  settingsFields,
+  type SettingsOptions,
+  someChange,
+  wholeNumber,
+} from '../options/settings.js';
 
 const INHERITABLE: Readonly<Record<string, SettingName>> = {
   'poll-interval': 'pollIntervalSeconds',
@@ -17,12 +25,16 @@ const INHERITABLE: Readonly<Record<string, SettingName>> = {
 
 function inheritOf(raw: string, previous: SettingName[] = []): SettingName[] {
   const name = INHERITABLE[raw];
-  if (name === undefined) throw new Error(`--inherit takes one of ${Object.keys(INHERITABLE).join(', ')}, not '${raw}'`);
+  if (name === undefined)
+    throw new Error(`--inherit takes one of ${Object.keys(INHERITABLE).join(', ')}, not '${raw}'`);
   return [...previous, name];
 }
 
 function deviceCommand(program: Command): Command {
-  return program.commands.find((c) => c.name() === 'device') ?? program.command('device').description('show or manage one device');
+  return (
+    program.commands.find((c) => c.name() === 'device') ??
+    program.command('device').description('show or manage one device')
+  );
 }
 
 function configText(view: DeviceConfigView): string {
@@ -30,7 +42,9 @@ function configText(view: DeviceConfigView): string {
   const from = (field: SettingName): string => (own.has(field) ? ' (device)' : '');
   const e = view.effective;
   const fields = settingsFields(e).map(([label, value], i): [string, string | number | null] => {
-    const field = (['updateWindow', 'bandwidthCapBytesPerSecond', 'bandwidthSchedule', 'forceUpdateUntil', 'overrideLocks'] as const)[i]!;
+    const field = (
+      ['updateWindow', 'bandwidthCapBytesPerSecond', 'bandwidthSchedule', 'forceUpdateUntil', 'overrideLocks'] as const
+    )[i]!;
     return [label, value === null ? null : `${value}${from(field)}`];
   });
   return renderFields([
@@ -47,17 +61,19 @@ export function registerDeviceConfig(program: Command, io: Io): void {
 
   device
     .command('config <uuid>')
-    .description('show what a device gets: its own settings over its fleet\'s, and its config vars')
+    .description("show what a device gets: its own settings over its fleet's, and its config vars")
     .option('--json', 'print JSON')
     .action(async (uuid: string, opts: { json?: boolean }, cmd: Command) => {
       const view = await (await clientFor(cmd, io)).deviceConfig(uuid);
       io.stdout(opts.json ? toJson(view) : configText(view));
     });
 
-  addSettingsOptions(device
-    .command('set <uuid>')
-    .description("override the fleet's settings for one device"))
-    .option('--inherit <setting>', `follow the fleet again for a setting (${Object.keys(INHERITABLE).join(', ')}); repeatable`, inheritOf)
+  addSettingsOptions(device.command('set <uuid>').description("override the fleet's settings for one device"))
+    .option(
+      '--inherit <setting>',
+      `follow the fleet again for a setting (${Object.keys(INHERITABLE).join(', ')}); repeatable`,
+      inheritOf,
+    )
     .option('--json', 'print JSON')
     .action(async (uuid: string, opts: SettingsOptions & { inherit?: SettingName[]; json?: boolean }, cmd: Command) => {
       const change = someChange({ ...settingsChangeOf(opts), ...(opts.inherit ? { inherit: opts.inherit } : {}) });
@@ -72,7 +88,11 @@ export function registerDeviceConfig(program: Command, io: Io): void {
     .option('--json', 'print JSON')
     .action(async (uuid: string, opts: { minutes?: number; json?: boolean }, cmd: Command) => {
       const view = await (await clientFor(cmd, io)).deviceUpdateNow(uuid, opts.minutes);
-      io.stdout(opts.json ? toJson(view) : `Device ${view.uuid}: updates apply now, window ignored until ${view.effective.forceUpdateUntil ?? '?'}\n`);
+      io.stdout(
+        opts.json
+          ? toJson(view)
+          : `Device ${view.uuid}: updates apply now, window ignored until ${view.effective.forceUpdateUntil ?? '?'}\n`,
+      );
     });
 
   device
@@ -82,6 +102,10 @@ export function registerDeviceConfig(program: Command, io: Io): void {
     .action(async (uuid: string, state: string, opts: { json?: boolean }, cmd: Command) => {
       if (state !== 'on' && state !== 'off') throw new Error(`override-locks takes 'on' or 'off', not '${state}'`);
       const view = await (await clientFor(cmd, io)).updateDeviceConfig(uuid, { overrideLocks: onOff(state) });
-      io.stdout(opts.json ? toJson(view) : `Device ${view.uuid}: update locks ${view.effective.overrideLocks ? 'overridden' : 'honoured'}\n`);
+      io.stdout(
+        opts.json
+          ? toJson(view)
+          : `Device ${view.uuid}: update locks ${view.effective.overrideLocks ? 'overridden' : 'honoured'}\n`,
+      );
     });
 }

@@ -19,7 +19,9 @@ export async function findDevice(client: ApiClient, given: string): Promise<Devi
     const matches = (await client.listDevices()).filter((d) => d.uuid.startsWith(given));
     if (matches.length === 1) return client.getDevice(matches[0]!.uuid);
     if (matches.length > 1) {
-      throw new Error(`'${given}' is the start of ${matches.length} device UUIDs (${matches.map((d) => d.uuid).join(', ')}); give more of it`);
+      throw new Error(
+        `'${given}' is the start of ${matches.length} device UUIDs (${matches.map((d) => d.uuid).join(', ')}); give more of it`,
+      );
     }
     throw new Error(`no device has the short id or a uuid starting with '${given}'`);
   }

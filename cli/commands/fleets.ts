@@ -4,7 +4,14 @@ import type { Command } from 'commander';
 import type { Fleet } from '../../protocol/api.js';
 import { toJson } from '../views/output.js';
 import { clientFor, type Io } from '../session.js';
-import { addSettingsOptions, settingsChangeOf, type SettingsOptions, settingsText, someChange, wholeNumber } from '../options/settings.js';
+import {
+  addSettingsOptions,
+  settingsChangeOf,
+  type SettingsOptions,
+  settingsText,
+  someChange,
+  wholeNumber,
+} from '../options/settings.js';
 import { fleetDetail, fleetsTable } from '../views/api-objects.js';
 
 interface JsonOption {
@@ -31,7 +38,11 @@ export function registerFleets(program: Command, io: Io): void {
     .command('create <name>')
     .description('create a fleet and print its first provisioning key (once: only its hash is kept)')
     .requiredOption('--device-type <type>', 'device type of the fleet, e.g. raspberrypi4-64')
-    .option('--poll-interval <seconds>', 'how often devices poll for their target state', wholeNumber('the poll interval', 1))
+    .option(
+      '--poll-interval <seconds>',
+      'how often devices poll for their target state',
+      wholeNumber('the poll interval', 1),
+    )
     .option('--json', 'print JSON')
     .action(async (name: string, opts: JsonOption & { deviceType: string; pollInterval?: number }, cmd: Command) => {
       const client = await clientFor(cmd, io);
@@ -52,9 +63,13 @@ export function registerFleets(program: Command, io: Io): void {
       io.stdout(opts.json ? toJson(found) : fleetText(found));
     });
 
-  addSettingsOptions(fleet
-    .command('set <name>')
-    .description("change a fleet's poll interval, update window, bandwidth cap or lock override (devices may override)"))
+  addSettingsOptions(
+    fleet
+      .command('set <name>')
+      .description(
+        "change a fleet's poll interval, update window, bandwidth cap or lock override (devices may override)",
+      ),
+  )
     .option('--json', 'print JSON')
     .action(async (name: string, opts: JsonOption & SettingsOptions, cmd: Command) => {
       const change = someChange(settingsChangeOf(opts));
@@ -64,11 +79,15 @@ export function registerFleets(program: Command, io: Io): void {
 
   fleet
     .command('update-now <name>')
-    .description("let every device of the fleet update now, whatever its update window (for an hour by default)")
+    .description('let every device of the fleet update now, whatever its update window (for an hour by default)')
     .option('--minutes <minutes>', 'how long the window is ignored', wholeNumber('the minutes', 1))
     .option('--json', 'print JSON')
     .action(async (name: string, opts: JsonOption & { minutes?: number }, cmd: Command) => {
       const updated = await (await clientFor(cmd, io)).fleetUpdateNow(name, opts.minutes);
-      io.stdout(opts.json ? toJson(updated) : `Fleet ${updated.name}: updates apply now, windows ignored until ${updated.settings?.forceUpdateUntil ?? '?'}\n`);
+      io.stdout(
+        opts.json
+          ? toJson(updated)
+          : `Fleet ${updated.name}: updates apply now, windows ignored until ${updated.settings?.forceUpdateUntil ?? '?'}\n`,
+      );
     });
 }

@@ -15,7 +15,14 @@ function stateOf(key: ProvisioningKey, now: Date): string {
 function keysTable(keys: ProvisioningKey[], now: Date): string {
   return renderTable(
     ['ID', 'LABEL', 'CREATED BY', 'CREATED', 'EXPIRES', 'STATE'],
-    keys.map((k) => [k.id, k.label, k.createdBy, utcTime(k.createdAt), k.expiresAt === null ? 'never' : utcTime(k.expiresAt), stateOf(k, now)]),
+    keys.map((k) => [
+      k.id,
+      k.label,
+      k.createdBy,
+      utcTime(k.createdAt),
+      k.expiresAt === null ? 'never' : utcTime(k.expiresAt),
+      stateOf(k, now),
+    ]),
   );
 }
 
@@ -28,14 +35,24 @@ export function registerKeys(program: Command, io: Io): void {
     .option('--json', 'print JSON instead of a table')
     .action(async (fleet: string, opts: { json?: boolean }, cmd: Command) => {
       const found = await (await clientFor(cmd, io)).listProvisioningKeys(fleet);
-      io.stdout(opts.json ? toJson(found) : found.length === 0 ? `Fleet ${fleet} has no provisioning keys.\n` : keysTable(found, io.now()));
+      io.stdout(
+        opts.json
+          ? toJson(found)
+          : found.length === 0
+            ? `Fleet ${fleet} has no provisioning keys.\n`
+            : keysTable(found, io.now()),
+      );
     });
 
   keys
     .command('create <fleet>')
     .description('create a provisioning key for the fleet and print it once')
     .option('--label <text>', 'what the key is for, e.g. an installer batch')
-    .option('--expires-in-days <days>', 'after this many days the key admits no new devices', wholeNumber('the days', 1))
+    .option(
+      '--expires-in-days <days>',
+      'after this many days the key admits no new devices',
+      wholeNumber('the days', 1),
+    )
     .option('--json', 'print JSON (including the key)')
     .action(async (fleet: string, opts: { label?: string; expiresInDays?: number; json?: boolean }, cmd: Command) => {
       const created = await (await clientFor(cmd, io)).createProvisioningKey(fleet, {
@@ -44,7 +61,9 @@ export function registerKeys(program: Command, io: Io): void {
       });
       io.stdout(opts.json ? toJson(created) : `${created.key}\n`);
       const until = created.expiresAt === null ? '' : `, valid until ${utcTime(created.expiresAt)}`;
-      io.stderr(`Provisioning key ${created.id} created for fleet ${created.fleet}${until}. Store it now: it is not shown again.\n`);
+      io.stderr(
+        `Provisioning key ${created.id} created for fleet ${created.fleet}${until}. Store it now: it is not shown again.\n`,
+      );
     });
 
   keys
@@ -53,6 +72,10 @@ export function registerKeys(program: Command, io: Io): void {
     .option('--json', 'print JSON')
     .action(async (fleet: string, id: string, opts: { json?: boolean }, cmd: Command) => {
       const revoked = await (await clientFor(cmd, io)).revokeProvisioningKey(fleet, id);
-      io.stdout(opts.json ? toJson(revoked) : `Provisioning key ${revoked.id} of fleet ${revoked.fleet} revoked at ${utcTime(revoked.revokedAt ?? '')}\n`);
+      io.stdout(
+        opts.json
+          ? toJson(revoked)
+          : `Provisioning key ${revoked.id} of fleet ${revoked.fleet} revoked at ${utcTime(revoked.revokedAt ?? '')}\n`,
+      );
     });
 }

@@ -9,8 +9,8 @@ import type { Io } from '../session.js';
 /** The key options every local-API command takes. */
 export function withKeyOptions(command: Command): Command {
   return command
-    .option('--key <key>', 'the device\'s local API key (else --key-file, else SKIFF_LOCAL_API_KEY)')
-    .option('--key-file <file>', 'file holding the key (a copy of the device\'s DATA_DIR/local-api.key)');
+    .option('--key <key>', "the device's local API key (else --key-file, else SKIFF_LOCAL_API_KEY)")
+    .option('--key-file <file>', "file holding the key (a copy of the device's DATA_DIR/local-api.key)");
 }
 
 export async function localClient(address: string, opts: KeyOptions, io: Io): Promise<LocalApiClient> {
@@ -20,23 +20,27 @@ export async function localClient(address: string, opts: KeyOptions, io: Io): Pr
 export function registerLocal(program: Command, io: Io): void {
   const local = program
     .command('local')
-    .description('one device\'s local mode, through its local API (enter it with `skiff push --local DEVICE DIR`)');
+    .description("one device's local mode, through its local API (enter it with `skiff push --local DEVICE DIR`)");
 
-  withKeyOptions(local
-    .command('status <device>')
-    .description('what the device at HOST[:PORT] runs, and whether it is in local mode'))
-    .option('--json', 'print the device\'s answer as JSON')
+  withKeyOptions(
+    local
+      .command('status <device>')
+      .description('what the device at HOST[:PORT] runs, and whether it is in local mode'),
+  )
+    .option('--json', "print the device's answer as JSON")
     .action(async (address: string, opts: KeyOptions & { json?: boolean }) => {
       const state = await (await localClient(address, opts, io)).state();
       io.stdout(opts.json ? toJson(state) : localStateView(state));
     });
 
-  withKeyOptions(local
-    .command('leave <device>')
-    .description('end local mode on the device at HOST[:PORT]: it goes back to its fleet target'))
-    .action(async (address: string, opts: KeyOptions) => {
-      const device = await localClient(address, opts, io);
-      if (await device.leave()) io.stdout(`Device at ${device.baseUrl} left local mode and goes back to its fleet target.\n`);
-      else io.stdout(`Device at ${device.baseUrl} was not in local mode; nothing to leave.\n`);
-    });
+  withKeyOptions(
+    local
+      .command('leave <device>')
+      .description('end local mode on the device at HOST[:PORT]: it goes back to its fleet target'),
+  ).action(async (address: string, opts: KeyOptions) => {
+    const device = await localClient(address, opts, io);
+    if (await device.leave())
+      io.stdout(`Device at ${device.baseUrl} left local mode and goes back to its fleet target.\n`);
+    else io.stdout(`Device at ${device.baseUrl} was not in local mode; nothing to leave.\n`);
+  });
 }

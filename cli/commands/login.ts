@@ -20,6 +20,8 @@ export function registerLogin(program: Command, io: Io): void {
       await client.listFleets();
       const file = configPath(io.env);
       await writeConfigFile(file, { apiUrl, apiToken: config.apiToken.value });
-      io.stdout(`Logged in to ${apiUrl} (skiff ${info.version}, registry ${info.registry ?? 'none'}); saved to ${file}\n`);
+      io.stdout(
+        `Logged in to ${apiUrl} (skiff ${info.version}, registry ${info.registry ?? 'none'}); saved to ${file}\n`,
+      );
     });
 }

@@ -62,7 +62,10 @@ export function registerLogs(program: Command, io: Io): void {
           const { lines, services } = item.event;
           if (services !== undefined) width = serviceWidth(services);
           if (opts.json) io.stdout(lines.map((l) => `${JSON.stringify(l)}\n`).join(''));
-          else io.stdout(formatLines(lines, { width: Math.max(width, serviceWidth(lines.map((l) => l.service))), timestamps }));
+          else
+            io.stdout(
+              formatLines(lines, { width: Math.max(width, serviceWidth(lines.map((l) => l.service))), timestamps }),
+            );
         }
       } finally {
         process.off('SIGINT', interrupted);

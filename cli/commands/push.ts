@@ -30,19 +30,25 @@ const FOLLOW_INTERVAL_MS = 1000;
 
 function followTimeoutMs(raw: string): number {
   const seconds = Number(raw);
-  if (!Number.isFinite(seconds) || seconds <= 0) throw new Error(`--timeout '${raw}' must be a number of seconds above 0`);
+  if (!Number.isFinite(seconds) || seconds <= 0)
+    throw new Error(`--timeout '${raw}' must be a number of seconds above 0`);
   return seconds * 1000;
 }
 
 async function runLocalPush(dir: string, address: string, opts: PushOptions, cmd: Command, io: Io): Promise<void> {
-  for (const [flag, value] of [['--version', opts.version], ['--notes', opts.notes]] as const) {
+  for (const [flag, value] of [
+    ['--version', opts.version],
+    ['--notes', opts.notes],
+  ] as const) {
     if (value !== undefined) throw new Error(`${flag} is for releases; a local push (--local) makes none`);
   }
   const timeoutMs = followTimeoutMs(opts.timeout);
   const device = await localClient(address, opts, io);
   const config = await configFor(cmd, io);
-  const login: FleetLogin | null = config.apiUrl !== null && config.apiToken !== null
-    ? { client: await clientFor(cmd, io), token: config.apiToken.value } : null;
+  const login: FleetLogin | null =
+    config.apiUrl !== null && config.apiToken !== null
+      ? { client: await clientFor(cmd, io), token: config.apiToken.value }
+      : null;
   const progress = (line: string): void => io.stderr(`${line}\n`);
   const { answer, before } = await pushLocal(
     {
@@ -54,40 +60,76 @@ async function runLocalPush(dir: string, address: string, opts: PushOptions, cmd
     },
     { device, login, env: io.env, now: io.now(), progress },
   );
-  if (!opts.json) io.stdout(`Device at ${device.baseUrl} took local target ${answer.releaseId}: ${answer.services.join(', ')}\n`);
+  if (!opts.json)
+    io.stdout(`Device at ${device.baseUrl} took local target ${answer.releaseId}: ${answer.services.join(', ')}\n`);
   if (!opts.follow) {
     if (opts.json) io.stdout(toJson({ ...answer, state: null }));
     return;
   }
-  const state = await followLocalTarget(device, { releaseId: answer.releaseId, staleError: before.report.error, timeoutMs, intervalMs: FOLLOW_INTERVAL_MS, progress });
+  const state = await followLocalTarget(device, {
+    releaseId: answer.releaseId,
+    staleError: before.report.error,
+    timeoutMs,
+    intervalMs: FOLLOW_INTERVAL_MS,
+    progress,
+  });
   io.stdout(opts.json ? toJson({ ...answer, state }) : `\n${localStateView(state)}`);
 }
 
 export function registerPush(program: Command, io: Io): void {
-  withKeyOptions(program
-    .command('push <dir>')
-    .description('build the services of DIR/docker-compose.yml, push them and create a release; '
-      + 'with --local DEVICE, run them on that one device instead (local mode, no release)')
-    .option('--fleet <name>', 'fleet the release is for (with --local: the repository namespace, REGISTRY/NAME/SERVICE, '
-      + `default ${LOCAL_NAMESPACE}; give the device's fleet when pushing to the fleet's registry)`)
-    .option('--version <version>', 'release version (default: chosen by the API)')
-    .option('--notes <text>', 'release notes')
-    .option('--docker-host <url>', 'engine that builds and pushes (default: DOCKER_HOST)')
-    .option('--build-arg <KEY=VALUE>', 'build arg for every service built, over the compose file (repeatable)', parseBuildArg)
-    .option('--local <device>', 'local mode: send the compose file to the device\'s local API at HOST[:PORT] (port 48484 by default)')
-    .option('--registry <host:port>', 'with --local: registry for the built images (default: the Skiff API\'s, with your login)'))
-    .option('--no-follow', 'with --local: return once the device took the compose file, without waiting until it runs it')
-    .option('--timeout <seconds>', 'with --local: how long to wait for the device to run it', String(DEFAULT_FOLLOW_TIMEOUT_SECONDS))
-    .option('--json', 'print the created release (with --local: the device\'s answer and state) as JSON')
+  withKeyOptions(
+    program
+      .command('push <dir>')
+      .description(
+        'build the services of DIR/docker-compose.yml, push them and create a release; ' +
+          'with --local DEVICE, run them on that one device instead (local mode, no release)',
+      )
+      .option(
+        '--fleet <name>',
+        'fleet the release is for (with --local: the repository namespace, REGISTRY/NAME/SERVICE, ' +
+          `default ${LOCAL_NAMESPACE}; give the device's fleet when pushing to the fleet's registry)`,
+      )
+      .option('--version <version>', 'release version (default: chosen by the API)')
+      .option('--notes <text>', 'release notes')
+      .option('--docker-host <url>', 'engine that builds and pushes (default: DOCKER_HOST)')
+      .option(
+        '--build-arg <KEY=VALUE>',
+        'build arg for every service built, over the compose file (repeatable)',
+        parseBuildArg,
+      )
+      .option(
+        '--local <device>',
+        "local mode: send the compose file to the device's local API at HOST[:PORT] (port 48484 by default)",
+      )
+      .option(
+        '--registry <host:port>',
+        "with --local: registry for the built images (default: the Skiff API's, with your login)",
+      ),
+  )
+    .option(
+      '--no-follow',
+      'with --local: return once the device took the compose file, without waiting until it runs it',
+    )
+    .option(
+      '--timeout <seconds>',
+      'with --local: how long to wait for the device to run it',
+      String(DEFAULT_FOLLOW_TIMEOUT_SECONDS),
+    )
+    .option('--json', "print the created release (with --local: the device's answer and state) as JSON")
     .action(async (dir: string, opts: PushOptions, cmd: Command) => {
       if (opts.local !== undefined) {
         await runLocalPush(dir, opts.local, opts, cmd, io);
         return;
       }
-      for (const [flag, value] of [['--registry', opts.registry], ['--key', opts.key], ['--key-file', opts.keyFile]] as const) {
+      for (const [flag, value] of [
+        ['--registry', opts.registry],
+        ['--key', opts.key],
+        ['--key-file', opts.keyFile],
+      ] as const) {
         if (value !== undefined) throw new Error(`${flag} is only for a local push (--local DEVICE)`);
       }
-      if (opts.fleet === undefined) throw new Error('push needs --fleet NAME (or --local DEVICE to run it on one device)');
+      if (opts.fleet === undefined)
+        throw new Error('push needs --fleet NAME (or --local DEVICE to run it on one device)');
       const release = await pushRelease(
         {
           dir,

@@ -12,7 +12,13 @@ export function registerReleases(program: Command, io: Io): void {
     .option('--json', 'print JSON instead of a table')
     .action(async (fleet: string, opts: { json?: boolean }, cmd: Command) => {
       const releases = await (await clientFor(cmd, io)).listReleases(fleet);
-      io.stdout(opts.json ? toJson(releases) : releases.length === 0 ? `No releases in fleet ${fleet}.\n` : releasesTable(releases, io.now()));
+      io.stdout(
+        opts.json
+          ? toJson(releases)
+          : releases.length === 0
+            ? `No releases in fleet ${fleet}.\n`
+            : releasesTable(releases, io.now()),
+      );
     });
 
   program
@@ -32,7 +38,11 @@ export function registerReleases(program: Command, io: Io): void {
     .option('--json', 'print JSON')
     .action(async (fleet: string, release: string, opts: { json?: boolean }, cmd: Command) => {
       const updated = await (await clientFor(cmd, io)).pin(fleet, release);
-      io.stdout(opts.json ? toJson(updated) : `Fleet ${updated.name}: release policy is now ${policyText(updated.releasePolicy)}\n`);
+      io.stdout(
+        opts.json
+          ? toJson(updated)
+          : `Fleet ${updated.name}: release policy is now ${policyText(updated.releasePolicy)}\n`,
+      );
     });
 
   program
@@ -41,6 +51,10 @@ export function registerReleases(program: Command, io: Io): void {
     .option('--json', 'print JSON')
     .action(async (fleet: string, opts: { json?: boolean }, cmd: Command) => {
       const updated = await (await clientFor(cmd, io)).trackLatest(fleet);
-      io.stdout(opts.json ? toJson(updated) : `Fleet ${updated.name}: release policy is now ${policyText(updated.releasePolicy)}\n`);
+      io.stdout(
+        opts.json
+          ? toJson(updated)
+          : `Fleet ${updated.name}: release policy is now ${policyText(updated.releasePolicy)}\n`,
+      );
     });
 }

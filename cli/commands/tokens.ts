@@ -8,7 +8,13 @@ import { clientFor, type Io } from '../session.js';
 function tokensTable(tokens: ApiToken[], now: Date): string {
   return renderTable(
     ['ID', 'LABEL', 'CREATED', 'LAST USED', 'REVOKED'],
-    tokens.map((t) => [t.id, t.label, utcTime(t.createdAt), relativeTime(t.lastUsedAt, now), t.revokedAt === null ? null : utcTime(t.revokedAt)]),
+    tokens.map((t) => [
+      t.id,
+      t.label,
+      utcTime(t.createdAt),
+      relativeTime(t.lastUsedAt, now),
+      t.revokedAt === null ? null : utcTime(t.revokedAt),
+    ]),
   );
 }
 
@@ -19,7 +25,13 @@ export function registerTokens(program: Command, io: Io): void {
     .option('--json', 'print JSON instead of a table')
     .action(async (user: string, opts: { json?: boolean }, cmd: Command) => {
       const tokens = await (await clientFor(cmd, io)).listTokens(user);
-      io.stdout(opts.json ? toJson(tokens) : tokens.length === 0 ? `User ${user} has no tokens.\n` : tokensTable(tokens, io.now()));
+      io.stdout(
+        opts.json
+          ? toJson(tokens)
+          : tokens.length === 0
+            ? `User ${user} has no tokens.\n`
+            : tokensTable(tokens, io.now()),
+      );
     });
 
   const token = program.command('token').description('create or revoke API tokens');
@@ -40,10 +52,14 @@ export function registerTokens(program: Command, io: Io): void {
 
   token
     .command('revoke <user> <id>')
-    .description('revoke one of a user\'s tokens by its id (see `skiff tokens USER`); it stops working at once')
+    .description("revoke one of a user's tokens by its id (see `skiff tokens USER`); it stops working at once")
     .option('--json', 'print JSON')
     .action(async (user: string, id: string, opts: { json?: boolean }, cmd: Command) => {
       const revoked = await (await clientFor(cmd, io)).revokeToken(user, id);
-      io.stdout(opts.json ? toJson(revoked) : `Token ${revoked.id} of user ${revoked.user} revoked at ${utcTime(revoked.revokedAt ?? '')}\n`);
+      io.stdout(
+        opts.json
+          ? toJson(revoked)
+          : `Token ${revoked.id} of user ${revoked.user} revoked at ${utcTime(revoked.revokedAt ?? '')}\n`,
+      );
     });
 }

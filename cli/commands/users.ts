@@ -11,7 +11,10 @@ function role(raw: string): Role {
 }
 
 function usersTable(users: User[]): string {
-  return renderTable(['NAME', 'ROLE', 'CREATED'], users.map((u) => [u.name, u.role, utcTime(u.createdAt)]));
+  return renderTable(
+    ['NAME', 'ROLE', 'CREATED'],
+    users.map((u) => [u.name, u.role, utcTime(u.createdAt)]),
+  );
 }
 
 export function registerUsers(program: Command, io: Io): void {

@@ -16,14 +16,21 @@ export function judge(state: LocalState, releaseId: string, staleError: string |
   if (report.targetReleaseId === releaseId && report.updateStatus === 'converged' && report.releaseId === releaseId) {
     return { kind: 'running', state };
   }
-  if (report.targetReleaseId === releaseId && report.updateStatus === 'error' && report.error !== null && report.error !== staleError) {
+  if (
+    report.targetReleaseId === releaseId &&
+    report.updateStatus === 'error' &&
+    report.error !== null &&
+    report.error !== staleError
+  ) {
     return { kind: 'error', state, error: report.error };
   }
   const services = report.services.map((s) => `${s.name} ${s.state}`).join(', ');
-  const progress = report.progress === undefined ? '' : ` (${report.progress.imagesPresent}/${report.progress.imagesTotal} images)`;
+  const progress =
+    report.progress === undefined ? '' : ` (${report.progress.imagesPresent}/${report.progress.imagesTotal} images)`;
   const downloads = (report.downloads ?? []).map((d) => ` ${d.services.join('+')} ${Math.floor(d.percent)}%`).join('');
   // Right after the target arrives the status still speaks of the last target until the first pass: not "converged".
-  const phase = report.updateStatus === 'converged' || report.updateStatus === 'error' ? 'pending' : report.updateStatus;
+  const phase =
+    report.updateStatus === 'converged' || report.updateStatus === 'error' ? 'pending' : report.updateStatus;
   return { kind: 'waiting', line: `${phase}${progress}${downloads}: ${services || 'no services'}` };
 }
 
@@ -48,8 +55,10 @@ export async function followLocalTarget(device: LocalApiClient, options: FollowO
     const verdict = judge(state, options.releaseId, staleError);
     if (verdict.kind === 'running') return verdict.state;
     if (verdict.kind === 'error') {
-      throw new Error(`the device could not run local target ${options.releaseId}: ${verdict.error}\n`
-        + '  it keeps retrying; fix the compose file and push again, or `skiff local leave` to go back to the fleet target');
+      throw new Error(
+        `the device could not run local target ${options.releaseId}: ${verdict.error}\n` +
+          '  it keeps retrying; fix the compose file and push again, or `skiff local leave` to go back to the fleet target',
+      );
     }
     // Once the status moved on, an error with the old text is a new failure.
     if (state.report.updateStatus !== 'error') staleError = null;
@@ -57,8 +66,10 @@ export async function followLocalTarget(device: LocalApiClient, options: FollowO
     lastLine = verdict.line;
     if (Date.now() >= deadline) {
       const error = last.report.error === null ? '' : `; last error: ${last.report.error}`;
-      throw new Error(`the device has not run local target ${options.releaseId} after ${Math.round(options.timeoutMs / 1000)}s `
-        + `(${verdict.line}${error})`);
+      throw new Error(
+        `the device has not run local target ${options.releaseId} after ${Math.round(options.timeoutMs / 1000)}s ` +
+          `(${verdict.line}${error})`,
+      );
     }
     await new Promise((resolve) => setTimeout(resolve, options.intervalMs));
   }

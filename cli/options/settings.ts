@@ -21,7 +21,8 @@ export interface SettingsOptions {
 export function wholeNumber(what: string, min: number) {
   return (raw: string): number => {
     const value = Number(raw);
-    if (!/^\d+$/.test(raw.trim()) || value < min) throw new InvalidArgumentError(`${what} must be a whole number, at least ${min}`);
+    if (!/^\d+$/.test(raw.trim()) || value < min)
+      throw new InvalidArgumentError(`${what} must be a whole number, at least ${min}`);
     return value;
   };
 }
@@ -39,7 +40,11 @@ export function onOff(raw: string): boolean {
 
 export function addSettingsOptions(cmd: Command): Command {
   return cmd
-    .option('--poll-interval <seconds>', 'how often devices poll for their target state', wholeNumber('the poll interval', 1))
+    .option(
+      '--poll-interval <seconds>',
+      'how often devices poll for their target state',
+      wholeNumber('the poll interval', 1),
+    )
     .option('--window <cron>', "when the update window opens, five cron fields, e.g. '0 2 * * *'")
     .option('--window-duration <minutes>', 'how long the window stays open', wholeNumber('the window duration', 1))
     .option('--window-timezone <zone>', 'IANA time zone of the window, e.g. Europe/Amsterdam')
@@ -61,7 +66,8 @@ export function settingsChangeOf(opts: SettingsOptions): FleetSettingsChange {
   if (opts.pollInterval !== undefined) change.pollIntervalSeconds = opts.pollInterval;
   const windowParts = [opts.window, opts.windowDuration, opts.windowTimezone];
   if (opts.clearWindow) {
-    if (windowParts.some((p) => p !== undefined)) throw new Error('--clear-window cannot go with --window, --window-duration or --window-timezone');
+    if (windowParts.some((p) => p !== undefined))
+      throw new Error('--clear-window cannot go with --window, --window-duration or --window-timezone');
     change.updateWindow = null;
   } else if (windowParts.some((p) => p !== undefined)) {
     if (opts.window === undefined || opts.windowDuration === undefined || opts.windowTimezone === undefined) {
@@ -74,9 +80,12 @@ export function settingsChangeOf(opts: SettingsOptions): FleetSettingsChange {
       ...(opts.downloadOutsideWindow ? { downloadOutsideWindow: true } : {}),
     };
   } else if (opts.downloadOutsideWindow) {
-    throw new Error('--download-outside-window belongs to a window: give --window, --window-duration and --window-timezone too');
+    throw new Error(
+      '--download-outside-window belongs to a window: give --window, --window-duration and --window-timezone too',
+    );
   }
-  if (opts.bandwidthCap !== undefined) change.bandwidthCapBytesPerSecond = opts.bandwidthCap === 'none' ? null : opts.bandwidthCap;
+  if (opts.bandwidthCap !== undefined)
+    change.bandwidthCapBytesPerSecond = opts.bandwidthCap === 'none' ? null : opts.bandwidthCap;
   if (opts.overrideLocks !== undefined) change.overrideLocks = opts.overrideLocks;
   return change;
 }
@@ -97,9 +106,18 @@ export function settingsFields(s: Settings | FleetSettings | DeviceConfig): Arra
   return [
     ['Update window', windowText(s.updateWindow)],
     ['Bandwidth cap', capText(s.bandwidthCapBytesPerSecond)],
-    ['Bandwidth schedule', s.bandwidthSchedule === undefined || s.bandwidthSchedule.length === 0 ? null
-      : s.bandwidthSchedule.map((p) => `${p.from}-${p.to} ${p.timezone}: ${capText(p.bytesPerSecond) ?? '-'}`).join('; ')],
-    ['Update now until', s.forceUpdateUntil === undefined || s.forceUpdateUntil === null ? null : utcTime(s.forceUpdateUntil)],
+    [
+      'Bandwidth schedule',
+      s.bandwidthSchedule === undefined || s.bandwidthSchedule.length === 0
+        ? null
+        : s.bandwidthSchedule
+            .map((p) => `${p.from}-${p.to} ${p.timezone}: ${capText(p.bytesPerSecond) ?? '-'}`)
+            .join('; '),
+    ],
+    [
+      'Update now until',
+      s.forceUpdateUntil === undefined || s.forceUpdateUntil === null ? null : utcTime(s.forceUpdateUntil),
+    ],
     ['Override locks', s.overrideLocks === undefined ? null : s.overrideLocks ? 'on' : 'off'],
   ];
 }

@@ -29,7 +29,10 @@ function patternToRegex(pattern: string): RegExp {
       if (end === -1) {
         out += '\\[';
       } else {
-        out += `[${pattern.slice(i + 1, end).replace(/^!/, '^').replace(/\\/g, '\\\\')}]`;
+        out += `[${pattern
+          .slice(i + 1, end)
+          .replace(/^!/, '^')
+          .replace(/\\/g, '\\\\')}]`;
         i = end;
       }
     } else if (ch === '\\' && i + 1 < pattern.length) {
@@ -81,7 +84,9 @@ export async function listContextFiles(context: string, dockerfile: string): Pro
   const rules = parseDockerignore(ignoreText);
   if (isExcluded(rules, dockerfile)) {
     // dockerode applies the same .dockerignore to the list it packs, so the Dockerfile would never arrive.
-    throw new Error(`${path.join(context, '.dockerignore')} excludes the Dockerfile ${dockerfile}; skiff push needs it sent`);
+    throw new Error(
+      `${path.join(context, '.dockerignore')} excludes the Dockerfile ${dockerfile}; skiff push needs it sent`,
+    );
   }
   const canReinclude = rules.some((r) => r.negated);
   const files: string[] = [];

@@ -17,7 +17,8 @@ export async function readComposeFile(dir: string): Promise<{ file: string; text
     try {
       return { file, text: await readFile(file, 'utf8') };
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`cannot read ${file}: ${(err as Error).message}`);
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+        throw new Error(`cannot read ${file}: ${(err as Error).message}`);
     }
   }
   throw new Error(`no compose file in ${dir} (looked for ${COMPOSE_FILE_NAMES.join(', ')})`);
@@ -39,7 +40,10 @@ export interface BuildAndPushOptions {
 }
 
 /** Builds and pushes each service in turn; returns service name -> `repository@sha256:...`. */
-export async function buildAndPush(builds: ServiceBuild[], options: BuildAndPushOptions): Promise<Record<string, string>> {
+export async function buildAndPush(
+  builds: ServiceBuild[],
+  options: BuildAndPushOptions,
+): Promise<Record<string, string>> {
   const images: Record<string, string> = {};
   if (builds.length === 0) return images;
   const host = options.dockerHost ?? options.env.DOCKER_HOST ?? DEFAULT_DOCKER_HOST;
@@ -50,8 +54,13 @@ export async function buildAndPush(builds: ServiceBuild[], options: BuildAndPush
       show(`building ${build.repository}:${build.tag} from ${displayPath(build.context)}`);
       const imageId = await buildImage(docker, build, show);
       show(`built ${imageId.replace(/^sha256:/, '').slice(0, 12)}; pushing`);
-      images[build.service] = await pushImage(docker, build.repository, build.tag, show,
-        options.credentials ? { credentials: options.credentials } : {});
+      images[build.service] = await pushImage(
+        docker,
+        build.repository,
+        build.tag,
+        show,
+        options.credentials ? { credentials: options.credentials } : {},
+      );
       show(`pushed ${images[build.service]}`);
     } catch (err) {
       throw new InContext(`service '${build.service}'`, err);

@@ -68,7 +68,8 @@ function composeArgs(service: string, raw: unknown, env: BuildPlanInput['env']):
   if (raw === undefined || raw === null) return args;
   if (Array.isArray(raw)) {
     for (const item of raw) {
-      if (typeof item !== 'string') throw new ComposeBuildError(`service '${service}': build.args items must be "KEY=VALUE" strings`);
+      if (typeof item !== 'string')
+        throw new ComposeBuildError(`service '${service}': build.args items must be "KEY=VALUE" strings`);
       const eq = item.indexOf('=');
       if (eq === -1) set(item, undefined);
       else set(item.slice(0, eq), item.slice(eq + 1));
@@ -98,14 +99,17 @@ function planService(service: string, build: unknown, input: BuildPlanInput, war
   }
   const spec: Record<string, unknown> = typeof build === 'string' ? { context: build } : build;
   for (const key of Object.keys(spec)) {
-    if (!SUPPORTED_BUILD_KEYS.has(key)) warnings.push(`service '${service}': build.${key} is not supported by skiff push and is ignored`);
+    if (!SUPPORTED_BUILD_KEYS.has(key))
+      warnings.push(`service '${service}': build.${key} is not supported by skiff push and is ignored`);
   }
   const contextRaw = spec.context ?? '.';
   if (typeof contextRaw !== 'string' || contextRaw === '') {
     throw new ComposeBuildError(`service '${service}': build.context must be a path`);
   }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(contextRaw)) {
-    throw new ComposeBuildError(`service '${service}': build.context '${contextRaw}' is a URL; only local folders can be built`);
+    throw new ComposeBuildError(
+      `service '${service}': build.context '${contextRaw}' is a URL; only local folders can be built`,
+    );
   }
   const context = path.resolve(input.composeDir, contextRaw);
 
@@ -116,7 +120,9 @@ function planService(service: string, build: unknown, input: BuildPlanInput, war
   // The engine reads the Dockerfile from the context it is sent, so it must live inside it.
   const dockerfile = path.relative(context, path.resolve(context, dockerfileRaw));
   if (dockerfile.startsWith('..') || path.isAbsolute(dockerfile)) {
-    throw new ComposeBuildError(`service '${service}': build.dockerfile '${dockerfileRaw}' is outside the build context ${context}`);
+    throw new ComposeBuildError(
+      `service '${service}': build.dockerfile '${dockerfileRaw}' is outside the build context ${context}`,
+    );
   }
 
   const target = spec.target;
@@ -141,7 +147,9 @@ export function planBuilds(input: BuildPlanInput): BuildPlan {
   try {
     doc = parseYaml(input.composeText);
   } catch (err) {
-    throw new ComposeBuildError(`the compose file is not valid YAML: ${err instanceof Error ? err.message : String(err)}`);
+    throw new ComposeBuildError(
+      `the compose file is not valid YAML: ${err instanceof Error ? err.message : String(err)}`,
+    );
   }
   if (!isRecord(doc) || !isRecord(doc.services)) {
     throw new ComposeBuildError('the compose file has no services map');
@@ -165,7 +173,10 @@ export function imageTag(version: string | undefined, now: Date): string {
     const t = now.toISOString();
     return `${t.slice(0, 10).replace(/-/g, '')}-${t.slice(11, 19).replace(/:/g, '')}`;
   }
-  const safe = version.replace(/[^A-Za-z0-9_.-]/g, '-').replace(/^[.-]+/, '').slice(0, 128);
+  const safe = version
+    .replace(/[^A-Za-z0-9_.-]/g, '-')
+    .replace(/^[.-]+/, '')
+    .slice(0, 128);
   return safe === '' ? imageTag(undefined, now) : safe;
 }
 

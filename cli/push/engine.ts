@@ -8,7 +8,9 @@ export function engineOptions(host: string): Docker.DockerOptions {
   if (host.startsWith('/')) return { socketPath: host };
   const match = /^(tcp|http|https):\/\/([^/:]+|\[[^\]]+\]):(\d+)\/?$/.exec(host);
   if (!match) {
-    throw new Error(`the Docker host '${host}' is not understood (expected unix:///path/docker.sock or tcp://host:port)`);
+    throw new Error(
+      `the Docker host '${host}' is not understood (expected unix:///path/docker.sock or tcp://host:port)`,
+    );
   }
   const [, scheme, hostname, port] = match;
   return { protocol: scheme === 'https' ? 'https' : 'http', host: hostname!, port: Number(port) };
@@ -20,7 +22,9 @@ export async function connectEngine(host: string): Promise<Docker> {
   try {
     await docker.ping();
   } catch (err) {
-    throw new Error(`could not reach the Docker engine at ${host}: ${err instanceof Error ? err.message : String(err)}`);
+    throw new Error(
+      `could not reach the Docker engine at ${host}: ${err instanceof Error ? err.message : String(err)}`,
+    );
   }
   return docker;
 }

@@ -43,8 +43,12 @@ export class BuildTracker {
         }
       }
     }
-    const error = typeof event.errorDetail?.message === 'string' ? event.errorDetail.message
-      : typeof event.error === 'string' ? event.error : null;
+    const error =
+      typeof event.errorDetail?.message === 'string'
+        ? event.errorDetail.message
+        : typeof event.error === 'string'
+          ? event.error
+          : null;
     if (error !== null) this.error = error.trim();
     return shown;
   }
@@ -65,14 +69,17 @@ export async function buildImage(docker: Docker, build: ServiceBuild, show: (lin
   const tracker = new BuildTracker();
   let stream: NodeJS.ReadableStream;
   try {
-    stream = await docker.buildImage({ context: build.context, src: files }, {
-      t: `${build.repository}:${build.tag}`,
-      dockerfile: build.dockerfile,
-      buildargs: build.buildArgs,
-      ...(build.target === undefined ? {} : { target: build.target }),
-      rm: true,
-      forcerm: true,
-    });
+    stream = await docker.buildImage(
+      { context: build.context, src: files },
+      {
+        t: `${build.repository}:${build.tag}`,
+        dockerfile: build.dockerfile,
+        buildargs: build.buildArgs,
+        ...(build.target === undefined ? {} : { target: build.target }),
+        rm: true,
+        forcerm: true,
+      },
+    );
   } catch (err) {
     throw new Error(`the engine refused the build: ${err instanceof Error ? err.message : String(err)}`);
   }

@@ -34,8 +34,12 @@ export class PushTracker {
   feed(raw: unknown, nowMs: number): string[] {
     const event = asPushEvent(raw);
     if (typeof event.aux?.Digest === 'string' && DIGEST.test(event.aux.Digest)) this.digest = event.aux.Digest;
-    const error = typeof event.errorDetail?.message === 'string' ? event.errorDetail.message
-      : typeof event.error === 'string' ? event.error : null;
+    const error =
+      typeof event.errorDetail?.message === 'string'
+        ? event.errorDetail.message
+        : typeof event.error === 'string'
+          ? event.error
+          : null;
     if (error !== null) {
       this.error = error.trim();
       return [];
@@ -124,7 +128,9 @@ export async function pushImage(
     // The engine API asks for an X-Registry-Auth header on push; an empty config means anonymous access.
     stream = await image.push({ tag, authconfig: options.credentials ?? {} });
   } catch (err) {
-    throw new Error(`the engine refused to push ${repository}:${tag}: ${err instanceof Error ? err.message : String(err)}`);
+    throw new Error(
+      `the engine refused to push ${repository}:${tag}: ${err instanceof Error ? err.message : String(err)}`,
+    );
   }
   await readProgressStream(stream, (event) => tracker.feed(event, Date.now()).forEach(show));
   if (tracker.error !== null) throw new Error(`push of ${repository}:${tag} failed: ${tracker.error}`);

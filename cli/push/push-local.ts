@@ -47,10 +47,16 @@ export interface RegistryAccess {
  * Where to push and as whom. The API's registry gets the login as credentials (its token server takes the user's
  * name and API token); any other registry is pushed to anonymously.
  */
-export async function registryAccess(registry: string | undefined, login: FleetLogin | null, progress: (line: string) => void): Promise<RegistryAccess> {
+export async function registryAccess(
+  registry: string | undefined,
+  login: FleetLogin | null,
+  progress: (line: string) => void,
+): Promise<RegistryAccess> {
   if (login === null) {
     if (registry === undefined) {
-      throw new Error('no registry to push the built images to: pass --registry HOST:PORT, or log in to a Skiff API (its registry is used)');
+      throw new Error(
+        'no registry to push the built images to: pass --registry HOST:PORT, or log in to a Skiff API (its registry is used)',
+      );
     }
     return { registry };
   }
@@ -58,8 +64,11 @@ export async function registryAccess(registry: string | undefined, login: FleetL
   try {
     apiRegistry = (await login.client.info()).registry;
   } catch (err) {
-    if (registry === undefined) throw new InContext('asking the Skiff API for its registry (or pass --registry HOST:PORT)', err);
-    progress(`warning: could not ask the Skiff API whether ${registry} is its registry (${(err as Error).message}); pushing anonymously`);
+    if (registry === undefined)
+      throw new InContext('asking the Skiff API for its registry (or pass --registry HOST:PORT)', err);
+    progress(
+      `warning: could not ask the Skiff API whether ${registry} is its registry (${(err as Error).message}); pushing anonymously`,
+    );
     return { registry };
   }
   const target = registry ?? apiRegistry;
@@ -84,18 +93,21 @@ export async function pushLocal(request: LocalPushRequest, ctx: LocalPushContext
   const text = resolveComposeForPush(written, path.dirname(file), ctx.env);
   // Before minutes of building: is the device there, and does it take the key?
   const found = await ctx.device.state();
-  ctx.progress(`device ${found.uuid} at ${ctx.device.baseUrl}: ${found.localMode ? 'in local mode' : 'running its fleet target'}`);
+  ctx.progress(
+    `device ${found.uuid} at ${ctx.device.baseUrl}: ${found.localMode ? 'in local mode' : 'running its fleet target'}`,
+  );
 
   const tag = imageTag(undefined, ctx.now);
-  const plan = (registry: string): ReturnType<typeof planBuilds> => planBuilds({
-    composeText: text,
-    composeDir: path.dirname(file),
-    registry,
-    fleet: request.namespace,
-    tag,
-    buildArgOverrides: request.buildArgs,
-    env: ctx.env,
-  });
+  const plan = (registry: string): ReturnType<typeof planBuilds> =>
+    planBuilds({
+      composeText: text,
+      composeDir: path.dirname(file),
+      registry,
+      fleet: request.namespace,
+      tag,
+      buildArgOverrides: request.buildArgs,
+      env: ctx.env,
+    });
   // Which services to build is known before the registry is: a compose file of ready images needs none.
   const draft = plan(request.registry ?? 'registry.invalid');
   for (const w of draft.warnings) ctx.progress(`warning: ${w}`);

@@ -38,7 +38,10 @@ export async function pushRelease(request: PushRequest, ctx: PushContext): Promi
   await ctx.client.getFleet(request.fleet);
   if (request.version !== undefined) {
     const taken = (await ctx.client.listReleases(request.fleet)).find((r) => r.version === request.version);
-    if (taken) throw new Error(`fleet '${request.fleet}' already has a release ${request.version} (${taken.id}); choose another --version`);
+    if (taken)
+      throw new Error(
+        `fleet '${request.fleet}' already has a release ${request.version} (${taken.id}); choose another --version`,
+      );
   }
 
   const plan = planBuilds({
@@ -52,12 +55,16 @@ export async function pushRelease(request: PushRequest, ctx: PushContext): Promi
   });
   for (const w of plan.warnings) ctx.progress(`warning: ${w}`);
   if (plan.builds.length > 0 && info.registry === null) {
-    throw new Error(`the API has no image registry configured, so the built services (${plan.builds.map((b) => b.service).join(', ')}) cannot be pushed`);
+    throw new Error(
+      `the API has no image registry configured, so the built services (${plan.builds.map((b) => b.service).join(', ')}) cannot be pushed`,
+    );
   }
 
   // A registry without auth ignores them; one with token auth needs them.
-  const credentials = plan.builds.length === 0 || ctx.apiToken === null || info.registry === null ? undefined
-    : { username: (await ctx.client.me()).name, password: ctx.apiToken, serveraddress: info.registry };
+  const credentials =
+    plan.builds.length === 0 || ctx.apiToken === null || info.registry === null
+      ? undefined
+      : { username: (await ctx.client.me()).name, password: ctx.apiToken, serveraddress: info.registry };
   if (plan.builds.length === 0) ctx.progress('no service has `build`; nothing to build');
   const images = await buildAndPush(plan.builds, {
     ...(request.dockerHost === undefined ? {} : { dockerHost: request.dockerHost }),

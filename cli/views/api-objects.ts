@@ -18,7 +18,13 @@ export function policyText(policy: ReleasePolicy): string {
 export function fleetsTable(fleets: Fleet[]): string {
   return renderTable(
     ['NAME', 'DEVICE TYPE', 'RELEASE POLICY', 'POLL', 'CREATED'],
-    fleets.map((f) => [f.name, f.deviceType, policyText(f.releasePolicy), `${f.pollIntervalSeconds}s`, utcTime(f.createdAt)]),
+    fleets.map((f) => [
+      f.name,
+      f.deviceType,
+      policyText(f.releasePolicy),
+      `${f.pollIntervalSeconds}s`,
+      utcTime(f.createdAt),
+    ]),
   );
 }
 
@@ -29,9 +35,12 @@ export function fleetDetail(fleet: Fleet): string {
     ['Release policy', policyText(fleet.releasePolicy)],
     ['Poll interval', `${fleet.pollIntervalSeconds}s`],
     // The API keeps keys hashed: only the answer that created the fleet carries its first key.
-    ['Provisioning key', fleet.provisioningKey !== ''
-      ? `${fleet.provisioningKey} (shown once: store it now)`
-      : `not shown: keys are stored hashed (list: skiff keys list ${fleet.name}, new one: skiff keys create ${fleet.name})`],
+    [
+      'Provisioning key',
+      fleet.provisioningKey !== ''
+        ? `${fleet.provisioningKey} (shown once: store it now)`
+        : `not shown: keys are stored hashed (list: skiff keys list ${fleet.name}, new one: skiff keys create ${fleet.name})`,
+    ],
     ['Created', utcTime(fleet.createdAt)],
   ]);
 }
@@ -53,11 +62,14 @@ export function releasesTable(releases: Release[], now: Date = new Date()): stri
 /** One release with its verification: what a failed one is missing, and where. */
 export function releaseDetail(release: Release, now: Date = new Date()): string {
   const verification = release.verification;
-  const verified = verification === undefined || verification === null
-    ? (release.status === 'pending' ? 'in progress' : null)
-    : verification.failure === null
-      ? `every image found (${utcTime(verification.checkedAt)})`
-      : `failed at ${utcTime(verification.checkedAt)}: service ${verification.failure.service}, image ${verification.failure.image}: ${verification.failure.reason}`;
+  const verified =
+    verification === undefined || verification === null
+      ? release.status === 'pending'
+        ? 'in progress'
+        : null
+      : verification.failure === null
+        ? `every image found (${utcTime(verification.checkedAt)})`
+        : `failed at ${utcTime(verification.checkedAt)}: service ${verification.failure.service}, image ${verification.failure.image}: ${verification.failure.reason}`;
   return `${renderFields([
     ['ID', release.id],
     ['Fleet', release.fleet],
@@ -67,7 +79,10 @@ export function releaseDetail(release: Release, now: Date = new Date()): string 
     ['Pushed by', release.pushedBy ?? null],
     ['Created', `${utcTime(release.createdAt)} (${relativeTime(release.createdAt, now)})`],
     ['Notes', release.notes],
-  ])}\n${renderTable(['SERVICE', 'IMAGE'], Object.entries(release.images).map(([service, image]) => [service, image]))}`;
+  ])}\n${renderTable(
+    ['SERVICE', 'IMAGE'],
+    Object.entries(release.images).map(([service, image]) => [service, image]),
+  )}`;
 }
 
 /** online/offline for an admitted device; otherwise where its admission stands (pending, revoked...). */
@@ -109,25 +124,30 @@ export function updateText(d: Pick<DeviceSummary, 'updateStatus' | 'download'>):
 function downloadsTable(downloads: ImageDownload[]): string {
   return renderTable(
     ['SERVICE', 'SOURCE', 'BYTES', 'PERCENT', 'IMAGE'],
-    downloads.flatMap((d) => (d.services.length === 0 ? ['-'] : d.services).map((service) => [
-      service,
-      d.source,
-      `${formatBytes(d.bytesDone)}/${formatBytes(d.bytesTotal)}`,
-      `${d.percent.toFixed(1)}%`,
-      d.image,
-    ])),
+    downloads.flatMap((d) =>
+      (d.services.length === 0 ? ['-'] : d.services).map((service) => [
+        service,
+        d.source,
+        `${formatBytes(d.bytesDone)}/${formatBytes(d.bytesTotal)}`,
+        `${d.percent.toFixed(1)}%`,
+        d.image,
+      ]),
+    ),
   );
 }
 
 function metricsText(m: DeviceMetrics): string {
   const temperature = m.temperatureCelsius === null ? '' : `, ${m.temperatureCelsius.toFixed(1)} °C`;
-  return `cpu ${m.cpuPercent.toFixed(0)}%, memory ${formatBytes(m.memoryUsedBytes)}/${formatBytes(m.memoryTotalBytes)}, `
-    + `disk ${formatBytes(m.diskUsedBytes)}/${formatBytes(m.diskTotalBytes)}${temperature}`;
+  return (
+    `cpu ${m.cpuPercent.toFixed(0)}%, memory ${formatBytes(m.memoryUsedBytes)}/${formatBytes(m.memoryTotalBytes)}, ` +
+    `disk ${formatBytes(m.diskUsedBytes)}/${formatBytes(m.diskTotalBytes)}${temperature}`
+  );
 }
 
 export function deviceDetail(device: DeviceDetail, now: Date = new Date()): string {
   const report = device.lastReport;
-  const lastSeen = device.lastSeen === null ? 'never' : `${utcTime(device.lastSeen)} (${relativeTime(device.lastSeen, now)})`;
+  const lastSeen =
+    device.lastSeen === null ? 'never' : `${utcTime(device.lastSeen)} (${relativeTime(device.lastSeen, now)})`;
   let text = renderFields([
     ['UUID', device.uuid],
     ['Short id', device.shortId ?? null],
@@ -143,27 +163,32 @@ export function deviceDetail(device: DeviceDetail, now: Date = new Date()): stri
     ['Running release', device.runningRelease],
     ['Update status', device.updateStatus],
     ['Error', device.error],
-    ...(report === null ? [] : [
-      ['Supervisor', report.supervisorVersion],
-      ['OS', report.osVersion ?? null],
-      ['Reported', `${utcTime(report.reportedAt)} (${relativeTime(report.reportedAt, now)})`],
-      ['Metrics', report.metrics === undefined ? null : metricsText(report.metrics)],
-    ] satisfies Array<[string, string | null]>),
+    ...(report === null
+      ? []
+      : ([
+          ['Supervisor', report.supervisorVersion],
+          ['OS', report.osVersion ?? null],
+          ['Reported', `${utcTime(report.reportedAt)} (${relativeTime(report.reportedAt, now)})`],
+          ['Metrics', report.metrics === undefined ? null : metricsText(report.metrics)],
+        ] satisfies Array<[string, string | null]>)),
   ]);
   text += '\n';
   if (report === null) return `${text}No state report yet.\n`;
   if ((report.downloads ?? []).length > 0) text += `Downloading:\n${downloadsTable(report.downloads ?? [])}\n`;
   if (report.services.length === 0) return `${text}No services reported.\n`;
-  return text + renderTable(
-    ['SERVICE', 'STATE', 'HEALTH', 'EXIT', 'RELEASE', 'CONTAINER', 'IMAGE'],
-    report.services.map((s) => [
-      s.name,
-      s.state,
-      s.health,
-      s.exitCode,
-      s.releaseId,
-      s.containerId === null ? null : s.containerId.slice(0, 12),
-      s.image,
-    ]),
+  return (
+    text +
+    renderTable(
+      ['SERVICE', 'STATE', 'HEALTH', 'EXIT', 'RELEASE', 'CONTAINER', 'IMAGE'],
+      report.services.map((s) => [
+        s.name,
+        s.state,
+        s.health,
+        s.exitCode,
+        s.releaseId,
+        s.containerId === null ? null : s.containerId.slice(0, 12),
+        s.image,
+      ]),
+    )
   );
 }

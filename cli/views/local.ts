@@ -12,7 +12,10 @@ export function localStateView(state: LocalState): string {
   const { report } = state;
   const fields = renderFields([
     ['Device', state.uuid],
-    ['Local mode', state.localMode ? 'yes: the fleet target waits until `skiff local leave`' : 'no: runs its fleet target'],
+    [
+      'Local mode',
+      state.localMode ? 'yes: the fleet target waits until `skiff local leave`' : 'no: runs its fleet target',
+    ],
     ['Target release', report.targetReleaseId],
     ['Running release', report.releaseId],
     ['Update status', report.updateStatus],
@@ -23,8 +26,13 @@ export function localStateView(state: LocalState): string {
   if (report.services.length === 0) return `${fields}\nNo services.\n`;
   const table = renderTable(
     ['SERVICE', 'STATE', 'CONTAINER', 'RELEASE', 'IMAGE'],
-    report.services.map((s) => [s.name, s.health === null ? s.state : `${s.state} (${s.health})`,
-      s.containerId === null ? null : s.containerId.slice(0, SHORT_ID), s.releaseId, s.image]),
+    report.services.map((s) => [
+      s.name,
+      s.health === null ? s.state : `${s.state} (${s.health})`,
+      s.containerId === null ? null : s.containerId.slice(0, SHORT_ID),
+      s.releaseId,
+      s.image,
+    ]),
   );
   return `${fields}\n${table}`;
 }

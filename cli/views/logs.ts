@@ -14,8 +14,10 @@ export function serviceWidth(services: readonly string[]): number {
 
 /** One output line per log line, each ending in a newline. */
 export function formatLines(lines: readonly DeviceLogLine[], options: LogViewOptions): string {
-  return lines.map((line) => {
-    const text = `${line.text}${line.truncated ? ' [truncated]' : ''}`;
-    return `${line.service.padEnd(options.width)} | ${options.timestamps ? `${line.timestamp} ` : ''}${text}\n`;
-  }).join('');
+  return lines
+    .map((line) => {
+      const text = `${line.text}${line.truncated ? ' [truncated]' : ''}`;
+      return `${line.service.padEnd(options.width)} | ${options.timestamps ? `${line.timestamp} ` : ''}${text}\n`;
+    })
+    .join('');
 }

@@ -3,10 +3,21 @@
 import Table from 'cli-table3';
 
 const NO_BORDER = {
-  top: '', 'top-mid': '', 'top-left': '', 'top-right': '',
-  bottom: '', 'bottom-mid': '', 'bottom-left': '', 'bottom-right': '',
-  left: '', 'left-mid': '', mid: '', 'mid-mid': '',
-  right: '', 'right-mid': '', middle: '   ',
+  top: '',
+  'top-mid': '',
+  'top-left': '',
+  'top-right': '',
+  bottom: '',
+  'bottom-mid': '',
+  'bottom-left': '',
+  'bottom-right': '',
+  left: '',
+  'left-mid': '',
+  mid: '',
+  'mid-mid': '',
+  right: '',
+  'right-mid': '',
+  middle: '   ',
 } as const;
 
 export type Cell = string | number | null;
@@ -19,7 +30,11 @@ export function renderTable(head: string[], rows: Cell[][]): string {
     style: { head: [], border: [], 'padding-left': 0, 'padding-right': 0 },
   });
   for (const row of rows) table.push(row.map((cell) => (cell === null || cell === '' ? '-' : String(cell))));
-  return `${table.toString().split('\n').map((line) => line.trimEnd()).join('\n')}\n`;
+  return `${table
+    .toString()
+    .split('\n')
+    .map((line) => line.trimEnd())
+    .join('\n')}\n`;
 }
 
 /** "label: value" lines with the values aligned. */
@@ -37,10 +52,14 @@ export function relativeTime(iso: string | null, now: Date = new Date()): string
   if (Number.isNaN(then)) return iso;
   const seconds = Math.round((now.getTime() - then) / 1000);
   const magnitude = Math.abs(seconds);
-  const amount = magnitude < 60 ? `${magnitude}s`
-    : magnitude < 3600 ? `${Math.floor(magnitude / 60)}m`
-      : magnitude < 86_400 ? `${Math.floor(magnitude / 3600)}h`
-        : `${Math.floor(magnitude / 86_400)}d`;
+  const amount =
+    magnitude < 60
+      ? `${magnitude}s`
+      : magnitude < 3600
+        ? `${Math.floor(magnitude / 60)}m`
+        : magnitude < 86_400
+          ? `${Math.floor(magnitude / 3600)}h`
+          : `${Math.floor(magnitude / 86_400)}d`;
   if (magnitude === 0) return 'just now';
   return seconds > 0 ? `${amount} ago` : `in ${amount}`;
 }

@@ -70,17 +70,18 @@ export async function checkImage(reference: string, options: ImageCheckOptions =
   const url = `${baseUrlOf(ref.registry, options.insecureRegistries ?? [])}/v2/${ref.repository}/manifests/${ref.digest}`;
   const where = `${ref.registry}/${ref.repository}`;
 
-  const head = async (token: string | null): Promise<Response> => fetchFn(url, {
-    method: 'HEAD',
-    headers: { accept: MANIFEST_ACCEPT, ...(token === null ? {} : { authorization: `Bearer ${token}` }) },
-    signal: AbortSignal.timeout(timeoutMs),
-  });
+  const head = async (token: string | null): Promise<Response> =>
+    fetchFn(url, {
+      method: 'HEAD',
+      headers: { accept: MANIFEST_ACCEPT, ...(token === null ? {} : { authorization: `Bearer ${token}` }) },
+      signal: AbortSignal.timeout(timeoutMs),
+    });
 
   let response: Response;
   try {
     response = await head(null);
     const challenge = response.status === 401 ? bearerChallenge(response.headers.get('www-authenticate')) : null;
-    const own = challenge ? options.tokenFor?.(ref.repository, challenge.service) ?? null : null;
+    const own = challenge ? (options.tokenFor?.(ref.repository, challenge.service) ?? null) : null;
     if (own !== null) {
       response = await head(own);
     } else if (challenge) {
@@ -89,13 +90,21 @@ export async function checkImage(reference: string, options: ImageCheckOptions =
       tokenUrl.searchParams.set('scope', `repository:${ref.repository}:pull`);
       const answer = await fetchFn(tokenUrl.toString(), { method: 'GET', signal: AbortSignal.timeout(timeoutMs) });
       if (answer.ok) {
-        const body = await answer.json() as { token?: unknown; access_token?: unknown };
-        const token = typeof body.token === 'string' ? body.token : typeof body.access_token === 'string' ? body.access_token : null;
+        const body = (await answer.json()) as { token?: unknown; access_token?: unknown };
+        const token =
+          typeof body.token === 'string'
+            ? body.token
+            : typeof body.access_token === 'string'
+              ? body.access_token
+              : null;
         if (token !== null) response = await head(token);
       }
     }
   } catch (err) {
-    return { kind: 'unreachable', reason: `registry ${ref.registry} did not answer HEAD ${url}: ${tlsFailureOf(err, ref.registry) ?? causeOf(err)}` };
+    return {
+      kind: 'unreachable',
+      reason: `registry ${ref.registry} did not answer HEAD ${url}: ${tlsFailureOf(err, ref.registry) ?? causeOf(err)}`,
+    };
   }
 
   if (response.ok) {
@@ -105,12 +114,22 @@ export async function checkImage(reference: string, options: ImageCheckOptions =
     }
     return { kind: 'present' };
   }
-  if (response.status === 404) return { kind: 'absent', reason: `manifest ${ref.digest} is not in ${where} (HTTP 404)` };
+  if (response.status === 404)
+    return { kind: 'absent', reason: `manifest ${ref.digest} is not in ${where} (HTTP 404)` };
   if (response.status === 401 || response.status === 403) {
-    return { kind: 'absent', reason: `registry ${ref.registry} refused to show ${where} without credentials (HTTP ${response.status})` };
+    return {
+      kind: 'absent',
+      reason: `registry ${ref.registry} refused to show ${where} without credentials (HTTP ${response.status})`,
+    };
   }
   if (response.status === 429 || response.status >= 500) {
-    return { kind: 'unreachable', reason: `registry ${ref.registry} answered HTTP ${response.status} for ${where}@${ref.digest}` };
+    return {
+      kind: 'unreachable',
+      reason: `registry ${ref.registry} answered HTTP ${response.status} for ${where}@${ref.digest}`,
+    };
   }
-  return { kind: 'absent', reason: `registry ${ref.registry} answered HTTP ${response.status} for ${where}@${ref.digest}` };
+  return {
+    kind: 'absent',
+    reason: `registry ${ref.registry} answered HTTP ${response.status} for ${where}@${ref.digest}`,
+  };
 }

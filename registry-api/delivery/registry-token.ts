@@ -28,9 +28,7 @@ export interface RegistryAccess {
   actions: RegistryAction[];
 }
 
-export type RegistryPrincipal =
-  | { kind: 'user'; user: Principal }
-  | { kind: 'device'; uuid: string; fleet: string };
+export type RegistryPrincipal = { kind: 'user'; user: Principal } | { kind: 'device'; uuid: string; fleet: string };
 
 /**
  * Parses a scope as distribution writes it. The name may itself hold colons (a registry host with a port), so the
@@ -42,7 +40,14 @@ export function parseScope(text: string): RegistryScope | null {
   if (first <= 0 || last === first || last === text.length - 1) return null;
   const name = text.slice(first + 1, last);
   if (name === '') return null;
-  return { type: text.slice(0, first), name, actions: text.slice(last + 1).split(',').filter((a) => a !== '') };
+  return {
+    type: text.slice(0, first),
+    name,
+    actions: text
+      .slice(last + 1)
+      .split(',')
+      .filter((a) => a !== ''),
+  };
 }
 
 /** The fleet a repository belongs to: its first path component (`meters/reader` belongs to `meters`). */
@@ -85,7 +90,12 @@ export interface IssuedToken {
 }
 
 /** Signs the token distribution verifies: iss, aud, sub, exp/nbf/iat and the granted access. */
-export function issueToken(issuer: RegistryTokenIssuer, subject: string, access: RegistryAccess[], now: Date): IssuedToken {
+export function issueToken(
+  issuer: RegistryTokenIssuer,
+  subject: string,
+  access: RegistryAccess[],
+  now: Date,
+): IssuedToken {
   const iat = Math.floor(now.getTime() / 1000);
   const token = issuer.signer.sign({
     iss: issuer.issuer,
@@ -123,7 +133,9 @@ export function registryTokenIssuerOf(config: RegistryTokenConfig): RegistryToke
   try {
     key = createPrivateKey(pem);
   } catch (err) {
-    throw new Error(`the registry token key ${config.keyFile} is not a PEM private key: ${messageOf(err)}`, { cause: err });
+    throw new Error(`the registry token key ${config.keyFile} is not a PEM private key: ${messageOf(err)}`, {
+      cause: err,
+    });
   }
   return {
     service: config.service,

@@ -14,8 +14,10 @@ import type { AuthAttempt, DeviceRecord, ProvisioningKeyRecord, Store } from '..
  */
 export function provisioningKeyRefusal(key: ProvisioningKeyRecord | null, fleet: string, at: string): string | null {
   if (key === null) return `the provisioning key is not a key of fleet '${fleet}'`;
-  if (key.revokedAt !== null) return `the provisioning key was revoked for fleet '${fleet}' at ${key.revokedAt}; ask an operator for a current key`;
-  if (key.expiresAt !== null && key.expiresAt <= at) return `the provisioning key of fleet '${fleet}' expired at ${key.expiresAt}; ask an operator for a current key`;
+  if (key.revokedAt !== null)
+    return `the provisioning key was revoked for fleet '${fleet}' at ${key.revokedAt}; ask an operator for a current key`;
+  if (key.expiresAt !== null && key.expiresAt <= at)
+    return `the provisioning key of fleet '${fleet}' expired at ${key.expiresAt}; ask an operator for a current key`;
   return null;
 }
 
@@ -33,12 +35,24 @@ export interface PresentedKey {
  * with at every auth, and revoking a leaked key must not lock out the devices it admitted (their signature, checked
  * before this, is what proves them).
  */
-export async function checkProvisioningKey(store: Pick<Store, 'provisioningKeys' | 'devices'>, presented: PresentedKey, at: string): Promise<void> {
-  const refusal = provisioningKeyRefusal(await store.provisioningKeys.byHash(presented.fleet, hashSecret(presented.secret)), presented.fleet, at);
+export async function checkProvisioningKey(
+  store: Pick<Store, 'provisioningKeys' | 'devices'>,
+  presented: PresentedKey,
+  at: string,
+): Promise<void> {
+  const refusal = provisioningKeyRefusal(
+    await store.provisioningKeys.byHash(presented.fleet, hashSecret(presented.secret)),
+    presented.fleet,
+    at,
+  );
   if (refusal === null) return;
   const known = await store.devices.get(presented.uuid);
-  const admitted = known !== null && known.uuid === presented.uuid && known.publicKey === presented.publicKey
-    && known.fleet === presented.fleet && known.authStatus === 'accepted';
+  const admitted =
+    known !== null &&
+    known.uuid === presented.uuid &&
+    known.publicKey === presented.publicKey &&
+    known.fleet === presented.fleet &&
+    known.authStatus === 'accepted';
   if (!admitted) throw unauthorized(refusal);
 }
 
@@ -69,7 +83,8 @@ export interface AdmissionFacts {
 export function decideAdmission({ attempt, byUuid, byKey, legacyKeyMatches }: AdmissionFacts): AdmissionDecision {
   if (byKey !== null && byKey.uuid !== attempt.uuid) {
     // A pre-authorized key that never called yet may arrive with the uuid the device chose itself.
-    if (byKey.authStatus === 'preauthorized' && byKey.lastSeen === null && byUuid === null) return { kind: 'adopt', preauthorized: byKey };
+    if (byKey.authStatus === 'preauthorized' && byKey.lastSeen === null && byUuid === null)
+      return { kind: 'adopt', preauthorized: byKey };
     return { kind: 'conflict', reason: `public key is already the key of device '${byKey.uuid}'` };
   }
   if (byUuid === null) {
@@ -85,11 +100,17 @@ export function decideAdmission({ attempt, byUuid, byKey, legacyKeyMatches }: Ad
     };
   }
   if (byUuid.publicKey !== attempt.publicKey) {
-    return { kind: 'conflict', reason: `device '${byUuid.uuid}' is known with another public key; a uuid is never handed to another key (an operator can revoke it and pre-authorize the new key under a new uuid)` };
+    return {
+      kind: 'conflict',
+      reason: `device '${byUuid.uuid}' is known with another public key; a uuid is never handed to another key (an operator can revoke it and pre-authorize the new key under a new uuid)`,
+    };
   }
   // Admission into another fleet than the device's would move it silently; its fleet is changed by operators.
   if (attempt.provisioned && attempt.fleet !== byUuid.fleet) {
-    return { kind: 'conflict', reason: `device '${byUuid.uuid}' belongs to fleet '${byUuid.fleet}', not '${attempt.fleet ?? ''}'` };
+    return {
+      kind: 'conflict',
+      reason: `device '${byUuid.uuid}' belongs to fleet '${byUuid.fleet}', not '${attempt.fleet ?? ''}'`,
+    };
   }
   switch (byUuid.authStatus) {
     case 'accepted':
@@ -97,7 +118,9 @@ export function decideAdmission({ attempt, byUuid, byKey, legacyKeyMatches }: Ad
     case 'preauthorized':
       return { kind: 'admit', device: byUuid, how: 'preauthorized' };
     case 'pending':
-      return attempt.provisioned ? { kind: 'admit', device: byUuid, how: 'provisioning-key' } : { kind: 'still-pending', device: byUuid };
+      return attempt.provisioned
+        ? { kind: 'admit', device: byUuid, how: 'provisioning-key' }
+        : { kind: 'still-pending', device: byUuid };
     case 'rejected':
       return { kind: 'rejected', device: byUuid };
   }

@@ -34,14 +34,21 @@ export async function receiveReport(ctx: Koa.Context, devices: DeviceStore, uuid
   if (base === undefined) {
     if (!isFull(body)) {
       const missing = (StateReportSchema.required ?? []).filter((f) => !(f in body));
-      throw conflict(`a partial state report (without ${missing.join(', ')}) needs If-Match with the ETag of the report it is based on`);
+      throw conflict(
+        `a partial state report (without ${missing.join(', ')}) needs If-Match with the ETag of the report it is based on`,
+      );
     }
     report = body;
   } else {
     const stored = (await devices.get(uuid))?.lastReport ?? null;
-    if (stored === null) throw conflict(`the API holds no state report of device '${uuid}' to apply a partial one to: send a full report`);
+    if (stored === null)
+      throw conflict(`the API holds no state report of device '${uuid}' to apply a partial one to: send a full report`);
     if (!isFresh(base, etagOf(stored))) {
-      throw new ProblemError(412, 'precondition-failed', `the state report of device '${uuid}' the API holds is not the one If-Match names: send a full report`);
+      throw new ProblemError(
+        412,
+        'precondition-failed',
+        `the state report of device '${uuid}' the API holds is not the one If-Match names: send a full report`,
+      );
     }
     report = mergeReport(stored, body);
   }

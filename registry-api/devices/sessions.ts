@@ -67,14 +67,21 @@ export class DeviceSessions {
     const known = this.kept(token, nowMs);
     if (known !== null) return known;
     const epoch = this.epoch;
-    const found = await this.options.store.devices.byTokenWithGeneration(hashSecret(token), new Date(nowMs).toISOString());
+    const found = await this.options.store.devices.byTokenWithGeneration(
+      hashSecret(token),
+      new Date(nowMs).toISOString(),
+    );
     if (found !== null && epoch === this.epoch) this.keep(token, found, nowMs);
     return found;
   }
 
   private keep(token: string, session: DeviceSession, nowMs: number): void {
     const uuid = session.device.uuid;
-    this.byToken.set(token, { session, expiresAtMs: Date.parse(session.tokenExpiresAt), trustedUntilMs: nowMs + this.ttlMs });
+    this.byToken.set(token, {
+      session,
+      expiresAtMs: Date.parse(session.tokenExpiresAt),
+      trustedUntilMs: nowMs + this.ttlMs,
+    });
     let tokens = this.tokensOf.get(uuid);
     if (tokens === undefined) this.tokensOf.set(uuid, (tokens = new Set()));
     tokens.add(token);

@@ -7,7 +7,9 @@ const ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 export const SHORT_ID_LENGTH = 8;
 
 export function shortIdOf(uuid: string, attempt = 0): string {
-  const digest = createHash('sha256').update(attempt === 0 ? uuid : `${uuid}#${attempt}`).digest();
+  const digest = createHash('sha256')
+    .update(attempt === 0 ? uuid : `${uuid}#${attempt}`)
+    .digest();
   // 8 characters of 5 bits: the first 40 bits of the digest.
   let bits = digest.readUIntBE(0, 5);
   let id = '';

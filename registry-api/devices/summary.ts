@@ -51,7 +51,14 @@ export function updateStatusOf(device: DeviceView, targetReleaseId: string | nul
   return 'pending';
 }
 
-export function summaryOf({ device, fleet, targetVersion, targetReleaseId, runningVersion, now }: SummaryFacts): DeviceSummary {
+export function summaryOf({
+  device,
+  fleet,
+  targetVersion,
+  targetReleaseId,
+  runningVersion,
+  now,
+}: SummaryFacts): DeviceSummary {
   const download = downloadSummaryOf(device.lastReport?.downloads);
   return {
     uuid: device.uuid,

@@ -30,10 +30,12 @@ const Message = Type.Union([
     kind: Type.Literal('changes'),
     id: Type.String(),
     origin: Type.String(),
-    changes: Type.Array(Type.Union([
-      Type.Object({ kind: Type.Literal('device'), uuid: Type.String() }),
-      Type.Object({ kind: Type.Literal('fleet'), name: Type.String() }),
-    ])),
+    changes: Type.Array(
+      Type.Union([
+        Type.Object({ kind: Type.Literal('device'), uuid: Type.String() }),
+        Type.Object({ kind: Type.Literal('fleet'), name: Type.String() }),
+      ]),
+    ),
   }),
   /** Instance `from` has applied change message `id`. */
   Type.Object({ kind: Type.Literal('ack'), id: Type.String(), from: Type.String() }),
@@ -54,14 +56,20 @@ export interface InvalidationBus {
 /** The bus of one process: the store's own committed changes only. */
 export function localInvalidation(changes: TargetChanges): InvalidationBus {
   const events = new EventEmitter();
-  const unsubscribe = changes.subscribe((batch) => { events.emit(CHANGES, batch); });
+  const unsubscribe = changes.subscribe((batch) => {
+    events.emit(CHANGES, batch);
+  });
   return {
     shared: false,
     subscribe(listener) {
       events.on(CHANGES, listener);
-      return () => { events.off(CHANGES, listener); };
+      return () => {
+        events.off(CHANGES, listener);
+      };
     },
-    close: async () => { unsubscribe(); },
+    close: async () => {
+      unsubscribe();
+    },
   };
 }
 
@@ -106,9 +114,16 @@ class PendingAcks {
       return Promise.resolve(true);
     }
     return new Promise((resolve) => {
-      const timer = setTimeout(() => { this.entries.delete(id); resolve(false); }, timeoutMs);
+      const timer = setTimeout(() => {
+        this.entries.delete(id);
+        resolve(false);
+      }, timeoutMs);
       entry.needed = count;
-      entry.finish = () => { clearTimeout(timer); this.entries.delete(id); resolve(true); };
+      entry.finish = () => {
+        clearTimeout(timer);
+        this.entries.delete(id);
+        resolve(true);
+      };
     });
   }
 }
@@ -121,8 +136,13 @@ export async function redisInvalidation(options: RedisInvalidationOptions): Prom
   const events = new EventEmitter();
   const publisher = new Redis(options.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 3 });
   const subscriber = new Redis(options.redisUrl, { lazyConnect: true });
-  for (const [name, client] of [['publisher', publisher], ['subscriber', subscriber]] as const) {
-    client.on('error', (err: unknown) => logger.warn({ err, channel, client: name }, 'invalidation bus: Redis connection error'));
+  for (const [name, client] of [
+    ['publisher', publisher],
+    ['subscriber', subscriber],
+  ] as const) {
+    client.on('error', (err: unknown) =>
+      logger.warn({ err, channel, client: name }, 'invalidation bus: Redis connection error'),
+    );
   }
   const acks = new PendingAcks();
   const send = (message: BusMessage): Promise<number> => publisher.publish(channel, JSON.stringify(message));
@@ -162,18 +182,26 @@ export async function redisInvalidation(options: RedisInvalidationOptions): Prom
       receivers = await send({ kind: 'changes', id, origin, changes: [...batch] });
     } catch (err) {
       acks.close(id);
-      logger.error({ err, channel, changes: batch }, 'invalidation bus: cannot publish a change; other instances see it within the cache TTL');
+      logger.error(
+        { err, channel, changes: batch },
+        'invalidation bus: cannot publish a change; other instances see it within the cache TTL',
+      );
       return;
     }
     if (!(await acks.wait(id, receivers, ackTimeoutMs))) {
-      logger.warn({ channel, changes: batch, receivers, timeoutMs: ackTimeoutMs }, 'invalidation bus: not every instance confirmed a change in time; answering anyway');
+      logger.warn(
+        { channel, changes: batch, receivers, timeoutMs: ackTimeoutMs },
+        'invalidation bus: not every instance confirmed a change in time; answering anyway',
+      );
     }
   });
   return {
     shared: true,
     subscribe(listener) {
       events.on(CHANGES, listener);
-      return () => { events.off(CHANGES, listener); };
+      return () => {
+        events.off(CHANGES, listener);
+      };
     },
     async close() {
       unsubscribe();

@@ -26,7 +26,10 @@ const SUFFIX = '/target';
  * ETag, else the signed target. False, with nothing set, when the device's fleet does not exist.
  */
 export async function servePoll(
-  deps: Pick<RouteDeps, 'targetCache' | 'store' | 'now'>, ctx: Context, device: DeviceRecord, generation: TargetGeneration,
+  deps: Pick<RouteDeps, 'targetCache' | 'store' | 'now'>,
+  ctx: Context,
+  device: DeviceRecord,
+  generation: TargetGeneration,
 ): Promise<boolean> {
   const served = await deps.targetCache.targetOf(device, generation);
   if (served === null) return false;
@@ -63,7 +66,11 @@ export function polledUuid(path: string): string | null {
 
 /** The first middleware of the app: answers plain polls, passes everything else on. */
 export function pollFastPath(
-  deps: Pick<RouteDeps, 'targetCache' | 'store' | 'now'> & { logger: Logger; metrics: ApiMetrics; sessions: DeviceSessions },
+  deps: Pick<RouteDeps, 'targetCache' | 'store' | 'now'> & {
+    logger: Logger;
+    metrics: ApiMetrics;
+    sessions: DeviceSessions;
+  },
 ): Middleware<ApiState> {
   const { sessions, logger, metrics } = deps;
   const route = ROUTES.deviceTarget.path;
@@ -83,7 +90,15 @@ export function pollFastPath(
     series.latency.observe((performance.now() - started) / 1000);
     series.count.inc();
     if (logger.isLevelEnabled('debug')) {
-      logger.debug({ method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round((performance.now() - started) * 10) / 10 }, 'request');
+      logger.debug(
+        {
+          method: ctx.method,
+          path: ctx.path,
+          status: ctx.status,
+          ms: Math.round((performance.now() - started) * 10) / 10,
+        },
+        'request',
+      );
     }
   };
   /**
@@ -114,7 +129,12 @@ export function pollFastPath(
     }
     return answeredOrPassed(ctx, next, uuid, started);
   };
-  async function answeredOrPassed(ctx: Context, next: () => Promise<unknown>, uuid: string, started: number): Promise<unknown> {
+  async function answeredOrPassed(
+    ctx: Context,
+    next: () => Promise<unknown>,
+    uuid: string,
+    started: number,
+  ): Promise<unknown> {
     let done: boolean;
     try {
       done = await answered(ctx, uuid);

@@ -25,7 +25,10 @@ export function settingsIssues(settings: Settings): Issue[] {
   if (window) {
     const fields = window.cron.trim().split(/\s+/);
     if (fields.length !== 5) {
-      issues.push({ path: '/updateWindow/cron', message: `must have five fields (minute hour day-of-month month day-of-week), not ${fields.length}` });
+      issues.push({
+        path: '/updateWindow/cron',
+        message: `must have five fields (minute hour day-of-month month day-of-week), not ${fields.length}`,
+      });
     } else {
       try {
         CronExpressionParser.parse(window.cron);
@@ -34,14 +37,24 @@ export function settingsIssues(settings: Settings): Issue[] {
       }
     }
     if (!isIanaTimeZone(window.timezone)) {
-      issues.push({ path: '/updateWindow/timezone', message: `'${window.timezone}' is not an IANA time zone (e.g. Europe/Amsterdam)` });
+      issues.push({
+        path: '/updateWindow/timezone',
+        message: `'${window.timezone}' is not an IANA time zone (e.g. Europe/Amsterdam)`,
+      });
     }
   }
   for (const [i, period] of (settings.bandwidthSchedule ?? []).entries()) {
     if (!isIanaTimeZone(period.timezone)) {
-      issues.push({ path: `/bandwidthSchedule/${i}/timezone`, message: `'${period.timezone}' is not an IANA time zone (e.g. Europe/Amsterdam)` });
+      issues.push({
+        path: `/bandwidthSchedule/${i}/timezone`,
+        message: `'${period.timezone}' is not an IANA time zone (e.g. Europe/Amsterdam)`,
+      });
     }
-    if (period.from === period.to) issues.push({ path: `/bandwidthSchedule/${i}/to`, message: `equals 'from' (${period.from}): the period would be empty` });
+    if (period.from === period.to)
+      issues.push({
+        path: `/bandwidthSchedule/${i}/to`,
+        message: `equals 'from' (${period.from}): the period would be empty`,
+      });
   }
   return issues;
 }

@@ -71,15 +71,25 @@ function servedOf(target: TargetState, signingKey: Pick<SigningKey, 'sign'>): Se
 
 function keyOf(device: DeviceRecord, generation: TargetGeneration & { fleet: number }): DeviceKey {
   return {
-    deviceGeneration: generation.device, fleetGeneration: generation.fleet,
-    fleet: device.fleet, deviceType: device.deviceType, name: device.name, pin: device.pinnedReleaseId,
+    deviceGeneration: generation.device,
+    fleetGeneration: generation.fleet,
+    fleet: device.fleet,
+    deviceType: device.deviceType,
+    name: device.name,
+    pin: device.pinnedReleaseId,
   };
 }
 
 /** Compared field by field: a poll answered from memory builds nothing. */
 function sameKey(entry: DeviceKey, device: DeviceRecord, generation: TargetGeneration): boolean {
-  return entry.deviceGeneration === generation.device && entry.fleetGeneration === generation.fleet && entry.fleet === device.fleet
-    && entry.deviceType === device.deviceType && entry.name === device.name && entry.pin === device.pinnedReleaseId;
+  return (
+    entry.deviceGeneration === generation.device &&
+    entry.fleetGeneration === generation.fleet &&
+    entry.fleet === device.fleet &&
+    entry.deviceType === device.deviceType &&
+    entry.name === device.name &&
+    entry.pin === device.pinnedReleaseId
+  );
 }
 
 /** Keeps a settled promise; forgets a rejected one so the next caller tries again. */
@@ -119,7 +129,11 @@ export class TargetCache {
     if (known !== undefined && sameKey(known, device, generation)) return known.served;
     const served = this.compute(device, generation.fleet);
     const entry: DeviceEntry = {
-      ...keyOf(device, { device: generation.device, fleet: generation.fleet }), served, settled: undefined, matchedDevice: undefined, matchedGeneration: undefined,
+      ...keyOf(device, { device: generation.device, fleet: generation.fleet }),
+      served,
+      settled: undefined,
+      matchedDevice: undefined,
+      matchedGeneration: undefined,
     };
     this.devices.delete(device.uuid);
     this.devices.set(device.uuid, entry);
@@ -127,9 +141,14 @@ export class TargetCache {
       const oldest = this.devices.keys().next();
       if (!oldest.done) this.devices.delete(oldest.value);
     }
-    served.then((value) => { entry.settled = value; }, () => {
-      if (this.devices.get(device.uuid) === entry) this.devices.delete(device.uuid);
-    });
+    served.then(
+      (value) => {
+        entry.settled = value;
+      },
+      () => {
+        if (this.devices.get(device.uuid) === entry) this.devices.delete(device.uuid);
+      },
+    );
     return served;
   }
 
@@ -186,9 +205,12 @@ export class TargetCache {
     if (this.releases.size >= MAX_RELEASES) this.releases.clear();
     const found = remembered(this.releases, id, () => this.options.store.releases.get(id));
     // An unknown id is not kept: nothing is learnt by remembering it.
-    void found.then((release) => {
-      if (release === null && this.releases.get(id) === found) this.releases.delete(id);
-    }, () => undefined);
+    void found.then(
+      (release) => {
+        if (release === null && this.releases.get(id) === found) this.releases.delete(id);
+      },
+      () => undefined,
+    );
     return found;
   }
 }

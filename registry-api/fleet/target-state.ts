@@ -3,8 +3,21 @@
 // same ETag. Optional config fields appear only when set: a fleet that never used them keeps its old ETags.
 import type { ConfigVars, Settings } from '../../protocol/fleet-config.js';
 import { osPaths } from '../../protocol/os-release.js';
-import { DEFAULT_DEVICE_CONFIG, type DeviceConfig, type HostOsRelease, type TargetState } from '../../protocol/target-state.js';
-import type { ConfigStore, DeviceRecord, FleetRecord, OsReleaseRecord, OsReleaseStore, ReleaseRecord, ReleaseStore } from '../store/index.js';
+import {
+  DEFAULT_DEVICE_CONFIG,
+  type DeviceConfig,
+  type HostOsRelease,
+  type TargetState,
+} from '../../protocol/target-state.js';
+import type {
+  ConfigStore,
+  DeviceRecord,
+  FleetRecord,
+  OsReleaseRecord,
+  OsReleaseStore,
+  ReleaseRecord,
+  ReleaseStore,
+} from '../store/index.js';
 
 /** The reads a target needs; a caller computing many targets at once may hand in caching ones. */
 export interface TargetSources {
@@ -15,12 +28,19 @@ export interface TargetSources {
 
 /** The host OS part of a device's target: the pinned bundle, downloaded from the device's own bundle route. */
 export function hostOsOf(device: Pick<DeviceRecord, 'uuid'>, release: OsReleaseRecord): HostOsRelease {
-  return { version: release.version, digest: release.digest, size: release.size, url: osPaths.bundle(device.uuid, release.id) };
+  return {
+    version: release.version,
+    digest: release.digest,
+    size: release.size,
+    url: osPaths.bundle(device.uuid, release.id),
+  };
 }
 
 /** The device's own pin, else its fleet's pin, else the fleet's newest ready release; null if there is none. */
 export async function targetReleaseOf(
-  releases: Pick<ReleaseStore, 'get' | 'latestReady'>, fleet: FleetRecord, device: Pick<DeviceRecord, 'pinnedReleaseId'>,
+  releases: Pick<ReleaseStore, 'get' | 'latestReady'>,
+  fleet: FleetRecord,
+  device: Pick<DeviceRecord, 'pinnedReleaseId'>,
 ): Promise<ReleaseRecord | null> {
   if (device.pinnedReleaseId !== null) {
     const pinned = await releases.get(device.pinnedReleaseId);
@@ -53,14 +73,18 @@ export function deviceConfigOf({ fleet, fleetVars, deviceSettings, deviceVars }:
     bandwidthCapBytesPerSecond: merged.bandwidthCapBytesPerSecond ?? DEFAULT_DEVICE_CONFIG.bandwidthCapBytesPerSecond,
     env: sortedVars({ ...fleetVars, ...deviceVars }),
   };
-  if (merged.bandwidthSchedule !== undefined && merged.bandwidthSchedule.length > 0) config.bandwidthSchedule = merged.bandwidthSchedule;
-  if (merged.forceUpdateUntil !== undefined && merged.forceUpdateUntil !== null) config.forceUpdateUntil = merged.forceUpdateUntil;
+  if (merged.bandwidthSchedule !== undefined && merged.bandwidthSchedule.length > 0)
+    config.bandwidthSchedule = merged.bandwidthSchedule;
+  if (merged.forceUpdateUntil !== undefined && merged.forceUpdateUntil !== null)
+    config.forceUpdateUntil = merged.forceUpdateUntil;
   if (merged.overrideLocks === true) config.overrideLocks = true;
   return config;
 }
 
 export async function deviceConfigFor(
-  config: TargetSources['config'], device: Pick<DeviceRecord, 'uuid'>, fleet: FleetRecord,
+  config: TargetSources['config'],
+  device: Pick<DeviceRecord, 'uuid'>,
+  fleet: FleetRecord,
 ): Promise<DeviceConfig> {
   const [fleetVars, deviceSettings, deviceVars] = await Promise.all([
     config.vars({ fleet: fleet.name }),
@@ -71,7 +95,10 @@ export async function deviceConfigFor(
 }
 
 export function targetStateOf(
-  device: DeviceRecord, fleet: FleetRecord, release: ReleaseRecord | null, config: DeviceConfig,
+  device: DeviceRecord,
+  fleet: FleetRecord,
+  release: ReleaseRecord | null,
+  config: DeviceConfig,
   hostOs: OsReleaseRecord | null = null,
 ): TargetState {
   // Absent when unpinned, so fleets without host OS updates keep their ETags.
@@ -90,7 +117,11 @@ export function targetStateOf(
 }
 
 /** The target GET /v1/device/{uuid}/target serves, and what anything comparing ETags must compute. */
-export async function targetFor(sources: TargetSources, device: DeviceRecord, fleet: FleetRecord): Promise<TargetState> {
+export async function targetFor(
+  sources: TargetSources,
+  device: DeviceRecord,
+  fleet: FleetRecord,
+): Promise<TargetState> {
   const [release, config, hostOs] = await Promise.all([
     targetReleaseOf(sources.releases, fleet, device),
     deviceConfigFor(sources.config, device, fleet),

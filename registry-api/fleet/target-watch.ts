@@ -93,10 +93,14 @@ export class TargetWatch {
       if (!this.connections.has(connection)) continue;
       try {
         const current = found.get(connection.uuid);
-        const gone = current === undefined ? 'the device no longer exists'
-          : current.device.revokedAt !== null ? `the device was revoked at ${current.device.revokedAt}`
-            : null;
-        const served = current === undefined || gone !== null ? null : await targets.targetOf(current.device, current.generation);
+        const gone =
+          current === undefined
+            ? 'the device no longer exists'
+            : current.device.revokedAt !== null
+              ? `the device was revoked at ${current.device.revokedAt}`
+              : null;
+        const served =
+          current === undefined || gone !== null ? null : await targets.targetOf(current.device, current.generation);
         if (gone !== null || served === null) {
           this.connections.delete(connection);
           connection.watcher.onGone(gone ?? `fleet of device '${connection.uuid}' no longer exists`);

@@ -32,11 +32,29 @@ export type { AppDeps } from '../deps.js';
 
 export function createApp(appDeps: AppDeps): Koa<ApiState> {
   const now = appDeps.now ?? (() => new Date());
-  const jobs = appDeps.jobs ?? startInProcessQueue({ store: appDeps.store, logger: appDeps.logger, now, registryToken: appDeps.registryToken ?? null });
+  const jobs =
+    appDeps.jobs ??
+    startInProcessQueue({
+      store: appDeps.store,
+      logger: appDeps.logger,
+      now,
+      registryToken: appDeps.registryToken ?? null,
+    });
   const metrics = appDeps.metrics ?? new ApiMetrics({ store: appDeps.store, jobs, now });
   const targetCache = appDeps.targetCache ?? new TargetCache({ store: appDeps.store, signingKey: appDeps.signingKey });
   const invalidation = appDeps.invalidation ?? localInvalidation(appDeps.store.changes);
-  const deps: RouteDeps = { registryToken: null, metricsToken: null, osBundles: null, deviceLogs: {}, ...appDeps, now, jobs, metrics, targetCache, invalidation };
+  const deps: RouteDeps = {
+    registryToken: null,
+    metricsToken: null,
+    osBundles: null,
+    deviceLogs: {},
+    ...appDeps,
+    now,
+    jobs,
+    metrics,
+    targetCache,
+    invalidation,
+  };
   const deviceLogs = new DeviceLogs(deps.deviceLogs, deps.logger);
   const sessions = new DeviceSessions({ store: deps.store, bus: invalidation, now });
   const router = new Router<ApiState>();

@@ -46,24 +46,33 @@ export interface AccessControl {
  */
 export function accessControl(deps: Pick<RouteDeps, 'store' | 'adminToken' | 'now' | 'logger'>): AccessControl {
   const { store, logger } = deps;
-  const bootstrapped = store.users.bootstrapAdmin(hashSecret(deps.adminToken), deps.now().toISOString()).then((outcome) => {
-    if (outcome.kind === 'registered') {
-      logger.info({ user: outcome.user, replaced: outcome.replaced }, 'bootstrap admin token registered');
-    } else if (outcome.kind === 'revoked') {
-      logger.warn({ user: outcome.user, revokedAt: outcome.revokedAt },
-        'the bootstrap admin token was revoked through the API and stays revoked; delete the admin-token file (or change SKIFF_ADMIN_TOKEN) for a new one');
-    }
-  });
-  bootstrapped.catch((err: unknown) => logger.error({ err }, 'cannot register the bootstrap admin token: every authenticated request will fail'));
+  const bootstrapped = store.users
+    .bootstrapAdmin(hashSecret(deps.adminToken), deps.now().toISOString())
+    .then((outcome) => {
+      if (outcome.kind === 'registered') {
+        logger.info({ user: outcome.user, replaced: outcome.replaced }, 'bootstrap admin token registered');
+      } else if (outcome.kind === 'revoked') {
+        logger.warn(
+          { user: outcome.user, revokedAt: outcome.revokedAt },
+          'the bootstrap admin token was revoked through the API and stays revoked; delete the admin-token file (or change SKIFF_ADMIN_TOKEN) for a new one',
+        );
+      }
+    });
+  bootstrapped.catch((err: unknown) =>
+    logger.error({ err }, 'cannot register the bootstrap admin token: every authenticated request will fail'),
+  );
 
   async function authenticate(ctx: Context): Promise<Caller> {
     await bootstrapped;
     const token = bearerOf(ctx);
-    if (token === null) throw unauthorized(`${ctx.method} ${ctx.path} needs an API token as 'Authorization: Bearer <token>'`);
+    if (token === null)
+      throw unauthorized(`${ctx.method} ${ctx.path} needs an API token as 'Authorization: Bearer <token>'`);
     const found = await store.users.authenticate(hashSecret(token), deps.now().toISOString());
     if (!found) throw unauthorized(`the token sent to ${ctx.method} ${ctx.path} is not a valid API token`);
     if (found.token.revokedAt !== null) {
-      throw unauthorized(`the token sent to ${ctx.method} ${ctx.path} (id ${found.token.id} of user '${found.user.name}') was revoked at ${found.token.revokedAt}`);
+      throw unauthorized(
+        `the token sent to ${ctx.method} ${ctx.path} (id ${found.token.id} of user '${found.user.name}') was revoked at ${found.token.revokedAt}`,
+      );
     }
     return { user: found.user, tokenId: found.token.id };
   }
@@ -73,7 +82,9 @@ export function accessControl(deps: Pick<RouteDeps, 'store' | 'adminToken' | 'no
       return async (ctx, next) => {
         const caller = await authenticate(ctx);
         if (!permits(caller.user, action, ctx.params.name)) {
-          throw forbidden(`${ctx.method} ${ctx.path} (${action}) needs the role ${requirementText(action)}; user '${caller.user.name}' is ${caller.user.role}`);
+          throw forbidden(
+            `${ctx.method} ${ctx.path} (${action}) needs the role ${requirementText(action)}; user '${caller.user.name}' is ${caller.user.role}`,
+          );
         }
         ctx.state.caller = caller;
         await next();
@@ -101,7 +112,11 @@ export function stampOf(ctx: AuthedContext, now: () => Date): Stamp {
  * key rotation) and the device is accepted; null otherwise. For every place that takes device tokens (the device
  * routes, the image registry's token service).
  */
-export async function deviceFromToken(store: Pick<Store, 'devices'>, token: string, now: Date = new Date()): Promise<DeviceRecord | null> {
+export async function deviceFromToken(
+  store: Pick<Store, 'devices'>,
+  token: string,
+  now: Date = new Date(),
+): Promise<DeviceRecord | null> {
   const device = await store.devices.byToken(hashSecret(token), now.toISOString());
   return device !== null && device.authStatus === 'accepted' ? device : null;
 }
@@ -114,18 +129,30 @@ export async function deviceFromToken(store: Pick<Store, 'devices'>, token: stri
  * key, the device's, the fleet's) that also brings the target generation, so a poll answered from the target
  * cache costs the database nothing more.
  */
-export function requireDevice(devices: Pick<DeviceStore, 'byTokenWithGeneration'>, now: () => Date = () => new Date()): RouterMiddleware<ApiState> {
+export function requireDevice(
+  devices: Pick<DeviceStore, 'byTokenWithGeneration'>,
+  now: () => Date = () => new Date(),
+): RouterMiddleware<ApiState> {
   return async (ctx, next) => {
     const token = bearerOf(ctx);
-    if (token === null) throw unauthorized(`${ctx.method} ${ctx.path} needs a device token as 'Authorization: Bearer <token>' (from POST /v1/device/auth)`);
+    if (token === null)
+      throw unauthorized(
+        `${ctx.method} ${ctx.path} needs a device token as 'Authorization: Bearer <token>' (from POST /v1/device/auth)`,
+      );
     const found = await devices.byTokenWithGeneration(hashSecret(token), now().toISOString());
-    if (!found) throw unauthorized(`the token sent to ${ctx.method} ${ctx.path} is no live device token (expired, revoked or unknown): authenticate again`);
+    if (!found)
+      throw unauthorized(
+        `the token sent to ${ctx.method} ${ctx.path} is no live device token (expired, revoked or unknown): authenticate again`,
+      );
     const owner = found.device;
     if (owner.authStatus !== 'accepted') {
-      throw unauthorized(`device '${owner.uuid}' is ${owner.revokedAt === null ? owner.authStatus : `revoked (at ${owner.revokedAt})`}`);
+      throw unauthorized(
+        `device '${owner.uuid}' is ${owner.revokedAt === null ? owner.authStatus : `revoked (at ${owner.revokedAt})`}`,
+      );
     }
     const uuid = ctx.params.uuid;
-    if (owner.uuid !== uuid) throw forbidden(`the token of device '${owner.uuid}' cannot act for device '${uuid ?? ''}'`);
+    if (owner.uuid !== uuid)
+      throw forbidden(`the token of device '${owner.uuid}' cannot act for device '${uuid ?? ''}'`);
     ctx.state.device = owner;
     ctx.state.targetGeneration = found.generation;
     await next();
@@ -134,7 +161,8 @@ export function requireDevice(devices: Pick<DeviceStore, 'byTokenWithGeneration'
 
 /** The target generation requireDevice read; calling this on a route without it is a programming error. */
 export function authenticatedGeneration(ctx: AuthedContext): TargetGeneration {
-  if (!ctx.state.targetGeneration) throw new Error(`${ctx.path} reads the target generation but does not require a device`);
+  if (!ctx.state.targetGeneration)
+    throw new Error(`${ctx.path} reads the target generation but does not require a device`);
   return ctx.state.targetGeneration;
 }
 

@@ -70,7 +70,8 @@ export class ApiMetrics {
       labelNames: ['status'],
       registers,
       async collect() {
-        for (const [status, count] of Object.entries(await sources.store.releases.countByStatus())) this.set({ status }, count);
+        for (const [status, count] of Object.entries(await sources.store.releases.countByStatus()))
+          this.set({ status }, count);
       },
     });
     new Gauge({
@@ -79,7 +80,8 @@ export class ApiMetrics {
       labelNames: ['backend', 'state'],
       registers,
       async collect() {
-        for (const [state, count] of Object.entries(await sources.jobs.counts())) this.set({ backend: sources.jobs.backend, state }, count);
+        for (const [state, count] of Object.entries(await sources.jobs.counts()))
+          this.set({ backend: sources.jobs.backend, state }, count);
       },
     });
   }

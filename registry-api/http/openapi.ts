@@ -29,7 +29,7 @@ function securityOf(access: RouteAccess): Array<Record<string, string[]>> {
 
 function accessText(access: RouteAccess): string {
   if (access === 'public') return 'Open to everyone.';
-  if (access === 'device') return "The device named in the path, with its bearer token.";
+  if (access === 'device') return 'The device named in the path, with its bearer token.';
   if (access === 'registry-credentials') {
     return 'HTTP Basic: a user name and one of its API tokens, or a device uuid and its bearer token.';
   }
@@ -41,7 +41,10 @@ function queryParameters(route: RouteSpec): unknown[] {
   if (!schema?.properties) return [];
   const required = new Set(schema.required ?? []);
   return Object.entries(schema.properties).map(([name, property]) => ({
-    name, in: 'query', required: required.has(name), schema: plain(property),
+    name,
+    in: 'query',
+    required: required.has(name),
+    schema: plain(property),
   }));
 }
 
@@ -49,13 +52,18 @@ function operationOf(name: string, route: RouteSpec): Record<string, unknown> {
   const responses: Record<string, unknown> = {};
   for (const [status, answer] of Object.entries(route.responses)) {
     responses[status] = answer.schema
-      ? { description: answer.description, content: { [answer.mediaType ?? 'application/json']: { schema: plain(answer.schema) } } }
+      ? {
+          description: answer.description,
+          content: { [answer.mediaType ?? 'application/json']: { schema: plain(answer.schema) } },
+        }
       : { description: answer.description };
   }
-  if (route.body || route.query) responses['400'] = problemAnswer('The body or query is not what this route takes; `errors` says where');
+  if (route.body || route.query)
+    responses['400'] = problemAnswer('The body or query is not what this route takes; `errors` says where');
   if (route.access !== 'public') {
     responses['401'] = problemAnswer('No credentials, or not valid ones');
-    if (route.access !== 'registry-credentials') responses['403'] = problemAnswer('The credentials are valid but may not do this');
+    if (route.access !== 'registry-credentials')
+      responses['403'] = problemAnswer('The credentials are valid but may not do this');
   }
   if (pathParameters(route.path).length > 0) responses['404'] = problemAnswer('What the path names does not exist');
   if (route.body) {
@@ -76,19 +84,30 @@ function operationOf(name: string, route: RouteSpec): Record<string, unknown> {
     description: accessText(route.access),
     security: securityOf(route.access),
     ...(parameters.length > 0 ? { parameters } : {}),
-    ...(route.body ? {
-      requestBody: {
-        required: true,
-        content: { 'application/json': { schema: plain(route.body), ...(route.example === undefined ? {} : { example: route.example }) } },
-      },
-    } : {}),
-    ...(route.rawBody ? {
-      requestBody: {
-        required: true,
-        description: route.rawBody.description,
-        content: { [route.rawBody.mediaType]: { schema: { type: 'string', contentMediaType: route.rawBody.mediaType } } },
-      },
-    } : {}),
+    ...(route.body
+      ? {
+          requestBody: {
+            required: true,
+            content: {
+              'application/json': {
+                schema: plain(route.body),
+                ...(route.example === undefined ? {} : { example: route.example }),
+              },
+            },
+          },
+        }
+      : {}),
+    ...(route.rawBody
+      ? {
+          requestBody: {
+            required: true,
+            description: route.rawBody.description,
+            content: {
+              [route.rawBody.mediaType]: { schema: { type: 'string', contentMediaType: route.rawBody.mediaType } },
+            },
+          },
+        }
+      : {}),
     responses,
   };
 }
@@ -98,7 +117,8 @@ export function openApiDocument(routes: Readonly<Record<string, RouteSpec>>, ver
   for (const [name, route] of Object.entries(routes)) {
     const item = (paths[openApiPath(route.path)] ??= {});
     const method = route.method.toLowerCase();
-    if (item[method]) throw new Error(`the route table lists ${route.method} ${route.path} twice (second time as '${name}')`);
+    if (item[method])
+      throw new Error(`the route table lists ${route.method} ${route.path} twice (second time as '${name}')`);
     item[method] = operationOf(name, route);
   }
   return {
@@ -106,7 +126,8 @@ export function openApiDocument(routes: Readonly<Record<string, RouteSpec>>, ver
     info: {
       title: 'Skiff registry-api',
       version,
-      description: 'The fleet backend of Skiff: fleets, releases, devices, users. Every error answer is application/problem+json.',
+      description:
+        'The fleet backend of Skiff: fleets, releases, devices, users. Every error answer is application/problem+json.',
     },
     paths,
     components: {
@@ -114,7 +135,11 @@ export function openApiDocument(routes: Readonly<Record<string, RouteSpec>>, ver
       securitySchemes: {
         apiToken: { type: 'http', scheme: 'bearer', description: 'An API token of a user (skiff login).' },
         deviceToken: { type: 'http', scheme: 'bearer', description: 'The bearer token of a device.' },
-        registryCredentials: { type: 'http', scheme: 'basic', description: 'user name + API token, or device uuid + device token.' },
+        registryCredentials: {
+          type: 'http',
+          scheme: 'basic',
+          description: 'user name + API token, or device uuid + device token.',
+        },
       },
     },
   };

@@ -10,8 +10,16 @@ import { SqlError } from '../store/sql/errors.js';
 const TYPE_PREFIX = 'urn:skiff:problem:';
 
 const TITLES: Readonly<Record<number, string>> = {
-  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
-  409: 'Conflict', 412: 'Precondition Failed', 413: 'Content Too Large', 415: 'Unsupported Media Type', 500: 'Internal Server Error',
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  409: 'Conflict',
+  412: 'Precondition Failed',
+  413: 'Content Too Large',
+  415: 'Unsupported Media Type',
+  500: 'Internal Server Error',
   501: 'Not Implemented',
 };
 
@@ -68,9 +76,13 @@ export function problems(logger: Logger): Middleware {
         problem = notFound(`no route for ${ctx.method} ${ctx.path}`);
       } else if (ctx.body == null && (ctx.status === 405 || ctx.status === 501)) {
         const allow = ctx.response.get('Allow');
-        problem = new ProblemError(ctx.status, 'method-not-allowed',
-          `${ctx.method} is not allowed on ${ctx.path}${allow ? ` (allowed: ${allow})` : ''}`, undefined,
-          allow ? { Allow: allow } : {});
+        problem = new ProblemError(
+          ctx.status,
+          'method-not-allowed',
+          `${ctx.method} is not allowed on ${ctx.path}${allow ? ` (allowed: ${allow})` : ''}`,
+          undefined,
+          allow ? { Allow: allow } : {},
+        );
       }
     } catch (err) {
       const status = clientStatusOf(err);
@@ -82,10 +94,18 @@ export function problems(logger: Logger): Middleware {
         // A NUL in a name or id: no database row can hold one, so it is bad input, not a failure of the API.
         problem = badRequest('invalid-text', `${ctx.method} ${ctx.path}: a value contains the NUL character`);
       } else if (status !== null) {
-        problem = new ProblemError(status, 'bad-request', `${ctx.method} ${ctx.path}: ${err instanceof Error ? err.message : String(err)}`);
+        problem = new ProblemError(
+          status,
+          'bad-request',
+          `${ctx.method} ${ctx.path}: ${err instanceof Error ? err.message : String(err)}`,
+        );
       } else {
         logger.error({ err, method: ctx.method, path: ctx.path }, 'request failed');
-        problem = new ProblemError(500, 'internal', `${ctx.method} ${ctx.path} failed inside the API; its log has the cause`);
+        problem = new ProblemError(
+          500,
+          'internal',
+          `${ctx.method} ${ctx.path} failed inside the API; its log has the cause`,
+        );
       }
     }
     if (problem) {

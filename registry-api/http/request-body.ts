@@ -50,8 +50,11 @@ export async function readBody<R extends WithBody>(ctx: Context, route: R): Prom
   assertMatched(ctx, route);
   // is() answers false only when there is a body and it is not JSON (null when there is none).
   if (ctx.request.is('json', '+json') === false) {
-    throw new ProblemError(415, 'unsupported-media-type',
-      `the body of ${ctx.method} ${ctx.path} must be application/json, not ${ctx.request.type || 'untyped'}`);
+    throw new ProblemError(
+      415,
+      'unsupported-media-type',
+      `the body of ${ctx.method} ${ctx.path} must be application/json, not ${ctx.request.type || 'untyped'}`,
+    );
   }
   await parseJson(ctx, async () => {});
   try {
@@ -68,7 +71,12 @@ export function readQuery<R extends WithQuery>(ctx: Context, route: R): Static<R
   try {
     return parse(route.query, { ...ctx.query }, `the query of ${ctx.method} ${ctx.path}`);
   } catch (err) {
-    if (err instanceof ValidationError) throw badRequest('invalid-query', err.message, err.issues.map((i) => ({ ...i, path: `?${i.path.replace(/^\//, '')}` })));
+    if (err instanceof ValidationError)
+      throw badRequest(
+        'invalid-query',
+        err.message,
+        err.issues.map((i) => ({ ...i, path: `?${i.path.replace(/^\//, '')}` })),
+      );
     throw err;
   }
 }

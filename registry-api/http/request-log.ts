@@ -9,10 +9,19 @@ export function requestLog(logger: Logger): Middleware {
     try {
       await next();
     } finally {
-      const level = ctx.status >= 500 ? 'error' : ctx.status < 400 && ctx.path.startsWith('/v1/device/') ? 'debug' : 'info';
+      const level =
+        ctx.status >= 500 ? 'error' : ctx.status < 400 && ctx.path.startsWith('/v1/device/') ? 'debug' : 'info';
       // The entry is built only for a line that is written: a poll at info level costs a comparison.
       if (logger.isLevelEnabled(level)) {
-        logger[level]({ method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round((performance.now() - started) * 10) / 10 }, 'request');
+        logger[level](
+          {
+            method: ctx.method,
+            path: ctx.path,
+            status: ctx.status,
+            ms: Math.round((performance.now() - started) * 10) / 10,
+          },
+          'request',
+        );
       }
     }
   };

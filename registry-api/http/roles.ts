@@ -35,7 +35,7 @@ export interface AccessRule {
 }
 
 export const ACCESS: Readonly<Record<Action, AccessRule>> = {
-  'read': { minimum: 'viewer' },
+  read: { minimum: 'viewer' },
   'provisioning-key.read': { minimum: 'operator' },
   'provisioning-key.manage': { minimum: 'operator' },
   'fleet.create': { minimum: 'admin' },
@@ -62,13 +62,21 @@ export interface Principal {
 /** `subject`: the user the request is about (the path's `:name`), for rules that allow the user themself. */
 export function permits(caller: Principal, action: Action, subject?: string): boolean {
   const rule = ACCESS[action];
-  return includes(caller.role, rule.minimum) || (rule.also?.includes(caller.role) ?? false) || (rule.self === true && subject === caller.name);
+  return (
+    includes(caller.role, rule.minimum) ||
+    (rule.also?.includes(caller.role) ?? false) ||
+    (rule.self === true && subject === caller.name)
+  );
 }
 
 /** "operator or admin", "admin, or the user themself": for the 403 a caller reads. */
 export function requirementText(action: Action): string {
   const rule = ACCESS[action];
-  const roles = rule.minimum === 'admin' ? 'admin' : rule.minimum === 'viewer' ? 'any role'
-    : `${[...(rule.also ?? []), rule.minimum].join(', ')} or admin`;
+  const roles =
+    rule.minimum === 'admin'
+      ? 'admin'
+      : rule.minimum === 'viewer'
+        ? 'any role'
+        : `${[...(rule.also ?? []), rule.minimum].join(', ')} or admin`;
   return rule.self ? `${roles}, or the user themself` : roles;
 }

@@ -4,8 +4,17 @@ import { Queue, Worker, type Job } from 'bullmq';
 import type { Logger } from '../../lib/logger.js';
 import { parse } from '../../protocol/validate.js';
 import {
-  GenerateDeltasJobSchema, JOB_NAMES, JOB_STATES, QUEUE_NAME, VerifyReleaseJobSchema, jobIdOf,
-  type Attempt, type JobCounts, type JobHandlers, type Jobs, type RetryPolicy,
+  GenerateDeltasJobSchema,
+  JOB_NAMES,
+  JOB_STATES,
+  QUEUE_NAME,
+  VerifyReleaseJobSchema,
+  jobIdOf,
+  type Attempt,
+  type JobCounts,
+  type JobHandlers,
+  type Jobs,
+  type RetryPolicy,
 } from './index.js';
 
 export interface BullmqOptions {
@@ -65,9 +74,15 @@ export async function startBullmqJobs(options: BullmqOptions): Promise<Jobs> {
     const attempt: Attempt = { number: job.attemptsMade + 1, final: job.attemptsMade + 1 >= (job.opts.attempts ?? 1) };
     switch (job.name) {
       case JOB_NAMES.verifyRelease:
-        return handlers.verifyRelease(parse(VerifyReleaseJobSchema, job.data, `data of job ${job.id ?? '?'} (${job.name})`), attempt);
+        return handlers.verifyRelease(
+          parse(VerifyReleaseJobSchema, job.data, `data of job ${job.id ?? '?'} (${job.name})`),
+          attempt,
+        );
       case JOB_NAMES.generateDeltas:
-        return handlers.generateDeltas(parse(GenerateDeltasJobSchema, job.data, `data of job ${job.id ?? '?'} (${job.name})`), attempt);
+        return handlers.generateDeltas(
+          parse(GenerateDeltasJobSchema, job.data, `data of job ${job.id ?? '?'} (${job.name})`),
+          attempt,
+        );
       default:
         // A job a newer API version queued: fail it loudly rather than guess.
         throw new Error(`job ${job.id ?? '?'} has the unknown name '${job.name}' (queue ${QUEUE_NAME} at ${where})`);
@@ -77,13 +92,20 @@ export async function startBullmqJobs(options: BullmqOptions): Promise<Jobs> {
   const worker = new Worker(QUEUE_NAME, process, { connection, prefix, concurrency: options.concurrency ?? 4 });
   worker.on('failed', (job, err) => {
     const final = job !== undefined && job.attemptsMade >= (job.opts.attempts ?? 1);
-    logger[final ? 'error' : 'warn']({ err, job: job?.id, name: job?.name, attempt: job?.attemptsMade }, final ? 'job failed on its last attempt' : 'job failed, will retry');
+    logger[final ? 'error' : 'warn'](
+      { err, job: job?.id, name: job?.name, attempt: job?.attemptsMade },
+      final ? 'job failed on its last attempt' : 'job failed, will retry',
+    );
   });
   worker.on('error', (err) => logger.error({ err, redis: where }, 'job worker error'));
   queue.on('error', (err) => logger.error({ err, redis: where }, 'job queue error'));
 
   try {
-    await withTimeout(Promise.all([queue.waitUntilReady(), worker.waitUntilReady()]), options.connectTimeoutMs ?? 10_000, `connecting to Redis at ${where}`);
+    await withTimeout(
+      Promise.all([queue.waitUntilReady(), worker.waitUntilReady()]),
+      options.connectTimeoutMs ?? 10_000,
+      `connecting to Redis at ${where}`,
+    );
   } catch (err) {
     await Promise.allSettled([worker.close(true), queue.close()]);
     throw err;
@@ -96,13 +118,13 @@ export async function startBullmqJobs(options: BullmqOptions): Promise<Jobs> {
       const jobId = jobIdOf(JOB_NAMES.verifyRelease, releaseId);
       // A job id BullMQ still remembers as failed would swallow the new one: the release is still owed a check.
       const earlier = await queue.getJob(jobId);
-      if (earlier && await earlier.isFailed()) await earlier.remove();
+      if (earlier && (await earlier.isFailed())) await earlier.remove();
       await queue.add(JOB_NAMES.verifyRelease, { releaseId }, { jobId });
     },
     async generateDeltas(releaseId) {
       const jobId = jobIdOf(JOB_NAMES.generateDeltas, releaseId);
       const earlier = await queue.getJob(jobId);
-      if (earlier && await earlier.isFailed()) await earlier.remove();
+      if (earlier && (await earlier.isFailed())) await earlier.remove();
       await queue.add(JOB_NAMES.generateDeltas, { releaseId }, { jobId });
     },
     async counts() {

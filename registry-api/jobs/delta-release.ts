@@ -31,22 +31,39 @@ export function deltaHandlers(deps: DeltaJobDeps): { generateDeltas(job: DeltaJo
       const sources = await deltaSources(deps.store, release, deps.sourceReleases ?? DEFAULT_MAX_SOURCES);
       const fields = { fleet: release.fleet, release: release.id, version: release.version };
       if (sources.length === 0) {
-        deps.logger.info(fields, 'no release runs on the fleet\'s devices and none is earlier: no delta patches to make');
+        deps.logger.info(
+          fields,
+          "no release runs on the fleet's devices and none is earlier: no delta patches to make",
+        );
         return;
       }
       deps.logger.info({ ...fields, sources: sources.map((r) => r.version) }, 'delta sources');
       let failed: string | null = null;
       for (const [service, image] of Object.entries(release.images).sort(([a], [b]) => a.localeCompare(b))) {
-        const from = [...new Set(sources.map((r) => r.images[service]).filter((i): i is string => i !== undefined && i !== image))];
+        const from = [
+          ...new Set(sources.map((r) => r.images[service]).filter((i): i is string => i !== undefined && i !== image)),
+        ];
         if (from.length === 0) continue;
         try {
-          const results = await generateImageDeltas(deps.io, image, from, deps.settings, deps.logger.child({ service }));
+          const results = await generateImageDeltas(
+            deps.io,
+            image,
+            from,
+            deps.settings,
+            deps.logger.child({ service }),
+          );
           for (const r of results) {
-            deps.logger.info({ ...fields, service, patches: r.patches.length, skipped: r.skipped }, 'delta patches for service');
+            deps.logger.info(
+              { ...fields, service, patches: r.patches.length, skipped: r.skipped },
+              'delta patches for service',
+            );
           }
         } catch (err) {
           failed = `service ${service} (${image}): ${messageOf(err)}`;
-          deps.logger.warn({ ...fields, service, err: messageOf(err), attempt: attempt.number }, 'delta generation failed for service');
+          deps.logger.warn(
+            { ...fields, service, err: messageOf(err), attempt: attempt.number },
+            'delta generation failed for service',
+          );
         }
       }
       // The target image's registry did not answer: worth another try, unless this was the last.

@@ -14,17 +14,27 @@ async function reportedReleases(store: Store, fleet: string): Promise<Map<string
     const report = device.lastReport;
     if (report === null) continue;
     // A device mid-update runs services of two releases: both are bases it holds.
-    const held = new Set([report.releaseId, ...report.services.map((s) => s.releaseId)].filter((id): id is string => typeof id === 'string' && id !== ''));
+    const held = new Set(
+      [report.releaseId, ...report.services.map((s) => s.releaseId)].filter(
+        (id): id is string => typeof id === 'string' && id !== '',
+      ),
+    );
     for (const id of held) counts.set(id, (counts.get(id) ?? 0) + 1);
   }
   return counts;
 }
 
 /** Up to `max` distinct releases other than `release`: reported ones by device count, then earlier ready ones, newest first. */
-export async function deltaSources(store: Store, release: ReleaseRecord, max = DEFAULT_MAX_SOURCES): Promise<ReleaseRecord[]> {
+export async function deltaSources(
+  store: Store,
+  release: ReleaseRecord,
+  max = DEFAULT_MAX_SOURCES,
+): Promise<ReleaseRecord[]> {
   const sources: ReleaseRecord[] = [];
   const taken = new Set([release.id]);
-  const reported = [...(await reportedReleases(store, release.fleet)).entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+  const reported = [...(await reportedReleases(store, release.fleet)).entries()].sort(
+    (a, b) => b[1] - a[1] || a[0].localeCompare(b[0]),
+  );
   for (const [id] of reported) {
     if (sources.length >= max) return sources;
     if (taken.has(id)) continue;
@@ -32,7 +42,8 @@ export async function deltaSources(store: Store, release: ReleaseRecord, max = D
     const found = await store.releases.get(id);
     if (found !== null) sources.push(found);
   }
-  const earlier = (await store.releases.list(release.fleet))
-    .filter((r) => !taken.has(r.id) && r.status === 'ready' && r.createdAt <= release.createdAt);
+  const earlier = (await store.releases.list(release.fleet)).filter(
+    (r) => !taken.has(r.id) && r.status === 'ready' && r.createdAt <= release.createdAt,
+  );
   return [...sources, ...earlier].slice(0, max);
 }

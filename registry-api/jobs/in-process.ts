@@ -1,7 +1,16 @@
 // The job queue without Redis: jobs run in this process, retried on timers with the same policy as BullMQ's.
 // Nothing survives a restart; main.ts re-queues what the database says is still owed, so nothing is lost either.
 import type { Logger } from '../../lib/logger.js';
-import { backoffBefore, jobIdOf, JOB_NAMES, type Attempt, type JobCounts, type JobHandlers, type Jobs, type RetryPolicy } from './index.js';
+import {
+  backoffBefore,
+  jobIdOf,
+  JOB_NAMES,
+  type Attempt,
+  type JobCounts,
+  type JobHandlers,
+  type Jobs,
+  type RetryPolicy,
+} from './index.js';
 
 /** Finished jobs are counted, not kept. */
 export function startInProcessJobs(handlers: JobHandlers, retry: RetryPolicy, logger: Logger): Jobs {
@@ -15,34 +24,36 @@ export function startInProcessJobs(handlers: JobHandlers, retry: RetryPolicy, lo
     if (closed) return;
     counts.active += 1;
     const attempt: Attempt = { number, final: number >= retry.attempts };
-    const done = work(attempt).then(
-      () => {
-        counts.completed += 1;
-        queued.delete(id);
-      },
-      (err: unknown) => {
-        if (attempt.final || closed) {
-          counts.failed += 1;
+    const done = work(attempt)
+      .then(
+        () => {
+          counts.completed += 1;
           queued.delete(id);
-          logger.error({ err, job: id, attempt: number }, 'job failed on its last attempt');
-          return;
-        }
-        const delay = backoffBefore(number + 1, retry);
-        logger.warn({ err, job: id, attempt: number, retryInMs: delay }, 'job failed, will retry');
-        counts.delayed += 1;
-        const timer = setTimeout(() => {
-          timers.delete(timer);
-          counts.delayed -= 1;
-          run(id, work, number + 1);
-        }, delay);
-        // A retry pending must not keep a stopping process alive.
-        timer.unref();
-        timers.add(timer);
-      },
-    ).finally(() => {
-      counts.active -= 1;
-      running.delete(done);
-    });
+        },
+        (err: unknown) => {
+          if (attempt.final || closed) {
+            counts.failed += 1;
+            queued.delete(id);
+            logger.error({ err, job: id, attempt: number }, 'job failed on its last attempt');
+            return;
+          }
+          const delay = backoffBefore(number + 1, retry);
+          logger.warn({ err, job: id, attempt: number, retryInMs: delay }, 'job failed, will retry');
+          counts.delayed += 1;
+          const timer = setTimeout(() => {
+            timers.delete(timer);
+            counts.delayed -= 1;
+            run(id, work, number + 1);
+          }, delay);
+          // A retry pending must not keep a stopping process alive.
+          timer.unref();
+          timers.add(timer);
+        },
+      )
+      .finally(() => {
+        counts.active -= 1;
+        running.delete(done);
+      });
     running.add(done);
   };
 
@@ -63,7 +74,9 @@ export function startInProcessJobs(handlers: JobHandlers, retry: RetryPolicy, lo
       enqueue(jobIdOf(JOB_NAMES.verifyRelease, releaseId), (attempt) => handlers.verifyRelease({ releaseId }, attempt));
     },
     async generateDeltas(releaseId) {
-      enqueue(jobIdOf(JOB_NAMES.generateDeltas, releaseId), (attempt) => handlers.generateDeltas({ releaseId }, attempt));
+      enqueue(jobIdOf(JOB_NAMES.generateDeltas, releaseId), (attempt) =>
+        handlers.generateDeltas({ releaseId }, attempt),
+      );
     },
     async counts() {
       return { ...counts };

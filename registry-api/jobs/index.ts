@@ -14,7 +14,10 @@ export const JOB_NAMES = {
   generateDeltas: 'generate-deltas',
 } as const;
 
-export const VerifyReleaseJobSchema = Type.Object({ releaseId: Type.String({ minLength: 1 }) }, { additionalProperties: false });
+export const VerifyReleaseJobSchema = Type.Object(
+  { releaseId: Type.String({ minLength: 1 }) },
+  { additionalProperties: false },
+);
 export type VerifyReleaseJob = Static<typeof VerifyReleaseJobSchema>;
 /** Delta patches for a ready release (jobs/delta-release.ts). */
 export const GenerateDeltasJobSchema = VerifyReleaseJobSchema;

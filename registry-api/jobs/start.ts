@@ -33,17 +33,35 @@ export interface JobsOptions {
 
 /** The delta job's registry access: anonymous, or with its own pull,push token where this API is the token server. */
 /** A pull-only token for the registry whose token server this API is; null for any other registry. */
-function verificationTokenFor(issuer: RegistryTokenIssuer | null): (repository: string, service: string | undefined) => string | null {
-  return (repository, service) => (issuer === null || service !== issuer.service ? null
-    : issueToken(issuer, 'skiff-release-verification', [{ type: 'repository', name: repository, actions: ['pull'] }], new Date()).token);
+function verificationTokenFor(
+  issuer: RegistryTokenIssuer | null,
+): (repository: string, service: string | undefined) => string | null {
+  return (repository, service) =>
+    issuer === null || service !== issuer.service
+      ? null
+      : issueToken(
+          issuer,
+          'skiff-release-verification',
+          [{ type: 'repository', name: repository, actions: ['pull'] }],
+          new Date(),
+        ).token;
 }
 
 export function deltaRegistryIo(options: Pick<JobsOptions, 'insecureRegistries' | 'registryToken'>): RegistryIo {
   const issuer = options.registryToken ?? null;
   return new RegistryIo({
     insecureRegistries: options.insecureRegistries ?? [],
-    tokenFor: (ref, challenge) => Promise.resolve(issuer === null || challenge.service !== issuer.service ? null
-      : issueToken(issuer, 'skiff-delta-job', [{ type: 'repository', name: ref.repository, actions: ['pull', 'push'] }], new Date()).token),
+    tokenFor: (ref, challenge) =>
+      Promise.resolve(
+        issuer === null || challenge.service !== issuer.service
+          ? null
+          : issueToken(
+              issuer,
+              'skiff-delta-job',
+              [{ type: 'repository', name: ref.repository, actions: ['pull', 'push'] }],
+              new Date(),
+            ).token,
+      ),
   });
 }
 
@@ -54,12 +72,18 @@ function jobHandlers(options: JobsOptions): JobHandlers {
   return {
     ...verificationHandlers({
       store: options.store,
-      checkImage: (reference) => checkImage(reference, { insecureRegistries, tokenFor: verificationTokenFor(options.registryToken ?? null) }),
+      checkImage: (reference) =>
+        checkImage(reference, { insecureRegistries, tokenFor: verificationTokenFor(options.registryToken ?? null) }),
       now: options.now ?? (() => new Date()),
       logger: options.logger,
       onReady: deltas === false ? undefined : options.onReleaseReady,
     }),
-    ...deltaHandlers({ store: options.store, io, settings: deltas === false ? DEFAULT_DELTA_SETTINGS : deltas, logger: options.logger.child({ job: 'deltas' }) }),
+    ...deltaHandlers({
+      store: options.store,
+      io,
+      settings: deltas === false ? DEFAULT_DELTA_SETTINGS : deltas,
+      logger: options.logger.child({ job: 'deltas' }),
+    }),
   };
 }
 
@@ -70,13 +94,22 @@ function jobHandlers(options: JobsOptions): JobHandlers {
 function wiredHandlers(options: JobsOptions): { handlers: JobHandlers; attach(jobs: Jobs): void } {
   let queue: Jobs | null = null;
   const handlers = jobHandlers({ ...options, onReleaseReady: (id) => queue?.generateDeltas(id) ?? Promise.resolve() });
-  return { handlers, attach: (jobs) => { queue = jobs; } };
+  return {
+    handlers,
+    attach: (jobs) => {
+      queue = jobs;
+    },
+  };
 }
 
 /** The in-process queue (no Redis), ready at once: what createApp builds when it is given no queue. */
 export function startInProcessQueue(options: JobsOptions): Jobs {
   const { handlers, attach } = wiredHandlers(options);
-  const jobs = startInProcessJobs(handlers, options.retry ?? DEFAULT_RETRY, options.logger.child({ component: 'jobs' }));
+  const jobs = startInProcessJobs(
+    handlers,
+    options.retry ?? DEFAULT_RETRY,
+    options.logger.child({ component: 'jobs' }),
+  );
   attach(jobs);
   return jobs;
 }
@@ -86,7 +119,11 @@ export async function startJobs(options: JobsOptions): Promise<Jobs> {
   const { handlers, attach } = wiredHandlers(options);
   const retry = options.retry ?? DEFAULT_RETRY;
   const jobs = await startBullmqJobs({
-    redisUrl: options.redisUrl, prefix: options.redisPrefix ?? 'skiff', handlers, retry, logger: options.logger.child({ component: 'jobs' }),
+    redisUrl: options.redisUrl,
+    prefix: options.redisPrefix ?? 'skiff',
+    handlers,
+    retry,
+    logger: options.logger.child({ component: 'jobs' }),
   });
   attach(jobs);
   return jobs;

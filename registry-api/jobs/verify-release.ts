@@ -25,7 +25,11 @@ export interface VerificationDeps {
 }
 
 /** What the check of all images found: the first failing service in name order, or none. */
-async function verify(images: Record<string, string>, deps: VerificationDeps, attempt: Attempt): Promise<ReleaseVerification['failure']> {
+async function verify(
+  images: Record<string, string>,
+  deps: VerificationDeps,
+  attempt: Attempt,
+): Promise<ReleaseVerification['failure']> {
   const services = Object.keys(images).sort();
   const checks = await Promise.all(services.map((service) => deps.checkImage(images[service]!)));
   for (const [i, check] of checks.entries()) {
@@ -34,7 +38,11 @@ async function verify(images: Record<string, string>, deps: VerificationDeps, at
   for (const [i, check] of checks.entries()) {
     if (check.kind !== 'unreachable') continue;
     if (!attempt.final) throw new RetryLaterError(`service ${services[i]!}: ${check.reason}`);
-    return { service: services[i]!, image: images[services[i]!]!, reason: `${check.reason} (gave up after ${attempt.number} attempts)` };
+    return {
+      service: services[i]!,
+      image: images[services[i]!]!,
+      reason: `${check.reason} (gave up after ${attempt.number} attempts)`,
+    };
   }
   return null;
 }
@@ -55,9 +63,10 @@ export function verificationHandlers(deps: VerificationDeps): Pick<JobHandlers, 
       if (failure === null) deps.logger.info(fields, 'release verified: every image is in its registry');
       if (failure === null && settled?.status === 'ready') {
         // Deltas are an optimisation: not queueing them must not fail the verification.
-        await deps.onReady?.(release.id).catch((err: unknown) => deps.logger.warn({ ...fields, err }, 'could not queue delta generation'));
-      }
-      else deps.logger.warn({ ...fields, failure }, 'release failed verification');
+        await deps
+          .onReady?.(release.id)
+          .catch((err: unknown) => deps.logger.warn({ ...fields, err }, 'could not queue delta generation'));
+      } else deps.logger.warn({ ...fields, failure }, 'release failed verification');
     },
   };
 }

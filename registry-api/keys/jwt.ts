@@ -29,7 +29,9 @@ function base32(bytes: Buffer): string {
  * against that certificate's key, so the token carries no certificate chain.
  */
 export function libtrustKeyId(publicKey: KeyObject): string {
-  const digest = createHash('sha256').update(publicKey.export({ format: 'der', type: 'spki' })).digest();
+  const digest = createHash('sha256')
+    .update(publicKey.export({ format: 'der', type: 'spki' }))
+    .digest();
   return base32(digest.subarray(0, 30)).match(/.{4}/g)!.join(':');
 }
 
@@ -43,7 +45,9 @@ export interface JwtSigner {
 export function es256Signer(privateKey: KeyObject, where: string): JwtSigner {
   if (privateKey.asymmetricKeyType !== 'ec' || privateKey.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
     const curve = privateKey.asymmetricKeyDetails?.namedCurve;
-    throw new Error(`${where} is a ${privateKey.asymmetricKeyType ?? 'unknown'}${curve ? ` ${curve}` : ''} key; ES256 needs an EC P-256 (prime256v1) key`);
+    throw new Error(
+      `${where} is a ${privateKey.asymmetricKeyType ?? 'unknown'}${curve ? ` ${curve}` : ''} key; ES256 needs an EC P-256 (prime256v1) key`,
+    );
   }
   const keyId = libtrustKeyId(createPublicKey(privateKey));
   const header = base64url(JSON.stringify({ typ: 'JWT', alg: 'ES256', kid: keyId }));

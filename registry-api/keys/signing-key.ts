@@ -43,7 +43,9 @@ function readPrivateKey(file: string): KeyObject {
     throw new Error(`the target signing key ${file} is not a PEM private key: ${messageOf(err)}`, { cause: err });
   }
   if (key.asymmetricKeyType !== 'ed25519') {
-    throw new Error(`the target signing key ${file} is a ${key.asymmetricKeyType ?? 'unknown'} key; it must be Ed25519 (openssl genpkey -algorithm ed25519)`);
+    throw new Error(
+      `the target signing key ${file} is a ${key.asymmetricKeyType ?? 'unknown'} key; it must be Ed25519 (openssl genpkey -algorithm ed25519)`,
+    );
   }
   return key;
 }

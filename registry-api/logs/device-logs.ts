@@ -4,7 +4,12 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../../lib/logger.js';
 import {
-  DEFAULT_FOLLOW_MS, DEFAULT_RENEW_MS, byTime, type DeviceLogLine, type LogBatch, type LogsEvent,
+  DEFAULT_FOLLOW_MS,
+  DEFAULT_RENEW_MS,
+  byTime,
+  type DeviceLogLine,
+  type LogBatch,
+  type LogsEvent,
 } from '../../protocol/device-logs.js';
 import { localLogRelay, type LogRelay } from './relay.js';
 import { DEFAULT_RING_LINES, DeviceLogRing } from './ring.js';
@@ -29,7 +34,11 @@ export class DeviceNotConnected extends Error {
 
 /** The device heard the request but sent no (complete) snapshot in time. */
 export class DeviceSilent extends Error {
-  constructor(readonly uuid: string, readonly waitedMs: number, readonly linesSoFar: number) {
+  constructor(
+    readonly uuid: string,
+    readonly waitedMs: number,
+    readonly linesSoFar: number,
+  ) {
     super(`device '${uuid}' sent no complete answer within ${Math.round(waitedMs / 1000)} s`);
     this.name = 'DeviceSilent';
   }
@@ -82,12 +91,18 @@ export class DeviceLogs {
   private readonly followed = new Map<string, Followed>();
   private readonly ringLines: number;
 
-  constructor(options: DeviceLogsOptions, private readonly logger: Logger) {
+  constructor(
+    options: DeviceLogsOptions,
+    private readonly logger: Logger,
+  ) {
     this.relay = options.relay ?? localLogRelay();
     this.followMs = options.followMs ?? DEFAULT_FOLLOW_MS;
     this.renewMs = options.renewMs ?? DEFAULT_RENEW_MS;
     this.ringLines = options.ringLines ?? DEFAULT_RING_LINES;
-    this.relay.bind({ deliver: (uuid, event) => this.deliver(uuid, event), receive: (uuid, batch) => this.apply(uuid, batch) });
+    this.relay.bind({
+      deliver: (uuid, event) => this.deliver(uuid, event),
+      receive: (uuid, batch) => this.apply(uuid, batch),
+    });
   }
 
   /** A device's push channel opened here; the returned function is called when it closes. */
@@ -120,12 +135,18 @@ export class DeviceLogs {
     const answered = new Promise<Snapshot>((resolve) => {
       this.pending.set(key, {
         lines,
-        finish: (services) => resolve({ services, lines: byTime(lines), cursor: this.followed.get(uuid)?.ring.last ?? 0 }),
+        finish: (services) =>
+          resolve({ services, lines: byTime(lines), cursor: this.followed.get(uuid)?.ring.last ?? 0 }),
       });
     });
     let timer: NodeJS.Timeout | undefined;
     try {
-      const event: LogsEvent = { request: id, services: request.services, tail: request.tail, followMs: request.followMs };
+      const event: LogsEvent = {
+        request: id,
+        services: request.services,
+        tail: request.tail,
+        followMs: request.followMs,
+      };
       if (!(await this.relay.request(uuid, event))) throw new DeviceNotConnected(uuid);
       const silent = new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new DeviceSilent(uuid, request.waitMs, lines.length)), request.waitMs);
@@ -156,7 +177,9 @@ export class DeviceLogs {
       ring: entry.ring,
       listen: (listener) => {
         entry.listeners.add(listener);
-        return () => { entry.listeners.delete(listener); };
+        return () => {
+          entry.listeners.delete(listener);
+        };
       },
       close: () => {
         if (closed) return;

@@ -42,15 +42,25 @@ export function localLogRelay(): LogRelay {
   let handlers: LogRelayHandlers | null = null;
   return {
     shared: false,
-    bind(h) { handlers = h; },
+    bind(h) {
+      handlers = h;
+    },
     request: async (uuid, event) => (handlers ?? unbound()).deliver(uuid, event),
-    publish: async (uuid, batch) => { (handlers ?? unbound()).receive(uuid, batch); },
+    publish: async (uuid, batch) => {
+      (handlers ?? unbound()).receive(uuid, batch);
+    },
     close: async () => undefined,
   };
 }
 
 const Message = Type.Union([
-  Type.Object({ kind: Type.Literal('request'), id: Type.String(), origin: Type.String(), uuid: Type.String(), event: LogsEventSchema }),
+  Type.Object({
+    kind: Type.Literal('request'),
+    id: Type.String(),
+    origin: Type.String(),
+    uuid: Type.String(),
+    event: LogsEventSchema,
+  }),
   Type.Object({ kind: Type.Literal('delivered'), id: Type.String() }),
   Type.Object({ kind: Type.Literal('batch'), uuid: Type.String(), batch: LogBatchSchema }),
 ]);
@@ -74,8 +84,13 @@ export async function redisLogRelay(options: RedisLogRelayOptions): Promise<LogR
   let handlers: LogRelayHandlers | null = null;
   const publisher = new Redis(options.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 3 });
   const subscriber = new Redis(options.redisUrl, { lazyConnect: true });
-  for (const [name, client] of [['publisher', publisher], ['subscriber', subscriber]] as const) {
-    client.on('error', (err: unknown) => logger.warn({ err, channel, client: name }, 'device log relay: Redis connection error'));
+  for (const [name, client] of [
+    ['publisher', publisher],
+    ['subscriber', subscriber],
+  ] as const) {
+    client.on('error', (err: unknown) =>
+      logger.warn({ err, channel, client: name }, 'device log relay: Redis connection error'),
+    );
   }
   const send = (message: RelayMessage): Promise<number> => publisher.publish(channel, JSON.stringify(message));
 
@@ -94,7 +109,8 @@ export async function redisLogRelay(options: RedisLogRelayOptions): Promise<LogR
       handlers.receive(message.uuid, message.batch);
     } else if (message.origin !== origin && handlers.deliver(message.uuid, message.event)) {
       send({ kind: 'delivered', id: message.id }).catch((err: unknown) =>
-        logger.warn({ err, channel, uuid: message.uuid }, 'device log relay: cannot confirm a delivered logs event'));
+        logger.warn({ err, channel, uuid: message.uuid }, 'device log relay: cannot confirm a delivered logs event'),
+      );
     }
   });
   await Promise.all([publisher.connect(), subscriber.connect()]);
@@ -102,7 +118,9 @@ export async function redisLogRelay(options: RedisLogRelayOptions): Promise<LogR
 
   return {
     shared: true,
-    bind(h) { handlers = h; },
+    bind(h) {
+      handlers = h;
+    },
     async request(uuid, event) {
       // The device's channel is here: no other instance needs to hear of it.
       if ((handlers ?? unbound()).deliver(uuid, event)) return true;
@@ -117,7 +135,9 @@ export async function redisLogRelay(options: RedisLogRelayOptions): Promise<LogR
         const timer = setTimeout(() => done(false), deliveryTimeoutMs);
         delivered.on(id, onDelivered);
         send({ kind: 'request', id, origin, uuid, event }).then(
-          (receivers) => { if (receivers <= 1) done(false); },
+          (receivers) => {
+            if (receivers <= 1) done(false);
+          },
           (err: unknown) => {
             logger.warn({ err, channel, uuid }, 'device log relay: cannot publish a logs request');
             done(false);

@@ -65,7 +65,8 @@ export class DeviceLogRing {
     private readonly linesPerService: number = DEFAULT_RING_LINES,
     private readonly maxServices: number = DEFAULT_RING_SERVICES,
   ) {
-    if (!Number.isInteger(linesPerService) || linesPerService < 1) throw new Error(`a log ring holds at least 1 line per service, not ${linesPerService}`);
+    if (!Number.isInteger(linesPerService) || linesPerService < 1)
+      throw new Error(`a log ring holds at least 1 line per service, not ${linesPerService}`);
   }
 
   /** The number of the newest line; a reader starting now passes it as `after`. */

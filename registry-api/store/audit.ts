@@ -30,9 +30,18 @@ export interface Audit extends AuditStore {
 export function auditLog(db: Database): Audit {
   return {
     async record(tx, stamp, event) {
-      await tx.run(`INSERT INTO audit_log (at, actor, action, target, fleet, detail)
+      await tx.run(
+        `INSERT INTO audit_log (at, actor, action, target, fleet, detail)
         VALUES (@at, @actor, @action, @target, @fleet, @detail)`,
-      { at: stamp.at, actor: stamp.actor, action: event.action, target: event.target, fleet: event.fleet, detail: JSON.stringify(event.detail) });
+        {
+          at: stamp.at,
+          actor: stamp.actor,
+          action: event.action,
+          target: event.target,
+          fleet: event.fleet,
+          detail: JSON.stringify(event.detail),
+        },
+      );
     },
     async list(query: AuditQuery): Promise<AuditEntry[]> {
       // Built from fixed fragments only, so each combination can use its index.

@@ -18,12 +18,14 @@ function placeOf(scope: ConfigScope): { table: string; key: string; id: string; 
 }
 
 async function fleetOf(q: Queryable, scope: ConfigScope): Promise<string | null> {
-  return 'fleet' in scope ? scope.fleet : (await q.get(FleetName, 'SELECT fleet FROM devices WHERE uuid = ?', [scope.device]))?.fleet ?? null;
+  return 'fleet' in scope
+    ? scope.fleet
+    : ((await q.get(FleetName, 'SELECT fleet FROM devices WHERE uuid = ?', [scope.device]))?.fleet ?? null);
 }
 
 async function settingsOf(q: Queryable, uuid: string): Promise<Settings> {
   const row = await q.get(SettingsRow, 'SELECT settings FROM device_settings WHERE uuid = ?', [uuid]);
-  return row ? JSON.parse(row.settings) as Settings : {};
+  return row ? (JSON.parse(row.settings) as Settings) : {};
 }
 
 export function configOn(db: Database, audit: Audit): ConfigStore {
@@ -31,25 +33,43 @@ export function configOn(db: Database, audit: Audit): ConfigStore {
     async vars(scope) {
       const { table, key, id } = placeOf(scope);
       const vars: ConfigVars = {};
-      for (const row of await db.all(VarRow, `SELECT name, value FROM ${table} WHERE ${key} = ? ORDER BY name`, [id])) vars[row.name] = row.value;
+      for (const row of await db.all(VarRow, `SELECT name, value FROM ${table} WHERE ${key} = ? ORDER BY name`, [id]))
+        vars[row.name] = row.value;
       return vars;
     },
     async setVar(scope, name, value, stamp) {
       const { table, key, id, target } = placeOf(scope);
       await db.transaction(async (tx) => {
-        const before = await tx.get(VarRow, `SELECT name, value FROM ${table} WHERE ${key} = ? AND name = ?`, [id, name]);
+        const before = await tx.get(VarRow, `SELECT name, value FROM ${table} WHERE ${key} = ? AND name = ?`, [
+          id,
+          name,
+        ]);
         if (before?.value === value) return;
-        await tx.run(`INSERT INTO ${table} (${key}, name, value, updated_at) VALUES (?, ?, ?, ?)
-          ON CONFLICT (${key}, name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`, [id, name, value, stamp.at]);
+        await tx.run(
+          `INSERT INTO ${table} (${key}, name, value, updated_at) VALUES (?, ?, ?, ?)
+          ON CONFLICT (${key}, name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`,
+          [id, name, value, stamp.at],
+        );
         // Values can be secrets (API keys of a meter vendor): the log keeps that it changed, not what to.
-        await audit.record(tx, stamp, { action: 'config.set', target, fleet: await fleetOf(tx, scope), detail: { name, created: !before } });
+        await audit.record(tx, stamp, {
+          action: 'config.set',
+          target,
+          fleet: await fleetOf(tx, scope),
+          detail: { name, created: !before },
+        });
       });
     },
     async unsetVar(scope, name, stamp) {
       const { table, key, id, target } = placeOf(scope);
       return db.transaction(async (tx) => {
-        if ((await tx.run(`DELETE FROM ${table} WHERE ${key} = ? AND name = ?`, [id, name])).changes === 0) return false;
-        await audit.record(tx, stamp, { action: 'config.unset', target, fleet: await fleetOf(tx, scope), detail: { name } });
+        if ((await tx.run(`DELETE FROM ${table} WHERE ${key} = ? AND name = ?`, [id, name])).changes === 0)
+          return false;
+        await audit.record(tx, stamp, {
+          action: 'config.unset',
+          target,
+          fleet: await fleetOf(tx, scope),
+          detail: { name },
+        });
         return true;
       });
     },
@@ -61,9 +81,17 @@ export function configOn(db: Database, audit: Audit): ConfigStore {
         const { inherit = [], ...set } = change;
         const next: Settings = { ...(await settingsOf(tx, uuid)), ...set };
         for (const name of inherit) delete next[name];
-        await tx.run(`INSERT INTO device_settings (uuid, settings, updated_at) VALUES (?, ?, ?)
-          ON CONFLICT (uuid) DO UPDATE SET settings = excluded.settings, updated_at = excluded.updated_at`, [uuid, JSON.stringify(next), stamp.at]);
-        await audit.record(tx, stamp, { action: 'device.settings', target: `device:${uuid}`, fleet: await fleetOf(tx, { device: uuid }), detail: { change } });
+        await tx.run(
+          `INSERT INTO device_settings (uuid, settings, updated_at) VALUES (?, ?, ?)
+          ON CONFLICT (uuid) DO UPDATE SET settings = excluded.settings, updated_at = excluded.updated_at`,
+          [uuid, JSON.stringify(next), stamp.at],
+        );
+        await audit.record(tx, stamp, {
+          action: 'device.settings',
+          target: `device:${uuid}`,
+          fleet: await fleetOf(tx, { device: uuid }),
+          detail: { change },
+        });
         return next;
       });
     },

@@ -9,8 +9,15 @@ import { normalizeShortId, shortIdOf } from '../devices/short-id.js';
 import type { Audit } from './audit.js';
 import {
   ConflictError,
-  type AuthAttempt, type AuthOutcome, type DeviceChange, type DeviceRecord, type DeviceStore, type DeviceWithGeneration,
-  type DeviceView, type NewDeviceToken, type Stamp,
+  type AuthAttempt,
+  type AuthOutcome,
+  type DeviceChange,
+  type DeviceRecord,
+  type DeviceStore,
+  type DeviceWithGeneration,
+  type DeviceView,
+  type NewDeviceToken,
+  type Stamp,
 } from './index.js';
 import type { LastSeenBuffer } from './last-seen.js';
 import { Nullable, type Database, type Queryable } from './sql/database.js';
@@ -39,10 +46,16 @@ type DeviceRow = typeof DeviceRow.static;
 const { key_hash: _keyHash, auth_timestamp: _authTimestamp, ...recordColumns } = deviceColumns;
 type RecordRow = Omit<DeviceRow, 'key_hash' | 'auth_timestamp'>;
 /** recordColumns as a select list on the alias `d`. */
-const RECORD_SELECT = Object.keys(recordColumns).map((column) => `d.${column}`).join(', ');
+const RECORD_SELECT = Object.keys(recordColumns)
+  .map((column) => `d.${column}`)
+  .join(', ');
 const DeviceViewRow = Type.Object({ ...deviceColumns, report: Nullable(Type.String()) });
 /** A device row with its own and its fleet's target generation (null: the fleet does not exist). */
-const GenerationRow = Type.Object({ ...recordColumns, target_generation: Type.Integer(), fleet_generation: Nullable(Type.Integer()) });
+const GenerationRow = Type.Object({
+  ...recordColumns,
+  target_generation: Type.Integer(),
+  fleet_generation: Nullable(Type.Integer()),
+});
 type GenerationRow = typeof GenerationRow.static;
 const SessionRow = Type.Object({ ...GenerationRow.properties, token_expires_at: Type.String() });
 const WITH_GENERATION_COLUMNS = `${RECORD_SELECT}, d.target_generation, f.target_generation AS fleet_generation`;
@@ -102,9 +115,11 @@ const DEVICE_VIEW = `SELECT d.*, s.report FROM devices d LEFT JOIN device_state 
 const deviceTarget = (uuid: string): string => `device:${uuid}`;
 
 const rowOf = (q: Queryable, uuid: string) => q.get(DeviceRow, 'SELECT * FROM devices WHERE uuid = ?', [uuid]);
-const rowByKey = (q: Queryable, publicKey: string) => q.get(DeviceRow, 'SELECT * FROM devices WHERE public_key = ?', [publicKey]);
+const rowByKey = (q: Queryable, publicKey: string) =>
+  q.get(DeviceRow, 'SELECT * FROM devices WHERE public_key = ?', [publicKey]);
 const viewOf = (q: Queryable, uuid: string) => q.get(DeviceViewRow, `${DEVICE_VIEW} WHERE d.uuid = ?`, [uuid]);
-const holderOfShortId = (q: Queryable, shortId: string) => q.get(Uuid, 'SELECT uuid FROM devices WHERE short_id = ?', [shortId]);
+const holderOfShortId = (q: Queryable, shortId: string) =>
+  q.get(Uuid, 'SELECT uuid FROM devices WHERE short_id = ?', [shortId]);
 
 /** The first free short id for `uuid` (its own, unless another device has it already). */
 async function freeShortId(q: Queryable, uuid: string): Promise<string> {
@@ -137,10 +152,12 @@ interface NewDeviceRow {
 }
 
 async function insertDevice(tx: Queryable, d: NewDeviceRow): Promise<void> {
-  await tx.run(`INSERT INTO devices (uuid, short_id, name, fleet, device_type, key_hash, public_key, auth_status,
+  await tx.run(
+    `INSERT INTO devices (uuid, short_id, name, fleet, device_type, key_hash, public_key, auth_status,
     auth_timestamp, pinned_release_id, created_at, last_seen) VALUES (@uuid, @shortId, @name, @fleet, @deviceType,
     @keyHash, @publicKey, @status, @timestamp, NULL, @at, @lastSeen)`,
-  { ...d, shortId: await freeShortId(tx, d.uuid), keyHash: noLegacyKey(d.uuid) });
+    { ...d, shortId: await freeShortId(tx, d.uuid), keyHash: noLegacyKey(d.uuid) },
+  );
 }
 
 const setStatus = (tx: Queryable, uuid: string, status: DeviceRecord['authStatus'], revokedAt: string | null) =>
@@ -149,7 +166,12 @@ const dropTokens = (tx: Queryable, uuid: string) => tx.run('DELETE FROM device_t
 
 async function issueToken(tx: Queryable, uuid: string, token: NewDeviceToken, at: string): Promise<void> {
   await tx.run('DELETE FROM device_tokens WHERE uuid = ? AND expires_at <= ?', [uuid, at]);
-  await tx.run('INSERT INTO device_tokens (hash, uuid, created_at, expires_at) VALUES (?, ?, ?, ?)', [token.hash, uuid, at, token.expiresAt]);
+  await tx.run('INSERT INTO device_tokens (hash, uuid, created_at, expires_at) VALUES (?, ?, ?, ?)', [
+    token.hash,
+    uuid,
+    at,
+    token.expiresAt,
+  ]);
 }
 
 async function recordOf(tx: Queryable, uuid: string): Promise<DeviceRecord> {
@@ -175,10 +197,15 @@ async function authenticate(tx: Queryable, audit: Audit, a: AuthAttempt): Promis
   const contact = async (): Promise<void> => {
     // Not audited, yet the device type shapes its target: sessions the API keeps of it must be read again.
     noteTargetChange(tx, { kind: 'device', uuid: a.uuid });
-    await tx.run('UPDATE devices SET auth_timestamp = @timestamp, last_seen = @at, device_type = @deviceType WHERE uuid = @uuid',
-      { uuid: a.uuid, timestamp: a.timestamp, at: a.at, deviceType: a.deviceType });
+    await tx.run(
+      'UPDATE devices SET auth_timestamp = @timestamp, last_seen = @at, device_type = @deviceType WHERE uuid = @uuid',
+      { uuid: a.uuid, timestamp: a.timestamp, at: a.at, deviceType: a.deviceType },
+    );
   };
-  const admitted = async (uuid: string, how: 'known' | 'provisioning-key' | 'preauthorized' | 'legacy-key'): Promise<AuthOutcome> => {
+  const admitted = async (
+    uuid: string,
+    how: 'known' | 'provisioning-key' | 'preauthorized' | 'legacy-key',
+  ): Promise<AuthOutcome> => {
     await issueToken(tx, uuid, a.token, a.at);
     return { kind: 'accepted', device: await recordOf(tx, uuid), how };
   };
@@ -198,14 +225,25 @@ async function authenticate(tx: Queryable, audit: Audit, a: AuthAttempt): Promis
       return admitted(a.uuid, 'known');
     case 'create': {
       await insertDevice(tx, {
-        uuid: a.uuid, name: a.name ?? a.uuid, fleet: decision.fleet, deviceType: a.deviceType, publicKey: a.publicKey,
-        status: decision.status, timestamp: a.timestamp, at: a.at, lastSeen: a.at,
+        uuid: a.uuid,
+        name: a.name ?? a.uuid,
+        fleet: decision.fleet,
+        deviceType: a.deviceType,
+        publicKey: a.publicKey,
+        status: decision.status,
+        timestamp: a.timestamp,
+        at: a.at,
+        lastSeen: a.at,
       });
       await audit.record(tx, self, {
         action: decision.status === 'accepted' ? 'device.register' : 'device.request',
         target: deviceTarget(a.uuid),
         fleet: decision.fleet,
-        detail: { deviceType: a.deviceType, publicKey: a.publicKey, ...(decision.status === 'accepted' ? { by: 'provisioning-key' } : {}) },
+        detail: {
+          deviceType: a.deviceType,
+          publicKey: a.publicKey,
+          ...(decision.status === 'accepted' ? { by: 'provisioning-key' } : {}),
+        },
       });
       return decision.status === 'accepted'
         ? admitted(a.uuid, 'provisioning-key')
@@ -213,23 +251,46 @@ async function authenticate(tx: Queryable, audit: Audit, a: AuthAttempt): Promis
     }
     case 'adopt': {
       const old = decision.preauthorized.uuid;
-      await tx.run('UPDATE devices SET uuid = @uuid, short_id = @shortId, key_hash = @keyHash WHERE uuid = @old',
-        { uuid: a.uuid, old, shortId: await freeShortId(tx, a.uuid), keyHash: noLegacyKey(a.uuid) });
+      await tx.run('UPDATE devices SET uuid = @uuid, short_id = @shortId, key_hash = @keyHash WHERE uuid = @old', {
+        uuid: a.uuid,
+        old,
+        shortId: await freeShortId(tx, a.uuid),
+        keyHash: noLegacyKey(a.uuid),
+      });
       await setStatus(tx, a.uuid, 'accepted', null);
       await contact();
-      await audit.record(tx, self, { action: 'device.register', target: deviceTarget(a.uuid), fleet: decision.preauthorized.fleet, detail: { by: 'preauthorized', preauthorizedAs: old } });
+      await audit.record(tx, self, {
+        action: 'device.register',
+        target: deviceTarget(a.uuid),
+        fleet: decision.preauthorized.fleet,
+        detail: { by: 'preauthorized', preauthorizedAs: old },
+      });
       return admitted(a.uuid, 'preauthorized');
     }
     case 'admit': {
       await setStatus(tx, a.uuid, 'accepted', null);
       await contact();
-      await audit.record(tx, self, { action: 'device.register', target: deviceTarget(a.uuid), fleet: decision.device.fleet, detail: { by: decision.how } });
+      await audit.record(tx, self, {
+        action: 'device.register',
+        target: deviceTarget(a.uuid),
+        fleet: decision.device.fleet,
+        detail: { by: decision.how },
+      });
       return admitted(a.uuid, decision.how);
     }
     case 'bind-legacy': {
-      await tx.run('UPDATE devices SET public_key = ?, key_hash = ? WHERE uuid = ?', [a.publicKey, noLegacyKey(a.uuid), a.uuid]);
+      await tx.run('UPDATE devices SET public_key = ?, key_hash = ? WHERE uuid = ?', [
+        a.publicKey,
+        noLegacyKey(a.uuid),
+        a.uuid,
+      ]);
       await contact();
-      await audit.record(tx, self, { action: 'device.bind-key', target: deviceTarget(a.uuid), fleet: decision.device.fleet, detail: { publicKey: a.publicKey } });
+      await audit.record(tx, self, {
+        action: 'device.bind-key',
+        target: deviceTarget(a.uuid),
+        fleet: decision.device.fleet,
+        detail: { publicKey: a.publicKey },
+      });
       return admitted(a.uuid, 'legacy-key');
     }
   }
@@ -251,19 +312,42 @@ export function devicesOn(db: Database, audit: Audit, lastSeen: LastSeenBuffer):
       return db.transaction(async (tx) => {
         const before = await rowOf(tx, r.uuid);
         if (!before) return { kind: 'refused', status: 404, reason: `device '${r.uuid}' is not known` };
-        if (before.public_key !== r.oldPublicKey) return { kind: 'refused', status: 401, reason: `the old key is not the current key of device '${r.uuid}'` };
-        if (before.auth_status !== 'accepted') return { kind: 'refused', status: 403, reason: `device '${r.uuid}' is ${before.auth_status}, not accepted` };
+        if (before.public_key !== r.oldPublicKey)
+          return { kind: 'refused', status: 401, reason: `the old key is not the current key of device '${r.uuid}'` };
+        if (before.auth_status !== 'accepted')
+          return { kind: 'refused', status: 403, reason: `device '${r.uuid}' is ${before.auth_status}, not accepted` };
         if (before.auth_timestamp !== null && Date.parse(r.timestamp) <= Date.parse(before.auth_timestamp)) {
-          return { kind: 'refused', status: 401, reason: `timestamp ${r.timestamp} is not later than the last one device '${r.uuid}' signed (${before.auth_timestamp})` };
+          return {
+            kind: 'refused',
+            status: 401,
+            reason: `timestamp ${r.timestamp} is not later than the last one device '${r.uuid}' signed (${before.auth_timestamp})`,
+          };
         }
         const holder = await rowByKey(tx, r.newPublicKey);
-        if (holder) return { kind: 'refused', status: 409, reason: `the new public key is already the key of device '${holder.uuid}'` };
-        await tx.run('UPDATE devices SET public_key = ?, auth_timestamp = ?, last_seen = ? WHERE uuid = ?', [r.newPublicKey, r.timestamp, r.at, r.uuid]);
+        if (holder)
+          return {
+            kind: 'refused',
+            status: 409,
+            reason: `the new public key is already the key of device '${holder.uuid}'`,
+          };
+        await tx.run('UPDATE devices SET public_key = ?, auth_timestamp = ?, last_seen = ? WHERE uuid = ?', [
+          r.newPublicKey,
+          r.timestamp,
+          r.at,
+          r.uuid,
+        ]);
         await dropTokens(tx, r.uuid);
         await issueToken(tx, r.uuid, r.token, r.at);
-        await audit.record(tx, { actor: deviceTarget(r.uuid), at: r.at }, {
-          action: 'device.rotate-key', target: deviceTarget(r.uuid), fleet: before.fleet, detail: { from: r.oldPublicKey, to: r.newPublicKey },
-        });
+        await audit.record(
+          tx,
+          { actor: deviceTarget(r.uuid), at: r.at },
+          {
+            action: 'device.rotate-key',
+            target: deviceTarget(r.uuid),
+            fleet: before.fleet,
+            detail: { from: r.oldPublicKey, to: r.newPublicKey },
+          },
+        );
         return { kind: 'rotated', device: await recordOf(tx, r.uuid) };
       });
     },
@@ -273,28 +357,52 @@ export function devicesOn(db: Database, audit: Audit, lastSeen: LastSeenBuffer):
         const holder = await rowByKey(tx, p.publicKey);
         if (holder) throw new ConflictError(`the public key is already the key of device '${holder.uuid}'`);
         await insertDevice(tx, {
-          uuid: p.uuid, name: p.name ?? p.uuid, fleet: p.fleet, deviceType: p.deviceType, publicKey: p.publicKey,
-          status: 'preauthorized', timestamp: null, at: stamp.at, lastSeen: null,
+          uuid: p.uuid,
+          name: p.name ?? p.uuid,
+          fleet: p.fleet,
+          deviceType: p.deviceType,
+          publicKey: p.publicKey,
+          status: 'preauthorized',
+          timestamp: null,
+          at: stamp.at,
+          lastSeen: null,
         });
-        await audit.record(tx, stamp, { action: 'device.preauthorize', target: deviceTarget(p.uuid), fleet: p.fleet, detail: { publicKey: p.publicKey } });
+        await audit.record(tx, stamp, {
+          action: 'device.preauthorize',
+          target: deviceTarget(p.uuid),
+          fleet: p.fleet,
+          detail: { publicKey: p.publicKey },
+        });
         return recordOf(tx, p.uuid);
       });
     },
     async byToken(tokenHash, at) {
-      const found = await db.get(DeviceRow, `SELECT d.* FROM device_tokens t JOIN devices d ON d.uuid = t.uuid
-        WHERE t.hash = ? AND t.expires_at > ?`, [tokenHash, at]);
+      const found = await db.get(
+        DeviceRow,
+        `SELECT d.* FROM device_tokens t JOIN devices d ON d.uuid = t.uuid
+        WHERE t.hash = ? AND t.expires_at > ?`,
+        [tokenHash, at],
+      );
       return found ? deviceOf(found) : null;
     },
     async byTokenWithGeneration(tokenHash, at) {
-      const found = await db.get(SessionRow, `SELECT ${WITH_GENERATION_COLUMNS}, t.expires_at AS token_expires_at FROM device_tokens t
-        JOIN devices d ON d.uuid = t.uuid LEFT JOIN fleets f ON f.name = d.fleet WHERE t.hash = ? AND t.expires_at > ?`, [tokenHash, at]);
+      const found = await db.get(
+        SessionRow,
+        `SELECT ${WITH_GENERATION_COLUMNS}, t.expires_at AS token_expires_at FROM device_tokens t
+        JOIN devices d ON d.uuid = t.uuid LEFT JOIN fleets f ON f.name = d.fleet WHERE t.hash = ? AND t.expires_at > ?`,
+        [tokenHash, at],
+      );
       return found ? { ...withGenerationOf(found), tokenExpiresAt: found.token_expires_at } : null;
     },
     async withGenerations(uuids) {
       const found: DeviceWithGeneration[] = [];
       for (let start = 0; start < uuids.length; start += UUIDS_PER_READ) {
         const chunk = padded(uuids.slice(start, start + UUIDS_PER_READ));
-        const rows = await db.all(GenerationRow, `${WITH_GENERATION} WHERE d.uuid IN (${chunk.map(() => '?').join(', ')})`, chunk);
+        const rows = await db.all(
+          GenerationRow,
+          `${WITH_GENERATION} WHERE d.uuid IN (${chunk.map(() => '?').join(', ')})`,
+          chunk,
+        );
         found.push(...rows.map(withGenerationOf));
       }
       return found;
@@ -315,7 +423,10 @@ export function devicesOn(db: Database, audit: Audit, lastSeen: LastSeenBuffer):
         ...(query.status === undefined ? [] : ['d.auth_status = @status']),
       ];
       const where = conditions.length === 0 ? '' : `WHERE ${conditions.join(' AND ')}`;
-      const params = { ...(query.fleet === undefined ? {} : { fleet: query.fleet }), ...(query.status === undefined ? {} : { status: query.status }) };
+      const params = {
+        ...(query.fleet === undefined ? {} : { fleet: query.fleet }),
+        ...(query.status === undefined ? {} : { status: query.status }),
+      };
       const rows = await db.all(DeviceViewRow, `${DEVICE_VIEW} ${where} ORDER BY d.fleet, d.name, d.uuid`, params);
       return rows.map(deviceViewOf);
     },
@@ -327,8 +438,11 @@ export function devicesOn(db: Database, audit: Audit, lastSeen: LastSeenBuffer):
     },
     async saveReport(uuid, report, at) {
       await db.transaction(async (tx) => {
-        await tx.run(`INSERT INTO device_state (uuid, report, received_at) VALUES (?, ?, ?)
-          ON CONFLICT (uuid) DO UPDATE SET report = excluded.report, received_at = excluded.received_at`, [uuid, JSON.stringify(report), at]);
+        await tx.run(
+          `INSERT INTO device_state (uuid, report, received_at) VALUES (?, ?, ?)
+          ON CONFLICT (uuid) DO UPDATE SET report = excluded.report, received_at = excluded.received_at`,
+          [uuid, JSON.stringify(report), at],
+        );
         await tx.run('UPDATE devices SET last_seen = ? WHERE uuid = ?', [at, uuid]);
       });
     },
@@ -337,14 +451,19 @@ export function devicesOn(db: Database, audit: Audit, lastSeen: LastSeenBuffer):
         if (before.pinned_release_id === releaseId) return deviceOf(before);
         await tx.run('UPDATE devices SET pinned_release_id = ? WHERE uuid = ?', [releaseId, uuid]);
         const versionOf = async (id: string | null): Promise<string | null> =>
-          (id === null ? null : (await tx.get(Version, 'SELECT version FROM releases WHERE id = ?', [id]))?.version ?? null);
+          id === null
+            ? null
+            : ((await tx.get(Version, 'SELECT version FROM releases WHERE id = ?', [id]))?.version ?? null);
         await audit.record(tx, stamp, {
           action: releaseId === null ? 'device.track-fleet' : 'device.pin',
           target: deviceTarget(uuid),
           fleet: before.fleet,
           detail: {
             ...(releaseId === null ? {} : { releaseId, version: await versionOf(releaseId) }),
-            previous: before.pinned_release_id === null ? null : { releaseId: before.pinned_release_id, version: await versionOf(before.pinned_release_id) },
+            previous:
+              before.pinned_release_id === null
+                ? null
+                : { releaseId: before.pinned_release_id, version: await versionOf(before.pinned_release_id) },
           },
         });
         return recordOf(tx, uuid);
@@ -355,7 +474,12 @@ export function devicesOn(db: Database, audit: Audit, lastSeen: LastSeenBuffer):
         if (before.revoked_at === null) {
           await setStatus(tx, uuid, 'rejected', stamp.at);
           await dropTokens(tx, uuid);
-          await audit.record(tx, stamp, { action: 'device.revoke', target: deviceTarget(uuid), fleet: before.fleet, detail: { was: before.auth_status } });
+          await audit.record(tx, stamp, {
+            action: 'device.revoke',
+            target: deviceTarget(uuid),
+            fleet: before.fleet,
+            detail: { was: before.auth_status },
+          });
         }
         return recordOf(tx, uuid);
       });
@@ -365,8 +489,13 @@ export function devicesOn(db: Database, audit: Audit, lastSeen: LastSeenBuffer):
         if (before.auth_status !== 'accepted') {
           await setStatus(tx, uuid, 'accepted', null);
           await audit.record(tx, stamp, {
-            action: 'device.accept', target: deviceTarget(uuid), fleet: before.fleet,
-            detail: { was: before.auth_status, ...(before.revoked_at === null ? {} : { revokedAt: before.revoked_at }) },
+            action: 'device.accept',
+            target: deviceTarget(uuid),
+            fleet: before.fleet,
+            detail: {
+              was: before.auth_status,
+              ...(before.revoked_at === null ? {} : { revokedAt: before.revoked_at }),
+            },
           });
         }
         return recordOf(tx, uuid);
@@ -374,11 +503,17 @@ export function devicesOn(db: Database, audit: Audit, lastSeen: LastSeenBuffer):
     },
     async reject(uuid, stamp) {
       return changing(uuid, async (tx, before) => {
-        if (before.auth_status === 'accepted') throw new ConflictError(`device '${uuid}' is accepted: revoke it to shut it out`);
+        if (before.auth_status === 'accepted')
+          throw new ConflictError(`device '${uuid}' is accepted: revoke it to shut it out`);
         if (before.auth_status !== 'rejected') {
           await setStatus(tx, uuid, 'rejected', null);
           await dropTokens(tx, uuid);
-          await audit.record(tx, stamp, { action: 'device.reject', target: deviceTarget(uuid), fleet: before.fleet, detail: { was: before.auth_status } });
+          await audit.record(tx, stamp, {
+            action: 'device.reject',
+            target: deviceTarget(uuid),
+            fleet: before.fleet,
+            detail: { was: before.auth_status },
+          });
         }
         return recordOf(tx, uuid);
       });
@@ -386,15 +521,29 @@ export function devicesOn(db: Database, audit: Audit, lastSeen: LastSeenBuffer):
     async update(uuid, change: DeviceChange, stamp: Stamp) {
       return changing(uuid, async (tx, before) => {
         const old = deviceOf(before);
-        const next = { name: change.name ?? old.name, note: change.note === undefined ? old.note : change.note, tags: change.tags ?? old.tags };
+        const next = {
+          name: change.name ?? old.name,
+          note: change.note === undefined ? old.note : change.note,
+          tags: change.tags ?? old.tags,
+        };
         const changed: Record<string, { from: unknown; to: unknown }> = {};
         for (const field of ['name', 'note', 'tags'] as const) {
-          if (JSON.stringify(old[field]) !== JSON.stringify(next[field])) changed[field] = { from: old[field], to: next[field] };
+          if (JSON.stringify(old[field]) !== JSON.stringify(next[field]))
+            changed[field] = { from: old[field], to: next[field] };
         }
         if (Object.keys(changed).length > 0) {
-          await tx.run('UPDATE devices SET name = @name, note = @note, tags = @tags WHERE uuid = @uuid',
-            { uuid, name: next.name, note: next.note, tags: JSON.stringify(next.tags) });
-          await audit.record(tx, stamp, { action: 'device.update', target: deviceTarget(uuid), fleet: before.fleet, detail: changed });
+          await tx.run('UPDATE devices SET name = @name, note = @note, tags = @tags WHERE uuid = @uuid', {
+            uuid,
+            name: next.name,
+            note: next.note,
+            tags: JSON.stringify(next.tags),
+          });
+          await audit.record(tx, stamp, {
+            action: 'device.update',
+            target: deviceTarget(uuid),
+            fleet: before.fleet,
+            detail: changed,
+          });
         }
         return recordOf(tx, uuid);
       });

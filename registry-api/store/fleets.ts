@@ -22,9 +22,10 @@ type FleetRow = typeof FleetRow.static;
 const Version = Type.Object({ version: Type.String() });
 
 function fleetOf(row: FleetRow): FleetRecord {
-  const policy: ReleasePolicy = row.policy_mode === 'pinned' && row.pinned_release_id !== null
-    ? { mode: 'pinned', releaseId: row.pinned_release_id }
-    : { mode: 'latest' };
+  const policy: ReleasePolicy =
+    row.policy_mode === 'pinned' && row.pinned_release_id !== null
+      ? { mode: 'pinned', releaseId: row.pinned_release_id }
+      : { mode: 'latest' };
   return {
     name: row.name,
     deviceType: row.device_type,
@@ -48,17 +49,39 @@ export function fleetsOn(db: Database, audit: Audit): FleetStore {
     async create(fleet, stamp) {
       return db.transaction(async (tx) => {
         try {
-          await tx.run(`INSERT INTO fleets (name, device_type, provisioning_key, policy_mode, pinned_release_id,
+          await tx.run(
+            `INSERT INTO fleets (name, device_type, provisioning_key, policy_mode, pinned_release_id,
             poll_interval_seconds, created_at) VALUES (@name, @deviceType, '', 'latest', NULL,
-            @pollIntervalSeconds, @createdAt)`, { name: fleet.name, deviceType: fleet.deviceType, pollIntervalSeconds: fleet.pollIntervalSeconds, createdAt: fleet.createdAt });
+            @pollIntervalSeconds, @createdAt)`,
+            {
+              name: fleet.name,
+              deviceType: fleet.deviceType,
+              pollIntervalSeconds: fleet.pollIntervalSeconds,
+              createdAt: fleet.createdAt,
+            },
+          );
         } catch (err) {
           if (isUniqueViolation(err)) throw new ConflictError(`fleet '${fleet.name}' already exists`);
           throw err;
         }
-        await audit.record(tx, stamp, { action: 'fleet.create', target: `fleet:${fleet.name}`, fleet: fleet.name, detail: { deviceType: fleet.deviceType } });
-        await insertProvisioningKey(tx, audit, {
-          fleet: fleet.name, hash: fleet.provisioningKeyHash, label: 'first key', createdAt: fleet.createdAt, expiresAt: null,
-        }, stamp.actor);
+        await audit.record(tx, stamp, {
+          action: 'fleet.create',
+          target: `fleet:${fleet.name}`,
+          fleet: fleet.name,
+          detail: { deviceType: fleet.deviceType },
+        });
+        await insertProvisioningKey(
+          tx,
+          audit,
+          {
+            fleet: fleet.name,
+            hash: fleet.provisioningKeyHash,
+            label: 'first key',
+            createdAt: fleet.createdAt,
+            expiresAt: null,
+          },
+          stamp.actor,
+        );
         return recordOf(tx, fleet.name);
       });
     },
@@ -75,18 +98,29 @@ export function fleetsOn(db: Database, audit: Audit): FleetStore {
         if (!before) return null;
         const pinnedId = policy.mode === 'pinned' ? policy.releaseId : null;
         if (before.policy_mode === policy.mode && before.pinned_release_id === pinnedId) return fleetOf(before);
-        await tx.run('UPDATE fleets SET policy_mode = ?, pinned_release_id = ? WHERE name = ?', [policy.mode, pinnedId, name]);
+        await tx.run('UPDATE fleets SET policy_mode = ?, pinned_release_id = ? WHERE name = ?', [
+          policy.mode,
+          pinnedId,
+          name,
+        ]);
         const versionOf = async (id: string | null): Promise<string | null> =>
-          (id === null ? null : (await tx.get(Version, 'SELECT version FROM releases WHERE id = ?', [id]))?.version ?? null);
+          id === null
+            ? null
+            : ((await tx.get(Version, 'SELECT version FROM releases WHERE id = ?', [id]))?.version ?? null);
         await audit.record(tx, stamp, {
           action: policy.mode === 'pinned' ? 'fleet.pin' : 'fleet.track-latest',
           target: `fleet:${name}`,
           fleet: name,
           detail: {
             ...(pinnedId === null ? {} : { releaseId: pinnedId, version: await versionOf(pinnedId) }),
-            previous: before.pinned_release_id === null
-              ? { mode: 'latest' }
-              : { mode: 'pinned', releaseId: before.pinned_release_id, version: await versionOf(before.pinned_release_id) },
+            previous:
+              before.pinned_release_id === null
+                ? { mode: 'latest' }
+                : {
+                    mode: 'pinned',
+                    releaseId: before.pinned_release_id,
+                    version: await versionOf(before.pinned_release_id),
+                  },
           },
         });
         return recordOf(tx, name);
@@ -99,8 +133,17 @@ export function fleetsOn(db: Database, audit: Audit): FleetStore {
         const { pollIntervalSeconds, ...rest } = change;
         const settings: Settings = { ...(JSON.parse(before.settings) as Settings), ...rest };
         const poll = pollIntervalSeconds ?? before.poll_interval_seconds;
-        await tx.run('UPDATE fleets SET poll_interval_seconds = ?, settings = ? WHERE name = ?', [poll, JSON.stringify(settings), name]);
-        await audit.record(tx, stamp, { action: 'fleet.settings', target: `fleet:${name}`, fleet: name, detail: { change } });
+        await tx.run('UPDATE fleets SET poll_interval_seconds = ?, settings = ? WHERE name = ?', [
+          poll,
+          JSON.stringify(settings),
+          name,
+        ]);
+        await audit.record(tx, stamp, {
+          action: 'fleet.settings',
+          target: `fleet:${name}`,
+          fleet: name,
+          detail: { change },
+        });
         return recordOf(tx, name);
       });
     },

@@ -17,8 +17,14 @@ export class LastSeenBuffer {
   private readonly timer: NodeJS.Timeout;
 
   /** `failed` hears of every failed write; what it held stays noted for the next flush. */
-  constructor(private readonly db: Database, private readonly failed: (err: unknown) => void, everyMs = FLUSH_EVERY_MS) {
-    this.timer = setInterval(() => { this.flush().catch(failed); }, everyMs);
+  constructor(
+    private readonly db: Database,
+    private readonly failed: (err: unknown) => void,
+    everyMs = FLUSH_EVERY_MS,
+  ) {
+    this.timer = setInterval(() => {
+      this.flush().catch(failed);
+    }, everyMs);
     this.timer.unref();
   }
 
@@ -39,7 +45,9 @@ export class LastSeenBuffer {
         for (const [uuid, atMs] of batch) this.note(uuid, atMs);
         throw err;
       })
-      .finally(() => { this.writing = null; });
+      .finally(() => {
+        this.writing = null;
+      });
     await this.writing;
   }
 

@@ -24,7 +24,9 @@ export function storeOn(database: Database, logger: Logger = createLogger('regis
   const changes = new TargetChanges();
   const db = changes.tracking(database);
   const audit = bumpingTargetGenerations(auditLog(db));
-  const lastSeen = new LastSeenBuffer(db, (err) => logger.warn({ err }, 'cannot write devices\' last contact; kept for the next try'));
+  const lastSeen = new LastSeenBuffer(db, (err) =>
+    logger.warn({ err }, "cannot write devices' last contact; kept for the next try"),
+  );
   return {
     fleets: fleetsOn(db, audit),
     provisioningKeys: provisioningKeysOn(db, audit),
@@ -37,7 +39,9 @@ export function storeOn(database: Database, logger: Logger = createLogger('regis
     changes,
     async close() {
       // What polls noted goes in before the database closes; failing that, the next poll notes it again.
-      await lastSeen.close().catch((err: unknown) => logger.warn({ err }, 'cannot write devices\' last contact before closing'));
+      await lastSeen
+        .close()
+        .catch((err: unknown) => logger.warn({ err }, "cannot write devices' last contact before closing"));
       await db.close();
     },
   };
@@ -50,7 +54,9 @@ export async function openStore(location: string, logger?: Logger): Promise<Stor
   try {
     db = await openDatabase(location, logger);
   } catch (err) {
-    throw new Error(`cannot open the database ${where}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    throw new Error(`cannot open the database ${where}: ${err instanceof Error ? err.message : String(err)}`, {
+      cause: err,
+    });
   }
   try {
     await migrate(db, MIGRATIONS);
@@ -58,7 +64,10 @@ export async function openStore(location: string, logger?: Logger): Promise<Stor
     await hashLegacyProvisioningKeys(db);
   } catch (err) {
     await db.close().catch(() => undefined);
-    throw new Error(`cannot bring the database ${where} up to date: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    throw new Error(
+      `cannot bring the database ${where} up to date: ${err instanceof Error ? err.message : String(err)}`,
+      { cause: err },
+    );
   }
   return storeOn(db, logger);
 }

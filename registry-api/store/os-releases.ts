@@ -6,7 +6,10 @@ import { Type } from '@sinclair/typebox';
 import type { Audit } from './audit.js';
 import {
   ConflictError,
-  type OsPinOutcome, type OsPinScope, type OsReleaseRecord, type OsReleaseStore,
+  type OsPinOutcome,
+  type OsPinScope,
+  type OsReleaseRecord,
+  type OsReleaseStore,
 } from './index.js';
 import { Nullable, type Database, type Queryable } from './sql/database.js';
 import { isUniqueViolation } from './sql/errors.js';
@@ -40,19 +43,35 @@ function releaseOf(row: OsReleaseRow): OsReleaseRecord {
 
 const rowOf = (q: Queryable, id: string) => q.get(OsReleaseRow, 'SELECT * FROM os_releases WHERE id = ?', [id]);
 const fleetPin = (q: Queryable, fleet: string) =>
-  q.get(OsReleaseRow, 'SELECT r.* FROM fleet_os_pins p JOIN os_releases r ON r.id = p.os_release_id WHERE p.fleet = ?', [fleet]);
+  q.get(
+    OsReleaseRow,
+    'SELECT r.* FROM fleet_os_pins p JOIN os_releases r ON r.id = p.os_release_id WHERE p.fleet = ?',
+    [fleet],
+  );
 const devicePin = (q: Queryable, uuid: string) =>
-  q.get(OsReleaseRow, 'SELECT r.* FROM device_os_pins p JOIN os_releases r ON r.id = p.os_release_id WHERE p.uuid = ?', [uuid]);
-const pinOf = (q: Queryable, scope: OsPinScope) => ('fleet' in scope ? fleetPin(q, scope.fleet) : devicePin(q, scope.device));
+  q.get(
+    OsReleaseRow,
+    'SELECT r.* FROM device_os_pins p JOIN os_releases r ON r.id = p.os_release_id WHERE p.uuid = ?',
+    [uuid],
+  );
+const pinOf = (q: Queryable, scope: OsPinScope) =>
+  'fleet' in scope ? fleetPin(q, scope.fleet) : devicePin(q, scope.device);
 
 /** The pin's owner: its device type, and the fleet its audit entries belong to; null if there is none. */
 async function ownerOf(q: Queryable, scope: OsPinScope): Promise<{ type: string; fleet: string } | null> {
   if ('fleet' in scope) {
-    const fleet = await q.get(Type.Object({ device_type: Type.String() }), 'SELECT device_type FROM fleets WHERE name = ?', [scope.fleet]);
+    const fleet = await q.get(
+      Type.Object({ device_type: Type.String() }),
+      'SELECT device_type FROM fleets WHERE name = ?',
+      [scope.fleet],
+    );
     return fleet ? { type: fleet.device_type, fleet: scope.fleet } : null;
   }
-  const device = await q.get(Type.Object({ device_type: Type.String(), fleet: Type.String() }),
-    'SELECT device_type, fleet FROM devices WHERE uuid = ?', [scope.device]);
+  const device = await q.get(
+    Type.Object({ device_type: Type.String(), fleet: Type.String() }),
+    'SELECT device_type, fleet FROM devices WHERE uuid = ?',
+    [scope.device],
+  );
   return device ? { type: device.device_type, fleet: device.fleet } : null;
 }
 
@@ -62,12 +81,16 @@ export function osReleasesOn(db: Database, audit: Audit): OsReleaseStore {
       return db.transaction(async (tx) => {
         const id = randomUUID();
         try {
-          await tx.run(`INSERT INTO os_releases (id, device_type, version, digest, size, compatible, file, created_at,
+          await tx.run(
+            `INSERT INTO os_releases (id, device_type, version, digest, size, compatible, file, created_at,
             uploaded_by) VALUES (@id, @deviceType, @version, @digest, @size, @compatible, @file, @createdAt, @uploadedBy)`,
-          { ...release, id, uploadedBy: stamp.actor });
+            { ...release, id, uploadedBy: stamp.actor },
+          );
         } catch (err) {
           if (isUniqueViolation(err)) {
-            throw new ConflictError(`device type '${release.deviceType}' already has a host OS release with version '${release.version}'`);
+            throw new ConflictError(
+              `device type '${release.deviceType}' already has a host OS release with version '${release.version}'`,
+            );
           }
           throw err;
         }
@@ -75,7 +98,12 @@ export function osReleasesOn(db: Database, audit: Audit): OsReleaseStore {
           action: 'os-release.create',
           target: `os-release:${id}`,
           fleet: null,
-          detail: { deviceType: release.deviceType, version: release.version, digest: release.digest, size: release.size },
+          detail: {
+            deviceType: release.deviceType,
+            version: release.version,
+            digest: release.digest,
+            size: release.size,
+          },
         });
         const created = await rowOf(tx, id);
         if (!created) throw new Error(`host OS release ${id} vanished inside its own transaction`);
@@ -87,26 +115,45 @@ export function osReleasesOn(db: Database, audit: Audit): OsReleaseStore {
       return row ? releaseOf(row) : null;
     },
     async find(deviceType, idOrVersion) {
-      const row = await db.get(OsReleaseRow, 'SELECT * FROM os_releases WHERE device_type = ? AND id = ?', [deviceType, idOrVersion])
-        ?? await db.get(OsReleaseRow, 'SELECT * FROM os_releases WHERE device_type = ? AND version = ?', [deviceType, idOrVersion]);
+      const row =
+        (await db.get(OsReleaseRow, 'SELECT * FROM os_releases WHERE device_type = ? AND id = ?', [
+          deviceType,
+          idOrVersion,
+        ])) ??
+        (await db.get(OsReleaseRow, 'SELECT * FROM os_releases WHERE device_type = ? AND version = ?', [
+          deviceType,
+          idOrVersion,
+        ]));
       return row ? releaseOf(row) : null;
     },
     async list(deviceType) {
       // Newest first; the id only breaks ties between uploads within the same millisecond.
-      const rows = deviceType === undefined
-        ? await db.all(OsReleaseRow, 'SELECT * FROM os_releases ORDER BY created_at DESC, id DESC')
-        : await db.all(OsReleaseRow, 'SELECT * FROM os_releases WHERE device_type = ? ORDER BY created_at DESC, id DESC', [deviceType]);
+      const rows =
+        deviceType === undefined
+          ? await db.all(OsReleaseRow, 'SELECT * FROM os_releases ORDER BY created_at DESC, id DESC')
+          : await db.all(
+              OsReleaseRow,
+              'SELECT * FROM os_releases WHERE device_type = ? ORDER BY created_at DESC, id DESC',
+              [deviceType],
+            );
       return rows.map(releaseOf);
     },
     async remove(id, stamp) {
       return db.transaction(async (tx) => {
         const row = await rowOf(tx, id);
         if (!row) return null;
-        const pins = (await tx.all(Type.Object({ what: Type.String() }),
-          `SELECT 'fleet ' || fleet AS what FROM fleet_os_pins WHERE os_release_id = ?
-           UNION ALL SELECT 'device ' || uuid AS what FROM device_os_pins WHERE os_release_id = ?`, [id, id])).map((p) => p.what);
+        const pins = (
+          await tx.all(
+            Type.Object({ what: Type.String() }),
+            `SELECT 'fleet ' || fleet AS what FROM fleet_os_pins WHERE os_release_id = ?
+           UNION ALL SELECT 'device ' || uuid AS what FROM device_os_pins WHERE os_release_id = ?`,
+            [id, id],
+          )
+        ).map((p) => p.what);
         if (pins.length > 0) {
-          throw new ConflictError(`host OS release ${row.version} (${row.device_type}) is pinned by ${pins.join(', ')}: unpin it first`);
+          throw new ConflictError(
+            `host OS release ${row.version} (${row.device_type}) is pinned by ${pins.join(', ')}: unpin it first`,
+          );
         }
         await tx.run('DELETE FROM os_releases WHERE id = ?', [id]);
         await audit.record(tx, stamp, {
@@ -134,14 +181,21 @@ export function osReleasesOn(db: Database, audit: Audit): OsReleaseStore {
         }
         const release = await rowOf(tx, releaseId);
         if (!release) return { kind: 'no-release' };
-        if (release.device_type !== owner.type) return { kind: 'wrong-type', expected: owner.type, got: release.device_type };
+        if (release.device_type !== owner.type)
+          return { kind: 'wrong-type', expected: owner.type, got: release.device_type };
         if (before?.id === release.id) return { kind: 'pinned', release: releaseOf(release) };
         if ('fleet' in scope) {
-          await tx.run(`INSERT INTO fleet_os_pins (fleet, os_release_id, pinned_at) VALUES (?, ?, ?)
-            ON CONFLICT (fleet) DO UPDATE SET os_release_id = excluded.os_release_id, pinned_at = excluded.pinned_at`, [scope.fleet, release.id, stamp.at]);
+          await tx.run(
+            `INSERT INTO fleet_os_pins (fleet, os_release_id, pinned_at) VALUES (?, ?, ?)
+            ON CONFLICT (fleet) DO UPDATE SET os_release_id = excluded.os_release_id, pinned_at = excluded.pinned_at`,
+            [scope.fleet, release.id, stamp.at],
+          );
         } else {
-          await tx.run(`INSERT INTO device_os_pins (uuid, os_release_id, pinned_at) VALUES (?, ?, ?)
-            ON CONFLICT (uuid) DO UPDATE SET os_release_id = excluded.os_release_id, pinned_at = excluded.pinned_at`, [scope.device, release.id, stamp.at]);
+          await tx.run(
+            `INSERT INTO device_os_pins (uuid, os_release_id, pinned_at) VALUES (?, ?, ?)
+            ON CONFLICT (uuid) DO UPDATE SET os_release_id = excluded.os_release_id, pinned_at = excluded.pinned_at`,
+            [scope.device, release.id, stamp.at],
+          );
         }
         await audit.record(tx, stamp, {
           action: 'os.pin',

@@ -42,20 +42,35 @@ const keyById = (q: Queryable, fleet: string, id: string) =>
   q.get(KeyRow, 'SELECT * FROM provisioning_keys WHERE fleet = ? AND id = ?', [fleet, id]);
 
 /** Inserts a key inside the caller's transaction and audits it; the fleet must exist. */
-export async function insertProvisioningKey(tx: Queryable, audit: Audit, key: NewProvisioningKey, actor: string): Promise<ProvisioningKeyRecord> {
+export async function insertProvisioningKey(
+  tx: Queryable,
+  audit: Audit,
+  key: NewProvisioningKey,
+  actor: string,
+): Promise<ProvisioningKeyRecord> {
   const id = newKeyId();
   try {
-    await tx.run(`INSERT INTO provisioning_keys (id, fleet, hash, label, created_by, created_at, expires_at)
-      VALUES (@id, @fleet, @hash, @label, @createdBy, @createdAt, @expiresAt)`, { id, ...key, createdBy: actor });
+    await tx.run(
+      `INSERT INTO provisioning_keys (id, fleet, hash, label, created_by, created_at, expires_at)
+      VALUES (@id, @fleet, @hash, @label, @createdBy, @createdAt, @expiresAt)`,
+      { id, ...key, createdBy: actor },
+    );
   } catch (err) {
     // Only a secret or id generated twice could collide: a broken random source, not something a caller did.
-    if (isUniqueViolation(err)) throw new Error(`a new provisioning key of fleet '${key.fleet}' collided with an existing one`, { cause: err });
+    if (isUniqueViolation(err))
+      throw new Error(`a new provisioning key of fleet '${key.fleet}' collided with an existing one`, { cause: err });
     throw err;
   }
-  await audit.record(tx, { actor, at: key.createdAt }, {
-    action: 'provisioning-key.create', target: `fleet:${key.fleet}`, fleet: key.fleet,
-    detail: { key: id, label: key.label, expiresAt: key.expiresAt },
-  });
+  await audit.record(
+    tx,
+    { actor, at: key.createdAt },
+    {
+      action: 'provisioning-key.create',
+      target: `fleet:${key.fleet}`,
+      fleet: key.fleet,
+      detail: { key: id, label: key.label, expiresAt: key.expiresAt },
+    },
+  );
   const created = await keyById(tx, key.fleet, id);
   if (!created) throw new Error(`provisioning key ${id} of fleet '${key.fleet}' vanished inside its own transaction`);
   return keyOf(created);
@@ -67,10 +82,16 @@ export async function insertProvisioningKey(tx: Queryable, audit: Audit, key: Ne
  */
 export async function hashLegacyProvisioningKeys(db: Database): Promise<number> {
   return db.transaction(async (tx) => {
-    const legacy = await tx.all(LegacyRow, "SELECT name, provisioning_key, created_at FROM fleets WHERE provisioning_key <> ''");
+    const legacy = await tx.all(
+      LegacyRow,
+      "SELECT name, provisioning_key, created_at FROM fleets WHERE provisioning_key <> ''",
+    );
     for (const fleet of legacy) {
-      await tx.run(`INSERT INTO provisioning_keys (id, fleet, hash, label, created_by, created_at, expires_at)
-        VALUES (?, ?, ?, ?, 'system', ?, NULL)`, [newKeyId(), fleet.name, hashSecret(fleet.provisioning_key), 'key from before key records', fleet.created_at]);
+      await tx.run(
+        `INSERT INTO provisioning_keys (id, fleet, hash, label, created_by, created_at, expires_at)
+        VALUES (?, ?, ?, ?, 'system', ?, NULL)`,
+        [newKeyId(), fleet.name, hashSecret(fleet.provisioning_key), 'key from before key records', fleet.created_at],
+      );
       await tx.run("UPDATE fleets SET provisioning_key = '' WHERE name = ?", [fleet.name]);
     }
     return legacy.length;
@@ -83,10 +104,14 @@ export function provisioningKeysOn(db: Database, audit: Audit): ProvisioningKeyS
 
   return {
     async list(fleet) {
-      return (await db.all(KeyRow, 'SELECT * FROM provisioning_keys WHERE fleet = ? ORDER BY created_at, id', [fleet])).map(keyOf);
+      return (
+        await db.all(KeyRow, 'SELECT * FROM provisioning_keys WHERE fleet = ? ORDER BY created_at, id', [fleet])
+      ).map(keyOf);
     },
     async create(key, stamp) {
-      return db.transaction(async (tx) => ((await fleetExists(tx, key.fleet)) ? insertProvisioningKey(tx, audit, key, stamp.actor) : null));
+      return db.transaction(async (tx) =>
+        (await fleetExists(tx, key.fleet)) ? insertProvisioningKey(tx, audit, key, stamp.actor) : null,
+      );
     },
     async revoke(fleet, id, stamp) {
       return db.transaction(async (tx) => {
@@ -95,7 +120,10 @@ export function provisioningKeysOn(db: Database, audit: Audit): ProvisioningKeyS
         if (key.revoked_at !== null) return keyOf(key);
         await tx.run('UPDATE provisioning_keys SET revoked_at = ? WHERE id = ?', [stamp.at, id]);
         await audit.record(tx, stamp, {
-          action: 'provisioning-key.revoke', target: `fleet:${fleet}`, fleet, detail: { key: id, label: key.label },
+          action: 'provisioning-key.revoke',
+          target: `fleet:${fleet}`,
+          fleet,
+          detail: { key: id, label: key.label },
         });
         return keyOf({ ...key, revoked_at: stamp.at });
       });

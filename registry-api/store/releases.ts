@@ -25,7 +25,8 @@ const ReleaseRow = Type.Object({
 });
 type ReleaseRow = typeof ReleaseRow.static;
 // Only the columns releaseOf reads: `seq` stays inside the store.
-const RELEASE_COLUMNS = 'id, fleet, version, status, compose, spec, images, notes, created_at, pushed_by, verified_at, failure';
+const RELEASE_COLUMNS =
+  'id, fleet, version, status, compose, spec, images, notes, created_at, pushed_by, verified_at, failure';
 
 /** What a release's `spec` column holds: the normalised compose file. */
 interface ReleaseSpec {
@@ -49,10 +50,13 @@ function releaseOf(row: ReleaseRow): ReleaseRecord {
     notes: row.notes,
     createdAt: row.created_at,
     pushedBy: row.pushed_by,
-    verification: row.verified_at === null ? null : {
-      checkedAt: row.verified_at,
-      failure: row.failure === null ? null : JSON.parse(row.failure) as ReleaseVerification['failure'],
-    },
+    verification:
+      row.verified_at === null
+        ? null
+        : {
+            checkedAt: row.verified_at,
+            failure: row.failure === null ? null : (JSON.parse(row.failure) as ReleaseVerification['failure']),
+          },
   };
 }
 
@@ -62,7 +66,8 @@ function nextVersion(versions: readonly string[]): string {
   return String(Math.max(0, ...numbers) + 1);
 }
 
-const rowOf = (q: Queryable, id: string) => q.get(ReleaseRow, `SELECT ${RELEASE_COLUMNS} FROM releases WHERE id = ?`, [id]);
+const rowOf = (q: Queryable, id: string) =>
+  q.get(ReleaseRow, `SELECT ${RELEASE_COLUMNS} FROM releases WHERE id = ?`, [id]);
 const rowByVersion = (q: Queryable, fleet: string, version: string) =>
   q.get(ReleaseRow, `SELECT ${RELEASE_COLUMNS} FROM releases WHERE fleet = ? AND version = ?`, [fleet, version]);
 
@@ -76,28 +81,48 @@ export function releasesOn(db: Database, audit: Audit): ReleaseStore {
   return {
     async create(release, stamp) {
       return db.transaction(async (tx) => {
-        const seq = (await tx.get(Type.Object({ next: Type.Integer() }),
-          'SELECT COALESCE(MAX(seq), 0) + 1 AS next FROM releases WHERE fleet = ?', [release.fleet]))?.next ?? 1;
-        const version = release.version ?? nextVersion(
-          (await tx.all(Type.Object({ version: Type.String() }), 'SELECT version FROM releases WHERE fleet = ?', [release.fleet])).map((r) => r.version));
+        const seq =
+          (
+            await tx.get(
+              Type.Object({ next: Type.Integer() }),
+              'SELECT COALESCE(MAX(seq), 0) + 1 AS next FROM releases WHERE fleet = ?',
+              [release.fleet],
+            )
+          )?.next ?? 1;
+        const version =
+          release.version ??
+          nextVersion(
+            (
+              await tx.all(Type.Object({ version: Type.String() }), 'SELECT version FROM releases WHERE fleet = ?', [
+                release.fleet,
+              ])
+            ).map((r) => r.version),
+          );
         if (await rowByVersion(tx, release.fleet, version)) {
           throw new ConflictError(`fleet '${release.fleet}' already has a release with version '${version}'`);
         }
         const id = randomUUID();
-        await tx.run(`INSERT INTO releases (id, fleet, seq, version, status, compose, spec, images, notes, created_at,
-          pushed_by) VALUES (@id, @fleet, @seq, @version, @status, @compose, @spec, @images, @notes, @createdAt, @pushedBy)`, {
-          id,
-          fleet: release.fleet,
-          seq,
-          version,
-          status: release.status,
-          compose: release.compose,
-          spec: JSON.stringify({ services: release.services, volumes: release.volumes, networks: release.networks } satisfies ReleaseSpec),
-          images: JSON.stringify(release.images),
-          notes: release.notes,
-          createdAt: release.createdAt,
-          pushedBy: stamp.actor,
-        });
+        await tx.run(
+          `INSERT INTO releases (id, fleet, seq, version, status, compose, spec, images, notes, created_at,
+          pushed_by) VALUES (@id, @fleet, @seq, @version, @status, @compose, @spec, @images, @notes, @createdAt, @pushedBy)`,
+          {
+            id,
+            fleet: release.fleet,
+            seq,
+            version,
+            status: release.status,
+            compose: release.compose,
+            spec: JSON.stringify({
+              services: release.services,
+              volumes: release.volumes,
+              networks: release.networks,
+            } satisfies ReleaseSpec),
+            images: JSON.stringify(release.images),
+            notes: release.notes,
+            createdAt: release.createdAt,
+            pushedBy: stamp.actor,
+          },
+        );
         await audit.record(tx, stamp, {
           action: 'release.create',
           target: `release:${id}`,
@@ -112,17 +137,25 @@ export function releasesOn(db: Database, audit: Audit): ReleaseStore {
       return row ? releaseOf(row) : null;
     },
     async find(fleet, idOrVersion) {
-      const row = await db.get(ReleaseRow, `SELECT ${RELEASE_COLUMNS} FROM releases WHERE fleet = ? AND id = ?`, [fleet, idOrVersion])
-        ?? await rowByVersion(db, fleet, idOrVersion);
+      const row =
+        (await db.get(ReleaseRow, `SELECT ${RELEASE_COLUMNS} FROM releases WHERE fleet = ? AND id = ?`, [
+          fleet,
+          idOrVersion,
+        ])) ?? (await rowByVersion(db, fleet, idOrVersion));
       return row ? releaseOf(row) : null;
     },
     async latestReady(fleet) {
-      const row = await db.get(ReleaseRow,
-        `SELECT ${RELEASE_COLUMNS} FROM releases WHERE fleet = ? AND status = 'ready' ORDER BY seq DESC LIMIT 1`, [fleet]);
+      const row = await db.get(
+        ReleaseRow,
+        `SELECT ${RELEASE_COLUMNS} FROM releases WHERE fleet = ? AND status = 'ready' ORDER BY seq DESC LIMIT 1`,
+        [fleet],
+      );
       return row ? releaseOf(row) : null;
     },
     async list(fleet) {
-      return (await db.all(ReleaseRow, `SELECT ${RELEASE_COLUMNS} FROM releases WHERE fleet = ? ORDER BY seq DESC`, [fleet])).map(releaseOf);
+      return (
+        await db.all(ReleaseRow, `SELECT ${RELEASE_COLUMNS} FROM releases WHERE fleet = ? ORDER BY seq DESC`, [fleet])
+      ).map(releaseOf);
     },
     async settle(id, verification, stamp) {
       return db.transaction(async (tx) => {
@@ -130,30 +163,43 @@ export function releasesOn(db: Database, audit: Audit): ReleaseStore {
         if (!before) return null;
         if (before.status !== 'pending') return releaseOf(before);
         const status: ReleaseStatus = verification.failure === null ? 'ready' : 'failed';
-        await tx.run(`UPDATE releases SET status = @status, verified_at = @verifiedAt, failure = @failure
-          WHERE id = @id AND status = 'pending'`, {
-          id,
-          status,
-          verifiedAt: verification.checkedAt,
-          failure: verification.failure === null ? null : JSON.stringify(verification.failure),
-        });
+        await tx.run(
+          `UPDATE releases SET status = @status, verified_at = @verifiedAt, failure = @failure
+          WHERE id = @id AND status = 'pending'`,
+          {
+            id,
+            status,
+            verifiedAt: verification.checkedAt,
+            failure: verification.failure === null ? null : JSON.stringify(verification.failure),
+          },
+        );
         // A fleet tracking its latest release moves with this: the entry says so in the fleet's history.
         await audit.record(tx, stamp, {
           action: status === 'ready' ? 'release.ready' : 'release.failed',
           target: `release:${id}`,
           fleet: before.fleet,
-          detail: { version: before.version, ...(verification.failure === null ? {} : { failure: verification.failure }) },
+          detail: {
+            version: before.version,
+            ...(verification.failure === null ? {} : { failure: verification.failure }),
+          },
         });
         return recordOf(tx, id);
       });
     },
     async pending() {
-      return (await db.all(ReleaseRow, `SELECT ${RELEASE_COLUMNS} FROM releases WHERE status = 'pending' ORDER BY created_at, seq`)).map(releaseOf);
+      return (
+        await db.all(
+          ReleaseRow,
+          `SELECT ${RELEASE_COLUMNS} FROM releases WHERE status = 'pending' ORDER BY created_at, seq`,
+        )
+      ).map(releaseOf);
     },
     async countByStatus() {
       const counts: Record<ReleaseStatus, number> = { pending: 0, ready: 0, failed: 0 };
-      const rows = await db.all(Type.Object({ status: ReleaseStatusSchema, count: Type.Integer() }),
-        'SELECT status, COUNT(*) AS count FROM releases GROUP BY status');
+      const rows = await db.all(
+        Type.Object({ status: ReleaseStatusSchema, count: Type.Integer() }),
+        'SELECT status, COUNT(*) AS count FROM releases GROUP BY status',
+      );
       for (const row of rows) counts[row.status] = row.count;
       return counts;
     },

@@ -46,7 +46,9 @@ export class TargetChanges {
   /** Calls `listener` with every committed batch; returns the unsubscribe. */
   subscribe(listener: TargetChangeListener): () => void {
     this.listeners.add(listener);
-    return () => { this.listeners.delete(listener); };
+    return () => {
+      this.listeners.delete(listener);
+    };
   }
 
   /**
@@ -55,13 +57,15 @@ export class TargetChanges {
    */
   async announce(changes: readonly TargetChange[]): Promise<void> {
     if (changes.length === 0) return;
-    await Promise.all([...this.listeners].map(async (listener) => {
-      try {
-        await listener(changes);
-      } catch {
-        // Listeners report their own failures; the commit stands.
-      }
-    }));
+    await Promise.all(
+      [...this.listeners].map(async (listener) => {
+        try {
+          await listener(changes);
+        } catch {
+          // Listeners report their own failures; the commit stands.
+        }
+      }),
+    );
   }
 
   /** `db` whose transactions collect the changes noted in them and announce them after COMMIT. */

@@ -63,22 +63,45 @@ export function usersOn(db: Database, audit: Audit): UserStore {
 
   const createUser = async (tx: Queryable, user: UserRecord, actor: string): Promise<UserRecord> => {
     try {
-      await tx.run('INSERT INTO users (name, role, created_at) VALUES (?, ?, ?)', [user.name, user.role, user.createdAt]);
+      await tx.run('INSERT INTO users (name, role, created_at) VALUES (?, ?, ?)', [
+        user.name,
+        user.role,
+        user.createdAt,
+      ]);
     } catch (err) {
       if (isUniqueViolation(err)) throw new ConflictError(`user '${user.name}' already exists`);
       throw err;
     }
-    await audit.record(tx, { actor, at: user.createdAt }, { action: 'user.create', target: `user:${user.name}`, fleet: null, detail: { role: user.role } });
+    await audit.record(
+      tx,
+      { actor, at: user.createdAt },
+      { action: 'user.create', target: `user:${user.name}`, fleet: null, detail: { role: user.role } },
+    );
     const created = await userNamed(tx, user.name);
     if (!created) throw new Error(`user '${user.name}' vanished inside its own transaction`);
     return userOf(created);
   };
 
-  const insertToken = async (tx: Queryable, user: UserRow, hash: string, label: string | null, bootstrap: boolean, actor: string, at: string): Promise<TokenRecord> => {
+  const insertToken = async (
+    tx: Queryable,
+    user: UserRow,
+    hash: string,
+    label: string | null,
+    bootstrap: boolean,
+    actor: string,
+    at: string,
+  ): Promise<TokenRecord> => {
     const id = newTokenId();
-    await tx.run(`INSERT INTO api_tokens (id, hash, user_id, label, bootstrap, created_at)
-      VALUES (@id, @hash, @userId, @label, @bootstrap, @at)`, { id, hash, userId: user.id, label, bootstrap: bootstrap ? 1 : 0, at });
-    await audit.record(tx, { actor, at }, { action: 'token.create', target: `user:${user.name}`, fleet: null, detail: { token: id, label } });
+    await tx.run(
+      `INSERT INTO api_tokens (id, hash, user_id, label, bootstrap, created_at)
+      VALUES (@id, @hash, @userId, @label, @bootstrap, @at)`,
+      { id, hash, userId: user.id, label, bootstrap: bootstrap ? 1 : 0, at },
+    );
+    await audit.record(
+      tx,
+      { actor, at },
+      { action: 'token.create', target: `user:${user.name}`, fleet: null, detail: { token: id, label } },
+    );
     const created = await tokenById(tx, user.name, id);
     if (!created) throw new Error(`token ${id} of user '${user.name}' vanished inside its own transaction`);
     return tokenOf(created);
@@ -86,7 +109,16 @@ export function usersOn(db: Database, audit: Audit): UserStore {
 
   const revoke = async (tx: Queryable, token: TokenRow, actor: string, at: string): Promise<void> => {
     await tx.run('UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL', [at, token.id]);
-    await audit.record(tx, { actor, at }, { action: 'token.revoke', target: `user:${token.user_name}`, fleet: null, detail: { token: token.id, label: token.label } });
+    await audit.record(
+      tx,
+      { actor, at },
+      {
+        action: 'token.revoke',
+        target: `user:${token.user_name}`,
+        fleet: null,
+        detail: { token: token.id, label: token.label },
+      },
+    );
   };
 
   return {
@@ -104,8 +136,10 @@ export function usersOn(db: Database, audit: Audit): UserStore {
       const row = await tokenByHash(db, tokenHash);
       if (!row) return null;
       if (row.revoked_at === null) {
-        await db.run('UPDATE api_tokens SET last_used_at = @at WHERE id = @id AND (last_used_at IS NULL OR last_used_at < @stale)',
-          { id: row.id, at, stale: new Date(Date.parse(at) - LAST_USED_RESOLUTION_MS).toISOString() });
+        await db.run(
+          'UPDATE api_tokens SET last_used_at = @at WHERE id = @id AND (last_used_at IS NULL OR last_used_at < @stale)',
+          { id: row.id, at, stale: new Date(Date.parse(at) - LAST_USED_RESOLUTION_MS).toISOString() },
+        );
       }
       const user = await userNamed(db, row.user_name);
       if (!user) throw new Error(`token ${row.id} belongs to user '${row.user_name}', who is not in the users table`);
@@ -119,13 +153,16 @@ export function usersOn(db: Database, audit: Audit): UserStore {
           return await insertToken(tx, user, token.hash, token.label, false, stamp.actor, stamp.at);
         } catch (err) {
           // Only a token generated twice could collide: a broken random source, not something a caller did.
-          if (isUniqueViolation(err)) throw new Error(`a token of user '${userName}' collided with an existing one`, { cause: err });
+          if (isUniqueViolation(err))
+            throw new Error(`a token of user '${userName}' collided with an existing one`, { cause: err });
           throw err;
         }
       });
     },
     async tokens(userName) {
-      return (await db.all(TokenRow, `${TOKEN_SELECT} WHERE u.name = ? ORDER BY t.created_at, t.id`, [userName])).map(tokenOf);
+      return (await db.all(TokenRow, `${TOKEN_SELECT} WHERE u.name = ? ORDER BY t.created_at, t.id`, [userName])).map(
+        tokenOf,
+      );
     },
     async revokeToken(userName, tokenId, stamp) {
       return db.transaction(async (tx) => {
@@ -149,7 +186,9 @@ export function usersOn(db: Database, audit: Audit): UserStore {
         }
         const admin = await userNamed(tx, BOOTSTRAP_USER);
         if (admin?.role !== 'admin') {
-          throw new Error(`cannot register the bootstrap admin token: there are users but no admin user '${BOOTSTRAP_USER}'`);
+          throw new Error(
+            `cannot register the bootstrap admin token: there are users but no admin user '${BOOTSTRAP_USER}'`,
+          );
         }
         // A changed SKIFF_ADMIN_TOKEN (or a regenerated admin-token file) replaces the old one rather than adding to it.
         const replaced = await tx.all(TokenRow, `${TOKEN_SELECT} WHERE t.bootstrap = 1 AND t.revoked_at IS NULL`);

@@ -16,7 +16,8 @@ export interface DeviceIdentity {
 }
 
 function identityOf(privateKey: KeyObject, file: string): DeviceIdentity {
-  if (privateKey.asymmetricKeyType !== 'ed25519') throw new Error(`${file} holds a ${privateKey.asymmetricKeyType ?? '?'} key, not Ed25519`);
+  if (privateKey.asymmetricKeyType !== 'ed25519')
+    throw new Error(`${file} holds a ${privateKey.asymmetricKeyType ?? '?'} key, not Ed25519`);
   return { privateKey, publicKey: encodePublicKey(createPublicKey(privateKey)) };
 }
 
@@ -27,14 +28,18 @@ export async function loadOrCreateIdentity(dataDir: string): Promise<DeviceIdent
   try {
     pem = await readFile(file, 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`cannot read the device key ${file}: ${messageOf(err)}`, { cause: err });
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+      throw new Error(`cannot read the device key ${file}: ${messageOf(err)}`, { cause: err });
   }
   if (pem !== null) {
     try {
       return identityOf(createPrivateKey(pem), file);
     } catch (err) {
       // Never replaced silently: a new key would be a new identity, which the API refuses for this uuid.
-      throw new Error(`the device key ${file} is unreadable (${messageOf(err)}); restore it, or give the device a new uuid and key`, { cause: err });
+      throw new Error(
+        `the device key ${file} is unreadable (${messageOf(err)}); restore it, or give the device a new uuid and key`,
+        { cause: err },
+      );
     }
   }
   const { privateKey } = generateKeyPairSync('ed25519');

@@ -53,7 +53,11 @@ export interface MetricsOptions {
 export async function sampleMetrics(options: MetricsOptions): Promise<DeviceMetrics> {
   const si = (await import('systeminformation')).default;
   const [load, mem, temperature, disks, undervoltage] = await Promise.all([
-    si.currentLoad(), si.mem(), si.cpuTemperature(), si.fsSize(), readUndervoltage(options.throttledFile ?? PI_THROTTLED_FILE),
+    si.currentLoad(),
+    si.mem(),
+    si.cpuTemperature(),
+    si.fsSize(),
+    readUndervoltage(options.throttledFile ?? PI_THROTTLED_FILE),
   ]);
   const disk = fsHolding(disks, options.dataDir);
   return {
@@ -61,7 +65,8 @@ export async function sampleMetrics(options: MetricsOptions): Promise<DeviceMetr
     // `active` leaves out page cache the kernel gives back on demand: what services really hold.
     memoryUsedBytes: Math.round(mem.active),
     memoryTotalBytes: Math.round(mem.total),
-    temperatureCelsius: typeof temperature.main === 'number' && Number.isFinite(temperature.main) ? temperature.main : null,
+    temperatureCelsius:
+      typeof temperature.main === 'number' && Number.isFinite(temperature.main) ? temperature.main : null,
     diskUsedBytes: Math.round(disk?.used ?? 0),
     diskTotalBytes: Math.round(disk?.size ?? 0),
     // From node:os, not si.time(): that one also works out the timezone through Intl, which maps ICU's zone data

@@ -88,7 +88,9 @@ export class EngineClient {
   }
 
   describe(): string {
-    return 'socketPath' in this.address ? `unix://${this.address.socketPath}` : `tcp://${this.address.host}:${this.address.port}`;
+    return 'socketPath' in this.address
+      ? `unix://${this.address.socketPath}`
+      : `tcp://${this.address.host}:${this.address.port}`;
   }
 
   /** Sends the request and returns the answer's parsed JSON (undefined when the body is empty). */
@@ -116,9 +118,10 @@ export class EngineClient {
       headers['Content-Type'] = 'application/json';
       headers['Content-Length'] = String(payload.length);
     }
-    const where = 'socketPath' in this.address
-      ? { socketPath: this.address.socketPath }
-      : { host: this.address.host, port: this.address.port };
+    const where =
+      'socketPath' in this.address
+        ? { socketPath: this.address.socketPath }
+        : { host: this.address.host, port: this.address.port };
     return new Promise((resolve, reject) => {
       const req = http.request({ ...where, method, path: target, headers }, (response) => {
         const status = response.statusCode ?? 0;
@@ -131,9 +134,13 @@ export class EngineClient {
           (err: unknown) => reject(new EngineError(method, path, status, `(body unreadable: ${String(err)})`)),
         );
       });
-      req.on('error', (err) => reject(new Error(`engine at ${this.describe()} unreachable for ${method} ${path}: ${err.message}`)));
+      req.on('error', (err) =>
+        reject(new Error(`engine at ${this.describe()} unreachable for ${method} ${path}: ${err.message}`)),
+      );
       if (payload instanceof Readable) {
-        payload.on('error', (err) => req.destroy(new Error(`request body for ${method} ${path} failed: ${err.message}`)));
+        payload.on('error', (err) =>
+          req.destroy(new Error(`request body for ${method} ${path} failed: ${err.message}`)),
+        );
         payload.pipe(req);
       } else {
         req.end(payload);

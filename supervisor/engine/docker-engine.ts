@@ -8,12 +8,30 @@ import type { ContainerHealth, ContainerRunState, Engine, EngineContainer, Engin
 import { statusCodeOf, type EngineClient } from './client.js';
 import { parseLogFrames } from './log-frames.js';
 import {
-  ContainerCreated, ContainerInspect, ContainerSummaries, ImageDeleteResults, ImageInspect, ImageSummaries,
-  ImageUsers, NetworkInspect, NetworkSummaries, SystemDiskUsage, SystemInfo, VolumeList,
+  ContainerCreated,
+  ContainerInspect,
+  ContainerSummaries,
+  ImageDeleteResults,
+  ImageInspect,
+  ImageSummaries,
+  ImageUsers,
+  NetworkInspect,
+  NetworkSummaries,
+  SystemDiskUsage,
+  SystemInfo,
+  VolumeList,
 } from './schemas.js';
 import type {
-  ContainerCreateOptions, ContainerLogLine, DataRootSpace, EngineDiskUsage, EngineImage, EngineImageSummary,
-  ImageRemoval, LogOptions, PullProgress, RegistryAuth,
+  ContainerCreateOptions,
+  ContainerLogLine,
+  DataRootSpace,
+  EngineDiskUsage,
+  EngineImage,
+  EngineImageSummary,
+  ImageRemoval,
+  LogOptions,
+  PullProgress,
+  RegistryAuth,
 } from './create-options.js';
 import { readJsonLines } from './json-lines.js';
 
@@ -28,7 +46,15 @@ async function tolerating<T>(codes: number[], op: () => Promise<T>): Promise<T |
   }
 }
 
-const RUN_STATES: readonly ContainerRunState[] = ['created', 'running', 'restarting', 'exited', 'paused', 'dead', 'removing'];
+const RUN_STATES: readonly ContainerRunState[] = [
+  'created',
+  'running',
+  'restarting',
+  'exited',
+  'paused',
+  'dead',
+  'removing',
+];
 
 function runStateOf(status: string): ContainerRunState {
   const state = RUN_STATES.find((s) => s === status);
@@ -56,14 +82,20 @@ function sum(values: (number | undefined)[]): number {
 }
 
 export class DockerEngine implements Engine {
-  constructor(readonly client: EngineClient, private readonly log: Logger) {}
+  constructor(
+    readonly client: EngineClient,
+    private readonly log: Logger,
+  ) {}
 
   private async get<T extends Parameters<typeof parse>[0]>(schema: T, path: string, query?: Record<string, string>) {
     return parse(schema, await this.client.json('GET', path, { query }), `engine answer to GET ${path}`);
   }
 
   async listContainers(filter: string): Promise<EngineContainer[]> {
-    const summaries = await this.get(ContainerSummaries, '/containers/json', { all: 'true', filters: JSON.stringify({ label: [filter] }) });
+    const summaries = await this.get(ContainerSummaries, '/containers/json', {
+      all: 'true',
+      filters: JSON.stringify({ label: [filter] }),
+    });
     const found = await Promise.all(summaries.map((s) => this.inspectContainer(s.Id)));
     return found.filter((c): c is EngineContainer => c !== undefined);
   }
@@ -144,7 +176,11 @@ export class DockerEngine implements Engine {
 
   async removeImage(ref: string): Promise<ImageRemoval> {
     try {
-      parse(ImageDeleteResults, await this.client.json('DELETE', `/images/${seg(ref)}`), `engine answer to DELETE /images/${ref}`);
+      parse(
+        ImageDeleteResults,
+        await this.client.json('DELETE', `/images/${seg(ref)}`),
+        `engine answer to DELETE /images/${ref}`,
+      );
       return 'removed';
     } catch (err) {
       const code = statusCodeOf(err);
@@ -159,7 +195,11 @@ export class DockerEngine implements Engine {
     // So check for users first, then drop each reference; the last one takes the image.
     const image = await this.inspectImage(ref);
     if (image === undefined) return 'absent';
-    const containers = parse(ImageUsers, await this.client.json('GET', '/containers/json', { query: { all: 'true' } }), 'engine answer to GET /containers/json');
+    const containers = parse(
+      ImageUsers,
+      await this.client.json('GET', '/containers/json', { query: { all: 'true' } }),
+      'engine answer to GET /containers/json',
+    );
     if (containers.some((c) => c.ImageID === image.id)) return 'in-use';
     let outcome: ImageRemoval = 'absent';
     for (const name of [...image.repoTags, ...image.repoDigests]) {
@@ -199,7 +239,11 @@ export class DockerEngine implements Engine {
   }
 
   async loadImage(tar: Readable): Promise<string[]> {
-    const stream = await this.client.stream('POST', '/images/load', { query: { quiet: '1' }, body: tar, contentType: 'application/x-tar' });
+    const stream = await this.client.stream('POST', '/images/load', {
+      query: { quiet: '1' },
+      body: tar,
+      contentType: 'application/x-tar',
+    });
     const loaded: string[] = [];
     try {
       await readJsonLines(stream, (event) => {
@@ -232,7 +276,9 @@ export class DockerEngine implements Engine {
     }
     for (const [network, endpoint] of later) {
       try {
-        await this.client.json('POST', `/networks/${seg(network)}/connect`, { body: { Container: id, EndpointConfig: endpoint } });
+        await this.client.json('POST', `/networks/${seg(network)}/connect`, {
+          body: { Container: id, EndpointConfig: endpoint },
+        });
       } catch (err) {
         const code = statusCodeOf(err);
         const already = (code === 403 || code === 409) && /already exists/i.test(String(err));
@@ -247,7 +293,9 @@ export class DockerEngine implements Engine {
   }
 
   async stopContainer(id: string, timeoutSeconds: number): Promise<void> {
-    await tolerating([304, 404], () => this.client.json('POST', `/containers/${seg(id)}/stop`, { query: { t: timeoutSeconds } }));
+    await tolerating([304, 404], () =>
+      this.client.json('POST', `/containers/${seg(id)}/stop`, { query: { t: timeoutSeconds } }),
+    );
   }
 
   async restartContainer(id: string, timeoutSeconds: number): Promise<void> {
@@ -271,8 +319,9 @@ export class DockerEngine implements Engine {
 
   async listNetworks(): Promise<EngineNetwork[]> {
     const networks = await this.get(NetworkSummaries, '/networks');
-    const inspected = await Promise.all(networks.map((n) =>
-      tolerating([404], () => this.get(NetworkInspect, `/networks/${seg(n.Id)}`))));
+    const inspected = await Promise.all(
+      networks.map((n) => tolerating([404], () => this.get(NetworkInspect, `/networks/${seg(n.Id)}`))),
+    );
     return inspected
       .filter((n) => n !== undefined)
       .map((n) => ({
@@ -285,9 +334,11 @@ export class DockerEngine implements Engine {
 
   async createNetwork(name: string, labels: Record<string, string>): Promise<void> {
     // Without CheckDuplicate the engine happily creates a second network of the same name.
-    await tolerating([409], () => this.client.json('POST', '/networks/create', {
-      body: { Name: name, Driver: 'bridge', CheckDuplicate: true, Labels: labels },
-    }));
+    await tolerating([409], () =>
+      this.client.json('POST', '/networks/create', {
+        body: { Name: name, Driver: 'bridge', CheckDuplicate: true, Labels: labels },
+      }),
+    );
   }
 
   async removeNetwork(id: string): Promise<void> {

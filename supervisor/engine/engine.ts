@@ -6,8 +6,16 @@ import type { Logger } from '../../lib/logger.js';
 import { DockerEngine } from './docker-engine.js';
 import { EngineClient } from './client.js';
 import type {
-  ContainerCreateOptions, ContainerLogLine, DataRootSpace, EngineDiskUsage, EngineImage, EngineImageSummary,
-  ImageRemoval, LogOptions, PullProgress, RegistryAuth,
+  ContainerCreateOptions,
+  ContainerLogLine,
+  DataRootSpace,
+  EngineDiskUsage,
+  EngineImage,
+  EngineImageSummary,
+  ImageRemoval,
+  LogOptions,
+  PullProgress,
+  RegistryAuth,
 } from './create-options.js';
 
 export type * from './create-options.js';

@@ -25,7 +25,10 @@ function eventOf(text: string): EngineEvent {
   return parsed as EngineEvent;
 }
 
-export async function readJsonLines(stream: NodeJS.ReadableStream, onEvent: (event: EngineEvent) => void): Promise<void> {
+export async function readJsonLines(
+  stream: NodeJS.ReadableStream,
+  onEvent: (event: EngineEvent) => void,
+): Promise<void> {
   let buffered = '';
   let failure: string | undefined;
   const handle = (line: string): void => {

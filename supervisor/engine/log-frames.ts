@@ -26,7 +26,10 @@ export function parseLogFrames(body: Buffer, tty: boolean): ContainerLogLine[] {
     const stream = STREAMS[body[offset]!];
     const length = body.readUInt32BE(offset + 4);
     const end = offset + HEADER_BYTES + length;
-    if (end > body.length) throw new Error(`log frame at byte ${offset} claims ${length} bytes, only ${body.length - offset - HEADER_BYTES} follow`);
+    if (end > body.length)
+      throw new Error(
+        `log frame at byte ${offset} claims ${length} bytes, only ${body.length - offset - HEADER_BYTES} follow`,
+      );
     if (stream === undefined) throw new Error(`log frame at byte ${offset} has unknown stream type ${body[offset]}`);
     const payload = body.subarray(offset + HEADER_BYTES, end);
     const last = parts.at(-1);

@@ -52,26 +52,34 @@ export const ImageInspect = Type.Object({
   RootFS: Type.Object({ Layers: Type.Optional(Strings) }),
 });
 
-export const ImageSummaries = Type.Array(Type.Object({
-  Id: Type.String(),
-  RepoTags: Type.Optional(Strings),
-  RepoDigests: Type.Optional(Strings),
-  Size: Type.Number(),
-  Created: Type.Number(),
-  Labels: Type.Optional(Labels),
-}));
+export const ImageSummaries = Type.Array(
+  Type.Object({
+    Id: Type.String(),
+    RepoTags: Type.Optional(Strings),
+    RepoDigests: Type.Optional(Strings),
+    Size: Type.Number(),
+    Created: Type.Number(),
+    Labels: Type.Optional(Labels),
+  }),
+);
 
 /** One image delete result: a reference dropped, or the image's layers deleted. */
-export const ImageDeleteResults = Type.Array(Type.Object({
-  Untagged: Type.Optional(Type.String()),
-  Deleted: Type.Optional(Type.String()),
-}));
+export const ImageDeleteResults = Type.Array(
+  Type.Object({
+    Untagged: Type.Optional(Type.String()),
+    Deleted: Type.Optional(Type.String()),
+  }),
+);
 
 const Sized = Type.Object({ Size: Type.Optional(Type.Number()) });
 export const SystemDiskUsage = Type.Object({
   LayersSize: Type.Optional(Type.Number()),
-  Containers: Type.Optional(Type.Union([Type.Array(Type.Object({ SizeRw: Type.Optional(Type.Number()) })), Type.Null()])),
-  Volumes: Type.Optional(Type.Union([Type.Array(Type.Object({ UsageData: Type.Optional(Type.Union([Sized, Type.Null()])) })), Type.Null()])),
+  Containers: Type.Optional(
+    Type.Union([Type.Array(Type.Object({ SizeRw: Type.Optional(Type.Number()) })), Type.Null()]),
+  ),
+  Volumes: Type.Optional(
+    Type.Union([Type.Array(Type.Object({ UsageData: Type.Optional(Type.Union([Sized, Type.Null()])) })), Type.Null()]),
+  ),
   BuildCache: Type.Optional(Type.Union([Type.Array(Sized), Type.Null()])),
 });
 

@@ -21,11 +21,13 @@ export const IMAGE_HISTORY_FILE = 'image-history.json';
 /** Releases whose images are kept: the running one and the one before it. */
 export const RELEASES_KEPT = 2;
 
-export const HistorySchema = Type.Array(Type.Object({
-  /** The release id, or the image list itself for a target without a release. */
-  release: Type.String(),
-  images: Type.Array(Type.String()),
-}));
+export const HistorySchema = Type.Array(
+  Type.Object({
+    /** The release id, or the image list itself for a target without a release. */
+    release: Type.String(),
+    images: Type.Array(Type.String()),
+  }),
+);
 type History = Static<typeof HistorySchema>;
 
 /** An image Skiff's fetcher loaded (tagged REGISTRY/REPO:sha256-HEX); only such images are removed to make room. */
@@ -38,7 +40,11 @@ export function releaseKey(target: TargetState): string {
 }
 
 /** The history with `release` as the newest entry (moved there if it ran before), and the entries that fall out. */
-export function recordRelease(history: History, release: string, images: string[]): { kept: History; dropped: History } {
+export function recordRelease(
+  history: History,
+  release: string,
+  images: string[],
+): { kept: History; dropped: History } {
   const next = [...history.filter((h) => h.release !== release), { release, images: [...images].sort() }];
   const cut = Math.max(0, next.length - RELEASES_KEPT);
   return { kept: next.slice(cut), dropped: next.slice(0, cut) };
@@ -72,7 +78,11 @@ export class ImageCleanup {
    * After `target` converged: records its images and removes those of releases before the previous one that
    * neither a kept release, a container nor `alsoKeep` (the fleet's target while in local mode) uses. An image still in use stays in the history for the next time.
    */
-  async afterConverged(current: CurrentState, target: TargetState, alsoKeep: readonly string[] = []): Promise<string[]> {
+  async afterConverged(
+    current: CurrentState,
+    target: TargetState,
+    alsoKeep: readonly string[] = [],
+  ): Promise<string[]> {
     const before = await this.history();
     const { kept, dropped } = recordRelease(before, releaseKey(target), imagesOf(target));
     const keep = new Set([...kept.flatMap((h) => h.images), ...current.containers.map((c) => c.image), ...alsoKeep]);
@@ -90,7 +100,8 @@ export class ImageCleanup {
       if (stays.length > 0) retry.push({ release: entry.release, images: stays });
     }
     const history = [...retry, ...kept];
-    if (canonicalJson(history) !== canonicalJson(before)) await writeFileAtomic(this.file, `${JSON.stringify(history, null, 2)}\n`);
+    if (canonicalJson(history) !== canonicalJson(before))
+      await writeFileAtomic(this.file, `${JSON.stringify(history, null, 2)}\n`);
     if (removed.length > 0) this.log.info({ release: releaseKey(target), removed }, 'images of old releases removed');
     return removed;
   }

@@ -45,7 +45,8 @@ export class ImageDelivery {
     const bucket = new TokenBucket(null);
     this.store = new BlobStore(path.join(options.dataDir, 'blobs'));
     const insecureRegistries = options.insecureRegistries ?? [];
-    if (insecureRegistries.length > 0) log.warn({ registries: insecureRegistries }, 'registries spoken to over plain HTTP (SKIFF_INSECURE_REGISTRIES)');
+    if (insecureRegistries.length > 0)
+      log.warn({ registries: insecureRegistries }, 'registries spoken to over plain HTTP (SKIFF_INSECURE_REGISTRIES)');
     const registry = new RegistryClient({ credentials: options.credentials, insecureRegistries, log });
     this.registry = registry;
     this.fetcher = new ImageFetcher({
@@ -55,7 +56,14 @@ export class ImageDelivery {
       bucket,
       log,
       // Delta patches (issue #5, helper J): layers rebuilt from what the engine has, else pulled whole.
-      deltas: new DeltaRebuilder({ engine: options.engine, registry, store: this.store, bucket, log, workDir: path.join(options.dataDir, 'delta') }),
+      deltas: new DeltaRebuilder({
+        engine: options.engine,
+        registry,
+        store: this.store,
+        bucket,
+        log,
+        workDir: path.join(options.dataDir, 'delta'),
+      }),
     });
     this.governor = new BandwidthGovernor({ bucket, log });
   }

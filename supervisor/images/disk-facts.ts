@@ -2,7 +2,14 @@
 // manifest's compressed layer sizes, minus layers the engine already has, matched by the uncompressed digests its
 // config lists), how much is free where the engine keeps its data, and which of Skiff's images no container uses.
 // An optional image quota caps the space Skiff may fill with images on a disk it shares with other data.
-import { ImageConfigSchema, ImageIndexSchema, ImageManifestSchema, MEDIA_TYPES, type ImageManifest, type Platform } from '../../protocol/oci-image.js';
+import {
+  ImageConfigSchema,
+  ImageIndexSchema,
+  ImageManifestSchema,
+  MEDIA_TYPES,
+  type ImageManifest,
+  type Platform,
+} from '../../protocol/oci-image.js';
 import type { TargetState } from '../../protocol/target-state.js';
 import { parse } from '../../protocol/validate.js';
 import type { Logger } from '../../lib/logger.js';
@@ -25,7 +32,12 @@ export interface DiskFactsOptions {
   imageQuotaBytes?: number;
 }
 
-async function registryJson(registry: RegistryClient, ref: DigestReference, digest: string, signal?: AbortSignal): Promise<unknown> {
+async function registryJson(
+  registry: RegistryClient,
+  ref: DigestReference,
+  digest: string,
+  signal?: AbortSignal,
+): Promise<unknown> {
   const url = registry.blobUrl(ref, digest);
   const auth = registry.authFor(ref);
   for (let renewed = false; ; renewed = true) {
@@ -47,23 +59,38 @@ async function manifestOf(registry: RegistryClient, ref: DigestReference, platfo
     return parse(ImageManifestSchema, doc, `manifest ${where}`);
   }
   const entry = pickPlatform(parse(ImageIndexSchema, doc, `manifest list ${where}`).manifests, platform);
-  if (entry === undefined) throw new Error(`manifest list ${where} has no image for ${platform.os}/${platform.architecture}`);
+  if (entry === undefined)
+    throw new Error(`manifest list ${where} has no image for ${platform.os}/${platform.architecture}`);
   const chosen = await registry.getManifest(ref, entry.digest);
   return parse(ImageManifestSchema, JSON.parse(chosen.body.toString('utf8')), `manifest ${where} (${entry.digest})`);
 }
 
 /** Bytes `image` needs on disk at the peak of its delivery; layers whose content the engine has cost nothing. */
-export async function bytesImageNeeds(registry: RegistryClient, image: string, presentLayers: ReadonlySet<string>, platform: Platform): Promise<number> {
+export async function bytesImageNeeds(
+  registry: RegistryClient,
+  image: string,
+  presentLayers: ReadonlySet<string>,
+  platform: Platform,
+): Promise<number> {
   const ref = parseDigestReference(image);
   const manifest = await manifestOf(registry, ref, platform);
-  const config = parse(ImageConfigSchema, await registryJson(registry, ref, manifest.config.digest), `image config ${manifest.config.digest}`);
+  const config = parse(
+    ImageConfigSchema,
+    await registryJson(registry, ref, manifest.config.digest),
+    `image config ${manifest.config.digest}`,
+  );
   const diffIds = config.rootfs.diff_ids;
   const missing = manifest.layers.filter((_, i) => diffIds[i] === undefined || !presentLayers.has(diffIds[i]));
   return manifest.config.size + UNPACK_FACTOR * missing.reduce((sum, layer) => sum + layer.size, 0);
 }
 
 /** The facts for the images `missing`; undefined when the engine's data root cannot be measured from here. */
-export async function gatherDiskFacts(options: DiskFactsOptions, missing: string[], current: CurrentState, target: TargetState): Promise<DiskFacts | undefined> {
+export async function gatherDiskFacts(
+  options: DiskFactsOptions,
+  missing: string[],
+  current: CurrentState,
+  target: TargetState,
+): Promise<DiskFacts | undefined> {
   const { engine, registry, log } = options;
   const space = await engine.dataRootSpace();
   if (space === undefined) return undefined;
@@ -73,7 +100,9 @@ export async function gatherDiskFacts(options: DiskFactsOptions, missing: string
     freeBytes = Math.max(0, Math.min(freeBytes, options.imageQuotaBytes - imagesBytes));
   }
   const summaries = await engine.listImages();
-  const inspected = (await Promise.all(summaries.map((s) => engine.inspectImage(s.id)))).filter((i): i is EngineImage => i !== undefined);
+  const inspected = (await Promise.all(summaries.map((s) => engine.inspectImage(s.id)))).filter(
+    (i): i is EngineImage => i !== undefined,
+  );
   const presentLayers = new Set(inspected.flatMap((i) => i.diffIds));
   const platform = options.platform ?? hostPlatform();
   const needs: Record<string, number | null> = {};
@@ -96,7 +125,10 @@ export async function gatherDiskFacts(options: DiskFactsOptions, missing: string
   }
   const targetImages = new Set(target.services.map((s) => s.image));
   const unused: RemovableImage[] = summaries
-    .filter((s) => !usedIds.has(s.id) && isSkiffImage(s) && ![...s.repoTags, ...s.repoDigests].some((r) => targetImages.has(r)))
+    .filter(
+      (s) =>
+        !usedIds.has(s.id) && isSkiffImage(s) && ![...s.repoTags, ...s.repoDigests].some((r) => targetImages.has(r)),
+    )
     .filter((s) => !target.services.some((svc) => s.repoTags.includes(localTagOf(svc.image))))
     .map((s) => ({ id: s.id, bytes: s.size }));
   return { path: space.path, freeBytes, needs, unused, inUse };

@@ -58,7 +58,8 @@ async function* archiveChunks(files: ArchiveFile[]): AsyncGenerator<Buffer> {
         written += bytes.length;
         yield bytes;
       }
-      if (written !== size) throw new Error(`${file.source.path} changed size while it was archived (${size} -> ${written} bytes)`);
+      if (written !== size)
+        throw new Error(`${file.source.path} changed size while it was archived (${size} -> ${written} bytes)`);
     }
     const pad = (BLOCK - (size % BLOCK)) % BLOCK;
     if (pad > 0) yield Buffer.alloc(pad);

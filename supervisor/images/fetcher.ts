@@ -5,7 +5,13 @@
 // target named. The image is tagged REGISTRY/REPO:sha256-HEX (see local-image.ts).
 import { readFile } from 'node:fs/promises';
 import {
-  ImageConfigSchema, ImageIndexSchema, ImageManifestSchema, MEDIA_TYPES, type Descriptor, type ImageManifest, type Platform,
+  ImageConfigSchema,
+  ImageIndexSchema,
+  ImageManifestSchema,
+  MEDIA_TYPES,
+  type Descriptor,
+  type ImageManifest,
+  type Platform,
 } from '../../protocol/oci-image.js';
 import { parse } from '../../protocol/validate.js';
 import type { Logger } from '../../lib/logger.js';
@@ -64,20 +70,29 @@ export interface ImageFetcherOptions {
 /** The platform Node runs on, in registry terms. */
 export function hostPlatform(): Platform {
   switch (process.arch) {
-    case 'arm64': return { os: 'linux', architecture: 'arm64', variant: 'v8' };
-    case 'arm': return { os: 'linux', architecture: 'arm', variant: 'v7' };
-    case 'x64': return { os: 'linux', architecture: 'amd64' };
-    case 'ia32': return { os: 'linux', architecture: '386' };
-    default: return { os: 'linux', architecture: process.arch };
+    case 'arm64':
+      return { os: 'linux', architecture: 'arm64', variant: 'v8' };
+    case 'arm':
+      return { os: 'linux', architecture: 'arm', variant: 'v7' };
+    case 'x64':
+      return { os: 'linux', architecture: 'amd64' };
+    case 'ia32':
+      return { os: 'linux', architecture: '386' };
+    default:
+      return { os: 'linux', architecture: process.arch };
   }
 }
 
 /** The index entry for `platform`: same os and architecture, the same variant preferred, else one without. */
 export function pickPlatform<T extends { platform?: Platform }>(entries: T[], platform: Platform): T | undefined {
-  const candidates = entries.filter((m) => m.platform?.os === platform.os && m.platform.architecture === platform.architecture);
-  return candidates.find((m) => m.platform?.variant === platform.variant)
-    ?? candidates.find((m) => m.platform?.variant === undefined)
-    ?? (platform.architecture === 'arm64' ? candidates[0] : undefined);
+  const candidates = entries.filter(
+    (m) => m.platform?.os === platform.os && m.platform.architecture === platform.architecture,
+  );
+  return (
+    candidates.find((m) => m.platform?.variant === platform.variant) ??
+    candidates.find((m) => m.platform?.variant === undefined) ??
+    (platform.architecture === 'arm64' ? candidates[0] : undefined)
+  );
 }
 
 /** Percent with one decimal, rounded down: 100 only once every byte is there. */
@@ -117,16 +132,33 @@ export class ImageFetcher {
     const present = await resolveLocalImage(engine, image);
     if (present !== undefined) {
       const info = await engine.inspectImage(present);
-      return { image, localRef: present, imageId: info?.id ?? '', neededBytes: 0, fetchedBytes: 0, resumedBytes: 0, layersSkipped: 0, digestMismatches: 0 };
+      return {
+        image,
+        localRef: present,
+        imageId: info?.id ?? '',
+        neededBytes: 0,
+        fetchedBytes: 0,
+        resumedBytes: 0,
+        layersSkipped: 0,
+        digestMismatches: 0,
+      };
     }
     const ref = parseDigestReference(image);
     const started = Date.now();
     const manifest = await this.manifestFor(ref, signal);
     const result = await this.deliver(image, ref, manifest, signal);
-    log.info({
-      image, imageId: result.imageId, neededBytes: result.neededBytes, fetchedBytes: result.fetchedBytes,
-      resumedBytes: result.resumedBytes, layersSkipped: result.layersSkipped, ms: Date.now() - started,
-    }, 'image delivered');
+    log.info(
+      {
+        image,
+        imageId: result.imageId,
+        neededBytes: result.neededBytes,
+        fetchedBytes: result.fetchedBytes,
+        resumedBytes: result.resumedBytes,
+        layersSkipped: result.layersSkipped,
+        ms: Date.now() - started,
+      },
+      'image delivered',
+    );
     return result;
   }
 
@@ -134,14 +166,20 @@ export class ImageFetcher {
     const where = `${ref.registry}/${ref.repository}`;
     const top = await this.options.registry.getManifest(ref, ref.digest, signal);
     const doc: unknown = JSON.parse(top.body.toString('utf8'));
-    const mediaType = top.mediaType || (typeof doc === 'object' && doc !== null && 'mediaType' in doc ? String(doc.mediaType) : '');
+    const mediaType =
+      top.mediaType || (typeof doc === 'object' && doc !== null && 'mediaType' in doc ? String(doc.mediaType) : '');
     if (mediaType === MEDIA_TYPES.dockerManifestList || mediaType === MEDIA_TYPES.ociIndex) {
       const index = parse(ImageIndexSchema, doc, `manifest list ${where}@${ref.digest}`);
       const platform = this.options.platform ?? hostPlatform();
       const entry = pickPlatform(index.manifests, platform);
       if (entry === undefined) {
-        const offered = index.manifests.map((m) => `${m.platform?.os ?? '?'}/${m.platform?.architecture ?? '?'}${m.platform?.variant === undefined ? '' : `/${m.platform.variant}`}`);
-        throw new Error(`${where}@${ref.digest} has no image for ${platform.os}/${platform.architecture}${platform.variant === undefined ? '' : `/${platform.variant}`} (offers ${offered.join(', ')})`);
+        const offered = index.manifests.map(
+          (m) =>
+            `${m.platform?.os ?? '?'}/${m.platform?.architecture ?? '?'}${m.platform?.variant === undefined ? '' : `/${m.platform.variant}`}`,
+        );
+        throw new Error(
+          `${where}@${ref.digest} has no image for ${platform.os}/${platform.architecture}${platform.variant === undefined ? '' : `/${platform.variant}`} (offers ${offered.join(', ')})`,
+        );
       }
       const chosen = await this.options.registry.getManifest(ref, entry.digest, signal);
       return parse(ImageManifestSchema, JSON.parse(chosen.body.toString('utf8')), `manifest ${where}@${entry.digest}`);
@@ -161,23 +199,46 @@ export class ImageFetcher {
     return chains;
   }
 
-  private async deliver(image: string, ref: DigestReference, manifest: ImageManifest, signal?: AbortSignal): Promise<FetchResult> {
+  private async deliver(
+    image: string,
+    ref: DigestReference,
+    manifest: ImageManifest,
+    signal?: AbortSignal,
+  ): Promise<FetchResult> {
     const { store, engine } = this.options;
     const tally = { fetchedBytes: 0, resumedBytes: 0, digestMismatches: 0 };
-    const progress: ImageProgress = { image, source: 'full', bytesDone: 0, bytesTotal: manifest.config.size, percent: 0 };
+    const progress: ImageProgress = {
+      image,
+      source: 'full',
+      bytesDone: 0,
+      bytesTotal: manifest.config.size,
+      percent: 0,
+    };
     this.inFlight.set(image, progress);
     try {
       await this.download(ref, manifest.config, tally, () => undefined, signal);
-      const config = parse(ImageConfigSchema, JSON.parse(await readFile(store.pathOf(manifest.config.digest), 'utf8')), `image config ${manifest.config.digest}`);
+      const config = parse(
+        ImageConfigSchema,
+        JSON.parse(await readFile(store.pathOf(manifest.config.digest), 'utf8')),
+        `image config ${manifest.config.digest}`,
+      );
       const diffIds = config.rootfs.diff_ids;
       if (diffIds.length !== manifest.layers.length) {
-        throw new Error(`${image}: the manifest lists ${manifest.layers.length} layers, its config ${diffIds.length} diff_ids`);
+        throw new Error(
+          `${image}: the manifest lists ${manifest.layers.length} layers, its config ${diffIds.length} diff_ids`,
+        );
       }
       const chains = await this.localChains();
       const missingAt = manifest.layers.map((_, i) => i).filter((i) => !chains.has(diffIds.slice(0, i + 1).join(',')));
       // --- delta path (helper J, issue #5): layers rebuilt from patches are not downloaded; any failure of the
       // rebuilt image falls back to whole layers below. ---
-      const rebuilt = await this.rebuildFromDeltas(ref, manifest.config.digest, new Map(missingAt.map((i) => [i, diffIds[i]!])), progress, signal);
+      const rebuilt = await this.rebuildFromDeltas(
+        ref,
+        manifest.config.digest,
+        new Map(missingAt.map((i) => [i, diffIds[i]!])),
+        progress,
+        signal,
+      );
       tally.fetchedBytes += rebuilt.fetchedBytes;
       tally.resumedBytes += rebuilt.resumedBytes;
       tally.digestMismatches += rebuilt.digestMismatches;
@@ -204,11 +265,20 @@ export class ImageFetcher {
             : { name: `${hexOf(diffIds[i]!)}.tar`, source: { path } };
         };
         const files: ArchiveFile[] = [
-          { name: 'manifest.json', source: { bytes: Buffer.from(JSON.stringify([{
-            Config: `${hexOf(manifest.config.digest)}.json`,
-            RepoTags: [localRef],
-            Layers: manifest.layers.map((l, i) => layerFile(l, i).name),
-          }])) } },
+          {
+            name: 'manifest.json',
+            source: {
+              bytes: Buffer.from(
+                JSON.stringify([
+                  {
+                    Config: `${hexOf(manifest.config.digest)}.json`,
+                    RepoTags: [localRef],
+                    Layers: manifest.layers.map((l, i) => layerFile(l, i).name),
+                  },
+                ]),
+              ),
+            },
+          },
           { name: `${hexOf(manifest.config.digest)}.json`, source: { path: store.pathOf(manifest.config.digest) } },
           ...missingAt.map((i) => layerFile(manifest.layers[i]!, i)),
         ];
@@ -224,7 +294,10 @@ export class ImageFetcher {
         });
         if (loadedId !== manifest.config.digest && rebuilt.layers.size > 0) {
           // The patched image is not the release's: fetch the rebuilt layers whole and load again.
-          this.options.log.warn({ image, loaded: loadedId ?? 'none', expected: manifest.config.digest }, 'image rebuilt from patches is not the release\'s: pulling whole layers');
+          this.options.log.warn(
+            { image, loaded: loadedId ?? 'none', expected: manifest.config.digest },
+            "image rebuilt from patches is not the release's: pulling whole layers",
+          );
           progress.source = 'full';
           for (const i of rebuilt.layers.keys()) {
             const layer = manifest.layers[i]!;
@@ -239,12 +312,19 @@ export class ImageFetcher {
         await rebuilt.dispose();
       }
       if (loadedId !== manifest.config.digest) {
-        throw new Error(`${image}: loading gave image ${loadedId ?? 'none'} under ${localRef}, expected ${manifest.config.digest}`);
+        throw new Error(
+          `${image}: loading gave image ${loadedId ?? 'none'} under ${localRef}, expected ${manifest.config.digest}`,
+        );
       }
       const loaded = { id: loadedId };
       await Promise.all([manifest.config, ...missing].map((d) => store.remove(d.digest)));
       return {
-        image, localRef, imageId: loaded.id, neededBytes: progress.bytesTotal, ...tally, layersSkipped: manifest.layers.length - missingAt.length,
+        image,
+        localRef,
+        imageId: loaded.id,
+        neededBytes: progress.bytesTotal,
+        ...tally,
+        layersSkipped: manifest.layers.length - missingAt.length,
         layersPatched: progress.source === 'delta' ? rebuilt.layers.size : 0,
       };
     } finally {
@@ -254,16 +334,28 @@ export class ImageFetcher {
 
   /** Layers the delta rebuilder could make from patches (none without a rebuilder or patches). */
   private async rebuildFromDeltas(
-    ref: DigestReference, configDigest: string, needed: Map<number, string>, progress: ImageProgress, signal?: AbortSignal,
+    ref: DigestReference,
+    configDigest: string,
+    needed: Map<number, string>,
+    progress: ImageProgress,
+    signal?: AbortSignal,
   ): Promise<Rebuilt> {
     const none: Rebuilt = {
-      layers: new Map(), patchBytes: 0, fetchedBytes: 0, resumedBytes: 0, digestMismatches: 0, dispose: () => Promise.resolve(),
+      layers: new Map(),
+      patchBytes: 0,
+      fetchedBytes: 0,
+      resumedBytes: 0,
+      digestMismatches: 0,
+      dispose: () => Promise.resolve(),
     };
     if (this.options.deltas === undefined || needed.size === 0) return none;
     // While patches come in, the total is what they weigh: whole layers are counted once the rebuild says which.
     const base = progress.bytesTotal;
     const rebuilt = await this.options.deltas.rebuild({
-      ref, configDigest, needed, signal,
+      ref,
+      configDigest,
+      needed,
+      signal,
       onProgress: (bytes, total) => {
         progress.source = 'delta';
         progress.bytesTotal = base + total;
@@ -276,8 +368,11 @@ export class ImageFetcher {
   }
 
   private async download(
-    ref: DigestReference, blob: Descriptor, tally: { fetchedBytes: number; resumedBytes: number; digestMismatches: number },
-    onDone: (bytes: number) => void, signal?: AbortSignal,
+    ref: DigestReference,
+    blob: Descriptor,
+    tally: { fetchedBytes: number; resumedBytes: number; digestMismatches: number },
+    onDone: (bytes: number) => void,
+    signal?: AbortSignal,
   ): Promise<void> {
     const { registry, store, bucket, log, retry, idleTimeoutMs } = this.options;
     const result = await store.fetch(registry.blobUrl(ref, blob.digest), {

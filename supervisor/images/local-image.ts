@@ -15,11 +15,14 @@ export function localImageRef(digestRef: string): string {
  * The reference under which the engine has the target's image (for hasImage checks and container create), or
  * undefined if it has none: the local tag first, then the digest reference of an engine pull.
  */
-export async function resolveLocalImage(engine: Pick<Engine, 'inspectImage'>, digestRef: string): Promise<string | undefined> {
+export async function resolveLocalImage(
+  engine: Pick<Engine, 'inspectImage'>,
+  digestRef: string,
+): Promise<string | undefined> {
   // A reference without a registry host cannot have been loaded by Skiff: only the engine's own pull counts.
   const local = /^[^/]+\/[^@]+@sha256:[a-f0-9]{64}$/.test(digestRef) ? localImageRef(digestRef) : undefined;
-  if (local !== undefined && await engine.inspectImage(local) !== undefined) return local;
-  if (await engine.inspectImage(digestRef) !== undefined) return digestRef;
+  if (local !== undefined && (await engine.inspectImage(local)) !== undefined) return local;
+  if ((await engine.inspectImage(digestRef)) !== undefined) return digestRef;
   return undefined;
 }
 

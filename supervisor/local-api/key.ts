@@ -13,7 +13,8 @@ export async function localApiKey(dataDir: string): Promise<string> {
     const key = (await readFile(file, 'utf8')).trim();
     if (key.length >= 32) return key;
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`cannot read the local API key ${file}: ${String(err)}`, { cause: err });
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+      throw new Error(`cannot read the local API key ${file}: ${String(err)}`, { cause: err });
   }
   const key = randomBytes(32).toString('base64url');
   await writeFileAtomic(file, `${key}\n`, 0o600);

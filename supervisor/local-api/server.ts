@@ -8,7 +8,12 @@ import Koa from 'koa';
 import Router, { type RouterMiddleware } from '@koa/router';
 import { Type } from '@sinclair/typebox';
 import {
-  localPaths, LocalTargetRequestSchema, type Health, type LocalState, type LocalTargetAnswer, type LocalTargetRequest,
+  localPaths,
+  LocalTargetRequestSchema,
+  type Health,
+  type LocalState,
+  type LocalTargetAnswer,
+  type LocalTargetRequest,
   type ServiceActionAnswer,
 } from '../../protocol/local-api.js';
 import { parse, ValidationError } from '../../protocol/validate.js';
@@ -19,7 +24,10 @@ import { sameKey } from './key.js';
 
 /** An answer other than 200 the device chose on purpose (no such service, not in local mode...). */
 export class LocalApiError extends Error {
-  constructor(readonly status: number, message: string) {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
     super(message);
     this.name = 'LocalApiError';
   }
@@ -60,7 +68,10 @@ export function localApiApp({ control, key, log }: Pick<LocalApiOptions, 'contro
   const authed: RouterMiddleware = async (ctx, next) => {
     const given = bearerOf(ctx);
     if (given === null || !sameKey(given, key)) {
-      throw new LocalApiError(401, `${ctx.method} ${ctx.path} needs the local API key (data dir's local-api.key) as 'Authorization: Bearer <key>'`);
+      throw new LocalApiError(
+        401,
+        `${ctx.method} ${ctx.path} needs the local API key (data dir's local-api.key) as 'Authorization: Bearer <key>'`,
+      );
     }
     await next();
   };
@@ -120,9 +131,14 @@ export function localApiApp({ control, key, log }: Pick<LocalApiOptions, 'contro
     try {
       await next();
     } catch (err) {
-      const status = err instanceof LocalApiError ? err.status
-        : err instanceof ValidationError ? 400
-          : typeof (err as { status?: unknown }).status === 'number' ? (err as { status: number }).status : 500;
+      const status =
+        err instanceof LocalApiError
+          ? err.status
+          : err instanceof ValidationError
+            ? 400
+            : typeof (err as { status?: unknown }).status === 'number'
+              ? (err as { status: number }).status
+              : 500;
       if (status >= 500) log.error({ err: messageOf(err), path: ctx.path }, 'local API request failed');
       ctx.status = status;
       ctx.body = { error: messageOf(err), ...(err instanceof ValidationError ? { issues: err.issues } : {}) };
@@ -144,16 +160,19 @@ export async function startLocalApi(options: LocalApiOptions): Promise<LocalApi>
   try {
     await once(server, 'listening');
   } catch (err) {
-    throw new Error(`the local API cannot listen on ${options.host}:${options.port}: ${messageOf(err)}`, { cause: err });
+    throw new Error(`the local API cannot listen on ${options.host}:${options.port}: ${messageOf(err)}`, {
+      cause: err,
+    });
   }
   const { address, port } = server.address() as AddressInfo;
   const url = `http://${address.includes(':') ? `[${address}]` : address}:${port}`;
   options.log.info({ url }, 'local API listening');
   return {
     url,
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }

@@ -10,8 +10,9 @@ const DEFAULT_STOP_SECONDS = 10;
 /** The service's container that matters: a running one first, else the newest. */
 export async function serviceContainer(engine: Engine, service: string): Promise<EngineContainer> {
   const containers = (await engine.listContainers(MANAGED_FILTER)).filter((c) => c.labels[LABELS.service] === service);
-  const [best] = containers.sort((a, b) =>
-    Number(b.state === 'running') - Number(a.state === 'running') || b.createdAt.localeCompare(a.createdAt));
+  const [best] = containers.sort(
+    (a, b) => Number(b.state === 'running') - Number(a.state === 'running') || b.createdAt.localeCompare(a.createdAt),
+  );
   if (best === undefined) throw new LocalApiError(404, `no container of service '${service}' on this device`);
   return best;
 }
@@ -21,7 +22,12 @@ export async function serviceContainer(engine: Engine, service: string): Promise
  * container stops, so no reconcile pass in between starts it again) until start or restart releases it; a
  * service without a container has its hold released all the same before the 404.
  */
-export async function serviceAction(engine: Engine, held: HeldServices, service: string, action: ServiceAction): Promise<string> {
+export async function serviceAction(
+  engine: Engine,
+  held: HeldServices,
+  service: string,
+  action: ServiceAction,
+): Promise<string> {
   if (action !== 'stop') await held.release(service);
   const container = await serviceContainer(engine, service);
   const seconds = container.stopTimeoutSeconds ?? DEFAULT_STOP_SECONDS;
@@ -48,7 +54,9 @@ export async function runReboot(command: string[]): Promise<void> {
   if (file === undefined) throw new LocalApiError(500, 'the reboot command is empty');
   await new Promise<void>((resolve, reject) => {
     const child = spawn(file, args, { detached: true, stdio: 'ignore' });
-    child.once('error', (err) => reject(new LocalApiError(500, `cannot run the reboot command '${command.join(' ')}': ${err.message}`)));
+    child.once('error', (err) =>
+      reject(new LocalApiError(500, `cannot run the reboot command '${command.join(' ')}': ${err.message}`)),
+    );
     child.once('spawn', () => {
       child.unref();
       resolve();

@@ -2,8 +2,11 @@
 // answer is validated here, at the edge; callers get typed values or an ApiError that says what failed where.
 import { paths } from '../../protocol/api.js';
 import {
-  DEVICE_SIGNATURE_HEADER, DeviceAuthPendingSchema, DeviceAuthResponseSchema,
-  type DeviceAuthPending, type DeviceAuthResponse,
+  DEVICE_SIGNATURE_HEADER,
+  DeviceAuthPendingSchema,
+  DeviceAuthResponseSchema,
+  type DeviceAuthPending,
+  type DeviceAuthResponse,
 } from '../../protocol/device-auth.js';
 import { SIGNATURE_HEADER } from '../../protocol/signature.js';
 import { eventPaths } from '../../protocol/device-events.js';
@@ -31,9 +34,7 @@ export class ApiError extends Error {
   }
 }
 
-export type TargetFetch =
-  | ({ changed: true; etag: string | null } & SignedTarget)
-  | { changed: false };
+export type TargetFetch = ({ changed: true; etag: string | null } & SignedTarget) | { changed: false };
 
 /** Where a device client gets its bearer token, and a new one when the API refuses it (session.ts). */
 export interface DeviceCredentials {
@@ -84,11 +85,18 @@ export class ApiClient {
     return new ApiClient({ ...this.options, credentials, targetKey });
   }
 
-  private async request(method: string, pathname: string, init: { body?: unknown; headers?: Record<string, string>; signal?: AbortSignal } = {}): Promise<HttpResponse> {
+  private async request(
+    method: string,
+    pathname: string,
+    init: { body?: unknown; headers?: Record<string, string>; signal?: AbortSignal } = {},
+  ): Promise<HttpResponse> {
     const credentials = this.options.credentials;
     if (credentials === undefined) return this.send(method, pathname, init);
     try {
-      return await this.send(method, pathname, { ...init, headers: { ...init.headers, authorization: `Bearer ${credentials.token()}` } });
+      return await this.send(method, pathname, {
+        ...init,
+        headers: { ...init.headers, authorization: `Bearer ${credentials.token()}` },
+      });
     } catch (err) {
       // An expired or revoked token: authenticate again once, then repeat the request with the new token.
       if (!(err instanceof ApiError) || err.status !== 401) throw err;
@@ -97,7 +105,11 @@ export class ApiClient {
     }
   }
 
-  private async send(method: string, pathname: string, init: { body?: unknown; headers?: Record<string, string>; signal?: AbortSignal } = {}): Promise<HttpResponse> {
+  private async send(
+    method: string,
+    pathname: string,
+    init: { body?: unknown; headers?: Record<string, string>; signal?: AbortSignal } = {},
+  ): Promise<HttpResponse> {
     // Joined as text, not resolved as a URL, so an API behind a path prefix (https://host/skiff) keeps it.
     const url = `${this.options.baseUrl.replace(/\/+$/, '')}${pathname}`;
     const headers: Record<string, string> = { accept: 'application/json', ...init.headers };
@@ -160,7 +172,11 @@ export class ApiClient {
    * Sends a full report, or (with `basedOn`, the ETag of the report it was computed against) only the fields that
    * changed. Returns the ETag of the report the API now holds; null from an API that gives none.
    */
-  async reportState(uuid: string, report: StateReport | PartialStateReport, basedOn: string | null = null): Promise<string | null> {
+  async reportState(
+    uuid: string,
+    report: StateReport | PartialStateReport,
+    basedOn: string | null = null,
+  ): Promise<string | null> {
     const headers: Record<string, string> = basedOn === null ? {} : { 'if-match': basedOn };
     const response = await this.request('PATCH', paths.state(uuid), { body: report, headers });
     await response.body?.cancel();
@@ -175,7 +191,10 @@ export class ApiClient {
 
   /** Opens the push channel (protocol/device-events.ts); the body is the event stream, ended by `signal`. */
   async openEvents(uuid: string, signal: AbortSignal): Promise<NonNullable<HttpResponse['body']>> {
-    const response = await this.request('GET', eventPaths.events(uuid), { headers: { accept: 'text/event-stream' }, signal });
+    const response = await this.request('GET', eventPaths.events(uuid), {
+      headers: { accept: 'text/event-stream' },
+      signal,
+    });
     const type = response.headers.get('content-type') ?? '';
     if (response.body === null || !type.startsWith('text/event-stream')) {
       await response.body?.cancel();

@@ -1,7 +1,12 @@
 // Container log lines as the wire carries them (protocol/device-logs.ts): cut to a bounded length, stamped with
 // service and container, and cut into batches of bounded count and size. Pure, so the bounds are tested alone.
 import {
-  MAX_BATCH_BYTES, MAX_BATCH_LINES, MAX_LOG_LINE_CHARS, timestampNanos, type DeviceLogLine, type LogBatch,
+  MAX_BATCH_BYTES,
+  MAX_BATCH_LINES,
+  MAX_LOG_LINE_CHARS,
+  timestampNanos,
+  type DeviceLogLine,
+  type LogBatch,
 } from '../../protocol/device-logs.js';
 import type { ContainerLogLine } from '../engine/create-options.js';
 
@@ -52,14 +57,23 @@ export function chunk(lines: readonly DeviceLogLine[], limits: BatchLimits = WIR
 }
 
 /** The answer to a snapshot request: at least one batch, the last marked final. */
-export function snapshotBatches(request: string, services: string[], lines: readonly DeviceLogLine[], limits: BatchLimits = WIRE_LIMITS): LogBatch[] {
+export function snapshotBatches(
+  request: string,
+  services: string[],
+  lines: readonly DeviceLogLine[],
+  limits: BatchLimits = WIRE_LIMITS,
+): LogBatch[] {
   const chunks = chunk(lines, limits);
   if (chunks.length === 0) chunks.push([]);
   return chunks.map((part, i) => ({ lines: part, snapshot: { request, final: i === chunks.length - 1, services } }));
 }
 
 /** Followed lines; none at all when there is nothing to say. */
-export function followBatches(lines: readonly DeviceLogLine[], dropped: number, limits: BatchLimits = WIRE_LIMITS): LogBatch[] {
+export function followBatches(
+  lines: readonly DeviceLogLine[],
+  dropped: number,
+  limits: BatchLimits = WIRE_LIMITS,
+): LogBatch[] {
   const batches: LogBatch[] = chunk(lines, limits).map((part) => ({ lines: part }));
   if (dropped > 0) {
     if (batches.length === 0) batches.push({ lines: [] });

@@ -5,7 +5,13 @@
 // Reads are bounded (`tail` plus `since`, so the engine reads from the end of the log, never all of it); a service
 // that prints faster than that loses lines, and the batch says how many.
 import { performance } from 'node:perf_hooks';
-import { LogsEventSchema, timestampNanos, type DeviceLogLine, type LogBatch, type LogsEvent } from '../../protocol/device-logs.js';
+import {
+  LogsEventSchema,
+  timestampNanos,
+  type DeviceLogLine,
+  type LogBatch,
+  type LogsEvent,
+} from '../../protocol/device-logs.js';
 import { parse } from '../../protocol/validate.js';
 import type { Logger } from '../../lib/logger.js';
 import { messageOf } from '../../lib/errors.js';
@@ -42,15 +48,19 @@ interface Want {
 const nowNanos = (): bigint => BigInt(Date.now()) * 1_000_000n;
 
 /** Per service the container that matters: a running one first, else the newest (as the local API picks). */
-export function containerPerService(containers: readonly EngineContainer[], services: readonly string[] | null): Map<string, EngineContainer> {
+export function containerPerService(
+  containers: readonly EngineContainer[],
+  services: readonly string[] | null,
+): Map<string, EngineContainer> {
   const chosen = new Map<string, EngineContainer>();
   for (const c of containers) {
     const service = c.labels[LABELS.service];
     if (service === undefined || (services !== null && !services.includes(service))) continue;
     const best = chosen.get(service);
-    const better = best === undefined
-      || Number(c.state === 'running') - Number(best.state === 'running') > 0
-      || ((c.state === 'running') === (best.state === 'running') && c.createdAt > best.createdAt);
+    const better =
+      best === undefined ||
+      Number(c.state === 'running') - Number(best.state === 'running') > 0 ||
+      ((c.state === 'running') === (best.state === 'running') && c.createdAt > best.createdAt);
     if (better) chosen.set(service, c);
   }
   return new Map([...chosen].sort(([a], [b]) => a.localeCompare(b)));
@@ -107,10 +117,14 @@ export class LogShipper {
       }
     }
     if (event.tail !== null) {
-      if (this.snapshots.length >= MAX_QUEUED_SNAPSHOTS) log.warn({ request: event.request }, 'logs: too many snapshot requests queued; this one is refused');
+      if (this.snapshots.length >= MAX_QUEUED_SNAPSHOTS)
+        log.warn({ request: event.request }, 'logs: too many snapshot requests queued; this one is refused');
       else this.snapshots.push(event);
     }
-    log.debug({ request: event.request, services: event.services, tail: event.tail, followMs: event.followMs }, 'logs asked');
+    log.debug(
+      { request: event.request, services: event.services, tail: event.tail, followMs: event.followMs },
+      'logs asked',
+    );
     this.passes.wake();
   }
 
@@ -126,13 +140,14 @@ export class LogShipper {
   private async shipOnce(): Promise<number> {
     let followed: readonly string[] | null | undefined;
     try {
-      for (let next = this.snapshots.shift(); next !== undefined && !this.passes.stopped; next = this.snapshots.shift()) await this.snapshot(next);
+      for (let next = this.snapshots.shift(); next !== undefined && !this.passes.stopped; next = this.snapshots.shift())
+        await this.snapshot(next);
       followed = this.followed();
       if (followed === undefined) this.forget();
       else await this.follow(followed);
     } catch (err) {
       // The engine away for a moment: the next pass tries again, the asker sees a gap or a timeout.
-      this.options.log.warn({ err: messageOf(err) }, 'logs: cannot read the services\' logs');
+      this.options.log.warn({ err: messageOf(err) }, "logs: cannot read the services' logs");
     }
     return followed === undefined ? IDLE_WAIT_MS : this.intervalMs;
   }
@@ -163,7 +178,8 @@ export class LogShipper {
     const following = this.followed() !== undefined;
     const lines: DeviceLogLine[] = [];
     for (const [service, container] of containers) {
-      const read = event.tail === 0 ? [] : await this.options.engine.containerLogs(container.id, { tail: event.tail ?? 0 });
+      const read =
+        event.tail === 0 ? [] : await this.options.engine.containerLogs(container.id, { tail: event.tail ?? 0 });
       const wire = read.map((l) => wireLine(service, container.id, l)).filter((l) => l !== null);
       lines.push(...wire);
       // Following starts where the snapshot ends: the lines it showed are not sent again.
@@ -174,7 +190,10 @@ export class LogShipper {
     }
     const batches = snapshotBatches(event.request, [...all.keys()], lines);
     await this.ship(batches);
-    this.options.log.info({ request: event.request, services: [...containers.keys()], lines: lines.length, batches: batches.length }, 'logs: snapshot sent');
+    this.options.log.info(
+      { request: event.request, services: [...containers.keys()], lines: lines.length, batches: batches.length },
+      'logs: snapshot sent',
+    );
   }
 
   private async follow(services: readonly string[] | null): Promise<void> {
@@ -189,9 +208,10 @@ export class LogShipper {
       const cursor = this.cursors.get(container.id) ?? since;
       // Whole seconds for the engine (it keeps lines at or after `since`); the nanoseconds are compared here.
       const sinceSeconds = Number(cursor / 1_000_000_000n);
-      const newer = (read: ContainerLogLine[]): DeviceLogLine[] => read
-        .map((l) => wireLine(service, container.id, l))
-        .filter((l): l is DeviceLogLine => l !== null && timestampNanos(l.timestamp) > cursor);
+      const newer = (read: ContainerLogLine[]): DeviceLogLine[] =>
+        read
+          .map((l) => wireLine(service, container.id, l))
+          .filter((l): l is DeviceLogLine => l !== null && timestampNanos(l.timestamp) > cursor);
       let fresh = newer(await engine.containerLogs(container.id, { tail: this.readLimit, since: sinceSeconds }));
       if (fresh.length >= this.readLimit) {
         // Every line read is new: there may be more (a service printing over readLimit lines a second, rare).
@@ -215,7 +235,10 @@ export class LogShipper {
         await this.options.send(batch);
       } catch (err) {
         // Logs are best effort: a batch the link lost is not worth a backlog on a metered link.
-        this.options.log.warn({ err: messageOf(err), lines: batch.lines.length }, 'logs: a batch could not be sent; dropped');
+        this.options.log.warn(
+          { err: messageOf(err), lines: batch.lines.length },
+          'logs: a batch could not be sent; dropped',
+        );
       }
     }
   }

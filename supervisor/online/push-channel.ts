@@ -77,10 +77,12 @@ export class TargetEvents {
     const idleTimeoutMs = this.options.idleTimeoutMs ?? 3 * DEFAULT_HEARTBEAT_MS;
     const controller = new AbortController();
     this.current = controller;
-    const silence = (): NodeJS.Timeout => setTimeout(() =>
-      controller.abort(new Error(`no byte from the API for ${idleTimeoutMs} ms`)), idleTimeoutMs);
-    const connectTimer = setTimeout(() => controller.abort(new Error('the API did not answer the events request in time')),
-      this.options.connectTimeoutMs ?? 30_000);
+    const silence = (): NodeJS.Timeout =>
+      setTimeout(() => controller.abort(new Error(`no byte from the API for ${idleTimeoutMs} ms`)), idleTimeoutMs);
+    const connectTimer = setTimeout(
+      () => controller.abort(new Error('the API did not answer the events request in time')),
+      this.options.connectTimeoutMs ?? 30_000,
+    );
     let idle: NodeJS.Timeout | undefined;
     try {
       const body = await api.openEvents(uuid, controller.signal);

@@ -4,7 +4,14 @@
 // container cannot flood the API and a metered link carries no repeats. When the API holds another report than
 // the device thinks (412), or none (409), the next report is full.
 import type {
-  DeviceMetrics, HostOsReport, ImageDownload, PartialStateReport, ServiceReport, StateReport, UpdateProgress, UpdateStatus,
+  DeviceMetrics,
+  HostOsReport,
+  ImageDownload,
+  PartialStateReport,
+  ServiceReport,
+  StateReport,
+  UpdateProgress,
+  UpdateStatus,
   UpdateWindowReport,
 } from '../../protocol/state-report.js';
 import type { TargetState } from '../../protocol/target-state.js';
@@ -75,8 +82,9 @@ function serviceReport(name: string, container: ObservedContainer, releaseId: st
 
 /** The container that best shows how a service is doing: running before stopped, newest first. */
 function mostAlive(containers: ObservedContainer[]): ObservedContainer | undefined {
-  return [...containers].sort((a, b) =>
-    Number(b.state === 'running') - Number(a.state === 'running') || b.createdAt.localeCompare(a.createdAt))[0];
+  return [...containers].sort(
+    (a, b) => Number(b.state === 'running') - Number(a.state === 'running') || b.createdAt.localeCompare(a.createdAt),
+  )[0];
 }
 
 export function buildReport(input: ReportInput): StateReport {
@@ -93,9 +101,19 @@ export function buildReport(input: ReportInput): StateReport {
       continue;
     }
     const old = mostAlive(retired.filter((c) => c.service === d.service));
-    services.push(old !== undefined
-      ? serviceReport(d.service, old, old.releaseId)
-      : { name: d.service, releaseId: null, image: d.image, containerId: null, state: 'missing', health: null, exitCode: null });
+    services.push(
+      old !== undefined
+        ? serviceReport(d.service, old, old.releaseId)
+        : {
+            name: d.service,
+            releaseId: null,
+            image: d.image,
+            containerId: null,
+            state: 'missing',
+            health: null,
+            exitCode: null,
+          },
+    );
   }
   const targetServices = new Set(wanted.map((d) => d.service));
   for (const c of retired.filter((r) => r.service === null || !targetServices.has(r.service))) {
@@ -114,9 +132,10 @@ export function buildReport(input: ReportInput): StateReport {
   }
 
   const progress = target === null ? undefined : progressOf(target, current);
-  const phaseStatus = status.phase === 'pending'
-    ? pendingUpdateStatus(complete, progress !== undefined && progress.imagesPresent < progress.imagesTotal)
-    : UPDATE_STATUS[status.phase];
+  const phaseStatus =
+    status.phase === 'pending'
+      ? pendingUpdateStatus(complete, progress !== undefined && progress.imagesPresent < progress.imagesTotal)
+      : UPDATE_STATUS[status.phase];
   return {
     supervisorVersion: input.supervisorVersion,
     // A refused target is a failed update too: the device is not running what it was told to.
@@ -124,7 +143,8 @@ export function buildReport(input: ReportInput): StateReport {
     targetReleaseId: target?.release?.id ?? null,
     releaseId,
     // A service whose update lock holds the update back says so (locked: true).
-    services: services.map((s) => (status.locked?.includes(s.name) === true ? { ...s, locked: true } : s))
+    services: services
+      .map((s) => (status.locked?.includes(s.name) === true ? { ...s, locked: true } : s))
       .map((s) => (input.held?.has(s.name) === true ? { ...s, held: true } : s)),
     error: status.error ?? input.targetError,
     ...(progress === undefined ? {} : { progress }),
@@ -144,7 +164,8 @@ function progressOf(target: TargetState, current: CurrentState): UpdateProgress 
 }
 
 function sameField(field: string, a: unknown, b: unknown): boolean {
-  if (field === 'metrics' && a !== undefined && b !== undefined) return bucketKey(a as DeviceMetrics) === bucketKey(b as DeviceMetrics);
+  if (field === 'metrics' && a !== undefined && b !== undefined)
+    return bucketKey(a as DeviceMetrics) === bucketKey(b as DeviceMetrics);
   return canonicalJson(a) === canonicalJson(b);
 }
 
@@ -166,7 +187,10 @@ export function reportChanges(before: StateReport, after: StateReport): PartialS
 export interface ReporterOptions {
   observe: () => Promise<CurrentState>;
   /** What the reconciler and poller know right now. */
-  situation: () => Pick<ReportInput, 'target' | 'status' | 'targetError' | 'localMode' | 'downloads' | 'updateWindow' | 'hostOs'>;
+  situation: () => Pick<
+    ReportInput,
+    'target' | 'status' | 'targetError' | 'localMode' | 'downloads' | 'updateWindow' | 'hostOs'
+  >;
   /** Sends a full report, or a partial one based on the report with ETag `basedOn`; resolves to the new ETag. */
   send: (report: StateReport | PartialStateReport, basedOn: string | null) => Promise<string | null>;
   log: Logger;
@@ -261,10 +285,14 @@ export class Reporter {
       this.acked = { report: partial ? { ...acked.report, ...changes, reportedAt: report.reportedAt } : report, etag };
       this.lastSentAt = Date.now();
       this.failures = 0;
-      log.info({
-        updateStatus: report.updateStatus, releaseId: report.releaseId,
-        fields: partial ? Object.keys(changes) : 'all',
-      }, 'state reported');
+      log.info(
+        {
+          updateStatus: report.updateStatus,
+          releaseId: report.releaseId,
+          fields: partial ? Object.keys(changes) : 'all',
+        },
+        'state reported',
+      );
       return this.untilNextLook(report);
     } catch (err) {
       if (err instanceof ApiError && (err.status === 409 || err.status === 412) && this.acked !== null) {

@@ -31,7 +31,9 @@ export type SessionState = 'accepted' | 'pending';
 function signingKeyFrom(answer: DeviceAuthResponse, pinned: string | undefined): string {
   decodePublicKey(answer.signingKey, 'the signing key in the auth answer');
   if (pinned !== undefined && pinned !== answer.signingKey) {
-    throw new Error(`the API signs with key ${answer.signingKey}, not with the key ${pinned} this device's config pins`);
+    throw new Error(
+      `the API signs with key ${answer.signingKey}, not with the key ${pinned} this device's config pins`,
+    );
   }
   return answer.signingKey;
 }
@@ -58,11 +60,14 @@ export class DeviceSession implements DeviceCredentials {
   hasUsableToken(): boolean {
     const { deviceToken, deviceTokenExpiresAt } = this.config;
     if (deviceToken === undefined) return false;
-    return deviceTokenExpiresAt === undefined || Date.parse(deviceTokenExpiresAt) - EXPIRY_MARGIN_MS > this.now().getTime();
+    return (
+      deviceTokenExpiresAt === undefined || Date.parse(deviceTokenExpiresAt) - EXPIRY_MARGIN_MS > this.now().getTime()
+    );
   }
 
   token(): string {
-    if (this.config.deviceToken === undefined) throw new Error(`device '${this.config.uuid}' has no token yet: it was not admitted`);
+    if (this.config.deviceToken === undefined)
+      throw new Error(`device '${this.config.uuid}' has no token yet: it was not admitted`);
     return this.config.deviceToken;
   }
 
@@ -70,7 +75,8 @@ export class DeviceSession implements DeviceCredentials {
   renew(): Promise<string> {
     this.renewing ??= this.authenticate()
       .then((state) => {
-        if (state !== 'accepted') throw new Error(`device '${this.config.uuid}' is pending: an operator must accept it before it gets a token`);
+        if (state !== 'accepted')
+          throw new Error(`device '${this.config.uuid}' is pending: an operator must accept it before it gets a token`);
         return this.token();
       })
       .finally(() => {
@@ -84,9 +90,17 @@ export class DeviceSession implements DeviceCredentials {
     try {
       return await this.attempt();
     } catch (err) {
-      if (!(err instanceof ApiError) || err.problemType !== 'urn:skiff:problem:stale-timestamp' || err.serverDate === null) throw err;
+      if (
+        !(err instanceof ApiError) ||
+        err.problemType !== 'urn:skiff:problem:stale-timestamp' ||
+        err.serverDate === null
+      )
+        throw err;
       this.clockOffsetMs = err.serverDate.getTime() - this.now().getTime();
-      this.options.log.warn({ offsetMs: this.clockOffsetMs }, 'the API says this clock is off; signing with the API\'s time');
+      this.options.log.warn(
+        { offsetMs: this.clockOffsetMs },
+        "the API says this clock is off; signing with the API's time",
+      );
       return this.attempt();
     }
   }
@@ -109,7 +123,11 @@ export class DeviceSession implements DeviceCredentials {
       ...(config.provisioningKey === undefined ? {} : { provisioningKey: config.provisioningKey }),
       timestamp: this.timestamp(),
     };
-    const outcome = await this.options.api.authenticate(body, signDeviceRequest(identity.privateKey, body), config.deviceKey);
+    const outcome = await this.options.api.authenticate(
+      body,
+      signDeviceRequest(identity.privateKey, body),
+      config.deviceKey,
+    );
     if (outcome.kind === 'pending') {
       this.options.log.info({ shortId: outcome.answer.shortId }, outcome.answer.detail);
       return 'pending';
@@ -118,7 +136,13 @@ export class DeviceSession implements DeviceCredentials {
     const apiSigningKey = signingKeyFrom(answer, config.apiSigningKey);
     // The legacy key did its one job (proving this is the device registered before keys).
     const { deviceKey: _proved, ...rest } = config;
-    const next: IdentifiedConfig = { ...rest, name: answer.name, apiSigningKey, deviceToken: answer.token, deviceTokenExpiresAt: answer.expiresAt };
+    const next: IdentifiedConfig = {
+      ...rest,
+      name: answer.name,
+      apiSigningKey,
+      deviceToken: answer.token,
+      deviceTokenExpiresAt: answer.expiresAt,
+    };
     await this.options.save(next);
     this.config = next;
     return 'accepted';

@@ -29,7 +29,9 @@ export class RangeBundleFetcher implements BundleFetcher {
       if (partial.offset !== request.size || partial.digest() !== request.digest) {
         const got = `${partial.offset} bytes, ${partial.digest()}`;
         await partial.reset();
-        throw new Error(`bundle ${request.url} does not match the release: expected ${request.size} bytes, ${request.digest}; got ${got}`);
+        throw new Error(
+          `bundle ${request.url} does not match the release: expected ${request.size} bytes, ${request.digest}; got ${got}`,
+        );
       }
       await partial.commit(dest);
       committed = true;

@@ -13,7 +13,15 @@ import type { BundleFetcher } from './bundle-fetcher.js';
 import { checkHealth, type HealthCheck } from './health.js';
 import type { Rauc, RaucStatus } from '../../lib/rauc.js';
 import type { OsUpdateRecordStore } from './record-store.js';
-import { begin, enter, isFinal, resumeState, type OsUpdatePhase, type OsUpdateRecord, type OsUpdateStep } from './state-machine.js';
+import {
+  begin,
+  enter,
+  isFinal,
+  resumeState,
+  type OsUpdatePhase,
+  type OsUpdateRecord,
+  type OsUpdateStep,
+} from './state-machine.js';
 
 export type RaucPort = Pick<Rauc, 'status' | 'info' | 'install' | 'mark'>;
 
@@ -71,7 +79,10 @@ export class OsUpdater {
     if (record === null || isFinal(record.state)) return;
     const resumed = resumeState(record, { booted: status.booted, primary: status.primary ?? status.booted });
     this.options.log.info({ was: record.state, now: resumed.state, booted: status.booted }, 'resuming OS update');
-    await this.persist({ ...enter(record, resumed.state, this.now(), resumed.error), rolledBack: resumed.rolledBack || record.rolledBack });
+    await this.persist({
+      ...enter(record, resumed.state, this.now(), resumed.error),
+      rolledBack: resumed.rolledBack || record.rolledBack,
+    });
     this.run();
   }
 
@@ -84,7 +95,9 @@ export class OsUpdater {
     if (record !== null && record.release.digest === release.digest) return;
     this.running = this.beginUpdate(release)
       .catch((err: unknown) => this.options.log.error({ err: messageOf(err) }, 'cannot start OS update'))
-      .finally(() => { this.running = undefined; });
+      .finally(() => {
+        this.running = undefined;
+      });
   }
 
   /** Resolves when no update step is running (tests, shutdown). */
@@ -114,7 +127,8 @@ export class OsUpdater {
   private async beginUpdate(release: HostOsRelease): Promise<void> {
     const status = await this.refresh();
     const other = status.slots.find((s) => s.bootname !== null && s.bootname !== status.booted)?.bootname ?? null;
-    if (other === null) throw new Error(`RAUC reports no slot besides the booted ${status.booted}: no A/B update possible`);
+    if (other === null)
+      throw new Error(`RAUC reports no slot besides the booted ${status.booted}: no A/B update possible`);
     this.options.log.info({ version: release.version, from: status.booted, to: other }, 'OS update begins');
     await this.persist(begin(release, status.booted, other, this.now()));
     await this.drive();
@@ -124,7 +138,9 @@ export class OsUpdater {
     if (this.running !== undefined) return;
     this.running = this.drive()
       .catch((err: unknown) => this.options.log.error({ err: messageOf(err) }, 'OS update stopped'))
-      .finally(() => { this.running = undefined; });
+      .finally(() => {
+        this.running = undefined;
+      });
   }
 
   /** Steps until the update ends or the device reboots. A failed save (disk, power) stops it where it stands. */
@@ -137,7 +153,9 @@ export class OsUpdater {
         this.retryTimer = setTimeout(() => this.run(), this.options.downloadRetryMs ?? 60_000);
         return;
       }
-      await this.persist(enter(record, result.next, this.now(), result.error === undefined ? record.error : result.error));
+      await this.persist(
+        enter(record, result.next, this.now(), result.error === undefined ? record.error : result.error),
+      );
     }
     if (this.record !== null && isFinal(this.record.state)) {
       await rm(this.bundleFile, { force: true });
@@ -167,7 +185,10 @@ export class OsUpdater {
         try {
           const digest = await sha256Of(this.bundleFile);
           if (digest !== record.release.digest) {
-            return { next: 'failed', error: `bundle refused: its digest is ${digest}, the release says ${record.release.digest}` };
+            return {
+              next: 'failed',
+              error: `bundle refused: its digest is ${digest}, the release says ${record.release.digest}`,
+            };
           }
           await this.options.rauc.info(this.bundleFile);
           return { next: 'install' };
@@ -223,7 +244,7 @@ export class OsUpdater {
     const status = await this.options.rauc.status();
     this.slot = status.booted;
     const booted = status.slots.find((s) => s.bootname === status.booted);
-    this.version = booted?.bundleVersion ?? await this.options.baseVersion();
+    this.version = booted?.bundleVersion ?? (await this.options.baseVersion());
     return status;
   }
 }

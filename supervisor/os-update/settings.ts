@@ -6,18 +6,21 @@ import { Type, type Static } from '@sinclair/typebox';
 import { parse } from '../../protocol/validate.js';
 import { readStateFile } from '../device/state-file.js';
 
-export const HostOsSettingsSchema = Type.Object({
-  /** RAUC's system.conf; RAUC's default when absent. */
-  raucConfig: Type.Optional(Type.String({ minLength: 1 })),
-  /** D-Bus system bus of `rauc service`; the default system bus when absent. */
-  busAddress: Type.Optional(Type.String({ minLength: 1 })),
-  /** argv that restarts the device into the primary slot, e.g. ["/usr/lib/skiff/tryboot-backend", "reboot"]. */
-  rebootCommand: Type.Array(Type.String({ minLength: 1 }), { minItems: 1 }),
-  /** Time the new OS has to pass every health check after booting. */
-  healthDeadlineSeconds: Type.Integer({ minimum: 10, maximum: 3600 }),
-  /** os-release file of the running OS: its VERSION_ID is the version of a slot RAUC never installed. */
-  osReleaseFile: Type.Optional(Type.String({ minLength: 1 })),
-}, { additionalProperties: false });
+export const HostOsSettingsSchema = Type.Object(
+  {
+    /** RAUC's system.conf; RAUC's default when absent. */
+    raucConfig: Type.Optional(Type.String({ minLength: 1 })),
+    /** D-Bus system bus of `rauc service`; the default system bus when absent. */
+    busAddress: Type.Optional(Type.String({ minLength: 1 })),
+    /** argv that restarts the device into the primary slot, e.g. ["/usr/lib/skiff/tryboot-backend", "reboot"]. */
+    rebootCommand: Type.Array(Type.String({ minLength: 1 }), { minItems: 1 }),
+    /** Time the new OS has to pass every health check after booting. */
+    healthDeadlineSeconds: Type.Integer({ minimum: 10, maximum: 3600 }),
+    /** os-release file of the running OS: its VERSION_ID is the version of a slot RAUC never installed. */
+    osReleaseFile: Type.Optional(Type.String({ minLength: 1 })),
+  },
+  { additionalProperties: false },
+);
 export type HostOsSettings = Static<typeof HostOsSettingsSchema>;
 
 export async function loadHostOsSettings(dataDir: string): Promise<HostOsSettings | null> {

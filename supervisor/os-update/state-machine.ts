@@ -5,34 +5,53 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { HostOsReleaseSchema, type HostOsRelease } from '../../protocol/target-state.js';
 
-export const OS_UPDATE_STEPS = ['download', 'verify', 'install', 'reboot', 'verify-boot', 'commit', 'rollback', 'rollback-reboot'] as const;
-export type OsUpdateStep = typeof OS_UPDATE_STEPS[number];
+export const OS_UPDATE_STEPS = [
+  'download',
+  'verify',
+  'install',
+  'reboot',
+  'verify-boot',
+  'commit',
+  'rollback',
+  'rollback-reboot',
+] as const;
+export type OsUpdateStep = (typeof OS_UPDATE_STEPS)[number];
 export type OsUpdateEnd = 'committed' | 'failed';
 export type OsUpdatePhase = OsUpdateStep | OsUpdateEnd;
 
 /** More state entries than this in one update means something loops (a reboot that never takes, say). */
 export const MAX_STATE_ENTRIES = 30;
 
-export const OsUpdateRecordSchema = Type.Object({
-  release: HostOsReleaseSchema,
-  state: Type.Union([
-    Type.Literal('download'), Type.Literal('verify'), Type.Literal('install'), Type.Literal('reboot'),
-    Type.Literal('verify-boot'), Type.Literal('commit'), Type.Literal('rollback'), Type.Literal('rollback-reboot'),
-    Type.Literal('committed'), Type.Literal('failed'),
-  ]),
-  /** The slot booted when the update began: where a rollback returns to. */
-  fromSlot: Type.String({ minLength: 1 }),
-  /** The slot the bundle is written to (the inactive one). */
-  toSlot: Type.String({ minLength: 1 }),
-  /** State entries so far: the loop guard's counter. */
-  entries: Type.Integer({ minimum: 0 }),
-  /** Why the update failed or was rolled back. */
-  error: Type.Union([Type.String(), Type.Null()]),
-  /** True once the device went back to fromSlot after having installed to toSlot. */
-  rolledBack: Type.Boolean(),
-  startedAt: Type.String(),
-  updatedAt: Type.String(),
-}, { additionalProperties: false });
+export const OsUpdateRecordSchema = Type.Object(
+  {
+    release: HostOsReleaseSchema,
+    state: Type.Union([
+      Type.Literal('download'),
+      Type.Literal('verify'),
+      Type.Literal('install'),
+      Type.Literal('reboot'),
+      Type.Literal('verify-boot'),
+      Type.Literal('commit'),
+      Type.Literal('rollback'),
+      Type.Literal('rollback-reboot'),
+      Type.Literal('committed'),
+      Type.Literal('failed'),
+    ]),
+    /** The slot booted when the update began: where a rollback returns to. */
+    fromSlot: Type.String({ minLength: 1 }),
+    /** The slot the bundle is written to (the inactive one). */
+    toSlot: Type.String({ minLength: 1 }),
+    /** State entries so far: the loop guard's counter. */
+    entries: Type.Integer({ minimum: 0 }),
+    /** Why the update failed or was rolled back. */
+    error: Type.Union([Type.String(), Type.Null()]),
+    /** True once the device went back to fromSlot after having installed to toSlot. */
+    rolledBack: Type.Boolean(),
+    startedAt: Type.String(),
+    updatedAt: Type.String(),
+  },
+  { additionalProperties: false },
+);
 export type OsUpdateRecord = Static<typeof OsUpdateRecordSchema>;
 
 export function isFinal(state: OsUpdatePhase): state is OsUpdateEnd {
@@ -62,14 +81,20 @@ export function begin(release: HostOsRelease, bootedSlot: string, otherSlot: str
  * The record on entry to `state`. The loop guard turns the entry that exceeds the limit into a rollback (once the
  * new slot may be primary) or a failure, so a device can never cycle forever.
  */
-export function enter(record: OsUpdateRecord, state: OsUpdatePhase, now: Date, error: string | null = record.error): OsUpdateRecord {
+export function enter(
+  record: OsUpdateRecord,
+  state: OsUpdatePhase,
+  now: Date,
+  error: string | null = record.error,
+): OsUpdateRecord {
   const entries = record.entries + 1;
   let next: OsUpdateRecord = { ...record, state, entries, error, updatedAt: now.toISOString() };
   if (entries > MAX_STATE_ENTRIES && !isFinal(state)) {
     const reason = `loop guard: ${entries} state entries in one OS update (last: ${record.state} -> ${state})`;
-    next = pastInstall(record.state) || pastInstall(state)
-      ? { ...next, state: 'rollback', error: reason }
-      : { ...next, state: 'failed', error: reason };
+    next =
+      pastInstall(record.state) || pastInstall(state)
+        ? { ...next, state: 'rollback', error: reason }
+        : { ...next, state: 'failed', error: reason };
     if (record.state === 'rollback' || record.state === 'rollback-reboot') next = { ...next, state: 'failed' };
   }
   if (next.state === 'failed' && (record.state === 'rollback-reboot' || record.state === 'rollback')) {
@@ -90,7 +115,10 @@ export interface BootFacts {
  * reboot the update asked for). The booted slot tells how far things got: running toSlot means the install
  * finished and the bootloader took it; running fromSlot after the reboot means the bootloader gave the new slot up.
  */
-export function resumeState(record: OsUpdateRecord, boot: BootFacts): { state: OsUpdatePhase; error: string | null; rolledBack: boolean } {
+export function resumeState(
+  record: OsUpdateRecord,
+  boot: BootFacts,
+): { state: OsUpdatePhase; error: string | null; rolledBack: boolean } {
   const onNew = boot.booted === record.toSlot;
   const keep = { error: record.error, rolledBack: record.rolledBack };
   const fellBack = (when: string) => ({
@@ -110,7 +138,9 @@ export function resumeState(record: OsUpdateRecord, boot: BootFacts): { state: O
       return boot.primary === record.toSlot ? { state: 'reboot', ...keep } : fellBack('after the reboot');
     case 'verify-boot':
     case 'commit':
-      return onNew ? { state: record.state, ...keep } : fellBack(`before the update was committed (in ${record.state})`);
+      return onNew
+        ? { state: record.state, ...keep }
+        : fellBack(`before the update was committed (in ${record.state})`);
     case 'rollback':
     case 'rollback-reboot':
       return onNew ? { state: 'rollback', ...keep } : { state: 'failed', error: record.error, rolledBack: true };

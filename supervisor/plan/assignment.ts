@@ -11,20 +11,30 @@ export interface Assignment {
 }
 
 export function isUpToDate(container: ObservedContainer, desired: DesiredContainer): boolean {
-  return container.configHash === desired.configHash
-    && container.state !== 'dead'
-    && container.state !== 'removing'
+  return (
+    container.configHash === desired.configHash &&
+    container.state !== 'dead' &&
+    container.state !== 'removing' &&
     // Repairs drift: a container someone disconnected from a service network is recreated, not trusted.
-    && desired.networks.every((n) => container.networks.includes(n));
+    desired.networks.every((n) => container.networks.includes(n))
+  );
 }
 
 const PREFERENCE: Record<ObservedContainer['state'], number> = {
-  running: 0, restarting: 1, paused: 2, created: 3, exited: 3, dead: 9, removing: 9,
+  running: 0,
+  restarting: 1,
+  paused: 2,
+  created: 3,
+  exited: 3,
+  dead: 9,
+  removing: 9,
 };
 
 /** Among duplicates, the one to keep: the most alive, then the newest. */
 function preferred(a: ObservedContainer, b: ObservedContainer): number {
-  return PREFERENCE[a.state] - PREFERENCE[b.state] || b.createdAt.localeCompare(a.createdAt) || a.id.localeCompare(b.id);
+  return (
+    PREFERENCE[a.state] - PREFERENCE[b.state] || b.createdAt.localeCompare(a.createdAt) || a.id.localeCompare(b.id)
+  );
 }
 
 export function assign(containers: ObservedContainer[], desired: DesiredContainer[]): Assignment {

@@ -56,7 +56,9 @@ function environment(spec: ServiceSpec, target: TargetState): string[] {
     SKIFF_SERVICE_NAME: spec.name,
     SKIFF_LOCK_DIR: LOCK_DIR_IN_CONTAINER,
   };
-  return Object.keys(env).sort().map((k) => `${k}=${env[k] ?? ''}`);
+  return Object.keys(env)
+    .sort()
+    .map((k) => `${k}=${env[k] ?? ''}`);
 }
 
 function portKey(port: PortMapping): string {
@@ -68,7 +70,10 @@ interface PortBinding {
   HostPort: string;
 }
 
-function ports(spec: ServiceSpec): { ExposedPorts: Record<string, Record<string, never>>; PortBindings: Record<string, PortBinding[]> } {
+function ports(spec: ServiceSpec): {
+  ExposedPorts: Record<string, Record<string, never>>;
+  PortBindings: Record<string, PortBinding[]>;
+} {
   const exposed: Record<string, Record<string, never>> = {};
   const bindings: Record<string, PortBinding[]> = {};
   for (const port of spec.ports) {
@@ -171,9 +176,10 @@ function hashedOptions(spec: ServiceSpec, target: TargetState): ContainerCreateO
       Binds,
       Mounts,
       PortBindings,
-      RestartPolicy: spec.restartMaxRetries === undefined
-        ? { Name: spec.restart }
-        : { Name: spec.restart, MaximumRetryCount: spec.restartMaxRetries },
+      RestartPolicy:
+        spec.restartMaxRetries === undefined
+          ? { Name: spec.restart }
+          : { Name: spec.restart, MaximumRetryCount: spec.restartMaxRetries },
       Privileged: spec.privileged,
       Devices: devices(spec),
       NetworkMode: spec.networkMode ?? Object.keys(networks)[0],
@@ -192,7 +198,8 @@ function hashedOptions(spec: ServiceSpec, target: TargetState): ContainerCreateO
       Ulimits: spec.ulimits?.map((u) => ({ Name: u.name, Soft: u.soft, Hard: u.hard })),
       Memory: spec.memoryBytes,
       NanoCpus: spec.cpus === undefined ? undefined : Math.round(spec.cpus * NANO_CPUS_PER_CPU),
-      LogConfig: spec.logging === undefined ? undefined : { Type: spec.logging.driver ?? '', Config: spec.logging.options },
+      LogConfig:
+        spec.logging === undefined ? undefined : { Type: spec.logging.driver ?? '', Config: spec.logging.options },
     },
     NetworkingConfig: { EndpointsConfig: networks },
   };
@@ -208,7 +215,10 @@ export function desiredContainer(spec: ServiceSpec, target: TargetState, host: H
   };
   if (host.lockRoot !== undefined && options.HostConfig !== undefined) {
     // Outside the hash: where the device keeps its lock directories is no part of the release's definition.
-    options.HostConfig.Binds = [...(options.HostConfig.Binds ?? []), `${lockDir(host.lockRoot, spec.name)}:${LOCK_DIR_IN_CONTAINER}`];
+    options.HostConfig.Binds = [
+      ...(options.HostConfig.Binds ?? []),
+      `${lockDir(host.lockRoot, spec.name)}:${LOCK_DIR_IN_CONTAINER}`,
+    ];
   }
   return {
     service: spec.name,

@@ -26,7 +26,9 @@ export function desiredState(target: TargetState, host: HostContext = {}): Desir
   const networks = uniqueSorted([...target.networks, ...target.services.flatMap(serviceNetworks)]);
   const volumes = uniqueSorted([
     ...target.volumes,
-    ...target.services.flatMap((s) => s.volumes.flatMap((v) => (v.type === 'volume' && v.source !== undefined ? [v.source] : []))),
+    ...target.services.flatMap((s) =>
+      s.volumes.flatMap((v) => (v.type === 'volume' && v.source !== undefined ? [v.source] : [])),
+    ),
   ]);
   const fleet = target.fleet.name;
   return {

@@ -66,8 +66,11 @@ export function roomFor(images: string[], facts: DiskFacts, laterFreed = 0): Roo
   const removable = facts.unused.reduce((sum, i) => sum + i.bytes, 0);
   return {
     kind: 'short',
-    message: `not enough disk space for the update: it needs ${mb(need)} (+${mb(RESERVE_BYTES)} kept free), `
-      + `${mb(facts.freeBytes)} free on ${facts.path}`
-      + (removable + laterFreed > 0 ? `, ${mb(removable + laterFreed)} more after removing unused and replaced images` : ''),
+    message:
+      `not enough disk space for the update: it needs ${mb(need)} (+${mb(RESERVE_BYTES)} kept free), ` +
+      `${mb(facts.freeBytes)} free on ${facts.path}` +
+      (removable + laterFreed > 0
+        ? `, ${mb(removable + laterFreed)} more after removing unused and replaced images`
+        : ''),
   };
 }

@@ -12,7 +12,12 @@
 import type { TargetState } from '../../protocol/target-state.js';
 import { byCodePoint } from '../../lib/code-point-order.js';
 import { assign, type Assignment } from './assignment.js';
-import { DEFAULT_STOP_TIMEOUT_SECONDS, type DependencyCondition, type DesiredContainer, type HostContext } from './container-config.js';
+import {
+  DEFAULT_STOP_TIMEOUT_SECONDS,
+  type DependencyCondition,
+  type DesiredContainer,
+  type HostContext,
+} from './container-config.js';
 import type { CurrentState, ObservedContainer } from '../reconcile/current-state.js';
 import { desiredState, type DesiredResource } from './desired-state.js';
 import { roomFor, type DiskFacts } from './disk-space.js';
@@ -44,16 +49,26 @@ export interface Waiting {
 
 export function describeStep(step: Step): string {
   switch (step.kind) {
-    case 'fetchImage': return `fetch image ${step.image}`;
-    case 'createNetwork': return `create network ${step.network.name}`;
-    case 'createVolume': return `create volume ${step.volume.name}`;
-    case 'stopContainer': return `stop container ${step.containerId.slice(0, 12)} (service ${step.service ?? '?'})`;
-    case 'removeContainer': return `remove container ${step.containerId.slice(0, 12)} (service ${step.service ?? '?'})`;
-    case 'removeNetwork': return `remove network ${step.name}`;
-    case 'removeImage': return `remove image ${step.image} (${step.reason})`;
-    case 'startService': return `start service ${step.container.service} as ${step.container.name}`;
-    case 'createService': return `create service ${step.container.service} as ${step.container.name} (held: not started)`;
-    case 'startContainer': return `start container ${step.containerId.slice(0, 12)} (service ${step.service})`;
+    case 'fetchImage':
+      return `fetch image ${step.image}`;
+    case 'createNetwork':
+      return `create network ${step.network.name}`;
+    case 'createVolume':
+      return `create volume ${step.volume.name}`;
+    case 'stopContainer':
+      return `stop container ${step.containerId.slice(0, 12)} (service ${step.service ?? '?'})`;
+    case 'removeContainer':
+      return `remove container ${step.containerId.slice(0, 12)} (service ${step.service ?? '?'})`;
+    case 'removeNetwork':
+      return `remove network ${step.name}`;
+    case 'removeImage':
+      return `remove image ${step.image} (${step.reason})`;
+    case 'startService':
+      return `start service ${step.container.service} as ${step.container.name}`;
+    case 'createService':
+      return `create service ${step.container.service} as ${step.container.name} (held: not started)`;
+    case 'startContainer':
+      return `start container ${step.containerId.slice(0, 12)} (service ${step.service})`;
   }
 }
 
@@ -163,8 +178,9 @@ export function planUpdate(current: CurrentState, target: TargetState, context: 
 
   const retiredOf = (service: string): ObservedContainer[] => assignment.retired.filter((c) => c.service === service);
   const killsFirst = (d: DesiredContainer): boolean =>
-    (d.strategy === 'kill-then-download' || d.strategy === 'delete-then-download') && !assignment.kept.has(d.service)
-    && retiredOf(d.service).some((c) => c.state !== 'removing');
+    (d.strategy === 'kill-then-download' || d.strategy === 'delete-then-download') &&
+    !assignment.kept.has(d.service) &&
+    retiredOf(d.service).some((c) => c.state !== 'removing');
   const missing = [...new Set(desired.containers.map((c) => c.image))].filter((image) => !images.has(image)).sort();
   const fetchNow = missing.filter((image) => desired.containers.some((d) => d.image === image && !killsFirst(d)));
 
@@ -172,8 +188,12 @@ export function planUpdate(current: CurrentState, target: TargetState, context: 
     const disk = context.disk;
     const targetImages = new Set(desired.containers.map((d) => d.image));
     // What delete-then-download services give up before their own images are fetched.
-    const givenUp = new Set(desired.containers.filter((d) => d.strategy === 'delete-then-download' && killsFirst(d))
-      .flatMap((d) => retiredOf(d.service).map((c) => c.image)).filter((image) => !targetImages.has(image)));
+    const givenUp = new Set(
+      desired.containers
+        .filter((d) => d.strategy === 'delete-then-download' && killsFirst(d))
+        .flatMap((d) => retiredOf(d.service).map((c) => c.image))
+        .filter((image) => !targetImages.has(image)),
+    );
     const laterFreed = [...givenUp].reduce((sum, image) => sum + (disk.inUse[image] ?? 0), 0);
     // The whole release first: an update that cannot finish is not begun.
     const whole = roomFor(missing, disk, laterFreed);
@@ -181,14 +201,21 @@ export function planUpdate(current: CurrentState, target: TargetState, context: 
     const now = roomFor(fetchNow, disk);
     if (now.kind === 'short') return { ...result, error: now.message };
     if (now.kind === 'reclaim') {
-      return { ...result, steps: now.remove.map((i): Step => ({ kind: 'removeImage', image: i.id, reason: 'room for the update' })) };
+      return {
+        ...result,
+        steps: now.remove.map((i): Step => ({ kind: 'removeImage', image: i.id, reason: 'room for the update' })),
+      };
     }
   }
 
   const prepare: Step[] = [
     ...fetchNow.map((image): Step => ({ kind: 'fetchImage', image })),
-    ...desired.networks.filter((n) => !networkNames.has(n.name)).map((network): Step => ({ kind: 'createNetwork', network })),
-    ...desired.volumes.filter((v) => !volumeNames.has(v.name)).map((volume): Step => ({ kind: 'createVolume', volume })),
+    ...desired.networks
+      .filter((n) => !networkNames.has(n.name))
+      .map((network): Step => ({ kind: 'createNetwork', network })),
+    ...desired.volumes
+      .filter((v) => !volumeNames.has(v.name))
+      .map((volume): Step => ({ kind: 'createVolume', volume })),
   ];
   if (fetchNow.length > 0) return { ...result, steps: prepare };
 
@@ -202,9 +229,15 @@ export function planUpdate(current: CurrentState, target: TargetState, context: 
     if (kept === undefined || !handoverReady(kept, d, context)) handingOver.add(d.service);
   }
   const retiring = assignment.retired.filter((c) => c.service === null || !handingOver.has(c.service));
-  const locked = overrideLocks ? [] : [...new Set(retiring
-    .filter((c) => isActive(c) && c.service !== null && context.locks.has(c.service))
-    .map((c) => c.service ?? ''))].sort();
+  const locked = overrideLocks
+    ? []
+    : [
+        ...new Set(
+          retiring
+            .filter((c) => isActive(c) && c.service !== null && context.locks.has(c.service))
+            .map((c) => c.service ?? ''),
+        ),
+      ].sort();
 
   const held = context.held ?? new Set<string>();
   const start: Step[] = [];
@@ -220,20 +253,31 @@ export function planUpdate(current: CurrentState, target: TargetState, context: 
       continue;
     }
     if (unmetDependencies(d, assignment).length > 0) continue;
-    start.push(kept === undefined
-      ? { kind: 'startService', container: d }
-      : { kind: 'startContainer', service: d.service, containerId: kept.id });
+    start.push(
+      kept === undefined
+        ? { kind: 'startService', container: d }
+        : { kind: 'startContainer', service: d.service, containerId: kept.id },
+    );
   }
 
   const retire = locked.length > 0 ? [] : retiring.flatMap(retireSteps);
-  const stillUsed = new Set([...desired.containers.map((d) => d.image), ...current.containers
-    .filter((c) => !retiring.includes(c)).map((c) => c.image)]);
-  const giveUp = locked.length > 0 ? [] : [...new Set(retiring
-    .filter((c) => c.service !== null && desiredByService.get(c.service)?.strategy === 'delete-then-download')
-    .map((c) => c.image))]
-    .filter((image) => !stillUsed.has(image))
-    .sort()
-    .map((image): Step => ({ kind: 'removeImage', image, reason: 'delete-then-download' }));
+  const stillUsed = new Set([
+    ...desired.containers.map((d) => d.image),
+    ...current.containers.filter((c) => !retiring.includes(c)).map((c) => c.image),
+  ]);
+  const giveUp =
+    locked.length > 0
+      ? []
+      : [
+          ...new Set(
+            retiring
+              .filter((c) => c.service !== null && desiredByService.get(c.service)?.strategy === 'delete-then-download')
+              .map((c) => c.image),
+          ),
+        ]
+          .filter((image) => !stillUsed.has(image))
+          .sort()
+          .map((image): Step => ({ kind: 'removeImage', image, reason: 'delete-then-download' }));
 
   // Retired containers still hold their networks in this state; such a network goes in a later pass.
   const wantedNetworks = new Set(desired.networks.map((n) => n.name));
@@ -256,7 +300,11 @@ export function plan(current: CurrentState, target: TargetState, context: PlanCo
   return planUpdate(current, target, context).steps;
 }
 
-function waitingOf(desired: DesiredContainer[], assignment: Assignment, held: ReadonlySet<string> = new Set()): Waiting[] {
+function waitingOf(
+  desired: DesiredContainer[],
+  assignment: Assignment,
+  held: ReadonlySet<string> = new Set(),
+): Waiting[] {
   return desired
     .filter((d) => {
       if (held.has(d.service)) return false;

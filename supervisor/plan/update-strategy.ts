@@ -15,8 +15,13 @@ export const STRATEGY_LABEL = 'io.skiff.update-strategy';
 /** Seconds a hand-over waits for the new container to become ready before stopping the old one anyway. */
 export const HANDOVER_TIMEOUT_LABEL = 'io.skiff.handover-timeout';
 
-export const UPDATE_STRATEGIES = ['download-then-kill', 'kill-then-download', 'delete-then-download', 'hand-over'] as const;
-export type UpdateStrategy = typeof UPDATE_STRATEGIES[number];
+export const UPDATE_STRATEGIES = [
+  'download-then-kill',
+  'kill-then-download',
+  'delete-then-download',
+  'hand-over',
+] as const;
+export type UpdateStrategy = (typeof UPDATE_STRATEGIES)[number];
 
 export const DEFAULT_STRATEGY: UpdateStrategy = 'download-then-kill';
 export const DEFAULT_HANDOVER_TIMEOUT_SECONDS = 60;
@@ -44,19 +49,28 @@ export function strategyIssues(target: TargetState): Issue[] {
     const at = `/services/${i}/labels`;
     const value = s.labels[STRATEGY_LABEL];
     if (value !== undefined && !isStrategy(value)) {
-      issues.push({ path: `${at}/${STRATEGY_LABEL}`, message: `'${value}' is not an update strategy (${UPDATE_STRATEGIES.join(', ')})` });
+      issues.push({
+        path: `${at}/${STRATEGY_LABEL}`,
+        message: `'${value}' is not an update strategy (${UPDATE_STRATEGIES.join(', ')})`,
+      });
     }
     const timeout = s.labels[HANDOVER_TIMEOUT_LABEL];
     if (timeout !== undefined && !(Number(timeout) > 0 && Number.isFinite(Number(timeout)))) {
-      issues.push({ path: `${at}/${HANDOVER_TIMEOUT_LABEL}`, message: `'${timeout}' is not a positive number of seconds` });
+      issues.push({
+        path: `${at}/${HANDOVER_TIMEOUT_LABEL}`,
+        message: `'${timeout}' is not a positive number of seconds`,
+      });
     }
     if (value === 'hand-over') {
-      const published = s.ports.filter((p) => p.published !== undefined).map((p) => `${p.published ?? ''}:${p.target}/${p.protocol}`);
+      const published = s.ports
+        .filter((p) => p.published !== undefined)
+        .map((p) => `${p.published ?? ''}:${p.target}/${p.protocol}`);
       if (published.length > 0) {
         issues.push({
           path: `${at}/${STRATEGY_LABEL}`,
-          message: `hand-over runs the old and the new container at once, so both would publish host port(s) ${published.join(', ')}: `
-            + 'use another strategy or do not publish ports',
+          message:
+            `hand-over runs the old and the new container at once, so both would publish host port(s) ${published.join(', ')}: ` +
+            'use another strategy or do not publish ports',
         });
       }
     }

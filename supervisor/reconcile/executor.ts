@@ -30,7 +30,10 @@ const PHASE_OF: Record<StepKind, number> = {
 const PHASE_COUNT = Math.max(...Object.values(PHASE_OF)) + 1;
 
 export class StepError extends Error {
-  constructor(readonly step: Step, cause: unknown) {
+  constructor(
+    readonly step: Step,
+    cause: unknown,
+  ) {
     super(`${describeStep(step)} failed: ${messageOf(cause)}`, { cause });
     this.name = 'StepError';
   }
@@ -52,31 +55,43 @@ async function apply(step: Step, context: ExecutionContext): Promise<void> {
   const { engine, lockRoot } = context;
   switch (step.kind) {
     // One call, so that a fetcher with deltas and bandwidth caps can take the engine's place here.
-    case 'fetchImage': return context.fetchImage !== undefined ? context.fetchImage(step.image, context.signal) : engine.pullImage(step.image);
-    case 'createNetwork': return engine.createNetwork(step.network.name, step.network.labels);
-    case 'createVolume': return engine.createVolume(step.volume.name, step.volume.labels);
+    case 'fetchImage':
+      return context.fetchImage !== undefined
+        ? context.fetchImage(step.image, context.signal)
+        : engine.pullImage(step.image);
+    case 'createNetwork':
+      return engine.createNetwork(step.network.name, step.network.labels);
+    case 'createVolume':
+      return engine.createVolume(step.volume.name, step.volume.labels);
     case 'stopContainer': {
       const stop = (): Promise<void> => engine.stopContainer(step.containerId, step.timeoutSeconds);
       if (lockRoot === undefined || step.service === null) return stop();
       return withUpdateLock(lockRoot, step.service, context.overrideLocks === true, stop);
     }
-    case 'removeContainer': return engine.removeContainer(step.containerId);
+    case 'removeContainer':
+      return engine.removeContainer(step.containerId);
     case 'removeImage': {
       // 'in-use' is fine: another container (not Skiff's) still needs it; the disk check measures again anyway.
       await engine.removeImage(step.image);
       return;
     }
-    case 'removeNetwork': return engine.removeNetwork(step.networkId);
-    case 'startService': return engine.startContainer(await createServiceContainer(step.container, context));
+    case 'removeNetwork':
+      return engine.removeNetwork(step.networkId);
+    case 'startService':
+      return engine.startContainer(await createServiceContainer(step.container, context));
     case 'createService': {
       await createServiceContainer(step.container, context);
       return;
     }
-    case 'startContainer': return engine.startContainer(step.containerId);
+    case 'startContainer':
+      return engine.startContainer(step.containerId);
   }
 }
 
-async function createServiceContainer(container: DesiredContainer, { engine, lockRoot }: ExecutionContext): Promise<string> {
+async function createServiceContainer(
+  container: DesiredContainer,
+  { engine, lockRoot }: ExecutionContext,
+): Promise<string> {
   if (lockRoot !== undefined) await ensureLockDir(lockRoot, container.service);
   // A loaded image answers to its local tag, not to the digest reference (../images/local-image.ts).
   const image = container.options.Image;

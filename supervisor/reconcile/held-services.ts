@@ -12,9 +12,12 @@ import { readStateFile } from '../device/state-file.js';
 
 export const HELD_SERVICES_FILE = 'held-services.json';
 
-export const HeldServicesFileSchema = Type.Object({
-  services: Type.Array(Type.String({ minLength: 1, maxLength: 255 }), { uniqueItems: true }),
-}, { additionalProperties: false });
+export const HeldServicesFileSchema = Type.Object(
+  {
+    services: Type.Array(Type.String({ minLength: 1, maxLength: 255 }), { uniqueItems: true }),
+  },
+  { additionalProperties: false },
+);
 
 export class HeldServices {
   readonly file: string;

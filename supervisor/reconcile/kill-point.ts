@@ -14,6 +14,8 @@ export function killPoint(where: string): void {
   passed++;
   if (passed !== killAt) return;
   // Straight to stderr: the logger may buffer, and nothing may run after this line.
-  process.stderr.write(`${JSON.stringify({ level: 60, msg: 'fault injection: killing myself', point: passed, where })}\n`);
+  process.stderr.write(
+    `${JSON.stringify({ level: 60, msg: 'fault injection: killing myself', point: passed, where })}\n`,
+  );
   process.kill(process.pid, 'SIGKILL');
 }

@@ -150,7 +150,11 @@ export class Reconciler {
         const target = this.target;
         planned = target;
         const current = await readCurrentState(engine, imagesOf(target));
-        const { steps, waiting, locked, handingOver, error } = planUpdate(current, target, await this.context(current, target));
+        const { steps, waiting, locked, handingOver, error } = planUpdate(
+          current,
+          target,
+          await this.context(current, target),
+        );
         if (error !== null) throw new Error(error);
         if (replaced()) continue;
         if (steps.length === 0) {
@@ -173,34 +177,51 @@ export class Reconciler {
         const window = updateWindowState(target.config, now);
         const allowed = stepsAllowed(steps, window);
         if (allowed.length === 0) {
-          this.setStatus({ phase: downloading ? 'downloading' : 'applying', error: null, waiting: [], heldByWindow: { nextOpening: window.nextOpening?.toISOString() ?? null } });
+          this.setStatus({
+            phase: downloading ? 'downloading' : 'applying',
+            error: null,
+            waiting: [],
+            heldByWindow: { nextOpening: window.nextOpening?.toISOString() ?? null },
+          });
           return Math.min(this.resyncIntervalMs, msUntilChange(window, now) ?? this.resyncIntervalMs);
         }
-        const closesInMs = (window.phase === 'open' || window.phase === 'forced') && window.closesAt !== null
-          ? window.closesAt.getTime() - now.getTime() : null;
+        const closesInMs =
+          (window.phase === 'open' || window.phase === 'forced') && window.closesAt !== null
+            ? window.closesAt.getTime() - now.getTime()
+            : null;
         const signal = closesInMs === null ? undefined : AbortSignal.timeout(Math.max(1, closesInMs));
         // --- end of the window gate
         this.setStatus({ phase: downloading ? 'downloading' : 'applying', error: null, waiting: [] });
         log.info({ release: target.release?.id ?? null, iteration, steps: summary(allowed) }, 'applying plan');
         await execute(allowed, {
-          engine, log, lockRoot: this.options.lockRoot, overrideLocks: target.config.overrideLocks === true,
-          fetchImage: this.options.fetchImage, signal,
+          engine,
+          log,
+          lockRoot: this.options.lockRoot,
+          overrideLocks: target.config.overrideLocks === true,
+          fetchImage: this.options.fetchImage,
+          signal,
         });
       }
       throw new Error(`target did not converge after ${this.maxIterations} plans`);
     } catch (err) {
       if (replaced() && !this.passes.stopped) {
-        log.info({ err: messageOf(err), release: planned.release?.id ?? null }, 'pass on a replaced target failed; planning the new one');
+        log.info(
+          { err: messageOf(err), release: planned.release?.id ?? null },
+          'pass on a replaced target failed; planning the new one',
+        );
         return 0;
       }
       this.failures++;
       const delay = backoffDelay(this.failures, this.retry);
-      log.error({
-        err: messageOf(err),
-        step: err instanceof StepError ? err.step.kind : undefined,
-        attempt: this.failures,
-        retryInMs: delay,
-      }, 'reconcile failed');
+      log.error(
+        {
+          err: messageOf(err),
+          step: err instanceof StepError ? err.step.kind : undefined,
+          attempt: this.failures,
+          retryInMs: delay,
+        },
+        'reconcile failed',
+      );
       this.setStatus({ phase: 'error', error: messageOf(err), waiting: [] });
       return delay;
     }
@@ -209,7 +230,12 @@ export class Reconciler {
   /** What besides the engine the planner needs: locks and hand-over files on disk, disk space. */
   private async context(current: CurrentState, target: TargetState): Promise<PlanContext> {
     const { lockRoot } = this.options;
-    const services = [...new Set([...target.services.map((s) => s.name), ...current.containers.flatMap((c) => (c.service === null ? [] : [c.service]))])];
+    const services = [
+      ...new Set([
+        ...target.services.map((s) => s.name),
+        ...current.containers.flatMap((c) => (c.service === null ? [] : [c.service])),
+      ]),
+    ];
     const handovers = new Map<string, Date>();
     if (lockRoot !== undefined) {
       for (const service of services) {
@@ -232,7 +258,10 @@ export class Reconciler {
   private setStatus(status: ReconcileStatus): void {
     if (canonicalJson(status) === canonicalJson(this.status)) return;
     this.status = status;
-    this.options.log.info({ phase: status.phase, error: status.error, waiting: status.waiting.length || undefined }, 'status');
+    this.options.log.info(
+      { phase: status.phase, error: status.error, waiting: status.waiting.length || undefined },
+      'status',
+    );
     for (const listener of this.listeners) listener(status);
   }
 }

@@ -26,8 +26,13 @@ export const HANDOVER_FILE = 'handover.ready';
 const SUPERVISOR_MARK = 'skiff-supervisor';
 
 export class UpdateLockedError extends Error {
-  constructor(readonly service: string, file: string) {
-    super(`service '${service}' holds its update lock (${file}): not stopped until it releases it, or config.overrideLocks is set`);
+  constructor(
+    readonly service: string,
+    file: string,
+  ) {
+    super(
+      `service '${service}' holds its update lock (${file}): not stopped until it releases it, or config.overrideLocks is set`,
+    );
     this.name = 'UpdateLockedError';
   }
 }
@@ -77,7 +82,12 @@ export async function heldLocks(lockRoot: string, services: Iterable<string>): P
  * it. Throws UpdateLockedError when the service holds it; with `override`, a lock the service holds is ignored and
  * left in place.
  */
-export async function withUpdateLock<T>(lockRoot: string, service: string, override: boolean, work: () => Promise<T>): Promise<T> {
+export async function withUpdateLock<T>(
+  lockRoot: string,
+  service: string,
+  override: boolean,
+  work: () => Promise<T>,
+): Promise<T> {
   const dir = lockDir(lockRoot, service);
   const file = path.join(dir, LOCK_FILE);
   await mkdir(dir, { recursive: true });
@@ -85,7 +95,8 @@ export async function withUpdateLock<T>(lockRoot: string, service: string, overr
   try {
     handle = await open(file, 'wx');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new Error(`cannot take update lock ${file}: ${messageOf(err)}`, { cause: err });
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST')
+      throw new Error(`cannot take update lock ${file}: ${messageOf(err)}`, { cause: err });
     if (!override) throw new UpdateLockedError(service, file);
     return work();
   }

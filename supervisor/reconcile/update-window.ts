@@ -43,16 +43,21 @@ function parseWindow(cron: string, timezone: string, now: Date): ReturnType<type
   try {
     return parser().parse(cron, { currentDate: now, tz: timezone });
   } catch (err) {
-    throw new Error(`update window cron '${cron}' (timezone ${timezone}) is invalid: ${err instanceof Error ? err.message : String(err)}`);
+    throw new Error(
+      `update window cron '${cron}' (timezone ${timezone}) is invalid: ${err instanceof Error ? err.message : String(err)}`,
+    );
   }
 }
 
 export function updateWindowState(config: Config, now: Date): WindowState {
   const window = config.updateWindow;
-  if (window === null) return { phase: 'none', downloadAllowed: true, applyAllowed: true, closesAt: null, nextOpening: null };
+  if (window === null)
+    return { phase: 'none', downloadAllowed: true, applyAllowed: true, closesAt: null, nextOpening: null };
   const durationMs = window.durationMinutes * 60_000;
   // cron-parser's prev() is strictly before currentDate: look from one second later so the opening minute counts.
-  const lastOpening = parseWindow(window.cron, window.timezone, new Date(now.getTime() + 1000)).prev().toDate();
+  const lastOpening = parseWindow(window.cron, window.timezone, new Date(now.getTime() + 1000))
+    .prev()
+    .toDate();
   const nextOpening = parseWindow(window.cron, window.timezone, now).next().toDate();
   const closesAt = new Date(lastOpening.getTime() + durationMs);
   if (lastOpening.getTime() <= now.getTime() && now.getTime() < closesAt.getTime()) {
@@ -62,12 +67,20 @@ export function updateWindowState(config: Config, now: Date): WindowState {
   if (forcedUntil !== null && now.getTime() < forcedUntil.getTime()) {
     return { phase: 'forced', downloadAllowed: true, applyAllowed: true, closesAt: forcedUntil, nextOpening };
   }
-  return { phase: 'closed', downloadAllowed: window.downloadOutsideWindow === true, applyAllowed: false, closesAt: null, nextOpening };
+  return {
+    phase: 'closed',
+    downloadAllowed: window.downloadOutsideWindow === true,
+    applyAllowed: false,
+    closesAt: null,
+    nextOpening,
+  };
 }
 
 /** Milliseconds until the window state can next change (opening, closing or end of a forced period). */
 export function msUntilChange(state: WindowState, now: Date): number | null {
-  const times = [state.closesAt, state.nextOpening].filter((d): d is Date => d !== null).map((d) => d.getTime() - now.getTime());
+  const times = [state.closesAt, state.nextOpening]
+    .filter((d): d is Date => d !== null)
+    .map((d) => d.getTime() - now.getTime());
   const future = times.filter((ms) => ms > 0);
   return future.length === 0 ? null : Math.min(...future);
 }

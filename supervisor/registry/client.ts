@@ -88,13 +88,22 @@ export class RegistryClient {
    * The manifest (or index) `digest` of `ref`'s repository; its bytes must hash to the digest asked for. Read from
    * the registry once: later calls for the same digest are answered from the cache.
    */
-  async getManifest(ref: Pick<DigestReference, 'registry' | 'repository'>, digest: string, signal?: AbortSignal): Promise<FetchedManifest> {
+  async getManifest(
+    ref: Pick<DigestReference, 'registry' | 'repository'>,
+    digest: string,
+    signal?: AbortSignal,
+  ): Promise<FetchedManifest> {
     const cached = this.manifests.get(ref.registry, ref.repository, digest);
     if (cached !== undefined) return cached;
     const url = `${this.baseUrl(ref.registry)}/${ref.repository}/manifests/${digest}`;
     const auth = this.authFor(ref);
     for (let renewed = false; ; renewed = true) {
-      const response = await this.request(ref.registry, url, { accept: MANIFEST_ACCEPT, ...(await auth.headers(url, signal)) }, signal);
+      const response = await this.request(
+        ref.registry,
+        url,
+        { accept: MANIFEST_ACCEPT, ...(await auth.headers(url, signal)) },
+        signal,
+      );
       if (response.status === 401 && !renewed) {
         await response.body?.cancel();
         if (await auth.renew(url, response.headers.get('www-authenticate'), signal)) continue;
@@ -114,7 +123,12 @@ export class RegistryClient {
   }
 
   /** A GET that, failing in the TLS handshake, says so and what to do (the usual cause: a plain-HTTP registry not listed). */
-  private async request(registry: string, url: string, headers: Record<string, string>, signal?: AbortSignal): Promise<HttpResponse> {
+  private async request(
+    registry: string,
+    url: string,
+    headers: Record<string, string>,
+    signal?: AbortSignal,
+  ): Promise<HttpResponse> {
     try {
       return await httpRequest(url, { headers, signal });
     } catch (err) {
@@ -129,7 +143,9 @@ export class RegistryClient {
     if (cached !== undefined && cached.expiresAt > Date.now()) return { authorization: `Bearer ${cached.token}` };
     const credentials = this.credentials();
     if (this.basic.has(registry) && credentials !== undefined) {
-      return { authorization: `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}` };
+      return {
+        authorization: `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`,
+      };
     }
     return {};
   }
@@ -157,11 +173,18 @@ export class RegistryClient {
     const response = await httpRequest(tokenUrl, { headers, signal });
     if (!response.ok) {
       const text = (await response.text().catch(() => '')).slice(0, 300);
-      throw new Error(`token request to ${tokenUrl.origin}${tokenUrl.pathname} for ${key}: ${response.status} ${response.statusText}${text === '' ? '' : `: ${text}`}`);
+      throw new Error(
+        `token request to ${tokenUrl.origin}${tokenUrl.pathname} for ${key}: ${response.status} ${response.statusText}${text === '' ? '' : `: ${text}`}`,
+      );
     }
-    const answer = parse(RegistryTokenSchema, await response.json(), `token answer from ${tokenUrl.origin}${tokenUrl.pathname}`);
+    const answer = parse(
+      RegistryTokenSchema,
+      await response.json(),
+      `token answer from ${tokenUrl.origin}${tokenUrl.pathname}`,
+    );
     const token = answer.token ?? answer.access_token;
-    if (token === undefined) throw new Error(`token answer from ${tokenUrl.origin}${tokenUrl.pathname} holds neither token nor access_token`);
+    if (token === undefined)
+      throw new Error(`token answer from ${tokenUrl.origin}${tokenUrl.pathname} holds neither token nor access_token`);
     // The spec's default lifetime is 60 s; renew a little early.
     const lifetimeS = answer.expires_in ?? 60;
     this.tokens.set(key, { token, expiresAt: Date.now() + Math.max(1, lifetimeS - 10) * 1000 });

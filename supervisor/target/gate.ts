@@ -39,16 +39,22 @@ function semanticIssues(target: TargetState, deviceUuid: string): Issue[] {
     names.add(s.name);
     // The compose normaliser refuses these at push already; a target carrying one did not come from a release.
     if (s.networkMode?.startsWith('service:') || s.networkMode?.startsWith('container:')) {
-      issues.push({ path: `${at}/networkMode`, message: `'${s.networkMode}' is not supported (only host, none, bridge or networks)` });
+      issues.push({
+        path: `${at}/networkMode`,
+        message: `'${s.networkMode}' is not supported (only host, none, bridge or networks)`,
+      });
     }
     s.volumes.forEach((v, j) => {
-      if (v.type === 'bind' && v.source === undefined) issues.push({ path: `${at}/volumes/${j}/source`, message: 'a bind mount needs a source' });
-      if (v.type === 'tmpfs' && v.source !== undefined) issues.push({ path: `${at}/volumes/${j}/source`, message: 'a tmpfs mount has no source' });
+      if (v.type === 'bind' && v.source === undefined)
+        issues.push({ path: `${at}/volumes/${j}/source`, message: 'a bind mount needs a source' });
+      if (v.type === 'tmpfs' && v.source !== undefined)
+        issues.push({ path: `${at}/volumes/${j}/source`, message: 'a tmpfs mount has no source' });
     });
   });
   target.services.forEach((s, i) => {
     for (const dep of Object.keys(s.dependsOn)) {
-      if (!names.has(dep)) issues.push({ path: `/services/${i}/dependsOn/${dep}`, message: `unknown service '${dep}'` });
+      if (!names.has(dep))
+        issues.push({ path: `/services/${i}/dependsOn/${dep}`, message: `unknown service '${dep}'` });
     }
   });
   const cycle = dependencyCycle(target);
@@ -86,8 +92,11 @@ export function acceptSignedTarget(
   what = 'target state',
 ): SignedTarget {
   if (key === null) {
-    throw new SignatureError(what, 'this device has no apiSigningKey in its config (it was provisioned before target '
-      + 'states were signed): provision it again, e.g. remove deviceKey from its config.json so it registers and learns the key');
+    throw new SignatureError(
+      what,
+      'this device has no apiSigningKey in its config (it was provisioned before target ' +
+        'states were signed): provision it again, e.g. remove deviceKey from its config.json so it registers and learns the key',
+    );
   }
   verifyTarget(key, value, signature, what);
   return { target: acceptTarget(value, deviceUuid, what), signature };

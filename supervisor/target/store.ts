@@ -15,14 +15,21 @@ interface PersistedTarget {
 }
 
 function isPersistedTarget(value: unknown): value is PersistedTarget {
-  return value !== null && typeof value === 'object' && typeof (value as { signature?: unknown }).signature === 'string'
-    && 'target' in value;
+  return (
+    value !== null &&
+    typeof value === 'object' &&
+    typeof (value as { signature?: unknown }).signature === 'string' &&
+    'target' in value
+  );
 }
 
 export class TargetStore {
   readonly file: string;
 
-  constructor(dataDir: string, private readonly deviceUuid: string) {
+  constructor(
+    dataDir: string,
+    private readonly deviceUuid: string,
+  ) {
     this.file = path.join(dataDir, TARGET_FILE);
   }
 

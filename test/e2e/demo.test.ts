@@ -93,8 +93,13 @@ describe('end to end: the local fleet demo', function () {
     // the release's digests.
     const deviceImages = await engine.listImages();
     const fleetTags = deviceImages.flatMap((i) => i.repoTags).filter((t) => t.includes(`/${FLEET}/`));
-    assert.deepEqual(fleetTags.filter((t) => !/:sha256-[a-f0-9]{64}$/.test(t)), [], 'no build tags on the device');
-    for (const s of SERVICES) assert.ok(fleetTags.includes(localImageRef(latest.images[s]!)), `${s}'s image is on the device`);
+    assert.deepEqual(
+      fleetTags.filter((t) => !/:sha256-[a-f0-9]{64}$/.test(t)),
+      [],
+      'no build tags on the device',
+    );
+    for (const s of SERVICES)
+      assert.ok(fleetTags.includes(localImageRef(latest.images[s]!)), `${s}'s image is on the device`);
   });
 
   it('the meter reader produces readings from simulated DSMR telegrams', async () => {

@@ -11,11 +11,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { Type, type TSchema } from '@sinclair/typebox';
 import {
-  ApiTokenSchema, AuditEntrySchema, NewApiTokenSchema, UserSchema, type AuditEntry, type Role,
+  ApiTokenSchema,
+  AuditEntrySchema,
+  NewApiTokenSchema,
+  UserSchema,
+  type AuditEntry,
+  type Role,
 } from '../../protocol/access.js';
-import {
-  FleetSchema, ProblemSchema, ReleaseSchema, paths, type Fleet,
-} from '../../protocol/api.js';
+import { FleetSchema, ProblemSchema, ReleaseSchema, paths, type Fleet } from '../../protocol/api.js';
 import { signDeviceRequest, type DeviceAuthResponse } from '../../protocol/device-auth.js';
 import { DeviceDetailSchema } from '../../protocol/device-detail.js';
 import { DeviceLogsSchema, deviceLogPaths } from '../../protocol/device-logs.js';
@@ -136,13 +139,21 @@ describe('registry-api authorization', () => {
   logger.level = process.env.SKIFF_LOG_LEVEL ?? 'silent';
 
   async function start(adminToken: string): Promise<Server> {
-    const app = createApp({ store, adminToken, registry: null, version: '0.0.0-test', signingKey: signingKeyOf(dir, null), logger });
+    const app = createApp({
+      store,
+      adminToken,
+      registry: null,
+      version: '0.0.0-test',
+      signingKey: signingKeyOf(dir, null),
+      logger,
+    });
     const listening = app.listen(0, '127.0.0.1');
     await once(listening, 'listening');
     return listening;
   }
 
-  const join = (device: TestDevice) => device.auth(api.base, { fleet: fleet.name, provisioningKey: fleet.provisioningKey });
+  const join = (device: TestDevice) =>
+    device.auth(api.base, { fleet: fleet.name, provisioningKey: fleet.provisioningKey });
 
   async function newestAuditId(): Promise<number> {
     return (await store.audit.list({ limit: 1 }))[0]?.id ?? 0;
@@ -156,9 +167,15 @@ describe('registry-api authorization', () => {
   async function waitReady(fleetName: string, version: string): Promise<void> {
     const deadline = Date.now() + 60_000;
     for (;;) {
-      const release = await api.expect(200, ReleaseSchema, 'GET', paths.release(fleetName, version), { token: BOOTSTRAP_TOKEN });
+      const release = await api.expect(200, ReleaseSchema, 'GET', paths.release(fleetName, version), {
+        token: BOOTSTRAP_TOKEN,
+      });
       if (release.status === 'ready') return;
-      assert.notEqual(release.status, 'failed', `release ${version} of ${fleetName} failed verification: ${JSON.stringify(release)}`);
+      assert.notEqual(
+        release.status,
+        'failed',
+        `release ${version} of ${fleetName} failed verification: ${JSON.stringify(release)}`,
+      );
       assert.ok(Date.now() < deadline, `release ${version} of ${fleetName} still ${release.status} after 60 s`);
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
@@ -175,18 +192,42 @@ describe('registry-api authorization', () => {
     const admin = { token: BOOTSTRAP_TOKEN };
     for (const role of ALL_ROLES) {
       await api.expect(201, UserSchema, 'POST', paths.users, { ...admin, body: { name: USERS[role], role } });
-      tokens[role] = (await api.expect(201, NewApiTokenSchema, 'POST', paths.userTokens(USERS[role]), { ...admin, body: { label: 'matrix' } })).token;
+      tokens[role] = (
+        await api.expect(201, NewApiTokenSchema, 'POST', paths.userTokens(USERS[role]), {
+          ...admin,
+          body: { label: 'matrix' },
+        })
+      ).token;
     }
     await api.expect(201, UserSchema, 'POST', paths.users, { ...admin, body: { name: 'victim', role: 'viewer' } });
-    victimTokenId = (await api.expect(201, NewApiTokenSchema, 'POST', paths.userTokens('victim'), { ...admin, body: {} })).id;
+    victimTokenId = (
+      await api.expect(201, NewApiTokenSchema, 'POST', paths.userTokens('victim'), { ...admin, body: {} })
+    ).id;
 
-    fleet = await api.expect(201, FleetSchema, 'POST', paths.fleets, { ...admin, body: { name: 'meters', deviceType: 'raspberrypi4-64' } });
-    await api.expect(201, FleetSchema, 'POST', paths.fleets, { ...admin, body: { name: 'other', deviceType: 'raspberrypi4-64' } });
+    fleet = await api.expect(201, FleetSchema, 'POST', paths.fleets, {
+      ...admin,
+      body: { name: 'meters', deviceType: 'raspberrypi4-64' },
+    });
+    await api.expect(201, FleetSchema, 'POST', paths.fleets, {
+      ...admin,
+      body: { name: 'other', deviceType: 'raspberrypi4-64' },
+    });
     for (const version of ['1', '2']) {
-      await api.expect(201, ReleaseSchema, 'POST', paths.releases('meters'), { ...admin, body: { compose: COMPOSE, images: { reader: IMAGE }, version } });
+      await api.expect(201, ReleaseSchema, 'POST', paths.releases('meters'), {
+        ...admin,
+        body: { compose: COMPOSE, images: { reader: IMAGE }, version },
+      });
     }
-    await api.expect(201, ReleaseSchema, 'POST', paths.releases('other'), { ...admin, body: { compose: COMPOSE, images: { reader: IMAGE }, version: 'elsewhere' } });
-    for (const [fleetName, version] of [['meters', '1'], ['meters', '2'], ['other', 'elsewhere']] as const) await waitReady(fleetName, version);
+    await api.expect(201, ReleaseSchema, 'POST', paths.releases('other'), {
+      ...admin,
+      body: { compose: COMPOSE, images: { reader: IMAGE }, version: 'elsewhere' },
+    });
+    for (const [fleetName, version] of [
+      ['meters', '1'],
+      ['meters', '2'],
+      ['other', 'elsewhere'],
+    ] as const)
+      await waitReady(fleetName, version);
     deviceA = await keys.a.token(api.base, { fleet: fleet.name, provisioningKey: fleet.provisioningKey });
     deviceB = await keys.b.token(api.base, { fleet: fleet.name, provisioningKey: fleet.provisioningKey });
     assert.equal((await join(keys.c)).status, 200);
@@ -219,12 +260,21 @@ describe('registry-api authorization', () => {
     {
       name: 'create a fleet',
       allowed: ['admin'],
-      probes: (role) => [{ method: 'POST', url: paths.fleets, body: { name: `fleet-of-${role}`, deviceType: 'x' }, ok: 201 }],
+      probes: (role) => [
+        { method: 'POST', url: paths.fleets, body: { name: `fleet-of-${role}`, deviceType: 'x' }, ok: 201 },
+      ],
     },
     {
       name: 'push a release',
       allowed: ['developer', 'admin'],
-      probes: (role) => [{ method: 'POST', url: paths.releases('meters'), body: { compose: COMPOSE, images: { reader: IMAGE }, version: `by-${role}` }, ok: 201 }],
+      probes: (role) => [
+        {
+          method: 'POST',
+          url: paths.releases('meters'),
+          body: { compose: COMPOSE, images: { reader: IMAGE }, version: `by-${role}` },
+          ok: 201,
+        },
+      ],
     },
     {
       name: 'roll out: pin a fleet, track latest',
@@ -251,7 +301,12 @@ describe('registry-api authorization', () => {
       probes: (role) => {
         const uuid = `eeeeeeee-0000-4000-8000-${role.padStart(12, '0')}`;
         return [
-          { method: 'POST', url: paths.devices, body: { fleet: 'meters', publicKey: TestDevice.create(uuid).publicKey, uuid }, ok: 201 },
+          {
+            method: 'POST',
+            url: paths.devices,
+            body: { fleet: 'meters', publicKey: TestDevice.create(uuid).publicKey, uuid },
+            ok: 201,
+          },
           { method: 'POST', url: paths.deviceReject(uuid), body: {}, ok: 200 },
           { method: 'POST', url: paths.deviceAccept(uuid), body: {}, ok: 200 },
         ];
@@ -268,9 +323,7 @@ describe('registry-api authorization', () => {
     {
       name: "read a device's logs",
       allowed: ['developer', 'operator', 'admin'],
-      probes: () => [
-        { method: 'GET', url: `${deviceLogPaths.logs(DEVICE_A)}?tail=1`, ok: 200 },
-      ],
+      probes: () => [{ method: 'GET', url: `${deviceLogPaths.logs(DEVICE_A)}?tail=1`, ok: 200 }],
     },
     {
       name: 'manage users',
@@ -290,7 +343,7 @@ describe('registry-api authorization', () => {
       ],
     },
     {
-      name: 'manage one\'s own tokens',
+      name: "manage one's own tokens",
       allowed: ['viewer', 'developer', 'operator', 'admin'],
       probes: (role) => [
         { method: 'GET', url: paths.userTokens(USERS[role]), ok: 200 },
@@ -320,7 +373,7 @@ describe('registry-api authorization', () => {
           }
           // A pushed release is verified in the background and settled as 'system': wait for that, and leave its
           // entry out, so this request's entries are all that is compared and none spills into the next test.
-          for (const deadline = Date.now() + 30_000; (await store.releases.pending()).length > 0;) {
+          for (const deadline = Date.now() + 30_000; (await store.releases.pending()).length > 0; ) {
             assert.ok(Date.now() < deadline, 'a pushed release is still pending verification after 30 s');
             await new Promise((resolve) => setTimeout(resolve, 20));
           }
@@ -360,22 +413,47 @@ describe('registry-api authorization', () => {
     it('migrates, keeps its devices, and lets its admin token in as the first admin', async () => {
       const v1 = await testStoreLocation(dir, 'v1.db');
       const old = await openDatabase(v1.location);
-      await migrate(old, MIGRATIONS.filter((m) => m.version === 1));
-      await old.run(`INSERT INTO fleets VALUES ('legacy', 'rpi4', 'legacy-provisioning-key-0123', 'latest', NULL, 60, '2025-01-01T00:00:00Z')`);
-      await old.run(`INSERT INTO devices VALUES ('dddddddd-0000-4000-8000-00000000000d', 'old', 'legacy', 'rpi4', ?, NULL, '2025-01-01T00:00:00Z', NULL)`,
-        ['f'.repeat(64)]);
+      await migrate(
+        old,
+        MIGRATIONS.filter((m) => m.version === 1),
+      );
+      await old.run(
+        `INSERT INTO fleets VALUES ('legacy', 'rpi4', 'legacy-provisioning-key-0123', 'latest', NULL, 60, '2025-01-01T00:00:00Z')`,
+      );
+      await old.run(
+        `INSERT INTO devices VALUES ('dddddddd-0000-4000-8000-00000000000d', 'old', 'legacy', 'rpi4', ?, NULL, '2025-01-01T00:00:00Z', NULL)`,
+        ['f'.repeat(64)],
+      );
       await old.close();
 
       const upgraded = await openStore(v1.location);
       const legacyToken = 'legacy-admin-token-from-the-admin-token-file';
-      const app = createApp({ store: upgraded, adminToken: legacyToken, registry: null, version: '0.0.0-test', signingKey: signingKeyOf(dir, null), logger });
+      const app = createApp({
+        store: upgraded,
+        adminToken: legacyToken,
+        registry: null,
+        version: '0.0.0-test',
+        signingKey: signingKeyOf(dir, null),
+        logger,
+      });
       const legacy = app.listen(0, '127.0.0.1');
       await once(legacy, 'listening');
       try {
         const legacyApi = new Api(`http://127.0.0.1:${(legacy.address() as AddressInfo).port}`);
-        const device = await legacyApi.expect(200, DeviceDetailSchema, 'GET', paths.device('dddddddd-0000-4000-8000-00000000000d'), { token: legacyToken });
+        const device = await legacyApi.expect(
+          200,
+          DeviceDetailSchema,
+          'GET',
+          paths.device('dddddddd-0000-4000-8000-00000000000d'),
+          { token: legacyToken },
+        );
         assert.deepEqual([device.name, device.revokedAt, device.tags, device.pinnedRelease], ['old', null, [], null]);
-        assert.deepEqual(await legacyApi.expect(200, Type.Array(UserSchema), 'GET', paths.users, { token: legacyToken }).then((u) => u.map((x) => [x.name, x.role])), [['admin', 'admin']]);
+        assert.deepEqual(
+          await legacyApi
+            .expect(200, Type.Array(UserSchema), 'GET', paths.users, { token: legacyToken })
+            .then((u) => u.map((x) => [x.name, x.role])),
+          [['admin', 'admin']],
+        );
       } finally {
         legacy.close();
         legacy.closeAllConnections();
@@ -409,19 +487,41 @@ describe('registry-api authorization', () => {
     });
 
     it("keeps device A's key away from device B's logs, and refuses a malformed batch naming the field", async () => {
-      const batch = { lines: [{ service: 'reader', containerId: 'a'.repeat(64), timestamp: '2026-01-01T00:00:00.5Z', stream: 'stdout', text: 'hello' }] };
-      const posted = await api.problem(403, 'POST', deviceLogPaths.batches(DEVICE_B), { token: deviceA.token, body: batch });
+      const batch = {
+        lines: [
+          {
+            service: 'reader',
+            containerId: 'a'.repeat(64),
+            timestamp: '2026-01-01T00:00:00.5Z',
+            stream: 'stdout',
+            text: 'hello',
+          },
+        ],
+      };
+      const posted = await api.problem(403, 'POST', deviceLogPaths.batches(DEVICE_B), {
+        token: deviceA.token,
+        body: batch,
+      });
       assert.match(posted.detail, new RegExp(`${DEVICE_A}.*${DEVICE_B}`));
       await api.problem(401, 'GET', deviceLogPaths.logs(DEVICE_B), { token: deviceA.token });
       await api.problem(401, 'GET', deviceLogPaths.follow(DEVICE_B), { token: deviceA.token });
       await api.problem(401, 'POST', deviceLogPaths.batches(DEVICE_A), { token: tokens.admin, body: batch });
       const bad = await api.problem(400, 'POST', deviceLogPaths.batches(DEVICE_A), {
-        token: deviceA.token, body: { lines: [{ ...batch.lines[0], stream: 'stdin' }] },
+        token: deviceA.token,
+        body: { lines: [{ ...batch.lines[0], stream: 'stdin' }] },
       });
-      assert.ok(bad.errors?.some((e) => e.path === '/lines/0/stream'), JSON.stringify(bad.errors));
-      assert.equal((await api.call('POST', deviceLogPaths.batches(DEVICE_A), { token: deviceA.token, body: batch })).status, 204);
+      assert.ok(
+        bad.errors?.some((e) => e.path === '/lines/0/stream'),
+        JSON.stringify(bad.errors),
+      );
+      assert.equal(
+        (await api.call('POST', deviceLogPaths.batches(DEVICE_A), { token: deviceA.token, body: batch })).status,
+        204,
+      );
       // What a person reads of A is what A answered, through A's own channel only.
-      const logs = await api.expect(200, DeviceLogsSchema, 'GET', deviceLogPaths.logs(DEVICE_A), { token: tokens.developer });
+      const logs = await api.expect(200, DeviceLogsSchema, 'GET', deviceLogPaths.logs(DEVICE_A), {
+        token: tokens.developer,
+      });
       assert.deepEqual([logs.uuid, logs.lines], [DEVICE_A, []]);
       await api.problem(409, 'GET', deviceLogPaths.logs(DEVICE_B), { token: tokens.developer });
     });
@@ -432,7 +532,10 @@ describe('registry-api authorization', () => {
       const latest = (await store.releases.latestReady('meters'))?.version;
       assert.ok(latest !== undefined && latest !== '1');
 
-      const pinned = await api.expect(200, DeviceDetailSchema, 'POST', paths.devicePin(DEVICE_A), { ...operator, body: { release: '1' } });
+      const pinned = await api.expect(200, DeviceDetailSchema, 'POST', paths.devicePin(DEVICE_A), {
+        ...operator,
+        body: { release: '1' },
+      });
       assert.equal(pinned.pinnedRelease, '1');
       assert.equal(pinned.targetRelease, '1');
       const targetA = await api.expect(200, TargetStateSchema, 'GET', paths.target(DEVICE_A), { token: deviceA.token });
@@ -440,28 +543,50 @@ describe('registry-api authorization', () => {
       assert.equal(targetA.release?.version, '1');
       assert.equal(targetB.release?.version, latest, 'the rest of the fleet is unaffected');
 
-      const elsewhere = await api.problem(404, 'POST', paths.devicePin(DEVICE_A), { ...operator, body: { release: 'elsewhere' } });
+      const elsewhere = await api.problem(404, 'POST', paths.devicePin(DEVICE_A), {
+        ...operator,
+        body: { release: 'elsewhere' },
+      });
       assert.match(elsewhere.detail, /fleet 'meters'/, 'a release of another fleet is not found');
       await api.problem(404, 'POST', paths.devicePin('dddddddd-none'), { ...operator, body: { release: '1' } });
 
-      const following = await api.expect(200, DeviceDetailSchema, 'POST', paths.deviceTrackFleet(DEVICE_A), { ...operator, body: {} });
+      const following = await api.expect(200, DeviceDetailSchema, 'POST', paths.deviceTrackFleet(DEVICE_A), {
+        ...operator,
+        body: {},
+      });
       assert.equal(following.pinnedRelease, null);
       assert.equal(following.targetRelease, latest);
       const back = await api.expect(200, TargetStateSchema, 'GET', paths.target(DEVICE_A), { token: deviceA.token });
       assert.equal(back.release?.version, latest);
 
-      const trail = await api.expect(200, Type.Array(AuditEntrySchema), 'GET', `${paths.audit}?device=${DEVICE_A}`, operator);
-      assert.deepEqual(trail.slice(0, 2).map((e) => [e.action, e.actor, e.target, e.fleet]), [
-        ['device.track-fleet', 'otto', `device:${DEVICE_A}`, 'meters'],
-        ['device.pin', 'otto', `device:${DEVICE_A}`, 'meters'],
-      ]);
+      const trail = await api.expect(
+        200,
+        Type.Array(AuditEntrySchema),
+        'GET',
+        `${paths.audit}?device=${DEVICE_A}`,
+        operator,
+      );
+      assert.deepEqual(
+        trail.slice(0, 2).map((e) => [e.action, e.actor, e.target, e.fleet]),
+        [
+          ['device.track-fleet', 'otto', `device:${DEVICE_A}`, 'meters'],
+          ['device.pin', 'otto', `device:${DEVICE_A}`, 'meters'],
+        ],
+      );
       assert.equal(trail[1]?.detail.version, '1');
-      assert.deepEqual(trail.map((e) => e.id), [...trail.map((e) => e.id)].sort((a, b) => b - a), 'newest first');
+      assert.deepEqual(
+        trail.map((e) => e.id),
+        [...trail.map((e) => e.id)].sort((a, b) => b - a),
+        'newest first',
+      );
     });
 
     it('refuses a revoked device at once, tokens and auth, until an operator accepts it again', async () => {
       await api.expect(200, TargetStateSchema, 'GET', paths.target(DEVICE_B), { token: deviceB.token });
-      const revoked = await api.expect(200, DeviceDetailSchema, 'POST', paths.deviceRevoke(DEVICE_B), { token: tokens.operator, body: {} });
+      const revoked = await api.expect(200, DeviceDetailSchema, 'POST', paths.deviceRevoke(DEVICE_B), {
+        token: tokens.operator,
+        body: {},
+      });
       assert.ok(revoked.revokedAt);
       assert.equal(revoked.authStatus, 'rejected');
 
@@ -471,18 +596,30 @@ describe('registry-api authorization', () => {
       assert.equal(again.status, 403, again.text);
       assert.match(parse(ProblemSchema, again.json, 'the problem').detail, /revoked/);
 
-      await api.expect(200, DeviceDetailSchema, 'POST', paths.deviceAccept(DEVICE_B), { token: tokens.admin, body: {} });
+      await api.expect(200, DeviceDetailSchema, 'POST', paths.deviceAccept(DEVICE_B), {
+        token: tokens.admin,
+        body: {},
+      });
       await api.problem(401, 'GET', paths.target(DEVICE_B), { token: deviceB.token });
       const rejoined = await keys.b.token(api.base, { fleet: fleet.name, provisioningKey: fleet.provisioningKey });
       await api.problem(401, 'GET', paths.target(DEVICE_B), { token: deviceB.token });
       await api.expect(200, TargetStateSchema, 'GET', paths.target(DEVICE_B), { token: rejoined.token });
       deviceB = rejoined;
 
-      const trail = await api.expect(200, Type.Array(AuditEntrySchema), 'GET', `${paths.audit}?device=${DEVICE_B}&limit=2`, { token: tokens.admin });
-      assert.deepEqual(trail.map((e) => [e.action, e.actor]), [
-        ['device.accept', 'adele'],
-        ['device.revoke', 'otto'],
-      ]);
+      const trail = await api.expect(
+        200,
+        Type.Array(AuditEntrySchema),
+        'GET',
+        `${paths.audit}?device=${DEVICE_B}&limit=2`,
+        { token: tokens.admin },
+      );
+      assert.deepEqual(
+        trail.map((e) => [e.action, e.actor]),
+        [
+          ['device.accept', 'adele'],
+          ['device.revoke', 'otto'],
+        ],
+      );
     });
 
     it("keeps device A's key away from device B's identity: no takeover, no rotation, no signature of another", async () => {
@@ -490,12 +627,19 @@ describe('registry-api authorization', () => {
       const taken = await impostor.auth(api.base, { fleet: fleet.name, provisioningKey: fleet.provisioningKey });
       assert.equal(taken.status, 409, taken.text);
       // A's key signing a request that claims B's key.
-      const forged = await keys.b.auth(api.base, { fleet: fleet.name, provisioningKey: fleet.provisioningKey, signWith: keys.a.privateKey });
+      const forged = await keys.b.auth(api.base, {
+        fleet: fleet.name,
+        provisioningKey: fleet.provisioningKey,
+        signWith: keys.a.privateKey,
+      });
       assert.equal(forged.status, 401, forged.text);
       // A's key presented under B's uuid: the key belongs to A.
       const aAsB = TestDevice.create(DEVICE_B);
       Object.assign(aAsB, { privateKey: keys.a.privateKey, publicKey: keys.a.publicKey });
-      assert.equal((await aAsB.auth(api.base, { fleet: fleet.name, provisioningKey: fleet.provisioningKey })).status, 409);
+      assert.equal(
+        (await aAsB.auth(api.base, { fleet: fleet.name, provisioningKey: fleet.provisioningKey })).status,
+        409,
+      );
       // Rotating B's key with A's signature.
       const rotation = await aAsB.rotate(api.base);
       assert.equal(rotation.status, 401, rotation.text);
@@ -506,10 +650,21 @@ describe('registry-api authorization', () => {
 
     it('refuses a replayed auth request and a stale timestamp', async () => {
       const body = keys.a.authBody({ fleet: fleet.name, provisioningKey: fleet.provisioningKey });
-      const signed = { 'content-type': 'application/json', 'Skiff-Device-Signature': signDeviceRequest(keys.a.privateKey, body) };
-      const first = await fetch(`${api.base}${paths.deviceAuth}`, { method: 'POST', headers: signed, body: JSON.stringify(body) });
+      const signed = {
+        'content-type': 'application/json',
+        'Skiff-Device-Signature': signDeviceRequest(keys.a.privateKey, body),
+      };
+      const first = await fetch(`${api.base}${paths.deviceAuth}`, {
+        method: 'POST',
+        headers: signed,
+        body: JSON.stringify(body),
+      });
       assert.equal(first.status, 200);
-      const replayed = await fetch(`${api.base}${paths.deviceAuth}`, { method: 'POST', headers: signed, body: JSON.stringify(body) });
+      const replayed = await fetch(`${api.base}${paths.deviceAuth}`, {
+        method: 'POST',
+        headers: signed,
+        body: JSON.stringify(body),
+      });
       assert.equal(replayed.status, 401);
       assert.match(await replayed.text(), /replay/);
       const stale = await keys.a.auth(api.base, { timestamp: new Date(Date.now() - 3600_000).toISOString() });
@@ -520,15 +675,24 @@ describe('registry-api authorization', () => {
 
   describe('tokens and users', () => {
     it('lets every user create, list and revoke their own tokens; a revoked token is refused at once', async () => {
-      const own = await api.expect(201, NewApiTokenSchema, 'POST', paths.userTokens('vera'), { token: tokens.viewer, body: { label: 'laptop' } });
-      assert.deepEqual(await api.expect(200, UserSchema, 'GET', paths.me, { token: own.token }), {
-        name: 'vera', role: 'viewer', createdAt: (await store.users.get('vera'))?.createdAt,
+      const own = await api.expect(201, NewApiTokenSchema, 'POST', paths.userTokens('vera'), {
+        token: tokens.viewer,
+        body: { label: 'laptop' },
       });
-      const listed = await api.expect(200, Type.Array(ApiTokenSchema), 'GET', paths.userTokens('vera'), { token: own.token });
+      assert.deepEqual(await api.expect(200, UserSchema, 'GET', paths.me, { token: own.token }), {
+        name: 'vera',
+        role: 'viewer',
+        createdAt: (await store.users.get('vera'))?.createdAt,
+      });
+      const listed = await api.expect(200, Type.Array(ApiTokenSchema), 'GET', paths.userTokens('vera'), {
+        token: own.token,
+      });
       assert.ok(listed.some((t) => t.id === own.id && t.label === 'laptop' && t.lastUsedAt !== null));
       assert.ok(!JSON.stringify(listed).includes(own.token), 'a listing never shows a secret');
 
-      const revoked = await api.expect(200, ApiTokenSchema, 'DELETE', paths.userToken('vera', own.id), { token: tokens.viewer });
+      const revoked = await api.expect(200, ApiTokenSchema, 'DELETE', paths.userToken('vera', own.id), {
+        token: tokens.viewer,
+      });
       assert.ok(revoked.revokedAt);
       const refused = await api.problem(401, 'GET', paths.me, { token: own.token });
       assert.match(refused.detail, /revoked/);
@@ -547,7 +711,13 @@ describe('registry-api authorization', () => {
         await secondApi.problem(401, 'GET', paths.fleets, { token: BOOTSTRAP_TOKEN });
         await api.problem(401, 'GET', paths.fleets, { token: BOOTSTRAP_TOKEN });
         const trail = await store.audit.list({ limit: 2 });
-        assert.deepEqual(trail.map((e) => [e.action, e.actor, e.target]), [['token.create', 'system', 'user:admin'], ['token.revoke', 'system', 'user:admin']]);
+        assert.deepEqual(
+          trail.map((e) => [e.action, e.actor, e.target]),
+          [
+            ['token.create', 'system', 'user:admin'],
+            ['token.revoke', 'system', 'user:admin'],
+          ],
+        );
       } finally {
         second.close();
         second.closeAllConnections();
@@ -555,7 +725,10 @@ describe('registry-api authorization', () => {
     });
 
     it("keeps the name 'system' for the API itself", async () => {
-      const reserved = await api.problem(400, 'POST', paths.users, { token: tokens.admin, body: { name: 'system', role: 'admin' } });
+      const reserved = await api.problem(400, 'POST', paths.users, {
+        token: tokens.admin,
+        body: { name: 'system', role: 'admin' },
+      });
       assert.match(reserved.type, /reserved-name/);
     });
 
@@ -563,13 +736,27 @@ describe('registry-api authorization', () => {
       const admin = { token: tokens.admin };
       const first = await api.expect(200, Type.Array(AuditEntrySchema), 'GET', `${paths.audit}?limit=3`, admin);
       assert.equal(first.length, 3);
-      const next = await api.expect(200, Type.Array(AuditEntrySchema), 'GET', `${paths.audit}?limit=3&before=${first[2]?.id ?? 0}`, admin);
+      const next = await api.expect(
+        200,
+        Type.Array(AuditEntrySchema),
+        'GET',
+        `${paths.audit}?limit=3&before=${first[2]?.id ?? 0}`,
+        admin,
+      );
       assert.equal(next.length, 3);
       const ids = [...first, ...next].map((e) => e.id);
-      assert.deepEqual(ids, [...ids].sort((a, b) => b - a));
+      assert.deepEqual(
+        ids,
+        [...ids].sort((a, b) => b - a),
+      );
       assert.equal(new Set(ids).size, 6);
       const fleetOnly = await api.expect(200, Type.Array(AuditEntrySchema), 'GET', `${paths.audit}?fleet=other`, admin);
-      assert.deepEqual(fleetOnly.map((e) => e.action).sort(), ['fleet.create', 'provisioning-key.create', 'release.create', 'release.ready']);
+      assert.deepEqual(fleetOnly.map((e) => e.action).sort(), [
+        'fleet.create',
+        'provisioning-key.create',
+        'release.create',
+        'release.ready',
+      ]);
       await api.problem(400, 'GET', `${paths.audit}?limit=0`, admin);
       await api.problem(400, 'GET', `${paths.audit}?limit=1001`, admin);
       await api.problem(400, 'GET', `${paths.audit}?fleet=a&fleet=b`, admin);

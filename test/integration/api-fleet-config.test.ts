@@ -69,7 +69,11 @@ describe('fleet settings, config vars and release verification (BullMQ on Redis)
   });
 
   it('makes a release ready only after its images were found in the registry, and records who pushed it', async () => {
-    const created = await api.admin.createRelease(fleet.name, { compose: compose(['meter']), images: { meter: image1 }, version: '1' });
+    const created = await api.admin.createRelease(fleet.name, {
+      compose: compose(['meter']),
+      images: { meter: image1 },
+      version: '1',
+    });
     assert.equal(created.status, 'pending');
     assert.equal(created.verification, null);
     assert.equal(created.pushedBy, 'admin');
@@ -82,7 +86,11 @@ describe('fleet settings, config vars and release verification (BullMQ on Redis)
 
   it('fails a release whose digest is not in the registry, says which service and digest, and keeps devices off it', async () => {
     const missing = `${image1.split('@')[0]}@sha256:${randomBytes(32).toString('hex')}`;
-    await api.admin.createRelease(fleet.name, { compose: compose(['meter', 'tunnel']), images: { meter: image1, tunnel: missing }, version: '2' });
+    await api.admin.createRelease(fleet.name, {
+      compose: compose(['meter', 'tunnel']),
+      images: { meter: image1, tunnel: missing },
+      version: '2',
+    });
     const failed = await api.releaseSettled(fleet.name, '2');
     assert.equal(failed.status, 'failed');
     assert.equal(failed.verification?.failure?.service, 'tunnel');
@@ -104,7 +112,11 @@ describe('fleet settings, config vars and release verification (BullMQ on Redis)
   it('retries an unreachable registry and fails the release only after the last attempt', async () => {
     const port = await closedPort();
     const unreachable = `127.0.0.1:${port}/cfg/meter@sha256:${'c'.repeat(64)}`;
-    await api.admin.createRelease(fleet.name, { compose: compose(['meter']), images: { meter: unreachable }, version: '3' });
+    await api.admin.createRelease(fleet.name, {
+      compose: compose(['meter']),
+      images: { meter: unreachable },
+      version: '3',
+    });
     const failed = await api.releaseSettled(fleet.name, '3');
     assert.equal(failed.status, 'failed');
     assert.match(failed.verification?.failure?.reason ?? '', /did not answer .*ECONNREFUSED.*gave up after 3 attempts/);
@@ -123,7 +135,11 @@ describe('fleet settings, config vars and release verification (BullMQ on Redis)
     assert.deepEqual(after.json.config.env, { METER_BAUD: '115200', REGION: 'roof' });
     assert.notEqual(after.etag, before.etag);
     await api.admin.unsetDeviceVar(device.uuid, 'REGION');
-    assert.equal((await fetchTarget(api, device.uuid, auth.token)).etag, before.etag, 'back to the same facts, back to the same ETag');
+    assert.equal(
+      (await fetchTarget(api, device.uuid, auth.token)).etag,
+      before.etag,
+      'back to the same facts, back to the same ETag',
+    );
   });
 
   it('refuses config var names that are not env var names or start with SKIFF_', async () => {
@@ -139,18 +155,40 @@ describe('fleet settings, config vars and release verification (BullMQ on Redis)
   });
 
   it('validates update windows: five cron fields, a real IANA time zone', async () => {
-    const cron = await refusal(api.admin.updateFleet(fleet.name, { updateWindow: { cron: '0 25 * * *', durationMinutes: 60, timezone: 'Europe/Amsterdam' } }));
+    const cron = await refusal(
+      api.admin.updateFleet(fleet.name, {
+        updateWindow: { cron: '0 25 * * *', durationMinutes: 60, timezone: 'Europe/Amsterdam' },
+      }),
+    );
     assert.equal(cron.problem.status, 400);
-    assert.deepEqual(cron.problem.errors?.map((e) => e.path), ['/updateWindow/cron']);
-    const zone = await refusal(api.admin.updateFleet(fleet.name, { updateWindow: { cron: '0 2 * * *', durationMinutes: 60, timezone: 'Europe/Atlantis' } }));
-    assert.deepEqual(zone.problem.errors?.map((e) => e.path), ['/updateWindow/timezone']);
-    const six = await refusal(api.admin.updateFleet(fleet.name, { updateWindow: { cron: '0 0 2 * * *', durationMinutes: 60, timezone: 'UTC' } }));
+    assert.deepEqual(
+      cron.problem.errors?.map((e) => e.path),
+      ['/updateWindow/cron'],
+    );
+    const zone = await refusal(
+      api.admin.updateFleet(fleet.name, {
+        updateWindow: { cron: '0 2 * * *', durationMinutes: 60, timezone: 'Europe/Atlantis' },
+      }),
+    );
+    assert.deepEqual(
+      zone.problem.errors?.map((e) => e.path),
+      ['/updateWindow/timezone'],
+    );
+    const six = await refusal(
+      api.admin.updateFleet(fleet.name, {
+        updateWindow: { cron: '0 0 2 * * *', durationMinutes: 60, timezone: 'UTC' },
+      }),
+    );
     assert.match(six.problem.errors?.[0]?.message ?? '', /five fields/);
   });
 
   it('serves fleet settings to devices, lets a device override them and inherit them again', async () => {
     const window = { cron: '0 2 * * *', durationMinutes: 120, timezone: 'Europe/Amsterdam' };
-    const updated = await api.admin.updateFleet(fleet.name, { updateWindow: window, bandwidthCapBytesPerSecond: 250_000, pollIntervalSeconds: 300 });
+    const updated = await api.admin.updateFleet(fleet.name, {
+      updateWindow: window,
+      bandwidthCapBytesPerSecond: 250_000,
+      pollIntervalSeconds: 300,
+    });
     assert.deepEqual(updated.settings?.updateWindow, window);
     let config = (await fetchTarget(api, device.uuid, auth.token)).json.config;
     assert.deepEqual(config.updateWindow, window);
@@ -165,7 +203,9 @@ describe('fleet settings, config vars and release verification (BullMQ on Redis)
     assert.equal(config.bandwidthCapBytesPerSecond, 50_000);
     assert.equal(config.overrideLocks, true);
 
-    const view = await api.admin.updateDeviceConfig(device.uuid, { inherit: ['updateWindow', 'bandwidthCapBytesPerSecond', 'overrideLocks'] });
+    const view = await api.admin.updateDeviceConfig(device.uuid, {
+      inherit: ['updateWindow', 'bandwidthCapBytesPerSecond', 'overrideLocks'],
+    });
     assert.deepEqual(view.settings, {});
     config = (await fetchTarget(api, device.uuid, auth.token)).json.config;
     assert.deepEqual(config.updateWindow, window);
@@ -178,7 +218,10 @@ describe('fleet settings, config vars and release verification (BullMQ on Redis)
     const fleetNow = await api.admin.fleetUpdateNow(fleet.name);
     const until = Date.parse(fleetNow.settings?.forceUpdateUntil ?? '');
     assert.ok(Math.abs(until - (t0 + 3_600_000)) < 10_000, `forceUpdateUntil ${fleetNow.settings?.forceUpdateUntil}`);
-    assert.equal((await fetchTarget(api, device.uuid, auth.token)).json.config.forceUpdateUntil, fleetNow.settings?.forceUpdateUntil);
+    assert.equal(
+      (await fetchTarget(api, device.uuid, auth.token)).json.config.forceUpdateUntil,
+      fleetNow.settings?.forceUpdateUntil,
+    );
     const out = await skiff(api, 'device', 'update-now', device.uuid, '--minutes', '5', '--json');
     const deviceUntil = Date.parse(JSON.parse(out).effective.forceUpdateUntil);
     assert.ok(Math.abs(deviceUntil - (t0 + 300_000)) < 10_000);
@@ -187,7 +230,15 @@ describe('fleet settings, config vars and release verification (BullMQ on Redis)
   it('audits every change that affects devices with who and when', async () => {
     const entries = await api.admin.listAudit({ fleet: fleet.name, limit: 200 });
     const actions = new Set(entries.map((e) => e.action));
-    for (const action of ['config.set', 'config.unset', 'fleet.settings', 'device.settings', 'release.create', 'release.ready', 'release.failed']) {
+    for (const action of [
+      'config.set',
+      'config.unset',
+      'fleet.settings',
+      'device.settings',
+      'release.create',
+      'release.ready',
+      'release.failed',
+    ]) {
       assert.ok(actions.has(action), `audit has ${action}: ${[...actions].join(', ')}`);
     }
     const set = entries.find((e) => e.action === 'config.set' && e.target === `device:${device.uuid}`);
@@ -207,7 +258,11 @@ describe('fleet settings, config vars and release verification (BullMQ on Redis)
     await skiff(api, 'config', 'set', 'LOG_LEVEL', 'warn', '--device', device.uuid);
     const list = await skiff(api, 'config', 'list', '--device', device.uuid);
     assert.match(list, /LOG_LEVEL\s+warn\s+device \(overrides fleet\)/);
-    assert.deepEqual(JSON.parse(await skiff(api, 'config', 'list', '--fleet', fleet.name, '--json')), { LOG_LEVEL: 'debug', METER_BAUD: '115200', REGION: 'north' });
+    assert.deepEqual(JSON.parse(await skiff(api, 'config', 'list', '--fleet', fleet.name, '--json')), {
+      LOG_LEVEL: 'debug',
+      METER_BAUD: '115200',
+      REGION: 'north',
+    });
     await skiff(api, 'config', 'unset', 'LOG_LEVEL', '--fleet', fleet.name);
     assert.equal((await api.admin.fleetVars(fleet.name)).LOG_LEVEL, undefined);
   });
@@ -215,14 +270,27 @@ describe('fleet settings, config vars and release verification (BullMQ on Redis)
   it('exposes Prometheus metrics to admins and the metrics token only', async () => {
     const anonymous = await fetch(`${api.url}${paths.metrics}`);
     assert.equal(anonymous.status, 401);
-    const viewerToken = await api.admin.createUser({ name: 'vic', role: 'viewer' }).then(() => api.admin.createToken('vic'));
-    assert.equal((await fetch(`${api.url}${paths.metrics}`, { headers: { authorization: `Bearer ${viewerToken.token}` } })).status, 403);
-    const answer = await fetch(`${api.url}${paths.metrics}`, { headers: { authorization: `Bearer ${api.adminToken}` } });
+    const viewerToken = await api.admin
+      .createUser({ name: 'vic', role: 'viewer' })
+      .then(() => api.admin.createToken('vic'));
+    assert.equal(
+      (await fetch(`${api.url}${paths.metrics}`, { headers: { authorization: `Bearer ${viewerToken.token}` } })).status,
+      403,
+    );
+    const answer = await fetch(`${api.url}${paths.metrics}`, {
+      headers: { authorization: `Bearer ${api.adminToken}` },
+    });
     assert.equal(answer.status, 200);
     assert.match(answer.headers.get('content-type') ?? '', /text\/plain/);
     const text = await answer.text();
-    assert.match(text, /skiff_http_request_duration_seconds_bucket\{le="[^"]+",method="GET",route="\/v1\/fleets\/:fleet\/releases\/:release",status="200"\}/);
-    assert.match(text, /skiff_http_requests_total\{method="PUT",route="\/v1\/fleets\/:fleet\/config\/vars\/:name",status="400"\} [1-9]/);
+    assert.match(
+      text,
+      /skiff_http_request_duration_seconds_bucket\{le="[^"]+",method="GET",route="\/v1\/fleets\/:fleet\/releases\/:release",status="200"\}/,
+    );
+    assert.match(
+      text,
+      /skiff_http_requests_total\{method="PUT",route="\/v1\/fleets\/:fleet\/config\/vars\/:name",status="400"\} [1-9]/,
+    );
     assert.match(text, /skiff_releases\{status="ready"\} 1\n/);
     assert.match(text, /skiff_releases\{status="failed"\} 2\n/);
     assert.match(text, new RegExp(`skiff_devices\\{fleet="${fleet.name}",state="online"\\} 1\\n`));
@@ -248,7 +316,9 @@ describe('release verification without Redis (in-process) and after a restart', 
       let metrics = '';
       for (let tries = 0; tries < 50 && !completed.test(metrics); tries++) {
         if (tries > 0) await new Promise((resolve) => setTimeout(resolve, 100));
-        metrics = await (await fetch(`${api.url}${paths.metrics}`, { headers: { authorization: `Bearer ${api.adminToken}` } })).text();
+        metrics = await (
+          await fetch(`${api.url}${paths.metrics}`, { headers: { authorization: `Bearer ${api.adminToken}` } })
+        ).text();
       }
       assert.match(metrics, completed);
       assert.doesNotMatch(metrics, /skiff_jobs\{backend="bullmq"/);
@@ -268,17 +338,42 @@ describe('release verification without Redis (in-process) and after a restart', 
       let jobs: Jobs | null = null;
       try {
         const stamp = { actor: 'admin', at: new Date().toISOString() };
-        await store.fleets.create({ name: 'resume', deviceType: 'rpi4', provisioningKeyHash: 'k'.repeat(64), pollIntervalSeconds: 60, createdAt: stamp.at }, stamp);
+        await store.fleets.create(
+          {
+            name: 'resume',
+            deviceType: 'rpi4',
+            provisioningKeyHash: 'k'.repeat(64),
+            pollIntervalSeconds: 60,
+            createdAt: stamp.at,
+          },
+          stamp,
+        );
         const image = await buildTestImage(env, { repo: 'resume' });
         // As a crash between the insert and the queueing leaves it: pending, and no job anywhere.
-        const release = await store.releases.create({
-          fleet: 'resume', status: 'pending', compose: compose(['a']), services: [], volumes: [], networks: [], images: { a: image },
-          notes: null, createdAt: stamp.at,
-        }, stamp);
-        jobs = await startJobs({ store, logger, redisUrl: backend === 'bullmq' ? env.redisUrl : null, redisPrefix: `resume-${path.basename(dir)}` });
+        const release = await store.releases.create(
+          {
+            fleet: 'resume',
+            status: 'pending',
+            compose: compose(['a']),
+            services: [],
+            volumes: [],
+            networks: [],
+            images: { a: image },
+            notes: null,
+            createdAt: stamp.at,
+          },
+          stamp,
+        );
+        jobs = await startJobs({
+          store,
+          logger,
+          redisUrl: backend === 'bullmq' ? env.redisUrl : null,
+          redisPrefix: `resume-${path.basename(dir)}`,
+        });
         assert.equal(await resumePendingVerifications(store, jobs), 1);
         const deadline = Date.now() + 20_000;
-        while ((await store.releases.get(release.id))?.status === 'pending' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+        while ((await store.releases.get(release.id))?.status === 'pending' && Date.now() < deadline)
+          await new Promise((r) => setTimeout(r, 50));
         assert.equal((await store.releases.get(release.id))?.status, 'ready');
         assert.equal(await resumePendingVerifications(store, jobs), 0);
       } finally {

@@ -77,18 +77,33 @@ describe('registry-api: two instances over one database', function () {
     const now = (): Date => clock;
     const jobs = startInProcessQueue({ store, logger, now, registryToken: null });
     const invalidation: InvalidationBus | undefined = shared
-      ? await redisInvalidation({ changes: store.changes, redisUrl: loadTestEnv().redisUrl, channel: `skiff-test-${path.basename(dataDir)}:invalidation`, logger })
+      ? await redisInvalidation({
+          changes: store.changes,
+          redisUrl: loadTestEnv().redisUrl,
+          channel: `skiff-test-${path.basename(dataDir)}:invalidation`,
+          logger,
+        })
       : undefined;
     // The same data dir: one signing key, as instances behind one load balancer have.
     const app = createApp({
-      store, adminToken: ADMIN_TOKEN, registry: null, version: '0.0.0', signingKey: signingKeyOf(dataDir, null), logger, now, jobs, invalidation,
+      store,
+      adminToken: ADMIN_TOKEN,
+      registry: null,
+      version: '0.0.0',
+      signingKey: signingKeyOf(dataDir, null),
+      logger,
+      now,
+      jobs,
+      invalidation,
     });
     const server = createServer(app.callback());
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     return {
-      url, store, server,
+      url,
+      store,
+      server,
       admin: new ApiClient({ baseUrl: url, token: ADMIN_TOKEN }),
       async close() {
         server.closeAllConnections();
@@ -108,10 +123,22 @@ describe('registry-api: two instances over one database', function () {
     const fleet = await a.admin.createFleet({ name: 'meters', deviceType: 'raspberrypi4-64' });
     // Ready releases straight through the store: their images are not what this test is about.
     const stamp = { actor: 'admin', at: clock.toISOString() };
-    const release = (version: string) => a.store.releases.create({
-      fleet: 'meters', version, status: 'ready', compose: 'services: {}\n', services: [], volumes: [], networks: [], images: {}, notes: null,
-      createdAt: clock.toISOString(),
-    }, stamp);
+    const release = (version: string) =>
+      a.store.releases.create(
+        {
+          fleet: 'meters',
+          version,
+          status: 'ready',
+          compose: 'services: {}\n',
+          services: [],
+          volumes: [],
+          networks: [],
+          images: {},
+          notes: null,
+          createdAt: clock.toISOString(),
+        },
+        stamp,
+      );
     release1 = await release('1');
     release2 = await release('2');
     provisioningKey = fleet.provisioningKey;
@@ -157,10 +184,21 @@ describe('registry-api: two instances over one database', function () {
     const before = await poll(b, device.uuid, token);
     assert.deepEqual(before.target?.release, { id: release2.id, version: '2' });
     const stamp = { actor: 'system', at: clock.toISOString() };
-    const pending = await a.store.releases.create({
-      fleet: 'meters', version: '3', status: 'pending', compose: 'services: {}\n', services: [], volumes: [], networks: [], images: {}, notes: null,
-      createdAt: clock.toISOString(),
-    }, stamp);
+    const pending = await a.store.releases.create(
+      {
+        fleet: 'meters',
+        version: '3',
+        status: 'pending',
+        compose: 'services: {}\n',
+        services: [],
+        volumes: [],
+        networks: [],
+        images: {},
+        notes: null,
+        createdAt: clock.toISOString(),
+      },
+      stamp,
+    );
     assert.equal((await poll(b, device.uuid, token, before.etag)).status, 304, 'a pending release is no target');
     await a.store.releases.settle(pending.id, { checkedAt: clock.toISOString(), failure: null }, stamp);
     const ready = await poll(b, device.uuid, token, before.etag);
@@ -168,8 +206,9 @@ describe('registry-api: two instances over one database', function () {
     assert.deepEqual(ready.target?.release, { id: pending.id, version: '3' });
   });
 
-  it('writes a poll\'s contact behind: the answering instance shows it at once, and it never moves back', async () => {
-    const seenThrough = async (instance: Instance): Promise<string | null> => (await instance.admin.getDevice(device.uuid)).lastSeen;
+  it("writes a poll's contact behind: the answering instance shows it at once, and it never moves back", async () => {
+    const seenThrough = async (instance: Instance): Promise<string | null> =>
+      (await instance.admin.getDevice(device.uuid)).lastSeen;
     clock = new Date(clock.getTime() + 60_000);
     assert.equal((await poll(b, device.uuid, token)).status, 200);
     const first = clock.toISOString();
@@ -220,7 +259,11 @@ describe('registry-api: two instances over one database', function () {
     } finally {
       await unheard.close();
     }
-    assert.equal((await poll(b, other.uuid, otherToken, first.etag)).status, 304, 'B still trusts its session (the clock stands still: no TTL)');
+    assert.equal(
+      (await poll(b, other.uuid, otherToken, first.etag)).status,
+      304,
+      'B still trusts its session (the clock stands still: no TTL)',
+    );
     const redis = new Redis(loadTestEnv().redisUrl);
     try {
       await redis.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
@@ -228,7 +271,7 @@ describe('registry-api: two instances over one database', function () {
       redis.disconnect();
     }
     let status = 0;
-    for (const deadline = Date.now() + 10_000; Date.now() < deadline && status !== 401;) {
+    for (const deadline = Date.now() + 10_000; Date.now() < deadline && status !== 401; ) {
       await new Promise((resolve) => setTimeout(resolve, 50));
       status = (await poll(b, other.uuid, otherToken, first.etag)).status;
     }

@@ -20,12 +20,18 @@ const addFormats = addFormatsModule as unknown as (ajv: Ajv2020) => Ajv2020;
 
 type OpenApi = {
   openapi: string;
-  paths: Record<string, Record<string, {
-    operationId: string;
-    requestBody?: { content: Record<string, { schema: object; example?: unknown }> };
-    responses: Record<string, { content?: Record<string, { schema: object }> }>;
-    parameters?: Array<{ name: string; in: string; schema: object }>;
-  }>>;
+  paths: Record<
+    string,
+    Record<
+      string,
+      {
+        operationId: string;
+        requestBody?: { content: Record<string, { schema: object; example?: unknown }> };
+        responses: Record<string, { content?: Record<string, { schema: object }> }>;
+        parameters?: Array<{ name: string; in: string; schema: object }>;
+      }
+    >
+  >;
 };
 
 /** METHOD /path/{param} of every route the app's router serves (HEAD is the router's automatic twin of GET). */
@@ -34,9 +40,9 @@ function routerRoutes(app: Koa<never>): string[] {
     .map((fn) => (fn as { router?: Router }).router)
     .find((r): r is Router => r !== undefined);
   if (!router) throw new Error('the app has no @koa/router middleware');
-  return router.stack.flatMap((layer) => layer.methods
-    .filter((m) => m !== 'HEAD')
-    .map((m) => `${m} ${openApiPath(String(layer.path))}`));
+  return router.stack.flatMap((layer) =>
+    layer.methods.filter((m) => m !== 'HEAD').map((m) => `${m} ${openApiPath(String(layer.path))}`),
+  );
 }
 
 function documentedRoutes(doc: OpenApi): string[] {
@@ -65,7 +71,9 @@ describe('registry-api OpenAPI document', function () {
     const text = readFileSync(path.join(repoRoot, 'test', 'support', 'openapi-3.1-schema.yaml'), 'utf8');
     // Ajv resolves `$dynamicRef: '#meta'` to the document root instead of the `meta` anchor; with no other dialect
     // in play the two mean the same as a plain $ref to that anchor's schema.
-    const schema = JSON.parse(JSON.stringify(parseYaml(text)).replaceAll('{"$dynamicRef":"#meta"}', '{"$ref":"#/$defs/schema"}')) as object;
+    const schema = JSON.parse(
+      JSON.stringify(parseYaml(text)).replaceAll('{"$dynamicRef":"#meta"}', '{"$ref":"#/$defs/schema"}'),
+    ) as object;
     const ajv = addFormats(new Ajv2020({ strict: false, allErrors: true }));
     ajv.addFormat('media-range', true);
     const validate = ajv.compile(schema);
@@ -81,7 +89,8 @@ describe('registry-api OpenAPI document', function () {
         const where = `${method.toUpperCase()} ${p}`;
         for (const media of Object.values(op.requestBody?.content ?? {})) {
           const validate = ajv.compile(media.schema);
-          if (media.example !== undefined) assert.equal(validate(media.example), true, `${where}: its example: ${JSON.stringify(validate.errors)}`);
+          if (media.example !== undefined)
+            assert.equal(validate(media.example), true, `${where}: its example: ${JSON.stringify(validate.errors)}`);
         }
         for (const [status, answer] of Object.entries(op.responses)) {
           for (const media of Object.values(answer.content ?? {})) {
@@ -98,8 +107,16 @@ describe('registry-api OpenAPI document', function () {
   it('lists exactly the routes the router serves', () => {
     const served = routerRoutes(api.app).sort();
     const documented = documentedRoutes(doc).sort();
-    assert.deepEqual(served.filter((r) => !documented.includes(r)), [], 'served but not in registry-api/http/route-table.ts');
-    assert.deepEqual(documented.filter((r) => !served.includes(r)), [], 'in registry-api/http/route-table.ts but not served');
+    assert.deepEqual(
+      served.filter((r) => !documented.includes(r)),
+      [],
+      'served but not in registry-api/http/route-table.ts',
+    );
+    assert.deepEqual(
+      documented.filter((r) => !served.includes(r)),
+      [],
+      'in registry-api/http/route-table.ts but not served',
+    );
     assert.equal(new Set(served).size, served.length, 'a route is registered twice');
     assert.equal(documented.length, Object.keys(ROUTES).length);
   });
@@ -114,13 +131,20 @@ describe('registry-api OpenAPI document', function () {
     assert.equal(response.headers.get('content-type'), 'application/problem+json');
     const problem = parse(ProblemSchema, await response.json(), 'the problem');
     assert.match(problem.detail, /the new fleet is invalid: \/pollIntervalSeconds: must be integer/);
-    assert.deepEqual(problem.errors?.map((e) => e.path), ['/pollIntervalSeconds']);
-    const documented = doc.paths['/v1/fleets']?.post?.requestBody?.content['application/json']?.schema as { properties: Record<string, { type: string }> };
+    assert.deepEqual(
+      problem.errors?.map((e) => e.path),
+      ['/pollIntervalSeconds'],
+    );
+    const documented = doc.paths['/v1/fleets']?.post?.requestBody?.content['application/json']?.schema as {
+      properties: Record<string, { type: string }>;
+    };
     assert.equal(documented.properties.pollIntervalSeconds?.type, 'integer', 'the document says what was enforced');
   });
 
   it('answers a query that breaks the documented schema with a 400 problem naming the parameter', async () => {
-    const response = await fetch(`${api.url}${paths.audit}?limit=ten&colour=blue`, { headers: { authorization: `Bearer ${api.adminToken}` } });
+    const response = await fetch(`${api.url}${paths.audit}?limit=ten&colour=blue`, {
+      headers: { authorization: `Bearer ${api.adminToken}` },
+    });
     assert.equal(response.status, 400);
     assert.equal(response.headers.get('content-type'), 'application/problem+json');
     const problem = parse(ProblemSchema, await response.json(), 'the problem');

@@ -35,11 +35,22 @@ interface Answer {
   json: () => unknown;
 }
 
-async function request(url: string, init: RequestInit & { token?: string; headers?: Record<string, string> } = {}): Promise<Answer> {
+async function request(
+  url: string,
+  init: RequestInit & { token?: string; headers?: Record<string, string> } = {},
+): Promise<Answer> {
   const { token, headers, ...rest } = init;
-  const response = await fetch(url, { ...rest, headers: { ...headers, ...(token === undefined ? {} : { authorization: `Bearer ${token}` }) } });
+  const response = await fetch(url, {
+    ...rest,
+    headers: { ...headers, ...(token === undefined ? {} : { authorization: `Bearer ${token}` }) },
+  });
   const body = Buffer.from(await response.arrayBuffer());
-  return { status: response.status, headers: response.headers, body, json: () => JSON.parse(body.toString('utf8')) as unknown };
+  return {
+    status: response.status,
+    headers: response.headers,
+    body,
+    json: () => JSON.parse(body.toString('utf8')) as unknown,
+  };
 }
 
 const sha256 = (bytes: Buffer): string => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
@@ -57,17 +68,27 @@ describe('registry-api host OS releases (integration)', function () {
   async function upload(name: string, version: string, token = api.adminToken, deviceType = TYPE): Promise<Answer> {
     const query = new URLSearchParams({ deviceType, version }).toString();
     return request(`${api.url}${osPaths.releases}?${query}`, {
-      method: 'POST', token, headers: { 'content-type': 'application/octet-stream' }, body: await readFile(file[name]!),
+      method: 'POST',
+      token,
+      headers: { 'content-type': 'application/octet-stream' },
+      body: await readFile(file[name]!),
     });
   }
 
   async function target(uuid: string): Promise<{ target: TargetState; signature: string | null }> {
     const answer = await request(`${api.url}${paths.target(uuid)}`, { token: deviceTokens[uuid] });
     assert.equal(answer.status, 200, answer.body.toString());
-    return { target: parse(TargetStateSchema, answer.json(), 'the target'), signature: answer.headers.get(SIGNATURE_HEADER) };
+    return {
+      target: parse(TargetStateSchema, answer.json(), 'the target'),
+      signature: answer.headers.get(SIGNATURE_HEADER),
+    };
   }
 
-  const pinBody = (release: string) => ({ method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ release }) });
+  const pinBody = (release: string) => ({
+    method: 'PUT',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ release }),
+  });
 
   before(async () => {
     await raucEnv('up', dir);
@@ -75,11 +96,26 @@ describe('registry-api host OS releases (integration)', function () {
     await rm(bundles, { recursive: true, force: true });
     await mkdir(bundles, { recursive: true });
     const root = { '/etc/os-release': 'VERSION_ID=2.0.0\n' };
-    file.v2 = await buildBundle(env, { version: '2.0.0', compatible: TYPE, signer: 'trusted', files: root }, path.join(bundles, 'v2.raucb'));
-    file.v3 = await buildBundle(env, { version: '3.0.0', compatible: TYPE, signer: 'trusted', files: { '/etc/os-release': 'VERSION_ID=3.0.0\n' } },
-      path.join(bundles, 'v3.raucb'));
-    file.otherBoard = await buildBundle(env, { version: '2.0.0', compatible: OTHER_TYPE, signer: 'trusted', files: root }, path.join(bundles, 'other-board.raucb'));
-    file.untrusted = await buildBundle(env, { version: '2.0.1', compatible: TYPE, signer: 'untrusted', files: root }, path.join(bundles, 'untrusted.raucb'));
+    file.v2 = await buildBundle(
+      env,
+      { version: '2.0.0', compatible: TYPE, signer: 'trusted', files: root },
+      path.join(bundles, 'v2.raucb'),
+    );
+    file.v3 = await buildBundle(
+      env,
+      { version: '3.0.0', compatible: TYPE, signer: 'trusted', files: { '/etc/os-release': 'VERSION_ID=3.0.0\n' } },
+      path.join(bundles, 'v3.raucb'),
+    );
+    file.otherBoard = await buildBundle(
+      env,
+      { version: '2.0.0', compatible: OTHER_TYPE, signer: 'trusted', files: root },
+      path.join(bundles, 'other-board.raucb'),
+    );
+    file.untrusted = await buildBundle(
+      env,
+      { version: '2.0.1', compatible: TYPE, signer: 'untrusted', files: root },
+      path.join(bundles, 'untrusted.raucb'),
+    );
 
     api = await ApiServer.start({ osBundleKeyring: env.pki.trusted.ca });
     for (const role of ['viewer', 'developer', 'operator'] as const) {
@@ -88,8 +124,18 @@ describe('registry-api host OS releases (integration)', function () {
     }
     const fleet = await api.createFleet('meters', { deviceType: TYPE });
     const other = await api.createFleet('others', { deviceType: OTHER_TYPE });
-    for (const [uuid, f, type] of [[DEVICE, fleet, TYPE], [SIBLING, fleet, TYPE], [STRANGER, other, OTHER_TYPE]] as const) {
-      deviceTokens[uuid] = (await TestDevice.create(uuid).token(api.url, { fleet: f.name, provisioningKey: f.provisioningKey, deviceType: type })).token;
+    for (const [uuid, f, type] of [
+      [DEVICE, fleet, TYPE],
+      [SIBLING, fleet, TYPE],
+      [STRANGER, other, OTHER_TYPE],
+    ] as const) {
+      deviceTokens[uuid] = (
+        await TestDevice.create(uuid).token(api.url, {
+          fleet: f.name,
+          provisioningKey: f.provisioningKey,
+          deviceType: type,
+        })
+      ).token;
     }
   });
 
@@ -107,37 +153,63 @@ describe('registry-api host OS releases (integration)', function () {
     assert.equal(release.size, bytes.length);
     assert.equal(release.compatible, TYPE);
     assert.equal(release.uploadedBy, 'developer');
-    assert.ok(existsSync(path.join(api.dataDir, 'os-bundles', `${release.digest.slice(7)}.raucb`)), 'the bundle is kept under os-bundles');
+    assert.ok(
+      existsSync(path.join(api.dataDir, 'os-bundles', `${release.digest.slice(7)}.raucb`)),
+      'the bundle is kept under os-bundles',
+    );
     const again = await upload('v2', '2.0.0');
     assert.equal(again.status, 409, again.body.toString());
     const listed = await new ApiClient({ baseUrl: api.url, token: tokens.viewer }).listOsReleases(TYPE);
-    assert.deepEqual(listed.map((r) => r.version), ['2.0.0']);
+    assert.deepEqual(
+      listed.map((r) => r.version),
+      ['2.0.0'],
+    );
   });
 
-  it('refuses a bundle for another device type or signed by another CA, with RAUC\'s words', async () => {
+  it("refuses a bundle for another device type or signed by another CA, with RAUC's words", async () => {
     const wrongType = await upload('otherBoard', '2.0.5');
     assert.equal(wrongType.status, 400);
-    assert.match(String((wrongType.json() as { detail: string }).detail), /compatible 'other-board'.*devices of type 'skiff-test-device' would refuse it/);
+    assert.match(
+      String((wrongType.json() as { detail: string }).detail),
+      /compatible 'other-board'.*devices of type 'skiff-test-device' would refuse it/,
+    );
     const untrusted = await upload('untrusted', '2.0.1');
     assert.equal(untrusted.status, 400);
-    assert.match(String((untrusted.json() as { detail: string }).detail), /rauc info refused the bundle: .*unable to get local issuer certificate/);
+    assert.match(
+      String((untrusted.json() as { detail: string }).detail),
+      /rauc info refused the bundle: .*unable to get local issuer certificate/,
+    );
     const versionMismatch = await upload('v3', '3.0.1');
     assert.equal(versionMismatch.status, 400);
     assert.match(String((versionMismatch.json() as { detail: string }).detail), /version '3\.0\.0'/);
     const leftovers = (await import('node:fs/promises')).readdir(path.join(api.dataDir, 'os-bundles'));
-    assert.deepEqual((await leftovers).filter((f) => f.startsWith('.upload-')), [], 'refused uploads leave no temporary file');
+    assert.deepEqual(
+      (await leftovers).filter((f) => f.startsWith('.upload-')),
+      [],
+      'refused uploads leave no temporary file',
+    );
   });
 
   it('lets developers and admins upload, operators and admins pin, and nobody else', async () => {
     assert.equal((await upload('v3', '3.0.0', tokens.viewer)).status, 403);
     assert.equal((await upload('v3', '3.0.0', tokens.operator)).status, 403);
-    assert.equal((await request(`${api.url}${osPaths.fleetPin('meters')}`, { ...pinBody('2.0.0'), token: tokens.viewer })).status, 403);
-    assert.equal((await request(`${api.url}${osPaths.fleetPin('meters')}`, { ...pinBody('2.0.0'), token: tokens.developer })).status, 403);
-    assert.equal((await request(`${api.url}${osPaths.devicePin(DEVICE)}`, { ...pinBody('2.0.0'), token: tokens.viewer })).status, 403);
+    assert.equal(
+      (await request(`${api.url}${osPaths.fleetPin('meters')}`, { ...pinBody('2.0.0'), token: tokens.viewer })).status,
+      403,
+    );
+    assert.equal(
+      (await request(`${api.url}${osPaths.fleetPin('meters')}`, { ...pinBody('2.0.0'), token: tokens.developer }))
+        .status,
+      403,
+    );
+    assert.equal(
+      (await request(`${api.url}${osPaths.devicePin(DEVICE)}`, { ...pinBody('2.0.0'), token: tokens.viewer })).status,
+      403,
+    );
     assert.equal((await request(`${api.url}${osPaths.fleetPin('meters')}`, { ...pinBody('2.0.0') })).status, 401);
   });
 
-  it('puts the pinned release into the signed target, the device\'s pin over its fleet\'s', async () => {
+  it("puts the pinned release into the signed target, the device's pin over its fleet's", async () => {
     const before = await target(DEVICE);
     assert.equal(before.target.hostOs, undefined, 'no pin: the host OS is left alone');
 
@@ -145,33 +217,55 @@ describe('registry-api host OS releases (integration)', function () {
     assert.equal(v3.status, 201, v3.body.toString());
     const v2 = (await api.admin.listOsReleases(TYPE)).find((r) => r.version === '2.0.0') as OsRelease;
 
-    const fleetPin = await request(`${api.url}${osPaths.fleetPin('meters')}`, { ...pinBody('2.0.0'), token: tokens.operator });
+    const fleetPin = await request(`${api.url}${osPaths.fleetPin('meters')}`, {
+      ...pinBody('2.0.0'),
+      token: tokens.operator,
+    });
     assert.equal(fleetPin.status, 200, fleetPin.body.toString());
     assert.equal(parse(OsPinSchema, fleetPin.json(), 'the pin').pinned?.id, v2.id);
 
     const pinned = await target(DEVICE);
-    assert.deepEqual(pinned.target.hostOs, { version: '2.0.0', digest: v2.digest, size: v2.size, url: osPaths.bundle(DEVICE, v2.id) });
+    assert.deepEqual(pinned.target.hostOs, {
+      version: '2.0.0',
+      digest: v2.digest,
+      size: v2.size,
+      url: osPaths.bundle(DEVICE, v2.id),
+    });
     const key = decodePublicKey(api.signingKey);
     verifyTarget(key, pinned.target, pinned.signature);
-    const altered = { ...pinned.target, hostOs: { ...pinned.target.hostOs!, digest: parse(OsReleaseSchema, v3.json(), 'v3').digest } };
+    const altered = {
+      ...pinned.target,
+      hostOs: { ...pinned.target.hostOs!, digest: parse(OsReleaseSchema, v3.json(), 'v3').digest },
+    };
     assert.throws(() => verifyTarget(key, altered, pinned.signature), /does not match/, 'the signature covers hostOs');
 
-    const devicePin = await request(`${api.url}${osPaths.devicePin(DEVICE)}`, { ...pinBody('3.0.0'), token: tokens.operator });
+    const devicePin = await request(`${api.url}${osPaths.devicePin(DEVICE)}`, {
+      ...pinBody('3.0.0'),
+      token: tokens.operator,
+    });
     assert.equal(devicePin.status, 200, devicePin.body.toString());
     assert.equal((await target(DEVICE)).target.hostOs?.version, '3.0.0', 'the device pin wins');
     assert.equal((await target(SIBLING)).target.hostOs?.version, '2.0.0', 'its sibling follows the fleet');
     assert.equal((await target(STRANGER)).target.hostOs, undefined, 'another fleet is not touched');
 
-    const wrongType = await request(`${api.url}${osPaths.devicePin(STRANGER)}`, { ...pinBody('2.0.0'), token: tokens.operator });
+    const wrongType = await request(`${api.url}${osPaths.devicePin(STRANGER)}`, {
+      ...pinBody('2.0.0'),
+      token: tokens.operator,
+    });
     assert.equal(wrongType.status, 404, 'no release of its type has that version');
 
-    const unpinned = await request(`${api.url}${osPaths.devicePin(DEVICE)}`, { method: 'DELETE', token: tokens.operator });
+    const unpinned = await request(`${api.url}${osPaths.devicePin(DEVICE)}`, {
+      method: 'DELETE',
+      token: tokens.operator,
+    });
     assert.equal(unpinned.status, 200, unpinned.body.toString());
-    assert.equal((await target(DEVICE)).target.hostOs?.version, '2.0.0', 'back to its fleet\'s pin');
+    assert.equal((await target(DEVICE)).target.hostOs?.version, '2.0.0', "back to its fleet's pin");
 
     const audit = await api.admin.listAudit({ fleet: 'meters' });
-    assert.deepEqual(audit.slice(0, 3).map((e) => `${e.actor} ${e.action} ${e.target}`),
-      [`operator os.unpin device:${DEVICE}`, `operator os.pin device:${DEVICE}`, 'operator os.pin fleet:meters']);
+    assert.deepEqual(
+      audit.slice(0, 3).map((e) => `${e.actor} ${e.action} ${e.target}`),
+      [`operator os.unpin device:${DEVICE}`, `operator os.pin device:${DEVICE}`, 'operator os.pin fleet:meters'],
+    );
   });
 
   it('serves the bundle to devices of its type only, whole or from a byte on (206, 416, If-Range)', async () => {
@@ -193,11 +287,17 @@ describe('registry-api host OS releases (integration)', function () {
     assert.equal(tail.headers.get('content-range'), `bytes ${from}-${bytes.length - 1}/${bytes.length}`);
     assert.ok(tail.body.equals(bytes.subarray(from)));
 
-    const middle = await request(url, { token: deviceTokens[SIBLING], headers: { range: 'bytes=10-19', 'if-range': etag! } });
+    const middle = await request(url, {
+      token: deviceTokens[SIBLING],
+      headers: { range: 'bytes=10-19', 'if-range': etag! },
+    });
     assert.equal(middle.status, 206);
     assert.ok(middle.body.equals(bytes.subarray(10, 20)));
 
-    const changed = await request(url, { token: deviceTokens[SIBLING], headers: { range: 'bytes=10-19', 'if-range': '"another"' } });
+    const changed = await request(url, {
+      token: deviceTokens[SIBLING],
+      headers: { range: 'bytes=10-19', 'if-range': '"another"' },
+    });
     assert.equal(changed.status, 200, 'a resumed download of other bytes starts over');
     assert.equal(changed.body.length, bytes.length);
 
@@ -224,13 +324,20 @@ describe('registry-api host OS releases (integration)', function () {
     const refused = await request(`${api.url}${osPaths.release(v2.id)}`, { method: 'DELETE', token: tokens.developer });
     assert.equal(refused.status, 409);
     assert.match(String((refused.json() as { detail: string }).detail), /pinned by fleet meters/);
-    assert.equal((await request(`${api.url}${osPaths.release(v2.id)}`, { method: 'DELETE', token: tokens.viewer })).status, 403);
+    assert.equal(
+      (await request(`${api.url}${osPaths.release(v2.id)}`, { method: 'DELETE', token: tokens.viewer })).status,
+      403,
+    );
 
     await api.admin.unpinFleetOs('meters');
     assert.equal((await target(SIBLING)).target.hostOs, undefined);
     const deleted = await request(`${api.url}${osPaths.release(v2.id)}`, { method: 'DELETE', token: tokens.developer });
     assert.equal(deleted.status, 200, deleted.body.toString());
-    assert.equal(existsSync(path.join(api.dataDir, 'os-bundles', `${v2.digest.slice(7)}.raucb`)), false, 'its file is gone');
+    assert.equal(
+      existsSync(path.join(api.dataDir, 'os-bundles', `${v2.digest.slice(7)}.raucb`)),
+      false,
+      'its file is gone',
+    );
     const gone = await request(`${api.url}${osPaths.bundle(SIBLING, v2.id)}`, { token: deviceTokens[SIBLING] });
     assert.equal(gone.status, 404);
   });

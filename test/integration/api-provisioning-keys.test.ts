@@ -68,12 +68,18 @@ describe('provisioning keys', function () {
   async function skiff(...args: string[]): Promise<{ out: string; err: string }> {
     const printed = { out: '', err: '' };
     const io: Io = {
-      stdout: (text) => { printed.out += text; },
-      stderr: (text) => { printed.err += text; },
+      stdout: (text) => {
+        printed.out += text;
+      },
+      stderr: (text) => {
+        printed.err += text;
+      },
       env: { SKIFF_API_URL: base, SKIFF_API_TOKEN: ADMIN_TOKEN, HOME: dir },
       now,
     };
-    await buildProgram(io).exitOverride().parseAsync(['node', 'skiff', ...args]);
+    await buildProgram(io)
+      .exitOverride()
+      .parseAsync(['node', 'skiff', ...args]);
     return printed;
   }
 
@@ -81,7 +87,15 @@ describe('provisioning keys', function () {
     dir = await mkdtemp(path.join(os.tmpdir(), 'skiff-keys-'));
     database = await testStoreLocation(dir);
     store = await openStore(database.location);
-    const app = createApp({ store, adminToken: ADMIN_TOKEN, registry: null, version: '0.0.0-test', signingKey: signingKeyOf(dir, null), logger, now });
+    const app = createApp({
+      store,
+      adminToken: ADMIN_TOKEN,
+      registry: null,
+      version: '0.0.0-test',
+      signingKey: signingKeyOf(dir, null),
+      logger,
+      now,
+    });
     server = app.listen(0, '127.0.0.1');
     await once(server, 'listening');
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -107,7 +121,10 @@ describe('provisioning keys', function () {
     assert.equal((await client(ADMIN_TOKEN).getFleet('meters')).provisioningKey, '');
     const keys = await client(tokens.operator).listProvisioningKeys('meters');
     assert.equal(keys.length, 1);
-    assert.deepEqual([keys[0]?.label, keys[0]?.revokedAt, keys[0]?.expiresAt, keys[0]?.createdBy], ['first key', null, null, 'admin']);
+    assert.deepEqual(
+      [keys[0]?.label, keys[0]?.revokedAt, keys[0]?.expiresAt, keys[0]?.createdBy],
+      ['first key', null, null, 'admin'],
+    );
     assert.ok(!JSON.stringify(keys).includes(fleet.provisioningKey), 'no secret in the list');
   });
 
@@ -127,7 +144,10 @@ describe('provisioning keys', function () {
     const again = await operator.revokeProvisioningKey('meters', batchA.id);
     assert.equal(again.revokedAt, revoked.revokedAt, 'a second revoke keeps the first time');
     const entries = (await store.audit.list({ fleet: 'meters', limit: 100 })).filter((e) => e.id > auditBefore);
-    assert.deepEqual(entries.map((e) => [e.action, e.actor]), [['provisioning-key.revoke', 'keys-operator']]);
+    assert.deepEqual(
+      entries.map((e) => [e.action, e.actor]),
+      [['provisioning-key.revoke', 'keys-operator']],
+    );
 
     const late = TestDevice.create(uuid(2));
     const refused = await late.auth(base, { fleet: 'meters', provisioningKey: batchA.key });
@@ -136,7 +156,7 @@ describe('provisioning keys', function () {
     for (const other of [batchB.id, batchB.label ?? '', 'batch', fleet.provisioningKey, 'first key']) {
       assert.ok(!refused.text.includes(other), `the refusal leaks '${other}': ${refused.text}`);
     }
-    assert.equal((await store.devices.get(late.uuid)), null, 'a refused device leaves no record');
+    assert.equal(await store.devices.get(late.uuid), null, 'a refused device leaves no record');
 
     // Other keys still admit; the device admitted with the revoked key still authenticates with it.
     await late.token(base, { fleet: 'meters', provisioningKey: batchB.key });
@@ -160,11 +180,19 @@ describe('provisioning keys', function () {
     try {
       // Devices sign with the API's (moved) clock, as they learn it from its Date header.
       const signedNow = () => ({ timestamp: now().toISOString() });
-      const expired = await TestDevice.create(uuid(6)).auth(base, { fleet: 'meters', provisioningKey: key.key, ...signedNow() });
+      const expired = await TestDevice.create(uuid(6)).auth(base, {
+        fleet: 'meters',
+        provisioningKey: key.key,
+        ...signedNow(),
+      });
       assert.equal(expired.status, 401, expired.text);
       assert.match(expired.text, new RegExp(`expired at ${key.expiresAt}`));
       await before.token(base, { fleet: 'meters', provisioningKey: key.key, ...signedNow() });
-      await TestDevice.create(uuid(7)).token(base, { fleet: 'meters', provisioningKey: fleet.provisioningKey, ...signedNow() });
+      await TestDevice.create(uuid(7)).token(base, {
+        fleet: 'meters',
+        provisioningKey: fleet.provisioningKey,
+        ...signedNow(),
+      });
     } finally {
       clockOffsetMs = 0;
     }
@@ -195,20 +223,38 @@ describe('provisioning keys', function () {
     const secret = made.out.trim();
     assert.match(secret, /^[A-Za-z0-9_-]{40,}$/);
     assert.match(made.err, /not shown again/);
-    const listed = parse(ProvisioningKeySchema, (JSON.parse((await skiff('keys', 'list', 'other', '--json')).out) as unknown[])
-      .find((k) => (k as { label?: unknown }).label === 'cli batch'), 'the listed key');
+    const listed = parse(
+      ProvisioningKeySchema,
+      (JSON.parse((await skiff('keys', 'list', 'other', '--json')).out) as unknown[]).find(
+        (k) => (k as { label?: unknown }).label === 'cli batch',
+      ),
+      'the listed key',
+    );
     assert.ok(listed.expiresAt !== null);
-    assert.match((await skiff('keys', 'list', 'other')).out, new RegExp(`${listed.id}\\s+cli batch\\s+admin\\s+.*valid`));
+    assert.match(
+      (await skiff('keys', 'list', 'other')).out,
+      new RegExp(`${listed.id}\\s+cli batch\\s+admin\\s+.*valid`),
+    );
     await TestDevice.create(uuid(8)).token(base, { fleet: 'other', provisioningKey: secret });
 
-    const revoked = parse(ProvisioningKeySchema, JSON.parse((await skiff('keys', 'revoke', 'other', listed.id, '--json')).out), 'the revoked key');
+    const revoked = parse(
+      ProvisioningKeySchema,
+      JSON.parse((await skiff('keys', 'revoke', 'other', listed.id, '--json')).out),
+      'the revoked key',
+    );
     assert.ok(revoked.revokedAt !== null);
     assert.match((await skiff('keys', 'list', 'other')).out, new RegExp(`${listed.id}\\s+cli batch.*revoked`));
-    assert.equal((await TestDevice.create(uuid(9)).auth(base, { fleet: 'other', provisioningKey: secret })).status, 401);
+    assert.equal(
+      (await TestDevice.create(uuid(9)).auth(base, { fleet: 'other', provisioningKey: secret })).status,
+      401,
+    );
 
     const created = await skiff('fleet', 'create', 'cli-fleet', '--device-type', 'rpi4');
     assert.match(created.out, /Provisioning key:\s+\S{40,} \(shown once/);
-    assert.match((await skiff('fleet', 'show', 'cli-fleet')).out, /Provisioning key:\s+not shown: keys are stored hashed/);
+    assert.match(
+      (await skiff('fleet', 'show', 'cli-fleet')).out,
+      /Provisioning key:\s+not shown: keys are stored hashed/,
+    );
   });
 });
 
@@ -222,9 +268,15 @@ describe('provisioning keys from before key records', function () {
     try {
       const old = await openDatabase(database.location);
       try {
-        await migrate(old, MIGRATIONS.filter((m) => m.version <= 7));
-        await old.run(`INSERT INTO fleets (name, device_type, provisioning_key, policy_mode, pinned_release_id, poll_interval_seconds, created_at)
-          VALUES ('legacy', 'rpi4', ?, 'latest', NULL, 60, '2025-01-01T00:00:00Z')`, [oldKey]);
+        await migrate(
+          old,
+          MIGRATIONS.filter((m) => m.version <= 7),
+        );
+        await old.run(
+          `INSERT INTO fleets (name, device_type, provisioning_key, policy_mode, pinned_release_id, poll_interval_seconds, created_at)
+          VALUES ('legacy', 'rpi4', ?, 'latest', NULL, 60, '2025-01-01T00:00:00Z')`,
+          [oldKey],
+        );
       } finally {
         await old.close();
       }
@@ -232,7 +284,10 @@ describe('provisioning keys from before key records', function () {
       try {
         const keys = await upgraded.provisioningKeys.list('legacy');
         assert.equal(keys.length, 1);
-        assert.deepEqual([keys[0]?.createdBy, keys[0]?.createdAt, keys[0]?.revokedAt], ['system', '2025-01-01T00:00:00Z', null]);
+        assert.deepEqual(
+          [keys[0]?.createdBy, keys[0]?.createdAt, keys[0]?.revokedAt],
+          ['system', '2025-01-01T00:00:00Z', null],
+        );
         assert.equal((await upgraded.provisioningKeys.byHash('legacy', hashSecret(oldKey)))?.id, keys[0]?.id);
       } finally {
         await upgraded.close();
@@ -246,7 +301,10 @@ describe('provisioning keys from before key records', function () {
       }
       const raw = await openDatabase(database.location);
       try {
-        const rows = await raw.all(Type.Object({ provisioning_key: Type.String() }), 'SELECT provisioning_key FROM fleets');
+        const rows = await raw.all(
+          Type.Object({ provisioning_key: Type.String() }),
+          'SELECT provisioning_key FROM fleets',
+        );
         assert.deepEqual(rows, [{ provisioning_key: '' }]);
       } finally {
         await raw.close();

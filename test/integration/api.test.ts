@@ -11,8 +11,15 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { Type, type TSchema } from '@sinclair/typebox';
 import {
-  DeviceSummarySchema, FleetSchema, InfoSchema, ProblemSchema, ReleaseSchema, paths,
-  type Fleet, type Problem, type Release,
+  DeviceSummarySchema,
+  FleetSchema,
+  InfoSchema,
+  ProblemSchema,
+  ReleaseSchema,
+  paths,
+  type Fleet,
+  type Problem,
+  type Release,
 } from '../../protocol/api.js';
 import type { DeviceAuthResponse } from '../../protocol/device-auth.js';
 import { DeviceDetailSchema } from '../../protocol/device-detail.js';
@@ -62,7 +69,11 @@ interface Answer {
 class Api {
   constructor(readonly base: string) {}
 
-  async call(method: string, url: string, options: { token?: string; body?: unknown; raw?: string; headers?: Record<string, string> } = {}): Promise<Answer> {
+  async call(
+    method: string,
+    url: string,
+    options: { token?: string; body?: unknown; raw?: string; headers?: Record<string, string> } = {},
+  ): Promise<Answer> {
     const headers: Record<string, string> = { ...options.headers };
     if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;
     let body: string | undefined;
@@ -76,14 +87,25 @@ class Api {
   }
 
   /** Calls and checks the status and the answer's shape. */
-  async expect<T extends TSchema>(status: number, schema: T, method: string, url: string, options: Parameters<Api['call']>[2] = {}) {
+  async expect<T extends TSchema>(
+    status: number,
+    schema: T,
+    method: string,
+    url: string,
+    options: Parameters<Api['call']>[2] = {},
+  ) {
     const answer = await this.call(method, url, options);
     assert.equal(answer.status, status, `${method} ${url}: ${answer.text}`);
     return parse(schema, answer.json, `the answer to ${method} ${url}`);
   }
 
   /** Calls and checks that the answer is a problem+json with `status`. */
-  async problem(status: number, method: string, url: string, options: Parameters<Api['call']>[2] = {}): Promise<Problem> {
+  async problem(
+    status: number,
+    method: string,
+    url: string,
+    options: Parameters<Api['call']>[2] = {},
+  ): Promise<Problem> {
     const answer = await this.call(method, url, options);
     assert.equal(answer.status, status, `${method} ${url}: ${answer.text}`);
     assert.match(answer.headers.get('content-type') ?? '', /^application\/problem\+json/);
@@ -114,14 +136,25 @@ describe('registry-api over HTTP', () => {
 
   before(async () => {
     const env = loadTestEnv();
-    [READER_1, READER_2] = [await buildTestImage(env, { repo: 'reader' }), await buildTestImage(env, { repo: 'reader' })];
+    [READER_1, READER_2] = [
+      await buildTestImage(env, { repo: 'reader' }),
+      await buildTestImage(env, { repo: 'reader' }),
+    ];
     dir = await mkdtemp(path.join(os.tmpdir(), 'skiff-api-'));
     database = await testStoreLocation(dir);
     store = await openStore(database.location);
     const logger = createLogger('registry-api-test');
     logger.level = process.env.SKIFF_LOG_LEVEL ?? 'warn';
     signingKey = signingKeyOf(dir, null);
-    const app = createApp({ store, adminToken: ADMIN_TOKEN, registry: '127.0.0.1:5000', version: '9.9.9', signingKey, logger, now: () => clock });
+    const app = createApp({
+      store,
+      adminToken: ADMIN_TOKEN,
+      registry: '127.0.0.1:5000',
+      version: '9.9.9',
+      signingKey,
+      logger,
+      now: () => clock,
+    });
     server = app.listen(0, '127.0.0.1');
     await once(server, 'listening');
     api = new Api(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
@@ -139,7 +172,12 @@ describe('registry-api over HTTP', () => {
 
   it('tells who it is without auth', async () => {
     const info = await api.expect(200, InfoSchema, 'GET', paths.info);
-    assert.deepEqual(info, { name: 'skiff', version: '9.9.9', registry: '127.0.0.1:5000', signingKey: signingKey.publicKey });
+    assert.deepEqual(info, {
+      name: 'skiff',
+      version: '9.9.9',
+      registry: '127.0.0.1:5000',
+      signingKey: signingKey.publicKey,
+    });
   });
 
   it("refuses people's routes without a valid API token", async () => {
@@ -151,44 +189,80 @@ describe('registry-api over HTTP', () => {
   });
 
   it('creates a fleet with a provisioning key, once', async () => {
-    fleet = await api.expect(201, FleetSchema, 'POST', paths.fleets,
-      { token: ADMIN_TOKEN, body: { name: 'meters', deviceType: 'raspberrypi4-64', pollIntervalSeconds: 30 } });
+    fleet = await api.expect(201, FleetSchema, 'POST', paths.fleets, {
+      token: ADMIN_TOKEN,
+      body: { name: 'meters', deviceType: 'raspberrypi4-64', pollIntervalSeconds: 30 },
+    });
     assert.equal(fleet.name, 'meters');
     assert.deepEqual(fleet.releasePolicy, { mode: 'latest' });
     assert.ok(fleet.provisioningKey.length >= 32);
-    const again = await api.problem(409, 'POST', paths.fleets, { token: ADMIN_TOKEN, body: { name: 'meters', deviceType: 'x' } });
+    const again = await api.problem(409, 'POST', paths.fleets, {
+      token: ADMIN_TOKEN,
+      body: { name: 'meters', deviceType: 'x' },
+    });
     assert.match(again.detail, /fleet 'meters' already exists/);
     // Only the creation answer carries the key: the API keeps its hash.
     const stored = { ...fleet, provisioningKey: '' };
     assert.deepEqual(await api.expect(200, FleetSchema, 'GET', paths.fleet('meters'), { token: ADMIN_TOKEN }), stored);
-    assert.deepEqual(await api.expect(200, Type.Array(FleetSchema), 'GET', paths.fleets, { token: ADMIN_TOKEN }), [stored]);
+    assert.deepEqual(await api.expect(200, Type.Array(FleetSchema), 'GET', paths.fleets, { token: ADMIN_TOKEN }), [
+      stored,
+    ]);
     await api.problem(404, 'GET', paths.fleet('nope'), { token: ADMIN_TOKEN });
   });
 
   it('validates request bodies against the protocol', async () => {
-    const problem = await api.problem(400, 'POST', paths.fleets, { token: ADMIN_TOKEN, body: { name: 'Bad Name!', deviceType: 'x', extra: 1 } });
-    assert.ok(problem.errors?.some((e) => e.path === '/name'), JSON.stringify(problem.errors));
-    assert.ok(problem.errors?.some((e) => /extra/.test(e.message)), JSON.stringify(problem.errors));
+    const problem = await api.problem(400, 'POST', paths.fleets, {
+      token: ADMIN_TOKEN,
+      body: { name: 'Bad Name!', deviceType: 'x', extra: 1 },
+    });
+    assert.ok(
+      problem.errors?.some((e) => e.path === '/name'),
+      JSON.stringify(problem.errors),
+    );
+    assert.ok(
+      problem.errors?.some((e) => /extra/.test(e.message)),
+      JSON.stringify(problem.errors),
+    );
   });
 
   it('admits devices that sign with their own key and bring the provisioning key', async () => {
     const join = { fleet: 'meters', provisioningKey: fleet.provisioningKey };
     deviceA = await keysA.token(api.base, { ...join, name: 'kitchen' });
     deviceB = await keysB.token(api.base, join);
-    assert.deepEqual({ ...deviceA, token: '', expiresAt: '', shortId: '' },
-      { uuid: DEVICE_A, name: 'kitchen', fleet: 'meters', token: '', expiresAt: '', shortId: '', signingKey: signingKey.publicKey });
+    assert.deepEqual(
+      { ...deviceA, token: '', expiresAt: '', shortId: '' },
+      {
+        uuid: DEVICE_A,
+        name: 'kitchen',
+        fleet: 'meters',
+        token: '',
+        expiresAt: '',
+        shortId: '',
+        signingKey: signingKey.publicKey,
+      },
+    );
     assert.match(deviceA.token, /^[A-Za-z0-9_-]{43}$/);
     assert.match(deviceA.shortId, /^[0-9A-HJKMNP-TV-Z]{8}$/);
     assert.ok(Date.parse(deviceA.expiresAt) > clock.getTime() + 6 * 24 * 3600 * 1000, 'a token lasts about a week');
     assert.notEqual(deviceA.token, deviceB.token);
     const stranger = TestDevice.create('cccccccc-1', () => clock);
-    assert.equal((await stranger.auth(api.base, { fleet: 'meters', provisioningKey: 'wrong-provisioning-key-xxxx' })).status, 401);
-    assert.equal((await stranger.auth(api.base, { fleet: 'elsewhere', provisioningKey: fleet.provisioningKey })).status, 404);
+    assert.equal(
+      (await stranger.auth(api.base, { fleet: 'meters', provisioningKey: 'wrong-provisioning-key-xxxx' })).status,
+      401,
+    );
+    assert.equal(
+      (await stranger.auth(api.base, { fleet: 'elsewhere', provisioningKey: fleet.provisioningKey })).status,
+      404,
+    );
   });
 
   it('never hands a known uuid to another key, provisioning key or not', async () => {
     const impostor = TestDevice.create(DEVICE_A, () => clock);
-    const taken = await impostor.auth(api.base, { fleet: 'meters', provisioningKey: fleet.provisioningKey, name: 'evil' });
+    const taken = await impostor.auth(api.base, {
+      fleet: 'meters',
+      provisioningKey: fleet.provisioningKey,
+      name: 'evil',
+    });
     assert.equal(taken.status, 409, taken.text);
     assert.match(taken.text, /another public key/);
     const again = await keysA.token(api.base, { fleet: 'meters', provisioningKey: fleet.provisioningKey });
@@ -211,22 +285,38 @@ describe('registry-api over HTTP', () => {
   });
 
   it('refuses an invalid compose file, naming the field', async () => {
-    const answer = await api.call('POST', paths.releases('meters'),
-      { token: ADMIN_TOKEN, body: { compose: composeWith('80:http'), images: { 'meter-reader': READER_1 } } });
+    const answer = await api.call('POST', paths.releases('meters'), {
+      token: ADMIN_TOKEN,
+      body: { compose: composeWith('80:http'), images: { 'meter-reader': READER_1 } },
+    });
     assert.equal(answer.status, 400);
     assert.match(answer.headers.get('content-type') ?? '', /^application\/problem\+json/);
     const problem = parse(ProblemSchema, answer.json, 'the problem');
     assert.match(problem.detail, /services\.meter-reader\.ports\[0\]/);
-    assert.deepEqual(problem.errors?.map((e) => e.path), ['services.meter-reader.ports[0]']);
+    assert.deepEqual(
+      problem.errors?.map((e) => e.path),
+      ['services.meter-reader.ports[0]'],
+    );
     assert.match(problem.errors?.[0]?.message ?? '', /container port 'http' is not a port/);
-    const unsupported = await api.problem(400, 'POST', paths.releases('meters'),
-      { token: ADMIN_TOKEN, body: { compose: `${composeWith('80')}secrets: {}\n`, images: { 'meter-reader': READER_1 } } });
+    const unsupported = await api.problem(400, 'POST', paths.releases('meters'), {
+      token: ADMIN_TOKEN,
+      body: { compose: `${composeWith('80')}secrets: {}\n`, images: { 'meter-reader': READER_1 } },
+    });
     assert.match(unsupported.detail, /secrets: is not supported by Skiff yet/);
   });
 
   it('creates releases with auto-incremented versions, newest first', async () => {
-    const create = (image: string, extra: object = {}) => ({ token: ADMIN_TOKEN, body: { compose: composeWith('8080:80'), images: { 'meter-reader': image }, ...extra } });
-    release1 = await api.expect(201, ReleaseSchema, 'POST', paths.releases('meters'), create(READER_1, { notes: 'first' }));
+    const create = (image: string, extra: object = {}) => ({
+      token: ADMIN_TOKEN,
+      body: { compose: composeWith('8080:80'), images: { 'meter-reader': image }, ...extra },
+    });
+    release1 = await api.expect(
+      201,
+      ReleaseSchema,
+      'POST',
+      paths.releases('meters'),
+      create(READER_1, { notes: 'first' }),
+    );
     release2 = await api.expect(201, ReleaseSchema, 'POST', paths.releases('meters'), create(READER_2));
     assert.deepEqual([release1.version, release2.version], ['1', '2']);
     assert.equal(release1.status, 'pending', 'ready only once its images are verified');
@@ -234,7 +324,9 @@ describe('registry-api over HTTP', () => {
       let seen = release;
       for (let i = 0; i < 200 && seen.status === 'pending'; i += 1) {
         await new Promise((resolve) => setTimeout(resolve, 50));
-        seen = await api.expect(200, ReleaseSchema, 'GET', paths.release('meters', release.version), { token: ADMIN_TOKEN });
+        seen = await api.expect(200, ReleaseSchema, 'GET', paths.release('meters', release.version), {
+          token: ADMIN_TOKEN,
+        });
       }
       assert.equal(seen.status, 'ready', `release ${release.version}: ${JSON.stringify(seen.verification)}`);
     }
@@ -243,8 +335,13 @@ describe('registry-api over HTTP', () => {
     assert.equal(release1.notes, 'first');
     const taken = await api.problem(409, 'POST', paths.releases('meters'), create(READER_2, { version: '2' }));
     assert.match(taken.detail, /version '2'/);
-    const listed = await api.expect(200, Type.Array(ReleaseSchema), 'GET', paths.releases('meters'), { token: ADMIN_TOKEN });
-    assert.deepEqual(listed.map((r) => r.id), [release2.id, release1.id]);
+    const listed = await api.expect(200, Type.Array(ReleaseSchema), 'GET', paths.releases('meters'), {
+      token: ADMIN_TOKEN,
+    });
+    assert.deepEqual(
+      listed.map((r) => r.id),
+      [release2.id, release1.id],
+    );
   });
 
   let etagLatest: string;
@@ -260,29 +357,50 @@ describe('registry-api over HTTP', () => {
     etagLatest = first.headers.get('etag') ?? '';
     assert.match(etagLatest, /^"[a-f0-9]{64}"$/);
 
-    const again = await api.call('GET', paths.target(DEVICE_A), { token: deviceA.token, headers: { 'if-none-match': etagLatest } });
+    const again = await api.call('GET', paths.target(DEVICE_A), {
+      token: deviceA.token,
+      headers: { 'if-none-match': etagLatest },
+    });
     assert.equal(again.status, 304);
     assert.equal(again.text, '');
     assert.equal(again.headers.get('etag'), etagLatest);
   });
 
   it('moves the target when the fleet is pinned, and back on track-latest', async () => {
-    const unknown = await api.problem(404, 'POST', paths.pin('meters'), { token: ADMIN_TOKEN, body: { release: '17' } });
+    const unknown = await api.problem(404, 'POST', paths.pin('meters'), {
+      token: ADMIN_TOKEN,
+      body: { release: '17' },
+    });
     assert.match(unknown.detail, /'17'/);
 
-    const pinned = await api.expect(200, FleetSchema, 'POST', paths.pin('meters'), { token: ADMIN_TOKEN, body: { release: '1' } });
+    const pinned = await api.expect(200, FleetSchema, 'POST', paths.pin('meters'), {
+      token: ADMIN_TOKEN,
+      body: { release: '1' },
+    });
     assert.deepEqual(pinned.releasePolicy, { mode: 'pinned', releaseId: release1.id });
-    const onPin = await api.call('GET', paths.target(DEVICE_A), { token: deviceA.token, headers: { 'if-none-match': etagLatest } });
+    const onPin = await api.call('GET', paths.target(DEVICE_A), {
+      token: deviceA.token,
+      headers: { 'if-none-match': etagLatest },
+    });
     assert.equal(onPin.status, 200);
     assert.deepEqual(parse(TargetStateSchema, onPin.json, 'the target').release, { id: release1.id, version: '1' });
     assert.notEqual(onPin.headers.get('etag'), etagLatest);
 
     // Pinning by id works the same as by version.
-    await api.expect(200, FleetSchema, 'POST', paths.pin('meters'), { token: ADMIN_TOKEN, body: { release: release1.id } });
+    await api.expect(200, FleetSchema, 'POST', paths.pin('meters'), {
+      token: ADMIN_TOKEN,
+      body: { release: release1.id },
+    });
 
-    const tracking = await api.expect(200, FleetSchema, 'POST', paths.trackLatest('meters'), { token: ADMIN_TOKEN, body: {} });
+    const tracking = await api.expect(200, FleetSchema, 'POST', paths.trackLatest('meters'), {
+      token: ADMIN_TOKEN,
+      body: {},
+    });
     assert.deepEqual(tracking.releasePolicy, { mode: 'latest' });
-    const back = await api.call('GET', paths.target(DEVICE_A), { token: deviceA.token, headers: { 'if-none-match': etagLatest } });
+    const back = await api.call('GET', paths.target(DEVICE_A), {
+      token: deviceA.token,
+      headers: { 'if-none-match': etagLatest },
+    });
     assert.equal(back.status, 304, 'the same target gives the same ETag');
   });
 
@@ -301,15 +419,31 @@ describe('registry-api over HTTP', () => {
       updateStatus: 'converged',
       targetReleaseId: release2.id,
       releaseId: release2.id,
-      services: [{ name: 'meter-reader', releaseId: release2.id, image: READER_2, containerId: 'c0ffee', state: 'running', health: null, exitCode: null }],
+      services: [
+        {
+          name: 'meter-reader',
+          releaseId: release2.id,
+          image: READER_2,
+          containerId: 'c0ffee',
+          state: 'running',
+          health: null,
+          exitCode: null,
+        },
+      ],
       error: null,
       reportedAt: '2026-01-01T12:00:05.000Z',
     };
     const answer = await api.call('PATCH', paths.state(DEVICE_A), { token: deviceA.token, body: report });
     assert.equal(answer.status, 204, answer.text);
 
-    const bad = await api.problem(400, 'PATCH', paths.state(DEVICE_A), { token: deviceA.token, body: { ...report, updateStatus: 'bored' } });
-    assert.ok(bad.errors?.some((e) => e.path === '/updateStatus'), JSON.stringify(bad.errors));
+    const bad = await api.problem(400, 'PATCH', paths.state(DEVICE_A), {
+      token: deviceA.token,
+      body: { ...report, updateStatus: 'bored' },
+    });
+    assert.ok(
+      bad.errors?.some((e) => e.path === '/updateStatus'),
+      JSON.stringify(bad.errors),
+    );
 
     const detail = await api.expect(200, DeviceDetailSchema, 'GET', paths.device(DEVICE_A), { token: ADMIN_TOKEN });
     assert.deepEqual(detail.lastReport, report);
@@ -322,20 +456,31 @@ describe('registry-api over HTTP', () => {
 
     // Pinned to another release, the device's last report speaks of the old target: not "converged" any more, but
     // pending until the device reports on the new one.
-    const pinned = await api.expect(200, DeviceDetailSchema, 'POST', paths.devicePin(DEVICE_A), { token: ADMIN_TOKEN, body: { release: '1' } });
+    const pinned = await api.expect(200, DeviceDetailSchema, 'POST', paths.devicePin(DEVICE_A), {
+      token: ADMIN_TOKEN,
+      body: { release: '1' },
+    });
     assert.deepEqual([pinned.targetRelease, pinned.runningRelease, pinned.updateStatus], ['1', '2', 'pending']);
-    const back = await api.expect(200, DeviceDetailSchema, 'POST', paths.deviceTrackFleet(DEVICE_A), { token: ADMIN_TOKEN, body: {} });
+    const back = await api.expect(200, DeviceDetailSchema, 'POST', paths.deviceTrackFleet(DEVICE_A), {
+      token: ADMIN_TOKEN,
+      body: {},
+    });
     assert.deepEqual([back.targetRelease, back.updateStatus], ['2', 'converged']);
   });
 
   it('lists devices per fleet, and shows them offline after three missed polls', async () => {
-    const listed = await api.expect(200, Type.Array(DeviceSummarySchema), 'GET', `${paths.devices}?fleet=meters`, { token: ADMIN_TOKEN });
+    const listed = await api.expect(200, Type.Array(DeviceSummarySchema), 'GET', `${paths.devices}?fleet=meters`, {
+      token: ADMIN_TOKEN,
+    });
     // Sorted by name: B is named after its uuid ("bbbbbbbb-..."), A is "kitchen". B has only authenticated, which
     // is contact too: it is online without a report.
-    assert.deepEqual(listed.map((d) => [d.name, d.online, d.runningRelease, d.targetRelease]), [
-      [DEVICE_B, true, null, '2'],
-      ['kitchen', true, '2', '2'],
-    ]);
+    assert.deepEqual(
+      listed.map((d) => [d.name, d.online, d.runningRelease, d.targetRelease]),
+      [
+        [DEVICE_B, true, null, '2'],
+        ['kitchen', true, '2', '2'],
+      ],
+    );
     await api.problem(404, 'GET', `${paths.devices}?fleet=nope`, { token: ADMIN_TOKEN });
 
     clock = new Date(clock.getTime() + (3 * 30 + 31) * 1000);
@@ -347,7 +492,11 @@ describe('registry-api over HTTP', () => {
     const malformed = await api.problem(400, 'POST', paths.fleets, { token: ADMIN_TOKEN, raw: '{"name": "x",' });
     assert.match(malformed.detail, /not valid JSON/);
     assert.match(malformed.type, /malformed-json/);
-    await api.problem(415, 'POST', paths.fleets, { token: ADMIN_TOKEN, raw: 'name=x', headers: { 'content-type': 'text/plain' } });
+    await api.problem(415, 'POST', paths.fleets, {
+      token: ADMIN_TOKEN,
+      raw: 'name=x',
+      headers: { 'content-type': 'text/plain' },
+    });
     const unknown = await api.problem(404, 'GET', '/v1/nothing-here');
     assert.match(unknown.detail, /GET \/v1\/nothing-here/);
     await api.problem(405, 'DELETE', paths.info);
@@ -357,7 +506,10 @@ describe('registry-api over HTTP', () => {
     assert.ok(database);
     const reopened = await openStore(database.location);
     try {
-      assert.deepEqual((await reopened.fleets.list()).map((f) => f.name), ['meters']);
+      assert.deepEqual(
+        (await reopened.fleets.list()).map((f) => f.name),
+        ['meters'],
+      );
       assert.equal((await reopened.releases.latestReady('meters'))?.id, release2.id);
       assert.equal((await reopened.devices.get(DEVICE_A))?.lastReport?.releaseId, release2.id);
     } finally {
@@ -416,7 +568,12 @@ describe('registry-api process', function () {
     assert.equal((await stat(keyFile)).mode & 0o777, 0o600);
     const { signingKey } = info as { signingKey: string };
     decodePublicKey(signingKey);
-    assert.deepEqual(info, { name: 'skiff', version: JSON.parse(await readFile(path.join(repoRoot, 'package.json'), 'utf8')).version, registry: '127.0.0.1:5999', signingKey });
+    assert.deepEqual(info, {
+      name: 'skiff',
+      version: JSON.parse(await readFile(path.join(repoRoot, 'package.json'), 'utf8')).version,
+      registry: '127.0.0.1:5999',
+      signingKey,
+    });
     const created = await fetch(`${first.url}${paths.fleets}`, {
       method: 'POST',
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
@@ -429,7 +586,10 @@ describe('registry-api process', function () {
     assert.equal((await readFile(tokenFile, 'utf8')).trim(), token, 'the token file is reused');
     const fleets = await fetch(`${second.url}${paths.fleets}`, { headers: { authorization: `Bearer ${token}` } });
     assert.equal(fleets.status, 200);
-    assert.deepEqual(((await fleets.json()) as Fleet[]).map((f) => f.name), ['restart-test']);
+    assert.deepEqual(
+      ((await fleets.json()) as Fleet[]).map((f) => f.name),
+      ['restart-test'],
+    );
     const again = (await fetch(`${second.url}${paths.info}`).then((r) => r.json())) as { signingKey: string };
     assert.equal(again.signingKey, signingKey, 'the signing key is reused');
     assert.equal(await second.stop(), 0);
@@ -442,7 +602,9 @@ describe('registry-api process', function () {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
     const [code] = (await once(child, 'exit')) as [number | null];
     assert.equal(code, 1);
     assert.match(stderr, /SKIFF_DATA_DIR must be set/);

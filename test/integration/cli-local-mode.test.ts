@@ -13,8 +13,19 @@ import { LABELS } from '../../supervisor/plan/naming.js';
 import { TargetStore } from '../../supervisor/target/store.js';
 import { distRoot, loadTestEnv } from '../support/env.js';
 import { BASE_IMAGE, buildTestImage } from '../support/images.js';
-import { cleanDevice, deviceDocker, eventually, managedContainers, type RunningContainer } from '../support/supervisor-device.js';
-import { makeDataDir, offlineDeviceConfig, printLogsIfFailed, SupervisorProcess } from '../support/supervisor-process.js';
+import {
+  cleanDevice,
+  deviceDocker,
+  eventually,
+  managedContainers,
+  type RunningContainer,
+} from '../support/supervisor-device.js';
+import {
+  makeDataDir,
+  offlineDeviceConfig,
+  printLogsIfFailed,
+  SupervisorProcess,
+} from '../support/supervisor-process.js';
 import { serviceSpec, signedTarget, targetState, TEST_DEVICE_UUID } from '../support/supervisor-targets.js';
 
 const env = loadTestEnv();
@@ -38,50 +49,81 @@ describe('skiff push --local and skiff local (CLI process, real supervisor)', fu
   let firstRelease: string;
 
   /** The CLI as a developer runs it: no Skiff login, no DOCKER_HOST, no key in the environment. */
-  const cli = (args: string[]): Promise<CliRun> => new Promise((resolve, reject) => {
-    const childEnv: NodeJS.ProcessEnv = { ...process.env, SKIFF_CONFIG: path.join(work, 'no-login.json') };
-    for (const name of ['SKIFF_API_URL', 'SKIFF_API_TOKEN', 'SKIFF_LOCAL_API_KEY', 'DOCKER_HOST']) delete childEnv[name];
-    const child = spawn(process.execPath, [CLI_MAIN, ...args], { env: childEnv, cwd: work, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString('utf8'); });
-    child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString('utf8'); });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-  const pushLocal = (dir: string, ...extra: string[]): Promise<CliRun> => cli([
-    'push', '--local', device, dir, '--registry', env.registry, '--key-file', keyFile,
-    '--docker-host', env.devDockerHost, '--build-arg', `BASE=${BASE_IMAGE}`, '--timeout', '120', ...extra,
-  ]);
+  const cli = (args: string[]): Promise<CliRun> =>
+    new Promise((resolve, reject) => {
+      const childEnv: NodeJS.ProcessEnv = { ...process.env, SKIFF_CONFIG: path.join(work, 'no-login.json') };
+      for (const name of ['SKIFF_API_URL', 'SKIFF_API_TOKEN', 'SKIFF_LOCAL_API_KEY', 'DOCKER_HOST'])
+        delete childEnv[name];
+      const child = spawn(process.execPath, [CLI_MAIN, ...args], {
+        env: childEnv,
+        cwd: work,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (chunk: Buffer) => {
+        stdout += chunk.toString('utf8');
+      });
+      child.stderr.on('data', (chunk: Buffer) => {
+        stderr += chunk.toString('utf8');
+      });
+      child.on('error', reject);
+      child.on('close', (code) => resolve({ code, stdout, stderr }));
+    });
+  const pushLocal = (dir: string, ...extra: string[]): Promise<CliRun> =>
+    cli([
+      'push',
+      '--local',
+      device,
+      dir,
+      '--registry',
+      env.registry,
+      '--key-file',
+      keyFile,
+      '--docker-host',
+      env.devDockerHost,
+      '--build-arg',
+      `BASE=${BASE_IMAGE}`,
+      '--timeout',
+      '120',
+      ...extra,
+    ]);
   const running = async (): Promise<Map<string, RunningContainer>> =>
     new Map((await managedContainers(docker)).filter((c) => c.state === 'running').map((c) => [c.service, c]));
   const services = async (): Promise<string[]> => [...(await running()).keys()].sort();
-  const show = (run: CliRun): string => `exit ${run.code}\n--- stdout ---\n${run.stdout}\n--- stderr ---\n${run.stderr}`;
+  const show = (run: CliRun): string =>
+    `exit ${run.code}\n--- stdout ---\n${run.stdout}\n--- stderr ---\n${run.stderr}`;
 
   /** A compose project of two services built FROM the base image given as build arg, each with its own file. */
   const writeProject = async (dir: string, files: { a: string; b: string }, extraA = ''): Promise<void> => {
-    await writeFile(path.join(dir, 'docker-compose.yml'), [
-      'services:',
-      '  a:',
-      '    build: ./a',
-      '  b:',
-      '    build:',
-      '      context: ./b',
-      '    environment:',
-      '      GREETING: ${GREETING:-hello}',
-      '',
-    ].join('\n'));
+    await writeFile(
+      path.join(dir, 'docker-compose.yml'),
+      [
+        'services:',
+        '  a:',
+        '    build: ./a',
+        '  b:',
+        '    build:',
+        '      context: ./b',
+        '    environment:',
+        '      GREETING: ${GREETING:-hello}',
+        '',
+      ].join('\n'),
+    );
     for (const service of ['a', 'b'] as const) {
       await mkdir(path.join(dir, service), { recursive: true });
       await writeFile(path.join(dir, service, 'msg'), `${files[service]}\n`);
-      await writeFile(path.join(dir, service, 'Dockerfile'), [
-        'ARG BASE',
-        'FROM ${BASE}',
-        'COPY msg /msg',
-        service === 'a' ? extraA : '',
-        'CMD ["sh", "-c", "trap \\"exit 0\\" TERM; while :; do sleep 1 & wait $!; done"]',
-        '',
-      ].join('\n'));
+      await writeFile(
+        path.join(dir, service, 'Dockerfile'),
+        [
+          'ARG BASE',
+          'FROM ${BASE}',
+          'COPY msg /msg',
+          service === 'a' ? extraA : '',
+          'CMD ["sh", "-c", "trap \\"exit 0\\" TERM; while :; do sleep 1 & wait $!; done"]',
+          '',
+        ].join('\n'),
+      );
     }
   };
 
@@ -92,7 +134,9 @@ describe('skiff push --local and skiff local (CLI process, real supervisor)', fu
     const config: SupervisorConfig = offlineDeviceConfig(env, { localApiPort: env.deviceApiPort });
     dataDir = await makeDataDir(config);
     keyFile = path.join(dataDir, LOCAL_API_KEY_FILE);
-    await new TargetStore(dataDir, TEST_DEVICE_UUID).save(signedTarget(targetState([serviceSpec('f', fleetImage)], { releaseId: 'fleet-r1' })));
+    await new TargetStore(dataDir, TEST_DEVICE_UUID).save(
+      signedTarget(targetState([serviceSpec('f', fleetImage)], { releaseId: 'fleet-r1' })),
+    );
     supervisor = new SupervisorProcess(dataDir, { SKIFF_REPORT_INTERVAL_MS: '200' });
     await eventually('the fleet target running', 60_000, async () => {
       const ping = await fetch(`http://${device}${localPaths.ping}`).catch(() => undefined);
@@ -124,7 +168,10 @@ describe('skiff push --local and skiff local (CLI process, real supervisor)', fu
     assert.match(run.stdout, /Local mode: +yes/);
     assert.match(run.stdout, new RegExp(`Running release: +${releaseId}`));
     assert.match(run.stderr, /\[a\] Step 1\/4 : ARG BASE/);
-    assert.match(run.stderr, new RegExp(`\\[b\\] pushed ${env.registry.replace(/\./g, '\\.')}/local/b@sha256:[0-9a-f]{64}`));
+    assert.match(
+      run.stderr,
+      new RegExp(`\\[b\\] pushed ${env.registry.replace(/\./g, '\\.')}/local/b@sha256:[0-9a-f]{64}`),
+    );
 
     const now = await running();
     assert.deepEqual([...now.keys()].sort(), ['a', 'b'], 'the fleet service f made way for the local compose file');
@@ -153,7 +200,13 @@ describe('skiff push --local and skiff local (CLI process, real supervisor)', fu
     assert.equal(json.code, 0, show(json));
     const state = JSON.parse(json.stdout) as LocalState;
     assert.equal(state.localMode, true);
-    assert.deepEqual(state.report.services.map((s) => [s.name, s.state]), [['a', 'running'], ['b', 'running']]);
+    assert.deepEqual(
+      state.report.services.map((s) => [s.name, s.state]),
+      [
+        ['a', 'running'],
+        ['b', 'running'],
+      ],
+    );
   });
 
   it('says clearly what is wrong: key, address, compose file, build, and an image the device cannot get', async () => {
@@ -169,13 +222,19 @@ describe('skiff push --local and skiff local (CLI process, real supervisor)', fu
     // The environment's API port: reserved for it, and no API runs in this test.
     const unreachable = await cli(['local', 'leave', `127.0.0.1:${env.apiPort}`, '--key', 'k']);
     assert.equal(unreachable.code, 1, show(unreachable));
-    assert.match(unreachable.stderr, new RegExp(`could not reach the device's local API at http://127\\.0\\.0\\.1:${env.apiPort}: .*ECONNREFUSED`));
+    assert.match(
+      unreachable.stderr,
+      new RegExp(`could not reach the device's local API at http://127\\.0\\.0\\.1:${env.apiPort}: .*ECONNREFUSED`),
+    );
     assert.match(unreachable.stderr, /SSH tunnel/);
 
     // Nothing to build: the device's compose check answers, naming the field.
     const invalid = path.join(work, 'invalid');
     await mkdir(invalid);
-    await writeFile(path.join(invalid, 'compose.yaml'), `services:\n  x:\n    image: ${BASE_IMAGE}\n    ports: ["nope"]\n`);
+    await writeFile(
+      path.join(invalid, 'compose.yaml'),
+      `services:\n  x:\n    image: ${BASE_IMAGE}\n    ports: ["nope"]\n`,
+    );
     const refused = await pushLocal('invalid');
     assert.equal(refused.code, 1, show(refused));
     assert.match(refused.stderr, /refused PUT http:\/\/127\.0\.0\.1:\d+\/v1\/local\/target \(HTTP 400\)/);
@@ -191,8 +250,10 @@ describe('skiff push --local and skiff local (CLI process, real supervisor)', fu
     // The device takes it, but cannot fetch the image: --follow reports the device's own error.
     const missing = path.join(work, 'missing');
     await mkdir(missing);
-    await writeFile(path.join(missing, 'compose.yaml'),
-      `services:\n  m:\n    image: ${env.registry}/skiff-test/never-pushed@sha256:${'0'.repeat(64)}\n`);
+    await writeFile(
+      path.join(missing, 'compose.yaml'),
+      `services:\n  m:\n    image: ${env.registry}/skiff-test/never-pushed@sha256:${'0'.repeat(64)}\n`,
+    );
     const notRunning = await pushLocal('missing');
     assert.equal(notRunning.code, 1, show(notRunning));
     assert.match(notRunning.stdout, /took local target local-[0-9a-f]{12}: m\n/);
@@ -203,7 +264,9 @@ describe('skiff push --local and skiff local (CLI process, real supervisor)', fu
     const left = await cli(['local', 'leave', device, '--key-file', keyFile]);
     assert.equal(left.code, 0, show(left));
     assert.match(left.stdout, /left local mode and goes back to its fleet target/);
-    await eventually('f back, the local services gone', 60_000, async () => ((await services()).join() === 'f' ? true : undefined));
+    await eventually('f back, the local services gone', 60_000, async () =>
+      (await services()).join() === 'f' ? true : undefined,
+    );
     const again = await cli(['local', 'leave', device, '--key-file', keyFile]);
     assert.equal(again.code, 0, show(again));
     assert.match(again.stdout, /was not in local mode/);

@@ -147,32 +147,77 @@ const Inspect = Type.Object({
   State: Type.Object({ Running: Type.Boolean(), Status: Type.String(), ExitCode: Type.Integer() }),
   Config: Type.Record(Type.String(), Type.Unknown()),
   HostConfig: Type.Record(Type.String(), Type.Unknown()),
-  Mounts: Type.Array(Type.Object({
-    Type: Type.String(), Name: Type.Optional(Type.String()), Source: Type.String(), Destination: Type.String(), RW: Type.Boolean(),
-  })),
+  Mounts: Type.Array(
+    Type.Object({
+      Type: Type.String(),
+      Name: Type.Optional(Type.String()),
+      Source: Type.String(),
+      Destination: Type.String(),
+      RW: Type.Boolean(),
+    }),
+  ),
   NetworkSettings: Type.Object({
-    Networks: Type.Record(Type.String(), Type.Object({ Aliases: Type.Union([Type.Array(Type.String()), Type.Null()]) })),
+    Networks: Type.Record(
+      Type.String(),
+      Type.Object({ Aliases: Type.Union([Type.Array(Type.String()), Type.Null()]) }),
+    ),
   }),
 });
 type Inspect = Static<typeof Inspect>;
 
 const HOST_CONFIG_FIELDS = [
-  'CapAdd', 'CapDrop', 'Sysctls', 'Ulimits', 'Tmpfs', 'ShmSize', 'ReadonlyRootfs', 'SecurityOpt', 'Memory', 'NanoCpus',
-  'Init', 'ExtraHosts', 'Dns', 'LogConfig', 'RestartPolicy', 'PortBindings', 'Devices', 'Privileged', 'NetworkMode',
+  'CapAdd',
+  'CapDrop',
+  'Sysctls',
+  'Ulimits',
+  'Tmpfs',
+  'ShmSize',
+  'ReadonlyRootfs',
+  'SecurityOpt',
+  'Memory',
+  'NanoCpus',
+  'Init',
+  'ExtraHosts',
+  'Dns',
+  'LogConfig',
+  'RestartPolicy',
+  'PortBindings',
+  'Devices',
+  'Privileged',
+  'NetworkMode',
 ] as const;
 const CONFIG_FIELDS = [
-  'Env', 'Cmd', 'Entrypoint', 'User', 'WorkingDir', 'Hostname', 'Labels', 'Healthcheck', 'StopSignal', 'StopTimeout',
+  'Env',
+  'Cmd',
+  'Entrypoint',
+  'User',
+  'WorkingDir',
+  'Hostname',
+  'Labels',
+  'Healthcheck',
+  'StopSignal',
+  'StopTimeout',
   'ExposedPorts',
 ] as const;
 
 /** How each side names the engine objects of one compose name. */
-interface Naming { network(name: string): string; volume(name: string): string; ownLabel(key: string): boolean }
+interface Naming {
+  network(name: string): string;
+  volume(name: string): string;
+  ownLabel(key: string): boolean;
+}
 
 const SKIFF_LABELS: readonly string[] = Object.values(LABELS);
 const COMPOSE_NAMING: Naming = {
-  network: (n) => `${PROJECT}_${n}`, volume: (v) => `${PROJECT}_${v}`, ownLabel: (key) => key.startsWith('com.docker.compose.'),
+  network: (n) => `${PROJECT}_${n}`,
+  volume: (v) => `${PROJECT}_${v}`,
+  ownLabel: (key) => key.startsWith('com.docker.compose.'),
 };
-const SKIFF_NAMING: Naming = { network: networkName, volume: volumeName, ownLabel: (key) => SKIFF_LABELS.includes(key) };
+const SKIFF_NAMING: Naming = {
+  network: networkName,
+  volume: volumeName,
+  ownLabel: (key) => SKIFF_LABELS.includes(key),
+};
 
 /**
  * The differences Skiff makes on purpose. Each is undone on both sides, so the comparison still sees every other
@@ -204,16 +249,19 @@ function comparable(c: Inspect, naming: Naming, service: string): Record<string,
   const config: Record<string, unknown> = {};
   for (const key of CONFIG_FIELDS) config[key] = c.Config[key];
   config.Env = (c.Config.Env as string[]).filter((e) => !e.startsWith('SKIFF_')).sort();
-  config.Labels = Object.fromEntries(Object.entries(c.Config.Labels as Record<string, string>)
-    .filter(([k]) => !naming.ownLabel(k)));
+  config.Labels = Object.fromEntries(
+    Object.entries(c.Config.Labels as Record<string, string>).filter(([k]) => !naming.ownLabel(k)),
+  );
   if (service !== 'app') delete config.Hostname;
   delete config.StopTimeout;
 
   const shortId = c.Id.slice(0, 12);
-  const aliases = Object.fromEntries(Object.entries(c.NetworkSettings.Networks).map(([network, endpoint]) => [
-    unprefix(network, naming.network),
-    (endpoint.Aliases ?? []).filter((a) => a !== shortId).sort(),
-  ]));
+  const aliases = Object.fromEntries(
+    Object.entries(c.NetworkSettings.Networks).map(([network, endpoint]) => [
+      unprefix(network, naming.network),
+      (endpoint.Aliases ?? []).filter((a) => a !== shortId).sort(),
+    ]),
+  );
   const mounts = c.Mounts.map((m) => ({
     Type: m.Type,
     ...(m.Type === 'volume' ? { Name: unprefix(m.Name ?? '', naming.volume) } : { Source: m.Source }),
@@ -266,7 +314,7 @@ describe('compose equivalence with docker-compose', function () {
     if (dir !== undefined) await rm(dir, { recursive: true, force: true });
   });
 
-  it('creates containers equal to docker-compose\'s, field by field, and runs them', async () => {
+  it("creates containers equal to docker-compose's, field by field, and runs them", async () => {
     // The reference: docker-compose up, which waits for db healthy and job completed before app. The privileged
     // sniffer is created but not started, by both sides: this test machine's root lacks capabilities a privileged
     // container gets, so runc refuses to start one here (on a Pi it starts).
@@ -282,9 +330,18 @@ describe('compose equivalence with docker-compose', function () {
     }
     // The reference really carries what the file sets, so the comparison below is about set values, not defaults.
     const app = reference.app as { HostConfig: Record<string, unknown>; Config: { Env: string[] } };
-    assert.deepEqual([app.HostConfig.Init, app.HostConfig.Memory, app.HostConfig.NanoCpus, app.HostConfig.ShmSize],
-      [true, 64 * 1024 * 1024, 5e8, 8 * 1024 * 1024]);
-    for (const e of ['FROM_SHELL=shell-value', 'METER_BAUD=115200', 'OVERRIDDEN=by-environment', 'PRICE=$5', 'RAW=a$b', 'SITE=north']) {
+    assert.deepEqual(
+      [app.HostConfig.Init, app.HostConfig.Memory, app.HostConfig.NanoCpus, app.HostConfig.ShmSize],
+      [true, 64 * 1024 * 1024, 5e8, 8 * 1024 * 1024],
+    );
+    for (const e of [
+      'FROM_SHELL=shell-value',
+      'METER_BAUD=115200',
+      'OVERRIDDEN=by-environment',
+      'PRICE=$5',
+      'RAW=a$b',
+      'SITE=north',
+    ]) {
       assert.ok(app.Config.Env.includes(e), e);
     }
     await compose('down', '-v', '-t', '1');
@@ -292,16 +349,19 @@ describe('compose equivalence with docker-compose', function () {
     // Skiff: resolved on the developer's machine, normalised by the API, mapped and created on the device.
     const resolved = resolveComposeForPush(COMPOSE, dir, variables);
     const normalized = normalizeCompose(resolved, {});
-    const target: TargetState = acceptTarget({
-      schemaVersion: 1,
-      device: { uuid: DEVICE, name: 'eq' },
-      fleet: { name: FLEET },
-      release: { id: 'r1', version: '1' },
-      services: normalized.services,
-      volumes: normalized.volumes,
-      networks: normalized.networks,
-      config: DEFAULT_DEVICE_CONFIG,
-    }, DEVICE);
+    const target: TargetState = acceptTarget(
+      {
+        schemaVersion: 1,
+        device: { uuid: DEVICE, name: 'eq' },
+        fleet: { name: FLEET },
+        release: { id: 'r1', version: '1' },
+        services: normalized.services,
+        volumes: normalized.volumes,
+        networks: normalized.networks,
+        config: DEFAULT_DEVICE_CONFIG,
+      },
+      DEVICE,
+    );
     assert.deepEqual(target.networks, ['backend', 'frontend']);
     const byName = new Map(target.services.map((s) => [s.name, s]));
     assert.deepEqual(byName.get('app')?.dependsOn, { db: 'service_healthy', job: 'service_completed_successfully' });
@@ -320,7 +380,9 @@ describe('compose equivalence with docker-compose', function () {
       ids[service] = await engine.createContainer(desired.name, desired.options);
       if (service !== 'sniffer') await engine.startContainer(ids[service]);
       if (service === 'job') {
-        await eventually('job to complete', 30_000, async () => ((await inspect(ids.job!)).State.Status === 'exited' ? true : undefined));
+        await eventually('job to complete', 30_000, async () =>
+          (await inspect(ids.job!)).State.Status === 'exited' ? true : undefined,
+        );
       }
     }
     for (const service of SERVICES) {

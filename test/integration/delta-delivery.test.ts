@@ -54,8 +54,23 @@ describe('delta delivery (real registry and engine)', function () {
     const store = new BlobStore(path.join(dataDir, 'blobs'));
     const bucket = new TokenBucket(null);
     return new ImageFetcher({
-      engine, registry, store, bucket, log, retry: { initialMs: 20, maxMs: 200 },
-      deltas: deltas ? new DeltaRebuilder({ engine, registry, store, bucket, log, workDir: path.join(dataDir, 'delta'), retry: { initialMs: 20, maxMs: 200 } }) : undefined,
+      engine,
+      registry,
+      store,
+      bucket,
+      log,
+      retry: { initialMs: 20, maxMs: 200 },
+      deltas: deltas
+        ? new DeltaRebuilder({
+            engine,
+            registry,
+            store,
+            bucket,
+            log,
+            workDir: path.join(dataDir, 'delta'),
+            retry: { initialMs: 20, maxMs: 200 },
+          })
+        : undefined,
     });
   }
 
@@ -64,7 +79,12 @@ describe('delta delivery (real registry and engine)', function () {
   }
 
   async function pair(repo: string): Promise<{ first: PushedImage; second: PushedImage }> {
-    return buildReleasePair(env, { base: 'skiff/busybox:base', packages: PACKAGES, bumped: 'semver', repository: `skiff-test/${repo}` });
+    return buildReleasePair(env, {
+      base: 'skiff/busybox:base',
+      packages: PACKAGES,
+      bumped: 'semver',
+      repository: `skiff-test/${repo}`,
+    });
   }
 
   it('rebuilds release 2 from patches with the image ID of a full pull, for a fraction of the bytes', async () => {
@@ -83,7 +103,10 @@ describe('delta delivery (real registry and engine)', function () {
       const changedLayers = compressedBytes(second, 1);
       const patchBytes = generated.patches.reduce((s, p) => s + p.size, 0);
       assert.equal(result.fetchedBytes, second.config.size + patchBytes);
-      assert.ok(result.fetchedBytes < changedLayers * 0.2, `delta moved ${result.fetchedBytes} bytes, changed layers are ${changedLayers}`);
+      assert.ok(
+        result.fetchedBytes < changedLayers * 0.2,
+        `delta moved ${result.fetchedBytes} bytes, changed layers are ${changedLayers}`,
+      );
       // The container filesystem is release 2's: the bumped package's edit is there.
       const info = await engine.inspectImage(result.localRef);
       assert.deepEqual(info?.diffIds.length, second.layers.length);
@@ -101,7 +124,11 @@ describe('delta delivery (real registry and engine)', function () {
       // Replace the node_modules patch by bytes that are a valid blob but no patch of that layer.
       const ref = { registry: env.registry, repository: second.repository };
       const stored = await io.manifest(ref, generated.tag);
-      const artifact: DeltaManifest = parse(DeltaManifestSchema, JSON.parse(stored!.body.toString('utf8')), 'stored artifact');
+      const artifact: DeltaManifest = parse(
+        DeltaManifestSchema,
+        JSON.parse(stored!.body.toString('utf8')),
+        'stored artifact',
+      );
       const garbage = randomBytes(4096);
       const digest = `sha256:${createHash('sha256').update(garbage).digest('hex')}`;
       await io.pushBlob(ref, digest, { bytes: garbage });
@@ -114,9 +141,14 @@ describe('delta delivery (real registry and engine)', function () {
       const result = await fetcher(true).fetch(second.ref);
       assert.equal(result.imageId, second.config.digest);
       assert.equal(result.layersPatched, 2);
-      const victimIndex = generated.patches.findIndex((p) => p.toDiffId === victim.annotations['io.skiff.delta.to-diff-id']);
+      const victimIndex = generated.patches.findIndex(
+        (p) => p.toDiffId === victim.annotations['io.skiff.delta.to-diff-id'],
+      );
       const wholeLayer = second.layers[second.layers.length - generated.patches.length + victimIndex]!;
-      assert.ok(result.fetchedBytes >= wholeLayer.size + garbage.length, `the whole layer (${wholeLayer.size} bytes) was fetched: ${result.fetchedBytes}`);
+      assert.ok(
+        result.fetchedBytes >= wholeLayer.size + garbage.length,
+        `the whole layer (${wholeLayer.size} bytes) was fetched: ${result.fetchedBytes}`,
+      );
     } finally {
       await removeImages(second, first);
     }
@@ -129,7 +161,10 @@ describe('delta delivery (real registry and engine)', function () {
       const missing = `${env.registry}/skiff-test/delta-c@sha256:${'0'.repeat(64)}`;
       const results = await generateImageDeltas(io, second.ref, [missing], DEFAULT_DELTA_SETTINGS, log);
       assert.equal(results[0]?.tag, null);
-      assert.equal(await io.manifest({ registry: env.registry, repository: second.repository }, deltaTagOf(second.config.digest)), null);
+      assert.equal(
+        await io.manifest({ registry: env.registry, repository: second.repository }, deltaTagOf(second.config.digest)),
+        null,
+      );
       const result = await fetcher(true).fetch(second.ref);
       assert.equal(result.imageId, second.config.digest);
       assert.equal(result.layersPatched, 0);

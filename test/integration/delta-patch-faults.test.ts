@@ -48,17 +48,33 @@ describe('delta patch faults (real registry, engine, fault proxy)', function () 
     const bucket = new TokenBucket(null);
     const retry = { initialMs: 20, maxMs: 200 };
     return new ImageFetcher({
-      engine, registry, store, bucket, log, retry,
+      engine,
+      registry,
+      store,
+      bucket,
+      log,
+      retry,
       deltas: new DeltaRebuilder({ engine, registry, store, bucket, log, workDir: path.join(dataDir, 'delta'), retry }),
     });
   }
 
   it('pulls the layer of a patch that keeps arriving corrupt whole after a bounded number of tries', async () => {
     const repository = 'skiff-test/delta-faults';
-    const { first, second } = await buildReleasePair(env, { base: 'skiff/busybox:base', packages: ['ajv', 'yaml', 'commander', 'semver'], bumped: 'semver', repository });
+    const { first, second } = await buildReleasePair(env, {
+      base: 'skiff/busybox:base',
+      packages: ['ajv', 'yaml', 'commander', 'semver'],
+      bumped: 'semver',
+      repository,
+    });
     const images: PushedImage[] = [first, second];
     try {
-      const [generated] = await generateImageDeltas(new RegistryIo(), second.ref, [first.ref], DEFAULT_DELTA_SETTINGS, log);
+      const [generated] = await generateImageDeltas(
+        new RegistryIo(),
+        second.ref,
+        [first.ref],
+        DEFAULT_DELTA_SETTINGS,
+        log,
+      );
       assert.equal(generated?.patches.length, 3);
       const victim = generated.patches.reduce((a, b) => (a.size >= b.size ? a : b));
       proxy = new FaultProxy(env.registry, { cutProbability: 0, corruptAlways: new Set([victim.digest]), seed: 7 });
@@ -70,21 +86,36 @@ describe('delta patch faults (real registry, engine, fault proxy)', function () 
       const seen: ImageProgress[] = [];
       const sampler = setInterval(() => seen.push(...device.progress()), 5);
       // The signal is the unbounded downloader's only way out: the fetch must end long before it.
-      const result = await device.fetch(via(second), AbortSignal.timeout(120_000)).finally(() => clearInterval(sampler));
+      const result = await device
+        .fetch(via(second), AbortSignal.timeout(120_000))
+        .finally(() => clearInterval(sampler));
       assert.equal(result.imageId, second.config.digest);
       assert.equal(result.layersPatched, 2, 'the two intact patches were used');
 
       const patchPath = `/v2/${repository}/blobs/${victim.digest}`;
       const patchRequests = proxy.requests.filter((r) => r.path === patchPath);
-      assert.equal(patchRequests.length, PATCH_DIGEST_ATTEMPTS, 'the corrupt patch was fetched a bounded number of times');
+      assert.equal(
+        patchRequests.length,
+        PATCH_DIGEST_ATTEMPTS,
+        'the corrupt patch was fetched a bounded number of times',
+      );
       assert.ok(patchRequests.every((r) => r.corrupted));
       const layerIndex = second.layers.length - generated.patches.length + generated.patches.indexOf(victim);
       const wholeLayer = second.layers[layerIndex]!;
       const layerRequests = proxy.requests.filter((r) => r.path === `/v2/${repository}/blobs/${wholeLayer.digest}`);
-      assert.ok(layerRequests.length >= 1 && layerRequests.every((r) => !r.corrupted), 'the whole layer was fetched instead');
+      assert.ok(
+        layerRequests.length >= 1 && layerRequests.every((r) => !r.corrupted),
+        'the whole layer was fetched instead',
+      );
       // Progress said delta while patches came, and the total grew by the whole layer once it was known.
-      assert.ok(seen.some((p) => p.source === 'delta'), JSON.stringify(seen.slice(0, 3)));
-      assert.ok(seen.some((p) => p.bytesTotal >= wholeLayer.size), 'the whole layer entered the total');
+      assert.ok(
+        seen.some((p) => p.source === 'delta'),
+        JSON.stringify(seen.slice(0, 3)),
+      );
+      assert.ok(
+        seen.some((p) => p.bytesTotal >= wholeLayer.size),
+        'the whole layer entered the total',
+      );
       assert.ok(seen.every((p) => p.percent >= 0 && p.percent <= 100));
     } finally {
       for (const image of images) await engine.removeImage(image.config.digest).catch(() => undefined);

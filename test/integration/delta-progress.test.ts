@@ -58,20 +58,32 @@ describe('delta download progress (supervisor process, real API, registry, engin
     const run = randomUUID().slice(0, 8);
     const fleetName = `delta-progress-${run}`;
     const repository = `skiff-test/delta-progress-${run}`;
-    const { first, second } = await buildReleasePair(env, { base: 'skiff/busybox:base', packages: ['ajv', 'yaml', 'commander', 'semver'], bumped: 'semver', repository });
+    const { first, second } = await buildReleasePair(env, {
+      base: 'skiff/busybox:base',
+      packages: ['ajv', 'yaml', 'commander', 'semver'],
+      bumped: 'semver',
+      repository,
+    });
     images = [first, second];
     const fleet = await api.createFleet(fleetName);
     const r1 = await api.createRelease(fleetName, COMPOSE, { app: first.ref });
 
     const config: SupervisorConfig = {
-      apiUrl: api.url, fleet: fleetName, provisioningKey: fleet.provisioningKey, deviceType: 'raspberrypi4-64',
-      dockerHost: env.deviceDockerHost, localApiPort: env.deviceApiPort,
+      apiUrl: api.url,
+      fleet: fleetName,
+      provisioningKey: fleet.provisioningKey,
+      deviceType: 'raspberrypi4-64',
+      dockerHost: env.deviceDockerHost,
+      localApiPort: env.deviceApiPort,
     };
     dataDir = await makeDataDir(config);
     const dir = dataDir;
     device = new SupervisorProcess(dir, { SKIFF_REPORT_INTERVAL_MS: '200', SKIFF_POLL_INTERVAL_MS: '500' });
-    const uuid = await eventually('the device to pick its uuid', 20_000, async () =>
-      (JSON.parse(await readFile(path.join(dir, 'config.json'), 'utf8')) as SupervisorConfig).uuid);
+    const uuid = await eventually(
+      'the device to pick its uuid',
+      20_000,
+      async () => (JSON.parse(await readFile(path.join(dir, 'config.json'), 'utf8')) as SupervisorConfig).uuid,
+    );
     await eventually('release 1 running', 120_000, async () => {
       const report = (await api.device(uuid)).lastReport;
       return report?.updateStatus === 'converged' && report.releaseId === r1.id ? true : undefined;
@@ -80,29 +92,55 @@ describe('delta download progress (supervisor process, real API, registry, engin
     // Release 2 stays back until its patches exist, then goes out under the cap.
     await api.admin.pin(fleetName, r1.id);
     const r2 = await api.createRelease(fleetName, COMPOSE, { app: second.ref });
-    await eventually('the delta artifact of release 2', 240_000, async () =>
-      ((await new RegistryIo().manifest({ registry: env.registry, repository }, deltaTagOf(second.config.digest))) === null ? undefined : true), 250);
+    await eventually(
+      'the delta artifact of release 2',
+      240_000,
+      async () =>
+        (await new RegistryIo().manifest({ registry: env.registry, repository }, deltaTagOf(second.config.digest))) ===
+        null
+          ? undefined
+          : true,
+      250,
+    );
     await api.admin.updateFleet(fleetName, { bandwidthCapBytesPerSecond: CAP_BYTES_PER_SECOND });
     await api.admin.pin(fleetName, r2.id);
 
     // What people see while it comes in: the list's column, the device's per service table, the API's figures.
-    const midway = await eventually('the delta download in flight, in the API and the CLI', 120_000, async () => {
-      const listed = (await api.admin.listDevices(fleetName)).find((d) => d.uuid === uuid);
-      if (listed?.download?.source !== 'delta' || listed.download.bytesDone >= listed.download.bytesTotal) return undefined;
-      const table = await skiff(api, 'devices', '--fleet', fleetName);
-      const shown = await skiff(api, 'device', 'show', uuid);
-      const detail = await api.device(uuid);
-      const d = detail.lastReport?.downloads?.find((x) => x.image === second.ref);
-      if (d?.source !== 'delta' || !/downloading \d{1,2}% \(delta\)/.test(table) || !/Downloading:/.test(shown)) return undefined;
-      return { listed, table, shown, download: d };
-    }, 100);
+    const midway = await eventually(
+      'the delta download in flight, in the API and the CLI',
+      120_000,
+      async () => {
+        const listed = (await api.admin.listDevices(fleetName)).find((d) => d.uuid === uuid);
+        if (listed?.download?.source !== 'delta' || listed.download.bytesDone >= listed.download.bytesTotal)
+          return undefined;
+        const table = await skiff(api, 'devices', '--fleet', fleetName);
+        const shown = await skiff(api, 'device', 'show', uuid);
+        const detail = await api.device(uuid);
+        const d = detail.lastReport?.downloads?.find((x) => x.image === second.ref);
+        if (d?.source !== 'delta' || !/downloading \d{1,2}% \(delta\)/.test(table) || !/Downloading:/.test(shown))
+          return undefined;
+        return { listed, table, shown, download: d };
+      },
+      100,
+    );
     assert.deepEqual(midway.download.services, ['app']);
     assert.ok(midway.download.bytesDone > 0 && midway.download.percent < 100, JSON.stringify(midway.download));
     // A patch download is small against the changed layers it replaces.
     const changedLayers = second.layers.slice(1).reduce((s, l) => s + l.size, 0);
-    assert.ok(midway.listed.download !== undefined && midway.listed.download.bytesTotal < changedLayers / 5, JSON.stringify(midway.listed.download));
-    assert.match(midway.table, new RegExp(`${midway.listed.shortId ?? uuid.slice(0, 7)}.*downloading \\d{1,2}% \\(delta\\)`), midway.table);
-    assert.match(midway.shown, /Downloading:\n\s*SERVICE\s+SOURCE\s+BYTES\s+PERCENT\s+IMAGE[^\n]*\n\s*app\s+delta\s+[\d.]+ k?B\/[\d.]+ k?B\s+\d+\.\d%/, midway.shown);
+    assert.ok(
+      midway.listed.download !== undefined && midway.listed.download.bytesTotal < changedLayers / 5,
+      JSON.stringify(midway.listed.download),
+    );
+    assert.match(
+      midway.table,
+      new RegExp(`${midway.listed.shortId ?? uuid.slice(0, 7)}.*downloading \\d{1,2}% \\(delta\\)`),
+      midway.table,
+    );
+    assert.match(
+      midway.shown,
+      /Downloading:\n\s*SERVICE\s+SOURCE\s+BYTES\s+PERCENT\s+IMAGE[^\n]*\n\s*app\s+delta\s+[\d.]+ k?B\/[\d.]+ k?B\s+\d+\.\d%/,
+      midway.shown,
+    );
 
     const converged = await eventually('release 2 running', 180_000, async () => {
       const d = await api.device(uuid);
@@ -114,7 +152,10 @@ describe('delta download progress (supervisor process, real API, registry, engin
     assert.doesNotMatch(after, /downloading/);
     // --json: the API's list as it is, nothing added by the CLI.
     const json = JSON.parse(await skiff(api, 'devices', '--fleet', fleetName, '--json')) as DeviceSummary[];
-    assert.deepEqual(json.map((d) => d.uuid), [uuid]);
+    assert.deepEqual(
+      json.map((d) => d.uuid),
+      [uuid],
+    );
     assert.equal(json[0]?.download, undefined, 'nothing downloading: no download figure');
   });
 });

@@ -48,9 +48,18 @@ describe('device admission', function () {
     const pending = parse(DeviceAuthPendingSchema, asked.json, 'the pending answer');
     assert.equal((await device.auth(api.url, { fleet: 'meters' })).status, 202, 'asking again changes nothing');
 
-    const listed = JSON.parse(await skiff(api, 'devices', '--status', 'pending', '--json')) as Array<{ uuid: string; shortId: string }>;
-    assert.deepEqual(listed.map((d) => [d.uuid, d.shortId]), [[device.uuid, pending.shortId]]);
-    assert.match(await skiff(api, 'devices', '--fleet', 'meters'), new RegExp(`${pending.shortId}\\s+shed\\s+meters\\s+pending`));
+    const listed = JSON.parse(await skiff(api, 'devices', '--status', 'pending', '--json')) as Array<{
+      uuid: string;
+      shortId: string;
+    }>;
+    assert.deepEqual(
+      listed.map((d) => [d.uuid, d.shortId]),
+      [[device.uuid, pending.shortId]],
+    );
+    assert.match(
+      await skiff(api, 'devices', '--fleet', 'meters'),
+      new RegExp(`${pending.shortId}\\s+shed\\s+meters\\s+pending`),
+    );
 
     // By short id, in lower case: what someone types from a label.
     await skiff(api, 'device', 'accept', pending.shortId.toLowerCase());
@@ -63,7 +72,11 @@ describe('device admission', function () {
   it('refuses a rejected device (403) until it is accepted', async () => {
     const device = TestDevice.create('reject-0000-4000-8000-000000000002');
     assert.equal((await device.auth(api.url, { fleet: 'meters' })).status, 202);
-    const rejected = parse(DeviceDetailSchema, JSON.parse(await skiff(api, 'device', 'reject', device.uuid, '--json')), 'the rejected device');
+    const rejected = parse(
+      DeviceDetailSchema,
+      JSON.parse(await skiff(api, 'device', 'reject', device.uuid, '--json')),
+      'the rejected device',
+    );
     assert.equal(rejected.authStatus, 'rejected');
     const refused = await device.auth(api.url, { fleet: 'meters', provisioningKey: fleet.provisioningKey });
     assert.equal(refused.status, 403, 'not even the provisioning key lets a rejected key in');
@@ -80,7 +93,11 @@ describe('device admission', function () {
       // The operator has the device's public key as a PEM file, as `openssl pkey -pubout` writes it.
       const pemFile = path.join(dir, 'device.pub.pem');
       await writeFile(pemFile, createPublicKey(device.privateKey).export({ format: 'pem', type: 'spki' }).toString());
-      const made = parse(DeviceDetailSchema, JSON.parse(await skiff(api, 'device', 'preauthorize', 'meters', pemFile, '--name', 'roof', '--json')), 'the pre-authorized device');
+      const made = parse(
+        DeviceDetailSchema,
+        JSON.parse(await skiff(api, 'device', 'preauthorize', 'meters', pemFile, '--name', 'roof', '--json')),
+        'the pre-authorized device',
+      );
       assert.equal(made.authStatus, 'preauthorized');
       assert.notEqual(made.uuid, device.uuid, 'no uuid given: the API made one until the device calls');
 
@@ -90,7 +107,10 @@ describe('device admission', function () {
       const shown = await skiff(api, 'device', 'show', device.uuid);
       assert.match(shown, /Status:\s+online\n/);
       // The key is taken now: pre-authorizing it again is a conflict.
-      await assert.rejects(skiff(api, 'device', 'preauthorize', 'meters', device.publicKey), /already the key of device/);
+      await assert.rejects(
+        skiff(api, 'device', 'preauthorize', 'meters', device.publicKey),
+        /already the key of device/,
+      );
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -108,10 +128,19 @@ describe('device admission', function () {
 
     const withOldKey = TestDevice.create(device.uuid);
     Object.assign(withOldKey, oldKey);
-    assert.equal((await withOldKey.auth(api.url, { fleet: 'meters', provisioningKey: fleet.provisioningKey })).status, 409);
+    assert.equal(
+      (await withOldKey.auth(api.url, { fleet: 'meters', provisioningKey: fleet.provisioningKey })).status,
+      409,
+    );
     assert.equal((await device.auth(api.url, { fleet: 'meters' })).status, 200);
     const trail = await api.admin.listAudit({ device: device.uuid });
-    assert.deepEqual(trail.map((e) => [e.action, e.actor]), [['device.rotate-key', `device:${device.uuid}`], ['device.register', `device:${device.uuid}`]]);
+    assert.deepEqual(
+      trail.map((e) => [e.action, e.actor]),
+      [
+        ['device.rotate-key', `device:${device.uuid}`],
+        ['device.register', `device:${device.uuid}`],
+      ],
+    );
   });
 
   it('renames, tags and annotates a device through the CLI, and revokes it at once', async () => {
@@ -120,8 +149,15 @@ describe('device admission', function () {
     await skiff(api, 'device', 'rename', admitted.shortId, 'cellar');
     await skiff(api, 'device', 'tag', admitted.shortId, 'basement', 'customer:42');
     await skiff(api, 'device', 'note', admitted.shortId, 'behind the boiler');
-    const shown = parse(DeviceDetailSchema, JSON.parse(await skiff(api, 'device', 'show', admitted.shortId, '--json')), 'the device');
-    assert.deepEqual([shown.name, shown.tags, shown.note], ['cellar', ['basement', 'customer:42'], 'behind the boiler']);
+    const shown = parse(
+      DeviceDetailSchema,
+      JSON.parse(await skiff(api, 'device', 'show', admitted.shortId, '--json')),
+      'the device',
+    );
+    assert.deepEqual(
+      [shown.name, shown.tags, shown.note],
+      ['cellar', ['basement', 'customer:42'], 'behind the boiler'],
+    );
     assert.match(await skiff(api, 'device', admitted.shortId), /Name:\s+cellar\n/, '`skiff device X` shows X');
 
     assert.equal(await targetStatus(api, device.uuid, admitted.token), 200);
@@ -136,10 +172,18 @@ async function databaseBeforeDeviceKeys(dir: string, legacyKey: string): Promise
   const database = await testStoreLocation(dir);
   const old = await openDatabase(database.location);
   try {
-    await migrate(old, MIGRATIONS.filter((m) => m.version <= 3));
-    await old.run(`INSERT INTO fleets VALUES ('legacy', 'rpi4', 'legacy-provisioning-key-0123', 'latest', NULL, 60, '2025-01-01T00:00:00Z')`);
-    await old.run(`INSERT INTO devices (uuid, name, fleet, device_type, key_hash, pinned_release_id, created_at, last_seen)
-      VALUES ('dddddddd-0000-4000-8000-00000000000d', 'old', 'legacy', 'rpi4', ?, NULL, '2025-01-01T00:00:00Z', NULL)`, [hashSecret(legacyKey)]);
+    await migrate(
+      old,
+      MIGRATIONS.filter((m) => m.version <= 3),
+    );
+    await old.run(
+      `INSERT INTO fleets VALUES ('legacy', 'rpi4', 'legacy-provisioning-key-0123', 'latest', NULL, 60, '2025-01-01T00:00:00Z')`,
+    );
+    await old.run(
+      `INSERT INTO devices (uuid, name, fleet, device_type, key_hash, pinned_release_id, created_at, last_seen)
+      VALUES ('dddddddd-0000-4000-8000-00000000000d', 'old', 'legacy', 'rpi4', ?, NULL, '2025-01-01T00:00:00Z', NULL)`,
+      [hashSecret(legacyKey)],
+    );
   } finally {
     await old.close();
   }
@@ -170,12 +214,20 @@ describe('a device from before device keys', function () {
     const database = await databaseBeforeDeviceKeys(dir, 'old-key');
     const store = await openStore(database.location);
     try {
-      const attempt = (publicKey: string, legacyKeyHash: string | null, ms: number) => store.devices.authenticate({
-        uuid: 'dddddddd-0000-4000-8000-00000000000d', publicKey, deviceType: 'rpi4', fleet: 'legacy', provisioned: true,
-        legacyKeyHash, timestamp: new Date(ms).toISOString(), token: { hash: hashSecret(`t${ms}`), expiresAt: '2099-01-01T00:00:00.000Z' },
-        at: new Date(ms).toISOString(),
-      });
-      const key = (): string => generateKeyPairSync('ed25519').publicKey.export({ format: 'der', type: 'spki' }).toString('base64');
+      const attempt = (publicKey: string, legacyKeyHash: string | null, ms: number) =>
+        store.devices.authenticate({
+          uuid: 'dddddddd-0000-4000-8000-00000000000d',
+          publicKey,
+          deviceType: 'rpi4',
+          fleet: 'legacy',
+          provisioned: true,
+          legacyKeyHash,
+          timestamp: new Date(ms).toISOString(),
+          token: { hash: hashSecret(`t${ms}`), expiresAt: '2099-01-01T00:00:00.000Z' },
+          at: new Date(ms).toISOString(),
+        });
+      const key = (): string =>
+        generateKeyPairSync('ed25519').publicKey.export({ format: 'der', type: 'spki' }).toString('base64');
       const claimed = await attempt(key(), null, 1000);
       assert.equal(claimed.kind, 'conflict', 'the provisioning key alone does not claim a known device');
       assert.equal((await attempt(key(), hashSecret('wrong-key'), 2000)).kind, 'conflict');

@@ -26,7 +26,11 @@ import { TestDevice } from '../support/test-device.js';
 
 const ADMIN_TOKEN = 'relay-logs-admin-token-0123456789abcdef';
 const line = (text: string, second: number): DeviceLogLine => ({
-  service: 'reader', containerId: 'b'.repeat(64), timestamp: `2026-01-01T00:00:0${second}.5Z`, stream: 'stdout', text,
+  service: 'reader',
+  containerId: 'b'.repeat(64),
+  timestamp: `2026-01-01T00:00:0${second}.5Z`,
+  stream: 'stdout',
+  text,
 });
 
 interface Instance {
@@ -53,10 +57,27 @@ describe('fleet logs across two API instances (Redis relay)', function () {
     const jobs = startInProcessQueue({ store, logger, now: () => new Date(), registryToken: null });
     const prefix = `skiff-test-${path.basename(dataDir)}`;
     const { redisUrl } = loadTestEnv();
-    const invalidation: InvalidationBus = await redisInvalidation({ changes: store.changes, redisUrl, channel: `${prefix}:invalidation`, logger });
-    const relay: LogRelay = await redisLogRelay({ redisUrl, channel: `${prefix}:device-logs`, logger, deliveryTimeoutMs: 1_000 });
+    const invalidation: InvalidationBus = await redisInvalidation({
+      changes: store.changes,
+      redisUrl,
+      channel: `${prefix}:invalidation`,
+      logger,
+    });
+    const relay: LogRelay = await redisLogRelay({
+      redisUrl,
+      channel: `${prefix}:device-logs`,
+      logger,
+      deliveryTimeoutMs: 1_000,
+    });
     const app = createApp({
-      store, adminToken: ADMIN_TOKEN, registry: null, version: '0.0.0', signingKey: signingKeyOf(dataDir, null), logger, jobs, invalidation,
+      store,
+      adminToken: ADMIN_TOKEN,
+      registry: null,
+      version: '0.0.0',
+      signingKey: signingKeyOf(dataDir, null),
+      logger,
+      jobs,
+      invalidation,
       deviceLogs: { relay, followMs: 5_000, renewMs: 500 },
     });
     const server = createServer(app.callback());
@@ -64,7 +85,8 @@ describe('fleet logs across two API instances (Redis relay)', function () {
     await once(server, 'listening');
     return {
       url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-      store, server,
+      store,
+      server,
       async close() {
         server.closeAllConnections();
         await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -81,7 +103,10 @@ describe('fleet logs across two API instances (Redis relay)', function () {
     database = await testStoreLocation(dataDir);
     a = await start();
     b = await start();
-    const fleet = await new ApiClient({ baseUrl: a.url, token: ADMIN_TOKEN }).createFleet({ name: 'meters', deviceType: 'raspberrypi4-64' });
+    const fleet = await new ApiClient({ baseUrl: a.url, token: ADMIN_TOKEN }).createFleet({
+      name: 'meters',
+      deviceType: 'raspberrypi4-64',
+    });
     token = (await device.token(a.url, { fleet: 'meters', provisioningKey: fleet.provisioningKey })).token;
   });
 
@@ -97,22 +122,39 @@ describe('fleet logs across two API instances (Redis relay)', function () {
     await rm(dataDir, { recursive: true, force: true });
   });
 
-  it("answers a person on B with the snapshot of a device whose channel is on A and whose POSTs go to B", async () => {
+  it('answers a person on B with the snapshot of a device whose channel is on A and whose POSTs go to B', async () => {
     responder = await LogResponder.open(a.url, device.uuid, token, {
-      lines: [line('second', 2), line('first', 1)], services: ['reader', 'sender'], postTo: b.url,
+      lines: [line('second', 2), line('first', 1)],
+      services: ['reader', 'sender'],
+      postTo: b.url,
     });
-    const logs = await new DeviceLogsClient(b.url, ADMIN_TOKEN).snapshot(device.uuid, { services: ['reader'], tail: '2' });
-    assert.deepEqual(logs.lines.map((l) => l.text), ['first', 'second']);
+    const logs = await new DeviceLogsClient(b.url, ADMIN_TOKEN).snapshot(device.uuid, {
+      services: ['reader'],
+      tail: '2',
+    });
+    assert.deepEqual(
+      logs.lines.map((l) => l.text),
+      ['first', 'second'],
+    );
     assert.deepEqual(logs.services, ['reader']);
-    assert.deepEqual(responder.heard.map((e) => [e.services, e.tail, e.followMs]), [[['reader'], 2, 0]], 'heard once, through A');
+    assert.deepEqual(
+      responder.heard.map((e) => [e.services, e.tail, e.followMs]),
+      [[['reader'], 2, 0]],
+      'heard once, through A',
+    );
   });
 
   it('streams lines the device posts to A to a follower on B, and renews the want through A', async () => {
-    responder = await LogResponder.open(a.url, device.uuid, token, { lines: [line('snapshot', 1)], services: ['reader'], postTo: b.url });
+    responder = await LogResponder.open(a.url, device.uuid, token, {
+      lines: [line('snapshot', 1)],
+      services: ['reader'],
+      postTo: b.url,
+    });
     const stop = new AbortController();
     const events: FollowEvent[] = [];
     const following = (async () => {
-      for await (const event of new DeviceLogsClient(b.url, ADMIN_TOKEN).follow(device.uuid, {}, stop.signal)) events.push(event);
+      for await (const event of new DeviceLogsClient(b.url, ADMIN_TOKEN).follow(device.uuid, {}, stop.signal))
+        events.push(event);
     })();
     const texts = (): string[] => events.flatMap((e) => (e.kind === 'lines' ? e.event.lines.map((l) => l.text) : []));
     try {
@@ -128,10 +170,10 @@ describe('fleet logs across two API instances (Redis relay)', function () {
     }
   });
 
-  it('answers 409 when no instance holds the device\'s channel', async () => {
+  it("answers 409 when no instance holds the device's channel", async () => {
     const started = Date.now();
     await assert.rejects(new DeviceLogsClient(a.url, ADMIN_TOKEN).snapshot(device.uuid, {}), /no push channel open/);
-    assert.ok(Date.now() - started < 5_000, 'decided by the relay\'s delivery timeout, not the snapshot wait');
+    assert.ok(Date.now() - started < 5_000, "decided by the relay's delivery timeout, not the snapshot wait");
   });
 });
 

@@ -20,8 +20,10 @@ async function cleanUp(): Promise<void> {
   for (const c of await engine.listContainers(`${LABEL}=true`)) {
     await client.json('DELETE', `/containers/${c.id}`, { query: { force: 'true', v: 'true' } });
   }
-  for (const n of await engine.listNetworks()) if (n.name.startsWith('skiff-engine-test')) await engine.removeNetwork(n.id);
-  for (const v of await engine.listVolumes()) if (v.startsWith('skiff-engine-test')) await client.json('DELETE', `/volumes/${v}`);
+  for (const n of await engine.listNetworks())
+    if (n.name.startsWith('skiff-engine-test')) await engine.removeNetwork(n.id);
+  for (const v of await engine.listVolumes())
+    if (v.startsWith('skiff-engine-test')) await client.json('DELETE', `/volumes/${v}`);
 }
 
 describe('Docker engine adapter (node:http client)', function () {
@@ -37,7 +39,10 @@ describe('Docker engine adapter (node:http client)', function () {
   it('pulls by digest with progress, then inspects, lists and finds the image', async () => {
     const progress: PullProgress[] = [];
     await engine.pullImage(image, undefined, (p) => progress.push(p));
-    assert.ok(progress.some((p) => p.status === 'Pull complete' && typeof p.layer === 'string'), JSON.stringify(progress));
+    assert.ok(
+      progress.some((p) => p.status === 'Pull complete' && typeof p.layer === 'string'),
+      JSON.stringify(progress),
+    );
     assert.ok(progress.some((p) => typeof p.total === 'number' && p.total > 0));
     assert.equal(await engine.hasImage(image), true);
     const info = await engine.inspectImage(image);
@@ -53,9 +58,12 @@ describe('Docker engine adapter (node:http client)', function () {
     assert.deepEqual(listed?.repoTags, []);
   });
 
-  it('fails a pull with the registry\'s reason and reports absent images as absent', async () => {
+  it("fails a pull with the registry's reason and reports absent images as absent", async () => {
     const missing = `${image.split('@')[0]}@sha256:${'0'.repeat(64)}`;
-    await assert.rejects(engine.pullImage(missing), (err: Error) => err.message.includes(missing) && /manifest unknown|not found/i.test(err.message));
+    await assert.rejects(
+      engine.pullImage(missing),
+      (err: Error) => err.message.includes(missing) && /manifest unknown|not found/i.test(err.message),
+    );
     assert.equal(await engine.hasImage(missing), false);
     assert.equal(await engine.inspectImage(missing), undefined);
   });
@@ -81,7 +89,10 @@ describe('Docker engine adapter (node:http client)', function () {
     const loaded = await engine.loadImage(Readable.from([tar]));
     assert.deepEqual(loaded, [before.id]);
     assert.equal((await engine.inspectImage(before.id))?.id, before.id);
-    await assert.rejects(engine.saveImages(['skiff-test/none:nothing']), (err: unknown) => err instanceof EngineError && err.statusCode === 404);
+    await assert.rejects(
+      engine.saveImages(['skiff-test/none:nothing']),
+      (err: unknown) => err instanceof EngineError && err.statusCode === 404,
+    );
     const broken = Readable.from([tar.subarray(0, 2048)]);
     await assert.rejects(engine.loadImage(broken), /image load failed/);
   });
@@ -102,7 +113,7 @@ describe('Docker engine adapter (node:http client)', function () {
     assert.equal(await engine.removeImage(info.id), 'absent');
   });
 
-  it('reports disk usage and the data root\'s free space', async () => {
+  it("reports disk usage and the data root's free space", async () => {
     await engine.pullImage(image);
     const usage = await engine.diskUsage();
     assert.ok(usage.imagesBytes > 0, JSON.stringify(usage));
@@ -117,7 +128,11 @@ describe('Docker engine adapter (node:http client)', function () {
 
   it('creates, starts, restarts, logs, stops and removes a container idempotently', async () => {
     await engine.pullImage(image);
-    const cmd = ['sh', '-c', 'echo "out $(date +%s)"; echo "err line" >&2; trap "exit 0" TERM; while :; do sleep 1 & wait $!; done'];
+    const cmd = [
+      'sh',
+      '-c',
+      'echo "out $(date +%s)"; echo "err line" >&2; trap "exit 0" TERM; while :; do sleep 1 & wait $!; done',
+    ];
     const id = await engine.createContainer('skiff-engine-test-run', options(image, cmd));
     assert.equal(await engine.createContainer('skiff-engine-test-run', options(image, cmd)), id);
     await engine.startContainer(id);
@@ -161,8 +176,14 @@ describe('Docker engine adapter (node:http client)', function () {
     await engine.removeContainer(id);
     await engine.stopContainer(id, 1);
     assert.deepEqual(await engine.listContainers(`${LABEL}=true`), []);
-    await assert.rejects(engine.restartContainer(id, 1), (err: unknown) =>
-      err instanceof EngineError && err.statusCode === 404 && err.message.includes(id) && /no such container/i.test(err.engineMessage));
+    await assert.rejects(
+      engine.restartContainer(id, 1),
+      (err: unknown) =>
+        err instanceof EngineError &&
+        err.statusCode === 404 &&
+        err.message.includes(id) &&
+        /no such container/i.test(err.engineMessage),
+    );
   });
 
   it('connects a container to every network it names, once', async () => {
@@ -173,7 +194,9 @@ describe('Docker engine adapter (node:http client)', function () {
     const both: ContainerCreateOptions = {
       ...options(image, ['true']),
       HostConfig: { NetworkMode: 'skiff-engine-test-a' },
-      NetworkingConfig: { EndpointsConfig: { 'skiff-engine-test-a': { Aliases: ['x'] }, 'skiff-engine-test-b': { Aliases: ['y'] } } },
+      NetworkingConfig: {
+        EndpointsConfig: { 'skiff-engine-test-a': { Aliases: ['x'] }, 'skiff-engine-test-b': { Aliases: ['y'] } },
+      },
     };
     const id = await engine.createContainer('skiff-engine-test-net', both);
     assert.equal(await engine.createContainer('skiff-engine-test-net', both), id);
@@ -181,7 +204,10 @@ describe('Docker engine adapter (node:http client)', function () {
     assert.deepEqual(c?.networks, ['skiff-engine-test-a', 'skiff-engine-test-b']);
     const nets = (await engine.listNetworks()).filter((n) => n.name.startsWith('skiff-engine-test'));
     // The engine counts endpoints of running containers only; this one was never started.
-    assert.deepEqual(nets.map((n) => [n.name, n.labels[LABEL], n.containerCount]).sort(), [['skiff-engine-test-a', 'a', 0], ['skiff-engine-test-b', 'b', 0]]);
+    assert.deepEqual(nets.map((n) => [n.name, n.labels[LABEL], n.containerCount]).sort(), [
+      ['skiff-engine-test-a', 'a', 0],
+      ['skiff-engine-test-b', 'b', 0],
+    ]);
     await engine.removeContainer(id);
     for (const n of nets) {
       await engine.removeNetwork(n.id);

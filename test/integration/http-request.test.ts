@@ -13,14 +13,23 @@ interface Seen {
   body: string;
 }
 
-async function serve(handler: (req: IncomingMessage, res: ServerResponse, body: string) => void): Promise<{ server: Server; url: string; seen: Seen[] }> {
+async function serve(
+  handler: (req: IncomingMessage, res: ServerResponse, body: string) => void,
+): Promise<{ server: Server; url: string; seen: Seen[] }> {
   const seen: Seen[] = [];
   const server = createServer((req, res) => {
     let body = '';
     req.setEncoding('utf8');
-    req.on('data', (chunk: string) => { body += chunk; });
+    req.on('data', (chunk: string) => {
+      body += chunk;
+    });
     req.on('end', () => {
-      seen.push({ method: req.method ?? '', url: req.url ?? '', authorization: req.headers.authorization ?? null, body });
+      seen.push({
+        method: req.method ?? '',
+        url: req.url ?? '',
+        authorization: req.headers.authorization ?? null,
+        body,
+      });
       handler(req, res, body);
     });
   });
@@ -57,13 +66,22 @@ describe('supervisor HTTP client (node:http)', () => {
     assert.equal(away.headers.get('Set-Cookie'), 'a=1, b=2');
     assert.equal(other.seen[0]?.authorization, null, 'the token did not leave its origin');
 
-    const here = await httpRequest(`${origin.url}/here`, { method: 'POST', body: '{"x":1}', headers: { authorization: 'Bearer secret' } });
+    const here = await httpRequest(`${origin.url}/here`, {
+      method: 'POST',
+      body: '{"x":1}',
+      headers: { authorization: 'Bearer secret' },
+    });
     assert.equal(here.status, 201);
     assert.equal(here.ok, true);
     assert.equal(here.statusText, 'Created');
     assert.deepEqual(await here.json(), { method: 'GET' });
-    assert.deepEqual(origin.seen.slice(1).map((s) => [s.method, s.url, s.authorization, s.body]),
-      [['POST', '/here', 'Bearer secret', '{"x":1}'], ['GET', '/done', 'Bearer secret', '']]);
+    assert.deepEqual(
+      origin.seen.slice(1).map((s) => [s.method, s.url, s.authorization, s.body]),
+      [
+        ['POST', '/here', 'Bearer secret', '{"x":1}'],
+        ['GET', '/done', 'Bearer secret', ''],
+      ],
+    );
 
     const manual = await httpRequest(`${origin.url}/away`, { redirect: 'manual' });
     assert.equal(manual.status, 307);
@@ -74,7 +92,8 @@ describe('supervisor HTTP client (node:http)', () => {
   it('has no body for 304 and HEAD, a stream otherwise, and reads bytes whole', async () => {
     const s = await serve((req, res) => {
       if (req.url === '/same') res.writeHead(304).end();
-      else res.writeHead(404, { 'content-type': 'text/plain' }).end(req.method === 'HEAD' ? undefined : 'no such thing');
+      else
+        res.writeHead(404, { 'content-type': 'text/plain' }).end(req.method === 'HEAD' ? undefined : 'no such thing');
     });
     servers.push(s.server);
     const same = await httpRequest(`${s.url}/same`);
@@ -88,7 +107,7 @@ describe('supervisor HTTP client (node:http)', () => {
     assert.equal(Buffer.from(await missing.arrayBuffer()).toString('utf8'), 'no such thing');
   });
 
-  it('fails with the system error as cause, and with the signal\'s reason on abort', async () => {
+  it("fails with the system error as cause, and with the signal's reason on abort", async () => {
     const closed = await serve(() => undefined);
     const { url } = closed;
     closed.server.close();
@@ -105,7 +124,10 @@ describe('supervisor HTTP client (node:http)', () => {
     const reason = new Error('window closed');
     const controller = new AbortController();
     setTimeout(() => controller.abort(reason), 100);
-    await assert.rejects(httpRequest(`${silent.url}/x`, { signal: controller.signal }), (err: unknown) => err === reason);
+    await assert.rejects(
+      httpRequest(`${silent.url}/x`, { signal: controller.signal }),
+      (err: unknown) => err === reason,
+    );
     await assert.rejects(httpRequest('ftp://127.0.0.1/x'), /unsupported protocol ftp:/);
   });
 });

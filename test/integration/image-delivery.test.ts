@@ -92,7 +92,10 @@ describe('image delivery (real registry and engine)', function () {
     assert.equal(again.fetchedBytes, again.neededBytes);
 
     // A container is created from the local tag and runs.
-    const id = await engine.createContainer(`skiff-delivery-${Date.now()}`, { Image: again.localRef, Cmd: ['sh', '-c', 'test -f /blob0'] });
+    const id = await engine.createContainer(`skiff-delivery-${Date.now()}`, {
+      Image: again.localRef,
+      Cmd: ['sh', '-c', 'test -f /blob0'],
+    });
     try {
       await engine.startContainer(id);
     } finally {
@@ -119,9 +122,15 @@ describe('image delivery (real registry and engine)', function () {
       const sharedLayer = base.layers[base.layers.length - 1]!;
       // One of the two brought the shared layer; the other found its chain on the engine and skipped it.
       const withShared = [ra, rb].filter((r) => r.neededBytes >= sharedLayer.size);
-      assert.equal(withShared.length, 1, `needed ${ra.neededBytes} and ${rb.neededBytes} bytes; shared layer ${sharedLayer.size}`);
+      assert.equal(
+        withShared.length,
+        1,
+        `needed ${ra.neededBytes} and ${rb.neededBytes} bytes; shared layer ${sharedLayer.size}`,
+      );
     } finally {
-      await connectEngine(env.devDockerHost).json('DELETE', `/images/${base.tag}`).catch(() => undefined);
+      await connectEngine(env.devDockerHost)
+        .json('DELETE', `/images/${base.tag}`)
+        .catch(() => undefined);
     }
   });
 
@@ -129,7 +138,11 @@ describe('image delivery (real registry and engine)', function () {
     const image = await buildLayeredImage(env, [2048 * KB, 1536 * KB, 1024 * KB, 256 * KB]);
     const smallest = image.layers[image.layers.length - 1];
     assert.ok(smallest !== undefined);
-    const proxy = new FaultProxy(env.registry, { cutProbability: 0.35, corruptOnce: new Set([smallest.digest]), seed: 7 });
+    const proxy = new FaultProxy(env.registry, {
+      cutProbability: 0.35,
+      corruptOnce: new Set([smallest.digest]),
+      seed: 7,
+    });
     await proxy.start();
     try {
       // A cap keeps requests to 256 KiB chunks, so there are many responses to cut.
@@ -139,13 +152,19 @@ describe('image delivery (real registry and engine)', function () {
       const blobRequests = proxy.requests.filter((r) => r.path.includes('/blobs/'));
       const cuts = blobRequests.filter((r) => r.cut).length;
       assert.ok(cuts >= 3, `expected several cut responses, got ${cuts}`);
-      assert.ok(blobRequests.some((r) => r.corrupted), 'the proxy corrupted a response');
+      assert.ok(
+        blobRequests.some((r) => r.corrupted),
+        'the proxy corrupted a response',
+      );
       assert.equal(result.digestMismatches, 1, 'the corrupted blob was detected once and fetched again');
       // The base layer is skipped when an earlier test left an image with it in the engine.
       const needed = blobBytes(image, result.layersSkipped);
       assert.equal(result.neededBytes, needed);
       const onLink = proxy.bodyBytes((r) => r.path.includes('/blobs/'));
-      assert.ok(onLink <= 1.1 * needed, `link carried ${onLink} bytes for ${needed} needed (${(onLink / needed).toFixed(3)}x)`);
+      assert.ok(
+        onLink <= 1.1 * needed,
+        `link carried ${onLink} bytes for ${needed} needed (${(onLink / needed).toFixed(3)}x)`,
+      );
       log.warn({ needed, onLink, ratio: onLink / needed, cuts, requests: blobRequests.length }, 'fault run');
     } finally {
       await proxy.stop();
@@ -157,7 +176,12 @@ describe('image delivery (real registry and engine)', function () {
     const proxy = new FaultProxy(env.registry, { cutProbability: 0, seed: 1 });
     await proxy.start();
     try {
-      const job = { image: viaProxy(image, proxy), dataDir, dockerHost: env.deviceDockerHost, capBytesPerSecond: 2 * 1024 * KB };
+      const job = {
+        image: viaProxy(image, proxy),
+        dataDir,
+        dockerHost: env.deviceDockerHost,
+        capBytesPerSecond: 2 * 1024 * KB,
+      };
       // Kill threshold only; what the image needed is what the second process reports.
       const estimate = blobBytes(image, 1);
       const blobDir = path.join(dataDir, 'blobs');
@@ -168,7 +192,7 @@ describe('image delivery (real registry and engine)', function () {
       // Kill once the last layer's partial file holds a third of it: a byte count at the proxy runs ahead of the disk
       // (socket buffers), and half the link's bytes is just where the first layer ends, so a kill there could find
       // every blob either complete or not begun, with nothing to resume.
-      while (await partialBytes(store.partialDir, last.digest) < last.size / 3) {
+      while ((await partialBytes(store.partialDir, last.digest)) < last.size / 3) {
         if (first.exited) throw new Error(`fetch process ended before it was killed: ${first.output()}`);
         await new Promise((r) => setTimeout(r, 20));
       }
@@ -180,9 +204,13 @@ describe('image delivery (real registry and engine)', function () {
       const onDisk = [...held.values()].reduce((a, b) => a + b, 0);
       assert.ok(onDisk > estimate / 3, `about half the image is on disk at the kill (${onDisk} of ${estimate})`);
       const partialAtKill = await partialBytes(store.partialDir, last.digest);
-      assert.ok(partialAtKill >= last.size / 3 && partialAtKill < last.size, `last layer partly on disk at the kill: ${partialAtKill} of ${last.size}`);
+      assert.ok(
+        partialAtKill >= last.size / 3 && partialAtKill < last.size,
+        `last layer partly on disk at the kill: ${partialAtKill} of ${last.size}`,
+      );
       let partialsAtKill = 0;
-      for (const l of image.layers) partialsAtKill += (await store.has(l.digest)) ? 0 : await partialBytes(store.partialDir, l.digest);
+      for (const l of image.layers)
+        partialsAtKill += (await store.has(l.digest)) ? 0 : await partialBytes(store.partialDir, l.digest);
 
       const second = startFetchProcess(job);
       const result = JSON.parse(await second.done) as FetchResult;
@@ -196,12 +224,19 @@ describe('image delivery (real registry and engine)', function () {
         const digest = /\/blobs\/(sha256:[a-f0-9]{64})$/.exec(r.path)?.[1];
         if (digest === undefined || r.range === null) continue;
         const start = Number(/^bytes=(\d+)-/.exec(r.range)?.[1]);
-        assert.ok(start >= (held.get(digest) ?? 0), `second process asked for ${digest.slice(7, 19)} from ${start}, had ${held.get(digest) ?? 0} on disk`);
+        assert.ok(
+          start >= (held.get(digest) ?? 0),
+          `second process asked for ${digest.slice(7, 19)} from ${start}, had ${held.get(digest) ?? 0} on disk`,
+        );
       }
       const onLink = proxy.bodyBytes((r) => r.path.includes('/blobs/'));
       assert.ok(onLink <= 1.1 * needed, `link carried ${onLink} bytes for ${needed} needed`);
       log.warn({ needed, onLink, ratio: onLink / needed, onDiskAtKill: onDisk }, 'restart run');
-      assert.equal(await partialBytes(path.join(blobDir, 'partial'), image.layers[1]?.digest ?? ''), 0, 'no partial file is left');
+      assert.equal(
+        await partialBytes(path.join(blobDir, 'partial'), image.layers[1]?.digest ?? ''),
+        0,
+        'no partial file is left',
+      );
     } finally {
       await proxy.stop();
     }
@@ -217,11 +252,18 @@ interface FetchProcess {
 
 function startFetchProcess(job: object): FetchProcess {
   const script = path.join(distRoot, 'test', 'support', 'image-fetch-process.js');
-  const child = spawn(process.execPath, [script, JSON.stringify(job)], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SKIFF_LOG_LEVEL: 'warn' } });
+  const child = spawn(process.execPath, [script, JSON.stringify(job)], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, SKIFF_LOG_LEVEL: 'warn' },
+  });
   let stdout = '';
   let stderr = '';
-  child.stdout.on('data', (d: Buffer) => { stdout += d.toString('utf8'); });
-  child.stderr.on('data', (d: Buffer) => { stderr += d.toString('utf8'); });
+  child.stdout.on('data', (d: Buffer) => {
+    stdout += d.toString('utf8');
+  });
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString('utf8');
+  });
   const proc: FetchProcess = {
     child,
     exited: false,

@@ -32,7 +32,10 @@ const devices = new SupervisorProcesses();
 /** An IPv4 address of this machine that is not loopback: the host's own interface before engine bridges. */
 function nonLoopbackAddress(): string {
   const candidates = Object.entries(networkInterfaces()).flatMap(([name, addresses]) =>
-    (addresses ?? []).filter((a) => a.family === 'IPv4' && !a.internal && !a.address.startsWith('127.')).map((a) => ({ name, address: a.address })));
+    (addresses ?? [])
+      .filter((a) => a.family === 'IPv4' && !a.internal && !a.address.startsWith('127.'))
+      .map((a) => ({ name, address: a.address })),
+  );
   const bridge = (name: string): boolean => /^(br-|sk-|docker|veth|virbr)/.test(name);
   const chosen = candidates.find((c) => !bridge(c.name)) ?? candidates[0];
   if (chosen === undefined) throw new Error('this machine has no non-loopback IPv4 address to bind a test registry to');
@@ -52,13 +55,25 @@ async function freePort(host: string): Promise<number> {
 /** A distribution registry of this test's own, plain HTTP on `address`, with a temp root (as scripts/env.sh starts one). */
 async function startRegistry(address: string, root: string): Promise<ChildProcess> {
   const config = path.join(root, 'config.yml');
-  await writeFile(config, [
-    'version: 0.1', 'log:', '  level: warn', 'storage:', '  filesystem:', `    rootdirectory: ${path.join(root, 'data')}`,
-    'http:', `  addr: ${address}`, '',
-  ].join('\n'));
+  await writeFile(
+    config,
+    [
+      'version: 0.1',
+      'log:',
+      '  level: warn',
+      'storage:',
+      '  filesystem:',
+      `    rootdirectory: ${path.join(root, 'data')}`,
+      'http:',
+      `  addr: ${address}`,
+      '',
+    ].join('\n'),
+  );
   const child = spawn('docker-registry', ['serve', config], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => { stderr = (stderr + chunk).slice(-4000); });
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr = (stderr + chunk).slice(-4000);
+  });
   try {
     await eventually(`the registry on ${address}`, 30_000, async () => {
       if (child.exitCode !== null) throw new Error(`docker-registry exited with ${child.exitCode}: ${stderr}`);
@@ -93,7 +108,8 @@ describe('insecure registries (plain HTTP off loopback, real distribution regist
     const io = new RegistryIo({ insecureRegistries: [lan] });
     const from = { registry: env.registry, repository: built.repository };
     const to = { registry: lan, repository: built.repository };
-    for (const blob of [built.config, ...built.layers]) await io.pushBlob(to, blob.digest, { bytes: await io.blobBytes(from, blob.digest) });
+    for (const blob of [built.config, ...built.layers])
+      await io.pushBlob(to, blob.digest, { bytes: await io.blobBytes(from, blob.digest) });
     const manifest = await io.manifest(from, built.digest);
     assert.ok(manifest !== null);
     await io.putManifest(to, built.digest, manifest.mediaType, manifest.body);
@@ -118,36 +134,55 @@ describe('insecure registries (plain HTTP off loopback, real distribution regist
       await once(registry, 'exit');
     }
     await devices.removeDataDirs();
-    await Promise.all([root, ...dataDirs].filter((d) => d !== undefined).map((d) => rm(d, { recursive: true, force: true })));
+    await Promise.all(
+      [root, ...dataDirs].filter((d) => d !== undefined).map((d) => rm(d, { recursive: true, force: true })),
+    );
   });
 
   async function delivery(setting: string | undefined): Promise<ImageDelivery> {
     const dataDir = await mkdtemp(path.join(tmpdir(), 'skiff-insecure-'));
     dataDirs.push(dataDir);
-    const insecureRegistries = insecureRegistriesOf(setting === undefined ? {} : { SKIFF_INSECURE_REGISTRIES: setting });
+    const insecureRegistries = insecureRegistriesOf(
+      setting === undefined ? {} : { SKIFF_INSECURE_REGISTRIES: setting },
+    );
     return new ImageDelivery({ engine, dataDir, credentials: () => undefined, insecureRegistries, log });
   }
 
   it('the LAN registry answers plain HTTP only, on an address that is not loopback', async () => {
     assert.doesNotMatch(lan, /^(127\.|localhost)/);
     assert.equal((await fetch(`http://${lan}/v2/`)).status, 200);
-    await assert.rejects(fetch(`https://${lan}/v2/`), (err: Error) => /wrong version number/i.test(String((err.cause as Error | undefined)?.message)));
+    await assert.rejects(fetch(`https://${lan}/v2/`), (err: Error) =>
+      /wrong version number/i.test(String((err.cause as Error | undefined)?.message)),
+    );
   });
 
   it('pulls over plain HTTP from a registry SKIFF_INSECURE_REGISTRIES lists', async () => {
     const listed = await delivery(`registry.example:5000, ${lan}`);
     await listed.fetch(image);
-    assert.equal(await resolveLocalImage(engine, image), localImageRef(image), 'the fetcher loaded the image under its local tag');
+    assert.equal(
+      await resolveLocalImage(engine, image),
+      localImageRef(image),
+      'the fetcher loaded the image under its local tag',
+    );
     assert.equal((await engine.inspectImage(localImageRef(image)))?.id, configDigest);
   });
 
   it('refuses a registry not listed, naming the failed TLS handshake and the setting', async () => {
     for (const setting of [undefined, `${lan.replace(/:\d+$/, '')}:${Number(lan.split(':')[1]) + 1}`]) {
       const unlisted = await delivery(setting);
-      await assert.rejects(unlisted.fetch(image), (err: Error) => {
-        assert.match(err.message, new RegExp(`GET https://${lan.replace(/\./g, '\\.')}/v2/.*: TLS handshake with registry ${lan.replace(/\./g, '\\.')} failed \\(wrong version number\\): it seems to speak plain HTTP; if it is meant to, list it in SKIFF_INSECURE_REGISTRIES`));
-        return true;
-      }, `setting ${setting ?? '(unset)'}`);
+      await assert.rejects(
+        unlisted.fetch(image),
+        (err: Error) => {
+          assert.match(
+            err.message,
+            new RegExp(
+              `GET https://${lan.replace(/\./g, '\\.')}/v2/.*: TLS handshake with registry ${lan.replace(/\./g, '\\.')} failed \\(wrong version number\\): it seems to speak plain HTTP; if it is meant to, list it in SKIFF_INSECURE_REGISTRIES`,
+            ),
+          );
+          return true;
+        },
+        `setting ${setting ?? '(unset)'}`,
+      );
     }
     assert.equal(await resolveLocalImage(engine, image), undefined, 'nothing was loaded');
   });
@@ -160,7 +195,14 @@ describe('insecure registries (plain HTTP off loopback, real distribution regist
     await new TargetStore(unlistedDir, TEST_DEVICE_UUID).save(target);
     const unlisted = devices.start(unlistedDir);
     await eventually('the reconciler to fail on the TLS handshake', 60_000, async () =>
-      unlisted.logs().find((l) => l.msg === 'reconcile failed' && /TLS handshake with registry .* failed .*SKIFF_INSECURE_REGISTRIES/.test(String(l.err))));
+      unlisted
+        .logs()
+        .find(
+          (l) =>
+            l.msg === 'reconcile failed' &&
+            /TLS handshake with registry .* failed .*SKIFF_INSECURE_REGISTRIES/.test(String(l.err)),
+        ),
+    );
     assert.deepEqual(await managedContainers(docker), []);
     await unlisted.stop('SIGKILL');
 
@@ -169,10 +211,17 @@ describe('insecure registries (plain HTTP off loopback, real distribution regist
     const listed = devices.start(listedDir, { SKIFF_INSECURE_REGISTRIES: lan });
     const running = await eventually('the release from the LAN registry to run', 90_000, async () => {
       const containers = await managedContainers(docker);
-      return containers.some((c) => c.service === 'app' && c.state === 'running' && c.labels['io.skiff.release'] === 'lan-1') ? containers : undefined;
+      return containers.some(
+        (c) => c.service === 'app' && c.state === 'running' && c.labels['io.skiff.release'] === 'lan-1',
+      )
+        ? containers
+        : undefined;
     });
     assert.equal(running.length, 1);
-    assert.ok(listed.logs().some((l) => l.msg === 'image delivered' && l.image === image), 'delivered by the fetcher, not an engine pull');
+    assert.ok(
+      listed.logs().some((l) => l.msg === 'image delivered' && l.image === image),
+      'delivered by the fetcher, not an engine pull',
+    );
     assert.ok(listed.logs().some((l) => l.msg === 'registries spoken to over plain HTTP (SKIFF_INSECURE_REGISTRIES)'));
   });
 
@@ -181,6 +230,10 @@ describe('insecure registries (plain HTTP off loopback, real distribution regist
     const bad = devices.start(dir, { SKIFF_INSECURE_REGISTRIES: `${lan},http://10.0.0.5:5000` });
     assert.equal(await bad.exited, 1);
     const fatal = bad.logs().find((l) => l.msg === 'supervisor failed to start');
-    assert.equal(fatal?.err, "SKIFF_INSECURE_REGISTRIES: entry 2 'http://10.0.0.5:5000' has a scheme: give host:port only (a listed registry is spoken to over http://)", bad.logText());
+    assert.equal(
+      fatal?.err,
+      "SKIFF_INSECURE_REGISTRIES: entry 2 'http://10.0.0.5:5000' has a scheme: give host:port only (a listed registry is spoken to over http://)",
+      bad.logText(),
+    );
   });
 });

@@ -6,23 +6,45 @@ import { randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
-import { redisInvalidation, type BusMessage, type Invalidation, type InvalidationBus } from '../../registry-api/fleet/invalidation.js';
+import {
+  redisInvalidation,
+  type BusMessage,
+  type Invalidation,
+  type InvalidationBus,
+} from '../../registry-api/fleet/invalidation.js';
 import { TargetChanges } from '../../registry-api/store/target-generation.js';
 import { loadTestEnv } from '../support/env.js';
 
 /** A logger whose lines the test reads. */
 function capturingLogger(): { logger: pino.Logger; lines: () => Record<string, unknown>[] } {
   const text: string[] = [];
-  const stream = new Writable({ write(chunk: Buffer, _encoding, done) { text.push(chunk.toString('utf8')); done(); } });
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      text.push(chunk.toString('utf8'));
+      done();
+    },
+  });
   const logger = pino({ level: 'warn' }, stream);
-  return { logger, lines: () => text.join('').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>) };
+  return {
+    logger,
+    lines: () =>
+      text
+        .join('')
+        .split('\n')
+        .filter((l) => l !== '')
+        .map((l) => JSON.parse(l) as Record<string, unknown>),
+  };
 }
 
 /**
  * A stand-in instance on the channel speaking the wire format by hand: it acks each change message after
  * `delayMs`, or never (null), so the test controls how late an instance confirms.
  */
-async function handInstance(redisUrl: string, channel: string, delayMs: number | null): Promise<{ heard: string[]; close(): void }> {
+async function handInstance(
+  redisUrl: string,
+  channel: string,
+  delayMs: number | null,
+): Promise<{ heard: string[]; close(): void }> {
   const subscriber = new Redis(redisUrl);
   const publisher = new Redis(redisUrl);
   const heard: string[] = [];
@@ -31,10 +53,21 @@ async function handInstance(redisUrl: string, channel: string, delayMs: number |
     if (message.kind !== 'changes') return;
     heard.push(message.id);
     if (delayMs === null) return;
-    setTimeout(() => { void publisher.publish(channel, JSON.stringify({ kind: 'ack', id: message.id, from: 'hand' } satisfies BusMessage)); }, delayMs);
+    setTimeout(() => {
+      void publisher.publish(
+        channel,
+        JSON.stringify({ kind: 'ack', id: message.id, from: 'hand' } satisfies BusMessage),
+      );
+    }, delayMs);
   });
   await subscriber.subscribe(channel);
-  return { heard, close() { subscriber.disconnect(); publisher.disconnect(); } };
+  return {
+    heard,
+    close() {
+      subscriber.disconnect();
+      publisher.disconnect();
+    },
+  };
 }
 
 describe('invalidation bus on Redis: a change is answered once every instance applied it', function () {
@@ -46,17 +79,27 @@ describe('invalidation bus on Redis: a change is answered once every instance ap
     for (const close of closers.splice(0).reverse()) await close();
   });
 
-  async function instance(channel: string, ackTimeoutMs?: number): Promise<{ changes: TargetChanges; bus: InvalidationBus; heard: Invalidation[][]; lines: () => Record<string, unknown>[] }> {
+  async function instance(
+    channel: string,
+    ackTimeoutMs?: number,
+  ): Promise<{
+    changes: TargetChanges;
+    bus: InvalidationBus;
+    heard: Invalidation[][];
+    lines: () => Record<string, unknown>[];
+  }> {
     const changes = new TargetChanges();
     const { logger, lines } = capturingLogger();
     const bus = await redisInvalidation({ changes, redisUrl, channel, logger, ackTimeoutMs });
     closers.push(() => bus.close());
     const heard: Invalidation[][] = [];
-    bus.subscribe((batch) => { heard.push([...batch]); });
+    bus.subscribe((batch) => {
+      heard.push([...batch]);
+    });
     return { changes, bus, heard, lines };
   }
 
-  it('waits for a slow instance\'s ack, and every real instance has applied the change when it returns', async () => {
+  it("waits for a slow instance's ack, and every real instance has applied the change when it returns", async () => {
     const channel = `skiff-test-bus-${randomUUID()}`;
     const x = await instance(channel);
     const y = await instance(channel);
@@ -66,8 +109,15 @@ describe('invalidation bus on Redis: a change is answered once every instance ap
     const started = performance.now();
     await x.changes.announce([{ kind: 'fleet', name: 'meters' }]);
     const took = performance.now() - started;
-    assert.ok(took >= 400, `the announcement returned after ${took.toFixed(0)} ms, before the slow instance's ack (400 ms)`);
-    assert.deepEqual(y.heard, [[{ kind: 'fleet', name: 'meters' }]], 'the other real instance applied the change before the answer');
+    assert.ok(
+      took >= 400,
+      `the announcement returned after ${took.toFixed(0)} ms, before the slow instance's ack (400 ms)`,
+    );
+    assert.deepEqual(
+      y.heard,
+      [[{ kind: 'fleet', name: 'meters' }]],
+      'the other real instance applied the change before the answer',
+    );
     assert.deepEqual(x.heard, [[{ kind: 'fleet', name: 'meters' }]], 'the origin applies its own change once, locally');
     assert.equal(slow.heard.length, 1);
     assert.deepEqual(x.lines(), [], 'no warning when every instance confirmed');

@@ -52,7 +52,11 @@ describe('an update reads each manifest once (real engine and registry, requests
   /** A layered image in the environment's registry, named through the proxy. */
   async function image(repo: string): Promise<{ ref: string; repository: string; digest: string }> {
     const built = await buildLayeredImage(env, [200_000], repo);
-    return { ref: `${proxy.address()}/${built.repository}@${built.digest}`, repository: built.repository, digest: built.digest };
+    return {
+      ref: `${proxy.address()}/${built.repository}@${built.digest}`,
+      repository: built.repository,
+      digest: built.digest,
+    };
   }
 
   /** A manifest list with one entry, for this machine's platform, pushed by digest; named through the proxy. */
@@ -61,11 +65,15 @@ describe('an update reads each manifest once (real engine and registry, requests
     const repo = { registry: env.registry, repository: child.repository };
     const manifest = await io.manifest(repo, child.digest);
     assert.ok(manifest !== null);
-    const body = Buffer.from(JSON.stringify({
-      schemaVersion: 2,
-      mediaType: MEDIA_TYPES.dockerManifestList,
-      manifests: [{ mediaType: manifest.mediaType, digest: child.digest, size: manifest.body.length, platform: hostPlatform() }],
-    }));
+    const body = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MEDIA_TYPES.dockerManifestList,
+        manifests: [
+          { mediaType: manifest.mediaType, digest: child.digest, size: manifest.body.length, platform: hostPlatform() },
+        ],
+      }),
+    );
     const digest = `sha256:${createHash('sha256').update(body).digest('hex')}`;
     await io.putManifest(repo, digest, MEDIA_TYPES.dockerManifestList, body);
     return `${proxy.address()}/${child.repository}@${digest}`;
@@ -76,8 +84,10 @@ describe('an update reads each manifest once (real engine and registry, requests
     await reconciler.runPass();
     assert.equal(reconciler.currentStatus().phase, 'converged', reconciler.currentStatus().error ?? '');
     const running = await managedContainers(docker);
-    assert.deepEqual(running.map((c) => [c.service, c.labels['io.skiff.release'], c.state]).sort(),
-      target.services.map((s) => [s.name, target.release?.id, 'running']).sort());
+    assert.deepEqual(
+      running.map((c) => [c.service, c.labels['io.skiff.release'], c.state]).sort(),
+      target.services.map((s) => [s.name, target.release?.id, 'running']).sort(),
+    );
   }
 
   /** GETs of manifests by digest that reached the registry, per digest. */
@@ -96,9 +106,12 @@ describe('an update reads each manifest once (real engine and registry, requests
     images.push(a.ref, b.ref, list);
     const delivery = new ImageDelivery({ engine, dataDir, credentials: () => undefined, log });
     const reconciler = new Reconciler({
-      engine, log, retry: { initialMs: 100, maxMs: 500 },
+      engine,
+      log,
+      retry: { initialMs: 100, maxMs: 500 },
       fetchImage: (ref, signal) => delivery.fetch(ref, signal),
-      diskFacts: (missing, current, target) => gatherDiskFacts({ engine, registry: delivery.registry, log }, missing, current, target),
+      diskFacts: (missing, current, target) =>
+        gatherDiskFacts({ engine, registry: delivery.registry, log }, missing, current, target),
     });
 
     let since = proxy.requests.length;
@@ -107,13 +120,31 @@ describe('an update reads each manifest once (real engine and registry, requests
 
     // The update: a new image for app, and a second service whose image is named by a manifest list.
     since = proxy.requests.length;
-    await converge(reconciler, targetState([serviceSpec('app', b.ref), serviceSpec('meter', list)], { releaseId: 'r2' }));
+    await converge(
+      reconciler,
+      targetState([serviceSpec('app', b.ref), serviceSpec('meter', list)], { releaseId: 'r2' }),
+    );
     const listDigest = list.split('@')[1] ?? '';
     const gets = manifestGets(since);
-    assert.deepEqual([...gets].sort(), [[b.digest, 1], [c.digest, 1], [listDigest, 1]].sort(),
-      proxy.requests.slice(since).map((r) => `${r.method} ${r.path}`).join('\n'));
+    assert.deepEqual(
+      [...gets].sort(),
+      [
+        [b.digest, 1],
+        [c.digest, 1],
+        [listDigest, 1],
+      ].sort(),
+      proxy.requests
+        .slice(since)
+        .map((r) => `${r.method} ${r.path}`)
+        .join('\n'),
+    );
     // The disk check did run (it read each image's config), so the single GET served both.
-    const configReads = proxy.requests.slice(since).filter((r) => r.method === 'GET' && r.path.includes('/blobs/') && r.range === null);
-    assert.ok(configReads.length >= 2, `the disk check read the images' configs: ${configReads.map((r) => r.path).join(', ')}`);
+    const configReads = proxy.requests
+      .slice(since)
+      .filter((r) => r.method === 'GET' && r.path.includes('/blobs/') && r.range === null);
+    assert.ok(
+      configReads.length >= 2,
+      `the disk check read the images' configs: ${configReads.map((r) => r.path).join(', ')}`,
+    );
   });
 });

@@ -15,7 +15,7 @@ import type { HostOsReport } from '../../protocol/state-report.js';
 import { parse } from '../../protocol/validate.js';
 import type { HostOsSettings } from '../../supervisor/os-update/settings.js';
 import { ApiServer } from '../support/api-server.js';
-import { distRoot, loadTestEnv, } from '../support/env.js';
+import { distRoot, loadTestEnv } from '../support/env.js';
 import { buildBundle, loadRaucEnv, raucEnv, sha256File, type RaucEnv } from '../support/rauc-device.js';
 import { makeDataDir, SupervisorProcess } from '../support/supervisor-process.js';
 
@@ -23,7 +23,12 @@ const run = promisify(execFile);
 const CLI = path.join(distRoot, 'cli', 'main.js');
 const TYPE = 'skiff-test-device';
 
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | null>, logs: () => string = () => ''): Promise<T> {
+async function until<T>(
+  what: string,
+  timeoutMs: number,
+  probe: () => Promise<T | null>,
+  logs: () => string = () => '',
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();
@@ -69,15 +74,26 @@ describe('host OS update end to end: CLI, API, supervisor process, RAUC (integra
     const work = path.join(dir, 'work');
     await rm(work, { recursive: true, force: true });
     await mkdir(work, { recursive: true });
-    bundle = await buildBundle(rauc, {
-      version: '2.0.0', compatible: TYPE, signer: 'trusted', files: { '/etc/os-release': 'VERSION_ID=2.0.0\n' },
-    }, path.join(work, 'os-2.0.0.raucb'));
+    bundle = await buildBundle(
+      rauc,
+      {
+        version: '2.0.0',
+        compatible: TYPE,
+        signer: 'trusted',
+        files: { '/etc/os-release': 'VERSION_ID=2.0.0\n' },
+      },
+      path.join(work, 'os-2.0.0.raucb'),
+    );
 
     api = await ApiServer.start({ osBundleKeyring: rauc.pki.trusted.ca });
     home = await mkdtemp(path.join(tmpdir(), 'skiff-cli-home-'));
     const fleet = await api.createFleet('meters', { deviceType: TYPE, pollIntervalSeconds: 1 });
     dataDir = await makeDataDir({
-      apiUrl: api.url, fleet: fleet.name, provisioningKey: fleet.provisioningKey, deviceType: TYPE, dockerHost: env.deviceDockerHost,
+      apiUrl: api.url,
+      fleet: fleet.name,
+      provisioningKey: fleet.provisioningKey,
+      deviceType: TYPE,
+      dockerHost: env.deviceDockerHost,
     });
     const osRelease = path.join(dataDir, 'os-release');
     await writeFile(osRelease, 'VERSION_ID=1.0.0\n');
@@ -100,30 +116,58 @@ describe('host OS update end to end: CLI, API, supervisor process, RAUC (integra
     if (dataDir) await rm(dataDir, { recursive: true, force: true });
   });
 
-  const start = () => new SupervisorProcess(dataDir, { SKIFF_POLL_INTERVAL_MS: '500', SKIFF_REPORT_INTERVAL_MS: '200' });
+  const start = () =>
+    new SupervisorProcess(dataDir, { SKIFF_POLL_INTERVAL_MS: '500', SKIFF_REPORT_INTERVAL_MS: '200' });
 
   it('installs the pinned release from the API, reboots into it, commits it and reports the new version', async () => {
     supervisor = start();
     const current = supervisor;
-    const uuid = await until('the device registers', 30_000, async () => {
-      const devices = await api.admin.listDevices('meters');
-      return devices[0]?.uuid ?? null;
-    }, () => current.logText());
-    const factory = await until('the factory OS is reported', 30_000, async () => hostOsReported(uuid), () => current.logText());
+    const uuid = await until(
+      'the device registers',
+      30_000,
+      async () => {
+        const devices = await api.admin.listDevices('meters');
+        return devices[0]?.uuid ?? null;
+      },
+      () => current.logText(),
+    );
+    const factory = await until(
+      'the factory OS is reported',
+      30_000,
+      async () => hostOsReported(uuid),
+      () => current.logText(),
+    );
     assert.deepEqual(factory, { version: '1.0.0', slot: 'A', updateState: 'idle', lastError: null });
 
-    const uploaded = parse(OsReleaseSchema, await skiff('os', 'upload', bundle, '--device-type', TYPE, '--version', '2.0.0'), 'skiff os upload');
+    const uploaded = parse(
+      OsReleaseSchema,
+      await skiff('os', 'upload', bundle, '--device-type', TYPE, '--version', '2.0.0'),
+      'skiff os upload',
+    );
     assert.equal(uploaded.digest, await sha256File(bundle));
     const pin = parse(OsPinSchema, await skiff('os', 'pin', '2.0.0', '--fleet', 'meters'), 'skiff os pin');
     assert.equal(pin.effective?.id, uploaded.id);
 
-    await until('the device asks for a reboot', 120_000, async () => (existsSync(rebootFlag()) ? true : null), () => current.logText());
+    await until(
+      'the device asks for a reboot',
+      120_000,
+      async () => (existsSync(rebootFlag()) ? true : null),
+      () => current.logText(),
+    );
     const downloads = api.requestsTo('GET', osPaths.bundle(uuid, uploaded.id));
-    assert.ok(downloads.some((r) => r.status === 200 || r.status === 206), `the bundle came from the API's route: ${JSON.stringify(downloads)}`);
-    const waiting = await until('the reboot state is reported', 30_000, async () => {
-      const reported = await hostOsReported(uuid);
-      return reported?.updateState === 'reboot' ? reported : null;
-    }, () => current.logText());
+    assert.ok(
+      downloads.some((r) => r.status === 200 || r.status === 206),
+      `the bundle came from the API's route: ${JSON.stringify(downloads)}`,
+    );
+    const waiting = await until(
+      'the reboot state is reported',
+      30_000,
+      async () => {
+        const reported = await hostOsReported(uuid);
+        return reported?.updateState === 'reboot' ? reported : null;
+      },
+      () => current.logText(),
+    );
     assert.equal(waiting.slot, 'A');
 
     // Power cycle: the supervisor goes down with the OS, the bootloader picks the freshly installed slot.
@@ -134,14 +178,25 @@ describe('host OS update end to end: CLI, API, supervisor process, RAUC (integra
     supervisor = start();
     const restarted = supervisor;
 
-    const committed = await until('the new OS is committed and reported', 90_000, async () => {
-      const reported = await hostOsReported(uuid);
-      return reported?.updateState === 'committed' ? reported : null;
-    }, () => restarted.logText());
+    const committed = await until(
+      'the new OS is committed and reported',
+      90_000,
+      async () => {
+        const reported = await hostOsReported(uuid);
+        return reported?.updateState === 'committed' ? reported : null;
+      },
+      () => restarted.logText(),
+    );
     assert.deepEqual(committed, { version: '2.0.0', slot: 'B', updateState: 'committed', lastError: null });
-    const { stdout } = await run('rauc', [`--conf=${rauc.systemConf}`, 'status', '--detailed', '--output-format=json'],
-      { env: { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: rauc.busAddress } });
-    const status = JSON.parse(stdout) as { booted: string; slots: Array<Record<string, { bootname?: string; boot_status?: string }>> };
+    const { stdout } = await run(
+      'rauc',
+      [`--conf=${rauc.systemConf}`, 'status', '--detailed', '--output-format=json'],
+      { env: { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: rauc.busAddress } },
+    );
+    const status = JSON.parse(stdout) as {
+      booted: string;
+      slots: Array<Record<string, { bootname?: string; boot_status?: string }>>;
+    };
     const slotB = status.slots.flatMap((s) => Object.values(s)).find((s) => s.bootname === 'B');
     assert.equal(status.booted, 'B');
     assert.equal(slotB?.boot_status, 'good', 'the supervisor marked the new slot good');

@@ -47,20 +47,32 @@ describe('host OS update in qemu: verity bundle, dm-verity, A/B rollback (slow)'
     try {
       await run('qemu-system-x86_64', ['--version']);
     } catch (err) {
-      throw new Error(`qemu-system-x86_64 cannot run (${(err as Error).message}): this slow test needs it; `
-        + 'scripts/deps.sh installs it (apt-get install -y qemu-system-x86)');
+      throw new Error(
+        `qemu-system-x86_64 cannot run (${(err as Error).message}): this slow test needs it; ` +
+          'scripts/deps.sh installs it (apt-get install -y qemu-system-x86)',
+      );
     }
     const pki = await signingPki(path.join(dir, 'pki'));
     device = await QemuDevice.prepare(dir, COMPATIBLE, pki);
     // The payload makes the image incompressible, so dm-verity has real data blocks to check.
-    good = await device.verityBundleDisk({
-      version: '2.0.0', compatible: COMPATIBLE, pki,
-      files: { '/etc/os-release': 'VERSION_ID=2.0.0\n', '/etc/skiff-health': 'ok\n', '/payload.bin': payload },
-    }, 'good');
-    sick = await device.verityBundleDisk({
-      version: '2.1.0', compatible: COMPATIBLE, pki,
-      files: { '/etc/os-release': 'VERSION_ID=2.1.0\n', '/payload.bin': payload },
-    }, 'sick');
+    good = await device.verityBundleDisk(
+      {
+        version: '2.0.0',
+        compatible: COMPATIBLE,
+        pki,
+        files: { '/etc/os-release': 'VERSION_ID=2.0.0\n', '/etc/skiff-health': 'ok\n', '/payload.bin': payload },
+      },
+      'good',
+    );
+    sick = await device.verityBundleDisk(
+      {
+        version: '2.1.0',
+        compatible: COMPATIBLE,
+        pki,
+        files: { '/etc/os-release': 'VERSION_ID=2.1.0\n', '/payload.bin': payload },
+      },
+      'sick',
+    );
   });
 
   beforeEach(async () => {
@@ -69,24 +81,28 @@ describe('host OS update in qemu: verity bundle, dm-verity, A/B rollback (slow)'
 
   it('installs a verity bundle into slot B, boots it, finds it healthy and commits it', async () => {
     const install = await device.boot({ bundleDisk: good.disk });
-    assert.deepEqual(sequence(install), [
-      { event: 'booted', slot: 'A', version: '1.0.0' },
-      { event: 'installed', slot: 'B' },
-      { event: 'reboot' },
-    ], explain(install));
+    assert.deepEqual(
+      sequence(install),
+      [{ event: 'booted', slot: 'A', version: '1.0.0' }, { event: 'installed', slot: 'B' }, { event: 'reboot' }],
+      explain(install),
+    );
     assert.equal(install.status?.booted, 'A');
     assert.equal(slotOf(install.status, 'B')?.slot_status?.bundle?.version, '2.0.0');
     assert.equal(install.status?.boot_primary, 'rootfs.1', 'RAUC made B the slot to boot next');
     const written = await device.slotFile('B', '/payload.bin');
-    assert.ok(written !== null, 'slot B holds the bundle\'s root filesystem');
+    assert.ok(written !== null, "slot B holds the bundle's root filesystem");
     assert.equal(sha256(Buffer.from(written, 'latin1')), sha256(payload));
 
     const trial = await device.boot();
-    assert.deepEqual(sequence(trial), [
-      { event: 'booted', slot: 'B', version: '2.0.0' },
-      { event: 'committed', slot: 'B', version: '2.0.0' },
-      { event: 'poweroff' },
-    ], explain(trial));
+    assert.deepEqual(
+      sequence(trial),
+      [
+        { event: 'booted', slot: 'B', version: '2.0.0' },
+        { event: 'committed', slot: 'B', version: '2.0.0' },
+        { event: 'poweroff' },
+      ],
+      explain(trial),
+    );
     assert.equal(trial.status?.booted, 'B');
     assert.equal(slotOf(trial.status, 'B')?.boot_status, 'good');
     // Committed: B first, with all its attempts back, so the next power-on stays on 2.0.0.
@@ -98,29 +114,37 @@ describe('host OS update in qemu: verity bundle, dm-verity, A/B rollback (slow)'
 
   it('rolls back to A when the new OS fails its health check', async () => {
     const install = await device.boot({ bundleDisk: sick.disk });
-    assert.deepEqual(sequence(install), [
-      { event: 'booted', slot: 'A', version: '1.0.0' },
-      { event: 'installed', slot: 'B' },
-      { event: 'reboot' },
-    ], explain(install));
+    assert.deepEqual(
+      sequence(install),
+      [{ event: 'booted', slot: 'A', version: '1.0.0' }, { event: 'installed', slot: 'B' }, { event: 'reboot' }],
+      explain(install),
+    );
 
     const trial = await device.boot();
-    assert.deepEqual(sequence(trial), [
-      { event: 'booted', slot: 'B', version: '2.1.0' },
-      { event: 'health-failed', slot: 'B', version: '2.1.0' },
-      { event: 'reboot' },
-    ], explain(trial));
+    assert.deepEqual(
+      sequence(trial),
+      [
+        { event: 'booted', slot: 'B', version: '2.1.0' },
+        { event: 'health-failed', slot: 'B', version: '2.1.0' },
+        { event: 'reboot' },
+      ],
+      explain(trial),
+    );
 
     const back = await device.boot();
-    assert.deepEqual(sequence(back), [
-      { event: 'booted', slot: 'A', version: '1.0.0' },
-      { event: 'rolled-back', from: 'B', to: 'A' },
-      { event: 'poweroff' },
-    ], explain(back));
+    assert.deepEqual(
+      sequence(back),
+      [
+        { event: 'booted', slot: 'A', version: '1.0.0' },
+        { event: 'rolled-back', from: 'B', to: 'A' },
+        { event: 'poweroff' },
+      ],
+      explain(back),
+    );
     assert.equal(back.status?.booted, 'A');
     assert.equal(back.status?.boot_primary, 'rootfs.0', 'A is the slot to boot again');
     assert.equal(slotOf(back.status, 'B')?.boot_status, 'bad');
-    assert.match(await device.dataFile('/boot-state') ?? '', /B_LEFT=0/);
+    assert.match((await device.dataFile('/boot-state')) ?? '', /B_LEFT=0/);
   });
 
   it('refuses a verity bundle changed after signing: dm-verity in the guest finds it, B is never booted', async () => {
@@ -142,17 +166,17 @@ describe('host OS update in qemu: verity bundle, dm-verity, A/B rollback (slow)'
     await device.bundleDisk(tampered, disk);
 
     const boot = await device.boot({ bundleDisk: disk });
-    assert.deepEqual(sequence(boot), [
-      { event: 'booted', slot: 'A', version: '1.0.0' },
-      { event: 'install-failed' },
-      { event: 'poweroff' },
-    ], explain(boot));
+    assert.deepEqual(
+      sequence(boot),
+      [{ event: 'booted', slot: 'A', version: '1.0.0' }, { event: 'install-failed' }, { event: 'poweroff' }],
+      explain(boot),
+    );
     const failure = boot.events.find((e) => e.event === 'install-failed');
     assert.match(failure?.fields.reason ?? '', /Failed updating slot rootfs\.1: .*Input\/output error/, explain(boot));
     assert.match(boot.serial, /device-mapper: verity: .*data block \d+ is corrupted/, 'the kernel says why');
     // RAUC marked B bad before writing to it: whatever part of the image reached it, it is never booted.
     assert.equal(boot.status?.boot_primary, 'rootfs.0', 'A stays the slot to boot');
     assert.equal(slotOf(boot.status, 'B')?.boot_status, 'bad');
-    assert.match(await device.dataFile('/boot-state') ?? '', /B_LEFT=0/);
+    assert.match((await device.dataFile('/boot-state')) ?? '', /B_LEFT=0/);
   });
 });

@@ -9,7 +9,14 @@ import type { HealthCheck } from '../../supervisor/os-update/health.js';
 import type { OsUpdateStep } from '../../supervisor/os-update/state-machine.js';
 import { loadTestEnv, repoRoot } from '../support/env.js';
 import {
-  buildBundle, loadRaucEnv, RaucDevice, raucEnv, releaseOf, serveFiles, slotFile, type RaucEnv,
+  buildBundle,
+  loadRaucEnv,
+  RaucDevice,
+  raucEnv,
+  releaseOf,
+  serveFiles,
+  slotFile,
+  type RaucEnv,
 } from '../support/rauc-device.js';
 
 function raucDir(): string {
@@ -19,15 +26,17 @@ function raucDir(): string {
 
 /** The new OS is well when its rootfs says so: stands in for "engine, API and services are up" on a real device. */
 function rootfsHealth(device: RaucDevice): HealthCheck[] {
-  return [{
-    name: 'services',
-    run: async () => {
-      const slot = device.bootedSlot;
-      if (slot !== 'A' && slot !== 'B') throw new Error(`unknown booted slot ${slot}`);
-      const marker = await slotFile(device.options.env.slots[slot], '/etc/skiff/healthy');
-      if (marker === null) throw new Error(`meter-reader is not running on slot ${slot} (no /etc/skiff/healthy)`);
+  return [
+    {
+      name: 'services',
+      run: async () => {
+        const slot = device.bootedSlot;
+        if (slot !== 'A' && slot !== 'B') throw new Error(`unknown booted slot ${slot}`);
+        const marker = await slotFile(device.options.env.slots[slot], '/etc/skiff/healthy');
+        if (marker === null) throw new Error(`meter-reader is not running on slot ${slot} (no /etc/skiff/healthy)`);
+      },
     },
-  }];
+  ];
 }
 
 describe('host OS update with RAUC (integration)', function () {
@@ -46,13 +55,31 @@ describe('host OS update with RAUC (integration)', function () {
     await mkdir(path.join(work, 'bundles'), { recursive: true });
     const bundles = path.join(work, 'bundles');
     const healthy = { '/etc/os-release': 'VERSION_ID=2.0.0\n', '/etc/skiff/healthy': 'yes\n' };
-    await buildBundle(env, { version: '2.0.0', compatible: env.compatible, signer: 'trusted', files: healthy }, path.join(bundles, 'good.raucb'));
-    await buildBundle(env, { version: '2.1.0', compatible: env.compatible, signer: 'trusted',
-      files: { '/etc/os-release': 'VERSION_ID=2.1.0\n' } }, path.join(bundles, 'sick.raucb'));
-    await buildBundle(env, { version: '2.0.1', compatible: env.compatible, signer: 'untrusted', files: healthy },
-      path.join(bundles, 'other-key.raucb'));
-    await buildBundle(env, { version: '2.0.2', compatible: 'another-device-type', signer: 'trusted', files: healthy },
-      path.join(bundles, 'other-device.raucb'));
+    await buildBundle(
+      env,
+      { version: '2.0.0', compatible: env.compatible, signer: 'trusted', files: healthy },
+      path.join(bundles, 'good.raucb'),
+    );
+    await buildBundle(
+      env,
+      {
+        version: '2.1.0',
+        compatible: env.compatible,
+        signer: 'trusted',
+        files: { '/etc/os-release': 'VERSION_ID=2.1.0\n' },
+      },
+      path.join(bundles, 'sick.raucb'),
+    );
+    await buildBundle(
+      env,
+      { version: '2.0.1', compatible: env.compatible, signer: 'untrusted', files: healthy },
+      path.join(bundles, 'other-key.raucb'),
+    );
+    await buildBundle(
+      env,
+      { version: '2.0.2', compatible: 'another-device-type', signer: 'trusted', files: healthy },
+      path.join(bundles, 'other-device.raucb'),
+    );
     // Tampered after signing: one byte of the payload flipped, as if changed on the server or in transit.
     await copyFile(path.join(bundles, 'good.raucb'), path.join(bundles, 'tampered.raucb'));
     const handle = await open(path.join(bundles, 'tampered.raucb'), 'r+');
@@ -61,11 +88,22 @@ describe('host OS update with RAUC (integration)', function () {
     await handle.write(Buffer.from([byte[0]! ^ 0xff]), 0, 1, 1000);
     await handle.close();
     server = await serveFiles(bundles);
-    for (const [name, version] of [['good', '2.0.0'], ['sick', '2.1.0'], ['other-key', '2.0.1'], ['other-device', '2.0.2'], ['tampered', '2.0.3']] as const) {
+    for (const [name, version] of [
+      ['good', '2.0.0'],
+      ['sick', '2.1.0'],
+      ['other-key', '2.0.1'],
+      ['other-device', '2.0.2'],
+      ['tampered', '2.0.3'],
+    ] as const) {
       // The digest is the served file's own: what the API recorded at upload. RAUC alone has to catch these.
       releases[name] = await releaseOf(path.join(bundles, `${name}.raucb`), version, server.baseUrl);
     }
-    device = new RaucDevice({ env, dataDir: path.join(work, 'device'), healthChecks: rootfsHealth, healthDeadlineMs: 1500 });
+    device = new RaucDevice({
+      env,
+      dataDir: path.join(work, 'device'),
+      healthChecks: rootfsHealth,
+      healthDeadlineMs: 1500,
+    });
   });
 
   after(async () => {
@@ -86,7 +124,12 @@ describe('host OS update with RAUC (integration)', function () {
     assert.equal(status.booted, 'B');
     assert.equal(status.primary, 'B');
     assert.equal(status.slots.find((s) => s.bootname === 'B')?.bootStatus, 'good');
-    assert.deepEqual(device.updater?.report(), { version: '2.0.0', slot: 'B', updateState: 'committed', lastError: null });
+    assert.deepEqual(device.updater?.report(), {
+      version: '2.0.0',
+      slot: 'B',
+      updateState: 'committed',
+      lastError: null,
+    });
     assert.equal(await slotFile(env.slots.B, '/etc/os-release'), 'VERSION_ID=2.0.0\n');
   }
 
@@ -147,7 +190,12 @@ describe('host OS update with RAUC (integration)', function () {
       assert.equal(after.booted, 'A');
       assert.equal(after.primary, before.primary);
       assert.equal(await slotFile(env.slots.B, '/etc/os-release'), slotB, 'slot B was not written');
-      assert.deepEqual(device.updater?.report(), { version: '1.0.0', slot: 'A', updateState: 'failed', lastError: record?.error });
+      assert.deepEqual(device.updater?.report(), {
+        version: '1.0.0',
+        slot: 'A',
+        updateState: 'failed',
+        lastError: record?.error,
+      });
     });
   }
 

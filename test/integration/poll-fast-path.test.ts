@@ -19,7 +19,9 @@ interface Poll {
 }
 
 async function poll(url: string, token: string, etag?: string): Promise<Poll> {
-  const response = await fetch(url, { headers: { authorization: `Bearer ${token}`, ...(etag === undefined ? {} : { 'if-none-match': etag }) } });
+  const response = await fetch(url, {
+    headers: { authorization: `Bearer ${token}`, ...(etag === undefined ? {} : { 'if-none-match': etag }) },
+  });
   return {
     status: response.status,
     etag: response.headers.get('etag'),
@@ -32,8 +34,12 @@ async function poll(url: string, token: string, etag?: string): Promise<Poll> {
 
 /** How many requests /metrics counted for the target route with `status`. */
 async function counted(api: ApiServer, status: number): Promise<number> {
-  const text = await (await fetch(`${api.url}${paths.metrics}`, { headers: { authorization: `Bearer ${api.adminToken}` } })).text();
-  const line = text.split('\n').find((l) => l.startsWith(`skiff_http_requests_total{method="GET",route="${ROUTE}",status="${status}"}`));
+  const text = await (
+    await fetch(`${api.url}${paths.metrics}`, { headers: { authorization: `Bearer ${api.adminToken}` } })
+  ).text();
+  const line = text
+    .split('\n')
+    .find((l) => l.startsWith(`skiff_http_requests_total{method="GET",route="${ROUTE}",status="${status}"}`));
   return line === undefined ? 0 : Number(line.split(' ').at(-1));
 }
 
@@ -66,19 +72,27 @@ describe('registry-api: the target poll answered ahead of the router', function 
     assert.match(fast.contentType ?? '', /^application\/json/);
 
     const unchanged = await poll(plain, token, fast.etag ?? undefined);
-    assert.deepEqual({ status: unchanged.status, etag: unchanged.etag, body: unchanged.body }, { status: 304, etag: fast.etag, body: '' });
+    assert.deepEqual(
+      { status: unchanged.status, etag: unchanged.etag, body: unchanged.body },
+      { status: 304, etag: fast.etag, body: '' },
+    );
     assert.deepEqual(await poll(encoded, token, fast.etag ?? undefined), unchanged);
     assert.equal(await counted(api, 200), 2, 'both full answers counted under the route template');
     assert.equal(await counted(api, 304), 2, 'both 304s counted under the route template');
 
     const other = TestDevice.create('0b1c2d3e-4f50-4617-8293-a4b5c6d7e8f9');
-    const { token: otherToken } = await other.token(api.url, { fleet: fleet.name, provisioningKey: fleet.provisioningKey });
+    const { token: otherToken } = await other.token(api.url, {
+      fleet: fleet.name,
+      provisioningKey: fleet.provisioningKey,
+    });
     const foreign = await fetch(plain, { headers: { authorization: `Bearer ${otherToken}` } });
     assert.equal(foreign.status, 403, "another device's token is refused by the router");
     assert.match(foreign.headers.get('content-type') ?? '', /^application\/problem\+json/);
 
     await api.admin.revokeDevice(device.uuid);
-    const revoked = await fetch(plain, { headers: { authorization: `Bearer ${token}`, 'if-none-match': fast.etag ?? '' } });
+    const revoked = await fetch(plain, {
+      headers: { authorization: `Bearer ${token}`, 'if-none-match': fast.etag ?? '' },
+    });
     assert.equal(revoked.status, 401, 'a revoked device is refused on its very next poll');
     assert.match(revoked.headers.get('content-type') ?? '', /^application\/problem\+json/);
     assert.equal(revoked.headers.get('etag'), null);

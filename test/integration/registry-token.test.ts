@@ -22,7 +22,11 @@ interface TokenAnswer {
 }
 
 /** The claims of a JWT, unverified: the registry verifies it; here we read what was granted. */
-function claimsOf(token: string): { sub: string; aud: string; access: Array<{ type: string; name: string; actions: string[] }> } {
+function claimsOf(token: string): {
+  sub: string;
+  aud: string;
+  access: Array<{ type: string; name: string; actions: string[] }>;
+} {
   const payload = token.split('.')[1] ?? '';
   return JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as ReturnType<typeof claimsOf>;
 }
@@ -43,11 +47,22 @@ describe('registry token auth (real registry, real engines)', function () {
   let alphaDeviceToken: string;
   const pushed: Record<string, string> = {};
 
-  async function token(credentials: { username: string; password: string } | null, query: string): Promise<TokenAnswer> {
-    const headers: Record<string, string> = credentials === null ? {}
-      : { authorization: `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}` };
+  async function token(
+    credentials: { username: string; password: string } | null,
+    query: string,
+  ): Promise<TokenAnswer> {
+    const headers: Record<string, string> =
+      credentials === null
+        ? {}
+        : {
+            authorization: `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`,
+          };
     const response = await fetch(`${api.url}/v1/registry/token?${query}`, { headers });
-    return { status: response.status, body: (await response.json()) as Record<string, unknown>, headers: response.headers };
+    return {
+      status: response.status,
+      body: (await response.json()) as Record<string, unknown>,
+      headers: response.headers,
+    };
   }
 
   /** Tags the base image as REGISTRY/<fleet>/app:<run> in the developer's engine and pushes it as `who`. */
@@ -67,7 +82,11 @@ describe('registry token auth (real registry, real engines)', function () {
     api = await ApiServer.start({
       port: env.apiPort,
       registry,
-      registryToken: { keyFile: env.authRegistry.tokenKeyFile, service: env.authRegistry.service, issuer: env.authRegistry.issuer },
+      registryToken: {
+        keyFile: env.authRegistry.tokenKeyFile,
+        service: env.authRegistry.service,
+        issuer: env.authRegistry.issuer,
+      },
     });
     devDocker = await connectCliEngine(env.devDockerHost);
     const log = createLogger('registry-token-test');
@@ -76,12 +95,16 @@ describe('registry token auth (real registry, real engines)', function () {
 
     const fleetA = await api.createFleet(alpha);
     await api.createFleet(beta);
-    for (const [who, role] of [[developer, 'developer'], [viewer, 'viewer']] as const) {
+    for (const [who, role] of [
+      [developer, 'developer'],
+      [viewer, 'viewer'],
+    ] as const) {
       await api.admin.createUser({ name: who.username, role });
       who.password = (await api.admin.createToken(who.username, 'registry')).token;
       who.serveraddress = registry;
     }
-    alphaDeviceToken = (await alphaDevice.token(api.url, { fleet: alpha, provisioningKey: fleetA.provisioningKey })).token;
+    alphaDeviceToken = (await alphaDevice.token(api.url, { fleet: alpha, provisioningKey: fleetA.provisioningKey }))
+      .token;
   });
 
   after(async () => {
@@ -104,13 +127,19 @@ describe('registry token auth (real registry, real engines)', function () {
     await assert.rejects(push(alpha, viewer), /denied|unauthorized|authentication required/i);
     const answer = await token(viewer, `service=${env.authRegistry.service}&scope=repository:${alpha}/app:push,pull`);
     assert.equal(answer.status, 200);
-    assert.deepEqual(claimsOf(String(answer.body.token)).access, [{ type: 'repository', name: `${alpha}/app`, actions: ['pull'] }]);
+    assert.deepEqual(claimsOf(String(answer.body.token)).access, [
+      { type: 'repository', name: `${alpha}/app`, actions: ['pull'] },
+    ]);
   });
 
   it("lets a device pull its own fleet's image through its engine", async () => {
     assert.ok(pushed.alpha, 'the developer push ran first');
     await removeFromDevice(pushed.alpha);
-    await deviceEngine.pullImage(pushed.alpha, { username: alphaDevice.uuid, password: alphaDeviceToken, serveraddress: registry });
+    await deviceEngine.pullImage(pushed.alpha, {
+      username: alphaDevice.uuid,
+      password: alphaDeviceToken,
+      serveraddress: registry,
+    });
     assert.equal(await deviceEngine.hasImage(pushed.alpha), true);
   });
 
@@ -119,15 +148,24 @@ describe('registry token auth (real registry, real engines)', function () {
     await removeFromDevice(pushed.beta);
     const mark = api.requests.length;
     await assert.rejects(
-      deviceEngine.pullImage(pushed.beta, { username: alphaDevice.uuid, password: alphaDeviceToken, serveraddress: registry }),
+      deviceEngine.pullImage(pushed.beta, {
+        username: alphaDevice.uuid,
+        password: alphaDeviceToken,
+        serveraddress: registry,
+      }),
       /denied|unauthorized|authentication required/i,
     );
     assert.equal(await deviceEngine.hasImage(pushed.beta), false);
     // The engine did authenticate (a 200 token, granting nothing): the registry refused the scope, not a stranger.
-    const tokenAnswers = api.requests.slice(mark).filter((r) => r.path.startsWith('/v1/registry/token')).map((r) => r.status);
+    const tokenAnswers = api.requests
+      .slice(mark)
+      .filter((r) => r.path.startsWith('/v1/registry/token'))
+      .map((r) => r.status);
     assert.ok(tokenAnswers.includes(200), `token answers during the pull: ${tokenAnswers.join(', ')}`);
-    const answer = await token({ username: alphaDevice.uuid, password: alphaDeviceToken },
-      `service=${env.authRegistry.service}&scope=repository:${beta}/app:pull&scope=repository:${alpha}/app:pull,push`);
+    const answer = await token(
+      { username: alphaDevice.uuid, password: alphaDeviceToken },
+      `service=${env.authRegistry.service}&scope=repository:${beta}/app:pull&scope=repository:${alpha}/app:pull,push`,
+    );
     assert.equal(answer.status, 200);
     const claims = claimsOf(String(answer.body.token));
     assert.equal(claims.sub, alphaDevice.uuid);
@@ -143,7 +181,11 @@ describe('registry token auth (real registry, real engines)', function () {
     const anonymous = await token(null, scope);
     assert.equal(anonymous.status, 401);
     assert.match(anonymous.headers.get('www-authenticate') ?? '', /^Basic /);
-    assert.equal((await token({ username: 'dora', password: viewer.password }, scope)).status, 401, "vera's token under dora's name");
+    assert.equal(
+      (await token({ username: 'dora', password: viewer.password }, scope)).status,
+      401,
+      "vera's token under dora's name",
+    );
     assert.equal((await token({ username: alphaDevice.uuid, password: developer.password }, scope)).status, 401);
     const other = await token(developer, `service=elsewhere&scope=repository:${alpha}/app:pull`);
     assert.equal(other.status, 400);
@@ -152,16 +194,24 @@ describe('registry token auth (real registry, real engines)', function () {
 
   it('refuses a revoked device a token, and so the pull', async () => {
     const response = await fetch(`${api.url}${paths.deviceRevoke(alphaDevice.uuid)}`, {
-      method: 'POST', headers: { authorization: `Bearer ${api.adminToken}`, 'content-type': 'application/json' }, body: '{}',
+      method: 'POST',
+      headers: { authorization: `Bearer ${api.adminToken}`, 'content-type': 'application/json' },
+      body: '{}',
     });
     assert.equal(response.status, 200, await response.text());
-    const answer = await token({ username: alphaDevice.uuid, password: alphaDeviceToken },
-      `service=${env.authRegistry.service}&scope=repository:${alpha}/app:pull`);
+    const answer = await token(
+      { username: alphaDevice.uuid, password: alphaDeviceToken },
+      `service=${env.authRegistry.service}&scope=repository:${alpha}/app:pull`,
+    );
     assert.equal(answer.status, 401);
     assert.ok(pushed.alpha);
     await removeFromDevice(pushed.alpha);
     await assert.rejects(
-      deviceEngine.pullImage(pushed.alpha, { username: alphaDevice.uuid, password: alphaDeviceToken, serveraddress: registry }),
+      deviceEngine.pullImage(pushed.alpha, {
+        username: alphaDevice.uuid,
+        password: alphaDeviceToken,
+        serveraddress: registry,
+      }),
       /denied|unauthorized|authentication required|401/i,
     );
   });

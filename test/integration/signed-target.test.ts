@@ -10,7 +10,14 @@ import type { SupervisorConfig } from '../../supervisor/config.js';
 import { ApiServer } from '../support/api-server.js';
 import { loadTestEnv } from '../support/env.js';
 import { buildTestImage } from '../support/images.js';
-import { cleanDevice, deviceDocker, eventually, inspectContainer, managedContainers, type RunningContainer } from '../support/supervisor-device.js';
+import {
+  cleanDevice,
+  deviceDocker,
+  eventually,
+  inspectContainer,
+  managedContainers,
+  type RunningContainer,
+} from '../support/supervisor-device.js';
 import { type SupervisorProcess, SupervisorProcesses, UNREACHABLE_API } from '../support/supervisor-process.js';
 import { TamperingProxy } from '../support/supervisor-tampering-proxy.js';
 
@@ -19,7 +26,15 @@ const docker = deviceDocker(env);
 
 /** One service `meter`, built, with SITE in its environment: the value the tampering changes. */
 function compose(site: string): string {
-  return ['services:', '  meter:', '    build: ./meter', '    environment:', `      SITE: ${site}`, '    restart: always', ''].join('\n');
+  return [
+    'services:',
+    '  meter:',
+    '    build: ./meter',
+    '    environment:',
+    `      SITE: ${site}`,
+    '    restart: always',
+    '',
+  ].join('\n');
 }
 
 /** What target.json holds. */
@@ -100,14 +115,20 @@ describe('signed target states', function () {
   }
 
   it('a signed target converges; one altered in transit is refused, the release keeps running, the API is told', async () => {
-    const [meter1, meter2] = await Promise.all([buildTestImage(env, { repo: 'meter' }), buildTestImage(env, { repo: 'meter' })]);
+    const [meter1, meter2] = await Promise.all([
+      buildTestImage(env, { repo: 'meter' }),
+      buildTestImage(env, { repo: 'meter' }),
+    ]);
     const fleet = await api.createFleet('signed-transit');
     const release1 = await api.createRelease(fleet.name, compose('north'), { meter: meter1 });
     const { dataDir, uuid, supervisor } = await newDevice(fleet);
 
     await convergedTo(uuid, release1.version);
     const running = await managedContainers(docker);
-    assert.deepEqual(running.map((c) => [c.service, c.state, c.labels['io.skiff.release']]), [['meter', 'running', release1.id]]);
+    assert.deepEqual(
+      running.map((c) => [c.service, c.state, c.labels['io.skiff.release']]),
+      [['meter', 'running', release1.id]],
+    );
     const inspected = await inspectContainer(docker, running[0]?.id ?? '');
     assert.ok(inspected.Config.Env.includes('SITE=north'));
     const accepted = (): number => supervisor.logs().filter((l) => l.msg === 'new target accepted').length;
@@ -133,7 +154,7 @@ describe('signed target states', function () {
     assert.match(refused.error ?? '', /^target state from the API: signature invalid: .*does not match/);
     assert.equal(refused.targetRelease, release2.version, 'the API wants release 2');
     assert.equal(refused.runningRelease, release1.version, 'the device still runs release 1 in full');
-    assert.equal(refused.lastReport?.targetReleaseId, release1.id, 'the device\'s own target is still release 1');
+    assert.equal(refused.lastReport?.targetReleaseId, release1.id, "the device's own target is still release 1");
     assert.ok(supervisor.logs().some((l) => l.msg === 'target poll failed' && /signature invalid/.test(String(l.err))));
 
     // Let it poll (and refuse) a few more times before looking: a wrongly acting device would have started by now.
@@ -148,14 +169,20 @@ describe('signed target states', function () {
     proxy.tamper = null;
     await convergedTo(uuid, release2.version);
     const updated = await managedContainers(docker);
-    assert.deepEqual(updated.map((c) => [c.service, c.state, c.labels['io.skiff.release']]), [['meter', 'running', release2.id]]);
+    assert.deepEqual(
+      updated.map((c) => [c.service, c.state, c.labels['io.skiff.release']]),
+      [['meter', 'running', release2.id]],
+    );
     assert.notEqual(updated[0]?.id, running[0]?.id);
     assert.equal((await api.device(uuid)).error, null);
     assert.equal((await persistedTarget(dataDir)).target.release?.id, release2.id);
   });
 
   it('an unsigned target is refused, the running release is untouched, the API is told', async () => {
-    const [meter1, meter2] = await Promise.all([buildTestImage(env, { repo: 'meter' }), buildTestImage(env, { repo: 'meter' })]);
+    const [meter1, meter2] = await Promise.all([
+      buildTestImage(env, { repo: 'meter' }),
+      buildTestImage(env, { repo: 'meter' }),
+    ]);
     const fleet = await api.createFleet('signed-unsigned');
     const release1 = await api.createRelease(fleet.name, compose('north'), { meter: meter1 });
     const { dataDir, uuid, supervisor } = await newDevice(fleet);
@@ -169,7 +196,10 @@ describe('signed target states', function () {
       const device = await api.device(uuid);
       return device.updateStatus === 'error' && device.error !== null ? device : undefined;
     });
-    assert.match(refused.error ?? '', /^target state from the API: signature invalid: it is not signed \(no Skiff-Signature\)/);
+    assert.match(
+      refused.error ?? '',
+      /^target state from the API: signature invalid: it is not signed \(no Skiff-Signature\)/,
+    );
     assert.equal(refused.targetRelease, release2.version);
     assert.equal(refused.runningRelease, release1.version);
     assert.equal(refused.lastReport?.targetReleaseId, release1.id);
@@ -202,7 +232,8 @@ describe('signed target states', function () {
 
     const restarted = start(dataDir);
     await eventually('the refusal to be logged', 15_000, async () =>
-      (restarted.hasLogged('persisted target refused; running containers are left alone') ? true : undefined));
+      restarted.hasLogged('persisted target refused; running containers are left alone') ? true : undefined,
+    );
     assert.match(restarted.logText(), /persisted target .*target\.json: signature invalid: .*does not match/);
     await new Promise((r) => setTimeout(r, 2_000));
     assert.deepEqual(idsAndStates(await managedContainers(docker)), idsAndStates(running));

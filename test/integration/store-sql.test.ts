@@ -72,14 +72,22 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
     });
 
     it('binds positional and named parameters and returns typed rows', async () => {
-      assert.deepEqual(await db.run('INSERT INTO things (id, name, note) VALUES (?, ?, ?)', [1, 'pump', null]), { changes: 1 });
-      await db.run('INSERT INTO things (id, name, note) VALUES (@id, @name, @note)', { id: 2, name: "meter's ? @x", note: 'n' });
+      assert.deepEqual(await db.run('INSERT INTO things (id, name, note) VALUES (?, ?, ?)', [1, 'pump', null]), {
+        changes: 1,
+      });
+      await db.run('INSERT INTO things (id, name, note) VALUES (@id, @name, @note)', {
+        id: 2,
+        name: "meter's ? @x",
+        note: 'n',
+      });
       assert.deepEqual(await db.all(Thing, 'SELECT id, name, note FROM things ORDER BY id'), [
         { id: 1, name: 'pump', note: null },
         { id: 2, name: "meter's ? @x", note: 'n' },
       ]);
-      assert.deepEqual(await db.get(Thing, 'SELECT id, name, note FROM things WHERE name = @name', { name: "meter's ? @x" }),
-        { id: 2, name: "meter's ? @x", note: 'n' });
+      assert.deepEqual(
+        await db.get(Thing, 'SELECT id, name, note FROM things WHERE name = @name', { name: "meter's ? @x" }),
+        { id: 2, name: "meter's ? @x", note: 'n' },
+      );
       assert.equal(await db.get(Thing, 'SELECT id, name, note FROM things WHERE id = ?', [99]), null);
       // COUNT(*) is int8 on PostgreSQL: it must still arrive as a number.
       assert.deepEqual(await db.get(Count, 'SELECT COUNT(*) AS n FROM things'), { n: 2 });
@@ -88,8 +96,10 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
 
     it('refuses a row that does not have the shape the caller named, saying which statement', async () => {
       await db.run('INSERT INTO things (id, name) VALUES (?, ?)', [1, 'pump']);
-      await assert.rejects(db.all(Thing, 'SELECT id, name, size AS note FROM things'),
-        /row 0 of `SELECT id, name, size AS note FROM things` does not have the expected shape: \/note: /);
+      await assert.rejects(
+        db.all(Thing, 'SELECT id, name, size AS note FROM things'),
+        /row 0 of `SELECT id, name, size AS note FROM things` does not have the expected shape: \/note: /,
+      );
     });
 
     it('tells unique, foreign-key, check and not-null violations apart and names the statement', async () => {
@@ -106,7 +116,10 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
       };
       assert.equal(await kindOf('INSERT INTO things (id, name) VALUES (?, ?)', [2, 'pump']), 'unique');
       assert.equal(await kindOf('INSERT INTO things (id, name) VALUES (?, ?)', [1, 'other']), 'unique');
-      assert.equal(await kindOf('INSERT INTO things (id, name, owner) VALUES (?, ?, ?)', [3, 'c', 'nobody']), 'foreign-key');
+      assert.equal(
+        await kindOf('INSERT INTO things (id, name, owner) VALUES (?, ?, ?)', [3, 'c', 'nobody']),
+        'foreign-key',
+      );
       assert.equal(await kindOf('INSERT INTO things (id, name, size) VALUES (?, ?, ?)', [4, 'd', -1]), 'check');
       assert.equal(await kindOf('INSERT INTO things (id, name) VALUES (?, ?)', [5, null]), 'not-null');
       assert.equal(await kindOf('INSERT INTO things (id, name) VALUES (?, ?)', [6, 'fine']), 'none');
@@ -114,10 +127,14 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
 
     it('refuses text with a NUL character on both databases, before the database sees it', async () => {
       // PostgreSQL cannot hold NUL in text at all; SQLite could, and is held to the same rule so both answer alike.
-      await assert.rejects(db.get(Thing, 'SELECT id, name, note FROM things WHERE name = ?', ['meters\u0000']),
-        (err: unknown) => err instanceof SqlError && err.kind === 'invalid-text' && /NUL character/.test(err.message));
-      await assert.rejects(db.run('INSERT INTO things (id, name) VALUES (@id, @name)', { id: 1, name: 'a\u0000b' }),
-        (err: unknown) => err instanceof SqlError && err.kind === 'invalid-text');
+      await assert.rejects(
+        db.get(Thing, 'SELECT id, name, note FROM things WHERE name = ?', ['meters\u0000']),
+        (err: unknown) => err instanceof SqlError && err.kind === 'invalid-text' && /NUL character/.test(err.message),
+      );
+      await assert.rejects(
+        db.run('INSERT INTO things (id, name) VALUES (@id, @name)', { id: 1, name: 'a\u0000b' }),
+        (err: unknown) => err instanceof SqlError && err.kind === 'invalid-text',
+      );
       assert.deepEqual(await db.get(Count, 'SELECT COUNT(*) AS n FROM things'), { n: 0 });
     });
 
@@ -127,38 +144,57 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
         return (await tx.get(Count, 'SELECT COUNT(*) AS n FROM things'))?.n;
       });
       assert.equal(result, 1);
-      await assert.rejects(db.transaction(async (tx) => {
-        await tx.run('INSERT INTO things (id, name) VALUES (?, ?)', [2, 'dropped']);
-        await tx.run('UPDATE things SET note = ? WHERE id = ?', ['changed', 1]);
-        throw new Error('changed my mind');
-      }), /changed my mind/);
+      await assert.rejects(
+        db.transaction(async (tx) => {
+          await tx.run('INSERT INTO things (id, name) VALUES (?, ?)', [2, 'dropped']);
+          await tx.run('UPDATE things SET note = ? WHERE id = ?', ['changed', 1]);
+          throw new Error('changed my mind');
+        }),
+        /changed my mind/,
+      );
       // A constraint error half-way rolls back the statements before it too.
-      await assert.rejects(db.transaction(async (tx) => {
-        await tx.run('INSERT INTO things (id, name) VALUES (?, ?)', [3, 'dropped too']);
-        await tx.run('INSERT INTO things (id, name) VALUES (?, ?)', [4, 'kept']);
-      }), (err: unknown) => err instanceof SqlError && err.kind === 'unique');
-      assert.deepEqual(await db.all(Thing, 'SELECT id, name, note FROM things ORDER BY id'), [{ id: 1, name: 'kept', note: null }]);
+      await assert.rejects(
+        db.transaction(async (tx) => {
+          await tx.run('INSERT INTO things (id, name) VALUES (?, ?)', [3, 'dropped too']);
+          await tx.run('INSERT INTO things (id, name) VALUES (?, ?)', [4, 'kept']);
+        }),
+        (err: unknown) => err instanceof SqlError && err.kind === 'unique',
+      );
+      assert.deepEqual(await db.all(Thing, 'SELECT id, name, note FROM things ORDER BY id'), [
+        { id: 1, name: 'kept', note: null },
+      ]);
     });
 
     it('runs write transactions one at a time: concurrent read-then-write never collides', async () => {
       const NEXT = Type.Object({ next: Type.Integer() });
-      const ids = await Promise.all(Array.from({ length: 25 }, (_, i) => db.transaction(async (tx) => {
-        const row = await tx.get(NEXT, 'SELECT COALESCE(MAX(id), 0) + 1 AS next FROM things');
-        const next = row?.next ?? 1;
-        // Other transactions get every chance to run in between: on PostgreSQL they really are concurrent.
-        await tx.get(Count, 'SELECT COUNT(*) AS n FROM things');
-        await new Promise((resolve) => setImmediate(resolve));
-        await tx.run('INSERT INTO things (id, name) VALUES (?, ?)', [next, `thing ${i}`]);
-        return next;
-      })));
-      assert.deepEqual([...ids].sort((a, b) => a - b), Array.from({ length: 25 }, (_, i) => i + 1));
+      const ids = await Promise.all(
+        Array.from({ length: 25 }, (_, i) =>
+          db.transaction(async (tx) => {
+            const row = await tx.get(NEXT, 'SELECT COALESCE(MAX(id), 0) + 1 AS next FROM things');
+            const next = row?.next ?? 1;
+            // Other transactions get every chance to run in between: on PostgreSQL they really are concurrent.
+            await tx.get(Count, 'SELECT COUNT(*) AS n FROM things');
+            await new Promise((resolve) => setImmediate(resolve));
+            await tx.run('INSERT INTO things (id, name) VALUES (?, ?)', [next, `thing ${i}`]);
+            return next;
+          }),
+        ),
+      );
+      assert.deepEqual(
+        [...ids].sort((a, b) => a - b),
+        Array.from({ length: 25 }, (_, i) => i + 1),
+      );
     });
 
     it('keeps reads outside a transaction apart from it', async () => {
       let release!: () => void;
-      const gate = new Promise<void>((resolve) => { release = resolve; });
+      const gate = new Promise<void>((resolve) => {
+        release = resolve;
+      });
       let inserted!: () => void;
-      const didInsert = new Promise<void>((resolve) => { inserted = resolve; });
+      const didInsert = new Promise<void>((resolve) => {
+        inserted = resolve;
+      });
       const writer = db.transaction(async (tx) => {
         await tx.run('INSERT INTO things (id, name) VALUES (?, ?)', [1, 'uncommitted']);
         inserted();
@@ -168,7 +204,10 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
       // SQLite queues the read behind the transaction (one connection: it would see the uncommitted row);
       // PostgreSQL answers at once, without it.
       let answered = false;
-      const read = db.get(Count, 'SELECT COUNT(*) AS n FROM things').then((row) => { answered = true; return row; });
+      const read = db.get(Count, 'SELECT COUNT(*) AS n FROM things').then((row) => {
+        answered = true;
+        return row;
+      });
       await new Promise((resolve) => setTimeout(resolve, 100));
       assert.equal(answered, dialect === 'postgres');
       if (dialect === 'postgres') assert.deepEqual(await read, { n: 0 });
@@ -179,14 +218,25 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
     });
 
     it('refuses the database handle inside its own transaction, and a transaction handle after it ended', async () => {
-      await assert.rejects(db.transaction(async () => {
-        await db.run('INSERT INTO things (id, name) VALUES (?, ?)', [1, 'outside']);
-      }), /a statement on the database inside one of its transactions: use the transaction's handle/);
-      await assert.rejects(db.transaction(() => db.transaction(async () => 1)), /a nested transaction on the database inside/);
+      await assert.rejects(
+        db.transaction(async () => {
+          await db.run('INSERT INTO things (id, name) VALUES (?, ?)', [1, 'outside']);
+        }),
+        /a statement on the database inside one of its transactions: use the transaction's handle/,
+      );
+      await assert.rejects(
+        db.transaction(() => db.transaction(async () => 1)),
+        /a nested transaction on the database inside/,
+      );
       let leaked: Parameters<Parameters<Database['transaction']>[0]>[0] | undefined;
-      await db.transaction(async (tx) => { leaked = tx; });
+      await db.transaction(async (tx) => {
+        leaked = tx;
+      });
       assert.ok(leaked);
-      await assert.rejects(leaked.run('INSERT INTO things (id, name) VALUES (?, ?)', [2, 'late']), /transaction that has already ended/);
+      await assert.rejects(
+        leaked.run('INSERT INTO things (id, name) VALUES (?, ?)', [2, 'late']),
+        /transaction that has already ended/,
+      );
       assert.deepEqual(await db.get(Count, 'SELECT COUNT(*) AS n FROM things'), { n: 0 });
     });
   });
@@ -283,14 +333,24 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
       const more: Migration = { version: 3, name: 'things', sql: 'CREATE TABLE things (id INTEGER PRIMARY KEY);' };
       assert.deepEqual(await migrate(db, [...STEPS, more]), [3]);
       const Version = Type.Object({ version: Type.Integer(), name: Type.String() });
-      assert.deepEqual(await db.all(Version, 'SELECT version, name FROM schema_migrations ORDER BY version'),
-        [{ version: 1, name: 'owners' }, { version: 2, name: 'dialect marker' }, { version: 3, name: 'things' }]);
+      assert.deepEqual(await db.all(Version, 'SELECT version, name FROM schema_migrations ORDER BY version'), [
+        { version: 1, name: 'owners' },
+        { version: 2, name: 'dialect marker' },
+        { version: 3, name: 'things' },
+      ]);
     });
 
     it('leaves nothing of a step that fails half-way, and says which step', async () => {
       const db = await open();
-      const broken: Migration = { version: 2, name: 'half', sql: 'CREATE TABLE kept_out (x TEXT); CREATE TABLE owners (name TEXT);' };
-      await assert.rejects(migrate(db, [STEPS[0] as Migration, broken]), new RegExp(`schema migration 2 \\(half\\) failed on ${dialect}: `));
+      const broken: Migration = {
+        version: 2,
+        name: 'half',
+        sql: 'CREATE TABLE kept_out (x TEXT); CREATE TABLE owners (name TEXT);',
+      };
+      await assert.rejects(
+        migrate(db, [STEPS[0] as Migration, broken]),
+        new RegExp(`schema migration 2 \\(half\\) failed on ${dialect}: `),
+      );
       const Version = Type.Object({ version: Type.Integer() });
       assert.deepEqual(await db.all(Version, 'SELECT version FROM schema_migrations'), [{ version: 1 }]);
       await assert.rejects(db.all(Name, 'SELECT x AS name FROM kept_out'), /kept_out/);
@@ -299,13 +359,20 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
     it('refuses a database a newer version wrote', async () => {
       const db = await open();
       await migrate(db, STEPS);
-      await assert.rejects(migrate(db, STEPS.slice(0, 1)), /database schema version 2 is newer than this Skiff knows \(1\); upgrade Skiff/);
+      await assert.rejects(
+        migrate(db, STEPS.slice(0, 1)),
+        /database schema version 2 is newer than this Skiff knows \(1\); upgrade Skiff/,
+      );
     });
 
     it('applies each step once when two processes migrate at the same time', async () => {
       // Separate processes: better-sqlite3 waits for SQLite's file lock synchronously, as another process would.
       const run = async (): Promise<number[]> => {
-        const { stdout } = await execFileAsync(process.execPath, [MIGRATE_PROCESS, backend.location, JSON.stringify(STEPS)]);
+        const { stdout } = await execFileAsync(process.execPath, [
+          MIGRATE_PROCESS,
+          backend.location,
+          JSON.stringify(STEPS),
+        ]);
         return parse(Type.Array(Type.Integer()), JSON.parse(stdout), 'what a migrating process applied');
       };
       const [doneA, doneB] = await Promise.all([run(), run()]);

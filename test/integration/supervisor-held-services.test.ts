@@ -11,8 +11,19 @@ import { LOCAL_API_KEY_FILE } from '../../supervisor/local-api/key.js';
 import { TargetStore } from '../../supervisor/target/store.js';
 import { loadTestEnv } from '../support/env.js';
 import { buildTestImage, PROMPT_STOP_COMMAND } from '../support/images.js';
-import { cleanDevice, deviceDocker, eventually, managedContainers, type RunningContainer } from '../support/supervisor-device.js';
-import { makeDataDir, offlineDeviceConfig, printLogsIfFailed, SupervisorProcess } from '../support/supervisor-process.js';
+import {
+  cleanDevice,
+  deviceDocker,
+  eventually,
+  managedContainers,
+  type RunningContainer,
+} from '../support/supervisor-device.js';
+import {
+  makeDataDir,
+  offlineDeviceConfig,
+  printLogsIfFailed,
+  SupervisorProcess,
+} from '../support/supervisor-process.js';
 import { serviceSpec, signedTarget, targetState, TEST_DEVICE_UUID } from '../support/supervisor-targets.js';
 
 const env = loadTestEnv();
@@ -37,11 +48,14 @@ describe('services held stopped through the device-local API', function () {
     await eventually(`${count} reconcile passes`, 20_000, async () => (passes() >= from + count ? true : undefined));
     return containersOf('a');
   };
-  const heldFile = async (): Promise<unknown> => JSON.parse(await readFile(path.join(dataDir, HELD_SERVICES_FILE), 'utf8'));
+  const heldFile = async (): Promise<unknown> =>
+    JSON.parse(await readFile(path.join(dataDir, HELD_SERVICES_FILE), 'utf8'));
   const restart = async (): Promise<void> => {
     assert.equal(await device?.stop('SIGTERM'), 0);
     device = new SupervisorProcess(dataDir, PROCESS_ENV);
-    await eventually('the local API after a restart', 20_000, async () => ((await fetch(`${base}${localPaths.ping}`).catch(() => undefined))?.status === 200 ? true : undefined));
+    await eventually('the local API after a restart', 20_000, async () =>
+      (await fetch(`${base}${localPaths.ping}`).catch(() => undefined))?.status === 200 ? true : undefined,
+    );
   };
 
   before(async () => {
@@ -69,7 +83,9 @@ describe('services held stopped through the device-local API', function () {
     // Both restart: always (serviceSpec's default): the policy under which a stopped container used to come back.
     await store.save(signedTarget(targetState([serviceSpec('a', a), serviceSpec('b', b)], { releaseId: 'r1' })));
     device = new SupervisorProcess(dataDir, PROCESS_ENV);
-    await eventually('the local API', 20_000, async () => ((await fetch(`${base}${localPaths.ping}`).catch(() => undefined))?.status === 200 ? true : undefined));
+    await eventually('the local API', 20_000, async () =>
+      (await fetch(`${base}${localPaths.ping}`).catch(() => undefined))?.status === 200 ? true : undefined,
+    );
     key = (await readFile(path.join(dataDir, LOCAL_API_KEY_FILE), 'utf8')).trim();
     await eventually('r1 converged', 60_000, async () => {
       const s = await state();
@@ -87,8 +103,13 @@ describe('services held stopped through the device-local API', function () {
     const [bFirst] = await containersOf('b');
     assert.ok(bFirst !== undefined);
     await docker.json('POST', `/containers/${bFirst.id}/stop?t=1`).catch(() => undefined);
-    await eventually('b running again', 20_000, async () => ((await containersOf('b'))[0]?.state === 'running' ? true : undefined));
-    assert.deepEqual((await afterPasses(5)).map((c) => [c.id, c.state]), [[aFirst.id, 'exited']]);
+    await eventually('b running again', 20_000, async () =>
+      (await containersOf('b'))[0]?.state === 'running' ? true : undefined,
+    );
+    assert.deepEqual(
+      (await afterPasses(5)).map((c) => [c.id, c.state]),
+      [[aFirst.id, 'exited']],
+    );
     const reported = await eventually('a reported held', 10_000, async () => {
       const s = await state();
       const service = s.report.services.find((x) => x.name === 'a');
@@ -99,10 +120,15 @@ describe('services held stopped through the device-local API', function () {
 
     // A restart of the supervisor keeps the hold.
     await restart();
-    assert.deepEqual((await afterPasses(5)).map((c) => [c.id, c.state]), [[aFirst.id, 'exited']]);
+    assert.deepEqual(
+      (await afterPasses(5)).map((c) => [c.id, c.state]),
+      [[aFirst.id, 'exited']],
+    );
 
     // A new release replaces a's container but does not start it, nor clear the hold.
-    const r2 = targetState([serviceSpec('a', a, { environment: { RELEASE: '2' } }), serviceSpec('b', b)], { releaseId: 'r2' });
+    const r2 = targetState([serviceSpec('a', a, { environment: { RELEASE: '2' } }), serviceSpec('b', b)], {
+      releaseId: 'r2',
+    });
     await store.save(signedTarget(r2));
     await restart();
     const r2State = await eventually('r2 converged', 60_000, async () => {
@@ -121,7 +147,10 @@ describe('services held stopped through the device-local API', function () {
     const started = await call('POST', localPaths.service('a', 'start'));
     assert.equal(started.status, 200);
     assert.deepEqual(await heldFile(), { services: [] });
-    assert.deepEqual((await afterPasses(3)).map((c) => [c.id, c.state]), [[aSecond.id, 'running']]);
+    assert.deepEqual(
+      (await afterPasses(3)).map((c) => [c.id, c.state]),
+      [[aSecond.id, 'running']],
+    );
     await eventually('a no longer reported held', 10_000, async () => {
       const service = (await state()).report.services.find((x) => x.name === 'a');
       return service?.state === 'running' && service.held === undefined ? true : undefined;
@@ -132,8 +161,19 @@ describe('services held stopped through the device-local API', function () {
     await call('POST', localPaths.service('a', 'stop'));
     await writeFile(path.join(dataDir, HELD_SERVICES_FILE), '{"services": "a"}');
     await restart();
-    assert.deepEqual((await afterPasses(2)).map((c) => c.state), ['running']);
-    assert.ok(device?.logs().some((l) => l.msg === 'held services refused; no service is held'
-      && /held-services\.json is invalid: \/services: must be array/.test(String(l.err))), device?.logText());
+    assert.deepEqual(
+      (await afterPasses(2)).map((c) => c.state),
+      ['running'],
+    );
+    assert.ok(
+      device
+        ?.logs()
+        .some(
+          (l) =>
+            l.msg === 'held services refused; no service is held' &&
+            /held-services\.json is invalid: \/services: must be array/.test(String(l.err)),
+        ),
+      device?.logText(),
+    );
   });
 });

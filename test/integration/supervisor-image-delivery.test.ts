@@ -40,7 +40,11 @@ describe('supervisor image delivery (real API, token-auth registry, engine; capp
   this.timeout(180_000);
   const run = randomUUID().slice(0, 8);
   const fleetName = `delivery-${run}`;
-  const developer: RegistryCredentials = { username: `dev-${run}`, password: '', serveraddress: env.authRegistry.address };
+  const developer: RegistryCredentials = {
+    username: `dev-${run}`,
+    password: '',
+    serveraddress: env.authRegistry.address,
+  };
   let api: ApiServer;
   let devDocker: Docker;
   let device: SupervisorProcess | undefined;
@@ -56,7 +60,11 @@ describe('supervisor image delivery (real API, token-auth registry, engine; capp
     api = await ApiServer.start({
       port: env.apiPort,
       registry: env.registry,
-      registryToken: { keyFile: env.authRegistry.tokenKeyFile, service: env.authRegistry.service, issuer: env.authRegistry.issuer },
+      registryToken: {
+        keyFile: env.authRegistry.tokenKeyFile,
+        service: env.authRegistry.service,
+        issuer: env.authRegistry.issuer,
+      },
     });
     devDocker = await connectCliEngine(env.devDockerHost);
     await api.admin.createUser({ name: developer.username, role: 'developer' });
@@ -75,7 +83,8 @@ describe('supervisor image delivery (real API, token-auth registry, engine; capp
     await proxy?.stop();
     await cleanDevice(docker);
     const engine = dockerEngine(env.deviceDockerHost, log);
-    for (const ref of [image, authImage]) if (ref !== undefined) await engine.removeImage(localImageRef(ref)).catch(() => undefined);
+    for (const ref of [image, authImage])
+      if (ref !== undefined) await engine.removeImage(localImageRef(ref)).catch(() => undefined);
     if (dataDir !== undefined) await rm(dataDir, { recursive: true, force: true });
   });
 
@@ -85,8 +94,13 @@ describe('supervisor image delivery (real API, token-auth registry, engine; capp
     const dir = await mkdtemp(path.join(tmpdir(), 'skiff-delivery-'));
     try {
       await writeFile(path.join(dir, 'payload'), randomBytes(LAYER_BYTES));
-      await writeFile(path.join(dir, 'Dockerfile'), `FROM ${BASE_IMAGE}\nCOPY payload /payload\nCMD ${JSON.stringify(PROMPT_STOP_COMMAND)}\n`);
-      await buildImage(connectEngine(env.devDockerHost), dir, ['Dockerfile', 'payload'], { tag: `${repository}:${run}` });
+      await writeFile(
+        path.join(dir, 'Dockerfile'),
+        `FROM ${BASE_IMAGE}\nCOPY payload /payload\nCMD ${JSON.stringify(PROMPT_STOP_COMMAND)}\n`,
+      );
+      await buildImage(connectEngine(env.devDockerHost), dir, ['Dockerfile', 'payload'], {
+        tag: `${repository}:${run}`,
+      });
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -103,31 +117,52 @@ describe('supervisor image delivery (real API, token-auth registry, engine; capp
     const layered = await buildLayeredImage(env, [LAYER_BYTES], `delivery-${run}`);
     // The same image, asked for through the proxy: every request the device makes for it is recorded.
     image = `${proxy.address()}/${layered.repository}@${layered.digest}`;
-    const release = await api.createRelease(fleetName, 'services:\n  app:\n    build: ./app\n    restart: always\n', { app: image });
+    const release = await api.createRelease(fleetName, 'services:\n  app:\n    build: ./app\n    restart: always\n', {
+      app: image,
+    });
 
     const config: SupervisorConfig = {
-      apiUrl: api.url, fleet: fleetName, provisioningKey: fleet.provisioningKey, deviceType: 'raspberrypi4-64',
-      dockerHost: env.deviceDockerHost, localApiPort: env.deviceApiPort,
+      apiUrl: api.url,
+      fleet: fleetName,
+      provisioningKey: fleet.provisioningKey,
+      deviceType: 'raspberrypi4-64',
+      dockerHost: env.deviceDockerHost,
+      localApiPort: env.deviceApiPort,
     };
     dataDir = await makeDataDir(config);
     const dir = dataDir;
     device = new SupervisorProcess(dir, { SKIFF_REPORT_INTERVAL_MS: '200', SKIFF_POLL_INTERVAL_MS: '1000' });
     // Kept for the local-mode test below.
     deviceDir = dir;
-    const uuid = await eventually('the device to pick its uuid', 20_000, async () =>
-      (JSON.parse(await readFile(path.join(dir, 'config.json'), 'utf8')) as SupervisorConfig).uuid);
+    const uuid = await eventually(
+      'the device to pick its uuid',
+      20_000,
+      async () => (JSON.parse(await readFile(path.join(dir, 'config.json'), 'utf8')) as SupervisorConfig).uuid,
+    );
 
     // Mid-download: the API holds a report with the image's progress, for the service that needs it.
     const partialDir = path.join(dir, 'blobs', 'partial');
     let partialsSeen = 0;
-    const midway = await eventually('a report of the download halfway', 60_000, async () => {
-      partialsSeen = Math.max(partialsSeen, (await readdir(partialDir).catch(() => [])).length);
-      const report = (await api.device(uuid)).lastReport;
-      const download = report?.downloads?.find((d: ImageDownload) => d.image === image);
-      return download !== undefined && download.bytesDone > LAYER_BYTES / 4 && download.bytesDone < download.bytesTotal ? report : undefined;
-    }, 100);
+    const midway = await eventually(
+      'a report of the download halfway',
+      60_000,
+      async () => {
+        partialsSeen = Math.max(partialsSeen, (await readdir(partialDir).catch(() => [])).length);
+        const report = (await api.device(uuid)).lastReport;
+        const download = report?.downloads?.find((d: ImageDownload) => d.image === image);
+        return download !== undefined &&
+          download.bytesDone > LAYER_BYTES / 4 &&
+          download.bytesDone < download.bytesTotal
+          ? report
+          : undefined;
+      },
+      100,
+    );
     assert.equal(midway?.updateStatus, 'downloading');
-    assert.deepEqual(midway?.downloads?.map((d) => [d.services, d.source]), [[['app'], 'full']]);
+    assert.deepEqual(
+      midway?.downloads?.map((d) => [d.services, d.source]),
+      [[['app'], 'full']],
+    );
     assert.ok((midway?.downloads?.[0]?.bytesTotal ?? 0) >= LAYER_BYTES, JSON.stringify(midway?.downloads));
     assert.equal(midway?.updateWindow?.state, 'open');
     assert.equal(midway?.updateWindow?.applyAllowed, true);
@@ -145,17 +180,32 @@ describe('supervisor image delivery (real API, token-auth registry, engine; capp
     // Paced Range requests for the layer: one chunk per request, each at most a quarter second of the cap.
     const layerPath = `/v2/${layered.repository}/blobs/${layered.layers.at(-1)?.digest ?? ''}`;
     const layerRequests = proxy.requests.filter((r) => r.path === layerPath);
-    assert.ok(layerRequests.length >= LAYER_BYTES / (CAP_BYTES_PER_SECOND / 4), `${layerRequests.length} requests for the layer`);
-    assert.ok(layerRequests.every((r) => r.range !== null && /^bytes=\d+-\d+$/.test(r.range)), JSON.stringify(layerRequests.slice(0, 3)));
-    assert.ok(layerRequests.every((r) => r.bytes <= CAP_BYTES_PER_SECOND / 4), 'no chunk larger than a quarter second of the cap');
+    assert.ok(
+      layerRequests.length >= LAYER_BYTES / (CAP_BYTES_PER_SECOND / 4),
+      `${layerRequests.length} requests for the layer`,
+    );
+    assert.ok(
+      layerRequests.every((r) => r.range !== null && /^bytes=\d+-\d+$/.test(r.range)),
+      JSON.stringify(layerRequests.slice(0, 3)),
+    );
+    assert.ok(
+      layerRequests.every((r) => r.bytes <= CAP_BYTES_PER_SECOND / 4),
+      'no chunk larger than a quarter second of the cap',
+    );
     const delivered = device.logs().find((l) => l.msg === 'image delivered' && l.image === image);
     assert.ok(delivered !== undefined, 'the fetcher delivered the image (no engine pull)');
-    const minimumMs = ((LAYER_BYTES / CAP_BYTES_PER_SECOND) - 0.5) * 1000;
-    assert.ok(Number(delivered.ms) >= minimumMs, `delivered in ${String(delivered.ms)} ms, the cap allows no less than ${minimumMs} ms`);
+    const minimumMs = (LAYER_BYTES / CAP_BYTES_PER_SECOND - 0.5) * 1000;
+    assert.ok(
+      Number(delivered.ms) >= minimumMs,
+      `delivered in ${String(delivered.ms)} ms, the cap allows no less than ${minimumMs} ms`,
+    );
     assert.ok(device.logs().some((l) => l.msg === 'bandwidth cap set' && l.bytesPerSecond === CAP_BYTES_PER_SECOND));
     // Loaded by the fetcher: the engine knows it by Skiff's local tag.
     const engine = dockerEngine(env.deviceDockerHost, log);
-    assert.ok(await engine.inspectImage(localImageRef(image)) !== undefined, `the engine has ${localImageRef(image)}`);
+    assert.ok(
+      (await engine.inspectImage(localImageRef(image))) !== undefined,
+      `the engine has ${localImageRef(image)}`,
+    );
   });
 
   it('fetches from the token-auth registry as the device itself (local mode)', async () => {
@@ -166,13 +216,22 @@ describe('supervisor image delivery (real API, token-auth registry, engine; capp
     device = new SupervisorProcess(dir, { SKIFF_REPORT_INTERVAL_MS: '200' });
     const key = (await readFile(path.join(dir, LOCAL_API_KEY_FILE), 'utf8')).trim();
     const base = `http://127.0.0.1:${env.deviceApiPort}`;
-    const call = (method: string, route: string, body?: unknown): Promise<Response> => fetch(`${base}${route}`, {
-      method,
-      headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    const call = (method: string, route: string, body?: unknown): Promise<Response> =>
+      fetch(`${base}${route}`, {
+        method,
+        headers: {
+          authorization: `Bearer ${key}`,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+    await eventually('the local API', 20_000, async () =>
+      (await call('GET', localPaths.state).catch(() => null))?.status === 200 ? true : undefined,
+    );
+    const entered = await call('PUT', localPaths.localTarget, {
+      compose: 'services:\n  app:\n    build: ./app\n',
+      images: { app: authImage },
     });
-    await eventually('the local API', 20_000, async () => ((await call('GET', localPaths.state).catch(() => null))?.status === 200 ? true : undefined));
-    const entered = await call('PUT', localPaths.localTarget, { compose: 'services:\n  app:\n    build: ./app\n', images: { app: authImage } });
     const answer = await entered.text();
     assert.ok(entered.ok, `${entered.status}: ${answer}`);
     const { releaseId } = JSON.parse(answer) as LocalTargetAnswer;
@@ -182,11 +241,17 @@ describe('supervisor image delivery (real API, token-auth registry, engine; capp
       const state = (await (await call('GET', localPaths.state)).json()) as LocalState;
       return state.report.updateStatus === 'converged' && state.report.releaseId === releaseId ? true : undefined;
     });
-    assert.ok(await engine.inspectImage(localImageRef(local)) !== undefined, 'loaded by the fetcher');
+    assert.ok((await engine.inspectImage(localImageRef(local))) !== undefined, 'loaded by the fetcher');
     // The registry sent the device to the token server, which gave it a pull token for its fleet's repository.
     const tokens = api.requests.slice(started).filter((r) => r.path.startsWith('/v1/registry/token'));
-    assert.ok(tokens.length > 0 && tokens.every((r) => r.status === 200), tokens.map((r) => `${r.path} ${r.status}`).join('\n'));
-    assert.ok(tokens.some((r) => decodeURIComponent(r.path).includes(`repository:${fleetName}/app:pull`)), tokens.map((r) => r.path).join('\n'));
+    assert.ok(
+      tokens.length > 0 && tokens.every((r) => r.status === 200),
+      tokens.map((r) => `${r.path} ${r.status}`).join('\n'),
+    );
+    assert.ok(
+      tokens.some((r) => decodeURIComponent(r.path).includes(`repository:${fleetName}/app:pull`)),
+      tokens.map((r) => r.path).join('\n'),
+    );
     assert.ok(device.logs().some((l) => l.msg === 'image delivered' && l.image === authImage));
   });
 });

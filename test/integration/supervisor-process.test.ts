@@ -14,8 +14,14 @@ import { TargetStore } from '../../supervisor/target/store.js';
 import { ApiServer, type ObservedRequest } from '../support/api-server.js';
 import { loadTestEnv } from '../support/env.js';
 import { buildTestImage, SLOW_STOP_COMMAND } from '../support/images.js';
-import { cleanDevice, deviceDocker, eventually, managedContainers, type RunningContainer } from '../support/supervisor-device.js';
-import { offlineDeviceConfig, type SupervisorProcess, SupervisorProcesses, } from '../support/supervisor-process.js';
+import {
+  cleanDevice,
+  deviceDocker,
+  eventually,
+  managedContainers,
+  type RunningContainer,
+} from '../support/supervisor-device.js';
+import { offlineDeviceConfig, type SupervisorProcess, SupervisorProcesses } from '../support/supervisor-process.js';
 import { TamperingProxy } from '../support/supervisor-tampering-proxy.js';
 import { serviceSpec, signedTarget, targetState, TEST_DEVICE_UUID } from '../support/supervisor-targets.js';
 
@@ -39,14 +45,20 @@ async function convergeInProcess(target: TargetState): Promise<void> {
 
 /** A compose file as the CLI pushes it: every service is built, its image comes from the release's images map. */
 function composeOf(services: string[]): string {
-  return ['services:', ...services.flatMap((name) => [`  ${name}:`, `    build: ./${name}`, '    restart: always']), ''].join('\n');
+  return [
+    'services:',
+    ...services.flatMap((name) => [`  ${name}:`, `    build: ./${name}`, '    restart: always']),
+    '',
+  ].join('\n');
 }
 
 /** A device's config once the API admitted it: its uuid and the token the API gave it. */
 async function registeredAs(dataDir: string): Promise<{ uuid: string; deviceKey: string }> {
   return eventually('the device to be admitted', 30_000, async () => {
     const saved = JSON.parse(await readFile(path.join(dataDir, 'config.json'), 'utf8')) as SupervisorConfig;
-    return saved.uuid !== undefined && saved.deviceToken !== undefined ? { uuid: saved.uuid, deviceKey: saved.deviceToken } : undefined;
+    return saved.uuid !== undefined && saved.deviceToken !== undefined
+      ? { uuid: saved.uuid, deviceKey: saved.deviceToken }
+      : undefined;
   });
 }
 
@@ -61,8 +73,13 @@ async function persistedRelease(dataDir: string): Promise<string | null | undefi
 async function runsExactly(target: TargetState): Promise<RunningContainer[] | undefined> {
   const containers = await managedContainers(docker);
   const desired = desiredState(target).containers;
-  const exact = containers.length === desired.length && desired.every((d) =>
-    containers.some((c) => c.service === d.service && c.state === 'running' && c.labels['io.skiff.config-hash'] === d.configHash));
+  const exact =
+    containers.length === desired.length &&
+    desired.every((d) =>
+      containers.some(
+        (c) => c.service === d.service && c.state === 'running' && c.labels['io.skiff.config-hash'] === d.configHash,
+      ),
+    );
   return exact ? containers : undefined;
 }
 
@@ -86,14 +103,16 @@ describe('supervisor process', function () {
 
   it('offline, killed with SIGKILL in the middle of an update, converges after a restart', async () => {
     const [a1, a2, slow1, slow2] = await Promise.all([
-      buildTestImage(env, { repo: 'a' }), buildTestImage(env, { repo: 'a' }),
-      buildTestImage(env, { repo: 'slow' }), buildTestImage(env, { repo: 'slow' }),
+      buildTestImage(env, { repo: 'a' }),
+      buildTestImage(env, { repo: 'a' }),
+      buildTestImage(env, { repo: 'slow' }),
+      buildTestImage(env, { repo: 'slow' }),
     ]);
     // slow ignores SIGTERM, so the update sits in its stop phase for the whole grace period.
-    const r1 = targetState([
-      serviceSpec('a', a1),
-      serviceSpec('slow', slow1, { command: SLOW_STOP_COMMAND, stopGracePeriodSeconds: 6 }),
-    ], { releaseId: 'r1' });
+    const r1 = targetState(
+      [serviceSpec('a', a1), serviceSpec('slow', slow1, { command: SLOW_STOP_COMMAND, stopGracePeriodSeconds: 6 })],
+      { releaseId: 'r1' },
+    );
     const r2 = targetState([serviceSpec('a', a2), serviceSpec('slow', slow2)], { releaseId: 'r2' });
     await convergeInProcess(r1);
     const old = await managedContainers(docker);
@@ -103,15 +122,23 @@ describe('supervisor process', function () {
     const first = start(dataDir);
     const oldA = old.find((c) => c.service === 'a');
     assert.ok(oldA);
-    await eventually('the old a container to be stopped', 30_000, async () => {
-      const now = await managedContainers(docker);
-      return now.some((c) => c.id === oldA.id && c.state === 'running') ? undefined : true;
-    }, 50);
+    await eventually(
+      'the old a container to be stopped',
+      30_000,
+      async () => {
+        const now = await managedContainers(docker);
+        return now.some((c) => c.id === oldA.id && c.state === 'running') ? undefined : true;
+      },
+      50,
+    );
     assert.equal(await first.stop('SIGKILL'), null);
 
     const midUpdate = await managedContainers(docker);
     assert.equal(await runsExactly(r2), undefined, `expected an unfinished update, found ${JSON.stringify(midUpdate)}`);
-    assert.ok(midUpdate.some((c) => c.labels['io.skiff.release'] === 'r1'), 'r1 containers are still there');
+    assert.ok(
+      midUpdate.some((c) => c.labels['io.skiff.release'] === 'r1'),
+      'r1 containers are still there',
+    );
 
     const second = start(dataDir);
     const final = await eventually('r2 to run', 60_000, () => runsExactly(r2));
@@ -134,12 +161,17 @@ describe('supervisor process', function () {
     const invalidDir = await makeDataDir(offlineDeviceConfig(env));
     await new TargetStore(invalidDir, TEST_DEVICE_UUID).save(signedTarget(broken));
     const tornDir = await makeDataDir(offlineDeviceConfig(env));
-    await writeFile(path.join(tornDir, 'target.json'), JSON.stringify(targetState([], { releaseId: 'r3' })).slice(0, 40));
+    await writeFile(
+      path.join(tornDir, 'target.json'),
+      JSON.stringify(targetState([], { releaseId: 'r3' })).slice(0, 40),
+    );
 
     const invalid = start(invalidDir);
     const torn = start(tornDir);
     for (const p of [invalid, torn]) {
-      await eventually('the refusal to be logged', 15_000, async () => (p.hasLogged('persisted target refused; running containers are left alone') ? true : undefined));
+      await eventually('the refusal to be logged', 15_000, async () =>
+        p.hasLogged('persisted target refused; running containers are left alone') ? true : undefined,
+      );
     }
     assert.match(invalid.logText(), /services\/0\/image/);
     assert.doesNotMatch(invalid.logText(), /signature invalid/);
@@ -160,7 +192,9 @@ describe('supervisor process', function () {
 
     afterEach(function () {
       if (this.currentTest?.state === 'failed') {
-        console.error(`--- requests the API answered ---\n${api.requests.map((r) => `${r.method} ${r.path} ${r.status}`).join('\n')}`);
+        console.error(
+          `--- requests the API answered ---\n${api.requests.map((r) => `${r.method} ${r.path} ${r.status}`).join('\n')}`,
+        );
       }
     });
 
@@ -182,7 +216,9 @@ describe('supervisor process', function () {
 
     it('registers, follows release 1, then 2, then a pin back to 1, and reports what it runs', async () => {
       const [a1, b1, b2] = await Promise.all([
-        buildTestImage(env, { repo: 'a' }), buildTestImage(env, { repo: 'b' }), buildTestImage(env, { repo: 'b' }),
+        buildTestImage(env, { repo: 'a' }),
+        buildTestImage(env, { repo: 'b' }),
+        buildTestImage(env, { repo: 'b' }),
       ]);
       const fleet = await api.createFleet('meters');
       const release1 = await api.createRelease(fleet.name, composeOf(['a', 'b']), { a: a1, b: b1 });
@@ -196,11 +232,17 @@ describe('supervisor process', function () {
       const { uuid, deviceKey } = await registeredAs(dataDir);
       const saved = JSON.parse(await readFile(path.join(dataDir, 'config.json'), 'utf8')) as SupervisorConfig;
       assert.equal(saved.apiSigningKey, api.signingKey);
-      assert.deepEqual(registrations().map((r) => r.status), [200]);
+      assert.deepEqual(
+        registrations().map((r) => r.status),
+        [200],
+      );
       const key = await stat(path.join(dataDir, 'device-key.pem'));
       assert.equal(key.mode & 0o777, 0o600, 'the private key is for the supervisor only');
       const listed = await api.admin.listDevices(fleet.name);
-      assert.deepEqual(listed.map((d) => [d.uuid, d.name, d.fleet]), [[uuid, 'meter-north-1', fleet.name]]);
+      assert.deepEqual(
+        listed.map((d) => [d.uuid, d.name, d.fleet]),
+        [[uuid, 'meter-north-1', fleet.name]],
+      );
 
       // Release 1 runs, and the API knows it from the device's reports.
       const converged = (version: string) => async () => {
@@ -212,26 +254,44 @@ describe('supervisor process', function () {
       assert.equal(device1.error, null);
       assert.equal(device1.online, true);
       assert.equal(device1.lastReport?.targetReleaseId, release1.id);
-      assert.deepEqual(device1.lastReport?.services.map((s) => [s.name, s.state, s.releaseId, s.image]),
-        [['a', 'running', release1.id, a1], ['b', 'running', release1.id, b1]]);
-      assert.ok(await runsExactly(await api.deviceTarget(uuid, deviceKey)), 'the engine runs exactly the target the API serves');
+      assert.deepEqual(
+        device1.lastReport?.services.map((s) => [s.name, s.state, s.releaseId, s.image]),
+        [
+          ['a', 'running', release1.id, a1],
+          ['b', 'running', release1.id, b1],
+        ],
+      );
+      assert.ok(
+        await runsExactly(await api.deviceTarget(uuid, deviceKey)),
+        'the engine runs exactly the target the API serves',
+      );
 
       // Unchanged target: polls revalidate with the ETag and cost a 304.
       const polls = (): ObservedRequest[] => api.requestsTo('GET', paths.target(uuid));
       const etag1 = polls().find((p) => p.status === 200)?.etag;
       assert.ok(etag1, 'the first target answer carried an ETag');
       await eventually('a poll answered 304', 10_000, async () =>
-        (polls().some((p) => p.status === 304 && p.ifNoneMatch === etag1) ? true : undefined));
+        polls().some((p) => p.status === 304 && p.ifNoneMatch === etag1) ? true : undefined,
+      );
       const before2 = await managedContainers(docker);
 
       // Release 2 is pushed: the next poll with the old ETag gets the new target, the device follows.
       const release2 = await api.createRelease(fleet.name, composeOf(['a', 'b']), { a: a1, b: b2 });
       const device2 = await eventually('the API to see release 2 converged', 60_000, converged(release2.version));
       assert.ok(polls().some((p) => p.status === 200 && p.ifNoneMatch === etag1 && p.etag !== etag1));
-      assert.deepEqual(device2.lastReport?.services.map((s) => [s.name, s.state, s.releaseId, s.image]),
-        [['a', 'running', release2.id, a1], ['b', 'running', release2.id, b2]]);
+      assert.deepEqual(
+        device2.lastReport?.services.map((s) => [s.name, s.state, s.releaseId, s.image]),
+        [
+          ['a', 'running', release2.id, a1],
+          ['b', 'running', release2.id, b2],
+        ],
+      );
       const after2 = await managedContainers(docker);
-      assert.equal(after2.find((c) => c.service === 'a')?.id, before2.find((c) => c.service === 'a')?.id, 'a did not change: kept');
+      assert.equal(
+        after2.find((c) => c.service === 'a')?.id,
+        before2.find((c) => c.service === 'a')?.id,
+        'a did not change: kept',
+      );
       assert.notEqual(after2.find((c) => c.service === 'b')?.id, before2.find((c) => c.service === 'b')?.id);
       assert.ok(await runsExactly(await api.deviceTarget(uuid, deviceKey)));
       assert.equal(await persistedRelease(dataDir), release2.id);
@@ -242,8 +302,13 @@ describe('supervisor process', function () {
       const second = start(dataDir);
       const device3 = await eventually('the API to see release 1 converged again', 60_000, converged(release1.version));
       assert.equal(device3.targetRelease, release1.version);
-      assert.deepEqual(device3.lastReport?.services.map((s) => [s.name, s.state, s.releaseId, s.image]),
-        [['a', 'running', release1.id, a1], ['b', 'running', release1.id, b1]]);
+      assert.deepEqual(
+        device3.lastReport?.services.map((s) => [s.name, s.state, s.releaseId, s.image]),
+        [
+          ['a', 'running', release1.id, a1],
+          ['b', 'running', release1.id, b1],
+        ],
+      );
       const after3 = await managedContainers(docker);
       assert.equal(after3.find((c) => c.service === 'a')?.id, before2.find((c) => c.service === 'a')?.id);
       assert.ok(await runsExactly(await api.deviceTarget(uuid, deviceKey)));
@@ -258,10 +323,13 @@ describe('supervisor process', function () {
 
     it('does not register with a wrong provisioning key, and keeps trying', async () => {
       const fleet = await api.createFleet('wrong-key');
-      const dataDir = await makeDataDir(newDevice({ name: fleet.name, provisioningKey: 'not-the-fleet-key-0123456789' }));
+      const dataDir = await makeDataDir(
+        newDevice({ name: fleet.name, provisioningKey: 'not-the-fleet-key-0123456789' }),
+      );
       const device = start(dataDir);
       await eventually('two refused registrations', 20_000, async () =>
-        (device.logs().filter((l) => l.msg === 'authentication failed').length >= 2 ? true : undefined));
+        device.logs().filter((l) => l.msg === 'authentication failed').length >= 2 ? true : undefined,
+      );
       assert.match(device.logText(), /answered 401: the provisioning key is not a key of fleet 'wrong-key'/);
       assert.ok(api.requestsTo('POST', paths.deviceAuth).filter((r) => r.status === 401).length >= 2);
       assert.deepEqual(await api.admin.listDevices(fleet.name), []);
@@ -306,11 +374,16 @@ describe('supervisor process', function () {
         assert.equal(refusing.runningRelease, release1.version);
         assert.equal(refusing.targetRelease, release2.version, 'the API says what the device should run');
         assert.equal(refusing.lastReport?.targetReleaseId, release1.id, 'the device says what it runs to');
-        assert.deepEqual(refusing.lastReport?.services.map((s) => [s.name, s.state, s.releaseId]), [['a', 'running', release1.id]]);
+        assert.deepEqual(
+          refusing.lastReport?.services.map((s) => [s.name, s.state, s.releaseId]),
+          [['a', 'running', release1.id]],
+        );
 
         // It keeps asking (a refused target is not remembered) and touches nothing meanwhile.
         const polled = api.requestsTo('GET', paths.target(uuid)).length;
-        await eventually('more polls', 10_000, async () => (api.requestsTo('GET', paths.target(uuid)).length > polled + 2 ? true : undefined));
+        await eventually('more polls', 10_000, async () =>
+          api.requestsTo('GET', paths.target(uuid)).length > polled + 2 ? true : undefined,
+        );
         assert.deepEqual(await managedContainers(docker), before);
         assert.equal(await persistedRelease(dataDir), release1.id);
 

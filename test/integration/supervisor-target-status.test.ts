@@ -51,10 +51,15 @@ describe('status right after a new target: reconciler on a real engine', functio
     const r2 = targetState([serviceSpec('a', a2)], { releaseId: 'r2' });
     const reconciler = new Reconciler({ engine, log, retry: { initialMs: 100, maxMs: 1_000 } });
     reconciler.setTarget(r1);
-    await eventually('r1 converged', 60_000, async () => {
-      await reconciler.runPass();
-      return reconciler.currentStatus().phase === 'converged' ? true : undefined;
-    }, 100);
+    await eventually(
+      'r1 converged',
+      60_000,
+      async () => {
+        await reconciler.runPass();
+        return reconciler.currentStatus().phase === 'converged' ? true : undefined;
+      },
+      100,
+    );
 
     // Every status the reconciler announces from here, and for each "converged" the report the engine then gives.
     const phases: string[] = [];
@@ -64,27 +69,45 @@ describe('status right after a new target: reconciler on a real engine', functio
       if (status.phase !== 'converged') return;
       const target = reconciler.currentTarget();
       assert.ok(target !== null);
-      verdicts.push(readCurrentState(engine, imagesOf(target)).then((current) => buildReport({
-        current, target, status, targetError: null, supervisorVersion: 'test', now: new Date(),
-      })));
+      verdicts.push(
+        readCurrentState(engine, imagesOf(target)).then((current) =>
+          buildReport({
+            current,
+            target,
+            status,
+            targetError: null,
+            supervisorVersion: 'test',
+            now: new Date(),
+          }),
+        ),
+      );
     });
     // The pass takes r1 before its first await; r2 arrives while it reads the engine.
     const pass = reconciler.runPass();
     reconciler.setTarget(r2);
     assert.equal(reconciler.currentStatus().phase, 'pending');
     await pass;
-    await eventually('r2 converged', 60_000, async () => {
-      if (reconciler.currentStatus().phase === 'converged') return true;
-      await reconciler.runPass();
-      return undefined;
-    }, 100);
+    await eventually(
+      'r2 converged',
+      60_000,
+      async () => {
+        if (reconciler.currentStatus().phase === 'converged') return true;
+        await reconciler.runPass();
+        return undefined;
+      },
+      100,
+    );
 
     assert.equal(phases[0], 'pending', phases.join(' '));
     assert.notEqual(phases[1], 'converged', `the first verdict after r2 arrived: ${phases.join(' ')}`);
     const reports = await Promise.all(verdicts);
     assert.ok(reports.length > 0);
-    for (const report of reports) assert.ok(!misleading(report), `converged while not running the target: ${JSON.stringify(report)}`);
-    assert.deepEqual((await managedContainers(docker)).map((c) => [c.service, c.labels['io.skiff.release']]), [['a', 'r2']]);
+    for (const report of reports)
+      assert.ok(!misleading(report), `converged while not running the target: ${JSON.stringify(report)}`);
+    assert.deepEqual(
+      (await managedContainers(docker)).map((c) => [c.service, c.labels['io.skiff.release']]),
+      [['a', 'r2']],
+    );
   });
 });
 
@@ -95,8 +118,13 @@ class StoredReports {
   private readonly loop: Promise<void>;
   private failure: unknown;
 
-  constructor(private readonly api: ApiServer, private readonly uuid: string) {
-    this.loop = this.watch().catch((err: unknown) => { this.failure = err; });
+  constructor(
+    private readonly api: ApiServer,
+    private readonly uuid: string,
+  ) {
+    this.loop = this.watch().catch((err: unknown) => {
+      this.failure = err;
+    });
   }
 
   private async look(): Promise<void> {
@@ -153,24 +181,35 @@ describe('status right after a pin: supervisor process and registry-api', functi
     // Pinned, so pushing release 2 does not move the device: only the operator's pin does.
     await api.admin.pin(fleet.name, release1.version);
     const config: SupervisorConfig = {
-      apiUrl: api.url, fleet: fleet.name, provisioningKey: fleet.provisioningKey, deviceType: 'raspberrypi4-64',
-      dockerHost: env.deviceDockerHost, localApiPort: 0,
+      apiUrl: api.url,
+      fleet: fleet.name,
+      provisioningKey: fleet.provisioningKey,
+      deviceType: 'raspberrypi4-64',
+      dockerHost: env.deviceDockerHost,
+      localApiPort: 0,
     };
     const dataDir = await makeDataDir(config);
     dataDirs.push(dataDir);
     // The push channel brings pins at once; metrics are sampled once, so nothing but the update changes reports.
     device = new SupervisorProcess(dataDir, {
-      SKIFF_POLL_INTERVAL_MS: '600000', SKIFF_REPORT_INTERVAL_MS: '300', SKIFF_METRICS_INTERVAL_MS: '600000',
+      SKIFF_POLL_INTERVAL_MS: '600000',
+      SKIFF_REPORT_INTERVAL_MS: '300',
+      SKIFF_METRICS_INTERVAL_MS: '600000',
     });
     const p = device;
-    const uuid = await eventually('the device to pick its uuid', 20_000, async () =>
-      (JSON.parse(await readFile(path.join(dataDir, 'config.json'), 'utf8')) as SupervisorConfig).uuid);
+    const uuid = await eventually(
+      'the device to pick its uuid',
+      20_000,
+      async () => (JSON.parse(await readFile(path.join(dataDir, 'config.json'), 'utf8')) as SupervisorConfig).uuid,
+    );
     const converged = (releaseId: string) => async () => {
       const report = (await api.device(uuid)).lastReport;
       return report?.updateStatus === 'converged' && report.releaseId === releaseId ? report : undefined;
     };
     await eventually('release 1 converged', 60_000, converged(release1.id));
-    await eventually('the push channel to be open', 20_000, async () => (p.hasLogged('push channel open') ? true : undefined));
+    await eventually('the push channel to be open', 20_000, async () =>
+      p.hasLogged('push channel open') ? true : undefined,
+    );
     const release2 = await api.createRelease(fleet.name, compose, { a: a2 });
 
     /** Pins `to` and returns the reports the API stored from the last one before the device took it on. */
@@ -185,9 +224,13 @@ describe('status right after a pin: supervisor process and registry-api', functi
       }
       // Proof that no report slipped between two looks: every report the API took is one the watch saw.
       const seen = new Set(watch.seen.map((s) => s.etag));
-      const stored = api.requestsTo('PATCH', paths.state(uuid)).slice(patchesBefore).filter((r) => r.status === 204);
+      const stored = api
+        .requestsTo('PATCH', paths.state(uuid))
+        .slice(patchesBefore)
+        .filter((r) => r.status === 204);
       assert.ok(stored.length > 0);
-      for (const r of stored) assert.ok(r.etag !== null && seen.has(r.etag), `report ${r.etag ?? '?'} stored but not seen`);
+      for (const r of stored)
+        assert.ok(r.etag !== null && seen.has(r.etag), `report ${r.etag ?? '?'} stored but not seen`);
       return watch.seen.map((s) => s.report);
     };
 
@@ -198,15 +241,21 @@ describe('status right after a pin: supervisor process and registry-api', functi
       [release2, release1, ['applying', 'downloading']],
     ] as const) {
       const reports = await pinAndWatch(to);
-      const trail = reports.map((r) => `${r.updateStatus} target=${r.targetReleaseId ?? '-'} running=${r.releaseId ?? '-'}`).join('\n  ');
+      const trail = reports
+        .map((r) => `${r.updateStatus} target=${r.targetReleaseId ?? '-'} running=${r.releaseId ?? '-'}`)
+        .join('\n  ');
       const first = reports.findIndex((r) => r.targetReleaseId === to.id);
       assert.ok(first > 0, `no report before and after the pin to ${to.version}:\n  ${trail}`);
       assert.equal(reports[first - 1]?.targetReleaseId, from.id, trail);
       const firstAfter = reports[first];
       assert.ok(firstAfter !== undefined);
-      assert.ok((expected as readonly string[]).includes(firstAfter.updateStatus), `first report on ${to.version}:\n  ${trail}`);
+      assert.ok(
+        (expected as readonly string[]).includes(firstAfter.updateStatus),
+        `first report on ${to.version}:\n  ${trail}`,
+      );
       assert.notEqual(firstAfter.releaseId, from.id, trail);
-      for (const r of reports.slice(first)) assert.ok(!misleading(r), `misleading report after the pin to ${to.version}:\n  ${trail}`);
+      for (const r of reports.slice(first))
+        assert.ok(!misleading(r), `misleading report after the pin to ${to.version}:\n  ${trail}`);
     }
     const refused = api.requests.filter((r) => r.path.startsWith(`/v1/device/${uuid}/`) && r.status >= 400);
     assert.deepEqual(refused, []);

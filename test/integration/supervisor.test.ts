@@ -11,7 +11,15 @@ import { Reconciler } from '../../supervisor/reconcile/reconciler.js';
 import { buildReport } from '../../supervisor/online/reporter.js';
 import { loadTestEnv } from '../support/env.js';
 import { buildTestImage } from '../support/images.js';
-import { cleanDevice, deviceDocker, execIn, inspectContainer, inspectVolume, listNetworks, managedContainers } from '../support/supervisor-device.js';
+import {
+  cleanDevice,
+  deviceDocker,
+  execIn,
+  inspectContainer,
+  inspectVolume,
+  listNetworks,
+  managedContainers,
+} from '../support/supervisor-device.js';
 import { serviceSpec, targetState } from '../support/supervisor-targets.js';
 
 const env = loadTestEnv();
@@ -50,23 +58,32 @@ describe('supervisor on a real engine', function () {
   });
 
   it('converges from empty, pulling images the device did not have', async () => {
-    const [api, meter] = await Promise.all([buildTestImage(env, { repo: 'api' }), buildTestImage(env, { repo: 'meter' })]);
+    const [api, meter] = await Promise.all([
+      buildTestImage(env, { repo: 'api' }),
+      buildTestImage(env, { repo: 'meter' }),
+    ]);
     assert.equal(await engine.hasImage(api), false);
     assert.equal(await engine.hasImage(meter), false);
-    const target = targetState([
-      serviceSpec('api', api, { ports: [{ target: 8080, protocol: 'tcp', hostIp: '127.0.0.1' }] }),
-      serviceSpec('meter', meter, { environment: { MODE: 'p1' }, dependsOn: { api: 'service_started' } }),
-    ], { releaseId: 'r1', env: { SITE: 'north' } });
+    const target = targetState(
+      [
+        serviceSpec('api', api, { ports: [{ target: 8080, protocol: 'tcp', hostIp: '127.0.0.1' }] }),
+        serviceSpec('meter', meter, { environment: { MODE: 'p1' }, dependsOn: { api: 'service_started' } }),
+      ],
+      { releaseId: 'r1', env: { SITE: 'north' } },
+    );
 
     await converge(reconciler, target);
 
     assert.equal(await engine.hasImage(api), true);
     assert.equal(await engine.hasImage(meter), true);
     const running = await managedContainers(docker);
-    assert.deepEqual(running.map((c) => [c.service, c.state, c.labels['io.skiff.release']]), [
-      ['api', 'running', 'r1'],
-      ['meter', 'running', 'r1'],
-    ]);
+    assert.deepEqual(
+      running.map((c) => [c.service, c.state, c.labels['io.skiff.release']]),
+      [
+        ['api', 'running', 'r1'],
+        ['meter', 'running', 'r1'],
+      ],
+    );
     const meterInfo = await inspectContainer(docker, idsByService(running).meter ?? '');
     assert.ok(meterInfo.Config.Env.includes('MODE=p1'));
     assert.ok(meterInfo.Config.Env.includes('SITE=north'));
@@ -83,7 +100,9 @@ describe('supervisor on a real engine', function () {
 
   it('a release that changes one service replaces only that container', async () => {
     const [a, b1, b2] = await Promise.all([
-      buildTestImage(env, { repo: 'a' }), buildTestImage(env, { repo: 'b' }), buildTestImage(env, { repo: 'b' }),
+      buildTestImage(env, { repo: 'a' }),
+      buildTestImage(env, { repo: 'b' }),
+      buildTestImage(env, { repo: 'b' }),
     ]);
     await converge(reconciler, targetState([serviceSpec('a', a), serviceSpec('b', b1)], { releaseId: 'r1' }));
     const before = idsByService(await managedContainers(docker));
@@ -111,22 +130,34 @@ describe('supervisor on a real engine', function () {
     });
     assert.equal(report.updateStatus, 'converged');
     assert.equal(report.releaseId, 'r2');
-    assert.deepEqual(report.services.map((s) => [s.name, s.releaseId, s.state]), [['a', 'r2', 'running'], ['b', 'r2', 'running']]);
+    assert.deepEqual(
+      report.services.map((s) => [s.name, s.releaseId, s.state]),
+      [
+        ['a', 'r2', 'running'],
+        ['b', 'r2', 'running'],
+      ],
+    );
   });
 
   it('removes a service dropped from the target, and its network once unused', async () => {
     const [a, b] = await Promise.all([buildTestImage(env, { repo: 'a' }), buildTestImage(env, { repo: 'b' })]);
-    await converge(reconciler, targetState([
-      serviceSpec('a', a),
-      serviceSpec('b', b, { networks: { sensors: { aliases: ['reader'] } } }),
-    ], { releaseId: 'r1', networks: ['sensors'] }));
+    await converge(
+      reconciler,
+      targetState([serviceSpec('a', a), serviceSpec('b', b, { networks: { sensors: { aliases: ['reader'] } } })], {
+        releaseId: 'r1',
+        networks: ['sensors'],
+      }),
+    );
     const before = idsByService(await managedContainers(docker));
     assert.ok((await listNetworks(docker)).some((n) => n.Name === 'skiff_sensors'));
 
     await converge(reconciler, targetState([serviceSpec('a', a)], { releaseId: 'r2' }));
 
     const after = await managedContainers(docker);
-    assert.deepEqual(after.map((c) => [c.service, c.id]), [['a', before.a]]);
+    assert.deepEqual(
+      after.map((c) => [c.service, c.id]),
+      [['a', before.a]],
+    );
     assert.ok(!(await listNetworks(docker)).some((n) => n.Name === 'skiff_sensors'));
   });
 
@@ -134,13 +165,19 @@ describe('supervisor on a real engine', function () {
     await cleanDevice(docker, { volumes: true });
     const [db1, db2] = await Promise.all([buildTestImage(env, { repo: 'db' }), buildTestImage(env, { repo: 'db' })]);
     const volumes = [{ type: 'volume' as const, source: 'data', target: '/data', readOnly: false }];
-    await converge(reconciler, targetState([serviceSpec('db', db1, { volumes })], { releaseId: 'r1', volumes: ['data'] }));
+    await converge(
+      reconciler,
+      targetState([serviceSpec('db', db1, { volumes })], { releaseId: 'r1', volumes: ['data'] }),
+    );
     const [first] = await managedContainers(docker);
     assert.ok(first);
     const write = await execIn(docker, first.id, ['sh', '-c', 'echo readings-2026 > /data/marker']);
     assert.equal(write.exitCode, 0, write.output);
 
-    await converge(reconciler, targetState([serviceSpec('db', db2, { volumes })], { releaseId: 'r2', volumes: ['data'] }));
+    await converge(
+      reconciler,
+      targetState([serviceSpec('db', db2, { volumes })], { releaseId: 'r2', volumes: ['data'] }),
+    );
 
     const [second] = await managedContainers(docker);
     assert.ok(second);
@@ -162,31 +199,40 @@ describe('supervisor on a real engine', function () {
     await converge(reconciler, target);
 
     const after = await managedContainers(docker);
-    assert.deepEqual(after.map((c) => [c.id, c.state]), [[before.id, 'running']]);
+    assert.deepEqual(
+      after.map((c) => [c.id, c.state]),
+      [[before.id, 'running']],
+    );
   });
 
   it('runs the full service definition and starts a dependent once its dependency is healthy', async () => {
-    const [dbImage, apiImage] = await Promise.all([buildTestImage(env, { repo: 'db' }), buildTestImage(env, { repo: 'api' })]);
+    const [dbImage, apiImage] = await Promise.all([
+      buildTestImage(env, { repo: 'db' }),
+      buildTestImage(env, { repo: 'api' }),
+    ]);
     const hostDir = path.join(tmpdir(), `skiff-bind-${process.pid}-${Date.now()}`);
-    const target = targetState([
-      serviceSpec('db', dbImage, {
-        healthcheck: { test: ['CMD-SHELL', 'test -f /nonce'], intervalSeconds: 1, timeoutSeconds: 1, retries: 3 },
-        networks: { backend: { aliases: ['database'] }, frontend: { aliases: [] } },
-        volumes: [
-          { type: 'tmpfs', target: '/scratch', readOnly: false },
-          { type: 'volume', target: '/cache', readOnly: false },
-          { type: 'bind', source: hostDir, target: '/host', readOnly: true },
-        ],
-        ports: [{ target: 80, hostIp: '127.0.0.1', protocol: 'tcp' }],
-        devices: ['/dev/null:/dev/meter'],
-        workingDir: '/scratch',
-        user: '0',
-        hostname: 'db-host',
-        stopSignal: 'SIGTERM',
-        stopGracePeriodSeconds: 3,
-      }),
-      serviceSpec('api', apiImage, { dependsOn: { db: 'service_healthy' }, networks: { backend: { aliases: [] } } }),
-    ], { releaseId: 'r1', networks: ['backend', 'frontend'] });
+    const target = targetState(
+      [
+        serviceSpec('db', dbImage, {
+          healthcheck: { test: ['CMD-SHELL', 'test -f /nonce'], intervalSeconds: 1, timeoutSeconds: 1, retries: 3 },
+          networks: { backend: { aliases: ['database'] }, frontend: { aliases: [] } },
+          volumes: [
+            { type: 'tmpfs', target: '/scratch', readOnly: false },
+            { type: 'volume', target: '/cache', readOnly: false },
+            { type: 'bind', source: hostDir, target: '/host', readOnly: true },
+          ],
+          ports: [{ target: 80, hostIp: '127.0.0.1', protocol: 'tcp' }],
+          devices: ['/dev/null:/dev/meter'],
+          workingDir: '/scratch',
+          user: '0',
+          hostname: 'db-host',
+          stopSignal: 'SIGTERM',
+          stopGracePeriodSeconds: 3,
+        }),
+        serviceSpec('api', apiImage, { dependsOn: { db: 'service_healthy' }, networks: { backend: { aliases: [] } } }),
+      ],
+      { releaseId: 'r1', networks: ['backend', 'frontend'] },
+    );
 
     await converge(reconciler, target);
 
@@ -196,14 +242,25 @@ describe('supervisor on a real engine', function () {
     assert.equal(db.State.Health?.Status, 'healthy');
     const firstPass = db.State.Health?.Log.find((l) => l.ExitCode === 0);
     assert.ok(firstPass, 'db has a passing health check');
-    assert.ok(new Date(api.State.StartedAt) >= new Date(firstPass.End), `api started ${api.State.StartedAt}, before db was healthy at ${firstPass.End}`);
+    assert.ok(
+      new Date(api.State.StartedAt) >= new Date(firstPass.End),
+      `api started ${api.State.StartedAt}, before db was healthy at ${firstPass.End}`,
+    );
     assert.deepEqual(Object.keys(db.NetworkSettings.Networks).sort(), ['skiff_backend', 'skiff_frontend']);
     assert.ok(db.NetworkSettings.Networks.skiff_backend?.Aliases?.includes('database'));
-    assert.deepEqual(db.Mounts.map((m) => [m.Type, m.Destination, m.RW]).sort(), [['bind', '/host', false], ['tmpfs', '/scratch', true], ['volume', '/cache', true]]);
+    assert.deepEqual(db.Mounts.map((m) => [m.Type, m.Destination, m.RW]).sort(), [
+      ['bind', '/host', false],
+      ['tmpfs', '/scratch', true],
+      ['volume', '/cache', true],
+    ]);
     assert.equal(db.Config.WorkingDir, '/scratch');
     assert.equal(db.Config.Hostname, 'db-host');
     assert.equal(db.NetworkSettings.Ports['80/tcp']?.[0]?.HostIp, '127.0.0.1');
-    const inside = await execIn(docker, ids.db ?? '', ['sh', '-c', 'test -c /dev/meter && grep -q " /scratch tmpfs" /proc/mounts && echo ok']);
+    const inside = await execIn(docker, ids.db ?? '', [
+      'sh',
+      '-c',
+      'test -c /dev/meter && grep -q " /scratch tmpfs" /proc/mounts && echo ok',
+    ]);
     assert.equal(inside.output.trim(), 'ok');
     const lookup = await execIn(docker, ids.api ?? '', ['nslookup', 'database']);
     assert.equal(lookup.exitCode, 0, lookup.output);
@@ -211,7 +268,9 @@ describe('supervisor on a real engine', function () {
   });
 
   it('uses a network of the wanted name that it did not create, and converges', async () => {
-    await docker.json('POST', '/networks/create', { body: { Name: 'skiff_default', Driver: 'bridge', CheckDuplicate: true } });
+    await docker.json('POST', '/networks/create', {
+      body: { Name: 'skiff_default', Driver: 'bridge', CheckDuplicate: true },
+    });
     const a = await buildTestImage(env, { repo: 'a' });
     await converge(reconciler, targetState([serviceSpec('a', a)], { releaseId: 'r1' }));
     const [only] = await managedContainers(docker);

@@ -8,7 +8,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { createLogger } from '../../lib/logger.js';
-import { connectEngine, DockerEngine, type ContainerCreateOptions, type EngineClient } from '../../supervisor/engine/engine.js';
+import {
+  connectEngine,
+  DockerEngine,
+  type ContainerCreateOptions,
+  type EngineClient,
+} from '../../supervisor/engine/engine.js';
 import { buildImage } from '../support/engine-build.js';
 import { loadTestEnv, repoRoot } from '../support/env.js';
 import { execIn, inspectContainer } from '../support/supervisor-device.js';
@@ -19,12 +24,29 @@ const SERVICES = { 'meter-reader': 'skiff/node:base', tunnel: 'skiff/ssh:base', 
 type ServiceName = keyof typeof SERVICES;
 const STOP_BUDGET_MS = 3000;
 
-interface LogLine { level?: string; msg?: string; reason?: string; reading?: { receivedAt: string; deliveredTariff1Kwh: number; deliveredTariff2Kwh: number; returnedTariff1Kwh: number; returnedTariff2Kwh: number; timestamp: string } }
+interface LogLine {
+  level?: string;
+  msg?: string;
+  reason?: string;
+  reading?: {
+    receivedAt: string;
+    deliveredTariff1Kwh: number;
+    deliveredTariff2Kwh: number;
+    returnedTariff1Kwh: number;
+    returnedTariff2Kwh: number;
+    timestamp: string;
+  };
+}
 
-interface Container { id: string }
+interface Container {
+  id: string;
+}
 
 function jsonLines(text: string): LogLine[] {
-  return text.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as LogLine);
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as LogLine);
 }
 
 async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
@@ -66,18 +88,32 @@ describe('meter-fleet template images', function () {
     docker = connectEngine(env.devDockerHost);
     engine = new DockerEngine(docker, createLogger('test-templates', { test: 'integration' }));
     await run('bash', [path.join(repoRoot, 'scripts', 'base-images.sh')], {
-      env: { ...process.env, DOCKER_HOST: env.devDockerHost }, timeout: 850_000, maxBuffer: 16 * 1024 * 1024,
+      env: { ...process.env, DOCKER_HOST: env.devDockerHost },
+      timeout: 850_000,
+      maxBuffer: 16 * 1024 * 1024,
     });
     for (const [service, base] of Object.entries(SERVICES) as [ServiceName, string][]) {
       images[service] = await build(service, base);
     }
     keyDir = mkdtempSync(path.join(tmpdir(), 'skiff-tunnel-key-'));
-    await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'skiff-test', '-f', path.join(keyDir, 'id_ed25519')]);
+    await run('ssh-keygen', [
+      '-q',
+      '-t',
+      'ed25519',
+      '-N',
+      '',
+      '-C',
+      'skiff-test',
+      '-f',
+      path.join(keyDir, 'id_ed25519'),
+    ]);
   });
 
   after(async () => {
     for (const container of created.splice(0)) {
-      await docker.json('DELETE', `/containers/${container.id}`, { query: { force: 'true', v: 'true' } }).catch(() => undefined);
+      await docker
+        .json('DELETE', `/containers/${container.id}`, { query: { force: 'true', v: 'true' } })
+        .catch(() => undefined);
     }
     if (keyDir) rmSync(keyDir, { recursive: true, force: true });
   });
@@ -124,8 +160,13 @@ describe('meter-fleet template images', function () {
   it('meter-reader reads a simulated meter, logs valid readings and rejects damaged telegrams', async () => {
     const reader = await start('meter-reader', {
       Image: images['meter-reader'],
-      Env: ['METER_SOURCE=simulated', 'METER_INTERVAL_SECONDS=0.4', 'METER_SIM_SPEED=3600',
-        'METER_PUBLISH_INTERVAL_SECONDS=0', 'METER_SIM_CORRUPT_EVERY=4'],
+      Env: [
+        'METER_SOURCE=simulated',
+        'METER_INTERVAL_SECONDS=0.4',
+        'METER_SIM_SPEED=3600',
+        'METER_PUBLISH_INTERVAL_SECONDS=0',
+        'METER_SIM_CORRUPT_EVERY=4',
+      ],
     });
     const lines = await until('six readings in the log', async () => {
       const parsed = jsonLines(await logs(reader));
@@ -136,7 +177,8 @@ describe('meter-fleet template images', function () {
       assert.match(r.timestamp, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+0[12]:00$/);
       const prev = readings[i - 1];
       if (!prev) continue;
-      const total = (x: typeof r) => x.deliveredTariff1Kwh + x.deliveredTariff2Kwh + x.returnedTariff1Kwh + x.returnedTariff2Kwh;
+      const total = (x: typeof r) =>
+        x.deliveredTariff1Kwh + x.deliveredTariff2Kwh + x.returnedTariff1Kwh + x.returnedTariff2Kwh;
       assert.ok(total(r) > total(prev), `meter counters rose from reading ${i - 1} to ${i}`);
     }
     const rejected = lines.filter((l) => l.msg === 'telegram rejected');
@@ -155,9 +197,16 @@ describe('meter-fleet template images', function () {
     const shared = { NetworkMode: `container:${logger.id}` };
     const reader = await start('meter-reader-endpoint', {
       Image: images['meter-reader'],
-      Env: ['METER_SOURCE=simulated', 'METER_INTERVAL_SECONDS=0.3', 'METER_SIM_SPEED=3600',
-        'METER_PUBLISH_INTERVAL_SECONDS=0', 'METER_ENDPOINT=http://127.0.0.1:18080/readings',
-        'METER_RETRY_MAX_SECONDS=0.5', 'LOG_LEVEL=debug', 'LOG_TARGET=127.0.0.1:514'],
+      Env: [
+        'METER_SOURCE=simulated',
+        'METER_INTERVAL_SECONDS=0.3',
+        'METER_SIM_SPEED=3600',
+        'METER_PUBLISH_INTERVAL_SECONDS=0',
+        'METER_ENDPOINT=http://127.0.0.1:18080/readings',
+        'METER_RETRY_MAX_SECONDS=0.5',
+        'LOG_LEVEL=debug',
+        'LOG_TARGET=127.0.0.1:514',
+      ],
       HostConfig: shared,
     });
     await until('readings buffered while no endpoint listens', async () => {
@@ -168,24 +217,44 @@ describe('meter-fleet template images', function () {
 
     const sink = await start('sink', { Image: images['meter-reader'], Cmd: ['node', '-e', SINK], HostConfig: shared });
     await until('the backlog flushed', async () =>
-      jsonLines(await logs(reader)).some((l) => l.msg === 'buffer flushed; sending readings directly again') ? true : undefined);
+      jsonLines(await logs(reader)).some((l) => l.msg === 'buffer flushed; sending readings directly again')
+        ? true
+        : undefined,
+    );
     await new Promise((r) => setTimeout(r, 1000));
     assert.equal(await stopQuickly(reader, 'meter-reader'), 0);
     assert.equal(await stopQuickly(sink, 'sink'), 0);
 
-    const produced = jsonLines(await logs(reader)).flatMap((l) => (l.msg === 'reading' && l.reading ? [l.reading.receivedAt] : []));
-    const received = (await logs(sink)).split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { sink: string }).sink);
+    const produced = jsonLines(await logs(reader)).flatMap((l) =>
+      l.msg === 'reading' && l.reading ? [l.reading.receivedAt] : [],
+    );
+    const received = (await logs(sink))
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => (JSON.parse(l) as { sink: string }).sink);
     assert.ok(received.length >= 5, `the sink got ${received.length} readings`);
     // In order, none lost, none twice: the sink saw what the reader produced (the last may still be unsent).
     assert.deepEqual(received, produced.slice(0, received.length));
     assert.ok(produced.length - received.length <= 1, `${produced.length} produced, ${received.length} received`);
 
     // Every reading is logged at debug level: well over 3 KiB, so the 1 KiB file rotated, two old ones kept.
-    const sizes = (await exec(logger, ['sh', '-c', 'cd /var/log/fleet && for f in *; do echo "$f $(wc -c < "$f")"; done']))
-      .trim().split('\n').map((l) => l.split(' '));
-    assert.deepEqual(sizes.map(([f]) => f), ['messages', 'messages.1', 'messages.2']);
+    const sizes = (
+      await exec(logger, ['sh', '-c', 'cd /var/log/fleet && for f in *; do echo "$f $(wc -c < "$f")"; done'])
+    )
+      .trim()
+      .split('\n')
+      .map((l) => l.split(' '));
+    assert.deepEqual(
+      sizes.map(([f]) => f),
+      ['messages', 'messages.1', 'messages.2'],
+    );
     for (const [file, size] of sizes) assert.ok(Number(size) < 1024 + 1024, `${file} has ${size} bytes`);
-    const kept = await exec(logger, ['cat', '/var/log/fleet/messages.2', '/var/log/fleet/messages.1', '/var/log/fleet/messages']);
+    const kept = await exec(logger, [
+      'cat',
+      '/var/log/fleet/messages.2',
+      '/var/log/fleet/messages.1',
+      '/var/log/fleet/messages',
+    ]);
     assert.match(kept, /^\S+ meter-reader debug: \{.*"msg":"reading"/m);
     assert.match(kept, /^\S+ meter-reader info: \{.*"msg":"stopped"/m, 'the last line is sent before the reader exits');
     assert.equal(await stopQuickly(logger, 'logger'), 0);
@@ -193,7 +262,9 @@ describe('meter-fleet template images', function () {
 
   it('tunnel without TUNNEL_HOST idles, says so, and stops at once', async () => {
     const tunnel = await start('tunnel-idle', { Image: images.tunnel });
-    await until('the idle line', async () => ((await logs(tunnel)).includes('TUNNEL_HOST is not set') ? true : undefined));
+    await until('the idle line', async () =>
+      (await logs(tunnel)).includes('TUNNEL_HOST is not set') ? true : undefined,
+    );
     await new Promise((r) => setTimeout(r, 1000));
     assert.equal((await inspectContainer(docker, tunnel.id)).State.Running, true, 'idling, not exiting');
     assert.equal(await stopQuickly(tunnel, 'idle tunnel'), 0);
@@ -203,7 +274,12 @@ describe('meter-fleet template images', function () {
     it(`tunnel retries an unreachable jump host ${autossh ? 'under autossh' : 'in its own backoff loop'}`, async () => {
       const tunnel = await start(`tunnel-${autossh ? 'autossh' : 'loop'}`, {
         Image: images.tunnel,
-        Env: ['TUNNEL_HOST=127.0.0.1', 'TUNNEL_PORT=1', 'TUNNEL_REMOTE_PORT=20022', `TUNNEL_USE_AUTOSSH=${autossh ? 'auto' : 'no'}`],
+        Env: [
+          'TUNNEL_HOST=127.0.0.1',
+          'TUNNEL_PORT=1',
+          'TUNNEL_REMOTE_PORT=20022',
+          `TUNNEL_USE_AUTOSSH=${autossh ? 'auto' : 'no'}`,
+        ],
         HostConfig: { Binds: [`${keyDir}:/run/secrets/tunnel:ro`] },
       });
       const expected = autossh ? /autossh\[\d+\]: starting ssh \(count 3\)/ : /reconnecting in 2s/;

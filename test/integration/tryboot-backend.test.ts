@@ -21,7 +21,11 @@ describe('tryboot bootloader backend', () => {
 
   /** What the firmware tells the OS: the partition booted and whether this is a trial boot. */
   async function firmwareBooted(partition: number, trial: boolean): Promise<void> {
-    const cell = (n: number): Buffer => { const b = Buffer.alloc(4); b.writeUInt32BE(n); return b; };
+    const cell = (n: number): Buffer => {
+      const b = Buffer.alloc(4);
+      b.writeUInt32BE(n);
+      return b;
+    };
     await writeFile(path.join(dir, 'dt', 'partition'), cell(partition));
     await writeFile(path.join(dir, 'dt', 'tryboot'), cell(trial ? 1 : 0));
   }
@@ -29,11 +33,19 @@ describe('tryboot bootloader backend', () => {
   beforeEach(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'skiff-tryboot-'));
     await mkdir(path.join(dir, 'dt'));
-    await writeFile(path.join(dir, 'autoboot.txt'), '[all]\ntryboot_a_b=1\nboot_partition=2\n[tryboot]\nboot_partition=3\n');
+    await writeFile(
+      path.join(dir, 'autoboot.txt'),
+      '[all]\ntryboot_a_b=1\nboot_partition=2\n[tryboot]\nboot_partition=3\n',
+    );
     await writeFile(path.join(dir, 'reboot'), `#!/bin/sh\necho "$*" >"${dir}/rebooted"\n`);
     await chmod(path.join(dir, 'reboot'), 0o755);
-    env = { ...process.env, SKIFF_AUTOBOOT: path.join(dir, 'autoboot.txt'), SKIFF_DT_BOOTLOADER: path.join(dir, 'dt'),
-      SKIFF_TRYBOOT_STATE: path.join(dir, 'state'), SKIFF_REBOOT: path.join(dir, 'reboot') };
+    env = {
+      ...process.env,
+      SKIFF_AUTOBOOT: path.join(dir, 'autoboot.txt'),
+      SKIFF_DT_BOOTLOADER: path.join(dir, 'dt'),
+      SKIFF_TRYBOOT_STATE: path.join(dir, 'state'),
+      SKIFF_REBOOT: path.join(dir, 'reboot'),
+    };
     await firmwareBooted(2, false);
   });
 
@@ -54,8 +66,10 @@ describe('tryboot bootloader backend', () => {
     assert.equal(await call('get-current'), 'B');
     assert.equal(await call('get-primary'), 'A', 'until committed, a reset boots A');
     await call('set-state', 'B', 'good');
-    assert.equal(await readFile(path.join(dir, 'autoboot.txt'), 'utf8'),
-      '[all]\ntryboot_a_b=1\nboot_partition=3\n[tryboot]\nboot_partition=2\n');
+    assert.equal(
+      await readFile(path.join(dir, 'autoboot.txt'), 'utf8'),
+      '[all]\ntryboot_a_b=1\nboot_partition=3\n[tryboot]\nboot_partition=2\n',
+    );
     assert.equal(await call('get-primary'), 'B');
   });
 

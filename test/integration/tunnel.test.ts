@@ -34,7 +34,9 @@ const CLIENT_ALIVE_SECONDS = 2;
 const CLIENT_ALIVE_COUNT = 2;
 const DEAD_SESSION_BUDGET_MS = 2 * CLIENT_ALIVE_SECONDS * (CLIENT_ALIVE_COUNT + 1) * 1000 + 15_000;
 
-const BridgeNetwork = Type.Object({ IPAM: Type.Object({ Config: Type.Array(Type.Object({ Gateway: Type.Optional(Type.String()) })) }) });
+const BridgeNetwork = Type.Object({
+  IPAM: Type.Object({ Config: Type.Array(Type.Object({ Gateway: Type.Optional(Type.String()) })) }),
+});
 const ContainerAddress = Type.Object({
   NetworkSettings: Type.Object({ Networks: Type.Object({ bridge: Type.Object({ IPAddress: Type.String() }) }) }),
 });
@@ -74,7 +76,10 @@ function firstLine(port: number): Promise<string | undefined> {
 function refused(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = net.connect(port, '127.0.0.1');
-    socket.on('connect', () => { socket.destroy(); resolve(false); });
+    socket.on('connect', () => {
+      socket.destroy();
+      resolve(false);
+    });
     socket.on('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNREFUSED'));
   });
 }
@@ -114,10 +119,16 @@ describe('meter-fleet tunnel against a real jump host', function () {
     docker = connectEngine(env.devDockerHost);
     engine = new DockerEngine(docker, createLogger('test-tunnel', { test: 'integration' }));
     await run('bash', [path.join(repoRoot, 'scripts', 'base-images.sh')], {
-      env: { ...process.env, DOCKER_HOST: env.devDockerHost }, timeout: 850_000, maxBuffer: 16 * 1024 * 1024,
+      env: { ...process.env, DOCKER_HOST: env.devDockerHost },
+      timeout: 850_000,
+      maxBuffer: 16 * 1024 * 1024,
     });
     await buildImage(docker, tunnelDir, readdirSync(tunnelDir), { tag: IMAGE, buildArgs: { BASE: 'skiff/ssh:base' } });
-    const bridge = parse(BridgeNetwork, await docker.json('GET', '/networks/bridge'), 'the dev engine\'s bridge network');
+    const bridge = parse(
+      BridgeNetwork,
+      await docker.json('GET', '/networks/bridge'),
+      "the dev engine's bridge network",
+    );
     const found = bridge.IPAM.Config.find((c) => c.Gateway)?.Gateway;
     if (!found) throw new Error(`the dev engine's bridge network (${env.devDockerHost}) has no gateway address`);
     gateway = found;
@@ -131,7 +142,9 @@ describe('meter-fleet tunnel against a real jump host', function () {
     for (let i = 0; i < 5; i++) remotePorts.push(await freePort('127.0.0.1'));
 
     device = await SshServer.start({
-      name: 'device', address: gateway, versionAddendum: deviceBanner,
+      name: 'device',
+      address: gateway,
+      versionAddendum: deviceBanner,
       authorizedKeys: [`restrict ${technicianPublic}`],
       config: ['AllowTcpForwarding no', `ForceCommand echo ${DEVICE_SESSION_OUTPUT}`],
     });
@@ -150,10 +163,15 @@ describe('meter-fleet tunnel against a real jump host', function () {
   async function startJumpHost(name: string): Promise<SshServer> {
     const listen = remotePorts.map((p) => `permitlisten="127.0.0.1:${p}"`).join(',');
     const server = await SshServer.start({
-      name, address: gateway,
+      name,
+      address: gateway,
       authorizedKeys: [`restrict,port-forwarding,${listen} ${tunnelPublic}`],
-      config: ['AllowTcpForwarding remote', 'GatewayPorts no',
-        `ClientAliveInterval ${CLIENT_ALIVE_SECONDS}`, `ClientAliveCountMax ${CLIENT_ALIVE_COUNT}`],
+      config: [
+        'AllowTcpForwarding remote',
+        'GatewayPorts no',
+        `ClientAliveInterval ${CLIENT_ALIVE_SECONDS}`,
+        `ClientAliveCountMax ${CLIENT_ALIVE_COUNT}`,
+      ],
     });
     servers.push(server);
     return server;
@@ -179,7 +197,11 @@ describe('meter-fleet tunnel against a real jump host', function () {
   }
 
   async function containerIp(id: string): Promise<string> {
-    const answer = parse(ContainerAddress, await docker.json('GET', `/containers/${id}/json`), `tunnel container ${id}`);
+    const answer = parse(
+      ContainerAddress,
+      await docker.json('GET', `/containers/${id}/json`),
+      `tunnel container ${id}`,
+    );
     return answer.NetworkSettings.Networks.bridge.IPAddress;
   }
 
@@ -191,27 +213,63 @@ describe('meter-fleet tunnel against a real jump host', function () {
     return (await firstLine(port))?.endsWith(` ${deviceBanner}`) ? true : undefined;
   }
 
-  it('brings up the reverse forward: a technician on the jump host logs in to the device\'s sshd', async () => {
+  it("brings up the reverse forward: a technician on the jump host logs in to the device's sshd", async () => {
     const remotePort = remotePorts[0]!;
-    const tunnel = await startTunnel('up', jump, jump.knownHostsLine(gateway),
-      [`TUNNEL_REMOTE_PORT=${remotePort}`, `TUNNEL_TARGET=${gateway}:${device.port}`]);
+    const tunnel = await startTunnel('up', jump, jump.knownHostsLine(gateway), [
+      `TUNNEL_REMOTE_PORT=${remotePort}`,
+      `TUNNEL_TARGET=${gateway}:${device.port}`,
+    ]);
     try {
-      await until(`the forward 127.0.0.1:${remotePort} to answer with the device's banner`, () => forwardReachesDevice(remotePort), FORWARD_UP_MS);
+      await until(
+        `the forward 127.0.0.1:${remotePort} to answer with the device's banner`,
+        () => forwardReachesDevice(remotePort),
+        FORWARD_UP_MS,
+      );
       const text = await logs(tunnel);
-      assert.match(text, new RegExp(`tunnel ${escaped(gateway)}:${remotePort} -> ${escaped(gateway)}:${device.port} as ${jump.user}`));
+      assert.match(
+        text,
+        new RegExp(`tunnel ${escaped(gateway)}:${remotePort} -> ${escaped(gateway)}:${device.port} as ${jump.user}`),
+      );
       // The jump host let the device in with the device's key...
-      assert.match(jump.log, new RegExp(`Accepted publickey for ${jump.user} from \\S+ port \\d+ ssh2: ED25519 ${escaped(tunnelFingerprint)}`));
+      assert.match(
+        jump.log,
+        new RegExp(
+          `Accepted publickey for ${jump.user} from \\S+ port \\d+ ssh2: ED25519 ${escaped(tunnelFingerprint)}`,
+        ),
+      );
 
       // ...and a technician there gets a session on the device: the device's host key is the one checked,
       // end to end, so the bytes went through the tunnel to the device's sshd, not to something on the way.
       const knownDevice = path.join(work, 'technician_known_hosts');
       writeFileSync(knownDevice, `[127.0.0.1]:${remotePort} ${device.hostPublicKey}\n`);
-      const { stdout } = await run('ssh', ['-p', String(remotePort), '-i', technicianKey, '-o', 'BatchMode=yes',
-        '-o', 'IdentitiesOnly=yes', '-o', 'StrictHostKeyChecking=yes', '-o', `UserKnownHostsFile=${knownDevice}`,
-        '-o', 'ConnectTimeout=10', `${device.user}@127.0.0.1`, 'whatever'], { timeout: 20_000 });
+      const { stdout } = await run(
+        'ssh',
+        [
+          '-p',
+          String(remotePort),
+          '-i',
+          technicianKey,
+          '-o',
+          'BatchMode=yes',
+          '-o',
+          'IdentitiesOnly=yes',
+          '-o',
+          'StrictHostKeyChecking=yes',
+          '-o',
+          `UserKnownHostsFile=${knownDevice}`,
+          '-o',
+          'ConnectTimeout=10',
+          `${device.user}@127.0.0.1`,
+          'whatever',
+        ],
+        { timeout: 20_000 },
+      );
       assert.equal(stdout.trim(), DEVICE_SESSION_OUTPUT);
       // The device's sshd saw that session arrive from the tunnel container, not from the technician's loopback.
-      assert.match(device.log, new RegExp(`Accepted publickey for ${device.user} from ${escaped(await containerIp(tunnel))} port`));
+      assert.match(
+        device.log,
+        new RegExp(`Accepted publickey for ${device.user} from ${escaped(await containerIp(tunnel))} port`),
+      );
     } finally {
       await removeContainer(tunnel);
     }
@@ -223,21 +281,30 @@ describe('meter-fleet tunnel against a real jump host', function () {
     const remotePort = remotePorts[1]!;
     // The device knows the genuine jump host's key, for the address and port the impostor answers on. No
     // TUNNEL_TARGET: the template's default, the device's sshd at the container's gateway.
-    const tunnel = await startTunnel('impostor', impostor, impostor.knownHostsLine(gateway, jump.hostPublicKey),
-      [`TUNNEL_REMOTE_PORT=${remotePort}`]);
+    const tunnel = await startTunnel('impostor', impostor, impostor.knownHostsLine(gateway, jump.hostPublicKey), [
+      `TUNNEL_REMOTE_PORT=${remotePort}`,
+    ]);
     try {
-      const text = await until('two refusals in the tunnel\'s log', async () => {
-        const t = await logs(tunnel);
-        return count(t, /Host key verification failed\./) >= 2 ? t : undefined;
-      }, FORWARD_UP_MS);
-      assert.match(text, new RegExp(`-> ${escaped(gateway)}:22 as`), 'the default target is the gateway\'s port 22');
+      const text = await until(
+        "two refusals in the tunnel's log",
+        async () => {
+          const t = await logs(tunnel);
+          return count(t, /Host key verification failed\./) >= 2 ? t : undefined;
+        },
+        FORWARD_UP_MS,
+      );
+      assert.match(text, new RegExp(`-> ${escaped(gateway)}:22 as`), "the default target is the gateway's port 22");
       assert.match(text, /WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!/);
       assert.match(text, new RegExp(`Host key for \\[${escaped(gateway)}\\]:${impostor.port} has changed`));
       // The tunnel did reach the impostor (so the refusal is about its key), and never authenticated to it.
       assert.match(impostor.log, /Connection (closed|reset) by \S+ port \d+ \[preauth\]/);
       assert.doesNotMatch(impostor.log, /Accepted publickey/);
       assert.equal(await refused(remotePort), true, 'no forward on the impostor');
-      assert.equal((await inspectContainer(docker, tunnel)).State.Running, true, 'still trying: the genuine host may come back');
+      assert.equal(
+        (await inspectContainer(docker, tunnel)).State.Running,
+        true,
+        'still trying: the genuine host may come back',
+      );
     } finally {
       await removeContainer(tunnel);
       await impostor.stop();
@@ -246,7 +313,11 @@ describe('meter-fleet tunnel against a real jump host', function () {
 
   it('takes its port back from a forward that a silently dead connection left on the jump host', async () => {
     const remotePort = remotePorts[4]!;
-    const env = [`TUNNEL_REMOTE_PORT=${remotePort}`, `TUNNEL_TARGET=${gateway}:${device.port}`, 'TUNNEL_RETRY_MAX_SECONDS=8'];
+    const env = [
+      `TUNNEL_REMOTE_PORT=${remotePort}`,
+      `TUNNEL_TARGET=${gateway}:${device.port}`,
+      'TUNNEL_RETRY_MAX_SECONDS=8',
+    ];
     const known = jump.knownHostsLine(gateway);
     const before = await startTunnel('before-outage', jump, known, env);
     let after = '';
@@ -257,18 +328,31 @@ describe('meter-fleet tunnel against a real jump host', function () {
       // from a new address and asks for the same port.
       await docker.json('POST', `/containers/${before}/pause`);
       after = await startTunnel('after-outage', jump, known, env);
-      await until('the successor told the port is taken', async () =>
-        (/remote port forwarding failed for listen port/.test(await logs(after)) ? true : undefined), FORWARD_UP_MS);
+      await until(
+        'the successor told the port is taken',
+        async () => (/remote port forwarding failed for listen port/.test(await logs(after)) ? true : undefined),
+        FORWARD_UP_MS,
+      );
       // The jump host's ClientAlive probes end the dead session and free the port. Nothing may touch the forward
       // meanwhile: sshd probes only a session with no activity at all, and a connection to the port is activity.
-      const dead = new RegExp(`Timeout, client not responding from user \\S+ ${escaped(await containerIp(before))} port \\d+`);
-      await until('the jump host to drop the dead session', async () => (dead.test(jump.log) ? true : undefined), DEAD_SESSION_BUDGET_MS);
+      const dead = new RegExp(
+        `Timeout, client not responding from user \\S+ ${escaped(await containerIp(before))} port \\d+`,
+      );
+      await until(
+        'the jump host to drop the dead session',
+        async () => (dead.test(jump.log) ? true : undefined),
+        DEAD_SESSION_BUDGET_MS,
+      );
       // The successor's retries, which end each attempt that did not get the port, then take it.
       const freed = Date.now();
-      await until('the forward back through the successor', () => forwardReachesDevice(remotePort), RECONNECT_BUDGET_MS);
+      await until(
+        'the forward back through the successor',
+        () => forwardReachesDevice(remotePort),
+        RECONNECT_BUDGET_MS,
+      );
       console.log(`      forward back ${Date.now() - freed} ms after the jump host freed the port`);
       const lastAccepted = [...jump.log.matchAll(/Accepted publickey for \S+ from (\S+) port/g)].at(-1)?.[1];
-      assert.equal(lastAccepted, await containerIp(after), 'the forward is the successor\'s');
+      assert.equal(lastAccepted, await containerIp(after), "the forward is the successor's");
     } finally {
       await docker.json('POST', `/containers/${before}/unpause`).catch(() => undefined);
       await removeContainer(before);
@@ -276,12 +360,17 @@ describe('meter-fleet tunnel against a real jump host', function () {
     }
   });
 
-  for (const [i, autossh] of [[2, true], [3, false]] as const) {
+  for (const [i, autossh] of [
+    [2, true],
+    [3, false],
+  ] as const) {
     it(`re-establishes the forward on its own after the jump host is killed and restarted (${autossh ? 'autossh' : 'its own retry loop'})`, async () => {
       const remotePort = remotePorts[i]!;
       const tunnel = await startTunnel(autossh ? 'autossh' : 'loop', jump, jump.knownHostsLine(gateway), [
-        `TUNNEL_REMOTE_PORT=${remotePort}`, `TUNNEL_TARGET=${gateway}:${device.port}`,
-        'TUNNEL_RETRY_MAX_SECONDS=8', `TUNNEL_USE_AUTOSSH=${autossh ? 'auto' : 'no'}`,
+        `TUNNEL_REMOTE_PORT=${remotePort}`,
+        `TUNNEL_TARGET=${gateway}:${device.port}`,
+        'TUNNEL_RETRY_MAX_SECONDS=8',
+        `TUNNEL_USE_AUTOSSH=${autossh ? 'auto' : 'no'}`,
       ]);
       try {
         await until('the forward', () => forwardReachesDevice(remotePort), FORWARD_UP_MS);
@@ -289,10 +378,17 @@ describe('meter-fleet tunnel against a real jump host', function () {
         const sessions = count(jump.log, /Accepted publickey/);
 
         await jump.kill();
-        await until('the forward to go with the jump host', async () => ((await refused(remotePort)) ? true : undefined), 10_000);
+        await until(
+          'the forward to go with the jump host',
+          async () => ((await refused(remotePort)) ? true : undefined),
+          10_000,
+        );
         // Attempts while the jump host is down fail; the tunnel keeps trying.
-        await until('a failed attempt in the tunnel\'s log', async () =>
-          (/Connection refused/.test((await logs(tunnel)).slice(logged)) ? true : undefined), 20_000);
+        await until(
+          "a failed attempt in the tunnel's log",
+          async () => (/Connection refused/.test((await logs(tunnel)).slice(logged)) ? true : undefined),
+          20_000,
+        );
 
         const restarted = Date.now();
         await jump.restart();
@@ -307,4 +403,3 @@ describe('meter-fleet tunnel against a real jump host', function () {
     });
   }
 });
-

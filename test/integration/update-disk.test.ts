@@ -37,7 +37,10 @@ async function bulkyImage(megabytes: number): Promise<string> {
   const dir = await mkdtemp(path.join(tmpdir(), 'skiff-bulky-'));
   try {
     await writeFile(path.join(dir, 'payload'), randomBytes(megabytes * MB));
-    await writeFile(path.join(dir, 'Dockerfile'), `FROM ${BASE_IMAGE}\nCOPY payload /payload\nCMD ${JSON.stringify(PROMPT_STOP_COMMAND)}\n`);
+    await writeFile(
+      path.join(dir, 'Dockerfile'),
+      `FROM ${BASE_IMAGE}\nCOPY payload /payload\nCMD ${JSON.stringify(PROMPT_STOP_COMMAND)}\n`,
+    );
     await buildImage(dev, dir, ['Dockerfile', 'payload'], { tag });
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -86,10 +89,19 @@ describe('update disk check and image clean-up (real engine and registry)', func
     const registry = new RegistryClient({ log });
     const cleanup = new ImageCleanup(path.join(dataDir, 'image-history.json'), engine, log);
     const reconcilerOptions: ReconcilerOptions = {
-      engine, log, retry: { initialMs: 100, maxMs: 500 },
+      engine,
+      log,
+      retry: { initialMs: 100, maxMs: 500 },
       fetchImage: (image, signal) => delivery.fetch(image, signal),
-      diskFacts: (missing, current, target) => gatherDiskFacts({ engine, registry, log, imageQuotaBytes: options.quotaBytes?.() }, missing, current, target),
-      ...(options.cleanup === true ? { cleanup: async (current, target) => { await cleanup.afterConverged(current, target); } } : {}),
+      diskFacts: (missing, current, target) =>
+        gatherDiskFacts({ engine, registry, log, imageQuotaBytes: options.quotaBytes?.() }, missing, current, target),
+      ...(options.cleanup === true
+        ? {
+            cleanup: async (current, target) => {
+              await cleanup.afterConverged(current, target);
+            },
+          }
+        : {}),
     };
     return new Reconciler(reconcilerOptions);
   }
@@ -102,16 +114,18 @@ describe('update disk check and image clean-up (real engine and registry)', func
     assert.equal(app?.labels['io.skiff.release'], target.release?.id);
   }
 
-  it('keeps the running and the previous release\'s images and removes older ones once an update converged', async () => {
-    const [a, b, c] = await Promise.all(['a', 'b', 'c'].map((repo) => buildTestImage(env, { repo: `cleanup-${repo}` })));
+  it("keeps the running and the previous release's images and removes older ones once an update converged", async () => {
+    const [a, b, c] = await Promise.all(
+      ['a', 'b', 'c'].map((repo) => buildTestImage(env, { repo: `cleanup-${repo}` })),
+    );
     assert.ok(a !== undefined && b !== undefined && c !== undefined);
     const r = reconciler({ cleanup: true });
     await converge(r, release('r1', a));
     await converge(r, release('r2', b));
     assert.ok(await has(a), 'r1 is the previous release: its image stays');
     await converge(r, release('r3', c));
-    assert.equal(await has(a), false, 'r1\'s image is removed once two newer releases ran');
-    assert.ok(await has(b), 'r2\'s image stays for a rollback');
+    assert.equal(await has(a), false, "r1's image is removed once two newer releases ran");
+    assert.ok(await has(b), "r2's image stays for a rollback");
     assert.ok(await has(c));
     // Rolling back to r2 needs no download and keeps r3's image as the previous one.
     await converge(r, release('r2', b));
@@ -125,12 +139,15 @@ describe('update disk check and image clean-up (real engine and registry)', func
     await converge(r, release('r1', old));
     const [before] = await managedContainers(docker);
     // Room for less than the reserve: nothing Skiff loaded is unused, so nothing can be removed for it.
-    quota = await imagesBytes() + RESERVE_BYTES / 2;
+    quota = (await imagesBytes()) + RESERVE_BYTES / 2;
     r.setTarget(release('r2', next));
     await r.runPass();
     const status = r.currentStatus();
     assert.equal(status.phase, 'error');
-    assert.match(status.error ?? '', /not enough disk space for the update: it needs 1[2-3] MB \(\+64 MB kept free\), 32 MB free on \//);
+    assert.match(
+      status.error ?? '',
+      /not enough disk space for the update: it needs 1[2-3] MB \(\+64 MB kept free\), 32 MB free on \//,
+    );
     assert.equal(await has(next), false, 'nothing of r2 was downloaded');
     assert.deepEqual(await managedContainers(docker), [before], 'r1 runs as before');
     assert.equal(before?.state, 'running');
@@ -138,7 +155,10 @@ describe('update disk check and image clean-up (real engine and registry)', func
 
   it('removes unused images first when that makes room, largest first, only as many as needed', async () => {
     const [bulky, smallOld, running, next] = await Promise.all([
-      bulkyImage(16), buildTestImage(env, { repo: 'disk-small' }), buildTestImage(env, { repo: 'disk-running' }), buildTestImage(env, { repo: 'disk-next' }),
+      bulkyImage(16),
+      buildTestImage(env, { repo: 'disk-small' }),
+      buildTestImage(env, { repo: 'disk-running' }),
+      buildTestImage(env, { repo: 'disk-next' }),
     ]);
     let quota = Number.MAX_SAFE_INTEGER;
     const r = reconciler({ quotaBytes: () => quota });
@@ -147,7 +167,7 @@ describe('update disk check and image clean-up (real engine and registry)', func
     await converge(r, release('r2', running));
     // r0's and r1's images are unused now; r3 needs a few KB and room is 8 MB short of the reserve: removing the
     // 16 MB image is enough, the small one is not needed.
-    quota = await imagesBytes() + RESERVE_BYTES - 8 * MB;
+    quota = (await imagesBytes()) + RESERVE_BYTES - 8 * MB;
     await converge(r, release('r3', next));
     assert.equal(await has(bulky), false, 'the large unused image made room');
     assert.ok(await has(smallOld), 'the small unused image was not needed for room and stays');

@@ -13,7 +13,14 @@ import { Reconciler } from '../../supervisor/reconcile/reconciler.js';
 import { TargetStore } from '../../supervisor/target/store.js';
 import { loadTestEnv } from '../support/env.js';
 import { buildTestImage } from '../support/images.js';
-import { cleanDevice, deviceDocker, eventually, execIn, managedContainers, type RunningContainer } from '../support/supervisor-device.js';
+import {
+  cleanDevice,
+  deviceDocker,
+  eventually,
+  execIn,
+  managedContainers,
+  type RunningContainer,
+} from '../support/supervisor-device.js';
 import { offlineDeviceConfig, type SupervisorProcess, SupervisorProcesses } from '../support/supervisor-process.js';
 import { serviceSpec, signedTarget, targetState, TEST_DEVICE_UUID } from '../support/supervisor-targets.js';
 
@@ -29,9 +36,17 @@ const MARKER = 'meter-readings-before-update';
 async function runsExactly(target: TargetState): Promise<RunningContainer[] | undefined> {
   const containers = await managedContainers(docker);
   const desired = desiredState(target).containers;
-  const exact = containers.length === desired.length && desired.every((d) => containers.some((c) =>
-    c.service === d.service && c.state === 'running'
-    && c.labels['io.skiff.config-hash'] === d.configHash && c.labels['io.skiff.release'] === target.release?.id));
+  const exact =
+    containers.length === desired.length &&
+    desired.every((d) =>
+      containers.some(
+        (c) =>
+          c.service === d.service &&
+          c.state === 'running' &&
+          c.labels['io.skiff.config-hash'] === d.configHash &&
+          c.labels['io.skiff.release'] === target.release?.id,
+      ),
+    );
   return exact ? containers : undefined;
 }
 
@@ -47,9 +62,15 @@ async function convergeInProcess(target: TargetState): Promise<void> {
 }
 
 /** Waits for the engine to run `target`; fails at once if the supervisor exits meanwhile. */
-async function runsWhileAlive(supervisor: SupervisorProcess, target: TargetState, what: string): Promise<RunningContainer[]> {
+async function runsWhileAlive(
+  supervisor: SupervisorProcess,
+  target: TargetState,
+  what: string,
+): Promise<RunningContainer[]> {
   const died = supervisor.exited.then((code) => {
-    throw new Error(`the supervisor exited (${code ?? supervisor.child.signalCode ?? '?'}) before ${what}:\n${supervisor.logText()}`);
+    throw new Error(
+      `the supervisor exited (${code ?? supervisor.child.signalCode ?? '?'}) before ${what}:\n${supervisor.logText()}`,
+    );
   });
   return Promise.race([eventually(what, 60_000, () => runsExactly(target)), died]);
 }
@@ -75,20 +96,33 @@ describe('update fault injection (supervisor killed mid-update)', function () {
 
   before(async () => {
     await cleanDevice(docker, { volumes: true });
-    const [db1, api1, meter1, db2, api2, meter2] = await Promise.all(['db', 'api', 'meter', 'db', 'api', 'meter']
-      .map((repo) => buildTestImage(env, { repo: `fault-${repo}` })));
+    const [db1, api1, meter1, db2, api2, meter2] = await Promise.all(
+      ['db', 'api', 'meter', 'db', 'api', 'meter'].map((repo) => buildTestImage(env, { repo: `fault-${repo}` })),
+    );
     const data = { type: 'volume' as const, source: 'data', target: '/data', readOnly: false };
-    r1 = targetState([
-      serviceSpec('db', db1 ?? '', { volumes: [data], networks: { sensors: { aliases: [] } } }),
-      serviceSpec('api', api1 ?? '', { networks: { sensors: { aliases: [] } }, dependsOn: { db: 'service_started' } }),
-      serviceSpec('meter', meter1 ?? ''),
-    ], { releaseId: 'r1', volumes: ['data'], networks: ['sensors'] });
+    r1 = targetState(
+      [
+        serviceSpec('db', db1 ?? '', { volumes: [data], networks: { sensors: { aliases: [] } } }),
+        serviceSpec('api', api1 ?? '', {
+          networks: { sensors: { aliases: [] } },
+          dependsOn: { db: 'service_started' },
+        }),
+        serviceSpec('meter', meter1 ?? ''),
+      ],
+      { releaseId: 'r1', volumes: ['data'], networks: ['sensors'] },
+    );
     // r2 changes every image, moves api and meter to a new network and gives db a second volume.
-    r2 = targetState([
-      serviceSpec('db', db2 ?? '', { volumes: [data, { type: 'volume', source: 'logs', target: '/logs', readOnly: false }], networks: { meters: { aliases: [] } } }),
-      serviceSpec('api', api2 ?? '', { networks: { meters: { aliases: [] } }, dependsOn: { db: 'service_started' } }),
-      serviceSpec('meter', meter2 ?? '', { networks: { meters: { aliases: [] } } }),
-    ], { releaseId: 'r2', volumes: ['data', 'logs'], networks: ['meters'] });
+    r2 = targetState(
+      [
+        serviceSpec('db', db2 ?? '', {
+          volumes: [data, { type: 'volume', source: 'logs', target: '/logs', readOnly: false }],
+          networks: { meters: { aliases: [] } },
+        }),
+        serviceSpec('api', api2 ?? '', { networks: { meters: { aliases: [] } }, dependsOn: { db: 'service_started' } }),
+        serviceSpec('meter', meter2 ?? '', { networks: { meters: { aliases: [] } } }),
+      ],
+      { releaseId: 'r2', volumes: ['data', 'logs'], networks: ['meters'] },
+    );
   });
 
   afterEach(async function () {
@@ -140,7 +174,15 @@ describe('update fault injection (supervisor killed mid-update)', function () {
     assert.equal(await reference.stop('SIGTERM'), 0);
     assert.ok(steps * 2 >= KILL_POINTS, `the update has only ${steps} steps`);
     const kinds = new Set(reference.logs().flatMap((l) => (typeof l.step === 'string' ? [l.step] : [])));
-    for (const kind of ['fetchImage', 'createNetwork', 'createVolume', 'stopContainer', 'removeContainer', 'removeNetwork', 'startService']) {
+    for (const kind of [
+      'fetchImage',
+      'createNetwork',
+      'createVolume',
+      'stopContainer',
+      'removeContainer',
+      'removeNetwork',
+      'startService',
+    ]) {
       assert.ok(kinds.has(kind), `the update has a ${kind} step (has ${[...kinds].join(', ')})`);
     }
 
@@ -165,8 +207,11 @@ describe('update fault injection (supervisor killed mid-update)', function () {
       assert.equal(await markerIn(final), MARKER, `volume file after a kill at point ${point}`);
       // The engine may run r2 before the restarted process is up (a kill after the last step): it must also see
       // that it converged, and only then can it take SIGTERM as a shutdown.
-      await eventually(`the restarted supervisor reports convergence after a kill at point ${point}`, 30_000, async () =>
-        restarted.logs().some((l) => l.msg === 'status' && l.phase === 'converged') ? true : undefined);
+      await eventually(
+        `the restarted supervisor reports convergence after a kill at point ${point}`,
+        30_000,
+        async () => (restarted.logs().some((l) => l.msg === 'status' && l.phase === 'converged') ? true : undefined),
+      );
       assert.equal(await restarted.stop('SIGTERM'), 0);
       await devices.stopAll(undefined);
     }

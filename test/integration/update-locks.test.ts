@@ -13,7 +13,13 @@ import { HANDOVER_TIMEOUT_LABEL, STRATEGY_LABEL } from '../../supervisor/plan/up
 import { LOCK_DIR_IN_CONTAINER, LOCK_FILE, lockDir } from '../../supervisor/reconcile/update-lock.js';
 import { loadTestEnv } from '../support/env.js';
 import { buildTestImage } from '../support/images.js';
-import { cleanDevice, deviceDocker, execIn, managedContainers, type RunningContainer } from '../support/supervisor-device.js';
+import {
+  cleanDevice,
+  deviceDocker,
+  execIn,
+  managedContainers,
+  type RunningContainer,
+} from '../support/supervisor-device.js';
 import { serviceSpec, targetState } from '../support/supervisor-targets.js';
 
 const env = loadTestEnv();
@@ -51,7 +57,13 @@ describe('update locks and hand-over (real engine)', function () {
   beforeEach(async () => {
     await cleanDevice(docker, { volumes: true });
     lockRoot = await mkdtemp(path.join(tmpdir(), 'skiff-locks-'));
-    reconciler = new Reconciler({ engine, log, lockRoot, dependencyRecheckMs: 100, retry: { initialMs: 100, maxMs: 500 } });
+    reconciler = new Reconciler({
+      engine,
+      log,
+      lockRoot,
+      dependencyRecheckMs: 100,
+      retry: { initialMs: 100, maxMs: 500 },
+    });
   });
 
   afterEach(async () => {
@@ -87,7 +99,7 @@ describe('update locks and hand-over (real engine)', function () {
     assert.equal((await only())?.labels['io.skiff.release'], 'r2');
   });
 
-  it('replaces a locked service when the operator overrides locks, leaving the service\'s lock file alone', async () => {
+  it("replaces a locked service when the operator overrides locks, leaving the service's lock file alone", async () => {
     await pass(release('r1', image(0)));
     await exec(await only(), `set -C; : > ${LOCK_DIR_IN_CONTAINER}/${LOCK_FILE}`);
     await pass(release('r2', image(1), {}, true));
@@ -103,7 +115,10 @@ describe('update locks and hand-over (real engine)', function () {
     await pass(release('r2', image(1), handover));
     assert.equal(reconciler.currentStatus().phase, 'applying');
     const both = await managedContainers(docker);
-    assert.deepEqual(both.map((c) => [c.labels['io.skiff.release'], c.state]).sort(), [['r1', 'running'], ['r2', 'running']]);
+    assert.deepEqual(both.map((c) => [c.labels['io.skiff.release'], c.state]).sort(), [
+      ['r1', 'running'],
+      ['r2', 'running'],
+    ]);
     // A second pass does not end it early: the new one has not signalled yet.
     await pass(release('r2', image(1), handover));
     assert.equal((await managedContainers(docker)).length, 2);

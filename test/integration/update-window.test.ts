@@ -67,13 +67,23 @@ describe('update window (real reconciler, engine and registry; injected calendar
     const realStart = Date.now();
     const clock = (): Date => new Date(OPENS_AT - msBeforeOpening + (Date.now() - realStart));
     const fetcher = new ImageFetcher({
-      engine, registry: new RegistryClient({ log }), store: new BlobStore(path.join(dataDir, 'blobs')), bucket: new TokenBucket(null), log,
+      engine,
+      registry: new RegistryClient({ log }),
+      store: new BlobStore(path.join(dataDir, 'blobs')),
+      bucket: new TokenBucket(null),
+      log,
     });
     const target = targetState([serviceSpec('meter', image)], { releaseId: `window-${Date.now()}` });
     target.config = { ...target.config, pollIntervalSeconds: POLL_INTERVAL_S, updateWindow: window };
     reconciler = new Reconciler({
-      engine, log, clock, resyncIntervalMs: POLL_INTERVAL_S * 1000, dependencyRecheckMs: 500,
-      fetchImage: async (ref, signal) => { await fetcher.fetch(ref, signal); },
+      engine,
+      log,
+      clock,
+      resyncIntervalMs: POLL_INTERVAL_S * 1000,
+      dependencyRecheckMs: 500,
+      fetchImage: async (ref, signal) => {
+        await fetcher.fetch(ref, signal);
+      },
     });
     reconciler.setTarget(target);
     reconciler.start();
@@ -84,7 +94,8 @@ describe('update window (real reconciler, engine and registry; injected calendar
     for (;;) {
       const running = (await engine.listContainers(MANAGED_FILTER)).filter((c) => c.state === 'running');
       if (running.length > 0) return Date.now();
-      if (Date.now() > deadlineMs) throw new Error(`no service running; reconciler status ${JSON.stringify(reconciler?.currentStatus())}`);
+      if (Date.now() > deadlineMs)
+        throw new Error(`no service running; reconciler status ${JSON.stringify(reconciler?.currentStatus())}`);
       await sleep(100);
     }
   }
@@ -111,7 +122,7 @@ describe('update window (real reconciler, engine and registry; injected calendar
     const image = `${proxy.address()}/${built.repository}@${built.digest}`;
     const opensReal = startReconciler(image, { ...WINDOW, downloadOutsideWindow: true }, 4000);
     for (;;) {
-      if (await resolveLocalImage(engine, image) !== undefined) break;
+      if ((await resolveLocalImage(engine, image)) !== undefined) break;
       assert.ok(Date.now() < opensReal, 'the image arrived before the window opened');
       await sleep(100);
     }

@@ -106,16 +106,29 @@ export class ApiServer {
     const registryToken = options.registryToken ? registryTokenIssuerOf(options.registryToken) : null;
     // A Redis key prefix of its own: servers of parallel tests share the environment's Redis, never their jobs.
     const jobs = await startJobs({
-      store, logger,
+      store,
+      logger,
       redisUrl: options.redisUrl === undefined ? loadTestEnv().redisUrl : options.redisUrl,
       redisPrefix: `skiff-test-${path.basename(dataDir).replace(/[^A-Za-z0-9]/g, '')}`,
       ...(options.retry ? { retry: options.retry } : {}),
       // The delta job signs its own registry tokens with the same key the token route uses.
       registryToken,
     });
-    const osBundles = { dir: path.join(dataDir, 'os-bundles'), keyring: options.osBundleKeyring ?? null, maxBytes: DEFAULT_MAX_BUNDLE_BYTES };
+    const osBundles = {
+      dir: path.join(dataDir, 'os-bundles'),
+      keyring: options.osBundleKeyring ?? null,
+      maxBytes: DEFAULT_MAX_BUNDLE_BYTES,
+    };
     const app = createApp({
-      store, adminToken: token, registry: options.registry ?? null, version: skiffVersion(), signingKey, logger, registryToken, jobs, osBundles,
+      store,
+      adminToken: token,
+      registry: options.registry ?? null,
+      version: skiffVersion(),
+      signingKey,
+      logger,
+      registryToken,
+      jobs,
+      osBundles,
       ...(options.deviceLogs === undefined ? {} : { deviceLogs: options.deviceLogs }),
     });
     const handle = app.callback();
@@ -144,7 +157,17 @@ export class ApiServer {
       throw new Error(`registry-api could not listen on 127.0.0.1: ${messageOf(err)}`, { cause: err });
     }
     const { port } = server.address() as AddressInfo;
-    const api = new ApiServer(`http://127.0.0.1:${port}`, token, dataDir, signingKey.publicKey, requests, server, store, signingKey, app as unknown as Koa<never>);
+    const api = new ApiServer(
+      `http://127.0.0.1:${port}`,
+      token,
+      dataDir,
+      signingKey.publicKey,
+      requests,
+      server,
+      store,
+      signingKey,
+      app as unknown as Koa<never>,
+    );
     api.jobs = jobs;
     api.database = database;
     return api;
@@ -172,11 +195,18 @@ export class ApiServer {
    * Pushes a release the way the CLI does: the compose text and, per service, the digest reference it runs; then
    * waits until the API verified its images (ready), so devices can get it. A failed verification throws.
    */
-  async createRelease(fleet: string, compose: string, images: Record<string, string>, options: NewReleaseOptions = {}): Promise<Release> {
+  async createRelease(
+    fleet: string,
+    compose: string,
+    images: Record<string, string>,
+    options: NewReleaseOptions = {},
+  ): Promise<Release> {
     const created = await this.admin.createRelease(fleet, { compose, images, ...options });
     const settled = await this.releaseSettled(fleet, created.id);
     if (settled.status !== 'ready') {
-      throw new Error(`release ${settled.version} of fleet ${fleet} failed verification: ${JSON.stringify(settled.verification?.failure)}`);
+      throw new Error(
+        `release ${settled.version} of fleet ${fleet} failed verification: ${JSON.stringify(settled.verification?.failure)}`,
+      );
     }
     return settled;
   }
@@ -187,7 +217,8 @@ export class ApiServer {
     for (;;) {
       const found = await this.admin.getRelease(fleet, release);
       if (found.status !== 'pending') return found;
-      if (Date.now() > deadline) throw new Error(`release ${found.version} of fleet ${fleet} still pending after ${timeoutMs} ms`);
+      if (Date.now() > deadline)
+        throw new Error(`release ${found.version} of fleet ${fleet} still pending after ${timeoutMs} ms`);
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
   }
@@ -198,7 +229,9 @@ export class ApiServer {
 
   /** The target the API serves the device, fetched with the device's own key as the device would. */
   async deviceTarget(uuid: string, deviceKey: string): Promise<TargetState> {
-    const response = await fetch(`${this.url}${paths.target(uuid)}`, { headers: { authorization: `Bearer ${deviceKey}` } });
+    const response = await fetch(`${this.url}${paths.target(uuid)}`, {
+      headers: { authorization: `Bearer ${deviceKey}` },
+    });
     const text = await response.text();
     if (response.status !== 200) throw new Error(`GET ${paths.target(uuid)} answered ${response.status}: ${text}`);
     return parse(TargetStateSchema, JSON.parse(text), `the target of device ${uuid}`);

@@ -10,13 +10,22 @@ export interface BuildOptions {
 }
 
 /** Builds `files` (relative to `dir`, the Dockerfile among them) into an image tagged `tag`. */
-export async function buildImage(client: EngineClient, dir: string, files: string[], options: BuildOptions): Promise<void> {
+export async function buildImage(
+  client: EngineClient,
+  dir: string,
+  files: string[],
+  options: BuildOptions,
+): Promise<void> {
   const tar = spawn('tar', ['-c', '-C', dir, '--', ...files], { stdio: ['ignore', 'pipe', 'pipe'] });
   let tarErrors = '';
-  tar.stderr.on('data', (chunk: Buffer) => { tarErrors += chunk.toString('utf8'); });
+  tar.stderr.on('data', (chunk: Buffer) => {
+    tarErrors += chunk.toString('utf8');
+  });
   const tarDone = new Promise<void>((resolve, reject) => {
     tar.on('error', (err) => reject(new Error(`tar of build context ${dir} failed to start: ${err.message}`)));
-    tar.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`tar of build context ${dir} exited ${code}: ${tarErrors.trim()}`))));
+    tar.on('close', (code) =>
+      code === 0 ? resolve() : reject(new Error(`tar of build context ${dir} exited ${code}: ${tarErrors.trim()}`)),
+    );
   });
   const stream = await client.stream('POST', '/build', {
     query: { t: options.tag, forcerm: '1', buildargs: JSON.stringify(options.buildArgs ?? {}) },
@@ -37,7 +46,10 @@ export async function pushImage(client: EngineClient, tag: string, registry: str
   const [repo, version] = colon > tag.lastIndexOf('/') ? [tag.slice(0, colon), tag.slice(colon + 1)] : [tag, 'latest'];
   // The engine insists on an X-Registry-Auth header even for an anonymous registry.
   const auth = Buffer.from(JSON.stringify({ serveraddress: registry })).toString('base64url');
-  const stream = await client.stream('POST', `/images/${repo}/push`, { query: { tag: version }, headers: { 'X-Registry-Auth': auth } });
+  const stream = await client.stream('POST', `/images/${repo}/push`, {
+    query: { tag: version },
+    headers: { 'X-Registry-Auth': auth },
+  });
   let digest: string | undefined;
   try {
     await readJsonLines(stream, (event) => {

@@ -46,7 +46,10 @@ export class FaultProxy {
   private server: http.Server | undefined;
   plan: FaultPlan;
 
-  constructor(private readonly upstream: string, plan: FaultPlan) {
+  constructor(
+    private readonly upstream: string,
+    plan: FaultPlan,
+  ) {
     this.plan = plan;
     this.random = seeded(plan.seed);
     this.corruptPending = new Set(plan.corruptOnce ?? []);
@@ -80,7 +83,16 @@ export class FaultProxy {
     const upstream = http.request(`http://${this.upstream}${path}`, { method: req.method, headers }, (answer) => {
       const blob = /\/blobs\/(sha256:[a-f0-9]{64})$/.exec(path)?.[1];
       const length = Number(answer.headers['content-length'] ?? 0);
-      const record: ProxiedRequest = { method: req.method ?? 'GET', path, range: req.headers.range ?? null, status: answer.statusCode ?? 0, bytes: 0, cut: false, corrupted: false, at };
+      const record: ProxiedRequest = {
+        method: req.method ?? 'GET',
+        path,
+        range: req.headers.range ?? null,
+        status: answer.statusCode ?? 0,
+        bytes: 0,
+        cut: false,
+        corrupted: false,
+        at,
+      };
       this.requests.push(record);
       const faulty = blob !== undefined && (answer.statusCode === 200 || answer.statusCode === 206) && length > 1;
       const cutAt = faulty && this.random() < this.plan.cutProbability ? Math.floor(this.random() * length) : -1;

@@ -30,12 +30,12 @@ export async function buildTestImage(env: TestEnv, options: TestImageOptions = {
   const dir = await mkdtemp(path.join(tmpdir(), 'skiff-image-'));
   try {
     await writeFile(path.join(dir, 'nonce'), `${nonce}\n`);
-    await writeFile(path.join(dir, 'Dockerfile'), [
-      `FROM ${BASE_IMAGE}`,
-      'COPY nonce /nonce',
-      `CMD ${JSON.stringify(options.cmd ?? PROMPT_STOP_COMMAND)}`,
-      '',
-    ].join('\n'));
+    await writeFile(
+      path.join(dir, 'Dockerfile'),
+      [`FROM ${BASE_IMAGE}`, 'COPY nonce /nonce', `CMD ${JSON.stringify(options.cmd ?? PROMPT_STOP_COMMAND)}`, ''].join(
+        '\n',
+      ),
+    );
     await buildImage(docker, dir, ['Dockerfile', 'nonce'], { tag });
   } finally {
     await rm(dir, { recursive: true, force: true });

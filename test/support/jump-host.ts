@@ -2,7 +2,16 @@
 // pid file in a temp dir, listening where a container can reach it (the engine bridge's gateway address). Never
 // the system sshd. It plays the fleet's jump host; the tunnel test also runs one as the device's own sshd.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import net from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
@@ -115,33 +124,44 @@ export class SshServer {
   ) {}
 
   static async start(options: SshServerOptions): Promise<SshServer> {
-    if (!existsSync(SSHD)) throw new Error(`${SSHD} is missing: apt-get install -y openssh-server (scripts/deps.sh lists it)`);
+    if (!existsSync(SSHD))
+      throw new Error(`${SSHD} is missing: apt-get install -y openssh-server (scripts/deps.sh lists it)`);
     mkdirSync(PRIVSEP_DIR, { recursive: true, mode: 0o755 });
     const dir = mkdtempSync(path.join(tmpdir(), `skiff-sshd-${options.name}-`));
     const hostKey = await newKey(path.join(dir, 'host_ed25519'), `skiff-test ${options.name} host key`);
-    writeFileSync(path.join(dir, 'authorized_keys'), options.authorizedKeys.map((k) => `${k}\n`).join(''), { mode: 0o600 });
-    const server = new SshServer(options.name, dir, options.address, await freePort(options.address),
-      hostKey.split(' ').slice(0, 2).join(' '));
-    writeFileSync(path.join(dir, 'sshd_config'), [
-      `ListenAddress ${options.address}`,
-      `HostKey ${dir}/host_ed25519`,
-      `PidFile ${dir}/sshd.pid`,
-      `AuthorizedKeysFile ${dir}/authorized_keys`,
-      // The files sit in a temp dir under the world-writable /tmp, not in a home directory.
-      'StrictModes no',
-      `AllowUsers ${server.user}`,
-      'PermitRootLogin prohibit-password',
-      'PubkeyAuthentication yes',
-      'PasswordAuthentication no',
-      'KbdInteractiveAuthentication no',
-      'UsePAM no',
-      'X11Forwarding no',
-      'PermitTTY no',
-      'LogLevel VERBOSE',
-      ...(options.versionAddendum ? [`VersionAddendum ${options.versionAddendum}`] : []),
-      ...(options.config ?? []),
-      '',
-    ].join('\n'));
+    writeFileSync(path.join(dir, 'authorized_keys'), options.authorizedKeys.map((k) => `${k}\n`).join(''), {
+      mode: 0o600,
+    });
+    const server = new SshServer(
+      options.name,
+      dir,
+      options.address,
+      await freePort(options.address),
+      hostKey.split(' ').slice(0, 2).join(' '),
+    );
+    writeFileSync(
+      path.join(dir, 'sshd_config'),
+      [
+        `ListenAddress ${options.address}`,
+        `HostKey ${dir}/host_ed25519`,
+        `PidFile ${dir}/sshd.pid`,
+        `AuthorizedKeysFile ${dir}/authorized_keys`,
+        // The files sit in a temp dir under the world-writable /tmp, not in a home directory.
+        'StrictModes no',
+        `AllowUsers ${server.user}`,
+        'PermitRootLogin prohibit-password',
+        'PubkeyAuthentication yes',
+        'PasswordAuthentication no',
+        'KbdInteractiveAuthentication no',
+        'UsePAM no',
+        'X11Forwarding no',
+        'PermitTTY no',
+        'LogLevel VERBOSE',
+        ...(options.versionAddendum ? [`VersionAddendum ${options.versionAddendum}`] : []),
+        ...(options.config ?? []),
+        '',
+      ].join('\n'),
+    );
     await server.launch();
     return server;
   }
@@ -193,8 +213,9 @@ export class SshServer {
 
   private async launch(): Promise<void> {
     const logFile = path.join(this.dir, 'sshd.log');
-    const child = spawn(SSHD, ['-D', '-e', '-f', path.join(this.dir, 'sshd_config'), '-p', String(this.port)],
-      { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(SSHD, ['-D', '-e', '-f', path.join(this.dir, 'sshd_config'), '-p', String(this.port)], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     this.child = child;
     const collect = (chunk: Buffer): void => {
       const text = chunk.toString('utf8');
@@ -204,14 +225,22 @@ export class SshServer {
     child.stdout?.on('data', collect);
     child.stderr?.on('data', collect);
     let failed: Error | undefined;
-    child.once('error', (err) => { failed = err; });
+    child.once('error', (err) => {
+      failed = err;
+    });
     const listening = `Server listening on ${this.address} port ${this.port}.`;
     const from = this.output.length;
-    await until(`${this.name} sshd on ${this.address}:${this.port} (log: ${logFile})`, () => {
-      if (failed || child.exitCode !== null) {
-        throw new Error(`${this.name} sshd did not start (${failed?.message ?? `exit ${child.exitCode}`}): ${this.output.slice(from).trim()}`);
-      }
-      return this.output.includes(listening, from);
-    }, START_BUDGET_MS);
+    await until(
+      `${this.name} sshd on ${this.address}:${this.port} (log: ${logFile})`,
+      () => {
+        if (failed || child.exitCode !== null) {
+          throw new Error(
+            `${this.name} sshd did not start (${failed?.message ?? `exit ${child.exitCode}`}): ${this.output.slice(from).trim()}`,
+          );
+        }
+        return this.output.includes(listening, from);
+      },
+      START_BUDGET_MS,
+    );
   }
 }

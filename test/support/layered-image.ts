@@ -27,7 +27,12 @@ export interface LayeredImageOptions {
   keep?: boolean;
 }
 
-export async function buildLayeredImage(env: TestEnv, layerSizes: number[], repo = 'layered', options: LayeredImageOptions = {}): Promise<LayeredImage & { tag: string }> {
+export async function buildLayeredImage(
+  env: TestEnv,
+  layerSizes: number[],
+  repo = 'layered',
+  options: LayeredImageOptions = {},
+): Promise<LayeredImage & { tag: string }> {
   const base = options.base ?? BASE_IMAGE;
   const docker = connectEngine(env.devDockerHost);
   const repository = `skiff-test/${repo}`;
@@ -36,20 +41,25 @@ export async function buildLayeredImage(env: TestEnv, layerSizes: number[], repo
   try {
     const names = layerSizes.map((_, i) => `blob${i}`);
     await Promise.all(layerSizes.map((size, i) => writeFile(path.join(dir, `blob${i}`), randomBytes(size))));
-    await writeFile(path.join(dir, 'Dockerfile'), [
-      `FROM ${base}`,
-      ...names.map((n) => `COPY ${n} /${n}`),
-      `CMD ${JSON.stringify(PROMPT_STOP_COMMAND)}`,
-      '',
-    ].join('\n'));
+    await writeFile(
+      path.join(dir, 'Dockerfile'),
+      [`FROM ${base}`, ...names.map((n) => `COPY ${n} /${n}`), `CMD ${JSON.stringify(PROMPT_STOP_COMMAND)}`, ''].join(
+        '\n',
+      ),
+    );
     await buildImage(docker, dir, ['Dockerfile', ...names], { tag });
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
   const digest = await pushImage(docker, tag, env.registry);
   if (options.keep !== true) await docker.json('DELETE', `/images/${tag}`);
-  const response = await fetch(`http://${env.registry}/v2/${repository}/manifests/${digest}`, { headers: { accept: MANIFEST_ACCEPT } });
-  const manifest = await response.json() as { config: { digest: string; size: number }; layers: { digest: string; size: number }[] };
+  const response = await fetch(`http://${env.registry}/v2/${repository}/manifests/${digest}`, {
+    headers: { accept: MANIFEST_ACCEPT },
+  });
+  const manifest = (await response.json()) as {
+    config: { digest: string; size: number };
+    layers: { digest: string; size: number }[];
+  };
   return {
     tag,
     ref: `${env.registry}/${repository}@${digest}`,

@@ -3,7 +3,12 @@
 // by default), as one final batch.
 import { eventPaths } from '../../protocol/device-events.js';
 import {
-  LOGS_EVENT, LogsEventSchema, deviceLogPaths, type DeviceLogLine, type LogBatch, type LogsEvent,
+  LOGS_EVENT,
+  LogsEventSchema,
+  deviceLogPaths,
+  type DeviceLogLine,
+  type LogBatch,
+  type LogsEvent,
 } from '../../protocol/device-logs.js';
 import { parse } from '../../protocol/validate.js';
 import { SseParser } from '../../lib/sse.js';
@@ -40,8 +45,12 @@ export class LogResponder {
   /** Resolves once the channel is open (the API attaches it before answering the headers). */
   static async open(base: string, uuid: string, token: string, answer: ResponderOptions = {}): Promise<LogResponder> {
     const stop = new AbortController();
-    const response = await fetch(`${base}${eventPaths.events(uuid)}`, { headers: { authorization: `Bearer ${token}` }, signal: stop.signal });
-    if (response.status !== 200 || response.body === null) throw new Error(`GET ${eventPaths.events(uuid)} answered ${response.status}: ${await response.text()}`);
+    const response = await fetch(`${base}${eventPaths.events(uuid)}`, {
+      headers: { authorization: `Bearer ${token}` },
+      signal: stop.signal,
+    });
+    if (response.status !== 200 || response.body === null)
+      throw new Error(`GET ${eventPaths.events(uuid)} answered ${response.status}: ${await response.text()}`);
     const responder = new LogResponder(base, uuid, token, response.body, answer);
     responder.stop.signal.addEventListener('abort', () => stop.abort());
     return responder;
@@ -56,7 +65,10 @@ export class LogResponder {
         const asked = parse(LogsEventSchema, JSON.parse(event.data), 'a logs event');
         this.heard.push(asked);
         if (asked.tail === null) continue;
-        await this.post({ lines: this.answer.lines ?? [], snapshot: { request: asked.request, final: true, services: this.answer.services ?? [] } });
+        await this.post({
+          lines: this.answer.lines ?? [],
+          snapshot: { request: asked.request, final: true, services: this.answer.services ?? [] },
+        });
       }
     }
   }
@@ -68,7 +80,8 @@ export class LogResponder {
       headers: { authorization: `Bearer ${this.token}`, 'content-type': 'application/json' },
       body: JSON.stringify(batch),
     });
-    if (response.status !== 204) throw new Error(`the log batch was answered ${response.status}: ${await response.text()}`);
+    if (response.status !== 204)
+      throw new Error(`the log batch was answered ${response.status}: ${await response.text()}`);
   }
 
   async close(): Promise<void> {

@@ -5,11 +5,13 @@ import { parse } from '../../protocol/validate.js';
 import { migrate } from '../../registry-api/store/sql/migrate.js';
 import { openDatabase } from '../../registry-api/store/sql/open.js';
 
-const Steps = Type.Array(Type.Object({
-  version: Type.Integer(),
-  name: Type.String(),
-  sql: Type.Union([Type.String(), Type.Object({ sqlite: Type.String(), postgres: Type.String() })]),
-}));
+const Steps = Type.Array(
+  Type.Object({
+    version: Type.Integer(),
+    name: Type.String(),
+    sql: Type.Union([Type.String(), Type.Object({ sqlite: Type.String(), postgres: Type.String() })]),
+  }),
+);
 
 const [location, steps] = process.argv.slice(2);
 if (location === undefined || steps === undefined) throw new Error('usage: migrate-process.js LOCATION STEPS_JSON');

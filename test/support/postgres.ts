@@ -25,7 +25,11 @@ async function onServer<T>(work: (client: pg.Client) => Promise<T>): Promise<T> 
 export async function scratchPostgresDatabase(prefix = 'skiff_test'): Promise<ScratchDatabase> {
   const name = `${prefix}_${randomBytes(6).toString('hex')}`;
   // template0 with C.UTF-8: text sorts by code point, as on SQLite (and as a production database should be made).
-  await onServer((client) => client.query(`CREATE DATABASE "${name}" TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C.UTF-8' LC_CTYPE 'C.UTF-8'`));
+  await onServer((client) =>
+    client.query(
+      `CREATE DATABASE "${name}" TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C.UTF-8' LC_CTYPE 'C.UTF-8'`,
+    ),
+  );
   const url = new URL(loadTestEnv().postgresUrl);
   url.pathname = `/${name}`;
   return {

@@ -24,9 +24,11 @@ const GuestSlot = Type.Object({
   bootname: Type.String(),
   state: Type.String(),
   boot_status: Type.Optional(Type.String()),
-  slot_status: Type.Optional(Type.Object({
-    bundle: Type.Optional(Type.Object({ version: Type.Optional(Type.Union([Type.String(), Type.Null()])) })),
-  })),
+  slot_status: Type.Optional(
+    Type.Object({
+      bundle: Type.Optional(Type.Object({ version: Type.Optional(Type.Union([Type.String(), Type.Null()])) })),
+    }),
+  ),
 });
 /** The part of `rauc status --detailed --output-format=json` in the guest the tests read. */
 const GuestStatus = Type.Object({
@@ -71,8 +73,10 @@ export class QemuDevice {
 
   /** Kernel (cached), initramfs trusting `pki`'s CA, factory disks. */
   static async prepare(dir: string, compatible: string, pki: SigningPki): Promise<QemuDevice> {
-    await run('bash', [DEVICE_SH, 'prepare', dir, '--keyring', pki.ca, '--compatible', compatible],
-      { timeout: 600_000, maxBuffer: 16 << 20 });
+    await run('bash', [DEVICE_SH, 'prepare', dir, '--keyring', pki.ca, '--compatible', compatible], {
+      timeout: 600_000,
+      maxBuffer: 16 << 20,
+    });
     return new QemuDevice(dir);
   }
 
@@ -91,9 +95,27 @@ export class QemuDevice {
       await mkdir(path.dirname(path.join(root, file)), { recursive: true });
       await writeFile(path.join(root, file), content);
     }
-    await run('bash', [path.join(repoRoot, 'os-image', 'build-bundle.sh'), '--format', 'verity', '--rootfs', root,
-      '--version', spec.version, '--compatible', spec.compatible, '--cert', spec.pki.cert, '--key', spec.pki.key,
-      '--out', bundle], { timeout: 120_000 });
+    await run(
+      'bash',
+      [
+        path.join(repoRoot, 'os-image', 'build-bundle.sh'),
+        '--format',
+        'verity',
+        '--rootfs',
+        root,
+        '--version',
+        spec.version,
+        '--compatible',
+        spec.compatible,
+        '--cert',
+        spec.pki.cert,
+        '--key',
+        spec.pki.key,
+        '--out',
+        bundle,
+      ],
+      { timeout: 120_000 },
+    );
     await rm(root, { recursive: true, force: true });
     await this.bundleDisk(bundle, disk);
     return { bundle, disk };
@@ -111,10 +133,17 @@ export class QemuDevice {
     const args = [DEVICE_SH, 'boot', this.dir, ...(options.bundleDisk === undefined ? [] : [options.bundleDisk])];
     const child = spawn('bash', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
-    child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString('utf8'); });
-    child.stderr.on('data', (chunk: Buffer) => { output += chunk.toString('utf8'); });
+    child.stdout.on('data', (chunk: Buffer) => {
+      output += chunk.toString('utf8');
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      output += chunk.toString('utf8');
+    });
     let timedOut = false;
-    const timer = setTimeout(() => { timedOut = true; child.kill('SIGKILL'); }, timeoutMs);
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, timeoutMs);
     const code = await new Promise<number | null>((resolve, reject) => {
       child.on('error', reject);
       child.on('close', (exitCode) => resolve(exitCode));
@@ -122,14 +151,22 @@ export class QemuDevice {
     const serial = output.replace(/\r/g, '');
     await writeFile(path.join(this.dir, `boot-${this.boots}.log`), serial);
     const tail = `\n--- serial console of boot ${this.boots} (${this.dir}/boot-${this.boots}.log) ---\n${serial.slice(-4000)}`;
-    if (timedOut) throw new Error(`qemu device in ${this.dir}: boot ${this.boots} did not end within ${timeoutMs} ms${tail}`);
-    if (code !== 0) throw new Error(`qemu device in ${this.dir}: qemu exited with ${code} in boot ${this.boots}${tail}`);
+    if (timedOut)
+      throw new Error(`qemu device in ${this.dir}: boot ${this.boots} did not end within ${timeoutMs} ms${tail}`);
+    if (code !== 0)
+      throw new Error(`qemu device in ${this.dir}: qemu exited with ${code} in boot ${this.boots}${tail}`);
 
     const lines = serial.split('\n');
     const events = lines.map(parseEvent).filter((e): e is GuestEvent => e !== null);
     const statusLine = lines.filter((l) => l.startsWith('SKIFF-STATUS ')).at(-1);
-    const status = statusLine === undefined ? null
-      : parse(GuestStatus, JSON.parse(statusLine.slice('SKIFF-STATUS '.length)), `rauc status of the guest, boot ${this.boots}`);
+    const status =
+      statusLine === undefined
+        ? null
+        : parse(
+            GuestStatus,
+            JSON.parse(statusLine.slice('SKIFF-STATUS '.length)),
+            `rauc status of the guest, boot ${this.boots}`,
+          );
     const last = events.at(-1)?.event;
     if (last !== 'reboot' && last !== 'poweroff') {
       throw new Error(`qemu device in ${this.dir}: boot ${this.boots} ended without a reboot or poweroff event${tail}`);
@@ -149,7 +186,10 @@ export class QemuDevice {
 }
 
 async function debugfsCat(image: string, file: string): Promise<string | null> {
-  const { stdout, stderr } = await run('debugfs', ['-R', `cat ${file}`, image], { maxBuffer: 64 << 20, encoding: 'latin1' });
+  const { stdout, stderr } = await run('debugfs', ['-R', `cat ${file}`, image], {
+    maxBuffer: 64 << 20,
+    encoding: 'latin1',
+  });
   return /File not found/.test(stderr) ? null : stdout;
 }
 

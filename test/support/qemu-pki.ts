@@ -17,5 +17,9 @@ export interface SigningPki {
 /** Makes the PKI in `dir`, or returns the one already there. */
 export async function signingPki(dir: string): Promise<SigningPki> {
   await run('bash', [path.join(repoRoot, 'os-image', 'signing-pki.sh'), dir, 'qemu device'], { timeout: 60_000 });
-  return { ca: path.join(dir, 'ca.cert.pem'), cert: path.join(dir, 'signer.cert.pem'), key: path.join(dir, 'signer.key.pem') };
+  return {
+    ca: path.join(dir, 'ca.cert.pem'),
+    cert: path.join(dir, 'signer.cert.pem'),
+    key: path.join(dir, 'signer.key.pem'),
+  };
 }

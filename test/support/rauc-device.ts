@@ -32,7 +32,9 @@ export interface RaucEnv {
 }
 
 export async function raucEnv(command: 'up' | 'boot' | 'crash' | 'down', dir: string): Promise<string> {
-  const { stdout } = await run('bash', [path.join(repoRoot, 'scripts', 'rauc-env.sh'), command, dir], { timeout: 120_000 });
+  const { stdout } = await run('bash', [path.join(repoRoot, 'scripts', 'rauc-env.sh'), command, dir], {
+    timeout: 120_000,
+  });
   return stdout.trim();
 }
 
@@ -57,8 +59,25 @@ export async function buildBundle(env: RaucEnv, spec: BundleSpec, out: string): 
     await writeFile(path.join(root, file), content);
   }
   const pki = env.pki[spec.signer];
-  await run('bash', [path.join(repoRoot, 'os-image', 'build-bundle.sh'), '--rootfs', root, '--version', spec.version,
-    '--compatible', spec.compatible, '--cert', pki.cert, '--key', pki.key, '--out', out], { timeout: 120_000 });
+  await run(
+    'bash',
+    [
+      path.join(repoRoot, 'os-image', 'build-bundle.sh'),
+      '--rootfs',
+      root,
+      '--version',
+      spec.version,
+      '--compatible',
+      spec.compatible,
+      '--cert',
+      pki.cert,
+      '--key',
+      pki.key,
+      '--out',
+      out,
+    ],
+    { timeout: 120_000 },
+  );
   await rm(root, { recursive: true, force: true });
   return out;
 }
@@ -73,10 +92,15 @@ export async function sha256File(file: string): Promise<string> {
 export async function serveFiles(dir: string): Promise<{ baseUrl: string; close: () => Promise<void> }> {
   const server: Server = createServer((req, res) => {
     const file = path.join(dir, path.basename(req.url ?? '/'));
-    stat(file).then((s) => {
-      res.writeHead(200, { 'content-length': s.size, 'content-type': 'application/octet-stream' });
-      createReadStream(file).pipe(res);
-    }, () => { res.writeHead(404).end(); });
+    stat(file).then(
+      (s) => {
+        res.writeHead(200, { 'content-length': s.size, 'content-type': 'application/octet-stream' });
+        createReadStream(file).pipe(res);
+      },
+      () => {
+        res.writeHead(404).end();
+      },
+    );
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const address = server.address();
@@ -88,7 +112,12 @@ export async function serveFiles(dir: string): Promise<{ baseUrl: string; close:
 }
 
 export async function releaseOf(file: string, version: string, baseUrl: string): Promise<HostOsRelease> {
-  return { version, digest: await sha256File(file), size: (await stat(file)).size, url: `${baseUrl}${path.basename(file)}` };
+  return {
+    version,
+    digest: await sha256File(file),
+    size: (await stat(file)).size,
+    url: `${baseUrl}${path.basename(file)}`,
+  };
 }
 
 /** Reads a file from a slot's ext4 filesystem without mounting it; null when the file is not there. */
@@ -119,9 +148,15 @@ class CuttingStore implements OsUpdateRecordStore {
   async save(record: OsUpdateRecord): Promise<void> {
     const cut = this.cut;
     const hit = cut !== null && cut.state === record.state;
-    if (hit && cut.when === 'before-save') { this.cut = null; throw new PowerLoss(cut); }
+    if (hit && cut.when === 'before-save') {
+      this.cut = null;
+      throw new PowerLoss(cut);
+    }
     await this.inner.save(record);
-    if (hit && cut.when === 'after-save') { this.cut = null; throw new PowerLoss(cut); }
+    if (hit && cut.when === 'after-save') {
+      this.cut = null;
+      throw new PowerLoss(cut);
+    }
   }
 }
 
@@ -174,7 +209,9 @@ export class RaucDevice {
       healthChecks: () => this.options.healthChecks(this),
       healthDeadlineMs: this.options.healthDeadlineMs,
       healthRetryMs: 100,
-      reboot: async () => { this.rebootRequested = true; },
+      reboot: async () => {
+        this.rebootRequested = true;
+      },
       baseVersion: async () => (await readFile(path.join(dataDir, 'factory-version'), 'utf8')).trim(),
       downloadRetryMs: 200,
       log: createLogger('os-update-test').child({ boot: this.boots }),

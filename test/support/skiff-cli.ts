@@ -8,11 +8,15 @@ import type { ApiServer } from './api-server.js';
 export async function skiff(api: ApiServer, ...args: string[]): Promise<string> {
   let out = '';
   const io: Io = {
-    stdout: (text) => { out += text; },
+    stdout: (text) => {
+      out += text;
+    },
     stderr: () => undefined,
     env: { SKIFF_API_URL: api.url, SKIFF_API_TOKEN: api.adminToken, HOME: api.dataDir },
     now: () => new Date(),
   };
-  await buildProgram(io).exitOverride().parseAsync(['node', 'skiff', ...args]);
+  await buildProgram(io)
+    .exitOverride()
+    .parseAsync(['node', 'skiff', ...args]);
   return out;
 }

@@ -20,8 +20,12 @@ export class SkiffProcess {
     });
     this.child.stdout?.setEncoding('utf8');
     this.child.stderr?.setEncoding('utf8');
-    this.child.stdout?.on('data', (chunk: string) => { this.stdout += chunk; });
-    this.child.stderr?.on('data', (chunk: string) => { this.stderr += chunk; });
+    this.child.stdout?.on('data', (chunk: string) => {
+      this.stdout += chunk;
+    });
+    this.child.stderr?.on('data', (chunk: string) => {
+      this.stderr += chunk;
+    });
     this.exited = new Promise((resolve) => this.child.on('close', (code) => resolve(code)));
   }
 
@@ -39,7 +43,10 @@ export class SkiffProcess {
 }
 
 /** Runs `skiff ...args` to its end: exit code, stdout, stderr. */
-export async function runSkiff(api: ApiServer, ...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export async function runSkiff(
+  api: ApiServer,
+  ...args: string[]
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const run = new SkiffProcess(api, args);
   const code = await run.exited;
   return { code, stdout: run.stdout, stderr: run.stderr };

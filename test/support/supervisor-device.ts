@@ -10,16 +10,20 @@ export function deviceDocker(env: TestEnv): EngineClient {
   return connectEngine(env.deviceDockerHost);
 }
 
-const ContainerList = Type.Array(Type.Object({
-  Id: Type.String(),
-  Names: Type.Array(Type.String()),
-  Image: Type.String(),
-  State: Type.String(),
-  Labels: Type.Record(Type.String(), Type.String()),
-}));
+const ContainerList = Type.Array(
+  Type.Object({
+    Id: Type.String(),
+    Names: Type.Array(Type.String()),
+    Image: Type.String(),
+    State: Type.String(),
+    Labels: Type.Record(Type.String(), Type.String()),
+  }),
+);
 export type ContainerSummary = Static<typeof ContainerList>[number];
 const NetworkList = Type.Array(Type.Object({ Id: Type.String(), Name: Type.String() }));
-const VolumeList = Type.Object({ Volumes: Type.Union([Type.Array(Type.Object({ Name: Type.String() })), Type.Null()]) });
+const VolumeList = Type.Object({
+  Volumes: Type.Union([Type.Array(Type.Object({ Name: Type.String() })), Type.Null()]),
+});
 
 const ContainerDetails = Type.Object({
   Id: Type.String(),
@@ -35,20 +39,31 @@ const ContainerDetails = Type.Object({
     Running: Type.Boolean(),
     ExitCode: Type.Integer(),
     StartedAt: Type.String(),
-    Health: Type.Optional(Type.Object({
-      Status: Type.String(),
-      Log: Type.Array(Type.Object({ ExitCode: Type.Integer(), End: Type.String() })),
-    })),
+    Health: Type.Optional(
+      Type.Object({
+        Status: Type.String(),
+        Log: Type.Array(Type.Object({ ExitCode: Type.Integer(), End: Type.String() })),
+      }),
+    ),
   }),
   NetworkSettings: Type.Object({
-    Networks: Type.Record(Type.String(), Type.Object({ Aliases: Type.Union([Type.Array(Type.String()), Type.Null()]) })),
-    Ports: Type.Record(Type.String(), Type.Union([Type.Array(Type.Object({ HostIp: Type.String(), HostPort: Type.String() })), Type.Null()])),
+    Networks: Type.Record(
+      Type.String(),
+      Type.Object({ Aliases: Type.Union([Type.Array(Type.String()), Type.Null()]) }),
+    ),
+    Ports: Type.Record(
+      Type.String(),
+      Type.Union([Type.Array(Type.Object({ HostIp: Type.String(), HostPort: Type.String() })), Type.Null()]),
+    ),
   }),
   Mounts: Type.Array(Type.Object({ Type: Type.String(), Destination: Type.String(), RW: Type.Boolean() })),
 });
 export type ContainerDetails = Static<typeof ContainerDetails>;
 
-const VolumeDetails = Type.Object({ Name: Type.String(), Labels: Type.Union([Type.Record(Type.String(), Type.String()), Type.Null()]) });
+const VolumeDetails = Type.Object({
+  Name: Type.String(),
+  Labels: Type.Union([Type.Record(Type.String(), Type.String()), Type.Null()]),
+});
 
 export async function inspectContainer(docker: EngineClient, id: string): Promise<ContainerDetails> {
   return parse(ContainerDetails, await docker.json('GET', `/containers/${id}/json`), `inspection of container ${id}`);
@@ -64,7 +79,9 @@ export async function listNetworks(docker: EngineClient): Promise<Static<typeof 
 
 /** Containers, running or not, carrying `label` (key or key=value). */
 export async function containersLabelled(docker: EngineClient, label: string): Promise<ContainerSummary[]> {
-  const answer = await docker.json('GET', '/containers/json', { query: { all: 'true', filters: JSON.stringify({ label: [label] }) } });
+  const answer = await docker.json('GET', '/containers/json', {
+    query: { all: 'true', filters: JSON.stringify({ label: [label] }) },
+  });
   return parse(ContainerList, answer, `list of containers labelled ${label}`);
 }
 
@@ -72,10 +89,20 @@ export async function containersLabelled(docker: EngineClient, label: string): P
 export async function removeLabelled(docker: EngineClient, label: string): Promise<void> {
   const filters = JSON.stringify({ label: [label] });
   const containers = await containersLabelled(docker, label);
-  await Promise.all(containers.map((c) => docker.json('DELETE', `/containers/${c.Id}`, { query: { force: 'true', v: 'true' } })));
-  const networks = parse(NetworkList, await docker.json('GET', '/networks', { query: { filters } }), `networks labelled ${label}`);
+  await Promise.all(
+    containers.map((c) => docker.json('DELETE', `/containers/${c.Id}`, { query: { force: 'true', v: 'true' } })),
+  );
+  const networks = parse(
+    NetworkList,
+    await docker.json('GET', '/networks', { query: { filters } }),
+    `networks labelled ${label}`,
+  );
   await Promise.all(networks.map((n) => docker.json('DELETE', `/networks/${n.Id}`)));
-  const { Volumes } = parse(VolumeList, await docker.json('GET', '/volumes', { query: { filters } }), `volumes labelled ${label}`);
+  const { Volumes } = parse(
+    VolumeList,
+    await docker.json('GET', '/volumes', { query: { filters } }),
+    `volumes labelled ${label}`,
+  );
   await Promise.all((Volumes ?? []).map((v) => docker.json('DELETE', `/volumes/${v.Name}`)));
 }
 
@@ -86,12 +113,20 @@ function listManaged(docker: EngineClient): Promise<ContainerSummary[]> {
 /** Removes every managed container and network (and, if asked, every skiff_ volume) from the device engine. */
 export async function cleanDevice(docker: EngineClient, options: { volumes?: boolean } = {}): Promise<void> {
   const containers = await listManaged(docker);
-  await Promise.all(containers.map((c) => docker.json('DELETE', `/containers/${c.Id}`, { query: { force: 'true', v: 'true' } })));
+  await Promise.all(
+    containers.map((c) => docker.json('DELETE', `/containers/${c.Id}`, { query: { force: 'true', v: 'true' } })),
+  );
   const networks = await listNetworks(docker);
-  await Promise.all(networks.filter((n) => n.Name.startsWith('skiff_')).map((n) => docker.json('DELETE', `/networks/${n.Id}`)));
+  await Promise.all(
+    networks.filter((n) => n.Name.startsWith('skiff_')).map((n) => docker.json('DELETE', `/networks/${n.Id}`)),
+  );
   if (options.volumes === true) {
     const { Volumes } = parse(VolumeList, await docker.json('GET', '/volumes'), 'volume list');
-    await Promise.all((Volumes ?? []).filter((v) => v.Name.startsWith('skiff_')).map((v) => docker.json('DELETE', `/volumes/${v.Name}`)));
+    await Promise.all(
+      (Volumes ?? [])
+        .filter((v) => v.Name.startsWith('skiff_'))
+        .map((v) => docker.json('DELETE', `/volumes/${v.Name}`)),
+    );
   }
 }
 
@@ -113,7 +148,11 @@ const ExecCreated = Type.Object({ Id: Type.String() });
 const ExecDetails = Type.Object({ ExitCode: Type.Union([Type.Integer(), Type.Null()]) });
 
 /** Runs a command in a container and returns its exit code and output (stdout and stderr together). */
-export async function execIn(docker: EngineClient, containerId: string, cmd: string[]): Promise<{ exitCode: number | null; output: string }> {
+export async function execIn(
+  docker: EngineClient,
+  containerId: string,
+  cmd: string[],
+): Promise<{ exitCode: number | null; output: string }> {
   const created = await docker.json('POST', `/containers/${containerId}/exec`, {
     body: { Cmd: cmd, AttachStdout: true, AttachStderr: true, Tty: true },
   });
@@ -127,7 +166,12 @@ export async function execIn(docker: EngineClient, containerId: string, cmd: str
 }
 
 /** Polls `check` until it returns a value (not undefined) or `timeoutMs` passes. */
-export async function eventually<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined>, everyMs = 200): Promise<T> {
+export async function eventually<T>(
+  what: string,
+  timeoutMs: number,
+  check: () => Promise<T | undefined>,
+  everyMs = 200,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   for (;;) {
@@ -138,7 +182,9 @@ export async function eventually<T>(what: string, timeoutMs: number, check: () =
       lastError = err;
     }
     if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError === undefined ? '' : ` (last error: ${String(lastError)})`}`);
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}${lastError === undefined ? '' : ` (last error: ${String(lastError)})`}`,
+      );
     }
     await new Promise((r) => setTimeout(r, everyMs));
   }

@@ -11,7 +11,14 @@ import { messageOf } from '../../lib/errors.js';
 
 const TARGET_PATH = /^\/v1\/device\/[^/]+\/target$/;
 /** Headers that describe one hop's connection or encoding, not the content (fetch has decoded the body). */
-const HOP_HEADERS = new Set(['connection', 'keep-alive', 'transfer-encoding', 'content-length', 'content-encoding', 'host']);
+const HOP_HEADERS = new Set([
+  'connection',
+  'keep-alive',
+  'transfer-encoding',
+  'content-length',
+  'content-encoding',
+  'host',
+]);
 
 export class TamperingProxy {
   /** Rewrites each target state the API serves while set. */
@@ -49,7 +56,8 @@ export class TamperingProxy {
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const headers = new Headers();
     for (const [name, value] of Object.entries(req.headers)) {
-      if (value !== undefined && !HOP_HEADERS.has(name)) headers.set(name, Array.isArray(value) ? value.join(', ') : value);
+      if (value !== undefined && !HOP_HEADERS.has(name))
+        headers.set(name, Array.isArray(value) ? value.join(', ') : value);
     }
     const method = req.method ?? 'GET';
     const answer = await fetch(`${this.upstream}${req.url ?? '/'}`, {

@@ -4,8 +4,12 @@
 // timestamps, someone else's uuid).
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import {
-  DEVICE_SIGNATURE_HEADER, DeviceAuthResponseSchema, NEW_KEY_SIGNATURE_HEADER, signDeviceRequest,
-  type DeviceAuthRequest, type DeviceAuthResponse,
+  DEVICE_SIGNATURE_HEADER,
+  DeviceAuthResponseSchema,
+  NEW_KEY_SIGNATURE_HEADER,
+  signDeviceRequest,
+  type DeviceAuthRequest,
+  type DeviceAuthResponse,
 } from '../../protocol/device-auth.js';
 import { paths } from '../../protocol/api.js';
 import { encodePublicKey } from '../../protocol/signature.js';
@@ -97,7 +101,12 @@ export class TestDevice {
   }
 }
 
-async function send(baseUrl: string, path: string, body: unknown, headers: Record<string, string>): Promise<AuthAnswer> {
+async function send(
+  baseUrl: string,
+  path: string,
+  body: unknown,
+  headers: Record<string, string>,
+): Promise<AuthAnswer> {
   const response = await fetch(`${baseUrl}${path}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...headers },

@@ -7,7 +7,8 @@ export type TestStoreKind = 'sqlite' | 'postgres';
 
 export function testStoreKind(): TestStoreKind {
   const kind = process.env.SKIFF_TEST_STORE ?? 'sqlite';
-  if (kind !== 'sqlite' && kind !== 'postgres') throw new Error(`SKIFF_TEST_STORE is '${kind}': say sqlite or postgres`);
+  if (kind !== 'sqlite' && kind !== 'postgres')
+    throw new Error(`SKIFF_TEST_STORE is '${kind}': say sqlite or postgres`);
   return kind;
 }
 

@@ -6,17 +6,19 @@ import { isExcluded, listContextFiles, parseDockerignore } from '../../cli/push/
 
 describe('cli build context', () => {
   describe('.dockerignore rules', () => {
-    const rules = parseDockerignore([
-      '# comment',
-      '',
-      'node_modules',
-      '*.env',
-      '/build/',
-      'docs/**/*.md',
-      '!docs/keep/README.md',
-      'tmp?',
-      '**/*.log',
-    ].join('\n'));
+    const rules = parseDockerignore(
+      [
+        '# comment',
+        '',
+        'node_modules',
+        '*.env',
+        '/build/',
+        'docs/**/*.md',
+        '!docs/keep/README.md',
+        'tmp?',
+        '**/*.log',
+      ].join('\n'),
+    );
 
     it('excludes a match and everything under a matched folder', () => {
       assert.equal(isExcluded(rules, 'node_modules'), true);
@@ -62,13 +64,23 @@ describe('cli build context', () => {
 
     it('sends everything when there is no .dockerignore, symlinks and empty folders included', async () => {
       assert.deepEqual(await listContextFiles(dir, 'Dockerfile'), [
-        'Dockerfile', 'empty', 'node_modules/dep/index.js', 'secret.env', 'src/link.js', 'src/main.js',
+        'Dockerfile',
+        'empty',
+        'node_modules/dep/index.js',
+        'secret.env',
+        'src/link.js',
+        'src/main.js',
       ]);
     });
 
     it('leaves out what .dockerignore excludes', async () => {
       await writeFile(path.join(dir, '.dockerignore'), 'node_modules\n*.env\nempty\n');
-      assert.deepEqual(await listContextFiles(dir, 'Dockerfile'), ['.dockerignore', 'Dockerfile', 'src/link.js', 'src/main.js']);
+      assert.deepEqual(await listContextFiles(dir, 'Dockerfile'), [
+        '.dockerignore',
+        'Dockerfile',
+        'src/link.js',
+        'src/main.js',
+      ]);
     });
 
     it('refuses a .dockerignore that excludes the Dockerfile', async () => {

@@ -1,5 +1,11 @@
 import assert from 'node:assert/strict';
-import { ComposeBuildError, imageTag, parseBuildArg, planBuilds, type BuildPlanInput } from '../../cli/push/compose-build.js';
+import {
+  ComposeBuildError,
+  imageTag,
+  parseBuildArg,
+  planBuilds,
+  type BuildPlanInput,
+} from '../../cli/push/compose-build.js';
 
 const COMPOSE = `
 services:
@@ -40,12 +46,14 @@ function input(overrides: Partial<BuildPlanInput> = {}): BuildPlanInput {
 describe('cli compose build plan', () => {
   it('builds exactly the services with build, tagged REGISTRY/FLEET/SERVICE:TAG', () => {
     const { builds, warnings } = planBuilds(input());
-    assert.deepEqual(builds.map((b) => b.service), ['reader', 'tunnel', 'web']);
-    assert.deepEqual(builds.map((b) => `${b.repository}:${b.tag}`), [
-      '127.0.0.1:5000/meters/reader:1.4.0',
-      '127.0.0.1:5000/meters/tunnel:1.4.0',
-      '127.0.0.1:5000/meters/web:1.4.0',
-    ]);
+    assert.deepEqual(
+      builds.map((b) => b.service),
+      ['reader', 'tunnel', 'web'],
+    );
+    assert.deepEqual(
+      builds.map((b) => `${b.repository}:${b.tag}`),
+      ['127.0.0.1:5000/meters/reader:1.4.0', '127.0.0.1:5000/meters/tunnel:1.4.0', '127.0.0.1:5000/meters/web:1.4.0'],
+    );
     assert.deepEqual(warnings, []);
   });
 
@@ -70,18 +78,26 @@ describe('cli compose build plan', () => {
     assert.deepEqual(withEnv[2]!.buildArgs, { BASE: 'skiff/busybox:base', MODE: 'prod' });
 
     const overridden = planBuilds(input({ buildArgOverrides: { BASE: 'node:20-alpine' } })).builds;
-    assert.deepEqual(overridden.map((b) => b.buildArgs.BASE), ['node:20-alpine', 'node:20-alpine', 'node:20-alpine']);
+    assert.deepEqual(
+      overridden.map((b) => b.buildArgs.BASE),
+      ['node:20-alpine', 'node:20-alpine', 'node:20-alpine'],
+    );
     assert.equal(overridden[0]!.buildArgs.PORT, '8080');
   });
 
   it('warns about build keys it does not apply', () => {
-    const { warnings } = planBuilds(input({ composeText: 'services:\n  a:\n    build:\n      context: .\n      cache_from: [x]\n' }));
+    const { warnings } = planBuilds(
+      input({ composeText: 'services:\n  a:\n    build:\n      context: .\n      cache_from: [x]\n' }),
+    );
     assert.deepEqual(warnings, ["service 'a': build.cache_from is not supported by skiff push and is ignored"]);
   });
 
   it('refuses what it cannot build, naming the service', () => {
     const cases: Array<[string, RegExp]> = [
-      ['services:\n  a:\n    build:\n      dockerfile: ../Dockerfile\n', /service 'a': build\.dockerfile '\.\.\/Dockerfile' is outside the build context/],
+      [
+        'services:\n  a:\n    build:\n      dockerfile: ../Dockerfile\n',
+        /service 'a': build\.dockerfile '\.\.\/Dockerfile' is outside the build context/,
+      ],
       ['services:\n  a:\n    build: https://github.com/x/y.git\n', /service 'a': build\.context .* is a URL/],
       ['services:\n  Bad_Name:\n    build: .\n', /service 'Bad_Name': its name cannot be an image repository name/],
       ['services:\n  a:\n    build: 3\n', /service 'a': build must be a path or a map/],
@@ -90,7 +106,11 @@ describe('cli compose build plan', () => {
       ['services:\n  a: {build: .\n', /not valid YAML/],
     ];
     for (const [text, expected] of cases) {
-      assert.throws(() => planBuilds(input({ composeText: text })), (err: Error) => err instanceof ComposeBuildError && expected.test(err.message), text);
+      assert.throws(
+        () => planBuilds(input({ composeText: text })),
+        (err: Error) => err instanceof ComposeBuildError && expected.test(err.message),
+        text,
+      );
     }
   });
 

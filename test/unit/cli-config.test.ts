@@ -11,7 +11,10 @@ describe('cli config', () => {
 
     it('prefers flags over the environment over the file', () => {
       const r = resolveConfig({ flags: { api: 'http://flag:3', token: 'flag-token' }, env, file });
-      assert.deepEqual(r, { apiUrl: { value: 'http://flag:3', source: 'flag' }, apiToken: { value: 'flag-token', source: 'flag' } });
+      assert.deepEqual(r, {
+        apiUrl: { value: 'http://flag:3', source: 'flag' },
+        apiToken: { value: 'flag-token', source: 'flag' },
+      });
     });
 
     it('falls back to the environment, then the file, setting by setting', () => {
@@ -24,7 +27,11 @@ describe('cli config', () => {
     });
 
     it('treats empty values as unset and reports nothing when nothing is set', () => {
-      const r = resolveConfig({ flags: { api: '' }, env: { SKIFF_API_URL: '', SKIFF_API_TOKEN: '' }, file: { apiUrl: 'http://file:1' } });
+      const r = resolveConfig({
+        flags: { api: '' },
+        env: { SKIFF_API_URL: '', SKIFF_API_TOKEN: '' },
+        file: { apiUrl: 'http://file:1' },
+      });
       assert.deepEqual(r.apiUrl, { value: 'http://file:1', source: 'file' });
       assert.equal(r.apiToken, null);
     });
@@ -66,7 +73,10 @@ describe('cli config', () => {
       assert.deepEqual(await readConfigFile(path.join(dir, 'none.json')), {});
       const bad = path.join(dir, 'bad.json');
       await writeFile(bad, '{"apiUrl": 3}');
-      await assert.rejects(readConfigFile(bad), (err: Error) => err.message.includes(bad) && err.message.includes('/apiUrl'));
+      await assert.rejects(
+        readConfigFile(bad),
+        (err: Error) => err.message.includes(bad) && err.message.includes('/apiUrl'),
+      );
       await writeFile(bad, 'not json');
       await assert.rejects(readConfigFile(bad), /is not JSON/);
     });

@@ -13,8 +13,14 @@ function state(report: Partial<StateReport>): LocalState {
     apiReachable: null,
     pushConnected: false,
     report: {
-      supervisorVersion: '0.1.0', updateStatus: 'converged', targetReleaseId: null, releaseId: null, services: [], error: null,
-      reportedAt: '2025-01-01T00:00:00.000Z', ...report,
+      supervisorVersion: '0.1.0',
+      updateStatus: 'converged',
+      targetReleaseId: null,
+      releaseId: null,
+      services: [],
+      error: null,
+      reportedAt: '2025-01-01T00:00:00.000Z',
+      ...report,
     },
   };
 }
@@ -46,28 +52,56 @@ describe('cli local mode', () => {
   });
 
   describe('judge', () => {
-    const service = { releaseId: 'local-1', image: 'r/a@sha256:x', containerId: 'c1', health: null, exitCode: null } as const;
+    const service = {
+      releaseId: 'local-1',
+      image: 'r/a@sha256:x',
+      containerId: 'c1',
+      health: null,
+      exitCode: null,
+    } as const;
 
     it('is done only when the target is the followed one and every service runs it', () => {
       assert.equal(judge(state({ targetReleaseId: 'local-1', releaseId: 'fleet-1' }), 'local-1', null).kind, 'waiting');
       assert.equal(judge(state({ targetReleaseId: 'local-0', releaseId: 'local-0' }), 'local-1', null).kind, 'waiting');
-      const done = judge(state({ targetReleaseId: 'local-1', releaseId: 'local-1', services: [{ ...service, name: 'a', state: 'running' }] }), 'local-1', null);
+      const done = judge(
+        state({
+          targetReleaseId: 'local-1',
+          releaseId: 'local-1',
+          services: [{ ...service, name: 'a', state: 'running' }],
+        }),
+        'local-1',
+        null,
+      );
       assert.equal(done.kind, 'running');
     });
 
     it('reports an error of the followed target, but not the one left from before it arrived', () => {
-      const failing = state({ targetReleaseId: 'local-1', updateStatus: 'error', error: 'fetch image r/a failed: 404' });
-      assert.deepEqual(judge(failing, 'local-1', null), { kind: 'error', state: failing, error: 'fetch image r/a failed: 404' });
+      const failing = state({
+        targetReleaseId: 'local-1',
+        updateStatus: 'error',
+        error: 'fetch image r/a failed: 404',
+      });
+      assert.deepEqual(judge(failing, 'local-1', null), {
+        kind: 'error',
+        state: failing,
+        error: 'fetch image r/a failed: 404',
+      });
       const stale = judge(failing, 'local-1', 'fetch image r/a failed: 404');
       assert.equal(stale.kind, 'waiting');
       assert.match(stale.kind === 'waiting' ? stale.line : '', /^pending: no services$/);
     });
 
     it('shows what the device is doing while it waits', () => {
-      const verdict = judge(state({
-        targetReleaseId: 'local-1', updateStatus: 'downloading', progress: { imagesPresent: 1, imagesTotal: 2 },
-        services: [{ ...service, name: 'a', state: 'missing', containerId: null }],
-      }), 'local-1', null);
+      const verdict = judge(
+        state({
+          targetReleaseId: 'local-1',
+          updateStatus: 'downloading',
+          progress: { imagesPresent: 1, imagesTotal: 2 },
+          services: [{ ...service, name: 'a', state: 'missing', containerId: null }],
+        }),
+        'local-1',
+        null,
+      );
       assert.deepEqual(verdict, { kind: 'waiting', line: 'downloading (1/2 images): a missing' });
     });
   });

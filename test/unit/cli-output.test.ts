@@ -41,19 +41,41 @@ describe('cli output', () => {
   });
 
   it('renders aligned borderless tables with "-" for missing cells and no trailing spaces', () => {
-    const text = renderTable(['A', 'LONGER'], [['x', null], ['wide cell', 7]]);
+    const text = renderTable(
+      ['A', 'LONGER'],
+      [
+        ['x', null],
+        ['wide cell', 7],
+      ],
+    );
     assert.equal(text, 'A           LONGER\nx           -\nwide cell   7\n');
   });
 
   describe('devices table', () => {
     const devices: DeviceSummary[] = [
       {
-        uuid: '4f1c2a9be0d34f7c8a11', shortId: 'K7M2Q9XD', name: 'meter-kitchen', fleet: 'meters', deviceType: 'rpi4', online: true,
-        lastSeen: ago(12), targetRelease: '1.2.0', runningRelease: '1.2.0', updateStatus: 'converged', error: null,
+        uuid: '4f1c2a9be0d34f7c8a11',
+        shortId: 'K7M2Q9XD',
+        name: 'meter-kitchen',
+        fleet: 'meters',
+        deviceType: 'rpi4',
+        online: true,
+        lastSeen: ago(12),
+        targetRelease: '1.2.0',
+        runningRelease: '1.2.0',
+        updateStatus: 'converged',
+        error: null,
       },
       {
-        uuid: '9a7e55d0c1b24e88b3f2', name: 'meter-barn', fleet: 'meters', deviceType: 'rpi4', online: false,
-        lastSeen: null, targetRelease: '1.2.0', runningRelease: null, updateStatus: 'error',
+        uuid: '9a7e55d0c1b24e88b3f2',
+        name: 'meter-barn',
+        fleet: 'meters',
+        deviceType: 'rpi4',
+        online: false,
+        lastSeen: null,
+        targetRelease: '1.2.0',
+        runningRelease: null,
+        updateStatus: 'error',
         error: 'pulling 127.0.0.1:5000/meters/reader@sha256:abc failed: connection reset by peer',
       },
     ];
@@ -61,10 +83,39 @@ describe('cli output', () => {
     it('shows one row per device with its short id (else a short uuid), status, releases, age and a cut error', () => {
       const lines = devicesTable(devices, NOW).trimEnd().split('\n');
       assert.equal(lines.length, 3);
-      assert.deepEqual(lines[0]!.split(/\s{2,}/), ['ID', 'NAME', 'FLEET', 'STATUS', 'TARGET', 'RUNNING', 'UPDATE', 'LAST SEEN', 'ERROR']);
-      assert.deepEqual(lines[1]!.split(/\s{2,}/), ['K7M2Q9XD', 'meter-kitchen', 'meters', 'online', '1.2.0', '1.2.0', 'converged', '12s ago', '-']);
+      assert.deepEqual(lines[0]!.split(/\s{2,}/), [
+        'ID',
+        'NAME',
+        'FLEET',
+        'STATUS',
+        'TARGET',
+        'RUNNING',
+        'UPDATE',
+        'LAST SEEN',
+        'ERROR',
+      ]);
+      assert.deepEqual(lines[1]!.split(/\s{2,}/), [
+        'K7M2Q9XD',
+        'meter-kitchen',
+        'meters',
+        'online',
+        '1.2.0',
+        '1.2.0',
+        'converged',
+        '12s ago',
+        '-',
+      ]);
       const barn = lines[2]!.split(/\s{2,}/);
-      assert.deepEqual(barn.slice(0, 8), ['9a7e55d', 'meter-barn', 'meters', 'offline', '1.2.0', '-', 'error', 'never']);
+      assert.deepEqual(barn.slice(0, 8), [
+        '9a7e55d',
+        'meter-barn',
+        'meters',
+        'offline',
+        '1.2.0',
+        '-',
+        'error',
+        'never',
+      ]);
       assert.equal(barn[8]!.length, 40);
       assert.ok(barn[8]!.startsWith('pulling 127.0.0.1:5000/') && barn[8]!.endsWith('…'));
       // Columns line up: every row starts its NAME column where the header does.
@@ -75,8 +126,16 @@ describe('cli output', () => {
 
   describe('device detail', () => {
     const base: DeviceDetail = {
-      uuid: '4f1c2a9be0d34f7c8a11', name: 'meter-kitchen', fleet: 'meters', deviceType: 'rpi4', online: true,
-      lastSeen: ago(30), targetRelease: '1.2.0', runningRelease: null, updateStatus: 'downloading', error: null,
+      uuid: '4f1c2a9be0d34f7c8a11',
+      name: 'meter-kitchen',
+      fleet: 'meters',
+      deviceType: 'rpi4',
+      online: true,
+      lastSeen: ago(30),
+      targetRelease: '1.2.0',
+      runningRelease: null,
+      updateStatus: 'downloading',
+      error: null,
       lastReport: null,
     };
 
@@ -88,17 +147,40 @@ describe('cli output', () => {
     });
 
     it('lists the state of every reported service', () => {
-      const text = deviceDetail({
-        ...base,
-        lastReport: {
-          supervisorVersion: '0.1.0', updateStatus: 'downloading', targetReleaseId: 'r2', releaseId: null, error: null,
-          reportedAt: ago(30),
-          services: [
-            { name: 'reader', releaseId: 'r1', image: 'reg/meters/reader@sha256:aa', containerId: '0123456789abcdef0', state: 'running', health: 'healthy', exitCode: null },
-            { name: 'tunnel', releaseId: null, image: 'reg/meters/tunnel@sha256:bb', containerId: null, state: 'missing', health: null, exitCode: null },
-          ],
+      const text = deviceDetail(
+        {
+          ...base,
+          lastReport: {
+            supervisorVersion: '0.1.0',
+            updateStatus: 'downloading',
+            targetReleaseId: 'r2',
+            releaseId: null,
+            error: null,
+            reportedAt: ago(30),
+            services: [
+              {
+                name: 'reader',
+                releaseId: 'r1',
+                image: 'reg/meters/reader@sha256:aa',
+                containerId: '0123456789abcdef0',
+                state: 'running',
+                health: 'healthy',
+                exitCode: null,
+              },
+              {
+                name: 'tunnel',
+                releaseId: null,
+                image: 'reg/meters/tunnel@sha256:bb',
+                containerId: null,
+                state: 'missing',
+                health: null,
+                exitCode: null,
+              },
+            ],
+          },
         },
-      }, NOW);
+        NOW,
+      );
       assert.match(text, /^Supervisor: +0\.1\.0$/m);
       assert.match(text, /^reader +running +healthy +- +r1 +0123456789ab +reg\/meters\/reader@sha256:aa$/m);
       assert.match(text, /^tunnel +missing +- +- +- +- +reg\/meters\/tunnel@sha256:bb$/m);

@@ -28,14 +28,21 @@ describe('cli push progress', () => {
         { stream: 'Step 2/3 : RUN make\n' },
         { stream: ' ---> Running in 1\n' },
         { stream: 'cc -c main.c\nmain.c:3: error: expected ;\n' },
-        { errorDetail: { code: 2, message: "The command '/bin/sh -c make' returned a non-zero code: 2" }, error: 'ignored' },
-      ]) tracker.feed(e);
-      assert.equal(tracker.failure(), [
-        "build failed at step 2/3 (RUN make): The command '/bin/sh -c make' returned a non-zero code: 2",
-        '  last output:',
-        '    cc -c main.c',
-        '    main.c:3: error: expected ;',
-      ].join('\n'));
+        {
+          errorDetail: { code: 2, message: "The command '/bin/sh -c make' returned a non-zero code: 2" },
+          error: 'ignored',
+        },
+      ])
+        tracker.feed(e);
+      assert.equal(
+        tracker.failure(),
+        [
+          "build failed at step 2/3 (RUN make): The command '/bin/sh -c make' returned a non-zero code: 2",
+          '  last output:',
+          '    cc -c main.c',
+          '    main.c:3: error: expected ;',
+        ].join('\n'),
+      );
     });
 
     it('reports an error that comes before any step', () => {
@@ -83,7 +90,10 @@ describe('cli push progress', () => {
 
     it('records the error of a failed push', () => {
       const tracker = new PushTracker();
-      tracker.feed({ errorDetail: { message: 'Get "http://127.0.0.1:1/v2/": dial tcp: connection refused' }, error: 'x' }, 0);
+      tracker.feed(
+        { errorDetail: { message: 'Get "http://127.0.0.1:1/v2/": dial tcp: connection refused' }, error: 'x' },
+        0,
+      );
       assert.equal(tracker.error, 'Get "http://127.0.0.1:1/v2/": dial tcp: connection refused');
       assert.equal(tracker.digest, null);
     });

@@ -32,8 +32,14 @@ describe('compose variable interpolation', () => {
     assert.equal(interpolate('${SET:+alt}|${EMPTY:+alt}|${EMPTY+alt}|${UNSET+alt}', vars, at), 'alt||alt|');
     assert.equal(interpolate('${UNSET:-${SET}/x}', vars, at), 'on/x');
     assert.equal(interpolate('${EMPTY?must}', vars, at), '');
-    assert.match(issueOf(() => interpolate('${EMPTY:?give a token}', vars, at)).message, /variable EMPTY is empty: give a token/);
-    assert.match(issueOf(() => interpolate('${UNSET?}', vars, at)).message, /variable UNSET is not set: it is required/);
+    assert.match(
+      issueOf(() => interpolate('${EMPTY:?give a token}', vars, at)).message,
+      /variable EMPTY is empty: give a token/,
+    );
+    assert.match(
+      issueOf(() => interpolate('${UNSET?}', vars, at)).message,
+      /variable UNSET is not set: it is required/,
+    );
   });
 
   it('refuses an unset variable without default, and malformed braces, naming the path', () => {
@@ -99,11 +105,17 @@ describe('compose resolution for push', () => {
 
   it('reports every problem with its compose path', () => {
     const text = `services:\n  reader:\n    image: ${IMAGE}\n    command: echo \${NOPE}\n    env_file: [gone.env]\n`;
-    assert.throws(() => resolveCompose(text, input({})), (err: unknown) => {
-      assert.ok(err instanceof ValidationError);
-      assert.deepEqual(err.issues.map((i) => i.path), ['services.reader.command', 'services.reader.env_file[0]']);
-      assert.match(err.issues[1]?.message ?? '', /gone.env does not exist/);
-      return true;
-    });
+    assert.throws(
+      () => resolveCompose(text, input({})),
+      (err: unknown) => {
+        assert.ok(err instanceof ValidationError);
+        assert.deepEqual(
+          err.issues.map((i) => i.path),
+          ['services.reader.command', 'services.reader.env_file[0]'],
+        );
+        assert.match(err.issues[1]?.message ?? '', /gone.env does not exist/);
+        return true;
+      },
+    );
   });
 });

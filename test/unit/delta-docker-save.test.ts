@@ -95,11 +95,7 @@ describe('delta: layers out of docker save streams', () => {
     const body = await collect(dockerArchive([{ name: 'short', source: { bytes: base } }]));
     const named = await collect(dockerArchive([{ name: 'placeholder', source: { bytes: other } }]));
     // header of `short` + its body, then a pax header and an entry that takes the long name, then the end blocks.
-    const stream = Readable.from([
-      body.subarray(0, body.length - 1024),
-      paxHeaderFor(longName),
-      named,
-    ]);
+    const stream = Readable.from([body.subarray(0, body.length - 1024), paxHeaderFor(longName), named]);
     const seen: { name: string; size: number; bytes?: Buffer }[] = [];
     for await (const entry of readTar(stream)) {
       if (entry.name === longName) {
@@ -110,7 +106,13 @@ describe('delta: layers out of docker save streams', () => {
         seen.push({ name: entry.name, size: entry.size });
       }
     }
-    assert.deepEqual(seen.map((e) => [e.name, e.size]), [['short', base.length], [longName, other.length]]);
+    assert.deepEqual(
+      seen.map((e) => [e.name, e.size]),
+      [
+        ['short', base.length],
+        [longName, other.length],
+      ],
+    );
     assert.deepEqual(seen[1]?.bytes, other);
   });
 

@@ -3,7 +3,11 @@ import type { DeviceLogLine } from '../../protocol/device-logs.js';
 import { DeviceLogRing } from '../../registry-api/logs/ring.js';
 
 const line = (service: string, text: string): DeviceLogLine => ({
-  service, containerId: 'a'.repeat(64), timestamp: '2026-01-01T00:00:00.5Z', stream: 'stdout', text,
+  service,
+  containerId: 'a'.repeat(64),
+  timestamp: '2026-01-01T00:00:00.5Z',
+  stream: 'stdout',
+  text,
 });
 const texts = (lines: DeviceLogLine[]): string[] => lines.map((l) => `${l.service}:${l.text}`);
 

@@ -6,7 +6,11 @@ import { DeviceLogs, DeviceNotConnected, DeviceSilent } from '../../registry-api
 const A = 'aaaaaaaa-0000-4000-8000-00000000000a';
 const B = 'bbbbbbbb-0000-4000-8000-00000000000b';
 const line = (text: string, timestamp: string, service = 'reader'): DeviceLogLine => ({
-  service, containerId: 'a'.repeat(64), timestamp, stream: 'stdout', text,
+  service,
+  containerId: 'a'.repeat(64),
+  timestamp,
+  stream: 'stdout',
+  text,
 });
 const quiet = pino({ level: 'silent' });
 
@@ -38,14 +42,26 @@ describe('device log hub (one API instance)', () => {
     const answer = hub.snapshot(A, { services: ['reader'], tail: 5, waitMs: 5_000, followMs: 0 });
     const event = await until('the logs event', () => heard[0]);
     assert.deepEqual({ ...event, request: '' }, { request: '', services: ['reader'], tail: 5, followMs: 0 });
-    await hub.receive(A, { lines: [line('second', '2026-01-01T00:00:01Z')], snapshot: { request: event.request, final: false, services: ['reader'] } });
+    await hub.receive(A, {
+      lines: [line('second', '2026-01-01T00:00:01Z')],
+      snapshot: { request: event.request, final: false, services: ['reader'] },
+    });
     // Another device cannot answer A's request, even with its id.
-    await hub.receive(B, { lines: [line('forged', '2026-01-01T00:00:00Z')], snapshot: { request: event.request, final: true, services: [] } });
+    await hub.receive(B, {
+      lines: [line('forged', '2026-01-01T00:00:00Z')],
+      snapshot: { request: event.request, final: true, services: [] },
+    });
     // Followed lines are no part of a snapshot.
     await hub.receive(A, { lines: [line('followed', '2026-01-01T00:00:00Z')] });
-    await hub.receive(A, { lines: [line('first', '2026-01-01T00:00:00.5Z')], snapshot: { request: event.request, final: true, services: ['reader'] } });
+    await hub.receive(A, {
+      lines: [line('first', '2026-01-01T00:00:00.5Z')],
+      snapshot: { request: event.request, final: true, services: ['reader'] },
+    });
     const snapshot = await answer;
-    assert.deepEqual(snapshot.lines.map((l) => l.text), ['first', 'second']);
+    assert.deepEqual(
+      snapshot.lines.map((l) => l.text),
+      ['first', 'second'],
+    );
     assert.deepEqual(snapshot.services, ['reader']);
   });
 
@@ -54,7 +70,10 @@ describe('device log hub (one API instance)', () => {
     const heard = channel(hub, A);
     const answer = hub.snapshot(A, { services: null, tail: 5, waitMs: 50, followMs: 0 });
     const event = await until('the logs event', () => heard[0]);
-    await hub.receive(A, { lines: [line('partial', '2026-01-01T00:00:00Z')], snapshot: { request: event.request, final: false, services: [] } });
+    await hub.receive(A, {
+      lines: [line('partial', '2026-01-01T00:00:00Z')],
+      snapshot: { request: event.request, final: false, services: [] },
+    });
     await assert.rejects(answer, (err: unknown) => err instanceof DeviceSilent && err.linesSoFar === 1);
   });
 
@@ -65,7 +84,9 @@ describe('device log hub (one API instance)', () => {
     const handle = hub.follow(A);
     assert.equal(handle.ring.last, 0, 'lines nobody followed were not kept');
     let signals = 0;
-    handle.listen(() => { signals += 1; });
+    handle.listen(() => {
+      signals += 1;
+    });
     const answer = hub.snapshot(A, { services: null, tail: 2, waitMs: 5_000, followMs: hub.followMs });
     const event = await until('the logs event', () => heard[0]);
     assert.equal(event.followMs, 60_000);
@@ -73,7 +94,10 @@ describe('device log hub (one API instance)', () => {
     await hub.receive(A, { lines: [], snapshot: { request: event.request, final: true, services: ['reader'] } });
     const { cursor } = await answer;
     await hub.receive(A, { lines: [line('after', '2026-01-01T00:00:02Z')] });
-    assert.deepEqual(handle.ring.read(cursor, null).lines.map((l) => l.text), ['after']);
+    assert.deepEqual(
+      handle.ring.read(cursor, null).lines.map((l) => l.text),
+      ['after'],
+    );
     assert.equal(signals, 2);
     assert.ok(await hub.renew(A, null));
     assert.deepEqual({ ...heard[1]!, request: '' }, { request: '', services: null, tail: null, followMs: 60_000 });

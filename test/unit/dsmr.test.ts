@@ -7,7 +7,10 @@ import { repoRoot } from '../support/env.js';
 
 type FramerEvent = { kind: 'frame'; raw: Buffer } | { kind: 'truncated'; raw: Buffer; reason: string };
 type Checked = { ok: true; text: string } | { ok: false; reason: string };
-interface Telegram { header: string; objects: Map<string, string[]> }
+interface Telegram {
+  header: string;
+  objects: Map<string, string[]>;
+}
 interface Reading {
   meterId: string | null;
   timestamp: string | null;
@@ -29,13 +32,20 @@ interface DsmrModule {
   encodeTelegram(header: string, lines: string[]): string;
 }
 interface SimulatorModule {
-  SimulatedMeter: new (options?: { equipmentId?: string; startKwh?: number; startGasM3?: number }) => {
+  SimulatedMeter: new (options?: {
+    equipmentId?: string;
+    startKwh?: number;
+    startGasM3?: number;
+  }) => {
     telegram(at: Date): string;
   };
 }
 interface SourceModule {
   simulatedChunks(options: {
-    intervalMs: number; corruptEvery: number; signal: AbortSignal; now?: () => Date;
+    intervalMs: number;
+    corruptEvery: number;
+    signal: AbortSignal;
+    now?: () => Date;
   }): AsyncGenerator<Buffer>;
 }
 
@@ -90,12 +100,28 @@ const TELEGRAM_V5 = `/${HEADER_V5}\r\n\r\n${LINES_V5.map((l) => `${l}\r\n`).join
 
 // A Sagemcom T210-D (Luxembourg) telegram, same source: energy in Wh and power in W; CRC 7EF9 from the meter.
 const TELEGRAM_WH = [
-  '/EST5\\253710000_A', '', '1-3:0.2.8(50)', '0-0:1.0.0(221006155014S)', '1-0:1.8.0(006545766*Wh)',
-  '1-0:1.8.1(005017120*Wh)', '1-0:1.8.2(001528646*Wh)', '1-0:1.7.0(000000286*W)', '1-0:2.8.0(000000058*Wh)',
-  '1-0:2.8.1(000000000*Wh)', '1-0:2.8.2(000000058*Wh)', '1-0:2.7.0(000000000*W)', '1-0:3.8.0(000000747*varh)',
-  '1-0:3.8.1(000000000*varh)', '1-0:3.8.2(000000747*varh)', '1-0:3.7.0(000000000*var)',
-  '1-0:4.8.0(003897726*varh)', '1-0:4.8.1(002692848*varh)', '1-0:4.8.2(001204878*varh)',
-  '1-0:4.7.0(000000166*var)', '!7EF9', '',
+  '/EST5\\253710000_A',
+  '',
+  '1-3:0.2.8(50)',
+  '0-0:1.0.0(221006155014S)',
+  '1-0:1.8.0(006545766*Wh)',
+  '1-0:1.8.1(005017120*Wh)',
+  '1-0:1.8.2(001528646*Wh)',
+  '1-0:1.7.0(000000286*W)',
+  '1-0:2.8.0(000000058*Wh)',
+  '1-0:2.8.1(000000000*Wh)',
+  '1-0:2.8.2(000000058*Wh)',
+  '1-0:2.7.0(000000000*W)',
+  '1-0:3.8.0(000000747*varh)',
+  '1-0:3.8.1(000000000*varh)',
+  '1-0:3.8.2(000000747*varh)',
+  '1-0:3.7.0(000000000*var)',
+  '1-0:4.8.0(003897726*varh)',
+  '1-0:4.8.1(002692848*varh)',
+  '1-0:4.8.2(001204878*varh)',
+  '1-0:4.7.0(000000166*var)',
+  '!7EF9',
+  '',
 ].join('\r\n');
 
 const bytes = (text: string) => Buffer.from(text, 'latin1');
@@ -193,7 +219,10 @@ describe('DSMR telegrams', () => {
   describe('TelegramFramer', () => {
     it('reassembles telegrams from reads of any size, skipping the tail of one joined midway', () => {
       const second = TELEGRAM_V5.replace('0-0:1.0.0(170102192002W)', '0-0:1.0.0(170102192003W)');
-      const secondFixed = dsmr.encodeTelegram(HEADER_V5, LINES_V5.map((l) => l.replace('192002W', '192003W')));
+      const secondFixed = dsmr.encodeTelegram(
+        HEADER_V5,
+        LINES_V5.map((l) => l.replace('192002W', '192003W')),
+      );
       assert.notEqual(second, secondFixed, 'changing the time must change the CRC');
       // The reader starts in the middle of a telegram: its last lines come first.
       const stream = bytes(`(00.000*kW)\r\n!1234\r\n${TELEGRAM_V5}${secondFixed}`);
@@ -205,7 +234,10 @@ describe('DSMR telegrams', () => {
         events.push(...framer.push(stream.subarray(at, at + size)));
         at += size;
       }
-      assert.deepEqual(events.map((e) => e.kind), ['frame', 'frame']);
+      assert.deepEqual(
+        events.map((e) => e.kind),
+        ['frame', 'frame'],
+      );
       const texts = events.map((e) => {
         const checked = dsmr.checkFrame(e.raw);
         assert.ok(checked.ok, JSON.stringify(checked));
@@ -218,7 +250,10 @@ describe('DSMR telegrams', () => {
       const cut = TELEGRAM_V5.slice(0, TELEGRAM_V5.indexOf('0-0:96.14.0'));
       const framer = new dsmr.TelegramFramer();
       const events = [...framer.push(bytes(cut)), ...framer.push(bytes(TELEGRAM_V5))];
-      assert.deepEqual(events.map((e) => e.kind), ['truncated', 'frame']);
+      assert.deepEqual(
+        events.map((e) => e.kind),
+        ['truncated', 'frame'],
+      );
       assert.equal(events[0]?.raw.toString('latin1'), cut);
       assert.ok(dsmr.checkFrame(events[1]?.raw ?? Buffer.alloc(0)).ok);
     });
@@ -228,7 +263,10 @@ describe('DSMR telegrams', () => {
       const events = framer.push(bytes(`/${'x'.repeat(300)}`));
       assert.equal(events.length, 1);
       assert.equal(events[0]?.kind, 'truncated');
-      assert.deepEqual(framer.push(bytes(TELEGRAM_V5)).map((e) => e.kind), ['frame']);
+      assert.deepEqual(
+        framer.push(bytes(TELEGRAM_V5)).map((e) => e.kind),
+        ['frame'],
+      );
     });
   });
 
@@ -242,13 +280,21 @@ describe('DSMR telegrams', () => {
         assert.ok(checked.ok, JSON.stringify(checked));
         readings.push(dsmr.toReading(dsmr.parseTelegram(checked.text)));
       }
-      const total = (r: Reading) => [r.deliveredTariff1Kwh, r.deliveredTariff2Kwh, r.returnedTariff1Kwh,
-        r.returnedTariff2Kwh].reduce<number>((sum, v) => sum + (v ?? Number.NaN), 0);
+      const total = (r: Reading) =>
+        [r.deliveredTariff1Kwh, r.deliveredTariff2Kwh, r.returnedTariff1Kwh, r.returnedTariff2Kwh].reduce<number>(
+          (sum, v) => sum + (v ?? Number.NaN),
+          0,
+        );
       for (let i = 1; i < readings.length; i++) {
         const [prev, cur] = [readings[i - 1], readings[i]];
         assert.ok(prev && cur);
         assert.ok(total(cur) > total(prev), `energy went from ${total(prev)} to ${total(cur)} at hour ${i}`);
-        for (const key of ['deliveredTariff1Kwh', 'deliveredTariff2Kwh', 'returnedTariff1Kwh', 'returnedTariff2Kwh'] as const) {
+        for (const key of [
+          'deliveredTariff1Kwh',
+          'deliveredTariff2Kwh',
+          'returnedTariff1Kwh',
+          'returnedTariff2Kwh',
+        ] as const) {
           assert.ok((cur[key] ?? 0) >= (prev[key] ?? 0), `${key} went down at hour ${i}`);
         }
         assert.ok((cur.gas?.m3 ?? 0) >= (prev.gas?.m3 ?? 0), `gas went down at hour ${i}`);
@@ -267,7 +313,10 @@ describe('DSMR telegrams', () => {
       const framer = new dsmr.TelegramFramer();
       const results: boolean[] = [];
       for await (const chunk of source.simulatedChunks({
-        intervalMs: 1, corruptEvery: 3, signal: ac.signal, now: () => new Date((t += 60_000)),
+        intervalMs: 1,
+        corruptEvery: 3,
+        signal: ac.signal,
+        now: () => new Date((t += 60_000)),
       })) {
         for (const event of framer.push(chunk)) results.push(event.kind === 'frame' && dsmr.checkFrame(event.raw).ok);
         if (results.length === 6) ac.abort();

@@ -15,17 +15,29 @@ describe('image history (which releases keep their images)', () => {
     assert.deepEqual(two.dropped, []);
     const three = recordRelease(two.kept, 'r3', ['d']);
     assert.equal(RELEASES_KEPT, 2);
-    assert.deepEqual(three.kept.map((h) => h.release), ['r2', 'r3']);
+    assert.deepEqual(
+      three.kept.map((h) => h.release),
+      ['r2', 'r3'],
+    );
     assert.deepEqual(three.dropped, [{ release: 'r1', images: ['a', 'b'] }]);
   });
 
   it('a release that runs again becomes the newest instead of appearing twice', () => {
-    const history = [{ release: 'r1', images: ['a'] }, { release: 'r2', images: ['b'] }];
+    const history = [
+      { release: 'r1', images: ['a'] },
+      { release: 'r2', images: ['b'] },
+    ];
     const back = recordRelease(history, 'r1', ['a']);
-    assert.deepEqual(back, { kept: [{ release: 'r2', images: ['b'] }, { release: 'r1', images: ['a'] }], dropped: [] });
+    assert.deepEqual(back, {
+      kept: [
+        { release: 'r2', images: ['b'] },
+        { release: 'r1', images: ['a'] },
+      ],
+      dropped: [],
+    });
   });
 
-  it('only images tagged by Skiff\'s fetcher count as Skiff\'s', () => {
+  it("only images tagged by Skiff's fetcher count as Skiff's", () => {
     assert.equal(isSkiffImage({ repoTags: [`reg:5000/app:sha256-${'a'.repeat(64)}`] }), true);
     assert.equal(isSkiffImage({ repoTags: ['reg:5000/app:latest'] }), false);
     assert.equal(isSkiffImage({ repoTags: [] }), false);
@@ -40,8 +52,17 @@ describe('image clean-up after an update', () => {
     fleet: { name: 'f' },
     release: { id: release, version: release },
     services: images.map((ref, i) => ({
-      name: `s${i}`, image: ref, environment: {}, labels: {}, volumes: [], ports: [], networks: {}, restart: 'always',
-      privileged: false, devices: [], dependsOn: {},
+      name: `s${i}`,
+      image: ref,
+      environment: {},
+      labels: {},
+      volumes: [],
+      ports: [],
+      networks: {},
+      restart: 'always',
+      privileged: false,
+      devices: [],
+      dependsOn: {},
     })),
     volumes: [],
     networks: [],
@@ -52,13 +73,24 @@ describe('image clean-up after an update', () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'skiff-cleanup-'));
     try {
       const file = path.join(dir, 'image-history.json');
-      await writeFile(file, JSON.stringify([{ release: 'r1', images: [image('a')] }, { release: 'r2', images: [image('b')] }]));
+      await writeFile(
+        file,
+        JSON.stringify([
+          { release: 'r1', images: [image('a')] },
+          { release: 'r2', images: [image('b')] },
+        ]),
+      );
       const removed: string[] = [];
       // The engine has every image under its digest reference and removes what it is asked to.
       const engine = {
-        inspectImage: async (ref: string): Promise<EngineImage | undefined> => (ref.includes('@')
-          ? { id: `sha256:${'f'.repeat(64)}`, repoTags: [], repoDigests: [ref], size: 1, createdAt: '', diffIds: [] } : undefined),
-        removeImage: async (ref: string): Promise<'removed'> => { removed.push(ref); return 'removed'; },
+        inspectImage: async (ref: string): Promise<EngineImage | undefined> =>
+          ref.includes('@')
+            ? { id: `sha256:${'f'.repeat(64)}`, repoTags: [], repoDigests: [ref], size: 1, createdAt: '', diffIds: [] }
+            : undefined,
+        removeImage: async (ref: string): Promise<'removed'> => {
+          removed.push(ref);
+          return 'removed';
+        },
       };
       const log = createLogger('image-cleanup-test');
       log.level = 'silent';

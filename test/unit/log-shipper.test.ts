@@ -25,18 +25,32 @@ class EngineLogs {
   }
 
   async listContainers(): Promise<EngineContainer[]> {
-    return [{ id: ID, name: 'reader', labels: { [LABELS.service]: 'reader' }, image: 'i', state: 'running', health: null, exitCode: null, createdAt: 'x', networks: [], stopTimeoutSeconds: null }];
+    return [
+      {
+        id: ID,
+        name: 'reader',
+        labels: { [LABELS.service]: 'reader' },
+        image: 'i',
+        state: 'running',
+        health: null,
+        exitCode: null,
+        createdAt: 'x',
+        networks: [],
+        stopTimeoutSeconds: null,
+      },
+    ];
   }
 
   async containerLogs(_id: string, options: LogOptions = {}): Promise<ContainerLogLine[]> {
-    const tailed = options.tail === undefined ? this.lines : this.lines.slice(Math.max(0, this.lines.length - options.tail));
+    const tailed =
+      options.tail === undefined ? this.lines : this.lines.slice(Math.max(0, this.lines.length - options.tail));
     const since = typeof options.since === 'number' ? options.since : 0;
     return tailed.filter((l) => Date.parse(l.timestamp) >= since * 1000);
   }
 }
 
 async function until(what: string, check: () => boolean): Promise<void> {
-  for (const deadline = Date.now() + 5_000; !check();) {
+  for (const deadline = Date.now() + 5_000; !check(); ) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
@@ -47,7 +61,15 @@ describe('log shipper', () => {
   afterEach(async () => shipper?.stop());
 
   function start(engine: EngineLogs, sent: LogBatch[], readLimit = 100): LogShipper {
-    shipper = new LogShipper({ engine, send: async (b) => { sent.push(b); }, log: pino({ level: 'silent' }), intervalMs: 10, readLimit });
+    shipper = new LogShipper({
+      engine,
+      send: async (b) => {
+        sent.push(b);
+      },
+      log: pino({ level: 'silent' }),
+      intervalMs: 10,
+      readLimit,
+    });
     shipper.start();
     return shipper;
   }
@@ -61,8 +83,10 @@ describe('log shipper', () => {
     s.handle({ request: 'r1', services: null, tail: 2, followMs: 300 });
     await until('the snapshot', () => sent.length > 0);
     assert.deepEqual(sent[0], {
-      lines: [{ service: 'reader', containerId: ID, timestamp: engine.lines[1]!.timestamp, stream: 'stdout', text: 'a2' },
-        { service: 'reader', containerId: ID, timestamp: engine.lines[2]!.timestamp, stream: 'stdout', text: 'a3' }],
+      lines: [
+        { service: 'reader', containerId: ID, timestamp: engine.lines[1]!.timestamp, stream: 'stdout', text: 'a2' },
+        { service: 'reader', containerId: ID, timestamp: engine.lines[2]!.timestamp, stream: 'stdout', text: 'a3' },
+      ],
       snapshot: { request: 'r1', final: true, services: ['reader'] },
     });
     engine.print('b1', 'b2');
@@ -87,7 +111,10 @@ describe('log shipper', () => {
     await until('following', () => s.following());
     engine.print('1', '2', '3', '4', '5');
     await until('a batch', () => sent.length > 0);
-    assert.deepEqual(sent.map((b) => [b.lines.map((l) => l.text), b.dropped]), [[['3', '4', '5'], 2]]);
+    assert.deepEqual(
+      sent.map((b) => [b.lines.map((l) => l.text), b.dropped]),
+      [[['3', '4', '5'], 2]],
+    );
   });
 
   it('sends nothing without a want, even for a snapshot without a tail', async () => {

@@ -12,23 +12,56 @@ import { repoRoot } from '../support/env.js';
 type PostResult = { kind: 'sent' } | { kind: 'retry'; reason: string } | { kind: 'rejected'; reason: string };
 type Post = (records: unknown[], signal: AbortSignal) => Promise<PostResult>;
 type LogFn = (msg: string, fields?: Record<string, unknown>) => void;
-interface Log { debug: LogFn; info: LogFn; warn: LogFn; error: LogFn }
-interface Batch { records: unknown[]; lines: number; end: number }
-interface ReadingBuffer { readonly pending: number; append(record: unknown): void; peek(max: number): Batch; consume(batch: Batch): void }
-interface Shipper { readonly buffered: number; submit(reading: unknown): void; stop(): Promise<void> }
-interface BufferModule { ReadingBuffer: new (o: { file: string; maxBytes: number; log: Log }) => ReadingBuffer }
-interface PosterModule { createPoster(e: { url: string; token: string | null; timeoutMs: number }): Post }
-interface ShipperModule {
-  Shipper: new (o: { post: Post; buffer: ReadingBuffer; log: Log; batchSize?: number; retryMinMs?: number; retryMaxMs?: number }) => Shipper;
+interface Log {
+  debug: LogFn;
+  info: LogFn;
+  warn: LogFn;
+  error: LogFn;
 }
-interface LogModule { createLog(service: string, o?: { level?: string; write?: (line: string) => void }): Log }
+interface Batch {
+  records: unknown[];
+  lines: number;
+  end: number;
+}
+interface ReadingBuffer {
+  readonly pending: number;
+  append(record: unknown): void;
+  peek(max: number): Batch;
+  consume(batch: Batch): void;
+}
+interface Shipper {
+  readonly buffered: number;
+  submit(reading: unknown): void;
+  stop(): Promise<void>;
+}
+interface BufferModule {
+  ReadingBuffer: new (o: { file: string; maxBytes: number; log: Log }) => ReadingBuffer;
+}
+interface PosterModule {
+  createPoster(e: { url: string; token: string | null; timeoutMs: number }): Post;
+}
+interface ShipperModule {
+  Shipper: new (o: {
+    post: Post;
+    buffer: ReadingBuffer;
+    log: Log;
+    batchSize?: number;
+    retryMinMs?: number;
+    retryMaxMs?: number;
+  }) => Shipper;
+}
+interface LogModule {
+  createLog(service: string, o?: { level?: string; write?: (line: string) => void }): Log;
+}
 
 const readerDir = path.join(repoRoot, 'compose-templates', 'meter-fleet', 'meter-reader');
 async function load<T>(file: string): Promise<T> {
   return (await import(pathToFileURL(path.join(readerDir, file)).href)) as T;
 }
 
-interface Reading { seq: number }
+interface Reading {
+  seq: number;
+}
 
 /** The fleet endpoint: records every batch it accepts; `status` decides its answer. */
 class Endpoint {
@@ -107,7 +140,10 @@ describe('meter reader delivery', () => {
     endpoint = new Endpoint();
     await endpoint.start();
     logLines = [];
-    log = logModule.createLog('test', { level: 'debug', write: (line) => logLines.push(JSON.parse(line) as { msg: string }) });
+    log = logModule.createLog('test', {
+      level: 'debug',
+      write: (line) => logLines.push(JSON.parse(line) as { msg: string }),
+    });
   });
 
   afterEach(async () => {
@@ -122,7 +158,11 @@ describe('meter reader delivery', () => {
   function shipper(buffer: ReadingBuffer, token: string | null = null): Shipper {
     const s = new shipperModule.Shipper({
       post: posterModule.createPoster({ url: endpoint.url, token, timeoutMs: 2000 }),
-      buffer, log, batchSize: 3, retryMinMs: 20, retryMaxMs: 100,
+      buffer,
+      log,
+      batchSize: 3,
+      retryMinMs: 20,
+      retryMaxMs: 100,
     });
     shippers.push(s);
     return s;
@@ -184,9 +224,13 @@ describe('meter reader delivery', () => {
       const buffer = bufferAt();
       const s = new shipperModule.Shipper({
         post: posterModule.createPoster({
-          url: `http://127.0.0.1:${(hanging.address() as AddressInfo).port}/`, token: null, timeoutMs: 60_000,
+          url: `http://127.0.0.1:${(hanging.address() as AddressInfo).port}/`,
+          token: null,
+          timeoutMs: 60_000,
         }),
-        buffer, log, retryMinMs: 20,
+        buffer,
+        log,
+        retryMinMs: 20,
       });
       s.submit({ seq: 1 });
       s.submit({ seq: 2 });

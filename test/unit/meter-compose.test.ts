@@ -13,8 +13,18 @@ import { repoRoot } from '../support/env.js';
 
 const templateDir = path.join(repoRoot, 'compose-templates', 'meter-fleet');
 const SUPPORTED_SERVICE_FIELDS = new Set([
-  'image', 'build', 'command', 'environment', 'volumes', 'ports', 'networks', 'restart', 'depends_on', 'labels',
-  'devices', 'healthcheck',
+  'image',
+  'build',
+  'command',
+  'environment',
+  'volumes',
+  'ports',
+  'networks',
+  'restart',
+  'depends_on',
+  'labels',
+  'devices',
+  'healthcheck',
 ]);
 
 interface Service {
@@ -32,7 +42,9 @@ interface ComposeFile {
   networks: Record<string, unknown>;
   [field: string]: unknown;
 }
-interface ConfigModule { readConfig(env: Record<string, string | undefined>): { source: { kind: string } } }
+interface ConfigModule {
+  readConfig(env: Record<string, string | undefined>): { source: { kind: string } };
+}
 
 const read = (...parts: string[]) => readFileSync(path.join(templateDir, ...parts), 'utf8');
 
@@ -45,7 +57,9 @@ describe('meter-fleet compose template', () => {
   });
 
   it('is a valid compose file by the compose specification', () => {
-    const schema = JSON.parse(readFileSync(path.join(repoRoot, 'protocol', 'schema', 'compose-spec.json'), 'utf8')) as Record<string, unknown>;
+    const schema = JSON.parse(
+      readFileSync(path.join(repoRoot, 'protocol', 'schema', 'compose-spec.json'), 'utf8'),
+    ) as Record<string, unknown>;
     delete schema.$schema;
     const validate = new Ajv({ strict: false, allErrors: true }).compile(schema);
     assert.ok(validate(raw), JSON.stringify(validate.errors, null, 2));
@@ -94,14 +108,15 @@ describe('meter-fleet compose template', () => {
     for (const [name, service] of Object.entries(compose.services)) {
       const source = sources[name] ?? '';
       for (const variable of Object.keys(service.environment)) {
-        const readBy = name === 'meter-reader'
-          ? source.includes(`'${variable}'`)
-          : source.includes(`${variable}=\${${variable}:-`);
+        const readBy =
+          name === 'meter-reader' ? source.includes(`'${variable}'`) : source.includes(`${variable}=\${${variable}:-`);
         assert.ok(readBy, `${name} sets ${variable}, which it does not read`);
         assert.ok(readme.includes(`\`${variable}\``), `README.md documents ${variable}`);
       }
     }
-    const { readConfig } = (await import(pathToFileURL(path.join(templateDir, 'meter-reader', 'config.mjs')).href)) as ConfigModule;
+    const { readConfig } = (await import(
+      pathToFileURL(path.join(templateDir, 'meter-reader', 'config.mjs')).href
+    )) as ConfigModule;
     assert.equal(readConfig(compose.services['meter-reader']?.environment ?? {}).source.kind, 'simulated');
   });
 
@@ -110,7 +125,10 @@ describe('meter-fleet compose template', () => {
       const dockerfile = read(service.build.context, 'Dockerfile');
       for (const m of dockerfile.matchAll(/^COPY (?:--\S+ )*(.+) \S+$/gm)) {
         for (const file of (m[1] ?? '').split(/\s+/).filter((f) => !f.includes('*'))) {
-          assert.ok(existsSync(path.join(templateDir, service.build.context, file)), `${service.build.context}/${file}`);
+          assert.ok(
+            existsSync(path.join(templateDir, service.build.context, file)),
+            `${service.build.context}/${file}`,
+          );
         }
       }
     }

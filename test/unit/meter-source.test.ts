@@ -9,15 +9,22 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { repoRoot } from '../support/env.js';
 
-interface SimulatorModule { SimulatedMeter: new () => { telegram(at: Date): string } }
+interface SimulatorModule {
+  SimulatedMeter: new () => { telegram(at: Date): string };
+}
 type LogFn = (msg: string, fields?: Record<string, unknown>) => void;
 interface SourceModule {
   deviceChunks(o: {
-    device: string; serial: { baud: number; dataBits: 7 | 8; parity: 'none'; stopBits: 1 }; signal: AbortSignal;
+    device: string;
+    serial: { baud: number; dataBits: 7 | 8; parity: 'none'; stopBits: 1 };
+    signal: AbortSignal;
     log: { debug: LogFn; info: LogFn; warn: LogFn; error: LogFn };
   }): AsyncGenerator<Buffer>;
 }
-interface Line { msg?: string; reading?: { deliveredTariff1Kwh: number } }
+interface Line {
+  msg?: string;
+  reading?: { deliveredTariff1Kwh: number };
+}
 
 const readerDir = path.join(repoRoot, 'compose-templates', 'meter-fleet', 'meter-reader');
 
@@ -61,18 +68,27 @@ describe('meter reader on a device', () => {
     const heartbeat = path.join(dir, 'alive');
     const reader = spawn(process.execPath, ['main.mjs'], {
       cwd: readerDir,
-      env: { PATH: process.env.PATH, METER_DEVICE: fifo, METER_PUBLISH_INTERVAL_SECONDS: '0', METER_HEARTBEAT_FILE: heartbeat },
+      env: {
+        PATH: process.env.PATH,
+        METER_DEVICE: fifo,
+        METER_PUBLISH_INTERVAL_SECONDS: '0',
+        METER_HEARTBEAT_FILE: heartbeat,
+      },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     child = reader;
     const lines = collect(reader);
     await until('the reader to open the port', () => lines.some((l) => l.msg === 'reading meter'));
 
-    const { SimulatedMeter } = (await import(pathToFileURL(path.join(readerDir, 'simulator.mjs')).href)) as SimulatorModule;
+    const { SimulatedMeter } = (await import(
+      pathToFileURL(path.join(readerDir, 'simulator.mjs')).href
+    )) as SimulatorModule;
     const meter = new SimulatedMeter();
     const port = await open(fifo, 'w');
     // Joined mid-telegram: the tail of one, then two whole ones.
-    await port.write(`1-0:2.7.0(00.000*kW)\r\n!1A2B\r\n${meter.telegram(new Date())}${meter.telegram(new Date(Date.now() + 3_600_000))}`);
+    await port.write(
+      `1-0:2.7.0(00.000*kW)\r\n!1A2B\r\n${meter.telegram(new Date())}${meter.telegram(new Date(Date.now() + 3_600_000))}`,
+    );
     await until('two readings', () => lines.filter((l) => l.msg === 'reading').length === 2);
     assert.ok(existsSync(heartbeat), 'a good telegram marks the reader alive');
     assert.equal(lines.filter((l) => l.msg === 'telegram rejected').length, 0);
@@ -94,10 +110,20 @@ describe('meter reader on a device', () => {
   it('keeps trying a port that is not there, and stops when asked', async () => {
     const source = (await import(pathToFileURL(path.join(readerDir, 'source.mjs')).href)) as SourceModule;
     const warnings: string[] = [];
-    const log = { debug: () => undefined, info: () => undefined, error: () => undefined, warn: (msg: string) => { warnings.push(msg); } };
+    const log = {
+      debug: () => undefined,
+      info: () => undefined,
+      error: () => undefined,
+      warn: (msg: string) => {
+        warnings.push(msg);
+      },
+    };
     const ac = new AbortController();
     const chunks = source.deviceChunks({
-      device: path.join(dir, 'ttyUSB9'), serial: { baud: 115200, dataBits: 8, parity: 'none', stopBits: 1 }, log, signal: ac.signal,
+      device: path.join(dir, 'ttyUSB9'),
+      serial: { baud: 115200, dataBits: 8, parity: 'none', stopBits: 1 },
+      log,
+      signal: ac.signal,
     });
     const next = chunks.next();
     await until('a warning', () => warnings.length > 0);

@@ -1,5 +1,11 @@
 import assert from 'node:assert/strict';
-import { begin, enter, MAX_STATE_ENTRIES, resumeState, type OsUpdateRecord } from '../../supervisor/os-update/state-machine.js';
+import {
+  begin,
+  enter,
+  MAX_STATE_ENTRIES,
+  resumeState,
+  type OsUpdateRecord,
+} from '../../supervisor/os-update/state-machine.js';
 
 const release = { version: '2.0.0', digest: `sha256:${'a'.repeat(64)}`, size: 10, url: 'os/2.0.0.raucb' };
 const t = new Date('2025-01-01T00:00:00Z');
@@ -53,7 +59,11 @@ describe('OS update state machine', () => {
 
   it('a rollback finishes on the old slot and is redone on the new one', () => {
     const record = { ...at('rollback-reboot'), error: 'health check failed' };
-    assert.deepEqual(resumeState(record, { booted: 'A', primary: 'A' }), { state: 'failed', error: 'health check failed', rolledBack: true });
+    assert.deepEqual(resumeState(record, { booted: 'A', primary: 'A' }), {
+      state: 'failed',
+      error: 'health check failed',
+      rolledBack: true,
+    });
     assert.equal(resumeState(record, { booted: 'B', primary: 'A' }).state, 'rollback');
   });
 });

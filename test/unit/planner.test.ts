@@ -2,7 +2,14 @@ import assert from 'node:assert/strict';
 import type { TargetState } from '../../protocol/target-state.js';
 import type { CurrentState, ObservedContainer } from '../../supervisor/reconcile/current-state.js';
 import { desiredState } from '../../supervisor/plan/desired-state.js';
-import { NO_CONTEXT, plan, planUpdate, waitingFor, type PlanContext, type Step } from '../../supervisor/plan/planner.js';
+import {
+  NO_CONTEXT,
+  plan,
+  planUpdate,
+  waitingFor,
+  type PlanContext,
+  type Step,
+} from '../../supervisor/plan/planner.js';
 import type { DiskFacts } from '../../supervisor/plan/disk-space.js';
 import { RESERVE_BYTES } from '../../supervisor/plan/disk-space.js';
 import { strategyIssues } from '../../supervisor/plan/update-strategy.js';
@@ -33,7 +40,11 @@ function containerFor(target: TargetState, service: string, extra: Partial<Obser
 }
 
 /** The engine after `target` was applied: its images, networks and volumes exist, plus `containers`. */
-function engineWith(target: TargetState, containers: ObservedContainer[], extra: Partial<CurrentState> = {}): CurrentState {
+function engineWith(
+  target: TargetState,
+  containers: ObservedContainer[],
+  extra: Partial<CurrentState> = {},
+): CurrentState {
   const desired = desiredState(target);
   return {
     containers,
@@ -56,7 +67,8 @@ function startedServices(steps: Step[]): string[] {
 
 function touchedContainers(steps: Step[]): string[] {
   return steps.flatMap((s) =>
-    s.kind === 'stopContainer' || s.kind === 'removeContainer' || s.kind === 'startContainer' ? [s.containerId] : []);
+    s.kind === 'stopContainer' || s.kind === 'removeContainer' || s.kind === 'startContainer' ? [s.containerId] : [],
+  );
 }
 
 const imgA1 = fakeImage('a', 'a1');
@@ -155,7 +167,13 @@ describe('planner', () => {
     const dbStarting = containerFor(t, 'db', { health: 'starting' });
     const s1 = engineWith(t, [dbStarting]);
     assert.deepEqual(startedServices(plan(s1, t)), ['migrate']);
-    assert.deepEqual(waitingFor(s1, t).filter((w) => w.service === 'api').map((w) => w.dependency).sort(), ['db', 'migrate']);
+    assert.deepEqual(
+      waitingFor(s1, t)
+        .filter((w) => w.service === 'api')
+        .map((w) => w.dependency)
+        .sort(),
+      ['db', 'migrate'],
+    );
 
     const migrateRunning = containerFor(t, 'migrate');
     const dbHealthy = { ...dbStarting, health: 'healthy' as const };
@@ -172,11 +190,23 @@ describe('planner', () => {
   });
 
   it('holds back a dependent while its dependency is being replaced', () => {
-    const t1 = targetState([serviceSpec('api', imgA1, { dependsOn: { db: 'service_started' } }), serviceSpec('db', imgB1)]);
-    const t2 = targetState([serviceSpec('api', imgA1, { dependsOn: { db: 'service_started' }, environment: { X: '1' } }), serviceSpec('db', imgB2)]);
+    const t1 = targetState([
+      serviceSpec('api', imgA1, { dependsOn: { db: 'service_started' } }),
+      serviceSpec('db', imgB1),
+    ]);
+    const t2 = targetState([
+      serviceSpec('api', imgA1, { dependsOn: { db: 'service_started' }, environment: { X: '1' } }),
+      serviceSpec('db', imgB2),
+    ]);
     const current = engineWith(t2, [containerFor(t1, 'api'), containerFor(t1, 'db')]);
     const steps = plan(current, t2);
-    assert.deepEqual(kinds(steps), ['stopContainer', 'removeContainer', 'stopContainer', 'removeContainer', 'startService']);
+    assert.deepEqual(kinds(steps), [
+      'stopContainer',
+      'removeContainer',
+      'stopContainer',
+      'removeContainer',
+      'startService',
+    ]);
     assert.deepEqual(startedServices(steps), ['db']);
   });
 
@@ -194,9 +224,15 @@ describe('planner', () => {
   });
 
   it('never removes volumes, also not those the target dropped', () => {
-    const t1 = targetState([serviceSpec('db', imgB1, { volumes: [{ type: 'volume', source: 'data', target: '/data', readOnly: false }] })], { volumes: ['data'] });
+    const t1 = targetState(
+      [serviceSpec('db', imgB1, { volumes: [{ type: 'volume', source: 'data', target: '/data', readOnly: false }] })],
+      { volumes: ['data'] },
+    );
     const t2 = targetState([serviceSpec('a', imgA1)], { releaseId: 'r2' });
-    const current = engineWith(t1, [containerFor(t1, 'db')], { images: [imgA1, imgB1], volumes: ['skiff_data', 'unrelated'] });
+    const current = engineWith(t1, [containerFor(t1, 'db')], {
+      images: [imgA1, imgB1],
+      volumes: ['skiff_data', 'unrelated'],
+    });
     const steps = plan(current, t2);
     assert.deepEqual(kinds(steps), ['stopContainer', 'removeContainer', 'startService']);
     assert.ok(steps.every((s) => !JSON.stringify(s).includes('skiff_data')));
@@ -210,7 +246,12 @@ describe('planner', () => {
       }),
     ]);
     const steps = plan({ ...empty, images: [imgB1] }, t);
-    assert.deepEqual(steps.flatMap((s) => (s.kind === 'createNetwork' ? [s.network.name] : s.kind === 'createVolume' ? [s.volume.name] : [])), ['skiff_backend', 'skiff_data']);
+    assert.deepEqual(
+      steps.flatMap((s) =>
+        s.kind === 'createNetwork' ? [s.network.name] : s.kind === 'createVolume' ? [s.volume.name] : [],
+      ),
+      ['skiff_backend', 'skiff_data'],
+    );
   });
 
   it('starts a stopped container of the right definition instead of recreating it', () => {
@@ -223,7 +264,10 @@ describe('planner', () => {
   });
 
   it('leaves a finished one-shot container alone', () => {
-    const t = targetState([serviceSpec('once', imgA1, { restart: 'no' }), serviceSpec('retry', imgB1, { restart: 'on-failure' })]);
+    const t = targetState([
+      serviceSpec('once', imgA1, { restart: 'no' }),
+      serviceSpec('retry', imgB1, { restart: 'on-failure' }),
+    ]);
     const current = engineWith(t, [
       containerFor(t, 'once', { state: 'exited', exitCode: 0 }),
       containerFor(t, 'retry', { state: 'exited', exitCode: 0 }),
@@ -265,11 +309,18 @@ describe('planner', () => {
     const strategy = (name: string): Record<string, string> => ({ 'io.skiff.update-strategy': name });
     const withStrategy = (name: string, image: string, releaseId: string): TargetState =>
       targetState([serviceSpec('a', image, { labels: strategy(name) }), serviceSpec('b', imgB1)], { releaseId });
-    const ctx = (extra: Partial<PlanContext> = {}): PlanContext => ({ ...NO_CONTEXT, now: new Date(Date.UTC(2026, 0, 1, 0, 1)), ...extra });
+    const ctx = (extra: Partial<PlanContext> = {}): PlanContext => ({
+      ...NO_CONTEXT,
+      now: new Date(Date.UTC(2026, 0, 1, 0, 1)),
+      ...extra,
+    });
 
     it('kill-then-download stops the old container before fetching, after every other image is there', () => {
       const t1 = withStrategy('kill-then-download', imgA1, 'r1');
-      const t2 = targetState([serviceSpec('a', imgA2, { labels: strategy('kill-then-download') }), serviceSpec('b', imgB2)], { releaseId: 'r2' });
+      const t2 = targetState(
+        [serviceSpec('a', imgA2, { labels: strategy('kill-then-download') }), serviceSpec('b', imgB2)],
+        { releaseId: 'r2' },
+      );
       const a = containerFor(t1, 'a');
       const b = containerFor(t1, 'b');
       const base = engineWith(t1, [a, b]);
@@ -278,10 +329,18 @@ describe('planner', () => {
       // Then both old containers go, b's successor starts; a's image is not fetched yet.
       const afterB = { ...base, images: [...base.images, imgB2] };
       const steps = plan(afterB, t2);
-      assert.deepEqual(kinds(steps), ['stopContainer', 'removeContainer', 'stopContainer', 'removeContainer', 'startService']);
+      assert.deepEqual(kinds(steps), [
+        'stopContainer',
+        'removeContainer',
+        'stopContainer',
+        'removeContainer',
+        'startService',
+      ]);
       assert.deepEqual(startedServices(steps), ['b']);
       // With a gone, its image is fetched, then a starts.
-      assert.deepEqual(plan({ ...afterB, containers: [containerFor(t2, 'b')] }, t2), [{ kind: 'fetchImage', image: imgA2 }]);
+      assert.deepEqual(plan({ ...afterB, containers: [containerFor(t2, 'b')] }, t2), [
+        { kind: 'fetchImage', image: imgA2 },
+      ]);
     });
 
     it('delete-then-download also removes the old image, unless something still uses it', () => {
@@ -302,7 +361,13 @@ describe('planner', () => {
 
     it('hand-over starts the new container first and stops the old one once it is ready', () => {
       const t1 = withStrategy('hand-over', imgA1, 'r1');
-      const t2 = targetState([serviceSpec('a', imgA2, { labels: { ...strategy('hand-over'), 'io.skiff.handover-timeout': '30' } }), serviceSpec('b', imgB1)], { releaseId: 'r2' });
+      const t2 = targetState(
+        [
+          serviceSpec('a', imgA2, { labels: { ...strategy('hand-over'), 'io.skiff.handover-timeout': '30' } }),
+          serviceSpec('b', imgB1),
+        ],
+        { releaseId: 'r2' },
+      );
       const a = containerFor(t1, 'a');
       const b = containerFor(t1, 'b');
       const base = { ...engineWith(t1, [a, b]), images: [imgA1, imgA2, imgB1] };
@@ -317,19 +382,42 @@ describe('planner', () => {
       assert.deepEqual(waiting.steps, []);
       assert.deepEqual(waiting.handingOver, ['a']);
       // A hand-over file older than the new container does not count; a fresh one does.
-      const stale = planUpdate(both, t2, ctx({ now: new Date(created.getTime() + 5_000), handovers: new Map([['a', new Date(created.getTime() - 60_000)]]) }));
+      const stale = planUpdate(
+        both,
+        t2,
+        ctx({
+          now: new Date(created.getTime() + 5_000),
+          handovers: new Map([['a', new Date(created.getTime() - 60_000)]]),
+        }),
+      );
       assert.deepEqual(stale.steps, []);
-      const signalled = planUpdate(both, t2, ctx({ now: new Date(created.getTime() + 5_000), handovers: new Map([['a', new Date(created.getTime() + 2_000)]]) }));
+      const signalled = planUpdate(
+        both,
+        t2,
+        ctx({
+          now: new Date(created.getTime() + 5_000),
+          handovers: new Map([['a', new Date(created.getTime() + 2_000)]]),
+        }),
+      );
       assert.deepEqual(kinds(signalled.steps), ['stopContainer', 'removeContainer']);
       assert.deepEqual(touchedContainers(signalled.steps), [a.id, a.id]);
       // Healthy counts as ready, and so does the timeout.
-      assert.deepEqual(kinds(plan({ ...both, containers: [a, { ...next, health: 'healthy' }, b] }, t2, ctx({ now: created }))), ['stopContainer', 'removeContainer']);
-      assert.deepEqual(kinds(plan(both, t2, ctx({ now: new Date(created.getTime() + 30_000) }))), ['stopContainer', 'removeContainer']);
+      assert.deepEqual(
+        kinds(plan({ ...both, containers: [a, { ...next, health: 'healthy' }, b] }, t2, ctx({ now: created }))),
+        ['stopContainer', 'removeContainer'],
+      );
+      assert.deepEqual(kinds(plan(both, t2, ctx({ now: new Date(created.getTime() + 30_000) }))), [
+        'stopContainer',
+        'removeContainer',
+      ]);
     });
 
     it('refuses hand-over for a service that publishes host ports, and unknown strategies', () => {
       const t = targetState([
-        serviceSpec('web', imgA1, { labels: strategy('hand-over'), ports: [{ target: 80, published: 8080, protocol: 'tcp' }] }),
+        serviceSpec('web', imgA1, {
+          labels: strategy('hand-over'),
+          ports: [{ target: 80, published: 8080, protocol: 'tcp' }],
+        }),
         serviceSpec('x', imgB1, { labels: strategy('eventually') }),
         serviceSpec('ok', imgB2, { labels: strategy('hand-over'), ports: [{ target: 80, protocol: 'tcp' }] }),
       ]);
@@ -350,14 +438,20 @@ describe('planner', () => {
       assert.deepEqual(held.locked, ['b']);
       // The operator's override, and a lock of a service the release does not change, let it go ahead.
       const overridden = { ...v2, config: { ...v2.config, overrideLocks: true } };
-      assert.deepEqual(kinds(plan(current, overridden, ctx({ locks: new Set(['b']) }))).filter((k) => k === 'stopContainer'), ['stopContainer', 'stopContainer']);
+      assert.deepEqual(
+        kinds(plan(current, overridden, ctx({ locks: new Set(['b']) }))).filter((k) => k === 'stopContainer'),
+        ['stopContainer', 'stopContainer'],
+      );
       const onlyA = targetState([serviceSpec('a', imgA2), serviceSpec('b', imgB1)], { releaseId: 'r2' });
       const free = planUpdate(current, onlyA, ctx({ locks: new Set(['b']) }));
       assert.deepEqual(free.locked, []);
       assert.deepEqual(touchedContainers(free.steps), [a.id, a.id]);
       // A stopped container's lock is stale: nothing runs that could be in a critical section.
       const exited = { ...b, state: 'exited' as const, exitCode: 0 };
-      assert.deepEqual(planUpdate({ ...current, containers: [a, exited] }, v2, ctx({ locks: new Set(['b']) })).locked, []);
+      assert.deepEqual(
+        planUpdate({ ...current, containers: [a, exited] }, v2, ctx({ locks: new Set(['b']) })).locked,
+        [],
+      );
     });
 
     it('fetches only what fits, removing unused images first, and refuses an update that cannot fit', () => {
@@ -374,12 +468,26 @@ describe('planner', () => {
         inUse: {},
       });
       assert.deepEqual(kinds(plan(current, v2, ctx({ disk: disk(60) }))), ['fetchImage', 'fetchImage']);
-      assert.deepEqual(plan(current, v2, ctx({ disk: disk(40, [['sha256:small', 5], ['sha256:big', 15], ['sha256:more', 10]]) })), [
-        { kind: 'removeImage', image: 'sha256:big', reason: 'room for the update' },
-      ]);
+      assert.deepEqual(
+        plan(
+          current,
+          v2,
+          ctx({
+            disk: disk(40, [
+              ['sha256:small', 5],
+              ['sha256:big', 15],
+              ['sha256:more', 10],
+            ]),
+          }),
+        ),
+        [{ kind: 'removeImage', image: 'sha256:big', reason: 'room for the update' }],
+      );
       const short = planUpdate(current, v2, ctx({ disk: disk(10, [['sha256:old', 5]]) }));
       assert.deepEqual(short.steps, []);
-      assert.match(short.error ?? '', /needs 50 MB \(\+64 MB kept free\), 74 MB free on \/var\/lib\/docker, 5 MB more after removing/);
+      assert.match(
+        short.error ?? '',
+        /needs 50 MB \(\+64 MB kept free\), 74 MB free on \/var\/lib\/docker, 5 MB more after removing/,
+      );
     });
   });
 
@@ -399,7 +507,9 @@ describe('planner', () => {
       // A container that was only created stays so as well.
       const created = { ...b, state: 'created' as const, exitCode: null };
       assert.deepEqual(plan(engineWith(v1, [a, created]), v1, held('b')), []);
-      assert.deepEqual(plan(engineWith(v1, [a, created]), v1), [{ kind: 'startContainer', service: 'b', containerId: b.id }]);
+      assert.deepEqual(plan(engineWith(v1, [a, created]), v1), [
+        { kind: 'startContainer', service: 'b', containerId: b.id },
+      ]);
     });
 
     it('applies an update of a held service by creating its new container without starting it', () => {
@@ -419,17 +529,25 @@ describe('planner', () => {
       const createdB = { ...containerFor(v2, 'b'), state: 'created' as const };
       const after = { ...fetched, containers: [a, createdB] };
       assert.deepEqual(plan(after, v2, held('b')), []);
-      assert.deepEqual(plan(fetched, v2).map((s) => s.kind), ['removeContainer', 'startService']);
+      assert.deepEqual(
+        plan(fetched, v2).map((s) => s.kind),
+        ['removeContainer', 'startService'],
+      );
     });
 
     it('creates a held service regardless of its dependencies, and its dependents wait for it', () => {
-      const t = targetState([
-        serviceSpec('db', imgA1),
-        serviceSpec('app', imgB1, { dependsOn: { db: 'service_started' } }),
-      ], { releaseId: 'r1' });
+      const t = targetState(
+        [serviceSpec('db', imgA1), serviceSpec('app', imgB1, { dependsOn: { db: 'service_started' } })],
+        { releaseId: 'r1' },
+      );
       const steps = planUpdate(engineWith(t, []), t, held('app', 'db'));
-      assert.deepEqual(steps.steps.map((s) => [s.kind, s.kind === 'createService' ? s.container.service : '']),
-        [['createService', 'app'], ['createService', 'db']]);
+      assert.deepEqual(
+        steps.steps.map((s) => [s.kind, s.kind === 'createService' ? s.container.service : '']),
+        [
+          ['createService', 'app'],
+          ['createService', 'db'],
+        ],
+      );
       assert.deepEqual(steps.waiting, []);
       // Only db held: app waits for a db that stays down, and says so.
       const dbCreated = { ...containerFor(t, 'db'), state: 'created' as const };

@@ -20,7 +20,13 @@ const run = promisify(execFile);
 
 /** What a supervisor validates from start to idle: its config, the API's answers, the engine's answers. */
 const IDLE_PATH: Record<string, TSchema> = {
-  SupervisorConfigSchema, DeviceAuthResponseSchema, TargetStateSchema, TargetEventSchema, ContainerSummaries, ContainerInspect, ImageInspect,
+  SupervisorConfigSchema,
+  DeviceAuthResponseSchema,
+  TargetStateSchema,
+  TargetEventSchema,
+  ContainerSummaries,
+  ContainerInspect,
+  ImageInspect,
 };
 
 const target = targetState([serviceSpec('meter', fakeImage('meter', 'm1'))]);
@@ -35,11 +41,23 @@ const authRequest = {
 const CASES: Array<{ what: string; schema: TSchema; value: unknown }> = [
   { what: 'a valid target', schema: TargetStateSchema, value: target },
   { what: 'a target missing its services', schema: TargetStateSchema, value: { ...target, services: undefined } },
-  { what: 'a target with a wrongly typed service', schema: TargetStateSchema, value: { ...target, services: [{ ...target.services[0], restart: 7 }] } },
+  {
+    what: 'a target with a wrongly typed service',
+    schema: TargetStateSchema,
+    value: { ...target, services: [{ ...target.services[0], restart: 7 }] },
+  },
   { what: 'a target with an unknown field', schema: TargetStateSchema, value: { ...target, surprise: true } },
   { what: 'a valid auth request', schema: DeviceAuthRequestSchema, value: authRequest },
-  { what: 'an auth request with a bad timestamp and key', schema: DeviceAuthRequestSchema, value: { ...authRequest, timestamp: 'yesterday', publicKey: 'not base64!' } },
-  { what: 'an auth request with an extra field', schema: DeviceAuthRequestSchema, value: { ...authRequest, admin: true } },
+  {
+    what: 'an auth request with a bad timestamp and key',
+    schema: DeviceAuthRequestSchema,
+    value: { ...authRequest, timestamp: 'yesterday', publicKey: 'not base64!' },
+  },
+  {
+    what: 'an auth request with an extra field',
+    schema: DeviceAuthRequestSchema,
+    value: { ...authRequest, admin: true },
+  },
   { what: 'not an object at all', schema: DeviceAuthResponseSchema, value: 'token' },
 ];
 
@@ -60,7 +78,10 @@ describe('precompiled validators', () => {
     for (const [name, schema] of Object.entries(IDLE_PATH)) {
       assert.ok(found.has(schemaKey(schema)), `${name} is not found by the build step`);
     }
-    assert.ok([...found.values()].every((f) => /^(protocol|supervisor)\//.test(f.where)), 'only the device side is searched');
+    assert.ok(
+      [...found.values()].every((f) => /^(protocol|supervisor)\//.test(f.where)),
+      'only the device side is searched',
+    );
   });
 
   it('report exactly the issues ajv compiling at run time reports', async () => {
@@ -70,7 +91,10 @@ describe('precompiled validators', () => {
       const precompiled = precompiledValidator(schemaKey(schema), dir);
       assert.ok(precompiled !== undefined, `no precompiled validator for ${what}`);
       const compiled = createAjv().compile(schema);
-      const outcome = (v: typeof compiled): { valid: boolean; issues: Issue[] } => ({ valid: v(value) === true, issues: issuesOf(v.errors) });
+      const outcome = (v: typeof compiled): { valid: boolean; issues: Issue[] } => ({
+        valid: v(value) === true,
+        issues: issuesOf(v.errors),
+      });
       assert.deepEqual(outcome(precompiled), outcome(compiled), what);
     }
   });
@@ -78,14 +102,17 @@ describe('precompiled validators', () => {
   it('a schema changed after the build is compiled at first use instead, with its own rules', async () => {
     const changed = Type.Object({ ...DeviceAuthResponseSchema.properties, token: Type.String({ minLength: 64 }) });
     assert.equal(precompiledValidator(schemaKey(changed), dir), undefined);
-    assert.deepEqual(check(changed, { token: 'short', expiresAt: '', signingKey: '', uuid: '', name: '', fleet: '', shortId: '' }),
-      [{ path: '/token', message: 'must NOT have fewer than 64 characters' }]);
+    assert.deepEqual(
+      check(changed, { token: 'short', expiresAt: '', signingKey: '', uuid: '', name: '', fleet: '', shortId: '' }),
+      [{ path: '/token', message: 'must NOT have fewer than 64 characters' }],
+    );
   });
 
-  it('the built tree validates a supervisor\'s idle path without loading ajv\'s compiler', async function () {
+  it("the built tree validates a supervisor's idle path without loading ajv's compiler", async function () {
     this.timeout(60_000);
     // The build step (npm run build, scripts/deps.sh) made them; a tree compiled by tsc alone gets them here.
-    if (!existsSync(PRECOMPILED_DIR)) await run(process.execPath, [path.join(distRoot, 'protocol', 'validators-build.js')]);
+    if (!existsSync(PRECOMPILED_DIR))
+      await run(process.execPath, [path.join(distRoot, 'protocol', 'validators-build.js')]);
     const probe = `
       import { createRequire } from 'node:module';
       const { check } = await import(${JSON.stringify(path.join(distRoot, 'protocol', 'validate.js'))});
@@ -99,7 +126,10 @@ describe('precompiled validators', () => {
       process.stdout.write(JSON.stringify({ issues, ajvCore }));`;
     const { stdout } = await run(process.execPath, ['--input-type=module', '-e', probe]);
     const { issues, ajvCore } = JSON.parse(stdout) as { issues: number[]; ajvCore: string[] };
-    assert.ok(issues.every((n) => n > 0), `every schema refused the value: ${issues.join(', ')}`);
+    assert.ok(
+      issues.every((n) => n > 0),
+      `every schema refused the value: ${issues.join(', ')}`,
+    );
     assert.deepEqual(ajvCore, []);
   });
 });

@@ -1,16 +1,25 @@
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { canonicalJson } from '../../protocol/canonical-json.js';
-import { decodePublicKey, encodePublicKey, SignatureError, signTarget, verifyTarget } from '../../protocol/signature.js';
+import {
+  decodePublicKey,
+  encodePublicKey,
+  SignatureError,
+  signTarget,
+  verifyTarget,
+} from '../../protocol/signature.js';
 import type { TargetState } from '../../protocol/target-state.js';
 import { acceptSignedTarget } from '../../supervisor/target/gate.js';
 import { fakeImage, serviceSpec, targetState, TEST_DEVICE_UUID } from '../support/supervisor-targets.js';
 
 const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-const target = targetState([serviceSpec('meter', fakeImage('meter', 'm1'), { environment: { PORT: '/dev/ttyUSB0' } })], {
-  releaseId: 'r1',
-  env: { SITE: 'north' },
-});
+const target = targetState(
+  [serviceSpec('meter', fakeImage('meter', 'm1'), { environment: { PORT: '/dev/ttyUSB0' } })],
+  {
+    releaseId: 'r1',
+    env: { SITE: 'north' },
+  },
+);
 
 /** A deep copy as it arrives over the wire. */
 const copy = (value: unknown): TargetState => JSON.parse(JSON.stringify(value)) as TargetState;
@@ -93,7 +102,9 @@ describe('public key wire form', () => {
   it('refuses what is not an Ed25519 public key', () => {
     assert.throws(() => decodePublicKey('not base64!'), /not base64/);
     assert.throws(() => decodePublicKey(Buffer.from('garbage').toString('base64')), /not a DER SPKI public key/);
-    const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'der', type: 'spki' }).toString('base64');
+    const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+      .publicKey.export({ format: 'der', type: 'spki' })
+      .toString('base64');
     assert.throws(() => decodePublicKey(ec, 'apiSigningKey'), /apiSigningKey is a ec key, not Ed25519/);
   });
 });
@@ -101,7 +112,10 @@ describe('public key wire form', () => {
 describe('the device gate for signed targets', () => {
   it('checks the signature before the content', () => {
     // Invalid content and no signature: the signature is what is reported.
-    assert.match(refusal(() => acceptSignedTarget({ nonsense: true }, null, publicKey, TEST_DEVICE_UUID)).message, /not signed/);
+    assert.match(
+      refusal(() => acceptSignedTarget({ nonsense: true }, null, publicKey, TEST_DEVICE_UUID)).message,
+      /not signed/,
+    );
   });
 
   it('accepts a signed valid target for this device', () => {

@@ -12,10 +12,13 @@ describe('SQL placeholders for PostgreSQL', () => {
   });
 
   it('numbers each named parameter once, however often it is used, and ignores extra values', () => {
-    assert.deepEqual(toNumbered('UPDATE t SET a = @at WHERE id = @id AND (b IS NULL OR b < @at)', { id: 'i', at: 't0', unused: 1 }), {
-      text: 'UPDATE t SET a = $1 WHERE id = $2 AND (b IS NULL OR b < $1)',
-      values: ['t0', 'i'],
-    });
+    assert.deepEqual(
+      toNumbered('UPDATE t SET a = @at WHERE id = @id AND (b IS NULL OR b < @at)', { id: 'i', at: 't0', unused: 1 }),
+      {
+        text: 'UPDATE t SET a = $1 WHERE id = $2 AND (b IS NULL OR b < $1)',
+        values: ['t0', 'i'],
+      },
+    );
   });
 
   it('leaves `?` and `@` inside string literals, quoted names, comments and dollar quotes alone', () => {

@@ -26,7 +26,13 @@ describe('container config', () => {
       restart: 'unless-stopped',
       privileged: true,
       devices: ['/dev/ttyUSB0', '/dev/gpiomem:/dev/gpio:rw'],
-      healthcheck: { test: ['CMD', 'meter', 'ping'], intervalSeconds: 30, timeoutSeconds: 1.5, retries: 3, startPeriodSeconds: 5 },
+      healthcheck: {
+        test: ['CMD', 'meter', 'ping'],
+        intervalSeconds: 30,
+        timeoutSeconds: 1.5,
+        retries: 3,
+        startPeriodSeconds: 5,
+      },
       workingDir: '/app',
       user: '1000:1000',
       hostname: 'meter',
@@ -39,8 +45,14 @@ describe('container config', () => {
     assert.equal(o.Image, image);
     assert.deepEqual(o.Cmd, ['run', '--port', '/dev/ttyUSB0']);
     assert.deepEqual(o.Entrypoint, ['/bin/meter']);
-    assert.deepEqual(o.Env, ['MODE=p1', 'SITE=north', 'SKIFF_DEVICE_UUID=device-0000-test', 'SKIFF_FLEET_NAME=meters', 'SKIFF_LOCK_DIR=/run/skiff/lock',
-      'SKIFF_SERVICE_NAME=meter']);
+    assert.deepEqual(o.Env, [
+      'MODE=p1',
+      'SITE=north',
+      'SKIFF_DEVICE_UUID=device-0000-test',
+      'SKIFF_FLEET_NAME=meters',
+      'SKIFF_LOCK_DIR=/run/skiff/lock',
+      'SKIFF_SERVICE_NAME=meter',
+    ]);
     assert.deepEqual(o.Labels, {
       team: 'energy',
       'io.skiff.managed': 'true',
@@ -56,7 +68,10 @@ describe('container config', () => {
     ]);
     assert.deepEqual(o.ExposedPorts, { '80/tcp': {}, '502/udp': {} });
     assert.deepEqual(o.HostConfig?.PortBindings, {
-      '80/tcp': [{ HostIp: '', HostPort: '8080' }, { HostIp: '127.0.0.1', HostPort: '8081' }],
+      '80/tcp': [
+        { HostIp: '', HostPort: '8080' },
+        { HostIp: '127.0.0.1', HostPort: '8081' },
+      ],
       '502/udp': [{ HostIp: '', HostPort: '' }],
     });
     assert.deepEqual(o.HostConfig?.RestartPolicy, { Name: 'unless-stopped' });
@@ -71,7 +86,13 @@ describe('container config', () => {
       skiff_frontend: { Aliases: ['meter'] },
     });
     assert.deepEqual(d.networks, ['skiff_backend', 'skiff_frontend']);
-    assert.deepEqual(o.Healthcheck, { Test: ['CMD', 'meter', 'ping'], Interval: 30e9, Timeout: 1.5e9, Retries: 3, StartPeriod: 5e9 });
+    assert.deepEqual(o.Healthcheck, {
+      Test: ['CMD', 'meter', 'ping'],
+      Interval: 30e9,
+      Timeout: 1.5e9,
+      Retries: 3,
+      StartPeriod: 5e9,
+    });
     assert.equal(o.WorkingDir, '/app');
     assert.equal(o.User, '1000:1000');
     assert.equal(o.Hostname, 'meter');
@@ -131,8 +152,10 @@ describe('container config', () => {
     assert.equal(h?.NanoCpus, 5e8);
     assert.deepEqual(h?.LogConfig, { Type: 'json-file', Config: { 'max-size': '1m' } });
     const noDriver = serviceSpec('meter', image, { logging: { options: { 'max-size': '1m' } } });
-    assert.deepEqual(desiredContainer(noDriver, targetState([noDriver])).options.HostConfig?.LogConfig,
-      { Type: '', Config: { 'max-size': '1m' } });
+    assert.deepEqual(desiredContainer(noDriver, targetState([noDriver])).options.HostConfig?.LogConfig, {
+      Type: '',
+      Config: { 'max-size': '1m' },
+    });
   });
 
   describe('config hash', () => {
@@ -157,16 +180,42 @@ describe('container config', () => {
       const base = hash();
       // The hash of a spec without the newer fields, pinned: a supervisor update must not recreate such containers.
       const unchanged = desiredContainer(spec, targetState([spec])).options.HostConfig ?? {};
-      for (const key of ['Tmpfs', 'CapAdd', 'CapDrop', 'ExtraHosts', 'Dns', 'Init', 'ShmSize', 'ReadonlyRootfs', 'SecurityOpt',
-        'Sysctls', 'Ulimits', 'Memory', 'NanoCpus', 'LogConfig'] as const) {
+      for (const key of [
+        'Tmpfs',
+        'CapAdd',
+        'CapDrop',
+        'ExtraHosts',
+        'Dns',
+        'Init',
+        'ShmSize',
+        'ReadonlyRootfs',
+        'SecurityOpt',
+        'Sysctls',
+        'Ulimits',
+        'Memory',
+        'NanoCpus',
+        'LogConfig',
+      ] as const) {
         assert.equal(unchanged[key], undefined, key);
       }
       assert.deepEqual(unchanged.RestartPolicy, { Name: 'always' });
       const variants: Partial<ServiceSpec>[] = [
-        { restartMaxRetries: 2 }, { tmpfs: { '/run': '' } }, { capAdd: ['NET_ADMIN'] }, { capDrop: ['MKNOD'] },
-        { extraHosts: ['a:10.0.0.1'] }, { dns: ['1.1.1.1'] }, { init: true }, { init: false }, { shmSizeBytes: 1 },
-        { readOnly: true }, { securityOpt: ['no-new-privileges:true'] }, { sysctls: { 'net.core.somaxconn': '1' } },
-        { ulimits: [{ name: 'nofile', soft: 1, hard: 1 }] }, { memoryBytes: 1 }, { cpus: 1 }, { logging: { options: {} } },
+        { restartMaxRetries: 2 },
+        { tmpfs: { '/run': '' } },
+        { capAdd: ['NET_ADMIN'] },
+        { capDrop: ['MKNOD'] },
+        { extraHosts: ['a:10.0.0.1'] },
+        { dns: ['1.1.1.1'] },
+        { init: true },
+        { init: false },
+        { shmSizeBytes: 1 },
+        { readOnly: true },
+        { securityOpt: ['no-new-privileges:true'] },
+        { sysctls: { 'net.core.somaxconn': '1' } },
+        { ulimits: [{ name: 'nofile', soft: 1, hard: 1 }] },
+        { memoryBytes: 1 },
+        { cpus: 1 },
+        { logging: { options: {} } },
       ];
       const hashes = variants.map((v) => hash(serviceSpec('api', image, { environment: spec.environment, ...v })));
       hashes.forEach((h, i) => {

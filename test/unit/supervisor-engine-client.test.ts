@@ -36,11 +36,18 @@ describe('container log frames', () => {
   it('joins a line (and a UTF-8 character) cut across frames', () => {
     const bytes = Buffer.from('2026-01-01T00:00:00Z 23.5 \u00b0C\n', 'utf8');
     const cut = bytes.indexOf(0xb0);
-    const part = (b: Buffer): Buffer => { const h = Buffer.alloc(8); h[0] = 1; h.writeUInt32BE(b.length, 4); return Buffer.concat([h, b]); };
+    const part = (b: Buffer): Buffer => {
+      const h = Buffer.alloc(8);
+      h[0] = 1;
+      h.writeUInt32BE(b.length, 4);
+      return Buffer.concat([h, b]);
+    };
     const body = Buffer.concat([part(bytes.subarray(0, cut)), part(bytes.subarray(cut))]);
-    assert.deepEqual(parseLogFrames(body, false), [{ stream: 'stdout', timestamp: '2026-01-01T00:00:00Z', text: '23.5 \u00b0C' }]);
+    assert.deepEqual(parseLogFrames(body, false), [
+      { stream: 'stdout', timestamp: '2026-01-01T00:00:00Z', text: '23.5 \u00b0C' },
+    ]);
   });
-  it('reads a TTY container\'s raw output as stdout', () => {
+  it("reads a TTY container's raw output as stdout", () => {
     assert.deepEqual(parseLogFrames(Buffer.from('2026-01-01T00:00:00Z a\r\n2026-01-01T00:00:01Z b\r\n'), true), [
       { stream: 'stdout', timestamp: '2026-01-01T00:00:00Z', text: 'a' },
       { stream: 'stdout', timestamp: '2026-01-01T00:00:01Z', text: 'b' },

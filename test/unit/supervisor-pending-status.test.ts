@@ -20,9 +20,18 @@ const r2 = targetState([serviceSpec('a', imgA), serviceSpec('b', imgB2)], { rele
 
 function running(target: TargetState): ObservedContainer[] {
   return desiredState(target).containers.map((d) => ({
-    id: `${d.service}-${target.release?.id ?? ''}`, name: d.name, service: d.service, releaseId: target.release?.id ?? null,
-    configHash: d.configHash, image: d.image, state: 'running', health: null, exitCode: null,
-    createdAt: '2026-01-01T00:00:00.000Z', networks: d.networks, stopTimeoutSeconds: null,
+    id: `${d.service}-${target.release?.id ?? ''}`,
+    name: d.name,
+    service: d.service,
+    releaseId: target.release?.id ?? null,
+    configHash: d.configHash,
+    image: d.image,
+    state: 'running',
+    health: null,
+    exitCode: null,
+    createdAt: '2026-01-01T00:00:00.000Z',
+    networks: d.networks,
+    stopTimeoutSeconds: null,
   }));
 }
 
@@ -33,8 +42,20 @@ function engineState(runs: TargetState, images: string[]): CurrentState {
 
 const PENDING: ReconcileStatus = { phase: 'pending', error: null, waiting: [] };
 
-function reportOf(current: CurrentState, target: TargetState, status: ReconcileStatus, targetError: string | null = null) {
-  const report = buildReport({ current, target, status, targetError, supervisorVersion: '0.1.0', now: new Date('2026-02-03T04:05:06.000Z') });
+function reportOf(
+  current: CurrentState,
+  target: TargetState,
+  status: ReconcileStatus,
+  targetError: string | null = null,
+) {
+  const report = buildReport({
+    current,
+    target,
+    status,
+    targetError,
+    supervisorVersion: '0.1.0',
+    now: new Date('2026-02-03T04:05:06.000Z'),
+  });
   assert.deepEqual(check(StateReportSchema, report), []);
   return report;
 }
@@ -53,7 +74,13 @@ describe('status of a target no pass has judged yet', () => {
     assert.equal(report.releaseId, null);
     assert.equal(report.error, null);
     assert.deepEqual(report.progress, { imagesPresent: 1, imagesTotal: 2 });
-    assert.deepEqual(report.services.map((s) => [s.name, s.releaseId]), [['a', 'r2'], ['b', 'r1']]);
+    assert.deepEqual(
+      report.services.map((s) => [s.name, s.releaseId]),
+      [
+        ['a', 'r2'],
+        ['b', 'r1'],
+      ],
+    );
   });
 
   it('reports applying for a new release whose images are all here (e.g. a pin back to the last one)', () => {
@@ -73,12 +100,20 @@ describe('status of a target no pass has judged yet', () => {
   it('never pairs converged with a running release other than the target one', () => {
     for (const images of [imagesOf(r1), [...imagesOf(r1), imgB2]]) {
       const report = reportOf(engineState(r1, images), r2, PENDING);
-      assert.ok(!(report.updateStatus === 'converged' && report.releaseId !== report.targetReleaseId), JSON.stringify(report));
+      assert.ok(
+        !(report.updateStatus === 'converged' && report.releaseId !== report.targetReleaseId),
+        JSON.stringify(report),
+      );
     }
   });
 
   it('a refused target keeps the running release and says why, as before', () => {
-    const report = reportOf(engineState(r1, imagesOf(r1)), r1, { phase: 'converged', error: null, waiting: [] }, 'target state from the API is not signed by the API key');
+    const report = reportOf(
+      engineState(r1, imagesOf(r1)),
+      r1,
+      { phase: 'converged', error: null, waiting: [] },
+      'target state from the API is not signed by the API key',
+    );
     assert.equal(report.updateStatus, 'error');
     assert.equal(report.targetReleaseId, 'r1');
     assert.equal(report.releaseId, 'r1');

@@ -20,9 +20,19 @@ function container(target: TargetState, service: string, extra: Partial<Observed
   const d = desiredState(target).containers.find((c) => c.service === service);
   assert.ok(d);
   return {
-    id: `${service}-${target.release?.id ?? ''}`, name: d.name, service, releaseId: target.release?.id ?? null,
-    configHash: d.configHash, image: d.image, state: 'running', health: null, exitCode: null,
-    createdAt: '2026-01-01T00:00:00.000Z', networks: d.networks, stopTimeoutSeconds: null, ...extra,
+    id: `${service}-${target.release?.id ?? ''}`,
+    name: d.name,
+    service,
+    releaseId: target.release?.id ?? null,
+    configHash: d.configHash,
+    image: d.image,
+    state: 'running',
+    health: null,
+    exitCode: null,
+    createdAt: '2026-01-01T00:00:00.000Z',
+    networks: d.networks,
+    stopTimeoutSeconds: null,
+    ...extra,
   };
 }
 
@@ -48,15 +58,29 @@ describe('state report', () => {
     assert.equal(value.releaseId, 'r2');
     assert.equal(value.targetReleaseId, 'r2');
     assert.equal(value.updateStatus, 'converged');
-    assert.deepEqual(value.services.map((s) => [s.name, s.releaseId, s.containerId]), [['a', 'r2', 'a-r1'], ['b', 'r2', 'b-r2']]);
+    assert.deepEqual(
+      value.services.map((s) => [s.name, s.releaseId, s.containerId]),
+      [
+        ['a', 'r2', 'a-r1'],
+        ['b', 'r2', 'b-r2'],
+      ],
+    );
     assert.equal(value.reportedAt, '2026-02-03T04:05:06.000Z');
   });
 
   it('has no release while services are of mixed releases, and shows the old one where it still runs', () => {
-    const value = report([container(r1, 'a'), container(r1, 'b')], r2, { status: { phase: 'downloading', error: null, waiting: [] } });
+    const value = report([container(r1, 'a'), container(r1, 'b')], r2, {
+      status: { phase: 'downloading', error: null, waiting: [] },
+    });
     assert.equal(value.releaseId, null);
     assert.equal(value.updateStatus, 'downloading');
-    assert.deepEqual(value.services.map((s) => [s.name, s.releaseId]), [['a', 'r2'], ['b', 'r1']]);
+    assert.deepEqual(
+      value.services.map((s) => [s.name, s.releaseId]),
+      [
+        ['a', 'r2'],
+        ['b', 'r1'],
+      ],
+    );
   });
 
   it('reports a service without a container as missing, and containers of dropped services', () => {
@@ -70,10 +94,14 @@ describe('state report', () => {
   });
 
   it('carries the reconcile error, and a refused target as an error', () => {
-    const failing = report([container(r1, 'a'), container(r1, 'b')], r1, { status: { phase: 'error', error: 'fetch image x failed', waiting: [] } });
+    const failing = report([container(r1, 'a'), container(r1, 'b')], r1, {
+      status: { phase: 'error', error: 'fetch image x failed', waiting: [] },
+    });
     assert.equal(failing.updateStatus, 'error');
     assert.equal(failing.error, 'fetch image x failed');
-    const refused = report([container(r1, 'a'), container(r1, 'b')], r1, { targetError: 'target state from the API is invalid: /services: dependency cycle a -> a' });
+    const refused = report([container(r1, 'a'), container(r1, 'b')], r1, {
+      targetError: 'target state from the API is invalid: /services: dependency cycle a -> a',
+    });
     assert.equal(refused.updateStatus, 'error');
     assert.equal(refused.releaseId, 'r1');
     assert.match(refused.error ?? '', /dependency cycle/);
@@ -88,17 +116,26 @@ describe('state report', () => {
 
 describe('partial reports', () => {
   const metrics = (cpuPercent: number, temperatureCelsius: number | null = 50): DeviceMetrics => ({
-    cpuPercent, memoryUsedBytes: 300, memoryTotalBytes: 1000, temperatureCelsius,
-    diskUsedBytes: 10, diskTotalBytes: 100, uptimeSeconds: 5,
+    cpuPercent,
+    memoryUsedBytes: 300,
+    memoryTotalBytes: 1000,
+    temperatureCelsius,
+    diskUsedBytes: 10,
+    diskTotalBytes: 100,
+    uptimeSeconds: 5,
   });
 
   it('carries only the fields that changed, never reportedAt', () => {
     const before = report([container(r1, 'a'), container(r1, 'b')], r1);
-    const after = report([container(r1, 'a'), container(r1, 'b', { state: 'exited', exitCode: 137 })], r1,
-      { now: new Date('2026-02-03T04:06:00.000Z') });
+    const after = report([container(r1, 'a'), container(r1, 'b', { state: 'exited', exitCode: 137 })], r1, {
+      now: new Date('2026-02-03T04:06:00.000Z'),
+    });
     const changes = reportChanges(before, after);
     assert.deepEqual(Object.keys(changes ?? {}), ['services']);
-    assert.deepEqual(changes?.services?.find((s) => s.name === 'b'), { ...after.services[1] });
+    assert.deepEqual(
+      changes?.services?.find((s) => s.name === 'b'),
+      { ...after.services[1] },
+    );
     assert.deepEqual(reportChanges(before, { ...before, reportedAt: '2027-01-01T00:00:00.000Z' }), {});
   });
 
@@ -129,9 +166,19 @@ describe('device metrics', () => {
   });
 
   it('buckets cpu by 20%, memory by 10% and temperature by 5 C; uptime never counts', () => {
-    const m: DeviceMetrics = { cpuPercent: 25, memoryUsedBytes: 310, memoryTotalBytes: 1000, temperatureCelsius: 51,
-      diskUsedBytes: 10, diskTotalBytes: 100, uptimeSeconds: 5 };
-    assert.equal(bucketKey({ ...m, cpuPercent: 39.9, memoryUsedBytes: 390, temperatureCelsius: 54.9, uptimeSeconds: 99 }), bucketKey(m));
+    const m: DeviceMetrics = {
+      cpuPercent: 25,
+      memoryUsedBytes: 310,
+      memoryTotalBytes: 1000,
+      temperatureCelsius: 51,
+      diskUsedBytes: 10,
+      diskTotalBytes: 100,
+      uptimeSeconds: 5,
+    };
+    assert.equal(
+      bucketKey({ ...m, cpuPercent: 39.9, memoryUsedBytes: 390, temperatureCelsius: 54.9, uptimeSeconds: 99 }),
+      bucketKey(m),
+    );
     assert.notEqual(bucketKey({ ...m, cpuPercent: 40 }), bucketKey(m));
     assert.notEqual(bucketKey({ ...m, memoryUsedBytes: 400 }), bucketKey(m));
     assert.notEqual(bucketKey({ ...m, temperatureCelsius: 55 }), bucketKey(m));

@@ -15,7 +15,14 @@ describe('server-sent events parser', () => {
     for (let cut = 0; cut <= text.length; cut++) {
       const parser = new SseParser();
       const events = [...parser.push(text.slice(0, cut)), ...parser.push(text.slice(cut))];
-      assert.deepEqual(events, [{ event: 'target', data: '{"etag":"1"}' }, { event: 'target', data: '2' }], `cut at ${cut}`);
+      assert.deepEqual(
+        events,
+        [
+          { event: 'target', data: '{"etag":"1"}' },
+          { event: 'target', data: '2' },
+        ],
+        `cut at ${cut}`,
+      );
     }
   });
 

@@ -35,12 +35,18 @@ describe('target acceptance', () => {
   });
 
   it('refuses a target for another device', () => {
-    assert.deepEqual(issuesOf(targetState([]), 'another-device'), [`/device/uuid: is for device ${TEST_DEVICE_UUID}, this is another-device`]);
+    assert.deepEqual(issuesOf(targetState([]), 'another-device'), [
+      `/device/uuid: is for device ${TEST_DEVICE_UUID}, this is another-device`,
+    ]);
   });
 
   it('refuses duplicate services, unknown dependencies and dependency cycles', () => {
-    assert.deepEqual(issuesOf(targetState([serviceSpec('a', img), serviceSpec('a', img)])), ["/services/1/name: duplicate service 'a'"]);
-    assert.deepEqual(issuesOf(targetState([serviceSpec('a', img, { dependsOn: { db: 'service_started' } })])), ["/services/0/dependsOn/db: unknown service 'db'"]);
+    assert.deepEqual(issuesOf(targetState([serviceSpec('a', img), serviceSpec('a', img)])), [
+      "/services/1/name: duplicate service 'a'",
+    ]);
+    assert.deepEqual(issuesOf(targetState([serviceSpec('a', img, { dependsOn: { db: 'service_started' } })])), [
+      "/services/0/dependsOn/db: unknown service 'db'",
+    ]);
     const cyclic = targetState([
       serviceSpec('a', img, { dependsOn: { b: 'service_started' } }),
       serviceSpec('b', img, { dependsOn: { c: 'service_started' } }),
@@ -50,10 +56,15 @@ describe('target acceptance', () => {
   });
 
   it('refuses mounts and network modes it cannot run', () => {
-    const t = targetState([serviceSpec('a', img, {
-      networkMode: 'service:b',
-      volumes: [{ type: 'bind', target: '/x', readOnly: false }, { type: 'tmpfs', source: 'y', target: '/y', readOnly: false }],
-    })]);
+    const t = targetState([
+      serviceSpec('a', img, {
+        networkMode: 'service:b',
+        volumes: [
+          { type: 'bind', target: '/x', readOnly: false },
+          { type: 'tmpfs', source: 'y', target: '/y', readOnly: false },
+        ],
+      }),
+    ]);
     assert.deepEqual(issuesOf(t).sort(), [
       "/services/0/networkMode: 'service:b' is not supported (only host, none, bridge or networks)",
       '/services/0/volumes/0/source: a bind mount needs a source',
@@ -95,7 +106,10 @@ describe('target store', () => {
     await assert.rejects(store.load(publicKey), /is not JSON/);
     // Signed, so only the validation can refuse it.
     await store.save(signed({ ...targetState([]), schemaVersion: 2 } as unknown as TargetState));
-    await assert.rejects(store.load(publicKey), (err: unknown) => err instanceof ValidationError && /schemaVersion/.test(err.message));
+    await assert.rejects(
+      store.load(publicKey),
+      (err: unknown) => err instanceof ValidationError && /schemaVersion/.test(err.message),
+    );
   });
 
   it('refuses a file altered on disk, an unsigned one, and any file on a device without a key', async () => {
@@ -105,12 +119,21 @@ describe('target store', () => {
     await store.save(t1);
     const text = await readFile(store.file, 'utf8');
     await writeFile(store.file, text.replace('"north"', '"south"'));
-    await assert.rejects(store.load(publicKey), (err: unknown) => err instanceof SignatureError && /does not match/.test(err.message));
+    await assert.rejects(
+      store.load(publicKey),
+      (err: unknown) => err instanceof SignatureError && /does not match/.test(err.message),
+    );
     // The format of before signing: the bare target.
     await writeFile(store.file, JSON.stringify(t1.target));
-    await assert.rejects(store.load(publicKey), (err: unknown) => err instanceof SignatureError && /not signed/.test(err.message));
+    await assert.rejects(
+      store.load(publicKey),
+      (err: unknown) => err instanceof SignatureError && /not signed/.test(err.message),
+    );
     await store.save(t1);
-    await assert.rejects(store.load(null), (err: unknown) => err instanceof SignatureError && /no apiSigningKey/.test(err.message));
+    await assert.rejects(
+      store.load(null),
+      (err: unknown) => err instanceof SignatureError && /no apiSigningKey/.test(err.message),
+    );
     assert.deepEqual(await store.load(publicKey), t1);
   });
 });

@@ -4,11 +4,14 @@ import assert from 'node:assert/strict';
 import { TokenBucket } from '../../supervisor/images/bandwidth/token-bucket.js';
 import { fakeClock } from '../support/fake-clock.js';
 
-
 /** Takes `size` bytes the way the downloader does (chunk by chunk); returns when each chunk was granted. */
-async function takeBlob(bucket: TokenBucket, clock: { t: number }, size: number): Promise<{ t: number; bytes: number }[]> {
+async function takeBlob(
+  bucket: TokenBucket,
+  clock: { t: number },
+  size: number,
+): Promise<{ t: number; bytes: number }[]> {
   const grants: { t: number; bytes: number }[] = [];
-  for (let done = 0; done < size;) {
+  for (let done = 0; done < size; ) {
     const want = Math.min(bucket.chunkSize(), size - done);
     await bucket.take(want);
     grants.push({ t: clock.t, bytes: want });
@@ -32,7 +35,10 @@ describe('token bucket under a low cap', () => {
       let granted = 0;
       for (const g of grants) {
         granted += g.bytes;
-        assert.ok(granted <= Math.floor(rate / 4) + (rate * g.t) / 1000 + 1e-6, `${granted} bytes granted by ${g.t} ms at ${rate} B/s`);
+        assert.ok(
+          granted <= Math.floor(rate / 4) + (rate * g.t) / 1000 + 1e-6,
+          `${granted} bytes granted by ${g.t} ms at ${rate} B/s`,
+        );
       }
       // And not much slower than the cap either.
       assert.ok(size / (clock.t / 1000) >= rate * 0.95, `${size} bytes in ${clock.t} ms at ${rate} B/s`);

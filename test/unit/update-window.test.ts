@@ -25,11 +25,14 @@ describe('update window', () => {
   });
 
   it('downloads outside the window when allowed, but applies only inside it', () => {
-    const state = updateWindowState({ updateWindow: { ...window, downloadOutsideWindow: true } }, new Date('2024-01-10T12:00:00Z'));
+    const state = updateWindowState(
+      { updateWindow: { ...window, downloadOutsideWindow: true } },
+      new Date('2024-01-10T12:00:00Z'),
+    );
     assert.deepEqual([state.phase, state.downloadAllowed, state.applyAllowed], ['closed', true, false]);
   });
 
-  it('an operator\'s update-now overrides a closed window until it expires', () => {
+  it("an operator's update-now overrides a closed window until it expires", () => {
     const config = { updateWindow: window, forceUpdateUntil: '2024-01-10T13:00:00Z' };
     const forced = updateWindowState(config, new Date('2024-01-10T12:00:00Z'));
     assert.deepEqual([forced.phase, forced.downloadAllowed, forced.applyAllowed], ['forced', true, true]);
@@ -39,11 +42,17 @@ describe('update window', () => {
 
   it('no window: always allowed', () => {
     const state = updateWindowState({ updateWindow: null }, new Date());
-    assert.deepEqual([state.phase, state.downloadAllowed, state.applyAllowed, state.nextOpening], ['none', true, true, null]);
+    assert.deepEqual(
+      [state.phase, state.downloadAllowed, state.applyAllowed, state.nextOpening],
+      ['none', true, true, null],
+    );
   });
 
   it('names the cron expression when it is invalid', () => {
-    assert.throws(() => updateWindowState({ updateWindow: { ...window, cron: '99 2 * * *' } }, new Date()), /cron '99 2 \* \* \*'/);
+    assert.throws(
+      () => updateWindowState({ updateWindow: { ...window, cron: '99 2 * * *' } }, new Date()),
+      /cron '99 2 \* \* \*'/,
+    );
   });
 });
 
@@ -57,7 +66,10 @@ describe('bandwidth cap', () => {
   });
 
   it('the first matching period wins, else the plain cap', () => {
-    const config = { bandwidthCapBytesPerSecond: 50_000, bandwidthSchedule: [night, { ...night, from: '00:00', to: '00:00', bytesPerSecond: 1 }] };
+    const config = {
+      bandwidthCapBytesPerSecond: 50_000,
+      bandwidthSchedule: [night, { ...night, from: '00:00', to: '00:00', bytesPerSecond: 1 }],
+    };
     assert.equal(bandwidthCapAt(config, new Date('2024-01-10T23:00:00Z')), null);
     assert.equal(bandwidthCapAt(config, new Date('2024-01-10T12:00:00Z')), 1);
     assert.equal(bandwidthCapAt({ bandwidthCapBytesPerSecond: 50_000 }, new Date('2024-01-10T12:00:00Z')), 50_000);

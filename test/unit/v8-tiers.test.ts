@@ -10,7 +10,10 @@ const run = promisify(execFile);
 const OPTIMIZED = 1 << 4;
 
 /** Runs a hot function in a fresh node, after capOptimisingTiers() if `cap`, and returns its V8 status bits. */
-async function statusOfHotFunction(cap: boolean, nodeFlags: string[] = []): Promise<{ status: number; capped: boolean | null }> {
+async function statusOfHotFunction(
+  cap: boolean,
+  nodeFlags: string[] = [],
+): Promise<{ status: number; capped: boolean | null }> {
   const script = `
     const { capOptimisingTiers } = await import(${JSON.stringify(path.join(distRoot, 'supervisor', 'v8-tiers.js'))});
     const capped = ${cap} ? capOptimisingTiers() : null;
@@ -18,7 +21,13 @@ async function statusOfHotFunction(cap: boolean, nodeFlags: string[] = []): Prom
     let total = 0;
     for (let i = 0; i < 300000; i++) total += hot(i);
     process.stdout.write(JSON.stringify({ status: %GetOptimizationStatus(hot), capped, total }));`;
-  const { stdout } = await run(process.execPath, ['--allow-natives-syntax', ...nodeFlags, '--input-type=module', '-e', script]);
+  const { stdout } = await run(process.execPath, [
+    '--allow-natives-syntax',
+    ...nodeFlags,
+    '--input-type=module',
+    '-e',
+    script,
+  ]);
   return JSON.parse(stdout) as { status: number; capped: boolean | null };
 }
 
@@ -36,7 +45,7 @@ describe('V8 tiers of the supervisor', function () {
     assert.equal(status & OPTIMIZED, 0, `status ${status.toString(2)}`);
   });
 
-  it('a --max-opt on node\'s command line wins over the cap', async () => {
+  it("a --max-opt on node's command line wins over the cap", async () => {
     const { status, capped } = await statusOfHotFunction(true, ['--max-opt=3']);
     assert.equal(capped, false);
     assert.ok((status & OPTIMIZED) !== 0, `status ${status.toString(2)}`);

@@ -84,7 +84,10 @@ export class ReadingBuffer {
       try {
         records.push(JSON.parse(text));
       } catch {
-        this.#log.warn('skipping a damaged line in the readings buffer', { file: this.#file, excerpt: text.slice(0, 80) });
+        this.#log.warn('skipping a damaged line in the readings buffer', {
+          file: this.#file,
+          excerpt: text.slice(0, 80),
+        });
       }
     }
     return { records, lines, end: this.#offset + pos };
@@ -120,7 +123,10 @@ export class ReadingBuffer {
     // A power cut mid-append leaves a line without its end: it was never complete, so it goes.
     const end = data.lastIndexOf(LF) + 1;
     if (end < data.length) {
-      this.#log.warn('cut a torn line off the end of the readings buffer', { file: this.#file, bytes: data.length - end });
+      this.#log.warn('cut a torn line off the end of the readings buffer', {
+        file: this.#file,
+        bytes: data.length - end,
+      });
       fs.truncateSync(this.#file, end);
       data = data.subarray(0, end);
     }
@@ -128,7 +134,10 @@ export class ReadingBuffer {
     let offset = this.#readCursor();
     if (offset > data.length || (offset > 0 && data[offset - 1] !== LF)) {
       // A cursor that does not fit the file: resend everything rather than skip anything.
-      this.#log.warn('readings buffer cursor does not match the file; delivering it all again', { file: this.#file, offset });
+      this.#log.warn('readings buffer cursor does not match the file; delivering it all again', {
+        file: this.#file,
+        offset,
+      });
       offset = 0;
     }
     this.#offset = offset;

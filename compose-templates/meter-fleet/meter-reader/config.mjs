@@ -70,7 +70,8 @@ export function readConfig(env) {
   }
 
   const url = get('METER_ENDPOINT');
-  if (url !== undefined && !/^https?:\/\/[^/\s]+/.test(url)) problems.push(`METER_ENDPOINT=${url} must be an http(s) URL`);
+  if (url !== undefined && !/^https?:\/\/[^/\s]+/.test(url))
+    problems.push(`METER_ENDPOINT=${url} must be an http(s) URL`);
 
   const levelText = get('LOG_LEVEL') ?? 'info';
   if (!isLevel(levelText)) problems.push(`LOG_LEVEL=${levelText} must be debug, info, warn or error`);
@@ -82,11 +83,14 @@ export function readConfig(env) {
   const config = {
     source,
     publishIntervalMs: number('METER_PUBLISH_INTERVAL_SECONDS', 10, 0) * 1000,
-    endpoint: url === undefined ? null : {
-      url,
-      token: get('METER_ENDPOINT_TOKEN') ?? null,
-      timeoutMs: number('METER_POST_TIMEOUT_SECONDS', 10, 0.1) * 1000,
-    },
+    endpoint:
+      url === undefined
+        ? null
+        : {
+            url,
+            token: get('METER_ENDPOINT_TOKEN') ?? null,
+            timeoutMs: number('METER_POST_TIMEOUT_SECONDS', 10, 0.1) * 1000,
+          },
     buffer: {
       file: get('METER_BUFFER_FILE') ?? '/data/readings.jsonl',
       maxBytes: Math.floor(number('METER_BUFFER_MAX_BYTES', 10 * 1024 * 1024, 4096)),

@@ -65,7 +65,11 @@ export class TelegramFramer {
       const bang = buf.indexOf(BANG, 1);
       const restart = indexOfLineStartSlash(buf, bang < 0 ? buf.length : bang);
       if (restart > 0) {
-        events.push({ kind: 'truncated', raw: buf.subarray(0, restart), reason: 'a new telegram started before its end' });
+        events.push({
+          kind: 'truncated',
+          raw: buf.subarray(0, restart),
+          reason: 'a new telegram started before its end',
+        });
         buf = buf.subarray(restart);
         continue;
       }
@@ -107,7 +111,10 @@ export function checkFrame(raw) {
   const buf = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
   const bang = buf.lastIndexOf(BANG);
   if (buf[0] !== SLASH || bang < 0) return { ok: false, reason: 'not a telegram (no / ... ! frame)' };
-  const stated = buf.subarray(bang + 1).toString('latin1').trim();
+  const stated = buf
+    .subarray(bang + 1)
+    .toString('latin1')
+    .trim();
   if (stated === '') return { ok: false, reason: 'telegram has no CRC (DSMR before 4.0 is not supported)' };
   if (!/^[0-9A-Fa-f]{4}$/.test(stated)) return { ok: false, reason: `malformed CRC '${stated.slice(0, 16)}'` };
   const body = buf.subarray(0, bang + 1);

@@ -24,12 +24,14 @@ export function createLog(service, options = {}) {
   const min = RANK[options.level ?? 'info'];
   const write = options.write ?? ((line) => process.stdout.write(`${line}\n`));
   /** @param {Level} level @returns {LogFn} */
-  const at = (level) => (msg, fields = {}) => {
-    if (RANK[level] < min) return;
-    const line = JSON.stringify({ time: new Date().toISOString(), level, service, msg, ...fields });
-    write(line);
-    options.sink?.send(level, line);
-  };
+  const at =
+    (level) =>
+    (msg, fields = {}) => {
+      if (RANK[level] < min) return;
+      const line = JSON.stringify({ time: new Date().toISOString(), level, service, msg, ...fields });
+      write(line);
+      options.sink?.send(level, line);
+    };
   return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
 }
 

@@ -29,11 +29,11 @@ async function main() {
   const stopping = new AbortController();
   const shipper = config.endpoint
     ? new Shipper({
-      post: createPoster(config.endpoint),
-      buffer: new ReadingBuffer({ ...config.buffer, log }),
-      log,
-      retryMaxMs: config.retryMaxMs,
-    })
+        post: createPoster(config.endpoint),
+        buffer: new ReadingBuffer({ ...config.buffer, log }),
+        log,
+        retryMaxMs: config.retryMaxMs,
+      })
     : null;
   const stats = { telegrams: 0, rejected: 0, published: 0 };
 
@@ -65,9 +65,10 @@ async function main() {
   let lastPublished = -Infinity;
   for await (const chunk of openSource(config.source, { log, signal: stopping.signal })) {
     for (const event of framer.push(chunk)) {
-      const checked = event.kind === 'frame'
-        ? checkFrame(event.raw)
-        : /** @type {const} */ ({ ok: false, reason: `truncated: ${event.reason}` });
+      const checked =
+        event.kind === 'frame'
+          ? checkFrame(event.raw)
+          : /** @type {const} */ ({ ok: false, reason: `truncated: ${event.reason}` });
       if (!checked.ok) {
         stats.rejected += 1;
         log.warn('telegram rejected', { reason: checked.reason, rejected: stats.rejected });
@@ -104,6 +105,9 @@ function beat(file) {
 }
 
 main().catch((err) => {
-  createLog('meter-reader').error('crashed', { error: messageOf(err), stack: err instanceof Error ? err.stack : undefined });
+  createLog('meter-reader').error('crashed', {
+    error: messageOf(err),
+    stack: err instanceof Error ? err.stack : undefined,
+  });
   process.exit(1);
 });

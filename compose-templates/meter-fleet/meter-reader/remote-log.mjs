@@ -46,7 +46,10 @@ export class RemoteLogSink {
     if (this.#connected) {
       await new Promise((resolve) => {
         const timer = setTimeout(resolve, ms);
-        socket.end(() => { clearTimeout(timer); resolve(undefined); });
+        socket.end(() => {
+          clearTimeout(timer);
+          resolve(undefined);
+        });
       });
     }
     socket.destroy();
@@ -61,13 +64,17 @@ export class RemoteLogSink {
       this.#connected = true;
       this.#retryMs = 1000;
       if (this.#dropped > 0) {
-        this.#queue.unshift(`<${PRI.warn}>${this.#opts.tag}: ${this.#dropped} log lines dropped while the logger was unreachable\n`);
+        this.#queue.unshift(
+          `<${PRI.warn}>${this.#opts.tag}: ${this.#dropped} log lines dropped while the logger was unreachable\n`,
+        );
         this.#dropped = 0;
       }
       this.#drain();
     });
     socket.on('drain', () => this.#drain());
-    socket.on('error', () => { /* 'close' follows; the console log already has every line */ });
+    socket.on('error', () => {
+      /* 'close' follows; the console log already has every line */
+    });
     socket.on('close', () => {
       this.#connected = false;
       this.#socket = null;

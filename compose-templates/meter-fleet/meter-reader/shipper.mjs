@@ -73,22 +73,29 @@ export class Shipper {
         if (batch.lines === 0) {
           this.#outage = false;
           log.info('buffer flushed; sending readings directly again', {
-            flushed, outageSeconds: Math.round((Date.now() - this.#outageSince) / 1000),
+            flushed,
+            outageSeconds: Math.round((Date.now() - this.#outageSince) / 1000),
           });
           flushed = 0;
           continue;
         }
-        const result = batch.records.length === 0
-          ? /** @type {PostResult} */ ({ kind: 'sent' })
-          : await this.#send(batch.records);
+        const result =
+          batch.records.length === 0 ? /** @type {PostResult} */ ({ kind: 'sent' }) : await this.#send(batch.records);
         if (result.kind === 'retry') {
-          log.debug('endpoint still unreachable', { reason: result.reason, buffered: buffer.pending, retryInMs: retryMs });
+          log.debug('endpoint still unreachable', {
+            reason: result.reason,
+            buffered: buffer.pending,
+            retryInMs: retryMs,
+          });
           if (!(await pause(retryMs, this.#stop.signal))) break;
           retryMs = Math.min(retryMs * 2, retryMaxMs);
           continue;
         }
         if (result.kind === 'rejected') {
-          log.error('endpoint rejected buffered readings; dropping them', { reason: result.reason, count: batch.records.length });
+          log.error('endpoint rejected buffered readings; dropping them', {
+            reason: result.reason,
+            count: batch.records.length,
+          });
         }
         buffer.consume(batch);
         flushed += batch.records.length;
@@ -96,7 +103,9 @@ export class Shipper {
         continue;
       }
       if (this.#queue.length === 0) {
-        await new Promise((resolve) => { this.#wake = () => resolve(undefined); });
+        await new Promise((resolve) => {
+          this.#wake = () => resolve(undefined);
+        });
         this.#wake = null;
         continue;
       }

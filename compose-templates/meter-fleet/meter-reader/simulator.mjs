@@ -6,8 +6,15 @@ import { encodeTelegram } from './dsmr.mjs';
 const ZONE = 'Europe/Amsterdam';
 const CLOCK = new Intl.DateTimeFormat('en-GB', {
   timeZone: ZONE,
-  year: '2-digit', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit',
-  weekday: 'short', hourCycle: 'h23', timeZoneName: 'shortOffset',
+  year: '2-digit',
+  month: '2-digit',
+  day: '2-digit',
+  hour: '2-digit',
+  minute: '2-digit',
+  second: '2-digit',
+  weekday: 'short',
+  hourCycle: 'h23',
+  timeZoneName: 'shortOffset',
 });
 
 /**
@@ -58,8 +65,8 @@ export class SimulatedMeter {
     const tariff = clock.weekend || clock.hour < 7 || clock.hour >= 23 ? 1 : 2;
     const dayFraction = (clock.hour + (ms % 3_600_000) / 3_600_000) / 24;
     // A base load with a peak in the evening, and solar return around noon.
-    const loadKw = 0.25 + 0.9 * Math.max(0, Math.sin(Math.PI * (dayFraction - 0.3) / 0.7));
-    const solarKw = 2.5 * Math.max(0, Math.sin(Math.PI * (dayFraction - 0.3) / 0.45));
+    const loadKw = 0.25 + 0.9 * Math.max(0, Math.sin((Math.PI * (dayFraction - 0.3)) / 0.7));
+    const solarKw = 2.5 * Math.max(0, Math.sin((Math.PI * (dayFraction - 0.3)) / 0.45));
     const netKw = loadKw - solarKw;
     const powerDeliveredKw = Math.max(0, netKw);
     const powerReturnedKw = Math.max(0, -netKw);

@@ -74,7 +74,7 @@ export async function* deviceChunks({ device, serial, log, signal }) {
       log.info('reading meter', { device });
       for await (const chunk of stream) {
         retryMs = 1000;
-        yield /** @type {Buffer} */ (chunk);
+        yield/** @type {Buffer} */ (chunk);
       }
       log.warn('meter device closed', { device, retryInSeconds: retryMs / 1000 });
     } catch (err) {
@@ -119,14 +119,26 @@ function openDevice(device) {
 async function configureSerial(device, serial, log, signal) {
   if (!fs.statSync(device).isCharacterDevice()) return;
   const parity = serial.parity === 'none' ? ['-parenb'] : ['parenb', serial.parity === 'odd' ? 'parodd' : '-parodd'];
-  const args = ['-F', device, String(serial.baud), `cs${serial.dataBits}`, ...parity,
-    serial.stopBits === 2 ? 'cstopb' : '-cstopb', 'raw', '-echo', 'clocal', 'cread'];
+  const args = [
+    '-F',
+    device,
+    String(serial.baud),
+    `cs${serial.dataBits}`,
+    ...parity,
+    serial.stopBits === 2 ? 'cstopb' : '-cstopb',
+    'raw',
+    '-echo',
+    'clocal',
+    'cread',
+  ];
   try {
     await run('stty', args, { timeout: 5000, signal });
   } catch (err) {
     if (signal.aborted) throw err;
     log.warn('cannot set serial line settings; reading with the current ones', {
-      device, command: `stty ${args.join(' ')}`, error: messageOf(err),
+      device,
+      command: `stty ${args.join(' ')}`,
+      error: messageOf(err),
     });
   }
 }

@@ -10,9 +10,21 @@ import path from 'node:path';
 import type { Logger } from '../../../lib/logger.js';
 import { messageOf } from '../../../lib/errors.js';
 import {
-  EMPTY_CONFIG, deltaManifestOf, deltaTagOf, patchesOf, DeltaManifestSchema, type LayerPatch,
+  EMPTY_CONFIG,
+  deltaManifestOf,
+  deltaTagOf,
+  patchesOf,
+  DeltaManifestSchema,
+  type LayerPatch,
 } from '../../../protocol/delta.js';
-import { ImageConfigSchema, ImageIndexSchema, ImageManifestSchema, MEDIA_TYPES, type ImageManifest, type Platform } from '../../../protocol/oci-image.js';
+import {
+  ImageConfigSchema,
+  ImageIndexSchema,
+  ImageManifestSchema,
+  MEDIA_TYPES,
+  type ImageManifest,
+  type Platform,
+} from '../../../protocol/oci-image.js';
 import { parse } from '../../../protocol/validate.js';
 import { parseImageReference } from '../image-check.js';
 import { fetchLayerTar } from './layer-file.js';
@@ -52,8 +64,11 @@ interface ResolvedImage {
 }
 
 function sameplatform(a: Platform | undefined, b: Platform | undefined): boolean {
-  return a === undefined || b === undefined
-    || (a.os === b.os && a.architecture === b.architecture && (a.variant ?? '') === (b.variant ?? ''));
+  return (
+    a === undefined ||
+    b === undefined ||
+    (a.os === b.os && a.architecture === b.architecture && (a.variant ?? '') === (b.variant ?? ''))
+  );
 }
 
 /** Every platform image a reference names (one for a plain manifest), with its config's diffIDs. */
@@ -63,14 +78,23 @@ async function resolve(io: RegistryIo, reference: string): Promise<ResolvedImage
   const top = await io.manifest(ref, parsed.digest);
   if (top === null) throw new Error(`image ${reference} is not in its registry`);
   const doc: unknown = JSON.parse(top.body.toString('utf8'));
-  const kind = top.mediaType !== '' ? top.mediaType : (typeof doc === 'object' && doc !== null && 'mediaType' in doc ? String(doc.mediaType) : '');
+  const kind =
+    top.mediaType !== ''
+      ? top.mediaType
+      : typeof doc === 'object' && doc !== null && 'mediaType' in doc
+        ? String(doc.mediaType)
+        : '';
   const entries: { platform: Platform | undefined; body: unknown; where: string }[] = [];
   if (kind === MEDIA_TYPES.dockerManifestList || kind === MEDIA_TYPES.ociIndex) {
     const index = parse(ImageIndexSchema, doc, `manifest list ${reference}`);
     for (const entry of index.manifests) {
       const child = await io.manifest(ref, entry.digest);
       if (child === null) throw new Error(`${reference} lists ${entry.digest}, which its registry does not have`);
-      entries.push({ platform: entry.platform, body: JSON.parse(child.body.toString('utf8')), where: `${reference} -> ${entry.digest}` });
+      entries.push({
+        platform: entry.platform,
+        body: JSON.parse(child.body.toString('utf8')),
+        where: `${reference} -> ${entry.digest}`,
+      });
     }
   } else {
     entries.push({ platform: undefined, body: doc, where: reference });
@@ -78,11 +102,19 @@ async function resolve(io: RegistryIo, reference: string): Promise<ResolvedImage
   const images: ResolvedImage[] = [];
   for (const entry of entries) {
     const manifest = parse(ImageManifestSchema, entry.body, `manifest ${entry.where}`);
-    const config = parse(ImageConfigSchema, JSON.parse((await io.blobBytes(ref, manifest.config.digest)).toString('utf8')), `config of ${entry.where}`);
+    const config = parse(
+      ImageConfigSchema,
+      JSON.parse((await io.blobBytes(ref, manifest.config.digest)).toString('utf8')),
+      `config of ${entry.where}`,
+    );
     if (config.rootfs.diff_ids.length !== manifest.layers.length) {
       throw new Error(`${entry.where}: ${manifest.layers.length} layers but ${config.rootfs.diff_ids.length} diff_ids`);
     }
-    const platform = entry.platform ?? (config.os !== undefined && config.architecture !== undefined ? { os: config.os, architecture: config.architecture } : undefined);
+    const platform =
+      entry.platform ??
+      (config.os !== undefined && config.architecture !== undefined
+        ? { os: config.os, architecture: config.architecture }
+        : undefined);
     images.push({ ref, platform, manifest, configDigest: manifest.config.digest, diffIds: config.rootfs.diff_ids });
   }
   return images;
@@ -98,7 +130,10 @@ async function sha256File(file: string): Promise<string> {
 class TarCache {
   private readonly files = new Map<string, Promise<{ path: string; size: number }>>();
 
-  constructor(private readonly io: RegistryIo, private readonly dir: string) {}
+  constructor(
+    private readonly io: RegistryIo,
+    private readonly dir: string,
+  ) {}
 
   get(image: ResolvedImage, index: number): Promise<{ path: string; size: number }> {
     const diffId = image.diffIds[index]!;
@@ -106,8 +141,12 @@ class TarCache {
     if (file === undefined) {
       const layer = image.manifest.layers[index]!;
       const target = path.join(this.dir, diffId.replace(':', '-'));
-      file = fetchLayerTar(this.io, image.ref, { mediaType: layer.mediaType, digest: layer.digest, diffId }, target)
-        .then((size) => ({ path: target, size }));
+      file = fetchLayerTar(
+        this.io,
+        image.ref,
+        { mediaType: layer.mediaType, digest: layer.digest, diffId },
+        target,
+      ).then((size) => ({ path: target, size }));
       this.files.set(diffId, file);
     }
     return file;
@@ -115,13 +154,27 @@ class TarCache {
 }
 
 /** The delta artifact already stored for a config digest (an earlier run, other sources): its patches are kept. */
-async function storedPatches(io: RegistryIo, ref: RepositoryRef, configDigest: string, log: Logger): Promise<LayerPatch[]> {
+async function storedPatches(
+  io: RegistryIo,
+  ref: RepositoryRef,
+  configDigest: string,
+  log: Logger,
+): Promise<LayerPatch[]> {
   const stored = await io.manifest(ref, deltaTagOf(configDigest));
   if (stored === null) return [];
   try {
-    return patchesOf(parse(DeltaManifestSchema, JSON.parse(stored.body.toString('utf8')), `delta artifact ${deltaTagOf(configDigest)}`));
+    return patchesOf(
+      parse(
+        DeltaManifestSchema,
+        JSON.parse(stored.body.toString('utf8')),
+        `delta artifact ${deltaTagOf(configDigest)}`,
+      ),
+    );
   } catch (err) {
-    log.warn({ repository: ref.repository, configDigest, err: messageOf(err) }, 'stored delta artifact is unreadable: replacing it');
+    log.warn(
+      { repository: ref.repository, configDigest, err: messageOf(err) },
+      'stored delta artifact is unreadable: replacing it',
+    );
     return [];
   }
 }
@@ -131,15 +184,22 @@ async function storedPatches(io: RegistryIo, ref: RepositoryRef, configDigest: s
  * pair: a layer without a patch is reported as skipped, and the device pulls it whole.
  */
 export async function generateImageDeltas(
-  io: RegistryIo, target: string, sources: readonly string[], settings: DeltaSettings, log: Logger,
+  io: RegistryIo,
+  target: string,
+  sources: readonly string[],
+  settings: DeltaSettings,
+  log: Logger,
 ): Promise<ImageDeltas[]> {
   const targets = await resolve(io, target);
   const sourceImages: ResolvedImage[] = [];
   for (const source of sources) {
     try {
-      sourceImages.push(...await resolve(io, source));
+      sourceImages.push(...(await resolve(io, source)));
     } catch (err) {
-      log.warn({ target, source, err: messageOf(err) }, 'delta source image unavailable: its devices will pull whole layers');
+      log.warn(
+        { target, source, err: messageOf(err) },
+        'delta source image unavailable: its devices will pull whole layers',
+      );
     }
   }
   const work = await mkdtemp(path.join(tmpdir(), 'skiff-delta-'));
@@ -158,7 +218,8 @@ export async function generateImageDeltas(
         if (present.has(toDiffId)) continue;
         const layer = image.manifest.layers[i]!;
         const candidates = bases.filter((s) => i < s.diffIds.length && !known.has(`${s.diffIds[i]}>${toDiffId}`));
-        if (bases.every((s) => i >= s.diffIds.length)) skipped.push({ toDiffId, reason: 'no source image has a layer at this place' });
+        if (bases.every((s) => i >= s.diffIds.length))
+          skipped.push({ toDiffId, reason: 'no source image has a layer at this place' });
         const seen = new Set<string>();
         for (const source of candidates) {
           const fromDiffId = source.diffIds[i]!;
@@ -172,7 +233,10 @@ export async function generateImageDeltas(
             await makePatch({ tool, base, target: wanted, out, level: settings.level });
             const size = (await stat(out)).size;
             if (size > settings.maxShare * layer.size) {
-              skipped.push({ toDiffId, reason: `patch from ${fromDiffId} is ${size} bytes, over ${settings.maxShare} of the ${layer.size}-byte layer` });
+              skipped.push({
+                toDiffId,
+                reason: `patch from ${fromDiffId} is ${size} bytes, over ${settings.maxShare} of the ${layer.size}-byte layer`,
+              });
               continue;
             }
             const digest = await sha256File(out);
@@ -193,10 +257,23 @@ export async function generateImageDeltas(
       } else if (patches.length > 0) {
         tag = deltaTagOf(image.configDigest);
       }
-      results.push({ repository: `${image.ref.registry}/${image.ref.repository}`, configDigest: image.configDigest, tag, patches: all, skipped });
-      log.info({
-        target, configDigest: image.configDigest, patches: fresh.length, patchBytes: fresh.reduce((s, p) => s + p.size, 0), skipped: skipped.length,
-      }, 'delta patches stored');
+      results.push({
+        repository: `${image.ref.registry}/${image.ref.repository}`,
+        configDigest: image.configDigest,
+        tag,
+        patches: all,
+        skipped,
+      });
+      log.info(
+        {
+          target,
+          configDigest: image.configDigest,
+          patches: fresh.length,
+          patchBytes: fresh.reduce((s, p) => s + p.size, 0),
+          skipped: skipped.length,
+        },
+        'delta patches stored',
+      );
     }
     return results;
   } finally {

@@ -33,14 +33,26 @@ function decompressorFor(mediaType: string): Transform {
 }
 
 /** Writes the layer's uncompressed tar to `file`; returns its size. Throws when either digest does not match. */
-export async function fetchLayerTar(io: RegistryIo, ref: RepositoryRef, layer: LayerBlob, file: string): Promise<number> {
+export async function fetchLayerTar(
+  io: RegistryIo,
+  ref: RepositoryRef,
+  layer: LayerBlob,
+  file: string,
+): Promise<number> {
   const blobHash = createHash('sha256');
   const tarHash = createHash('sha256');
-  await pipeline(await io.blobStream(ref, layer.digest), hashing(blobHash), decompressorFor(layer.mediaType), hashing(tarHash), createWriteStream(file));
+  await pipeline(
+    await io.blobStream(ref, layer.digest),
+    hashing(blobHash),
+    decompressorFor(layer.mediaType),
+    hashing(tarHash),
+    createWriteStream(file),
+  );
   const where = `${ref.registry}/${ref.repository}`;
   const blobDigest = `sha256:${blobHash.digest('hex')}`;
   if (blobDigest !== layer.digest) throw new Error(`layer blob ${layer.digest} of ${where} arrived as ${blobDigest}`);
   const tarDigest = `sha256:${tarHash.digest('hex')}`;
-  if (tarDigest !== layer.diffId) throw new Error(`layer ${layer.digest} of ${where} unpacks to ${tarDigest}, its config says ${layer.diffId}`);
+  if (tarDigest !== layer.diffId)
+    throw new Error(`layer ${layer.digest} of ${where} unpacks to ${tarDigest}, its config says ${layer.diffId}`);
   return (await stat(file)).size;
 }

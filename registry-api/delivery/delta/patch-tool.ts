@@ -30,8 +30,25 @@ export async function makePatch(job: PatchJob): Promise<void> {
   const what = `patch ${job.base.path} -> ${job.target.path}`;
   if (job.tool === 'zstd') {
     const windowLog = zstdWindowLog(job.base.size, job.target.size);
-    await runTool('zstd', ['-q', '-f', `-${job.level ?? 19}`, `--long=${windowLog}`, `--patch-from=${job.base.path}`, job.target.path, '-o', job.out], what);
+    await runTool(
+      'zstd',
+      [
+        '-q',
+        '-f',
+        `-${job.level ?? 19}`,
+        `--long=${windowLog}`,
+        `--patch-from=${job.base.path}`,
+        job.target.path,
+        '-o',
+        job.out,
+      ],
+      what,
+    );
   } else {
-    await runTool('xdelta3', ['-e', '-f', '-9', '-B', String(XDELTA3_WINDOW), '-s', job.base.path, job.target.path, job.out], what);
+    await runTool(
+      'xdelta3',
+      ['-e', '-f', '-9', '-B', String(XDELTA3_WINDOW), '-s', job.base.path, job.target.path, job.out],
+      what,
+    );
   }
 }

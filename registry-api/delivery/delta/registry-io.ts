@@ -40,7 +40,11 @@ export class RegistryIo {
       const headers = new Headers(init.headers);
       const cached = this.tokens.get(key);
       if (cached !== undefined && cached.until > Date.now()) headers.set('authorization', `Bearer ${cached.token}`);
-      const response = await fetch(url, { ...init, headers, ...(init.body instanceof Readable ? { duplex: 'half' } : {}) } as RequestInit);
+      const response = await fetch(url, {
+        ...init,
+        headers,
+        ...(init.body instanceof Readable ? { duplex: 'half' } : {}),
+      } as RequestInit);
       if (response.status !== 401 || renewed || !replayable || this.options.tokenFor === undefined) return response;
       const challenge = parseChallenge(response.headers.get('www-authenticate') ?? '');
       if (challenge === null || challenge.scheme !== 'bearer') return response;
@@ -95,23 +99,33 @@ export class RegistryIo {
     if (await this.hasBlob(ref, digest)) return;
     const start = await this.send(ref, `${this.base(ref)}/blobs/uploads/`, { method: 'POST' });
     const location = start.headers.get('location');
-    if (start.status !== 202 || location === null) return RegistryIo.fail(`blob upload to ${ref.registry}/${ref.repository}`, start);
+    if (start.status !== 202 || location === null)
+      return RegistryIo.fail(`blob upload to ${ref.registry}/${ref.repository}`, start);
     const url = new URL(location, this.base(ref));
     url.searchParams.set('digest', digest);
     const size = 'bytes' in source ? source.bytes.length : (await stat(source.path)).size;
     const body = 'bytes' in source ? new Uint8Array(source.bytes) : createReadStream(source.path);
     // The POST above obtained any token needed; a file stream cannot be sent twice.
-    const put = await this.send(ref, url.toString(), {
-      method: 'PUT',
-      body: body as BodyInit,
-      headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) },
-    }, 'bytes' in source);
+    const put = await this.send(
+      ref,
+      url.toString(),
+      {
+        method: 'PUT',
+        body: body as BodyInit,
+        headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) },
+      },
+      'bytes' in source,
+    );
     if (put.status !== 201) return RegistryIo.fail(`PUT blob ${digest} to ${ref.registry}/${ref.repository}`, put);
   }
 
   async putManifest(ref: RepositoryRef, tag: string, mediaType: string, body: Buffer): Promise<void> {
     const url = `${this.base(ref)}/manifests/${tag}`;
-    const response = await this.send(ref, url, { method: 'PUT', body: new Uint8Array(body), headers: { 'content-type': mediaType } });
+    const response = await this.send(ref, url, {
+      method: 'PUT',
+      body: new Uint8Array(body),
+      headers: { 'content-type': mediaType },
+    });
     if (response.status !== 201) return RegistryIo.fail(`PUT ${url}`, response);
   }
 }

@@ -7,43 +7,62 @@ import type { RouteSpec } from '../route-spec.js';
 
 const PROBLEM = 'application/problem+json';
 const UNREACHABLE = {
-  409: { description: 'The device has no push channel open to the API: it is offline', schema: ProblemSchema, mediaType: PROBLEM },
+  409: {
+    description: 'The device has no push channel open to the API: it is offline',
+    schema: ProblemSchema,
+    mediaType: PROBLEM,
+  },
   504: { description: 'The device did not send its lines in time', schema: ProblemSchema, mediaType: PROBLEM },
 };
 
-const QUERY_NOTE = '`service` (repeatable; default every service), `tail` lines per service (default 100, at most 1000), '
-  + '`wait` seconds for the device to answer (default 15, at most 120). 409: the device has no push channel open '
-  + '(offline); 504: it did not answer in time.';
+const QUERY_NOTE =
+  '`service` (repeatable; default every service), `tail` lines per service (default 100, at most 1000), ' +
+  '`wait` seconds for the device to answer (default 15, at most 120). 409: the device has no push channel open ' +
+  '(offline); 504: it did not answer in time.';
 
 export const LOG_ROUTES = {
   deviceLogs: {
-    method: 'GET', path: '/v1/devices/:uuid/logs',
+    method: 'GET',
+    path: '/v1/devices/:uuid/logs',
     summary: `The last lines of each service of the device, fetched from it now through its push channel. ${QUERY_NOTE}`,
-    access: { action: 'device.logs' }, query: DeviceLogsQuerySchema,
+    access: { action: 'device.logs' },
+    query: DeviceLogsQuerySchema,
     responses: {
       200: { description: 'The lines, oldest first', schema: DeviceLogsSchema },
       ...UNREACHABLE,
     },
   },
   followDeviceLogs: {
-    method: 'GET', path: '/v1/devices/:uuid/logs/follow',
-    summary: 'The last lines of each service, then every new line, as server-sent events until the caller hangs up: '
-      + '`lines` ({lines, services?}), `gap` ({services, dropped?}: lines lost before they were read), heartbeat comments. '
-      + `The device ships lines only while someone follows. ${QUERY_NOTE}`,
-    access: { action: 'device.logs' }, query: DeviceLogsQuerySchema,
+    method: 'GET',
+    path: '/v1/devices/:uuid/logs/follow',
+    summary:
+      'The last lines of each service, then every new line, as server-sent events until the caller hangs up: ' +
+      '`lines` ({lines, services?}), `gap` ({services, dropped?}: lines lost before they were read), heartbeat comments. ' +
+      `The device ships lines only while someone follows. ${QUERY_NOTE}`,
+    access: { action: 'device.logs' },
+    query: DeviceLogsQuerySchema,
     responses: {
       200: { description: 'An endless text/event-stream', schema: Type.String(), mediaType: 'text/event-stream' },
       ...UNREACHABLE,
     },
   },
   postDeviceLogs: {
-    method: 'POST', path: '/v1/device/:uuid/logs', access: 'device',
+    method: 'POST',
+    path: '/v1/device/:uuid/logs',
+    access: 'device',
     summary: "A batch of the device's log lines: the snapshot a `logs` event asked for, or followed lines",
-    body: LogBatchSchema, bodyName: 'the log batch',
+    body: LogBatchSchema,
+    bodyName: 'the log batch',
     example: {
-      lines: [{
-        service: 'reader', containerId: 'a'.repeat(64), timestamp: '2026-01-01T00:00:00.123456789Z', stream: 'stdout', text: 'meter read: 1234 kWh',
-      }],
+      lines: [
+        {
+          service: 'reader',
+          containerId: 'a'.repeat(64),
+          timestamp: '2026-01-01T00:00:00.123456789Z',
+          stream: 'stdout',
+          text: 'meter read: 1234 kWh',
+        },
+      ],
       snapshot: { request: '0b0e3c9e-3c1e-4c9e-9d1e-0123456789ab', final: true, services: ['reader'] },
     },
     responses: { 204: { description: 'Taken' } },

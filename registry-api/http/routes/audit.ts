@@ -12,7 +12,8 @@ export function auditRoutes(router: Router<ApiState>, deps: RouteDeps, access: A
     // Query values arrive as text; one value each, nothing unknown (the table's schema says so).
     const query = readQuery(ctx, ROUTES.audit);
     const limit = query.limit === undefined ? AUDIT_DEFAULT_LIMIT : Number(query.limit);
-    if (limit > AUDIT_MAX_LIMIT) throw badRequest('invalid-query', `limit ${limit} is above the maximum of ${AUDIT_MAX_LIMIT}`);
+    if (limit > AUDIT_MAX_LIMIT)
+      throw badRequest('invalid-query', `limit ${limit} is above the maximum of ${AUDIT_MAX_LIMIT}`);
     ctx.body = await deps.store.audit.list({
       limit,
       ...(query.fleet === undefined ? {} : { fleet: query.fleet }),

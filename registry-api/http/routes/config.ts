@@ -19,8 +19,11 @@ function varName(ctx: Context & { params: Record<string, string> }): string {
   const name = ctx.params.name ?? '';
   const issues = check(ConfigVarNameSchema, name);
   if (issues.length > 0) {
-    throw badRequest('invalid-config-var', `'${name}' is not a config var name: use letters, digits and _, not starting with a digit`,
-      issues.map((i) => ({ path: 'name', message: i.message })));
+    throw badRequest(
+      'invalid-config-var',
+      `'${name}' is not a config var name: use letters, digits and _, not starting with a digit`,
+      issues.map((i) => ({ path: 'name', message: i.message })),
+    );
   }
   const reserved = reservedNameProblem(name);
   if (reserved !== null) throw badRequest('reserved-config-var', reserved, [{ path: 'name', message: reserved }]);
@@ -70,7 +73,7 @@ export function configRoutes(router: Router<ApiState>, deps: RouteDeps, access: 
   router.delete('/v1/fleets/:fleet/config/vars/:name', access.allow('fleet.rollout'), async (ctx) => {
     const fleet = await fleetOr404(store.fleets, ctx.params.fleet);
     const name = varName(ctx);
-    if (!await store.config.unsetVar({ fleet: fleet.name }, name, stampOf(ctx, deps.now))) {
+    if (!(await store.config.unsetVar({ fleet: fleet.name }, name, stampOf(ctx, deps.now)))) {
       throw notFound(`fleet '${fleet.name}' has no config var '${name}'`);
     }
     logger.info({ fleet: fleet.name, name }, 'fleet config var removed');
@@ -85,11 +88,15 @@ export function configRoutes(router: Router<ApiState>, deps: RouteDeps, access: 
     const device = await deviceOr404(store, ctx.params.uuid);
     const change = await readBody(ctx, ROUTES.updateDeviceConfig);
     const issues = settingsIssues(change);
-    if (issues.length > 0) throw badRequest('invalid-settings', `the settings for device '${device.uuid}' are invalid`, issues);
+    if (issues.length > 0)
+      throw badRequest('invalid-settings', `the settings for device '${device.uuid}' are invalid`, issues);
     const both = Object.keys(change).filter((field) => change.inherit?.includes(field as never));
     if (both.length > 0) {
-      throw badRequest('invalid-settings', `${both.join(', ')}: both set and inherited in one change; say one or the other`,
-        both.map((field) => ({ path: `/${field}`, message: 'is also listed in /inherit' })));
+      throw badRequest(
+        'invalid-settings',
+        `${both.join(', ')}: both set and inherited in one change; say one or the other`,
+        both.map((field) => ({ path: `/${field}`, message: 'is also listed in /inherit' })),
+      );
     }
     await store.config.updateDeviceSettings(device.uuid, change, stampOf(ctx, deps.now));
     logger.info({ uuid: device.uuid, fields: Object.keys(change) }, 'device settings changed');
@@ -117,7 +124,7 @@ export function configRoutes(router: Router<ApiState>, deps: RouteDeps, access: 
   router.delete('/v1/devices/:uuid/config/vars/:name', access.allow('device.manage'), async (ctx) => {
     const device = await deviceOr404(store, ctx.params.uuid);
     const name = varName(ctx);
-    if (!await store.config.unsetVar({ device: device.uuid }, name, stampOf(ctx, deps.now))) {
+    if (!(await store.config.unsetVar({ device: device.uuid }, name, stampOf(ctx, deps.now)))) {
       throw notFound(`device '${device.uuid}' has no config var '${name}' of its own`);
     }
     logger.info({ uuid: device.uuid, name }, 'device config var removed');

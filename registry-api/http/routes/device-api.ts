@@ -4,7 +4,11 @@
 import type { Context } from 'koa';
 import type Router from '@koa/router';
 import {
-  DEVICE_SIGNATURE_HEADER, NEW_KEY_SIGNATURE_HEADER, deviceSignatureProblem, type DeviceAuthPending, type DeviceAuthResponse,
+  DEVICE_SIGNATURE_HEADER,
+  NEW_KEY_SIGNATURE_HEADER,
+  deviceSignatureProblem,
+  type DeviceAuthPending,
+  type DeviceAuthResponse,
 } from '../../../protocol/device-auth.js';
 import { checkProvisioningKey } from '../../devices/admission.js';
 import { authenticatedDevice, authenticatedGeneration, requireDevice, type ApiState } from '../auth.js';
@@ -39,16 +43,26 @@ export function deviceApiRoutes(router: Router<ApiState>, deps: RouteDeps): void
     const at = Date.parse(timestamp);
     const now = deps.now();
     if (Number.isNaN(at) || Math.abs(now.getTime() - at) > TIMESTAMP_WINDOW_MS) {
-      throw new ProblemError(401, 'stale-timestamp',
+      throw new ProblemError(
+        401,
+        'stale-timestamp',
         `the timestamp ${timestamp} of ${who} is more than ${TIMESTAMP_WINDOW_MS / 60_000} minutes from the API's clock (${now.toISOString()}); sign again with the time of this answer's Date header`,
-        undefined, { 'WWW-Authenticate': 'Bearer realm="skiff"', Date: now.toUTCString() });
+        undefined,
+        { 'WWW-Authenticate': 'Bearer realm="skiff"', Date: now.toUTCString() },
+      );
     }
     return new Date(at).toISOString();
   };
 
   const newToken = (): { secret: string; stored: NewDeviceToken } => {
     const secret = newSecret();
-    return { secret, stored: { hash: hashSecret(secret), expiresAt: new Date(deps.now().getTime() + DEVICE_TOKEN_TTL_MS).toISOString() } };
+    return {
+      secret,
+      stored: {
+        hash: hashSecret(secret),
+        expiresAt: new Date(deps.now().getTime() + DEVICE_TOKEN_TTL_MS).toISOString(),
+      },
+    };
   };
 
   const granted = (me: DeviceRecord, token: { secret: string; stored: NewDeviceToken }): DeviceAuthResponse => ({
@@ -70,7 +84,11 @@ export function deviceApiRoutes(router: Router<ApiState>, deps: RouteDeps): void
     const fleet = body.fleet === undefined ? null : await fleetOr404(store.fleets, body.fleet);
     if (body.provisioningKey !== undefined) {
       if (fleet === null) throw badRequest('invalid-body', `${who} carries a provisioning key but names no fleet`);
-      await checkProvisioningKey(store, { fleet: fleet.name, uuid: body.uuid, publicKey: body.publicKey, secret: body.provisioningKey }, deps.now().toISOString());
+      await checkProvisioningKey(
+        store,
+        { fleet: fleet.name, uuid: body.uuid, publicKey: body.publicKey, secret: body.provisioningKey },
+        deps.now().toISOString(),
+      );
     }
     const legacyKey = bearerOf(ctx);
     const token = newToken();
@@ -89,11 +107,13 @@ export function deviceApiRoutes(router: Router<ApiState>, deps: RouteDeps): void
     ctx.set('Cache-Control', 'no-store');
     switch (outcome.kind) {
       case 'accepted':
-        if (outcome.how !== 'known') logger.info({ uuid: outcome.device.uuid, fleet: outcome.device.fleet, how: outcome.how }, 'device admitted');
+        if (outcome.how !== 'known')
+          logger.info({ uuid: outcome.device.uuid, fleet: outcome.device.fleet, how: outcome.how }, 'device admitted');
         ctx.body = granted(outcome.device, token);
         return;
       case 'pending':
-        if (outcome.created) logger.info({ uuid: outcome.device.uuid, fleet: outcome.device.fleet }, 'device asks to join: pending');
+        if (outcome.created)
+          logger.info({ uuid: outcome.device.uuid, fleet: outcome.device.fleet }, 'device asks to join: pending');
         ctx.status = 202;
         ctx.body = {
           status: 'pending',
@@ -103,15 +123,25 @@ export function deviceApiRoutes(router: Router<ApiState>, deps: RouteDeps): void
         } satisfies DeviceAuthPending;
         return;
       case 'rejected':
-        throw forbidden(`device '${outcome.device.uuid}' was ${outcome.device.revokedAt === null ? 'rejected' : `revoked at ${outcome.device.revokedAt}`}; an operator must accept it again`);
+        throw forbidden(
+          `device '${outcome.device.uuid}' was ${outcome.device.revokedAt === null ? 'rejected' : `revoked at ${outcome.device.revokedAt}`}; an operator must accept it again`,
+        );
       case 'conflict':
         logger.warn({ uuid: body.uuid, reason: outcome.reason }, 'device auth refused: identity conflict');
         throw conflict(outcome.reason);
       case 'replayed':
-        throw new ProblemError(401, 'replayed', `${who} is signed at ${timestamp}, not later than its last one (${outcome.last}): a replay, or its clock went back`,
-          undefined, { 'WWW-Authenticate': 'Bearer realm="skiff"' });
+        throw new ProblemError(
+          401,
+          'replayed',
+          `${who} is signed at ${timestamp}, not later than its last one (${outcome.last}): a replay, or its clock went back`,
+          undefined,
+          { 'WWW-Authenticate': 'Bearer realm="skiff"' },
+        );
       case 'no-fleet':
-        throw badRequest('invalid-body', `${who}: device '${body.uuid}' is not known and not pre-authorized, so it must name the fleet it asks to join`);
+        throw badRequest(
+          'invalid-body',
+          `${who}: device '${body.uuid}' is not known and not pre-authorized, so it must name the fleet it asks to join`,
+        );
     }
   });
 
@@ -125,7 +155,8 @@ export function deviceApiRoutes(router: Router<ApiState>, deps: RouteDeps): void
     const byOld = deviceSignatureProblem(known.publicKey, body, ctx.get(DEVICE_SIGNATURE_HEADER) || undefined);
     if (byOld !== null) throw unauthorized(`${who} is not signed by its current key: ${byOld}`);
     const byNew = deviceSignatureProblem(body.newPublicKey, body, ctx.get(NEW_KEY_SIGNATURE_HEADER) || undefined);
-    if (byNew !== null) throw unauthorized(`${who} is not signed by the new key (${NEW_KEY_SIGNATURE_HEADER}): ${byNew}`);
+    if (byNew !== null)
+      throw unauthorized(`${who} is not signed by the new key (${NEW_KEY_SIGNATURE_HEADER}): ${byNew}`);
     const token = newToken();
     const outcome = await store.devices.rotateKey({
       uuid,
@@ -136,7 +167,13 @@ export function deviceApiRoutes(router: Router<ApiState>, deps: RouteDeps): void
       at: deps.now().toISOString(),
     });
     if (outcome.kind === 'refused') {
-      throw outcome.status === 401 ? unauthorized(outcome.reason) : new ProblemError(outcome.status, outcome.status === 409 ? 'conflict' : outcome.status === 404 ? 'not-found' : 'forbidden', outcome.reason);
+      throw outcome.status === 401
+        ? unauthorized(outcome.reason)
+        : new ProblemError(
+            outcome.status,
+            outcome.status === 409 ? 'conflict' : outcome.status === 404 ? 'not-found' : 'forbidden',
+            outcome.reason,
+          );
     }
     logger.info({ uuid }, 'device key rotated');
     ctx.set('Cache-Control', 'no-store');
@@ -146,7 +183,8 @@ export function deviceApiRoutes(router: Router<ApiState>, deps: RouteDeps): void
   router.get(ROUTES.deviceTarget.path, device, async (ctx) => {
     // Plain polls are answered by poll-fast-path.ts before the router; this is the same answer for the rest.
     const me = authenticatedDevice(ctx);
-    if (!(await servePoll(deps, ctx, me, authenticatedGeneration(ctx)))) throw notFound(`fleet '${me.fleet}' does not exist`);
+    if (!(await servePoll(deps, ctx, me, authenticatedGeneration(ctx))))
+      throw notFound(`fleet '${me.fleet}' does not exist`);
   });
 
   router.patch(ROUTES.deviceState.path, device, async (ctx) => {

@@ -17,7 +17,11 @@ export interface DeviceEventOptions {
   logs?: DeviceLogs;
 }
 
-export function deviceEventRoutes(router: Router<ApiState>, deps: RouteDeps, options: DeviceEventOptions = {}): TargetWatch {
+export function deviceEventRoutes(
+  router: Router<ApiState>,
+  deps: RouteDeps,
+  options: DeviceEventOptions = {},
+): TargetWatch {
   const { store, logger } = deps;
   const heartbeatMs = options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
   const watch = new TargetWatch({ store, targets: deps.targetCache, logger, intervalMs: options.checkIntervalMs });
@@ -42,7 +46,10 @@ export function deviceEventRoutes(router: Router<ApiState>, deps: RouteDeps, opt
       'X-Accel-Buffering': 'no',
     });
     res.flushHeaders();
-    const stream = { write: (text: string): void => void (res.writableEnded || res.write(text)), end: (): void => void res.end() };
+    const stream = {
+      write: (text: string): void => void (res.writableEnded || res.write(text)),
+      end: (): void => void res.end(),
+    };
 
     let ended = false;
     const end = (): void => {
@@ -69,7 +76,9 @@ export function deviceEventRoutes(router: Router<ApiState>, deps: RouteDeps, opt
         end();
       },
     });
-    const detachLogs = options.logs?.attach(me.uuid, (event) => stream.write(`event: ${LOGS_EVENT}\ndata: ${JSON.stringify(event)}\n\n`));
+    const detachLogs = options.logs?.attach(me.uuid, (event) =>
+      stream.write(`event: ${LOGS_EVENT}\ndata: ${JSON.stringify(event)}\n\n`),
+    );
     ctx.req.on('close', end);
     res.on('close', end);
     res.on('error', end);

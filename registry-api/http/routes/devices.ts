@@ -46,9 +46,10 @@ function summarizer(store: Store, now: Date): (device: DeviceView) => Promise<De
     const fleet = await fleetOf(device.fleet);
     // Devices reference their fleet by foreign key: a missing fleet is a broken database, not bad input.
     if (!fleet) throw new Error(`device '${device.uuid}' belongs to fleet '${device.fleet}', which does not exist`);
-    const target = device.pinnedReleaseId === null
-      ? await fleetTargetOf(fleet.name)
-      : await targetReleaseOf(store.releases, fleet, device);
+    const target =
+      device.pinnedReleaseId === null
+        ? await fleetTargetOf(fleet.name)
+        : await targetReleaseOf(store.releases, fleet, device);
     const runningId = device.lastReport?.releaseId ?? null;
     const running = runningId === null ? null : await releaseOf(runningId);
     const pinned = device.pinnedReleaseId === null ? null : await releaseOf(device.pinnedReleaseId);
@@ -125,16 +126,21 @@ export function deviceRoutes(router: Router<ApiState>, deps: RouteDeps, access: 
     try {
       decodePublicKey(body.publicKey, 'publicKey');
     } catch (err) {
-      throw badRequest('invalid-body', `the pre-authorization: ${err instanceof Error ? err.message : String(err)}`, [{ path: '/publicKey', message: 'is not an Ed25519 public key (base64 SPKI DER)' }]);
+      throw badRequest('invalid-body', `the pre-authorization: ${err instanceof Error ? err.message : String(err)}`, [
+        { path: '/publicKey', message: 'is not an Ed25519 public key (base64 SPKI DER)' },
+      ]);
     }
     const fleet = await fleetOr404(store.fleets, body.fleet);
-    const device = await store.devices.preauthorize({
-      uuid: body.uuid ?? randomUUID(),
-      fleet: fleet.name,
-      deviceType: fleet.deviceType,
-      publicKey: body.publicKey,
-      ...(body.name === undefined ? {} : { name: body.name }),
-    }, stampOf(ctx, deps.now));
+    const device = await store.devices.preauthorize(
+      {
+        uuid: body.uuid ?? randomUUID(),
+        fleet: fleet.name,
+        deviceType: fleet.deviceType,
+        publicKey: body.publicKey,
+        ...(body.name === undefined ? {} : { name: body.name }),
+      },
+      stampOf(ctx, deps.now),
+    );
     logger.info({ uuid: device.uuid, fleet: fleet.name }, 'device pre-authorized');
     ctx.status = 201;
     ctx.body = await detailOf(device.uuid);
@@ -157,9 +163,14 @@ export function deviceRoutes(router: Router<ApiState>, deps: RouteDeps, access: 
       route: ROUTES.pinDevice,
       change: async (device, { release: wanted }, stamp) => {
         const release = await store.releases.find(device.fleet, wanted);
-        if (!release) throw notFound(`fleet '${device.fleet}' of device '${device.uuid}' has no release with id or version '${wanted}'`);
+        if (!release)
+          throw notFound(
+            `fleet '${device.fleet}' of device '${device.uuid}' has no release with id or version '${wanted}'`,
+          );
         if (release.status !== 'ready') {
-          throw conflict(`release ${release.version} of fleet '${device.fleet}' is ${release.status}, not ready: the device cannot run it`);
+          throw conflict(
+            `release ${release.version} of fleet '${device.fleet}' is ${release.status}, not ready: the device cannot run it`,
+          );
         }
         return store.devices.setPin(device.uuid, release.id, stamp);
       },

@@ -28,12 +28,17 @@ export async function fleetOr404(fleets: FleetStore, name: string | undefined): 
 /** Devices can run only ready releases: a 409 that says why this one is not. */
 export function refuseUnready(release: ReleaseRecord, who: string): void {
   if (release.status === 'ready') return;
-  const why = release.status === 'pending'
-    ? 'its images are still being verified in the registry'
-    : `its verification failed: ${release.verification?.failure
-      ? `service ${release.verification.failure.service} (${release.verification.failure.image}): ${release.verification.failure.reason}`
-      : 'no reason recorded'}`;
-  throw conflict(`release ${release.version} of fleet '${release.fleet}' is ${release.status}, not ready, so ${who} cannot run it: ${why}`);
+  const why =
+    release.status === 'pending'
+      ? 'its images are still being verified in the registry'
+      : `its verification failed: ${
+          release.verification?.failure
+            ? `service ${release.verification.failure.service} (${release.verification.failure.image}): ${release.verification.failure.reason}`
+            : 'no reason recorded'
+        }`;
+  throw conflict(
+    `release ${release.version} of fleet '${release.fleet}' is ${release.status}, not ready, so ${who} cannot run it: ${why}`,
+  );
 }
 
 /** An instant `minutes` from now, as the API's clock sees it (device clocks may be off). */
@@ -53,13 +58,16 @@ export function fleetRoutes(router: Router<ApiState>, deps: RouteDeps, access: A
   router.post('/v1/fleets', access.allow('fleet.create'), async (ctx) => {
     const body = await readBody(ctx, ROUTES.createFleet);
     const firstKey = newSecret();
-    const fleet = await store.fleets.create({
-      name: body.name,
-      deviceType: body.deviceType,
-      provisioningKeyHash: hashSecret(firstKey),
-      pollIntervalSeconds: body.pollIntervalSeconds ?? DEFAULT_DEVICE_CONFIG.pollIntervalSeconds,
-      createdAt: deps.now().toISOString(),
-    }, stampOf(ctx, deps.now));
+    const fleet = await store.fleets.create(
+      {
+        name: body.name,
+        deviceType: body.deviceType,
+        provisioningKeyHash: hashSecret(firstKey),
+        pollIntervalSeconds: body.pollIntervalSeconds ?? DEFAULT_DEVICE_CONFIG.pollIntervalSeconds,
+        createdAt: deps.now().toISOString(),
+      },
+      stampOf(ctx, deps.now),
+    );
     logger.info({ fleet: fleet.name, deviceType: fleet.deviceType }, 'fleet created');
     ctx.status = 201;
     ctx.set('Cache-Control', 'no-store');
@@ -78,7 +86,8 @@ export function fleetRoutes(router: Router<ApiState>, deps: RouteDeps, access: A
     const fleet = await fleetOr404(store.fleets, ctx.params.fleet);
     const change = await readBody(ctx, ROUTES.updateFleet);
     const issues = settingsIssues(change);
-    if (issues.length > 0) throw badRequest('invalid-settings', `the settings for fleet '${fleet.name}' are invalid`, issues);
+    if (issues.length > 0)
+      throw badRequest('invalid-settings', `the settings for fleet '${fleet.name}' are invalid`, issues);
     const updated = changed(fleet.name, await store.fleets.updateSettings(fleet.name, change, stampOf(ctx, deps.now)));
     logger.info({ fleet: fleet.name, fields: Object.keys(change) }, 'fleet settings changed');
     ctx.body = fleetView(updated);
@@ -88,7 +97,10 @@ export function fleetRoutes(router: Router<ApiState>, deps: RouteDeps, access: A
     const fleet = await fleetOr404(store.fleets, ctx.params.fleet);
     const { minutes } = await readBody(ctx, ROUTES.fleetUpdateNow);
     const until = minutesFrom(deps.now(), minutes);
-    const updated = changed(fleet.name, await store.fleets.updateSettings(fleet.name, { forceUpdateUntil: until }, stampOf(ctx, deps.now)));
+    const updated = changed(
+      fleet.name,
+      await store.fleets.updateSettings(fleet.name, { forceUpdateUntil: until }, stampOf(ctx, deps.now)),
+    );
     logger.info({ fleet: fleet.name, until }, 'fleet updates now, whatever its window');
     ctx.body = fleetView(updated);
   });
@@ -99,7 +111,11 @@ export function fleetRoutes(router: Router<ApiState>, deps: RouteDeps, access: A
     const release = await store.releases.find(fleet.name, wanted);
     if (!release) throw notFound(`fleet '${fleet.name}' has no release with id or version '${wanted}'`);
     refuseUnready(release, `fleet '${fleet.name}'`);
-    const updated = await store.fleets.setPolicy(fleet.name, { mode: 'pinned', releaseId: release.id }, stampOf(ctx, deps.now));
+    const updated = await store.fleets.setPolicy(
+      fleet.name,
+      { mode: 'pinned', releaseId: release.id },
+      stampOf(ctx, deps.now),
+    );
     logger.info({ fleet: fleet.name, release: release.id, version: release.version }, 'fleet pinned');
     ctx.body = fleetView(changed(fleet.name, updated));
   });

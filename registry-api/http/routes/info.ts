@@ -6,6 +6,11 @@ import type { RouteDeps } from '../../deps.js';
 
 export function infoRoutes(router: Router<ApiState>, deps: RouteDeps): void {
   router.get(paths.info, (ctx) => {
-    ctx.body = { name: 'skiff', version: deps.version, registry: deps.registry, signingKey: deps.signingKey.publicKey } satisfies Info;
+    ctx.body = {
+      name: 'skiff',
+      version: deps.version,
+      registry: deps.registry,
+      signingKey: deps.signingKey.publicKey,
+    } satisfies Info;
   });
 }

@@ -3,8 +3,14 @@
 // (device-logs.ts); a follower renews the device's want while it stays, so the link falls quiet soon after.
 import type Router from '@koa/router';
 import {
-  DEFAULT_TAIL, DEFAULT_WAIT_SECONDS, GAP_EVENT, LINES_EVENT,
-  type DeviceLogs as DeviceLogsAnswer, type DeviceLogsQuery, type GapEvent, type LinesEvent,
+  DEFAULT_TAIL,
+  DEFAULT_WAIT_SECONDS,
+  GAP_EVENT,
+  LINES_EVENT,
+  type DeviceLogs as DeviceLogsAnswer,
+  type DeviceLogsQuery,
+  type GapEvent,
+  type LinesEvent,
 } from '../../../protocol/device-logs.js';
 import { authenticatedCaller, authenticatedDevice, requireDevice, type AccessControl, type ApiState } from '../auth.js';
 import type { RouteDeps } from '../../deps.js';
@@ -24,7 +30,8 @@ interface Asked {
 }
 
 function askedOf(query: DeviceLogsQuery): Asked {
-  const services = query.service === undefined ? null : [...new Set(Array.isArray(query.service) ? query.service : [query.service])];
+  const services =
+    query.service === undefined ? null : [...new Set(Array.isArray(query.service) ? query.service : [query.service])];
   const wait = query.wait === undefined ? DEFAULT_WAIT_SECONDS : Number(query.wait);
   return { services, tail: query.tail === undefined ? DEFAULT_TAIL : Number(query.tail), waitMs: wait * 1000 };
 }
@@ -37,30 +44,44 @@ async function snapshotOf(logs: DeviceLogs, device: DeviceView, asked: Asked, fo
     snapshot = await logs.snapshot(device.uuid, { ...asked, followMs });
   } catch (err) {
     if (err instanceof DeviceNotConnected) {
-      throw conflict(`${who} has no push channel open to the API: it is offline (last seen ${device.lastSeen ?? 'never'}), `
-        + 'or its supervisor is too old for fleet logs');
+      throw conflict(
+        `${who} has no push channel open to the API: it is offline (last seen ${device.lastSeen ?? 'never'}), ` +
+          'or its supervisor is too old for fleet logs',
+      );
     }
     if (err instanceof DeviceSilent) {
-      throw new ProblemError(504, 'device-silent', `${who} did not send its logs within ${err.waitedMs / 1000} s `
-        + `(${err.linesSoFar} lines so far): its link may be slow (ask with a longer ?wait= or a smaller ?tail=), or its supervisor is too old for fleet logs`);
+      throw new ProblemError(
+        504,
+        'device-silent',
+        `${who} did not send its logs within ${err.waitedMs / 1000} s ` +
+          `(${err.linesSoFar} lines so far): its link may be slow (ask with a longer ?wait= or a smaller ?tail=), or its supervisor is too old for fleet logs`,
+      );
     }
     throw err;
   }
   const missing = (asked.services ?? []).filter((s) => !snapshot.services.includes(s));
   if (missing.length > 0) {
-    throw notFound(`${who} runs no service ${missing.map((s) => `'${s}'`).join(', ')} (it runs: ${snapshot.services.join(', ') || 'none'})`);
+    throw notFound(
+      `${who} runs no service ${missing.map((s) => `'${s}'`).join(', ')} (it runs: ${snapshot.services.join(', ') || 'none'})`,
+    );
   }
   return { ...snapshot, services: asked.services ?? snapshot.services };
 }
 
-export function deviceLogRoutes(router: Router<ApiState>, deps: RouteDeps, access: AccessControl, logs: DeviceLogs): void {
+export function deviceLogRoutes(
+  router: Router<ApiState>,
+  deps: RouteDeps,
+  access: AccessControl,
+  logs: DeviceLogs,
+): void {
   const { store, logger } = deps;
 
   /** The device the path names (uuid or short id), admitted: others have no channel to ask through. */
   const deviceOf = async (given: string): Promise<DeviceView> => {
     const device = await store.devices.get(given);
     if (!device) throw notFound(`no device has the uuid or short id '${given}'`);
-    if (device.authStatus !== 'accepted') throw conflict(`device '${device.uuid}' is ${device.authStatus}: it sends no logs`);
+    if (device.authStatus !== 'accepted')
+      throw conflict(`device '${device.uuid}' is ${device.authStatus}: it sends no logs`);
     return device;
   };
 
@@ -119,10 +140,15 @@ export function deviceLogRoutes(router: Router<ApiState>, deps: RouteDeps, acces
       else flush();
     });
     res.on('drain', flush);
-    const heartbeat = setInterval(() => { if (!res.writableEnded) res.write(': heartbeat\n\n'); }, HEARTBEAT_MS);
+    const heartbeat = setInterval(() => {
+      if (!res.writableEnded) res.write(': heartbeat\n\n');
+    }, HEARTBEAT_MS);
     const renewal = setInterval(() => {
       logs.renew(device.uuid, asked.services).then(
-        (heard) => { if (!heard) logger.info({ uuid: device.uuid }, 'device logs: the followed device has no push channel open right now'); },
+        (heard) => {
+          if (!heard)
+            logger.info({ uuid: device.uuid }, 'device logs: the followed device has no push channel open right now');
+        },
         (err: unknown) => logger.warn({ err, uuid: device.uuid }, 'device logs: cannot renew a follow'),
       );
     }, logs.renewMs);

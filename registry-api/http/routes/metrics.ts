@@ -7,13 +7,17 @@ import { sameSecret } from '../../keys/secrets.js';
 
 export function metricsRoutes(router: Router<ApiState>, deps: RouteDeps, access: AccessControl): void {
   const asUser = access.allow('metrics.read');
-  router.get('/metrics', async (ctx, next) => {
-    const bearer = /^Bearer\s+(\S+)\s*$/i.exec(ctx.get('Authorization'))?.[1];
-    if (deps.metricsToken !== null && bearer !== undefined && sameSecret(bearer, deps.metricsToken)) return next();
-    return asUser(ctx, next);
-  }, async (ctx) => {
-    const { contentType, body } = await deps.metrics.text();
-    ctx.type = contentType;
-    ctx.body = body;
-  });
+  router.get(
+    '/metrics',
+    async (ctx, next) => {
+      const bearer = /^Bearer\s+(\S+)\s*$/i.exec(ctx.get('Authorization'))?.[1];
+      if (deps.metricsToken !== null && bearer !== undefined && sameSecret(bearer, deps.metricsToken)) return next();
+      return asUser(ctx, next);
+    },
+    async (ctx) => {
+      const { contentType, body } = await deps.metrics.text();
+      ctx.type = contentType;
+      ctx.body = body;
+    },
+  );
 }

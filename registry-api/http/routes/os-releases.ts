@@ -11,7 +11,14 @@ import { rangeAnswer } from '../byte-range.js';
 import type { RouteDeps } from '../../deps.js';
 import { isFresh } from '../etag.js';
 import {
-  BundleRefusedError, BundleTooLargeError, bundlePath, bundleSize, checkBundle, keepBundle, receiveBundle, type OsBundleSettings,
+  BundleRefusedError,
+  BundleTooLargeError,
+  bundlePath,
+  bundleSize,
+  checkBundle,
+  keepBundle,
+  receiveBundle,
+  type OsBundleSettings,
 } from '../../os/bundles.js';
 import { badRequest, notFound, ProblemError } from '../problem.js';
 import { readBody, readQuery } from '../request-body.js';
@@ -39,7 +46,11 @@ const pinView = (pinned: OsReleaseRecord | null, effective: OsReleaseRecord | nu
 
 function bundlesOf(settings: OsBundleSettings | null, ctx: Context): OsBundleSettings {
   if (settings === null) {
-    throw new ProblemError(501, 'no-bundle-storage', `${ctx.method} ${ctx.path}: this API keeps no host OS bundles (started without a bundle directory)`);
+    throw new ProblemError(
+      501,
+      'no-bundle-storage',
+      `${ctx.method} ${ctx.path}: this API keeps no host OS bundles (started without a bundle directory)`,
+    );
   }
   return settings;
 }
@@ -59,11 +70,18 @@ async function deviceOr404(store: Store, uuid: string | undefined) {
 /** The pin outcome as an answer: the scope's pin, or the problem that stopped it. */
 function pinnedOr4xx(outcome: OsPinOutcome, what: string): OsReleaseRecord | null {
   switch (outcome.kind) {
-    case 'pinned': return outcome.release;
-    case 'no-scope': throw notFound(`${what} is gone`);
-    case 'no-release': throw notFound(`the host OS release to pin ${what} to is gone`);
+    case 'pinned':
+      return outcome.release;
+    case 'no-scope':
+      throw notFound(`${what} is gone`);
+    case 'no-release':
+      throw notFound(`the host OS release to pin ${what} to is gone`);
     case 'wrong-type':
-      throw new ProblemError(409, 'conflict', `${what} is of device type '${outcome.expected}', the host OS release is for '${outcome.got}'`);
+      throw new ProblemError(
+        409,
+        'conflict',
+        `${what} is of device type '${outcome.expected}', the host OS release is for '${outcome.got}'`,
+      );
   }
 }
 
@@ -82,14 +100,26 @@ export function osReleaseRoutes(router: Router<ApiState>, deps: RouteDeps, acces
     const query = readQuery(ctx, ROUTES.uploadOsRelease);
     const what = `host OS release ${query.version} of device type '${query.deviceType}'`;
     if (ctx.request.is('application/octet-stream') === false) {
-      throw new ProblemError(415, 'unsupported-media-type',
-        `the body of ${ctx.method} ${ctx.path} must be the bundle as application/octet-stream, not ${ctx.request.type || 'untyped'}`);
+      throw new ProblemError(
+        415,
+        'unsupported-media-type',
+        `the body of ${ctx.method} ${ctx.path} must be the bundle as application/octet-stream, not ${ctx.request.type || 'untyped'}`,
+      );
     }
     const declared = Number(ctx.get('Content-Length') || '0');
-    if (declared > settings.maxBytes) throw new ProblemError(413, 'too-large', `${what}: the bundle (${declared} bytes) is larger than ${settings.maxBytes} bytes`);
+    if (declared > settings.maxBytes)
+      throw new ProblemError(
+        413,
+        'too-large',
+        `${what}: the bundle (${declared} bytes) is larger than ${settings.maxBytes} bytes`,
+      );
     // Refused before the upload, so nobody streams gigabytes only to hear the version is taken.
     if (await store.osReleases.find(query.deviceType, query.version)) {
-      throw new ProblemError(409, 'conflict', `device type '${query.deviceType}' already has a host OS release with version '${query.version}'`);
+      throw new ProblemError(
+        409,
+        'conflict',
+        `device type '${query.deviceType}' already has a host OS release with version '${query.version}'`,
+      );
     }
     let received: Awaited<ReturnType<typeof receiveBundle>>;
     try {
@@ -105,7 +135,10 @@ export function osReleaseRoutes(router: Router<ApiState>, deps: RouteDeps, acces
         const manifest = await checkBundle(settings.keyring, received.tempFile);
         const rauc = `rauc info: compatible '${manifest.compatible}', version '${manifest.version ?? '(none)'}'`;
         if (manifest.compatible !== query.deviceType) {
-          throw badRequest('compatible-mismatch', `${what}: the bundle is for another device type (${rauc}); devices of type '${query.deviceType}' would refuse it`);
+          throw badRequest(
+            'compatible-mismatch',
+            `${what}: the bundle is for another device type (${rauc}); devices of type '${query.deviceType}' would refuse it`,
+          );
         }
         if (manifest.version !== null && manifest.version !== query.version) {
           throw badRequest('version-mismatch', `${what}: the bundle says another version (${rauc})`);
@@ -120,16 +153,32 @@ export function osReleaseRoutes(router: Router<ApiState>, deps: RouteDeps, acces
     const file = await keepBundle(settings, received);
     let release: OsReleaseRecord;
     try {
-      release = await store.osReleases.create({
-        deviceType: query.deviceType, version: query.version, digest: received.digest, size: received.size, compatible, file,
-        createdAt: deps.now().toISOString(),
-      }, stampOf(ctx, deps.now));
+      release = await store.osReleases.create(
+        {
+          deviceType: query.deviceType,
+          version: query.version,
+          digest: received.digest,
+          size: received.size,
+          compatible,
+          file,
+          createdAt: deps.now().toISOString(),
+        },
+        stampOf(ctx, deps.now),
+      );
     } catch (err) {
       await dropUnusedFile(store, settings, file);
       throw err;
     }
-    logger.info({ osRelease: release.id, deviceType: release.deviceType, version: release.version, size: release.size, checked: compatible !== null },
-      'host OS release uploaded');
+    logger.info(
+      {
+        osRelease: release.id,
+        deviceType: release.deviceType,
+        version: release.version,
+        size: release.size,
+        checked: compatible !== null,
+      },
+      'host OS release uploaded',
+    );
     ctx.status = 201;
     ctx.body = osReleaseView(release);
   });
@@ -148,14 +197,18 @@ export function osReleaseRoutes(router: Router<ApiState>, deps: RouteDeps, acces
     const removed = await store.osReleases.remove(release.id, stampOf(ctx, deps.now));
     if (removed === null) throw notFound(`host OS release '${release.id}' is gone`);
     await dropUnusedFile(store, deps.osBundles, removed.file);
-    logger.info({ osRelease: removed.id, deviceType: removed.deviceType, version: removed.version }, 'host OS release deleted');
+    logger.info(
+      { osRelease: removed.id, deviceType: removed.deviceType, version: removed.version },
+      'host OS release deleted',
+    );
     ctx.body = osReleaseView(removed);
   });
 
   /** Pins `scope` (of `deviceType`) to the release the body names, by id or version. */
   const pinTo = async (ctx: Context, scope: OsPinScope, deviceType: string, wanted: string, what: string) => {
     const release = await store.osReleases.find(deviceType, wanted);
-    if (!release) throw notFound(`device type '${deviceType}' of ${what} has no host OS release with id or version '${wanted}'`);
+    if (!release)
+      throw notFound(`device type '${deviceType}' of ${what} has no host OS release with id or version '${wanted}'`);
     const pinned = pinnedOr4xx(await store.osReleases.pin(scope, release.id, stampOf(ctx, deps.now)), what);
     logger.info({ ...scope, osRelease: release.id, version: release.version }, 'host OS pinned');
     return pinned;
@@ -176,7 +229,10 @@ export function osReleaseRoutes(router: Router<ApiState>, deps: RouteDeps, acces
 
   router.delete(ROUTES.unpinFleetOs.path, access.allow('fleet.rollout'), async (ctx) => {
     const fleet = await fleetOr404(store.fleets, ctx.params.fleet);
-    pinnedOr4xx(await store.osReleases.pin({ fleet: fleet.name }, null, stampOf(ctx, deps.now)), `fleet '${fleet.name}'`);
+    pinnedOr4xx(
+      await store.osReleases.pin({ fleet: fleet.name }, null, stampOf(ctx, deps.now)),
+      `fleet '${fleet.name}'`,
+    );
     ctx.body = pinView(null, null);
   });
 
@@ -188,13 +244,22 @@ export function osReleaseRoutes(router: Router<ApiState>, deps: RouteDeps, acces
   router.put(ROUTES.pinDeviceOs.path, access.allow('device.manage'), async (ctx) => {
     const device = await deviceOr404(store, ctx.params.uuid);
     const body = await readBody(ctx, ROUTES.pinDeviceOs);
-    const pinned = await pinTo(ctx, { device: device.uuid }, device.deviceType, body.release, `device '${device.uuid}'`);
+    const pinned = await pinTo(
+      ctx,
+      { device: device.uuid },
+      device.deviceType,
+      body.release,
+      `device '${device.uuid}'`,
+    );
     ctx.body = pinView(pinned, await store.osReleases.targetFor(device));
   });
 
   router.delete(ROUTES.unpinDeviceOs.path, access.allow('device.manage'), async (ctx) => {
     const device = await deviceOr404(store, ctx.params.uuid);
-    pinnedOr4xx(await store.osReleases.pin({ device: device.uuid }, null, stampOf(ctx, deps.now)), `device '${device.uuid}'`);
+    pinnedOr4xx(
+      await store.osReleases.pin({ device: device.uuid }, null, stampOf(ctx, deps.now)),
+      `device '${device.uuid}'`,
+    );
     ctx.body = pinView(null, await store.osReleases.targetFor(device));
   });
 
@@ -222,8 +287,13 @@ export function osReleaseRoutes(router: Router<ApiState>, deps: RouteDeps, acces
     }
     const answer = rangeAnswer(ctx.get('Range') || undefined, size, etag, ctx.get('If-Range') || undefined);
     if (answer.kind === 'unsatisfiable') {
-      throw new ProblemError(416, 'range-not-satisfiable', `${ctx.get('Range')} lies outside the bundle of ${size} bytes`,
-        undefined, { 'Content-Range': `bytes */${size}`, 'Accept-Ranges': 'bytes' });
+      throw new ProblemError(
+        416,
+        'range-not-satisfiable',
+        `${ctx.get('Range')} lies outside the bundle of ${size} bytes`,
+        undefined,
+        { 'Content-Range': `bytes */${size}`, 'Accept-Ranges': 'bytes' },
+      );
     }
     const file = bundlePath(settings, release.file);
     ctx.type = 'application/octet-stream';

@@ -39,13 +39,17 @@ export function provisioningKeyRoutes(router: Router<ApiState>, deps: RouteDeps,
     const body = await readBody(ctx, ROUTES.createProvisioningKey);
     const now = deps.now();
     const secret = newSecret();
-    const key = await store.provisioningKeys.create({
-      fleet: fleet.name,
-      hash: hashSecret(secret),
-      label: body.label ?? null,
-      createdAt: now.toISOString(),
-      expiresAt: body.expiresInDays === undefined ? null : new Date(now.getTime() + body.expiresInDays * DAY_MS).toISOString(),
-    }, stampOf(ctx, deps.now));
+    const key = await store.provisioningKeys.create(
+      {
+        fleet: fleet.name,
+        hash: hashSecret(secret),
+        label: body.label ?? null,
+        createdAt: now.toISOString(),
+        expiresAt:
+          body.expiresInDays === undefined ? null : new Date(now.getTime() + body.expiresInDays * DAY_MS).toISOString(),
+      },
+      stampOf(ctx, deps.now),
+    );
     if (!key) throw notFound(`fleet '${fleet.name}' does not exist`);
     logger.info({ fleet: fleet.name, key: key.id, expiresAt: key.expiresAt }, 'provisioning key created');
     ctx.status = 201;

@@ -6,14 +6,22 @@ import type { Context } from 'koa';
 import { deviceFromToken, type ApiState } from '../auth.js';
 import type { RouteDeps } from '../../deps.js';
 import { badRequest, notFound, ProblemError } from '../problem.js';
-import { grant, issueToken, parseScope, type RegistryPrincipal, type RegistryScope } from '../../delivery/registry-token.js';
+import {
+  grant,
+  issueToken,
+  parseScope,
+  type RegistryPrincipal,
+  type RegistryScope,
+} from '../../delivery/registry-token.js';
 import { readQuery } from '../request-body.js';
 import { ROUTES } from '../route-table.js';
 import { hashSecret } from '../../keys/secrets.js';
 
 /** Docker answers a Bearer challenge with Basic credentials only when asked for them so. */
 const basicUnauthorized = (detail: string): ProblemError =>
-  new ProblemError(401, 'unauthorized', detail, undefined, { 'WWW-Authenticate': 'Basic realm="skiff registry tokens"' });
+  new ProblemError(401, 'unauthorized', detail, undefined, {
+    'WWW-Authenticate': 'Basic realm="skiff registry tokens"',
+  });
 
 interface BasicCredentials {
   username: string;
@@ -53,25 +61,38 @@ export function registryTokenRoutes(router: Router<ApiState>, deps: RouteDeps): 
     }
     const query = readQuery(ctx, route);
     if (query.service !== issuer.service) {
-      throw badRequest('invalid-query', `service '${query.service}' is not the registry this API issues tokens for ('${issuer.service}')`,
-        [{ path: '?service', message: `must be '${issuer.service}'` }]);
+      throw badRequest(
+        'invalid-query',
+        `service '${query.service}' is not the registry this API issues tokens for ('${issuer.service}')`,
+        [{ path: '?service', message: `must be '${issuer.service}'` }],
+      );
     }
     const credentials = basicCredentialsOf(ctx);
     if (credentials === null) {
-      throw basicUnauthorized(`${ctx.path} needs HTTP Basic credentials: a user name and API token, or a device uuid and device token`);
+      throw basicUnauthorized(
+        `${ctx.path} needs HTTP Basic credentials: a user name and API token, or a device uuid and device token`,
+      );
     }
     if (query.account !== undefined && query.account !== credentials.username) {
-      throw badRequest('invalid-query', `account '${query.account}' is not the user name of the credentials ('${credentials.username}')`,
-        [{ path: '?account', message: 'must be the Basic user name' }]);
+      throw badRequest(
+        'invalid-query',
+        `account '${query.account}' is not the user name of the credentials ('${credentials.username}')`,
+        [{ path: '?account', message: 'must be the Basic user name' }],
+      );
     }
     const principal = await principalOf(credentials);
     if (principal === null) {
-      throw basicUnauthorized(`'${credentials.username}' with that password is neither a user with a live API token nor an accepted device with a live token`);
+      throw basicUnauthorized(
+        `'${credentials.username}' with that password is neither a user with a live API token nor an accepted device with a live token`,
+      );
     }
     const texts = query.scope === undefined ? [] : Array.isArray(query.scope) ? query.scope : [query.scope];
     const scopes: RegistryScope[] = texts.map((text, i) => {
       const scope = parseScope(text);
-      if (!scope) throw badRequest('invalid-query', `scope '${text}' is not of the form type:name:actions`, [{ path: `?scope[${i}]`, message: 'must be type:name:actions' }]);
+      if (!scope)
+        throw badRequest('invalid-query', `scope '${text}' is not of the form type:name:actions`, [
+          { path: `?scope[${i}]`, message: 'must be type:name:actions' },
+        ]);
       return scope;
     });
     const access = grant(principal, scopes);

@@ -25,25 +25,34 @@ export function releaseRoutes(router: Router<ApiState>, deps: RouteDeps, access:
       if (err instanceof ValidationError) throw badRequest('invalid-compose', err.message, err.issues);
       throw err;
     }
-    const release = await store.releases.create({
-      fleet: fleet.name,
-      ...(body.version === undefined ? {} : { version: body.version }),
-      status: 'pending',
-      compose: body.compose,
-      services: normalized.services,
-      volumes: normalized.volumes,
-      networks: normalized.networks,
-      images: Object.fromEntries(normalized.services.map((s) => [s.name, s.image])),
-      notes: body.notes ?? null,
-      createdAt: deps.now().toISOString(),
-    }, stampOf(ctx, deps.now));
+    const release = await store.releases.create(
+      {
+        fleet: fleet.name,
+        ...(body.version === undefined ? {} : { version: body.version }),
+        status: 'pending',
+        compose: body.compose,
+        services: normalized.services,
+        volumes: normalized.volumes,
+        networks: normalized.networks,
+        images: Object.fromEntries(normalized.services.map((s) => [s.name, s.image])),
+        notes: body.notes ?? null,
+        createdAt: deps.now().toISOString(),
+      },
+      stampOf(ctx, deps.now),
+    );
     // Should queueing fail (Redis down), the release stays pending and is queued again at the next start.
     try {
       await jobs.verifyRelease(release.id);
     } catch (err) {
-      logger.error({ err, fleet: fleet.name, release: release.id }, 'cannot queue the verification of a new release: it stays pending until the API restarts');
+      logger.error(
+        { err, fleet: fleet.name, release: release.id },
+        'cannot queue the verification of a new release: it stays pending until the API restarts',
+      );
     }
-    logger.info({ fleet: fleet.name, release: release.id, version: release.version, services: release.services.length }, 'release created, verification queued');
+    logger.info(
+      { fleet: fleet.name, release: release.id, version: release.version, services: release.services.length },
+      'release created, verification queued',
+    );
     ctx.status = 201;
     ctx.body = releaseView(release);
   });

@@ -47,8 +47,12 @@ export function userRoutes(router: Router<ApiState>, deps: RouteDeps, access: Ac
 
   router.post(ROUTES.createUser.path, access.allow('user.manage'), async (ctx) => {
     const body = await readBody(ctx, ROUTES.createUser);
-    if (RESERVED_NAMES.includes(body.name)) throw badRequest('reserved-name', `'${body.name}' is reserved: the audit log names the API itself so`);
-    const user = await store.users.create({ name: body.name, role: body.role, createdAt: deps.now().toISOString() }, stampOf(ctx, deps.now));
+    if (RESERVED_NAMES.includes(body.name))
+      throw badRequest('reserved-name', `'${body.name}' is reserved: the audit log names the API itself so`);
+    const user = await store.users.create(
+      { name: body.name, role: body.role, createdAt: deps.now().toISOString() },
+      stampOf(ctx, deps.now),
+    );
     logger.info({ user: user.name, role: user.role, by: authenticatedCaller(ctx).user.name }, 'user created');
     ctx.status = 201;
     ctx.body = userView(user);
@@ -63,7 +67,11 @@ export function userRoutes(router: Router<ApiState>, deps: RouteDeps, access: Ac
     const user = await userOr404(store.users, ctx.params.name);
     const { label } = await readBody(ctx, ROUTES.createToken);
     const secret = newSecret();
-    const token = await store.users.createToken(user.name, { hash: hashSecret(secret), label: label ?? null }, stampOf(ctx, deps.now));
+    const token = await store.users.createToken(
+      user.name,
+      { hash: hashSecret(secret), label: label ?? null },
+      stampOf(ctx, deps.now),
+    );
     if (!token) throw notFound(`user '${user.name}' does not exist`);
     logger.info({ user: user.name, token: token.id, by: authenticatedCaller(ctx).user.name }, 'api token created');
     ctx.status = 201;

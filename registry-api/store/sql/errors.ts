@@ -6,7 +6,12 @@ import { oneLine, type SqlParams, type SqlValue } from './database.js';
 export type SqlErrorKind = 'unique' | 'foreign-key' | 'check' | 'not-null' | 'invalid-text' | 'other';
 
 export class SqlError extends Error {
-  constructor(readonly kind: SqlErrorKind, message: string, readonly sql: string, options?: { cause?: unknown }) {
+  constructor(
+    readonly kind: SqlErrorKind,
+    message: string,
+    readonly sql: string,
+    options?: { cause?: unknown },
+  ) {
     super(`${message} (in \`${oneLine(sql)}\`)`, options);
     this.name = 'SqlError';
   }
@@ -21,7 +26,11 @@ export function refuseNul(sql: string, params: SqlParams | undefined): void {
   const values: readonly SqlValue[] = Array.isArray(params) ? params : Object.values(params);
   for (const value of values) {
     if (typeof value === 'string' && value.includes('\u0000')) {
-      throw new SqlError('invalid-text', `a text value contains the NUL character, which the database cannot hold: ${JSON.stringify(value.slice(0, 80))}`, sql);
+      throw new SqlError(
+        'invalid-text',
+        `a text value contains the NUL character, which the database cannot hold: ${JSON.stringify(value.slice(0, 80))}`,
+        sql,
+      );
     }
   }
 }

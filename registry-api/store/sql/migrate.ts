@@ -34,7 +34,9 @@ export async function migrate(db: Database, migrations: readonly Migration[]): P
   const unknown = [...applied].filter((v) => v > newest);
   if (unknown.length > 0) {
     // A newer Skiff wrote this database: running old code on it could corrupt it.
-    throw new Error(`database schema version ${Math.max(...unknown)} is newer than this Skiff knows (${newest}); upgrade Skiff`);
+    throw new Error(
+      `database schema version ${Math.max(...unknown)} is newer than this Skiff knows (${newest}); upgrade Skiff`,
+    );
   }
   const done: number[] = [];
   for (const migration of [...migrations].sort((a, b) => a.version - b.version)) {
@@ -44,10 +46,16 @@ export async function migrate(db: Database, migrations: readonly Migration[]): P
       try {
         await tx.exec(scriptFor(migration, db.dialect));
       } catch (err) {
-        throw new Error(`schema migration ${migration.version} (${migration.name}) failed on ${db.dialect}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+        throw new Error(
+          `schema migration ${migration.version} (${migration.name}) failed on ${db.dialect}: ${err instanceof Error ? err.message : String(err)}`,
+          { cause: err },
+        );
       }
-      await tx.run('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)',
-        [migration.version, migration.name, new Date().toISOString()]);
+      await tx.run('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)', [
+        migration.version,
+        migration.name,
+        new Date().toISOString(),
+      ]);
       return true;
     });
     if (ran) done.push(migration.version);

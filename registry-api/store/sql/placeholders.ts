@@ -25,7 +25,10 @@ function skipInert(sql: string, i: number): number {
       const end = sql.indexOf(c, j);
       if (end < 0) return sql.length;
       // A doubled quote is the quote character itself, inside the literal.
-      if (sql[end + 1] === c) { j = end + 2; continue; }
+      if (sql[end + 1] === c) {
+        j = end + 2;
+        continue;
+      }
       return end + 1;
     }
   }
@@ -62,7 +65,8 @@ export function toNumbered(sql: string, params: SqlParams = []): NumberedStateme
     }
     const c = sql[i] ?? '';
     if (c === '?') {
-      if (!isPositional(params)) throw new Error(`\`?\` needs an array of parameters, got named ones: \`${oneLine(sql)}\``);
+      if (!isPositional(params))
+        throw new Error(`\`?\` needs an array of parameters, got named ones: \`${oneLine(sql)}\``);
       if (positional >= params.length) {
         throw new Error(`more \`?\` than the ${params.length} parameter(s) given: \`${oneLine(sql)}\``);
       }
@@ -76,7 +80,8 @@ export function toNumbered(sql: string, params: SqlParams = []): NumberedStateme
       let j = i + 2;
       while (j < sql.length && NAME_PART.test(sql[j] ?? '')) j += 1;
       const name = sql.slice(i + 1, j);
-      if (isPositional(params)) throw new Error(`\`@${name}\` needs named parameters, got an array: \`${oneLine(sql)}\``);
+      if (isPositional(params))
+        throw new Error(`\`@${name}\` needs named parameters, got an array: \`${oneLine(sql)}\``);
       let n = numberOf.get(name);
       if (n === undefined) {
         if (!Object.hasOwn(params, name)) throw new Error(`no value for parameter @${name} of \`${oneLine(sql)}\``);

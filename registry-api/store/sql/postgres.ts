@@ -27,7 +27,9 @@ function parseInt8(text: string): number {
 
 const types: pg.CustomTypesConfig = {
   getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-    oid === INT8_OID && format !== 'binary' ? parseInt8 : pg.types.getTypeParser(oid, format)) as pg.CustomTypesConfig['getTypeParser'],
+    oid === INT8_OID && format !== 'binary'
+      ? parseInt8
+      : pg.types.getTypeParser(oid, format)) as pg.CustomTypesConfig['getTypeParser'],
 };
 
 export interface PostgresOptions {
@@ -92,7 +94,10 @@ export async function openPostgres(url: string, options: PostgresOptions = {}): 
     await pool.query('SELECT 1');
   } catch (err) {
     await pool.end().catch(() => undefined);
-    throw new Error(`cannot connect to PostgreSQL at ${redacted(url)}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    throw new Error(
+      `cannot connect to PostgreSQL at ${redacted(url)}: ${err instanceof Error ? err.message : String(err)}`,
+      { cause: err },
+    );
   }
   const root = handleOn(pool, () => refuseInsideTransaction(database, 'a statement'));
   const database: Database = {
@@ -113,7 +118,9 @@ export async function openPostgres(url: string, options: PostgresOptions = {}): 
         return result;
       } catch (err) {
         // A connection that cannot even roll back is not given back to the pool.
-        await client.query('ROLLBACK').catch(() => { broken = true; });
+        await client.query('ROLLBACK').catch(() => {
+          broken = true;
+        });
         throw err;
       } finally {
         open = false;

@@ -11,7 +11,9 @@ export class SerialLock {
   run<T>(fn: () => T | Promise<T>): Promise<T> {
     this.pending += 1;
     const result = this.tail.then(() => fn());
-    const settled = (): void => { this.pending -= 1; };
+    const settled = (): void => {
+      this.pending -= 1;
+    };
     this.tail = result.then(settled, settled);
     return result;
   }

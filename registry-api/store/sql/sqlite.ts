@@ -23,7 +23,9 @@ export function openSqlite(file: string): Database {
     db.pragma('busy_timeout = 5000');
     db.pragma('synchronous = NORMAL');
   } catch (err) {
-    throw new Error(`cannot open the SQLite database ${file}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    throw new Error(`cannot open the SQLite database ${file}: ${err instanceof Error ? err.message : String(err)}`, {
+      cause: err,
+    });
   }
   const conn = db;
   const statements = new Map<string, BetterSqlite3.Statement<unknown[], unknown>>();
@@ -36,7 +38,8 @@ export function openSqlite(file: string): Database {
     return statement;
   };
   // better-sqlite3 takes positional values spread out, named ones as one object.
-  const bind = (params: SqlParams | undefined): unknown[] => (params === undefined ? [] : Array.isArray(params) ? params : [params]);
+  const bind = (params: SqlParams | undefined): unknown[] =>
+    params === undefined ? [] : Array.isArray(params) ? params : [params];
   const guarded = <T>(sql: string, work: () => T): T => {
     try {
       return work();
@@ -45,15 +48,20 @@ export function openSqlite(file: string): Database {
     }
   };
   const sync: SyncHandle = {
-    all: (row, sql, params) => guarded(sql, () => {
-      refuseNul(sql, params);
-      return rowsOf(row, prepare(sql).all(...bind(params)), sql);
-    }),
-    run: (sql, params) => guarded(sql, () => {
-      refuseNul(sql, params);
-      return { changes: prepare(sql).run(...bind(params)).changes };
-    }),
-    exec: (script) => guarded(script, () => { conn.exec(script); }),
+    all: (row, sql, params) =>
+      guarded(sql, () => {
+        refuseNul(sql, params);
+        return rowsOf(row, prepare(sql).all(...bind(params)), sql);
+      }),
+    run: (sql, params) =>
+      guarded(sql, () => {
+        refuseNul(sql, params);
+        return { changes: prepare(sql).run(...bind(params)).changes };
+      }),
+    exec: (script) =>
+      guarded(script, () => {
+        conn.exec(script);
+      }),
   };
 
   const lock = new SerialLock();
@@ -104,7 +112,9 @@ export function openSqlite(file: string): Database {
       });
     },
     close() {
-      return lock.run(() => { conn.close(); });
+      return lock.run(() => {
+        conn.close();
+      });
     },
   };
   return database;

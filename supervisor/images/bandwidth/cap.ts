@@ -13,9 +13,16 @@ function minutesOf(hhmm: string): number {
 export function localMinutes(now: Date, timezone: string): number {
   let parts: Intl.DateTimeFormatPart[];
   try {
-    parts = new Intl.DateTimeFormat('en-GB', { timeZone: timezone, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).formatToParts(now);
+    parts = new Intl.DateTimeFormat('en-GB', {
+      timeZone: timezone,
+      hour: '2-digit',
+      minute: '2-digit',
+      hourCycle: 'h23',
+    }).formatToParts(now);
   } catch (err) {
-    throw new Error(`bandwidth schedule timezone '${timezone}' is invalid: ${err instanceof Error ? err.message : String(err)}`);
+    throw new Error(
+      `bandwidth schedule timezone '${timezone}' is invalid: ${err instanceof Error ? err.message : String(err)}`,
+    );
   }
   const hour = Number(parts.find((p) => p.type === 'hour')?.value);
   const minute = Number(parts.find((p) => p.type === 'minute')?.value);

@@ -49,7 +49,10 @@ export class BandwidthGovernor {
       rate = this.config === null ? null : bandwidthCapAt(this.config, now);
     } catch (err) {
       // A schedule with a timezone this Node does not know: keep the plain cap rather than none.
-      log.error({ err: err instanceof Error ? err.message : String(err) }, 'bandwidth schedule unusable; the plain cap applies');
+      log.error(
+        { err: err instanceof Error ? err.message : String(err) },
+        'bandwidth schedule unusable; the plain cap applies',
+      );
       rate = this.config?.bandwidthCapBytesPerSecond ?? null;
     }
     if (rate !== bucket.currentRate()) {

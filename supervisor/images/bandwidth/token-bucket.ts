@@ -10,21 +10,22 @@ export interface Clock {
 
 export const realClock: Clock = {
   now: () => performance.now(),
-  sleep: (ms, signal) => new Promise<void>((resolve, reject) => {
-    if (signal?.aborted === true) {
-      reject(signal.reason);
-      return;
-    }
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  }),
+  sleep: (ms, signal) =>
+    new Promise<void>((resolve, reject) => {
+      if (signal?.aborted === true) {
+        reject(signal.reason);
+        return;
+      }
+      const onAbort = (): void => {
+        clearTimeout(timer);
+        reject(signal?.reason);
+      };
+      const timer = setTimeout(() => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      }, ms);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    }),
 };
 
 /** Bytes per second; null means no cap. */
@@ -37,7 +38,10 @@ export class TokenBucket {
   /** Serialises takers so that a large request cannot be overtaken forever by small ones. */
   private queue: Promise<void> = Promise.resolve();
 
-  constructor(rate: Rate, private readonly clock: Clock = realClock) {
+  constructor(
+    rate: Rate,
+    private readonly clock: Clock = realClock,
+  ) {
     this.last = clock.now();
     this.tokens = 0;
     this.setRate(rate);
@@ -53,7 +57,8 @@ export class TokenBucket {
    * before a single token had accrued, which under a cap of a few kB/s is seconds of traffic at link speed.
    */
   setRate(rate: Rate): void {
-    if (rate !== null && (!Number.isFinite(rate) || rate <= 0)) throw new Error(`bandwidth cap must be a positive number of bytes per second, got ${rate}`);
+    if (rate !== null && (!Number.isFinite(rate) || rate <= 0))
+      throw new Error(`bandwidth cap must be a positive number of bytes per second, got ${rate}`);
     this.refill();
     const wasUncapped = this.rate === null;
     this.rate = rate;

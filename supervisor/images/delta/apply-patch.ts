@@ -28,7 +28,11 @@ export async function applyPatch(job: PatchApplication): Promise<number> {
   try {
     if (job.tool === 'zstd') {
       // --long=31 only lifts the memory cap; zstd allocates the window the patch's frame asks for.
-      await runTool('zstd', ['-q', '-d', '-f', '--long=31', `--patch-from=${job.base}`, job.patch, '-o', job.out], what);
+      await runTool(
+        'zstd',
+        ['-q', '-d', '-f', '--long=31', `--patch-from=${job.base}`, job.patch, '-o', job.out],
+        what,
+      );
     } else {
       await runTool('xdelta3', ['-d', '-f', '-B', String(XDELTA3_WINDOW), '-s', job.base, job.patch, job.out], what);
     }

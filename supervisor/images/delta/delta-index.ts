@@ -5,13 +5,19 @@ import { parse } from '../../../protocol/validate.js';
 import type { DigestReference, RegistryClient } from '../../registry/client.js';
 
 export async function patchesFor(
-  registry: RegistryClient, ref: DigestReference, configDigest: string, signal?: AbortSignal,
+  registry: RegistryClient,
+  ref: DigestReference,
+  configDigest: string,
+  signal?: AbortSignal,
 ): Promise<LayerPatch[]> {
   const tag = deltaTagOf(configDigest);
   const url = `${registry.baseUrl(ref.registry)}/${ref.repository}/manifests/${tag}`;
   const auth = registry.authFor(ref);
   for (let renewed = false; ; renewed = true) {
-    const response = await fetch(url, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json', ...(await auth.headers(url, signal)) }, signal });
+    const response = await fetch(url, {
+      headers: { accept: 'application/vnd.oci.image.manifest.v1+json', ...(await auth.headers(url, signal)) },
+      signal,
+    });
     if (response.status === 401 && !renewed) {
       await response.body?.cancel();
       if (await auth.renew(url, response.headers.get('www-authenticate'), signal)) continue;
@@ -24,6 +30,8 @@ export async function patchesFor(
       const text = (await response.text().catch(() => '')).slice(0, 300);
       throw new Error(`GET ${url}: ${response.status} ${response.statusText}${text === '' ? '' : `: ${text}`}`);
     }
-    return patchesOf(parse(DeltaManifestSchema, await response.json(), `delta artifact ${ref.registry}/${ref.repository}:${tag}`));
+    return patchesOf(
+      parse(DeltaManifestSchema, await response.json(), `delta artifact ${ref.registry}/${ref.repository}:${tag}`),
+    );
   }
 }

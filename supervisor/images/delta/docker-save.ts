@@ -34,7 +34,11 @@ async function writeEntry(entry: TarEntry, file: string): Promise<string> {
  * Extracts the layers of `wanted` (diffIDs) found in the save stream into `dir` as <hex>.tar; returns the diffIDs
  * found with their files. Layers not in the stream are simply absent from the answer.
  */
-export async function extractLayers(save: Readable, wanted: ReadonlySet<string>, dir: string): Promise<Map<string, string>> {
+export async function extractLayers(
+  save: Readable,
+  wanted: ReadonlySet<string>,
+  dir: string,
+): Promise<Map<string, string>> {
   const found = new Map<string, string>();
   let scratch = 0;
   for await (const entry of readTar(save)) {

@@ -77,7 +77,12 @@ export class DeltaRebuilder {
     const { log, store } = this.options;
     const where = `${request.ref.registry}/${request.ref.repository}@${request.ref.digest}`;
     const result: Rebuilt = {
-      layers: new Map(), patchBytes: 0, fetchedBytes: 0, resumedBytes: 0, digestMismatches: 0, dispose: () => Promise.resolve(),
+      layers: new Map(),
+      patchBytes: 0,
+      fetchedBytes: 0,
+      resumedBytes: 0,
+      digestMismatches: 0,
+      dispose: () => Promise.resolve(),
     };
     let patches: LayerPatch[];
     try {
@@ -91,7 +96,9 @@ export class DeltaRebuilder {
     // Per needed layer, the smallest patch from a layer the engine has.
     const chosen = new Map<number, LayerPatch>();
     for (const [index, toDiffId] of request.needed) {
-      const usable = patches.filter((p) => p.toDiffId === toDiffId && holders.has(p.fromDiffId)).sort((a, b) => a.size - b.size);
+      const usable = patches
+        .filter((p) => p.toDiffId === toDiffId && holders.has(p.fromDiffId))
+        .sort((a, b) => a.size - b.size);
       if (usable[0] !== undefined) chosen.set(index, usable[0]);
     }
     if (chosen.size === 0) return result;
@@ -109,7 +116,10 @@ export class DeltaRebuilder {
         } catch (err) {
           if (request.signal?.aborted === true) throw err;
           // This patch only: its layers come whole, the other patches still count.
-          log.warn({ image: where, patch: patch.digest, err: messageOf(err) }, 'patch download failed: pulling its layer whole');
+          log.warn(
+            { image: where, patch: patch.digest, err: messageOf(err) },
+            'patch download failed: pulling its layer whole',
+          );
           for (const [index, p] of chosen) if (p === patch) chosen.delete(index);
           total -= patch.size;
           request.onProgress?.(done, total);
@@ -122,16 +132,28 @@ export class DeltaRebuilder {
       for (const [index, patch] of chosen) {
         const base = extracted.get(patch.fromDiffId);
         if (base === undefined) {
-          log.warn({ image: where, layer: index, fromDiffId: patch.fromDiffId }, 'base layer not in the engine\'s export: pulling the layer whole');
+          log.warn(
+            { image: where, layer: index, fromDiffId: patch.fromDiffId },
+            "base layer not in the engine's export: pulling the layer whole",
+          );
           continue;
         }
         const out = path.join(work, `rebuilt-${fileNameOf(patch.toDiffId)}`);
         try {
-          await applyPatch({ tool: patch.tool, base, patch: store.pathOf(patch.digest), out, toDiffId: patch.toDiffId });
+          await applyPatch({
+            tool: patch.tool,
+            base,
+            patch: store.pathOf(patch.digest),
+            out,
+            toDiffId: patch.toDiffId,
+          });
           result.layers.set(index, out);
           result.patchBytes += patch.size;
         } catch (err) {
-          log.warn({ image: where, layer: index, patch: patch.digest, err: messageOf(err) }, 'patch did not rebuild the layer: pulling it whole');
+          log.warn(
+            { image: where, layer: index, patch: patch.digest, err: messageOf(err) },
+            'patch did not rebuild the layer: pulling it whole',
+          );
         }
       }
       await Promise.all([...extracted.values()].map((f) => unlink(f).catch(() => undefined)));
@@ -148,10 +170,22 @@ export class DeltaRebuilder {
     return result;
   }
 
-  private async download(request: RebuildRequest, patch: LayerPatch, tally: Rebuilt, onBytes: (bytes: number) => void): Promise<void> {
+  private async download(
+    request: RebuildRequest,
+    patch: LayerPatch,
+    tally: Rebuilt,
+    onBytes: (bytes: number) => void,
+  ): Promise<void> {
     const { registry, store, bucket, log, retry, idleTimeoutMs } = this.options;
     const fetched = await store.fetch(registry.blobUrl(request.ref, patch.digest), {
-      digest: patch.digest, size: patch.size, bucket, auth: registry.authFor(request.ref), signal: request.signal, retry, idleTimeoutMs, log,
+      digest: patch.digest,
+      size: patch.size,
+      bucket,
+      auth: registry.authFor(request.ref),
+      signal: request.signal,
+      retry,
+      idleTimeoutMs,
+      log,
       maxDigestMismatches: this.options.patchDigestAttempts ?? PATCH_DIGEST_ATTEMPTS,
       onProgress: (p) => onBytes(p.done),
     });

@@ -40,7 +40,8 @@ class ByteReader {
   async *pieces(n: number, what: string): AsyncGenerator<Buffer> {
     let left = n;
     while (left > 0) {
-      if (this.held === 0 && !(await this.fill(1))) throw new Error(`tar stream ended inside ${what} (${left} of ${n} bytes missing)`);
+      if (this.held === 0 && !(await this.fill(1)))
+        throw new Error(`tar stream ended inside ${what} (${left} of ${n} bytes missing)`);
       const first = this.chunks[0]!;
       const piece = first.length > left ? first.subarray(0, left) : first;
       if (piece === first) this.chunks.shift();
@@ -122,7 +123,8 @@ export async function* readTar(stream: Readable): AsyncGenerator<TarEntry> {
     if (!(await reader.fill(BLOCK))) return;
     const header = reader.take(BLOCK);
     if (header.every((b) => b === 0)) return;
-    if (!checksumOk(header)) throw new Error(`tar stream: header with a bad checksum (entry name '${text(header, 0, 100)}')`);
+    if (!checksumOk(header))
+      throw new Error(`tar stream: header with a bad checksum (entry name '${text(header, 0, 100)}')`);
     const magic = text(header, 257, 6);
     const prefix = magic.startsWith('ustar') ? text(header, 345, 155) : '';
     const plain = prefix === '' ? text(header, 0, 100) : `${prefix}/${text(header, 0, 100)}`;

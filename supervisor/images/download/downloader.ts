@@ -57,7 +57,10 @@ export interface DownloadResult {
 
 /** An answer that retrying will not change. */
 export class DownloadError extends Error {
-  constructor(message: string, readonly status?: number) {
+  constructor(
+    message: string,
+    readonly status?: number,
+  ) {
     super(message);
     this.name = 'DownloadError';
   }
@@ -85,7 +88,8 @@ export async function downloadToFile(url: string, dest: string, options: Downloa
   const partial = await PartialFile.open(options.partialDir, options.digest);
   const session: Session = { url, options, partial, size: options.size, fetchedBytes: 0, requests: 0 };
   const resumedFrom = partial.offset;
-  if (resumedFrom > 0) options.log?.info({ digest: options.digest, offset: resumedFrom, size: options.size }, 'resuming download');
+  if (resumedFrom > 0)
+    options.log?.info({ digest: options.digest, offset: resumedFrom, size: options.size }, 'resuming download');
   let digestMismatches = 0;
   let failures = 0;
   try {
@@ -96,15 +100,26 @@ export async function downloadToFile(url: string, dest: string, options: Downloa
         const actual = partial.digest();
         if (actual === options.digest) {
           await partial.commit(dest);
-          return { size: session.size, fetchedBytes: session.fetchedBytes, resumedFrom, digestMismatches, requests: session.requests };
+          return {
+            size: session.size,
+            fetchedBytes: session.fetchedBytes,
+            resumedFrom,
+            digestMismatches,
+            requests: session.requests,
+          };
         }
         digestMismatches++;
         failures++;
         await partial.reset();
         if (options.maxDigestMismatches !== undefined && digestMismatches >= options.maxDigestMismatches) {
-          throw new DownloadError(`GET ${url}: ${digestMismatches} complete downloads hashed to ${actual}, not ${options.digest}: giving up`);
+          throw new DownloadError(
+            `GET ${url}: ${digestMismatches} complete downloads hashed to ${actual}, not ${options.digest}: giving up`,
+          );
         }
-        options.log?.warn({ url, expected: options.digest, actual, size: session.size }, 'downloaded bytes do not match their digest: fetching again');
+        options.log?.warn(
+          { url, expected: options.digest, actual, size: session.size },
+          'downloaded bytes do not match their digest: fetching again',
+        );
         await clock.sleep(withJitter(backoffDelay(failures, retry), 0.2), options.signal);
         continue;
       }
@@ -115,7 +130,10 @@ export async function downloadToFile(url: string, dest: string, options: Downloa
         if (options.signal?.aborted === true || err instanceof DownloadError) throw err;
         failures++;
         const delay = withJitter(backoffDelay(failures, retry), 0.2);
-        options.log?.warn({ url, offset: partial.offset, attempt: failures, retryInMs: delay, err: messageOf(err) }, 'download interrupted');
+        options.log?.warn(
+          { url, offset: partial.offset, attempt: failures, retryInMs: delay, err: messageOf(err) },
+          'download interrupted',
+        );
         await clock.sleep(delay, options.signal);
       }
     }
@@ -152,12 +170,16 @@ async function fetchChunk(session: Session): Promise<number> {
       const range = parseContentRange(response.headers.get('content-range'));
       if (range === null || range.start !== offset) {
         await body?.cancel();
-        throw new Error(`GET ${url}: asked for bytes from ${offset}, got Content-Range '${response.headers.get('content-range') ?? ''}'`);
+        throw new Error(
+          `GET ${url}: asked for bytes from ${offset}, got Content-Range '${response.headers.get('content-range') ?? ''}'`,
+        );
       }
       if (range.total !== null) {
         if (session.size !== undefined && range.total !== session.size) {
           await body?.cancel();
-          throw new DownloadError(`GET ${url}: the server has ${range.total} bytes, the descriptor says ${session.size}`);
+          throw new DownloadError(
+            `GET ${url}: the server has ${range.total} bytes, the descriptor says ${session.size}`,
+          );
         }
         session.size = range.total;
       }

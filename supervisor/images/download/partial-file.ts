@@ -12,7 +12,8 @@ export const SHA256_DIGEST = /^sha256:([a-f0-9]{64})$/;
 
 export function hexOf(digest: string): string {
   const match = SHA256_DIGEST.exec(digest);
-  if (match === null || match[1] === undefined) throw new Error(`unsupported digest '${digest}': expected sha256:<64 hex>`);
+  if (match === null || match[1] === undefined)
+    throw new Error(`unsupported digest '${digest}': expected sha256:<64 hex>`);
   return match[1];
 }
 
