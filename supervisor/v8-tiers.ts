@@ -4,7 +4,8 @@
 // downloads: ~30% more CPU per byte, 0.85 s instead of 0.65 s for 200 MB here, far below what a device's link
 // delivers), while their code, the compilers' working memory and the pages of the node binary they run from cost
 // an idle device about 11 MB of resident memory (bench/supervisor.ts: 10 MB for TurboFan, 1.3 MB more for
-// Sparkplug). Set SUPERVISOR_MAX_OPT to 1 to keep Sparkplug on a device whose CPU is the scarcer resource.
+// Sparkplug). A device whose CPU is the scarcer resource can start node with --max-opt=1 (Sparkplug) or higher:
+// a --max-opt on node's own command line wins over this cap.
 import { setFlagsFromString } from 'node:v8';
 
 /** V8's --max-opt tiers: 0 interpreter, 1 Sparkplug, 2 Maglev, 3 TurboFan. */

@@ -1,7 +1,7 @@
-// The host OS update as a state machine, pure: which state follows which, what a power cut in each state means
-// when the device comes back, and the loop guard. The record is persisted on entry to every state (Mender's model),
-// so after any power loss the updater knows the step it was in and, from the slot it booted, whether that step
-// finished.
+// The host OS update as a state machine, pure: which state may follow which (TRANSITIONS, the one table), what a
+// power cut in each state means when the device comes back, and the loop guard. The record is persisted on entry to
+// every state (Mender's model), so after any power loss the updater knows the step it was in and, from the slot it
+// booted, whether that step finished. os-updater.ts does each state's work and asks enter() for the next record.
 import { Type, type Static } from '@sinclair/typebox';
 import { HostOsReleaseSchema, type HostOsRelease } from '../../protocol/target-state.js';
 
@@ -58,6 +58,28 @@ export function isFinal(state: OsUpdatePhase): state is OsUpdateEnd {
   return state === 'committed' || state === 'failed';
 }
 
+/**
+ * Every state an update may enter from each step: by the step's own outcome, or by resumeState() after a power cut
+ * or reboot (re-entering the state it was in is always allowed: the step was cut short and runs again). The loop
+ * guard may also end any step in `rollback` or `failed`. enter() refuses anything else, so a new step or outcome
+ * must be added here first.
+ */
+export const TRANSITIONS: Readonly<Record<OsUpdateStep, readonly OsUpdatePhase[]>> = {
+  download: ['verify', 'verify-boot'],
+  verify: ['install', 'failed', 'verify-boot'],
+  install: ['reboot', 'failed', 'verify-boot'],
+  reboot: ['verify-boot', 'failed'],
+  'verify-boot': ['commit', 'rollback', 'failed'],
+  commit: ['committed', 'rollback', 'failed'],
+  rollback: ['rollback-reboot', 'failed'],
+  'rollback-reboot': ['rollback', 'failed'],
+};
+
+export function canEnter(from: OsUpdatePhase, to: OsUpdatePhase): boolean {
+  if (isFinal(from)) return false;
+  return from === to || TRANSITIONS[from].includes(to);
+}
+
 /** States after which the new slot may be primary: leaving the update from here needs a rollback. */
 function pastInstall(state: OsUpdatePhase): boolean {
   return state === 'reboot' || state === 'verify-boot' || state === 'commit';
@@ -87,6 +109,9 @@ export function enter(
   now: Date,
   error: string | null = record.error,
 ): OsUpdateRecord {
+  if (!canEnter(record.state, state)) {
+    throw new Error(`OS update ${record.release.version}: no transition from ${record.state} to ${state}`);
+  }
   const entries = record.entries + 1;
   let next: OsUpdateRecord = { ...record, state, entries, error, updatedAt: now.toISOString() };
   if (entries > MAX_STATE_ENTRIES && !isFinal(state)) {

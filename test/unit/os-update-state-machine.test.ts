@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import {
   begin,
+  canEnter,
   enter,
+  OS_UPDATE_STEPS,
   MAX_STATE_ENTRIES,
   resumeState,
   type OsUpdateRecord,
@@ -15,6 +17,19 @@ function at(state: OsUpdateRecord['state']): OsUpdateRecord {
 }
 
 describe('OS update state machine', () => {
+  it('one table holds the transitions: whatever resumeState() picks is in it, and a jump outside it is refused', () => {
+    for (const state of OS_UPDATE_STEPS) {
+      for (const booted of ['A', 'B']) {
+        for (const primary of ['A', 'B']) {
+          const resumed = resumeState(at(state), { booted, primary }).state;
+          assert.ok(canEnter(state, resumed), `${state} -> ${resumed} (booted ${booted}, primary ${primary})`);
+        }
+      }
+    }
+    assert.throws(() => enter(at('download'), 'commit', t), /no transition from download to commit/);
+    assert.throws(() => enter(at('failed'), 'download', t), /no transition from failed to download/);
+  });
+
   it('counts state entries and keeps the error unless told otherwise', () => {
     const r = enter(enter(begin(release, 'A', 'B', t), 'verify', t), 'failed', t, 'bundle refused: x');
     assert.equal(r.entries, 3);
