@@ -1,18 +1,10 @@
-// The CLI's one door to registry-api: typed calls on protocol/api.ts paths, requests checked before they leave,
-// answers validated before anything trusts them, and failures that say which URL and what the API said.
-import { Type, type Static, type TSchema } from '@sinclair/typebox';
+// The CLI's one door to registry-api: each call names its route's declaration (protocol/http/), which gives the
+// method, the path, the schema a request body is checked with before it leaves and the schema the answer is
+// validated with before anything trusts it; failures say which URL and what the API said.
+import type { Static, TSchema } from '@sinclair/typebox';
+import type { ApiToken, AuditEntry, CreateUserRequest, NewApiToken, User } from '../protocol/access.js';
 import {
-  CreateFleetRequestSchema,
-  CreateReleaseRequestSchema,
-  DeviceSummarySchema,
-  FleetSchema,
-  InfoSchema,
-  PinRequestSchema,
   ProblemSchema,
-  ReleaseSchema,
-  UpdateDeviceRequestSchema,
-  paths,
-  type UpdateDeviceRequest,
   type CreateFleetRequest,
   type CreateReleaseRequest,
   type DeviceSummary,
@@ -20,52 +12,25 @@ import {
   type Info,
   type Problem,
   type Release,
+  type UpdateDeviceRequest,
 } from '../protocol/api.js';
-import {
-  ApiTokenSchema,
-  AuditEntrySchema,
-  CreateTokenRequestSchema,
-  CreateUserRequestSchema,
-  NewApiTokenSchema,
-  UserSchema,
-  type ApiToken,
-  type AuditEntry,
-  type CreateUserRequest,
-  type NewApiToken,
-  type User,
-} from '../protocol/access.js';
-import {
-  CreateProvisioningKeyRequestSchema,
-  NewProvisioningKeySchema,
-  ProvisioningKeySchema,
-  provisioningKeyPaths,
-  type CreateProvisioningKeyRequest,
-  type NewProvisioningKey,
-  type ProvisioningKey,
-} from '../protocol/provisioning-keys.js';
-import { DeviceDetailSchema, type DeviceDetail } from '../protocol/device-detail.js';
-import { PreauthorizeRequestSchema, type PreauthorizeRequest } from '../protocol/device-auth.js';
-import {
-  ConfigVarsSchema,
-  DeviceConfigViewSchema,
-  DeviceSettingsChangeSchema,
-  FleetSettingsChangeSchema,
-  configPaths,
-  type ConfigVars,
-  type DeviceConfigView,
-  type DeviceSettingsChange,
-  type FleetSettingsChange,
+import type { PreauthorizeRequest } from '../protocol/device-auth.js';
+import type { DeviceDetail } from '../protocol/device-detail.js';
+import type {
+  ConfigVars,
+  DeviceConfigView,
+  DeviceSettingsChange,
+  FleetSettingsChange,
 } from '../protocol/fleet-config.js';
+import { fillPath, type PathParams, type RouteSpec } from '../protocol/http/route.js';
+import { ROUTES } from '../protocol/http/routes.js';
+import type { OsPin, OsRelease } from '../protocol/os-release.js';
+import type {
+  CreateProvisioningKeyRequest,
+  NewProvisioningKey,
+  ProvisioningKey,
+} from '../protocol/provisioning-keys.js';
 import { check, parse } from '../protocol/validate.js';
-import {
-  OsPinRequestSchema,
-  OsPinSchema,
-  OsReleaseSchema,
-  OsUploadQuerySchema,
-  osPaths,
-  type OsPin,
-  type OsRelease,
-} from '../protocol/os-release.js';
 import { fetchFailureReason } from '../lib/errors.js';
 
 /** The API answered with an RFC 9457 problem. */
@@ -111,15 +76,6 @@ export interface ApiClientOptions {
 }
 
 const DEFAULT_TIMEOUT_MS = 30_000;
-// Built once: validators are compiled per schema object.
-const FleetListSchema = Type.Array(FleetSchema);
-const ReleaseListSchema = Type.Array(ReleaseSchema);
-const DeviceListSchema = Type.Array(DeviceSummarySchema);
-const UserListSchema = Type.Array(UserSchema);
-const TokenListSchema = Type.Array(ApiTokenSchema);
-const ProvisioningKeyListSchema = Type.Array(ProvisioningKeySchema);
-const AuditListSchema = Type.Array(AuditEntrySchema);
-const OsReleaseListSchema = Type.Array(OsReleaseSchema);
 /** A bundle of gigabytes over a slow uplink: the upload gets hours, not the usual seconds. */
 const UPLOAD_TIMEOUT_MS = 6 * 3600 * 1000;
 
@@ -129,12 +85,41 @@ interface RawBody {
   type: string;
 }
 
+/** What a call sends besides its path parameters. */
+interface Sending {
+  /** Appended to the path as ?query when it holds anything. */
+  query?: URLSearchParams;
+  /** The JSON body. */
+  body?: unknown;
+  raw?: RawBody;
+}
+
+/** The schema of a route's success answer (200, else 201), the one its answer is validated with. */
+type AnswerSchema<R extends RouteSpec> = R['responses'] extends { 200: { schema: infer S extends TSchema } }
+  ? S
+  : R['responses'] extends { 201: { schema: infer S extends TSchema } }
+    ? S
+    : never;
+
+type WithBody = RouteSpec & { body: TSchema };
+
 export interface AuditFilter {
   fleet?: string;
   device?: string;
   limit?: number;
   /** Entries older than this entry id. */
   before?: number;
+}
+
+function answerSchemaOf<R extends RouteSpec>(route: R): AnswerSchema<R> {
+  const schema = route.responses[200]?.schema ?? route.responses[201]?.schema;
+  if (schema === undefined) throw new Error(`${route.method} ${route.path} declares no JSON answer`);
+  return schema as AnswerSchema<R>;
+}
+
+/** `request` checked against the route's body schema before it leaves: the error names the field, offline. */
+function checked<R extends WithBody>(route: R, request: Static<R['body']>): Static<R['body']> {
+  return parse(route.body, request, route.bodyName ?? `the body of ${route.method} ${route.path}`);
 }
 
 export class ApiClient {
@@ -151,254 +136,226 @@ export class ApiClient {
   }
 
   async info(): Promise<Info> {
-    return this.call('GET', paths.info, InfoSchema);
+    return this.call(ROUTES.info, {});
   }
 
   async listFleets(): Promise<Fleet[]> {
-    return this.call('GET', paths.fleets, FleetListSchema);
+    return this.call(ROUTES.listFleets, {});
   }
 
   async getFleet(name: string): Promise<Fleet> {
-    return this.call('GET', paths.fleet(name), FleetSchema);
+    return this.call(ROUTES.getFleet, { fleet: name });
   }
 
   async createFleet(request: CreateFleetRequest): Promise<Fleet> {
-    const body = parse(CreateFleetRequestSchema, request, 'the new fleet');
-    return this.call('POST', paths.fleets, FleetSchema, body);
+    return this.call(ROUTES.createFleet, {}, { body: checked(ROUTES.createFleet, request) });
   }
 
   async listReleases(fleet: string): Promise<Release[]> {
-    return this.call('GET', paths.releases(fleet), ReleaseListSchema);
+    return this.call(ROUTES.listReleases, { fleet });
   }
 
   async createRelease(fleet: string, request: CreateReleaseRequest): Promise<Release> {
-    const body = parse(CreateReleaseRequestSchema, request, 'the new release');
-    return this.call('POST', paths.releases(fleet), ReleaseSchema, body);
+    return this.call(ROUTES.createRelease, { fleet }, { body: checked(ROUTES.createRelease, request) });
   }
 
   /** `release` is a release id or version. */
   async pin(fleet: string, release: string): Promise<Fleet> {
-    const body = parse(PinRequestSchema, { release }, 'the pin request');
-    return this.call('POST', paths.pin(fleet), FleetSchema, body);
+    return this.call(ROUTES.pinFleet, { fleet }, { body: checked(ROUTES.pinFleet, { release }) });
   }
 
   async trackLatest(fleet: string): Promise<Fleet> {
-    return this.call('POST', paths.trackLatest(fleet), FleetSchema, {});
+    return this.call(ROUTES.trackLatest, { fleet }, { body: {} });
   }
 
   /** `status`: only devices in this admission status (pending, preauthorized, accepted, rejected). */
   async listDevices(fleet?: string, status?: string): Promise<DeviceSummary[]> {
-    const params = new URLSearchParams({
+    const query = new URLSearchParams({
       ...(fleet === undefined ? {} : { fleet }),
       ...(status === undefined ? {} : { status }),
-    }).toString();
-    const query = params === '' ? '' : `?${params}`;
-    return this.call('GET', `${paths.devices}${query}`, DeviceListSchema);
+    });
+    return this.call(ROUTES.listDevices, {}, { query });
   }
 
   async getDevice(uuid: string): Promise<DeviceDetail> {
-    return this.call('GET', paths.device(uuid), DeviceDetailSchema);
+    return this.call(ROUTES.getDevice, { uuid });
   }
 
   /** `release` is a release id or version of the device's fleet. */
   async pinDevice(uuid: string, release: string): Promise<DeviceDetail> {
-    const body = parse(PinRequestSchema, { release }, 'the pin request');
-    return this.call('POST', paths.devicePin(uuid), DeviceDetailSchema, body);
+    return this.call(ROUTES.pinDevice, { uuid }, { body: checked(ROUTES.pinDevice, { release }) });
   }
 
   async trackFleet(uuid: string): Promise<DeviceDetail> {
-    return this.call('POST', paths.deviceTrackFleet(uuid), DeviceDetailSchema, {});
+    return this.call(ROUTES.deviceTrackFleet, { uuid }, { body: {} });
   }
 
   async revokeDevice(uuid: string): Promise<DeviceDetail> {
-    return this.call('POST', paths.deviceRevoke(uuid), DeviceDetailSchema, {});
+    return this.call(ROUTES.revokeDevice, { uuid }, { body: {} });
   }
 
   async acceptDevice(uuid: string): Promise<DeviceDetail> {
-    return this.call('POST', paths.deviceAccept(uuid), DeviceDetailSchema, {});
+    return this.call(ROUTES.acceptDevice, { uuid }, { body: {} });
   }
 
   async rejectDevice(uuid: string): Promise<DeviceDetail> {
-    return this.call('POST', paths.deviceReject(uuid), DeviceDetailSchema, {});
+    return this.call(ROUTES.rejectDevice, { uuid }, { body: {} });
   }
 
   /** Name, note (null clears it) or tags (replacing them). */
   async updateDevice(uuid: string, change: UpdateDeviceRequest): Promise<DeviceDetail> {
-    const body = parse(UpdateDeviceRequestSchema, change, 'the device change');
-    return this.call('PATCH', paths.device(uuid), DeviceDetailSchema, body);
+    return this.call(ROUTES.updateDevice, { uuid }, { body: checked(ROUTES.updateDevice, change) });
   }
 
   /** Admits a device's public key before it calls: it is accepted on first contact. */
   async preauthorizeDevice(request: PreauthorizeRequest): Promise<DeviceDetail> {
-    const body = parse(PreauthorizeRequestSchema, request, 'the pre-authorization');
-    return this.call('POST', paths.devices, DeviceDetailSchema, body);
+    return this.call(ROUTES.preauthorizeDevice, {}, { body: checked(ROUTES.preauthorizeDevice, request) });
   }
 
   async me(): Promise<User> {
-    return this.call('GET', paths.me, UserSchema);
+    return this.call(ROUTES.me, {});
   }
 
   async listUsers(): Promise<User[]> {
-    return this.call('GET', paths.users, UserListSchema);
+    return this.call(ROUTES.listUsers, {});
   }
 
   async createUser(request: CreateUserRequest): Promise<User> {
-    const body = parse(CreateUserRequestSchema, request, 'the new user');
-    return this.call('POST', paths.users, UserSchema, body);
+    return this.call(ROUTES.createUser, {}, { body: checked(ROUTES.createUser, request) });
   }
 
   async listTokens(user: string): Promise<ApiToken[]> {
-    return this.call('GET', paths.userTokens(user), TokenListSchema);
+    return this.call(ROUTES.listTokens, { name: user });
   }
 
   /** The answer holds the token itself: the only time the API shows it. */
   async createToken(user: string, label?: string): Promise<NewApiToken> {
-    const body = parse(CreateTokenRequestSchema, label === undefined ? {} : { label }, 'the new token');
-    return this.call('POST', paths.userTokens(user), NewApiTokenSchema, body);
+    const body = checked(ROUTES.createToken, label === undefined ? {} : { label });
+    return this.call(ROUTES.createToken, { name: user }, { body });
   }
 
   async revokeToken(user: string, tokenId: string): Promise<ApiToken> {
-    return this.call('DELETE', paths.userToken(user, tokenId), ApiTokenSchema);
+    return this.call(ROUTES.revokeToken, { name: user, id: tokenId });
   }
 
   async listProvisioningKeys(fleet: string): Promise<ProvisioningKey[]> {
-    return this.call('GET', provisioningKeyPaths.keys(fleet), ProvisioningKeyListSchema);
+    return this.call(ROUTES.listProvisioningKeys, { fleet });
   }
 
   /** The answer holds the key's secret: the only time the API shows it. */
   async createProvisioningKey(fleet: string, request: CreateProvisioningKeyRequest): Promise<NewProvisioningKey> {
-    const body = parse(CreateProvisioningKeyRequestSchema, request, 'the new provisioning key');
-    return this.call('POST', provisioningKeyPaths.keys(fleet), NewProvisioningKeySchema, body);
+    const body = checked(ROUTES.createProvisioningKey, request);
+    return this.call(ROUTES.createProvisioningKey, { fleet }, { body });
   }
 
   async revokeProvisioningKey(fleet: string, id: string): Promise<ProvisioningKey> {
-    return this.call('DELETE', provisioningKeyPaths.key(fleet, id), ProvisioningKeySchema);
+    return this.call(ROUTES.revokeProvisioningKey, { fleet, id });
   }
 
   async listAudit(filter: AuditFilter = {}): Promise<AuditEntry[]> {
     const query = new URLSearchParams();
     for (const [key, value] of Object.entries(filter)) if (value !== undefined) query.set(key, String(value));
-    const text = query.toString();
-    return this.call('GET', text === '' ? paths.audit : `${paths.audit}?${text}`, AuditListSchema);
+    return this.call(ROUTES.audit, {}, { query });
   }
 
   /** `release` is a release id or version; the answer has its image verification. */
   async getRelease(fleet: string, release: string): Promise<Release> {
-    return this.call('GET', paths.release(fleet, release), ReleaseSchema);
+    return this.call(ROUTES.getRelease, { fleet, release });
   }
 
   async updateFleet(fleet: string, change: FleetSettingsChange): Promise<Fleet> {
-    const body = parse(FleetSettingsChangeSchema, change, 'the fleet change');
-    return this.call('PATCH', paths.fleet(fleet), FleetSchema, body);
+    return this.call(ROUTES.updateFleet, { fleet }, { body: checked(ROUTES.updateFleet, change) });
   }
 
   /** Devices of the fleet ignore their update window for `minutes` (the API's default when absent). */
   async fleetUpdateNow(fleet: string, minutes?: number): Promise<Fleet> {
-    return this.call('POST', configPaths.fleetUpdateNow(fleet), FleetSchema, minutes === undefined ? {} : { minutes });
+    return this.call(ROUTES.fleetUpdateNow, { fleet }, { body: minutes === undefined ? {} : { minutes } });
   }
 
   async fleetVars(fleet: string): Promise<ConfigVars> {
-    return this.call('GET', configPaths.fleetVars(fleet), ConfigVarsSchema);
+    return this.call(ROUTES.fleetVars, { fleet });
   }
 
   async setFleetVar(fleet: string, name: string, value: string): Promise<ConfigVars> {
-    return this.call('PUT', configPaths.fleetVar(fleet, name), ConfigVarsSchema, { value });
+    return this.call(ROUTES.setFleetVar, { fleet, name }, { body: { value } });
   }
 
   async unsetFleetVar(fleet: string, name: string): Promise<ConfigVars> {
-    return this.call('DELETE', configPaths.fleetVar(fleet, name), ConfigVarsSchema);
+    return this.call(ROUTES.unsetFleetVar, { fleet, name });
   }
 
   async deviceConfig(uuid: string): Promise<DeviceConfigView> {
-    return this.call('GET', configPaths.device(uuid), DeviceConfigViewSchema);
+    return this.call(ROUTES.deviceConfig, { uuid });
   }
 
   async updateDeviceConfig(uuid: string, change: DeviceSettingsChange): Promise<DeviceConfigView> {
-    const body = parse(DeviceSettingsChangeSchema, change, 'the device settings change');
-    return this.call('PATCH', configPaths.device(uuid), DeviceConfigViewSchema, body);
+    return this.call(ROUTES.updateDeviceConfig, { uuid }, { body: checked(ROUTES.updateDeviceConfig, change) });
   }
 
   async deviceUpdateNow(uuid: string, minutes?: number): Promise<DeviceConfigView> {
-    return this.call(
-      'POST',
-      configPaths.deviceUpdateNow(uuid),
-      DeviceConfigViewSchema,
-      minutes === undefined ? {} : { minutes },
-    );
+    return this.call(ROUTES.deviceUpdateNow, { uuid }, { body: minutes === undefined ? {} : { minutes } });
   }
 
   async setDeviceVar(uuid: string, name: string, value: string): Promise<DeviceConfigView> {
-    return this.call('PUT', configPaths.deviceVar(uuid, name), DeviceConfigViewSchema, { value });
+    return this.call(ROUTES.setDeviceVar, { uuid, name }, { body: { value } });
   }
 
   async unsetDeviceVar(uuid: string, name: string): Promise<DeviceConfigView> {
-    return this.call('DELETE', configPaths.deviceVar(uuid, name), DeviceConfigViewSchema);
+    return this.call(ROUTES.unsetDeviceVar, { uuid, name });
   }
 
   /** A signed RAUC bundle (its file, streamed) as host OS release `version` of `deviceType`. */
   async uploadOsRelease(bundle: Blob, deviceType: string, version: string): Promise<OsRelease> {
-    const query = new URLSearchParams(
-      parse(OsUploadQuerySchema, { deviceType, version }, 'the host OS release'),
-    ).toString();
-    return this.call('POST', `${osPaths.releases}?${query}`, OsReleaseSchema, undefined, {
-      body: bundle,
-      type: 'application/octet-stream',
-    });
+    const route = ROUTES.uploadOsRelease;
+    const query = new URLSearchParams(parse(route.query, { deviceType, version }, 'the host OS release'));
+    return this.call(route, {}, { query, raw: { body: bundle, type: route.rawBody.mediaType } });
   }
 
   async listOsReleases(deviceType?: string): Promise<OsRelease[]> {
-    const query = deviceType === undefined ? '' : `?${new URLSearchParams({ deviceType }).toString()}`;
-    return this.call('GET', `${osPaths.releases}${query}`, OsReleaseListSchema);
+    const query = new URLSearchParams(deviceType === undefined ? {} : { deviceType });
+    return this.call(ROUTES.listOsReleases, {}, { query });
   }
 
   async deleteOsRelease(id: string): Promise<OsRelease> {
-    return this.call('DELETE', osPaths.release(id), OsReleaseSchema);
+    return this.call(ROUTES.deleteOsRelease, { id });
   }
 
   /** `release`: a host OS release id or version of the fleet's device type. */
   async pinFleetOs(fleet: string, release: string): Promise<OsPin> {
-    return this.call(
-      'PUT',
-      osPaths.fleetPin(fleet),
-      OsPinSchema,
-      parse(OsPinRequestSchema, { release }, 'the host OS pin'),
-    );
+    return this.call(ROUTES.pinFleetOs, { fleet }, { body: checked(ROUTES.pinFleetOs, { release }) });
   }
 
   async unpinFleetOs(fleet: string): Promise<OsPin> {
-    return this.call('DELETE', osPaths.fleetPin(fleet), OsPinSchema);
+    return this.call(ROUTES.unpinFleetOs, { fleet });
   }
 
   async fleetOs(fleet: string): Promise<OsPin> {
-    return this.call('GET', osPaths.fleetPin(fleet), OsPinSchema);
+    return this.call(ROUTES.fleetOs, { fleet });
   }
 
   /** `release`: a host OS release id or version of the device's type. */
   async pinDeviceOs(uuid: string, release: string): Promise<OsPin> {
-    return this.call(
-      'PUT',
-      osPaths.devicePin(uuid),
-      OsPinSchema,
-      parse(OsPinRequestSchema, { release }, 'the host OS pin'),
-    );
+    return this.call(ROUTES.pinDeviceOs, { uuid }, { body: checked(ROUTES.pinDeviceOs, { release }) });
   }
 
   async unpinDeviceOs(uuid: string): Promise<OsPin> {
-    return this.call('DELETE', osPaths.devicePin(uuid), OsPinSchema);
+    return this.call(ROUTES.unpinDeviceOs, { uuid });
   }
 
   async deviceOs(uuid: string): Promise<OsPin> {
-    return this.call('GET', osPaths.devicePin(uuid), OsPinSchema);
+    return this.call(ROUTES.deviceOs, { uuid });
   }
 
-  private async call<T extends TSchema>(
-    method: string,
-    path: string,
-    schema: T,
-    body?: unknown,
-    raw?: RawBody,
-  ): Promise<Static<T>> {
-    const url = `${this.baseUrl}${path}`;
+  /** Calls `route` with its path parameters; the answer validated with the schema the route declares for it. */
+  private async call<R extends RouteSpec>(
+    route: R,
+    params: PathParams<R['path']>,
+    sending: Sending = {},
+  ): Promise<Static<AnswerSchema<R>>> {
+    const { method } = route;
+    const { body, raw } = sending;
+    const query = sending.query?.toString() ?? '';
+    const url = `${this.baseUrl}${fillPath(route.path, params)}${query === '' ? '' : `?${query}`}`;
     const request = `${method} ${url}`;
     const headers: Record<string, string> = { accept: 'application/json, application/problem+json' };
     if (this.token !== null) headers.authorization = `Bearer ${this.token}`;
@@ -428,7 +385,7 @@ export class ApiClient {
       throw new ApiAnswerError(request, `HTTP ${response.status} ${response.statusText}: ${snippet}`);
     }
     if (!json.ok) throw new ApiAnswerError(request, `the answer is not JSON (${json.error})`);
-    return parse(schema, json.value, `the answer to ${request}`);
+    return parse(answerSchemaOf(route), json.value, `the answer to ${request}`);
   }
 }
 

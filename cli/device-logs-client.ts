@@ -7,12 +7,13 @@ import {
   GapEventSchema,
   LINES_EVENT,
   LinesEventSchema,
-  deviceLogPaths,
   type DeviceLogs,
   type GapEvent,
   type LinesEvent,
 } from '../protocol/device-logs.js';
 import { ProblemSchema, type Problem } from '../protocol/api.js';
+import { LOG_ROUTES } from '../protocol/http/logs.js';
+import { pathOf, type RouteResponse } from '../protocol/http/route.js';
 import { check, parse, ValidationError } from '../protocol/validate.js';
 import { fetchFailureReason } from '../lib/errors.js';
 import { SseParser } from '../lib/sse.js';
@@ -78,18 +79,23 @@ export class DeviceLogsClient {
     this.baseUrl = baseUrl.replace(/\/+$/, '');
   }
 
+  /** Opens one of the two log routes for device `uuid`; its headers are in once the device's snapshot is. */
   private async open(
-    path: string,
-    accept: string,
+    route: (typeof LOG_ROUTES)[keyof typeof LOG_ROUTES],
+    uuid: string,
+    query: LogsQuery,
     signal: AbortSignal,
   ): Promise<{ request: string; response: Response }> {
-    const url = `${this.baseUrl}${path}`;
-    const request = `GET ${url}`;
+    const url = `${this.baseUrl}${pathOf(route, { uuid })}${queryOf(query)}`;
+    const { method } = route;
+    const request = `${method} ${url}`;
+    const answer: RouteResponse = route.responses[200];
+    const accept = answer.mediaType ?? 'application/json';
     const headers: Record<string, string> = { accept: `${accept}, application/problem+json` };
     if (this.token !== null) headers.authorization = `Bearer ${this.token}`;
     let response: Response;
     try {
-      response = await fetch(url, { headers, signal });
+      response = await fetch(url, { method, headers, signal });
     } catch (err) {
       throw new ApiUnreachableError(url, fetchFailureReason(err));
     }
@@ -101,11 +107,7 @@ export class DeviceLogsClient {
   async snapshot(uuid: string, query: LogsQuery): Promise<DeviceLogs> {
     const waitMs = (Number(query.wait ?? DEFAULT_WAIT_SECONDS) || DEFAULT_WAIT_SECONDS) * 1000;
     const signal = AbortSignal.timeout(waitMs + ANSWER_MARGIN_MS);
-    const { request, response } = await this.open(
-      `${deviceLogPaths.logs(uuid)}${queryOf(query)}`,
-      'application/json',
-      signal,
-    );
+    const { request, response } = await this.open(LOG_ROUTES.deviceLogs, uuid, query, signal);
     let text: string;
     try {
       text = await response.text();
@@ -131,11 +133,7 @@ export class DeviceLogsClient {
     // The headers come once the device's snapshot is in: the API's own wait bounds that part.
     let opened: { request: string; response: Response };
     try {
-      opened = await this.open(
-        `${deviceLogPaths.follow(uuid)}${queryOf(query)}`,
-        'text/event-stream',
-        connection.signal,
-      );
+      opened = await this.open(LOG_ROUTES.followDeviceLogs, uuid, query, connection.signal);
     } catch (err) {
       signal.removeEventListener('abort', hangUp);
       throw err;

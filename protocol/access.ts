@@ -1,5 +1,5 @@
-// Who may do what on the API: users with roles, the API tokens they call with, and the audit log of changes.
-// Paths are in api.ts (paths.users, paths.userTokens, paths.audit, paths.me).
+// Who may do what on the API: users with roles, the action classes routes declare (protocol/http/), the API tokens
+// users call with, and the audit log of changes. Which role may do which action is the API's policy (its role table).
 import { Type, type Static } from '@sinclair/typebox';
 
 /**
@@ -9,6 +9,30 @@ import { Type, type Static } from '@sinclair/typebox';
 export const ROLES = ['viewer', 'developer', 'operator', 'admin'] as const;
 export const RoleSchema = Type.Union(ROLES.map((role) => Type.Literal(role)));
 export type Role = Static<typeof RoleSchema>;
+
+/** The class of action a people's route performs: its declaration names one, the API's role table says who may. */
+export type Action =
+  /** Every GET of fleets, releases, devices and the caller's own user. */
+  | 'read'
+  /** Seeing a fleet's provisioning key: it registers (and re-registers) devices. */
+  | 'provisioning-key.read'
+  /** Create and revoke a fleet's provisioning keys. */
+  | 'provisioning-key.manage'
+  | 'fleet.create'
+  | 'release.push'
+  /** Pin a fleet, let it track its latest release. */
+  | 'fleet.rollout'
+  /** Pin one device, let it track its fleet, rename, revoke, accept. */
+  | 'device.manage'
+  | 'audit.read'
+  /** Scrape /metrics with an API token (SKIFF_METRICS_TOKEN is the other way in). */
+  | 'metrics.read'
+  /** Create and list users. */
+  | 'user.manage'
+  /** Create, list and revoke the API tokens of the user named in the path. */
+  | 'token.manage'
+  /** Read a device's service logs: they may carry secrets and household data, so not every viewer. */
+  | 'device.logs';
 
 const UserName = Type.String({ minLength: 1, maxLength: 64, pattern: '^[a-z0-9][a-z0-9._-]*$' });
 

@@ -1,4 +1,5 @@
-// The HTTP contract between registry-api and its clients (supervisor, cli): paths, bodies, answers.
+// The bodies and answers of the people's side of the HTTP contract between registry-api and its clients (cli): fleets,
+// releases, devices. The routes themselves (method, path, access, which schema where) are declared in protocol/http/.
 // Auth: devices send `Authorization: Bearer <device token>` (protocol/device-auth.ts says how they get one); people
 // and scripts send `Authorization: Bearer <apiToken>`.
 import { Type, type Static } from '@sinclair/typebox';
@@ -6,47 +7,8 @@ import { FleetSettingsSchema } from './fleet-config.js';
 
 const Name = Type.String({ minLength: 1, maxLength: 64, pattern: '^[a-z0-9][a-z0-9-]*$' });
 
-export const paths = {
-  info: '/v1/info',
-  /** A device asks for a token, signed with its own key: protocol/device-auth.ts. */
-  deviceAuth: '/v1/device/auth',
-  /** A device replaces its key pair: signed by the old key and the new one (protocol/device-auth.ts). */
-  rotateKey: (uuid: string) => `/v1/device/${encodeURIComponent(uuid)}/rotate-key`,
-  /** 200 answers are signed: Skiff-Signature header, see protocol/signature.ts. */
-  target: (uuid: string) => `/v1/device/${encodeURIComponent(uuid)}/target`,
-  state: (uuid: string) => `/v1/device/${encodeURIComponent(uuid)}/state`,
-  fleets: '/v1/fleets',
-  fleet: (fleet: string) => `/v1/fleets/${encodeURIComponent(fleet)}`,
-  releases: (fleet: string) => `/v1/fleets/${encodeURIComponent(fleet)}/releases`,
-  pin: (fleet: string) => `/v1/fleets/${encodeURIComponent(fleet)}/pin`,
-  /** One release by id or version, with its verification result. */
-  release: (fleet: string, release: string) =>
-    `/v1/fleets/${encodeURIComponent(fleet)}/releases/${encodeURIComponent(release)}`,
-  /** Prometheus text format; an admin's API token or SKIFF_METRICS_TOKEN. */
-  metrics: '/metrics',
-  trackLatest: (fleet: string) => `/v1/fleets/${encodeURIComponent(fleet)}/track-latest`,
-  /** GET lists (query: fleet, status); POST pre-authorizes a device's public key (protocol/device-auth.ts). */
-  devices: '/v1/devices',
-  /** Every /v1/devices/{id} route takes the uuid or the device's short id. */
-  device: (uuid: string) => `/v1/devices/${encodeURIComponent(uuid)}`,
-  /** One device on one release whatever its fleet's policy says; track-fleet undoes it. */
-  devicePin: (uuid: string) => `/v1/devices/${encodeURIComponent(uuid)}/pin`,
-  deviceTrackFleet: (uuid: string) => `/v1/devices/${encodeURIComponent(uuid)}/track-fleet`,
-  /** The device's tokens stop working at once and it cannot authenticate until accepted again. */
-  deviceRevoke: (uuid: string) => `/v1/devices/${encodeURIComponent(uuid)}/revoke`,
-  /** Admits a pending device, or takes a rejected or revoked one back (with the public key it has). */
-  deviceAccept: (uuid: string) => `/v1/devices/${encodeURIComponent(uuid)}/accept`,
-  /** Refuses a pending device: its key is answered 403 until an operator accepts it. */
-  deviceReject: (uuid: string) => `/v1/devices/${encodeURIComponent(uuid)}/reject`,
-  /** The caller's own user (protocol/access.ts). */
-  me: '/v1/me',
-  users: '/v1/users',
-  userTokens: (user: string) => `/v1/users/${encodeURIComponent(user)}/tokens`,
-  userToken: (user: string, tokenId: string) =>
-    `/v1/users/${encodeURIComponent(user)}/tokens/${encodeURIComponent(tokenId)}`,
-  /** Query: fleet, device, before (an entry id), limit; newest first. */
-  audit: '/v1/audit',
-} as const;
+/** The body of actions that need none: `{}` and nothing in it. */
+export const EmptyBodySchema = Type.Object({}, { additionalProperties: false });
 
 export const InfoSchema = Type.Object({
   name: Type.Literal('skiff'),

@@ -1,5 +1,5 @@
 // How a device proves who it is. Each device holds an Ed25519 key pair it made itself on first start; its public
-// key is its identity. It asks for a token with POST paths.deviceAuth, the body signed by its private key:
+// key is its identity. It asks for a token with POST /v1/device/auth, the body signed by its private key:
 //
 //   Skiff-Device-Signature: ed25519=<base64 of the 64-byte signature over canonicalJson(body)>
 //
@@ -62,7 +62,7 @@ export const DeviceAuthPendingSchema = Type.Object({
 });
 export type DeviceAuthPending = Static<typeof DeviceAuthPendingSchema>;
 
-/** POST paths.rotateKey(uuid): signed by the current key (DEVICE_SIGNATURE_HEADER) and the new one. */
+/** POST /v1/device/{uuid}/rotate-key: signed by the current key (DEVICE_SIGNATURE_HEADER) and the new one. */
 export const RotateKeyRequestSchema = Type.Object(
   {
     newPublicKey: PublicKey,

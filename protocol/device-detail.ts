@@ -1,5 +1,5 @@
-// The answer to GET paths.device(uuid): the device's summary plus the state report it sent last, so people see
-// per-service state without a second call.
+// The answer to GET /v1/devices/{uuid} (protocol/http/devices.ts): the device's summary plus the state report it
+// sent last, so people see per-service state without a second call.
 import { Type, type Static } from '@sinclair/typebox';
 import { DeviceSummarySchema } from './api.js';
 import { StateReportSchema } from './state-report.js';

@@ -5,10 +5,6 @@
 // Comment lines (`: heartbeat`) keep proxies from closing an idle connection.
 import { Type, type Static } from '@sinclair/typebox';
 
-export const eventPaths = {
-  events: (uuid: string) => `/v1/device/${encodeURIComponent(uuid)}/events`,
-} as const;
-
 export const TARGET_EVENT = 'target';
 
 export const TargetEventSchema = Type.Object(

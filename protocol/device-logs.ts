@@ -6,15 +6,6 @@
 // when the device hears it; followers renew it, so it ends on its own soon after the last one left.
 import { Type, type Static } from '@sinclair/typebox';
 
-export const deviceLogPaths = {
-  /** GET: the last lines of each service, fetched from the device now (JSON). */
-  logs: (uuid: string) => `/v1/devices/${encodeURIComponent(uuid)}/logs`,
-  /** GET: the last lines, then every new one, as server-sent events (`lines`, `gap`) until the caller hangs up. */
-  follow: (uuid: string) => `/v1/devices/${encodeURIComponent(uuid)}/logs/follow`,
-  /** POST: the device's log batches (device token). */
-  batches: (uuid: string) => `/v1/device/${encodeURIComponent(uuid)}/logs`,
-} as const;
-
 /** The push channel event that asks a device for logs (a device that does not know it ignores it). */
 export const LOGS_EVENT = 'logs';
 

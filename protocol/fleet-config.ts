@@ -90,16 +90,3 @@ export const DeviceConfigViewSchema = Type.Object({
   effective: DeviceConfigSchema,
 });
 export type DeviceConfigView = Static<typeof DeviceConfigViewSchema>;
-
-export const configPaths = {
-  fleetVars: (fleet: string) => `/v1/fleets/${encodeURIComponent(fleet)}/config/vars`,
-  fleetVar: (fleet: string, name: string) =>
-    `/v1/fleets/${encodeURIComponent(fleet)}/config/vars/${encodeURIComponent(name)}`,
-  fleetUpdateNow: (fleet: string) => `/v1/fleets/${encodeURIComponent(fleet)}/update-now`,
-  /** GET: DeviceConfigView; PATCH: DeviceSettingsChange. */
-  device: (uuid: string) => `/v1/devices/${encodeURIComponent(uuid)}/config`,
-  deviceVars: (uuid: string) => `/v1/devices/${encodeURIComponent(uuid)}/config/vars`,
-  deviceVar: (uuid: string, name: string) =>
-    `/v1/devices/${encodeURIComponent(uuid)}/config/vars/${encodeURIComponent(name)}`,
-  deviceUpdateNow: (uuid: string) => `/v1/devices/${encodeURIComponent(uuid)}/update-now`,
-} as const;

@@ -2,17 +2,6 @@
 // device by operators (the device's pin wins; no pin: the host OS is left alone), downloaded by devices with Range.
 import { Type, type Static } from '@sinclair/typebox';
 
-export const osPaths = {
-  /** POST the bundle bytes (application/octet-stream) with ?deviceType=&version=; GET lists (?deviceType=). */
-  releases: '/v1/os-releases',
-  release: (id: string) => `/v1/os-releases/${encodeURIComponent(id)}`,
-  fleetPin: (fleet: string) => `/v1/fleets/${encodeURIComponent(fleet)}/os`,
-  devicePin: (uuid: string) => `/v1/devices/${encodeURIComponent(uuid)}/os`,
-  /** What a device downloads; the target's hostOs.url names it. Range, If-Range and ETag (the digest) honoured. */
-  bundle: (uuid: string, id: string) =>
-    `/v1/device/${encodeURIComponent(uuid)}/os-releases/${encodeURIComponent(id)}/bundle`,
-} as const;
-
 /** RAUC's compatible strings and Skiff's device types share this shape. */
 export const DeviceTypeSchema = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' });
 export const OsVersionSchema = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9][A-Za-z0-9._+~-]*$' });

@@ -29,9 +29,3 @@ export const CreateProvisioningKeyRequestSchema = Type.Object(
   { additionalProperties: false },
 );
 export type CreateProvisioningKeyRequest = Static<typeof CreateProvisioningKeyRequestSchema>;
-
-export const provisioningKeyPaths = {
-  keys: (fleet: string) => `/v1/fleets/${encodeURIComponent(fleet)}/provisioning-keys`,
-  key: (fleet: string, id: string) =>
-    `/v1/fleets/${encodeURIComponent(fleet)}/provisioning-keys/${encodeURIComponent(id)}`,
-};

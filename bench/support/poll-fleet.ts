@@ -5,10 +5,10 @@ import { createHash, generateKeyPairSync } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { RegistryIo } from '../../registry-api/delivery/delta/registry-io.js';
 import { ApiClient } from '../../cli/api-client.js';
-import { paths } from '../../protocol/api.js';
 import { DEVICE_SIGNATURE_HEADER, DeviceAuthResponseSchema, signDeviceRequest } from '../../protocol/device-auth.js';
 import { encodePublicKey } from '../../protocol/signature.js';
 import { parse } from '../../protocol/validate.js';
+import { paths } from '../../protocol/http/paths.js';
 import type { WrkTarget } from './wrk.js';
 
 const sha256 = (bytes: Buffer): string => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;

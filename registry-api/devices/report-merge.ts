@@ -9,7 +9,7 @@ import { parse } from '../../protocol/validate.js';
 import { etagOf, isFresh } from '../http/etag.js';
 import { conflict, ProblemError } from '../http/problem.js';
 import { readBody } from '../http/request-body.js';
-import { ROUTES } from '../http/route-table.js';
+import { DEVICE_API_ROUTES as ROUTES } from '../../protocol/http/device-api.js';
 import type { DeviceStore } from '../store/index.js';
 
 /** The stored report with the partial's fields over it; a field the partial leaves out keeps its stored value. */

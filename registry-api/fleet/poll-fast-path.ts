@@ -14,12 +14,12 @@ import type { DeviceSessions } from '../devices/sessions.js';
 import type { RouteDeps } from '../deps.js';
 import { isFresh } from '../http/etag.js';
 import type { ApiMetrics } from '../http/metrics.js';
-import { ROUTES } from '../http/route-table.js';
+import { DEVICE_API_ROUTES as ROUTES } from '../../protocol/http/device-api.js';
 import type { DeviceRecord, TargetGeneration } from '../store/index.js';
 import type { ServedTarget } from './target-cache.js';
 
-const PREFIX = '/v1/device/';
-const SUFFIX = '/target';
+/** What the poll's declared path has around its one parameter (/v1/device/ and /target), taken apart once. */
+const [PREFIX, SUFFIX] = ROUTES.deviceTarget.path.split(':uuid') as [string, string];
 
 /**
  * Answers a poll of `device` (authenticated, read at `generation`): 304 when If-None-Match names the current

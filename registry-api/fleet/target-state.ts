@@ -2,7 +2,7 @@
 // vars, its own settings and vars, the releases), so the same facts always give the same target state and the
 // same ETag. Optional config fields appear only when set: a fleet that never used them keeps its old ETags.
 import type { ConfigVars, Settings } from '../../protocol/fleet-config.js';
-import { osPaths } from '../../protocol/os-release.js';
+import { osPaths } from '../../protocol/http/paths.js';
 import {
   DEFAULT_DEVICE_CONFIG,
   type DeviceConfig,

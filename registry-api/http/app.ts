@@ -11,6 +11,7 @@ import { startInProcessQueue } from '../jobs/start.js';
 import { ApiMetrics } from './metrics.js';
 import { pollFastPath } from '../fleet/poll-fast-path.js';
 import { problems } from './problem.js';
+import { registrar } from './register.js';
 import { requestLog } from './request-log.js';
 import { auditRoutes } from './routes/audit.js';
 import { configRoutes } from './routes/config.js';
@@ -58,22 +59,23 @@ export function createApp(appDeps: AppDeps): Koa<ApiState> {
   const deviceLogs = new DeviceLogs(deps.deviceLogs, deps.logger);
   const sessions = new DeviceSessions({ store: deps.store, bus: invalidation, now });
   const router = new Router<ApiState>();
-  // Every people's route names its action class; roles.ts says which roles may do it.
-  const access = accessControl(deps);
-  infoRoutes(router, deps);
-  openApiRoutes(router, deps);
-  registryTokenRoutes(router, deps);
-  fleetRoutes(router, deps, access);
-  releaseRoutes(router, deps, access);
-  configRoutes(router, deps, access);
-  metricsRoutes(router, deps, access);
-  deviceRoutes(router, deps, access);
-  userRoutes(router, deps, access);
-  auditRoutes(router, deps, access);
-  osReleaseRoutes(router, deps, access);
-  deviceLogRoutes(router, deps, access, deviceLogs);
-  deviceApiRoutes(router, deps);
-  deviceEventRoutes(router, deps, { logs: deviceLogs });
+  // Every handler is registered against its route's declaration, which says who may call it (roles.ts says which
+  // roles may do a people's route's action class).
+  const on = registrar(router, deps, accessControl(deps));
+  infoRoutes(on, deps);
+  openApiRoutes(on, deps);
+  registryTokenRoutes(on, deps);
+  fleetRoutes(on, deps);
+  releaseRoutes(on, deps);
+  configRoutes(on, deps);
+  metricsRoutes(on, deps);
+  deviceRoutes(on, deps);
+  userRoutes(on, deps);
+  auditRoutes(on, deps);
+  osReleaseRoutes(on, deps);
+  deviceLogRoutes(on, deps, deviceLogs);
+  deviceApiRoutes(on, deps);
+  deviceEventRoutes(on, deps, { logs: deviceLogs });
 
   const app = new Koa<ApiState>();
   // Koa's own error printer would bypass the structured log; the problem boundary handles request errors, this

@@ -5,7 +5,8 @@ import type { Context } from 'koa';
 import type { RouterMiddleware } from '@koa/router';
 import type { RouteDeps } from '../deps.js';
 import { forbidden, unauthorized } from './problem.js';
-import { permits, requirementText, type Action } from './roles.js';
+import type { Action } from '../../protocol/access.js';
+import { permits, requirementText } from './roles.js';
 import { hashSecret } from '../keys/secrets.js';
 import type { DeviceRecord, DeviceStore, Stamp, Store, TargetGeneration, UserRecord } from '../store/index.js';
 

@@ -1,8 +1,8 @@
-// The OpenAPI 3.1 document of the API, generated from the route table: TypeBox schemas are JSON Schema 2020-12,
+// The OpenAPI 3.1 document of the API, generated from the route declarations (protocol/http/): TypeBox schemas are JSON Schema 2020-12,
 // which is OpenAPI 3.1's schema dialect, so they go in as they are. Error answers are RFC 9457 problems.
 import { ProblemSchema } from '../../protocol/api.js';
 import { requirementText } from './roles.js';
-import { pathParameters, type RouteAccess, type RouteSpec } from './route-spec.js';
+import { pathParameters, type RouteAccess, type RouteSpec } from '../../protocol/http/route.js';
 
 export type OpenApiDocument = Record<string, unknown>;
 
@@ -118,7 +118,7 @@ export function openApiDocument(routes: Readonly<Record<string, RouteSpec>>, ver
     const item = (paths[openApiPath(route.path)] ??= {});
     const method = route.method.toLowerCase();
     if (item[method])
-      throw new Error(`the route table lists ${route.method} ${route.path} twice (second time as '${name}')`);
+      throw new Error(`the route declarations list ${route.method} ${route.path} twice (second time as '${name}')`);
     item[method] = operationOf(name, route);
   }
   return {

@@ -1,12 +1,12 @@
 // Request bodies and queries: JSON only, read by the route that wants one (after its authentication: nobody
-// unauthenticated gets megabytes parsed) and validated against the schema its entry in the route table
-// (route-table.ts) documents. Malformed, oversized or non-JSON bodies are 4xx problems that say so, never a 500.
+// unauthenticated gets megabytes parsed) and validated against the schema its declaration (protocol/http/)
+// documents. Malformed, oversized or non-JSON bodies are 4xx problems that say so, never a 500.
 import type { Context, Middleware } from 'koa';
 import bodyParser from 'koa-bodyparser';
 import type { Static, TSchema } from '@sinclair/typebox';
 import { parse, ValidationError } from '../../protocol/validate.js';
 import { badRequest, ProblemError } from './problem.js';
-import { routeLabel, type RouteSpec } from './route-spec.js';
+import { routeLabel, type RouteSpec } from '../../protocol/http/route.js';
 
 /** A release carries its compose file (at most 1 MB of text) inside JSON, where escaping can grow it. */
 const JSON_LIMIT = '4mb';
@@ -36,12 +36,12 @@ function matchedLabel(ctx: Context): string {
 }
 
 /**
- * The table entry must be the one the router matched: a handler reading another route's schema would enforce
+ * The declaration must be the one the router matched: a handler reading another route's schema would enforce
  * something the document does not say. That is a programming error, so it is thrown as one (a 500 with its log).
  */
 function assertMatched(ctx: Context, route: RouteSpec): void {
   if (matchedLabel(ctx) !== routeLabel(route)) {
-    throw new Error(`the handler of ${matchedLabel(ctx)} validates with the route table entry of ${routeLabel(route)}`);
+    throw new Error(`the handler of ${matchedLabel(ctx)} validates with the declaration of ${routeLabel(route)}`);
   }
 }
 

@@ -1,30 +1,8 @@
-// The one table of who may do what. Every route names the class of action it performs; this table says which role
-// that needs. Roles form a diamond, not a ladder: viewer < developer, viewer < operator, both < admin, so a developer
-// may push releases but not pin, and an operator may pin and manage devices but not push.
-import type { Role } from '../../protocol/access.js';
-
-export type Action =
-  /** Every GET of fleets, releases, devices and the caller's own user. */
-  | 'read'
-  /** Seeing a fleet's provisioning key: it registers (and re-registers) devices. */
-  | 'provisioning-key.read'
-  /** Create and revoke a fleet's provisioning keys. */
-  | 'provisioning-key.manage'
-  | 'fleet.create'
-  | 'release.push'
-  /** Pin a fleet, let it track its latest release. */
-  | 'fleet.rollout'
-  /** Pin one device, let it track its fleet, rename, revoke, accept. */
-  | 'device.manage'
-  | 'audit.read'
-  /** Scrape /metrics with an API token (SKIFF_METRICS_TOKEN is the other way in). */
-  | 'metrics.read'
-  /** Create and list users. */
-  | 'user.manage'
-  /** Create, list and revoke the API tokens of the user named in the path. */
-  | 'token.manage'
-  /** Read a device's service logs: they may carry secrets and household data, so not every viewer. */
-  | 'device.logs';
+// The one table of who may do what. Every route declares the class of action it performs (protocol/http/; the
+// classes are contract, protocol/access.ts); this table, the API's policy, says which role that needs. Roles form a
+// diamond, not a ladder: viewer < developer, viewer < operator, both < admin, so a developer may push releases but
+// not pin, and an operator may pin and manage devices but not push.
+import type { Action, Role } from '../../protocol/access.js';
 
 export interface AccessRule {
   minimum: Role;

@@ -1,6 +1,6 @@
-// The supervisor's side of the device API (protocol/api.ts): authenticate, fetch the target, report state. Every
-// answer is validated here, at the edge; callers get typed values or an ApiError that says what failed where.
-import { paths } from '../../protocol/api.js';
+// The supervisor's side of the device API (protocol/http/device-api.ts, whose declarations give each request its
+// method and path): authenticate, fetch the target, report state, post logs, open the push channel. Every answer is
+// validated here, at the edge; callers get typed values or an ApiError that says what failed where.
 import {
   DEVICE_SIGNATURE_HEADER,
   DeviceAuthPendingSchema,
@@ -8,9 +8,10 @@ import {
   type DeviceAuthPending,
   type DeviceAuthResponse,
 } from '../../protocol/device-auth.js';
+import type { LogBatch } from '../../protocol/device-logs.js';
+import { DEVICE_API_ROUTES as ROUTES } from '../../protocol/http/device-api.js';
+import { pathOf } from '../../protocol/http/route.js';
 import { SIGNATURE_HEADER } from '../../protocol/signature.js';
-import { eventPaths } from '../../protocol/device-events.js';
-import { deviceLogPaths, type LogBatch } from '../../protocol/device-logs.js';
 import type { PartialStateReport, StateReport } from '../../protocol/state-report.js';
 import { parse } from '../../protocol/validate.js';
 import { messageOf } from '../../lib/errors.js';
@@ -140,14 +141,15 @@ export class ApiClient {
   }
 
   /**
-   * POST paths.deviceAuth with a body the caller signed (`signature`, protocol/device-auth.ts). `legacyKey`: the
+   * POST the auth request with a body the caller signed (`signature`, protocol/device-auth.ts). `legacyKey`: the
    * bearer key of a device from before device keys, proving it is that device. 4xx answers throw an ApiError.
    */
   async authenticate(body: unknown, signature: string, legacyKey?: string): Promise<AuthAnswer> {
     const headers: Record<string, string> = { [DEVICE_SIGNATURE_HEADER]: signature };
     if (legacyKey !== undefined) headers.authorization = `Bearer ${legacyKey}`;
-    const response = await this.send('POST', paths.deviceAuth, { body, headers });
-    const answer = await this.json(response, 'POST');
+    const route = ROUTES.deviceAuth;
+    const response = await this.send(route.method, pathOf(route), { body, headers });
+    const answer = await this.json(response, route.method);
     return response.status === 202
       ? { kind: 'pending', answer: parse(DeviceAuthPendingSchema, answer, 'the pending answer to auth') }
       : { kind: 'accepted', answer: parse(DeviceAuthResponseSchema, answer, 'the answer to auth') };
@@ -156,10 +158,11 @@ export class ApiClient {
   /** 304 means the target behind `etag` still holds; a 200 answer must pass acceptSignedTarget. */
   async fetchTarget(uuid: string, etag: string | null): Promise<TargetFetch> {
     const headers: Record<string, string> = etag === null ? {} : { 'if-none-match': etag };
-    const response = await this.request('GET', paths.target(uuid), { headers });
+    const route = ROUTES.deviceTarget;
+    const response = await this.request(route.method, pathOf(route, { uuid }), { headers });
     if (response.status === 304) return { changed: false };
     const signed = acceptSignedTarget(
-      await this.json(response, 'GET'),
+      await this.json(response, route.method),
       response.headers.get(SIGNATURE_HEADER),
       this.options.targetKey ?? null,
       uuid,
@@ -178,27 +181,35 @@ export class ApiClient {
     basedOn: string | null = null,
   ): Promise<string | null> {
     const headers: Record<string, string> = basedOn === null ? {} : { 'if-match': basedOn };
-    const response = await this.request('PATCH', paths.state(uuid), { body: report, headers });
+    const route = ROUTES.deviceState;
+    const response = await this.request(route.method, pathOf(route, { uuid }), { body: report, headers });
     await response.body?.cancel();
     return response.headers.get('etag');
   }
 
   /** Sends a batch of log lines someone asked for (protocol/device-logs.ts). */
   async postLogs(uuid: string, batch: LogBatch): Promise<void> {
-    const response = await this.request('POST', deviceLogPaths.batches(uuid), { body: batch });
+    const route = ROUTES.postDeviceLogs;
+    const response = await this.request(route.method, pathOf(route, { uuid }), { body: batch });
     await response.body?.cancel();
   }
 
   /** Opens the push channel (protocol/device-events.ts); the body is the event stream, ended by `signal`. */
   async openEvents(uuid: string, signal: AbortSignal): Promise<NonNullable<HttpResponse['body']>> {
-    const response = await this.request('GET', eventPaths.events(uuid), {
+    const route = ROUTES.deviceEvents;
+    const response = await this.request(route.method, pathOf(route, { uuid }), {
       headers: { accept: 'text/event-stream' },
       signal,
     });
     const type = response.headers.get('content-type') ?? '';
     if (response.body === null || !type.startsWith('text/event-stream')) {
       await response.body?.cancel();
-      throw new ApiError('GET', response.url, response.status, `expected an event stream, got '${type || 'no body'}'`);
+      throw new ApiError(
+        route.method,
+        response.url,
+        response.status,
+        `expected an event stream, got '${type || 'no body'}'`,
+      );
     }
     return response.body;
   }

@@ -18,13 +18,14 @@ import {
   type AuditEntry,
   type Role,
 } from '../../protocol/access.js';
-import { FleetSchema, ProblemSchema, ReleaseSchema, paths, type Fleet } from '../../protocol/api.js';
+import { FleetSchema, ProblemSchema, ReleaseSchema, type Fleet } from '../../protocol/api.js';
 import { signDeviceRequest, type DeviceAuthResponse } from '../../protocol/device-auth.js';
 import { DeviceDetailSchema } from '../../protocol/device-detail.js';
-import { DeviceLogsSchema, deviceLogPaths } from '../../protocol/device-logs.js';
+import { DeviceLogsSchema } from '../../protocol/device-logs.js';
 import type { StateReport } from '../../protocol/state-report.js';
 import { TargetStateSchema } from '../../protocol/target-state.js';
 import { parse } from '../../protocol/validate.js';
+import { deviceLogPaths, paths } from '../../protocol/http/paths.js';
 import { createLogger } from '../../lib/logger.js';
 import { createApp } from '../../registry-api/http/app.js';
 import { signingKeyOf } from '../../registry-api/keys/signing-key.js';

@@ -9,10 +9,11 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 import type Koa from 'koa';
 import { parse as parseYaml } from 'yaml';
-import { ProblemSchema, paths } from '../../protocol/api.js';
+import { ProblemSchema } from '../../protocol/api.js';
 import { parse } from '../../protocol/validate.js';
+import { paths } from '../../protocol/http/paths.js';
 import { openApiPath } from '../../registry-api/http/openapi.js';
-import { ROUTES } from '../../registry-api/http/route-table.js';
+import { ROUTES } from '../../protocol/http/routes.js';
 import { ApiServer } from '../support/api-server.js';
 import { repoRoot } from '../support/env.js';
 

@@ -16,7 +16,6 @@ import {
   InfoSchema,
   ProblemSchema,
   ReleaseSchema,
-  paths,
   type Fleet,
   type Problem,
   type Release,
@@ -27,6 +26,7 @@ import type { StateReport } from '../../protocol/state-report.js';
 import { TargetStateSchema, type TargetState } from '../../protocol/target-state.js';
 import { decodePublicKey, SIGNATURE_HEADER, verifyTarget } from '../../protocol/signature.js';
 import { parse } from '../../protocol/validate.js';
+import { paths } from '../../protocol/http/paths.js';
 import { createLogger } from '../../lib/logger.js';
 import { createApp } from '../../registry-api/http/app.js';
 import type { Store } from '../../registry-api/store/index.js';

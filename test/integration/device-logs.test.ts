@@ -5,8 +5,9 @@
 import assert from 'node:assert/strict';
 import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { deviceLogPaths, DeviceLogsSchema } from '../../protocol/device-logs.js';
+import { DeviceLogsSchema } from '../../protocol/device-logs.js';
 import { parse } from '../../protocol/validate.js';
+import { deviceLogPaths } from '../../protocol/http/paths.js';
 import type { SupervisorConfig } from '../../supervisor/config.js';
 import { ApiServer } from '../support/api-server.js';
 import { loadTestEnv } from '../support/env.js';

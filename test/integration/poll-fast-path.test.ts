@@ -2,8 +2,8 @@
 // the router gives exactly the answer the router gives, is counted in /metrics under the route's template like any
 // request, and a poll it does not answer (an encoded path, a revoked device) still gets the router's answer.
 import assert from 'node:assert/strict';
-import { paths } from '../../protocol/api.js';
 import { SIGNATURE_HEADER } from '../../protocol/signature.js';
+import { paths } from '../../protocol/http/paths.js';
 import { ApiServer } from '../support/api-server.js';
 import { TestDevice } from '../support/test-device.js';
 

@@ -5,7 +5,6 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import type Docker from 'dockerode';
-import { paths } from '../../protocol/api.js';
 import { createLogger } from '../../lib/logger.js';
 import { connectEngine as connectCliEngine } from '../../cli/push/engine.js';
 import { pushImage, type RegistryCredentials } from '../../cli/push/image-pusher.js';
@@ -14,6 +13,7 @@ import { ApiServer } from '../support/api-server.js';
 import { loadTestEnv, type TestEnv } from '../support/env.js';
 import { BASE_IMAGE } from '../support/images.js';
 import { TestDevice } from '../support/test-device.js';
+import { paths } from '../../protocol/http/paths.js';
 
 interface TokenAnswer {
   status: number;

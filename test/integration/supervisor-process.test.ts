@@ -3,8 +3,8 @@
 import assert from 'node:assert/strict';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { paths } from '../../protocol/api.js';
 import type { TargetState } from '../../protocol/target-state.js';
+import { paths } from '../../protocol/http/paths.js';
 import { createLogger } from '../../lib/logger.js';
 import { apiSigningKeyOf, type SupervisorConfig } from '../../supervisor/config.js';
 import { desiredState } from '../../supervisor/plan/desired-state.js';

@@ -4,14 +4,13 @@
 import assert from 'node:assert/strict';
 import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { paths } from '../../protocol/api.js';
-import { eventPaths } from '../../protocol/device-events.js';
 import type { SupervisorConfig } from '../../supervisor/config.js';
 import { ApiServer } from '../support/api-server.js';
 import { loadTestEnv } from '../support/env.js';
 import { buildTestImage } from '../support/images.js';
 import { cleanDevice, deviceDocker, eventually } from '../support/supervisor-device.js';
 import { makeDataDir, printLogsIfFailed, SupervisorProcess, type LogLine } from '../support/supervisor-process.js';
+import { eventPaths, paths } from '../../protocol/http/paths.js';
 
 const env = loadTestEnv();
 const docker = deviceDocker(env);

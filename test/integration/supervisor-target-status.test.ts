@@ -6,8 +6,8 @@
 import assert from 'node:assert/strict';
 import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { paths } from '../../protocol/api.js';
 import type { StateReport } from '../../protocol/state-report.js';
+import { paths } from '../../protocol/http/paths.js';
 import { createLogger } from '../../lib/logger.js';
 import { etagOf } from '../../registry-api/http/etag.js';
 import type { SupervisorConfig } from '../../supervisor/config.js';

@@ -1,16 +1,15 @@
 // A device's side of fleet logs reduced to its protocol, for API tests without a supervisor: holds the device's push
 // channel open with its token and answers every `logs` event that asks for a snapshot with the lines given (none
 // by default), as one final batch.
-import { eventPaths } from '../../protocol/device-events.js';
 import {
   LOGS_EVENT,
   LogsEventSchema,
-  deviceLogPaths,
   type DeviceLogLine,
   type LogBatch,
   type LogsEvent,
 } from '../../protocol/device-logs.js';
 import { parse } from '../../protocol/validate.js';
+import { deviceLogPaths, eventPaths } from '../../protocol/http/paths.js';
 import { SseParser } from '../../lib/sse.js';
 
 export interface ResponderOptions {

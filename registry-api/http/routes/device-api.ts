@@ -2,7 +2,6 @@
 // rotate that key, poll their target state (signed, ETag, 304), report their state. A token opens only its own
 // device's routes.
 import type { Context } from 'koa';
-import type Router from '@koa/router';
 import {
   DEVICE_SIGNATURE_HEADER,
   NEW_KEY_SIGNATURE_HEADER,
@@ -11,13 +10,13 @@ import {
   type DeviceAuthResponse,
 } from '../../../protocol/device-auth.js';
 import { checkProvisioningKey } from '../../devices/admission.js';
-import { authenticatedDevice, authenticatedGeneration, requireDevice, type ApiState } from '../auth.js';
+import { ROUTES } from '../../../protocol/http/routes.js';
+import { authenticatedDevice, authenticatedGeneration } from '../auth.js';
 import type { RouteDeps } from '../../deps.js';
 import { badRequest, conflict, forbidden, notFound, ProblemError, unauthorized } from '../problem.js';
 import { servePoll } from '../../fleet/poll-fast-path.js';
 import { receiveReport } from '../../devices/report-merge.js';
-import { readBody } from '../request-body.js';
-import { ROUTES } from '../route-table.js';
+import type { Register } from '../register.js';
 import { hashSecret, newSecret } from '../../keys/secrets.js';
 import type { DeviceRecord, NewDeviceToken } from '../../store/index.js';
 import { fleetOr404 } from './fleets.js';
@@ -34,9 +33,8 @@ function bearerOf(ctx: Context): string | null {
   return /^Bearer\s+(\S+)\s*$/i.exec(ctx.get('Authorization'))?.[1] ?? null;
 }
 
-export function deviceApiRoutes(router: Router<ApiState>, deps: RouteDeps): void {
+export function deviceApiRoutes(on: Register, deps: RouteDeps): void {
   const { store, logger } = deps;
-  const device = requireDevice(store.devices, deps.now);
 
   /** Throws the 401 for a timestamp too far from now; returns it normalised. */
   const freshTimestamp = (timestamp: string, who: string): string => {
@@ -75,8 +73,8 @@ export function deviceApiRoutes(router: Router<ApiState>, deps: RouteDeps): void
     shortId: me.shortId,
   });
 
-  router.post(ROUTES.deviceAuth.path, async (ctx) => {
-    const body = await readBody(ctx, ROUTES.deviceAuth);
+  on(ROUTES.deviceAuth, async (ctx, request) => {
+    const body = await request.body();
     const who = `the auth request of device '${body.uuid}'`;
     const bad = deviceSignatureProblem(body.publicKey, body, ctx.get(DEVICE_SIGNATURE_HEADER) || undefined);
     if (bad !== null) throw unauthorized(`${who} is not signed by the key it presents: ${bad}`);
@@ -145,9 +143,9 @@ export function deviceApiRoutes(router: Router<ApiState>, deps: RouteDeps): void
     }
   });
 
-  router.post(ROUTES.rotateDeviceKey.path, async (ctx) => {
-    const uuid = ctx.params.uuid ?? '';
-    const body = await readBody(ctx, ROUTES.rotateDeviceKey);
+  on(ROUTES.rotateDeviceKey, async (ctx, request) => {
+    const uuid = request.params.uuid;
+    const body = await request.body();
     const known = await store.devices.get(uuid);
     if (!known || known.uuid !== uuid) throw notFound(`device '${uuid}' is not known`);
     if (known.publicKey === null) throw conflict(`device '${uuid}' has no key to rotate yet: it authenticates first`);
@@ -180,14 +178,14 @@ export function deviceApiRoutes(router: Router<ApiState>, deps: RouteDeps): void
     ctx.body = granted(outcome.device, token);
   });
 
-  router.get(ROUTES.deviceTarget.path, device, async (ctx) => {
+  on(ROUTES.deviceTarget, async (ctx) => {
     // Plain polls are answered by poll-fast-path.ts before the router; this is the same answer for the rest.
     const me = authenticatedDevice(ctx);
     if (!(await servePoll(deps, ctx, me, authenticatedGeneration(ctx))))
       throw notFound(`fleet '${me.fleet}' does not exist`);
   });
 
-  router.patch(ROUTES.deviceState.path, device, async (ctx) => {
+  on(ROUTES.deviceState, async (ctx) => {
     const me = authenticatedDevice(ctx);
     await receiveReport(ctx, store.devices, me.uuid, deps.now().toISOString());
   });

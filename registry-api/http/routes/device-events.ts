@@ -1,12 +1,12 @@
 // GET /v1/device/{uuid}/events: the push channel (protocol/device-events.ts). Authenticated like every device
 // route; the stream stays open until the device hangs up, the API stops, or the device may no longer listen.
-import type Router from '@koa/router';
 import { DEFAULT_HEARTBEAT_MS, TARGET_EVENT, type TargetEvent } from '../../../protocol/device-events.js';
-import { authenticatedDevice, requireDevice, type ApiState } from '../auth.js';
+import { ROUTES } from '../../../protocol/http/routes.js';
+import { authenticatedDevice } from '../auth.js';
 import type { RouteDeps } from '../../deps.js';
 import { LOGS_EVENT } from '../../../protocol/device-logs.js';
 import type { DeviceLogs } from '../../logs/device-logs.js';
-import { ROUTES } from '../route-table.js';
+import type { Register } from '../register.js';
 import { TargetWatch } from '../../fleet/target-watch.js';
 
 export interface DeviceEventOptions {
@@ -17,16 +17,12 @@ export interface DeviceEventOptions {
   logs?: DeviceLogs;
 }
 
-export function deviceEventRoutes(
-  router: Router<ApiState>,
-  deps: RouteDeps,
-  options: DeviceEventOptions = {},
-): TargetWatch {
+export function deviceEventRoutes(on: Register, deps: RouteDeps, options: DeviceEventOptions = {}): TargetWatch {
   const { store, logger } = deps;
   const heartbeatMs = options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
   const watch = new TargetWatch({ store, targets: deps.targetCache, logger, intervalMs: options.checkIntervalMs });
 
-  router.get(ROUTES.deviceEvents.path, requireDevice(store.devices, deps.now), async (ctx) => {
+  on(ROUTES.deviceEvents, async (ctx) => {
     const me = authenticatedDevice(ctx);
     await store.devices.touch(me.uuid, deps.now().toISOString());
     const socket = ctx.req.socket;

@@ -2,20 +2,18 @@
 // it sent; and what operators do to one device: pre-authorize its key, accept, reject or revoke it, pin it to a
 // release over its fleet's policy, let it follow its fleet again, rename, tag and annotate it. Every /:uuid route
 // takes the device's short id too.
-import type Router from '@koa/router';
 import { randomUUID } from 'node:crypto';
-import type { Static } from '@sinclair/typebox';
+import type { Static, TSchema } from '@sinclair/typebox';
 import type { DeviceSummary } from '../../../protocol/api.js';
 import type { DeviceDetail } from '../../../protocol/device-detail.js';
+import type { RouteSpec } from '../../../protocol/http/route.js';
+import { ROUTES } from '../../../protocol/http/routes.js';
 import { decodePublicKey } from '../../../protocol/signature.js';
-import { stampOf, type AccessControl, type ApiState } from '../auth.js';
-import type { Action } from '../roles.js';
+import { stampOf } from '../auth.js';
 import type { RouteDeps } from '../../deps.js';
 import { summaryOf } from '../../devices/summary.js';
 import { badRequest, conflict, notFound } from '../problem.js';
-import { readBody, readQuery } from '../request-body.js';
-import { ROUTES } from '../route-table.js';
-import type { RouteSpec } from '../route-spec.js';
+import type { Register } from '../register.js';
 import type { DeviceRecord, DeviceView, Stamp, Store } from '../../store/index.js';
 import { targetReleaseOf } from '../../fleet/target-state.js';
 import { fleetOr404 } from './fleets.js';
@@ -70,9 +68,9 @@ function summarizer(store: Store, now: Date): (device: DeviceView) => Promise<De
   };
 }
 
-async function deviceOr404(store: Store, uuid: string | undefined): Promise<DeviceView> {
-  const device = uuid === undefined ? null : await store.devices.get(uuid);
-  if (!device) throw notFound(`no device has the uuid or short id '${uuid ?? ''}'`);
+async function deviceOr404(store: Store, uuid: string): Promise<DeviceView> {
+  const device = await store.devices.get(uuid);
+  if (!device) throw notFound(`no device has the uuid or short id '${uuid}'`);
   return device;
 }
 
@@ -82,7 +80,7 @@ function changed(uuid: string, device: DeviceRecord | null): DeviceRecord {
   return device;
 }
 
-type ActionRoute = RouteSpec & { body: NonNullable<RouteSpec['body']> };
+type ActionRoute = RouteSpec & { path: `/v1/devices/:uuid/${string}`; body: TSchema };
 
 /** One thing an operator does to one device: POST /v1/devices/:uuid/<action> with the route's body. */
 interface DeviceAction<R extends ActionRoute> {
@@ -96,13 +94,7 @@ function action<R extends ActionRoute>(definition: DeviceAction<R>): DeviceActio
   return definition as unknown as DeviceAction<ActionRoute>;
 }
 
-/** The action class the table says a people's route needs. */
-function accessAction(route: RouteSpec): Action {
-  if (typeof route.access !== 'object') throw new Error(`${route.method} ${route.path} is no people's route`);
-  return route.access.action;
-}
-
-export function deviceRoutes(router: Router<ApiState>, deps: RouteDeps, access: AccessControl): void {
+export function deviceRoutes(on: Register, deps: RouteDeps): void {
   const { store, logger } = deps;
 
   const detailOf = async (uuid: string): Promise<DeviceDetail> => {
@@ -111,8 +103,8 @@ export function deviceRoutes(router: Router<ApiState>, deps: RouteDeps, access: 
     return { ...summary, lastReport: device.lastReport };
   };
 
-  router.get(ROUTES.listDevices.path, access.allow('read'), async (ctx) => {
-    const { fleet: fleetName, status } = readQuery(ctx, ROUTES.listDevices);
+  on(ROUTES.listDevices, async (ctx, request) => {
+    const { fleet: fleetName, status } = request.query();
     if (fleetName !== undefined) await fleetOr404(store.fleets, fleetName);
     const devices = await store.devices.list({
       ...(fleetName === undefined ? {} : { fleet: fleetName }),
@@ -121,8 +113,8 @@ export function deviceRoutes(router: Router<ApiState>, deps: RouteDeps, access: 
     ctx.body = await Promise.all(devices.map(summarizer(store, deps.now())));
   });
 
-  router.post(ROUTES.preauthorizeDevice.path, access.allow('device.manage'), async (ctx) => {
-    const body = await readBody(ctx, ROUTES.preauthorizeDevice);
+  on(ROUTES.preauthorizeDevice, async (ctx, request) => {
+    const body = await request.body();
     try {
       decodePublicKey(body.publicKey, 'publicKey');
     } catch (err) {
@@ -146,13 +138,13 @@ export function deviceRoutes(router: Router<ApiState>, deps: RouteDeps, access: 
     ctx.body = await detailOf(device.uuid);
   });
 
-  router.get(ROUTES.getDevice.path, access.allow('read'), async (ctx) => {
-    ctx.body = await detailOf(ctx.params.uuid ?? '');
+  on(ROUTES.getDevice, async (ctx, request) => {
+    ctx.body = await detailOf(request.params.uuid);
   });
 
-  router.patch(ROUTES.updateDevice.path, access.allow('device.manage'), async (ctx) => {
-    const device = await deviceOr404(store, ctx.params.uuid);
-    const change = await readBody(ctx, ROUTES.updateDevice);
+  on(ROUTES.updateDevice, async (ctx, request) => {
+    const device = await deviceOr404(store, request.params.uuid);
+    const change = await request.body();
     changed(device.uuid, await store.devices.update(device.uuid, change, stampOf(ctx, deps.now)));
     logger.info({ uuid: device.uuid, fields: Object.keys(change) }, 'device updated');
     ctx.body = await detailOf(device.uuid);
@@ -199,9 +191,9 @@ export function deviceRoutes(router: Router<ApiState>, deps: RouteDeps, access: 
   ];
 
   for (const { route, change, logged } of actions) {
-    router.post(route.path, access.allow(accessAction(route)), async (ctx) => {
-      const device = await deviceOr404(store, ctx.params.uuid);
-      const body = await readBody(ctx, route);
+    on(route, async (ctx, request) => {
+      const device = await deviceOr404(store, request.params.uuid);
+      const body = await request.body();
       const after = changed(device.uuid, await change(device, body, stampOf(ctx, deps.now)));
       logger.info(...logged(after));
       ctx.body = await detailOf(device.uuid);

@@ -2,22 +2,18 @@
 // interval, update window, bandwidth cap, "update now", lock override). Creating a fleet is for admins, rolling
 // out and changing settings for operators. A fleet's provisioning keys are kept hashed: the first one's secret is in
 // the answer that created the fleet only (later keys: routes/provisioning-keys.ts).
-import type Router from '@koa/router';
 import { DEFAULT_UPDATE_NOW_MINUTES } from '../../../protocol/fleet-config.js';
+import { ROUTES } from '../../../protocol/http/routes.js';
 import { DEFAULT_DEVICE_CONFIG } from '../../../protocol/target-state.js';
-import { stampOf, type AccessControl, type ApiState } from '../auth.js';
+import { stampOf } from '../auth.js';
 import type { RouteDeps } from '../../deps.js';
 import { badRequest, conflict, notFound } from '../problem.js';
-import { readBody } from '../request-body.js';
-import { ROUTES } from '../route-table.js';
+import type { Register } from '../register.js';
 import { hashSecret, newSecret } from '../../keys/secrets.js';
 import { settingsIssues } from '../../fleet/settings-check.js';
 import type { FleetRecord, FleetStore, ReleaseRecord } from '../../store/index.js';
 import { fleetView } from '../views.js';
 import { provisioningKeyRoutes } from './provisioning-keys.js';
-
-// Kept here too for the routes that imported it from this module; one schema object, as the route table wants.
-export { EmptyBodySchema } from '../route-table.js';
 
 export async function fleetOr404(fleets: FleetStore, name: string | undefined): Promise<FleetRecord> {
   const fleet = name === undefined ? null : await fleets.get(name);
@@ -46,7 +42,7 @@ export function minutesFrom(now: Date, minutes: number | undefined): string {
   return new Date(now.getTime() + (minutes ?? DEFAULT_UPDATE_NOW_MINUTES) * 60_000).toISOString();
 }
 
-export function fleetRoutes(router: Router<ApiState>, deps: RouteDeps, access: AccessControl): void {
+export function fleetRoutes(on: Register, deps: RouteDeps): void {
   const { store, logger } = deps;
 
   /** A store change answered null: the fleet went away between the lookup and the change. */
@@ -55,8 +51,8 @@ export function fleetRoutes(router: Router<ApiState>, deps: RouteDeps, access: A
     return fleet;
   };
 
-  router.post('/v1/fleets', access.allow('fleet.create'), async (ctx) => {
-    const body = await readBody(ctx, ROUTES.createFleet);
+  on(ROUTES.createFleet, async (ctx, request) => {
+    const body = await request.body();
     const firstKey = newSecret();
     const fleet = await store.fleets.create(
       {
@@ -74,17 +70,17 @@ export function fleetRoutes(router: Router<ApiState>, deps: RouteDeps, access: A
     ctx.body = { ...fleetView(fleet), provisioningKey: firstKey };
   });
 
-  router.get('/v1/fleets', access.allow('read'), async (ctx) => {
+  on(ROUTES.listFleets, async (ctx) => {
     ctx.body = (await store.fleets.list()).map(fleetView);
   });
 
-  router.get('/v1/fleets/:fleet', access.allow('read'), async (ctx) => {
-    ctx.body = fleetView(await fleetOr404(store.fleets, ctx.params.fleet));
+  on(ROUTES.getFleet, async (ctx, request) => {
+    ctx.body = fleetView(await fleetOr404(store.fleets, request.params.fleet));
   });
 
-  router.patch('/v1/fleets/:fleet', access.allow('fleet.rollout'), async (ctx) => {
-    const fleet = await fleetOr404(store.fleets, ctx.params.fleet);
-    const change = await readBody(ctx, ROUTES.updateFleet);
+  on(ROUTES.updateFleet, async (ctx, request) => {
+    const fleet = await fleetOr404(store.fleets, request.params.fleet);
+    const change = await request.body();
     const issues = settingsIssues(change);
     if (issues.length > 0)
       throw badRequest('invalid-settings', `the settings for fleet '${fleet.name}' are invalid`, issues);
@@ -93,9 +89,9 @@ export function fleetRoutes(router: Router<ApiState>, deps: RouteDeps, access: A
     ctx.body = fleetView(updated);
   });
 
-  router.post('/v1/fleets/:fleet/update-now', access.allow('fleet.rollout'), async (ctx) => {
-    const fleet = await fleetOr404(store.fleets, ctx.params.fleet);
-    const { minutes } = await readBody(ctx, ROUTES.fleetUpdateNow);
+  on(ROUTES.fleetUpdateNow, async (ctx, request) => {
+    const fleet = await fleetOr404(store.fleets, request.params.fleet);
+    const { minutes } = await request.body();
     const until = minutesFrom(deps.now(), minutes);
     const updated = changed(
       fleet.name,
@@ -105,9 +101,9 @@ export function fleetRoutes(router: Router<ApiState>, deps: RouteDeps, access: A
     ctx.body = fleetView(updated);
   });
 
-  router.post('/v1/fleets/:fleet/pin', access.allow('fleet.rollout'), async (ctx) => {
-    const fleet = await fleetOr404(store.fleets, ctx.params.fleet);
-    const { release: wanted } = await readBody(ctx, ROUTES.pinFleet);
+  on(ROUTES.pinFleet, async (ctx, request) => {
+    const fleet = await fleetOr404(store.fleets, request.params.fleet);
+    const { release: wanted } = await request.body();
     const release = await store.releases.find(fleet.name, wanted);
     if (!release) throw notFound(`fleet '${fleet.name}' has no release with id or version '${wanted}'`);
     refuseUnready(release, `fleet '${fleet.name}'`);
@@ -120,13 +116,13 @@ export function fleetRoutes(router: Router<ApiState>, deps: RouteDeps, access: A
     ctx.body = fleetView(changed(fleet.name, updated));
   });
 
-  router.post('/v1/fleets/:fleet/track-latest', access.allow('fleet.rollout'), async (ctx) => {
-    const fleet = await fleetOr404(store.fleets, ctx.params.fleet);
-    await readBody(ctx, ROUTES.trackLatest);
+  on(ROUTES.trackLatest, async (ctx, request) => {
+    const fleet = await fleetOr404(store.fleets, request.params.fleet);
+    await request.body();
     const updated = await store.fleets.setPolicy(fleet.name, { mode: 'latest' }, stampOf(ctx, deps.now));
     logger.info({ fleet: fleet.name }, 'fleet tracks its latest release');
     ctx.body = fleetView(changed(fleet.name, updated));
   });
 
-  provisioningKeyRoutes(router, deps, access);
+  provisioningKeyRoutes(on, deps);
 }

@@ -1,11 +1,11 @@
 // GET /v1/info: who this is and where releases are pushed; open to all, so a CLI can check its target.
-import type Router from '@koa/router';
-import { paths, type Info } from '../../../protocol/api.js';
-import type { ApiState } from '../auth.js';
+import type { Info } from '../../../protocol/api.js';
+import { ROUTES } from '../../../protocol/http/routes.js';
 import type { RouteDeps } from '../../deps.js';
+import type { Register } from '../register.js';
 
-export function infoRoutes(router: Router<ApiState>, deps: RouteDeps): void {
-  router.get(paths.info, (ctx) => {
+export function infoRoutes(on: Register, deps: RouteDeps): void {
+  on(ROUTES.info, (ctx) => {
     ctx.body = {
       name: 'skiff',
       version: deps.version,

@@ -1,7 +1,6 @@
 // Fleet logs over HTTP (protocol/device-logs.ts): people ask for a device's last lines, or follow them as
 // server-sent events; the device posts its batches. Asking is what makes the device send anything at all
 // (device-logs.ts); a follower renews the device's want while it stays, so the link falls quiet soon after.
-import type Router from '@koa/router';
 import {
   DEFAULT_TAIL,
   DEFAULT_WAIT_SECONDS,
@@ -12,12 +11,12 @@ import {
   type GapEvent,
   type LinesEvent,
 } from '../../../protocol/device-logs.js';
-import { authenticatedCaller, authenticatedDevice, requireDevice, type AccessControl, type ApiState } from '../auth.js';
+import { ROUTES } from '../../../protocol/http/routes.js';
+import { authenticatedCaller, authenticatedDevice } from '../auth.js';
 import type { RouteDeps } from '../../deps.js';
 import { DeviceNotConnected, DeviceSilent, type DeviceLogs, type Snapshot } from '../../logs/device-logs.js';
 import { conflict, notFound, ProblemError } from '../problem.js';
-import { readBody, readQuery } from '../request-body.js';
-import { ROUTES } from '../route-table.js';
+import type { Register } from '../register.js';
 import type { DeviceView } from '../../store/index.js';
 
 /** Comments that keep proxies from closing a quiet follow stream. */
@@ -68,12 +67,7 @@ async function snapshotOf(logs: DeviceLogs, device: DeviceView, asked: Asked, fo
   return { ...snapshot, services: asked.services ?? snapshot.services };
 }
 
-export function deviceLogRoutes(
-  router: Router<ApiState>,
-  deps: RouteDeps,
-  access: AccessControl,
-  logs: DeviceLogs,
-): void {
+export function deviceLogRoutes(on: Register, deps: RouteDeps, logs: DeviceLogs): void {
   const { store, logger } = deps;
 
   /** The device the path names (uuid or short id), admitted: others have no channel to ask through. */
@@ -85,18 +79,18 @@ export function deviceLogRoutes(
     return device;
   };
 
-  router.get(ROUTES.deviceLogs.path, access.allow('device.logs'), async (ctx) => {
-    const device = await deviceOf(ctx.params.uuid ?? '');
-    const asked = askedOf(readQuery(ctx, ROUTES.deviceLogs));
+  on(ROUTES.deviceLogs, async (ctx, request) => {
+    const device = await deviceOf(request.params.uuid);
+    const asked = askedOf(request.query());
     logger.info({ uuid: device.uuid, user: authenticatedCaller(ctx).user.name, ...asked }, 'device logs asked');
     const snapshot = await snapshotOf(logs, device, asked, 0);
     ctx.set('Cache-Control', 'no-store');
     ctx.body = { uuid: device.uuid, services: snapshot.services, lines: snapshot.lines } satisfies DeviceLogsAnswer;
   });
 
-  router.get(ROUTES.followDeviceLogs.path, access.allow('device.logs'), async (ctx) => {
-    const device = await deviceOf(ctx.params.uuid ?? '');
-    const asked = askedOf(readQuery(ctx, ROUTES.followDeviceLogs));
+  on(ROUTES.followDeviceLogs, async (ctx, request) => {
+    const device = await deviceOf(request.params.uuid);
+    const asked = askedOf(request.query());
     const user = authenticatedCaller(ctx).user.name;
     // Kept from before the device hears of it: no followed line can slip between the snapshot and the stream.
     const handle = logs.follow(device.uuid);
@@ -169,9 +163,9 @@ export function deviceLogRoutes(
     res.on('error', end);
   });
 
-  router.post(ROUTES.postDeviceLogs.path, requireDevice(store.devices, deps.now), async (ctx) => {
+  on(ROUTES.postDeviceLogs, async (ctx, request) => {
     const me = authenticatedDevice(ctx);
-    const batch = await readBody(ctx, ROUTES.postDeviceLogs);
+    const batch = await request.body();
     await logs.receive(me.uuid, batch);
     store.devices.seen(me.uuid, deps.now().getTime());
     ctx.status = 204;

@@ -1,13 +1,12 @@
-// GET /v1/openapi.json: the API's OpenAPI 3.1 document, made once from the route table it is enforced with.
-import type Router from '@koa/router';
-import type { ApiState } from '../auth.js';
+// GET /v1/openapi.json: the API's OpenAPI 3.1 document, made once from the route declarations it is enforced with.
+import { ROUTES } from '../../../protocol/http/routes.js';
 import type { RouteDeps } from '../../deps.js';
 import { openApiDocument } from '../openapi.js';
-import { ROUTES } from '../route-table.js';
+import type { Register } from '../register.js';
 
-export function openApiRoutes(router: Router<ApiState>, deps: RouteDeps): void {
+export function openApiRoutes(on: Register, deps: RouteDeps): void {
   const document = openApiDocument(ROUTES, deps.version);
-  router.get(ROUTES.openapi.path, (ctx) => {
+  on(ROUTES.openapi, (ctx) => {
     ctx.body = document;
   });
 }

@@ -3,10 +3,10 @@
 // names, resuming with Range. The pin becomes the target's hostOs (target-state.ts), signed with the rest.
 import { createReadStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import type Router from '@koa/router';
 import type { Context } from 'koa';
 import type { OsPin, OsRelease } from '../../../protocol/os-release.js';
-import { authenticatedDevice, requireDevice, stampOf, type AccessControl, type ApiState } from '../auth.js';
+import { ROUTES } from '../../../protocol/http/routes.js';
+import { authenticatedDevice, stampOf } from '../auth.js';
 import { rangeAnswer } from '../byte-range.js';
 import type { RouteDeps } from '../../deps.js';
 import { isFresh } from '../etag.js';
@@ -21,8 +21,7 @@ import {
   type OsBundleSettings,
 } from '../../os/bundles.js';
 import { badRequest, notFound, ProblemError } from '../problem.js';
-import { readBody, readQuery } from '../request-body.js';
-import { ROUTES } from '../route-table.js';
+import type { Register } from '../register.js';
 import type { OsPinOutcome, OsPinScope, OsReleaseRecord, Store } from '../../store/index.js';
 import { fleetOr404 } from './fleets.js';
 
@@ -92,12 +91,12 @@ async function dropUnusedFile(store: Store, settings: OsBundleSettings | null, f
   if (users.length === 0) await rm(bundlePath(settings, file), { force: true });
 }
 
-export function osReleaseRoutes(router: Router<ApiState>, deps: RouteDeps, access: AccessControl): void {
+export function osReleaseRoutes(on: Register, deps: RouteDeps): void {
   const { store, logger } = deps;
 
-  router.post(ROUTES.uploadOsRelease.path, access.allow('release.push'), async (ctx) => {
+  on(ROUTES.uploadOsRelease, async (ctx, request) => {
     const settings = bundlesOf(deps.osBundles, ctx);
-    const query = readQuery(ctx, ROUTES.uploadOsRelease);
+    const query = request.query();
     const what = `host OS release ${query.version} of device type '${query.deviceType}'`;
     if (ctx.request.is('application/octet-stream') === false) {
       throw new ProblemError(
@@ -183,17 +182,17 @@ export function osReleaseRoutes(router: Router<ApiState>, deps: RouteDeps, acces
     ctx.body = osReleaseView(release);
   });
 
-  router.get(ROUTES.listOsReleases.path, access.allow('read'), async (ctx) => {
-    const query = readQuery(ctx, ROUTES.listOsReleases);
+  on(ROUTES.listOsReleases, async (ctx, request) => {
+    const query = request.query();
     ctx.body = (await store.osReleases.list(query.deviceType)).map(osReleaseView);
   });
 
-  router.get(ROUTES.getOsRelease.path, access.allow('read'), async (ctx) => {
-    ctx.body = osReleaseView(await osReleaseOr404(store, ctx.params.id));
+  on(ROUTES.getOsRelease, async (ctx, request) => {
+    ctx.body = osReleaseView(await osReleaseOr404(store, request.params.id));
   });
 
-  router.delete(ROUTES.deleteOsRelease.path, access.allow('release.push'), async (ctx) => {
-    const release = await osReleaseOr404(store, ctx.params.id);
+  on(ROUTES.deleteOsRelease, async (ctx, request) => {
+    const release = await osReleaseOr404(store, request.params.id);
     const removed = await store.osReleases.remove(release.id, stampOf(ctx, deps.now));
     if (removed === null) throw notFound(`host OS release '${release.id}' is gone`);
     await dropUnusedFile(store, deps.osBundles, removed.file);
@@ -214,21 +213,21 @@ export function osReleaseRoutes(router: Router<ApiState>, deps: RouteDeps, acces
     return pinned;
   };
 
-  router.get(ROUTES.fleetOs.path, access.allow('read'), async (ctx) => {
-    const fleet = await fleetOr404(store.fleets, ctx.params.fleet);
+  on(ROUTES.fleetOs, async (ctx, request) => {
+    const fleet = await fleetOr404(store.fleets, request.params.fleet);
     const pinned = await store.osReleases.pinOf({ fleet: fleet.name });
     ctx.body = pinView(pinned, pinned);
   });
 
-  router.put(ROUTES.pinFleetOs.path, access.allow('fleet.rollout'), async (ctx) => {
-    const fleet = await fleetOr404(store.fleets, ctx.params.fleet);
-    const body = await readBody(ctx, ROUTES.pinFleetOs);
+  on(ROUTES.pinFleetOs, async (ctx, request) => {
+    const fleet = await fleetOr404(store.fleets, request.params.fleet);
+    const body = await request.body();
     const pinned = await pinTo(ctx, { fleet: fleet.name }, fleet.deviceType, body.release, `fleet '${fleet.name}'`);
     ctx.body = pinView(pinned, pinned);
   });
 
-  router.delete(ROUTES.unpinFleetOs.path, access.allow('fleet.rollout'), async (ctx) => {
-    const fleet = await fleetOr404(store.fleets, ctx.params.fleet);
+  on(ROUTES.unpinFleetOs, async (ctx, request) => {
+    const fleet = await fleetOr404(store.fleets, request.params.fleet);
     pinnedOr4xx(
       await store.osReleases.pin({ fleet: fleet.name }, null, stampOf(ctx, deps.now)),
       `fleet '${fleet.name}'`,
@@ -236,14 +235,14 @@ export function osReleaseRoutes(router: Router<ApiState>, deps: RouteDeps, acces
     ctx.body = pinView(null, null);
   });
 
-  router.get(ROUTES.deviceOs.path, access.allow('read'), async (ctx) => {
-    const device = await deviceOr404(store, ctx.params.uuid);
+  on(ROUTES.deviceOs, async (ctx, request) => {
+    const device = await deviceOr404(store, request.params.uuid);
     ctx.body = pinView(await store.osReleases.pinOf({ device: device.uuid }), await store.osReleases.targetFor(device));
   });
 
-  router.put(ROUTES.pinDeviceOs.path, access.allow('device.manage'), async (ctx) => {
-    const device = await deviceOr404(store, ctx.params.uuid);
-    const body = await readBody(ctx, ROUTES.pinDeviceOs);
+  on(ROUTES.pinDeviceOs, async (ctx, request) => {
+    const device = await deviceOr404(store, request.params.uuid);
+    const body = await request.body();
     const pinned = await pinTo(
       ctx,
       { device: device.uuid },
@@ -254,8 +253,8 @@ export function osReleaseRoutes(router: Router<ApiState>, deps: RouteDeps, acces
     ctx.body = pinView(pinned, await store.osReleases.targetFor(device));
   });
 
-  router.delete(ROUTES.unpinDeviceOs.path, access.allow('device.manage'), async (ctx) => {
-    const device = await deviceOr404(store, ctx.params.uuid);
+  on(ROUTES.unpinDeviceOs, async (ctx, request) => {
+    const device = await deviceOr404(store, request.params.uuid);
     pinnedOr4xx(
       await store.osReleases.pin({ device: device.uuid }, null, stampOf(ctx, deps.now)),
       `device '${device.uuid}'`,
@@ -263,12 +262,12 @@ export function osReleaseRoutes(router: Router<ApiState>, deps: RouteDeps, acces
     ctx.body = pinView(null, await store.osReleases.targetFor(device));
   });
 
-  router.get(ROUTES.osBundle.path, requireDevice(store.devices, deps.now), async (ctx) => {
+  on(ROUTES.osBundle, async (ctx, request) => {
     const me = authenticatedDevice(ctx);
-    const release = await store.osReleases.get(ctx.params.id ?? '');
+    const release = await store.osReleases.get(request.params.id);
     // A bundle for another board is no business of this device: it does not exist for it.
     if (!release || release.deviceType !== me.deviceType) {
-      throw notFound(`device type '${me.deviceType}' has no host OS release '${ctx.params.id ?? ''}'`);
+      throw notFound(`device type '${me.deviceType}' has no host OS release '${request.params.id}'`);
     }
     const settings = bundlesOf(deps.osBundles, ctx);
     const size = await bundleSize(settings, release.file);

@@ -1,13 +1,12 @@
 // A fleet's provisioning keys: operators list, create (one per installer batch, optionally expiring) and revoke
 // them. A key's secret is in the answer that created it only; revoking one stops it admitting new devices and
 // leaves the devices it admitted alone (they authenticate with their own keys).
-import type Router from '@koa/router';
 import type { NewProvisioningKey, ProvisioningKey } from '../../../protocol/provisioning-keys.js';
-import { stampOf, type AccessControl, type ApiState } from '../auth.js';
+import { ROUTES } from '../../../protocol/http/routes.js';
+import { stampOf } from '../auth.js';
 import type { RouteDeps } from '../../deps.js';
 import { notFound } from '../problem.js';
-import { readBody } from '../request-body.js';
-import { ROUTES } from '../route-table.js';
+import type { Register } from '../register.js';
 import { hashSecret, newSecret } from '../../keys/secrets.js';
 import type { ProvisioningKeyRecord } from '../../store/index.js';
 import { fleetOr404 } from './fleets.js';
@@ -26,17 +25,17 @@ export function provisioningKeyView(key: ProvisioningKeyRecord): ProvisioningKey
   };
 }
 
-export function provisioningKeyRoutes(router: Router<ApiState>, deps: RouteDeps, access: AccessControl): void {
+export function provisioningKeyRoutes(on: Register, deps: RouteDeps): void {
   const { store, logger } = deps;
 
-  router.get(ROUTES.listProvisioningKeys.path, access.allow('provisioning-key.read'), async (ctx) => {
-    const fleet = await fleetOr404(store.fleets, ctx.params.fleet);
+  on(ROUTES.listProvisioningKeys, async (ctx, request) => {
+    const fleet = await fleetOr404(store.fleets, request.params.fleet);
     ctx.body = (await store.provisioningKeys.list(fleet.name)).map(provisioningKeyView);
   });
 
-  router.post(ROUTES.createProvisioningKey.path, access.allow('provisioning-key.manage'), async (ctx) => {
-    const fleet = await fleetOr404(store.fleets, ctx.params.fleet);
-    const body = await readBody(ctx, ROUTES.createProvisioningKey);
+  on(ROUTES.createProvisioningKey, async (ctx, request) => {
+    const fleet = await fleetOr404(store.fleets, request.params.fleet);
+    const body = await request.body();
     const now = deps.now();
     const secret = newSecret();
     const key = await store.provisioningKeys.create(
@@ -57,9 +56,9 @@ export function provisioningKeyRoutes(router: Router<ApiState>, deps: RouteDeps,
     ctx.body = { ...provisioningKeyView(key), key: secret } satisfies NewProvisioningKey;
   });
 
-  router.delete(ROUTES.revokeProvisioningKey.path, access.allow('provisioning-key.manage'), async (ctx) => {
-    const fleet = await fleetOr404(store.fleets, ctx.params.fleet);
-    const id = ctx.params.id ?? '';
+  on(ROUTES.revokeProvisioningKey, async (ctx, request) => {
+    const fleet = await fleetOr404(store.fleets, request.params.fleet);
+    const id = request.params.id;
     const key = await store.provisioningKeys.revoke(fleet.name, id, stampOf(ctx, deps.now));
     if (!key) throw notFound(`fleet '${fleet.name}' has no provisioning key with id '${id}'`);
     logger.info({ fleet: fleet.name, key: key.id }, 'provisioning key revoked');

@@ -1,9 +1,9 @@
 // GET /v1/registry/token: the image registry's token server. Docker engines (the developer's, each device's)
 // come here with HTTP Basic credentials when the registry challenges them; registry-token.ts says what each
 // caller may do with which repository.
-import type Router from '@koa/router';
 import type { Context } from 'koa';
-import { deviceFromToken, type ApiState } from '../auth.js';
+import { ROUTES } from '../../../protocol/http/routes.js';
+import { deviceFromToken } from '../auth.js';
 import type { RouteDeps } from '../../deps.js';
 import { badRequest, notFound, ProblemError } from '../problem.js';
 import {
@@ -13,8 +13,7 @@ import {
   type RegistryPrincipal,
   type RegistryScope,
 } from '../../delivery/registry-token.js';
-import { readQuery } from '../request-body.js';
-import { ROUTES } from '../route-table.js';
+import type { Register } from '../register.js';
 import { hashSecret } from '../../keys/secrets.js';
 
 /** Docker answers a Bearer challenge with Basic credentials only when asked for them so. */
@@ -37,9 +36,8 @@ function basicCredentialsOf(ctx: Context): BasicCredentials | null {
   return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
 }
 
-export function registryTokenRoutes(router: Router<ApiState>, deps: RouteDeps): void {
+export function registryTokenRoutes(on: Register, deps: RouteDeps): void {
   const { store, logger } = deps;
-  const route = ROUTES.registryToken;
 
   /** A user by name and API token, else a device by uuid and device token; null when neither matches. */
   async function principalOf({ username, password }: BasicCredentials): Promise<RegistryPrincipal | null> {
@@ -54,12 +52,12 @@ export function registryTokenRoutes(router: Router<ApiState>, deps: RouteDeps): 
     return null;
   }
 
-  router.get(route.path, async (ctx) => {
+  on(ROUTES.registryToken, async (ctx, request) => {
     const issuer = deps.registryToken;
     if (issuer === null) {
       throw notFound('this API issues no registry tokens: it was started without SKIFF_REGISTRY_TOKEN_KEY_FILE');
     }
-    const query = readQuery(ctx, route);
+    const query = request.query();
     if (query.service !== issuer.service) {
       throw badRequest(
         'invalid-query',

@@ -1,23 +1,22 @@
 // Releases of a fleet: a compose file normalised into service specs with pinned images, versioned per fleet.
 // A release is created pending and queued for verification (jobs/verify-release.ts); it becomes ready, and
 // reachable for devices, only once every image it names was found in its registry.
-import type Router from '@koa/router';
 import { normalizeCompose } from '../../../protocol/compose.js';
 import { ValidationError } from '../../../protocol/validate.js';
-import { stampOf, type AccessControl, type ApiState } from '../auth.js';
+import { ROUTES } from '../../../protocol/http/routes.js';
+import { stampOf } from '../auth.js';
 import type { RouteDeps } from '../../deps.js';
 import { badRequest, notFound } from '../problem.js';
-import { readBody } from '../request-body.js';
-import { ROUTES } from '../route-table.js';
+import type { Register } from '../register.js';
 import { releaseView } from '../views.js';
 import { fleetOr404 } from './fleets.js';
 
-export function releaseRoutes(router: Router<ApiState>, deps: RouteDeps, access: AccessControl): void {
+export function releaseRoutes(on: Register, deps: RouteDeps): void {
   const { store, logger, jobs } = deps;
 
-  router.post('/v1/fleets/:fleet/releases', access.allow('release.push'), async (ctx) => {
-    const fleet = await fleetOr404(store.fleets, ctx.params.fleet);
-    const body = await readBody(ctx, ROUTES.createRelease);
+  on(ROUTES.createRelease, async (ctx, request) => {
+    const fleet = await fleetOr404(store.fleets, request.params.fleet);
+    const body = await request.body();
     let normalized: ReturnType<typeof normalizeCompose>;
     try {
       normalized = normalizeCompose(body.compose, body.images);
@@ -57,14 +56,14 @@ export function releaseRoutes(router: Router<ApiState>, deps: RouteDeps, access:
     ctx.body = releaseView(release);
   });
 
-  router.get('/v1/fleets/:fleet/releases', access.allow('read'), async (ctx) => {
-    const fleet = await fleetOr404(store.fleets, ctx.params.fleet);
+  on(ROUTES.listReleases, async (ctx, request) => {
+    const fleet = await fleetOr404(store.fleets, request.params.fleet);
     ctx.body = (await store.releases.list(fleet.name)).map(releaseView);
   });
 
-  router.get('/v1/fleets/:fleet/releases/:release', access.allow('read'), async (ctx) => {
-    const fleet = await fleetOr404(store.fleets, ctx.params.fleet);
-    const wanted = ctx.params.release ?? '';
+  on(ROUTES.getRelease, async (ctx, request) => {
+    const fleet = await fleetOr404(store.fleets, request.params.fleet);
+    const wanted = request.params.release;
     const release = await store.releases.find(fleet.name, wanted);
     if (!release) throw notFound(`fleet '${fleet.name}' has no release with id or version '${wanted}'`);
     ctx.body = releaseView(release);

@@ -1,12 +1,11 @@
 // Users and their API tokens. Admins create users; a token is shown once, in the answer that created it, and only
 // its sha256 is kept. Every user may manage their own tokens; admins manage everyone's.
-import type Router from '@koa/router';
 import type { ApiToken, NewApiToken, User } from '../../../protocol/access.js';
-import { authenticatedCaller, stampOf, type AccessControl, type ApiState } from '../auth.js';
+import { ROUTES } from '../../../protocol/http/routes.js';
+import { authenticatedCaller, stampOf } from '../auth.js';
 import type { RouteDeps } from '../../deps.js';
 import { badRequest, notFound } from '../problem.js';
-import { readBody } from '../request-body.js';
-import { ROUTES } from '../route-table.js';
+import type { Register } from '../register.js';
 import { hashSecret, newSecret } from '../../keys/secrets.js';
 import type { TokenRecord, UserRecord, UserStore } from '../../store/index.js';
 
@@ -34,19 +33,19 @@ async function userOr404(users: UserStore, name: string | undefined): Promise<Us
   return user;
 }
 
-export function userRoutes(router: Router<ApiState>, deps: RouteDeps, access: AccessControl): void {
+export function userRoutes(on: Register, deps: RouteDeps): void {
   const { store, logger } = deps;
 
-  router.get(ROUTES.me.path, access.allow('read'), (ctx) => {
+  on(ROUTES.me, (ctx) => {
     ctx.body = userView(authenticatedCaller(ctx).user);
   });
 
-  router.get(ROUTES.listUsers.path, access.allow('user.manage'), async (ctx) => {
+  on(ROUTES.listUsers, async (ctx) => {
     ctx.body = (await store.users.list()).map(userView);
   });
 
-  router.post(ROUTES.createUser.path, access.allow('user.manage'), async (ctx) => {
-    const body = await readBody(ctx, ROUTES.createUser);
+  on(ROUTES.createUser, async (ctx, request) => {
+    const body = await request.body();
     if (RESERVED_NAMES.includes(body.name))
       throw badRequest('reserved-name', `'${body.name}' is reserved: the audit log names the API itself so`);
     const user = await store.users.create(
@@ -58,14 +57,14 @@ export function userRoutes(router: Router<ApiState>, deps: RouteDeps, access: Ac
     ctx.body = userView(user);
   });
 
-  router.get(ROUTES.listTokens.path, access.allow('token.manage'), async (ctx) => {
-    const user = await userOr404(store.users, ctx.params.name);
+  on(ROUTES.listTokens, async (ctx, request) => {
+    const user = await userOr404(store.users, request.params.name);
     ctx.body = (await store.users.tokens(user.name)).map(tokenView);
   });
 
-  router.post(ROUTES.createToken.path, access.allow('token.manage'), async (ctx) => {
-    const user = await userOr404(store.users, ctx.params.name);
-    const { label } = await readBody(ctx, ROUTES.createToken);
+  on(ROUTES.createToken, async (ctx, request) => {
+    const user = await userOr404(store.users, request.params.name);
+    const { label } = await request.body();
     const secret = newSecret();
     const token = await store.users.createToken(
       user.name,
@@ -78,10 +77,10 @@ export function userRoutes(router: Router<ApiState>, deps: RouteDeps, access: Ac
     ctx.body = { ...tokenView(token), token: secret } satisfies NewApiToken;
   });
 
-  router.delete(ROUTES.revokeToken.path, access.allow('token.manage'), async (ctx) => {
-    const user = await userOr404(store.users, ctx.params.name);
-    const token = await store.users.revokeToken(user.name, ctx.params.id ?? '', stampOf(ctx, deps.now));
-    if (!token) throw notFound(`user '${user.name}' has no token '${ctx.params.id ?? ''}'`);
+  on(ROUTES.revokeToken, async (ctx, request) => {
+    const user = await userOr404(store.users, request.params.name);
+    const token = await store.users.revokeToken(user.name, request.params.id, stampOf(ctx, deps.now));
+    if (!token) throw notFound(`user '${user.name}' has no token '${request.params.id}'`);
     logger.info({ user: user.name, token: token.id, by: authenticatedCaller(ctx).user.name }, 'api token revoked');
     ctx.body = tokenView(token);
   });

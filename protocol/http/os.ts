@@ -1,17 +1,14 @@
-// Route table entries (../route-spec.ts) of host OS releases: upload, list, delete, fleet and device pins, and the
-// bundle download devices make. ../route-table.ts spreads them into ROUTES.
-import { Type } from '@sinclair/typebox';
+// The people's routes of host OS releases: upload, list, delete, and the fleet and device pins. The bundle download
+// devices make is theirs (device-api.ts).
 import {
   OsListQuerySchema,
   OsPinRequestSchema,
   OsPinSchema,
   OsReleaseSchema,
   OsUploadQuerySchema,
-} from '../../../protocol/os-release.js';
-import type { RouteSpec } from '../route-spec.js';
+} from '../os-release.js';
+import { listOf, ok, type RouteSpec } from './route.js';
 
-const ok = (description: string, schema: Parameters<typeof Type.Array>[0]) => ({ description, schema });
-const BUNDLE = 'application/octet-stream';
 const PIN_EXAMPLE = { release: '2.0.0' };
 
 export const OS_ROUTES = {
@@ -22,7 +19,7 @@ export const OS_ROUTES = {
       'Upload a signed RAUC bundle as a host OS release of a device type (checked with `rauc info` when the API has a keyring)',
     access: { action: 'release.push' },
     query: OsUploadQuerySchema,
-    rawBody: { mediaType: BUNDLE, description: 'The bundle file (.raucb), streamed' },
+    rawBody: { mediaType: 'application/octet-stream', description: 'The bundle file (.raucb), streamed' },
     responses: { 201: ok('The host OS release', OsReleaseSchema) },
   },
   listOsReleases: {
@@ -31,7 +28,7 @@ export const OS_ROUTES = {
     summary: 'Host OS releases, newest first, of one device type or all',
     access: { action: 'read' },
     query: OsListQuerySchema,
-    responses: { 200: ok('The releases', Type.Array(OsReleaseSchema)) },
+    responses: { 200: listOf('The releases', OsReleaseSchema) },
   },
   getOsRelease: {
     method: 'GET',
@@ -94,17 +91,5 @@ export const OS_ROUTES = {
     summary: "Remove the device's own host OS pin: it follows its fleet's again",
     access: { action: 'device.manage' },
     responses: { 200: ok('The pin', OsPinSchema) },
-  },
-  osBundle: {
-    method: 'GET',
-    path: '/v1/device/:uuid/os-releases/:id/bundle',
-    summary: "A host OS bundle of the device's type, for the device: Range (206, 416), If-Range, ETag (the digest)",
-    access: 'device',
-    responses: {
-      200: { description: 'The whole bundle', schema: Type.String(), mediaType: BUNDLE },
-      206: { description: 'The part the Range asked for (Content-Range)', schema: Type.String(), mediaType: BUNDLE },
-      304: { description: 'Unchanged since the If-None-Match ETag' },
-      416: { description: 'The Range lies outside the bundle (Content-Range: bytes */SIZE)' },
-    },
   },
 } as const satisfies Record<string, RouteSpec>;

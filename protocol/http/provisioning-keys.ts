@@ -1,11 +1,10 @@
-// Route table entries (../route-spec.ts) of a fleet's provisioning keys. ../route-table.ts spreads them into ROUTES.
-import { Type } from '@sinclair/typebox';
+// The routes of a fleet's provisioning keys (protocol/provisioning-keys.ts).
 import {
   CreateProvisioningKeyRequestSchema,
   NewProvisioningKeySchema,
   ProvisioningKeySchema,
-} from '../../../protocol/provisioning-keys.js';
-import type { RouteSpec } from '../route-spec.js';
+} from '../provisioning-keys.js';
+import { listOf, ok, type RouteSpec } from './route.js';
 
 export const PROVISIONING_KEY_ROUTES = {
   listProvisioningKeys: {
@@ -13,12 +12,7 @@ export const PROVISIONING_KEY_ROUTES = {
     path: '/v1/fleets/:fleet/provisioning-keys',
     summary: "A fleet's provisioning keys (never the secrets)",
     access: { action: 'provisioning-key.read' },
-    responses: {
-      200: {
-        description: 'The keys, oldest first, revoked and expired ones too',
-        schema: Type.Array(ProvisioningKeySchema),
-      },
-    },
+    responses: { 200: listOf('The keys, oldest first, revoked and expired ones too', ProvisioningKeySchema) },
   },
   createProvisioningKey: {
     method: 'POST',
@@ -28,13 +22,13 @@ export const PROVISIONING_KEY_ROUTES = {
     body: CreateProvisioningKeyRequestSchema,
     bodyName: 'the new provisioning key',
     example: { label: 'installer batch 7', expiresInDays: 30 },
-    responses: { 201: { description: 'The key with its secret', schema: NewProvisioningKeySchema } },
+    responses: { 201: ok('The key with its secret', NewProvisioningKeySchema) },
   },
   revokeProvisioningKey: {
     method: 'DELETE',
     path: '/v1/fleets/:fleet/provisioning-keys/:id',
     summary: 'Revoke a provisioning key: it admits no more devices; devices it admitted stay',
     access: { action: 'provisioning-key.manage' },
-    responses: { 200: { description: 'The revoked key', schema: ProvisioningKeySchema } },
+    responses: { 200: ok('The revoked key', ProvisioningKeySchema) },
   },
 } as const satisfies Record<string, RouteSpec>;

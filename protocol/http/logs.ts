@@ -1,9 +1,9 @@
-// Route table entries (../route-spec.ts) of fleet logs (protocol/device-logs.ts): what people ask, what devices post.
-// ../route-table.ts spreads them into ROUTES.
+// The people's routes of fleet logs (protocol/device-logs.ts): a device's last lines, or those and every new one as
+// server-sent events. The batches devices post are theirs (device-api.ts).
 import { Type } from '@sinclair/typebox';
-import { ProblemSchema } from '../../../protocol/api.js';
-import { DeviceLogsQuerySchema, DeviceLogsSchema, LogBatchSchema } from '../../../protocol/device-logs.js';
-import type { RouteSpec } from '../route-spec.js';
+import { ProblemSchema } from '../api.js';
+import { DeviceLogsQuerySchema, DeviceLogsSchema } from '../device-logs.js';
+import type { RouteSpec } from './route.js';
 
 const PROBLEM = 'application/problem+json';
 const UNREACHABLE = {
@@ -45,26 +45,5 @@ export const LOG_ROUTES = {
       200: { description: 'An endless text/event-stream', schema: Type.String(), mediaType: 'text/event-stream' },
       ...UNREACHABLE,
     },
-  },
-  postDeviceLogs: {
-    method: 'POST',
-    path: '/v1/device/:uuid/logs',
-    access: 'device',
-    summary: "A batch of the device's log lines: the snapshot a `logs` event asked for, or followed lines",
-    body: LogBatchSchema,
-    bodyName: 'the log batch',
-    example: {
-      lines: [
-        {
-          service: 'reader',
-          containerId: 'a'.repeat(64),
-          timestamp: '2026-01-01T00:00:00.123456789Z',
-          stream: 'stdout',
-          text: 'meter read: 1234 kWh',
-        },
-      ],
-      snapshot: { request: '0b0e3c9e-3c1e-4c9e-9d1e-0123456789ab', final: true, services: ['reader'] },
-    },
-    responses: { 204: { description: 'Taken' } },
   },
 } as const satisfies Record<string, RouteSpec>;

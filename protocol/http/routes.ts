@@ -1,0 +1,32 @@
+// Every route of the registry-api, once, by name: what the API registers its handlers against, what its OpenAPI
+// document is made of, what the CLI calls. A supervisor imports device-api.ts alone, never this module: the people's
+// routes and their schemas are no business of a device and would cost it memory.
+import { CONFIG_ROUTES } from './config.js';
+import { DEVICE_API_ROUTES } from './device-api.js';
+import { DEVICE_ROUTES } from './devices.js';
+import { FLEET_ROUTES } from './fleets.js';
+import { LOG_ROUTES } from './logs.js';
+import { OS_ROUTES } from './os.js';
+import { PROVISIONING_KEY_ROUTES } from './provisioning-keys.js';
+import type { RouteSpec } from './route.js';
+import { SERVICE_ROUTES } from './service.js';
+import { USER_ROUTES } from './users.js';
+
+export const ROUTES = {
+  ...SERVICE_ROUTES,
+  ...DEVICE_API_ROUTES,
+  ...FLEET_ROUTES,
+  ...DEVICE_ROUTES,
+  ...USER_ROUTES,
+  ...CONFIG_ROUTES,
+  ...OS_ROUTES,
+  ...PROVISIONING_KEY_ROUTES,
+  ...LOG_ROUTES,
+} as const satisfies Record<string, RouteSpec>;
+
+export type RouteName = keyof typeof ROUTES;
+
+/** The routes as a list, for the document and for checks. */
+export function routeList(): RouteSpec[] {
+  return Object.values(ROUTES);
+}
