@@ -224,7 +224,7 @@ describe('registry-api under malformed input', function () {
       const varied = last !== undefined && names(last) ? last : undefined;
       const validId = varied === undefined ? '' : onDeviceB.has(spec.path) ? DEVICE_B : (validIds[varied] ?? '');
       if (spec.body !== undefined && spec.example === undefined)
-        throw new Error(`${routeLabel(spec)} has a body but no example in route-table.ts`);
+        throw new Error(`${routeLabel(spec)} has a body but no example in its declaration (protocol/http/)`);
       return {
         method: spec.method,
         path: (id) =>

@@ -111,12 +111,12 @@ describe('registry-api OpenAPI document', function () {
     assert.deepEqual(
       served.filter((r) => !documented.includes(r)),
       [],
-      'served but not in registry-api/http/route-table.ts',
+      'served but not declared in protocol/http/',
     );
     assert.deepEqual(
       documented.filter((r) => !served.includes(r)),
       [],
-      'in registry-api/http/route-table.ts but not served',
+      'declared in protocol/http/ but not served',
     );
     assert.equal(new Set(served).size, served.length, 'a route is registered twice');
     assert.equal(documented.length, Object.keys(ROUTES).length);
