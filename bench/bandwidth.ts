@@ -12,7 +12,7 @@ import { createLogger } from '../lib/logger.js';
 import { messageOf } from '../lib/errors.js';
 import { downloadToFile } from '../supervisor/images/download/downloader.js';
 import { TokenBucket } from '../supervisor/images/bandwidth/token-bucket.js';
-import { RegistryClient } from '../supervisor/registry/client.js';
+import { RegistryClient } from '../lib/registry/client.js';
 import { loadTestEnv } from '../test/support/env.js';
 import { positiveNumber } from './support/settings.js';
 import { say } from './support/say.js';
@@ -63,7 +63,7 @@ async function main(): Promise<void> {
       size,
       partialDir: path.join(dir, 'partial'),
       bucket: new TokenBucket(cap),
-      auth: registry.authFor({ registry: env.registry, repository }),
+      get: registry.getter({ registry: env.registry, repository }),
       signal: stop.signal,
       log,
       onProgress: (p) => samples.push({ ms: performance.now() - started, bytes: p.done }),

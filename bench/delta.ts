@@ -10,13 +10,12 @@ import path from 'node:path';
 import { createLogger } from '../lib/logger.js';
 import { messageOf } from '../lib/errors.js';
 import { DEFAULT_DELTA_SETTINGS, generateImageDeltas } from '../registry-api/delivery/delta/generate.js';
-import { RegistryIo } from '../registry-api/delivery/delta/registry-io.js';
 import { DeltaRebuilder } from '../supervisor/images/delta/rebuild.js';
 import { BlobStore } from '../supervisor/images/download/blob-store.js';
 import { TokenBucket } from '../supervisor/images/bandwidth/token-bucket.js';
 import { dockerEngine } from '../supervisor/engine/engine.js';
 import { ImageFetcher } from '../supervisor/images/fetcher.js';
-import { RegistryClient } from '../supervisor/registry/client.js';
+import { RegistryClient } from '../lib/registry/client.js';
 import { loadTestEnv } from '../test/support/env.js';
 import { buildReleasePair, treeBytes } from './support/delta-images.js';
 import { repoRoot } from '../test/support/env.js';
@@ -86,7 +85,7 @@ async function main(): Promise<void> {
     await fetcher(false).fetch(first.ref);
     const generationStarted = performance.now();
     const [generated] = await generateImageDeltas(
-      new RegistryIo(),
+      new RegistryClient(),
       second.ref,
       [first.ref],
       DEFAULT_DELTA_SETTINGS,

@@ -1,6 +1,6 @@
 // The supervisor's HTTP client on node:http(s), in place of the global fetch: fetch brings undici, which stays
 // resident (some 8 MB measured) in a daemon that must idle small on a 1 GB Pi. Only what the supervisor's clients
-// use: a method, headers, a text body, an AbortSignal, redirects followed for GET; the answer offers the subset of
+// use: a method, headers, a body (text, bytes, or a stream sent once), an AbortSignal, redirects followed; the answer offers the subset of
 // fetch's Response they read (status, headers.get, a web ReadableStream body, text, json, arrayBuffer). Bodies are
 // not decompressed: the supervisor never asks for compression.
 import { request as httpRequestOf, STATUS_CODES, type IncomingMessage, type RequestOptions } from 'node:http';
@@ -11,7 +11,8 @@ import { messageOf } from './errors.js';
 export interface HttpRequestInit {
   method?: string;
   headers?: Record<string, string>;
-  body?: string;
+  /** A stream is sent as it comes (give its content-length in the headers) and cannot follow a redirect. */
+  body?: string | Uint8Array | Readable;
   signal?: AbortSignal;
   /** 'follow' (the default, as fetch): 301/302/303/307/308 are followed, at most MAX_REDIRECTS times. */
   redirect?: 'follow' | 'manual';
@@ -60,7 +61,8 @@ function headersOf(message: IncomingMessage): HttpHeaders {
 function send(url: URL, init: HttpRequestInit): Promise<IncomingMessage> {
   const method = init.method ?? 'GET';
   const headers: Record<string, string> = { ...init.headers };
-  if (init.body !== undefined) headers['content-length'] = String(Buffer.byteLength(init.body));
+  const body = init.body;
+  if (body !== undefined && !(body instanceof Readable)) headers['content-length'] = String(Buffer.byteLength(body));
   const options: RequestOptions = { method, headers, signal: init.signal };
   const start = url.protocol === 'https:' ? httpsRequestOf : url.protocol === 'http:' ? httpRequestOf : null;
   if (start === null)
@@ -70,7 +72,10 @@ function send(url: URL, init: HttpRequestInit): Promise<IncomingMessage> {
     req.once('error', (err) =>
       reject(init.signal?.aborted === true ? init.signal.reason : new HttpRequestError(method, url.href, err)),
     );
-    req.end(init.body);
+    if (body instanceof Readable) {
+      body.once('error', (err) => req.destroy(err));
+      body.pipe(req);
+    } else req.end(body);
   });
 }
 
@@ -82,6 +87,12 @@ export async function httpRequest(target: string | URL, init: HttpRequestInit = 
     const location = message.headers.location;
     if (location === undefined) break;
     message.resume();
+    if (current.body instanceof Readable)
+      throw new HttpRequestError(
+        current.method ?? 'GET',
+        url.href,
+        new Error('a streamed body cannot follow a redirect'),
+      );
     if (hops >= MAX_REDIRECTS)
       throw new HttpRequestError(current.method ?? 'GET', url.href, new Error(`more than ${MAX_REDIRECTS} redirects`));
     const next = new URL(location, url);

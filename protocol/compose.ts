@@ -19,6 +19,7 @@ import { ServiceSpecSchema, type ServiceSpec } from './target-state.js';
 import { ComposeIssue, formatPath, type ComposePath } from './compose-path.js';
 import { checkComposeSchema } from './compose-schema.js';
 import { hasVariables } from './compose-interpolation.js';
+import { ImageReferenceError, parseDigestReference } from './image-reference.js';
 import { SUPPORTED, unsupportedKeys, type SupportedServiceKey } from './compose-support.js';
 import {
   booleanOf,
@@ -47,7 +48,6 @@ export interface NormalizedCompose {
 }
 
 const WHAT = 'compose file';
-const DIGEST_REF = /@sha256:[a-f0-9]{64}$/;
 /** The names a target state accepts for services, volumes and networks (target-state.ts). */
 const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
 const DEFAULT_NETWORK = 'default';
@@ -323,12 +323,18 @@ function merge(spec: ServiceSpec, part: Partial<ServiceSpec>): ServiceSpec {
 
 function imageOf(name: string, service: JsonObject, pinned: string | undefined): string {
   if (pinned !== undefined) {
-    if (!DIGEST_REF.test(pinned))
-      throw new ComposeIssue(['images', name], `'${pinned}' is not a digest reference (REPOSITORY@sha256:<64 hex>)`);
+    const problem = digestReferenceProblem(pinned);
+    if (problem !== null) throw new ComposeIssue(['images', name], `'${pinned}' ${problem}`);
     return pinned;
   }
   const image = service.image;
-  if (typeof image === 'string' && DIGEST_REF.test(image)) return image;
+  if (typeof image === 'string') {
+    const problem = digestReferenceProblem(image);
+    if (problem === null) return image;
+    // A reference that looks pinned but breaks the grammar would fail on every device: say what is wrong with it.
+    if (image.includes('@'))
+      return fail(['services', name, 'image'], `image '${image}' of service '${name}' ${problem}`);
+  }
   if (service.build !== undefined) {
     return fail(
       ['services', name, 'build'],
@@ -344,6 +350,17 @@ function imageOf(name: string, service: JsonObject, pinned: string | undefined):
     );
   }
   return fail(['services', name], `service '${name}' has neither image nor build`);
+}
+
+/** What makes `reference` one devices cannot fetch ("has tag ...: a tag is ..."); null when they can. */
+function digestReferenceProblem(reference: string): string | null {
+  try {
+    parseDigestReference(reference);
+    return null;
+  } catch (err) {
+    if (err instanceof ImageReferenceError) return err.problem;
+    throw err;
+  }
 }
 
 function fail(at: ComposePath, message: string): never {

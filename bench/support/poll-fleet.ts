@@ -3,7 +3,7 @@
 // device's token and current target ETag.
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
-import { RegistryIo } from '../../registry-api/delivery/delta/registry-io.js';
+import { RegistryClient } from '../../lib/registry/client.js';
 import { ApiClient } from '../../cli/api-client.js';
 import { DEVICE_SIGNATURE_HEADER, DeviceAuthResponseSchema, signDeviceRequest } from '../../protocol/device-auth.js';
 import { encodePublicKey } from '../../protocol/signature.js';
@@ -18,7 +18,7 @@ const sha256 = (bytes: Buffer): string => `sha256:${createHash('sha256').update(
  * digest: release verification finds it by digest, as it finds a developer's pushed images.
  */
 async function pushTinyImage(registry: string, repository: string): Promise<string> {
-  const io = new RegistryIo();
+  const io = new RegistryClient();
   const ref = { registry, repository };
   const tar = Buffer.alloc(1024);
   const layer = gzipSync(tar);

@@ -3,6 +3,7 @@
 import type Docker from 'dockerode';
 import { formatBytes } from '../views/output.js';
 import { readProgressStream } from './engine.js';
+import { isDigestReference, parseDigestReference } from '../../protocol/image-reference.js';
 
 export const DEFAULT_PROGRESS_INTERVAL_MS = 2000;
 const DIGEST = /sha256:[a-f0-9]{64}/;
@@ -90,8 +91,9 @@ export class PushTracker {
 /** The registry digest of `repository` among an image's RepoDigests ("repo@sha256:..."), if any. */
 export function digestFromRepoDigests(repoDigests: string[] | undefined, repository: string): string | null {
   for (const ref of repoDigests ?? []) {
-    const at = ref.lastIndexOf('@');
-    if (at > 0 && ref.slice(0, at) === repository && DIGEST.test(ref.slice(at + 1))) return ref.slice(at + 1);
+    if (!isDigestReference(ref)) continue;
+    const { name, digest } = parseDigestReference(ref);
+    if (name === repository) return digest;
   }
   return null;
 }

@@ -5,14 +5,14 @@
 import type { Logger } from '../../lib/logger.js';
 import { messageOf } from '../../lib/errors.js';
 import { generateImageDeltas, type DeltaSettings } from '../delivery/delta/generate.js';
-import type { RegistryIo } from '../delivery/delta/registry-io.js';
+import type { RegistryClient } from '../../lib/registry/client.js';
 import type { Store } from '../store/index.js';
 import { DEFAULT_MAX_SOURCES, deltaSources } from './delta-sources.js';
 import type { Attempt } from './index.js';
 
 export interface DeltaJobDeps {
   store: Store;
-  io: RegistryIo;
+  io: RegistryClient;
   settings: DeltaSettings;
   logger: Logger;
   /** How many releases at most count as sources (DEFAULT_MAX_SOURCES). */

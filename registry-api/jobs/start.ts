@@ -1,14 +1,15 @@
 // Builds the API's job queue with its handlers: BullMQ when a Redis URL is given, else in-process. This is the one
 // place handlers are wired to a queue (createApp's default queue comes from here too).
 import type { Logger } from '../../lib/logger.js';
-import { checkImage } from '../delivery/image-check.js';
+import { checkImage, imageCheckRegistry } from '../delivery/image-check.js';
 import type { Store } from '../store/index.js';
 import { startBullmqJobs } from './bullmq.js';
 import { DEFAULT_RETRY, type JobHandlers, type Jobs, type RetryPolicy } from './index.js';
 import { startInProcessJobs } from './in-process.js';
 import { verificationHandlers } from './verify-release.js';
 import { DEFAULT_DELTA_SETTINGS, type DeltaSettings } from '../delivery/delta/generate.js';
-import { RegistryIo } from '../delivery/delta/registry-io.js';
+import { mintedTokenAuth } from '../../lib/registry/auth.js';
+import { RegistryClient } from '../../lib/registry/client.js';
 import { issueToken, type RegistryTokenIssuer } from '../delivery/registry-token.js';
 import { deltaHandlers } from './delta-release.js';
 
@@ -31,7 +32,6 @@ export interface JobsOptions {
   onReleaseReady?(releaseId: string): Promise<void>;
 }
 
-/** The delta job's registry access: anonymous, or with its own pull,push token where this API is the token server. */
 /** A pull-only token for the registry whose token server this API is; null for any other registry. */
 function verificationTokenFor(
   issuer: RegistryTokenIssuer | null,
@@ -47,13 +47,15 @@ function verificationTokenFor(
         ).token;
 }
 
-export function deltaRegistryIo(options: Pick<JobsOptions, 'insecureRegistries' | 'registryToken'>): RegistryIo {
+/** The delta job's registry access: anonymous, or with its own pull,push token where this API is the token server. */
+export function deltaRegistryIo(options: Pick<JobsOptions, 'insecureRegistries' | 'registryToken'>): RegistryClient {
   const issuer = options.registryToken ?? null;
-  return new RegistryIo({
+  return new RegistryClient({
     insecureRegistries: options.insecureRegistries ?? [],
-    tokenFor: (ref, challenge) =>
-      Promise.resolve(
-        issuer === null || challenge.service !== issuer.service
+    // Tokens live minutes; a minute is safely inside that.
+    auth: mintedTokenAuth(
+      (ref, service) =>
+        issuer === null || service !== issuer.service
           ? null
           : issueToken(
               issuer,
@@ -61,19 +63,22 @@ export function deltaRegistryIo(options: Pick<JobsOptions, 'insecureRegistries' 
               [{ type: 'repository', name: ref.repository, actions: ['pull', 'push'] }],
               new Date(),
             ).token,
-      ),
+      60_000,
+    ),
   });
 }
 
 function jobHandlers(options: JobsOptions): JobHandlers {
-  const insecureRegistries = options.insecureRegistries ?? [];
   const io = deltaRegistryIo(options);
+  const verificationRegistry = imageCheckRegistry({
+    insecureRegistries: options.insecureRegistries ?? [],
+    tokenFor: verificationTokenFor(options.registryToken ?? null),
+  });
   const deltas = options.deltas ?? DEFAULT_DELTA_SETTINGS;
   return {
     ...verificationHandlers({
       store: options.store,
-      checkImage: (reference) =>
-        checkImage(reference, { insecureRegistries, tokenFor: verificationTokenFor(options.registryToken ?? null) }),
+      checkImage: (reference) => checkImage(verificationRegistry, reference),
       now: options.now ?? (() => new Date()),
       logger: options.logger,
       onReady: deltas === false ? undefined : options.onReleaseReady,

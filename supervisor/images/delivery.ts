@@ -14,7 +14,10 @@ import { BlobStore } from './download/blob-store.js';
 import { TokenBucket } from './bandwidth/token-bucket.js';
 import type { Engine } from '../engine/engine.js';
 import { ImageFetcher } from './fetcher.js';
-import { RegistryClient, type RegistryCredentials } from '../registry/client.js';
+import { namesRegistryHost } from './local-image.js';
+import { type RegistryCredentials, tokenServerAuth } from '../../lib/registry/auth.js';
+import { RegistryClient } from '../../lib/registry/client.js';
+import { ManifestCache } from '../../lib/registry/manifest-cache.js';
 
 export interface ImageDeliveryOptions {
   engine: Engine;
@@ -24,12 +27,6 @@ export interface ImageDeliveryOptions {
   /** Registries spoken to over plain HTTP besides loopback ones (SKIFF_INSECURE_REGISTRIES). */
   insecureRegistries?: readonly string[];
   log: Logger;
-}
-
-/** REGISTRY/REPO@sha256:HEX whose first part is a host (has a dot or port, or is localhost). */
-export function namesRegistryHost(image: string): boolean {
-  const first = image.split('/')[0] ?? '';
-  return image.includes('/') && /@sha256:[a-f0-9]{64}$/.test(image) && (/[.:]/.test(first) || first === 'localhost');
 }
 
 export class ImageDelivery {
@@ -47,7 +44,14 @@ export class ImageDelivery {
     const insecureRegistries = options.insecureRegistries ?? [];
     if (insecureRegistries.length > 0)
       log.warn({ registries: insecureRegistries }, 'registries spoken to over plain HTTP (SKIFF_INSECURE_REGISTRIES)');
-    const registry = new RegistryClient({ credentials: options.credentials, insecureRegistries, log });
+    // The device's identity goes to the registry's token server; manifests are kept, as the disk check and the
+    // fetcher read the same ones over a link that may be metered.
+    const registry = new RegistryClient({
+      auth: tokenServerAuth({ credentials: options.credentials }),
+      manifestCache: new ManifestCache(),
+      insecureRegistries,
+      log,
+    });
     this.registry = registry;
     this.fetcher = new ImageFetcher({
       engine: options.engine,

@@ -20,8 +20,8 @@ import type { Engine, EngineImage } from '../engine/engine.js';
 import { isSkiffImage } from './cleanup.js';
 import { hostPlatform, pickPlatform } from './fetcher.js';
 import { localImageRef } from './local-image.js';
-import { parseDigestReference, type DigestReference, type RegistryClient } from '../registry/client.js';
-import { httpRequest } from '../../lib/http-request.js';
+import { parseDigestReference, type DigestReference } from '../../protocol/image-reference.js';
+import type { RegistryClient } from '../../lib/registry/client.js';
 
 export interface DiskFactsOptions {
   engine: Pick<Engine, 'dataRootSpace' | 'diskUsage' | 'listImages' | 'inspectImage'>;
@@ -30,25 +30,6 @@ export interface DiskFactsOptions {
   platform?: Platform;
   /** Bytes all images together may take; free space is then the smaller of the disk's and the quota's. */
   imageQuotaBytes?: number;
-}
-
-async function registryJson(
-  registry: RegistryClient,
-  ref: DigestReference,
-  digest: string,
-  signal?: AbortSignal,
-): Promise<unknown> {
-  const url = registry.blobUrl(ref, digest);
-  const auth = registry.authFor(ref);
-  for (let renewed = false; ; renewed = true) {
-    const response = await httpRequest(url, { headers: await auth.headers(url, signal), signal });
-    if (response.status === 401 && !renewed) {
-      await response.body?.cancel();
-      if (await auth.renew(url, response.headers.get('www-authenticate'), signal)) continue;
-    }
-    if (!response.ok) throw new Error(`GET ${url}: ${response.status} ${response.statusText}`);
-    return response.json();
-  }
 }
 
 async function manifestOf(registry: RegistryClient, ref: DigestReference, platform: Platform): Promise<ImageManifest> {
@@ -76,7 +57,7 @@ export async function bytesImageNeeds(
   const manifest = await manifestOf(registry, ref, platform);
   const config = parse(
     ImageConfigSchema,
-    await registryJson(registry, ref, manifest.config.digest),
+    JSON.parse((await registry.blobBytes(ref, manifest.config.digest)).toString('utf8')),
     `image config ${manifest.config.digest}`,
   );
   const diffIds = config.rootfs.diff_ids;

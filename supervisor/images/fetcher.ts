@@ -22,7 +22,8 @@ import { hexOf } from './download/partial-file.js';
 import type { TokenBucket } from './bandwidth/token-bucket.js';
 import type { Engine } from '../engine/engine.js';
 import { localImageRef, resolveLocalImage } from './local-image.js';
-import { parseDigestReference, type DigestReference, type RegistryClient } from '../registry/client.js';
+import { parseDigestReference, type DigestReference } from '../../protocol/image-reference.js';
+import type { RegistryClient } from '../../lib/registry/client.js';
 import type { DeltaRebuilder, Rebuilt } from './delta/rebuild.js';
 
 export type ImageEngine = Pick<Engine, 'inspectImage' | 'listImages' | 'loadImage'>;
@@ -379,7 +380,7 @@ export class ImageFetcher {
       digest: blob.digest,
       size: blob.size,
       bucket,
-      auth: registry.authFor(ref),
+      get: registry.getter(ref),
       signal,
       retry,
       idleTimeoutMs,

@@ -3,12 +3,26 @@
 // resolve REGISTRY/REPO@sha256:... for it. Skiff tags it REGISTRY/REPO:sha256-HEX (the manifest digest the target
 // names) and creates containers from that tag; an image the engine pulled itself answers to its digest reference.
 import type { Engine } from '../engine/engine.js';
-import { parseDigestReference } from '../registry/client.js';
+import { parseDigestReference, parseImageReference } from '../../protocol/image-reference.js';
 
-/** REGISTRY/REPO:sha256-HEX for REGISTRY/REPO@sha256:HEX. */
+/**
+ * A digest reference that names its registry (protocol/image-reference.ts): Skiff's fetcher delivers those, the
+ * engine pulls the others (Docker Hub). One that breaks the grammar goes to the fetcher too, whose parse says what
+ * is wrong with it.
+ */
+export function namesRegistryHost(image: string): boolean {
+  try {
+    const ref = parseImageReference(image);
+    return ref.domain !== undefined && ref.digest !== undefined;
+  } catch {
+    return true;
+  }
+}
+
+/** REGISTRY/REPO:sha256-HEX for REGISTRY/REPO[:TAG]@sha256:HEX (the digest names the image; a tag is dropped). */
 export function localImageRef(digestRef: string): string {
-  const { registry, repository, digest } = parseDigestReference(digestRef);
-  return `${registry}/${repository}:${digest.replace(':', '-')}`;
+  const { name, digest } = parseDigestReference(digestRef);
+  return `${name}:${digest.replace(':', '-')}`;
 }
 
 /**
@@ -20,14 +34,28 @@ export async function resolveLocalImage(
   digestRef: string,
 ): Promise<string | undefined> {
   // A reference without a registry host cannot have been loaded by Skiff: only the engine's own pull counts.
-  const local = /^[^/]+\/[^@]+@sha256:[a-f0-9]{64}$/.test(digestRef) ? localImageRef(digestRef) : undefined;
+  const local = loadedTagOf(digestRef);
   if (local !== undefined && (await engine.inspectImage(local)) !== undefined) return local;
   if ((await engine.inspectImage(digestRef)) !== undefined) return digestRef;
   return undefined;
 }
 
+/** The tag Skiff's fetcher would have loaded `digestRef` under; undefined for what only the engine pulls. */
+function loadedTagOf(digestRef: string): string | undefined {
+  try {
+    return parseDigestReference(digestRef).domain === undefined ? undefined : localImageRef(digestRef);
+  } catch {
+    return undefined;
+  }
+}
+
 /** The digest reference a container's image stands for: the inverse of localImageRef, other references as they are. */
 export function digestRefOf(imageRef: string): string {
-  const match = /^(.+):sha256-([a-f0-9]{64})$/.exec(imageRef);
-  return match === null ? imageRef : `${match[1]}@sha256:${match[2]}`;
+  try {
+    const { name, tag, digest } = parseImageReference(imageRef);
+    const hex = tag?.startsWith('sha256-') === true && digest === undefined ? tag.slice('sha256-'.length) : '';
+    return /^[a-f0-9]{64}$/.test(hex) ? `${name}@sha256:${hex}` : imageRef;
+  } catch {
+    return imageRef;
+  }
 }

@@ -11,13 +11,13 @@ import { createLogger } from '../../lib/logger.js';
 import { DeltaManifestSchema, deltaTagOf, EMPTY_CONFIG, type DeltaManifest } from '../../protocol/delta.js';
 import { parse } from '../../protocol/validate.js';
 import { DEFAULT_DELTA_SETTINGS, generateImageDeltas } from '../../registry-api/delivery/delta/generate.js';
-import { RegistryIo } from '../../registry-api/delivery/delta/registry-io.js';
+import { RegistryClient as RegistryIo } from '../../lib/registry/client.js';
 import { DeltaRebuilder } from '../../supervisor/images/delta/rebuild.js';
 import { BlobStore } from '../../supervisor/images/download/blob-store.js';
 import { TokenBucket } from '../../supervisor/images/bandwidth/token-bucket.js';
 import { dockerEngine, type Engine } from '../../supervisor/engine/engine.js';
 import { ImageFetcher } from '../../supervisor/images/fetcher.js';
-import { RegistryClient } from '../../supervisor/registry/client.js';
+import { RegistryClient } from '../../lib/registry/client.js';
 import { buildReleasePair, type PushedImage } from '../../bench/support/delta-images.js';
 import { loadTestEnv, type TestEnv } from '../support/env.js';
 

@@ -14,7 +14,7 @@ import { ImageConfigSchema, ImageManifestSchema } from '../../protocol/oci-image
 import type { StateReport } from '../../protocol/state-report.js';
 import { parse } from '../../protocol/validate.js';
 import { DEFAULT_DELTA_SETTINGS, generateImageDeltas } from '../../registry-api/delivery/delta/generate.js';
-import { RegistryIo, type RepositoryRef } from '../../registry-api/delivery/delta/registry-io.js';
+import { RegistryClient as RegistryIo, type RepositoryRef } from '../../lib/registry/client.js';
 import { deltaSources } from '../../registry-api/jobs/delta-sources.js';
 import { JOB_NAMES, QUEUE_NAME, jobIdOf } from '../../registry-api/jobs/index.js';
 import { deltaRegistryIo } from '../../registry-api/jobs/start.js';

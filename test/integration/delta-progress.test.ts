@@ -9,7 +9,7 @@ import path from 'node:path';
 import { createLogger } from '../../lib/logger.js';
 import { deltaTagOf } from '../../protocol/delta.js';
 import type { DeviceSummary } from '../../protocol/api.js';
-import { RegistryIo } from '../../registry-api/delivery/delta/registry-io.js';
+import { RegistryClient as RegistryIo } from '../../lib/registry/client.js';
 import type { SupervisorConfig } from '../../supervisor/config.js';
 import { dockerEngine } from '../../supervisor/engine/engine.js';
 import { localImageRef } from '../../supervisor/images/local-image.js';

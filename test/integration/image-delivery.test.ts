@@ -14,7 +14,7 @@ import { TokenBucket } from '../../supervisor/images/bandwidth/token-bucket.js';
 import { connectEngine, dockerEngine, type Engine } from '../../supervisor/engine/engine.js';
 import { ImageFetcher, type FetchResult } from '../../supervisor/images/fetcher.js';
 import { localImageRef } from '../../supervisor/images/local-image.js';
-import { RegistryClient } from '../../supervisor/registry/client.js';
+import { RegistryClient } from '../../lib/registry/client.js';
 import { distRoot, loadTestEnv, type TestEnv } from '../support/env.js';
 import { FaultProxy } from '../support/fault-proxy.js';
 import { buildLayeredImage, type LayeredImage } from '../support/layered-image.js';

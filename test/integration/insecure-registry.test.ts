@@ -10,7 +10,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { networkInterfaces, tmpdir } from 'node:os';
 import path from 'node:path';
 import { createLogger } from '../../lib/logger.js';
-import { RegistryIo } from '../../registry-api/delivery/delta/registry-io.js';
+import { RegistryClient as RegistryIo } from '../../lib/registry/client.js';
 import { insecureRegistriesOf } from '../../supervisor/config.js';
 import { DockerEngine } from '../../supervisor/engine/engine.js';
 import { ImageDelivery } from '../../supervisor/images/delivery.js';

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { createLogger } from '../../lib/logger.js';
 import { MEDIA_TYPES } from '../../protocol/oci-image.js';
 import type { TargetState } from '../../protocol/target-state.js';
-import { RegistryIo } from '../../registry-api/delivery/delta/registry-io.js';
+import { RegistryClient as RegistryIo } from '../../lib/registry/client.js';
 import { gatherDiskFacts } from '../../supervisor/images/disk-facts.js';
 import { DockerEngine } from '../../supervisor/engine/engine.js';
 import { ImageDelivery } from '../../supervisor/images/delivery.js';

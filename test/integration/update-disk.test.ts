@@ -16,7 +16,7 @@ import { ImageCleanup, isSkiffImage } from '../../supervisor/images/cleanup.js';
 import { ImageDelivery } from '../../supervisor/images/delivery.js';
 import { resolveLocalImage } from '../../supervisor/images/local-image.js';
 import { Reconciler, type ReconcilerOptions } from '../../supervisor/reconcile/reconciler.js';
-import { RegistryClient } from '../../supervisor/registry/client.js';
+import { RegistryClient } from '../../lib/registry/client.js';
 import { buildImage, pushImage } from '../support/engine-build.js';
 import { loadTestEnv } from '../support/env.js';
 import { BASE_IMAGE, buildTestImage, PROMPT_STOP_COMMAND } from '../support/images.js';

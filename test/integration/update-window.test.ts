@@ -13,7 +13,7 @@ import { ImageFetcher } from '../../supervisor/images/fetcher.js';
 import { resolveLocalImage } from '../../supervisor/images/local-image.js';
 import { MANAGED_FILTER } from '../../supervisor/plan/naming.js';
 import { Reconciler } from '../../supervisor/reconcile/reconciler.js';
-import { RegistryClient } from '../../supervisor/registry/client.js';
+import { RegistryClient } from '../../lib/registry/client.js';
 import { loadTestEnv, type TestEnv } from '../support/env.js';
 import { FaultProxy } from '../support/fault-proxy.js';
 import { buildLayeredImage } from '../support/layered-image.js';

@@ -7,7 +7,7 @@ import { BlobStore } from '../../supervisor/images/download/blob-store.js';
 import { TokenBucket } from '../../supervisor/images/bandwidth/token-bucket.js';
 import { dockerEngine } from '../../supervisor/engine/engine.js';
 import { ImageFetcher } from '../../supervisor/images/fetcher.js';
-import { RegistryClient } from '../../supervisor/registry/client.js';
+import { RegistryClient } from '../../lib/registry/client.js';
 
 interface Job {
   image: string;

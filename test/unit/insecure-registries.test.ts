@@ -6,8 +6,8 @@ import {
   tlsFailureOf,
 } from '../../lib/insecure-registries.js';
 import { insecureRegistriesOf } from '../../supervisor/config.js';
-import { ManifestCache } from '../../supervisor/registry/manifest-cache.js';
-import { RegistryClient } from '../../supervisor/registry/client.js';
+import { ManifestCache } from '../../lib/registry/manifest-cache.js';
+import { RegistryClient } from '../../lib/registry/client.js';
 
 describe('SKIFF_INSECURE_REGISTRIES', () => {
   it('is empty when unset or blank: loopback only, as before', () => {

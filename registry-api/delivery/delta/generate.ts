@@ -26,10 +26,10 @@ import {
   type Platform,
 } from '../../../protocol/oci-image.js';
 import { parse } from '../../../protocol/validate.js';
-import { parseImageReference } from '../image-check.js';
+import { parseDigestReference } from '../../../protocol/image-reference.js';
+import type { RegistryClient, RepositoryRef } from '../../../lib/registry/client.js';
 import { fetchLayerTar } from './layer-file.js';
 import { makePatch, toolFor } from './patch-tool.js';
-import type { RegistryIo, RepositoryRef } from './registry-io.js';
 
 export interface DeltaSettings {
   /** A patch larger than this share of the compressed layer is dropped: the device pulls the layer. */
@@ -72,8 +72,8 @@ function sameplatform(a: Platform | undefined, b: Platform | undefined): boolean
 }
 
 /** Every platform image a reference names (one for a plain manifest), with its config's diffIDs. */
-async function resolve(io: RegistryIo, reference: string): Promise<ResolvedImage[]> {
-  const parsed = parseImageReference(reference);
+async function resolve(io: RegistryClient, reference: string): Promise<ResolvedImage[]> {
+  const parsed = parseDigestReference(reference);
   const ref: RepositoryRef = { registry: parsed.registry, repository: parsed.repository };
   const top = await io.manifest(ref, parsed.digest);
   if (top === null) throw new Error(`image ${reference} is not in its registry`);
@@ -131,7 +131,7 @@ class TarCache {
   private readonly files = new Map<string, Promise<{ path: string; size: number }>>();
 
   constructor(
-    private readonly io: RegistryIo,
+    private readonly io: RegistryClient,
     private readonly dir: string,
   ) {}
 
@@ -155,7 +155,7 @@ class TarCache {
 
 /** The delta artifact already stored for a config digest (an earlier run, other sources): its patches are kept. */
 async function storedPatches(
-  io: RegistryIo,
+  io: RegistryClient,
   ref: RepositoryRef,
   configDigest: string,
   log: Logger,
@@ -184,7 +184,7 @@ async function storedPatches(
  * pair: a layer without a patch is reported as skipped, and the device pulls it whole.
  */
 export async function generateImageDeltas(
-  io: RegistryIo,
+  io: RegistryClient,
   target: string,
   sources: readonly string[],
   settings: DeltaSettings,

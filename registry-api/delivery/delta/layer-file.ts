@@ -7,7 +7,7 @@ import { stat } from 'node:fs/promises';
 import { PassThrough, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
-import type { RegistryIo, RepositoryRef } from './registry-io.js';
+import type { RegistryClient, RepositoryRef } from '../../../lib/registry/client.js';
 
 function hashing(hash: Hash): Transform {
   return new Transform({
@@ -34,7 +34,7 @@ function decompressorFor(mediaType: string): Transform {
 
 /** Writes the layer's uncompressed tar to `file`; returns its size. Throws when either digest does not match. */
 export async function fetchLayerTar(
-  io: RegistryIo,
+  io: RegistryClient,
   ref: RepositoryRef,
   layer: LayerBlob,
   file: string,

@@ -1,8 +1,9 @@
 // Which patches the registry holds for an image: its delta artifact (protocol/delta.ts), read with the same
 // credentials as the image. No artifact (404) is the normal case for a first release: no patches.
 import { DeltaManifestSchema, deltaTagOf, patchesOf, type LayerPatch } from '../../../protocol/delta.js';
+import type { DigestReference } from '../../../protocol/image-reference.js';
 import { parse } from '../../../protocol/validate.js';
-import type { DigestReference, RegistryClient } from '../../registry/client.js';
+import type { RegistryClient } from '../../../lib/registry/client.js';
 
 export async function patchesFor(
   registry: RegistryClient,
@@ -11,27 +12,13 @@ export async function patchesFor(
   signal?: AbortSignal,
 ): Promise<LayerPatch[]> {
   const tag = deltaTagOf(configDigest);
-  const url = `${registry.baseUrl(ref.registry)}/${ref.repository}/manifests/${tag}`;
-  const auth = registry.authFor(ref);
-  for (let renewed = false; ; renewed = true) {
-    const response = await fetch(url, {
-      headers: { accept: 'application/vnd.oci.image.manifest.v1+json', ...(await auth.headers(url, signal)) },
-      signal,
-    });
-    if (response.status === 401 && !renewed) {
-      await response.body?.cancel();
-      if (await auth.renew(url, response.headers.get('www-authenticate'), signal)) continue;
-    }
-    if (response.status === 404) {
-      await response.body?.cancel();
-      return [];
-    }
-    if (!response.ok) {
-      const text = (await response.text().catch(() => '')).slice(0, 300);
-      throw new Error(`GET ${url}: ${response.status} ${response.statusText}${text === '' ? '' : `: ${text}`}`);
-    }
-    return patchesOf(
-      parse(DeltaManifestSchema, await response.json(), `delta artifact ${ref.registry}/${ref.repository}:${tag}`),
-    );
-  }
+  const artifact = await registry.manifest(ref, tag, signal);
+  if (artifact === null) return [];
+  return patchesOf(
+    parse(
+      DeltaManifestSchema,
+      JSON.parse(artifact.body.toString('utf8')),
+      `delta artifact ${ref.registry}/${ref.repository}:${tag}`,
+    ),
+  );
 }

@@ -12,7 +12,8 @@ import type { BackoffPolicy } from '../../../lib/backoff.js';
 import type { BlobStore } from '../download/blob-store.js';
 import type { TokenBucket } from '../bandwidth/token-bucket.js';
 import type { Engine } from '../../engine/engine.js';
-import type { DigestReference, RegistryClient } from '../../registry/client.js';
+import type { DigestReference } from '../../../protocol/image-reference.js';
+import type { RegistryClient } from '../../../lib/registry/client.js';
 import { applyPatch } from './apply-patch.js';
 import { patchesFor } from './delta-index.js';
 import { extractLayers, fileNameOf } from './docker-save.js';
@@ -181,7 +182,7 @@ export class DeltaRebuilder {
       digest: patch.digest,
       size: patch.size,
       bucket,
-      auth: registry.authFor(request.ref),
+      get: registry.getter(request.ref),
       signal: request.signal,
       retry,
       idleTimeoutMs,

@@ -3,11 +3,12 @@
 // can pass (cut connection, 5xx, timeout, corrupted bytes) is retried with backoff until the caller's signal
 // aborts (e.g. the update window closed); only answers that cannot change by retrying (404, 403, a final 401)
 // end the download with an error, and, when the caller has a fallback (a delta patch has its whole layer), bytes
-// that keep arriving corrupt.
+// that keep arriving corrupt. Credentials are not its business: a registry's requests go through the registry
+// client's getter, which renews them once on a 401 (lib/registry/client.ts).
 import type { Logger } from '../../../lib/logger.js';
 import { messageOf } from '../../../lib/errors.js';
 import { backoffDelay, withJitter, type BackoffPolicy } from '../../../lib/backoff.js';
-import type { HttpAuth } from '../../registry/http-auth.js';
+import type { RegistryGet } from '../../../lib/registry/client.js';
 import { httpRequest, type HttpResponse } from '../../../lib/http-request.js';
 import { PartialFile } from './partial-file.js';
 import { realClock, type Clock, type TokenBucket } from '../bandwidth/token-bucket.js';
@@ -29,7 +30,8 @@ export interface DownloadOptions {
   partialDir: string;
   /** The device's shared bandwidth cap; absent: no cap. */
   bucket?: TokenBucket;
-  auth?: HttpAuth;
+  /** How each request goes out: a registry client's getter (with the repository's credentials); absent: plain GETs. */
+  get?: RegistryGet;
   signal?: AbortSignal;
   retry?: BackoffPolicy;
   /** A request that receives nothing for this long is cut and retried. */
@@ -202,28 +204,20 @@ async function fetchChunk(session: Session): Promise<number> {
   }
 }
 
+const plainGet: RegistryGet = (url, headers, signal) => httpRequest(url, { headers, signal, redirect: 'follow' });
+
 async function request(session: Session, range: string): Promise<HttpResponse> {
   const { url, options } = session;
-  for (let renewed = false; ; renewed = true) {
-    session.requests++;
-    const headers: Record<string, string> = {
-      ...(await options.auth?.headers(url, options.signal)),
-      range,
-      // A proxy that compresses would break byte offsets.
-      'accept-encoding': 'identity',
-    };
-    const response = await httpRequest(url, { headers, signal: options.signal, redirect: 'follow' });
-    if (response.status === 401 && options.auth !== undefined && !renewed) {
-      await response.body?.cancel();
-      if (await options.auth.renew(url, response.headers.get('www-authenticate'), options.signal)) continue;
-      throw new DownloadError(`GET ${url}: 401 Unauthorized and no credentials to renew`, 401);
-    }
-    if (response.status === 200 || response.status === 206 || response.status === 416) return response;
-    const text = (await response.text().catch(() => '')).slice(0, 300);
-    const message = `GET ${url}: ${response.status} ${response.statusText}${text === '' ? '' : `: ${text}`}`;
-    if (RETRYABLE_STATUS.has(response.status)) throw new Error(message);
-    throw new DownloadError(message, response.status);
-  }
+  session.requests++;
+  // A proxy that compresses would break byte offsets.
+  const headers = { range, 'accept-encoding': 'identity' };
+  const response = await (options.get ?? plainGet)(url, headers, options.signal);
+  if (response.status === 200 || response.status === 206 || response.status === 416) return response;
+  const text = (await response.text().catch(() => '')).slice(0, 300);
+  const message = `GET ${url}: ${response.status} ${response.statusText}${text === '' ? '' : `: ${text}`}`;
+  // A 401 reaching here was final: the getter has renewed the credentials once already, or had none to offer.
+  if (RETRYABLE_STATUS.has(response.status)) throw new Error(message);
+  throw new DownloadError(message, response.status);
 }
 
 function parseContentRange(header: string | null): { start: number; end: number; total: number | null } | null {

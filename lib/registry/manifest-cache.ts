@@ -1,4 +1,4 @@
-// Manifests the device read lately, by registry, repository and digest. Before an update downloads an image the
+// Manifests a registry client read lately, by registry, repository and digest. Before an update downloads an image the
 // disk check reads its manifest, and then the fetcher does: on a metered link the second GET is waste. A manifest
 // named by digest is content-addressed (its bytes are checked against the digest before they are kept), so an
 // entry never goes stale; the cache is bounded because a device runs for years through many releases.
