@@ -142,7 +142,7 @@ export const DeviceSummarySchema = Type.Object({
   revokedAt: Type.Optional(Type.Union([Type.String(), Type.Null()])),
   note: Type.Optional(Type.Union([Type.String(), Type.Null()])),
   tags: Type.Optional(Type.Array(Type.String())),
-  /** Images in flight in the last report, summed (issue #5); absent when nothing is downloading. */
+  /** Images in flight in the last report, summed; absent when nothing is downloading. */
   download: Type.Optional(DownloadSummarySchema),
 });
 export type DeviceSummary = Static<typeof DeviceSummarySchema>;

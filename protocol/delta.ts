@@ -1,4 +1,4 @@
-// Delta patches between image layers (issue #5), as registry-api stores them and devices read them: one OCI artifact
+// Delta patches between image layers, as registry-api stores them and devices read them: one OCI artifact
 // per target image, in the image's own repository (so the device's pull token reaches it), tagged after the target's
 // config digest (= image ID, which both sides know whatever manifest list led to it). Each layer of the artifact is
 // one binary patch that turns an uncompressed layer tar (fromDiffId) into another (toDiffId). Discovery through a tag

@@ -98,7 +98,7 @@ export const HostOsReportSchema = Type.Object(
 );
 export type HostOsReport = Static<typeof HostOsReportSchema>;
 
-/** One image being delivered, for the services that need it (issue #5). */
+/** One image being delivered, for the services that need it. */
 export const ImageDownloadSchema = Type.Object(
   {
     services: Type.Array(Type.String({ minLength: 1 })),

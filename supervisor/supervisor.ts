@@ -111,7 +111,7 @@ export class Supervisor {
       fetchImage: (image, signal) => this.delivery.fetch(image, signal),
       held: () => this.held.current(),
       resyncIntervalMs: options.resyncIntervalMs,
-      // --- disk check and image clean-up (issue #4, helper E2)
+      // Disk check before downloading, and image clean-up after converging.
       diskFacts: (missing, current, target) =>
         gatherDiskFacts(
           {

@@ -59,7 +59,7 @@ export class ImageDelivery {
       store: this.store,
       bucket,
       log,
-      // Delta patches (issue #5, helper J): layers rebuilt from what the engine has, else pulled whole.
+      // Delta patches: layers rebuilt from what the engine has, else pulled whole.
       deltas: new DeltaRebuilder({
         engine: options.engine,
         registry,

@@ -64,7 +64,7 @@ export interface ImageFetcherOptions {
   log: Logger;
   retry?: BackoffPolicy;
   idleTimeoutMs?: number;
-  /** Rebuilds layers from the registry's delta patches (issue #5); absent: whole layers only. */
+  /** Rebuilds layers from the registry's delta patches (images/delta/); absent: whole layers only. */
   deltas?: DeltaRebuilder;
 }
 
@@ -231,8 +231,8 @@ export class ImageFetcher {
       }
       const chains = await this.localChains();
       const missingAt = manifest.layers.map((_, i) => i).filter((i) => !chains.has(diffIds.slice(0, i + 1).join(',')));
-      // --- delta path (helper J, issue #5): layers rebuilt from patches are not downloaded; any failure of the
-      // rebuilt image falls back to whole layers below. ---
+      // Delta path: layers rebuilt from patches are not downloaded; any failure of the rebuilt image falls back to
+      // whole layers below.
       const rebuilt = await this.rebuildFromDeltas(
         ref,
         manifest.config.digest,
