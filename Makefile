@@ -1,5 +1,8 @@
 # The two commands a newcomer needs: `make demo` runs a local fleet, `make test` runs every test.
-.PHONY: demo demo-stop test deps build bench-supervisor
+# Then: `make deps` installs what Skiff needs and compiles it, `make build` compiles, `make lint` checks lint and
+# format (`make format` fixes what it can), `make bench-supervisor` (-api-poll, -bandwidth, -delta) runs one bench
+# on the 'test' environment (README, Benchmarks).
+.PHONY: demo demo-stop test deps build lint format bench-supervisor bench-api-poll bench-bandwidth bench-delta
 
 demo:
 	bash scripts/demo.sh up
@@ -12,3 +15,15 @@ test:
 
 deps:
 	bash scripts/deps.sh
+
+build:
+	npm run build
+
+lint:
+	npm run lint
+
+format:
+	npm run format
+
+bench-supervisor bench-api-poll bench-bandwidth bench-delta: build
+	bash scripts/bench.sh $(@:bench-%=%)

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { messageOf } from '../lib/errors.js';
-import { loadTestEnv } from '../test/support/env.js';
+import { loadBenchEnv } from './support/env.js';
 import { preparePollFleet } from './support/poll-fleet.js';
 import { startServer, type ServerProcess } from './support/server-process.js';
 import { median, ratio, round } from './support/stats.js';
@@ -88,7 +88,7 @@ async function main(): Promise<void> {
     });
     servers.push(koa);
 
-    const fleet = await preparePollFleet(api.url, ADMIN_TOKEN, loadTestEnv().registry, devices, (line) =>
+    const fleet = await preparePollFleet(api.url, ADMIN_TOKEN, loadBenchEnv().registry, devices, (line) =>
       say(`  ${line}`),
     );
     say(`  release status: ${fleet.releaseStatus}; every device has its token and ETag`);

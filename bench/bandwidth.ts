@@ -13,7 +13,7 @@ import { messageOf } from '../lib/errors.js';
 import { downloadToFile } from '../supervisor/images/download/downloader.js';
 import { TokenBucket } from '../supervisor/images/bandwidth/token-bucket.js';
 import { RegistryClient } from '../lib/registry/client.js';
-import { loadTestEnv } from '../test/support/env.js';
+import { loadBenchEnv } from './support/env.js';
 import { positiveNumber } from './support/settings.js';
 import { say } from './support/say.js';
 
@@ -41,7 +41,7 @@ async function pushBlob(registry: string, repository: string, bytes: Buffer): Pr
 async function main(): Promise<void> {
   const cap = Math.round(positiveNumber('SKIFF_BENCH_CAP', 500_000));
   const seconds = positiveNumber('SKIFF_BENCH_SECONDS', 30);
-  const env = loadTestEnv();
+  const env = loadBenchEnv();
   const log = createLogger('bench-bandwidth');
   log.level = process.env.SKIFF_LOG_LEVEL ?? 'warn';
   const repository = 'skiff-bench/bandwidth';

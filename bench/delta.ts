@@ -16,9 +16,8 @@ import { TokenBucket } from '../supervisor/images/bandwidth/token-bucket.js';
 import { dockerEngine } from '../supervisor/engine/engine.js';
 import { ImageFetcher } from '../supervisor/images/fetcher.js';
 import { RegistryClient } from '../lib/registry/client.js';
-import { loadTestEnv } from '../test/support/env.js';
 import { buildReleasePair, treeBytes } from './support/delta-images.js';
-import { repoRoot } from '../test/support/env.js';
+import { loadBenchEnv, repoRoot } from './support/env.js';
 import { say } from './support/say.js';
 
 const GOALS = { deltaVsFull: 0.01 } as const;
@@ -49,7 +48,7 @@ function ratio(part: number, whole: number): number {
 }
 
 async function main(): Promise<void> {
-  const env = loadTestEnv();
+  const env = loadBenchEnv();
   const log = createLogger('bench-delta');
   log.level = process.env.SKIFF_LOG_LEVEL ?? 'warn';
   const base = process.env.SKIFF_BENCH_BASE ?? 'skiff/node:base';

@@ -11,7 +11,7 @@
 // integration tests. SKIFF_BENCH_RUNS sets the timed rounds (7).
 import { createLogger } from '../lib/logger.js';
 import { messageOf } from '../lib/errors.js';
-import { loadTestEnv } from '../test/support/env.js';
+import { loadBenchEnv } from './support/env.js';
 import { deviceDocker } from '../test/support/supervisor-device.js';
 import { composeVersion } from './support/compose.js';
 import { prepareImages, targetPair } from './support/fixture.js';
@@ -38,7 +38,7 @@ function printCalls(title: string, ms: number, calls: EngineCall[]): void {
 async function main(): Promise<void> {
   const soakMinutes = positiveNumber('SKIFF_BENCH_SOAK_MINUTES', 2);
   const runs = Math.round(positiveNumber('SKIFF_BENCH_RUNS', 7));
-  const env = loadTestEnv();
+  const env = loadBenchEnv();
   const docker = deviceDocker(env);
   // Warnings and errors only: the reconciler's per-step info lines would bury the bench's own output.
   const log = createLogger('bench-supervisor');

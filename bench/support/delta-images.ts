@@ -10,8 +10,7 @@ import path from 'node:path';
 import { MANIFEST_ACCEPT, type Descriptor } from '../../protocol/oci-image.js';
 import { connectEngine } from '../../supervisor/engine/engine.js';
 import { buildImage, pushImage } from '../../test/support/engine-build.js';
-import type { TestEnv } from '../../test/support/env.js';
-import { repoRoot } from '../../test/support/env.js';
+import { repoRoot, type BenchEnv } from './env.js';
 
 export interface PushedImage {
   /** REGISTRY/REPO@sha256:... */
@@ -66,7 +65,7 @@ async function appSource(version: number): Promise<string> {
   return `${lines.join('\n')}\n`;
 }
 
-async function manifestOf(env: TestEnv, repository: string, digest: string): Promise<PushedImage> {
+async function manifestOf(env: BenchEnv, repository: string, digest: string): Promise<PushedImage> {
   const response = await fetch(`http://${env.registry}/v2/${repository}/manifests/${digest}`, {
     headers: { accept: MANIFEST_ACCEPT },
   });
@@ -82,7 +81,7 @@ async function manifestOf(env: TestEnv, repository: string, digest: string): Pro
 }
 
 export async function buildReleasePair(
-  env: TestEnv,
+  env: BenchEnv,
   options: ReleasePairOptions,
 ): Promise<{ first: PushedImage; second: PushedImage }> {
   const docker = connectEngine(env.devDockerHost);

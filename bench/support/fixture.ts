@@ -7,7 +7,7 @@ import { normalizeCompose } from '../../protocol/compose.js';
 import type { TargetState } from '../../protocol/target-state.js';
 import { DockerEngine } from '../../supervisor/engine/engine.js';
 import type { Logger } from '../../lib/logger.js';
-import type { TestEnv } from '../../test/support/env.js';
+import type { BenchEnv } from './env.js';
 import { buildTestImage } from '../../test/support/images.js';
 import { deviceDocker } from '../../test/support/supervisor-device.js';
 import { targetState } from '../../test/support/supervisor-targets.js';
@@ -21,7 +21,7 @@ export interface FixtureImages {
 }
 
 /** Builds the images, pushes them to the registry and pulls them into the device engine ("images present"). */
-export async function prepareImages(env: TestEnv, log: Logger): Promise<FixtureImages> {
+export async function prepareImages(env: BenchEnv, log: Logger): Promise<FixtureImages> {
   const [api, store, meter, meterNext] = await Promise.all([
     buildTestImage(env, { repo: 'bench-api' }),
     buildTestImage(env, { repo: 'bench-store' }),

@@ -11,7 +11,7 @@ import type { EngineClient } from '../../supervisor/engine/client.js';
 import type { Fleet } from '../../protocol/api.js';
 import type { SupervisorConfig } from '../../supervisor/config.js';
 import { ApiServer } from '../../test/support/api-server.js';
-import type { TestEnv } from '../../test/support/env.js';
+import type { BenchEnv } from './env.js';
 import { makeDataDir, SupervisorProcess } from '../../test/support/supervisor-process.js';
 import { emptyDevice, runsExactly, waitFor } from './device.js';
 import { fixtureRelease, type FixtureImages, type Release } from './fixture.js';
@@ -58,7 +58,7 @@ class Device {
     private readonly docker: EngineClient,
   ) {}
 
-  static async start(api: ApiServer, docker: EngineClient, env: TestEnv, fleet: Fleet): Promise<Device> {
+  static async start(api: ApiServer, docker: EngineClient, env: BenchEnv, fleet: Fleet): Promise<Device> {
     const dataDir = await makeDataDir({
       apiUrl: api.url,
       fleet: fleet.name,
@@ -134,7 +134,7 @@ async function push(api: ApiServer, fleet: Fleet, release: Release, version: str
 async function idleFigures(
   api: ApiServer,
   docker: EngineClient,
-  env: TestEnv,
+  env: BenchEnv,
   images: FixtureImages,
   options: MemoryOptions,
 ): Promise<{ bareRss: number; supervisorRss: number }> {
@@ -189,7 +189,7 @@ interface SoakFigures {
 async function soakFigures(
   api: ApiServer,
   docker: EngineClient,
-  env: TestEnv,
+  env: BenchEnv,
   images: FixtureImages,
   options: MemoryOptions,
 ): Promise<SoakFigures> {
@@ -235,7 +235,7 @@ async function soakFigures(
 }
 
 export async function measureMemory(
-  env: TestEnv,
+  env: BenchEnv,
   docker: EngineClient,
   images: FixtureImages,
   options: MemoryOptions,

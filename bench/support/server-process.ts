@@ -68,10 +68,15 @@ export async function startServer(start: ServerStart): Promise<ServerProcess> {
     cpuSeconds: () => cpuSecondsOf(child.pid ?? -1),
     async stop() {
       if (child.exitCode !== null) return;
-      child.kill('SIGTERM');
       const exited = once(child, 'exit');
-      const timeout = sleep(15_000).then(() => 'timeout' as const);
-      if ((await Promise.race([exited, timeout])) === 'timeout') child.kill('SIGKILL');
+      child.kill('SIGTERM');
+      // Cleared once the process is gone: a timer left pending would keep the bench alive after its result.
+      const grace = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      try {
+        await exited;
+      } finally {
+        clearTimeout(grace);
+      }
     },
   };
 }

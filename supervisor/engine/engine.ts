@@ -17,13 +17,13 @@ import type {
   PullProgress,
   RegistryAuth,
 } from './create-options.js';
+import type { ContainerHealth, ContainerRunState } from '../plan/observed.js';
 
 export type * from './create-options.js';
+// The planner's names for a container's state, which the engine's listing reports in.
+export type { ContainerHealth, ContainerRunState } from '../plan/observed.js';
 export { DockerEngine } from './docker-engine.js';
 export { EngineClient, EngineError, engineAddress } from './client.js';
-
-export type ContainerRunState = 'created' | 'running' | 'restarting' | 'exited' | 'paused' | 'dead' | 'removing';
-export type ContainerHealth = 'healthy' | 'unhealthy' | 'starting';
 
 export interface EngineContainer {
   id: string;

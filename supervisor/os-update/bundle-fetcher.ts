@@ -1,6 +1,8 @@
 // Getting the bundle onto the device. The updater needs only "this URL into that file, resumable, and it must have
-// this digest"; the delivery downloader (supervisor/download) is meant to provide that with bandwidth caps. Until
-// its whole-file API lands, this fetcher does it with plain Range requests on the same resumable partial file.
+// this digest"; the delivery downloader (../images/download) is meant to provide that with bandwidth caps. Until
+// its whole-file API lands, this fetcher does it with plain Range requests on the same resumable partial file,
+// through the supervisor's own HTTP client (lib/http-request.ts: node:http, no undici kept resident).
+import { httpRequest } from '../../lib/http-request.js';
 import { PartialFile } from '../images/download/partial-file.js';
 
 export interface BundleRequest {
@@ -44,9 +46,11 @@ export class RangeBundleFetcher implements BundleFetcher {
     const from = partial.offset;
     const headers: Record<string, string> = { ...request.headers };
     if (from > 0) headers.range = `bytes=${from}-`;
-    const response = await fetch(request.url, { headers, signal: request.signal });
+    const response = await httpRequest(request.url, { headers, signal: request.signal });
     if (response.status === 200 && from > 0) await partial.reset();
     else if (response.status !== 206 && response.status !== 200) {
+      // An answer left unread would hold its connection open.
+      await response.body?.cancel();
       throw new Error(`GET ${request.url} (from byte ${from}) answered ${response.status} ${response.statusText}`);
     }
     if (response.body === null) throw new Error(`GET ${request.url} answered without a body`);

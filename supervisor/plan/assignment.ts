@@ -1,7 +1,7 @@
 // Which running containers stay and which go: the judgement the planner and the reporter share. A container stays
 // for its service only if it matches the desired config hash and networks; everything else is retired.
 import type { DesiredContainer } from './container-config.js';
-import type { ObservedContainer } from '../reconcile/current-state.js';
+import type { ObservedContainer } from './observed.js';
 
 export interface Assignment {
   /** Per service of the target: its up-to-date container, if one exists. */

@@ -2,9 +2,9 @@
 // still matches them. Pure: the same target always gives the same options, names and hashes.
 import type { ServiceSpec, TargetState, VolumeMount, PortMapping } from '../../protocol/target-state.js';
 import { canonicalJson, sha256Hex } from '../../protocol/canonical-json.js';
-import type { ContainerCreateOptions } from '../engine/engine.js';
+import type { ContainerCreateOptions } from './create-options.js';
 import { DEFAULT_NETWORK, LABELS, containerName, networkName, volumeName } from './naming.js';
-import { LOCK_DIR_IN_CONTAINER, lockDir } from '../reconcile/update-lock.js';
+import { LOCK_DIR_IN_CONTAINER, lockDir } from './lock-paths.js';
 import { handoverTimeoutSeconds, updateStrategy, type UpdateStrategy } from './update-strategy.js';
 
 export type DependencyCondition = ServiceSpec['dependsOn'][string];

@@ -18,7 +18,7 @@ import {
   type DesiredContainer,
   type HostContext,
 } from './container-config.js';
-import type { CurrentState, ObservedContainer } from '../reconcile/current-state.js';
+import type { CurrentState, ObservedContainer } from './observed.js';
 import { desiredState, type DesiredResource } from './desired-state.js';
 import { roomFor, type DiskFacts } from './disk-space.js';
 

@@ -1,44 +1,12 @@
-// What the engine runs right now, as plain data the planner and the reporter consume. Read fresh before every
+// Reads what the engine runs right now into the planner's plain data (../plan/observed.ts). Read fresh before every
 // plan: the engine is the only source of truth about containers.
-import type { ContainerHealth, ContainerRunState, Engine } from '../engine/engine.js';
+import type { Engine } from '../engine/engine.js';
 import { resolveLocalImage } from '../images/local-image.js';
 import { LABELS, MANAGED_FILTER } from '../plan/naming.js';
+import type { CurrentState } from '../plan/observed.js';
 
-export interface ObservedContainer {
-  id: string;
-  name: string;
-  /** Null for a managed container without a service label: it belongs to no service and is removed. */
-  service: string | null;
-  releaseId: string | null;
-  configHash: string | null;
-  image: string;
-  state: ContainerRunState;
-  health: ContainerHealth | null;
-  exitCode: number | null;
-  createdAt: string;
-  networks: string[];
-  stopTimeoutSeconds: number | null;
-}
-
-export interface ObservedNetwork {
-  id: string;
-  name: string;
-  /** Created by the supervisor; only such a network is ever removed. */
-  managed: boolean;
-  /** The engine counts an endpoint on it. */
-  inUse: boolean;
-}
-
-export interface CurrentState {
-  /** Managed containers only. */
-  containers: ObservedContainer[];
-  /** Of the image references asked about, those the engine has. */
-  images: string[];
-  /** Every network: a name the target wants may exist without Skiff's labels, and is then used as it is. */
-  networks: ObservedNetwork[];
-  /** Every volume name (a volume the release names may predate Skiff). */
-  volumes: string[];
-}
+// The reader's result, for the modules that take it from the reader (image cleanup, disk facts, the reporter).
+export type { CurrentState, ObservedContainer, ObservedNetwork } from '../plan/observed.js';
 
 export async function readCurrentState(engine: Engine, imageRefs: string[]): Promise<CurrentState> {
   const [containers, networks, volumes, present] = await Promise.all([

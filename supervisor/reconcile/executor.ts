@@ -46,7 +46,7 @@ export interface ExecutionContext {
   lockRoot?: string;
   /** config.overrideLocks: a lock a service holds does not stop its container from being stopped. */
   overrideLocks?: boolean;
-  // --- image delivery (helper G): Skiff's own downloader instead of engine.pullImage; aborts when the window closes.
+  // --- image delivery: Skiff's own downloader instead of engine.pullImage; aborts when the window closes.
   fetchImage?: (image: string, signal?: AbortSignal) => Promise<void>;
   signal?: AbortSignal;
 }
@@ -100,7 +100,9 @@ async function createServiceContainer(
 }
 
 async function applyLogged(step: Step, context: ExecutionContext): Promise<void> {
-  const started = Date.now();
+  // A duration, not a time of day: the monotonic clock, which a wall-clock step (NTP setting a Pi's clock after
+  // boot) cannot bend. The pass's wall clock (reconciler.ts) is for what the planner and the window judge.
+  const started = performance.now();
   killPoint(`before ${describeStep(step)}`);
   try {
     await apply(step, context);
@@ -108,7 +110,7 @@ async function applyLogged(step: Step, context: ExecutionContext): Promise<void>
     throw new StepError(step, err);
   }
   killPoint(`after ${describeStep(step)}`);
-  context.log.info({ step: step.kind, ms: Date.now() - started }, describeStep(step));
+  context.log.info({ step: step.kind, ms: Math.round(performance.now() - started) }, describeStep(step));
 }
 
 export async function execute(steps: Step[], context: ExecutionContext): Promise<void> {

@@ -57,10 +57,13 @@ export interface ReconcilerOptions {
   diskFacts?: (missing: string[], current: CurrentState, target: TargetState) => Promise<DiskFacts | undefined>;
   /** After a converged pass: removes images of releases before the one just replaced. */
   cleanup?: (current: CurrentState, target: TargetState) => Promise<void>;
-  // --- image delivery and update window (helper G) ---
+  // --- image delivery and update window ---
   /** Delivers an image (ImageFetcher.fetch); without it the engine pulls. */
   fetchImage?: (image: string, signal?: AbortSignal) => Promise<void>;
-  /** The wall clock the update window is judged by (tests inject one). */
+  /**
+   * The wall clock, read once per plan: that one time goes to the planner (hand-over timeouts) and judges the
+   * update window, so the two never disagree. Tests inject one.
+   */
   clock?: () => Date;
   /** Services stopped on purpose through the local API (held-services.ts), read at every plan. */
   held?: () => ReadonlySet<string>;
@@ -82,8 +85,10 @@ export class Reconciler {
   private readonly resyncIntervalMs: number;
   private readonly dependencyRecheckMs: number;
   private readonly retry: BackoffPolicy;
+  private readonly clock: () => Date;
 
   constructor(private readonly options: ReconcilerOptions) {
+    this.clock = options.clock ?? (() => new Date());
     this.maxIterations = options.maxIterations ?? 20;
     this.resyncIntervalMs = options.resyncIntervalMs ?? 60_000;
     this.dependencyRecheckMs = options.dependencyRecheckMs ?? 2_000;
@@ -150,10 +155,11 @@ export class Reconciler {
         const target = this.target;
         planned = target;
         const current = await readCurrentState(engine, imagesOf(target));
+        const now = this.clock();
         const { steps, waiting, locked, handingOver, error } = planUpdate(
           current,
           target,
-          await this.context(current, target),
+          await this.context(current, target, now),
         );
         if (error !== null) throw new Error(error);
         if (replaced()) continue;
@@ -171,9 +177,8 @@ export class Reconciler {
           return this.resyncIntervalMs;
         }
         const downloading = steps.some((s) => s.kind === 'fetchImage');
-        // --- update window gate (helper G): outside the window nothing is applied, and nothing is downloaded
+        // --- update window gate: outside the window nothing is applied, and nothing is downloaded
         // unless downloadOutsideWindow; a download the window allowed is aborted when the window closes.
-        const now = this.options.clock?.() ?? new Date();
         const window = updateWindowState(target.config, now);
         const allowed = stepsAllowed(steps, window);
         if (allowed.length === 0) {
@@ -227,8 +232,8 @@ export class Reconciler {
     }
   }
 
-  /** What besides the engine the planner needs: locks and hand-over files on disk, disk space. */
-  private async context(current: CurrentState, target: TargetState): Promise<PlanContext> {
+  /** What besides the engine the planner needs: locks and hand-over files on disk, disk space, the pass's time. */
+  private async context(current: CurrentState, target: TargetState, now: Date): Promise<PlanContext> {
     const { lockRoot } = this.options;
     const services = [
       ...new Set([
@@ -248,7 +253,7 @@ export class Reconciler {
     return {
       locks: lockRoot === undefined ? new Set() : await heldLocks(lockRoot, services),
       handovers,
-      now: new Date(),
+      now,
       disk: missing.length === 0 ? undefined : await this.options.diskFacts?.(missing, current, target),
       host: lockRoot === undefined ? undefined : { lockRoot },
       held: this.options.held?.(),

@@ -16,11 +16,7 @@
 import { chmod, mkdir, open, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { messageOf } from '../../lib/errors.js';
-
-/** Where every container sees its service's lock directory. */
-export const LOCK_DIR_IN_CONTAINER = '/run/skiff/lock';
-export const LOCK_FILE = 'updates.lock';
-export const HANDOVER_FILE = 'handover.ready';
+import { HANDOVER_FILE, LOCK_FILE, lockDir } from '../plan/lock-paths.js';
 
 /** First line of a lock the supervisor holds; anything else in updates.lock is the service's. */
 const SUPERVISOR_MARK = 'skiff-supervisor';
@@ -35,10 +31,6 @@ export class UpdateLockedError extends Error {
     );
     this.name = 'UpdateLockedError';
   }
-}
-
-export function lockDir(lockRoot: string, service: string): string {
-  return path.join(lockRoot, service);
 }
 
 /** Creates the service's lock directory, writable by whatever user the service runs as. */

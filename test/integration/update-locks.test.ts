@@ -10,7 +10,7 @@ import { createLogger } from '../../lib/logger.js';
 import { DockerEngine } from '../../supervisor/engine/engine.js';
 import { Reconciler } from '../../supervisor/reconcile/reconciler.js';
 import { HANDOVER_TIMEOUT_LABEL, STRATEGY_LABEL } from '../../supervisor/plan/update-strategy.js';
-import { LOCK_DIR_IN_CONTAINER, LOCK_FILE, lockDir } from '../../supervisor/reconcile/update-lock.js';
+import { LOCK_DIR_IN_CONTAINER, LOCK_FILE, lockDir } from '../../supervisor/plan/lock-paths.js';
 import { loadTestEnv } from '../support/env.js';
 import { buildTestImage } from '../support/images.js';
 import {

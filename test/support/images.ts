@@ -22,7 +22,10 @@ export interface TestImageOptions {
   cmd?: string[];
 }
 
-export async function buildTestImage(env: TestEnv, options: TestImageOptions = {}): Promise<string> {
+export async function buildTestImage(
+  env: Pick<TestEnv, 'devDockerHost' | 'registry'>,
+  options: TestImageOptions = {},
+): Promise<string> {
   const docker = connectEngine(env.devDockerHost);
   const repo = `${env.registry}/skiff-test/${options.repo ?? 'app'}`;
   const nonce = randomBytes(8).toString('hex');

@@ -6,7 +6,7 @@ import { connectEngine, type EngineClient } from '../../supervisor/engine/engine
 import { MANAGED_FILTER } from '../../supervisor/plan/naming.js';
 import type { TestEnv } from './env.js';
 
-export function deviceDocker(env: TestEnv): EngineClient {
+export function deviceDocker(env: Pick<TestEnv, 'deviceDockerHost'>): EngineClient {
   return connectEngine(env.deviceDockerHost);
 }
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import type { TargetState } from '../../protocol/target-state.js';
-import type { CurrentState, ObservedContainer } from '../../supervisor/reconcile/current-state.js';
+import type { CurrentState, ObservedContainer } from '../../supervisor/plan/observed.js';
 import { desiredState } from '../../supervisor/plan/desired-state.js';
 import {
   NO_CONTEXT,

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { StateReportSchema } from '../../protocol/state-report.js';
 import { check } from '../../protocol/validate.js';
 import { createLogger } from '../../lib/logger.js';
-import type { CurrentState, ObservedContainer } from '../../supervisor/reconcile/current-state.js';
+import type { CurrentState, ObservedContainer } from '../../supervisor/plan/observed.js';
 import { desiredState, imagesOf } from '../../supervisor/plan/desired-state.js';
 import { dockerEngine } from '../../supervisor/engine/engine.js';
 import { Reconciler, type ReconcileStatus } from '../../supervisor/reconcile/reconciler.js';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { DeviceMetricsSchema, StateReportSchema, type DeviceMetrics } from '../../protocol/state-report.js';
 import { check } from '../../protocol/validate.js';
-import type { ObservedContainer } from '../../supervisor/reconcile/current-state.js';
+import type { ObservedContainer } from '../../supervisor/plan/observed.js';
 import { desiredState } from '../../supervisor/plan/desired-state.js';
 import type { ReconcileStatus } from '../../supervisor/reconcile/reconciler.js';
 import { buildReport, reportChanges, type ReportInput } from '../../supervisor/online/reporter.js';

@@ -32,7 +32,7 @@ async function writeEntry(entry: TarEntry, file: string): Promise<string> {
 
 /**
  * Extracts the layers of `wanted` (diffIDs) found in the save stream into `dir` as <hex>.tar; returns the diffIDs
- * found with their files. Layers not in the stream are simply absent from the answer.
+ * found with their files. Layers not in the stream are simply absent from the answer. Closes `save` when done.
  */
 export async function extractLayers(
   save: Readable,
@@ -41,30 +41,36 @@ export async function extractLayers(
 ): Promise<Map<string, string>> {
   const found = new Map<string, string>();
   let scratch = 0;
-  for await (const entry of readTar(save)) {
-    if (entry.type !== '0') continue;
-    const oci = OCI_BLOB.exec(entry.name);
-    if (oci !== null) {
-      const diffId = `sha256:${oci[1]!}`;
-      if (!wanted.has(diffId) || found.has(diffId)) continue;
-      const file = path.join(dir, fileNameOf(diffId));
-      const actual = await writeEntry(entry, file);
-      // A compressed blob (containerd image store) is named by its compressed digest: no diffID, no use.
-      if (actual === diffId) found.set(diffId, file);
-      else await unlink(file);
-      continue;
-    }
-    if (CLASSIC_LAYER.test(entry.name)) {
-      const temp = path.join(dir, `save-${scratch++}.partial`);
-      const diffId = await writeEntry(entry, temp);
-      if (wanted.has(diffId) && !found.has(diffId)) {
+  try {
+    for await (const entry of readTar(save)) {
+      if (entry.type !== '0') continue;
+      const oci = OCI_BLOB.exec(entry.name);
+      if (oci !== null) {
+        const diffId = `sha256:${oci[1]!}`;
+        if (!wanted.has(diffId) || found.has(diffId)) continue;
         const file = path.join(dir, fileNameOf(diffId));
-        await rename(temp, file);
-        found.set(diffId, file);
-      } else {
-        await unlink(temp);
+        const actual = await writeEntry(entry, file);
+        // A compressed blob (containerd image store) is named by its compressed digest: no diffID, no use.
+        if (actual === diffId) found.set(diffId, file);
+        else await unlink(file);
+        continue;
+      }
+      if (CLASSIC_LAYER.test(entry.name)) {
+        const temp = path.join(dir, `save-${scratch++}.partial`);
+        const diffId = await writeEntry(entry, temp);
+        if (wanted.has(diffId) && !found.has(diffId)) {
+          const file = path.join(dir, fileNameOf(diffId));
+          await rename(temp, file);
+          found.set(diffId, file);
+        } else {
+          await unlink(temp);
+        }
       }
     }
+  } finally {
+    // readTar stops at the end-of-archive blocks (or at a failure): whatever the engine still sends is not wanted,
+    // and an answer left unread holds its connection to the engine open, and with it the process.
+    save.destroy();
   }
   return found;
 }
