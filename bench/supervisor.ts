@@ -12,7 +12,7 @@
 import { createLogger } from '../lib/logger.js';
 import { messageOf } from '../lib/errors.js';
 import { loadBenchEnv } from './support/env.js';
-import { deviceDocker } from '../test/support/supervisor-device.js';
+import { deviceDocker } from '../harness/supervisor-device.js';
 import { composeVersion } from './support/compose.js';
 import { prepareImages, targetPair } from './support/fixture.js';
 import { measureMemory } from './support/memory.js';

@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { EngineClient } from '../../supervisor/engine/client.js';
-import { removeLabelled } from '../../test/support/supervisor-device.js';
+import { removeLabelled } from '../../harness/supervisor-device.js';
 import { stringify } from 'yaml';
 import type { TargetState } from '../../protocol/target-state.js';
 import { desiredState } from '../../supervisor/plan/desired-state.js';

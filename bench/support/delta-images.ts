@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { MANIFEST_ACCEPT, type Descriptor } from '../../protocol/oci-image.js';
 import { connectEngine } from '../../supervisor/engine/engine.js';
-import { buildImage, pushImage } from '../../test/support/engine-build.js';
+import { buildImage, pushImage } from '../../harness/engine-build.js';
 import { repoRoot, type BenchEnv } from './env.js';
 
 export interface PushedImage {

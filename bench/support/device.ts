@@ -3,7 +3,7 @@
 import type { TargetState } from '../../protocol/target-state.js';
 import { desiredState } from '../../supervisor/plan/desired-state.js';
 import type { EngineClient } from '../../supervisor/engine/client.js';
-import { cleanDevice, inspectContainer, managedContainers } from '../../test/support/supervisor-device.js';
+import { cleanDevice, inspectContainer, managedContainers } from '../../harness/supervisor-device.js';
 import { cleanCompose } from './compose.js';
 import { sleep } from './stats.js';
 

@@ -8,9 +8,9 @@ import type { TargetState } from '../../protocol/target-state.js';
 import { DockerEngine } from '../../supervisor/engine/engine.js';
 import type { Logger } from '../../lib/logger.js';
 import type { BenchEnv } from './env.js';
-import { buildTestImage } from '../../test/support/images.js';
-import { deviceDocker } from '../../test/support/supervisor-device.js';
-import { targetState } from '../../test/support/supervisor-targets.js';
+import { buildTestImage } from '../../harness/images.js';
+import { deviceDocker } from '../../harness/supervisor-device.js';
+import { targetState } from '../../harness/supervisor-targets.js';
 
 export interface FixtureImages {
   api: string;

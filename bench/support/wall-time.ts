@@ -5,7 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { EngineClient } from '../../supervisor/engine/client.js';
-import { containersLabelled } from '../../test/support/supervisor-device.js';
+import { containersLabelled } from '../../harness/supervisor-device.js';
 import type { TargetState } from '../../protocol/target-state.js';
 import { DockerEngine } from '../../supervisor/engine/engine.js';
 import type { Logger } from '../../lib/logger.js';

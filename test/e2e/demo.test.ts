@@ -12,7 +12,7 @@ import { paths } from '../../protocol/http/paths.js';
 import { createLogger } from '../../lib/logger.js';
 import { dockerEngine, type Engine } from '../../supervisor/engine/engine.js';
 import { localImageRef } from '../../supervisor/images/local-image.js';
-import { distRoot, repoRoot, type TestEnv } from '../support/env.js';
+import { distRoot, repoRoot, type TestEnv } from '../../harness/env.js';
 
 const run = promisify(execFile);
 const ENV = 'e2e';

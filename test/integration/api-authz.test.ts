@@ -34,12 +34,12 @@ import { MIGRATIONS } from '../../registry-api/store/migrations.js';
 import { migrate } from '../../registry-api/store/sql/migrate.js';
 import { openDatabase } from '../../registry-api/store/sql/open.js';
 import { openStore } from '../../registry-api/store/open.js';
-import { testStoreLocation, type TestStoreLocation } from '../support/test-store.js';
-import { loadTestEnv } from '../support/env.js';
-import { buildTestImage } from '../support/images.js';
-import { TestDevice } from '../support/test-device.js';
-import { readAnswerBody } from '../support/http-answer.js';
-import { LogResponder } from '../support/log-responder.js';
+import { testStoreLocation, type TestStoreLocation } from '../../harness/test-store.js';
+import { loadTestEnv } from '../../harness/env.js';
+import { buildTestImage } from '../../harness/images.js';
+import { TestDevice } from '../../harness/test-device.js';
+import { readAnswerBody } from '../../harness/http-answer.js';
+import { LogResponder } from '../../harness/log-responder.js';
 
 const BOOTSTRAP_TOKEN = 'authz-bootstrap-admin-token-0123456789';
 /** A real image in the environment's registry: a release becomes ready only once its digests are verified there. */

@@ -1,4 +1,4 @@
-// Fleet settings, config vars, release verification and /metrics, against a real API (test/support/api-server.ts)
+// Fleet settings, config vars, release verification and /metrics, against a real API (harness/api-server.ts)
 // whose job worker runs on BullMQ in the environment's Redis, and images in the environment's registry.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -13,15 +13,15 @@ import type { Jobs } from '../../registry-api/jobs/index.js';
 import { startJobs } from '../../registry-api/jobs/start.js';
 import { resumePendingVerifications } from '../../registry-api/jobs/verify-release.js';
 import { openStore } from '../../registry-api/store/open.js';
-import { testStoreLocation } from '../support/test-store.js';
+import { testStoreLocation } from '../../harness/test-store.js';
 import type { Fleet } from '../../protocol/api.js';
 import type { DeviceAuthResponse } from '../../protocol/device-auth.js';
 import { paths } from '../../protocol/http/paths.js';
-import { ApiServer } from '../support/api-server.js';
-import { skiff } from '../support/skiff-cli.js';
-import { loadTestEnv, type TestEnv } from '../support/env.js';
-import { buildTestImage } from '../support/images.js';
-import { TestDevice } from '../support/test-device.js';
+import { ApiServer } from '../../harness/api-server.js';
+import { skiff } from '../../harness/skiff-cli.js';
+import { loadTestEnv, type TestEnv } from '../../harness/env.js';
+import { buildTestImage } from '../../harness/images.js';
+import { TestDevice } from '../../harness/test-device.js';
 
 const compose = (services: string[]): string =>
   `${['services:', ...services.flatMap((s) => [`  ${s}:`, '    build: .', '    restart: always'])].join('\n')}\n`;

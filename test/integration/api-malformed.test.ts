@@ -21,10 +21,10 @@ import { registryTokenIssuerOf } from '../../registry-api/delivery/registry-toke
 import { signingKeyOf } from '../../registry-api/keys/signing-key.js';
 import type { Store } from '../../registry-api/store/index.js';
 import { openStore } from '../../registry-api/store/open.js';
-import { testStoreLocation, type TestStoreLocation } from '../support/test-store.js';
+import { testStoreLocation, type TestStoreLocation } from '../../harness/test-store.js';
 import { pathParameters, routeLabel } from '../../protocol/http/route.js';
 import { routeList } from '../../protocol/http/routes.js';
-import { TestDevice } from '../support/test-device.js';
+import { TestDevice } from '../../harness/test-device.js';
 
 const ADMIN_TOKEN = 'malformed-admin-token-0123456789abcdef';
 const SEED = 0x5eed_2026;

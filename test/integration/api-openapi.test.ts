@@ -14,8 +14,8 @@ import { parse } from '../../protocol/validate.js';
 import { paths } from '../../protocol/http/paths.js';
 import { openApiPath } from '../../registry-api/http/openapi.js';
 import { ROUTES } from '../../protocol/http/routes.js';
-import { ApiServer } from '../support/api-server.js';
-import { repoRoot } from '../support/env.js';
+import { ApiServer } from '../../harness/api-server.js';
+import { repoRoot } from '../../harness/env.js';
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv2020) => Ajv2020;
 
@@ -69,7 +69,7 @@ describe('registry-api OpenAPI document', function () {
   });
 
   it('is a valid OpenAPI 3.1 document', () => {
-    const text = readFileSync(path.join(repoRoot, 'test', 'support', 'openapi-3.1-schema.yaml'), 'utf8');
+    const text = readFileSync(path.join(repoRoot, 'harness', 'openapi-3.1-schema.yaml'), 'utf8');
     // Ajv resolves `$dynamicRef: '#meta'` to the document root instead of the `meta` anchor; with no other dialect
     // in play the two mean the same as a plain $ref to that anchor's schema.
     const schema = JSON.parse(

@@ -12,10 +12,10 @@ import { TargetStateSchema, type TargetState } from '../../protocol/target-state
 import { parse } from '../../protocol/validate.js';
 import { osPaths, paths } from '../../protocol/http/paths.js';
 import { ApiClient } from '../../cli/api-client.js';
-import { ApiServer } from '../support/api-server.js';
-import { loadTestEnv, repoRoot } from '../support/env.js';
-import { buildBundle, loadRaucEnv, raucEnv, type RaucEnv } from '../support/rauc-device.js';
-import { TestDevice } from '../support/test-device.js';
+import { ApiServer } from '../../harness/api-server.js';
+import { loadTestEnv, repoRoot } from '../../harness/env.js';
+import { buildBundle, loadRaucEnv, raucEnv, type RaucEnv } from '../../harness/rauc-device.js';
+import { TestDevice } from '../../harness/test-device.js';
 
 const TYPE = 'skiff-test-device';
 const OTHER_TYPE = 'other-board';

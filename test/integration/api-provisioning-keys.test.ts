@@ -27,8 +27,8 @@ import { MIGRATIONS } from '../../registry-api/store/migrations.js';
 import { openStore } from '../../registry-api/store/open.js';
 import { migrate } from '../../registry-api/store/sql/migrate.js';
 import { openDatabase } from '../../registry-api/store/sql/open.js';
-import { testStoreLocation, type TestStoreLocation } from '../support/test-store.js';
-import { TestDevice } from '../support/test-device.js';
+import { testStoreLocation, type TestStoreLocation } from '../../harness/test-store.js';
+import { TestDevice } from '../../harness/test-device.js';
 
 const ADMIN_TOKEN = 'keys-bootstrap-admin-token-0123456789';
 const DAY_MS = 24 * 3600 * 1000;

@@ -32,11 +32,11 @@ import { createApp } from '../../registry-api/http/app.js';
 import type { Store } from '../../registry-api/store/index.js';
 import { signingKeyOf, type SigningKey } from '../../registry-api/keys/signing-key.js';
 import { openStore } from '../../registry-api/store/open.js';
-import { testStoreLocation, type TestStoreLocation } from '../support/test-store.js';
-import { distRoot, loadTestEnv, repoRoot } from '../support/env.js';
-import { buildTestImage } from '../support/images.js';
-import { TestDevice } from '../support/test-device.js';
-import { readAnswerBody } from '../support/http-answer.js';
+import { testStoreLocation, type TestStoreLocation } from '../../harness/test-store.js';
+import { distRoot, loadTestEnv, repoRoot } from '../../harness/env.js';
+import { buildTestImage } from '../../harness/images.js';
+import { TestDevice } from '../../harness/test-device.js';
+import { readAnswerBody } from '../../harness/http-answer.js';
 
 const ADMIN_TOKEN = 'test-admin-token-0123456789';
 // Real images in the environment's registry: a release becomes ready only once the API found them there.

@@ -11,22 +11,22 @@ import type { SupervisorConfig } from '../../supervisor/config.js';
 import { LOCAL_API_KEY_FILE } from '../../supervisor/local-api/key.js';
 import { LABELS } from '../../supervisor/plan/naming.js';
 import { TargetStore } from '../../supervisor/target/store.js';
-import { distRoot, loadTestEnv } from '../support/env.js';
-import { BASE_IMAGE, buildTestImage } from '../support/images.js';
+import { distRoot, loadTestEnv } from '../../harness/env.js';
+import { BASE_IMAGE, buildTestImage } from '../../harness/images.js';
 import {
   cleanDevice,
   deviceDocker,
   eventually,
   managedContainers,
   type RunningContainer,
-} from '../support/supervisor-device.js';
+} from '../../harness/supervisor-device.js';
 import {
   makeDataDir,
   offlineDeviceConfig,
   printLogsIfFailed,
   SupervisorProcess,
-} from '../support/supervisor-process.js';
-import { serviceSpec, signedTarget, targetState, TEST_DEVICE_UUID } from '../support/supervisor-targets.js';
+} from '../../harness/supervisor-process.js';
+import { serviceSpec, signedTarget, targetState, TEST_DEVICE_UUID } from '../../harness/supervisor-targets.js';
 
 const env = loadTestEnv();
 const docker = deviceDocker(env);

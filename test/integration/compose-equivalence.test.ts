@@ -18,9 +18,9 @@ import { desiredContainer } from '../../supervisor/plan/container-config.js';
 import { connectEngine, DockerEngine } from '../../supervisor/engine/engine.js';
 import { LABELS, networkName, volumeName } from '../../supervisor/plan/naming.js';
 import { acceptTarget } from '../../supervisor/target/gate.js';
-import { loadTestEnv } from '../support/env.js';
-import { buildTestImage } from '../support/images.js';
-import { eventually } from '../support/supervisor-device.js';
+import { loadTestEnv } from '../../harness/env.js';
+import { buildTestImage } from '../../harness/images.js';
+import { eventually } from '../../harness/supervisor-device.js';
 
 const run = promisify(execFile);
 const env = loadTestEnv();

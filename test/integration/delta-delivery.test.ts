@@ -19,7 +19,7 @@ import { dockerEngine, type Engine } from '../../supervisor/engine/engine.js';
 import { ImageFetcher } from '../../supervisor/images/fetcher.js';
 import { RegistryClient } from '../../lib/registry/client.js';
 import { buildReleasePair, type PushedImage } from '../../bench/support/delta-images.js';
-import { loadTestEnv, type TestEnv } from '../support/env.js';
+import { loadTestEnv, type TestEnv } from '../../harness/env.js';
 
 const log = createLogger('test-delta-delivery');
 log.level = process.env.SKIFF_LOG_LEVEL ?? 'warn';

@@ -22,9 +22,9 @@ import { registryTokenIssuerOf } from '../../registry-api/delivery/registry-toke
 import type { ReleaseRecord, Store } from '../../registry-api/store/index.js';
 import { openStore } from '../../registry-api/store/open.js';
 import { buildReleasePair, type PushedImage } from '../../bench/support/delta-images.js';
-import { ApiServer } from '../support/api-server.js';
-import { loadTestEnv, type TestEnv } from '../support/env.js';
-import { testStoreLocation, type TestStoreLocation } from '../support/test-store.js';
+import { ApiServer } from '../../harness/api-server.js';
+import { loadTestEnv, type TestEnv } from '../../harness/env.js';
+import { testStoreLocation, type TestStoreLocation } from '../../harness/test-store.js';
 
 const log = createLogger('test-delta-jobs');
 log.level = process.env.SKIFF_LOG_LEVEL ?? 'warn';

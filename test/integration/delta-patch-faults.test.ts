@@ -15,8 +15,8 @@ import { dockerEngine, type Engine } from '../../supervisor/engine/engine.js';
 import { ImageFetcher, type ImageProgress } from '../../supervisor/images/fetcher.js';
 import { RegistryClient } from '../../lib/registry/client.js';
 import { buildReleasePair, type PushedImage } from '../../bench/support/delta-images.js';
-import { FaultProxy } from '../support/fault-proxy.js';
-import { loadTestEnv, type TestEnv } from '../support/env.js';
+import { FaultProxy } from '../../harness/fault-proxy.js';
+import { loadTestEnv, type TestEnv } from '../../harness/env.js';
 
 const log = createLogger('test-delta-patch-faults');
 log.level = process.env.SKIFF_LOG_LEVEL ?? 'warn';

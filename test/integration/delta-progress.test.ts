@@ -14,11 +14,11 @@ import type { SupervisorConfig } from '../../supervisor/config.js';
 import { dockerEngine } from '../../supervisor/engine/engine.js';
 import { localImageRef } from '../../supervisor/images/local-image.js';
 import { buildReleasePair, type PushedImage } from '../../bench/support/delta-images.js';
-import { ApiServer } from '../support/api-server.js';
-import { skiff } from '../support/skiff-cli.js';
-import { loadTestEnv } from '../support/env.js';
-import { cleanDevice, deviceDocker, eventually } from '../support/supervisor-device.js';
-import { makeDataDir, printLogsIfFailed, SupervisorProcess } from '../support/supervisor-process.js';
+import { ApiServer } from '../../harness/api-server.js';
+import { skiff } from '../../harness/skiff-cli.js';
+import { loadTestEnv } from '../../harness/env.js';
+import { cleanDevice, deviceDocker, eventually } from '../../harness/supervisor-device.js';
+import { makeDataDir, printLogsIfFailed, SupervisorProcess } from '../../harness/supervisor-process.js';
 
 const env = loadTestEnv();
 const docker = deviceDocker(env);

@@ -1,5 +1,5 @@
-// Device admission for real: the registry-api app over SQLite (test/support/api-server.ts), devices that sign with
-// their own Ed25519 keys (test/support/test-device.ts), and the operator's side through the `skiff` CLI itself.
+// Device admission for real: the registry-api app over SQLite (harness/api-server.ts), devices that sign with
+// their own Ed25519 keys (harness/test-device.ts), and the operator's side through the `skiff` CLI itself.
 // Pending devices wait for an operator, pre-authorized keys get in on first contact, keys rotate, short ids work
 // wherever a uuid does, and a device from before device keys proves itself once with its old key.
 import assert from 'node:assert/strict';
@@ -17,10 +17,10 @@ import { openStore } from '../../registry-api/store/open.js';
 import { migrate } from '../../registry-api/store/sql/migrate.js';
 import { openDatabase } from '../../registry-api/store/sql/open.js';
 import { hashSecret } from '../../registry-api/keys/secrets.js';
-import { ApiServer } from '../support/api-server.js';
-import { skiff } from '../support/skiff-cli.js';
-import { testStoreLocation, type TestStoreLocation } from '../support/test-store.js';
-import { TestDevice } from '../support/test-device.js';
+import { ApiServer } from '../../harness/api-server.js';
+import { skiff } from '../../harness/skiff-cli.js';
+import { testStoreLocation, type TestStoreLocation } from '../../harness/test-store.js';
+import { TestDevice } from '../../harness/test-device.js';
 
 async function targetStatus(api: ApiServer, uuid: string, token: string): Promise<number> {
   const response = await fetch(`${api.url}${paths.target(uuid)}`, { headers: { authorization: `Bearer ${token}` } });

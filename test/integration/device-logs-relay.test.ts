@@ -19,10 +19,10 @@ import { startInProcessQueue } from '../../registry-api/jobs/start.js';
 import { signingKeyOf } from '../../registry-api/keys/signing-key.js';
 import type { Store } from '../../registry-api/store/index.js';
 import { openStore } from '../../registry-api/store/open.js';
-import { loadTestEnv } from '../support/env.js';
-import { LogResponder } from '../support/log-responder.js';
-import { testStoreLocation, type TestStoreLocation } from '../support/test-store.js';
-import { TestDevice } from '../support/test-device.js';
+import { loadTestEnv } from '../../harness/env.js';
+import { LogResponder } from '../../harness/log-responder.js';
+import { testStoreLocation, type TestStoreLocation } from '../../harness/test-store.js';
+import { TestDevice } from '../../harness/test-device.js';
 
 const ADMIN_TOKEN = 'relay-logs-admin-token-0123456789abcdef';
 const line = (text: string, second: number): DeviceLogLine => ({

@@ -9,12 +9,12 @@ import { DeviceLogsSchema } from '../../protocol/device-logs.js';
 import { parse } from '../../protocol/validate.js';
 import { deviceLogPaths } from '../../protocol/http/paths.js';
 import type { SupervisorConfig } from '../../supervisor/config.js';
-import { ApiServer } from '../support/api-server.js';
-import { loadTestEnv } from '../support/env.js';
-import { buildTestImage } from '../support/images.js';
-import { cleanDevice, deviceDocker, eventually, execIn, managedContainers } from '../support/supervisor-device.js';
-import { makeDataDir, printLogsIfFailed, SupervisorProcess } from '../support/supervisor-process.js';
-import { runSkiff, SkiffProcess } from '../support/skiff-process.js';
+import { ApiServer } from '../../harness/api-server.js';
+import { loadTestEnv } from '../../harness/env.js';
+import { buildTestImage } from '../../harness/images.js';
+import { cleanDevice, deviceDocker, eventually, execIn, managedContainers } from '../../harness/supervisor-device.js';
+import { makeDataDir, printLogsIfFailed, SupervisorProcess } from '../../harness/supervisor-process.js';
+import { runSkiff, SkiffProcess } from '../../harness/skiff-process.js';
 
 const env = loadTestEnv();
 const docker = deviceDocker(env);

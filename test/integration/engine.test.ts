@@ -3,9 +3,9 @@ import assert from 'node:assert/strict';
 import { createLogger } from '../../lib/logger.js';
 import { connectEngine, DockerEngine, EngineError } from '../../supervisor/engine/engine.js';
 import type { ContainerCreateOptions, PullProgress } from '../../supervisor/engine/engine.js';
-import { loadTestEnv } from '../support/env.js';
-import { buildTestImage } from '../support/images.js';
-import { inspectContainer } from '../support/supervisor-device.js';
+import { loadTestEnv } from '../../harness/env.js';
+import { buildTestImage } from '../../harness/images.js';
+import { inspectContainer } from '../../harness/supervisor-device.js';
 
 const env = loadTestEnv();
 const client = connectEngine(env.deviceDockerHost);

@@ -15,9 +15,9 @@ import { connectEngine, dockerEngine, type Engine } from '../../supervisor/engin
 import { ImageFetcher, type FetchResult } from '../../supervisor/images/fetcher.js';
 import { localImageRef } from '../../supervisor/images/local-image.js';
 import { RegistryClient } from '../../lib/registry/client.js';
-import { distRoot, loadTestEnv, type TestEnv } from '../support/env.js';
-import { FaultProxy } from '../support/fault-proxy.js';
-import { buildLayeredImage, type LayeredImage } from '../support/layered-image.js';
+import { distRoot, loadTestEnv, type TestEnv } from '../../harness/env.js';
+import { FaultProxy } from '../../harness/fault-proxy.js';
+import { buildLayeredImage, type LayeredImage } from '../../harness/layered-image.js';
 
 const KB = 1024;
 const log = createLogger('test-image-delivery');
@@ -251,7 +251,7 @@ interface FetchProcess {
 }
 
 function startFetchProcess(job: object): FetchProcess {
-  const script = path.join(distRoot, 'test', 'support', 'image-fetch-process.js');
+  const script = path.join(distRoot, 'harness', 'image-fetch-process.js');
   const child = spawn(process.execPath, [script, JSON.stringify(job)], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, SKIFF_LOG_LEVEL: 'warn' },

@@ -16,11 +16,11 @@ import { DockerEngine } from '../../supervisor/engine/engine.js';
 import { ImageDelivery } from '../../supervisor/images/delivery.js';
 import { localImageRef, resolveLocalImage } from '../../supervisor/images/local-image.js';
 import { TargetStore } from '../../supervisor/target/store.js';
-import { loadTestEnv } from '../support/env.js';
-import { buildLayeredImage } from '../support/layered-image.js';
-import { cleanDevice, deviceDocker, eventually, managedContainers } from '../support/supervisor-device.js';
-import { offlineDeviceConfig, SupervisorProcesses } from '../support/supervisor-process.js';
-import { serviceSpec, signedTarget, targetState, TEST_DEVICE_UUID } from '../support/supervisor-targets.js';
+import { loadTestEnv } from '../../harness/env.js';
+import { buildLayeredImage } from '../../harness/layered-image.js';
+import { cleanDevice, deviceDocker, eventually, managedContainers } from '../../harness/supervisor-device.js';
+import { offlineDeviceConfig, SupervisorProcesses } from '../../harness/supervisor-process.js';
+import { serviceSpec, signedTarget, targetState, TEST_DEVICE_UUID } from '../../harness/supervisor-targets.js';
 
 const env = loadTestEnv();
 const docker = deviceDocker(env);

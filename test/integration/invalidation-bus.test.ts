@@ -13,7 +13,7 @@ import {
   type InvalidationBus,
 } from '../../registry-api/fleet/invalidation.js';
 import { TargetChanges } from '../../registry-api/store/target-generation.js';
-import { loadTestEnv } from '../support/env.js';
+import { loadTestEnv } from '../../harness/env.js';
 
 /** A logger whose lines the test reads. */
 function capturingLogger(): { logger: pino.Logger; lines: () => Record<string, unknown>[] } {

@@ -17,11 +17,11 @@ import { ImageDelivery } from '../../supervisor/images/delivery.js';
 import { hostPlatform } from '../../supervisor/images/fetcher.js';
 import { localImageRef } from '../../supervisor/images/local-image.js';
 import { Reconciler } from '../../supervisor/reconcile/reconciler.js';
-import { loadTestEnv } from '../support/env.js';
-import { FaultProxy } from '../support/fault-proxy.js';
-import { buildLayeredImage } from '../support/layered-image.js';
-import { cleanDevice, deviceDocker, managedContainers } from '../support/supervisor-device.js';
-import { serviceSpec, targetState } from '../support/supervisor-targets.js';
+import { loadTestEnv } from '../../harness/env.js';
+import { FaultProxy } from '../../harness/fault-proxy.js';
+import { buildLayeredImage } from '../../harness/layered-image.js';
+import { cleanDevice, deviceDocker, managedContainers } from '../../harness/supervisor-device.js';
+import { serviceSpec, targetState } from '../../harness/supervisor-targets.js';
 
 const env = loadTestEnv();
 const docker = deviceDocker(env);

@@ -15,10 +15,10 @@ import type { HostOsReport } from '../../protocol/state-report.js';
 import { parse } from '../../protocol/validate.js';
 import { osPaths } from '../../protocol/http/paths.js';
 import type { HostOsSettings } from '../../supervisor/os-update/settings.js';
-import { ApiServer } from '../support/api-server.js';
-import { distRoot, loadTestEnv } from '../support/env.js';
-import { buildBundle, loadRaucEnv, raucEnv, sha256File, type RaucEnv } from '../support/rauc-device.js';
-import { makeDataDir, SupervisorProcess } from '../support/supervisor-process.js';
+import { ApiServer } from '../../harness/api-server.js';
+import { distRoot, loadTestEnv } from '../../harness/env.js';
+import { buildBundle, loadRaucEnv, raucEnv, sha256File, type RaucEnv } from '../../harness/rauc-device.js';
+import { makeDataDir, SupervisorProcess } from '../../harness/supervisor-process.js';
 
 const run = promisify(execFile);
 const CLI = path.join(distRoot, 'cli', 'main.js');

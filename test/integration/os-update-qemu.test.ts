@@ -10,9 +10,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { copyFile, open, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { repoRoot } from '../support/env.js';
-import { QemuDevice, slotOf, type GuestBoot, type GuestEvent } from '../support/qemu-device.js';
-import { signingPki } from '../support/qemu-pki.js';
+import { repoRoot } from '../../harness/env.js';
+import { QemuDevice, slotOf, type GuestBoot, type GuestEvent } from '../../harness/qemu-device.js';
+import { signingPki } from '../../harness/qemu-pki.js';
 
 const run = promisify(execFile);
 const COMPATIBLE = 'skiff-qemu-device';

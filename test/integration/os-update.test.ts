@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { HostOsRelease } from '../../protocol/target-state.js';
 import type { HealthCheck } from '../../supervisor/os-update/health.js';
 import type { OsUpdateStep } from '../../supervisor/os-update/state-machine.js';
-import { loadTestEnv, repoRoot } from '../support/env.js';
+import { loadTestEnv, repoRoot } from '../../harness/env.js';
 import {
   buildBundle,
   loadRaucEnv,
@@ -17,7 +17,7 @@ import {
   serveFiles,
   slotFile,
   type RaucEnv,
-} from '../support/rauc-device.js';
+} from '../../harness/rauc-device.js';
 
 function raucDir(): string {
   const root = process.env.SKIFF_ENV_FILE === undefined ? path.join(repoRoot, '.skiff', 'test') : loadTestEnv().root;

@@ -4,8 +4,8 @@
 import assert from 'node:assert/strict';
 import { SIGNATURE_HEADER } from '../../protocol/signature.js';
 import { paths } from '../../protocol/http/paths.js';
-import { ApiServer } from '../support/api-server.js';
-import { TestDevice } from '../support/test-device.js';
+import { ApiServer } from '../../harness/api-server.js';
+import { TestDevice } from '../../harness/test-device.js';
 
 const ROUTE = '/v1/device/:uuid/target';
 

@@ -9,10 +9,10 @@ import { createLogger } from '../../lib/logger.js';
 import { connectEngine as connectCliEngine } from '../../cli/push/engine.js';
 import { pushImage, type RegistryCredentials } from '../../cli/push/image-pusher.js';
 import { dockerEngine, type Engine } from '../../supervisor/engine/engine.js';
-import { ApiServer } from '../support/api-server.js';
-import { loadTestEnv, type TestEnv } from '../support/env.js';
-import { BASE_IMAGE } from '../support/images.js';
-import { TestDevice } from '../support/test-device.js';
+import { ApiServer } from '../../harness/api-server.js';
+import { loadTestEnv, type TestEnv } from '../../harness/env.js';
+import { BASE_IMAGE } from '../../harness/images.js';
+import { TestDevice } from '../../harness/test-device.js';
 import { paths } from '../../protocol/http/paths.js';
 
 interface TokenAnswer {

@@ -7,9 +7,9 @@ import path from 'node:path';
 import type { Fleet } from '../../protocol/api.js';
 import type { TargetState } from '../../protocol/target-state.js';
 import type { SupervisorConfig } from '../../supervisor/config.js';
-import { ApiServer } from '../support/api-server.js';
-import { loadTestEnv } from '../support/env.js';
-import { buildTestImage } from '../support/images.js';
+import { ApiServer } from '../../harness/api-server.js';
+import { loadTestEnv } from '../../harness/env.js';
+import { buildTestImage } from '../../harness/images.js';
 import {
   cleanDevice,
   deviceDocker,
@@ -17,9 +17,9 @@ import {
   inspectContainer,
   managedContainers,
   type RunningContainer,
-} from '../support/supervisor-device.js';
-import { type SupervisorProcess, SupervisorProcesses, UNREACHABLE_API } from '../support/supervisor-process.js';
-import { TamperingProxy } from '../support/supervisor-tampering-proxy.js';
+} from '../../harness/supervisor-device.js';
+import { type SupervisorProcess, SupervisorProcesses, UNREACHABLE_API } from '../../harness/supervisor-process.js';
+import { TamperingProxy } from '../../harness/supervisor-tampering-proxy.js';
 
 const env = loadTestEnv();
 const docker = deviceDocker(env);

@@ -15,10 +15,10 @@ import { LastSeenBuffer } from '../../registry-api/store/last-seen.js';
 import { SqlError } from '../../registry-api/store/sql/errors.js';
 import { migrate, type Migration } from '../../registry-api/store/sql/migrate.js';
 import { openDatabase } from '../../registry-api/store/sql/open.js';
-import { scratchPostgresDatabase } from '../support/postgres.js';
+import { scratchPostgresDatabase } from '../../harness/postgres.js';
 
 const execFileAsync = promisify(execFile);
-const MIGRATE_PROCESS = fileURLToPath(new URL('../support/migrate-process.js', import.meta.url));
+const MIGRATE_PROCESS = fileURLToPath(new URL('../../harness/migrate-process.js', import.meta.url));
 
 interface Backend {
   /** A location openDatabase takes: a file path or a postgres:// URL. */

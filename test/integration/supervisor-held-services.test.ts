@@ -9,22 +9,22 @@ import type { SupervisorConfig } from '../../supervisor/config.js';
 import { HELD_SERVICES_FILE } from '../../supervisor/reconcile/held-services.js';
 import { LOCAL_API_KEY_FILE } from '../../supervisor/local-api/key.js';
 import { TargetStore } from '../../supervisor/target/store.js';
-import { loadTestEnv } from '../support/env.js';
-import { buildTestImage, PROMPT_STOP_COMMAND } from '../support/images.js';
+import { loadTestEnv } from '../../harness/env.js';
+import { buildTestImage, PROMPT_STOP_COMMAND } from '../../harness/images.js';
 import {
   cleanDevice,
   deviceDocker,
   eventually,
   managedContainers,
   type RunningContainer,
-} from '../support/supervisor-device.js';
+} from '../../harness/supervisor-device.js';
 import {
   makeDataDir,
   offlineDeviceConfig,
   printLogsIfFailed,
   SupervisorProcess,
-} from '../support/supervisor-process.js';
-import { serviceSpec, signedTarget, targetState, TEST_DEVICE_UUID } from '../support/supervisor-targets.js';
+} from '../../harness/supervisor-process.js';
+import { serviceSpec, signedTarget, targetState, TEST_DEVICE_UUID } from '../../harness/supervisor-targets.js';
 
 const env = loadTestEnv();
 const docker = deviceDocker(env);

@@ -8,22 +8,22 @@ import { localPaths, type Health, type LocalState } from '../../protocol/local-a
 import type { SupervisorConfig } from '../../supervisor/config.js';
 import { LOCAL_API_KEY_FILE } from '../../supervisor/local-api/key.js';
 import { TargetStore } from '../../supervisor/target/store.js';
-import { loadTestEnv } from '../support/env.js';
-import { buildTestImage } from '../support/images.js';
+import { loadTestEnv } from '../../harness/env.js';
+import { buildTestImage } from '../../harness/images.js';
 import {
   cleanDevice,
   deviceDocker,
   eventually,
   inspectContainer,
   managedContainers,
-} from '../support/supervisor-device.js';
+} from '../../harness/supervisor-device.js';
 import {
   makeDataDir,
   offlineDeviceConfig,
   printLogsIfFailed,
   SupervisorProcess,
-} from '../support/supervisor-process.js';
-import { serviceSpec, signedTarget, targetState, TEST_DEVICE_UUID } from '../support/supervisor-targets.js';
+} from '../../harness/supervisor-process.js';
+import { serviceSpec, signedTarget, targetState, TEST_DEVICE_UUID } from '../../harness/supervisor-targets.js';
 
 const env = loadTestEnv();
 const docker = deviceDocker(env);

@@ -11,19 +11,19 @@ import { desiredState } from '../../supervisor/plan/desired-state.js';
 import { DockerEngine } from '../../supervisor/engine/engine.js';
 import { Reconciler } from '../../supervisor/reconcile/reconciler.js';
 import { TargetStore } from '../../supervisor/target/store.js';
-import { ApiServer, type ObservedRequest } from '../support/api-server.js';
-import { loadTestEnv } from '../support/env.js';
-import { buildTestImage, SLOW_STOP_COMMAND } from '../support/images.js';
+import { ApiServer, type ObservedRequest } from '../../harness/api-server.js';
+import { loadTestEnv } from '../../harness/env.js';
+import { buildTestImage, SLOW_STOP_COMMAND } from '../../harness/images.js';
 import {
   cleanDevice,
   deviceDocker,
   eventually,
   managedContainers,
   type RunningContainer,
-} from '../support/supervisor-device.js';
-import { offlineDeviceConfig, type SupervisorProcess, SupervisorProcesses } from '../support/supervisor-process.js';
-import { TamperingProxy } from '../support/supervisor-tampering-proxy.js';
-import { serviceSpec, signedTarget, targetState, TEST_DEVICE_UUID } from '../support/supervisor-targets.js';
+} from '../../harness/supervisor-device.js';
+import { offlineDeviceConfig, type SupervisorProcess, SupervisorProcesses } from '../../harness/supervisor-process.js';
+import { TamperingProxy } from '../../harness/supervisor-tampering-proxy.js';
+import { serviceSpec, signedTarget, targetState, TEST_DEVICE_UUID } from '../../harness/supervisor-targets.js';
 
 const env = loadTestEnv();
 const docker = deviceDocker(env);

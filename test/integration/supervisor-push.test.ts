@@ -5,11 +5,11 @@ import assert from 'node:assert/strict';
 import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { SupervisorConfig } from '../../supervisor/config.js';
-import { ApiServer } from '../support/api-server.js';
-import { loadTestEnv } from '../support/env.js';
-import { buildTestImage } from '../support/images.js';
-import { cleanDevice, deviceDocker, eventually } from '../support/supervisor-device.js';
-import { makeDataDir, printLogsIfFailed, SupervisorProcess, type LogLine } from '../support/supervisor-process.js';
+import { ApiServer } from '../../harness/api-server.js';
+import { loadTestEnv } from '../../harness/env.js';
+import { buildTestImage } from '../../harness/images.js';
+import { cleanDevice, deviceDocker, eventually } from '../../harness/supervisor-device.js';
+import { makeDataDir, printLogsIfFailed, SupervisorProcess, type LogLine } from '../../harness/supervisor-process.js';
 import { eventPaths, paths } from '../../protocol/http/paths.js';
 
 const env = loadTestEnv();

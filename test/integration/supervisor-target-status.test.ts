@@ -16,12 +16,12 @@ import { imagesOf } from '../../supervisor/plan/desired-state.js';
 import { DockerEngine } from '../../supervisor/engine/engine.js';
 import { Reconciler } from '../../supervisor/reconcile/reconciler.js';
 import { buildReport } from '../../supervisor/online/reporter.js';
-import { ApiServer } from '../support/api-server.js';
-import { loadTestEnv } from '../support/env.js';
-import { buildTestImage } from '../support/images.js';
-import { cleanDevice, deviceDocker, eventually, managedContainers } from '../support/supervisor-device.js';
-import { makeDataDir, printLogsIfFailed, SupervisorProcess } from '../support/supervisor-process.js';
-import { serviceSpec, targetState } from '../support/supervisor-targets.js';
+import { ApiServer } from '../../harness/api-server.js';
+import { loadTestEnv } from '../../harness/env.js';
+import { buildTestImage } from '../../harness/images.js';
+import { cleanDevice, deviceDocker, eventually, managedContainers } from '../../harness/supervisor-device.js';
+import { makeDataDir, printLogsIfFailed, SupervisorProcess } from '../../harness/supervisor-process.js';
+import { serviceSpec, targetState } from '../../harness/supervisor-targets.js';
 
 const env = loadTestEnv();
 const docker = deviceDocker(env);

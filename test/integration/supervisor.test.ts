@@ -9,8 +9,8 @@ import { readCurrentState } from '../../supervisor/reconcile/current-state.js';
 import { DockerEngine } from '../../supervisor/engine/engine.js';
 import { Reconciler } from '../../supervisor/reconcile/reconciler.js';
 import { buildReport } from '../../supervisor/online/reporter.js';
-import { loadTestEnv } from '../support/env.js';
-import { buildTestImage } from '../support/images.js';
+import { loadTestEnv } from '../../harness/env.js';
+import { buildTestImage } from '../../harness/images.js';
 import {
   cleanDevice,
   deviceDocker,
@@ -19,8 +19,8 @@ import {
   inspectVolume,
   listNetworks,
   managedContainers,
-} from '../support/supervisor-device.js';
-import { serviceSpec, targetState } from '../support/supervisor-targets.js';
+} from '../../harness/supervisor-device.js';
+import { serviceSpec, targetState } from '../../harness/supervisor-targets.js';
 
 const env = loadTestEnv();
 const docker = deviceDocker(env);

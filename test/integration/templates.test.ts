@@ -14,9 +14,9 @@ import {
   type ContainerCreateOptions,
   type EngineClient,
 } from '../../supervisor/engine/engine.js';
-import { buildImage } from '../support/engine-build.js';
-import { loadTestEnv, repoRoot } from '../support/env.js';
-import { execIn, inspectContainer } from '../support/supervisor-device.js';
+import { buildImage } from '../../harness/engine-build.js';
+import { loadTestEnv, repoRoot } from '../../harness/env.js';
+import { execIn, inspectContainer } from '../../harness/supervisor-device.js';
 
 const run = promisify(execFile);
 const templateDir = path.join(repoRoot, 'compose-templates', 'meter-fleet');

@@ -6,7 +6,7 @@ import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { repoRoot } from '../support/env.js';
+import { repoRoot } from '../../harness/env.js';
 
 const run = promisify(execFile);
 const backend = path.join(repoRoot, 'os-image', 'bootloader', 'tryboot-backend.sh');

@@ -15,10 +15,10 @@ import { Type } from '@sinclair/typebox';
 import { createLogger } from '../../lib/logger.js';
 import { parse } from '../../protocol/validate.js';
 import { connectEngine, DockerEngine, type EngineClient } from '../../supervisor/engine/engine.js';
-import { buildImage } from '../support/engine-build.js';
-import { loadTestEnv, repoRoot } from '../support/env.js';
-import { fingerprint, freePort, newKey, SshServer } from '../support/jump-host.js';
-import { inspectContainer } from '../support/supervisor-device.js';
+import { buildImage } from '../../harness/engine-build.js';
+import { loadTestEnv, repoRoot } from '../../harness/env.js';
+import { fingerprint, freePort, newKey, SshServer } from '../../harness/jump-host.js';
+import { inspectContainer } from '../../harness/supervisor-device.js';
 
 const run = promisify(execFile);
 const tunnelDir = path.join(repoRoot, 'compose-templates', 'meter-fleet', 'tunnel');

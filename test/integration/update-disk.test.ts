@@ -17,11 +17,11 @@ import { ImageDelivery } from '../../supervisor/images/delivery.js';
 import { resolveLocalImage } from '../../supervisor/images/local-image.js';
 import { Reconciler, type ReconcilerOptions } from '../../supervisor/reconcile/reconciler.js';
 import { RegistryClient } from '../../lib/registry/client.js';
-import { buildImage, pushImage } from '../support/engine-build.js';
-import { loadTestEnv } from '../support/env.js';
-import { BASE_IMAGE, buildTestImage, PROMPT_STOP_COMMAND } from '../support/images.js';
-import { cleanDevice, deviceDocker, managedContainers } from '../support/supervisor-device.js';
-import { serviceSpec, targetState } from '../support/supervisor-targets.js';
+import { buildImage, pushImage } from '../../harness/engine-build.js';
+import { loadTestEnv } from '../../harness/env.js';
+import { BASE_IMAGE, buildTestImage, PROMPT_STOP_COMMAND } from '../../harness/images.js';
+import { cleanDevice, deviceDocker, managedContainers } from '../../harness/supervisor-device.js';
+import { serviceSpec, targetState } from '../../harness/supervisor-targets.js';
 
 const env = loadTestEnv();
 const docker = deviceDocker(env);

@@ -11,8 +11,8 @@ import { DockerEngine } from '../../supervisor/engine/engine.js';
 import { resolveLocalImage } from '../../supervisor/images/local-image.js';
 import { Reconciler } from '../../supervisor/reconcile/reconciler.js';
 import { TargetStore } from '../../supervisor/target/store.js';
-import { loadTestEnv } from '../support/env.js';
-import { buildTestImage } from '../support/images.js';
+import { loadTestEnv } from '../../harness/env.js';
+import { buildTestImage } from '../../harness/images.js';
 import {
   cleanDevice,
   deviceDocker,
@@ -20,9 +20,9 @@ import {
   execIn,
   managedContainers,
   type RunningContainer,
-} from '../support/supervisor-device.js';
-import { offlineDeviceConfig, type SupervisorProcess, SupervisorProcesses } from '../support/supervisor-process.js';
-import { serviceSpec, signedTarget, targetState, TEST_DEVICE_UUID } from '../support/supervisor-targets.js';
+} from '../../harness/supervisor-device.js';
+import { offlineDeviceConfig, type SupervisorProcess, SupervisorProcesses } from '../../harness/supervisor-process.js';
+import { serviceSpec, signedTarget, targetState, TEST_DEVICE_UUID } from '../../harness/supervisor-targets.js';
 
 const env = loadTestEnv();
 const docker = deviceDocker(env);

@@ -11,16 +11,16 @@ import { DockerEngine } from '../../supervisor/engine/engine.js';
 import { Reconciler } from '../../supervisor/reconcile/reconciler.js';
 import { HANDOVER_TIMEOUT_LABEL, STRATEGY_LABEL } from '../../supervisor/plan/update-strategy.js';
 import { LOCK_DIR_IN_CONTAINER, LOCK_FILE, lockDir } from '../../supervisor/plan/lock-paths.js';
-import { loadTestEnv } from '../support/env.js';
-import { buildTestImage } from '../support/images.js';
+import { loadTestEnv } from '../../harness/env.js';
+import { buildTestImage } from '../../harness/images.js';
 import {
   cleanDevice,
   deviceDocker,
   execIn,
   managedContainers,
   type RunningContainer,
-} from '../support/supervisor-device.js';
-import { serviceSpec, targetState } from '../support/supervisor-targets.js';
+} from '../../harness/supervisor-device.js';
+import { serviceSpec, targetState } from '../../harness/supervisor-targets.js';
 
 const env = loadTestEnv();
 const docker = deviceDocker(env);

@@ -14,10 +14,10 @@ import { resolveLocalImage } from '../../supervisor/images/local-image.js';
 import { MANAGED_FILTER } from '../../supervisor/plan/naming.js';
 import { Reconciler } from '../../supervisor/reconcile/reconciler.js';
 import { RegistryClient } from '../../lib/registry/client.js';
-import { loadTestEnv, type TestEnv } from '../support/env.js';
-import { FaultProxy } from '../support/fault-proxy.js';
-import { buildLayeredImage } from '../support/layered-image.js';
-import { serviceSpec, targetState } from '../support/supervisor-targets.js';
+import { loadTestEnv, type TestEnv } from '../../harness/env.js';
+import { FaultProxy } from '../../harness/fault-proxy.js';
+import { buildLayeredImage } from '../../harness/layered-image.js';
+import { serviceSpec, targetState } from '../../harness/supervisor-targets.js';
 
 const log = createLogger('test-update-window');
 log.level = process.env.SKIFF_LOG_LEVEL ?? 'warn';

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { repoRoot } from '../support/env.js';
+import { repoRoot } from '../../harness/env.js';
 
 type FramerEvent = { kind: 'frame'; raw: Buffer } | { kind: 'truncated'; raw: Buffer; reason: string };
 type Checked = { ok: true; text: string } | { ok: false; reason: string };

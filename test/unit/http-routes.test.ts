@@ -8,7 +8,7 @@ import { DEVICE_API_ROUTES } from '../../protocol/http/device-api.js';
 import { osPaths, paths } from '../../protocol/http/paths.js';
 import { fillPath, pathOf, pathParameters, routeLabel } from '../../protocol/http/route.js';
 import { routeList, ROUTES } from '../../protocol/http/routes.js';
-import { distRoot } from '../support/env.js';
+import { distRoot } from '../../harness/env.js';
 
 /** The compiled modules `entry` imports, directly or not (relative imports only: the tree's own modules). */
 function moduleGraph(entry: string): Set<string> {

@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { repoRoot } from '../support/env.js';
+import { repoRoot } from '../../harness/env.js';
 
 type PostResult = { kind: 'sent' } | { kind: 'retry'; reason: string } | { kind: 'rejected'; reason: string };
 type Post = (records: unknown[], signal: AbortSignal) => Promise<PostResult>;

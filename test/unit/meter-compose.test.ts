@@ -9,7 +9,7 @@ import { Ajv } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import { RestartPolicySchema } from '../../protocol/target-state.js';
 import { check } from '../../protocol/validate.js';
-import { repoRoot } from '../support/env.js';
+import { repoRoot } from '../../harness/env.js';
 
 const templateDir = path.join(repoRoot, 'compose-templates', 'meter-fleet');
 const SUPPORTED_SERVICE_FIELDS = new Set([

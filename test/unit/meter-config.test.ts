@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { repoRoot } from '../support/env.js';
+import { repoRoot } from '../../harness/env.js';
 
 interface Config {
   source:

@@ -7,7 +7,7 @@ import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { repoRoot } from '../support/env.js';
+import { repoRoot } from '../../harness/env.js';
 
 interface SimulatorModule {
   SimulatedMeter: new () => { telegram(at: Date): string };

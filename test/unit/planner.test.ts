@@ -13,7 +13,7 @@ import {
 import type { DiskFacts } from '../../supervisor/plan/disk-space.js';
 import { RESERVE_BYTES } from '../../supervisor/plan/disk-space.js';
 import { strategyIssues } from '../../supervisor/plan/update-strategy.js';
-import { fakeImage, serviceSpec, targetState } from '../support/supervisor-targets.js';
+import { fakeImage, serviceSpec, targetState } from '../../harness/supervisor-targets.js';
 
 let ids = 0;
 

@@ -13,8 +13,8 @@ import { createAjv, PRECOMPILED_DIR, precompiledValidator, schemaKey } from '../
 import { check, issuesOf, type Issue } from '../../protocol/validate.js';
 import { SupervisorConfigSchema } from '../../supervisor/config.js';
 import { ContainerInspect, ContainerSummaries, ImageInspect } from '../../supervisor/engine/schemas.js';
-import { distRoot } from '../support/env.js';
-import { fakeImage, serviceSpec, targetState } from '../support/supervisor-targets.js';
+import { distRoot } from '../../harness/env.js';
+import { fakeImage, serviceSpec, targetState } from '../../harness/supervisor-targets.js';
 
 const run = promisify(execFile);
 

@@ -10,7 +10,7 @@ import type { Engine, EngineContainer, EngineNetwork, EngineImage } from '../../
 import { desiredState } from '../../supervisor/plan/desired-state.js';
 import { LABELS } from '../../supervisor/plan/naming.js';
 import { Reconciler } from '../../supervisor/reconcile/reconciler.js';
-import { fakeImage, serviceSpec, targetState } from '../support/supervisor-targets.js';
+import { fakeImage, serviceSpec, targetState } from '../../harness/supervisor-targets.js';
 
 const HANDOVER_TIMEOUT_SECONDS = 30;
 const imgA1 = fakeImage('a', 'a1');

@@ -10,7 +10,7 @@ import {
 } from '../../protocol/signature.js';
 import type { TargetState } from '../../protocol/target-state.js';
 import { acceptSignedTarget } from '../../supervisor/target/gate.js';
-import { fakeImage, serviceSpec, targetState, TEST_DEVICE_UUID } from '../support/supervisor-targets.js';
+import { fakeImage, serviceSpec, targetState, TEST_DEVICE_UUID } from '../../harness/supervisor-targets.js';
 
 const { privateKey, publicKey } = generateKeyPairSync('ed25519');
 const target = targetState(

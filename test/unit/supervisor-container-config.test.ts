@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { desiredContainer } from '../../supervisor/plan/container-config.js';
 import type { ServiceSpec } from '../../protocol/target-state.js';
-import { fakeImage, serviceSpec, targetState } from '../support/supervisor-targets.js';
+import { fakeImage, serviceSpec, targetState } from '../../harness/supervisor-targets.js';
 
 const image = fakeImage('meter', 'm1');
 

@@ -10,7 +10,7 @@ import { dockerEngine } from '../../supervisor/engine/engine.js';
 import { Reconciler, type ReconcileStatus } from '../../supervisor/reconcile/reconciler.js';
 import { buildReport, pendingUpdateStatus } from '../../supervisor/online/reporter.js';
 import type { TargetState } from '../../protocol/target-state.js';
-import { fakeImage, serviceSpec, targetState } from '../support/supervisor-targets.js';
+import { fakeImage, serviceSpec, targetState } from '../../harness/supervisor-targets.js';
 
 const imgA = fakeImage('a', 'a1');
 const imgB1 = fakeImage('b', 'b1');

@@ -8,7 +8,7 @@ import { buildReport, reportChanges, type ReportInput } from '../../supervisor/o
 import { bucketKey, sampleMetrics, undervoltageOf } from '../../supervisor/device/metrics.js';
 import { mergeReport } from '../../registry-api/devices/report-merge.js';
 import type { TargetState } from '../../protocol/target-state.js';
-import { fakeImage, serviceSpec, targetState } from '../support/supervisor-targets.js';
+import { fakeImage, serviceSpec, targetState } from '../../harness/supervisor-targets.js';
 
 const imgA = fakeImage('a', 'a1');
 const imgB1 = fakeImage('b', 'b1');

@@ -8,7 +8,7 @@ import type { TargetState } from '../../protocol/target-state.js';
 import { ValidationError } from '../../protocol/validate.js';
 import { acceptTarget } from '../../supervisor/target/gate.js';
 import { TargetStore } from '../../supervisor/target/store.js';
-import { fakeImage, serviceSpec, targetState, TEST_DEVICE_UUID } from '../support/supervisor-targets.js';
+import { fakeImage, serviceSpec, targetState, TEST_DEVICE_UUID } from '../../harness/supervisor-targets.js';
 
 const img = fakeImage('a', 'a1');
 

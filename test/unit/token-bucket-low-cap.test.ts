@@ -2,7 +2,7 @@
 // for a small blob (a delta patch) as for a large one, also when the cap is set on a bucket that was uncapped.
 import assert from 'node:assert/strict';
 import { TokenBucket } from '../../supervisor/images/bandwidth/token-bucket.js';
-import { fakeClock } from '../support/fake-clock.js';
+import { fakeClock } from '../../harness/fake-clock.js';
 
 /** Takes `size` bytes the way the downloader does (chunk by chunk); returns when each chunk was granted. */
 async function takeBlob(

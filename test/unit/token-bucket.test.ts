@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { TokenBucket } from '../../supervisor/images/bandwidth/token-bucket.js';
-import { fakeClock } from '../support/fake-clock.js';
+import { fakeClock } from '../../harness/fake-clock.js';
 
 describe('token bucket', () => {
   it('holds the cap from the first second: at most a quarter second ahead, then exactly the rate', async () => {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { distRoot } from '../support/env.js';
+import { distRoot } from '../../harness/env.js';
 
 const run = promisify(execFile);
 

@@ -7,10 +7,10 @@ import {
   type DeviceLogLine,
   type LogBatch,
   type LogsEvent,
-} from '../../protocol/device-logs.js';
-import { parse } from '../../protocol/validate.js';
-import { deviceLogPaths, eventPaths } from '../../protocol/http/paths.js';
-import { SseParser } from '../../lib/sse.js';
+} from '../protocol/device-logs.js';
+import { parse } from '../protocol/validate.js';
+import { deviceLogPaths, eventPaths } from '../protocol/http/paths.js';
+import { SseParser } from '../lib/sse.js';
 
 export interface ResponderOptions {
   /** The snapshot's lines; none by default. */

@@ -5,9 +5,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { SIGNATURE_HEADER } from '../../protocol/signature.js';
-import type { TargetState } from '../../protocol/target-state.js';
-import { messageOf } from '../../lib/errors.js';
+import { SIGNATURE_HEADER } from '../protocol/signature.js';
+import type { TargetState } from '../protocol/target-state.js';
+import { messageOf } from '../lib/errors.js';
 
 const TARGET_PATH = /^\/v1\/device\/[^/]+\/target$/;
 /** Headers that describe one hop's connection or encoding, not the content (fetch has decoded the body). */

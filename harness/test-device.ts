@@ -10,10 +10,10 @@ import {
   signDeviceRequest,
   type DeviceAuthRequest,
   type DeviceAuthResponse,
-} from '../../protocol/device-auth.js';
-import { encodePublicKey } from '../../protocol/signature.js';
-import { parse } from '../../protocol/validate.js';
-import { paths } from '../../protocol/http/paths.js';
+} from '../protocol/device-auth.js';
+import { encodePublicKey } from '../protocol/signature.js';
+import { parse } from '../protocol/validate.js';
+import { paths } from '../protocol/http/paths.js';
 import { readAnswerBody } from './http-answer.js';
 
 export interface AuthAnswer {

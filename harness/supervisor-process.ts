@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { SupervisorConfig } from '../../supervisor/config.js';
+import type { SupervisorConfig } from '../supervisor/config.js';
 import { distRoot, type TestEnv } from './env.js';
 import { TEST_API_SIGNING_KEY, TEST_DEVICE_UUID } from './supervisor-targets.js';
 

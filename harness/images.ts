@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { connectEngine } from '../../supervisor/engine/engine.js';
+import { connectEngine } from '../supervisor/engine/engine.js';
 import { buildImage, pushImage } from './engine-build.js';
 import type { TestEnv } from './env.js';
 

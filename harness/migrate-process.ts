@@ -1,9 +1,9 @@
 // A process of its own that migrates one database, for tests of two processes migrating at once:
 //   node migrate-process.js LOCATION STEPS_JSON   prints the versions it applied, as JSON.
 import { Type } from '@sinclair/typebox';
-import { parse } from '../../protocol/validate.js';
-import { migrate } from '../../registry-api/store/sql/migrate.js';
-import { openDatabase } from '../../registry-api/store/sql/open.js';
+import { parse } from '../protocol/validate.js';
+import { migrate } from '../registry-api/store/sql/migrate.js';
+import { openDatabase } from '../registry-api/store/sql/open.js';
 
 const Steps = Type.Array(
   Type.Object({

@@ -1,8 +1,8 @@
 // Building and pushing images in a test engine with the supervisor's own engine client: the build context is
 // packed by the system's tar (GNU tar is on every Debian machine) and streamed to POST /build.
 import { spawn } from 'node:child_process';
-import type { EngineClient } from '../../supervisor/engine/client.js';
-import { readJsonLines } from '../../supervisor/engine/json-lines.js';
+import type { EngineClient } from '../supervisor/engine/client.js';
+import { readJsonLines } from '../supervisor/engine/json-lines.js';
 
 export interface BuildOptions {
   tag: string;

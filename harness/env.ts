@@ -31,7 +31,7 @@ export interface TestEnv {
 }
 
 /** The compiled tree this code runs from (dist/, or a private dist-NAME/ a developer built beside it). */
-export const distRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const distRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const repoRoot = path.resolve(distRoot, '..');
 
 export function loadTestEnv(): TestEnv {

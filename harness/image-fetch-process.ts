@@ -2,12 +2,12 @@
 //   node image-fetch-process.js '{"image":..., "dataDir":..., "dockerHost":..., "capBytesPerSecond":...}'
 // Prints the FetchResult as one JSON line on stdout when the image is in the engine.
 import path from 'node:path';
-import { createLogger } from '../../lib/logger.js';
-import { BlobStore } from '../../supervisor/images/download/blob-store.js';
-import { TokenBucket } from '../../supervisor/images/bandwidth/token-bucket.js';
-import { dockerEngine } from '../../supervisor/engine/engine.js';
-import { ImageFetcher } from '../../supervisor/images/fetcher.js';
-import { RegistryClient } from '../../lib/registry/client.js';
+import { createLogger } from '../lib/logger.js';
+import { BlobStore } from '../supervisor/images/download/blob-store.js';
+import { TokenBucket } from '../supervisor/images/bandwidth/token-bucket.js';
+import { dockerEngine } from '../supervisor/engine/engine.js';
+import { ImageFetcher } from '../supervisor/images/fetcher.js';
+import { RegistryClient } from '../lib/registry/client.js';
 
 interface Job {
   image: string;

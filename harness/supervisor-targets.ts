@@ -1,10 +1,10 @@
 // Small builders for target states, so tests state only what matters to them, and signed ones for tests that hand a
 // device its target without an API.
 import { generateKeyPairSync } from 'node:crypto';
-import { encodePublicKey, signTarget } from '../../protocol/signature.js';
-import type { ServiceSpec, TargetState } from '../../protocol/target-state.js';
-import { DEFAULT_DEVICE_CONFIG } from '../../protocol/target-state.js';
-import type { SignedTarget } from '../../supervisor/target/gate.js';
+import { encodePublicKey, signTarget } from '../protocol/signature.js';
+import type { ServiceSpec, TargetState } from '../protocol/target-state.js';
+import { DEFAULT_DEVICE_CONFIG } from '../protocol/target-state.js';
+import type { SignedTarget } from '../supervisor/target/gate.js';
 
 export const TEST_DEVICE_UUID = 'device-0000-test';
 

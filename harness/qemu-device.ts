@@ -7,7 +7,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { Type, type Static } from '@sinclair/typebox';
-import { parse } from '../../protocol/validate.js';
+import { parse } from '../protocol/validate.js';
 import { repoRoot } from './env.js';
 import type { SigningPki } from './qemu-pki.js';
 

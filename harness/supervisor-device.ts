@@ -1,9 +1,9 @@
 // The device engine as a test sees it: cleaning it between tests and asking what runs there, through the
 // supervisor's own engine client; the answers a test reads are validated like any engine answer.
 import { Type, type Static } from '@sinclair/typebox';
-import { parse } from '../../protocol/validate.js';
-import { connectEngine, type EngineClient } from '../../supervisor/engine/engine.js';
-import { MANAGED_FILTER } from '../../supervisor/plan/naming.js';
+import { parse } from '../protocol/validate.js';
+import { connectEngine, type EngineClient } from '../supervisor/engine/engine.js';
+import { MANAGED_FILTER } from '../supervisor/plan/naming.js';
 import type { TestEnv } from './env.js';
 
 export function deviceDocker(env: Pick<TestEnv, 'deviceDockerHost'>): EngineClient {
