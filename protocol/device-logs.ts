@@ -26,7 +26,7 @@ export const DEFAULT_RENEW_MS = 30_000;
 export const DEFAULT_WAIT_SECONDS = 15;
 export const MAX_WAIT_SECONDS = 120;
 
-/** Compose's service names (protocol/compose.ts). */
+/** Compose's service names (protocol/compose/normalize.ts). */
 export const ServiceNameSchema = Type.String({ minLength: 1, maxLength: 128, pattern: '^[a-zA-Z0-9][a-zA-Z0-9_.-]*$' });
 const RequestIdSchema = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9-]+$' });
 

@@ -3,7 +3,7 @@
 // up through its environment), each exiting at once on SIGTERM so no stop timeout hides in the figures. The next
 // release changes only the meter, so "replace one service" is exactly one stop, remove, create and start.
 // The same text feeds the API (memory soak), the in-process reconciler and the docker-compose baseline.
-import { normalizeCompose } from '../../protocol/compose.js';
+import { normalizeCompose } from '../../protocol/compose/normalize.js';
 import type { TargetState } from '../../protocol/target-state.js';
 import { DockerEngine } from '../../supervisor/engine/engine.js';
 import type { Logger } from '../../lib/logger.js';

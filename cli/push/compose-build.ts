@@ -1,6 +1,6 @@
 // What `skiff push` must build: every compose service with `build`, where its context and Dockerfile are,
 // which build args it gets, and the registry tag it is pushed under. Pure: reads only the compose text.
-// The compose file as a whole is validated by the API (protocol/compose.ts); this reads just `build`.
+// The compose file as a whole is validated by the API (protocol/compose/normalize.ts); this reads just `build`.
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 

@@ -1,11 +1,11 @@
 // Where a pushed compose file's variables and env files come from, as with `docker compose`: the environment of the
 // command, then the `.env` file next to the compose file for what the environment does not set; env_file paths are
-// relative to the compose file's folder. Read here, on the developer's machine; see protocol/compose-resolution.ts.
+// relative to the compose file's folder. Read here, on the developer's machine; see protocol/compose/resolution.ts.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseEnv } from 'node:util';
-import { ComposeIssue, type ComposePath } from '../../protocol/compose-path.js';
-import { resolveCompose } from '../../protocol/compose-resolution.js';
+import { ComposeIssue, type ComposePath } from '../../protocol/compose/path.js';
+import { resolveCompose } from '../../protocol/compose/resolution.js';
 
 function readDotenv(file: string): Record<string, string> | undefined {
   let text: string;

@@ -1,9 +1,9 @@
 // The target a developer's compose file gives this device in local mode (`skiff push --local`): built on the device
-// exactly as the API builds a release (protocol/compose.ts) and passed through the same gate as any target
+// exactly as the API builds a release (protocol/compose/normalize.ts) and passed through the same gate as any target
 // (acceptTarget). Its own module because the compose normaliser brings the YAML parser: the supervisor imports it
 // only when a local target arrives, not at every start.
 import { canonicalJson, sha256Hex } from '../../protocol/canonical-json.js';
-import { normalizeCompose } from '../../protocol/compose.js';
+import { normalizeCompose } from '../../protocol/compose/normalize.js';
 import type { LocalTargetRequest } from '../../protocol/local-api.js';
 import { DEFAULT_DEVICE_CONFIG, type DeviceConfig, type TargetState } from '../../protocol/target-state.js';
 import { acceptTarget } from './gate.js';

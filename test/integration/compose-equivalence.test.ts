@@ -10,7 +10,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { Type, type Static } from '@sinclair/typebox';
 import { createLogger } from '../../lib/logger.js';
-import { normalizeCompose } from '../../protocol/compose.js';
+import { normalizeCompose } from '../../protocol/compose/normalize.js';
 import { DEFAULT_DEVICE_CONFIG, type TargetState } from '../../protocol/target-state.js';
 import { parse } from '../../protocol/validate.js';
 import { resolveComposeForPush } from '../../cli/push/compose-variables.js';

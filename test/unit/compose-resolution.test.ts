@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { interpolate } from '../../protocol/compose-interpolation.js';
-import { ComposeIssue } from '../../protocol/compose-path.js';
-import { resolveCompose } from '../../protocol/compose-resolution.js';
-import { normalizeCompose } from '../../protocol/compose.js';
+import { interpolate } from '../../protocol/compose/interpolation.js';
+import { ComposeIssue } from '../../protocol/compose/path.js';
+import { resolveCompose } from '../../protocol/compose/resolution.js';
+import { normalizeCompose } from '../../protocol/compose/normalize.js';
 import { ValidationError } from '../../protocol/validate.js';
 
 const IMAGE = `127.0.0.1:5000/meters/reader@sha256:${'a'.repeat(64)}`;

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { normalizeCompose, type NormalizedCompose } from '../../protocol/compose.js';
+import { normalizeCompose, type NormalizedCompose } from '../../protocol/compose/normalize.js';
 import { check, ValidationError, type Issue } from '../../protocol/validate.js';
 import { ServiceSpecSchema, type ServiceSpec } from '../../protocol/target-state.js';
 

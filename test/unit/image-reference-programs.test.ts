@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { normalizeCompose } from '../../protocol/compose.js';
+import { normalizeCompose } from '../../protocol/compose/normalize.js';
 import { MEDIA_TYPES } from '../../protocol/oci-image.js';
 import { checkImage, imageCheckRegistry } from '../../registry-api/delivery/image-check.js';
 import { RegistryClient } from '../../lib/registry/client.js';

@@ -58,7 +58,7 @@ describe('meter-fleet compose template', () => {
 
   it('is a valid compose file by the compose specification', () => {
     const schema = JSON.parse(
-      readFileSync(path.join(repoRoot, 'protocol', 'schema', 'compose-spec.json'), 'utf8'),
+      readFileSync(path.join(repoRoot, 'protocol', 'compose', 'compose-spec.json'), 'utf8'),
     ) as Record<string, unknown>;
     delete schema.$schema;
     const validate = new Ajv({ strict: false, allErrors: true }).compile(schema);

@@ -1,7 +1,7 @@
 // Releases of a fleet: a compose file normalised into service specs with pinned images, versioned per fleet.
 // A release is created pending and queued for verification (jobs/verify-release.ts); it becomes ready, and
 // reachable for devices, only once every image it names was found in its registry.
-import { normalizeCompose } from '../../../protocol/compose.js';
+import { normalizeCompose } from '../../../protocol/compose/normalize.js';
 import { ValidationError } from '../../../protocol/validate.js';
 import { ROUTES } from '../../../protocol/http/routes.js';
 import { stampOf } from '../auth.js';

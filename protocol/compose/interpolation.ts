@@ -7,7 +7,7 @@
 // Defaults and alternatives may themselves hold variables. Unlike compose, which warns and substitutes an empty
 // string, an unset variable without a default is an error: a fleet should not get a blank value by accident
 // (write ${VAR:-} for a deliberate empty one).
-import { ComposeIssue, type ComposePath } from './compose-path.js';
+import { ComposeIssue, type ComposePath } from './path.js';
 
 export type Variables = Readonly<Record<string, string | undefined>>;
 

@@ -9,18 +9,18 @@
 //   then part of the release's networks. `network_mode: service:x` implies `depends_on: x`, as in compose.
 // - `restart` defaults to "no", as in compose.
 // - Variable interpolation ($VAR, ${VAR}) and env_file are resolved by `skiff push` on the developer's machine
-//   (compose-resolution.ts): a file that still holds them here is an error, since a device has no environment or
+//   (resolution.ts): a file that still holds them here is an error, since a device has no environment or
 //   project folder to take values from. `$$` is a `$`.
 // - network_mode `service:NAME` is refused: the container would have to be recreated whenever NAME's is.
 // - Services, volumes and networks come out sorted by name, so equal files give equal target states.
 import { isMap, isNode, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
-import { check, ValidationError, type Issue } from './validate.js';
-import { ServiceSpecSchema, type ServiceSpec } from './target-state.js';
-import { ComposeIssue, formatPath, type ComposePath } from './compose-path.js';
-import { checkComposeSchema } from './compose-schema.js';
-import { hasVariables } from './compose-interpolation.js';
-import { ImageReferenceError, parseDigestReference } from './image-reference.js';
-import { SUPPORTED, unsupportedKeys, type SupportedServiceKey } from './compose-support.js';
+import { check, ValidationError, type Issue } from '../validate.js';
+import { ServiceSpecSchema, type ServiceSpec } from '../target-state.js';
+import { ComposeIssue, formatPath, type ComposePath } from './path.js';
+import { checkComposeSchema } from './schema.js';
+import { hasVariables } from './interpolation.js';
+import { ImageReferenceError, parseDigestReference } from '../image-reference.js';
+import { SUPPORTED, unsupportedKeys, type SupportedServiceKey } from './support.js';
 import {
   booleanOf,
   deviceMapping,
@@ -37,7 +37,7 @@ import {
   ulimits,
   type LongPort,
   type LongVolume,
-} from './compose-syntax.js';
+} from './syntax.js';
 
 export interface NormalizedCompose {
   services: ServiceSpec[];

@@ -1,6 +1,6 @@
 // The compose file as `skiff push` sends it: everything that depends on the developer's machine resolved, so the
 // release holds what devices will run and nothing a device could not know.
-// - Variables ($VAR, ${VAR:-default}, ...) in values are replaced (compose-interpolation.ts); keys are never
+// - Variables ($VAR, ${VAR:-default}, ...) in values are replaced (interpolation.ts); keys are never
 //   interpolated, as in compose.
 // - `env_file` files are read and merged into `environment` (the file's entries first, `environment` wins, as in
 //   compose); their values are literal (not interpolated), so their `$` are escaped.
@@ -20,9 +20,9 @@ import {
   type Scalar,
   type YAMLMap,
 } from 'yaml';
-import { ComposeIssue, formatPath, type ComposePath } from './compose-path.js';
-import { escapeDollars, interpolate, type Variables } from './compose-interpolation.js';
-import { ValidationError } from './validate.js';
+import { ComposeIssue, formatPath, type ComposePath } from './path.js';
+import { escapeDollars, interpolate, type Variables } from './interpolation.js';
+import { ValidationError } from '../validate.js';
 
 export interface ResolutionInput {
   variables: Variables;

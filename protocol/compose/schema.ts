@@ -1,8 +1,8 @@
 // Checks a parsed compose file against the official compose specification schema (vendored, draft-07) and says
 // what is wrong in compose terms: one message per place, not one per oneOf branch ajv tried.
 import { Ajv, type ErrorObject } from 'ajv';
-import composeSpec from './schema/compose-spec.json' with { type: 'json' };
-import type { ComposePath } from './compose-path.js';
+import composeSpec from './compose-spec.json' with { type: 'json' };
+import type { ComposePath } from './path.js';
 
 export interface SchemaIssue {
   path: ComposePath;

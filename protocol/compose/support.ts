@@ -2,12 +2,12 @@
 // valid compose but not listed here is an error naming it and its place ("services.x.deploy is not supported by
 // Skiff yet"), never silently dropped: a device must run what the file says or refuse. Extension keys (x-*) are
 // ignored everywhere, as the specification intends.
-import { ComposeIssue, type ComposePath } from './compose-path.js';
+import { ComposeIssue, type ComposePath } from './path.js';
 
 export const SUPPORTED = {
   /** `version` is obsolete in compose itself; `name` (the project name) is replaced by the fleet. Both are ignored. */
   topLevel: ['version', 'name', 'services', 'volumes', 'networks'],
-  /** Every key here has a normaliser in compose.ts's SERVICE_FIELDS; the compiler holds the two together. */
+  /** Every key here has a normaliser in normalize.ts's SERVICE_FIELDS; the compiler holds the two together. */
   service: [
     'image',
     'build',

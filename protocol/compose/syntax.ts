@@ -2,8 +2,8 @@
 // port and volume strings, device strings, KEY=VALUE lists. Inputs have passed the compose JSON schema already;
 // what these check is what the schema leaves open (a string is a string to it).
 import { isIP } from 'node:net';
-import { ComposeIssue, type ComposePath } from './compose-path.js';
-import type { PortMapping, VolumeMount } from './target-state.js';
+import { ComposeIssue, type ComposePath } from './path.js';
+import type { PortMapping, VolumeMount } from '../target-state.js';
 
 const DURATION_UNITS: Readonly<Record<string, number>> = {
   ns: 1e-9,
