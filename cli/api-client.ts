@@ -352,41 +352,74 @@ export class ApiClient {
     params: PathParams<R['path']>,
     sending: Sending = {},
   ): Promise<Static<AnswerSchema<R>>> {
-    const { method } = route;
-    const { body, raw } = sending;
-    const query = sending.query?.toString() ?? '';
-    const url = `${this.baseUrl}${fillPath(route.path, params)}${query === '' ? '' : `?${query}`}`;
-    const request = `${method} ${url}`;
-    const headers: Record<string, string> = { accept: 'application/json, application/problem+json' };
-    if (this.token !== null) headers.authorization = `Bearer ${this.token}`;
-    if (body !== undefined) headers['content-type'] = 'application/json';
-    if (raw !== undefined) headers['content-type'] = raw.type;
-
-    let response: Response;
+    const timeoutMs = sending.raw === undefined ? this.timeoutMs : Math.max(this.timeoutMs, UPLOAD_TIMEOUT_MS);
+    const signal = AbortSignal.timeout(timeoutMs);
+    const { request, url, response } = await this.send(route, params, sending, signal, 'application/json');
     let text: string;
     try {
-      response = await this.fetchFn(url, {
-        method,
-        headers,
-        body: raw !== undefined ? raw.body : body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(raw === undefined ? this.timeoutMs : Math.max(this.timeoutMs, UPLOAD_TIMEOUT_MS)),
-      });
       text = await response.text();
     } catch (err) {
       throw new ApiUnreachableError(url, fetchFailureReason(err));
     }
-
+    if (!response.ok) throw failureOf(request, response, text);
     const json = parseJson(text);
-    if (!response.ok) {
-      if (json.ok && check(ProblemSchema, json.value).length === 0) {
-        throw new ApiProblemError(request, json.value as Problem);
-      }
-      const snippet = text.trim().slice(0, 200) || '(empty body)';
-      throw new ApiAnswerError(request, `HTTP ${response.status} ${response.statusText}: ${snippet}`);
-    }
     if (!json.ok) throw new ApiAnswerError(request, `the answer is not JSON (${json.error})`);
     return parse(answerSchemaOf(route), json.value, `the answer to ${request}`);
   }
+
+  /**
+   * Opens `route` and hands its answer back unread once the status is a success: for answers read as a stream or
+   * under a deadline of their own (fleet logs). A failure is one of this client's errors, as for every call.
+   */
+  async open<R extends RouteSpec>(
+    route: R,
+    params: PathParams<R['path']>,
+    options: { query?: URLSearchParams; signal: AbortSignal },
+  ): Promise<{ request: string; response: Response }> {
+    const accept = route.responses[200]?.mediaType ?? 'application/json';
+    const { request, response } = await this.send(route, params, { query: options.query }, options.signal, accept);
+    if (!response.ok) throw failureOf(request, response, await response.text().catch(() => ''));
+    return { request, response };
+  }
+
+  /** The one place a request leaves: the route's method and path, the token, the media type asked for. */
+  private async send<R extends RouteSpec>(
+    route: R,
+    params: PathParams<R['path']>,
+    sending: Sending,
+    signal: AbortSignal,
+    accept: string,
+  ): Promise<{ request: string; url: string; response: Response }> {
+    const { method } = route;
+    const { body, raw } = sending;
+    const query = sending.query?.toString() ?? '';
+    const url = `${this.baseUrl}${fillPath(route.path, params)}${query === '' ? '' : `?${query}`}`;
+    const headers: Record<string, string> = { accept: `${accept}, application/problem+json` };
+    if (this.token !== null) headers.authorization = `Bearer ${this.token}`;
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    if (raw !== undefined) headers['content-type'] = raw.type;
+    try {
+      const response = await this.fetchFn(url, {
+        method,
+        headers,
+        body: raw !== undefined ? raw.body : body === undefined ? undefined : JSON.stringify(body),
+        signal,
+      });
+      return { request: `${method} ${url}`, url, response };
+    } catch (err) {
+      throw new ApiUnreachableError(url, fetchFailureReason(err));
+    }
+  }
+}
+
+/** An error answer as one of this client's errors: the API's problem, else the status and the body's start. */
+function failureOf(request: string, response: Response, text: string): Error {
+  const json = parseJson(text);
+  if (json.ok && check(ProblemSchema, json.value).length === 0) {
+    return new ApiProblemError(request, json.value as Problem);
+  }
+  const snippet = text.trim().slice(0, 200) || '(empty body)';
+  return new ApiAnswerError(request, `HTTP ${response.status} ${response.statusText}: ${snippet}`);
 }
 
 function parseJson(text: string): { ok: true; value: unknown } | { ok: false; error: string } {

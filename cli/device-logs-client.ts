@@ -11,13 +11,11 @@ import {
   type GapEvent,
   type LinesEvent,
 } from '../protocol/device-logs.js';
-import { ProblemSchema, type Problem } from '../protocol/api.js';
 import { LOG_ROUTES } from '../protocol/http/logs.js';
-import { pathOf, type RouteResponse } from '../protocol/http/route.js';
-import { check, parse, ValidationError } from '../protocol/validate.js';
+import { parse, ValidationError } from '../protocol/validate.js';
 import { fetchFailureReason } from '../lib/errors.js';
 import { SseParser } from '../lib/sse.js';
-import { ApiAnswerError, ApiProblemError, ApiUnreachableError } from './api-client.js';
+import { ApiAnswerError, ApiClient, ApiUnreachableError } from './api-client.js';
 
 export interface LogsQuery {
   services?: string[];
@@ -33,29 +31,12 @@ const ANSWER_MARGIN_MS = 15_000;
 /** The API sends a heartbeat every 15 s: this long without a byte means a dead connection. */
 const FOLLOW_SILENCE_MS = 60_000;
 
-function queryOf(query: LogsQuery): string {
+function queryOf(query: LogsQuery): URLSearchParams {
   const params = new URLSearchParams();
   for (const service of query.services ?? []) params.append('service', service);
   if (query.tail !== undefined) params.set('tail', query.tail);
   if (query.wait !== undefined) params.set('wait', query.wait);
-  const text = params.toString();
-  return text === '' ? '' : `?${text}`;
-}
-
-async function failureOf(request: string, response: Response): Promise<Error> {
-  const text = await response.text().catch(() => '');
-  let json: unknown;
-  try {
-    json = JSON.parse(text) as unknown;
-  } catch {
-    json = undefined;
-  }
-  if (json !== undefined && check(ProblemSchema, json).length === 0)
-    return new ApiProblemError(request, json as Problem);
-  return new ApiAnswerError(
-    request,
-    `HTTP ${response.status} ${response.statusText}: ${text.trim().slice(0, 200) || '(empty body)'}`,
-  );
+  return params;
 }
 
 function jsonOf(request: string, text: string): unknown {
@@ -70,37 +51,21 @@ function jsonOf(request: string, text: string): unknown {
 }
 
 export class DeviceLogsClient {
-  private readonly baseUrl: string;
+  private readonly api: ApiClient;
 
-  constructor(
-    baseUrl: string,
-    private readonly token: string | null,
-  ) {
-    this.baseUrl = baseUrl.replace(/\/+$/, '');
+  /** Through the CLI's one API client: the same headers, token and errors as every other call. */
+  constructor(baseUrl: string, token: string | null) {
+    this.api = new ApiClient({ baseUrl, token });
   }
 
   /** Opens one of the two log routes for device `uuid`; its headers are in once the device's snapshot is. */
-  private async open(
+  private open(
     route: (typeof LOG_ROUTES)[keyof typeof LOG_ROUTES],
     uuid: string,
     query: LogsQuery,
     signal: AbortSignal,
   ): Promise<{ request: string; response: Response }> {
-    const url = `${this.baseUrl}${pathOf(route, { uuid })}${queryOf(query)}`;
-    const { method } = route;
-    const request = `${method} ${url}`;
-    const answer: RouteResponse = route.responses[200];
-    const accept = answer.mediaType ?? 'application/json';
-    const headers: Record<string, string> = { accept: `${accept}, application/problem+json` };
-    if (this.token !== null) headers.authorization = `Bearer ${this.token}`;
-    let response: Response;
-    try {
-      response = await fetch(url, { method, headers, signal });
-    } catch (err) {
-      throw new ApiUnreachableError(url, fetchFailureReason(err));
-    }
-    if (!response.ok) throw await failureOf(request, response);
-    return { request, response };
+    return this.api.open(route, { uuid }, { query: queryOf(query), signal });
   }
 
   /** The device's last lines, fetched from it now. */
