@@ -1,5 +1,6 @@
 // registry-api's settings, read once from the environment and checked, so a typo stops the start with a message
 // naming the variable instead of surfacing later as a strange failure.
+import { DEFAULT_MAX_PUSH_CHANNELS } from './http/push-channels.js';
 
 export interface ApiConfig {
   host: string;
@@ -27,6 +28,8 @@ export interface ApiConfig {
   insecureRegistries: string[];
   /** SKIFF_OS_BUNDLE_KEYRING: CA certificate uploaded host OS bundles are checked against (`rauc info`); null: unchecked. */
   osBundleKeyring: string | null;
+  /** SKIFF_MAX_PUSH_CHANNELS: open push channels this instance holds at most (http/push-channels.ts). */
+  maxPushChannels: number;
 }
 
 export class ConfigError extends Error {
@@ -91,6 +94,11 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ApiConfig {
   const notHostPort = insecureRegistries.find((r) => !/^[^\s/]+:\d+$/.test(r));
   if (notHostPort !== undefined) throw new ConfigError(`SKIFF_INSECURE_REGISTRIES: '${notHostPort}' is not host:port`);
 
+  const maxPushText = env.SKIFF_MAX_PUSH_CHANNELS?.trim() || String(DEFAULT_MAX_PUSH_CHANNELS);
+  const maxPushChannels = Number(maxPushText);
+  if (!/^\d+$/.test(maxPushText) || maxPushChannels < 1 || !Number.isSafeInteger(maxPushChannels))
+    throw new ConfigError(`SKIFF_MAX_PUSH_CHANNELS '${maxPushText}' is not a positive whole number`);
+
   return {
     host: env.SKIFF_API_HOST?.trim() || '127.0.0.1',
     port,
@@ -104,5 +112,6 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ApiConfig {
     metricsToken,
     insecureRegistries,
     osBundleKeyring: env.SKIFF_OS_BUNDLE_KEYRING?.trim() || null,
+    maxPushChannels,
   };
 }

@@ -40,6 +40,8 @@ export interface AppDeps {
   invalidation?: InvalidationBus;
   /** Fleet logs (logs/device-logs.ts): with several instances, a Redis relay between them; absent: this one alone. */
   deviceLogs?: DeviceLogsOptions;
+  /** Open push channels this instance holds at most (SKIFF_MAX_PUSH_CHANNELS); absent: http/push-channels.ts's default. */
+  maxPushChannels?: number;
 }
 
 export type RouteDeps = Required<AppDeps>;

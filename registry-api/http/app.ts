@@ -28,6 +28,7 @@ import { registryTokenRoutes } from './routes/registry-token.js';
 import { releaseRoutes } from './routes/releases.js';
 import { userRoutes } from './routes/users.js';
 import { TargetCache } from '../fleet/target-cache.js';
+import { DEFAULT_MAX_PUSH_CHANNELS, MAX_PUSH_CHANNELS_PER_DEVICE, PushChannels } from './push-channels.js';
 
 export type { AppDeps } from '../deps.js';
 
@@ -49,6 +50,7 @@ export function createApp(appDeps: AppDeps): Koa<ApiState> {
     metricsToken: null,
     osBundles: null,
     deviceLogs: {},
+    maxPushChannels: DEFAULT_MAX_PUSH_CHANNELS,
     ...appDeps,
     now,
     jobs,
@@ -75,7 +77,10 @@ export function createApp(appDeps: AppDeps): Koa<ApiState> {
   osReleaseRoutes(on, deps);
   deviceLogRoutes(on, deps, deviceLogs);
   deviceApiRoutes(on, deps);
-  deviceEventRoutes(on, deps, { logs: deviceLogs });
+  deviceEventRoutes(on, deps, {
+    logs: deviceLogs,
+    channels: new PushChannels({ perDevice: MAX_PUSH_CHANNELS_PER_DEVICE, total: deps.maxPushChannels }),
+  });
 
   const app = new Koa<ApiState>();
   // Koa's own error printer would bypass the structured log; the problem boundary handles request errors, this

@@ -1,5 +1,6 @@
 // GET /v1/device/{uuid}/events: the push channel (protocol/device-events.ts). Authenticated like every device
-// route; the stream stays open until the device hangs up, the API stops, or the device may no longer listen.
+// route; the stream stays open until the device hangs up, the API stops, the device may no longer listen, or a
+// limit of push-channels.ts ends it (too many of the device's own, too old, or a peer that stopped reading).
 import { DEFAULT_HEARTBEAT_MS, TARGET_EVENT, type TargetEvent } from '../../../protocol/device-events.js';
 import { ROUTES } from '../../../protocol/http/routes.js';
 import { authenticatedDevice } from '../auth.js';
@@ -8,6 +9,14 @@ import { LOGS_EVENT } from '../../../protocol/device-logs.js';
 import type { DeviceLogs } from '../../logs/device-logs.js';
 import type { Register } from '../register.js';
 import { TargetWatch } from '../../fleet/target-watch.js';
+import { ProblemError } from '../problem.js';
+import {
+  PUSH_CHANNEL_MAX_AGE_MS,
+  PUSH_CHANNEL_MAX_BUFFERED_BYTES,
+  PushChannels,
+  DEFAULT_MAX_PUSH_CHANNELS,
+  MAX_PUSH_CHANNELS_PER_DEVICE,
+} from '../push-channels.js';
 
 export interface DeviceEventOptions {
   heartbeatMs?: number;
@@ -15,16 +24,37 @@ export interface DeviceEventOptions {
   checkIntervalMs?: number;
   /** Fleet logs: `logs` events reach the device through its channel (device-logs.ts). */
   logs?: DeviceLogs;
+  /** The open channels and their limits; absent: the defaults of push-channels.ts. */
+  channels?: PushChannels;
+  /** How long a channel lives before the API ends it (the device reconnects). */
+  maxAgeMs?: number;
 }
 
 export function deviceEventRoutes(on: Register, deps: RouteDeps, options: DeviceEventOptions = {}): TargetWatch {
   const { store, logger } = deps;
   const heartbeatMs = options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
   const watch = new TargetWatch({ store, targets: deps.targetCache, logger, intervalMs: options.checkIntervalMs });
+  const channels =
+    options.channels ?? new PushChannels({ perDevice: MAX_PUSH_CHANNELS_PER_DEVICE, total: DEFAULT_MAX_PUSH_CHANNELS });
+  const maxAgeMs = options.maxAgeMs ?? PUSH_CHANNEL_MAX_AGE_MS;
 
   on(ROUTES.deviceEvents, async (ctx) => {
     const me = authenticatedDevice(ctx);
     await store.devices.touch(me.uuid, deps.now().toISOString());
+    // Admission may end this channel only once a later one of the device is admitted, which cannot happen before
+    // `end` is set below: nothing between here and there awaits.
+    let end = (): void => {};
+    const place = channels.admit(me.uuid, () => end());
+    if (place === null) {
+      logger.warn({ uuid: me.uuid, open: channels.size }, 'events: push channel refused, the limit is reached');
+      throw new ProblemError(
+        503,
+        'too-many-push-channels',
+        `this API instance holds its limit of ${channels.limits.total} push channels (SKIFF_MAX_PUSH_CHANNELS); poll meanwhile and retry later`,
+        undefined,
+        { 'Retry-After': '60' },
+      );
+    }
     const socket = ctx.req.socket;
     // The connection is meant to idle for minutes; heartbeats, not socket timeouts, decide when it is dead.
     socket.setTimeout(0);
@@ -48,15 +78,30 @@ export function deviceEventRoutes(on: Register, deps: RouteDeps, options: Device
     };
 
     let ended = false;
-    const end = (): void => {
+    end = (): void => {
       if (ended) return;
       ended = true;
+      place.release();
       clearInterval(heartbeat);
+      clearTimeout(expiry);
       unwatch();
       detachLogs?.();
       stream.end();
     };
+    const expiry = setTimeout(() => {
+      logger.debug({ uuid: me.uuid, maxAgeMs }, 'events: channel at its age limit, the device reconnects');
+      end();
+    }, maxAgeMs);
     const heartbeat = setInterval(() => {
+      if (res.writableLength > PUSH_CHANNEL_MAX_BUFFERED_BYTES) {
+        logger.info(
+          { uuid: me.uuid, unsentBytes: res.writableLength },
+          'events: the device stopped reading its channel: closed',
+        );
+        res.destroy();
+        end();
+        return;
+      }
       stream.write(': heartbeat\n\n');
       // An open connection is a device that is there: it counts as seen without polling.
       store.devices.seen(me.uuid, deps.now().getTime());
@@ -78,7 +123,7 @@ export function deviceEventRoutes(on: Register, deps: RouteDeps, options: Device
     ctx.req.on('close', end);
     res.on('close', end);
     res.on('error', end);
-    logger.debug({ uuid: me.uuid, connections: watch.size }, 'events: device connected');
+    logger.debug({ uuid: me.uuid, connections: watch.size, channels: channels.size }, 'events: device connected');
   });
   return watch;
 }
