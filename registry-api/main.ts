@@ -1,13 +1,13 @@
 // registry-api entry point: configuration from the environment, the store (SQLite under the data dir, or
 // PostgreSQL when SKIFF_DATABASE_URL is a postgres:// URL), the HTTP server, and a graceful stop on SIGTERM/SIGINT (finish answers in flight, close the database, exit 0).
 import { mkdirSync } from 'node:fs';
-import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { createLogger } from '../lib/logger.js';
 import { messageOf } from '../lib/errors.js';
 import { adminTokenOf, type AdminToken } from './keys/admin-token.js';
 import { createApp } from './http/app.js';
+import { createApiServer } from './http/server-limits.js';
 import { redisLogRelay, type LogRelay } from './logs/relay.js';
 import { localInvalidation, redisInvalidation, type InvalidationBus } from './fleet/invalidation.js';
 import { DEFAULT_MAX_BUNDLE_BYTES } from './os/bundles.js';
@@ -25,6 +25,11 @@ import { skiffVersion } from './version.js';
 
 /** How long answers in flight get to finish before their connections are cut. */
 const SHUTDOWN_GRACE_MS = 10_000;
+
+// Everything the API writes is its own: the database, the admin token, the signing key, OS bundles. Modes given
+// explicitly say so too; this also covers what a library creates (SQLite's -wal and -shm files), whatever the
+// data directory's own mode or the umask the service was started with.
+process.umask(0o077);
 
 const logger = createLogger('registry-api');
 
@@ -146,8 +151,9 @@ const app = createApp({
     keyring: config.osBundleKeyring,
     maxBytes: DEFAULT_MAX_BUNDLE_BYTES,
   },
+  maxPushChannels: config.maxPushChannels,
 });
-const server = createServer(app.callback());
+const server = createApiServer(app.callback());
 
 server.on('error', (err) => fatal(`cannot listen on ${config.host}:${config.port}`, err));
 server.listen(config.port, config.host, () => {

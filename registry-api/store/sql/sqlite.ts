@@ -1,6 +1,7 @@
 // The query layer on SQLite (better-sqlite3): one file, WAL so readers in other processes never wait for a
 // writer, one connection shared by the whole process. better-sqlite3 answers synchronously; statements are queued
 // behind a lock only so that a transaction's awaits cannot let other statements into it.
+import { chmodSync, closeSync, openSync, statSync } from 'node:fs';
 import BetterSqlite3 from 'better-sqlite3';
 import type { Static, TSchema } from '@sinclair/typebox';
 import { rowsOf, type Database, type Queryable, type RunResult, type SqlParams } from './database.js';
@@ -13,9 +14,31 @@ interface SyncHandle {
   exec(script: string): void;
 }
 
+/**
+ * The database holds every device's and user's token hashes, config vars and audit trail: readable by the API's
+ * user only, whatever the mode of the directory it lies in. Created empty with mode 0600 when absent (SQLite takes
+ * an empty file for a new database and gives its -wal and -shm files the main file's mode); a file of an older
+ * version with a looser mode is tightened.
+ */
+function makePrivate(file: string): void {
+  if (file === '' || file === ':memory:' || file.startsWith('file:')) return;
+  closeSync(openSync(file, 'a', 0o600));
+  for (const each of [file, `${file}-wal`, `${file}-shm`]) {
+    let mode: number;
+    try {
+      mode = statSync(each).mode & 0o777;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      throw err;
+    }
+    if ((mode & 0o077) !== 0) chmodSync(each, mode & 0o700);
+  }
+}
+
 export function openSqlite(file: string): Database {
   let db: BetterSqlite3.Database;
   try {
+    makePrivate(file);
     db = new BetterSqlite3(file);
     db.pragma('journal_mode = WAL');
     db.pragma('foreign_keys = ON');
