@@ -1,6 +1,27 @@
 // What a device tells the API about itself: what runs, which release, how the update goes, how it feels.
 import { Type, type Static } from '@sinclair/typebox';
 
+/**
+ * How long a report's fields may be. What a device reports reaches every operator's device list and detail, so one
+ * device must not be able to make them megabytes; each bound is well above anything a real device sends (a Pi runs
+ * a handful of services; a Docker image reference is at most about 460 characters with its tag and digest). A
+ * report over a bound is refused whole (400), so a supervisor clips its own text fields to these.
+ */
+export const REPORT_LIMITS = {
+  /** An error or RAUC's reason: room for a multi-line message from the engine or the registry. */
+  errorChars: 8_192,
+  /** A service or container name (target-state.ts allows 128 for services; container names run longer). */
+  nameChars: 256,
+  imageChars: 1_024,
+  /** Release ids, container ids, versions, slot names. */
+  idChars: 128,
+  /** Services in a report, images in flight, services per image. */
+  items: 256,
+} as const;
+
+const Text = (maxLength: number) => Type.String({ maxLength });
+const Id = Text(REPORT_LIMITS.idChars);
+
 export const ServiceStateSchema = Type.Union([
   Type.Literal('running'),
   Type.Literal('created'),
@@ -16,11 +37,11 @@ export type ServiceState = Static<typeof ServiceStateSchema>;
 
 export const ServiceReportSchema = Type.Object(
   {
-    name: Type.String({ minLength: 1 }),
+    name: Type.String({ minLength: 1, maxLength: REPORT_LIMITS.nameChars }),
     /** The release whose definition this container runs; null for a container of no known release. */
-    releaseId: Type.Union([Type.String(), Type.Null()]),
-    image: Type.String(),
-    containerId: Type.Union([Type.String(), Type.Null()]),
+    releaseId: Type.Union([Id, Type.Null()]),
+    image: Text(REPORT_LIMITS.imageChars),
+    containerId: Type.Union([Id, Type.Null()]),
     state: ServiceStateSchema,
     health: Type.Union([Type.Literal('healthy'), Type.Literal('unhealthy'), Type.Literal('starting'), Type.Null()]),
     exitCode: Type.Union([Type.Integer(), Type.Null()]),
@@ -87,12 +108,12 @@ export type OsUpdateState = Static<typeof OsUpdateStateSchema>;
 export const HostOsReportSchema = Type.Object(
   {
     /** The OS version the booted slot runs; null when unknown. */
-    version: Type.Union([Type.String(), Type.Null()]),
+    version: Type.Union([Id, Type.Null()]),
     /** The booted A/B slot's bootname. */
-    slot: Type.Union([Type.String(), Type.Null()]),
+    slot: Type.Union([Id, Type.Null()]),
     updateState: OsUpdateStateSchema,
     /** Why the last OS update failed or was rolled back (RAUC's own words where it refused a bundle). */
-    lastError: Type.Union([Type.String(), Type.Null()]),
+    lastError: Type.Union([Text(REPORT_LIMITS.errorChars), Type.Null()]),
   },
   { additionalProperties: false },
 );
@@ -101,8 +122,10 @@ export type HostOsReport = Static<typeof HostOsReportSchema>;
 /** One image being delivered, for the services that need it. */
 export const ImageDownloadSchema = Type.Object(
   {
-    services: Type.Array(Type.String({ minLength: 1 })),
-    image: Type.String(),
+    services: Type.Array(Type.String({ minLength: 1, maxLength: REPORT_LIMITS.nameChars }), {
+      maxItems: REPORT_LIMITS.items,
+    }),
+    image: Text(REPORT_LIMITS.imageChars),
     /** delta: binary patches against layers the device has; full: whole layers. */
     source: Type.Union([Type.Literal('delta'), Type.Literal('full')]),
     bytesDone: Type.Integer({ minimum: 0 }),
@@ -128,23 +151,23 @@ export type UpdateWindowReport = Static<typeof UpdateWindowReportSchema>;
 
 export const StateReportSchema = Type.Object(
   {
-    supervisorVersion: Type.String(),
+    supervisorVersion: Id,
     updateStatus: UpdateStatusSchema,
     /** The release the device was told to run; null if it has no target yet. */
-    targetReleaseId: Type.Union([Type.String(), Type.Null()]),
+    targetReleaseId: Type.Union([Id, Type.Null()]),
     /** The release every service runs; null while services are of mixed or unknown releases. */
-    releaseId: Type.Union([Type.String(), Type.Null()]),
-    services: Type.Array(ServiceReportSchema),
-    error: Type.Union([Type.String(), Type.Null()]),
+    releaseId: Type.Union([Id, Type.Null()]),
+    services: Type.Array(ServiceReportSchema, { maxItems: REPORT_LIMITS.items }),
+    error: Type.Union([Text(REPORT_LIMITS.errorChars), Type.Null()]),
     metrics: Type.Optional(DeviceMetricsSchema),
     /** While downloading: how many of the target's images the engine has. */
     progress: Type.Optional(UpdateProgressSchema),
     /** The device runs a developer's compose file (local mode) and ignores its fleet's target meanwhile. */
     localMode: Type.Optional(Type.Boolean()),
-    osVersion: Type.Optional(Type.String()),
+    osVersion: Type.Optional(Id),
     hostOs: Type.Optional(HostOsReportSchema),
     reportedAt: Type.String({ format: 'date-time' }),
-    downloads: Type.Optional(Type.Array(ImageDownloadSchema)),
+    downloads: Type.Optional(Type.Array(ImageDownloadSchema, { maxItems: REPORT_LIMITS.items })),
     updateWindow: Type.Optional(UpdateWindowReportSchema),
   },
   { additionalProperties: false },

@@ -5,7 +5,7 @@
 // the device sends a full one.
 import type Koa from 'koa';
 import { StateReportSchema, type PartialStateReport, type StateReport } from '../../protocol/state-report.js';
-import { parse } from '../../protocol/validate.js';
+import { parse, ValidationError } from '../../protocol/validate.js';
 import { etagOf, isFresh } from '../http/etag.js';
 import { conflict, ProblemError } from '../http/problem.js';
 import { readBody } from '../http/request-body.js';
@@ -50,7 +50,15 @@ export async function receiveReport(ctx: Koa.Context, devices: DeviceStore, uuid
         `the state report of device '${uuid}' the API holds is not the one If-Match names: send a full report`,
       );
     }
-    report = mergeReport(stored, body);
+    try {
+      report = mergeReport(stored, body);
+    } catch (err) {
+      // A report stored before the field limits of protocol/state-report.ts may exceed them; the full report the
+      // device sends on a 409 replaces it.
+      if (err instanceof ValidationError)
+        throw conflict(`the state report of device '${uuid}' the API holds is no longer valid: send a full report`);
+      throw err;
+    }
   }
   await devices.saveReport(uuid, report, at);
   ctx.set('ETag', etagOf(report));
