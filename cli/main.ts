@@ -3,10 +3,12 @@
 import { describeFailure } from './failure.js';
 import { buildProgram } from './program.js';
 import { processIo } from './session.js';
+import { printable } from './views/output.js';
 
 try {
   await buildProgram(processIo).parseAsync(process.argv);
 } catch (err) {
-  process.stderr.write(`error: ${describeFailure(err)}\n`);
+  // The message may quote what a device sent (its name, a service's): shown, never acted on by the terminal.
+  process.stderr.write(`error: ${printable(describeFailure(err), '\n')}\n`);
   process.exitCode = 1;
 }

@@ -3,6 +3,11 @@
 // use: a method, headers, a body (text, bytes, or a stream sent once), an AbortSignal, redirects followed; the answer offers the subset of
 // fetch's Response they read (status, headers.get, a web ReadableStream body, text, json, arrayBuffer). Bodies are
 // not decompressed: the supervisor never asks for compression.
+//
+// text(), json() and arrayBuffer() hold the whole body in memory, so they stop at a limit (maxBodyBytes, by default
+// DEFAULT_MAX_BODY_BYTES) with an HttpBodyTooLargeError: an answer that never ends cannot grow the daemon without
+// bound. What the supervisor reads that way is small (targets, tokens, manifests, image configs, problems); large
+// things (layers, bundles) are read from `body` as a stream into files, and no limit applies there.
 import { request as httpRequestOf, STATUS_CODES, type IncomingMessage, type RequestOptions } from 'node:http';
 import { request as httpsRequestOf } from 'node:https';
 import { Readable } from 'node:stream';
@@ -16,7 +21,15 @@ export interface HttpRequestInit {
   signal?: AbortSignal;
   /** 'follow' (the default, as fetch): 301/302/303/307/308 are followed, at most MAX_REDIRECTS times. */
   redirect?: 'follow' | 'manual';
+  /** Most bytes text(), json() and arrayBuffer() read into memory; default DEFAULT_MAX_BODY_BYTES. */
+  maxBodyBytes?: number;
 }
+
+/**
+ * 16 MiB: well above what the answers read whole ever are (an OCI manifest is at most 4 MiB by the distribution
+ * spec's advice, a target state or an image config far less), far below what a Pi can spare.
+ */
+export const DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024;
 
 export interface HttpHeaders {
   /** The header's value (repeated ones joined with ', '), null when absent: as fetch's Headers.get. */
@@ -45,6 +58,21 @@ export class HttpRequestError extends TypeError {
   constructor(method: string, url: string, cause: unknown) {
     super(`${method} ${url}: ${messageOf(cause)}`, { cause });
     this.name = 'HttpRequestError';
+  }
+}
+
+/** Thrown by text(), json() or arrayBuffer() for a body over the limit; the connection is dropped. */
+export class HttpBodyTooLargeError extends Error {
+  constructor(
+    readonly method: string,
+    readonly url: string,
+    readonly limit: number,
+    declared: number | null,
+  ) {
+    super(
+      `${method} ${url}: the answer's body is larger than the ${limit}-byte limit for answers read into memory${declared === null ? '' : ` (its Content-Length says ${declared})`}`,
+    );
+    this.name = 'HttpBodyTooLargeError';
   }
 }
 
@@ -106,10 +134,10 @@ export async function httpRequest(target: string | URL, init: HttpRequestInit = 
     url = next;
     message = await send(url, current);
   }
-  return responseOf(message, url.href, current.method ?? 'GET');
+  return responseOf(message, url.href, current.method ?? 'GET', init.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES);
 }
 
-function responseOf(message: IncomingMessage, url: string, method: string): HttpResponse {
+function responseOf(message: IncomingMessage, url: string, method: string, limit: number): HttpResponse {
   const status = message.statusCode ?? 0;
   const empty = method === 'HEAD' || status === 204 || status === 304;
   if (empty) message.resume();
@@ -117,8 +145,20 @@ function responseOf(message: IncomingMessage, url: string, method: string): Http
   const body = empty ? null : (Readable.toWeb(message) as unknown as ReadableStream<Uint8Array>);
   const bytes = async (): Promise<Buffer> => {
     if (body === null) return Buffer.alloc(0);
+    const length = Number(message.headers['content-length'] ?? Number.NaN);
+    const declared = Number.isFinite(length) ? length : null;
+    if (declared !== null && declared > limit) {
+      await body.cancel();
+      throw new HttpBodyTooLargeError(method, url, limit, declared);
+    }
     const chunks: Buffer[] = [];
-    for await (const chunk of body) chunks.push(Buffer.from(chunk));
+    let size = 0;
+    // Leaving the loop early (the throw) cancels the stream, which closes the connection.
+    for await (const chunk of body) {
+      size += chunk.byteLength;
+      if (size > limit) throw new HttpBodyTooLargeError(method, url, limit, declared);
+      chunks.push(Buffer.from(chunk));
+    }
     return Buffer.concat(chunks);
   };
   return {

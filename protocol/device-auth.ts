@@ -20,6 +20,25 @@ export const NEW_KEY_SIGNATURE_HEADER = 'Skiff-New-Key-Signature';
 const SCHEME = 'ed25519';
 const SIGNATURE_BYTES = 64;
 
+/**
+ * The only form a new device's uuid may take: the canonical textual uuid in lower case (8-4-4-4-12 hex digits),
+ * what the supervisor makes with randomUUID(). It is 36 characters, so it can never read as an 8-character short
+ * id, and one spelling per uuid leaves no look-alike. The schema below stays wider only so that devices admitted
+ * before this rule keep authenticating; admission and pre-authorization refuse any other form for new devices.
+ */
+export const DEVICE_UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+export const DEVICE_UUID_FORM =
+  'a canonical uuid in lower case: 8-4-4-4-12 hexadecimal digits, e.g. 3f2b8c1e-9d4a-4e6f-8a7b-0c1d2e3f4a5b';
+
+export function isDeviceUuid(uuid: string): boolean {
+  return DEVICE_UUID_PATTERN.test(uuid);
+}
+
+/** Why `uuid` cannot name a new device (for a 400), or null when it can. */
+export function deviceUuidProblem(uuid: string): string | null {
+  return isDeviceUuid(uuid) ? null : `the device uuid '${uuid}' is not of the allowed form: ${DEVICE_UUID_FORM}`;
+}
+
 const Uuid = Type.String({ minLength: 8, maxLength: 64, pattern: '^[a-zA-Z0-9-]+$' });
 /** base64 of an Ed25519 SPKI DER public key (protocol/signature.ts encodePublicKey). */
 const PublicKey = Type.String({ minLength: 40, maxLength: 200, pattern: '^[A-Za-z0-9+/]+={0,2}$' });

@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import type { DeviceDetail } from '../../protocol/device-detail.js';
 import type { ApiClient } from '../api-client.js';
-import { toJson } from '../views/output.js';
+import { printable, toJson } from '../views/output.js';
 import { clientFor, type Io } from '../session.js';
 import { deviceId } from '../views/api-objects.js';
 import { findDevice } from './devices.js';
@@ -45,7 +45,7 @@ export function registerDeviceAdmin(program: Command, io: Io): void {
     async (given: string, opts: { json?: boolean }, cmd: Command): Promise<void> => {
       const client = await clientFor(cmd, io);
       const changed = await change(client, (await findDevice(client, given)).uuid);
-      io.stdout(opts.json ? toJson(changed) : `${said(changed)}: ${describe(changed)}\n`);
+      io.stdout(opts.json ? toJson(changed) : `${printable(`${said(changed)}: ${describe(changed)}`)}\n`);
     };
 
   device
@@ -153,7 +153,7 @@ export function registerDeviceAdmin(program: Command, io: Io): void {
           ...(opts.uuid === undefined ? {} : { uuid: opts.uuid }),
           ...(opts.name === undefined ? {} : { name: opts.name }),
         });
-        io.stdout(opts.json ? toJson(made) : `${said(made)}: pre-authorized in fleet ${made.fleet}\n`);
+        io.stdout(opts.json ? toJson(made) : `${printable(`${said(made)}: pre-authorized in fleet ${made.fleet}`)}\n`);
       },
     );
 }

@@ -3,7 +3,7 @@
 import type { Command } from 'commander';
 import { DeviceLogsClient, type LogsQuery } from '../device-logs-client.js';
 import { formatLines, serviceWidth } from '../views/logs.js';
-import { toJson } from '../views/output.js';
+import { printable, toJson, toJsonLine } from '../views/output.js';
 import { clientFor, configFor, type Io } from '../session.js';
 import { normalizeApiUrl } from '../config.js';
 import { findDevice } from './devices.js';
@@ -56,12 +56,12 @@ export function registerLogs(program: Command, io: Io): void {
           if (item.kind === 'gap') {
             const which = item.event.services.length > 0 ? ` of ${item.event.services.join(', ')}` : '';
             const count = item.event.dropped === undefined ? 'some lines' : `${item.event.dropped} lines`;
-            io.stderr(`(${count}${which} were lost before they could be shown)\n`);
+            io.stderr(`${printable(`(${count}${which} were lost before they could be shown)`)}\n`);
             continue;
           }
           const { lines, services } = item.event;
           if (services !== undefined) width = serviceWidth(services);
-          if (opts.json) io.stdout(lines.map((l) => `${JSON.stringify(l)}\n`).join(''));
+          if (opts.json) io.stdout(lines.map(toJsonLine).join(''));
           else
             io.stdout(
               formatLines(lines, { width: Math.max(width, serviceWidth(lines.map((l) => l.service))), timestamps }),

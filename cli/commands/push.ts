@@ -3,7 +3,7 @@
 import type { Command } from 'commander';
 import { followLocalTarget } from '../local/follow.js';
 import { localStateView } from '../views/local.js';
-import { toJson } from '../views/output.js';
+import { printable, toJson } from '../views/output.js';
 import { parseBuildArg } from '../push/compose-build.js';
 import { LOCAL_NAMESPACE, pushLocal, type FleetLogin } from '../push/push-local.js';
 import { pushRelease } from '../push/push-release.js';
@@ -61,7 +61,10 @@ async function runLocalPush(dir: string, address: string, opts: PushOptions, cmd
     { device, login, env: io.env, now: io.now(), progress },
   );
   if (!opts.json)
-    io.stdout(`Device at ${device.baseUrl} took local target ${answer.releaseId}: ${answer.services.join(', ')}\n`);
+    // The answer is the device's: its text is shown, never acted on by the terminal.
+    io.stdout(
+      `${printable(`Device at ${device.baseUrl} took local target ${answer.releaseId}: ${answer.services.join(', ')}`)}\n`,
+    );
   if (!opts.follow) {
     if (opts.json) io.stdout(toJson({ ...answer, state: null }));
     return;

@@ -1,6 +1,40 @@
 // How the CLI shows things to a person: borderless tables (aligned like `docker ps`, easy to grep), ages
 // relative to now, byte counts with units. Pure functions: the caller decides where the text goes.
+//
+// Much of what is shown comes from devices (names, errors, service names, log lines), and a device is not
+// trusted with the operator's terminal: every table cell and field value goes through printable(), so control
+// characters show as escapes instead of retitling the window, clearing the screen or forging table rows.
 import Table from 'cli-table3';
+
+/**
+ * Whether the code point is one a terminal acts on instead of showing: C0 controls (ESC, BEL, CR, LF, ...), DEL,
+ * C1 controls (CSI U+009B and OSC U+009D act as ESC sequences on some terminals), the Unicode line and paragraph
+ * separators, and the bidirectional embedding, override and isolate controls (which reorder what is shown).
+ */
+function isControl(code: number): boolean {
+  return (
+    code <= 0x1f ||
+    (code >= 0x7f && code <= 0x9f) ||
+    code === 0x2028 ||
+    code === 0x2029 ||
+    (code >= 0x202a && code <= 0x202e) ||
+    (code >= 0x2066 && code <= 0x2069)
+  );
+}
+
+/**
+ * `text` safe to write to a terminal: each control character as a visible escape (`\x1b`, `\u202e`), except
+ * those in `keep` (a log line keeps its tabs).
+ */
+export function printable(text: string, keep = ''): string {
+  let out = '';
+  for (const char of text) {
+    const code = char.codePointAt(0) ?? 0;
+    if (!isControl(code) || keep.includes(char)) out += char;
+    else out += code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+  }
+  return out;
+}
 
 const NO_BORDER = {
   top: '',
@@ -29,7 +63,7 @@ export function renderTable(head: string[], rows: Cell[][]): string {
     chars: NO_BORDER,
     style: { head: [], border: [], 'padding-left': 0, 'padding-right': 0 },
   });
-  for (const row of rows) table.push(row.map((cell) => (cell === null || cell === '' ? '-' : String(cell))));
+  for (const row of rows) table.push(row.map((cell) => (cell === null || cell === '' ? '-' : printable(String(cell)))));
   return `${table
     .toString()
     .split('\n')
@@ -41,7 +75,10 @@ export function renderTable(head: string[], rows: Cell[][]): string {
 export function renderFields(fields: Array<[string, Cell]>): string {
   const width = Math.max(0, ...fields.map(([label]) => label.length)) + 1;
   return fields
-    .map(([label, value]) => `${`${label}:`.padEnd(width)} ${value === null || value === '' ? '-' : String(value)}\n`)
+    .map(
+      ([label, value]) =>
+        `${`${label}:`.padEnd(width)} ${value === null || value === '' ? '-' : printable(String(value))}\n`,
+    )
     .join('');
 }
 
@@ -90,6 +127,25 @@ export function truncate(text: string, max: number): string {
   return flat.length <= max ? flat : `${flat.slice(0, Math.max(0, max - 1))}…`;
 }
 
+/**
+ * Indented JSON, exact: JSON.stringify escapes the C0 controls inside strings itself (the raw newlines left are
+ * its indentation); the other control characters, which it writes raw, are written as \u escapes (they can only
+ * occur inside strings, where the escape means the same character).
+ */
 export function toJson(value: unknown): string {
-  return `${JSON.stringify(value, null, 2)}\n`;
+  return `${exactJson(String(JSON.stringify(value, null, 2)))}\n`;
+}
+
+/** toJson on one line: one JSON object per line, as `--follow --json` streams them. */
+export function toJsonLine(value: unknown): string {
+  return `${exactJson(String(JSON.stringify(value)))}\n`;
+}
+
+function exactJson(json: string): string {
+  let out = '';
+  for (const char of json) {
+    const code = char.codePointAt(0) ?? 0;
+    out += code > 0x1f && isControl(code) ? `\\u${code.toString(16).padStart(4, '0')}` : char;
+  }
+  return out;
 }

@@ -4,6 +4,7 @@
 //
 // The one rule above all: a known uuid is never handed to another key. A provisioning key admits new devices, it
 // does not vouch for "I am device X", so a device with the fleet's key cannot take over another's identity.
+import { deviceUuidProblem } from '../../protocol/device-auth.js';
 import { unauthorized } from '../http/problem.js';
 import { hashSecret } from '../keys/secrets.js';
 import type { AuthAttempt, DeviceRecord, ProvisioningKeyRecord, Store } from '../store/index.js';
@@ -70,6 +71,8 @@ export type AdmissionDecision =
   | { kind: 'still-pending'; device: DeviceRecord }
   | { kind: 'rejected'; device: DeviceRecord }
   | { kind: 'conflict'; reason: string }
+  /** A new device (created or adopting a pre-authorization) with a uuid not of the one allowed form. */
+  | { kind: 'invalid-uuid'; reason: string }
   | { kind: 'no-fleet' };
 
 export interface AdmissionFacts {
@@ -80,16 +83,29 @@ export interface AdmissionFacts {
   legacyKeyMatches: boolean;
 }
 
+/**
+ * New uuids must be of the fixed form (protocol/device-auth.ts): a free-form one could equal another device's
+ * short id and catch the commands operators give by that short id. Known devices keep the uuid they have.
+ */
+function newUuid(attempt: AuthAttempt, decision: AdmissionDecision): AdmissionDecision {
+  const problem = deviceUuidProblem(attempt.uuid);
+  return problem === null ? decision : { kind: 'invalid-uuid', reason: problem };
+}
+
 export function decideAdmission({ attempt, byUuid, byKey, legacyKeyMatches }: AdmissionFacts): AdmissionDecision {
   if (byKey !== null && byKey.uuid !== attempt.uuid) {
     // A pre-authorized key that never called yet may arrive with the uuid the device chose itself.
     if (byKey.authStatus === 'preauthorized' && byKey.lastSeen === null && byUuid === null)
-      return { kind: 'adopt', preauthorized: byKey };
+      return newUuid(attempt, { kind: 'adopt', preauthorized: byKey });
     return { kind: 'conflict', reason: `public key is already the key of device '${byKey.uuid}'` };
   }
   if (byUuid === null) {
     if (attempt.fleet === undefined) return { kind: 'no-fleet' };
-    return { kind: 'create', fleet: attempt.fleet, status: attempt.provisioned ? 'accepted' : 'pending' };
+    return newUuid(attempt, {
+      kind: 'create',
+      fleet: attempt.fleet,
+      status: attempt.provisioned ? 'accepted' : 'pending',
+    });
   }
   if (byUuid.publicKey === null) {
     if (byUuid.authStatus === 'rejected') return { kind: 'rejected', device: byUuid };

@@ -212,6 +212,8 @@ async function authenticate(tx: Queryable, audit: Audit, a: AuthAttempt): Promis
   switch (decision.kind) {
     case 'conflict':
       return { kind: 'conflict', reason: decision.reason };
+    case 'invalid-uuid':
+      return { kind: 'invalid-uuid', reason: decision.reason };
     case 'no-fleet':
       return { kind: 'no-fleet' };
     case 'rejected':
@@ -410,9 +412,16 @@ export function devicesOn(db: Database, audit: Audit, lastSeen: LastSeenBuffer):
     async get(uuidOrShortId) {
       await lastSeen.flushQuietly();
       const direct = await viewOf(db, uuidOrShortId);
-      if (direct) return deviceViewOf(direct);
       const shortId = normalizeShortId(uuidOrShortId);
       const holder = shortId === null ? null : await holderOfShortId(db, shortId);
+      // Uuids of the fixed form never read as short ids; a device admitted before that rule might, and then
+      // neither reading may win: an operator's command would reach whichever device the order favoured.
+      if (direct && holder && holder.uuid !== direct.uuid) {
+        throw new ConflictError(
+          `'${uuidOrShortId}' names two devices: it is the uuid of device '${direct.uuid}' (short id ${direct.short_id ?? shortIdOf(direct.uuid)}) and the short id of device '${holder.uuid}'; name the one you mean by its other identifier`,
+        );
+      }
+      if (direct) return deviceViewOf(direct);
       const found = holder === null ? null : await viewOf(db, holder.uuid);
       return found ? deviceViewOf(found) : null;
     },

@@ -229,6 +229,8 @@ export type AuthOutcome =
   | { kind: 'rejected'; device: DeviceRecord }
   /** The uuid is known with another key, or the key belongs to another device: nothing changed. */
   | { kind: 'conflict'; reason: string }
+  /** A new device's uuid is not of the allowed form: nothing changed. */
+  | { kind: 'invalid-uuid'; reason: string }
   /** The timestamp is not later than the last one this device signed: a replay, or a clock gone back. */
   | { kind: 'replayed'; last: string }
   /** Nothing admits it and it names no fleet to wait in. */
@@ -286,7 +288,10 @@ export interface DeviceStore {
   /** Refuses a pending or pre-authorized device. Throws ConflictError for an accepted one (that is revoke). */
   reject(uuid: string, stamp: Stamp): Promise<DeviceRecord | null>;
   update(uuid: string, change: DeviceChange, stamp: Stamp): Promise<DeviceRecord | null>;
-  /** By uuid, or by short id (any case, Crockford's look-alike letters allowed). */
+  /**
+   * By exact uuid, or by short id (any case, Crockford's look-alike letters allowed). Throws ConflictError, naming
+   * both devices, when the text is one device's uuid and another's short id: neither is preferred silently.
+   */
   get(uuidOrShortId: string): Promise<DeviceView | null>;
   list(query?: DeviceQuery): Promise<DeviceView[]>;
   touch(uuid: string, at: string): Promise<void>;

@@ -9,11 +9,17 @@ import type { Logger } from '../../lib/logger.js';
 import { messageOf } from '../../lib/errors.js';
 import type { ApiClient } from './api-client.js';
 import { backoffDelay, withJitter } from '../../lib/backoff.js';
-import { SseParser } from '../../lib/sse.js';
+import { SseLimitError, SseParser } from '../../lib/sse.js';
 import { PassLoop } from '../device/wakeup.js';
 
+/**
+ * Most characters one event on the channel may take: a target event is an ETag, a logs request a few hundred
+ * characters. Anything longer is not the API speaking as it should; the connection is dropped and reopened.
+ */
+export const MAX_PUSH_EVENT_CHARS = 64 * 1024;
+
 export interface TargetEventsOptions {
-  api: ApiClient;
+  api: Pick<ApiClient, 'openEvents'>;
   uuid: string;
   log: Logger;
   /** The ETag of the target the device holds (null: none yet). */
@@ -61,6 +67,7 @@ export class TargetEvents {
       reason = 'the API ended the stream';
     } catch (err) {
       reason = messageOf(err);
+      if (err instanceof SseLimitError) this.options.log.warn({ reason }, 'push channel: over-long event, dropped');
     }
     this.connected = false;
     if (this.passes.stopped) return 0;
@@ -89,7 +96,7 @@ export class TargetEvents {
       clearTimeout(connectTimer);
       this.connected = true;
       log.info('push channel open');
-      const parser = new SseParser();
+      const parser = new SseParser({ maxEventChars: MAX_PUSH_EVENT_CHARS });
       const decoder = new TextDecoder();
       idle = silence();
       for await (const chunk of body) {

@@ -300,7 +300,7 @@ describe('registry-api authorization', () => {
       name: 'admit devices: pre-authorize a key, reject, accept',
       allowed: ['operator', 'admin'],
       probes: (role) => {
-        const uuid = `eeeeeeee-0000-4000-8000-${role.padStart(12, '0')}`;
+        const uuid = `eeeeeeee-0000-4000-8000-${Buffer.from(role).toString('hex').slice(0, 12).padStart(12, '0')}`;
         return [
           {
             method: 'POST',

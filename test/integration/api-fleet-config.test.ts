@@ -1,7 +1,7 @@
 // Fleet settings, config vars, release verification and /metrics, against a real API (harness/api-server.ts)
 // whose job worker runs on BullMQ in the environment's Redis, and images in the environment's registry.
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer } from 'node:net';
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -61,7 +61,7 @@ describe('fleet settings, config vars and release verification (BullMQ on Redis)
     api = await ApiServer.start({ registry: env.registry, retry: { attempts: 3, backoffMs: 100 } });
     fleet = await api.createFleet(`cfg-${randomBytes(3).toString('hex')}`);
     image1 = await buildTestImage(env, { repo: 'cfg' });
-    device = TestDevice.create(`dev-${randomBytes(6).toString('hex')}`);
+    device = TestDevice.create(randomUUID());
     auth = await device.token(api.url, { fleet: fleet.name, provisioningKey: fleet.provisioningKey });
   });
 

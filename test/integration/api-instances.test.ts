@@ -65,7 +65,7 @@ describe('registry-api: two instances over one database', function () {
   let clock = new Date();
   let release1: ReleaseRecord;
   let release2: ReleaseRecord;
-  const device = TestDevice.create('twoinst-0000-4000-8000-000000000001');
+  const device = TestDevice.create('2a0a1500-0000-4000-8000-000000000001');
   let token: string;
   let provisioningKey: string;
 
@@ -248,7 +248,7 @@ describe('registry-api: two instances over one database', function () {
   });
 
   it('drops every kept session when its subscriber reconnects to Redis, since messages may have been missed', async () => {
-    const other = TestDevice.create('twoinst-0000-4000-8000-000000000003');
+    const other = TestDevice.create('2a0a1500-0000-4000-8000-000000000003');
     const otherToken = (await other.token(a.url, { fleet: 'meters', provisioningKey })).token;
     const first = await poll(b, other.uuid, otherToken);
     assert.equal(first.status, 200);
@@ -281,7 +281,7 @@ describe('registry-api: two instances over one database', function () {
   it('a single instance without Redis refuses a device it revoked at once', async () => {
     const alone = await start(false);
     try {
-      const other = TestDevice.create('twoinst-0000-4000-8000-000000000002');
+      const other = TestDevice.create('2a0a1500-0000-4000-8000-000000000002');
       const otherToken = (await other.token(alone.url, { fleet: 'meters', provisioningKey })).token;
       const first = await poll(alone, other.uuid, otherToken);
       assert.equal(first.status, 200);

@@ -43,7 +43,7 @@ describe('device admission', function () {
   });
 
   it('keeps a device without provisioning key pending until an operator accepts it (CLI)', async () => {
-    const device = TestDevice.create('pending-0000-4000-8000-000000000001');
+    const device = TestDevice.create('0e0d1a90-0000-4000-8000-000000000001');
     const asked = await device.auth(api.url, { fleet: 'meters', name: 'shed' });
     assert.equal(asked.status, 202, asked.text);
     const pending = parse(DeviceAuthPendingSchema, asked.json, 'the pending answer');
@@ -71,7 +71,7 @@ describe('device admission', function () {
   });
 
   it('refuses a rejected device (403) until it is accepted', async () => {
-    const device = TestDevice.create('reject-0000-4000-8000-000000000002');
+    const device = TestDevice.create('0e1ec700-0000-4000-8000-000000000002');
     assert.equal((await device.auth(api.url, { fleet: 'meters' })).status, 202);
     const rejected = parse(
       DeviceDetailSchema,
@@ -82,7 +82,7 @@ describe('device admission', function () {
     const refused = await device.auth(api.url, { fleet: 'meters', provisioningKey: fleet.provisioningKey });
     assert.equal(refused.status, 403, 'not even the provisioning key lets a rejected key in');
     // An accepted device is revoked, not rejected.
-    const other = TestDevice.create('reject-0000-4000-8000-000000000003');
+    const other = TestDevice.create('0e1ec700-0000-4000-8000-000000000003');
     await other.token(api.url, { fleet: 'meters', provisioningKey: fleet.provisioningKey });
     await assert.rejects(skiff(api, 'device', 'reject', other.uuid), /revoke it/);
   });
@@ -90,7 +90,7 @@ describe('device admission', function () {
   it('admits a pre-authorized key on first contact, with the uuid the device brings', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'skiff-preauth-'));
     try {
-      const device = TestDevice.create('preauth-0000-4000-8000-000000000004');
+      const device = TestDevice.create('0a0ca000-0000-4000-8000-000000000004');
       // The operator has the device's public key as a PEM file, as `openssl pkey -pubout` writes it.
       const pemFile = path.join(dir, 'device.pub.pem');
       await writeFile(pemFile, createPublicKey(device.privateKey).export({ format: 'pem', type: 'spki' }).toString());
@@ -118,7 +118,7 @@ describe('device admission', function () {
   });
 
   it('rotates a key: old tokens die, the old key is refused, the new key works', async () => {
-    const device = TestDevice.create('rotate-0000-4000-8000-000000000005');
+    const device = TestDevice.create('0a07a7e0-0000-4000-8000-000000000005');
     const first = await device.token(api.url, { fleet: 'meters', provisioningKey: fleet.provisioningKey });
     const oldKey = { privateKey: device.privateKey, publicKey: device.publicKey };
     const rotated = await device.rotate(api.url);
@@ -145,7 +145,7 @@ describe('device admission', function () {
   });
 
   it('renames, tags and annotates a device through the CLI, and revokes it at once', async () => {
-    const device = TestDevice.create('manage-0000-4000-8000-000000000006');
+    const device = TestDevice.create('0a0a6e00-0000-4000-8000-000000000006');
     const admitted = await device.token(api.url, { fleet: 'meters', provisioningKey: fleet.provisioningKey });
     await skiff(api, 'device', 'rename', admitted.shortId, 'cellar');
     await skiff(api, 'device', 'tag', admitted.shortId, 'basement', 'customer:42');

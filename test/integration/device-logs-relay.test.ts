@@ -47,7 +47,7 @@ describe('fleet logs across two API instances (Redis relay)', function () {
   let a: Instance;
   let b: Instance;
   let token = '';
-  const device = TestDevice.create('relaylog-0000-4000-8000-000000000001');
+  const device = TestDevice.create('0e1a1000-0000-4000-8000-000000000001');
   let responder: LogResponder | undefined;
 
   async function start(): Promise<Instance> {

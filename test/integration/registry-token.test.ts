@@ -43,7 +43,7 @@ describe('registry token auth (real registry, real engines)', function () {
   const beta = `beta-${run}`;
   const developer: RegistryCredentials = { username: 'dora', password: '', serveraddress: '' };
   const viewer: RegistryCredentials = { username: 'vera', password: '', serveraddress: '' };
-  const alphaDevice = TestDevice.create(`dev-alpha-${run}`);
+  const alphaDevice = TestDevice.create(randomUUID());
   let alphaDeviceToken: string;
   const pushed: Record<string, string> = {};
 

@@ -1,12 +1,18 @@
 // Config vars of fleets and devices, and a device's own settings over its fleet's. Every change here changes the
 // target state (and so the ETag) of the devices concerned; each is audited with who and when.
-import { ConfigVarNameSchema, type DeviceConfigView } from '../../../protocol/fleet-config.js';
+//
+// Config vars may hold secrets (passwords, API keys). Their values are shown to the roles that set them
+// (operator), that ship the code reading them on the device (developer, who may read its logs as well) and to
+// admins; a viewer reads the names only, each value as the empty string. Names stay visible: which settings a
+// device gets is what a viewer is there to see.
+import { ConfigVarNameSchema, type ConfigVars, type DeviceConfigView } from '../../../protocol/fleet-config.js';
 import { ROUTES } from '../../../protocol/http/routes.js';
 import { check } from '../../../protocol/validate.js';
-import { stampOf } from '../auth.js';
+import { authenticatedCaller, stampOf, type AuthedContext } from '../auth.js';
 import type { RouteDeps } from '../../deps.js';
 import { badRequest, notFound } from '../problem.js';
 import type { Register } from '../register.js';
+import { permits } from '../roles.js';
 import { reservedNameProblem, settingsIssues } from '../../fleet/settings-check.js';
 import type { DeviceRecord, Store } from '../../store/index.js';
 import { deviceConfigOf } from '../../fleet/target-state.js';
@@ -25,6 +31,32 @@ function varName(name: string): string {
   const reserved = reservedNameProblem(name);
   if (reserved !== null) throw badRequest('reserved-config-var', reserved, [{ path: 'name', message: reserved }]);
   return name;
+}
+
+/** Whether the caller may read config var values (see the top of this file). */
+function seesValues(ctx: AuthedContext): boolean {
+  const { user } = authenticatedCaller(ctx);
+  return permits(user, 'fleet.rollout') || permits(user, 'release.push');
+}
+
+function namesOnly(vars: ConfigVars): ConfigVars {
+  return Object.fromEntries(Object.keys(vars).map((name) => [name, '']));
+}
+
+/** `vars` as the caller may see them. */
+function varsFor(ctx: AuthedContext, vars: ConfigVars): ConfigVars {
+  return seesValues(ctx) ? vars : namesOnly(vars);
+}
+
+/** `view` as the caller may see it. */
+function viewFor(ctx: AuthedContext, view: DeviceConfigView): DeviceConfigView {
+  if (seesValues(ctx)) return view;
+  return {
+    ...view,
+    vars: namesOnly(view.vars),
+    fleetVars: namesOnly(view.fleetVars),
+    effective: { ...view.effective, env: namesOnly(view.effective.env) },
+  };
 }
 
 async function deviceOr404(store: Store, id: string): Promise<DeviceRecord> {
@@ -55,7 +87,7 @@ export function configRoutes(on: Register, deps: RouteDeps): void {
 
   on(ROUTES.fleetVars, async (ctx, request) => {
     const fleet = await fleetOr404(store.fleets, request.params.fleet);
-    ctx.body = await store.config.vars({ fleet: fleet.name });
+    ctx.body = varsFor(ctx, await store.config.vars({ fleet: fleet.name }));
   });
 
   on(ROUTES.setFleetVar, async (ctx, request) => {
@@ -78,7 +110,7 @@ export function configRoutes(on: Register, deps: RouteDeps): void {
   });
 
   on(ROUTES.deviceConfig, async (ctx, request) => {
-    ctx.body = await deviceConfigView(store, await deviceOr404(store, request.params.uuid));
+    ctx.body = viewFor(ctx, await deviceConfigView(store, await deviceOr404(store, request.params.uuid)));
   });
 
   on(ROUTES.updateDeviceConfig, async (ctx, request) => {

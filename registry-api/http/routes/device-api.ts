@@ -127,6 +127,8 @@ export function deviceApiRoutes(on: Register, deps: RouteDeps): void {
       case 'conflict':
         logger.warn({ uuid: body.uuid, reason: outcome.reason }, 'device auth refused: identity conflict');
         throw conflict(outcome.reason);
+      case 'invalid-uuid':
+        throw badRequest('invalid-body', `${who}: ${outcome.reason}`, [{ path: '/uuid', message: outcome.reason }]);
       case 'replayed':
         throw new ProblemError(
           401,

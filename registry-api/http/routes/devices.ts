@@ -8,6 +8,7 @@ import type { DeviceSummary } from '../../../protocol/api.js';
 import type { DeviceDetail } from '../../../protocol/device-detail.js';
 import type { RouteSpec } from '../../../protocol/http/route.js';
 import { ROUTES } from '../../../protocol/http/routes.js';
+import { deviceUuidProblem } from '../../../protocol/device-auth.js';
 import { decodePublicKey } from '../../../protocol/signature.js';
 import { stampOf } from '../auth.js';
 import type { RouteDeps } from '../../deps.js';
@@ -122,6 +123,11 @@ export function deviceRoutes(on: Register, deps: RouteDeps): void {
         { path: '/publicKey', message: 'is not an Ed25519 public key (base64 SPKI DER)' },
       ]);
     }
+    const uuidProblem = body.uuid === undefined ? null : deviceUuidProblem(body.uuid);
+    if (uuidProblem !== null)
+      throw badRequest('invalid-body', `the pre-authorization: ${uuidProblem}`, [
+        { path: '/uuid', message: uuidProblem },
+      ]);
     const fleet = await fleetOr404(store.fleets, body.fleet);
     const device = await store.devices.preauthorize(
       {
