@@ -41,7 +41,10 @@ function detailWithoutIssues(problem: Problem): string {
   const issues = problem.errors ?? [];
   if (issues.length === 0) return problem.detail;
   const listed = issues.map((i) => `${i.path || '/'}: ${i.message}`).join('; ');
-  return problem.detail.endsWith(listed) ? problem.detail.slice(0, -listed.length).trimEnd() : problem.detail;
+  if (problem.detail.endsWith(listed)) return problem.detail.slice(0, -listed.length).trimEnd();
+  // A query's issues come back with `?name` paths, its detail still says `/name`: the list starts after this.
+  const at = problem.detail.indexOf(' is invalid: ');
+  return at === -1 ? problem.detail : problem.detail.slice(0, at + ' is invalid:'.length);
 }
 
 export function describeFailure(err: unknown): string {
@@ -115,7 +118,7 @@ export function messageInWords(message: string): string {
     return `must be one of ${allowedOf(m[1]!) ?? 'the allowed values'}`;
   if (/^must be equal to (constant|one of the allowed values)/.test(message)) return 'is not an allowed value';
   if (/^must match (a schema in anyOf|exactly one schema in oneOf)$/.test(message)) return 'is not in an allowed form';
-  if (/^must (NOT |match |be |have |pass )/.test(message)) return 'is not allowed here';
+  if (/^must (NOT |match |have |pass )/.test(message)) return 'is not allowed here';
   return message;
 }
 

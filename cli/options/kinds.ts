@@ -290,7 +290,7 @@ export const directory = custom(
 export const readableFile = custom(
   'file',
   'give the path of a file that exists',
-  { good: '/etc/hostname', bad: '/nonexistent/skiff-file' },
+  { good: '/etc/passwd', bad: '/nonexistent/skiff-file' },
   (raw) => (isFile(raw) ? raw : null),
   'is not a file that exists',
 );
