@@ -298,7 +298,9 @@ export function reportFailure(err: unknown, command: string | null = null): Fail
   }
   if (err instanceof ApiAnswerError || err instanceof LocalApiAnswerError) {
     const status = err.status;
-    const exitCode = status === undefined ? EXIT.failure : exitCodeOfStatus(status);
+    // The table's codes are the Skiff API's; a device's own local API is "anything else".
+    const exitCode =
+      status === undefined || err instanceof LocalApiAnswerError ? EXIT.failure : exitCodeOfStatus(status);
     return {
       exitCode,
       problem: {
