@@ -60,6 +60,8 @@ export class ApiAnswerError extends Error {
   constructor(
     readonly request: string,
     detail: string,
+    /** The HTTP status, when the answer was an error without a problem body (a proxy's 502). */
+    readonly status?: number,
   ) {
     super(`${request}: ${detail}`);
     this.name = 'ApiAnswerError';
@@ -419,7 +421,7 @@ function failureOf(request: string, response: Response, text: string): Error {
     return new ApiProblemError(request, json.value as Problem);
   }
   const snippet = text.trim().slice(0, 200) || '(empty body)';
-  return new ApiAnswerError(request, `HTTP ${response.status} ${response.statusText}: ${snippet}`);
+  return new ApiAnswerError(request, `HTTP ${response.status} ${response.statusText}: ${snippet}`, response.status);
 }
 
 function parseJson(text: string): { ok: true; value: unknown } | { ok: false; error: string } {

@@ -1,20 +1,12 @@
 // `skiff audit`: who changed what and when, newest first.
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
 import { AUDIT_MAX_LIMIT, type AuditEntry } from '../../protocol/access.js';
 import type { AuditFilter } from '../api-client.js';
 import { renderTable, toJson, truncate, utcTime } from '../views/output.js';
 import { clientFor, type Io } from '../session.js';
+import { deviceRef, fleetName, kinds, wholeNumber } from '../options/kinds.js';
 
 const DETAIL_WIDTH = 60;
-
-function positive(max: number): (raw: string) => number {
-  return (raw) => {
-    const value = Number(raw);
-    if (!Number.isInteger(value) || value < 1 || value > max)
-      throw new InvalidArgumentError(`must be a whole number from 1 to ${max}`);
-    return value;
-  };
-}
 
 function auditTable(entries: AuditEntry[]): string {
   return renderTable(
@@ -39,26 +31,29 @@ interface AuditOptions {
 }
 
 export function registerAudit(program: Command, io: Io): void {
-  program
-    .command('audit')
-    .description('show the audit log, newest first (operator, admin)')
-    .option('--fleet <name>', 'only changes concerning this fleet and its devices')
-    .option('--device <uuid>', 'only changes to this device')
-    .option(
-      '--limit <n>',
-      `at most this many entries (default 100, at most ${AUDIT_MAX_LIMIT})`,
-      positive(AUDIT_MAX_LIMIT),
-    )
-    .option('--before <id>', 'only entries older than this entry id (the next page)', positive(Number.MAX_SAFE_INTEGER))
-    .option('--json', 'print JSON instead of a table')
-    .action(async (opts: AuditOptions, cmd: Command) => {
-      const filter: AuditFilter = {
-        ...(opts.fleet === undefined ? {} : { fleet: opts.fleet }),
-        ...(opts.device === undefined ? {} : { device: opts.device }),
-        ...(opts.limit === undefined ? {} : { limit: opts.limit }),
-        ...(opts.before === undefined ? {} : { before: opts.before }),
-      };
-      const entries = await (await clientFor(cmd, io)).listAudit(filter);
-      io.stdout(opts.json ? toJson(entries) : entries.length === 0 ? 'No audit entries.\n' : auditTable(entries));
-    });
+  kinds(
+    program
+      .command('audit')
+      .description('show the audit log, newest first (operator, admin)')
+      .option('--fleet <name>', 'only changes concerning this fleet and its devices')
+      .option('--device <uuid>', 'only changes to this device')
+      .option('--limit <n>', `at most this many entries (default 100, at most ${AUDIT_MAX_LIMIT})`)
+      .option('--before <id>', 'only entries older than this entry id (the next page)')
+      .option('--json', 'print JSON instead of a table'),
+    {
+      '--fleet': fleetName,
+      '--device': deviceRef,
+      '--limit': wholeNumber(1, AUDIT_MAX_LIMIT),
+      '--before': wholeNumber(1, Number.MAX_SAFE_INTEGER),
+    },
+  ).action(async (opts: AuditOptions, cmd: Command) => {
+    const filter: AuditFilter = {
+      ...(opts.fleet === undefined ? {} : { fleet: opts.fleet }),
+      ...(opts.device === undefined ? {} : { device: opts.device }),
+      ...(opts.limit === undefined ? {} : { limit: opts.limit }),
+      ...(opts.before === undefined ? {} : { before: opts.before }),
+    };
+    const entries = await (await clientFor(cmd, io)).listAudit(filter);
+    io.stdout(opts.json ? toJson(entries) : entries.length === 0 ? 'No audit entries.\n' : auditTable(entries));
+  });
 }

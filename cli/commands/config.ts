@@ -5,12 +5,16 @@ import type { ConfigVars } from '../../protocol/fleet-config.js';
 import { renderTable, toJson } from '../views/output.js';
 import { scopeOf, type ScopeOptions } from '../options/scope.js';
 import { clientFor, type Io } from '../session.js';
+import { configVarName, configVarValue, deviceRef, fleetName, type Kind, kinds } from '../options/kinds.js';
 
-function withScope(cmd: Command): Command {
-  return cmd
-    .option('--fleet <name>', 'the config vars of every device of this fleet')
-    .option('--device <uuid>', "one device's own config vars (uuid or short id)")
-    .option('--json', 'print JSON');
+function withScope(cmd: Command, args: Readonly<Record<string, Kind>> = {}): Command {
+  return kinds(
+    cmd
+      .option('--fleet <name>', 'the config vars of every device of this fleet')
+      .option('--device <uuid>', "one device's own config vars (uuid or short id)")
+      .option('--json', 'print JSON'),
+    { '--fleet': fleetName, '--device': deviceRef, ...args },
+  );
 }
 
 function varsTable(vars: ConfigVars): string {
@@ -64,6 +68,7 @@ export function registerConfig(program: Command, io: Io): void {
 
   withScope(
     config.command('set <name> <value>').description('set a config var (names like env vars; SKIFF_ is reserved)'),
+    { '<name>': configVarName, '<value>': configVarValue },
   ).action(async (name: string, value: string, opts: ScopeOptions, cmd: Command) => {
     const scope = scopeOf(opts);
     const client = await clientFor(cmd, io);
@@ -78,7 +83,7 @@ export function registerConfig(program: Command, io: Io): void {
     );
   });
 
-  withScope(config.command('unset <name>').description('remove a config var')).action(
+  withScope(config.command('unset <name>').description('remove a config var'), { '<name>': configVarName }).action(
     async (name: string, opts: ScopeOptions, cmd: Command) => {
       const scope = scopeOf(opts);
       const client = await clientFor(cmd, io);

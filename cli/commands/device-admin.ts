@@ -9,6 +9,7 @@ import { printable, toJson } from '../views/output.js';
 import { clientFor, type Io } from '../session.js';
 import { deviceId } from '../views/api-objects.js';
 import { findDevice } from './devices.js';
+import { deviceName, deviceNote, deviceRef, fleetName, kinds, publicKey, releaseRef, tag } from '../options/kinds.js';
 
 function deviceCommand(program: Command): Command {
   return (
@@ -48,112 +49,125 @@ export function registerDeviceAdmin(program: Command, io: Io): void {
       io.stdout(opts.json ? toJson(changed) : `${printable(`${said(changed)}: ${describe(changed)}`)}\n`);
     };
 
-  device
-    .command('pin <device> <release>')
-    .description("pin one device to a release (id or version) of its fleet, whatever the fleet's policy")
-    .option('--json', 'print JSON')
-    .action(async (given: string, release: string, opts: { json?: boolean }, cmd: Command) =>
-      run(
-        (client, found) => client.pinDevice(found, release),
-        (d) => `pinned to release ${d.pinnedRelease ?? release}`,
-      )(given, opts, cmd),
-    );
+  kinds(
+    device
+      .command('pin <device> <release>')
+      .description("pin one device to a release (id or version) of its fleet, whatever the fleet's policy")
+      .option('--json', 'print JSON'),
+    { '<device>': deviceRef, '<release>': releaseRef },
+  ).action(async (given: string, release: string, opts: { json?: boolean }, cmd: Command) =>
+    run(
+      (client, found) => client.pinDevice(found, release),
+      (d) => `pinned to release ${d.pinnedRelease ?? release}`,
+    )(given, opts, cmd),
+  );
 
-  device
-    .command('track-fleet <device>')
-    .description("drop a device's own pin: it runs what its fleet runs again")
-    .option('--json', 'print JSON')
-    .action(
-      run(
-        (client, found) => client.trackFleet(found),
-        (d) => `follows fleet ${d.fleet} (target release ${d.targetRelease ?? 'none'})`,
-      ),
-    );
+  kinds(
+    device
+      .command('track-fleet <device>')
+      .description("drop a device's own pin: it runs what its fleet runs again")
+      .option('--json', 'print JSON'),
+    { '<device>': deviceRef },
+  ).action(
+    run(
+      (client, found) => client.trackFleet(found),
+      (d) => `follows fleet ${d.fleet} (target release ${d.targetRelease ?? 'none'})`,
+    ),
+  );
 
-  device
-    .command('rename <device> <name>')
-    .description('give a device a new name')
-    .option('--json', 'print JSON')
-    .action(async (given: string, name: string, opts: { json?: boolean }, cmd: Command) =>
-      run(
-        (client, found) => client.updateDevice(found, { name }),
-        (d) => `renamed to ${d.name}`,
-      )(given, opts, cmd),
-    );
+  kinds(
+    device.command('rename <device> <name>').description('give a device a new name').option('--json', 'print JSON'),
+    { '<device>': deviceRef, '<name>': deviceName },
+  ).action(async (given: string, name: string, opts: { json?: boolean }, cmd: Command) =>
+    run(
+      (client, found) => client.updateDevice(found, { name }),
+      (d) => `renamed to ${d.name}`,
+    )(given, opts, cmd),
+  );
 
-  device
-    .command('tag <device> [tags...]')
-    .description("replace a device's tags (none: remove them all)")
-    .option('--json', 'print JSON')
-    .action(async (given: string, tags: string[], opts: { json?: boolean }, cmd: Command) =>
-      run(
-        (client, found) => client.updateDevice(found, { tags }),
-        (d) => `tags ${d.tags?.join(', ') || 'none'}`,
-      )(given, opts, cmd),
-    );
+  kinds(
+    device
+      .command('tag <device> [tags...]')
+      .description("replace a device's tags (none: remove them all)")
+      .option('--json', 'print JSON'),
+    { '<device>': deviceRef, '<tags>': tag },
+  ).action(async (given: string, tags: string[], opts: { json?: boolean }, cmd: Command) =>
+    run(
+      (client, found) => client.updateDevice(found, { tags }),
+      (d) => `tags ${d.tags?.join(', ') || 'none'}`,
+    )(given, opts, cmd),
+  );
 
-  device
-    .command('note <device> [text]')
-    .description('set where a device is or whose it is, for people (no text: clear it)')
-    .option('--json', 'print JSON')
-    .action(async (given: string, text: string | undefined, opts: { json?: boolean }, cmd: Command) =>
-      run(
-        (client, found) => client.updateDevice(found, { note: text ?? null }),
-        (d) => (d.note === null || d.note === undefined ? 'note cleared' : `note: ${d.note}`),
-      )(given, opts, cmd),
-    );
+  kinds(
+    device
+      .command('note <device> [text]')
+      .description('set where a device is or whose it is, for people (no text: clear it)')
+      .option('--json', 'print JSON'),
+    { '<device>': deviceRef, '<text>': deviceNote },
+  ).action(async (given: string, text: string | undefined, opts: { json?: boolean }, cmd: Command) =>
+    run(
+      (client, found) => client.updateDevice(found, { note: text ?? null }),
+      (d) => (d.note === null || d.note === undefined ? 'note cleared' : `note: ${d.note}`),
+    )(given, opts, cmd),
+  );
 
-  device
-    .command('accept <device>')
-    .description('admit a pending device, or take a rejected or revoked one back with the key it has')
-    .option('--json', 'print JSON')
-    .action(
-      run(
-        (client, found) => client.acceptDevice(found),
-        () => 'accepted: it gets a token when it next asks',
-      ),
-    );
+  kinds(
+    device
+      .command('accept <device>')
+      .description('admit a pending device, or take a rejected or revoked one back with the key it has')
+      .option('--json', 'print JSON'),
+    { '<device>': deviceRef },
+  ).action(
+    run(
+      (client, found) => client.acceptDevice(found),
+      () => 'accepted: it gets a token when it next asks',
+    ),
+  );
 
-  device
-    .command('reject <device>')
-    .description('refuse a pending device: its key is refused until it is accepted')
-    .option('--json', 'print JSON')
-    .action(
-      run(
-        (client, found) => client.rejectDevice(found),
-        () => 'rejected',
-      ),
-    );
+  kinds(
+    device
+      .command('reject <device>')
+      .description('refuse a pending device: its key is refused until it is accepted')
+      .option('--json', 'print JSON'),
+    { '<device>': deviceRef },
+  ).action(
+    run(
+      (client, found) => client.rejectDevice(found),
+      () => 'rejected',
+    ),
+  );
 
-  device
-    .command('revoke <device>')
-    .description('revoke a device: its tokens stop working at once and it is refused until accepted again')
-    .option('--json', 'print JSON')
-    .action(
-      run(
-        (client, found) => client.revokeDevice(found),
-        (d) => `revoked at ${d.revokedAt ?? '?'}`,
-      ),
-    );
+  kinds(
+    device
+      .command('revoke <device>')
+      .description('revoke a device: its tokens stop working at once and it is refused until accepted again')
+      .option('--json', 'print JSON'),
+    { '<device>': deviceRef },
+  ).action(
+    run(
+      (client, found) => client.revokeDevice(found),
+      (d) => `revoked at ${d.revokedAt ?? '?'}`,
+    ),
+  );
 
-  device
-    .command('preauthorize <fleet> <public-key>')
-    .description(
-      "admit a device's public key (base64 SPKI DER, or a PEM file) before it calls: it is accepted on first contact",
-    )
-    .option('--uuid <uuid>', 'the uuid the device will use (else the device brings its own)')
-    .option('--name <name>', 'its name')
-    .option('--json', 'print JSON')
-    .action(
-      async (fleet: string, key: string, opts: { uuid?: string; name?: string; json?: boolean }, cmd: Command) => {
-        const client = await clientFor(cmd, io);
-        const made = await client.preauthorizeDevice({
-          fleet,
-          publicKey: await publicKeyFrom(key),
-          ...(opts.uuid === undefined ? {} : { uuid: opts.uuid }),
-          ...(opts.name === undefined ? {} : { name: opts.name }),
-        });
-        io.stdout(opts.json ? toJson(made) : `${printable(`${said(made)}: pre-authorized in fleet ${made.fleet}`)}\n`);
-      },
-    );
+  kinds(
+    device
+      .command('preauthorize <fleet> <public-key>')
+      .description(
+        "admit a device's public key (base64 SPKI DER, or a PEM file) before it calls: it is accepted on first contact",
+      )
+      .option('--uuid <uuid>', 'the uuid the device will use (else the device brings its own)')
+      .option('--name <name>', 'its name')
+      .option('--json', 'print JSON'),
+    { '<fleet>': fleetName, '<public-key>': publicKey, '--uuid': deviceRef, '--name': deviceName },
+  ).action(async (fleet: string, key: string, opts: { uuid?: string; name?: string; json?: boolean }, cmd: Command) => {
+    const client = await clientFor(cmd, io);
+    const made = await client.preauthorizeDevice({
+      fleet,
+      publicKey: await publicKeyFrom(key),
+      ...(opts.uuid === undefined ? {} : { uuid: opts.uuid }),
+      ...(opts.name === undefined ? {} : { name: opts.name }),
+    });
+    io.stdout(opts.json ? toJson(made) : `${printable(`${said(made)}: pre-authorized in fleet ${made.fleet}`)}\n`);
+  });
 }

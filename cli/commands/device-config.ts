@@ -6,13 +6,12 @@ import { renderFields, toJson } from '../views/output.js';
 import { clientFor, type Io } from '../session.js';
 import {
   addSettingsOptions,
-  onOff,
   settingsChangeOf,
   settingsFields,
   type SettingsOptions,
   someChange,
-  wholeNumber,
 } from '../options/settings.js';
+import { deviceRef, kinds, many, onOff, oneOf, wholeNumber } from '../options/kinds.js';
 
 const INHERITABLE: Readonly<Record<string, SettingName>> = {
   'poll-interval': 'pollIntervalSeconds',
@@ -23,12 +22,7 @@ const INHERITABLE: Readonly<Record<string, SettingName>> = {
   'override-locks': 'overrideLocks',
 };
 
-function inheritOf(raw: string, previous: SettingName[] = []): SettingName[] {
-  const name = INHERITABLE[raw];
-  if (name === undefined)
-    throw new Error(`--inherit takes one of ${Object.keys(INHERITABLE).join(', ')}, not '${raw}'`);
-  return [...previous, name];
-}
+const inheritable = many(oneOf('setting', Object.keys(INHERITABLE)));
 
 function deviceCommand(program: Command): Command {
   return (
@@ -59,53 +53,60 @@ function configText(view: DeviceConfigView): string {
 export function registerDeviceConfig(program: Command, io: Io): void {
   const device = deviceCommand(program);
 
-  device
-    .command('config <uuid>')
-    .description("show what a device gets: its own settings over its fleet's, and its config vars")
-    .option('--json', 'print JSON')
-    .action(async (uuid: string, opts: { json?: boolean }, cmd: Command) => {
-      const view = await (await clientFor(cmd, io)).deviceConfig(uuid);
-      io.stdout(opts.json ? toJson(view) : configText(view));
-    });
+  kinds(
+    device
+      .command('config <uuid>')
+      .description("show what a device gets: its own settings over its fleet's, and its config vars")
+      .option('--json', 'print JSON'),
+    { '<uuid>': deviceRef },
+  ).action(async (uuid: string, opts: { json?: boolean }, cmd: Command) => {
+    const view = await (await clientFor(cmd, io)).deviceConfig(uuid);
+    io.stdout(opts.json ? toJson(view) : configText(view));
+  });
 
-  addSettingsOptions(device.command('set <uuid>').description("override the fleet's settings for one device"))
-    .option(
-      '--inherit <setting>',
-      `follow the fleet again for a setting (${Object.keys(INHERITABLE).join(', ')}); repeatable`,
-      inheritOf,
-    )
-    .option('--json', 'print JSON')
-    .action(async (uuid: string, opts: SettingsOptions & { inherit?: SettingName[]; json?: boolean }, cmd: Command) => {
-      const change = someChange({ ...settingsChangeOf(opts), ...(opts.inherit ? { inherit: opts.inherit } : {}) });
-      const view = await (await clientFor(cmd, io)).updateDeviceConfig(uuid, change);
-      io.stdout(opts.json ? toJson(view) : configText(view));
-    });
+  kinds(
+    addSettingsOptions(device.command('set <uuid>').description("override the fleet's settings for one device"))
+      .option(
+        '--inherit <setting>',
+        `follow the fleet again for a setting (${Object.keys(INHERITABLE).join(', ')}); repeatable`,
+      )
+      .option('--json', 'print JSON'),
+    { '<uuid>': deviceRef, '--inherit': inheritable },
+  ).action(async (uuid: string, opts: SettingsOptions & { inherit?: string[]; json?: boolean }, cmd: Command) => {
+    const inherit = opts.inherit?.map((name) => INHERITABLE[name]!);
+    const change = someChange({ ...settingsChangeOf(opts), ...(inherit ? { inherit } : {}) });
+    const view = await (await clientFor(cmd, io)).updateDeviceConfig(uuid, change);
+    io.stdout(opts.json ? toJson(view) : configText(view));
+  });
 
-  device
-    .command('update-now <uuid>')
-    .description('let the device update now, whatever its update window (for an hour by default)')
-    .option('--minutes <minutes>', 'how long the window is ignored', wholeNumber('the minutes', 1))
-    .option('--json', 'print JSON')
-    .action(async (uuid: string, opts: { minutes?: number; json?: boolean }, cmd: Command) => {
-      const view = await (await clientFor(cmd, io)).deviceUpdateNow(uuid, opts.minutes);
-      io.stdout(
-        opts.json
-          ? toJson(view)
-          : `Device ${view.uuid}: updates apply now, window ignored until ${view.effective.forceUpdateUntil ?? '?'}\n`,
-      );
-    });
+  kinds(
+    device
+      .command('update-now <uuid>')
+      .description('let the device update now, whatever its update window (for an hour by default)')
+      .option('--minutes <minutes>', 'how long the window is ignored')
+      .option('--json', 'print JSON'),
+    { '<uuid>': deviceRef, '--minutes': wholeNumber(1, 10_080) },
+  ).action(async (uuid: string, opts: { minutes?: number; json?: boolean }, cmd: Command) => {
+    const view = await (await clientFor(cmd, io)).deviceUpdateNow(uuid, opts.minutes);
+    io.stdout(
+      opts.json
+        ? toJson(view)
+        : `Device ${view.uuid}: updates apply now, window ignored until ${view.effective.forceUpdateUntil ?? '?'}\n`,
+    );
+  });
 
-  device
-    .command('override-locks <uuid> <state>')
-    .description("on: the device ignores its services' update locks; off: it honours them again")
-    .option('--json', 'print JSON')
-    .action(async (uuid: string, state: string, opts: { json?: boolean }, cmd: Command) => {
-      if (state !== 'on' && state !== 'off') throw new Error(`override-locks takes 'on' or 'off', not '${state}'`);
-      const view = await (await clientFor(cmd, io)).updateDeviceConfig(uuid, { overrideLocks: onOff(state) });
-      io.stdout(
-        opts.json
-          ? toJson(view)
-          : `Device ${view.uuid}: update locks ${view.effective.overrideLocks ? 'overridden' : 'honoured'}\n`,
-      );
-    });
+  kinds(
+    device
+      .command('override-locks <uuid> <state>')
+      .description("on: the device ignores its services' update locks; off: it honours them again")
+      .option('--json', 'print JSON'),
+    { '<uuid>': deviceRef, '<state>': onOff },
+  ).action(async (uuid: string, state: string, opts: { json?: boolean }, cmd: Command) => {
+    const view = await (await clientFor(cmd, io)).updateDeviceConfig(uuid, { overrideLocks: state === 'on' });
+    io.stdout(
+      opts.json
+        ? toJson(view)
+        : `Device ${view.uuid}: update locks ${view.effective.overrideLocks ? 'overridden' : 'honoured'}\n`,
+    );
+  });
 }

@@ -6,6 +6,7 @@ import { type ApiClient, ApiProblemError } from '../api-client.js';
 import { toJson } from '../views/output.js';
 import { clientFor, type Io } from '../session.js';
 import { deviceDetail, devicesTable } from '../views/api-objects.js';
+import { deviceRef, deviceStatus, fleetName, kinds } from '../options/kinds.js';
 
 /**
  * A device by full uuid or short id (the API resolves both), or by the start of its uuid, as long as exactly one
@@ -28,26 +29,28 @@ export async function findDevice(client: ApiClient, given: string): Promise<Devi
 }
 
 export function registerDevices(program: Command, io: Io): void {
-  program
+  const devices = program
     .command('devices')
     .description('list devices with their release and update status')
     .option('--fleet <name>', 'only the devices of this fleet')
     .option('--status <status>', 'only devices that are preauthorized, pending, accepted or rejected')
-    .option('--json', 'print JSON instead of a table')
-    .action(async (opts: { fleet?: string; status?: string; json?: boolean }, cmd: Command) => {
+    .option('--json', 'print JSON instead of a table');
+  kinds(devices, { '--fleet': fleetName, '--status': deviceStatus }).action(
+    async (opts: { fleet?: string; status?: string; json?: boolean }, cmd: Command) => {
       const devices = await (await clientFor(cmd, io)).listDevices(opts.fleet, opts.status);
       if (opts.json) io.stdout(toJson(devices));
       else io.stdout(devices.length === 0 ? 'No devices.\n' : devicesTable(devices, io.now()));
-    });
+    },
+  );
 
   const device = program.command('device').description('show or manage one device (by uuid, short id or uuid prefix)');
-  device
+  const show = device
     // `skiff device X` shows X, as people type it first.
     .command('show <device>', { isDefault: true })
     .description('show a device and the state of each service it reported last (the default: `skiff device X`)')
-    .option('--json', 'print JSON')
-    .action(async (given: string, opts: { json?: boolean }, cmd: Command) => {
-      const found = await findDevice(await clientFor(cmd, io), given);
-      io.stdout(opts.json ? toJson(found) : deviceDetail(found, io.now()));
-    });
+    .option('--json', 'print JSON');
+  kinds(show, { '<device>': deviceRef }).action(async (given: string, opts: { json?: boolean }, cmd: Command) => {
+    const found = await findDevice(await clientFor(cmd, io), given);
+    io.stdout(opts.json ? toJson(found) : deviceDetail(found, io.now()));
+  });
 }

@@ -6,12 +6,13 @@ import { toJson } from '../views/output.js';
 import { clientFor, type Io } from '../session.js';
 import {
   addSettingsOptions,
+  pollInterval,
   settingsChangeOf,
   type SettingsOptions,
   settingsText,
   someChange,
-  wholeNumber,
 } from '../options/settings.js';
+import { fleetDeviceType, fleetName, kinds, wholeNumber } from '../options/kinds.js';
 import { fleetDetail, fleetsTable } from '../views/api-objects.js';
 
 interface JsonOption {
@@ -34,60 +35,63 @@ export function registerFleets(program: Command, io: Io): void {
 
   const fleet = program.command('fleet').description('create, show or change one fleet');
 
-  fleet
-    .command('create <name>')
-    .description('create a fleet and print its first provisioning key (once: only its hash is kept)')
-    .requiredOption('--device-type <type>', 'device type of the fleet, e.g. raspberrypi4-64')
-    .option(
-      '--poll-interval <seconds>',
-      'how often devices poll for their target state',
-      wholeNumber('the poll interval', 1),
-    )
-    .option('--json', 'print JSON')
-    .action(async (name: string, opts: JsonOption & { deviceType: string; pollInterval?: number }, cmd: Command) => {
-      const client = await clientFor(cmd, io);
-      const created = await client.createFleet({
-        name,
-        deviceType: opts.deviceType,
-        ...(opts.pollInterval === undefined ? {} : { pollIntervalSeconds: opts.pollInterval }),
-      });
-      io.stdout(opts.json ? toJson(created) : fleetText(created));
-    });
-
-  fleet
-    .command('show <name>')
-    .description('show a fleet and its settings (its provisioning keys: skiff keys list)')
-    .option('--json', 'print JSON')
-    .action(async (name: string, opts: JsonOption, cmd: Command) => {
-      const found = await (await clientFor(cmd, io)).getFleet(name);
-      io.stdout(opts.json ? toJson(found) : fleetText(found));
-    });
-
-  addSettingsOptions(
+  kinds(
     fleet
-      .command('set <name>')
-      .description(
-        "change a fleet's poll interval, update window, bandwidth cap or lock override (devices may override)",
-      ),
-  )
-    .option('--json', 'print JSON')
-    .action(async (name: string, opts: JsonOption & SettingsOptions, cmd: Command) => {
-      const change = someChange(settingsChangeOf(opts));
-      const updated = await (await clientFor(cmd, io)).updateFleet(name, change);
-      io.stdout(opts.json ? toJson(updated) : fleetText(updated));
+      .command('create <name>')
+      .description('create a fleet and print its first provisioning key (once: only its hash is kept)')
+      .requiredOption('--device-type <type>', 'device type of the fleet, e.g. raspberrypi4-64')
+      .option('--poll-interval <seconds>', 'how often devices poll for their target state')
+      .option('--json', 'print JSON'),
+    { '<name>': fleetName, '--device-type': fleetDeviceType, '--poll-interval': pollInterval },
+  ).action(async (name: string, opts: JsonOption & { deviceType: string; pollInterval?: number }, cmd: Command) => {
+    const client = await clientFor(cmd, io);
+    const created = await client.createFleet({
+      name,
+      deviceType: opts.deviceType,
+      ...(opts.pollInterval === undefined ? {} : { pollIntervalSeconds: opts.pollInterval }),
     });
+    io.stdout(opts.json ? toJson(created) : fleetText(created));
+  });
 
-  fleet
-    .command('update-now <name>')
-    .description('let every device of the fleet update now, whatever its update window (for an hour by default)')
-    .option('--minutes <minutes>', 'how long the window is ignored', wholeNumber('the minutes', 1))
-    .option('--json', 'print JSON')
-    .action(async (name: string, opts: JsonOption & { minutes?: number }, cmd: Command) => {
-      const updated = await (await clientFor(cmd, io)).fleetUpdateNow(name, opts.minutes);
-      io.stdout(
-        opts.json
-          ? toJson(updated)
-          : `Fleet ${updated.name}: updates apply now, windows ignored until ${updated.settings?.forceUpdateUntil ?? '?'}\n`,
-      );
-    });
+  kinds(
+    fleet
+      .command('show <name>')
+      .description('show a fleet and its settings (its provisioning keys: skiff keys list)')
+      .option('--json', 'print JSON'),
+    { '<name>': fleetName },
+  ).action(async (name: string, opts: JsonOption, cmd: Command) => {
+    const found = await (await clientFor(cmd, io)).getFleet(name);
+    io.stdout(opts.json ? toJson(found) : fleetText(found));
+  });
+
+  kinds(
+    addSettingsOptions(
+      fleet
+        .command('set <name>')
+        .description(
+          "change a fleet's poll interval, update window, bandwidth cap or lock override (devices may override)",
+        ),
+    ).option('--json', 'print JSON'),
+    { '<name>': fleetName },
+  ).action(async (name: string, opts: JsonOption & SettingsOptions, cmd: Command) => {
+    const change = someChange(settingsChangeOf(opts));
+    const updated = await (await clientFor(cmd, io)).updateFleet(name, change);
+    io.stdout(opts.json ? toJson(updated) : fleetText(updated));
+  });
+
+  kinds(
+    fleet
+      .command('update-now <name>')
+      .description('let every device of the fleet update now, whatever its update window (for an hour by default)')
+      .option('--minutes <minutes>', 'how long the window is ignored')
+      .option('--json', 'print JSON'),
+    { '<name>': fleetName, '--minutes': wholeNumber(1, 10_080) },
+  ).action(async (name: string, opts: JsonOption & { minutes?: number }, cmd: Command) => {
+    const updated = await (await clientFor(cmd, io)).fleetUpdateNow(name, opts.minutes);
+    io.stdout(
+      opts.json
+        ? toJson(updated)
+        : `Fleet ${updated.name}: updates apply now, windows ignored until ${updated.settings?.forceUpdateUntil ?? '?'}\n`,
+    );
+  });
 }

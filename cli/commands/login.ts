@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { ApiClient } from '../api-client.js';
 import { configPath, normalizeApiUrl, writeConfigFile } from '../config.js';
 import { configFor, type Io } from '../session.js';
+import { UsageError } from '../options/kinds.js';
 
 export function registerLogin(program: Command, io: Io): void {
   program
@@ -11,7 +12,11 @@ export function registerLogin(program: Command, io: Io): void {
     .action(async (_opts: unknown, cmd: Command) => {
       const config = await configFor(cmd, io);
       if (config.apiUrl === null || config.apiToken === null) {
-        throw new Error('login needs both --api URL and --token TOKEN');
+        throw new UsageError(
+          `${config.apiUrl === null ? '--api' : '--token'}: login needs both --api URL and --token TOKEN`,
+          config.apiUrl === null ? '--api' : '--token',
+          'skiff login',
+        );
       }
       const apiUrl = normalizeApiUrl(config.apiUrl.value);
       const client = new ApiClient({ baseUrl: apiUrl, token: config.apiToken.value });

@@ -4,45 +4,51 @@ import type { Command } from 'commander';
 import { followLocalTarget } from '../local/follow.js';
 import { localStateView } from '../views/local.js';
 import { printable, toJson } from '../views/output.js';
-import { parseBuildArg } from '../push/compose-build.js';
 import { LOCAL_NAMESPACE, pushLocal, type FleetLogin } from '../push/push-local.js';
 import { pushRelease } from '../push/push-release.js';
 import { clientFor, configFor, type Io } from '../session.js';
 import { localClient, withKeyOptions } from './local.js';
+import {
+  buildArg,
+  deviceAddress,
+  directory,
+  dockerHost,
+  fleetName,
+  kinds,
+  registryHost,
+  releaseNotes,
+  releaseVersion,
+  UsageError,
+  wholeNumber,
+} from '../options/kinds.js';
 
 interface PushOptions {
   fleet?: string;
   version?: string;
   notes?: string;
   dockerHost?: string;
-  buildArg?: Record<string, string>;
+  buildArg?: Array<[string, string]>;
   json?: boolean;
   local?: string;
   registry?: string;
   key?: string;
   keyFile?: string;
   follow: boolean;
-  timeout: string;
+  timeout?: number;
 }
 
 const DEFAULT_FOLLOW_TIMEOUT_SECONDS = 600;
 const FOLLOW_INTERVAL_MS = 1000;
-
-function followTimeoutMs(raw: string): number {
-  const seconds = Number(raw);
-  if (!Number.isFinite(seconds) || seconds <= 0)
-    throw new Error(`--timeout '${raw}' must be a number of seconds above 0`);
-  return seconds * 1000;
-}
 
 async function runLocalPush(dir: string, address: string, opts: PushOptions, cmd: Command, io: Io): Promise<void> {
   for (const [flag, value] of [
     ['--version', opts.version],
     ['--notes', opts.notes],
   ] as const) {
-    if (value !== undefined) throw new Error(`${flag} is for releases; a local push (--local) makes none`);
+    if (value !== undefined)
+      throw new UsageError(`${flag}: is for releases; a local push (--local) makes none`, flag, 'skiff push');
   }
-  const timeoutMs = followTimeoutMs(opts.timeout);
+  const timeoutMs = (opts.timeout ?? DEFAULT_FOLLOW_TIMEOUT_SECONDS) * 1000;
   const device = await localClient(address, opts, io);
   const config = await configFor(cmd, io);
   const login: FleetLogin | null =
@@ -54,7 +60,7 @@ async function runLocalPush(dir: string, address: string, opts: PushOptions, cmd
     {
       dir,
       namespace: opts.fleet ?? LOCAL_NAMESPACE,
-      buildArgs: opts.buildArg ?? {},
+      buildArgs: Object.fromEntries(opts.buildArg ?? []),
       ...(opts.registry === undefined ? {} : { registry: opts.registry }),
       ...(opts.dockerHost === undefined ? {} : { dockerHost: opts.dockerHost }),
     },
@@ -80,81 +86,93 @@ async function runLocalPush(dir: string, address: string, opts: PushOptions, cmd
 }
 
 export function registerPush(program: Command, io: Io): void {
-  withKeyOptions(
-    program
-      .command('push <dir>')
-      .description(
-        'build the services of DIR/docker-compose.yml, push them and create a release; ' +
-          'with --local DEVICE, run them on that one device instead (local mode, no release)',
-      )
-      .option(
-        '--fleet <name>',
-        'fleet the release is for (with --local: the repository namespace, REGISTRY/NAME/SERVICE, ' +
-          `default ${LOCAL_NAMESPACE}; give the device's fleet when pushing to the fleet's registry)`,
-      )
-      .option('--version <version>', 'release version (default: chosen by the API)')
-      .option('--notes <text>', 'release notes')
-      .option('--docker-host <url>', 'engine that builds and pushes (default: DOCKER_HOST)')
-      .option(
-        '--build-arg <KEY=VALUE>',
-        'build arg for every service built, over the compose file (repeatable)',
-        parseBuildArg,
-      )
-      .option(
-        '--local <device>',
-        "local mode: send the compose file to the device's local API at HOST[:PORT] (port 48484 by default)",
-      )
-      .option(
-        '--registry <host:port>',
-        "with --local: registry for the built images (default: the Skiff API's, with your login)",
-      ),
-  )
-    .option(
-      '--no-follow',
-      'with --local: return once the device took the compose file, without waiting until it runs it',
+  kinds(
+    withKeyOptions(
+      program
+        .command('push <dir>')
+        .description(
+          'build the services of DIR/docker-compose.yml, push them and create a release; ' +
+            'with --local DEVICE, run them on that one device instead (local mode, no release)',
+        )
+        .option(
+          '--fleet <name>',
+          'fleet the release is for (with --local: the repository namespace, REGISTRY/NAME/SERVICE, ' +
+            `default ${LOCAL_NAMESPACE}; give the device's fleet when pushing to the fleet's registry)`,
+        )
+        .option('--version <version>', 'release version (default: chosen by the API)')
+        .option('--notes <text>', 'release notes')
+        .option('--docker-host <url>', 'engine that builds and pushes (default: DOCKER_HOST)')
+        .option('--build-arg <KEY=VALUE>', 'build arg for every service built, over the compose file (repeatable)')
+        .option(
+          '--local <device>',
+          "local mode: send the compose file to the device's local API at HOST[:PORT] (port 48484 by default)",
+        )
+        .option(
+          '--registry <host:port>',
+          "with --local: registry for the built images (default: the Skiff API's, with your login)",
+        ),
     )
-    .option(
-      '--timeout <seconds>',
-      'with --local: how long to wait for the device to run it',
-      String(DEFAULT_FOLLOW_TIMEOUT_SECONDS),
-    )
-    .option('--json', "print the created release (with --local: the device's answer and state) as JSON")
-    .action(async (dir: string, opts: PushOptions, cmd: Command) => {
-      if (opts.local !== undefined) {
-        await runLocalPush(dir, opts.local, opts, cmd, io);
-        return;
-      }
-      for (const [flag, value] of [
-        ['--registry', opts.registry],
-        ['--key', opts.key],
-        ['--key-file', opts.keyFile],
-      ] as const) {
-        if (value !== undefined) throw new Error(`${flag} is only for a local push (--local DEVICE)`);
-      }
-      if (opts.fleet === undefined)
-        throw new Error('push needs --fleet NAME (or --local DEVICE to run it on one device)');
-      const release = await pushRelease(
-        {
-          dir,
-          fleet: opts.fleet,
-          buildArgs: opts.buildArg ?? {},
-          ...(opts.version === undefined ? {} : { version: opts.version }),
-          ...(opts.notes === undefined ? {} : { notes: opts.notes }),
-          ...(opts.dockerHost === undefined ? {} : { dockerHost: opts.dockerHost }),
-        },
-        {
-          client: await clientFor(cmd, io),
-          apiToken: (await configFor(cmd, io)).apiToken?.value ?? null,
-          env: io.env,
-          now: io.now(),
-          progress: (line) => io.stderr(`${line}\n`),
-        },
+      .option(
+        '--no-follow',
+        'with --local: return once the device took the compose file, without waiting until it runs it',
+      )
+      .option(
+        '--timeout <seconds>',
+        `with --local: how long to wait for the device to run it (default ${DEFAULT_FOLLOW_TIMEOUT_SECONDS})`,
+      )
+      .option('--json', "print the created release (with --local: the device's answer and state) as JSON"),
+    {
+      '<dir>': directory,
+      '--fleet': fleetName,
+      '--version': releaseVersion,
+      '--notes': releaseNotes,
+      '--docker-host': dockerHost,
+      '--build-arg': buildArg,
+      '--local': deviceAddress,
+      '--registry': registryHost,
+      '--timeout': wholeNumber(1, 86_400),
+    },
+  ).action(async (dir: string, opts: PushOptions, cmd: Command) => {
+    if (opts.local !== undefined) {
+      await runLocalPush(dir, opts.local, opts, cmd, io);
+      return;
+    }
+    for (const [flag, value] of [
+      ['--registry', opts.registry],
+      ['--key', opts.key],
+      ['--key-file', opts.keyFile],
+    ] as const) {
+      if (value !== undefined)
+        throw new UsageError(`${flag}: is only for a local push (--local DEVICE)`, flag, 'skiff push');
+    }
+    if (opts.fleet === undefined)
+      throw new UsageError(
+        '--fleet: push needs --fleet NAME (or --local DEVICE to run it on one device)',
+        '--fleet',
+        'skiff push',
       );
-      if (opts.json) {
-        io.stdout(toJson(release));
-        return;
-      }
-      io.stdout(`Release ${release.version} (${release.id}) created in fleet ${release.fleet}: ${release.status}\n`);
-      for (const [service, image] of Object.entries(release.images)) io.stdout(`  ${service}  ${image}\n`);
-    });
+    const release = await pushRelease(
+      {
+        dir,
+        fleet: opts.fleet,
+        buildArgs: Object.fromEntries(opts.buildArg ?? []),
+        ...(opts.version === undefined ? {} : { version: opts.version }),
+        ...(opts.notes === undefined ? {} : { notes: opts.notes }),
+        ...(opts.dockerHost === undefined ? {} : { dockerHost: opts.dockerHost }),
+      },
+      {
+        client: await clientFor(cmd, io),
+        apiToken: (await configFor(cmd, io)).apiToken?.value ?? null,
+        env: io.env,
+        now: io.now(),
+        progress: (line) => io.stderr(`${line}\n`),
+      },
+    );
+    if (opts.json) {
+      io.stdout(toJson(release));
+      return;
+    }
+    io.stdout(`Release ${release.version} (${release.id}) created in fleet ${release.fleet}: ${release.status}\n`);
+    for (const [service, image] of Object.entries(release.images)) io.stdout(`  ${service}  ${image}\n`);
+  });
 }

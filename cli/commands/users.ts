@@ -1,14 +1,9 @@
 // `skiff users`, `skiff user create`, `skiff whoami`: who may use the API, with which role.
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
 import { ROLES, type Role, type User } from '../../protocol/access.js';
+import { kinds, role, userName } from '../options/kinds.js';
 import { renderTable, toJson, utcTime } from '../views/output.js';
 import { clientFor, type Io } from '../session.js';
-
-function role(raw: string): Role {
-  const found = ROLES.find((r) => r === raw);
-  if (!found) throw new InvalidArgumentError(`must be one of ${ROLES.join(', ')}`);
-  return found;
-}
 
 function usersTable(users: User[]): string {
   return renderTable(
@@ -37,18 +32,20 @@ export function registerUsers(program: Command, io: Io): void {
     });
 
   const user = program.command('user').description('create users');
-  user
-    .command('create <name>')
-    .description(`create a user; roles: viewer (read), developer (push), operator (pin, devices), admin (all)`)
-    .requiredOption('--role <role>', ROLES.join(' | '), role)
-    .option('--json', 'print JSON')
-    .action(async (name: string, opts: { role: Role; json?: boolean }, cmd: Command) => {
-      const created = await (await clientFor(cmd, io)).createUser({ name, role: opts.role });
-      if (opts.json) {
-        io.stdout(toJson(created));
-        return;
-      }
-      io.stdout(`User ${created.name} created with role ${created.role}\n`);
-      io.stderr(`hint: give them a token with \`skiff token create ${created.name}\`\n`);
-    });
+  kinds(
+    user
+      .command('create <name>')
+      .description(`create a user; roles: viewer (read), developer (push), operator (pin, devices), admin (all)`)
+      .requiredOption('--role <role>', ROLES.join(' | '))
+      .option('--json', 'print JSON'),
+    { '<name>': userName, '--role': role },
+  ).action(async (name: string, opts: { role: Role; json?: boolean }, cmd: Command) => {
+    const created = await (await clientFor(cmd, io)).createUser({ name, role: opts.role });
+    if (opts.json) {
+      io.stdout(toJson(created));
+      return;
+    }
+    io.stdout(`User ${created.name} created with role ${created.role}\n`);
+    io.stderr(`hint: give them a token with \`skiff token create ${created.name}\`\n`);
+  });
 }

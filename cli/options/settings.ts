@@ -1,10 +1,14 @@
 // The options that change settings, shared by `skiff fleet set` and `skiff device set`: poll interval, update
 // window (cron, duration, time zone), bandwidth cap, lock override. Parsed here into the protocol's change; the
 // API checks the rest (a cron it cannot read, a time zone that does not exist) and says where.
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
 import type { FleetSettings, FleetSettingsChange, Settings } from '../../protocol/fleet-config.js';
 import type { DeviceConfig } from '../../protocol/target-state.js';
 import { renderFields, utcTime, type Cell } from '../views/output.js';
+import { bandwidthCap, cron, kinds, onOff, timeZone, UsageError, wholeNumber } from './kinds.js';
+
+/** Seconds between polls, as the protocol bounds them. */
+export const pollInterval = wholeNumber(1, 86_400);
 
 export interface SettingsOptions {
   pollInterval?: number;
@@ -13,50 +17,36 @@ export interface SettingsOptions {
   windowTimezone?: string;
   downloadOutsideWindow?: boolean;
   clearWindow?: boolean;
-  /** 'none': no cap (commander turns a null from a parser into ''). */
+  /** 'none': no cap. */
   bandwidthCap?: number | 'none';
-  overrideLocks?: boolean;
-}
-
-export function wholeNumber(what: string, min: number) {
-  return (raw: string): number => {
-    const value = Number(raw);
-    if (!/^\d+$/.test(raw.trim()) || value < min)
-      throw new InvalidArgumentError(`${what} must be a whole number, at least ${min}`);
-    return value;
-  };
-}
-
-function capOf(raw: string): number | 'none' {
-  if (raw === 'none') return 'none';
-  return wholeNumber('the cap (bytes per second, or none)', 1)(raw);
-}
-
-export function onOff(raw: string): boolean {
-  if (raw === 'on') return true;
-  if (raw === 'off') return false;
-  throw new InvalidArgumentError("must be 'on' or 'off'");
+  overrideLocks?: 'on' | 'off';
 }
 
 export function addSettingsOptions(cmd: Command): Command {
-  return cmd
-    .option(
-      '--poll-interval <seconds>',
-      'how often devices poll for their target state',
-      wholeNumber('the poll interval', 1),
-    )
-    .option('--window <cron>', "when the update window opens, five cron fields, e.g. '0 2 * * *'")
-    .option('--window-duration <minutes>', 'how long the window stays open', wholeNumber('the window duration', 1))
-    .option('--window-timezone <zone>', 'IANA time zone of the window, e.g. Europe/Amsterdam')
-    .option('--download-outside-window', 'download any time, apply only inside the window')
-    .option('--clear-window', 'no update window: updates apply whenever they arrive')
-    .option('--bandwidth-cap <bytesPerSecond>', "download cap in bytes per second, or 'none'", capOf)
-    .option('--override-locks <on|off>', "ignore the services' update locks", onOff);
+  return kinds(
+    cmd
+      .option('--poll-interval <seconds>', 'how often devices poll for their target state')
+      .option('--window <cron>', "when the update window opens, five cron fields, e.g. '0 2 * * *'")
+      .option('--window-duration <minutes>', 'how long the window stays open')
+      .option('--window-timezone <zone>', 'IANA time zone of the window, e.g. Europe/Amsterdam')
+      .option('--download-outside-window', 'download any time, apply only inside the window')
+      .option('--clear-window', 'no update window: updates apply whenever they arrive')
+      .option('--bandwidth-cap <bytesPerSecond>', "download cap in bytes per second, or 'none'")
+      .option('--override-locks <on|off>', "ignore the services' update locks"),
+    {
+      '--poll-interval': pollInterval,
+      '--window': cron,
+      '--window-duration': wholeNumber(1, 1440),
+      '--window-timezone': timeZone,
+      '--bandwidth-cap': bandwidthCap,
+      '--override-locks': onOff,
+    },
+  );
 }
 
 /** `change` itself, or an error when a `set` command was given nothing to change. */
 export function someChange<T extends object>(change: T): T {
-  if (Object.keys(change).length === 0) throw new Error('nothing to change: give at least one option (see --help)');
+  if (Object.keys(change).length === 0) throw new UsageError('nothing to change: give at least one of the options');
   return change;
 }
 
@@ -67,11 +57,17 @@ export function settingsChangeOf(opts: SettingsOptions): FleetSettingsChange {
   const windowParts = [opts.window, opts.windowDuration, opts.windowTimezone];
   if (opts.clearWindow) {
     if (windowParts.some((p) => p !== undefined))
-      throw new Error('--clear-window cannot go with --window, --window-duration or --window-timezone');
+      throw new UsageError(
+        '--clear-window: cannot go with --window, --window-duration or --window-timezone',
+        '--clear-window',
+      );
     change.updateWindow = null;
   } else if (windowParts.some((p) => p !== undefined)) {
     if (opts.window === undefined || opts.windowDuration === undefined || opts.windowTimezone === undefined) {
-      throw new Error('an update window needs all of --window, --window-duration and --window-timezone');
+      throw new UsageError(
+        '--window: an update window needs all of --window, --window-duration and --window-timezone',
+        '--window',
+      );
     }
     change.updateWindow = {
       cron: opts.window,
@@ -80,13 +76,14 @@ export function settingsChangeOf(opts: SettingsOptions): FleetSettingsChange {
       ...(opts.downloadOutsideWindow ? { downloadOutsideWindow: true } : {}),
     };
   } else if (opts.downloadOutsideWindow) {
-    throw new Error(
-      '--download-outside-window belongs to a window: give --window, --window-duration and --window-timezone too',
+    throw new UsageError(
+      '--download-outside-window: belongs to a window; give --window, --window-duration and --window-timezone too',
+      '--download-outside-window',
     );
   }
   if (opts.bandwidthCap !== undefined)
     change.bandwidthCapBytesPerSecond = opts.bandwidthCap === 'none' ? null : opts.bandwidthCap;
-  if (opts.overrideLocks !== undefined) change.overrideLocks = opts.overrideLocks;
+  if (opts.overrideLocks !== undefined) change.overrideLocks = opts.overrideLocks === 'on';
   return change;
 }
 

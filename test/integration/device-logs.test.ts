@@ -147,13 +147,13 @@ describe('fleet logs: skiff logs against a real device', function () {
 
   it('names a service the device does not run, and a malformed tail', async () => {
     const missing = await runSkiff(api, 'logs', uuid, '--service', 'nope');
-    assert.equal(missing.code, 1);
+    assert.equal(missing.code, 3, 'not found');
     assert.match(missing.stderr, /HTTP 404/);
     assert.match(missing.stderr, /runs no service 'nope' \(it runs: talker\)/);
+    // Refused where it is typed, before the API is asked, in words.
     const bad = await runSkiff(api, 'logs', uuid, '--tail', 'lots');
-    assert.equal(bad.code, 1);
-    assert.match(bad.stderr, /HTTP 400/);
-    assert.match(bad.stderr, /\?tail: must match pattern/);
+    assert.equal(bad.code, 2, 'usage');
+    assert.match(bad.stderr, /--tail: 'lots' is not a whole number from 0 to 1000/);
   });
 
   it('follows: shows a line the service prints after the command started, then the device falls quiet', async () => {
@@ -219,7 +219,7 @@ describe('fleet logs: skiff logs against a real device', function () {
     await device!.stop('SIGKILL');
     const refused = await eventually('the closed channel to be noticed', 20_000, async () => {
       const run = await runSkiff(api, 'logs', uuid, '--tail', '1');
-      return run.code === 1 && /HTTP 409/.test(run.stderr) ? run : undefined;
+      return run.code === 5 && /HTTP 409/.test(run.stderr) ? run : undefined;
     });
     assert.match(refused.stderr, /has no push channel open to the API: it is offline/);
   });
