@@ -19,6 +19,16 @@ export const REPORT_LIMITS = {
   items: 256,
 } as const;
 
+/**
+ * `text` cut to `max` characters, saying how much was cut: a device keeps its reports within REPORT_LIMITS, so an
+ * over-long error (an engine's or registry's message) never gets the whole report refused.
+ */
+export function clipReportText(text: string, max: number = REPORT_LIMITS.errorChars): string {
+  if (text.length <= max) return text;
+  const note = ` ... (${text.length - max} more characters)`;
+  return text.slice(0, Math.max(0, max - note.length)) + note;
+}
+
 const Text = (maxLength: number) => Type.String({ maxLength });
 const Id = Text(REPORT_LIMITS.idChars);
 

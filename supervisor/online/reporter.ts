@@ -14,6 +14,7 @@ import type {
   UpdateStatus,
   UpdateWindowReport,
 } from '../../protocol/state-report.js';
+import { clipReportText } from '../../protocol/state-report.js';
 import type { TargetState } from '../../protocol/target-state.js';
 import type { Logger } from '../../lib/logger.js';
 import { messageOf } from '../../lib/errors.js';
@@ -146,16 +147,20 @@ export function buildReport(input: ReportInput): StateReport {
     services: services
       .map((s) => (status.locked?.includes(s.name) === true ? { ...s, locked: true } : s))
       .map((s) => (input.held?.has(s.name) === true ? { ...s, held: true } : s)),
-    error: status.error ?? input.targetError,
+    error: clipped(status.error ?? input.targetError),
     ...(progress === undefined ? {} : { progress }),
     ...(input.metrics === undefined ? {} : { metrics: input.metrics }),
     ...(input.localMode === true ? { localMode: true } : {}),
     ...(input.downloads === undefined ? {} : { downloads: input.downloads }),
     ...(input.updateWindow === undefined ? {} : { updateWindow: input.updateWindow }),
     // Compared with the acknowledged report like the rest, so an OS update's progress alone is reported too.
-    ...(input.hostOs === undefined ? {} : { hostOs: input.hostOs }),
+    ...(input.hostOs === undefined ? {} : { hostOs: { ...input.hostOs, lastError: clipped(input.hostOs.lastError) } }),
     reportedAt: input.now.toISOString(),
   };
+}
+
+function clipped(text: string | null): string | null {
+  return text === null ? null : clipReportText(text);
 }
 
 function progressOf(target: TargetState, current: CurrentState): UpdateProgress {

@@ -1,5 +1,10 @@
 import assert from 'node:assert/strict';
-import { DeviceMetricsSchema, StateReportSchema, type DeviceMetrics } from '../../protocol/state-report.js';
+import {
+  DeviceMetricsSchema,
+  REPORT_LIMITS,
+  StateReportSchema,
+  type DeviceMetrics,
+} from '../../protocol/state-report.js';
 import { check } from '../../protocol/validate.js';
 import type { ObservedContainer } from '../../supervisor/plan/observed.js';
 import { desiredState } from '../../supervisor/plan/desired-state.js';
@@ -53,6 +58,19 @@ function report(containers: ObservedContainer[], target: TargetState | null, ext
 }
 
 describe('state report', () => {
+  it('cuts an over-long error to the report limit, saying how much was cut, so the API still takes the report', () => {
+    const long = `registry said: ${'x'.repeat(20_000)}`;
+    const value = report([container(r1, 'a'), container(r1, 'b')], r1, {
+      status: { phase: 'error', error: long, waiting: [] },
+    });
+    assert.equal(value.error?.length, REPORT_LIMITS.errorChars);
+    assert.match(value.error ?? '', /^registry said: x+ \.\.\. \(\d+ more characters\)$/);
+    const short = report([container(r1, 'a'), container(r1, 'b')], r1, {
+      status: { phase: 'error', error: 'disk full', waiting: [] },
+    });
+    assert.equal(short.error, 'disk full');
+  });
+
   it('says the device runs the target release when every service matches it, whoever created the container', () => {
     const value = report([container(r1, 'a'), container(r2, 'b')], r2);
     assert.equal(value.releaseId, 'r2');
