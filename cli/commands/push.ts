@@ -4,8 +4,8 @@ import type { Command } from 'commander';
 import { followLocalTarget } from '../local/follow.js';
 import { localStateView } from '../views/local.js';
 import { printable, toJson } from '../views/output.js';
-import { LOCAL_NAMESPACE, pushLocal, type FleetLogin } from '../push/push-local.js';
-import { pushRelease } from '../push/push-release.js';
+import { LOCAL_NAMESPACE } from '../push/namespace.js';
+import type { FleetLogin } from '../push/push-local.js';
 import { clientFor, configFor, type Io } from '../session.js';
 import { localClient, withKeyOptions } from './local.js';
 import {
@@ -56,6 +56,8 @@ async function runLocalPush(dir: string, address: string, opts: PushOptions, cmd
       ? { client: await clientFor(cmd, io), token: config.apiToken.value }
       : null;
   const progress = (line: string): void => io.stderr(`${line}\n`);
+  // Loaded here, not at start: the push modules bring dockerode, which every other command would pay for.
+  const { pushLocal } = await import('../push/push-local.js');
   const { answer, before } = await pushLocal(
     {
       dir,
@@ -151,6 +153,7 @@ export function registerPush(program: Command, io: Io): void {
         '--fleet',
         'skiff push',
       );
+    const { pushRelease } = await import('../push/push-release.js');
     const release = await pushRelease(
       {
         dir,

@@ -11,8 +11,7 @@ import { imageTag, planBuilds } from './compose-build.js';
 import { resolveComposeForPush } from './compose-variables.js';
 import type { RegistryCredentials } from './image-pusher.js';
 
-/** Repositories go under REGISTRY/local/ unless told otherwise. */
-export const LOCAL_NAMESPACE = 'local';
+export { LOCAL_NAMESPACE } from './namespace.js';
 
 export interface LocalPushRequest {
   dir: string;
