@@ -103,10 +103,7 @@ export async function preparePollFleet(
   });
 
   const started = Date.now();
-  const uuids = Array.from(
-    { length: devices },
-    (_, i) => `bench-${String(i).padStart(6, '0')}-0000-4000-8000-000000000000`,
-  );
+  const uuids = Array.from({ length: devices }, (_, i) => `${String(i).padStart(8, '0')}-0000-4000-8000-000000000000`);
   const tokens = await eachLimited(uuids, 16, async (uuid) => {
     const { privateKey, publicKey } = generateKeyPairSync('ed25519');
     const body = {

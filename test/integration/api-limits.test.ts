@@ -137,8 +137,8 @@ describe('API limits: one device or an unauthenticated client cannot sink it', f
   });
 
   it('keeps a flooding device at its push channel limit, newest first, while others are served', async () => {
-    const flooder = TestDevice.create('flooder-0000-4000-8000-000000000001');
-    const other = TestDevice.create('other-00-0000-4000-8000-000000000002');
+    const flooder = TestDevice.create('f100de00-0000-4000-8000-000000000001');
+    const other = TestDevice.create('07e00000-0000-4000-8000-000000000002');
     const { token } = await flooder.token(api.url, { fleet: fleet.name, provisioningKey: fleet.provisioningKey });
     const otherToken = (await other.token(api.url, { fleet: fleet.name, provisioningKey: fleet.provisioningKey }))
       .token;
@@ -181,7 +181,7 @@ describe('API limits: one device or an unauthenticated client cannot sink it', f
   });
 
   it('refuses a large body before authentication with 413, before parsing it', async () => {
-    const device = TestDevice.create('bigbody-0000-4000-8000-000000000003');
+    const device = TestDevice.create('b16b0d00-0000-4000-8000-000000000003');
     const padded = Buffer.from(
       JSON.stringify({ ...device.authBody({ fleet: fleet.name }), padding: 'x'.repeat(64 * 1024) }),
       'utf8',
@@ -201,7 +201,7 @@ describe('API limits: one device or an unauthenticated client cannot sink it', f
   });
 
   it('refuses an oversized state report, which never reaches the device list', async () => {
-    const device = TestDevice.create('reporter-0000-4000-8000-000000000004');
+    const device = TestDevice.create('2e902000-0000-4000-8000-000000000004');
     const { token } = await device.token(api.url, { fleet: fleet.name, provisioningKey: fleet.provisioningKey });
     const patch = (report: unknown): Promise<Response> =>
       fetch(`${api.url}${paths.state(device.uuid)}`, {
@@ -332,7 +332,7 @@ describe('API limits of the registry-api process', function () {
       const created = await admin(api.url, paths.fleets, { name: 'channels', deviceType: 'raspberrypi4-64' });
       assert.equal(created.status, 201);
       const fleet = (await created.json()) as Fleet;
-      const devices = [1, 2, 3].map((i) => TestDevice.create(`channel-0000-4000-8000-00000000000${i}`));
+      const devices = [1, 2, 3].map((i) => TestDevice.create(`c4a22e10-0000-4000-8000-00000000000${i}`));
       const tokens: string[] = [];
       for (const device of devices) {
         tokens.push((await device.token(api.url, { fleet: fleet.name, provisioningKey: fleet.provisioningKey })).token);
