@@ -19,7 +19,7 @@ import { registerTokens } from './commands/tokens.js';
 import { registerUsers } from './commands/users.js';
 import { apiToken, apiUrl, article, commandPath, kindOf, kinds, UsageError } from './options/kinds.js';
 import type { Io } from './session.js';
-import { cliVersion } from './version.js';
+import { skiffVersion } from '../lib/package-version.js';
 
 function listed(names: string[]): string {
   return names.join(', ');
@@ -41,7 +41,7 @@ export class SkiffCommand extends Command {
    */
   override parseOptions(args: string[]): ReturnType<Command['parseOptions']> {
     if (this.parent === null && (args[0] === '--version' || args[0] === '-V') && args.length === 1) {
-      const version = cliVersion();
+      const version = skiffVersion();
       this.configureOutput().writeOut?.(`${version}\n`);
       throw new CommanderError(0, 'commander.version', version);
     }
@@ -139,7 +139,7 @@ export function buildProgram(io: Io): Command {
   program
     .command('version')
     .description('print the version of skiff')
-    .action(() => io.stdout(`${cliVersion()}\n`));
+    .action(() => io.stdout(`${skiffVersion()}\n`));
   registerLogin(program, io);
   registerFleets(program, io);
   registerKeys(program, io);

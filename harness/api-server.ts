@@ -26,7 +26,7 @@ import { DEFAULT_MAX_BUNDLE_BYTES } from '../registry-api/os/bundles.js';
 import type { DeviceLogsOptions } from '../registry-api/logs/device-logs.js';
 import type { Store } from '../registry-api/store/index.js';
 import { openStore } from '../registry-api/store/open.js';
-import { skiffVersion } from '../registry-api/version.js';
+import { skiffVersion } from '../lib/package-version.js';
 import type { Jobs, RetryPolicy } from '../registry-api/jobs/index.js';
 import { startJobs } from '../registry-api/jobs/start.js';
 import { loadTestEnv } from './env.js';

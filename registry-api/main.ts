@@ -21,7 +21,7 @@ import type { Store } from './store/index.js';
 import { openStore } from './store/open.js';
 import { isPostgresUrl } from './store/sql/open.js';
 import { redacted } from './store/sql/postgres.js';
-import { skiffVersion } from './version.js';
+import { skiffVersion } from '../lib/package-version.js';
 
 /** How long answers in flight get to finish before their connections are cut. */
 const SHUTDOWN_GRACE_MS = 10_000;

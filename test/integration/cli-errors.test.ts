@@ -14,7 +14,7 @@ import { ApiProblemError } from '../../cli/api-client.js';
 import { reportFailure } from '../../cli/failure.js';
 import { kindOf, type Typed } from '../../cli/options/kinds.js';
 import { buildProgram } from '../../cli/program.js';
-import { cliVersion } from '../../cli/version.js';
+import { skiffVersion } from '../../lib/package-version.js';
 import { ProblemSchema } from '../../protocol/api.js';
 import { parse } from '../../protocol/validate.js';
 import { ApiServer } from '../../harness/api-server.js';
@@ -294,8 +294,8 @@ describe('skiff errors: what is wrong, where, what is allowed', function () {
     for (const args of [['--version'], ['version']]) {
       const printed = await run(env, args);
       assert.equal(printed.code, 0);
-      assert.equal(printed.stdout, `${cliVersion()}\n`);
+      assert.equal(printed.stdout, `${skiffVersion()}\n`);
     }
-    assert.match(cliVersion(), /^\d+\.\d+\.\d+/);
+    assert.match(skiffVersion(), /^\d+\.\d+\.\d+/);
   });
 });

@@ -1,5 +1,5 @@
-// The Skiff version this API reports: the one in the package's package.json, found from this module's place so it
-// works both from the source tree and from dist/.
+// Skiff's version as the API reports it and `skiff --version` prints it: the one in the package's package.json,
+// found by walking up from this module's place, so it works from the source tree and from dist/ alike.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
