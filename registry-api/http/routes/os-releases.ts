@@ -105,6 +105,15 @@ export function osReleaseRoutes(on: Register, deps: RouteDeps): void {
         `the body of ${ctx.method} ${ctx.path} must be the bundle as application/octet-stream, not ${ctx.request.type || 'untyped'}`,
       );
     }
+    // Before the body is read: nobody streams a bundle only to hear it cannot be checked.
+    if (settings.keyring === null) {
+      throw new ProblemError(
+        503,
+        'no-keyring',
+        `${what}: this API has no keyring to check host OS bundles against, so it refuses uploads; set SKIFF_OS_BUNDLE_KEYRING to the CA certificate (PEM) that signs your RAUC bundles and restart the API`,
+      );
+    }
+    const keyring = settings.keyring;
     const declared = Number(ctx.get('Content-Length') || '0');
     if (declared > settings.maxBytes)
       throw new ProblemError(
@@ -130,20 +139,18 @@ export function osReleaseRoutes(on: Register, deps: RouteDeps): void {
     let compatible: string | null = null;
     try {
       if (received.size === 0) throw badRequest('empty-bundle', `${what}: the body is empty; send the .raucb file`);
-      if (settings.keyring !== null) {
-        const manifest = await checkBundle(settings.keyring, received.tempFile);
-        const rauc = `rauc info: compatible '${manifest.compatible}', version '${manifest.version ?? '(none)'}'`;
-        if (manifest.compatible !== query.deviceType) {
-          throw badRequest(
-            'compatible-mismatch',
-            `${what}: the bundle is for another device type (${rauc}); devices of type '${query.deviceType}' would refuse it`,
-          );
-        }
-        if (manifest.version !== null && manifest.version !== query.version) {
-          throw badRequest('version-mismatch', `${what}: the bundle says another version (${rauc})`);
-        }
-        compatible = manifest.compatible;
+      const manifest = await checkBundle(keyring, received.tempFile);
+      const rauc = `rauc info: compatible '${manifest.compatible}', version '${manifest.version ?? '(none)'}'`;
+      if (manifest.compatible !== query.deviceType) {
+        throw badRequest(
+          'compatible-mismatch',
+          `${what}: the bundle is for another device type (${rauc}); devices of type '${query.deviceType}' would refuse it`,
+        );
       }
+      if (manifest.version !== null && manifest.version !== query.version) {
+        throw badRequest('version-mismatch', `${what}: the bundle says another version (${rauc})`);
+      }
+      compatible = manifest.compatible;
     } catch (err) {
       await rm(received.tempFile, { force: true });
       if (err instanceof BundleRefusedError) throw badRequest('bundle-refused', `${what}: ${err.message}`);
@@ -174,7 +181,6 @@ export function osReleaseRoutes(on: Register, deps: RouteDeps): void {
         deviceType: release.deviceType,
         version: release.version,
         size: release.size,
-        checked: compatible !== null,
       },
       'host OS release uploaded',
     );
