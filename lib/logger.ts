@@ -19,9 +19,12 @@ export function logFormat(setting: string | undefined, stderrIsTerminal: boolean
   );
 }
 
-/** Where records go: stderr as JSON lines, or through a synchronous pretty printer (no worker thread). */
-export function logDestination(format: LogFormat, fd = 2, colorize = false): DestinationStream {
-  if (format === 'json') return pino.destination(fd);
+/**
+ * Where records go: JSON lines (written asynchronously unless `syncJson`, pino's default for speed), or through a
+ * synchronous pretty printer (no worker thread: a terminal reader is not a throughput concern).
+ */
+export function logDestination(format: LogFormat, fd = 2, colorize = false, syncJson = false): DestinationStream {
+  if (format === 'json') return pino.destination({ dest: fd, sync: syncJson });
   return PinoPretty({
     destination: fd,
     sync: true,
