@@ -24,6 +24,7 @@ import { badRequest, notFound, ProblemError } from '../problem.js';
 import type { Register } from '../register.js';
 import type { OsPinOutcome, OsPinScope, OsReleaseRecord, Store } from '../../store/index.js';
 import { fleetOr404 } from './fleets.js';
+import { deviceNamed } from '../device-lookup.js';
 
 export function osReleaseView(release: OsReleaseRecord): OsRelease {
   return {
@@ -58,12 +59,6 @@ async function osReleaseOr404(store: Store, id: string | undefined): Promise<OsR
   const release = id === undefined ? null : await store.osReleases.get(id);
   if (!release) throw notFound(`no host OS release has the id '${id ?? ''}'`);
   return release;
-}
-
-async function deviceOr404(store: Store, uuid: string | undefined) {
-  const device = uuid === undefined ? null : await store.devices.get(uuid);
-  if (!device) throw notFound(`no device has the uuid or short id '${uuid ?? ''}'`);
-  return device;
 }
 
 /** The pin outcome as an answer: the scope's pin, or the problem that stopped it. */
@@ -242,12 +237,12 @@ export function osReleaseRoutes(on: Register, deps: RouteDeps): void {
   });
 
   on(ROUTES.deviceOs, async (ctx, request) => {
-    const device = await deviceOr404(store, request.params.uuid);
+    const device = await deviceNamed(store, request.params.uuid ?? '');
     ctx.body = pinView(await store.osReleases.pinOf({ device: device.uuid }), await store.osReleases.targetFor(device));
   });
 
   on(ROUTES.pinDeviceOs, async (ctx, request) => {
-    const device = await deviceOr404(store, request.params.uuid);
+    const device = await deviceNamed(store, request.params.uuid ?? '');
     const body = await request.body();
     const pinned = await pinTo(
       ctx,
@@ -260,7 +255,7 @@ export function osReleaseRoutes(on: Register, deps: RouteDeps): void {
   });
 
   on(ROUTES.unpinDeviceOs, async (ctx, request) => {
-    const device = await deviceOr404(store, request.params.uuid);
+    const device = await deviceNamed(store, request.params.uuid ?? '');
     pinnedOr4xx(
       await store.osReleases.pin({ device: device.uuid }, null, stampOf(ctx, deps.now)),
       `device '${device.uuid}'`,
