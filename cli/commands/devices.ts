@@ -31,7 +31,9 @@ export function registerDevices(program: Command, io: Io): void {
     },
   );
 
-  const device = program.command('device').description('show or manage one device (by uuid, short id, or the start of either)');
+  const device = program
+    .command('device')
+    .description('show or manage one device (by uuid, short id, or the start of either)');
   const show = device
     // `skiff device X` shows X, as people type it first.
     .command('show <device>', { isDefault: true })
