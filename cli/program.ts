@@ -17,7 +17,9 @@ import { registerPush } from './commands/push.js';
 import { registerReleases } from './commands/releases.js';
 import { registerTokens } from './commands/tokens.js';
 import { registerUsers } from './commands/users.js';
-import { apiToken, apiUrl, article, commandPath, kindOf, kinds, UsageError } from './options/kinds.js';
+import { apiToken, apiUrl, article, commandPath, kindOf, kinds, oneOf, UsageError } from './options/kinds.js';
+import { completionScript, SHELLS, type Shell } from './completion/scripts.js';
+import { completionTree } from './completion/tree.js';
 import type { Io } from './session.js';
 import { skiffVersion } from '../lib/package-version.js';
 
@@ -140,6 +142,11 @@ export function buildProgram(io: Io): Command {
     .command('version')
     .description('print the version of skiff')
     .action(() => io.stdout(`${skiffVersion()}\n`));
+  program
+    .command('completion <shell>')
+    .description('print the shell completion script for bash or zsh (source <(skiff completion bash))')
+    .action((shell: Shell) => io.stdout(completionScript(shell, completionTree(program))));
+  kinds(program.commands.at(-1)!, { '<shell>': oneOf('shell', SHELLS) });
   registerLogin(program, io);
   registerFleets(program, io);
   registerKeys(program, io);

@@ -41,6 +41,8 @@ export interface Kind<T = unknown> {
   many?: boolean;
   /** One value it takes and one it refuses: the CLI test runs every command with each. */
   example: { good: string; bad: string };
+  /** Every value it takes, when they are few and fixed: shell completion offers them. */
+  choices?: readonly string[];
 }
 
 const MAX_SHOWN = 40;
@@ -136,6 +138,7 @@ export function oneOf<T extends string>(noun: string, values: readonly T[]): Kin
       return found === undefined ? { ok: false, why: `is not ${article(noun)}` } : { ok: true, value: found };
     },
     example: { good: values[0]!, bad: 'foo' },
+    choices: values,
   };
 }
 
