@@ -20,8 +20,7 @@ function bashFunction(nodes: readonly CompletionNode[]): string {
   const paths = nodes.filter((n) => n.path.length > 1).map((n) => `"${words(n.path)}"`);
   const valueCases = nodes.flatMap((n) =>
     Object.entries(n.choices).map(
-      ([option, values]) =>
-        `    "${words(n.path)}|${word(option)}") _skiff_offer "$cur" ${words(values)}; return ;;`,
+      ([option, values]) => `    "${words(n.path)}|${word(option)}") _skiff_offer "$cur" ${words(values)}; return ;;`,
     ),
   );
   const commandCases = nodes.map((n) => {
