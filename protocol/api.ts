@@ -104,8 +104,9 @@ export const ReleaseSchema = Type.Object({
    */
   sources: Type.Optional(Type.Record(Type.String(), Type.String())),
   /**
-   * Only in the answer to a create: true when the fleet's newest release already had exactly this content
-   * (normalised services, image digests, volumes and networks), which is returned and no release was made.
+   * Only in the answer to a create without a version: true when the fleet's newest release (not failed) already
+   * had exactly this content (normalised services, image digests, volumes and networks); it is returned and no
+   * release was made.
    */
   unchanged: Type.Optional(Type.Boolean()),
 });

@@ -51,7 +51,8 @@ export function releaseRoutes(on: Register, deps: RouteDeps): void {
     }
     const images = Object.fromEntries(normalized.services.map((s) => [s.name, s.image]));
     // Same services, digests, volumes and networks as the fleet's newest release: a push of what is already
-    // there makes nothing new (a failed release is pushed again, as its images may be there by now).
+    // there makes nothing new (a failed release is pushed again, as its images may be there by now). A version
+    // given by name asks for a release of its own: it is made, or refused as taken.
     const contentHash = sha256Hex(
       canonicalJson({ services: normalized.services, volumes: normalized.volumes, networks: normalized.networks }),
     );
@@ -60,7 +61,7 @@ export function releaseRoutes(on: Register, deps: RouteDeps): void {
       newest !== null &&
       newest.contentHash === contentHash &&
       newest.status !== 'failed' &&
-      (body.version === undefined || body.version === newest.version)
+      body.version === undefined
     ) {
       logger.info(
         { fleet: fleet.name, release: newest.id, version: newest.version },
