@@ -127,6 +127,19 @@ describe('skiff push with tagged images from a public-like registry', function (
     assert.doesNotMatch(run.stderr, /building/);
   });
 
+  it('--wait exits non-zero when the release fails verification, saying which image', async () => {
+    const fleet = await api.createFleet('waitfail');
+    const missing = `${env.registry}/waitfail/app@sha256:${'e'.repeat(64)}`;
+    const dir = await composeDir(`services:\n  app:\n    image: ${missing}\n`);
+    const run = await runSkiff(api, 'push', dir, '--fleet', fleet.name, '--wait', '--timeout', '60');
+    assert.equal(run.code, 1, `${run.stdout}\n${run.stderr}`);
+    assert.match(run.stdout, /^Release 1 \(.*\) created in fleet waitfail: pending/);
+    assert.match(
+      run.stderr,
+      /--wait: release 1 failed verification: service 'app' \(.*\/waitfail\/app@sha256:e+\): manifest .* is not in/,
+    );
+  });
+
   it('pushed unchanged with --wait, runs on a device that never contacts the source registry', async () => {
     const fleet = await api.createFleet('tagged');
     const config: SupervisorConfig = {
