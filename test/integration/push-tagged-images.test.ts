@@ -10,7 +10,10 @@ import type { SupervisorConfig } from '../../supervisor/config.js';
 import { localImageRef } from '../../supervisor/images/local-image.js';
 import { ApiServer } from '../../harness/api-server.js';
 import { loadTestEnv } from '../../harness/env.js';
-import { buildTestImage } from '../../harness/images.js';
+import { BASE_IMAGE, buildTestImage } from '../../harness/images.js';
+import { buildImage } from '../../harness/engine-build.js';
+import { connectEngine } from '../../supervisor/engine/engine.js';
+import { parseDigestReference } from '../../protocol/image-reference.js';
 import { runSkiff } from '../../harness/skiff-process.js';
 import { SourceRegistry } from '../../harness/source-registry.js';
 import {
@@ -125,6 +128,31 @@ describe('skiff push with tagged images from a public-like registry', function (
     assert.notEqual(run.code, 0);
     assert.match(run.stderr, /services\.app\.ports/);
     assert.doesNotMatch(run.stderr, /building/);
+  });
+
+  it("takes an image the developer's engine has from there, without asking the registry it names", async () => {
+    const fleet = await api.createFleet('local');
+    // Only in the developer's engine: its registry does not exist, so a copy from there would fail.
+    const local = `registry.invalid/acme/local:${Date.now()}`;
+    const ctx = await mkdtemp(path.join(tmpdir(), 'skiff-local-image-'));
+    dirs.push(ctx);
+    await writeFile(path.join(ctx, 'Dockerfile'), `FROM ${BASE_IMAGE}\nCMD ["sleep", "3600"]\n`);
+    const devEngine = connectEngine(env.devDockerHost);
+    await buildImage(devEngine, ctx, ['Dockerfile'], { tag: local });
+    try {
+      const dir = await composeDir(`services:\n  app:\n    image: ${local}\n`);
+      const run = await runSkiff(api, 'push', dir, '--fleet', fleet.name, '--docker-host', env.devDockerHost, '--json');
+      assert.equal(run.code, 0, run.stderr);
+      assert.match(run.stderr, /\[app\] registry\.invalid\/acme\/local:\d+: from your engine, pushing to /);
+      const release = JSON.parse(run.stdout) as Release;
+      assert.deepEqual(release.sources, { app: local });
+      const pinned = parseDigestReference(release.images.app!);
+      assert.equal(pinned.name, `${env.registry}/local/app`);
+      const head = await fetch(`http://${env.registry}/v2/local/app/manifests/${pinned.digest}`, { method: 'HEAD' });
+      assert.equal(head.status, 200, 'the image is in the fleet registry');
+    } finally {
+      await devEngine.json('DELETE', `/images/${local}`);
+    }
   });
 
   it('--wait exits non-zero when the release fails verification, saying which image', async () => {
