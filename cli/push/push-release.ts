@@ -47,6 +47,7 @@ export interface DryRun {
   version: string | null;
   /** Service name to what its image would be: built from a context, copied from a reference, or kept. */
   images: Record<string, { build: string; to: string } | { copy: string; to: string } | { keep: string }>;
+  /** The normalised release; an image still to be built or copied reads REPOSITORY:TAG@sha256:(at push). */
   release: NormalizedCompose;
 }
 
@@ -100,7 +101,19 @@ export async function pushRelease(request: PushRequest, ctx: PushContext): Promi
     for (const [service, image] of Object.entries(named.kept)) images[service] = { keep: image };
     return {
       kind: 'dry-run',
-      dryRun: { fleet: request.fleet, version: request.version ?? null, images, release: normalized },
+      dryRun: {
+        fleet: request.fleet,
+        version: request.version ?? null,
+        images,
+        // Each service's image as where it will be: the digest is only known once it is built or copied.
+        release: {
+          ...normalized,
+          services: normalized.services.map((spec) => {
+            const image = images[spec.name];
+            return image === undefined || 'keep' in image ? spec : { ...spec, image: `${image.to}@sha256:(at push)` };
+          }),
+        },
+      },
     };
   }
 

@@ -103,7 +103,7 @@ describe('skiff push with tagged images from a public-like registry', function (
     assert.equal(run.code, 0, run.stderr);
     const printed = JSON.parse(run.stdout) as {
       images: Record<string, { copy?: string; to?: string }>;
-      release: { services: Array<{ name: string; environment: Record<string, string> }> };
+      release: { services: Array<{ name: string; image: string; environment: Record<string, string> }> };
     };
     assert.equal(printed.images.app?.copy, appTag);
     assert.match(printed.images.app?.to ?? '', new RegExp(`^${env.registry}/dry/app:`));
@@ -111,6 +111,10 @@ describe('skiff push with tagged images from a public-like registry', function (
     assert.deepEqual(
       printed.release.services.map((s) => s.name),
       ['app', 'web'],
+    );
+    assert.match(
+      printed.release.services[0]?.image ?? '',
+      new RegExp(`^${env.registry}/dry/app:[\\w.-]+@sha256:\\(at push\\)$`),
     );
     // Variables are resolved before anything else: the default applies.
     assert.equal(printed.release.services[0]?.environment.GREETING, 'hello');
