@@ -98,6 +98,17 @@ export const ReleaseSchema = Type.Object({
   pushedBy: Type.Optional(Type.Union([Type.String(), Type.Null()])),
   /** Null while pending. */
   verification: Type.Optional(Type.Union([ReleaseVerificationSchema, Type.Null()])),
+  /**
+   * Service name to the image reference the compose file wrote (e.g. a tag), for images `skiff push` copied into
+   * the fleet's registry; `images` holds what devices run. Absent or empty for built services and older releases.
+   */
+  sources: Type.Optional(Type.Record(Type.String(), Type.String())),
+  /**
+   * Only in the answer to a create without a version: true when the fleet's newest release (not failed) already
+   * had exactly this content (normalised services, image digests, volumes and networks); it is returned and no
+   * release was made.
+   */
+  unchanged: Type.Optional(Type.Boolean()),
 });
 export type Release = Static<typeof ReleaseSchema>;
 

@@ -78,6 +78,16 @@ function digestProblem(digest: string): string | null {
   return null;
 }
 
+/** Whether `text` is one repository path component (what a service name must be to name a repository). */
+export function isPathComponent(text: string): boolean {
+  return PATH_COMPONENT.test(text);
+}
+
+/** Whether `text` is a valid tag. */
+export function isTag(text: string): boolean {
+  return TAG.test(text);
+}
+
 /** Parses `text` by the grammar above; throws an ImageReferenceError saying what is wrong and what is allowed. */
 export function parseImageReference(text: string): ImageReference {
   if (text === '') throw new ImageReferenceError(text, 'is empty: give [registry/]repository[:tag][@digest]');

@@ -35,6 +35,8 @@ interface PushOptions {
   keyFile?: string;
   follow: boolean;
   timeout?: number;
+  dryRun?: boolean;
+  wait?: boolean;
 }
 
 const DEFAULT_FOLLOW_TIMEOUT_SECONDS = 600;
@@ -120,7 +122,13 @@ export function registerPush(program: Command, io: Io): void {
       )
       .option(
         '--timeout <seconds>',
-        `with --local: how long to wait for the device to run it (default ${DEFAULT_FOLLOW_TIMEOUT_SECONDS})`,
+        `with --wait or --local: how long to wait for the devices to run it (default ${DEFAULT_FOLLOW_TIMEOUT_SECONDS})`,
+      )
+      .option('--dry-run', 'validate the compose file and print the normalised release; build, copy and upload nothing')
+      .option(
+        '--wait',
+        'follow the release until every device of the fleet tracking it runs it; exit non-zero if it fails ' +
+          'verification or --timeout passes first',
       )
       .option('--json', "print the created release (with --local: the device's answer and state) as JSON"),
     {
@@ -153,8 +161,12 @@ export function registerPush(program: Command, io: Io): void {
         '--fleet',
         'skiff push',
       );
+    if (opts.dryRun === true && opts.wait === true)
+      throw new UsageError('--wait: a dry run (--dry-run) makes no release to wait for', '--wait', 'skiff push');
+    if (opts.timeout !== undefined && opts.wait !== true)
+      throw new UsageError('--timeout: is for --wait (or --local)', '--timeout', 'skiff push');
     const { pushRelease } = await import('../push/push-release.js');
-    const release = await pushRelease(
+    const outcome = await pushRelease(
       {
         dir,
         fleet: opts.fleet,
@@ -162,20 +174,36 @@ export function registerPush(program: Command, io: Io): void {
         ...(opts.version === undefined ? {} : { version: opts.version }),
         ...(opts.notes === undefined ? {} : { notes: opts.notes }),
         ...(opts.dockerHost === undefined ? {} : { dockerHost: opts.dockerHost }),
+        ...(opts.dryRun === true ? { dryRun: true } : {}),
+        ...(opts.wait === true ? { waitMs: (opts.timeout ?? DEFAULT_FOLLOW_TIMEOUT_SECONDS) * 1000 } : {}),
       },
       {
         client: await clientFor(cmd, io),
         apiToken: (await configFor(cmd, io)).apiToken?.value ?? null,
         env: io.env,
         now: io.now(),
-        progress: (line) => io.stderr(`${line}\n`),
+        progress: (line) => io.stderr(`${printable(line)}\n`),
       },
     );
-    if (opts.json) {
-      io.stdout(toJson(release));
+    if (outcome.kind === 'dry-run') {
+      if (!opts.json) io.stderr('dry run: nothing was built, copied or uploaded; the release would be:\n');
+      io.stdout(toJson(outcome.dryRun));
       return;
     }
-    io.stdout(`Release ${release.version} (${release.id}) created in fleet ${release.fleet}: ${release.status}\n`);
-    for (const [service, image] of Object.entries(release.images)) io.stdout(`  ${service}  ${image}\n`);
+    const { release, unchanged, wait } = outcome;
+    if (opts.json) io.stdout(toJson({ ...release, unchanged, ...(wait === null ? {} : { wait }) }));
+    else {
+      io.stdout(
+        unchanged
+          ? `Release ${release.version} (${release.id}) of fleet ${release.fleet} already has this content: no new release (${release.status})\n`
+          : `Release ${release.version} (${release.id}) created in fleet ${release.fleet}: ${release.status}\n`,
+      );
+      for (const [service, image] of Object.entries(release.images)) {
+        const source = release.sources?.[service];
+        io.stdout(`  ${service}  ${image}${source === undefined ? '' : `  (from ${printable(source)})`}\n`);
+      }
+      if (wait?.ready === true) io.stdout(`Ready: ${wait.devices.length} device(s) run release ${release.version}\n`);
+    }
+    if (wait !== null && !wait.ready) throw new Error(`--wait: ${wait.reason ?? 'the release is not running'}`);
   });
 }

@@ -3,6 +3,7 @@
 // The compose file as a whole is validated by the API (protocol/compose/normalize.ts); this reads just `build`.
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { isPathComponent, isTag } from '../../protocol/image-reference.js';
 
 export interface ServiceBuild {
   service: string;
@@ -44,9 +45,6 @@ export class ComposeBuildError extends Error {
 }
 
 const SUPPORTED_BUILD_KEYS = new Set(['context', 'dockerfile', 'args', 'target']);
-// A repository path component as the distribution spec allows it.
-const REPOSITORY_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
-const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -89,7 +87,7 @@ function composeArgs(service: string, raw: unknown, env: BuildPlanInput['env']):
 }
 
 function planService(service: string, build: unknown, input: BuildPlanInput, warnings: string[]): ServiceBuild {
-  if (!REPOSITORY_COMPONENT.test(service)) {
+  if (!isPathComponent(service)) {
     throw new ComposeBuildError(
       `service '${service}': its name cannot be an image repository name (lower-case letters, digits, '.', '_', '-')`,
     );
@@ -154,7 +152,7 @@ export function planBuilds(input: BuildPlanInput): BuildPlan {
   if (!isRecord(doc) || !isRecord(doc.services)) {
     throw new ComposeBuildError('the compose file has no services map');
   }
-  if (!TAG.test(input.tag)) throw new ComposeBuildError(`'${input.tag}' cannot be an image tag`);
+  if (!isTag(input.tag)) throw new ComposeBuildError(`'${input.tag}' cannot be an image tag`);
   const warnings: string[] = [];
   const builds: ServiceBuild[] = [];
   for (const [service, definition] of Object.entries(doc.services)) {

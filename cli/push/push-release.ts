@@ -1,12 +1,17 @@
-// `skiff push` from start to end: read the compose file, build and push every service that has `build`,
-// then create the release with the compose text and each built service's digest reference.
+// `skiff push` from start to end: read the compose file and resolve its variables, validate it as the API will
+// (before anything is built), build and push every service that has `build`, copy every named image into the
+// fleet's registry, then create the release with the compose text and each service's digest reference; with
+// --wait, follow it until the fleet's devices run it.
 import path from 'node:path';
-import type { Release } from '../../protocol/api.js';
+import { normalizeCompose, type NormalizedCompose } from '../../protocol/compose/normalize.js';
+import type { Platform } from '../../protocol/oci-image.js';
+import type { DeviceSummary, Release } from '../../protocol/api.js';
 import type { ApiClient } from '../api-client.js';
 import { InContext } from '../failure.js';
 import { buildAndPush, readComposeFile } from './build-services.js';
 import { imageTag, planBuilds } from './compose-build.js';
 import { resolveComposeForPush } from './compose-variables.js';
+import { copyImages, fleetRepository, planImages } from './copy-images.js';
 
 export interface PushRequest {
   dir: string;
@@ -16,6 +21,12 @@ export interface PushRequest {
   /** From --docker-host; DOCKER_HOST is the fallback. */
   dockerHost?: string;
   buildArgs: Record<string, string>;
+  /** Validate and print the normalised release; build, copy and upload nothing. */
+  dryRun?: boolean;
+  /** Follow the release until every device tracking it runs it, or this many ms pass. */
+  waitMs?: number;
+  /** Which platforms of an image index are copied; absent: all of them. */
+  platforms?: (platform: Platform | undefined) => boolean;
 }
 
 export interface PushContext {
@@ -26,9 +37,36 @@ export interface PushContext {
   now: Date;
   /** One progress line for the person watching. */
   progress(line: string): void;
+  /** Pauses between polls of --wait; tests shorten it. */
+  pollIntervalMs?: number;
 }
 
-export async function pushRelease(request: PushRequest, ctx: PushContext): Promise<Release> {
+/** What a dry run would push: the normalised release, each image as where it would come from. */
+export interface DryRun {
+  fleet: string;
+  version: string | null;
+  /** Service name to what its image would be: built from a context, copied from a reference, or kept. */
+  images: Record<string, { build: string; to: string } | { copy: string; to: string } | { keep: string }>;
+  /** The normalised release; an image still to be built or copied reads REPOSITORY:TAG@sha256:(at push). */
+  release: NormalizedCompose;
+}
+
+/** How the devices of the fleet stand with the release, once --wait ends. */
+export interface WaitOutcome {
+  ready: boolean;
+  /** Why not, when not. */
+  reason: string | null;
+  devices: Array<Pick<DeviceSummary, 'uuid' | 'name' | 'online' | 'runningRelease' | 'updateStatus' | 'error'>>;
+}
+
+export type PushOutcome =
+  | { kind: 'dry-run'; dryRun: DryRun }
+  | { kind: 'release'; release: Release; unchanged: boolean; wait: WaitOutcome | null };
+
+/** A digest no image has: stands in for the digests a dry run or the validation before the builds cannot know yet. */
+const PLACEHOLDER_DIGEST = `sha256:${'0'.repeat(64)}`;
+
+export async function pushRelease(request: PushRequest, ctx: PushContext): Promise<PushOutcome> {
   const dir = path.resolve(request.dir);
   const { file, text: written } = await readComposeFile(dir);
   // Variables and env files exist only here, on the developer's machine: the release carries them resolved.
@@ -36,6 +74,49 @@ export async function pushRelease(request: PushRequest, ctx: PushContext): Promi
   // Before any build: a wrong fleet, a taken version or a registry-less API should not cost minutes of building.
   const info = await ctx.client.info();
   await ctx.client.getFleet(request.fleet);
+  const tag = imageTag(request.version, ctx.now);
+  const plan = planBuilds({
+    composeText: text,
+    composeDir: path.dirname(file),
+    registry: info.registry ?? '',
+    fleet: request.fleet,
+    tag,
+    buildArgOverrides: request.buildArgs,
+    env: ctx.env,
+  });
+  const named = planImages(text, info.registry);
+  // The compose file as the API will judge it, with stand-in digests for what is still to be built or copied.
+  const registryName = info.registry ?? 'registry.invalid';
+  const placeholders: Record<string, string> = { ...named.kept };
+  for (const service of [...plan.builds.map((b) => b.service), ...named.copies.map((c) => c.service)])
+    placeholders[service] = `${fleetRepository(registryName, request.fleet, service)}@${PLACEHOLDER_DIGEST}`;
+  const normalized = normalizeCompose(text, placeholders);
+  for (const w of plan.warnings) ctx.progress(`warning: ${w}`);
+
+  if (request.dryRun === true) {
+    const images: DryRun['images'] = {};
+    for (const b of plan.builds) images[b.service] = { build: b.context, to: `${b.repository}:${b.tag}` };
+    for (const c of named.copies)
+      images[c.service] = { copy: c.written, to: `${fleetRepository(registryName, request.fleet, c.service)}:${tag}` };
+    for (const [service, image] of Object.entries(named.kept)) images[service] = { keep: image };
+    return {
+      kind: 'dry-run',
+      dryRun: {
+        fleet: request.fleet,
+        version: request.version ?? null,
+        images,
+        // Each service's image as where it will be: the digest is only known once it is built or copied.
+        release: {
+          ...normalized,
+          services: normalized.services.map((spec) => {
+            const image = images[spec.name];
+            return image === undefined || 'keep' in image ? spec : { ...spec, image: `${image.to}@sha256:(at push)` };
+          }),
+        },
+      },
+    };
+  }
+
   if (request.version !== undefined) {
     const taken = (await ctx.client.listReleases(request.fleet)).find((r) => r.version === request.version);
     if (taken)
@@ -43,44 +124,129 @@ export async function pushRelease(request: PushRequest, ctx: PushContext): Promi
         `fleet '${request.fleet}' already has a release ${request.version} (${taken.id}); choose another --version`,
       );
   }
-
-  const plan = planBuilds({
-    composeText: text,
-    composeDir: path.dirname(file),
-    registry: info.registry ?? '',
-    fleet: request.fleet,
-    tag: imageTag(request.version, ctx.now),
-    buildArgOverrides: request.buildArgs,
-    env: ctx.env,
-  });
-  for (const w of plan.warnings) ctx.progress(`warning: ${w}`);
-  if (plan.builds.length > 0 && info.registry === null) {
+  const pushing = [...plan.builds.map((b) => b.service), ...named.copies.map((c) => c.service)];
+  if (pushing.length > 0 && info.registry === null) {
     throw new Error(
-      `the API has no image registry configured, so the built services (${plan.builds.map((b) => b.service).join(', ')}) cannot be pushed`,
+      `the API has no image registry configured, so the services ${pushing.join(', ')} cannot be pushed to it`,
     );
   }
 
   // A registry without auth ignores them; one with token auth needs them.
   const credentials =
-    plan.builds.length === 0 || ctx.apiToken === null || info.registry === null
+    pushing.length === 0 || ctx.apiToken === null || info.registry === null
       ? undefined
-      : { username: (await ctx.client.me()).name, password: ctx.apiToken, serveraddress: info.registry };
+      : { username: (await ctx.client.me()).name, password: ctx.apiToken };
   if (plan.builds.length === 0) ctx.progress('no service has `build`; nothing to build');
-  const images = await buildAndPush(plan.builds, {
+  const built = await buildAndPush(plan.builds, {
     ...(request.dockerHost === undefined ? {} : { dockerHost: request.dockerHost }),
     env: ctx.env,
-    ...(credentials === undefined ? {} : { credentials }),
+    ...(credentials === undefined || info.registry === null
+      ? {}
+      : { credentials: { ...credentials, serveraddress: info.registry } }),
     progress: ctx.progress,
   });
+  const copied =
+    info.registry === null
+      ? {}
+      : await copyImages(named.copies, {
+          registry: info.registry,
+          fleet: request.fleet,
+          tag,
+          ...(credentials === undefined ? {} : { credentials }),
+          ...(request.dockerHost === undefined ? {} : { dockerHost: request.dockerHost }),
+          ...(request.platforms === undefined ? {} : { platforms: request.platforms }),
+          env: ctx.env,
+          progress: ctx.progress,
+        });
 
+  let release: Release;
   try {
-    return await ctx.client.createRelease(request.fleet, {
+    release = await ctx.client.createRelease(request.fleet, {
       compose: text,
-      images,
+      images: { ...named.kept, ...built, ...copied },
       ...(request.version === undefined ? {} : { version: request.version }),
       ...(request.notes === undefined ? {} : { notes: request.notes }),
     });
   } catch (err) {
     throw new InContext(`creating the release in fleet '${request.fleet}'`, err);
+  }
+  const unchanged = release.unchanged === true;
+  if (unchanged)
+    ctx.progress(
+      `unchanged: release ${release.version} (${release.id}) of fleet '${request.fleet}' already has this content; no new release`,
+    );
+  const wait =
+    request.waitMs === undefined
+      ? null
+      : await waitForRelease(ctx.client, release, request.waitMs, ctx.pollIntervalMs ?? 2000, ctx.progress);
+  return { kind: 'release', release, unchanged, wait };
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Ready: the release passed verification and every accepted device of the fleet whose target it is reports it
+ * running (converged on it). Failed: verification failed, or the time ran out (the devices' states say how far they
+ * got). A device reporting an error is shown but not yet a failure: it keeps retrying, as the supervisor does.
+ */
+export async function waitForRelease(
+  client: ApiClient,
+  pushed: Release,
+  timeoutMs: number,
+  intervalMs: number,
+  progress: (line: string) => void,
+): Promise<WaitOutcome> {
+  const deadline = Date.now() + timeoutMs;
+  let release = pushed;
+  let said = '';
+  const say = (line: string): void => {
+    if (line !== said) progress(line);
+    said = line;
+  };
+  while (release.status === 'pending') {
+    if (Date.now() >= deadline)
+      return { ready: false, reason: `release ${release.version} is still being verified`, devices: [] };
+    say(`release ${release.version}: verifying its images`);
+    await sleep(intervalMs);
+    release = await client.getRelease(pushed.fleet, pushed.id);
+  }
+  if (release.status === 'failed') {
+    const f = release.verification?.failure;
+    return {
+      ready: false,
+      reason: `release ${release.version} failed verification${f ? `: service '${f.service}' (${f.image}): ${f.reason}` : ''}`,
+      devices: [],
+    };
+  }
+  for (;;) {
+    const devices = (await client.listDevices(pushed.fleet)).filter(
+      (d) => (d.authStatus === undefined || d.authStatus === 'accepted') && d.targetRelease === release.version,
+    );
+    const view = devices.map((d) => ({
+      uuid: d.uuid,
+      name: d.name,
+      online: d.online,
+      runningRelease: d.runningRelease,
+      updateStatus: d.updateStatus,
+      error: d.error,
+    }));
+    const running = devices.filter((d) => d.runningRelease === release.version && d.updateStatus === 'converged');
+    if (running.length === devices.length) {
+      if (devices.length === 0)
+        progress(`release ${release.version} is ready; no device of fleet '${pushed.fleet}' tracks it`);
+      return { ready: true, reason: null, devices: view };
+    }
+    const errors = devices.filter((d) => d.updateStatus === 'error' && d.error !== null);
+    say(
+      `release ${release.version}: ${running.length} of ${devices.length} device(s) run it` +
+        (errors.length === 0 ? '' : `; ${errors.map((d) => `${d.name}: ${d.error}`).join('; ')}`),
+    );
+    if (Date.now() >= deadline)
+      return {
+        ready: false,
+        reason: `only ${running.length} of ${devices.length} device(s) run release ${release.version} after ${Math.round(timeoutMs / 1000)} s`,
+        devices: view,
+      };
+    await sleep(intervalMs);
   }
 }

@@ -80,8 +80,9 @@ export function releaseDetail(release: Release, now: Date = new Date()): string 
     ['Created', `${utcTime(release.createdAt)} (${relativeTime(release.createdAt, now)})`],
     ['Notes', release.notes],
   ])}\n${renderTable(
-    ['SERVICE', 'IMAGE'],
-    Object.entries(release.images).map(([service, image]) => [service, image]),
+    ['SERVICE', 'IMAGE', 'FROM'],
+    // FROM: the reference the compose file wrote, where the push copied the image into the fleet's registry.
+    Object.entries(release.images).map(([service, image]) => [service, image, release.sources?.[service] ?? null]),
   )}`;
 }
 

@@ -29,6 +29,8 @@ export interface RegistryClientOptions {
   timeoutMs?: number;
   /** Where obtained credentials are noted (debug). */
   log?: Logger;
+  /** Sent as User-Agent, so a registry's access log tells which program asked. */
+  userAgent?: string;
 }
 
 export interface FetchedManifest {
@@ -145,7 +147,11 @@ export class RegistryClient {
     for (let renewed = false; ; renewed = true) {
       const signal = this.signalFor(init.signal);
       const sent = this.authorizationFor(ref)?.header;
-      const headers = { ...init.headers, ...(sent === undefined ? {} : { authorization: sent }) };
+      const headers = {
+        ...init.headers,
+        ...(this.options.userAgent === undefined ? {} : { 'user-agent': this.options.userAgent }),
+        ...(sent === undefined ? {} : { authorization: sent }),
+      };
       const response = await this.request(ref.registry, url, { ...init, headers, signal });
       if (response.status !== 401 || renewed || auth === undefined || init.body instanceof Readable) return response;
       const challenge = challengeOf(response.headers.get('www-authenticate'));

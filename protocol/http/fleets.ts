@@ -96,7 +96,10 @@ export const FLEET_ROUTES = {
     body: CreateReleaseRequestSchema,
     bodyName: 'the new release',
     example: RELEASE_EXAMPLE,
-    responses: { 201: ok('The release', ReleaseSchema) },
+    responses: {
+      200: ok("Nothing new: the fleet's newest release already has this content (unchanged: true)", ReleaseSchema),
+      201: ok('The release', ReleaseSchema),
+    },
   },
   listReleases: {
     method: 'GET',

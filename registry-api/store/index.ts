@@ -40,6 +40,10 @@ export interface ReleaseRecord {
   pushedBy: string | null;
   /** Null while pending, and for releases from before verification. */
   verification: ReleaseVerification | null;
+  /** Service name to the image reference as the compose file wrote it (a tag), where the push copied the image. */
+  sources: Record<string, string>;
+  /** Null for releases from before content hashes were kept. */
+  contentHash: string | null;
 }
 
 export interface DeviceRecord {
@@ -156,6 +160,10 @@ export interface NewRelease {
   images: Record<string, string>;
   notes: string | null;
   createdAt: string;
+  /** Service name to the image reference the compose file wrote, for images copied into the fleet's registry. */
+  sources?: Record<string, string>;
+  /** sha256 of the normalised release (services with their digests, volumes, networks): what "unchanged" compares. */
+  contentHash?: string;
 }
 
 export interface ReleaseStore {
@@ -168,6 +176,8 @@ export interface ReleaseStore {
    */
   find(fleet: string, idOrVersion: string): Promise<ReleaseRecord | null>;
   latestReady(fleet: string): Promise<ReleaseRecord | null>;
+  /** The fleet's newest release, whatever its status. */
+  latest(fleet: string): Promise<ReleaseRecord | null>;
   /** Newest first. */
   list(fleet: string): Promise<ReleaseRecord[]>;
   /**

@@ -307,4 +307,15 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX provisioning_keys_by_fleet ON provisioning_keys (fleet);
     `,
   },
+  {
+    version: 13,
+    name: 'releases keep the image references people wrote and a hash of their content',
+    // sources: service -> the tag the compose file named, for images the push copied into the fleet's registry.
+    // content_hash: what an unchanged push is recognised by (the fleet's newest release with the same hash is
+    // returned instead of a new one).
+    sql: `
+      ALTER TABLE releases ADD COLUMN sources TEXT;
+      ALTER TABLE releases ADD COLUMN content_hash TEXT;
+    `,
+  },
 ];

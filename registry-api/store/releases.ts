@@ -22,11 +22,14 @@ const ReleaseRow = Type.Object({
   verified_at: Nullable(Type.String()),
   /** JSON of ReleaseVerification['failure'] when the verification failed. */
   failure: Nullable(Type.String()),
+  /** JSON of ReleaseRecord['sources']; null for releases from before it was kept. */
+  sources: Nullable(Type.String()),
+  content_hash: Nullable(Type.String()),
 });
 type ReleaseRow = typeof ReleaseRow.static;
 // Only the columns releaseOf reads: `seq` stays inside the store.
 const RELEASE_COLUMNS =
-  'id, fleet, version, status, compose, spec, images, notes, created_at, pushed_by, verified_at, failure';
+  'id, fleet, version, status, compose, spec, images, notes, created_at, pushed_by, verified_at, failure, sources, content_hash';
 
 /** What a release's `spec` column holds: the normalised compose file. */
 interface ReleaseSpec {
@@ -57,6 +60,8 @@ function releaseOf(row: ReleaseRow): ReleaseRecord {
             checkedAt: row.verified_at,
             failure: row.failure === null ? null : (JSON.parse(row.failure) as ReleaseVerification['failure']),
           },
+    sources: row.sources === null ? {} : (JSON.parse(row.sources) as Record<string, string>),
+    contentHash: row.content_hash,
   };
 }
 
@@ -104,7 +109,8 @@ export function releasesOn(db: Database, audit: Audit): ReleaseStore {
         const id = randomUUID();
         await tx.run(
           `INSERT INTO releases (id, fleet, seq, version, status, compose, spec, images, notes, created_at,
-          pushed_by) VALUES (@id, @fleet, @seq, @version, @status, @compose, @spec, @images, @notes, @createdAt, @pushedBy)`,
+          pushed_by, sources, content_hash) VALUES (@id, @fleet, @seq, @version, @status, @compose, @spec, @images,
+          @notes, @createdAt, @pushedBy, @sources, @contentHash)`,
           {
             id,
             fleet: release.fleet,
@@ -121,6 +127,8 @@ export function releasesOn(db: Database, audit: Audit): ReleaseStore {
             notes: release.notes,
             createdAt: release.createdAt,
             pushedBy: stamp.actor,
+            sources: JSON.stringify(release.sources ?? {}),
+            contentHash: release.contentHash ?? null,
           },
         );
         await audit.record(tx, stamp, {
@@ -165,6 +173,14 @@ export function releasesOn(db: Database, audit: Audit): ReleaseStore {
       const row = await db.get(
         ReleaseRow,
         `SELECT ${RELEASE_COLUMNS} FROM releases WHERE fleet = ? AND status = 'ready' ORDER BY seq DESC LIMIT 1`,
+        [fleet],
+      );
+      return row ? releaseOf(row) : null;
+    },
+    async latest(fleet) {
+      const row = await db.get(
+        ReleaseRow,
+        `SELECT ${RELEASE_COLUMNS} FROM releases WHERE fleet = ? ORDER BY seq DESC LIMIT 1`,
         [fleet],
       );
       return row ? releaseOf(row) : null;

@@ -1,7 +1,10 @@
 // Releases of a fleet: a compose file normalised into service specs with pinned images, versioned per fleet.
 // A release is created pending and queued for verification (jobs/verify-release.ts); it becomes ready, and
 // reachable for devices, only once every image it names was found in its registry.
+import { parse as parseYaml } from 'yaml';
+import { canonicalJson, sha256Hex } from '../../../protocol/canonical-json.js';
 import { normalizeCompose } from '../../../protocol/compose/normalize.js';
+import { parseImageReference } from '../../../protocol/image-reference.js';
 import { ValidationError } from '../../../protocol/validate.js';
 import { ROUTES } from '../../../protocol/http/routes.js';
 import { stampOf } from '../auth.js';
@@ -10,6 +13,28 @@ import { badRequest, notFound } from '../problem.js';
 import type { Register } from '../register.js';
 import { releaseView } from '../views.js';
 import { fleetOr404 } from './fleets.js';
+
+/**
+ * What a push copied: service -> the image the compose file names where the release pins another one (a tag the
+ * CLI resolved and copied into the fleet's registry). Only valid references are kept: the text is shown to people.
+ */
+function sourcesOf(compose: string, pinned: Record<string, string>): Record<string, string> {
+  const doc: unknown = parseYaml(compose);
+  const services = typeof doc === 'object' && doc !== null ? (doc as { services?: unknown }).services : undefined;
+  if (typeof services !== 'object' || services === null) return {};
+  const sources: Record<string, string> = {};
+  for (const [name, image] of Object.entries(pinned)) {
+    const written = (services as Record<string, { image?: unknown } | null | undefined>)[name]?.image;
+    if (typeof written !== 'string' || written === image) continue;
+    try {
+      parseImageReference(written);
+      sources[name] = written;
+    } catch {
+      // The normaliser took the release with the pinned image; a broken text beside it is simply not shown.
+    }
+  }
+  return sources;
+}
 
 export function releaseRoutes(on: Register, deps: RouteDeps): void {
   const { store, logger, jobs } = deps;
@@ -24,6 +49,28 @@ export function releaseRoutes(on: Register, deps: RouteDeps): void {
       if (err instanceof ValidationError) throw badRequest('invalid-compose', err.message, err.issues);
       throw err;
     }
+    const images = Object.fromEntries(normalized.services.map((s) => [s.name, s.image]));
+    // Same services, digests, volumes and networks as the fleet's newest release: a push of what is already
+    // there makes nothing new (a failed release is pushed again, as its images may be there by now). A version
+    // given by name asks for a release of its own: it is made, or refused as taken.
+    const contentHash = sha256Hex(
+      canonicalJson({ services: normalized.services, volumes: normalized.volumes, networks: normalized.networks }),
+    );
+    const newest = await store.releases.latest(fleet.name);
+    if (
+      newest !== null &&
+      newest.contentHash === contentHash &&
+      newest.status !== 'failed' &&
+      body.version === undefined
+    ) {
+      logger.info(
+        { fleet: fleet.name, release: newest.id, version: newest.version },
+        'push unchanged: the newest release already has this content',
+      );
+      ctx.status = 200;
+      ctx.body = { ...releaseView(newest), unchanged: true };
+      return;
+    }
     const release = await store.releases.create(
       {
         fleet: fleet.name,
@@ -33,9 +80,11 @@ export function releaseRoutes(on: Register, deps: RouteDeps): void {
         services: normalized.services,
         volumes: normalized.volumes,
         networks: normalized.networks,
-        images: Object.fromEntries(normalized.services.map((s) => [s.name, s.image])),
+        images,
         notes: body.notes ?? null,
         createdAt: deps.now().toISOString(),
+        sources: sourcesOf(body.compose, body.images),
+        contentHash,
       },
       stampOf(ctx, deps.now),
     );
