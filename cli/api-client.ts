@@ -124,6 +124,10 @@ function checked<R extends WithBody>(route: R, request: Static<R['body']>): Stat
   return parse(route.body, request, route.bodyName ?? `the body of ${route.method} ${route.path}`);
 }
 
+/** `?service=NAME` for the config var routes, or nothing for the vars of every service. */
+function serviceQuery(service: string | undefined): URLSearchParams | undefined {
+  return service === undefined ? undefined : new URLSearchParams({ service });
+}
 export class ApiClient {
   private readonly baseUrl: string;
   private readonly token: string | null;
@@ -274,16 +278,17 @@ export class ApiClient {
     return this.call(ROUTES.fleetUpdateNow, { fleet }, { body: minutes === undefined ? {} : { minutes } });
   }
 
-  async fleetVars(fleet: string): Promise<ConfigVars> {
-    return this.call(ROUTES.fleetVars, { fleet });
+  /** The fleet's vars of every service, or (`service`) those scoped to that service. */
+  async fleetVars(fleet: string, service?: string): Promise<ConfigVars> {
+    return this.call(ROUTES.fleetVars, { fleet }, { query: serviceQuery(service) });
   }
 
-  async setFleetVar(fleet: string, name: string, value: string): Promise<ConfigVars> {
-    return this.call(ROUTES.setFleetVar, { fleet, name }, { body: { value } });
+  async setFleetVar(fleet: string, name: string, value: string, service?: string): Promise<ConfigVars> {
+    return this.call(ROUTES.setFleetVar, { fleet, name }, { body: { value }, query: serviceQuery(service) });
   }
 
-  async unsetFleetVar(fleet: string, name: string): Promise<ConfigVars> {
-    return this.call(ROUTES.unsetFleetVar, { fleet, name });
+  async unsetFleetVar(fleet: string, name: string, service?: string): Promise<ConfigVars> {
+    return this.call(ROUTES.unsetFleetVar, { fleet, name }, { query: serviceQuery(service) });
   }
 
   async deviceConfig(uuid: string): Promise<DeviceConfigView> {
@@ -298,12 +303,12 @@ export class ApiClient {
     return this.call(ROUTES.deviceUpdateNow, { uuid }, { body: minutes === undefined ? {} : { minutes } });
   }
 
-  async setDeviceVar(uuid: string, name: string, value: string): Promise<DeviceConfigView> {
-    return this.call(ROUTES.setDeviceVar, { uuid, name }, { body: { value } });
+  async setDeviceVar(uuid: string, name: string, value: string, service?: string): Promise<DeviceConfigView> {
+    return this.call(ROUTES.setDeviceVar, { uuid, name }, { body: { value }, query: serviceQuery(service) });
   }
 
-  async unsetDeviceVar(uuid: string, name: string): Promise<DeviceConfigView> {
-    return this.call(ROUTES.unsetDeviceVar, { uuid, name });
+  async unsetDeviceVar(uuid: string, name: string, service?: string): Promise<DeviceConfigView> {
+    return this.call(ROUTES.unsetDeviceVar, { uuid, name }, { query: serviceQuery(service) });
   }
 
   /** A signed RAUC bundle (its file, streamed) as host OS release `version` of `deviceType`. */

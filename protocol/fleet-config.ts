@@ -2,6 +2,7 @@
 // "update now", lock override) and config vars, each at fleet level and per device, the device's value winning.
 // The merged result is the target state's `config` (target-state.ts DeviceConfig).
 import { Type, type Static } from '@sinclair/typebox';
+import { ServiceNameSchema } from './device-logs.js';
 import { BandwidthPeriodSchema, DeviceConfigSchema, UpdateWindowSchema } from './target-state.js';
 
 /** Environment variable syntax, so every service can read it as one. */
@@ -12,6 +13,17 @@ export const RESERVED_CONFIG_PREFIX = 'SKIFF_';
 
 export const ConfigVarsSchema = Type.Record(Type.String(), Type.String());
 export type ConfigVars = Static<typeof ConfigVarsSchema>;
+
+/** Config vars scoped to one service each (balena's service variables), by service name. */
+export const ServiceVarsSchema = Type.Record(Type.String(), ConfigVarsSchema);
+export type ServiceVars = Static<typeof ServiceVarsSchema>;
+
+/** `?service=NAME` on the config var routes: the vars of that service only; absent: those of every service. */
+export const ConfigVarQuerySchema = Type.Object(
+  { service: Type.Optional(ServiceNameSchema) },
+  { additionalProperties: false },
+);
+export type ConfigVarQuery = Static<typeof ConfigVarQuerySchema>;
 
 export const SetConfigVarRequestSchema = Type.Object(
   {
@@ -86,6 +98,10 @@ export const DeviceConfigViewSchema = Type.Object({
   /** The device's own config vars. */
   vars: ConfigVarsSchema,
   fleetVars: ConfigVarsSchema,
+  /** The device's own vars for one service each. */
+  serviceVars: Type.Optional(ServiceVarsSchema),
+  /** The fleet's vars for one service each. */
+  fleetServiceVars: Type.Optional(ServiceVarsSchema),
   /** What the device's target state carries. */
   effective: DeviceConfigSchema,
 });

@@ -168,6 +168,12 @@ export const DeviceConfigSchema = Type.Object(
     overrideLocks: Type.Optional(Type.Boolean()),
     /** Config vars (fleet, overridden by device); injected into every service's environment. */
     env: StringMap,
+    /**
+     * Per service, what its environment gets beyond `env` from vars scoped to it (fleet's, then device's, with
+     * the device's unscoped vars between them: device service > device > fleet service > fleet). Absent when no
+     * var is scoped, so targets without any keep their exact form (and every container its config hash).
+     */
+    serviceEnv: Type.Optional(Type.Record(Type.String(), StringMap)),
   },
   { additionalProperties: false },
 );

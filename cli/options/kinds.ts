@@ -236,7 +236,8 @@ export const releaseNotes = text('release notes', 0, 10_000);
 export const fleetDeviceType = text('device type', 1, 64);
 export const osDeviceType = schemaText('device type', DeviceTypeSchema, { good: 'raspberrypi4-64', bad: 'pi 4' });
 export const osVersion = schemaText('host OS version', OsVersionSchema, { good: '6.1.0', bad: '6.1 beta' });
-export const serviceName = many(schemaText('service name', ServiceNameSchema, { good: 'reader', bad: '-reader' }));
+export const oneService = schemaText('service name', ServiceNameSchema, { good: 'reader', bad: '-reader' });
+export const serviceName = many(oneService);
 export const configVarName: Kind<string> = (() => {
   const base = schemaText('config var name', ConfigVarNameSchema, { good: 'LOG_LEVEL', bad: '1BAD' });
   return {

@@ -9,7 +9,7 @@
 // from a release (version, services, volumes, networks) never changes after it is pushed.
 // Which generation a poll brings is the device session's business (../devices/sessions.ts): sessions are dropped by
 // the invalidation bus when a generation moves, so the next poll reads the new one.
-import type { ConfigVars } from '../../protocol/fleet-config.js';
+import type { ConfigVars, ServiceVars } from '../../protocol/fleet-config.js';
 import type { TargetState } from '../../protocol/target-state.js';
 import { etagOf } from '../http/etag.js';
 import type { SigningKey } from '../keys/signing-key.js';
@@ -54,6 +54,7 @@ interface FleetFacts {
   generation: number;
   fleet: Promise<FleetRecord | null>;
   vars: Promise<ConfigVars>;
+  serviceVars: Promise<ServiceVars>;
   latestReady: Promise<ReleaseRecord | null>;
 }
 
@@ -175,7 +176,12 @@ export class TargetCache {
         latestReady: (name) => (name === fleet.name ? facts.latestReady : store.releases.latestReady(name)),
       },
       config: {
-        vars: (scope) => ('fleet' in scope && scope.fleet === fleet.name ? facts.vars : store.config.vars(scope)),
+        vars: (scope) =>
+          'fleet' in scope && scope.fleet === fleet.name && scope.service === undefined
+            ? facts.vars
+            : store.config.vars(scope),
+        serviceVars: (scope) =>
+          'fleet' in scope && scope.fleet === fleet.name ? facts.serviceVars : store.config.serviceVars(scope),
         deviceSettings: (uuid) => store.config.deviceSettings(uuid),
       },
       osReleases: store.osReleases,
@@ -191,11 +197,12 @@ export class TargetCache {
       generation,
       fleet: store.fleets.get(name),
       vars: store.config.vars({ fleet: name }),
+      serviceVars: store.config.serviceVars({ fleet: name }),
       latestReady: store.releases.latestReady(name),
     };
     this.fleets.set(name, facts);
     // A failed read must not stay: the next poll reads again.
-    Promise.all([facts.fleet, facts.vars, facts.latestReady]).catch(() => {
+    Promise.all([facts.fleet, facts.vars, facts.serviceVars, facts.latestReady]).catch(() => {
       if (this.fleets.get(name) === facts) this.fleets.delete(name);
     });
     return facts;

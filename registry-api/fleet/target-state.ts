@@ -1,7 +1,7 @@
 // What a device should run, computed from stored facts only (its pin, its fleet's policy, settings and config
 // vars, its own settings and vars, the releases), so the same facts always give the same target state and the
 // same ETag. Optional config fields appear only when set: a fleet that never used them keeps its old ETags.
-import type { ConfigVars, Settings } from '../../protocol/fleet-config.js';
+import type { ConfigVars, ServiceVars, Settings } from '../../protocol/fleet-config.js';
 import { osPaths } from '../../protocol/http/paths.js';
 import {
   DEFAULT_DEVICE_CONFIG,
@@ -22,7 +22,7 @@ import type {
 /** The reads a target needs; a caller computing many targets at once may hand in caching ones. */
 export interface TargetSources {
   releases: Pick<ReleaseStore, 'get' | 'latestReady'>;
-  config: Pick<ConfigStore, 'vars' | 'deviceSettings'>;
+  config: Pick<ConfigStore, 'vars' | 'serviceVars' | 'deviceSettings'>;
   osReleases: Pick<OsReleaseStore, 'targetFor'>;
 }
 
@@ -62,10 +62,42 @@ export interface ConfigLayers {
   /** What the device overrides of its fleet's settings. */
   deviceSettings: Settings;
   deviceVars: ConfigVars;
+  /** Vars scoped to one service, the fleet's and the device's. */
+  fleetServiceVars?: ServiceVars;
+  deviceServiceVars?: ServiceVars;
+}
+
+/**
+ * Per service, the vars scoped to it that its environment gets beyond `env`: fleet service vars (unless the
+ * device's unscoped var of that name wins), then device service vars. Services without any are left out.
+ */
+function serviceEnvOf(
+  env: ConfigVars,
+  deviceVars: ConfigVars,
+  fleetServiceVars: ServiceVars,
+  deviceServiceVars: ServiceVars,
+): Record<string, ConfigVars> {
+  const services = [...new Set([...Object.keys(fleetServiceVars), ...Object.keys(deviceServiceVars)])].sort();
+  const result: Record<string, ConfigVars> = {};
+  for (const service of services) {
+    const fromFleet = Object.entries(fleetServiceVars[service] ?? {}).filter(([name]) => !(name in deviceVars));
+    const merged: ConfigVars = { ...Object.fromEntries(fromFleet), ...deviceServiceVars[service] };
+    // Only what differs from what every service gets: a scoped var equal to it changes nothing.
+    const extra = Object.entries(merged).filter(([name, value]) => env[name] !== value);
+    if (extra.length > 0) result[service] = sortedVars(Object.fromEntries(extra));
+  }
+  return result;
 }
 
 /** Defaults, overridden by the fleet, overridden by the device: field by field, var by var. */
-export function deviceConfigOf({ fleet, fleetVars, deviceSettings, deviceVars }: ConfigLayers): DeviceConfig {
+export function deviceConfigOf({
+  fleet,
+  fleetVars,
+  deviceSettings,
+  deviceVars,
+  fleetServiceVars = {},
+  deviceServiceVars = {},
+}: ConfigLayers): DeviceConfig {
   const merged: Settings = { pollIntervalSeconds: fleet.pollIntervalSeconds, ...fleet.settings, ...deviceSettings };
   const config: DeviceConfig = {
     pollIntervalSeconds: merged.pollIntervalSeconds ?? DEFAULT_DEVICE_CONFIG.pollIntervalSeconds,
@@ -78,6 +110,8 @@ export function deviceConfigOf({ fleet, fleetVars, deviceSettings, deviceVars }:
   if (merged.forceUpdateUntil !== undefined && merged.forceUpdateUntil !== null)
     config.forceUpdateUntil = merged.forceUpdateUntil;
   if (merged.overrideLocks === true) config.overrideLocks = true;
+  const serviceEnv = serviceEnvOf(config.env, deviceVars, fleetServiceVars, deviceServiceVars);
+  if (Object.keys(serviceEnv).length > 0) config.serviceEnv = serviceEnv;
   return config;
 }
 
@@ -86,12 +120,14 @@ export async function deviceConfigFor(
   device: Pick<DeviceRecord, 'uuid'>,
   fleet: FleetRecord,
 ): Promise<DeviceConfig> {
-  const [fleetVars, deviceSettings, deviceVars] = await Promise.all([
+  const [fleetVars, deviceSettings, deviceVars, fleetServiceVars, deviceServiceVars] = await Promise.all([
     config.vars({ fleet: fleet.name }),
     config.deviceSettings(device.uuid),
     config.vars({ device: device.uuid }),
+    config.serviceVars({ fleet: fleet.name }),
+    config.serviceVars({ device: device.uuid }),
   ]);
-  return deviceConfigOf({ fleet, fleetVars, deviceSettings, deviceVars });
+  return deviceConfigOf({ fleet, fleetVars, deviceSettings, deviceVars, fleetServiceVars, deviceServiceVars });
 }
 
 export function targetStateOf(

@@ -2,7 +2,13 @@
 // once, over the query layer in store/sql/, for SQLite (embedded, the default) and PostgreSQL alike.
 import type { AuditEntry, Role } from '../../protocol/access.js';
 import type { ReleasePolicy, ReleaseVerification } from '../../protocol/api.js';
-import type { ConfigVars, DeviceSettingsChange, FleetSettingsChange, Settings } from '../../protocol/fleet-config.js';
+import type {
+  ConfigVars,
+  DeviceSettingsChange,
+  FleetSettingsChange,
+  ServiceVars,
+  Settings,
+} from '../../protocol/fleet-config.js';
 import type { DeviceAuthStatus } from '../../protocol/device-auth.js';
 import type { StateReport } from '../../protocol/state-report.js';
 import type { ServiceSpec } from '../../protocol/target-state.js';
@@ -191,11 +197,14 @@ export interface ReleaseStore {
 }
 
 /** Where config vars live: on a fleet, or on one device (which wins). */
-export type ConfigScope = { fleet: string } | { device: string };
+/** A fleet's or a device's vars: those of every service, or (`service`) those scoped to one service. */
+export type ConfigScope = ({ fleet: string } | { device: string }) & { service?: string };
 
 export interface ConfigStore {
   /** The scope's own vars, by name. */
   vars(scope: ConfigScope): Promise<ConfigVars>;
+  /** The fleet's or device's vars scoped to a service, by service then name. */
+  serviceVars(scope: { fleet: string } | { device: string }): Promise<ServiceVars>;
   /** Creates or replaces; audited only when the value changes. */
   setVar(scope: ConfigScope, name: string, value: string, stamp: Stamp): Promise<void>;
   /** False when the scope had no such var. */

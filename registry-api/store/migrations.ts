@@ -318,4 +318,28 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE releases ADD COLUMN content_hash TEXT;
     `,
   },
+  {
+    version: 16,
+    name: 'config vars scoped to one service of a fleet or a device',
+    // Tables of their own rather than a service column on the unscoped ones: their primary keys stay as they are
+    // and a fleet's or device's unscoped vars read exactly as before.
+    sql: `
+      CREATE TABLE fleet_service_config_vars (
+        fleet TEXT NOT NULL REFERENCES fleets (name),
+        service TEXT NOT NULL,
+        name TEXT NOT NULL,
+        value TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (fleet, service, name)
+      );
+      CREATE TABLE device_service_config_vars (
+        uuid TEXT NOT NULL REFERENCES devices (uuid) ON DELETE CASCADE,
+        service TEXT NOT NULL,
+        name TEXT NOT NULL,
+        value TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (uuid, service, name)
+      );
+    `,
+  },
 ];

@@ -44,13 +44,15 @@ function seconds(value: number | undefined): number | undefined {
 }
 
 /**
- * Service environment, then the device's config vars (an operator override of what the release ships), then the
- * variables Skiff injects, which nothing may shadow. Sorted so the hash does not depend on key order.
+ * Service environment, then the device's config vars (an operator override of what the release ships), those of
+ * every service and then those scoped to this one, then the variables Skiff injects, which nothing may shadow.
+ * Sorted so the hash does not depend on key order: a var scoped to one service changes that service's hash only.
  */
 function environment(spec: ServiceSpec, target: TargetState): string[] {
   const env: Record<string, string> = {
     ...spec.environment,
     ...target.config.env,
+    ...target.config.serviceEnv?.[spec.name],
     SKIFF_DEVICE_UUID: target.device.uuid,
     SKIFF_FLEET_NAME: target.fleet.name,
     SKIFF_SERVICE_NAME: spec.name,

@@ -5,7 +5,12 @@
 // (operator), that ship the code reading them on the device (developer, who may read its logs as well) and to
 // admins; a viewer reads the names only, each value as the empty string. Names stay visible: which settings a
 // device gets is what a viewer is there to see.
-import { ConfigVarNameSchema, type ConfigVars, type DeviceConfigView } from '../../../protocol/fleet-config.js';
+import {
+  ConfigVarNameSchema,
+  type ConfigVars,
+  type DeviceConfigView,
+  type ServiceVars,
+} from '../../../protocol/fleet-config.js';
 import { ROUTES } from '../../../protocol/http/routes.js';
 import { check } from '../../../protocol/validate.js';
 import { authenticatedCaller, stampOf, type AuthedContext } from '../auth.js';
@@ -52,12 +57,33 @@ function varsFor(ctx: AuthedContext, vars: ConfigVars): ConfigVars {
 /** `view` as the caller may see it. */
 function viewFor(ctx: AuthedContext, view: DeviceConfigView): DeviceConfigView {
   if (seesValues(ctx)) return view;
+  const { serviceEnv, ...effective } = view.effective;
   return {
     ...view,
     vars: namesOnly(view.vars),
     fleetVars: namesOnly(view.fleetVars),
-    effective: { ...view.effective, env: namesOnly(view.effective.env) },
+    ...(view.serviceVars === undefined ? {} : { serviceVars: perServiceNamesOnly(view.serviceVars) }),
+    ...(view.fleetServiceVars === undefined ? {} : { fleetServiceVars: perServiceNamesOnly(view.fleetServiceVars) }),
+    effective: {
+      ...effective,
+      env: namesOnly(view.effective.env),
+      ...(serviceEnv === undefined ? {} : { serviceEnv: perServiceNamesOnly(serviceEnv) }),
+    },
   };
+}
+
+function perServiceNamesOnly(vars: ServiceVars): ServiceVars {
+  return Object.fromEntries(Object.entries(vars).map(([service, own]) => [service, namesOnly(own)]));
+}
+
+/** The scope a route's `?service=` narrows `owner` to. */
+function scoped<T extends { fleet: string } | { device: string }>(owner: T, service: string | undefined) {
+  return service === undefined ? owner : { ...owner, service };
+}
+
+/** "fleet 'x'" or "fleet 'x' (service 'y')", for messages. */
+function scopeWords(owner: string, service: string | undefined): string {
+  return service === undefined ? owner : `${owner} (service '${service}')`;
 }
 
 async function deviceConfigView(store: Store, device: DeviceRecord): Promise<DeviceConfigView> {
@@ -67,13 +93,26 @@ async function deviceConfigView(store: Store, device: DeviceRecord): Promise<Dev
     store.config.vars({ device: device.uuid }),
     store.config.vars({ fleet: fleet.name }),
   ]);
+  const [serviceVars, fleetServiceVars] = await Promise.all([
+    store.config.serviceVars({ device: device.uuid }),
+    store.config.serviceVars({ fleet: fleet.name }),
+  ]);
   return {
     uuid: device.uuid,
     fleet: fleet.name,
     settings,
     vars,
     fleetVars,
-    effective: deviceConfigOf({ fleet, fleetVars, deviceSettings: settings, deviceVars: vars }),
+    serviceVars,
+    fleetServiceVars,
+    effective: deviceConfigOf({
+      fleet,
+      fleetVars,
+      deviceSettings: settings,
+      deviceVars: vars,
+      fleetServiceVars,
+      deviceServiceVars: serviceVars,
+    }),
   };
 }
 
@@ -82,26 +121,31 @@ export function configRoutes(on: Register, deps: RouteDeps): void {
 
   on(ROUTES.fleetVars, async (ctx, request) => {
     const fleet = await fleetOr404(store.fleets, request.params.fleet);
-    ctx.body = varsFor(ctx, await store.config.vars({ fleet: fleet.name }));
+    const { service } = request.query();
+    ctx.body = varsFor(ctx, await store.config.vars(scoped({ fleet: fleet.name }, service)));
   });
 
   on(ROUTES.setFleetVar, async (ctx, request) => {
     const fleet = await fleetOr404(store.fleets, request.params.fleet);
     const name = varName(request.params.name);
+    const { service } = request.query();
     const { value } = await request.body();
-    await store.config.setVar({ fleet: fleet.name }, name, value, stampOf(ctx, deps.now));
-    logger.info({ fleet: fleet.name, name }, 'fleet config var set');
-    ctx.body = await store.config.vars({ fleet: fleet.name });
+    const scope = scoped({ fleet: fleet.name }, service);
+    await store.config.setVar(scope, name, value, stampOf(ctx, deps.now));
+    logger.info({ fleet: fleet.name, service, name }, 'fleet config var set');
+    ctx.body = await store.config.vars(scope);
   });
 
   on(ROUTES.unsetFleetVar, async (ctx, request) => {
     const fleet = await fleetOr404(store.fleets, request.params.fleet);
     const name = varName(request.params.name);
-    if (!(await store.config.unsetVar({ fleet: fleet.name }, name, stampOf(ctx, deps.now)))) {
-      throw notFound(`fleet '${fleet.name}' has no config var '${name}'`);
+    const { service } = request.query();
+    const scope = scoped({ fleet: fleet.name }, service);
+    if (!(await store.config.unsetVar(scope, name, stampOf(ctx, deps.now)))) {
+      throw notFound(`${scopeWords(`fleet '${fleet.name}'`, service)} has no config var '${name}'`);
     }
-    logger.info({ fleet: fleet.name, name }, 'fleet config var removed');
-    ctx.body = await store.config.vars({ fleet: fleet.name });
+    logger.info({ fleet: fleet.name, service, name }, 'fleet config var removed');
+    ctx.body = await store.config.vars(scope);
   });
 
   on(ROUTES.deviceConfig, async (ctx, request) => {
@@ -139,19 +183,21 @@ export function configRoutes(on: Register, deps: RouteDeps): void {
   on(ROUTES.setDeviceVar, async (ctx, request) => {
     const device = await deviceNamed(store, request.params.uuid);
     const name = varName(request.params.name);
+    const { service } = request.query();
     const { value } = await request.body();
-    await store.config.setVar({ device: device.uuid }, name, value, stampOf(ctx, deps.now));
-    logger.info({ uuid: device.uuid, name }, 'device config var set');
+    await store.config.setVar(scoped({ device: device.uuid }, service), name, value, stampOf(ctx, deps.now));
+    logger.info({ uuid: device.uuid, service, name }, 'device config var set');
     ctx.body = await deviceConfigView(store, device);
   });
 
   on(ROUTES.unsetDeviceVar, async (ctx, request) => {
     const device = await deviceNamed(store, request.params.uuid);
     const name = varName(request.params.name);
-    if (!(await store.config.unsetVar({ device: device.uuid }, name, stampOf(ctx, deps.now)))) {
-      throw notFound(`device '${device.uuid}' has no config var '${name}' of its own`);
+    const { service } = request.query();
+    if (!(await store.config.unsetVar(scoped({ device: device.uuid }, service), name, stampOf(ctx, deps.now)))) {
+      throw notFound(`${scopeWords(`device '${device.uuid}'`, service)} has no config var '${name}' of its own`);
     }
-    logger.info({ uuid: device.uuid, name }, 'device config var removed');
+    logger.info({ uuid: device.uuid, service, name }, 'device config var removed');
     ctx.body = await deviceConfigView(store, device);
   });
 }
