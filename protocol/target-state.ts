@@ -196,6 +196,21 @@ export const HostOsReleaseSchema = Type.Object(
 );
 export type HostOsRelease = Static<typeof HostOsReleaseSchema>;
 
+/**
+ * What makes a signed target fresh (protocol/signature.ts): a version that only goes up per device, when the API
+ * issued it and until when it may be acted on. Optional in the schema so local-mode targets and targets persisted
+ * before it still parse; a target from the API without it is refused by the device's freshness gate.
+ */
+export const TargetIssueSchema = Type.Object(
+  {
+    version: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }),
+    issuedAt: Type.String({ format: 'date-time', maxLength: 64 }),
+    expiresAt: Type.String({ format: 'date-time', maxLength: 64 }),
+  },
+  { additionalProperties: false },
+);
+export type TargetIssue = Static<typeof TargetIssueSchema>;
+
 export const TargetStateSchema = Type.Object(
   {
     schemaVersion: Type.Literal(1),
@@ -211,6 +226,8 @@ export const TargetStateSchema = Type.Object(
     config: DeviceConfigSchema,
     /** The host OS the device should run; absent: leave the host OS alone. */
     hostOs: Type.Optional(HostOsReleaseSchema),
+    /** Version, issue time and expiry, signed with the rest; absent only in local mode and old persisted targets. */
+    issued: Type.Optional(TargetIssueSchema),
   },
   { additionalProperties: false },
 );

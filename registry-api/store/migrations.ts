@@ -307,4 +307,19 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX provisioning_keys_by_fleet ON provisioning_keys (fleet);
     `,
   },
+  {
+    version: 9,
+    name: 'issued versions of signed targets',
+    // Per device: the last version its target was issued with, the content it was for and its validity
+    // (store/target-issues.ts). A device refuses a target with a lower version, so this number only goes up.
+    sql: `
+      CREATE TABLE target_issues (
+        uuid TEXT PRIMARY KEY REFERENCES devices (uuid) ON DELETE CASCADE,
+        version BIGINT NOT NULL CHECK (version > 0),
+        content_hash TEXT NOT NULL,
+        issued_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL
+      );
+    `,
+  },
 ];
