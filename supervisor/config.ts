@@ -35,11 +35,17 @@ export const SupervisorConfigSchema = Type.Object({
   deviceToken: Type.Optional(Type.String({ minLength: 1 })),
   deviceTokenExpiresAt: Type.Optional(Type.String({ minLength: 1 })),
   /**
-   * The API's Ed25519 public key (base64 SPKI DER) every target state must be signed with. Learnt at registration,
-   * or written here beforehand to pin it (registration then fails if the API presents another). A device that has
-   * a deviceKey but none of this was provisioned before targets were signed: it refuses every target and says so.
+   * The API's Ed25519 public key (base64 SPKI DER) every target state must be signed with, pinned at provisioning
+   * (read from GET /v1/info, field signingKey, over a channel the provisioner trusts). Never learnt from the API: a
+   * device without it does not go online (it keeps running its persisted target) and says how to get it. Replaced
+   * by the device itself only when a target signed with this key announces the API's next key.
    */
   apiSigningKey: Type.Optional(Type.String({ minLength: 1 })),
+  /**
+   * Allows a plain http:// apiUrl that is not loopback (a lab network). Without it such an address is refused:
+   * tokens and targets would cross the network readable and replaceable.
+   */
+  allowInsecureHttp: Type.Optional(Type.Boolean()),
   /** The device-local API (local-api/): loopback only unless a technician's network needs it. */
   localApiHost: Type.Optional(Type.String({ minLength: 1 })),
   localApiPort: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
@@ -95,4 +101,38 @@ export const INSECURE_REGISTRIES_ENV = 'SKIFF_INSECURE_REGISTRIES';
  */
 export function insecureRegistriesOf(env: NodeJS.ProcessEnv): string[] {
   return parseInsecureRegistries(env[INSECURE_REGISTRIES_ENV], INSECURE_REGISTRIES_ENV);
+}
+
+const LOOPBACK_HOSTS = new Set(['localhost', '[::1]', '::1']);
+
+/** Whether `hostname` (as URL gives it) is this machine: localhost, 127.0.0.0/8, ::1. */
+function isLoopback(hostname: string): boolean {
+  return LOOPBACK_HOSTS.has(hostname) || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname);
+}
+
+/**
+ * Why this config cannot go online (null when it can): no pinned API key, or plain http to another machine without
+ * allowInsecureHttp. The device then keeps running what it has and logs this.
+ */
+export function onlineRefusal(config: SupervisorConfig, file: string): string | null {
+  if (config.apiSigningKey === undefined) {
+    return (
+      `${file} pins no apiSigningKey, so this device cannot tell the API's targets from anyone else's and does not ` +
+      `go online. Pin the API's key at provisioning: read it from ${config.apiUrl.replace(/\/+$/, '')}/v1/info ` +
+      '(field signingKey) over a channel you trust, and write it into config.json as apiSigningKey'
+    );
+  }
+  let url: URL;
+  try {
+    url = new URL(config.apiUrl);
+  } catch {
+    return `${file}: apiUrl '${config.apiUrl.slice(0, 200)}' is not a URL`;
+  }
+  if (url.protocol === 'https:') return null;
+  if (url.protocol !== 'http:') return `${file}: apiUrl must be https:// (or http:// to loopback), not ${url.protocol}`;
+  if (isLoopback(url.hostname) || config.allowInsecureHttp === true) return null;
+  return (
+    `${file}: apiUrl ${url.origin} is plain http to another machine: tokens and targets would cross the network ` +
+    'readable and replaceable. Use https://, or set "allowInsecureHttp": true in config.json for a lab network'
+  );
 }

@@ -9,7 +9,7 @@ import { createLogger, type Logger } from '../lib/logger.js';
 import { messageOf } from '../lib/errors.js';
 import { ApiClient, ApiError } from './online/api-client.js';
 import { canonicalJson } from '../protocol/canonical-json.js';
-import { apiSigningKeyOf, loadConfig, saveConfig, type IdentifiedConfig } from './config.js';
+import { apiSigningKeyOf, configFile, loadConfig, onlineRefusal, saveConfig, type IdentifiedConfig } from './config.js';
 import { readCurrentState } from './reconcile/current-state.js';
 import { imagesOf } from './plan/desired-state.js';
 import { dockerEngine, type Engine } from './engine/engine.js';
@@ -40,6 +40,7 @@ import { TargetEvents } from './online/push-channel.js';
 import { LogShipper } from './online/log-shipper.js';
 import type { SignedTarget } from './target/gate.js';
 import { TargetStore } from './target/store.js';
+import { acceptedIssueOf, FreshnessError, judgeFreshness, staleness } from './target/freshness.js';
 import { updateWindowState, windowReport } from './reconcile/update-window.js';
 import { SUPERVISOR_VERSION } from './version.js';
 import { startHostOs } from './os-update/host-os.js';
@@ -202,6 +203,12 @@ export class Supervisor {
   }
 
   private async goOnline(): Promise<void> {
+    const refusal = onlineRefusal(this.config, configFile(this.options.dataDir));
+    if (refusal !== null) {
+      this.targetError = refusal;
+      this.log.error({ reason: refusal }, 'not going online; running containers are left alone');
+      return;
+    }
     const api = new ApiClient({ baseUrl: this.config.apiUrl });
     const session = new DeviceSession({
       api,
@@ -239,7 +246,8 @@ export class Supervisor {
       onOutcome: (err) => {
         this.apiReachable = err === null || !(err instanceof ApiError && err.status === null);
         if (err === null) this.targetError = null;
-        else if (err instanceof ValidationError || err instanceof SignatureError) this.targetError = messageOf(err);
+        else if (err instanceof ValidationError || err instanceof SignatureError || err instanceof FreshnessError)
+          this.targetError = messageOf(err);
         reporter.trigger();
       },
       intervalOverrideMs: this.options.pollIntervalMs,
@@ -289,7 +297,13 @@ export class Supervisor {
   /** A verified, validated target from the API: persisted first, so a crash right after still converges to it. */
   private async accept(signed: SignedTarget): Promise<void> {
     const { target } = signed;
-    if (canonicalJson(target) === canonicalJson(this.fleetTarget)) return;
+    const same = canonicalJson(target) === canonicalJson(this.fleetTarget);
+    const verdict = judgeFreshness(target.issued, acceptedIssueOf(this.fleetTarget?.issued), Date.now(), same);
+    if (!verdict.fresh) {
+      this.log.warn({ kind: verdict.kind, version: target.issued?.version ?? null }, 'stale target refused');
+      throw new FreshnessError('target state from the API', verdict.kind, verdict.reason);
+    }
+    if (same) return;
     await this.store.save(signed);
     this.fleetTarget = target;
     this.osUpdater?.offer(target.hostOs);
@@ -314,7 +328,8 @@ export class Supervisor {
     return {
       target,
       status: this.reconciler.currentStatus(),
-      targetError: this.targetError,
+      // A device cut off from fresh targets (or served a frozen one) says so, and keeps running what it has.
+      targetError: this.targetError ?? staleness(this.fleetTarget?.issued, Date.now()),
       localMode: this.local !== null,
       held: this.held.current(),
       ...(target === null ? {} : { downloads: this.delivery.downloads(target), updateWindow: this.windowNow(target) }),

@@ -25,12 +25,15 @@ export interface SessionOptions {
 export type SessionState = 'accepted' | 'pending';
 
 /**
- * The signing key to keep from an auth answer. A key already in the config was pinned by whoever provisioned the
- * device: an API presenting another one is not trusted with this device.
+ * The signing key to keep from an auth answer: the one pinned at provisioning, never one learnt from the answer.
+ * An API presenting another key is not trusted with this device (the key moves only through a signed rotation).
  */
 function signingKeyFrom(answer: DeviceAuthResponse, pinned: string | undefined): string {
   decodePublicKey(answer.signingKey, 'the signing key in the auth answer');
-  if (pinned !== undefined && pinned !== answer.signingKey) {
+  if (pinned === undefined) {
+    throw new Error("this device's config pins no apiSigningKey; it does not learn one from the API it talks to");
+  }
+  if (pinned !== answer.signingKey) {
     throw new Error(
       `the API signs with key ${answer.signingKey}, not with the key ${pinned} this device's config pins`,
     );
