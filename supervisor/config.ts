@@ -1,5 +1,6 @@
 // The device's own settings: DATA_DIR/config.json. Written by whoever provisions the device (image builder, CLI)
-// and completed by the supervisor itself (uuid on first start, its token and apiSigningKey once the API admits it).
+// and completed by the supervisor itself (uuid on first start, its token once the API admits it). The API's signing
+// key is pinned here by the provisioner, never filled in from the API.
 // The device's private key is not here but in DATA_DIR/device-key.pem (device/identity.ts).
 import { randomUUID, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';

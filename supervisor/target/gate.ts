@@ -94,8 +94,8 @@ export function acceptSignedTarget(
   if (key === null) {
     throw new SignatureError(
       what,
-      'this device has no apiSigningKey in its config (it was provisioned before target ' +
-        'states were signed): provision it again, e.g. remove deviceKey from its config.json so it registers and learns the key',
+      "this device pins no apiSigningKey in its config.json: write the API's key there (the signingKey field of " +
+        "the API's GET /v1/info, read over a channel you trust)",
     );
   }
   verifyTarget(key, value, signature, what);
