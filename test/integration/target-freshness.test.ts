@@ -4,7 +4,7 @@
 // tells the API why.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Fleet } from '../../protocol/api.js';
 import { paths } from '../../protocol/http/paths.js';
@@ -21,7 +21,7 @@ import {
   managedContainers,
   type RunningContainer,
 } from '../../harness/supervisor-device.js';
-import { type SupervisorProcess, SupervisorProcesses } from '../../harness/supervisor-process.js';
+import { type SupervisorProcess, SupervisorProcesses, UNREACHABLE_API } from '../../harness/supervisor-process.js';
 import { TamperingProxy, type RecordedTarget } from '../../harness/supervisor-tampering-proxy.js';
 import { TestDevice } from '../../harness/test-device.js';
 
@@ -231,6 +231,44 @@ describe('fresh targets', function () {
 
     proxy.replay = null;
     await convergedTo(uuid, release2.version);
+  });
+
+  it('a device with no pinned API key, or plain http to another machine, does not go online', async () => {
+    const fleet = await api.createFleet('fresh-unpinned');
+    const uuid = randomUUID();
+    const dataDir = await devices.dataDir({ apiUrl: UNREACHABLE_API, deviceType: fleet.deviceType });
+    // What a provisioning step that skipped the key leaves: the API is right there, but nothing vouches for it.
+    const unpinned: SupervisorConfig = {
+      apiUrl: proxyUrl,
+      fleet: fleet.name,
+      provisioningKey: fleet.provisioningKey,
+      deviceType: fleet.deviceType,
+      dockerHost: env.deviceDockerHost,
+      uuid,
+    };
+    await writeFile(path.join(dataDir, 'config.json'), JSON.stringify(unpinned));
+    const first = devices.start(dataDir);
+    await eventually('the refusal to go online', 15_000, async () =>
+      first.hasLogged('not going online; running containers are left alone') ? true : undefined,
+    );
+    assert.match(first.logText(), /pins no apiSigningKey/);
+    assert.match(first.logText(), /\/v1\/info \(field signingKey\)/);
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    assert.equal(proxy.recorded.get(uuid), undefined, 'it never polled');
+    await assert.rejects(api.device(uuid), 'the API never heard of it');
+    assert.equal(await first.stop('SIGTERM'), 0);
+
+    // Pinned, but the API's address is plain http to another machine (TEST-NET-1: nothing answers there anyway).
+    await writeFile(
+      path.join(dataDir, 'config.json'),
+      JSON.stringify({ ...unpinned, apiUrl: 'http://192.0.2.10:4810', apiSigningKey: api.signingKey }),
+    );
+    const second = devices.start(dataDir);
+    await eventually('the refusal to go online', 15_000, async () =>
+      second.hasLogged('not going online; running containers are left alone') ? true : undefined,
+    );
+    assert.match(second.logText(), /plain http to another machine/);
+    assert.ok(!second.logs().some((l) => l.msg === 'authentication failed'), 'it never tried to reach the API');
   });
 
   it('serves the same signed bytes until the content changes or half the validity passed', async () => {
