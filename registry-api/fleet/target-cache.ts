@@ -39,7 +39,7 @@ export interface TargetCacheOptions {
   /** How long each issued target is valid (default DEFAULT_TARGET_VALIDITY_MS). */
   validityMs?: number;
   now?: () => Date;
-  signingKey: Pick<SigningKey, 'sign'>;
+  signingKey: Pick<SigningKey, 'sign' | 'nextPublicKey'>;
   /** Devices whose targets are kept; beyond that the oldest entries go (default 100,000). */
   maxDevices?: number;
 }
@@ -137,6 +137,14 @@ export class TargetCache {
     return entry.settled != null && this.now().getTime() >= entry.settled.renewAtMs;
   }
 
+  /**
+   * Drops every kept target: after the signing key moved (a rotation started or completed), each is signed, and
+   * issued, anew on its next poll.
+   */
+  forget(): void {
+    this.devices.clear();
+  }
+
   /** Devices with a kept target, for tests and metrics. */
   get size(): number {
     return this.devices.size;
@@ -204,15 +212,22 @@ export class TargetCache {
       osReleases: store.osReleases,
     };
     const content = await targetFor(sources, device, fleet);
+    // The announced next key is part of what is issued: announcing it, or no longer, is a new version.
+    const nextSigningKey = signingKey.nextPublicKey;
     const issue = await store.targetIssues.issue(
       device.uuid,
-      sha256Hex(canonicalJson(content)),
+      sha256Hex(canonicalJson({ content, nextSigningKey })),
       this.now(),
       this.validityMs,
     );
     const target: TargetState = {
       ...content,
-      issued: { version: issue.version, issuedAt: issue.issuedAt, expiresAt: issue.expiresAt },
+      issued: {
+        version: issue.version,
+        issuedAt: issue.issuedAt,
+        expiresAt: issue.expiresAt,
+        ...(nextSigningKey === null ? {} : { nextSigningKey }),
+      },
     };
     return servedOf(target, signingKey, renewAtMs(issue));
   }
