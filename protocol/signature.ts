@@ -21,6 +21,11 @@
 // targets as expired and keeps running until its clock is corrected (NTP); then it takes them again. The highest
 // accepted version is the one of the persisted target (DATA_DIR/target.json); deleting that file while the
 // supervisor is stopped (locally only) resets it. A device whose running target expired reports "target expired".
+//
+// Key rotation: while the API rotates its key (POST /v1/signing-key/rotate), every target signed with the current key
+// announces the next one in issued.nextSigningKey; a device that took such a target trusts the next key too
+// (apiNextSigningKey in its config). Once the API completes the rotation (POST /v1/signing-key/complete) it signs with
+// the next key, and the first target a device takes signed with it makes it the only key the device trusts.
 import { createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
 import { canonicalJson } from './canonical-json.js';
 import type { TargetState } from './target-state.js';

@@ -206,6 +206,11 @@ export const TargetIssueSchema = Type.Object(
     version: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }),
     issuedAt: Type.String({ format: 'date-time', maxLength: 64 }),
     expiresAt: Type.String({ format: 'date-time', maxLength: 64 }),
+    /**
+     * The API's next target-signing key (base64 SPKI DER), announced while a rotation runs: a device that verified
+     * this target with the key it trusts trusts this one too, and from the first target signed with it on, only it.
+     */
+    nextSigningKey: Type.Optional(Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9+/]+={0,2}$' })),
   },
   { additionalProperties: false },
 );

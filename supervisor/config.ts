@@ -11,6 +11,7 @@ import { parse, ValidationError } from '../protocol/validate.js';
 import { messageOf } from '../lib/errors.js';
 import { parseInsecureRegistries } from '../lib/insecure-registries.js';
 import { writeFileAtomic } from './device/atomic-file.js';
+import type { TrustedKeys } from './target/gate.js';
 
 export const CONFIG_FILE = 'config.json';
 
@@ -43,6 +44,11 @@ export const SupervisorConfigSchema = Type.Object({
    */
   apiSigningKey: Type.Optional(Type.String({ minLength: 1 })),
   /**
+   * The API's next signing key, announced inside a target signed with apiSigningKey while the API rotates its key:
+   * trusted besides apiSigningKey until the first target signed with it, which makes it apiSigningKey.
+   */
+  apiNextSigningKey: Type.Optional(Type.String({ minLength: 1 })),
+  /**
    * Allows a plain http:// apiUrl that is not loopback (a lab network). Without it such an address is refused:
    * tokens and targets would cross the network readable and replaceable.
    */
@@ -59,6 +65,15 @@ export type IdentifiedConfig = SupervisorConfig & { uuid: string };
 /** The API's target signing key as a key object; null when the config has none (checked by loadConfig). */
 export function apiSigningKeyOf(config: SupervisorConfig): KeyObject | null {
   return config.apiSigningKey === undefined ? null : decodePublicKey(config.apiSigningKey, 'apiSigningKey');
+}
+
+/** The keys targets may be signed with (the pinned one, and an announced next one); null when none is pinned. */
+export function trustedKeysOf(config: SupervisorConfig): TrustedKeys | null {
+  const current = apiSigningKeyOf(config);
+  if (current === null) return null;
+  const next =
+    config.apiNextSigningKey === undefined ? null : decodePublicKey(config.apiNextSigningKey, 'apiNextSigningKey');
+  return { current, next };
 }
 
 export function configFile(dataDir: string): string {
@@ -79,11 +94,13 @@ export async function loadConfig(dataDir: string): Promise<IdentifiedConfig> {
     throw new Error(`cannot read device config ${file}: ${messageOf(err)}`, { cause: err });
   }
   const config = parse(SupervisorConfigSchema, value, `device config ${file}`);
-  if (config.apiSigningKey !== undefined) {
+  for (const field of ['apiSigningKey', 'apiNextSigningKey'] as const) {
+    const key = config[field];
+    if (key === undefined) continue;
     try {
-      decodePublicKey(config.apiSigningKey, 'apiSigningKey');
+      decodePublicKey(key, field);
     } catch (err) {
-      throw new ValidationError(`device config ${file}`, [{ path: '/apiSigningKey', message: messageOf(err) }]);
+      throw new ValidationError(`device config ${file}`, [{ path: `/${field}`, message: messageOf(err) }]);
     }
   }
   if (config.uuid !== undefined) return { ...config, uuid: config.uuid };

@@ -3,12 +3,12 @@
 // of its own, one for another device) or serves signed but expired, keeps its containers exactly as they run, and
 // tells the API why.
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
+import { createPrivateKey, randomUUID } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { Fleet } from '../../protocol/api.js';
+import type { Fleet, SigningKeyStatus } from '../../protocol/api.js';
 import { paths } from '../../protocol/http/paths.js';
-import { SIGNATURE_HEADER } from '../../protocol/signature.js';
+import { SIGNATURE_HEADER, signTarget } from '../../protocol/signature.js';
 import type { TargetState } from '../../protocol/target-state.js';
 import type { SupervisorConfig } from '../../supervisor/config.js';
 import { ApiServer } from '../../harness/api-server.js';
@@ -324,5 +324,75 @@ describe('fresh targets', function () {
     } finally {
       await short.stop();
     }
+  });
+  // Last in this file: the API's key is another one afterwards.
+  it("rotates the API's signing key: announced under the old key, then the only one the device trusts", async () => {
+    const [meter1, meter2] = await Promise.all([
+      buildTestImage(env, { repo: 'meter' }),
+      buildTestImage(env, { repo: 'meter' }),
+    ]);
+    const fleet = await api.createFleet('fresh-rotation');
+    const release1 = await api.createRelease(fleet.name, compose('north'), { meter: meter1 });
+    const { dataDir, uuid, supervisor } = await newDevice(fleet);
+    await convergedTo(uuid, release1.version);
+    const configOf = async (): Promise<SupervisorConfig> =>
+      JSON.parse(await readFile(path.join(dataDir, 'config.json'), 'utf8')) as SupervisorConfig;
+    const oldKey = (await configOf()).apiSigningKey;
+    assert.equal(oldKey, api.signingKey);
+    const admin = async (method: string, route: string): Promise<SigningKeyStatus> => {
+      const res = await fetch(`${api.url}${route}`, {
+        method,
+        headers: { authorization: `Bearer ${api.adminToken}`, 'content-type': 'application/json' },
+        ...(method === 'POST' ? { body: '{}' } : {}),
+      });
+      assert.equal(res.status, 200, `${method} ${route}: ${await res.clone().text()}`);
+      return (await res.json()) as SigningKeyStatus;
+    };
+    assert.deepEqual(await admin('GET', '/v1/signing-key'), { signingKey: oldKey, nextSigningKey: null });
+
+    const started = await admin('POST', '/v1/signing-key/rotate');
+    const next = started.nextSigningKey ?? '';
+    assert.notEqual(next, '');
+    assert.equal(started.signingKey, oldKey, 'targets are still signed with the old key');
+    await eventually('the device to trust the announced key', 30_000, async () => {
+      const c = await configOf();
+      return c.apiNextSigningKey === next && c.apiSigningKey === oldKey ? true : undefined;
+    });
+    const announced = proxy.recorded.get(uuid)?.at(-1)?.target;
+    assert.equal(announced?.issued?.nextSigningKey, next, 'the announcement came inside a target');
+
+    const completed = await admin('POST', '/v1/signing-key/complete');
+    assert.deepEqual(completed, { signingKey: next, nextSigningKey: null });
+    await eventually('the device to trust the new key only', 30_000, async () => {
+      const c = await configOf();
+      return c.apiSigningKey === next && c.apiNextSigningKey === undefined ? true : undefined;
+    });
+    assert.ok(supervisor.hasLogged("the API's new signing key is now the only one trusted"));
+    const info = (await fetch(`${api.url}${paths.info}`).then((r) => r.json())) as { signingKey: string };
+    assert.equal(info.signingKey, next);
+
+    const release2 = await api.createRelease(fleet.name, compose('south'), { meter: meter2 });
+    await convergedTo(uuid, release2.version);
+    const running = await managedContainers(docker);
+
+    // The old key no longer counts: a target it signs (even with a higher version) is refused.
+    const previous = createPrivateKey(await readFile(path.join(api.dataDir, 'signing-key.pem.previous'), 'utf8'));
+    let forged = 0;
+    proxy.tamper = (value) => {
+      const target = value as TargetState;
+      forged++;
+      return {
+        ...target,
+        issued: { ...target.issued, version: (target.issued?.version ?? 0) + 1000 },
+      };
+    };
+    proxy.sign = (target) => signTarget(previous, target);
+    await api.createRelease(fleet.name, compose('east'), { meter: meter1 });
+    await refusalReported(uuid, /signature invalid: .*does not match/, release2.version);
+    const seen = forged;
+    await eventually('more refused polls', 20_000, async () => (forged >= seen + 3 ? true : undefined));
+    assert.deepEqual(idsAndStates(await managedContainers(docker)), idsAndStates(running), 'the same containers run');
+    proxy.tamper = null;
+    proxy.sign = null;
   });
 });
