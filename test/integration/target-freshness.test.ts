@@ -23,6 +23,7 @@ import {
 } from '../../harness/supervisor-device.js';
 import { type SupervisorProcess, SupervisorProcesses, UNREACHABLE_API } from '../../harness/supervisor-process.js';
 import { TamperingProxy, type RecordedTarget } from '../../harness/supervisor-tampering-proxy.js';
+import { skiff } from '../../harness/skiff-cli.js';
 import { TestDevice } from '../../harness/test-device.js';
 
 const env = loadTestEnv();
@@ -339,18 +340,12 @@ describe('fresh targets', function () {
       JSON.parse(await readFile(path.join(dataDir, 'config.json'), 'utf8')) as SupervisorConfig;
     const oldKey = (await configOf()).apiSigningKey;
     assert.equal(oldKey, api.signingKey);
-    const admin = async (method: string, route: string): Promise<SigningKeyStatus> => {
-      const res = await fetch(`${api.url}${route}`, {
-        method,
-        headers: { authorization: `Bearer ${api.adminToken}`, 'content-type': 'application/json' },
-        ...(method === 'POST' ? { body: '{}' } : {}),
-      });
-      assert.equal(res.status, 200, `${method} ${route}: ${await res.clone().text()}`);
-      return (await res.json()) as SigningKeyStatus;
-    };
-    assert.deepEqual(await admin('GET', '/v1/signing-key'), { signingKey: oldKey, nextSigningKey: null });
+    // As an admin types it: `skiff signing-key [rotate|complete] --json`.
+    const admin = async (...args: string[]): Promise<SigningKeyStatus> =>
+      JSON.parse(await skiff(api, 'signing-key', ...args, '--json')) as SigningKeyStatus;
+    assert.deepEqual(await admin(), { signingKey: oldKey, nextSigningKey: null });
 
-    const started = await admin('POST', '/v1/signing-key/rotate');
+    const started = await admin('rotate');
     const next = started.nextSigningKey ?? '';
     assert.notEqual(next, '');
     assert.equal(started.signingKey, oldKey, 'targets are still signed with the old key');
@@ -361,7 +356,8 @@ describe('fresh targets', function () {
     const announced = proxy.recorded.get(uuid)?.at(-1)?.target;
     assert.equal(announced?.issued?.nextSigningKey, next, 'the announcement came inside a target');
 
-    const completed = await admin('POST', '/v1/signing-key/complete');
+    assert.deepEqual(await admin('rotate'), started, 'rotating again changes nothing');
+    const completed = await admin('complete');
     assert.deepEqual(completed, { signingKey: next, nextSigningKey: null });
     await eventually('the device to trust the new key only', 30_000, async () => {
       const c = await configOf();
