@@ -12,6 +12,7 @@ import {
   type Info,
   type Problem,
   type Release,
+  type SigningKeyStatus,
   type UpdateDeviceRequest,
 } from '../protocol/api.js';
 import type { PreauthorizeRequest } from '../protocol/device-auth.js';
@@ -238,6 +239,18 @@ export class ApiClient {
   async createToken(user: string, label?: string): Promise<NewApiToken> {
     const body = checked(ROUTES.createToken, label === undefined ? {} : { label });
     return this.call(ROUTES.createToken, { name: user }, { body });
+  }
+
+  async signingKeyStatus(): Promise<SigningKeyStatus> {
+    return this.call(ROUTES.signingKey, {});
+  }
+
+  async rotateSigningKey(): Promise<SigningKeyStatus> {
+    return this.call(ROUTES.rotateSigningKey, {}, { body: {} });
+  }
+
+  async completeSigningKeyRotation(): Promise<SigningKeyStatus> {
+    return this.call(ROUTES.completeSigningKeyRotation, {}, { body: {} });
   }
 
   async revokeToken(user: string, tokenId: string): Promise<ApiToken> {

@@ -15,6 +15,7 @@ import { registerLogs } from './commands/logs.js';
 import { registerOs } from './commands/os.js';
 import { registerPush } from './commands/push.js';
 import { registerReleases } from './commands/releases.js';
+import { registerSigningKey } from './commands/signing-key.js';
 import { registerTokens } from './commands/tokens.js';
 import { registerUsers } from './commands/users.js';
 import { apiToken, apiUrl, article, commandPath, kindOf, kinds, oneOf, UsageError } from './options/kinds.js';
@@ -160,6 +161,7 @@ export function buildProgram(io: Io): Command {
   registerConfig(program, io);
   registerUsers(program, io);
   registerTokens(program, io);
+  registerSigningKey(program, io);
   registerAudit(program, io);
   registerOs(program, io);
   return program;

@@ -57,6 +57,8 @@ export interface ApiServerOptions {
   osBundleKeyring?: string;
   /** Fleet logs' timings (registry-api/logs/device-logs.ts); default the API's. */
   deviceLogs?: DeviceLogsOptions;
+  /** How long signed targets are valid; default the API's. */
+  targetValidityMs?: number;
 }
 
 export interface NewFleetOptions {
@@ -131,6 +133,7 @@ export class ApiServer {
       jobs,
       osBundles,
       ...(options.deviceLogs === undefined ? {} : { deviceLogs: options.deviceLogs }),
+      ...(options.targetValidityMs === undefined ? {} : { targetValidityMs: options.targetValidityMs }),
     });
     const handle = app.callback();
     const requests: ObservedRequest[] = [];

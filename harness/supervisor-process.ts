@@ -10,14 +10,34 @@ import { TEST_API_SIGNING_KEY, TEST_DEVICE_UUID } from './supervisor-targets.js'
 
 export const SUPERVISOR_MAIN = path.join(distRoot, 'supervisor', 'main.js');
 
-export async function makeDataDir(config: SupervisorConfig): Promise<string> {
-  const dir = await mkdtemp(path.join(tmpdir(), 'skiff-device-'));
-  await writeFile(path.join(dir, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
-  return dir;
-}
-
 /** Nothing listens there: a device with this API URL is offline. */
 export const UNREACHABLE_API = 'http://127.0.0.1:9';
+
+/**
+ * The API's target signing key as an operator provisioning a device reads it: GET /v1/info of the API the device
+ * will talk to (here on loopback, so the channel is trusted).
+ */
+export async function apiSigningKeyAt(apiUrl: string): Promise<string> {
+  const answer = await fetch(`${apiUrl.replace(/\/+$/, '')}/v1/info`, { signal: AbortSignal.timeout(10_000) });
+  if (!answer.ok) throw new Error(`GET ${apiUrl}/v1/info answered ${answer.status}: cannot pin the API's key`);
+  const info = (await answer.json()) as { signingKey?: unknown };
+  if (typeof info.signingKey !== 'string') throw new Error(`GET ${apiUrl}/v1/info has no signingKey to pin`);
+  return info.signingKey;
+}
+
+/**
+ * A device's data dir with its provisioning config. A config without apiSigningKey gets the key of the API it
+ * names pinned, as every provisioning step must; an offline device's config (UNREACHABLE_API) is written as given.
+ */
+export async function makeDataDir(config: SupervisorConfig): Promise<string> {
+  const pinned =
+    config.apiSigningKey !== undefined || config.apiUrl === UNREACHABLE_API
+      ? config
+      : { ...config, apiSigningKey: await apiSigningKeyAt(config.apiUrl) };
+  const dir = await mkdtemp(path.join(tmpdir(), 'skiff-device-'));
+  await writeFile(path.join(dir, 'config.json'), `${JSON.stringify(pinned, null, 2)}\n`);
+  return dir;
+}
 
 /** A device provisioned earlier, now offline: it has its uuid and trusts the test signing key. */
 export function offlineDeviceConfig(env: TestEnv, extra: Partial<SupervisorConfig> = {}): SupervisorConfig {

@@ -2,6 +2,8 @@
 // `tamper` is set, it rewrites the target states the API serves: altered in transit (the API's signature no longer
 // fits), or, with `sign`, signed anew as if the API itself had served the rewritten target. The real API never
 // serves a target a device must refuse; this is how a test of the refusal still registers and reports to it.
+// It also records every target answer the API gave and can replay a recorded one later, or one recorded for
+// another device, in place of the API's answer: the replay and freeze attacks of a man in the middle.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
@@ -9,7 +11,14 @@ import { SIGNATURE_HEADER } from '../protocol/signature.js';
 import type { TargetState } from '../protocol/target-state.js';
 import { messageOf } from '../lib/errors.js';
 
-const TARGET_PATH = /^\/v1\/device\/[^/]+\/target$/;
+const TARGET_PATH = /^\/v1\/device\/([^/?]+)\/target$/;
+
+/** A target answer as the API gave it: its exact body and headers (signature, ETag), and the target in it. */
+export interface RecordedTarget {
+  readonly body: Buffer;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly target: TargetState;
+}
 /** Headers that describe one hop's connection or encoding, not the content (fetch has decoded the body). */
 const HOP_HEADERS = new Set([
   'connection',
@@ -27,6 +36,15 @@ export class TamperingProxy {
   sign: ((target: TargetState) => string) | null = null;
   /** Drops the Skiff-Signature header from target answers: an unsigned target, as a rogue server would serve it. */
   unsigned = false;
+  /** Every 200 target answer that came from the API, oldest first, by the uuid of the polled path. */
+  readonly recorded = new Map<string, RecordedTarget[]>();
+  /**
+   * While set, a target poll of the device with this uuid is answered with what it returns (200, byte for byte as
+   * recorded) instead of being passed to the API; null lets that poll through.
+   */
+  replay: ((uuid: string) => RecordedTarget | null) | null = null;
+  /** Target polls answered by `replay`. */
+  replayed = 0;
   private server: Server | undefined;
 
   constructor(private readonly upstream: string) {}
@@ -60,6 +78,14 @@ export class TamperingProxy {
         headers.set(name, Array.isArray(value) ? value.join(', ') : value);
     }
     const method = req.method ?? 'GET';
+    const polled = method === 'GET' ? TARGET_PATH.exec(req.url ?? '')?.[1] : undefined;
+    const replayed = polled === undefined ? null : (this.replay?.(polled) ?? null);
+    if (replayed !== null) {
+      this.replayed++;
+      res.writeHead(200, { ...replayed.headers, 'content-length': String(replayed.body.length) });
+      res.end(replayed.body);
+      return;
+    }
     const answer = await fetch(`${this.upstream}${req.url ?? '/'}`, {
       method,
       headers,
@@ -70,6 +96,11 @@ export class TamperingProxy {
     answer.headers.forEach((value, name) => {
       if (!HOP_HEADERS.has(name)) out[name] = value;
     });
+    if (polled !== undefined && answer.status === 200) {
+      const list = this.recorded.get(polled) ?? [];
+      list.push({ body, headers: { ...out }, target: JSON.parse(body.toString('utf8')) as TargetState });
+      this.recorded.set(polled, list);
+    }
     if (this.tamper !== null && method === 'GET' && answer.status === 200 && TARGET_PATH.test(req.url ?? '')) {
       const rewritten = this.tamper(JSON.parse(body.toString('utf8')));
       body = Buffer.from(JSON.stringify(rewritten));

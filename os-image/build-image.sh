@@ -9,6 +9,8 @@
 #   bash os-image/build-image.sh --rootfs DIR --provisioning config.json --out pi.img
 #        [--boot-files DIR] [--rootfs-mb 1024] [--data-mb 512] [--keyring ca.cert.pem] [--compatible DEVICE_TYPE]
 #
+# The provisioning config.json must pin the API's target-signing key (apiSigningKey, the signingKey of the API's
+# GET /v1/info, read over a channel you trust): a device never learns it from the API it talks to.
 # --rootfs is the documented input: a Raspberry Pi OS (or debootstrap) tree with node, the Docker Engine and
 # Skiff's dist/ installed. Without it a minimal tree is made from this machine's files (busybox, node and the
 # supervisor), which is enough to check the layout, not to boot a Pi. --boot-files is the Pi firmware (start4.elf,
@@ -34,6 +36,9 @@ while [ $# -gt 0 ]; do
 done
 [ -n "$provisioning" ] && [ -f "$provisioning" ] || die "build-image: --provisioning FILE (the device's config.json) is required"
 [ -n "$out" ] || die "build-image: --out is required"
+node -e 'const c=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8")); process.exit(typeof c.apiSigningKey==="string"&&c.apiSigningKey!==""?0:1)' "$provisioning" ||
+  die "build-image: $provisioning pins no apiSigningKey; add the signingKey field of the API's GET /v1/info"
+
 need_packages fdisk dosfstools mtools e2fsprogs busybox-static
 [ -n "$compatible" ] || compatible=$(node -e 'process.stdout.write(JSON.parse(require("fs").readFileSync(process.argv[1],"utf8")).deviceType)' "$provisioning")
 

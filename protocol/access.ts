@@ -32,7 +32,9 @@ export type Action =
   /** Create, list and revoke the API tokens of the user named in the path. */
   | 'token.manage'
   /** Read a device's service logs: they may carry secrets and household data, so not every viewer. */
-  | 'device.logs';
+  | 'device.logs'
+  /** See and rotate the API's target-signing key. */
+  | 'signing-key.manage';
 
 const UserName = Type.String({ minLength: 1, maxLength: 64, pattern: '^[a-z0-9][a-z0-9._-]*$' });
 

@@ -10,6 +10,14 @@ const Name = Type.String({ minLength: 1, maxLength: 64, pattern: '^[a-z0-9][a-z0
 /** The body of actions that need none: `{}` and nothing in it. */
 export const EmptyBodySchema = Type.Object({}, { additionalProperties: false });
 
+/** The API's target-signing key and the rotation running, if any (keys as base64 SPKI DER). */
+export const SigningKeyStatusSchema = Type.Object({
+  signingKey: Type.String(),
+  /** The key a running rotation moves to, announced in every target signed with signingKey; null: none runs. */
+  nextSigningKey: Type.Union([Type.String(), Type.Null()]),
+});
+export type SigningKeyStatus = Static<typeof SigningKeyStatusSchema>;
+
 export const InfoSchema = Type.Object({
   name: Type.Literal('skiff'),
   version: Type.String(),

@@ -1,6 +1,6 @@
-// Signed target states. registry-api holds an Ed25519 key pair; a device learns the public half when it registers
-// (RegisterResponse.signingKey, also shown by GET /v1/info) and keeps it in its config. Every 200 answer of
-// GET /v1/device/{uuid}/target carries
+// Signed target states. registry-api holds an Ed25519 key pair; the public half is pinned in each device's
+// provisioning config (apiSigningKey, read by the provisioner from GET /v1/info over a channel they trust), never
+// learnt from the API a device talks to. Every 200 answer of GET /v1/device/{uuid}/target carries
 //
 //   Skiff-Signature: ed25519=<base64 of the 64-byte Ed25519 signature>
 //
@@ -10,11 +10,22 @@
 // travel as base64 of their DER encoding: SPKI for the public key (44 bytes, so 60 characters; from a PEM private
 // key: `openssl pkey -in KEY.pem -pubout -outform DER | base64`).
 //
-// A device that has no key (registered before targets were signed) refuses every target and reports why; it learns
-// the key by registering again. A device's key can also be written into its config before first start, pinning it.
+// Freshness (TUF/Uptane's rollback and freeze protections). The signed content names the device (device.uuid) and
+// carries `issued: { version, issuedAt, expiresAt }`. The version only goes up per device: the API issues a new one
+// when the content changes or when more than half of the validity (SKIFF_TARGET_VALIDITY_SECONDS, default 7 days)
+// has passed, and otherwise serves the same signed bytes, so the ETag stays and polls stay 304. A device refuses a
+// target for another uuid, one without `issued`, one with a version below the highest it accepted (or equal with
+// other content), and one past its expiresAt; it keeps running what it has and reports why.
+// Clock rule: the device's now is max(its system clock, the issuedAt of the last target it verified), because a Pi
+// has no real-time clock; 5 minutes of skew are allowed past expiresAt. A device whose clock runs far ahead sees
+// targets as expired and keeps running until its clock is corrected (NTP); then it takes them again. The highest
+// accepted version is the one of the persisted target (DATA_DIR/target.json); deleting that file while the
+// supervisor is stopped (locally only) resets it. A device whose running target expired reports "target expired".
 //
-// What it does not give: freshness. A signed target of this device replayed later is accepted again; the device
-// uuid inside the signed content keeps one device's target from being replayed to another.
+// Key rotation: while the API rotates its key (POST /v1/signing-key/rotate), every target signed with the current key
+// announces the next one in issued.nextSigningKey; a device that took such a target trusts the next key too
+// (apiNextSigningKey in its config). Once the API completes the rotation (POST /v1/signing-key/complete) it signs with
+// the next key, and the first target a device takes signed with it makes it the only key the device trusts.
 import { createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
 import { canonicalJson } from './canonical-json.js';
 import type { TargetState } from './target-state.js';

@@ -202,6 +202,26 @@ export const HostOsReleaseSchema = Type.Object(
 );
 export type HostOsRelease = Static<typeof HostOsReleaseSchema>;
 
+/**
+ * What makes a signed target fresh (protocol/signature.ts): a version that only goes up per device, when the API
+ * issued it and until when it may be acted on. Optional in the schema so local-mode targets and targets persisted
+ * before it still parse; a target from the API without it is refused by the device's freshness gate.
+ */
+export const TargetIssueSchema = Type.Object(
+  {
+    version: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }),
+    issuedAt: Type.String({ format: 'date-time', maxLength: 64 }),
+    expiresAt: Type.String({ format: 'date-time', maxLength: 64 }),
+    /**
+     * The API's next target-signing key (base64 SPKI DER), announced while a rotation runs: a device that verified
+     * this target with the key it trusts trusts this one too, and from the first target signed with it on, only it.
+     */
+    nextSigningKey: Type.Optional(Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9+/]+={0,2}$' })),
+  },
+  { additionalProperties: false },
+);
+export type TargetIssue = Static<typeof TargetIssueSchema>;
+
 export const TargetStateSchema = Type.Object(
   {
     schemaVersion: Type.Literal(1),
@@ -217,6 +237,8 @@ export const TargetStateSchema = Type.Object(
     config: DeviceConfigSchema,
     /** The host OS the device should run; absent: leave the host OS alone. */
     hostOs: Type.Optional(HostOsReleaseSchema),
+    /** Version, issue time and expiry, signed with the rest; absent only in local mode and old persisted targets. */
+    issued: Type.Optional(TargetIssueSchema),
   },
   { additionalProperties: false },
 );

@@ -30,6 +30,12 @@ export interface ApiConfig {
   osBundleKeyring: string | null;
   /** SKIFF_MAX_PUSH_CHANNELS: open push channels this instance holds at most (http/push-channels.ts). */
   maxPushChannels: number;
+  /**
+   * SKIFF_TARGET_VALIDITY_SECONDS (default 604800, 7 days): how long a signed target may be acted on. A device whose
+   * target is older reports "target expired"; the API issues an unchanged target anew once half of it has passed,
+   * so a device that polls at least that often never sees one expire.
+   */
+  targetValidityMs: number;
 }
 
 export class ConfigError extends Error {
@@ -99,6 +105,13 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ApiConfig {
   if (!/^\d+$/.test(maxPushText) || maxPushChannels < 1 || !Number.isSafeInteger(maxPushChannels))
     throw new ConfigError(`SKIFF_MAX_PUSH_CHANNELS '${maxPushText}' is not a positive whole number`);
 
+  const validityText = env.SKIFF_TARGET_VALIDITY_SECONDS?.trim() || '604800';
+  const validitySeconds = Number(validityText);
+  if (!/^\d+$/.test(validityText) || validitySeconds < 60 || validitySeconds > 366 * 24 * 3600)
+    throw new ConfigError(
+      `SKIFF_TARGET_VALIDITY_SECONDS '${validityText.slice(0, 40)}' is not a whole number of seconds from 60 to 31622400 (366 days)`,
+    );
+
   return {
     host: env.SKIFF_API_HOST?.trim() || '127.0.0.1',
     port,
@@ -113,5 +126,6 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ApiConfig {
     insecureRegistries,
     osBundleKeyring: env.SKIFF_OS_BUNDLE_KEYRING?.trim() || null,
     maxPushChannels,
+    targetValidityMs: validitySeconds * 1000,
   };
 }

@@ -42,6 +42,8 @@ export interface AppDeps {
   deviceLogs?: DeviceLogsOptions;
   /** Open push channels this instance holds at most (SKIFF_MAX_PUSH_CHANNELS); absent: http/push-channels.ts's default. */
   maxPushChannels?: number;
+  /** How long a signed target is valid (SKIFF_TARGET_VALIDITY_SECONDS); absent: fleet/target-cache.ts's default. */
+  targetValidityMs?: number;
 }
 
 export type RouteDeps = Required<AppDeps>;

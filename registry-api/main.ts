@@ -152,6 +152,7 @@ const app = createApp({
     maxBytes: DEFAULT_MAX_BUNDLE_BYTES,
   },
   maxPushChannels: config.maxPushChannels,
+  targetValidityMs: config.targetValidityMs,
 });
 const server = createApiServer(app.callback());
 

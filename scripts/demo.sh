@@ -49,10 +49,16 @@ device_up() {
     local key
     # Keys are kept hashed, so the demo makes a key of its own for its device.
     key=$(skiff keys create "$fleet" --label demo-device --json | json_field 'v.key')
-    # What an installer's provisioning step leaves on the device: where the API is and how to join the fleet.
+    # The API's target-signing key, pinned as an operator does: read once from the API over a trusted channel
+    # (here loopback); the device never learns it from the API it talks to.
+    local signing_key
+    signing_key=$(curl -sf "$SKIFF_API_URL/v1/info" | json_field 'v.signingKey')
+    [ -n "$signing_key" ] || { echo "demo: GET $SKIFF_API_URL/v1/info gave no signingKey to pin" >&2; return 1; }
+    # What an installer's provisioning step leaves on the device: where the API is, its key, how to join the fleet.
     cat >"$device_dir/config.json" <<EOF
 {
   "apiUrl": "$SKIFF_API_URL",
+  "apiSigningKey": "$signing_key",
   "fleet": "$fleet",
   "provisioningKey": "$key",
   "deviceType": "raspberrypi4-64",

@@ -1,5 +1,6 @@
 // The device's own settings: DATA_DIR/config.json. Written by whoever provisions the device (image builder, CLI)
-// and completed by the supervisor itself (uuid on first start, its token and apiSigningKey once the API admits it).
+// and completed by the supervisor itself (uuid on first start, its token once the API admits it). The API's signing
+// key is pinned here by the provisioner, never filled in from the API.
 // The device's private key is not here but in DATA_DIR/device-key.pem (device/identity.ts).
 import { randomUUID, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -10,6 +11,7 @@ import { parse, ValidationError } from '../protocol/validate.js';
 import { messageOf } from '../lib/errors.js';
 import { parseInsecureRegistries } from '../lib/insecure-registries.js';
 import { writeFileAtomic } from './device/atomic-file.js';
+import type { TrustedKeys } from './target/gate.js';
 
 export const CONFIG_FILE = 'config.json';
 
@@ -35,11 +37,22 @@ export const SupervisorConfigSchema = Type.Object({
   deviceToken: Type.Optional(Type.String({ minLength: 1 })),
   deviceTokenExpiresAt: Type.Optional(Type.String({ minLength: 1 })),
   /**
-   * The API's Ed25519 public key (base64 SPKI DER) every target state must be signed with. Learnt at registration,
-   * or written here beforehand to pin it (registration then fails if the API presents another). A device that has
-   * a deviceKey but none of this was provisioned before targets were signed: it refuses every target and says so.
+   * The API's Ed25519 public key (base64 SPKI DER) every target state must be signed with, pinned at provisioning
+   * (read from GET /v1/info, field signingKey, over a channel the provisioner trusts). Never learnt from the API: a
+   * device without it does not go online (it keeps running its persisted target) and says how to get it. Replaced
+   * by the device itself only when a target signed with this key announces the API's next key.
    */
   apiSigningKey: Type.Optional(Type.String({ minLength: 1 })),
+  /**
+   * The API's next signing key, announced inside a target signed with apiSigningKey while the API rotates its key:
+   * trusted besides apiSigningKey until the first target signed with it, which makes it apiSigningKey.
+   */
+  apiNextSigningKey: Type.Optional(Type.String({ minLength: 1 })),
+  /**
+   * Allows a plain http:// apiUrl that is not loopback (a lab network). Without it such an address is refused:
+   * tokens and targets would cross the network readable and replaceable.
+   */
+  allowInsecureHttp: Type.Optional(Type.Boolean()),
   /** The device-local API (local-api/): loopback only unless a technician's network needs it. */
   localApiHost: Type.Optional(Type.String({ minLength: 1 })),
   localApiPort: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
@@ -52,6 +65,15 @@ export type IdentifiedConfig = SupervisorConfig & { uuid: string };
 /** The API's target signing key as a key object; null when the config has none (checked by loadConfig). */
 export function apiSigningKeyOf(config: SupervisorConfig): KeyObject | null {
   return config.apiSigningKey === undefined ? null : decodePublicKey(config.apiSigningKey, 'apiSigningKey');
+}
+
+/** The keys targets may be signed with (the pinned one, and an announced next one); null when none is pinned. */
+export function trustedKeysOf(config: SupervisorConfig): TrustedKeys | null {
+  const current = apiSigningKeyOf(config);
+  if (current === null) return null;
+  const next =
+    config.apiNextSigningKey === undefined ? null : decodePublicKey(config.apiNextSigningKey, 'apiNextSigningKey');
+  return { current, next };
 }
 
 export function configFile(dataDir: string): string {
@@ -72,11 +94,13 @@ export async function loadConfig(dataDir: string): Promise<IdentifiedConfig> {
     throw new Error(`cannot read device config ${file}: ${messageOf(err)}`, { cause: err });
   }
   const config = parse(SupervisorConfigSchema, value, `device config ${file}`);
-  if (config.apiSigningKey !== undefined) {
+  for (const field of ['apiSigningKey', 'apiNextSigningKey'] as const) {
+    const key = config[field];
+    if (key === undefined) continue;
     try {
-      decodePublicKey(config.apiSigningKey, 'apiSigningKey');
+      decodePublicKey(key, field);
     } catch (err) {
-      throw new ValidationError(`device config ${file}`, [{ path: '/apiSigningKey', message: messageOf(err) }]);
+      throw new ValidationError(`device config ${file}`, [{ path: `/${field}`, message: messageOf(err) }]);
     }
   }
   if (config.uuid !== undefined) return { ...config, uuid: config.uuid };
@@ -95,4 +119,38 @@ export const INSECURE_REGISTRIES_ENV = 'SKIFF_INSECURE_REGISTRIES';
  */
 export function insecureRegistriesOf(env: NodeJS.ProcessEnv): string[] {
   return parseInsecureRegistries(env[INSECURE_REGISTRIES_ENV], INSECURE_REGISTRIES_ENV);
+}
+
+const LOOPBACK_HOSTS = new Set(['localhost', '[::1]', '::1']);
+
+/** Whether `hostname` (as URL gives it) is this machine: localhost, 127.0.0.0/8, ::1. */
+function isLoopback(hostname: string): boolean {
+  return LOOPBACK_HOSTS.has(hostname) || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname);
+}
+
+/**
+ * Why this config cannot go online (null when it can): no pinned API key, or plain http to another machine without
+ * allowInsecureHttp. The device then keeps running what it has and logs this.
+ */
+export function onlineRefusal(config: SupervisorConfig, file: string): string | null {
+  if (config.apiSigningKey === undefined) {
+    return (
+      `${file} pins no apiSigningKey, so this device cannot tell the API's targets from anyone else's and does not ` +
+      `go online. Pin the API's key at provisioning: read it from ${config.apiUrl.replace(/\/+$/, '')}/v1/info ` +
+      '(field signingKey) over a channel you trust, and write it into config.json as apiSigningKey'
+    );
+  }
+  let url: URL;
+  try {
+    url = new URL(config.apiUrl);
+  } catch {
+    return `${file}: apiUrl '${config.apiUrl.slice(0, 200)}' is not a URL`;
+  }
+  if (url.protocol === 'https:') return null;
+  if (url.protocol !== 'http:') return `${file}: apiUrl must be https:// (or http:// to loopback), not ${url.protocol}`;
+  if (isLoopback(url.hostname) || config.allowInsecureHttp === true) return null;
+  return (
+    `${file}: apiUrl ${url.origin} is plain http to another machine: tokens and targets would cross the network ` +
+    'readable and replaceable. Use https://, or set "allowInsecureHttp": true in config.json for a lab network'
+  );
 }

@@ -9,7 +9,8 @@ import { createLogger, type Logger } from '../lib/logger.js';
 import { messageOf } from '../lib/errors.js';
 import { ApiClient, ApiError } from './online/api-client.js';
 import { canonicalJson } from '../protocol/canonical-json.js';
-import { apiSigningKeyOf, loadConfig, saveConfig, type IdentifiedConfig } from './config.js';
+import { configFile, loadConfig, onlineRefusal, saveConfig, trustedKeysOf, type IdentifiedConfig } from './config.js';
+import { decodePublicKey, encodePublicKey } from '../protocol/signature.js';
 import { readCurrentState } from './reconcile/current-state.js';
 import { imagesOf } from './plan/desired-state.js';
 import { dockerEngine, type Engine } from './engine/engine.js';
@@ -38,8 +39,9 @@ import { Reconciler } from './reconcile/reconciler.js';
 import { buildReport, Reporter, type ReportInput } from './online/reporter.js';
 import { TargetEvents } from './online/push-channel.js';
 import { LogShipper } from './online/log-shipper.js';
-import type { SignedTarget } from './target/gate.js';
+import { signedWith, type SignedTarget, type TrustedKeys } from './target/gate.js';
 import { TargetStore } from './target/store.js';
+import { acceptedIssueOf, FreshnessError, judgeFreshness, staleness } from './target/freshness.js';
 import { updateWindowState, windowReport } from './reconcile/update-window.js';
 import { SUPERVISOR_VERSION } from './version.js';
 import { startHostOs } from './os-update/host-os.js';
@@ -64,6 +66,8 @@ export class Supervisor {
   private readonly shutdown = new AbortController();
   private readonly reconciler: Reconciler;
   private readonly store: TargetStore;
+  /** The API keys targets must be signed with; moved in place by a key rotation (rotateKeys). */
+  private readonly keys: TrustedKeys | null;
   private readonly delivery: ImageDelivery;
   /** The device's session with the API once online: where its current token is. */
   private session: DeviceSession | undefined;
@@ -95,6 +99,7 @@ export class Supervisor {
     private readonly log: Logger,
   ) {
     this.store = new TargetStore(options.dataDir, config.uuid);
+    this.keys = trustedKeysOf(config);
     this.localFile = new LocalTargetFile(options.dataDir);
     this.held = new HeldServices(options.dataDir);
     this.delivery = new ImageDelivery({
@@ -158,7 +163,7 @@ export class Supervisor {
       this.log.error({ err: messageOf(err) }, 'held services refused; no service is held');
     }
     try {
-      const signed = await this.store.load(apiSigningKeyOf(this.config));
+      const signed = await this.store.load(this.keys);
       if (signed !== null) {
         this.fleetTarget = signed.target;
         this.run(signed.target);
@@ -202,6 +207,12 @@ export class Supervisor {
   }
 
   private async goOnline(): Promise<void> {
+    const refusal = onlineRefusal(this.config, configFile(this.options.dataDir));
+    if (refusal !== null) {
+      this.targetError = refusal;
+      this.log.error({ reason: refusal }, 'not going online; running containers are left alone');
+      return;
+    }
     const api = new ApiClient({ baseUrl: this.config.apiUrl });
     const session = new DeviceSession({
       api,
@@ -213,13 +224,8 @@ export class Supervisor {
     this.session = session;
     await ensureProvisioned(session, { log: this.log.child({ component: 'provision' }), signal: this.shutdown.signal });
     if (this.shutdown.signal.aborted) return;
-    const targetKey = apiSigningKeyOf(session.current());
-    if (targetKey === null) {
-      this.log.error(
-        'no apiSigningKey in the config (provisioned before target states were signed): every target will be refused',
-      );
-    }
-    const deviceApi = api.forDevice(session, targetKey);
+    // The same key ring the persisted target is checked with: a rotation updates it in place for every client.
+    const deviceApi = api.forDevice(session, this.keys);
     const uuid = this.config.uuid;
     const reporter = new Reporter({
       observe: () => this.observe(),
@@ -239,7 +245,8 @@ export class Supervisor {
       onOutcome: (err) => {
         this.apiReachable = err === null || !(err instanceof ApiError && err.status === null);
         if (err === null) this.targetError = null;
-        else if (err instanceof ValidationError || err instanceof SignatureError) this.targetError = messageOf(err);
+        else if (err instanceof ValidationError || err instanceof SignatureError || err instanceof FreshnessError)
+          this.targetError = messageOf(err);
         reporter.trigger();
       },
       intervalOverrideMs: this.options.pollIntervalMs,
@@ -289,8 +296,15 @@ export class Supervisor {
   /** A verified, validated target from the API: persisted first, so a crash right after still converges to it. */
   private async accept(signed: SignedTarget): Promise<void> {
     const { target } = signed;
-    if (canonicalJson(target) === canonicalJson(this.fleetTarget)) return;
+    const same = canonicalJson(target) === canonicalJson(this.fleetTarget);
+    const verdict = judgeFreshness(target.issued, acceptedIssueOf(this.fleetTarget?.issued), Date.now(), same);
+    if (!verdict.fresh) {
+      this.log.warn({ kind: verdict.kind, version: target.issued?.version ?? null }, 'stale target refused');
+      throw new FreshnessError('target state from the API', verdict.kind, verdict.reason);
+    }
+    if (same) return;
     await this.store.save(signed);
+    await this.rotateKeys(signed);
     this.fleetTarget = target;
     this.osUpdater?.offer(target.hostOs);
     if (this.local !== null) {
@@ -299,6 +313,33 @@ export class Supervisor {
     }
     this.run(target);
     this.log.info({ release: target.release?.id ?? null }, 'new target accepted');
+  }
+
+  /**
+   * Follows the API's key rotation, after the target that moves it is saved: a next key announced by a target the
+   * current key signed is trusted besides it; the first target signed with the next key makes it the only one.
+   */
+  private async rotateKeys(signed: SignedTarget): Promise<void> {
+    const keys = this.keys;
+    const session = this.session;
+    if (keys === null || session === undefined) return;
+    const byNextKey = keys.next !== null && !signedWith(keys.current, signed) && signedWith(keys.next, signed);
+    if (byNextKey && keys.next !== null) {
+      const promoted = encodePublicKey(keys.next);
+      await session.trustKeys(promoted, undefined);
+      keys.current = keys.next;
+      keys.next = null;
+      this.log.info({ apiSigningKey: promoted }, "the API's new signing key is now the only one trusted");
+      return;
+    }
+    const announced = signed.target.issued?.nextSigningKey;
+    if (byNextKey || announced === undefined) return;
+    const current = encodePublicKey(keys.current);
+    if (announced === current || (keys.next !== null && announced === encodePublicKey(keys.next))) return;
+    const next = decodePublicKey(announced, 'the next signing key the target announces');
+    await session.trustKeys(current, announced);
+    keys.next = next;
+    this.log.info({ apiNextSigningKey: announced }, 'the API announced its next signing key; trusting it too');
   }
 
   private async observe(): ReturnType<typeof readCurrentState> {
@@ -314,7 +355,8 @@ export class Supervisor {
     return {
       target,
       status: this.reconciler.currentStatus(),
-      targetError: this.targetError,
+      // A device cut off from fresh targets (or served a frozen one) says so, and keeps running what it has.
+      targetError: this.targetError ?? staleness(this.fleetTarget?.issued, Date.now()),
       localMode: this.local !== null,
       held: this.held.current(),
       ...(target === null ? {} : { downloads: this.delivery.downloads(target), updateWindow: this.windowNow(target) }),

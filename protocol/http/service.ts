@@ -1,7 +1,7 @@
 // The routes about the API itself: who it is, its OpenAPI document, its Prometheus metrics, and the token service
 // of the image registry it stands in front of.
 import { Type } from '@sinclair/typebox';
-import { InfoSchema } from '../api.js';
+import { EmptyBodySchema, InfoSchema, SigningKeyStatusSchema } from '../api.js';
 import { ok, type RouteSpec } from './route.js';
 
 export const SERVICE_ROUTES = {
@@ -51,6 +51,35 @@ export const SERVICE_ROUTES = {
         }),
       ),
     },
+  },
+  signingKey: {
+    method: 'GET',
+    path: '/v1/signing-key',
+    summary: "The API's target-signing key and the key rotation running, if any",
+    access: { action: 'signing-key.manage' },
+    responses: { 200: ok('The signing keys', SigningKeyStatusSchema) },
+  },
+  rotateSigningKey: {
+    method: 'POST',
+    path: '/v1/signing-key/rotate',
+    summary:
+      'Start a key rotation: a next key is made and announced inside every target signed with the current one (repeating it changes nothing)',
+    access: { action: 'signing-key.manage' },
+    body: EmptyBodySchema,
+    bodyName: 'the rotate request',
+    example: {},
+    responses: { 200: ok('The signing keys', SigningKeyStatusSchema) },
+  },
+  completeSigningKeyRotation: {
+    method: 'POST',
+    path: '/v1/signing-key/complete',
+    summary:
+      'End the key rotation: targets are signed with the next key from now on; devices that never polled during the rotation must be provisioned with it again',
+    access: { action: 'signing-key.manage' },
+    body: EmptyBodySchema,
+    bodyName: 'the complete request',
+    example: {},
+    responses: { 200: ok('The signing keys', SigningKeyStatusSchema) },
   },
   metrics: {
     method: 'GET',

@@ -7,10 +7,15 @@
 // What a fleet contributes (its record, config vars, newest ready release) is kept per fleet generation, so the
 // poll after a fleet-wide change costs each device only its own reads. Releases are kept by id: what a target takes
 // from a release (version, services, volumes, networks) never changes after it is pushed.
+// Each served target carries its issue (version, issuedAt, expiresAt; store/target-issues.ts): the same issue, and so
+// the same signed bytes and ETag, while the content stays and less than half of its validity has passed; a kept
+// target is computed again from that half-way point, which issues it anew with a later expiry.
 // Which generation a poll brings is the device session's business (../devices/sessions.ts): sessions are dropped by
 // the invalidation bus when a generation moves, so the next poll reads the new one.
+import { canonicalJson, sha256Hex } from '../../protocol/canonical-json.js';
 import type { ConfigVars, ServiceVars } from '../../protocol/fleet-config.js';
 import type { TargetState } from '../../protocol/target-state.js';
+import { renewAtMs } from '../store/target-issues.js';
 import { etagOf } from '../http/etag.js';
 import type { SigningKey } from '../keys/signing-key.js';
 import type { DeviceRecord, FleetRecord, ReleaseRecord, Store, TargetGeneration } from '../store/index.js';
@@ -20,13 +25,21 @@ import { targetFor, type TargetSources } from './target-state.js';
 export interface ServedTarget {
   readonly target: TargetState;
   readonly etag: string;
+  /** When this target is issued anew (half-way through its validity), in ms since the epoch. */
+  readonly renewAtMs: number;
   /** The JSON body and its signature header; computed once per target. */
   signed(): { body: string; signature: string };
 }
 
+/** How long a signed target may be acted on by default (SKIFF_TARGET_VALIDITY_SECONDS). */
+export const DEFAULT_TARGET_VALIDITY_MS = 7 * 24 * 3600 * 1000;
+
 export interface TargetCacheOptions {
-  store: Pick<Store, 'fleets' | 'releases' | 'config' | 'osReleases'>;
-  signingKey: Pick<SigningKey, 'sign'>;
+  store: Pick<Store, 'fleets' | 'releases' | 'config' | 'osReleases' | 'targetIssues'>;
+  /** How long each issued target is valid (default DEFAULT_TARGET_VALIDITY_MS). */
+  validityMs?: number;
+  now?: () => Date;
+  signingKey: Pick<SigningKey, 'sign' | 'nextPublicKey'>;
   /** Devices whose targets are kept; beyond that the oldest entries go (default 100,000). */
   maxDevices?: number;
 }
@@ -61,11 +74,12 @@ interface FleetFacts {
 /** Releases kept by id at most; a fleet pushes a few a week, so this holds every release a device still runs. */
 const MAX_RELEASES = 1_000;
 
-function servedOf(target: TargetState, signingKey: Pick<SigningKey, 'sign'>): ServedTarget {
+function servedOf(target: TargetState, signingKey: Pick<SigningKey, 'sign'>, renewAt: number): ServedTarget {
   let signed: { body: string; signature: string } | undefined;
   return {
     target,
     etag: etagOf(target),
+    renewAtMs: renewAt,
     signed: () => (signed ??= { body: JSON.stringify(target), signature: signingKey.sign(target) }),
   };
 }
@@ -110,9 +124,26 @@ export class TargetCache {
   private readonly fleets = new Map<string, FleetFacts>();
   private readonly releases = new Map<string, Promise<ReleaseRecord | null>>();
   private readonly maxDevices: number;
+  private readonly validityMs: number;
+  private readonly now: () => Date;
 
   constructor(private readonly options: TargetCacheOptions) {
     this.maxDevices = options.maxDevices ?? 100_000;
+    this.validityMs = options.validityMs ?? DEFAULT_TARGET_VALIDITY_MS;
+    this.now = options.now ?? (() => new Date());
+  }
+
+  /** Whether a kept entry's target is due to be issued anew; an entry still computing is not. */
+  private due(entry: DeviceEntry): boolean {
+    return entry.settled != null && this.now().getTime() >= entry.settled.renewAtMs;
+  }
+
+  /**
+   * Drops every kept target: after the signing key moved (a rotation started or completed), each is signed, and
+   * issued, anew on its next poll.
+   */
+  forget(): void {
+    this.devices.clear();
   }
 
   /** Devices with a kept target, for tests and metrics. */
@@ -127,7 +158,7 @@ export class TargetCache {
   targetOf(device: DeviceRecord, generation: TargetGeneration): Promise<ServedTarget | null> {
     if (generation.fleet === null) return Promise.resolve(null);
     const known = this.devices.get(device.uuid);
-    if (known !== undefined && sameKey(known, device, generation)) return known.served;
+    if (known !== undefined && sameKey(known, device, generation) && !this.due(known)) return known.served;
     const served = this.compute(device, generation.fleet);
     const entry: DeviceEntry = {
       ...keyOf(device, { device: generation.device, fleet: generation.fleet }),
@@ -157,7 +188,7 @@ export class TargetCache {
   settledTarget(device: DeviceRecord, generation: TargetGeneration): ServedTarget | null | undefined {
     if (generation.fleet === null) return null;
     const known = this.devices.get(device.uuid);
-    if (known === undefined) return undefined;
+    if (known === undefined || this.due(known)) return undefined;
     if (known.matchedDevice === device && known.matchedGeneration === generation) return known.settled;
     if (!sameKey(known, device, generation)) return undefined;
     known.matchedDevice = device;
@@ -186,7 +217,25 @@ export class TargetCache {
       },
       osReleases: store.osReleases,
     };
-    return servedOf(await targetFor(sources, device, fleet), signingKey);
+    const content = await targetFor(sources, device, fleet);
+    // The announced next key is part of what is issued: announcing it, or no longer, is a new version.
+    const nextSigningKey = signingKey.nextPublicKey;
+    const issue = await store.targetIssues.issue(
+      device.uuid,
+      sha256Hex(canonicalJson({ content, nextSigningKey })),
+      this.now(),
+      this.validityMs,
+    );
+    const target: TargetState = {
+      ...content,
+      issued: {
+        version: issue.version,
+        issuedAt: issue.issuedAt,
+        expiresAt: issue.expiresAt,
+        ...(nextSigningKey === null ? {} : { nextSigningKey }),
+      },
+    };
+    return servedOf(target, signingKey, renewAtMs(issue));
   }
 
   private fleetFacts(name: string, generation: number): FleetFacts {

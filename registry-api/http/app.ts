@@ -27,7 +27,7 @@ import { osReleaseRoutes } from './routes/os-releases.js';
 import { registryTokenRoutes } from './routes/registry-token.js';
 import { releaseRoutes } from './routes/releases.js';
 import { userRoutes } from './routes/users.js';
-import { TargetCache } from '../fleet/target-cache.js';
+import { DEFAULT_TARGET_VALIDITY_MS, TargetCache } from '../fleet/target-cache.js';
 import { DEFAULT_MAX_PUSH_CHANNELS, MAX_PUSH_CHANNELS_PER_DEVICE, PushChannels } from './push-channels.js';
 
 export type { AppDeps } from '../deps.js';
@@ -43,7 +43,10 @@ export function createApp(appDeps: AppDeps): Koa<ApiState> {
       registryToken: appDeps.registryToken ?? null,
     });
   const metrics = appDeps.metrics ?? new ApiMetrics({ store: appDeps.store, jobs, now });
-  const targetCache = appDeps.targetCache ?? new TargetCache({ store: appDeps.store, signingKey: appDeps.signingKey });
+  const targetValidityMs = appDeps.targetValidityMs ?? DEFAULT_TARGET_VALIDITY_MS;
+  const targetCache =
+    appDeps.targetCache ??
+    new TargetCache({ store: appDeps.store, signingKey: appDeps.signingKey, validityMs: targetValidityMs, now });
   const invalidation = appDeps.invalidation ?? localInvalidation(appDeps.store.changes);
   const deps: RouteDeps = {
     registryToken: null,
@@ -53,6 +56,7 @@ export function createApp(appDeps: AppDeps): Koa<ApiState> {
     maxPushChannels: DEFAULT_MAX_PUSH_CHANNELS,
     ...appDeps,
     now,
+    targetValidityMs,
     jobs,
     metrics,
     targetCache,

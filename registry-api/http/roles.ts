@@ -25,6 +25,7 @@ export const ACCESS: Readonly<Record<Action, AccessRule>> = {
   'user.manage': { minimum: 'admin' },
   'token.manage': { minimum: 'admin', self: true },
   'device.logs': { minimum: 'operator', also: ['developer'] },
+  'signing-key.manage': { minimum: 'admin' },
 };
 
 /** Whether `role` is `minimum` or above it in the diamond. */

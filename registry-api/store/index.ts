@@ -449,6 +449,24 @@ export interface OsReleaseStore {
   targetFor(device: Pick<DeviceRecord, 'uuid' | 'fleet' | 'deviceType'>): Promise<OsReleaseRecord | null>;
 }
 
+/** One issue of a device's signed target: its version and validity, and the content hash it was made for. */
+export interface TargetIssueRecord {
+  version: number;
+  contentHash: string;
+  issuedAt: string;
+  expiresAt: string;
+}
+
+export interface TargetIssueStore {
+  /** The last issue of `uuid`'s target; null before the first. */
+  current(uuid: string): Promise<TargetIssueRecord | null>;
+  /**
+   * The issue to serve `uuid`'s target of content `contentHash` with at `now`: the last one while it is for the same
+   * content and less than half its validity passed, else a new one (version + 1, valid for `validityMs`). Atomic.
+   */
+  issue(uuid: string, contentHash: string, now: Date, validityMs: number): Promise<TargetIssueRecord>;
+}
+
 export interface Store {
   readonly fleets: FleetStore;
   readonly provisioningKeys: ProvisioningKeyStore;
@@ -458,6 +476,7 @@ export interface Store {
   readonly users: UserStore;
   readonly audit: AuditStore;
   readonly osReleases: OsReleaseStore;
+  readonly targetIssues: TargetIssueStore;
   /** Committed changes to targets, tokens and admission, announced after their commit (target-generation.ts). */
   readonly changes: TargetChanges;
   close(): Promise<void>;

@@ -308,6 +308,21 @@ export const MIGRATIONS: readonly Migration[] = [
     `,
   },
   {
+    version: 9,
+    name: 'issued versions of signed targets',
+    // Per device: the last version its target was issued with, the content it was for and its validity
+    // (store/target-issues.ts). A device refuses a target with a lower version, so this number only goes up.
+    sql: `
+      CREATE TABLE target_issues (
+        uuid TEXT PRIMARY KEY REFERENCES devices (uuid) ON DELETE CASCADE,
+        version BIGINT NOT NULL CHECK (version > 0),
+        content_hash TEXT NOT NULL,
+        issued_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL
+      );
+    `,
+  },
+  {
     version: 13,
     name: 'releases keep the image references people wrote and a hash of their content',
     // sources: service -> the tag the compose file named, for images the push copied into the fleet's registry.

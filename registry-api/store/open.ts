@@ -16,6 +16,7 @@ import type { Database } from './sql/database.js';
 import { migrate } from './sql/migrate.js';
 import { isPostgresUrl, openDatabase } from './sql/open.js';
 import { redacted } from './sql/postgres.js';
+import { targetIssuesOn } from './target-issues.js';
 import { usersOn } from './users.js';
 
 /** The store over an open database whose schema is up to date. */
@@ -36,6 +37,7 @@ export function storeOn(database: Database, logger: Logger = createLogger('regis
     users: usersOn(db, audit),
     audit,
     osReleases: osReleasesOn(db, audit),
+    targetIssues: targetIssuesOn(db),
     changes,
     async close() {
       // What polls noted goes in before the database closes; failing that, the next poll notes it again.

@@ -25,17 +25,22 @@ export interface SessionOptions {
 export type SessionState = 'accepted' | 'pending';
 
 /**
- * The signing key to keep from an auth answer. A key already in the config was pinned by whoever provisioned the
- * device: an API presenting another one is not trusted with this device.
+ * The signing key to keep from an auth answer: the one pinned at provisioning, never one learnt from the answer.
+ * An API presenting another key is not trusted with this device (the key moves only through a signed rotation).
  */
-function signingKeyFrom(answer: DeviceAuthResponse, pinned: string | undefined): string {
+function signingKeyFrom(answer: DeviceAuthResponse, pinned: string | undefined, next: string | undefined): string {
   decodePublicKey(answer.signingKey, 'the signing key in the auth answer');
-  if (pinned !== undefined && pinned !== answer.signingKey) {
+  if (pinned === undefined) {
+    throw new Error("this device's config pins no apiSigningKey; it does not learn one from the API it talks to");
+  }
+  // An API that finished its key rotation presents the next key before this device saw a target signed with it.
+  if (pinned !== answer.signingKey && next !== answer.signingKey) {
     throw new Error(
       `the API signs with key ${answer.signingKey}, not with the key ${pinned} this device's config pins`,
     );
   }
-  return answer.signingKey;
+  // What a signed target taught this device stays; an auth answer never moves the trusted key.
+  return pinned;
 }
 
 export class DeviceSession implements DeviceCredentials {
@@ -69,6 +74,21 @@ export class DeviceSession implements DeviceCredentials {
     if (this.config.deviceToken === undefined)
       throw new Error(`device '${this.config.uuid}' has no token yet: it was not admitted`);
     return this.config.deviceToken;
+  }
+
+  /**
+   * Saves the API keys this device trusts, as a target signed with the trusted key announced them (a rotation):
+   * `next` besides `current`, or, once a target signed with the next key was accepted, that key alone.
+   */
+  async trustKeys(current: string, next: string | undefined): Promise<void> {
+    const { apiNextSigningKey: _old, ...rest } = this.config;
+    const updated: IdentifiedConfig = {
+      ...rest,
+      apiSigningKey: current,
+      ...(next === undefined ? {} : { apiNextSigningKey: next }),
+    };
+    await this.options.save(updated);
+    this.config = updated;
   }
 
   /** One new token, however many requests were refused at once. Throws unless the API admits the device. */
@@ -133,7 +153,7 @@ export class DeviceSession implements DeviceCredentials {
       return 'pending';
     }
     const { answer } = outcome;
-    const apiSigningKey = signingKeyFrom(answer, config.apiSigningKey);
+    const apiSigningKey = signingKeyFrom(answer, config.apiSigningKey, config.apiNextSigningKey);
     // The legacy key did its one job (proving this is the device registered before keys).
     const { deviceKey: _proved, ...rest } = config;
     const next: IdentifiedConfig = {

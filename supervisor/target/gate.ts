@@ -77,8 +77,27 @@ export interface SignedTarget {
   signature: string;
 }
 
-/** The API's public key targets must be signed with; null on a device provisioned before targets were signed. */
-export type TargetKey = KeyObject | null;
+/**
+ * The API keys a device trusts: the pinned one, and while a rotation runs the next one, announced inside a target
+ * signed with the pinned one. Held in one object the supervisor updates in place, so every client sees a change.
+ */
+export interface TrustedKeys {
+  current: KeyObject;
+  next: KeyObject | null;
+}
+
+/** Whether `signed` (verified already against some trusted key) carries a signature made by `key`. */
+export function signedWith(key: KeyObject, signed: SignedTarget): boolean {
+  try {
+    verifyTarget(key, signed.target, signed.signature);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The API's key(s) targets must be signed with; null on a device that pins none. */
+export type TargetKey = KeyObject | TrustedKeys | null;
 
 /**
  * The signature is checked first, on the value as parsed, so nothing of an altered or unsigned target is looked at;
@@ -94,10 +113,27 @@ export function acceptSignedTarget(
   if (key === null) {
     throw new SignatureError(
       what,
-      'this device has no apiSigningKey in its config (it was provisioned before target ' +
-        'states were signed): provision it again, e.g. remove deviceKey from its config.json so it registers and learns the key',
+      "this device pins no apiSigningKey in its config.json: write the API's key there (the signingKey field of " +
+        "the API's GET /v1/info, read over a channel you trust)",
     );
   }
-  verifyTarget(key, value, signature, what);
-  return { target: acceptTarget(value, deviceUuid, what), signature };
+  const ring: TrustedKeys = 'current' in key ? key : { current: key, next: null };
+  const next = ring.next;
+  if (next === null) {
+    verifyTarget(ring.current, value, signature, what);
+    return { target: acceptTarget(value, deviceUuid, what), signature };
+  }
+  try {
+    verifyTarget(ring.current, value, signature, what);
+    return { target: acceptTarget(value, deviceUuid, what), signature };
+  } catch (err) {
+    if (!(err instanceof SignatureError)) throw err;
+    // Not the current key's: the announced next key's, or refused with the current key's reason.
+    try {
+      verifyTarget(next, value, signature, what);
+    } catch {
+      throw err;
+    }
+    return { target: acceptTarget(value, deviceUuid, what), signature };
+  }
 }

@@ -178,6 +178,31 @@ describe('registry-api: two instances over one database', function () {
     assert.equal((await poll(a, device.uuid, token, configured.etag)).status, 304, 'both instances agree on the ETag');
   });
 
+  it('issues one version per content, whichever instance computes it first; versions only go up', async () => {
+    const other = TestDevice.create('2a0a1500-0000-4000-8000-0000000000a1');
+    const otherToken = (await other.token(b.url, { fleet: 'meters', provisioningKey })).token;
+    // Both instances compute this device's first target at the same moment: one issue, one version, one ETag.
+    const [fromA, fromB] = await Promise.all([poll(a, other.uuid, otherToken), poll(b, other.uuid, otherToken)]);
+    assert.equal(fromA.status, 200);
+    assert.equal(fromB.status, 200);
+    assert.deepEqual(fromA.target?.issued, fromB.target?.issued);
+    assert.equal(fromA.etag, fromB.etag);
+    const first = fromA.target?.issued?.version ?? 0;
+    assert.ok(first >= 1);
+
+    // Whatever the fleet runs now (earlier tests pin it), the device is pinned to the other release and back.
+    const running = fromA.target?.release?.version;
+    const [away, home] = running === '1' ? ['2', '1'] : ['1', '2'];
+    await b.admin.pinDevice(other.uuid, away);
+    const pinned = await poll(a, other.uuid, otherToken, fromA.etag);
+    assert.equal(pinned.status, 200);
+    assert.equal(pinned.target?.issued?.version, first + 1);
+    assert.equal((await poll(b, other.uuid, otherToken, pinned.etag)).status, 304, 'B serves the same issue');
+    await a.admin.pinDevice(other.uuid, home);
+    const back = await poll(b, other.uuid, otherToken, pinned.etag);
+    assert.equal(back.target?.issued?.version, first + 2, 'back to earlier content is a new, higher version');
+  });
+
   it('serves a release that turned ready through the other instance on the next poll', async () => {
     await a.admin.trackLatest('meters');
     await a.admin.trackFleet(device.uuid);

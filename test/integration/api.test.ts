@@ -401,7 +401,18 @@ describe('registry-api over HTTP', () => {
       token: deviceA.token,
       headers: { 'if-none-match': etagLatest },
     });
-    assert.equal(back.status, 304, 'the same target gives the same ETag');
+    // The same content as before the pin, but issued anew: a device that took the pinned target's version must not
+    // be handed the older, lower version again (it would refuse it as a replay).
+    assert.equal(back.status, 200);
+    const backTarget = parse(TargetStateSchema, back.json, 'the target');
+    assert.deepEqual(backTarget.release, { id: release2.id, version: '2' });
+    const pinnedVersion = parse(TargetStateSchema, onPin.json, 'the target').issued?.version ?? 0;
+    assert.ok((backTarget.issued?.version ?? 0) > pinnedVersion, 'the version only goes up');
+    const again = await api.call('GET', paths.target(DEVICE_A), {
+      token: deviceA.token,
+      headers: { 'if-none-match': back.headers.get('etag') ?? '' },
+    });
+    assert.equal(again.status, 304, 'the same issued target gives the same ETag');
   });
 
   it("keeps a device's key to its own device", async () => {
