@@ -9,6 +9,7 @@
 // from a release (version, services, volumes, networks) never changes after it is pushed.
 // Which generation a poll brings is the device session's business (../devices/sessions.ts): sessions are dropped by
 // the invalidation bus when a generation moves, so the next poll reads the new one.
+import type { SignedKeySet } from '../../protocol/release-signature.js';
 import type { ConfigVars } from '../../protocol/fleet-config.js';
 import type { TargetState } from '../../protocol/target-state.js';
 import { etagOf } from '../http/etag.js';
@@ -25,7 +26,7 @@ export interface ServedTarget {
 }
 
 export interface TargetCacheOptions {
-  store: Pick<Store, 'fleets' | 'releases' | 'config' | 'osReleases'>;
+  store: Pick<Store, 'fleets' | 'releases' | 'config' | 'osReleases' | 'releaseKeys'>;
   signingKey: Pick<SigningKey, 'sign'>;
   /** Devices whose targets are kept; beyond that the oldest entries go (default 100,000). */
   maxDevices?: number;
@@ -55,6 +56,7 @@ interface FleetFacts {
   fleet: Promise<FleetRecord | null>;
   vars: Promise<ConfigVars>;
   latestReady: Promise<ReleaseRecord | null>;
+  releaseKeys: Promise<SignedKeySet | null>;
 }
 
 /** Releases kept by id at most; a fleet pushes a few a week, so this holds every release a device still runs. */
@@ -179,6 +181,9 @@ export class TargetCache {
         deviceSettings: (uuid) => store.config.deviceSettings(uuid),
       },
       osReleases: store.osReleases,
+      releaseKeys: {
+        get: (name) => (name === fleet.name ? facts.releaseKeys : store.releaseKeys.get(name)),
+      },
     };
     return servedOf(await targetFor(sources, device, fleet), signingKey);
   }
@@ -192,10 +197,11 @@ export class TargetCache {
       fleet: store.fleets.get(name),
       vars: store.config.vars({ fleet: name }),
       latestReady: store.releases.latestReady(name),
+      releaseKeys: store.releaseKeys.get(name),
     };
     this.fleets.set(name, facts);
     // A failed read must not stay: the next poll reads again.
-    Promise.all([facts.fleet, facts.vars, facts.latestReady]).catch(() => {
+    Promise.all([facts.fleet, facts.vars, facts.latestReady, facts.releaseKeys]).catch(() => {
       if (this.fleets.get(name) === facts) this.fleets.delete(name);
     });
     return facts;

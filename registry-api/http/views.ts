@@ -40,5 +40,6 @@ export function releaseView(release: ReleaseRecord): Release {
     createdAt: release.createdAt,
     pushedBy: release.pushedBy,
     verification: release.verification,
+    signedBy: release.signature?.keyId ?? null,
   };
 }

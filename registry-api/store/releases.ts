@@ -3,6 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { Type } from '@sinclair/typebox';
 import { ReleaseStatusSchema, type ReleaseVerification } from '../../protocol/api.js';
+import type { ReleaseSignature } from '../../protocol/release-signature.js';
 import type { ServiceSpec } from '../../protocol/target-state.js';
 import type { Audit } from './audit.js';
 import { ConflictError, type ReleaseRecord, type ReleaseStatus, type ReleaseStore } from './index.js';
@@ -22,11 +23,13 @@ const ReleaseRow = Type.Object({
   verified_at: Nullable(Type.String()),
   /** JSON of ReleaseVerification['failure'] when the verification failed. */
   failure: Nullable(Type.String()),
+  /** JSON of the developer's ReleaseSignature; null when pushed unsigned. */
+  signature: Nullable(Type.String()),
 });
 type ReleaseRow = typeof ReleaseRow.static;
 // Only the columns releaseOf reads: `seq` stays inside the store.
 const RELEASE_COLUMNS =
-  'id, fleet, version, status, compose, spec, images, notes, created_at, pushed_by, verified_at, failure';
+  'id, fleet, version, status, compose, spec, images, notes, created_at, pushed_by, verified_at, failure, signature';
 
 /** What a release's `spec` column holds: the normalised compose file. */
 interface ReleaseSpec {
@@ -57,6 +60,7 @@ function releaseOf(row: ReleaseRow): ReleaseRecord {
             checkedAt: row.verified_at,
             failure: row.failure === null ? null : (JSON.parse(row.failure) as ReleaseVerification['failure']),
           },
+    signature: row.signature === null ? null : (JSON.parse(row.signature) as ReleaseSignature),
   };
 }
 
@@ -104,7 +108,8 @@ export function releasesOn(db: Database, audit: Audit): ReleaseStore {
         const id = randomUUID();
         await tx.run(
           `INSERT INTO releases (id, fleet, seq, version, status, compose, spec, images, notes, created_at,
-          pushed_by) VALUES (@id, @fleet, @seq, @version, @status, @compose, @spec, @images, @notes, @createdAt, @pushedBy)`,
+          pushed_by, signature)
+          VALUES (@id, @fleet, @seq, @version, @status, @compose, @spec, @images, @notes, @createdAt, @pushedBy, @signature)`,
           {
             id,
             fleet: release.fleet,
@@ -121,13 +126,19 @@ export function releasesOn(db: Database, audit: Audit): ReleaseStore {
             notes: release.notes,
             createdAt: release.createdAt,
             pushedBy: stamp.actor,
+            signature: release.signature === undefined ? null : JSON.stringify(release.signature),
           },
         );
         await audit.record(tx, stamp, {
           action: 'release.create',
           target: `release:${id}`,
           fleet: release.fleet,
-          detail: { version, status: release.status, images: release.images },
+          detail: {
+            version,
+            status: release.status,
+            images: release.images,
+            signedBy: release.signature?.keyId ?? null,
+          },
         });
         return recordOf(tx, id);
       });

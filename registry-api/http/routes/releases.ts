@@ -10,6 +10,7 @@ import { badRequest, notFound } from '../problem.js';
 import type { Register } from '../register.js';
 import { releaseView } from '../views.js';
 import { fleetOr404 } from './fleets.js';
+import { requireReleaseSignature } from './release-keys.js';
 
 export function releaseRoutes(on: Register, deps: RouteDeps): void {
   const { store, logger, jobs } = deps;
@@ -24,8 +25,17 @@ export function releaseRoutes(on: Register, deps: RouteDeps): void {
       if (err instanceof ValidationError) throw badRequest('invalid-compose', err.message, err.issues);
       throw err;
     }
+    const content = {
+      fleet: fleet.name,
+      ...(body.version === undefined ? {} : { version: body.version }),
+      services: normalized.services,
+      volumes: normalized.volumes,
+      networks: normalized.networks,
+    };
+    await requireReleaseSignature(store.releaseKeys, content, body.signature);
     const release = await store.releases.create(
       {
+        ...(body.signature === undefined ? {} : { signature: body.signature }),
         fleet: fleet.name,
         ...(body.version === undefined ? {} : { version: body.version }),
         status: 'pending',
