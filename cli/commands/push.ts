@@ -17,6 +17,7 @@ import {
   kinds,
   registryHost,
   releaseNotes,
+  readableFile,
   releaseVersion,
   UsageError,
   wholeNumber,
@@ -33,6 +34,7 @@ interface PushOptions {
   registry?: string;
   key?: string;
   keyFile?: string;
+  releaseKey?: string;
   follow: boolean;
   timeout?: number;
 }
@@ -44,6 +46,7 @@ async function runLocalPush(dir: string, address: string, opts: PushOptions, cmd
   for (const [flag, value] of [
     ['--version', opts.version],
     ['--notes', opts.notes],
+    ['--release-key', opts.releaseKey],
   ] as const) {
     if (value !== undefined)
       throw new UsageError(`${flag}: is for releases; a local push (--local) makes none`, flag, 'skiff push');
@@ -122,6 +125,10 @@ export function registerPush(program: Command, io: Io): void {
         '--timeout <seconds>',
         `with --local: how long to wait for the device to run it (default ${DEFAULT_FOLLOW_TIMEOUT_SECONDS})`,
       )
+      .option(
+        '--release-key <file>',
+        'sign the release with this release key (default: the key `skiff release-key create` made, if any)',
+      )
       .option('--json', "print the created release (with --local: the device's answer and state) as JSON"),
     {
       '<dir>': directory,
@@ -133,6 +140,7 @@ export function registerPush(program: Command, io: Io): void {
       '--local': deviceAddress,
       '--registry': registryHost,
       '--timeout': wholeNumber(1, 86_400),
+      '--release-key': readableFile,
     },
   ).action(async (dir: string, opts: PushOptions, cmd: Command) => {
     if (opts.local !== undefined) {
@@ -162,6 +170,7 @@ export function registerPush(program: Command, io: Io): void {
         ...(opts.version === undefined ? {} : { version: opts.version }),
         ...(opts.notes === undefined ? {} : { notes: opts.notes }),
         ...(opts.dockerHost === undefined ? {} : { dockerHost: opts.dockerHost }),
+        ...(opts.releaseKey === undefined ? {} : { releaseKey: opts.releaseKey }),
       },
       {
         client: await clientFor(cmd, io),

@@ -7,6 +7,7 @@ import { InContext } from '../failure.js';
 import { buildAndPush, readComposeFile } from './build-services.js';
 import { imageTag, planBuilds } from './compose-build.js';
 import { resolveComposeForPush } from './compose-variables.js';
+import { releaseKeyForPush, signPush } from './release-signing.js';
 
 export interface PushRequest {
   dir: string;
@@ -16,6 +17,8 @@ export interface PushRequest {
   /** From --docker-host; DOCKER_HOST is the fallback. */
   dockerHost?: string;
   buildArgs: Record<string, string>;
+  /** From --release-key; the default key file (if any) otherwise. */
+  releaseKey?: string;
 }
 
 export interface PushContext {
@@ -30,6 +33,8 @@ export interface PushContext {
 
 export async function pushRelease(request: PushRequest, ctx: PushContext): Promise<Release> {
   const dir = path.resolve(request.dir);
+  // Read first: a missing or damaged key should stop the push before minutes of building.
+  const releaseKey = await releaseKeyForPush(request.releaseKey, ctx.env);
   const { file, text: written } = await readComposeFile(dir);
   // Variables and env files exist only here, on the developer's machine: the release carries them resolved.
   const text = resolveComposeForPush(written, path.dirname(file), ctx.env);
@@ -73,11 +78,18 @@ export async function pushRelease(request: PushRequest, ctx: PushContext): Promi
     progress: ctx.progress,
   });
 
+  const version = request.version === undefined ? {} : { version: request.version };
+  const signature =
+    releaseKey === null
+      ? {}
+      : { signature: signPush(releaseKey.key, { fleet: request.fleet, ...version, compose: text, images }) };
+  if (releaseKey !== null) ctx.progress(`signed with release key ${releaseKey.info.keyId} (${releaseKey.info.file})`);
   try {
     return await ctx.client.createRelease(request.fleet, {
       compose: text,
       images,
-      ...(request.version === undefined ? {} : { version: request.version }),
+      ...version,
+      ...signature,
       ...(request.notes === undefined ? {} : { notes: request.notes }),
     });
   } catch (err) {
