@@ -40,6 +40,7 @@ import { TargetEvents } from './online/push-channel.js';
 import { LogShipper } from './online/log-shipper.js';
 import type { SignedTarget } from './target/gate.js';
 import { TargetStore } from './target/store.js';
+import { ReleaseTrust } from './target/release-signature.js';
 import { updateWindowState, windowReport } from './reconcile/update-window.js';
 import { SUPERVISOR_VERSION } from './version.js';
 import { startHostOs } from './os-update/host-os.js';
@@ -87,6 +88,8 @@ export class Supervisor {
   private online: Promise<void> | undefined;
   /** Why the last target offered (from disk or the API) was refused; cleared by the next accepted one. */
   private targetError: string | null = null;
+  /** The release keys targets' releases must be signed with; null: the config pins none. */
+  private releaseTrust: ReleaseTrust | null = null;
 
   private constructor(
     private readonly options: SupervisorOptions,
@@ -157,8 +160,11 @@ export class Supervisor {
       // Holding nothing is the device's ordinary work: its services run. The next hold rewrites the file.
       this.log.error({ err: messageOf(err) }, 'held services refused; no service is held');
     }
+    this.releaseTrust = await ReleaseTrust.load(this.options.dataDir, this.config.releaseKeys, (err, doing) =>
+      this.log.error({ err: messageOf(err) }, doing),
+    );
     try {
-      const signed = await this.store.load(apiSigningKeyOf(this.config));
+      const signed = await this.store.load(apiSigningKeyOf(this.config), this.releaseTrust);
       if (signed !== null) {
         this.fleetTarget = signed.target;
         this.run(signed.target);
@@ -219,7 +225,7 @@ export class Supervisor {
         'no apiSigningKey in the config (provisioned before target states were signed): every target will be refused',
       );
     }
-    const deviceApi = api.forDevice(session, targetKey);
+    const deviceApi = api.forDevice(session, targetKey, this.releaseTrust);
     const uuid = this.config.uuid;
     const reporter = new Reporter({
       observe: () => this.observe(),

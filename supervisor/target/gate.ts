@@ -6,6 +6,7 @@ import { SignatureError, verifyTarget } from '../../protocol/signature.js';
 import { TargetStateSchema, type TargetState } from '../../protocol/target-state.js';
 import { parse, ValidationError, type Issue } from '../../protocol/validate.js';
 import { strategyIssues } from '../plan/update-strategy.js';
+import type { ReleaseTrust } from './release-signature.js';
 
 function dependencyCycle(target: TargetState): string[] | null {
   const deps = new Map(target.services.map((s) => [s.name, Object.keys(s.dependsOn)]));
@@ -82,7 +83,8 @@ export type TargetKey = KeyObject | null;
 
 /**
  * The signature is checked first, on the value as parsed, so nothing of an altered or unsigned target is looked at;
- * then acceptTarget. A device without a key refuses every target: it has no way to tell the API's from another.
+ * then acceptTarget; then, on a device that pins release keys, the developer's signature of the release.
+ * A device without a key refuses every target: it has no way to tell the API's from another.
  */
 export function acceptSignedTarget(
   value: unknown,
@@ -90,6 +92,7 @@ export function acceptSignedTarget(
   key: TargetKey,
   deviceUuid: string,
   what = 'target state',
+  releaseTrust: ReleaseTrust | null = null,
 ): SignedTarget {
   if (key === null) {
     throw new SignatureError(
@@ -99,5 +102,7 @@ export function acceptSignedTarget(
     );
   }
   verifyTarget(key, value, signature, what);
-  return { target: acceptTarget(value, deviceUuid, what), signature };
+  const target = acceptTarget(value, deviceUuid, what);
+  releaseTrust?.check(target, what);
+  return { target, signature };
 }
