@@ -12,7 +12,7 @@
 // Which keys a fleet trusts is itself a signed document (KeySet): version n+1 must be signed by a key of version n,
 // and the first by a key it names. A device pins its first keys in its provisioning config and learns changes only
 // as a KeySet signed by a key it already trusts, so the API cannot slip in a key of its own.
-import { createHash, sign, verify, type KeyObject } from 'node:crypto';
+import { createHash, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
 import { Type, type Static } from '@sinclair/typebox';
 import { canonicalJson } from './canonical-json.js';
 import { decodePublicKey, encodePublicKey, SignatureError } from './signature.js';
@@ -80,7 +80,7 @@ function signBytes(privateKey: KeyObject, bytes: Buffer): ReleaseSignature {
   if (privateKey.asymmetricKeyType !== 'ed25519')
     throw new Error(`the release key is a ${privateKey.asymmetricKeyType ?? privateKey.type} key, not Ed25519`);
   // Ed25519 hashes internally: the algorithm argument must be null.
-  return { keyId: keyIdOf(privateKey), value: sign(null, bytes, privateKey).toString('base64') };
+  return { keyId: keyIdOf(createPublicKey(privateKey)), value: sign(null, bytes, privateKey).toString('base64') };
 }
 
 /** Throws a SignatureError naming `what` unless `signature` is a trusted key's over `bytes`. */
