@@ -18,7 +18,7 @@ import {
 } from '../../protocol/release-signature.js';
 import { encodePublicKey } from '../../protocol/signature.js';
 import type { TargetState } from '../../protocol/target-state.js';
-import { ApiProblemError } from '../../cli/api-client.js';
+import { ApiClient, ApiProblemError } from '../../cli/api-client.js';
 import type { SupervisorConfig } from '../../supervisor/config.js';
 import { ApiServer } from '../../harness/api-server.js';
 import { loadTestEnv } from '../../harness/env.js';
@@ -193,6 +193,23 @@ describe('developer-signed releases', function () {
     );
     const keyId = keys.keys[0]?.keyId ?? '';
 
+    // Who may change the set: admins only, and only with a set one version up signed by a key trusted now.
+    const stranger = generateKeyPairSync('ed25519');
+    const strangerKey = encodePublicKey(stranger.publicKey);
+    const takeover = signKeySet(stranger.privateKey, keySetDocument(fleet.name, 2, [strangerKey]));
+    await api.admin.createUser({ name: 'dev', role: 'developer' });
+    const developer = new ApiClient({ baseUrl: api.url, token: (await api.admin.createToken('dev')).token });
+    const refusedWith = (status: number, detail: RegExp) => (err: unknown) =>
+      err instanceof ApiProblemError && err.problem.status === status && detail.test(err.problem.detail ?? '');
+    await assert.rejects(developer.putReleaseKeys(fleet.name, takeover), refusedWith(403, /admin/));
+    await assert.rejects(
+      api.admin.putReleaseKeys(fleet.name, takeover),
+      refusedWith(403, /signed by release key [0-9a-f]{16}…, which is not among the 1 trusted release key/),
+    );
+    const stale = signKeySet(stranger.privateKey, keySetDocument(fleet.name, 1, [strangerKey]));
+    await assert.rejects(api.admin.putReleaseKeys(fleet.name, stale), refusedWith(403, /version 1 is not above/));
+    assert.equal((await api.admin.getReleaseKeys(fleet.name)).version, 1, 'the set is unchanged');
+
     // Unsigned: refused, saying what the fleet wants.
     await assert.rejects(
       api.admin.createRelease(fleet.name, { compose: compose(meter1, 'north'), images: {} }),
@@ -202,9 +219,8 @@ describe('developer-signed releases', function () {
         /accepts only releases signed by one of its 1 release key\(s\); this push is unsigned/.test(err.message),
     );
     // Signed by a key the fleet does not trust: refused too.
-    const stranger = generateKeyPairSync('ed25519').privateKey;
     const foreignKeyFile = path.join(work, 'stranger.pem');
-    await writeFile(foreignKeyFile, stranger.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600 });
+    await writeFile(foreignKeyFile, stranger.privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600 });
     await assert.rejects(push(fleet.name, meter1, 'north', foreignKeyFile), /not among the 1 trusted release key/);
     assert.equal((await api.admin.listReleases(fleet.name)).length, 0, 'no refused push left a release');
 
@@ -228,7 +244,7 @@ describe('developer-signed releases', function () {
     // Signed, but by a key the device never trusted.
     const foreign = await writeIntoStore(signed, {
       image: meter2,
-      signature: signRelease(stranger, {
+      signature: signRelease(stranger.privateKey, {
         fleet: fleet.name,
         services: signed.services.map((s) => ({ ...s, image: meter2 })),
         volumes: signed.volumes,

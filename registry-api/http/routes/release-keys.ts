@@ -49,7 +49,7 @@ export async function requireReleaseSignature(
       403,
       'release-signature',
       `${what}: fleet '${content.fleet}' accepts only releases signed by one of its ${keySet.document.keys.length} release key(s); ` +
-        'this push is unsigned (create a key with `skiff keys release create`, have an admin add it to the fleet)',
+        'this push is unsigned (make a key with `skiff release-key create`; an admin adds it with `skiff release-keys add`)',
     );
   }
   try {
