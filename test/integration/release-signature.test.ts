@@ -207,7 +207,10 @@ describe('developer-signed releases', function () {
       refusedWith(403, /signed by release key [0-9a-f]{16}…, which is not among the 1 trusted release key/),
     );
     const stale = signKeySet(stranger.privateKey, keySetDocument(fleet.name, 1, [strangerKey]));
-    await assert.rejects(api.admin.putReleaseKeys(fleet.name, stale), refusedWith(403, /version 1 is not above/));
+    await assert.rejects(
+      api.admin.putReleaseKeys(fleet.name, stale),
+      refusedWith(409, /has release key set version 1; a change must be version 2, not 1/),
+    );
     assert.equal((await api.admin.getReleaseKeys(fleet.name)).version, 1, 'the set is unchanged');
 
     // Unsigned: refused, saying what the fleet wants.
@@ -306,11 +309,22 @@ describe('developer-signed releases', function () {
     };
     assert.equal(kept.document.version, 2);
     assert.deepEqual(kept.document.keys, [first, second].sort());
+
+    // The first key is retired (signed by the second): the API takes no more pushes signed with it, and the device
+    // stops trusting it once its target brings the new set.
+    await skiff(api, 'release-keys', 'remove', fleet.name, first, '--sign-with', secondFile);
+    await assert.rejects(push(fleet.name, meter1, 'south', firstFile), /not among the 1 trusted release key/);
+    await eventually('the device to take key set version 3', 30_000, async () => {
+      const set = JSON.parse(await readFile(path.join(dataDir, 'release-keys.json'), 'utf8')) as {
+        document: { version: number; keys: string[] };
+      };
+      return set.document.version === 3 ? set : undefined;
+    }).then((set) => assert.deepEqual(set.document.keys, [second]));
     const running = await managedContainers(docker);
 
     // A compromised API swaps in a key set of its own (signed by its own key) and a release signed by that key.
     const { privateKey: rogue, publicKey: roguePublic } = generateKeyPairSync('ed25519');
-    const rogueSet = signKeySet(rogue, keySetDocument(fleet.name, 3, [encodePublicKey(roguePublic), first, second]));
+    const rogueSet = signKeySet(rogue, keySetDocument(fleet.name, 4, [encodePublicKey(roguePublic), first, second]));
     await api.store.releaseKeys.replace(fleet.name, rogueSet, {
       actor: 'compromised-api',
       at: new Date().toISOString(),
@@ -330,7 +344,7 @@ describe('developer-signed releases', function () {
       uuid,
       rogueRelease,
       release2,
-      /^release key set version 3 in target state from the API: signature invalid: it is signed by release key [0-9a-f]{16}…, which is not among the 2 trusted/,
+      /^release key set version 4 in target state from the API: signature invalid: it is signed by release key [0-9a-f]{16}…, which is not among the 1 trusted/,
     );
     assert.deepEqual(idsAndStates(await managedContainers(docker)), idsAndStates(running), 'the same containers run');
   });

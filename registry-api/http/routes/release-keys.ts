@@ -15,7 +15,7 @@ import { decodePublicKey, SignatureError } from '../../../protocol/signature.js'
 import { ROUTES } from '../../../protocol/http/routes.js';
 import { stampOf } from '../auth.js';
 import type { RouteDeps } from '../../deps.js';
-import { badRequest, ProblemError } from '../problem.js';
+import { badRequest, conflict, ProblemError } from '../problem.js';
 import type { Register } from '../register.js';
 import type { ReleaseKeyStore } from '../../store/index.js';
 import { fleetOr404 } from './fleets.js';
@@ -72,6 +72,14 @@ export function releaseKeyRoutes(on: Register, deps: RouteDeps): void {
     const fleet = await fleetOr404(store.fleets, request.params.fleet);
     const next = await request.body();
     const current = await store.releaseKeys.get(fleet.name);
+    const expected = (current?.document.version ?? 0) + 1;
+    // Two admins changing the set at once both sign version n+1: the second learns it lost, not that it forged.
+    if (next.document.version !== expected) {
+      throw conflict(
+        `fleet '${fleet.name}' has release key set version ${expected - 1}; a change must be version ${expected}, ` +
+          `not ${next.document.version} (read the set again and sign the change anew)`,
+      );
+    }
     try {
       acceptKeySet(
         current === null
