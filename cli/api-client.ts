@@ -26,6 +26,7 @@ import type {
 import { fillPath, type PathParams, type RouteSpec } from '../protocol/http/route.js';
 import { ROUTES } from '../protocol/http/routes.js';
 import type { OsPin, OsRelease } from '../protocol/os-release.js';
+import type { ReleaseKeys, SignedKeySet } from '../protocol/release-signature.js';
 import type {
   CreateProvisioningKeyRequest,
   NewProvisioningKey,
@@ -269,6 +270,14 @@ export class ApiClient {
 
   async revokeProvisioningKey(fleet: string, id: string): Promise<ProvisioningKey> {
     return this.call(ROUTES.revokeProvisioningKey, { fleet, id });
+  }
+
+  async getReleaseKeys(fleet: string): Promise<ReleaseKeys> {
+    return this.call(ROUTES.getReleaseKeys, { fleet });
+  }
+
+  async putReleaseKeys(fleet: string, keySet: SignedKeySet): Promise<ReleaseKeys> {
+    return this.call(ROUTES.putReleaseKeys, { fleet }, { body: checked(ROUTES.putReleaseKeys, keySet) });
   }
 
   async listAudit(filter: AuditFilter = {}): Promise<AuditEntry[]> {

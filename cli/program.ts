@@ -14,6 +14,7 @@ import { registerLogin } from './commands/login.js';
 import { registerLogs } from './commands/logs.js';
 import { registerOs } from './commands/os.js';
 import { registerPush } from './commands/push.js';
+import { registerReleaseKeys } from './commands/release-keys.js';
 import { registerReleases } from './commands/releases.js';
 import { registerSigningKey } from './commands/signing-key.js';
 import { registerTokens } from './commands/tokens.js';
@@ -154,6 +155,7 @@ export function buildProgram(io: Io): Command {
   registerPush(program, io);
   registerLocal(program, io);
   registerReleases(program, io);
+  registerReleaseKeys(program, io);
   registerDevices(program, io);
   registerDeviceAdmin(program, io);
   registerDeviceConfig(program, io);

@@ -88,7 +88,8 @@ export class ApiServer {
     /** Every request answered so far, oldest first. */
     readonly requests: readonly ObservedRequest[],
     private readonly server: Server,
-    private readonly store: Store,
+    /** The API's own store: for tests playing a compromised API, which writes what no route would take. */
+    readonly store: Store,
     private readonly signer: SigningKey,
     /** The Koa app itself, for tests that look at its router. */
     readonly app: Koa<never>,

@@ -20,6 +20,8 @@ export type Action =
   | 'provisioning-key.manage'
   | 'fleet.create'
   | 'release.push'
+  /** Replace the release keys a fleet trusts: who may sign what its devices run. */
+  | 'release-keys.manage'
   /** Pin a fleet, let it track its latest release. */
   | 'fleet.rollout'
   /** Pin one device, let it track its fleet, rename, revoke, accept. */

@@ -4,6 +4,7 @@
 // and scripts send `Authorization: Bearer <apiToken>`.
 import { Type, type Static } from '@sinclair/typebox';
 import { FleetSettingsSchema } from './fleet-config.js';
+import { KeyIdSchema, ReleaseSignatureSchema } from './release-signature.js';
 
 const Name = Type.String({ minLength: 1, maxLength: 64, pattern: '^[a-z0-9][a-z0-9-]*$' });
 
@@ -71,6 +72,11 @@ export const CreateReleaseRequestSchema = Type.Object(
     images: Type.Record(Type.String(), Type.String({ pattern: '@sha256:[a-f0-9]{64}$' })),
     version: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
     notes: Type.Optional(Type.String({ maxLength: 10_000 })),
+    /**
+     * The developer's signature of the release content (protocol/release-signature.ts). Required, by a key the fleet
+     * trusts, once the fleet has release keys.
+     */
+    signature: Type.Optional(ReleaseSignatureSchema),
   },
   { additionalProperties: false },
 );
@@ -117,6 +123,8 @@ export const ReleaseSchema = Type.Object({
    * release was made.
    */
   unchanged: Type.Optional(Type.Boolean()),
+  /** The id of the release key that signed it; null: pushed unsigned. */
+  signedBy: Type.Optional(Type.Union([KeyIdSchema, Type.Null()])),
 });
 export type Release = Static<typeof ReleaseSchema>;
 

@@ -1,6 +1,7 @@
 // The target state a device converges to. The API computes it; the supervisor validates it on receipt
 // and again when it reads its persisted copy, so a damaged file never reaches the planner.
 import { Type, type Static } from '@sinclair/typebox';
+import { ReleaseSignatureSchema, SignedKeySetSchema } from './release-signature.js';
 
 const Name = Type.String({ minLength: 1, maxLength: 128, pattern: '^[a-zA-Z0-9][a-zA-Z0-9_.-]*$' });
 const StringMap = Type.Record(Type.String(), Type.String());
@@ -183,6 +184,8 @@ export const ReleaseRefSchema = Type.Object(
   {
     id: Type.String({ minLength: 1 }),
     version: Type.String({ minLength: 1 }),
+    /** The developer's signature (protocol/release-signature.ts); absent for a release pushed unsigned. */
+    signature: Type.Optional(ReleaseSignatureSchema),
   },
   { additionalProperties: false },
 );
@@ -239,6 +242,11 @@ export const TargetStateSchema = Type.Object(
     hostOs: Type.Optional(HostOsReleaseSchema),
     /** Version, issue time and expiry, signed with the rest; absent only in local mode and old persisted targets. */
     issued: Type.Optional(TargetIssueSchema),
+    /**
+     * The release keys the fleet trusts, as signed by its admins (protocol/release-signature.ts); absent while it has
+     * none. A device that pins release keys takes it only when a key it trusts already signed it.
+     */
+    releaseKeys: Type.Optional(SignedKeySetSchema),
   },
   { additionalProperties: false },
 );

@@ -6,6 +6,7 @@ import { randomUUID, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Type, type Static } from '@sinclair/typebox';
+import { MAX_RELEASE_KEYS, trustedKeysOf as releaseKeyRingOf } from '../protocol/release-signature.js';
 import { decodePublicKey } from '../protocol/signature.js';
 import { parse, ValidationError } from '../protocol/validate.js';
 import { messageOf } from '../lib/errors.js';
@@ -53,6 +54,12 @@ export const SupervisorConfigSchema = Type.Object({
    * tokens and targets would cross the network readable and replaceable.
    */
   allowInsecureHttp: Type.Optional(Type.Boolean()),
+  /**
+   * Release keys (base64 SPKI DER, as `skiff release-key show` prints them) pinned at provisioning: with any, every
+   * release must be signed by one of them or by a key of a key set they (transitively) signed, whatever the API
+   * says (supervisor/target/release-signature.ts). Absent: the device takes unsigned releases.
+   */
+  releaseKeys: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 128 }), { maxItems: MAX_RELEASE_KEYS })),
   /** The device-local API (local-api/): loopback only unless a technician's network needs it. */
   localApiHost: Type.Optional(Type.String({ minLength: 1 })),
   localApiPort: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
@@ -101,6 +108,13 @@ export async function loadConfig(dataDir: string): Promise<IdentifiedConfig> {
       decodePublicKey(key, field);
     } catch (err) {
       throw new ValidationError(`device config ${file}`, [{ path: `/${field}`, message: messageOf(err) }]);
+    }
+  }
+  if (config.releaseKeys !== undefined) {
+    try {
+      releaseKeyRingOf(config.releaseKeys, 'releaseKeys');
+    } catch (err) {
+      throw new ValidationError(`device config ${file}`, [{ path: '/releaseKeys', message: messageOf(err) }]);
     }
   }
   if (config.uuid !== undefined) return { ...config, uuid: config.uuid };

@@ -42,6 +42,7 @@ import { LogShipper } from './online/log-shipper.js';
 import { signedWith, type SignedTarget, type TrustedKeys } from './target/gate.js';
 import { TargetStore } from './target/store.js';
 import { acceptedIssueOf, FreshnessError, judgeFreshness, staleness } from './target/freshness.js';
+import { ReleaseTrust } from './target/release-signature.js';
 import { updateWindowState, windowReport } from './reconcile/update-window.js';
 import { SUPERVISOR_VERSION } from './version.js';
 import { startHostOs } from './os-update/host-os.js';
@@ -91,6 +92,8 @@ export class Supervisor {
   private online: Promise<void> | undefined;
   /** Why the last target offered (from disk or the API) was refused; cleared by the next accepted one. */
   private targetError: string | null = null;
+  /** The release keys targets' releases must be signed with; null: the config pins none. */
+  private releaseTrust: ReleaseTrust | null = null;
 
   private constructor(
     private readonly options: SupervisorOptions,
@@ -162,8 +165,11 @@ export class Supervisor {
       // Holding nothing is the device's ordinary work: its services run. The next hold rewrites the file.
       this.log.error({ err: messageOf(err) }, 'held services refused; no service is held');
     }
+    this.releaseTrust = await ReleaseTrust.load(this.options.dataDir, this.config.releaseKeys, (err, doing) =>
+      this.log.error({ err: messageOf(err) }, doing),
+    );
     try {
-      const signed = await this.store.load(this.keys);
+      const signed = await this.store.load(this.keys, this.releaseTrust);
       if (signed !== null) {
         this.fleetTarget = signed.target;
         this.run(signed.target);
@@ -225,7 +231,7 @@ export class Supervisor {
     await ensureProvisioned(session, { log: this.log.child({ component: 'provision' }), signal: this.shutdown.signal });
     if (this.shutdown.signal.aborted) return;
     // The same key ring the persisted target is checked with: a rotation updates it in place for every client.
-    const deviceApi = api.forDevice(session, this.keys);
+    const deviceApi = api.forDevice(session, this.keys, this.releaseTrust);
     const uuid = this.config.uuid;
     const reporter = new Reporter({
       observe: () => this.observe(),

@@ -17,6 +17,7 @@ import {
   kinds,
   registryHost,
   releaseNotes,
+  readableFile,
   releaseVersion,
   UsageError,
   wholeNumber,
@@ -33,6 +34,7 @@ interface PushOptions {
   registry?: string;
   key?: string;
   keyFile?: string;
+  releaseKey?: string;
   follow: boolean;
   timeout?: number;
   dryRun?: boolean;
@@ -46,6 +48,7 @@ async function runLocalPush(dir: string, address: string, opts: PushOptions, cmd
   for (const [flag, value] of [
     ['--version', opts.version],
     ['--notes', opts.notes],
+    ['--release-key', opts.releaseKey],
   ] as const) {
     if (value !== undefined)
       throw new UsageError(`${flag}: is for releases; a local push (--local) makes none`, flag, 'skiff push');
@@ -130,6 +133,10 @@ export function registerPush(program: Command, io: Io): void {
         'follow the release until every device of the fleet tracking it runs it; exit non-zero if it fails ' +
           'verification or --timeout passes first',
       )
+      .option(
+        '--release-key <file>',
+        'sign the release with this release key (default: the key `skiff release-key create` made, if any)',
+      )
       .option('--json', "print the created release (with --local: the device's answer and state) as JSON"),
     {
       '<dir>': directory,
@@ -141,6 +148,7 @@ export function registerPush(program: Command, io: Io): void {
       '--local': deviceAddress,
       '--registry': registryHost,
       '--timeout': wholeNumber(1, 86_400),
+      '--release-key': readableFile,
     },
   ).action(async (dir: string, opts: PushOptions, cmd: Command) => {
     if (opts.local !== undefined) {
@@ -176,6 +184,7 @@ export function registerPush(program: Command, io: Io): void {
         ...(opts.dockerHost === undefined ? {} : { dockerHost: opts.dockerHost }),
         ...(opts.dryRun === true ? { dryRun: true } : {}),
         ...(opts.wait === true ? { waitMs: (opts.timeout ?? DEFAULT_FOLLOW_TIMEOUT_SECONDS) * 1000 } : {}),
+        ...(opts.releaseKey === undefined ? {} : { releaseKey: opts.releaseKey }),
       },
       {
         client: await clientFor(cmd, io),

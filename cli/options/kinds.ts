@@ -305,6 +305,13 @@ export const publicKey = custom(
   (raw) => ((/^[A-Za-z0-9+/]+={0,2}$/.test(raw) && raw.length >= 40) || isFile(raw) ? raw : null),
   'is neither a base64 public key nor a file that exists',
 );
+export const releaseKey = custom(
+  'release key',
+  'give the public key as `skiff release-key show` prints it (base64), or its 64-hex-digit key id',
+  { good: `MCowBQYDK2VwAyEA${'A'.repeat(43)}=`, bad: 'not-a-key' },
+  (raw) => (/^[a-f0-9]{64}$/.test(raw) || (/^[A-Za-z0-9+/]+={0,2}$/.test(raw) && raw.length >= 40) ? raw : null),
+);
+export const newFile = text('file path', 1, 4096);
 export const dockerHost = custom(
   'Docker host',
   'use unix:///path/docker.sock, a socket path, or tcp://HOST:PORT',

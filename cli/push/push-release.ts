@@ -12,6 +12,7 @@ import { buildAndPush, readComposeFile } from './build-services.js';
 import { imageTag, planBuilds } from './compose-build.js';
 import { resolveComposeForPush } from './compose-variables.js';
 import { copyImages, fleetRepository, planImages } from './copy-images.js';
+import { releaseKeyForPush, signPush } from './release-signing.js';
 
 export interface PushRequest {
   dir: string;
@@ -27,6 +28,8 @@ export interface PushRequest {
   waitMs?: number;
   /** Which platforms of an image index are copied; absent: all of them. */
   platforms?: (platform: Platform | undefined) => boolean;
+  /** From --release-key; the default key file (if any) otherwise. */
+  releaseKey?: string;
 }
 
 export interface PushContext {
@@ -68,6 +71,8 @@ const PLACEHOLDER_DIGEST = `sha256:${'0'.repeat(64)}`;
 
 export async function pushRelease(request: PushRequest, ctx: PushContext): Promise<PushOutcome> {
   const dir = path.resolve(request.dir);
+  // Read first: a missing or damaged key should stop the push before minutes of building.
+  const releaseKey = await releaseKeyForPush(request.releaseKey, ctx.env);
   const { file, text: written } = await readComposeFile(dir);
   // Variables and env files exist only here, on the developer's machine: the release carries them resolved.
   const text = resolveComposeForPush(written, path.dirname(file), ctx.env);
@@ -159,12 +164,20 @@ export async function pushRelease(request: PushRequest, ctx: PushContext): Promi
           progress: ctx.progress,
         });
 
+  const images = { ...named.kept, ...built, ...copied };
+  const version = request.version === undefined ? {} : { version: request.version };
+  const signature =
+    releaseKey === null
+      ? {}
+      : { signature: signPush(releaseKey.key, { fleet: request.fleet, ...version, compose: text, images }) };
+  if (releaseKey !== null) ctx.progress(`signed with release key ${releaseKey.info.keyId} (${releaseKey.info.file})`);
   let release: Release;
   try {
     release = await ctx.client.createRelease(request.fleet, {
       compose: text,
-      images: { ...named.kept, ...built, ...copied },
-      ...(request.version === undefined ? {} : { version: request.version }),
+      images,
+      ...version,
+      ...signature,
       ...(request.notes === undefined ? {} : { notes: request.notes }),
     });
   } catch (err) {

@@ -8,6 +8,7 @@ import { FLEET_ROUTES } from './fleets.js';
 import { LOG_ROUTES } from './logs.js';
 import { OS_ROUTES } from './os.js';
 import { PROVISIONING_KEY_ROUTES } from './provisioning-keys.js';
+import { RELEASE_KEY_ROUTES } from './release-keys.js';
 import type { RouteSpec } from './route.js';
 import { SERVICE_ROUTES } from './service.js';
 import { USER_ROUTES } from './users.js';
@@ -21,6 +22,7 @@ export const ROUTES = {
   ...CONFIG_ROUTES,
   ...OS_ROUTES,
   ...PROVISIONING_KEY_ROUTES,
+  ...RELEASE_KEY_ROUTES,
   ...LOG_ROUTES,
 } as const satisfies Record<string, RouteSpec>;
 

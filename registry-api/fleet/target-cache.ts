@@ -14,6 +14,7 @@
 // the invalidation bus when a generation moves, so the next poll reads the new one.
 import { canonicalJson, sha256Hex } from '../../protocol/canonical-json.js';
 import type { ConfigVars, ServiceVars } from '../../protocol/fleet-config.js';
+import type { SignedKeySet } from '../../protocol/release-signature.js';
 import type { TargetState } from '../../protocol/target-state.js';
 import { renewAtMs } from '../store/target-issues.js';
 import { etagOf } from '../http/etag.js';
@@ -35,7 +36,7 @@ export interface ServedTarget {
 export const DEFAULT_TARGET_VALIDITY_MS = 7 * 24 * 3600 * 1000;
 
 export interface TargetCacheOptions {
-  store: Pick<Store, 'fleets' | 'releases' | 'config' | 'osReleases' | 'targetIssues'>;
+  store: Pick<Store, 'fleets' | 'releases' | 'config' | 'osReleases' | 'targetIssues' | 'releaseKeys'>;
   /** How long each issued target is valid (default DEFAULT_TARGET_VALIDITY_MS). */
   validityMs?: number;
   now?: () => Date;
@@ -69,6 +70,7 @@ interface FleetFacts {
   vars: Promise<ConfigVars>;
   serviceVars: Promise<ServiceVars>;
   latestReady: Promise<ReleaseRecord | null>;
+  releaseKeys: Promise<SignedKeySet | null>;
 }
 
 /** Releases kept by id at most; a fleet pushes a few a week, so this holds every release a device still runs. */
@@ -216,6 +218,9 @@ export class TargetCache {
         deviceSettings: (uuid) => store.config.deviceSettings(uuid),
       },
       osReleases: store.osReleases,
+      releaseKeys: {
+        get: (name) => (name === fleet.name ? facts.releaseKeys : store.releaseKeys.get(name)),
+      },
     };
     const content = await targetFor(sources, device, fleet);
     // The announced next key is part of what is issued: announcing it, or no longer, is a new version.
@@ -248,10 +253,11 @@ export class TargetCache {
       vars: store.config.vars({ fleet: name }),
       serviceVars: store.config.serviceVars({ fleet: name }),
       latestReady: store.releases.latestReady(name),
+      releaseKeys: store.releaseKeys.get(name),
     };
     this.fleets.set(name, facts);
     // A failed read must not stay: the next poll reads again.
-    Promise.all([facts.fleet, facts.vars, facts.serviceVars, facts.latestReady]).catch(() => {
+    Promise.all([facts.fleet, facts.vars, facts.serviceVars, facts.latestReady, facts.releaseKeys]).catch(() => {
       if (this.fleets.get(name) === facts) this.fleets.delete(name);
     });
     return facts;

@@ -7,6 +7,7 @@ import {
   DEFAULT_DEVICE_CONFIG,
   type DeviceConfig,
   type HostOsRelease,
+  type ReleaseRef,
   type TargetState,
 } from '../../protocol/target-state.js';
 import type {
@@ -15,15 +16,18 @@ import type {
   FleetRecord,
   OsReleaseRecord,
   OsReleaseStore,
+  ReleaseKeyStore,
   ReleaseRecord,
   ReleaseStore,
 } from '../store/index.js';
+import type { SignedKeySet } from '../../protocol/release-signature.js';
 
 /** The reads a target needs; a caller computing many targets at once may hand in caching ones. */
 export interface TargetSources {
   releases: Pick<ReleaseStore, 'get' | 'latestReady'>;
   config: Pick<ConfigStore, 'vars' | 'serviceVars' | 'deviceSettings'>;
   osReleases: Pick<OsReleaseStore, 'targetFor'>;
+  releaseKeys: Pick<ReleaseKeyStore, 'get'>;
 }
 
 /** The host OS part of a device's target: the pinned bundle, downloaded from the device's own bundle route. */
@@ -130,25 +134,37 @@ export async function deviceConfigFor(
   return deviceConfigOf({ fleet, fleetVars, deviceSettings, deviceVars, fleetServiceVars, deviceServiceVars });
 }
 
+function releaseRefOf(release: ReleaseRecord): ReleaseRef {
+  const ref: ReleaseRef = { id: release.id, version: release.version };
+  // Absent when unsigned, so fleets without release keys keep their ETags.
+  if (release.signature !== null) ref.signature = release.signature;
+  return ref;
+}
+
 export function targetStateOf(
   device: DeviceRecord,
   fleet: FleetRecord,
   release: ReleaseRecord | null,
   config: DeviceConfig,
   hostOs: OsReleaseRecord | null = null,
+  releaseKeys: SignedKeySet | null = null,
 ): TargetState {
   // Absent when unpinned, so fleets without host OS updates keep their ETags.
   const os = hostOs === null ? {} : { hostOs: hostOsOf(device, hostOs) };
+  // Absent while the fleet has none, so fleets without release keys keep their ETags.
+  const keys = releaseKeys === null ? {} : { releaseKeys };
   return {
     schemaVersion: 1,
     device: { uuid: device.uuid, name: device.name },
     fleet: { name: fleet.name },
-    release: release ? { id: release.id, version: release.version } : null,
+    // The developer's signature rides along untouched; `services`, `volumes` and `networks` below are what it covers.
+    release: release ? releaseRefOf(release) : null,
     services: release?.services ?? [],
     volumes: release?.volumes ?? [],
     networks: release?.networks ?? [],
     config,
     ...os,
+    ...keys,
   };
 }
 
@@ -158,10 +174,11 @@ export async function targetFor(
   device: DeviceRecord,
   fleet: FleetRecord,
 ): Promise<TargetState> {
-  const [release, config, hostOs] = await Promise.all([
+  const [release, config, hostOs, releaseKeys] = await Promise.all([
     targetReleaseOf(sources.releases, fleet, device),
     deviceConfigFor(sources.config, device, fleet),
     sources.osReleases.targetFor(device),
+    sources.releaseKeys.get(fleet.name),
   ]);
-  return targetStateOf(device, fleet, release, config, hostOs);
+  return targetStateOf(device, fleet, release, config, hostOs, releaseKeys);
 }

@@ -25,6 +25,7 @@ import { metricsRoutes } from './routes/metrics.js';
 import { openApiRoutes } from './routes/openapi.js';
 import { osReleaseRoutes } from './routes/os-releases.js';
 import { registryTokenRoutes } from './routes/registry-token.js';
+import { releaseKeyRoutes } from './routes/release-keys.js';
 import { releaseRoutes } from './routes/releases.js';
 import { userRoutes } from './routes/users.js';
 import { DEFAULT_TARGET_VALIDITY_MS, TargetCache } from '../fleet/target-cache.js';
@@ -73,6 +74,7 @@ export function createApp(appDeps: AppDeps): Koa<ApiState> {
   registryTokenRoutes(on, deps);
   fleetRoutes(on, deps);
   releaseRoutes(on, deps);
+  releaseKeyRoutes(on, deps);
   configRoutes(on, deps);
   metricsRoutes(on, deps);
   deviceRoutes(on, deps);

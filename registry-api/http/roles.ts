@@ -18,6 +18,7 @@ export const ACCESS: Readonly<Record<Action, AccessRule>> = {
   'provisioning-key.manage': { minimum: 'operator' },
   'fleet.create': { minimum: 'admin' },
   'release.push': { minimum: 'developer' },
+  'release-keys.manage': { minimum: 'admin' },
   'fleet.rollout': { minimum: 'operator' },
   'device.manage': { minimum: 'operator' },
   'audit.read': { minimum: 'operator' },

@@ -41,5 +41,6 @@ export function releaseView(release: ReleaseRecord): Release {
     pushedBy: release.pushedBy,
     verification: release.verification,
     sources: release.sources,
+    signedBy: release.signature?.keyId ?? null,
   };
 }

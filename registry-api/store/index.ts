@@ -10,6 +10,7 @@ import type {
   Settings,
 } from '../../protocol/fleet-config.js';
 import type { DeviceAuthStatus } from '../../protocol/device-auth.js';
+import type { ReleaseSignature, SignedKeySet } from '../../protocol/release-signature.js';
 import type { StateReport } from '../../protocol/state-report.js';
 import type { ServiceSpec } from '../../protocol/target-state.js';
 import type { TargetChanges, TargetGeneration } from './target-generation.js';
@@ -50,6 +51,8 @@ export interface ReleaseRecord {
   sources: Record<string, string>;
   /** Null for releases from before content hashes were kept. */
   contentHash: string | null;
+  /** The developer's signature of its content (protocol/release-signature.ts); null when pushed unsigned. */
+  signature: ReleaseSignature | null;
 }
 
 export interface DeviceRecord {
@@ -170,6 +173,8 @@ export interface NewRelease {
   sources?: Record<string, string>;
   /** sha256 of the normalised release (services with their digests, volumes, networks): what "unchanged" compares. */
   contentHash?: string;
+  /** Absent: pushed unsigned. */
+  signature?: ReleaseSignature;
 }
 
 export interface ReleaseStore {
@@ -194,6 +199,17 @@ export interface ReleaseStore {
   /** Every pending release of every fleet, oldest first: what verification still owes. */
   pending(): Promise<ReleaseRecord[]>;
   countByStatus(): Promise<Record<ReleaseStatus, number>>;
+}
+
+/** The release keys each fleet trusts, as the signed key-set document admins replace as a whole. */
+export interface ReleaseKeyStore {
+  /** Null while the fleet trusts no release key (and so takes unsigned releases). */
+  get(fleet: string): Promise<SignedKeySet | null>;
+  /**
+   * Stores `next` as the fleet's set if the set stored now has version `next.document.version - 1` (none: 0);
+   * the caller has checked the signature. Throws ConflictError when another change came first.
+   */
+  replace(fleet: string, next: SignedKeySet, stamp: Stamp): Promise<SignedKeySet>;
 }
 
 /** Where config vars live: on a fleet, or on one device (which wins). */
@@ -471,6 +487,7 @@ export interface Store {
   readonly fleets: FleetStore;
   readonly provisioningKeys: ProvisioningKeyStore;
   readonly releases: ReleaseStore;
+  readonly releaseKeys: ReleaseKeyStore;
   readonly config: ConfigStore;
   readonly devices: DeviceStore;
   readonly users: UserStore;

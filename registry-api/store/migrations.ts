@@ -323,6 +323,23 @@ export const MIGRATIONS: readonly Migration[] = [
     `,
   },
   {
+    version: 10,
+    name: 'developer release signatures and the release keys each fleet trusts',
+    // A release's signature is JSON {keyId, value} (protocol/release-signature.ts), null when pushed unsigned. A
+    // fleet's trusted keys are one signed key-set document (the keys are read from it), replaced as a whole.
+    sql: `
+      ALTER TABLE releases ADD COLUMN signature TEXT;
+      CREATE TABLE fleet_release_keys (
+        fleet TEXT PRIMARY KEY REFERENCES fleets (name),
+        version INTEGER NOT NULL CHECK (version > 0),
+        document TEXT NOT NULL,
+        signature TEXT NOT NULL,
+        updated_by TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+      );
+    `,
+  },
+  {
     version: 13,
     name: 'releases keep the image references people wrote and a hash of their content',
     // sources: service -> the tag the compose file named, for images the push copied into the fleet's registry.

@@ -10,6 +10,7 @@ import type { Store } from './index.js';
 import { MIGRATIONS } from './migrations.js';
 import { osReleasesOn } from './os-releases.js';
 import { hashLegacyProvisioningKeys, provisioningKeysOn } from './provisioning-keys.js';
+import { releaseKeysOn } from './release-keys.js';
 import { releasesOn } from './releases.js';
 import { bumpingTargetGenerations, TargetChanges } from './target-generation.js';
 import type { Database } from './sql/database.js';
@@ -32,6 +33,7 @@ export function storeOn(database: Database, logger: Logger = createLogger('regis
     fleets: fleetsOn(db, audit),
     provisioningKeys: provisioningKeysOn(db, audit),
     releases: releasesOn(db, audit),
+    releaseKeys: releaseKeysOn(db, audit),
     config: configOn(db, audit),
     devices: devicesOn(db, audit, lastSeen),
     users: usersOn(db, audit),

@@ -3,6 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { Type } from '@sinclair/typebox';
 import { ReleaseStatusSchema, type ReleaseVerification } from '../../protocol/api.js';
+import type { ReleaseSignature } from '../../protocol/release-signature.js';
 import type { ServiceSpec } from '../../protocol/target-state.js';
 import type { Audit } from './audit.js';
 import { ConflictError, type ReleaseRecord, type ReleaseStatus, type ReleaseStore } from './index.js';
@@ -25,11 +26,13 @@ const ReleaseRow = Type.Object({
   /** JSON of ReleaseRecord['sources']; null for releases from before it was kept. */
   sources: Nullable(Type.String()),
   content_hash: Nullable(Type.String()),
+  /** JSON of the developer's ReleaseSignature; null when pushed unsigned. */
+  signature: Nullable(Type.String()),
 });
 type ReleaseRow = typeof ReleaseRow.static;
 // Only the columns releaseOf reads: `seq` stays inside the store.
 const RELEASE_COLUMNS =
-  'id, fleet, version, status, compose, spec, images, notes, created_at, pushed_by, verified_at, failure, sources, content_hash';
+  'id, fleet, version, status, compose, spec, images, notes, created_at, pushed_by, verified_at, failure, sources, content_hash, signature';
 
 /** What a release's `spec` column holds: the normalised compose file. */
 interface ReleaseSpec {
@@ -62,6 +65,7 @@ function releaseOf(row: ReleaseRow): ReleaseRecord {
           },
     sources: row.sources === null ? {} : (JSON.parse(row.sources) as Record<string, string>),
     contentHash: row.content_hash,
+    signature: row.signature === null ? null : (JSON.parse(row.signature) as ReleaseSignature),
   };
 }
 
@@ -109,8 +113,8 @@ export function releasesOn(db: Database, audit: Audit): ReleaseStore {
         const id = randomUUID();
         await tx.run(
           `INSERT INTO releases (id, fleet, seq, version, status, compose, spec, images, notes, created_at,
-          pushed_by, sources, content_hash) VALUES (@id, @fleet, @seq, @version, @status, @compose, @spec, @images,
-          @notes, @createdAt, @pushedBy, @sources, @contentHash)`,
+          pushed_by, sources, content_hash, signature) VALUES (@id, @fleet, @seq, @version, @status, @compose, @spec,
+          @images, @notes, @createdAt, @pushedBy, @sources, @contentHash, @signature)`,
           {
             id,
             fleet: release.fleet,
@@ -129,13 +133,19 @@ export function releasesOn(db: Database, audit: Audit): ReleaseStore {
             pushedBy: stamp.actor,
             sources: JSON.stringify(release.sources ?? {}),
             contentHash: release.contentHash ?? null,
+            signature: release.signature === undefined ? null : JSON.stringify(release.signature),
           },
         );
         await audit.record(tx, stamp, {
           action: 'release.create',
           target: `release:${id}`,
           fleet: release.fleet,
-          detail: { version, status: release.status, images: release.images },
+          detail: {
+            version,
+            status: release.status,
+            images: release.images,
+            signedBy: release.signature?.keyId ?? null,
+          },
         });
         return recordOf(tx, id);
       });

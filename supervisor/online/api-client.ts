@@ -17,6 +17,7 @@ import { parse } from '../../protocol/validate.js';
 import { messageOf } from '../../lib/errors.js';
 import { httpRequest, HttpRequestError, type HttpResponse } from '../../lib/http-request.js';
 import { acceptSignedTarget, type SignedTarget, type TargetKey } from '../target/gate.js';
+import type { ReleaseTrust } from '../target/release-signature.js';
 
 export class ApiError extends Error {
   constructor(
@@ -53,6 +54,8 @@ export interface ApiClientOptions {
   credentials?: DeviceCredentials;
   /** What target states must be signed with; without it (null or absent) every target is refused. */
   targetKey?: TargetKey;
+  /** The release keys the device trusts; null or absent: releases need no developer signature. */
+  releaseTrust?: ReleaseTrust | null;
   timeoutMs?: number;
 }
 
@@ -82,8 +85,8 @@ export class ApiClient {
   }
 
   /** The client an admitted device uses: its token on every request, targets checked against the API's key. */
-  forDevice(credentials: DeviceCredentials, targetKey: TargetKey): ApiClient {
-    return new ApiClient({ ...this.options, credentials, targetKey });
+  forDevice(credentials: DeviceCredentials, targetKey: TargetKey, releaseTrust: ReleaseTrust | null = null): ApiClient {
+    return new ApiClient({ ...this.options, credentials, targetKey, releaseTrust });
   }
 
   private async request(
@@ -167,6 +170,7 @@ export class ApiClient {
       this.options.targetKey ?? null,
       uuid,
       'target state from the API',
+      this.options.releaseTrust ?? null,
     );
     return { changed: true, ...signed, etag: response.headers.get('etag') };
   }

@@ -6,6 +6,7 @@ import { SignatureError, verifyTarget } from '../../protocol/signature.js';
 import { TargetStateSchema, type TargetState } from '../../protocol/target-state.js';
 import { parse, ValidationError, type Issue } from '../../protocol/validate.js';
 import { strategyIssues } from '../plan/update-strategy.js';
+import type { ReleaseTrust } from './release-signature.js';
 
 function dependencyCycle(target: TargetState): string[] | null {
   const deps = new Map(target.services.map((s) => [s.name, Object.keys(s.dependsOn)]));
@@ -101,7 +102,8 @@ export type TargetKey = KeyObject | TrustedKeys | null;
 
 /**
  * The signature is checked first, on the value as parsed, so nothing of an altered or unsigned target is looked at;
- * then acceptTarget. A device without a key refuses every target: it has no way to tell the API's from another.
+ * then acceptTarget; then, on a device that pins release keys, the developer's signature of the release.
+ * A device without a key refuses every target: it has no way to tell the API's from another.
  */
 export function acceptSignedTarget(
   value: unknown,
@@ -109,6 +111,7 @@ export function acceptSignedTarget(
   key: TargetKey,
   deviceUuid: string,
   what = 'target state',
+  releaseTrust: ReleaseTrust | null = null,
 ): SignedTarget {
   if (key === null) {
     throw new SignatureError(
@@ -118,22 +121,19 @@ export function acceptSignedTarget(
     );
   }
   const ring: TrustedKeys = 'current' in key ? key : { current: key, next: null };
-  const next = ring.next;
-  if (next === null) {
-    verifyTarget(ring.current, value, signature, what);
-    return { target: acceptTarget(value, deviceUuid, what), signature };
-  }
   try {
     verifyTarget(ring.current, value, signature, what);
-    return { target: acceptTarget(value, deviceUuid, what), signature };
   } catch (err) {
-    if (!(err instanceof SignatureError)) throw err;
+    const next = ring.next;
+    if (next === null || !(err instanceof SignatureError)) throw err;
     // Not the current key's: the announced next key's, or refused with the current key's reason.
     try {
       verifyTarget(next, value, signature, what);
     } catch {
       throw err;
     }
-    return { target: acceptTarget(value, deviceUuid, what), signature };
   }
+  const target = acceptTarget(value, deviceUuid, what);
+  releaseTrust?.check(target, what);
+  return { target, signature };
 }

@@ -4,6 +4,7 @@
 import path from 'node:path';
 import { writeFileAtomic } from '../device/atomic-file.js';
 import { acceptSignedTarget, type SignedTarget, type TargetKey } from './gate.js';
+import type { ReleaseTrust } from './release-signature.js';
 import { readStateFile } from '../device/state-file.js';
 
 export const TARGET_FILE = 'target.json';
@@ -35,15 +36,15 @@ export class TargetStore {
 
   /**
    * The persisted target; null if none was ever accepted. Throws if the file is damaged, invalid, or not signed by
-   * `key` (the API's key the device has now).
+   * `key` (the API's key the device has now), or its release not signed by a key of `releaseTrust`.
    */
-  async load(key: TargetKey): Promise<SignedTarget | null> {
+  async load(key: TargetKey, releaseTrust: ReleaseTrust | null = null): Promise<SignedTarget | null> {
     const value = await readStateFile(this.file, 'persisted target');
     if (value === null) return null;
     const what = `persisted target ${this.file}`;
     // A file of the unsigned format (written before targets were signed) is refused by the signature check.
     const persisted = isPersistedTarget(value) ? value : { signature: null, target: value };
-    return acceptSignedTarget(persisted.target, persisted.signature, key, this.deviceUuid, what);
+    return acceptSignedTarget(persisted.target, persisted.signature, key, this.deviceUuid, what, releaseTrust);
   }
 
   async save(signed: SignedTarget): Promise<void> {

@@ -13,6 +13,7 @@ import { badRequest, notFound } from '../problem.js';
 import type { Register } from '../register.js';
 import { releaseView } from '../views.js';
 import { fleetOr404 } from './fleets.js';
+import { requireReleaseSignature } from './release-keys.js';
 
 /**
  * What a push copied: service -> the image the compose file names where the release pins another one (a tag the
@@ -49,6 +50,14 @@ export function releaseRoutes(on: Register, deps: RouteDeps): void {
       if (err instanceof ValidationError) throw badRequest('invalid-compose', err.message, err.issues);
       throw err;
     }
+    const content = {
+      fleet: fleet.name,
+      ...(body.version === undefined ? {} : { version: body.version }),
+      services: normalized.services,
+      volumes: normalized.volumes,
+      networks: normalized.networks,
+    };
+    await requireReleaseSignature(store.releaseKeys, content, body.signature);
     const images = Object.fromEntries(normalized.services.map((s) => [s.name, s.image]));
     // Same services, digests, volumes and networks as the fleet's newest release: a push of what is already
     // there makes nothing new (a failed release is pushed again, as its images may be there by now). A version
@@ -73,6 +82,7 @@ export function releaseRoutes(on: Register, deps: RouteDeps): void {
     }
     const release = await store.releases.create(
       {
+        ...(body.signature === undefined ? {} : { signature: body.signature }),
         fleet: fleet.name,
         ...(body.version === undefined ? {} : { version: body.version }),
         status: 'pending',
