@@ -232,6 +232,11 @@ describe('supervisor process', function () {
       const { uuid, deviceKey } = await registeredAs(dataDir);
       const saved = JSON.parse(await readFile(path.join(dataDir, 'config.json'), 'utf8')) as SupervisorConfig;
       assert.equal(saved.apiSigningKey, api.signingKey);
+      assert.equal(
+        saved.provisioningKey,
+        undefined,
+        "the fleet's provisioning key is deleted once it admitted the device",
+      );
       assert.deepEqual(
         registrations().map((r) => r.status),
         [200],
