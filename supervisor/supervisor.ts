@@ -118,6 +118,7 @@ export class Supervisor {
             engine,
             registry: this.delivery.registry,
             log: log.child({ component: 'disk' }),
+            downloads: this.delivery.store,
           },
           missing,
           current,
