@@ -357,7 +357,7 @@ describe('supervisor process', function () {
         await api.createRelease(fleet.name, composeOf(['a']), { a: bulky.ref });
         const refused = await eventually('the error to reach the API', 60_000, async () => {
           const found = await api.device(uuid);
-          return found.error !== null && found.error.includes('download directory') ? found : undefined;
+          return found.error?.includes('download directory') ? found : undefined;
         });
         assert.match(refused.error ?? '', /not enough space in the supervisor's download directory for the update/);
         assert.equal(refused.updateStatus, 'error');
