@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ApiClient } from '../../cli/api-client.js';
 import { createLogger } from '../../lib/logger.js';
-import { paths } from '../../protocol/http/paths.js';
+import { eventPaths, paths } from '../../protocol/http/paths.js';
 import { createApp } from '../../registry-api/http/app.js';
 import { redisInvalidation } from '../../registry-api/fleet/invalidation.js';
 import { startInProcessQueue } from '../../registry-api/jobs/start.js';
@@ -134,6 +134,22 @@ describe('registry-api: a hung Redis neither freezes a revoke nor keeps the revo
     assert.equal(await pollStatus(b, device.uuid, token, etag), 304);
     assert.equal(await pollStatus(a, device.uuid, token, etag), 304);
 
+    // And B holds the device's push channel.
+    const channel = await fetch(`${b.url}${eventPaths.events(device.uuid)}`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    assert.equal(channel.status, 200);
+    const reader = channel.body?.getReader();
+    assert.ok(reader !== undefined);
+    const channelEnded = (async (): Promise<'ended'> => {
+      try {
+        while (!(await reader.read()).done);
+      } catch {
+        // A reset connection ends it too.
+      }
+      return 'ended';
+    })();
+
     resume = await pauseRedis();
     const started = performance.now();
     const revoked = await Promise.race([
@@ -150,6 +166,11 @@ describe('registry-api: a hung Redis neither freezes a revoke nor keeps the revo
       200,
       'other devices are still served (from the store)',
     );
+    const ended = await Promise.race([
+      channelEnded,
+      new Promise<'open'>((resolve) => setTimeout(() => resolve('open'), 5_000)),
+    ]);
+    assert.equal(ended, 'ended', "B ends the revoked device's push channel");
 
     resume();
     // Once Redis answers again, sessions are kept again: the revoked device stays refused, the other is served.
