@@ -16,7 +16,13 @@ import { mkdir, statfs } from 'node:fs/promises';
 import type { Logger } from '../../lib/logger.js';
 import { messageOf } from '../../lib/errors.js';
 import type { CurrentState } from '../reconcile/current-state.js';
-import { UNPACK_FACTOR, type DiskFacts, type DownloadFacts, type RemovableImage } from '../plan/disk-space.js';
+import {
+  DATA_RESERVE_BYTES,
+  UNPACK_FACTOR,
+  type DiskFacts,
+  type DownloadFacts,
+  type RemovableImage,
+} from '../plan/disk-space.js';
 import type { BlobStore } from './download/blob-store.js';
 import type { Engine, EngineImage } from '../engine/engine.js';
 import { isSkiffImage } from './cleanup.js';
@@ -33,7 +39,7 @@ export interface DiskFactsOptions {
   /** Bytes all images together may take; free space is then the smaller of the disk's and the quota's. */
   imageQuotaBytes?: number;
   /** The supervisor's download store: its directory's free space is checked too (../plan/disk-space.ts). */
-  downloads?: Pick<BlobStore, 'root' | 'bytesHeld'>;
+  downloads?: Pick<BlobStore, 'root' | 'bytesHeld' | 'prunePartials'>;
 }
 
 interface ImageNeeds {
@@ -109,6 +115,33 @@ async function downloadFactsOf(
 }
 
 /**
+ * When the target's blobs do not fit, partial downloads of blobs it does not need (a target that changed
+ * mid-download: a pin back to a smaller release) are what stands in the way: they are dropped and the directory
+ * measured again. Only then: a partial kept otherwise may still serve (a delta patch being fetched, a target
+ * coming back). Only when every missing image's blobs are known, or a needed one could go.
+ */
+async function withoutStalePartials(
+  downloads: NonNullable<DiskFactsOptions['downloads']>,
+  blobsOf: Record<string, ImageNeeds['blobs'] | null>,
+  facts: DownloadFacts,
+  log: Logger,
+): Promise<DownloadFacts> {
+  const need = Object.values(facts.needs).reduce<number>((sum, n) => sum + (n ?? 0), 0);
+  if (need + DATA_RESERVE_BYTES <= facts.freeBytes) return facts;
+  const wanted = Object.values(blobsOf);
+  if (wanted.some((blobs) => blobs === null)) return facts;
+  await downloads.prunePartials(new Set(wanted.flatMap((blobs) => (blobs ?? []).map((b) => b.digest))));
+  const measured = await downloadFactsOf(downloads, blobsOf);
+  if (measured.freeBytes > facts.freeBytes) {
+    log.info(
+      { path: facts.path, freedBytes: measured.freeBytes - facts.freeBytes },
+      'partial downloads the target does not need were dropped to make room',
+    );
+  }
+  return measured;
+}
+
+/**
  * The facts for the images `missing`; undefined when neither the engine's data root nor a download directory can
  * be measured from here. An engine data root out of sight counts as unbounded: only the download directory is
  * checked then.
@@ -150,6 +183,7 @@ export async function gatherDiskFacts(
   if (options.downloads !== undefined) {
     try {
       download = await downloadFactsOf(options.downloads, blobsOf);
+      download = await withoutStalePartials(options.downloads, blobsOf, download, log);
     } catch (err) {
       log.warn({ path: options.downloads.root, err: messageOf(err) }, 'cannot measure the download directory');
     }

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -221,6 +221,23 @@ describe('update disk check and image clean-up (real engine and registry)', func
       // A pin to a smaller release goes through.
       await converge(r, release('r3', small));
       assert.ok(await has(small));
+    });
+
+    it("drops a changed target's partial downloads when the new target does not fit beside them", async () => {
+      const [old, small] = await Promise.all([
+        buildTestImage(env, { repo: 'data-disk-old' }),
+        buildTestImage(env, { repo: 'data-disk-small' }),
+      ]);
+      const r = reconciler();
+      await converge(r, release('r1', old));
+      // Half of a larger release that was the target before a pin back: 7.5 MB of an 8 MB partition.
+      const store = new BlobStore(path.join(dataDir, 'blobs'));
+      await mkdir(store.partialDir, { recursive: true });
+      const stale = path.join(store.partialDir, `${'ab'.repeat(32)}.partial`);
+      await writeFile(stale, randomBytes(7.5 * MB));
+      await converge(r, release('r3', small));
+      assert.ok(await has(small));
+      assert.equal(await partialBytes(store.partialDir, `sha256:${'ab'.repeat(32)}`), 0, 'the stale partial is gone');
     });
 
     it('ends a download that fills the partition with an error, and drops what it held', async () => {
