@@ -20,6 +20,9 @@ api_dir="$root/api"
 device_dir="$root/device"
 
 skiff() { node "$dist/cli/main.js" "$@"; }
+# Logs and the device's config carry secrets (the provisioning key, what a request logs): readable by this user only,
+# whatever the directory's mode or the umask, and tightened if an earlier run left them open.
+private_file() { touch "$1" && chmod 600 "$1"; }
 json_field() { node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const v=JSON.parse(s);const r=new Function("v","return "+process.argv[1])(v);console.log(r===undefined||r===null?"":r)})' "$1"; }
 
 api_up() {
@@ -29,6 +32,7 @@ api_up() {
     say "registry-api already running ($SKIFF_API_URL)"
   else
     mkdir -p "$api_dir"
+    private_file "$api_dir/api.log"
     SKIFF_DATA_DIR="$api_dir" SKIFF_API_PORT="$port" SKIFF_REGISTRY="$registry" \
       setsid node "$dist/registry-api/main.js" >>"$api_dir/api.log" 2>&1 </dev/null &
     echo $! >"$api_dir/api.pid"
@@ -55,6 +59,7 @@ device_up() {
     signing_key=$(curl -sf "$SKIFF_API_URL/v1/info" | json_field 'v.signingKey')
     [ -n "$signing_key" ] || { echo "demo: GET $SKIFF_API_URL/v1/info gave no signingKey to pin" >&2; return 1; }
     # What an installer's provisioning step leaves on the device: where the API is, its key, how to join the fleet.
+    private_file "$device_dir/config.json"
     cat >"$device_dir/config.json" <<EOF
 {
   "apiUrl": "$SKIFF_API_URL",
@@ -67,6 +72,7 @@ device_up() {
 }
 EOF
   fi
+  private_file "$device_dir/supervisor.log"
   SKIFF_REPORT_INTERVAL_MS=1000 setsid node "$dist/supervisor/main.js" --data-dir "$device_dir" \
     >>"$device_dir/supervisor.log" 2>&1 </dev/null &
   echo $! >"$device_dir/supervisor.pid"

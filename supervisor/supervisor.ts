@@ -126,6 +126,7 @@ export class Supervisor {
             engine,
             registry: this.delivery.registry,
             log: log.child({ component: 'disk' }),
+            downloads: this.delivery.store,
           },
           missing,
           current,

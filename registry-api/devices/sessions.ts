@@ -9,6 +9,9 @@
 //   other instances to SAFETY_TTL_MS: every session is read again after it anyway. It is longer than a poll
 //   interval (60 s by default) on purpose: a bound shorter than the interval would make nearly every real poll
 //   read the database.
+// - Fail closed: while the bus cannot confirm it is current (Redis does not answer: ../redis-channel.ts), no kept
+//   session is trusted and none is kept: every poll reads the token from the database, so a revoke or rotation made
+//   through another instance is refused here even though its message cannot arrive.
 // - Expiry is checked in memory against the token's own expiresAt.
 // Keyed by the token itself, not its hash: the process holds every token it is sent anyway, and not hashing is
 // most of what makes a cached poll cheap. Nothing here is ever written anywhere.
@@ -54,6 +57,7 @@ export class DeviceSessions {
 
   /** The session of `token` kept in memory and still live at `nowMs`; null if there is none (find reads it). */
   kept(token: string, nowMs: number): DeviceSession | null {
+    if (!this.options.bus.current()) return null;
     const known = this.byToken.get(token);
     if (known === undefined) return null;
     if (nowMs < known.expiresAtMs && nowMs < known.trustedUntilMs) return known.session;
@@ -71,7 +75,7 @@ export class DeviceSessions {
       hashSecret(token),
       new Date(nowMs).toISOString(),
     );
-    if (found !== null && epoch === this.epoch) this.keep(token, found, nowMs);
+    if (found !== null && epoch === this.epoch && this.options.bus.current()) this.keep(token, found, nowMs);
     return found;
   }
 

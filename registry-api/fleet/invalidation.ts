@@ -10,15 +10,17 @@
 // in between (a pin "made" but not served). An instance that never acks (hung, or an older version) delays the
 // change's answer by at most ACK_TIMEOUT_MS and is logged; it drops its copy when the message arrives, and the
 // sessions' safety TTL bounds the rest.
-// Messages published while this instance's subscriber was disconnected are lost: when it subscribes again, it
-// drops everything (`everything`); a publish that failed on the other side is covered by the sessions' safety TTL.
+// Messages published while this instance's subscriber was disconnected are lost: when it hears Redis again, it
+// drops everything (`everything`). Redis may also hang rather than drop: every command has a timeout, and while
+// the subscriber has not heard Redis for a moment the bus is not `current` and device sessions are read from the
+// store on every request (fail closed: a revoke is answered within the command timeout and refused everywhere).
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
 import { Type, type Static } from '@sinclair/typebox';
 import type { Logger } from '../../lib/logger.js';
 import { parse } from '../../protocol/validate.js';
 import type { TargetChange, TargetChanges } from '../store/index.js';
+import { openRedisChannel, type RedisChannel, type RedisChannelOptions } from '../redis-channel.js';
 
 const CHANGES = 'changes';
 
@@ -50,6 +52,12 @@ export interface InvalidationBus {
   subscribe(listener: (changes: readonly Invalidation[]) => void): () => void;
   /** Whether other instances are heard (Redis); false: this process only. */
   readonly shared: boolean;
+  /**
+   * Whether every change committed anywhere has reached this instance, as far as it can tell: always for one
+   * process; on Redis, only while Redis answers (../redis-channel.ts). While false, nothing kept on the bus's word
+   * may be trusted: device sessions are read from the store on every request (fail closed).
+   */
+  current(): boolean;
   close(): Promise<void>;
 }
 
@@ -61,6 +69,7 @@ export function localInvalidation(changes: TargetChanges): InvalidationBus {
   });
   return {
     shared: false,
+    current: () => true,
     subscribe(listener) {
       events.on(CHANGES, listener);
       return () => {
@@ -81,6 +90,8 @@ export interface RedisInvalidationOptions {
   logger: Logger;
   /** Default ACK_TIMEOUT_MS. */
   ackTimeoutMs?: number;
+  /** Timeouts and heartbeat of the Redis connections (defaults in ../redis-channel.ts). */
+  redis?: Pick<RedisChannelOptions, 'commandTimeoutMs' | 'heartbeatMs' | 'staleAfterMs'>;
 }
 
 /**
@@ -134,20 +145,14 @@ export async function redisInvalidation(options: RedisInvalidationOptions): Prom
   const ackTimeoutMs = options.ackTimeoutMs ?? ACK_TIMEOUT_MS;
   const origin = randomUUID();
   const events = new EventEmitter();
-  const publisher = new Redis(options.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 3 });
-  const subscriber = new Redis(options.redisUrl, { lazyConnect: true });
-  for (const [name, client] of [
-    ['publisher', publisher],
-    ['subscriber', subscriber],
-  ] as const) {
-    client.on('error', (err: unknown) =>
-      logger.warn({ err, channel, client: name }, 'invalidation bus: Redis connection error'),
-    );
-  }
   const acks = new PendingAcks();
-  const send = (message: BusMessage): Promise<number> => publisher.publish(channel, JSON.stringify(message));
-  subscriber.on('message', (from: string, text: string) => {
-    if (from !== channel) return;
+  // Messages may arrive between SUBSCRIBE and the channel's promise resolving.
+  let redis: RedisChannel | null = null;
+  const send = (message: BusMessage): Promise<number> =>
+    redis === null
+      ? Promise.reject(new Error(`the invalidation bus on '${channel}' is still connecting`))
+      : redis.publish(JSON.stringify(message));
+  const onMessage = (text: string): void => {
     let valid: BusMessage;
     try {
       valid = parse(Message, JSON.parse(text), `a message on Redis channel '${channel}'`);
@@ -165,14 +170,18 @@ export async function redisInvalidation(options: RedisInvalidationOptions): Prom
     send({ kind: 'ack', id: valid.id, from: origin }).catch((err: unknown) => {
       logger.warn({ err, channel, id: valid.id }, 'invalidation bus: cannot acknowledge a change');
     });
-  });
-  await Promise.all([publisher.connect(), subscriber.connect()]);
-  await subscriber.subscribe(channel);
-  // ioredis resubscribes on its own after a reconnect; whatever was published meanwhile never arrives.
-  subscriber.on('ready', () => {
-    logger.warn({ channel }, 'invalidation bus: reconnected to Redis; dropping every kept device session');
-    events.emit(CHANGES, [{ kind: 'everything' }] satisfies Invalidation[]);
-  });
+  };
+  const opened = await openRedisChannel(
+    { ...options.redis, redisUrl: options.redisUrl, channel, logger, role: 'invalidation bus' },
+    {
+      onMessage,
+      onResync: () => {
+        logger.warn({ channel }, 'invalidation bus: dropping every kept device session and target');
+        events.emit(CHANGES, [{ kind: 'everything' }] satisfies Invalidation[]);
+      },
+    },
+  );
+  redis = opened;
   const unsubscribe = changes.subscribe(async (batch) => {
     events.emit(CHANGES, batch);
     const id = randomUUID();
@@ -184,7 +193,7 @@ export async function redisInvalidation(options: RedisInvalidationOptions): Prom
       acks.close(id);
       logger.error(
         { err, channel, changes: batch },
-        'invalidation bus: cannot publish a change; other instances see it within the cache TTL',
+        'invalidation bus: cannot publish a change; instances that cannot hear Redis read the store meanwhile',
       );
       return;
     }
@@ -197,6 +206,7 @@ export async function redisInvalidation(options: RedisInvalidationOptions): Prom
   });
   return {
     shared: true,
+    current: opened.current,
     subscribe(listener) {
       events.on(CHANGES, listener);
       return () => {
@@ -205,8 +215,7 @@ export async function redisInvalidation(options: RedisInvalidationOptions): Prom
     },
     async close() {
       unsubscribe();
-      subscriber.disconnect();
-      await publisher.quit().catch(() => undefined);
+      await opened.close();
     },
   };
 }

@@ -35,6 +35,8 @@ export interface PushChannelLimits {
 interface Channel {
   /** Ends the channel (the device sees its stream end and reconnects). */
   close: () => void;
+  /** Whether the token the channel was opened with is still live (a key rotation or a re-auth retires tokens). */
+  live?: () => Promise<boolean>;
 }
 
 export class PushChannels {
@@ -61,10 +63,10 @@ export class PushChannels {
    * Takes a place for a new channel of device `uuid`, ending its oldest ones beyond the per-device limit; null when
    * the total is reached and the device has none to give up. release() gives the place back (idempotent).
    */
-  admit(uuid: string, close: () => void): { release: () => void } | null {
+  admit(uuid: string, close: () => void, live?: () => Promise<boolean>): { release: () => void } | null {
     const mine = this.byDevice.get(uuid) ?? [];
     if (mine.length < this.limits.perDevice && this.open >= this.limits.total) return null;
-    const channel: Channel = { close };
+    const channel: Channel = { close, live };
     // Closing runs the old channel's release(), which takes it out of `mine`.
     while (mine.length >= this.limits.perDevice) {
       const oldest = mine[0];
@@ -76,6 +78,25 @@ export class PushChannels {
     this.byDevice.set(uuid, mine);
     this.open += 1;
     return { release: () => this.remove(uuid, channel) };
+  }
+
+  /**
+   * Ends the channels of the devices `uuids` (every device's, with 'all') whose token is no longer live: a channel
+   * must not outlive the token it was opened with. Called when a device changed (its key, tokens or admission);
+   * checked one by one, so a recheck of every channel does not flood the database. Resolves what it ended.
+   */
+  async recheck(uuids: Iterable<string> | 'all'): Promise<number> {
+    const devices = uuids === 'all' ? [...this.byDevice.keys()] : [...uuids];
+    let ended = 0;
+    for (const uuid of devices) {
+      for (const channel of [...(this.byDevice.get(uuid) ?? [])]) {
+        if (channel.live === undefined || (await channel.live())) continue;
+        this.remove(uuid, channel);
+        channel.close();
+        ended += 1;
+      }
+    }
+    return ended;
   }
 
   private remove(uuid: string, channel: Channel): void {

@@ -3,6 +3,7 @@
 import { Queue, Worker, type Job } from 'bullmq';
 import type { Logger } from '../../lib/logger.js';
 import { parse } from '../../protocol/validate.js';
+import { REDIS_COMMAND_TIMEOUT_MS } from '../redis-channel.js';
 import {
   GenerateDeltasJobSchema,
   JOB_NAMES,
@@ -54,12 +55,15 @@ async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Pr
 
 export async function startBullmqJobs(options: BullmqOptions): Promise<Jobs> {
   const { handlers, retry, logger, prefix } = options;
-  // Workers block on Redis; BullMQ wants commands never to give up on their own.
+  // Workers block on Redis; BullMQ wants their commands never to give up on their own.
   const connection = { url: options.redisUrl, maxRetriesPerRequest: null };
+  // The queue only adds and reads jobs, on behalf of a request: against a hung Redis it fails within the command
+  // timeout instead of holding the request (the release stays pending and is queued again at the next start).
+  const queueConnection = { url: options.redisUrl, maxRetriesPerRequest: 1, commandTimeout: REDIS_COMMAND_TIMEOUT_MS };
   const where = `${redactedUrl(options.redisUrl)} (prefix ${prefix})`;
 
   const queue = new Queue(QUEUE_NAME, {
-    connection,
+    connection: queueConnection,
     prefix,
     defaultJobOptions: {
       attempts: retry.attempts,

@@ -6,11 +6,11 @@
 // channel, so all see one device's batches in the order the device sent them.
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
 import { Type, type Static } from '@sinclair/typebox';
 import type { Logger } from '../../lib/logger.js';
 import { LogBatchSchema, LogsEventSchema, type LogBatch, type LogsEvent } from '../../protocol/device-logs.js';
 import { parse } from '../../protocol/validate.js';
+import { openRedisChannel, type RedisChannel, type RedisChannelOptions } from '../redis-channel.js';
 
 /** How long a request waits for the instance that holds the device's channel to say it passed the event on. */
 export const DELIVERY_TIMEOUT_MS = 2_000;
@@ -72,6 +72,8 @@ export interface RedisLogRelayOptions {
   channel: string;
   logger: Logger;
   deliveryTimeoutMs?: number;
+  /** Timeouts and heartbeat of the Redis connections (defaults in ../redis-channel.ts). */
+  redis?: Pick<RedisChannelOptions, 'commandTimeoutMs' | 'heartbeatMs' | 'staleAfterMs'>;
 }
 
 /** The relay over a Redis channel every instance subscribes to; resolves once subscribed. */
@@ -82,20 +84,14 @@ export async function redisLogRelay(options: RedisLogRelayOptions): Promise<LogR
   const delivered = new EventEmitter();
   delivered.setMaxListeners(0);
   let handlers: LogRelayHandlers | null = null;
-  const publisher = new Redis(options.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 3 });
-  const subscriber = new Redis(options.redisUrl, { lazyConnect: true });
-  for (const [name, client] of [
-    ['publisher', publisher],
-    ['subscriber', subscriber],
-  ] as const) {
-    client.on('error', (err: unknown) =>
-      logger.warn({ err, channel, client: name }, 'device log relay: Redis connection error'),
-    );
-  }
-  const send = (message: RelayMessage): Promise<number> => publisher.publish(channel, JSON.stringify(message));
-
-  subscriber.on('message', (from: string, text: string) => {
-    if (from !== channel || handlers === null) return;
+  // Messages may arrive between SUBSCRIBE and the channel's promise resolving.
+  let redis: RedisChannel | null = null;
+  const send = (message: RelayMessage): Promise<number> =>
+    redis === null
+      ? Promise.reject(new Error(`the device log relay on '${channel}' is still connecting`))
+      : redis.publish(JSON.stringify(message));
+  const onMessage = (text: string): void => {
+    if (handlers === null) return;
     let message: RelayMessage;
     try {
       message = parse(Message, JSON.parse(text), `a message on Redis channel '${channel}'`);
@@ -112,9 +108,13 @@ export async function redisLogRelay(options: RedisLogRelayOptions): Promise<LogR
         logger.warn({ err, channel, uuid: message.uuid }, 'device log relay: cannot confirm a delivered logs event'),
       );
     }
-  });
-  await Promise.all([publisher.connect(), subscriber.connect()]);
-  await subscriber.subscribe(channel);
+  };
+  // Log lines lost while Redis was away are no state anything keeps: there is nothing to drop on a resync.
+  const opened = await openRedisChannel(
+    { ...options.redis, redisUrl: options.redisUrl, channel, logger, role: 'device log relay' },
+    { onMessage, onResync: () => undefined },
+  );
+  redis = opened;
 
   return {
     shared: true,
@@ -154,9 +154,6 @@ export async function redisLogRelay(options: RedisLogRelayOptions): Promise<LogR
         (handlers ?? unbound()).receive(uuid, batch);
       }
     },
-    async close() {
-      subscriber.disconnect();
-      await publisher.quit().catch(() => undefined);
-    },
+    close: () => opened.close(),
   };
 }

@@ -164,8 +164,20 @@ const setStatus = (tx: Queryable, uuid: string, status: DeviceRecord['authStatus
   tx.run('UPDATE devices SET auth_status = ?, revoked_at = ? WHERE uuid = ?', [status, revokedAt, uuid]);
 const dropTokens = (tx: Queryable, uuid: string) => tx.run('DELETE FROM device_tokens WHERE uuid = ?', [uuid]);
 
+/**
+ * Live tokens a device may hold: the one just issued and the one before it (requests already under way with it
+ * still finish). Every re-auth retires the rest, so tokens never pile up, and one leaked with an old session dies
+ * at the device's next auth rather than at its expiry.
+ */
+export const MAX_LIVE_TOKENS_PER_DEVICE = 2;
+
 async function issueToken(tx: Queryable, uuid: string, token: NewDeviceToken, at: string): Promise<void> {
   await tx.run('DELETE FROM device_tokens WHERE uuid = ? AND expires_at <= ?', [uuid, at]);
+  await tx.run(
+    `DELETE FROM device_tokens WHERE uuid = ? AND hash NOT IN
+       (SELECT hash FROM device_tokens WHERE uuid = ? ORDER BY created_at DESC, hash LIMIT ?)`,
+    [uuid, uuid, MAX_LIVE_TOKENS_PER_DEVICE - 1],
+  );
   await tx.run('INSERT INTO device_tokens (hash, uuid, created_at, expires_at) VALUES (?, ?, ?, ?)', [
     token.hash,
     uuid,

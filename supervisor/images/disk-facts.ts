@@ -12,10 +12,18 @@ import {
 } from '../../protocol/oci-image.js';
 import type { TargetState } from '../../protocol/target-state.js';
 import { parse } from '../../protocol/validate.js';
+import { mkdir, statfs } from 'node:fs/promises';
 import type { Logger } from '../../lib/logger.js';
 import { messageOf } from '../../lib/errors.js';
 import type { CurrentState } from '../reconcile/current-state.js';
-import { UNPACK_FACTOR, type DiskFacts, type RemovableImage } from '../plan/disk-space.js';
+import {
+  DATA_RESERVE_BYTES,
+  UNPACK_FACTOR,
+  type DiskFacts,
+  type DownloadFacts,
+  type RemovableImage,
+} from '../plan/disk-space.js';
+import type { BlobStore } from './download/blob-store.js';
 import type { Engine, EngineImage } from '../engine/engine.js';
 import { isSkiffImage } from './cleanup.js';
 import { hostPlatform, pickPlatform } from './fetcher.js';
@@ -30,6 +38,15 @@ export interface DiskFactsOptions {
   platform?: Platform;
   /** Bytes all images together may take; free space is then the smaller of the disk's and the quota's. */
   imageQuotaBytes?: number;
+  /** The supervisor's download store: its directory's free space is checked too (../plan/disk-space.ts). */
+  downloads?: Pick<BlobStore, 'root' | 'bytesHeld' | 'prunePartials'>;
+}
+
+interface ImageNeeds {
+  /** Bytes on the engine's disk at the peak of the delivery. */
+  diskBytes: number;
+  /** The blobs still to download (config and the layers the engine lacks). */
+  blobs: { digest: string; size: number }[];
 }
 
 async function manifestOf(registry: RegistryClient, ref: DigestReference, platform: Platform): Promise<ImageManifest> {
@@ -53,6 +70,15 @@ export async function bytesImageNeeds(
   presentLayers: ReadonlySet<string>,
   platform: Platform,
 ): Promise<number> {
+  return (await imageNeeds(registry, image, presentLayers, platform)).diskBytes;
+}
+
+async function imageNeeds(
+  registry: RegistryClient,
+  image: string,
+  presentLayers: ReadonlySet<string>,
+  platform: Platform,
+): Promise<ImageNeeds> {
   const ref = parseDigestReference(image);
   const manifest = await manifestOf(registry, ref, platform);
   const config = parse(
@@ -62,10 +88,64 @@ export async function bytesImageNeeds(
   );
   const diffIds = config.rootfs.diff_ids;
   const missing = manifest.layers.filter((_, i) => diffIds[i] === undefined || !presentLayers.has(diffIds[i]));
-  return manifest.config.size + UNPACK_FACTOR * missing.reduce((sum, layer) => sum + layer.size, 0);
+  return {
+    diskBytes: manifest.config.size + UNPACK_FACTOR * missing.reduce((sum, layer) => sum + layer.size, 0),
+    blobs: [manifest.config, ...missing].map((b) => ({ digest: b.digest, size: b.size })),
+  };
 }
 
-/** The facts for the images `missing`; undefined when the engine's data root cannot be measured from here. */
+/** The download directory's free space, and what each image's blobs still need there. */
+async function downloadFactsOf(
+  downloads: NonNullable<DiskFactsOptions['downloads']>,
+  blobsOf: Record<string, ImageNeeds['blobs'] | null>,
+): Promise<DownloadFacts> {
+  await mkdir(downloads.root, { recursive: true });
+  const stats = await statfs(downloads.root);
+  const needs: Record<string, number | null> = {};
+  for (const [image, blobs] of Object.entries(blobsOf)) {
+    if (blobs === null) {
+      needs[image] = null;
+      continue;
+    }
+    let bytes = 0;
+    for (const blob of blobs) bytes += blob.size - (await downloads.bytesHeld(blob.digest, blob.size));
+    needs[image] = bytes;
+  }
+  return { path: downloads.root, freeBytes: stats.bavail * stats.bsize, needs };
+}
+
+/**
+ * When the target's blobs do not fit, partial downloads of blobs it does not need (a target that changed
+ * mid-download: a pin back to a smaller release) are what stands in the way: they are dropped and the directory
+ * measured again. Only then: a partial kept otherwise may still serve (a delta patch being fetched, a target
+ * coming back). Only when every missing image's blobs are known, or a needed one could go.
+ */
+async function withoutStalePartials(
+  downloads: NonNullable<DiskFactsOptions['downloads']>,
+  blobsOf: Record<string, ImageNeeds['blobs'] | null>,
+  facts: DownloadFacts,
+  log: Logger,
+): Promise<DownloadFacts> {
+  const need = Object.values(facts.needs).reduce<number>((sum, n) => sum + (n ?? 0), 0);
+  if (need + DATA_RESERVE_BYTES <= facts.freeBytes) return facts;
+  const wanted = Object.values(blobsOf);
+  if (wanted.some((blobs) => blobs === null)) return facts;
+  await downloads.prunePartials(new Set(wanted.flatMap((blobs) => (blobs ?? []).map((b) => b.digest))));
+  const measured = await downloadFactsOf(downloads, blobsOf);
+  if (measured.freeBytes > facts.freeBytes) {
+    log.info(
+      { path: facts.path, freedBytes: measured.freeBytes - facts.freeBytes },
+      'partial downloads the target does not need were dropped to make room',
+    );
+  }
+  return measured;
+}
+
+/**
+ * The facts for the images `missing`; undefined when neither the engine's data root nor a download directory can
+ * be measured from here. An engine data root out of sight counts as unbounded: only the download directory is
+ * checked then.
+ */
 export async function gatherDiskFacts(
   options: DiskFactsOptions,
   missing: string[],
@@ -74,8 +154,8 @@ export async function gatherDiskFacts(
 ): Promise<DiskFacts | undefined> {
   const { engine, registry, log } = options;
   const space = await engine.dataRootSpace();
-  if (space === undefined) return undefined;
-  let freeBytes = space.freeBytes;
+  if (space === undefined && options.downloads === undefined) return undefined;
+  let freeBytes = space?.freeBytes ?? Number.POSITIVE_INFINITY;
   if (options.imageQuotaBytes !== undefined) {
     const { imagesBytes } = await engine.diskUsage();
     freeBytes = Math.max(0, Math.min(freeBytes, options.imageQuotaBytes - imagesBytes));
@@ -87,12 +167,25 @@ export async function gatherDiskFacts(
   const presentLayers = new Set(inspected.flatMap((i) => i.diffIds));
   const platform = options.platform ?? hostPlatform();
   const needs: Record<string, number | null> = {};
+  const blobsOf: Record<string, ImageNeeds['blobs'] | null> = {};
   for (const image of missing) {
     try {
-      needs[image] = await bytesImageNeeds(registry, image, presentLayers, platform);
+      const found = await imageNeeds(registry, image, presentLayers, platform);
+      needs[image] = found.diskBytes;
+      blobsOf[image] = found.blobs;
     } catch (err) {
       log.warn({ image, err: messageOf(err) }, 'cannot tell how much disk the image needs');
       needs[image] = null;
+      blobsOf[image] = null;
+    }
+  }
+  let download: DownloadFacts | undefined;
+  if (options.downloads !== undefined) {
+    try {
+      download = await downloadFactsOf(options.downloads, blobsOf);
+      download = await withoutStalePartials(options.downloads, blobsOf, download, log);
+    } catch (err) {
+      log.warn({ path: options.downloads.root, err: messageOf(err) }, 'cannot measure the download directory');
     }
   }
   // Containers name their image by the reference they were created from; the engine knows it by id.
@@ -112,7 +205,14 @@ export async function gatherDiskFacts(
     )
     .filter((s) => !target.services.some((svc) => s.repoTags.includes(localTagOf(svc.image))))
     .map((s) => ({ id: s.id, bytes: s.size }));
-  return { path: space.path, freeBytes, needs, unused, inUse };
+  return {
+    path: space?.path ?? "(the engine's data root, not visible here)",
+    freeBytes,
+    needs,
+    unused,
+    inUse,
+    ...(download === undefined ? {} : { download }),
+  };
 }
 
 /** The tag Skiff's fetcher gives the image, or the reference itself when it names no registry by digest. */

@@ -154,8 +154,9 @@ export class DeviceSession implements DeviceCredentials {
     }
     const { answer } = outcome;
     const apiSigningKey = signingKeyFrom(answer, config.apiSigningKey, config.apiNextSigningKey);
-    // The legacy key did its one job (proving this is the device registered before keys).
-    const { deviceKey: _proved, ...rest } = config;
+    // The legacy key did its one job (proving this is the device registered before keys), and so did the fleet's
+    // provisioning key: from now on the device's own key admits it, and a key left on disk could admit others.
+    const { deviceKey: _proved, provisioningKey: _used, ...rest } = config;
     const next: IdentifiedConfig = {
       ...rest,
       name: answer.name,

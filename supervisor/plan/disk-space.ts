@@ -6,9 +6,16 @@
 // while it unpacks it next to it, and gzip'd layers of binaries and libraries unpack to about twice their size, so
 // a layer needs about UNPACK_FACTOR times its compressed size at the peak. RESERVE_BYTES stays free on top: a
 // device whose disk fills up loses its logs, its database and often its ability to boot.
+// The supervisor's own data directory is a second place: the blobs are downloaded there (compressed, complete
+// before the engine loads them), and its state files (the persisted target, config.json) live there too. On a Pi
+// it is often a small data partition apart from the engine's disk. What the missing blobs still need there, plus
+// DATA_RESERVE_BYTES so a new target can always be written (a pin to a smaller release must still get through),
+// must fit in its free space, or the update is not begun and the reason is reported.
 
 export const UNPACK_FACTOR = 3;
 export const RESERVE_BYTES = 64 * 1024 * 1024;
+/** Kept free in the supervisor's data directory for its state files (targets are a few kB; a few MB in bulk). */
+export const DATA_RESERVE_BYTES = 1024 * 1024;
 
 export interface RemovableImage {
   /** Engine image id (sha256:...). */
@@ -27,6 +34,16 @@ export interface DiskFacts {
   unused: RemovableImage[];
   /** Bytes of the images containers use, by the reference they were created from. */
   inUse: Record<string, number>;
+  /** The supervisor's download directory, when it can be measured. */
+  download?: DownloadFacts;
+}
+
+export interface DownloadFacts {
+  /** The directory blobs are downloaded to. */
+  path: string;
+  freeBytes: number;
+  /** Per missing image reference: bytes its blobs still need there (what is held already is not counted). */
+  needs: Record<string, number | null>;
 }
 
 export type RoomVerdict =
@@ -51,6 +68,20 @@ export function bytesNeeded(images: string[], facts: DiskFacts): number {
  * delete-then-download service gives up).
  */
 export function roomFor(images: string[], facts: DiskFacts, laterFreed = 0): RoomVerdict {
+  // Removing engine images frees nothing in the download directory: checked first, on its own.
+  const download = facts.download;
+  if (download !== undefined) {
+    const downloadNeed = images.reduce((sum, image) => sum + (download.needs[image] ?? 0), 0);
+    if (downloadNeed > 0 && downloadNeed + DATA_RESERVE_BYTES > download.freeBytes) {
+      return {
+        kind: 'short',
+        message:
+          `not enough space in the supervisor's download directory for the update: its images need ` +
+          `${mb(downloadNeed)} more there (+${mb(DATA_RESERVE_BYTES)} kept free), ` +
+          `${mb(download.freeBytes)} free in ${download.path}`,
+      };
+    }
+  }
   const need = bytesNeeded(images, facts);
   if (need === 0) return { kind: 'fits' };
   const missing = need + RESERVE_BYTES - facts.freeBytes;

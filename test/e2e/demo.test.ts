@@ -3,7 +3,7 @@
 // CLI. Asserted from the device's engine and from the API, not from the script's own output.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -59,6 +59,13 @@ describe('end to end: the local fleet demo', function () {
 
   after(async () => {
     await demo('down');
+  });
+
+  it("keeps the API's log, the device's log and config readable by their user only", () => {
+    const root = path.join(repoRoot, '.skiff', ENV);
+    for (const file of ['api/api.log', 'device/supervisor.log', 'device/config.json']) {
+      assert.equal((statSync(path.join(root, file)).mode & 0o777).toString(8), '600', `${file} is 0600`);
+    }
   });
 
   it('the API shows the device online, running the pushed release', async () => {

@@ -4,7 +4,8 @@
 // resumes where it was.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createLogger } from '../../lib/logger.js';
@@ -169,6 +170,20 @@ describe('image delivery (real registry and engine)', function () {
     } finally {
       await proxy.stop();
     }
+  });
+
+  it('checks a complete layer file again before using it: a corrupt one is deleted and fetched again', async () => {
+    const image = await buildLayeredImage(env, [300 * KB]);
+    const layer = image.layers[image.layers.length - 1]!;
+    const store = new BlobStore(path.join(dataDir, 'blobs'));
+    // Complete in name and size, damaged inside: what a bad block or a torn write leaves behind.
+    await mkdir(path.dirname(store.pathOf(layer.digest)), { recursive: true });
+    await writeFile(store.pathOf(layer.digest), randomBytes(layer.size));
+    assert.equal(await store.intact(layer.digest, layer.size), false);
+    const result = await fetcher().fetch(image.ref);
+    loaded.push(result.localRef);
+    assert.equal(result.imageId, image.config.digest, 'the image loads from the layer fetched again');
+    assert.ok(result.fetchedBytes >= layer.size, `fetched ${result.fetchedBytes} bytes, the layer has ${layer.size}`);
   });
 
   it('a fetcher process killed mid-download resumes: bytes before the kill are not fetched again', async () => {

@@ -2,7 +2,9 @@
 // restarted, offline or talking to the real registry-api (in this process, over HTTP, on a real SQLite file).
 import assert from 'node:assert/strict';
 import { readFile, stat, writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import type { TargetState } from '../../protocol/target-state.js';
 import { paths } from '../../protocol/http/paths.js';
 import { createLogger } from '../../lib/logger.js';
@@ -14,6 +16,7 @@ import { TargetStore } from '../../supervisor/target/store.js';
 import { ApiServer, type ObservedRequest } from '../../harness/api-server.js';
 import { loadTestEnv } from '../../harness/env.js';
 import { buildTestImage, SLOW_STOP_COMMAND } from '../../harness/images.js';
+import { buildLayeredImage } from '../../harness/layered-image.js';
 import {
   cleanDevice,
   deviceDocker,
@@ -26,6 +29,7 @@ import { TamperingProxy } from '../../harness/supervisor-tampering-proxy.js';
 import { serviceSpec, signedTarget, targetState, TEST_DEVICE_UUID } from '../../harness/supervisor-targets.js';
 
 const env = loadTestEnv();
+const run = promisify(execFile);
 const docker = deviceDocker(env);
 const log = createLogger('test-supervisor', { test: 'process' });
 const engine = new DockerEngine(docker, log);
@@ -232,6 +236,11 @@ describe('supervisor process', function () {
       const { uuid, deviceKey } = await registeredAs(dataDir);
       const saved = JSON.parse(await readFile(path.join(dataDir, 'config.json'), 'utf8')) as SupervisorConfig;
       assert.equal(saved.apiSigningKey, api.signingKey);
+      assert.equal(
+        saved.provisioningKey,
+        undefined,
+        "the fleet's provisioning key is deleted once it admitted the device",
+      );
       assert.deepEqual(
         registrations().map((r) => r.status),
         [200],
@@ -319,6 +328,60 @@ describe('supervisor process', function () {
       const refused = api.requests.filter((r) => r.path.startsWith(`/v1/device/${uuid}/`) && r.status >= 400);
       assert.deepEqual(refused, []);
       assert.ok(api.requestsTo('PATCH', paths.state(uuid)).length >= 3);
+    });
+
+    it('on a full data partition: reports why it cannot update, keeps running, and takes a pin to a smaller release', async () => {
+      const [a1, bulky, b1] = await Promise.all([
+        buildTestImage(env, { repo: 'a' }),
+        buildLayeredImage(env, [12 * 1024 * 1024]),
+        buildTestImage(env, { repo: 'b' }),
+      ]);
+      const fleet = await api.createFleet('full-data');
+      const release1 = await api.createRelease(fleet.name, composeOf(['a']), { a: a1 });
+      const dataDir = await makeDataDir(newDevice(fleet));
+      // The data directory becomes an 8 MB partition of its own (tests run as root), holding the same config.
+      const config = await readFile(path.join(dataDir, 'config.json'));
+      await run('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', dataDir]);
+      try {
+        await writeFile(path.join(dataDir, 'config.json'), config);
+        const device = start(dataDir);
+        const { uuid } = await registeredAs(dataDir);
+        const converged = (version: string) => async () => {
+          const found = await api.device(uuid);
+          return found.updateStatus === 'converged' && found.runningRelease === version ? found : undefined;
+        };
+        await eventually('release 1 converged', 60_000, converged(release1.version));
+        const [running] = await managedContainers(docker);
+
+        // Release 2's 12 MB layer cannot be downloaded into 8 MB: the device says so and keeps release 1 running.
+        await api.createRelease(fleet.name, composeOf(['a']), { a: bulky.ref });
+        const refused = await eventually('the error to reach the API', 60_000, async () => {
+          const found = await api.device(uuid);
+          return found.error?.includes('download directory') ? found : undefined;
+        });
+        assert.match(refused.error ?? '', /not enough space in the supervisor's download directory for the update/);
+        assert.equal(refused.updateStatus, 'error');
+        assert.deepEqual(
+          refused.lastReport?.services.map((sv) => [sv.name, sv.state, sv.releaseId]),
+          [['a', 'running', release1.id]],
+        );
+        assert.equal(refused.online, true);
+        assert.deepEqual(
+          (await managedContainers(docker)).map((c) => [c.id, c.state]),
+          [[running?.id, 'running']],
+          'release 1 runs untouched',
+        );
+
+        // A pin to a release that fits goes through.
+        const release3 = await api.createRelease(fleet.name, composeOf(['a']), { a: b1 });
+        await api.admin.pin(fleet.name, release3.version);
+        const pinned = await eventually('release 3 converged', 60_000, converged(release3.version));
+        assert.equal(pinned.error, null);
+        assert.equal(await device.stop('SIGTERM'), 0);
+      } finally {
+        // A supervisor still running (a failed assertion) keeps it busy: detached then, freed when it exits.
+        await run('umount', [dataDir]).catch(() => run('umount', ['-l', dataDir]));
+      }
     });
 
     it('does not register with a wrong provisioning key, and keeps trying', async () => {

@@ -3,10 +3,12 @@
 // engine's disk is large, so an image quota (disk-facts.ts) plays the small disk: free space is then the quota
 // less what the engine's images take, measured by the engine, so removing an image really makes room.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import type { TargetState } from '../../protocol/target-state.js';
 import { createLogger } from '../../lib/logger.js';
 import { gatherDiskFacts } from '../../supervisor/images/disk-facts.js';
@@ -14,11 +16,14 @@ import { RESERVE_BYTES } from '../../supervisor/plan/disk-space.js';
 import { connectEngine, DockerEngine } from '../../supervisor/engine/engine.js';
 import { ImageCleanup, isSkiffImage } from '../../supervisor/images/cleanup.js';
 import { ImageDelivery } from '../../supervisor/images/delivery.js';
+import { BlobStore } from '../../supervisor/images/download/blob-store.js';
+import { partialBytes } from '../../supervisor/images/download/partial-file.js';
 import { resolveLocalImage } from '../../supervisor/images/local-image.js';
 import { Reconciler, type ReconcilerOptions } from '../../supervisor/reconcile/reconciler.js';
 import { RegistryClient } from '../../lib/registry/client.js';
 import { buildImage, pushImage } from '../../harness/engine-build.js';
 import { loadTestEnv } from '../../harness/env.js';
+import { buildLayeredImage } from '../../harness/layered-image.js';
 import { BASE_IMAGE, buildTestImage, PROMPT_STOP_COMMAND } from '../../harness/images.js';
 import { cleanDevice, deviceDocker, managedContainers } from '../../harness/supervisor-device.js';
 import { serviceSpec, targetState } from '../../harness/supervisor-targets.js';
@@ -28,6 +33,7 @@ const docker = deviceDocker(env);
 const log = createLogger('test-update-disk', { test: 'integration' });
 const engine = new DockerEngine(docker, log);
 const MB = 1024 * 1024;
+const run = promisify(execFile);
 
 /** An image with its own layer of `megabytes` random (incompressible) bytes on top of the busybox base. */
 async function bulkyImage(megabytes: number): Promise<string> {
@@ -94,7 +100,12 @@ describe('update disk check and image clean-up (real engine and registry)', func
       retry: { initialMs: 100, maxMs: 500 },
       fetchImage: (image, signal) => delivery.fetch(image, signal),
       diskFacts: (missing, current, target) =>
-        gatherDiskFacts({ engine, registry, log, imageQuotaBytes: options.quotaBytes?.() }, missing, current, target),
+        gatherDiskFacts(
+          { engine, registry, log, imageQuotaBytes: options.quotaBytes?.(), downloads: delivery.store },
+          missing,
+          current,
+          target,
+        ),
       ...(options.cleanup === true
         ? {
             cleanup: async (current, target) => {
@@ -172,5 +183,85 @@ describe('update disk check and image clean-up (real engine and registry)', func
     assert.equal(await has(bulky), false, 'the large unused image made room');
     assert.ok(await has(smallOld), 'the small unused image was not needed for room and stays');
     assert.ok(await has(next));
+  });
+
+  describe("with the supervisor's data directory on a small partition (tmpfs)", () => {
+    /** Mounts an 8 MB tmpfs on the test's data directory (tests run as root); unmounted after each test. */
+    beforeEach(async () => {
+      await run('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', dataDir]);
+    });
+
+    afterEach(async () => {
+      // A download still writing (a failed test) keeps it busy: detached then, freed when the file closes.
+      await run('umount', [dataDir]).catch(() => run('umount', ['-l', dataDir]));
+    });
+
+    it('refuses a release whose blobs do not fit there, says so, keeps running, and takes a smaller one', async () => {
+      const [old, bulky, small] = await Promise.all([
+        buildTestImage(env, { repo: 'data-disk-old' }),
+        bulkyImage(12),
+        buildTestImage(env, { repo: 'data-disk-small' }),
+      ]);
+      const r = reconciler();
+      await converge(r, release('r1', old));
+      const [before] = await managedContainers(docker);
+      r.setTarget(release('r2', bulky));
+      await r.runPass();
+      const status = r.currentStatus();
+      assert.equal(status.phase, 'error');
+      assert.match(
+        status.error ?? '',
+        new RegExp(
+          `not enough space in the supervisor's download directory for the update: its images need 1[2-3] MB more there \\(\\+1 MB kept free\\), [78] MB free in ${dataDir}/blobs`,
+        ),
+      );
+      assert.equal(await has(bulky), false, 'nothing of r2 was loaded');
+      assert.deepEqual(await managedContainers(docker), [before], 'r1 runs as before');
+      assert.equal(before?.state, 'running');
+      // A pin to a smaller release goes through.
+      await converge(r, release('r3', small));
+      assert.ok(await has(small));
+    });
+
+    it("drops a changed target's partial downloads when the new target does not fit beside them", async () => {
+      const [old, small] = await Promise.all([
+        buildTestImage(env, { repo: 'data-disk-old' }),
+        buildTestImage(env, { repo: 'data-disk-small' }),
+      ]);
+      const r = reconciler();
+      await converge(r, release('r1', old));
+      // Half of a larger release that was the target before a pin back: 7.5 MB of an 8 MB partition.
+      const store = new BlobStore(path.join(dataDir, 'blobs'));
+      await mkdir(store.partialDir, { recursive: true });
+      const stale = path.join(store.partialDir, `${'ab'.repeat(32)}.partial`);
+      await writeFile(stale, randomBytes(7.5 * MB));
+      await converge(r, release('r3', small));
+      assert.ok(await has(small));
+      assert.equal(await partialBytes(store.partialDir, `sha256:${'ab'.repeat(32)}`), 0, 'the stale partial is gone');
+    });
+
+    it('ends a download that fills the partition with an error, and drops what it held', async () => {
+      const image = await buildLayeredImage(env, [12 * MB]);
+      const layer = image.layers[image.layers.length - 1]!;
+      const store = new BlobStore(path.join(dataDir, 'blobs'));
+      const fetching = store.fetch(`http://${env.registry}/v2/${image.repository}/blobs/${layer.digest}`, {
+        digest: layer.digest,
+        size: layer.size,
+        retry: { initialMs: 50, maxMs: 200 },
+        log,
+        signal: AbortSignal.timeout(30_000),
+      });
+      await assert.rejects(fetching, (err: Error) => {
+        assert.equal(err.name, 'DownloadError', err.message);
+        assert.match(
+          err.message,
+          /^no space left in .*\/partial for blob sha256:[0-9a-f]{64} \(\d+ of \d+ bytes held, dropped\)/,
+        );
+        return true;
+      });
+      assert.equal(await partialBytes(store.partialDir, layer.digest), 0, 'the partial file holds nothing');
+      const { stdout } = await run('df', ['--output=avail', '-B1', dataDir]);
+      assert.ok(Number(stdout.trim().split('\n').pop()) > 7 * MB, 'the partition has its space back');
+    });
   });
 });

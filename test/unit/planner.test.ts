@@ -489,6 +489,31 @@ describe('planner', () => {
         /needs 50 MB \(\+64 MB kept free\), 74 MB free on \/var\/lib\/docker, 5 MB more after removing/,
       );
     });
+
+    it("refuses an update whose blobs do not fit in the supervisor's download directory, whatever the engine's disk", () => {
+      const MB = 1024 * 1024;
+      const v2 = targetState([serviceSpec('a', imgA2), serviceSpec('b', imgB2)], { releaseId: 'r2' });
+      const current = engineWith(v1, [containerFor(v1, 'a'), containerFor(v1, 'b')]);
+      const disk = (downloadFreeMb: number): DiskFacts => ({
+        path: '/var/lib/docker',
+        freeBytes: 1024 * MB,
+        needs: { [imgA2]: 30 * MB, [imgB2]: 20 * MB },
+        unused: [{ id: 'sha256:old', bytes: 500 * MB }],
+        inUse: {},
+        download: {
+          path: '/data/skiff/blobs',
+          freeBytes: downloadFreeMb * MB,
+          needs: { [imgA2]: 6 * MB, [imgB2]: 3 * MB },
+        },
+      });
+      assert.deepEqual(kinds(plan(current, v2, ctx({ disk: disk(10) }))), ['fetchImage', 'fetchImage']);
+      const short = planUpdate(current, v2, ctx({ disk: disk(9) }));
+      assert.deepEqual(short.steps, [], 'removing engine images frees nothing there');
+      assert.match(
+        short.error ?? '',
+        /download directory for the update: its images need 9 MB more there \(\+1 MB kept free\), 9 MB free in \/data\/skiff\/blobs/,
+      );
+    });
   });
 
   describe('services held stopped through the local API', () => {

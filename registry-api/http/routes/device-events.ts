@@ -3,7 +3,7 @@
 // limit of push-channels.ts ends it (too many of the device's own, too old, or a peer that stopped reading).
 import { DEFAULT_HEARTBEAT_MS, TARGET_EVENT, type TargetEvent } from '../../../protocol/device-events.js';
 import { ROUTES } from '../../../protocol/http/routes.js';
-import { authenticatedDevice } from '../auth.js';
+import { authenticatedDevice, bearerOf, deviceFromToken } from '../auth.js';
 import type { RouteDeps } from '../../deps.js';
 import { LOGS_EVENT } from '../../../protocol/device-logs.js';
 import type { DeviceLogs } from '../../logs/device-logs.js';
@@ -37,6 +37,19 @@ export function deviceEventRoutes(on: Register, deps: RouteDeps, options: Device
   const channels =
     options.channels ?? new PushChannels({ perDevice: MAX_PUSH_CHANNELS_PER_DEVICE, total: DEFAULT_MAX_PUSH_CHANNELS });
   const maxAgeMs = options.maxAgeMs ?? PUSH_CHANNEL_MAX_AGE_MS;
+  // A change to a device (from any instance) may have retired the token its channels were opened with.
+  deps.invalidation.subscribe((changes) => {
+    const devices = changes.some((c) => c.kind === 'everything')
+      ? 'all'
+      : changes.flatMap((c) => (c.kind === 'device' ? [c.uuid] : []));
+    if (devices !== 'all' && devices.length === 0) return;
+    channels.recheck(devices).then(
+      (ended) => {
+        if (ended > 0) logger.info({ ended }, 'events: channels of retired device tokens closed');
+      },
+      (err: unknown) => logger.warn({ err }, 'events: cannot recheck the tokens of open channels'),
+    );
+  });
 
   on(ROUTES.deviceEvents, async (ctx) => {
     const me = authenticatedDevice(ctx);
@@ -44,7 +57,12 @@ export function deviceEventRoutes(on: Register, deps: RouteDeps, options: Device
     // Admission may end this channel only once a later one of the device is admitted, which cannot happen before
     // `end` is set below: nothing between here and there awaits.
     let end = (): void => {};
-    const place = channels.admit(me.uuid, () => end());
+    const token = bearerOf(ctx) ?? '';
+    const place = channels.admit(
+      me.uuid,
+      () => end(),
+      async () => (await deviceFromToken(store, token, deps.now())) !== null,
+    );
     if (place === null) {
       logger.warn({ uuid: me.uuid, open: channels.size }, 'events: push channel refused, the limit is reached');
       throw new ProblemError(

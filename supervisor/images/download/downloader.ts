@@ -130,6 +130,16 @@ export async function downloadToFile(url: string, dest: string, options: Downloa
         if (received > 0) failures = 0;
       } catch (err) {
         if (options.signal?.aborted === true || err instanceof DownloadError) throw err;
+        if (isDiskFull(err)) {
+          // Retrying cannot help until something else frees space, and the partial file holding the disk full
+          // would keep the device from writing anything else (a new, smaller target included): it goes.
+          const held = partial.offset;
+          await partial.reset().catch(() => undefined);
+          throw new DownloadError(
+            `no space left in ${options.partialDir} for blob ${options.digest} ` +
+              `(${held} of ${session.size ?? 'unknown'} bytes held, dropped): free space on the device's data partition`,
+          );
+        }
         failures++;
         const delay = withJitter(backoffDelay(failures, retry), 0.2);
         options.log?.warn(
@@ -143,6 +153,12 @@ export async function downloadToFile(url: string, dest: string, options: Downloa
     await partial.close();
     throw err;
   }
+}
+
+/** Whether `err` says the file system (or the user's quota on it) is full. */
+function isDiskFull(err: unknown): boolean {
+  const code = typeof err === 'object' && err !== null && 'code' in err ? err.code : undefined;
+  return code === 'ENOSPC' || code === 'EDQUOT';
 }
 
 /** One Range request; appends what arrives (also when cut short). Returns the body bytes kept. */
