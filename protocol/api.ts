@@ -4,6 +4,7 @@
 // and scripts send `Authorization: Bearer <apiToken>`.
 import { Type, type Static } from '@sinclair/typebox';
 import { FleetSettingsSchema } from './fleet-config.js';
+import { FleetReviewSchema, ReleaseReviewSchema } from './release-review.js';
 
 const Name = Type.String({ minLength: 1, maxLength: 64, pattern: '^[a-z0-9][a-z0-9-]*$' });
 
@@ -52,6 +53,8 @@ export const FleetSchema = Type.Object({
   createdAt: Type.String(),
   /** The fleet's settings besides the poll interval (protocol/fleet-config.ts), defaults filled in. */
   settings: Type.Optional(FleetSettingsSchema),
+  /** When its releases need an operator's approval, and the host paths they may bind (protocol/release-review.ts). */
+  review: Type.Optional(FleetReviewSchema),
 });
 export type Fleet = Static<typeof FleetSchema>;
 
@@ -98,6 +101,8 @@ export const ReleaseSchema = Type.Object({
   pushedBy: Type.Optional(Type.Union([Type.String(), Type.Null()])),
   /** Null while pending. */
   verification: Type.Optional(Type.Union([ReleaseVerificationSchema, Type.Null()])),
+  /** Its host privileges and whether an operator must (or did) approve it before devices get it. */
+  review: Type.Optional(ReleaseReviewSchema),
 });
 export type Release = Static<typeof ReleaseSchema>;
 

@@ -8,6 +8,7 @@ import { FLEET_ROUTES } from './fleets.js';
 import { LOG_ROUTES } from './logs.js';
 import { OS_ROUTES } from './os.js';
 import { PROVISIONING_KEY_ROUTES } from './provisioning-keys.js';
+import { RELEASE_REVIEW_ROUTES } from './release-review.js';
 import type { RouteSpec } from './route.js';
 import { SERVICE_ROUTES } from './service.js';
 import { USER_ROUTES } from './users.js';
@@ -22,6 +23,7 @@ export const ROUTES = {
   ...OS_ROUTES,
   ...PROVISIONING_KEY_ROUTES,
   ...LOG_ROUTES,
+  ...RELEASE_REVIEW_ROUTES,
 } as const satisfies Record<string, RouteSpec>;
 
 export type RouteName = keyof typeof ROUTES;

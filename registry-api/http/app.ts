@@ -26,6 +26,7 @@ import { openApiRoutes } from './routes/openapi.js';
 import { osReleaseRoutes } from './routes/os-releases.js';
 import { registryTokenRoutes } from './routes/registry-token.js';
 import { releaseRoutes } from './routes/releases.js';
+import { releaseReviewRoutes } from './routes/release-review.js';
 import { userRoutes } from './routes/users.js';
 import { TargetCache } from '../fleet/target-cache.js';
 import { DEFAULT_MAX_PUSH_CHANNELS, MAX_PUSH_CHANNELS_PER_DEVICE, PushChannels } from './push-channels.js';
@@ -69,6 +70,7 @@ export function createApp(appDeps: AppDeps): Koa<ApiState> {
   registryTokenRoutes(on, deps);
   fleetRoutes(on, deps);
   releaseRoutes(on, deps);
+  releaseReviewRoutes(on, deps);
   configRoutes(on, deps);
   metricsRoutes(on, deps);
   deviceRoutes(on, deps);

@@ -6,7 +6,7 @@ import type { RouterMiddleware } from '@koa/router';
 import type { RouteDeps } from '../deps.js';
 import { forbidden, unauthorized } from './problem.js';
 import type { Action } from '../../protocol/access.js';
-import { permits, requirementText } from './roles.js';
+import { permits, permitsSomewhere, requirementText, roleOn } from './roles.js';
 import { hashSecret } from '../keys/secrets.js';
 import type { DeviceRecord, DeviceStore, Stamp, Store, TargetGeneration, UserRecord } from '../store/index.js';
 
@@ -35,10 +35,13 @@ export function bearerOf(ctx: Pick<Context, 'get'>): string | null {
 export type AuthedContext = { state: ApiState; path: string };
 
 export interface AccessControl {
-  /** Authenticates the API token, then lets the request through only if the user's role may do `action`. */
+  /**
+   * Authenticates the API token, then lets the request through only if the user's role may do `action`: its role
+   * on the fleet the path names (roles.ts), else its global role.
+   */
   allow(action: Action): RouterMiddleware<ApiState>;
-  /** Whether the authenticated caller may also do `action` (e.g. see a provisioning key on a read). */
-  may(ctx: AuthedContext, action: Action): boolean;
+  /** Whether the authenticated caller may also do `action` on `fleet` (null: globally). */
+  may(ctx: AuthedContext, action: Action, fleet: string | null): boolean;
 }
 
 /**
@@ -78,21 +81,47 @@ export function accessControl(deps: Pick<RouteDeps, 'store' | 'adminToken' | 'no
     return { user: found.user, tokenId: found.token.id };
   }
 
+  /**
+   * The fleet the request acts on: the path's `:fleet`, or the fleet of the path's device (`:uuid`, by uuid or
+   * short id); null when the device is unknown (the handler answers 404; the global role decides until then).
+   * Undefined: the route names no fleet.
+   */
+  async function fleetOfPath(params: Readonly<Record<string, string | undefined>>): Promise<string | null | undefined> {
+    if (params.fleet !== undefined) return params.fleet;
+    if (params.uuid === undefined) return undefined;
+    try {
+      return (await store.devices.get(params.uuid))?.fleet ?? null;
+    } catch {
+      // Ambiguous (one device's uuid, another's short id): the handler explains it to those who may see it.
+      return null;
+    }
+  }
+
   return {
     allow(action) {
       return async (ctx, next) => {
         const caller = await authenticate(ctx);
-        if (!permits(caller.user, action, ctx.params.name)) {
+        const fleet = await fleetOfPath(ctx.params);
+        const allowed =
+          fleet === undefined && action === 'read'
+            ? permitsSomewhere(caller.user, action)
+            : permits(caller.user, action, { fleet, subject: ctx.params.name });
+        if (!allowed) {
+          const role = roleOn(caller.user, fleet);
+          const granted = fleet !== undefined && fleet !== null && caller.user.fleetRoles[fleet] !== undefined;
+          const where = fleet === undefined || fleet === null ? '' : ` on fleet '${fleet}'`;
           throw forbidden(
-            `${ctx.method} ${ctx.path} (${action}) needs the role ${requirementText(action)}; user '${caller.user.name}' is ${caller.user.role}`,
+            `${ctx.method} ${ctx.path} (${action}) needs the role ${requirementText(action)}${where}; user '${caller.user.name}' ${
+              role === null ? `has no role${where}` : `is ${role}${where}${granted ? ' (granted on that fleet)' : ''}`
+            }`,
           );
         }
         ctx.state.caller = caller;
         await next();
       };
     },
-    may(ctx, action) {
-      return permits(authenticatedCaller(ctx).user, action);
+    may(ctx, action, fleet) {
+      return permits(authenticatedCaller(ctx).user, action, { fleet });
     },
   };
 }
@@ -104,6 +133,11 @@ export function authenticatedCaller(ctx: AuthedContext): Caller {
 }
 
 /** Who made a change and when, for the audit log. */
+/** Whether the authenticated caller may do `action` on `fleet`: for listings that show only what it may see. */
+export function callerMay(ctx: AuthedContext, action: Action, fleet: string | null): boolean {
+  return permits(authenticatedCaller(ctx).user, action, { fleet });
+}
+
 export function stampOf(ctx: AuthedContext, now: () => Date): Stamp {
   return { actor: authenticatedCaller(ctx).user.name, at: now().toISOString() };
 }

@@ -13,6 +13,7 @@ export function fleetView(fleet: FleetRecord): Fleet {
     pollIntervalSeconds: fleet.pollIntervalSeconds,
     createdAt: fleet.createdAt,
     settings: fleetSettingsOf(fleet),
+    review: fleet.review,
   };
 }
 
@@ -40,5 +41,6 @@ export function releaseView(release: ReleaseRecord): Release {
     createdAt: release.createdAt,
     pushedBy: release.pushedBy,
     verification: release.verification,
+    review: release.review,
   };
 }

@@ -1,9 +1,10 @@
 // What the API keeps, and the one interface it is kept behind. Routes see only this; store/open.ts implements it
 // once, over the query layer in store/sql/, for SQLite (embedded, the default) and PostgreSQL alike.
-import type { AuditEntry, Role } from '../../protocol/access.js';
+import type { AuditEntry, FleetRole, FleetRoles, Role } from '../../protocol/access.js';
 import type { ReleasePolicy, ReleaseVerification } from '../../protocol/api.js';
 import type { ConfigVars, DeviceSettingsChange, FleetSettingsChange, Settings } from '../../protocol/fleet-config.js';
 import type { DeviceAuthStatus } from '../../protocol/device-auth.js';
+import type { ApprovalState, FleetReview, FleetReviewChange, ReleaseReview } from '../../protocol/release-review.js';
 import type { StateReport } from '../../protocol/state-report.js';
 import type { ServiceSpec } from '../../protocol/target-state.js';
 import type { TargetChanges, TargetGeneration } from './target-generation.js';
@@ -17,6 +18,8 @@ export interface FleetRecord {
   pollIntervalSeconds: number;
   /** What the fleet sets besides its poll interval; absent fields take the defaults. */
   settings: Settings;
+  /** When its releases need approval, which host paths they may bind without it. */
+  review: FleetReview;
   createdAt: string;
 }
 
@@ -40,6 +43,8 @@ export interface ReleaseRecord {
   pushedBy: string | null;
   /** Null while pending, and for releases from before verification. */
   verification: ReleaseVerification | null;
+  /** Its host privileges and the approval devices wait for (protocol/release-review.ts). */
+  review: ReleaseReview;
 }
 
 export interface DeviceRecord {
@@ -142,6 +147,8 @@ export interface FleetStore {
   setPolicy(name: string, policy: ReleasePolicy, stamp: Stamp): Promise<FleetRecord | null>;
   /** Replaces the given fields (null values too: they mean "none"); null if no such fleet. */
   updateSettings(name: string, change: FleetSettingsChange, stamp: Stamp): Promise<FleetRecord | null>;
+  /** Replaces the given review rules; null if no such fleet. */
+  setReview(name: string, change: FleetReviewChange, stamp: Stamp): Promise<FleetRecord | null>;
 }
 
 export interface NewRelease {
@@ -156,7 +163,12 @@ export interface NewRelease {
   images: Record<string, string>;
   notes: string | null;
   createdAt: string;
+  /** Why it asks for host privileges and whether it waits for approval; absent: no reasons, none needed. */
+  review?: { approval: ApprovalState; reasons: string[] };
 }
+
+/** An operator's decision on a release held for review. */
+export type ReviewDecision = 'approved' | 'rejected';
 
 export interface ReleaseStore {
   /** Throws ConflictError if the fleet has that version already. */
@@ -164,6 +176,7 @@ export interface ReleaseStore {
   get(id: string): Promise<ReleaseRecord | null>;
   /** By id, else by version, within one fleet. */
   find(fleet: string, idOrVersion: string): Promise<ReleaseRecord | null>;
+  /** The newest release devices may run: ready, and approved or needing no approval. */
   latestReady(fleet: string): Promise<ReleaseRecord | null>;
   /** Newest first. */
   list(fleet: string): Promise<ReleaseRecord[]>;
@@ -174,6 +187,17 @@ export interface ReleaseStore {
   settle(id: string, verification: ReleaseVerification, stamp: Stamp): Promise<ReleaseRecord | null>;
   /** Every pending release of every fleet, oldest first: what verification still owes. */
   pending(): Promise<ReleaseRecord[]>;
+  /**
+   * Approves or rejects a release that waits for approval, audited with the note. Throws ConflictError when it is
+   * not waiting (decided already, or never held); null if the fleet has no such release.
+   */
+  decide(
+    fleet: string,
+    id: string,
+    decision: ReviewDecision,
+    note: string | null,
+    stamp: Stamp,
+  ): Promise<ReleaseRecord | null>;
   countByStatus(): Promise<Record<ReleaseStatus, number>>;
 }
 
@@ -306,9 +330,20 @@ export interface DeviceStore {
 
 export interface UserRecord {
   name: string;
-  role: Role;
+  /** Null: no role outside the fleets granted to the user. */
+  role: Role | null;
+  /** Fleet name to the role granted there, replacing `role` on that fleet. */
+  fleetRoles: FleetRoles;
   createdAt: string;
 }
+
+export interface NewUser {
+  name: string;
+  role: Role | null;
+  createdAt: string;
+}
+
+export type FleetRoleRecord = FleetRole;
 
 export interface TokenRecord {
   id: string;
@@ -336,7 +371,7 @@ export type BootstrapOutcome =
 
 export interface UserStore {
   /** Throws ConflictError if the name is taken. */
-  create(user: UserRecord, stamp: Stamp): Promise<UserRecord>;
+  create(user: NewUser, stamp: Stamp): Promise<UserRecord>;
   get(name: string): Promise<UserRecord | null>;
   list(): Promise<UserRecord[]>;
   /** The token with this hash and its user, revoked or not; notes the use (at most once a minute). */
@@ -351,6 +386,12 @@ export interface UserStore {
    * earlier bootstrap token (SKIFF_ADMIN_TOKEN changed): existing deployments keep working with their token.
    */
   bootstrapAdmin(tokenHash: string, at: string): Promise<BootstrapOutcome>;
+  /** The user's fleet grants, by fleet name. */
+  fleetRoles(user: string): Promise<FleetRoleRecord[]>;
+  /** Creates or replaces the user's role on the fleet, audited; null if there is no such user or fleet. */
+  grantFleetRole(user: string, fleet: string, role: Role, stamp: Stamp): Promise<FleetRoleRecord | null>;
+  /** Drops the grant, audited; null if the user had none on that fleet. */
+  revokeFleetRole(user: string, fleet: string, stamp: Stamp): Promise<FleetRoleRecord | null>;
 }
 
 export interface AuditQuery {

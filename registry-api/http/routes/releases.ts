@@ -10,6 +10,7 @@ import { badRequest, notFound } from '../problem.js';
 import type { Register } from '../register.js';
 import { releaseView } from '../views.js';
 import { fleetOr404 } from './fleets.js';
+import { initialApproval, reviewReasons } from '../../../protocol/release-review.js';
 
 export function releaseRoutes(on: Register, deps: RouteDeps): void {
   const { store, logger, jobs } = deps;
@@ -24,9 +25,13 @@ export function releaseRoutes(on: Register, deps: RouteDeps): void {
       if (err instanceof ValidationError) throw badRequest('invalid-compose', err.message, err.issues);
       throw err;
     }
+    // Decided now, by the fleet's rules now: a release devices may run never becomes held later (release-review.ts).
+    const reasons = reviewReasons(normalized.services, fleet.review.allowedHostPaths);
+    const review = { approval: initialApproval(fleet.review.approval, reasons), reasons };
     const release = await store.releases.create(
       {
         fleet: fleet.name,
+        review,
         ...(body.version === undefined ? {} : { version: body.version }),
         status: 'pending',
         compose: body.compose,
@@ -49,7 +54,14 @@ export function releaseRoutes(on: Register, deps: RouteDeps): void {
       );
     }
     logger.info(
-      { fleet: fleet.name, release: release.id, version: release.version, services: release.services.length },
+      {
+        fleet: fleet.name,
+        release: release.id,
+        version: release.version,
+        services: release.services.length,
+        approval: release.review.approval,
+        reviewReasons: release.review.reasons.length,
+      },
       'release created, verification queued',
     );
     ctx.status = 201;
