@@ -51,7 +51,7 @@ export type FleetRoles = Static<typeof FleetRolesSchema>;
 export const UserSchema = Type.Object({
   name: Type.String(),
   role: GlobalRoleSchema,
-  /** The fleet grants; absent from APIs from before them. */
+  /** The fleet grants; absent when there are none (and from APIs from before them). */
   fleetRoles: Type.Optional(FleetRolesSchema),
   createdAt: Type.String(),
 });

@@ -108,12 +108,13 @@ export function accessControl(deps: Pick<RouteDeps, 'store' | 'adminToken' | 'no
             : permits(caller.user, action, { fleet, subject: ctx.params.name });
         if (!allowed) {
           const role = roleOn(caller.user, fleet);
-          const granted = fleet !== undefined && fleet !== null && caller.user.fleetRoles[fleet] !== undefined;
-          const where = fleet === undefined || fleet === null ? '' : ` on fleet '${fleet}'`;
+          const named = fleet !== undefined && fleet !== null;
+          const where = named ? ` on fleet '${fleet}'` : '';
+          const granted = named && caller.user.fleetRoles[fleet] !== undefined ? ' (granted on that fleet)' : '';
+          const has =
+            role === null ? `has no role${named ? where : ' outside the fleets granted'}` : `is ${role}${granted}`;
           throw forbidden(
-            `${ctx.method} ${ctx.path} (${action}) needs the role ${requirementText(action)}${where}; user '${caller.user.name}' ${
-              role === null ? `has no role${where}` : `is ${role}${where}${granted ? ' (granted on that fleet)' : ''}`
-            }`,
+            `${ctx.method} ${ctx.path} (${action}) needs the role ${requirementText(action)}${where}; user '${caller.user.name}' ${has}`,
           );
         }
         ctx.state.caller = caller;

@@ -14,7 +14,9 @@ import type { TokenRecord, UserRecord, UserStore } from '../../store/index.js';
 const RESERVED_NAMES: readonly string[] = ['system'];
 
 function userView(user: UserRecord): User {
-  return { name: user.name, role: user.role, fleetRoles: user.fleetRoles, createdAt: user.createdAt };
+  // Users without fleet grants keep the answer they always had.
+  const granted = Object.keys(user.fleetRoles).length > 0 ? { fleetRoles: user.fleetRoles } : {};
+  return { name: user.name, role: user.role, ...granted, createdAt: user.createdAt };
 }
 
 function tokenView(token: TokenRecord): ApiToken {
