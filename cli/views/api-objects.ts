@@ -89,15 +89,16 @@ export function approvalText(release: Release): string | null {
 
 export function releasesTable(releases: Release[], now: Date = new Date()): string {
   return renderTable(
-    ['ID', 'VERSION', 'STATUS', 'APPROVAL', 'PUSHED BY', 'CREATED', 'SERVICES'],
+    // APPROVAL last: the columns before it stay where scripts and people know them.
+    ['ID', 'VERSION', 'STATUS', 'PUSHED BY', 'CREATED', 'SERVICES', 'APPROVAL'],
     releases.map((r) => [
       r.id,
       r.version,
       r.status === 'failed' && r.verification?.failure ? `failed (${r.verification.failure.service})` : r.status,
-      approvalText(r),
       r.pushedBy ?? null,
       `${utcTime(r.createdAt)} (${relativeTime(r.createdAt, now)})`,
       r.services.join(', '),
+      approvalText(r),
     ]),
   );
 }
