@@ -82,26 +82,31 @@ export function accessControl(deps: Pick<RouteDeps, 'store' | 'adminToken' | 'no
   }
 
   /**
-   * The fleet the request acts on: the path's `:fleet`, or the fleet of the path's device (`:uuid`, by uuid or
-   * short id); null when the device is unknown (the handler answers 404; the global role decides until then).
-   * Undefined: the route names no fleet.
+   * The fleet the request acts on: the path's `:fleet`, the fleet of the path's device (`:uuid`, by uuid or short
+   * id; null when the device is unknown: the handler answers 404, the global role decides until then), or a
+   * listing's `?fleet=` filter (the handler lists only that fleet). Undefined: the request names no fleet.
    */
-  async function fleetOfPath(params: Readonly<Record<string, string | undefined>>): Promise<string | null | undefined> {
+  async function fleetOf(ctx: Context & { params: Readonly<Record<string, string | undefined>> }) {
+    const { params } = ctx;
     if (params.fleet !== undefined) return params.fleet;
-    if (params.uuid === undefined) return undefined;
-    try {
-      return (await store.devices.get(params.uuid))?.fleet ?? null;
-    } catch {
-      // Ambiguous (one device's uuid, another's short id): the handler explains it to those who may see it.
-      return null;
+    if (params.uuid !== undefined) {
+      try {
+        return (await store.devices.get(params.uuid))?.fleet ?? null;
+      } catch {
+        // Ambiguous (one device's uuid, another's short id): the handler explains it to those who may see it.
+        return null;
+      }
     }
+    // A repeated or empty ?fleet= is no scope: the handler refuses it (400) if the global role lets it that far.
+    const filter = ctx.query.fleet;
+    return typeof filter === 'string' && filter !== '' ? filter : undefined;
   }
 
   return {
     allow(action) {
       return async (ctx, next) => {
         const caller = await authenticate(ctx);
-        const fleet = await fleetOfPath(ctx.params);
+        const fleet = await fleetOf(ctx);
         const allowed =
           fleet === undefined && action === 'read'
             ? permitsSomewhere(caller.user, action)

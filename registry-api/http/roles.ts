@@ -4,10 +4,10 @@
 // not pin, and an operator may pin and manage devices but not push.
 //
 // Roles are held globally and per fleet: on a fleet, a user's role is the one granted on that fleet if any, else
-// the global role (which may be none). A route acts on one fleet when its path names one: `:fleet`, or `:uuid`
-// (the device's fleet); its check uses the role there. Routes that name no fleet (listings, users, host OS
-// releases) use the global role, except reads: anyone with a role somewhere may list, and sees only the fleets
-// they may read.
+// the global role (which may be none). A request acts on one fleet when its path names one (`:fleet`, or `:uuid`:
+// the device's fleet) or its listing is filtered to one (`?fleet=`, e.g. the audit log); its check uses the role
+// there. Requests that name no fleet (users, host OS releases, the whole audit log) use the global role, except
+// reads: anyone with a role somewhere may list, and sees only the fleets they may read.
 import type { Action, Role } from '../../protocol/access.js';
 
 export interface AccessRule {

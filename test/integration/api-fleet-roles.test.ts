@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Type, type TSchema } from '@sinclair/typebox';
-import { FleetRoleSchema, NewApiTokenSchema, UserSchema, type Role } from '../../protocol/access.js';
+import { AuditEntrySchema, FleetRoleSchema, NewApiTokenSchema, UserSchema, type Role } from '../../protocol/access.js';
 import { DeviceSummarySchema, FleetSchema, ProblemSchema, ReleaseSchema, type Release } from '../../protocol/api.js';
 import { DeviceDetailSchema } from '../../protocol/device-detail.js';
 import { paths } from '../../protocol/http/paths.js';
@@ -320,9 +320,20 @@ describe('fleet-scoped roles and release approval', () => {
       assert.equal(await targetVersion(DEVICE_ALPHA), 'privileged', 'approved, it reaches the target');
       await api.problem(409, 'POST', approve('alpha', 'privileged'), tokens.olga ?? '', {});
 
-      const entry = (await store.audit.list({ fleet: 'alpha', limit: 20 })).find((e) => e.action === 'release.approve');
+      // The operator of alpha reads alpha's audit log, where the approval is; not beta's, not everyone's.
+      const entries = await api.expect(
+        200,
+        Type.Array(AuditEntrySchema),
+        'GET',
+        `${paths.audit}?fleet=alpha`,
+        tokens.olga ?? '',
+      );
+      const entry = entries.find((e) => e.action === 'release.approve');
       assert.equal(entry?.actor, 'olga');
       assert.equal(entry?.detail.note, 'the meter needs it');
+      assert.deepEqual(entry?.detail.reasons, held.review?.reasons);
+      await api.problem(403, 'GET', `${paths.audit}?fleet=beta`, tokens.olga ?? '');
+      await api.problem(403, 'GET', paths.audit, tokens.olga ?? '');
     });
 
     it('a rejected release never reaches a device, not even by pin', async () => {
