@@ -177,5 +177,13 @@ export function registerPush(program: Command, io: Io): void {
     }
     io.stdout(`Release ${release.version} (${release.id}) created in fleet ${release.fleet}: ${release.status}\n`);
     for (const [service, image] of Object.entries(release.images)) io.stdout(`  ${service}  ${image}\n`);
+    // A held release reaches no device: the developer learns it here, not from devices that never update.
+    if (release.review?.approval === 'pending') {
+      io.stderr(
+        `Release ${release.version} waits for an operator's approval before any device gets it ` +
+          `(skiff release approve ${release.fleet} ${release.version}):\n`,
+      );
+      for (const reason of release.review.reasons) io.stderr(`  ${printable(reason)}\n`);
+    }
   });
 }
