@@ -22,6 +22,7 @@ import { parse } from '../../protocol/validate.js';
 import { createLogger } from '../../lib/logger.js';
 import { createApp } from '../../registry-api/http/app.js';
 import { signingKeyOf } from '../../registry-api/keys/signing-key.js';
+import { registryTokenIssuerOf } from '../../registry-api/delivery/registry-token.js';
 import type { Store } from '../../registry-api/store/index.js';
 import { openStore } from '../../registry-api/store/open.js';
 import { testStoreLocation, type TestStoreLocation } from '../../harness/test-store.js';
@@ -95,6 +96,7 @@ describe('fleet-scoped roles and release approval', () => {
   const logger = createLogger('registry-api-fleet-roles-test');
   logger.level = process.env.SKIFF_LOG_LEVEL ?? 'silent';
 
+  let registryService = '';
   const releasesOf = (fleet: string) => paths.releases(fleet);
   const approve = (fleet: string, release: string) => pathOf(ROUTES.approveRelease, { fleet, release });
   const reject = (fleet: string, release: string) => pathOf(ROUTES.rejectRelease, { fleet, release });
@@ -135,7 +137,9 @@ describe('fleet-scoped roles and release approval', () => {
   }
 
   before(async () => {
-    IMAGE = await buildTestImage(loadTestEnv(), { repo: 'fleet-roles-reader' });
+    const env = loadTestEnv();
+    IMAGE = await buildTestImage(env, { repo: 'fleet-roles-reader' });
+    registryService = env.authRegistry.service;
     dir = await mkdtemp(path.join(os.tmpdir(), 'skiff-fleet-roles-'));
     database = await testStoreLocation(dir);
     store = await openStore(database.location);
@@ -146,6 +150,12 @@ describe('fleet-scoped roles and release approval', () => {
       version: '0.0.0-test',
       signingKey: signingKeyOf(dir, null),
       logger,
+      // The token server of the environment's token-auth registry: what a user may push and pull where.
+      registryToken: registryTokenIssuerOf({
+        keyFile: env.authRegistry.tokenKeyFile,
+        service: env.authRegistry.service,
+        issuer: env.authRegistry.issuer,
+      }),
     });
     server = app.listen(0, '127.0.0.1');
     await once(server, 'listening');
@@ -245,6 +255,25 @@ describe('fleet-scoped roles and release approval', () => {
       await api.problem(403, 'POST', paths.devicePin(DEVICE_ALPHA), token, { release: '1' });
       // The bootstrap admin, by contrast, sees both.
       assert.equal((await api.expect(200, Type.Array(DeviceSummarySchema), 'GET', paths.devices, ADMIN)).length, 2);
+    });
+
+    it("registry tokens follow the role on each repository's fleet", async () => {
+      const access = async (name: string): Promise<unknown> => {
+        const scopes = ['alpha', 'beta'].map((f) => `scope=${encodeURIComponent(`repository:${f}/reader:push,pull`)}`);
+        const url = `${api.base}${pathOf(ROUTES.registryToken)}?service=${encodeURIComponent(registryService)}&${scopes.join('&')}`;
+        const basic = Buffer.from(`${name}:${tokens[name] ?? ''}`).toString('base64');
+        const response = await fetch(url, { headers: { authorization: `Basic ${basic}` } });
+        const body = (await response.json()) as { token: string };
+        assert.equal(response.status, 200, JSON.stringify(body));
+        const payload = JSON.parse(Buffer.from(body.token.split('.')[1] ?? '', 'base64url').toString('utf8')) as {
+          access: unknown;
+        };
+        return payload.access;
+      };
+      const repo = (fleet: string, actions: string[]) => ({ type: 'repository', name: `${fleet}/reader`, actions });
+      assert.deepEqual(await access('alice'), [repo('alpha', ['pull', 'push']), repo('beta', [])]);
+      assert.deepEqual(await access('vic'), [repo('alpha', ['pull']), repo('beta', [])]);
+      assert.deepEqual(await access('gus'), [repo('alpha', ['pull', 'push']), repo('beta', ['pull'])]);
     });
 
     it("a fleet's grant replaces the global role there, downwards too", async () => {
