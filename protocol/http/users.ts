@@ -49,7 +49,7 @@ export const USER_ROUTES = {
   grantFleetRole: {
     method: 'PUT',
     path: '/v1/users/:name/fleet-roles/:fleet',
-    summary: 'Give a user a role on one fleet (an admin of that fleet may)',
+    summary: 'Give a user a role on one fleet, replacing its global role there',
     access: { action: 'user.manage' },
     body: GrantFleetRoleRequestSchema,
     bodyName: 'the fleet role',

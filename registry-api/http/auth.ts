@@ -6,7 +6,7 @@ import type { RouterMiddleware } from '@koa/router';
 import type { RouteDeps } from '../deps.js';
 import { forbidden, unauthorized } from './problem.js';
 import type { Action } from '../../protocol/access.js';
-import { permits, permitsSomewhere, requirementText, roleOn } from './roles.js';
+import { ACCESS, permits, permitsSomewhere, requirementText, roleOn } from './roles.js';
 import { hashSecret } from '../keys/secrets.js';
 import type { DeviceRecord, DeviceStore, Stamp, Store, TargetGeneration, UserRecord } from '../store/index.js';
 
@@ -106,7 +106,7 @@ export function accessControl(deps: Pick<RouteDeps, 'store' | 'adminToken' | 'no
     allow(action) {
       return async (ctx, next) => {
         const caller = await authenticate(ctx);
-        const fleet = await fleetOf(ctx);
+        const fleet = ACCESS[action].global === true ? undefined : await fleetOf(ctx);
         const allowed =
           fleet === undefined && action === 'read'
             ? permitsSomewhere(caller.user, action)

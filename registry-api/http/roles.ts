@@ -6,7 +6,8 @@
 // Roles are held globally and per fleet: on a fleet, a user's role is the one granted on that fleet if any, else
 // the global role (which may be none). A request acts on one fleet when its path names one (`:fleet`, or `:uuid`:
 // the device's fleet) or its listing is filtered to one (`?fleet=`, e.g. the audit log); its check uses the role
-// there. Requests that name no fleet (users, host OS releases, the whole audit log) use the global role, except
+// there. Requests that name no fleet (host OS releases, the whole audit log), and the actions the table marks
+// global (users, their tokens and fleet roles, creating fleets, metrics), use the global role, except
 // reads: anyone with a role somewhere may list, and sees only the fleets they may read.
 import type { Action, Role } from '../../protocol/access.js';
 
@@ -16,20 +17,25 @@ export interface AccessRule {
   self?: boolean;
   /** Roles beside the diamond's path from `minimum` (a developer and an operator both debug devices). */
   also?: readonly Role[];
+  /**
+   * Checked on the global role even when the request names a fleet: who may use the API is no one fleet's
+   * business (else an admin of one fleet could lower a global admin's role there and lock them out of it).
+   */
+  global?: true;
 }
 
 export const ACCESS: Readonly<Record<Action, AccessRule>> = {
   read: { minimum: 'viewer' },
   'provisioning-key.read': { minimum: 'operator' },
   'provisioning-key.manage': { minimum: 'operator' },
-  'fleet.create': { minimum: 'admin' },
+  'fleet.create': { minimum: 'admin', global: true },
   'release.push': { minimum: 'developer' },
   'fleet.rollout': { minimum: 'operator' },
   'device.manage': { minimum: 'operator' },
   'audit.read': { minimum: 'operator' },
-  'metrics.read': { minimum: 'admin' },
-  'user.manage': { minimum: 'admin' },
-  'token.manage': { minimum: 'admin', self: true },
+  'metrics.read': { minimum: 'admin', global: true },
+  'user.manage': { minimum: 'admin', global: true },
+  'token.manage': { minimum: 'admin', self: true, global: true },
   'device.logs': { minimum: 'operator', also: ['developer'] },
   'release.approve': { minimum: 'operator' },
 };
@@ -68,7 +74,8 @@ function roleMay(role: Role | null, action: Action): boolean {
 /** Whether the caller may do `action` where `scope` says (its global role when the scope names no fleet). */
 export function permits(caller: Principal, action: Action, scope: AccessScope = {}): boolean {
   const rule = ACCESS[action];
-  return roleMay(roleOn(caller, scope.fleet), action) || (rule.self === true && scope.subject === caller.name);
+  const fleet = rule.global === true ? null : scope.fleet;
+  return roleMay(roleOn(caller, fleet), action) || (rule.self === true && scope.subject === caller.name);
 }
 
 /** Whether the caller may do `action` globally or on at least one fleet: what a listing needs before it filters. */

@@ -287,8 +287,12 @@ describe('fleet-scoped roles and release approval', () => {
       await ready('alpha', 'by-gus');
     });
 
-    it('only an admin (of the fleet) grants and revokes fleet roles, each change audited', async () => {
+    it('only a global admin grants and revokes fleet roles, each change audited', async () => {
       await api.problem(403, 'PUT', fleetRole('vic', 'alpha'), tokens.olga ?? '', { role: 'operator' });
+      // Not even an admin of the fleet: else they could lower a global admin's role there and lock them out.
+      await user('ada', null, { alpha: 'admin' });
+      await api.problem(403, 'PUT', fleetRole('admin', 'alpha'), tokens.ada ?? '', { role: 'viewer' });
+      await api.problem(403, 'PUT', fleetRole('vic', 'alpha'), tokens.ada ?? '', { role: 'operator' });
       await api.problem(404, 'PUT', fleetRole('vic', 'no-such-fleet'), ADMIN, { role: 'operator' });
       const granted = await api.expect(200, FleetRoleSchema, 'PUT', fleetRole('vic', 'beta'), ADMIN, {
         role: 'viewer',
