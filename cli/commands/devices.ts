@@ -2,30 +2,18 @@
 // devices wait for an operator (`--status pending`).
 import type { Command } from 'commander';
 import type { DeviceDetail } from '../../protocol/device-detail.js';
-import { type ApiClient, ApiProblemError } from '../api-client.js';
+import type { ApiClient } from '../api-client.js';
 import { toJson } from '../views/output.js';
 import { clientFor, type Io } from '../session.js';
 import { deviceDetail, devicesTable } from '../views/api-objects.js';
 import { deviceRef, deviceStatus, fleetName, kinds } from '../options/kinds.js';
 
 /**
- * A device by full uuid or short id (the API resolves both), or by the start of its uuid, as long as exactly one
- * device has it.
+ * A device by uuid, short id, or a unique start of either (at least 4 characters): the API resolves all of them and
+ * names the devices a prefix fits when it fits several, so every command that takes a device agrees.
  */
 export async function findDevice(client: ApiClient, given: string): Promise<DeviceDetail> {
-  try {
-    return await client.getDevice(given);
-  } catch (err) {
-    if (!(err instanceof ApiProblemError) || err.problem.status !== 404) throw err;
-    const matches = (await client.listDevices()).filter((d) => d.uuid.startsWith(given));
-    if (matches.length === 1) return client.getDevice(matches[0]!.uuid);
-    if (matches.length > 1) {
-      throw new Error(
-        `'${given}' is the start of ${matches.length} device UUIDs (${matches.map((d) => d.uuid).join(', ')}); give more of it`,
-      );
-    }
-    throw new Error(`no device has the short id or a uuid starting with '${given}'`);
-  }
+  return client.getDevice(given);
 }
 
 export function registerDevices(program: Command, io: Io): void {
@@ -43,7 +31,9 @@ export function registerDevices(program: Command, io: Io): void {
     },
   );
 
-  const device = program.command('device').description('show or manage one device (by uuid, short id or uuid prefix)');
+  const device = program
+    .command('device')
+    .description('show or manage one device (by uuid, short id, or the start of either)');
   const show = device
     // `skiff device X` shows X, as people type it first.
     .command('show <device>', { isDefault: true })

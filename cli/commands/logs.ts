@@ -23,7 +23,9 @@ export function registerLogs(program: Command, io: Io): void {
   kinds(
     program
       .command('logs <device>')
-      .description("show a device's service logs (by uuid, short id or uuid prefix), fetched from the device now")
+      .description(
+        "show a device's service logs (by uuid, short id, or the start of either), fetched from the device now",
+      )
       .option('--service <name>', 'only this service (repeat for several); default every service')
       .option('--tail <n>', `lines per service to start with (default 100, at most ${MAX_TAIL})`)
       .option('-f, --follow', 'keep printing new lines until interrupted')

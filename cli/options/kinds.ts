@@ -210,7 +210,7 @@ export const userName = schemaText('user name', CreateUserRequestSchema.properti
 });
 export const deviceRef = custom(
   'device id',
-  "give the device's uuid, its short id or the start of its uuid",
+  "give the device's uuid, its short id, or the start of either (at least 4 characters)",
   { good: 'ab12', bad: 'no such/device' },
   (raw) => (/^[A-Za-z0-9-]{1,64}$/.test(raw) ? raw : null),
 );

@@ -8,6 +8,7 @@ import { forbidden, unauthorized } from './problem.js';
 import type { Action } from '../../protocol/access.js';
 import { ACCESS, permits, permitsSomewhere, requirementText, roleOn } from './roles.js';
 import { hashSecret } from '../keys/secrets.js';
+import { deviceNamed } from './device-lookup.js';
 import type { DeviceRecord, DeviceStore, Stamp, Store, TargetGeneration, UserRecord } from '../store/index.js';
 
 export interface Caller {
@@ -82,8 +83,8 @@ export function accessControl(deps: Pick<RouteDeps, 'store' | 'adminToken' | 'no
   }
 
   /**
-   * The fleet the request acts on: the path's `:fleet`, the fleet of the path's device (`:uuid`, by uuid or short
-   * id; null when the device is unknown: the handler answers 404, the global role decides until then), or a
+   * The fleet the request acts on: the path's `:fleet`, the fleet of the path's device (`:uuid`, found as the
+   * handlers find it; null when it is unknown or ambiguous: the handler answers, the global role decides), or a
    * listing's `?fleet=` filter (the handler lists only that fleet). Undefined: the request names no fleet.
    */
   async function fleetOf(ctx: Context & { params: Readonly<Record<string, string | undefined>> }) {
@@ -91,9 +92,9 @@ export function accessControl(deps: Pick<RouteDeps, 'store' | 'adminToken' | 'no
     if (params.fleet !== undefined) return params.fleet;
     if (params.uuid !== undefined) {
       try {
-        return (await store.devices.get(params.uuid))?.fleet ?? null;
+        return (await deviceNamed(store, params.uuid)).fleet;
       } catch {
-        // Ambiguous (one device's uuid, another's short id): the handler explains it to those who may see it.
+        // Unknown or ambiguous: the handler explains it to those whose global role lets them that far.
         return null;
       }
     }

@@ -13,9 +13,10 @@ export interface OsBundleSettings {
   /** The directory bundles are kept in. */
   dir: string;
   /**
-   * CA certificate (PEM) bundles must be signed by (SKIFF_OS_BUNDLE_KEYRING): uploads are then checked with
-   * `rauc info` (signature, compatible, version) before they are kept. Null: they are kept unchecked (devices
-   * still verify them against their own keyring before installing).
+   * CA certificate (PEM) bundles must be signed by (SKIFF_OS_BUNDLE_KEYRING): every upload is checked with
+   * `rauc info` (signature, compatible, version) before it is kept. Null: uploads are refused, because an
+   * unchecked upload lets any file (`/etc/passwd`) become a host OS release that every device then downloads
+   * only to refuse it.
    */
   keyring: string | null;
   /** Larger uploads are refused. */

@@ -425,6 +425,23 @@ export function devicesOn(db: Database, audit: Audit, lastSeen: LastSeenBuffer):
       const found = holder === null ? null : await viewOf(db, holder.uuid);
       return found ? deviceViewOf(found) : null;
     },
+    async withPrefix(prefix, limit) {
+      const conditions = [
+        ...(prefix.shortId === null ? [] : ["d.short_id LIKE @shortId || '%'"]),
+        ...(prefix.uuid === null ? [] : ["d.uuid LIKE @uuid || '%'"]),
+      ];
+      if (conditions.length === 0) return [];
+      await lastSeen.flushQuietly();
+      const rows = await db.all(
+        DeviceViewRow,
+        `${DEVICE_VIEW} WHERE ${conditions.join(' OR ')} ORDER BY d.uuid LIMIT ${Math.max(1, Math.floor(limit))}`,
+        {
+          ...(prefix.shortId === null ? {} : { shortId: prefix.shortId }),
+          ...(prefix.uuid === null ? {} : { uuid: prefix.uuid }),
+        },
+      );
+      return rows.map(deviceViewOf);
+    },
     async list(query = {}) {
       await lastSeen.flushQuietly();
       const conditions = [

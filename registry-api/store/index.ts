@@ -174,7 +174,10 @@ export interface ReleaseStore {
   /** Throws ConflictError if the fleet has that version already. */
   create(release: NewRelease, stamp: Stamp): Promise<ReleaseRecord>;
   get(id: string): Promise<ReleaseRecord | null>;
-  /** By id, else by version, within one fleet. */
+  /**
+   * By id, else by version, else by a unique prefix of its id (at least 4 characters), within one fleet. Throws
+   * ConflictError, naming them, when a prefix fits several releases.
+   */
   find(fleet: string, idOrVersion: string): Promise<ReleaseRecord | null>;
   /** The newest release devices may run: ready, and approved or needing no approval. */
   latestReady(fleet: string): Promise<ReleaseRecord | null>;
@@ -317,6 +320,11 @@ export interface DeviceStore {
    * both devices, when the text is one device's uuid and another's short id: neither is preferred silently.
    */
   get(uuidOrShortId: string): Promise<DeviceView | null>;
+  /**
+   * Devices whose short id starts with `shortId` or whose uuid starts with `uuid` (prefixes as
+   * devices/short-id.ts prefixesOf gives them), at most `limit`, in uuid order.
+   */
+  withPrefix(prefix: { shortId: string | null; uuid: string | null }, limit: number): Promise<DeviceView[]>;
   list(query?: DeviceQuery): Promise<DeviceView[]>;
   touch(uuid: string, at: string): Promise<void>;
   /**

@@ -169,7 +169,24 @@ export function releasesOn(db: Database, audit: Audit): ReleaseStore {
           fleet,
           idOrVersion,
         ])) ?? (await rowByVersion(db, fleet, idOrVersion));
-      return row ? releaseOf(row) : null;
+      if (row) return releaseOf(row);
+      // Release ids are uuids: a prefix is lower-case hex and hyphens (so safe in LIKE), long enough to mean one.
+      const prefix = idOrVersion.trim().toLowerCase();
+      if (!/^[0-9a-f-]{4,35}$/.test(prefix)) return null;
+      const fits = await db.all(
+        ReleaseRow,
+        `SELECT ${RELEASE_COLUMNS} FROM releases WHERE fleet = ? AND id LIKE ? || '%' ORDER BY seq DESC LIMIT 6`,
+        [fleet, prefix],
+      );
+      if (fits.length > 1) {
+        throw new ConflictError(
+          `'${prefix}' is the start of the id of ${fits.length > 5 ? 'more than 5' : fits.length} releases of fleet '${fleet}' (versions ${fits
+            .slice(0, 5)
+            .map((r) => r.version)
+            .join(', ')}); type more of the id, or the version`,
+        );
+      }
+      return fits[0] ? releaseOf(fits[0]) : null;
     },
     async latestReady(fleet) {
       const row = await db.get(

@@ -233,6 +233,9 @@ describe('fleet-scoped roles and release approval', () => {
       // By short id too: the device's fleet decides, however the device is named.
       const beta = await api.expect(200, DeviceDetailSchema, 'GET', paths.device(DEVICE_BETA), ADMIN);
       await api.problem(403, 'POST', paths.devicePin(beta.shortId ?? ''), tokens.olga ?? '', { release: '1' });
+      // And by a prefix of its uuid: the device it names decides, not the form of the name.
+      await api.problem(403, 'POST', paths.devicePin(DEVICE_BETA.slice(0, 8)), tokens.olga ?? '', { release: '1' });
+      await api.expect(200, DeviceDetailSchema, 'GET', paths.device(DEVICE_ALPHA.slice(0, 8)), tokens.olga ?? '');
       const detail = await api.expect(200, DeviceDetailSchema, 'GET', paths.device(DEVICE_BETA), ADMIN);
       assert.equal(detail.pinnedRelease ?? null, null, 'the device of beta stays unpinned');
     });

@@ -166,6 +166,27 @@ describe('registry-api host OS releases (integration)', function () {
     );
   });
 
+  it('refuses every upload on an API without a keyring, saying how to configure one', async () => {
+    const unchecked = await ApiServer.start();
+    try {
+      const query = new URLSearchParams({ deviceType: TYPE, version: '9.0.0' }).toString();
+      const answer = await request(`${unchecked.url}${osPaths.releases}?${query}`, {
+        method: 'POST',
+        token: unchecked.adminToken,
+        headers: { 'content-type': 'application/octet-stream' },
+        body: await readFile('/etc/passwd'),
+      });
+      assert.equal(answer.status, 503, answer.body.toString());
+      assert.match(
+        String((answer.json() as { detail: string }).detail),
+        /no keyring to check host OS bundles against.*set SKIFF_OS_BUNDLE_KEYRING to the CA certificate/,
+      );
+      assert.deepEqual(await unchecked.admin.listOsReleases(TYPE), [], 'nothing became a host OS release');
+    } finally {
+      await unchecked.stop();
+    }
+  });
+
   it("refuses a bundle for another device type or signed by another CA, with RAUC's words", async () => {
     const wrongType = await upload('otherBoard', '2.0.5');
     assert.equal(wrongType.status, 400);

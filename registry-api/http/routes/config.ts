@@ -17,6 +17,7 @@ import { reservedNameProblem, settingsIssues } from '../../fleet/settings-check.
 import type { DeviceRecord, Store } from '../../store/index.js';
 import { deviceConfigOf } from '../../fleet/target-state.js';
 import { fleetOr404, minutesFrom } from './fleets.js';
+import { deviceNamed } from '../device-lookup.js';
 
 /** The `:name` of the path as a config var name, or a 400 saying what is wrong with it. */
 function varName(name: string): string {
@@ -57,12 +58,6 @@ function viewFor(ctx: AuthedContext, view: DeviceConfigView): DeviceConfigView {
     fleetVars: namesOnly(view.fleetVars),
     effective: { ...view.effective, env: namesOnly(view.effective.env) },
   };
-}
-
-async function deviceOr404(store: Store, id: string): Promise<DeviceRecord> {
-  const device = await store.devices.get(id);
-  if (!device) throw notFound(`device '${id}' is not registered`);
-  return device;
 }
 
 async function deviceConfigView(store: Store, device: DeviceRecord): Promise<DeviceConfigView> {
@@ -110,11 +105,11 @@ export function configRoutes(on: Register, deps: RouteDeps): void {
   });
 
   on(ROUTES.deviceConfig, async (ctx, request) => {
-    ctx.body = viewFor(ctx, await deviceConfigView(store, await deviceOr404(store, request.params.uuid)));
+    ctx.body = viewFor(ctx, await deviceConfigView(store, await deviceNamed(store, request.params.uuid)));
   });
 
   on(ROUTES.updateDeviceConfig, async (ctx, request) => {
-    const device = await deviceOr404(store, request.params.uuid);
+    const device = await deviceNamed(store, request.params.uuid);
     const change = await request.body();
     const issues = settingsIssues(change);
     if (issues.length > 0)
@@ -133,7 +128,7 @@ export function configRoutes(on: Register, deps: RouteDeps): void {
   });
 
   on(ROUTES.deviceUpdateNow, async (ctx, request) => {
-    const device = await deviceOr404(store, request.params.uuid);
+    const device = await deviceNamed(store, request.params.uuid);
     const { minutes } = await request.body();
     const until = minutesFrom(deps.now(), minutes);
     await store.config.updateDeviceSettings(device.uuid, { forceUpdateUntil: until }, stampOf(ctx, deps.now));
@@ -142,7 +137,7 @@ export function configRoutes(on: Register, deps: RouteDeps): void {
   });
 
   on(ROUTES.setDeviceVar, async (ctx, request) => {
-    const device = await deviceOr404(store, request.params.uuid);
+    const device = await deviceNamed(store, request.params.uuid);
     const name = varName(request.params.name);
     const { value } = await request.body();
     await store.config.setVar({ device: device.uuid }, name, value, stampOf(ctx, deps.now));
@@ -151,7 +146,7 @@ export function configRoutes(on: Register, deps: RouteDeps): void {
   });
 
   on(ROUTES.unsetDeviceVar, async (ctx, request) => {
-    const device = await deviceOr404(store, request.params.uuid);
+    const device = await deviceNamed(store, request.params.uuid);
     const name = varName(request.params.name);
     if (!(await store.config.unsetVar({ device: device.uuid }, name, stampOf(ctx, deps.now)))) {
       throw notFound(`device '${device.uuid}' has no config var '${name}' of its own`);

@@ -18,6 +18,7 @@ import type { Register } from '../register.js';
 import type { DeviceRecord, DeviceView, Stamp, Store } from '../../store/index.js';
 import { targetReleaseOf } from '../../fleet/target-state.js';
 import { fleetOr404, refuseUnapproved } from './fleets.js';
+import { deviceNamed } from '../device-lookup.js';
 
 /** Caches each key's first answer: a list of devices reads each fleet and release once. */
 function memo<V>(load: (key: string) => Promise<V>): (key: string) => Promise<V> {
@@ -69,12 +70,6 @@ function summarizer(store: Store, now: Date): (device: DeviceView) => Promise<De
   };
 }
 
-async function deviceOr404(store: Store, uuid: string): Promise<DeviceView> {
-  const device = await store.devices.get(uuid);
-  if (!device) throw notFound(`no device has the uuid or short id '${uuid}'`);
-  return device;
-}
-
 /** A store change answered null: the device went away between the lookup and the change. */
 function changed(uuid: string, device: DeviceRecord | null): DeviceRecord {
   if (!device) throw notFound(`device '${uuid}' is gone`);
@@ -99,7 +94,7 @@ export function deviceRoutes(on: Register, deps: RouteDeps): void {
   const { store, logger } = deps;
 
   const detailOf = async (uuid: string): Promise<DeviceDetail> => {
-    const device = await deviceOr404(store, uuid);
+    const device = await deviceNamed(store, uuid);
     const summary = await summarizer(store, deps.now())(device);
     return { ...summary, lastReport: device.lastReport };
   };
@@ -151,7 +146,7 @@ export function deviceRoutes(on: Register, deps: RouteDeps): void {
   });
 
   on(ROUTES.updateDevice, async (ctx, request) => {
-    const device = await deviceOr404(store, request.params.uuid);
+    const device = await deviceNamed(store, request.params.uuid);
     const change = await request.body();
     changed(device.uuid, await store.devices.update(device.uuid, change, stampOf(ctx, deps.now)));
     logger.info({ uuid: device.uuid, fields: Object.keys(change) }, 'device updated');
@@ -201,7 +196,7 @@ export function deviceRoutes(on: Register, deps: RouteDeps): void {
 
   for (const { route, change, logged } of actions) {
     on(route, async (ctx, request) => {
-      const device = await deviceOr404(store, request.params.uuid);
+      const device = await deviceNamed(store, request.params.uuid);
       const body = await request.body();
       const after = changed(device.uuid, await change(device, body, stampOf(ctx, deps.now)));
       logger.info(...logged(after));

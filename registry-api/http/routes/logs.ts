@@ -18,6 +18,7 @@ import { DeviceNotConnected, DeviceSilent, type DeviceLogs, type Snapshot } from
 import { conflict, notFound, ProblemError } from '../problem.js';
 import type { Register } from '../register.js';
 import type { DeviceView } from '../../store/index.js';
+import { deviceNamed } from '../device-lookup.js';
 
 /** Comments that keep proxies from closing a quiet follow stream. */
 const HEARTBEAT_MS = 15_000;
@@ -72,8 +73,7 @@ export function deviceLogRoutes(on: Register, deps: RouteDeps, logs: DeviceLogs)
 
   /** The device the path names (uuid or short id), admitted: others have no channel to ask through. */
   const deviceOf = async (given: string): Promise<DeviceView> => {
-    const device = await store.devices.get(given);
-    if (!device) throw notFound(`no device has the uuid or short id '${given}'`);
+    const device = await deviceNamed(store, given);
     if (device.authStatus !== 'accepted')
       throw conflict(`device '${device.uuid}' is ${device.authStatus}: it sends no logs`);
     return device;

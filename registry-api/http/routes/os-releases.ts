@@ -24,6 +24,7 @@ import { badRequest, notFound, ProblemError } from '../problem.js';
 import type { Register } from '../register.js';
 import type { OsPinOutcome, OsPinScope, OsReleaseRecord, Store } from '../../store/index.js';
 import { fleetOr404 } from './fleets.js';
+import { deviceNamed } from '../device-lookup.js';
 
 export function osReleaseView(release: OsReleaseRecord): OsRelease {
   return {
@@ -58,12 +59,6 @@ async function osReleaseOr404(store: Store, id: string | undefined): Promise<OsR
   const release = id === undefined ? null : await store.osReleases.get(id);
   if (!release) throw notFound(`no host OS release has the id '${id ?? ''}'`);
   return release;
-}
-
-async function deviceOr404(store: Store, uuid: string | undefined) {
-  const device = uuid === undefined ? null : await store.devices.get(uuid);
-  if (!device) throw notFound(`no device has the uuid or short id '${uuid ?? ''}'`);
-  return device;
 }
 
 /** The pin outcome as an answer: the scope's pin, or the problem that stopped it. */
@@ -105,6 +100,15 @@ export function osReleaseRoutes(on: Register, deps: RouteDeps): void {
         `the body of ${ctx.method} ${ctx.path} must be the bundle as application/octet-stream, not ${ctx.request.type || 'untyped'}`,
       );
     }
+    // Before the body is read: nobody streams a bundle only to hear it cannot be checked.
+    if (settings.keyring === null) {
+      throw new ProblemError(
+        503,
+        'no-keyring',
+        `${what}: this API has no keyring to check host OS bundles against, so it refuses uploads; set SKIFF_OS_BUNDLE_KEYRING to the CA certificate (PEM) that signs your RAUC bundles and restart the API`,
+      );
+    }
+    const keyring = settings.keyring;
     const declared = Number(ctx.get('Content-Length') || '0');
     if (declared > settings.maxBytes)
       throw new ProblemError(
@@ -130,20 +134,18 @@ export function osReleaseRoutes(on: Register, deps: RouteDeps): void {
     let compatible: string | null = null;
     try {
       if (received.size === 0) throw badRequest('empty-bundle', `${what}: the body is empty; send the .raucb file`);
-      if (settings.keyring !== null) {
-        const manifest = await checkBundle(settings.keyring, received.tempFile);
-        const rauc = `rauc info: compatible '${manifest.compatible}', version '${manifest.version ?? '(none)'}'`;
-        if (manifest.compatible !== query.deviceType) {
-          throw badRequest(
-            'compatible-mismatch',
-            `${what}: the bundle is for another device type (${rauc}); devices of type '${query.deviceType}' would refuse it`,
-          );
-        }
-        if (manifest.version !== null && manifest.version !== query.version) {
-          throw badRequest('version-mismatch', `${what}: the bundle says another version (${rauc})`);
-        }
-        compatible = manifest.compatible;
+      const manifest = await checkBundle(keyring, received.tempFile);
+      const rauc = `rauc info: compatible '${manifest.compatible}', version '${manifest.version ?? '(none)'}'`;
+      if (manifest.compatible !== query.deviceType) {
+        throw badRequest(
+          'compatible-mismatch',
+          `${what}: the bundle is for another device type (${rauc}); devices of type '${query.deviceType}' would refuse it`,
+        );
       }
+      if (manifest.version !== null && manifest.version !== query.version) {
+        throw badRequest('version-mismatch', `${what}: the bundle says another version (${rauc})`);
+      }
+      compatible = manifest.compatible;
     } catch (err) {
       await rm(received.tempFile, { force: true });
       if (err instanceof BundleRefusedError) throw badRequest('bundle-refused', `${what}: ${err.message}`);
@@ -174,7 +176,6 @@ export function osReleaseRoutes(on: Register, deps: RouteDeps): void {
         deviceType: release.deviceType,
         version: release.version,
         size: release.size,
-        checked: compatible !== null,
       },
       'host OS release uploaded',
     );
@@ -236,12 +237,12 @@ export function osReleaseRoutes(on: Register, deps: RouteDeps): void {
   });
 
   on(ROUTES.deviceOs, async (ctx, request) => {
-    const device = await deviceOr404(store, request.params.uuid);
+    const device = await deviceNamed(store, request.params.uuid ?? '');
     ctx.body = pinView(await store.osReleases.pinOf({ device: device.uuid }), await store.osReleases.targetFor(device));
   });
 
   on(ROUTES.pinDeviceOs, async (ctx, request) => {
-    const device = await deviceOr404(store, request.params.uuid);
+    const device = await deviceNamed(store, request.params.uuid ?? '');
     const body = await request.body();
     const pinned = await pinTo(
       ctx,
@@ -254,7 +255,7 @@ export function osReleaseRoutes(on: Register, deps: RouteDeps): void {
   });
 
   on(ROUTES.unpinDeviceOs, async (ctx, request) => {
-    const device = await deviceOr404(store, request.params.uuid);
+    const device = await deviceNamed(store, request.params.uuid ?? '');
     pinnedOr4xx(
       await store.osReleases.pin({ device: device.uuid }, null, stampOf(ctx, deps.now)),
       `device '${device.uuid}'`,
