@@ -2,7 +2,16 @@
 // method, the path, the schema a request body is checked with before it leaves and the schema the answer is
 // validated with before anything trusts it; failures say which URL and what the API said.
 import type { Static, TSchema } from '@sinclair/typebox';
-import type { ApiToken, AuditEntry, CreateUserRequest, NewApiToken, User } from '../protocol/access.js';
+import type {
+  ApiToken,
+  AuditEntry,
+  CreateUserRequest,
+  FleetRole,
+  NewApiToken,
+  Role,
+  User,
+} from '../protocol/access.js';
+import type { FleetReviewChange } from '../protocol/release-review.js';
 import {
   ProblemSchema,
   type CreateFleetRequest,
@@ -230,6 +239,32 @@ export class ApiClient {
 
   async createUser(request: CreateUserRequest): Promise<User> {
     return this.call(ROUTES.createUser, {}, { body: checked(ROUTES.createUser, request) });
+  }
+
+  async listFleetRoles(user: string): Promise<FleetRole[]> {
+    return this.call(ROUTES.listFleetRoles, { name: user });
+  }
+
+  async grantFleetRole(user: string, fleet: string, role: Role): Promise<FleetRole> {
+    return this.call(ROUTES.grantFleetRole, { name: user, fleet }, { body: checked(ROUTES.grantFleetRole, { role }) });
+  }
+
+  async revokeFleetRole(user: string, fleet: string): Promise<FleetRole> {
+    return this.call(ROUTES.revokeFleetRole, { name: user, fleet });
+  }
+
+  async approveRelease(fleet: string, release: string, note?: string): Promise<Release> {
+    const body = checked(ROUTES.approveRelease, note === undefined ? {} : { note });
+    return this.call(ROUTES.approveRelease, { fleet, release }, { body });
+  }
+
+  async rejectRelease(fleet: string, release: string, note?: string): Promise<Release> {
+    const body = checked(ROUTES.rejectRelease, note === undefined ? {} : { note });
+    return this.call(ROUTES.rejectRelease, { fleet, release }, { body });
+  }
+
+  async setFleetReview(fleet: string, change: FleetReviewChange): Promise<Fleet> {
+    return this.call(ROUTES.setFleetReview, { fleet }, { body: checked(ROUTES.setFleetReview, change) });
   }
 
   async listTokens(user: string): Promise<ApiToken[]> {

@@ -36,13 +36,27 @@ export type Action =
   /** Read a device's service logs: they may carry secrets and household data, so not every viewer. */
   | 'device.logs'
   /** See and rotate the API's target-signing key. */
-  | 'signing-key.manage';
+  | 'signing-key.manage'
+  /** Approve or reject a release held for review, and set the fleet's review rules (protocol/release-review.ts). */
+  | 'release.approve';
 
 const UserName = Type.String({ minLength: 1, maxLength: 64, pattern: '^[a-z0-9][a-z0-9._-]*$' });
 
+/**
+ * A user's role on every fleet, unless a fleet grant says otherwise for one fleet. Null: no role outside the fleets
+ * granted to the user (they see and do nothing else).
+ */
+export const GlobalRoleSchema = Type.Union([RoleSchema, Type.Null()]);
+
+/** Fleet name to the role granted there: on that fleet it replaces the global role, up or down. */
+export const FleetRolesSchema = Type.Record(Type.String(), RoleSchema);
+export type FleetRoles = Static<typeof FleetRolesSchema>;
+
 export const UserSchema = Type.Object({
   name: Type.String(),
-  role: RoleSchema,
+  role: GlobalRoleSchema,
+  /** The fleet grants; absent when there are none (and from APIs from before them). */
+  fleetRoles: Type.Optional(FleetRolesSchema),
   createdAt: Type.String(),
 });
 export type User = Static<typeof UserSchema>;
@@ -50,11 +64,25 @@ export type User = Static<typeof UserSchema>;
 export const CreateUserRequestSchema = Type.Object(
   {
     name: UserName,
-    role: RoleSchema,
+    /** Null: a user with fleet grants only (PUT /v1/users/{name}/fleet-roles/{fleet}). */
+    role: GlobalRoleSchema,
   },
   { additionalProperties: false },
 );
 export type CreateUserRequest = Static<typeof CreateUserRequestSchema>;
+
+/** One fleet grant, as listed. */
+export const FleetRoleSchema = Type.Object({
+  user: Type.String(),
+  fleet: Type.String(),
+  role: RoleSchema,
+  grantedBy: Type.String(),
+  grantedAt: Type.String(),
+});
+export type FleetRole = Static<typeof FleetRoleSchema>;
+
+export const GrantFleetRoleRequestSchema = Type.Object({ role: RoleSchema }, { additionalProperties: false });
+export type GrantFleetRoleRequest = Static<typeof GrantFleetRoleRequestSchema>;
 
 export const CreateTokenRequestSchema = Type.Object(
   {

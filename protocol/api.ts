@@ -5,6 +5,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { FleetSettingsSchema } from './fleet-config.js';
 import { KeyIdSchema, ReleaseSignatureSchema } from './release-signature.js';
+import { FleetReviewSchema, ReleaseReviewSchema } from './release-review.js';
 
 const Name = Type.String({ minLength: 1, maxLength: 64, pattern: '^[a-z0-9][a-z0-9-]*$' });
 
@@ -61,6 +62,8 @@ export const FleetSchema = Type.Object({
   createdAt: Type.String(),
   /** The fleet's settings besides the poll interval (protocol/fleet-config.ts), defaults filled in. */
   settings: Type.Optional(FleetSettingsSchema),
+  /** When its releases need an operator's approval, and the host paths they may bind (protocol/release-review.ts). */
+  review: Type.Optional(FleetReviewSchema),
 });
 export type Fleet = Static<typeof FleetSchema>;
 
@@ -125,6 +128,8 @@ export const ReleaseSchema = Type.Object({
   unchanged: Type.Optional(Type.Boolean()),
   /** The id of the release key that signed it; null: pushed unsigned. */
   signedBy: Type.Optional(Type.Union([KeyIdSchema, Type.Null()])),
+  /** Its host privileges and whether an operator must (or did) approve it before devices get it. */
+  review: Type.Optional(ReleaseReviewSchema),
 });
 export type Release = Static<typeof ReleaseSchema>;
 

@@ -12,7 +12,14 @@ import {
   settingsText,
   someChange,
 } from '../options/settings.js';
-import { fleetDeviceType, fleetName, kinds, wholeNumber } from '../options/kinds.js';
+import { fleetDeviceType, fleetName, kinds, many, oneOf, schemaText, wholeNumber } from '../options/kinds.js';
+import {
+  APPROVAL_POLICIES,
+  HostPathSchema,
+  type ApprovalPolicy,
+  type FleetReviewChange,
+} from '../../protocol/release-review.js';
+import { UsageError } from '../failure.js';
 import { fleetDetail, fleetsTable } from '../views/api-objects.js';
 
 interface JsonOption {
@@ -78,6 +85,44 @@ export function registerFleets(program: Command, io: Io): void {
     const updated = await (await clientFor(cmd, io)).updateFleet(name, change);
     io.stdout(opts.json ? toJson(updated) : fleetText(updated));
   });
+
+  kinds(
+    fleet
+      .command('review <name>')
+      .description(
+        "change when the fleet's releases wait for an operator's approval (skiff release approve) and which host " +
+          'paths they may bind without it',
+      )
+      .option('--approval <policy>', `${APPROVAL_POLICIES.join(' | ')} (default privileged)`)
+      .option('--allow-host-path <path>', 'a host path (and what is below it) services may bind; repeat for more')
+      .option('--no-host-paths', 'allow no host path (the default)')
+      .option('--json', 'print JSON'),
+    {
+      '<name>': fleetName,
+      '--approval': oneOf('approval policy', APPROVAL_POLICIES),
+      '--allow-host-path': many(
+        schemaText('host path', HostPathSchema, { good: '/var/lib/skiff/tunnel', bad: 'var/lib/../x' }),
+      ),
+    },
+  ).action(
+    async (
+      name: string,
+      opts: JsonOption & { approval?: ApprovalPolicy; allowHostPath?: string[]; hostPaths?: boolean },
+      cmd: Command,
+    ) => {
+      if (opts.hostPaths === false && opts.allowHostPath !== undefined)
+        throw new UsageError('--no-host-paths and --allow-host-path contradict each other: give one of them');
+      const change: FleetReviewChange = {
+        ...(opts.approval === undefined ? {} : { approval: opts.approval }),
+        ...(opts.allowHostPath === undefined ? {} : { allowedHostPaths: [...new Set(opts.allowHostPath)] }),
+        ...(opts.hostPaths === false ? { allowedHostPaths: [] } : {}),
+      };
+      if (Object.keys(change).length === 0)
+        throw new UsageError('nothing to change: give --approval, --allow-host-path or --no-host-paths');
+      const updated = await (await clientFor(cmd, io)).setFleetReview(name, change);
+      io.stdout(opts.json ? toJson(updated) : fleetText(updated));
+    },
+  );
 
   kinds(
     fleet

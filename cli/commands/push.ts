@@ -213,6 +213,14 @@ export function registerPush(program: Command, io: Io): void {
       }
       if (wait?.ready === true) io.stdout(`Ready: ${wait.devices.length} device(s) run release ${release.version}\n`);
     }
+    // A held release reaches no device: the developer learns it here, not from devices that never update.
+    if (release.review?.approval === 'pending') {
+      io.stderr(
+        `Release ${release.version} waits for an operator's approval before any device gets it ` +
+          `(skiff release approve ${release.fleet} ${release.version}):\n`,
+      );
+      for (const reason of release.review.reasons) io.stderr(`  ${printable(reason)}\n`);
+    }
     if (wait !== null && !wait.ready) throw new Error(`--wait: ${wait.reason ?? 'the release is not running'}`);
   });
 }

@@ -1,10 +1,13 @@
-// `skiff releases`, `skiff release show`, `skiff pin`, `skiff track-latest`: what a fleet may run (ready releases,
-// whose images were verified in the registry) and which release it runs.
+// `skiff releases`, `skiff release show|approve|reject`, `skiff pin`, `skiff track-latest`: what a fleet may run
+// (ready releases, whose images were verified in the registry, approved where the fleet's review asks for it) and
+// which release it runs.
 import type { Command } from 'commander';
 import { toJson } from '../views/output.js';
 import { clientFor, type Io } from '../session.js';
-import { fleetName, kinds, releaseRef } from '../options/kinds.js';
-import { policyText, releaseDetail, releasesTable } from '../views/api-objects.js';
+import { fleetName, kinds, releaseRef, text } from '../options/kinds.js';
+import { approvalText, policyText, releaseDetail, releasesTable } from '../views/api-objects.js';
+
+const decisionNote = text('note', 1, 2000);
 
 export function registerReleases(program: Command, io: Io): void {
   kinds(
@@ -24,10 +27,9 @@ export function registerReleases(program: Command, io: Io): void {
     );
   });
 
+  const release = program.command('release').description('show, approve or reject one release');
   kinds(
-    program
-      .command('release')
-      .description('show one release')
+    release
       .command('show <fleet> <release>')
       .description('show a release (its id or version) with the result of its image verification')
       .option('--json', 'print JSON'),
@@ -36,6 +38,32 @@ export function registerReleases(program: Command, io: Io): void {
     const found = await (await clientFor(cmd, io)).getRelease(fleet, release);
     io.stdout(opts.json ? toJson(found) : releaseDetail(found, io.now()));
   });
+
+  for (const decision of ['approve', 'reject'] as const) {
+    kinds(
+      release
+        .command(`${decision} <fleet> <release>`)
+        .description(
+          decision === 'approve'
+            ? 'approve a release that waits for review: devices get it once its images are verified (operator)'
+            : 'reject a release that waits for review: no device ever gets it (operator)',
+        )
+        .option('--note <text>', 'why, for the audit log')
+        .option('--json', 'print JSON'),
+      { '<fleet>': fleetName, '<release>': releaseRef, '--note': decisionNote },
+    ).action(async (fleet: string, wanted: string, opts: { note?: string; json?: boolean }, cmd: Command) => {
+      const client = await clientFor(cmd, io);
+      const decided =
+        decision === 'approve'
+          ? await client.approveRelease(fleet, wanted, opts.note)
+          : await client.rejectRelease(fleet, wanted, opts.note);
+      io.stdout(
+        opts.json
+          ? toJson(decided)
+          : `Release ${decided.version} of fleet ${decided.fleet}: ${approvalText(decided) ?? 'needs no approval'}\n`,
+      );
+    });
+  }
 
   kinds(
     program

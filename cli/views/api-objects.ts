@@ -2,7 +2,8 @@
 import type { DeviceSummary, Fleet, Release, ReleasePolicy } from '../../protocol/api.js';
 import type { DeviceDetail } from '../../protocol/device-detail.js';
 import type { DeviceMetrics, ImageDownload } from '../../protocol/state-report.js';
-import { formatBytes, relativeTime, renderFields, renderTable, truncate, utcTime } from './output.js';
+import type { ApprovalPolicy } from '../../protocol/release-review.js';
+import { type Cell, formatBytes, relativeTime, renderFields, renderTable, truncate, utcTime } from './output.js';
 
 const SHORT_UUID = 7;
 const ERROR_WIDTH = 40;
@@ -41,13 +42,55 @@ export function fleetDetail(fleet: Fleet): string {
         ? `${fleet.provisioningKey} (shown once: store it now)`
         : `not shown: keys are stored hashed (list: skiff keys list ${fleet.name}, new one: skiff keys create ${fleet.name})`,
     ],
+    ...(fleet.review === undefined
+      ? []
+      : ([
+          ['Approval', approvalPolicyText(fleet.review.approval)],
+          [
+            'Allowed host paths',
+            fleet.review.allowedHostPaths.length === 0 ? 'none' : fleet.review.allowedHostPaths.join(', '),
+          ],
+        ] satisfies Array<[string, Cell]>)),
     ['Created', utcTime(fleet.createdAt)],
   ]);
 }
 
+/** A fleet's approval policy, said what it does. */
+export function approvalPolicyText(policy: ApprovalPolicy): string {
+  switch (policy) {
+    case 'privileged':
+      return 'privileged (releases asking for host privileges wait for an operator)';
+    case 'always':
+      return 'always (every release waits for an operator)';
+    case 'never':
+      return 'never (no release waits; review reasons are still recorded)';
+  }
+}
+
+/** Where a release stands with its approval, for people: null when it needs none (or the API predates review). */
+export function approvalText(release: Release): string | null {
+  const review = release.review;
+  if (review === undefined) return null;
+  const reasons =
+    review.reasons.length === 0
+      ? ''
+      : ` (${review.reasons.length} review reason${review.reasons.length === 1 ? '' : 's'})`;
+  switch (review.approval) {
+    case 'not-required':
+      return null;
+    case 'pending':
+      return `pending approval${reasons}`;
+    case 'approved':
+      return `approved by ${review.decidedBy ?? 'unknown'}`;
+    case 'rejected':
+      return `rejected by ${review.decidedBy ?? 'unknown'}`;
+  }
+}
+
 export function releasesTable(releases: Release[], now: Date = new Date()): string {
   return renderTable(
-    ['ID', 'VERSION', 'STATUS', 'PUSHED BY', 'CREATED', 'SERVICES'],
+    // APPROVAL last: the columns before it stay where scripts and people know them.
+    ['ID', 'VERSION', 'STATUS', 'PUSHED BY', 'CREATED', 'SERVICES', 'APPROVAL'],
     releases.map((r) => [
       r.id,
       r.version,
@@ -55,8 +98,21 @@ export function releasesTable(releases: Release[], now: Date = new Date()): stri
       r.pushedBy ?? null,
       `${utcTime(r.createdAt)} (${relativeTime(r.createdAt, now)})`,
       r.services.join(', '),
+      approvalText(r),
     ]),
   );
+}
+
+function reviewFields(release: Release): Array<[string, Cell]> {
+  const review = release.review;
+  if (review === undefined) return [];
+  const fields: Array<[string, Cell]> = [['Approval', approvalText(release) ?? 'not needed']];
+  if (review.decidedAt !== null) fields.push(['Decided', utcTime(review.decidedAt)]);
+  if (review.note !== null) fields.push(['Decision note', review.note]);
+  review.reasons.forEach((reason) => {
+    fields.push(['Review reason', reason]);
+  });
+  return fields;
 }
 
 /** One release with its verification: what a failed one is missing, and where. */
@@ -76,6 +132,7 @@ export function releaseDetail(release: Release, now: Date = new Date()): string 
     ['Version', release.version],
     ['Status', release.status],
     ['Verification', verified],
+    ...reviewFields(release),
     ['Pushed by', release.pushedBy ?? null],
     ['Created', `${utcTime(release.createdAt)} (${relativeTime(release.createdAt, now)})`],
     ['Notes', release.notes],

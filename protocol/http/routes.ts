@@ -9,6 +9,7 @@ import { LOG_ROUTES } from './logs.js';
 import { OS_ROUTES } from './os.js';
 import { PROVISIONING_KEY_ROUTES } from './provisioning-keys.js';
 import { RELEASE_KEY_ROUTES } from './release-keys.js';
+import { RELEASE_REVIEW_ROUTES } from './release-review.js';
 import type { RouteSpec } from './route.js';
 import { SERVICE_ROUTES } from './service.js';
 import { USER_ROUTES } from './users.js';
@@ -24,6 +25,7 @@ export const ROUTES = {
   ...PROVISIONING_KEY_ROUTES,
   ...RELEASE_KEY_ROUTES,
   ...LOG_ROUTES,
+  ...RELEASE_REVIEW_ROUTES,
 } as const satisfies Record<string, RouteSpec>;
 
 export type RouteName = keyof typeof ROUTES;

@@ -60,8 +60,10 @@ export function fleetOfRepository(name: string): string | null {
 export function allowedActions(principal: RegistryPrincipal, name: string): RegistryAction[] {
   if (principal.kind === 'device') return fleetOfRepository(name) === principal.fleet ? ['pull'] : [];
   const actions: RegistryAction[] = [];
-  if (permits(principal.user, 'read')) actions.push('pull');
-  if (permits(principal.user, 'release.push')) actions.push('push');
+  // A repository belongs to the fleet its path starts with: the user's role there decides.
+  const fleet = fleetOfRepository(name);
+  if (permits(principal.user, 'read', { fleet })) actions.push('pull');
+  if (permits(principal.user, 'release.push', { fleet })) actions.push('push');
   return actions;
 }
 

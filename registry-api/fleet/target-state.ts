@@ -3,6 +3,7 @@
 // same ETag. Optional config fields appear only when set: a fleet that never used them keeps its old ETags.
 import type { ConfigVars, ServiceVars, Settings } from '../../protocol/fleet-config.js';
 import { osPaths } from '../../protocol/http/paths.js';
+import { approvalAllowsDevices } from '../../protocol/release-review.js';
 import {
   DEFAULT_DEVICE_CONFIG,
   type DeviceConfig,
@@ -40,7 +41,11 @@ export function hostOsOf(device: Pick<DeviceRecord, 'uuid'>, release: OsReleaseR
   };
 }
 
-/** The device's own pin, else its fleet's pin, else the fleet's newest ready release; null if there is none. */
+/**
+ * The device's own pin, else its fleet's pin, else the fleet's newest ready release; null if there is none. A
+ * release waiting for approval (or rejected) is never a device's target: the pin routes refuse one and
+ * latestReady skips it, and a pin found on one anyway is passed over like a pin to another fleet.
+ */
 export async function targetReleaseOf(
   releases: Pick<ReleaseStore, 'get' | 'latestReady'>,
   fleet: FleetRecord,
@@ -49,9 +54,12 @@ export async function targetReleaseOf(
   if (device.pinnedReleaseId !== null) {
     const pinned = await releases.get(device.pinnedReleaseId);
     // A pin to a release of another fleet (the device moved) no longer applies.
-    if (pinned && pinned.fleet === fleet.name) return pinned;
+    if (pinned && pinned.fleet === fleet.name && approvalAllowsDevices(pinned.review.approval)) return pinned;
   }
-  if (fleet.policy.mode === 'pinned') return releases.get(fleet.policy.releaseId);
+  if (fleet.policy.mode === 'pinned') {
+    const pinned = await releases.get(fleet.policy.releaseId);
+    if (pinned === null || approvalAllowsDevices(pinned.review.approval)) return pinned;
+  }
   return releases.latestReady(fleet.name);
 }
 

@@ -27,6 +27,7 @@ import { osReleaseRoutes } from './routes/os-releases.js';
 import { registryTokenRoutes } from './routes/registry-token.js';
 import { releaseKeyRoutes } from './routes/release-keys.js';
 import { releaseRoutes } from './routes/releases.js';
+import { releaseReviewRoutes } from './routes/release-review.js';
 import { userRoutes } from './routes/users.js';
 import { DEFAULT_TARGET_VALIDITY_MS, TargetCache } from '../fleet/target-cache.js';
 import { DEFAULT_MAX_PUSH_CHANNELS, MAX_PUSH_CHANNELS_PER_DEVICE, PushChannels } from './push-channels.js';
@@ -75,6 +76,7 @@ export function createApp(appDeps: AppDeps): Koa<ApiState> {
   fleetRoutes(on, deps);
   releaseRoutes(on, deps);
   releaseKeyRoutes(on, deps);
+  releaseReviewRoutes(on, deps);
   configRoutes(on, deps);
   metricsRoutes(on, deps);
   deviceRoutes(on, deps);

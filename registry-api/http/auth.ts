@@ -6,8 +6,9 @@ import type { RouterMiddleware } from '@koa/router';
 import type { RouteDeps } from '../deps.js';
 import { forbidden, unauthorized } from './problem.js';
 import type { Action } from '../../protocol/access.js';
-import { permits, requirementText } from './roles.js';
+import { ACCESS, permits, permitsSomewhere, requirementText, roleOn } from './roles.js';
 import { hashSecret } from '../keys/secrets.js';
+import { deviceNamed } from './device-lookup.js';
 import type { DeviceRecord, DeviceStore, Stamp, Store, TargetGeneration, UserRecord } from '../store/index.js';
 
 export interface Caller {
@@ -35,10 +36,13 @@ export function bearerOf(ctx: Pick<Context, 'get'>): string | null {
 export type AuthedContext = { state: ApiState; path: string };
 
 export interface AccessControl {
-  /** Authenticates the API token, then lets the request through only if the user's role may do `action`. */
+  /**
+   * Authenticates the API token, then lets the request through only if the user's role may do `action`: its role
+   * on the fleet the path names (roles.ts), else its global role.
+   */
   allow(action: Action): RouterMiddleware<ApiState>;
-  /** Whether the authenticated caller may also do `action` (e.g. see a provisioning key on a read). */
-  may(ctx: AuthedContext, action: Action): boolean;
+  /** Whether the authenticated caller may also do `action` on `fleet` (null: globally). */
+  may(ctx: AuthedContext, action: Action, fleet: string | null): boolean;
 }
 
 /**
@@ -78,21 +82,53 @@ export function accessControl(deps: Pick<RouteDeps, 'store' | 'adminToken' | 'no
     return { user: found.user, tokenId: found.token.id };
   }
 
+  /**
+   * The fleet the request acts on: the path's `:fleet`, the fleet of the path's device (`:uuid`, found as the
+   * handlers find it; null when it is unknown or ambiguous: the handler answers, the global role decides), or a
+   * listing's `?fleet=` filter (the handler lists only that fleet). Undefined: the request names no fleet.
+   */
+  async function fleetOf(ctx: Context & { params: Readonly<Record<string, string | undefined>> }) {
+    const { params } = ctx;
+    if (params.fleet !== undefined) return params.fleet;
+    if (params.uuid !== undefined) {
+      try {
+        return (await deviceNamed(store, params.uuid)).fleet;
+      } catch {
+        // Unknown or ambiguous: the handler explains it to those whose global role lets them that far.
+        return null;
+      }
+    }
+    // A repeated or empty ?fleet= is no scope: the handler refuses it (400) if the global role lets it that far.
+    const filter = ctx.query.fleet;
+    return typeof filter === 'string' && filter !== '' ? filter : undefined;
+  }
+
   return {
     allow(action) {
       return async (ctx, next) => {
         const caller = await authenticate(ctx);
-        if (!permits(caller.user, action, ctx.params.name)) {
+        const fleet = ACCESS[action].global === true ? undefined : await fleetOf(ctx);
+        const allowed =
+          fleet === undefined && action === 'read'
+            ? permitsSomewhere(caller.user, action)
+            : permits(caller.user, action, { fleet, subject: ctx.params.name });
+        if (!allowed) {
+          const role = roleOn(caller.user, fleet);
+          const named = fleet !== undefined && fleet !== null;
+          const where = named ? ` on fleet '${fleet}'` : '';
+          const granted = named && caller.user.fleetRoles[fleet] !== undefined ? ' (granted on that fleet)' : '';
+          const has =
+            role === null ? `has no role${named ? where : ' outside the fleets granted'}` : `is ${role}${granted}`;
           throw forbidden(
-            `${ctx.method} ${ctx.path} (${action}) needs the role ${requirementText(action)}; user '${caller.user.name}' is ${caller.user.role}`,
+            `${ctx.method} ${ctx.path} (${action}) needs the role ${requirementText(action)}${where}; user '${caller.user.name}' ${has}`,
           );
         }
         ctx.state.caller = caller;
         await next();
       };
     },
-    may(ctx, action) {
-      return permits(authenticatedCaller(ctx).user, action);
+    may(ctx, action, fleet) {
+      return permits(authenticatedCaller(ctx).user, action, { fleet });
     },
   };
 }
@@ -104,6 +140,11 @@ export function authenticatedCaller(ctx: AuthedContext): Caller {
 }
 
 /** Who made a change and when, for the audit log. */
+/** Whether the authenticated caller may do `action` on `fleet`: for listings that show only what it may see. */
+export function callerMay(ctx: AuthedContext, action: Action, fleet: string | null): boolean {
+  return permits(authenticatedCaller(ctx).user, action, { fleet });
+}
+
 export function stampOf(ctx: AuthedContext, now: () => Date): Stamp {
   return { actor: authenticatedCaller(ctx).user.name, at: now().toISOString() };
 }

@@ -13,6 +13,7 @@ export function fleetView(fleet: FleetRecord): Fleet {
     pollIntervalSeconds: fleet.pollIntervalSeconds,
     createdAt: fleet.createdAt,
     settings: fleetSettingsOf(fleet),
+    review: fleet.review,
   };
 }
 
@@ -42,5 +43,6 @@ export function releaseView(release: ReleaseRecord): Release {
     verification: release.verification,
     sources: release.sources,
     signedBy: release.signature?.keyId ?? null,
+    review: release.review,
   };
 }

@@ -3,6 +3,7 @@
 import { Type } from '@sinclair/typebox';
 import type { ReleasePolicy } from '../../protocol/api.js';
 import type { Settings } from '../../protocol/fleet-config.js';
+import { ApprovalPolicySchema, type FleetReview } from '../../protocol/release-review.js';
 import type { Audit } from './audit.js';
 import { ConflictError, type FleetRecord, type FleetStore } from './index.js';
 import { insertProvisioningKey } from './provisioning-keys.js';
@@ -16,8 +17,13 @@ const FleetRow = Type.Object({
   pinned_release_id: Nullable(Type.String()),
   poll_interval_seconds: Type.Integer(),
   settings: Type.String(),
+  approval: ApprovalPolicySchema,
+  /** JSON array of host paths. */
+  allowed_host_paths: Type.String(),
   created_at: Type.String(),
 });
+const FLEET_COLUMNS =
+  'name, device_type, policy_mode, pinned_release_id, poll_interval_seconds, settings, approval, allowed_host_paths, created_at';
 type FleetRow = typeof FleetRow.static;
 const Version = Type.Object({ version: Type.String() });
 
@@ -32,11 +38,13 @@ function fleetOf(row: FleetRow): FleetRecord {
     policy,
     pollIntervalSeconds: row.poll_interval_seconds,
     settings: JSON.parse(row.settings) as Settings,
+    review: { approval: row.approval, allowedHostPaths: JSON.parse(row.allowed_host_paths) as string[] },
     createdAt: row.created_at,
   };
 }
 
-const rowOf = (q: Queryable, name: string) => q.get(FleetRow, 'SELECT * FROM fleets WHERE name = ?', [name]);
+const rowOf = (q: Queryable, name: string) =>
+  q.get(FleetRow, `SELECT ${FLEET_COLUMNS} FROM fleets WHERE name = ?`, [name]);
 
 async function recordOf(tx: Queryable, name: string): Promise<FleetRecord> {
   const row = await rowOf(tx, name);
@@ -90,7 +98,7 @@ export function fleetsOn(db: Database, audit: Audit): FleetStore {
       return row ? fleetOf(row) : null;
     },
     async list() {
-      return (await db.all(FleetRow, 'SELECT * FROM fleets ORDER BY name')).map(fleetOf);
+      return (await db.all(FleetRow, `SELECT ${FLEET_COLUMNS} FROM fleets ORDER BY name`)).map(fleetOf);
     },
     async setPolicy(name, policy, stamp) {
       return db.transaction(async (tx) => {
@@ -143,6 +151,26 @@ export function fleetsOn(db: Database, audit: Audit): FleetStore {
           target: `fleet:${name}`,
           fleet: name,
           detail: { change },
+        });
+        return recordOf(tx, name);
+      });
+    },
+    async setReview(name, change, stamp) {
+      return db.transaction(async (tx) => {
+        const before = await rowOf(tx, name);
+        if (!before) return null;
+        const old = fleetOf(before).review;
+        const review: FleetReview = { ...old, ...change };
+        await tx.run('UPDATE fleets SET approval = ?, allowed_host_paths = ? WHERE name = ?', [
+          review.approval,
+          JSON.stringify(review.allowedHostPaths),
+          name,
+        ]);
+        await audit.record(tx, stamp, {
+          action: 'fleet.review',
+          target: `fleet:${name}`,
+          fleet: name,
+          detail: { change, previous: old },
         });
         return recordOf(tx, name);
       });

@@ -1,6 +1,6 @@
 // What the API keeps, and the one interface it is kept behind. Routes see only this; store/open.ts implements it
 // once, over the query layer in store/sql/, for SQLite (embedded, the default) and PostgreSQL alike.
-import type { AuditEntry, Role } from '../../protocol/access.js';
+import type { AuditEntry, FleetRole, FleetRoles, Role } from '../../protocol/access.js';
 import type { ReleasePolicy, ReleaseVerification } from '../../protocol/api.js';
 import type {
   ConfigVars,
@@ -11,6 +11,7 @@ import type {
 } from '../../protocol/fleet-config.js';
 import type { DeviceAuthStatus } from '../../protocol/device-auth.js';
 import type { ReleaseSignature, SignedKeySet } from '../../protocol/release-signature.js';
+import type { ApprovalState, FleetReview, FleetReviewChange, ReleaseReview } from '../../protocol/release-review.js';
 import type { StateReport } from '../../protocol/state-report.js';
 import type { ServiceSpec } from '../../protocol/target-state.js';
 import type { TargetChanges, TargetGeneration } from './target-generation.js';
@@ -24,6 +25,8 @@ export interface FleetRecord {
   pollIntervalSeconds: number;
   /** What the fleet sets besides its poll interval; absent fields take the defaults. */
   settings: Settings;
+  /** When its releases need approval, which host paths they may bind without it. */
+  review: FleetReview;
   createdAt: string;
 }
 
@@ -53,6 +56,8 @@ export interface ReleaseRecord {
   contentHash: string | null;
   /** The developer's signature of its content (protocol/release-signature.ts); null when pushed unsigned. */
   signature: ReleaseSignature | null;
+  /** Its host privileges and the approval devices wait for (protocol/release-review.ts). */
+  review: ReleaseReview;
 }
 
 export interface DeviceRecord {
@@ -155,6 +160,8 @@ export interface FleetStore {
   setPolicy(name: string, policy: ReleasePolicy, stamp: Stamp): Promise<FleetRecord | null>;
   /** Replaces the given fields (null values too: they mean "none"); null if no such fleet. */
   updateSettings(name: string, change: FleetSettingsChange, stamp: Stamp): Promise<FleetRecord | null>;
+  /** Replaces the given review rules; null if no such fleet. */
+  setReview(name: string, change: FleetReviewChange, stamp: Stamp): Promise<FleetRecord | null>;
 }
 
 export interface NewRelease {
@@ -175,7 +182,12 @@ export interface NewRelease {
   contentHash?: string;
   /** Absent: pushed unsigned. */
   signature?: ReleaseSignature;
+  /** Why it asks for host privileges and whether it waits for approval; absent: no reasons, none needed. */
+  review?: { approval: ApprovalState; reasons: string[] };
 }
+
+/** An operator's decision on a release held for review. */
+export type ReviewDecision = 'approved' | 'rejected';
 
 export interface ReleaseStore {
   /** Throws ConflictError if the fleet has that version already. */
@@ -186,6 +198,7 @@ export interface ReleaseStore {
    * ConflictError, naming them, when a prefix fits several releases.
    */
   find(fleet: string, idOrVersion: string): Promise<ReleaseRecord | null>;
+  /** The newest release devices may run: ready, and approved or needing no approval. */
   latestReady(fleet: string): Promise<ReleaseRecord | null>;
   /** The fleet's newest release, whatever its status. */
   latest(fleet: string): Promise<ReleaseRecord | null>;
@@ -198,6 +211,17 @@ export interface ReleaseStore {
   settle(id: string, verification: ReleaseVerification, stamp: Stamp): Promise<ReleaseRecord | null>;
   /** Every pending release of every fleet, oldest first: what verification still owes. */
   pending(): Promise<ReleaseRecord[]>;
+  /**
+   * Approves or rejects a release that waits for approval, audited with the note. Throws ConflictError when it is
+   * not waiting (decided already, or never held); null if the fleet has no such release.
+   */
+  decide(
+    fleet: string,
+    id: string,
+    decision: ReviewDecision,
+    note: string | null,
+    stamp: Stamp,
+  ): Promise<ReleaseRecord | null>;
   countByStatus(): Promise<Record<ReleaseStatus, number>>;
 }
 
@@ -349,9 +373,20 @@ export interface DeviceStore {
 
 export interface UserRecord {
   name: string;
-  role: Role;
+  /** Null: no role outside the fleets granted to the user. */
+  role: Role | null;
+  /** Fleet name to the role granted there, replacing `role` on that fleet. */
+  fleetRoles: FleetRoles;
   createdAt: string;
 }
+
+export interface NewUser {
+  name: string;
+  role: Role | null;
+  createdAt: string;
+}
+
+export type FleetRoleRecord = FleetRole;
 
 export interface TokenRecord {
   id: string;
@@ -379,7 +414,7 @@ export type BootstrapOutcome =
 
 export interface UserStore {
   /** Throws ConflictError if the name is taken. */
-  create(user: UserRecord, stamp: Stamp): Promise<UserRecord>;
+  create(user: NewUser, stamp: Stamp): Promise<UserRecord>;
   get(name: string): Promise<UserRecord | null>;
   list(): Promise<UserRecord[]>;
   /** The token with this hash and its user, revoked or not; notes the use (at most once a minute). */
@@ -394,6 +429,12 @@ export interface UserStore {
    * earlier bootstrap token (SKIFF_ADMIN_TOKEN changed): existing deployments keep working with their token.
    */
   bootstrapAdmin(tokenHash: string, at: string): Promise<BootstrapOutcome>;
+  /** The user's fleet grants, by fleet name. */
+  fleetRoles(user: string): Promise<FleetRoleRecord[]>;
+  /** Creates or replaces the user's role on the fleet, audited; null if there is no such user or fleet. */
+  grantFleetRole(user: string, fleet: string, role: Role, stamp: Stamp): Promise<FleetRoleRecord | null>;
+  /** Drops the grant, audited; null if the user had none on that fleet. */
+  revokeFleetRole(user: string, fleet: string, stamp: Stamp): Promise<FleetRoleRecord | null>;
 }
 
 export interface AuditQuery {

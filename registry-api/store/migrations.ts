@@ -340,6 +340,34 @@ export const MIGRATIONS: readonly Migration[] = [
     `,
   },
   {
+    version: 11,
+    name: 'fleet roles, release review and approval',
+    // A user with fleets_only = 1 has no global role: the role column keeps its old constraint (SQLite cannot drop
+    // NOT NULL without rebuilding the table) and is not read for them. Releases from before review keep running:
+    // they are 'not-required'; the fleets' default policy holds only releases pushed from now on.
+    sql: `
+      CREATE TABLE fleet_roles (
+        user_name TEXT NOT NULL REFERENCES users (name),
+        fleet TEXT NOT NULL REFERENCES fleets (name),
+        role TEXT NOT NULL CHECK (role IN ('viewer', 'developer', 'operator', 'admin')),
+        granted_by TEXT NOT NULL,
+        granted_at TEXT NOT NULL,
+        PRIMARY KEY (user_name, fleet)
+      );
+      CREATE INDEX fleet_roles_by_fleet ON fleet_roles (fleet);
+      ALTER TABLE users ADD COLUMN fleets_only INTEGER NOT NULL DEFAULT 0 CHECK (fleets_only IN (0, 1));
+      ALTER TABLE fleets ADD COLUMN approval TEXT NOT NULL DEFAULT 'privileged'
+        CHECK (approval IN ('privileged', 'always', 'never'));
+      ALTER TABLE fleets ADD COLUMN allowed_host_paths TEXT NOT NULL DEFAULT '[]';
+      ALTER TABLE releases ADD COLUMN approval TEXT NOT NULL DEFAULT 'not-required'
+        CHECK (approval IN ('not-required', 'pending', 'approved', 'rejected'));
+      ALTER TABLE releases ADD COLUMN review_reasons TEXT NOT NULL DEFAULT '[]';
+      ALTER TABLE releases ADD COLUMN decided_by TEXT;
+      ALTER TABLE releases ADD COLUMN decided_at TEXT;
+      ALTER TABLE releases ADD COLUMN decision_note TEXT;
+    `,
+  },
+  {
     version: 13,
     name: 'releases keep the image references people wrote and a hash of their content',
     // sources: service -> the tag the compose file named, for images the push copied into the fleet's registry.

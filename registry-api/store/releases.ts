@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { Type } from '@sinclair/typebox';
 import { ReleaseStatusSchema, type ReleaseVerification } from '../../protocol/api.js';
 import type { ReleaseSignature } from '../../protocol/release-signature.js';
+import { ApprovalStateSchema } from '../../protocol/release-review.js';
 import type { ServiceSpec } from '../../protocol/target-state.js';
 import type { Audit } from './audit.js';
 import { ConflictError, type ReleaseRecord, type ReleaseStatus, type ReleaseStore } from './index.js';
@@ -28,11 +29,20 @@ const ReleaseRow = Type.Object({
   content_hash: Nullable(Type.String()),
   /** JSON of the developer's ReleaseSignature; null when pushed unsigned. */
   signature: Nullable(Type.String()),
+  approval: ApprovalStateSchema,
+  /** JSON array of the reasons it was marked for review. */
+  review_reasons: Type.String(),
+  decided_by: Nullable(Type.String()),
+  decided_at: Nullable(Type.String()),
+  decision_note: Nullable(Type.String()),
 });
 type ReleaseRow = typeof ReleaseRow.static;
 // Only the columns releaseOf reads: `seq` stays inside the store.
 const RELEASE_COLUMNS =
-  'id, fleet, version, status, compose, spec, images, notes, created_at, pushed_by, verified_at, failure, sources, content_hash, signature';
+  'id, fleet, version, status, compose, spec, images, notes, created_at, pushed_by, verified_at, failure, ' +
+  'sources, content_hash, signature, approval, review_reasons, decided_by, decided_at, decision_note';
+/** What devices may run besides being ready: approved, or never needing it. */
+const MAY_RUN = "approval IN ('not-required', 'approved')";
 
 /** What a release's `spec` column holds: the normalised compose file. */
 interface ReleaseSpec {
@@ -66,6 +76,13 @@ function releaseOf(row: ReleaseRow): ReleaseRecord {
     sources: row.sources === null ? {} : (JSON.parse(row.sources) as Record<string, string>),
     contentHash: row.content_hash,
     signature: row.signature === null ? null : (JSON.parse(row.signature) as ReleaseSignature),
+    review: {
+      approval: row.approval,
+      reasons: JSON.parse(row.review_reasons) as string[],
+      decidedBy: row.decided_by,
+      decidedAt: row.decided_at,
+      note: row.decision_note,
+    },
   };
 }
 
@@ -89,6 +106,7 @@ async function recordOf(tx: Queryable, id: string): Promise<ReleaseRecord> {
 export function releasesOn(db: Database, audit: Audit): ReleaseStore {
   return {
     async create(release, stamp) {
+      const review = release.review ?? { approval: 'not-required', reasons: [] };
       return db.transaction(async (tx) => {
         const seq =
           (
@@ -113,8 +131,9 @@ export function releasesOn(db: Database, audit: Audit): ReleaseStore {
         const id = randomUUID();
         await tx.run(
           `INSERT INTO releases (id, fleet, seq, version, status, compose, spec, images, notes, created_at,
-          pushed_by, sources, content_hash, signature) VALUES (@id, @fleet, @seq, @version, @status, @compose, @spec,
-          @images, @notes, @createdAt, @pushedBy, @sources, @contentHash, @signature)`,
+          pushed_by, sources, content_hash, signature, approval, review_reasons) VALUES (@id, @fleet, @seq, @version,
+          @status, @compose, @spec, @images, @notes, @createdAt, @pushedBy, @sources, @contentHash, @signature,
+          @approval, @reviewReasons)`,
           {
             id,
             fleet: release.fleet,
@@ -134,6 +153,8 @@ export function releasesOn(db: Database, audit: Audit): ReleaseStore {
             sources: JSON.stringify(release.sources ?? {}),
             contentHash: release.contentHash ?? null,
             signature: release.signature === undefined ? null : JSON.stringify(release.signature),
+            approval: review.approval,
+            reviewReasons: JSON.stringify(review.reasons),
           },
         );
         await audit.record(tx, stamp, {
@@ -145,6 +166,8 @@ export function releasesOn(db: Database, audit: Audit): ReleaseStore {
             status: release.status,
             images: release.images,
             signedBy: release.signature?.keyId ?? null,
+            ...(review.reasons.length === 0 ? {} : { reviewReasons: review.reasons }),
+            ...(review.approval === 'pending' ? { approval: 'pending' } : {}),
           },
         });
         return recordOf(tx, id);
@@ -182,7 +205,8 @@ export function releasesOn(db: Database, audit: Audit): ReleaseStore {
     async latestReady(fleet) {
       const row = await db.get(
         ReleaseRow,
-        `SELECT ${RELEASE_COLUMNS} FROM releases WHERE fleet = ? AND status = 'ready' ORDER BY seq DESC LIMIT 1`,
+        `SELECT ${RELEASE_COLUMNS} FROM releases WHERE fleet = ? AND status = 'ready' AND ${MAY_RUN}
+        ORDER BY seq DESC LIMIT 1`,
         [fleet],
       );
       return row ? releaseOf(row) : null;
@@ -236,6 +260,36 @@ export function releasesOn(db: Database, audit: Audit): ReleaseStore {
           `SELECT ${RELEASE_COLUMNS} FROM releases WHERE status = 'pending' ORDER BY created_at, seq`,
         )
       ).map(releaseOf);
+    },
+    async decide(fleet, id, decision, note, stamp) {
+      return db.transaction(async (tx) => {
+        const before = await rowOf(tx, id);
+        if (!before || before.fleet !== fleet) return null;
+        if (before.approval !== 'pending') {
+          throw new ConflictError(
+            before.approval === 'not-required'
+              ? `release ${before.version} of fleet '${fleet}' does not wait for approval: devices may run it once ready`
+              : `release ${before.version} of fleet '${fleet}' was ${before.approval} already, by ${before.decided_by ?? 'unknown'} at ${before.decided_at ?? 'an unknown time'}`,
+          );
+        }
+        await tx.run(
+          `UPDATE releases SET approval = @decision, decided_by = @actor, decided_at = @at, decision_note = @note
+          WHERE id = @id AND approval = 'pending'`,
+          { id, decision, actor: stamp.actor, at: stamp.at, note },
+        );
+        // A fleet tracking its latest release moves with an approval: the entry (and its fleet bump) says so.
+        await audit.record(tx, stamp, {
+          action: decision === 'approved' ? 'release.approve' : 'release.reject',
+          target: `release:${id}`,
+          fleet,
+          detail: {
+            version: before.version,
+            reasons: JSON.parse(before.review_reasons) as string[],
+            ...(note === null ? {} : { note }),
+          },
+        });
+        return recordOf(tx, id);
+      });
     },
     async countByStatus() {
       const counts: Record<ReleaseStatus, number> = { pending: 0, ready: 0, failed: 0 };

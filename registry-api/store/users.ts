@@ -2,9 +2,17 @@
 // can say it was revoked, and when.
 import { randomBytes } from 'node:crypto';
 import { Type } from '@sinclair/typebox';
-import { RoleSchema } from '../../protocol/access.js';
+import { RoleSchema, type FleetRoles } from '../../protocol/access.js';
 import type { Audit } from './audit.js';
-import { ConflictError, type BootstrapOutcome, type TokenRecord, type UserRecord, type UserStore } from './index.js';
+import {
+  ConflictError,
+  type BootstrapOutcome,
+  type FleetRoleRecord,
+  type NewUser,
+  type TokenRecord,
+  type UserRecord,
+  type UserStore,
+} from './index.js';
 import { Nullable, type Database, type Queryable } from './sql/database.js';
 import { isUniqueViolation } from './sql/errors.js';
 
@@ -14,8 +22,27 @@ const SYSTEM = 'system';
 /** Noting every use would make each authenticated read a write. */
 const LAST_USED_RESOLUTION_MS = 60_000;
 
-const UserRow = Type.Object({ id: Type.Integer(), name: Type.String(), role: RoleSchema, created_at: Type.String() });
+const UserRow = Type.Object({
+  id: Type.Integer(),
+  name: Type.String(),
+  role: RoleSchema,
+  /** 1: no global role; `role` is a placeholder the column's constraint needs and is never read. */
+  fleets_only: Type.Union([Type.Literal(0), Type.Literal(1)]),
+  created_at: Type.String(),
+});
 type UserRow = typeof UserRow.static;
+const USER_COLUMNS = 'id, name, role, fleets_only, created_at';
+
+const FleetRoleRow = Type.Object({
+  user_name: Type.String(),
+  fleet: Type.String(),
+  role: RoleSchema,
+  granted_by: Type.String(),
+  granted_at: Type.String(),
+});
+type FleetRoleRow = typeof FleetRoleRow.static;
+/** What a user without a global role is stored with: the least, should anything ever read it. */
+const PLACEHOLDER_ROLE = 'viewer';
 
 const TokenRow = Type.Object({
   id: Type.String(),
@@ -32,8 +59,20 @@ type TokenRow = typeof TokenRow.static;
 
 const Count = Type.Object({ n: Type.Integer() });
 
-function userOf(row: UserRow): UserRecord {
-  return { name: row.name, role: row.role, createdAt: row.created_at };
+function userOf(row: UserRow, grants: readonly FleetRoleRow[]): UserRecord {
+  const fleetRoles: FleetRoles = {};
+  for (const grant of grants) fleetRoles[grant.fleet] = grant.role;
+  return { name: row.name, role: row.fleets_only === 1 ? null : row.role, fleetRoles, createdAt: row.created_at };
+}
+
+function fleetRoleOf(row: FleetRoleRow): FleetRoleRecord {
+  return {
+    user: row.user_name,
+    fleet: row.fleet,
+    role: row.role,
+    grantedBy: row.granted_by,
+    grantedAt: row.granted_at,
+  };
 }
 
 function tokenOf(row: TokenRow): TokenRecord {
@@ -56,16 +95,24 @@ function newTokenId(): string {
 const TOKEN_SELECT = 'SELECT t.*, u.name AS user_name FROM api_tokens t JOIN users u ON u.id = t.user_id';
 
 export function usersOn(db: Database, audit: Audit): UserStore {
-  const userNamed = (q: Queryable, name: string) => q.get(UserRow, 'SELECT * FROM users WHERE name = ?', [name]);
+  const userNamed = (q: Queryable, name: string) =>
+    q.get(UserRow, `SELECT ${USER_COLUMNS} FROM users WHERE name = ?`, [name]);
+  const grantsOf = (q: Queryable, name: string) =>
+    q.all(FleetRoleRow, 'SELECT * FROM fleet_roles WHERE user_name = ? ORDER BY fleet', [name]);
+  const grantOf = (q: Queryable, name: string, fleet: string) =>
+    q.get(FleetRoleRow, 'SELECT * FROM fleet_roles WHERE user_name = ? AND fleet = ?', [name, fleet]);
+  const withGrants = async (q: Queryable, row: UserRow): Promise<UserRecord> =>
+    userOf(row, await grantsOf(q, row.name));
   const tokenById = (q: Queryable, user: string, id: string) =>
     q.get(TokenRow, `${TOKEN_SELECT} WHERE u.name = ? AND t.id = ?`, [user, id]);
   const tokenByHash = (q: Queryable, hash: string) => q.get(TokenRow, `${TOKEN_SELECT} WHERE t.hash = ?`, [hash]);
 
-  const createUser = async (tx: Queryable, user: UserRecord, actor: string): Promise<UserRecord> => {
+  const createUser = async (tx: Queryable, user: NewUser, actor: string): Promise<UserRecord> => {
     try {
-      await tx.run('INSERT INTO users (name, role, created_at) VALUES (?, ?, ?)', [
+      await tx.run('INSERT INTO users (name, role, fleets_only, created_at) VALUES (?, ?, ?, ?)', [
         user.name,
-        user.role,
+        user.role ?? PLACEHOLDER_ROLE,
+        user.role === null ? 1 : 0,
         user.createdAt,
       ]);
     } catch (err) {
@@ -79,7 +126,7 @@ export function usersOn(db: Database, audit: Audit): UserStore {
     );
     const created = await userNamed(tx, user.name);
     if (!created) throw new Error(`user '${user.name}' vanished inside its own transaction`);
-    return userOf(created);
+    return withGrants(tx, created);
   };
 
   const insertToken = async (
@@ -127,10 +174,19 @@ export function usersOn(db: Database, audit: Audit): UserStore {
     },
     async get(name) {
       const row = await userNamed(db, name);
-      return row ? userOf(row) : null;
+      return row ? withGrants(db, row) : null;
     },
     async list() {
-      return (await db.all(UserRow, 'SELECT * FROM users ORDER BY name')).map(userOf);
+      const [users, grants] = await Promise.all([
+        db.all(UserRow, `SELECT ${USER_COLUMNS} FROM users ORDER BY name`),
+        db.all(FleetRoleRow, 'SELECT * FROM fleet_roles ORDER BY fleet'),
+      ]);
+      return users.map((u) =>
+        userOf(
+          u,
+          grants.filter((g) => g.user_name === u.name),
+        ),
+      );
     },
     async authenticate(tokenHash, at) {
       const row = await tokenByHash(db, tokenHash);
@@ -143,7 +199,7 @@ export function usersOn(db: Database, audit: Audit): UserStore {
       }
       const user = await userNamed(db, row.user_name);
       if (!user) throw new Error(`token ${row.id} belongs to user '${row.user_name}', who is not in the users table`);
-      return { user: userOf(user), token: tokenOf(row) };
+      return { user: await withGrants(db, user), token: tokenOf(row) };
     },
     async createToken(userName, token, stamp) {
       return db.transaction(async (tx) => {
@@ -185,7 +241,7 @@ export function usersOn(db: Database, audit: Audit): UserStore {
           await createUser(tx, { name: BOOTSTRAP_USER, role: 'admin', createdAt: at }, SYSTEM);
         }
         const admin = await userNamed(tx, BOOTSTRAP_USER);
-        if (admin?.role !== 'admin') {
+        if (admin?.role !== 'admin' || admin.fleets_only === 1) {
           throw new Error(
             `cannot register the bootstrap admin token: there are users but no admin user '${BOOTSTRAP_USER}'`,
           );
@@ -195,6 +251,53 @@ export function usersOn(db: Database, audit: Audit): UserStore {
         for (const old of replaced) await revoke(tx, old, SYSTEM, at);
         await insertToken(tx, admin, tokenHash, 'bootstrap admin token', true, SYSTEM, at);
         return { kind: 'registered', user: admin.name, replaced: replaced.length };
+      });
+    },
+    async fleetRoles(userName) {
+      return (await grantsOf(db, userName)).map(fleetRoleOf);
+    },
+    async grantFleetRole(userName, fleet, role, stamp) {
+      return db.transaction(async (tx) => {
+        const user = await userNamed(tx, userName);
+        const fleetThere = await tx.get(Count, 'SELECT COUNT(*) AS n FROM fleets WHERE name = ?', [fleet]);
+        if (!user || fleetThere?.n !== 1) return null;
+        const before = await grantOf(tx, userName, fleet);
+        if (before?.role === role) return fleetRoleOf(before);
+        if (before) {
+          await tx.run(
+            'UPDATE fleet_roles SET role = ?, granted_by = ?, granted_at = ? WHERE user_name = ? AND fleet = ?',
+            [role, stamp.actor, stamp.at, userName, fleet],
+          );
+        } else {
+          await tx.run(
+            'INSERT INTO fleet_roles (user_name, fleet, role, granted_by, granted_at) VALUES (?, ?, ?, ?, ?)',
+            [userName, fleet, role, stamp.actor, stamp.at],
+          );
+        }
+        await audit.record(tx, stamp, {
+          action: 'user.fleet-role.grant',
+          target: `user:${userName}`,
+          fleet,
+          detail: { role, previous: before?.role ?? null },
+        });
+        const after = await grantOf(tx, userName, fleet);
+        if (!after)
+          throw new Error(`the role of '${userName}' on fleet '${fleet}' vanished inside its own transaction`);
+        return fleetRoleOf(after);
+      });
+    },
+    async revokeFleetRole(userName, fleet, stamp) {
+      return db.transaction(async (tx) => {
+        const before = await grantOf(tx, userName, fleet);
+        if (!before) return null;
+        await tx.run('DELETE FROM fleet_roles WHERE user_name = ? AND fleet = ?', [userName, fleet]);
+        await audit.record(tx, stamp, {
+          action: 'user.fleet-role.revoke',
+          target: `user:${userName}`,
+          fleet,
+          detail: { role: before.role },
+        });
+        return fleetRoleOf(before);
       });
     },
   };

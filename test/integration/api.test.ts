@@ -27,6 +27,8 @@ import { TargetStateSchema, type TargetState } from '../../protocol/target-state
 import { decodePublicKey, SIGNATURE_HEADER, verifyTarget } from '../../protocol/signature.js';
 import { parse } from '../../protocol/validate.js';
 import { paths } from '../../protocol/http/paths.js';
+import { pathOf } from '../../protocol/http/route.js';
+import { ROUTES } from '../../protocol/http/routes.js';
 import { createLogger } from '../../lib/logger.js';
 import { createApp } from '../../registry-api/http/app.js';
 import type { Store } from '../../registry-api/store/index.js';
@@ -306,6 +308,11 @@ describe('registry-api over HTTP', () => {
   });
 
   it('creates releases with auto-incremented versions, newest first', async () => {
+    // The releases pass the meter's serial port through (devices:): this fleet lets them run without an approval.
+    await api.expect(200, FleetSchema, 'PATCH', pathOf(ROUTES.setFleetReview, { fleet: 'meters' }), {
+      token: ADMIN_TOKEN,
+      body: { approval: 'never' },
+    });
     const create = (image: string, extra: object = {}) => ({
       token: ADMIN_TOKEN,
       body: { compose: composeWith('8080:80'), images: { 'meter-reader': image }, ...extra },

@@ -52,6 +52,30 @@ describe('registry token: scopes and grants', () => {
     }
   });
 
+  it("follows a user's role on the repository's fleet: a grant there, else the global role", () => {
+    const alice: RegistryPrincipal = {
+      kind: 'user',
+      user: { name: 'alice', role: null, fleetRoles: { alpha: 'developer', beta: 'viewer' } },
+    };
+    assert.deepEqual(
+      grant(alice, [scope('alpha/reader'), scope('beta/reader'), scope('gamma/reader'), scope('reader')]),
+      [
+        scope('alpha/reader', ['pull', 'push']),
+        scope('beta/reader', ['pull']),
+        scope('gamma/reader', []),
+        scope('reader', []),
+      ],
+    );
+    const gus: RegistryPrincipal = {
+      kind: 'user',
+      user: { name: 'gus', role: 'developer', fleetRoles: { beta: 'viewer' } },
+    };
+    assert.deepEqual(grant(gus, [scope('alpha/reader'), scope('beta/reader')]), [
+      scope('alpha/reader', ['pull', 'push']),
+      scope('beta/reader', ['pull']),
+    ]);
+  });
+
   it("grants a device pull on its own fleet's repositories only", () => {
     assert.deepEqual(
       grant(device, [scope('meters/reader'), scope('other/reader'), scope('meters-2/reader'), scope('reader')]),

@@ -119,6 +119,7 @@ describe('release signing payload', () => {
       verification: null,
       sources: {},
       contentHash: null,
+      review: { approval: 'not-required', reasons: [], decidedBy: null, decidedAt: null, note: null },
       signature,
     };
     const fleet = { name: 'meters' } as FleetRecord;

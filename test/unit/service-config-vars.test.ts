@@ -1,6 +1,7 @@
 // Which config vars each service gets: device service > device > fleet service > fleet, and a target without any
 // scoped var keeps its exact form (so no container's config hash moves when this arrived).
 import assert from 'node:assert/strict';
+import { DEFAULT_FLEET_REVIEW } from '../../protocol/release-review.js';
 import { deviceConfigOf } from '../../registry-api/fleet/target-state.js';
 import type { FleetRecord } from '../../registry-api/store/index.js';
 
@@ -10,6 +11,7 @@ const fleet: FleetRecord = {
   policy: { mode: 'latest' },
   pollIntervalSeconds: 60,
   settings: {},
+  review: DEFAULT_FLEET_REVIEW,
   createdAt: '2026-12-01T00:00:00.000Z',
 };
 

@@ -40,9 +40,9 @@ function varName(name: string): string {
 }
 
 /** Whether the caller may read config var values (see the top of this file). */
-function seesValues(ctx: AuthedContext): boolean {
+function seesValues(ctx: AuthedContext, fleet: string): boolean {
   const { user } = authenticatedCaller(ctx);
-  return permits(user, 'fleet.rollout') || permits(user, 'release.push');
+  return permits(user, 'fleet.rollout', { fleet }) || permits(user, 'release.push', { fleet });
 }
 
 function namesOnly(vars: ConfigVars): ConfigVars {
@@ -50,13 +50,13 @@ function namesOnly(vars: ConfigVars): ConfigVars {
 }
 
 /** `vars` as the caller may see them. */
-function varsFor(ctx: AuthedContext, vars: ConfigVars): ConfigVars {
-  return seesValues(ctx) ? vars : namesOnly(vars);
+function varsFor(ctx: AuthedContext, fleet: string, vars: ConfigVars): ConfigVars {
+  return seesValues(ctx, fleet) ? vars : namesOnly(vars);
 }
 
 /** `view` as the caller may see it. */
 function viewFor(ctx: AuthedContext, view: DeviceConfigView): DeviceConfigView {
-  if (seesValues(ctx)) return view;
+  if (seesValues(ctx, view.fleet)) return view;
   const { serviceEnv, ...effective } = view.effective;
   return {
     ...view,
@@ -122,7 +122,7 @@ export function configRoutes(on: Register, deps: RouteDeps): void {
   on(ROUTES.fleetVars, async (ctx, request) => {
     const fleet = await fleetOr404(store.fleets, request.params.fleet);
     const { service } = request.query();
-    ctx.body = varsFor(ctx, await store.config.vars(scoped({ fleet: fleet.name }, service)));
+    ctx.body = varsFor(ctx, fleet.name, await store.config.vars(scoped({ fleet: fleet.name }, service)));
   });
 
   on(ROUTES.setFleetVar, async (ctx, request) => {

@@ -10,14 +10,14 @@ import type { RouteSpec } from '../../../protocol/http/route.js';
 import { ROUTES } from '../../../protocol/http/routes.js';
 import { deviceUuidProblem } from '../../../protocol/device-auth.js';
 import { decodePublicKey } from '../../../protocol/signature.js';
-import { stampOf } from '../auth.js';
+import { callerMay, stampOf } from '../auth.js';
 import type { RouteDeps } from '../../deps.js';
 import { summaryOf } from '../../devices/summary.js';
 import { badRequest, conflict, notFound } from '../problem.js';
 import type { Register } from '../register.js';
 import type { DeviceRecord, DeviceView, Stamp, Store } from '../../store/index.js';
 import { targetReleaseOf } from '../../fleet/target-state.js';
-import { fleetOr404 } from './fleets.js';
+import { fleetOr404, refuseUnapproved } from './fleets.js';
 import { deviceNamed } from '../device-lookup.js';
 
 /** Caches each key's first answer: a list of devices reads each fleet and release once. */
@@ -106,7 +106,9 @@ export function deviceRoutes(on: Register, deps: RouteDeps): void {
       ...(fleetName === undefined ? {} : { fleet: fleetName }),
       ...(status === undefined ? {} : { status }),
     });
-    ctx.body = await Promise.all(devices.map(summarizer(store, deps.now())));
+    // Users with roles on some fleets only see those fleets' devices.
+    const visible = devices.filter((d) => callerMay(ctx, 'read', d.fleet));
+    ctx.body = await Promise.all(visible.map(summarizer(store, deps.now())));
   });
 
   on(ROUTES.preauthorizeDevice, async (ctx, request) => {
@@ -165,6 +167,7 @@ export function deviceRoutes(on: Register, deps: RouteDeps): void {
             `release ${release.version} of fleet '${device.fleet}' is ${release.status}, not ready: the device cannot run it`,
           );
         }
+        refuseUnapproved(release, `device '${device.uuid}'`);
         return store.devices.setPin(device.uuid, release.id, stamp);
       },
       logged: (d) => [{ uuid: d.uuid, release: d.pinnedReleaseId }, 'device pinned'],

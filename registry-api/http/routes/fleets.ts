@@ -3,9 +3,10 @@
 // out and changing settings for operators. A fleet's provisioning keys are kept hashed: the first one's secret is in
 // the answer that created the fleet only (later keys: routes/provisioning-keys.ts).
 import { DEFAULT_UPDATE_NOW_MINUTES } from '../../../protocol/fleet-config.js';
+import { approvalAllowsDevices } from '../../../protocol/release-review.js';
 import { ROUTES } from '../../../protocol/http/routes.js';
 import { DEFAULT_DEVICE_CONFIG } from '../../../protocol/target-state.js';
-import { stampOf } from '../auth.js';
+import { callerMay, stampOf } from '../auth.js';
 import type { RouteDeps } from '../../deps.js';
 import { badRequest, conflict, notFound } from '../problem.js';
 import type { Register } from '../register.js';
@@ -34,6 +35,21 @@ export function refuseUnready(release: ReleaseRecord, who: string): void {
         }`;
   throw conflict(
     `release ${release.version} of fleet '${release.fleet}' is ${release.status}, not ready, so ${who} cannot run it: ${why}`,
+  );
+}
+
+/** Devices can run only releases that need no approval or got it: a 409 that says where this one stands. */
+export function refuseUnapproved(release: ReleaseRecord, who: string): void {
+  const { approval, reasons, decidedBy, decidedAt } = release.review;
+  if (approvalAllowsDevices(approval)) return;
+  const why =
+    approval === 'pending'
+      ? `it waits for an operator's approval (skiff release approve ${release.fleet} ${release.version})${
+          reasons.length === 0 ? '' : `: ${reasons.join('; ')}`
+        }`
+      : `it was rejected by ${decidedBy ?? 'unknown'} at ${decidedAt ?? 'an unknown time'}`;
+  throw conflict(
+    `release ${release.version} of fleet '${release.fleet}' is ${approval} approval, so ${who} cannot run it: ${why}`,
   );
 }
 
@@ -71,7 +87,8 @@ export function fleetRoutes(on: Register, deps: RouteDeps): void {
   });
 
   on(ROUTES.listFleets, async (ctx) => {
-    ctx.body = (await store.fleets.list()).map(fleetView);
+    // Users with roles on some fleets only see those.
+    ctx.body = (await store.fleets.list()).filter((f) => callerMay(ctx, 'read', f.name)).map(fleetView);
   });
 
   on(ROUTES.getFleet, async (ctx, request) => {
@@ -107,6 +124,7 @@ export function fleetRoutes(on: Register, deps: RouteDeps): void {
     const release = await store.releases.find(fleet.name, wanted);
     if (!release) throw notFound(`fleet '${fleet.name}' has no release with id or version '${wanted}'`);
     refuseUnready(release, `fleet '${fleet.name}'`);
+    refuseUnapproved(release, `fleet '${fleet.name}'`);
     const updated = await store.fleets.setPolicy(
       fleet.name,
       { mode: 'pinned', releaseId: release.id },

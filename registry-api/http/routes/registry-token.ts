@@ -44,7 +44,10 @@ export function registryTokenRoutes(on: Register, deps: RouteDeps): void {
     const now = deps.now();
     const found = await store.users.authenticate(hashSecret(password), now.toISOString());
     if (found && found.token.revokedAt === null && found.user.name === username) {
-      return { kind: 'user', user: { name: found.user.name, role: found.user.role } };
+      return {
+        kind: 'user',
+        user: { name: found.user.name, role: found.user.role, fleetRoles: found.user.fleetRoles },
+      };
     }
     // Revoked, rejected and expired devices get null here: no token, from the revocation on.
     const device = await deviceFromToken(store, password, now);

@@ -36,6 +36,7 @@ function sourcesOf(compose: string, pinned: Record<string, string>): Record<stri
   }
   return sources;
 }
+import { initialApproval, reviewReasons } from '../../../protocol/release-review.js';
 
 export function releaseRoutes(on: Register, deps: RouteDeps): void {
   const { store, logger, jobs } = deps;
@@ -80,10 +81,14 @@ export function releaseRoutes(on: Register, deps: RouteDeps): void {
       ctx.body = { ...releaseView(newest), unchanged: true };
       return;
     }
+    // Decided now, by the fleet's rules now: a release devices may run never becomes held later (release-review.ts).
+    const reasons = reviewReasons(normalized.services, fleet.review.allowedHostPaths);
+    const review = { approval: initialApproval(fleet.review.approval, reasons), reasons };
     const release = await store.releases.create(
       {
         ...(body.signature === undefined ? {} : { signature: body.signature }),
         fleet: fleet.name,
+        review,
         ...(body.version === undefined ? {} : { version: body.version }),
         status: 'pending',
         compose: body.compose,
@@ -108,7 +113,14 @@ export function releaseRoutes(on: Register, deps: RouteDeps): void {
       );
     }
     logger.info(
-      { fleet: fleet.name, release: release.id, version: release.version, services: release.services.length },
+      {
+        fleet: fleet.name,
+        release: release.id,
+        version: release.version,
+        services: release.services.length,
+        approval: release.review.approval,
+        reviewReasons: release.review.reasons.length,
+      },
       'release created, verification queued',
     );
     ctx.status = 201;

@@ -7,13 +7,16 @@ import type { RouteDeps } from '../../deps.js';
 import { badRequest, notFound } from '../problem.js';
 import type { Register } from '../register.js';
 import { hashSecret, newSecret } from '../../keys/secrets.js';
+import { fleetOr404 } from './fleets.js';
 import type { TokenRecord, UserRecord, UserStore } from '../../store/index.js';
 
 /** Names the audit log uses for actors that are no user. */
 const RESERVED_NAMES: readonly string[] = ['system'];
 
 function userView(user: UserRecord): User {
-  return { name: user.name, role: user.role, createdAt: user.createdAt };
+  // Users without fleet grants keep the answer they always had.
+  const granted = Object.keys(user.fleetRoles).length > 0 ? { fleetRoles: user.fleetRoles } : {};
+  return { name: user.name, role: user.role, ...granted, createdAt: user.createdAt };
 }
 
 function tokenView(token: TokenRecord): ApiToken {
@@ -55,6 +58,33 @@ export function userRoutes(on: Register, deps: RouteDeps): void {
     logger.info({ user: user.name, role: user.role, by: authenticatedCaller(ctx).user.name }, 'user created');
     ctx.status = 201;
     ctx.body = userView(user);
+  });
+
+  on(ROUTES.listFleetRoles, async (ctx, request) => {
+    const user = await userOr404(store.users, request.params.name);
+    ctx.body = await store.users.fleetRoles(user.name);
+  });
+
+  on(ROUTES.grantFleetRole, async (ctx, request) => {
+    const user = await userOr404(store.users, request.params.name);
+    const fleet = await fleetOr404(store.fleets, request.params.fleet);
+    const { role } = await request.body();
+    const grant = await store.users.grantFleetRole(user.name, fleet.name, role, stampOf(ctx, deps.now));
+    if (!grant) throw notFound(`user '${user.name}' or fleet '${fleet.name}' is gone`);
+    logger.info(
+      { user: user.name, fleet: fleet.name, role, by: authenticatedCaller(ctx).user.name },
+      'fleet role granted',
+    );
+    ctx.body = grant;
+  });
+
+  on(ROUTES.revokeFleetRole, async (ctx, request) => {
+    const user = await userOr404(store.users, request.params.name);
+    const fleet = request.params.fleet;
+    const grant = await store.users.revokeFleetRole(user.name, fleet, stampOf(ctx, deps.now));
+    if (!grant) throw notFound(`user '${user.name}' has no role on fleet '${fleet}'`);
+    logger.info({ user: user.name, fleet, by: authenticatedCaller(ctx).user.name }, 'fleet role revoked');
+    ctx.body = grant;
   });
 
   on(ROUTES.listTokens, async (ctx, request) => {
