@@ -3,7 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { Type } from '@sinclair/typebox';
 import { ReleaseStatusSchema, type ReleaseVerification } from '../../protocol/api.js';
-import type { ServiceSpec } from '../../protocol/target-state.js';
+import type { NetworkDefinition, ServiceSpec, VolumeDefinition } from '../../protocol/target-state.js';
 import type { Audit } from './audit.js';
 import { ConflictError, type ReleaseRecord, type ReleaseStatus, type ReleaseStore } from './index.js';
 import { Nullable, type Database, type Queryable } from './sql/database.js';
@@ -33,6 +33,8 @@ interface ReleaseSpec {
   services: ServiceSpec[];
   volumes: string[];
   networks: string[];
+  networkDefinitions?: Record<string, NetworkDefinition>;
+  volumeDefinitions?: Record<string, VolumeDefinition>;
 }
 
 function releaseOf(row: ReleaseRow): ReleaseRecord {
@@ -46,6 +48,8 @@ function releaseOf(row: ReleaseRow): ReleaseRecord {
     services: spec.services,
     volumes: spec.volumes,
     networks: spec.networks,
+    ...(spec.networkDefinitions === undefined ? {} : { networkDefinitions: spec.networkDefinitions }),
+    ...(spec.volumeDefinitions === undefined ? {} : { volumeDefinitions: spec.volumeDefinitions }),
     images: JSON.parse(row.images) as Record<string, string>,
     notes: row.notes,
     createdAt: row.created_at,
@@ -116,6 +120,8 @@ export function releasesOn(db: Database, audit: Audit): ReleaseStore {
               services: release.services,
               volumes: release.volumes,
               networks: release.networks,
+              networkDefinitions: release.networkDefinitions,
+              volumeDefinitions: release.volumeDefinitions,
             } satisfies ReleaseSpec),
             images: JSON.stringify(release.images),
             notes: release.notes,
