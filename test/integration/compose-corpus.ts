@@ -276,7 +276,8 @@ export function comparableContainer(c: ContainerInspect, naming: Naming): Record
     Object.entries(c.NetworkSettings.Networks ?? {}).map(([network, endpoint]) => [
       naming.network(network),
       {
-        Aliases: (endpoint.Aliases ?? []).filter((a) => a !== shortId).sort(),
+        // The engine adds the short id, and for a running container its host name, when it starts it.
+        Aliases: (endpoint.Aliases ?? []).filter((a) => a !== shortId && a !== c.Config.Hostname).sort(),
         IPAMConfig: emptyAsNull(endpoint.IPAMConfig ?? null),
         Links: links(endpoint.Links, naming),
       },
