@@ -92,7 +92,6 @@ export const ServiceNetworkSchema = Type.Object(
     ipv4Address: Type.Optional(Type.String({ minLength: 1 })),
     ipv6Address: Type.Optional(Type.String({ minLength: 1 })),
     linkLocalIps: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
-    macAddress: Type.Optional(Type.String({ minLength: 1 })),
     /** The network with the highest priority is the container's primary one (NetworkMode). */
     priority: Type.Optional(Type.Integer()),
   },

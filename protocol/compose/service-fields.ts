@@ -418,7 +418,6 @@ function serviceNetwork(config: JsonObject | null, at: ComposePath): ServiceSpec
   if (config.ipv4_address !== undefined) out.ipv4Address = String(config.ipv4_address);
   if (config.ipv6_address !== undefined) out.ipv6Address = String(config.ipv6_address);
   if (config.link_local_ips !== undefined) out.linkLocalIps = strings(config.link_local_ips);
-  if (config.mac_address !== undefined) out.macAddress = macAddress(config.mac_address, [...at, 'mac_address']);
   if (config.priority !== undefined) out.priority = integer(config.priority, [...at, 'priority']);
   return out;
 }

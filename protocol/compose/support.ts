@@ -92,7 +92,7 @@ export const SUPPORTED = {
   mountTmpfs: ['size', 'mode'],
   device: ['source', 'target', 'permissions'],
   dependency: ['condition', 'required', 'restart'],
-  serviceNetwork: ['aliases', 'ipv4_address', 'ipv6_address', 'link_local_ips', 'mac_address', 'priority'],
+  serviceNetwork: ['aliases', 'ipv4_address', 'ipv6_address', 'link_local_ips', 'priority'],
   healthcheck: ['test', 'interval', 'timeout', 'retries', 'start_period', 'disable'],
   deploy: ['resources'],
   resources: ['limits', 'reservations'],
@@ -161,6 +161,7 @@ export const REFUSED: Readonly<Partial<Record<Section, Readonly<Record<string, s
       'labels the anonymous volume compose creates; not supported by Skiff yet: declare a named volume with labels',
   },
   serviceNetwork: {
+    mac_address: `(per network) ${API_TOO_NEW}: set the service's mac_address, which is the primary network's`,
     interface_name: API_TOO_NEW,
     gw_priority: API_TOO_NEW,
     driver_opts: 'is not supported by Skiff yet (endpoint driver options of bridge networks)',

@@ -47,7 +47,6 @@ export function endpoints(spec: ServiceSpec, target: TargetState, peers: Peers):
         ...(own.linkLocalIps === undefined ? {} : { LinkLocalIPs: own.linkLocalIps }),
       };
     }
-    if (own?.macAddress !== undefined) endpoint.MacAddress = own.macAddress;
     // Legacy links live on the primary network, as compose puts them.
     if (i === 0 && links.length > 0) endpoint.Links = links;
     result[engineNetworkName(target, network)] = endpoint;
