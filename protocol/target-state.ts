@@ -6,13 +6,27 @@ import { ReleaseSignatureSchema, SignedKeySetSchema } from './release-signature.
 const Name = Type.String({ minLength: 1, maxLength: 128, pattern: '^[a-zA-Z0-9][a-zA-Z0-9_.-]*$' });
 const StringMap = Type.Record(Type.String(), Type.String());
 
+/** Long-syntax mount options, each only when the compose file sets it. */
+const MountOptionFields = {
+  /** volume.nocopy: do not copy the image's content into a new volume. */
+  noCopy: Type.Optional(Type.Boolean()),
+  /** bind.propagation: rprivate, private, rshared, shared, rslave, slave. */
+  propagation: Type.Optional(Type.String({ minLength: 1 })),
+  /** bind.create_host_path false: the host path must exist (the engine's mount API, as compose v2). */
+  requireHostPath: Type.Optional(Type.Boolean()),
+  /** tmpfs.size in bytes and tmpfs.mode. */
+  tmpfsSizeBytes: Type.Optional(Type.Integer({ minimum: 0 })),
+  tmpfsMode: Type.Optional(Type.Integer({ minimum: 0, maximum: 0o7777 })),
+};
+
 export const VolumeMountSchema = Type.Object(
   {
     type: Type.Union([Type.Literal('volume'), Type.Literal('bind'), Type.Literal('tmpfs')]),
-    /** Volume name (type volume) or host path (type bind); absent for tmpfs. */
+    /** Volume name (type volume) or host path (type bind); absent for tmpfs and anonymous volumes. */
     source: Type.Optional(Type.String({ minLength: 1 })),
     target: Type.String({ minLength: 1 }),
     readOnly: Type.Boolean(),
+    ...MountOptionFields,
   },
   { additionalProperties: false },
 );
@@ -37,7 +51,8 @@ export const DependencyConditionSchema = Type.Union([
 
 export const HealthcheckSchema = Type.Object(
   {
-    test: Type.Array(Type.String()),
+    /** Absent: the image's own test, with the timings set here (compose's healthcheck without `test`). */
+    test: Type.Optional(Type.Array(Type.String())),
     intervalSeconds: Type.Optional(Type.Number({ minimum: 0 })),
     timeoutSeconds: Type.Optional(Type.Number({ minimum: 0 })),
     retries: Type.Optional(Type.Integer({ minimum: 0 })),
@@ -71,6 +86,20 @@ export const LoggingSchema = Type.Object(
   { additionalProperties: false },
 );
 
+/** How a service joins one network: aliases always, the rest only when the compose file sets it. */
+export const ServiceNetworkSchema = Type.Object(
+  {
+    aliases: Type.Array(Type.String()),
+    ipv4Address: Type.Optional(Type.String({ minLength: 1 })),
+    ipv6Address: Type.Optional(Type.String({ minLength: 1 })),
+    linkLocalIps: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
+    /** The network with the highest priority is the container's primary one (NetworkMode). */
+    priority: Type.Optional(Type.Integer()),
+  },
+  { additionalProperties: false },
+);
+export type ServiceNetwork = Static<typeof ServiceNetworkSchema>;
+
 /**
  * One service of a release, normalised from its compose definition: long forms only, image pinned by digest.
  * The supervisor maps it to engine create options; fields grow with the compose support.
@@ -87,10 +116,7 @@ export const ServiceSpecSchema = Type.Object(
     volumes: Type.Array(VolumeMountSchema),
     ports: Type.Array(PortMappingSchema),
     /** Network name (as in the compose file) to aliases. Empty when networkMode is set. */
-    networks: Type.Record(
-      Type.String(),
-      Type.Object({ aliases: Type.Array(Type.String()) }, { additionalProperties: false }),
-    ),
+    networks: Type.Record(Type.String(), ServiceNetworkSchema),
     networkMode: Type.Optional(Type.String()),
     restart: RestartPolicySchema,
     privileged: Type.Boolean(),
@@ -124,10 +150,105 @@ export const ServiceSpecSchema = Type.Object(
     /** CPUs as compose writes them (0.5 = half a CPU). */
     cpus: Type.Optional(Type.Number({ minimum: 0 })),
     logging: Type.Optional(LoggingSchema),
+    groupAdd: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
+    /** Container ports opened without publishing them: PORT/PROTOCOL. */
+    expose: Type.Optional(Type.Array(Type.String({ pattern: '^[0-9]{1,5}/(tcp|udp)$' }))),
+    domainname: Type.Optional(Type.String()),
+    dnsSearch: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
+    dnsOptions: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
+    /** `host`, or empty for the container's own namespace. */
+    pid: Type.Optional(Type.String()),
+    /** host, private, shareable or none (sharing another service's IPC namespace is refused). */
+    ipc: Type.Optional(Type.String()),
+    memoryReservationBytes: Type.Optional(Type.Integer({ minimum: 0 })),
+    /** Memory plus swap; -1: unlimited swap. */
+    memorySwapBytes: Type.Optional(Type.Integer({ minimum: -1 })),
+    cpuShares: Type.Optional(Type.Integer({ minimum: 0 })),
+    cpuset: Type.Optional(Type.String()),
+    cpuQuota: Type.Optional(Type.Integer()),
+    cpuPeriod: Type.Optional(Type.Integer({ minimum: 0 })),
+    pidsLimit: Type.Optional(Type.Integer()),
+    oomScoreAdj: Type.Optional(Type.Integer({ minimum: -1000, maximum: 1000 })),
+    macAddress: Type.Optional(Type.String({ minLength: 1 })),
+    tty: Type.Optional(Type.Boolean()),
+    stdinOpen: Type.Optional(Type.Boolean()),
+    /** OS/ARCH[/VARIANT] the service's image must be for (e.g. linux/arm64). */
+    platform: Type.Optional(Type.String({ pattern: '^[a-z0-9]+/[a-z0-9_]+(/[a-z0-9]+)?$' })),
+    /** network_mode service:NAME: the container joins NAME's network namespace (and is recreated with it). */
+    networkService: Type.Optional(Name),
+    /** Legacy links: service name to the alias it is reached by from this container. */
+    links: Type.Optional(Type.Record(Type.String(), Type.String({ minLength: 1 }))),
+    /** volumes_from: the services whose mounts this container also mounts, with rw or ro. */
+    volumesFrom: Type.Optional(
+      Type.Array(Type.Object({ service: Name, readOnly: Type.Boolean() }, { additionalProperties: false })),
+    ),
+    /** cgroup: host or private cgroup namespace. */
+    cgroupns: Type.Optional(Type.Union([Type.Literal('host'), Type.Literal('private')])),
+    /** uts: host, or absent for the container's own. */
+    uts: Type.Optional(Type.String()),
+    userns: Type.Optional(Type.String()),
+    memorySwappiness: Type.Optional(Type.Integer({ minimum: 0, maximum: 100 })),
+    oomKillDisable: Type.Optional(Type.Boolean()),
+    deviceCgroupRules: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
+    /** depends_on with `restart: true`: this container is recreated whenever one of these services' is. */
+    restartWith: Type.Optional(Type.Array(Name)),
   },
   { additionalProperties: false },
 );
 export type ServiceSpec = Static<typeof ServiceSpecSchema>;
+
+/** A top-level network as the compose file defines it; absent fields are the engine's defaults. */
+export const NetworkDefinitionSchema = Type.Object(
+  {
+    /** The engine's name for it, from the file's `name`; absent: Skiff's own prefixed name. */
+    name: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+    /** Made outside the release: never created or removed by the device, only joined. */
+    external: Type.Optional(Type.Boolean()),
+    driver: Type.Optional(Type.String({ minLength: 1 })),
+    driverOpts: Type.Optional(StringMap),
+    internal: Type.Optional(Type.Boolean()),
+    attachable: Type.Optional(Type.Boolean()),
+    enableIpv6: Type.Optional(Type.Boolean()),
+    labels: Type.Optional(StringMap),
+    ipam: Type.Optional(
+      Type.Object(
+        {
+          driver: Type.Optional(Type.String({ minLength: 1 })),
+          config: Type.Optional(
+            Type.Array(
+              Type.Object(
+                {
+                  subnet: Type.Optional(Type.String()),
+                  ipRange: Type.Optional(Type.String()),
+                  gateway: Type.Optional(Type.String()),
+                  auxAddresses: Type.Optional(StringMap),
+                },
+                { additionalProperties: false },
+              ),
+            ),
+          ),
+          options: Type.Optional(StringMap),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type NetworkDefinition = Static<typeof NetworkDefinitionSchema>;
+
+/** A top-level volume as the compose file defines it; absent fields are the engine's defaults. */
+export const VolumeDefinitionSchema = Type.Object(
+  {
+    name: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+    external: Type.Optional(Type.Boolean()),
+    driver: Type.Optional(Type.String({ minLength: 1 })),
+    driverOpts: Type.Optional(StringMap),
+    labels: Type.Optional(StringMap),
+  },
+  { additionalProperties: false },
+);
+export type VolumeDefinition = Static<typeof VolumeDefinitionSchema>;
 
 export const UpdateWindowSchema = Type.Object(
   {
@@ -237,6 +358,9 @@ export const TargetStateSchema = Type.Object(
     volumes: Type.Array(Name),
     /** Networks the release declares, by their compose name. */
     networks: Type.Array(Name),
+    /** Only the declared networks and volumes that set more than their name; absent when none does. */
+    networkDefinitions: Type.Optional(Type.Record(Type.String(), NetworkDefinitionSchema)),
+    volumeDefinitions: Type.Optional(Type.Record(Type.String(), VolumeDefinitionSchema)),
     config: DeviceConfigSchema,
     /** The host OS the device should run; absent: leave the host OS alone. */
     hostOs: Type.Optional(HostOsReleaseSchema),

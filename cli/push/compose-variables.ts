@@ -31,5 +31,13 @@ export function resolveComposeForPush(text: string, composeDir: string, env: Nod
       if (entries === undefined) throw new ComposeIssue(at, `env file ${full} does not exist`);
       return entries;
     },
+    readComposeFile: (file: string, at: ComposePath) => {
+      const full = path.resolve(composeDir, file);
+      try {
+        return readFileSync(full, 'utf8');
+      } catch (err) {
+        throw new ComposeIssue(at, `cannot read ${full}: ${(err as Error).message}`);
+      }
+    },
   });
 }

@@ -2,42 +2,35 @@
 // checked against the compose specification, every short form expanded to its long form, every image pinned by
 // digest, every reference resolved. Shared by the API (on release creation) and the CLI (before pushing).
 //
-// Choices worth knowing:
-// - environment `KEY` without a value (list form, or null in map form) is an error: compose would read it from the
-//   shell running `docker compose`, and a device has none. Labels without a value are empty, as in compose.
+// Choices worth knowing (each key's own rules are in service-fields.ts):
 // - A service with neither `networks` nor `network_mode` joins the network `default`, as in compose; `default` is
-//   then part of the release's networks. `network_mode: service:x` implies `depends_on: x`, as in compose.
-// - `restart` defaults to "no", as in compose.
+//   then part of the release's networks.
+// - `profiles`: as with `docker compose up`, the release runs the services without profiles plus those of the
+//   profiles it enables (NormalizeOptions.profiles; none by default). A required dependency on a service left out
+//   is an error naming the profile to enable; an optional one (`required: false`) is dropped, as compose does.
+// - `extends` within the file is resolved here (extends.ts); from another file by `skiff push`.
 // - Variable interpolation ($VAR, ${VAR}) and env_file are resolved by `skiff push` on the developer's machine
 //   (resolution.ts): a file that still holds them here is an error, since a device has no environment or
 //   project folder to take values from. `$$` is a `$`.
-// - network_mode `service:NAME` is refused: the container would have to be recreated whenever NAME's is.
 // - Services, volumes and networks come out sorted by name, so equal files give equal target states.
 import { isMap, isNode, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
 import { check, ValidationError, type Issue } from '../validate.js';
-import { ServiceSpecSchema, type ServiceSpec } from '../target-state.js';
+import { ServiceSpecSchema, type NetworkDefinition, type ServiceSpec, type VolumeDefinition } from '../target-state.js';
 import { ComposeIssue, formatPath, type ComposePath } from './path.js';
 import { checkComposeSchema } from './schema.js';
 import { hasVariables } from './interpolation.js';
 import { ImageReferenceError, parseDigestReference } from '../image-reference.js';
-import { SUPPORTED, unsupportedKeys, type SupportedServiceKey } from './support.js';
+import { SUPPORTED, unsupportedKeys } from './support.js';
 import {
-  booleanOf,
-  deviceMapping,
-  durationSeconds,
-  keyValues,
-  longPort,
-  longVolume,
-  shellWords,
-  shortPorts,
-  shortVolume,
-  byteSize,
-  extraHosts,
-  tmpfsEntry,
-  ulimits,
-  type LongPort,
-  type LongVolume,
-} from './syntax.js';
+  SERVICE_FIELDS,
+  fail,
+  type FieldContext,
+  type Json,
+  type JsonObject,
+  type Reference,
+} from './service-fields.js';
+import { NAME, networkDeclarations, volumeDeclarations } from './declarations.js';
+import { resolveExtends } from './extends.js';
 
 export interface NormalizedCompose {
   services: ServiceSpec[];
@@ -45,39 +38,29 @@ export interface NormalizedCompose {
   volumes: string[];
   /** Networks the file declares, plus `default` when a service uses it. */
   networks: string[];
+  /** The declared networks and volumes that set more than their name; absent when none does. */
+  networkDefinitions?: Record<string, NetworkDefinition>;
+  volumeDefinitions?: Record<string, VolumeDefinition>;
 }
 
 const WHAT = 'compose file';
-/** The names a target state accepts for services, volumes and networks (target-state.ts). */
-const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
 const DEFAULT_NETWORK = 'default';
 
-type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
-type JsonObject = { [key: string]: Json };
-
-/** A reference from a service to a top-level declaration, kept with its place for the error if it dangles. */
-interface Reference {
-  kind: 'volume' | 'network' | 'service';
-  name: string;
-  at: ComposePath;
+export interface NormalizeOptions {
+  /** Compose profiles the release enables; services of other profiles are left out. */
+  profiles?: readonly string[];
 }
-
-interface FieldContext {
-  at: ComposePath;
-  refer(kind: Reference['kind'], name: string, at: ComposePath): void;
-  /** For list fields: a bad entry is reported and the others are still checked. */
-  report(issue: ComposeIssue): void;
-}
-
-type KeyValues = Parameters<typeof keyValues>[0];
-type FieldRule = (value: Json, field: FieldContext) => Partial<ServiceSpec>;
 
 /**
  * Parses and normalises `yamlText`. `images` maps service names to digest references that replace the services'
  * `image` (the CLI fills it for services it built). Throws a ValidationError listing every problem found, each
  * with its compose path (`services.meter-reader.ports[0]`) and line.
  */
-export function normalizeCompose(yamlText: string, images: Readonly<Record<string, string>>): NormalizedCompose {
+export function normalizeCompose(
+  yamlText: string,
+  images: Readonly<Record<string, string>>,
+  options: NormalizeOptions = {},
+): NormalizedCompose {
   const lines = new LineCounter();
   const doc = parseDocument(yamlText, { lineCounter: lines, merge: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
@@ -100,7 +83,7 @@ export function normalizeCompose(yamlText: string, images: Readonly<Record<strin
   if (issues.length === 0) {
     const unescaped = withoutInterpolation(raw as Json, [], issues) as JsonObject;
     if (issues.length === 0) {
-      const result = normalizeDocument(unescaped, images, issues);
+      const result = normalizeDocument(unescaped, images, options.profiles ?? [], issues);
       if (issues.length === 0) return result;
     }
   }
@@ -165,70 +148,94 @@ function withoutInterpolation(value: Json, at: ComposePath, issues: ComposeIssue
 function normalizeDocument(
   file: JsonObject,
   images: Readonly<Record<string, string>>,
+  profiles: readonly string[],
   issues: ComposeIssue[],
 ): NormalizedCompose {
-  issues.push(...unsupportedKeys(file, SUPPORTED.topLevel, []));
-  const volumes = declarations(file.volumes, 'volumes', SUPPORTED.volume, 'local', issues);
-  const networks = declarations(file.networks, 'networks', SUPPORTED.network, 'bridge', issues);
-  const services = (file.services ?? {}) as Record<string, JsonObject | null>;
+  issues.push(...unsupportedKeys(file, SUPPORTED.topLevel, [], 'topLevel'));
+  const volumes = volumeDeclarations(file.volumes, issues);
+  const networks = networkDeclarations(file.networks, issues);
+  const all = resolveExtends((file.services ?? {}) as Record<string, JsonObject | null>, issues);
+  // Left out by profiles: services that name profiles, none of them enabled.
+  const leftOut = new Map<string, string[]>();
+  const services: Record<string, JsonObject | null> = {};
+  for (const [name, service] of Object.entries(all)) {
+    const own = ((service?.profiles ?? []) as Json[]).map(String);
+    if (own.length > 0 && !own.some((p) => profiles.includes(p))) leftOut.set(name, own);
+    else services[name] = service;
+  }
   const names = Object.keys(services);
-  if (names.length === 0) issues.push(new ComposeIssue(['services'], 'a release needs at least one service'));
+  if (names.length === 0) {
+    issues.push(
+      new ComposeIssue(
+        ['services'],
+        leftOut.size > 0
+          ? `a release needs at least one service; every service is in a profile not enabled (${[...leftOut.keys()].join(', ')})`
+          : 'a release needs at least one service',
+      ),
+    );
+  }
   for (const name of Object.keys(images)) {
-    if (!(name in services)) issues.push(new ComposeIssue(['images', name], 'names no service of the compose file'));
+    if (!(name in services) && !leftOut.has(name))
+      issues.push(new ComposeIssue(['images', name], 'names no service of the compose file'));
   }
 
   const references: Reference[] = [];
-  const specs: ServiceSpec[] = [];
+  let specs: ServiceSpec[] = [];
   for (const name of names.sort()) {
     const spec = normalizeService(name, services[name] ?? {}, images[name], references, issues);
     if (spec) specs.push(spec);
   }
 
   const declared = {
-    volume: new Set(volumes),
-    network: new Set([...networks, DEFAULT_NETWORK]),
+    volume: new Set(volumes.names),
+    network: new Set([...networks.names, DEFAULT_NETWORK]),
     service: new Set(names),
   };
   const plural = { volume: 'volumes', network: 'networks', service: 'services' } as const;
+  const dropped = new Map<string, Set<string>>();
   for (const ref of references) {
-    if (!declared[ref.kind].has(ref.name)) {
+    if (declared[ref.kind].has(ref.name)) continue;
+    const profilesOf = ref.kind === 'service' ? leftOut.get(ref.name) : undefined;
+    if (profilesOf !== undefined && ref.optional) {
+      const service = String(ref.at[1]);
+      dropped.set(service, (dropped.get(service) ?? new Set()).add(ref.name));
+    } else if (profilesOf !== undefined) {
+      issues.push(
+        new ComposeIssue(
+          ref.at,
+          `service '${ref.name}' is in profile ${profilesOf.map((p) => `'${p}'`).join(' or ')}, which the release ` +
+            'does not enable: enable it, or make the dependency optional (required: false)',
+        ),
+      );
+    } else {
       issues.push(
         new ComposeIssue(ref.at, `${ref.kind} '${ref.name}' is not declared under the top-level ${plural[ref.kind]}`),
       );
     }
   }
+  // Optional dependencies on services the release leaves out are no dependencies, as with compose.
+  specs = specs.map((spec) => {
+    const gone = dropped.get(spec.name);
+    if (gone === undefined) return spec;
+    const dependsOn = Object.fromEntries(Object.entries(spec.dependsOn).filter(([d]) => !gone.has(d)));
+    const restartWith = spec.restartWith?.filter((d) => !gone.has(d));
+    const { restartWith: _, ...rest } = spec;
+    return restartWith === undefined || restartWith.length === 0
+      ? { ...rest, dependsOn }
+      : { ...rest, dependsOn, restartWith };
+  });
   issues.push(...dependencyCycles(specs));
 
   const usesDefault = specs.some((s) => DEFAULT_NETWORK in s.networks);
-  const allNetworks = usesDefault && !networks.includes(DEFAULT_NETWORK) ? [...networks, DEFAULT_NETWORK] : networks;
-  return { services: specs, volumes: volumes.sort(), networks: allNetworks.sort() };
-}
-
-/** Top-level volumes or networks: names only, since Skiff creates them with the engine's defaults. */
-function declarations(
-  value: Json | undefined,
-  section: 'volumes' | 'networks',
-  supported: readonly string[],
-  driver: string,
-  issues: ComposeIssue[],
-): string[] {
-  const entries = (value ?? {}) as Record<string, JsonObject | null>;
-  for (const [name, config] of Object.entries(entries)) {
-    const at = [section, name];
-    if (!NAME.test(name))
-      issues.push(new ComposeIssue(at, `'${name}' must start with a letter or digit (at most 128 characters)`));
-    if (config === null) continue;
-    issues.push(...unsupportedKeys(config, supported, at));
-    if (config.driver !== undefined && config.driver !== driver) {
-      issues.push(
-        new ComposeIssue(
-          [...at, 'driver'],
-          `driver '${String(config.driver)}' is not supported by Skiff yet (only ${driver})`,
-        ),
-      );
-    }
-  }
-  return Object.keys(entries);
+  const allNetworks =
+    usesDefault && !networks.names.includes(DEFAULT_NETWORK) ? [...networks.names, DEFAULT_NETWORK] : networks.names;
+  return {
+    services: specs,
+    volumes: volumes.names,
+    networks: allNetworks.sort(),
+    ...(Object.keys(networks.definitions).length > 0 ? { networkDefinitions: networks.definitions } : {}),
+    ...(Object.keys(volumes.definitions).length > 0 ? { volumeDefinitions: volumes.definitions } : {}),
+  };
 }
 
 function normalizeService(
@@ -244,19 +251,34 @@ function normalizeService(
     issues.push(
       new ComposeIssue(base, `service name '${name}' must start with a letter or digit (at most 128 characters)`),
     );
-  issues.push(
-    ...unsupportedKeys(service, SUPPORTED.service, base).map((issue) =>
-      issue.path.at(-1) === 'env_file'
-        ? new ComposeIssue(
-            issue.path,
-            "env files are read by `skiff push` on the developer's " +
-              'machine and sent as environment; the device has no such file: push with `skiff push`, or write environment',
-          )
-        : issue,
-    ),
-  );
+  issues.push(...unsupportedKeys(service, SUPPORTED.service, base, 'service'));
   if (service.network_mode !== undefined && service.networks !== undefined) {
     issues.push(new ComposeIssue([...base, 'network_mode'], 'network_mode and networks exclude each other'));
+  }
+  if (typeof service.network_mode === 'string' && service.network_mode.startsWith('service:')) {
+    // The engine refuses these beside a shared network namespace: they belong to the namespace's owner.
+    for (const key of [
+      'ports',
+      'expose',
+      'hostname',
+      'domainname',
+      'dns',
+      'dns_search',
+      'dns_opt',
+      'extra_hosts',
+      'mac_address',
+      'links',
+    ]) {
+      if (service[key] !== undefined) {
+        issues.push(
+          new ComposeIssue(
+            [...base, key],
+            `cannot be set with network_mode '${service.network_mode}': the container uses that service's network ` +
+              'stack, so set it there',
+          ),
+        );
+      }
+    }
   }
 
   let spec: ServiceSpec = {
@@ -274,7 +296,8 @@ function normalizeService(
   };
   const context = (key: string): FieldContext => ({
     at: [...base, key],
-    refer: (kind, ref, at) => references.push({ kind, name: ref, at }),
+    refer: (kind, ref, at, optional) =>
+      references.push({ kind, name: ref, at, ...(optional === true ? { optional } : {}) }),
     report: (issue) => issues.push(issue),
   });
   for (const key of SUPPORTED.service) {
@@ -294,7 +317,7 @@ function normalizeService(
     if (!(err instanceof ComposeIssue)) throw err;
     issues.push(err);
   }
-  if (spec.networkMode === undefined && Object.keys(spec.networks).length === 0) {
+  if (spec.networkMode === undefined && spec.networkService === undefined && Object.keys(spec.networks).length === 0) {
     spec.networks = { [DEFAULT_NETWORK]: { aliases: [] } };
   }
   if (issues.length > before) return null;
@@ -362,198 +385,6 @@ function digestReferenceProblem(reference: string): string | null {
     throw err;
   }
 }
-
-function fail(at: ComposePath, message: string): never {
-  throw new ComposeIssue(at, message);
-}
-
-function commandOf(value: Json, at: ComposePath): string[] | undefined {
-  if (value === null) return undefined;
-  return typeof value === 'string' ? shellWords(value, at) : (value as string[]);
-}
-
-function eachEntry<T>(value: Json, field: FieldContext, map: (entry: Json, at: ComposePath) => T[]): T[] {
-  return (value as Json[]).flatMap((entry, i) => {
-    try {
-      return map(entry, [...field.at, i]);
-    } catch (err) {
-      if (!(err instanceof ComposeIssue)) throw err;
-      field.report(err);
-      return [];
-    }
-  });
-}
-
-function only(value: JsonObject, supported: readonly string[], at: ComposePath): void {
-  const [first] = unsupportedKeys(value, supported, at);
-  if (first) throw first;
-}
-
-const RESTART_POLICIES = ['no', 'always', 'unless-stopped', 'on-failure'] as const;
-const HEALTHCHECK_KINDS = ['NONE', 'CMD', 'CMD-SHELL'];
-
-/** How each supported service key becomes part of the spec: one rule per key of SUPPORTED.service. */
-const SERVICE_FIELDS: Readonly<Record<SupportedServiceKey, FieldRule>> = {
-  // Both are read by imageOf: the digest in `images` beats the compose `image`; `build` is the CLI's business.
-  image: () => ({}),
-  build: () => ({}),
-  command: (value, f) => ({ command: commandOf(value, f.at) }),
-  entrypoint: (value, f) => ({ entrypoint: commandOf(value, f.at) }),
-  environment: (value, f) => ({ environment: keyValues(value as KeyValues, f.at, 'error') }),
-  labels: (value, f) => ({ labels: keyValues(value as KeyValues, f.at, 'empty') }),
-  ports: (value, f) => ({
-    ports: eachEntry(value, f, (entry, at) => {
-      if (typeof entry === 'string' || typeof entry === 'number') return shortPorts(entry, at);
-      only(entry as JsonObject, SUPPORTED.port, at);
-      return longPort(entry as unknown as LongPort, at);
-    }),
-  }),
-  volumes: (value, f) => ({
-    volumes: eachEntry(value, f, (entry, at) => {
-      let mount: ReturnType<typeof shortVolume>;
-      if (typeof entry === 'string') {
-        mount = shortVolume(entry, at);
-      } else {
-        only(entry as JsonObject, SUPPORTED.mount, at);
-        mount = longVolume(entry as unknown as LongVolume, at);
-      }
-      if (mount.type === 'volume' && mount.source !== undefined) f.refer('volume', mount.source, at);
-      return [mount];
-    }),
-  }),
-  // HostConfig.Tmpfs (not Mounts), as compose does for this key: it takes mount options such as size=64m.
-  tmpfs: (value, f) => ({
-    tmpfs: Object.fromEntries(
-      typeof value === 'string'
-        ? [tmpfsEntry(value, f.at)]
-        : eachEntry(value, f, (entry, at) => [tmpfsEntry(entry as string, at)]),
-    ),
-  }),
-  networks: (value, f) => {
-    const networks: ServiceSpec['networks'] = {};
-    if (Array.isArray(value)) {
-      value.forEach((network, i) => {
-        f.refer('network', network as string, [...f.at, i]);
-        networks[network as string] = { aliases: [] };
-      });
-    } else {
-      for (const [network, config] of Object.entries(value as Record<string, JsonObject | null>)) {
-        const at = [...f.at, network];
-        f.refer('network', network, at);
-        if (config !== null) only(config, SUPPORTED.serviceNetwork, at);
-        networks[network] = { aliases: (config?.aliases as string[] | undefined) ?? [] };
-      }
-    }
-    return { networks };
-  },
-  network_mode: (value, f) => {
-    const mode = value as string;
-    if (mode === 'host' || mode === 'none' || mode === 'bridge') return { networkMode: mode, networks: {} };
-    if (mode.startsWith('service:') || mode.startsWith('container:')) {
-      return fail(
-        f.at,
-        `network_mode '${mode}' is not supported by Skiff: sharing another container's network stack would ` +
-          'need this container recreated whenever that one is; put both services on one network instead',
-      );
-    }
-    return fail(f.at, `network_mode '${mode}' is not supported by Skiff yet (host, none or bridge)`);
-  },
-  restart: (value, f) => {
-    const policy = RESTART_POLICIES.find((p) => p === value);
-    if (policy) return { restart: policy };
-    const retries = typeof value === 'string' ? /^on-failure:(\d+)$/.exec(value)?.[1] : undefined;
-    if (retries !== undefined) return { restart: 'on-failure', restartMaxRetries: Number(retries) };
-    return fail(f.at, `'${String(value)}' is not a restart policy (${RESTART_POLICIES.join(', ')})`);
-  },
-  privileged: (value, f) => ({ privileged: booleanOf(value as boolean | string, f.at) }),
-  devices: (value, f) => ({
-    devices: eachEntry(value, f, (entry, at) => {
-      if (typeof entry !== 'string') only(entry as JsonObject, SUPPORTED.device, at);
-      return [deviceMapping(entry as string, at)];
-    }),
-  }),
-  depends_on: (value, f) => {
-    const dependsOn: ServiceSpec['dependsOn'] = {};
-    if (Array.isArray(value)) {
-      value.forEach((other, i) => {
-        f.refer('service', other as string, [...f.at, i]);
-        dependsOn[other as string] = 'service_started';
-      });
-      return { dependsOn };
-    }
-    for (const [other, config] of Object.entries(value as Record<string, JsonObject>)) {
-      const at = [...f.at, other];
-      only(config, SUPPORTED.dependency, at);
-      if (config.required === false)
-        fail([...at, 'required'], 'optional dependencies (required: false) are not supported by Skiff yet');
-      f.refer('service', other, at);
-      dependsOn[other] = config.condition as ServiceSpec['dependsOn'][string];
-    }
-    return { dependsOn };
-  },
-  healthcheck: (value, f) => {
-    const hc = value as JsonObject;
-    only(hc, SUPPORTED.healthcheck, f.at);
-    if (hc.disable !== undefined && booleanOf(hc.disable as boolean | string, [...f.at, 'disable'])) {
-      return { healthcheck: { test: ['NONE'] } };
-    }
-    const test = hc.test;
-    if (test === undefined) {
-      return fail(f.at, "a healthcheck without test (keeping the image's own check) is not supported by Skiff yet");
-    }
-    const words = typeof test === 'string' ? ['CMD-SHELL', test] : (test as string[]);
-    if (!HEALTHCHECK_KINDS.includes(words[0] ?? '')) {
-      return fail([...f.at, 'test'], `a healthcheck test list must start with ${HEALTHCHECK_KINDS.join(', ')}`);
-    }
-    const seconds = (key: string): number | undefined => {
-      const text = hc[key];
-      return typeof text === 'string' ? durationSeconds(text, [...f.at, key]) : undefined;
-    };
-    const retries = hc.retries === undefined ? undefined : Number(hc.retries);
-    if (retries !== undefined && (!Number.isInteger(retries) || retries < 0)) {
-      return fail([...f.at, 'retries'], `'${String(hc.retries)}' is not a whole number of retries`);
-    }
-    const healthcheck: NonNullable<ServiceSpec['healthcheck']> = { test: words };
-    const interval = seconds('interval');
-    const timeout = seconds('timeout');
-    const startPeriod = seconds('start_period');
-    if (interval !== undefined) healthcheck.intervalSeconds = interval;
-    if (timeout !== undefined) healthcheck.timeoutSeconds = timeout;
-    if (startPeriod !== undefined) healthcheck.startPeriodSeconds = startPeriod;
-    if (retries !== undefined) healthcheck.retries = retries;
-    return { healthcheck };
-  },
-  working_dir: (value) => ({ workingDir: value as string }),
-  user: (value) => ({ user: value as string }),
-  hostname: (value) => ({ hostname: value as string }),
-  stop_signal: (value) => ({ stopSignal: value as string }),
-  stop_grace_period: (value, f) => ({ stopGracePeriodSeconds: durationSeconds(value as string, f.at) }),
-  cap_add: (value) => ({ capAdd: value as string[] }),
-  cap_drop: (value) => ({ capDrop: value as string[] }),
-  extra_hosts: (value, f) => ({ extraHosts: extraHosts(value as Parameters<typeof extraHosts>[0], f.at) }),
-  dns: (value) => ({ dns: typeof value === 'string' ? [value] : (value as string[]) }),
-  init: (value, f) => ({ init: booleanOf(value as boolean | string, f.at) }),
-  shm_size: (value, f) => ({ shmSizeBytes: byteSize(value as string | number, f.at) }),
-  read_only: (value, f) => ({ readOnly: booleanOf(value as boolean | string, f.at) }),
-  security_opt: (value) => ({ securityOpt: value as string[] }),
-  sysctls: (value, f) => ({ sysctls: keyValues(value as KeyValues, f.at, 'error') }),
-  ulimits: (value, f) => ({ ulimits: ulimits(value as Parameters<typeof ulimits>[0], f.at) }),
-  mem_limit: (value, f) => ({ memoryBytes: byteSize(value as string | number, f.at) }),
-  cpus: (value, f) => {
-    const cpus = Number(value);
-    if (!Number.isFinite(cpus) || cpus < 0) return fail(f.at, `'${String(value)}' is not a number of CPUs (e.g. 0.5)`);
-    return { cpus };
-  },
-  logging: (value, f) => {
-    const logging = value as { driver?: string; options?: Record<string, string | number | null> };
-    const options: Record<string, string> = {};
-    for (const [key, option] of Object.entries(logging.options ?? {})) {
-      if (option === null) return fail([...f.at, 'options', key], 'has no value');
-      options[key] = String(option);
-    }
-    return { logging: { ...(logging.driver === undefined ? {} : { driver: logging.driver }), options } };
-  },
-};
 
 /** depends_on must form no cycle, or no service of the cycle could ever start. */
 function dependencyCycles(specs: readonly ServiceSpec[]): ComposeIssue[] {

@@ -5,7 +5,10 @@
 // - `env_file` files are read and merged into `environment` (the file's entries first, `environment` wins, as in
 //   compose); their values are literal (not interpolated), so their `$` are escaped.
 // - `environment` entries without a value (`- KEY`, `KEY:`) take the variable's value when it is set, as compose
-//   takes them from the shell; unset ones stay and the normaliser reports them.
+//   takes them from the shell; unset ones stay and the normaliser reports them. An env file marked
+//   `required: false` that does not exist is skipped, as compose skips it.
+// - `extends: {file, service}` is replaced by the merged service (extends.ts), the other file read and resolved
+//   with the same variables. Paths in it are taken relative to the compose file's folder, not the other file's.
 // The YAML document is edited in place, so comments and layout survive in the release's compose text.
 import {
   isMap,
@@ -23,11 +26,15 @@ import {
 import { ComposeIssue, formatPath, type ComposePath } from './path.js';
 import { escapeDollars, interpolate, type Variables } from './interpolation.js';
 import { ValidationError } from '../validate.js';
+import { extendsOf, mergeService, resolveExtends } from './extends.js';
+import type { JsonObject } from './service-fields.js';
 
 export interface ResolutionInput {
   variables: Variables;
   /** Reads one env_file (as written in the compose file, relative to its folder) into its entries. */
   readEnvFile(file: string, at: ComposePath): Record<string, string>;
+  /** Reads another compose file (`extends.file`, relative to the compose file's folder); absent: none can be read. */
+  readComposeFile?(file: string, at: ComposePath): string;
 }
 
 export function resolveCompose(yamlText: string, input: ResolutionInput): string {
@@ -44,6 +51,11 @@ export function resolveCompose(yamlText: string, input: ResolutionInput): string
       issues.push(err);
     }
   };
+
+  // Before variables are resolved, so the extending service's own values are resolved like the rest of the file.
+  attempt(() => {
+    if (resolveFileExtends(doc, input)) changed = true;
+  });
 
   visit(doc, {
     Scalar(key, node, ancestors) {
@@ -87,8 +99,16 @@ function resolveEnvironment(doc: Document, service: string, node: YAMLMap, input
   const environment = node.get('environment', true);
   const fromFiles: Record<string, string> = {};
   if (envFile !== undefined) {
-    for (const [file, where] of envFiles(envFile, [...at, 'env_file'])) {
-      for (const [key, value] of Object.entries(input.readEnvFile(file, where))) fromFiles[key] = escapeDollars(value);
+    for (const [file, where, optional] of envFiles(envFile, [...at, 'env_file'])) {
+      let entries: Record<string, string>;
+      try {
+        entries = input.readEnvFile(file, where);
+      } catch (err) {
+        // The reader's ComposeIssue says the file is missing; an optional file is then skipped, as compose does.
+        if (optional && err instanceof ComposeIssue) continue;
+        throw err;
+      }
+      for (const [key, value] of Object.entries(entries)) fromFiles[key] = escapeDollars(value);
     }
   }
   const own = environmentEntries(environment, [...at, 'environment']);
@@ -108,22 +128,16 @@ function resolveEnvironment(doc: Document, service: string, node: YAMLMap, input
 }
 
 /** env_file: a path, a list of paths, or (compose spec) a list of {path, required}. */
-function envFiles(value: unknown, at: ComposePath): [string, ComposePath][] {
-  if (isScalar(value) && typeof value.value === 'string') return [[value.value, at]];
+function envFiles(value: unknown, at: ComposePath): [string, ComposePath, boolean][] {
+  if (isScalar(value) && typeof value.value === 'string') return [[value.value, at, false]];
   if (!isSeq(value)) throw new ComposeIssue(at, 'must be a path or a list of paths');
-  return value.items.flatMap((item, i): [string, ComposePath][] => {
+  return value.items.flatMap((item, i): [string, ComposePath, boolean][] => {
     const where = [...at, i];
-    if (isScalar(item) && typeof item.value === 'string') return [[item.value, where]];
+    if (isScalar(item) && typeof item.value === 'string') return [[item.value, where, false]];
     if (isMap(item)) {
       const file = item.get('path');
       if (typeof file !== 'string') throw new ComposeIssue([...where, 'path'], 'must be the path of the file');
-      if (item.get('required') === false) {
-        throw new ComposeIssue(
-          [...where, 'required'],
-          'optional env files (required: false) are not supported by Skiff yet',
-        );
-      }
-      return [[file, where]];
+      return [[file, where, item.get('required') === false]];
     }
     throw new ComposeIssue(where, 'must be a path');
   });
@@ -168,4 +182,33 @@ function pathOf(ancestors: readonly unknown[], node: Scalar): ComposePath {
     }
   }
   return path;
+}
+
+/** Services extending one of another file, merged with it. True when it changed the document. */
+function resolveFileExtends(doc: Document, input: ResolutionInput): boolean {
+  const services = doc.get('services', true);
+  if (!isMap(services)) return false;
+  let changed = false;
+  for (const pair of services.items) {
+    if (!isScalar(pair.key) || !isMap(pair.value)) continue;
+    const name = String(pair.key.value);
+    const own = pair.value.toJSON() as JsonObject;
+    const target = extendsOf(own);
+    if (target?.file === undefined) continue;
+    const at: ComposePath = ['services', name, 'extends'];
+    if (input.readComposeFile === undefined) throw new ComposeIssue(at, `cannot read ${target.file} here`);
+    const text = resolveCompose(input.readComposeFile(target.file, at), input);
+    const other = parseDocument(text, { merge: true }).toJS() as { services?: Record<string, JsonObject | null> };
+    const issues: ComposeIssue[] = [];
+    const bases = resolveExtends(other?.services ?? {}, issues);
+    const [issue] = issues;
+    if (issue) throw new ComposeIssue(at, `in ${target.file}: ${formatPath(issue.path)} ${issue.message}`);
+    const base = bases[target.service];
+    if (base === undefined || base === null) {
+      throw new ComposeIssue(at, `${target.file} has no service '${target.service}'`);
+    }
+    pair.value = doc.createNode(mergeService(base, own));
+    changed = true;
+  }
+  return changed;
 }

@@ -260,13 +260,8 @@ function sourceKind(source: string, at: ComposePath): 'bind' | 'volume' {
 /** "name:/path[:ro]" or "/host/path:/path[:rw]". */
 export function shortVolume(entry: string, at: ComposePath): VolumeMount {
   const parts = entry.split(':');
-  if (parts.length === 1) {
-    throw new ComposeIssue(
-      at,
-      `'${entry}' is an anonymous volume, which Skiff does not support: ` +
-        `name it ('data:${entry}') and declare it under the top-level volumes`,
-    );
-  }
+  // An anonymous volume: the engine's, kept across updates of the service as compose keeps it across recreates.
+  if (parts.length === 1) return { type: 'volume', target: absoluteTarget(entry, at), readOnly: false };
   if (parts.length > 3) throw new ComposeIssue(at, `'${entry}' is not SOURCE:TARGET[:MODE]`);
   const [source = '', target, mode] = parts;
   let readOnly = false;
@@ -282,6 +277,49 @@ export interface LongVolume {
   source?: string;
   target?: string;
   read_only?: boolean | string;
+  bind?: { propagation?: string; create_host_path?: boolean | string } | null;
+  volume?: { nocopy?: boolean | string } | null;
+  tmpfs?: { size?: number | string; mode?: number | string } | null;
+}
+
+const PROPAGATIONS = ['rprivate', 'private', 'rshared', 'shared', 'rslave', 'slave'];
+
+/** The options of bind, volume and tmpfs long-syntax mounts, only those set. */
+function mountOptions(entry: LongVolume, at: ComposePath): Partial<VolumeMount> {
+  const out: Partial<VolumeMount> = {};
+  const misplaced = (['bind', 'volume', 'tmpfs'] as const).find((k) => entry[k] != null && k !== entry.type);
+  if (misplaced !== undefined) {
+    throw new ComposeIssue([...at, misplaced], `${misplaced} options do not apply to a ${entry.type} mount`);
+  }
+  if (entry.bind != null) {
+    const { propagation, create_host_path: create } = entry.bind;
+    if (propagation !== undefined) {
+      if (!PROPAGATIONS.includes(propagation)) {
+        throw new ComposeIssue(
+          [...at, 'bind', 'propagation'],
+          `'${propagation}' is not one of ${PROPAGATIONS.join(', ')}`,
+        );
+      }
+      out.propagation = propagation;
+    }
+    if (create !== undefined && !booleanOf(create, [...at, 'bind', 'create_host_path'])) out.requireHostPath = true;
+  }
+  if (entry.volume?.nocopy !== undefined && booleanOf(entry.volume.nocopy, [...at, 'volume', 'nocopy'])) {
+    out.noCopy = true;
+  }
+  if (entry.tmpfs != null) {
+    if (entry.tmpfs.size !== undefined) out.tmpfsSizeBytes = byteSize(entry.tmpfs.size, [...at, 'tmpfs', 'size']);
+    const mode = entry.tmpfs.mode;
+    if (mode !== undefined) {
+      // A string is read as octal ("1777"), as compose does; a YAML number is taken as written (0o1777).
+      const value = typeof mode === 'string' ? Number.parseInt(mode, 8) : mode;
+      if (!Number.isInteger(value) || value < 0 || value > 0o7777) {
+        throw new ComposeIssue([...at, 'tmpfs', 'mode'], `'${String(mode)}' is not a file mode (e.g. "1777")`);
+      }
+      out.tmpfsMode = value;
+    }
+  }
+  return out;
 }
 
 export function longVolume(entry: LongVolume, at: ComposePath): VolumeMount {
@@ -290,16 +328,14 @@ export function longVolume(entry: LongVolume, at: ComposePath): VolumeMount {
   switch (entry.type) {
     case 'tmpfs':
       if (entry.source !== undefined) throw new ComposeIssue([...at, 'source'], 'a tmpfs mount has no source');
-      return { type: 'tmpfs', target, readOnly };
+      return { type: 'tmpfs', target, readOnly, ...mountOptions(entry, at) };
     case 'bind':
     case 'volume': {
+      if ((entry.source === undefined || entry.source === '') && entry.type === 'volume') {
+        return { type: 'volume', target, readOnly, ...mountOptions(entry, at) };
+      }
       if (entry.source === undefined || entry.source === '') {
-        throw new ComposeIssue(
-          [...at, 'source'],
-          entry.type === 'volume'
-            ? 'anonymous volumes are not supported by Skiff: name the volume and declare it under the top-level volumes'
-            : 'a bind mount needs the host path as source',
-        );
+        throw new ComposeIssue([...at, 'source'], 'a bind mount needs the host path as source');
       }
       const kind = sourceKind(entry.source, [...at, 'source']);
       if (kind !== entry.type) {
@@ -310,7 +346,7 @@ export function longVolume(entry: LongVolume, at: ComposePath): VolumeMount {
             : `volume source '${entry.source}' must be a volume name, not a path`,
         );
       }
-      return { type: entry.type, source: entry.source, target, readOnly };
+      return { type: entry.type, source: entry.source, target, readOnly, ...mountOptions(entry, at) };
     }
     default:
       throw new ComposeIssue(

@@ -170,6 +170,9 @@ export function targetStateOf(
     services: release?.services ?? [],
     volumes: release?.volumes ?? [],
     networks: release?.networks ?? [],
+    // Only when the release has them, so targets of releases without stay byte for byte (and keep their ETags).
+    ...(release?.networkDefinitions === undefined ? {} : { networkDefinitions: release.networkDefinitions }),
+    ...(release?.volumeDefinitions === undefined ? {} : { volumeDefinitions: release.volumeDefinitions }),
     config,
     ...os,
     ...keys,

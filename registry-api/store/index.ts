@@ -13,7 +13,7 @@ import type { DeviceAuthStatus } from '../../protocol/device-auth.js';
 import type { ReleaseSignature, SignedKeySet } from '../../protocol/release-signature.js';
 import type { ApprovalState, FleetReview, FleetReviewChange, ReleaseReview } from '../../protocol/release-review.js';
 import type { StateReport } from '../../protocol/state-report.js';
-import type { ServiceSpec } from '../../protocol/target-state.js';
+import type { NetworkDefinition, ServiceSpec, VolumeDefinition } from '../../protocol/target-state.js';
 import type { TargetChanges, TargetGeneration } from './target-generation.js';
 
 export type { TargetChange, TargetChanges, TargetGeneration } from './target-generation.js';
@@ -42,6 +42,9 @@ export interface ReleaseRecord {
   services: ServiceSpec[];
   volumes: string[];
   networks: string[];
+  /** Declared networks and volumes that set more than their name; absent when none does. */
+  networkDefinitions?: Record<string, NetworkDefinition>;
+  volumeDefinitions?: Record<string, VolumeDefinition>;
   /** Service name to the digest reference it runs. */
   images: Record<string, string>;
   notes: string | null;
@@ -173,6 +176,9 @@ export interface NewRelease {
   services: ServiceSpec[];
   volumes: string[];
   networks: string[];
+  /** Declared networks and volumes that set more than their name; absent when none does. */
+  networkDefinitions?: Record<string, NetworkDefinition>;
+  volumeDefinitions?: Record<string, VolumeDefinition>;
   images: Record<string, string>;
   notes: string | null;
   createdAt: string;

@@ -5,7 +5,7 @@ import { Type } from '@sinclair/typebox';
 import { ReleaseStatusSchema, type ReleaseVerification } from '../../protocol/api.js';
 import type { ReleaseSignature } from '../../protocol/release-signature.js';
 import { ApprovalStateSchema } from '../../protocol/release-review.js';
-import type { ServiceSpec } from '../../protocol/target-state.js';
+import type { NetworkDefinition, ServiceSpec, VolumeDefinition } from '../../protocol/target-state.js';
 import type { Audit } from './audit.js';
 import { ConflictError, type ReleaseRecord, type ReleaseStatus, type ReleaseStore } from './index.js';
 import { Nullable, type Database, type Queryable } from './sql/database.js';
@@ -49,6 +49,8 @@ interface ReleaseSpec {
   services: ServiceSpec[];
   volumes: string[];
   networks: string[];
+  networkDefinitions?: Record<string, NetworkDefinition>;
+  volumeDefinitions?: Record<string, VolumeDefinition>;
 }
 
 function releaseOf(row: ReleaseRow): ReleaseRecord {
@@ -62,6 +64,8 @@ function releaseOf(row: ReleaseRow): ReleaseRecord {
     services: spec.services,
     volumes: spec.volumes,
     networks: spec.networks,
+    ...(spec.networkDefinitions === undefined ? {} : { networkDefinitions: spec.networkDefinitions }),
+    ...(spec.volumeDefinitions === undefined ? {} : { volumeDefinitions: spec.volumeDefinitions }),
     images: JSON.parse(row.images) as Record<string, string>,
     notes: row.notes,
     createdAt: row.created_at,
@@ -145,6 +149,8 @@ export function releasesOn(db: Database, audit: Audit): ReleaseStore {
               services: release.services,
               volumes: release.volumes,
               networks: release.networks,
+              networkDefinitions: release.networkDefinitions,
+              volumeDefinitions: release.volumeDefinitions,
             } satisfies ReleaseSpec),
             images: JSON.stringify(release.images),
             notes: release.notes,

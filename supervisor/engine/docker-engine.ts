@@ -31,7 +31,9 @@ import type {
   ImageRemoval,
   LogOptions,
   PullProgress,
+  NetworkCreateOptions,
   RegistryAuth,
+  VolumeCreateOptions,
 } from './create-options.js';
 import { readJsonLines } from './json-lines.js';
 
@@ -332,11 +334,11 @@ export class DockerEngine implements Engine {
       }));
   }
 
-  async createNetwork(name: string, labels: Record<string, string>): Promise<void> {
+  async createNetwork(name: string, labels: Record<string, string>, options: NetworkCreateOptions = {}): Promise<void> {
     // Without CheckDuplicate the engine happily creates a second network of the same name.
     await tolerating([409], () =>
       this.client.json('POST', '/networks/create', {
-        body: { Name: name, Driver: 'bridge', CheckDuplicate: true, Labels: labels },
+        body: { ...options, Name: name, Driver: options.Driver ?? 'bridge', CheckDuplicate: true, Labels: labels },
       }),
     );
   }
@@ -350,8 +352,8 @@ export class DockerEngine implements Engine {
     return (answer.Volumes ?? []).map((v) => v.Name).sort();
   }
 
-  async createVolume(name: string, labels: Record<string, string>): Promise<void> {
+  async createVolume(name: string, labels: Record<string, string>, options: VolumeCreateOptions = {}): Promise<void> {
     // The engine answers an existing name with the existing volume: idempotent by itself.
-    await this.client.json('POST', '/volumes/create', { body: { Name: name, Labels: labels } });
+    await this.client.json('POST', '/volumes/create', { body: { ...options, Name: name, Labels: labels } });
   }
 }

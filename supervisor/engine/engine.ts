@@ -15,7 +15,9 @@ import type {
   ImageRemoval,
   LogOptions,
   PullProgress,
+  NetworkCreateOptions,
   RegistryAuth,
+  VolumeCreateOptions,
 } from './create-options.js';
 import type { ContainerHealth, ContainerRunState } from '../plan/observed.js';
 
@@ -83,10 +85,11 @@ export interface Engine {
   containerLogs(id: string, options?: LogOptions): Promise<ContainerLogLine[]>;
   /** Every network, managed or not (a name the target wants may already be taken). */
   listNetworks(): Promise<EngineNetwork[]>;
-  createNetwork(name: string, labels: Record<string, string>): Promise<void>;
+  /** Options absent: a bridge network with the engine's defaults. */
+  createNetwork(name: string, labels: Record<string, string>, options?: NetworkCreateOptions): Promise<void>;
   removeNetwork(id: string): Promise<void>;
   listVolumes(): Promise<string[]>;
-  createVolume(name: string, labels: Record<string, string>): Promise<void>;
+  createVolume(name: string, labels: Record<string, string>, options?: VolumeCreateOptions): Promise<void>;
 }
 
 /** A client for the engine at a DOCKER_HOST-style address (unix:///path or tcp://host:port; default socket). */

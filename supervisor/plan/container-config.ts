@@ -1,9 +1,18 @@
 // How one service of a target becomes engine create options, and the hash that says whether a container
 // still matches them. Pure: the same target always gives the same options, names and hashes.
-import type { ServiceSpec, TargetState, VolumeMount, PortMapping } from '../../protocol/target-state.js';
+import type { ServiceSpec, TargetState, PortMapping } from '../../protocol/target-state.js';
 import { canonicalJson, sha256Hex } from '../../protocol/canonical-json.js';
-import type { ContainerCreateOptions } from './create-options.js';
-import { DEFAULT_NETWORK, LABELS, containerName, networkName, volumeName } from './naming.js';
+import type { ContainerCreateOptions, MountConfig } from './create-options.js';
+import { LABELS, anonymousVolumeName, containerName, engineName, volumeName } from './naming.js';
+import {
+  endpoints,
+  engineNetworkName,
+  legacyLinks,
+  networkMode,
+  peerName,
+  serviceNetworks,
+  type Peers,
+} from './container-networking.js';
 import { LOCK_DIR_IN_CONTAINER, lockDir } from './lock-paths.js';
 import { handoverTimeoutSeconds, updateStrategy, type UpdateStrategy } from './update-strategy.js';
 
@@ -90,26 +99,47 @@ function ports(spec: ServiceSpec): {
   return { ExposedPorts: exposed, PortBindings: bindings };
 }
 
-/** An empty Source means an anonymous volume, or (for tmpfs) no source at all, which is what the engine wants. */
-interface EngineMount {
-  Type: 'volume' | 'tmpfs';
-  Source: string;
-  Target: string;
-  ReadOnly: boolean;
-}
-
-function mounts(volumes: VolumeMount[]): { Binds: string[]; Mounts: EngineMount[] } {
+function mounts(spec: ServiceSpec, target: TargetState): { Binds: string[]; Mounts: MountConfig[] } {
   const binds: string[] = [];
-  const engineMounts: EngineMount[] = [];
-  for (const v of volumes) {
-    if (v.type === 'bind') {
-      // Binds (not Mounts) so a missing host directory is created, like compose's short syntax does.
-      binds.push(`${v.source ?? ''}:${v.target}${v.readOnly ? ':ro' : ''}`);
+  const engineMounts: MountConfig[] = [];
+  for (const v of spec.volumes) {
+    if (v.type === 'bind' && v.requireHostPath !== true) {
+      // Binds (not Mounts) so a missing host directory is created, as compose v2 does unless create_host_path is
+      // false; propagation goes with the mode, as the engine reads it there.
+      const mode = [...(v.readOnly ? ['ro'] : []), ...(v.propagation === undefined ? [] : [v.propagation])];
+      binds.push(`${v.source ?? ''}:${v.target}${mode.length > 0 ? `:${mode.join(',')}` : ''}`);
+    } else if (v.type === 'bind') {
+      engineMounts.push({
+        Type: 'bind',
+        Source: v.source ?? '',
+        Target: v.target,
+        ReadOnly: v.readOnly,
+        ...(v.propagation === undefined ? {} : { BindOptions: { Propagation: v.propagation } }),
+      });
     } else if (v.type === 'volume') {
-      const source = v.source === undefined ? '' : volumeName(v.source);
-      engineMounts.push({ Type: 'volume', Source: source, Target: v.target, ReadOnly: v.readOnly });
+      const source =
+        v.source === undefined
+          ? anonymousVolumeName(spec.name, sha256Hex(v.target))
+          : engineName(v.source, target.volumeDefinitions?.[v.source], volumeName);
+      engineMounts.push({
+        Type: 'volume',
+        Source: source,
+        Target: v.target,
+        ReadOnly: v.readOnly,
+        ...(v.noCopy === true ? { VolumeOptions: { NoCopy: true } } : {}),
+      });
     } else {
-      engineMounts.push({ Type: 'tmpfs', Source: '', Target: v.target, ReadOnly: v.readOnly });
+      const options = {
+        ...(v.tmpfsSizeBytes === undefined ? {} : { SizeBytes: v.tmpfsSizeBytes }),
+        ...(v.tmpfsMode === undefined ? {} : { Mode: v.tmpfsMode }),
+      };
+      engineMounts.push({
+        Type: 'tmpfs',
+        Source: '',
+        Target: v.target,
+        ReadOnly: v.readOnly,
+        ...(Object.keys(options).length > 0 ? { TmpfsOptions: options } : {}),
+      });
     }
   }
   return { Binds: binds, Mounts: engineMounts };
@@ -122,28 +152,13 @@ function devices(spec: ServiceSpec): { PathOnHost: string; PathInContainer: stri
   });
 }
 
-/** Compose names of the networks a service joins: its own list, or the default network. */
-export function serviceNetworks(spec: ServiceSpec): string[] {
-  if (spec.networkMode !== undefined) return [];
-  const named = Object.keys(spec.networks).sort();
-  return named.length > 0 ? named : [DEFAULT_NETWORK];
-}
-
-function endpoints(spec: ServiceSpec): Record<string, { Aliases: string[] }> {
-  const result: Record<string, { Aliases: string[] }> = {};
-  for (const network of serviceNetworks(spec)) {
-    // Like compose, the service name is an alias on every network, so services find each other by name.
-    const aliases = [spec.name, ...(spec.networks[network]?.aliases ?? [])];
-    result[networkName(network)] = { Aliases: [...new Set(aliases)] };
-  }
-  return result;
-}
+export { serviceNetworks };
 
 function healthcheck(spec: ServiceSpec): ContainerCreateOptions['Healthcheck'] {
   const h = spec.healthcheck;
   if (h === undefined) return undefined;
   return {
-    Test: h.test,
+    ...(h.test === undefined ? {} : { Test: h.test }),
     Interval: seconds(h.intervalSeconds),
     Timeout: seconds(h.timeoutSeconds),
     Retries: h.retries,
@@ -152,10 +167,11 @@ function healthcheck(spec: ServiceSpec): ContainerCreateOptions['Healthcheck'] {
 }
 
 /** Create options without the labels that must not influence the hash (release id, the hash itself). */
-function hashedOptions(spec: ServiceSpec, target: TargetState): ContainerCreateOptions {
-  const networks = endpoints(spec);
+function hashedOptions(spec: ServiceSpec, target: TargetState, peers: Peers): ContainerCreateOptions {
+  const networks = endpoints(spec, target, peers);
   const { ExposedPorts, PortBindings } = ports(spec);
-  const { Binds, Mounts } = mounts(spec.volumes);
+  for (const port of spec.expose ?? []) ExposedPorts[port] = {};
+  const { Binds, Mounts } = mounts(spec, target);
   return {
     Image: spec.image,
     Cmd: spec.command,
@@ -166,6 +182,10 @@ function hashedOptions(spec: ServiceSpec, target: TargetState): ContainerCreateO
       [LABELS.managed]: 'true',
       [LABELS.fleet]: target.fleet.name,
       [LABELS.service]: spec.name,
+      // The names carry the config hashes of those services: recreating one of them recreates this one.
+      ...(spec.restartWith === undefined
+        ? {}
+        : { [LABELS.restartWith]: spec.restartWith.map((s) => peerName(peers, s)).join(',') }),
     },
     WorkingDir: spec.workingDir,
     User: spec.user,
@@ -173,6 +193,10 @@ function hashedOptions(spec: ServiceSpec, target: TargetState): ContainerCreateO
     StopSignal: spec.stopSignal,
     StopTimeout: spec.stopGracePeriodSeconds === undefined ? undefined : Math.ceil(spec.stopGracePeriodSeconds),
     Healthcheck: healthcheck(spec),
+    Domainname: spec.domainname,
+    MacAddress: spec.macAddress,
+    Tty: spec.tty,
+    OpenStdin: spec.stdinOpen,
     ExposedPorts,
     HostConfig: {
       Binds,
@@ -184,7 +208,7 @@ function hashedOptions(spec: ServiceSpec, target: TargetState): ContainerCreateO
           : { Name: spec.restart, MaximumRetryCount: spec.restartMaxRetries },
       Privileged: spec.privileged,
       Devices: devices(spec),
-      NetworkMode: spec.networkMode ?? Object.keys(networks)[0],
+      NetworkMode: networkMode(spec, target, peers),
       // Each absent in the spec stays undefined, which the hash leaves out: services that do not use these fields
       // keep the hash they had before the fields existed, and are not recreated by a supervisor update.
       Tmpfs: spec.tmpfs,
@@ -202,13 +226,43 @@ function hashedOptions(spec: ServiceSpec, target: TargetState): ContainerCreateO
       NanoCpus: spec.cpus === undefined ? undefined : Math.round(spec.cpus * NANO_CPUS_PER_CPU),
       LogConfig:
         spec.logging === undefined ? undefined : { Type: spec.logging.driver ?? '', Config: spec.logging.options },
+      GroupAdd: spec.groupAdd,
+      DnsSearch: spec.dnsSearch,
+      DnsOptions: spec.dnsOptions,
+      PidMode: spec.pid,
+      IpcMode: spec.ipc,
+      UTSMode: spec.uts,
+      UsernsMode: spec.userns,
+      CgroupnsMode: spec.cgroupns,
+      MemoryReservation: spec.memoryReservationBytes,
+      MemorySwap: spec.memorySwapBytes,
+      MemorySwappiness: spec.memorySwappiness,
+      OomKillDisable: spec.oomKillDisable,
+      OomScoreAdj: spec.oomScoreAdj,
+      CpuShares: spec.cpuShares,
+      CpusetCpus: spec.cpuset,
+      CpuQuota: spec.cpuQuota,
+      CpuPeriod: spec.cpuPeriod,
+      PidsLimit: spec.pidsLimit,
+      DeviceCgroupRules: spec.deviceCgroupRules,
+      Links: legacyLinks(spec, peers),
+      VolumesFrom: spec.volumesFrom?.map((v) => `${peerName(peers, v.service)}:${v.readOnly ? 'ro' : 'rw'}`),
     },
     NetworkingConfig: { EndpointsConfig: networks },
   };
 }
 
-export function desiredContainer(spec: ServiceSpec, target: TargetState, host: HostContext = {}): DesiredContainer {
-  const options = hashedOptions(spec, target);
+/**
+ * `peers` names the engine containers of the services this one refers to (network_mode service:, links,
+ * volumes_from, depends_on restart): desired-state.ts plans those first.
+ */
+export function desiredContainer(
+  spec: ServiceSpec,
+  target: TargetState,
+  host: HostContext = {},
+  peers: Peers = new Map(),
+): DesiredContainer {
+  const options = hashedOptions(spec, target, peers);
   const configHash = sha256Hex(canonicalJson(options));
   options.Labels = {
     ...options.Labels,
@@ -228,7 +282,7 @@ export function desiredContainer(spec: ServiceSpec, target: TargetState, host: H
     image: spec.image,
     configHash,
     options,
-    networks: serviceNetworks(spec).map(networkName),
+    networks: serviceNetworks(spec).map((n) => engineNetworkName(target, n)),
     dependsOn: spec.dependsOn,
     restart: spec.restart,
     strategy: updateStrategy(spec),

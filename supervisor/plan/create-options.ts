@@ -20,6 +20,9 @@ export interface MountConfig {
   Source?: string;
   Target: string;
   ReadOnly?: boolean;
+  BindOptions?: { Propagation?: string };
+  VolumeOptions?: { NoCopy?: boolean };
+  TmpfsOptions?: { SizeBytes?: number; Mode?: number };
 }
 
 export interface DeviceMapping {
@@ -56,11 +59,34 @@ export interface HostConfig {
   Sysctls?: Record<string, string>;
   Ulimits?: { Name: string; Soft: number; Hard: number }[];
   Dns?: string[];
+  DnsSearch?: string[];
+  DnsOptions?: string[];
+  GroupAdd?: string[];
+  PidMode?: string;
+  IpcMode?: string;
+  UTSMode?: string;
+  UsernsMode?: string;
+  CgroupnsMode?: string;
+  MemoryReservation?: number;
+  MemorySwap?: number;
+  MemorySwappiness?: number;
+  OomKillDisable?: boolean;
+  OomScoreAdj?: number;
+  CpuShares?: number;
+  CpusetCpus?: string;
+  CpuQuota?: number;
+  CpuPeriod?: number;
+  PidsLimit?: number;
+  DeviceCgroupRules?: string[];
+  Links?: string[];
+  VolumesFrom?: string[];
 }
 
 export interface EndpointConfig {
   Aliases?: string[];
-  IPAMConfig?: { IPv4Address?: string; IPv6Address?: string };
+  IPAMConfig?: { IPv4Address?: string; IPv6Address?: string; LinkLocalIPs?: string[] };
+  MacAddress?: string;
+  Links?: string[];
 }
 
 export interface ContainerCreateOptions {
@@ -74,10 +100,31 @@ export interface ContainerCreateOptions {
   Hostname?: string;
   StopSignal?: string;
   StopTimeout?: number;
+  Domainname?: string;
+  MacAddress?: string;
   Tty?: boolean;
   OpenStdin?: boolean;
   Healthcheck?: HealthConfig;
   ExposedPorts?: Record<string, Record<string, never>>;
   HostConfig?: HostConfig;
   NetworkingConfig?: { EndpointsConfig?: Record<string, EndpointConfig> };
+}
+
+/** How a network is created, beyond its name and labels: the engine's own field names. */
+export interface NetworkCreateOptions {
+  Driver?: string;
+  Options?: Record<string, string>;
+  Internal?: boolean;
+  Attachable?: boolean;
+  EnableIPv6?: boolean;
+  IPAM?: {
+    Driver?: string;
+    Config?: { Subnet?: string; IPRange?: string; Gateway?: string; AuxiliaryAddresses?: Record<string, string> }[];
+    Options?: Record<string, string>;
+  };
+}
+
+export interface VolumeCreateOptions {
+  Driver?: string;
+  DriverOpts?: Record<string, string>;
 }

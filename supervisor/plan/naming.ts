@@ -10,6 +10,8 @@ export const LABELS = {
   /** Hash of the container's full desired create config: the only basis of "is this container up to date". */
   configHash: 'io.skiff.config-hash',
   network: 'io.skiff.network',
+  /** Containers whose recreation recreates this one (compose depends_on with restart: true). */
+  restartWith: 'io.skiff.restart-with',
   volume: 'io.skiff.volume',
 } as const;
 
@@ -27,6 +29,27 @@ export function networkName(composeName: string): string {
 
 export function volumeName(composeName: string): string {
   return `${PREFIX}${composeName}`;
+}
+
+/**
+ * The engine's name for a network or volume of the release: the file's own `name` when it sets one, the compose name
+ * itself for an external one without (as compose: it was made outside, under that name), else Skiff's prefixed name.
+ */
+export function engineName(
+  composeName: string,
+  definition: { name?: string; external?: boolean } | undefined,
+  prefixed: (n: string) => string,
+): string {
+  if (definition?.name !== undefined) return definition.name;
+  return definition?.external === true ? composeName : prefixed(composeName);
+}
+
+/**
+ * An anonymous volume of a service gets a name of its own on a device, from the service and the container path, so
+ * an update of the service finds its data again (compose carries anonymous volumes over to a recreated container).
+ */
+export function anonymousVolumeName(service: string, targetDigest: string): string {
+  return `${PREFIX}${service}_anon_${targetDigest.slice(0, 12)}`;
 }
 
 /**

@@ -211,10 +211,10 @@ export function planUpdate(current: CurrentState, target: TargetState, context: 
   const prepare: Step[] = [
     ...fetchNow.map((image): Step => ({ kind: 'fetchImage', image })),
     ...desired.networks
-      .filter((n) => !networkNames.has(n.name))
+      .filter((n) => n.external !== true && !networkNames.has(n.name))
       .map((network): Step => ({ kind: 'createNetwork', network })),
     ...desired.volumes
-      .filter((v) => !volumeNames.has(v.name))
+      .filter((v) => v.external !== true && !volumeNames.has(v.name))
       .map((volume): Step => ({ kind: 'createVolume', volume })),
   ];
   if (fetchNow.length > 0) return { ...result, steps: prepare };

@@ -60,9 +60,9 @@ async function apply(step: Step, context: ExecutionContext): Promise<void> {
         ? context.fetchImage(step.image, context.signal)
         : engine.pullImage(step.image);
     case 'createNetwork':
-      return engine.createNetwork(step.network.name, step.network.labels);
+      return engine.createNetwork(step.network.name, step.network.labels, step.network.network);
     case 'createVolume':
-      return engine.createVolume(step.volume.name, step.volume.labels);
+      return engine.createVolume(step.volume.name, step.volume.labels, step.volume.volume);
     case 'stopContainer': {
       const stop = (): Promise<void> => engine.stopContainer(step.containerId, step.timeoutSeconds);
       if (lockRoot === undefined || step.service === null) return stop();

@@ -304,7 +304,7 @@ describe('registry-api over HTTP', () => {
       token: ADMIN_TOKEN,
       body: { compose: `${composeWith('80')}secrets: {}\n`, images: { 'meter-reader': READER_1 } },
     });
-    assert.match(unsupported.detail, /secrets: is not supported by Skiff yet/);
+    assert.match(unsupported.detail, /secrets: is backed by files .* not supported by Skiff yet/);
   });
 
   it('creates releases with auto-incremented versions, newest first', async () => {

@@ -4,11 +4,13 @@
 // purpose is listed in DELIBERATE_DIFFERENCES and applied to both sides before comparing, nothing else.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { Type, type Static } from '@sinclair/typebox';
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { parseDocument } from 'yaml';
 import { createLogger } from '../../lib/logger.js';
 import { normalizeCompose } from '../../protocol/compose/normalize.js';
 import { DEFAULT_DEVICE_CONFIG, type TargetState } from '../../protocol/target-state.js';
@@ -21,6 +23,25 @@ import { acceptTarget } from '../../supervisor/target/gate.js';
 import { loadTestEnv } from '../../harness/env.js';
 import { buildTestImage } from '../../harness/images.js';
 import { eventually } from '../../harness/supervisor-device.js';
+import { planUpdate } from '../../supervisor/plan/planner.js';
+import { execute } from '../../supervisor/reconcile/executor.js';
+import { readCurrentState } from '../../supervisor/reconcile/current-state.js';
+import { REFUSED, SUPPORTED, type Section } from '../../protocol/compose/support.js';
+import {
+  CORPUS_DIR,
+  ContainerInspect,
+  NetworkInspect,
+  VolumeInspect,
+  comparableContainer,
+  comparableNetwork,
+  comparableVolume,
+  corpusFiles,
+  differences,
+  forCompose129,
+  runSettings,
+  setIn,
+  type Naming as CorpusNaming,
+} from './compose-corpus.js';
 
 const run = promisify(execFile);
 const env = loadTestEnv();
@@ -395,3 +416,427 @@ describe('compose equivalence with docker-compose', function () {
     assert.equal(referenceStates.job, 'exited');
   });
 });
+
+/**
+ * The corpus: compose files written like the stacks people run on Pis (test/fixtures/compose), each created by
+ * docker-compose 1.29 and by Skiff's push-and-supervisor path (push-time resolution, the API's normaliser, the
+ * device's gate, planner and executor) on the same engine, and compared field by field: containers, networks and
+ * volumes. Containers are created, not started, on both sides (the planner's "held" services): what is compared is
+ * what the engine was asked to run, and privileged containers cannot start on this test machine.
+ *
+ * Known quirks of Debian's docker-compose 1.29, the reference (each file notes those it meets, under
+ * x-equivalence.compose-1.29, with the value compose v2 gives under x-equivalence.expect):
+ * - deploy.resources only with --compatibility (passed), and no deploy.resources.limits.pids;
+ * - no `uts`, `cgroup`, `attach`, depends_on `restart`/`required`, env_file `path`/`required`, long-syntax device
+ *   mappings, `bind.create_host_path`, `tmpfs.mode`, port `app_protocol`, per-network `mac_address`, top-level `name`;
+ * - it refuses to extend a service that has depends_on (v2 and the specification allow it);
+ * - it adds link aliases with container numbers (`gpsd_1`, `proj_gpsd_1`; v2 `gpsd-1`), which Skiff has no use for;
+ * - it names containers PROJECT_SERVICE_1, networks and volumes PROJECT_NAME (v2: PROJECT-SERVICE-1).
+ */
+describe('compose equivalence: the corpus', function () {
+  this.timeout(600_000);
+  const FLEET_C = 'compose-corpus';
+  const DEVICE_C = 'c0ffee00-0000-4000-8000-00000000c0a5';
+  const EXTERNAL = { network: 'eq-shared-lan', volume: 'eq-shared-certs' };
+  let work: string;
+  let image: string;
+  let variables: Record<string, string>;
+
+  const compose = (project: string, file: string, profiles: string[], ...args: string[]) =>
+    run(
+      'docker-compose',
+      ['--compatibility', '-p', project, '-f', file, ...profiles.flatMap((p) => ['--profile', p]), ...args],
+      {
+        cwd: work,
+        env: { PATH: process.env.PATH, DOCKER_HOST: env.deviceDockerHost, ...variables },
+        maxBuffer: 16 * 1024 * 1024,
+      },
+    );
+
+  async function inspectAs<T extends TSchema>(schema: T, what: string, url: string): Promise<Static<T>> {
+    return parse(schema, await client.json('GET', url), what);
+  }
+
+  async function removeSkiffObjects(): Promise<void> {
+    for (const c of await engine.listContainers(`${LABELS.fleet}=${FLEET_C}`)) {
+      await client.json('DELETE', `/containers/${c.id}`, { query: { force: 'true', v: 'true' } });
+    }
+    for (const n of await engine.listNetworks()) {
+      if (n.labels[LABELS.fleet] === FLEET_C) await engine.removeNetwork(n.id);
+    }
+    const volumes = await inspectAs(VolumeList, 'volume list', '/volumes');
+    for (const v of volumes.Volumes ?? []) {
+      if (v.Labels?.[LABELS.fleet] === FLEET_C || /^skiff_.*_anon_[0-9a-f]{12}$/.test(v.Name)) {
+        await client.json('DELETE', `/volumes/${v.Name}`).catch(() => undefined);
+      }
+    }
+  }
+
+  before(async () => {
+    image = await buildTestImage(env, { repo: 'compose-corpus' });
+    await engine.pullImage(image);
+    work = await mkdtemp(path.join(tmpdir(), 'skiff-compose-corpus-'));
+    await cp(CORPUS_DIR, work, { recursive: true });
+    variables = { EQ_IMAGE: image, BIND_DIR: path.join(work, 'binds') };
+    // Bind sources exist as they would on a Pi (create_host_path: false needs its own).
+    for (const file of corpusFiles()) {
+      const text = await readFile(path.join(work, file), 'utf8');
+      for (const [, dir] of text.matchAll(/\$\{BIND_DIR\}\/([\w/.-]+)/g)) {
+        await mkdir(path.join(variables.BIND_DIR ?? '', dir ?? ''), { recursive: true });
+      }
+    }
+    await removeSkiffObjects();
+    await client
+      .json('POST', '/networks/create', { body: { Name: EXTERNAL.network, Driver: 'bridge', CheckDuplicate: true } })
+      .catch(() => undefined);
+    await client.json('POST', '/volumes/create', { body: { Name: EXTERNAL.volume } });
+  });
+
+  after(async () => {
+    await removeSkiffObjects();
+    await client.json('DELETE', `/networks/${EXTERNAL.network}`).catch(() => undefined);
+    await client.json('DELETE', `/volumes/${EXTERNAL.volume}`).catch(() => undefined);
+    if (work !== undefined) await rm(work, { recursive: true, force: true });
+  });
+
+  it('has at least 25 compose files', () => {
+    assert.ok(corpusFiles().length >= 25, `${corpusFiles().length} files`);
+  });
+
+  it('covers every key of the specification Skiff supports, and refuses each other key with a reason', () => {
+    const used = usedKeys(corpusFiles().map((f) => readFileSync(path.join(CORPUS_DIR, f), 'utf8')));
+    // `build` needs a build on the developer's machine: skiff push builds, pushes and pins the image
+    // (test/unit/cli-compose-build.test.ts, test/e2e); the release then holds a digest like every corpus file.
+    used.service.add('build');
+    const problems: string[] = [];
+    for (const [section, keys] of Object.entries(specKeys())) {
+      const supported: readonly string[] = SUPPORTED[section as Section];
+      const refused = REFUSED[section as Section] ?? {};
+      for (const key of keys) {
+        if (supported.includes(key)) {
+          if (!used[section as Section].has(key))
+            problems.push(`${section}.${key}: supported, but no corpus file uses it`);
+        } else if (refused[key] === undefined) {
+          problems.push(`${section}.${key}: neither supported nor refused with a reason`);
+        }
+      }
+      for (const key of supported) {
+        if (!keys.includes(key)) problems.push(`${section}.${key}: supported, but not in the specification`);
+      }
+    }
+    assert.deepEqual(problems, []);
+  });
+
+  for (const file of corpusFiles()) {
+    it(`${file}: docker-compose and Skiff create equal containers, networks and volumes`, async () => {
+      const text = await readFile(path.join(work, file), 'utf8');
+      const settings = runSettings(text);
+      const project = `eq${file.slice(0, 2)}`;
+      const fileFor129 = `${file}.compose-1.29.yml`;
+      await writeFile(path.join(work, fileFor129), forCompose129(text, settings));
+
+      const declared = parseDocument(text).toJS() as Declared;
+
+      // The reference. Started: 1.29 joins a container's further networks, and another service's network namespace,
+      // only when it starts it.
+      const running = Object.keys(declared.services ?? {}).filter(
+        (s) => !settings.createdOnly.includes(s) && !isLeftOut(declared, s, settings.profiles),
+      );
+      let reference: Side;
+      try {
+        if (running.length > 0) await compose(project, fileFor129, settings.profiles, 'up', '-d', ...running);
+        if (settings.createdOnly.length > 0) {
+          await compose(project, fileFor129, settings.profiles, 'up', '--no-start', ...settings.createdOnly);
+        }
+        reference = await sideOf(
+          `com.docker.compose.project=${project}`,
+          (labels) => labels['com.docker.compose.service'],
+          composeNaming(project, declared),
+        );
+      } finally {
+        await compose(project, fileFor129, settings.profiles, 'down', '-v', '--remove-orphans', '-t', '1');
+      }
+      for (const edit of settings.expect) setIn(reference.containers, edit.at, edit.value);
+
+      // Skiff: resolved as `skiff push` does, normalised as the API does, planned and executed as the device does.
+      const resolved = resolveComposeForPush(text, work, variables);
+      const normalized = normalizeCompose(resolved, {}, { profiles: settings.profiles });
+      const target: TargetState = acceptTarget(
+        {
+          schemaVersion: 1,
+          device: { uuid: DEVICE_C, name: 'corpus' },
+          fleet: { name: FLEET_C },
+          release: { id: file, version: '1' },
+          services: normalized.services,
+          volumes: normalized.volumes,
+          networks: normalized.networks,
+          ...(normalized.networkDefinitions ? { networkDefinitions: normalized.networkDefinitions } : {}),
+          ...(normalized.volumeDefinitions ? { volumeDefinitions: normalized.volumeDefinitions } : {}),
+          config: DEFAULT_DEVICE_CONFIG,
+        },
+        DEVICE_C,
+      );
+      try {
+        await converge(target, new Set(settings.createdOnly));
+        const skiff = await sideOf(
+          `${LABELS.fleet}=${FLEET_C}`,
+          (labels) => labels[LABELS.service],
+          skiffNaming(target),
+        );
+        assert.deepEqual(Object.keys(skiff.containers).sort(), Object.keys(reference.containers).sort(), 'services');
+        assert.deepEqual(differences(skiff, reference), [], file);
+      } finally {
+        await removeSkiffObjects();
+      }
+
+      async function sideOf(
+        filter: string,
+        serviceOf: (labels: Record<string, string>) => string | undefined,
+        naming: NamingWithRegistry,
+      ): Promise<Side> {
+        const listed = (await client.json('GET', '/containers/json', {
+          query: { all: 'true', filters: JSON.stringify({ label: [filter] }) },
+        })) as { Id: string }[];
+        const inspected = await Promise.all(
+          listed.map((c) => inspectAs(ContainerInspect, `container ${c.Id}`, `/containers/${c.Id}/json`)),
+        );
+        naming.register(inspected, serviceOf);
+        const containers: Record<string, Record<string, unknown>> = {};
+        const networkNames = new Set<string>();
+        const volumeNames = new Set<string>();
+        for (const c of inspected) {
+          const service = serviceOf((c.Config.Labels as Record<string, string>) ?? {}) ?? c.Name;
+          containers[service] = comparableContainer(c, naming);
+          for (const n of Object.keys(c.NetworkSettings.Networks ?? {})) networkNames.add(n);
+          for (const m of c.Mounts) if (m.Type === 'volume' && m.Name !== undefined) volumeNames.add(m.Name);
+        }
+        const networks: Record<string, unknown> = {};
+        for (const name of networkNames) {
+          const compose = naming.network(name);
+          if (declared.networks?.[compose]?.external !== undefined || ['host', 'none', 'bridge'].includes(name))
+            continue;
+          const n = await inspectAs(NetworkInspect, `network ${name}`, `/networks/${name}`);
+          networks[compose] = comparableNetwork(n, naming, declared.networks?.[compose]);
+        }
+        const volumes: Record<string, unknown> = {};
+        for (const name of volumeNames) {
+          if (naming.anonymous(name)) continue;
+          const compose = naming.volume(name);
+          if (declared.volumes?.[compose]?.external !== undefined) continue;
+          volumes[compose] = comparableVolume(
+            await inspectAs(VolumeInspect, `volume ${name}`, `/volumes/${name}`),
+            naming,
+          );
+        }
+        return { containers, networks, volumes };
+      }
+    });
+  }
+
+  /**
+   * Plans and executes until nothing is left to do, as the device's reconciler does: dependencies waited for, the
+   * services docker-compose only created held (created, not started).
+   */
+  async function converge(target: TargetState, held: ReadonlySet<string>): Promise<void> {
+    const images = target.services.map((s) => s.image);
+    const deadline = Date.now() + 120_000;
+    let lastError: unknown;
+    while (Date.now() < deadline) {
+      const current = await readCurrentState(engine, images);
+      const plan = planUpdate(current, target, { locks: new Set(), handovers: new Map(), now: new Date(), held });
+      if (plan.error !== null) throw new Error(plan.error);
+      if (plan.steps.length === 0 && plan.waiting.length === 0) return;
+      if (plan.steps.length === 0) {
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        continue;
+      }
+      try {
+        await execute(plan.steps, { engine, log: quietLog });
+        lastError = undefined;
+      } catch (err) {
+        lastError = err;
+      }
+    }
+    throw new Error(`the plan did not converge in 2 minutes: ${String(lastError)}`);
+  }
+});
+
+interface Side {
+  containers: Record<string, Record<string, unknown>>;
+  networks: Record<string, unknown>;
+  volumes: Record<string, unknown>;
+}
+
+const quietLog = createLogger('test-compose-corpus', { test: 'integration' });
+
+const VolumeList = Type.Object({
+  Volumes: Type.Union([
+    Type.Array(
+      Type.Object({
+        Name: Type.String(),
+        Labels: Type.Union([Type.Record(Type.String(), Type.String()), Type.Null()]),
+      }),
+    ),
+    Type.Null(),
+  ]),
+});
+
+interface NamingWithRegistry extends CorpusNaming {
+  register(containers: ContainerInspect[], serviceOf: (labels: Record<string, string>) => string | undefined): void;
+}
+
+function containerRegistry(): {
+  service(nameOrId: string): string;
+  register(containers: ContainerInspect[], serviceOf: (labels: Record<string, string>) => string | undefined): void;
+} {
+  const services = new Map<string, string>();
+  return {
+    service: (nameOrId) => services.get(nameOrId.replace(/^\//, '')) ?? nameOrId,
+    register(containers, serviceOf) {
+      for (const c of containers) {
+        const service = serviceOf((c.Config.Labels as Record<string, string>) ?? {}) ?? c.Name;
+        services.set(c.Id, service);
+        services.set(c.Name.replace(/^\//, ''), service);
+      }
+    },
+  };
+}
+
+interface Declared {
+  services?: Record<string, { profiles?: string[] } | null>;
+  networks?: Record<string, { ipam?: unknown; external?: unknown; name?: string; attachable?: unknown } | null>;
+  volumes?: Record<string, { external?: unknown; name?: string } | null>;
+}
+
+function isLeftOut(declared: Declared, service: string, profiles: string[]): boolean {
+  const own = declared.services?.[service]?.profiles ?? [];
+  return own.length > 0 && !own.some((p) => profiles.includes(p));
+}
+
+function composeNaming(project: string, declared: Declared): NamingWithRegistry {
+  const named = (section: Declared['networks'] | Declared['volumes']): Map<string, string> =>
+    new Map(
+      Object.entries(section ?? {}).flatMap(([key, d]) =>
+        d?.name !== undefined ? [[d.name, key]] : d?.external ? [[key, key]] : [],
+      ),
+    );
+  const networks = named(declared.networks);
+  const volumes = named(declared.volumes);
+  const unprefix = (name: string): string => (name.startsWith(`${project}_`) ? name.slice(project.length + 1) : name);
+  return {
+    ...containerRegistry(),
+    network: (name) => networks.get(name) ?? unprefix(name),
+    volume: (name) => volumes.get(name) ?? unprefix(name),
+    ownLabel: (key) => key.startsWith('com.docker.compose.'),
+    anonymous: (name) => /^[0-9a-f]{64}$/.test(name),
+  };
+}
+
+function skiffNaming(target: TargetState): NamingWithRegistry {
+  const byEngineName = (
+    names: string[],
+    definitions: Record<string, { name?: string; external?: boolean }> | undefined,
+    prefixed: (n: string) => string,
+  ): Map<string, string> =>
+    new Map(names.map((n) => [definitions?.[n]?.name ?? (definitions?.[n]?.external ? n : prefixed(n)), n]));
+  const networks = byEngineName(target.networks, target.networkDefinitions, networkName);
+  const volumes = byEngineName(target.volumes, target.volumeDefinitions, volumeName);
+  return {
+    ...containerRegistry(),
+    network: (name) => networks.get(name) ?? name,
+    volume: (name) => volumes.get(name) ?? name,
+    ownLabel: (key) => SKIFF_LABELS.includes(key),
+    anonymous: (name) => /^skiff_.*_anon_[0-9a-f]{12}$/.test(name),
+  };
+}
+
+/** Keys of the compose specification's schema, by the sections of SUPPORTED. */
+function specKeys(): Record<Section, string[]> {
+  const spec = JSON.parse(readFileSync(SPEC_FILE, 'utf8')) as SpecNode;
+  const d = spec.definitions ?? {};
+  const service = d.service?.properties ?? {};
+  const keys = (node: SpecNode | undefined): string[] => Object.keys(node?.properties ?? {});
+  const objectBranch = (node: SpecNode | undefined): SpecNode | undefined =>
+    node?.oneOf?.find((b) => b.type === 'object' || b.properties !== undefined || b.patternProperties !== undefined);
+  const patterned = (node: SpecNode | undefined): SpecNode | undefined =>
+    Object.values(node?.patternProperties ?? {})[0];
+  const mount = objectBranch(service.volumes?.items);
+  const resources = d.deployment?.properties?.resources;
+  return {
+    topLevel: keys(spec),
+    service: keys(d.service),
+    volume: keys(d.volume),
+    network: keys(d.network),
+    port: keys(objectBranch(service.ports?.items)),
+    mount: keys(mount),
+    mountBind: keys(mount?.properties?.bind),
+    mountVolume: keys(mount?.properties?.volume),
+    mountTmpfs: keys(mount?.properties?.tmpfs),
+    device: keys(objectBranch(service.devices?.items) ?? objectBranch(d.devices?.items) ?? d.devices?.items),
+    dependency: keys(patterned(objectBranch(service.depends_on))),
+    serviceNetwork: keys(objectBranch(patterned(objectBranch(service.networks)))),
+    healthcheck: keys(d.healthcheck),
+    deploy: keys(d.deployment),
+    resources: keys(resources),
+    limits: keys(resources?.properties?.limits),
+    reservations: keys(resources?.properties?.reservations),
+  };
+}
+
+interface SpecNode {
+  type?: string | string[];
+  properties?: Record<string, SpecNode>;
+  patternProperties?: Record<string, SpecNode>;
+  oneOf?: SpecNode[];
+  items?: SpecNode;
+  definitions?: Record<string, SpecNode>;
+}
+
+const SPEC_FILE = path.resolve(CORPUS_DIR, '..', '..', '..', 'protocol', 'compose', 'compose-spec.json');
+
+/** The keys the corpus files use, by the sections of SUPPORTED. */
+function usedKeys(texts: string[]): Record<Section, Set<string>> {
+  const used = Object.fromEntries(Object.keys(SUPPORTED).map((s) => [s, new Set<string>()])) as Record<
+    Section,
+    Set<string>
+  >;
+  type Node = Record<string, unknown>;
+  const isNode = (v: unknown): v is Node => v !== null && typeof v === 'object' && !Array.isArray(v);
+  const add = (section: Section, value: unknown): void => {
+    if (isNode(value)) for (const key of Object.keys(value)) used[section].add(key);
+  };
+  const all = [...texts, readFileSync(path.join(CORPUS_DIR, 'common', 'pi-base.yml'), 'utf8')];
+  for (const text of all) {
+    const file = parseDocument(text).toJS() as Node;
+    add('topLevel', file);
+    for (const n of Object.values((file.networks ?? {}) as Node)) add('network', n);
+    for (const v of Object.values((file.volumes ?? {}) as Node)) add('volume', v);
+    for (const service of Object.values((file.services ?? {}) as Node)) {
+      if (!isNode(service)) continue;
+      add('service', service);
+      for (const p of (service.ports ?? []) as unknown[]) add('port', p);
+      for (const m of (service.volumes ?? []) as unknown[]) {
+        add('mount', m);
+        if (isNode(m)) {
+          add('mountBind', m.bind);
+          add('mountVolume', m.volume);
+          add('mountTmpfs', m.tmpfs);
+        }
+      }
+      for (const dev of (service.devices ?? []) as unknown[]) add('device', dev);
+      if (isNode(service.depends_on)) for (const dep of Object.values(service.depends_on)) add('dependency', dep);
+      if (isNode(service.networks)) for (const n of Object.values(service.networks)) add('serviceNetwork', n);
+      add('healthcheck', service.healthcheck);
+      if (isNode(service.deploy)) {
+        add('deploy', service.deploy);
+        const resources = service.deploy.resources;
+        add('resources', resources);
+        if (isNode(resources)) {
+          add('limits', resources.limits);
+          add('reservations', resources.reservations);
+        }
+      }
+    }
+  }
+  return used;
+}

@@ -118,4 +118,27 @@ describe('compose resolution for push', () => {
       },
     );
   });
+
+  it('skips a missing env file marked required: false, and still fails on a required one', () => {
+    const text = `services:\n  reader:\n    image: ${IMAGE}\n    env_file:\n      - {path: gone.env, required: false}\n      - base.env\n`;
+    const resolved = normalizeCompose(resolveCompose(text, input({})), {});
+    assert.equal(resolved.services[0]?.environment.A, 'from-file');
+    assert.throws(
+      () => resolveCompose(text.replace('required: false', 'required: true'), input({})),
+      /env file gone.env does not exist/,
+    );
+  });
+
+  it('merges a service extending one of another file, resolving that file with the same variables', () => {
+    const common = `services:\n  base:\n    image: ${IMAGE}\n    environment: ["SITE=\${SITE}", A=1]\n    cap_add: [NET_ADMIN]\n`;
+    const text = 'services:\n  reader:\n    extends: {file: common.yml, service: base}\n    environment: {A: "2"}\n';
+    const resolved = resolveCompose(text, {
+      ...input({ SITE: 'north' }),
+      readComposeFile: (file: string) => (file === 'common.yml' ? common : assert.fail(file)),
+    });
+    const reader = normalizeCompose(resolved, {}).services[0];
+    assert.deepEqual(reader?.environment, { SITE: 'north', A: '2' });
+    assert.deepEqual(reader?.capAdd, ['NET_ADMIN']);
+    assert.equal(reader?.image, IMAGE);
+  });
 });

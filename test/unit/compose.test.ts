@@ -232,13 +232,50 @@ describe('compose normalisation', () => {
       );
     });
 
-    it('refuses relative host paths, anonymous volumes and external volumes', () => {
-      const issues = issuesOf(
-        oneService('    volumes: ["./conf:/conf", "/anon"]', 'volumes:\n  ext:\n    external: true\n'),
+    it('refuses relative host paths', () => {
+      assertIssue(issuesOf(oneService('    volumes: ["./conf:/conf"]')), 'services.reader.volumes[0]', /relative/);
+    });
+
+    it('takes anonymous volumes, long-syntax options and external volumes', () => {
+      const yaml = oneService(
+        [
+          '    volumes:',
+          '      - /anon',
+          '      - {type: volume, target: /cache, volume: {nocopy: true}}',
+          '      - {type: bind, source: /srv, target: /srv, bind: {propagation: rshared, create_host_path: false}}',
+          '      - {type: tmpfs, target: /scratch, tmpfs: {size: 1m, mode: "1777"}}',
+          '      - ext:/ext',
+        ].join('\n'),
+        'volumes:\n  ext:\n    external: true\n    name: shared-data\n',
       );
-      assertIssue(issues, 'services.reader.volumes[0]', /relative/);
-      assertIssue(issues, 'services.reader.volumes[1]', /anonymous volume/);
-      assertIssue(issues, 'volumes.ext.external', /not supported by Skiff yet/);
+      const normalized = normalizeCompose(yaml, {});
+      assert.deepEqual(normalized.services[0]?.volumes, [
+        { type: 'volume', target: '/anon', readOnly: false },
+        { type: 'volume', target: '/cache', readOnly: false, noCopy: true },
+        {
+          type: 'bind',
+          source: '/srv',
+          target: '/srv',
+          readOnly: false,
+          propagation: 'rshared',
+          requireHostPath: true,
+        },
+        { type: 'tmpfs', target: '/scratch', readOnly: false, tmpfsSizeBytes: 1024 * 1024, tmpfsMode: 0o1777 },
+        { type: 'volume', source: 'ext', target: '/ext', readOnly: false },
+      ]);
+      assert.deepEqual(normalized.volumeDefinitions, { ext: { external: true, name: 'shared-data' } });
+    });
+
+    it('refuses options of another mount type and keys a device cannot honour, saying why', () => {
+      const issues = issuesOf(
+        oneService(
+          '    volumes:\n      - {type: volume, source: d, target: /d, bind: {propagation: shared}}\n' +
+            '      - {type: bind, source: /x, target: /x, bind: {selinux: z}}',
+          'volumes:\n  d:\n',
+        ),
+      );
+      assertIssue(issues, 'services.reader.volumes[0].bind', /do not apply to a volume mount/);
+      assertIssue(issues, 'services.reader.volumes[1].bind.selinux', /without SELinux/);
     });
   });
 
@@ -262,26 +299,65 @@ describe('compose normalisation', () => {
       assert.deepEqual(normalizeCompose(oneService('    network_mode: host'), {}).networks, []);
     });
 
-    it('refuses network_mode service:x and container:x, saying why', () => {
+    it('takes network_mode service:x as a dependency, refuses container:x and ports beside it', () => {
       const yaml = `services:\n  vpn:\n    image: ${IMAGE}\n  reader:\n    image: ${IMAGE}\n    network_mode: "service:vpn"\n`;
+      const reader = normalizeCompose(yaml, {}).services.find((s) => s.name === 'reader');
+      assert.equal(reader?.networkService, 'vpn');
+      assert.deepEqual(reader?.networks, {});
+      assert.deepEqual(reader?.dependsOn, { vpn: 'service_started' });
       assertIssue(
-        issuesOf(yaml),
-        'services.reader.network_mode',
-        /'service:vpn' is not supported by Skiff: .*recreated/,
+        issuesOf(`${yaml}    ports: ["80:80"]\n`),
+        'services.reader.ports',
+        /network_mode 'service:vpn'.*set it there/,
       );
       assertIssue(
         issuesOf(oneService('    network_mode: "container:abc"')),
         'services.reader.network_mode',
-        /'container:abc' is not supported/,
+        /'container:abc' names a container outside the release/,
       );
     });
 
-    it('refuses undeclared and external networks', () => {
-      const issues = issuesOf(
-        oneService('    networks: [front, nowhere]', 'networks:\n  front:\n    external: true\n'),
+    it('refuses undeclared networks, takes external ones and network options', () => {
+      assertIssue(
+        issuesOf(oneService('    networks: [front, nowhere]', 'networks:\n  front:\n')),
+        'services.reader.networks[1]',
+        /network 'nowhere' is not declared/,
       );
-      assertIssue(issues, 'services.reader.networks[1]', /network 'nowhere' is not declared/);
-      assertIssue(issues, 'networks.front.external', /not supported by Skiff yet/);
+      const normalized = normalizeCompose(
+        oneService(
+          '    networks:\n      lan:\n        ipv4_address: 10.99.0.5\n        priority: 10\n      front:',
+          [
+            'networks:',
+            '  front:',
+            '    external: true',
+            '  lan:',
+            '    internal: true',
+            '    driver_opts: {com.docker.network.bridge.name: br-lan}',
+            '    labels: [tier=edge]',
+            '    ipam:',
+            '      config: [{subnet: 10.99.0.0/24, gateway: 10.99.0.1}]',
+          ].join('\n'),
+        ),
+        {},
+      );
+      assert.deepEqual(normalized.services[0]?.networks, {
+        lan: { aliases: [], ipv4Address: '10.99.0.5', priority: 10 },
+        front: { aliases: [] },
+      });
+      assert.deepEqual(normalized.networkDefinitions, {
+        front: { external: true },
+        lan: {
+          internal: true,
+          driverOpts: { 'com.docker.network.bridge.name': 'br-lan' },
+          labels: { tier: 'edge' },
+          ipam: { config: [{ subnet: '10.99.0.0/24', gateway: '10.99.0.1' }] },
+        },
+      });
+      assertIssue(
+        issuesOf(oneService('', 'networks:\n  mesh:\n    driver: overlay\n')),
+        'networks.mesh.driver',
+        /swarm/,
+      );
     });
   });
 
@@ -473,7 +549,7 @@ describe('compose normalisation', () => {
       assertIssue(
         issuesOf(oneService('    env_file: .env.meter')),
         'services.reader.env_file',
-        /read by `skiff push`.*device has no such file/,
+        /read by `skiff push`.*push with `skiff push`/,
       );
     });
 
@@ -502,12 +578,16 @@ describe('compose normalisation', () => {
   });
 
   describe('errors', () => {
-    it('names every unsupported field with its service and line', () => {
+    it('names every refused field with its service, line and reason', () => {
       const issues = issuesOf(
-        oneService('    deploy:\n      replicas: 2\n    pid: host', 'secrets:\n  token:\n    file: ./token\n'),
+        oneService(
+          '    deploy:\n      replicas: 2\n    container_name: meter\n    develop: {}',
+          'secrets:\n  token:\n    file: ./token\n',
+        ),
       );
-      assertIssue(issues, 'services.reader.deploy', /^is not supported by Skiff yet \(line 4, column 5\)$/);
-      assertIssue(issues, 'services.reader.pid', /not supported by Skiff yet/);
+      assertIssue(issues, 'services.reader.deploy.replicas', /one per service \(line 5, column 7\)$/);
+      assertIssue(issues, 'services.reader.container_name', /names containers itself/);
+      assertIssue(issues, 'services.reader.develop', /source tree/);
       assertIssue(issues, 'secrets', /not supported by Skiff yet/);
     });
 

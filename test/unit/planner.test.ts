@@ -581,4 +581,41 @@ describe('planner', () => {
       assert.deepEqual(onlyDb.waiting, [{ service: 'app', dependency: 'db', condition: 'service_started' }]);
     });
   });
+
+  describe('network_mode service:', () => {
+    const vpnSpec = (server: string) => serviceSpec('vpn', fakeImage('vpn', 'v1'), { environment: { SERVER: server } });
+    const scraper = serviceSpec('scraper', fakeImage('scraper', 's1'), {
+      networks: {},
+      networkService: 'vpn',
+      dependsOn: { vpn: 'service_started' },
+    });
+    const before = targetState([vpnSpec('a'), scraper]);
+    const after = targetState([vpnSpec('b'), scraper], { releaseId: 'rel-2' });
+
+    it('recreates the dependent with the service whose network namespace it joins, after it', () => {
+      const running = engineWith(before, [containerFor(before, 'vpn'), containerFor(before, 'scraper')]);
+      const first = plan(running, after);
+      // Both old containers go (the scraper's namespace is the old vpn's); only the vpn starts in this pass.
+      assert.deepEqual(first.flatMap((s) => (s.kind === 'removeContainer' ? [s.service] : [])).sort(), [
+        'scraper',
+        'vpn',
+      ]);
+      assert.deepEqual(
+        first.flatMap((s) => (s.kind === 'startService' ? [s.container.service] : [])),
+        ['vpn'],
+      );
+      const vpnNow = containerFor(after, 'vpn');
+      const second = plan(engineWith(after, [vpnNow]), after);
+      const start = second.find((s) => s.kind === 'startService');
+      assert.equal(
+        start?.kind === 'startService' ? start.container.options.HostConfig?.NetworkMode : '',
+        `container:${vpnNow.name}`,
+      );
+    });
+
+    it('leaves both alone when neither changed', () => {
+      const running = engineWith(before, [containerFor(before, 'vpn'), containerFor(before, 'scraper')]);
+      assert.deepEqual(plan(running, before), []);
+    });
+  });
 });

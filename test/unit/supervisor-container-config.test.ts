@@ -216,6 +216,32 @@ describe('container config', () => {
         { memoryBytes: 1 },
         { cpus: 1 },
         { logging: { options: {} } },
+        { groupAdd: ['dialout'] },
+        { expose: ['9100/tcp'] },
+        { domainname: 'example.net' },
+        { dnsSearch: ['lan'] },
+        { dnsOptions: ['ndots:1'] },
+        { pid: 'host' },
+        { ipc: 'shareable' },
+        { uts: 'host' },
+        { userns: 'host' },
+        { cgroupns: 'private' },
+        { memoryReservationBytes: 1 },
+        { memorySwapBytes: -1 },
+        { memorySwappiness: 0 },
+        { oomKillDisable: true },
+        { oomScoreAdj: 100 },
+        { cpuShares: 512 },
+        { cpuset: '0' },
+        { cpuQuota: 50000 },
+        { cpuPeriod: 100000 },
+        { pidsLimit: 64 },
+        { deviceCgroupRules: ['c 188:* rmw'] },
+        { macAddress: '02:42:ac:11:00:02' },
+        { tty: true },
+        { stdinOpen: true },
+        { networks: { default: { aliases: [], ipv4Address: '10.1.0.2' } } },
+        { healthcheck: { intervalSeconds: 5 } },
       ];
       const hashes = variants.map((v) => hash(serviceSpec('api', image, { environment: spec.environment, ...v })));
       hashes.forEach((h, i) => {
@@ -223,5 +249,13 @@ describe('container config', () => {
       });
       assert.equal(new Set(hashes).size, hashes.length);
     });
+
+    it('is, for a spec without the newer fields, the hash the previous supervisor computed', () => {
+      // Computed by the supervisor before the fuller compose support: a supervisor update must not recreate such
+      // containers (they would lose their state and their uptime for nothing).
+      assert.equal(hash(), PINNED_HASH);
+    });
   });
 });
+
+const PINNED_HASH = '6ad9c03a1bcda3040f4a8b862b4954b8cb95bef065fbe174d8a6063e9e01f157';

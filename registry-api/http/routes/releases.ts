@@ -95,6 +95,8 @@ export function releaseRoutes(on: Register, deps: RouteDeps): void {
         services: normalized.services,
         volumes: normalized.volumes,
         networks: normalized.networks,
+        ...(normalized.networkDefinitions === undefined ? {} : { networkDefinitions: normalized.networkDefinitions }),
+        ...(normalized.volumeDefinitions === undefined ? {} : { volumeDefinitions: normalized.volumeDefinitions }),
         images,
         notes: body.notes ?? null,
         createdAt: deps.now().toISOString(),
