@@ -159,6 +159,46 @@ export const UpdateWindowReportSchema = Type.Object(
 );
 export type UpdateWindowReport = Static<typeof UpdateWindowReportSchema>;
 
+/**
+ * What a device's bytes go to, as it counts them at its one HTTP client and its downloader: signing in, target
+ * polls, the push channel, state reports, log lines, image manifests, image layers, layer deltas, host OS bundles.
+ */
+export const TRAFFIC_PURPOSES = [
+  'auth',
+  'polls',
+  'push',
+  'reports',
+  'logs',
+  'manifests',
+  'blobs',
+  'deltas',
+  'os',
+] as const;
+export type TrafficPurpose = (typeof TRAFFIC_PURPOSES)[number];
+
+const ByteCount = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
+
+/**
+ * The device's HTTP bytes this calendar month (UTC), [sent, received] per purpose; purposes with no byte are left
+ * out. Compact on purpose: it rides along on reports sent for other reasons.
+ */
+export const TrafficReportSchema = Type.Object(
+  {
+    month: Type.String({ pattern: '^[0-9]{4}-[0-9]{2}$' }),
+    bytes: Type.Partial(
+      Type.Object(
+        Object.fromEntries(TRAFFIC_PURPOSES.map((purpose) => [purpose, Type.Tuple([ByteCount, ByteCount])])) as Record<
+          TrafficPurpose,
+          ReturnType<typeof Type.Tuple<[typeof ByteCount, typeof ByteCount]>>
+        >,
+        { additionalProperties: false },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type TrafficReport = Static<typeof TrafficReportSchema>;
+
 export const StateReportSchema = Type.Object(
   {
     supervisorVersion: Id,
@@ -179,6 +219,7 @@ export const StateReportSchema = Type.Object(
     reportedAt: Type.String({ format: 'date-time' }),
     downloads: Type.Optional(Type.Array(ImageDownloadSchema, { maxItems: REPORT_LIMITS.items })),
     updateWindow: Type.Optional(UpdateWindowReportSchema),
+    traffic: Type.Optional(TrafficReportSchema),
   },
   { additionalProperties: false },
 );

@@ -1,6 +1,7 @@
 // registry-api's settings, read once from the environment and checked, so a typo stops the start with a message
 // naming the variable instead of surfacing later as a strange failure.
 import { DEFAULT_MAX_PUSH_CHANNELS } from './http/push-channels.js';
+import { DEFAULT_HEARTBEAT_SECONDS, MAX_HEARTBEAT_SECONDS, MIN_HEARTBEAT_SECONDS } from '../protocol/device-events.js';
 
 export interface ApiConfig {
   host: string;
@@ -30,6 +31,8 @@ export interface ApiConfig {
   osBundleKeyring: string | null;
   /** SKIFF_MAX_PUSH_CHANNELS: open push channels this instance holds at most (http/push-channels.ts). */
   maxPushChannels: number;
+  /** SKIFF_PUSH_HEARTBEAT_SECONDS: the push channel's heartbeat, matched to the carriers' NAT timeouts. */
+  pushHeartbeatSeconds: number;
 }
 
 export class ConfigError extends Error {
@@ -99,6 +102,17 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ApiConfig {
   if (!/^\d+$/.test(maxPushText) || maxPushChannels < 1 || !Number.isSafeInteger(maxPushChannels))
     throw new ConfigError(`SKIFF_MAX_PUSH_CHANNELS '${maxPushText}' is not a positive whole number`);
 
+  const heartbeatText = env.SKIFF_PUSH_HEARTBEAT_SECONDS?.trim() || String(DEFAULT_HEARTBEAT_SECONDS);
+  const pushHeartbeatSeconds = Number(heartbeatText);
+  if (
+    !/^\d+$/.test(heartbeatText) ||
+    pushHeartbeatSeconds < MIN_HEARTBEAT_SECONDS ||
+    pushHeartbeatSeconds > MAX_HEARTBEAT_SECONDS
+  )
+    throw new ConfigError(
+      `SKIFF_PUSH_HEARTBEAT_SECONDS '${heartbeatText}' is not a whole number of seconds from ${MIN_HEARTBEAT_SECONDS} to ${MAX_HEARTBEAT_SECONDS}`,
+    );
+
   return {
     host: env.SKIFF_API_HOST?.trim() || '127.0.0.1',
     port,
@@ -113,5 +127,6 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ApiConfig {
     insecureRegistries,
     osBundleKeyring: env.SKIFF_OS_BUNDLE_KEYRING?.trim() || null,
     maxPushChannels,
+    pushHeartbeatSeconds,
   };
 }

@@ -42,6 +42,8 @@ export interface AppDeps {
   deviceLogs?: DeviceLogsOptions;
   /** Open push channels this instance holds at most (SKIFF_MAX_PUSH_CHANNELS); absent: http/push-channels.ts's default. */
   maxPushChannels?: number;
+  /** The push channel's heartbeat period in seconds (SKIFF_PUSH_HEARTBEAT_SECONDS); absent: protocol/device-events.ts's default. */
+  pushHeartbeatSeconds?: number;
 }
 
 export type RouteDeps = Required<AppDeps>;

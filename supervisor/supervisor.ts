@@ -37,6 +37,7 @@ import { ensureProvisioned } from './online/provision.js';
 import { Reconciler } from './reconcile/reconciler.js';
 import { buildReport, Reporter, type ReportInput } from './online/reporter.js';
 import { TargetEvents } from './online/push-channel.js';
+import { tuneConnections } from '../lib/http-request.js';
 import { LogShipper } from './online/log-shipper.js';
 import type { SignedTarget } from './target/gate.js';
 import { TargetStore } from './target/store.js';
@@ -259,6 +260,9 @@ export class Supervisor {
       log: this.log.child({ component: 'push' }),
       knownEtag: () => poller.knownEtag(),
       onStale: () => poller.pollNow(),
+      onConnected: (open) => poller.setPushOpen(open),
+      onTimings: (timings) =>
+        tuneConnections({ idleMs: timings.requestIdleMs, tcpKeepAliveMs: timings.tcpKeepAliveMs }),
       onLogs: (data) => logShipper.onEvent(data),
     });
     this.reporter = reporter;

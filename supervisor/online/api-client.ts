@@ -15,7 +15,9 @@ import { SIGNATURE_HEADER } from '../../protocol/signature.js';
 import type { PartialStateReport, StateReport } from '../../protocol/state-report.js';
 import { parse } from '../../protocol/validate.js';
 import { messageOf } from '../../lib/errors.js';
-import { httpRequest, HttpRequestError, type HttpResponse } from '../../lib/http-request.js';
+import { HEARTBEAT_HEADER, announcedHeartbeatSeconds } from '../../protocol/device-events.js';
+import type { TrafficPurpose } from '../../protocol/state-report.js';
+import { httpRequest, HttpRequestError, type HttpResponse, type TransferredBytes } from '../../lib/http-request.js';
 import { acceptSignedTarget, type SignedTarget, type TargetKey } from '../target/gate.js';
 
 export class ApiError extends Error {
@@ -54,7 +56,17 @@ export interface ApiClientOptions {
   /** What target states must be signed with; without it (null or absent) every target is refused. */
   targetKey?: TargetKey;
   timeoutMs?: number;
+  /** Told the HTTP bytes of every request once it is over, with what it was for (../device/traffic.ts). */
+  onBytes?: (purpose: TrafficPurpose, bytes: TransferredBytes) => void;
 }
+
+/** An open push channel: its event stream and the heartbeat period the API announced (null: none announced). */
+export interface OpenedEvents {
+  body: NonNullable<HttpResponse['body']>;
+  heartbeatSeconds: number | null;
+}
+
+type RequestInit = { body?: unknown; headers?: Record<string, string>; signal?: AbortSignal; purpose: TrafficPurpose };
 
 /** The error for a 4xx/5xx answer: the problem's `detail` (else the start of the body) and type, the API's clock. */
 async function errorOf(method: string, url: string, response: HttpResponse): Promise<ApiError> {
@@ -86,11 +98,7 @@ export class ApiClient {
     return new ApiClient({ ...this.options, credentials, targetKey });
   }
 
-  private async request(
-    method: string,
-    pathname: string,
-    init: { body?: unknown; headers?: Record<string, string>; signal?: AbortSignal } = {},
-  ): Promise<HttpResponse> {
+  private async request(method: string, pathname: string, init: RequestInit): Promise<HttpResponse> {
     const credentials = this.options.credentials;
     if (credentials === undefined) return this.send(method, pathname, init);
     try {
@@ -106,11 +114,7 @@ export class ApiClient {
     }
   }
 
-  private async send(
-    method: string,
-    pathname: string,
-    init: { body?: unknown; headers?: Record<string, string>; signal?: AbortSignal } = {},
-  ): Promise<HttpResponse> {
+  private async send(method: string, pathname: string, init: RequestInit): Promise<HttpResponse> {
     // Joined as text, not resolved as a URL, so an API behind a path prefix (https://host/skiff) keeps it.
     const url = `${this.options.baseUrl.replace(/\/+$/, '')}${pathname}`;
     const headers: Record<string, string> = { accept: 'application/json', ...init.headers };
@@ -123,6 +127,9 @@ export class ApiClient {
         body: init.body === undefined ? undefined : JSON.stringify(init.body),
         // A stream (the events channel) brings its own signal: a timeout would cut it mid-stream.
         signal: init.signal ?? AbortSignal.timeout(this.timeoutMs),
+        ...(this.options.onBytes === undefined
+          ? {}
+          : { onBytes: (bytes: TransferredBytes) => this.options.onBytes?.(init.purpose, bytes) }),
       });
     } catch (err) {
       // No answer: the system error (ECONNREFUSED...) or the timeout.
@@ -148,7 +155,7 @@ export class ApiClient {
     const headers: Record<string, string> = { [DEVICE_SIGNATURE_HEADER]: signature };
     if (legacyKey !== undefined) headers.authorization = `Bearer ${legacyKey}`;
     const route = ROUTES.deviceAuth;
-    const response = await this.send(route.method, pathOf(route), { body, headers });
+    const response = await this.send(route.method, pathOf(route), { body, headers, purpose: 'auth' });
     const answer = await this.json(response, route.method);
     return response.status === 202
       ? { kind: 'pending', answer: parse(DeviceAuthPendingSchema, answer, 'the pending answer to auth') }
@@ -159,7 +166,7 @@ export class ApiClient {
   async fetchTarget(uuid: string, etag: string | null): Promise<TargetFetch> {
     const headers: Record<string, string> = etag === null ? {} : { 'if-none-match': etag };
     const route = ROUTES.deviceTarget;
-    const response = await this.request(route.method, pathOf(route, { uuid }), { headers });
+    const response = await this.request(route.method, pathOf(route, { uuid }), { headers, purpose: 'polls' });
     if (response.status === 304) return { changed: false };
     const signed = acceptSignedTarget(
       await this.json(response, route.method),
@@ -182,7 +189,11 @@ export class ApiClient {
   ): Promise<string | null> {
     const headers: Record<string, string> = basedOn === null ? {} : { 'if-match': basedOn };
     const route = ROUTES.deviceState;
-    const response = await this.request(route.method, pathOf(route, { uuid }), { body: report, headers });
+    const response = await this.request(route.method, pathOf(route, { uuid }), {
+      body: report,
+      headers,
+      purpose: 'reports',
+    });
     await response.body?.cancel();
     return response.headers.get('etag');
   }
@@ -190,16 +201,17 @@ export class ApiClient {
   /** Sends a batch of log lines someone asked for (protocol/device-logs.ts). */
   async postLogs(uuid: string, batch: LogBatch): Promise<void> {
     const route = ROUTES.postDeviceLogs;
-    const response = await this.request(route.method, pathOf(route, { uuid }), { body: batch });
+    const response = await this.request(route.method, pathOf(route, { uuid }), { body: batch, purpose: 'logs' });
     await response.body?.cancel();
   }
 
   /** Opens the push channel (protocol/device-events.ts); the body is the event stream, ended by `signal`. */
-  async openEvents(uuid: string, signal: AbortSignal): Promise<NonNullable<HttpResponse['body']>> {
+  async openEvents(uuid: string, signal: AbortSignal): Promise<OpenedEvents> {
     const route = ROUTES.deviceEvents;
     const response = await this.request(route.method, pathOf(route, { uuid }), {
       headers: { accept: 'text/event-stream' },
       signal,
+      purpose: 'push',
     });
     const type = response.headers.get('content-type') ?? '';
     if (response.body === null || !type.startsWith('text/event-stream')) {
@@ -211,6 +223,6 @@ export class ApiClient {
         `expected an event stream, got '${type || 'no body'}'`,
       );
     }
-    return response.body;
+    return { body: response.body, heartbeatSeconds: announcedHeartbeatSeconds(response.headers.get(HEARTBEAT_HEADER)) };
   }
 }
