@@ -5,7 +5,9 @@
 // (method, path, status, ETag headers), so a test can see what went over the wire without standing in for the API.
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
+import { createServer, type RequestListener, type Server } from 'node:http';
+import { DEFAULT_HEARTBEAT_SECONDS, pushTimings } from '../protocol/device-events.js';
+import { createApiServer } from '../registry-api/http/server-limits.js';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -57,6 +59,10 @@ export interface ApiServerOptions {
   osBundleKeyring?: string;
   /** Fleet logs' timings (registry-api/logs/device-logs.ts); default the API's. */
   deviceLogs?: DeviceLogsOptions;
+  /** The push channel's heartbeat (SKIFF_PUSH_HEARTBEAT_SECONDS); default the API's. */
+  pushHeartbeatSeconds?: number;
+  /** The production server's limits and keep-alive (http/server-limits.ts) instead of Node's defaults. */
+  productionServer?: boolean;
 }
 
 export interface NewFleetOptions {
@@ -131,10 +137,11 @@ export class ApiServer {
       jobs,
       osBundles,
       ...(options.deviceLogs === undefined ? {} : { deviceLogs: options.deviceLogs }),
+      ...(options.pushHeartbeatSeconds === undefined ? {} : { pushHeartbeatSeconds: options.pushHeartbeatSeconds }),
     });
     const handle = app.callback();
     const requests: ObservedRequest[] = [];
-    const server = createServer((req, res) => {
+    const listener: RequestListener = (req, res) => {
       res.on('finish', () => {
         const etag = res.getHeader('etag');
         requests.push({
@@ -146,7 +153,14 @@ export class ApiServer {
         });
       });
       void handle(req, res);
-    });
+    };
+    const server =
+      options.productionServer === true
+        ? createApiServer(listener, {
+            keepAliveTimeoutMs: pushTimings(options.pushHeartbeatSeconds ?? DEFAULT_HEARTBEAT_SECONDS)
+              .serverKeepAliveMs,
+          })
+        : createServer(listener);
     try {
       server.listen(options.port ?? 0, '127.0.0.1');
       await once(server, 'listening');
