@@ -38,6 +38,7 @@ import { Reconciler } from './reconcile/reconciler.js';
 import { buildReport, Reporter, type ReportInput } from './online/reporter.js';
 import { TargetEvents } from './online/push-channel.js';
 import { tuneConnections } from '../lib/http-request.js';
+import { TrafficCounters } from './device/traffic.js';
 import { LogShipper } from './online/log-shipper.js';
 import type { SignedTarget } from './target/gate.js';
 import { TargetStore } from './target/store.js';
@@ -70,6 +71,8 @@ export class Supervisor {
   private session: DeviceSession | undefined;
   private poller: Poller | undefined;
   private reporter: Reporter | undefined;
+  /** The device's data use by purpose (device/traffic.ts); set once online. */
+  private traffic: TrafficCounters | undefined;
   /** Host OS updates (A/B with RAUC); null on a device whose image does not configure them. */
   private osUpdater: OsUpdater | null = null;
   private events: TargetEvents | undefined;
@@ -194,6 +197,7 @@ export class Supervisor {
     ]);
     this.delivery.stop();
     await this.online;
+    await this.traffic?.stop();
   }
 
   /** The target the reconciler converges to from now on; its config also sets the download cap. */
@@ -203,7 +207,15 @@ export class Supervisor {
   }
 
   private async goOnline(): Promise<void> {
-    const api = new ApiClient({ baseUrl: this.config.apiUrl });
+    const traffic = await TrafficCounters.load({
+      dataDir: this.options.dataDir,
+      log: this.log.child({ component: 'traffic' }),
+    });
+    this.traffic = traffic;
+    const api = new ApiClient({
+      baseUrl: this.config.apiUrl,
+      onBytes: (purpose, bytes) => traffic.add(purpose, bytes),
+    });
     const session = new DeviceSession({
       api,
       identity: await loadOrCreateIdentity(this.options.dataDir),
@@ -231,6 +243,7 @@ export class Supervisor {
       log: this.log.child({ component: 'reporter' }),
       supervisorVersion: SUPERVISOR_VERSION,
       minIntervalMs: this.options.reportIntervalMs,
+      traffic: () => traffic.month(),
     });
     const poller = new Poller({
       api: deviceApi,
@@ -411,6 +424,9 @@ export class Supervisor {
         localMode: this.local !== null,
         apiReachable: this.apiReachable,
         pushConnected: this.events?.isConnected() ?? false,
+        ...(this.traffic === undefined
+          ? {}
+          : { traffic: { month: this.traffic.month(), today: this.traffic.today() } }),
       }),
       serviceAction: async (service, action) => {
         try {

@@ -26,6 +26,7 @@ import type { CurrentState, ObservedContainer } from '../reconcile/current-state
 import { desiredState, imagesOf } from '../plan/desired-state.js';
 import { digestRefOf } from '../images/local-image.js';
 import { bucketKey } from '../device/metrics.js';
+import type { TrafficReport } from '../../protocol/state-report.js';
 import type { ReconcilePhase, ReconcileStatus } from '../reconcile/reconciler.js';
 import { PassLoop } from '../device/wakeup.js';
 
@@ -208,7 +209,18 @@ export interface ReporterOptions {
   minIntervalMs?: number;
   /** Without a trigger, the engine is looked at this often (containers change on their own). */
   checkIntervalMs?: number;
+  /**
+   * The device's data use this month (../device/traffic.ts). It changes with every request, reports included, so
+   * it never makes a report by itself: it rides on reports sent for other reasons, and is sent alone at most once
+   * per trafficIntervalMs.
+   */
+  traffic?: () => TrafficReport;
+  /** How often the data use is reported when nothing else is (a day by default). */
+  trafficIntervalMs?: number;
 }
+
+/** Data use is news for a budget, not for a dashboard: once a day when nothing else is sent. */
+export const TRAFFIC_REPORT_INTERVAL_MS = 24 * 60 * 60 * 1000;
 
 /** The last report the API acknowledged, and the ETag it gave it (null from an API that gives none). */
 interface Acknowledged {
@@ -226,6 +238,7 @@ export class Reporter {
   private readonly minIntervalMs: number;
   private readonly checkIntervalMs: number;
   private readonly metricsIntervalMs: number;
+  private trafficSentAt = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly options: ReporterOptions) {
     this.minIntervalMs = options.minIntervalMs ?? 10_000;
@@ -278,14 +291,21 @@ export class Reporter {
       });
       const acked = this.acked;
       const changes = acked === null ? null : reportChanges(acked.report, report);
-      if (changes !== null && Object.keys(changes).length === 0) return this.untilNextLook(report);
+      const trafficDue =
+        Date.now() - this.trafficSentAt >= (this.options.trafficIntervalMs ?? TRAFFIC_REPORT_INTERVAL_MS);
+      if (changes !== null && Object.keys(changes).length === 0 && !(trafficDue && this.options.traffic !== undefined))
+        return this.untilNextLook(report);
       const wait = this.lastSentAt + this.minIntervalMs - Date.now();
       // Too soon: come back when allowed and build it afresh then (it may have changed again).
       if (wait > 0) return wait;
       const partial = acked !== null && acked.etag !== null && changes !== null;
+      // Kept out of the acknowledged report: it is never compared, only carried.
+      const traffic = this.options.traffic?.();
+      const carried = traffic === undefined ? {} : { traffic };
       const etag = partial
-        ? await this.options.send({ ...changes, reportedAt: report.reportedAt }, acked.etag)
-        : await this.options.send(report, null);
+        ? await this.options.send({ ...changes, ...carried, reportedAt: report.reportedAt }, acked.etag)
+        : await this.options.send({ ...report, ...carried }, null);
+      if (traffic !== undefined) this.trafficSentAt = Date.now();
       // What was not sent (metrics within their bucket) stays as acknowledged, so drift is measured from there.
       this.acked = { report: partial ? { ...acked.report, ...changes, reportedAt: report.reportedAt } : report, etag };
       this.lastSentAt = Date.now();
