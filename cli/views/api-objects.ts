@@ -1,7 +1,7 @@
 // The people-facing renderings of the API's objects: which columns, in which order, how short.
 import type { DeviceSummary, Fleet, Release, ReleasePolicy } from '../../protocol/api.js';
 import type { DeviceDetail } from '../../protocol/device-detail.js';
-import type { DeviceMetrics, ImageDownload } from '../../protocol/state-report.js';
+import type { DeviceMetrics, ImageDownload, TrafficReport } from '../../protocol/state-report.js';
 import { formatBytes, relativeTime, renderFields, renderTable, truncate, utcTime } from './output.js';
 
 const SHORT_UUID = 7;
@@ -144,6 +144,16 @@ function metricsText(m: DeviceMetrics): string {
   );
 }
 
+/** The device's data use this month, in all and by purpose (largest first), as it last reported it. */
+function trafficText(traffic: TrafficReport): string {
+  const parts = Object.entries(traffic.bytes)
+    .map(([purpose, pair]) => [purpose, (pair?.[0] ?? 0) + (pair?.[1] ?? 0)] as const)
+    .filter(([, bytes]) => bytes > 0)
+    .sort((a, b) => b[1] - a[1]);
+  const all = parts.reduce((sum, [, bytes]) => sum + bytes, 0);
+  return `${formatBytes(all)} in ${traffic.month} (${parts.map(([p, b]) => `${p} ${formatBytes(b)}`).join(', ')})`;
+}
+
 export function deviceDetail(device: DeviceDetail, now: Date = new Date()): string {
   const report = device.lastReport;
   const lastSeen =
@@ -170,6 +180,7 @@ export function deviceDetail(device: DeviceDetail, now: Date = new Date()): stri
           ['OS', report.osVersion ?? null],
           ['Reported', `${utcTime(report.reportedAt)} (${relativeTime(report.reportedAt, now)})`],
           ['Metrics', report.metrics === undefined ? null : metricsText(report.metrics)],
+          ['Data use', report.traffic === undefined ? null : trafficText(report.traffic)],
         ] satisfies Array<[string, string | null]>)),
   ]);
   text += '\n';

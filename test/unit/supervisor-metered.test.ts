@@ -1,0 +1,95 @@
+// What keeps an idle device's data use down, on the device's side: the push channel's timings from the one
+// announced heartbeat, the poller resting while the channel is open, and the per-purpose counters.
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { pino } from 'pino';
+import { announcedHeartbeatSeconds, pushTimings } from '../../protocol/device-events.js';
+import { Poller } from '../../supervisor/online/poller.js';
+import type { ApiClient } from '../../supervisor/online/api-client.js';
+import { TRAFFIC_FILE, TrafficCounters } from '../../supervisor/device/traffic.js';
+
+const log = pino({ level: 'silent' });
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('metered device', () => {
+  describe('push channel timings', () => {
+    it('derive from the one heartbeat: one lost heartbeat tolerated, keepalive never before two are missed', () => {
+      const t = pushTimings(600);
+      assert.equal(t.heartbeatMs, 600_000);
+      assert.ok(t.deviceSilenceMs > 2 * t.heartbeatMs && t.deviceSilenceMs < 3 * t.heartbeatMs);
+      assert.ok(t.tcpKeepAliveMs > t.deviceSilenceMs, 'TCP keepalive never probes while heartbeats flow');
+      assert.ok(t.serverKeepAliveMs > t.requestIdleMs + 1000, 'the device closes an idle connection first');
+    });
+
+    it('take the announced heartbeat only as whole seconds within bounds', () => {
+      assert.equal(announcedHeartbeatSeconds('240'), 240);
+      assert.equal(announcedHeartbeatSeconds('1'), 10);
+      assert.equal(announcedHeartbeatSeconds('999999'), 3600);
+      assert.equal(announcedHeartbeatSeconds(null), null);
+      assert.equal(announcedHeartbeatSeconds('4m'), null);
+      assert.equal(announcedHeartbeatSeconds('1e3'), null);
+    });
+  });
+
+  describe('poller', () => {
+    it('does not poll while the push channel is open, and polls at once when it closes', async () => {
+      const polls: number[] = [];
+      const api = {
+        fetchTarget: async () => {
+          polls.push(Date.now());
+          return { changed: false as const };
+        },
+      } as unknown as ApiClient;
+      const poller = new Poller({ api, uuid: 'u', log, onTarget: async () => {}, intervalOverrideMs: 50 });
+      poller.start();
+      try {
+        await sleep(180);
+        assert.ok(polls.length >= 3, `${polls.length} polls at a 50 ms interval`);
+        poller.setPushOpen(true);
+        await sleep(60);
+        const opened = polls.length;
+        await sleep(300);
+        assert.equal(polls.length, opened, 'no poll while the channel is open (one on opening)');
+        const closedAt = Date.now();
+        poller.setPushOpen(false);
+        await sleep(30);
+        assert.equal(polls.length, opened + 1);
+        assert.ok((polls.at(-1) ?? 0) - closedAt < 30);
+        await sleep(200);
+        assert.ok(polls.length >= opened + 3, 'the interval is back');
+      } finally {
+        await poller.stop();
+      }
+    });
+  });
+
+  describe('traffic counters', () => {
+    it('count by purpose for the month and the day, start afresh on a new month, and persist', async () => {
+      const dataDir = await mkdtemp(path.join(tmpdir(), 'skiff-traffic-'));
+      try {
+        let now = new Date('2026-11-30T23:59:00Z');
+        const counters = await TrafficCounters.load({ dataDir, log, now: () => now });
+        counters.add('polls', { sent: 300, received: 200 });
+        counters.add('polls', { sent: 300, received: 200 });
+        counters.add('push', { sent: 0, received: 40 });
+        assert.deepEqual(counters.month(), { month: '2026-11', bytes: { polls: [600, 400], push: [0, 40] } });
+        now = new Date('2026-12-01T00:00:01Z');
+        counters.add('reports', { sent: 900, received: 100 });
+        assert.deepEqual(counters.month(), { month: '2026-12', bytes: { reports: [900, 100] } });
+        assert.deepEqual(counters.today(), { date: '2026-12-01', bytes: { reports: [900, 100] } });
+        await counters.stop();
+        const saved = JSON.parse(await readFile(path.join(dataDir, TRAFFIC_FILE), 'utf8')) as unknown;
+        assert.deepEqual(saved, {
+          month: { month: '2026-12', bytes: { reports: [900, 100] } },
+          day: { date: '2026-12-01', bytes: { reports: [900, 100] } },
+        });
+        const again = await TrafficCounters.load({ dataDir, log, now: () => now });
+        assert.deepEqual(again.month(), { month: '2026-12', bytes: { reports: [900, 100] } });
+      } finally {
+        await rm(dataDir, { recursive: true, force: true });
+      }
+    });
+  });
+});
