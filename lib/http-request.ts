@@ -219,9 +219,24 @@ function send(url: URL, init: HttpRequestInit): Promise<IncomingMessage> {
   });
 }
 
+/** Told the bytes of every request that brings no onBytes of its own, with the URL it was made to (before redirects). */
+export type RequestMeter = (url: URL, bytes: TransferredBytes) => void;
+let defaultMeter: RequestMeter | null = null;
+
+/**
+ * Meters every request of the program made without its own onBytes (the registry client, the downloader, the OS
+ * bundle fetcher), so that no byte goes uncounted; null stops it.
+ */
+export function meterRequests(meter: RequestMeter | null): void {
+  defaultMeter = meter;
+}
+
 export async function httpRequest(target: string | URL, init: HttpRequestInit = {}): Promise<HttpResponse> {
   let url = new URL(target);
-  let current = init;
+  const meter = defaultMeter;
+  const origin = url;
+  let current: HttpRequestInit =
+    init.onBytes !== undefined || meter === null ? init : { ...init, onBytes: (bytes) => meter(origin, bytes) };
   let message = await send(url, current);
   for (let hops = 0; REDIRECTS.has(message.statusCode ?? 0) && init.redirect !== 'manual'; hops++) {
     const location = message.headers.location;

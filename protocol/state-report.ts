@@ -161,7 +161,8 @@ export type UpdateWindowReport = Static<typeof UpdateWindowReportSchema>;
 
 /**
  * What a device's bytes go to, as it counts them at its one HTTP client and its downloader: signing in, target
- * polls, the push channel, state reports, log lines, image manifests, image layers, layer deltas, host OS bundles.
+ * polls, the push channel, state reports, log lines, image manifests, image layers, layer deltas, host OS bundles,
+ * and what fits none of them.
  */
 export const TRAFFIC_PURPOSES = [
   'auth',
@@ -173,6 +174,7 @@ export const TRAFFIC_PURPOSES = [
   'blobs',
   'deltas',
   'os',
+  'other',
 ] as const;
 export type TrafficPurpose = (typeof TRAFFIC_PURPOSES)[number];
 

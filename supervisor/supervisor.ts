@@ -37,8 +37,8 @@ import { ensureProvisioned } from './online/provision.js';
 import { Reconciler } from './reconcile/reconciler.js';
 import { buildReport, Reporter, type ReportInput } from './online/reporter.js';
 import { TargetEvents } from './online/push-channel.js';
-import { tuneConnections } from '../lib/http-request.js';
-import { TrafficCounters } from './device/traffic.js';
+import { meterRequests, tuneConnections } from '../lib/http-request.js';
+import { purposeOfUrl, TrafficCounters } from './device/traffic.js';
 import { LogShipper } from './online/log-shipper.js';
 import type { SignedTarget } from './target/gate.js';
 import { TargetStore } from './target/store.js';
@@ -212,6 +212,8 @@ export class Supervisor {
       log: this.log.child({ component: 'traffic' }),
     });
     this.traffic = traffic;
+    // Registry, downloader and OS bundle requests: the API client names its own purposes.
+    meterRequests((url, bytes) => traffic.add(purposeOfUrl(url), bytes));
     const api = new ApiClient({
       baseUrl: this.config.apiUrl,
       onBytes: (purpose, bytes) => traffic.add(purpose, bytes),

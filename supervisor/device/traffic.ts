@@ -33,6 +33,20 @@ type TrafficFile = Static<typeof TrafficFileSchema>;
 
 type Bytes = TrafficReport['bytes'];
 
+/**
+ * What a request that is not the API client's own was for, from the URL it was made to (before any redirect, so a
+ * registry's blob that redirects to object storage is still a blob). Deltas travel as registry blobs too and are
+ * counted with them.
+ */
+export function purposeOfUrl(url: URL): TrafficPurpose {
+  const p = url.pathname;
+  if (p.startsWith('/v2/') && p.includes('/manifests/')) return 'manifests';
+  if (p.startsWith('/v2/') && p.includes('/blobs/')) return 'blobs';
+  if (p.includes('/os-releases/') || p.endsWith('.raucb')) return 'os';
+  if (p.endsWith('/token') || p.includes('/registry-token')) return 'auth';
+  return 'other';
+}
+
 function added(bytes: Bytes, purpose: TrafficPurpose, sent: number, received: number): Bytes {
   const [s, r] = bytes[purpose] ?? [0, 0];
   return { ...bytes, [purpose]: [s + sent, r + received] };
