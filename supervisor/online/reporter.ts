@@ -25,7 +25,7 @@ import { canonicalJson } from '../../protocol/canonical-json.js';
 import type { CurrentState, ObservedContainer } from '../reconcile/current-state.js';
 import { desiredState, imagesOf } from '../plan/desired-state.js';
 import { digestRefOf } from '../images/local-image.js';
-import { bucketKey } from '../device/metrics.js';
+import { metricsMoved } from '../device/metrics.js';
 import type { TrafficReport } from '../../protocol/state-report.js';
 import type { ReconcilePhase, ReconcileStatus } from '../reconcile/reconciler.js';
 import { PassLoop } from '../device/wakeup.js';
@@ -171,7 +171,7 @@ function progressOf(target: TargetState, current: CurrentState): UpdateProgress 
 
 function sameField(field: string, a: unknown, b: unknown): boolean {
   if (field === 'metrics' && a !== undefined && b !== undefined)
-    return bucketKey(a as DeviceMetrics) === bucketKey(b as DeviceMetrics);
+    return !metricsMoved(a as DeviceMetrics, b as DeviceMetrics);
   return canonicalJson(a) === canonicalJson(b);
 }
 
