@@ -9,6 +9,8 @@ import { announcedHeartbeatSeconds, pushTimings } from '../../protocol/device-ev
 import { Poller } from '../../supervisor/online/poller.js';
 import type { ApiClient } from '../../supervisor/online/api-client.js';
 import { TRAFFIC_FILE, TrafficCounters } from '../../supervisor/device/traffic.js';
+import { Reporter } from '../../supervisor/online/reporter.js';
+import type { DeviceMetrics, PartialStateReport, StateReport } from '../../protocol/state-report.js';
 
 const log = pino({ level: 'silent' });
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -62,6 +64,55 @@ describe('metered device', () => {
       } finally {
         await poller.stop();
       }
+    });
+  });
+
+  describe('reporter', () => {
+    const metrics = (cpuPercent: number): DeviceMetrics => ({
+      cpuPercent,
+      memoryUsedBytes: 300,
+      memoryTotalBytes: 1000,
+      temperatureCelsius: null,
+      diskUsedBytes: 10,
+      diskTotalBytes: 100,
+      uptimeSeconds: 5,
+    });
+
+    it('holds back a change of metrics alone until its interval, and carries data use on what it sends', async () => {
+      const sent: Array<StateReport | PartialStateReport> = [];
+      let cpu = 10;
+      let exited = false;
+      const reporter = new Reporter({
+        observe: async () => ({ containers: [], images: [], networks: [], volumes: [] }),
+        situation: () => ({
+          target: null,
+          status: { phase: exited ? 'applying' : 'converged', error: null, waiting: [] },
+          targetError: null,
+        }),
+        send: async (report) => {
+          sent.push(report);
+          return `"${sent.length}"`;
+        },
+        log,
+        supervisorVersion: '0.1.0',
+        metrics: async () => metrics(cpu),
+        metricsIntervalMs: 1,
+        metricsReportIntervalMs: 60_000,
+        minIntervalMs: 1,
+        traffic: () => ({ month: '2026-12', bytes: { polls: [1, 2] } }),
+      });
+      await reporter.reportOnce();
+      assert.equal(sent.length, 1, 'the first report is full');
+      assert.deepEqual(sent[0]?.traffic, { month: '2026-12', bytes: { polls: [1, 2] } });
+      cpu = 90;
+      await sleep(5);
+      await reporter.reportOnce();
+      assert.equal(sent.length, 1, 'metrics alone wait for their interval');
+      exited = true;
+      await sleep(5);
+      await reporter.reportOnce();
+      assert.equal(sent.length, 2);
+      assert.deepEqual(Object.keys(sent[1] ?? {}).sort(), ['metrics', 'reportedAt', 'traffic', 'updateStatus']);
     });
   });
 
