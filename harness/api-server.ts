@@ -42,6 +42,8 @@ export interface ObservedRequest {
   ifNoneMatch: string | null;
   /** The ETag the answer carried. */
   etag: string | null;
+  /** When the request arrived (Date.now()). */
+  atMs: number;
 }
 
 export interface ApiServerOptions {
@@ -142,6 +144,7 @@ export class ApiServer {
     const handle = app.callback();
     const requests: ObservedRequest[] = [];
     const listener: RequestListener = (req, res) => {
+      const atMs = Date.now();
       res.on('finish', () => {
         const etag = res.getHeader('etag');
         requests.push({
@@ -150,6 +153,7 @@ export class ApiServer {
           status: res.statusCode,
           ifNoneMatch: req.headers['if-none-match'] ?? null,
           etag: typeof etag === 'string' ? etag : null,
+          atMs,
         });
       });
       void handle(req, res);

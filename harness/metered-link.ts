@@ -79,16 +79,13 @@ class RequestLineReader {
   constructor(private readonly onRequest: (path: string) => void) {}
 
   push(chunk: Buffer): void {
-    // Only the start of each chunk can hold a request line worth reading: bodies are small JSON or nothing, and a
-    // request starts a chunk when requests follow each other. A bounded tail covers a line split across chunks.
-    this.pending = (this.pending + chunk.toString('latin1', 0, Math.min(chunk.length, 2048))).slice(-4096);
-    const pattern = /(?:^|\r\n)(GET|POST|PUT|PATCH|DELETE|HEAD) (\S+) HTTP\/1\.1\r\n/g;
-    let last = 0;
-    for (let m = pattern.exec(this.pending); m !== null; m = pattern.exec(this.pending)) {
-      this.onRequest(m[2] ?? '');
-      last = pattern.lastIndex;
-    }
-    this.pending = this.pending.slice(last);
+    // A request starts a chunk: Node's client writes a request's head in one write, after the previous answer
+    // came (no pipelining). A head split before its line ends is held until the line is complete.
+    const text = this.pending + chunk.toString('latin1', 0, Math.min(chunk.length, 2048));
+    this.pending = '';
+    const line = /^(GET|POST|PUT|PATCH|DELETE|HEAD) (\S+) HTTP\/1\.1\r\n/.exec(text);
+    if (line !== null) this.onRequest(line[2] ?? '');
+    else if (/^[A-Z]{1,7}( \S*)?$/.test(text)) this.pending = text;
   }
 }
 
@@ -98,6 +95,8 @@ export class MeteredLink {
   /** Request marks by the port the API side saw the connection come from (the proxy's upstream port). */
   private readonly marks = new Map<number, RequestMark[]>();
   private readonly sockets = new Set<Socket>();
+  /** Requests of this purpose are cut off (their connection reset) instead of relayed. */
+  refused: LinkPurpose | null = null;
 
   private constructor(
     private readonly proxy: Server,
@@ -126,10 +125,17 @@ export class MeteredLink {
     // The middle hop: reads request lines on the plaintext side, then relays to the API.
     const relay = (inbound: Socket | TLSSocket): void => {
       const marks = marksOf(inbound.remotePort);
-      const reader = new RequestLineReader((requestPath) =>
-        marks.push({ atMs: Date.now(), purpose: purposeOfPath(requestPath) }),
-      );
       const upstream = connect(apiPort, '127.0.0.1');
+      // Registered before the pipe below, so a refused request is cut off before it is relayed.
+      const reader = new RequestLineReader((requestPath) => {
+        const purpose = purposeOfPath(requestPath);
+        if (link?.refused === purpose) {
+          inbound.destroy();
+          upstream.destroy();
+          return;
+        }
+        marks.push({ atMs: Date.now(), purpose });
+      });
       link?.sockets.add(upstream).add(inbound);
       inbound.on('data', (chunk: Buffer) => reader.push(chunk));
       inbound.pipe(upstream).pipe(inbound);
