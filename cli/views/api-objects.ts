@@ -114,6 +114,30 @@ export function devicesTable(devices: DeviceSummary[], now: Date = new Date()): 
   );
 }
 
+/**
+ * Each fleet's data use this month, summed over the devices that reported theirs; null when none did. Devices
+ * that reported none are counted apart, so a total is not taken for more than it is.
+ */
+export function fleetDataUseText(devices: DeviceSummary[]): string | null {
+  const fleets = new Map<string, { bytes: number; reporting: number; total: number }>();
+  for (const d of devices) {
+    const entry = fleets.get(d.fleet) ?? { bytes: 0, reporting: 0, total: 0 };
+    entry.total += 1;
+    if (d.dataUseBytes !== undefined) {
+      entry.bytes += d.dataUseBytes;
+      entry.reporting += 1;
+    }
+    fleets.set(d.fleet, entry);
+  }
+  const lines = [...fleets]
+    .filter(([, e]) => e.reporting > 0)
+    .map(
+      ([fleet, e]) =>
+        `Data use this month, fleet ${fleet}: ${formatBytes(e.bytes)} (${e.reporting} of ${e.total} devices reported theirs)`,
+    );
+  return lines.length === 0 ? null : `${lines.join('\n')}\n`;
+}
+
 /** The update status; while images come in, how far and how: "downloading 42% (delta)". */
 export function updateText(d: Pick<DeviceSummary, 'updateStatus' | 'download'>): string | null {
   if (d.download === undefined) return d.updateStatus;

@@ -11,6 +11,9 @@ import type { ApiClient } from '../../supervisor/online/api-client.js';
 import { TRAFFIC_FILE, TrafficCounters } from '../../supervisor/device/traffic.js';
 import { Reporter } from '../../supervisor/online/reporter.js';
 import type { DeviceMetrics, PartialStateReport, StateReport } from '../../protocol/state-report.js';
+import type { DeviceSummary } from '../../protocol/api.js';
+import { dataUseOf } from '../../registry-api/devices/summary.js';
+import { fleetDataUseText } from '../../cli/views/api-objects.js';
 
 const log = pino({ level: 'silent' });
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -141,6 +144,27 @@ describe('metered device', () => {
       } finally {
         await rm(dataDir, { recursive: true, force: true });
       }
+    });
+  });
+
+  describe('data use on the API and in the CLI', () => {
+    it("sums a device's reported month, and only for the current month", () => {
+      const report = {
+        traffic: { month: '2026-12', bytes: { polls: [100, 200], push: [0, 50] } },
+      } as unknown as StateReport;
+      assert.equal(dataUseOf(report, new Date('2026-12-07T03:00:00Z')), 350);
+      assert.equal(dataUseOf(report, new Date('2027-01-01T00:00:00Z')), undefined);
+      assert.equal(dataUseOf(null, new Date('2026-12-07T03:00:00Z')), undefined);
+    });
+
+    it('totals each fleet over the devices that reported, saying how many did', () => {
+      const device = (fleet: string, dataUseBytes?: number) =>
+        ({ fleet, ...(dataUseBytes === undefined ? {} : { dataUseBytes }) }) as DeviceSummary;
+      assert.equal(
+        fleetDataUseText([device('meters', 1000), device('meters', 2000), device('meters'), device('quiet')]),
+        'Data use this month, fleet meters: 3.0 kB (2 of 3 devices reported theirs)\n',
+      );
+      assert.equal(fleetDataUseText([device('quiet')]), null);
     });
   });
 });
