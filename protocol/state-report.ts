@@ -228,9 +228,48 @@ export const StateReportSchema = Type.Object(
 export type StateReport = Static<typeof StateReportSchema>;
 
 /**
- * What a device sends once the API holds a report of it: only the fields that changed, each whole (a changed
- * service list is sent as the whole list). Sent with If-Match: the ETag the API gave the report it is based on;
- * the API answers 412 when it holds another one, 409 when it holds none, and the device then sends a full report.
+ * The services that changed since the report a partial one is based on: a health change of one service is one
+ * service's entry, not the whole list again. Applied by name: `set` replaces a service's entry (or adds it at the
+ * end), `removed` drops entries.
  */
-export const PartialStateReportSchema = Type.Partial(StateReportSchema, { additionalProperties: false });
+export const ServiceChangesSchema = Type.Object(
+  {
+    set: Type.Array(ServiceReportSchema, { maxItems: REPORT_LIMITS.items }),
+    removed: Type.Array(Type.String({ minLength: 1, maxLength: REPORT_LIMITS.nameChars }), {
+      maxItems: REPORT_LIMITS.items,
+    }),
+  },
+  { additionalProperties: false },
+);
+export type ServiceChanges = Static<typeof ServiceChangesSchema>;
+
+/**
+ * What a device sends once the API holds a report of it: only the fields that changed, each whole, except the
+ * service list, which may come as `serviceChanges` instead. Sent with If-Match: the ETag the API gave the report
+ * it is based on; the API answers 412 when it holds another one, 409 when it holds none, and the device then sends
+ * a full report.
+ */
+export const PartialStateReportSchema = Type.Composite(
+  [Type.Partial(StateReportSchema), Type.Object({ serviceChanges: Type.Optional(ServiceChangesSchema) })],
+  { additionalProperties: false },
+);
+
+/** `services` with `changes` applied by name: entries replaced in place, new ones at the end, removed ones gone. */
+export function applyServiceChanges(services: readonly ServiceReport[], changes: ServiceChanges): ServiceReport[] {
+  const removed = new Set(changes.removed);
+  const set = new Map(changes.set.map((s) => [s.name, s]));
+  const result = services.filter((s) => !removed.has(s.name)).map((s) => set.get(s.name) ?? s);
+  const present = new Set(result.map((s) => s.name));
+  return [...result, ...changes.set.filter((s) => !present.has(s.name))];
+}
+
+/** The changes that turn `before` into `after`, by name (order aside); names must be unique in each. */
+export function serviceChangesOf(before: readonly ServiceReport[], after: readonly ServiceReport[]): ServiceChanges {
+  const was = new Map(before.map((s) => [s.name, JSON.stringify(s)]));
+  const names = new Set(after.map((s) => s.name));
+  return {
+    set: after.filter((s) => was.get(s.name) !== JSON.stringify(s)),
+    removed: before.filter((s) => !names.has(s.name)).map((s) => s.name),
+  };
+}
 export type PartialStateReport = Static<typeof PartialStateReportSchema>;

@@ -26,7 +26,7 @@ import type { CurrentState, ObservedContainer } from '../reconcile/current-state
 import { desiredState, imagesOf } from '../plan/desired-state.js';
 import { digestRefOf } from '../images/local-image.js';
 import { metricsMoved } from '../device/metrics.js';
-import type { TrafficReport } from '../../protocol/state-report.js';
+import { serviceChangesOf, type TrafficReport } from '../../protocol/state-report.js';
 import type { ReconcilePhase, ReconcileStatus } from '../reconcile/reconciler.js';
 import { PassLoop } from '../device/wakeup.js';
 
@@ -314,6 +314,18 @@ export class Reporter {
         Date.now() - this.metricsSentAt < this.metricsReportIntervalMs
       )
         changes = {};
+      // One service's change is that service's entry, not the list again (names must say which entry is which:
+      // during a hand-over two containers of one service are reported).
+      if (acked !== null && changes?.services !== undefined) {
+        const unique = (list: readonly { name: string }[]) => new Set(list.map((s) => s.name)).size === list.length;
+        if (unique(acked.report.services) && unique(report.services)) {
+          const serviceChanges = serviceChangesOf(acked.report.services, report.services);
+          if (JSON.stringify(serviceChanges).length < JSON.stringify(changes.services).length) {
+            const { services: _whole, ...rest } = changes;
+            changes = { ...rest, serviceChanges };
+          }
+        }
+      }
       const trafficDue =
         Date.now() - this.trafficSentAt >= (this.options.trafficIntervalMs ?? TRAFFIC_REPORT_INTERVAL_MS);
       if (changes !== null && Object.keys(changes).length === 0 && !(trafficDue && this.options.traffic !== undefined))
@@ -331,7 +343,14 @@ export class Reporter {
       if (traffic !== undefined) this.trafficSentAt = Date.now();
       if (!partial || changes?.metrics !== undefined) this.metricsSentAt = Date.now();
       // What was not sent (metrics within their bucket) stays as acknowledged, so drift is measured from there.
-      this.acked = { report: partial ? { ...acked.report, ...changes, reportedAt: report.reportedAt } : report, etag };
+      // The device's own view of what the API now holds: the services as observed, however they were sent.
+      const { serviceChanges: _sent, ...fields } = changes ?? {};
+      this.acked = {
+        report: partial
+          ? { ...acked.report, ...fields, services: report.services, reportedAt: report.reportedAt }
+          : report,
+        etag,
+      };
       this.lastSentAt = Date.now();
       this.failures = 0;
       log.info(

@@ -10,7 +10,15 @@ import { Poller } from '../../supervisor/online/poller.js';
 import type { ApiClient } from '../../supervisor/online/api-client.js';
 import { TRAFFIC_FILE, TrafficCounters } from '../../supervisor/device/traffic.js';
 import { Reporter } from '../../supervisor/online/reporter.js';
-import type { DeviceMetrics, PartialStateReport, StateReport } from '../../protocol/state-report.js';
+import {
+  applyServiceChanges,
+  serviceChangesOf,
+  type DeviceMetrics,
+  type PartialStateReport,
+  type ServiceReport,
+  type StateReport,
+} from '../../protocol/state-report.js';
+import { mergeReport } from '../../registry-api/devices/report-merge.js';
 import type { DeviceSummary } from '../../protocol/api.js';
 import { dataUseOf } from '../../registry-api/devices/summary.js';
 import { fleetDataUseText } from '../../cli/views/api-objects.js';
@@ -165,6 +173,38 @@ describe('metered device', () => {
         'Data use this month, fleet meters: 3.0 kB (2 of 3 devices reported theirs)\n',
       );
       assert.equal(fleetDataUseText([device('quiet')]), null);
+    });
+  });
+
+  describe('per-service report changes', () => {
+    const service = (name: string, health: ServiceReport['health'] = 'healthy'): ServiceReport => ({
+      name,
+      releaseId: 'r1',
+      image: `reg/${name}@sha256:${'a'.repeat(64)}`,
+      containerId: `${name}-1`,
+      state: 'running',
+      health,
+      exitCode: null,
+    });
+
+    it('say only which services changed, and the API rebuilds the list from them', () => {
+      const before = [service('a'), service('b'), service('c')];
+      const after = [service('a'), service('b', 'unhealthy'), service('d')];
+      const changes = serviceChangesOf(before, after);
+      assert.deepEqual(changes, { set: [service('b', 'unhealthy'), service('d')], removed: ['c'] });
+      assert.deepEqual(applyServiceChanges(before, changes), after);
+      const stored = {
+        supervisorVersion: '0.1.0',
+        updateStatus: 'converged',
+        targetReleaseId: 'r1',
+        releaseId: 'r1',
+        services: before,
+        error: null,
+        reportedAt: '2026-12-07T03:00:00.000Z',
+      } satisfies StateReport;
+      const merged = mergeReport(stored, { serviceChanges: changes, reportedAt: '2026-12-07T03:01:00.000Z' });
+      assert.deepEqual(merged.services, after);
+      assert.equal(merged.reportedAt, '2026-12-07T03:01:00.000Z');
     });
   });
 });
