@@ -1,6 +1,6 @@
 // The device's end of the push channel (protocol/device-events.ts): keeps GET .../events open and, when the API
 // says the target's ETag is not the one the device holds, has the poller fetch it now. The target itself still
-// comes signed through the poll. While the channel is open the poller rests (onOpen/onClose tell it), so the
+// comes signed through the poll. While the channel is open the poller rests (onConnected tells it), so the
 // channel is the device's only traffic when nothing happens; a dropped or silent connection is reopened with
 // backoff, and the poller takes over at once meanwhile.
 import {
