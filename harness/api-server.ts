@@ -5,7 +5,9 @@
 // (method, path, status, ETag headers), so a test can see what went over the wire without standing in for the API.
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
+import { createServer, type RequestListener, type Server } from 'node:http';
+import { DEFAULT_HEARTBEAT_SECONDS, pushTimings } from '../protocol/device-events.js';
+import { createApiServer } from '../registry-api/http/server-limits.js';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -40,6 +42,8 @@ export interface ObservedRequest {
   ifNoneMatch: string | null;
   /** The ETag the answer carried. */
   etag: string | null;
+  /** When the request arrived (Date.now()). */
+  atMs: number;
 }
 
 export interface ApiServerOptions {
@@ -59,6 +63,10 @@ export interface ApiServerOptions {
   deviceLogs?: DeviceLogsOptions;
   /** How long signed targets are valid; default the API's. */
   targetValidityMs?: number;
+  /** The push channel's heartbeat (SKIFF_PUSH_HEARTBEAT_SECONDS); default the API's. */
+  pushHeartbeatSeconds?: number;
+  /** The production server's limits and keep-alive (http/server-limits.ts) instead of Node's defaults. */
+  productionServer?: boolean;
 }
 
 export interface NewFleetOptions {
@@ -135,10 +143,12 @@ export class ApiServer {
       osBundles,
       ...(options.deviceLogs === undefined ? {} : { deviceLogs: options.deviceLogs }),
       ...(options.targetValidityMs === undefined ? {} : { targetValidityMs: options.targetValidityMs }),
+      ...(options.pushHeartbeatSeconds === undefined ? {} : { pushHeartbeatSeconds: options.pushHeartbeatSeconds }),
     });
     const handle = app.callback();
     const requests: ObservedRequest[] = [];
-    const server = createServer((req, res) => {
+    const listener: RequestListener = (req, res) => {
+      const atMs = Date.now();
       res.on('finish', () => {
         const etag = res.getHeader('etag');
         requests.push({
@@ -147,10 +157,18 @@ export class ApiServer {
           status: res.statusCode,
           ifNoneMatch: req.headers['if-none-match'] ?? null,
           etag: typeof etag === 'string' ? etag : null,
+          atMs,
         });
       });
       void handle(req, res);
-    });
+    };
+    const server =
+      options.productionServer === true
+        ? createApiServer(listener, {
+            keepAliveTimeoutMs: pushTimings(options.pushHeartbeatSeconds ?? DEFAULT_HEARTBEAT_SECONDS)
+              .serverKeepAliveMs,
+          })
+        : createServer(listener);
     try {
       server.listen(options.port ?? 0, '127.0.0.1');
       await once(server, 'listening');

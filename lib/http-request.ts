@@ -8,10 +8,81 @@
 // DEFAULT_MAX_BODY_BYTES) with an HttpBodyTooLargeError: an answer that never ends cannot grow the daemon without
 // bound. What the supervisor reads that way is small (targets, tokens, manifests, image configs, problems); large
 // things (layers, bundles) are read from `body` as a stream into files, and no limit applies there.
-import { request as httpRequestOf, STATUS_CODES, type IncomingMessage, type RequestOptions } from 'node:http';
-import { request as httpsRequestOf } from 'node:https';
+import {
+  Agent as HttpAgent,
+  request as httpRequestOf,
+  STATUS_CODES,
+  type IncomingMessage,
+  type RequestOptions,
+} from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequestOf } from 'node:https';
+import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { messageOf } from './errors.js';
+
+/**
+ * How the client's connections behave between requests. Node's global agents keep an idle connection only 5 s (so
+ * nearly every request of a device that reports a few times a minute paid a TCP and TLS handshake) and set the
+ * TCP keepalive delay to 1 s: a connection that stays open, the push channel above all, then had the kernel send a
+ * probe (and get an ACK) every second it was quiet, some 120 bytes a second on a metered link.
+ */
+export interface ConnectionTimings {
+  /** How long an idle connection is kept for the next request (less, if the server announces less). */
+  idleMs: number;
+  /** The TCP keepalive delay of every connection: how long it may be quiet before the kernel probes the peer. */
+  tcpKeepAliveMs: number;
+}
+
+/**
+ * Until the program says otherwise (tuneConnections): two minutes idle, probes after 21 quiet minutes (what a
+ * device derives from the default heartbeat, protocol/device-events.ts, so that it rarely has to change them).
+ */
+export const DEFAULT_CONNECTION_TIMINGS: ConnectionTimings = { idleMs: 120_000, tcpKeepAliveMs: 1_260_000 };
+
+function agentOptions(timings: ConnectionTimings): { keepAlive: true; keepAliveMsecs: number; timeout: number } {
+  return { keepAlive: true, keepAliveMsecs: timings.tcpKeepAliveMs, timeout: timings.idleMs };
+}
+
+function agentsOf(timings: ConnectionTimings): { http: HttpAgent; https: HttpsAgent; timings: ConnectionTimings } {
+  return { http: new HttpAgent(agentOptions(timings)), https: new HttpsAgent(agentOptions(timings)), timings };
+}
+
+/** The client's one pool per scheme: every request of the program shares its kept-alive connections. */
+let agents = agentsOf(DEFAULT_CONNECTION_TIMINGS);
+
+/**
+ * Sets the timings of connections made from now on (a device learns them from the API's heartbeat announcement).
+ * Other timings mean new pools (connections of the old ones finish their requests and close); the same timings
+ * keep the pools, and with them their TLS sessions for cheap resumption.
+ */
+export function tuneConnections(timings: ConnectionTimings): void {
+  if (!(timings.idleMs > 0) || !(timings.tcpKeepAliveMs >= 1000))
+    throw new Error(
+      `connection timings must be positive (idle ${timings.idleMs} ms) and keepalive at least 1 s (${timings.tcpKeepAliveMs} ms)`,
+    );
+  if (timings.idleMs === agents.timings.idleMs && timings.tcpKeepAliveMs === agents.timings.tcpKeepAliveMs) return;
+  const old = agents;
+  agents = agentsOf(timings);
+  // Idle connections of the old pools close now; busy ones (the push channel) when their request ends.
+  closeIdleOf(old.http);
+  closeIdleOf(old.https);
+}
+
+function closeIdleOf(agent: HttpAgent): void {
+  for (const sockets of Object.values(agent.freeSockets)) for (const socket of sockets ?? []) socket.destroy();
+}
+
+/** Ends the kept-alive connections (a program that stops, a test that must see a fresh connection). */
+export function closeIdleConnections(): void {
+  closeIdleOf(agents.http);
+  closeIdleOf(agents.https);
+}
+
+/** Bytes a request moved at the HTTP layer (headers and bodies as sent and received, before TLS). */
+export interface TransferredBytes {
+  sent: number;
+  received: number;
+}
 
 export interface HttpRequestInit {
   method?: string;
@@ -23,6 +94,11 @@ export interface HttpRequestInit {
   redirect?: 'follow' | 'manual';
   /** Most bytes text(), json() and arrayBuffer() read into memory; default DEFAULT_MAX_BODY_BYTES. */
   maxBodyBytes?: number;
+  /**
+   * Told the HTTP bytes this request moved, once it is over (its answer read to the end, cancelled or failed):
+   * the request line, headers and body sent, the status line, headers and body received, redirects included.
+   */
+  onBytes?: (bytes: TransferredBytes) => void;
 }
 
 /**
@@ -86,17 +162,53 @@ function headersOf(message: IncomingMessage): HttpHeaders {
   };
 }
 
+/**
+ * Counts what one request moves on its socket. A kept-alive socket serves requests one after another, so the
+ * socket's byte counters, read when the request takes the socket and when its answer ends, are exactly its bytes.
+ */
+function meter(req: ReturnType<typeof httpRequestOf>, onBytes: (bytes: TransferredBytes) => void): void {
+  let socket: Socket | undefined;
+  let start = { sent: 0, received: 0 };
+  let reported = false;
+  let answered = false;
+  const report = (): void => {
+    if (reported || socket === undefined) return;
+    reported = true;
+    onBytes({ sent: socket.bytesWritten - start.sent, received: socket.bytesRead - start.received });
+  };
+  req.once('socket', (s: Socket) => {
+    socket = s;
+    start = { sent: s.bytesWritten, received: s.bytesRead };
+  });
+  req.once('response', (message: IncomingMessage) => {
+    answered = true;
+    message.once('end', report);
+    message.once('close', report);
+  });
+  req.once('close', () => {
+    // A request that failed or was aborted before its answer: what it wrote still counts.
+    if (!answered) report();
+  });
+}
+
 function send(url: URL, init: HttpRequestInit): Promise<IncomingMessage> {
   const method = init.method ?? 'GET';
   const headers: Record<string, string> = { ...init.headers };
   const body = init.body;
   if (body !== undefined && !(body instanceof Readable)) headers['content-length'] = String(Buffer.byteLength(body));
-  const options: RequestOptions = { method, headers, signal: init.signal };
-  const start = url.protocol === 'https:' ? httpsRequestOf : url.protocol === 'http:' ? httpRequestOf : null;
+  const secure = url.protocol === 'https:';
+  const start = secure ? httpsRequestOf : url.protocol === 'http:' ? httpRequestOf : null;
   if (start === null)
     return Promise.reject(new HttpRequestError(method, url.href, new Error(`unsupported protocol ${url.protocol}`)));
+  const options: RequestOptions = {
+    method,
+    headers,
+    signal: init.signal,
+    agent: secure ? agents.https : agents.http,
+  };
   return new Promise((resolve, reject) => {
     const req = start(url, options, resolve);
+    if (init.onBytes !== undefined) meter(req, init.onBytes);
     req.once('error', (err) =>
       reject(init.signal?.aborted === true ? init.signal.reason : new HttpRequestError(method, url.href, err)),
     );
@@ -107,9 +219,24 @@ function send(url: URL, init: HttpRequestInit): Promise<IncomingMessage> {
   });
 }
 
+/** Told the bytes of every request that brings no onBytes of its own, with the URL it was made to (before redirects). */
+export type RequestMeter = (url: URL, bytes: TransferredBytes) => void;
+let defaultMeter: RequestMeter | null = null;
+
+/**
+ * Meters every request of the program made without its own onBytes (the registry client, the downloader, the OS
+ * bundle fetcher), so that no byte goes uncounted; null stops it.
+ */
+export function meterRequests(meter: RequestMeter | null): void {
+  defaultMeter = meter;
+}
+
 export async function httpRequest(target: string | URL, init: HttpRequestInit = {}): Promise<HttpResponse> {
   let url = new URL(target);
-  let current = init;
+  const meter = defaultMeter;
+  const origin = url;
+  let current: HttpRequestInit =
+    init.onBytes !== undefined || meter === null ? init : { ...init, onBytes: (bytes) => meter(origin, bytes) };
   let message = await send(url, current);
   for (let hops = 0; REDIRECTS.has(message.statusCode ?? 0) && init.redirect !== 'manual'; hops++) {
     const location = message.headers.location;

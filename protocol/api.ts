@@ -176,6 +176,8 @@ export const DeviceSummarySchema = Type.Object({
   tags: Type.Optional(Type.Array(Type.String())),
   /** Images in flight in the last report, summed; absent when nothing is downloading. */
   download: Type.Optional(DownloadSummarySchema),
+  /** Bytes the device reported using this calendar month (UTC), every purpose; absent when it reported none. */
+  dataUseBytes: Type.Optional(Type.Integer({ minimum: 0 })),
 });
 export type DeviceSummary = Static<typeof DeviceSummarySchema>;
 

@@ -2,7 +2,7 @@
 // `skiff push --local` talk to. Bound to loopback by default; every route but ping and healthy needs the key
 // (DATA_DIR/local-api.key) as `Authorization: Bearer <key>`.
 import { Type, type Static } from '@sinclair/typebox';
-import { StateReportSchema } from './state-report.js';
+import { StateReportSchema, TrafficReportSchema } from './state-report.js';
 
 export const DEFAULT_LOCAL_API_PORT = 48484;
 
@@ -36,6 +36,16 @@ export const LocalStateSchema = Type.Object(
     /** Whether the last target poll reached the API; null before the first. */
     apiReachable: Type.Union([Type.Boolean(), Type.Null()]),
     pushConnected: Type.Boolean(),
+    /** The device's HTTP bytes by purpose this month and today (UTC); absent before it went online. */
+    traffic: Type.Optional(
+      Type.Object(
+        {
+          month: TrafficReportSchema,
+          today: Type.Object({ date: Type.String(), bytes: TrafficReportSchema.properties.bytes }),
+        },
+        { additionalProperties: false },
+      ),
+    ),
   },
   { additionalProperties: false },
 );

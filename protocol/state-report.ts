@@ -159,6 +159,48 @@ export const UpdateWindowReportSchema = Type.Object(
 );
 export type UpdateWindowReport = Static<typeof UpdateWindowReportSchema>;
 
+/**
+ * What a device's bytes go to, as it counts them at its one HTTP client and its downloader: signing in, target
+ * polls, the push channel, state reports, log lines, image manifests, image layers, layer deltas, host OS bundles,
+ * and what fits none of them.
+ */
+export const TRAFFIC_PURPOSES = [
+  'auth',
+  'polls',
+  'push',
+  'reports',
+  'logs',
+  'manifests',
+  'blobs',
+  'deltas',
+  'os',
+  'other',
+] as const;
+export type TrafficPurpose = (typeof TRAFFIC_PURPOSES)[number];
+
+const ByteCount = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
+
+/**
+ * The device's HTTP bytes this calendar month (UTC), [sent, received] per purpose; purposes with no byte are left
+ * out. Compact on purpose: it rides along on reports sent for other reasons.
+ */
+export const TrafficReportSchema = Type.Object(
+  {
+    month: Type.String({ pattern: '^[0-9]{4}-[0-9]{2}$' }),
+    bytes: Type.Partial(
+      Type.Object(
+        Object.fromEntries(TRAFFIC_PURPOSES.map((purpose) => [purpose, Type.Tuple([ByteCount, ByteCount])])) as Record<
+          TrafficPurpose,
+          ReturnType<typeof Type.Tuple<[typeof ByteCount, typeof ByteCount]>>
+        >,
+        { additionalProperties: false },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type TrafficReport = Static<typeof TrafficReportSchema>;
+
 export const StateReportSchema = Type.Object(
   {
     supervisorVersion: Id,
@@ -179,15 +221,55 @@ export const StateReportSchema = Type.Object(
     reportedAt: Type.String({ format: 'date-time' }),
     downloads: Type.Optional(Type.Array(ImageDownloadSchema, { maxItems: REPORT_LIMITS.items })),
     updateWindow: Type.Optional(UpdateWindowReportSchema),
+    traffic: Type.Optional(TrafficReportSchema),
   },
   { additionalProperties: false },
 );
 export type StateReport = Static<typeof StateReportSchema>;
 
 /**
- * What a device sends once the API holds a report of it: only the fields that changed, each whole (a changed
- * service list is sent as the whole list). Sent with If-Match: the ETag the API gave the report it is based on;
- * the API answers 412 when it holds another one, 409 when it holds none, and the device then sends a full report.
+ * The services that changed since the report a partial one is based on: a health change of one service is one
+ * service's entry, not the whole list again. Applied by name: `set` replaces a service's entry (or adds it at the
+ * end), `removed` drops entries.
  */
-export const PartialStateReportSchema = Type.Partial(StateReportSchema, { additionalProperties: false });
+export const ServiceChangesSchema = Type.Object(
+  {
+    set: Type.Array(ServiceReportSchema, { maxItems: REPORT_LIMITS.items }),
+    removed: Type.Array(Type.String({ minLength: 1, maxLength: REPORT_LIMITS.nameChars }), {
+      maxItems: REPORT_LIMITS.items,
+    }),
+  },
+  { additionalProperties: false },
+);
+export type ServiceChanges = Static<typeof ServiceChangesSchema>;
+
+/**
+ * What a device sends once the API holds a report of it: only the fields that changed, each whole, except the
+ * service list, which may come as `serviceChanges` instead. Sent with If-Match: the ETag the API gave the report
+ * it is based on; the API answers 412 when it holds another one, 409 when it holds none, and the device then sends
+ * a full report.
+ */
+export const PartialStateReportSchema = Type.Composite(
+  [Type.Partial(StateReportSchema), Type.Object({ serviceChanges: Type.Optional(ServiceChangesSchema) })],
+  { additionalProperties: false },
+);
+
+/** `services` with `changes` applied by name: entries replaced in place, new ones at the end, removed ones gone. */
+export function applyServiceChanges(services: readonly ServiceReport[], changes: ServiceChanges): ServiceReport[] {
+  const removed = new Set(changes.removed);
+  const set = new Map(changes.set.map((s) => [s.name, s]));
+  const result = services.filter((s) => !removed.has(s.name)).map((s) => set.get(s.name) ?? s);
+  const present = new Set(result.map((s) => s.name));
+  return [...result, ...changes.set.filter((s) => !present.has(s.name))];
+}
+
+/** The changes that turn `before` into `after`, by name (order aside); names must be unique in each. */
+export function serviceChangesOf(before: readonly ServiceReport[], after: readonly ServiceReport[]): ServiceChanges {
+  const was = new Map(before.map((s) => [s.name, JSON.stringify(s)]));
+  const names = new Set(after.map((s) => s.name));
+  return {
+    set: after.filter((s) => was.get(s.name) !== JSON.stringify(s)),
+    removed: before.filter((s) => !names.has(s.name)).map((s) => s.name),
+  };
+}
 export type PartialStateReport = Static<typeof PartialStateReportSchema>;

@@ -1,6 +1,7 @@
 // registry-api's settings, read once from the environment and checked, so a typo stops the start with a message
 // naming the variable instead of surfacing later as a strange failure.
 import { DEFAULT_MAX_PUSH_CHANNELS } from './http/push-channels.js';
+import { DEFAULT_HEARTBEAT_SECONDS, MAX_HEARTBEAT_SECONDS, MIN_HEARTBEAT_SECONDS } from '../protocol/device-events.js';
 
 export interface ApiConfig {
   host: string;
@@ -36,6 +37,8 @@ export interface ApiConfig {
    * so a device that polls at least that often never sees one expire.
    */
   targetValidityMs: number;
+  /** SKIFF_PUSH_HEARTBEAT_SECONDS: the push channel's heartbeat, matched to the carriers' NAT timeouts. */
+  pushHeartbeatSeconds: number;
 }
 
 export class ConfigError extends Error {
@@ -111,6 +114,16 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ApiConfig {
     throw new ConfigError(
       `SKIFF_TARGET_VALIDITY_SECONDS '${validityText.slice(0, 40)}' is not a whole number of seconds from 60 to 31622400 (366 days)`,
     );
+  const heartbeatText = env.SKIFF_PUSH_HEARTBEAT_SECONDS?.trim() || String(DEFAULT_HEARTBEAT_SECONDS);
+  const pushHeartbeatSeconds = Number(heartbeatText);
+  if (
+    !/^\d+$/.test(heartbeatText) ||
+    pushHeartbeatSeconds < MIN_HEARTBEAT_SECONDS ||
+    pushHeartbeatSeconds > MAX_HEARTBEAT_SECONDS
+  )
+    throw new ConfigError(
+      `SKIFF_PUSH_HEARTBEAT_SECONDS '${heartbeatText}' is not a whole number of seconds from ${MIN_HEARTBEAT_SECONDS} to ${MAX_HEARTBEAT_SECONDS}`,
+    );
 
   return {
     host: env.SKIFF_API_HOST?.trim() || '127.0.0.1',
@@ -127,5 +140,6 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ApiConfig {
     osBundleKeyring: env.SKIFF_OS_BUNDLE_KEYRING?.trim() || null,
     maxPushChannels,
     targetValidityMs: validitySeconds * 1000,
+    pushHeartbeatSeconds,
   };
 }

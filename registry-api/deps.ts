@@ -44,6 +44,8 @@ export interface AppDeps {
   maxPushChannels?: number;
   /** How long a signed target is valid (SKIFF_TARGET_VALIDITY_SECONDS); absent: fleet/target-cache.ts's default. */
   targetValidityMs?: number;
+  /** The push channel's heartbeat period in seconds (SKIFF_PUSH_HEARTBEAT_SECONDS); absent: protocol/device-events.ts's default. */
+  pushHeartbeatSeconds?: number;
 }
 
 export type RouteDeps = Required<AppDeps>;

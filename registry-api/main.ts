@@ -8,6 +8,7 @@ import { messageOf } from '../lib/errors.js';
 import { adminTokenOf, type AdminToken } from './keys/admin-token.js';
 import { createApp } from './http/app.js';
 import { createApiServer } from './http/server-limits.js';
+import { pushTimings } from '../protocol/device-events.js';
 import { redisLogRelay, type LogRelay } from './logs/relay.js';
 import { localInvalidation, redisInvalidation, type InvalidationBus } from './fleet/invalidation.js';
 import { DEFAULT_MAX_BUNDLE_BYTES } from './os/bundles.js';
@@ -153,8 +154,11 @@ const app = createApp({
   },
   maxPushChannels: config.maxPushChannels,
   targetValidityMs: config.targetValidityMs,
+  pushHeartbeatSeconds: config.pushHeartbeatSeconds,
 });
-const server = createApiServer(app.callback());
+const server = createApiServer(app.callback(), {
+  keepAliveTimeoutMs: pushTimings(config.pushHeartbeatSeconds).serverKeepAliveMs,
+});
 
 server.on('error', (err) => fatal(`cannot listen on ${config.host}:${config.port}`, err));
 server.listen(config.port, config.host, () => {

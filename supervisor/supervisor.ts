@@ -38,6 +38,8 @@ import { ensureProvisioned } from './online/provision.js';
 import { Reconciler } from './reconcile/reconciler.js';
 import { buildReport, Reporter, type ReportInput } from './online/reporter.js';
 import { TargetEvents } from './online/push-channel.js';
+import { meterRequests, tuneConnections } from '../lib/http-request.js';
+import { purposeOfUrl, TrafficCounters } from './device/traffic.js';
 import { LogShipper } from './online/log-shipper.js';
 import { signedWith, type SignedTarget, type TrustedKeys } from './target/gate.js';
 import { TargetStore } from './target/store.js';
@@ -74,6 +76,8 @@ export class Supervisor {
   private session: DeviceSession | undefined;
   private poller: Poller | undefined;
   private reporter: Reporter | undefined;
+  /** The device's data use by purpose (device/traffic.ts); set once online. */
+  private traffic: TrafficCounters | undefined;
   /** Host OS updates (A/B with RAUC); null on a device whose image does not configure them. */
   private osUpdater: OsUpdater | null = null;
   private events: TargetEvents | undefined;
@@ -205,6 +209,7 @@ export class Supervisor {
     ]);
     this.delivery.stop();
     await this.online;
+    await this.traffic?.stop();
   }
 
   /** The target the reconciler converges to from now on; its config also sets the download cap. */
@@ -220,7 +225,17 @@ export class Supervisor {
       this.log.error({ reason: refusal }, 'not going online; running containers are left alone');
       return;
     }
-    const api = new ApiClient({ baseUrl: this.config.apiUrl });
+    const traffic = await TrafficCounters.load({
+      dataDir: this.options.dataDir,
+      log: this.log.child({ component: 'traffic' }),
+    });
+    this.traffic = traffic;
+    // Registry, downloader and OS bundle requests: the API client names its own purposes.
+    meterRequests((url, bytes) => traffic.add(purposeOfUrl(url), bytes));
+    const api = new ApiClient({
+      baseUrl: this.config.apiUrl,
+      onBytes: (purpose, bytes) => traffic.add(purpose, bytes),
+    });
     const session = new DeviceSession({
       api,
       identity: await loadOrCreateIdentity(this.options.dataDir),
@@ -243,6 +258,7 @@ export class Supervisor {
       log: this.log.child({ component: 'reporter' }),
       supervisorVersion: SUPERVISOR_VERSION,
       minIntervalMs: this.options.reportIntervalMs,
+      traffic: () => traffic.month(),
     });
     const poller = new Poller({
       api: deviceApi,
@@ -273,6 +289,9 @@ export class Supervisor {
       log: this.log.child({ component: 'push' }),
       knownEtag: () => poller.knownEtag(),
       onStale: () => poller.pollNow(),
+      onConnected: (open) => poller.setPushOpen(open),
+      onTimings: (timings) =>
+        tuneConnections({ idleMs: timings.requestIdleMs, tcpKeepAliveMs: timings.tcpKeepAliveMs }),
       onLogs: (data) => logShipper.onEvent(data),
     });
     this.reporter = reporter;
@@ -456,6 +475,9 @@ export class Supervisor {
         localMode: this.local !== null,
         apiReachable: this.apiReachable,
         pushConnected: this.events?.isConnected() ?? false,
+        ...(this.traffic === undefined
+          ? {}
+          : { traffic: { month: this.traffic.month(), today: this.traffic.today() } }),
       }),
       serviceAction: async (service, action) => {
         try {

@@ -5,7 +5,7 @@ import type { DeviceDetail } from '../../protocol/device-detail.js';
 import type { ApiClient } from '../api-client.js';
 import { toJson } from '../views/output.js';
 import { clientFor, type Io } from '../session.js';
-import { deviceDetail, devicesTable } from '../views/api-objects.js';
+import { deviceDetail, devicesTable, fleetDataUseText } from '../views/api-objects.js';
 import { deviceRef, deviceStatus, fleetName, kinds } from '../options/kinds.js';
 
 /**
@@ -27,7 +27,8 @@ export function registerDevices(program: Command, io: Io): void {
     async (opts: { fleet?: string; status?: string; json?: boolean }, cmd: Command) => {
       const devices = await (await clientFor(cmd, io)).listDevices(opts.fleet, opts.status);
       if (opts.json) io.stdout(toJson(devices));
-      else io.stdout(devices.length === 0 ? 'No devices.\n' : devicesTable(devices, io.now()));
+      else if (devices.length === 0) io.stdout('No devices.\n');
+      else io.stdout(`${devicesTable(devices, io.now())}${fleetDataUseText(devices) ?? ''}`);
     },
   );
 

@@ -1,7 +1,7 @@
 // The people-facing renderings of the API's objects: which columns, in which order, how short.
 import type { DeviceSummary, Fleet, Release, ReleasePolicy } from '../../protocol/api.js';
 import type { DeviceDetail } from '../../protocol/device-detail.js';
-import type { DeviceMetrics, ImageDownload } from '../../protocol/state-report.js';
+import type { DeviceMetrics, ImageDownload, TrafficReport } from '../../protocol/state-report.js';
 import type { ApprovalPolicy } from '../../protocol/release-review.js';
 import { type Cell, formatBytes, relativeTime, renderFields, renderTable, truncate, utcTime } from './output.js';
 
@@ -172,6 +172,30 @@ export function devicesTable(devices: DeviceSummary[], now: Date = new Date()): 
   );
 }
 
+/**
+ * Each fleet's data use this month, summed over the devices that reported theirs; null when none did. Devices
+ * that reported none are counted apart, so a total is not taken for more than it is.
+ */
+export function fleetDataUseText(devices: DeviceSummary[]): string | null {
+  const fleets = new Map<string, { bytes: number; reporting: number; total: number }>();
+  for (const d of devices) {
+    const entry = fleets.get(d.fleet) ?? { bytes: 0, reporting: 0, total: 0 };
+    entry.total += 1;
+    if (d.dataUseBytes !== undefined) {
+      entry.bytes += d.dataUseBytes;
+      entry.reporting += 1;
+    }
+    fleets.set(d.fleet, entry);
+  }
+  const lines = [...fleets]
+    .filter(([, e]) => e.reporting > 0)
+    .map(
+      ([fleet, e]) =>
+        `Data use this month, fleet ${fleet}: ${formatBytes(e.bytes)} (${e.reporting} of ${e.total} devices reported theirs)`,
+    );
+  return lines.length === 0 ? null : `${lines.join('\n')}\n`;
+}
+
 /** The update status; while images come in, how far and how: "downloading 42% (delta)". */
 export function updateText(d: Pick<DeviceSummary, 'updateStatus' | 'download'>): string | null {
   if (d.download === undefined) return d.updateStatus;
@@ -202,6 +226,16 @@ function metricsText(m: DeviceMetrics): string {
   );
 }
 
+/** The device's data use this month, in all and by purpose (largest first), as it last reported it. */
+function trafficText(traffic: TrafficReport): string {
+  const parts = Object.entries(traffic.bytes)
+    .map(([purpose, pair]) => [purpose, (pair?.[0] ?? 0) + (pair?.[1] ?? 0)] as const)
+    .filter(([, bytes]) => bytes > 0)
+    .sort((a, b) => b[1] - a[1]);
+  const all = parts.reduce((sum, [, bytes]) => sum + bytes, 0);
+  return `${formatBytes(all)} in ${traffic.month} (${parts.map(([p, b]) => `${p} ${formatBytes(b)}`).join(', ')})`;
+}
+
 export function deviceDetail(device: DeviceDetail, now: Date = new Date()): string {
   const report = device.lastReport;
   const lastSeen =
@@ -228,6 +262,7 @@ export function deviceDetail(device: DeviceDetail, now: Date = new Date()): stri
           ['OS', report.osVersion ?? null],
           ['Reported', `${utcTime(report.reportedAt)} (${relativeTime(report.reportedAt, now)})`],
           ['Metrics', report.metrics === undefined ? null : metricsText(report.metrics)],
+          ['Data use', report.traffic === undefined ? null : trafficText(report.traffic)],
         ] satisfies Array<[string, string | null]>)),
   ]);
   text += '\n';

@@ -4,7 +4,12 @@
 // lost in transit, a database restored from backup), so the API answers 412 (or 409 when it holds no report) and
 // the device sends a full one.
 import type Koa from 'koa';
-import { StateReportSchema, type PartialStateReport, type StateReport } from '../../protocol/state-report.js';
+import {
+  applyServiceChanges,
+  StateReportSchema,
+  type PartialStateReport,
+  type StateReport,
+} from '../../protocol/state-report.js';
 import { parse, ValidationError } from '../../protocol/validate.js';
 import { etagOf, isFresh } from '../http/etag.js';
 import { conflict, ProblemError } from '../http/problem.js';
@@ -15,9 +20,11 @@ import type { DeviceStore } from '../store/index.js';
 /** The stored report with the partial's fields over it; a field the partial leaves out keeps its stored value. */
 export function mergeReport(stored: StateReport, partial: PartialStateReport): StateReport {
   const merged: Record<string, unknown> = { ...stored };
-  for (const [field, value] of Object.entries(partial)) {
+  const { serviceChanges, ...fields } = partial;
+  for (const [field, value] of Object.entries(fields)) {
     if (value !== undefined) merged[field] = value;
   }
+  if (serviceChanges !== undefined) merged.services = applyServiceChanges(stored.services, serviceChanges);
   return parse(StateReportSchema, merged, 'the merged state report');
 }
 

@@ -1,6 +1,6 @@
 // How a device looks to people: online or not, what it should run and what it runs, how its update goes.
 import type { DeviceSummary, DownloadSummary } from '../../protocol/api.js';
-import type { ImageDownload } from '../../protocol/state-report.js';
+import type { ImageDownload, StateReport } from '../../protocol/state-report.js';
 import type { DeviceView, FleetRecord } from '../store/index.js';
 
 /** A device that missed three polls in a row (plus slack for a slow network) counts as offline. */
@@ -24,6 +24,13 @@ export function downloadSummaryOf(downloads: readonly ImageDownload[] | undefine
     bytesTotal,
     percent: Math.min(100, Math.floor((bytesDone / Math.max(1, bytesTotal)) * 1000) / 10),
   };
+}
+
+/** The device's data use this month (UTC) from its last report; undefined when it reported none for this month. */
+export function dataUseOf(report: StateReport | null | undefined, now: Date): number | undefined {
+  const traffic = report?.traffic;
+  if (traffic === undefined || traffic.month !== now.toISOString().slice(0, 7)) return undefined;
+  return Object.values(traffic.bytes).reduce((sum, pair) => sum + (pair?.[0] ?? 0) + (pair?.[1] ?? 0), 0);
 }
 
 export interface SummaryFacts {
@@ -60,6 +67,7 @@ export function summaryOf({
   now,
 }: SummaryFacts): DeviceSummary {
   const download = downloadSummaryOf(device.lastReport?.downloads);
+  const dataUseBytes = dataUseOf(device.lastReport, now);
   return {
     uuid: device.uuid,
     shortId: device.shortId,
@@ -74,5 +82,6 @@ export function summaryOf({
     updateStatus: updateStatusOf(device, targetReleaseId),
     error: device.lastReport?.error ?? null,
     ...(download === undefined ? {} : { download }),
+    ...(dataUseBytes === undefined ? {} : { dataUseBytes }),
   };
 }

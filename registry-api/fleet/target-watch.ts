@@ -1,15 +1,15 @@
-// Tells connected devices when their target changed. Nothing signals it: once a second the watcher reads the
-// connected devices with their target generations (store/target-generation.ts; one read per 512 connections) and
-// asks the target cache for their ETags, the same cache and code the target route uses, and sends to those whose
-// ETag moved. While nothing changed that is a map look-up per connection: no target is recomputed. Chosen over a
-// notifier that store writes call because
-// - no route (pin, track-latest, device pin, config, a release turning ready, anything added later) has to
-//   remember to signal: every audited change moves a generation, and a moved generation recomputes the ETag;
-// - several API instances over one database need nothing between them: the generations live in the database, so a
-//   pin made through instance A reaches a device connected to instance B within a tick.
+// Tells connected devices when their target changed. The invalidation bus (invalidation.ts) says which devices and
+// fleets a committed change concerns, on this instance and (with Redis) every other one: the watcher then reads
+// just the connected devices concerned with their target generations (store/target-generation.ts; one read per 512
+// connections) and asks the target cache for their ETags, the same cache and code the target route uses, and sends
+// to those whose ETag moved. No route has to remember to signal: every audited change moves a generation and is
+// announced on the bus after its commit. A slow sweep of every connection (once a minute by default) covers what
+// no commit announces: a target re-issued because its validity ran on, a bus message lost while Redis was away.
+// Without a bus (a store alone), the sweep is all there is.
 import type { Logger } from '../../lib/logger.js';
 import type { DeviceRecord, DeviceWithGeneration, Store } from '../store/index.js';
 import type { TargetCache } from './target-cache.js';
+import type { Invalidation, InvalidationBus } from './invalidation.js';
 
 export interface Watcher {
   /** Called with the device's current target ETag: at once, then whenever it changes. */
@@ -23,12 +23,19 @@ export interface TargetWatchOptions {
   /** The app's target cache: a tick with nothing changed computes nothing. */
   targets: TargetCache;
   logger: Logger;
-  /** How often connected devices' targets are checked. */
+  /** Which devices and fleets committed changes concern; checked as they come. */
+  bus?: InvalidationBus;
+  /** How often every connected device's target is checked regardless (the safety sweep). */
   intervalMs?: number;
 }
 
+/** The safety sweep by default: what no commit announces reaches devices within a minute. */
+export const TARGET_SWEEP_INTERVAL_MS = 60_000;
+
 interface Connection {
   uuid: string;
+  /** The device's fleet when last read: a fleet-wide change concerns its connections. */
+  fleet: string;
   watcher: Watcher;
   etag: string | null;
 }
@@ -38,9 +45,45 @@ export class TargetWatch {
   private timer: NodeJS.Timeout | undefined;
   private ticking = false;
   private readonly intervalMs: number;
+  private unsubscribe: (() => void) | undefined;
+  /** Changes heard while a check runs: checked right after it, not dropped. */
+  private pending: Connection[] = [];
 
   constructor(private readonly options: TargetWatchOptions) {
-    this.intervalMs = options.intervalMs ?? 1_000;
+    this.intervalMs = options.intervalMs ?? TARGET_SWEEP_INTERVAL_MS;
+  }
+
+  /** The connections a batch of changes concerns. */
+  private concerned(changes: readonly Invalidation[]): Connection[] {
+    if (changes.some((change) => change.kind === 'everything')) return [...this.connections];
+    const uuids = new Set<string>();
+    const fleets = new Set<string>();
+    for (const change of changes) {
+      if (change.kind === 'device') uuids.add(change.uuid);
+      else if (change.kind === 'fleet') fleets.add(change.name);
+    }
+    return [...this.connections].filter((c) => uuids.has(c.uuid) || fleets.has(c.fleet));
+  }
+
+  private onChanges(changes: readonly Invalidation[]): void {
+    const concerned = this.concerned(changes);
+    if (concerned.length === 0) return;
+    this.pending.push(...concerned);
+    void this.drain();
+  }
+
+  private async drain(): Promise<void> {
+    if (this.ticking) return;
+    this.ticking = true;
+    try {
+      while (this.pending.length > 0) {
+        const batch = [...new Set(this.pending)];
+        this.pending = [];
+        await this.check(batch);
+      }
+    } finally {
+      this.ticking = false;
+    }
   }
 
   get size(): number {
@@ -49,7 +92,7 @@ export class TargetWatch {
 
   /** Starts watching for one connection of `device`; the returned function ends it. */
   watch(device: DeviceRecord, watcher: Watcher): () => void {
-    const connection: Connection = { uuid: device.uuid, watcher, etag: null };
+    const connection: Connection = { uuid: device.uuid, fleet: device.fleet, watcher, etag: null };
     this.connections.add(connection);
     // The first event goes out at once: a device that reconnects learns about what it missed while away.
     void this.check([connection]);
@@ -57,25 +100,23 @@ export class TargetWatch {
       this.timer = setInterval(() => void this.tick(), this.intervalMs);
       // An API with connected devices must still be able to exit.
       this.timer.unref();
+      this.unsubscribe = this.options.bus?.subscribe((changes) => this.onChanges(changes));
     }
     return () => {
       this.connections.delete(connection);
       if (this.connections.size === 0 && this.timer !== undefined) {
         clearInterval(this.timer);
         this.timer = undefined;
+        this.unsubscribe?.();
+        this.unsubscribe = undefined;
       }
     };
   }
 
-  private async tick(): Promise<void> {
-    // A tick slower than the interval (a busy database) is not stacked on.
-    if (this.ticking) return;
-    this.ticking = true;
-    try {
-      await this.check([...this.connections]);
-    } finally {
-      this.ticking = false;
-    }
+  private tick(): void {
+    // A sweep while a check runs (a busy database) joins the queue; a connection queued twice is checked once.
+    this.pending.push(...this.connections);
+    void this.drain();
   }
 
   private async check(connections: Connection[]): Promise<void> {
@@ -106,6 +147,7 @@ export class TargetWatch {
           connection.watcher.onGone(gone ?? `fleet of device '${connection.uuid}' no longer exists`);
           continue;
         }
+        if (current !== undefined) connection.fleet = current.device.fleet;
         if (served.etag !== connection.etag) {
           connection.etag = served.etag;
           connection.watcher.onTarget(served.etag);

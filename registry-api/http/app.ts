@@ -17,6 +17,7 @@ import { auditRoutes } from './routes/audit.js';
 import { configRoutes } from './routes/config.js';
 import { deviceApiRoutes } from './routes/device-api.js';
 import { deviceEventRoutes } from './routes/device-events.js';
+import { DEFAULT_HEARTBEAT_SECONDS } from '../../protocol/device-events.js';
 import { deviceRoutes } from './routes/devices.js';
 import { deviceLogRoutes } from './routes/logs.js';
 import { fleetRoutes } from './routes/fleets.js';
@@ -56,6 +57,7 @@ export function createApp(appDeps: AppDeps): Koa<ApiState> {
     osBundles: null,
     deviceLogs: {},
     maxPushChannels: DEFAULT_MAX_PUSH_CHANNELS,
+    pushHeartbeatSeconds: DEFAULT_HEARTBEAT_SECONDS,
     ...appDeps,
     now,
     targetValidityMs,
@@ -87,6 +89,7 @@ export function createApp(appDeps: AppDeps): Koa<ApiState> {
   deviceApiRoutes(on, deps);
   deviceEventRoutes(on, deps, {
     logs: deviceLogs,
+    heartbeatSeconds: deps.pushHeartbeatSeconds,
     channels: new PushChannels({ perDevice: MAX_PUSH_CHANNELS_PER_DEVICE, total: deps.maxPushChannels }),
   });
 

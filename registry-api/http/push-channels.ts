@@ -16,11 +16,17 @@ export const MAX_PUSH_CHANNELS_PER_DEVICE = 2;
  */
 export const DEFAULT_MAX_PUSH_CHANNELS = 10_000;
 /**
- * A channel is ended after an hour: the supervisor reconnects at once (it held long enough to reset its backoff),
- * so this costs one request an hour per device and bounds how long a channel outlives what was checked when it
- * opened (the token's expiry, the device's admission).
+ * A channel is ended after a day: the supervisor reconnects at once (it held long enough to reset its backoff),
+ * so this costs a TLS handshake and a poll a day per device (some 5 kB, 150 kB a month: an hour would be 3.6 MB)
+ * and bounds how long a channel outlives what was checked when it opened (the token's expiry; a revoked or
+ * deleted device's channel is ended at once by the target watch).
  */
-export const PUSH_CHANNEL_MAX_AGE_MS = 60 * 60 * 1000;
+export const PUSH_CHANNEL_MAX_AGE_MS = 24 * 60 * 60 * 1000;
+/**
+ * While a device holds a channel it sends nothing, but is there: the API notes it as seen this often (in memory,
+ * batched to the database), so online and offline follow the channel and not the age of the last poll.
+ */
+export const PUSH_CHANNEL_SEEN_INTERVAL_MS = 30_000;
 /**
  * Events are a few hundred bytes and heartbeats a dozen: a channel with more than this waiting unsent has a peer
  * that stopped reading, and its buffer would otherwise grow in the API's memory until TCP gives up.
@@ -52,6 +58,11 @@ export class PushChannels {
 
   get size(): number {
     return this.open;
+  }
+
+  /** The devices that hold at least one channel open here. */
+  devices(): IterableIterator<string> {
+    return this.byDevice.keys();
   }
 
   /** How many channels device `uuid` holds open here. */

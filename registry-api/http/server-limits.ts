@@ -17,9 +17,12 @@ export const HEADERS_TIMEOUT_MS = 20_000;
 /** How often Node looks for connections past HEADERS_TIMEOUT_MS: the bound is that plus this. */
 export const CONNECTIONS_CHECK_INTERVAL_MS = 1_000;
 /**
- * How long an idle connection is kept for the next request. Longer than the 60 s idle timeout of common reverse
- * proxies and load balancers (nginx's upstream keepalive_timeout, AWS ALB), so they, not the API, close a
- * connection they hold: a proxy sending a request just as the API closes one would answer its client 502.
+ * How long an idle connection is kept for the next request, by default. Longer than the 60 s idle timeout of
+ * common reverse proxies and load balancers (nginx's upstream keepalive_timeout, AWS ALB), so they, not the API,
+ * close a connection they hold: a proxy sending a request just as the API closes one would answer its client 502.
+ * The API announces it (Keep-Alive: timeout=N) and devices keep their idle connection a little less
+ * (protocol/device-events.ts pushTimings), so a device's poll, reports and downloads after a pin share one
+ * connection and one TLS handshake, and the device, not the API, closes it.
  */
 export const KEEP_ALIVE_TIMEOUT_MS = 65_000;
 /**
@@ -29,13 +32,18 @@ export const KEEP_ALIVE_TIMEOUT_MS = 65_000;
  */
 export const SOCKET_IDLE_TIMEOUT_MS = 180_000;
 
+export interface ServerTimings {
+  /** Replaces KEEP_ALIVE_TIMEOUT_MS (never below it). */
+  keepAliveTimeoutMs?: number;
+}
+
 /** The API's HTTP server with the limits above. */
-export function createApiServer(listener: RequestListener): Server {
+export function createApiServer(listener: RequestListener, timings: ServerTimings = {}): Server {
   const server = createServer(
     {
       headersTimeout: HEADERS_TIMEOUT_MS,
       requestTimeout: 0,
-      keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+      keepAliveTimeout: Math.max(KEEP_ALIVE_TIMEOUT_MS, timings.keepAliveTimeoutMs ?? 0),
       connectionsCheckingInterval: CONNECTIONS_CHECK_INTERVAL_MS,
     },
     listener,

@@ -85,6 +85,45 @@ function bucket(value: number, size: number): number {
   return Math.floor(value / size);
 }
 
+/**
+ * How far past the edge of the reported value's bucket a value must go to count as moved, as a fraction of the
+ * bucket: a CPU at 39-41% sits on the 40% edge and would otherwise be news every sample.
+ */
+const HYSTERESIS = 0.25;
+
+/** Whether `value` left the bucket `reported` is in by more than the hysteresis. */
+function left(reported: number, value: number, size: number): boolean {
+  const low = bucket(reported, size) * size;
+  return value < low - size * HYSTERESIS || value >= low + size * (1 + HYSTERESIS);
+}
+
+/**
+ * Whether metrics moved enough since `reported` (the values last reported) to be worth a report: a value left its
+ * bucket by more than a quarter bucket, or the under-voltage flag or a temperature's presence changed. Uptime
+ * grows by itself and never is.
+ */
+export function metricsMoved(reported: DeviceMetrics, now: DeviceMetrics): boolean {
+  const fraction = (used: number, total: number): number => (total === 0 ? 0 : used / total);
+  if ((reported.undervoltage ?? null) !== (now.undervoltage ?? null)) return true;
+  if ((reported.temperatureCelsius === null) !== (now.temperatureCelsius === null)) return true;
+  return (
+    left(reported.cpuPercent, now.cpuPercent, CPU_BUCKET_PERCENT) ||
+    left(
+      fraction(reported.memoryUsedBytes, reported.memoryTotalBytes),
+      fraction(now.memoryUsedBytes, now.memoryTotalBytes),
+      MEMORY_BUCKET_FRACTION,
+    ) ||
+    (reported.temperatureCelsius !== null &&
+      now.temperatureCelsius !== null &&
+      left(reported.temperatureCelsius, now.temperatureCelsius, TEMPERATURE_BUCKET_CELSIUS)) ||
+    left(
+      fraction(reported.diskUsedBytes, reported.diskTotalBytes),
+      fraction(now.diskUsedBytes, now.diskTotalBytes),
+      DISK_BUCKET_FRACTION,
+    )
+  );
+}
+
 /** What must change for metrics to be worth a report; uptime grows by itself and never is. */
 export function bucketKey(m: DeviceMetrics): string {
   return JSON.stringify([

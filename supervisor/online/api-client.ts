@@ -15,7 +15,9 @@ import { SIGNATURE_HEADER } from '../../protocol/signature.js';
 import type { PartialStateReport, StateReport } from '../../protocol/state-report.js';
 import { parse } from '../../protocol/validate.js';
 import { messageOf } from '../../lib/errors.js';
-import { httpRequest, HttpRequestError, type HttpResponse } from '../../lib/http-request.js';
+import { HEARTBEAT_HEADER, announcedHeartbeatSeconds } from '../../protocol/device-events.js';
+import type { TrafficPurpose } from '../../protocol/state-report.js';
+import { httpRequest, HttpRequestError, type HttpResponse, type TransferredBytes } from '../../lib/http-request.js';
 import { acceptSignedTarget, type SignedTarget, type TargetKey } from '../target/gate.js';
 import type { ReleaseTrust } from '../target/release-signature.js';
 
@@ -57,7 +59,17 @@ export interface ApiClientOptions {
   /** The release keys the device trusts; null or absent: releases need no developer signature. */
   releaseTrust?: ReleaseTrust | null;
   timeoutMs?: number;
+  /** Told the HTTP bytes of every request once it is over, with what it was for (../device/traffic.ts). */
+  onBytes?: (purpose: TrafficPurpose, bytes: TransferredBytes) => void;
 }
+
+/** An open push channel: its event stream and the heartbeat period the API announced (null: none announced). */
+export interface OpenedEvents {
+  body: NonNullable<HttpResponse['body']>;
+  heartbeatSeconds: number | null;
+}
+
+type RequestInit = { body?: unknown; headers?: Record<string, string>; signal?: AbortSignal; purpose: TrafficPurpose };
 
 /** The error for a 4xx/5xx answer: the problem's `detail` (else the start of the body) and type, the API's clock. */
 async function errorOf(method: string, url: string, response: HttpResponse): Promise<ApiError> {
@@ -89,11 +101,7 @@ export class ApiClient {
     return new ApiClient({ ...this.options, credentials, targetKey, releaseTrust });
   }
 
-  private async request(
-    method: string,
-    pathname: string,
-    init: { body?: unknown; headers?: Record<string, string>; signal?: AbortSignal } = {},
-  ): Promise<HttpResponse> {
+  private async request(method: string, pathname: string, init: RequestInit): Promise<HttpResponse> {
     const credentials = this.options.credentials;
     if (credentials === undefined) return this.send(method, pathname, init);
     try {
@@ -109,11 +117,7 @@ export class ApiClient {
     }
   }
 
-  private async send(
-    method: string,
-    pathname: string,
-    init: { body?: unknown; headers?: Record<string, string>; signal?: AbortSignal } = {},
-  ): Promise<HttpResponse> {
+  private async send(method: string, pathname: string, init: RequestInit): Promise<HttpResponse> {
     // Joined as text, not resolved as a URL, so an API behind a path prefix (https://host/skiff) keeps it.
     const url = `${this.options.baseUrl.replace(/\/+$/, '')}${pathname}`;
     const headers: Record<string, string> = { accept: 'application/json', ...init.headers };
@@ -126,6 +130,9 @@ export class ApiClient {
         body: init.body === undefined ? undefined : JSON.stringify(init.body),
         // A stream (the events channel) brings its own signal: a timeout would cut it mid-stream.
         signal: init.signal ?? AbortSignal.timeout(this.timeoutMs),
+        ...(this.options.onBytes === undefined
+          ? {}
+          : { onBytes: (bytes: TransferredBytes) => this.options.onBytes?.(init.purpose, bytes) }),
       });
     } catch (err) {
       // No answer: the system error (ECONNREFUSED...) or the timeout.
@@ -151,7 +158,7 @@ export class ApiClient {
     const headers: Record<string, string> = { [DEVICE_SIGNATURE_HEADER]: signature };
     if (legacyKey !== undefined) headers.authorization = `Bearer ${legacyKey}`;
     const route = ROUTES.deviceAuth;
-    const response = await this.send(route.method, pathOf(route), { body, headers });
+    const response = await this.send(route.method, pathOf(route), { body, headers, purpose: 'auth' });
     const answer = await this.json(response, route.method);
     return response.status === 202
       ? { kind: 'pending', answer: parse(DeviceAuthPendingSchema, answer, 'the pending answer to auth') }
@@ -162,7 +169,7 @@ export class ApiClient {
   async fetchTarget(uuid: string, etag: string | null): Promise<TargetFetch> {
     const headers: Record<string, string> = etag === null ? {} : { 'if-none-match': etag };
     const route = ROUTES.deviceTarget;
-    const response = await this.request(route.method, pathOf(route, { uuid }), { headers });
+    const response = await this.request(route.method, pathOf(route, { uuid }), { headers, purpose: 'polls' });
     if (response.status === 304) return { changed: false };
     const signed = acceptSignedTarget(
       await this.json(response, route.method),
@@ -186,7 +193,11 @@ export class ApiClient {
   ): Promise<string | null> {
     const headers: Record<string, string> = basedOn === null ? {} : { 'if-match': basedOn };
     const route = ROUTES.deviceState;
-    const response = await this.request(route.method, pathOf(route, { uuid }), { body: report, headers });
+    const response = await this.request(route.method, pathOf(route, { uuid }), {
+      body: report,
+      headers,
+      purpose: 'reports',
+    });
     await response.body?.cancel();
     return response.headers.get('etag');
   }
@@ -194,16 +205,17 @@ export class ApiClient {
   /** Sends a batch of log lines someone asked for (protocol/device-logs.ts). */
   async postLogs(uuid: string, batch: LogBatch): Promise<void> {
     const route = ROUTES.postDeviceLogs;
-    const response = await this.request(route.method, pathOf(route, { uuid }), { body: batch });
+    const response = await this.request(route.method, pathOf(route, { uuid }), { body: batch, purpose: 'logs' });
     await response.body?.cancel();
   }
 
   /** Opens the push channel (protocol/device-events.ts); the body is the event stream, ended by `signal`. */
-  async openEvents(uuid: string, signal: AbortSignal): Promise<NonNullable<HttpResponse['body']>> {
+  async openEvents(uuid: string, signal: AbortSignal): Promise<OpenedEvents> {
     const route = ROUTES.deviceEvents;
     const response = await this.request(route.method, pathOf(route, { uuid }), {
       headers: { accept: 'text/event-stream' },
       signal,
+      purpose: 'push',
     });
     const type = response.headers.get('content-type') ?? '';
     if (response.body === null || !type.startsWith('text/event-stream')) {
@@ -215,6 +227,6 @@ export class ApiClient {
         `expected an event stream, got '${type || 'no body'}'`,
       );
     }
-    return response.body;
+    return { body: response.body, heartbeatSeconds: announcedHeartbeatSeconds(response.headers.get(HEARTBEAT_HEADER)) };
   }
 }

@@ -1,8 +1,15 @@
 // The device's end of the push channel (protocol/device-events.ts): keeps GET .../events open and, when the API
 // says the target's ETag is not the one the device holds, has the poller fetch it now. The target itself still
-// comes signed through the poll; this only removes the wait. A dropped or silent connection is reopened with
-// backoff; polling goes on meanwhile, so losing the channel only costs latency.
-import { DEFAULT_HEARTBEAT_MS, TARGET_EVENT, TargetEventSchema } from '../../protocol/device-events.js';
+// comes signed through the poll. While the channel is open the poller rests (onConnected tells it), so the
+// channel is the device's only traffic when nothing happens; a dropped or silent connection is reopened with
+// backoff, and the poller takes over at once meanwhile.
+import {
+  DEFAULT_HEARTBEAT_SECONDS,
+  TARGET_EVENT,
+  TargetEventSchema,
+  pushTimings,
+  type PushTimings,
+} from '../../protocol/device-events.js';
 import { LOGS_EVENT } from '../../protocol/device-logs.js';
 import { parse } from '../../protocol/validate.js';
 import type { Logger } from '../../lib/logger.js';
@@ -28,7 +35,14 @@ export interface TargetEventsOptions {
   onStale: (etag: string) => void;
   /** The `data` of a `logs` event (protocol/device-logs.ts): someone asks for this device's logs. */
   onLogs?: (data: string) => void;
-  /** Silence longer than this means a dead connection (a NAT that dropped it without a word). */
+  /** The channel opened (true) or closed (false). */
+  onConnected?: (connected: boolean) => void;
+  /** The timings derived from the heartbeat the API announced, each time a channel opens. */
+  onTimings?: (timings: PushTimings) => void;
+  /**
+   * Silence longer than this means a dead connection (a NAT that dropped it without a word); by default derived
+   * from the announced heartbeat (pushTimings).
+   */
   idleTimeoutMs?: number;
   connectTimeoutMs?: number;
   retry?: { initialMs: number; maxMs: number };
@@ -69,19 +83,22 @@ export class TargetEvents {
       reason = messageOf(err);
       if (err instanceof SseLimitError) this.options.log.warn({ reason }, 'push channel: over-long event, dropped');
     }
-    this.connected = false;
+    if (this.connected) {
+      this.connected = false;
+      this.options.onConnected?.(false);
+    }
     if (this.passes.stopped) return 0;
     // A connection that held for a while was fine: the next one starts the backoff afresh.
     if (Date.now() - started > 60_000) this.failures = 0;
     this.failures++;
     const delay = withJitter(backoffDelay(this.failures, retry), 0.2);
-    this.options.log.info({ reason, attempt: this.failures, retryInMs: delay }, 'push channel closed; polling goes on');
+    this.options.log.info({ reason, attempt: this.failures, retryInMs: delay }, 'push channel closed; polling instead');
     return delay;
   }
 
   private async listen(): Promise<void> {
     const { api, uuid, log } = this.options;
-    const idleTimeoutMs = this.options.idleTimeoutMs ?? 3 * DEFAULT_HEARTBEAT_MS;
+    let idleTimeoutMs = this.options.idleTimeoutMs ?? pushTimings(DEFAULT_HEARTBEAT_SECONDS).deviceSilenceMs;
     const controller = new AbortController();
     this.current = controller;
     const silence = (): NodeJS.Timeout =>
@@ -92,10 +109,14 @@ export class TargetEvents {
     );
     let idle: NodeJS.Timeout | undefined;
     try {
-      const body = await api.openEvents(uuid, controller.signal);
+      const { body, heartbeatSeconds } = await api.openEvents(uuid, controller.signal);
       clearTimeout(connectTimer);
+      const timings = pushTimings(heartbeatSeconds ?? DEFAULT_HEARTBEAT_SECONDS);
+      idleTimeoutMs = this.options.idleTimeoutMs ?? timings.deviceSilenceMs;
+      this.options.onTimings?.(timings);
       this.connected = true;
-      log.info('push channel open');
+      this.options.onConnected?.(true);
+      log.info({ heartbeatSeconds, silenceLimitMs: idleTimeoutMs }, 'push channel open');
       const parser = new SseParser({ maxEventChars: MAX_PUSH_EVENT_CHARS });
       const decoder = new TextDecoder();
       idle = silence();

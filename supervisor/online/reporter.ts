@@ -25,7 +25,8 @@ import { canonicalJson } from '../../protocol/canonical-json.js';
 import type { CurrentState, ObservedContainer } from '../reconcile/current-state.js';
 import { desiredState, imagesOf } from '../plan/desired-state.js';
 import { digestRefOf } from '../images/local-image.js';
-import { bucketKey } from '../device/metrics.js';
+import { metricsMoved } from '../device/metrics.js';
+import { serviceChangesOf, type TrafficReport } from '../../protocol/state-report.js';
 import type { ReconcilePhase, ReconcileStatus } from '../reconcile/reconciler.js';
 import { PassLoop } from '../device/wakeup.js';
 
@@ -170,7 +171,7 @@ function progressOf(target: TargetState, current: CurrentState): UpdateProgress 
 
 function sameField(field: string, a: unknown, b: unknown): boolean {
   if (field === 'metrics' && a !== undefined && b !== undefined)
-    return bucketKey(a as DeviceMetrics) === bucketKey(b as DeviceMetrics);
+    return !metricsMoved(a as DeviceMetrics, b as DeviceMetrics);
   return canonicalJson(a) === canonicalJson(b);
 }
 
@@ -204,11 +205,33 @@ export interface ReporterOptions {
   metrics?: () => Promise<DeviceMetrics>;
   /** Metrics are sampled at most this often. */
   metricsIntervalMs?: number;
+  /**
+   * A change of metrics alone is reported at most this often; it rides on any report sent sooner for another
+   * reason. By default metricsIntervalMs when that is given, else METRICS_REPORT_INTERVAL_MS.
+   */
+  metricsReportIntervalMs?: number;
   /** At most one report per this interval. */
   minIntervalMs?: number;
   /** Without a trigger, the engine is looked at this often (containers change on their own). */
   checkIntervalMs?: number;
+  /**
+   * The device's data use this month (../device/traffic.ts). It changes with every request, reports included, so
+   * it never makes a report by itself: it rides on reports sent for other reasons, and is sent alone at most once
+   * per trafficIntervalMs.
+   */
+  traffic?: () => TrafficReport;
+  /** How often the data use is reported when nothing else is (a day by default). */
+  trafficIntervalMs?: number;
 }
+
+/**
+ * An idle device's metrics alone go out once a day: a lone report over a metered link costs a TCP and TLS handshake,
+ * some 3 kB, so every 5 minutes would be about 26 MB a month, hourly 2.4 MB, daily 0.1 MB.
+ */
+export const METRICS_REPORT_INTERVAL_MS = 24 * 60 * 60 * 1000;
+
+/** Data use is news for a budget, not for a dashboard: once a day when nothing else is sent. */
+export const TRAFFIC_REPORT_INTERVAL_MS = 24 * 60 * 60 * 1000;
 
 /** The last report the API acknowledged, and the ETag it gave it (null from an API that gives none). */
 interface Acknowledged {
@@ -226,11 +249,16 @@ export class Reporter {
   private readonly minIntervalMs: number;
   private readonly checkIntervalMs: number;
   private readonly metricsIntervalMs: number;
+  private trafficSentAt = Number.NEGATIVE_INFINITY;
+  private metricsSentAt = Number.NEGATIVE_INFINITY;
+  private readonly metricsReportIntervalMs: number;
 
   constructor(private readonly options: ReporterOptions) {
     this.minIntervalMs = options.minIntervalMs ?? 10_000;
     this.checkIntervalMs = options.checkIntervalMs ?? 30_000;
     this.metricsIntervalMs = options.metricsIntervalMs ?? 300_000;
+    this.metricsReportIntervalMs =
+      options.metricsReportIntervalMs ?? options.metricsIntervalMs ?? METRICS_REPORT_INTERVAL_MS;
   }
 
   /** Something changed: look again now (the rate limit still applies). */
@@ -277,24 +305,59 @@ export class Reporter {
         ...(this.metrics === undefined ? {} : { metrics: this.metrics }),
       });
       const acked = this.acked;
-      const changes = acked === null ? null : reportChanges(acked.report, report);
-      if (changes !== null && Object.keys(changes).length === 0) return this.untilNextLook(report);
+      let changes = acked === null ? null : reportChanges(acked.report, report);
+      // Metrics alone wait for their interval: kept out of this report, they are measured from the last sent.
+      if (
+        changes !== null &&
+        Object.keys(changes).length === 1 &&
+        changes.metrics !== undefined &&
+        Date.now() - this.metricsSentAt < this.metricsReportIntervalMs
+      )
+        changes = {};
+      // One service's change is that service's entry, not the list again (names must say which entry is which:
+      // during a hand-over two containers of one service are reported).
+      if (acked !== null && changes?.services !== undefined) {
+        const unique = (list: readonly { name: string }[]) => new Set(list.map((s) => s.name)).size === list.length;
+        if (unique(acked.report.services) && unique(report.services)) {
+          const serviceChanges = serviceChangesOf(acked.report.services, report.services);
+          if (JSON.stringify(serviceChanges).length < JSON.stringify(changes.services).length) {
+            const { services: _whole, ...rest } = changes;
+            changes = { ...rest, serviceChanges };
+          }
+        }
+      }
+      const trafficDue =
+        Date.now() - this.trafficSentAt >= (this.options.trafficIntervalMs ?? TRAFFIC_REPORT_INTERVAL_MS);
+      if (changes !== null && Object.keys(changes).length === 0 && !(trafficDue && this.options.traffic !== undefined))
+        return this.untilNextLook(report);
       const wait = this.lastSentAt + this.minIntervalMs - Date.now();
       // Too soon: come back when allowed and build it afresh then (it may have changed again).
       if (wait > 0) return wait;
       const partial = acked !== null && acked.etag !== null && changes !== null;
+      // Kept out of the acknowledged report: it is never compared, only carried.
+      const traffic = this.options.traffic?.();
+      const carried = traffic === undefined ? {} : { traffic };
       const etag = partial
-        ? await this.options.send({ ...changes, reportedAt: report.reportedAt }, acked.etag)
-        : await this.options.send(report, null);
+        ? await this.options.send({ ...changes, ...carried, reportedAt: report.reportedAt }, acked.etag)
+        : await this.options.send({ ...report, ...carried }, null);
+      if (traffic !== undefined) this.trafficSentAt = Date.now();
+      if (!partial || changes?.metrics !== undefined) this.metricsSentAt = Date.now();
       // What was not sent (metrics within their bucket) stays as acknowledged, so drift is measured from there.
-      this.acked = { report: partial ? { ...acked.report, ...changes, reportedAt: report.reportedAt } : report, etag };
+      // The device's own view of what the API now holds: the services as observed, however they were sent.
+      const { serviceChanges: _sent, ...fields } = changes ?? {};
+      this.acked = {
+        report: partial
+          ? { ...acked.report, ...fields, services: report.services, reportedAt: report.reportedAt }
+          : report,
+        etag,
+      };
       this.lastSentAt = Date.now();
       this.failures = 0;
       log.info(
         {
           updateStatus: report.updateStatus,
           releaseId: report.releaseId,
-          fields: partial ? Object.keys(changes) : 'all',
+          fields: partial ? Object.keys(changes ?? {}) : 'all',
         },
         'state reported',
       );

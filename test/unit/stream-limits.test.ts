@@ -85,7 +85,7 @@ describe('bounded reads from the network', () => {
           openEvents: async (_uuid, signal) => {
             const response = await httpRequest(`${url}/events`, { signal });
             if (response.body === null) throw new Error('no body');
-            return response.body;
+            return { body: response.body, heartbeatSeconds: null };
           },
         },
         uuid: 'u',

@@ -157,11 +157,15 @@ describe('partial reports', () => {
     assert.deepEqual(reportChanges(before, { ...before, reportedAt: '2027-01-01T00:00:00.000Z' }), {});
   });
 
-  it('sends metrics only when a bucket changes, and asks for a full report when a field disappears', () => {
+  it('sends metrics only when a value leaves its bucket by a quarter bucket, and asks for a full report when a field disappears', () => {
     const base = report([container(r1, 'a'), container(r1, 'b')], r1, { metrics: metrics(21) });
     assert.deepEqual(reportChanges(base, { ...base, metrics: { ...metrics(39), uptimeSeconds: 900 } }), {});
-    assert.deepEqual(Object.keys(reportChanges(base, { ...base, metrics: metrics(41) }) ?? {}), ['metrics']);
-    assert.deepEqual(Object.keys(reportChanges(base, { ...base, metrics: metrics(21, 56) }) ?? {}), ['metrics']);
+    // At a bucket's edge a value wobbles: 41% is past the 40% edge but within the hysteresis, 46% is not.
+    assert.deepEqual(reportChanges(base, { ...base, metrics: metrics(41) }), {});
+    assert.deepEqual(reportChanges(base, { ...base, metrics: metrics(21, 56) }), {});
+    assert.deepEqual(Object.keys(reportChanges(base, { ...base, metrics: metrics(46) }) ?? {}), ['metrics']);
+    assert.deepEqual(Object.keys(reportChanges(base, { ...base, metrics: metrics(14) }) ?? {}), ['metrics']);
+    assert.deepEqual(Object.keys(reportChanges(base, { ...base, metrics: metrics(21, 57) }) ?? {}), ['metrics']);
     const { metrics: _dropped, ...without } = base;
     assert.equal(reportChanges(base, without), null);
   });

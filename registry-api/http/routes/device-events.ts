@@ -1,7 +1,13 @@
 // GET /v1/device/{uuid}/events: the push channel (protocol/device-events.ts). Authenticated like every device
 // route; the stream stays open until the device hangs up, the API stops, the device may no longer listen, or a
 // limit of push-channels.ts ends it (too many of the device's own, too old, or a peer that stopped reading).
-import { DEFAULT_HEARTBEAT_MS, TARGET_EVENT, type TargetEvent } from '../../../protocol/device-events.js';
+import {
+  DEFAULT_HEARTBEAT_SECONDS,
+  HEARTBEAT_HEADER,
+  TARGET_EVENT,
+  pushTimings,
+  type TargetEvent,
+} from '../../../protocol/device-events.js';
 import { ROUTES } from '../../../protocol/http/routes.js';
 import { authenticatedDevice, bearerOf, deviceFromToken } from '../auth.js';
 import type { RouteDeps } from '../../deps.js';
@@ -13,14 +19,16 @@ import { ProblemError } from '../problem.js';
 import {
   PUSH_CHANNEL_MAX_AGE_MS,
   PUSH_CHANNEL_MAX_BUFFERED_BYTES,
+  PUSH_CHANNEL_SEEN_INTERVAL_MS,
   PushChannels,
   DEFAULT_MAX_PUSH_CHANNELS,
   MAX_PUSH_CHANNELS_PER_DEVICE,
 } from '../push-channels.js';
 
 export interface DeviceEventOptions {
-  heartbeatMs?: number;
-  /** How often connected devices' targets are recomputed (target-watch.ts). */
+  /** The heartbeat period (SKIFF_PUSH_HEARTBEAT_SECONDS), announced to devices; every other timing derives from it. */
+  heartbeatSeconds?: number;
+  /** How often every connected device's target is checked besides the changes the bus announces (target-watch.ts). */
   checkIntervalMs?: number;
   /** Fleet logs: `logs` events reach the device through its channel (device-logs.ts). */
   logs?: DeviceLogs;
@@ -32,8 +40,15 @@ export interface DeviceEventOptions {
 
 export function deviceEventRoutes(on: Register, deps: RouteDeps, options: DeviceEventOptions = {}): TargetWatch {
   const { store, logger } = deps;
-  const heartbeatMs = options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
-  const watch = new TargetWatch({ store, targets: deps.targetCache, logger, intervalMs: options.checkIntervalMs });
+  const heartbeatSeconds = options.heartbeatSeconds ?? DEFAULT_HEARTBEAT_SECONDS;
+  const { heartbeatMs, tcpKeepAliveMs } = pushTimings(heartbeatSeconds);
+  const watch = new TargetWatch({
+    store,
+    targets: deps.targetCache,
+    logger,
+    bus: deps.invalidation,
+    intervalMs: options.checkIntervalMs,
+  });
   const channels =
     options.channels ?? new PushChannels({ perDevice: MAX_PUSH_CHANNELS_PER_DEVICE, total: DEFAULT_MAX_PUSH_CHANNELS });
   const maxAgeMs = options.maxAgeMs ?? PUSH_CHANNEL_MAX_AGE_MS;
@@ -50,6 +65,16 @@ export function deviceEventRoutes(on: Register, deps: RouteDeps, options: Device
       (err: unknown) => logger.warn({ err }, 'events: cannot recheck the tokens of open channels'),
     );
   });
+  // An open channel is a device that is there: it counts as seen without polling. One timer for all channels.
+  let seenTimer: NodeJS.Timeout | undefined;
+  const markSeen = (): void => {
+    const at = deps.now().getTime();
+    for (const uuid of channels.devices()) store.devices.seen(uuid, at);
+    if (channels.size === 0) {
+      clearInterval(seenTimer);
+      seenTimer = undefined;
+    }
+  };
 
   on(ROUTES.deviceEvents, async (ctx) => {
     const me = authenticatedDevice(ctx);
@@ -73,11 +98,16 @@ export function deviceEventRoutes(on: Register, deps: RouteDeps, options: Device
         { 'Retry-After': '60' },
       );
     }
+    if (seenTimer === undefined) {
+      seenTimer = setInterval(markSeen, PUSH_CHANNEL_SEEN_INTERVAL_MS);
+      seenTimer.unref();
+    }
     const socket = ctx.req.socket;
     // The connection is meant to idle for minutes; heartbeats, not socket timeouts, decide when it is dead.
     socket.setTimeout(0);
     socket.setNoDelay(true);
-    socket.setKeepAlive(true, heartbeatMs);
+    // Heartbeats and their ACKs restart the keepalive timer: probes only go out to a peer that went quiet.
+    socket.setKeepAlive(true, tcpKeepAliveMs);
 
     // Written to the socket directly: a stream body would make Koa report every device hanging up as an error.
     ctx.respond = false;
@@ -88,6 +118,7 @@ export function deviceEventRoutes(on: Register, deps: RouteDeps, options: Device
       'Cache-Control': 'no-cache, no-transform',
       // nginx buffers answers by default, which would hold events back until the buffer fills.
       'X-Accel-Buffering': 'no',
+      [HEARTBEAT_HEADER]: String(heartbeatSeconds),
     });
     res.flushHeaders();
     const stream = {
@@ -100,6 +131,8 @@ export function deviceEventRoutes(on: Register, deps: RouteDeps, options: Device
       if (ended) return;
       ended = true;
       place.release();
+      // Seen until the very end: the device polls at once after, so it stays online unless it is gone.
+      store.devices.seen(me.uuid, deps.now().getTime());
       clearInterval(heartbeat);
       clearTimeout(expiry);
       unwatch();
@@ -120,9 +153,8 @@ export function deviceEventRoutes(on: Register, deps: RouteDeps, options: Device
         end();
         return;
       }
-      stream.write(': heartbeat\n\n');
-      // An open connection is a device that is there: it counts as seen without polling.
-      store.devices.seen(me.uuid, deps.now().getTime());
+      // The shortest comment there is: every byte of it is paid by every device, every heartbeat.
+      stream.write(':\n\n');
     }, heartbeatMs);
     const unwatch = watch.watch(me, {
       onTarget: (etag) => {

@@ -1,0 +1,145 @@
+// A device on a metered link, end to end: a supervisor process talks to the real registry-api (in this process,
+// SQLite) through a byte-counting TCP proxy (harness/metered-link.ts, plain HTTP here so the proxy's bytes are
+// exactly the HTTP bytes the device counts). Its own counters by purpose must match what the proxy saw; while its
+// push channel is open it does not poll, and the channel going down brings polling back at once.
+import assert from 'node:assert/strict';
+import { readFile, rm } from 'node:fs/promises';
+import path from 'node:path';
+import type { SupervisorConfig } from '../../supervisor/config.js';
+import { TRAFFIC_FILE } from '../../supervisor/device/traffic.js';
+import { ApiServer } from '../../harness/api-server.js';
+import { loadTestEnv } from '../../harness/env.js';
+import { buildTestImage } from '../../harness/images.js';
+import { MeteredLink, type LinkPurpose } from '../../harness/metered-link.js';
+import { cleanDevice, deviceDocker, eventually } from '../../harness/supervisor-device.js';
+import { makeDataDir, printLogsIfFailed, SupervisorProcess } from '../../harness/supervisor-process.js';
+import { paths } from '../../protocol/http/paths.js';
+import type { TrafficPurpose } from '../../protocol/state-report.js';
+
+const env = loadTestEnv();
+const docker = deviceDocker(env);
+const POLL_MS = 2_000;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('supervisor on a metered link', function () {
+  this.timeout(180_000);
+  let api: ApiServer;
+  let link: MeteredLink;
+  let device: SupervisorProcess | undefined;
+  const dataDirs: string[] = [];
+
+  before(async () => {
+    api = await ApiServer.start({ registry: env.registry, productionServer: true });
+    link = await MeteredLink.start({ apiUrl: api.url, tls: false });
+    await cleanDevice(docker);
+  });
+
+  afterEach(async function () {
+    printLogsIfFailed(this.currentTest, device);
+    link.refused = null;
+    await device?.stop('SIGKILL');
+    device = undefined;
+  });
+
+  after(async () => {
+    await link.stop();
+    await api.stop();
+    await cleanDevice(docker);
+    await Promise.all(dataDirs.map((d) => rm(d, { recursive: true, force: true })));
+  });
+
+  /** A device of a new fleet running one service, converged, its push channel open. */
+  async function convergedDevice(fleetName: string): Promise<{ uuid: string; dataDir: string; p: SupervisorProcess }> {
+    const image = await buildTestImage(env, { repo: 'metered' });
+    const fleet = await api.createFleet(fleetName);
+    const release = await api.createRelease(fleet.name, 'services:\n  a:\n    build: ./a\n    restart: always\n', {
+      a: image,
+    });
+    const config: SupervisorConfig = {
+      apiUrl: link.url,
+      fleet: fleet.name,
+      provisioningKey: fleet.provisioningKey,
+      deviceType: 'raspberrypi4-64',
+      dockerHost: env.deviceDockerHost,
+      localApiPort: 0,
+    };
+    const dataDir = await makeDataDir(config);
+    dataDirs.push(dataDir);
+    device = new SupervisorProcess(dataDir, {
+      SKIFF_POLL_INTERVAL_MS: String(POLL_MS),
+      SKIFF_REPORT_INTERVAL_MS: '200',
+      SKIFF_METRICS_INTERVAL_MS: '1000',
+    });
+    const p = device;
+    const uuid = await eventually(
+      'the device to pick its uuid',
+      20_000,
+      async () => (JSON.parse(await readFile(path.join(dataDir, 'config.json'), 'utf8')) as SupervisorConfig).uuid,
+    );
+    await eventually('the release converged', 60_000, async () => {
+      const d = await api.device(uuid);
+      return d.lastReport?.updateStatus === 'converged' && d.lastReport.releaseId === release.id ? d : undefined;
+    });
+    await eventually('the push channel open', 20_000, async () =>
+      p.hasLogged('push channel open') ? true : undefined,
+    );
+    return { uuid, dataDir, p };
+  }
+
+  it('counts its bytes by purpose as the proxy sees them, within 5%', async () => {
+    const start = Date.now();
+    const { dataDir, p } = await convergedDevice('counted');
+    // Some reports (metrics every second) and the poll on the channel's opening, then a clean stop writes the counters.
+    await sleep(5_000);
+    await p.stop('SIGTERM');
+    device = undefined;
+    await sleep(200);
+    const file = JSON.parse(await readFile(path.join(dataDir, TRAFFIC_FILE), 'utf8')) as {
+      month: { bytes: Partial<Record<TrafficPurpose, [number, number]>> };
+    };
+    const seen = link.bytesBetween(start, Date.now() + 1);
+    const compared: Array<[LinkPurpose & TrafficPurpose, number, number]> = [];
+    for (const purpose of ['auth', 'polls', 'push', 'reports'] as const) {
+      const [sent, received] = file.month.bytes[purpose] ?? [0, 0];
+      compared.push([purpose, sent + received, seen.byPurpose[purpose]?.payload ?? 0]);
+    }
+    console.log(`      device vs proxy bytes: ${compared.map(([k, d, s]) => `${k} ${d}/${s}`).join(', ')}`);
+    for (const [purpose, counted, relayed] of compared) {
+      assert.ok(relayed > 0, `the proxy saw no ${purpose} bytes`);
+      assert.ok(
+        Math.abs(counted - relayed) <= relayed * 0.05,
+        `${purpose}: the device counted ${counted} bytes, the proxy relayed ${relayed}`,
+      );
+    }
+    assert.equal(seen.byPurpose.other, undefined, 'every byte belongs to a known purpose');
+  });
+
+  it('does not poll while its push channel is open, and polls at once when the channel goes down', async () => {
+    const { uuid, p } = await convergedDevice('fallback');
+    const target = paths.target(uuid);
+    // The poll on the channel's opening has been answered by now; the interval is 2 s, the channel is open.
+    await sleep(1_000);
+    const openedPolls = api.requestsTo('GET', target).length;
+    await sleep(4 * POLL_MS);
+    assert.equal(api.requestsTo('GET', target).length, openedPolls, 'no poll while the push channel is open');
+
+    // The channel goes down and cannot come back: the device polls at once, then at its interval.
+    link.refused = 'push';
+    const downAt = Date.now();
+    link.dropConnections();
+    const firstPoll = await eventually(
+      'a poll after the channel went down',
+      10_000,
+      async () => api.requests.find((r) => r.method === 'GET' && r.path === target && r.atMs >= downAt),
+      20,
+    );
+    const latency = firstPoll.atMs - downAt;
+    console.log(`      channel down -> poll: ${latency} ms`);
+    assert.ok(latency < 1_000, `the first poll came ${latency} ms after the channel went down`);
+    await sleep(3 * POLL_MS);
+    const after = api.requests.filter((r) => r.method === 'GET' && r.path === target && r.atMs >= downAt).length;
+    assert.ok(after >= 3, `${after} polls in ${3 * POLL_MS} ms after the channel went down`);
+    assert.ok(p.hasLogged('push channel closed; polling instead'));
+  });
+});
