@@ -16,7 +16,7 @@ import { createHash, createPublicKey, sign, verify, type KeyObject } from 'node:
 import { Type, type Static } from '@sinclair/typebox';
 import { canonicalJson } from './canonical-json.js';
 import { decodePublicKey, encodePublicKey, SignatureError } from './signature.js';
-import type { ServiceSpec, TargetState } from './target-state.js';
+import type { NetworkDefinition, ServiceSpec, TargetState, VolumeDefinition } from './target-state.js';
 
 const SIGNATURE_BYTES = 64;
 /** More keys than a team has developers would only make a device's check and the stored documents large. */
@@ -46,14 +46,30 @@ export interface ReleaseContent {
   services: ServiceSpec[];
   volumes: string[];
   networks: string[];
+  /** Options of the networks and volumes it declares (driver, ipam, internal...), when it sets any. */
+  networkDefinitions?: Record<string, NetworkDefinition>;
+  volumeDefinitions?: Record<string, VolumeDefinition>;
   // The digests of files a release ships besides images join here (e.g. `files: {path: sha256}`), under the same
   // signature, once releases carry files.
 }
 
 /** The bytes a release signature covers. */
 export function releaseSigningBytes(content: ReleaseContent): Buffer {
-  const { fleet, version, services, volumes, networks } = content;
-  return Buffer.from(canonicalJson({ type: RELEASE_TYPE, fleet, version, services, volumes, networks }), 'utf8');
+  const { fleet, version, services, volumes, networks, networkDefinitions, volumeDefinitions } = content;
+  // Absent definitions are left out (canonicalJson drops undefined), so releases without any sign as before.
+  return Buffer.from(
+    canonicalJson({
+      type: RELEASE_TYPE,
+      fleet,
+      version,
+      services,
+      volumes,
+      networks,
+      networkDefinitions,
+      volumeDefinitions,
+    }),
+    'utf8',
+  );
 }
 
 /** sha256 hex of the key's SPKI DER: how signatures and key sets name a key. */
@@ -129,11 +145,13 @@ export function verifyTargetRelease(trusted: TrustedKeys, target: TargetState, w
     throw new SignatureError(what, 'it names no release yet carries services, volumes or networks');
   }
   if (release.signature === undefined) throw new SignatureError(what, 'it is not signed by a release key');
-  const content = {
+  const content: ReleaseContent = {
     fleet: target.fleet.name,
     services: target.services,
     volumes: target.volumes,
     networks: target.networks,
+    ...(target.networkDefinitions === undefined ? {} : { networkDefinitions: target.networkDefinitions }),
+    ...(target.volumeDefinitions === undefined ? {} : { volumeDefinitions: target.volumeDefinitions }),
   };
   verifyBytes(
     trusted,

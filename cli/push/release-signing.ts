@@ -88,12 +88,17 @@ export function signPush(
   key: KeyObject,
   push: { fleet: string; version?: string; compose: string; images: Record<string, string> },
 ): ReleaseSignature {
-  const { services, volumes, networks } = normalizeCompose(push.compose, push.images);
+  const { services, volumes, networks, networkDefinitions, volumeDefinitions } = normalizeCompose(
+    push.compose,
+    push.images,
+  );
   return signRelease(key, {
     fleet: push.fleet,
     ...(push.version === undefined ? {} : { version: push.version }),
     services,
     volumes,
     networks,
+    ...(networkDefinitions === undefined ? {} : { networkDefinitions }),
+    ...(volumeDefinitions === undefined ? {} : { volumeDefinitions }),
   });
 }

@@ -85,12 +85,22 @@ describe('release signing payload', () => {
       { ...content, networks: ['lan'] },
       { ...content, services: [serviceSpec('meter', fakeImage('meter', 'm2'))] },
       { ...content, services: [serviceSpec('meter', fakeImage('meter', 'm1'), { privileged: true })] },
+      // A network's options are part of what was signed: a compromised API may not open an internal network.
+      { ...content, networkDefinitions: { lan: { internal: false } } },
+      { ...content, volumeDefinitions: { data: { external: true } } },
     ]) {
       assert.match(
         refusal(() => verifyRelease(trusted, changed, signature)),
         /does not match the content/,
       );
     }
+    const withDefinitions: ReleaseContent = { ...content, networkDefinitions: { lan: { internal: true } } };
+    const signedWith = signRelease(developer.privateKey, withDefinitions);
+    verifyRelease(trusted, withDefinitions, signedWith);
+    assert.match(
+      refusal(() => verifyRelease(trusted, { ...withDefinitions, networkDefinitions: { lan: {} } }, signedWith)),
+      /does not match the content/,
+    );
     const foreign = signRelease(stranger.privateKey, content);
     assert.match(
       refusal(() => verifyRelease(trusted, content, foreign)),

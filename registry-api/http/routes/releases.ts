@@ -57,14 +57,23 @@ export function releaseRoutes(on: Register, deps: RouteDeps): void {
       services: normalized.services,
       volumes: normalized.volumes,
       networks: normalized.networks,
+      ...(normalized.networkDefinitions === undefined ? {} : { networkDefinitions: normalized.networkDefinitions }),
+      ...(normalized.volumeDefinitions === undefined ? {} : { volumeDefinitions: normalized.volumeDefinitions }),
     };
     await requireReleaseSignature(store.releaseKeys, content, body.signature);
     const images = Object.fromEntries(normalized.services.map((s) => [s.name, s.image]));
     // Same services, digests, volumes and networks as the fleet's newest release: a push of what is already
     // there makes nothing new (a failed release is pushed again, as its images may be there by now). A version
     // given by name asks for a release of its own: it is made, or refused as taken.
+    // Absent definitions drop out of the canonical form, so releases without any keep the hash they had.
     const contentHash = sha256Hex(
-      canonicalJson({ services: normalized.services, volumes: normalized.volumes, networks: normalized.networks }),
+      canonicalJson({
+        services: normalized.services,
+        volumes: normalized.volumes,
+        networks: normalized.networks,
+        networkDefinitions: normalized.networkDefinitions,
+        volumeDefinitions: normalized.volumeDefinitions,
+      }),
     );
     const newest = await store.releases.latest(fleet.name);
     if (
