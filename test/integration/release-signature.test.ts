@@ -32,6 +32,7 @@ import {
   type RunningContainer,
 } from '../../harness/supervisor-device.js';
 import { type SupervisorProcess, SupervisorProcesses } from '../../harness/supervisor-process.js';
+import { TamperingProxy } from '../../harness/supervisor-tampering-proxy.js';
 import type { ReleaseRecord } from '../../registry-api/store/index.js';
 
 const env = loadTestEnv();
@@ -118,9 +119,10 @@ describe('developer-signed releases', function () {
   async function startDevice(
     fleet: Fleet,
     releaseKeys: string[],
+    apiUrl = api.url,
   ): Promise<{ uuid: string; dataDir: string; supervisor: SupervisorProcess }> {
     const config: SupervisorConfig = {
-      apiUrl: api.url,
+      apiUrl,
       fleet: fleet.name,
       provisioningKey: fleet.provisioningKey,
       deviceType: fleet.deviceType,
@@ -282,6 +284,46 @@ describe('developer-signed releases', function () {
       [['meter', 'running', release2.id]],
     );
     assert.equal((await api.device(uuid)).error, null);
+  });
+
+  it('a man in the middle holding the API key still cannot slip an unsigned release into a signed target', async () => {
+    const meter = await buildTestImage(env, { repo: 'meter' });
+    const fleet = await api.createFleet('signed-releases-mitm');
+    const keyFile = path.join(work, 'mitm-developer.pem');
+    const publicKey = (await skiff(api, 'release-key', 'create', '--file', keyFile)).trim();
+    await skiff(api, 'release-keys', 'add', fleet.name, publicKey, '--sign-with', keyFile);
+    const release1 = await push(fleet.name, meter, 'north', keyFile);
+    const proxy = new TamperingProxy(api.url);
+    const proxyUrl = await proxy.listen();
+    try {
+      const { uuid, dataDir } = await startDevice(fleet, [publicKey], proxyUrl);
+      await convergedTo(uuid, release1.version);
+      const running = await managedContainers(docker);
+
+      // From now on the proxy rewrites each target: the release's services changed and its developer signature
+      // dropped, the whole target then signed anew with the API's own key (as if that key had leaked), its
+      // version, expiry and device untouched so that only the release signature can catch it.
+      proxy.tamper = (value) => {
+        const target = structuredClone(value) as TargetState;
+        if (target.release === null) return target;
+        const { signature: _dropped, ...release } = target.release;
+        return {
+          ...target,
+          release,
+          services: target.services.map((svc) => ({ ...svc, environment: { ...svc.environment, SITE: 'south' } })),
+        };
+      };
+      proxy.sign = (target) => api.signAsApi(target);
+      // Any change gives the device a new, higher target version to fetch through the proxy.
+      await skiff(api, 'config', 'set', 'TRIGGER', '1', '--fleet', fleet.name);
+      const stored = await api.store.releases.get(release1.id);
+      assert.ok(stored);
+      await refused(uuid, stored, release1, releaseRefusal(stored, 'it is not signed by a release key$'));
+      assert.deepEqual(idsAndStates(await managedContainers(docker)), idsAndStates(running), 'the same containers run');
+      assert.equal(await persistedRelease(dataDir), release1.id);
+    } finally {
+      await proxy.close();
+    }
   });
 
   it('a new release key reaches the device only in a key set signed by a key it trusts', async () => {
