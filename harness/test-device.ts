@@ -61,7 +61,7 @@ export class TestDevice {
     return {
       uuid: this.uuid,
       publicKey: this.publicKey,
-      deviceType: options.deviceType ?? 'raspberrypi4-64',
+      deviceType: options.deviceType ?? 'generic-amd64',
       ...(options.name === undefined ? {} : { name: options.name }),
       ...(options.fleet === undefined ? {} : { fleet: options.fleet }),
       ...(options.provisioningKey === undefined ? {} : { provisioningKey: options.provisioningKey }),

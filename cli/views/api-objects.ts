@@ -1,5 +1,6 @@
 // The people-facing renderings of the API's objects: which columns, in which order, how short.
 import type { DeviceSummary, Fleet, Release, ReleasePolicy } from '../../protocol/api.js';
+import type { DeviceType } from '../../protocol/device-types.js';
 import type { DeviceDetail } from '../../protocol/device-detail.js';
 import type { DeviceMetrics, ImageDownload } from '../../protocol/state-report.js';
 import { formatBytes, relativeTime, renderFields, renderTable, truncate, utcTime } from './output.js';
@@ -20,7 +21,7 @@ export function fleetsTable(fleets: Fleet[]): string {
     ['NAME', 'DEVICE TYPE', 'RELEASE POLICY', 'POLL', 'CREATED'],
     fleets.map((f) => [
       f.name,
-      f.deviceType,
+      (f.deviceTypes ?? [f.deviceType]).join(', '),
       policyText(f.releasePolicy),
       `${f.pollIntervalSeconds}s`,
       utcTime(f.createdAt),
@@ -31,7 +32,8 @@ export function fleetsTable(fleets: Fleet[]): string {
 export function fleetDetail(fleet: Fleet): string {
   return renderFields([
     ['Name', fleet.name],
-    ['Device type', fleet.deviceType],
+    ['Device types', (fleet.deviceTypes ?? [fleet.deviceType]).join(', ')],
+    ['Platforms', fleet.platforms === undefined ? null : fleet.platforms.join(', ')],
     ['Release policy', policyText(fleet.releasePolicy)],
     ['Poll interval', `${fleet.pollIntervalSeconds}s`],
     // The API keeps keys hashed: only the answer that created the fleet carries its first key.
@@ -47,15 +49,30 @@ export function fleetDetail(fleet: Fleet): string {
 
 export function releasesTable(releases: Release[], now: Date = new Date()): string {
   return renderTable(
-    ['ID', 'VERSION', 'STATUS', 'PUSHED BY', 'CREATED', 'SERVICES'],
+    ['ID', 'VERSION', 'STATUS', 'PLATFORMS', 'PUSHED BY', 'CREATED', 'SERVICES'],
     releases.map((r) => [
       r.id,
       r.version,
       r.status === 'failed' && r.verification?.failure ? `failed (${r.verification.failure.service})` : r.status,
+      platformsText(r),
       r.pushedBy ?? null,
       `${utcTime(r.createdAt)} (${relativeTime(r.createdAt, now)})`,
       r.services.join(', '),
     ]),
+  );
+}
+
+/** The platforms every image of a release has: what devices of which types can run it. */
+function platformsText(release: Release): string | null {
+  if (release.platforms === undefined || release.platforms === null) return null;
+  return release.platforms.length === 0 ? 'none in common' : release.platforms.join(', ');
+}
+
+/** The device types Skiff knows and the platform each runs. */
+export function deviceTypesTable(types: readonly DeviceType[]): string {
+  return renderTable(
+    ['DEVICE TYPE', 'PLATFORM', 'NAME'],
+    types.map((t) => [t.slug, t.platform, t.name]),
   );
 }
 
@@ -76,6 +93,7 @@ export function releaseDetail(release: Release, now: Date = new Date()): string 
     ['Version', release.version],
     ['Status', release.status],
     ['Verification', verified],
+    ['Platforms', platformsText(release)],
     ['Pushed by', release.pushedBy ?? null],
     ['Created', `${utcTime(release.createdAt)} (${relativeTime(release.createdAt, now)})`],
     ['Notes', release.notes],
@@ -154,12 +172,14 @@ export function deviceDetail(device: DeviceDetail, now: Date = new Date()): stri
     ['Name', device.name],
     ['Fleet', device.fleet],
     ['Device type', device.deviceType],
+    ['Platform', device.platform ?? null],
     ['Status', deviceStatusText(device)],
     ['Tags', device.tags === undefined || device.tags.length === 0 ? null : device.tags.join(', ')],
     ['Note', device.note ?? null],
     ['Pinned release', device.pinnedRelease ?? null],
     ['Last seen', lastSeen],
     ['Target release', device.targetRelease],
+    ['Held back', device.targetHeldBack ?? null],
     ['Running release', device.runningRelease],
     ['Update status', device.updateStatus],
     ['Error', device.error],

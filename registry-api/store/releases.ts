@@ -22,11 +22,13 @@ const ReleaseRow = Type.Object({
   verified_at: Nullable(Type.String()),
   /** JSON of ReleaseVerification['failure'] when the verification failed. */
   failure: Nullable(Type.String()),
+  /** JSON array of platform names, once verification read them. */
+  platforms: Nullable(Type.String()),
 });
 type ReleaseRow = typeof ReleaseRow.static;
 // Only the columns releaseOf reads: `seq` stays inside the store.
 const RELEASE_COLUMNS =
-  'id, fleet, version, status, compose, spec, images, notes, created_at, pushed_by, verified_at, failure';
+  'id, fleet, version, status, compose, spec, images, notes, created_at, pushed_by, verified_at, failure, platforms';
 
 /** What a release's `spec` column holds: the normalised compose file. */
 interface ReleaseSpec {
@@ -57,6 +59,7 @@ function releaseOf(row: ReleaseRow): ReleaseRecord {
             checkedAt: row.verified_at,
             failure: row.failure === null ? null : (JSON.parse(row.failure) as ReleaseVerification['failure']),
           },
+    platforms: row.platforms === null ? null : (JSON.parse(row.platforms) as string[]),
   };
 }
 
@@ -152,23 +155,34 @@ export function releasesOn(db: Database, audit: Audit): ReleaseStore {
       );
       return row ? releaseOf(row) : null;
     },
+    async latestReadyFor(fleet, platform) {
+      // platforms is a JSON array of names made of [a-z0-9/]: the quoted name cannot match inside another one.
+      const row = await db.get(
+        ReleaseRow,
+        `SELECT ${RELEASE_COLUMNS} FROM releases WHERE fleet = ? AND status = 'ready'
+        AND (platforms IS NULL OR platforms LIKE ?) ORDER BY seq DESC LIMIT 1`,
+        [fleet, `%${JSON.stringify(platform)}%`],
+      );
+      return row ? releaseOf(row) : null;
+    },
     async list(fleet) {
       return (
         await db.all(ReleaseRow, `SELECT ${RELEASE_COLUMNS} FROM releases WHERE fleet = ? ORDER BY seq DESC`, [fleet])
       ).map(releaseOf);
     },
-    async settle(id, verification, stamp) {
+    async settle(id, verification, stamp, platforms = null) {
       return db.transaction(async (tx) => {
         const before = await rowOf(tx, id);
         if (!before) return null;
         if (before.status !== 'pending') return releaseOf(before);
         const status: ReleaseStatus = verification.failure === null ? 'ready' : 'failed';
         await tx.run(
-          `UPDATE releases SET status = @status, verified_at = @verifiedAt, failure = @failure
-          WHERE id = @id AND status = 'pending'`,
+          `UPDATE releases SET status = @status, verified_at = @verifiedAt, failure = @failure,
+          platforms = @platforms WHERE id = @id AND status = 'pending'`,
           {
             id,
             status,
+            platforms: platforms === null ? null : JSON.stringify(platforms),
             verifiedAt: verification.checkedAt,
             failure: verification.failure === null ? null : JSON.stringify(verification.failure),
           },
@@ -181,6 +195,7 @@ export function releasesOn(db: Database, audit: Audit): ReleaseStore {
           detail: {
             version: before.version,
             ...(verification.failure === null ? {} : { failure: verification.failure }),
+            ...(platforms === null ? {} : { platforms }),
           },
         });
         return recordOf(tx, id);
