@@ -5,7 +5,9 @@ import type { Release } from '../../protocol/api.js';
 import type { ApiClient } from '../api-client.js';
 import { InContext } from '../failure.js';
 import { buildAndPush, readComposeFile } from './build-services.js';
-import { imageTag, planBuilds } from './compose-build.js';
+import { imageServices, imageTag, planBuilds } from './compose-build.js';
+import { checkImagePlatforms } from './image-platforms.js';
+import { isPlatformName } from '../../protocol/device-types.js';
 import { resolveComposeForPush } from './compose-variables.js';
 
 export interface PushRequest {
@@ -35,7 +37,9 @@ export async function pushRelease(request: PushRequest, ctx: PushContext): Promi
   const text = resolveComposeForPush(written, path.dirname(file), ctx.env);
   // Before any build: a wrong fleet, a taken version or a registry-less API should not cost minutes of building.
   const info = await ctx.client.info();
-  await ctx.client.getFleet(request.fleet);
+  const fleet = await ctx.client.getFleet(request.fleet);
+  // An API from before device types names no platforms: the engine's own image, as it always was.
+  const platforms = fleet.platforms?.filter(isPlatformName);
   if (request.version !== undefined) {
     const taken = (await ctx.client.listReleases(request.fleet)).find((r) => r.version === request.version);
     if (taken)
@@ -65,8 +69,27 @@ export async function pushRelease(request: PushRequest, ctx: PushContext): Promi
     plan.builds.length === 0 || ctx.apiToken === null || info.registry === null
       ? undefined
       : { username: (await ctx.client.me()).name, password: ctx.apiToken, serveraddress: info.registry };
+  if (platforms !== undefined) {
+    ctx.progress(
+      `fleet '${fleet.name}' (${(fleet.deviceTypes ?? [fleet.deviceType]).join(', ')}) needs ${platforms.join(', ')}`,
+    );
+    const loggedIn =
+      credentials ??
+      (ctx.apiToken === null || info.registry === null
+        ? undefined
+        : { username: (await ctx.client.me()).name, password: ctx.apiToken, serveraddress: info.registry });
+    await checkImagePlatforms(imageServices(text), platforms, {
+      fleet: fleet.name,
+      deviceTypes: fleet.deviceTypes ?? [fleet.deviceType],
+      apiRegistry: info.registry,
+      ...(loggedIn === undefined ? {} : { credentials: loggedIn }),
+      env: ctx.env,
+      progress: ctx.progress,
+    });
+  }
   if (plan.builds.length === 0) ctx.progress('no service has `build`; nothing to build');
   const images = await buildAndPush(plan.builds, {
+    ...(platforms === undefined ? {} : { platforms }),
     ...(request.dockerHost === undefined ? {} : { dockerHost: request.dockerHost }),
     env: ctx.env,
     ...(credentials === undefined ? {} : { credentials }),

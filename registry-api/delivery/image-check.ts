@@ -4,8 +4,6 @@
 // token dance. Absent is final; unreachable is worth a retry.
 import { parseDigestReference } from '../../protocol/image-reference.js';
 import { type PlatformName, platformNameOf } from '../../protocol/device-types.js';
-import { ImageConfigSchema, ImageIndexSchema, ImageManifestSchema, MEDIA_TYPES } from '../../protocol/oci-image.js';
-import { parse } from '../../protocol/validate.js';
 import { tlsFailureOf } from '../../lib/insecure-registries.js';
 import {
   firstOf,
@@ -15,6 +13,7 @@ import {
   type RegistryAuth,
 } from '../../lib/registry/auth.js';
 import { RegistryClient, RegistryTlsError } from '../../lib/registry/client.js';
+import { imagePlatforms } from '../../lib/registry/image-index.js';
 
 export type ImageCheck =
   | { kind: 'present' }
@@ -99,43 +98,18 @@ export async function checkImage(registry: RegistryClient, reference: string): P
   return { kind: 'absent', reason: `registry ${ref.registry} answered HTTP ${head.status} for ${where}@${ref.digest}` };
 }
 
-/** Entries an index may list at most before it is taken as hostile: far more than platforms exist. */
-const MAX_INDEX_ENTRIES = 64;
-
 /**
- * The platforms an image (by digest) has: each entry of a manifest list or OCI index, or the one its config names.
- * Entries of platforms Skiff has no device type for (attestations list unknown/unknown) are left out. Throws when
- * the registry cannot show the image: the caller checked it is present just before.
+ * The platforms an image (by digest) has, as Skiff names them: each entry of a manifest list, or the one its config
+ * states. Entries of platforms Skiff has no device type for (attestations list unknown/unknown) are left out.
+ * Throws when the registry cannot show the image: the caller checked it is present just before.
  */
 export async function platformsOfImage(registry: RegistryClient, reference: string): Promise<PlatformName[]> {
   const ref = parseDigestReference(reference);
-  const where = `${ref.registry}/${ref.repository}@${ref.digest}`;
-  const top = await registry.getManifest(ref, ref.digest);
-  const doc: unknown = JSON.parse(top.body.toString('utf8'));
-  const mediaType =
-    top.mediaType || (typeof doc === 'object' && doc !== null && 'mediaType' in doc ? String(doc.mediaType) : '');
-  if (mediaType === MEDIA_TYPES.dockerManifestList || mediaType === MEDIA_TYPES.ociIndex) {
-    const index = parse(ImageIndexSchema, doc, `manifest list ${where}`);
-    if (index.manifests.length > MAX_INDEX_ENTRIES)
-      throw new Error(
-        `manifest list ${where} lists ${index.manifests.length} images; at most ${MAX_INDEX_ENTRIES} are read`,
-      );
-    const names = index.manifests.flatMap((m) => {
-      const name = m.platform === undefined ? null : platformNameOf(m.platform);
-      return name === null ? [] : [name];
-    });
-    return [...new Set(names)];
-  }
-  const manifest = parse(ImageManifestSchema, doc, `manifest ${where}`);
-  const config = parse(
-    ImageConfigSchema,
-    JSON.parse((await registry.blobBytes(ref, manifest.config.digest)).toString('utf8')),
-    `image config of ${where}`,
-  );
-  const name = platformNameOf({
-    os: config.os ?? 'linux',
-    architecture: config.architecture ?? '',
-    ...(config.variant === undefined ? {} : { variant: config.variant }),
+  const found = await imagePlatforms(registry, ref, ref.digest);
+  if (found === null) throw new Error(`manifest ${ref.digest} is not in ${ref.registry}/${ref.repository}`);
+  const names = found.flatMap((p) => {
+    const name = platformNameOf(p);
+    return name === null ? [] : [name];
   });
-  return name === null ? [] : [name];
+  return [...new Set(names)];
 }
