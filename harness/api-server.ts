@@ -209,7 +209,7 @@ export class ApiServer {
   async createFleet(name: string, options: NewFleetOptions = {}): Promise<Fleet> {
     return this.admin.createFleet({
       name,
-      deviceType: options.deviceType ?? 'raspberrypi4-64',
+      deviceType: options.deviceType ?? 'generic-amd64',
       ...(options.pollIntervalSeconds === undefined ? {} : { pollIntervalSeconds: options.pollIntervalSeconds }),
     });
   }

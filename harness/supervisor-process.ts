@@ -45,7 +45,7 @@ export function offlineDeviceConfig(env: TestEnv, extra: Partial<SupervisorConfi
     apiUrl: UNREACHABLE_API,
     fleet: 'meters',
     provisioningKey: 'provisioning-key-0123456789',
-    deviceType: 'raspberrypi4-64',
+    deviceType: 'generic-amd64',
     uuid: TEST_DEVICE_UUID,
     dockerHost: env.deviceDockerHost,
     apiSigningKey: TEST_API_SIGNING_KEY,

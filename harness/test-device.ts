@@ -27,6 +27,8 @@ export interface AuthOptions {
   provisioningKey?: string;
   name?: string;
   deviceType?: string;
+  /** The OCI platform the device says it runs (linux/arm64, ...); absent: it does not say, as older supervisors. */
+  platform?: string;
   /** Overrides the (increasing) signing time. */
   timestamp?: string;
   /** Signs with this key instead of the device's own. */
@@ -61,7 +63,8 @@ export class TestDevice {
     return {
       uuid: this.uuid,
       publicKey: this.publicKey,
-      deviceType: options.deviceType ?? 'raspberrypi4-64',
+      deviceType: options.deviceType ?? 'generic-amd64',
+      ...(options.platform === undefined ? {} : { platform: options.platform }),
       ...(options.name === undefined ? {} : { name: options.name }),
       ...(options.fleet === undefined ? {} : { fleet: options.fleet }),
       ...(options.provisioningKey === undefined ? {} : { provisioningKey: options.provisioningKey }),

@@ -3,6 +3,7 @@
 // Auth: devices send `Authorization: Bearer <device token>` (protocol/device-auth.ts says how they get one); people
 // and scripts send `Authorization: Bearer <apiToken>`.
 import { Type, type Static } from '@sinclair/typebox';
+import { DEVICE_TYPES, MAX_FLEET_DEVICE_TYPES } from './device-types.js';
 import { FleetSettingsSchema } from './fleet-config.js';
 import { KeyIdSchema, ReleaseSignatureSchema } from './release-signature.js';
 import { FleetReviewSchema, ReleaseReviewSchema } from './release-review.js';
@@ -39,10 +40,22 @@ export const ReleasePolicySchema = Type.Union([
 ]);
 export type ReleasePolicy = Static<typeof ReleasePolicySchema>;
 
+/** A device type slug; the route refuses an unknown one with the list (a schema enum would print all of them). */
+const DeviceTypeSlugSchema = Type.String({
+  minLength: 1,
+  maxLength: 64,
+  description: `one of ${DEVICE_TYPES.map((t) => t.slug).join(', ')}`,
+});
+
 export const CreateFleetRequestSchema = Type.Object(
   {
     name: Name,
-    deviceType: Type.String({ minLength: 1, maxLength: 64 }),
+    /** One device type (protocol/device-types.ts); `deviceTypes` names several. One of the two is needed. */
+    deviceType: Type.Optional(DeviceTypeSlugSchema),
+    /** Every device type the fleet admits: a mixed fleet gets each release built for all their platforms. */
+    deviceTypes: Type.Optional(
+      Type.Array(DeviceTypeSlugSchema, { minItems: 1, maxItems: MAX_FLEET_DEVICE_TYPES, uniqueItems: true }),
+    ),
     pollIntervalSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 86400 })),
   },
   { additionalProperties: false },
@@ -51,7 +64,12 @@ export type CreateFleetRequest = Static<typeof CreateFleetRequestSchema>;
 
 export const FleetSchema = Type.Object({
   name: Type.String(),
+  /** The first of deviceTypes (for a fleet from before device types were checked: what it was created with). */
   deviceType: Type.String(),
+  /** The device types the fleet admits; optional so a newer CLI still reads an older API. */
+  deviceTypes: Type.Optional(Type.Array(Type.String())),
+  /** The OCI platforms those device types run (linux/arm64, ...): what each release must have an image for. */
+  platforms: Type.Optional(Type.Array(Type.String())),
   /**
    * What devices are admitted with. Empty for callers whose role may not provision devices (viewer, developer):
    * the key admits any new device to the fleet (never a known uuid with another public key).
@@ -130,6 +148,11 @@ export const ReleaseSchema = Type.Object({
   signedBy: Type.Optional(Type.Union([KeyIdSchema, Type.Null()])),
   /** Its host privileges and whether an operator must (or did) approve it before devices get it. */
   review: Type.Optional(ReleaseReviewSchema),
+  /**
+   * The platforms (linux/arm64, ...) every image of the release has, found when it was verified; a device of
+   * another platform keeps its release. Null while pending, and for releases verified before platforms were read.
+   */
+  platforms: Type.Optional(Type.Union([Type.Array(Type.String()), Type.Null()])),
 });
 export type Release = Static<typeof ReleaseSchema>;
 
@@ -162,8 +185,15 @@ export const DeviceSummarySchema = Type.Object({
   deviceType: Type.String(),
   online: Type.Boolean(),
   lastSeen: Type.Union([Type.String(), Type.Null()]),
+  /** The OCI platform the device reported when it registered (linux/arm64, ...); null if it never said. */
+  platform: Type.Optional(Type.Union([Type.String(), Type.Null()])),
   /** Version of the release the device should run. */
   targetRelease: Type.Union([Type.String(), Type.Null()]),
+  /**
+   * Why the device's target is not its fleet's release, e.g. that release has no image for the device's
+   * platform, so the device keeps an earlier one; null when the device gets its fleet's release.
+   */
+  targetHeldBack: Type.Optional(Type.Union([Type.String(), Type.Null()])),
   /** Version of the release the device reports running in full. */
   runningRelease: Type.Union([Type.String(), Type.Null()]),
   updateStatus: Type.Union([Type.String(), Type.Null()]),

@@ -50,6 +50,13 @@ export const DeviceAuthRequestSchema = Type.Object(
     uuid: Uuid,
     publicKey: PublicKey,
     deviceType: Type.String({ minLength: 1, maxLength: 64 }),
+    /**
+     * The OCI platform the device runs images of (linux/arm64, linux/arm/v7, ...): registration refuses a device
+     * whose fleet's device types need other platforms. Absent from supervisors that predate it: not checked then.
+     */
+    platform: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 32, pattern: '^[a-z0-9]+/[a-z0-9]+(/[a-z0-9]+)?$' }),
+    ),
     name: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
     /** With provisioningKey: admission at once. Without: the device waits for an operator (or a pre-authorization). */
     fleet: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),

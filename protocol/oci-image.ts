@@ -63,6 +63,7 @@ export type ImageIndex = Static<typeof ImageIndexSchema>;
 export const ImageConfigSchema = Type.Object({
   architecture: Type.Optional(Type.String()),
   os: Type.Optional(Type.String()),
+  variant: Type.Optional(Type.String()),
   rootfs: Type.Object({
     type: Type.Literal('layers'),
     diff_ids: Type.Array(Digest),

@@ -4,6 +4,10 @@
 #   skiff/busybox:base  Debian's static busybox and its applet links
 #   skiff/node:base     busybox base + the host's node and every library it links, CA bundle if present
 #   skiff/ssh:base      busybox base + the host's ssh client and autossh with their libraries, a passwd
+# Each is tagged base-amd64 too, and the same three are built for the Raspberry Pi from Debian's packages of those
+# architectures (apt-get download, dpkg-deb -x: no registry), as base-arm64 (linux/arm64) and base-armv7
+# (linux/arm/v7): the names the meter fleet's Dockerfiles pick with the TARGETARCH and TARGETVARIANT build args
+# `skiff push` passes for each platform. Set SKIFF_BASE_ARCHS=amd64 to build only this machine's.
 # Usage: DOCKER_HOST=unix:///path/docker.sock bash scripts/base-images.sh
 # Each image carries a label with the hash of its whole build context (and its parent's ID): an image whose
 # inputs did not change is left alone, so the script is cheap to run before every build.
@@ -70,7 +74,8 @@ build_image() {
   say "building $tag (inputs ${hash:0:12}, $(du -sh "$ctx/rootfs" | cut -f1) of host files)"
   log="$WORK/build-${tag//[\/:]/_}.log"
   # The legacy builder is what a stock 20.10 engine offers without buildx; its deprecation notice is noise here.
-  if ! DOCKER_BUILDKIT=0 docker build --label "$INPUTS_LABEL=$hash" -t "$tag" "$ctx" >"$log" 2>&1; then
+  if ! DOCKER_BUILDKIT=0 docker build ${BUILD_PLATFORM:+--platform "$BUILD_PLATFORM"} --label "$INPUTS_LABEL=$hash" \
+    -t "$tag" "$ctx" >"$log" 2>&1; then
     cat "$log" >&2
     die "docker build of $tag failed"
   fi
@@ -78,10 +83,12 @@ build_image() {
   BUILT+=("$tag")
 }
 
-# check_runs TAG WANT CMD... : run CMD in a throwaway container of TAG; its output must contain WANT.
+# check_runs TAG WANT CMD... : run CMD in a throwaway container of TAG; its output must contain WANT. An arm image
+# runs through binfmt emulation (scripts/binfmt.sh) on this machine.
 check_runs() {
   local tag=$1 want=$2 out; shift 2
-  out=$(docker run --rm --network none "$tag" "$@" 2>&1) || die "$tag: '$*' failed inside the image: $out"
+  out=$(docker run --rm --network none "$tag" "$@" 2>&1 | grep -v "^WARNING: The requested image's platform") ||
+    die "$tag: '$*' failed inside the image: $out"
   case "$out" in
     *"$want"*) say "$tag runs: $* -> $(printf '%s' "$out" | head -n 1)" ;;
     *) die "$tag: '$*' printed '$out', expected '$want'" ;;
@@ -161,12 +168,126 @@ CMD ["/bin/sh"]
 EOF
 build_image skiff/ssh:base "$ctx" skiff/busybox:base
 
+# The amd64 names the meter fleet's Dockerfiles use when `skiff push` builds for linux/amd64.
+for kind in busybox node ssh; do docker tag "skiff/$kind:base" "skiff/$kind:base-amd64"; done
+
+# --- the same three for the Raspberry Pi, from Debian's packages of its architectures -------------------------
+# deb_closure ARCH PKG... : the packages and the libraries they depend on, transitively (first alternative of
+# each). One apt-cache call per level: without a package cache each call parses every list (seconds).
+deb_closure() {
+  local arch=$1 seen=' ' level next p
+  shift
+  level=("$@")
+  while [ ${#level[@]} -gt 0 ]; do
+    for p in "${level[@]}"; do seen+="$p "; done
+    next=()
+    for p in $(apt-cache depends --no-recommends --no-suggests --no-conflicts --no-breaks --no-replaces \
+      --no-enhances "${level[@]/%/:$arch}" 2>/dev/null |
+      awk '$1 == "Depends:" || $1 == "PreDepends:" || $1 == "|Depends:" { print $2 }' | sed "s/:$arch\$//" |
+      grep -E '^(lib|zlib)' | grep -vxE 'libc-bin|libc-l10n' | sort -u); do
+      [[ $seen == *" $p "* ]] || next+=("$p")
+    done
+    level=("${next[@]}")
+  done
+  printf '%s\n' $seen
+}
+
+# debs_of ARCH NAME PKG... : the .deb files of PKG and their libraries, downloaded once into .skiff/base-debs
+# (kept: later runs need no network); prints the folder.
+debs_of() {
+  local arch=$1 name=$2 dir packages
+  shift 2
+  dir="$SKIFF_REPO/.skiff/base-debs/$arch/$name"
+  if [ ! -f "$dir/complete" ]; then
+    mkdir -p "$dir"
+    if ! dpkg --print-foreign-architectures | grep -qx "$arch"; then
+      [ "$(id -u)" -eq 0 ] || die "Debian's $arch packages are needed: run as root, or sudo dpkg --add-architecture $arch"
+      say "adding Debian architecture $arch (its package lists)" >&2
+      dpkg --add-architecture "$arch"
+      apt-get update -qq >/dev/null || die "apt-get update failed after adding architecture $arch"
+    fi
+    mapfile -t packages < <(deb_closure "$arch" "$@")
+    say "downloading ${#packages[@]} Debian $arch packages for $name: ${packages[*]}" >&2
+    # Root downloads as root: apt's _apt sandbox user may not write into the repository's folder.
+    (cd "$dir" && apt-get download -qq -o APT::Sandbox::User=root "${packages[@]/%/:$arch}" >/dev/null) ||
+      die "apt-get download of Debian $arch packages failed (${packages[*]})"
+    touch "$dir/complete"
+  fi
+  printf '%s\n' "$dir"
+}
+
+# unpack DEBS_DIR ROOTFS : every package's files, without documentation.
+unpack() {
+  local deb
+  for deb in "$1"/*.deb; do dpkg-deb -x "$deb" "$2"; done
+  rm -rf "$2/usr/share/doc" "$2/usr/share/man" "$2/usr/share/info" "$2/usr/share/lintian" "$2/usr/share/locale"
+}
+
+# foreign_images ARCH SUFFIX PLATFORM : skiff/{busybox,node,ssh}:base-SUFFIX for PLATFORM.
+foreign_images() {
+  local arch=$1 suffix=$2 platform=$3 ctx debs applet
+  # busybox: the static binary and the same applet links as this machine's busybox of the same Debian version.
+  ctx=$WORK/busybox-$suffix
+  debs=$(debs_of "$arch" busybox busybox-static)
+  mkdir -p "$ctx/unpacked"
+  unpack "$debs" "$ctx/unpacked"
+  add_file "$ctx/unpacked/bin/busybox" "$ctx" /bin/busybox
+  rm -rf "$ctx/unpacked"
+  for applet in $("$BUSYBOX_BIN" --list-full); do
+    [ "$applet" = bin/busybox ] && continue
+    mkdir -p "$ctx/rootfs/$(dirname "$applet")"
+    ln -sf /bin/busybox "$ctx/rootfs/$applet"
+  done
+  mkdir -p "$ctx/rootfs/tmp" "$ctx/rootfs/root" "$ctx/rootfs/var/log" "$ctx/rootfs/etc"
+  chmod 1777 "$ctx/rootfs/tmp"
+  chmod 0700 "$ctx/rootfs/root"
+  cp "$WORK/busybox/rootfs/etc/passwd" "$WORK/busybox/rootfs/etc/group" "$ctx/rootfs/etc/"
+  cp "$WORK/busybox/Dockerfile" "$ctx/Dockerfile"
+  BUILD_PLATFORM=$platform build_image "skiff/busybox:base-$suffix" "$ctx"
+
+  # node: Debian's nodejs and the libraries it links, on the busybox base of the same platform.
+  ctx=$WORK/node-$suffix
+  debs=$(debs_of "$arch" node nodejs)
+  mkdir -p "$ctx/rootfs"
+  unpack "$debs" "$ctx/rootfs"
+  printf 'FROM skiff/busybox:base-%s\nCOPY rootfs/ /\nCMD ["node"]\n' "$suffix" >"$ctx/Dockerfile"
+  BUILD_PLATFORM=$platform build_image "skiff/node:base-$suffix" "$ctx" "skiff/busybox:base-$suffix"
+
+  # ssh: Debian's OpenSSH client and autossh (its binary, not Debian's wrapper script) with their libraries.
+  ctx=$WORK/ssh-$suffix
+  debs=$(debs_of "$arch" ssh openssh-client autossh)
+  mkdir -p "$ctx/rootfs" "$ctx/home/skiff"
+  unpack "$debs" "$ctx/rootfs"
+  if [ -f "$ctx/rootfs/usr/lib/autossh/autossh" ]; then
+    mv "$ctx/rootfs/usr/lib/autossh/autossh" "$ctx/rootfs/usr/bin/autossh"
+  fi
+  cp -a "$WORK/ssh/rootfs/etc/." "$ctx/rootfs/etc/"
+  sed "s|^FROM skiff/busybox:base\$|FROM skiff/busybox:base-$suffix|" "$WORK/ssh/Dockerfile" >"$ctx/Dockerfile"
+  BUILD_PLATFORM=$platform build_image "skiff/ssh:base-$suffix" "$ctx" "skiff/busybox:base-$suffix"
+}
+
+# apt-get names the architectures arm64 and armhf; the images are named as Docker's TARGETARCH and TARGETVARIANT
+# spell them (arm64, armv7).
+for arch in ${SKIFF_BASE_ARCHS:-amd64 arm64 armhf}; do
+  case "$arch" in
+    amd64) ;;
+    arm64) foreign_images arm64 arm64 linux/arm64 ;;
+    armhf) foreign_images armhf armv7 linux/arm/v7 ;;
+    *) die "SKIFF_BASE_ARCHS: '$arch' is not one of amd64 arm64 armhf" ;;
+  esac
+done
+
 # --- smoke checks of what was (re)built ------------------------------------------------------------------------
 for tag in "${BUILT[@]}"; do
   case "$tag" in
-    skiff/busybox:base) check_runs "$tag" ok sh -c 'echo ok' ;;
+    skiff/busybox:base*) check_runs "$tag" ok sh -c 'echo ok' ;;
     skiff/node:base) check_runs "$tag" "$("$NODE_BIN" --version)" node --version ;;
-    skiff/ssh:base) check_runs "$tag" OpenSSH ssh -V ;;
+    skiff/node:base-*) check_runs "$tag" v node --version ;;
+    skiff/ssh:base*) check_runs "$tag" OpenSSH ssh -V ;;
+  esac
+  case "$tag" in
+    *-arm64) check_runs "$tag" aarch64 uname -m ;;
+    *-armv7) check_runs "$tag" armv7 uname -m ;;
   esac
 done
-say "base images ready: skiff/busybox:base skiff/node:base skiff/ssh:base"
+say "base images ready: skiff/{busybox,node,ssh}:base (amd64) and :base-amd64, :base-arm64, :base-armv7"

@@ -66,7 +66,7 @@ device_up() {
   "apiSigningKey": "$signing_key",
   "fleet": "$fleet",
   "provisioningKey": "$key",
-  "deviceType": "raspberrypi4-64",
+  "deviceType": "generic-amd64",
   "name": "demo-pi-1",
   "dockerHost": "$device_docker_host"
 }
@@ -105,7 +105,7 @@ start() {
 
   api_up "$port" "$registry"
   if ! skiff fleet show "$fleet" >/dev/null 2>&1; then
-    skiff fleet create "$fleet" --device-type raspberrypi4-64 --poll-interval 5 >/dev/null
+    skiff fleet create "$fleet" --device-type generic-amd64 --poll-interval 5 >/dev/null
     say "fleet $fleet created"
   fi
   # The tunnel service binds the device's tunnel key directory: the fleet allows that one host path, so the

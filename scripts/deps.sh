@@ -9,7 +9,8 @@ major=$(node -p 'process.versions.node.split(".")[0]')
 [ "$major" -ge 20 ] || die "Node.js 20 or newer is needed (found $(node --version))"
 
 need_packages docker.io docker-registry redis-server busybox-static iproute2 curl openssh-client openssh-server autossh \
-  rauc dbus openssl squashfs-tools e2fsprogs libubootenv-tool fdisk dosfstools mtools qemu-system-x86 wrk docker-compose postgresql zstd xdelta3 zsh
+  rauc dbus openssl squashfs-tools e2fsprogs libubootenv-tool fdisk dosfstools mtools qemu-system-x86 wrk docker-compose postgresql zstd xdelta3 zsh \
+  qemu-user-static
 
 # Install only when the lock file changed since the last install: it takes minutes (better-sqlite3 builds from
 # source). `npm install`, not `npm ci`: npm 11 here records no entries for other platforms' optional binaries

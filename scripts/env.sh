@@ -212,6 +212,9 @@ case "$cmd" in
     redis_up
     postgres_up
     write_env_json
+    # arm containers (the Pi's base images, `skiff push` for a Pi fleet, emulated arm devices) run through
+    # binfmt_misc and qemu-user-static; the registration is the machine's and stays after `down` (binfmt.sh).
+    bash "$SKIFF_REPO/scripts/binfmt.sh"
     DOCKER_HOST="unix://$(engine_sock dev)" bash "$SKIFF_REPO/scripts/base-images.sh"
     say "environment '$env' is up: $root/env.json"
     ;;

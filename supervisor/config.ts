@@ -24,6 +24,11 @@ export const SupervisorConfigSchema = Type.Object({
   /** Admits the device at once; without it the device waits as pending until an operator accepts it. */
   provisioningKey: Type.Optional(Type.String({ minLength: 16 })),
   deviceType: Type.String({ minLength: 1 }),
+  /**
+   * The OCI platform the device runs images of (linux/arm64, linux/arm/v7, ...); absent: its engine's machine.
+   * Set for a device whose engine runs another architecture through binfmt emulation (supervisor/device/platform.ts).
+   */
+  platform: Type.Optional(Type.String({ minLength: 1, maxLength: 32 })),
   /** Chosen by the device once and kept, so a repeated registration is the same device. */
   uuid: Type.Optional(Type.String({ minLength: 8, maxLength: 64, pattern: '^[a-zA-Z0-9-]+$' })),
   name: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),

@@ -2,6 +2,7 @@
 // still converges), and the online part (authentication, polling, reporting) comes up beside it when it can.
 // The device-local API starts with the reconciler and needs no network; the push channel (online/push-channel.ts) only
 // shortens the wait for a new target. In local mode the reconciler runs the developer's target, not the fleet's.
+import { type DevicePlatform, devicePlatform } from './device/platform.js';
 import path from 'node:path';
 import { SignatureError } from '../protocol/signature.js';
 import { ValidationError } from '../protocol/validate.js';
@@ -104,6 +105,7 @@ export class Supervisor {
     private readonly config: IdentifiedConfig,
     private readonly engine: Engine,
     private readonly log: Logger,
+    private readonly platform: DevicePlatform,
   ) {
     this.store = new TargetStore(options.dataDir, config.uuid);
     this.keys = trustedKeysOf(config);
@@ -114,6 +116,7 @@ export class Supervisor {
       dataDir: options.dataDir,
       credentials: () => this.registryCredentials(),
       insecureRegistries: options.insecureRegistries,
+      platform: platform.registry,
       log: log.child({ component: 'images' }),
     });
     this.reconciler = new Reconciler({
@@ -129,6 +132,7 @@ export class Supervisor {
           {
             engine,
             registry: this.delivery.registry,
+            platform: platform.registry,
             log: log.child({ component: 'disk' }),
             downloads: this.delivery.store,
           },
@@ -159,7 +163,9 @@ export class Supervisor {
     const log = options.log ?? createLogger('supervisor');
     const config = await loadConfig(options.dataDir);
     const engine = dockerEngine(config.dockerHost ?? process.env.DOCKER_HOST, log.child({ component: 'engine' }));
-    return new Supervisor(options, config, engine, log.child({ uuid: config.uuid }));
+    const platform = await devicePlatform(config.platform, engine, log);
+    log.info({ platform: platform.name, from: platform.source }, 'device platform');
+    return new Supervisor(options, config, engine, log.child({ uuid: config.uuid }), platform);
   }
 
   async start(): Promise<void> {
@@ -240,6 +246,7 @@ export class Supervisor {
       api,
       identity: await loadOrCreateIdentity(this.options.dataDir),
       config: this.config,
+      platform: this.platform.name,
       save: (c) => saveConfig(this.options.dataDir, c),
       log: this.log.child({ component: 'auth' }),
     });

@@ -93,7 +93,7 @@ export async function preparePollFleet(
   progress: (line: string) => void,
 ): Promise<PollFleet> {
   const admin = new ApiClient({ baseUrl: apiUrl, token: adminToken });
-  const fleet = await admin.createFleet({ name: 'bench-meters', deviceType: 'raspberrypi4-64' });
+  const fleet = await admin.createFleet({ name: 'bench-meters', deviceType: 'generic-amd64' });
   const reader = `${registry}/bench-meters/reader@${await pushTinyImage(registry, 'bench-meters/reader')}`;
   const uploader = `${registry}/bench-meters/uploader@${await pushTinyImage(registry, 'bench-meters/uploader')}`;
   const release = await admin.createRelease(fleet.name, {
@@ -109,7 +109,7 @@ export async function preparePollFleet(
     const body = {
       uuid,
       publicKey: encodePublicKey(publicKey),
-      deviceType: 'raspberrypi4-64',
+      deviceType: 'generic-amd64',
       fleet: fleet.name,
       provisioningKey: fleet.provisioningKey,
       timestamp: new Date().toISOString(),

@@ -2,6 +2,7 @@
 // settings every device of a fleet gets unless it overrides them.
 import type { Command } from 'commander';
 import type { Fleet } from '../../protocol/api.js';
+import { DEVICE_TYPES } from '../../protocol/device-types.js';
 import { toJson } from '../views/output.js';
 import { clientFor, type Io } from '../session.js';
 import {
@@ -20,7 +21,7 @@ import {
   type FleetReviewChange,
 } from '../../protocol/release-review.js';
 import { UsageError } from '../failure.js';
-import { fleetDetail, fleetsTable } from '../views/api-objects.js';
+import { deviceTypesTable, fleetDetail, fleetsTable } from '../views/api-objects.js';
 
 interface JsonOption {
   json?: boolean;
@@ -40,21 +41,33 @@ export function registerFleets(program: Command, io: Io): void {
       io.stdout(opts.json ? toJson(fleets) : fleets.length === 0 ? 'No fleets.\n' : fleetsTable(fleets));
     });
 
+  program
+    .command('device-types')
+    .description('list the device types a fleet can admit, with the platform their images are built for')
+    .option('--json', 'print JSON instead of a table')
+    .action((opts: JsonOption) => {
+      io.stdout(opts.json ? toJson(DEVICE_TYPES) : deviceTypesTable(DEVICE_TYPES));
+    });
+
   const fleet = program.command('fleet').description('create, show or change one fleet');
 
   kinds(
     fleet
       .command('create <name>')
       .description('create a fleet and print its first provisioning key (once: only its hash is kept)')
-      .requiredOption('--device-type <type>', 'device type of the fleet, e.g. raspberrypi4-64')
+      .requiredOption(
+        '--device-type <type>',
+        'a device type the fleet admits, e.g. raspberrypi4-64; repeat it for a mixed fleet (skiff device-types lists them)',
+      )
       .option('--poll-interval <seconds>', 'how often devices poll for their target state')
       .option('--json', 'print JSON'),
     { '<name>': fleetName, '--device-type': fleetDeviceType, '--poll-interval': pollInterval },
-  ).action(async (name: string, opts: JsonOption & { deviceType: string; pollInterval?: number }, cmd: Command) => {
+  ).action(async (name: string, opts: JsonOption & { deviceType: string[]; pollInterval?: number }, cmd: Command) => {
     const client = await clientFor(cmd, io);
+    const deviceTypes = [...new Set(opts.deviceType)];
     const created = await client.createFleet({
       name,
-      deviceType: opts.deviceType,
+      ...(deviceTypes.length === 1 ? { deviceType: deviceTypes[0]! } : { deviceTypes }),
       ...(opts.pollInterval === undefined ? {} : { pollIntervalSeconds: opts.pollInterval }),
     });
     io.stdout(opts.json ? toJson(created) : fleetText(created));

@@ -1,6 +1,7 @@
 // What each argument and option of `skiff` takes, checked where it is typed: every refusal names the option or
 // argument, shows the value (cleaned of control characters, shortened) and says what is allowed, in words. The
 // string kinds use the protocol's own schemas, so the CLI refuses exactly what the API would, before it asks.
+import { DEVICE_TYPES } from '../../protocol/device-types.js';
 import { statSync } from 'node:fs';
 import type { TString } from '@sinclair/typebox';
 import type { Argument, Command, Option } from 'commander';
@@ -233,7 +234,13 @@ export const tag = many(
 export const label = text('label', 1, 128);
 export const releaseVersion = text('release version', 1, 64);
 export const releaseNotes = text('release notes', 0, 10_000);
-export const fleetDeviceType = text('device type', 1, 64);
+/** Repeatable: a mixed fleet names each device type it admits. */
+export const fleetDeviceType = many(
+  oneOf(
+    'device type',
+    DEVICE_TYPES.map((t) => t.slug),
+  ),
+);
 export const osDeviceType = schemaText('device type', DeviceTypeSchema, { good: 'raspberrypi4-64', bad: 'pi 4' });
 export const osVersion = schemaText('host OS version', OsVersionSchema, { good: '6.1.0', bad: '6.1 beta' });
 export const oneService = schemaText('service name', ServiceNameSchema, { good: 'reader', bad: '-reader' });

@@ -8,6 +8,11 @@ import type { ServiceBuild } from './compose-build.js';
 import { connectEngine, DEFAULT_DOCKER_HOST } from './engine.js';
 import { buildImage } from './image-builder.js';
 import { pushImage, type RegistryCredentials } from './image-pusher.js';
+import { buildForPlatforms } from './platform-builds.js';
+import type { PlatformName } from '../../protocol/device-types.js';
+import { parseInsecureRegistries } from '../../lib/insecure-registries.js';
+import { tokenServerAuth } from '../../lib/registry/auth.js';
+import { RegistryClient } from '../../lib/registry/client.js';
 
 export const COMPOSE_FILE_NAMES = ['docker-compose.yml', 'docker-compose.yaml', 'compose.yaml', 'compose.yml'] as const;
 
@@ -36,7 +41,27 @@ export interface BuildAndPushOptions {
   env: NodeJS.ProcessEnv;
   /** None: anonymous, for a registry without auth. */
   credentials?: RegistryCredentials;
+  /**
+   * Build each service for these platforms and push one manifest list per service (platform-builds.ts); absent:
+   * one image for the engine's own platform (a push to one device's local API).
+   */
+  platforms?: readonly PlatformName[];
   progress(line: string): void;
+}
+
+/** The registry client that PUTs manifest lists: the engine's credentials for the registry they were given for. */
+export function pushRegistryClient(
+  env: NodeJS.ProcessEnv,
+  credentials: RegistryCredentials | undefined,
+): RegistryClient {
+  return new RegistryClient({
+    insecureRegistries: parseInsecureRegistries(env.SKIFF_INSECURE_REGISTRIES, 'SKIFF_INSECURE_REGISTRIES'),
+    timeoutMs: 120_000,
+    auth: tokenServerAuth({
+      credentials: () =>
+        credentials === undefined ? undefined : { username: credentials.username, password: credentials.password },
+    }),
+  });
 }
 
 /** Builds and pushes each service in turn; returns service name -> `repository@sha256:...`. */
@@ -48,6 +73,23 @@ export async function buildAndPush(
   if (builds.length === 0) return images;
   const host = options.dockerHost ?? options.env.DOCKER_HOST ?? DEFAULT_DOCKER_HOST;
   const docker: Docker = await connectEngine(host);
+  const { platforms } = options;
+  if (platforms !== undefined) {
+    const registry = pushRegistryClient(options.env, options.credentials);
+    for (const build of builds) {
+      try {
+        images[build.service] = await buildForPlatforms(build, platforms, {
+          docker,
+          registry,
+          ...(options.credentials === undefined ? {} : { credentials: options.credentials }),
+          progress: options.progress,
+        });
+      } catch (err) {
+        throw new InContext(`service '${build.service}'`, err);
+      }
+    }
+    return images;
+  }
   for (const build of builds) {
     const show = (line: string): void => options.progress(`[${build.service}] ${line}`);
     try {

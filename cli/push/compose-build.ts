@@ -184,3 +184,21 @@ export function parseBuildArg(raw: string, previous: Record<string, string> = {}
   if (eq <= 0) throw new ComposeBuildError(`--build-arg '${raw}' must be KEY=VALUE`);
   return { ...previous, [raw.slice(0, eq)]: raw.slice(eq + 1) };
 }
+
+/** The services that run a ready image (`image:` without `build`): what push checks against the fleet's platforms. */
+export function imageServices(composeText: string): { service: string; image: string }[] {
+  let doc: unknown;
+  try {
+    doc = parseYaml(composeText);
+  } catch {
+    return [];
+  }
+  if (!isRecord(doc) || !isRecord(doc.services)) return [];
+  return Object.entries(doc.services).flatMap(([service, definition]) =>
+    isRecord(definition) &&
+    (definition.build === undefined || definition.build === null) &&
+    typeof definition.image === 'string'
+      ? [{ service, image: definition.image }]
+      : [],
+  );
+}

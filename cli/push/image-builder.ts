@@ -63,8 +63,13 @@ export class BuildTracker {
   }
 }
 
-/** Builds and tags `repository:tag`; returns the image id. */
-export async function buildImage(docker: Docker, build: ServiceBuild, show: (line: string) => void): Promise<string> {
+/** Builds and tags `repository:tag`; returns the image id. `platform`: build for it (the engine's own when absent). */
+export async function buildImage(
+  docker: Docker,
+  build: ServiceBuild,
+  show: (line: string) => void,
+  platform?: string,
+): Promise<string> {
   const files = await listContextFiles(build.context, build.dockerfile);
   const tracker = new BuildTracker();
   let stream: NodeJS.ReadableStream;
@@ -76,6 +81,7 @@ export async function buildImage(docker: Docker, build: ServiceBuild, show: (lin
         dockerfile: build.dockerfile,
         buildargs: build.buildArgs,
         ...(build.target === undefined ? {} : { target: build.target }),
+        ...(platform === undefined ? {} : { platform }),
         rm: true,
         forcerm: true,
       },

@@ -9,7 +9,9 @@ import type { DeviceSummary, Release } from '../../protocol/api.js';
 import type { ApiClient } from '../api-client.js';
 import { InContext } from '../failure.js';
 import { buildAndPush, readComposeFile } from './build-services.js';
-import { imageTag, planBuilds } from './compose-build.js';
+import { imageServices, imageTag, planBuilds } from './compose-build.js';
+import { checkImagePlatforms } from './image-platforms.js';
+import { isPlatformName, platformNameOf } from '../../protocol/device-types.js';
 import { resolveComposeForPush } from './compose-variables.js';
 import { copyImages, fleetRepository, planImages } from './copy-images.js';
 import { releaseKeyForPush, signPush } from './release-signing.js';
@@ -78,7 +80,9 @@ export async function pushRelease(request: PushRequest, ctx: PushContext): Promi
   const text = resolveComposeForPush(written, path.dirname(file), ctx.env);
   // Before any build: a wrong fleet, a taken version or a registry-less API should not cost minutes of building.
   const info = await ctx.client.info();
-  await ctx.client.getFleet(request.fleet);
+  const fleet = await ctx.client.getFleet(request.fleet);
+  // An API from before device types names no platforms: the engine's own image, as it always was.
+  const platforms = fleet.platforms?.filter(isPlatformName);
   const tag = imageTag(request.version, ctx.now);
   const plan = planBuilds({
     composeText: text,
@@ -141,8 +145,29 @@ export async function pushRelease(request: PushRequest, ctx: PushContext): Promi
     pushing.length === 0 || ctx.apiToken === null || info.registry === null
       ? undefined
       : { username: (await ctx.client.me()).name, password: ctx.apiToken };
+  if (platforms !== undefined) {
+    ctx.progress(
+      `fleet '${fleet.name}' (${(fleet.deviceTypes ?? [fleet.deviceType]).join(', ')}) needs ${platforms.join(', ')}`,
+    );
+    const loggedIn =
+      ctx.apiToken === null || info.registry === null
+        ? undefined
+        : {
+            ...(credentials ?? { username: (await ctx.client.me()).name, password: ctx.apiToken }),
+            serveraddress: info.registry,
+          };
+    await checkImagePlatforms(imageServices(text), platforms, {
+      fleet: fleet.name,
+      deviceTypes: fleet.deviceTypes ?? [fleet.deviceType],
+      apiRegistry: info.registry,
+      ...(loggedIn === undefined ? {} : { credentials: loggedIn }),
+      env: ctx.env,
+      progress: ctx.progress,
+    });
+  }
   if (plan.builds.length === 0) ctx.progress('no service has `build`; nothing to build');
   const built = await buildAndPush(plan.builds, {
+    ...(platforms === undefined ? {} : { platforms }),
     ...(request.dockerHost === undefined ? {} : { dockerHost: request.dockerHost }),
     env: ctx.env,
     ...(credentials === undefined || info.registry === null
@@ -150,6 +175,16 @@ export async function pushRelease(request: PushRequest, ctx: PushContext): Promi
       : { credentials: { ...credentials, serveraddress: info.registry } }),
     progress: ctx.progress,
   });
+  // Of an image index, only what the fleet's devices run (and manifests that name no platform, such as attestations'
+  // siblings, are left out by copyImage itself); without device types, every platform.
+  const copyFilter =
+    request.platforms ??
+    (platforms === undefined
+      ? undefined
+      : (platform: Platform | undefined) => {
+          const name = platform === undefined ? null : platformNameOf(platform);
+          return name !== null && platforms.includes(name);
+        });
   const copied =
     info.registry === null
       ? {}
@@ -159,7 +194,7 @@ export async function pushRelease(request: PushRequest, ctx: PushContext): Promi
           tag,
           ...(credentials === undefined ? {} : { credentials }),
           ...(request.dockerHost === undefined ? {} : { dockerHost: request.dockerHost }),
-          ...(request.platforms === undefined ? {} : { platforms: request.platforms }),
+          ...(copyFilter === undefined ? {} : { platforms: copyFilter }),
           env: ctx.env,
           progress: ctx.progress,
         });

@@ -1,5 +1,6 @@
 // The people-facing renderings of the API's objects: which columns, in which order, how short.
 import type { DeviceSummary, Fleet, Release, ReleasePolicy } from '../../protocol/api.js';
+import type { DeviceType } from '../../protocol/device-types.js';
 import type { DeviceDetail } from '../../protocol/device-detail.js';
 import type { DeviceMetrics, ImageDownload, TrafficReport } from '../../protocol/state-report.js';
 import type { ApprovalPolicy } from '../../protocol/release-review.js';
@@ -21,7 +22,7 @@ export function fleetsTable(fleets: Fleet[]): string {
     ['NAME', 'DEVICE TYPE', 'RELEASE POLICY', 'POLL', 'CREATED'],
     fleets.map((f) => [
       f.name,
-      f.deviceType,
+      (f.deviceTypes ?? [f.deviceType]).join(', '),
       policyText(f.releasePolicy),
       `${f.pollIntervalSeconds}s`,
       utcTime(f.createdAt),
@@ -32,7 +33,8 @@ export function fleetsTable(fleets: Fleet[]): string {
 export function fleetDetail(fleet: Fleet): string {
   return renderFields([
     ['Name', fleet.name],
-    ['Device type', fleet.deviceType],
+    ['Device types', (fleet.deviceTypes ?? [fleet.deviceType]).join(', ')],
+    ['Platforms', fleet.platforms === undefined ? null : fleet.platforms.join(', ')],
     ['Release policy', policyText(fleet.releasePolicy)],
     ['Poll interval', `${fleet.pollIntervalSeconds}s`],
     // The API keeps keys hashed: only the answer that created the fleet carries its first key.
@@ -89,8 +91,8 @@ export function approvalText(release: Release): string | null {
 
 export function releasesTable(releases: Release[], now: Date = new Date()): string {
   return renderTable(
-    // APPROVAL last: the columns before it stay where scripts and people know them.
-    ['ID', 'VERSION', 'STATUS', 'PUSHED BY', 'CREATED', 'SERVICES', 'APPROVAL'],
+    // New columns go last: the columns before them stay where scripts and people know them.
+    ['ID', 'VERSION', 'STATUS', 'PUSHED BY', 'CREATED', 'SERVICES', 'APPROVAL', 'PLATFORMS'],
     releases.map((r) => [
       r.id,
       r.version,
@@ -99,6 +101,7 @@ export function releasesTable(releases: Release[], now: Date = new Date()): stri
       `${utcTime(r.createdAt)} (${relativeTime(r.createdAt, now)})`,
       r.services.join(', '),
       approvalText(r),
+      platformsText(r),
     ]),
   );
 }
@@ -113,6 +116,20 @@ function reviewFields(release: Release): Array<[string, Cell]> {
     fields.push(['Review reason', reason]);
   });
   return fields;
+}
+
+/** The platforms every image of a release has: what devices of which types can run it. */
+function platformsText(release: Release): string | null {
+  if (release.platforms === undefined || release.platforms === null) return null;
+  return release.platforms.length === 0 ? 'none in common' : release.platforms.join(', ');
+}
+
+/** The device types Skiff knows and the platform each runs. */
+export function deviceTypesTable(types: readonly DeviceType[]): string {
+  return renderTable(
+    ['DEVICE TYPE', 'PLATFORM', 'NAME'],
+    types.map((t) => [t.slug, t.platform, t.name]),
+  );
 }
 
 /** One release with its verification: what a failed one is missing, and where. */
@@ -133,6 +150,7 @@ export function releaseDetail(release: Release, now: Date = new Date()): string 
     ['Status', release.status],
     ['Verification', verified],
     ...reviewFields(release),
+    ['Platforms', platformsText(release)],
     ['Pushed by', release.pushedBy ?? null],
     ['Created', `${utcTime(release.createdAt)} (${relativeTime(release.createdAt, now)})`],
     ['Notes', release.notes],
@@ -246,12 +264,14 @@ export function deviceDetail(device: DeviceDetail, now: Date = new Date()): stri
     ['Name', device.name],
     ['Fleet', device.fleet],
     ['Device type', device.deviceType],
+    ['Platform', device.platform ?? null],
     ['Status', deviceStatusText(device)],
     ['Tags', device.tags === undefined || device.tags.length === 0 ? null : device.tags.join(', ')],
     ['Note', device.note ?? null],
     ['Pinned release', device.pinnedRelease ?? null],
     ['Last seen', lastSeen],
     ['Target release', device.targetRelease],
+    ['Held back', device.targetHeldBack ?? null],
     ['Running release', device.runningRelease],
     ['Update status', device.updateStatus],
     ['Error', device.error],

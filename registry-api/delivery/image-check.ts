@@ -3,6 +3,7 @@
 // shared registry client: the API's own pull token for the registry it is the token server of, else the anonymous
 // token dance. Absent is final; unreachable is worth a retry.
 import { parseDigestReference } from '../../protocol/image-reference.js';
+import { type PlatformName, platformNameOf } from '../../protocol/device-types.js';
 import { tlsFailureOf } from '../../lib/insecure-registries.js';
 import {
   firstOf,
@@ -12,6 +13,7 @@ import {
   type RegistryAuth,
 } from '../../lib/registry/auth.js';
 import { RegistryClient, RegistryTlsError } from '../../lib/registry/client.js';
+import { imagePlatforms } from '../../lib/registry/image-index.js';
 
 export type ImageCheck =
   | { kind: 'present' }
@@ -94,4 +96,20 @@ export async function checkImage(registry: RegistryClient, reference: string): P
     };
   }
   return { kind: 'absent', reason: `registry ${ref.registry} answered HTTP ${head.status} for ${where}@${ref.digest}` };
+}
+
+/**
+ * The platforms an image (by digest) has, as Skiff names them: each entry of a manifest list, or the one its config
+ * states. Entries of platforms Skiff has no device type for (attestations list unknown/unknown) are left out.
+ * Throws when the registry cannot show the image: the caller checked it is present just before.
+ */
+export async function platformsOfImage(registry: RegistryClient, reference: string): Promise<PlatformName[]> {
+  const ref = parseDigestReference(reference);
+  const found = await imagePlatforms(registry, ref, ref.digest);
+  if (found === null) throw new Error(`manifest ${ref.digest} is not in ${ref.registry}/${ref.repository}`);
+  const names = found.flatMap((p) => {
+    const name = platformNameOf(p);
+    return name === null ? [] : [name];
+  });
+  return [...new Set(names)];
 }

@@ -207,6 +207,8 @@ export class TargetCache {
       releases: {
         get: (id) => this.release(id),
         latestReady: (name) => (name === fleet.name ? facts.latestReady : store.releases.latestReady(name)),
+        // Only for a device its fleet's release has no image for: rare enough to read each time.
+        latestReadyFor: (name, platform) => store.releases.latestReadyFor(name, platform),
       },
       config: {
         vars: (scope) =>

@@ -25,7 +25,7 @@ import type { SignedKeySet } from '../../protocol/release-signature.js';
 
 /** The reads a target needs; a caller computing many targets at once may hand in caching ones. */
 export interface TargetSources {
-  releases: Pick<ReleaseStore, 'get' | 'latestReady'>;
+  releases: ReleaseReads;
   config: Pick<ConfigStore, 'vars' | 'serviceVars' | 'deviceSettings'>;
   osReleases: Pick<OsReleaseStore, 'targetFor'>;
   releaseKeys: Pick<ReleaseKeyStore, 'get'>;
@@ -41,26 +41,73 @@ export function hostOsOf(device: Pick<DeviceRecord, 'uuid'>, release: OsReleaseR
   };
 }
 
+/** The release reads choosing a device's release takes. */
+export type ReleaseReads = Pick<ReleaseStore, 'get' | 'latestReady' | 'latestReadyFor'>;
+
+/** The release a device should run, and why it is not its pin's or fleet's release when it is not. */
+export interface ReleaseChoice {
+  release: ReleaseRecord | null;
+  /** Null when the device gets the release its pin or fleet names. */
+  heldBack: string | null;
+}
+
 /**
  * The device's own pin, else its fleet's pin, else the fleet's newest ready release; null if there is none. A
  * release waiting for approval (or rejected) is never a device's target: the pin routes refuse one and
  * latestReady skips it, and a pin found on one anyway is passed over like a pin to another fleet.
  */
-export async function targetReleaseOf(
-  releases: Pick<ReleaseStore, 'get' | 'latestReady'>,
+function namedReleaseOf(
+  releases: ReleaseReads,
   fleet: FleetRecord,
   device: Pick<DeviceRecord, 'pinnedReleaseId'>,
 ): Promise<ReleaseRecord | null> {
-  if (device.pinnedReleaseId !== null) {
-    const pinned = await releases.get(device.pinnedReleaseId);
-    // A pin to a release of another fleet (the device moved) no longer applies.
-    if (pinned && pinned.fleet === fleet.name && approvalAllowsDevices(pinned.review.approval)) return pinned;
-  }
-  if (fleet.policy.mode === 'pinned') {
-    const pinned = await releases.get(fleet.policy.releaseId);
-    if (pinned === null || approvalAllowsDevices(pinned.review.approval)) return pinned;
-  }
-  return releases.latestReady(fleet.name);
+  return (async () => {
+    if (device.pinnedReleaseId !== null) {
+      const pinned = await releases.get(device.pinnedReleaseId);
+      // A pin to a release of another fleet (the device moved) no longer applies.
+      if (pinned && pinned.fleet === fleet.name && approvalAllowsDevices(pinned.review.approval)) return pinned;
+    }
+    if (fleet.policy.mode === 'pinned') {
+      const pinned = await releases.get(fleet.policy.releaseId);
+      if (pinned === null || approvalAllowsDevices(pinned.review.approval)) return pinned;
+    }
+    return releases.latestReady(fleet.name);
+  })();
+}
+
+/** Whether a device of `platform` can run `release` (unknown either way: it is not kept from it). */
+export function runsRelease(release: Pick<ReleaseRecord, 'platforms'>, platform: string | null): boolean {
+  return platform === null || release.platforms === null || release.platforms.includes(platform);
+}
+
+/**
+ * What the device runs: the release its pin or fleet names, unless that release has no image for the device's
+ * platform. Then the device keeps the newest ready release it can run (the one it runs, as releases only ever move
+ * forward, or none), and `heldBack` says why, for the device's detail.
+ */
+export async function releaseChoiceOf(
+  releases: ReleaseReads,
+  fleet: FleetRecord,
+  device: Pick<DeviceRecord, 'pinnedReleaseId'> & { platform?: string | null },
+): Promise<ReleaseChoice> {
+  const named = await namedReleaseOf(releases, fleet, device);
+  const platform = device.platform ?? null;
+  if (named === null || platform === null || runsRelease(named, platform)) return { release: named, heldBack: null };
+  const kept = await releases.latestReadyFor(fleet.name, platform);
+  const has = named.platforms === null || named.platforms.length === 0 ? 'none' : named.platforms.join(', ');
+  return {
+    release: kept,
+    heldBack: `release ${named.version} has no image for this device's platform ${platform} (it has ${has}); the device keeps ${kept === null ? 'no release' : `release ${kept.version}`}`,
+  };
+}
+
+/** The release a device should run (releaseChoiceOf without the reason). */
+export async function targetReleaseOf(
+  releases: ReleaseReads,
+  fleet: FleetRecord,
+  device: Pick<DeviceRecord, 'pinnedReleaseId'> & { platform?: string | null },
+): Promise<ReleaseRecord | null> {
+  return (await releaseChoiceOf(releases, fleet, device)).release;
 }
 
 /** Keys in name order, so the same vars always serialise the same way (canonical JSON sorts too; logs do not). */

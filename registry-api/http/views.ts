@@ -1,5 +1,6 @@
 // Stored records as the protocol shows them.
 import type { Fleet, Release } from '../../protocol/api.js';
+import { platformsOf } from '../../protocol/device-types.js';
 import type { FleetSettings } from '../../protocol/fleet-config.js';
 import type { FleetRecord, ReleaseRecord } from '../store/index.js';
 
@@ -7,6 +8,8 @@ export function fleetView(fleet: FleetRecord): Fleet {
   return {
     name: fleet.name,
     deviceType: fleet.deviceType,
+    deviceTypes: fleet.deviceTypes,
+    platforms: platformsOf(fleet.deviceTypes),
     // Kept hashed (store/provisioning-keys.ts): only the answer that creates the fleet carries its first key.
     provisioningKey: '',
     releasePolicy: fleet.policy,
@@ -44,5 +47,6 @@ export function releaseView(release: ReleaseRecord): Release {
     sources: release.sources,
     signedBy: release.signature?.keyId ?? null,
     review: release.review,
+    platforms: release.platforms,
   };
 }

@@ -1,7 +1,7 @@
 // Builds the API's job queue with its handlers: BullMQ when a Redis URL is given, else in-process. This is the one
 // place handlers are wired to a queue (createApp's default queue comes from here too).
 import type { Logger } from '../../lib/logger.js';
-import { checkImage, imageCheckRegistry } from '../delivery/image-check.js';
+import { checkImage, imageCheckRegistry, platformsOfImage } from '../delivery/image-check.js';
 import type { Store } from '../store/index.js';
 import { startBullmqJobs } from './bullmq.js';
 import { DEFAULT_RETRY, type JobHandlers, type Jobs, type RetryPolicy } from './index.js';
@@ -79,6 +79,7 @@ function jobHandlers(options: JobsOptions): JobHandlers {
     ...verificationHandlers({
       store: options.store,
       checkImage: (reference) => checkImage(verificationRegistry, reference),
+      imagePlatforms: (reference) => platformsOfImage(verificationRegistry, reference),
       now: options.now ?? (() => new Date()),
       logger: options.logger,
       onReady: deltas === false ? undefined : options.onReleaseReady,

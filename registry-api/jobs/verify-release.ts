@@ -18,6 +18,8 @@ export class RetryLaterError extends Error {
 export interface VerificationDeps {
   store: Store;
   checkImage(reference: string): Promise<ImageCheck>;
+  /** The platforms an image present in its registry has (delivery/image-check.ts platformsOfImage). */
+  imagePlatforms?(reference: string): Promise<string[]>;
   now(): Date;
   logger: Logger;
   /** Called once a release turned ready (queues its delta patches). */
@@ -47,6 +49,26 @@ async function verify(
   return null;
 }
 
+/**
+ * The platforms every image of a release has: a device of another platform keeps its release. Null when they
+ * cannot be read (a release is not failed for it: devices then get it as before platforms were known).
+ */
+async function commonPlatforms(images: Record<string, string>, deps: VerificationDeps): Promise<string[] | null> {
+  const read = deps.imagePlatforms;
+  const references = Object.values(images);
+  if (read === undefined || references.length === 0) return null;
+  try {
+    const each = await Promise.all(references.map((reference) => read(reference)));
+    return each.reduce((common, platforms) => common.filter((p) => platforms.includes(p)));
+  } catch (err) {
+    deps.logger.warn(
+      { err: err instanceof Error ? err.message : String(err) },
+      'cannot read the platforms of the release images',
+    );
+    return null;
+  }
+}
+
 export function verificationHandlers(deps: VerificationDeps): Pick<JobHandlers, 'verifyRelease'> {
   return {
     async verifyRelease({ releaseId }, attempt) {
@@ -57,8 +79,14 @@ export function verificationHandlers(deps: VerificationDeps): Pick<JobHandlers, 
       }
       if (release.status !== 'pending') return;
       const failure = await verify(release.images, deps, attempt);
+      const platforms = failure === null ? await commonPlatforms(release.images, deps) : null;
       const at = deps.now().toISOString();
-      const settled = await deps.store.releases.settle(release.id, { checkedAt: at, failure }, { actor: 'system', at });
+      const settled = await deps.store.releases.settle(
+        release.id,
+        { checkedAt: at, failure },
+        { actor: 'system', at },
+        platforms,
+      );
       const fields = { fleet: release.fleet, release: release.id, version: release.version, status: settled?.status };
       if (failure === null) deps.logger.info(fields, 'release verified: every image is in its registry');
       if (failure === null && settled?.status === 'ready') {

@@ -29,6 +29,7 @@ const deviceColumns = {
   name: Type.String(),
   fleet: Type.String(),
   device_type: Type.String(),
+  platform: Nullable(Type.String()),
   key_hash: Type.String(),
   public_key: Nullable(Type.String()),
   auth_status: DeviceAuthStatusSchema,
@@ -84,6 +85,7 @@ function deviceOf(row: RecordRow): DeviceRecord {
     name: row.name,
     fleet: row.fleet,
     deviceType: row.device_type,
+    platform: row.platform,
     publicKey: row.public_key,
     authStatus: row.auth_status,
     pinnedReleaseId: row.pinned_release_id,
@@ -210,8 +212,9 @@ async function authenticate(tx: Queryable, audit: Audit, a: AuthAttempt): Promis
     // Not audited, yet the device type shapes its target: sessions the API keeps of it must be read again.
     noteTargetChange(tx, { kind: 'device', uuid: a.uuid });
     await tx.run(
-      'UPDATE devices SET auth_timestamp = @timestamp, last_seen = @at, device_type = @deviceType WHERE uuid = @uuid',
-      { uuid: a.uuid, timestamp: a.timestamp, at: a.at, deviceType: a.deviceType },
+      `UPDATE devices SET auth_timestamp = @timestamp, last_seen = @at, device_type = @deviceType,
+      platform = COALESCE(@platform, platform) WHERE uuid = @uuid`,
+      { uuid: a.uuid, timestamp: a.timestamp, at: a.at, deviceType: a.deviceType, platform: a.platform ?? null },
     );
   };
   const admitted = async (
@@ -249,6 +252,8 @@ async function authenticate(tx: Queryable, audit: Audit, a: AuthAttempt): Promis
         at: a.at,
         lastSeen: a.at,
       });
+      if (a.platform !== undefined)
+        await tx.run('UPDATE devices SET platform = ? WHERE uuid = ?', [a.platform, a.uuid]);
       await audit.record(tx, self, {
         action: decision.status === 'accepted' ? 'device.register' : 'device.request',
         target: deviceTarget(a.uuid),

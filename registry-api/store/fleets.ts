@@ -13,6 +13,7 @@ import { isUniqueViolation } from './sql/errors.js';
 const FleetRow = Type.Object({
   name: Type.String(),
   device_type: Type.String(),
+  device_types: Type.String(),
   policy_mode: Type.Union([Type.Literal('latest'), Type.Literal('pinned')]),
   pinned_release_id: Nullable(Type.String()),
   poll_interval_seconds: Type.Integer(),
@@ -35,6 +36,7 @@ function fleetOf(row: FleetRow): FleetRecord {
   return {
     name: row.name,
     deviceType: row.device_type,
+    deviceTypes: JSON.parse(row.device_types) as string[],
     policy,
     pollIntervalSeconds: row.poll_interval_seconds,
     settings: JSON.parse(row.settings) as Settings,
@@ -58,12 +60,13 @@ export function fleetsOn(db: Database, audit: Audit): FleetStore {
       return db.transaction(async (tx) => {
         try {
           await tx.run(
-            `INSERT INTO fleets (name, device_type, provisioning_key, policy_mode, pinned_release_id,
-            poll_interval_seconds, created_at) VALUES (@name, @deviceType, '', 'latest', NULL,
+            `INSERT INTO fleets (name, device_type, device_types, provisioning_key, policy_mode, pinned_release_id,
+            poll_interval_seconds, created_at) VALUES (@name, @deviceType, @deviceTypes, '', 'latest', NULL,
             @pollIntervalSeconds, @createdAt)`,
             {
               name: fleet.name,
               deviceType: fleet.deviceType,
+              deviceTypes: JSON.stringify(fleet.deviceTypes),
               pollIntervalSeconds: fleet.pollIntervalSeconds,
               createdAt: fleet.createdAt,
             },
@@ -76,7 +79,7 @@ export function fleetsOn(db: Database, audit: Audit): FleetStore {
           action: 'fleet.create',
           target: `fleet:${fleet.name}`,
           fleet: fleet.name,
-          detail: { deviceType: fleet.deviceType },
+          detail: { deviceType: fleet.deviceType, deviceTypes: fleet.deviceTypes },
         });
         await insertProvisioningKey(
           tx,

@@ -20,7 +20,10 @@ export type { TargetChange, TargetChanges, TargetGeneration } from './target-gen
 
 export interface FleetRecord {
   name: string;
+  /** What the fleet was created with first (host OS releases are filed under it). */
   deviceType: string;
+  /** The device types it admits (protocol/device-types.ts), at least one. */
+  deviceTypes: string[];
   policy: ReleasePolicy;
   pollIntervalSeconds: number;
   /** What the fleet sets besides its poll interval; absent fields take the defaults. */
@@ -61,6 +64,8 @@ export interface ReleaseRecord {
   signature: ReleaseSignature | null;
   /** Its host privileges and the approval devices wait for (protocol/release-review.ts). */
   review: ReleaseReview;
+  /** The platforms every image has (linux/arm64, ...); null while pending or not read (releases from before). */
+  platforms: string[] | null;
 }
 
 export interface DeviceRecord {
@@ -70,6 +75,8 @@ export interface DeviceRecord {
   name: string;
   fleet: string;
   deviceType: string;
+  /** The platform it reported when it registered (linux/arm64, ...); null: it never said. */
+  platform: string | null;
   /** The device's Ed25519 public key (base64 SPKI DER): its identity. Null for a device from before device keys. */
   publicKey: string | null;
   authStatus: DeviceAuthStatus;
@@ -118,7 +125,9 @@ export interface Stamp {
 
 export interface NewFleet {
   name: string;
+  /** The first of deviceTypes. */
   deviceType: string;
+  deviceTypes: string[];
   /** sha256 of the fleet's first provisioning key, made with it (its secret is shown once, by the route). */
   provisioningKeyHash: string;
   pollIntervalSeconds: number;
@@ -208,13 +217,21 @@ export interface ReleaseStore {
   latestReady(fleet: string): Promise<ReleaseRecord | null>;
   /** The fleet's newest release, whatever its status. */
   latest(fleet: string): Promise<ReleaseRecord | null>;
+  /** The newest ready release with an image for `platform` (or whose platforms were never read). */
+  latestReadyFor(fleet: string, platform: string): Promise<ReleaseRecord | null>;
   /** Newest first. */
   list(fleet: string): Promise<ReleaseRecord[]>;
   /**
    * Settles a pending release: ready when the verification found no failure, else failed. A release that is no
    * longer pending is left as it is (a second verification of the same release); null if there is no such release.
    */
-  settle(id: string, verification: ReleaseVerification, stamp: Stamp): Promise<ReleaseRecord | null>;
+  /** `platforms`: what every image of a release found ready was found to have; null when they could not be read. */
+  settle(
+    id: string,
+    verification: ReleaseVerification,
+    stamp: Stamp,
+    platforms?: string[] | null,
+  ): Promise<ReleaseRecord | null>;
   /** Every pending release of every fleet, oldest first: what verification still owes. */
   pending(): Promise<ReleaseRecord[]>;
   /**
@@ -271,6 +288,8 @@ export interface AuthAttempt {
   uuid: string;
   publicKey: string;
   deviceType: string;
+  /** The platform it runs images of, checked against its fleet's device types; absent from older supervisors. */
+  platform?: string;
   name?: string;
   /** The fleet it asks to join; checked to exist. Absent: only a pre-authorization can admit it. */
   fleet?: string;

@@ -379,6 +379,21 @@ export const MIGRATIONS: readonly Migration[] = [
     `,
   },
   {
+    version: 14,
+    name: 'device types and platforms of fleets, devices and releases',
+    // A fleet admits a list of device types (protocol/device-types.ts). Fleets from before keep their free-text
+    // device_type (host OS releases are filed under it) and admit it when it is a known type, else generic-amd64:
+    // the only platform Skiff built for until then. A device's platform is what it reported when it registered
+    // (NULL: never said). A release's platforms are what its images were found to have (NULL: not read yet).
+    sql: `
+      ALTER TABLE fleets ADD COLUMN device_types TEXT NOT NULL DEFAULT '["generic-amd64"]';
+      UPDATE fleets SET device_types = '["' || device_type || '"]'
+        WHERE device_type IN ('raspberry-pi', 'raspberry-pi2', 'raspberrypi3', 'raspberrypizero2w', 'fincm3', 'raspberrypi3-64', 'raspberrypi4-64', 'raspberrypi400-64', 'raspberrypicm4-64', 'raspberrypi5', 'generic-armv7', 'generic-aarch64', 'generic-amd64');
+      ALTER TABLE devices ADD COLUMN platform TEXT;
+      ALTER TABLE releases ADD COLUMN platforms TEXT;
+    `,
+  },
+  {
     version: 16,
     name: 'config vars scoped to one service of a fleet or a device',
     // Tables of their own rather than a service column on the unscoped ones: their primary keys stay as they are

@@ -35,12 +35,14 @@ const ReleaseRow = Type.Object({
   decided_by: Nullable(Type.String()),
   decided_at: Nullable(Type.String()),
   decision_note: Nullable(Type.String()),
+  /** JSON array of platform names, once verification read them. */
+  platforms: Nullable(Type.String()),
 });
 type ReleaseRow = typeof ReleaseRow.static;
 // Only the columns releaseOf reads: `seq` stays inside the store.
 const RELEASE_COLUMNS =
   'id, fleet, version, status, compose, spec, images, notes, created_at, pushed_by, verified_at, failure, ' +
-  'sources, content_hash, signature, approval, review_reasons, decided_by, decided_at, decision_note';
+  'sources, content_hash, signature, approval, review_reasons, decided_by, decided_at, decision_note, platforms';
 /** What devices may run besides being ready: approved, or never needing it. */
 const MAY_RUN = "approval IN ('not-required', 'approved')";
 
@@ -87,6 +89,7 @@ function releaseOf(row: ReleaseRow): ReleaseRecord {
       decidedAt: row.decided_at,
       note: row.decision_note,
     },
+    platforms: row.platforms === null ? null : (JSON.parse(row.platforms) as string[]),
   };
 }
 
@@ -225,23 +228,34 @@ export function releasesOn(db: Database, audit: Audit): ReleaseStore {
       );
       return row ? releaseOf(row) : null;
     },
+    async latestReadyFor(fleet, platform) {
+      // platforms is a JSON array of names made of [a-z0-9/]: the quoted name cannot match inside another one.
+      const row = await db.get(
+        ReleaseRow,
+        `SELECT ${RELEASE_COLUMNS} FROM releases WHERE fleet = ? AND status = 'ready' AND ${MAY_RUN}
+        AND (platforms IS NULL OR platforms LIKE ?) ORDER BY seq DESC LIMIT 1`,
+        [fleet, `%${JSON.stringify(platform)}%`],
+      );
+      return row ? releaseOf(row) : null;
+    },
     async list(fleet) {
       return (
         await db.all(ReleaseRow, `SELECT ${RELEASE_COLUMNS} FROM releases WHERE fleet = ? ORDER BY seq DESC`, [fleet])
       ).map(releaseOf);
     },
-    async settle(id, verification, stamp) {
+    async settle(id, verification, stamp, platforms = null) {
       return db.transaction(async (tx) => {
         const before = await rowOf(tx, id);
         if (!before) return null;
         if (before.status !== 'pending') return releaseOf(before);
         const status: ReleaseStatus = verification.failure === null ? 'ready' : 'failed';
         await tx.run(
-          `UPDATE releases SET status = @status, verified_at = @verifiedAt, failure = @failure
-          WHERE id = @id AND status = 'pending'`,
+          `UPDATE releases SET status = @status, verified_at = @verifiedAt, failure = @failure,
+          platforms = @platforms WHERE id = @id AND status = 'pending'`,
           {
             id,
             status,
+            platforms: platforms === null ? null : JSON.stringify(platforms),
             verifiedAt: verification.checkedAt,
             failure: verification.failure === null ? null : JSON.stringify(verification.failure),
           },
@@ -254,6 +268,7 @@ export function releasesOn(db: Database, audit: Audit): ReleaseStore {
           detail: {
             version: before.version,
             ...(verification.failure === null ? {} : { failure: verification.failure }),
+            ...(platforms === null ? {} : { platforms }),
           },
         });
         return recordOf(tx, id);

@@ -222,6 +222,10 @@ export class DockerEngine implements Engine {
     };
   }
 
+  async architecture(): Promise<string | undefined> {
+    return (await this.get(SystemInfo, '/info')).Architecture;
+  }
+
   async dataRootSpace(): Promise<DataRootSpace | undefined> {
     if (!this.client.local) return undefined;
     const { DockerRootDir } = await this.get(SystemInfo, '/info');

@@ -53,6 +53,8 @@ export interface EngineNetwork {
 }
 
 export interface Engine {
+  /** The machine the engine runs on as uname -m names it (aarch64, armv7l, x86_64); absent: the engine cannot say. */
+  architecture?(): Promise<string | undefined>;
   /** Containers (running or not) carrying the label `filter` (key=value). */
   listContainers(filter: string): Promise<EngineContainer[]>;
   hasImage(ref: string): Promise<boolean>;

@@ -83,6 +83,10 @@ export const SystemDiskUsage = Type.Object({
   BuildCache: Type.Optional(Type.Union([Type.Array(Sized), Type.Null()])),
 });
 
-export const SystemInfo = Type.Object({ DockerRootDir: Type.String() });
+export const SystemInfo = Type.Object({
+  DockerRootDir: Type.String(),
+  /** uname -m of the engine's machine (x86_64, aarch64, armv7l); absent from engines too old to say. */
+  Architecture: Type.Optional(Type.String({ maxLength: 32 })),
+});
 
 export const ImageUsers = Type.Array(Type.Object({ Id: Type.String(), ImageID: Type.String() }));

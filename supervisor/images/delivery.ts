@@ -6,6 +6,7 @@
 // daemon configuration, not a pull parameter).
 import path from 'node:path';
 import type { Logger } from '../../lib/logger.js';
+import type { Platform } from '../../protocol/oci-image.js';
 import type { ImageDownload } from '../../protocol/state-report.js';
 import type { TargetState } from '../../protocol/target-state.js';
 import { BandwidthGovernor } from './bandwidth/governor.js';
@@ -26,6 +27,8 @@ export interface ImageDeliveryOptions {
   credentials: () => RegistryCredentials | undefined;
   /** Registries spoken to over plain HTTP besides loopback ones (SKIFF_INSECURE_REGISTRIES). */
   insecureRegistries?: readonly string[];
+  /** Which image of a manifest list is this device's; absent: the platform Node runs on. */
+  platform?: Platform;
   log: Logger;
 }
 
@@ -59,6 +62,7 @@ export class ImageDelivery {
       store: this.store,
       bucket,
       log,
+      ...(options.platform === undefined ? {} : { platform: options.platform }),
       // Delta patches: layers rebuilt from what the engine has, else pulled whole.
       deltas: new DeltaRebuilder({
         engine: options.engine,

@@ -17,6 +17,8 @@ export interface SessionOptions {
   api: ApiClient;
   identity: DeviceIdentity;
   config: IdentifiedConfig;
+  /** The platform the device runs images of, checked by the API against its fleet's device types. */
+  platform?: string;
   save: (config: IdentifiedConfig) => Promise<void>;
   log: Logger;
   now?: () => Date;
@@ -138,6 +140,7 @@ export class DeviceSession implements DeviceCredentials {
       uuid: config.uuid,
       publicKey: identity.publicKey,
       deviceType: config.deviceType,
+      ...(this.options.platform === undefined ? {} : { platform: this.options.platform }),
       ...(config.name === undefined ? {} : { name: config.name }),
       ...(config.fleet === undefined ? {} : { fleet: config.fleet }),
       ...(config.provisioningKey === undefined ? {} : { provisioningKey: config.provisioningKey }),

@@ -262,7 +262,7 @@ describe('registry-api authorization', () => {
       name: 'create a fleet',
       allowed: ['admin'],
       probes: (role) => [
-        { method: 'POST', url: paths.fleets, body: { name: `fleet-of-${role}`, deviceType: 'x' }, ok: 201 },
+        { method: 'POST', url: paths.fleets, body: { name: `fleet-of-${role}`, deviceType: 'generic-amd64' }, ok: 201 },
       ],
     },
     {

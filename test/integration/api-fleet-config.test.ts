@@ -342,7 +342,8 @@ describe('release verification without Redis (in-process) and after a restart', 
         await store.fleets.create(
           {
             name: 'resume',
-            deviceType: 'rpi4',
+            deviceType: 'raspberrypi4-64',
+            deviceTypes: ['raspberrypi4-64'],
             provisioningKeyHash: 'k'.repeat(64),
             pollIntervalSeconds: 60,
             createdAt: stamp.at,

@@ -120,7 +120,7 @@ describe('registry-api: two instances over one database', function () {
     database = await testStoreLocation(dataDir);
     a = await start();
     b = await start();
-    const fleet = await a.admin.createFleet({ name: 'meters', deviceType: 'raspberrypi4-64' });
+    const fleet = await a.admin.createFleet({ name: 'meters', deviceType: 'generic-amd64' });
     // Ready releases straight through the store: their images are not what this test is about.
     const stamp = { actor: 'admin', at: clock.toISOString() };
     const release = (version: string) =>

@@ -307,7 +307,7 @@ describe('API limits of the registry-api process', function () {
     const api = await start({ SKIFF_DATA_DIR: dataDir });
     try {
       // A write, so the database has its write-ahead log.
-      assert.equal((await admin(api.url, paths.fleets, { name: 'modes', deviceType: 'generic' })).status, 201);
+      assert.equal((await admin(api.url, paths.fleets, { name: 'modes', deviceType: 'generic-amd64' })).status, 201);
       for (const file of ['skiff.db', 'skiff.db-wal', 'skiff.db-shm', 'signing-key.pem']) {
         const mode = (await stat(path.join(dataDir, file))).mode & 0o777;
         assert.equal(mode & 0o077, 0, `${file} is ${mode.toString(8)}, readable by others`);
@@ -329,7 +329,7 @@ describe('API limits of the registry-api process', function () {
     const api = await start({ SKIFF_DATA_DIR: path.join(dir, 'data-channels'), SKIFF_MAX_PUSH_CHANNELS: '3' });
     const channels: Channel[] = [];
     try {
-      const created = await admin(api.url, paths.fleets, { name: 'channels', deviceType: 'raspberrypi4-64' });
+      const created = await admin(api.url, paths.fleets, { name: 'channels', deviceType: 'generic-amd64' });
       assert.equal(created.status, 201);
       const fleet = (await created.json()) as Fleet;
       const devices = [1, 2, 3].map((i) => TestDevice.create(`c4a22e10-0000-4000-8000-00000000000${i}`));

@@ -194,7 +194,7 @@ describe('registry-api under malformed input', function () {
     };
     fleet = parse(
       FleetSchema,
-      await json('POST', paths.fleets, { name: 'meters', deviceType: 'rpi4' }, ADMIN_TOKEN),
+      await json('POST', paths.fleets, { name: 'meters', deviceType: 'generic-amd64' }, ADMIN_TOKEN),
       'the fleet',
     );
     await json(

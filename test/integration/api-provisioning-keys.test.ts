@@ -105,8 +105,8 @@ describe('provisioning keys', function () {
       await admin.createUser({ name: `keys-${role}`, role });
       tokens[role] = (await admin.createToken(`keys-${role}`)).token;
     }
-    fleet = await admin.createFleet({ name: 'meters', deviceType: 'raspberrypi4-64' });
-    await admin.createFleet({ name: 'other', deviceType: 'raspberrypi4-64' });
+    fleet = await admin.createFleet({ name: 'meters', deviceType: 'generic-amd64' });
+    await admin.createFleet({ name: 'other', deviceType: 'generic-amd64' });
   });
 
   after(async () => {
@@ -250,7 +250,7 @@ describe('provisioning keys', function () {
       401,
     );
 
-    const created = await skiff('fleet', 'create', 'cli-fleet', '--device-type', 'rpi4');
+    const created = await skiff('fleet', 'create', 'cli-fleet', '--device-type', 'generic-amd64');
     assert.match(created.out, /Provisioning key:\s+\S{40,} \(shown once/);
     assert.match(
       (await skiff('fleet', 'show', 'cli-fleet')).out,

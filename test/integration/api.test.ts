@@ -200,7 +200,7 @@ describe('registry-api over HTTP', () => {
     assert.ok(fleet.provisioningKey.length >= 32);
     const again = await api.problem(409, 'POST', paths.fleets, {
       token: ADMIN_TOKEN,
-      body: { name: 'meters', deviceType: 'x' },
+      body: { name: 'meters', deviceType: 'generic-amd64' },
     });
     assert.match(again.detail, /fleet 'meters' already exists/);
     // Only the creation answer carries the key: the API keeps its hash.
@@ -595,7 +595,7 @@ describe('registry-api process', function () {
     const created = await fetch(`${first.url}${paths.fleets}`, {
       method: 'POST',
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ name: 'restart-test', deviceType: 'generic' }),
+      body: JSON.stringify({ name: 'restart-test', deviceType: 'generic-amd64' }),
     });
     assert.equal(created.status, 201);
     assert.equal(await first.stop(), 0);

@@ -236,15 +236,21 @@ describe('skiff errors: what is wrong, where, what is allowed', function () {
     assert.equal(notFound.status, 404);
     assert.match(String(notFound.detail), /nosuch/);
 
-    await run(env, ['fleet', 'create', 'taken', '--device-type', 'rpi4']);
-    const again = await run(env, ['fleet', 'create', 'taken', '--device-type', 'rpi4', '--json']);
+    await run(env, ['fleet', 'create', 'taken', '--device-type', 'generic-amd64']);
+    const again = await run(env, ['fleet', 'create', 'taken', '--device-type', 'generic-amd64', '--json']);
     assert.equal(again.code, 5, again.stderr);
     assert.equal(problemOf(again, 'fleet create taken').status, 409);
 
     const viewer = await run(env, ['user', 'create', 'vera', '--role', 'viewer']);
     assert.equal(viewer.code, 0, viewer.stderr);
     const token = (await run(env, ['token', 'create', 'vera'])).stdout.trim();
-    const forbidden = await run({ ...env, SKIFF_API_TOKEN: token }, ['fleet', 'create', 'nope', '--device-type', 'x']);
+    const forbidden = await run({ ...env, SKIFF_API_TOKEN: token }, [
+      'fleet',
+      'create',
+      'nope',
+      '--device-type',
+      'generic-amd64',
+    ]);
     assert.equal(forbidden.code, 4, forbidden.stderr);
     const unauthorized = await run({ ...env, SKIFF_API_TOKEN: 'wrong' }, ['fleets', '--json']);
     assert.equal(unauthorized.code, 4, unauthorized.stderr);

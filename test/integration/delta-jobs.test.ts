@@ -204,6 +204,7 @@ describe('delta sources (real store)', () => {
       {
         name: fleet,
         deviceType: 'raspberrypi4-64',
+        deviceTypes: ['raspberrypi4-64'],
         provisioningKeyHash: 'k'.repeat(64),
         pollIntervalSeconds: 60,
         createdAt: stamp.at,

@@ -72,7 +72,7 @@ describe('delta download progress (supervisor process, real API, registry, engin
       apiUrl: api.url,
       fleet: fleetName,
       provisioningKey: fleet.provisioningKey,
-      deviceType: 'raspberrypi4-64',
+      deviceType: 'generic-amd64',
       dockerHost: env.deviceDockerHost,
       localApiPort: env.deviceApiPort,
     };

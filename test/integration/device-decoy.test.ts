@@ -104,7 +104,8 @@ describe('looking a device up by what an operator typed', function () {
     await store.fleets.create(
       {
         name: 'meters',
-        deviceType: 'rpi4',
+        deviceType: 'raspberrypi4-64',
+        deviceTypes: ['raspberrypi4-64'],
         provisioningKeyHash: 'k'.repeat(64),
         pollIntervalSeconds: 60,
         createdAt: stamp.at,

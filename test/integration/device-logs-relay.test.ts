@@ -105,7 +105,7 @@ describe('fleet logs across two API instances (Redis relay)', function () {
     b = await start();
     const fleet = await new ApiClient({ baseUrl: a.url, token: ADMIN_TOKEN }).createFleet({
       name: 'meters',
-      deviceType: 'raspberrypi4-64',
+      deviceType: 'generic-amd64',
     });
     token = (await device.token(a.url, { fleet: 'meters', provisioningKey: fleet.provisioningKey })).token;
   });

@@ -74,7 +74,7 @@ describe('fleet logs: skiff logs against a real device', function () {
       apiUrl: api.url,
       fleet: fleet.name,
       provisioningKey: fleet.provisioningKey,
-      deviceType: 'raspberrypi4-64',
+      deviceType: 'generic-amd64',
       dockerHost: env.deviceDockerHost,
       localApiPort: 0,
     };

@@ -125,7 +125,7 @@ describe('supervisor image delivery (real API, token-auth registry, engine; capp
       apiUrl: api.url,
       fleet: fleetName,
       provisioningKey: fleet.provisioningKey,
-      deviceType: 'raspberrypi4-64',
+      deviceType: 'generic-amd64',
       dockerHost: env.deviceDockerHost,
       localApiPort: env.deviceApiPort,
     };

@@ -212,7 +212,7 @@ describe('supervisor process', function () {
         apiUrl,
         fleet: fleet.name,
         provisioningKey: fleet.provisioningKey,
-        deviceType: 'raspberrypi4-64',
+        deviceType: 'generic-amd64',
         name: 'meter-north-1',
         dockerHost: env.deviceDockerHost,
       };

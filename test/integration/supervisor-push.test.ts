@@ -67,7 +67,7 @@ describe('supervisor push channel and partial reports', function () {
       apiUrl: api.url,
       fleet: fleet.name,
       provisioningKey: fleet.provisioningKey,
-      deviceType: 'raspberrypi4-64',
+      deviceType: 'generic-amd64',
       dockerHost: env.deviceDockerHost,
       localApiPort: 0,
     };

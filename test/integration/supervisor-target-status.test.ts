@@ -184,7 +184,7 @@ describe('status right after a pin: supervisor process and registry-api', functi
       apiUrl: api.url,
       fleet: fleet.name,
       provisioningKey: fleet.provisioningKey,
-      deviceType: 'raspberrypi4-64',
+      deviceType: 'generic-amd64',
       dockerHost: env.deviceDockerHost,
       localApiPort: 0,
     };

@@ -28,7 +28,7 @@ const SUPPORTED_SERVICE_FIELDS = new Set([
 ]);
 
 interface Service {
-  build: { context: string; args: Record<string, string> };
+  build: { context: string; args?: Record<string, string> };
   restart: string;
   environment: Record<string, string>;
   volumes: string[];
@@ -86,15 +86,25 @@ describe('meter-fleet compose template', () => {
     }
   });
 
-  it('builds each service from its folder on a BASE argument that defaults to the skiff base image', () => {
+  it('builds each service FROM a BASE argument that defaults to the skiff base image of the platform built', () => {
     const baseScript = readFileSync(path.join(repoRoot, 'scripts', 'base-images.sh'), 'utf8');
+    const kinds: Record<string, string> = { 'meter-reader': 'node', tunnel: 'ssh', logger: 'busybox' };
     for (const [name, service] of Object.entries(compose.services)) {
       const dockerfile = readFileSync(path.join(templateDir, service.build.context, 'Dockerfile'), 'utf8');
-      const base = service.build.args.BASE;
-      assert.ok(base, `${name} passes BASE`);
+      // The compose file must not pin BASE: one value would be one platform's image for every platform.
+      assert.equal(service.build.args?.BASE, undefined, `${name} leaves BASE to its Dockerfile`);
+      const kind = kinds[name];
+      assert.ok(kind, `${name} is a known service`);
       assert.match(dockerfile, /^FROM \$\{BASE\}$/m, `${name}'s Dockerfile builds FROM \${BASE}`);
-      assert.ok(dockerfile.includes(`ARG BASE=${base}\n`), `${name}'s Dockerfile defaults BASE to ${base} too`);
-      assert.ok(baseScript.includes(`build_image ${base} `), `scripts/base-images.sh builds ${base}`);
+      assert.ok(
+        dockerfile.includes(`ARG BASE=skiff/${kind}:base-\${TARGETARCH}\${TARGETVARIANT}\n`),
+        `${name}'s Dockerfile defaults BASE to the skiff/${kind} base of the platform`,
+      );
+      assert.ok(
+        baseScript.includes(`"skiff/${kind}:base-$suffix"`),
+        `scripts/base-images.sh builds skiff/${kind} per platform`,
+      );
+      assert.ok(baseScript.includes(`"skiff/$kind:base-amd64"`), 'scripts/base-images.sh names the amd64 ones');
     }
   });
 

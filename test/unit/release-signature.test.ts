@@ -129,6 +129,7 @@ describe('release signing payload', () => {
       verification: null,
       sources: {},
       contentHash: null,
+      platforms: null,
       review: { approval: 'not-required', reasons: [], decidedBy: null, decidedAt: null, note: null },
       signature,
     };

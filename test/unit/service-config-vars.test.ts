@@ -8,6 +8,7 @@ import type { FleetRecord } from '../../registry-api/store/index.js';
 const fleet: FleetRecord = {
   name: 'meters',
   deviceType: 'raspberrypi4-64',
+  deviceTypes: ['raspberrypi4-64'],
   policy: { mode: 'latest' },
   pollIntervalSeconds: 60,
   settings: {},

@@ -18,7 +18,8 @@ import { servePoll } from '../../fleet/poll-fast-path.js';
 import { receiveReport } from '../../devices/report-merge.js';
 import type { Register } from '../register.js';
 import { hashSecret, newSecret } from '../../keys/secrets.js';
-import type { DeviceRecord, NewDeviceToken } from '../../store/index.js';
+import type { DeviceRecord, FleetRecord, NewDeviceToken } from '../../store/index.js';
+import { isPlatformName, type PlatformName, platformsOf } from '../../../protocol/device-types.js';
 import { fleetOr404 } from './fleets.js';
 
 /** Long enough that a device on a flaky link rarely re-authenticates, short enough that a stolen token fades. */
@@ -73,6 +74,25 @@ export function deviceApiRoutes(on: Register, deps: RouteDeps): void {
     shortId: me.shortId,
   });
 
+  /**
+   * A device whose platform its fleet's device types do not run is refused before anything is stored: it could
+   * never run a release built for them. The fleet is the one the device is in already, else the one it asks for.
+   */
+  const checkPlatform = async (uuid: string, platform: string, asked: FleetRecord | null, who: string) => {
+    const [known] = await store.devices.withGenerations([uuid]);
+    const fleet = known === undefined ? asked : await store.fleets.get(known.device.fleet);
+    if (fleet === null) return;
+    const platforms = platformsOf(fleet.deviceTypes);
+    if (platforms.includes(platform as PlatformName)) return;
+    const shown = JSON.stringify(platform);
+    throw new ProblemError(
+      409,
+      'platform-mismatch',
+      `${who}: the device runs ${isPlatformName(platform) ? platform : `${shown}, not a platform Skiff knows`}, but fleet '${fleet.name}' admits device types ${fleet.deviceTypes.join(', ')} (${platforms.join(', ')}); put the device in a fleet of its type, or add its type to the fleet`,
+      [{ path: '/platform', message: `${shown} is not among ${platforms.join(', ')}` }],
+    );
+  };
+
   on(ROUTES.deviceAuth, async (ctx, request) => {
     const body = await request.body();
     const who = `the auth request of device '${body.uuid}'`;
@@ -88,12 +108,14 @@ export function deviceApiRoutes(on: Register, deps: RouteDeps): void {
         deps.now().toISOString(),
       );
     }
+    if (body.platform !== undefined) await checkPlatform(body.uuid, body.platform, fleet, who);
     const legacyKey = bearerOf(ctx);
     const token = newToken();
     const outcome = await store.devices.authenticate({
       uuid: body.uuid,
       publicKey: body.publicKey,
       deviceType: body.deviceType,
+      ...(body.platform === undefined ? {} : { platform: body.platform }),
       ...(body.name === undefined ? {} : { name: body.name }),
       ...(fleet === null ? {} : { fleet: fleet.name }),
       provisioned: body.provisioningKey !== undefined,

@@ -16,7 +16,7 @@ import { summaryOf } from '../../devices/summary.js';
 import { badRequest, conflict, notFound } from '../problem.js';
 import type { Register } from '../register.js';
 import type { DeviceRecord, DeviceView, Stamp, Store } from '../../store/index.js';
-import { targetReleaseOf } from '../../fleet/target-state.js';
+import { releaseChoiceOf, runsRelease, targetReleaseOf } from '../../fleet/target-state.js';
 import { fleetOr404, refuseUnapproved } from './fleets.js';
 import { deviceNamed } from '../device-lookup.js';
 
@@ -46,10 +46,16 @@ function summarizer(store: Store, now: Date): (device: DeviceView) => Promise<De
     const fleet = await fleetOf(device.fleet);
     // Devices reference their fleet by foreign key: a missing fleet is a broken database, not bad input.
     if (!fleet) throw new Error(`device '${device.uuid}' belongs to fleet '${device.fleet}', which does not exist`);
-    const target =
+    const named =
       device.pinnedReleaseId === null
         ? await fleetTargetOf(fleet.name)
-        : await targetReleaseOf(store.releases, fleet, device);
+        : await targetReleaseOf(store.releases, fleet, { pinnedReleaseId: device.pinnedReleaseId });
+    // A release without the device's platform is not what it gets: the same choice its target makes.
+    const choice =
+      named === null || runsRelease(named, device.platform)
+        ? { release: named, heldBack: null }
+        : await releaseChoiceOf(store.releases, fleet, device);
+    const target = choice.release;
     const runningId = device.lastReport?.releaseId ?? null;
     const running = runningId === null ? null : await releaseOf(runningId);
     const pinned = device.pinnedReleaseId === null ? null : await releaseOf(device.pinnedReleaseId);
@@ -63,6 +69,8 @@ function summarizer(store: Store, now: Date): (device: DeviceView) => Promise<De
         now,
       }),
       pinnedRelease: pinned && pinned.fleet === fleet.name ? pinned.version : null,
+      platform: device.platform,
+      targetHeldBack: choice.heldBack,
       revokedAt: device.revokedAt,
       note: device.note,
       tags: device.tags,

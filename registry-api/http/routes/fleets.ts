@@ -2,8 +2,10 @@
 // interval, update window, bandwidth cap, "update now", lock override). Creating a fleet is for admins, rolling
 // out and changing settings for operators. A fleet's provisioning keys are kept hashed: the first one's secret is in
 // the answer that created the fleet only (later keys: routes/provisioning-keys.ts).
+import { deviceTypeProblem } from '../../../protocol/device-types.js';
 import { DEFAULT_UPDATE_NOW_MINUTES } from '../../../protocol/fleet-config.js';
 import { approvalAllowsDevices } from '../../../protocol/release-review.js';
+import type { CreateFleetRequest } from '../../../protocol/api.js';
 import { ROUTES } from '../../../protocol/http/routes.js';
 import { DEFAULT_DEVICE_CONFIG } from '../../../protocol/target-state.js';
 import { callerMay, stampOf } from '../auth.js';
@@ -58,6 +60,28 @@ export function minutesFrom(now: Date, minutes: number | undefined): string {
   return new Date(now.getTime() + (minutes ?? DEFAULT_UPDATE_NOW_MINUTES) * 60_000).toISOString();
 }
 
+/** The device types a new fleet admits: `deviceTypes`, or the one `deviceType`; each must be a known one. */
+function fleetDeviceTypes(body: CreateFleetRequest): string[] {
+  if (body.deviceType !== undefined && body.deviceTypes !== undefined && !body.deviceTypes.includes(body.deviceType)) {
+    throw badRequest('invalid-body', `the new fleet's deviceType must be one of its deviceTypes`, [
+      { path: '/deviceType', message: 'not among deviceTypes' },
+    ]);
+  }
+  const types = body.deviceTypes ?? (body.deviceType === undefined ? [] : [body.deviceType]);
+  if (types.length === 0) {
+    throw badRequest('invalid-body', `the new fleet needs a device type: set deviceType or deviceTypes`, [
+      { path: '/deviceType', message: 'missing' },
+    ]);
+  }
+  const issues = types.flatMap((slug, i) => {
+    const problem = deviceTypeProblem(slug);
+    return problem === null ? [] : [{ path: body.deviceTypes ? `/deviceTypes/${i}` : '/deviceType', message: problem }];
+  });
+  if (issues.length > 0) throw badRequest('invalid-body', `the new fleet: ${issues[0]!.message}`, issues);
+  // The primary type first, then the rest in the order given.
+  return body.deviceType === undefined ? types : [body.deviceType, ...types.filter((t) => t !== body.deviceType)];
+}
+
 export function fleetRoutes(on: Register, deps: RouteDeps): void {
   const { store, logger } = deps;
 
@@ -69,18 +93,20 @@ export function fleetRoutes(on: Register, deps: RouteDeps): void {
 
   on(ROUTES.createFleet, async (ctx, request) => {
     const body = await request.body();
+    const deviceTypes = fleetDeviceTypes(body);
     const firstKey = newSecret();
     const fleet = await store.fleets.create(
       {
         name: body.name,
-        deviceType: body.deviceType,
+        deviceType: deviceTypes[0]!,
+        deviceTypes,
         provisioningKeyHash: hashSecret(firstKey),
         pollIntervalSeconds: body.pollIntervalSeconds ?? DEFAULT_DEVICE_CONFIG.pollIntervalSeconds,
         createdAt: deps.now().toISOString(),
       },
       stampOf(ctx, deps.now),
     );
-    logger.info({ fleet: fleet.name, deviceType: fleet.deviceType }, 'fleet created');
+    logger.info({ fleet: fleet.name, deviceTypes: fleet.deviceTypes }, 'fleet created');
     ctx.status = 201;
     ctx.set('Cache-Control', 'no-store');
     ctx.body = { ...fleetView(fleet), provisioningKey: firstKey };
