@@ -173,7 +173,13 @@ for kind in busybox node ssh; do docker tag "skiff/$kind:base" "skiff/$kind:base
 
 # --- the same three for the Raspberry Pi, from Debian's packages of its architectures -------------------------
 # deb_closure ARCH PKG... : the packages and the libraries they depend on, transitively (first alternative of
-# each). One apt-cache call per level: without a package cache each call parses every list (seconds).
+# each). One apt-cache call per level. Debian's container images turn APT's binary cache off (Dir::Cache::pkgcache
+# ""), so every call would parse every package list again: keep one of our own for the run.
+apt_cache_dir="$SKIFF_REPO/.skiff/apt-cache"
+mkdir -p "$apt_cache_dir"
+cached_apt_cache() {
+  apt-cache -o Dir::Cache::pkgcache="$apt_cache_dir/pkgcache.bin" -o Dir::Cache::srcpkgcache="$apt_cache_dir/srcpkgcache.bin" "$@"
+}
 deb_closure() {
   local arch=$1 seen=' ' level next p
   shift
@@ -181,7 +187,7 @@ deb_closure() {
   while [ ${#level[@]} -gt 0 ]; do
     for p in "${level[@]}"; do seen+="$p "; done
     next=()
-    for p in $(apt-cache depends --no-recommends --no-suggests --no-conflicts --no-breaks --no-replaces \
+    for p in $(cached_apt_cache depends --no-recommends --no-suggests --no-conflicts --no-breaks --no-replaces \
       --no-enhances "${level[@]/%/:$arch}" 2>/dev/null |
       awk '$1 == "Depends:" || $1 == "PreDepends:" || $1 == "|Depends:" { print $2 }' | sed "s/:$arch\$//" |
       grep -E '^(lib|zlib)' | grep -vxE 'libc-bin|libc-l10n' | sort -u); do
