@@ -24,7 +24,7 @@ const FleetRow = Type.Object({
   created_at: Type.String(),
 });
 const FLEET_COLUMNS =
-  'name, device_type, policy_mode, pinned_release_id, poll_interval_seconds, settings, approval, allowed_host_paths, created_at';
+  'name, device_type, device_types, policy_mode, pinned_release_id, poll_interval_seconds, settings, approval, allowed_host_paths, created_at';
 type FleetRow = typeof FleetRow.static;
 const Version = Type.Object({ version: Type.String() });
 
