@@ -19,7 +19,8 @@ import { localImageRef } from '../../supervisor/images/local-image.js';
 import { repoRoot, type TestEnv } from '../../harness/env.js';
 
 const run = promisify(execFile);
-const ENV = 'e2e';
+// SKIFF_E2E_ENV runs it in another environment (a developer's own h1..h9) while the suite's 'e2e' is busy.
+const ENV = process.env.SKIFF_E2E_ENV ?? 'e2e';
 const FLEET = 'meter-fleet';
 const SERVICES = ['logger', 'meter-reader', 'tunnel'];
 
