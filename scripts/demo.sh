@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# A local fleet on real components: private engines, registry and Redis (scripts/env.sh), registry-api, one
-# device supervisor managing its own engine, and the meter fleet's release pushed with the CLI.
+# A local fleet on real components: two private engines and a registry (scripts/env.sh), registry-api on SQLite
+# with in-process jobs, one device supervisor managing its own engine, and the meter fleet's release pushed with the
+# CLI. A re-run pushes the same content, which the API answers with the existing release: no new one.
 #
 #   bash scripts/demo.sh up      # install and compile (scripts/deps.sh), then start
 #   bash scripts/demo.sh start   # start everything, push, wait until the device runs the release
@@ -52,7 +53,12 @@ device_up() {
   if [ ! -f "$device_dir/config.json" ]; then
     local key
     # Keys are kept hashed, so the demo makes a key of its own for its device.
-    key=$(skiff keys create "$fleet" --label demo-device --json | json_field 'v.key')
+    # The CLI's "store it now" note is for a person; this key goes straight into the device's config below.
+    local key_err
+    key_err=$(mktemp)
+    key=$(skiff keys create "$fleet" --label demo-device --json 2>"$key_err" | json_field 'v.key') ||
+      { cat "$key_err" >&2; rm -f "$key_err"; die "could not create the demo device's provisioning key"; }
+    rm -f "$key_err"
     # The API's target-signing key, pinned as an operator does: read once from the API over a trusted channel
     # (here loopback); the device never learns it from the API it talks to.
     local signing_key
@@ -76,7 +82,7 @@ EOF
   SKIFF_REPORT_INTERVAL_MS=1000 setsid node "$dist/supervisor/main.js" --data-dir "$device_dir" \
     >>"$device_dir/supervisor.log" 2>&1 </dev/null &
   echo $! >"$device_dir/supervisor.pid"
-  say "device supervisor started (log: $device_dir/supervisor.log)"
+  say "device supervisor started, provisioned from $device_dir/config.json (log: $device_dir/supervisor.log)"
 }
 
 wait_converged() {
@@ -96,7 +102,8 @@ wait_converged() {
 }
 
 start() {
-  bash scripts/env.sh up "$env"
+  # Engines and the registry only: the demo's API keeps its data in SQLite and runs its jobs in process.
+  bash scripts/env.sh up "$env" --only engines,registry
   local envjson="$root/env.json" registry dev device port
   registry=$(json_field 'v.registry' <"$envjson")
   dev=$(json_field 'v.devDockerHost' <"$envjson")
@@ -114,9 +121,15 @@ start() {
   device_up "$device"
 
   say "pushing compose-templates/meter-fleet as a release of $fleet"
-  local version
-  version=$(skiff push compose-templates/meter-fleet --fleet "$fleet" --docker-host "$dev" --json | json_field 'v.version')
+  local pushed version
+  pushed=$(DOCKER_HOST="$dev" skiff push compose-templates/meter-fleet --fleet "$fleet" --json)
+  version=$(json_field 'v.version' <<<"$pushed")
   [ -n "$version" ] || die "push did not return a release version"
+  if [ "$(json_field 'v.unchanged' <<<"$pushed")" = true ]; then
+    say "release $version already has this content: no new release"
+  else
+    say "release $version created"
+  fi
   wait_converged "$version"
 
   echo
@@ -125,13 +138,22 @@ start() {
   echo
   echo "== Containers on the device's engine =="
   DOCKER_HOST="$device" docker ps --format 'table {{.Names}}\t{{.Status}}\t{{.Image}}' | cut -c1-150
+  # The try-it lines are run as printed by test/e2e/demo.test.ts: keep each one a complete shell command.
   cat <<EOF
 
-The local fleet runs. Try:
-  export SKIFF_API_URL=$SKIFF_API_URL SKIFF_API_TOKEN=\$(cat $api_dir/admin-token)
-  node dist/cli/main.js devices            # fleet status
-  node dist/cli/main.js releases $fleet    # releases; pin one with: node dist/cli/main.js pin $fleet VERSION
+The local fleet runs.
+  API:              $SKIFF_API_URL (registry-api on SQLite, data in $api_dir)
+  Admin token:      $api_dir/admin-token
+  Build engine:     $dev (skiff push builds there: DOCKER_HOST below)
+  Device's engine:  $device
+Try, from $SKIFF_REPO:
+  export SKIFF_API_URL=$SKIFF_API_URL SKIFF_API_TOKEN=\$(cat $api_dir/admin-token) DOCKER_HOST=$dev
+  node dist/cli/main.js devices
+  node dist/cli/main.js releases $fleet
+  node dist/cli/main.js push compose-templates/meter-fleet --fleet $fleet
   DOCKER_HOST=$device docker logs -f \$(DOCKER_HOST=$device docker ps -qf label=io.skiff.service=meter-reader)
+Pushing unchanged content answers with the existing release; change a file under compose-templates/meter-fleet to make
+a new one (pin one with: node dist/cli/main.js pin $fleet VERSION).
 Logs: $api_dir/api.log, $device_dir/supervisor.log
 Stop everything: SKIFF_DEMO_ENV=$env bash scripts/demo.sh down   (make demo-stop for the default demo)
 EOF

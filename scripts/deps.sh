@@ -12,12 +12,41 @@ need_packages docker.io docker-registry redis-server busybox-static iproute2 cur
   rauc dbus openssl squashfs-tools e2fsprogs libubootenv-tool fdisk dosfstools mtools qemu-system-x86 wrk docker-compose postgresql zstd xdelta3 zsh \
   qemu-user-static
 
-# Install only when the lock file changed since the last install: it takes minutes (better-sqlite3 builds from
-# source). `npm install`, not `npm ci`: npm 11 here records no entries for other platforms' optional binaries
-# (msgpackr-extract), and `npm ci` refuses such a lock file as out of sync.
-if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  say "installing npm packages"
-  npm install --no-audit --no-fund --loglevel=error
+# Install only when node_modules does not hold what the lock file pins (compared by content: a fresh clone's
+# lock file is always newer than its install). `npm ci` installs the lock file as it is and never rewrites it, so a
+# fresh clone stays clean; it refuses a lock file out of step with package.json rather than "fixing" it.
+if ! why=$(node scripts/node-modules-match.mjs); then
+  # npm ci empties node_modules first: never do that to a tree this checkout only links to (a worktree's shared one).
+  if [ -L node_modules ]; then
+    die "node_modules links to $(readlink -f node_modules), which does not match package-lock.json ($why); run npm ci there"
+  fi
+  say "installing npm packages with npm ci ($why); the first time takes a few minutes (native modules compile)"
+  log=$(mktemp)
+  npm ci --no-audit --no-fund --loglevel=error >"$log" 2>&1 &
+  npm_pid=$!
+  # npm shows no progress when its output is not a terminal: a line every 15 s with what is in place so far.
+  started=$SECONDS last=-1
+  while kill -0 "$npm_pid" 2>/dev/null; do
+    for ((i = 0; i < 15; i++)); do kill -0 "$npm_pid" 2>/dev/null || break; sleep 1; done
+    kill -0 "$npm_pid" 2>/dev/null || break
+    count=$( { compgen -G 'node_modules/[!@.]*/' || true; } | wc -l)
+    scoped=$( { compgen -G 'node_modules/@*/*/' || true; } | wc -l)
+    count=$((count + scoped))
+    # Once every package is unpacked, npm runs install scripts: better-sqlite3 compiles for minutes.
+    if [ "$count" -eq "$last" ]; then
+      say "npm ci: $((SECONDS - started)) s, $count packages unpacked, compiling native modules"
+    else
+      say "npm ci: $((SECONDS - started)) s, $count packages unpacked"
+    fi
+    last=$count
+  done
+  if ! wait "$npm_pid"; then
+    tail -40 "$log" >&2
+    rm -f "$log"
+    die "npm ci failed (output above)"
+  fi
+  rm -f "$log"
+  say "npm packages installed in $((SECONDS - started)) s"
 fi
 say "compiling TypeScript"
 rm -rf dist  # a deleted source must not leave its compiled test behind

@@ -4,16 +4,30 @@
 # .skiff/ENV. Idempotent both ways. Nothing system-wide is used or touched.
 #
 #   bash scripts/env.sh up ENV       # ENV: demo | test | e2e | h1..h9 (one per parallel developer or helper)
+#   bash scripts/env.sh up ENV --only engines,registry   # a subset: engines, registry, auth-registry, redis, postgres
 #   bash scripts/env.sh down ENV
 #   bash scripts/env.sh status ENV
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 cmd=${1:-}; env=${2:-}
+usage="usage: scripts/env.sh up ENV [--only COMPONENT,...] | down ENV | status ENV; ENV: demo|test|e2e|h1..h9"
+# What 'up' starts: everything by default (the tests use it all); --only names a subset (the demo needs no Redis,
+# PostgreSQL or token-auth registry: its API runs on SQLite with in-process jobs).
+all_components="engines registry auth-registry redis postgres"
+components=$all_components
+if [ $# -gt 2 ]; then
+  [ "$cmd" = up ] && [ "${3:-}" = --only ] && [ $# -eq 4 ] || die "$usage"
+  components=${4//,/ }
+  for c in $components; do
+    case " $all_components " in *" $c "*) ;; *) die "--only: unknown component '$c'; allowed: ${all_components// /, }" ;; esac
+  done
+fi
+wants() { case " $components " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 case "$env" in
   demo) idx=1 ;; test) idx=2 ;; e2e) idx=3 ;;
   h[1-9]) idx=$((3 + ${env#h})) ;;
-  *) die "usage: scripts/env.sh up|down|status demo|test|e2e|h1..h9" ;;
+  *) die "$usage" ;;
 esac
 
 root="$SKIFF_REPO/.skiff/$env"
@@ -201,22 +215,33 @@ EOF
 case "$cmd" in
   up)
     [ "$(id -u)" -eq 0 ] || die "the private engines need root (dockerd, bridges, iptables); run as root"
-    need_packages docker.io docker-registry redis-server busybox-static iproute2 curl openssh-client autossh openssl postgresql
+    packages=(curl)
+    wants engines && packages+=(docker.io iproute2 busybox-static openssh-client autossh)
+    { wants registry || wants auth-registry; } && packages+=(docker-registry)
+    wants auth-registry && packages+=(openssl)
+    wants redis && packages+=(redis-server)
+    wants postgres && packages+=(postgresql)
+    need_packages "${packages[@]}"
     mkdir -p "$root"
     # One /16 per environment (10.231 to 10.241), clear of the 172.17/16 and 192.168/16 a LAN tends to use.
     net="10.$((230 + idx))"
-    engine_up dev "sk-$env-dev" "$net.0.1/24" "$net.16.0/20"
-    engine_up device "sk-$env-dvc" "$net.1.1/24" "$net.32.0/20"
-    registry_up
-    auth_registry_up
-    redis_up
-    postgres_up
+    if wants engines; then
+      engine_up dev "sk-$env-dev" "$net.0.1/24" "$net.16.0/20"
+      engine_up device "sk-$env-dvc" "$net.1.1/24" "$net.32.0/20"
+    fi
+    if wants registry; then registry_up; fi
+    if wants auth-registry; then auth_registry_up; fi
+    if wants redis; then redis_up; fi
+    if wants postgres; then postgres_up; fi
+    # env.json names every component's address; with --only, those not started simply do not answer.
     write_env_json
-    # arm containers (the Pi's base images, `skiff push` for a Pi fleet, emulated arm devices) run through
-    # binfmt_misc and qemu-user-static; the registration is the machine's and stays after `down` (binfmt.sh).
-    bash "$SKIFF_REPO/scripts/binfmt.sh"
-    DOCKER_HOST="unix://$(engine_sock dev)" bash "$SKIFF_REPO/scripts/base-images.sh"
-    say "environment '$env' is up: $root/env.json"
+    if wants engines; then
+      # arm containers (the Pi's base images, `skiff push` for a Pi fleet, emulated arm devices) run through
+      # binfmt_misc and qemu-user-static; the registration is the machine's and stays after `down` (binfmt.sh).
+      bash "$SKIFF_REPO/scripts/binfmt.sh"
+      DOCKER_HOST="unix://$(engine_sock dev)" bash "$SKIFF_REPO/scripts/base-images.sh"
+    fi
+    say "environment '$env' is up ($components): $root/env.json"
     ;;
   down)
     [ -f "$root/redis/redis.pid" ] && stop_pid "$root/redis/redis.pid" 10
@@ -242,5 +267,5 @@ case "$cmd" in
     if postgres_answers; then s=up; else s=down; fi
     printf 'postgres       %-5s 127.0.0.1:%s\n' "$s" "$postgres_port"
     ;;
-  *) die "usage: scripts/env.sh up|down|status demo|test|e2e|h1..h9" ;;
+  *) die "$usage" ;;
 esac

@@ -1,10 +1,14 @@
-// The README's demo flow, end to end, in its own environment ('e2e'): engines, registry and Redis started by
-// the project's scripts, registry-api and a device supervisor as real processes, the meter fleet pushed with the
-// CLI. Asserted from the device's engine and from the API, not from the script's own output.
+// The README's demo as a newcomer runs it: a fresh `git clone` of this repository at HEAD, `make demo` twice in it,
+// in its own environment ('e2e'): engines and registry started by the project's scripts, registry-api and a device
+// supervisor as real processes, the meter fleet pushed with the CLI. Asserted from git, from the device's engine and
+// from the API, not from the script's own words; the push command the demo prints is run as printed.
+// To keep the run short the clone's node_modules is a symlink to this checkout's, which scripts/deps.sh accepts
+// because it holds exactly what the clone's package-lock.json pins (a fresh install is minutes of native builds).
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readFileSync, statSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { readFileSync, realpathSync, statSync } from 'node:fs';
+import { mkdtemp, rm, symlink } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { DeviceSummary, Release } from '../../protocol/api.js';
@@ -12,10 +16,11 @@ import { paths } from '../../protocol/http/paths.js';
 import { createLogger } from '../../lib/logger.js';
 import { dockerEngine, type Engine } from '../../supervisor/engine/engine.js';
 import { localImageRef } from '../../supervisor/images/local-image.js';
-import { distRoot, repoRoot, type TestEnv } from '../../harness/env.js';
+import { repoRoot, type TestEnv } from '../../harness/env.js';
 
 const run = promisify(execFile);
-const ENV = 'e2e';
+// SKIFF_E2E_ENV runs it in another environment (a developer's own h1..h9) while the suite's 'e2e' is busy.
+const ENV = process.env.SKIFF_E2E_ENV ?? 'e2e';
 const FLEET = 'meter-fleet';
 const SERVICES = ['logger', 'meter-reader', 'tunnel'];
 
@@ -23,20 +28,34 @@ function engineAt(host: string): Engine {
   return dockerEngine(host, createLogger('test-demo', { test: 'e2e' }));
 }
 
-async function demo(action: 'start' | 'down'): Promise<string> {
-  const { stdout } = await run('bash', [path.join(repoRoot, 'scripts', 'demo.sh'), action], {
-    cwd: repoRoot,
-    env: { ...process.env, SKIFF_DEMO_ENV: ENV, SKIFF_DIST: distRoot },
-    maxBuffer: 64 * 1024 * 1024,
-  });
-  return stdout;
+/** The environment a person's shell would have: none of the variables the demo tells them to export. */
+function shellEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, SKIFF_DEMO_ENV: ENV };
+  for (const name of ['SKIFF_API_URL', 'SKIFF_API_TOKEN', 'DOCKER_HOST', 'SKIFF_DIST']) delete env[name];
+  return env;
 }
 
-describe('end to end: the local fleet demo', function () {
-  this.timeout(900_000);
+async function inClone(dir: string, file: string, args: string[]): Promise<{ stdout: string; stderr: string }> {
+  try {
+    return await run(file, args, { cwd: dir, env: shellEnv(), maxBuffer: 64 * 1024 * 1024 });
+  } catch (err) {
+    const e = err as { stdout?: string; stderr?: string; message: string };
+    throw new Error(`${file} ${args.join(' ')} failed in ${dir}: ${e.message}\n${e.stdout ?? ''}\n${e.stderr ?? ''}`);
+  }
+}
+
+async function gitStatus(dir: string): Promise<string> {
+  return (await inClone(dir, 'git', ['status', '--porcelain'])).stdout;
+}
+
+describe('end to end: the local fleet demo, from a fresh clone', function () {
+  this.timeout(1_200_000);
+  let clone: string;
+  let root: string;
   let env: TestEnv;
   let api: string;
   let token: string;
+  const runs: Array<{ stdout: string; stderr: string; status: string }> = [];
 
   async function get<T>(p: string): Promise<T> {
     const res = await fetch(`${api}${p}`, { headers: { authorization: `Bearer ${token}` } });
@@ -45,24 +64,74 @@ describe('end to end: the local fleet demo', function () {
   }
 
   before(async () => {
-    // A fresh fleet: no API data or device identity left from an earlier run of this environment.
-    const root = path.join(repoRoot, '.skiff', ENV);
-    await demo('down');
-    await rm(path.join(root, 'api'), { recursive: true, force: true });
-    await rm(path.join(root, 'device'), { recursive: true, force: true });
-    const output = await demo('start');
-    assert.match(output, /The local fleet runs/);
+    // The environment's bridges and ports are named after 'e2e' whatever the checkout: stop one this checkout left.
+    await run('bash', [path.join(repoRoot, 'scripts', 'demo.sh'), 'down'], { cwd: repoRoot, env: shellEnv() });
+    clone = await mkdtemp(path.join(os.tmpdir(), 'skiff-demo-clone-'));
+    await run('git', ['clone', '--quiet', repoRoot, clone]);
+    await symlink(realpathSync(path.join(repoRoot, 'node_modules')), path.join(clone, 'node_modules'));
+    assert.equal(await gitStatus(clone), '', 'the fresh clone starts clean');
+    for (let i = 0; i < 2; i++) {
+      const out = await inClone(clone, 'make', ['demo']);
+      runs.push({ ...out, status: await gitStatus(clone) });
+    }
+    root = path.join(clone, '.skiff', ENV);
     env = JSON.parse(readFileSync(path.join(root, 'env.json'), 'utf8')) as TestEnv;
     api = `http://127.0.0.1:${env.apiPort}`;
     token = readFileSync(path.join(root, 'api', 'admin-token'), 'utf8').trim();
   });
 
   after(async () => {
-    await demo('down');
+    if (clone === undefined) return;
+    await inClone(clone, 'make', ['demo-stop']);
+    await rm(clone, { recursive: true, force: true });
+  });
+
+  it('leaves the clone clean after each run: no file changed (package-lock.json included), .skiff/ ignored', () => {
+    assert.equal(runs.length, 2);
+    for (const [i, r] of runs.entries()) {
+      assert.match(r.stdout, /The local fleet runs/, `run ${i + 1} finished`);
+      assert.equal(r.status, '', `git status --porcelain after run ${i + 1}`);
+    }
+  });
+
+  it('starts only what the demo uses: no Redis, PostgreSQL or token-auth registry', async () => {
+    const status = (await inClone(clone, 'bash', ['scripts/env.sh', 'status', ENV])).stdout;
+    assert.match(status, /^engine dev +up/m);
+    assert.match(status, /^engine device +up/m);
+    assert.match(status, /^registry +up/m);
+    for (const name of ['auth registry', 'redis', 'postgres']) assert.match(status, new RegExp(`^${name} +down`, 'm'));
+  });
+
+  it("prints the API's address, the admin token's file and the build engine", () => {
+    const [, second] = runs;
+    assert.ok(second);
+    assert.ok(second.stdout.includes(`API:              ${api}`), second.stdout);
+    assert.ok(second.stdout.includes(`Admin token:      ${path.join(root, 'api', 'admin-token')}`));
+    assert.ok(second.stdout.includes(`Build engine:     ${env.devDockerHost}`));
+  });
+
+  it('the re-run makes no new release and says so', async () => {
+    const releases = await get<Release[]>(paths.releases(FLEET));
+    assert.equal(releases.length, 1, `one release after two runs: ${releases.map((r) => r.version).join(', ')}`);
+    assert.match(
+      runs[1]!.stderr,
+      new RegExp(`release ${releases[0]!.version} already has this content: no new release`),
+    );
+  });
+
+  it('the printed push command works as printed and makes no new release', async () => {
+    const printed = runs[1]!.stdout;
+    const exportLine = /^ {2}export SKIFF_API_URL=.*$/m.exec(printed)?.[0];
+    const pushLine = /^ {2}node dist\/cli\/main\.js push .*$/m.exec(printed)?.[0];
+    assert.ok(exportLine, `an export line in:\n${printed}`);
+    assert.ok(pushLine, `a push command in:\n${printed}`);
+    const out = await inClone(clone, 'bash', ['-euo', 'pipefail', '-c', `${exportLine}\n${pushLine}`]);
+    assert.match(out.stdout, /already has this content: no new release/);
+    assert.equal((await get<Release[]>(paths.releases(FLEET))).length, 1);
+    assert.equal(await gitStatus(clone), '', 'git status --porcelain after the push');
   });
 
   it("keeps the API's log, the device's log and config readable by their user only", () => {
-    const root = path.join(repoRoot, '.skiff', ENV);
     for (const file of ['api/api.log', 'device/supervisor.log', 'device/config.json']) {
       assert.equal((statSync(path.join(root, file)).mode & 0o777).toString(8), '600', `${file} is 0600`);
     }
