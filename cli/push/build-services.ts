@@ -10,9 +10,7 @@ import { buildImage } from './image-builder.js';
 import { pushImage, type RegistryCredentials } from './image-pusher.js';
 import { buildForPlatforms } from './platform-builds.js';
 import type { PlatformName } from '../../protocol/device-types.js';
-import { parseInsecureRegistries } from '../../lib/insecure-registries.js';
-import { tokenServerAuth } from '../../lib/registry/auth.js';
-import { RegistryClient } from '../../lib/registry/client.js';
+import { pushRegistryClient } from './registry-client.js';
 
 export const COMPOSE_FILE_NAMES = ['docker-compose.yml', 'docker-compose.yaml', 'compose.yaml', 'compose.yml'] as const;
 
@@ -49,21 +47,6 @@ export interface BuildAndPushOptions {
   progress(line: string): void;
 }
 
-/** The registry client that PUTs manifest lists: the engine's credentials for the registry they were given for. */
-export function pushRegistryClient(
-  env: NodeJS.ProcessEnv,
-  credentials: RegistryCredentials | undefined,
-): RegistryClient {
-  return new RegistryClient({
-    insecureRegistries: parseInsecureRegistries(env.SKIFF_INSECURE_REGISTRIES, 'SKIFF_INSECURE_REGISTRIES'),
-    timeoutMs: 120_000,
-    auth: tokenServerAuth({
-      credentials: () =>
-        credentials === undefined ? undefined : { username: credentials.username, password: credentials.password },
-    }),
-  });
-}
-
 /** Builds and pushes each service in turn; returns service name -> `repository@sha256:...`. */
 export async function buildAndPush(
   builds: ServiceBuild[],
@@ -75,7 +58,14 @@ export async function buildAndPush(
   const docker: Docker = await connectEngine(host);
   const { platforms } = options;
   if (platforms !== undefined) {
-    const registry = pushRegistryClient(options.env, options.credentials);
+    const registry = pushRegistryClient({
+      registry: options.credentials?.serveraddress ?? null,
+      credentials:
+        options.credentials === undefined
+          ? undefined
+          : { username: options.credentials.username, password: options.credentials.password },
+      env: options.env,
+    });
     for (const build of builds) {
       try {
         images[build.service] = await buildForPlatforms(build, platforms, {

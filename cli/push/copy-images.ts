@@ -5,17 +5,15 @@
 // copied with every platform manifest, or those the platform filter keeps.
 import type Docker from 'dockerode';
 import { parse as parseYaml } from 'yaml';
-import { skiffVersion } from '../../lib/package-version.js';
-import { tokenServerAuth, type RegistryAuth, type RegistryCredentials } from '../../lib/registry/auth.js';
-import { RegistryClient } from '../../lib/registry/client.js';
+import type { RegistryCredentials } from '../../lib/registry/auth.js';
 import { copyImage, platformText } from '../../lib/registry/copy.js';
-import { parseInsecureRegistries } from '../../lib/insecure-registries.js';
 import { type ImageReference, parseImageReference } from '../../protocol/image-reference.js';
 import type { Platform } from '../../protocol/oci-image.js';
 import { InContext } from '../failure.js';
 import { formatBytes } from '../views/output.js';
 import { connectEngine, DEFAULT_DOCKER_HOST } from './engine.js';
 import { DEFAULT_PROGRESS_INTERVAL_MS, pushImage } from './image-pusher.js';
+import { pushRegistryClient } from './registry-client.js';
 
 /** A service whose image is named, not built. */
 export interface ImageSource {
@@ -77,21 +75,6 @@ export interface CopyImagesOptions {
   platforms?: (platform: Platform | undefined) => boolean;
   progress(line: string): void;
   progressIntervalMs?: number;
-}
-
-/** One client for every registry a push speaks to: the fleet's with the user's login, the others anonymously. */
-export function pushRegistryClient(
-  options: Pick<CopyImagesOptions, 'registry' | 'credentials' | 'env'>,
-): RegistryClient {
-  const fleetAuth = tokenServerAuth({ credentials: () => options.credentials });
-  const anonymous = tokenServerAuth();
-  const auth: RegistryAuth = (request) =>
-    request.ref.registry === options.registry ? fleetAuth(request) : anonymous(request);
-  return new RegistryClient({
-    auth,
-    insecureRegistries: parseInsecureRegistries(options.env.SKIFF_INSECURE_REGISTRIES, 'SKIFF_INSECURE_REGISTRIES'),
-    userAgent: `skiff-cli/${skiffVersion()}`,
-  });
 }
 
 /** The engine, if one answers; a push of named images only needs none. */

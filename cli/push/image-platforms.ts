@@ -6,7 +6,7 @@ import { type PlatformName, platformNameOf } from '../../protocol/device-types.j
 import { parseImageReference } from '../../protocol/image-reference.js';
 import { messageOf } from '../../lib/errors.js';
 import { imagePlatforms } from '../../lib/registry/image-index.js';
-import { pushRegistryClient } from './build-services.js';
+import { pushRegistryClient } from './registry-client.js';
 import type { RegistryCredentials } from './image-pusher.js';
 
 export interface ImageCheckContext {
@@ -25,14 +25,19 @@ export async function checkImagePlatforms(
   platforms: readonly PlatformName[],
   ctx: ImageCheckContext,
 ): Promise<void> {
-  const withLogin = pushRegistryClient(ctx.env, ctx.credentials);
-  const anonymous = pushRegistryClient(ctx.env, undefined);
+  const client = pushRegistryClient({
+    registry: ctx.apiRegistry,
+    credentials:
+      ctx.credentials === undefined
+        ? undefined
+        : { username: ctx.credentials.username, password: ctx.credentials.password },
+    env: ctx.env,
+  });
   for (const { service, image } of services) {
     const shown = JSON.stringify(image.slice(0, 200));
     let offered: string[] | null;
     try {
       const ref = parseImageReference(image);
-      const client = ref.registry === ctx.apiRegistry ? withLogin : anonymous;
       const found = await imagePlatforms(client, ref, ref.digest ?? ref.tag ?? 'latest', AbortSignal.timeout(60_000));
       offered = found === null ? null : found.flatMap((p) => platformNameOf(p) ?? []);
     } catch (err) {
