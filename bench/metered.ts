@@ -92,6 +92,8 @@ async function main(): Promise<void> {
     await api.admin.pin(fleet.name, release1.version);
     const config: SupervisorConfig = {
       apiUrl: link.url,
+      // Pinned as a provisioner does, from the API itself: not a request of the device's, so not through the link.
+      apiSigningKey: api.signingKey,
       fleet: fleet.name,
       provisioningKey: fleet.provisioningKey,
       deviceType: 'raspberrypi4-64',

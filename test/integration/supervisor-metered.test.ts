@@ -58,6 +58,8 @@ describe('supervisor on a metered link', function () {
     });
     const config: SupervisorConfig = {
       apiUrl: link.url,
+      // Pinned as a provisioner does, from the API itself: not a request of the device's, so not through the link.
+      apiSigningKey: api.signingKey,
       fleet: fleet.name,
       provisioningKey: fleet.provisioningKey,
       deviceType: 'raspberrypi4-64',
