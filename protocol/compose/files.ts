@@ -11,30 +11,54 @@
 // The normaliser stays pure: what is at each relative path comes from a LocalSources function, which `skiff push`
 // backs with the file system and the API with the facts the push sent.
 import path from 'node:path/posix';
-import type { FileMount, StateDirectory, VolumeMount } from '../target-state.js';
+import { Type, type Static } from '@sinclair/typebox';
+import {
+  FileDigestSchema,
+  MAX_FILES_PER_MOUNT,
+  type FileMount,
+  type StateDirectory,
+  type VolumeMount,
+} from '../target-state.js';
 import { ComposeIssue, type ComposePath } from './path.js';
 import type { Json, JsonObject } from './service-fields.js';
-
-/** One file of a packed source: its path inside the folder ('' for a single file), digest and size. */
-export interface PackedFile {
-  path: string;
-  digest: string;
-  size: number;
-}
-
-/** What `skiff push` found at a relative path of the project folder. */
-export type LocalSource =
-  | { kind: 'file'; digest: string; size: number }
-  | { kind: 'directory'; files: PackedFile[] }
-  | { kind: 'missing' };
-
-/** What is at a project-relative path ('config', 'conf/app.ini'); undefined: not known (it was not packed). */
-export type LocalSources = (projectPath: string) => LocalSource | undefined;
 
 /** Largest file a release carries: configuration, not data; a larger one belongs in an image or a volume. */
 export const MAX_RELEASE_FILE_BYTES = 1024 * 1024;
 /** Largest total of one release's files. */
 export const MAX_RELEASE_FILES_TOTAL_BYTES = 16 * 1024 * 1024;
+/** Most project paths one release names (binds, configs, secrets). */
+export const MAX_LOCAL_SOURCES = 128;
+
+const Size = Type.Integer({ minimum: 0, maximum: MAX_RELEASE_FILE_BYTES });
+
+/** One file of a packed source: its path inside the folder ('' for a single file), digest and size. */
+export const PackedFileSchema = Type.Object(
+  { path: Type.String({ maxLength: 1024 }), digest: FileDigestSchema, size: Size },
+  { additionalProperties: false },
+);
+export type PackedFile = Static<typeof PackedFileSchema>;
+
+/** What `skiff push` found at a relative path of the project folder, as it tells the API. */
+export const LocalSourceSchema = Type.Union([
+  Type.Object({ kind: Type.Literal('file'), digest: FileDigestSchema, size: Size }, { additionalProperties: false }),
+  Type.Object(
+    {
+      kind: Type.Literal('directory'),
+      files: Type.Array(PackedFileSchema, { maxItems: MAX_FILES_PER_MOUNT }),
+    },
+    { additionalProperties: false },
+  ),
+  Type.Object({ kind: Type.Literal('missing') }, { additionalProperties: false }),
+]);
+export type LocalSource = Static<typeof LocalSourceSchema>;
+
+/** Project path ('config', 'conf/app.ini') to what is there: the `files` of a release request. */
+export const LocalSourcesSchema = Type.Record(Type.String({ minLength: 1, maxLength: 1024 }), LocalSourceSchema, {
+  maxProperties: MAX_LOCAL_SOURCES,
+});
+
+/** What is at a project-relative path ('config', 'conf/app.ini'); undefined: not known (it was not packed). */
+export type LocalSources = (projectPath: string) => LocalSource | undefined;
 
 /** './config/' -> 'config'; refuses paths that leave the project folder, which a release does not carry. */
 export function projectPath(source: string, at: ComposePath): string {
