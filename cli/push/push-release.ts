@@ -106,6 +106,10 @@ export async function pushRelease(request: PushRequest, ctx: PushContext): Promi
     files: project.sources,
     ...(profiles === undefined ? {} : { profiles }),
   });
+  // Services of profiles not enabled are not in the release: nothing of theirs is built or copied.
+  const inRelease = new Set(normalized.services.map((s) => s.name));
+  plan.builds = plan.builds.filter((b) => inRelease.has(b.service));
+  named.copies = named.copies.filter((c) => inRelease.has(c.service));
   const facts = project.facts();
   const files = Object.keys(facts).length === 0 ? {} : { files: facts };
   for (const w of plan.warnings) ctx.progress(`warning: ${w}`);

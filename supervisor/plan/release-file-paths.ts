@@ -36,22 +36,24 @@ export function stateDirSource(stateRoot: string, service: string, state: StateD
   return join(stateRoot, service, state.name);
 }
 
-/** Binds (read-only files; state folders as the compose file says) for the service's files and state folders. */
+/**
+ * Binds (read-only files; state folders as the compose file says) for the service's files and state folders. They
+ * are outside the config hash (what is mounted is in it, as a label), so callers that only compare hashes (the state
+ * report) pass no roots and get none; the reconciler always passes both.
+ */
 export function releaseFileBinds(
   spec: ServiceSpec,
   roots: { filesRoot?: string | undefined; stateRoot?: string | undefined },
 ): string[] {
-  const binds: string[] = [];
-  if ((spec.files ?? []).length > 0) {
-    if (roots.filesRoot === undefined)
-      throw new Error(`service '${spec.name}' mounts release files, but the device has no folder for them`);
-    for (const mount of spec.files ?? []) binds.push(`${fileMountSource(roots.filesRoot, mount)}:${mount.target}:ro`);
-  }
-  if ((spec.stateDirectories ?? []).length > 0) {
-    if (roots.stateRoot === undefined)
-      throw new Error(`service '${spec.name}' keeps state folders, but the device has no folder for them`);
-    for (const state of spec.stateDirectories ?? [])
-      binds.push(`${stateDirSource(roots.stateRoot, spec.name, state)}:${state.target}${state.readOnly ? ':ro' : ''}`);
-  }
-  return binds;
+  const { filesRoot, stateRoot } = roots;
+  return [
+    ...(filesRoot === undefined
+      ? []
+      : (spec.files ?? []).map((mount) => `${fileMountSource(filesRoot, mount)}:${mount.target}:ro`)),
+    ...(stateRoot === undefined
+      ? []
+      : (spec.stateDirectories ?? []).map(
+          (state) => `${stateDirSource(stateRoot, spec.name, state)}:${state.target}${state.readOnly ? ':ro' : ''}`,
+        )),
+  ];
 }
