@@ -3,11 +3,13 @@
 // supervisor. The files are packed by the CLI, stored by the API, fetched by the device from the API alone, and
 // are in the containers with their content and modes; a folder missing at push is state that survives releases.
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Release } from '../../protocol/api.js';
 import type { SupervisorConfig } from '../../supervisor/config.js';
+import { ApiProblemError } from '../../cli/api-client.js';
 import { ApiServer } from '../../harness/api-server.js';
 import { loadTestEnv } from '../../harness/env.js';
 import { buildTestImage } from '../../harness/images.js';
@@ -104,6 +106,37 @@ describe('files that travel with the release', function () {
     assert.equal(run.exitCode, 0, run.output);
     return run.output.replace(/\r\n/g, '\n');
   }
+
+  it('the API checks what it is sent: digest, size, and that every file a release mounts was uploaded', async () => {
+    const fleet = await api.createFleet('checks');
+    const content = Buffer.from('listener 1883\n');
+    const digest = `sha256:${createHash('sha256').update(content).digest('hex')}`;
+    const problemOf = async (work: Promise<unknown>): Promise<{ status: number; detail: string }> => {
+      try {
+        await work;
+      } catch (err) {
+        assert.ok(err instanceof ApiProblemError, String(err));
+        return { status: err.problem.status, detail: err.problem.detail };
+      }
+      assert.fail('the API took it');
+    };
+    const wrong = await problemOf(api.admin.uploadReleaseFile(fleet.name, `sha256:${'0'.repeat(64)}`, content));
+    assert.equal(wrong.status, 400);
+    assert.match(wrong.detail, new RegExp(`the 14 bytes sent hash to ${digest}, not the digest named`));
+    const big = await problemOf(api.admin.uploadReleaseFile(fleet.name, digest, Buffer.alloc(1024 * 1024 + 1)));
+    assert.equal(big.status, 413);
+
+    const compose = `services:\n  app:\n    image: ${env.registry}/x/app@sha256:${'a'.repeat(64)}\n    configs: [broker]\nconfigs:\n  broker:\n    file: ./broker.conf\n`;
+    const files = { 'broker.conf': { kind: 'file' as const, digest, size: content.length } };
+    const missing = await problemOf(api.admin.createRelease(fleet.name, { compose, images: {}, files }));
+    assert.equal(missing.status, 409);
+    assert.match(missing.detail, /1 file\(s\) the release mounts were not uploaded to fleet 'checks'/);
+
+    assert.equal((await api.admin.uploadReleaseFile(fleet.name, digest, content)).created, true);
+    assert.equal((await api.admin.uploadReleaseFile(fleet.name, digest, content)).created, false);
+    const release = await api.admin.createRelease(fleet.name, { compose, images: {}, files });
+    assert.equal(release.fleet, fleet.name);
+  });
 
   it('a file larger than a release carries is refused before anything is pushed, naming it', async () => {
     const fleet = await api.createFleet('toolarge');
