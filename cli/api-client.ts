@@ -36,6 +36,7 @@ import { fillPath, type PathParams, type RouteSpec } from '../protocol/http/rout
 import { ROUTES } from '../protocol/http/routes.js';
 import type { OsPin, OsRelease } from '../protocol/os-release.js';
 import type { ReleaseKeys, SignedKeySet } from '../protocol/release-signature.js';
+import type { ReleaseFileUploadSchema } from '../protocol/http/release-files.js';
 import type {
   CreateProvisioningKeyRequest,
   NewProvisioningKey,
@@ -373,6 +374,20 @@ export class ApiClient {
     const route = ROUTES.uploadOsRelease;
     const query = new URLSearchParams(parse(route.query, { deviceType, version }, 'the host OS release'));
     return this.call(route, {}, { query, raw: { body: bundle, type: route.rawBody.mediaType } });
+  }
+
+  /** Uploads one file a release carries, named by its digest (the API checks it). */
+  async uploadReleaseFile(
+    fleet: string,
+    digest: string,
+    content: Buffer,
+  ): Promise<Static<typeof ReleaseFileUploadSchema>> {
+    const route = ROUTES.putReleaseFile;
+    return this.call(
+      route,
+      { fleet, digest },
+      { raw: { body: new Blob([new Uint8Array(content)]), type: route.rawBody.mediaType } },
+    );
   }
 
   async listOsReleases(deviceType?: string): Promise<OsRelease[]> {

@@ -7,6 +7,7 @@ import { DEVICE_TYPES, MAX_FLEET_DEVICE_TYPES } from './device-types.js';
 import { FleetSettingsSchema } from './fleet-config.js';
 import { KeyIdSchema, ReleaseSignatureSchema } from './release-signature.js';
 import { FleetReviewSchema, ReleaseReviewSchema } from './release-review.js';
+import { LocalSourcesSchema } from './compose/files.js';
 
 const Name = Type.String({ minLength: 1, maxLength: 64, pattern: '^[a-z0-9][a-z0-9-]*$' });
 
@@ -98,6 +99,17 @@ export const CreateReleaseRequestSchema = Type.Object(
      * trusts, once the fleet has release keys.
      */
     signature: Type.Optional(ReleaseSignatureSchema),
+    /**
+     * What is at each project path the compose file names (relative binds, configs, secrets), as `skiff push`
+     * packed it; every file's blob must be uploaded first (putReleaseFile).
+     */
+    files: Type.Optional(LocalSourcesSchema),
+    /** Compose profiles the release enables (`skiff push --profile`); services of other profiles are left out. */
+    profiles: Type.Optional(
+      Type.Array(Type.String({ minLength: 1, maxLength: 64, pattern: '^[a-zA-Z0-9][a-zA-Z0-9_.-]*$' }), {
+        maxItems: 32,
+      }),
+    ),
   },
   { additionalProperties: false },
 );

@@ -32,6 +32,69 @@ export const VolumeMountSchema = Type.Object(
 );
 export type VolumeMount = Static<typeof VolumeMountSchema>;
 
+/** sha256 of a file a release carries, as image blobs are named. */
+export const FileDigestSchema = Type.String({ pattern: '^sha256:[a-f0-9]{64}$' });
+
+/** '' or a relative '/'-separated path without '.' or '..' segments or control characters: nothing a device
+ * writes from it can land outside the release's folder. */
+const RELATIVE_FILE_PATH = '^$|^(?!(.*/)?\\.\\.?(/|$))[^/\\x00-\\x1f]+(/[^/\\x00-\\x1f]+)*$';
+
+/** Most files one mount may carry: a config folder, not a source tree. */
+export const MAX_FILES_PER_MOUNT = 256;
+
+/**
+ * A file or folder the release carries from the developer's project folder (a relative bind source, a compose
+ * config or secret backed by a file). The device fetches each blob by digest and writes the files read-only under
+ * its data directory, one copy per release, then binds them at `target`.
+ */
+export const FileMountSchema = Type.Object(
+  {
+    kind: Type.Union([Type.Literal('bind'), Type.Literal('config'), Type.Literal('secret')]),
+    /** The relative path (bind) or config/secret name as the compose file writes it, for people to read. */
+    source: Type.String({ minLength: 1, maxLength: 1024 }),
+    target: Type.String({ minLength: 2, maxLength: 1024, pattern: '^/' }),
+    /** A folder: `files` are its content by their path inside it. A file: one entry with path ''. */
+    directory: Type.Boolean(),
+    files: Type.Array(
+      Type.Object(
+        {
+          /** Relative, '/'-separated, no '.' or '..' segments; '' for a single file. */
+          path: Type.String({ maxLength: 1024, pattern: RELATIVE_FILE_PATH }),
+          digest: FileDigestSchema,
+          size: Type.Integer({ minimum: 0 }),
+        },
+        { additionalProperties: false },
+      ),
+      { maxItems: MAX_FILES_PER_MOUNT },
+    ),
+    /** File mode on the device (0444 configs and binds, 0400 secrets unless the compose file sets one). */
+    mode: Type.Integer({ minimum: 0, maximum: 0o777 }),
+    uid: Type.Optional(Type.Integer({ minimum: 0 })),
+    gid: Type.Optional(Type.Integer({ minimum: 0 })),
+  },
+  { additionalProperties: false },
+);
+export type FileMount = Static<typeof FileMountSchema>;
+
+/**
+ * A relative bind to a folder that was missing or empty at push (the compose idiom `./data:/data`): state the
+ * service keeps, a persistent folder per service under the device's data directory that survives releases.
+ */
+export const StateDirectorySchema = Type.Object(
+  {
+    /** The relative path as written, normalised (`data`, `var/db`): the folder's name on the device. */
+    name: Type.String({
+      minLength: 1,
+      maxLength: 255,
+      pattern: '^[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)*$',
+    }),
+    target: Type.String({ minLength: 2, maxLength: 1024, pattern: '^/' }),
+    readOnly: Type.Boolean(),
+  },
+  { additionalProperties: false },
+);
+export type StateDirectory = Static<typeof StateDirectorySchema>;
+
 export const PortMappingSchema = Type.Object(
   {
     target: Type.Integer({ minimum: 1, maximum: 65535 }),
@@ -192,6 +255,10 @@ export const ServiceSpecSchema = Type.Object(
     deviceCgroupRules: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
     /** depends_on with `restart: true`: this container is recreated whenever one of these services' is. */
     restartWith: Type.Optional(Type.Array(Name)),
+    /** Files the release carries for this service (relative binds, configs, secrets). */
+    files: Type.Optional(Type.Array(FileMountSchema, { maxItems: 64 })),
+    /** Relative binds the developer means as state: persistent per-service folders. */
+    stateDirectories: Type.Optional(Type.Array(StateDirectorySchema, { maxItems: 64 })),
   },
   { additionalProperties: false },
 );

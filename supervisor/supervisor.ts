@@ -20,6 +20,9 @@ import { localApiKey } from './local-api/key.js';
 import { startLocalApi, type DeviceControl, type LocalApi } from './local-api/server.js';
 import { runReboot, serviceAction, serviceLogs } from './local-api/services.js';
 import { ImageDelivery } from './images/delivery.js';
+import { ReleaseFiles } from './images/release-files.js';
+import { pathOf } from '../protocol/http/route.js';
+import { DEVICE_RELEASE_FILE_ROUTES } from '../protocol/http/release-files.js';
 import { gatherDiskFacts } from './images/disk-facts.js';
 import { IMAGE_HISTORY_FILE, ImageCleanup } from './images/cleanup.js';
 import { LocalTargetFile } from './local-api/local-mode.js';
@@ -124,6 +127,18 @@ export class Supervisor {
       log: log.child({ component: 'reconciler' }),
       lockRoot: path.join(options.dataDir, 'locks'),
       fetchImage: (image, signal) => this.delivery.fetch(image, signal),
+      releaseFiles: new ReleaseFiles({
+        dataDir: options.dataDir,
+        urlOf: (digest) =>
+          this.session === undefined
+            ? null
+            : new URL(pathOf(DEVICE_RELEASE_FILE_ROUTES.releaseFile, { uuid: config.uuid, digest }), config.apiUrl)
+                .href,
+        headers: (): Record<string, string> =>
+          this.session === undefined ? {} : { authorization: `Bearer ${this.session.token()}` },
+        bucket: this.delivery.bucket,
+        log: log.child({ component: 'release-files' }),
+      }),
       held: () => this.held.current(),
       resyncIntervalMs: options.resyncIntervalMs,
       // Disk check before downloading, and image clean-up after converging.

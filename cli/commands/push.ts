@@ -10,6 +10,7 @@ import { clientFor, configFor, type Io } from '../session.js';
 import { localClient, withKeyOptions } from './local.js';
 import {
   buildArg,
+  composeProfile,
   deviceAddress,
   directory,
   dockerHost,
@@ -29,6 +30,7 @@ interface PushOptions {
   notes?: string;
   dockerHost?: string;
   buildArg?: Array<[string, string]>;
+  profile?: string[];
   json?: boolean;
   local?: string;
   registry?: string;
@@ -110,6 +112,7 @@ export function registerPush(program: Command, io: Io): void {
         .option('--notes <text>', 'release notes')
         .option('--docker-host <url>', 'engine that builds and pushes (default: DOCKER_HOST)')
         .option('--build-arg <KEY=VALUE>', 'build arg for every service built, over the compose file (repeatable)')
+        .option('--profile <name>', 'enable a compose profile: its services join the release (repeatable)')
         .option(
           '--local <device>',
           "local mode: send the compose file to the device's local API at HOST[:PORT] (port 48484 by default)",
@@ -145,6 +148,7 @@ export function registerPush(program: Command, io: Io): void {
       '--notes': releaseNotes,
       '--docker-host': dockerHost,
       '--build-arg': buildArg,
+      '--profile': composeProfile,
       '--local': deviceAddress,
       '--registry': registryHost,
       '--timeout': wholeNumber(1, 86_400),
@@ -185,6 +189,7 @@ export function registerPush(program: Command, io: Io): void {
         ...(opts.dryRun === true ? { dryRun: true } : {}),
         ...(opts.wait === true ? { waitMs: (opts.timeout ?? DEFAULT_FOLLOW_TIMEOUT_SECONDS) * 1000 } : {}),
         ...(opts.releaseKey === undefined ? {} : { releaseKey: opts.releaseKey }),
+        ...(opts.profile === undefined ? {} : { profiles: opts.profile }),
       },
       {
         client: await clientFor(cmd, io),

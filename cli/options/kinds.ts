@@ -334,6 +334,15 @@ export const buildArg = many(
     return eq > 0 ? [raw.slice(0, eq), raw.slice(eq + 1)] : null;
   }),
 );
+/** A compose profile name, as the compose specification allows them. */
+export const composeProfile = many(
+  custom<string>(
+    'compose profile',
+    'use letters, digits, _ . and -, starting with a letter or digit',
+    { good: 'debug', bad: '-x' },
+    (raw) => (/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$/.test(raw) ? raw : null),
+  ),
+);
 export const deviceAddress = custom(
   'device address',
   'use HOST, HOST:PORT or http://HOST:PORT of the device (its local API, port 48484 by default)',

@@ -2,6 +2,7 @@
 // (before anything is built), build and push every service that has `build`, copy every named image into the
 // fleet's registry, then create the release with the compose text and each service's digest reference; with
 // --wait, follow it until the fleet's devices run it.
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { normalizeCompose, type NormalizedCompose } from '../../protocol/compose/normalize.js';
 import type { Platform } from '../../protocol/oci-image.js';
@@ -14,6 +15,7 @@ import { checkImagePlatforms } from './image-platforms.js';
 import { isPlatformName, platformNameOf } from '../../protocol/device-types.js';
 import { resolveComposeForPush } from './compose-variables.js';
 import { copyImages, fleetRepository, planImages } from './copy-images.js';
+import { packProject } from './pack-files.js';
 import { releaseKeyForPush, signPush } from './release-signing.js';
 
 export interface PushRequest {
@@ -32,6 +34,8 @@ export interface PushRequest {
   platforms?: (platform: Platform | undefined) => boolean;
   /** From --release-key; the default key file (if any) otherwise. */
   releaseKey?: string;
+  /** From --profile: the compose profiles the release enables. */
+  profiles?: string[];
 }
 
 export interface PushContext {
@@ -99,7 +103,19 @@ export async function pushRelease(request: PushRequest, ctx: PushContext): Promi
   const placeholders: Record<string, string> = { ...named.kept };
   for (const service of [...plan.builds.map((b) => b.service), ...named.copies.map((c) => c.service)])
     placeholders[service] = `${fleetRepository(registryName, request.fleet, service)}@${PLACEHOLDER_DIGEST}`;
-  const normalized = normalizeCompose(text, placeholders);
+  // Relative binds, configs and secrets: read and hashed here, as the release will carry them.
+  const project = packProject(path.dirname(file));
+  const profiles = request.profiles === undefined || request.profiles.length === 0 ? undefined : request.profiles;
+  const normalized = normalizeCompose(text, placeholders, {
+    files: project.sources,
+    ...(profiles === undefined ? {} : { profiles }),
+  });
+  // Services of profiles not enabled are not in the release: nothing of theirs is built or copied.
+  const inRelease = new Set(normalized.services.map((s) => s.name));
+  plan.builds = plan.builds.filter((b) => inRelease.has(b.service));
+  named.copies = named.copies.filter((c) => inRelease.has(c.service));
+  const facts = project.facts();
+  const files = Object.keys(facts).length === 0 ? {} : { files: facts };
   for (const w of plan.warnings) ctx.progress(`warning: ${w}`);
 
   if (request.dryRun === true) {
@@ -200,17 +216,29 @@ export async function pushRelease(request: PushRequest, ctx: PushContext): Promi
         });
 
   const images = { ...named.kept, ...built, ...copied };
+  await uploadFiles(ctx.client, request.fleet, project.blobs(), ctx.progress);
   const version = request.version === undefined ? {} : { version: request.version };
   const signature =
     releaseKey === null
       ? {}
-      : { signature: signPush(releaseKey.key, { fleet: request.fleet, ...version, compose: text, images }) };
+      : {
+          signature: signPush(releaseKey.key, {
+            fleet: request.fleet,
+            ...version,
+            compose: text,
+            images,
+            ...files,
+            ...(profiles === undefined ? {} : { profiles }),
+          }),
+        };
   if (releaseKey !== null) ctx.progress(`signed with release key ${releaseKey.info.keyId} (${releaseKey.info.file})`);
   let release: Release;
   try {
     release = await ctx.client.createRelease(request.fleet, {
       compose: text,
       images,
+      ...files,
+      ...(profiles === undefined ? {} : { profiles }),
       ...version,
       ...signature,
       ...(request.notes === undefined ? {} : { notes: request.notes }),
@@ -228,6 +256,34 @@ export async function pushRelease(request: PushRequest, ctx: PushContext): Promi
       ? null
       : await waitForRelease(ctx.client, release, request.waitMs, ctx.pollIntervalMs ?? 2000, ctx.progress);
   return { kind: 'release', release, unchanged, wait };
+}
+
+/** Uploads the files the release carries; the API keeps them by digest, so a file it has costs one small request. */
+async function uploadFiles(
+  client: ApiClient,
+  fleet: string,
+  blobs: ReadonlyMap<string, string>,
+  progress: (line: string) => void,
+): Promise<void> {
+  if (blobs.size === 0) return;
+  let sent = 0;
+  let bytes = 0;
+  for (const [digest, file] of blobs) {
+    const content = await readFile(file);
+    let created: boolean;
+    try {
+      created = (await client.uploadReleaseFile(fleet, digest, content)).created;
+    } catch (err) {
+      throw new InContext(`uploading ${path.basename(file)} (${digest.slice(0, 19)}…) to fleet '${fleet}'`, err);
+    }
+    if (created) {
+      sent += 1;
+      bytes += content.length;
+    }
+  }
+  progress(
+    `files: ${blobs.size} in the release, ${sent} uploaded (${bytes} bytes), ${blobs.size - sent} already there`,
+  );
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

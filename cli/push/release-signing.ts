@@ -5,6 +5,7 @@ import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject 
 import { chmod, mkdir, open, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { normalizeCompose } from '../../protocol/compose/normalize.js';
+import type { LocalSource } from '../../protocol/compose/files.js';
 import { keyIdOf, signRelease, type ReleaseSignature } from '../../protocol/release-signature.js';
 import { encodePublicKey } from '../../protocol/signature.js';
 import { configPath } from '../config.js';
@@ -86,11 +87,24 @@ export async function releaseKeyForPush(
 /** The signature of the release the API will make of this push: same normaliser, same inputs. */
 export function signPush(
   key: KeyObject,
-  push: { fleet: string; version?: string; compose: string; images: Record<string, string> },
+  push: {
+    fleet: string;
+    version?: string;
+    compose: string;
+    images: Record<string, string>;
+    files?: Record<string, LocalSource>;
+    profiles?: readonly string[];
+  },
 ): ReleaseSignature {
+  // The files' digests are in the services (their mounts), so the signature covers every file as it covers images.
+  const files = push.files;
   const { services, volumes, networks, networkDefinitions, volumeDefinitions } = normalizeCompose(
     push.compose,
     push.images,
+    {
+      ...(files === undefined ? {} : { files: (p: string) => (Object.hasOwn(files, p) ? files[p] : undefined) }),
+      ...(push.profiles === undefined ? {} : { profiles: push.profiles }),
+    },
   );
   return signRelease(key, {
     fleet: push.fleet,

@@ -31,6 +31,7 @@ import {
 } from './service-fields.js';
 import { NAME, networkDeclarations, volumeDeclarations } from './declarations.js';
 import { resolveExtends } from './extends.js';
+import { fileDeclarations, relativeBinds, serviceFiles, type LocalSources } from './files.js';
 
 export interface NormalizedCompose {
   services: ServiceSpec[];
@@ -49,6 +50,8 @@ const DEFAULT_NETWORK = 'default';
 export interface NormalizeOptions {
   /** Compose profiles the release enables; services of other profiles are left out. */
   profiles?: readonly string[];
+  /** What is at the project-relative paths relative binds, configs and secrets name (files.ts); absent: none. */
+  files?: LocalSources;
 }
 
 /**
@@ -83,7 +86,7 @@ export function normalizeCompose(
   if (issues.length === 0) {
     const unescaped = withoutInterpolation(raw as Json, [], issues) as JsonObject;
     if (issues.length === 0) {
-      const result = normalizeDocument(unescaped, images, options.profiles ?? [], issues);
+      const result = normalizeDocument(unescaped, images, options, issues);
       if (issues.length === 0) return result;
     }
   }
@@ -148,9 +151,16 @@ function withoutInterpolation(value: Json, at: ComposePath, issues: ComposeIssue
 function normalizeDocument(
   file: JsonObject,
   images: Readonly<Record<string, string>>,
-  profiles: readonly string[],
+  options: NormalizeOptions,
   issues: ComposeIssue[],
 ): NormalizedCompose {
+  const profiles = options.profiles ?? [];
+  const report = (issue: ComposeIssue): void => void issues.push(issue);
+  const files: FileContext = {
+    sources: options.files,
+    configs: fileDeclarations(file.configs, 'config', report),
+    secrets: fileDeclarations(file.secrets, 'secret', report),
+  };
   issues.push(...unsupportedKeys(file, SUPPORTED.topLevel, [], 'topLevel'));
   const volumes = volumeDeclarations(file.volumes, issues);
   const networks = networkDeclarations(file.networks, issues);
@@ -182,7 +192,7 @@ function normalizeDocument(
   const references: Reference[] = [];
   let specs: ServiceSpec[] = [];
   for (const name of names.sort()) {
-    const spec = normalizeService(name, services[name] ?? {}, images[name], references, issues);
+    const spec = normalizeService(name, services[name] ?? {}, images[name], files, references, issues);
     if (spec) specs.push(spec);
   }
 
@@ -242,6 +252,7 @@ function normalizeService(
   name: string,
   service: JsonObject,
   pinned: string | undefined,
+  files: FileContext,
   references: Reference[],
   issues: ComposeIssue[],
 ): ServiceSpec | null {
@@ -317,6 +328,7 @@ function normalizeService(
     if (!(err instanceof ComposeIssue)) throw err;
     issues.push(err);
   }
+  spec = withFiles(spec, service, files, base, issues);
   if (spec.networkMode === undefined && spec.networkService === undefined && Object.keys(spec.networks).length === 0) {
     spec.networks = { [DEFAULT_NETWORK]: { aliases: [] } };
   }
@@ -332,6 +344,40 @@ function normalizeService(
     );
   }
   return issues.length > before ? null : spec;
+}
+
+interface FileContext {
+  sources: LocalSources | undefined;
+  /** Top-level configs and secrets: name to project-relative file. */
+  configs: ReadonlyMap<string, string>;
+  secrets: ReadonlyMap<string, string>;
+}
+
+/** Relative binds, configs and secrets as the files the release carries and the state folders it keeps. */
+function withFiles(
+  spec: ServiceSpec,
+  service: JsonObject,
+  files: FileContext,
+  base: ComposePath,
+  issues: ComposeIssue[],
+): ServiceSpec {
+  const report = (issue: ComposeIssue): void => void issues.push(issue);
+  const binds = relativeBinds(spec.volumes, files.sources, [...base, 'volumes'], report);
+  const mounts = [
+    ...binds.files,
+    ...(service.configs === undefined
+      ? []
+      : serviceFiles(service.configs, 'config', files.configs, files.sources, [...base, 'configs'], report)),
+    ...(service.secrets === undefined
+      ? []
+      : serviceFiles(service.secrets, 'secret', files.secrets, files.sources, [...base, 'secrets'], report)),
+  ];
+  return {
+    ...spec,
+    volumes: binds.volumes,
+    ...(mounts.length === 0 ? {} : { files: mounts }),
+    ...(binds.state.length === 0 ? {} : { stateDirectories: binds.state }),
+  };
 }
 
 /** Lists (ports, volumes, devices) from several keys add up (`volumes` and `tmpfs` both give mounts). */

@@ -407,6 +407,9 @@ export const SERVICE_FIELDS: Readonly<Record<SupportedServiceKey, FieldRule>> = 
   // Resolved before the services are normalised.
   extends: () => ({}),
   profiles: () => ({}),
+  // Need the top-level declarations and the packed files: normalize.ts maps them (files.ts).
+  configs: () => ({}),
+  secrets: () => ({}),
 };
 
 function serviceNetwork(config: JsonObject | null, at: ComposePath): ServiceSpec['networks'][string] {

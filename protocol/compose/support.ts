@@ -7,7 +7,7 @@ import { ComposeIssue, type ComposePath } from './path.js';
 
 export const SUPPORTED = {
   /** `version` is obsolete in compose itself; `name` (the project name) is replaced by the fleet. Both are ignored. */
-  topLevel: ['version', 'name', 'services', 'volumes', 'networks'],
+  topLevel: ['version', 'name', 'services', 'volumes', 'networks', 'configs', 'secrets'],
   /** Every key here has a normaliser in service-fields.ts's SERVICE_FIELDS; the compiler holds the two together. */
   service: [
     'image',
@@ -78,6 +78,9 @@ export const SUPPORTED = {
     // Resolved before services are normalised (extends.ts, and profiles by normalizeCompose's options).
     'extends',
     'profiles',
+    // Packed by `skiff push` and carried by the release (files.ts).
+    'configs',
+    'secrets',
   ],
   /** Top-level `volumes.<name>`. */
   volume: ['name', 'driver', 'driver_opts', 'external', 'labels'],
@@ -107,20 +110,14 @@ const SWARM = 'is a swarm setting: a device runs one engine, not a swarm, and do
 const WINDOWS = 'applies to Windows containers only; devices run Linux';
 const API_TOO_NEW =
   "needs Docker Engine API 1.44 or newer; devices run Debian's engine (API 1.41), which would ignore or refuse it";
-const FILES_LATER =
-  "is backed by files on the developer's machine, which releases do not carry yet: not supported by Skiff yet";
 
 /** Valid compose keys Skiff refuses, each with the reason. Keyed by the same sections as SUPPORTED. */
 export const REFUSED: Readonly<Partial<Record<Section, Readonly<Record<string, string>>>>> = {
   topLevel: {
     include: 'is not supported by Skiff yet: merge the included files into one before pushing',
-    configs: FILES_LATER,
-    secrets: FILES_LATER,
     models: 'declares AI models served by Docker Model Runner, which devices do not have',
   },
   service: {
-    configs: FILES_LATER,
-    secrets: FILES_LATER,
     env_file: "is read by `skiff push` on the developer's machine and sent as environment: push with `skiff push`",
     label_file: 'is not supported by Skiff yet: write the labels under `labels`',
     container_name:

@@ -246,15 +246,9 @@ function absoluteTarget(target: string | undefined, at: ComposePath): string {
   return target;
 }
 
-function sourceKind(source: string, at: ComposePath): 'bind' | 'volume' {
-  if (source.startsWith('/')) return 'bind';
-  if (source.startsWith('.') || source.startsWith('~')) {
-    throw new ComposeIssue(
-      at,
-      `host path '${source}' is relative; a device has no project folder, use an absolute path`,
-    );
-  }
-  return 'volume';
+/** A path (absolute, or relative to the compose file's folder: files.ts packs those) or a volume name. */
+function sourceKind(source: string): 'bind' | 'volume' {
+  return source.startsWith('/') || source.startsWith('.') || source.startsWith('~') ? 'bind' : 'volume';
 }
 
 /** "name:/path[:ro]" or "/host/path:/path[:rw]". */
@@ -269,7 +263,7 @@ export function shortVolume(entry: string, at: ComposePath): VolumeMount {
     if (flag === 'ro' || flag === 'rw') readOnly = flag === 'ro';
     else throw new ComposeIssue(at, `volume mode '${flag}' is not supported by Skiff (ro or rw)`);
   }
-  return { type: sourceKind(source, at), source, target: absoluteTarget(target, at), readOnly };
+  return { type: sourceKind(source), source, target: absoluteTarget(target, at), readOnly };
 }
 
 export interface LongVolume {
@@ -337,12 +331,12 @@ export function longVolume(entry: LongVolume, at: ComposePath): VolumeMount {
       if (entry.source === undefined || entry.source === '') {
         throw new ComposeIssue([...at, 'source'], 'a bind mount needs the host path as source');
       }
-      const kind = sourceKind(entry.source, [...at, 'source']);
+      const kind = sourceKind(entry.source);
       if (kind !== entry.type) {
         throw new ComposeIssue(
           [...at, 'source'],
           entry.type === 'bind'
-            ? `bind source '${entry.source}' must be an absolute host path`
+            ? `bind source '${entry.source}' must be a host path (absolute, or ./ relative to the compose file)`
             : `volume source '${entry.source}' must be a volume name, not a path`,
         );
       }

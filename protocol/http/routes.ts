@@ -8,6 +8,7 @@ import { FLEET_ROUTES } from './fleets.js';
 import { LOG_ROUTES } from './logs.js';
 import { OS_ROUTES } from './os.js';
 import { PROVISIONING_KEY_ROUTES } from './provisioning-keys.js';
+import { DEVICE_RELEASE_FILE_ROUTES, RELEASE_FILE_ROUTES } from './release-files.js';
 import { RELEASE_KEY_ROUTES } from './release-keys.js';
 import { RELEASE_REVIEW_ROUTES } from './release-review.js';
 import type { RouteSpec } from './route.js';
@@ -26,6 +27,8 @@ export const ROUTES = {
   ...RELEASE_KEY_ROUTES,
   ...LOG_ROUTES,
   ...RELEASE_REVIEW_ROUTES,
+  ...RELEASE_FILE_ROUTES,
+  ...DEVICE_RELEASE_FILE_ROUTES,
 } as const satisfies Record<string, RouteSpec>;
 
 export type RouteName = keyof typeof ROUTES;

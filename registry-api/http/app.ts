@@ -27,6 +27,7 @@ import { openApiRoutes } from './routes/openapi.js';
 import { osReleaseRoutes } from './routes/os-releases.js';
 import { registryTokenRoutes } from './routes/registry-token.js';
 import { releaseKeyRoutes } from './routes/release-keys.js';
+import { releaseFileRoutes } from './routes/release-files.js';
 import { releaseRoutes } from './routes/releases.js';
 import { releaseReviewRoutes } from './routes/release-review.js';
 import { userRoutes } from './routes/users.js';
@@ -77,6 +78,7 @@ export function createApp(appDeps: AppDeps): Koa<ApiState> {
   registryTokenRoutes(on, deps);
   fleetRoutes(on, deps);
   releaseRoutes(on, deps);
+  releaseFileRoutes(on, deps);
   releaseKeyRoutes(on, deps);
   releaseReviewRoutes(on, deps);
   configRoutes(on, deps);

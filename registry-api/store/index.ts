@@ -549,11 +549,21 @@ export interface TargetIssueStore {
   issue(uuid: string, contentHash: string, now: Date, validityMs: number): Promise<TargetIssueRecord>;
 }
 
+/** The files releases carry, per fleet, by sha256 digest (content-addressed: bytes never change). */
+export interface ReleaseFileStore {
+  /** Stores the bytes unless the fleet has them; true when they were new. The digest must be theirs. */
+  put(fleet: string, digest: string, content: Buffer, at: string): Promise<boolean>;
+  get(fleet: string, digest: string): Promise<Buffer | null>;
+  /** Which of `digests` the fleet does not have. */
+  missing(fleet: string, digests: readonly string[]): Promise<string[]>;
+}
+
 export interface Store {
   readonly fleets: FleetStore;
   readonly provisioningKeys: ProvisioningKeyStore;
   readonly releases: ReleaseStore;
   readonly releaseKeys: ReleaseKeyStore;
+  readonly releaseFiles: ReleaseFileStore;
   readonly config: ConfigStore;
   readonly devices: DeviceStore;
   readonly users: UserStore;

@@ -417,4 +417,21 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 18,
+    name: 'files releases carry, per fleet by digest',
+    // Configuration files, at most 1 MiB each (protocol/compose/files.ts), kept in the database as base64 TEXT (the
+    // store's values are TEXT on both databases): no file storage to configure or back up apart from the database.
+    // Per fleet, so a device reads only its own fleet's files and a fleet's files go with it.
+    sql: `
+      CREATE TABLE release_files (
+        fleet TEXT NOT NULL REFERENCES fleets (name),
+        digest TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        content TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (fleet, digest)
+      );
+    `,
+  },
 ];

@@ -10,6 +10,7 @@ import type { Store } from './index.js';
 import { MIGRATIONS } from './migrations.js';
 import { osReleasesOn } from './os-releases.js';
 import { hashLegacyProvisioningKeys, provisioningKeysOn } from './provisioning-keys.js';
+import { releaseFilesOn } from './release-files.js';
 import { releaseKeysOn } from './release-keys.js';
 import { releasesOn } from './releases.js';
 import { bumpingTargetGenerations, TargetChanges } from './target-generation.js';
@@ -34,6 +35,7 @@ export function storeOn(database: Database, logger: Logger = createLogger('regis
     provisioningKeys: provisioningKeysOn(db, audit),
     releases: releasesOn(db, audit),
     releaseKeys: releaseKeysOn(db, audit),
+    releaseFiles: releaseFilesOn(db),
     config: configOn(db, audit),
     devices: devicesOn(db, audit, lastSeen),
     users: usersOn(db, audit),

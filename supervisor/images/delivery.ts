@@ -36,6 +36,8 @@ export class ImageDelivery {
   private readonly fetcher: ImageFetcher;
   private readonly governor: BandwidthGovernor;
   readonly store: BlobStore;
+  /** The device's one bandwidth bucket: every download shares the link's cap (release files too). */
+  readonly bucket: TokenBucket;
   /** The device's one registry client: its token cache also serves the disk check's manifest reads. */
   readonly registry: RegistryClient;
 
@@ -43,6 +45,7 @@ export class ImageDelivery {
     const log = options.log;
     // One bucket for the device: every download shares the link's cap.
     const bucket = new TokenBucket(null);
+    this.bucket = bucket;
     this.store = new BlobStore(path.join(options.dataDir, 'blobs'));
     const insecureRegistries = options.insecureRegistries ?? [];
     if (insecureRegistries.length > 0)

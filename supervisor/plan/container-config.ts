@@ -14,6 +14,7 @@ import {
   type Peers,
 } from './container-networking.js';
 import { LOCK_DIR_IN_CONTAINER, lockDir } from './lock-paths.js';
+import { releaseFileBinds } from './release-file-paths.js';
 import { handoverTimeoutSeconds, updateStrategy, type UpdateStrategy } from './update-strategy.js';
 
 export type DependencyCondition = ServiceSpec['dependsOn'][string];
@@ -39,6 +40,10 @@ export interface DesiredContainer {
 export interface HostContext {
   /** Host directory holding one update-lock directory per service; without it containers get no lock mount. */
   lockRoot?: string;
+  /** Host directory the release's files are written into (../images/release-files.ts). */
+  filesRoot?: string;
+  /** Host directory holding each service's persistent state folders. */
+  stateRoot?: string;
 }
 
 /** Docker's own default, used when a service sets no stop grace period. */
@@ -186,6 +191,15 @@ function hashedOptions(spec: ServiceSpec, target: TargetState, peers: Peers): Co
       ...(spec.restartWith === undefined
         ? {}
         : { [LABELS.restartWith]: spec.restartWith.map((s) => peerName(peers, s)).join(',') }),
+      // What the container mounts of the release's files and state folders (their binds depend on where the device
+      // keeps them, so are added outside the hash): a changed file recreates the container.
+      ...(spec.files === undefined && spec.stateDirectories === undefined
+        ? {}
+        : {
+            [LABELS.files]: sha256Hex(
+              canonicalJson({ files: spec.files ?? [], stateDirectories: spec.stateDirectories ?? [] }),
+            ),
+          }),
     },
     WorkingDir: spec.workingDir,
     User: spec.user,
@@ -276,6 +290,9 @@ export function desiredContainer(
       `${lockDir(host.lockRoot, spec.name)}:${LOCK_DIR_IN_CONTAINER}`,
     ];
   }
+  const fileBinds = releaseFileBinds(spec, host);
+  if (fileBinds.length > 0 && options.HostConfig !== undefined)
+    options.HostConfig.Binds = [...(options.HostConfig.Binds ?? []), ...fileBinds];
   return {
     service: spec.name,
     name: containerName(spec.name, configHash),

@@ -13,6 +13,8 @@ export const LABELS = {
   /** Containers whose recreation recreates this one (compose depends_on with restart: true). */
   restartWith: 'io.skiff.restart-with',
   volume: 'io.skiff.volume',
+  /** Hash of the release files and state folders the container mounts. */
+  files: 'io.skiff.files',
 } as const;
 
 /** Engine label filter selecting every object the supervisor manages. */

@@ -67,6 +67,12 @@ export interface ReconcilerOptions {
   clock?: () => Date;
   /** Services stopped on purpose through the local API (held-services.ts), read at every plan. */
   held?: () => ReadonlySet<string>;
+  /** The files releases carry (../images/release-files.ts); without it, a service that mounts some cannot run. */
+  releaseFiles?: {
+    readonly filesRoot: string;
+    readonly stateRoot: string;
+    ensure(target: TargetState, signal?: AbortSignal): Promise<void>;
+  };
 }
 
 function summary(steps: Step[]): Record<string, number> {
@@ -198,6 +204,8 @@ export class Reconciler {
         // --- end of the window gate
         this.setStatus({ phase: downloading ? 'downloading' : 'applying', error: null, waiting: [] });
         log.info({ release: target.release?.id ?? null, iteration, steps: summary(allowed) }, 'applying plan');
+        // The files containers bind must be there before they are created: fetched like images, in the window.
+        await this.options.releaseFiles?.ensure(target, signal);
         await execute(allowed, {
           engine,
           log,
@@ -255,7 +263,12 @@ export class Reconciler {
       handovers,
       now,
       disk: missing.length === 0 ? undefined : await this.options.diskFacts?.(missing, current, target),
-      host: lockRoot === undefined ? undefined : { lockRoot },
+      host: {
+        ...(lockRoot === undefined ? {} : { lockRoot }),
+        ...(this.options.releaseFiles === undefined
+          ? {}
+          : { filesRoot: this.options.releaseFiles.filesRoot, stateRoot: this.options.releaseFiles.stateRoot }),
+      },
       held: this.options.held?.(),
     };
   }

@@ -508,6 +508,12 @@ describe('compose equivalence: the corpus', function () {
     // `build` needs a build on the developer's machine: skiff push builds, pushes and pins the image
     // (test/unit/cli-compose-build.test.ts, test/e2e); the release then holds a digest like every corpus file.
     used.service.add('build');
+    // configs and secrets are files of the project folder that skiff push packs; docker compose 1.29 binds them
+    // from that folder instead: test/unit/compose-files.test.ts and test/integration/release-files.test.ts.
+    for (const key of ['configs', 'secrets']) {
+      used.topLevel.add(key);
+      used.service.add(key);
+    }
     const problems: string[] = [];
     for (const [section, keys] of Object.entries(specKeys())) {
       const supported: readonly string[] = SUPPORTED[section as Section];

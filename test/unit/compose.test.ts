@@ -232,8 +232,12 @@ describe('compose normalisation', () => {
       );
     });
 
-    it('refuses relative host paths', () => {
-      assertIssue(issuesOf(oneService('    volumes: ["./conf:/conf"]')), 'services.reader.volumes[0]', /relative/);
+    it('refuses relative host paths whose files were not sent with the compose file', () => {
+      assertIssue(
+        issuesOf(oneService('    volumes: ["./conf:/conf"]')),
+        'services.reader.volumes[0]',
+        /'\.\/conf' is a file of the project folder, which was not sent with the release: push with `skiff push`/,
+      );
     });
 
     it('takes anonymous volumes, long-syntax options and external volumes', () => {
@@ -582,13 +586,13 @@ describe('compose normalisation', () => {
       const issues = issuesOf(
         oneService(
           '    deploy:\n      replicas: 2\n    container_name: meter\n    develop: {}',
-          'secrets:\n  token:\n    file: ./token\n',
+          'secrets:\n  token:\n    external: true\n',
         ),
       );
       assertIssue(issues, 'services.reader.deploy.replicas', /one per service \(line 5, column 7\)$/);
       assertIssue(issues, 'services.reader.container_name', /names containers itself/);
       assertIssue(issues, 'services.reader.develop', /source tree/);
-      assertIssue(issues, 'secrets', /not supported by Skiff yet/);
+      assertIssue(issues, 'secrets.token.external', /devices run no swarm/);
     });
 
     it('ignores x- extension fields', () => {

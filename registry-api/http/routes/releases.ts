@@ -4,12 +4,15 @@
 import { parse as parseYaml } from 'yaml';
 import { canonicalJson, sha256Hex } from '../../../protocol/canonical-json.js';
 import { normalizeCompose } from '../../../protocol/compose/normalize.js';
+import { MAX_RELEASE_FILES_TOTAL_BYTES, type LocalSource, type LocalSources } from '../../../protocol/compose/files.js';
+import type { ServiceSpec } from '../../../protocol/target-state.js';
+import type { ReleaseFileStore } from '../../store/index.js';
 import { parseImageReference } from '../../../protocol/image-reference.js';
 import { ValidationError } from '../../../protocol/validate.js';
 import { ROUTES } from '../../../protocol/http/routes.js';
 import { stampOf } from '../auth.js';
 import type { RouteDeps } from '../../deps.js';
-import { badRequest, notFound } from '../problem.js';
+import { badRequest, notFound, ProblemError } from '../problem.js';
 import type { Register } from '../register.js';
 import { releaseView } from '../views.js';
 import { fleetOr404 } from './fleets.js';
@@ -38,6 +41,42 @@ function sourcesOf(compose: string, pinned: Record<string, string>): Record<stri
 }
 import { initialApproval, reviewReasons } from '../../../protocol/release-review.js';
 
+/** The packed-file facts of a push as the normaliser asks for them; only the request's own keys count. */
+function sourcesFrom(files: Readonly<Record<string, LocalSource>>): LocalSources {
+  return (projectPath) => (Object.hasOwn(files, projectPath) ? files[projectPath] : undefined);
+}
+
+/**
+ * Every file the services mount must have been uploaded to the fleet, and together they stay within the limit:
+ * a device must find each blob it is told to fetch, and a release is configuration, not a data transfer.
+ */
+async function requireReleaseFiles(
+  files: ReleaseFileStore,
+  fleet: string,
+  services: readonly ServiceSpec[],
+): Promise<void> {
+  const sizes = new Map<string, number>();
+  for (const spec of services)
+    for (const mount of spec.files ?? []) for (const file of mount.files) sizes.set(file.digest, file.size);
+  const total = [...sizes.values()].reduce((a, b) => a + b, 0);
+  if (total > MAX_RELEASE_FILES_TOTAL_BYTES) {
+    throw badRequest(
+      'release-files-too-large',
+      `the release's files add up to ${total} bytes; a release carries at most ${MAX_RELEASE_FILES_TOTAL_BYTES} bytes of files (put larger data in an image or a volume)`,
+    );
+  }
+  const missing = await files.missing(fleet, [...sizes.keys()]);
+  if (missing.length > 0) {
+    throw new ProblemError(
+      409,
+      'release-files-missing',
+      `${missing.length} file(s) the release mounts were not uploaded to fleet '${fleet}' (${missing
+        .slice(0, 5)
+        .join(', ')}${missing.length > 5 ? ', ...' : ''}): upload each with PUT /v1/fleets/${fleet}/files/DIGEST first`,
+    );
+  }
+}
+
 export function releaseRoutes(on: Register, deps: RouteDeps): void {
   const { store, logger, jobs } = deps;
 
@@ -46,11 +85,15 @@ export function releaseRoutes(on: Register, deps: RouteDeps): void {
     const body = await request.body();
     let normalized: ReturnType<typeof normalizeCompose>;
     try {
-      normalized = normalizeCompose(body.compose, body.images);
+      normalized = normalizeCompose(body.compose, body.images, {
+        ...(body.profiles === undefined ? {} : { profiles: body.profiles }),
+        ...(body.files === undefined ? {} : { files: sourcesFrom(body.files) }),
+      });
     } catch (err) {
       if (err instanceof ValidationError) throw badRequest('invalid-compose', err.message, err.issues);
       throw err;
     }
+    await requireReleaseFiles(store.releaseFiles, fleet.name, normalized.services);
     const content = {
       fleet: fleet.name,
       ...(body.version === undefined ? {} : { version: body.version }),
