@@ -179,6 +179,7 @@ export const TRAFFIC_PURPOSES = [
 export type TrafficPurpose = (typeof TRAFFIC_PURPOSES)[number];
 
 const ByteCount = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
+const SentReceived = Type.Array(ByteCount, { minItems: 2, maxItems: 2 });
 
 /**
  * The device's HTTP bytes this calendar month (UTC), [sent, received] per purpose; purposes with no byte are left
@@ -189,9 +190,11 @@ export const TrafficReportSchema = Type.Object(
     month: Type.String({ pattern: '^[0-9]{4}-[0-9]{2}$' }),
     bytes: Type.Partial(
       Type.Object(
-        Object.fromEntries(TRAFFIC_PURPOSES.map((purpose) => [purpose, Type.Tuple([ByteCount, ByteCount])])) as Record<
+        // [sent, received] as an array of exactly two: a tuple schema would be `items: [...]`, which JSON Schema
+        // 2020-12 (the OpenAPI document's dialect) does not allow, and `prefixItems`, which draft-07 ajv ignores.
+        Object.fromEntries(TRAFFIC_PURPOSES.map((purpose) => [purpose, SentReceived])) as Record<
           TrafficPurpose,
-          ReturnType<typeof Type.Tuple<[typeof ByteCount, typeof ByteCount]>>
+          typeof SentReceived
         >,
         { additionalProperties: false },
       ),

@@ -47,8 +47,14 @@ export function purposeOfUrl(url: URL): TrafficPurpose {
   return 'other';
 }
 
+/** [sent, received] of one purpose; the schema holds it to exactly two counts. */
+function pairOf(bytes: Bytes, purpose: TrafficPurpose): [number, number] {
+  const [s = 0, r = 0] = bytes[purpose] ?? [];
+  return [s, r];
+}
+
 function added(bytes: Bytes, purpose: TrafficPurpose, sent: number, received: number): Bytes {
-  const [s, r] = bytes[purpose] ?? [0, 0];
+  const [s, r] = pairOf(bytes, purpose);
   return { ...bytes, [purpose]: [s + sent, r + received] };
 }
 
@@ -57,7 +63,7 @@ export function totalOf(bytes: Bytes): { sent: number; received: number } {
   let sent = 0;
   let received = 0;
   for (const purpose of TRAFFIC_PURPOSES) {
-    const [s, r] = bytes[purpose] ?? [0, 0];
+    const [s, r] = pairOf(bytes, purpose);
     sent += s;
     received += r;
   }
