@@ -7,6 +7,8 @@ import type { ApprovalPolicy } from '../../protocol/release-review.js';
 import { type Cell, formatBytes, relativeTime, renderFields, renderTable, truncate, utcTime } from './output.js';
 
 const SHORT_UUID = 7;
+/** Characters of a release id a table shows: unique in any fleet's history in practice, and accepted as a prefix. */
+const RELEASE_ID_SHOWN = 8;
 const ERROR_WIDTH = 40;
 
 export function shortUuid(uuid: string): string {
@@ -94,7 +96,8 @@ export function releasesTable(releases: Release[], now: Date = new Date()): stri
     // New columns go last: the columns before them stay where scripts and people know them.
     ['ID', 'VERSION', 'STATUS', 'PUSHED BY', 'CREATED', 'SERVICES', 'APPROVAL', 'PLATFORMS'],
     releases.map((r) => [
-      r.id,
+      // The start of the id, as git shows commits: every command takes a unique start (`--json` has the whole id).
+      r.id.slice(0, RELEASE_ID_SHOWN),
       r.version,
       r.status === 'failed' && r.verification?.failure ? `failed (${r.verification.failure.service})` : r.status,
       r.pushedBy ?? null,
