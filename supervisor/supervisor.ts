@@ -17,7 +17,7 @@ import { imagesOf } from './plan/desired-state.js';
 import { dockerEngine, type Engine } from './engine/engine.js';
 import { HeldServices } from './reconcile/held-services.js';
 import { localApiKey } from './local-api/key.js';
-import { startLocalApi, type DeviceControl, type LocalApi } from './local-api/server.js';
+import { startLocalApi, type DeviceControl, type LocalApi } from './local-api/listen.js';
 import { runReboot, serviceAction, serviceLogs } from './local-api/services.js';
 import { ImageDelivery } from './images/delivery.js';
 import { ReleaseFiles } from './images/release-files.js';

@@ -84,12 +84,35 @@ export async function buildReleasePair(
   env: BenchEnv,
   options: ReleasePairOptions,
 ): Promise<{ first: PushedImage; second: PushedImage }> {
+  const [first, second] = await buildReleases(env, options, [false, true]);
+  return { first: first!, second: second! };
+}
+
+/**
+ * `count` releases of the service where each changes only the app code (node_modules stays byte for byte the same):
+ * what a run of code-only updates pushes, each with a patch of one layer to the one before.
+ */
+export async function buildReleaseChain(
+  env: BenchEnv,
+  options: ReleasePairOptions,
+  count: number,
+): Promise<PushedImage[]> {
+  return buildReleases(
+    env,
+    options,
+    Array.from({ length: count }, () => false),
+  );
+}
+
+/** One image per entry of `bumps`, version 1 first; an entry says whether that version bumps the package. */
+async function buildReleases(env: BenchEnv, options: ReleasePairOptions, bumps: boolean[]): Promise<PushedImage[]> {
   const docker = connectEngine(env.devDockerHost);
   const work = await mkdtemp(path.join(tmpdir(), 'skiff-delta-pair-'));
   const nonce = randomBytes(4).toString('hex');
   try {
     const pushed: PushedImage[] = [];
-    for (const version of [1, 2]) {
+    for (const [index, bump] of bumps.entries()) {
+      const version = index + 1;
       const dir = path.join(work, `v${version}`);
       await mkdir(path.join(dir, 'node_modules'), { recursive: true });
       await mkdir(path.join(dir, 'app'), { recursive: true });
@@ -100,7 +123,7 @@ export async function buildReleasePair(
           dereference: true,
         });
       }
-      if (version === 2) await bumpPackage(path.join(dir, 'node_modules', options.bumped));
+      if (bump) await bumpPackage(path.join(dir, 'node_modules', options.bumped));
       // Unchanged files keep the first build's timestamps; edited ones get a new one, as after an npm install.
       await writeFile(
         path.join(dir, 'package.json'),
@@ -128,7 +151,7 @@ export async function buildReleasePair(
       await docker.json('DELETE', `/images/${tag}`);
       pushed.push(await manifestOf(env, options.repository, digest));
     }
-    return { first: pushed[0]!, second: pushed[1]! };
+    return pushed;
   } finally {
     await rm(work, { recursive: true, force: true });
   }

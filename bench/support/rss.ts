@@ -26,3 +26,15 @@ export async function medianRss(pids: readonly number[], count: number, everyMs:
   }
   return samples.map((s) => median(s));
 }
+
+/** VmRSS split as the kernel counts it: anonymous memory (heaps, malloc) and mapped files (the node binary's pages). */
+export async function rssParts(pid: number): Promise<{ anon: number; file: number }> {
+  const file = `/proc/${pid}/status`;
+  const status = await readFile(file, 'utf8');
+  const field = (name: string): number => {
+    const match = new RegExp(`^${name}:\\s+(\\d+)\\s+kB$`, 'm').exec(status);
+    if (match === null) throw new Error(`no ${name} in ${file} (has the process exited?)`);
+    return Number(match[1]) * 1024;
+  };
+  return { anon: field('RssAnon'), file: field('RssFile') };
+}

@@ -1,60 +1,14 @@
 // The device-local API over HTTP (protocol/local-api.ts): Koa, loopback by default, the key on every route but
 // ping and healthy (a watchdog or a container HEALTHCHECK must not need a secret). Nothing here needs the network:
-// a technician on site gets answers while the API is unreachable.
-import { once } from 'node:events';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+// a technician on site gets answers while the API is unreachable. listen.ts loads this on the first request.
 import Koa from 'koa';
 import Router, { type RouterMiddleware } from '@koa/router';
 import { Type } from '@sinclair/typebox';
-import {
-  localPaths,
-  LocalTargetRequestSchema,
-  type Health,
-  type LocalState,
-  type LocalTargetAnswer,
-  type LocalTargetRequest,
-  type ServiceActionAnswer,
-} from '../../protocol/local-api.js';
+import { localPaths, LocalTargetRequestSchema, type ServiceActionAnswer } from '../../protocol/local-api.js';
 import { parse, ValidationError } from '../../protocol/validate.js';
-import type { Logger } from '../../lib/logger.js';
 import { messageOf } from '../../lib/errors.js';
-import type { ContainerLogLine } from '../engine/engine.js';
 import { sameKey } from './key.js';
-
-/** An answer other than 200 the device chose on purpose (no such service, not in local mode...). */
-export class LocalApiError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'LocalApiError';
-  }
-}
-
-export type ServiceAction = 'restart' | 'stop' | 'start';
-
-/** What the supervisor lets the local API see and do. */
-export interface DeviceControl {
-  state(): Promise<LocalState>;
-  health(): Promise<Health>;
-  serviceAction(service: string, action: ServiceAction): Promise<string>;
-  serviceLogs(service: string, tail: number): Promise<ContainerLogLine[]>;
-  reboot(): Promise<string[]>;
-  enterLocalMode(request: LocalTargetRequest): Promise<LocalTargetAnswer>;
-  /** False when the device was not in local mode. */
-  leaveLocalMode(): Promise<boolean>;
-  localTarget(): LocalTargetRequest | null;
-}
-
-export interface LocalApiOptions {
-  control: DeviceControl;
-  key: string;
-  log: Logger;
-  host: string;
-  port: number;
-}
+import { LocalApiError, type LocalApiOptions } from './listen.js';
 
 const TailSchema = Type.Object({ tail: Type.Optional(Type.String({ pattern: '^[0-9]{1,5}$' })) });
 
@@ -147,32 +101,4 @@ export function localApiApp({ control, key, log }: Pick<LocalApiOptions, 'contro
   app.use(router.routes());
   app.use(router.allowedMethods());
   return app;
-}
-
-export interface LocalApi {
-  url: string;
-  close(): Promise<void>;
-}
-
-export async function startLocalApi(options: LocalApiOptions): Promise<LocalApi> {
-  const server: Server = createServer(localApiApp(options).callback());
-  server.listen(options.port, options.host);
-  try {
-    await once(server, 'listening');
-  } catch (err) {
-    throw new Error(`the local API cannot listen on ${options.host}:${options.port}: ${messageOf(err)}`, {
-      cause: err,
-    });
-  }
-  const { address, port } = server.address() as AddressInfo;
-  const url = `http://${address.includes(':') ? `[${address}]` : address}:${port}`;
-  options.log.info({ url }, 'local API listening');
-  return {
-    url,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
 }

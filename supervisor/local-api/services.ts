@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import type { ContainerLogLine, Engine, EngineContainer } from '../engine/engine.js';
 import type { HeldServices } from '../reconcile/held-services.js';
 import { LABELS, MANAGED_FILTER } from '../plan/naming.js';
-import { LocalApiError, type ServiceAction } from './server.js';
+import { LocalApiError, type ServiceAction } from './listen.js';
 
 const DEFAULT_STOP_SECONDS = 10;
 

@@ -1,15 +1,10 @@
-// The supervisor's host OS updater, assembled from the device's settings: RAUC through its CLI, the bundle
-// fetched from the API, the device health checks after a reboot, and a reboot by the configured command.
-import { execFile } from 'node:child_process';
-import path from 'node:path';
+// Whether this device does host OS updates (DATA_DIR/host-os.json), and if so its updater, started. The updater's
+// modules (RAUC, the bundle fetcher, the health checks, the state machine: about 1 MB resident) are loaded only
+// then: most devices have no host-os.json and never use them.
+import type { DeviceHealthInputs } from './device-health.js';
+import type { OsUpdater } from './os-updater.js';
 import type { Logger } from '../../lib/logger.js';
-import { messageOf } from '../../lib/errors.js';
-import { RangeBundleFetcher } from './bundle-fetcher.js';
-import { deviceHealthChecks, type DeviceHealthInputs } from './device-health.js';
-import { OsUpdater } from './os-updater.js';
-import { Rauc } from '../../lib/rauc.js';
-import { FileRecordStore } from './record-store.js';
-import { loadHostOsSettings, osReleaseVersion, type HostOsSettings } from './settings.js';
+import { loadHostOsSettings } from './settings.js';
 
 export interface HostOsInputs extends DeviceHealthInputs {
   dataDir: string;
@@ -19,40 +14,11 @@ export interface HostOsInputs extends DeviceHealthInputs {
   onChange: () => void;
 }
 
-function runReboot(argv: string[], log: Logger): Promise<void> {
-  const [command, ...args] = argv;
-  if (command === undefined) return Promise.reject(new Error('empty reboot command'));
-  log.warn({ command: argv }, 'rebooting for the OS update');
-  return new Promise((resolve, reject) => {
-    execFile(command, args, (err, _stdout, stderr) => {
-      if (err === null) resolve();
-      else reject(new Error(`reboot command ${argv.join(' ')} failed: ${stderr.trim() || messageOf(err)}`));
-    });
-  });
-}
-
-export function createOsUpdater(settings: HostOsSettings, inputs: HostOsInputs): OsUpdater {
-  const dir = path.join(inputs.dataDir, 'os-update');
-  return new OsUpdater({
-    store: new FileRecordStore(inputs.dataDir),
-    rauc: new Rauc({ configPath: settings.raucConfig, busAddress: settings.busAddress }),
-    fetcher: new RangeBundleFetcher(path.join(dir, 'partial')),
-    bundleDir: dir,
-    apiBaseUrl: inputs.apiBaseUrl,
-    requestHeaders: inputs.requestHeaders,
-    healthChecks: () => deviceHealthChecks(inputs),
-    healthDeadlineMs: settings.healthDeadlineSeconds * 1000,
-    reboot: () => runReboot(settings.rebootCommand, inputs.log),
-    baseVersion: () => osReleaseVersion(settings.osReleaseFile ?? '/etc/os-release'),
-    log: inputs.log,
-    onChange: inputs.onChange,
-  });
-}
-
 /** The updater if this device does host OS updates (DATA_DIR/host-os.json), started; null otherwise. */
 export async function startHostOs(inputs: HostOsInputs): Promise<OsUpdater | null> {
   const settings = await loadHostOsSettings(inputs.dataDir);
   if (settings === null) return null;
+  const { createOsUpdater } = await import('./host-os-updater.js');
   const updater = createOsUpdater(settings, inputs);
   await updater.start();
   return updater;
