@@ -5,7 +5,9 @@
 // to those whose ETag moved. No route has to remember to signal: every audited change moves a generation and is
 // announced on the bus after its commit. A slow sweep of every connection (once a minute by default) covers what
 // no commit announces: a target re-issued because its validity ran on, a bus message lost while Redis was away.
-// Without a bus (a store alone), the sweep is all there is.
+// Without a bus (a store alone), the sweep is all there is. While the bus cannot vouch that it is current (Redis
+// paused or away: it hears nothing), the sweep runs every second instead: the fail-closed rule for revocation, so a
+// device revoked through another instance loses its channel here within seconds, not at the next minute.
 import type { Logger } from '../../lib/logger.js';
 import type { DeviceRecord, DeviceWithGeneration, Store } from '../store/index.js';
 import type { TargetCache } from './target-cache.js';
@@ -31,6 +33,8 @@ export interface TargetWatchOptions {
 
 /** The safety sweep by default: what no commit announces reaches devices within a minute. */
 export const TARGET_SWEEP_INTERVAL_MS = 60_000;
+/** The sweep while the bus is not current: changes may go unheard, so the store is asked this often. */
+export const UNHEARD_SWEEP_INTERVAL_MS = 1_000;
 
 interface Connection {
   uuid: string;
@@ -45,6 +49,7 @@ export class TargetWatch {
   private timer: NodeJS.Timeout | undefined;
   private ticking = false;
   private readonly intervalMs: number;
+  private lastSweepMs = Date.now();
   private unsubscribe: (() => void) | undefined;
   /** Changes heard while a check runs: checked right after it, not dropped. */
   private pending: Connection[] = [];
@@ -97,7 +102,8 @@ export class TargetWatch {
     // The first event goes out at once: a device that reconnects learns about what it missed while away.
     void this.check([connection]);
     if (this.timer === undefined) {
-      this.timer = setInterval(() => void this.tick(), this.intervalMs);
+      this.lastSweepMs = Date.now();
+      this.timer = setInterval(() => this.tick(), Math.min(this.intervalMs, UNHEARD_SWEEP_INTERVAL_MS));
       // An API with connected devices must still be able to exit.
       this.timer.unref();
       this.unsubscribe = this.options.bus?.subscribe((changes) => this.onChanges(changes));
@@ -114,6 +120,10 @@ export class TargetWatch {
   }
 
   private tick(): void {
+    const now = Date.now();
+    const unheard = this.options.bus !== undefined && !this.options.bus.current();
+    if (!unheard && now - this.lastSweepMs < this.intervalMs) return;
+    this.lastSweepMs = now;
     // A sweep while a check runs (a busy database) joins the queue; a connection queued twice is checked once.
     this.pending.push(...this.connections);
     void this.drain();

@@ -136,11 +136,14 @@ describe('fleet settings, config vars and release verification (BullMQ on Redis)
     assert.deepEqual(after.json.config.env, { METER_BAUD: '115200', REGION: 'roof' });
     assert.notEqual(after.etag, before.etag);
     await api.admin.unsetDeviceVar(device.uuid, 'REGION');
-    assert.equal(
-      (await fetchTarget(api, device.uuid, auth.token)).etag,
-      before.etag,
-      'back to the same facts, back to the same ETag',
-    );
+    // Back to the same facts: the same content, but issued anew with a higher version (a device refuses a lower or
+    // equal version with other content, so earlier content comes back as a new issue, never as the old bytes).
+    const back = await fetchTarget(api, device.uuid, auth.token);
+    const { issued: issuedBefore, ...contentBefore } = before.json;
+    const { issued: issuedBack, ...contentBack } = back.json;
+    assert.deepEqual(contentBack, contentBefore, 'back to the same facts, back to the same content');
+    assert.ok((issuedBack?.version ?? 0) > (issuedBefore?.version ?? 0), 'issued with a higher version');
+    assert.notEqual(back.etag, before.etag);
   });
 
   it('refuses config var names that are not env var names or start with SKIFF_', async () => {
