@@ -201,6 +201,28 @@ export const TrafficReportSchema = Type.Object(
 );
 export type TrafficReport = Static<typeof TrafficReportSchema>;
 
+/** One period's data use as the API keeps it: a month ('YYYY-MM') or a day ('YYYY-MM-DD'), by purpose. */
+export const DataUsePeriodSchema = Type.Object(
+  {
+    period: Type.String({ pattern: '^[0-9]{4}-[0-9]{2}(-[0-9]{2})?$' }),
+    bytes: TrafficReportSchema.properties.bytes,
+  },
+  { additionalProperties: false },
+);
+export type DataUsePeriod = Static<typeof DataUsePeriodSchema>;
+
+/** A fleet's devices' data use in one month, summed over those that reported any. */
+export const FleetDataUseSchema = Type.Object(
+  {
+    month: Type.String({ pattern: '^[0-9]{4}-[0-9]{2}$' }),
+    devices: Type.Integer({ minimum: 0 }),
+    sent: ByteCount,
+    received: ByteCount,
+  },
+  { additionalProperties: false },
+);
+export type FleetDataUse = Static<typeof FleetDataUseSchema>;
+
 export const StateReportSchema = Type.Object(
   {
     supervisorVersion: Id,
@@ -222,6 +244,20 @@ export const StateReportSchema = Type.Object(
     downloads: Type.Optional(Type.Array(ImageDownloadSchema, { maxItems: REPORT_LIMITS.items })),
     updateWindow: Type.Optional(UpdateWindowReportSchema),
     traffic: Type.Optional(TrafficReportSchema),
+    /**
+     * The pending update waits for the monthly data budget to start afresh (it does not fit what is left): why,
+     * and until when. updateStatus stays 'downloading' meanwhile, with nothing downloaded.
+     */
+    deferred: Type.Optional(
+      Type.Object(
+        {
+          reason: Type.Literal('data-budget'),
+          message: Text(REPORT_LIMITS.errorChars),
+          until: Type.String({ format: 'date-time', maxLength: 64 }),
+        },
+        { additionalProperties: false },
+      ),
+    ),
   },
   { additionalProperties: false },
 );
