@@ -179,6 +179,11 @@ export const TRAFFIC_PURPOSES = [
 export type TrafficPurpose = (typeof TRAFFIC_PURPOSES)[number];
 
 const ByteCount = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
+/**
+ * [sent, received]. Not Type.Tuple: its `items: [...]` is draft-07 only and makes the OpenAPI document (JSON
+ * Schema 2020-12) invalid; two items of one schema mean the same in both drafts.
+ */
+const SentReceived = Type.Unsafe<[number, number]>(Type.Array(ByteCount, { minItems: 2, maxItems: 2 }));
 
 /**
  * The device's HTTP bytes this calendar month (UTC), [sent, received] per purpose; purposes with no byte are left
@@ -189,9 +194,9 @@ export const TrafficReportSchema = Type.Object(
     month: Type.String({ pattern: '^[0-9]{4}-[0-9]{2}$' }),
     bytes: Type.Partial(
       Type.Object(
-        Object.fromEntries(TRAFFIC_PURPOSES.map((purpose) => [purpose, Type.Tuple([ByteCount, ByteCount])])) as Record<
+        Object.fromEntries(TRAFFIC_PURPOSES.map((purpose) => [purpose, SentReceived])) as Record<
           TrafficPurpose,
-          ReturnType<typeof Type.Tuple<[typeof ByteCount, typeof ByteCount]>>
+          typeof SentReceived
         >,
         { additionalProperties: false },
       ),
