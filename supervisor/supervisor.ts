@@ -40,7 +40,7 @@ import { buildReport, Reporter, type ReportInput } from './online/reporter.js';
 import { TargetEvents } from './online/push-channel.js';
 import { meterRequests, tuneConnections } from '../lib/http-request.js';
 import { thinningOf, type BudgetFacts } from './plan/data-budget.js';
-import { purposeOfUrl, totalOf, TrafficCounters } from './device/traffic.js';
+import { PatchDigests, purposeOfUrl, totalOf, TrafficCounters } from './device/traffic.js';
 import { LogShipper } from './online/log-shipper.js';
 import { signedWith, type SignedTarget, type TrustedKeys } from './target/gate.js';
 import { TargetStore } from './target/store.js';
@@ -79,6 +79,8 @@ export class Supervisor {
   private reporter: Reporter | undefined;
   /** The device's data use by purpose (device/traffic.ts); set once online. */
   private traffic: TrafficCounters | undefined;
+  /** Delta patches being fetched: their blob requests count as deltas (device/traffic.ts). */
+  private readonly patches = new PatchDigests();
   /** Host OS updates (A/B with RAUC); null on a device whose image does not configure them. */
   private osUpdater: OsUpdater | null = null;
   private events: TargetEvents | undefined;
@@ -116,6 +118,7 @@ export class Supervisor {
       credentials: () => this.registryCredentials(),
       insecureRegistries: options.insecureRegistries,
       log: log.child({ component: 'images' }),
+      onPatch: (digest) => this.patches.add(digest),
     });
     this.reconciler = new Reconciler({
       engine,
@@ -234,7 +237,7 @@ export class Supervisor {
     });
     this.traffic = traffic;
     // Registry, downloader and OS bundle requests: the API client names its own purposes.
-    meterRequests((url, bytes) => traffic.add(purposeOfUrl(url), bytes));
+    meterRequests((url, bytes) => traffic.add(purposeOfUrl(url, this.patches), bytes));
     const api = new ApiClient({
       baseUrl: this.config.apiUrl,
       onBytes: (purpose, bytes) => traffic.add(purpose, bytes),

@@ -27,6 +27,8 @@ export interface ImageDeliveryOptions {
   /** Registries spoken to over plain HTTP besides loopback ones (SKIFF_INSECURE_REGISTRIES). */
   insecureRegistries?: readonly string[];
   log: Logger;
+  /** Told each delta patch's digest before it is downloaded (DeltaRebuilderOptions.onPatch). */
+  onPatch?: (digest: string) => void;
 }
 
 export class ImageDelivery {
@@ -67,6 +69,7 @@ export class ImageDelivery {
         bucket,
         log,
         workDir: path.join(options.dataDir, 'delta'),
+        ...(options.onPatch === undefined ? {} : { onPatch: options.onPatch }),
       }),
     });
     this.governor = new BandwidthGovernor({ bucket, log });

@@ -8,7 +8,7 @@ import { pino } from 'pino';
 import { announcedHeartbeatSeconds, pushTimings } from '../../protocol/device-events.js';
 import { Poller } from '../../supervisor/online/poller.js';
 import type { ApiClient } from '../../supervisor/online/api-client.js';
-import { TRAFFIC_FILE, TrafficCounters } from '../../supervisor/device/traffic.js';
+import { PatchDigests, purposeOfUrl, TRAFFIC_FILE, TrafficCounters } from '../../supervisor/device/traffic.js';
 import { Reporter } from '../../supervisor/online/reporter.js';
 import {
   applyServiceChanges,
@@ -175,6 +175,25 @@ describe('metered device', () => {
   });
 
   describe('traffic counters', () => {
+    it('count a delta patch, fetched as a registry blob, as deltas, and other blobs as blobs', () => {
+      const patch = `sha256:${'a'.repeat(64)}`;
+      const layer = `sha256:${'b'.repeat(64)}`;
+      const patches = new PatchDigests(2);
+      patches.add(patch);
+      const blob = (digest: string) => new URL(`https://registry.example/v2/fleet/app/blobs/${digest}`);
+      assert.equal(purposeOfUrl(blob(patch), patches), 'deltas');
+      assert.equal(purposeOfUrl(blob(layer), patches), 'blobs');
+      assert.equal(purposeOfUrl(blob(patch)), 'blobs', 'without the patches noted, a blob is a blob');
+      assert.equal(
+        purposeOfUrl(new URL(`https://registry.example/v2/fleet/app/manifests/${patch}`), patches),
+        'manifests',
+      );
+      // Bounded: the oldest noted patch goes first.
+      patches.add(`sha256:${'c'.repeat(64)}`);
+      patches.add(`sha256:${'d'.repeat(64)}`);
+      assert.equal(purposeOfUrl(blob(patch), patches), 'blobs');
+    });
+
     it('count by purpose for the month and the day, start afresh on a new month, and persist', async () => {
       const dataDir = await mkdtemp(path.join(tmpdir(), 'skiff-traffic-'));
       try {
