@@ -40,12 +40,21 @@ function isPurpose(text: string): text is TrafficPurpose {
   return (TRAFFIC_PURPOSES as readonly string[]).includes(text);
 }
 
+/** The month ('YYYY-MM') before the one `at` (ISO-8601) is in. */
+function previousMonth(at: string): string {
+  const d = new Date(`${at.slice(0, 7)}-01T00:00:00Z`);
+  d.setUTCMonth(d.getUTCMonth() - 1);
+  return d.toISOString().slice(0, 7);
+}
+
 /**
- * Records the counters of a report received at `at` (ISO-8601) in the report's transaction. Counters of a month
- * that is not the one `at` is in (a device with a wrong clock, or a report of last month arriving late) update that
- * month's rows but add nothing to a day. A counter that went down (the device lost its file) counts from zero.
+ * Records the counters of a report received at `at` (ISO-8601) in the report's transaction. Counters of last month
+ * (a report that crossed the month's end) update that month's rows but add nothing to a day; counters of any other
+ * month (a device with a wrong clock, or one making up months) are not kept, so a device cannot grow the table
+ * faster than its months pass. A counter that went down (the device lost its file) counts from zero.
  */
 export async function recordTraffic(tx: Queryable, uuid: string, traffic: TrafficReport, at: string): Promise<void> {
+  if (traffic.month !== at.slice(0, 7) && traffic.month !== previousMonth(at)) return;
   const before = await tx.all(
     TrafficRow,
     'SELECT period, purpose, sent, received FROM device_traffic WHERE uuid = ? AND period = ?',
