@@ -65,6 +65,8 @@ export interface ApiServerOptions {
   targetValidityMs?: number;
   /** The push channel's heartbeat (SKIFF_PUSH_HEARTBEAT_SECONDS); default the API's. */
   pushHeartbeatSeconds?: number;
+  /** How long a push channel lives before the API ends it (its daily renewal); default the API's. */
+  pushChannelMaxAgeMs?: number;
   /** The production server's limits and keep-alive (http/server-limits.ts) instead of Node's defaults. */
   productionServer?: boolean;
 }
@@ -144,6 +146,7 @@ export class ApiServer {
       ...(options.deviceLogs === undefined ? {} : { deviceLogs: options.deviceLogs }),
       ...(options.targetValidityMs === undefined ? {} : { targetValidityMs: options.targetValidityMs }),
       ...(options.pushHeartbeatSeconds === undefined ? {} : { pushHeartbeatSeconds: options.pushHeartbeatSeconds }),
+      ...(options.pushChannelMaxAgeMs === undefined ? {} : { pushChannelMaxAgeMs: options.pushChannelMaxAgeMs }),
     });
     const handle = app.callback();
     const requests: ObservedRequest[] = [];

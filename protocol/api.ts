@@ -8,6 +8,7 @@ import { FleetSettingsSchema } from './fleet-config.js';
 import { KeyIdSchema, ReleaseSignatureSchema } from './release-signature.js';
 import { FleetReviewSchema, ReleaseReviewSchema } from './release-review.js';
 import { LocalSourcesSchema } from './compose/files.js';
+import { FleetDataUseSchema } from './state-report.js';
 
 const Name = Type.String({ minLength: 1, maxLength: 64, pattern: '^[a-z0-9][a-z0-9-]*$' });
 
@@ -83,6 +84,8 @@ export const FleetSchema = Type.Object({
   settings: Type.Optional(FleetSettingsSchema),
   /** When its releases need an operator's approval, and the host paths they may bind (protocol/release-review.ts). */
   review: Type.Optional(FleetReviewSchema),
+  /** Its devices' data use this month (GET of one fleet only). */
+  dataUse: Type.Optional(FleetDataUseSchema),
 });
 export type Fleet = Static<typeof FleetSchema>;
 

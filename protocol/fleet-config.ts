@@ -1,9 +1,14 @@
 // How people shape what devices get besides the release: settings (poll interval, update window, bandwidth cap,
-// "update now", lock override) and config vars, each at fleet level and per device, the device's value winning.
+// "update now", lock override, metrics interval, monthly data budget) and config vars, each at fleet level and per device, the device's value winning.
 // The merged result is the target state's `config` (target-state.ts DeviceConfig).
 import { Type, type Static } from '@sinclair/typebox';
 import { ServiceNameSchema } from './device-logs.js';
-import { BandwidthPeriodSchema, DeviceConfigSchema, UpdateWindowSchema } from './target-state.js';
+import {
+  BandwidthPeriodSchema,
+  DeviceConfigSchema,
+  METRICS_INTERVAL_LIMITS,
+  UpdateWindowSchema,
+} from './target-state.js';
 
 /** Environment variable syntax, so every service can read it as one. */
 export const ConfigVarNameSchema = Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z_][A-Za-z0-9_]*$' });
@@ -43,6 +48,13 @@ const settingFields = {
   /** Until this instant the update window is ignored; null: no such override. */
   forceUpdateUntil: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
   overrideLocks: Type.Boolean(),
+  /** How often a device reports its metrics when nothing else changed (a lone report costs a TLS handshake). */
+  metricsIntervalSeconds: Type.Integer({
+    minimum: METRICS_INTERVAL_LIMITS.minSeconds,
+    maximum: METRICS_INTERVAL_LIMITS.maxSeconds,
+  }),
+  /** Bytes a device may move over its link in a calendar month (UTC); null: no budget. */
+  dataBudgetBytesPerMonth: Type.Union([Type.Integer({ minimum: 1 }), Type.Null()]),
 };
 
 export const SettingNameSchema = Type.KeyOf(Type.Object(settingFields));
@@ -59,6 +71,9 @@ export const FleetSettingsSchema = Type.Object({
   bandwidthSchedule: settingFields.bandwidthSchedule,
   forceUpdateUntil: settingFields.forceUpdateUntil,
   overrideLocks: settingFields.overrideLocks,
+  /** Absent: the supervisor's own interval (a day). */
+  metricsIntervalSeconds: Type.Optional(settingFields.metricsIntervalSeconds),
+  dataBudgetBytesPerMonth: Type.Optional(settingFields.dataBudgetBytesPerMonth),
 });
 export type FleetSettings = Static<typeof FleetSettingsSchema>;
 

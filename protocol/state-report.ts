@@ -179,7 +179,11 @@ export const TRAFFIC_PURPOSES = [
 export type TrafficPurpose = (typeof TRAFFIC_PURPOSES)[number];
 
 const ByteCount = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
-const SentReceived = Type.Array(ByteCount, { minItems: 2, maxItems: 2 });
+/**
+ * [sent, received]. Not Type.Tuple: its `items: [...]` is draft-07 only and makes the OpenAPI document (JSON
+ * Schema 2020-12) invalid; two items of one schema mean the same in both drafts.
+ */
+const SentReceived = Type.Unsafe<[number, number]>(Type.Array(ByteCount, { minItems: 2, maxItems: 2 }));
 
 /**
  * The device's HTTP bytes this calendar month (UTC), [sent, received] per purpose; purposes with no byte are left
@@ -190,8 +194,6 @@ export const TrafficReportSchema = Type.Object(
     month: Type.String({ pattern: '^[0-9]{4}-[0-9]{2}$' }),
     bytes: Type.Partial(
       Type.Object(
-        // [sent, received] as an array of exactly two: a tuple schema would be `items: [...]`, which JSON Schema
-        // 2020-12 (the OpenAPI document's dialect) does not allow, and `prefixItems`, which draft-07 ajv ignores.
         Object.fromEntries(TRAFFIC_PURPOSES.map((purpose) => [purpose, SentReceived])) as Record<
           TrafficPurpose,
           typeof SentReceived
@@ -203,6 +205,28 @@ export const TrafficReportSchema = Type.Object(
   { additionalProperties: false },
 );
 export type TrafficReport = Static<typeof TrafficReportSchema>;
+
+/** One period's data use as the API keeps it: a month ('YYYY-MM') or a day ('YYYY-MM-DD'), by purpose. */
+export const DataUsePeriodSchema = Type.Object(
+  {
+    period: Type.String({ pattern: '^[0-9]{4}-[0-9]{2}(-[0-9]{2})?$' }),
+    bytes: TrafficReportSchema.properties.bytes,
+  },
+  { additionalProperties: false },
+);
+export type DataUsePeriod = Static<typeof DataUsePeriodSchema>;
+
+/** A fleet's devices' data use in one month, summed over those that reported any. */
+export const FleetDataUseSchema = Type.Object(
+  {
+    month: Type.String({ pattern: '^[0-9]{4}-[0-9]{2}$' }),
+    devices: Type.Integer({ minimum: 0 }),
+    sent: ByteCount,
+    received: ByteCount,
+  },
+  { additionalProperties: false },
+);
+export type FleetDataUse = Static<typeof FleetDataUseSchema>;
 
 export const StateReportSchema = Type.Object(
   {
@@ -225,6 +249,20 @@ export const StateReportSchema = Type.Object(
     downloads: Type.Optional(Type.Array(ImageDownloadSchema, { maxItems: REPORT_LIMITS.items })),
     updateWindow: Type.Optional(UpdateWindowReportSchema),
     traffic: Type.Optional(TrafficReportSchema),
+    /**
+     * The pending update waits for the monthly data budget to start afresh (it does not fit what is left): why,
+     * and until when. updateStatus stays 'downloading' meanwhile, with nothing downloaded.
+     */
+    deferred: Type.Optional(
+      Type.Object(
+        {
+          reason: Type.Literal('data-budget'),
+          message: Text(REPORT_LIMITS.errorChars),
+          until: Type.String({ format: 'date-time', maxLength: 64 }),
+        },
+        { additionalProperties: false },
+      ),
+    ),
   },
   { additionalProperties: false },
 );

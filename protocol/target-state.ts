@@ -344,6 +344,9 @@ export const BandwidthPeriodSchema = Type.Object(
 );
 export type BandwidthPeriod = Static<typeof BandwidthPeriodSchema>;
 
+/** A metrics report at most every minute (more is a dashboard's job, not a metered link's), at least weekly. */
+export const METRICS_INTERVAL_LIMITS = { minSeconds: 60, maxSeconds: 7 * 24 * 3600 } as const;
+
 export const DeviceConfigSchema = Type.Object(
   {
     pollIntervalSeconds: Type.Integer({ minimum: 1, maximum: 86400 }),
@@ -355,6 +358,15 @@ export const DeviceConfigSchema = Type.Object(
     forceUpdateUntil: Type.Optional(Type.Union([Type.String({ format: 'date-time' }), Type.Null()])),
     /** An operator's override: update locks held by services are ignored. */
     overrideLocks: Type.Optional(Type.Boolean()),
+    /** How often metrics are reported when nothing else is; absent: the supervisor's default (a day). */
+    metricsIntervalSeconds: Type.Optional(
+      Type.Integer({ minimum: METRICS_INTERVAL_LIMITS.minSeconds, maximum: METRICS_INTERVAL_LIMITS.maxSeconds }),
+    ),
+    /**
+     * The device's data budget for a calendar month (UTC), in bytes over its link; absent: none. The supervisor
+     * plans its downloads within it (supervisor/plan/data-budget.ts).
+     */
+    dataBudgetBytesPerMonth: Type.Optional(Type.Integer({ minimum: 1 })),
     /** Config vars (fleet, overridden by device); injected into every service's environment. */
     env: StringMap,
     /**

@@ -46,6 +46,8 @@ export interface AppDeps {
   targetValidityMs?: number;
   /** The push channel's heartbeat period in seconds (SKIFF_PUSH_HEARTBEAT_SECONDS); absent: protocol/device-events.ts's default. */
   pushHeartbeatSeconds?: number;
+  /** How long a push channel lives before the API ends it; absent: http/push-channels.ts's day. */
+  pushChannelMaxAgeMs?: number;
 }
 
 export type RouteDeps = Required<AppDeps>;

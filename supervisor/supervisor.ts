@@ -43,7 +43,8 @@ import { Reconciler } from './reconcile/reconciler.js';
 import { buildReport, Reporter, type ReportInput } from './online/reporter.js';
 import { TargetEvents } from './online/push-channel.js';
 import { meterRequests, tuneConnections } from '../lib/http-request.js';
-import { purposeOfUrl, TrafficCounters } from './device/traffic.js';
+import { thinningOf, type BudgetFacts } from './plan/data-budget.js';
+import { PatchDigests, purposeOfUrl, totalOf, TrafficCounters } from './device/traffic.js';
 import { LogShipper } from './online/log-shipper.js';
 import { signedWith, type SignedTarget, type TrustedKeys } from './target/gate.js';
 import { TargetStore } from './target/store.js';
@@ -82,6 +83,8 @@ export class Supervisor {
   private reporter: Reporter | undefined;
   /** The device's data use by purpose (device/traffic.ts); set once online. */
   private traffic: TrafficCounters | undefined;
+  /** Delta patches being fetched: their blob requests count as deltas (device/traffic.ts). */
+  private readonly patches = new PatchDigests();
   /** Host OS updates (A/B with RAUC); null on a device whose image does not configure them. */
   private osUpdater: OsUpdater | null = null;
   private events: TargetEvents | undefined;
@@ -121,6 +124,7 @@ export class Supervisor {
       insecureRegistries: options.insecureRegistries,
       platform: platform.registry,
       log: log.child({ component: 'images' }),
+      onPatch: (digest) => this.patches.add(digest),
     });
     this.reconciler = new Reconciler({
       engine,
@@ -141,6 +145,8 @@ export class Supervisor {
       }),
       held: () => this.held.current(),
       resyncIntervalMs: options.resyncIntervalMs,
+      // Within the month's data budget, counted by the device's own counters (every purpose).
+      budgetFacts: (target) => this.budgetOf(target),
       // Disk check before downloading, and image clean-up after converging.
       diskFacts: (missing, current, target) =>
         gatherDiskFacts(
@@ -252,7 +258,7 @@ export class Supervisor {
     });
     this.traffic = traffic;
     // Registry, downloader and OS bundle requests: the API client names its own purposes.
-    meterRequests((url, bytes) => traffic.add(purposeOfUrl(url), bytes));
+    meterRequests((url, bytes) => traffic.add(purposeOfUrl(url, this.patches), bytes));
     const api = new ApiClient({
       baseUrl: this.config.apiUrl,
       onBytes: (purpose, bytes) => traffic.add(purpose, bytes),
@@ -277,6 +283,14 @@ export class Supervisor {
       send: (report, basedOn) => deviceApi.reportState(uuid, report, basedOn),
       metrics: () => sampleMetrics({ dataDir: this.options.dataDir }),
       metricsIntervalMs: this.options.metricsIntervalMs,
+      thinning: () => {
+        const target = this.reconciler.currentTarget();
+        return thinningOf(target === null ? undefined : this.budgetOf(target));
+      },
+      fleetMetricsIntervalMs: () => {
+        const seconds = this.reconciler.currentTarget()?.config.metricsIntervalSeconds;
+        return seconds === undefined ? undefined : seconds * 1000;
+      },
       log: this.log.child({ component: 'reporter' }),
       supervisorVersion: SUPERVISOR_VERSION,
       minIntervalMs: this.options.reportIntervalMs,
@@ -311,7 +325,12 @@ export class Supervisor {
       log: this.log.child({ component: 'push' }),
       knownEtag: () => poller.knownEtag(),
       onStale: () => poller.pollNow(),
-      onConnected: (open) => poller.setPushOpen(open),
+      onConnected: (open, endedByApi) => {
+        poller.setPushOpen(open);
+        // The API ends each channel once a day: the device polls and reconnects then anyway, so the day's report
+        // (metrics, data use) goes out on the same connection instead of opening one of its own at another hour.
+        if (endedByApi) reporter.sendDaily();
+      },
       onTimings: (timings) =>
         tuneConnections({ idleMs: timings.requestIdleMs, tcpKeepAliveMs: timings.tcpKeepAliveMs }),
       onLogs: (data) => logShipper.onEvent(data),
@@ -420,6 +439,14 @@ export class Supervisor {
     } catch {
       return undefined;
     }
+  }
+
+  /** The target's monthly data budget and what the device's own counters say is used of it; undefined: none. */
+  private budgetOf(target: TargetState): BudgetFacts | undefined {
+    const budgetBytes = target.config.dataBudgetBytesPerMonth;
+    if (budgetBytes === undefined) return undefined;
+    const used = this.traffic === undefined ? { sent: 0, received: 0 } : totalOf(this.traffic.month().bytes);
+    return { budgetBytes, usedBytes: used.sent + used.received };
   }
 
   /** A device that was in local mode when it stopped stays in it. */

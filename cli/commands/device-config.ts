@@ -20,6 +20,8 @@ const INHERITABLE: Readonly<Record<string, SettingName>> = {
   'bandwidth-schedule': 'bandwidthSchedule',
   'update-now': 'forceUpdateUntil',
   'override-locks': 'overrideLocks',
+  'metrics-interval': 'metricsIntervalSeconds',
+  'data-budget': 'dataBudgetBytesPerMonth',
 };
 
 const inheritable = many(oneOf('setting', Object.keys(INHERITABLE)));
@@ -37,7 +39,15 @@ function configText(view: DeviceConfigView): string {
   const e = view.effective;
   const fields = settingsFields(e).map(([label, value], i): [string, string | number | null] => {
     const field = (
-      ['updateWindow', 'bandwidthCapBytesPerSecond', 'bandwidthSchedule', 'forceUpdateUntil', 'overrideLocks'] as const
+      [
+        'updateWindow',
+        'bandwidthCapBytesPerSecond',
+        'bandwidthSchedule',
+        'forceUpdateUntil',
+        'overrideLocks',
+        'metricsIntervalSeconds',
+        'dataBudgetBytesPerMonth',
+      ] as const
     )[i]!;
     return [label, value === null ? null : `${value}${from(field)}`];
   });

@@ -279,6 +279,12 @@ export const bandwidthCap = custom<number | 'none'>(
   { good: '100000', bad: 'fast' },
   (raw) => (raw === 'none' ? 'none' : /^\d+$/.test(raw) && Number(raw) >= 1 ? Number(raw) : null),
 );
+export const dataBudget = custom<number | 'none'>(
+  'data budget',
+  "use a whole number of bytes per month, at least 1, or 'none'",
+  { good: '5000000', bad: '5MB' },
+  (raw) => (raw === 'none' ? 'none' : /^\d{1,15}$/.test(raw) && Number(raw) >= 1 ? Number(raw) : null),
+);
 export const apiUrl = custom(
   'API URL',
   'use an http:// or https:// URL, e.g. http://127.0.0.1:8080',

@@ -1,11 +1,11 @@
 // The options that change settings, shared by `skiff fleet set` and `skiff device set`: poll interval, update
-// window (cron, duration, time zone), bandwidth cap, lock override. Parsed here into the protocol's change; the
+// window (cron, duration, time zone), bandwidth cap, lock override, metrics interval, data budget. Parsed here into the protocol's change; the
 // API checks the rest (a cron it cannot read, a time zone that does not exist) and says where.
 import type { Command } from 'commander';
 import type { FleetSettings, FleetSettingsChange, Settings } from '../../protocol/fleet-config.js';
-import type { DeviceConfig } from '../../protocol/target-state.js';
+import { METRICS_INTERVAL_LIMITS, type DeviceConfig } from '../../protocol/target-state.js';
 import { renderFields, utcTime, type Cell } from '../views/output.js';
-import { bandwidthCap, cron, kinds, onOff, timeZone, UsageError, wholeNumber } from './kinds.js';
+import { bandwidthCap, cron, dataBudget, kinds, onOff, timeZone, UsageError, wholeNumber } from './kinds.js';
 
 /** Seconds between polls, as the protocol bounds them. */
 export const pollInterval = wholeNumber(1, 86_400);
@@ -20,6 +20,9 @@ export interface SettingsOptions {
   /** 'none': no cap. */
   bandwidthCap?: number | 'none';
   overrideLocks?: 'on' | 'off';
+  metricsInterval?: number;
+  /** 'none': no budget. */
+  dataBudget?: number | 'none';
 }
 
 export function addSettingsOptions(cmd: Command): Command {
@@ -32,7 +35,9 @@ export function addSettingsOptions(cmd: Command): Command {
       .option('--download-outside-window', 'download any time, apply only inside the window')
       .option('--clear-window', 'no update window: updates apply whenever they arrive')
       .option('--bandwidth-cap <bytesPerSecond>', "download cap in bytes per second, or 'none'")
-      .option('--override-locks <on|off>', "ignore the services' update locks"),
+      .option('--override-locks <on|off>', "ignore the services' update locks")
+      .option('--metrics-interval <seconds>', 'how often devices report their metrics when nothing else changed')
+      .option('--data-budget <bytes>', "bytes a device may use over its link per calendar month (UTC), or 'none'"),
     {
       '--poll-interval': pollInterval,
       '--window': cron,
@@ -40,6 +45,8 @@ export function addSettingsOptions(cmd: Command): Command {
       '--window-timezone': timeZone,
       '--bandwidth-cap': bandwidthCap,
       '--override-locks': onOff,
+      '--metrics-interval': wholeNumber(METRICS_INTERVAL_LIMITS.minSeconds, METRICS_INTERVAL_LIMITS.maxSeconds),
+      '--data-budget': dataBudget,
     },
   );
 }
@@ -84,6 +91,9 @@ export function settingsChangeOf(opts: SettingsOptions): FleetSettingsChange {
   if (opts.bandwidthCap !== undefined)
     change.bandwidthCapBytesPerSecond = opts.bandwidthCap === 'none' ? null : opts.bandwidthCap;
   if (opts.overrideLocks !== undefined) change.overrideLocks = opts.overrideLocks === 'on';
+  if (opts.metricsInterval !== undefined) change.metricsIntervalSeconds = opts.metricsInterval;
+  if (opts.dataBudget !== undefined)
+    change.dataBudgetBytesPerMonth = opts.dataBudget === 'none' ? null : opts.dataBudget;
   return change;
 }
 
@@ -116,6 +126,15 @@ export function settingsFields(s: Settings | FleetSettings | DeviceConfig): Arra
       s.forceUpdateUntil === undefined || s.forceUpdateUntil === null ? null : utcTime(s.forceUpdateUntil),
     ],
     ['Override locks', s.overrideLocks === undefined ? null : s.overrideLocks ? 'on' : 'off'],
+    ['Metrics interval', s.metricsIntervalSeconds === undefined ? null : `${s.metricsIntervalSeconds}s`],
+    [
+      'Data budget',
+      s.dataBudgetBytesPerMonth === undefined
+        ? null
+        : s.dataBudgetBytesPerMonth === null
+          ? 'none'
+          : `${s.dataBudgetBytesPerMonth} B/month`,
+    ],
   ];
 }
 

@@ -55,6 +55,14 @@ export function fleetDetail(fleet: Fleet): string {
             fleet.review.allowedHostPaths.length === 0 ? 'none' : fleet.review.allowedHostPaths.join(', '),
           ],
         ] satisfies Array<[string, Cell]>)),
+    [
+      'Data use',
+      fleet.dataUse === undefined
+        ? null
+        : `${formatBytes(fleet.dataUse.sent + fleet.dataUse.received)} in ${fleet.dataUse.month} ` +
+          `(${formatBytes(fleet.dataUse.sent)} sent, ${formatBytes(fleet.dataUse.received)} received; ` +
+          `${fleet.dataUse.devices} device${fleet.dataUse.devices === 1 ? '' : 's'} reported)`,
+    ],
     ['Created', utcTime(fleet.createdAt)],
   ]);
 }
@@ -249,12 +257,23 @@ function metricsText(m: DeviceMetrics): string {
 
 /** The device's data use this month, in all and by purpose (largest first), as it last reported it. */
 function trafficText(traffic: TrafficReport): string {
-  const parts = Object.entries(traffic.bytes)
+  return `${bytesText(traffic.bytes)} in ${traffic.month}`;
+}
+
+/** Bytes in all, then by purpose, largest first: "12.3 kB (push 8.1 kB, polls 4.2 kB)". */
+function bytesText(bytes: TrafficReport['bytes']): string {
+  const parts = Object.entries(bytes)
     .map(([purpose, pair]) => [purpose, (pair?.[0] ?? 0) + (pair?.[1] ?? 0)] as const)
     .filter(([, bytes]) => bytes > 0)
     .sort((a, b) => b[1] - a[1]);
   const all = parts.reduce((sum, [, bytes]) => sum + bytes, 0);
-  return `${formatBytes(all)} in ${traffic.month} (${parts.map(([p, b]) => `${p} ${formatBytes(b)}`).join(', ')})`;
+  return `${formatBytes(all)} (${parts.map(([p, b]) => `${p} ${formatBytes(b)}`).join(', ')})`;
+}
+
+/** The data use the API recorded: a table of days, then of months, newest first. */
+function dataUseTable(dataUse: NonNullable<DeviceDetail['dataUse']>): string {
+  const rows = [...dataUse.days, ...dataUse.months].map((p) => [p.period, bytesText(p.bytes)]);
+  return `Data use by day and month:\n${renderTable(['PERIOD', 'BYTES (BY PURPOSE)'], rows)}\n`;
 }
 
 export function deviceDetail(device: DeviceDetail, now: Date = new Date()): string {
@@ -286,9 +305,11 @@ export function deviceDetail(device: DeviceDetail, now: Date = new Date()): stri
           ['Reported', `${utcTime(report.reportedAt)} (${relativeTime(report.reportedAt, now)})`],
           ['Metrics', report.metrics === undefined ? null : metricsText(report.metrics)],
           ['Data use', report.traffic === undefined ? null : trafficText(report.traffic)],
+          ['Update deferred', report.deferred === undefined ? null : report.deferred.message],
         ] satisfies Array<[string, string | null]>)),
   ]);
   text += '\n';
+  if (device.dataUse !== undefined) text += dataUseTable(device.dataUse);
   if (report === null) return `${text}No state report yet.\n`;
   if ((report.downloads ?? []).length > 0) text += `Downloading:\n${downloadsTable(report.downloads ?? [])}\n`;
   if (report.services.length === 0) return `${text}No services reported.\n`;

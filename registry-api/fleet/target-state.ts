@@ -169,6 +169,10 @@ export function deviceConfigOf({
   if (merged.forceUpdateUntil !== undefined && merged.forceUpdateUntil !== null)
     config.forceUpdateUntil = merged.forceUpdateUntil;
   if (merged.overrideLocks === true) config.overrideLocks = true;
+  // Absent unless set, so targets of fleets without them keep their exact form.
+  if (merged.metricsIntervalSeconds !== undefined) config.metricsIntervalSeconds = merged.metricsIntervalSeconds;
+  if (merged.dataBudgetBytesPerMonth !== undefined && merged.dataBudgetBytesPerMonth !== null)
+    config.dataBudgetBytesPerMonth = merged.dataBudgetBytesPerMonth;
   const serviceEnv = serviceEnvOf(config.env, deviceVars, fleetServiceVars, deviceServiceVars);
   if (Object.keys(serviceEnv).length > 0) config.serviceEnv = serviceEnv;
   return config;

@@ -32,7 +32,12 @@ import { releaseRoutes } from './routes/releases.js';
 import { releaseReviewRoutes } from './routes/release-review.js';
 import { userRoutes } from './routes/users.js';
 import { DEFAULT_TARGET_VALIDITY_MS, TargetCache } from '../fleet/target-cache.js';
-import { DEFAULT_MAX_PUSH_CHANNELS, MAX_PUSH_CHANNELS_PER_DEVICE, PushChannels } from './push-channels.js';
+import {
+  DEFAULT_MAX_PUSH_CHANNELS,
+  MAX_PUSH_CHANNELS_PER_DEVICE,
+  PUSH_CHANNEL_MAX_AGE_MS,
+  PushChannels,
+} from './push-channels.js';
 
 export type { AppDeps } from '../deps.js';
 
@@ -59,6 +64,7 @@ export function createApp(appDeps: AppDeps): Koa<ApiState> {
     deviceLogs: {},
     maxPushChannels: DEFAULT_MAX_PUSH_CHANNELS,
     pushHeartbeatSeconds: DEFAULT_HEARTBEAT_SECONDS,
+    pushChannelMaxAgeMs: PUSH_CHANNEL_MAX_AGE_MS,
     ...appDeps,
     now,
     targetValidityMs,
@@ -92,6 +98,7 @@ export function createApp(appDeps: AppDeps): Koa<ApiState> {
   deviceEventRoutes(on, deps, {
     logs: deviceLogs,
     heartbeatSeconds: deps.pushHeartbeatSeconds,
+    maxAgeMs: deps.pushChannelMaxAgeMs,
     channels: new PushChannels({ perDevice: MAX_PUSH_CHANNELS_PER_DEVICE, total: deps.maxPushChannels }),
   });
 

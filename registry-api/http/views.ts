@@ -29,6 +29,8 @@ export function fleetSettingsOf(fleet: FleetRecord): FleetSettings {
     bandwidthSchedule: s.bandwidthSchedule ?? [],
     forceUpdateUntil: s.forceUpdateUntil ?? null,
     overrideLocks: s.overrideLocks ?? false,
+    ...(s.metricsIntervalSeconds === undefined ? {} : { metricsIntervalSeconds: s.metricsIntervalSeconds }),
+    ...(s.dataBudgetBytesPerMonth === undefined ? {} : { dataBudgetBytesPerMonth: s.dataBudgetBytesPerMonth }),
   };
 }
 

@@ -1,6 +1,7 @@
 // Devices: admission by signed auth request (rules in ../devices/admission.ts), their tokens, the last state report, and
 // what operators change (pre-authorize, accept, reject, revoke, pin, name, note, tags), each change audited in
 // its own transaction.
+import { recordTraffic } from './traffic.js';
 import { Type } from '@sinclair/typebox';
 import { DeviceAuthStatusSchema } from '../../protocol/device-auth.js';
 import type { StateReport } from '../../protocol/state-report.js';
@@ -486,6 +487,7 @@ export function devicesOn(db: Database, audit: Audit, lastSeen: LastSeenBuffer):
           ON CONFLICT (uuid) DO UPDATE SET report = excluded.report, received_at = excluded.received_at`,
           [uuid, JSON.stringify(report), at],
         );
+        if (report.traffic !== undefined) await recordTraffic(tx, uuid, report.traffic, at);
         await tx.run('UPDATE devices SET last_seen = ? WHERE uuid = ?', [at, uuid]);
       });
     },

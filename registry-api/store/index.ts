@@ -15,6 +15,7 @@ import type { ApprovalState, FleetReview, FleetReviewChange, ReleaseReview } fro
 import type { StateReport } from '../../protocol/state-report.js';
 import type { NetworkDefinition, ServiceSpec, VolumeDefinition } from '../../protocol/target-state.js';
 import type { TargetChanges, TargetGeneration } from './target-generation.js';
+import type { TrafficStore } from './traffic.js';
 
 export type { TargetChange, TargetChanges, TargetGeneration } from './target-generation.js';
 
@@ -392,7 +393,7 @@ export interface DeviceStore {
    * get and list of this store include it at once, other instances' within seconds.
    */
   seen(uuid: string, atMs: number): void;
-  /** Keeps only the latest report; also counts as the device being seen. */
+  /** Keeps only the latest report (its data use goes to traffic.ts's table); also counts as the device being seen. */
   saveReport(uuid: string, report: StateReport, at: string): Promise<void>;
 }
 
@@ -570,6 +571,8 @@ export interface Store {
   readonly audit: AuditStore;
   readonly osReleases: OsReleaseStore;
   readonly targetIssues: TargetIssueStore;
+  /** Devices' data use per day and month (traffic.ts), written with their reports. */
+  readonly traffic: TrafficStore;
   /** Committed changes to targets, tokens and admission, announced after their commit (target-generation.ts). */
   readonly changes: TargetChanges;
   close(): Promise<void>;

@@ -418,6 +418,23 @@ export const MIGRATIONS: readonly Migration[] = [
     `,
   },
   {
+    version: 17,
+    name: "devices' data use per day and per month, by purpose",
+    // period: 'YYYY-MM' (a month, as the device's own counters say) or 'YYYY-MM-DD' (a day: what those counters grew
+    // by in the reports received that day, UTC). BIGINT: a month of image downloads passes 2^31 bytes.
+    sql: `
+      CREATE TABLE device_traffic (
+        uuid TEXT NOT NULL REFERENCES devices (uuid) ON DELETE CASCADE,
+        period TEXT NOT NULL,
+        purpose TEXT NOT NULL,
+        sent BIGINT NOT NULL CHECK (sent >= 0),
+        received BIGINT NOT NULL CHECK (received >= 0),
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (uuid, period, purpose)
+      );
+    `,
+  },
+  {
     version: 18,
     name: 'files releases carry, per fleet by digest',
     // Configuration files, at most 1 MiB each (protocol/compose/files.ts), kept in the database as base64 TEXT (the

@@ -19,6 +19,7 @@ import { migrate } from './sql/migrate.js';
 import { isPostgresUrl, openDatabase } from './sql/open.js';
 import { redacted } from './sql/postgres.js';
 import { targetIssuesOn } from './target-issues.js';
+import { trafficOn } from './traffic.js';
 import { usersOn } from './users.js';
 
 /** The store over an open database whose schema is up to date. */
@@ -42,6 +43,7 @@ export function storeOn(database: Database, logger: Logger = createLogger('regis
     audit,
     osReleases: osReleasesOn(db, audit),
     targetIssues: targetIssuesOn(db),
+    traffic: trafficOn(db),
     changes,
     async close() {
       // What polls noted goes in before the database closes; failing that, the next poll notes it again.

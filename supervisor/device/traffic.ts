@@ -35,13 +35,14 @@ type Bytes = TrafficReport['bytes'];
 
 /**
  * What a request that is not the API client's own was for, from the URL it was made to (before any redirect, so a
- * registry's blob that redirects to object storage is still a blob). Deltas travel as registry blobs too and are
- * counted with them.
+ * registry's blob that redirects to object storage is still a blob). Deltas travel as registry blobs too: a blob
+ * whose digest is one of `patches` (those the delta rebuilder fetches) is counted as deltas.
  */
-export function purposeOfUrl(url: URL): TrafficPurpose {
+export function purposeOfUrl(url: URL, patches?: PatchDigests): TrafficPurpose {
   const p = url.pathname;
   if (p.startsWith('/v2/') && p.includes('/manifests/')) return 'manifests';
-  if (p.startsWith('/v2/') && p.includes('/blobs/')) return 'blobs';
+  if (p.startsWith('/v2/') && p.includes('/blobs/'))
+    return patches?.has(p.slice(p.lastIndexOf('/') + 1)) === true ? 'deltas' : 'blobs';
   if (p.includes('/os-releases/') || p.endsWith('.raucb')) return 'os';
   if (p.endsWith('/token') || p.includes('/registry-token')) return 'auth';
   return 'other';
@@ -51,6 +52,29 @@ export function purposeOfUrl(url: URL): TrafficPurpose {
 function pairOf(bytes: Bytes, purpose: TrafficPurpose): [number, number] {
   const [s = 0, r = 0] = bytes[purpose] ?? [];
   return [s, r];
+}
+
+/**
+ * The digests of the delta patches the device fetched lately, so their blob requests count as deltas. Bounded: a
+ * patch is fetched right after it is noted, so only the newest few matter.
+ */
+export class PatchDigests {
+  private readonly digests = new Set<string>();
+
+  constructor(private readonly max = 1_024) {}
+
+  add(digest: string): void {
+    this.digests.delete(digest);
+    this.digests.add(digest);
+    if (this.digests.size > this.max) {
+      const [oldest] = this.digests;
+      if (oldest !== undefined) this.digests.delete(oldest);
+    }
+  }
+
+  has(digest: string): boolean {
+    return this.digests.has(digest);
+  }
 }
 
 function added(bytes: Bytes, purpose: TrafficPurpose, sent: number, received: number): Bytes {

@@ -30,6 +30,8 @@ export interface ImageDeliveryOptions {
   /** Which image of a manifest list is this device's; absent: the platform Node runs on. */
   platform?: Platform;
   log: Logger;
+  /** Told each delta patch's digest before it is downloaded (DeltaRebuilderOptions.onPatch). */
+  onPatch?: (digest: string) => void;
 }
 
 export class ImageDelivery {
@@ -74,6 +76,7 @@ export class ImageDelivery {
         bucket,
         log,
         workDir: path.join(options.dataDir, 'delta'),
+        ...(options.onPatch === undefined ? {} : { onPatch: options.onPatch }),
       }),
     });
     this.governor = new BandwidthGovernor({ bucket, log });

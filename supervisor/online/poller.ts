@@ -3,7 +3,7 @@
 //
 // While the push channel is open the API tells the device of every change within a second, so polling on the
 // interval would only spend the device's data: the poller then asks once when the channel opens (what changed
-// while it was away) and after that only as a safety net, once a day. The channel closing brings a poll at once
+// while it was away) and after that only as a safety net (30 hours; the channel's daily renewal polls sooner). The channel closing brings a poll at once
 // and the interval back.
 import { DEFAULT_DEVICE_CONFIG } from '../../protocol/target-state.js';
 import type { Logger } from '../../lib/logger.js';
@@ -28,8 +28,12 @@ export interface PollerOptions {
 }
 
 const MAX_BACKOFF_MS = 300_000;
-/** The safety-net poll while the push channel is open: one 304 a day. */
-export const PUSH_OPEN_POLL_MS = 24 * 60 * 60 * 1000;
+/**
+ * The safety-net poll while the push channel is open. The API renews each channel after a day, and the device
+ * polls then anyway; past that day (with 10% jitter either way) so it adds no poll of its own to a channel that
+ * renews on time, and only catches one that stays open but stopped carrying events.
+ */
+export const PUSH_OPEN_POLL_MS = 30 * 60 * 60 * 1000;
 
 export class Poller {
   private readonly passes = new PassLoop(() => this.pollOnce());

@@ -35,8 +35,11 @@ export interface TargetEventsOptions {
   onStale: (etag: string) => void;
   /** The `data` of a `logs` event (protocol/device-logs.ts): someone asks for this device's logs. */
   onLogs?: (data: string) => void;
-  /** The channel opened (true) or closed (false). */
-  onConnected?: (connected: boolean) => void;
+  /**
+   * The channel opened (true) or closed (false); `endedByApi` when the API ended the stream itself (its daily
+   * renewal, or a restart) rather than the connection failing.
+   */
+  onConnected?: (connected: boolean, endedByApi: boolean) => void;
   /** The timings derived from the heartbeat the API announced, each time a channel opens. */
   onTimings?: (timings: PushTimings) => void;
   /**
@@ -76,16 +79,18 @@ export class TargetEvents {
     const retry = this.options.retry ?? { initialMs: 1_000, maxMs: 300_000 };
     const started = Date.now();
     let reason: string;
+    let endedByApi = false;
     try {
       await this.listen();
       reason = 'the API ended the stream';
+      endedByApi = true;
     } catch (err) {
       reason = messageOf(err);
       if (err instanceof SseLimitError) this.options.log.warn({ reason }, 'push channel: over-long event, dropped');
     }
     if (this.connected) {
       this.connected = false;
-      this.options.onConnected?.(false);
+      this.options.onConnected?.(false, endedByApi);
     }
     if (this.passes.stopped) return 0;
     // A connection that held for a while was fine: the next one starts the backoff afresh.
@@ -115,7 +120,7 @@ export class TargetEvents {
       idleTimeoutMs = this.options.idleTimeoutMs ?? timings.deviceSilenceMs;
       this.options.onTimings?.(timings);
       this.connected = true;
-      this.options.onConnected?.(true);
+      this.options.onConnected?.(true, false);
       log.info({ heartbeatSeconds, silenceLimitMs: idleTimeoutMs }, 'push channel open');
       const parser = new SseParser({ maxEventChars: MAX_PUSH_EVENT_CHARS });
       const decoder = new TextDecoder();

@@ -25,6 +25,7 @@ import { canonicalJson } from '../../protocol/canonical-json.js';
 import type { CurrentState, ObservedContainer } from '../reconcile/current-state.js';
 import { desiredState, imagesOf } from '../plan/desired-state.js';
 import { digestRefOf } from '../images/local-image.js';
+import type { Thinning } from '../plan/data-budget.js';
 import { metricsMoved } from '../device/metrics.js';
 import { serviceChangesOf, type TrafficReport } from '../../protocol/state-report.js';
 import type { ReconcilePhase, ReconcileStatus } from '../reconcile/reconciler.js';
@@ -154,6 +155,15 @@ export function buildReport(input: ReportInput): StateReport {
     ...(input.localMode === true ? { localMode: true } : {}),
     ...(input.downloads === undefined ? {} : { downloads: input.downloads }),
     ...(input.updateWindow === undefined ? {} : { updateWindow: input.updateWindow }),
+    ...(status.deferred === undefined
+      ? {}
+      : {
+          deferred: {
+            reason: 'data-budget' as const,
+            message: clipped(status.deferred.message) ?? '',
+            until: status.deferred.until,
+          },
+        }),
     // Compared with the acknowledged report like the rest, so an OS update's progress alone is reported too.
     ...(input.hostOs === undefined ? {} : { hostOs: { ...input.hostOs, lastError: clipped(input.hostOs.lastError) } }),
     reportedAt: input.now.toISOString(),
@@ -210,6 +220,16 @@ export interface ReporterOptions {
    * reason. By default metricsIntervalMs when that is given, else METRICS_REPORT_INTERVAL_MS.
    */
   metricsReportIntervalMs?: number;
+  /**
+   * The fleet's metrics interval (the target's config.metricsIntervalSeconds, in ms), asked at each look; when it
+   * gives one it replaces metricsReportIntervalMs, and metrics are sampled at least that often.
+   */
+  fleetMetricsIntervalMs?: () => number | undefined;
+  /**
+   * How close the month's data budget is to spent (../plan/data-budget.ts): 'thin' reports metrics alone a quarter
+   * as often, 'essential' not at all (they still ride on reports sent for other reasons).
+   */
+  thinning?: () => Thinning;
   /** At most one report per this interval. */
   minIntervalMs?: number;
   /** Without a trigger, the engine is looked at this often (containers change on their own). */
@@ -266,6 +286,13 @@ export class Reporter {
     this.passes.wake();
   }
 
+  /** Sends the daily fields (metrics, data use) with the next report, due or not; their day starts again from it. */
+  sendDaily(): void {
+    this.trafficSentAt = Number.NEGATIVE_INFINITY;
+    this.metricsSentAt = Number.NEGATIVE_INFINITY;
+    this.passes.wake();
+  }
+
   /** The next report is full (e.g. the API may have lost what it had). */
   resend(): void {
     this.acked = null;
@@ -280,9 +307,22 @@ export class Reporter {
     return this.passes.stop();
   }
 
+  /** How often metrics alone are reported: the fleet's interval when its target sets one. */
+  private metricsReportEveryMs(): number {
+    const every = this.options.fleetMetricsIntervalMs?.() ?? this.metricsReportIntervalMs;
+    const thinning = this.options.thinning?.() ?? 'normal';
+    return thinning === 'essential' ? Number.POSITIVE_INFINITY : thinning === 'thin' ? every * 4 : every;
+  }
+
+  /** How often metrics are sampled: no less often than they are to be reported. */
+  private sampleEveryMs(): number {
+    const fleet = this.options.fleetMetricsIntervalMs?.();
+    return fleet === undefined ? this.metricsIntervalMs : Math.min(this.metricsIntervalMs, fleet);
+  }
+
   private async sampleMetrics(): Promise<void> {
     const sample = this.options.metrics;
-    if (sample === undefined || Date.now() - this.metricsAt < this.metricsIntervalMs) return;
+    if (sample === undefined || Date.now() - this.metricsAt < this.sampleEveryMs()) return;
     this.metricsAt = Date.now();
     try {
       this.metrics = await sample();
@@ -311,7 +351,7 @@ export class Reporter {
         changes !== null &&
         Object.keys(changes).length === 1 &&
         changes.metrics !== undefined &&
-        Date.now() - this.metricsSentAt < this.metricsReportIntervalMs
+        Date.now() - this.metricsSentAt < this.metricsReportEveryMs()
       )
         changes = {};
       // One service's change is that service's entry, not the list again (names must say which entry is which:
@@ -383,6 +423,6 @@ export class Reporter {
 
   private untilNextMetrics(): number {
     if (this.options.metrics === undefined) return this.checkIntervalMs;
-    return Math.max(0, Math.min(this.checkIntervalMs, this.metricsAt + this.metricsIntervalMs - Date.now()));
+    return Math.max(0, Math.min(this.checkIntervalMs, this.metricsAt + this.sampleEveryMs() - Date.now()));
   }
 }

@@ -20,7 +20,8 @@ import {
 } from './container-config.js';
 import type { CurrentState, ObservedContainer } from './observed.js';
 import { desiredState, type DesiredResource } from './desired-state.js';
-import { roomFor, type DiskFacts } from './disk-space.js';
+import { roomFor, UNPACK_FACTOR, type DiskFacts } from './disk-space.js';
+import { budgetVerdict, type BudgetFacts } from './data-budget.js';
 
 export type Step =
   | { kind: 'fetchImage'; image: string }
@@ -129,6 +130,8 @@ export interface PlanContext {
   host?: HostContext;
   /** Services stopped on purpose through the local API (../reconcile/held-services.ts); absent: none. */
   held?: ReadonlySet<string>;
+  /** The month's data budget and what is used of it (data-budget.ts); absent: no budget. */
+  budget?: BudgetFacts;
 }
 
 export const NO_CONTEXT: PlanContext = { locks: new Set(), handovers: new Map(), now: new Date(0) };
@@ -143,6 +146,8 @@ export interface Plan {
   handingOver: string[];
   /** Why nothing can be done (e.g. the release does not fit on the disk); the steps are then empty. */
   error: string | null;
+  /** The update waits for the data budget to start afresh (data-budget.ts); the steps are then empty. */
+  deferred?: { message: string; until: Date };
 }
 
 function isActive(c: ObservedContainer): boolean {
@@ -206,6 +211,18 @@ export function planUpdate(current: CurrentState, target: TargetState, context: 
         steps: now.remove.map((i): Step => ({ kind: 'removeImage', image: i.id, reason: 'room for the update' })),
       };
     }
+  }
+
+  // The whole release's downloads against what the month's budget has left: deferred whole, before any byte.
+  if (context.budget !== undefined && context.disk !== undefined && missing.length > 0) {
+    const { download, needs } = context.disk;
+    // The download directory's count is the blobs still missing there; without it, the engine's need unscaled.
+    const neededBytes = missing.reduce(
+      (sum, image) => sum + (download?.needs[image] ?? Math.ceil((needs[image] ?? 0) / UNPACK_FACTOR)),
+      0,
+    );
+    const verdict = budgetVerdict(neededBytes, context.budget, context.now);
+    if (verdict.kind === 'deferred') return { ...result, deferred: { message: verdict.message, until: verdict.until } };
   }
 
   const prepare: Step[] = [

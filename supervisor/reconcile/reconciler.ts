@@ -10,6 +10,7 @@ import { canonicalJson } from '../../protocol/canonical-json.js';
 import { readCurrentState, type CurrentState } from './current-state.js';
 import { imagesOf } from '../plan/desired-state.js';
 import type { DiskFacts } from '../plan/disk-space.js';
+import type { BudgetFacts } from '../plan/data-budget.js';
 import type { Engine } from '../engine/engine.js';
 import { execute, StepError } from './executor.js';
 import { planUpdate, type PlanContext, type Step, type Waiting } from '../plan/planner.js';
@@ -39,6 +40,8 @@ export interface ReconcileStatus {
   locked?: string[];
   /** The pending update waits for the update window (phase says what waits: downloading or applying). */
   heldByWindow?: { nextOpening: string | null };
+  /** The pending update waits for the data budget (../plan/data-budget.ts): why, and until when. */
+  deferred?: { message: string; until: string };
 }
 
 export interface ReconcilerOptions {
@@ -55,6 +58,8 @@ export interface ReconcilerOptions {
   lockRoot?: string;
   /** Disk facts for the images a plan would fetch; without it, no disk check. */
   diskFacts?: (missing: string[], current: CurrentState, target: TargetState) => Promise<DiskFacts | undefined>;
+  /** The target's data budget and the bytes used of it this month; undefined: no budget. */
+  budgetFacts?: (target: TargetState) => BudgetFacts | undefined;
   /** After a converged pass: removes images of releases before the one just replaced. */
   cleanup?: (current: CurrentState, target: TargetState) => Promise<void>;
   // --- image delivery and update window ---
@@ -162,13 +167,28 @@ export class Reconciler {
         planned = target;
         const current = await readCurrentState(engine, imagesOf(target));
         const now = this.clock();
-        const { steps, waiting, locked, handingOver, error } = planUpdate(
+        const { steps, waiting, locked, handingOver, error, deferred } = planUpdate(
           current,
           target,
           await this.context(current, target, now),
         );
         if (error !== null) throw new Error(error);
         if (replaced()) continue;
+        if (deferred !== undefined) {
+          this.failures = 0;
+          log.info(
+            { release: target.release?.id ?? null, until: deferred.until },
+            'update deferred by the data budget',
+          );
+          this.setStatus({
+            phase: 'downloading',
+            error: null,
+            waiting: [],
+            deferred: { message: deferred.message, until: deferred.until.toISOString() },
+          });
+          // Looked at again as the month turns, or sooner (a new target or budget wakes the loop).
+          return Math.min(this.resyncIntervalMs, Math.max(1_000, deferred.until.getTime() - now.getTime()));
+        }
         if (steps.length === 0) {
           log.debug({ iteration }, 'nothing to do');
           this.failures = 0;
@@ -270,6 +290,7 @@ export class Reconciler {
           : { filesRoot: this.options.releaseFiles.filesRoot, stateRoot: this.options.releaseFiles.stateRoot }),
       },
       held: this.options.held?.(),
+      budget: missing.length === 0 ? undefined : this.options.budgetFacts?.(target),
     };
   }
 

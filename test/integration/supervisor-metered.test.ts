@@ -11,8 +11,13 @@ import { ApiServer } from '../../harness/api-server.js';
 import { loadTestEnv } from '../../harness/env.js';
 import { buildTestImage } from '../../harness/images.js';
 import { MeteredLink, type LinkPurpose } from '../../harness/metered-link.js';
-import { cleanDevice, deviceDocker, eventually } from '../../harness/supervisor-device.js';
-import { makeDataDir, printLogsIfFailed, SupervisorProcess } from '../../harness/supervisor-process.js';
+import { cleanDevice, deviceDocker, eventually, managedContainers } from '../../harness/supervisor-device.js';
+import {
+  apiSigningKeyAt,
+  makeDataDir,
+  printLogsIfFailed,
+  SupervisorProcess,
+} from '../../harness/supervisor-process.js';
 import { paths } from '../../protocol/http/paths.js';
 import type { TrafficPurpose } from '../../protocol/state-report.js';
 
@@ -58,13 +63,13 @@ describe('supervisor on a metered link', function () {
     });
     const config: SupervisorConfig = {
       apiUrl: link.url,
-      // Pinned as a provisioner does, from the API itself: not a request of the device's, so not through the link.
-      apiSigningKey: api.signingKey,
       fleet: fleet.name,
       provisioningKey: fleet.provisioningKey,
       deviceType: 'raspberrypi4-64',
       dockerHost: env.deviceDockerHost,
       localApiPort: 0,
+      // Pinned from the API itself, not through the link: only the device's own bytes go through the proxy.
+      apiSigningKey: await apiSigningKeyAt(api.url),
     };
     const dataDir = await makeDataDir(config);
     dataDirs.push(dataDir);
@@ -115,6 +120,102 @@ describe('supervisor on a metered link', function () {
       );
     }
     assert.equal(seen.byPurpose.other, undefined, 'every byte belongs to a known purpose');
+  });
+
+  it("has its reported data use kept by the API per day and month, and in its fleet's total", async () => {
+    const { uuid, p } = await convergedDevice('kept');
+    // Reports go out as metrics change (every second here), each carrying the month's counters.
+    const last = await eventually('a report with data use and the table rows for it', 20_000, async () => {
+      const d = await api.device(uuid);
+      const traffic = d.lastReport?.traffic;
+      const month = d.dataUse?.months[0];
+      return traffic !== undefined && month !== undefined && month.period === traffic.month && d.dataUse !== undefined
+        ? { traffic, dataUse: d.dataUse }
+        : undefined;
+    });
+    await p.stop('SIGTERM');
+    device = undefined;
+    const d = await api.device(uuid);
+    const traffic = d.lastReport?.traffic;
+    assert.ok(traffic !== undefined && d.dataUse !== undefined, 'the device reported its data use');
+    const month = d.dataUse.months.find((m) => m.period === traffic.month);
+    assert.deepEqual(month?.bytes, traffic.bytes, "the month's row is the device's own counters as last reported");
+    // Every byte of this month so far was counted today (the device is minutes old): the day's rows add up to it.
+    const today = new Date().toISOString().slice(0, 10);
+    assert.equal(d.dataUse.days.length, 1, `one day of data use, got ${JSON.stringify(d.dataUse.days)}`);
+    assert.equal(d.dataUse.days[0]?.period, today);
+    assert.deepEqual(d.dataUse.days[0]?.bytes, traffic.bytes, "today's rows are what the counters grew by today");
+    assert.ok(
+      (traffic.bytes.reports?.[0] ?? 0) > 0 && (traffic.bytes.polls?.[1] ?? 0) > 0,
+      'reports and polls counted',
+    );
+    assert.ok(last.dataUse.months.length === 1);
+    const fleet = await api.admin.getFleet('kept');
+    const sum = Object.values(traffic.bytes).reduce(
+      (acc, pair) => ({ sent: acc.sent + (pair?.[0] ?? 0), received: acc.received + (pair?.[1] ?? 0) }),
+      { sent: 0, received: 0 },
+    );
+    assert.deepEqual(fleet.dataUse, { month: traffic.month, devices: 1, ...sum });
+  });
+
+  it('defers a release its data budget does not cover, saying so, and applies it once the budget allows', async () => {
+    await cleanDevice(docker);
+    // An image of its own, so the engine lacks it whatever earlier tests pulled.
+    const image = await buildTestImage(env, { repo: 'metered-budget' });
+    const fleet = await api.createFleet('budget');
+    // 1 kB a month: what the device spends signing in and polling already uses it up.
+    await api.admin.updateFleet(fleet.name, { dataBudgetBytesPerMonth: 1_000 });
+    const release = await api.createRelease(fleet.name, 'services:\n  a:\n    build: ./a\n    restart: always\n', {
+      a: image,
+    });
+    const config: SupervisorConfig = {
+      apiUrl: link.url,
+      fleet: fleet.name,
+      provisioningKey: fleet.provisioningKey,
+      deviceType: 'raspberrypi4-64',
+      dockerHost: env.deviceDockerHost,
+      localApiPort: 0,
+      // Pinned from the API itself, not through the link: only the device's own bytes go through the proxy.
+      apiSigningKey: await apiSigningKeyAt(api.url),
+    };
+    const dataDir = await makeDataDir(config);
+    dataDirs.push(dataDir);
+    device = new SupervisorProcess(dataDir, {
+      SKIFF_POLL_INTERVAL_MS: String(POLL_MS),
+      SKIFF_REPORT_INTERVAL_MS: '200',
+    });
+    const p = device;
+    const uuid = await eventually(
+      'the device to pick its uuid',
+      20_000,
+      async () => (JSON.parse(await readFile(path.join(dataDir, 'config.json'), 'utf8')) as SupervisorConfig).uuid,
+    );
+    const deferred = await eventually('the update reported deferred', 60_000, async () => {
+      const d = await api.device(uuid);
+      return d.lastReport?.deferred !== undefined ? d.lastReport : undefined;
+    });
+    assert.equal(deferred.updateStatus, 'downloading');
+    assert.equal(deferred.targetReleaseId, release.id);
+    assert.equal(deferred.error, null);
+    assert.equal(deferred.deferred?.reason, 'data-budget');
+    const nextMonth = new Date(Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth() + 1, 1));
+    assert.equal(deferred.deferred?.until, nextMonth.toISOString());
+    assert.match(
+      deferred.deferred?.message ?? '',
+      /^deferred to \S+ by the data budget: the update downloads [0-9.]+ [kM]B, 0 kB of this month's 1 kB is left for downloads/,
+    );
+    assert.ok(!p.logs().some((l) => l.msg === 'applying plan'), 'nothing was fetched or started');
+    assert.deepEqual(await managedContainers(docker), [], 'no container was created while the update is deferred');
+    // A budget that covers it: the new target reaches the device and the release is applied.
+    await api.admin.updateFleet(fleet.name, { dataBudgetBytesPerMonth: 1_000_000_000 });
+    await eventually('the release converged once the budget allows', 90_000, async () => {
+      const d = await api.device(uuid);
+      return d.lastReport?.updateStatus === 'converged' &&
+        d.lastReport.releaseId === release.id &&
+        d.lastReport.deferred === undefined
+        ? d
+        : undefined;
+    });
   });
 
   it('does not poll while its push channel is open, and polls at once when the channel goes down', async () => {

@@ -8,7 +8,7 @@ import { pino } from 'pino';
 import { announcedHeartbeatSeconds, pushTimings } from '../../protocol/device-events.js';
 import { Poller } from '../../supervisor/online/poller.js';
 import type { ApiClient } from '../../supervisor/online/api-client.js';
-import { TRAFFIC_FILE, TrafficCounters } from '../../supervisor/device/traffic.js';
+import { PatchDigests, purposeOfUrl, TRAFFIC_FILE, TrafficCounters } from '../../supervisor/device/traffic.js';
 import { Reporter } from '../../supervisor/online/reporter.js';
 import {
   applyServiceChanges,
@@ -21,7 +21,10 @@ import {
 import { mergeReport } from '../../registry-api/devices/report-merge.js';
 import type { DeviceSummary } from '../../protocol/api.js';
 import { dataUseOf } from '../../registry-api/devices/summary.js';
-import { fleetDataUseText } from '../../cli/views/api-objects.js';
+import { deviceDetail, fleetDataUseText } from '../../cli/views/api-objects.js';
+import { addSettingsOptions, settingsChangeOf } from '../../cli/options/settings.js';
+import type { DeviceDetail } from '../../protocol/device-detail.js';
+import { Command } from 'commander';
 
 const log = pino({ level: 'silent' });
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -125,9 +128,72 @@ describe('metered device', () => {
       assert.equal(sent.length, 2);
       assert.deepEqual(Object.keys(sent[1] ?? {}).sort(), ['metrics', 'reportedAt', 'traffic', 'updateStatus']);
     });
+
+    it("reports metrics alone at the fleet's interval when its target sets one, and the day's fields on demand", async () => {
+      const sent: Array<StateReport | PartialStateReport> = [];
+      let cpu = 10;
+      let fleetMs: number | undefined;
+      const reporter = new Reporter({
+        observe: async () => ({ containers: [], images: [], networks: [], volumes: [] }),
+        situation: () => ({
+          target: null,
+          status: { phase: 'converged', error: null, waiting: [] },
+          targetError: null,
+        }),
+        send: async (report) => {
+          sent.push(report);
+          return `"${sent.length}"`;
+        },
+        log,
+        supervisorVersion: '0.1.0',
+        metrics: async () => metrics(cpu),
+        metricsIntervalMs: 1,
+        metricsReportIntervalMs: 24 * 3600_000,
+        minIntervalMs: 1,
+        fleetMetricsIntervalMs: () => fleetMs,
+        traffic: () => ({ month: '2026-12', bytes: { polls: [1, 2] } }),
+      });
+      await reporter.reportOnce();
+      assert.equal(sent.length, 1);
+      cpu = 90;
+      await sleep(5);
+      await reporter.reportOnce();
+      assert.equal(sent.length, 1, "without the fleet's interval, metrics alone wait a day");
+      fleetMs = 20;
+      await sleep(25);
+      await reporter.reportOnce();
+      assert.equal(sent.length, 2, "the fleet's interval elapsed: the metrics go");
+      assert.ok(sent[1]?.metrics !== undefined);
+      await sleep(5);
+      await reporter.reportOnce();
+      assert.equal(sent.length, 2, 'nothing changed, and the data use went out with the metrics');
+      reporter.sendDaily();
+      await reporter.reportOnce();
+      assert.equal(sent.length, 3, "the day's fields go when asked for");
+      assert.deepEqual(Object.keys(sent[2] ?? {}).sort(), ['reportedAt', 'traffic']);
+    });
   });
 
   describe('traffic counters', () => {
+    it('count a delta patch, fetched as a registry blob, as deltas, and other blobs as blobs', () => {
+      const patch = `sha256:${'a'.repeat(64)}`;
+      const layer = `sha256:${'b'.repeat(64)}`;
+      const patches = new PatchDigests(2);
+      patches.add(patch);
+      const blob = (digest: string) => new URL(`https://registry.example/v2/fleet/app/blobs/${digest}`);
+      assert.equal(purposeOfUrl(blob(patch), patches), 'deltas');
+      assert.equal(purposeOfUrl(blob(layer), patches), 'blobs');
+      assert.equal(purposeOfUrl(blob(patch)), 'blobs', 'without the patches noted, a blob is a blob');
+      assert.equal(
+        purposeOfUrl(new URL(`https://registry.example/v2/fleet/app/manifests/${patch}`), patches),
+        'manifests',
+      );
+      // Bounded: the oldest noted patch goes first.
+      patches.add(`sha256:${'c'.repeat(64)}`);
+      patches.add(`sha256:${'d'.repeat(64)}`);
+      assert.equal(purposeOfUrl(blob(patch), patches), 'blobs');
+    });
+
     it('count by purpose for the month and the day, start afresh on a new month, and persist', async () => {
       const dataDir = await mkdtemp(path.join(tmpdir(), 'skiff-traffic-'));
       try {
@@ -156,6 +222,54 @@ describe('metered device', () => {
   });
 
   describe('data use on the API and in the CLI', () => {
+    it('takes the metrics interval and the data budget as settings, and refuses what they cannot be', () => {
+      assert.deepEqual(settingsChangeOf({ metricsInterval: 3600, dataBudget: 5_000_000 }), {
+        metricsIntervalSeconds: 3600,
+        dataBudgetBytesPerMonth: 5_000_000,
+      });
+      assert.deepEqual(settingsChangeOf({ dataBudget: 'none' }), { dataBudgetBytesPerMonth: null });
+      const program = addSettingsOptions(new Command('set').exitOverride().configureOutput({ writeErr: () => {} }));
+      assert.throws(() => program.parse(['--data-budget', '5MB'], { from: 'user' }), /bytes per month/);
+      assert.throws(() => program.parse(['--metrics-interval', '10'], { from: 'user' }), /60/);
+    });
+
+    it("shows the API's days and months, and an update deferred by the budget", () => {
+      const text = deviceDetail({
+        uuid: '0b0e9c1e-0000-4000-8000-000000000001',
+        name: 'd',
+        fleet: 'f',
+        deviceType: 'raspberrypi4-64',
+        lastSeen: null,
+        targetRelease: null,
+        runningRelease: null,
+        updateStatus: 'downloading',
+        error: null,
+        status: 'offline',
+        pinnedRelease: null,
+        lastReport: {
+          supervisorVersion: '0.1.0',
+          updateStatus: 'downloading',
+          targetReleaseId: 'r1',
+          releaseId: null,
+          services: [],
+          error: null,
+          reportedAt: '2026-12-07T03:00:00Z',
+          deferred: {
+            reason: 'data-budget',
+            message: 'deferred to 2027-01-01T00:00:00.000Z by the data budget',
+            until: '2027-01-01T00:00:00.000Z',
+          },
+        },
+        dataUse: {
+          days: [{ period: '2026-12-07', bytes: { polls: [1000, 2000] } }],
+          months: [{ period: '2026-12', bytes: { polls: [1000, 2000], reports: [500, 0] } }],
+        },
+      } as unknown as DeviceDetail);
+      assert.match(text, /Update deferred:\s+deferred to 2027-01-01T00:00:00.000Z by the data budget/);
+      assert.match(text, /2026-12-07\s+3(\.0)? kB \(polls 3(\.0)? kB\)/);
+      assert.match(text, /2026-12\s+3\.5 kB \(polls 3(\.0)? kB, reports 500 B\)/);
+    });
+
     it("sums a device's reported month, and only for the current month", () => {
       const report = {
         traffic: { month: '2026-12', bytes: { polls: [100, 200], push: [0, 50] } },

@@ -103,8 +103,16 @@ export function deviceRoutes(on: Register, deps: RouteDeps): void {
 
   const detailOf = async (uuid: string): Promise<DeviceDetail> => {
     const device = await deviceNamed(store, uuid);
-    const summary = await summarizer(store, deps.now())(device);
-    return { ...summary, lastReport: device.lastReport };
+    const now = deps.now();
+    const summary = await summarizer(store, now)(device);
+    // 31 days, today included, and a year of months: what the detail schema allows.
+    const sinceDay = new Date(now.getTime() - 30 * 86_400_000).toISOString().slice(0, 10);
+    const dataUse = await store.traffic.ofDevice(device.uuid, { sinceDay, months: 12 });
+    return {
+      ...summary,
+      lastReport: device.lastReport,
+      ...(dataUse.days.length === 0 && dataUse.months.length === 0 ? {} : { dataUse }),
+    };
   };
 
   on(ROUTES.listDevices, async (ctx, request) => {

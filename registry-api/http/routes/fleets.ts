@@ -118,7 +118,9 @@ export function fleetRoutes(on: Register, deps: RouteDeps): void {
   });
 
   on(ROUTES.getFleet, async (ctx, request) => {
-    ctx.body = fleetView(await fleetOr404(store.fleets, request.params.fleet));
+    const fleet = await fleetOr404(store.fleets, request.params.fleet);
+    const month = deps.now().toISOString().slice(0, 7);
+    ctx.body = { ...fleetView(fleet), dataUse: await store.traffic.ofFleet(fleet.name, month) };
   });
 
   on(ROUTES.updateFleet, async (ctx, request) => {

@@ -32,6 +32,8 @@ export interface DeltaRebuilderOptions {
   idleTimeoutMs?: number;
   /** Corrupt complete downloads of one patch before its layer is pulled whole instead (PATCH_DIGEST_ATTEMPTS). */
   patchDigestAttempts?: number;
+  /** Told each patch's digest before it is downloaded: patches travel as registry blobs, counted as deltas. */
+  onPatch?: (digest: string) => void;
 }
 
 /** A patch that keeps arriving corrupt costs more than its layer soon: three tries, then the whole layer. */
@@ -178,6 +180,7 @@ export class DeltaRebuilder {
     onBytes: (bytes: number) => void,
   ): Promise<void> {
     const { registry, store, bucket, log, retry, idleTimeoutMs } = this.options;
+    this.options.onPatch?.(patch.digest);
     const fetched = await store.fetch(registry.blobUrl(request.ref, patch.digest), {
       digest: patch.digest,
       size: patch.size,
