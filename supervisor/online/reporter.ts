@@ -415,10 +415,15 @@ export class Reporter {
     }
   }
 
-  /** While images download, their progress is news: look again as soon as a report may go. */
+  /**
+   * While images download, their progress is news: look again as soon as a report may go. That holds from the
+   * moment the update is downloading, before the first byte lists a download: with metrics reported rarely, the
+   * next look would otherwise wait for the check interval and miss a short download's progress entirely.
+   */
   private untilNextLook(report: StateReport): number {
     const next = this.untilNextMetrics();
-    return (report.downloads?.length ?? 0) > 0 ? Math.min(next, this.minIntervalMs) : next;
+    const downloading = (report.downloads?.length ?? 0) > 0 || report.updateStatus === 'downloading';
+    return downloading ? Math.min(next, this.minIntervalMs) : next;
   }
 
   private untilNextMetrics(): number {

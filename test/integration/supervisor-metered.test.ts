@@ -99,6 +99,15 @@ describe('supervisor on a metered link', function () {
     const { dataDir, p } = await convergedDevice('counted');
     // Some reports (metrics every second) and the poll on the channel's opening, then a clean stop writes the counters.
     await sleep(5_000);
+    // Stop between requests, not during one: a report the proxy relayed but whose answer the device never counted
+    // (stopped while waiting for it) would be a difference of the test's making. 300 ms without a byte on the link
+    // is such a gap (reports go at most every second here).
+    await eventually(
+      'a quiet moment on the link',
+      20_000,
+      async () => (Date.now() - (link.chunks.at(-1)?.atMs ?? 0) >= 300 ? true : undefined),
+      20,
+    );
     await p.stop('SIGTERM');
     device = undefined;
     await sleep(200);
