@@ -31,8 +31,19 @@ export interface RaucEnv {
   pki: Record<'trusted' | 'untrusted', { ca: string; cert: string; key: string }>;
 }
 
-export async function raucEnv(command: 'up' | 'boot' | 'crash' | 'down', dir: string): Promise<string> {
-  const { stdout } = await run('bash', [path.join(repoRoot, 'scripts', 'rauc-env.sh'), command, dir], {
+/** `compatible`: RAUC's compatible string of the slots `up` makes (a device type, e.g. raspberrypi4-64). */
+export async function raucEnv(
+  command: 'up' | 'boot' | 'crash' | 'down',
+  dir: string,
+  compatible?: string,
+): Promise<string> {
+  const args = [
+    path.join(repoRoot, 'scripts', 'rauc-env.sh'),
+    command,
+    dir,
+    ...(compatible === undefined ? [] : [compatible]),
+  ];
+  const { stdout } = await run('bash', args, {
     timeout: 120_000,
   });
   return stdout.trim();

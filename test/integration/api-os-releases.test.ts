@@ -17,8 +17,9 @@ import { loadTestEnv, repoRoot } from '../../harness/env.js';
 import { buildBundle, loadRaucEnv, raucEnv, type RaucEnv } from '../../harness/rauc-device.js';
 import { TestDevice } from '../../harness/test-device.js';
 
-const TYPE = 'skiff-test-device';
-const OTHER_TYPE = 'other-board';
+// Fleets admit known device types only; a RAUC compatible string names the device type its bundles are for.
+const TYPE = 'raspberrypi4-64';
+const OTHER_TYPE = 'raspberrypi3';
 const DEVICE = 'aaaaaaaa-0000-4000-8000-0000000000a1';
 const SIBLING = 'aaaaaaaa-0000-4000-8000-0000000000a2';
 const STRANGER = 'aaaaaaaa-0000-4000-8000-0000000000b1';
@@ -91,7 +92,7 @@ describe('registry-api host OS releases (integration)', function () {
   });
 
   before(async () => {
-    await raucEnv('up', dir);
+    await raucEnv('up', dir, TYPE);
     env = await loadRaucEnv(dir);
     await rm(bundles, { recursive: true, force: true });
     await mkdir(bundles, { recursive: true });
@@ -109,7 +110,7 @@ describe('registry-api host OS releases (integration)', function () {
     file.otherBoard = await buildBundle(
       env,
       { version: '2.0.0', compatible: OTHER_TYPE, signer: 'trusted', files: root },
-      path.join(bundles, 'other-board.raucb'),
+      path.join(bundles, 'other-type.raucb'),
     );
     file.untrusted = await buildBundle(
       env,
@@ -192,7 +193,7 @@ describe('registry-api host OS releases (integration)', function () {
     assert.equal(wrongType.status, 400);
     assert.match(
       String((wrongType.json() as { detail: string }).detail),
-      /compatible 'other-board'.*devices of type 'skiff-test-device' would refuse it/,
+      /compatible 'raspberrypi3'.*devices of type 'raspberrypi4-64' would refuse it/,
     );
     const untrusted = await upload('untrusted', '2.0.1');
     assert.equal(untrusted.status, 400);

@@ -205,7 +205,12 @@ describe('registry-api over HTTP', () => {
     assert.match(again.detail, /fleet 'meters' already exists/);
     // Only the creation answer carries the key: the API keeps its hash.
     const stored = { ...fleet, provisioningKey: '' };
-    assert.deepEqual(await api.expect(200, FleetSchema, 'GET', paths.fleet('meters'), { token: ADMIN_TOKEN }), stored);
+    // One fleet's page adds its data use this month (none yet); the list does not.
+    const { dataUse, ...shown } = await api.expect(200, FleetSchema, 'GET', paths.fleet('meters'), {
+      token: ADMIN_TOKEN,
+    });
+    assert.deepEqual(shown, stored);
+    assert.deepEqual([dataUse?.devices, dataUse?.sent, dataUse?.received], [0, 0, 0]);
     assert.deepEqual(await api.expect(200, Type.Array(FleetSchema), 'GET', paths.fleets, { token: ADMIN_TOKEN }), [
       stored,
     ]);
@@ -302,9 +307,12 @@ describe('registry-api over HTTP', () => {
     assert.match(problem.errors?.[0]?.message ?? '', /container port 'http' is not a port/);
     const unsupported = await api.problem(400, 'POST', paths.releases('meters'), {
       token: ADMIN_TOKEN,
-      body: { compose: `${composeWith('80')}secrets: {}\n`, images: { 'meter-reader': READER_1 } },
+      body: {
+        compose: `${composeWith('80')}secrets:\n  token:\n    external: true\n`,
+        images: { 'meter-reader': READER_1 },
+      },
     });
-    assert.match(unsupported.detail, /secrets: is backed by files .* not supported by Skiff yet/);
+    assert.match(unsupported.detail, /names a swarm config or secret already on the engine; devices run no swarm/);
   });
 
   it('creates releases with auto-incremented versions, newest first', async () => {

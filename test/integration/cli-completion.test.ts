@@ -45,7 +45,7 @@ describe('shell completion (integration)', function () {
 
   for (const shell of ['bash', 'zsh'] as const) {
     it(`${shell}: completes commands, subcommands, options and fixed values`, async () => {
-      assert.deepEqual(await offered(shell, ['skiff', 'dev']), ['devices', 'device']);
+      assert.deepEqual(await offered(shell, ['skiff', 'dev']), ['device-types', 'devices', 'device']);
       assert.ok((await offered(shell, ['skiff', 'device', ''])).includes('revoke'));
       assert.deepEqual(await offered(shell, ['skiff', 'device', 'p']), ['pin', 'preauthorize']);
       assert.deepEqual(await offered(shell, ['skiff', 'devices', '--status', 'p']), ['preauthorized', 'pending']);

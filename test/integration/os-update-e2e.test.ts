@@ -22,7 +22,9 @@ import { makeDataDir, SupervisorProcess } from '../../harness/supervisor-process
 
 const run = promisify(execFile);
 const CLI = path.join(distRoot, 'cli', 'main.js');
-const TYPE = 'skiff-test-device';
+// Fleets admit known device types only: the slots' RAUC compatible string is the fleet's device type, the type of
+// the machine the supervisor really runs on (it reports its platform at registration).
+const TYPE = 'generic-amd64';
 
 async function until<T>(
   what: string,
@@ -64,7 +66,7 @@ describe('host OS update end to end: CLI, API, supervisor process, RAUC (integra
   }
 
   before(async () => {
-    await raucEnv('up', dir);
+    await raucEnv('up', dir, TYPE);
     rauc = await loadRaucEnv(dir);
     await raucEnv('crash', dir);
     // Factory state: slot A, no RAUC status, a fresh boot order.
