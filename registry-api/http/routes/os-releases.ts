@@ -7,9 +7,8 @@ import type { Context } from 'koa';
 import type { OsPin, OsRelease } from '../../../protocol/os-release.js';
 import { ROUTES } from '../../../protocol/http/routes.js';
 import { authenticatedDevice, stampOf } from '../auth.js';
-import { rangeAnswer } from '../byte-range.js';
+import { answerContentAddressed } from '../content-answer.js';
 import type { RouteDeps } from '../../deps.js';
-import { isFresh } from '../etag.js';
 import {
   BundleRefusedError,
   BundleTooLargeError,
@@ -276,35 +275,18 @@ export function osReleaseRoutes(on: Register, deps: RouteDeps): void {
       logger.error({ osRelease: release.id, file: bundlePath(settings, release.file) }, 'host OS bundle file missing');
       throw notFound(`the bundle of host OS release ${release.version} (${release.id}) is missing on the server`);
     }
-    // Content-addressed: the digest is the entity tag, strong, the same on every API instance.
-    const etag = `"${release.digest.replace(/^sha256:/, '')}"`;
-    ctx.set('ETag', etag);
-    ctx.set('Accept-Ranges', 'bytes');
-    ctx.set('Cache-Control', 'private, no-transform');
-    if (isFresh(ctx.get('If-None-Match') || undefined, etag)) {
-      ctx.status = 304;
-      return;
-    }
-    const answer = rangeAnswer(ctx.get('Range') || undefined, size, etag, ctx.get('If-Range') || undefined);
-    if (answer.kind === 'unsatisfiable') {
-      throw new ProblemError(
-        416,
-        'range-not-satisfiable',
-        `${ctx.get('Range')} lies outside the bundle of ${size} bytes`,
-        undefined,
-        { 'Content-Range': `bytes */${size}`, 'Accept-Ranges': 'bytes' },
-      );
-    }
+    const answer = answerContentAddressed(
+      ctx,
+      release.digest,
+      size,
+      `${ctx.get('Range')} lies outside the bundle of ${size} bytes`,
+    );
     const file = bundlePath(settings, release.file);
-    ctx.type = 'application/octet-stream';
     if (answer.kind === 'partial') {
       const { start, end } = answer.range;
-      ctx.status = 206;
-      ctx.set('Content-Range', `bytes ${start}-${end}/${size}`);
       ctx.body = createReadStream(file, { start, end });
       ctx.length = end - start + 1;
-    } else {
-      ctx.status = 200;
+    } else if (answer.kind === 'whole') {
       ctx.body = createReadStream(file);
       ctx.length = size;
     }

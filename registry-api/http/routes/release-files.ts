@@ -6,8 +6,7 @@ import { MAX_RELEASE_FILE_BYTES } from '../../../protocol/compose/files.js';
 import { ROUTES } from '../../../protocol/http/routes.js';
 import type { RouteDeps } from '../../deps.js';
 import { authenticatedDevice } from '../auth.js';
-import { rangeAnswer } from '../byte-range.js';
-import { isFresh } from '../etag.js';
+import { answerContentAddressed } from '../content-answer.js';
 import { badRequest, notFound, ProblemError } from '../problem.js';
 import type { Register } from '../register.js';
 import { BODY_TIMEOUT_MS } from '../request-body.js';
@@ -87,33 +86,8 @@ export function releaseFileRoutes(on: Register, deps: RouteDeps): void {
     const content = await store.releaseFiles.get(me.fleet, digest);
     if (content === null) throw notFound(`fleet '${me.fleet}' has no release file ${digest}`);
     const size = content.length;
-    const etag = `"${digest.replace(/^sha256:/, '')}"`;
-    ctx.set('ETag', etag);
-    ctx.set('Accept-Ranges', 'bytes');
-    ctx.set('Cache-Control', 'private, no-transform');
-    if (isFresh(ctx.get('If-None-Match') || undefined, etag)) {
-      ctx.status = 304;
-      return;
-    }
-    const answer = rangeAnswer(ctx.get('Range') || undefined, size, etag, ctx.get('If-Range') || undefined);
-    if (answer.kind === 'unsatisfiable') {
-      throw new ProblemError(
-        416,
-        'range-not-satisfiable',
-        `the Range lies outside the file of ${size} bytes`,
-        undefined,
-        { 'Content-Range': `bytes */${size}`, 'Accept-Ranges': 'bytes' },
-      );
-    }
-    ctx.type = 'application/octet-stream';
-    if (answer.kind === 'partial') {
-      const { start, end } = answer.range;
-      ctx.status = 206;
-      ctx.set('Content-Range', `bytes ${start}-${end}/${size}`);
-      ctx.body = content.subarray(start, end + 1);
-    } else {
-      ctx.status = 200;
-      ctx.body = content;
-    }
+    const answer = answerContentAddressed(ctx, digest, size, `the Range lies outside the file of ${size} bytes`);
+    if (answer.kind === 'partial') ctx.body = content.subarray(answer.range.start, answer.range.end + 1);
+    else if (answer.kind === 'whole') ctx.body = content;
   });
 }
