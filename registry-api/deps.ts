@@ -7,6 +7,7 @@ import type { Jobs } from './jobs/index.js';
 import type { ApiMetrics } from './http/metrics.js';
 import type { RegistryTokenIssuer } from './delivery/registry-token.js';
 import type { SigningKey } from './keys/signing-key.js';
+import type { FleetEventBus } from './events/bus.js';
 import type { Store } from './store/index.js';
 import type { TargetCache } from './fleet/target-cache.js';
 
@@ -48,6 +49,8 @@ export interface AppDeps {
   pushHeartbeatSeconds?: number;
   /** How long a push channel lives before the API ends it; absent: http/push-channels.ts's day. */
   pushChannelMaxAgeMs?: number;
+  /** Fleet events (events/bus.ts) this instance publishes and its streams and webhooks hear; absent: one of its own. */
+  events?: FleetEventBus;
 }
 
 export type RouteDeps = Required<AppDeps>;

@@ -1,5 +1,6 @@
 // The registry-api HTTP application: middleware order is the contract here. Logging sees the final status,
 // the problem boundary turns every failure below it into problem+json, the router answers 405 for wrong methods.
+import { FleetEventBus } from '../events/bus.js';
 import Koa from 'koa';
 import Router from '@koa/router';
 import { accessControl, type ApiState } from './auth.js';
@@ -72,6 +73,7 @@ export function createApp(appDeps: AppDeps): Koa<ApiState> {
     metrics,
     targetCache,
     invalidation,
+    events: appDeps.events ?? new FleetEventBus(now),
   };
   const deviceLogs = new DeviceLogs(deps.deviceLogs, deps.logger);
   const sessions = new DeviceSessions({ store: deps.store, bus: invalidation, now });

@@ -41,6 +41,10 @@ const deviceColumns = {
   revoked_at: Nullable(Type.String()),
   note: Nullable(Type.String()),
   tags: Type.String(),
+  customer: Nullable(Type.String()),
+  site: Nullable(Type.String()),
+  address: Nullable(Type.String()),
+  meter_serial: Nullable(Type.String()),
 };
 const DeviceRow = Type.Object(deviceColumns);
 type DeviceRow = typeof DeviceRow.static;
@@ -95,6 +99,10 @@ function deviceOf(row: RecordRow): DeviceRecord {
     revokedAt: row.revoked_at,
     note: row.note,
     tags: JSON.parse(row.tags) as string[],
+    customer: row.customer,
+    site: row.site,
+    address: row.address,
+    meterSerial: row.meter_serial,
   };
 }
 
@@ -566,23 +574,27 @@ export function devicesOn(db: Database, audit: Audit, lastSeen: LastSeenBuffer):
     async update(uuid, change: DeviceChange, stamp: Stamp) {
       return changing(uuid, async (tx, before) => {
         const old = deviceOf(before);
+        const kept = <T>(given: T | undefined, was: T): T => (given === undefined ? was : given);
         const next = {
           name: change.name ?? old.name,
-          note: change.note === undefined ? old.note : change.note,
+          note: kept(change.note, old.note),
           tags: change.tags ?? old.tags,
+          customer: kept(change.customer, old.customer),
+          site: kept(change.site, old.site),
+          address: kept(change.address, old.address),
+          meterSerial: kept(change.meterSerial, old.meterSerial),
         };
         const changed: Record<string, { from: unknown; to: unknown }> = {};
-        for (const field of ['name', 'note', 'tags'] as const) {
+        for (const field of ['name', 'note', 'tags', 'customer', 'site', 'address', 'meterSerial'] as const) {
           if (JSON.stringify(old[field]) !== JSON.stringify(next[field]))
             changed[field] = { from: old[field], to: next[field] };
         }
         if (Object.keys(changed).length > 0) {
-          await tx.run('UPDATE devices SET name = @name, note = @note, tags = @tags WHERE uuid = @uuid', {
-            uuid,
-            name: next.name,
-            note: next.note,
-            tags: JSON.stringify(next.tags),
-          });
+          await tx.run(
+            `UPDATE devices SET name = @name, note = @note, tags = @tags, customer = @customer, site = @site,
+               address = @address, meter_serial = @meterSerial WHERE uuid = @uuid`,
+            { uuid, ...next, tags: JSON.stringify(next.tags) },
+          );
           await audit.record(tx, stamp, {
             action: 'device.update',
             target: deviceTarget(uuid),

@@ -89,6 +89,12 @@ export interface DeviceRecord {
   revokedAt: string | null;
   note: string | null;
   tags: string[];
+  /** Who has the box and where it hangs, as the installer commissioned it; null: not said. */
+  customer: string | null;
+  site: string | null;
+  address: string | null;
+  /** The serial of the meter it was commissioned to read (the DSMR equipment identifier). */
+  meterSerial: string | null;
 }
 
 /** A device with the target generation its row and its fleet's row carry now (store/target-generation.ts). */
@@ -282,6 +288,10 @@ export interface DeviceChange {
   name?: string;
   note?: string | null;
   tags?: string[];
+  customer?: string | null;
+  site?: string | null;
+  address?: string | null;
+  meterSerial?: string | null;
 }
 
 /** A signed auth request that passed its signature check, with what the route found out about it. */

@@ -451,4 +451,14 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 19,
+    name: 'who has which box: the customer, site, address and meter a device was commissioned for',
+    sql: `
+      ALTER TABLE devices ADD COLUMN customer TEXT;
+      ALTER TABLE devices ADD COLUMN site TEXT;
+      ALTER TABLE devices ADD COLUMN address TEXT;
+      ALTER TABLE devices ADD COLUMN meter_serial TEXT;
+    `,
+  },
 ];
