@@ -150,10 +150,7 @@ function valueMatches(key: SelectorKey, value: string, device: DeviceAttributes)
     case 'name':
       return globMatches(value, device.name);
     case 'id':
-      return (
-        device.uuid.startsWith(value.toLowerCase()) ||
-        device.shortId?.startsWith(value.toUpperCase()) === true
-      );
+      return device.uuid.startsWith(value.toLowerCase()) || device.shortId?.startsWith(value.toUpperCase()) === true;
     case 'status':
       return (device.updateStatus ?? 'none') === value;
     case 'online':

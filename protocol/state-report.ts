@@ -45,6 +45,38 @@ export const ServiceStateSchema = Type.Union([
 ]);
 export type ServiceState = Static<typeof ServiceStateSchema>;
 
+/**
+ * A service's own account of doing its job (for a meter reader: the share of good telegrams), as it told the
+ * supervisor, judged by the supervisor against what its release declares; what rollouts judge a release by.
+ */
+export const AppHealthSchema = Type.Object(
+  {
+    /** Whether the service does its job by its release's declared threshold. */
+    ok: Type.Boolean(),
+    /** The number it reported (e.g. 0.97); null when it reported pass or fail only. */
+    value: Type.Union([Type.Number(), Type.Null()]),
+    /** Its own short words about it. */
+    detail: Type.Union([Text(256), Type.Null()]),
+    reportedAt: Type.String({ format: 'date-time' }),
+  },
+  { additionalProperties: false },
+);
+export type AppHealth = Static<typeof AppHealthSchema>;
+
+/** The device rolled a release back by itself to its last good one: it did not become healthy in time, or crash-looped. */
+export const AppRollbackSchema = Type.Object(
+  {
+    /** The release it gave up on; it does not try it again until its target names another release and back. */
+    fromReleaseId: Id,
+    /** The release it went back to; null when it had none good before. */
+    toReleaseId: Type.Union([Id, Type.Null()]),
+    reason: Text(REPORT_LIMITS.errorChars),
+    at: Type.String({ format: 'date-time' }),
+  },
+  { additionalProperties: false },
+);
+export type AppRollback = Static<typeof AppRollbackSchema>;
+
 export const ServiceReportSchema = Type.Object(
   {
     name: Type.String({ minLength: 1, maxLength: REPORT_LIMITS.nameChars }),
@@ -59,6 +91,11 @@ export const ServiceReportSchema = Type.Object(
     locked: Type.Optional(Type.Boolean()),
     /** Stopped on purpose through the device-local API: the supervisor does not start it until told to. */
     held: Type.Optional(Type.Boolean()),
+    /** How often its container restarted (by the engine's restart policy or the supervisor) since it was created. */
+    restarts: Type.Optional(Type.Integer({ minimum: 0 })),
+    /** It keeps crashing and restarting: the supervisor's judgement, a failure for rollouts and app rollback. */
+    restartLoop: Type.Optional(Type.Boolean()),
+    appHealth: Type.Optional(AppHealthSchema),
   },
   { additionalProperties: false },
 );
@@ -248,6 +285,8 @@ export const StateReportSchema = Type.Object(
     reportedAt: Type.String({ format: 'date-time' }),
     downloads: Type.Optional(Type.Array(ImageDownloadSchema, { maxItems: REPORT_LIMITS.items })),
     updateWindow: Type.Optional(UpdateWindowReportSchema),
+    /** The last release this device rolled back by itself, while its target still names that release. */
+    rollback: Type.Optional(AppRollbackSchema),
     traffic: Type.Optional(TrafficReportSchema),
     /**
      * The pending update waits for the monthly data budget to start afresh (it does not fit what is left): why,
