@@ -174,11 +174,22 @@ for kind in busybox node ssh; do docker tag "skiff/$kind:base" "skiff/$kind:base
 # --- the same three for the Raspberry Pi, from Debian's packages of its architectures -------------------------
 # deb_closure ARCH PKG... : the packages and the libraries they depend on, transitively (first alternative of
 # each). One apt-cache call per level. Debian's container images turn APT's binary cache off (Dir::Cache::pkgcache
-# ""), so every call would parse every package list again: keep one of our own for the run.
+# ""), so every call would parse every package list again: keep one of our own for the run. Debian's nodejs loads
+# some of its own builtins (acorn, cjs-module-lexer, undici) from architecture-independent node-* packages at run
+# time: without them `node --version` works and every script aborts, so they belong to the closure, named without
+# an architecture (apt knows them as ARCH-less "all" packages).
 apt_cache_dir="$SKIFF_REPO/.skiff/apt-cache"
 mkdir -p "$apt_cache_dir"
 cached_apt_cache() {
   apt-cache -o Dir::Cache::pkgcache="$apt_cache_dir/pkgcache.bin" -o Dir::Cache::srcpkgcache="$apt_cache_dir/srcpkgcache.bin" "$@"
+}
+# with_arch ARCH PKG... : PKG:ARCH for architecture-dependent packages, node-* as they are.
+with_arch() {
+  local arch=$1 p
+  shift
+  for p in "$@"; do
+    case "$p" in node-*) printf '%s\n' "$p" ;; *) printf '%s\n' "$p:$arch" ;; esac
+  done
 }
 deb_closure() {
   local arch=$1 seen=' ' level next p
@@ -188,9 +199,10 @@ deb_closure() {
     for p in "${level[@]}"; do seen+="$p "; done
     next=()
     for p in $(cached_apt_cache depends --no-recommends --no-suggests --no-conflicts --no-breaks --no-replaces \
-      --no-enhances "${level[@]/%/:$arch}" 2>/dev/null |
-      awk '$1 == "Depends:" || $1 == "PreDepends:" || $1 == "|Depends:" { print $2 }' | sed "s/:$arch\$//" |
-      grep -E '^(lib|zlib)' | grep -vxE 'libc-bin|libc-l10n' | sort -u); do
+      --no-enhances $(with_arch "$arch" "${level[@]}") 2>/dev/null |
+      awk '$1 == "Depends:" || $1 == "PreDepends:" || $1 == "|Depends:" { print $2 }' | tr -d '<>' |
+      sed -e "s/:$arch\$//" -e 's/:any$//' |
+      grep -E '^(lib|zlib|node-)' | grep -vxE 'libc-bin|libc-l10n' | sort -u); do
       [[ $seen == *" $p "* ]] || next+=("$p")
     done
     level=("${next[@]}")
@@ -215,7 +227,7 @@ debs_of() {
     mapfile -t packages < <(deb_closure "$arch" "$@")
     say "downloading ${#packages[@]} Debian $arch packages for $name: ${packages[*]}" >&2
     # Root downloads as root: apt's _apt sandbox user may not write into the repository's folder.
-    (cd "$dir" && apt-get download -qq -o APT::Sandbox::User=root "${packages[@]/%/:$arch}" >/dev/null) ||
+    (cd "$dir" && apt-get download -qq -o APT::Sandbox::User=root $(with_arch "$arch" "${packages[@]}") >/dev/null) ||
       die "apt-get download of Debian $arch packages failed (${packages[*]})"
     touch "$dir/complete"
   fi
@@ -253,7 +265,7 @@ foreign_images() {
 
   # node: Debian's nodejs and the libraries it links, on the busybox base of the same platform.
   ctx=$WORK/node-$suffix
-  debs=$(debs_of "$arch" node nodejs)
+  debs=$(debs_of "$arch" nodejs nodejs)
   mkdir -p "$ctx/rootfs"
   unpack "$debs" "$ctx/rootfs"
   printf 'FROM skiff/busybox:base-%s\nCOPY rootfs/ /\nCMD ["node"]\n' "$suffix" >"$ctx/Dockerfile"
@@ -288,7 +300,8 @@ for tag in "${BUILT[@]}"; do
   case "$tag" in
     skiff/busybox:base*) check_runs "$tag" ok sh -c 'echo ok' ;;
     skiff/node:base) check_runs "$tag" "$("$NODE_BIN" --version)" node --version ;;
-    skiff/node:base-*) check_runs "$tag" v node --version ;;
+    # A script, not only --version: that runs before Node loads any builtin and so passes with a broken install.
+    skiff/node:base-*) check_runs "$tag" 'node ok' node -e 'require("node:http"); console.log("node", "ok")' ;;
     skiff/ssh:base*) check_runs "$tag" OpenSSH ssh -V ;;
   esac
   case "$tag" in

@@ -5,7 +5,7 @@
 // containers through the same binfmt emulation, so what runs inside is arm code (uname -m says so). What is not
 // real: the CPU (emulated, several times slower) and the engine's own architecture (it reports x86_64).
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Docker from 'dockerode';
@@ -15,7 +15,7 @@ import { MEDIA_TYPES } from '../../protocol/oci-image.js';
 import { RegistryClient } from '../../lib/registry/client.js';
 import type { SupervisorConfig } from '../../supervisor/config.js';
 import { ApiServer } from '../../harness/api-server.js';
-import { loadTestEnv } from '../../harness/env.js';
+import { loadTestEnv, repoRoot } from '../../harness/env.js';
 import { skiff } from '../../harness/skiff-cli.js';
 import { TestDevice } from '../../harness/test-device.js';
 import { cleanDevice, deviceDocker, eventually, execIn, managedContainers } from '../../harness/supervisor-device.js';
@@ -25,8 +25,9 @@ import { engineOptions } from '../../cli/push/engine.js';
 const env = loadTestEnv();
 const docker = deviceDocker(env);
 /**
- * A small service: emulated Node (the meter reader's base) starts too slowly under qemu on a loaded 2-core machine
- * for a test, so the arm code that runs here is busybox, built FROM the skiff base image of each platform.
+ * Two services: a busybox probe (its RUN step shows where it was built) and the meter fleet's own meter reader,
+ * the real template, built FROM the Node base image of each platform (Debian's arm packages) and reading its
+ * simulated meter in emulated arm code.
  */
 const DOCKERFILE = `ARG TARGETARCH=amd64
 ARG TARGETVARIANT=
@@ -35,10 +36,18 @@ FROM \${BASE}
 RUN uname -m > /built-on
 CMD ["sh", "-c", "echo running on $(uname -m), built on $(cat /built-on); exec sleep 3600"]
 `;
-const COMPOSE = `services:
+const PROBE_ONLY = `services:
   probe:
     build: ./probe
     restart: always
+`;
+const COMPOSE = `${PROBE_ONLY}  meter-reader:
+    build: ./meter-reader
+    restart: always
+    environment:
+      METER_SOURCE: simulated
+      METER_INTERVAL_SECONDS: "1"
+      METER_PUBLISH_INTERVAL_SECONDS: "0"
 `;
 
 describe('device types: a Pi fleet pushed and run from an x86 machine', function () {
@@ -56,6 +65,13 @@ describe('device types: a Pi fleet pushed and run from an x86 machine', function
     await writeFile(path.join(composeDir, 'docker-compose.yml'), COMPOSE);
     await mkdir(path.join(composeDir, 'probe'));
     await writeFile(path.join(composeDir, 'probe', 'Dockerfile'), DOCKERFILE);
+    await cp(
+      path.join(repoRoot, 'compose-templates', 'meter-fleet', 'meter-reader'),
+      path.join(composeDir, 'meter-reader'),
+      {
+        recursive: true,
+      },
+    );
     fleet = await api.admin.createFleet({ name: 'pis', deviceTypes: ['raspberrypi4-64', 'raspberrypi3'] });
   });
 
@@ -108,6 +124,24 @@ describe('device types: a Pi fleet pushed and run from an x86 machine', function
     );
   }
 
+  /** The meter reader's container once it logged readings of its simulated meter, and what `uname -m` says in it. */
+  async function readingMeter(): Promise<{ id: string; machine: string }> {
+    const engine = new Docker(engineOptions(env.deviceDockerHost));
+    const id = await eventually(
+      'the meter reader logging readings of its simulated meter',
+      600_000,
+      async () => {
+        const [reader] = (await managedContainers(docker)).filter((c) => c.service === 'meter-reader');
+        if (reader?.state !== 'running') return undefined;
+        const logs = (await engine.getContainer(reader.id).logs({ stdout: true, stderr: true, tail: 200 })).toString();
+        return (logs.match(/"msg":"reading"/g) ?? []).length >= 2 ? reader.id : undefined;
+      },
+      2000,
+    );
+    const { output } = await execIn(docker, id, ['uname', '-m']);
+    return { id, machine: output.trim() };
+  }
+
   it('lists the fleet as needing linux/arm64 and linux/arm/v7', () => {
     assert.deepEqual(fleet.deviceTypes, ['raspberrypi4-64', 'raspberrypi3']);
     assert.deepEqual(fleet.platforms, ['linux/arm/v7', 'linux/arm64']);
@@ -156,7 +190,7 @@ describe('device types: a Pi fleet pushed and run from an x86 machine', function
     assert.match(shown, /linux\/arm\/v7, linux\/arm64/);
   });
 
-  it('a raspberrypi4-64 device runs the arm64 image: uname -m inside says aarch64', async () => {
+  it('a raspberrypi4-64 device runs the arm64 images: uname -m inside says aarch64, the meter reader reads', async () => {
     const uuid = await startDevice('linux/arm64', 'raspberrypi4-64');
     const probe = await runningReader();
     const { output } = await execIn(docker, probe, ['uname', '-m']);
@@ -165,13 +199,15 @@ describe('device types: a Pi fleet pushed and run from an x86 machine', function
     assert.equal(built.output.trim(), 'aarch64', 'its RUN step ran arm64 code at build time');
     const detail = await api.device(uuid);
     assert.equal(detail.platform, 'linux/arm64');
+    assert.equal((await readingMeter()).machine, 'aarch64', 'the meter reader reads telegrams in arm64 code');
   });
 
-  it('the same release reaches a raspberrypi3 (32-bit) device of the mixed fleet: uname -m says armv7l', async () => {
+  it('the same release reaches a raspberrypi3 (32-bit) device of the mixed fleet: armv7l, the meter reader reads', async () => {
     await startDevice('linux/arm/v7', 'raspberrypi3');
     const reader = await runningReader();
     const { output } = await execIn(docker, reader, ['uname', '-m']);
     assert.equal(output.trim(), 'armv7l');
+    assert.equal((await readingMeter()).machine, 'armv7l', 'the meter reader reads telegrams in 32-bit arm code');
   });
 
   it('refuses at push an image: that has no arm64 image, naming the service and the platform', async () => {
@@ -222,7 +258,7 @@ describe('device types: a Pi fleet pushed and run from an x86 machine', function
     const arm64 = index.manifests.find((m) => m.platform.architecture === 'arm64')!;
     const release2 = await api.createRelease(
       fleet.name,
-      COMPOSE,
+      PROBE_ONLY,
       { probe: `${ref.name}@${arm64.digest}` },
       { version: '2' },
     );
