@@ -34,10 +34,12 @@ export function remoteAccessRoutes(on: Register, deps: RouteDeps, remote: Remote
     return remote !== null && bearer !== undefined && sameSecret(bearer, remote.settings.jumpHostToken);
   };
 
+  // Each handler finds what the path names and reads the body before it says 501: a bad request is the caller's
+  // to fix (4xx) whatever this API's configuration.
   on(ROUTES.registerTunnelKey, async (ctx, request) => {
-    const access = configured();
     const me = authenticatedDevice(ctx);
     const body = await request.body();
+    const access = configured();
     const tunnel = await store.tunnels.register(me.uuid, me.fleet, body.publicKey, access.settings.ports, {
       actor: `device:${me.uuid}`,
       at: deps.now().toISOString(),
@@ -48,9 +50,9 @@ export function remoteAccessRoutes(on: Register, deps: RouteDeps, remote: Remote
   });
 
   on(ROUTES.issueSshCertificate, async (ctx, request) => {
-    const access = configured();
     const device = await deviceNamed(store, request.params.uuid);
     const body = await request.body();
+    const access = configured();
     if (device.authStatus !== 'accepted')
       throw conflict(
         `device '${device.uuid}' is ${device.revokedAt === null ? device.authStatus : `revoked (at ${device.revokedAt})`}: no SSH certificate for it`,
@@ -103,9 +105,9 @@ export function remoteAccessRoutes(on: Register, deps: RouteDeps, remote: Remote
   });
 
   on(ROUTES.endSshSession, async (ctx, request) => {
-    configured();
     const device = await deviceNamed(store, request.params.uuid);
     const body = await request.body();
+    configured();
     const id = request.params.session;
     const session = await store.tunnels.session(id);
     if (session === null || session.uuid !== device.uuid)
@@ -127,8 +129,8 @@ export function remoteAccessRoutes(on: Register, deps: RouteDeps, remote: Remote
   on(
     ROUTES.jumpHostAuthorizedKeys,
     async (ctx, request) => {
-      const access = configured();
       const query = request.query();
+      const access = configured();
       ctx.set('Cache-Control', 'no-store');
       ctx.type = 'text/plain';
       ctx.body = await access.authorizedKeys(query.user, query.type, query.key);
@@ -139,8 +141,8 @@ export function remoteAccessRoutes(on: Register, deps: RouteDeps, remote: Remote
   on(
     ROUTES.jumpHostPrincipals,
     async (ctx, request) => {
-      const access = configured();
       const query = request.query();
+      const access = configured();
       ctx.set('Cache-Control', 'no-store');
       ctx.type = 'text/plain';
       ctx.body = await access.authorizedPrincipals(query.user, query.keyId);
