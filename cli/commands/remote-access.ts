@@ -62,14 +62,33 @@ function sshConfig(answer: SshCertificateAnswer, uuid: string, dir: string, opti
   ].join('\n');
 }
 
-/** ssh's exit status; a signal counts as 255, as ssh itself reports a failed connection. */
-function runSsh(command: string, args: string[]): Promise<number> {
+/**
+ * ssh's exit status; null when it was interrupted (a signal ended it, or skiff passed one on). SIGINT and SIGTERM
+ * sent to `skiff` go on to ssh (a terminal's Ctrl-C reaches both anyway), so an interrupted session still ends here
+ * and is reported. ssh itself exits 0 on SIGTERM, so the status alone would not say it.
+ */
+function runSsh(command: string, args: string[]): Promise<number | null> {
+  let interrupted = false;
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { stdio: 'inherit' });
-    child.on('error', (err) =>
-      reject(new Error(`cannot run ${command} (is openssh-client installed?): ${err.message}`)),
-    );
-    child.on('close', (code) => resolve(code ?? 255));
+    const forward = (signal: NodeJS.Signals): void => {
+      interrupted = true;
+      child.kill(signal);
+    };
+    process.on('SIGINT', forward);
+    process.on('SIGTERM', forward);
+    const done = (): void => {
+      process.off('SIGINT', forward);
+      process.off('SIGTERM', forward);
+    };
+    child.on('error', (err) => {
+      done();
+      reject(new Error(`cannot run ${command} (is openssh-client installed?): ${err.message}`));
+    });
+    child.on('close', (code) => {
+      done();
+      resolve(interrupted ? null : code);
+    });
   });
 }
 
@@ -106,9 +125,12 @@ async function session(
     );
     const code = await runSsh(options.ssh, ['-F', path.join(dir, 'ssh_config'), ...sshArgs(forward)]);
     const ended = await client.endSshSession(device.uuid, answer.session, code);
-    io.stderr(`session ${answer.session} ended after ${ended.durationSeconds} s (ssh exit ${code})\n`);
-    // The command's own status is what a script running `skiff ssh DEVICE -- CMD` checks.
-    if (code !== 0) process.exitCode = code;
+    io.stderr(
+      `session ${answer.session} ended after ${ended.durationSeconds} s (${code === null ? 'interrupted' : `ssh exit ${code}`})\n`,
+    );
+    // The command's own status is what a script running `skiff ssh DEVICE -- CMD` checks; an interrupted tunnel is
+    // how a tunnel ends.
+    if (code !== null && code !== 0) process.exitCode = code;
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

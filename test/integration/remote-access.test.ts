@@ -14,8 +14,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { ApiServer } from '../../harness/api-server.js';
 import { loadTestEnv, repoRoot } from '../../harness/env.js';
-import { newKey, SshServer } from '../../harness/jump-host.js';
-import { runSkiff } from '../../harness/skiff-process.js';
+import { freePort, newKey, SshServer } from '../../harness/jump-host.js';
+import { runSkiff, SkiffProcess } from '../../harness/skiff-process.js';
 import { cleanDevice, deviceDocker, eventually } from '../../harness/supervisor-device.js';
 import { SupervisorProcesses } from '../../harness/supervisor-process.js';
 import { DEFAULT_TUNNEL_PORTS } from '../../registry-api/remote-access/settings.js';
@@ -292,6 +292,29 @@ describe('remote access: jump host, per-device ports, SSH certificates (integrat
       assert.equal(typeof end.detail.durationSeconds, 'number');
       assert.equal(end.detail.exitCode, 0);
     }
+  });
+
+  it('`skiff tunnel` forwards a local port to a port on the device until interrupted, and audits it', async () => {
+    const a = devices[0];
+    assert.ok(a);
+    const local = await freePort('127.0.0.1');
+    // The device's own sshd port, as the device sees it: what answers is device a's sshd.
+    const tunnel = new SkiffProcess(api, ['tunnel', a.uuid, `${local}:${a.sshd.port}`]);
+    try {
+      await eventually('the local end of the tunnel to reach device a', 60_000, async () =>
+        (await firstLine(local))?.endsWith(` ${a.marker}`) ? true : undefined,
+      );
+    } finally {
+      await tunnel.stop('SIGTERM');
+    }
+    assert.match(tunnel.stderr, /session \S+ ended after \d+ s \(interrupted\)/);
+    const audit = await api.admin.listAudit({ device: a.uuid });
+    const start = audit.find((e) => e.action === 'device.ssh.start' && e.detail.purpose === 'tunnel');
+    assert.ok(start, 'the tunnel session started in the audit log');
+    assert.equal(start.detail.forward, `${local}:${a.sshd.port}`);
+    const end = audit.find((e) => e.action === 'device.ssh.end' && e.detail.session === start.detail.session);
+    assert.ok(end, 'and ended');
+    assert.equal(end.detail.exitCode, null);
   });
 
   it("refuses an expired certificate and a certificate for another device's port", async () => {
