@@ -128,6 +128,10 @@ async function session(
     io.stderr(
       `session ${answer.session} ended after ${ended.durationSeconds} s (${code === null ? 'interrupted' : `ssh exit ${code}`})\n`,
     );
+    if (code === 255)
+      io.stderr(
+        `ssh could not get through. "open failed" or "stdio forwarding failed" from the jump host: device ${device.shortId}'s tunnel to it is down (its port is ${answer.remotePort}); "Permission denied": the jump host or the device does not trust this API's SSH CA (README.md, "Remote access")\n`,
+      );
     // The command's own status is what a script running `skiff ssh DEVICE -- CMD` checks; an interrupted tunnel is
     // how a tunnel ends.
     if (code !== null && code !== 0) process.exitCode = code;
