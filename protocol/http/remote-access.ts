@@ -24,8 +24,11 @@ export type TunnelKeyRequest = Static<typeof TunnelKeyRequestSchema>;
 
 export const TunnelKeyAnswerSchema = Type.Object(
   {
-    /** The port the device's forward may listen on, on the jump host's loopback; stable while the device stays. */
-    remotePort: Type.Integer({ minimum: 1, maximum: 65535 }),
+    /**
+     * The port the device's forward may listen on, on the jump host's loopback; stable while the device stays. Null:
+     * this API has no jump host, so the key is not kept (an answer, not an error: most fleets run without one).
+     */
+    remotePort: Type.Union([Type.Integer({ minimum: 1, maximum: 65535 }), Type.Null()]),
   },
   { additionalProperties: false },
 );
@@ -121,8 +124,10 @@ export const DEVICE_REMOTE_ACCESS_ROUTES = {
     bodyName: 'the tunnel key',
     example: { publicKey: `ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI${'A'.repeat(43)}` },
     responses: {
-      200: { description: 'Registered; the port is in the target from now on', schema: TunnelKeyAnswerSchema },
-      501: { description: 'This API has no jump host configured (problem+json)' },
+      200: {
+        description: 'Registered; the port is in the target from now on (null: this API has no jump host)',
+        schema: TunnelKeyAnswerSchema,
+      },
     },
   },
 } as const satisfies Record<string, RouteSpec>;

@@ -39,13 +39,17 @@ export function remoteAccessRoutes(on: Register, deps: RouteDeps, remote: Remote
   on(ROUTES.registerTunnelKey, async (ctx, request) => {
     const me = authenticatedDevice(ctx);
     const body = await request.body();
-    const access = configured();
+    ctx.set('Cache-Control', 'no-store');
+    if (remote === null) {
+      ctx.body = { remotePort: null } satisfies TunnelKeyAnswer;
+      return;
+    }
+    const access = remote;
     const tunnel = await store.tunnels.register(me.uuid, me.fleet, body.publicKey, access.settings.ports, {
       actor: `device:${me.uuid}`,
       at: deps.now().toISOString(),
     });
     logger.info({ uuid: me.uuid, port: tunnel.port }, 'tunnel key registered');
-    ctx.set('Cache-Control', 'no-store');
     ctx.body = { remotePort: tunnel.port } satisfies TunnelKeyAnswer;
   });
 

@@ -210,8 +210,11 @@ export class ApiClient {
     await response.body?.cancel();
   }
 
-  /** Registers the public half of the device's tunnel key; answers the port the API assigned on the jump host. */
-  async registerTunnelKey(uuid: string, publicKey: string): Promise<number> {
+  /**
+   * Registers the public half of the device's tunnel key; answers the port the API assigned on the jump host, null
+   * from an API without one.
+   */
+  async registerTunnelKey(uuid: string, publicKey: string): Promise<number | null> {
     const route = DEVICE_REMOTE_ACCESS_ROUTES.registerTunnelKey;
     const response = await this.request(route.method, pathOf(route, { uuid }), {
       body: { publicKey },

@@ -28,11 +28,13 @@ export const TUNNEL_FILES = {
 
 /** Retries of a registration the API could not take (away, 5xx): from a minute to an hour apart. */
 const RETRY = { initialMs: 60_000, maxMs: 3_600_000 };
+/** How often a device asks again an API that has no jump host: it may get one, and a day's one request is cheap. */
+const NO_JUMP_HOST_RETRY_MS = 24 * 3_600_000;
 
 export interface DeviceTunnelOptions {
   dir: string;
   uuid: string;
-  register: (publicKey: string) => Promise<number>;
+  register: (publicKey: string) => Promise<number | null>;
   log: Logger;
 }
 
@@ -96,12 +98,17 @@ export class DeviceTunnel {
     if (publicKey === null || this.stopped) return;
     try {
       const port = await this.options.register(publicKey);
-      this.registered = true;
       this.attempt = 0;
+      if (port === null) {
+        this.options.log.info({ retryInMs: NO_JUMP_HOST_RETRY_MS }, 'the API has no jump host: no tunnel');
+        this.registerSoon(NO_JUMP_HOST_RETRY_MS);
+        return;
+      }
+      this.registered = true;
       this.options.log.info({ remotePort: port }, 'tunnel key registered');
     } catch (err) {
-      if (err instanceof ApiError && (err.status === 501 || err.status === 404)) {
-        // An API without a jump host (or from before tunnels): nothing to retry until a target says otherwise.
+      if (err instanceof ApiError && err.status === 404) {
+        // An API from before tunnels: nothing to ask until the supervisor starts again.
         this.options.log.info({ status: err.status }, 'the API offers no tunnel');
         return;
       }
