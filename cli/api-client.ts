@@ -1,6 +1,7 @@
 // The CLI's one door to registry-api: each call names its route's declaration (protocol/http/), which gives the
 // method, the path, the schema a request body is checked with before it leaves and the schema the answer is
 // validated with before anything trusts it; failures say which URL and what the API said.
+import type { SshCertificateAnswer, SshCertificateRequest, SshSessionEnded } from '../protocol/http/remote-access.js';
 import type { Static, TSchema } from '@sinclair/typebox';
 import type {
   ApiToken,
@@ -423,6 +424,15 @@ export class ApiClient {
 
   async deviceOs(uuid: string): Promise<OsPin> {
     return this.call(ROUTES.deviceOs, { uuid });
+  }
+
+  /** A short-lived SSH certificate for `request.publicKey`, valid on the device only; opens an audited session. */
+  async issueSshCertificate(uuid: string, request: SshCertificateRequest): Promise<SshCertificateAnswer> {
+    return this.call(ROUTES.issueSshCertificate, { uuid }, { body: checked(ROUTES.issueSshCertificate, request) });
+  }
+
+  async endSshSession(uuid: string, session: string, exitCode: number | null): Promise<SshSessionEnded> {
+    return this.call(ROUTES.endSshSession, { uuid, session }, { body: checked(ROUTES.endSshSession, { exitCode }) });
   }
 
   /** Calls `route` with its path parameters; the answer validated with the schema the route declares for it. */

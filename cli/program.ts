@@ -16,6 +16,7 @@ import { registerOs } from './commands/os.js';
 import { registerPush } from './commands/push.js';
 import { registerReleaseKeys } from './commands/release-keys.js';
 import { registerReleases } from './commands/releases.js';
+import { registerRemoteAccess } from './commands/remote-access.js';
 import { registerSigningKey } from './commands/signing-key.js';
 import { registerTokens } from './commands/tokens.js';
 import { registerUsers } from './commands/users.js';
@@ -165,6 +166,7 @@ export function buildProgram(io: Io): Command {
   registerTokens(program, io);
   registerSigningKey(program, io);
   registerAudit(program, io);
+  registerRemoteAccess(program, io);
   registerOs(program, io);
   return program;
 }

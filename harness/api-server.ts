@@ -33,6 +33,9 @@ import type { Jobs, RetryPolicy } from '../registry-api/jobs/index.js';
 import { startJobs } from '../registry-api/jobs/start.js';
 import { loadTestEnv } from './env.js';
 import { testStoreLocation, type TestStoreLocation } from './test-store.js';
+import { RemoteAccess } from '../registry-api/remote-access/remote-access.js';
+import type { RemoteAccessSettings } from '../registry-api/remote-access/settings.js';
+import { SshCa } from '../registry-api/remote-access/ssh-ca.js';
 
 export interface ObservedRequest {
   method: string;
@@ -69,6 +72,8 @@ export interface ApiServerOptions {
   pushChannelMaxAgeMs?: number;
   /** The production server's limits and keep-alive (http/server-limits.ts) instead of Node's defaults. */
   productionServer?: boolean;
+  /** A jump host (remote-access/); the SSH CA's key is made in the data dir unless `caKeyFile` says otherwise. */
+  remoteAccess?: Omit<RemoteAccessSettings, 'caKeyFile'> & { caKeyFile?: string };
 }
 
 export interface NewFleetOptions {
@@ -133,7 +138,17 @@ export class ApiServer {
       keyring: options.osBundleKeyring ?? null,
       maxBytes: DEFAULT_MAX_BUNDLE_BYTES,
     };
+    const remoteAccess =
+      options.remoteAccess === undefined
+        ? null
+        : new RemoteAccess(
+            { ...options.remoteAccess, caKeyFile: options.remoteAccess.caKeyFile ?? path.join(dataDir, 'ssh-ca-key') },
+            await SshCa.open(options.remoteAccess.caKeyFile ?? path.join(dataDir, 'ssh-ca-key')),
+            store,
+            logger,
+          );
     const app = createApp({
+      remoteAccess,
       store,
       adminToken: token,
       registry: options.registry ?? null,

@@ -35,6 +35,10 @@ export type Action =
   | 'token.manage'
   /** Read a device's service logs: they may carry secrets and household data, so not every viewer. */
   | 'device.logs'
+  /** Get a short-lived SSH certificate for one device: a shell on it, through the jump host. */
+  | 'device.ssh'
+  /** Ask which keys the jump host admits (its AuthorizedKeysCommand; its own token is the other way in). */
+  | 'jump-host.keys'
   /** See and rotate the API's target-signing key. */
   | 'signing-key.manage'
   /** Approve or reject a release held for review, and set the fleet's review rules (protocol/release-review.ts). */

@@ -425,6 +425,34 @@ export const TargetIssueSchema = Type.Object(
 );
 export type TargetIssue = Static<typeof TargetIssueSchema>;
 
+/** An OpenSSH public key line without comment: "ssh-ed25519 AAAA..." (bounded: it travels signed to every device). */
+export const SshPublicKeySchema = Type.String({
+  minLength: 20,
+  maxLength: 1024,
+  pattern: '^(ssh-ed25519|ecdsa-sha2-nistp256|ecdsa-sha2-nistp384|ecdsa-sha2-nistp521|ssh-rsa) [A-Za-z0-9+/]+={0,3}$',
+});
+
+/**
+ * The device's reverse SSH tunnel and who may come in through it (protocol/http/remote-access.ts): the jump host it
+ * connects to (address, sshd port, host key, login user), the port there its forward may listen on (assigned by the
+ * API, one per device), and the SSH certificate authority the device's own sshd trusts for operators' short-lived
+ * certificates, bound to `principal`. Absent until the device registered its tunnel key with an API that has a jump
+ * host configured, so the targets of every other device keep their exact form.
+ */
+export const TunnelTargetSchema = Type.Object(
+  {
+    host: Type.String({ minLength: 1, maxLength: 253, pattern: '^[A-Za-z0-9][A-Za-z0-9.:-]*$' }),
+    port: Type.Integer({ minimum: 1, maximum: 65535 }),
+    user: Type.String({ minLength: 1, maxLength: 32, pattern: '^[a-z_][a-z0-9_-]*$' }),
+    hostKey: SshPublicKeySchema,
+    remotePort: Type.Integer({ minimum: 1, maximum: 65535 }),
+    caPublicKey: SshPublicKeySchema,
+    principal: Type.String({ minLength: 1, maxLength: 64, pattern: '^[a-z0-9-]+$' }),
+  },
+  { additionalProperties: false },
+);
+export type TunnelTarget = Static<typeof TunnelTargetSchema>;
+
 export const TargetStateSchema = Type.Object(
   {
     schemaVersion: Type.Literal(1),
@@ -450,6 +478,8 @@ export const TargetStateSchema = Type.Object(
      * none. A device that pins release keys takes it only when a key it trusts already signed it.
      */
     releaseKeys: Type.Optional(SignedKeySetSchema),
+    /** The reverse SSH tunnel's settings (TunnelTargetSchema); absent while the device has none. */
+    tunnel: Type.Optional(TunnelTargetSchema),
   },
   { additionalProperties: false },
 );

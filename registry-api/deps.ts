@@ -10,6 +10,7 @@ import type { SigningKey } from './keys/signing-key.js';
 import type { FleetEventBus } from './events/bus.js';
 import type { Store } from './store/index.js';
 import type { TargetCache } from './fleet/target-cache.js';
+import type { RemoteAccess } from './remote-access/remote-access.js';
 
 export interface AppDeps {
   store: Store;
@@ -51,6 +52,8 @@ export interface AppDeps {
   pushChannelMaxAgeMs?: number;
   /** Fleet events (events/bus.ts) this instance publishes and its streams and webhooks hear; absent: one of its own. */
   events?: FleetEventBus;
+  /** The jump host, device tunnels and SSH certificates (remote-access/); null or absent: none configured. */
+  remoteAccess?: RemoteAccess | null;
 }
 
 export type RouteDeps = Required<AppDeps>;

@@ -23,6 +23,9 @@ import { openStore } from './store/open.js';
 import { isPostgresUrl } from './store/sql/open.js';
 import { redacted } from './store/sql/postgres.js';
 import { skiffVersion } from '../lib/package-version.js';
+import { RemoteAccess } from './remote-access/remote-access.js';
+import { remoteAccessFromEnv } from './remote-access/settings.js';
+import { SshCa } from './remote-access/ssh-ca.js';
 
 /** How long answers in flight get to finish before their connections are cut. */
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -70,11 +73,27 @@ let store: Store;
 let admin: AdminToken;
 let signingKey: SigningKey;
 let registryToken: RegistryTokenIssuer | null;
+let remoteAccess: RemoteAccess | null = null;
 try {
   store = await openStore(database, logger);
   admin = adminTokenOf(config.dataDir, config.adminToken);
   signingKey = signingKeyOf(config.dataDir, config.signingKeyFile);
   registryToken = config.registryToken === null ? null : registryTokenIssuerOf(config.registryToken);
+  const remote = remoteAccessFromEnv(process.env, config.dataDir);
+  if (remote !== null) {
+    const ca = await SshCa.open(remote.caKeyFile);
+    remoteAccess = new RemoteAccess(remote, ca, store, logger);
+    // The CA's public key is no secret: logged so the jump host's and devices' TrustedUserCAKeys can be checked.
+    logger.info(
+      {
+        jumpHost: `${remote.jumpHost.host}:${remote.jumpHost.port}`,
+        ports: remote.ports,
+        ca: ca.publicKey,
+        caSource: ca.source,
+      },
+      'remote access configured',
+    );
+  }
 } catch (err) {
   fatal('cannot start', err);
 }
@@ -155,6 +174,7 @@ const app = createApp({
   maxPushChannels: config.maxPushChannels,
   targetValidityMs: config.targetValidityMs,
   pushHeartbeatSeconds: config.pushHeartbeatSeconds,
+  remoteAccess,
 });
 const server = createApiServer(app.callback(), {
   keepAliveTimeoutMs: pushTimings(config.pushHeartbeatSeconds).serverKeepAliveMs,

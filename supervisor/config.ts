@@ -68,6 +68,12 @@ export const SupervisorConfigSchema = Type.Object({
   /** The device-local API (local-api/): loopback only unless a technician's network needs it. */
   localApiHost: Type.Optional(Type.String({ minLength: 1 })),
   localApiPort: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
+  /**
+   * Where the reverse SSH tunnel's files go (online/tunnel.ts): the tunnel key the supervisor makes, and what the
+   * target's `tunnel` says (the jump host's address and host key, the device's port, the SSH CA its sshd trusts).
+   * The tunnel service mounts it; absent: DATA_DIR/tunnel.
+   */
+  tunnelDir: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })),
   /** What POST /v1/reboot of the local API runs (argv, no shell); `reboot` when absent. */
   rebootCommand: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })),
 });

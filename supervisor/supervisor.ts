@@ -46,6 +46,7 @@ import { meterRequests, tuneConnections } from '../lib/http-request.js';
 import { thinningOf, type BudgetFacts } from './plan/data-budget.js';
 import { PatchDigests, purposeOfUrl, totalOf, TrafficCounters } from './device/traffic.js';
 import { LogShipper } from './online/log-shipper.js';
+import { DeviceTunnel } from './online/tunnel.js';
 import { signedWith, type SignedTarget, type TrustedKeys } from './target/gate.js';
 import { TargetStore } from './target/store.js';
 import { acceptedIssueOf, FreshnessError, judgeFreshness, staleness } from './target/freshness.js';
@@ -90,6 +91,8 @@ export class Supervisor {
   private events: TargetEvents | undefined;
   /** Fleet logs: ships service logs only while someone asks through the API (online/log-shipper.ts). */
   private logShipper: LogShipper | undefined;
+  /** The reverse SSH tunnel's key and settings (online/tunnel.ts); set once online. */
+  private tunnel: DeviceTunnel | undefined;
   private localApi: LocalApi | undefined;
   private readonly localFile: LocalTargetFile;
   /** Services stopped through the local API: not started again until started through it. */
@@ -232,6 +235,7 @@ export class Supervisor {
       this.reconciler.stop(),
       this.localApi?.close(),
       this.logShipper?.stop(),
+      this.tunnel?.stop(),
       this.osUpdater?.stop(),
     ]);
     this.delivery.stop();
@@ -319,6 +323,17 @@ export class Supervisor {
     });
     this.logShipper = logShipper;
     logShipper.start();
+    const tunnel = new DeviceTunnel({
+      dir: this.config.tunnelDir ?? path.join(this.options.dataDir, 'tunnel'),
+      uuid,
+      register: (publicKey) => deviceApi.registerTunnelKey(uuid, publicKey),
+      log: this.log.child({ component: 'tunnel' }),
+    });
+    this.tunnel = tunnel;
+    await tunnel
+      .start()
+      .then(() => tunnel.apply(this.fleetTarget?.tunnel))
+      .catch((err: unknown) => this.log.error({ err: messageOf(err) }, 'the reverse SSH tunnel is unavailable'));
     const events = new TargetEvents({
       api: deviceApi,
       uuid,
@@ -373,6 +388,9 @@ export class Supervisor {
     await this.store.save(signed);
     await this.rotateKeys(signed);
     this.fleetTarget = target;
+    await this.tunnel
+      ?.apply(target.tunnel)
+      .catch((err: unknown) => this.log.error({ err: messageOf(err) }, 'cannot write the tunnel settings'));
     this.osUpdater?.offer(target.hostOs);
     if (this.local !== null) {
       this.log.info({ release: target.release?.id ?? null }, 'new fleet target kept for after local mode');

@@ -43,6 +43,8 @@ export interface TargetCacheOptions {
   signingKey: Pick<SigningKey, 'sign' | 'nextPublicKey'>;
   /** Devices whose targets are kept; beyond that the oldest entries go (default 100,000). */
   maxDevices?: number;
+  /** The device's tunnel (../remote-access/); absent: targets carry none. */
+  tunnel?: TargetSources['tunnel'];
 }
 
 /** Everything the target depends on that is not covered by a generation, or cheap to compare anyway. */
@@ -223,6 +225,7 @@ export class TargetCache {
       releaseKeys: {
         get: (name) => (name === fleet.name ? facts.releaseKeys : store.releaseKeys.get(name)),
       },
+      ...(this.options.tunnel === undefined ? {} : { tunnel: this.options.tunnel }),
     };
     const content = await targetFor(sources, device, fleet);
     // The announced next key is part of what is issued: announcing it, or no longer, is a new version.

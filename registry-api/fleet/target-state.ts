@@ -10,6 +10,7 @@ import {
   type HostOsRelease,
   type ReleaseRef,
   type TargetState,
+  type TunnelTarget,
 } from '../../protocol/target-state.js';
 import type {
   ConfigStore,
@@ -29,6 +30,8 @@ export interface TargetSources {
   config: Pick<ConfigStore, 'vars' | 'serviceVars' | 'deviceSettings'>;
   osReleases: Pick<OsReleaseStore, 'targetFor'>;
   releaseKeys: Pick<ReleaseKeyStore, 'get'>;
+  /** The device's reverse SSH tunnel (../remote-access/); absent: the API has no jump host. */
+  tunnel?: (device: DeviceRecord) => Promise<TunnelTarget | null>;
 }
 
 /** The host OS part of a device's target: the pinned bundle, downloaded from the device's own bundle route. */
@@ -207,6 +210,7 @@ export function targetStateOf(
   config: DeviceConfig,
   hostOs: OsReleaseRecord | null = null,
   releaseKeys: SignedKeySet | null = null,
+  tunnel: TunnelTarget | null = null,
 ): TargetState {
   // Absent when unpinned, so fleets without host OS updates keep their ETags.
   const os = hostOs === null ? {} : { hostOs: hostOsOf(device, hostOs) };
@@ -227,6 +231,8 @@ export function targetStateOf(
     config,
     ...os,
     ...keys,
+    // Absent while the device has no tunnel, so every other device keeps its ETags.
+    ...(tunnel === null ? {} : { tunnel }),
   };
 }
 
@@ -236,11 +242,12 @@ export async function targetFor(
   device: DeviceRecord,
   fleet: FleetRecord,
 ): Promise<TargetState> {
-  const [release, config, hostOs, releaseKeys] = await Promise.all([
+  const [release, config, hostOs, releaseKeys, tunnel] = await Promise.all([
     targetReleaseOf(sources.releases, fleet, device),
     deviceConfigFor(sources.config, device, fleet),
     sources.osReleases.targetFor(device),
     sources.releaseKeys.get(fleet.name),
+    sources.tunnel?.(device) ?? null,
   ]);
-  return targetStateOf(device, fleet, release, config, hostOs, releaseKeys);
+  return targetStateOf(device, fleet, release, config, hostOs, releaseKeys, tunnel);
 }

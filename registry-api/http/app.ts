@@ -32,6 +32,7 @@ import { releaseFileRoutes } from './routes/release-files.js';
 import { releaseRoutes } from './routes/releases.js';
 import { releaseReviewRoutes } from './routes/release-review.js';
 import { userRoutes } from './routes/users.js';
+import { remoteAccessRoutes } from '../remote-access/routes.js';
 import { DEFAULT_TARGET_VALIDITY_MS, TargetCache } from '../fleet/target-cache.js';
 import {
   DEFAULT_MAX_PUSH_CHANNELS,
@@ -54,15 +55,23 @@ export function createApp(appDeps: AppDeps): Koa<ApiState> {
     });
   const metrics = appDeps.metrics ?? new ApiMetrics({ store: appDeps.store, jobs, now });
   const targetValidityMs = appDeps.targetValidityMs ?? DEFAULT_TARGET_VALIDITY_MS;
+  const remoteAccess = appDeps.remoteAccess ?? null;
   const targetCache =
     appDeps.targetCache ??
-    new TargetCache({ store: appDeps.store, signingKey: appDeps.signingKey, validityMs: targetValidityMs, now });
+    new TargetCache({
+      store: appDeps.store,
+      signingKey: appDeps.signingKey,
+      validityMs: targetValidityMs,
+      now,
+      ...(remoteAccess === null ? {} : { tunnel: (device) => remoteAccess.targetOf(device) }),
+    });
   const invalidation = appDeps.invalidation ?? localInvalidation(appDeps.store.changes);
   const deps: RouteDeps = {
     registryToken: null,
     metricsToken: null,
     osBundles: null,
     deviceLogs: {},
+    remoteAccess: null,
     maxPushChannels: DEFAULT_MAX_PUSH_CHANNELS,
     pushHeartbeatSeconds: DEFAULT_HEARTBEAT_SECONDS,
     pushChannelMaxAgeMs: PUSH_CHANNEL_MAX_AGE_MS,
@@ -97,6 +106,7 @@ export function createApp(appDeps: AppDeps): Koa<ApiState> {
   osReleaseRoutes(on, deps);
   deviceLogRoutes(on, deps, deviceLogs);
   deviceApiRoutes(on, deps);
+  remoteAccessRoutes(on, deps, deps.remoteAccess);
   deviceEventRoutes(on, deps, {
     logs: deviceLogs,
     heartbeatSeconds: deps.pushHeartbeatSeconds,

@@ -38,6 +38,8 @@ export const ACCESS: Readonly<Record<Action, AccessRule>> = {
   'user.manage': { minimum: 'admin', global: true },
   'token.manage': { minimum: 'admin', self: true, global: true },
   'device.logs': { minimum: 'operator', also: ['developer'] },
+  'device.ssh': { minimum: 'operator' },
+  'jump-host.keys': { minimum: 'admin', global: true },
   'signing-key.manage': { minimum: 'admin' },
   'release.approve': { minimum: 'operator' },
 };

@@ -1,5 +1,6 @@
 // What the API keeps, and the one interface it is kept behind. Routes see only this; store/open.ts implements it
 // once, over the query layer in store/sql/, for SQLite (embedded, the default) and PostgreSQL alike.
+import type { TunnelStore } from './tunnels.js';
 import type { AuditEntry, FleetRole, FleetRoles, Role } from '../../protocol/access.js';
 import type { ReleasePolicy, ReleaseVerification } from '../../protocol/api.js';
 import type {
@@ -583,6 +584,8 @@ export interface Store {
   readonly targetIssues: TargetIssueStore;
   /** Devices' data use per day and month (traffic.ts), written with their reports. */
   readonly traffic: TrafficStore;
+  /** Devices' reverse SSH tunnels and operators' SSH sessions (tunnels.ts). */
+  readonly tunnels: TunnelStore;
   /** Committed changes to targets, tokens and admission, announced after their commit (target-generation.ts). */
   readonly changes: TargetChanges;
   close(): Promise<void>;

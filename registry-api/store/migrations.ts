@@ -461,4 +461,32 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE devices ADD COLUMN meter_serial TEXT;
     `,
   },
+  {
+    version: 25,
+    name: "devices' reverse SSH tunnels and operators' SSH sessions",
+    // One port per device on the jump host, unique across the fleet, and the tunnel key that may listen on it
+    // (unique too: the jump host finds the device by the key it presents). The row goes with the device, and is
+    // deleted when the device is revoked (registry-api/remote-access/), which frees the port. A session is one
+    // certificate issued to an operator: who, which device, when, valid until when, and when the CLI said it ended.
+    sql: `
+      CREATE TABLE device_tunnels (
+        uuid TEXT PRIMARY KEY REFERENCES devices (uuid) ON DELETE CASCADE,
+        port INTEGER NOT NULL UNIQUE,
+        public_key TEXT NOT NULL UNIQUE,
+        registered_at TEXT NOT NULL
+      );
+      CREATE TABLE ssh_sessions (
+        id TEXT PRIMARY KEY,
+        uuid TEXT NOT NULL REFERENCES devices (uuid) ON DELETE CASCADE,
+        actor TEXT NOT NULL,
+        purpose TEXT NOT NULL,
+        principal TEXT NOT NULL,
+        issued_at TEXT NOT NULL,
+        valid_before TEXT NOT NULL,
+        ended_at TEXT,
+        exit_code INTEGER
+      );
+      CREATE INDEX ssh_sessions_by_device ON ssh_sessions (uuid);
+    `,
+  },
 ];

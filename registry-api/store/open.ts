@@ -20,6 +20,7 @@ import { isPostgresUrl, openDatabase } from './sql/open.js';
 import { redacted } from './sql/postgres.js';
 import { targetIssuesOn } from './target-issues.js';
 import { trafficOn } from './traffic.js';
+import { tunnelsOn } from './tunnels.js';
 import { usersOn } from './users.js';
 
 /** The store over an open database whose schema is up to date. */
@@ -44,6 +45,7 @@ export function storeOn(database: Database, logger: Logger = createLogger('regis
     osReleases: osReleasesOn(db, audit),
     targetIssues: targetIssuesOn(db),
     traffic: trafficOn(db),
+    tunnels: tunnelsOn(db, audit),
     changes,
     async close() {
       // What polls noted goes in before the database closes; failing that, the next poll notes it again.

@@ -11,6 +11,7 @@ import {
 import type { LogBatch } from '../../protocol/device-logs.js';
 import { DEVICE_API_ROUTES as ROUTES } from '../../protocol/http/device-api.js';
 import { pathOf } from '../../protocol/http/route.js';
+import { DEVICE_REMOTE_ACCESS_ROUTES, TunnelKeyAnswerSchema } from '../../protocol/http/remote-access.js';
 import { SIGNATURE_HEADER } from '../../protocol/signature.js';
 import type { PartialStateReport, StateReport } from '../../protocol/state-report.js';
 import { parse } from '../../protocol/validate.js';
@@ -207,6 +208,20 @@ export class ApiClient {
     const route = ROUTES.postDeviceLogs;
     const response = await this.request(route.method, pathOf(route, { uuid }), { body: batch, purpose: 'logs' });
     await response.body?.cancel();
+  }
+
+  /**
+   * Registers the public half of the device's tunnel key; answers the port the API assigned on the jump host, null
+   * from an API without one.
+   */
+  async registerTunnelKey(uuid: string, publicKey: string): Promise<number | null> {
+    const route = DEVICE_REMOTE_ACCESS_ROUTES.registerTunnelKey;
+    const response = await this.request(route.method, pathOf(route, { uuid }), {
+      body: { publicKey },
+      purpose: 'other',
+    });
+    return parse(TunnelKeyAnswerSchema, await this.json(response, route.method), 'the answer to the tunnel key')
+      .remotePort;
   }
 
   /** Opens the push channel (protocol/device-events.ts); the body is the event stream, ended by `signal`. */

@@ -2,7 +2,9 @@
 # A reverse SSH tunnel from the device to a jump host: a port on the jump host leads back to the device (its
 # SSH by default), a second way in when the fleet backend cannot reach it. Every connection starts from the
 # device, so no firewall in front of it needs opening. autossh keeps it up when installed, else a restart loop
-# with backoff does. Without TUNNEL_HOST it idles, so one release serves devices with and without a tunnel.
+# with backoff does. Without TUNNEL_HOST the settings come from the device's supervisor, which writes the API's
+# (jump host, host key, the port the API assigned this device) into TUNNEL_SETTINGS beside the key it made; until
+# that file is there it idles, so one release serves devices with and without a tunnel, and nobody types a port.
 set -u
 
 TUNNEL_HOST=${TUNNEL_HOST:-}
@@ -13,6 +15,7 @@ TUNNEL_REMOTE_BIND=${TUNNEL_REMOTE_BIND:-127.0.0.1}
 TUNNEL_TARGET=${TUNNEL_TARGET:-}
 TUNNEL_KEY_FILE=${TUNNEL_KEY_FILE:-/run/secrets/tunnel/id_ed25519}
 TUNNEL_KNOWN_HOSTS=${TUNNEL_KNOWN_HOSTS:-/run/secrets/tunnel/known_hosts}
+TUNNEL_SETTINGS=${TUNNEL_SETTINGS:-/run/secrets/tunnel/tunnel.env}
 TUNNEL_KEEPALIVE_SECONDS=${TUNNEL_KEEPALIVE_SECONDS:-30}
 TUNNEL_RETRY_MAX_SECONDS=${TUNNEL_RETRY_MAX_SECONDS:-300}
 TUNNEL_USE_AUTOSSH=${TUNNEL_USE_AUTOSSH:-auto}
@@ -49,9 +52,28 @@ pause() {
 is_count() { case $1 in '' | *[!0-9]*) return 1 ;; *) [ "$1" -ge 1 ] ;; esac; }
 is_port() { is_count "$1" && [ "$1" -le 65535 ]; }
 
+# read_settings : the four settings the supervisor writes, as NAME=value lines; nothing else in the file counts.
+read_settings() {
+  while IFS='=' read -r name value || [ -n "$name" ]; do
+    case $name in
+      TUNNEL_HOST) TUNNEL_HOST=$value ;;
+      TUNNEL_PORT) TUNNEL_PORT=$value ;;
+      TUNNEL_USER) TUNNEL_USER=$value ;;
+      TUNNEL_REMOTE_PORT) TUNNEL_REMOTE_PORT=$value ;;
+    esac
+  done <"$TUNNEL_SETTINGS"
+}
+
 if [ -z "$TUNNEL_HOST" ]; then
-  log info "TUNNEL_HOST is not set: no tunnel on this device, idling until stopped"
-  while :; do pause 3600; done
+  if [ ! -r "$TUNNEL_SETTINGS" ]; then
+    log info "TUNNEL_HOST is not set and $TUNNEL_SETTINGS is not there: no tunnel on this device yet, idling until the supervisor writes it"
+    until [ -r "$TUNNEL_SETTINGS" ]; do pause 30; done
+  fi
+  read_settings
+  case $TUNNEL_HOST in
+    '' | *[!A-Za-z0-9.:-]*) log error "$TUNNEL_SETTINGS names no usable TUNNEL_HOST"; exit 2 ;;
+  esac
+  log info "settings from $TUNNEL_SETTINGS"
 fi
 
 is_count "$TUNNEL_RETRY_MAX_SECONDS" ||
@@ -72,7 +94,7 @@ until [ -r "$TUNNEL_KEY_FILE" ]; do
   pause 30
 done
 # ssh refuses keys others can read, and a mounted secret's mode is not ours to choose: use a private copy.
-key=/tmp/tunnel-key
+key=${TMPDIR:-/tmp}/tunnel-key
 (umask 077 && cp "$TUNNEL_KEY_FILE" "$key") || { log error "cannot copy $TUNNEL_KEY_FILE"; exit 1; }
 
 if [ -r "$TUNNEL_KNOWN_HOSTS" ]; then
@@ -80,7 +102,7 @@ if [ -r "$TUNNEL_KNOWN_HOSTS" ]; then
   strict=yes
 else
   log warn "no known_hosts at $TUNNEL_KNOWN_HOSTS: trusting $TUNNEL_HOST's host key on first use"
-  known=/tmp/known_hosts
+  known=${TMPDIR:-/tmp}/known_hosts
   strict=accept-new
 fi
 
