@@ -51,6 +51,8 @@ export interface AppDeps {
   pushChannelMaxAgeMs?: number;
   /** Fleet events (events/bus.ts) this instance publishes and its streams and webhooks hear; absent: one of its own. */
   events?: FleetEventBus;
+  /** Where the dashboard's built files are (registry-api/web/static.ts); absent or null: next to the compiled API. */
+  dashboardDir?: string | null;
 }
 
 export type RouteDeps = Required<AppDeps>;

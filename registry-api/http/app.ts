@@ -32,6 +32,8 @@ import { releaseFileRoutes } from './routes/release-files.js';
 import { releaseRoutes } from './routes/releases.js';
 import { releaseReviewRoutes } from './routes/release-review.js';
 import { userRoutes } from './routes/users.js';
+import { authRoutes } from '../web/auth-routes.js';
+import { dashboard } from '../web/static.js';
 import { DEFAULT_TARGET_VALIDITY_MS, TargetCache } from '../fleet/target-cache.js';
 import {
   DEFAULT_MAX_PUSH_CHANNELS,
@@ -66,6 +68,7 @@ export function createApp(appDeps: AppDeps): Koa<ApiState> {
     maxPushChannels: DEFAULT_MAX_PUSH_CHANNELS,
     pushHeartbeatSeconds: DEFAULT_HEARTBEAT_SECONDS,
     pushChannelMaxAgeMs: PUSH_CHANNEL_MAX_AGE_MS,
+    dashboardDir: null,
     ...appDeps,
     now,
     targetValidityMs,
@@ -93,6 +96,7 @@ export function createApp(appDeps: AppDeps): Koa<ApiState> {
   metricsRoutes(on, deps);
   deviceRoutes(on, deps);
   userRoutes(on, deps);
+  authRoutes(on, deps);
   auditRoutes(on, deps);
   osReleaseRoutes(on, deps);
   deviceLogRoutes(on, deps, deviceLogs);
@@ -113,6 +117,8 @@ export function createApp(appDeps: AppDeps): Koa<ApiState> {
   app.use(requestLog(deps.logger));
   app.use(metrics.middleware());
   app.use(problems(deps.logger));
+  // The dashboard's page and files, on every GET outside the API's own paths (web/static.ts).
+  app.use(dashboard({ dir: deps.dashboardDir ?? undefined, logger: deps.logger }));
   app.use(router.routes());
   app.use(router.allowedMethods());
   return app;
