@@ -24,6 +24,7 @@ import { adminTokenOf } from '../registry-api/keys/admin-token.js';
 import { registryTokenIssuerOf, type RegistryTokenConfig } from '../registry-api/delivery/registry-token.js';
 import { signingKeyOf, type SigningKey } from '../registry-api/keys/signing-key.js';
 import { createApp } from '../registry-api/http/app.js';
+import type { LoginLimitRules } from '../registry-api/web/login-limits.js';
 import { DEFAULT_MAX_BUNDLE_BYTES } from '../registry-api/os/bundles.js';
 import type { DeviceLogsOptions } from '../registry-api/logs/device-logs.js';
 import type { Store } from '../registry-api/store/index.js';
@@ -69,6 +70,8 @@ export interface ApiServerOptions {
   pushChannelMaxAgeMs?: number;
   /** The production server's limits and keep-alive (http/server-limits.ts) instead of Node's defaults. */
   productionServer?: boolean;
+  /** Failed dashboard logins allowed per user and per address (registry-api/web/login-limits.ts); default the API's. */
+  loginLimits?: LoginLimitRules;
 }
 
 export interface NewFleetOptions {
@@ -147,6 +150,7 @@ export class ApiServer {
       ...(options.targetValidityMs === undefined ? {} : { targetValidityMs: options.targetValidityMs }),
       ...(options.pushHeartbeatSeconds === undefined ? {} : { pushHeartbeatSeconds: options.pushHeartbeatSeconds }),
       ...(options.pushChannelMaxAgeMs === undefined ? {} : { pushChannelMaxAgeMs: options.pushChannelMaxAgeMs }),
+      ...(options.loginLimits === undefined ? {} : { loginLimits: options.loginLimits }),
     });
     const handle = app.callback();
     const requests: ObservedRequest[] = [];

@@ -8,6 +8,7 @@ import type { ApiMetrics } from './http/metrics.js';
 import type { RegistryTokenIssuer } from './delivery/registry-token.js';
 import type { SigningKey } from './keys/signing-key.js';
 import type { FleetEventBus } from './events/bus.js';
+import type { LoginLimitRules } from './web/login-limits.js';
 import type { Store } from './store/index.js';
 import type { TargetCache } from './fleet/target-cache.js';
 
@@ -53,6 +54,8 @@ export interface AppDeps {
   events?: FleetEventBus;
   /** Where the dashboard's built files are (registry-api/web/static.ts); absent or null: next to the compiled API. */
   dashboardDir?: string | null;
+  /** Failed dashboard logins allowed per user and per address (web/login-limits.ts); absent: its defaults. */
+  loginLimits?: LoginLimitRules;
 }
 
 export type RouteDeps = Required<AppDeps>;

@@ -34,6 +34,7 @@ import { releaseReviewRoutes } from './routes/release-review.js';
 import { userRoutes } from './routes/users.js';
 import { authRoutes } from '../web/auth-routes.js';
 import { dashboard } from '../web/static.js';
+import { LoginLimits } from '../web/login-limits.js';
 import { DEFAULT_TARGET_VALIDITY_MS, TargetCache } from '../fleet/target-cache.js';
 import {
   DEFAULT_MAX_PUSH_CHANNELS,
@@ -69,6 +70,7 @@ export function createApp(appDeps: AppDeps): Koa<ApiState> {
     pushHeartbeatSeconds: DEFAULT_HEARTBEAT_SECONDS,
     pushChannelMaxAgeMs: PUSH_CHANNEL_MAX_AGE_MS,
     dashboardDir: null,
+    loginLimits: {},
     ...appDeps,
     now,
     targetValidityMs,
@@ -96,7 +98,7 @@ export function createApp(appDeps: AppDeps): Koa<ApiState> {
   metricsRoutes(on, deps);
   deviceRoutes(on, deps);
   userRoutes(on, deps);
-  authRoutes(on, deps);
+  authRoutes(on, deps, new LoginLimits(deps.loginLimits));
   auditRoutes(on, deps);
   osReleaseRoutes(on, deps);
   deviceLogRoutes(on, deps, deviceLogs);

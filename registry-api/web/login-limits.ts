@@ -47,11 +47,16 @@ class FailureCounter {
   }
 }
 
+export interface LoginLimitRules {
+  user?: LimitRule;
+  address?: LimitRule;
+}
+
 export class LoginLimits {
   private readonly users: FailureCounter;
   private readonly addresses: FailureCounter;
 
-  constructor(rules: { user?: LimitRule; address?: LimitRule } = {}) {
+  constructor(rules: LoginLimitRules = {}) {
     this.users = new FailureCounter(rules.user ?? USER_LIMIT);
     this.addresses = new FailureCounter(rules.address ?? ADDRESS_LIMIT);
   }
