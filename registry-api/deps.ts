@@ -56,6 +56,11 @@ export interface AppDeps {
   dashboardDir?: string | null;
   /** Failed dashboard logins allowed per user and per address (web/login-limits.ts); absent: its defaults. */
   loginLimits?: LoginLimitRules;
+  /**
+   * Behind a reverse proxy (SKIFF_TRUST_PROXY): the request's scheme and client address are the proxy's
+   * X-Forwarded-Proto and last X-Forwarded-For; absent or false: the connection's own.
+   */
+  trustProxy?: boolean;
 }
 
 export type RouteDeps = Required<AppDeps>;

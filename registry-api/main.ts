@@ -155,6 +155,7 @@ const app = createApp({
   maxPushChannels: config.maxPushChannels,
   targetValidityMs: config.targetValidityMs,
   pushHeartbeatSeconds: config.pushHeartbeatSeconds,
+  trustProxy: config.trustProxy,
 });
 const server = createApiServer(app.callback(), {
   keepAliveTimeoutMs: pushTimings(config.pushHeartbeatSeconds).serverKeepAliveMs,

@@ -71,6 +71,7 @@ export function createApp(appDeps: AppDeps): Koa<ApiState> {
     pushChannelMaxAgeMs: PUSH_CHANNEL_MAX_AGE_MS,
     dashboardDir: null,
     loginLimits: {},
+    trustProxy: false,
     ...appDeps,
     now,
     targetValidityMs,
@@ -111,6 +112,9 @@ export function createApp(appDeps: AppDeps): Koa<ApiState> {
   });
 
   const app = new Koa<ApiState>();
+  // Only the hop the proxy itself appended is believed: earlier X-Forwarded-For entries are the client's to forge.
+  app.proxy = deps.trustProxy;
+  app.maxIpsCount = 1;
   // Koa's own error printer would bypass the structured log; the problem boundary handles request errors, this
   // sees what happens outside it (e.g. a client hanging up mid-answer).
   app.on('error', (err: unknown) => deps.logger.warn({ err }, 'http error outside a request handler'));
