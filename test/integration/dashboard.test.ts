@@ -108,7 +108,6 @@ describe('dashboard in a browser', function () {
   let browser: Browser;
   let fleet: Fleet;
   let one: Release;
-  let two: Release;
 
   before(async () => {
     const env = loadTestEnv();
@@ -121,7 +120,7 @@ describe('dashboard in a browser', function () {
     fleet = await api.createFleet('meters');
     const image = await buildTestImage(env, { repo: 'dashboard' });
     one = await api.createRelease(fleet.name, compose('1'), { meter: image }, { version: '1' });
-    two = await api.createRelease(fleet.name, compose('2'), { meter: image }, { version: '2' });
+    await api.createRelease(fleet.name, compose('2'), { meter: image }, { version: '2' });
     await api.admin.pin(fleet.name, one.id);
     const tokens: DeviceAuthResponse[] = [];
     for (const [i, uuid] of DEVICES.entries()) {
@@ -206,7 +205,7 @@ describe('dashboard in a browser', function () {
     const online = devices.filter((d) => d.online).length;
     const onRelease1 = devices.filter((d) => d.runningRelease === '1').length;
     assert.equal(onRelease1, 2);
-    const text = async (selector: string) => (await page.locator(selector).innerText()).trim();
+    const text = async (selector: string) => (await page.locator(selector).textContent())?.trim() ?? '';
     await eventually(async () => {
       assert.match(await text('[data-testid="count-devices"] .value'), new RegExp(`^${devices.length}$`));
       assert.match(await text('[data-testid="count-online"] .value'), new RegExp(`^${online}$`));
@@ -247,10 +246,10 @@ describe('dashboard in a browser', function () {
       'the API has the pin',
     );
     await eventually(
-      async () => assert.equal((await page.getByTestId('pinned-release').innerText()).trim(), '2'),
+      async () => assert.equal((await page.getByTestId('pinned-release').textContent())?.trim(), '2'),
       'the page shows the pin',
     );
-    assert.equal((await page.getByTestId('target-release').innerText()).trim(), '2');
+    assert.equal((await page.getByTestId('target-release').textContent())?.trim(), '2');
     assert.equal(await page.evaluate(() => (window as unknown as { notReloaded?: boolean }).notReloaded), true);
     await page.getByRole('heading', { name: 'Audit trail' }).waitFor();
     await page.getByText('device.pin').first().waitFor();
@@ -380,7 +379,7 @@ describe('dashboard in a browser', function () {
     await page.getByLabel(/New password/).fill('ivy chose this password');
     await page.getByRole('button', { name: 'Set password and log in' }).click();
     await page.getByRole('navigation', { name: 'pages' }).waitFor();
-    assert.match(await page.locator('.who').innerText(), /ivy \(operator\)/);
+    assert.match((await page.locator('.who').textContent()) ?? '', /ivy \(operator\)/);
     await context.close();
     // The code is used up.
     const again = await fetch(`${api.url}${pathOf(ROUTES.redeemInvite)}`, {

@@ -34,6 +34,10 @@ function waitsFor(device: DeviceDetail): string[] {
   for (const download of report.downloads ?? [])
     reasons.push(`downloading ${download.image} (${download.source}): ${download.percent.toFixed(0)} %`);
   if (report.error) reasons.push(`an error: ${report.error}`);
+  if (reasons.length === 0 && device.targetRelease !== device.runningRelease)
+    reasons.push(
+      `the device to fetch and start release ${device.targetRelease ?? '(none)'}: it reports ${report.updateStatus} on ${device.runningRelease ?? 'no release'}`,
+    );
   return reasons;
 }
 
