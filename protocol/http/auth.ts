@@ -3,7 +3,7 @@
 // go on using API tokens (Authorization: Bearer), which need no CSRF token: a browser never adds them on its own.
 import { Type, type Static } from '@sinclair/typebox';
 import { EmptyBodySchema } from '../api.js';
-import { UserSchema } from '../access.js';
+import { CreateUserRequestSchema, UserSchema } from '../access.js';
 import { ok, type RouteSpec } from './route.js';
 
 /** The cookie the session id travels in. */
@@ -14,7 +14,8 @@ export const CSRF_HEADER = 'X-CSRF-Token';
 export const PASSWORD_MIN_LENGTH = 12;
 export const PASSWORD_MAX_LENGTH = 256;
 
-const UserNameField = Type.String({ minLength: 1, maxLength: 64 });
+/** A user name as users are created with: anything else is refused (400) before any password is hashed. */
+const UserNameField = CreateUserRequestSchema.properties.name;
 const NewPassword = Type.String({ minLength: PASSWORD_MIN_LENGTH, maxLength: PASSWORD_MAX_LENGTH });
 
 export const LoginRequestSchema = Type.Object(

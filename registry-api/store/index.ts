@@ -590,6 +590,8 @@ export interface LoginStore {
   setPassword(user: string, hash: string, stamp: Stamp): Promise<boolean>;
   /** Replaces the user's pending invite, if any; false: no such user. */
   createInvite(user: string, codeHash: string, expiresAt: string, stamp: Stamp): Promise<boolean>;
+  /** Whether `codeHash` is the user's live invite (checked before a password is hashed for it). */
+  inviteIsLive(user: string, codeHash: string, at: string): Promise<boolean>;
   /** Sets the password if `codeHash` is the user's live invite, which it uses up; false otherwise. */
   redeemInvite(user: string, codeHash: string, passwordHash: string, at: string): Promise<boolean>;
   /** Stores a new session, ending the one the browser came with (`replacing`, its id hash) in the same step. */

@@ -61,6 +61,12 @@ export function loginsOn(db: Database, audit: Audit): LoginStore {
         return true;
       });
     },
+    async inviteIsLive(user, codeHash, at) {
+      const invite = await db.get(InviteRow, 'SELECT code_hash, expires_at FROM user_invites WHERE user_name = ?', [
+        user,
+      ]);
+      return invite !== null && invite.code_hash === codeHash && invite.expires_at > at;
+    },
     async redeemInvite(user, codeHash, passwordHash, at) {
       return db.transaction(async (tx) => {
         const invite = await tx.get(InviteRow, 'SELECT code_hash, expires_at FROM user_invites WHERE user_name = ?', [

@@ -86,9 +86,14 @@ export function authRoutes(on: Register, deps: RouteDeps, limits: LoginLimits = 
   on(ROUTES.redeemInvite, async (ctx, request) => {
     const { user, code, password } = await request.body();
     admit(user, ctx, 'invite redemptions');
-    const hash = await guarded(() => hashPassword(password));
     const now = deps.now();
-    if (!(await store.logins.redeemInvite(user, hashSecret(code), hash, now.toISOString()))) {
+    const codeHash = hashSecret(code);
+    // A wrong code costs no password hash; the redemption checks the code again as it uses it up.
+    const live = await store.logins.inviteIsLive(user, codeHash, now.toISOString());
+    if (
+      !live ||
+      !(await store.logins.redeemInvite(user, codeHash, await guarded(() => hashPassword(password)), now.toISOString()))
+    ) {
       limits.failed(user, ctx.ip, now.getTime());
       logger.info({ user, address: ctx.ip }, 'invite redemption failed');
       throw unauthorized('the user name or the invite code is wrong, or the code was used or expired');
@@ -106,10 +111,10 @@ export function authRoutes(on: Register, deps: RouteDeps, limits: LoginLimits = 
   });
 
   on(ROUTES.logout, async (ctx, request) => {
+    await request.body();
     const found = await sessionOf(ctx, store, deps.now());
     if (found) {
       checkCsrf(ctx, found.session);
-      await request.body();
       await store.logins.endSession(found.idHash);
       logger.info({ user: found.session.user }, 'logged out');
     }

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Middleware } from 'koa';
 import type { Logger } from '../../lib/logger.js';
+import { isDashboardPath } from '../../protocol/dashboard.js';
 import { routeList } from '../../protocol/http/routes.js';
 import { isFresh } from '../http/etag.js';
 import { notFound } from '../http/problem.js';
@@ -93,8 +94,8 @@ export function dashboard(options: { dir?: string; logger: Logger }): Middleware
   const isApiPath = (p: string) => prefixes.some((prefix) => p === prefix || p.startsWith(`${prefix}/`));
   return async (ctx, next) => {
     if ((ctx.method !== 'GET' && ctx.method !== 'HEAD') || isApiPath(ctx.path)) return next();
-    // A path with a file extension names a file; any other is a page of the app, which routes it itself.
-    const file = files.get(ctx.path) ?? (path.posix.extname(ctx.path) === '' ? page : undefined);
+    // A file of the build, or a page of the app (which routes it itself): nothing else is answered here.
+    const file = files.get(ctx.path) ?? (isDashboardPath(ctx.path) ? page : undefined);
     if (file === undefined) {
       if (page === undefined && ctx.path === '/')
         throw notFound(`the dashboard is not built (no index.html in ${dir}): run npm run build`);

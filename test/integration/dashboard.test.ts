@@ -229,6 +229,16 @@ describe('dashboard in a browser', function () {
   it('pins a device from its page: the API shows the pin and the page shows it without a reload', async () => {
     const context = await browser.newContext();
     const page = await context.newPage();
+    // Everything the pages load comes from the API's own origin, and nothing breaks the Content-Security-Policy.
+    const foreign: string[] = [];
+    const refused: string[] = [];
+    page.on('request', (request) => {
+      if (new URL(request.url()).origin !== new URL(api.url).origin && !request.url().startsWith('data:'))
+        foreign.push(request.url());
+    });
+    page.on('console', (message) => {
+      if (/Content.Security.Policy|Refused to/i.test(message.text())) refused.push(message.text());
+    });
     await logIn(page, api.url, 'admin', ADMIN_PASSWORD);
     await page.getByRole('link', { name: 'Devices' }).click();
     await page.getByRole('searchbox').fill('roof');
@@ -264,13 +274,30 @@ describe('dashboard in a browser', function () {
       await page.getByText('Loading…').first().waitFor({ state: 'detached' });
       await screenshot(page, name);
     }
+    assert.deepEqual(foreign, [], 'requests to other hosts');
+    assert.deepEqual(refused, [], 'Content-Security-Policy violations');
     await context.close();
   });
 
   it('a viewer sees no logs and no admin pages, and the API refuses them too', async () => {
     const context = await browser.newContext();
     const page = await context.newPage();
-    await logIn(page, api.url, 'vera', VIEWER_PASSWORD);
+    // With the keyboard only: Tab to each field, Enter to send, Tab to the navigation, Enter to follow a link.
+    await page.goto(api.url);
+    await page.getByLabel('User name').waitFor();
+    await page.keyboard.press('Tab');
+    await page.keyboard.type('vera');
+    await page.keyboard.press('Tab');
+    await page.keyboard.type(VIEWER_PASSWORD);
+    await page.keyboard.press('Enter');
+    await page.getByRole('navigation', { name: 'pages' }).waitFor();
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement?.textContent), 'Skip to content');
+    await page.keyboard.press('Tab');
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement?.textContent), 'Devices');
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: 'Devices', level: 1 }).waitFor();
     const nav = page.getByRole('navigation', { name: 'pages' });
     assert.equal(await nav.getByRole('link', { name: 'Admin' }).count(), 0);
     assert.equal(await nav.getByRole('link', { name: 'Audit log' }).count(), 0);

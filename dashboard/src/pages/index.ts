@@ -2,6 +2,7 @@
 // anyway; hiding spares them a page of errors), and the component. A page is one entry here.
 import type { ComponentType } from 'preact';
 import type { Action } from '../../../protocol/access.js';
+import type { DashboardSection } from '../../../protocol/dashboard.js';
 import { Admin } from './admin.js';
 import { Audit } from './audit.js';
 import { Device } from './device.js';
@@ -14,7 +15,8 @@ export interface PageProps {
 }
 
 export interface Page {
-  path: string;
+  /** `/` or under one of the sections the API serves the app on (protocol/dashboard.ts). */
+  path: '/' | `/${DashboardSection}` | `/${DashboardSection}/${string}`;
   /** Shown in the navigation; null: reached by links only. */
   title: string | null;
   needs: Action | readonly Action[];
