@@ -72,6 +72,8 @@ export interface ApiServerOptions {
   productionServer?: boolean;
   /** Failed dashboard logins allowed per user and per address (registry-api/web/login-limits.ts); default the API's. */
   loginLimits?: LoginLimitRules;
+  /** Believe X-Forwarded-Proto and the last X-Forwarded-For, as behind a reverse proxy (SKIFF_TRUST_PROXY). */
+  trustProxy?: boolean;
 }
 
 export interface NewFleetOptions {
@@ -151,6 +153,7 @@ export class ApiServer {
       ...(options.pushHeartbeatSeconds === undefined ? {} : { pushHeartbeatSeconds: options.pushHeartbeatSeconds }),
       ...(options.pushChannelMaxAgeMs === undefined ? {} : { pushChannelMaxAgeMs: options.pushChannelMaxAgeMs }),
       ...(options.loginLimits === undefined ? {} : { loginLimits: options.loginLimits }),
+      ...(options.trustProxy === undefined ? {} : { trustProxy: options.trustProxy }),
     });
     const handle = app.callback();
     const requests: ObservedRequest[] = [];

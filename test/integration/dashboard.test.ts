@@ -441,3 +441,48 @@ describe('dashboard in a browser', function () {
     assert.equal((await login('admin', ADMIN_PASSWORD)).status, 429, 'the address is blocked for every user');
   });
 });
+
+describe('dashboard logins behind a reverse proxy (SKIFF_TRUST_PROXY)', function () {
+  this.timeout(180_000);
+  let api: ApiServer;
+
+  before(async () => {
+    api = await ApiServer.start({
+      redisUrl: null,
+      trustProxy: true,
+      loginLimits: { address: { max: 2, windowMs: 15 * 60_000 } },
+    });
+    await api.admin.setPassword('admin', ADMIN_PASSWORD);
+  });
+
+  after(async () => {
+    await api?.stop();
+  });
+
+  const login = async (password: string, headers: Record<string, string>) => {
+    const response = await fetch(`${api.url}${pathOf(ROUTES.login)}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: JSON.stringify({ user: 'admin', password }),
+    });
+    await response.arrayBuffer();
+    return { status: response.status, cookie: response.headers.get('set-cookie') ?? '' };
+  };
+
+  it('sets a Secure cookie when the proxy says the client came over https, and counts failures per client', async () => {
+    const secure = await login(ADMIN_PASSWORD, { 'x-forwarded-proto': 'https', 'x-forwarded-for': '198.51.100.1' });
+    assert.equal(secure.status, 200);
+    assert.match(secure.cookie, /skiff_session=[^;]+;.*\bsecure\b/i);
+    assert.match(secure.cookie, /httponly/i);
+    assert.match(secure.cookie, /samesite=strict/i);
+    const plain = await login(ADMIN_PASSWORD, { 'x-forwarded-for': '198.51.100.1' });
+    assert.equal(plain.status, 200);
+    assert.doesNotMatch(plain.cookie, /\bsecure\b/i);
+    // Two failures from one client block it, whatever it puts in front of the address the proxy appended...
+    for (const forged of ['203.0.113.9', '203.0.113.10'])
+      assert.equal((await login('wrong', { 'x-forwarded-for': `${forged}, 198.51.100.7` })).status, 401);
+    assert.equal((await login(ADMIN_PASSWORD, { 'x-forwarded-for': '203.0.113.11, 198.51.100.7' })).status, 429);
+    // ...and not another client behind the same proxy.
+    assert.equal((await login(ADMIN_PASSWORD, { 'x-forwarded-for': '198.51.100.8' })).status, 200);
+  });
+});
