@@ -417,6 +417,13 @@ describe('dashboard in a browser', function () {
     assert.equal(again.status, 401, await again.text());
   });
 
+  it("an admin setting a user's password ends that user's sessions", async () => {
+    const cookie = await loginCookie(api, 'vera', VIEWER_PASSWORD);
+    assert.equal(await sessionStatus(api, cookie), 200);
+    await api.admin.setPassword('vera', VIEWER_PASSWORD);
+    assert.equal(await sessionStatus(api, cookie), 401);
+  });
+
   it('limits failed logins per user, then per address', async () => {
     const login = async (user: string, password: string) => {
       const response = await fetch(`${api.url}${pathOf(ROUTES.login)}`, {
