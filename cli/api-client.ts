@@ -13,6 +13,7 @@ import type {
   User,
 } from '../protocol/access.js';
 import type { FleetReviewChange } from '../protocol/release-review.js';
+import type { Invite } from '../protocol/http/auth.js';
 import {
   ProblemSchema,
   type CreateFleetRequest,
@@ -267,6 +268,21 @@ export class ApiClient {
 
   async setFleetReview(fleet: string, change: FleetReviewChange): Promise<Fleet> {
     return this.call(ROUTES.setFleetReview, { fleet }, { body: checked(ROUTES.setFleetReview, change) });
+  }
+
+  /** Sets the user's dashboard password; their browser sessions end. */
+  async setPassword(user: string, password: string): Promise<User> {
+    return this.call(ROUTES.setPassword, { name: user }, { body: checked(ROUTES.setPassword, { password }) });
+  }
+
+  /** A one-time code the user sets their first password with; shown in this answer only. */
+  async inviteUser(user: string): Promise<Invite> {
+    return this.call(ROUTES.inviteUser, { name: user }, { body: {} });
+  }
+
+  /** Where the dashboard is: the API serves it at its root. */
+  dashboardUrl(): string {
+    return `${this.baseUrl}/`;
   }
 
   async listTokens(user: string): Promise<ApiToken[]> {

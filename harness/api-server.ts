@@ -24,6 +24,7 @@ import { adminTokenOf } from '../registry-api/keys/admin-token.js';
 import { registryTokenIssuerOf, type RegistryTokenConfig } from '../registry-api/delivery/registry-token.js';
 import { signingKeyOf, type SigningKey } from '../registry-api/keys/signing-key.js';
 import { createApp } from '../registry-api/http/app.js';
+import type { LoginLimitRules } from '../registry-api/web/login-limits.js';
 import { DEFAULT_MAX_BUNDLE_BYTES } from '../registry-api/os/bundles.js';
 import type { DeviceLogsOptions } from '../registry-api/logs/device-logs.js';
 import type { Store } from '../registry-api/store/index.js';
@@ -74,6 +75,10 @@ export interface ApiServerOptions {
   productionServer?: boolean;
   /** A jump host (remote-access/); the SSH CA's key is made in the data dir unless `caKeyFile` says otherwise. */
   remoteAccess?: Omit<RemoteAccessSettings, 'caKeyFile'> & { caKeyFile?: string };
+  /** Failed dashboard logins allowed per user and per address (registry-api/web/login-limits.ts); default the API's. */
+  loginLimits?: LoginLimitRules;
+  /** Believe X-Forwarded-Proto and the last X-Forwarded-For, as behind a reverse proxy (SKIFF_TRUST_PROXY). */
+  trustProxy?: boolean;
 }
 
 export interface NewFleetOptions {
@@ -162,6 +167,8 @@ export class ApiServer {
       ...(options.targetValidityMs === undefined ? {} : { targetValidityMs: options.targetValidityMs }),
       ...(options.pushHeartbeatSeconds === undefined ? {} : { pushHeartbeatSeconds: options.pushHeartbeatSeconds }),
       ...(options.pushChannelMaxAgeMs === undefined ? {} : { pushChannelMaxAgeMs: options.pushChannelMaxAgeMs }),
+      ...(options.loginLimits === undefined ? {} : { loginLimits: options.loginLimits }),
+      ...(options.trustProxy === undefined ? {} : { trustProxy: options.trustProxy }),
     });
     const handle = app.callback();
     const requests: ObservedRequest[] = [];

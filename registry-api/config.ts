@@ -39,6 +39,11 @@ export interface ApiConfig {
   targetValidityMs: number;
   /** SKIFF_PUSH_HEARTBEAT_SECONDS: the push channel's heartbeat, matched to the carriers' NAT timeouts. */
   pushHeartbeatSeconds: number;
+  /**
+   * SKIFF_TRUST_PROXY=1: the API runs behind a TLS-terminating reverse proxy whose X-Forwarded-Proto and (last)
+   * X-Forwarded-For it believes: dashboard cookies are then Secure and login limits count per client address.
+   */
+  trustProxy: boolean;
 }
 
 export class ConfigError extends Error {
@@ -125,6 +130,10 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ApiConfig {
       `SKIFF_PUSH_HEARTBEAT_SECONDS '${heartbeatText}' is not a whole number of seconds from ${MIN_HEARTBEAT_SECONDS} to ${MAX_HEARTBEAT_SECONDS}`,
     );
 
+  const trustText = env.SKIFF_TRUST_PROXY?.trim() || '0';
+  if (trustText !== '0' && trustText !== '1')
+    throw new ConfigError(`SKIFF_TRUST_PROXY '${trustText.slice(0, 40)}' is neither 1 (behind a proxy) nor 0`);
+
   return {
     host: env.SKIFF_API_HOST?.trim() || '127.0.0.1',
     port,
@@ -141,5 +150,6 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ApiConfig {
     maxPushChannels,
     targetValidityMs: validitySeconds * 1000,
     pushHeartbeatSeconds,
+    trustProxy: trustText === '1',
   };
 }

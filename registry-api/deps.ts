@@ -8,6 +8,7 @@ import type { ApiMetrics } from './http/metrics.js';
 import type { RegistryTokenIssuer } from './delivery/registry-token.js';
 import type { SigningKey } from './keys/signing-key.js';
 import type { FleetEventBus } from './events/bus.js';
+import type { LoginLimitRules } from './web/login-limits.js';
 import type { Store } from './store/index.js';
 import type { TargetCache } from './fleet/target-cache.js';
 import type { RemoteAccess } from './remote-access/remote-access.js';
@@ -54,6 +55,15 @@ export interface AppDeps {
   events?: FleetEventBus;
   /** The jump host, device tunnels and SSH certificates (remote-access/); null or absent: none configured. */
   remoteAccess?: RemoteAccess | null;
+  /** Where the dashboard's built files are (registry-api/web/static.ts); absent or null: next to the compiled API. */
+  dashboardDir?: string | null;
+  /** Failed dashboard logins allowed per user and per address (web/login-limits.ts); absent: its defaults. */
+  loginLimits?: LoginLimitRules;
+  /**
+   * Behind a reverse proxy (SKIFF_TRUST_PROXY): the request's scheme and client address are the proxy's
+   * X-Forwarded-Proto and last X-Forwarded-For; absent or false: the connection's own.
+   */
+  trustProxy?: boolean;
 }
 
 export type RouteDeps = Required<AppDeps>;

@@ -175,6 +175,7 @@ const app = createApp({
   targetValidityMs: config.targetValidityMs,
   pushHeartbeatSeconds: config.pushHeartbeatSeconds,
   remoteAccess,
+  trustProxy: config.trustProxy,
 });
 const server = createApiServer(app.callback(), {
   keepAliveTimeoutMs: pushTimings(config.pushHeartbeatSeconds).serverKeepAliveMs,

@@ -138,12 +138,19 @@ start() {
   echo
   echo "== Containers on the device's engine =="
   DOCKER_HOST="$device" docker ps --format 'table {{.Names}}\t{{.Status}}\t{{.Image}}' | cut -c1-150
+  # The dashboard's login: a one-time code for the demo admin, new each run (it replaces the last one unused; once
+  # redeemed it sets the admin's password, which a later code can set anew).
+  local invite code
+  invite=$(skiff user invite admin --json)
+  code=$(json_field 'v.code' <<<"$invite")
+  [ -n "$code" ] || die "skiff user invite admin gave no invite code"
   # The try-it lines are run as printed by test/e2e/demo.test.ts: keep each one a complete shell command.
   cat <<EOF
 
 The local fleet runs.
   API:              $SKIFF_API_URL (registry-api on SQLite, data in $api_dir)
   Admin token:      $api_dir/admin-token
+  Dashboard:        $SKIFF_API_URL/ (user admin: choose "I have an invite code", code $code, then set a password)
   Build engine:     $dev (skiff push builds there: DOCKER_HOST below)
   Device's engine:  $device
 Try, from $SKIFF_REPO:

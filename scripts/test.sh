@@ -28,7 +28,7 @@ status=${PIPESTATUS[0]}
 if $whole; then
   say "API and store suites on PostgreSQL (SKIFF_TEST_STORE=postgres)"
   SKIFF_TEST_STORE=postgres npx mocha 'dist/test/integration/api*.test.js' dist/test/integration/store-sql.test.js \
-    dist/test/integration/device-admission.test.js 2>&1 | tee -a "$out"
+    dist/test/integration/device-admission.test.js dist/test/integration/dashboard.test.js 2>&1 | tee -a "$out"
   [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 fi
 # Step "slow": a whole A/B device in qemu (about 4 minutes), on its own after the rest.

@@ -5,6 +5,7 @@ import { ROLES, type FleetRole, type FleetRoles, type Role, type User } from '..
 import { fleetName, kinds, oneOf, role, userName } from '../options/kinds.js';
 import { renderTable, toJson, utcTime } from '../views/output.js';
 import { clientFor, type Io } from '../session.js';
+import { registerUserLogins } from './user-logins.js';
 
 /** A global role, or what a user without one has. */
 const NO_GLOBAL_ROLE = 'none';
@@ -116,4 +117,6 @@ export function registerUsers(program: Command, io: Io): void {
       opts.json ? toJson(grants) : grants.length === 0 ? `User ${name} has no fleet roles.\n` : fleetRolesTable(grants),
     );
   });
+
+  registerUserLogins(user, io);
 }

@@ -1,6 +1,7 @@
 // Every route of the registry-api, once, by name: what the API registers its handlers against, what its OpenAPI
 // document is made of, what the CLI calls. A supervisor imports device-api.ts alone, never this module: the people's
 // routes and their schemas are no business of a device and would cost it memory.
+import { AUTH_ROUTES } from './auth.js';
 import { CONFIG_ROUTES } from './config.js';
 import { DEVICE_API_ROUTES } from './device-api.js';
 import { DEVICE_ROUTES } from './devices.js';
@@ -22,6 +23,7 @@ export const ROUTES = {
   ...FLEET_ROUTES,
   ...DEVICE_ROUTES,
   ...USER_ROUTES,
+  ...AUTH_ROUTES,
   ...CONFIG_ROUTES,
   ...OS_ROUTES,
   ...PROVISIONING_KEY_ROUTES,

@@ -33,6 +33,9 @@ import { releaseRoutes } from './routes/releases.js';
 import { releaseReviewRoutes } from './routes/release-review.js';
 import { userRoutes } from './routes/users.js';
 import { remoteAccessRoutes } from '../remote-access/routes.js';
+import { authRoutes } from '../web/auth-routes.js';
+import { dashboard } from '../web/static.js';
+import { LoginLimits } from '../web/login-limits.js';
 import { DEFAULT_TARGET_VALIDITY_MS, TargetCache } from '../fleet/target-cache.js';
 import {
   DEFAULT_MAX_PUSH_CHANNELS,
@@ -75,6 +78,9 @@ export function createApp(appDeps: AppDeps): Koa<ApiState> {
     maxPushChannels: DEFAULT_MAX_PUSH_CHANNELS,
     pushHeartbeatSeconds: DEFAULT_HEARTBEAT_SECONDS,
     pushChannelMaxAgeMs: PUSH_CHANNEL_MAX_AGE_MS,
+    dashboardDir: null,
+    loginLimits: {},
+    trustProxy: false,
     ...appDeps,
     now,
     targetValidityMs,
@@ -102,6 +108,7 @@ export function createApp(appDeps: AppDeps): Koa<ApiState> {
   metricsRoutes(on, deps);
   deviceRoutes(on, deps);
   userRoutes(on, deps);
+  authRoutes(on, deps, new LoginLimits(deps.loginLimits));
   auditRoutes(on, deps);
   osReleaseRoutes(on, deps);
   deviceLogRoutes(on, deps, deviceLogs);
@@ -115,6 +122,9 @@ export function createApp(appDeps: AppDeps): Koa<ApiState> {
   });
 
   const app = new Koa<ApiState>();
+  // Only the hop the proxy itself appended is believed: earlier X-Forwarded-For entries are the client's to forge.
+  app.proxy = deps.trustProxy;
+  app.maxIpsCount = 1;
   // Koa's own error printer would bypass the structured log; the problem boundary handles request errors, this
   // sees what happens outside it (e.g. a client hanging up mid-answer).
   app.on('error', (err: unknown) => deps.logger.warn({ err }, 'http error outside a request handler'));
@@ -123,6 +133,8 @@ export function createApp(appDeps: AppDeps): Koa<ApiState> {
   app.use(requestLog(deps.logger));
   app.use(metrics.middleware());
   app.use(problems(deps.logger));
+  // The dashboard's page and files, on every GET outside the API's own paths (web/static.ts).
+  app.use(dashboard({ dir: deps.dashboardDir ?? undefined, logger: deps.logger }));
   app.use(router.routes());
   app.use(router.allowedMethods());
   return app;

@@ -9,12 +9,13 @@ import type { Action } from '../../protocol/access.js';
 import { ACCESS, permits, permitsSomewhere, requirementText, roleOn } from './roles.js';
 import { hashSecret } from '../keys/secrets.js';
 import { deviceNamed } from './device-lookup.js';
+import { checkCsrf, sessionOf } from '../web/sessions.js';
 import type { DeviceRecord, DeviceStore, Stamp, Store, TargetGeneration, UserRecord } from '../store/index.js';
 
 export interface Caller {
   user: UserRecord;
-  /** Id of the API token the request came with. */
-  tokenId: string;
+  /** Id of the API token the request came with; null: a dashboard session (its cookie). */
+  tokenId: string | null;
 }
 
 export interface ApiState {
@@ -67,11 +68,26 @@ export function accessControl(deps: Pick<RouteDeps, 'store' | 'adminToken' | 'no
     logger.error({ err }, 'cannot register the bootstrap admin token: every authenticated request will fail'),
   );
 
+  /** A browser's session cookie, when the request has no API token: CSRF-checked on requests that change things. */
+  async function sessionCaller(ctx: Context): Promise<Caller | null> {
+    const found = await sessionOf(ctx, store, deps.now());
+    if (!found) return null;
+    checkCsrf(ctx, found.session);
+    const user = await store.users.get(found.session.user);
+    if (!user) return null;
+    return { user, tokenId: null };
+  }
+
   async function authenticate(ctx: Context): Promise<Caller> {
     await bootstrapped;
     const token = bearerOf(ctx);
-    if (token === null)
-      throw unauthorized(`${ctx.method} ${ctx.path} needs an API token as 'Authorization: Bearer <token>'`);
+    if (token === null) {
+      const caller = await sessionCaller(ctx);
+      if (caller) return caller;
+      throw unauthorized(
+        `${ctx.method} ${ctx.path} needs an API token as 'Authorization: Bearer <token>' (or a dashboard session)`,
+      );
+    }
     const found = await store.users.authenticate(hashSecret(token), deps.now().toISOString());
     if (!found) throw unauthorized(`the token sent to ${ctx.method} ${ctx.path} is not a valid API token`);
     if (found.token.revokedAt !== null) {

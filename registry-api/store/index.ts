@@ -570,6 +570,40 @@ export interface ReleaseFileStore {
   missing(fleet: string, digests: readonly string[]): Promise<string[]>;
 }
 
+/** A browser session as the store keeps it: the user, its CSRF token and when it ends. */
+export interface WebSessionRecord {
+  user: string;
+  csrfToken: string;
+  createdAt: string;
+  expiresAt: string;
+}
+
+export interface NewWebSession extends WebSessionRecord {
+  /** sha256 of the session id the cookie carries. */
+  idHash: string;
+}
+
+/** Passwords, invite codes and browser sessions of people using the dashboard (logins.ts). */
+export interface LoginStore {
+  /** The user's password as an scrypt string; null when none is set. */
+  passwordOf(user: string): Promise<string | null>;
+  /** Sets or replaces the password, drops a pending invite and ends the user's sessions; false: no such user. */
+  setPassword(user: string, hash: string, stamp: Stamp): Promise<boolean>;
+  /** Replaces the user's pending invite, if any; false: no such user. */
+  createInvite(user: string, codeHash: string, expiresAt: string, stamp: Stamp): Promise<boolean>;
+  /** Whether `codeHash` is the user's live invite (checked before a password is hashed for it). */
+  inviteIsLive(user: string, codeHash: string, at: string): Promise<boolean>;
+  /** Sets the password if `codeHash` is the user's live invite, which it uses up; false otherwise. */
+  redeemInvite(user: string, codeHash: string, passwordHash: string, at: string): Promise<boolean>;
+  /** Stores a new session, ending the one the browser came with (`replacing`, its id hash) in the same step. */
+  createSession(session: NewWebSession, replacing: string | null): Promise<void>;
+  /** The live session with this id hash; null when unknown or expired. */
+  session(idHash: string, at: string): Promise<WebSessionRecord | null>;
+  endSession(idHash: string): Promise<void>;
+  /** Drops expired sessions and invites; how many. */
+  prune(at: string): Promise<number>;
+}
+
 export interface Store {
   readonly fleets: FleetStore;
   readonly provisioningKeys: ProvisioningKeyStore;
@@ -579,6 +613,8 @@ export interface Store {
   readonly config: ConfigStore;
   readonly devices: DeviceStore;
   readonly users: UserStore;
+  /** People's passwords, invite codes and browser sessions (logins.ts). */
+  readonly logins: LoginStore;
   readonly audit: AuditStore;
   readonly osReleases: OsReleaseStore;
   readonly targetIssues: TargetIssueStore;

@@ -489,4 +489,35 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX ssh_sessions_by_device ON ssh_sessions (uuid);
     `,
   },
+  {
+    version: 27,
+    name: "people's passwords, one-time invite codes and browser sessions",
+    // Passwords as scrypt strings (registry-api/web/passwords.ts), never the password. An invite code and a session
+    // id are kept as their sha256 only, like API tokens: a leaked database opens no account. A session keeps its
+    // CSRF token in the clear: it is no credential alone and the server compares it with what the page sends.
+    sql: `
+      CREATE TABLE user_passwords (
+        user_name TEXT PRIMARY KEY REFERENCES users (name),
+        hash TEXT NOT NULL,
+        set_by TEXT NOT NULL,
+        set_at TEXT NOT NULL
+      );
+      CREATE TABLE user_invites (
+        user_name TEXT PRIMARY KEY REFERENCES users (name),
+        code_hash TEXT NOT NULL UNIQUE,
+        created_by TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL
+      );
+      CREATE TABLE web_sessions (
+        id_hash TEXT PRIMARY KEY,
+        user_name TEXT NOT NULL REFERENCES users (name),
+        csrf_token TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL
+      );
+      CREATE INDEX web_sessions_by_user ON web_sessions (user_name);
+      CREATE INDEX web_sessions_by_expiry ON web_sessions (expires_at);
+    `,
+  },
 ];

@@ -5,6 +5,7 @@ import { auditLog } from './audit.js';
 import { configOn } from './config-vars.js';
 import { devicesOn, fillShortIds } from './devices.js';
 import { fleetsOn } from './fleets.js';
+import { loginsOn } from './logins.js';
 import { LastSeenBuffer } from './last-seen.js';
 import type { Store } from './index.js';
 import { MIGRATIONS } from './migrations.js';
@@ -41,6 +42,7 @@ export function storeOn(database: Database, logger: Logger = createLogger('regis
     config: configOn(db, audit),
     devices: devicesOn(db, audit, lastSeen),
     users: usersOn(db, audit),
+    logins: loginsOn(db, audit),
     audit,
     osReleases: osReleasesOn(db, audit),
     targetIssues: targetIssuesOn(db),

@@ -110,6 +110,16 @@ describe('end to end: the local fleet demo, from a fresh clone', function () {
     assert.ok(second.stdout.includes(`Build engine:     ${env.devDockerHost}`));
   });
 
+  it("prints the dashboard's address and a one-time code to log in with", () => {
+    const [, second] = runs;
+    assert.ok(second);
+    const line = new RegExp(
+      `^ {2}Dashboard: {8}${api.replace(/[.]/g, '\\.')}/ \\(user admin: choose "I have an invite code", code [A-Za-z0-9_-]{43}, then set a password\\)$`,
+      'm',
+    );
+    assert.match(second.stdout, line);
+  });
+
   it('the re-run makes no new release and says so', async () => {
     const releases = await get<Release[]>(paths.releases(FLEET));
     assert.equal(releases.length, 1, `one release after two runs: ${releases.map((r) => r.version).join(', ')}`);
