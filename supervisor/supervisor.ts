@@ -46,6 +46,11 @@ import { meterRequests, tuneConnections } from '../lib/http-request.js';
 import { thinningOf, type BudgetFacts } from './plan/data-budget.js';
 import { PatchDigests, purposeOfUrl, totalOf, TrafficCounters } from './device/traffic.js';
 import { LogShipper } from './online/log-shipper.js';
+import { RemoteActions, type ActionOutcome } from './online/remote-actions.js';
+import { collectDiagnostics } from './device/diagnostics.js';
+import type { DeviceActionOrder } from '../protocol/device-actions.js';
+import { parseImageReference } from '../protocol/image-reference.js';
+import { registryScheme } from '../lib/insecure-registries.js';
 import { signedWith, type SignedTarget, type TrustedKeys } from './target/gate.js';
 import { TargetStore } from './target/store.js';
 import { acceptedIssueOf, FreshnessError, judgeFreshness, staleness } from './target/freshness.js';
@@ -90,6 +95,8 @@ export class Supervisor {
   private events: TargetEvents | undefined;
   /** Fleet logs: ships service logs only while someone asks through the API (online/log-shipper.ts). */
   private logShipper: LogShipper | undefined;
+  /** Remote actions the API hands out (online/remote-actions.ts). */
+  private remoteActions: RemoteActions | undefined;
   private localApi: LocalApi | undefined;
   private readonly localFile: LocalTargetFile;
   /** Services stopped through the local API: not started again until started through it. */
@@ -232,6 +239,7 @@ export class Supervisor {
       this.reconciler.stop(),
       this.localApi?.close(),
       this.logShipper?.stop(),
+      this.remoteActions?.stop(),
       this.osUpdater?.stop(),
     ]);
     this.delivery.stop();
@@ -319,6 +327,13 @@ export class Supervisor {
     });
     this.logShipper = logShipper;
     logShipper.start();
+    const remoteActions = new RemoteActions({
+      api: deviceApi,
+      uuid,
+      log: this.log.child({ component: 'actions' }),
+      run: (order) => this.runAction(order),
+    });
+    this.remoteActions = remoteActions;
     const events = new TargetEvents({
       api: deviceApi,
       uuid,
@@ -334,6 +349,7 @@ export class Supervisor {
       onTimings: (timings) =>
         tuneConnections({ idleMs: timings.requestIdleMs, tcpKeepAliveMs: timings.tcpKeepAliveMs }),
       onLogs: (data) => logShipper.onEvent(data),
+      onAction: () => remoteActions.wake(),
     });
     this.reporter = reporter;
     this.poller = poller;
@@ -493,6 +509,47 @@ export class Supervisor {
     } catch (err) {
       // The device's real work goes on without its local API.
       this.log.error({ err: messageOf(err), host, port }, 'local API not started');
+    }
+  }
+
+  /** One remote action, through the code the local API uses (protocol/device-actions.ts). */
+  private async runAction(order: DeviceActionOrder): Promise<ActionOutcome> {
+    if (order.action === 'diagnose') {
+      const root = await this.engine.dataRootSpace().catch(() => undefined);
+      return {
+        message: 'diagnostics collected',
+        diagnostics: await collectDiagnostics({
+          uuid: this.config.uuid,
+          supervisorVersion: SUPERVISOR_VERSION,
+          config: this.config,
+          engine: this.engine,
+          paths: root === undefined ? [this.options.dataDir] : [this.options.dataDir, root.path],
+          apiUrl: this.config.apiUrl,
+          registryUrl: this.registryUrl(),
+        }),
+      };
+    }
+    if (order.action === 'reboot') {
+      const command = this.config.rebootCommand ?? ['reboot'];
+      this.log.warn({ command, action: order.id }, 'reboot asked through the API');
+      return { message: `rebooting (${command.join(' ')})`, after: () => runReboot(command) };
+    }
+    const service = order.service;
+    if (service === null) throw new Error(`the ${order.action} action names no service`);
+    const container = await this.control().serviceAction(service, order.action);
+    const done = { restart: 'restarted', stop: 'stopped (held until started)', start: 'started' }[order.action];
+    return { message: `${done} service '${service}' (container ${container.slice(0, 12)})` };
+  }
+
+  /** The registry the current target's images come from, as scheme://host:port; null without a target. */
+  private registryUrl(): string | null {
+    const image = this.reconciler.currentTarget()?.services[0]?.image;
+    if (image === undefined) return null;
+    try {
+      const { registry } = parseImageReference(image);
+      return `${registryScheme(registry, this.options.insecureRegistries ?? [])}://${registry}`;
+    } catch {
+      return null;
     }
   }
 

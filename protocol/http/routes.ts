@@ -2,6 +2,7 @@
 // document is made of, what the CLI calls. A supervisor imports device-api.ts alone, never this module: the people's
 // routes and their schemas are no business of a device and would cost it memory.
 import { CONFIG_ROUTES } from './config.js';
+import { DEVICE_ACTION_API_ROUTES, DEVICE_ACTION_ROUTES } from './device-actions.js';
 import { DEVICE_API_ROUTES } from './device-api.js';
 import { DEVICE_ROUTES } from './devices.js';
 import { FLEET_ROUTES } from './fleets.js';
@@ -29,6 +30,8 @@ export const ROUTES = {
   ...RELEASE_REVIEW_ROUTES,
   ...RELEASE_FILE_ROUTES,
   ...DEVICE_RELEASE_FILE_ROUTES,
+  ...DEVICE_ACTION_ROUTES,
+  ...DEVICE_ACTION_API_ROUTES,
 } as const satisfies Record<string, RouteSpec>;
 
 export type RouteName = keyof typeof ROUTES;

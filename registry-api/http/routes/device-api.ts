@@ -16,6 +16,7 @@ import type { RouteDeps } from '../../deps.js';
 import { badRequest, conflict, forbidden, notFound, ProblemError, unauthorized } from '../problem.js';
 import { servePoll } from '../../fleet/poll-fast-path.js';
 import { receiveReport } from '../../devices/report-merge.js';
+import { isWrongMeter } from '../../devices/summary.js';
 import type { Register } from '../register.js';
 import { hashSecret, newSecret } from '../../keys/secrets.js';
 import type { DeviceRecord, FleetRecord, NewDeviceToken } from '../../store/index.js';
@@ -211,6 +212,20 @@ export function deviceApiRoutes(on: Register, deps: RouteDeps): void {
 
   on(ROUTES.deviceState, async (ctx) => {
     const me = authenticatedDevice(ctx);
-    await receiveReport(ctx, store.devices, me.uuid, deps.now().toISOString());
+    const before = await store.devices.get(me.uuid);
+    const report = await receiveReport(ctx, store.devices, me.uuid, deps.now().toISOString());
+    // Raised once, when the meter the device reads starts announcing another serial than the commissioned one.
+    const commissioned = before?.meterSerial ?? null;
+    if (isWrongMeter(commissioned, report) && !isWrongMeter(commissioned, before?.lastReport)) {
+      const announced = report.meterSerial ?? '';
+      logger.warn({ uuid: me.uuid, commissioned, announced }, 'device reads another meter than commissioned');
+      deps.events.publish({
+        kind: 'device.wrong-meter',
+        fleet: me.fleet,
+        device: me.uuid,
+        summary: `device ${before?.shortId ?? me.uuid} reads meter ${JSON.stringify(announced)}, commissioned for ${JSON.stringify(commissioned)}: connected to the wrong meter?`,
+        detail: { commissioned, announced },
+      });
+    }
   });
 }
