@@ -24,6 +24,7 @@ import { adminTokenOf } from '../registry-api/keys/admin-token.js';
 import { registryTokenIssuerOf, type RegistryTokenConfig } from '../registry-api/delivery/registry-token.js';
 import { signingKeyOf, type SigningKey } from '../registry-api/keys/signing-key.js';
 import { createApp } from '../registry-api/http/app.js';
+import type { FleetEventBus } from '../registry-api/events/bus.js';
 import { DEFAULT_MAX_BUNDLE_BYTES } from '../registry-api/os/bundles.js';
 import type { DeviceLogsOptions } from '../registry-api/logs/device-logs.js';
 import type { Store } from '../registry-api/store/index.js';
@@ -69,6 +70,8 @@ export interface ApiServerOptions {
   pushChannelMaxAgeMs?: number;
   /** The production server's limits and keep-alive (http/server-limits.ts) instead of Node's defaults. */
   productionServer?: boolean;
+  /** The fleet event bus the API publishes on, for tests that listen to it; default one of its own. */
+  events?: FleetEventBus;
 }
 
 export interface NewFleetOptions {
@@ -147,6 +150,7 @@ export class ApiServer {
       ...(options.targetValidityMs === undefined ? {} : { targetValidityMs: options.targetValidityMs }),
       ...(options.pushHeartbeatSeconds === undefined ? {} : { pushHeartbeatSeconds: options.pushHeartbeatSeconds }),
       ...(options.pushChannelMaxAgeMs === undefined ? {} : { pushChannelMaxAgeMs: options.pushChannelMaxAgeMs }),
+      ...(options.events === undefined ? {} : { events: options.events }),
     });
     const handle = app.callback();
     const requests: ObservedRequest[] = [];
