@@ -48,6 +48,7 @@ import { PatchDigests, purposeOfUrl, totalOf, TrafficCounters } from './device/t
 import { LogShipper } from './online/log-shipper.js';
 import { RemoteActions, type ActionOutcome } from './online/remote-actions.js';
 import { collectDiagnostics } from './device/diagnostics.js';
+import { readMeterSerial } from './device/meter-serial.js';
 import type { DeviceActionOrder } from '../protocol/device-actions.js';
 import { parseImageReference } from '../protocol/image-reference.js';
 import { registryScheme } from '../lib/insecure-registries.js';
@@ -75,6 +76,9 @@ export interface SupervisorOptions {
   insecureRegistries?: readonly string[];
 }
 
+/** How often the meter serial file is read: a meter is swapped (or a cable moved) rarely, a check costs a read. */
+const METER_SERIAL_CHECK_MS = 10_000;
+
 export class Supervisor {
   private readonly shutdown = new AbortController();
   private readonly reconciler: Reconciler;
@@ -95,6 +99,13 @@ export class Supervisor {
   private events: TargetEvents | undefined;
   /** Fleet logs: ships service logs only while someone asks through the API (online/log-shipper.ts). */
   private logShipper: LogShipper | undefined;
+  /** The meter serial the meter reader announced last (device/meter-serial.ts); null: none yet. */
+  private meterSerial: string | null = null;
+  private meterSerialTimer: NodeJS.Timeout | undefined;
+  /** Each service's directory for its update lock, hand-over and meter serial files. */
+  private get lockRoot(): string {
+    return path.join(this.options.dataDir, 'locks');
+  }
   /** Remote actions the API hands out (online/remote-actions.ts). */
   private remoteActions: RemoteActions | undefined;
   private localApi: LocalApi | undefined;
@@ -136,7 +147,7 @@ export class Supervisor {
     this.reconciler = new Reconciler({
       engine,
       log: log.child({ component: 'reconciler' }),
-      lockRoot: path.join(options.dataDir, 'locks'),
+      lockRoot: this.lockRoot,
       fetchImage: (image, signal) => this.delivery.fetch(image, signal),
       releaseFiles: new ReleaseFiles({
         dataDir: options.dataDir,
@@ -232,6 +243,7 @@ export class Supervisor {
   /** Ends every loop; containers keep running. */
   async stop(): Promise<void> {
     this.shutdown.abort(new Error('supervisor stopping'));
+    clearInterval(this.meterSerialTimer);
     await Promise.all([
       this.poller?.stop(),
       this.reporter?.stop(),
@@ -357,6 +369,13 @@ export class Supervisor {
     reporter.start();
     poller.start();
     events.start();
+    const refreshMeter = (): void =>
+      void this.refreshMeterSerial().catch((err: unknown) =>
+        this.log.warn({ err: messageOf(err) }, 'cannot read the meter serial the meter reader announced'),
+      );
+    refreshMeter();
+    this.meterSerialTimer = setInterval(refreshMeter, METER_SERIAL_CHECK_MS);
+    this.meterSerialTimer.unref();
     // After the poller, so that an OS update resumed in verify-boot finds the API being reached.
     this.osUpdater = await startHostOs({
       dataDir: this.options.dataDir,
@@ -432,7 +451,7 @@ export class Supervisor {
 
   private situation(): Pick<
     ReportInput,
-    'target' | 'status' | 'targetError' | 'localMode' | 'downloads' | 'updateWindow' | 'hostOs' | 'held'
+    'target' | 'status' | 'targetError' | 'localMode' | 'downloads' | 'updateWindow' | 'hostOs' | 'held' | 'meterSerial'
   > {
     const target = this.reconciler.currentTarget();
     return {
@@ -445,7 +464,19 @@ export class Supervisor {
       ...(target === null ? {} : { downloads: this.delivery.downloads(target), updateWindow: this.windowNow(target) }),
       // In the report itself (not added when sending), so a change of the OS update alone is a change to report.
       ...(this.osUpdater === null ? {} : { hostOs: this.osUpdater.report() }),
+      ...(this.meterSerial === null ? {} : { meterSerial: this.meterSerial }),
     };
+  }
+
+  /** Reads what the meter reader last announced; a new serial is reported at once. */
+  private async refreshMeterSerial(): Promise<void> {
+    const services = this.reconciler.currentTarget()?.services.map((s) => s.name) ?? [];
+    const serial = await readMeterSerial(this.lockRoot, services);
+    // A serial once heard stays until another replaces it: a reader restarting says nothing for a while.
+    if (serial === null || serial === this.meterSerial) return;
+    this.log.info({ meterSerial: serial, was: this.meterSerial }, 'the meter announces its serial');
+    this.meterSerial = serial;
+    this.reporter?.trigger();
   }
 
   /** A window the device cannot judge (a bad cron) is left out of the report; the reconciler's error says why. */

@@ -13,7 +13,7 @@ import {
 import type { ApiClient } from '../api-client.js';
 import { clientFor, type Io } from '../session.js';
 import { printable, toJson } from '../views/output.js';
-import { deviceRef, kinds, oneService, recordId, wholeNumber } from '../options/kinds.js';
+import { deviceRef, kinds, newFile, oneService, recordId, wholeNumber, type Kind } from '../options/kinds.js';
 import { findDevice } from './devices.js';
 
 const POLL_MS = 1_000;
@@ -101,6 +101,9 @@ function withCommon(cmd: Command): Command {
     .option('--json', 'print the action as JSON');
 }
 
+/** The service as a positional argument: a bad one that starts with '-' would be read as an option first. */
+const serviceArgument: Kind<string> = { ...oneService, example: { good: 'reader', bad: 'meter/reader' } };
+
 const COMMON_KINDS = {
   '<device>': deviceRef,
   '--timeout': wholeNumber(1, 3600),
@@ -118,7 +121,7 @@ export function registerDeviceActions(program: Command, io: Io): void {
   for (const { kind, says } of serviceActions) {
     kinds(withCommon(device.command(`${kind} <device> <service>`).description(says)), {
       ...COMMON_KINDS,
-      '<service>': oneService,
+      '<service>': serviceArgument,
     }).action(async (given: string, service: string, opts: ActionOptions, cmd: Command) => {
       const { action } = await ask(cmd, io, given, kind, service, opts);
       io.stdout(opts.json ? toJson(action) : `${opts.wait ? describe(action) : action.id}\n`);
@@ -150,7 +153,7 @@ export function registerDeviceActions(program: Command, io: Io): void {
         '--ttl <seconds>',
         `how long the request waits for an offline device (default ${DEFAULT_ACTION_TTL_SECONDS})`,
       ),
-    COMMON_KINDS,
+    { ...COMMON_KINDS, '--output': newFile },
   ).action(async (given: string, opts: { output?: string; timeout?: number; ttl?: number }, cmd: Command) => {
     const { client, action } = await ask(cmd, io, given, 'diagnose', undefined, { ...opts, wait: true });
     settle(action, opts.timeout ?? DEFAULT_WAIT_SECONDS);

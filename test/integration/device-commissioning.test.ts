@@ -185,4 +185,18 @@ describe('who has which box: labels, commissioning and the wrong meter', functio
     assert.equal((await api.device(uuid)).wrongMeter, true);
     assert.equal(wrongMeterEvents().length, 2);
   });
+
+  it('commissioning for the meter it reads clears the flag, for another one raises it', async () => {
+    const right = await runSkiff(api, 'device', 'commission', shortId, '--meter-serial', 'E0043007008888888');
+    assert.equal(right.code, 0, right.stderr);
+    assert.equal((await api.device(uuid)).wrongMeter, false);
+    const typo = await runSkiff(api, 'device', 'commission', shortId, '--meter-serial', 'E0043007008888889');
+    assert.equal(typo.code, 0, typo.stderr);
+    assert.equal((await api.device(uuid)).wrongMeter, true);
+    assert.equal(wrongMeterEvents().length, 3);
+    assert.deepEqual(wrongMeterEvents()[2]?.detail, {
+      commissioned: 'E0043007008888889',
+      announced: 'E0043007008888888',
+    });
+  });
 });

@@ -17,6 +17,7 @@ import {
   cleanDevice,
   deviceDocker,
   eventually,
+  execIn,
   inspectContainer,
   managedContainers,
 } from '../../harness/supervisor-device.js';
@@ -183,6 +184,21 @@ describe('remote actions: skiff device restart|stop|start|reboot|diagnose agains
     await eventually('the reboot command to run', 10_000, async () =>
       (await stat(path.join(work, 'rebooted')).catch(() => null)) === null ? undefined : true,
     );
+  });
+
+  it('reports the meter serial its meter reader announced in the service directory', async () => {
+    const { id } = await sleeper();
+    // What compose-templates/meter-fleet/meter-reader/announce.mjs writes, from inside the container.
+    await execIn(docker, id, [
+      'sh',
+      '-c',
+      'printf "E0043007001234567\\n" > /run/skiff/lock/meter-serial.tmp && mv /run/skiff/lock/meter-serial.tmp /run/skiff/lock/meter-serial',
+    ]);
+    const reported = await eventually('the serial in a report', 60_000, async () => {
+      const d = await api.device(uuid);
+      return d.reportedMeterSerial;
+    });
+    assert.equal(reported, 'E0043007001234567');
   });
 
   it('an action for an offline device runs when it returns, one that expired meanwhile never does', async () => {

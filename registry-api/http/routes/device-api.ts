@@ -16,7 +16,7 @@ import type { RouteDeps } from '../../deps.js';
 import { badRequest, conflict, forbidden, notFound, ProblemError, unauthorized } from '../problem.js';
 import { servePoll } from '../../fleet/poll-fast-path.js';
 import { receiveReport } from '../../devices/report-merge.js';
-import { isWrongMeter } from '../../devices/summary.js';
+import { announceWrongMeter } from '../../devices/wrong-meter.js';
 import type { Register } from '../register.js';
 import { hashSecret, newSecret } from '../../keys/secrets.js';
 import type { DeviceRecord, FleetRecord, NewDeviceToken } from '../../store/index.js';
@@ -214,18 +214,11 @@ export function deviceApiRoutes(on: Register, deps: RouteDeps): void {
     const me = authenticatedDevice(ctx);
     const before = await store.devices.get(me.uuid);
     const report = await receiveReport(ctx, store.devices, me.uuid, deps.now().toISOString());
-    // Raised once, when the meter the device reads starts announcing another serial than the commissioned one.
-    const commissioned = before?.meterSerial ?? null;
-    if (isWrongMeter(commissioned, report) && !isWrongMeter(commissioned, before?.lastReport)) {
-      const announced = report.meterSerial ?? '';
-      logger.warn({ uuid: me.uuid, commissioned, announced }, 'device reads another meter than commissioned');
-      deps.events.publish({
-        kind: 'device.wrong-meter',
-        fleet: me.fleet,
-        device: me.uuid,
-        summary: `device ${before?.shortId ?? me.uuid} reads meter ${JSON.stringify(announced)}, commissioned for ${JSON.stringify(commissioned)}: connected to the wrong meter?`,
-        detail: { commissioned, announced },
-      });
+    if (before !== null && announceWrongMeter(deps.events, before, before, { ...before, lastReport: report })) {
+      logger.warn(
+        { uuid: me.uuid, commissioned: before.meterSerial, announced: report.meterSerial },
+        'device reads another meter than commissioned',
+      );
     }
   });
 }
