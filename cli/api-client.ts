@@ -2,6 +2,7 @@
 // method, the path, the schema a request body is checked with before it leaves and the schema the answer is
 // validated with before anything trusts it; failures say which URL and what the API said.
 import type { SshCertificateAnswer, SshCertificateRequest, SshSessionEnded } from '../protocol/http/remote-access.js';
+import type { CreateDeviceActionRequest, DeviceAction, DiagnosticsBundle } from '../protocol/device-actions.js';
 import type { Static, TSchema } from '@sinclair/typebox';
 import type {
   ApiToken,
@@ -230,6 +231,19 @@ export class ApiClient {
   /** Admits a device's public key before it calls: it is accepted on first contact. */
   async preauthorizeDevice(request: PreauthorizeRequest): Promise<DeviceDetail> {
     return this.call(ROUTES.preauthorizeDevice, {}, { body: checked(ROUTES.preauthorizeDevice, request) });
+  }
+
+  /** Asks the device for a remote action (protocol/device-actions.ts). */
+  async createDeviceAction(uuid: string, request: CreateDeviceActionRequest): Promise<DeviceAction> {
+    return this.call(ROUTES.createDeviceAction, { uuid }, { body: checked(ROUTES.createDeviceAction, request) });
+  }
+
+  async getDeviceAction(uuid: string, id: string): Promise<DeviceAction> {
+    return this.call(ROUTES.getDeviceAction, { uuid, action: id });
+  }
+
+  async deviceDiagnostics(uuid: string, id: string): Promise<DiagnosticsBundle> {
+    return this.call(ROUTES.getDeviceDiagnostics, { uuid, action: id });
   }
 
   async me(): Promise<User> {

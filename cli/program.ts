@@ -5,7 +5,9 @@ import { Command, CommanderError, type ErrorOptions } from 'commander';
 import { registerAudit } from './commands/audit.js';
 import { registerConfig } from './commands/config.js';
 import { registerDeviceConfig } from './commands/device-config.js';
+import { registerDeviceActions } from './commands/device-actions.js';
 import { registerDeviceAdmin } from './commands/device-admin.js';
+import { registerDeviceLabels } from './commands/device-labels.js';
 import { registerDevices } from './commands/devices.js';
 import { registerFleets } from './commands/fleets.js';
 import { registerKeys } from './commands/keys.js';
@@ -159,6 +161,8 @@ export function buildProgram(io: Io): Command {
   registerReleaseKeys(program, io);
   registerDevices(program, io);
   registerDeviceAdmin(program, io);
+  registerDeviceActions(program, io);
+  registerDeviceLabels(program, io);
   registerDeviceConfig(program, io);
   registerLogs(program, io);
   registerConfig(program, io);

@@ -25,6 +25,7 @@ import { registryTokenIssuerOf, type RegistryTokenConfig } from '../registry-api
 import { signingKeyOf, type SigningKey } from '../registry-api/keys/signing-key.js';
 import { createApp } from '../registry-api/http/app.js';
 import type { LoginLimitRules } from '../registry-api/web/login-limits.js';
+import type { FleetEventBus } from '../registry-api/events/bus.js';
 import { DEFAULT_MAX_BUNDLE_BYTES } from '../registry-api/os/bundles.js';
 import type { DeviceLogsOptions } from '../registry-api/logs/device-logs.js';
 import type { Store } from '../registry-api/store/index.js';
@@ -79,6 +80,8 @@ export interface ApiServerOptions {
   loginLimits?: LoginLimitRules;
   /** Believe X-Forwarded-Proto and the last X-Forwarded-For, as behind a reverse proxy (SKIFF_TRUST_PROXY). */
   trustProxy?: boolean;
+  /** The fleet event bus the API publishes on, for tests that listen to it; default one of its own. */
+  events?: FleetEventBus;
 }
 
 export interface NewFleetOptions {
@@ -169,6 +172,7 @@ export class ApiServer {
       ...(options.pushChannelMaxAgeMs === undefined ? {} : { pushChannelMaxAgeMs: options.pushChannelMaxAgeMs }),
       ...(options.loginLimits === undefined ? {} : { loginLimits: options.loginLimits }),
       ...(options.trustProxy === undefined ? {} : { trustProxy: options.trustProxy }),
+      ...(options.events === undefined ? {} : { events: options.events }),
     });
     const handle = app.callback();
     const requests: ObservedRequest[] = [];

@@ -223,8 +223,29 @@ export const DeviceSummarySchema = Type.Object({
   download: Type.Optional(DownloadSummarySchema),
   /** Bytes the device reported using this calendar month (UTC), every purpose; absent when it reported none. */
   dataUseBytes: Type.Optional(Type.Integer({ minimum: 0 })),
+  /** Who has the box and where, as commissioned (`skiff device commission`); absent or null: not said. */
+  customer: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+  site: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+  address: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+  /** The serial of the meter it was commissioned to read. */
+  meterSerial: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+  /** The serial the meter it reads announces, as its last report said; absent when it said none. */
+  reportedMeterSerial: Type.Optional(Type.String()),
+  /** The meter announces another serial than the commissioned one: connected to the wrong meter? */
+  wrongMeter: Type.Optional(Type.Boolean()),
 });
 export type DeviceSummary = Static<typeof DeviceSummarySchema>;
+
+/**
+ * A meter's equipment identifier as people type it from its label and as the meter reader decodes it from the
+ * DSMR telegram (OBIS 0-0:96.1.1): printable, no spaces, at most 96 characters (DSMR allows 96 hex digits).
+ */
+export const MeterSerialSchema = Type.String({ minLength: 1, maxLength: 96, pattern: '^[!-~]+$' });
+
+/** Whether two meter serials name the same meter: letters' case does not count (labels and telegrams differ). */
+export function sameMeter(a: string, b: string): boolean {
+  return a.trim().toUpperCase() === b.trim().toUpperCase();
+}
 
 /** What people may change about a device; at least one field. */
 export const UpdateDeviceRequestSchema = Type.Object(
@@ -239,6 +260,11 @@ export const UpdateDeviceRequestSchema = Type.Object(
         uniqueItems: true,
       }),
     ),
+    /** Commissioning: who has the box, where it hangs, the meter it reads; null clears one. */
+    customer: Type.Optional(Type.Union([Type.String({ minLength: 1, maxLength: 200 }), Type.Null()])),
+    site: Type.Optional(Type.Union([Type.String({ minLength: 1, maxLength: 200 }), Type.Null()])),
+    address: Type.Optional(Type.Union([Type.String({ minLength: 1, maxLength: 500 }), Type.Null()])),
+    meterSerial: Type.Optional(Type.Union([MeterSerialSchema, Type.Null()])),
   },
   { additionalProperties: false, minProperties: 1 },
 );

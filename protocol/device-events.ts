@@ -72,3 +72,15 @@ export function announcedHeartbeatSeconds(header: string | null): number | null 
   if (header === null || !/^\d{1,7}$/.test(header.trim())) return null;
   return Math.min(MAX_HEARTBEAT_SECONDS, Math.max(MIN_HEARTBEAT_SECONDS, Number(header.trim())));
 }
+
+/**
+ * Remote actions (protocol/device-actions.ts): an `action` event names an action waiting for the device, which
+ * then fetches its pending actions over its own authenticated route; the event itself carries no order.
+ */
+export const ACTION_EVENT = 'action';
+
+export const ActionEventSchema = Type.Object(
+  { id: Type.String({ minLength: 1, maxLength: 64, pattern: '^[0-9a-f-]+$' }) },
+  { additionalProperties: false },
+);
+export type ActionEvent = Static<typeof ActionEventSchema>;

@@ -289,6 +289,11 @@ export const StateReportSchema = Type.Object(
     rollback: Type.Optional(AppRollbackSchema),
     traffic: Type.Optional(TrafficReportSchema),
     /**
+     * The equipment identifier the meter the device reads announces (DSMR OBIS 0-0:96.1.1, decoded), as the meter
+     * reader told the supervisor; absent when none did. The API compares it with the commissioned serial.
+     */
+    meterSerial: Type.Optional(Type.String({ minLength: 1, maxLength: 96, pattern: '^[!-~]+$' })),
+    /**
      * The pending update waits for the monthly data budget to start afresh (it does not fit what is left): why,
      * and until when. updateStatus stays 'downloading' meanwhile, with nothing downloaded.
      */

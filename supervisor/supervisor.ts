@@ -47,6 +47,12 @@ import { thinningOf, type BudgetFacts } from './plan/data-budget.js';
 import { PatchDigests, purposeOfUrl, totalOf, TrafficCounters } from './device/traffic.js';
 import { LogShipper } from './online/log-shipper.js';
 import { DeviceTunnel } from './online/tunnel.js';
+import { RemoteActions, type ActionOutcome } from './online/remote-actions.js';
+import { collectDiagnostics } from './device/diagnostics.js';
+import { readMeterSerial } from './device/meter-serial.js';
+import type { DeviceActionOrder } from '../protocol/device-actions.js';
+import { parseImageReference } from '../protocol/image-reference.js';
+import { registryScheme } from '../lib/insecure-registries.js';
 import { signedWith, type SignedTarget, type TrustedKeys } from './target/gate.js';
 import { TargetStore } from './target/store.js';
 import { acceptedIssueOf, FreshnessError, judgeFreshness, staleness } from './target/freshness.js';
@@ -71,6 +77,9 @@ export interface SupervisorOptions {
   insecureRegistries?: readonly string[];
 }
 
+/** How often the meter serial file is read: a meter is swapped (or a cable moved) rarely, a check costs a read. */
+const METER_SERIAL_CHECK_MS = 10_000;
+
 export class Supervisor {
   private readonly shutdown = new AbortController();
   private readonly reconciler: Reconciler;
@@ -93,6 +102,15 @@ export class Supervisor {
   private logShipper: LogShipper | undefined;
   /** The reverse SSH tunnel's key and settings (online/tunnel.ts); set once online. */
   private tunnel: DeviceTunnel | undefined;
+  /** The meter serial the meter reader announced last (device/meter-serial.ts); null: none yet. */
+  private meterSerial: string | null = null;
+  private meterSerialTimer: NodeJS.Timeout | undefined;
+  /** Each service's directory for its update lock, hand-over and meter serial files. */
+  private get lockRoot(): string {
+    return path.join(this.options.dataDir, 'locks');
+  }
+  /** Remote actions the API hands out (online/remote-actions.ts). */
+  private remoteActions: RemoteActions | undefined;
   private localApi: LocalApi | undefined;
   private readonly localFile: LocalTargetFile;
   /** Services stopped through the local API: not started again until started through it. */
@@ -132,7 +150,7 @@ export class Supervisor {
     this.reconciler = new Reconciler({
       engine,
       log: log.child({ component: 'reconciler' }),
-      lockRoot: path.join(options.dataDir, 'locks'),
+      lockRoot: this.lockRoot,
       fetchImage: (image, signal) => this.delivery.fetch(image, signal),
       releaseFiles: new ReleaseFiles({
         dataDir: options.dataDir,
@@ -228,6 +246,7 @@ export class Supervisor {
   /** Ends every loop; containers keep running. */
   async stop(): Promise<void> {
     this.shutdown.abort(new Error('supervisor stopping'));
+    clearInterval(this.meterSerialTimer);
     await Promise.all([
       this.poller?.stop(),
       this.reporter?.stop(),
@@ -236,6 +255,7 @@ export class Supervisor {
       this.localApi?.close(),
       this.logShipper?.stop(),
       this.tunnel?.stop(),
+      this.remoteActions?.stop(),
       this.osUpdater?.stop(),
     ]);
     this.delivery.stop();
@@ -334,6 +354,13 @@ export class Supervisor {
       .start()
       .then(() => tunnel.apply(this.fleetTarget?.tunnel))
       .catch((err: unknown) => this.log.error({ err: messageOf(err) }, 'the reverse SSH tunnel is unavailable'));
+    const remoteActions = new RemoteActions({
+      api: deviceApi,
+      uuid,
+      log: this.log.child({ component: 'actions' }),
+      run: (order) => this.runAction(order),
+    });
+    this.remoteActions = remoteActions;
     const events = new TargetEvents({
       api: deviceApi,
       uuid,
@@ -349,6 +376,7 @@ export class Supervisor {
       onTimings: (timings) =>
         tuneConnections({ idleMs: timings.requestIdleMs, tcpKeepAliveMs: timings.tcpKeepAliveMs }),
       onLogs: (data) => logShipper.onEvent(data),
+      onAction: () => remoteActions.wake(),
     });
     this.reporter = reporter;
     this.poller = poller;
@@ -356,6 +384,13 @@ export class Supervisor {
     reporter.start();
     poller.start();
     events.start();
+    const refreshMeter = (): void =>
+      void this.refreshMeterSerial().catch((err: unknown) =>
+        this.log.warn({ err: messageOf(err) }, 'cannot read the meter serial the meter reader announced'),
+      );
+    refreshMeter();
+    this.meterSerialTimer = setInterval(refreshMeter, METER_SERIAL_CHECK_MS);
+    this.meterSerialTimer.unref();
     // After the poller, so that an OS update resumed in verify-boot finds the API being reached.
     this.osUpdater = await startHostOs({
       dataDir: this.options.dataDir,
@@ -434,7 +469,7 @@ export class Supervisor {
 
   private situation(): Pick<
     ReportInput,
-    'target' | 'status' | 'targetError' | 'localMode' | 'downloads' | 'updateWindow' | 'hostOs' | 'held'
+    'target' | 'status' | 'targetError' | 'localMode' | 'downloads' | 'updateWindow' | 'hostOs' | 'held' | 'meterSerial'
   > {
     const target = this.reconciler.currentTarget();
     return {
@@ -447,7 +482,19 @@ export class Supervisor {
       ...(target === null ? {} : { downloads: this.delivery.downloads(target), updateWindow: this.windowNow(target) }),
       // In the report itself (not added when sending), so a change of the OS update alone is a change to report.
       ...(this.osUpdater === null ? {} : { hostOs: this.osUpdater.report() }),
+      ...(this.meterSerial === null ? {} : { meterSerial: this.meterSerial }),
     };
+  }
+
+  /** Reads what the meter reader last announced; a new serial is reported at once. */
+  private async refreshMeterSerial(): Promise<void> {
+    const services = this.reconciler.currentTarget()?.services.map((s) => s.name) ?? [];
+    const serial = await readMeterSerial(this.lockRoot, services);
+    // A serial once heard stays until another replaces it: a reader restarting says nothing for a while.
+    if (serial === null || serial === this.meterSerial) return;
+    this.log.info({ meterSerial: serial, was: this.meterSerial }, 'the meter announces its serial');
+    this.meterSerial = serial;
+    this.reporter?.trigger();
   }
 
   /** A window the device cannot judge (a bad cron) is left out of the report; the reconciler's error says why. */
@@ -511,6 +558,47 @@ export class Supervisor {
     } catch (err) {
       // The device's real work goes on without its local API.
       this.log.error({ err: messageOf(err), host, port }, 'local API not started');
+    }
+  }
+
+  /** One remote action, through the code the local API uses (protocol/device-actions.ts). */
+  private async runAction(order: DeviceActionOrder): Promise<ActionOutcome> {
+    if (order.action === 'diagnose') {
+      const root = await this.engine.dataRootSpace().catch(() => undefined);
+      return {
+        message: 'diagnostics collected',
+        diagnostics: await collectDiagnostics({
+          uuid: this.config.uuid,
+          supervisorVersion: SUPERVISOR_VERSION,
+          config: this.config,
+          engine: this.engine,
+          paths: root === undefined ? [this.options.dataDir] : [this.options.dataDir, root.path],
+          apiUrl: this.config.apiUrl,
+          registryUrl: this.registryUrl(),
+        }),
+      };
+    }
+    if (order.action === 'reboot') {
+      const command = this.config.rebootCommand ?? ['reboot'];
+      this.log.warn({ command, action: order.id }, 'reboot asked through the API');
+      return { message: `rebooting (${command.join(' ')})`, after: () => runReboot(command) };
+    }
+    const service = order.service;
+    if (service === null) throw new Error(`the ${order.action} action names no service`);
+    const container = await this.control().serviceAction(service, order.action);
+    const done = { restart: 'restarted', stop: 'stopped (held until started)', start: 'started' }[order.action];
+    return { message: `${done} service '${service}' (container ${container.slice(0, 12)})` };
+  }
+
+  /** The registry the current target's images come from, as scheme://host:port; null without a target. */
+  private registryUrl(): string | null {
+    const image = this.reconciler.currentTarget()?.services[0]?.image;
+    if (image === undefined) return null;
+    try {
+      const { registry } = parseImageReference(image);
+      return `${registryScheme(registry, this.options.insecureRegistries ?? [])}://${registry}`;
+    } catch {
+      return null;
     }
   }
 

@@ -185,8 +185,10 @@ export function deviceId(d: Pick<DeviceSummary, 'uuid' | 'shortId'>): string {
 }
 
 export function devicesTable(devices: DeviceSummary[], now: Date = new Date()): string {
+  // The SITE column only once some device was commissioned (or reads a wrong meter): most lists are of lab devices.
+  const sites = devices.some((d) => siteText(d) !== null);
   return renderTable(
-    ['ID', 'NAME', 'FLEET', 'STATUS', 'TARGET', 'RUNNING', 'UPDATE', 'LAST SEEN', 'ERROR'],
+    ['ID', 'NAME', 'FLEET', 'STATUS', 'TARGET', 'RUNNING', 'UPDATE', 'LAST SEEN', ...(sites ? ['SITE'] : []), 'ERROR'],
     devices.map((d) => [
       deviceId(d),
       d.name,
@@ -196,9 +198,28 @@ export function devicesTable(devices: DeviceSummary[], now: Date = new Date()): 
       d.runningRelease,
       updateText(d),
       relativeTime(d.lastSeen, now),
+      ...(sites ? [siteText(d)] : []),
       d.error === null ? null : truncate(d.error, ERROR_WIDTH),
     ]),
   );
+}
+
+/** Whose box and where, as commissioned, and the wrong-meter flag; null when nothing of it is known. */
+export function siteText(d: DeviceSummary): string | null {
+  const where = [d.customer, d.site].filter((part): part is string => typeof part === 'string').join(', ');
+  const flag = d.wrongMeter === true ? 'WRONG METER?' : '';
+  const text = [where, flag].filter((part) => part !== '').join(' ');
+  return text === '' ? null : truncate(text, ERROR_WIDTH);
+}
+
+/** The meter the device reads as it announces itself, and whether that is the commissioned one. */
+function meterText(device: DeviceSummary): string | null {
+  if (device.reportedMeterSerial === undefined) return null;
+  if (device.wrongMeter === true)
+    return `${device.reportedMeterSerial} (not the commissioned ${device.meterSerial ?? '?'}: connected to the wrong meter?)`;
+  return device.meterSerial === null || device.meterSerial === undefined
+    ? device.reportedMeterSerial
+    : `${device.reportedMeterSerial} (the commissioned one)`;
 }
 
 /**
@@ -290,6 +311,11 @@ export function deviceDetail(device: DeviceDetail, now: Date = new Date()): stri
     ['Status', deviceStatusText(device)],
     ['Tags', device.tags === undefined || device.tags.length === 0 ? null : device.tags.join(', ')],
     ['Note', device.note ?? null],
+    ['Customer', device.customer ?? null],
+    ['Site', device.site ?? null],
+    ['Address', device.address ?? null],
+    ['Meter serial', device.meterSerial ?? null],
+    ['Meter reads', meterText(device)],
     ['Pinned release', device.pinnedRelease ?? null],
     ['Last seen', lastSeen],
     ['Target release', device.targetRelease],

@@ -3,6 +3,7 @@
 // routes and their schemas are no business of a device and would cost it memory.
 import { AUTH_ROUTES } from './auth.js';
 import { CONFIG_ROUTES } from './config.js';
+import { DEVICE_ACTION_API_ROUTES, DEVICE_ACTION_ROUTES } from './device-actions.js';
 import { DEVICE_API_ROUTES } from './device-api.js';
 import { DEVICE_ROUTES } from './devices.js';
 import { FLEET_ROUTES } from './fleets.js';
@@ -34,6 +35,8 @@ export const ROUTES = {
   ...DEVICE_RELEASE_FILE_ROUTES,
   ...DEVICE_REMOTE_ACCESS_ROUTES,
   ...REMOTE_ACCESS_ROUTES,
+  ...DEVICE_ACTION_ROUTES,
+  ...DEVICE_ACTION_API_ROUTES,
 } as const satisfies Record<string, RouteSpec>;
 
 export type RouteName = keyof typeof ROUTES;

@@ -33,8 +33,16 @@ function isFull(report: PartialStateReport): report is StateReport {
   return required.every((field) => field in report);
 }
 
-/** Reads, checks and stores the report of device `uuid`; answers 204 with the ETag of the report now stored. */
-export async function receiveReport(ctx: Koa.Context, devices: DeviceStore, uuid: string, at: string): Promise<void> {
+/**
+ * Reads, checks and stores the report of device `uuid`; answers 204 with the ETag of the report now stored, and
+ * returns that report.
+ */
+export async function receiveReport(
+  ctx: Koa.Context,
+  devices: DeviceStore,
+  uuid: string,
+  at: string,
+): Promise<StateReport> {
   const body = await readBody(ctx, ROUTES.deviceState);
   const base = ctx.get('If-Match') || undefined;
   let report: StateReport;
@@ -70,4 +78,5 @@ export async function receiveReport(ctx: Koa.Context, devices: DeviceStore, uuid
   await devices.saveReport(uuid, report, at);
   ctx.set('ETag', etagOf(report));
   ctx.status = 204;
+  return report;
 }

@@ -1,5 +1,5 @@
 // How a device looks to people: online or not, what it should run and what it runs, how its update goes.
-import type { DeviceSummary, DownloadSummary } from '../../protocol/api.js';
+import { sameMeter, type DeviceSummary, type DownloadSummary } from '../../protocol/api.js';
 import type { ImageDownload, StateReport } from '../../protocol/state-report.js';
 import type { DeviceView, FleetRecord } from '../store/index.js';
 
@@ -31,6 +31,15 @@ export function dataUseOf(report: StateReport | null | undefined, now: Date): nu
   const traffic = report?.traffic;
   if (traffic === undefined || traffic.month !== now.toISOString().slice(0, 7)) return undefined;
   return Object.values(traffic.bytes).reduce((sum, pair) => sum + (pair?.[0] ?? 0) + (pair?.[1] ?? 0), 0);
+}
+
+/**
+ * Whether the meter the device reads announces another serial than the one it was commissioned for; false while
+ * either is unknown (not commissioned, or no reading reported yet).
+ */
+export function isWrongMeter(commissioned: string | null, report: StateReport | null | undefined): boolean {
+  const announced = report?.meterSerial;
+  return commissioned !== null && announced !== undefined && !sameMeter(commissioned, announced);
 }
 
 export interface SummaryFacts {
@@ -83,5 +92,11 @@ export function summaryOf({
     error: device.lastReport?.error ?? null,
     ...(download === undefined ? {} : { download }),
     ...(dataUseBytes === undefined ? {} : { dataUseBytes }),
+    customer: device.customer,
+    site: device.site,
+    address: device.address,
+    meterSerial: device.meterSerial,
+    ...(device.lastReport?.meterSerial === undefined ? {} : { reportedMeterSerial: device.lastReport.meterSerial }),
+    wrongMeter: isWrongMeter(device.meterSerial, device.lastReport),
   };
 }

@@ -6,6 +6,8 @@ import Router from '@koa/router';
 import { accessControl, type ApiState } from './auth.js';
 import type { AppDeps, RouteDeps } from '../deps.js';
 import { DeviceLogs } from '../logs/device-logs.js';
+import { DeviceActionNotifier } from '../remote-actions/notifier.js';
+import { deviceActionRoutes } from '../remote-actions/routes.js';
 import { DeviceSessions } from '../devices/sessions.js';
 import { localInvalidation } from '../fleet/invalidation.js';
 import { startInProcessQueue } from '../jobs/start.js';
@@ -114,8 +116,11 @@ export function createApp(appDeps: AppDeps): Koa<ApiState> {
   deviceLogRoutes(on, deps, deviceLogs);
   deviceApiRoutes(on, deps);
   remoteAccessRoutes(on, deps, deps.remoteAccess);
+  const actions = new DeviceActionNotifier();
+  deviceActionRoutes(on, deps, actions);
   deviceEventRoutes(on, deps, {
     logs: deviceLogs,
+    actions,
     heartbeatSeconds: deps.pushHeartbeatSeconds,
     maxAgeMs: deps.pushChannelMaxAgeMs,
     channels: new PushChannels({ perDevice: MAX_PUSH_CHANNELS_PER_DEVICE, total: deps.maxPushChannels }),

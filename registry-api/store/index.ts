@@ -16,6 +16,7 @@ import type { ApprovalState, FleetReview, FleetReviewChange, ReleaseReview } fro
 import type { StateReport } from '../../protocol/state-report.js';
 import type { NetworkDefinition, ServiceSpec, VolumeDefinition } from '../../protocol/target-state.js';
 import type { TargetChanges, TargetGeneration } from './target-generation.js';
+import type { DeviceActionStore } from './device-actions.js';
 import type { TrafficStore } from './traffic.js';
 
 export type { TargetChange, TargetChanges, TargetGeneration } from './target-generation.js';
@@ -622,6 +623,8 @@ export interface Store {
   readonly traffic: TrafficStore;
   /** Devices' reverse SSH tunnels and operators' SSH sessions (tunnels.ts). */
   readonly tunnels: TunnelStore;
+  /** Remote actions on devices and their results (device-actions.ts). */
+  readonly deviceActions: DeviceActionStore;
   /** Committed changes to targets, tokens and admission, announced after their commit (target-generation.ts). */
   readonly changes: TargetChanges;
   close(): Promise<void>;

@@ -520,4 +520,28 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX web_sessions_by_expiry ON web_sessions (expires_at);
     `,
   },
+  {
+    version: 26,
+    name: "remote actions on devices: a service's restart, stop or start, a reboot, a diagnostics bundle",
+    // The bundle is kept in the row as JSON TEXT (at most 1 MiB, protocol/device-actions.ts), like release files:
+    // nothing else to store or back up. Rows go with their device.
+    sql: `
+      CREATE TABLE device_actions (
+        id TEXT PRIMARY KEY,
+        uuid TEXT NOT NULL REFERENCES devices (uuid) ON DELETE CASCADE,
+        fleet TEXT NOT NULL,
+        action TEXT NOT NULL,
+        service TEXT,
+        status TEXT NOT NULL,
+        requested_by TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        delivered_at TEXT,
+        finished_at TEXT,
+        message TEXT,
+        diagnostics TEXT
+      );
+      CREATE INDEX device_actions_waiting ON device_actions (uuid, status, expires_at);
+    `,
+  },
 ];

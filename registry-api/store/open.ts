@@ -3,6 +3,7 @@
 import { createLogger, type Logger } from '../../lib/logger.js';
 import { auditLog } from './audit.js';
 import { configOn } from './config-vars.js';
+import { deviceActionsOn } from './device-actions.js';
 import { devicesOn, fillShortIds } from './devices.js';
 import { fleetsOn } from './fleets.js';
 import { loginsOn } from './logins.js';
@@ -29,7 +30,8 @@ export function storeOn(database: Database, logger: Logger = createLogger('regis
   // Every audited change also moves the target generation it touches, announced once committed (target-generation.ts).
   const changes = new TargetChanges();
   const db = changes.tracking(database);
-  const audit = bumpingTargetGenerations(auditLog(db));
+  const plainAudit = auditLog(db);
+  const audit = bumpingTargetGenerations(plainAudit);
   const lastSeen = new LastSeenBuffer(db, (err) =>
     logger.warn({ err }, "cannot write devices' last contact; kept for the next try"),
   );
@@ -48,6 +50,8 @@ export function storeOn(database: Database, logger: Logger = createLogger('regis
     targetIssues: targetIssuesOn(db),
     traffic: trafficOn(db),
     tunnels: tunnelsOn(db, audit),
+    // An action changes nothing a device should run: its audit entries move no target generation.
+    deviceActions: deviceActionsOn(db, plainAudit),
     changes,
     async close() {
       // What polls noted goes in before the database closes; failing that, the next poll notes it again.

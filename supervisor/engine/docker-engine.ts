@@ -19,6 +19,7 @@ import {
   NetworkSummaries,
   SystemDiskUsage,
   SystemInfo,
+  DiagnosticInfo,
   VolumeList,
 } from './schemas.js';
 import type {
@@ -224,6 +225,14 @@ export class DockerEngine implements Engine {
 
   async architecture(): Promise<string | undefined> {
     return (await this.get(SystemInfo, '/info')).Architecture;
+  }
+
+  async info(): Promise<Record<string, unknown>> {
+    const info = await this.get(DiagnosticInfo, '/info');
+    // Only the fields named in the schema: the engine's answer holds far more (registry mirrors, plugins...).
+    return Object.fromEntries(
+      Object.keys(DiagnosticInfo.properties).map((key) => [key, info[key as keyof typeof info]]),
+    );
   }
 
   async dataRootSpace(): Promise<DataRootSpace | undefined> {

@@ -72,6 +72,8 @@ export interface Engine {
   diskUsage(): Promise<EngineDiskUsage>;
   /** Free and total bytes where the engine keeps its data; undefined when the engine is not on this host. */
   dataRootSpace(): Promise<DataRootSpace | undefined>;
+  /** What diagnostics show of the engine (version, OS, kernel, storage driver, counts); absent on test engines. */
+  info?(): Promise<Record<string, unknown>>;
   /** A `docker save` tar of the images (GET /images/get); an unknown reference fails before any byte. */
   saveImages(refs: string[]): Promise<Readable>;
   /** Loads a `docker load` tar; returns what the engine says it loaded (image ids or references). */

@@ -89,4 +89,22 @@ export const SystemInfo = Type.Object({
   Architecture: Type.Optional(Type.String({ maxLength: 32 })),
 });
 
+/** What diagnostics read of the engine's /info: the figures that explain a device's trouble. */
+export const DiagnosticInfo = Type.Object({
+  ServerVersion: Type.Optional(Type.String({ maxLength: 128 })),
+  OperatingSystem: Type.Optional(Type.String({ maxLength: 256 })),
+  KernelVersion: Type.Optional(Type.String({ maxLength: 256 })),
+  Architecture: Type.Optional(Type.String({ maxLength: 32 })),
+  NCPU: Type.Optional(Type.Integer()),
+  MemTotal: Type.Optional(Type.Integer()),
+  Driver: Type.Optional(Type.String({ maxLength: 64 })),
+  DockerRootDir: Type.Optional(Type.String({ maxLength: 1024 })),
+  Containers: Type.Optional(Type.Integer()),
+  ContainersRunning: Type.Optional(Type.Integer()),
+  ContainersStopped: Type.Optional(Type.Integer()),
+  Images: Type.Optional(Type.Integer()),
+  SystemTime: Type.Optional(Type.String({ maxLength: 64 })),
+  Warnings: Type.Optional(Type.Union([Type.Array(Type.String({ maxLength: 1000 }), { maxItems: 50 }), Type.Null()])),
+});
+
 export const ImageUsers = Type.Array(Type.Object({ Id: Type.String(), ImageID: Type.String() }));

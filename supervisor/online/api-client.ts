@@ -9,6 +9,12 @@ import {
   type DeviceAuthResponse,
 } from '../../protocol/device-auth.js';
 import type { LogBatch } from '../../protocol/device-logs.js';
+import {
+  DeviceActionOrdersSchema,
+  type DeviceActionOrder,
+  type DeviceActionResult,
+} from '../../protocol/device-actions.js';
+import { DEVICE_ACTION_API_ROUTES } from '../../protocol/http/device-actions.js';
 import { DEVICE_API_ROUTES as ROUTES } from '../../protocol/http/device-api.js';
 import { pathOf } from '../../protocol/http/route.js';
 import { DEVICE_REMOTE_ACCESS_ROUTES, TunnelKeyAnswerSchema } from '../../protocol/http/remote-access.js';
@@ -222,6 +228,23 @@ export class ApiClient {
     });
     return parse(TunnelKeyAnswerSchema, await this.json(response, route.method), 'the answer to the tunnel key')
       .remotePort;
+  }
+
+  /** Takes the remote actions waiting for the device (protocol/device-actions.ts); each is handed out once. */
+  async takeActions(uuid: string): Promise<DeviceActionOrder[]> {
+    const route = DEVICE_ACTION_API_ROUTES.pendingDeviceActions;
+    const response = await this.request(route.method, pathOf(route, { uuid }), { purpose: 'other' });
+    return parse(DeviceActionOrdersSchema, await this.json(response, route.method), 'the actions from the API');
+  }
+
+  /** Tells the API what came of an action (with its diagnostics bundle for a diagnose action). */
+  async postActionResult(uuid: string, id: string, result: DeviceActionResult): Promise<void> {
+    const route = DEVICE_ACTION_API_ROUTES.deviceActionResult;
+    const response = await this.request(route.method, pathOf(route, { uuid, action: id }), {
+      body: result,
+      purpose: 'other',
+    });
+    await response.body?.cancel();
   }
 
   /** Opens the push channel (protocol/device-events.ts); the body is the event stream, ended by `signal`. */

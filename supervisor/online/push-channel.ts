@@ -4,6 +4,7 @@
 // channel is the device's only traffic when nothing happens; a dropped or silent connection is reopened with
 // backoff, and the poller takes over at once meanwhile.
 import {
+  ACTION_EVENT,
   DEFAULT_HEARTBEAT_SECONDS,
   TARGET_EVENT,
   TargetEventSchema,
@@ -35,6 +36,8 @@ export interface TargetEventsOptions {
   onStale: (etag: string) => void;
   /** The `data` of a `logs` event (protocol/device-logs.ts): someone asks for this device's logs. */
   onLogs?: (data: string) => void;
+  /** An `action` event (protocol/device-actions.ts): an action waits; the device fetches it over its own route. */
+  onAction?: () => void;
   /**
    * The channel opened (true) or closed (false); `endedByApi` when the API ended the stream itself (its daily
    * renewal, or a restart) rather than the connection failing.
@@ -131,6 +134,11 @@ export class TargetEvents {
         for (const event of parser.push(decoder.decode(chunk, { stream: true }))) {
           if (event.event === LOGS_EVENT) {
             this.options.onLogs?.(event.data);
+            continue;
+          }
+          if (event.event === ACTION_EVENT) {
+            // The event's id is not trusted for anything: the fetch says what waits.
+            this.options.onAction?.();
             continue;
           }
           if (event.event !== TARGET_EVENT) continue;

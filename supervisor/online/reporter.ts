@@ -50,6 +50,8 @@ export interface ReportInput {
   hostOs?: HostOsReport;
   /** Services stopped on purpose through the local API (../reconcile/held-services.ts). */
   held?: ReadonlySet<string>;
+  /** The serial the meter this device reads announces (../device/meter-serial.ts); absent: none heard of. */
+  meterSerial?: string;
 }
 
 const UPDATE_STATUS: Record<Exclude<ReconcilePhase, 'pending'>, UpdateStatus> = {
@@ -155,6 +157,7 @@ export function buildReport(input: ReportInput): StateReport {
     ...(input.localMode === true ? { localMode: true } : {}),
     ...(input.downloads === undefined ? {} : { downloads: input.downloads }),
     ...(input.updateWindow === undefined ? {} : { updateWindow: input.updateWindow }),
+    ...(input.meterSerial === undefined ? {} : { meterSerial: input.meterSerial }),
     ...(status.deferred === undefined
       ? {}
       : {

@@ -2,6 +2,7 @@
 // The meter reader: P1 bytes in, checked telegrams parsed into readings, readings out to the endpoint (or to
 // the log when no endpoint is set). SIGTERM stops it within a second or two with nothing unconfirmed lost.
 import fs from 'node:fs';
+import { MeterSerialAnnouncer } from './announce.mjs';
 import { readConfig } from './config.mjs';
 import { TelegramFramer, checkFrame, parseTelegram, toReading } from './dsmr.mjs';
 import { createLog, messageOf } from './log.mjs';
@@ -62,6 +63,7 @@ async function main() {
     buffered: shipper?.buffered ?? 0,
   });
   const framer = new TelegramFramer();
+  const announcer = new MeterSerialAnnouncer({ dir: process.env.SKIFF_LOCK_DIR, log });
   let lastPublished = -Infinity;
   for await (const chunk of openSource(config.source, { log, signal: stopping.signal })) {
     for (const event of framer.push(chunk)) {
@@ -76,10 +78,13 @@ async function main() {
       }
       stats.telegrams += 1;
       beat(config.heartbeatFile);
+      // Every good telegram names its meter; the supervisor hears of it only when that changes.
+      const parsed = toReading(parseTelegram(checked.text));
+      announcer.announce(parsed.meterId);
       const now = Date.now();
       if (now - lastPublished + PUBLISH_SLACK_MS < config.publishIntervalMs) continue;
       lastPublished = now;
-      const reading = { receivedAt: new Date(now).toISOString(), ...toReading(parseTelegram(checked.text)) };
+      const reading = { receivedAt: new Date(now).toISOString(), ...parsed };
       stats.published += 1;
       if (shipper) {
         log.debug('reading', { reading });

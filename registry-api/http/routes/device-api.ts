@@ -16,6 +16,7 @@ import type { RouteDeps } from '../../deps.js';
 import { badRequest, conflict, forbidden, notFound, ProblemError, unauthorized } from '../problem.js';
 import { servePoll } from '../../fleet/poll-fast-path.js';
 import { receiveReport } from '../../devices/report-merge.js';
+import { announceWrongMeter } from '../../devices/wrong-meter.js';
 import type { Register } from '../register.js';
 import { hashSecret, newSecret } from '../../keys/secrets.js';
 import type { DeviceRecord, FleetRecord, NewDeviceToken } from '../../store/index.js';
@@ -211,6 +212,13 @@ export function deviceApiRoutes(on: Register, deps: RouteDeps): void {
 
   on(ROUTES.deviceState, async (ctx) => {
     const me = authenticatedDevice(ctx);
-    await receiveReport(ctx, store.devices, me.uuid, deps.now().toISOString());
+    const before = await store.devices.get(me.uuid);
+    const report = await receiveReport(ctx, store.devices, me.uuid, deps.now().toISOString());
+    if (before !== null && announceWrongMeter(deps.events, before, before, { ...before, lastReport: report })) {
+      logger.warn(
+        { uuid: me.uuid, commissioned: before.meterSerial, announced: report.meterSerial },
+        'device reads another meter than commissioned',
+      );
+    }
   });
 }

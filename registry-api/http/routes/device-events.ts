@@ -2,10 +2,12 @@
 // route; the stream stays open until the device hangs up, the API stops, the device may no longer listen, or a
 // limit of push-channels.ts ends it (too many of the device's own, too old, or a peer that stopped reading).
 import {
+  ACTION_EVENT,
   DEFAULT_HEARTBEAT_SECONDS,
   HEARTBEAT_HEADER,
   TARGET_EVENT,
   pushTimings,
+  type ActionEvent,
   type TargetEvent,
 } from '../../../protocol/device-events.js';
 import { ROUTES } from '../../../protocol/http/routes.js';
@@ -13,6 +15,7 @@ import { authenticatedDevice, bearerOf, deviceFromToken } from '../auth.js';
 import type { RouteDeps } from '../../deps.js';
 import { LOGS_EVENT } from '../../../protocol/device-logs.js';
 import type { DeviceLogs } from '../../logs/device-logs.js';
+import type { DeviceActionNotifier } from '../../remote-actions/notifier.js';
 import type { Register } from '../register.js';
 import { TargetWatch } from '../../fleet/target-watch.js';
 import { ProblemError } from '../problem.js';
@@ -32,6 +35,8 @@ export interface DeviceEventOptions {
   checkIntervalMs?: number;
   /** Fleet logs: `logs` events reach the device through its channel (device-logs.ts). */
   logs?: DeviceLogs;
+  /** Remote actions: `action` events reach the device through its channel (remote-actions/notifier.ts). */
+  actions?: DeviceActionNotifier;
   /** The open channels and their limits; absent: the defaults of push-channels.ts. */
   channels?: PushChannels;
   /** How long a channel lives before the API ends it (the device reconnects). */
@@ -137,6 +142,7 @@ export function deviceEventRoutes(on: Register, deps: RouteDeps, options: Device
       clearTimeout(expiry);
       unwatch();
       detachLogs?.();
+      detachActions?.();
       stream.end();
     };
     const expiry = setTimeout(() => {
@@ -170,6 +176,18 @@ export function deviceEventRoutes(on: Register, deps: RouteDeps, options: Device
     const detachLogs = options.logs?.attach(me.uuid, (event) =>
       stream.write(`event: ${LOGS_EVENT}\ndata: ${JSON.stringify(event)}\n\n`),
     );
+    const writeAction = (event: ActionEvent): void =>
+      stream.write(`event: ${ACTION_EVENT}\ndata: ${JSON.stringify(event)}\n\n`);
+    const detachActions = options.actions?.attach(me.uuid, writeAction);
+    // What waited while the device was away: each pending action once more, so it fetches them now.
+    if (options.actions !== undefined) {
+      store.deviceActions.pendingIds(me.uuid, deps.now().toISOString()).then(
+        (ids) => {
+          for (const id of ids) if (!ended) writeAction({ id });
+        },
+        (err: unknown) => logger.warn({ err, uuid: me.uuid }, 'events: cannot read the pending actions of the device'),
+      );
+    }
     ctx.req.on('close', end);
     res.on('close', end);
     res.on('error', end);

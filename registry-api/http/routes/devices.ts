@@ -13,6 +13,7 @@ import { decodePublicKey } from '../../../protocol/signature.js';
 import { callerMay, stampOf } from '../auth.js';
 import type { RouteDeps } from '../../deps.js';
 import { summaryOf } from '../../devices/summary.js';
+import { announceWrongMeter } from '../../devices/wrong-meter.js';
 import { badRequest, conflict, notFound } from '../problem.js';
 import type { Register } from '../register.js';
 import type { DeviceRecord, DeviceView, Stamp, Store } from '../../store/index.js';
@@ -164,8 +165,13 @@ export function deviceRoutes(on: Register, deps: RouteDeps): void {
   on(ROUTES.updateDevice, async (ctx, request) => {
     const device = await deviceNamed(store, request.params.uuid);
     const change = await request.body();
-    changed(device.uuid, await store.devices.update(device.uuid, change, stampOf(ctx, deps.now)));
+    const updated = changed(device.uuid, await store.devices.update(device.uuid, change, stampOf(ctx, deps.now)));
     logger.info({ uuid: device.uuid, fields: Object.keys(change) }, 'device updated');
+    // Commissioned for another meter than the one it reports reading (the installer's typo, or the wrong box).
+    announceWrongMeter(deps.events, device, device, {
+      meterSerial: updated.meterSerial,
+      lastReport: device.lastReport,
+    });
     ctx.body = await detailOf(device.uuid);
   });
 
