@@ -11,7 +11,7 @@ import { createPrivateKey, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { messageOf } from '../../lib/errors.js';
 import { es256Signer, type JwtSigner } from '../keys/jwt.js';
-import { permits, type Principal } from '../http/roles.js';
+import { permits, type Principal } from '../../protocol/access-policy.js';
 
 export type RegistryAction = 'pull' | 'push';
 

@@ -95,7 +95,7 @@ export function createApp(appDeps: AppDeps): Koa<ApiState> {
   const deviceLogs = new DeviceLogs(deps.deviceLogs, deps.logger);
   const sessions = new DeviceSessions({ store: deps.store, bus: invalidation, now });
   const router = new Router<ApiState>();
-  // Every handler is registered against its route's declaration, which says who may call it (roles.ts says which
+  // Every handler is registered against its route's declaration, which says who may call it (protocol/access-policy.ts says which
   // roles may do a people's route's action class).
   const on = registrar(router, deps, accessControl(deps));
   infoRoutes(on, deps);

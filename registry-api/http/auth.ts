@@ -1,4 +1,4 @@
-// Who is calling: people and scripts with an API token of a user (roles.ts says what each role may do), devices
+// Who is calling: people and scripts with an API token of a user (protocol/access-policy.ts says what each role may do), devices
 // with a token they got by signing an auth request with their own key (routes/device-api.ts). A device token opens
 // only its own device's routes, only while the device is accepted, and only until it expires.
 import type { Context } from 'koa';
@@ -6,7 +6,7 @@ import type { RouterMiddleware } from '@koa/router';
 import type { RouteDeps } from '../deps.js';
 import { forbidden, unauthorized } from './problem.js';
 import type { Action } from '../../protocol/access.js';
-import { ACCESS, permits, permitsSomewhere, requirementText, roleOn } from './roles.js';
+import { ACCESS, permits, permitsSomewhere, requirementText, roleOn } from '../../protocol/access-policy.js';
 import { hashSecret } from '../keys/secrets.js';
 import { deviceNamed } from './device-lookup.js';
 import { checkCsrf, sessionOf } from '../web/sessions.js';
@@ -39,7 +39,7 @@ export type AuthedContext = { state: ApiState; path: string };
 export interface AccessControl {
   /**
    * Authenticates the API token, then lets the request through only if the user's role may do `action`: its role
-   * on the fleet the path names (roles.ts), else its global role.
+   * on the fleet the path names (protocol/access-policy.ts), else its global role.
    */
   allow(action: Action): RouterMiddleware<ApiState>;
   /** Whether the authenticated caller may also do `action` on `fleet` (null: globally). */

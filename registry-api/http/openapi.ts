@@ -1,7 +1,7 @@
 // The OpenAPI 3.1 document of the API, generated from the route declarations (protocol/http/): TypeBox schemas are JSON Schema 2020-12,
 // which is OpenAPI 3.1's schema dialect, so they go in as they are. Error answers are RFC 9457 problems.
 import { ProblemSchema } from '../../protocol/api.js';
-import { requirementText } from './roles.js';
+import { requirementText } from '../../protocol/access-policy.js';
 import { pathParameters, type RouteAccess, type RouteSpec } from '../../protocol/http/route.js';
 
 export type OpenApiDocument = Record<string, unknown>;

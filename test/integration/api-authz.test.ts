@@ -1,6 +1,6 @@
 // Who may do what, for real: the registry-api app over a SQLite file, users of every role with their own API
 // tokens, and every endpoint class called by every role. The expected matrix is written out here, from the issue,
-// not derived from registry-api/http/roles.ts, so a wrong role table fails this test. Then devices against each other,
+// not derived from protocol/access-policy.ts, so a wrong role table fails this test. Then devices against each other,
 // revocation, per-device pins and the audit trail those changes leave.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';

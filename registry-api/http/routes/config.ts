@@ -17,7 +17,7 @@ import { authenticatedCaller, stampOf, type AuthedContext } from '../auth.js';
 import type { RouteDeps } from '../../deps.js';
 import { badRequest, notFound } from '../problem.js';
 import type { Register } from '../register.js';
-import { permits } from '../roles.js';
+import { permits } from '../../../protocol/access-policy.js';
 import { reservedNameProblem, settingsIssues } from '../../fleet/settings-check.js';
 import type { DeviceRecord, Store } from '../../store/index.js';
 import { deviceConfigOf } from '../../fleet/target-state.js';

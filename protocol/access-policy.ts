@@ -1,4 +1,5 @@
-// The one table of who may do what. Every route declares the class of action it performs (protocol/http/; the
+// The one table of who may do what, in the contract so the API enforces it and the dashboard hides what it would
+// refuse from the same table. Every route declares the class of action it performs (protocol/http/; the
 // classes are contract, protocol/access.ts); this table, the API's policy, says which role that needs. Roles form a
 // diamond, not a ladder: viewer < developer, viewer < operator, both < admin, so a developer may push releases but
 // not pin, and an operator may pin and manage devices but not push.
@@ -9,7 +10,7 @@
 // there. Requests that name no fleet (host OS releases, the whole audit log), and the actions the table marks
 // global (users, their tokens and fleet roles, creating fleets, metrics), use the global role, except
 // reads: anyone with a role somewhere may list, and sees only the fleets they may read.
-import type { Action, Role } from '../../protocol/access.js';
+import type { Action, Role } from './access.js';
 
 export interface AccessRule {
   minimum: Role;
