@@ -54,6 +54,7 @@ import { updateWindowState, windowReport } from './reconcile/update-window.js';
 import { SUPERVISOR_VERSION } from './version.js';
 import { startHostOs } from './os-update/host-os.js';
 import type { OsUpdater } from './os-update/os-updater.js';
+import { AppReleaseWatch } from './app-health/watch.js';
 
 export interface SupervisorOptions {
   dataDir: string;
@@ -66,6 +67,8 @@ export interface SupervisorOptions {
   metricsIntervalMs?: number;
   /** A converged device re-reads its engine this often (tests). */
   resyncIntervalMs?: number;
+  /** How often the running release's health is judged (app-health/watch.ts). */
+  appWatchIntervalMs?: number;
   /** Registries spoken to over plain HTTP besides loopback ones (SKIFF_INSECURE_REGISTRIES, config.ts). */
   insecureRegistries?: readonly string[];
 }
@@ -105,6 +108,8 @@ export class Supervisor {
   private targetError: string | null = null;
   /** The release keys targets' releases must be signed with; null: the config pins none. */
   private releaseTrust: ReleaseTrust | null = null;
+  /** Judges the running release's health and rolls it back to the last good one by itself. */
+  private readonly appWatch: AppReleaseWatch;
 
   private constructor(
     private readonly options: SupervisorOptions,
@@ -172,6 +177,18 @@ export class Supervisor {
       },
       // --- end disk check and image clean-up
     });
+    this.appWatch = new AppReleaseWatch({
+      dataDir: options.dataDir,
+      deviceUuid: config.uuid,
+      engine,
+      keys: this.keys,
+      releaseTrust: () => this.releaseTrust,
+      log: log.child({ component: 'app-health' }),
+      intervalMs: options.appWatchIntervalMs,
+      converged: () => this.reconciler.currentStatus().phase === 'converged',
+      onRun: () => this.runFleet(),
+      onChange: () => this.reporter?.trigger(),
+    });
   }
 
   /** The registry's token server knows the device by uuid and its API token, the one the session renews. */
@@ -200,11 +217,13 @@ export class Supervisor {
     this.releaseTrust = await ReleaseTrust.load(this.options.dataDir, this.config.releaseKeys, (err, doing) =>
       this.log.error({ err: messageOf(err) }, doing),
     );
+    await this.appWatch.load();
     try {
       const signed = await this.store.load(this.keys, this.releaseTrust);
       if (signed !== null) {
         this.fleetTarget = signed.target;
-        this.run(signed.target);
+        await this.appWatch.follow(signed);
+        this.runFleet();
         this.log.info({ release: signed.target.release?.id ?? null }, 'persisted target loaded');
       } else {
         this.log.info('no persisted target: waiting for one from the API');
@@ -216,6 +235,7 @@ export class Supervisor {
     }
     await this.resumeLocalMode();
     this.reconciler.start();
+    this.appWatch.start();
     await this.startLocalApi();
     this.online = this.goOnline().catch((err: unknown) => {
       if (!this.shutdown.signal.aborted) this.log.error({ err: messageOf(err) }, 'online part stopped');
@@ -230,6 +250,7 @@ export class Supervisor {
       this.reporter?.stop(),
       this.events?.stop(),
       this.reconciler.stop(),
+      this.appWatch.stop(),
       this.localApi?.close(),
       this.logShipper?.stop(),
       this.osUpdater?.stop(),
@@ -237,6 +258,12 @@ export class Supervisor {
     this.delivery.stop();
     await this.online;
     await this.traffic?.stop();
+  }
+
+  /** The fleet's target as the device runs it: with its release, or its last good one while it rolled that back. */
+  private runFleet(): void {
+    if (this.local !== null || this.fleetTarget === null) return;
+    this.run(this.appWatch.effective(this.fleetTarget));
   }
 
   /** The target the reconciler converges to from now on; its config also sets the download cap. */
@@ -373,12 +400,13 @@ export class Supervisor {
     await this.store.save(signed);
     await this.rotateKeys(signed);
     this.fleetTarget = target;
+    await this.appWatch.follow(signed);
     this.osUpdater?.offer(target.hostOs);
     if (this.local !== null) {
       this.log.info({ release: target.release?.id ?? null }, 'new fleet target kept for after local mode');
       return;
     }
-    this.run(target);
+    this.runFleet();
     this.log.info({ release: target.release?.id ?? null }, 'new target accepted');
   }
 
@@ -416,10 +444,22 @@ export class Supervisor {
 
   private situation(): Pick<
     ReportInput,
-    'target' | 'status' | 'targetError' | 'localMode' | 'downloads' | 'updateWindow' | 'hostOs' | 'held'
+    | 'target'
+    | 'status'
+    | 'targetError'
+    | 'localMode'
+    | 'downloads'
+    | 'updateWindow'
+    | 'hostOs'
+    | 'held'
+    | 'serviceHealth'
+    | 'rollback'
   > {
     const target = this.reconciler.currentTarget();
+    const rollback = this.local === null ? this.appWatch.rollback() : undefined;
     return {
+      serviceHealth: this.appWatch.serviceFacts(),
+      ...(rollback === undefined ? {} : { rollback }),
       target,
       status: this.reconciler.currentStatus(),
       // A device cut off from fresh targets (or served a frozen one) says so, and keeps running what it has.
@@ -455,6 +495,7 @@ export class Supervisor {
       const request = await this.localFile.load();
       if (request === null) return;
       this.local = { request, target: await this.localTargetFor(request) };
+      this.appWatch.pause(true);
       this.run(this.local.target);
       this.log.warn(
         { release: this.local.target.release?.id },
@@ -538,6 +579,7 @@ export class Supervisor {
         }
       },
       serviceLogs: (service, tail) => serviceLogs(engine, service, tail),
+      reportHealth: (service, request) => this.appWatch.report(service, request),
       reboot: async () => {
         const command = this.config.rebootCommand ?? ['reboot'];
         this.log.warn({ command }, 'reboot asked through the local API');
@@ -549,6 +591,7 @@ export class Supervisor {
         const target = await this.localTargetFor(request);
         await this.localFile.save(request);
         this.local = { request, target };
+        this.appWatch.pause(true);
         this.run(target);
         this.reporter?.trigger();
         this.log.warn(
@@ -561,7 +604,8 @@ export class Supervisor {
         if (this.local === null) return false;
         await this.localFile.remove();
         this.local = null;
-        if (this.fleetTarget !== null) this.run(this.fleetTarget);
+        this.appWatch.pause(false);
+        if (this.fleetTarget !== null) this.runFleet();
         else this.log.warn('left local mode with no fleet target yet: what runs stays until one arrives');
         this.reporter?.trigger();
         this.poller?.pollNow();

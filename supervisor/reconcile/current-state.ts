@@ -27,6 +27,7 @@ export async function readCurrentState(engine: Engine, imageRefs: string[]): Pro
       state: c.state,
       health: c.health,
       exitCode: c.exitCode,
+      ...(c.restartCount === undefined ? {} : { restartCount: c.restartCount }),
       createdAt: c.createdAt,
       networks: c.networks,
       stopTimeoutSeconds: c.stopTimeoutSeconds,
