@@ -15,7 +15,7 @@ import { messageOf } from '../../lib/errors.js';
 import { writeFileAtomic } from '../device/atomic-file.js';
 import { readStateFile } from '../device/state-file.js';
 import { PassLoop } from '../device/wakeup.js';
-import { readCurrentState } from '../reconcile/current-state.js';
+import { readContainers } from '../reconcile/current-state.js';
 import type { Engine } from '../engine/engine.js';
 import { assign } from '../plan/assignment.js';
 import { desiredState } from '../plan/desired-state.js';
@@ -40,7 +40,14 @@ import { AppReleaseRecordSchema, next, refuses, type AppReleaseEvent, type AppRe
 
 export const APP_RELEASE_FILE = 'app-release.json';
 export const LAST_GOOD_FILE = 'app-last-good.json';
-export const DEFAULT_WATCH_INTERVAL_MS = 5_000;
+/** Restart counts add up in the engine, so a loop is seen at any pace; this bounds how late a verdict comes. */
+export const DEFAULT_WATCH_INTERVAL_MS = 15_000;
+/**
+ * A supervisor that starts again (a power cut, an update of itself) gives the services this long, or the
+ * release's whole deadline if shorter, before a deadline that passed while it was down can fail the release:
+ * containers the engine is still starting are not a verdict.
+ */
+export const STARTUP_GRACE_MS = 60_000;
 /** Restart samples kept per container: enough for the loop window at the watch's pace, bounded whatever happens. */
 const MAX_SAMPLES = 64;
 
@@ -76,11 +83,14 @@ export class AppReleaseWatch {
   private readonly recordFile: string;
   private readonly lastGoodStore: TargetStore;
   private readonly clock: () => Date;
+  /** When this supervisor began judging (see STARTUP_GRACE_MS). */
+  private readonly judgingSince: number;
 
   constructor(private readonly options: AppReleaseWatchOptions) {
     this.recordFile = path.join(options.dataDir, APP_RELEASE_FILE);
     this.lastGoodStore = new TargetStore(options.dataDir, options.deviceUuid, LAST_GOOD_FILE);
     this.clock = options.clock ?? (() => new Date());
+    this.judgingSince = this.clock().getTime();
   }
 
   /** The persisted record and last good release; a damaged file is logged and counts as none. */
@@ -153,8 +163,8 @@ export class AppReleaseWatch {
   report(service: string, request: ServiceHealthRequest): boolean {
     const target = this.running();
     if (target === null || !target.services.some((s) => s.name === service)) return false;
+    // Judged at the next pass, not now: a service reporting in a tight loop must not drive the engine reads.
     this.reported.set(service, reportedOf(request, this.clock()));
-    this.passes.wake();
     return true;
   }
 
@@ -212,9 +222,9 @@ export class AppReleaseWatch {
     const target = this.running();
     if (this.paused || target === null || this.fleet === null) return;
     const now = this.clock();
-    const current = await readCurrentState(this.options.engine, []);
-    const { kept } = assign(current.containers, desiredState(target).containers);
-    this.sampleRestarts(current.containers, now.getTime());
+    const containers = await readContainers(this.options.engine);
+    const { kept } = assign(containers, desiredState(target).containers);
+    this.sampleRestarts(containers, now.getTime());
     await this.readHealthFiles(target);
     const observations: ServiceObservation[] = target.services.map((spec) => {
       const container = kept.get(spec.name);
@@ -233,9 +243,11 @@ export class AppReleaseWatch {
     const record = this.record;
     if (record?.state === 'watching' && record.releaseId === target.release?.id) {
       const good = this.lastGood?.target.release?.id ?? null;
+      const verdict = judgeRelease(observations);
+      if (verdict.kind === 'not-yet' && this.inStartupGrace(record, now)) return;
       const after = await this.apply({
         kind: 'verdict',
-        verdict: judgeRelease(observations),
+        verdict,
         goodReleaseId: good === record.releaseId ? null : good,
       });
       if (after?.state === 'rolling-back') this.options.onRun();
@@ -271,6 +283,11 @@ export class AppReleaseWatch {
     if (canonicalJson([...facts]) === canonicalJson([...this.facts])) return;
     this.facts = facts;
     this.options.onChange();
+  }
+
+  private inStartupGrace(record: AppReleaseRecord, now: Date): boolean {
+    const deadlineMs = record.deadlineAt === null ? 0 : Date.parse(record.deadlineAt) - Date.parse(record.since);
+    return now.getTime() < this.judgingSince + Math.min(STARTUP_GRACE_MS, deadlineMs);
   }
 
   /** What the service reported since its container was created: an older container's word is not this one's. */
