@@ -52,6 +52,11 @@ export function watchDeadlineSeconds(target: TargetState): number | null {
   return Math.max(...declared.map((d) => d.deadlineSeconds ?? DEFAULT_DEADLINE_SECONDS));
 }
 
+/** A label's value as an error message shows it: quoted and cut, whatever the release put there. */
+function shown(value: string): string {
+  return JSON.stringify(value.length > 64 ? `${value.slice(0, 64)}...` : value);
+}
+
 /** What is wrong with the services' health labels, as target validation issues. */
 export function healthLabelIssues(target: TargetState): Issue[] {
   const issues: Issue[] = [];
@@ -59,13 +64,13 @@ export function healthLabelIssues(target: TargetState): Issue[] {
     const at = `/services/${i}/labels`;
     const min = s.labels[HEALTH_MIN_LABEL];
     if (min !== undefined && minOf(min) === null) {
-      issues.push({ path: `${at}/${HEALTH_MIN_LABEL}`, message: `'${min}' is not a number (write e.g. 0.9)` });
+      issues.push({ path: `${at}/${HEALTH_MIN_LABEL}`, message: `${shown(min)} is not a number (write e.g. 0.9)` });
     }
     const deadline = s.labels[HEALTH_DEADLINE_LABEL];
     if (deadline !== undefined && deadlineOf(deadline) === null) {
       issues.push({
         path: `${at}/${HEALTH_DEADLINE_LABEL}`,
-        message: `'${deadline}' is not a duration above 0 and up to a week (write e.g. 90s, 10m, 1h)`,
+        message: `${shown(deadline)} is not a duration above 0 and up to a week (write e.g. 90s, 10m, 1h)`,
       });
     }
   });
