@@ -6,6 +6,7 @@
 //   rolling-back  the release failed; the device runs its last good release instead, until that converged
 //   rolled-back   done; the failed release is not tried again while the target names it
 import { Type, type Static } from '@sinclair/typebox';
+import type { TargetState } from '../../protocol/target-state.js';
 import type { Verdict } from './judgement.js';
 
 export const APP_RELEASE_STATES = ['watching', 'kept', 'rolling-back', 'rolled-back'] as const;
@@ -115,4 +116,27 @@ export function refuses(record: AppReleaseRecord | null, targetReleaseId: string
     record.releaseId === targetReleaseId &&
     record.toReleaseId !== null
   );
+}
+
+/**
+ * What the device runs for the fleet's `target`: the target itself, or, while its release is given up on, the last
+ * good release's services, volumes and networks under the target's current config (config vars, window, caps).
+ */
+export function effectiveTarget(
+  target: TargetState,
+  record: AppReleaseRecord | null,
+  good: TargetState | null,
+): TargetState {
+  if (good === null || !refuses(record, target.release?.id ?? null)) return target;
+  // The target's own definitions belong to the release given up on: only the good release's count.
+  const { networkDefinitions: _networks, volumeDefinitions: _volumes, ...rest } = target;
+  return {
+    ...rest,
+    release: good.release,
+    services: good.services,
+    volumes: good.volumes,
+    networks: good.networks,
+    ...(good.networkDefinitions === undefined ? {} : { networkDefinitions: good.networkDefinitions }),
+    ...(good.volumeDefinitions === undefined ? {} : { volumeDefinitions: good.volumeDefinitions }),
+  };
 }

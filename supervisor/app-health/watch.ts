@@ -36,7 +36,13 @@ import {
   type ServiceHealthFacts,
   type ServiceObservation,
 } from './judgement.js';
-import { AppReleaseRecordSchema, next, refuses, type AppReleaseEvent, type AppReleaseRecord } from './state-machine.js';
+import {
+  AppReleaseRecordSchema,
+  effectiveTarget,
+  next,
+  type AppReleaseEvent,
+  type AppReleaseRecord,
+} from './state-machine.js';
 
 export const APP_RELEASE_FILE = 'app-release.json';
 export const LAST_GOOD_FILE = 'app-last-good.json';
@@ -146,17 +152,7 @@ export class AppReleaseWatch {
 
   /** What the device runs for the fleet's `target`: it, or the last good release while its own is given up on. */
   effective(target: TargetState): TargetState {
-    const good = this.lastGood?.target;
-    if (good === undefined || !refuses(this.record, target.release?.id ?? null)) return target;
-    return {
-      ...target,
-      release: good.release,
-      services: good.services,
-      volumes: good.volumes,
-      networks: good.networks,
-      ...(good.networkDefinitions === undefined ? {} : { networkDefinitions: good.networkDefinitions }),
-      ...(good.volumeDefinitions === undefined ? {} : { volumeDefinitions: good.volumeDefinitions }),
-    } satisfies TargetState;
+    return effectiveTarget(target, this.record, this.lastGood?.target ?? null);
   }
 
   /** A service's own health through the local API; false when the device runs no such service. */

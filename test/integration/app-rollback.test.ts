@@ -280,6 +280,25 @@ describe('application rollback on the device', function () {
         body: JSON.stringify({ value: 0.5, detail: '12 of 24 telegrams good' }),
       });
       assert.equal(answer.status, 204);
+      // What a service may send is bounded and checked: the key, a service the device runs, the shape, the size.
+      const put = async (service: string, body: string, withKey = true): Promise<number> =>
+        (
+          await fetch(`${base}${localPaths.health(service)}`, {
+            method: 'PUT',
+            headers: { 'content-type': 'application/json', ...(withKey ? { authorization: `Bearer ${key}` } : {}) },
+            body,
+          })
+        ).status;
+      assert.deepEqual(
+        [
+          await put('a', '{"value":1}', false),
+          await put('nope', '{"value":1}'),
+          await put('a', '{"value":"high"}'),
+          await put('a', '{"value":1,"pass":true}'),
+          await put('a', JSON.stringify({ value: 1, detail: 'x'.repeat(5000) })),
+        ],
+        [401, 404, 400, 400, 413],
+      );
       const judged = await eventually('r2 reported with its health', 10_000, async () => {
         const s = await state();
         return s.report.services.find((x) => x.name === 'a')?.appHealth;

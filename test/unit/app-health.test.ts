@@ -15,6 +15,7 @@ import {
 } from '../../supervisor/app-health/judgement.js';
 import {
   APP_RELEASE_STATES,
+  effectiveTarget,
   next,
   refuses,
   TRANSITIONS,
@@ -214,5 +215,26 @@ describe('application rollback state machine', () => {
     assert.equal(failed?.state, 'rolling-back');
     assert.equal(failed?.toReleaseId, null);
     assert.equal(refuses(failed, 'new'), false);
+  });
+});
+
+describe('application rollback: what the device runs', () => {
+  it('runs the last good release under the current config while its target names the release given up on', () => {
+    const good = targetState([serviceSpec('a', IMAGE)], { releaseId: 'good', volumes: ['data'] });
+    const failing = {
+      ...targetState([serviceSpec('a', IMAGE, { environment: { NEW: '1' } })], { releaseId: 'new', env: { VAR: '2' } }),
+      networkDefinitions: { sensors: { internal: true } },
+    };
+    const rolledBack = next(watching(), looping, later(5));
+    const runs = effectiveTarget(failing, rolledBack, good);
+    assert.equal(runs.release?.id, 'good');
+    assert.deepEqual(runs.services, good.services);
+    assert.deepEqual(runs.volumes, ['data']);
+    assert.equal(runs.networkDefinitions, undefined, "the failing release's definitions go with it");
+    assert.deepEqual(runs.config.env, { VAR: '2' }, "the fleet's current config stays");
+    assert.equal(effectiveTarget(failing, watching(), good), failing);
+    assert.equal(effectiveTarget(failing, rolledBack, null), failing, 'nothing good to go back to');
+    const other = targetState([serviceSpec('a', IMAGE)], { releaseId: 'other' });
+    assert.equal(effectiveTarget(other, rolledBack, good), other);
   });
 });
