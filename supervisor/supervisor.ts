@@ -218,11 +218,14 @@ export class Supervisor {
       this.log.error({ err: messageOf(err) }, doing),
     );
     await this.appWatch.load();
+    let fleetSigned: SignedTarget | null = null;
     try {
       const signed = await this.store.load(this.keys, this.releaseTrust);
+      fleetSigned = signed;
       if (signed !== null) {
         this.fleetTarget = signed.target;
-        await this.appWatch.follow(signed);
+        // As the watch's record has it; a release the record does not know yet is watched below, after local mode
+        // is known (a device in local mode watches the fleet's release only once it runs it).
         this.runFleet();
         this.log.info({ release: signed.target.release?.id ?? null }, 'persisted target loaded');
       } else {
@@ -234,6 +237,7 @@ export class Supervisor {
       this.log.error({ err: messageOf(err) }, 'persisted target refused; running containers are left alone');
     }
     await this.resumeLocalMode();
+    if (fleetSigned !== null) await this.appWatch.follow(fleetSigned);
     this.reconciler.start();
     this.appWatch.start();
     await this.startLocalApi();
@@ -495,7 +499,7 @@ export class Supervisor {
       const request = await this.localFile.load();
       if (request === null) return;
       this.local = { request, target: await this.localTargetFor(request) };
-      this.appWatch.pause(true);
+      await this.appWatch.setPaused(true);
       this.run(this.local.target);
       this.log.warn(
         { release: this.local.target.release?.id },
@@ -591,7 +595,7 @@ export class Supervisor {
         const target = await this.localTargetFor(request);
         await this.localFile.save(request);
         this.local = { request, target };
-        this.appWatch.pause(true);
+        await this.appWatch.setPaused(true);
         this.run(target);
         this.reporter?.trigger();
         this.log.warn(
@@ -604,7 +608,7 @@ export class Supervisor {
         if (this.local === null) return false;
         await this.localFile.remove();
         this.local = null;
-        this.appWatch.pause(false);
+        await this.appWatch.setPaused(false);
         if (this.fleetTarget !== null) this.runFleet();
         else this.log.warn('left local mode with no fleet target yet: what runs stays until one arrives');
         this.reporter?.trigger();

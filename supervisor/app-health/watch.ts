@@ -134,18 +134,28 @@ export class AppReleaseWatch {
     return this.passes.stop();
   }
 
-  /** In local mode the developer's target runs: nothing is judged or rolled back. */
-  pause(paused: boolean): void {
+  /**
+   * In local mode the developer's target runs: nothing is judged or rolled back, and a fleet release that arrives
+   * meanwhile is watched from when local mode ends (its deadline would otherwise run out unapplied).
+   */
+  async setPaused(paused: boolean): Promise<void> {
     this.paused = paused;
+    if (!paused && this.fleet !== null) await this.follow(this.fleet);
     this.passes.wake();
   }
 
-  /** The fleet's target, accepted and persisted: a release it names for the first time is watched from now. */
+  /**
+   * The fleet's target, accepted and persisted: a release it names for the first time is watched from now. Never
+   * throws: a record that cannot be written is logged, and the target runs all the same.
+   */
   async follow(signed: SignedTarget): Promise<void> {
     this.fleet = signed;
     const release = signed.target.release;
-    if (release !== null) {
+    if (release === null || this.paused) return;
+    try {
       await this.apply({ kind: 'target', releaseId: release.id, deadlineSeconds: watchDeadlineSeconds(signed.target) });
+    } catch (err) {
+      this.options.log.error({ err: messageOf(err), release: release.id }, 'new release not watched');
     }
     this.passes.wake();
   }
