@@ -186,6 +186,12 @@ export class Supervisor {
       log: log.child({ component: 'app-health' }),
       intervalMs: options.appWatchIntervalMs,
       converged: () => this.reconciler.currentStatus().phase === 'converged',
+      applying: () => {
+        const status = this.reconciler.currentStatus();
+        // Not while the update window or an update lock holds the release back: it is not applied yet.
+        const held = status.heldByWindow !== undefined || status.locked !== undefined;
+        return status.phase === 'converged' || (status.phase === 'applying' && !held);
+      },
       onRun: () => this.runFleet(),
       onChange: () => this.reporter?.trigger(),
     });

@@ -19,7 +19,12 @@ export const AppReleaseRecordSchema = Type.Object(
     releaseId: Type.String({ minLength: 1, maxLength: 128 }),
     /** When the device began to watch it. */
     since: Type.String({ format: 'date-time' }),
-    /** Watching: when the release must be healthy. Null for a release that declares no health. */
+    /** How long the release has once the device began to apply it; null for a release that declares no health. */
+    deadlineSeconds: Type.Union([Type.Number({ minimum: 0 }), Type.Null()]),
+    /**
+     * When the release must be healthy: set when the device begins to apply it, not when the target arrives (a
+     * release waiting for its update window or data budget must not run out of time unapplied).
+     */
     deadlineAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
     /** Rolling back or rolled back: the release the device went back to (null: it had no good one). */
     toReleaseId: Type.Union([Type.String({ minLength: 1, maxLength: 128 }), Type.Null()]),
@@ -48,6 +53,8 @@ export type AppReleaseEvent =
   | { kind: 'target'; releaseId: string; deadlineSeconds: number | null }
   /** The watched release as judged now; runsGood: the device has a last good release to go back to. */
   | { kind: 'verdict'; verdict: Verdict; goodReleaseId: string | null }
+  /** The device began to apply the target's release (or already runs it): the watched release's deadline runs. */
+  | { kind: 'applying' }
   /** The device converged to what it should run now. */
   | { kind: 'converged' };
 
@@ -65,7 +72,8 @@ function fresh(releaseId: string, deadlineSeconds: number | null, now: Date): Ap
     state: deadlineSeconds === null ? 'kept' : 'watching',
     releaseId,
     since: now.toISOString(),
-    deadlineAt: deadlineSeconds === null ? null : new Date(now.getTime() + deadlineSeconds * 1000).toISOString(),
+    deadlineSeconds,
+    deadlineAt: null,
     toReleaseId: null,
     reason: null,
     at: null,
@@ -81,6 +89,12 @@ export function next(record: AppReleaseRecord | null, event: AppReleaseEvent, no
     case 'target':
       if (record !== null && record.releaseId === event.releaseId) return record;
       return enter(record, fresh(event.releaseId, event.deadlineSeconds, now));
+    case 'applying':
+      if (record === null || record.state !== 'watching' || record.deadlineAt !== null) return record;
+      return enter(record, {
+        ...record,
+        deadlineAt: new Date(now.getTime() + (record.deadlineSeconds ?? 0) * 1000).toISOString(),
+      });
     case 'verdict': {
       if (record === null || record.state !== 'watching') return record;
       const { verdict } = event;
@@ -89,7 +103,7 @@ export function next(record: AppReleaseRecord | null, event: AppReleaseEvent, no
         const reason =
           verdict.kind === 'failed'
             ? verdict.reason
-            : `not healthy within its deadline of ${Math.round((Date.parse(record.deadlineAt ?? '') - Date.parse(record.since)) / 1000)} s: ${verdict.reason}`;
+            : `not healthy within its deadline of ${record.deadlineSeconds ?? 0} s: ${verdict.reason}`;
         return enter(record, {
           ...record,
           state: 'rolling-back',

@@ -69,6 +69,8 @@ export interface AppReleaseWatchOptions {
   clock?: () => Date;
   /** Whether the reconciler converged to the target it was last given. */
   converged: () => boolean;
+  /** Whether the reconciler applies (or converged to) the target it was last given: not waiting to download. */
+  applying: () => boolean;
   /** What the device should run changed (a rollback began): the supervisor runs effective() again. */
   onRun: () => void;
   /** Something the report shows changed. */
@@ -205,8 +207,13 @@ export class AppReleaseWatch {
         { ...fields, to: after.toReleaseId, reason: after.reason },
         'release failed on this device: rolling back',
       );
-    } else if (after.state === 'watching') {
+    } else if (after.state === 'watching' && after.deadlineAt !== null) {
       log.info({ ...fields, deadlineAt: after.deadlineAt }, 'watching the new release until its deadline');
+    } else if (after.state === 'watching') {
+      log.info(
+        { ...fields, deadlineSeconds: after.deadlineSeconds },
+        'new release: its deadline runs once it is applied',
+      );
     } else {
       log.info(fields, after.state === 'kept' ? 'release kept' : 'rollback done');
     }
@@ -248,6 +255,11 @@ export class AppReleaseWatch {
 
     const record = this.record;
     if (record?.state === 'watching' && record.releaseId === target.release?.id) {
+      if (record.deadlineAt === null) {
+        if (!this.options.applying()) return;
+        await this.apply({ kind: 'applying' });
+        return;
+      }
       const good = this.lastGood?.target.release?.id ?? null;
       const verdict = judgeRelease(observations);
       if (verdict.kind === 'not-yet' && this.inStartupGrace(record, now)) return;
@@ -292,7 +304,7 @@ export class AppReleaseWatch {
   }
 
   private inStartupGrace(record: AppReleaseRecord, now: Date): boolean {
-    const deadlineMs = record.deadlineAt === null ? 0 : Date.parse(record.deadlineAt) - Date.parse(record.since);
+    const deadlineMs = (record.deadlineSeconds ?? 0) * 1000;
     return now.getTime() < this.judgingSince + Math.min(STARTUP_GRACE_MS, deadlineMs);
   }
 

@@ -52,8 +52,9 @@ const looping = {
   goodReleaseId: 'good',
 } as const;
 
+/** A watched release the device began to apply at t0. */
 function watching(releaseId = 'new', deadlineSeconds = 60): AppReleaseRecord {
-  const record = next(null, { kind: 'target', releaseId, deadlineSeconds }, t0);
+  const record = next(next(null, { kind: 'target', releaseId, deadlineSeconds }, t0), { kind: 'applying' }, t0);
   assert.ok(record !== null);
   return record;
 }
@@ -159,6 +160,7 @@ describe('application rollback state machine', () => {
       healthy,
       notYet,
       looping,
+      { kind: 'applying' },
       { kind: 'converged' },
     ];
     for (const state of APP_RELEASE_STATES) {
@@ -174,6 +176,17 @@ describe('application rollback state machine', () => {
         }
       }
     }
+  });
+
+  it('runs a release deadline from when the device begins to apply it, not from when its target arrived', () => {
+    const arrived = next(null, { kind: 'target', releaseId: 'new', deadlineSeconds: 60 }, t0);
+    assert.deepEqual([arrived?.state, arrived?.deadlineAt], ['watching', null]);
+    // Waiting for its update window for hours is not failing.
+    assert.equal(next(arrived, notYet, later(7200)), arrived);
+    const applying = next(arrived, { kind: 'applying' }, later(7200));
+    assert.equal(applying?.deadlineAt, later(7260).toISOString());
+    assert.equal(next(applying, { kind: 'applying' }, later(7300)), applying, 'the deadline is set once');
+    assert.equal(next(applying, notYet, later(7261))?.state, 'rolling-back');
   });
 
   it('keeps a release that is healthy at its deadline, not before', () => {
@@ -207,7 +220,7 @@ describe('application rollback state machine', () => {
     assert.equal(refuses(other, 'new'), false);
     const back = next(other, { kind: 'target', releaseId: 'new', deadlineSeconds: 60 }, later(40));
     assert.equal(back?.state, 'watching');
-    assert.equal(back?.deadlineAt, later(100).toISOString());
+    assert.deepEqual([back?.deadlineSeconds, back?.deadlineAt], [60, null]);
   });
 
   it('reports a failure with nothing good to go back to, but keeps running what it has', () => {
