@@ -410,13 +410,15 @@ export class Supervisor {
     await this.store.save(signed);
     await this.rotateKeys(signed);
     this.fleetTarget = target;
-    await this.appWatch.follow(signed);
     this.osUpdater?.offer(target.hostOs);
+    this.runFleet();
+    // After the target runs: what runs is the same before and after the watch records it (a release the watch has
+    // given up on stays given up on, any other runs), and the update need not wait for the record's disk sync.
+    await this.appWatch.follow(signed);
     if (this.local !== null) {
       this.log.info({ release: target.release?.id ?? null }, 'new fleet target kept for after local mode');
       return;
     }
-    this.runFleet();
     this.log.info({ release: target.release?.id ?? null }, 'new target accepted');
   }
 

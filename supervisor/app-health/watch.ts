@@ -143,7 +143,6 @@ export class AppReleaseWatch {
   async setPaused(paused: boolean): Promise<void> {
     this.paused = paused;
     if (!paused && this.fleet !== null) await this.follow(this.fleet);
-    this.passes.wake();
   }
 
   /**
@@ -159,7 +158,7 @@ export class AppReleaseWatch {
     } catch (err) {
       this.options.log.error({ err: messageOf(err), release: release.id }, 'new release not watched');
     }
-    this.passes.wake();
+    // No pass now: its engine reads would compete with the update's first steps; the next one comes soon enough.
   }
 
   /** What the device runs for the fleet's `target`: it, or the last good release while its own is given up on. */
