@@ -51,7 +51,7 @@ export const TRANSITIONS: Readonly<Record<AppReleaseState, readonly AppReleaseSt
 export type AppReleaseEvent =
   /** The fleet's target names this release; deadlineSeconds null: it declares no health to judge. */
   | { kind: 'target'; releaseId: string; deadlineSeconds: number | null }
-  /** The watched release as judged now; runsGood: the device has a last good release to go back to. */
+  /** The watched release as judged now; goodReleaseId: the last good release to go back to (null: none). */
   | { kind: 'verdict'; verdict: Verdict; goodReleaseId: string | null }
   /** The device began to apply the target's release (or already runs it): the watched release's deadline runs. */
   | { kind: 'applying' }
