@@ -13,6 +13,8 @@ export const localPaths = {
   service: (service: string, action: 'restart' | 'stop' | 'start') =>
     `/v1/services/${encodeURIComponent(service)}/${action}`,
   logs: (service: string) => `/v1/services/${encodeURIComponent(service)}/logs`,
+  /** PUT: the service's own account of doing its job (ServiceHealthRequest), judged against its release's labels. */
+  health: (service: string) => `/v1/services/${encodeURIComponent(service)}/health`,
   reboot: '/v1/reboot',
   /** PUT enters local mode with a compose file, DELETE leaves it, GET shows it. */
   localTarget: '/v1/local/target',
@@ -50,6 +52,33 @@ export const LocalStateSchema = Type.Object(
   { additionalProperties: false },
 );
 export type LocalState = Static<typeof LocalStateSchema>;
+
+/** Longest detail a service may give with its health; longer is refused, not cut. */
+export const SERVICE_HEALTH_DETAIL_CHARS = 256;
+
+/**
+ * A service's health as it reports it: a number (for a meter reader the share of good telegrams, judged against
+ * its release's `io.skiff.health.min`) or pass/fail, with a short detail. The same shape is read from the file
+ * `health.json` a service may write into its own SKIFF_LOCK_DIR instead (a container on a bridge network cannot
+ * reach the loopback API).
+ */
+export const ServiceHealthRequestSchema = Type.Union([
+  Type.Object(
+    {
+      value: Type.Number({ minimum: -1e9, maximum: 1e9 }),
+      detail: Type.Optional(Type.String({ maxLength: SERVICE_HEALTH_DETAIL_CHARS })),
+    },
+    { additionalProperties: false },
+  ),
+  Type.Object(
+    {
+      pass: Type.Boolean(),
+      detail: Type.Optional(Type.String({ maxLength: SERVICE_HEALTH_DETAIL_CHARS })),
+    },
+    { additionalProperties: false },
+  ),
+]);
+export type ServiceHealthRequest = Static<typeof ServiceHealthRequestSchema>;
 
 export const LocalTargetRequestSchema = Type.Object(
   {

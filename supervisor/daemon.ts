@@ -31,6 +31,7 @@ async function main(): Promise<void> {
     reportIntervalMs: envMs('SKIFF_REPORT_INTERVAL_MS'),
     metricsIntervalMs: envMs('SKIFF_METRICS_INTERVAL_MS'),
     resyncIntervalMs: envMs('SKIFF_RESYNC_INTERVAL_MS'),
+    appWatchIntervalMs: envMs('SKIFF_APP_WATCH_INTERVAL_MS'),
     insecureRegistries: insecureRegistriesOf(process.env),
   });
   let stopping = false;

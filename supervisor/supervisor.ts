@@ -61,6 +61,7 @@ import { updateWindowState, windowReport } from './reconcile/update-window.js';
 import { SUPERVISOR_VERSION } from './version.js';
 import { startHostOs } from './os-update/host-os.js';
 import type { OsUpdater } from './os-update/os-updater.js';
+import { AppReleaseWatch } from './app-health/watch.js';
 
 export interface SupervisorOptions {
   dataDir: string;
@@ -73,6 +74,8 @@ export interface SupervisorOptions {
   metricsIntervalMs?: number;
   /** A converged device re-reads its engine this often (tests). */
   resyncIntervalMs?: number;
+  /** How often the running release's health is judged (app-health/watch.ts). */
+  appWatchIntervalMs?: number;
   /** Registries spoken to over plain HTTP besides loopback ones (SKIFF_INSECURE_REGISTRIES, config.ts). */
   insecureRegistries?: readonly string[];
 }
@@ -126,6 +129,8 @@ export class Supervisor {
   private targetError: string | null = null;
   /** The release keys targets' releases must be signed with; null: the config pins none. */
   private releaseTrust: ReleaseTrust | null = null;
+  /** Judges the running release's health and rolls it back to the last good one by itself. */
+  private readonly appWatch: AppReleaseWatch;
 
   private constructor(
     private readonly options: SupervisorOptions,
@@ -193,6 +198,24 @@ export class Supervisor {
       },
       // --- end disk check and image clean-up
     });
+    this.appWatch = new AppReleaseWatch({
+      dataDir: options.dataDir,
+      deviceUuid: config.uuid,
+      engine,
+      keys: this.keys,
+      releaseTrust: () => this.releaseTrust,
+      log: log.child({ component: 'app-health' }),
+      intervalMs: options.appWatchIntervalMs,
+      converged: () => this.reconciler.currentStatus().phase === 'converged',
+      applying: () => {
+        const status = this.reconciler.currentStatus();
+        // Not while the update window or an update lock holds the release back: it is not applied yet.
+        const held = status.heldByWindow !== undefined || status.locked !== undefined;
+        return status.phase === 'converged' || (status.phase === 'applying' && !held);
+      },
+      onRun: () => this.runFleet(),
+      onChange: () => this.reporter?.trigger(),
+    });
   }
 
   /** The registry's token server knows the device by uuid and its API token, the one the session renews. */
@@ -221,11 +244,16 @@ export class Supervisor {
     this.releaseTrust = await ReleaseTrust.load(this.options.dataDir, this.config.releaseKeys, (err, doing) =>
       this.log.error({ err: messageOf(err) }, doing),
     );
+    await this.appWatch.load();
+    let fleetSigned: SignedTarget | null = null;
     try {
       const signed = await this.store.load(this.keys, this.releaseTrust);
+      fleetSigned = signed;
       if (signed !== null) {
         this.fleetTarget = signed.target;
-        this.run(signed.target);
+        // As the watch's record has it; a release the record does not know yet is watched below, after local mode
+        // is known (a device in local mode watches the fleet's release only once it runs it).
+        this.runFleet();
         this.log.info({ release: signed.target.release?.id ?? null }, 'persisted target loaded');
       } else {
         this.log.info('no persisted target: waiting for one from the API');
@@ -236,7 +264,9 @@ export class Supervisor {
       this.log.error({ err: messageOf(err) }, 'persisted target refused; running containers are left alone');
     }
     await this.resumeLocalMode();
+    if (fleetSigned !== null) await this.appWatch.follow(fleetSigned);
     this.reconciler.start();
+    this.appWatch.start();
     await this.startLocalApi();
     this.online = this.goOnline().catch((err: unknown) => {
       if (!this.shutdown.signal.aborted) this.log.error({ err: messageOf(err) }, 'online part stopped');
@@ -252,6 +282,7 @@ export class Supervisor {
       this.reporter?.stop(),
       this.events?.stop(),
       this.reconciler.stop(),
+      this.appWatch.stop(),
       this.localApi?.close(),
       this.logShipper?.stop(),
       this.tunnel?.stop(),
@@ -261,6 +292,12 @@ export class Supervisor {
     this.delivery.stop();
     await this.online;
     await this.traffic?.stop();
+  }
+
+  /** The fleet's target as the device runs it: with its release, or its last good one while it rolled that back. */
+  private runFleet(): void {
+    if (this.local !== null || this.fleetTarget === null) return;
+    this.run(this.appWatch.effective(this.fleetTarget));
   }
 
   /** The target the reconciler converges to from now on; its config also sets the download cap. */
@@ -427,11 +464,14 @@ export class Supervisor {
       ?.apply(target.tunnel)
       .catch((err: unknown) => this.log.error({ err: messageOf(err) }, 'cannot write the tunnel settings'));
     this.osUpdater?.offer(target.hostOs);
+    this.runFleet();
+    // After the target runs: what runs is the same before and after the watch records it (a release the watch has
+    // given up on stays given up on, any other runs), and the update need not wait for the record's disk sync.
+    await this.appWatch.follow(signed);
     if (this.local !== null) {
       this.log.info({ release: target.release?.id ?? null }, 'new fleet target kept for after local mode');
       return;
     }
-    this.run(target);
     this.log.info({ release: target.release?.id ?? null }, 'new target accepted');
   }
 
@@ -469,10 +509,23 @@ export class Supervisor {
 
   private situation(): Pick<
     ReportInput,
-    'target' | 'status' | 'targetError' | 'localMode' | 'downloads' | 'updateWindow' | 'hostOs' | 'held' | 'meterSerial'
+    | 'target'
+    | 'status'
+    | 'targetError'
+    | 'localMode'
+    | 'downloads'
+    | 'updateWindow'
+    | 'hostOs'
+    | 'held'
+    | 'serviceHealth'
+    | 'rollback'
+    | 'meterSerial'
   > {
     const target = this.reconciler.currentTarget();
+    const rollback = this.local === null ? this.appWatch.rollback() : undefined;
     return {
+      serviceHealth: this.appWatch.serviceFacts(),
+      ...(rollback === undefined ? {} : { rollback }),
       target,
       status: this.reconciler.currentStatus(),
       // A device cut off from fresh targets (or served a frozen one) says so, and keeps running what it has.
@@ -520,6 +573,7 @@ export class Supervisor {
       const request = await this.localFile.load();
       if (request === null) return;
       this.local = { request, target: await this.localTargetFor(request) };
+      await this.appWatch.setPaused(true);
       this.run(this.local.target);
       this.log.warn(
         { release: this.local.target.release?.id },
@@ -644,6 +698,7 @@ export class Supervisor {
         }
       },
       serviceLogs: (service, tail) => serviceLogs(engine, service, tail),
+      reportHealth: (service, request) => this.appWatch.report(service, request),
       reboot: async () => {
         const command = this.config.rebootCommand ?? ['reboot'];
         this.log.warn({ command }, 'reboot asked through the local API');
@@ -655,6 +710,7 @@ export class Supervisor {
         const target = await this.localTargetFor(request);
         await this.localFile.save(request);
         this.local = { request, target };
+        await this.appWatch.setPaused(true);
         this.run(target);
         this.reporter?.trigger();
         this.log.warn(
@@ -667,7 +723,8 @@ export class Supervisor {
         if (this.local === null) return false;
         await this.localFile.remove();
         this.local = null;
-        if (this.fleetTarget !== null) this.run(this.fleetTarget);
+        await this.appWatch.setPaused(false);
+        if (this.fleetTarget !== null) this.runFleet();
         else this.log.warn('left local mode with no fleet target yet: what runs stays until one arrives');
         this.reporter?.trigger();
         this.poller?.pollNow();

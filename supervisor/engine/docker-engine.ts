@@ -117,6 +117,7 @@ export class DockerEngine implements Engine {
       state,
       health: healthOf(info.State.Health?.Status),
       exitCode: ended ? info.State.ExitCode : null,
+      restartCount: info.RestartCount ?? 0,
       createdAt: info.Created,
       networks: Object.keys(info.NetworkSettings.Networks ?? {}).sort(),
       stopTimeoutSeconds: info.Config.StopTimeout ?? null,

@@ -37,6 +37,8 @@ export interface EngineContainer {
   health: ContainerHealth | null;
   /** Only for containers that ran and ended. */
   exitCode: number | null;
+  /** How often the engine restarted it (its restart policy) since it was created; absent: not known. */
+  restartCount?: number;
   createdAt: string;
   /** Names of the networks the container is attached to (also while stopped). */
   networks: string[];

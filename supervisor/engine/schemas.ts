@@ -11,6 +11,7 @@ export const ContainerInspect = Type.Object({
   Id: Type.String(),
   Name: Type.String(),
   Created: Type.String(),
+  RestartCount: Type.Optional(Type.Integer({ minimum: 0 })),
   State: Type.Object({
     Status: Type.String(),
     ExitCode: Type.Integer(),

@@ -4,7 +4,13 @@
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Health, LocalState, LocalTargetAnswer, LocalTargetRequest } from '../../protocol/local-api.js';
+import type {
+  Health,
+  LocalState,
+  LocalTargetAnswer,
+  LocalTargetRequest,
+  ServiceHealthRequest,
+} from '../../protocol/local-api.js';
 import type { Logger } from '../../lib/logger.js';
 import { messageOf } from '../../lib/errors.js';
 import type { ContainerLogLine } from '../engine/engine.js';
@@ -28,6 +34,8 @@ export interface DeviceControl {
   health(): Promise<Health>;
   serviceAction(service: string, action: ServiceAction): Promise<string>;
   serviceLogs(service: string, tail: number): Promise<ContainerLogLine[]>;
+  /** A service's own health (../app-health/); false when the device runs no such service. */
+  reportHealth(service: string, request: ServiceHealthRequest): boolean;
   reboot(): Promise<string[]>;
   enterLocalMode(request: LocalTargetRequest): Promise<LocalTargetAnswer>;
   /** False when the device was not in local mode. */

@@ -4,7 +4,12 @@
 import Koa from 'koa';
 import Router, { type RouterMiddleware } from '@koa/router';
 import { Type } from '@sinclair/typebox';
-import { localPaths, LocalTargetRequestSchema, type ServiceActionAnswer } from '../../protocol/local-api.js';
+import {
+  localPaths,
+  LocalTargetRequestSchema,
+  ServiceHealthRequestSchema,
+  type ServiceActionAnswer,
+} from '../../protocol/local-api.js';
 import { parse, ValidationError } from '../../protocol/validate.js';
 import { messageOf } from '../../lib/errors.js';
 import { sameKey } from './key.js';
@@ -57,6 +62,24 @@ export function localApiApp({ control, key, log }: Pick<LocalApiOptions, 'contro
       ctx.body = answer;
     });
   }
+  // A health report is a few dozen bytes; a service sending more is refused before anything is parsed.
+  let smallParser: Koa.Middleware | undefined;
+  const smallJson: RouterMiddleware = async (ctx, next) => {
+    smallParser ??= (await import('koa-bodyparser')).default({ enableTypes: ['json'], jsonLimit: '4kb', strict: true });
+    await smallParser(ctx, next);
+  };
+  router.put('/v1/services/:service/health', authed, smallJson, (ctx) => {
+    const service = ctx.params.service ?? '';
+    const request = parse(
+      ServiceHealthRequestSchema,
+      ctx.request.body ?? {},
+      `the health of service ${JSON.stringify(service.slice(0, 64))}`,
+    );
+    if (!control.reportHealth(service, request)) {
+      throw new LocalApiError(404, `the device runs no service ${JSON.stringify(service.slice(0, 64))}`);
+    }
+    ctx.status = 204;
+  });
   router.get('/v1/services/:service/logs', authed, async (ctx) => {
     const { tail } = parse(TailSchema, { ...ctx.query }, `the query of ${ctx.path}`);
     ctx.body = await control.serviceLogs(ctx.params.service ?? '', tail === undefined ? 200 : Number(tail));

@@ -4,6 +4,7 @@
 // container cannot flood the API and a metered link carries no repeats. When the API holds another report than
 // the device thinks (412), or none (409), the next report is full.
 import type {
+  AppRollback,
   DeviceMetrics,
   HostOsReport,
   ImageDownload,
@@ -30,6 +31,7 @@ import { metricsMoved } from '../device/metrics.js';
 import { serviceChangesOf, type TrafficReport } from '../../protocol/state-report.js';
 import type { ReconcilePhase, ReconcileStatus } from '../reconcile/reconciler.js';
 import { PassLoop } from '../device/wakeup.js';
+import type { ServiceHealthFacts } from '../app-health/judgement.js';
 
 export interface ReportInput {
   current: CurrentState;
@@ -52,6 +54,10 @@ export interface ReportInput {
   held?: ReadonlySet<string>;
   /** The serial the meter this device reads announces (../device/meter-serial.ts); absent: none heard of. */
   meterSerial?: string;
+  /** Restarts, restart loop and application health per service (../app-health/watch.ts). */
+  serviceHealth?: ReadonlyMap<string, ServiceHealthFacts>;
+  /** The release this device rolled back by itself, while its target names it. */
+  rollback?: AppRollback;
 }
 
 const UPDATE_STATUS: Record<Exclude<ReconcilePhase, 'pending'>, UpdateStatus> = {
@@ -150,7 +156,8 @@ export function buildReport(input: ReportInput): StateReport {
     // A service whose update lock holds the update back says so (locked: true).
     services: services
       .map((s) => (status.locked?.includes(s.name) === true ? { ...s, locked: true } : s))
-      .map((s) => (input.held?.has(s.name) === true ? { ...s, held: true } : s)),
+      .map((s) => (input.held?.has(s.name) === true ? { ...s, held: true } : s))
+      .map((s) => withHealth(s, input.serviceHealth?.get(s.name))),
     error: clipped(status.error ?? input.targetError),
     ...(progress === undefined ? {} : { progress }),
     ...(input.metrics === undefined ? {} : { metrics: input.metrics }),
@@ -169,7 +176,19 @@ export function buildReport(input: ReportInput): StateReport {
         }),
     // Compared with the acknowledged report like the rest, so an OS update's progress alone is reported too.
     ...(input.hostOs === undefined ? {} : { hostOs: { ...input.hostOs, lastError: clipped(input.hostOs.lastError) } }),
+    ...(input.rollback === undefined ? {} : { rollback: input.rollback }),
     reportedAt: input.now.toISOString(),
+  };
+}
+
+/** Restarts and application health belong to the service's container of the target, not to an old one. */
+function withHealth(s: ServiceReport, facts: ServiceHealthFacts | undefined): ServiceReport {
+  if (facts === undefined || s.containerId === null || s.containerId !== facts.containerId) return s;
+  return {
+    ...s,
+    restarts: facts.restarts,
+    ...(facts.restartLoop ? { restartLoop: true } : {}),
+    ...(facts.appHealth === undefined ? {} : { appHealth: facts.appHealth }),
   };
 }
 

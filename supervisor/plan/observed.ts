@@ -15,6 +15,8 @@ export interface ObservedContainer {
   state: ContainerRunState;
   health: ContainerHealth | null;
   exitCode: number | null;
+  /** How often the engine restarted it since it was created; absent: not known. */
+  restartCount?: number;
   createdAt: string;
   networks: string[];
   stopTimeoutSeconds: number | null;

@@ -6,6 +6,7 @@ import { SignatureError, verifyTarget } from '../../protocol/signature.js';
 import { TargetStateSchema, type TargetState } from '../../protocol/target-state.js';
 import { parse, ValidationError, type Issue } from '../../protocol/validate.js';
 import { strategyIssues } from '../plan/update-strategy.js';
+import { healthLabelIssues } from '../app-health/declaration.js';
 import type { ReleaseTrust } from './release-signature.js';
 
 function dependencyCycle(target: TargetState): string[] | null {
@@ -61,6 +62,7 @@ function semanticIssues(target: TargetState, deviceUuid: string): Issue[] {
   const cycle = dependencyCycle(target);
   if (cycle !== null) issues.push({ path: '/services', message: `dependency cycle ${cycle.join(' -> ')}` });
   issues.push(...strategyIssues(target));
+  issues.push(...healthLabelIssues(target));
   return issues;
 }
 

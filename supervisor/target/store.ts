@@ -27,11 +27,13 @@ function isPersistedTarget(value: unknown): value is PersistedTarget {
 export class TargetStore {
   readonly file: string;
 
+  /** `fileName`: another signed target the device keeps, e.g. its last good release's (../app-health/). */
   constructor(
     dataDir: string,
     private readonly deviceUuid: string,
+    fileName = TARGET_FILE,
   ) {
-    this.file = path.join(dataDir, TARGET_FILE);
+    this.file = path.join(dataDir, fileName);
   }
 
   /**

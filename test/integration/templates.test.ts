@@ -17,6 +17,7 @@ import {
 import { buildImage } from '../../harness/engine-build.js';
 import { loadTestEnv, repoRoot } from '../../harness/env.js';
 import { execIn, inspectContainer } from '../../harness/supervisor-device.js';
+import { readHealthFile } from '../../supervisor/app-health/health-file.js';
 
 const run = promisify(execFile);
 const templateDir = path.join(repoRoot, 'compose-templates', 'meter-fleet');
@@ -158,6 +159,8 @@ describe('meter-fleet template images', function () {
   }
 
   it('meter-reader reads a simulated meter, logs valid readings and rejects damaged telegrams', async () => {
+    // The directory a supervisor gives the service: the reader writes its health there.
+    const lockDir = mkdtempSync(path.join(tmpdir(), 'skiff-meter-lock-'));
     const reader = await start('meter-reader', {
       Image: images['meter-reader'],
       Env: [
@@ -166,7 +169,9 @@ describe('meter-fleet template images', function () {
         'METER_SIM_SPEED=3600',
         'METER_PUBLISH_INTERVAL_SECONDS=0',
         'METER_SIM_CORRUPT_EVERY=4',
+        'SKIFF_LOCK_DIR=/run/skiff/lock',
       ],
+      HostConfig: { Binds: [`${lockDir}:/run/skiff/lock`] },
     });
     const lines = await until('six readings in the log', async () => {
       const parsed = jsonLines(await logs(reader));
@@ -187,6 +192,11 @@ describe('meter-fleet template images', function () {
 
     assert.equal(await stopQuickly(reader, 'meter-reader'), 0);
     assert.ok(jsonLines(await logs(reader)).some((l) => l.msg === 'stopped'));
+    // Its first telegram's verdict, written at once for the supervisor (then at most once a minute).
+    const health = await readHealthFile(lockDir);
+    rmSync(lockDir, { recursive: true, force: true });
+    assert.ok(health !== null && 'health' in health, JSON.stringify(health));
+    assert.match(health.health.detail ?? '', /^[01] of the last 1 telegrams good$/);
   });
 
   it('meter-reader buffers while its endpoint is away, flushes in order, and logs to the logger', async () => {

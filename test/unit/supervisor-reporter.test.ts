@@ -214,3 +214,30 @@ describe('device metrics', () => {
     assert.ok(sample.memoryTotalBytes > 0 && sample.diskTotalBytes > 0 && sample.uptimeSeconds > 0);
   });
 });
+
+describe('state report: application health and rollback', () => {
+  it('puts restarts, restart loop and application health on the service whose container they were judged on', () => {
+    const a = container(r1, 'a');
+    const b = container(r1, 'b');
+    const appHealth = { ok: false, value: 0.5, detail: 'bad telegrams', reportedAt: '2026-02-03T04:05:00.000Z' };
+    const rollback = {
+      fromReleaseId: 'r2',
+      toReleaseId: 'r1',
+      reason: 'restart loop: b',
+      at: '2026-02-03T04:05:00.000Z',
+    };
+    const value = report([a, b], r1, {
+      serviceHealth: new Map([
+        ['a', { containerId: a.id, restarts: 4, restartLoop: true, appHealth }],
+        // Facts about another container of b (an older one) are not b's current container's.
+        ['b', { containerId: 'some-other-container', restarts: 9, restartLoop: true }],
+      ]),
+      rollback,
+    });
+    const [ra, rb] = value.services;
+    assert.deepEqual([ra?.restarts, ra?.restartLoop, ra?.appHealth], [4, true, appHealth]);
+    assert.deepEqual([rb?.restarts, rb?.restartLoop, rb?.appHealth], [undefined, undefined, undefined]);
+    assert.deepEqual(value.rollback, rollback);
+    assert.equal(report([a, b], r1).rollback, undefined);
+  });
+});

@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import { MeterSerialAnnouncer } from './announce.mjs';
 import { readConfig } from './config.mjs';
 import { TelegramFramer, checkFrame, parseTelegram, toReading } from './dsmr.mjs';
+import { TelegramHealth } from './health.mjs';
 import { createLog, messageOf } from './log.mjs';
 import { createPoster } from './poster.mjs';
 import { ReadingBuffer } from './buffer.mjs';
@@ -37,6 +38,8 @@ async function main() {
       })
     : null;
   const stats = { telegrams: 0, rejected: 0, published: 0 };
+  // The supervisor's directory for this service: only under Skiff, and only there is health judged.
+  const health = process.env.SKIFF_LOCK_DIR ? new TelegramHealth(process.env.SKIFF_LOCK_DIR) : null;
 
   /** @param {string} why */
   const shutdown = async (why) => {
@@ -73,10 +76,12 @@ async function main() {
           : /** @type {const} */ ({ ok: false, reason: `truncated: ${event.reason}` });
       if (!checked.ok) {
         stats.rejected += 1;
+        health?.record(false);
         log.warn('telegram rejected', { reason: checked.reason, rejected: stats.rejected });
         continue;
       }
       stats.telegrams += 1;
+      health?.record(true);
       beat(config.heartbeatFile);
       // Every good telegram names its meter; the supervisor hears of it only when that changes.
       const parsed = toReading(parseTelegram(checked.text));
