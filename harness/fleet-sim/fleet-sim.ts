@@ -599,6 +599,8 @@ export class FleetSimulator {
       if (answer.status !== 204) {
         d.reportEtag = null;
         this.fail(`report of ${d.uuid}`, `answered ${answer.status}: ${answer.body.slice(0, 200)}`);
+        // An API that is overloaded or restarting answers later; a report it refused as wrong is not sent again.
+        if (answer.status >= 500 || answer.status === 429) this.retryReport(d);
         return;
       }
       this.stats.reports += 1;
@@ -610,12 +612,16 @@ export class FleetSimulator {
     } catch (err) {
       if (this.stopped) return;
       this.fail(`report of ${d.uuid}`, err);
-      // Sent again later, as the supervisor's reporter retries; the next change would send it anyway.
-      const epoch = d.epoch;
-      this.scheduler.after(jittered(5_000, 0.5), () => {
-        if (d.epoch === epoch) void this.report(d);
-      });
+      this.retryReport(d);
     }
+  }
+
+  /** Sends the report again later, as the supervisor's reporter retries; the next change would send it anyway. */
+  private retryReport(d: SimDevice): void {
+    const epoch = d.epoch;
+    this.scheduler.after(jittered(5_000, 0.5), () => {
+      if (d.epoch === epoch) void this.report(d);
+    });
   }
 
   private async openChannel(d: SimDevice): Promise<void> {
