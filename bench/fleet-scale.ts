@@ -16,6 +16,7 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { messageOf } from '../lib/errors.js';
 import { ApiClient } from '../cli/api-client.js';
 import type { Fleet, Release } from '../protocol/api.js';
@@ -30,6 +31,19 @@ import { say } from './support/say.js';
 import { startServer, type ServerProcess } from './support/server-process.js';
 import { positiveInteger, positiveNumber } from './support/settings.js';
 import { mb, round, sleep } from './support/stats.js';
+
+/** Preloaded into the measured processes: SIGUSR2 runs a full GC, so RSS samples show what is retained. */
+const GC_FLAGS = [
+  '--expose-gc',
+  `--import=${pathToFileURL(path.join(distRoot, 'bench', 'support', 'gc-on-signal.js')).href}`,
+];
+
+/** The median RSS of each process after a full GC in each: a sample between collections would count garbage. */
+async function retainedRss(pids: readonly number[]): Promise<number[]> {
+  for (const pid of pids) process.kill(pid, 'SIGUSR2');
+  await sleep(1_500);
+  return medianRss(pids, 5, 200);
+}
 
 const GOALS = { p99PollMs: 50, rssBytesPerDevice: 2048, admissionSeconds: 60 } as const;
 /** What the goals are stated for; a smaller run's admission time is scaled up to it for comparison. */
@@ -139,7 +153,7 @@ async function startApiNodes(
           },
           port,
           readyPath: '/v1/info',
-          nodeFlags: profileDir === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`],
+          nodeFlags: [...GC_FLAGS, ...(profileDir === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`])],
         }),
       );
     }
@@ -192,11 +206,7 @@ async function runSetup(setup: SetupName, work: string, s: RunSettings, profileD
       release = await admin.getRelease(fleet.name, created.id);
     }
     if (release.status !== 'ready') throw new Error(`release 1.0.0 is ${release.status}, not ready`);
-    const rssBefore = await medianRss(
-      nodes.map((n) => n.pid),
-      5,
-      200,
-    );
+    const rssBefore = await retainedRss(nodes.map((n) => n.pid));
 
     const common = {
       apiUrls: urls,
@@ -235,11 +245,7 @@ async function runSetup(setup: SetupName, work: string, s: RunSettings, profileD
     // The polling devices first, then the channels: the memory of each part is measured apart.
     polling.live();
     if (polling.size > 0) await polling.waitConverged(release.id, 600_000);
-    const rssPolling = await medianRss(
-      nodes.map((n) => n.pid),
-      5,
-      200,
-    );
+    const rssPolling = await retainedRss(nodes.map((n) => n.pid));
     withChannels.live();
     await withChannels.waitFor('every push channel open', 600_000, (c) => c.channels >= c.devices);
     await withChannels.waitConverged(release.id, 600_000);
@@ -255,11 +261,7 @@ async function runSetup(setup: SetupName, work: string, s: RunSettings, profileD
     const seconds = (performance.now() - started) / 1000;
     const cpu = (await cpuOf(nodes)) - cpuBefore;
     const after = [withChannels.counts(), polling.counts()];
-    const rss = await medianRss(
-      nodes.map((n) => n.pid),
-      5,
-      200,
-    );
+    const rss = await retainedRss(nodes.map((n) => n.pid));
     const latencies = [...withChannels.takePollLatencies(), ...polling.takePollLatencies()];
     const delta = (key: 'polls' | 'reports' | 'failures' | 'refusedTargets'): number =>
       after.reduce((n, c, i) => n + c[key] - (before[i] as FleetCounts)[key], 0);
@@ -310,9 +312,10 @@ async function runBaseline(s: RunSettings) {
     args: [path.join(distRoot, 'bench', 'support', 'bare-koa-channels.js'), String(port)],
     port,
     readyPath: '/',
+    nodeFlags: GC_FLAGS,
   });
   try {
-    const [rssBefore = 0] = await medianRss([koa.pid], 5, 200);
+    const [rssBefore = 0] = await retainedRss([koa.pid]);
     const load = await startPacedPolls({
       url: koa.url,
       devices: s.devices,
@@ -331,7 +334,7 @@ async function runBaseline(s: RunSettings) {
       const seconds = (performance.now() - started) / 1000;
       const cpu = (await koa.cpuSeconds()) - cpuBefore;
       const latencies = load.takeLatencies();
-      const [rss = 0] = await medianRss([koa.pid], 5, 200);
+      const [rss = 0] = await retainedRss([koa.pid]);
       const figures = {
         pollsPerSecond: round(latencies.length / seconds, 0),
         p50PollMs: round(percentile(latencies, 50), 2),
