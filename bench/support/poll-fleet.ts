@@ -1,64 +1,14 @@
 // The fleet bench/api-poll polls with: one fleet with a ready release whose images are in the environment's real
 // registry, N devices admitted over the real HTTP API (each with its own Ed25519 key, as supervisors do), and each
 // device's token and current target ETag.
-import { createHash, generateKeyPairSync } from 'node:crypto';
-import { gzipSync } from 'node:zlib';
-import { RegistryClient } from '../../lib/registry/client.js';
+import { generateKeyPairSync } from 'node:crypto';
+import { meterCompose, pushTinyImage } from '../../harness/fleet-sim/release.js';
 import { ApiClient } from '../../cli/api-client.js';
 import { DEVICE_SIGNATURE_HEADER, DeviceAuthResponseSchema, signDeviceRequest } from '../../protocol/device-auth.js';
 import { encodePublicKey } from '../../protocol/signature.js';
 import { parse } from '../../protocol/validate.js';
 import { paths } from '../../protocol/http/paths.js';
 import type { WrkTarget } from './wrk.js';
-
-const sha256 = (bytes: Buffer): string => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
-
-/**
- * Pushes a minimal, well-formed image (one empty layer) to `registry`/`repository` and returns its manifest
- * digest: release verification finds it by digest, as it finds a developer's pushed images.
- */
-async function pushTinyImage(registry: string, repository: string): Promise<string> {
-  const io = new RegistryClient();
-  const ref = { registry, repository };
-  const tar = Buffer.alloc(1024);
-  const layer = gzipSync(tar);
-  const config = Buffer.from(
-    JSON.stringify({ architecture: 'arm64', os: 'linux', rootfs: { type: 'layers', diff_ids: [sha256(tar)] } }),
-  );
-  await io.pushBlob(ref, sha256(layer), { bytes: layer });
-  await io.pushBlob(ref, sha256(config), { bytes: config });
-  const mediaType = 'application/vnd.docker.distribution.manifest.v2+json';
-  const manifest = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType,
-      config: {
-        mediaType: 'application/vnd.docker.container.image.v1+json',
-        size: config.length,
-        digest: sha256(config),
-      },
-      layers: [
-        { mediaType: 'application/vnd.docker.image.rootfs.diff.tar.gzip', size: layer.length, digest: sha256(layer) },
-      ],
-    }),
-  );
-  await io.putManifest(ref, 'bench', mediaType, manifest);
-  return sha256(manifest);
-}
-
-function composeOf(reader: string, uploader: string): string {
-  return `services:
-  meter-reader:
-    image: ${reader}
-    restart: always
-    environment:
-      METER_PORT: /dev/ttyUSB0
-  uploader:
-    image: ${uploader}
-    restart: always
-    depends_on: [meter-reader]
-`;
-}
 
 /** Runs `work` on every item, `concurrency` at a time. */
 async function eachLimited<T, R>(
@@ -97,7 +47,7 @@ export async function preparePollFleet(
   const reader = `${registry}/bench-meters/reader@${await pushTinyImage(registry, 'bench-meters/reader')}`;
   const uploader = `${registry}/bench-meters/uploader@${await pushTinyImage(registry, 'bench-meters/uploader')}`;
   const release = await admin.createRelease(fleet.name, {
-    compose: composeOf(reader, uploader),
+    compose: meterCompose(reader, uploader),
     images: {},
     version: '1.0.0',
   });

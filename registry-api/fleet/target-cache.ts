@@ -22,9 +22,12 @@ import type { SigningKey } from '../keys/signing-key.js';
 import type { DeviceRecord, FleetRecord, ReleaseRecord, Store, TargetGeneration } from '../store/index.js';
 import { targetFor, type TargetSources } from './target-state.js';
 
-/** A device's current target as served: content, ETag, and (made on the first full answer) body and signature. */
+/**
+ * A device's current target as served: its ETag, and (made on the first full answer) its body and signature. It is
+ * kept per device, so it holds as little as it can: the target's object tree only until the body is made from it
+ * (the tree is several times the size of its JSON text), then the body alone.
+ */
 export interface ServedTarget {
-  readonly target: TargetState;
   readonly etag: string;
   /** When this target is issued anew (half-way through its validity), in ms since the epoch. */
   readonly renewAtMs: number;
@@ -79,12 +82,19 @@ interface FleetFacts {
 const MAX_RELEASES = 1_000;
 
 function servedOf(target: TargetState, signingKey: Pick<SigningKey, 'sign'>, renewAt: number): ServedTarget {
+  let unsigned: TargetState | null = target;
   let signed: { body: string; signature: string } | undefined;
   return {
-    target,
     etag: etagOf(target),
     renewAtMs: renewAt,
-    signed: () => (signed ??= { body: JSON.stringify(target), signature: signingKey.sign(target) }),
+    signed: () => {
+      if (signed === undefined && unsigned !== null) {
+        signed = { body: JSON.stringify(unsigned), signature: signingKey.sign(unsigned) };
+        unsigned = null;
+      }
+      if (signed === undefined) throw new Error('a served target lost both its content and its signed body');
+      return signed;
+    },
   };
 }
 
