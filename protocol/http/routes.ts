@@ -3,8 +3,10 @@
 // routes and their schemas are no business of a device and would cost it memory.
 import { CONFIG_ROUTES } from './config.js';
 import { DEVICE_API_ROUTES } from './device-api.js';
+import { DEVICE_GROUP_ROUTES } from './device-groups.js';
 import { DEVICE_ROUTES } from './devices.js';
 import { FLEET_ROUTES } from './fleets.js';
+import { LIFECYCLE_ROUTES } from './lifecycle.js';
 import { LOG_ROUTES } from './logs.js';
 import { OS_ROUTES } from './os.js';
 import { PROVISIONING_KEY_ROUTES } from './provisioning-keys.js';
@@ -29,6 +31,8 @@ export const ROUTES = {
   ...RELEASE_REVIEW_ROUTES,
   ...RELEASE_FILE_ROUTES,
   ...DEVICE_RELEASE_FILE_ROUTES,
+  ...DEVICE_GROUP_ROUTES,
+  ...LIFECYCLE_ROUTES,
 } as const satisfies Record<string, RouteSpec>;
 
 export type RouteName = keyof typeof ROUTES;

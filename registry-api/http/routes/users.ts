@@ -13,7 +13,7 @@ import type { TokenRecord, UserRecord, UserStore } from '../../store/index.js';
 /** Names the audit log uses for actors that are no user. */
 const RESERVED_NAMES: readonly string[] = ['system'];
 
-function userView(user: UserRecord): User {
+export function userView(user: UserRecord): User {
   // Users without fleet grants keep the answer they always had.
   const granted = Object.keys(user.fleetRoles).length > 0 ? { fleetRoles: user.fleetRoles } : {};
   return { name: user.name, role: user.role, ...granted, createdAt: user.createdAt };
