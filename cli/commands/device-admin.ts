@@ -94,7 +94,7 @@ export function registerDeviceAdmin(program: Command, io: Io): void {
       if (second !== undefined)
         throw new UsageError('skiff device pin --filter takes the release only: pin --filter SELECTOR RELEASE');
       const target = bulkTarget(opts, 'skiff device pin');
-      const result = await (await clientFor(cmd, io)).bulkPin(target.fleet, { ...target, release: first });
+      const result = await (await clientFor(cmd, io)).bulkPin(target.fleet, { ...target.request, release: first });
       io.stdout(opts.json ? toJson(result) : bulkText(`pinned to release ${first}`, result));
       return;
     }
@@ -121,7 +121,7 @@ export function registerDeviceAdmin(program: Command, io: Io): void {
   ).action(async (given: string | undefined, opts: BulkOptions & { json?: boolean }, cmd: Command) => {
     if (given === undefined && (opts.filter !== undefined || opts.all === true)) {
       const target = bulkTarget(opts, 'skiff device track-fleet');
-      const result = await (await clientFor(cmd, io)).bulkTrackFleet(target.fleet, target);
+      const result = await (await clientFor(cmd, io)).bulkTrackFleet(target.fleet, target.request);
       io.stdout(opts.json ? toJson(result) : bulkText('following their fleet', result));
       return;
     }
@@ -168,7 +168,7 @@ export function registerDeviceAdmin(program: Command, io: Io): void {
         if (add.length === 0 && remove.length === 0)
           throw new UsageError('skiff device tag --filter needs tags to add or --remove tags');
         const target = bulkTarget(opts, 'skiff device tag');
-        const result = await (await clientFor(cmd, io)).bulkTag(target.fleet, { ...target, add, remove });
+        const result = await (await clientFor(cmd, io)).bulkTag(target.fleet, { ...target.request, add, remove });
         io.stdout(opts.json ? toJson(result) : bulkText('tagged', result));
         return;
       }
@@ -242,7 +242,7 @@ export function registerDeviceAdmin(program: Command, io: Io): void {
         `would revoke every device of fleet ${target.fleet} the selector picks`,
         'skiff device revoke',
       );
-      const result = await (await clientFor(cmd, io)).bulkRevoke(target.fleet, target);
+      const result = await (await clientFor(cmd, io)).bulkRevoke(target.fleet, target.request);
       io.stdout(opts.json ? toJson(result) : bulkText('revoked', result));
       return;
     }

@@ -31,7 +31,10 @@ export interface BulkOptions {
  * The fleet and selector of a bulk command: the fleet is `--fleet`, else the selector's one `fleet:` term. Refuses
  * an empty selector without `--all`, and `--all` with a selector, as the API would, before asking it.
  */
-export function bulkTarget(opts: BulkOptions, command: string): { fleet: string; selector: string; all?: true } {
+export function bulkTarget(
+  opts: BulkOptions,
+  command: string,
+): { fleet: string; request: { selector: string; all?: true } } {
   const text = opts.filter ?? '';
   const parsed = parseSelector(text);
   if (parsed.terms.length === 0 && opts.all !== true)
@@ -50,7 +53,7 @@ export function bulkTarget(opts: BulkOptions, command: string): { fleet: string;
       '--fleet',
       command,
     );
-  return { fleet, selector: parsed.text, ...(opts.all === true ? { all: true as const } : {}) };
+  return { fleet, request: { selector: parsed.text, ...(opts.all === true ? { all: true as const } : {}) } };
 }
 
 /** "pinned to 1.0.0: 3 of 5 devices of fleet meters that 'tag:north' selects changed (2 were already)". */
