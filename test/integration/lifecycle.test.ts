@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { ApiClient, ApiProblemError } from '../../cli/api-client.js';
-import type { Fleet, Release } from '../../protocol/api.js';
+import type { Release } from '../../protocol/api.js';
 import type { StateReport } from '../../protocol/state-report.js';
 import { paths } from '../../protocol/http/paths.js';
 import { ApiServer } from '../../harness/api-server.js';
