@@ -20,6 +20,8 @@ export function lifecycleRoutes(on: Register, deps: RouteDeps): void {
     [ROUTES.unarchiveFleet, false],
   ] as const) {
     on(route, async (ctx, request) => {
+      // `{}` and nothing else: read, so a malformed body is refused before anything changes.
+      await request.body();
       const fleet = await fleetOr404(store.fleets, request.params.fleet);
       const changed = await store.lifecycle.setArchived(fleet.name, archived, stampOf(ctx, deps.now));
       if (changed === null) throw notFound(`fleet '${fleet.name}' does not exist`);
