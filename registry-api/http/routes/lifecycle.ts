@@ -100,6 +100,15 @@ export function lifecycleRoutes(on: Register, deps: RouteDeps): void {
     const gone = await store.lifecycle.decommission(device.uuid, stampOf(ctx, deps.now));
     if (!gone) throw notFound(`device '${device.uuid}' is gone`);
     logger.info({ uuid: gone.uuid, shortId: gone.shortId, fleet: gone.fleet }, 'device decommissioned');
-    ctx.body = { ...gone, decommissionedAt: stampOf(ctx, deps.now).at };
+    const stamp = stampOf(ctx, deps.now);
+    deps.events.publish({
+      kind: 'device.decommissioned',
+      fleet: gone.fleet,
+      device: gone.uuid,
+      at: stamp.at,
+      summary: `device ${gone.name} (${gone.shortId}) decommissioned by ${stamp.actor}`,
+      detail: { shortId: gone.shortId },
+    });
+    ctx.body = { ...gone, decommissionedAt: stamp.at };
   });
 }
