@@ -75,6 +75,9 @@ describe('lifecycle of fleets, releases, users and devices (integration)', funct
     const known = randomUUID();
     const device = TestDevice.create(known);
     const { token } = await device.token(api.url, { fleet: fleet.name, provisioningKey: fleet.provisioningKey });
+    const asked = randomUUID();
+    const pending = await TestDevice.create(asked).auth(api.url, { fleet: fleet.name });
+    assert.equal(pending.status, 202, pending.text);
     const out = await skiff(api, 'fleet', 'archive', fleet.name);
     assert.match(out, /^Fleet archived archived at \d{4}-\d\d-\d\dT/);
     assert.ok((await api.admin.getFleet(fleet.name)).archivedAt);
@@ -88,6 +91,9 @@ describe('lifecycle of fleets, releases, users and devices (integration)', funct
       newcomer.text,
       /fleet 'archived' was archived at .* and takes no new devices; take it out of the archive first \(skiff fleet unarchive archived\)/,
     );
+    // A device that asked to join before the archive waits: accepting it now would add a device.
+    const waiting = await problem(api.admin.acceptDevice(asked), 409);
+    assert.match(waiting.problem.detail, /takes no new devices/);
     const push = await problem(
       api.admin.createRelease(fleet.name, { compose: compose('2'), images: { meter: image } }),
       409,
@@ -101,6 +107,7 @@ describe('lifecycle of fleets, releases, users and devices (integration)', funct
 
     await skiff(api, 'fleet', 'unarchive', fleet.name);
     assert.equal((await api.admin.getFleet(fleet.name)).archivedAt, null);
+    assert.equal((await api.admin.acceptDevice(asked)).authStatus, 'accepted');
     const later = await TestDevice.create(randomUUID()).auth(api.url, {
       fleet: fleet.name,
       provisioningKey: fleet.provisioningKey,

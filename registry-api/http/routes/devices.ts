@@ -223,7 +223,12 @@ export function deviceRoutes(on: Register, deps: RouteDeps): void {
     }),
     action({
       route: ROUTES.acceptDevice,
-      change: (device, _body, stamp) => store.devices.accept(device.uuid, stamp),
+      change: async (device, _body, stamp) => {
+        // Taking a revoked device back is no new device; admitting one that never was in is.
+        if (device.authStatus === 'pending' || device.authStatus === 'preauthorized')
+          refuseArchived(await fleetOr404(store.fleets, device.fleet), 'new devices');
+        return store.devices.accept(device.uuid, stamp);
+      },
       logged: (d) => [{ uuid: d.uuid, fleet: d.fleet }, 'device accepted'],
     }),
     action({
