@@ -81,6 +81,10 @@ describe('lifecycle of fleets, releases, users and devices (integration)', funct
     const out = await skiff(api, 'fleet', 'archive', fleet.name);
     assert.match(out, /^Fleet archived archived at \d{4}-\d\d-\d\dT/);
     assert.ok((await api.admin.getFleet(fleet.name)).archivedAt);
+    assert.match(
+      await skiff(api, 'fleet', 'show', fleet.name),
+      /^Archived:\s+.*: no new devices or releases \(skiff fleet unarchive archived\)$/m,
+    );
 
     const newcomer = await TestDevice.create(randomUUID()).auth(api.url, {
       fleet: fleet.name,
