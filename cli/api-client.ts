@@ -46,7 +46,18 @@ import type {
   ProvisioningKey,
 } from '../protocol/provisioning-keys.js';
 import { check, parse } from '../protocol/validate.js';
+import type {
+  BulkPinRequest,
+  BulkRequest,
+  BulkResult,
+  BulkTagRequest,
+  CreateGroupRequest,
+  DeviceGroup,
+} from '../protocol/device-groups.js';
+import type { DecommissionedDeviceSchema } from '../protocol/http/lifecycle.js';
 import { fetchFailureReason } from '../lib/errors.js';
+
+type DecommissionedDevice = Static<typeof DecommissionedDeviceSchema>;
 
 /** The API answered with an RFC 9457 problem. */
 export class ApiProblemError extends Error {
@@ -189,13 +200,74 @@ export class ApiClient {
     return this.call(ROUTES.trackLatest, { fleet }, { body: {} });
   }
 
-  /** `status`: only devices in this admission status (pending, preauthorized, accepted, rejected). */
-  async listDevices(fleet?: string, status?: string): Promise<DeviceSummary[]> {
+  /**
+   * `status`: only devices in this admission status (pending, preauthorized, accepted, rejected); `filter`: only
+   * those a device selector picks (protocol/device-selector.ts).
+   */
+  async listDevices(fleet?: string, status?: string, filter?: string): Promise<DeviceSummary[]> {
     const query = new URLSearchParams({
       ...(fleet === undefined ? {} : { fleet }),
       ...(status === undefined ? {} : { status }),
+      ...(filter === undefined ? {} : { filter }),
     });
     return this.call(ROUTES.listDevices, {}, { query });
+  }
+
+  async listGroups(fleet: string): Promise<DeviceGroup[]> {
+    return this.call(ROUTES.listGroups, { fleet });
+  }
+
+  async createGroup(fleet: string, request: CreateGroupRequest): Promise<DeviceGroup> {
+    return this.call(ROUTES.createGroup, { fleet }, { body: checked(ROUTES.createGroup, request) });
+  }
+
+  async getGroup(fleet: string, group: string): Promise<DeviceGroup> {
+    return this.call(ROUTES.getGroup, { fleet, group });
+  }
+
+  async deleteGroup(fleet: string, group: string): Promise<DeviceGroup> {
+    return this.call(ROUTES.deleteGroup, { fleet, group });
+  }
+
+  async bulkPin(fleet: string, request: BulkPinRequest): Promise<BulkResult> {
+    return this.call(ROUTES.bulkPin, { fleet }, { body: checked(ROUTES.bulkPin, request) });
+  }
+
+  async bulkTrackFleet(fleet: string, request: BulkRequest): Promise<BulkResult> {
+    return this.call(ROUTES.bulkTrackFleet, { fleet }, { body: checked(ROUTES.bulkTrackFleet, request) });
+  }
+
+  async bulkTag(fleet: string, request: BulkTagRequest): Promise<BulkResult> {
+    return this.call(ROUTES.bulkTag, { fleet }, { body: checked(ROUTES.bulkTag, request) });
+  }
+
+  async bulkRevoke(fleet: string, request: BulkRequest): Promise<BulkResult> {
+    return this.call(ROUTES.bulkRevoke, { fleet }, { body: checked(ROUTES.bulkRevoke, request) });
+  }
+
+  async archiveFleet(fleet: string): Promise<Fleet> {
+    return this.call(ROUTES.archiveFleet, { fleet }, { body: {} });
+  }
+
+  async unarchiveFleet(fleet: string): Promise<Fleet> {
+    return this.call(ROUTES.unarchiveFleet, { fleet }, { body: {} });
+  }
+
+  async deleteFleet(fleet: string): Promise<Fleet> {
+    return this.call(ROUTES.deleteFleet, { fleet });
+  }
+
+  /** `release` is a release id or version. */
+  async deleteRelease(fleet: string, release: string): Promise<Release> {
+    return this.call(ROUTES.deleteRelease, { fleet, release });
+  }
+
+  async deleteUser(name: string): Promise<User> {
+    return this.call(ROUTES.deleteUser, { name });
+  }
+
+  async decommissionDevice(uuid: string): Promise<DecommissionedDevice> {
+    return this.call(ROUTES.decommissionDevice, { uuid });
   }
 
   async getDevice(uuid: string): Promise<DeviceDetail> {

@@ -22,6 +22,8 @@ import { registerRemoteAccess } from './commands/remote-access.js';
 import { registerSigningKey } from './commands/signing-key.js';
 import { registerTokens } from './commands/tokens.js';
 import { registerUsers } from './commands/users.js';
+import { registerGroups } from './commands/groups.js';
+import { registerLifecycle } from './commands/lifecycle.js';
 import { apiToken, apiUrl, article, commandPath, kindOf, kinds, oneOf, UsageError } from './options/kinds.js';
 import { completionScript, SHELLS, type Shell } from './completion/scripts.js';
 import { completionTree } from './completion/tree.js';
@@ -172,5 +174,7 @@ export function buildProgram(io: Io): Command {
   registerAudit(program, io);
   registerRemoteAccess(program, io);
   registerOs(program, io);
+  registerGroups(program, io);
+  registerLifecycle(program, io);
   return program;
 }

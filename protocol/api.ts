@@ -86,6 +86,8 @@ export const FleetSchema = Type.Object({
   review: Type.Optional(FleetReviewSchema),
   /** Its devices' data use this month (GET of one fleet only). */
   dataUse: Type.Optional(FleetDataUseSchema),
+  /** When it was archived (no new devices or releases; its devices keep running); null or absent: it is not. */
+  archivedAt: Type.Optional(Type.Union([Type.String(), Type.Null()])),
 });
 export type Fleet = Static<typeof FleetSchema>;
 
@@ -247,6 +249,17 @@ export function sameMeter(a: string, b: string): boolean {
   return a.trim().toUpperCase() === b.trim().toUpperCase();
 }
 
+/**
+ * A device tag: a bare label (`canary`) or a key=value pair (`region=north`), which selectors match by key or by
+ * pair (protocol/device-selector.ts). No `*`, `|` or `,`: those mean something in a selector.
+ */
+export const DeviceTagSchema = Type.String({
+  minLength: 1,
+  maxLength: 64,
+  pattern: '^[A-Za-z0-9._:-]+(=[A-Za-z0-9._:/@+-]+)?$',
+});
+export const MAX_DEVICE_TAGS = 32;
+
 /** What people may change about a device; at least one field. */
 export const UpdateDeviceRequestSchema = Type.Object(
   {
@@ -254,17 +267,12 @@ export const UpdateDeviceRequestSchema = Type.Object(
     /** Free text for people, e.g. where the box hangs; null clears it. */
     note: Type.Optional(Type.Union([Type.String({ maxLength: 2000 }), Type.Null()])),
     /** Replaces the device's tags. */
-    tags: Type.Optional(
-      Type.Array(Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9._:-]+$' }), {
-        maxItems: 32,
-        uniqueItems: true,
-      }),
-    ),
     /** Commissioning: who has the box, where it hangs, the meter it reads; null clears one. */
     customer: Type.Optional(Type.Union([Type.String({ minLength: 1, maxLength: 200 }), Type.Null()])),
     site: Type.Optional(Type.Union([Type.String({ minLength: 1, maxLength: 200 }), Type.Null()])),
     address: Type.Optional(Type.Union([Type.String({ minLength: 1, maxLength: 500 }), Type.Null()])),
     meterSerial: Type.Optional(Type.Union([MeterSerialSchema, Type.Null()])),
+    tags: Type.Optional(Type.Array(DeviceTagSchema, { maxItems: MAX_DEVICE_TAGS, uniqueItems: true })),
   },
   { additionalProperties: false, minProperties: 1 },
 );

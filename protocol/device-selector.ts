@@ -7,7 +7,8 @@
 //   term     := ["!"] key ":" value ("|" value)*   any of the values may hold (OR); "!" negates the term
 //
 // Values are compared exactly, except `name` and `site`/`customer`, where `*` matches any run of characters, and
-// `id`, which matches a prefix of the uuid or short id.
+// `id`, which matches a prefix of the uuid or short id. `group:NAME` stands for a fleet's saved selector: the API
+// resolves it (withGroups) before matching, since only it knows the fleet's groups; a saved group names no group.
 
 /** Bounds: a selector comes from a person or a script, and is stored in saved groups and rollouts. */
 export const SELECTOR_LIMITS = { chars: 1024, terms: 32, values: 64 } as const;
@@ -45,6 +46,7 @@ export const SELECTOR_KEYS = {
   id: 'a prefix of its uuid or short id, e.g. id:8GTC',
   status: 'its update status: converged, downloading, applying, error, or none',
   online: 'online:yes or online:no',
+  group: "a saved group of the device's fleet, e.g. group:canaries",
 } as const;
 export type SelectorKey = keyof typeof SELECTOR_KEYS;
 
@@ -58,6 +60,8 @@ export interface DeviceSelector {
   /** The text as given, trimmed: what is stored and shown. */
   text: string;
   terms: SelectorTerm[];
+  /** The saved selectors its `group:` terms name, by group name, once resolved (withGroups). */
+  groups?: Readonly<Record<string, DeviceSelector>>;
 }
 
 /** A selector that does not parse: says where and what is allowed. */
@@ -107,6 +111,8 @@ export function parseSelector(text: string): DeviceSelector {
       throw new SelectorError(text, `${where}: online takes yes or no`);
     if (key === 'status' && values.some((v) => !STATUSES.has(v)))
       throw new SelectorError(text, `${where}: status takes ${[...STATUSES].join(', ')}`);
+    if (key === 'group' && values.some((v) => !GROUP_NAME.test(v)))
+      throw new SelectorError(text, `${where}: a group name is lowercase letters, digits and -, at most 64 characters`);
     return { key, values, negated };
   });
   return { text: trimmed, terms };
@@ -114,6 +120,33 @@ export function parseSelector(text: string): DeviceSelector {
 
 const STATUSES = new Set(['converged', 'downloading', 'applying', 'error', 'none']);
 
+/** What a saved group may be called: the same shape as a fleet's name. */
+export const GROUP_NAME = /^[a-z0-9][a-z0-9-]{0,63}$/;
+
+/** The group names `selector`'s `group:` terms use, each once. */
+export function groupsNamed(selector: DeviceSelector): string[] {
+  return [...new Set(selector.terms.filter((t) => t.key === 'group').flatMap((t) => t.values))];
+}
+
+/**
+ * `selector` with the saved selectors its `group:` terms name. Throws SelectorError for a group `lookup` does not
+ * know, and for a group whose own selector names a group (saved groups are flat, so resolving always ends).
+ */
+export function withGroups(
+  selector: DeviceSelector,
+  lookup: (name: string) => DeviceSelector | undefined,
+): DeviceSelector {
+  const groups: Record<string, DeviceSelector> = {};
+  for (const name of groupsNamed(selector)) {
+    const group = lookup(name);
+    if (group === undefined)
+      throw new SelectorError(selector.text, `the group "${name}" does not exist in the device's fleet`);
+    if (groupsNamed(group).length > 0)
+      throw new SelectorError(selector.text, `the group "${name}" names another group; saved groups cannot nest`);
+    groups[name] = group;
+  }
+  return { ...selector, groups };
+}
 /** `pattern` with `*` as any run of characters, matched whole. */
 function globMatches(pattern: string, value: string | null): boolean {
   if (value === null) return false;
@@ -128,7 +161,7 @@ function tagMatches(value: string, tags: readonly string[]): boolean {
   return tags.some((tag) => tag === value || tag.startsWith(`${value}=`));
 }
 
-function valueMatches(key: SelectorKey, value: string, device: DeviceAttributes): boolean {
+function valueMatches(selector: DeviceSelector, key: SelectorKey, value: string, device: DeviceAttributes): boolean {
   switch (key) {
     case 'tag':
       return tagMatches(value, device.tags);
@@ -155,12 +188,19 @@ function valueMatches(key: SelectorKey, value: string, device: DeviceAttributes)
       return (device.updateStatus ?? 'none') === value;
     case 'online':
       return device.online === (value === 'yes');
+    case 'group': {
+      const group = selector.groups?.[value];
+      // Matching an unresolved group as "no device" would make a bulk operation silently do nothing.
+      if (group === undefined)
+        throw new SelectorError(selector.text, `the group "${value}" is not resolved; only the API knows groups`);
+      return selects(group, device);
+    }
   }
 }
 
 /** Whether `device` is one `selector` selects. */
 export function selects(selector: DeviceSelector, device: DeviceAttributes): boolean {
   return selector.terms.every(
-    (term) => term.values.some((value) => valueMatches(term.key, value, device)) !== term.negated,
+    (term) => term.values.some((value) => valueMatches(selector, term.key, value, device)) !== term.negated,
   );
 }

@@ -1,5 +1,6 @@
-// `skiff device pin|track-fleet|rename|tag|note|accept|reject|revoke|preauthorize`: what operators do to one
-// device. Added to the `device` command that commands/devices.ts creates.
+// `skiff device pin|track-fleet|rename|tag|note|accept|reject|revoke|decommission|preauthorize`: what operators do
+// to one device, and (pin, track-fleet, tag, revoke with --filter) to every device of a fleet a selector picks.
+// Added to the `device` command that commands/devices.ts creates.
 import { createPublicKey } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
@@ -9,7 +10,22 @@ import { printable, toJson } from '../views/output.js';
 import { clientFor, type Io } from '../session.js';
 import { deviceId } from '../views/api-objects.js';
 import { findDevice } from './devices.js';
-import { deviceName, deviceNote, deviceRef, fleetName, kinds, publicKey, releaseRef, tag } from '../options/kinds.js';
+import {
+  deviceName,
+  deviceNote,
+  deviceRef,
+  fleetName,
+  kinds,
+  oneTag,
+  publicKey,
+  readAs,
+  releaseRef,
+  selector,
+  tag,
+  UsageError,
+} from '../options/kinds.js';
+import { retagged } from '../../protocol/device-groups.js';
+import { type BulkOptions, bulkTarget, bulkText, requireYes } from './groups.js';
 
 function deviceCommand(program: Command): Command {
   return (
@@ -49,31 +65,71 @@ export function registerDeviceAdmin(program: Command, io: Io): void {
       io.stdout(opts.json ? toJson(changed) : `${printable(`${said(changed)}: ${describe(changed)}`)}\n`);
     };
 
-  kinds(
-    device
-      .command('pin <device> <release>')
-      .description("pin one device to a release (id or version) of its fleet, whatever the fleet's policy")
-      .option('--json', 'print JSON'),
-    { '<device>': deviceRef, '<release>': releaseRef },
-  ).action(async (given: string, release: string, opts: { json?: boolean }, cmd: Command) =>
-    run(
-      (client, found) => client.pinDevice(found, release),
-      (d) => `pinned to release ${d.pinnedRelease ?? release}`,
-    )(given, opts, cmd),
-  );
+  /** The one device a single-device form names: refused when missing or given with --filter/--all. */
+  const oneDevice = (given: string | undefined, opts: BulkOptions, command: string): string => {
+    if (opts.filter !== undefined || opts.all === true)
+      throw new UsageError(`${command}: give a device, or --filter/--all, not both`, '--filter', command);
+    if (given === undefined) throw new UsageError(`${command} needs a device, or --filter SELECTOR`, null, command);
+    return given;
+  };
+  const bulk = (form: Command): Command =>
+    form
+      .option('--filter <selector>', "every device of the fleet this selector picks, e.g. 'tag:region=north'")
+      .option('--all', 'every device of the fleet (an empty selector is refused without it)')
+      .option('--fleet <fleet>', "the fleet of --filter (else the selector's fleet:NAME term)");
+  const bulkKinds = { '--filter': selector, '--fleet': fleetName } as const;
 
   kinds(
-    device
-      .command('track-fleet <device>')
-      .description("drop a device's own pin: it runs what its fleet runs again")
-      .option('--json', 'print JSON'),
-    { '<device>': deviceRef },
-  ).action(
-    run(
+    bulk(
+      device
+        .command('pin <device-or-release> [release]')
+        .description(
+          "pin one device to a release (id or version) of its fleet, whatever the fleet's policy: pin DEVICE RELEASE; or every device a selector picks: pin --filter SELECTOR RELEASE",
+        )
+        .option('--json', 'print JSON'),
+    ),
+    { '<device-or-release>': releaseRef, '<release>': releaseRef, ...bulkKinds },
+  ).action(async (first: string, second: string | undefined, opts: BulkOptions & { json?: boolean }, cmd: Command) => {
+    if (opts.filter !== undefined || opts.all === true) {
+      if (second !== undefined)
+        throw new UsageError('skiff device pin --filter takes the release only: pin --filter SELECTOR RELEASE');
+      const target = bulkTarget(opts, 'skiff device pin');
+      const result = await (await clientFor(cmd, io)).bulkPin(target.fleet, { ...target.request, release: first });
+      io.stdout(opts.json ? toJson(result) : bulkText(`pinned to release ${first}`, result));
+      return;
+    }
+    if (second === undefined)
+      throw new UsageError(
+        'skiff device pin needs a device and a release: pin DEVICE RELEASE, or pin --filter SELECTOR RELEASE',
+      );
+    await run(
+      (client, found) => client.pinDevice(found, second),
+      (d) => `pinned to release ${d.pinnedRelease ?? second}`,
+    )(readAs(deviceRef, '<device>', first), opts, cmd);
+  });
+
+  kinds(
+    bulk(
+      device
+        .command('track-fleet [device]')
+        .description(
+          "drop a device's own pin (or, with --filter, the pins of every device a selector picks): it runs what its fleet runs again",
+        )
+        .option('--json', 'print JSON'),
+    ),
+    { '<device>': deviceRef, ...bulkKinds },
+  ).action(async (given: string | undefined, opts: BulkOptions & { json?: boolean }, cmd: Command) => {
+    if (given === undefined && (opts.filter !== undefined || opts.all === true)) {
+      const target = bulkTarget(opts, 'skiff device track-fleet');
+      const result = await (await clientFor(cmd, io)).bulkTrackFleet(target.fleet, target.request);
+      io.stdout(opts.json ? toJson(result) : bulkText('following their fleet', result));
+      return;
+    }
+    await run(
       (client, found) => client.trackFleet(found),
       (d) => `follows fleet ${d.fleet} (target release ${d.targetRelease ?? 'none'})`,
-    ),
-  );
+    )(oneDevice(given, opts, 'skiff device track-fleet'), opts, cmd);
+  });
 
   kinds(
     device.command('rename <device> <name>').description('give a device a new name').option('--json', 'print JSON'),
@@ -86,16 +142,46 @@ export function registerDeviceAdmin(program: Command, io: Io): void {
   );
 
   kinds(
-    device
-      .command('tag <device> [tags...]')
-      .description("replace a device's tags (none: remove them all)")
-      .option('--json', 'print JSON'),
-    { '<device>': deviceRef, '<tags>': tag },
-  ).action(async (given: string, tags: string[], opts: { json?: boolean }, cmd: Command) =>
-    run(
-      (client, found) => client.updateDevice(found, { tags }),
-      (d) => `tags ${d.tags?.join(', ') || 'none'}`,
-    )(given, opts, cmd),
+    bulk(
+      device
+        .command('tag [device] [tags...]')
+        .description(
+          "replace a device's tags (none: remove them all); with --remove or --add, add the tags given and remove others instead (a key=value tag replaces that key's pairs); with --filter, do that to every device a selector picks",
+        )
+        .option('--remove <tag>', 'a tag to remove (a bare key removes its key=value pairs too); repeatable')
+        .option('--add', 'add the tags given, keeping the others')
+        .option('--json', 'print JSON'),
+    ),
+    // The first word is a tag when --filter names the devices: a device reference is a tag too, checked below.
+    { '<device>': oneTag, '<tags>': tag, '--remove': tag, ...bulkKinds },
+  ).action(
+    async (
+      first: string | undefined,
+      rest: string[],
+      opts: BulkOptions & { remove?: string[]; add?: boolean; json?: boolean },
+      cmd: Command,
+    ) => {
+      const remove = opts.remove ?? [];
+      if (opts.filter !== undefined || opts.all === true) {
+        // No device argument: the first word is a tag.
+        const add = [...(first === undefined ? [] : [readAs(tag, '<tags>', first)]), ...rest];
+        if (add.length === 0 && remove.length === 0)
+          throw new UsageError('skiff device tag --filter needs tags to add or --remove tags');
+        const target = bulkTarget(opts, 'skiff device tag');
+        const result = await (await clientFor(cmd, io)).bulkTag(target.fleet, { ...target.request, add, remove });
+        io.stdout(opts.json ? toJson(result) : bulkText('tagged', result));
+        return;
+      }
+      const given = readAs(deviceRef, '<device>', oneDevice(first, opts, 'skiff device tag'));
+      const editing = opts.add === true || remove.length > 0;
+      await run(
+        async (client, found) =>
+          client.updateDevice(found, {
+            tags: editing ? retagged((await client.getDevice(found)).tags ?? [], rest, remove) : rest,
+          }),
+        (d) => `tags ${d.tags?.join(', ') || 'none'}`,
+      )(given, opts, cmd);
+    },
   );
 
   kinds(
@@ -138,17 +224,53 @@ export function registerDeviceAdmin(program: Command, io: Io): void {
   );
 
   kinds(
-    device
-      .command('revoke <device>')
-      .description('revoke a device: its tokens stop working at once and it is refused until accepted again')
-      .option('--json', 'print JSON'),
-    { '<device>': deviceRef },
-  ).action(
-    run(
+    bulk(
+      device
+        .command('revoke [device]')
+        .description(
+          'revoke a device (or, with --filter and --yes, every device a selector picks): its tokens stop working at once and it is refused until accepted again',
+        )
+        .option('--yes', 'confirm revoking by selector')
+        .option('--json', 'print JSON'),
+    ),
+    { '<device>': deviceRef, ...bulkKinds },
+  ).action(async (given: string | undefined, opts: BulkOptions & { yes?: boolean; json?: boolean }, cmd: Command) => {
+    if (given === undefined && (opts.filter !== undefined || opts.all === true)) {
+      const target = bulkTarget(opts, 'skiff device revoke');
+      requireYes(
+        opts.yes,
+        `would revoke every device of fleet ${target.fleet} the selector picks`,
+        'skiff device revoke',
+      );
+      const result = await (await clientFor(cmd, io)).bulkRevoke(target.fleet, target.request);
+      io.stdout(opts.json ? toJson(result) : bulkText('revoked', result));
+      return;
+    }
+    await run(
       (client, found) => client.revokeDevice(found),
       (d) => `revoked at ${d.revokedAt ?? '?'}`,
-    ),
-  );
+    )(oneDevice(given, opts, 'skiff device revoke'), opts, cmd);
+  });
+
+  kinds(
+    device
+      .command('decommission <device>')
+      .description(
+        'decommission a device: revoke it, forget its key, tokens, settings and reports, and free its short id; the audit log keeps its history',
+      )
+      .option('--yes', 'confirm: this cannot be undone')
+      .option('--json', 'print JSON'),
+    { '<device>': deviceRef },
+  ).action(async (given: string, opts: { yes?: boolean; json?: boolean }, cmd: Command) => {
+    requireYes(opts.yes, `would forget device ${given} for good`, 'skiff device decommission');
+    const client = await clientFor(cmd, io);
+    const gone = await client.decommissionDevice((await findDevice(client, given)).uuid);
+    io.stdout(
+      opts.json
+        ? toJson(gone)
+        : `${printable(`Device ${gone.name} (${gone.uuid}) of fleet ${gone.fleet} decommissioned; short id ${gone.shortId} is free again`)}\n`,
+    );
+  });
 
   kinds(
     device

@@ -6,7 +6,7 @@ import type { ApiClient } from '../api-client.js';
 import { toJson } from '../views/output.js';
 import { clientFor, type Io } from '../session.js';
 import { deviceDetail, devicesTable, fleetDataUseText } from '../views/api-objects.js';
-import { deviceRef, deviceStatus, fleetName, kinds } from '../options/kinds.js';
+import { deviceRef, deviceStatus, fleetName, kinds, selector } from '../options/kinds.js';
 
 /**
  * A device by uuid, short id, or a unique start of either (at least 4 characters): the API resolves all of them and
@@ -22,10 +22,14 @@ export function registerDevices(program: Command, io: Io): void {
     .description('list devices with their release and update status')
     .option('--fleet <name>', 'only the devices of this fleet')
     .option('--status <status>', 'only devices that are preauthorized, pending, accepted or rejected')
+    .option(
+      '--filter <selector>',
+      "only the devices a selector picks, e.g. 'tag:region=north,type:raspberrypi4-64' (keys: tag type os release fleet customer site name id status online group)",
+    )
     .option('--json', 'print JSON instead of a table');
-  kinds(devices, { '--fleet': fleetName, '--status': deviceStatus }).action(
-    async (opts: { fleet?: string; status?: string; json?: boolean }, cmd: Command) => {
-      const devices = await (await clientFor(cmd, io)).listDevices(opts.fleet, opts.status);
+  kinds(devices, { '--fleet': fleetName, '--status': deviceStatus, '--filter': selector }).action(
+    async (opts: { fleet?: string; status?: string; filter?: string; json?: boolean }, cmd: Command) => {
+      const devices = await (await clientFor(cmd, io)).listDevices(opts.fleet, opts.status, opts.filter);
       if (opts.json) io.stdout(toJson(devices));
       else if (devices.length === 0) io.stdout('No devices.\n');
       else io.stdout(`${devicesTable(devices, io.now())}${fleetDataUseText(devices) ?? ''}`);

@@ -13,6 +13,8 @@ import { MAX_TAIL, MAX_WAIT_SECONDS, ServiceNameSchema } from '../../protocol/de
 import { ConfigVarNameSchema, RESERVED_CONFIG_PREFIX } from '../../protocol/fleet-config.js';
 import { DeviceTypeSchema, OsVersionSchema } from '../../protocol/os-release.js';
 import { check } from '../../protocol/validate.js';
+import { GroupNameSchema } from '../../protocol/device-groups.js';
+import { parseSelector, SelectorError } from '../../protocol/device-selector.js';
 import { localApiUrl } from '../local/client.js';
 import { normalizeApiUrl } from '../config.js';
 
@@ -78,6 +80,8 @@ export const PATTERN_WORDS: Readonly<Record<string, string>> = {
   '^[a-z0-9][a-z0-9._-]*$': 'lowercase letters, digits, dots, underscores and dashes, starting with a letter or digit',
   '^[A-Za-z_][A-Za-z0-9_]*$': 'letters, digits and underscores, not starting with a digit',
   '^[A-Za-z0-9._:-]+$': 'letters, digits, dots, underscores, colons and dashes',
+  '^[A-Za-z0-9._:-]+(=[A-Za-z0-9._:/@+-]+)?$':
+    'a label of letters, digits, dots, underscores, colons and dashes, or such a key=value (the value may also hold / @ +)',
   '^[A-Za-z0-9][A-Za-z0-9._-]*$': 'letters, digits, dots, underscores and dashes, starting with a letter or digit',
   '^[a-zA-Z0-9][a-zA-Z0-9_.-]*$': 'letters, digits, dots, underscores and dashes, starting with a letter or digit',
   '^[A-Za-z0-9][A-Za-z0-9._+~-]*$':
@@ -228,9 +232,26 @@ export const role = oneOf('role', ROLES);
 export const onOff = oneOf('on/off switch', ['on', 'off'] as const);
 export const deviceName = text('device name', 1, 128);
 export const deviceNote = text('note', 0, 2000);
-export const tag = many(
-  schemaText('tag', UpdateDeviceRequestSchema.properties.tags.items, { good: 'north', bad: 'no spaces' }),
-);
+export const oneTag = schemaText('tag', UpdateDeviceRequestSchema.properties.tags.items, {
+  good: 'region=north',
+  bad: 'no spaces',
+});
+export const tag = many(oneTag);
+/** A device selector, parsed as the API parses it: the refusal names the term and what is allowed. */
+export const selector: Kind<string> = {
+  noun: 'device selector',
+  allowed: 'write terms as key:value separated by commas, e.g. tag:region=north,type:raspberrypi4-64',
+  example: { good: 'tag:region=north', bad: 'colour:blue' },
+  read(raw) {
+    try {
+      return { ok: true, value: parseSelector(raw).text };
+    } catch (err) {
+      if (err instanceof SelectorError) return { ok: false, why: `is not valid: ${err.detail}` };
+      throw err;
+    }
+  },
+};
+export const groupName = schemaText('group name', GroupNameSchema, { good: 'north-canaries', bad: 'North' });
 export const label = text('label', 1, 128);
 export const releaseVersion = text('release version', 1, 64);
 export const releaseNotes = text('release notes', 0, 10_000);

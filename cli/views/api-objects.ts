@@ -38,6 +38,14 @@ export function fleetDetail(fleet: Fleet): string {
     ['Device types', (fleet.deviceTypes ?? [fleet.deviceType]).join(', ')],
     ['Platforms', fleet.platforms === undefined ? null : fleet.platforms.join(', ')],
     ['Release policy', policyText(fleet.releasePolicy)],
+    ...(fleet.archivedAt === undefined || fleet.archivedAt === null
+      ? []
+      : ([
+          [
+            'Archived',
+            `${utcTime(fleet.archivedAt)}: no new devices or releases (skiff fleet unarchive ${fleet.name})`,
+          ],
+        ] satisfies Array<[string, Cell]>)),
     ['Poll interval', `${fleet.pollIntervalSeconds}s`],
     // The API keeps keys hashed: only the answer that created the fleet carries its first key.
     [

@@ -5,6 +5,7 @@ import { Type } from '@sinclair/typebox';
 import { DeviceSummarySchema, EmptyBodySchema, PinRequestSchema, UpdateDeviceRequestSchema } from '../api.js';
 import { DeviceAuthStatusSchema, PreauthorizeRequestSchema } from '../device-auth.js';
 import { DeviceDetailSchema } from '../device-detail.js';
+import { SelectorTextSchema } from '../device-groups.js';
 import { listOf, ok, type RouteSpec } from './route.js';
 
 export const DEVICE_ROUTES = {
@@ -16,6 +17,8 @@ export const DEVICE_ROUTES = {
     query: Type.Object({
       fleet: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
       status: Type.Optional(DeviceAuthStatusSchema),
+      /** A device selector (protocol/device-selector.ts): only the devices it picks. */
+      filter: Type.Optional(SelectorTextSchema),
     }),
     responses: { 200: listOf('The devices', DeviceSummarySchema) },
   },

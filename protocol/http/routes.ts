@@ -5,8 +5,10 @@ import { AUTH_ROUTES } from './auth.js';
 import { CONFIG_ROUTES } from './config.js';
 import { DEVICE_ACTION_API_ROUTES, DEVICE_ACTION_ROUTES } from './device-actions.js';
 import { DEVICE_API_ROUTES } from './device-api.js';
+import { DEVICE_GROUP_ROUTES } from './device-groups.js';
 import { DEVICE_ROUTES } from './devices.js';
 import { FLEET_ROUTES } from './fleets.js';
+import { LIFECYCLE_ROUTES } from './lifecycle.js';
 import { LOG_ROUTES } from './logs.js';
 import { OS_ROUTES } from './os.js';
 import { PROVISIONING_KEY_ROUTES } from './provisioning-keys.js';
@@ -37,6 +39,8 @@ export const ROUTES = {
   ...REMOTE_ACCESS_ROUTES,
   ...DEVICE_ACTION_ROUTES,
   ...DEVICE_ACTION_API_ROUTES,
+  ...DEVICE_GROUP_ROUTES,
+  ...LIFECYCLE_ROUTES,
 } as const satisfies Record<string, RouteSpec>;
 
 export type RouteName = keyof typeof ROUTES;

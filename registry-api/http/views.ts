@@ -17,6 +17,7 @@ export function fleetView(fleet: FleetRecord): Fleet {
     createdAt: fleet.createdAt,
     settings: fleetSettingsOf(fleet),
     review: fleet.review,
+    archivedAt: fleet.archivedAt,
   };
 }
 

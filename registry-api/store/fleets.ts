@@ -22,9 +22,10 @@ const FleetRow = Type.Object({
   /** JSON array of host paths. */
   allowed_host_paths: Type.String(),
   created_at: Type.String(),
+  archived_at: Nullable(Type.String()),
 });
 const FLEET_COLUMNS =
-  'name, device_type, device_types, policy_mode, pinned_release_id, poll_interval_seconds, settings, approval, allowed_host_paths, created_at';
+  'name, device_type, device_types, policy_mode, pinned_release_id, poll_interval_seconds, settings, approval, allowed_host_paths, created_at, archived_at';
 type FleetRow = typeof FleetRow.static;
 const Version = Type.Object({ version: Type.String() });
 
@@ -42,6 +43,7 @@ function fleetOf(row: FleetRow): FleetRecord {
     settings: JSON.parse(row.settings) as Settings,
     review: { approval: row.approval, allowedHostPaths: JSON.parse(row.allowed_host_paths) as string[] },
     createdAt: row.created_at,
+    archivedAt: row.archived_at,
   };
 }
 

@@ -18,8 +18,12 @@ import type { NetworkDefinition, ServiceSpec, VolumeDefinition } from '../../pro
 import type { TargetChanges, TargetGeneration } from './target-generation.js';
 import type { DeviceActionStore } from './device-actions.js';
 import type { TrafficStore } from './traffic.js';
+import type { BulkStore } from './device-bulk.js';
+import type { DeviceGroupStore } from './device-groups.js';
+import type { LifecycleStore } from './lifecycle.js';
 
 export type { TargetChange, TargetChanges, TargetGeneration } from './target-generation.js';
+export type { BulkStore, DeviceGroupStore, LifecycleStore };
 
 export interface FleetRecord {
   name: string;
@@ -34,6 +38,8 @@ export interface FleetRecord {
   /** When its releases need approval, which host paths they may bind without it. */
   review: FleetReview;
   createdAt: string;
+  /** Set: archived, it takes no new devices or releases; its devices keep running. */
+  archivedAt: string | null;
 }
 
 export type ReleaseStatus = 'pending' | 'ready' | 'failed';
@@ -627,5 +633,11 @@ export interface Store {
   readonly deviceActions: DeviceActionStore;
   /** Committed changes to targets, tokens and admission, announced after their commit (target-generation.ts). */
   readonly changes: TargetChanges;
+  /** Fleets' saved device selectors (device-groups.ts). */
+  readonly groups: DeviceGroupStore;
+  /** Changes to many devices at once, each audited once (device-bulk.ts). */
+  readonly bulk: BulkStore;
+  /** Archiving and deleting fleets, releases, users, devices (lifecycle.ts). */
+  readonly lifecycle: LifecycleStore;
   close(): Promise<void>;
 }

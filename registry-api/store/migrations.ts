@@ -544,4 +544,21 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX device_actions_waiting ON device_actions (uuid, status, expires_at);
     `,
   },
+  {
+    version: 20,
+    name: "a fleet's saved device groups, and archived fleets",
+    // A group is a selector's text (protocol/device-selector.ts), parsed again when used, so devices join and
+    // leave it as their attributes change. archived_at set: the fleet takes no new devices or releases.
+    sql: `
+      CREATE TABLE device_groups (
+        fleet TEXT NOT NULL REFERENCES fleets (name),
+        name TEXT NOT NULL,
+        selector TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (fleet, name)
+      );
+      ALTER TABLE fleets ADD COLUMN archived_at TEXT;
+    `,
+  },
 ];

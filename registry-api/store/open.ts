@@ -4,10 +4,13 @@ import { createLogger, type Logger } from '../../lib/logger.js';
 import { auditLog } from './audit.js';
 import { configOn } from './config-vars.js';
 import { deviceActionsOn } from './device-actions.js';
+import { deviceBulkOn } from './device-bulk.js';
+import { deviceGroupsOn } from './device-groups.js';
 import { devicesOn, fillShortIds } from './devices.js';
 import { fleetsOn } from './fleets.js';
 import { loginsOn } from './logins.js';
 import { LastSeenBuffer } from './last-seen.js';
+import { lifecycleOn } from './lifecycle.js';
 import type { Store } from './index.js';
 import { MIGRATIONS } from './migrations.js';
 import { osReleasesOn } from './os-releases.js';
@@ -53,6 +56,9 @@ export function storeOn(database: Database, logger: Logger = createLogger('regis
     // An action changes nothing a device should run: its audit entries move no target generation.
     deviceActions: deviceActionsOn(db, plainAudit),
     changes,
+    groups: deviceGroupsOn(db, audit),
+    bulk: deviceBulkOn(db, audit),
+    lifecycle: lifecycleOn(db, audit),
     async close() {
       // What polls noted goes in before the database closes; failing that, the next poll notes it again.
       await lastSeen

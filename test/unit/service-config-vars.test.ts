@@ -14,6 +14,7 @@ const fleet: FleetRecord = {
   settings: {},
   review: DEFAULT_FLEET_REVIEW,
   createdAt: '2026-12-01T00:00:00.000Z',
+  archivedAt: null,
 };
 
 describe('service-scoped config vars', () => {

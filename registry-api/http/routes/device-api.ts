@@ -21,7 +21,7 @@ import type { Register } from '../register.js';
 import { hashSecret, newSecret } from '../../keys/secrets.js';
 import type { DeviceRecord, FleetRecord, NewDeviceToken } from '../../store/index.js';
 import { isPlatformName, type PlatformName, platformsOf } from '../../../protocol/device-types.js';
-import { fleetOr404 } from './fleets.js';
+import { fleetOr404, refuseArchived } from './fleets.js';
 
 /** Long enough that a device on a flaky link rarely re-authenticates, short enough that a stolen token fades. */
 export const DEVICE_TOKEN_TTL_MS = 7 * 24 * 3600 * 1000;
@@ -110,6 +110,8 @@ export function deviceApiRoutes(on: Register, deps: RouteDeps): void {
       );
     }
     if (body.platform !== undefined) await checkPlatform(body.uuid, body.platform, fleet, who);
+    if (fleet !== null && fleet.archivedAt !== null && (await store.devices.withGenerations([body.uuid])).length === 0)
+      refuseArchived(fleet, 'new devices');
     const legacyKey = bearerOf(ctx);
     const token = newToken();
     const outcome = await store.devices.authenticate({

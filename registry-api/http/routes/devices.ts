@@ -18,8 +18,11 @@ import { badRequest, conflict, notFound } from '../problem.js';
 import type { Register } from '../register.js';
 import type { DeviceRecord, DeviceView, Stamp, Store } from '../../store/index.js';
 import { releaseChoiceOf, runsRelease, targetReleaseOf } from '../../fleet/target-state.js';
-import { fleetOr404, refuseUnapproved } from './fleets.js';
+import { fleetOr404, refuseArchived, refuseUnapproved } from './fleets.js';
 import { deviceNamed } from '../device-lookup.js';
+import { groupsNamed, type DeviceSelector } from '../../../protocol/device-selector.js';
+import { selectorMatcher } from '../../devices/attributes.js';
+import { pickedOr400, selectorOr400 } from './device-groups.js';
 
 /** Caches each key's first answer: a list of devices reads each fleet and release once. */
 function memo<V>(load: (key: string) => Promise<V>): (key: string) => Promise<V> {
@@ -35,7 +38,7 @@ function memo<V>(load: (key: string) => Promise<V>): (key: string) => Promise<V>
 }
 
 /** Describes devices, reading each fleet, fleet target and release once however many devices share them. */
-function summarizer(store: Store, now: Date): (device: DeviceView) => Promise<DeviceSummary> {
+export function summarizer(store: Store, now: Date): (device: DeviceView) => Promise<DeviceSummary> {
   const fleetOf = memo((name) => store.fleets.get(name));
   const releaseOf = memo((id) => store.releases.get(id));
   // What every device of a fleet without a pin of its own should run.
@@ -117,16 +120,40 @@ export function deviceRoutes(on: Register, deps: RouteDeps): void {
   };
 
   on(ROUTES.listDevices, async (ctx, request) => {
-    const { fleet: fleetName, status } = request.query();
+    const { fleet: fleetName, status, filter } = request.query();
+    const selector = filter === undefined ? null : selectorOr400(filter, '/filter');
     if (fleetName !== undefined) await fleetOr404(store.fleets, fleetName);
     const devices = await store.devices.list({
       ...(fleetName === undefined ? {} : { fleet: fleetName }),
       ...(status === undefined ? {} : { status }),
     });
     // Users with roles on some fleets only see those fleets' devices.
-    const visible = devices.filter((d) => callerMay(ctx, 'read', d.fleet));
+    let visible = devices.filter((d) => callerMay(ctx, 'read', d.fleet));
+    if (selector !== null) {
+      const now = deps.now();
+      if (fleetName === undefined) await refuseUnknownGroups(selector, visible);
+      // A group is one fleet's: over several fleets, a fleet without it has none of its devices in the answer.
+      const matches = selectorMatcher(store, selector, now, fleetName === undefined ? 'none' : 'refuse');
+      const kept = await pickedOr400(() => Promise.all(visible.map(matches)), '/filter');
+      visible = visible.filter((_, i) => kept[i]);
+    }
     ctx.body = await Promise.all(visible.map(summarizer(store, deps.now())));
   });
+
+  /** A listing over several fleets still refuses a group that none of the listed fleets has: a typo, likely. */
+  const refuseUnknownGroups = async (selector: DeviceSelector, devices: readonly DeviceView[]): Promise<void> => {
+    const names = groupsNamed(selector);
+    if (names.length === 0) return;
+    const fleets = [...new Set(devices.map((d) => d.fleet))];
+    const known = new Set((await Promise.all(fleets.map((f) => store.groups.list(f)))).flat().map((g) => g.name));
+    const unknown = names.find((name) => !known.has(name));
+    if (unknown !== undefined)
+      throw badRequest(
+        'invalid-selector',
+        `the device selector names the group "${unknown}", which none of the listed fleets has (skiff groups FLEET lists them)`,
+        [{ path: '/filter', message: `no fleet has the group "${unknown}"` }],
+      );
+  };
 
   on(ROUTES.preauthorizeDevice, async (ctx, request) => {
     const body = await request.body();
@@ -143,6 +170,7 @@ export function deviceRoutes(on: Register, deps: RouteDeps): void {
         { path: '/uuid', message: uuidProblem },
       ]);
     const fleet = await fleetOr404(store.fleets, body.fleet);
+    refuseArchived(fleet, 'a new device');
     const device = await store.devices.preauthorize(
       {
         uuid: body.uuid ?? randomUUID(),
@@ -201,7 +229,12 @@ export function deviceRoutes(on: Register, deps: RouteDeps): void {
     }),
     action({
       route: ROUTES.acceptDevice,
-      change: (device, _body, stamp) => store.devices.accept(device.uuid, stamp),
+      change: async (device, _body, stamp) => {
+        // Taking a revoked device back is no new device; admitting one that never was in is.
+        if (device.authStatus === 'pending' || device.authStatus === 'preauthorized')
+          refuseArchived(await fleetOr404(store.fleets, device.fleet), 'new devices');
+        return store.devices.accept(device.uuid, stamp);
+      },
       logged: (d) => [{ uuid: d.uuid, fleet: d.fleet }, 'device accepted'],
     }),
     action({

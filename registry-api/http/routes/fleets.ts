@@ -10,7 +10,7 @@ import { ROUTES } from '../../../protocol/http/routes.js';
 import { DEFAULT_DEVICE_CONFIG } from '../../../protocol/target-state.js';
 import { callerMay, stampOf } from '../auth.js';
 import type { RouteDeps } from '../../deps.js';
-import { badRequest, conflict, notFound } from '../problem.js';
+import { badRequest, conflict, notFound, ProblemError } from '../problem.js';
 import type { Register } from '../register.js';
 import { hashSecret, newSecret } from '../../keys/secrets.js';
 import { settingsIssues } from '../../fleet/settings-check.js';
@@ -22,6 +22,16 @@ export async function fleetOr404(fleets: FleetStore, name: string | undefined): 
   const fleet = name === undefined ? null : await fleets.get(name);
   if (!fleet) throw notFound(`fleet '${name ?? ''}' does not exist`);
   return fleet;
+}
+
+/** An archived fleet takes no new devices or releases: a 409 that says how to take it back. */
+export function refuseArchived(fleet: FleetRecord, what: string): void {
+  if (fleet.archivedAt === null) return;
+  throw new ProblemError(
+    409,
+    'fleet-archived',
+    `fleet '${fleet.name}' was archived at ${fleet.archivedAt} and takes no ${what}; take it out of the archive first (skiff fleet unarchive ${fleet.name})`,
+  );
 }
 
 /** Devices can run only ready releases: a 409 that says why this one is not. */

@@ -15,7 +15,7 @@ import type { RouteDeps } from '../../deps.js';
 import { badRequest, notFound, ProblemError } from '../problem.js';
 import type { Register } from '../register.js';
 import { releaseView } from '../views.js';
-import { fleetOr404 } from './fleets.js';
+import { fleetOr404, refuseArchived } from './fleets.js';
 import { requireReleaseSignature } from './release-keys.js';
 
 /**
@@ -82,6 +82,7 @@ export function releaseRoutes(on: Register, deps: RouteDeps): void {
 
   on(ROUTES.createRelease, async (ctx, request) => {
     const fleet = await fleetOr404(store.fleets, request.params.fleet);
+    refuseArchived(fleet, 'new releases');
     const body = await request.body();
     let normalized: ReturnType<typeof normalizeCompose>;
     try {
