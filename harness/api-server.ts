@@ -24,6 +24,8 @@ import { adminTokenOf } from '../registry-api/keys/admin-token.js';
 import { registryTokenIssuerOf, type RegistryTokenConfig } from '../registry-api/delivery/registry-token.js';
 import { signingKeyOf, type SigningKey } from '../registry-api/keys/signing-key.js';
 import { createApp } from '../registry-api/http/app.js';
+import { FleetEventBus } from '../registry-api/events/bus.js';
+import { RolloutDriver } from '../registry-api/rollouts/driver.js';
 import { DEFAULT_MAX_BUNDLE_BYTES } from '../registry-api/os/bundles.js';
 import type { DeviceLogsOptions } from '../registry-api/logs/device-logs.js';
 import type { Store } from '../registry-api/store/index.js';
@@ -69,6 +71,8 @@ export interface ApiServerOptions {
   pushChannelMaxAgeMs?: number;
   /** The production server's limits and keep-alive (http/server-limits.ts) instead of Node's defaults. */
   productionServer?: boolean;
+  /** How often the rollout driver steps rollouts; default the API's. */
+  rolloutTickMs?: number;
 }
 
 export interface NewFleetOptions {
@@ -88,6 +92,8 @@ export class ApiServer {
   private jobs: Jobs | null = null;
   /** Where its store lives; set once by start(). */
   private database: TestStoreLocation | null = null;
+  /** The rollout driver; set once by start(). */
+  private rollouts: RolloutDriver | null = null;
 
   private constructor(
     readonly url: string,
@@ -133,7 +139,9 @@ export class ApiServer {
       keyring: options.osBundleKeyring ?? null,
       maxBytes: DEFAULT_MAX_BUNDLE_BYTES,
     };
+    const events = new FleetEventBus();
     const app = createApp({
+      events,
       store,
       adminToken: token,
       registry: options.registry ?? null,
@@ -183,6 +191,14 @@ export class ApiServer {
       throw new Error(`registry-api could not listen on 127.0.0.1: ${messageOf(err)}`, { cause: err });
     }
     const { port } = server.address() as AddressInfo;
+    // As main.ts runs it: rollouts move on by themselves.
+    const rollouts = new RolloutDriver({
+      store,
+      events,
+      logger,
+      now: () => new Date(),
+      ...(options.rolloutTickMs === undefined ? {} : { tickMs: options.rolloutTickMs }),
+    }).start();
     const api = new ApiServer(
       `http://127.0.0.1:${port}`,
       token,
@@ -196,6 +212,7 @@ export class ApiServer {
     );
     api.jobs = jobs;
     api.database = database;
+    api.rollouts = rollouts;
     return api;
   }
 
@@ -203,6 +220,7 @@ export class ApiServer {
     // Supervisors keep connections alive between polls; close() alone would wait for them.
     this.server.closeAllConnections();
     await new Promise<void>((resolve, reject) => this.server.close((err) => (err ? reject(err) : resolve())));
+    await this.rollouts?.stop();
     await this.jobs?.close();
     await this.store.close();
     await this.database?.dispose();

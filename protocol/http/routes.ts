@@ -11,6 +11,7 @@ import { PROVISIONING_KEY_ROUTES } from './provisioning-keys.js';
 import { DEVICE_RELEASE_FILE_ROUTES, RELEASE_FILE_ROUTES } from './release-files.js';
 import { RELEASE_KEY_ROUTES } from './release-keys.js';
 import { RELEASE_REVIEW_ROUTES } from './release-review.js';
+import { ROLLOUT_ROUTES } from './rollouts.js';
 import type { RouteSpec } from './route.js';
 import { SERVICE_ROUTES } from './service.js';
 import { USER_ROUTES } from './users.js';
@@ -29,6 +30,7 @@ export const ROUTES = {
   ...RELEASE_REVIEW_ROUTES,
   ...RELEASE_FILE_ROUTES,
   ...DEVICE_RELEASE_FILE_ROUTES,
+  ...ROLLOUT_ROUTES,
 } as const satisfies Record<string, RouteSpec>;
 
 export type RouteName = keyof typeof ROUTES;

@@ -16,6 +16,7 @@ import type { StateReport } from '../../protocol/state-report.js';
 import type { NetworkDefinition, ServiceSpec, VolumeDefinition } from '../../protocol/target-state.js';
 import type { TargetChanges, TargetGeneration } from './target-generation.js';
 import type { TrafficStore } from './traffic.js';
+import type { RolloutStore } from '../rollouts/store.js';
 
 export type { TargetChange, TargetChanges, TargetGeneration } from './target-generation.js';
 
@@ -583,6 +584,8 @@ export interface Store {
   readonly targetIssues: TargetIssueStore;
   /** Devices' data use per day and month (traffic.ts), written with their reports. */
   readonly traffic: TrafficStore;
+  /** Rollouts and the devices each covers (../rollouts/store.ts). */
+  readonly rollouts: RolloutStore;
   /** Committed changes to targets, tokens and admission, announced after their commit (target-generation.ts). */
   readonly changes: TargetChanges;
   close(): Promise<void>;

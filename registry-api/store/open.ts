@@ -13,6 +13,7 @@ import { hashLegacyProvisioningKeys, provisioningKeysOn } from './provisioning-k
 import { releaseFilesOn } from './release-files.js';
 import { releaseKeysOn } from './release-keys.js';
 import { releasesOn } from './releases.js';
+import { rolloutsOn } from '../rollouts/store.js';
 import { bumpingTargetGenerations, TargetChanges } from './target-generation.js';
 import type { Database } from './sql/database.js';
 import { migrate } from './sql/migrate.js';
@@ -44,6 +45,8 @@ export function storeOn(database: Database, logger: Logger = createLogger('regis
     osReleases: osReleasesOn(db, audit),
     targetIssues: targetIssuesOn(db),
     traffic: trafficOn(db),
+    // Its own audit entries name the fleet but move only the devices a step changes (rollouts/store.ts), not all.
+    rollouts: rolloutsOn(db, auditLog(db)),
     changes,
     async close() {
       // What polls noted goes in before the database closes; failing that, the next poll notes it again.
