@@ -16,6 +16,7 @@ import { registerOs } from './commands/os.js';
 import { registerPush } from './commands/push.js';
 import { registerReleaseKeys } from './commands/release-keys.js';
 import { registerReleases } from './commands/releases.js';
+import { registerRollouts } from './commands/rollouts.js';
 import { registerSigningKey } from './commands/signing-key.js';
 import { registerTokens } from './commands/tokens.js';
 import { registerUsers } from './commands/users.js';
@@ -155,6 +156,7 @@ export function buildProgram(io: Io): Command {
   registerPush(program, io);
   registerLocal(program, io);
   registerReleases(program, io);
+  registerRollouts(program, io);
   registerReleaseKeys(program, io);
   registerDevices(program, io);
   registerDeviceAdmin(program, io);

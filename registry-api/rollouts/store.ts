@@ -115,6 +115,8 @@ export interface RolloutStore {
   /** Applies `step` if the rollout is still at `revision`; null when it moved on (the step is dropped). */
   commit(id: string, revision: number, step: RolloutStep, stamp: Stamp): Promise<RolloutRecord | null>;
   targetOf(uuid: string): Promise<RolloutTarget | null>;
+  /** targetOf for every device of the fleet a rollout covers, by uuid: for listings, in one read. */
+  targetsIn(fleet: string): Promise<Map<string, string | null>>;
 }
 
 const PhaseRecordsSchema = Type.Array(
@@ -170,10 +172,16 @@ const AssignmentRow = Type.Object({
 
 const TargetRow = Type.Object({
   rollout_id: Type.String(),
+  uuid: Type.String(),
   state: AssignmentRow.properties.state,
   previous_release_id: Nullable(Type.String()),
   release_id: Type.String(),
 });
+
+/** What a device's row says it runs: the rollout's release once assigned, else what it had before. */
+function releaseOf(row: typeof TargetRow.static): string | null {
+  return row.state === 'assigned' ? row.release_id : row.previous_release_id;
+}
 
 /** Rows per multi-row statement: well below both databases' parameter limits. */
 const CHUNK = 400;
@@ -372,16 +380,25 @@ export function rolloutsOn(db: Database, audit: Audit): RolloutStore {
     async targetOf(uuid) {
       const row = await db.get(
         TargetRow,
-        `SELECT d.rollout_id, d.state, d.previous_release_id, r.release_id
+        `SELECT d.rollout_id, d.uuid, d.state, d.previous_release_id, r.release_id
         FROM rollout_devices d JOIN rollouts r ON r.id = d.rollout_id
         WHERE d.uuid = ? ORDER BY r.created_at DESC, r.id DESC LIMIT 1`,
         [uuid],
       );
       if (row === null) return null;
-      return {
-        rolloutId: row.rollout_id,
-        releaseId: row.state === 'assigned' ? row.release_id : row.previous_release_id,
-      };
+      return { rolloutId: row.rollout_id, releaseId: releaseOf(row) };
+    },
+
+    async targetsIn(fleet) {
+      const rows = await db.all(
+        TargetRow,
+        `SELECT d.rollout_id, d.uuid, d.state, d.previous_release_id, r.release_id
+        FROM rollout_devices d JOIN rollouts r ON r.id = d.rollout_id
+        WHERE r.fleet = ? ORDER BY r.created_at, r.id`,
+        [fleet],
+      );
+      // Oldest first: a newer rollout's row replaces an older one's, as targetOf picks the newest.
+      return new Map(rows.map((row) => [row.uuid, releaseOf(row)]));
     },
   };
 }
