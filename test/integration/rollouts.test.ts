@@ -103,6 +103,9 @@ describe('rollouts: phases judged by the fleet health, 200 simulated devices, tw
     });
     const driver = new RolloutDriver({ store, events: bus, logger, now, tickMs: 150 }).start();
     const server: Server = createServer(app.callback());
+    // Idle keep-alive connections outlive the client's own idle timeout, so a request never meets a socket the
+    // server is closing at that moment (a reset the simulated fleet would otherwise see on a loaded machine).
+    server.keepAliveTimeout = 60_000;
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
