@@ -4,7 +4,10 @@
 // its deadline; pending otherwise. A phase passes at the success threshold, halts above the failure threshold, and
 // halts when its deadline passed without passing. How many devices the rate lets in by now is decided here too.
 import type { PhaseCounts } from '../../protocol/rollouts.js';
-import type { StateReport } from '../../protocol/state-report.js';
+import { clipReportText, type StateReport } from '../../protocol/state-report.js';
+
+/** How much of a device's own reason for a rollback a judgement repeats. */
+const REASON_CHARS = 200;
 
 export type DeviceOutcome = 'healthy' | 'failed' | 'pending';
 
@@ -35,7 +38,12 @@ export function unhealthyReason(report: StateReport, releaseId: string): string 
  */
 export function judgeDevice(report: StateReport | null, releaseId: string, deadline: Date, now: Date): DeviceJudgement {
   if (report?.rollback !== undefined && report.rollback.fromReleaseId === releaseId)
-    return { outcome: 'failed', updated: false, reason: `rolled the release back: ${report.rollback.reason}` };
+    return {
+      outcome: 'failed',
+      updated: false,
+      // The device's own words go into the audit log and events: a line, not the 8 kB a report may carry.
+      reason: `rolled the release back: ${clipReportText(report.rollback.reason.replace(/\s+/g, ' '), REASON_CHARS)}`,
+    };
   const reason = report === null ? 'has not reported' : unhealthyReason(report, releaseId);
   const updated = report !== null && report.releaseId === releaseId;
   if (reason === null) return { outcome: 'healthy', updated, reason: null };

@@ -101,6 +101,11 @@ describe('rollout judgement', () => {
       const judged = judgeDevice(rolledBack, RELEASE, deadline, later(1));
       assert.equal(judged.outcome, 'failed');
       assert.match(judged.reason ?? '', /rolled the release back: crash loop/);
+      // The device's words are repeated on one line and bounded, whatever it sent.
+      rolledBack.rollback.reason = `crash\nloop ${'x'.repeat(5000)}`;
+      const long = judgeDevice(rolledBack, RELEASE, deadline, later(1)).reason ?? '';
+      assert.ok(long.length <= 230 && !long.includes('\n'), long);
+      assert.match(long, /^rolled the release back: crash loop x+ \.\.\. \(\d+ more characters\)$/);
       // A rollback of another release is none of this rollout's business.
       rolledBack.rollback.fromReleaseId = 'rel-other';
       assert.equal(judgeDevice(rolledBack, RELEASE, deadline, later(1)).outcome, 'pending');
