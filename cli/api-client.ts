@@ -45,6 +45,7 @@ import type {
   NewProvisioningKey,
   ProvisioningKey,
 } from '../protocol/provisioning-keys.js';
+import type { CreateRolloutRequest, FleetStop, Rollout } from '../protocol/rollouts.js';
 import { check, parse } from '../protocol/validate.js';
 import type {
   BulkPinRequest,
@@ -395,6 +396,37 @@ export class ApiClient {
 
   async revokeToken(user: string, tokenId: string): Promise<ApiToken> {
     return this.call(ROUTES.revokeToken, { name: user, id: tokenId });
+  }
+
+  async createRollout(fleet: string, request: CreateRolloutRequest): Promise<Rollout> {
+    return this.call(ROUTES.createRollout, { fleet }, { body: checked(ROUTES.createRollout, request) });
+  }
+
+  async listRollouts(fleet: string): Promise<Rollout[]> {
+    return this.call(ROUTES.listRollouts, { fleet });
+  }
+
+  /** By id within its fleet; without a fleet, whichever fleet (one the caller may read) it is of. */
+  async getRollout(id: string, fleet?: string): Promise<Rollout> {
+    return fleet === undefined
+      ? this.call(ROUTES.findRollout, { rollout: id })
+      : this.call(ROUTES.getRollout, { fleet, rollout: id });
+  }
+
+  async rolloutAction(
+    fleet: string,
+    id: string,
+    action: 'pause' | 'resume' | 'abort',
+    note?: string,
+  ): Promise<Rollout> {
+    const route = { pause: ROUTES.pauseRollout, resume: ROUTES.resumeRollout, abort: ROUTES.abortRollout }[action];
+    const body = checked(route, note === undefined ? {} : { note });
+    return this.call(route, { fleet, rollout: id }, { body });
+  }
+
+  async stopFleet(fleet: string, note?: string): Promise<FleetStop> {
+    const body = checked(ROUTES.stopFleet, note === undefined ? {} : { note });
+    return this.call(ROUTES.stopFleet, { fleet }, { body });
   }
 
   async listProvisioningKeys(fleet: string): Promise<ProvisioningKey[]> {

@@ -19,6 +19,7 @@ import { registerPush } from './commands/push.js';
 import { registerReleaseKeys } from './commands/release-keys.js';
 import { registerReleases } from './commands/releases.js';
 import { registerRemoteAccess } from './commands/remote-access.js';
+import { registerRollouts } from './commands/rollouts.js';
 import { registerSigningKey } from './commands/signing-key.js';
 import { registerTokens } from './commands/tokens.js';
 import { registerUsers } from './commands/users.js';
@@ -160,6 +161,7 @@ export function buildProgram(io: Io): Command {
   registerPush(program, io);
   registerLocal(program, io);
   registerReleases(program, io);
+  registerRollouts(program, io);
   registerReleaseKeys(program, io);
   registerDevices(program, io);
   registerDeviceAdmin(program, io);

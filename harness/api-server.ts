@@ -25,7 +25,8 @@ import { registryTokenIssuerOf, type RegistryTokenConfig } from '../registry-api
 import { signingKeyOf, type SigningKey } from '../registry-api/keys/signing-key.js';
 import { createApp } from '../registry-api/http/app.js';
 import type { LoginLimitRules } from '../registry-api/web/login-limits.js';
-import type { FleetEventBus } from '../registry-api/events/bus.js';
+import { FleetEventBus } from '../registry-api/events/bus.js';
+import { RolloutDriver } from '../registry-api/rollouts/driver.js';
 import { DEFAULT_MAX_BUNDLE_BYTES } from '../registry-api/os/bundles.js';
 import type { DeviceLogsOptions } from '../registry-api/logs/device-logs.js';
 import type { Store } from '../registry-api/store/index.js';
@@ -82,6 +83,8 @@ export interface ApiServerOptions {
   trustProxy?: boolean;
   /** The fleet event bus the API publishes on, for tests that listen to it; default one of its own. */
   events?: FleetEventBus;
+  /** How often the rollout driver steps rollouts; default the API's. */
+  rolloutTickMs?: number;
 }
 
 export interface NewFleetOptions {
@@ -101,6 +104,8 @@ export class ApiServer {
   private jobs: Jobs | null = null;
   /** Where its store lives; set once by start(). */
   private database: TestStoreLocation | null = null;
+  /** The rollout driver; set once by start(). */
+  private rollouts: RolloutDriver | null = null;
 
   private constructor(
     readonly url: string,
@@ -155,8 +160,10 @@ export class ApiServer {
             store,
             logger,
           );
+    const events = options.events ?? new FleetEventBus();
     const app = createApp({
       remoteAccess,
+      events,
       store,
       adminToken: token,
       registry: options.registry ?? null,
@@ -172,7 +179,6 @@ export class ApiServer {
       ...(options.pushChannelMaxAgeMs === undefined ? {} : { pushChannelMaxAgeMs: options.pushChannelMaxAgeMs }),
       ...(options.loginLimits === undefined ? {} : { loginLimits: options.loginLimits }),
       ...(options.trustProxy === undefined ? {} : { trustProxy: options.trustProxy }),
-      ...(options.events === undefined ? {} : { events: options.events }),
     });
     const handle = app.callback();
     const requests: ObservedRequest[] = [];
@@ -209,6 +215,14 @@ export class ApiServer {
       throw new Error(`registry-api could not listen on 127.0.0.1: ${messageOf(err)}`, { cause: err });
     }
     const { port } = server.address() as AddressInfo;
+    // As main.ts runs it: rollouts move on by themselves.
+    const rollouts = new RolloutDriver({
+      store,
+      events,
+      logger,
+      now: () => new Date(),
+      ...(options.rolloutTickMs === undefined ? {} : { tickMs: options.rolloutTickMs }),
+    }).start();
     const api = new ApiServer(
       `http://127.0.0.1:${port}`,
       token,
@@ -222,6 +236,7 @@ export class ApiServer {
     );
     api.jobs = jobs;
     api.database = database;
+    api.rollouts = rollouts;
     return api;
   }
 
@@ -229,6 +244,7 @@ export class ApiServer {
     // Supervisors keep connections alive between polls; close() alone would wait for them.
     this.server.closeAllConnections();
     await new Promise<void>((resolve, reject) => this.server.close((err) => (err ? reject(err) : resolve())));
+    await this.rollouts?.stop();
     await this.jobs?.close();
     await this.store.close();
     await this.database?.dispose();

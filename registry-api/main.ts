@@ -7,6 +7,8 @@ import { createLogger } from '../lib/logger.js';
 import { messageOf } from '../lib/errors.js';
 import { adminTokenOf, type AdminToken } from './keys/admin-token.js';
 import { createApp } from './http/app.js';
+import { FleetEventBus } from './events/bus.js';
+import { RolloutDriver } from './rollouts/driver.js';
 import { createApiServer } from './http/server-limits.js';
 import { pushTimings } from '../protocol/device-events.js';
 import { redisLogRelay, type LogRelay } from './logs/relay.js';
@@ -154,7 +156,10 @@ try {
   fatal('cannot subscribe to the device log relay on Redis', err);
 }
 
+// One bus for the routes and the rollout driver, so what either decides reaches the same subscribers.
+const events = new FleetEventBus();
 const app = createApp({
+  events,
   store,
   adminToken: admin.token,
   registry: config.registry,
@@ -181,6 +186,9 @@ const server = createApiServer(app.callback(), {
   keepAliveTimeoutMs: pushTimings(config.pushHeartbeatSeconds).serverKeepAliveMs,
 });
 
+// Rollouts move on by themselves: judged and stepped every few seconds, in step with any other instance.
+const rolloutDriver = new RolloutDriver({ store, events, logger, now: () => new Date() }).start();
+
 server.on('error', (err) => fatal(`cannot listen on ${config.host}:${config.port}`, err));
 server.listen(config.port, config.host, () => {
   const { address, port } = server.address() as AddressInfo;
@@ -203,8 +211,9 @@ function shutdown(signal: NodeJS.Signals): void {
   force.unref();
   server.close(() => {
     // Running jobs finish (or, on BullMQ, go back to the queue) before the database they write to closes.
-    jobs
-      .close()
+    rolloutDriver
+      .stop()
+      .then(() => jobs.close())
       .then(() => invalidation.close())
       .then(() => logRelay?.close())
       .then(() => store.close())

@@ -16,6 +16,7 @@ import { DEVICE_RELEASE_FILE_ROUTES, RELEASE_FILE_ROUTES } from './release-files
 import { RELEASE_KEY_ROUTES } from './release-keys.js';
 import { RELEASE_REVIEW_ROUTES } from './release-review.js';
 import { DEVICE_REMOTE_ACCESS_ROUTES, REMOTE_ACCESS_ROUTES } from './remote-access.js';
+import { ROLLOUT_ROUTES } from './rollouts.js';
 import type { RouteSpec } from './route.js';
 import { SERVICE_ROUTES } from './service.js';
 import { USER_ROUTES } from './users.js';
@@ -41,6 +42,7 @@ export const ROUTES = {
   ...DEVICE_ACTION_API_ROUTES,
   ...DEVICE_GROUP_ROUTES,
   ...LIFECYCLE_ROUTES,
+  ...ROLLOUT_ROUTES,
 } as const satisfies Record<string, RouteSpec>;
 
 export type RouteName = keyof typeof ROUTES;

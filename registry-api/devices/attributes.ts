@@ -29,7 +29,7 @@ export function attributesOf(
     name: device.name,
     fleet: device.fleet,
     deviceType: device.deviceType,
-    osVersion: lastReport?.osVersion ?? null,
+    osVersion: lastReport?.osVersion ?? lastReport?.hostOs?.version ?? null,
     releaseId,
     releaseVersion: running !== null && running.id === releaseId ? running.version : null,
     tags: device.tags,
@@ -110,4 +110,21 @@ export async function selectDevices(
   const picked: DeviceView[] = [];
   for (const device of await store.devices.list({ fleet })) if (await matches(device)) picked.push(device);
   return picked;
+}
+
+/**
+ * `selector` with the `group:` terms it names resolved against the saved groups of `fleet`. Throws SelectorError
+ * when it names a group the fleet does not have (an operation on one fleet refuses it rather than picking nothing).
+ */
+export async function withFleetGroups(
+  store: Pick<Store, 'groups'>,
+  fleet: string,
+  selector: DeviceSelector,
+): Promise<DeviceSelector> {
+  if (groupsNamed(selector).length === 0) return selector;
+  const saved = new Map((await store.groups.list(fleet)).map((g) => [g.name, g.selector]));
+  return withGroups(selector, (group) => {
+    const text = saved.get(group);
+    return text === undefined ? undefined : parseSelector(text);
+  });
 }

@@ -39,7 +39,8 @@ export interface ServedTarget {
 export const DEFAULT_TARGET_VALIDITY_MS = 7 * 24 * 3600 * 1000;
 
 export interface TargetCacheOptions {
-  store: Pick<Store, 'fleets' | 'releases' | 'config' | 'osReleases' | 'targetIssues' | 'releaseKeys'>;
+  store: Pick<Store, 'fleets' | 'releases' | 'config' | 'osReleases' | 'targetIssues' | 'releaseKeys'> &
+    Partial<Pick<Store, 'rollouts'>>;
   /** How long each issued target is valid (default DEFAULT_TARGET_VALIDITY_MS). */
   validityMs?: number;
   now?: () => Date;
@@ -236,6 +237,7 @@ export class TargetCache {
         get: (name) => (name === fleet.name ? facts.releaseKeys : store.releaseKeys.get(name)),
       },
       ...(this.options.tunnel === undefined ? {} : { tunnel: this.options.tunnel }),
+      ...(store.rollouts === undefined ? {} : { rollouts: store.rollouts }),
     };
     const content = await targetFor(sources, device, fleet);
     // The announced next key is part of what is issued: announcing it, or no longer, is a new version.

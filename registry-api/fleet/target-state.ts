@@ -23,6 +23,7 @@ import type {
   ReleaseStore,
 } from '../store/index.js';
 import type { SignedKeySet } from '../../protocol/release-signature.js';
+import type { RolloutStore } from '../rollouts/store.js';
 
 /** The reads a target needs; a caller computing many targets at once may hand in caching ones. */
 export interface TargetSources {
@@ -30,6 +31,8 @@ export interface TargetSources {
   config: Pick<ConfigStore, 'vars' | 'serviceVars' | 'deviceSettings'>;
   osReleases: Pick<OsReleaseStore, 'targetFor'>;
   releaseKeys: Pick<ReleaseKeyStore, 'get'>;
+  /** What rollouts say the device runs; absent: no rollout is consulted (its fleet's policy decides). */
+  rollouts?: Pick<RolloutStore, 'targetOf'>;
   /** The device's reverse SSH tunnel (../remote-access/); absent: the API has no jump host. */
   tunnel?: (device: DeviceRecord) => Promise<TunnelTarget | null>;
 }
@@ -55,20 +58,24 @@ export interface ReleaseChoice {
 }
 
 /**
- * The device's own pin, else its fleet's pin, else the fleet's newest ready release; null if there is none. A
- * release waiting for approval (or rejected) is never a device's target: the pin routes refuse one and
- * latestReady skips it, and a pin found on one anyway is passed over like a pin to another fleet.
+ * The device's own pin, else what the newest rollout covering it says (`rolloutReleaseId`: the rollout's release
+ * once it was assigned, else the release it had before), else its fleet's pin, else the fleet's newest ready
+ * release; null if there is none. A release waiting for approval (or rejected) is never a device's target: the pin
+ * routes refuse one and latestReady skips it, and a pin found on one anyway is passed over like a pin to another
+ * fleet.
  */
 function namedReleaseOf(
   releases: ReleaseReads,
   fleet: FleetRecord,
   device: Pick<DeviceRecord, 'pinnedReleaseId'>,
+  rolloutReleaseId: string | null,
 ): Promise<ReleaseRecord | null> {
   return (async () => {
-    if (device.pinnedReleaseId !== null) {
-      const pinned = await releases.get(device.pinnedReleaseId);
+    for (const id of [device.pinnedReleaseId, rolloutReleaseId]) {
+      if (id === null) continue;
+      const named = await releases.get(id);
       // A pin to a release of another fleet (the device moved) no longer applies.
-      if (pinned && pinned.fleet === fleet.name && approvalAllowsDevices(pinned.review.approval)) return pinned;
+      if (named && named.fleet === fleet.name && approvalAllowsDevices(named.review.approval)) return named;
     }
     if (fleet.policy.mode === 'pinned') {
       const pinned = await releases.get(fleet.policy.releaseId);
@@ -92,8 +99,9 @@ export async function releaseChoiceOf(
   releases: ReleaseReads,
   fleet: FleetRecord,
   device: Pick<DeviceRecord, 'pinnedReleaseId'> & { platform?: string | null },
+  rolloutReleaseId: string | null = null,
 ): Promise<ReleaseChoice> {
-  const named = await namedReleaseOf(releases, fleet, device);
+  const named = await namedReleaseOf(releases, fleet, device, rolloutReleaseId);
   const platform = device.platform ?? null;
   if (named === null || platform === null || runsRelease(named, platform)) return { release: named, heldBack: null };
   const kept = await releases.latestReadyFor(fleet.name, platform);
@@ -109,8 +117,9 @@ export async function targetReleaseOf(
   releases: ReleaseReads,
   fleet: FleetRecord,
   device: Pick<DeviceRecord, 'pinnedReleaseId'> & { platform?: string | null },
+  rolloutReleaseId: string | null = null,
 ): Promise<ReleaseRecord | null> {
-  return (await releaseChoiceOf(releases, fleet, device)).release;
+  return (await releaseChoiceOf(releases, fleet, device, rolloutReleaseId)).release;
 }
 
 /** Keys in name order, so the same vars always serialise the same way (canonical JSON sorts too; logs do not). */
@@ -242,8 +251,9 @@ export async function targetFor(
   device: DeviceRecord,
   fleet: FleetRecord,
 ): Promise<TargetState> {
+  const rollout = (await sources.rollouts?.targetOf(device.uuid)) ?? null;
   const [release, config, hostOs, releaseKeys, tunnel] = await Promise.all([
-    targetReleaseOf(sources.releases, fleet, device),
+    targetReleaseOf(sources.releases, fleet, device, rollout?.releaseId ?? null),
     deviceConfigFor(sources.config, device, fleet),
     sources.osReleases.targetFor(device),
     sources.releaseKeys.get(fleet.name),

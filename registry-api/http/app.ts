@@ -35,6 +35,7 @@ import { releaseKeyRoutes } from './routes/release-keys.js';
 import { releaseFileRoutes } from './routes/release-files.js';
 import { releaseRoutes } from './routes/releases.js';
 import { releaseReviewRoutes } from './routes/release-review.js';
+import { rolloutRoutes } from './routes/rollouts.js';
 import { userRoutes } from './routes/users.js';
 import { remoteAccessRoutes } from '../remote-access/routes.js';
 import { authRoutes } from '../web/auth-routes.js';
@@ -108,6 +109,7 @@ export function createApp(appDeps: AppDeps): Koa<ApiState> {
   releaseFileRoutes(on, deps);
   releaseKeyRoutes(on, deps);
   releaseReviewRoutes(on, deps);
+  rolloutRoutes(on, deps);
   configRoutes(on, deps);
   metricsRoutes(on, deps);
   deviceRoutes(on, deps);

@@ -21,6 +21,7 @@ import type { TrafficStore } from './traffic.js';
 import type { BulkStore } from './device-bulk.js';
 import type { DeviceGroupStore } from './device-groups.js';
 import type { LifecycleStore } from './lifecycle.js';
+import type { RolloutStore } from '../rollouts/store.js';
 
 export type { TargetChange, TargetChanges, TargetGeneration } from './target-generation.js';
 export type { BulkStore, DeviceGroupStore, LifecycleStore };
@@ -631,6 +632,8 @@ export interface Store {
   readonly tunnels: TunnelStore;
   /** Remote actions on devices and their results (device-actions.ts). */
   readonly deviceActions: DeviceActionStore;
+  /** Rollouts and the devices each covers (../rollouts/store.ts). */
+  readonly rollouts: RolloutStore;
   /** Committed changes to targets, tokens and admission, announced after their commit (target-generation.ts). */
   readonly changes: TargetChanges;
   /** Fleets' saved device selectors (device-groups.ts). */

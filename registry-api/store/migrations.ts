@@ -561,4 +561,44 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE fleets ADD COLUMN archived_at TEXT;
     `,
   },
+  {
+    version: 21,
+    name: 'rollouts: a release sent to a selection of a fleet in phases, and the devices each covers',
+    // A rollout's phases and settings are JSON (a handful of fields, read and written whole with the rollout);
+    // `revision` moves with every step, which applies only at the revision it was decided on (rollouts/store.ts).
+    // A device follows the newest rollout covering it: its row says whether it was assigned the release, rolled
+    // back, or still waits, and what it had before.
+    sql: `
+      CREATE TABLE rollouts (
+        id TEXT PRIMARY KEY,
+        fleet TEXT NOT NULL REFERENCES fleets (name),
+        release_id TEXT NOT NULL REFERENCES releases (id),
+        selector TEXT NOT NULL,
+        canary TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('running', 'paused', 'halted', 'aborted', 'completed')),
+        phase INTEGER NOT NULL CHECK (phase >= 0),
+        phases TEXT NOT NULL,
+        settings TEXT NOT NULL,
+        revision INTEGER NOT NULL,
+        reason TEXT,
+        created_by TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+      );
+      CREATE INDEX rollouts_by_fleet ON rollouts (fleet, created_at);
+      CREATE INDEX rollouts_by_state ON rollouts (state);
+      CREATE TABLE rollout_devices (
+        rollout_id TEXT NOT NULL REFERENCES rollouts (id),
+        uuid TEXT NOT NULL REFERENCES devices (uuid) ON DELETE CASCADE,
+        phase INTEGER NOT NULL CHECK (phase >= 0),
+        state TEXT NOT NULL CHECK (state IN ('pending', 'assigned', 'rolled-back')),
+        previous_release_id TEXT,
+        assigned_at TEXT,
+        rolled_back_at TEXT,
+        PRIMARY KEY (rollout_id, uuid)
+      );
+      CREATE INDEX rollout_devices_by_device ON rollout_devices (uuid);
+      CREATE INDEX rollout_devices_by_phase ON rollout_devices (rollout_id, phase, state);
+    `,
+  },
 ];

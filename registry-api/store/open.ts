@@ -18,6 +18,7 @@ import { hashLegacyProvisioningKeys, provisioningKeysOn } from './provisioning-k
 import { releaseFilesOn } from './release-files.js';
 import { releaseKeysOn } from './release-keys.js';
 import { releasesOn } from './releases.js';
+import { rolloutsOn } from '../rollouts/store.js';
 import { bumpingTargetGenerations, TargetChanges } from './target-generation.js';
 import type { Database } from './sql/database.js';
 import { migrate } from './sql/migrate.js';
@@ -55,6 +56,8 @@ export function storeOn(database: Database, logger: Logger = createLogger('regis
     tunnels: tunnelsOn(db, audit),
     // An action changes nothing a device should run: its audit entries move no target generation.
     deviceActions: deviceActionsOn(db, plainAudit),
+    // Its own audit entries name the fleet but move only the devices a step changes (rollouts/store.ts), not all.
+    rollouts: rolloutsOn(db, auditLog(db)),
     changes,
     groups: deviceGroupsOn(db, audit),
     bulk: deviceBulkOn(db, audit),

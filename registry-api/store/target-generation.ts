@@ -102,6 +102,21 @@ async function bump(tx: Queryable, target: string, fleet: string | null): Promis
   }
 }
 
+/**
+ * Moves the target generation of each of `uuids` and notes them for announcement: for a change that shapes these
+ * devices' targets without an audit entry of its own per device (a rollout assigning hundreds at once).
+ */
+export async function bumpDeviceTargets(tx: Queryable, uuids: readonly string[]): Promise<void> {
+  for (let i = 0; i < uuids.length; i += 400) {
+    const chunk = uuids.slice(i, i + 400);
+    await tx.run(
+      `UPDATE devices SET target_generation = target_generation + 1 WHERE uuid IN (${chunk.map(() => '?').join(', ')})`,
+      chunk,
+    );
+    for (const uuid of chunk) noteTargetChange(tx, { kind: 'device', uuid });
+  }
+}
+
 /** The audit log, bumping the generation its entries are about in the same transaction. */
 export function bumpingTargetGenerations(audit: Audit): Audit {
   return {

@@ -41,6 +41,7 @@ function memo<V>(load: (key: string) => Promise<V>): (key: string) => Promise<V>
 export function summarizer(store: Store, now: Date): (device: DeviceView) => Promise<DeviceSummary> {
   const fleetOf = memo((name) => store.fleets.get(name));
   const releaseOf = memo((id) => store.releases.get(id));
+  const rolloutTargetsOf = memo((name) => store.rollouts.targetsIn(name));
   // What every device of a fleet without a pin of its own should run.
   const fleetTargetOf = memo(async (name) => {
     const fleet = await fleetOf(name);
@@ -50,15 +51,17 @@ export function summarizer(store: Store, now: Date): (device: DeviceView) => Pro
     const fleet = await fleetOf(device.fleet);
     // Devices reference their fleet by foreign key: a missing fleet is a broken database, not bad input.
     if (!fleet) throw new Error(`device '${device.uuid}' belongs to fleet '${device.fleet}', which does not exist`);
+    // A rollout covering the device decides after its own pin: the same order its target takes.
+    const fromRollout = (await rolloutTargetsOf(fleet.name)).get(device.uuid) ?? null;
     const named =
-      device.pinnedReleaseId === null
+      device.pinnedReleaseId === null && fromRollout === null
         ? await fleetTargetOf(fleet.name)
-        : await targetReleaseOf(store.releases, fleet, { pinnedReleaseId: device.pinnedReleaseId });
+        : await targetReleaseOf(store.releases, fleet, { pinnedReleaseId: device.pinnedReleaseId }, fromRollout);
     // A release without the device's platform is not what it gets: the same choice its target makes.
     const choice =
       named === null || runsRelease(named, device.platform)
         ? { release: named, heldBack: null }
-        : await releaseChoiceOf(store.releases, fleet, device);
+        : await releaseChoiceOf(store.releases, fleet, device, fromRollout);
     const target = choice.release;
     const runningId = device.lastReport?.releaseId ?? null;
     const running = runningId === null ? null : await releaseOf(runningId);
