@@ -7,6 +7,7 @@ import { registerConfig } from './commands/config.js';
 import { registerDeviceConfig } from './commands/device-config.js';
 import { registerDeviceAdmin } from './commands/device-admin.js';
 import { registerDevices } from './commands/devices.js';
+import { registerEvents } from './commands/events.js';
 import { registerFleets } from './commands/fleets.js';
 import { registerKeys } from './commands/keys.js';
 import { registerLocal } from './commands/local.js';
@@ -160,6 +161,7 @@ export function buildProgram(io: Io): Command {
   registerDeviceAdmin(program, io);
   registerDeviceConfig(program, io);
   registerLogs(program, io);
+  registerEvents(program, io);
   registerConfig(program, io);
   registerUsers(program, io);
   registerTokens(program, io);

@@ -8,6 +8,7 @@ import type { ApiMetrics } from './http/metrics.js';
 import type { RegistryTokenIssuer } from './delivery/registry-token.js';
 import type { SigningKey } from './keys/signing-key.js';
 import type { FleetEventBus } from './events/bus.js';
+import type { EventStreamSettings } from './events/stream.js';
 import type { Store } from './store/index.js';
 import type { TargetCache } from './fleet/target-cache.js';
 
@@ -51,6 +52,8 @@ export interface AppDeps {
   pushChannelMaxAgeMs?: number;
   /** Fleet events (events/bus.ts) this instance publishes and its streams and webhooks hear; absent: one of its own. */
   events?: FleetEventBus;
+  /** The fleet events streams' ring, heartbeat and limits (events/stream.ts); absent: its defaults. */
+  eventStream?: Partial<EventStreamSettings>;
 }
 
 export type RouteDeps = Required<AppDeps>;

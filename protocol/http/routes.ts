@@ -4,6 +4,7 @@
 import { CONFIG_ROUTES } from './config.js';
 import { DEVICE_API_ROUTES } from './device-api.js';
 import { DEVICE_ROUTES } from './devices.js';
+import { EVENT_ROUTES } from './events.js';
 import { FLEET_ROUTES } from './fleets.js';
 import { LOG_ROUTES } from './logs.js';
 import { OS_ROUTES } from './os.js';
@@ -29,6 +30,7 @@ export const ROUTES = {
   ...RELEASE_REVIEW_ROUTES,
   ...RELEASE_FILE_ROUTES,
   ...DEVICE_RELEASE_FILE_ROUTES,
+  ...EVENT_ROUTES,
 } as const satisfies Record<string, RouteSpec>;
 
 export type RouteName = keyof typeof ROUTES;

@@ -1,6 +1,7 @@
 // The registry-api HTTP application: middleware order is the contract here. Logging sees the final status,
 // the problem boundary turns every failure below it into problem+json, the router answers 405 for wrong methods.
 import { FleetEventBus } from '../events/bus.js';
+import { DEFAULT_EVENT_STREAM_SETTINGS, FleetEventRing } from '../events/stream.js';
 import Koa from 'koa';
 import Router from '@koa/router';
 import { accessControl, type ApiState } from './auth.js';
@@ -20,6 +21,7 @@ import { deviceApiRoutes } from './routes/device-api.js';
 import { deviceEventRoutes } from './routes/device-events.js';
 import { DEFAULT_HEARTBEAT_SECONDS } from '../../protocol/device-events.js';
 import { deviceRoutes } from './routes/devices.js';
+import { eventRoutes } from './routes/events.js';
 import { deviceLogRoutes } from './routes/logs.js';
 import { fleetRoutes } from './routes/fleets.js';
 import { infoRoutes } from './routes/info.js';
@@ -66,6 +68,7 @@ export function createApp(appDeps: AppDeps): Koa<ApiState> {
     maxPushChannels: DEFAULT_MAX_PUSH_CHANNELS,
     pushHeartbeatSeconds: DEFAULT_HEARTBEAT_SECONDS,
     pushChannelMaxAgeMs: PUSH_CHANNEL_MAX_AGE_MS,
+    eventStream: {},
     ...appDeps,
     now,
     targetValidityMs,
@@ -97,6 +100,8 @@ export function createApp(appDeps: AppDeps): Koa<ApiState> {
   osReleaseRoutes(on, deps);
   deviceLogRoutes(on, deps, deviceLogs);
   deviceApiRoutes(on, deps);
+  const eventStream = { ...DEFAULT_EVENT_STREAM_SETTINGS, ...deps.eventStream };
+  eventRoutes(on, deps, { ring: new FleetEventRing(deps.events, eventStream.ringSize), settings: eventStream });
   deviceEventRoutes(on, deps, {
     logs: deviceLogs,
     heartbeatSeconds: deps.pushHeartbeatSeconds,

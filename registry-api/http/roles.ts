@@ -40,6 +40,7 @@ export const ACCESS: Readonly<Record<Action, AccessRule>> = {
   'device.logs': { minimum: 'operator', also: ['developer'] },
   'signing-key.manage': { minimum: 'admin' },
   'release.approve': { minimum: 'operator' },
+  'webhook.manage': { minimum: 'admin', global: true },
 };
 
 /** Whether `role` is `minimum` or above it in the diamond. */

@@ -16,6 +16,9 @@ import type { StateReport } from '../../protocol/state-report.js';
 import type { NetworkDefinition, ServiceSpec, VolumeDefinition } from '../../protocol/target-state.js';
 import type { TargetChanges, TargetGeneration } from './target-generation.js';
 import type { TrafficStore } from './traffic.js';
+import type { MetricsStore } from './metrics.js';
+import type { PresenceStore } from './presence.js';
+import type { WebhookStore } from './webhooks.js';
 
 export type { TargetChange, TargetChanges, TargetGeneration } from './target-generation.js';
 
@@ -583,6 +586,12 @@ export interface Store {
   readonly targetIssues: TargetIssueStore;
   /** Devices' data use per day and month (traffic.ts), written with their reports. */
   readonly traffic: TrafficStore;
+  /** Devices' metrics over time, raw and in 15-minute buckets (metrics.ts), written with their reports. */
+  readonly metrics: MetricsStore;
+  /** What the last device.online/offline event said of each device (presence.ts). */
+  readonly presence: PresenceStore;
+  /** Webhooks and their persisted delivery queue (webhooks.ts). */
+  readonly webhooks: WebhookStore;
   /** Committed changes to targets, tokens and admission, announced after their commit (target-generation.ts). */
   readonly changes: TargetChanges;
   close(): Promise<void>;

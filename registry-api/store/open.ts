@@ -20,6 +20,9 @@ import { isPostgresUrl, openDatabase } from './sql/open.js';
 import { redacted } from './sql/postgres.js';
 import { targetIssuesOn } from './target-issues.js';
 import { trafficOn } from './traffic.js';
+import { metricsOn } from './metrics.js';
+import { presenceOn } from './presence.js';
+import { webhooksOn } from './webhooks.js';
 import { usersOn } from './users.js';
 
 /** The store over an open database whose schema is up to date. */
@@ -44,6 +47,10 @@ export function storeOn(database: Database, logger: Logger = createLogger('regis
     osReleases: osReleasesOn(db, audit),
     targetIssues: targetIssuesOn(db),
     traffic: trafficOn(db),
+    metrics: metricsOn(db),
+    presence: presenceOn(db),
+    // Webhooks change nothing any device runs: their audit entries move no target generation.
+    webhooks: webhooksOn(db, auditLog(db)),
     changes,
     async close() {
       // What polls noted goes in before the database closes; failing that, the next poll notes it again.

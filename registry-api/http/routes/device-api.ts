@@ -16,6 +16,7 @@ import type { RouteDeps } from '../../deps.js';
 import { badRequest, conflict, forbidden, notFound, ProblemError, unauthorized } from '../problem.js';
 import { servePoll } from '../../fleet/poll-fast-path.js';
 import { receiveReport } from '../../devices/report-merge.js';
+import { publishRegistered, publishReportEvents } from '../../events/publish.js';
 import type { Register } from '../register.js';
 import { hashSecret, newSecret } from '../../keys/secrets.js';
 import type { DeviceRecord, FleetRecord, NewDeviceToken } from '../../store/index.js';
@@ -127,8 +128,10 @@ export function deviceApiRoutes(on: Register, deps: RouteDeps): void {
     ctx.set('Cache-Control', 'no-store');
     switch (outcome.kind) {
       case 'accepted':
-        if (outcome.how !== 'known')
+        if (outcome.how !== 'known') {
           logger.info({ uuid: outcome.device.uuid, fleet: outcome.device.fleet, how: outcome.how }, 'device admitted');
+          publishRegistered(deps.events, outcome.device, outcome.how);
+        }
         ctx.body = granted(outcome.device, token);
         return;
       case 'pending':
@@ -211,6 +214,10 @@ export function deviceApiRoutes(on: Register, deps: RouteDeps): void {
 
   on(ROUTES.deviceState, async (ctx) => {
     const me = authenticatedDevice(ctx);
-    await receiveReport(ctx, store.devices, me.uuid, deps.now().toISOString());
+    const received = await receiveReport(ctx, store.devices, me.uuid, deps.now().toISOString());
+    // The report is answered whatever becomes of its events: they are news, not part of storing it.
+    await publishReportEvents(deps.events, store, me, received.before, received.report).catch((err: unknown) =>
+      logger.warn({ err, uuid: me.uuid }, 'fleet events: cannot publish what a report changed'),
+    );
   });
 }

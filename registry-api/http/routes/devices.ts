@@ -12,6 +12,7 @@ import { deviceUuidProblem } from '../../../protocol/device-auth.js';
 import { decodePublicKey } from '../../../protocol/signature.js';
 import { callerMay, stampOf } from '../auth.js';
 import type { RouteDeps } from '../../deps.js';
+import { publishDecommissioned, publishRegistered } from '../../events/publish.js';
 import { summaryOf } from '../../devices/summary.js';
 import { badRequest, conflict, notFound } from '../problem.js';
 import type { Register } from '../register.js';
@@ -34,7 +35,7 @@ function memo<V>(load: (key: string) => Promise<V>): (key: string) => Promise<V>
 }
 
 /** Describes devices, reading each fleet, fleet target and release once however many devices share them. */
-function summarizer(store: Store, now: Date): (device: DeviceView) => Promise<DeviceSummary> {
+export function summarizer(store: Store, now: Date): (device: DeviceView) => Promise<DeviceSummary> {
   const fleetOf = memo((name) => store.fleets.get(name));
   const releaseOf = memo((id) => store.releases.get(id));
   // What every device of a fleet without a pin of its own should run.
@@ -214,8 +215,13 @@ export function deviceRoutes(on: Register, deps: RouteDeps): void {
     on(route, async (ctx, request) => {
       const device = await deviceNamed(store, request.params.uuid);
       const body = await request.body();
-      const after = changed(device.uuid, await change(device, body, stampOf(ctx, deps.now)));
+      const stamp = stampOf(ctx, deps.now);
+      const after = changed(device.uuid, await change(device, body, stamp));
       logger.info(...logged(after));
+      if (route === ROUTES.revokeDevice && device.revokedAt === null)
+        publishDecommissioned(deps.events, after, stamp.actor);
+      if (route === ROUTES.acceptDevice && device.authStatus !== 'accepted')
+        publishRegistered(deps.events, after, `accepted by ${stamp.actor}`);
       ctx.body = await detailOf(device.uuid);
     });
   }
