@@ -32,6 +32,8 @@ export function reportTransitions(before: StateReport | null, after: StateReport
     after.updateStatus === 'converged' &&
     before !== null &&
     after.releaseId !== null &&
+    // Running the release it was told to: converged back on an older one after a rollback is no update done.
+    after.releaseId === after.targetReleaseId &&
     (before.updateStatus !== 'converged' || before.releaseId !== after.releaseId)
   ) {
     out.push({

@@ -75,6 +75,8 @@ export async function recordMetrics(tx: Queryable, uuid: string, metrics: Device
     diskUsed: metrics.diskUsedBytes,
     diskTotal: metrics.diskTotalBytes,
   };
+  // The sums are DOUBLE PRECISION and min/max BIGINT: PostgreSQL wants one type per parameter, so each has its own.
+  const sums = { memorySum: sample.memoryUsed, diskSum: sample.diskUsed };
   const previous = await tx.get(
     RawRow,
     `SELECT at_ms, cpu_percent, memory_used, memory_total, temperature, disk_used, disk_total
@@ -96,8 +98,8 @@ export async function recordMetrics(tx: Queryable, uuid: string, metrics: Device
     `INSERT INTO device_metrics_15m (uuid, bucket_ms, samples, cpu_sum, cpu_min, cpu_max, memory_sum, memory_min,
       memory_max, memory_total, temperature_samples, temperature_sum, temperature_min, temperature_max, disk_sum,
       disk_min, disk_max, disk_total)
-    VALUES (@uuid, @bucket, 1, @cpu, @cpu, @cpu, @memoryUsed, @memoryUsed, @memoryUsed, @memoryTotal,
-      @temperatureSamples, @temperatureSum, @temperature, @temperature, @diskUsed, @diskUsed, @diskUsed, @diskTotal)
+    VALUES (@uuid, @bucket, 1, @cpu, @cpu, @cpu, @memorySum, @memoryUsed, @memoryUsed, @memoryTotal,
+      @temperatureSamples, @temperatureSum, @temperature, @temperature, @diskSum, @diskUsed, @diskUsed, @diskTotal)
     ON CONFLICT (uuid, bucket_ms) DO UPDATE SET
       samples = device_metrics_15m.samples + @addSample,
       cpu_sum = device_metrics_15m.cpu_sum + excluded.cpu_sum - @oldCpu,
@@ -119,6 +121,7 @@ export async function recordMetrics(tx: Queryable, uuid: string, metrics: Device
       disk_total = excluded.disk_total`,
     {
       ...sample,
+      ...sums,
       addSample: replaced ? 0 : 1,
       oldCpu: replaced ? previous.cpu_percent : 0,
       oldMemory: replaced ? previous.memory_used : 0,
