@@ -468,6 +468,9 @@ describe('registry-api: fleet events, webhooks, fleet status and metrics history
     const row = status.deviceList.find((d) => d.uuid === waiting.uuid);
     assert.equal(row?.activity, 'waiting for update window, opens 02:00 Europe/Stockholm');
     assert.equal(row?.running, 'reader 2, tunnel 1');
+    const listed = (await a.admin.listDevices('meters')).find((d) => d.uuid === waiting.uuid);
+    assert.equal(listed?.runningRelease, null);
+    assert.equal(listed?.running, 'reader 2, tunnel 1', '`skiff devices` shows what runs midway too');
     assert.equal(status.deviceList[0]?.uuid, looping.uuid, 'the unhealthy device first');
     assert.match(status.deviceList[0]!.activity, /restart-loop: reader/);
   });

@@ -14,6 +14,7 @@ import { callerMay, stampOf } from '../auth.js';
 import type { RouteDeps } from '../../deps.js';
 import { publishDecommissioned, publishRegistered } from '../../events/publish.js';
 import { summaryOf } from '../../devices/summary.js';
+import { runningOf } from '../../devices/fleet-status.js';
 import { badRequest, conflict, notFound } from '../problem.js';
 import type { Register } from '../register.js';
 import type { DeviceRecord, DeviceView, Stamp, Store } from '../../store/index.js';
@@ -60,6 +61,18 @@ export function summarizer(store: Store, now: Date): (device: DeviceView) => Pro
     const runningId = device.lastReport?.releaseId ?? null;
     const running = runningId === null ? null : await releaseOf(runningId);
     const pinned = device.pinnedReleaseId === null ? null : await releaseOf(device.pinnedReleaseId);
+    // Midway through an update services run different releases: say which, rather than nothing.
+    const services = device.lastReport?.services ?? [];
+    const versions = new Map<string, string | null>();
+    if (running === null && services.length > 0) {
+      for (const id of new Set(services.map((s) => s.releaseId))) {
+        if (id === null) continue;
+        const release = await releaseOf(id);
+        versions.set(id, release !== null && release.fleet === fleet.name ? release.version : null);
+      }
+    }
+    const mixed =
+      running === null && services.length > 0 ? runningOf(device.lastReport, (id) => versions.get(id) ?? null) : null;
     return {
       ...summaryOf({
         device,
@@ -70,6 +83,7 @@ export function summarizer(store: Store, now: Date): (device: DeviceView) => Pro
         now,
       }),
       pinnedRelease: pinned && pinned.fleet === fleet.name ? pinned.version : null,
+      ...(mixed === null ? {} : { running: mixed }),
       platform: device.platform,
       targetHeldBack: choice.heldBack,
       revokedAt: device.revokedAt,
