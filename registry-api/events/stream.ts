@@ -8,7 +8,10 @@ export interface EventStreamSettings {
   ringSize: number;
   /** Comments that keep proxies from closing a quiet stream. */
   heartbeatMs: number;
-  /** Bytes waiting unsent past which a reader that stopped reading is cut off (it reconnects and resumes). */
+  /**
+   * Bytes waiting unsent that a reader must have read below by each heartbeat, else it is cut off (it reconnects
+   * and resumes); four times this cuts it off at once.
+   */
   maxBufferedBytes: number;
   /** Streams this instance holds at most; more are refused with 503. */
   maxStreams: number;

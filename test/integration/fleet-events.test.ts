@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ApiClient, ApiProblemError } from '../../cli/api-client.js';
@@ -675,5 +675,100 @@ describe('registry-api: fleet events, webhooks, fleet status and metrics history
     assert.deepEqual(await a.admin.listWebhooks(), []);
     receiver.closeAllConnections();
     await new Promise<void>((resolve) => receiver.close(() => resolve()));
+  });
+});
+
+describe('registry-api: the fleet events stream holds no slow reader', function () {
+  this.timeout(120_000);
+  let dataDir: string;
+  let database: TestStoreLocation;
+  let store: Store;
+  let server: Server;
+  let url: string;
+  const events = new FleetEventBus();
+
+  before(async () => {
+    dataDir = await mkdtemp(path.join(tmpdir(), 'skiff-fleet-events-slow-'));
+    database = await testStoreLocation(dataDir);
+    store = await openStore(database.location);
+    const logger = createLogger('registry-api', { test: true });
+    logger.level = process.env.SKIFF_LOG_LEVEL ?? 'warn';
+    const app = createApp({
+      store,
+      adminToken: ADMIN_TOKEN,
+      registry: null,
+      version: '0.0.0',
+      signingKey: signingKeyOf(dataDir, null),
+      logger,
+      events,
+      eventStream: { heartbeatMs: 200, maxBufferedBytes: 64 * 1024 },
+    });
+    server = createServer(app.callback());
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    await new ApiClient({ baseUrl: url, token: ADMIN_TOKEN }).createFleet({
+      name: 'meters',
+      deviceType: 'generic-amd64',
+    });
+  });
+
+  after(async () => {
+    server?.closeAllConnections();
+    server?.close();
+    await store?.close();
+    await database?.dispose();
+    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('sends heartbeats, and cuts off a reader that stopped reading while the others go on', async () => {
+    const reading = await Reader.open(url, ADMIN_TOKEN, { fleet: 'meters' });
+    // A reader that asks and then never reads a byte: its socket fills, then the API's buffer.
+    const stalled = connect({ host: '127.0.0.1', port: (server.address() as AddressInfo).port });
+    await once(stalled, 'connect');
+    stalled.write(
+      `GET /v1/events?fleet=meters HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${ADMIN_TOKEN}\r\nAccept: text/event-stream\r\n\r\n`,
+    );
+    stalled.pause();
+    const closed = once(stalled, 'close');
+    let heartbeats = 0;
+    const raw = await fetch(`${url}/v1/events?fleet=meters`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    const rawBody = raw.body!.getReader();
+    void (async () => {
+      for (;;) {
+        const chunk = await rawBody.read().catch(() => ({ done: true as const, value: undefined }));
+        if (chunk.done) return;
+        heartbeats += (
+          Buffer.from(chunk.value)
+            .toString('utf8')
+            .match(/: heartbeat/g) ?? []
+        ).length;
+      }
+    })();
+    await until('heartbeats arrived', () => heartbeats >= 2);
+
+    // Some 16 MB of events of about 1 kB: far more than the sockets' kernel buffers and the API's bound together.
+    let sent = 0;
+    while (sent < 16_000) {
+      // Bursts the hard bound holds, with time for a reader that reads to keep up.
+      for (let i = 0; i < 50; i += 1) {
+        events.publish({ kind: 'release.created', fleet: 'meters', summary: 'x'.repeat(1000) });
+        sent += 1;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    await until('the reading reader got every event', () => reading.events.length === sent);
+    // The stalled reader reads at last: what it finds ends early, the API having cut it off.
+    let stalledBytes = 0;
+    stalled.on('data', (chunk: Buffer) => {
+      stalledBytes += chunk.length;
+    });
+    stalled.on('error', () => undefined);
+    stalled.resume();
+    await closed;
+    assert.ok(stalledBytes < sent * 1000, `the stalled reader got ${stalledBytes} bytes, not all ${sent} events`);
+    reading.close();
+    await rawBody.cancel();
+    stalled.destroy();
   });
 });

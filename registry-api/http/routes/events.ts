@@ -23,6 +23,8 @@ import { fleetOr404 } from './fleets.js';
 const DEFAULT_STATUS_LIMIT = 50;
 const MAX_STATUS_LIMIT = 1000;
 const HOUR_MS = 60 * 60 * 1000;
+/** How far past its bound a reader's backlog may grow within one heartbeat period, for bursts of events. */
+const HARD_BOUND_FACTOR = 4;
 
 function publicWebhook(record: WebhookRecord): Webhook {
   const { secret: _secret, ...rest } = record;
@@ -98,14 +100,19 @@ export function eventRoutes(on: Register, deps: RouteDeps, options: EventRouteOp
     });
     res.flushHeaders();
     let ended = false;
+    // A reader that stopped reading is cut off before its backlog grows the API: at once past a hard bound (a burst
+    // of events is written in one go, so the soft bound may be passed for a moment by a reader that keeps up), and
+    // at a heartbeat when it has not read its backlog down below the soft bound meanwhile. It reconnects with
+    // Last-Event-ID and gets what the ring still holds, or a reset.
+    const cutOff = (why: string): void => {
+      logger.info({ user, fleet, unsentBytes: res.writableLength, why }, 'fleet events: a reader fell behind: cut off');
+      res.destroy();
+      end();
+    };
     const write = (text: string): void => {
       if (ended || res.writableEnded) return;
-      // A reader that stopped reading is cut off before its backlog grows the API: it reconnects with
-      // Last-Event-ID and gets what the ring still holds, or a reset.
-      if (res.writableLength > settings.maxBufferedBytes) {
-        logger.info({ user, fleet, unsentBytes: res.writableLength }, 'fleet events: a reader fell behind: cut off');
-        res.destroy();
-        end();
+      if (res.writableLength > settings.maxBufferedBytes * HARD_BOUND_FACTOR) {
+        cutOff('hard bound');
         return;
       }
       res.write(text);
@@ -124,7 +131,10 @@ export function eventRoutes(on: Register, deps: RouteDeps, options: EventRouteOp
       // Something to read at once: a reader knows the stream is open (proxies flush it too).
       write(': open\n\n');
     }
-    const heartbeat = setInterval(() => write(': heartbeat\n\n'), settings.heartbeatMs);
+    const heartbeat = setInterval(() => {
+      if (res.writableLength > settings.maxBufferedBytes) cutOff('not read within a heartbeat');
+      else write(': heartbeat\n\n');
+    }, settings.heartbeatMs);
     function end(): void {
       if (ended) return;
       ended = true;
