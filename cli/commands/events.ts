@@ -8,7 +8,7 @@ import { fetchFailureReason } from '../../lib/errors.js';
 import { SseParser } from '../../lib/sse.js';
 import { ApiAnswerError, ApiUnreachableError } from '../api-client.js';
 import { clientFor, type Io } from '../session.js';
-import { deviceRef, fleetName, kinds, many, oneOf, recordId, text, wholeNumber } from '../options/kinds.js';
+import { deviceRef, fleetName, kinds, many, oneOf, recordId, wholeNumber, type Kind } from '../options/kinds.js';
 import { printable, renderTable, toJson, toJsonLine } from '../views/output.js';
 import { deviceId } from '../views/api-objects.js';
 import { findDevice } from './devices.js';
@@ -87,9 +87,44 @@ export function metricsText(history: DeviceMetricsHistory): string {
   );
 }
 
+const RELATIVE = /^([0-9]{1,4})([mhd])$/;
+const isTime = (raw: string): boolean => /^[0-9]{4}-[0-9]{2}-[0-9]{2}/.test(raw) && !Number.isNaN(Date.parse(raw));
+
+const webhookUrl: Kind<string> = {
+  noun: 'webhook URL',
+  allowed: 'give an http:// or https:// URL without user or password',
+  example: { good: 'https://hooks.example.com/skiff', bad: 'ftp://hooks.example.com' },
+  read(raw) {
+    let url: URL;
+    try {
+      url = new URL(raw);
+    } catch {
+      return { ok: false, why: 'is not a URL' };
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:')
+      return { ok: false, why: `has the scheme ${url.protocol}` };
+    if (url.username !== '' || url.password !== '') return { ok: false, why: 'carries a user or password' };
+    return raw.length > 2048 ? { ok: false, why: 'is longer than 2048 characters' } : { ok: true, value: raw };
+  },
+};
+
+const since: Kind<string> = {
+  noun: 'time',
+  allowed: 'give how far back (30m, 6h, 7d) or an ISO-8601 time (2026-01-31T12:00:00Z)',
+  example: { good: '6h', bad: 'yesterday' },
+  read: (raw) => (RELATIVE.test(raw) || isTime(raw) ? { ok: true, value: raw } : { ok: false, why: 'is no time' }),
+};
+
+const until: Kind<string> = {
+  noun: 'time',
+  allowed: 'give an ISO-8601 time (2026-01-31T12:00:00Z)',
+  example: { good: '2026-01-31T12:00:00Z', bad: 'tomorrow' },
+  read: (raw) => (isTime(raw) ? { ok: true, value: raw } : { ok: false, why: 'is no ISO-8601 time' }),
+};
+
 /** "1h", "30m", "7d" back from now, or an ISO-8601 time. */
 function sinceOf(given: string, now: Date): string {
-  const relative = /^([0-9]{1,4})([mhd])$/.exec(given);
+  const relative = RELATIVE.exec(given);
   if (relative === null) return given;
   const unit = { m: 60_000, h: 3_600_000, d: 86_400_000 }[relative[2] as 'm' | 'h' | 'd'];
   return new Date(now.getTime() - Number(relative[1]) * unit).toISOString();
@@ -119,7 +154,7 @@ export function registerEvents(program: Command, io: Io): void {
       .option('--since <when>', 'how far back: 30m, 6h, 7d (at most 30d) or an ISO-8601 time; default 1h')
       .option('--until <when>', 'an ISO-8601 time; default now')
       .option('--json', 'print JSON'),
-    { '<device>': deviceRef, '--since': text('time', 1, 64), '--until': text('time', 1, 64) },
+    { '<device>': deviceRef, '--since': since, '--until': until },
   ).action(async (given: string, opts: JsonOption & { since?: string; until?: string }, cmd: Command) => {
     const client = await clientFor(cmd, io);
     const found = await findDevice(client, given);
@@ -197,7 +232,7 @@ export function registerEvents(program: Command, io: Io): void {
       .option('--fleet <fleet>', "only this fleet's events; default every fleet's")
       .option('--kind <kind>', 'only events of this kind (repeat for several); default every kind')
       .option('--json', 'print JSON'),
-    { '--fleet': fleetName, '--kind': many(oneOf('event kind', FLEET_EVENT_KINDS)) },
+    { '<url>': webhookUrl, '--fleet': fleetName, '--kind': many(oneOf('event kind', FLEET_EVENT_KINDS)) },
   ).action(async (url: string, opts: JsonOption & { fleet?: string; kind?: FleetEventKind[] }, cmd: Command) => {
     const created = await (await clientFor(cmd, io)).createWebhook({
       url,
