@@ -3,6 +3,9 @@
 // validated with before anything trusts it; failures say which URL and what the API said.
 import type { SshCertificateAnswer, SshCertificateRequest, SshSessionEnded } from '../protocol/http/remote-access.js';
 import type { CreateDeviceActionRequest, DeviceAction, DiagnosticsBundle } from '../protocol/device-actions.js';
+import type { DeviceMetricsHistory } from '../protocol/device-metrics.js';
+import type { FleetStatus } from '../protocol/fleet-status.js';
+import type { CreateWebhookRequest, NewWebhook, Webhook, WebhookDelivery } from '../protocol/webhooks.js';
 import type { Static, TSchema } from '@sinclair/typebox';
 import type {
   ApiToken,
@@ -567,6 +570,37 @@ export class ApiClient {
 
   async endSshSession(uuid: string, session: string, exitCode: number | null): Promise<SshSessionEnded> {
     return this.call(ROUTES.endSshSession, { uuid, session }, { body: checked(ROUTES.endSshSession, { exitCode }) });
+  }
+
+  /** The fleet at a glance: counts and each device's activity; `limit` devices listed. */
+  async fleetStatus(fleet: string, limit?: number): Promise<FleetStatus> {
+    const query = new URLSearchParams(limit === undefined ? {} : { limit: String(limit) });
+    return this.call(ROUTES.fleetStatus, { fleet }, { query });
+  }
+
+  /** The device's metrics between `from` and `to` (ISO-8601; absent: the API's defaults, the last hour). */
+  async deviceMetrics(uuid: string, range: { from?: string; to?: string } = {}): Promise<DeviceMetricsHistory> {
+    const query = new URLSearchParams({
+      ...(range.from === undefined ? {} : { from: range.from }),
+      ...(range.to === undefined ? {} : { to: range.to }),
+    });
+    return this.call(ROUTES.deviceMetrics, { uuid }, { query });
+  }
+
+  async createWebhook(request: CreateWebhookRequest): Promise<NewWebhook> {
+    return this.call(ROUTES.createWebhook, {}, { body: checked(ROUTES.createWebhook, request) });
+  }
+
+  async listWebhooks(): Promise<Webhook[]> {
+    return this.call(ROUTES.listWebhooks, {});
+  }
+
+  async deleteWebhook(id: string): Promise<Webhook> {
+    return this.call(ROUTES.deleteWebhook, { id });
+  }
+
+  async webhookDeliveries(id: string): Promise<WebhookDelivery[]> {
+    return this.call(ROUTES.webhookDeliveries, { id });
   }
 
   /** Calls `route` with its path parameters; the answer validated with the schema the route declares for it. */

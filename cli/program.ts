@@ -9,6 +9,7 @@ import { registerDeviceActions } from './commands/device-actions.js';
 import { registerDeviceAdmin } from './commands/device-admin.js';
 import { registerDeviceLabels } from './commands/device-labels.js';
 import { registerDevices } from './commands/devices.js';
+import { registerEvents } from './commands/events.js';
 import { registerFleets } from './commands/fleets.js';
 import { registerKeys } from './commands/keys.js';
 import { registerLocal } from './commands/local.js';
@@ -169,6 +170,7 @@ export function buildProgram(io: Io): Command {
   registerDeviceLabels(program, io);
   registerDeviceConfig(program, io);
   registerLogs(program, io);
+  registerEvents(program, io);
   registerConfig(program, io);
   registerUsers(program, io);
   registerTokens(program, io);

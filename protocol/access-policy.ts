@@ -43,6 +43,7 @@ export const ACCESS: Readonly<Record<Action, AccessRule>> = {
   'jump-host.keys': { minimum: 'admin', global: true },
   'signing-key.manage': { minimum: 'admin' },
   'release.approve': { minimum: 'operator' },
+  'webhook.manage': { minimum: 'admin', global: true },
 };
 
 /** Whether `role` is `minimum` or above it in the diamond. */

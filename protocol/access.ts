@@ -42,7 +42,9 @@ export type Action =
   /** See and rotate the API's target-signing key. */
   | 'signing-key.manage'
   /** Approve or reject a release held for review, and set the fleet's review rules (protocol/release-review.ts). */
-  | 'release.approve';
+  | 'release.approve'
+  /** Register and remove webhooks: they send fleet events to any URL, so only global admins. */
+  | 'webhook.manage';
 
 const UserName = Type.String({ minLength: 1, maxLength: 64, pattern: '^[a-z0-9][a-z0-9._-]*$' });
 

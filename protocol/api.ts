@@ -213,6 +213,11 @@ export const DeviceSummarySchema = Type.Object({
   targetHeldBack: Type.Optional(Type.Union([Type.String(), Type.Null()])),
   /** Version of the release the device reports running in full. */
   runningRelease: Type.Union([Type.String(), Type.Null()]),
+  /**
+   * What runs while services run several releases (midway through an update): each service with its release's
+   * version, "reader 2, tunnel 1"; absent when runningRelease says it all.
+   */
+  running: Type.Optional(Type.String()),
   updateStatus: Type.Union([Type.String(), Type.Null()]),
   error: Type.Union([Type.String(), Type.Null()]),
   /** Version of the release this device is pinned to, overriding its fleet; null when it follows its fleet. */

@@ -9,6 +9,7 @@ import type { RegistryTokenIssuer } from './delivery/registry-token.js';
 import type { SigningKey } from './keys/signing-key.js';
 import type { FleetEventBus } from './events/bus.js';
 import type { LoginLimitRules } from './web/login-limits.js';
+import type { EventStreamSettings } from './events/stream.js';
 import type { Store } from './store/index.js';
 import type { TargetCache } from './fleet/target-cache.js';
 import type { RemoteAccess } from './remote-access/remote-access.js';
@@ -64,6 +65,8 @@ export interface AppDeps {
    * X-Forwarded-Proto and last X-Forwarded-For; absent or false: the connection's own.
    */
   trustProxy?: boolean;
+  /** The fleet events streams' ring, heartbeat and limits (events/stream.ts); absent: its defaults. */
+  eventStream?: Partial<EventStreamSettings>;
 }
 
 export type RouteDeps = Required<AppDeps>;

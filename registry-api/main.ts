@@ -12,6 +12,8 @@ import { RolloutDriver } from './rollouts/driver.js';
 import { createApiServer } from './http/server-limits.js';
 import { pushTimings } from '../protocol/device-events.js';
 import { redisLogRelay, type LogRelay } from './logs/relay.js';
+import { redisEventRelay, type EventRelay } from './events/relay.js';
+import { startFleetActivity } from './events/activity.js';
 import { localInvalidation, redisInvalidation, type InvalidationBus } from './fleet/invalidation.js';
 import { DEFAULT_MAX_BUNDLE_BYTES } from './os/bundles.js';
 import { configFromEnv, type ApiConfig } from './config.js';
@@ -156,8 +158,23 @@ try {
   fatal('cannot subscribe to the device log relay on Redis', err);
 }
 
-// One bus for the routes and the rollout driver, so what either decides reaches the same subscribers.
+// One bus for the routes, the rollout driver and fleet activity, so what any decides reaches the same subscribers;
+// with Redis, every instance's streams hear every instance's events.
 const events = new FleetEventBus();
+let eventRelay: EventRelay | undefined;
+try {
+  if (config.redisUrl !== null) {
+    eventRelay = await redisEventRelay(events, {
+      redisUrl: config.redisUrl,
+      channel: `${config.redisPrefix}:fleet-events`,
+      logger,
+    });
+  }
+} catch (err) {
+  fatal('cannot subscribe to the fleet event relay on Redis', err);
+}
+const activity = startFleetActivity({ store, events, logger, now: () => new Date(), version: skiffVersion() });
+
 const app = createApp({
   events,
   store,
@@ -216,6 +233,8 @@ function shutdown(signal: NodeJS.Signals): void {
       .then(() => jobs.close())
       .then(() => invalidation.close())
       .then(() => logRelay?.close())
+      .then(() => activity.close())
+      .then(() => eventRelay?.close())
       .then(() => store.close())
       .then(() => {
         logger.info('stopped');

@@ -203,7 +203,7 @@ export function devicesTable(devices: DeviceSummary[], now: Date = new Date()): 
       d.fleet,
       deviceStatusText(d),
       d.targetRelease,
-      d.runningRelease,
+      d.runningRelease ?? d.running ?? null,
       updateText(d),
       relativeTime(d.lastSeen, now),
       ...(sites ? [siteText(d)] : []),

@@ -7,6 +7,7 @@ import { DEVICE_ACTION_API_ROUTES, DEVICE_ACTION_ROUTES } from './device-actions
 import { DEVICE_API_ROUTES } from './device-api.js';
 import { DEVICE_GROUP_ROUTES } from './device-groups.js';
 import { DEVICE_ROUTES } from './devices.js';
+import { EVENT_ROUTES } from './events.js';
 import { FLEET_ROUTES } from './fleets.js';
 import { LIFECYCLE_ROUTES } from './lifecycle.js';
 import { LOG_ROUTES } from './logs.js';
@@ -43,6 +44,7 @@ export const ROUTES = {
   ...DEVICE_GROUP_ROUTES,
   ...LIFECYCLE_ROUTES,
   ...ROLLOUT_ROUTES,
+  ...EVENT_ROUTES,
 } as const satisfies Record<string, RouteSpec>;
 
 export type RouteName = keyof typeof ROUTES;

@@ -33,18 +33,22 @@ function isFull(report: PartialStateReport): report is StateReport {
   return required.every((field) => field in report);
 }
 
-/**
- * Reads, checks and stores the report of device `uuid`; answers 204 with the ETag of the report now stored, and
- * returns that report.
- */
+/** The report the API held before, and the one it holds now: what fleet events compare (events/report-events.ts). */
+export interface ReceivedReport {
+  before: StateReport | null;
+  report: StateReport;
+}
+
+/** Reads, checks and stores the report of device `uuid`; answers 204 with the ETag of the report now stored. */
 export async function receiveReport(
   ctx: Koa.Context,
   devices: DeviceStore,
   uuid: string,
   at: string,
-): Promise<StateReport> {
+): Promise<ReceivedReport> {
   const body = await readBody(ctx, ROUTES.deviceState);
   const base = ctx.get('If-Match') || undefined;
+  const stored = (await devices.get(uuid))?.lastReport ?? null;
   let report: StateReport;
   if (base === undefined) {
     if (!isFull(body)) {
@@ -55,7 +59,6 @@ export async function receiveReport(
     }
     report = body;
   } else {
-    const stored = (await devices.get(uuid))?.lastReport ?? null;
     if (stored === null)
       throw conflict(`the API holds no state report of device '${uuid}' to apply a partial one to: send a full report`);
     if (!isFresh(base, etagOf(stored))) {
@@ -78,5 +81,5 @@ export async function receiveReport(
   await devices.saveReport(uuid, report, at);
   ctx.set('ETag', etagOf(report));
   ctx.status = 204;
-  return report;
+  return { before: stored, report };
 }

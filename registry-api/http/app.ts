@@ -1,6 +1,7 @@
 // The registry-api HTTP application: middleware order is the contract here. Logging sees the final status,
 // the problem boundary turns every failure below it into problem+json, the router answers 405 for wrong methods.
 import { FleetEventBus } from '../events/bus.js';
+import { DEFAULT_EVENT_STREAM_SETTINGS, FleetEventRing } from '../events/stream.js';
 import Koa from 'koa';
 import Router from '@koa/router';
 import { accessControl, type ApiState } from './auth.js';
@@ -23,6 +24,7 @@ import { deviceEventRoutes } from './routes/device-events.js';
 import { DEFAULT_HEARTBEAT_SECONDS } from '../../protocol/device-events.js';
 import { deviceGroupRoutes } from './routes/device-groups.js';
 import { deviceRoutes } from './routes/devices.js';
+import { eventRoutes } from './routes/events.js';
 import { deviceLogRoutes } from './routes/logs.js';
 import { fleetRoutes } from './routes/fleets.js';
 import { infoRoutes } from './routes/info.js';
@@ -86,6 +88,7 @@ export function createApp(appDeps: AppDeps): Koa<ApiState> {
     dashboardDir: null,
     loginLimits: {},
     trustProxy: false,
+    eventStream: {},
     ...appDeps,
     now,
     targetValidityMs,
@@ -124,6 +127,8 @@ export function createApp(appDeps: AppDeps): Koa<ApiState> {
   remoteAccessRoutes(on, deps, deps.remoteAccess);
   const actions = new DeviceActionNotifier();
   deviceActionRoutes(on, deps, actions);
+  const eventStream = { ...DEFAULT_EVENT_STREAM_SETTINGS, ...deps.eventStream };
+  eventRoutes(on, deps, { ring: new FleetEventRing(deps.events, eventStream.ringSize), settings: eventStream });
   deviceEventRoutes(on, deps, {
     logs: deviceLogs,
     actions,

@@ -1,6 +1,7 @@
 // Devices: admission by signed auth request (rules in ../devices/admission.ts), their tokens, the last state report, and
 // what operators change (pre-authorize, accept, reject, revoke, pin, name, note, tags), each change audited in
 // its own transaction.
+import { recordMetrics } from './metrics.js';
 import { recordTraffic } from './traffic.js';
 import { Type } from '@sinclair/typebox';
 import { DeviceAuthStatusSchema } from '../../protocol/device-auth.js';
@@ -496,6 +497,7 @@ export function devicesOn(db: Database, audit: Audit, lastSeen: LastSeenBuffer):
           [uuid, JSON.stringify(report), at],
         );
         if (report.traffic !== undefined) await recordTraffic(tx, uuid, report.traffic, at);
+        if (report.metrics !== undefined) await recordMetrics(tx, uuid, report.metrics, Date.parse(at));
         await tx.run('UPDATE devices SET last_seen = ? WHERE uuid = ?', [at, uuid]);
       });
     },

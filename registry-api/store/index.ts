@@ -22,6 +22,9 @@ import type { BulkStore } from './device-bulk.js';
 import type { DeviceGroupStore } from './device-groups.js';
 import type { LifecycleStore } from './lifecycle.js';
 import type { RolloutStore } from '../rollouts/store.js';
+import type { MetricsStore } from './metrics.js';
+import type { PresenceStore } from './presence.js';
+import type { WebhookStore } from './webhooks.js';
 
 export type { TargetChange, TargetChanges, TargetGeneration } from './target-generation.js';
 export type { BulkStore, DeviceGroupStore, LifecycleStore };
@@ -634,6 +637,12 @@ export interface Store {
   readonly deviceActions: DeviceActionStore;
   /** Rollouts and the devices each covers (../rollouts/store.ts). */
   readonly rollouts: RolloutStore;
+  /** Devices' metrics over time, raw and in 15-minute buckets (metrics.ts), written with their reports. */
+  readonly metrics: MetricsStore;
+  /** What the last device.online/offline event said of each device (presence.ts). */
+  readonly presence: PresenceStore;
+  /** Webhooks and their persisted delivery queue (webhooks.ts). */
+  readonly webhooks: WebhookStore;
   /** Committed changes to targets, tokens and admission, announced after their commit (target-generation.ts). */
   readonly changes: TargetChanges;
   /** Fleets' saved device selectors (device-groups.ts). */

@@ -601,4 +601,80 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX rollout_devices_by_phase ON rollout_devices (rollout_id, phase, state);
     `,
   },
+  {
+    version: 23,
+    name: "fleet events' webhooks and their delivery queue, devices' presence, devices' metrics history",
+    // Webhook deliveries are a queue in the database so that an API restart loses none; a delivery carries the
+    // event as sent (its body is what is signed). Presence is what the last online/offline event said, so that of
+    // several instances (or a restarted one) only the one whose conditional UPDATE changes it announces the change.
+    // Metrics: raw samples (one per device per 10 s slot, kept an hour) and 15-minute buckets (sum, count, min, max,
+    // kept 30 days), times as milliseconds since the epoch for range reads.
+    sql: `
+      CREATE TABLE webhooks (
+        id TEXT PRIMARY KEY,
+        fleet TEXT REFERENCES fleets (name),
+        url TEXT NOT NULL,
+        kinds TEXT NOT NULL,
+        secret TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        created_at TEXT NOT NULL
+      );
+      CREATE TABLE webhook_deliveries (
+        id TEXT PRIMARY KEY,
+        webhook_id TEXT NOT NULL REFERENCES webhooks (id) ON DELETE CASCADE,
+        event_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        body TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'failed')),
+        attempts INTEGER NOT NULL,
+        next_attempt_ms BIGINT NOT NULL,
+        last_status INTEGER,
+        last_error TEXT,
+        created_at TEXT NOT NULL,
+        delivered_at TEXT,
+        UNIQUE (webhook_id, event_id)
+      );
+      CREATE INDEX webhook_deliveries_due ON webhook_deliveries (state, next_attempt_ms);
+      CREATE INDEX webhook_deliveries_by_webhook ON webhook_deliveries (webhook_id, created_at);
+      CREATE TABLE device_presence (
+        uuid TEXT PRIMARY KEY REFERENCES devices (uuid) ON DELETE CASCADE,
+        online INTEGER NOT NULL,
+        changed_at TEXT NOT NULL
+      );
+      CREATE TABLE device_metrics_raw (
+        uuid TEXT NOT NULL REFERENCES devices (uuid) ON DELETE CASCADE,
+        at_ms BIGINT NOT NULL,
+        cpu_percent DOUBLE PRECISION NOT NULL,
+        memory_used BIGINT NOT NULL,
+        memory_total BIGINT NOT NULL,
+        temperature DOUBLE PRECISION,
+        disk_used BIGINT NOT NULL,
+        disk_total BIGINT NOT NULL,
+        PRIMARY KEY (uuid, at_ms)
+      );
+      CREATE INDEX device_metrics_raw_by_time ON device_metrics_raw (at_ms);
+      CREATE TABLE device_metrics_15m (
+        uuid TEXT NOT NULL REFERENCES devices (uuid) ON DELETE CASCADE,
+        bucket_ms BIGINT NOT NULL,
+        samples INTEGER NOT NULL,
+        cpu_sum DOUBLE PRECISION NOT NULL,
+        cpu_min DOUBLE PRECISION NOT NULL,
+        cpu_max DOUBLE PRECISION NOT NULL,
+        memory_sum DOUBLE PRECISION NOT NULL,
+        memory_min BIGINT NOT NULL,
+        memory_max BIGINT NOT NULL,
+        memory_total BIGINT NOT NULL,
+        temperature_samples INTEGER NOT NULL,
+        temperature_sum DOUBLE PRECISION NOT NULL,
+        temperature_min DOUBLE PRECISION,
+        temperature_max DOUBLE PRECISION,
+        disk_sum DOUBLE PRECISION NOT NULL,
+        disk_min BIGINT NOT NULL,
+        disk_max BIGINT NOT NULL,
+        disk_total BIGINT NOT NULL,
+        PRIMARY KEY (uuid, bucket_ms)
+      );
+      CREATE INDEX device_metrics_15m_by_time ON device_metrics_15m (bucket_ms);
+    `,
+  },
 ];

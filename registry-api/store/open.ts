@@ -27,6 +27,9 @@ import { redacted } from './sql/postgres.js';
 import { targetIssuesOn } from './target-issues.js';
 import { trafficOn } from './traffic.js';
 import { tunnelsOn } from './tunnels.js';
+import { metricsOn } from './metrics.js';
+import { presenceOn } from './presence.js';
+import { webhooksOn } from './webhooks.js';
 import { usersOn } from './users.js';
 
 /** The store over an open database whose schema is up to date. */
@@ -58,6 +61,10 @@ export function storeOn(database: Database, logger: Logger = createLogger('regis
     deviceActions: deviceActionsOn(db, plainAudit),
     // Its own audit entries name the fleet but move only the devices a step changes (rollouts/store.ts), not all.
     rollouts: rolloutsOn(db, auditLog(db)),
+    metrics: metricsOn(db),
+    presence: presenceOn(db),
+    // Webhooks change nothing any device runs: their audit entries move no target generation.
+    webhooks: webhooksOn(db, auditLog(db)),
     changes,
     groups: deviceGroupsOn(db, audit),
     bulk: deviceBulkOn(db, audit),

@@ -17,6 +17,7 @@ import { badRequest, conflict, forbidden, notFound, ProblemError, unauthorized }
 import { servePoll } from '../../fleet/poll-fast-path.js';
 import { receiveReport } from '../../devices/report-merge.js';
 import { announceWrongMeter } from '../../devices/wrong-meter.js';
+import { publishRegistered, publishReportEvents } from '../../events/publish.js';
 import type { Register } from '../register.js';
 import { hashSecret, newSecret } from '../../keys/secrets.js';
 import type { DeviceRecord, FleetRecord, NewDeviceToken } from '../../store/index.js';
@@ -130,8 +131,10 @@ export function deviceApiRoutes(on: Register, deps: RouteDeps): void {
     ctx.set('Cache-Control', 'no-store');
     switch (outcome.kind) {
       case 'accepted':
-        if (outcome.how !== 'known')
+        if (outcome.how !== 'known') {
           logger.info({ uuid: outcome.device.uuid, fleet: outcome.device.fleet, how: outcome.how }, 'device admitted');
+          publishRegistered(deps.events, outcome.device, outcome.how);
+        }
         ctx.body = granted(outcome.device, token);
         return;
       case 'pending':
@@ -214,13 +217,22 @@ export function deviceApiRoutes(on: Register, deps: RouteDeps): void {
 
   on(ROUTES.deviceState, async (ctx) => {
     const me = authenticatedDevice(ctx);
-    const before = await store.devices.get(me.uuid);
-    const report = await receiveReport(ctx, store.devices, me.uuid, deps.now().toISOString());
-    if (before !== null && announceWrongMeter(deps.events, before, before, { ...before, lastReport: report })) {
+    const received = await receiveReport(ctx, store.devices, me.uuid, deps.now().toISOString());
+    const report = received.report;
+    // The authenticated device record carries the commissioned serial; the reports before and after say what the
+    // meter announced.
+    const meter = { meterSerial: me.meterSerial };
+    if (
+      announceWrongMeter(deps.events, me, { ...meter, lastReport: received.before }, { ...meter, lastReport: report })
+    ) {
       logger.warn(
-        { uuid: me.uuid, commissioned: before.meterSerial, announced: report.meterSerial },
+        { uuid: me.uuid, commissioned: me.meterSerial, announced: report.meterSerial },
         'device reads another meter than commissioned',
       );
     }
+    // The report is answered whatever becomes of its events: they are news, not part of storing it.
+    await publishReportEvents(deps.events, store, me, received.before, received.report).catch((err: unknown) =>
+      logger.warn({ err, uuid: me.uuid }, 'fleet events: cannot publish what a report changed'),
+    );
   });
 }

@@ -12,6 +12,7 @@ import {
 } from '../../../protocol/device-events.js';
 import { ROUTES } from '../../../protocol/http/routes.js';
 import { authenticatedDevice, bearerOf, deviceFromToken } from '../auth.js';
+import { announcePresence } from '../../events/publish.js';
 import type { RouteDeps } from '../../deps.js';
 import { LOGS_EVENT } from '../../../protocol/device-logs.js';
 import type { DeviceLogs } from '../../logs/device-logs.js';
@@ -192,6 +193,9 @@ export function deviceEventRoutes(on: Register, deps: RouteDeps, options: Device
     res.on('close', end);
     res.on('error', end);
     logger.debug({ uuid: me.uuid, connections: watch.size, channels: channels.size }, 'events: device connected');
+    // Offline is the last-seen sweep's to say (events/activity.ts): a channel's end is mostly a reconnect.
+    const at = deps.now().toISOString();
+    void announcePresence(deps.events, store, { ...me, lastSeen: at }, true, at, logger, 'push channel opened');
   });
   return watch;
 }

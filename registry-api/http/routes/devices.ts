@@ -12,8 +12,10 @@ import { deviceUuidProblem } from '../../../protocol/device-auth.js';
 import { decodePublicKey } from '../../../protocol/signature.js';
 import { callerMay, stampOf } from '../auth.js';
 import type { RouteDeps } from '../../deps.js';
+import { publishDecommissioned, publishRegistered } from '../../events/publish.js';
 import { summaryOf } from '../../devices/summary.js';
 import { announceWrongMeter } from '../../devices/wrong-meter.js';
+import { runningOf } from '../../devices/fleet-status.js';
 import { badRequest, conflict, notFound } from '../problem.js';
 import type { Register } from '../register.js';
 import type { DeviceRecord, DeviceView, Stamp, Store } from '../../store/index.js';
@@ -66,6 +68,18 @@ export function summarizer(store: Store, now: Date): (device: DeviceView) => Pro
     const runningId = device.lastReport?.releaseId ?? null;
     const running = runningId === null ? null : await releaseOf(runningId);
     const pinned = device.pinnedReleaseId === null ? null : await releaseOf(device.pinnedReleaseId);
+    // Midway through an update services run different releases: say which, rather than nothing.
+    const services = device.lastReport?.services ?? [];
+    const versions = new Map<string, string | null>();
+    if (running === null && services.length > 0) {
+      for (const id of new Set(services.map((s) => s.releaseId))) {
+        if (id === null) continue;
+        const release = await releaseOf(id);
+        versions.set(id, release !== null && release.fleet === fleet.name ? release.version : null);
+      }
+    }
+    const mixed =
+      running === null && services.length > 0 ? runningOf(device.lastReport, (id) => versions.get(id) ?? null) : null;
     return {
       ...summaryOf({
         device,
@@ -76,6 +90,7 @@ export function summarizer(store: Store, now: Date): (device: DeviceView) => Pro
         now,
       }),
       pinnedRelease: pinned && pinned.fleet === fleet.name ? pinned.version : null,
+      ...(mixed === null ? {} : { running: mixed }),
       platform: device.platform,
       targetHeldBack: choice.heldBack,
       revokedAt: device.revokedAt,
@@ -256,8 +271,13 @@ export function deviceRoutes(on: Register, deps: RouteDeps): void {
     on(route, async (ctx, request) => {
       const device = await deviceNamed(store, request.params.uuid);
       const body = await request.body();
-      const after = changed(device.uuid, await change(device, body, stampOf(ctx, deps.now)));
+      const stamp = stampOf(ctx, deps.now);
+      const after = changed(device.uuid, await change(device, body, stamp));
       logger.info(...logged(after));
+      if (route === ROUTES.revokeDevice && device.revokedAt === null)
+        publishDecommissioned(deps.events, after, stamp.actor);
+      if (route === ROUTES.acceptDevice && device.authStatus !== 'accepted')
+        publishRegistered(deps.events, after, `accepted by ${stamp.actor}`);
       ctx.body = await detailOf(device.uuid);
     });
   }

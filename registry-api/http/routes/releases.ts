@@ -12,6 +12,7 @@ import { ValidationError } from '../../../protocol/validate.js';
 import { ROUTES } from '../../../protocol/http/routes.js';
 import { stampOf } from '../auth.js';
 import type { RouteDeps } from '../../deps.js';
+import { publishReleaseCreated } from '../../events/publish.js';
 import { badRequest, notFound, ProblemError } from '../problem.js';
 import type { Register } from '../register.js';
 import { releaseView } from '../views.js';
@@ -158,6 +159,7 @@ export function releaseRoutes(on: Register, deps: RouteDeps): void {
       },
       stampOf(ctx, deps.now),
     );
+    publishReleaseCreated(deps.events, release);
     // Should queueing fail (Redis down), the release stays pending and is queued again at the next start.
     try {
       await jobs.verifyRelease(release.id);
