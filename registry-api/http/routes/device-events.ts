@@ -1,6 +1,7 @@
 // GET /v1/device/{uuid}/events: the push channel (protocol/device-events.ts). Authenticated like every device
 // route; the stream stays open until the device hangs up, the API stops, the device may no longer listen, or a
 // limit of push-channels.ts ends it (too many of the device's own, too old, or a peer that stopped reading).
+import { openEventStream } from '../event-stream.js';
 import {
   ACTION_EVENT,
   DEFAULT_HEARTBEAT_SECONDS,
@@ -108,25 +109,9 @@ export function deviceEventRoutes(on: Register, deps: RouteDeps, options: Device
       seenTimer = setInterval(markSeen, PUSH_CHANNEL_SEEN_INTERVAL_MS);
       seenTimer.unref();
     }
-    const socket = ctx.req.socket;
-    // The connection is meant to idle for minutes; heartbeats, not socket timeouts, decide when it is dead.
-    socket.setTimeout(0);
-    socket.setNoDelay(true);
     // Heartbeats and their ACKs restart the keepalive timer: probes only go out to a peer that went quiet.
-    socket.setKeepAlive(true, tcpKeepAliveMs);
-
-    // Written to the socket directly: a stream body would make Koa report every device hanging up as an error.
-    ctx.respond = false;
-    ctx.status = 200;
-    const res = ctx.res;
-    res.writeHead(200, {
-      'Content-Type': 'text/event-stream; charset=utf-8',
-      'Cache-Control': 'no-cache, no-transform',
-      // nginx buffers answers by default, which would hold events back until the buffer fills.
-      'X-Accel-Buffering': 'no',
-      [HEARTBEAT_HEADER]: String(heartbeatSeconds),
-    });
-    res.flushHeaders();
+    ctx.req.socket.setKeepAlive(true, tcpKeepAliveMs);
+    const res = openEventStream(ctx, { [HEARTBEAT_HEADER]: String(heartbeatSeconds) });
     const stream = {
       write: (text: string): void => void (res.writableEnded || res.write(text)),
       end: (): void => void res.end(),

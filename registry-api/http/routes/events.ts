@@ -1,5 +1,6 @@
 // A fleet you can read over HTTP: the fleet events stream (server-sent events), the fleet's status, a device's
 // metrics history, and the webhooks that carry fleet events elsewhere.
+import { openEventStream } from '../event-stream.js';
 import { FLEET_EVENT, RESET_EVENT } from '../../../protocol/http/events.js';
 import { ROUTES } from '../../../protocol/http/routes.js';
 import {
@@ -88,17 +89,7 @@ export function eventRoutes(on: Register, deps: RouteDeps, options: EventRouteOp
     const lastEventId = ctx.get('Last-Event-ID').slice(0, 64);
 
     streams += 1;
-    const socket = ctx.req.socket;
-    socket.setTimeout(0);
-    socket.setNoDelay(true);
-    ctx.respond = false;
-    const res = ctx.res;
-    res.writeHead(200, {
-      'Content-Type': 'text/event-stream; charset=utf-8',
-      'Cache-Control': 'no-cache, no-transform',
-      'X-Accel-Buffering': 'no',
-    });
-    res.flushHeaders();
+    const res = openEventStream(ctx);
     let ended = false;
     // A reader that stopped reading is cut off before its backlog grows the API: at once past a hard bound (a burst
     // of events is written in one go, so the soft bound may be passed for a moment by a reader that keeps up), and

@@ -1,6 +1,7 @@
 // Fleet logs over HTTP (protocol/device-logs.ts): people ask for a device's last lines, or follow them as
 // server-sent events; the device posts its batches. Asking is what makes the device send anything at all
 // (device-logs.ts); a follower renews the device's want while it stays, so the link falls quiet soon after.
+import { openEventStream } from '../event-stream.js';
 import {
   DEFAULT_TAIL,
   DEFAULT_WAIT_SECONDS,
@@ -103,16 +104,7 @@ export function deviceLogRoutes(on: Register, deps: RouteDeps, logs: DeviceLogs)
     }
     logger.info({ uuid: device.uuid, user, ...asked }, 'device logs followed');
 
-    const socket = ctx.req.socket;
-    socket.setTimeout(0);
-    socket.setNoDelay(true);
-    ctx.respond = false;
-    const res = ctx.res;
-    res.writeHead(200, {
-      'Content-Type': 'text/event-stream; charset=utf-8',
-      'Cache-Control': 'no-cache, no-transform',
-      'X-Accel-Buffering': 'no',
-    });
+    const res = openEventStream(ctx);
     const send = (event: string, data: LinesEvent | GapEvent): void => {
       if (!res.writableEnded) res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
     };
