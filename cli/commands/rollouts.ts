@@ -2,44 +2,12 @@
 // a selector picks, phase by phase, judged by their health; and the fleet's emergency stop. Selectors, phases and
 // deadlines are checked here as the API would, so a typo is refused before anything is sent.
 import type { Command } from 'commander';
-import { parseSelector, SelectorError } from '../../protocol/device-selector.js';
 import { ROLLOUT_LIMITS, type PhaseSpec, type Rollout } from '../../protocol/rollouts.js';
 import { clientFor, type Io } from '../session.js';
-import { fleetName, kinds, releaseRef, text, wholeNumber, type Kind } from '../options/kinds.js';
+import { fleetName, explained, kinds, releaseRef, selector, text, wholeNumber } from '../options/kinds.js';
 import { relativeTime, renderFields, renderTable, toJson } from '../views/output.js';
 
-/** A kind whose reader returns `{ value }`, or for a refused value why, said after the value. */
-function kindOf<T>(
-  noun: string,
-  allowed: string,
-  example: { good: string; bad: string },
-  read: (raw: string) => { value: T } | string,
-): Kind<T> {
-  return {
-    noun,
-    allowed,
-    example,
-    read(raw) {
-      const result = read(raw);
-      return typeof result === 'string' ? { ok: false, why: result } : { ok: true, value: result.value };
-    },
-  };
-}
-
-const selector = kindOf<{ text: string }>(
-  'device selector',
-  'write terms as key:value separated by commas, e.g. tag:north,type:raspberrypi4-64',
-  { good: 'tag:canary', bad: 'nokey' },
-  (raw) => {
-    try {
-      return { value: { text: parseSelector(raw).text } };
-    } catch (err) {
-      return err instanceof SelectorError ? `is not valid: ${err.detail}` : 'is not a device selector';
-    }
-  },
-);
-
-const phases = kindOf<PhaseSpec[]>(
+const phases = explained<PhaseSpec[]>(
   'list of phases',
   `give growing percentages separated by commas, e.g. 1,10,100 (at most ${ROLLOUT_LIMITS.phases})`,
   { good: '1,10,100', bad: '10,1' },
@@ -54,14 +22,14 @@ const phases = kindOf<PhaseSpec[]>(
   },
 );
 
-const percent = kindOf<number>('percentage', 'give a number from 0 to 100', { good: '95', bad: '120' }, (raw) => {
+const percent = explained<number>('percentage', 'give a number from 0 to 100', { good: '95', bad: '120' }, (raw) => {
   const value = Number(raw);
   return /^\d+(\.\d+)?$/.test(raw) && value <= 100 ? { value } : 'is not a percentage from 0 to 100';
 });
 
 const UNITS: Readonly<Record<string, number>> = { s: 1, m: 60, h: 3600, d: 86_400 };
 
-const deadline = kindOf<number>(
+const deadline = explained<number>(
   'deadline',
   `give seconds or a number with s, m, h or d (e.g. 30m), at most ${ROLLOUT_LIMITS.deadlineSeconds / 86_400} days`,
   { good: '30m', bad: 'soon' },
@@ -73,7 +41,7 @@ const deadline = kindOf<number>(
   },
 );
 
-const rolloutId = kindOf<string>(
+const rolloutId = explained<string>(
   'rollout id',
   'give the id as `skiff rollouts` lists it',
   { good: 'a1b2c3d4e5f6', bad: 'a b' },
@@ -173,8 +141,8 @@ export function registerRollouts(program: Command, io: Io): void {
       fleet: string,
       release: string,
       opts: {
-        filter?: { text: string };
-        canary?: { text: string };
+        filter?: string;
+        canary?: string;
         phases?: PhaseSpec[];
         success?: number;
         failure?: number;
@@ -188,8 +156,8 @@ export function registerRollouts(program: Command, io: Io): void {
       const created = await (await clientFor(cmd, io)).createRollout(fleet, {
         release,
         phases: opts.phases ?? [{ percent: 1 }, { percent: 10 }, { percent: 100 }],
-        ...(opts.filter === undefined ? {} : { selector: opts.filter.text }),
-        ...(opts.canary === undefined ? {} : { canary: opts.canary.text }),
+        ...(opts.filter === undefined ? {} : { selector: opts.filter }),
+        ...(opts.canary === undefined ? {} : { canary: opts.canary }),
         ...(opts.success === undefined ? {} : { successPercent: opts.success }),
         ...(opts.failure === undefined ? {} : { failurePercent: opts.failure }),
         ...(opts.deadline === undefined ? {} : { deadlineSeconds: opts.deadline }),

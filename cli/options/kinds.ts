@@ -167,6 +167,24 @@ export function many<T>(kind: Kind<T>): Kind<T> {
   return { ...kind, many: true };
 }
 
+/** A kind whose reader returns `{ value }`, or for a refused value why, said after the value. */
+export function explained<T>(
+  noun: string,
+  allowed: string,
+  example: { good: string; bad: string },
+  read: (raw: string) => { value: T } | string,
+): Kind<T> {
+  return {
+    noun,
+    allowed,
+    example,
+    read(raw) {
+      const result = read(raw);
+      return typeof result === 'string' ? { ok: false, why: result } : { ok: true, value: result.value };
+    },
+  };
+}
+
 function custom<T>(
   noun: string,
   allowed: string,
