@@ -11,7 +11,7 @@ import { newOpenSshKeyPair } from '../../lib/openssh-key.js';
 import type { SshCertificateAnswer } from '../../protocol/http/remote-access.js';
 import type { ApiClient } from '../api-client.js';
 import { configPath } from '../config.js';
-import { deviceRef, kinds, text, UsageError } from '../options/kinds.js';
+import { commandWord, deviceRef, explained, kinds, text } from '../options/kinds.js';
 import { clientFor, type Io } from '../session.js';
 import { findDevice } from './devices.js';
 
@@ -23,6 +23,45 @@ interface RemoteOptions {
 
 /** LOCAL:REMOTE or LOCAL:HOST:REMOTE (HOST as the device sees it; default its loopback). */
 const FORWARD = /^(\d{1,5}):(?:([A-Za-z0-9.-]{1,253}):)?(\d{1,5})$/;
+
+interface Forward {
+  text: string;
+  local: number;
+  host: string;
+  remote: number;
+}
+
+const forwardKind = explained<Forward>(
+  'forward',
+  'give LOCAL:REMOTE or LOCAL:HOST:REMOTE with ports 1-65535, e.g. 8080:80',
+  { good: '8080:80', bad: '8080' },
+  (raw) => {
+    const match = FORWARD.exec(raw);
+    const local = Number(match?.[1]);
+    const remote = Number(match?.[3]);
+    if (match === null) return 'is not LOCAL:REMOTE or LOCAL:HOST:REMOTE';
+    if (local < 1 || local > 65535 || remote < 1 || remote > 65535) return 'has a port outside 1-65535';
+    return { value: { text: raw, local, host: match[2] ?? 'localhost', remote } };
+  },
+);
+
+// These values are written into an ssh_config: a line break in one would add options of the caller's choosing.
+const REMOTE_KINDS = {
+  '--user': explained(
+    'user name',
+    'give a user name of letters, digits, ., _ and -, at most 32 characters, e.g. root',
+    { good: 'root', bad: 'a b' },
+    (raw) => (/^[A-Za-z_][A-Za-z0-9._-]{0,31}$/.test(raw) ? { value: raw } : 'is not a user name'),
+  ),
+  '--known-hosts': explained(
+    'file path',
+    'give a file path without line breaks or quotes',
+    { good: '/tmp/skiff_known_hosts', bad: '' },
+    (raw) =>
+      raw !== '' && raw.length <= 4096 && !/[\p{Cc}"]/u.test(raw) ? { value: raw } : 'is not a usable file path',
+  ),
+  '--ssh': text('ssh program', 1, 4096),
+};
 
 function knownHostName(host: string, port: number): string {
   return port === 22 ? host : `[${host}]:${port}`;
@@ -156,7 +195,7 @@ export function registerRemoteAccess(program: Command, io: Io): void {
           'a shell (or COMMAND, after --) on a device through the jump host, with a certificate valid minutes (operator, admin; audited)',
         ),
     ),
-    { '<device>': deviceRef, '--user': text('user name', 1, 32) },
+    { '<device>': deviceRef, '<command>': commandWord, ...REMOTE_KINDS },
   ).action(async (given: string, command: string[], opts: RemoteOptions, cmd: Command) => {
     const client = await clientFor(cmd, io);
     await session(client, io, given, opts, 'ssh', () => [
@@ -176,18 +215,8 @@ export function registerRemoteAccess(program: Command, io: Io): void {
           'forward LOCAL:REMOTE (or LOCAL:HOST:REMOTE as the device sees HOST) to a device through the jump host, until interrupted (operator, admin; audited)',
         ),
     ),
-    { '<device>': deviceRef, '--user': text('user name', 1, 32) },
-  ).action(async (given: string, forward: string, opts: RemoteOptions, cmd: Command) => {
-    const match = FORWARD.exec(forward);
-    const local = Number(match?.[1]);
-    const remote = Number(match?.[3]);
-    if (match === null || local < 1 || local > 65535 || remote < 1 || remote > 65535)
-      throw new UsageError(
-        `'${forward.slice(0, 64)}' is not LOCAL:REMOTE or LOCAL:HOST:REMOTE with ports 1-65535, e.g. 8080:80`,
-        '<forward>',
-        'skiff tunnel',
-      );
-    const host = match[2] ?? 'localhost';
+    { '<device>': deviceRef, '<forward>': forwardKind, ...REMOTE_KINDS },
+  ).action(async (given: string, forward: Forward, opts: RemoteOptions, cmd: Command) => {
     const client = await clientFor(cmd, io);
     await session(
       client,
@@ -195,8 +224,15 @@ export function registerRemoteAccess(program: Command, io: Io): void {
       given,
       opts,
       'tunnel',
-      () => ['-N', '-o', 'ExitOnForwardFailure=yes', '-L', `127.0.0.1:${local}:${host}:${remote}`, 'skiff-device'],
-      forward,
+      () => [
+        '-N',
+        '-o',
+        'ExitOnForwardFailure=yes',
+        '-L',
+        `127.0.0.1:${forward.local}:${forward.host}:${forward.remote}`,
+        'skiff-device',
+      ],
+      forward.text,
     );
   });
 }

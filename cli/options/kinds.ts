@@ -255,6 +255,8 @@ export const oneTag = schemaText('tag', UpdateDeviceRequestSchema.properties.tag
   bad: 'no spaces',
 });
 export const tag = many(oneTag);
+/** The words of a command run on a device (`skiff ssh DEVICE -- WORD...`): each passed on as one argument. */
+export const commandWord = many(text('command word', 1, 4096));
 /** A device selector, parsed as the API parses it: the refusal names the term and what is allowed. */
 export const selector: Kind<string> = {
   noun: 'device selector',

@@ -1,5 +1,7 @@
-// What a person sees when a command line is wrong, for every command `skiff` has: the real CLI process against a
-// real API (harness/api-server.ts). Commands, arguments and options are read from the commander program itself,
+// What a person sees when a command line is wrong, for every command `skiff` has: the CLI against a real API
+// (harness/api-server.ts). Every command line runs through cli/run.ts in this process (hundreds of them: a process
+// each would take minutes on a busy machine), and a spread of them also as the real `skiff` process, which must
+// print and exit exactly alike. Commands, arguments and options are read from the commander program itself,
 // so a new command is checked the day it is added: each value it takes must have a kind (cli/options/kinds.ts),
 // and a bad value of each must be refused with exit code 2, named, with what is allowed, in words; with --json as
 // one problem+json object on stderr and nothing on stdout. The API's own refusals keep their documented codes.
@@ -14,6 +16,7 @@ import { ApiProblemError } from '../../cli/api-client.js';
 import { reportFailure } from '../../cli/failure.js';
 import { kindOf, type Typed } from '../../cli/options/kinds.js';
 import { buildProgram } from '../../cli/program.js';
+import { runSkiff } from '../../cli/run.js';
 import { skiffVersion } from '../../lib/package-version.js';
 import { ProblemSchema } from '../../protocol/api.js';
 import { parse } from '../../protocol/validate.js';
@@ -44,6 +47,27 @@ interface Run {
   stdout: string;
   stderr: string;
 }
+
+/** Runs `args` through the CLI's own runner in this process, its output captured. */
+async function runInProcess(env: NodeJS.ProcessEnv, args: string[]): Promise<Run> {
+  let stdout = '';
+  let stderr = '';
+  const io = {
+    stdout: (text: string) => {
+      stdout += text;
+    },
+    stderr: (text: string) => {
+      stderr += text;
+    },
+    env,
+    now: () => new Date(),
+  };
+  const code = await runSkiff(args, io);
+  return { code, stdout, stderr };
+}
+
+/** How many of the bad command lines also run as a real process: a spread over every command. */
+const AS_PROCESS = 24;
 
 function run(env: NodeJS.ProcessEnv, args: string[]): Promise<Run> {
   return new Promise((resolve, reject) => {
@@ -171,10 +195,14 @@ describe('skiff errors: what is wrong, where, what is allowed', function () {
     const cases = badCommandLines(buildProgram(silent));
     assert.ok(cases.length > 60, `only ${cases.length} command lines: is the program enumerated?`);
     const failures: string[] = [];
-    await inBatches(cases, 4, async ({ args, typed, json }) => {
+    const step = Math.max(1, Math.floor(cases.length / AS_PROCESS));
+    const asProcess = new Set(cases.filter((_, i) => i % step === 0));
+    await inBatches(cases, 4, async (one) => {
+      const { args, typed, json } = one;
       const context = `skiff ${args.map((a) => (a.length > 30 ? `${a.slice(0, 30)}…` : a)).join(' ')}`;
       try {
-        const text = await run(env, args);
+        const text = await runInProcess(env, args);
+        if (asProcess.has(one)) assert.deepEqual(await run(env, args), text, `${context}: the process differs`);
         assert.equal(text.code, 2, `${context}: exit code\n${text.stderr}`);
         assert.equal(text.stdout, '', `${context}: stdout`);
         assert.ok(text.stderr.includes(typed.name), `${context}: does not name ${typed.name}:\n${text.stderr}`);
@@ -182,7 +210,9 @@ describe('skiff errors: what is wrong, where, what is allowed', function () {
         assert.ok(text.stderr.includes(allowed), `${context}: does not say '${allowed}':\n${text.stderr}`);
         assertWords(text.stderr, context);
         if (!json) return;
-        const asJson = await run(env, [...args, '--json']);
+        const asJson = await runInProcess(env, [...args, '--json']);
+        if (asProcess.has(one))
+          assert.deepEqual(await run(env, [...args, '--json']), asJson, `${context} --json: the process differs`);
         assert.equal(asJson.code, 2, `${context} --json: exit code\n${asJson.stderr}`);
         const problem = problemOf(asJson, `${context} --json`);
         assert.equal(problem.argument, typed.name, `${context} --json: argument`);
