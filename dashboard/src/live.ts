@@ -7,7 +7,7 @@
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { FLEET_EVENT_KINDS, type FleetEvent, type FleetEventKind } from '../../protocol/fleet-events.js';
 import { FLEET_EVENT, RESET_EVENT } from '../../protocol/http/events.js';
-import { ApiError, urlOf } from './api.js';
+import { ApiError, urlOf, whenChanged } from './api.js';
 import { API } from './routes.js';
 
 /** How long a page waits after an event for more of the same burst before it loads again. */
@@ -123,7 +123,7 @@ class LiveStream {
       this.retryMs = RETRY_MS.first;
       this.set('live');
       // Back after a break: what happened meanwhile may not be replayed, so every page looks again.
-      if (this.broken) for (const listener of this.listeners) listener.all();
+      if (this.broken) this.everything();
       this.broken = false;
     };
     source.onerror = () => {
@@ -144,9 +144,12 @@ class LiveStream {
       if (event === null) return;
       for (const listener of this.listeners) if (listener.concerns(event)) listener.changed();
     });
-    source.addEventListener(RESET_EVENT, () => {
-      for (const listener of this.listeners) listener.all();
-    });
+    source.addEventListener(RESET_EVENT, () => this.everything());
+  }
+
+  /** Every page looks again (debounced like events). */
+  everything(): void {
+    for (const listener of this.listeners) listener.all();
   }
 
   private close(): void {
@@ -160,6 +163,8 @@ class LiveStream {
 }
 
 const stream = new LiveStream();
+// The user's own changes reload every live page: many have no fleet event (a pin, a tag, an audit entry).
+whenChanged(() => stream.everything());
 
 /** Whether pages are live: for the indicator in the header. */
 export function useStreamState(): StreamState {

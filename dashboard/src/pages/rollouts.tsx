@@ -1,7 +1,7 @@
 // A fleet's rollouts: the list with each phase's counts, a form to start one from a selector and phases, and one
 // rollout's live progress with the audit of its decisions; pause, resume, abort and the fleet's emergency stop for
 // the roles the access policy lets do them.
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import type { AuditEntry } from '../../../protocol/access.js';
 import { parseSelector } from '../../../protocol/device-selector.js';
 import type { Release } from '../../../protocol/api.js';
@@ -380,6 +380,9 @@ function CreateRollout(props: { fleet: string }) {
   );
 }
 
+/** How often a rollout's page looks again while its current phase still has devices to let in. */
+const ASSIGNING_REFRESH_MS = 2_000;
+
 /** One rollout: where each phase stands, live, its decisions, and the buttons the user's role allows. */
 export function RolloutDetail(props: PageProps) {
   const fleet = props.params.fleet ?? '';
@@ -392,6 +395,16 @@ export function RolloutDetail(props: PageProps) {
     true,
     (event) => about(event) && (event.rollout === undefined || event.rollout === id),
   );
+  // Devices a phase lets in after it started (at its rate, or on the step after it began) come with no fleet
+  // event of their own: while some are still to come, the page looks again every few seconds.
+  const current = data?.phases[data.phase];
+  const assigning =
+    data?.state === 'running' && current !== undefined && current.counts.assigned < current.counts.devices;
+  useEffect(() => {
+    if (!assigning) return;
+    const timer = setInterval(reload, ASSIGNING_REFRESH_MS);
+    return () => clearInterval(timer);
+  }, [assigning, reload]);
   if (data === null) return <Loading error={error} />;
   const rollout = data;
   const manage = may(user, 'fleet.rollout', fleet);
