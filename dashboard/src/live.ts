@@ -12,6 +12,8 @@ import { API } from './routes.js';
 
 /** How long a page waits after an event for more of the same burst before it loads again. */
 export const DEBOUNCE_MS = 300;
+/** The longest a page waits after an event, however slow its load. */
+const MAX_DEBOUNCE_MS = 10_000;
 /** The slow refresh for what no event covers; a stored override (FALLBACK_KEY) changes it, within bounds. */
 export const FALLBACK_REFRESH_MS = 60_000;
 /** localStorage key of the fallback refresh in milliseconds: operators on a metered link lengthen it. */
@@ -198,16 +200,21 @@ export function useLive<T>(
   const concernsRef = useRef(concerns);
   concernsRef.current = concerns;
   const generation = useRef(0);
+  /** How long the last load took: a page that is slow to load waits longer between reloads. */
+  const took = useRef(0);
 
   const reload = useCallback(() => {
     const mine = ++generation.current;
+    const started = performance.now();
     loadRef.current().then(
       (value) => {
+        took.current = performance.now() - started;
         if (mine !== generation.current) return;
         setData(value);
         setError(null);
       },
       (err: unknown) => {
+        took.current = performance.now() - started;
         if (mine !== generation.current) return;
         setError(err instanceof ApiError || err instanceof Error ? err.message : String(err));
       },
@@ -221,14 +228,16 @@ export function useLive<T>(
     let pending: ReturnType<typeof setTimeout> | null = null;
     let missed = false;
     // The first event of a burst schedules one reload; the rest of the burst joins it rather than pushing it back,
-    // so a fleet that never goes quiet still gets its page reloaded every DEBOUNCE_MS at most.
+    // so a fleet that never goes quiet still gets its page reloaded, at most once per DEBOUNCE_MS or twice the
+    // time a load takes, whichever is longer: a large fleet's busy hour must not turn a page into a load loop.
     const soon = () => {
       if (pending !== null) return;
+      const wait = Math.min(MAX_DEBOUNCE_MS, Math.max(DEBOUNCE_MS, 2 * took.current));
       pending = setTimeout(() => {
         pending = null;
         if (document.visibilityState === 'visible') reload();
         else missed = true;
-      }, DEBOUNCE_MS);
+      }, wait);
     };
     const visible = () => {
       if (document.visibilityState === 'visible' && missed) {

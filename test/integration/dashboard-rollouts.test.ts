@@ -320,6 +320,63 @@ describe('dashboard rollouts and live pages in a browser', function () {
     await page.getByRole('link', { name: 'Rollouts', exact: true }).click();
     await page.locator(`[data-testid="rollouts"] tr[data-rollout="${id}"]`).getByText('completed').waitFor();
     await screenshot(page, 'rollouts');
+
+    // On a 360-pixel phone both pages fit the screen's width (wide tables scroll within themselves).
+    const phone = await browser.newContext({
+      viewport: { width: 360, height: 780 },
+      storageState: await context.storageState(),
+    });
+    const small = await phone.newPage();
+    for (const [path, name] of [
+      [`/rollouts/${FLEET}/${id}`, 'rollout-360px'],
+      [`/rollouts?fleet=${FLEET}`, 'rollouts-360px'],
+    ] as const) {
+      await small.goto(`${api.url}${path}`);
+      await small.getByRole('heading', { level: 1 }).waitFor();
+      await small.getByText('Loading…').first().waitFor({ state: 'detached' });
+      await screenshot(small, name);
+      const width = await small.evaluate(() => document.documentElement.scrollWidth);
+      assert.ok(width <= 360, `${path} fits a 360 px phone (it is ${width} px wide)`);
+    }
+    await phone.close();
+    await context.close();
+  });
+
+  it('halts the fleet with the emergency stop and aborts a halted rollout from the page', async () => {
+    await release('3');
+    const running = await api.admin.createRollout(FLEET, {
+      release: '3',
+      selector: 'tag:north',
+      phases: [{ percent: 50 }, { percent: 100 }],
+    });
+    const context = await contextWithoutTimer(browser);
+    const page = await context.newPage();
+    page.on('dialog', (dialog) => void dialog.accept());
+    await logIn(page, api.url, 'admin', PASSWORD);
+    await page.getByRole('link', { name: 'Rollouts', exact: true }).click();
+    const row = page.locator(`[data-testid="rollouts"] tr[data-rollout="${running.id}"]`);
+    await row.getByText('running', { exact: true }).waitFor();
+    await page.getByRole('button', { name: 'Emergency stop' }).click();
+    await eventually(
+      async () => assert.equal((await api.admin.getRollout(running.id, FLEET)).state, 'halted'),
+      'the API has the rollout halted',
+    );
+    await row.getByText('halted', { exact: true }).waitFor();
+    await row.getByRole('link', { name: running.id.slice(0, 8) }).click();
+    await page.getByTestId('rollout-reason').waitFor();
+    assert.equal(await page.getByRole('button', { name: 'Pause', exact: true }).count(), 0, 'a halted rollout');
+    await page.getByRole('button', { name: 'Abort', exact: true }).click();
+    await eventually(
+      async () => assert.equal((await api.admin.getRollout(running.id, FLEET)).state, 'aborted'),
+      'the API has the rollout aborted',
+    );
+    await eventually(
+      async () => assert.equal((await page.getByTestId('rollout-state').textContent())?.trim(), 'aborted'),
+      'the page shows it aborted',
+    );
+    // The phase's devices go back to release 2, the one they had.
+    await round();
+    assert.ok(sims.slice(0, NORTH).every((sim) => sim.reported === releases['2']!.id));
     await context.close();
   });
 

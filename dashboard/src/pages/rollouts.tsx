@@ -149,43 +149,45 @@ export function Rollouts() {
 function RolloutList(props: { rollouts: Rollout[] }) {
   if (props.rollouts.length === 0) return <p class="muted">No rollout in this fleet yet.</p>;
   return (
-    <table class="compact" data-testid="rollouts">
-      <thead>
-        <tr>
-          <th scope="col">Rollout</th>
-          <th scope="col">State</th>
-          <th scope="col">Release</th>
-          <th scope="col">Phase</th>
-          <th scope="col">Healthy / failed / pending per phase</th>
-        </tr>
-      </thead>
-      <tbody>
-        {props.rollouts.map((rollout) => (
-          <tr key={rollout.id} data-rollout={rollout.id}>
-            <td>
-              <Link href={rolloutHref(rollout)}>
-                <code>{rollout.id.slice(0, 8)}</code>
-              </Link>{' '}
-              <Time at={rollout.createdAt} />
-            </td>
-            <td>
-              <Badge tone={ROLLOUT_TONE[rollout.state]}>{rollout.state}</Badge>
-            </td>
-            <td>{rollout.releaseVersion}</td>
-            <td>{currentPhase(rollout)}</td>
-            <td>
-              <ul class="plain">
-                {rollout.phases.map((phase) => (
-                  <li key={phase.index}>
-                    {phaseLabel(phase)}: {phase.counts.healthy} / {phase.counts.failed} / {phase.counts.pending}
-                  </li>
-                ))}
-              </ul>
-            </td>
+    <div class="scroll">
+      <table class="compact" data-testid="rollouts">
+        <thead>
+          <tr>
+            <th scope="col">Rollout</th>
+            <th scope="col">State</th>
+            <th scope="col">Release</th>
+            <th scope="col">Phase</th>
+            <th scope="col">Healthy / failed / pending per phase</th>
           </tr>
-        ))}
-      </tbody>
-    </table>
+        </thead>
+        <tbody>
+          {props.rollouts.map((rollout) => (
+            <tr key={rollout.id} data-rollout={rollout.id}>
+              <td>
+                <Link href={rolloutHref(rollout)}>
+                  <code>{rollout.id.slice(0, 8)}</code>
+                </Link>{' '}
+                <Time at={rollout.createdAt} />
+              </td>
+              <td>
+                <Badge tone={ROLLOUT_TONE[rollout.state]}>{rollout.state}</Badge>
+              </td>
+              <td>{rollout.releaseVersion}</td>
+              <td>{currentPhase(rollout)}</td>
+              <td>
+                <ul class="plain">
+                  {rollout.phases.map((phase) => (
+                    <li key={phase.index}>
+                      {phaseLabel(phase)}: {phase.counts.healthy} / {phase.counts.failed} / {phase.counts.pending}
+                    </li>
+                  ))}
+                </ul>
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
   );
 }
 
@@ -462,40 +464,42 @@ export function RolloutDetail(props: PageProps) {
         </dd>
       </dl>
       <h2>Phases</h2>
-      <table class="compact" data-testid="phases">
-        <thead>
-          <tr>
-            <th scope="col">Phase</th>
-            <th scope="col">State</th>
-            <th scope="col">Devices</th>
-            <th scope="col">Assigned</th>
-            <th scope="col">Updated</th>
-            <th scope="col">Healthy</th>
-            <th scope="col">Failed</th>
-            <th scope="col">Pending</th>
-            <th scope="col">Progress</th>
-          </tr>
-        </thead>
-        <tbody>
-          {rollout.phases.map((phase) => (
-            <tr key={phase.index} data-phase={phase.index + 1}>
-              <td>
-                {phase.index + 1}: {phaseLabel(phase)}
-              </td>
-              <td data-field="state">{phase.state}</td>
-              <td data-field="devices">{phase.counts.devices}</td>
-              <td data-field="assigned">{phase.counts.assigned}</td>
-              <td data-field="updated">{phase.counts.updated}</td>
-              <td data-field="healthy">{phase.counts.healthy}</td>
-              <td data-field="failed">{phase.counts.failed}</td>
-              <td data-field="pending">{phase.counts.pending}</td>
-              <td>
-                <PhaseBar phase={phase} />
-              </td>
+      <div class="scroll">
+        <table class="compact" data-testid="phases">
+          <thead>
+            <tr>
+              <th scope="col">Phase</th>
+              <th scope="col">State</th>
+              <th scope="col">Devices</th>
+              <th scope="col">Assigned</th>
+              <th scope="col">Updated</th>
+              <th scope="col">Healthy</th>
+              <th scope="col">Failed</th>
+              <th scope="col">Pending</th>
+              <th scope="col">Progress</th>
             </tr>
-          ))}
-        </tbody>
-      </table>
+          </thead>
+          <tbody>
+            {rollout.phases.map((phase) => (
+              <tr key={phase.index} data-phase={phase.index + 1}>
+                <td>
+                  {phase.index + 1}: {phaseLabel(phase)}
+                </td>
+                <td data-field="state">{phase.state}</td>
+                <td data-field="devices">{phase.counts.devices}</td>
+                <td data-field="assigned">{phase.counts.assigned}</td>
+                <td data-field="updated">{phase.counts.updated}</td>
+                <td data-field="healthy">{phase.counts.healthy}</td>
+                <td data-field="failed">{phase.counts.failed}</td>
+                <td data-field="pending">{phase.counts.pending}</td>
+                <td>
+                  <PhaseBar phase={phase} />
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
       {may(user, 'audit.read', fleet) ? <Decisions fleet={fleet} id={id} /> : null}
     </section>
   );
@@ -529,7 +533,7 @@ function Decisions(props: { fleet: string; id: string }) {
             <li key={entry.id}>
               <Time at={entry.at} /> <strong>{entry.actor}</strong> {entry.action}
               {typeof entry.detail.summary === 'string' ? <span>: {entry.detail.summary}</span> : null}
-              {Object.keys(entry.detail).length > 0 ? <span class="muted"> {JSON.stringify(entry.detail)}</span> : null}
+              <Numbers detail={entry.detail} />
             </li>
           ))}
         </ol>
@@ -537,4 +541,10 @@ function Decisions(props: { fleet: string; id: string }) {
       {assignments > 0 ? <p class="muted">and {assignments} device assignment entries</p> : null}
     </section>
   );
+}
+
+/** A decision's figures (its summary is shown as words already). */
+function Numbers(props: { detail: Readonly<Record<string, unknown>> }) {
+  const { summary: _summary, ...rest } = props.detail;
+  return Object.keys(rest).length === 0 ? null : <span class="muted"> {JSON.stringify(rest)}</span>;
 }
