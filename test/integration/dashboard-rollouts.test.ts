@@ -3,9 +3,10 @@
 // keys, poll their signed targets and report what they run as a supervisor does. An operator creates a rollout
 // from a selector and phases in the browser and watches it go phase by phase without the page reloading; pauses and
 // resumes it there. The device list shows a device's report within seconds through the fleet events stream, with
-// the pages' fallback refresh set to an hour so no timer can be what brought it. Screenshots land in
-// .skiff/screenshots/.
+// the pages' fallback refresh set to an hour so no timer can be what brought it, and catches up after its
+// connection to the API was cut for a while. Screenshots land in .skiff/screenshots/.
 import assert from 'node:assert/strict';
+import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type { FleetEvent } from '../../protocol/fleet-events.js';
 import { paths } from '../../protocol/http/paths.js';
@@ -83,6 +84,50 @@ function watchRequests(page: Page): { documents: string[]; gets: string[] } {
     else if (request.method() === 'GET') seen.gets.push(new URL(request.url()).pathname);
   });
   return seen;
+}
+
+/** A TCP link between the browser and the API that the test can cut (open connections and new ones) and mend. */
+class TcpLink {
+  private readonly sockets = new Set<Socket>();
+  private broken = false;
+
+  private constructor(
+    private readonly server: Server,
+    readonly url: string,
+  ) {}
+
+  static async to(target: string): Promise<TcpLink> {
+    const { hostname, port } = new URL(target);
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const link = new TcpLink(server, `http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    server.on('connection', (client) => {
+      if (link.broken) {
+        client.destroy();
+        return;
+      }
+      const upstream = connect(Number(port), hostname);
+      for (const socket of [client, upstream]) {
+        link.sockets.add(socket);
+        socket.on('close', () => link.sockets.delete(socket));
+        socket.on('error', () => undefined);
+      }
+      client.on('close', () => upstream.destroy());
+      upstream.on('close', () => client.destroy());
+      client.pipe(upstream).pipe(client);
+    });
+    return link;
+  }
+
+  cut(broken: boolean): void {
+    this.broken = broken;
+    if (broken) for (const socket of this.sockets) socket.destroy();
+  }
+
+  async close(): Promise<void> {
+    this.cut(true);
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
 }
 
 const navigations = (page: Page): Promise<number> =>
@@ -396,10 +441,11 @@ describe('dashboard rollouts and live pages in a browser', function () {
   });
 
   it("shows a device's report in the device list within seconds through the event stream, not by a timer", async () => {
+    const link = await TcpLink.to(api.url);
     const context = await contextWithoutTimer(browser);
     const page = await context.newPage();
     const seen = watchRequests(page);
-    await logIn(page, api.url, 'admin', PASSWORD);
+    await logIn(page, link.url, 'admin', PASSWORD);
     await page.getByRole('link', { name: 'Devices', exact: true }).click();
     // A device no rollout reached: it runs release 1, up to date, whatever the test before did.
     const sim = sims.at(-1)!;
@@ -430,7 +476,18 @@ describe('dashboard rollouts and live pages in a browser', function () {
       'the API announced the update',
     );
     await screenshot(page, 'devices-live');
+
+    // The connection breaks and the API cannot be reached for a while: the header says so; what happened
+    // meanwhile is on the page once the stream is back.
+    const state = page.getByTestId('live-state');
+    link.cut(true);
+    await state.and(page.locator('[data-state="reconnecting"]')).waitFor({ timeout: 60_000 });
+    await report(sim, reportOf(sim.reported));
+    link.cut(false);
+    await state.and(page.locator('[data-state="live"]')).waitFor({ timeout: 60_000 });
+    await status.getByText('up to date').waitFor({ timeout: 30_000 });
     assert.equal(await navigations(page), 1);
     await context.close();
+    await link.close();
   });
 });
