@@ -50,6 +50,13 @@ export function whenUnauthorized(handler: () => void): void {
   onUnauthorized = handler;
 }
 
+let onChanged: () => void = () => undefined;
+
+/** Called after each change the user made through the API succeeds: pages showing what it changed look again. */
+export function whenChanged(handler: () => void): void {
+  onChanged = handler;
+}
+
 /** The URL of a route with its parameters and query, for links and event streams. */
 export function urlOf<R extends RouteSpec>(route: R, params: Record<string, string>, query?: object): string {
   const path = fillPath(route.path, params);
@@ -87,6 +94,8 @@ export async function call<R extends RouteSpec>(route: R, args: CallArgs<R> = {}
     if (response.status === 401 && !route.path.startsWith('/v1/auth/')) onUnauthorized();
     throw new ApiError(response.status, kind, detail);
   }
+  // Not every change is a fleet event (a pin, a tag, a user): the pages learn of the user's own from here.
+  if (!SAFE.has(route.method)) onChanged();
   if (response.status === 204) return undefined as ResultOf<R>;
   return (await response.json()) as ResultOf<R>;
 }

@@ -6,6 +6,7 @@ import type { WebSession } from '../../protocol/http/auth.js';
 import { maySomewhere } from './access.js';
 import { ApiError, call, setCsrfToken, whenUnauthorized } from './api.js';
 import { ErrorBox, messageOf } from './components.js';
+import { LiveIndicator } from './live-indicator.js';
 import { PAGES, type Page } from './pages/index.js';
 import { Login } from './pages/login.js';
 import { API } from './routes.js';
@@ -64,7 +65,7 @@ function App() {
           </ul>
         </nav>
         <span class="who">
-          {session.user.name} ({session.user.role ?? 'fleet roles'}){' '}
+          <LiveIndicator /> {session.user.name} ({session.user.role ?? 'fleet roles'}){' '}
           <button type="button" class="link" onClick={logout}>
             Log out
           </button>

@@ -9,6 +9,7 @@ import { Device } from './device.js';
 import { Devices } from './devices.js';
 import { Overview } from './overview.js';
 import { Releases } from './releases.js';
+import { RolloutDetail, Rollouts } from './rollouts.js';
 
 export interface PageProps {
   params: Readonly<Record<string, string>>;
@@ -29,6 +30,8 @@ export const PAGES: readonly Page[] = [
   { path: '/devices', title: 'Devices', needs: 'read', component: Devices },
   { path: '/devices/:uuid', title: null, needs: 'read', component: Device },
   { path: '/releases', title: 'Releases', needs: 'read', component: Releases },
+  { path: '/rollouts', title: 'Rollouts', needs: 'read', component: Rollouts },
+  { path: '/rollouts/:fleet/:id', title: null, needs: 'read', component: RolloutDetail },
   { path: '/audit', title: 'Audit log', needs: 'audit.read', component: Audit },
   { path: '/admin', title: 'Admin', needs: ['user.manage', 'provisioning-key.read'], component: Admin },
 ];

@@ -1,11 +1,14 @@
-// The fleet at a glance: how many devices, how many online, where they stand, what they run, per fleet.
+// The fleet at a glance: how many devices, how many online, where they stand, what they run, per fleet, and the
+// progress of each fleet's active rollout.
 import type { DeviceSummary, Fleet } from '../../../protocol/api.js';
+import type { Rollout } from '../../../protocol/rollouts.js';
 import { call } from '../api.js';
 import { Badge, Loading, Stat } from '../components.js';
 import { STATUS_TONE, STATUSES, statusOf } from '../device-status.js';
 import { useLive } from '../live.js';
 import { API } from '../routes.js';
 import { Link } from '../router.js';
+import { ACTIVE_STATES, PhaseBar, phaseLabel, ROLLOUT_TONE, rolloutHref } from './rollouts.js';
 
 function countBy<T>(items: readonly T[], key: (item: T) => string): Array<[string, number]> {
   const counts = new Map<string, number>();
@@ -20,7 +23,10 @@ function policyText(fleet: Fleet): string {
 export function Overview() {
   const { data, error } = useLive(async () => {
     const [fleets, devices] = await Promise.all([call(API.listFleets), call(API.listDevices)]);
-    return { fleets, devices };
+    const rollouts = await Promise.all(
+      fleets.map((fleet) => call(API.listRollouts, { params: { fleet: fleet.name } }).catch(() => [])),
+    );
+    return { fleets, devices, rollouts };
   }, []);
   if (data === null) return <Loading error={error} />;
   const { fleets, devices } = data;
@@ -73,8 +79,10 @@ export function Overview() {
       </table>
       <h2>Fleets</h2>
       <ul class="cards">
-        {fleets.map((fleet) => {
+        {fleets.map((fleet, i) => {
           const mine = devices.filter((d) => d.fleet === fleet.name);
+          // Newest first: the first one still under way (or halted, waiting for an operator) is the fleet's.
+          const active = (data.rollouts[i] ?? []).find((r) => ACTIVE_STATES.has(r.state));
           return (
             <li key={fleet.name} class="card">
               <h3>
@@ -84,10 +92,33 @@ export function Overview() {
                 {mine.length} devices, {mine.filter((d) => d.online).length} online; {policyText(fleet)}
               </p>
               <p class="muted">{(fleet.deviceTypes ?? [fleet.deviceType]).join(', ')}</p>
+              {active === undefined ? null : <ActiveRollout rollout={active} />}
             </li>
           );
         })}
       </ul>
     </section>
+  );
+}
+
+function ActiveRollout(props: { rollout: Rollout }) {
+  const { rollout } = props;
+  const phase = rollout.phases[rollout.phase];
+  return (
+    <div data-testid="active-rollout">
+      <p>
+        <Link href={rolloutHref(rollout)}>Rollout of {rollout.releaseVersion}</Link>{' '}
+        <Badge tone={ROLLOUT_TONE[rollout.state]}>{rollout.state}</Badge>
+      </p>
+      {phase === undefined ? null : (
+        <>
+          <p class="muted">
+            phase {rollout.phase + 1} of {rollout.phases.length} ({phaseLabel(phase)}): {phase.counts.healthy} of{' '}
+            {phase.counts.devices} healthy, {phase.counts.failed} failed
+          </p>
+          <PhaseBar phase={phase} />
+        </>
+      )}
+    </div>
   );
 }
