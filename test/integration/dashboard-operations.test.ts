@@ -2,11 +2,16 @@
 // real API, with devices that registered as a supervisor does (TestDevice), commissioned and tagged: a selector
 // typed on the page shows exactly the devices the API's `?filter=` picks, a selector that does not parse shows the
 // grammar's own message, a tag added to a hand-picked selection lands on exactly those devices, and a bulk revoke
-// asks first and does nothing when the person says no. Screenshots land in .skiff/screenshots/.
+// asks first and does nothing when the person says no. The device page edits tags and where the device was
+// commissioned, and warns on top when the meter it reads is not the one it was commissioned for; a viewer gets none
+// of the controls. Screenshots land in .skiff/screenshots/.
 import assert from 'node:assert/strict';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser, Dialog, Page } from 'playwright-core';
 import type { Fleet } from '../../protocol/api.js';
+import type { DeviceAuthResponse } from '../../protocol/device-auth.js';
 import { parseSelector, SelectorError } from '../../protocol/device-selector.js';
+import { paths } from '../../protocol/http/paths.js';
+import type { StateReport } from '../../protocol/state-report.js';
 import { ApiServer } from '../../harness/api-server.js';
 import { launchBrowser, screenshot } from '../../harness/browser.js';
 import { loadTestEnv } from '../../harness/env.js';
@@ -14,6 +19,7 @@ import { eventually } from '../../harness/supervisor-device.js';
 import { TestDevice } from '../../harness/test-device.js';
 
 const PASSWORD = 'admin password for the operations test';
+const VIEWER_PASSWORD = 'viewer password for the operations test';
 const uuidOf = (n: number): string => `0be7a7e5-0000-4000-8000-${String(n).padStart(12, '0')}`;
 /** Six devices in two places of two customers, some tagged. */
 const DEVICES = [
@@ -39,17 +45,19 @@ describe('dashboard: device operations in a browser', function () {
   let browser: Browser;
   let fleet: Fleet;
   let page: Page;
+  const tokens = new Map<string, DeviceAuthResponse>();
 
   before(async () => {
     const env = loadTestEnv();
     api = await ApiServer.start({ registry: env.registry, redisUrl: null });
     fleet = await api.createFleet('field');
     for (const d of DEVICES) {
-      await TestDevice.create(uuidOf(d.n)).token(api.url, {
+      const token = await TestDevice.create(uuidOf(d.n)).token(api.url, {
         fleet: fleet.name,
         provisioningKey: fleet.provisioningKey,
         name: d.name,
       });
+      tokens.set(uuidOf(d.n), token);
       await api.admin.updateDevice(uuidOf(d.n), {
         customer: d.customer,
         site: d.site,
@@ -57,6 +65,8 @@ describe('dashboard: device operations in a browser', function () {
       });
     }
     await api.admin.setPassword('admin', PASSWORD);
+    await api.admin.createUser({ name: 'vera', role: 'viewer' });
+    await api.admin.setPassword('vera', VIEWER_PASSWORD);
     browser = await launchBrowser();
     page = await browser.newPage();
     await page.goto(api.url);
@@ -173,7 +183,7 @@ describe('dashboard: device operations in a browser', function () {
     await screenshot(page, 'devices-selection');
     const asked: string[] = [];
     let answer = false;
-    const onDialog = (dialog: import('playwright-core').Dialog) => {
+    const onDialog = (dialog: Dialog) => {
       asked.push(dialog.message());
       void (answer ? dialog.accept() : dialog.dismiss());
     };
@@ -201,5 +211,75 @@ describe('dashboard: device operations in a browser', function () {
       .sort();
     assert.deepEqual(revoked, picked);
     await screenshot(page, 'devices-revoked');
+  });
+
+  it('edits tags and commissioning on the device page, and warns on top of a wrong meter', async () => {
+    const uuid = uuidOf(1);
+    await api.admin.updateDevice(uuid, { meterSerial: 'E0012345' });
+    const report: StateReport = {
+      supervisorVersion: '0.1.0',
+      updateStatus: 'converged',
+      targetReleaseId: null,
+      releaseId: null,
+      services: [],
+      error: null,
+      reportedAt: new Date().toISOString(),
+      meterSerial: 'E0099999',
+    };
+    const sent = await fetch(`${api.url}${paths.state(uuid)}`, {
+      method: 'PATCH',
+      headers: { authorization: `Bearer ${tokens.get(uuid)?.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify(report),
+    });
+    assert.equal(sent.status, 204, await sent.text());
+    assert.equal((await api.admin.getDevice(uuid)).wrongMeter, true);
+
+    await page.goto(`${api.url}/devices/${uuid}`);
+    const warning = page.getByTestId('wrong-meter');
+    await warning.waitFor({ timeout: 30_000 });
+    assert.match((await warning.textContent()) ?? '', /announces serial E0099999.*commissioned for E0012345/);
+
+    await page.getByLabel('Customer', { exact: true }).fill('initech');
+    await page.getByLabel('Site', { exact: true }).fill('');
+    await page.getByRole('button', { name: 'Save commissioning', exact: true }).click();
+    await eventually('the API to hold the new commissioning', 30_000, async () => {
+      const d = await api.admin.getDevice(uuid);
+      return d.customer === 'initech' && d.site === null ? true : undefined;
+    });
+    await page.getByTestId('device-customer').getByText('initech').waitFor({ timeout: 30_000 });
+
+    await page.getByLabel('New tag', { exact: true }).fill('ladder');
+    await page.getByRole('button', { name: 'Add tag', exact: true }).click();
+    await eventually('the API to hold the added tag', 30_000, async () =>
+      (await api.admin.getDevice(uuid)).tags?.includes('ladder') ? true : undefined,
+    );
+    await page.getByRole('button', { name: 'remove tag canary', exact: true }).click();
+    await eventually('the API to drop the removed tag', 30_000, async () => {
+      const tags = (await api.admin.getDevice(uuid)).tags ?? [];
+      return tags.includes('canary') ? undefined : tags;
+    });
+    assert.deepEqual((await api.admin.getDevice(uuid)).tags, ['region=north', 'ladder']);
+    await page.getByTestId('device-tags').getByText('region=north, ladder').waitFor({ timeout: 30_000 });
+    await screenshot(page, 'device-commissioning');
+
+    // A viewer sees the warning and none of the controls.
+    const context = await browser.newContext();
+    const viewer = await context.newPage();
+    await viewer.goto(api.url);
+    await viewer.getByLabel('User name').fill('vera');
+    await viewer.getByLabel('Password', { exact: true }).fill(VIEWER_PASSWORD);
+    await viewer.getByRole('button', { name: 'Log in', exact: true }).click();
+    await viewer.getByRole('navigation', { name: 'pages' }).waitFor();
+    await viewer.goto(`${api.url}/devices/${uuid}`);
+    await viewer.getByTestId('wrong-meter').waitFor({ timeout: 30_000 });
+    await viewer.getByRole('heading', { name: 'Metrics' }).waitFor({ timeout: 30_000 });
+    for (const heading of ['Remote actions', 'Actions', 'Commissioning'])
+      assert.equal(await viewer.getByRole('heading', { name: heading, exact: true }).count(), 0, heading);
+    assert.equal(await viewer.getByRole('button', { name: /remove tag/ }).count(), 0);
+    await viewer.goto(`${api.url}/devices`);
+    await viewer.locator(`tr[data-uuid="${uuid}"] input[type="checkbox"]`).check();
+    await viewer.getByText('1 selected (you may not change them)').waitFor({ timeout: 30_000 });
+    assert.equal(await viewer.getByRole('button', { name: 'Revoke', exact: true }).count(), 0);
+    await context.close();
   });
 });
