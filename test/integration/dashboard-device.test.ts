@@ -1,16 +1,28 @@
 // The dashboard with a real device: a supervisor process managing the environment's device engine, the real API,
 // and Debian's headless Chromium. Pinning the device from its page makes the device run that release, and the page
-// shows it running without a reload; the page's logs panel streams the service's lines as the device prints them.
+// shows it running without a reload; the page's logs panel streams the service's lines as the device prints them;
+// the metrics charts draw what the device reported; a restart asked from the page restarts the very container and
+// the page shows what the device said of it.
 import assert from 'node:assert/strict';
 import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
-import type { Browser } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import type { DeviceMetricsHistory } from '../../protocol/device-metrics.js';
+import { pathOf } from '../../protocol/http/route.js';
+import { ROUTES } from '../../protocol/http/routes.js';
 import type { SupervisorConfig } from '../../supervisor/config.js';
 import { ApiServer } from '../../harness/api-server.js';
 import { launchBrowser, screenshot } from '../../harness/browser.js';
 import { loadTestEnv } from '../../harness/env.js';
 import { buildTestImage } from '../../harness/images.js';
-import { cleanDevice, deviceDocker, eventually, execIn, managedContainers } from '../../harness/supervisor-device.js';
+import {
+  cleanDevice,
+  deviceDocker,
+  eventually,
+  execIn,
+  inspectContainer,
+  managedContainers,
+} from '../../harness/supervisor-device.js';
 import { makeDataDir, printLogsIfFailed, SupervisorProcess } from '../../harness/supervisor-process.js';
 
 const env = loadTestEnv();
@@ -28,6 +40,22 @@ const TALKER = [
 ];
 const compose = (build: string) =>
   `services:\n  talker:\n    build: ./talker\n    restart: always\n    labels:\n      build: "${build}"\n`;
+
+/** The running talker container and when it last started. */
+async function talkerState(): Promise<{ id: string; running: boolean; startedAt: string }> {
+  const found = (await managedContainers(docker)).find((c) => c.service === 'talker');
+  if (found === undefined) throw new Error('no talker container on the device');
+  const details = await inspectContainer(docker, found.id);
+  return { id: found.id, running: details.State.Running, startedAt: details.State.StartedAt };
+}
+
+async function logIn(page: Page, url: string): Promise<void> {
+  await page.goto(url);
+  await page.getByLabel('User name').fill('admin');
+  await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
+  await page.getByRole('button', { name: 'Log in', exact: true }).click();
+  await page.getByRole('navigation', { name: 'pages' }).waitFor();
+}
 
 describe('dashboard with a real device', function () {
   this.timeout(300_000);
@@ -86,11 +114,7 @@ describe('dashboard with a real device', function () {
 
   it('pins the device from its page; the device runs the release and the page shows it without a reload', async () => {
     const page = await browser!.newPage();
-    await page.goto(api.url);
-    await page.getByLabel('User name').fill('admin');
-    await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
-    await page.getByRole('button', { name: 'Log in', exact: true }).click();
-    await page.getByRole('navigation', { name: 'pages' }).waitFor();
+    await logIn(page, api.url);
     await page.goto(`${api.url}/devices/${uuid}`);
     const running = async () => (await page.getByTestId('running-release').textContent())?.trim();
     await eventually('the page to show release 1 running', 30_000, async () =>
@@ -122,6 +146,75 @@ describe('dashboard with a real device', function () {
     ]);
     await lines.getByText(/said while the page follows/).waitFor({ timeout: 60_000 });
     await screenshot(page, 'device-live');
+    await page.close();
+  });
+
+  it('draws the metrics the device reported, and restarts a service from the page: the same container, started again', async () => {
+    const metrics = async (): Promise<DeviceMetricsHistory> => {
+      const answer = await fetch(`${api.url}${pathOf(ROUTES.deviceMetrics, { uuid })}`, {
+        headers: { authorization: `Bearer ${api.adminToken}` },
+      });
+      assert.equal(answer.status, 200, await answer.clone().text());
+      return (await answer.json()) as DeviceMetricsHistory;
+    };
+    const reported = await eventually('the API to hold a metrics sample of the device', 60_000, async () => {
+      const history = await metrics();
+      return history.points.length > 0 ? history : undefined;
+    });
+    assert.equal(reported.resolution, 'raw');
+
+    const page = await browser!.newPage({ viewport: { width: 360, height: 800 } });
+    await logIn(page, api.url);
+    await page.goto(`${api.url}/devices/${uuid}`);
+    const cpu = page.getByTestId('chart-cpu');
+    await cpu.locator('canvas').waitFor({ timeout: 60_000 });
+    // The page draws what the API answers; more samples may arrive between the two questions.
+    const drawn = Number(await cpu.getAttribute('data-points'));
+    const after = await metrics();
+    assert.ok(
+      drawn >= reported.points.length && drawn <= after.points.length,
+      `the CPU chart draws ${drawn} points; the API held ${reported.points.length}, then ${after.points.length}`,
+    );
+    for (const chart of ['memory', 'disk']) {
+      const points = Number(await page.getByTestId(`chart-${chart}`).getAttribute('data-points'));
+      assert.ok(points > 0, `the ${chart} chart draws the reported points (${points})`);
+    }
+    const width = await page.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(width <= 360, `the page fits a 360 px screen (it is ${width} px wide)`);
+    await page.getByRole('button', { name: '24 h', exact: true }).click();
+    await page
+      .getByTestId('metrics-summary')
+      .getByText(/15-minute buckets/)
+      .waitFor({ timeout: 30_000 });
+    await page.getByRole('button', { name: '1 h', exact: true }).click();
+    await page
+      .getByTestId('metrics-summary')
+      .getByText(/\d+ samples?$/)
+      .waitFor({ timeout: 30_000 });
+
+    const before = await talkerState();
+    assert.equal(before.running, true);
+    const asked: string[] = [];
+    page.on('dialog', (dialog) => {
+      asked.push(dialog.message());
+      void dialog.accept();
+    });
+    await page.locator('select[name="service"]').selectOption('talker');
+    await page.getByRole('button', { name: 'Restart', exact: true }).click();
+    const result = page.getByTestId('action-result');
+    await eventually('the page to show the action succeeded', 90_000, async () =>
+      (await result.getAttribute('data-status')) === 'succeeded' ? true : undefined,
+    );
+    assert.match((await result.textContent()) ?? '', /restart talker: succeeded.*restarted service 'talker'/);
+    assert.deepEqual(asked.length, 1, 'the page asked to confirm the restart');
+    assert.match(asked[0] ?? '', /Restart talker/);
+    const restarted = await talkerState();
+    assert.equal(restarted.id, before.id, 'restarted, not replaced');
+    assert.ok(
+      Date.parse(restarted.startedAt) > Date.parse(before.startedAt),
+      `started again (${before.startedAt} -> ${restarted.startedAt})`,
+    );
+    await screenshot(page, 'device-phone');
     await page.close();
   });
 });

@@ -1,13 +1,15 @@
 // One device: what it runs and what it should, each service's state, health and restarts, the update's progress and
-// what it waits for, its live logs, its audit trail; and what an operator may do to it (pin, track its fleet,
-// rename, tag).
+// what it waits for, its metrics over time, its live logs, its audit trail; and what an operator may do to it (pin,
+// track its fleet, restart, stop or start a service, reboot, rename, tag, record where it was commissioned).
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { AuditEntry } from '../../../protocol/access.js';
-import type { Release } from '../../../protocol/api.js';
+import type { Release, UpdateDeviceRequest } from '../../../protocol/api.js';
+import { SERVICE_ACTION_KINDS, type DeviceAction, type DeviceActionKind } from '../../../protocol/device-actions.js';
 import type { DeviceDetail } from '../../../protocol/device-detail.js';
 import type { DeviceLogLine } from '../../../protocol/device-logs.js';
 import { may } from '../access.js';
 import { call, urlOf } from '../api.js';
+import { MetricsCharts } from '../charts.js';
 import { ActionButton, Badge, ErrorBox, Loading, messageOf, Time } from '../components.js';
 import { STATUS_TONE, statusOf } from '../device-status.js';
 import { useLive } from '../live.js';
@@ -60,6 +62,12 @@ export function Device(props: PageProps) {
         <Time at={device.lastSeen} />
       </p>
       <ErrorBox error={error} />
+      {device.wrongMeter === true && (
+        <p class="wrong-meter" role="alert" data-testid="wrong-meter">
+          Wrong meter? The meter this device reads announces serial <code>{device.reportedMeterSerial ?? '?'}</code>,
+          but it was commissioned for <code>{device.meterSerial ?? '?'}</code>.
+        </p>
+      )}
       <dl class="facts">
         <dt>Fleet</dt>
         <dd>{device.fleet}</dd>
@@ -92,7 +100,20 @@ export function Device(props: PageProps) {
           {device.platform ? ` (${device.platform})` : ''}
         </dd>
         <dt>Tags</dt>
-        <dd>{(device.tags ?? []).join(', ') || '—'}</dd>
+        <dd data-testid="device-tags">{(device.tags ?? []).join(', ') || '—'}</dd>
+        <dt>Customer</dt>
+        <dd data-testid="device-customer">{device.customer ?? '—'}</dd>
+        <dt>Site</dt>
+        <dd data-testid="device-site">{device.site ?? '—'}</dd>
+        <dt>Address</dt>
+        <dd>{device.address ?? '—'}</dd>
+        <dt>Meter serial</dt>
+        <dd data-testid="device-meter">
+          {device.meterSerial ?? '—'}
+          {device.reportedMeterSerial !== undefined && device.reportedMeterSerial !== device.meterSerial
+            ? ` (the meter says ${device.reportedMeterSerial})`
+            : ''}
+        </dd>
         {device.note ? (
           <>
             <dt>Note</dt>
@@ -154,7 +175,10 @@ export function Device(props: PageProps) {
           </tbody>
         </table>
       )}
+      <MetricsCharts uuid={device.uuid} />
+      {may(user, API.createDeviceAction.access.action, device.fleet) && <RemoteActions device={device} />}
       {manage && <DeviceActions device={device} onDone={reload} />}
+      {may(user, API.updateDevice.access.action, device.fleet) && <Commissioning device={device} onDone={reload} />}
       {may(user, 'device.logs', device.fleet) && <Logs uuid={device.uuid} />}
       {may(user, 'audit.read', device.fleet) && <DeviceAudit uuid={device.uuid} />}
     </section>
@@ -170,7 +194,12 @@ function DeviceActions(props: { device: DeviceDetail; onDone: () => void }) {
   );
   const [release, setRelease] = useState('');
   const [name, setName] = useState(device.name);
-  const [tags, setTags] = useState((device.tags ?? []).join(' '));
+  const [tag, setTag] = useState('');
+  const [tagError, setTagError] = useState<string | null>(null);
+  const run = (change: () => Promise<unknown>) => {
+    setTagError(null);
+    change().then(props.onDone, (err: unknown) => setTagError(messageOf(err)));
+  };
   const uuid = device.uuid;
   return (
     <section aria-labelledby="actions-title" class="panel">
@@ -216,18 +245,200 @@ function DeviceActions(props: { device: DeviceDetail; onDone: () => void }) {
         />
       </div>
       <div class="row">
+        <span>Tags</span>
+        {(device.tags ?? []).length === 0 && <span class="muted">none</span>}
+        {(device.tags ?? []).map((t) => (
+          <span key={t} class="tag">
+            {t}{' '}
+            <button
+              type="button"
+              aria-label={`remove tag ${t}`}
+              onClick={() =>
+                run(() =>
+                  call(API.updateDevice, {
+                    params: { uuid },
+                    body: { tags: (device.tags ?? []).filter((x) => x !== t) },
+                  }),
+                )
+              }
+            >
+              ×
+            </button>
+          </span>
+        ))}
+      </div>
+      <div class="row">
         <label>
-          Tags (space-separated)
-          <input name="tags" value={tags} onInput={(e) => setTags(e.currentTarget.value)} />
+          New tag
+          <input
+            name="tag"
+            value={tag}
+            maxLength={64}
+            placeholder="canary or region=north"
+            onInput={(e) => setTag(e.currentTarget.value)}
+          />
         </label>
         <ActionButton
-          label="Set tags"
-          run={() =>
-            call(API.updateDevice, {
-              params: { uuid },
-              body: { tags: [...new Set(tags.split(/\s+/).filter((t) => t !== ''))] },
-            })
-          }
+          label="Add tag"
+          disabled={tag.trim() === '' || (device.tags ?? []).includes(tag.trim())}
+          run={async () => {
+            await call(API.updateDevice, { params: { uuid }, body: { tags: [...(device.tags ?? []), tag.trim()] } });
+            setTag('');
+          }}
+          onDone={props.onDone}
+        />
+      </div>
+      <ErrorBox error={tagError} />
+    </section>
+  );
+}
+
+const FINISHED: ReadonlySet<DeviceAction['status']> = new Set(['succeeded', 'failed', 'expired']);
+const ACTION_LABELS: Readonly<Record<Exclude<DeviceActionKind, 'diagnose'>, string>> = {
+  restart: 'Restart',
+  stop: 'Stop',
+  start: 'Start',
+  reboot: 'Reboot',
+};
+
+/**
+ * Restart, stop or start a service, or reboot the device, through a remote action, and follow the action until
+ * the device says what came of it (or it expires): the device hears of it through its push channel, or when it
+ * next connects.
+ */
+function RemoteActions(props: { device: DeviceDetail }) {
+  const uuid = props.device.uuid;
+  const services = (props.device.lastReport?.services ?? []).map((s) => s.name);
+  const [service, setService] = useState('');
+  const [action, setAction] = useState<DeviceAction | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const chosen = service !== '' && services.includes(service) ? service : (services[0] ?? '');
+
+  // Follows the action while it is unfinished; a new action or leaving the page stops following the old one.
+  useEffect(() => {
+    if (action === null || FINISHED.has(action.status)) return;
+    let stopped = false;
+    const timer = setTimeout(async () => {
+      try {
+        const now = await call(API.getDeviceAction, { params: { uuid, action: action.id } });
+        if (!stopped) setAction(now);
+      } catch (err) {
+        if (!stopped) setError(`cannot read how the ${action.action} went: ${messageOf(err)}`);
+      }
+    }, 1000);
+    return () => {
+      stopped = true;
+      clearTimeout(timer);
+    };
+  }, [action, uuid]);
+
+  const ask = (kind: DeviceActionKind) => async () => {
+    setError(null);
+    const body = SERVICE_ACTION_KINDS.includes(kind) ? { action: kind, service: chosen } : { action: kind };
+    setAction(await call(API.createDeviceAction, { params: { uuid }, body }));
+  };
+  const busy = action !== null && !FINISHED.has(action.status);
+  return (
+    <section aria-labelledby="remote-title" class="panel">
+      <h2 id="remote-title">Remote actions</h2>
+      <div class="row">
+        <label>
+          Service
+          <select name="service" value={chosen} onChange={(e) => setService(e.currentTarget.value)}>
+            {services.length === 0 && <option value="">no service reported</option>}
+            {services.map((name) => (
+              <option key={name} value={name}>
+                {name}
+              </option>
+            ))}
+          </select>
+        </label>
+        {(['restart', 'stop', 'start'] as const).map((kind) => (
+          <ActionButton
+            key={kind}
+            label={ACTION_LABELS[kind]}
+            disabled={chosen === '' || busy}
+            confirm={kind === 'start' ? undefined : `${ACTION_LABELS[kind]} ${chosen} on ${props.device.name}?`}
+            run={ask(kind)}
+          />
+        ))}
+        <ActionButton
+          label={ACTION_LABELS.reboot}
+          kind="danger"
+          disabled={busy}
+          confirm={`Reboot ${props.device.name}? Every service stops until it is back.`}
+          run={ask('reboot')}
+        />
+      </div>
+      <ErrorBox error={error} />
+      {action !== null && (
+        <p role="status" data-testid="action-result" data-status={action.status}>
+          {action.action}
+          {action.service !== null ? ` ${action.service}` : ''}:{' '}
+          <Badge
+            tone={
+              action.status === 'succeeded'
+                ? 'good'
+                : action.status === 'failed' || action.status === 'expired'
+                  ? 'bad'
+                  : 'info'
+            }
+          >
+            {action.status}
+          </Badge>
+          {action.message !== null ? ` ${action.message}` : ''}
+        </p>
+      )}
+    </section>
+  );
+}
+
+type CommissioningFields = Record<'customer' | 'site' | 'address' | 'meterSerial', string>;
+
+/** The fields that changed, trimmed; an emptied one as null, which clears it. */
+function changeOf(fields: CommissioningFields, changed: readonly (keyof CommissioningFields)[]): UpdateDeviceRequest {
+  const value = (key: keyof CommissioningFields) => (fields[key].trim() === '' ? null : fields[key].trim());
+  const change: UpdateDeviceRequest = {};
+  for (const key of changed) change[key] = value(key);
+  return change;
+}
+
+/** Who has the box, where it hangs and the meter it reads; an emptied field is cleared. */
+function Commissioning(props: { device: DeviceDetail; onDone: () => void }) {
+  const { device } = props;
+  const initial: CommissioningFields = {
+    customer: device.customer ?? '',
+    site: device.site ?? '',
+    address: device.address ?? '',
+    meterSerial: device.meterSerial ?? '',
+  };
+  const [fields, setFields] = useState(initial);
+  const changed = (Object.keys(initial) as (keyof CommissioningFields)[]).filter(
+    (k) => fields[k].trim() !== initial[k].trim(),
+  );
+  const input = (key: keyof CommissioningFields, label: string, maxLength: number) => (
+    <label>
+      {label}
+      <input
+        name={key}
+        value={fields[key]}
+        maxLength={maxLength}
+        onInput={(e) => setFields({ ...fields, [key]: e.currentTarget.value })}
+      />
+    </label>
+  );
+  return (
+    <section aria-labelledby="commissioning-title" class="panel">
+      <h2 id="commissioning-title">Commissioning</h2>
+      <div class="row">
+        {input('customer', 'Customer', 200)}
+        {input('site', 'Site', 200)}
+        {input('address', 'Address', 500)}
+        {input('meterSerial', 'Meter serial', 96)}
+        <ActionButton
+          label="Save commissioning"
+          disabled={changed.length === 0}
+          run={() => call(API.updateDevice, { params: { uuid: device.uuid }, body: changeOf(fields, changed) })}
           onDone={props.onDone}
         />
       </div>
