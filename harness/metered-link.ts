@@ -219,6 +219,11 @@ export class MeteredLink {
     return link;
   }
 
+  /** Whether connection `id` is still open (neither side closed it). */
+  isOpen(id: number): boolean {
+    return this.connections.some((connection) => connection.id === id && connection.closedAtMs === null);
+  }
+
   /** The purpose of a chunk of connection `id` at `atMs`: the request that started last (TLS set-up: the first). */
   purposeOf(id: number, atMs: number): LinkPurpose {
     const connection = this.connections[id];

@@ -71,6 +71,15 @@ function settingsOf(device: Device): Record<string, string> {
   );
 }
 
+// A slice of the default range of its own, so a run beside another (or a port some other program holds) does not
+// find its forwards' ports taken.
+const TUNNEL_SLICE = 1000;
+const TUNNEL_FROM =
+  DEFAULT_TUNNEL_PORTS.from +
+  TUNNEL_SLICE *
+    Math.floor(Math.random() * Math.floor((DEFAULT_TUNNEL_PORTS.to - DEFAULT_TUNNEL_PORTS.from + 1) / TUNNEL_SLICE));
+const TUNNEL_PORTS = { from: TUNNEL_FROM, to: TUNNEL_FROM + TUNNEL_SLICE - 1 };
+
 describe('remote access: jump host, per-device ports, SSH certificates (integration)', function () {
   this.timeout(180_000);
   let work = '';
@@ -183,7 +192,7 @@ describe('remote access: jump host, per-device ports, SSH certificates (integrat
       redisUrl: null,
       remoteAccess: {
         jumpHost: { host: '127.0.0.1', port: jump.port, user: jump.user, hostKey: jump.hostPublicKey },
-        ports: DEFAULT_TUNNEL_PORTS,
+        ports: TUNNEL_PORTS,
         jumpHostToken: JUMP_TOKEN,
         caKeyFile,
         certificateMinutes: 5,
@@ -231,11 +240,17 @@ describe('remote access: jump host, per-device ports, SSH certificates (integrat
       );
       startTunnel(device);
     }
-    for (const device of devices) {
-      const port = Number(settingsOf(device).TUNNEL_REMOTE_PORT);
-      await eventually(`device ${device.name}'s forward on the jump host`, 60_000, async () =>
-        (await firstLine(port))?.endsWith(` ${device.marker}`) ? true : undefined,
-      );
+    try {
+      for (const device of devices) {
+        const port = Number(settingsOf(device).TUNNEL_REMOTE_PORT);
+        await eventually(`device ${device.name}'s forward on the jump host`, 120_000, async () =>
+          (await firstLine(port))?.endsWith(` ${device.marker}`) ? true : undefined,
+        );
+      }
+    } catch (err) {
+      // A hook's failure runs no afterEach: say here what the jump host and the tunnels saw.
+      printLogs();
+      throw err;
     }
   });
 
@@ -249,10 +264,13 @@ describe('remote access: jump host, per-device ports, SSH certificates (integrat
     if (work) rmSync(work, { recursive: true, force: true });
   });
 
-  afterEach(function () {
-    if (this.currentTest?.state !== 'failed') return;
-    console.error(`--- jump host log ---\n${jump.log}`);
+  function printLogs(): void {
+    console.error(`--- jump host log ---\n${jump?.log ?? ''}`);
     for (const device of devices) console.error(`--- tunnel ${device.name} ---\n${device.tunnelLog}`);
+  }
+
+  afterEach(function () {
+    if (this.currentTest?.state === 'failed') printLogs();
   });
 
   it('gives two devices distinct ports from the range, with no config var on either', async () => {
@@ -261,7 +279,7 @@ describe('remote access: jump host, per-device ports, SSH certificates (integrat
     assert.notEqual(a.TUNNEL_REMOTE_PORT, b.TUNNEL_REMOTE_PORT);
     for (const settings of [a, b]) {
       const port = Number(settings.TUNNEL_REMOTE_PORT);
-      assert.ok(port >= DEFAULT_TUNNEL_PORTS.from && port <= DEFAULT_TUNNEL_PORTS.to, `port ${port} in the range`);
+      assert.ok(port >= TUNNEL_PORTS.from && port <= TUNNEL_PORTS.to, `port ${port} in the range`);
       assert.equal(settings.TUNNEL_HOST, '127.0.0.1');
       assert.equal(settings.TUNNEL_PORT, String(jump.port));
     }
