@@ -224,13 +224,23 @@ export class MeteredLink {
     return this.connections.some((connection) => connection.id === id && connection.closedAtMs === null);
   }
 
-  /** The purpose of a chunk of connection `id` at `atMs`: the request that started last (TLS set-up: the first). */
-  purposeOf(id: number, atMs: number): LinkPurpose {
+  /**
+   * The purpose of a chunk of connection `id` at `atMs`: the request that started last (TLS set-up: the first).
+   * A device's request reaches the terminator a moment after the proxy relayed it, so a chunk going up may belong
+   * to a request marked up to 50 ms later; an answer coming down never does (its request was marked before the API
+   * answered). Back-to-back requests on one connection (an answer, then at once the next request) stay apart.
+   */
+  purposeOf(id: number, atMs: number, direction: RelayedChunk['direction'] = 'up'): LinkPurpose {
     const connection = this.connections[id];
     const marks = connection?.upstreamPort == null ? [] : (this.marks.get(connection.upstreamPort) ?? []);
+    // Going up, the request this chunk starts: the first one marked within 50 ms after it (a later one in that
+    // window is the next request, sent once this one was answered).
+    if (direction === 'up') {
+      const starting = marks.find((mark) => mark.atMs >= atMs && mark.atMs <= atMs + 50);
+      if (starting !== undefined) return starting.purpose;
+    }
     let purpose: LinkPurpose = marks[0]?.purpose ?? 'other';
-    // A device's request reaches the terminator a moment after the proxy relayed it.
-    for (const mark of marks) if (mark.atMs <= atMs + 50) purpose = mark.purpose;
+    for (const mark of marks) if (mark.atMs <= atMs) purpose = mark.purpose;
     return purpose;
   }
 
@@ -249,7 +259,7 @@ export class MeteredLink {
       if (chunk.atMs < fromMs || chunk.atMs >= toMs) continue;
       // The data segments, and an ACK from the other side for them.
       const segments = Math.ceil(chunk.bytes / SEGMENT_PAYLOAD_BYTES) + 1;
-      add(this.purposeOf(chunk.connection, chunk.atMs), chunk.bytes, segments);
+      add(this.purposeOf(chunk.connection, chunk.atMs, chunk.direction), chunk.bytes, segments);
     }
     for (const connection of this.connections) {
       if (connection.openedAtMs >= fromMs && connection.openedAtMs < toMs) {
