@@ -2,6 +2,7 @@
 // pid file in a temp dir, listening where a container can reach it (the engine bridge's gateway address). Never
 // the system sshd. It plays the fleet's jump host; the tunnel test also runs one as the device's own sshd.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import {
   appendFileSync,
   existsSync,
@@ -9,6 +10,7 @@ import {
   mkdtempSync,
   readdirSync,
   readFileSync,
+  renameSync,
   rmSync,
   writeFileSync,
 } from 'node:fs';
@@ -23,6 +25,25 @@ const SSHD = '/usr/sbin/sshd';
 // The privilege-separation chroot compiled into Debian's sshd; its service unit creates it, and nothing here runs that unit.
 const PRIVSEP_DIR = '/run/sshd';
 const START_BUDGET_MS = 10_000;
+
+/**
+ * `script` copied where sshd runs it as an AuthorizedKeysCommand or AuthorizedPrincipalsCommand: sshd refuses one
+ * unless it and every folder above it belong to root and no one else may write them, which a checkout under /tmp
+ * (or any user's folder) never is. The copy lives under /run (root's, 0755) in a folder named after its content, so
+ * runs side by side share it and a changed script gets a folder of its own. Returns the copy's path.
+ */
+export function rootOwnedCopy(script: string): string {
+  const content = readFileSync(script);
+  const dir = path.join('/run', `skiff-commands-${createHash('sha256').update(content).digest('hex').slice(0, 16)}`);
+  const file = path.join(dir, path.basename(script));
+  if (existsSync(file)) return file;
+  mkdirSync(dir, { recursive: true, mode: 0o755 });
+  // Written whole and renamed into place: a run beside this one never sees half a script.
+  const partial = `${file}.${process.pid}.partial`;
+  writeFileSync(partial, content, { mode: 0o755 });
+  renameSync(partial, file);
+  return file;
+}
 
 export interface SshServerOptions {
   /** Names the temp dir and error messages. */

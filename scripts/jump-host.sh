@@ -44,7 +44,13 @@ case "$cmd" in
     token=$(cat "$token_file")
     (umask 077 && printf 'SKIFF_API_URL=%s\nSKIFF_JUMP_HOST_TOKEN=%s\n' "$api" "$token" >"$dir/jump-host.conf")
     user=$(id -un)
-    keys="$SKIFF_REPO/scripts/jump-host-keys.sh"
+    # sshd runs a key command only if it and every folder above it are root's and no one else may write them (a
+    # checkout under /tmp or a home folder is not): a copy under /run, in a folder named after its content.
+    shipped="$SKIFF_REPO/scripts/jump-host-keys.sh"
+    keys_dir="/run/skiff-commands-$(sha256sum "$shipped" | cut -c1-16)"
+    install -d -m 0755 "$keys_dir"
+    install -m 0755 "$shipped" "$keys_dir/jump-host-keys.sh"
+    keys="$keys_dir/jump-host-keys.sh"
     # AuthorizedPrincipalsCommand before AuthorizedKeysCommand: OpenSSH 9.2 drops it when it comes after.
     cat >"$dir/sshd_config" <<CONF
 ListenAddress 127.0.0.1

@@ -14,7 +14,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { ApiServer } from '../../harness/api-server.js';
 import { loadTestEnv, repoRoot } from '../../harness/env.js';
-import { freePort, newKey, SshServer } from '../../harness/jump-host.js';
+import { freePort, newKey, rootOwnedCopy, SshServer } from '../../harness/jump-host.js';
 import { runSkiff, SkiffProcess } from '../../harness/skiff-process.js';
 import { cleanDevice, deviceDocker, eventually } from '../../harness/supervisor-device.js';
 import { SupervisorProcesses } from '../../harness/supervisor-process.js';
@@ -169,6 +169,8 @@ describe('remote access: jump host, per-device ports, SSH certificates (integrat
     const caPublic = path.join(work, 'ssh-ca.pub');
     writeFileSync(caPublic, `${ca.publicKey}\n`);
     const conf = path.join(work, 'jump-host.conf');
+    // The shipped script, as a jump host runs it: from a folder only root may write (see rootOwnedCopy).
+    const keysCommand = rootOwnedCopy(KEYS_SCRIPT);
     jump = await SshServer.start({
       name: 'jump',
       address: '127.0.0.1',
@@ -177,9 +179,9 @@ describe('remote access: jump host, per-device ports, SSH certificates (integrat
         // In this order: OpenSSH 9.2 takes no AuthorizedPrincipalsCommand after an AuthorizedKeysCommand (sshd -T
         // shows it as none), and would then check certificates against the login name.
         `TrustedUserCAKeys ${caPublic}`,
-        `AuthorizedPrincipalsCommand ${KEYS_SCRIPT} ${conf} principals %u %i`,
+        `AuthorizedPrincipalsCommand ${keysCommand} ${conf} principals %u %i`,
         `AuthorizedPrincipalsCommandUser ${userNameForCommands()}`,
-        `AuthorizedKeysCommand ${KEYS_SCRIPT} ${conf} keys %u %t %k`,
+        `AuthorizedKeysCommand ${keysCommand} ${conf} keys %u %t %k`,
         `AuthorizedKeysCommandUser ${userNameForCommands()}`,
         'AllowTcpForwarding yes',
         'GatewayPorts no',
