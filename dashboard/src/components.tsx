@@ -1,6 +1,7 @@
 // Small pieces every page uses: times, status badges, errors, buttons that wait for their action.
 import type { ComponentChildren } from 'preact';
 import { useState } from 'preact/hooks';
+import type { Release } from '../../protocol/api.js';
 import { ApiError } from './api.js';
 
 export function ago(iso: string | null | undefined, now: number = Date.now()): string {
@@ -89,5 +90,33 @@ export function Stat(props: { label: string; value: number | string; tone?: Tone
       <span class="value">{props.value}</span>
       <span class="label">{props.label}</span>
     </div>
+  );
+}
+
+/**
+ * A labelled choice of the releases devices may be sent, by version: only ready ones are offered. `prompt`: an
+ * empty first choice ("choose…") so nothing is picked until someone picks.
+ */
+export function ReadyReleaseSelect(props: {
+  releases: readonly Release[] | null;
+  value: string;
+  onChange: (version: string) => void;
+  name?: string;
+  prompt?: boolean;
+}) {
+  return (
+    <label>
+      Release
+      <select name={props.name} value={props.value} onChange={(e) => props.onChange(e.currentTarget.value)}>
+        {props.prompt !== false && <option value="">choose…</option>}
+        {(props.releases ?? [])
+          .filter((r) => r.status === 'ready')
+          .map((r) => (
+            <option key={r.id} value={r.version}>
+              {r.version}
+            </option>
+          ))}
+      </select>
+    </label>
   );
 }

@@ -10,7 +10,7 @@ import type { DeviceLogLine } from '../../../protocol/device-logs.js';
 import { may } from '../access.js';
 import { call, urlOf } from '../api.js';
 import { MetricsCharts } from '../charts.js';
-import { ActionButton, Badge, ErrorBox, Loading, messageOf, Time } from '../components.js';
+import { ActionButton, Badge, ErrorBox, Loading, ReadyReleaseSelect, messageOf, Time } from '../components.js';
 import { STATUS_TONE, statusOf } from '../device-status.js';
 import { useLive } from '../live.js';
 import { API } from '../routes.js';
@@ -205,19 +205,7 @@ function DeviceActions(props: { device: DeviceDetail; onDone: () => void }) {
     <section aria-labelledby="actions-title" class="panel">
       <h2 id="actions-title">Actions</h2>
       <div class="row">
-        <label>
-          Release
-          <select name="release" value={release} onChange={(e) => setRelease(e.currentTarget.value)}>
-            <option value="">choose…</option>
-            {(releases.data ?? [])
-              .filter((r) => r.status === 'ready')
-              .map((r) => (
-                <option key={r.id} value={r.version}>
-                  {r.version}
-                </option>
-              ))}
-          </select>
-        </label>
+        <ReadyReleaseSelect name="release" releases={releases.data} value={release} onChange={setRelease} />
         <ActionButton
           label="Pin"
           kind="primary"

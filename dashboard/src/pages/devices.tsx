@@ -8,7 +8,7 @@ import type { BulkResult } from '../../../protocol/device-groups.js';
 import { parseSelector, SELECTOR_LIMITS, SelectorError } from '../../../protocol/device-selector.js';
 import { may } from '../access.js';
 import { call } from '../api.js';
-import { ActionButton, Badge, ErrorBox, Loading, Time } from '../components.js';
+import { ActionButton, Badge, ErrorBox, Loading, ReadyReleaseSelect, Time } from '../components.js';
 import { STATUS_TONE, STATUSES, searchText, statusOf } from '../device-status.js';
 import { useLive } from '../live.js';
 import { API } from '../routes.js';
@@ -352,19 +352,7 @@ function BulkActions(props: {
       <legend>{what}</legend>
       {oneFleet !== null && (
         <>
-          <label>
-            Release
-            <select value={release} onChange={(e) => setRelease(e.currentTarget.value)}>
-              <option value="">choose…</option>
-              {(releases.data ?? [])
-                .filter((r) => r.status === 'ready')
-                .map((r) => (
-                  <option key={r.id} value={r.version}>
-                    {r.version}
-                  </option>
-                ))}
-            </select>
-          </label>
+          <ReadyReleaseSelect releases={releases.data} value={release} onChange={setRelease} />
           <ActionButton
             label="Pin selected"
             kind="primary"

@@ -15,7 +15,16 @@ import {
 } from '../../../protocol/rollouts.js';
 import { may } from '../access.js';
 import { call } from '../api.js';
-import { ActionButton, Badge, ErrorBox, Loading, messageOf, Time, type Tone } from '../components.js';
+import {
+  ActionButton,
+  Badge,
+  ErrorBox,
+  Loading,
+  ReadyReleaseSelect,
+  messageOf,
+  Time,
+  type Tone,
+} from '../components.js';
 import { type LiveEvent, useLive } from '../live.js';
 import { API } from '../routes.js';
 import { Link, navigate, useLocation } from '../router.js';
@@ -280,16 +289,7 @@ function CreateRollout(props: { fleet: string }) {
         <p class="muted">No release of {fleet} is ready.</p>
       ) : (
         <form class="rollout-form" onSubmit={submit}>
-          <label>
-            Release
-            <select name="release" value={chosen} onChange={(e) => setRelease(e.currentTarget.value)}>
-              {ready.map((r) => (
-                <option key={r.id} value={r.version}>
-                  {r.version}
-                </option>
-              ))}
-            </select>
-          </label>
+          <ReadyReleaseSelect name="release" releases={ready} value={chosen} onChange={setRelease} prompt={false} />
           <label>
             Devices (selector)
             <input
