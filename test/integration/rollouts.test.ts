@@ -14,11 +14,8 @@ import path from 'node:path';
 import { ApiClient, ApiProblemError } from '../../cli/api-client.js';
 import { createLogger } from '../../lib/logger.js';
 import type { FleetEvent } from '../../protocol/fleet-events.js';
-import { paths } from '../../protocol/http/paths.js';
 import type { Rollout } from '../../protocol/rollouts.js';
 import type { StateReport } from '../../protocol/state-report.js';
-import { TargetStateSchema } from '../../protocol/target-state.js';
-import { parse } from '../../protocol/validate.js';
 import { FleetEventBus } from '../../registry-api/events/bus.js';
 import { redisInvalidation } from '../../registry-api/fleet/invalidation.js';
 import { createApp } from '../../registry-api/http/app.js';
@@ -29,6 +26,7 @@ import type { ReleaseRecord, Store } from '../../registry-api/store/index.js';
 import { openStore } from '../../registry-api/store/open.js';
 import { loadTestEnv } from '../../harness/env.js';
 import { testStoreLocation, type TestStoreLocation } from '../../harness/test-store.js';
+import { runningReport, SimulatedDevice } from '../../harness/simulated-device.js';
 import { TestDevice } from '../../harness/test-device.js';
 
 const ADMIN_TOKEN = 'rollouts-admin-token-0123456789abcdef01234';
@@ -40,15 +38,6 @@ interface Instance {
   admin: ApiClient;
   store: Store;
   close(): Promise<void>;
-}
-
-/** One simulated device: what its target says, what it last reported. */
-interface SimDevice {
-  device: TestDevice;
-  token: string;
-  etag: string | null;
-  target: string | null;
-  reported: string | null;
 }
 
 async function mapLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
@@ -71,7 +60,7 @@ describe('rollouts: phases judged by the fleet health, 200 simulated devices, tw
   let instances: Instance[] = [];
   const events: FleetEvent[] = [];
   const releases: Record<string, ReleaseRecord> = {};
-  const sims: SimDevice[] = [];
+  const sims: SimulatedDevice[] = [];
   /** Releases whose application fails on every device. */
   const failing = new Set<string>();
 
@@ -126,35 +115,8 @@ describe('rollouts: phases judged by the fleet health, 200 simulated devices, tw
 
   const admin = (): ApiClient => instances[0]!.admin;
 
-  function reportOf(releaseId: string | null): StateReport {
-    const at = new Date().toISOString();
-    return {
-      supervisorVersion: '0.0.0-sim',
-      updateStatus: 'converged',
-      targetReleaseId: releaseId,
-      releaseId,
-      services:
-        releaseId === null
-          ? []
-          : [
-              {
-                name: 'reader',
-                releaseId,
-                image: `127.0.0.1:5000/meters/reader@sha256:${'a'.repeat(64)}`,
-                containerId: 'c0ffee',
-                state: 'running',
-                health: 'healthy',
-                exitCode: null,
-                restarts: 0,
-                appHealth: failing.has(releaseId)
-                  ? { ok: false, value: 0.12, detail: 'few good telegrams', reportedAt: at }
-                  : { ok: true, value: 0.99, detail: null, reportedAt: at },
-              },
-            ],
-      error: null,
-      reportedAt: at,
-    };
-  }
+  const reportOf = (releaseId: string | null): StateReport =>
+    runningReport(releaseId, { appFailing: releaseId !== null && failing.has(releaseId) });
 
   /**
    * One round of the fleet: every device polls its target (even ones through the first instance, odd through the
@@ -163,28 +125,8 @@ describe('rollouts: phases judged by the fleet health, 200 simulated devices, tw
    */
   async function round(report = true): Promise<void> {
     await mapLimit(sims, 16, async (sim) => {
-      const index = sims.indexOf(sim);
-      const instance = instances[index % instances.length]!;
-      const response = await fetch(`${instance.url}${paths.target(sim.device.uuid)}`, {
-        headers: { authorization: `Bearer ${sim.token}`, ...(sim.etag === null ? {} : { 'if-none-match': sim.etag }) },
-      });
-      const text = await response.text();
-      if (response.status === 200) {
-        const target = parse(TargetStateSchema, JSON.parse(text), `the target of ${sim.device.uuid}`);
-        sim.etag = response.headers.get('etag');
-        sim.target = target.release?.id ?? null;
-      } else if (response.status !== 304) {
-        throw new Error(`GET target of ${sim.device.uuid} answered ${response.status}: ${text}`);
-      }
-      if (!report || sim.reported === sim.target) return;
-      const answer = await fetch(`${instance.url}${paths.state(sim.device.uuid)}`, {
-        method: 'PATCH',
-        headers: { authorization: `Bearer ${sim.token}`, 'content-type': 'application/json' },
-        body: JSON.stringify(reportOf(sim.target)),
-      });
-      if (answer.status !== 204)
-        throw new Error(`report of ${sim.device.uuid} answered ${answer.status}: ${await answer.text()}`);
-      sim.reported = sim.target;
+      const instance = instances[sims.indexOf(sim) % instances.length]!;
+      await sim.step(instance.url, reportOf, report);
     });
   }
 
@@ -240,18 +182,10 @@ describe('rollouts: phases judged by the fleet health, 200 simulated devices, tw
     // The operator holds the fleet on 1 and moves it on by rollouts only.
     await admin().pin(FLEET, '1');
     for (let i = 0; i < DEVICES; i += 1)
-      sims.push({
-        device: TestDevice.create(`5e110000-0000-4000-8000-${i.toString(16).padStart(12, '0')}`),
-        token: '',
-        etag: null,
-        target: null,
-        reported: null,
-      });
-    await mapLimit(sims, 8, async (sim) => {
-      sim.token = (
-        await sim.device.token(instances[0]!.url, { fleet: FLEET, provisioningKey: fleet.provisioningKey })
-      ).token;
-    });
+      sims.push(new SimulatedDevice(TestDevice.create(`5e110000-0000-4000-8000-${i.toString(16).padStart(12, '0')}`)));
+    await mapLimit(sims, 8, (sim) =>
+      sim.signIn(instances[0]!.url, { fleet: FLEET, provisioningKey: fleet.provisioningKey }),
+    );
     await admin().updateDevice(sims[150]!.device.uuid, { tags: ['canary', 'north'] });
     await admin().updateDevice(sims[151]!.device.uuid, { tags: ['canary'] });
     // A device pinned by hand stays out of every rollout.
