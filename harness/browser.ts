@@ -6,6 +6,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { repoRoot } from './env.js';
+import { eventually } from './supervisor-device.js';
 
 export const CHROMIUM = process.env.SKIFF_CHROMIUM ?? '/usr/bin/chromium';
 
@@ -40,4 +41,34 @@ export async function screenshot(page: Page, name: string): Promise<string> {
   const file = path.join(SCREENSHOT_DIR, `${name}.png`);
   await page.screenshot({ path: file, fullPage: true });
   return file;
+}
+
+/** Logs `user` in through the dashboard's login form at `url`; resolves once the pages' navigation shows. */
+export async function logIn(page: Page, url: string, user: string, password: string): Promise<void> {
+  await page.goto(url);
+  await page.getByLabel('User name').fill(user);
+  await page.getByLabel('Password', { exact: true }).fill(password);
+  await page.getByRole('button', { name: 'Log in', exact: true }).click();
+  await page.getByRole('navigation', { name: 'pages' }).waitFor();
+}
+
+/**
+ * Waits for `check` to hold, that is to stop throwing (its assertions), every `everyMs`; a page updates on its own,
+ * so this is no sleep. Throws with the last assertion's message after `timeoutMs`.
+ */
+export async function holds(
+  check: () => Promise<unknown>,
+  what: string,
+  timeoutMs: number,
+  everyMs: number,
+): Promise<void> {
+  await eventually(
+    what,
+    timeoutMs,
+    async () => {
+      await check();
+      return true;
+    },
+    everyMs,
+  );
 }

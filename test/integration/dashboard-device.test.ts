@@ -6,13 +6,13 @@
 import assert from 'node:assert/strict';
 import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import type { DeviceMetricsHistory } from '../../protocol/device-metrics.js';
 import { pathOf } from '../../protocol/http/route.js';
 import { ROUTES } from '../../protocol/http/routes.js';
 import type { SupervisorConfig } from '../../supervisor/config.js';
 import { ApiServer } from '../../harness/api-server.js';
-import { launchBrowser, screenshot } from '../../harness/browser.js';
+import { launchBrowser, logIn, screenshot } from '../../harness/browser.js';
 import { loadTestEnv } from '../../harness/env.js';
 import { buildTestImage } from '../../harness/images.js';
 import {
@@ -47,14 +47,6 @@ async function talkerState(): Promise<{ id: string; running: boolean; startedAt:
   if (found === undefined) throw new Error('no talker container on the device');
   const details = await inspectContainer(docker, found.id);
   return { id: found.id, running: details.State.Running, startedAt: details.State.StartedAt };
-}
-
-async function logIn(page: Page, url: string): Promise<void> {
-  await page.goto(url);
-  await page.getByLabel('User name').fill('admin');
-  await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
-  await page.getByRole('button', { name: 'Log in', exact: true }).click();
-  await page.getByRole('navigation', { name: 'pages' }).waitFor();
 }
 
 describe('dashboard with a real device', function () {
@@ -114,7 +106,7 @@ describe('dashboard with a real device', function () {
 
   it('pins the device from its page; the device runs the release and the page shows it without a reload', async () => {
     const page = await browser!.newPage();
-    await logIn(page, api.url);
+    await logIn(page, api.url, 'admin', PASSWORD);
     await page.goto(`${api.url}/devices/${uuid}`);
     const running = async () => (await page.getByTestId('running-release').textContent())?.trim();
     await eventually('the page to show release 1 running', 30_000, async () =>
@@ -164,7 +156,7 @@ describe('dashboard with a real device', function () {
     assert.equal(reported.resolution, 'raw');
 
     const page = await browser!.newPage({ viewport: { width: 360, height: 800 } });
-    await logIn(page, api.url);
+    await logIn(page, api.url, 'admin', PASSWORD);
     await page.goto(`${api.url}/devices/${uuid}`);
     const cpu = page.getByTestId('chart-cpu');
     await cpu.locator('canvas').waitFor({ timeout: 60_000 });

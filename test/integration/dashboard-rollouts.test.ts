@@ -11,13 +11,11 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type { FleetEvent } from '../../protocol/fleet-events.js';
 import { paths } from '../../protocol/http/paths.js';
 import type { Rollout } from '../../protocol/rollouts.js';
-import type { StateReport } from '../../protocol/state-report.js';
-import { TargetStateSchema } from '../../protocol/target-state.js';
-import { parse } from '../../protocol/validate.js';
 import { FleetEventBus } from '../../registry-api/events/bus.js';
 import type { ReleaseRecord } from '../../registry-api/store/index.js';
 import { ApiServer } from '../../harness/api-server.js';
-import { launchBrowser, screenshot } from '../../harness/browser.js';
+import { holds, launchBrowser, logIn, screenshot } from '../../harness/browser.js';
+import { runningReport, SimulatedDevice } from '../../harness/simulated-device.js';
 import { TestDevice } from '../../harness/test-device.js';
 
 const FLEET = 'meters';
@@ -30,39 +28,9 @@ const HOUR_MS = 3_600_000;
 const NORTH = 16;
 const OTHERS = 4;
 
-/** One simulated device: what its target says, what it last reported. */
-interface SimDevice {
-  device: TestDevice;
-  token: string;
-  etag: string | null;
-  target: string | null;
-  reported: string | null;
-}
-
 /** Waits for `check` to hold (it throws until then). */
-async function eventually(check: () => Promise<void>, what: string, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      await check();
-      return;
-    } catch (err) {
-      if (Date.now() > deadline)
-        throw new Error(
-          `${what}: still not so after ${timeoutMs} ms: ${err instanceof Error ? err.message : String(err)}`,
-        );
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  }
-}
-
-async function logIn(page: Page, url: string, user: string, password: string): Promise<void> {
-  await page.goto(url);
-  await page.getByLabel('User name').fill(user);
-  await page.getByLabel('Password', { exact: true }).fill(password);
-  await page.getByRole('button', { name: 'Log in', exact: true }).click();
-  await page.getByRole('navigation', { name: 'pages' }).waitFor();
-}
+const eventually = (check: () => Promise<unknown>, what: string, timeoutMs = 60_000): Promise<void> =>
+  holds(check, what, timeoutMs, 100);
 
 /** A context whose pages refresh on their own only once an hour: whatever changes on them came from an event. */
 async function contextWithoutTimer(browser: Browser): Promise<BrowserContext> {
@@ -139,64 +107,11 @@ describe('dashboard rollouts and live pages in a browser', function () {
   let browser: Browser;
   const events: FleetEvent[] = [];
   const releases: Record<string, ReleaseRecord> = {};
-  const sims: SimDevice[] = [];
-
-  function reportOf(releaseId: string | null, status: StateReport['updateStatus'] = 'converged'): StateReport {
-    const at = new Date().toISOString();
-    return {
-      supervisorVersion: '0.0.0-sim',
-      updateStatus: status,
-      targetReleaseId: releaseId,
-      releaseId,
-      services:
-        releaseId === null
-          ? []
-          : [
-              {
-                name: 'reader',
-                releaseId,
-                image: `127.0.0.1:5000/meters/reader@sha256:${'a'.repeat(64)}`,
-                containerId: 'c0ffee',
-                state: 'running',
-                health: 'healthy',
-                exitCode: null,
-                restarts: 0,
-                appHealth: { ok: true, value: 0.99, detail: null, reportedAt: at },
-              },
-            ],
-      error: null,
-      reportedAt: at,
-    };
-  }
-
-  async function report(sim: SimDevice, body: StateReport): Promise<void> {
-    const answer = await fetch(`${api.url}${paths.state(sim.device.uuid)}`, {
-      method: 'PATCH',
-      headers: { authorization: `Bearer ${sim.token}`, 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    });
-    if (answer.status !== 204)
-      throw new Error(`report of ${sim.device.uuid} answered ${answer.status}: ${await answer.text()}`);
-  }
+  const sims: SimulatedDevice[] = [];
 
   /** Every device polls its target and, when it changed, runs it at once and reports it, as a quick supervisor. */
   async function round(): Promise<void> {
-    for (const sim of sims) {
-      const response = await fetch(`${api.url}${paths.target(sim.device.uuid)}`, {
-        headers: { authorization: `Bearer ${sim.token}`, ...(sim.etag === null ? {} : { 'if-none-match': sim.etag }) },
-      });
-      const text = await response.text();
-      if (response.status === 200) {
-        const target = parse(TargetStateSchema, JSON.parse(text), `the target of ${sim.device.uuid}`);
-        sim.etag = response.headers.get('etag');
-        sim.target = target.release?.id ?? null;
-      } else if (response.status !== 304) {
-        throw new Error(`GET target of ${sim.device.uuid} answered ${response.status}: ${text}`);
-      }
-      if (sim.reported === sim.target) continue;
-      await report(sim, reportOf(sim.target));
-      sim.reported = sim.target;
-    }
+    for (const sim of sims) await sim.step(api.url, (releaseId) => runningReport(releaseId));
   }
 
   async function release(version: string): Promise<void> {
@@ -227,12 +142,9 @@ describe('dashboard rollouts and live pages in a browser', function () {
     await api.admin.pin(FLEET, '1');
     for (let i = 0; i < NORTH + OTHERS; i += 1) {
       const device = TestDevice.create(`da5b0a4d-0000-4000-8000-${(0x100 + i).toString(16).padStart(12, '0')}`);
-      const { token } = await device.token(api.url, {
-        fleet: FLEET,
-        provisioningKey: fleet.provisioningKey,
-        name: `meter-${i + 1}`,
-      });
-      sims.push({ device, token, etag: null, target: null, reported: null });
+      const sim = new SimulatedDevice(device);
+      await sim.signIn(api.url, { fleet: FLEET, provisioningKey: fleet.provisioningKey, name: `meter-${i + 1}` });
+      sims.push(sim);
       if (i < NORTH) await api.admin.updateDevice(device.uuid, { tags: ['north'] });
     }
     await round();
@@ -466,7 +378,7 @@ describe('dashboard rollouts and live pages in a browser', function () {
     // The device starts an update: its update.started event reaches the page, which loads the list once.
     const reloadsBefore = lists();
     const sent = Date.now();
-    await report(sim, { ...reportOf(sim.reported), updateStatus: 'downloading' });
+    await sim.report(api.url, { ...runningReport(sim.reported), updateStatus: 'downloading' });
     await status.getByText('updating').waitFor({ timeout: 30_000 });
     const took = Date.now() - sent;
     assert.ok(took < 5_000, `the page showed the report after ${took} ms`);
@@ -482,7 +394,7 @@ describe('dashboard rollouts and live pages in a browser', function () {
     const state = page.getByTestId('live-state');
     link.cut(true);
     await state.and(page.locator('[data-state="reconnecting"]')).waitFor({ timeout: 60_000 });
-    await report(sim, reportOf(sim.reported));
+    await sim.report(api.url, runningReport(sim.reported));
     link.cut(false);
     await state.and(page.locator('[data-state="live"]')).waitFor({ timeout: 60_000 });
     await status.getByText('up to date').waitFor({ timeout: 30_000 });

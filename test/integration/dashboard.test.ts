@@ -4,7 +4,7 @@
 // against what the API answers. The screenshots of the main pages land in .skiff/screenshots/.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser, BrowserContext } from 'playwright-core';
 import type { Fleet, Release } from '../../protocol/api.js';
 import type { DeviceAuthResponse } from '../../protocol/device-auth.js';
 import { CSRF_HEADER, SESSION_COOKIE } from '../../protocol/http/auth.js';
@@ -13,7 +13,7 @@ import { pathOf } from '../../protocol/http/route.js';
 import { ROUTES } from '../../protocol/http/routes.js';
 import type { StateReport } from '../../protocol/state-report.js';
 import { ApiServer } from '../../harness/api-server.js';
-import { launchBrowser, screenshot } from '../../harness/browser.js';
+import { holds, launchBrowser, logIn, screenshot } from '../../harness/browser.js';
 import { loadTestEnv } from '../../harness/env.js';
 import { buildTestImage } from '../../harness/images.js';
 import { SKIFF_MAIN } from '../../harness/skiff-process.js';
@@ -32,21 +32,8 @@ const DEVICES = [
 const compose = (tag: string): string => `services:\n  meter:\n    image: meter\n    labels:\n      build: "${tag}"\n`;
 
 /** Waits for `check` to hold (it throws until then); the page refreshes on its own, so this is no sleep. */
-async function eventually(check: () => Promise<void>, what: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      await check();
-      return;
-    } catch (err) {
-      if (Date.now() > deadline)
-        throw new Error(
-          `${what}: still not so after ${timeoutMs} ms: ${err instanceof Error ? err.message : String(err)}`,
-        );
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-  }
-}
+const eventually = (check: () => Promise<void>, what: string, timeoutMs = 30_000): Promise<void> =>
+  holds(check, what, timeoutMs, 200);
 
 /** `skiff user password NAME` as a person runs it, the password on standard input. */
 async function setPasswordWithCli(api: ApiServer, user: string, password: string): Promise<string> {
@@ -69,14 +56,6 @@ async function setPasswordWithCli(api: ApiServer, user: string, password: string
 }
 
 /** Logs in through the page's form. */
-async function logIn(page: Page, url: string, user: string, password: string): Promise<void> {
-  await page.goto(url);
-  await page.getByLabel('User name').fill(user);
-  await page.getByLabel('Password', { exact: true }).fill(password);
-  await page.getByRole('button', { name: 'Log in', exact: true }).click();
-  await page.getByRole('navigation', { name: 'pages' }).waitFor();
-}
-
 async function sessionCookieOf(context: BrowserContext): Promise<string | undefined> {
   return (await context.cookies()).find((c) => c.name === SESSION_COOKIE)?.value;
 }
