@@ -14,7 +14,7 @@ import {
 import { LOG_ROUTES } from '../protocol/http/logs.js';
 import { parse, ValidationError } from '../protocol/validate.js';
 import { fetchFailureReason } from '../lib/errors.js';
-import { SseParser } from '../lib/sse.js';
+import { sseEventsOf } from '../lib/sse.js';
 import { ApiAnswerError, ApiClient, ApiUnreachableError } from './api-client.js';
 
 export interface LogsQuery {
@@ -87,14 +87,6 @@ export class DeviceLogsClient {
     const connection = new AbortController();
     const hangUp = (): void => connection.abort();
     signal.addEventListener('abort', hangUp);
-    let silence: NodeJS.Timeout | undefined;
-    const listen = (): void => {
-      clearTimeout(silence);
-      silence = setTimeout(
-        () => connection.abort(new Error(`no byte from the API for ${FOLLOW_SILENCE_MS / 1000} s`)),
-        FOLLOW_SILENCE_MS,
-      );
-    };
     // The headers come once the device's snapshot is in: the API's own wait bounds that part.
     let opened: { request: string; response: Response };
     try {
@@ -105,24 +97,19 @@ export class DeviceLogsClient {
     }
     const { request, response } = opened;
     if (response.body === null) throw new ApiAnswerError(request, 'the follow stream has no body');
-    const parser = new SseParser();
-    const decoder = new TextDecoder();
+    const silent = (): void => connection.abort(new Error(`no byte from the API for ${FOLLOW_SILENCE_MS / 1000} s`));
     try {
-      listen();
-      for await (const chunk of response.body) {
-        listen();
-        for (const event of parser.push(decoder.decode(chunk, { stream: true }))) {
-          if (event.event === LINES_EVENT) {
-            yield {
-              kind: 'lines',
-              event: parse(LinesEventSchema, jsonOf(request, event.data), `a '${LINES_EVENT}' event of ${request}`),
-            };
-          } else if (event.event === GAP_EVENT) {
-            yield {
-              kind: 'gap',
-              event: parse(GapEventSchema, jsonOf(request, event.data), `a '${GAP_EVENT}' event of ${request}`),
-            };
-          }
+      for await (const event of sseEventsOf(response.body, FOLLOW_SILENCE_MS, silent)) {
+        if (event.event === LINES_EVENT) {
+          yield {
+            kind: 'lines',
+            event: parse(LinesEventSchema, jsonOf(request, event.data), `a '${LINES_EVENT}' event of ${request}`),
+          };
+        } else if (event.event === GAP_EVENT) {
+          yield {
+            kind: 'gap',
+            event: parse(GapEventSchema, jsonOf(request, event.data), `a '${GAP_EVENT}' event of ${request}`),
+          };
         }
       }
     } catch (err) {
@@ -132,7 +119,6 @@ export class DeviceLogsClient {
         connection.signal.reason instanceof Error ? connection.signal.reason.message : fetchFailureReason(err);
       throw new ApiUnreachableError(response.url, reason);
     } finally {
-      clearTimeout(silence);
       signal.removeEventListener('abort', hangUp);
       connection.abort();
     }

@@ -89,3 +89,32 @@ export class SseParser {
     return null;
   }
 }
+
+/**
+ * The events of a text/event-stream body as they complete. When `silenceMs` pass without a byte, `onSilence` is
+ * called once: a stream its sender keeps alive with heartbeats has died, and the caller aborts it (which ends the
+ * body). The timer stops with the body, however it ends.
+ */
+export async function* sseEventsOf(
+  body: AsyncIterable<Uint8Array>,
+  silenceMs: number,
+  onSilence: () => void,
+  options: SseParserOptions = {},
+): AsyncGenerator<SseEvent> {
+  const parser = new SseParser(options);
+  const decoder = new TextDecoder();
+  let silence: NodeJS.Timeout | undefined;
+  const listen = (): void => {
+    clearTimeout(silence);
+    silence = setTimeout(onSilence, silenceMs);
+  };
+  try {
+    listen();
+    for await (const chunk of body) {
+      listen();
+      yield* parser.push(decoder.decode(chunk, { stream: true }));
+    }
+  } finally {
+    clearTimeout(silence);
+  }
+}

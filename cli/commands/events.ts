@@ -5,7 +5,7 @@ import { FLEET_EVENT_KINDS, FleetEventSchema, type FleetEventKind } from '../../
 import { EVENT_ROUTES, FLEET_EVENT, RESET_EVENT } from '../../protocol/http/events.js';
 import { parse } from '../../protocol/validate.js';
 import { fetchFailureReason } from '../../lib/errors.js';
-import { SseParser } from '../../lib/sse.js';
+import { sseEventsOf } from '../../lib/sse.js';
 import { ApiAnswerError, ApiUnreachableError } from '../api-client.js';
 import { clientFor, type Io } from '../session.js';
 import { deviceRef, fleetName, kinds, many, oneOf, recordId, wholeNumber, type Kind } from '../options/kinds.js';
@@ -177,38 +177,21 @@ export function registerEvents(program: Command, io: Io): void {
     const connection = new AbortController();
     const hangUp = (): void => connection.abort();
     process.once('SIGINT', hangUp);
-    let silence: NodeJS.Timeout | undefined;
-    const listen = (): void => {
-      clearTimeout(silence);
-      silence = setTimeout(
-        () => connection.abort(new Error(`no byte from the API for ${STREAM_SILENCE_MS / 1000} s`)),
-        STREAM_SILENCE_MS,
-      );
-    };
     const query = new URLSearchParams(opts.fleet === undefined ? {} : { fleet: opts.fleet });
     const { request, response } = await client.open(EVENT_ROUTES.fleetEvents, {}, { query, signal: connection.signal });
     if (response.body === null) throw new ApiAnswerError(request, 'the events stream has no body');
-    const parser = new SseParser();
-    const decoder = new TextDecoder();
+    const silent = (): void => connection.abort(new Error(`no byte from the API for ${STREAM_SILENCE_MS / 1000} s`));
     try {
-      listen();
-      for await (const chunk of response.body) {
-        listen();
-        for (const event of parser.push(decoder.decode(chunk, { stream: true }))) {
-          if (event.event === RESET_EVENT) {
-            io.stderr('events were missed: re-read what you need (skiff fleet status)\n');
-          } else if (event.event === FLEET_EVENT) {
-            const fleetEvent = parse(
-              FleetEventSchema,
-              JSON.parse(event.data),
-              `a '${FLEET_EVENT}' event of ${request}`,
-            );
-            io.stdout(
-              opts.json
-                ? toJsonLine(fleetEvent)
-                : `${fleetEvent.at}  ${printable(fleetEvent.fleet)}  ${fleetEvent.kind}  ${printable(fleetEvent.summary)}\n`,
-            );
-          }
+      for await (const event of sseEventsOf(response.body, STREAM_SILENCE_MS, silent)) {
+        if (event.event === RESET_EVENT) {
+          io.stderr('events were missed: re-read what you need (skiff fleet status)\n');
+        } else if (event.event === FLEET_EVENT) {
+          const fleetEvent = parse(FleetEventSchema, JSON.parse(event.data), `a '${FLEET_EVENT}' event of ${request}`);
+          io.stdout(
+            opts.json
+              ? toJsonLine(fleetEvent)
+              : `${fleetEvent.at}  ${printable(fleetEvent.fleet)}  ${fleetEvent.kind}  ${printable(fleetEvent.summary)}\n`,
+          );
         }
       }
     } catch (err) {
@@ -216,7 +199,6 @@ export function registerEvents(program: Command, io: Io): void {
         throw new ApiUnreachableError(response.url, connection.signal.reason.message);
       if (!connection.signal.aborted) throw new ApiUnreachableError(response.url, fetchFailureReason(err));
     } finally {
-      clearTimeout(silence);
       process.off('SIGINT', hangUp);
       connection.abort();
     }
