@@ -252,6 +252,9 @@ describe('dashboard rollouts and live pages in a browser', function () {
     );
     await shows(2, 'state', 'passed');
     await shows(3, 'state', 'running');
+    // A phase's devices are assigned by the driver's step after the one that started it: a round before that
+    // would find nothing to take.
+    await shows(3, 'assigned', '8');
     await round();
     await shows(3, 'healthy', '8');
     await eventually(

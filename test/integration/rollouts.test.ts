@@ -25,6 +25,7 @@ import { RolloutDriver } from '../../registry-api/rollouts/driver.js';
 import type { ReleaseRecord, Store } from '../../registry-api/store/index.js';
 import { openStore } from '../../registry-api/store/open.js';
 import { loadTestEnv } from '../../harness/env.js';
+import { mapLimit } from '../../harness/map-limit.js';
 import { testStoreLocation, type TestStoreLocation } from '../../harness/test-store.js';
 import { runningReport, SimulatedDevice } from '../../harness/simulated-device.js';
 import { TestDevice } from '../../harness/test-device.js';
@@ -38,19 +39,6 @@ interface Instance {
   admin: ApiClient;
   store: Store;
   close(): Promise<void>;
-}
-
-async function mapLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(limit, items.length) }, async () => {
-      while (next < items.length) {
-        const item = items[next];
-        next += 1;
-        if (item !== undefined) await fn(item);
-      }
-    }),
-  );
 }
 
 describe('rollouts: phases judged by the fleet health, 200 simulated devices, two API instances', function () {
@@ -229,21 +217,23 @@ describe('rollouts: phases judged by the fleet health, 200 simulated devices, tw
     assert.equal([...now.values()].filter((target) => target === releases['1']!.id).length, DEVICES - 2);
 
     const done = await until(good.id, (rollout) => rollout.state === 'completed');
-    assert.deepEqual(
-      done.phases.map((phase) => [phase.state, phase.counts.healthy, phase.counts.failed]),
-      [
-        ['passed', 2, 0],
-        ['passed', 18, 0],
-        ['passed', 179, 0],
-      ],
-    );
     // It completes at the success threshold, not later: at least 95% of the last phase's 179.
     const healthyAtEnd = /^completed: phase 3 \(100%\) passed with (\d+) of 179 devices healthy/.exec(
       done.reason ?? '',
     );
     assert.ok(healthyAtEnd, done.reason ?? 'no reason');
     assert.ok(Number(healthyAtEnd[1]) >= 171, done.reason ?? '');
+    // The few devices that had polled in the round before their assignment take the release in the next one.
     await round();
+    const settled = await admin().getRollout(good.id, FLEET);
+    assert.deepEqual(
+      settled.phases.map((phase) => [phase.state, phase.counts.healthy, phase.counts.failed]),
+      [
+        ['passed', 2, 0],
+        ['passed', 18, 0],
+        ['passed', 179, 0],
+      ],
+    );
     assert.equal(sims.filter((sim) => sim.reported === releases['2']!.id).length, DEVICES - 1);
     assert.equal(sims[199]!.target, releases['1']!.id, 'a device pin wins over a rollout');
 
@@ -362,7 +352,10 @@ describe('rollouts: phases judged by the fleet health, 200 simulated devices, tw
     for (const instance of instances) await instance.close();
     instances = [];
     instances = [await start()];
-    const done = await until(rollout.id, (r) => r.state === 'completed');
+    await until(rollout.id, (r) => r.state === 'completed');
+    // It may complete at the threshold with a few devices assigned after they polled: one more round brings them.
+    await round();
+    const done = await admin().getRollout(rollout.id, FLEET);
     assert.deepEqual(
       done.phases.map((phase) => [phase.state, phase.counts.healthy]),
       [
@@ -371,7 +364,6 @@ describe('rollouts: phases judged by the fleet health, 200 simulated devices, tw
         ['passed', 179],
       ],
     );
-    await round();
     assert.equal(sims.filter((sim) => sim.reported === releases['4']!.id).length, DEVICES - 1);
   });
 
