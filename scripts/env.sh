@@ -50,6 +50,26 @@ auth_issuer=skiff-registry-api
 
 engine_sock() { echo "$run_base/$1/docker.sock"; }
 
+# An engine killed without `down` (a machine or session that ended under it) leaves the bridges of its networks
+# behind, each holding a subnet of its address pool; so does one whose data root was deleted with its clone. The
+# next engine of this environment finds its pool taken ("could not find an available, non-overlapping IPv4 address
+# pool") and every test that creates networks fails. The engine is not running here: a bridge of its pool is
+# stale (one whose network is still in the data root is made again when the engine starts).
+stale_bridges_down() {
+  local pool=$1 base first dev addr third
+  base=${pool%.*.*}          # 10.232 of 10.232.32.0/20
+  first=${pool#"$base".}; first=${first%%.*}
+  while read -r dev addr; do
+    [[ $dev == br-* ]] || continue
+    [[ $addr == "$base".* ]] || continue
+    third=${addr#"$base".}; third=${third%%.*}
+    if [ "$third" -ge "$first" ] && [ "$third" -lt $((first + 16)) ]; then
+      ip link delete "$dev" 2>/dev/null && say "removed stale bridge $dev ($addr) of a previous engine"
+    fi
+  done < <(ip -4 -o addr show | awk '{ print $2, $4 }')
+  return 0
+}
+
 engine_up() {
   local name=$1 bridge=$2 bip=$3 pool=$4
   local dir="$root/engines/$name" run="$run_base/$name" sock
@@ -58,6 +78,7 @@ engine_up() {
     say "engine $name already running ($sock)"; return 0
   fi
   mkdir -p "$dir/data" "$run"
+  stale_bridges_down "$pool"
   if ! ip link show "$bridge" >/dev/null 2>&1; then
     ip link add "$bridge" type bridge
     ip addr add "$bip" dev "$bridge"
