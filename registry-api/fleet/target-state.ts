@@ -24,6 +24,7 @@ import type {
 } from '../store/index.js';
 import type { SignedKeySet } from '../../protocol/release-signature.js';
 import type { RolloutStore } from '../rollouts/store.js';
+import { byCodePoint } from '../../lib/code-point-order.js';
 
 /** The reads a target needs; a caller computing many targets at once may hand in caching ones. */
 export interface TargetSources {
@@ -124,7 +125,7 @@ export async function targetReleaseOf(
 
 /** Keys in name order, so the same vars always serialise the same way (canonical JSON sorts too; logs do not). */
 function sortedVars(vars: ConfigVars): ConfigVars {
-  return Object.fromEntries(Object.entries(vars).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  return Object.fromEntries(Object.entries(vars).sort(([a], [b]) => byCodePoint(a, b)));
 }
 
 export interface ConfigLayers {

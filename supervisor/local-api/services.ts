@@ -4,6 +4,7 @@ import type { ContainerLogLine, Engine, EngineContainer } from '../engine/engine
 import type { HeldServices } from '../reconcile/held-services.js';
 import { LABELS, MANAGED_FILTER } from '../plan/naming.js';
 import { LocalApiError, type ServiceAction } from './listen.js';
+import { byCodePoint } from '../../lib/code-point-order.js';
 
 const DEFAULT_STOP_SECONDS = 10;
 
@@ -11,7 +12,7 @@ const DEFAULT_STOP_SECONDS = 10;
 export async function serviceContainer(engine: Engine, service: string): Promise<EngineContainer> {
   const containers = (await engine.listContainers(MANAGED_FILTER)).filter((c) => c.labels[LABELS.service] === service);
   const [best] = containers.sort(
-    (a, b) => Number(b.state === 'running') - Number(a.state === 'running') || b.createdAt.localeCompare(a.createdAt),
+    (a, b) => Number(b.state === 'running') - Number(a.state === 'running') || byCodePoint(b.createdAt, a.createdAt),
   );
   if (best === undefined) throw new LocalApiError(404, `no container of service '${service}' on this device`);
   return best;

@@ -19,6 +19,7 @@ import type { ContainerLogLine, Engine, EngineContainer } from '../engine/engine
 import { followBatches, snapshotBatches, wireLine } from './log-batches.js';
 import { LABELS, MANAGED_FILTER } from '../plan/naming.js';
 import { PassLoop } from '../device/wakeup.js';
+import { byCodePoint } from '../../lib/code-point-order.js';
 
 export const DEFAULT_FOLLOW_INTERVAL_MS = 1_000;
 /** Lines per service per read while following. */
@@ -63,7 +64,7 @@ export function containerPerService(
       ((c.state === 'running') === (best.state === 'running') && c.createdAt > best.createdAt);
     if (better) chosen.set(service, c);
   }
-  return new Map([...chosen].sort(([a], [b]) => a.localeCompare(b)));
+  return new Map([...chosen].sort(([a], [b]) => byCodePoint(a, b)));
 }
 
 export class LogShipper {

@@ -2,6 +2,7 @@
 // for its service only if it matches the desired config hash and networks; everything else is retired.
 import type { DesiredContainer } from './container-config.js';
 import type { ObservedContainer } from './observed.js';
+import { byCodePoint } from '../../lib/code-point-order.js';
 
 export interface Assignment {
   /** Per service of the target: its up-to-date container, if one exists. */
@@ -32,9 +33,7 @@ const PREFERENCE: Record<ObservedContainer['state'], number> = {
 
 /** Among duplicates, the one to keep: the most alive, then the newest. */
 function preferred(a: ObservedContainer, b: ObservedContainer): number {
-  return (
-    PREFERENCE[a.state] - PREFERENCE[b.state] || b.createdAt.localeCompare(a.createdAt) || a.id.localeCompare(b.id)
-  );
+  return PREFERENCE[a.state] - PREFERENCE[b.state] || byCodePoint(b.createdAt, a.createdAt) || byCodePoint(a.id, b.id);
 }
 
 export function assign(containers: ObservedContainer[], desired: DesiredContainer[]): Assignment {
@@ -57,6 +56,6 @@ export function assign(containers: ObservedContainer[], desired: DesiredContaine
     if (keep !== undefined) kept.set(service, keep);
     retired.push(...duplicates);
   }
-  retired.sort((a, b) => (a.service ?? '').localeCompare(b.service ?? '') || a.id.localeCompare(b.id));
+  retired.sort((a, b) => byCodePoint(a.service ?? '', b.service ?? '') || byCodePoint(a.id, b.id));
   return { kept, retired };
 }

@@ -11,6 +11,7 @@
 // it is often a small data partition apart from the engine's disk. What the missing blobs still need there, plus
 // DATA_RESERVE_BYTES so a new target can always be written (a pin to a smaller release must still get through),
 // must fit in its free space, or the update is not begun and the reason is reported.
+import { byCodePoint } from '../../lib/code-point-order.js';
 
 export const UNPACK_FACTOR = 3;
 export const RESERVE_BYTES = 64 * 1024 * 1024;
@@ -88,7 +89,7 @@ export function roomFor(images: string[], facts: DiskFacts, laterFreed = 0): Roo
   if (missing <= 0) return { kind: 'fits' };
   const remove: RemovableImage[] = [];
   let freed = 0;
-  for (const image of [...facts.unused].sort((a, b) => b.bytes - a.bytes || a.id.localeCompare(b.id))) {
+  for (const image of [...facts.unused].sort((a, b) => b.bytes - a.bytes || byCodePoint(a.id, b.id))) {
     if (freed >= missing) break;
     remove.push(image);
     freed += image.bytes;
