@@ -26,7 +26,7 @@ import { DEVICE_RELEASE_FILE_ROUTES } from '../protocol/http/release-files.js';
 import { gatherDiskFacts } from './images/disk-facts.js';
 import { IMAGE_HISTORY_FILE, ImageCleanup } from './images/cleanup.js';
 import { LocalTargetFile } from './local-api/local-mode.js';
-import { sampleMetrics } from './device/metrics.js';
+import { MetricsSampler } from './device/metrics.js';
 import { MANAGED_FILTER } from './plan/naming.js';
 import {
   DEFAULT_LOCAL_API_PORT,
@@ -338,11 +338,12 @@ export class Supervisor {
     // The same key ring the persisted target is checked with: a rotation updates it in place for every client.
     const deviceApi = api.forDevice(session, this.keys, this.releaseTrust);
     const uuid = this.config.uuid;
+    const sampler = new MetricsSampler(this.options.dataDir);
     const reporter = new Reporter({
       observe: () => this.observe(),
       situation: () => this.situation(),
       send: (report, basedOn) => deviceApi.reportState(uuid, report, basedOn),
-      metrics: () => sampleMetrics({ dataDir: this.options.dataDir }),
+      metrics: () => sampler.sample(),
       metricsIntervalMs: this.options.metricsIntervalMs,
       thinning: () => {
         const target = this.reconciler.currentTarget();

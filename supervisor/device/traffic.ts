@@ -21,7 +21,7 @@ export const TRAFFIC_FILE = 'traffic.json';
 /** How often counted bytes are written out at most: a file write per request would wear an SD card. */
 export const TRAFFIC_FLUSH_MS = 60_000;
 
-const TrafficFileSchema = Type.Object({
+export const TrafficFileSchema = Type.Object({
   month: TrafficReportSchema,
   /** Today's bytes (UTC), same shape, `month` holding the day (YYYY-MM-DD). */
   day: Type.Object({

@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import {
   DeviceMetricsSchema,
   REPORT_LIMITS,
@@ -10,7 +13,7 @@ import type { ObservedContainer } from '../../supervisor/plan/observed.js';
 import { desiredState } from '../../supervisor/plan/desired-state.js';
 import type { ReconcileStatus } from '../../supervisor/reconcile/reconciler.js';
 import { buildReport, reportChanges, type ReportInput } from '../../supervisor/online/reporter.js';
-import { bucketKey, sampleMetrics, undervoltageOf } from '../../supervisor/device/metrics.js';
+import { bucketKey, KERNEL_FILES, MetricsSampler, undervoltageOf } from '../../supervisor/device/metrics.js';
 import { mergeReport } from '../../registry-api/devices/report-merge.js';
 import type { TargetState } from '../../protocol/target-state.js';
 import { fakeImage, serviceSpec, targetState } from '../../harness/supervisor-targets.js';
@@ -207,11 +210,48 @@ describe('device metrics', () => {
     assert.notEqual(bucketKey({ ...m, undervoltage: true }), bucketKey(m));
   });
 
-  it('samples this machine with systeminformation', async function () {
-    this.timeout(20_000);
-    const sample = await sampleMetrics({ dataDir: process.cwd(), throttledFile: '/nonexistent/get_throttled' });
-    assert.deepEqual(check(DeviceMetricsSchema, sample), []);
-    assert.ok(sample.memoryTotalBytes > 0 && sample.diskTotalBytes > 0 && sample.uptimeSeconds > 0);
+  it('samples this machine from the kernel: memory, disk, uptime, and the CPU share between samples', async () => {
+    const sampler = new MetricsSampler(process.cwd(), { ...KERNEL_FILES, throttled: '/nonexistent/get_throttled' });
+    const first = await sampler.sample();
+    const second = await sampler.sample();
+    for (const sample of [first, second]) {
+      assert.deepEqual(check(DeviceMetricsSchema, sample), []);
+      assert.ok(sample.memoryTotalBytes > 0 && sample.diskTotalBytes > 0 && sample.uptimeSeconds > 0);
+      assert.ok(sample.memoryUsedBytes <= sample.memoryTotalBytes && sample.diskUsedBytes <= sample.diskTotalBytes);
+      assert.ok(sample.cpuPercent >= 0 && sample.cpuPercent <= 100, String(sample.cpuPercent));
+    }
+  });
+
+  it("reads a Pi's counters: CPU busy share over the interval, active memory, the SoC's temperature", async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'skiff-metrics-'));
+    try {
+      const files = {
+        stat: path.join(dir, 'stat'),
+        meminfo: path.join(dir, 'meminfo'),
+        thermal: path.join(dir, 'temp'),
+        throttled: path.join(dir, 'get_throttled'),
+      };
+      // user nice system idle iowait irq softirq steal guest guest_nice
+      await writeFile(files.stat, 'cpu  100 0 100 700 100 0 0 0 0 0\ncpu0 50 0 50 350 50 0 0 0 0 0\nintr 1\n');
+      await writeFile(files.meminfo, 'MemTotal:         944268 kB\nMemFree:  1 kB\nActive:           302120 kB\n');
+      await writeFile(files.thermal, '48312\n');
+      await writeFile(files.throttled, '0x50005\n');
+      const sampler = new MetricsSampler(dir, files);
+      const first = await sampler.sample();
+      // Since boot: 200 busy of 1,000.
+      assert.deepEqual(
+        [first.cpuPercent, first.memoryUsedBytes, first.memoryTotalBytes, first.temperatureCelsius, first.undervoltage],
+        [20, 302120 * 1024, 944268 * 1024, 48.312, true],
+      );
+      // 300 more busy and 100 more idle since: 75% over the interval, not the 41.7% since boot.
+      await writeFile(files.stat, 'cpu  300 0 200 800 100 0 0 0 0 0\n');
+      await rm(files.thermal);
+      const second = await sampler.sample();
+      assert.equal(second.cpuPercent, 75);
+      assert.equal(second.temperatureCelsius, null, 'no thermal zone: no temperature');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 
