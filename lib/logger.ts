@@ -2,8 +2,12 @@
 // tables, the bench's JSON line). One line of JSON per record for machines (journald, log shippers, pipes); on a
 // terminal the same records as readable lines (local time, level, message, then the same field names), because a
 // person reading `make demo`'s output should not decode epoch milliseconds. SKIFF_LOG_FORMAT=json|pretty overrides.
+import { createRequire } from 'node:module';
 import { pino, type DestinationStream, type Logger } from 'pino';
-import { PinoPretty } from 'pino-pretty';
+
+// pino-pretty is required when a process logs for a person only: a device logs JSON, and loading the prettifier's
+// modules would cost it memory for nothing.
+const requireHere = createRequire(import.meta.url);
 
 export type { Logger };
 
@@ -25,6 +29,7 @@ export function logFormat(setting: string | undefined, stderrIsTerminal: boolean
  */
 export function logDestination(format: LogFormat, fd = 2, colorize = false, syncJson = false): DestinationStream {
   if (format === 'json') return pino.destination({ dest: fd, sync: syncJson });
+  const { PinoPretty } = requireHere('pino-pretty') as typeof import('pino-pretty');
   return PinoPretty({
     destination: fd,
     sync: true,
