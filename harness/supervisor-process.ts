@@ -1,10 +1,12 @@
-// The supervisor as a real process (node dist/supervisor/main.js), the way a device runs it: for tests that kill
+// The supervisor as a real process (node dist/supervisor/main.js, with supervisor/launch.ts's settings), the way a
+// device runs it: for tests that kill
 // it, restart it, or talk to it over HTTP.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { SupervisorConfig } from '../supervisor/config.js';
+import { SUPERVISOR_ENV, SUPERVISOR_NODE_FLAGS } from '../supervisor/launch.js';
 import { distRoot, type TestEnv } from './env.js';
 import { TEST_API_SIGNING_KEY, TEST_DEVICE_UUID } from './supervisor-targets.js';
 
@@ -66,8 +68,9 @@ export class SupervisorProcess {
   private raw = '';
 
   constructor(dataDir: string, env: Record<string, string> = {}) {
-    this.child = spawn(process.execPath, [SUPERVISOR_MAIN, '--data-dir', dataDir], {
-      env: { ...process.env, SKIFF_LOG_LEVEL: 'debug', ...env },
+    // With the node flags and malloc settings a device starts it with (supervisor/launch.ts).
+    this.child = spawn(process.execPath, [...SUPERVISOR_NODE_FLAGS, SUPERVISOR_MAIN, '--data-dir', dataDir], {
+      env: { ...process.env, ...SUPERVISOR_ENV, SKIFF_LOG_LEVEL: 'debug', ...env },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     this.child.stderr?.setEncoding('utf8');
