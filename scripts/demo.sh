@@ -79,9 +79,8 @@ device_up() {
 EOF
   fi
   private_file "$device_dir/supervisor.log"
-  # The node flag and malloc settings of supervisor/launch.ts, as a device starts it.
-  SKIFF_REPORT_INTERVAL_MS=1000 MALLOC_ARENA_MAX=2 MALLOC_TRIM_THRESHOLD_=131072 \
-    setsid node --max-semi-space-size=1 "$dist/supervisor/main.js" --data-dir "$device_dir" \
+  # With the node flags of supervisor/launch.ts, as a device starts it.
+  SKIFF_REPORT_INTERVAL_MS=1000 setsid node --max-semi-space-size=1 "$dist/supervisor/main.js" --data-dir "$device_dir" \
     >>"$device_dir/supervisor.log" 2>&1 </dev/null &
   echo $! >"$device_dir/supervisor.pid"
   say "device supervisor started, provisioned from $device_dir/config.json (log: $device_dir/supervisor.log)"
