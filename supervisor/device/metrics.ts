@@ -37,7 +37,7 @@ async function readUndervoltage(throttledFile: string): Promise<boolean | undefi
   }
 }
 
-/** Where the kernel keeps the CPU's time counters and the memory figures; files of this module's tests elsewhere. */
+/** Where the kernel keeps the counters a sample reads (a test points them at files of its own). */
 export interface KernelFiles {
   stat: string;
   meminfo: string;
