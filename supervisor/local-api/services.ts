@@ -4,16 +4,14 @@ import type { ContainerLogLine, Engine, EngineContainer } from '../engine/engine
 import type { HeldServices } from '../reconcile/held-services.js';
 import { LABELS, MANAGED_FILTER } from '../plan/naming.js';
 import { LocalApiError, type ServiceAction } from './listen.js';
-import { byCodePoint } from '../../lib/code-point-order.js';
+import { mostAlive } from '../plan/most-alive.js';
 
 const DEFAULT_STOP_SECONDS = 10;
 
 /** The service's container that matters: a running one first, else the newest. */
 export async function serviceContainer(engine: Engine, service: string): Promise<EngineContainer> {
   const containers = (await engine.listContainers(MANAGED_FILTER)).filter((c) => c.labels[LABELS.service] === service);
-  const [best] = containers.sort(
-    (a, b) => Number(b.state === 'running') - Number(a.state === 'running') || byCodePoint(b.createdAt, a.createdAt),
-  );
+  const best = mostAlive(containers);
   if (best === undefined) throw new LocalApiError(404, `no container of service '${service}' on this device`);
   return best;
 }

@@ -32,7 +32,7 @@ import { serviceChangesOf, type TrafficReport } from '../../protocol/state-repor
 import type { ReconcilePhase, ReconcileStatus } from '../reconcile/reconciler.js';
 import { PassLoop } from '../device/wakeup.js';
 import type { ServiceHealthFacts } from '../app-health/judgement.js';
-import { byCodePoint } from '../../lib/code-point-order.js';
+import { mostAlive } from '../plan/most-alive.js';
 
 export interface ReportInput {
   current: CurrentState;
@@ -90,13 +90,6 @@ function serviceReport(name: string, container: ObservedContainer, releaseId: st
     health: container.health,
     exitCode: container.exitCode,
   };
-}
-
-/** The container that best shows how a service is doing: running before stopped, newest first. */
-function mostAlive(containers: ObservedContainer[]): ObservedContainer | undefined {
-  return [...containers].sort(
-    (a, b) => Number(b.state === 'running') - Number(a.state === 'running') || byCodePoint(b.createdAt, a.createdAt),
-  )[0];
 }
 
 export function buildReport(input: ReportInput): StateReport {
