@@ -1,6 +1,5 @@
 // The supervisor as a real process (node dist/supervisor/main.js, with supervisor/launch.ts's flags), the way a
-// device runs it: for tests that kill
-// it, restart it, or talk to it over HTTP.
+// device runs it: for tests that kill it, restart it, or talk to it over HTTP.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

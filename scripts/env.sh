@@ -56,14 +56,15 @@ engine_sock() { echo "$run_base/$1/docker.sock"; }
 # pool") and every test that creates networks fails. The engine is not running here: a bridge of its pool is
 # stale (one whose network is still in the data root is made again when the engine starts).
 stale_bridges_down() {
-  local pool=$1 base first dev addr third
+  local pool=$1 base first count dev addr third
   base=${pool%.*.*}          # 10.232 of 10.232.32.0/20
   first=${pool#"$base".}; first=${first%%.*}
+  count=$((1 << (24 - ${pool#*/})))   # the pool's /24s (engine_up's size=24): 16 of a /20
   while read -r dev addr; do
     [[ $dev == br-* ]] || continue
     [[ $addr == "$base".* ]] || continue
     third=${addr#"$base".}; third=${third%%.*}
-    if [ "$third" -ge "$first" ] && [ "$third" -lt $((first + 16)) ]; then
+    if [ "$third" -ge "$first" ] && [ "$third" -lt $((first + count)) ]; then
       ip link delete "$dev" 2>/dev/null && say "removed stale bridge $dev ($addr) of a previous engine"
     fi
   done < <(ip -4 -o addr show | awk '{ print $2, $4 }')
