@@ -13,7 +13,16 @@ npm run --silent lint
 bash scripts/env.sh up test
 trap 'bash scripts/env.sh down test >/dev/null 2>&1 || true' EXIT
 
-out=$(mktemp)
+# Each mocha run writes to its own file, so a failure block is read from its run's own tail and never runs on
+# into the next run's output.
+outs=()
+run_mocha() {
+  local out
+  out=$(mktemp)
+  outs+=("$out")
+  "$@" 2>&1 | tee "$out"
+  return "${PIPESTATUS[0]}"
+}
 set +e
 # Unit tests first: they fail fast and need nothing running.
 whole=false
@@ -22,24 +31,23 @@ if [ $# -eq 0 ]; then
   set -- 'dist/test/unit/**/*.test.js' 'dist/test/integration/**/*.test.js' 'dist/test/e2e/**/*.test.js' \
     --ignore 'dist/test/integration/*-qemu.test.js'
 fi
-npx mocha "$@" 2>&1 | tee "$out"
-status=${PIPESTATUS[0]}
+run_mocha npx mocha "$@"
+status=$?
 # The store's second backend: the API and store suites once more, on PostgreSQL (SQLite above).
 if $whole; then
   say "API and store suites on PostgreSQL (SKIFF_TEST_STORE=postgres)"
-  SKIFF_TEST_STORE=postgres npx mocha 'dist/test/integration/api*.test.js' dist/test/integration/store-sql.test.js \
-    dist/test/integration/device-admission.test.js dist/test/integration/dashboard.test.js 2>&1 | tee -a "$out"
-  [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+  SKIFF_TEST_STORE=postgres run_mocha npx mocha 'dist/test/integration/api*.test.js' \
+    dist/test/integration/store-sql.test.js dist/test/integration/device-admission.test.js \
+    dist/test/integration/dashboard.test.js || status=1
 fi
 # Step "slow": a whole A/B device in qemu (about 4 minutes), on its own after the rest.
 if $whole; then
   say "step slow: the OS update cycle in qemu (dist/test/integration/*-qemu.test.js)"
-  npx mocha 'dist/test/integration/*-qemu.test.js' 2>&1 | tee -a "$out"
-  [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+  run_mocha npx mocha 'dist/test/integration/*-qemu.test.js' || status=1
 fi
 set -e
 # Mocha colours its summary; strip escape codes before reading the counts.
-counts=$(sed 's/\x1b\[[0-9;]*m//g' "$out")
+counts=$(cat "${outs[@]}" | sed 's/\x1b\[[0-9;]*m//g')
 # No "failing" line at all is the good case: grep's exit 1 must not end the script (pipefail, set -e).
 passed=$( { grep -Eo '^ *[0-9]+ passing' <<<"$counts" || true; } | awk '{ n += $1 } END { print n + 0 }')
 failed=$( { grep -Eo '^ *[0-9]+ failing' <<<"$counts" || true; } | awk '{ n += $1 } END { print n + 0 }')
@@ -47,9 +55,16 @@ failed=$( { grep -Eo '^ *[0-9]+ failing' <<<"$counts" || true; } | awk '{ n += $
 # counts, so a red run says which test failed without scrolling back through the whole log.
 if [ "${failed:-0}" -gt 0 ]; then
   say "failures (repeated from above)"
-  awk '/^ *[0-9]+ failing/ { on = 1; n = 0 } on && n < 80 && !/^ +at / { print; n++ } /^ *[0-9]+ passing/ || /^npm warn/ { on = 0 }' <<<"$counts"
+  for out in "${outs[@]}"; do
+    sed 's/\x1b\[[0-9;]*m//g' "$out" | awk '/^ *[0-9]+ failing/ { on = 1; n = 0 } on && n < 60 && !/^ +at / && !/^npm / { print; n++ }'
+  done
+  # The titles alone, last, so even a short tail of the log names every failed test.
+  say "failed tests"
+  for out in "${outs[@]}"; do
+    sed 's/\x1b\[[0-9;]*m//g' "$out" | awk '/^ *[0-9]+ failing/ { on = 1 } on && /^  [0-9]+\) / { c = 3 } c > 0 { print; c-- }'
+  done
 fi
-rm -f "$out"
+rm -f "${outs[@]}"
 echo "${passed:-0} passed, ${failed:-0} failed"
 [ "${passed:-0}" -gt 0 ] || { say "no test ran"; exit 1; }
 exit "$status"
