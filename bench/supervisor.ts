@@ -171,6 +171,10 @@ async function main(): Promise<void> {
   const growth = ratio(soakEnd.rss, soakStart.rss);
   const line = (what: string, pair: RssPair, r: number): string =>
     `  ${what.padEnd(22)} supervisor ${mb(pair.supervisor)} MB, bare node ${mb(pair.bare)} MB: ${r}x`;
+  say(
+    `  the supervisor's allocator: ${memory.allocator}` +
+      (memory.allocator === 'glibc' ? " (libjemalloc.so.2 was not loaded: install Debian's libjemalloc2)" : ''),
+  );
   say(line('fresh', memory.fresh, freshRatio));
   say(line(`after ${memory.releases} updates`, memory.afterUpdates, updatesRatio));
   say(
@@ -188,6 +192,7 @@ async function main(): Promise<void> {
   const memoryMet = soakRatio <= GOALS.rss_ratio && growth <= GOALS.rss_growth;
 
   const memoryFigures = {
+    allocator: memory.allocator,
     rss_fresh_bare_mb: mb(memory.fresh.bare),
     rss_fresh_mb: mb(memory.fresh.supervisor),
     rss_fresh_ratio: freshRatio,

@@ -5,7 +5,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { SupervisorConfig } from '../supervisor/config.js';
-import { SUPERVISOR_NODE_FLAGS } from '../supervisor/launch.js';
+import { SUPERVISOR_ENV, SUPERVISOR_NODE_FLAGS } from '../supervisor/launch.js';
 import { distRoot, type TestEnv } from './env.js';
 import { TEST_API_SIGNING_KEY, TEST_DEVICE_UUID } from './supervisor-targets.js';
 
@@ -67,9 +67,9 @@ export class SupervisorProcess {
   private raw = '';
 
   constructor(dataDir: string, env: Record<string, string> = {}) {
-    // With the node flags a device starts it with (supervisor/launch.ts).
+    // With the environment and node flags a device starts it with (supervisor/launch.ts).
     this.child = spawn(process.execPath, [...SUPERVISOR_NODE_FLAGS, SUPERVISOR_MAIN, '--data-dir', dataDir], {
-      env: { ...process.env, SKIFF_LOG_LEVEL: 'debug', ...env },
+      env: { ...process.env, ...SUPERVISOR_ENV, SKIFF_LOG_LEVEL: 'debug', ...env },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     this.child.stderr?.setEncoding('utf8');

@@ -79,8 +79,10 @@ device_up() {
 EOF
   fi
   private_file "$device_dir/supervisor.log"
-  # With the node flags of supervisor/launch.ts, as a device starts it.
-  SKIFF_REPORT_INTERVAL_MS=1000 setsid node --max-semi-space-size=1 "$dist/supervisor/main.js" --data-dir "$device_dir" \
+  # With the environment and node flags of supervisor/launch.ts, as a device starts it.
+  SKIFF_REPORT_INTERVAL_MS=1000 \
+    LD_PRELOAD=libjemalloc.so.2 MALLOC_CONF=narenas:1,tcache:false,background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0 \
+    setsid node --max-semi-space-size=1 "$dist/supervisor/main.js" --data-dir "$device_dir" \
     >>"$device_dir/supervisor.log" 2>&1 </dev/null &
   echo $! >"$device_dir/supervisor.pid"
   say "device supervisor started, provisioned from $device_dir/config.json (log: $device_dir/supervisor.log)"

@@ -10,7 +10,7 @@ major=$(node -p 'process.versions.node.split(".")[0]')
 
 need_packages docker.io docker-registry redis-server busybox-static iproute2 curl openssh-client openssh-server autossh \
   rauc dbus openssl squashfs-tools e2fsprogs libubootenv-tool fdisk dosfstools mtools qemu-system-x86 wrk docker-compose postgresql zstd xdelta3 zsh \
-  qemu-user-static chromium poppler-utils
+  qemu-user-static chromium poppler-utils libjemalloc2
 
 # Install only when node_modules does not hold what the lock file pins (compared by content: a fresh clone's
 # lock file is always newer than its install). `npm ci` installs the lock file as it is and never rewrites it, so a

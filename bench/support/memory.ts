@@ -25,6 +25,7 @@ import { emptyDevice, runsExactly, waitFor } from './device.js';
 import { gcReportOf, type GcReport } from './gc-report.js';
 import { medianRss, rssBytes, rssParts } from './rss.js';
 import { mb, sleep } from './stats.js';
+import { SUPERVISOR_ENV } from '../../supervisor/launch.js';
 
 const GC_PRELOAD = pathToFileURL(path.join(path.dirname(fileURLToPath(import.meta.url)), 'gc-on-signal.js')).href;
 const CONVERGE_TIMEOUT_MS = 120_000;
@@ -68,6 +69,8 @@ export interface RssPair {
 }
 
 export interface MemoryFigures {
+  /** The allocator the supervisor runs on: jemalloc when the library supervisor/launch.ts preloads is mapped. */
+  allocator: 'jemalloc' | 'glibc';
   fresh: RssPair;
   afterUpdates: RssPair;
   afterSoak: RssPair;
@@ -246,7 +249,9 @@ export async function measureMemory(
   const meter = await buildTestImage(env, { repo: 'bench-demo-meter', cmd: METER_COMMAND });
   options.progress(`images built and pushed: ${builds.length} builds of a Node service, a meter that logs`);
   const api = await ApiServer.start({ registry: env.registry });
-  const bare = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1e9)'], { stdio: 'ignore' });
+  // Bare Node as node starts it: none of the supervisor's launch environment, even if the bench was given it.
+  const bareEnv = Object.fromEntries(Object.entries(process.env).filter(([name]) => !(name in SUPERVISOR_ENV)));
+  const bare = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1e9)'], { stdio: 'ignore', env: bareEnv });
   let device: Device | undefined;
   let follow: SkiffProcess | undefined;
   try {
@@ -263,6 +268,9 @@ export async function measureMemory(
     await waitFor('the push channel open', 60_000, async () => d.supervisor.hasLogged('push channel open'));
     options.progress(`device converged release ${firstRelease.version}; settling ${options.settleMs / 1000} s`);
     await sleep(options.settleMs);
+    const allocator = (await readFile(`/proc/${d.pid}/maps`, 'utf8')).includes('/libjemalloc.so')
+      ? 'jemalloc'
+      : 'glibc';
     const fresh = await sampleBoth(barePid, d, options);
     options.progress(`fresh: bare ${mb(fresh.bare)} MB, supervisor ${mb(fresh.supervisor)} MB`);
 
@@ -315,6 +323,7 @@ export async function measureMemory(
     const afterSoak = await sampleBoth(barePid, d, options);
     const soakEnd = await d.retained(options.samples);
     return {
+      allocator,
       fresh,
       afterUpdates,
       afterSoak,

@@ -1,10 +1,10 @@
-// Where a person or a script starts the supervisor, it starts with the flags of supervisor/launch.ts: they take
-// effect only from node's command line, so a copy that drifted would go unnoticed until a device ran a few MB
-// larger (bench:supervisor).
+// Where a person or a script starts the supervisor, it starts with the environment and flags of
+// supervisor/launch.ts: they take effect only from the process's start, so a copy that drifted would go unnoticed
+// until a device ran several MB larger (bench:supervisor).
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { SUPERVISOR_NODE_FLAGS, supervisorCommandLine } from '../../supervisor/launch.js';
+import { SUPERVISOR_ENV, SUPERVISOR_NODE_FLAGS, supervisorCommandLine } from '../../supervisor/launch.js';
 import { repoRoot } from '../../harness/env.js';
 
 describe('how the supervisor is started', () => {
@@ -14,7 +14,7 @@ describe('how the supervisor is started', () => {
     assert.ok(readme.includes(`\`${line}\``), `README.md should show \`${line}\``);
   });
 
-  it("make demo's device starts with the same flags", async () => {
+  it("make demo's device starts with the same environment and flags", async () => {
     const demo = await readFile(path.join(repoRoot, 'scripts', 'demo.sh'), 'utf8');
     const start = demo.split('\n').findIndex((l) => l.includes('dist/supervisor/main.js'));
     // The command may continue over the lines before it (backslash continuations).
@@ -26,5 +26,7 @@ describe('how the supervisor is started', () => {
       command.includes(`node ${SUPERVISOR_NODE_FLAGS.join(' ')} "$dist/supervisor/main.js"`),
       `node ${SUPERVISOR_NODE_FLAGS.join(' ')} in: ${command}`,
     );
+    for (const [name, value] of Object.entries(SUPERVISOR_ENV))
+      assert.ok(command.includes(` ${name}=${value} `), `${name}=${value} in: ${command}`);
   });
 });
