@@ -268,7 +268,7 @@ describe('application rollback on the device', function () {
       await store.save(signedTarget(r2));
       await p.stop('SIGTERM');
       p = await start();
-      const watching = await eventually('r2 watched', 10_000, async () =>
+      const watching = await eventually('r2 watched', 30_000, async () =>
         logged(p, 'watching the new release until its deadline', 'health-r2'),
       );
       assert.equal(Date.parse(String(watching.deadlineAt)) - Number(watching.time) >= 14_000, true);
@@ -299,7 +299,7 @@ describe('application rollback on the device', function () {
         ],
         [401, 404, 400, 400, 413],
       );
-      const judged = await eventually('r2 reported with its health', 10_000, async () => {
+      const judged = await eventually('r2 reported with its health', 30_000, async () => {
         const s = await state();
         return s.report.services.find((x) => x.name === 'a')?.appHealth;
       });
@@ -351,15 +351,15 @@ describe('application rollback on the device', function () {
       await store.save(signedTarget(r3));
       await device?.stop('SIGTERM');
       const p = await start();
-      const watching = await eventually('r3 watched', 10_000, async () =>
+      const watching = await eventually('r3 watched', 30_000, async () =>
         logged(p, 'watching the new release until its deadline', 'health-r3'),
       );
       const kept = await eventually('r3 kept', 60_000, async () => logged(p, 'release kept', 'health-r3'));
       assert.ok(Number(kept.time) >= Date.parse(String(watching.deadlineAt)), 'kept at its deadline, not before');
-      await eventually('r3 saved as the last good release', 10_000, async () =>
+      await eventually('r3 saved as the last good release', 30_000, async () =>
         logged(p, 'last good release saved', 'health-r3'),
       );
-      const s = await eventually('r3 running', 10_000, runs(r3));
+      const s = await eventually('r3 running', 30_000, runs(r3));
       assert.equal(s.report.rollback, undefined);
       const a = s.report.services.find((x) => x.name === 'a');
       assert.deepEqual(

@@ -95,10 +95,10 @@ describe('fleet logs: skiff logs against a real device', function () {
     );
     containerId = await eventually(
       'the talker container',
-      10_000,
+      30_000,
       async () => (await managedContainers(docker)).find((c) => c.service === 'talker')?.id,
     );
-    await eventually('the known lines', 10_000, async () =>
+    await eventually('the known lines', 30_000, async () =>
       (await engineTail(1)).includes('known line 20') ? true : undefined,
     );
   });
@@ -204,7 +204,7 @@ describe('fleet logs: skiff logs against a real device', function () {
     );
     const posts = logPosts();
     await say('printed while nobody follows');
-    await eventually('the line in the engine', 10_000, async () =>
+    await eventually('the line in the engine', 30_000, async () =>
       (await engineTail(1)).includes('printed while nobody follows') ? true : undefined,
     );
     // Three follow passes' worth of time: a device still shipping would have posted the line by now.

@@ -181,7 +181,7 @@ describe('remote actions: skiff device restart|stop|start|reboot|diagnose agains
     const run = await runSkiff(api, 'device', 'reboot', shortId);
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stdout, /reboot on device .*: succeeded \(rebooting/);
-    await eventually('the reboot command to run', 10_000, async () =>
+    await eventually('the reboot command to run', 30_000, async () =>
       (await stat(path.join(work, 'rebooted')).catch(() => null)) === null ? undefined : true,
     );
   });

@@ -110,7 +110,7 @@ describe('services held stopped through the device-local API', function () {
       (await afterPasses(5)).map((c) => [c.id, c.state]),
       [[aFirst.id, 'exited']],
     );
-    const reported = await eventually('a reported held', 10_000, async () => {
+    const reported = await eventually('a reported held', 30_000, async () => {
       const s = await state();
       const service = s.report.services.find((x) => x.name === 'a');
       return service?.held === true && service.state === 'exited' ? s : undefined;
@@ -151,7 +151,7 @@ describe('services held stopped through the device-local API', function () {
       (await afterPasses(3)).map((c) => [c.id, c.state]),
       [[aSecond.id, 'running']],
     );
-    await eventually('a no longer reported held', 10_000, async () => {
+    await eventually('a no longer reported held', 30_000, async () => {
       const service = (await state()).report.services.find((x) => x.name === 'a');
       return service?.state === 'running' && service.held === undefined ? true : undefined;
     });

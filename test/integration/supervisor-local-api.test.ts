@@ -136,7 +136,7 @@ describe('device-local API', function () {
     // The script's shell creates the file before it writes the line: an empty file is not the marker yet.
     const written = async (): Promise<string | undefined> =>
       (await readFile(marker, 'utf8').catch(() => '')) || undefined;
-    assert.equal(await eventually('the reboot marker', 10_000, written), 'now\n');
+    assert.equal(await eventually('the reboot marker', 30_000, written), 'now\n');
 
     // Local mode: b from a compose file replaces the fleet's a, and stays across a restart.
     const bad = await call('PUT', localPaths.localTarget, {

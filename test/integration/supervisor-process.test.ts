@@ -279,7 +279,7 @@ describe('supervisor process', function () {
       const polls = (): ObservedRequest[] => api.requestsTo('GET', paths.target(uuid));
       const etag1 = polls().find((p) => p.status === 200)?.etag;
       assert.ok(etag1, 'the first target answer carried an ETag');
-      await eventually('a poll answered 304', 10_000, async () =>
+      await eventually('a poll answered 304', 30_000, async () =>
         polls().some((p) => p.status === 304 && p.ifNoneMatch === etag1) ? true : undefined,
       );
       const before2 = await managedContainers(docker);
@@ -444,7 +444,7 @@ describe('supervisor process', function () {
 
         // It keeps asking (a refused target is not remembered) and touches nothing meanwhile.
         const polled = api.requestsTo('GET', paths.target(uuid)).length;
-        await eventually('more polls', 10_000, async () =>
+        await eventually('more polls', 30_000, async () =>
           api.requestsTo('GET', paths.target(uuid)).length > polled + 2 ? true : undefined,
         );
         assert.deepEqual(await managedContainers(docker), before);

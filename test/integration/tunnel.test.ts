@@ -381,7 +381,7 @@ describe('meter-fleet tunnel against a real jump host', function () {
         await until(
           'the forward to go with the jump host',
           async () => ((await refused(remotePort)) ? true : undefined),
-          10_000,
+          30_000,
         );
         // Attempts while the jump host is down fail; the tunnel keeps trying.
         await until(
