@@ -5,7 +5,7 @@
 // as the machine's descriptor limit allows, holds its push channel. Measured: time to admit the fleet, p99 poll
 // latency while the channels are open, API CPU per request, API RSS per device (growth over the empty API,
 // divided by the devices); and the same load against bare Koa holding as many streams (the baseline).
-// A 5% rollout while the fleet runs belongs here too: see startRollout below.
+// While it is measured, a 5% rollout of a second release runs (startRollout below).
 // Needs a test environment (SKIFF_ENV_FILE, else .skiff/test): its registry, PostgreSQL and Redis.
 // Readable lines on stdout, then exactly one JSON line. Environment: SKIFF_BENCH_DEVICES (100000),
 // SKIFF_BENCH_TIME_SCALE (10: a 15-minute poll interval becomes 90 s), SKIFF_BENCH_SECONDS of measurement (60),
@@ -19,7 +19,8 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { messageOf } from '../lib/errors.js';
 import { ApiClient } from '../cli/api-client.js';
-import type { Fleet, Release } from '../protocol/api.js';
+import type { Release } from '../protocol/api.js';
+import type { Rollout } from '../protocol/rollouts.js';
 import { FleetSimulator, type FleetCounts } from '../harness/fleet-sim/fleet-sim.js';
 import { tinyMeterRelease } from '../harness/fleet-sim/release.js';
 import { loadTestEnv } from '../harness/env.js';
@@ -106,12 +107,45 @@ async function freePort(): Promise<number> {
   });
 }
 
+const ROLLOUT_PERCENT = 5;
+
+/** Creates a release of the bench's tiny meter compose and waits until the API verified it ready. */
+async function readyRelease(admin: ApiClient, fleet: string, registry: string, tag: string): Promise<Release> {
+  const created = await admin.createRelease(fleet, {
+    compose: await tinyMeterRelease(registry, fleet, tag),
+    images: {},
+  });
+  let release = created;
+  for (const deadline = Date.now() + 120_000; release.status === 'pending' && Date.now() < deadline; ) {
+    await sleep(200);
+    release = await admin.getRelease(fleet, created.id);
+  }
+  if (release.status !== 'ready') throw new Error(`release ${created.version} is ${release.status}, not ready`);
+  return release;
+}
+
 /**
- * The hook for the rollout part of the bench: a 5% rollout of `release` over the fleet while it runs. Rollouts
- * are not on this branch; once their API lands, start one here (through ApiClient) and return how it went.
+ * The rollout that runs while the fleet is measured: `release` to 5% of the fleet in one phase, every device of it
+ * at once. Its driver's reads and the assigned devices' new targets ride on the same API nodes as the polls.
  */
-async function startRollout(_admin: ApiClient, _fleet: Fleet, _release: Release, _percent: number): Promise<string> {
-  return 'not run: no rollouts API on this branch';
+async function startRollout(admin: ApiClient, fleet: string, release: Release): Promise<Rollout> {
+  return admin.createRollout(fleet, {
+    release: release.id,
+    phases: [{ percent: ROLLOUT_PERCENT }],
+    deadlineSeconds: 3_600,
+  });
+}
+
+/** Where the rollout stands at the end of the measurement, in one line. */
+async function rolloutSummary(admin: ApiClient, fleet: string, id: string): Promise<string> {
+  const rollout = await admin.getRollout(id, fleet);
+  const phase = rollout.phases[0];
+  if (phase === undefined) return `rollout ${id}: ${rollout.state}, no phase`;
+  const c = phase.counts;
+  return (
+    `${ROLLOUT_PERCENT}% rollout ${rollout.state}: ${c.devices} devices, ${c.assigned} assigned, ${c.updated} updated, ` +
+    `${c.healthy} healthy, ${c.failed} failed`
+  );
 }
 
 async function startApiNodes(
@@ -195,17 +229,11 @@ async function runSetup(setup: SetupName, work: string, s: RunSettings, profileD
     const signingKey = (await admin.info()).signingKey;
     const fleet = await admin.createFleet({ name: 'bench-fleet', deviceType: 'generic-amd64' });
     const registry = loadTestEnv().registry;
-    const created = await admin.createRelease(fleet.name, {
-      compose: await tinyMeterRelease(registry, fleet.name, `${setup}-1`),
-      images: {},
-      version: '1.0.0',
-    });
-    let release = created;
-    for (const deadline = Date.now() + 120_000; release.status === 'pending' && Date.now() < deadline; ) {
-      await sleep(200);
-      release = await admin.getRelease(fleet.name, created.id);
-    }
-    if (release.status !== 'ready') throw new Error(`release 1.0.0 is ${release.status}, not ready`);
+    const release = await readyRelease(admin, fleet.name, registry, `${setup}-1`);
+    // The rollout's release, ready before the fleet arrives: making it is not part of what is measured. The fleet
+    // stays pinned to the first; only the rollout moves devices on.
+    const next = await readyRelease(admin, fleet.name, registry, `${setup}-2`);
+    await admin.pin(fleet.name, release.id);
     const rssBefore = await retainedRss(nodes.map((n) => n.pid));
 
     const common = {
@@ -250,7 +278,7 @@ async function runSetup(setup: SetupName, work: string, s: RunSettings, profileD
     await withChannels.waitFor('every push channel open', 600_000, (c) => c.channels >= c.devices);
     await withChannels.waitConverged(release.id, 600_000);
     say(`  ${setup}: fleet converged, ${s.channels} push channels open; measuring ${s.measureSeconds} s`);
-    const rollout = await startRollout(admin, fleet, release, 5);
+    const rollout = await startRollout(admin, fleet.name, next);
 
     withChannels.takePollLatencies();
     polling.takePollLatencies();
@@ -262,6 +290,7 @@ async function runSetup(setup: SetupName, work: string, s: RunSettings, profileD
     const cpu = (await cpuOf(nodes)) - cpuBefore;
     const after = [withChannels.counts(), polling.counts()];
     const rss = await retainedRss(nodes.map((n) => n.pid));
+    const rolloutAtEnd = await rolloutSummary(admin, fleet.name, rollout.id);
     const latencies = [...withChannels.takePollLatencies(), ...polling.takePollLatencies()];
     const delta = (key: 'polls' | 'reports' | 'failures' | 'refusedTargets'): number =>
       after.reduce((n, c, i) => n + c[key] - (before[i] as FleetCounts)[key], 0);
@@ -290,7 +319,7 @@ async function runSetup(setup: SetupName, work: string, s: RunSettings, profileD
       rssBytesPerChannelDevice: s.channels === 0 ? null : round((rssSum - rssPollingSum) / s.channels, 0),
       failures: after.reduce((n, c) => n + c.failures, 0),
       refusedTargets: after.reduce((n, c) => n + c.refusedTargets, 0),
-      rollout,
+      rollout: rolloutAtEnd,
     };
     say(
       `  ${setup}: ${figures.pollsPerSecond} polls/s (${figures.requestsPerSecond} req/s), p50 ${figures.p50PollMs} ms, p99 ${figures.p99PollMs} ms, ` +
