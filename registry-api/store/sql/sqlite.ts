@@ -35,15 +35,38 @@ function makePrivate(file: string): void {
   }
 }
 
+/** How long a statement waits for another process's lock (a backup, a second API during a restart). */
+const BUSY_TIMEOUT_MS = 5_000;
+
+/**
+ * Switches the file to WAL. Two processes opening a new database at once (two API instances starting, two
+ * migrations) both ask for the switch, which needs an exclusive lock; SQLite answers the loser SQLITE_BUSY at once,
+ * without waiting in its busy handler, since waiting while holding its own shared lock could deadlock. Once the
+ * other process is done the file is in WAL already and asking again succeeds, so it is asked again for as long as
+ * any statement would wait.
+ */
+function enableWal(db: BetterSqlite3.Database): void {
+  const deadline = Date.now() + BUSY_TIMEOUT_MS;
+  for (;;) {
+    try {
+      db.pragma('journal_mode = WAL');
+      return;
+    } catch (err) {
+      const busy = (err as { code?: unknown }).code === 'SQLITE_BUSY';
+      if (!busy || Date.now() >= deadline) throw err;
+      // A synchronous pause: opening is synchronous, and better-sqlite3's own busy wait blocks the same way.
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+    }
+  }
+}
+
 export function openSqlite(file: string): Database {
   let db: BetterSqlite3.Database;
   try {
     makePrivate(file);
-    db = new BetterSqlite3(file);
-    db.pragma('journal_mode = WAL');
+    db = new BetterSqlite3(file, { timeout: BUSY_TIMEOUT_MS });
+    enableWal(db);
     db.pragma('foreign_keys = ON');
-    // Another process (a backup, a second API during a restart) may hold the write lock for a moment.
-    db.pragma('busy_timeout = 5000');
     db.pragma('synchronous = NORMAL');
   } catch (err) {
     throw new Error(`cannot open the SQLite database ${file}: ${err instanceof Error ? err.message : String(err)}`, {
